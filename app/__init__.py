@@ -1,0 +1,1 @@
+"""Hearth's application layer: the CLI, the shared chat service, and the Qt window."""

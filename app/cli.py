@@ -1,0 +1,179 @@
+"""The `hearth` command: the window by default, `ask` for scripts and terminals, `bench` for figures.
+
+`ask` goes through exactly the same ChatService, engine process and store as the window.
+Exit codes: 0 completed, 1 the generation failed, 2 bad input (usage, model, data),
+130 stopped with Ctrl-C (the partial answer is saved as cancelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.paths import db_path, default_model_path, resolve_data_dir
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="where conversations are kept (default: $HEARTH_DATA_DIR, "
+                        "else the OS's per-user data folder)")
+    common.add_argument("--model", help="path of a GGUF model file (default: the bundled SmolLM2-135M-Instruct)")
+    common.add_argument("--threads", type=int, help="llama.cpp threads (default: physical cores - 1, at least 1)")
+
+    p = argparse.ArgumentParser(prog="hearth", parents=[common],
+                                description="Hearth: chat with a language model on your own machine. "
+                                            "With no command, opens the window.")
+    sub = p.add_subparsers(dest="command")
+    ask = sub.add_parser("ask", parents=[common], help="ask one question, stream the answer to stdout")
+    ask.add_argument("prompt", help="the message to send ('-' reads it from standard input)")
+    ask.add_argument("--conversation", type=int, metavar="ID", help="continue conversation ID")
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
+    ask.add_argument("--max-tokens", type=int, default=512)
+    ask.add_argument("--temperature", type=float, default=0.7)
+    ask.add_argument("--seed", type=int, default=0xC0FFEE)
+    bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--tokens", type=int, default=128, help="tokens generated per run (default 128)")
+    bench.add_argument("--runs", type=int, default=5, help="runs per variant; medians are reported (default 5)")
+    bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
+    sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
+    return p
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"hearth: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    data_dir = resolve_data_dir(args.data_dir)
+    model = Path(args.model).expanduser() if args.model else default_model_path()
+    if args.command == "ask":
+        prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+        return asyncio.run(_ask(args, prompt, data_dir, model))
+    if args.command == "bench":
+        from app.bench import run_bench
+
+        return run_bench(model=model, tokens=args.tokens, runs=args.runs, stall_s=args.stall,
+                         as_json=args.json, n_threads=args.threads)
+    if args.command == "list":
+        return asyncio.run(_list(data_dir))
+    from app.gui import run_window
+
+    return run_window(data_dir=data_dir, model_path=model, n_threads=args.threads)
+
+
+def _open_store(data_dir: Path):  # noqa: ANN202 - returns store.Store
+    from store import Store
+
+    return Store.open(db_path(data_dir))
+
+
+async def _list(data_dir: Path) -> int:
+    from store import StoreError
+
+    try:
+        store = _open_store(data_dir)
+    except StoreError as e:
+        return _fail(e.message)
+    try:
+        for c in await store.list_conversations():
+            print(f"{c.id}\t{c.title}")
+    finally:
+        store.close()
+    return 0
+
+
+async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path) -> int:
+    from app.session import ChatService, InputError
+    from engine.client import AsyncEngine
+    from engine.commands import Sampling
+    from engine.errors import HearthEngineError
+    from engine.events import Delta
+    from engine.states import GenerationState
+    from store import StoreError
+
+    if not prompt.strip():
+        return _fail("the prompt is empty: give the message to send, e.g. hearth ask \"Hello\"")
+    try:
+        store = _open_store(data_dir)
+    except StoreError as e:
+        return _fail(e.message)
+    engine = AsyncEngine()
+    service = ChatService(store, engine)
+    loop = asyncio.get_running_loop()
+    try:
+        try:
+            await service.load(str(model), n_threads=args.threads)
+            sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+            turn = await service.start_turn(args.conversation, prompt, sampling=sampling)
+        except (HearthEngineError, StoreError) as e:
+            return _fail(e.message)
+        except InputError as e:
+            return _fail(str(e))
+        loop.add_signal_handler(signal.SIGINT, turn.cancel)
+        async for event in turn:
+            if isinstance(event, Delta) and not args.json:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+        loop.remove_signal_handler(signal.SIGINT)
+        lag: float | None
+        try:
+            lag = await turn.saved
+        except Exception as e:  # the answer was shown; say clearly that it was not saved
+            print(f"hearth: error: the answer could not be saved: {e}", file=sys.stderr)
+            lag = None
+        outcome = turn.outcome
+        assert outcome is not None
+        if args.json:
+            print(json.dumps(_json_result(turn, outcome, lag, service.model_name), ensure_ascii=False))
+        else:
+            if not outcome.text.endswith("\n"):
+                print()
+            m = outcome.metrics
+            print(_summary(outcome.state, m, outcome.error_message, turn.ids.conversation_id), file=sys.stderr)
+        return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
+    finally:
+        engine.close()
+        store.close()
+
+
+def _summary(state: Any, m: dict[str, Any], error: str | None, conversation_id: int) -> str:
+    parts = [str(state.value)]
+    if error:
+        parts.append(error)
+    if m.get("ttft_ms") is not None:
+        parts.append(f"TTFT {m['ttft_ms']:.0f} ms")
+    if m.get("tokens_per_s"):
+        parts.append(f"{m['tokens_per_s']:.0f} tok/s")
+    if m.get("completion_tokens") is not None:
+        parts.append(f"{m['completion_tokens']} tokens")
+    parts.append(f"conversation {conversation_id} (continue with --conversation {conversation_id})")
+    return "[" + " · ".join(parts) + "]"
+
+
+def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict[str, Any]:
+    return {
+        "conversation_id": turn.ids.conversation_id,
+        "user_message_id": turn.ids.user_message_id,
+        "message_id": turn.ids.assistant_message_id,
+        "generation_id": turn.ids.generation_id,
+        "model": model,
+        "state": outcome.state.value,
+        "cancel_reason": outcome.cancel_reason,
+        "error": {"code": outcome.error_code, "message": outcome.error_message} if outcome.error_code else None,
+        "text": outcome.text,
+        "metrics": {**outcome.metrics, "finalization_lag_ms": lag},
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The chat service: the command path and the stream path, shared by the CLI, the window
+and the benchmark. No Qt here.
+
+Command path: validate, create the user message and a pending assistant message in one
+small store transaction, send a `Generate` to the engine. Stream path: hand each engine
+event straight to the consumer. Product state: checkpoints and the final save are
+*submitted* to the store's single writer and never awaited by the stream; `Turn.saved`
+resolves when the final save is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.client import AsyncEngine, GenerationStream
+from engine.commands import ChatMessage, Generate, LoadModel, Sampling
+from engine.errors import EngineUnavailable
+from engine.events import (
+    Cancelled,
+    Delta,
+    EngineEvent,
+    Failed,
+    Final,
+    ModelFailed,
+    ModelInfo,
+    ModelLoading,
+    ModelReady,
+    StreamEvent,
+)
+from engine.states import GenerationState
+
+if TYPE_CHECKING:
+    from store import Store, TurnIds
+
+__all__ = ["ChatService", "InputError", "ModelState", "Turn", "TurnOutcome"]
+
+log = logging.getLogger(__name__)
+
+ModelState = str  # "loading" | "ready" | "generating" | "error" | "none"
+
+# Coarse checkpoints: about once a second, never per token (DESIGN.md, product state).
+CHECKPOINT_INTERVAL_S = 1.0
+
+
+class InputError(ValueError):
+    """Bad user input; str(error) is a message for a person."""
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    state: GenerationState
+    text: str
+    cancel_reason: str | None
+    error_code: str | None
+    error_message: str | None
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+
+
+class Turn:
+    """One user message and the reply streaming into its pending assistant message."""
+
+    def __init__(self, *, ids: TurnIds, stream: GenerationStream, store: Store, started_at: float,
+                 command_latency_ms: float, on_end: Callable[[Turn], None],
+                 checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+        self.ids = ids
+        self.command_latency_ms = command_latency_ms
+        self.outcome: TurnOutcome | None = None
+        self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._stream = stream
+        self._store = store
+        self._started_at = started_at
+        self._interval = checkpoint_interval_s
+        self._on_end = on_end
+        self._checkpoint: concurrent.futures.Future[None] | None = None
+
+    def cancel(self) -> None:
+        """Ask the engine to stop; the stream then ends with Cancelled(reason="user")."""
+        self._stream.cancel("user")
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        parts: list[str] = []
+        gid = self.ids.generation_id
+        first_at: float | None = None
+        last_checkpoint = 0.0
+        async for event in self._stream:
+            if isinstance(event, Delta):
+                now = time.perf_counter()
+                if first_at is None:
+                    first_at = now
+                parts.append(event.text)
+                # The first checkpoint marks the generation streaming; then about once a
+                # second, and only if the previous one is done (a slow disk coalesces them).
+                if (now - last_checkpoint >= self._interval or last_checkpoint == 0.0) and (
+                    self._checkpoint is None or self._checkpoint.done()
+                ):
+                    self._checkpoint = self._store.checkpoint(gid, "".join(parts))
+                    last_checkpoint = now
+            elif isinstance(event, Final | Cancelled | Failed):
+                self._finish(event, "".join(parts), first_at)
+            yield event
+
+    def _finish(self, event: Final | Cancelled | Failed, text: str, first_at: float | None) -> None:
+        final_token_at = time.perf_counter()
+        metrics: dict[str, float | int | None] = {
+            "command_latency_ms": self.command_latency_ms,
+            "ttft_ms": (first_at - self._started_at) * 1000 if first_at is not None else None,
+        }
+        if isinstance(event, Final | Cancelled):
+            s = event.stats
+            metrics.update(tokens_per_s=s.decode_tokens_per_s or None, completion_tokens=s.completion_tokens,
+                           prompt_tokens=s.prompt_tokens, cached_tokens=s.cached_tokens, total_ms=s.total_ms)
+        if isinstance(event, Final):
+            outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics)
+        elif isinstance(event, Cancelled):
+            outcome = TurnOutcome(GenerationState.CANCELLED, text, event.reason, None, None, metrics)
+        else:
+            outcome = TurnOutcome(GenerationState.FAILED, text, None, event.code, event.message, metrics)
+        self.outcome = outcome
+        self._on_end(self)
+        future = self._store.finalize(
+            self.ids.generation_id, text=text, state=outcome.state, cancel_reason=outcome.cancel_reason,
+            error_code=outcome.error_code, error_message=outcome.error_message, metrics=metrics,
+            final_token_at=final_token_at,
+        )
+        wrapped = asyncio.wrap_future(future)
+
+        def settle(f: asyncio.Future[float]) -> None:
+            if self.saved.done():
+                return
+            if f.cancelled():
+                self.saved.cancel()
+            elif f.exception() is not None:
+                log.error("final save of generation %s failed: %s", self.ids.generation_id, f.exception())
+                self.saved.set_exception(f.exception())  # type: ignore[arg-type]
+            else:
+                self.saved.set_result(f.result())
+
+        wrapped.add_done_callback(settle)
+
+
+class ChatService:
+    """Ties the store and the engine together for one app (window, CLI or benchmark)."""
+
+    def __init__(self, store: Store, engine: AsyncEngine, *, checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+        self.store = store
+        self.engine = engine
+        self._interval = checkpoint_interval_s
+        self._listeners: list[Callable[[ModelState], None]] = []
+        self._active: set[int] = set()
+        self.model_state: ModelState = "none"
+        self.model_name: str = ""
+        self.model_error: str | None = None
+        self.model_info: ModelInfo | None = None
+        engine.add_listener(self._on_engine_event)
+
+    def add_listener(self, fn: Callable[[ModelState], None]) -> None:
+        """`fn(state)` is called on the loop's thread whenever the model state changes."""
+        self._listeners.append(fn)
+
+    async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None) -> ModelInfo:
+        """Load the model in the engine process; raises ModelLoadError with a message for a person."""
+        from pathlib import Path
+
+        self.model_name = Path(path).stem
+        self.model_error = None
+        self._set_state("loading")
+        return await self.engine.load(LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads))
+
+    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None) -> Turn:
+        started_at = time.perf_counter()
+        if not text.strip():
+            raise InputError("Type a message first: an empty message cannot be sent.")
+        if self.model_state == "error" or self.model_state == "none":
+            raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
+        ids = await self.store.create_turn(conversation_id, text, self.model_name)
+        history = await self.store.history(ids.conversation_id, before_message_id=ids.assistant_message_id)
+        messages = tuple(ChatMessage(role, content) for role, content in history)
+        stream = self.engine.generate(Generate(ids.generation_id, messages, sampling or Sampling()))
+        command_latency_ms = (time.perf_counter() - started_at) * 1000
+        self._active.add(ids.generation_id)
+        self._set_state("generating")
+        return Turn(ids=ids, stream=stream, store=self.store, started_at=started_at,
+                    command_latency_ms=command_latency_ms, on_end=self._turn_ended,
+                    checkpoint_interval_s=self._interval)
+
+    def _turn_ended(self, turn: Turn) -> None:
+        self._active.discard(turn.ids.generation_id)
+        if not self._active and self.model_state == "generating":
+            self._set_state("ready" if self.model_info is not None else "loading")
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        if isinstance(event, ModelLoading):
+            self._set_state("loading")
+        elif isinstance(event, ModelReady):
+            self.model_info = event.info
+            self.model_name = event.info.name
+            self.model_error = None
+            self._set_state("generating" if self._active else "ready")
+        elif isinstance(event, ModelFailed):
+            self.model_info = None
+            self.model_error = event.message
+            self._set_state("error")
+
+    def _set_state(self, state: ModelState) -> None:
+        if state != self.model_state:
+            self.model_state = state
+            for fn in list(self._listeners):
+                fn(state)

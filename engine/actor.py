@@ -1,0 +1,122 @@
+"""The engine actor: the entry point of the spawned engine process.
+
+Owns the loaded model. A reader thread takes commands off the pipe so that Cancel is seen
+while a generation runs; the main thread runs loads and generations one at a time, in
+order. Every event goes back over the event pipe. Nothing here knows about the store or Qt.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from multiprocessing.connection import Connection
+
+from engine.commands import Cancel, Generate, LoadModel, Shutdown
+from engine.errors import ModelLoadError
+from engine.events import Cancelled, Failed, GenerationStats, ModelFailed, ModelLoading, ModelReady
+
+__all__ = ["run_engine"]
+
+_NO_STATS = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, 0.0)
+
+
+class _Actor:
+    def __init__(self, events: Connection) -> None:
+        self._events = events
+        self._send_lock = threading.Lock()
+        self._inbox: queue.Queue[tuple[float, LoadModel | Generate | Shutdown]] = queue.Queue()
+        self._cancels: dict[int, threading.Event] = {}
+        self._cancel_reasons: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._model = None  # engine.local.LocalModel, imported lazily (native code)
+
+    def emit(self, event: object) -> None:
+        with self._send_lock:
+            self._events.send(event)
+
+    def read_commands(self, commands: Connection) -> None:
+        """Reader thread: route Cancel at once, queue everything else in order."""
+        while True:
+            try:
+                cmd = commands.recv()
+            except (EOFError, OSError):  # the app went away: shut down
+                self._inbox.put((time.perf_counter(), Shutdown()))
+                return
+            now = time.perf_counter()
+            if isinstance(cmd, Cancel):
+                with self._lock:
+                    self._cancel_reasons[cmd.generation_id] = cmd.reason
+                    self._cancels.setdefault(cmd.generation_id, threading.Event()).set()
+                continue
+            if isinstance(cmd, Generate):
+                with self._lock:
+                    self._cancels.setdefault(cmd.generation_id, threading.Event())
+            self._inbox.put((now, cmd))
+            if isinstance(cmd, Shutdown):
+                return
+
+    def run(self) -> None:
+        while True:
+            received_at, cmd = self._inbox.get()
+            if isinstance(cmd, Shutdown):
+                break
+            if isinstance(cmd, LoadModel):
+                self._load(cmd)
+            elif isinstance(cmd, Generate):
+                self._generate(cmd, received_at)
+        if self._model is not None:
+            self._model.close()
+
+    def _load(self, cmd: LoadModel) -> None:
+        from engine.local import LocalModel
+
+        self.emit(ModelLoading(cmd.path))
+        if self._model is not None:  # free the old model before mapping the new one
+            self._model.close()
+            self._model = None
+        try:
+            self._model = LocalModel(cmd)
+        except ModelLoadError as e:
+            self.emit(ModelFailed(cmd.path, e.code, e.message))
+        except Exception as e:  # llama.cpp may raise anything on a hostile file
+            self.emit(ModelFailed(cmd.path, "load_failed", f"Could not load {cmd.path}: {e}"))
+        else:
+            self.emit(ModelReady(self._model.info))
+
+    def _with_reason(self, gid: int):  # noqa: ANN202 - a small closure
+        """The provider does not know why it was cancelled; the Cancel command does."""
+
+        def emit(event: object) -> None:
+            if isinstance(event, Cancelled):
+                event = Cancelled(gid, self._cancel_reasons.get(gid, "user"), event.stats)
+            self.emit(event)
+
+        return emit
+
+    def _generate(self, cmd: Generate, received_at: float) -> None:
+        gid = cmd.generation_id
+        with self._lock:
+            cancel = self._cancels[gid]
+        try:
+            if cancel.is_set():  # cancelled while still queued
+                self.emit(Cancelled(gid, self._cancel_reasons.get(gid, "user"), _NO_STATS))
+            elif self._model is None:
+                self.emit(Failed(gid, "no_model", "No model is loaded. Choose a model and try again."))
+            else:
+                self._model.generate(cmd, cancel, self._with_reason(gid), received_at)
+        except Exception as e:  # a bug or a llama.cpp error must end the stream, not the engine
+            self.emit(Failed(gid, "engine_error", f"The engine failed while generating: {e}"))
+        finally:
+            with self._lock:
+                self._cancels.pop(gid, None)
+                self._cancel_reasons.pop(gid, None)
+
+
+def run_engine(commands: Connection, events: Connection) -> None:
+    """Process entry point (spawned)."""
+    actor = _Actor(events)
+    reader = threading.Thread(target=actor.read_commands, args=(commands,), name="engine-commands", daemon=True)
+    reader.start()
+    actor.run()
+    events.close()

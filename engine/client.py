@@ -1,0 +1,252 @@
+"""The app's side of the engine: spawn the engine process, send commands, route events.
+
+`EngineProcess` is thread-based and loop-agnostic: a reader thread receives events.
+`AsyncEngine` is its asyncio face: events are handed to the event loop with
+`call_soon_threadsafe`, one queue per generation, so the UI thread never blocks on the
+engine and never gets called from another thread.
+
+A native crash in llama.cpp kills only the engine process: open streams end with
+Failed("engine_crashed"), and the next load starts a fresh process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from engine.actor import run_engine
+from engine.commands import Cancel, Command, Generate, LoadModel, Shutdown
+from engine.errors import EngineUnavailable, ModelLoadError
+from engine.events import (
+    Cancelled,
+    EngineEvent,
+    Failed,
+    Final,
+    ModelFailed,
+    ModelInfo,
+    ModelLoading,
+    ModelReady,
+    StreamEvent,
+)
+
+__all__ = ["AsyncEngine", "EngineDied", "EngineProcess", "GenerationStream"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineDied:
+    """The engine process exited without being asked to."""
+
+    exitcode: int | None
+
+
+class EngineProcess:
+    """The spawned engine process and the two pipes to it."""
+
+    def __init__(self, on_event: Callable[[object], None]) -> None:
+        self._on_event = on_event
+        self._proc: mp.process.BaseProcess | None = None
+        self._commands: Connection | None = None
+        self._stopping = False
+        self._send_lock = threading.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        # spawn, not fork: a forked child would inherit Qt and the store's threads.
+        ctx = mp.get_context("spawn")
+        cmd_recv, cmd_send = ctx.Pipe(duplex=False)
+        ev_recv, ev_send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=run_engine, args=(cmd_recv, ev_send), name="hearth-engine", daemon=True)
+        self._stopping = False
+        self._proc.start()
+        cmd_recv.close()
+        ev_send.close()
+        self._commands = cmd_send
+        threading.Thread(target=self._read_events, args=(ev_recv, self._proc), name="engine-events", daemon=True).start()
+
+    def send(self, cmd: Command) -> None:
+        if self._commands is None:
+            raise EngineUnavailable("engine_stopped", "The engine is not running.")
+        try:
+            with self._send_lock:
+                self._commands.send(cmd)
+        except (OSError, ValueError) as e:
+            raise EngineUnavailable("engine_crashed", "The engine process has stopped.") from e
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._proc is None:
+            return
+        self._stopping = True
+        try:
+            self.send(Shutdown())
+        except EngineUnavailable:
+            pass
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(timeout)
+        if self._commands is not None:
+            self._commands.close()
+            self._commands = None
+
+    def _read_events(self, conn: Connection, proc: mp.process.BaseProcess) -> None:
+        while True:
+            try:
+                event = conn.recv()
+            except (EOFError, OSError):
+                break
+            self._on_event(event)
+        conn.close()
+        proc.join(5)
+        if not self._stopping:
+            self._on_event(EngineDied(proc.exitcode))
+
+
+class GenerationStream:
+    """Async iterator over one generation's events; ends after the terminal event."""
+
+    def __init__(self, engine: AsyncEngine, generation_id: int) -> None:
+        self.generation_id = generation_id
+        self._engine = engine
+        self._queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
+        self._done = False
+
+    def _put(self, event: StreamEvent) -> None:
+        self._queue.put_nowait(event)
+
+    def cancel(self, reason: str = "user") -> None:
+        if not self._done:
+            self._engine.cancel(self.generation_id, reason)
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        while not self._done:
+            event = await self._queue.get()
+            if isinstance(event, Final | Cancelled | Failed):
+                self._done = True
+            yield event
+
+
+class AsyncEngine:
+    """asyncio face of the engine process. Create and use it on the event loop's thread."""
+
+    def __init__(self, *, on_model_event: Callable[[EngineEvent], None] | None = None) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._proc: EngineProcess | None = None
+        self._streams: dict[int, GenerationStream] = {}
+        self._loads: list[asyncio.Future[ModelInfo]] = []
+        self._listeners: list[Callable[[EngineEvent], None]] = [on_model_event] if on_model_event else []
+        self.model: ModelInfo | None = None
+        self.model_error: ModelFailed | None = None
+
+    def add_listener(self, fn: Callable[[EngineEvent], None]) -> None:
+        self._listeners.append(fn)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop() if self._loop is None else self._loop
+        if self._proc is None or not self._proc.alive:
+            self._proc = EngineProcess(self._from_thread)
+            self._proc.start()
+
+    async def load(self, cmd: LoadModel) -> ModelInfo:
+        """Load (or switch to) a model; raises ModelLoadError with a message for a person."""
+        self._loop = asyncio.get_running_loop()
+        self.start()
+        assert self._proc is not None
+        fut: asyncio.Future[ModelInfo] = self._loop.create_future()
+        self._loads.append(fut)
+        self._proc.send(cmd)
+        return await fut
+
+    def generate(self, cmd: Generate) -> GenerationStream:
+        if self._proc is None or not self._proc.alive:
+            raise EngineUnavailable("engine_stopped", "The engine is not running.")
+        stream = GenerationStream(self, cmd.generation_id)
+        self._streams[cmd.generation_id] = stream
+        self._proc.send(cmd)
+        return stream
+
+    def cancel(self, generation_id: int, reason: str = "user") -> None:
+        if self._proc is not None and self._proc.alive:
+            try:
+                self._proc.send(Cancel(generation_id, reason))
+            except EngineUnavailable:
+                pass  # the death notice will end the stream
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None
+
+    # -- events, on the loop's thread -------------------------------------------------
+
+    def _from_thread(self, event: object) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._dispatch, event)
+            except RuntimeError:  # loop closed between the check and the call
+                pass
+
+    def _dispatch(self, event: object) -> None:
+        gid = getattr(event, "generation_id", None)
+        if gid is not None:
+            stream = self._streams.get(gid)
+            if stream is not None:
+                stream._put(event)  # type: ignore[arg-type]
+                if isinstance(event, Final | Cancelled | Failed):
+                    del self._streams[gid]
+            return
+        if isinstance(event, EngineDied):
+            self._engine_died(event)
+            return
+        if isinstance(event, ModelReady):
+            self.model, self.model_error = event.info, None
+            self._settle_load(result=event.info)
+        elif isinstance(event, ModelFailed):
+            self.model, self.model_error = None, event
+            self._settle_load(error=ModelLoadError(event.code, event.message))
+        elif isinstance(event, ModelLoading):
+            self.model = None
+        for fn in list(self._listeners):
+            fn(event)  # type: ignore[arg-type]
+
+    def _settle_load(self, *, result: ModelInfo | None = None, error: Exception | None = None) -> None:
+        if self._loads:
+            fut = self._loads.pop(0)
+            if not fut.done():
+                if error is not None:
+                    fut.set_exception(error)
+                else:
+                    fut.set_result(result)  # type: ignore[arg-type]
+
+    def _engine_died(self, event: EngineDied) -> None:
+        message = (
+            f"The engine process stopped unexpectedly (exit code {event.exitcode}). "
+            "Your conversation is safe; the model will be reloaded."
+        )
+        for gid, stream in list(self._streams.items()):
+            stream._put(Failed(gid, "engine_crashed", message))
+        self._streams.clear()
+        path = self.model.path if self.model else ""
+        self.model = None
+        self.model_error = ModelFailed(path, "engine_crashed", message)
+        while self._loads:
+            fut = self._loads.pop(0)
+            if not fut.done():
+                fut.set_exception(ModelLoadError("engine_crashed", f"The engine crashed while loading {path or 'the model'}."))
+        for fn in list(self._listeners):
+            fn(self.model_error)

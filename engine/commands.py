@@ -1,0 +1,60 @@
+"""Typed commands sent to the engine actor. Plain frozen values: they cross a process boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Cancel", "ChatMessage", "Command", "Generate", "LoadModel", "Sampling", "Shutdown"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    seed: int = 0xC0FFEE
+    max_tokens: int = 512
+    # Generate exactly max_tokens even past end-of-turn: only for benchmarks that must
+    # compare equal lengths.
+    ignore_eos: bool = False
+
+    @classmethod
+    def greedy(cls, max_tokens: int, *, ignore_eos: bool = False) -> Sampling:
+        return cls(temperature=0.0, max_tokens=max_tokens, ignore_eos=ignore_eos)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadModel:
+    path: str
+    n_ctx: int = 4096
+    n_threads: int | None = None  # None: chosen by engine.threads.default_threads()
+    n_batch: int = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Generate:
+    generation_id: int
+    messages: tuple[ChatMessage, ...]
+    sampling: Sampling = field(default_factory=Sampling)
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    generation_id: int
+    reason: str = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    pass
+
+
+Command = LoadModel | Generate | Cancel | Shutdown

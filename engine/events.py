@@ -1,0 +1,120 @@
+"""Stream and engine events: small frozen values sent from the engine to its clients.
+
+Every provider (local llama.cpp today, remote HTTP later) yields exactly these. They carry
+ids and numbers only; rows and persistence are the store's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "Cancelled",
+    "Delta",
+    "EngineEvent",
+    "Failed",
+    "Final",
+    "GenerationStats",
+    "ModelFailed",
+    "ModelInfo",
+    "ModelLoading",
+    "ModelReady",
+    "Started",
+    "StreamEvent",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """Numbers measured by the engine for one generation (engine clock, milliseconds)."""
+
+    prompt_tokens: int
+    cached_tokens: int  # prompt tokens reused from the KV cache of the previous turn
+    completion_tokens: int
+    prefill_ms: float
+    ttft_ms: float  # engine-side: command received -> first text delta sent
+    decode_tokens_per_s: float
+    total_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The engine accepted the generation and finished reading the prompt."""
+
+    generation_id: int
+    prompt_tokens: int
+    cached_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """New text. `tokens` is how many tokens produced it (0 when text was held back)."""
+
+    generation_id: int
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The generation completed normally (end of turn or token limit)."""
+
+    generation_id: int
+    stop_reason: str  # "eog" | "length"
+    stats: GenerationStats
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """The generation stopped on request; text already sent stays valid."""
+
+    generation_id: int
+    reason: str  # "user" | "timeout"
+    stats: GenerationStats
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The generation could not finish. `code` is stable, `message` is for a person."""
+
+    generation_id: int
+    code: str
+    message: str
+
+
+StreamEvent = Started | Delta | Final | Cancelled | Failed
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    path: str
+    name: str
+    architecture: str
+    n_ctx: int
+    n_ctx_train: int
+    n_params: int
+    size_bytes: int
+    n_threads: int
+    load_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLoading:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReady:
+    info: ModelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFailed:
+    """The model could not be loaded. `code` is stable; `message` names the file and the problem."""
+
+    path: str
+    code: str
+    message: str
+
+
+EngineEvent = ModelLoading | ModelReady | ModelFailed

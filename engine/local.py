@@ -1,0 +1,199 @@
+"""The local provider: one llama.cpp model, run in the engine process only.
+
+Owns the `Llama` object. Streams events through a callback; never touches the store or UI.
+
+Per-token cost is constant: each sampled token's piece goes through an incremental UTF-8
+decoder (engine.detok) instead of re-detokenizing the reply. Prompt processing reuses the
+KV cache of the previous turn (longest common token prefix), runs in chunks, and is
+abortable mid-chunk through llama.cpp's abort callback, so Stop works during a long prompt.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.commands import Generate, LoadModel
+from engine.detok import IncrementalDetokenizer
+from engine.errors import ModelLoadError
+from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
+from engine.gguf_check import check_gguf_header
+from engine.template import CHATML_TEMPLATE, ChatTemplate
+from engine.threads import default_threads
+
+__all__ = ["LocalModel"]
+
+Emit = Callable[[StreamEvent], None]
+
+# Prompt tokens per llama_decode call. The abort callback makes cancel prompt within a
+# chunk, so chunks can stay large enough for efficient batched prompt processing.
+_PREFILL_CHUNK = 256
+
+
+class _Aborted(Exception):
+    pass
+
+
+class LocalModel:
+    """A loaded GGUF model plus its KV cache. Not thread-safe: one generation at a time."""
+
+    def __init__(self, cmd: LoadModel) -> None:
+        t0 = time.perf_counter()
+        size = check_gguf_header(cmd.path)
+        import llama_cpp  # imported here so that only the engine process loads native code
+
+        self._lib = llama_cpp
+        n_threads = cmd.n_threads or default_threads()
+        name = Path(cmd.path).name
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(cmd.path),
+                n_ctx=cmd.n_ctx,
+                n_batch=cmd.n_batch,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise ModelLoadError("load_failed", f"llama.cpp could not load {name}: {e}") from e
+        llm = self._llm
+        meta = llm.metadata
+        bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "replace")
+        eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
+        self._bos_text = bos
+        self.template = ChatTemplate(meta.get("tokenizer.chat_template") or CHATML_TEMPLATE, bos_token=bos, eos_token=eos)
+        self._vocab = llm._model.vocab
+        self._cancel: threading.Event | None = None  # the running generation's cancel flag
+        # Keep a reference: ctypes callbacks are freed when the Python object is.
+        self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._cancel is not None and self._cancel.is_set())
+        self.info = ModelInfo(
+            path=str(cmd.path),
+            name=meta.get("general.name") or Path(cmd.path).stem,
+            architecture=meta.get("general.architecture", "unknown"),
+            n_ctx=llm.n_ctx(),
+            n_ctx_train=int(llm._model.n_ctx_train()),
+            n_params=int(llama_cpp.llama_model_n_params(llm._model.model)),
+            size_bytes=size,
+            n_threads=n_threads,
+            load_ms=(time.perf_counter() - t0) * 1000,
+        )
+
+    def close(self) -> None:
+        self._llm.close()
+
+    # -- generation ---------------------------------------------------------------------
+
+    def tokenize_prompt(self, cmd: Generate) -> list[int]:
+        prompt = self.template.render(cmd.messages)
+        add_bos = bool(self._llm._model.add_bos_token()) and not (self._bos_text and prompt.startswith(self._bos_text))
+        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def generate(self, cmd: Generate, cancel: threading.Event, emit: Emit, received_at: float) -> None:
+        """Run one generation to its end, emitting exactly one terminal event."""
+        gid = cmd.generation_id
+        llm = self._llm
+        try:
+            tokens = self.tokenize_prompt(cmd)
+        except Exception as e:  # a template may raise on odd input (e.g. roles out of order)
+            emit(Failed(gid, "template_error", f"Could not build the prompt: {e}"))
+            return
+        n_ctx = llm.n_ctx()
+        if len(tokens) >= n_ctx - 1:
+            emit(Failed(gid, "context_full", f"The conversation ({len(tokens)} tokens) no longer fits the model's "
+                        f"context of {n_ctx} tokens. Start a new chat."))
+            return
+        max_tokens = min(cmd.sampling.max_tokens, n_ctx - len(tokens) - 1)
+
+        t_prefill = time.perf_counter()
+        try:
+            cached = self._prefill(tokens, cancel)
+        except _Aborted:
+            emit(Cancelled(gid, "user", self._stats(len(tokens), 0, 0, t_prefill, received_at, None, None)))
+            return
+        emit(Started(gid, len(tokens), cached))
+        prefill_done = time.perf_counter()
+
+        s = cmd.sampling
+        llm.set_seed(s.seed)
+        detok = IncrementalDetokenizer()
+        n = 0
+        held_tokens = 0  # tokens whose text is still inside the UTF-8 decoder
+        t_first: float | None = None
+        t_last: float | None = None
+        stop_reason = "length"
+        for tok in llm.generate(tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
+                                repeat_penalty=s.repeat_penalty, reset=True):
+            if cancel.is_set():
+                stop_reason = "cancelled"
+                break
+            if not s.ignore_eos and self._lib.llama_vocab_is_eog(self._vocab, tok):
+                stop_reason = "eog"
+                break
+            n += 1
+            held_tokens += 1
+            text = detok.feed(llm.detokenize([tok]))
+            now = time.perf_counter()
+            if t_first is None:
+                t_first = now
+            t_last = now
+            if text:
+                emit(Delta(gid, text, held_tokens))
+                held_tokens = 0
+            if n >= max_tokens:
+                break
+        tail = detok.flush()
+        if tail or held_tokens:
+            emit(Delta(gid, tail, held_tokens))
+        stats = self._stats(len(tokens), cached, n, t_prefill, received_at, t_first, t_last, prefill_done)
+        if stop_reason == "cancelled":
+            emit(Cancelled(gid, "user", stats))
+        else:
+            emit(Final(gid, stop_reason, stats))
+
+    def _prefill(self, tokens: list[int], cancel: threading.Event) -> int:
+        """Evaluate the prompt, reusing the longest cached prefix; return the reused count."""
+        llm = self._llm
+        cached = 0
+        for a, b in zip(llm._input_ids.tolist(), tokens):
+            if a != b:
+                break
+            cached += 1
+        # Sampling needs fresh logits from the prompt's last token, so always evaluate it.
+        cached = min(cached, len(tokens) - 1)
+        llm.n_tokens = cached
+        ctx = llm._ctx.ctx
+        self._cancel = cancel
+        self._lib.llama_set_abort_callback(ctx, self._abort_cb, None)
+        try:
+            for i in range(cached, len(tokens), _PREFILL_CHUNK):
+                if cancel.is_set():
+                    raise _Aborted
+                try:
+                    llm.eval(tokens[i : i + _PREFILL_CHUNK])
+                except RuntimeError:
+                    if cancel.is_set():
+                        raise _Aborted from None
+                    raise
+        finally:
+            # The callback costs a Python call per graph node: keep it off during decode.
+            self._lib.llama_set_abort_callback(ctx, self._lib.ggml_abort_callback(0), None)
+            self._cancel = None
+        return cached
+
+    @staticmethod
+    def _stats(prompt: int, cached: int, n: int, t_prefill: float, received_at: float,
+               t_first: float | None, t_last: float | None, prefill_done: float | None = None) -> GenerationStats:
+        now = time.perf_counter()
+        decode_tps = (n - 1) / (t_last - t_first) if n > 1 and t_first is not None and t_last and t_last > t_first else 0.0
+        return GenerationStats(
+            prompt_tokens=prompt,
+            cached_tokens=cached,
+            completion_tokens=n,
+            prefill_ms=((prefill_done or now) - t_prefill) * 1000,
+            ttft_ms=((t_first - received_at) * 1000) if t_first is not None else 0.0,
+            decode_tokens_per_s=decode_tps,
+            total_ms=(now - received_at) * 1000,
+        )

@@ -1,0 +1,37 @@
+"""Shared fixtures. Every test gets its own data dir (never the user's real one); Qt runs
+offscreen; the bundled model is the real one installed at set-up, never a stand-in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from app.paths import default_model_path  # noqa: E402 - after the Qt platform is chosen
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HEARTH_DATA_DIR at a fresh folder so no test touches a person's data."""
+    d = tmp_path / "hearth-data"
+    monkeypatch.setenv("HEARTH_DATA_DIR", str(d))
+    return d
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    path = default_model_path()
+    if not path.is_file():
+        pytest.fail(f"the bundled model is not installed ({path}); run: bash packaging/bootstrap.sh test")
+    return path
+
+
+@pytest.fixture
+def not_gguf_file(tmp_path: Path) -> Path:
+    """A file with a model's name that is really a text file."""
+    p = tmp_path / "notes.gguf"
+    p.write_text("these are my notes, not a model\n" * 100)
+    return p
