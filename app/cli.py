@@ -116,7 +116,8 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
             sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
             turn = await service.start_turn(args.conversation, prompt, sampling=sampling)
         except (HearthEngineError, StoreError) as e:
-            return _fail(e.message)
+            hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
+            return _fail(e.message + hint)
         except InputError as e:
             return _fail(str(e))
         loop.add_signal_handler(signal.SIGINT, turn.cancel)

@@ -1,0 +1,100 @@
+"""`hearth ask` and friends, run as a person runs them: a real process, the real model, a real data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def hearth(*args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args, "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def ask_json(data_dir: Path, prompt: str, *extra: str) -> dict:
+    r = hearth("ask", prompt, "--json", "--temperature", "0", "--max-tokens", "24", *extra, data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def rows(data_dir: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(data_dir / "hearth.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def test_ask_twice_in_one_conversation_second_answer_sees_the_first(data_dir: Path) -> None:
+    first = ask_json(data_dir, "My name is Ada.")
+    second = ask_json(data_dir, "What is my name?", "--conversation", str(first["conversation_id"]))
+    assert second["conversation_id"] == first["conversation_id"]
+    assert first["state"] == second["state"] == "completed"
+    m1, m2 = first["metrics"], second["metrics"]
+    # The second prompt holds the first question and answer: it is longer than both together.
+    assert m2["prompt_tokens"] > m1["prompt_tokens"] + m1["completion_tokens"]
+    for key in ("command_latency_ms", "ttft_ms", "tokens_per_s", "completion_tokens", "finalization_lag_ms"):
+        assert m2[key] is not None and m2[key] > 0, key
+    saved = rows(data_dir, "select role, content from message order by id")
+    assert [r[0] for r in saved] == ["user", "assistant", "user", "assistant"]
+    assert saved[1][1] == first["text"] and saved[3][1] == second["text"]
+    state = rows(data_dir, f"select state, ttft_ms, tokens_per_s from generation where id = {second['generation_id']}")
+    assert state[0][0] == "completed" and state[0][1] > 0 and state[0][2] > 0
+
+
+def test_ask_streams_to_stdout_and_reports_on_stderr(data_dir: Path) -> None:
+    r = hearth("ask", "Say hello.", "--max-tokens", "16", "--temperature", "0", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip()
+    assert "completed" in r.stderr and "tok/s" in r.stderr and "--conversation 1" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_gguf"], ids=["missing-model", "not-a-gguf"])
+def test_bad_model_gives_a_clear_error_and_keeps_saved_chats(kind: str, data_dir: Path, not_gguf_file: Path,
+                                                             tmp_path: Path) -> None:
+    ask_json(data_dir, "Remember this chat.")
+    before = rows(data_dir, "select id, role, content from message order by id")
+    bad = tmp_path / "gone.gguf" if kind == "missing" else not_gguf_file
+    r = hearth("ask", "hello", "--model", str(bad), data_dir=data_dir)
+    assert r.returncode == 2
+    assert bad.name in r.stderr and ("not found" in r.stderr or "not a GGUF" in r.stderr)
+    assert "Traceback" not in r.stderr
+    assert rows(data_dir, "select id, role, content from message order by id") == before
+
+
+@pytest.mark.parametrize(("args", "needle"), [(["ask", "   "], "empty"), (["ask", "hi", "--conversation", "42"], "42")],
+                         ids=["empty-prompt", "unknown-conversation"])
+def test_bad_input_is_refused_clearly(args: list[str], needle: str, data_dir: Path) -> None:
+    r = hearth(*args, data_dir=data_dir)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_cancels_and_the_partial_answer_is_saved(data_dir: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ask", "Tell me a very long story about the sea.",
+                             "--max-tokens", "2000", "--data-dir", str(data_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    seen = proc.stdout.read(40)  # wait until the answer is visibly streaming
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "cancelled" in err
+    (state, reason, content), = rows(data_dir, "select g.state, g.cancel_reason, m.content from generation g "
+                                               "join message m on m.id = g.message_id")
+    assert state == "cancelled" and reason == "user"
+    assert content.startswith(seen) and len(content) >= len(seen)
+    assert len(content) < 6000  # it stopped well before 2,000 tokens
+
+
+def test_window_command_without_a_display_points_to_ask(data_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    t0 = time.perf_counter()
+    r = hearth(data_dir=data_dir, env=env, timeout=60)
+    assert r.returncode == 2
+    assert "hearth ask" in r.stderr and "display" in r.stderr.lower()
+    assert time.perf_counter() - t0 < 30
