@@ -1,0 +1,29 @@
+"""Hearth's storage: SQLite (WAL, one writer thread) through SQLModel.
+
+Owns the schema and its migrations, the single writer, reads, checkpoints and the
+generation record. Never imports Qt or `app`; uses only `engine`'s public types.
+
+    store = Store.open(path)                     # migrate, start the writer, recover leftovers
+    ids = await store.create_turn(None, "Hi", "smollm2")
+    store.checkpoint(ids.generation_id, "Hel")   # returns a Future at once
+    store.finalize(ids.generation_id, text="Hello", state=GenerationState.COMPLETED,
+                   metrics={...}, final_token_at=time.perf_counter())
+    store.close()                                # drains queued writes
+"""
+
+from store.errors import StoreError
+from store.faults import SlowWriter
+from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
+from store.store import Store
+from store.writer import StoreWriter
+
+__all__ = [
+    "ConversationRow",
+    "GenerationRow",
+    "MessageRow",
+    "SlowWriter",
+    "Store",
+    "StoreError",
+    "StoreWriter",
+    "TurnIds",
+]

@@ -1,0 +1,29 @@
+"""Errors the store reports to people.
+
+    StoreError   one class; `code` says which problem:
+        newer_schema          the database was written by a newer Hearth; it is left untouched
+        not_a_database        the file at the database path is not an SQLite database
+        no_such_conversation  a turn or read named a conversation that does not exist
+        no_such_generation    a checkpoint or finalize named a generation that does not exist
+        empty_message         the user's message has no text
+        closed                the store was closed before the write could be queued
+
+Programming errors stay ordinary exceptions: an illegal state change raises
+`engine.states.IllegalTransition`, an unknown metric name raises `ValueError`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["StoreError"]
+
+
+class StoreError(Exception):
+    """A storage problem: a stable `code` (safe to branch on) and a `message` for a person."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"StoreError(code={self.code!r}, message={self.message!r})"

@@ -1,0 +1,134 @@
+"""Reads: plain, blocking queries over the reader engine, returning frozen rows.
+
+Never touches the writer's connection and never writes (reader connections are
+`query_only`). Each method runs in one read transaction, so it sees one consistent snapshot
+even while the writer commits. `Store` runs these on its reader threads for async callers;
+the CLI and tests may call them directly.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from engine.states import GenerationState
+from store.errors import StoreError
+from store.rows import ConversationRow, GenerationRow, MessageRow
+from store.schema import Conversation, Generation, Message
+
+__all__ = ["Reads"]
+
+
+class Reads:
+    """Read queries. Thread-safe: every call checks out its own connection from the reader pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def list_conversations(self) -> list[ConversationRow]:
+        """All conversations, most recently active first."""
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(Conversation).order_by(
+                    col(Conversation.updated_at).desc(), col(Conversation.id).desc()
+                )
+            ).all()
+            return [ConversationRow(_id(c.id), c.title, c.created_at, c.updated_at) for c in rows]
+
+    def messages(self, conversation_id: int) -> list[MessageRow]:
+        """The conversation's messages in order, each assistant reply with its latest generation."""
+        # A message may get more than one generation later (continue, retry): show the newest.
+        latest = (
+            select(func.max(Generation.id))
+            .where(Generation.message_id == Message.id)
+            .correlate(Message)
+            .scalar_subquery()
+        )
+        with Session(self._engine) as session:
+            pairs = session.exec(
+                select(Message, Generation)
+                .outerjoin(Generation, col(Generation.id) == latest)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(col(Message.id))
+            ).all()
+            if not pairs:
+                _require_conversation(session, conversation_id)
+            return [_message_row(m, g) for m, g in pairs]
+
+    def history(self, conversation_id: int, *, before_message_id: int) -> list[tuple[str, str]]:
+        """(role, content) pairs for a prompt: the messages before `before_message_id`, in order.
+
+        Assistant messages with no text (failed or cancelled before the first token) are left
+        out, so the model never sees an empty reply.
+        """
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(Message.role, Message.content)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    col(Message.id) < before_message_id,
+                )
+                .order_by(col(Message.id))
+            ).all()
+            if not rows:
+                _require_conversation(session, conversation_id)
+            return [(role, content) for role, content in rows if role != "assistant" or content]
+
+    def get_generation(self, generation_id: int) -> GenerationRow | None:
+        with Session(self._engine) as session:
+            g = session.get(Generation, generation_id)
+            if g is None:
+                return None
+            return GenerationRow(
+                id=_id(g.id),
+                message_id=g.message_id,
+                model=g.model,
+                state=GenerationState(g.state),
+                cancel_reason=g.cancel_reason,
+                error_code=g.error_code,
+                error_message=g.error_message,
+                prompt_tokens=g.prompt_tokens,
+                cached_tokens=g.cached_tokens,
+                completion_tokens=g.completion_tokens,
+                command_latency_ms=g.command_latency_ms,
+                ttft_ms=g.ttft_ms,
+                tokens_per_s=g.tokens_per_s,
+                total_ms=g.total_ms,
+                finalization_lag_ms=g.finalization_lag_ms,
+                created_at=g.created_at,
+                finished_at=g.finished_at,
+                checkpointed_at=g.checkpointed_at,
+            )
+
+
+def _id(value: int | None) -> int:
+    assert value is not None  # rows read from the database always have ids
+    return value
+
+
+def _require_conversation(session: Session, conversation_id: int) -> None:
+    if session.get(Conversation, conversation_id) is None:
+        raise StoreError("no_such_conversation", f"Conversation {conversation_id} does not exist.")
+
+
+def _message_row(m: Message, g: Generation | None) -> MessageRow:
+    return MessageRow(
+        id=_id(m.id),
+        conversation_id=m.conversation_id,
+        parent_id=m.parent_id,
+        role=m.role,
+        content=m.content,
+        created_at=m.created_at,
+        generation_id=g.id if g else None,
+        state=GenerationState(g.state) if g else None,
+        cancel_reason=g.cancel_reason if g else None,
+        error_code=g.error_code if g else None,
+        error_message=g.error_message if g else None,
+        prompt_tokens=g.prompt_tokens if g else None,
+        completion_tokens=g.completion_tokens if g else None,
+        ttft_ms=g.ttft_ms if g else None,
+        tokens_per_s=g.tokens_per_s if g else None,
+        total_ms=g.total_ms if g else None,
+        command_latency_ms=g.command_latency_ms if g else None,
+        finalization_lag_ms=g.finalization_lag_ms if g else None,
+    )

@@ -1,0 +1,84 @@
+"""The plain values the store hands out: ids of a new turn and read-only rows.
+
+Frozen dataclasses, so they can cross threads and reach the UI without dragging an ORM
+session (and its lazy loads) along. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.states import GenerationState
+
+__all__ = ["ConversationRow", "GenerationRow", "MessageRow", "TurnIds"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnIds:
+    """What `Store.create_turn` made: enough to hand the engine a command and the UI a row."""
+
+    conversation_id: int
+    user_message_id: int
+    assistant_message_id: int
+    generation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    """One conversation in the sidebar. Times are unix seconds."""
+
+    id: int
+    title: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """One message, with its latest generation's state and metrics when it is an assistant reply.
+
+    The generation fields are None for user and system messages.
+    """
+
+    id: int
+    conversation_id: int
+    parent_id: int | None
+    role: str
+    content: str
+    created_at: float
+    generation_id: int | None
+    state: GenerationState | None
+    cancel_reason: str | None
+    error_code: str | None
+    error_message: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    ttft_ms: float | None
+    tokens_per_s: float | None
+    total_ms: float | None
+    command_latency_ms: float | None
+    finalization_lag_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRow:
+    """The full record of one generation: state, errors, metrics and when things happened."""
+
+    id: int
+    message_id: int
+    model: str
+    state: GenerationState
+    cancel_reason: str | None
+    error_code: str | None
+    error_message: str | None
+    prompt_tokens: int | None
+    cached_tokens: int | None
+    completion_tokens: int | None
+    command_latency_ms: float | None
+    ttft_ms: float | None
+    tokens_per_s: float | None
+    total_ms: float | None
+    finalization_lag_ms: float | None
+    created_at: float
+    finished_at: float | None
+    checkpointed_at: float | None

@@ -1,0 +1,71 @@
+"""The ORM's view of the tables: SQLModel classes that reads and writes go through.
+
+These classes never create tables. The schema is owned by `store.migrations`, whose DDL is
+frozen per migration; a test checks that these classes and the migrated database agree.
+Times are REAL unix seconds (`time.time()`) everywhere.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+__all__ = ["METRIC_COLUMNS", "Conversation", "Generation", "Message"]
+
+
+class Conversation(SQLModel, table=True):
+    """A thread of messages. `settings_json` holds per-conversation settings (model, sampling)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str
+    created_at: float
+    updated_at: float
+    settings_json: str = "{}"
+
+
+class Message(SQLModel, table=True):
+    """One message. `parent_id` makes conversations trees, so edits and regenerations can branch."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="RESTRICT")
+    parent_id: int | None = Field(default=None, foreign_key="message.id", ondelete="RESTRICT")
+    role: str  # "user" | "assistant" | "system"
+    content: str
+    created_at: float
+    updated_at: float
+
+
+class Generation(SQLModel, table=True):
+    """One run of the model writing into an assistant message; `state` is a GenerationState."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", ondelete="RESTRICT")
+    model: str
+    state: str
+    cancel_reason: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+    completion_tokens: int | None = None
+    command_latency_ms: float | None = None
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    total_ms: float | None = None
+    finalization_lag_ms: float | None = None
+    created_at: float
+    finished_at: float | None = None
+    checkpointed_at: float | None = None
+
+
+# The metrics a caller may pass to `Store.finalize`; finalization lag is measured by the store.
+METRIC_COLUMNS: frozenset[str] = frozenset(
+    {
+        "prompt_tokens",
+        "cached_tokens",
+        "completion_tokens",
+        "command_latency_ms",
+        "ttft_ms",
+        "tokens_per_s",
+        "total_ms",
+    }
+)

@@ -1,0 +1,211 @@
+"""`Store`: the one object the app and the CLI hold. It wires migrations, the writer and reads.
+
+Command-path writes are awaited; product-state writes (checkpoint, finalize) return a
+`concurrent.futures.Future` at once and never block the caller. Async reads run on the
+store's own reader threads. Works under any asyncio loop (qasync's or `asyncio.run`'s).
+
+Must not import Qt or `app`, run SQL on the caller's thread for writes, or send reads
+through the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+
+from engine.states import GenerationState
+from store import writes
+from store.db import make_engine
+from store.errors import StoreError
+from store.migrations import migrate
+from store.reads import Reads
+from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
+from store.writer import StoreWriter
+
+__all__ = ["Store"]
+
+T = TypeVar("T")
+
+_log = logging.getLogger("hearth.store")
+
+_READER_THREADS = 2  # one for the sidebar, one for the open conversation
+
+
+class Store:
+    """Hearth's database. Make one with `Store.open(path)`; `close()` it at shutdown."""
+
+    def __init__(self, db_path: Path, writer: StoreWriter) -> None:
+        """Use `Store.open`; this assumes a migrated database and a running writer."""
+        self._db_path = db_path
+        self._writer = writer
+        self._read_engine = make_engine(db_path, role="reader", pool_size=_READER_THREADS)
+        self._read_pool = ThreadPoolExecutor(
+            _READER_THREADS, thread_name_prefix="hearth-store-read"
+        )
+        self._closed = False
+        self.reads = Reads(self._read_engine)
+        """Blocking reads for the CLI and tests; async callers use the methods below."""
+        self.recovered_at_open = 0
+        """How many generations were found unfinished at open and marked interrupted."""
+
+    @classmethod
+    def open(
+        cls, db_path: Path, *, writer_factory: Callable[[Path], StoreWriter] = StoreWriter
+    ) -> Store:
+        """Create or open the database, migrate it, start the writer, recover after a crash.
+
+        Raises StoreError(newer_schema) without touching the file if a newer Hearth wrote it.
+        Generations left queued or streaming by a previous run become interrupted, keeping
+        their last checkpoint. Only one Hearth may have the database open: a second one would
+        take the first one's live generations for leftovers.
+        """
+        db_path = Path(db_path)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        migrate(db_path)
+        store = cls(db_path, writer_factory(db_path))
+        try:
+            store.recovered_at_open = store._writer.submit(writes.interrupt_unfinished).result()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @property
+    def db_path(self) -> Path:
+        return self._db_path
+
+    def close(self) -> None:
+        """Wait for every queued write, stop the writer, close all connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        self._read_pool.shutdown(wait=True)
+        self._read_engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- command path --------------------------------------------------------------------
+
+    async def create_turn(self, conversation_id: int | None, user_text: str, model: str) -> TurnIds:
+        """Save the user's message, a pending reply and a queued generation in one transaction.
+
+        With `conversation_id=None` a conversation is created, titled from the text.
+        Raises StoreError(no_such_conversation) or StoreError(empty_message).
+        """
+        if not user_text.strip():
+            raise StoreError("empty_message", "The message is empty; type something to send.")
+
+        def op(session: Session) -> TurnIds:
+            return writes.create_turn(session, conversation_id, user_text, model, now=time.time())
+
+        return await self._await_write(op)
+
+    # --- product state: fire and forget ------------------------------------------------------
+
+    def checkpoint(self, generation_id: int, text: str) -> Future[None]:
+        """Queue a save of the partial text; returns at once. The first one marks it streaming."""
+
+        def op(session: Session) -> None:
+            writes.checkpoint(session, generation_id, text, now=time.time())
+
+        return self._fire_and_forget(op)
+
+    def finalize(
+        self,
+        generation_id: int,
+        *,
+        text: str,
+        state: GenerationState,
+        cancel_reason: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        metrics: Mapping[str, float | int | None],
+        final_token_at: float,
+    ) -> Future[float]:
+        """Queue the final save; returns at once. The future's result is the finalization lag (ms).
+
+        `final_token_at` is a `time.perf_counter()` reading (same process) taken when the last
+        token arrived. The lag is measured right after the final text commits, then stored by
+        a second small commit. An illegal transition (e.g. finalizing twice) fails the future
+        with IllegalTransition and changes nothing. Unknown metric names raise ValueError here.
+        """
+        writes.check_metric_names(metrics)
+        metrics = dict(metrics)  # the caller may mutate its mapping before the op runs
+
+        def op(session: Session) -> float:
+            writes.finalize(
+                session,
+                generation_id,
+                text=text,
+                state=state,
+                cancel_reason=cancel_reason,
+                error_code=error_code,
+                error_message=error_message,
+                metrics=metrics,
+                now=time.time(),
+            )
+            session.commit()  # the final text is durable from here: this is what lag measures
+            lag_ms = (time.perf_counter() - final_token_at) * 1000.0
+            writes.record_finalization_lag(session, generation_id, lag_ms)
+            return lag_ms
+
+        return self._fire_and_forget(op)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def list_conversations(self) -> list[ConversationRow]:
+        return await self._read(self.reads.list_conversations)
+
+    async def messages(self, conversation_id: int) -> list[MessageRow]:
+        return await self._read(self.reads.messages, conversation_id)
+
+    async def history(
+        self, conversation_id: int, *, before_message_id: int
+    ) -> list[tuple[str, str]]:
+        return await self._read(
+            functools.partial(self.reads.history, before_message_id=before_message_id),
+            conversation_id,
+        )
+
+    async def get_generation(self, generation_id: int) -> GenerationRow | None:
+        return await self._read(self.reads.get_generation, generation_id)
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _fire_and_forget(self, op: Callable[[Session], T]) -> Future[T]:
+        future = self._writer.submit(op)
+        # Stream-path callers rarely look at these futures; a failed save must still be seen.
+        future.add_done_callback(_log_failure)
+        return future
+
+    async def _await_write(self, op: Callable[[Session], T]) -> T:
+        return await asyncio.wrap_future(self._writer.submit(op), loop=asyncio.get_running_loop())
+
+    async def _read(self, fn: Callable[..., T], *args: object) -> T:
+        if self._closed:
+            raise StoreError("closed", "The store is closed.")
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, fn, *args)
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        _log.warning("store write failed: %r", exc, exc_info=exc)

@@ -1,0 +1,190 @@
+"""The write operations, as plain functions of a Session. They run only on the writer thread.
+
+Each function changes rows and returns plain values; it does not commit (the writer does,
+one transaction per op) unless its docstring says otherwise. State changes go through
+`engine.states.check_transition`, so an illegal one raises before any row changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlmodel import Session, col, select
+
+from engine.states import GenerationState, check_transition
+from store.errors import StoreError
+from store.rows import TurnIds
+from store.schema import METRIC_COLUMNS, Conversation, Generation, Message
+
+__all__ = [
+    "TITLE_MAX_CHARS",
+    "check_metric_names",
+    "checkpoint",
+    "create_turn",
+    "finalize",
+    "interrupt_unfinished",
+    "record_finalization_lag",
+    "title_from",
+]
+
+TITLE_MAX_CHARS = 60
+
+
+def title_from(user_text: str) -> str:
+    """The first non-blank line, trimmed to TITLE_MAX_CHARS with an ellipsis if it was cut."""
+    line = next((stripped for raw in user_text.splitlines() if (stripped := raw.strip())), "")
+    if len(line) <= TITLE_MAX_CHARS:
+        return line
+    return line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
+
+
+def create_turn(
+    session: Session, conversation_id: int | None, user_text: str, model: str, *, now: float
+) -> TurnIds:
+    """Insert the user message, an empty assistant message and a queued generation.
+
+    Creates the conversation when `conversation_id` is None. The user message's parent is the
+    conversation's last message; the assistant message's parent is the user message.
+    """
+    if conversation_id is None:
+        conversation = Conversation(title=title_from(user_text), created_at=now, updated_at=now)
+        session.add(conversation)
+        session.flush()
+        parent_id: int | None = None
+    else:
+        found = session.get(Conversation, conversation_id)
+        if found is None:
+            raise StoreError(
+                "no_such_conversation", f"Conversation {conversation_id} does not exist."
+            )
+        conversation = found
+        conversation.updated_at = now
+        parent_id = session.exec(
+            select(Message.id)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(col(Message.id).desc())
+            .limit(1)
+        ).first()
+    assert conversation.id is not None
+    user = _add_message(session, conversation.id, parent_id, "user", user_text, now)
+    assistant = _add_message(session, conversation.id, user, "assistant", "", now)
+    generation = Generation(
+        message_id=assistant, model=model, state=GenerationState.QUEUED.value, created_at=now
+    )
+    session.add(generation)
+    session.flush()
+    assert generation.id is not None
+    return TurnIds(conversation.id, user, assistant, generation.id)
+
+
+def checkpoint(session: Session, generation_id: int, text: str, *, now: float) -> None:
+    """Save partial text; the first checkpoint moves the generation from queued to streaming.
+
+    A checkpoint for a finished generation raises IllegalTransition, so a late checkpoint can
+    never overwrite a final text.
+    """
+    generation = _generation(session, generation_id)
+    current = GenerationState(generation.state)
+    if current is not GenerationState.STREAMING:
+        generation.state = check_transition(current, GenerationState.STREAMING).value
+    generation.checkpointed_at = now
+    _set_content(session, generation.message_id, text, now)
+
+
+def finalize(
+    session: Session,
+    generation_id: int,
+    *,
+    text: str,
+    state: GenerationState,
+    cancel_reason: str | None,
+    error_code: str | None,
+    error_message: str | None,
+    metrics: Mapping[str, float | int | None],
+    now: float,
+) -> None:
+    """Save the final text, the end state and the metrics of a queued or streaming generation."""
+    check_metric_names(metrics)
+    generation = _generation(session, generation_id)
+    current = GenerationState(generation.state)
+    if current is GenerationState.QUEUED and state is GenerationState.COMPLETED:
+        # A short reply can finish before its first checkpoint: it did stream, nobody saved it yet.
+        current = check_transition(current, GenerationState.STREAMING)
+    generation.state = check_transition(current, state).value
+    generation.cancel_reason = cancel_reason
+    generation.error_code = error_code
+    generation.error_message = error_message
+    for name, value in metrics.items():
+        setattr(generation, name, value)
+    generation.finished_at = now
+    _set_content(session, generation.message_id, text, now)
+
+
+def check_metric_names(metrics: Mapping[str, object]) -> None:
+    """Raise ValueError for a metric that has no column (a caller's bug, so fail loudly)."""
+    unknown = set(metrics) - METRIC_COLUMNS
+    if unknown:
+        raise ValueError(
+            f"unknown metric(s) {sorted(unknown)}; expected some of {sorted(METRIC_COLUMNS)}"
+        )
+
+
+def record_finalization_lag(session: Session, generation_id: int, lag_ms: float) -> None:
+    _generation(session, generation_id).finalization_lag_ms = lag_ms
+
+
+def interrupt_unfinished(session: Session) -> int:
+    """Mark every queued or streaming generation interrupted; return how many there were.
+
+    Only correct at start-up, when no engine can be writing into them. The message keeps its
+    last checkpoint; `finished_at` stays empty because nobody knows when the app died
+    (`checkpointed_at` is the last sign of life).
+    """
+    unfinished = session.exec(
+        select(Generation).where(
+            col(Generation.state).in_(
+                [GenerationState.QUEUED.value, GenerationState.STREAMING.value]
+            )
+        )
+    ).all()
+    for generation in unfinished:
+        generation.state = check_transition(
+            GenerationState(generation.state), GenerationState.INTERRUPTED
+        ).value
+    return len(unfinished)
+
+
+def _add_message(
+    session: Session,
+    conversation_id: int,
+    parent_id: int | None,
+    role: str,
+    content: str,
+    now: float,
+) -> int:
+    message = Message(
+        conversation_id=conversation_id,
+        parent_id=parent_id,
+        role=role,
+        content=content,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    assert message.id is not None
+    return message.id
+
+
+def _generation(session: Session, generation_id: int) -> Generation:
+    generation = session.get(Generation, generation_id)
+    if generation is None:
+        raise StoreError("no_such_generation", f"Generation {generation_id} does not exist.")
+    return generation
+
+
+def _set_content(session: Session, message_id: int, text: str, now: float) -> None:
+    message = session.get(Message, message_id)
+    assert message is not None  # the foreign key guarantees it
+    message.content = text
+    message.updated_at = now
