@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CatalogEntry", "CATALOG_PATH", "load_catalog"]
+__all__ = ["CatalogEntry", "CATALOG_PATH", "display_name", "load_catalog"]
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "models.toml"
 REQUIRED = ("id", "name", "file", "sha256", "size_bytes", "context_length", "license", "quantisation")
@@ -44,3 +44,19 @@ def load_catalog(path: Path = CATALOG_PATH) -> list[CatalogEntry]:
         entries.append(CatalogEntry(**{k: raw[k] for k in REQUIRED}, bundled=bool(raw.get("bundled")),
                                     package=raw.get("package")))
     return entries
+
+
+def display_name(model_path: str | Path) -> str:
+    """The catalog's name for a model file, else the file name without .gguf.
+
+    GGUF `general.name` values are often training-run labels ("Smollm2 135M 8k Lc100K Mix1
+    Ep2"), so they are not shown to people.
+    """
+    name = Path(model_path).name
+    try:
+        for entry in load_catalog():
+            if entry.file == name:
+                return entry.name
+    except (OSError, ValueError):
+        pass
+    return Path(model_path).stem

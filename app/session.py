@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from app.catalog import display_name
 from engine.client import AsyncEngine, GenerationStream
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.errors import EngineUnavailable
@@ -165,9 +166,7 @@ class ChatService:
 
     async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None) -> ModelInfo:
         """Load the model in the engine process; raises ModelLoadError with a message for a person."""
-        from pathlib import Path
-
-        self.model_name = Path(path).stem
+        self.model_name = display_name(path)
         self.model_error = None
         self._set_state("loading")
         return await self.engine.load(LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads))
@@ -199,7 +198,7 @@ class ChatService:
             self._set_state("loading")
         elif isinstance(event, ModelReady):
             self.model_info = event.info
-            self.model_name = event.info.name
+            self.model_name = display_name(event.info.path)
             self.model_error = None
             self._set_state("generating" if self._active else "ready")
         elif isinstance(event, ModelFailed):

@@ -10,7 +10,6 @@ abortable mid-chunk through llama.cpp's abort callback, so Stop works during a l
 
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from engine.errors import ModelLoadError
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
 from engine.gguf_check import check_gguf_header
 from engine.template import CHATML_TEMPLATE, ChatTemplate
-from engine.threads import default_threads
+from engine.threads import default_threads, physical_cores
 
 __all__ = ["LocalModel"]
 
@@ -47,6 +46,9 @@ class LocalModel:
 
         self._lib = llama_cpp
         n_threads = cmd.n_threads or default_threads()
+        # Prompt processing is compute-bound and runs while the UI is idle: use every
+        # physical core. Decode overlaps with the UI, so it keeps one core free (threads.py).
+        n_threads_batch = cmd.n_threads or physical_cores()
         name = Path(cmd.path).name
         try:
             self._llm = llama_cpp.Llama(
@@ -54,7 +56,7 @@ class LocalModel:
                 n_ctx=cmd.n_ctx,
                 n_batch=cmd.n_batch,
                 n_threads=n_threads,
-                n_threads_batch=n_threads,
+                n_threads_batch=n_threads_batch,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as e:

@@ -1,0 +1,123 @@
+"""The window's entry point: `run_window` builds everything, runs the loop, shuts down cleanly.
+
+Owns the process-level lifecycle of the GUI: the display check, QApplication and the
+qasync loop, the excepthook, opening the store, starting the engine process and loading
+the model *after* the window has painted, and on close: stopping a running answer,
+waiting for pending saves, closing the store and the engine.
+Must not: hold chat logic (app.viewmodel), build widgets beyond MainWindow, or call
+`sys.exit` (the CLI owns the exit code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from app.paths import db_path
+from app.qt_support import NO_DISPLAY_MESSAGE, display_available, ensure_application, install_excepthook, new_event_loop
+from app.session import ChatService
+from app.viewmodel import MainViewModel
+from app.window import MainWindow
+from engine.client import AsyncEngine
+from engine.errors import HearthEngineError
+from store import Store, StoreError
+
+__all__ = ["run_window"]
+
+log = logging.getLogger("hearth.ui")
+
+SHUTDOWN_SAVE_TIMEOUT_S = 10.0
+
+
+class _Reporter:
+    """Where unexpected errors are shown: the status line once the window exists."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[str], None] | None = None
+
+    def __call__(self, message: str) -> None:
+        if self.target is not None:
+            self.target(message)
+
+
+def run_window(*, data_dir: Path, model_path: Path, n_threads: int | None = None) -> int:
+    """Show the chat window until it is closed. Returns the process exit code.
+
+    2: no display to open a window on (the message on stderr says what to do instead);
+    1: the database could not be opened; 0: closed normally.
+    """
+    if not display_available():
+        sys.stderr.write(NO_DISPLAY_MESSAGE)
+        return 2
+    app = ensure_application()
+    app.setQuitOnLastWindowClosed(False)  # the loop ends when `_serve` has shut down
+    report = _Reporter()
+    loop = new_event_loop(app, report)
+    restore_hook = install_excepthook(report)
+    try:
+        return asyncio.run(_serve(Path(data_dir), Path(model_path), n_threads, report),
+                           loop_factory=lambda: loop)
+    except StoreError as e:
+        sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
+        return 1
+    finally:
+        restore_hook()
+
+
+async def _serve(data_dir: Path, model_path: Path, n_threads: int | None, report: _Reporter) -> int:
+    store = Store.open(db_path(data_dir))
+    engine = AsyncEngine()
+    try:
+        service = ChatService(store, engine)
+        vm = MainViewModel(service, store)
+        window = MainWindow(vm)
+        report.target = window.status.show_notice
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        window.closed.connect(lambda: closed.done() or closed.set_result(None))
+        _close_on_signals(window)
+        window.show()
+        await asyncio.sleep(0)  # let the window paint before the engine process starts
+        loading = asyncio.ensure_future(_load_model(service, window, model_path, n_threads))
+        try:
+            await vm.refresh_conversations()
+        except Exception as e:
+            log.exception("reading the conversation list failed")
+            window.show_problem(f"Could not read your conversations: {e}")
+        await closed
+        report.target = None
+        await vm.shutdown(SHUTDOWN_SAVE_TIMEOUT_S)
+        loading.cancel()
+        window.deleteLater()
+        return 0
+    finally:
+        # Both block briefly (joining the engine process, draining queued writes): off the loop.
+        await asyncio.to_thread(engine.close)
+        await asyncio.to_thread(store.close)
+
+
+def _close_on_signals(window: MainWindow) -> None:
+    """Ctrl+C or a polite kill closes the window the normal way, so pending saves land."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, window.close)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            pass
+
+
+async def _load_model(service: ChatService, window: MainWindow, model_path: Path,
+                      n_threads: int | None) -> None:
+    try:
+        await service.load(str(model_path), n_threads=n_threads)
+    except HearthEngineError as e:
+        # ModelFailed already put the model in the error state and the banner shows why;
+        # this covers failures that never reached the engine (it could not start).
+        if service.model_state != "error":
+            window.show_problem(e.message)
+    except Exception as e:
+        log.exception("starting the engine failed")
+        window.show_problem(f"The engine could not start: {e}")

@@ -1,0 +1,90 @@
+"""How one message is shown: text, state and the footer line under an answer. No Qt.
+
+Converts the store's rows and a finished turn's outcome into `MessageView` values that
+the view-models hand to the transcript.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from engine.events import Cancelled, Failed, Final
+from engine.states import GenerationState
+
+__all__ = ["MessageView", "from_outcome", "from_row"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """One message as the transcript shows it. `state` is None for the person's messages."""
+
+    role: str
+    text: str
+    state: GenerationState | None = None
+    cancel_reason: str | None = None
+    error_message: str | None = None
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    completion_tokens: int | None = None
+
+    def with_text(self, text: str) -> MessageView:
+        return dataclasses.replace(self, text=text)
+
+    def with_state(self, state: GenerationState) -> MessageView:
+        return dataclasses.replace(self, state=state)
+
+    @property
+    def footer(self) -> str:
+        """The line under an answer: metrics, "stopped", the error, or "interrupted"."""
+        if self.role != "assistant" or self.state is None:
+            return ""
+        if self.state is GenerationState.COMPLETED:
+            parts = []
+            if self.ttft_ms is not None:
+                parts.append(f"TTFT {self.ttft_ms:.0f} ms")
+            if self.tokens_per_s:
+                parts.append(f"{self.tokens_per_s:.0f} tok/s")
+            if self.completion_tokens is not None:
+                n = self.completion_tokens
+                parts.append(f"{n} token" if n == 1 else f"{n} tokens")
+            return " · ".join(parts) or "done"
+        if self.state is GenerationState.CANCELLED:
+            return "stopped (took too long)" if self.cancel_reason == "timeout" else "stopped"
+        if self.state is GenerationState.FAILED:
+            return f"failed: {self.error_message or 'unknown error'}"
+        if self.state is GenerationState.INTERRUPTED:
+            return "interrupted"
+        return ""
+
+
+def from_row(row: Any) -> MessageView:
+    """A store MessageRow as the transcript shows it."""
+    state = GenerationState(row.state) if row.role == "assistant" and row.state else None
+    return MessageView(
+        role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
+        error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
+        tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens)
+
+
+def from_outcome(text: str, outcome: Any, last: Any) -> MessageView:
+    """The finished answer, from the turn's outcome, else from the stream's last event."""
+    if outcome is not None:
+        m = outcome.metrics
+        return MessageView(
+            role="assistant", text=text, state=GenerationState(outcome.state),
+            cancel_reason=outcome.cancel_reason,
+            error_message=outcome.error_message or outcome.error_code,
+            ttft_ms=m.get("ttft_ms"), tokens_per_s=m.get("tokens_per_s"),
+            completion_tokens=m.get("completion_tokens"))
+    if isinstance(last, Final | Cancelled):
+        s = last.stats
+        state = GenerationState.COMPLETED if isinstance(last, Final) else GenerationState.CANCELLED
+        return MessageView(
+            role="assistant", text=text, state=state,
+            cancel_reason=getattr(last, "reason", None), ttft_ms=s.ttft_ms,
+            tokens_per_s=s.decode_tokens_per_s, completion_tokens=s.completion_tokens)
+    message = last.message if isinstance(last, Failed) else "the stream ended without a result"
+    return MessageView(role="assistant", text=text, state=GenerationState.FAILED,
+                       error_message=message)

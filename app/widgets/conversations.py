@@ -1,0 +1,107 @@
+"""The conversation list on the left: a list model over store rows and its panel.
+
+Owns row bookkeeping and the "New chat" button. Must not read the store: rows are handed
+in (newest first) and a click is reported as `conversation_chosen(id)`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtWidgets import QListView, QPushButton, QVBoxLayout, QWidget
+
+__all__ = ["ConversationList", "ConversationListModel"]
+
+_Index = QModelIndex | QPersistentModelIndex
+IdRole = Qt.ItemDataRole.UserRole + 1
+
+
+class ConversationListModel(QAbstractListModel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Any] = []
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (row.title or "").strip() or "Untitled chat"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{(row.title or 'Untitled chat')}\nlast message {_when(row.updated_at)}"
+        if role == IdRole:
+            return row.id
+        return None
+
+    def set_rows(self, rows: list[Any]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def row_of(self, conversation_id: int | None) -> int:
+        for i, row in enumerate(self._rows):
+            if row.id == conversation_id:
+                return i
+        return -1
+
+
+class ConversationList(QWidget):
+    conversation_chosen = Signal(int)
+    new_chat_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ConversationListModel(self)
+        self.new_button = QPushButton("+  New chat", self)
+        self.new_button.setObjectName("newChat")
+        self.new_button.clicked.connect(self.new_chat_requested)
+        self.view = QListView(self)
+        self.view.setObjectName("conversations")
+        self.view.setModel(self.model)
+        self.view.setUniformItemSizes(True)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.view.setStyleSheet("QListView { border: none; background: transparent; }"
+                                " QListView::item { padding: 7px 6px; border-radius: 4px;"
+                                " color: #1f2937; }"
+                                " QListView::item:hover { background: #e5e7eb; }"
+                                " QListView::item:selected { background: #dbe4ff; }")
+        self.view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.view.clicked.connect(self._chosen)
+        self.view.activated.connect(self._chosen)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 4, 8)
+        layout.setSpacing(8)
+        layout.addWidget(self.new_button)
+        layout.addWidget(self.view, 1)
+        self._selected: int | None = None
+
+    def set_rows(self, rows: list[Any]) -> None:
+        self.model.set_rows(rows)
+        self.select(self._selected)
+
+    def select(self, conversation_id: int | None) -> None:
+        """Highlight the shown conversation without reporting it as a click."""
+        self._selected = conversation_id
+        row = self.model.row_of(conversation_id)
+        if row < 0:
+            self.view.clearSelection()
+        else:
+            self.view.setCurrentIndex(self.model.index(row))
+
+    def _chosen(self, index: QModelIndex) -> None:
+        cid = self.model.data(index, IdRole)
+        if cid is not None:
+            self.conversation_chosen.emit(int(cid))
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
+    return str(value or "")

@@ -1,0 +1,84 @@
+"""The status line (model name and state, short notices) and the error banner.
+
+Owns only presentation of strings it is given. Must not decide what the state is.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
+
+__all__ = ["ErrorBanner", "StatusLine"]
+
+_STATE_COLOURS = {"loading": "#b7791f", "ready": "#2f855a", "generating": "#2b6cb0",
+                  "error": "#c53030"}
+_STATE_WORDS = {"none": "no model loaded"}
+_NOTICE_MS = 10_000
+
+
+class StatusLine(QWidget):
+    """`● SmolLM2-135M-Instruct · ready` on the left, the latest notice after it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model_label = QLabel(self)
+        self.model_label.setObjectName("modelStatus")
+        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.dot = QLabel("●", self)
+        self.notice_label = QLabel(self)
+        self.notice_label.setObjectName("notice")
+        self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice_label.setStyleSheet("color: #555;")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 2, 8, 2)
+        layout.setSpacing(6)
+        layout.addWidget(self.dot)
+        layout.addWidget(self.model_label)
+        layout.addSpacing(16)
+        layout.addWidget(self.notice_label, 1)
+        self._clear = QTimer(self)
+        self._clear.setSingleShot(True)
+        self._clear.timeout.connect(self.notice_label.clear)
+        self.set_model("loading", "", "")
+
+    def set_model(self, state: str, name: str, error: str) -> None:
+        self.model_label.setText(f"{name or 'model'} · {_STATE_WORDS.get(state, state)}")
+        self.model_label.setToolTip(error)
+        self.dot.setStyleSheet(f"color: {_STATE_COLOURS.get(state, '#718096')};")
+
+    def show_notice(self, text: str) -> None:
+        self.notice_label.setText(text)
+        self.notice_label.setToolTip(text)
+        self._clear.start(_NOTICE_MS)
+
+
+class ErrorBanner(QWidget):
+    """A red strip above the transcript with a message a person can act on; closable."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet("#errorBanner { background: #fde8e8; border: 1px solid #f5b5b5;"
+                           " border-radius: 6px; } QLabel { color: #822727; }")
+        self.label = QLabel(self)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(self)
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return "" if self.isHidden() else self.label.text()

@@ -1,0 +1,184 @@
+"""The main window: conversation list | transcript + composer, and a status line.
+
+Owns layout and wiring: it forwards what the person does to the MainViewModel and shows
+what the view-models report. Async handlers use try/except/else/finally so a failure
+never leaves Send disabled or Stop showing.
+Must not: hold chat state (the view-models do), talk to the engine or store directly, or
+install process-wide hooks (app.gui does that).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
+from qasync import asyncSlot
+
+from app.session import InputError
+from app.viewmodel import ConversationViewModel, MainViewModel
+from app.widgets import Composer, ConversationList, ErrorBanner, StatusLine, TranscriptView
+from engine.errors import HearthEngineError
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger("hearth.ui")
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()  # the person closed the window; app.gui shuts down after it
+
+    def __init__(self, vm: MainViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = vm
+        self._shown: ConversationViewModel | None = None
+        self._sending = False
+        self.setWindowTitle("Hearth")
+        self.resize(1040, 720)
+        self._build()
+        vm.conversations_changed.connect(self.conversations.set_rows)
+        vm.current_changed.connect(self._show_conversation)
+        vm.model_status_changed.connect(self._on_model_status)
+        vm.busy_changed.connect(self._sync_controls)
+        vm.notice.connect(self.status.show_notice)
+        self.conversations.conversation_chosen.connect(self._open)
+        self.conversations.new_chat_requested.connect(self._new_chat)
+        self.composer.submitted.connect(self._send)
+        self.composer.textChanged.connect(self._sync_controls)
+        self.send_button.clicked.connect(self._send)
+        self.stop_button.clicked.connect(self.vm.stop)
+        self._show_conversation(vm.current)
+        self._on_model_status(*vm.model_status)
+        self.conversations.set_rows(vm.conversations)
+        self._sync_controls()
+
+    def _build(self) -> None:
+        self.conversations = ConversationList(self)
+        self.banner = ErrorBanner(self)
+        self.transcript = TranscriptView(self)
+        self.composer = Composer(self)
+        self.send_button = QPushButton("Send", self)
+        self.send_button.setObjectName("send")
+        self.send_button.setDefault(True)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setObjectName("stop")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        composer_row = QHBoxLayout()
+        composer_row.addWidget(self.composer, 1)
+        composer_row.addLayout(buttons)
+        chat = QWidget(self)
+        column = QVBoxLayout(chat)
+        column.setContentsMargins(4, 8, 8, 8)
+        column.addWidget(self.banner)
+        column.addWidget(self.transcript, 1)
+        column.addLayout(composer_row)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.conversations)
+        splitter.addWidget(chat)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 800])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+        new_chat = QAction("New chat", self)
+        new_chat.setShortcut(QKeySequence.StandardKey.New)
+        new_chat.triggered.connect(self._new_chat)
+        self.addAction(new_chat)
+        self.conversations.new_button.setToolTip(f"New chat ({new_chat.shortcut().toString()})")
+        self.status = StatusLine(self)
+        self.statusBar().addWidget(self.status, 1)
+        self.statusBar().setSizeGripEnabled(False)
+
+    # -- showing state -----------------------------------------------------------------
+    def _show_conversation(self, vm: ConversationViewModel) -> None:
+        old = self._shown
+        if old is not None:
+            old.reset.disconnect(self._rerender)
+            old.message_added.disconnect(self.transcript.append_message)
+            old.text_appended.disconnect(self.transcript.append_text)
+            old.message_finished.disconnect(self.transcript.finish_message)
+            old.conversation_id_changed.disconnect(self.conversations.select)
+        self._shown = vm
+        vm.reset.connect(self._rerender)
+        vm.message_added.connect(self.transcript.append_message)
+        vm.text_appended.connect(self.transcript.append_text)
+        vm.message_finished.connect(self.transcript.finish_message)
+        vm.conversation_id_changed.connect(self.conversations.select)
+        self._rerender()
+        self.conversations.select(vm.conversation_id)
+        self.composer.setFocus()
+
+    def _rerender(self) -> None:
+        if self._shown is not None:
+            self.transcript.show_messages(self._shown.messages)
+
+    def _on_model_status(self, state: str, name: str, error: str) -> None:
+        self.status.set_model(state, name, error)
+        if state == "error" and error:
+            self.banner.show_message(error)
+        elif state in ("loading", "ready"):
+            self.banner.hide()
+
+    def show_problem(self, message: str) -> None:
+        """A message the person must see: in the banner and the status line."""
+        self.banner.show_message(message)
+        self.status.show_notice(message)
+
+    def _sync_controls(self) -> None:
+        busy = self.vm.busy
+        self.send_button.setEnabled(not busy and not self._sending and self.composer.has_content())
+        self.composer.set_submit_enabled(not busy and not self._sending)
+        self.stop_button.setVisible(busy)
+        self.stop_button.setEnabled(busy)
+
+    # -- what the person does ----------------------------------------------------------
+    @asyncSlot()
+    async def _send(self) -> None:
+        text = self.composer.toPlainText()
+        if self._sending or self.vm.busy or not text.strip():
+            return
+        self._sending = True
+        self._sync_controls()
+        try:
+            await self.vm.send(text)
+        except InputError as e:
+            self.show_problem(str(e))
+        except HearthEngineError as e:
+            self.show_problem(e.message)
+        except Exception as e:  # e.g. the store refused the rows: say so, keep the text
+            log.exception("sending failed")
+            self.show_problem(f"Could not send: {e}")
+        else:
+            self.composer.clear()
+            if self.vm.model_status[0] != "error":
+                self.banner.hide()
+        finally:
+            self._sending = False
+            self._sync_controls()
+
+    @asyncSlot(int)
+    async def _open(self, conversation_id: int) -> None:
+        try:
+            await self.vm.open_conversation(conversation_id)
+        except Exception as e:
+            log.exception("opening conversation %s failed", conversation_id)
+            self.show_problem(f"Could not open that conversation: {e}")
+
+    def _new_chat(self) -> None:
+        self.vm.new_chat()
+        self.composer.setFocus()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        if event.key() == Qt.Key.Key_Escape and self.vm.busy:
+            event.accept()
+            self.vm.stop()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        event.accept()
+        self.closed.emit()

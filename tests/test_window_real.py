@@ -1,0 +1,139 @@
+"""The window on the real path: real store, real engine process, the bundled model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from qasync import QEventLoop
+from ui_fakes import run, running_loop
+
+from app.paths import db_path
+from app.session import ChatService
+from app.viewmodel import MainViewModel
+from app.window import MainWindow
+from engine.client import AsyncEngine
+from engine.errors import ModelLoadError
+from engine.states import GenerationState
+from store import Store
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[QEventLoop]:
+    with running_loop(qapp) as loop:
+        yield loop
+
+
+class App:
+    """One run of the app on a data dir: store, engine process, service, window."""
+
+    def __init__(self, qtbot, data_dir: Path) -> None:
+        self.qtbot = qtbot
+        self.store = Store.open(db_path(data_dir))
+        self.engine = AsyncEngine()
+        self.service = ChatService(self.store, self.engine)
+        self.vm = MainViewModel(self.service, self.store)
+        self.window = MainWindow(self.vm)
+        qtbot.addWidget(self.window)
+        self.window.show()
+        run(qtbot, self.vm.refresh_conversations())
+
+    def load(self, path: Path) -> None:
+        run(self.qtbot, self.service.load(str(path)), timeout_ms=60_000)
+
+    def send(self, text: str) -> None:
+        self.qtbot.keyClicks(self.window.composer, text)
+        self.qtbot.keyClick(self.window.composer, Qt.Key.Key_Return)
+
+    def transcript(self) -> str:
+        return self.window.transcript.toPlainText()
+
+    def close(self) -> None:
+        self.window.close()
+        run(self.qtbot, self.vm.shutdown(timeout_s=10), timeout_ms=20_000)
+        self.engine.close()
+        self.store.close()
+
+
+@pytest.fixture
+def app_factory(qtbot, loop, data_dir: Path) -> Iterator[type]:
+    apps: list[App] = []
+
+    def make() -> App:
+        apps.append(App(qtbot, data_dir))
+        return apps[-1]
+
+    yield make  # type: ignore[misc]
+    for a in apps:
+        a.engine.close()
+        a.store.close()
+
+
+def test_prompt_streams_stop_works_and_the_conversation_survives_a_restart(
+        qtbot, app_factory, model_path: Path) -> None:
+    first = app_factory()
+    first.load(model_path)
+    assert first.window.status.model_label.text().endswith("ready")
+
+    first.send("Write a very long story about a dragon who learns to bake bread.")
+    qtbot.waitUntil(lambda: len(first.transcript()) > 150, timeout=30_000)
+    grown_from = len(first.transcript())
+    qtbot.waitUntil(lambda: len(first.transcript()) > grown_from + 20, timeout=30_000)  # streaming
+    assert first.window.stop_button.isVisible()
+    qtbot.mouseClick(first.window.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not first.vm.busy, timeout=5_000)
+    assert first.transcript().rstrip().endswith("stopped")
+    assert not first.window.stop_button.isVisible()
+
+    first.send("Say hello in one short sentence.")
+    qtbot.waitUntil(lambda: first.vm.busy, timeout=5_000)
+    qtbot.waitUntil(lambda: not first.vm.busy, timeout=60_000)
+    answer = first.vm.current.messages[-1]
+    assert answer.state is GenerationState.COMPLETED and answer.text.strip()
+    assert "tok/s" in answer.footer and answer.footer in first.transcript()
+    conversation_id = first.vm.current.conversation_id
+    first.close()
+
+    second = app_factory()  # same data dir: a restart
+    rows = second.window.conversations.model
+    assert rows.rowCount() == 1
+    second.window.conversations.view.clicked.emit(rows.index(0))
+    qtbot.waitUntil(lambda: second.vm.current.conversation_id == conversation_id)
+    text = second.transcript()
+    assert "dragon who learns to bake bread" in text and "stopped" in text
+    assert answer.text.strip() in text and answer.footer in text
+
+
+@pytest.mark.parametrize("bad", ["missing", "not_gguf"])
+def test_a_bad_model_file_is_explained_and_the_app_stays_usable(
+        qtbot, app_factory, data_dir: Path, not_gguf_file: Path, bad: str) -> None:
+    seed = Store.open(db_path(data_dir))
+    ids = run(qtbot, seed.create_turn(None, "a question from yesterday", "smollm2"))
+    seed.checkpoint(ids.generation_id, "an answer")
+    seed.finalize(ids.generation_id, text="an answer from yesterday", state=GenerationState.COMPLETED,
+                  metrics={"ttft_ms": 21.0, "tokens_per_s": 150.0, "completion_tokens": 6},
+                  final_token_at=time.perf_counter()).result(10)
+    seed.close()
+
+    path = data_dir / "nowhere" / "model.gguf" if bad == "missing" else not_gguf_file
+    app = app_factory()
+    with pytest.raises(ModelLoadError):
+        app.load(path)
+    w = app.window
+    assert w.status.model_label.text().endswith("error")
+    message = app.service.model_error
+    assert message and path.name in message
+    assert w.banner.text() == message
+
+    app.send("hello?")
+    qtbot.waitUntil(lambda: w.status.notice_label.text() == message)
+    assert w.composer.toPlainText() == "hello?" and w.send_button.isEnabled()
+
+    w.conversations.view.clicked.emit(w.conversations.model.index(0))
+    qtbot.waitUntil(lambda: "an answer from yesterday" in app.transcript())
+    assert "TTFT 21 ms · 150 tok/s · 6 tokens" in app.transcript()
+    app.close()

@@ -1,0 +1,253 @@
+"""Test doubles for the window's tests: a scripted ChatService/Turn and an in-memory store.
+
+They follow app.session's and store's contracts exactly (same events, same order, same
+errors, real row types), so UI logic can be tested without a model. Also the plumbing to
+run asyncio code on a qasync loop inside pytest-qt tests. Tests of the model, the engine
+or the store must use the real things, not these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from PySide6.QtWidgets import QApplication
+from qasync import QEventLoop
+
+from app.session import InputError, TurnOutcome
+from engine.errors import EngineUnavailable
+from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, Started
+from engine.states import GenerationState
+from store import ConversationRow, MessageRow, TurnIds
+
+T = TypeVar("T")
+
+
+# -- loop plumbing -------------------------------------------------------------------------
+@contextlib.contextmanager
+def running_loop(app: QApplication) -> Iterator[QEventLoop]:
+    """A qasync loop that counts as running while pytest-qt spins Qt's events."""
+    loop = QEventLoop(app, already_running=True)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in tasks:
+            t.cancel()
+        deadline = time.monotonic() + 2
+        while any(not t.done() for t in tasks) and time.monotonic() < deadline:
+            app.processEvents()
+        # Not loop.stop(): that calls QApplication.exit(), and outside exec() Qt then makes
+        # every later QEventLoop.exec() (qtbot.wait, waitSignal) return at once.
+        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
+        asyncio.events._set_running_loop(None)
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def run(qtbot: Any, coro: Coroutine[Any, Any, T], timeout_ms: int = 10_000) -> T:
+    """Run `coro` on the qasync loop while Qt keeps processing events; return its result."""
+    task = asyncio.ensure_future(coro)
+    qtbot.waitUntil(task.done, timeout=timeout_ms)
+    return task.result()
+
+
+# -- scripted service -----------------------------------------------------------------------
+@dataclass
+class Reply:
+    """One scripted answer. `hold`: after the chunks, wait until cancelled."""
+
+    chunks: list[str]
+    delay_s: float = 0.0
+    fail: tuple[str, str] | None = None  # (code, message): end with Failed after the chunks
+    hold: bool = False
+    save_delay_s: float = 0.0
+    save_error: Exception | None = None
+
+
+def _stats(n: int) -> GenerationStats:
+    return GenerationStats(prompt_tokens=12, cached_tokens=0, completion_tokens=n, prefill_ms=5.0,
+                           ttft_ms=24.0, decode_tokens_per_s=142.0, total_ms=30.0 + n)
+
+
+class FakeTurn:
+    def __init__(self, ids: TurnIds, reply: Reply, service: FakeChatService) -> None:
+        self.ids = ids
+        self.command_latency_ms = 1.0
+        self.outcome: TurnOutcome | None = None
+        self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._reply = reply
+        self._service = service
+        self._cancelled = asyncio.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    async def _pause(self, seconds: float | None) -> None:
+        if seconds == 0:
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._cancelled.wait(), seconds)
+
+    async def __aiter__(self) -> Any:
+        gid, reply = self.ids.generation_id, self._reply
+        yield Started(gid, prompt_tokens=12, cached_tokens=0)
+        parts: list[str] = []
+        for chunk in reply.chunks:
+            await self._pause(reply.delay_s)
+            if self._cancelled.is_set():
+                break
+            parts.append(chunk)
+            yield Delta(gid, chunk, 1)
+        if reply.hold and not self._cancelled.is_set():
+            await self._pause(None)
+        text = "".join(parts)
+        metrics: dict[str, float | int | None] = {
+            "command_latency_ms": 1.0, "ttft_ms": 24.0, "tokens_per_s": 142.0,
+            "completion_tokens": len(parts), "prompt_tokens": 12, "cached_tokens": 0,
+            "total_ms": 30.0}
+        terminal: Final | Cancelled | Failed
+        if self._cancelled.is_set():
+            terminal = Cancelled(gid, "user", _stats(len(parts)))
+            self.outcome = TurnOutcome(GenerationState.CANCELLED, text, "user", None, None, metrics)
+        elif reply.fail is not None:
+            terminal = Failed(gid, *reply.fail)
+            self.outcome = TurnOutcome(GenerationState.FAILED, text, None, *reply.fail, metrics)
+        else:
+            terminal = Final(gid, "eog", _stats(len(parts)))
+            self.outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics)
+        self._service._turn_ended(self)
+        asyncio.get_running_loop().call_later(reply.save_delay_s, self._save)
+        yield terminal
+
+    def _save(self) -> None:
+        if self._reply.save_error is not None:
+            self.saved.set_exception(self._reply.save_error)
+            return
+        assert self.outcome is not None
+        self._service.store.finalize(self.ids, self.outcome)
+        self.saved.set_result(self._reply.save_delay_s * 1000)
+
+
+class FakeChatService:
+    """Scripted ChatService: `enqueue(Reply([...]))`, then the window sends; `history` records."""
+
+    def __init__(self, store: FakeStore | None = None, *, model_state: str = "ready",
+                 model_name: str = "fake-model", model_error: str | None = None) -> None:
+        self.store = store or FakeStore()
+        self.model_state, self.model_name, self.model_error = model_state, model_name, model_error
+        self.history: list[tuple[int | None, str]] = []
+        self.turns: list[FakeTurn] = []
+        self._replies: list[Reply] = []
+        self._start_errors: list[Exception] = []
+        self._listeners: list[Callable[[str], None]] = []
+
+    def enqueue(self, reply: Reply) -> None:
+        self._replies.append(reply)
+
+    def fail_next_start(self, error: Exception) -> None:
+        self._start_errors.append(error)
+
+    def add_listener(self, fn: Callable[[str], None]) -> None:
+        self._listeners.append(fn)
+
+    def set_model(self, state: str, *, name: str | None = None, error: str | None = None) -> None:
+        self.model_name = name if name is not None else self.model_name
+        self.model_error = error
+        self._set_state(state)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.model_state:
+            self.model_state = state
+            for fn in list(self._listeners):
+                fn(state)
+
+    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Any = None) -> FakeTurn:
+        await asyncio.sleep(0)
+        if not text.strip():
+            raise InputError("Type a message first: an empty message cannot be sent.")
+        if self._start_errors:
+            raise self._start_errors.pop(0)
+        if self.model_state in ("error", "none"):
+            raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
+        self.history.append((conversation_id, text))
+        ids = self.store.create_turn(conversation_id, text)
+        reply = self._replies.pop(0) if self._replies else Reply(["ok"])
+        turn = FakeTurn(ids, reply, self)
+        self.turns.append(turn)
+        self._set_state("generating")
+        return turn
+
+    def _turn_ended(self, turn: FakeTurn) -> None:
+        self._set_state("ready")
+
+
+# -- in-memory store (reads the window needs, plus the fake service's writes) --------------
+class FakeStore:
+    def __init__(self) -> None:
+        self._conversations: dict[int, ConversationRow] = {}
+        self._messages: dict[int, list[MessageRow]] = {}
+        self._next = 1
+        self._clock = 1_700_000_000.0
+
+    def _id(self) -> int:
+        self._next += 1
+        return self._next - 1
+
+    def _tick(self) -> float:
+        self._clock += 1
+        return self._clock
+
+    def add_conversation(self, title: str, messages: list[MessageRow] | None = None) -> int:
+        cid = self._id()
+        now = self._tick()
+        self._conversations[cid] = ConversationRow(cid, title, now, now)
+        self._messages[cid] = list(messages or [])
+        return cid
+
+    def add_message(self, cid: int, role: str, content: str, **fields: Any) -> MessageRow:
+        defaults: dict[str, Any] = dict(
+            parent_id=None, generation_id=None, state=None, cancel_reason=None, error_code=None,
+            error_message=None, prompt_tokens=None, completion_tokens=None, ttft_ms=None,
+            tokens_per_s=None, total_ms=None, command_latency_ms=None, finalization_lag_ms=None)
+        defaults.update(fields)
+        row = MessageRow(id=self._id(), conversation_id=cid, role=role, content=content,
+                         created_at=self._tick(), **defaults)
+        self._messages[cid].append(row)
+        c = self._conversations[cid]
+        self._conversations[cid] = ConversationRow(c.id, c.title, c.created_at, row.created_at)
+        return row
+
+    def create_turn(self, conversation_id: int | None, text: str) -> TurnIds:
+        cid = conversation_id if conversation_id is not None else self.add_conversation(text[:40])
+        user = self.add_message(cid, "user", text)
+        gid = self._id()
+        answer = self.add_message(cid, "assistant", "", generation_id=gid,
+                                  state=GenerationState.QUEUED)
+        return TurnIds(cid, user.id, answer.id, gid)
+
+    def finalize(self, ids: TurnIds, outcome: TurnOutcome) -> None:
+        rows = self._messages[ids.conversation_id]
+        for i, row in enumerate(rows):
+            if row.id == ids.assistant_message_id:
+                m = outcome.metrics
+                rows[i] = MessageRow(
+                    row.id, row.conversation_id, row.parent_id, row.role, outcome.text,
+                    row.created_at, row.generation_id, outcome.state, outcome.cancel_reason,
+                    outcome.error_code, outcome.error_message, m.get("prompt_tokens"),  # type: ignore[arg-type]
+                    m.get("completion_tokens"), m.get("ttft_ms"), m.get("tokens_per_s"),  # type: ignore[arg-type]
+                    m.get("total_ms"), m.get("command_latency_ms"), 0.0)
+
+    async def list_conversations(self) -> list[ConversationRow]:
+        await asyncio.sleep(0)
+        return sorted(self._conversations.values(), key=lambda c: c.updated_at, reverse=True)
+
+    async def messages(self, conversation_id: int) -> list[MessageRow]:
+        await asyncio.sleep(0)
+        return list(self._messages.get(conversation_id, []))
