@@ -28,7 +28,6 @@ from typing import Any
 
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.events import Delta
-from engine.threads import default_threads
 
 __all__ = ["run_bench"]
 
@@ -139,7 +138,7 @@ def _median(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(statistics.median(r[k] for r in rows), 2) for k in rows[0]}
 
 
-async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_threads: int) -> dict[str, Any]:
+async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_threads: int | None) -> dict[str, Any]:
     from app.session import ChatService
     from engine.client import AsyncEngine
     from engine.local import LocalModel
@@ -172,9 +171,11 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
             slow.close()
             baseline_model.close()
     b, h, s = _median(base), _median(hearth), _median(hearth_stalled)
+    threads = (baseline_model.info.n_threads, baseline_model.info.n_threads_batch)
     return {
         "model": model_path.name,
-        "threads": n_threads,
+        "threads_decode": threads[0],
+        "threads_prompt": threads[1],
         "tokens_per_run": tokens,
         "runs": runs,
         "baseline_llama_cpp_python": b,
@@ -190,7 +191,8 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
 
 def _print_table(r: dict[str, Any]) -> None:
     b, h, s = r["baseline_llama_cpp_python"], r["hearth"], r["hearth_stalled_writer"]
-    print(f"model {r['model']} · {r['threads']} thread(s) · {r['tokens_per_run']} tokens · medians of {r['runs']} runs")
+    print(f"model {r['model']} · threads {r['threads_decode']} decode / {r['threads_prompt']} prompt · "
+          f"{r['tokens_per_run']} tokens · medians of {r['runs']} runs")
     print(f"{'':28}{'baseline':>12}{'hearth':>12}{'stalled':>12}")
     print(f"{'decode tokens/s':28}{b['decode_tps']:>12.1f}{h['decode_tps']:>12.1f}{s['decode_tps']:>12.1f}")
     print(f"{'TTFT ms':28}{b['ttft_ms']:>12.1f}{h['ttft_ms']:>12.1f}{s['ttft_ms']:>12.1f}")
@@ -213,7 +215,7 @@ def run_bench(*, model: Path, tokens: int, runs: int, stall_s: float, as_json: b
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
-        result = loop.run_until_complete(_bench(model, tokens, runs, stall_s, n_threads or default_threads()))
+        result = loop.run_until_complete(_bench(model, tokens, runs, stall_s, n_threads))
     finally:
         loop.close()
     if as_json:

@@ -94,7 +94,8 @@ class ModelInfo:
     n_ctx_train: int
     n_params: int
     size_bytes: int
-    n_threads: int
+    n_threads: int  # decode
+    n_threads_batch: int  # prompt processing
     load_ms: float
 
 

@@ -80,6 +80,7 @@ class LocalModel:
             n_params=int(llama_cpp.llama_model_n_params(llm._model.model)),
             size_bytes=size,
             n_threads=n_threads,
+            n_threads_batch=n_threads_batch,
             load_ms=(time.perf_counter() - t0) * 1000,
         )
 
