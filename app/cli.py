@@ -40,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    bench.add_argument("--tokens", type=int, default=128, help="tokens generated per run (default 128)")
-    bench.add_argument("--runs", type=int, default=5, help="runs per variant; medians are reported (default 5)")
+    bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
+    bench.add_argument("--runs", type=int, default=9, help="runs per variant; medians are reported (default 9)")
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
     sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
     return p

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from app.paths import db_path
 from app.qt_support import NO_DISPLAY_MESSAGE, display_available, ensure_application, install_excepthook, new_event_loop
+from app.responsiveness import tune_for_ui
 from app.session import ChatService
 from app.viewmodel import MainViewModel
 from app.window import MainWindow
@@ -57,6 +58,7 @@ def run_window(*, data_dir: Path, model_path: Path, n_threads: int | None = None
     app.setQuitOnLastWindowClosed(False)  # the loop ends when `_serve` has shut down
     report = _Reporter()
     loop = new_event_loop(app, report)
+    tune_for_ui()
     restore_hook = install_excepthook(report)
     try:
         return asyncio.run(_serve(Path(data_dir), Path(model_path), n_threads, report),

@@ -177,8 +177,7 @@ class ChatService:
             raise InputError("Type a message first: an empty message cannot be sent.")
         if self.model_state == "error" or self.model_state == "none":
             raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
-        ids = await self.store.create_turn(conversation_id, text, self.model_name)
-        history = await self.store.history(ids.conversation_id, before_message_id=ids.assistant_message_id)
+        ids, history = await self.store.begin_turn(conversation_id, text, self.model_name)
         messages = tuple(ChatMessage(role, content) for role, content in history)
         stream = self.engine.generate(Generate(ids.generation_id, messages, sampling or Sampling()))
         command_latency_ms = (time.perf_counter() - started_at) * 1000

@@ -62,17 +62,7 @@ class Reads:
         out, so the model never sees an empty reply.
         """
         with Session(self._engine) as session:
-            rows = session.exec(
-                select(Message.role, Message.content)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    col(Message.id) < before_message_id,
-                )
-                .order_by(col(Message.id))
-            ).all()
-            if not rows:
-                _require_conversation(session, conversation_id)
-            return [(role, content) for role, content in rows if role != "assistant" or content]
+            return history_in(session, conversation_id, before_message_id=before_message_id)
 
     def get_generation(self, generation_id: int) -> GenerationRow | None:
         with Session(self._engine) as session:
@@ -132,3 +122,18 @@ def _message_row(m: Message, g: Generation | None) -> MessageRow:
         command_latency_ms=g.command_latency_ms if g else None,
         finalization_lag_ms=g.finalization_lag_ms if g else None,
     )
+
+
+def history_in(session: Session, conversation_id: int, *, before_message_id: int) -> list[tuple[str, str]]:
+    """`Reads.history` inside a given session: the writer uses it to answer in the same transaction."""
+    rows = session.exec(
+        select(Message.role, Message.content)
+        .where(
+            Message.conversation_id == conversation_id,
+            col(Message.id) < before_message_id,
+        )
+        .order_by(col(Message.id))
+    ).all()
+    if not rows:
+        _require_conversation(session, conversation_id)
+    return [(role, content) for role, content in rows if role != "assistant" or content]

@@ -27,7 +27,7 @@ from store import writes
 from store.db import make_engine
 from store.errors import StoreError
 from store.migrations import migrate
-from store.reads import Reads
+from store.reads import Reads, history_in
 from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
 from store.writer import StoreWriter
 
@@ -116,6 +116,20 @@ class Store:
 
         def op(session: Session) -> TurnIds:
             return writes.create_turn(session, conversation_id, user_text, model, now=time.time())
+
+        return await self._await_write(op)
+
+    async def begin_turn(
+        self, conversation_id: int | None, user_text: str, model: str
+    ) -> tuple[TurnIds, list[tuple[str, str]]]:
+        """`create_turn`, plus the prompt history (`history` up to the new reply), read in the
+        same writer transaction: one thread round trip on the command path instead of two."""
+        if not user_text.strip():
+            raise StoreError("empty_message", "The message is empty; type something to send.")
+
+        def op(session: Session) -> tuple[TurnIds, list[tuple[str, str]]]:
+            ids = writes.create_turn(session, conversation_id, user_text, model, now=time.time())
+            return ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id)
 
         return await self._await_write(op)
 

@@ -263,3 +263,18 @@ def test_history_skips_replies_that_failed_before_any_text(store: Store) -> None
     assert (failed.state, failed.error_code) == (GenerationState.FAILED, "model_crashed")
     with pytest.raises(StoreError):
         asyncio.run(store.messages(999))
+
+
+def test_begin_turn_saves_the_turn_and_returns_its_prompt_history(store: Store) -> None:
+    one = asyncio.run(store.create_turn(None, "hi", "smol"))
+    complete(store, one.generation_id, "Hello!")
+    ids, history = asyncio.run(store.begin_turn(one.conversation_id, "and you?", "smol"))
+    assert history == [("user", "hi"), ("assistant", "Hello!"), ("user", "and you?")]
+    assert history == asyncio.run(
+        store.history(ids.conversation_id, before_message_id=ids.assistant_message_id)
+    )
+    roles = [m.role for m in asyncio.run(store.messages(ids.conversation_id))]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    with pytest.raises(StoreError) as err:
+        asyncio.run(store.begin_turn(4242, "hi", "smol"))
+    assert err.value.code == "no_such_conversation"
