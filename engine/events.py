@@ -35,6 +35,9 @@ class GenerationStats:
     ttft_ms: float  # engine-side: command received -> first text delta sent
     decode_tokens_per_s: float
     total_ms: float
+    # CPU time of the decoding thread per token after the first: unlike tokens/s, it does
+    # not change when a noisy neighbour steals the core, so comparisons stay meaningful.
+    decode_cpu_ms_per_token: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

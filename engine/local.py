@@ -10,6 +10,7 @@ abortable mid-chunk through llama.cpp's abort callback, so Stop works during a l
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -126,6 +127,7 @@ class LocalModel:
         held_tokens = 0  # tokens whose text is still inside the UTF-8 decoder
         t_first: float | None = None
         t_last: float | None = None
+        cpu_first = cpu_last = 0.0
         stop_reason = "length"
         for tok in llm.generate(tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
                                 repeat_penalty=s.repeat_penalty, reset=True):
@@ -139,8 +141,9 @@ class LocalModel:
             held_tokens += 1
             text = detok.feed(llm.detokenize([tok]))
             now = time.perf_counter()
+            cpu_last = time.thread_time()
             if t_first is None:
-                t_first = now
+                t_first, cpu_first = now, cpu_last
             t_last = now
             if text:
                 emit(Delta(gid, text, held_tokens))
@@ -151,6 +154,8 @@ class LocalModel:
         if tail or held_tokens:
             emit(Delta(gid, tail, held_tokens))
         stats = self._stats(len(tokens), cached, n, t_prefill, received_at, t_first, t_last, prefill_done)
+        if n > 1:
+            stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         if stop_reason == "cancelled":
             emit(Cancelled(gid, "user", stats))
         else:
