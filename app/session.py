@@ -154,6 +154,8 @@ class ChatService:
         self._interval = checkpoint_interval_s
         self._listeners: list[Callable[[ModelState], None]] = []
         self._active: set[int] = set()
+        self._last_load: LoadModel | None = None
+        self._reload: asyncio.Task[None] | None = None
         self.model_state: ModelState = "none"
         self.model_name: str = ""
         self.model_error: str | None = None
@@ -169,7 +171,19 @@ class ChatService:
         self.model_name = display_name(path)
         self.model_error = None
         self._set_state("loading")
-        return await self.engine.load(LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads))
+        cmd = LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads)
+        self._last_load = cmd
+        return await self.engine.load(cmd)
+
+    async def _reload_after_crash(self) -> None:
+        """The engine process died while the model was running: start a new one, reload."""
+        if self._last_load is None:
+            return
+        log.warning("engine process died; reloading %s", self._last_load.path)
+        try:
+            await self.engine.load(self._last_load)
+        except Exception as e:  # reported through the ModelFailed event and model_error
+            log.error("reloading the model after an engine crash failed: %s", e)
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None) -> Turn:
         started_at = time.perf_counter()
@@ -201,9 +215,14 @@ class ChatService:
             self.model_error = None
             self._set_state("generating" if self._active else "ready")
         elif isinstance(event, ModelFailed):
+            was_running = self.model_info is not None
             self.model_info = None
             self.model_error = event.message
             self._set_state("error")
+            # Only a model that was running is reloaded: a file that crashes llama.cpp while
+            # loading would otherwise crash it again, forever.
+            if event.code == "engine_crashed" and was_running:
+                self._reload = asyncio.ensure_future(self._reload_after_crash())
 
     def _set_state(self, state: ModelState) -> None:
         if state != self.model_state:

@@ -236,7 +236,7 @@ class AsyncEngine:
     def _engine_died(self, event: EngineDied) -> None:
         message = (
             f"The engine process stopped unexpectedly (exit code {event.exitcode}). "
-            "Your conversation is safe; the model will be reloaded."
+            "Your conversation is safe; the text written so far is kept."
         )
         for gid, stream in list(self._streams.items()):
             stream._put(Failed(gid, "engine_crashed", message))
