@@ -65,6 +65,9 @@ class ConversationList(QWidget):
         self.view.setModel(self.model)
         self.view.setUniformItemSizes(True)
         self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # Long titles are cut with an ellipsis, never scrolled sideways.
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setStyleSheet("QListView { border: none; background: transparent; }"
                                 " QListView::item { padding: 7px 6px; border-radius: 4px;"
                                 " color: #1f2937; }"

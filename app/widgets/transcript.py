@@ -38,6 +38,7 @@ class TranscriptView(QTextEdit):
         doc = self.document()
         doc.setUndoRedoEnabled(False)  # an undo stack would keep every chunk twice
         doc.setDocumentMargin(16)
+        self.setPlaceholderText("Ask anything. The model runs on this computer: nothing you type leaves it.")
         self._live: QTextCursor | None = None  # end of the streaming answer
         self.full_renders = 0  # how often the whole document was rebuilt
         self.appends = 0  # how many chunks were appended while streaming
