@@ -32,8 +32,11 @@ def _parser() -> argparse.ArgumentParser:
                                             "With no command, opens the window.")
     sub = p.add_subparsers(dest="command")
     ask = sub.add_parser("ask", parents=[common], help="ask one question, stream the answer to stdout")
-    ask.add_argument("prompt", help="the message to send ('-' reads it from standard input)")
+    ask.add_argument("prompt", nargs="?", help="the message to send ('-' reads it from standard input)")
     ask.add_argument("--conversation", type=int, metavar="ID", help="continue conversation ID")
+    ask.add_argument("--continue", dest="continue_id", type=int, metavar="MESSAGE_ID",
+                     help="resume an interrupted, stopped or failed answer (its id is in --json output "
+                          "and in `hearth list --messages`)")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
     ask.add_argument("--max-tokens", type=int, default=512)
     ask.add_argument("--temperature", type=float, default=0.7)
@@ -43,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
     bench.add_argument("--runs", type=int, default=9, help="runs per variant; medians are reported (default 9)")
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
-    sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
+    lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
+    lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
+    lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
     return p
 
 
@@ -57,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     model = Path(args.model).expanduser() if args.model else default_model_path()
     if args.command == "ask":
+        if args.continue_id is not None:
+            if args.prompt is not None or args.conversation is not None:
+                return _fail("--continue resumes an answer: give it alone, without a prompt or --conversation")
+            return asyncio.run(_ask(args, "", data_dir, model))
+        if args.prompt is None:
+            return _fail('give the message to send, e.g. hearth ask "Hello" (or --continue MESSAGE_ID)')
         prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
         return asyncio.run(_ask(args, prompt, data_dir, model))
     if args.command == "bench":
@@ -65,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench(model=model, tokens=args.tokens, runs=args.runs, stall_s=args.stall,
                          as_json=args.json, n_threads=args.threads)
     if args.command == "list":
-        return asyncio.run(_list(data_dir))
+        return asyncio.run(_list(data_dir, messages=args.messages, only=args.conversation))
     from app.gui import run_window
 
     return run_window(data_dir=data_dir, model_path=model, n_threads=args.threads)
@@ -77,7 +88,7 @@ def _open_store(data_dir: Path):  # noqa: ANN202 - returns store.Store
     return Store.open(db_path(data_dir))
 
 
-async def _list(data_dir: Path) -> int:
+async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:
     from store import StoreError
 
     try:
@@ -86,7 +97,16 @@ async def _list(data_dir: Path) -> int:
         return _fail(e.message)
     try:
         for c in await store.list_conversations():
+            if only is not None and c.id != only:
+                continue
             print(f"{c.id}\t{c.title}")
+            if messages or only is not None:
+                for m in await store.messages(c.id):
+                    state = m.state.value if m.state else ""
+                    start = " ".join(m.content.split())[:60]
+                    print(f"  {m.id}\t{m.role}\t{state}\t{start}")
+    except StoreError as e:
+        return _fail(e.message)
     finally:
         store.close()
     return 0
@@ -101,7 +121,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
     from engine.states import GenerationState
     from store import StoreError
 
-    if not prompt.strip():
+    if not prompt.strip() and args.continue_id is None:
         return _fail("the prompt is empty: give the message to send, e.g. hearth ask \"Hello\"")
     try:
         store = _open_store(data_dir)
@@ -114,9 +134,16 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         try:
             await service.load(str(model), n_threads=args.threads)
             sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
-            turn = await service.start_turn(args.conversation, prompt, sampling=sampling)
+            if args.continue_id is not None:
+                turn = await service.continue_message(args.continue_id, sampling=sampling)
+                if not args.json:
+                    sys.stdout.write(turn.prefix)  # the whole answer, then its continuation
+            else:
+                turn = await service.start_turn(args.conversation, prompt, sampling=sampling)
         except (HearthEngineError, StoreError) as e:
             hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
+            hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
+                "no_such_message", "not_continuable") else hint
             return _fail(e.message + hint)
         except InputError as e:
             return _fail(str(e))

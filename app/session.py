@@ -68,8 +68,9 @@ class Turn:
 
     def __init__(self, *, ids: TurnIds, stream: GenerationStream, store: Store, started_at: float,
                  command_latency_ms: float, on_end: Callable[[Turn], None],
-                 checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+                 checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S, prefix: str = "") -> None:
         self.ids = ids
+        self.prefix = prefix  # text already in the message when this turn continues it
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
         self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -85,7 +86,8 @@ class Turn:
         self._stream.cancel("user")
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        parts: list[str] = []
+        # Checkpoints and the final save hold the whole message: prefix + new text.
+        parts: list[str] = [self.prefix] if self.prefix else []
         gid = self.ids.generation_id
         first_at: float | None = None
         last_checkpoint = 0.0
@@ -194,12 +196,29 @@ class ChatService:
         ids, history = await self.store.begin_turn(conversation_id, text, self.model_name)
         messages = tuple(ChatMessage(role, content) for role, content in history)
         stream = self.engine.generate(Generate(ids.generation_id, messages, sampling or Sampling()))
+        return self._started(ids, stream, started_at)
+
+    async def continue_message(self, message_id: int, *, sampling: Sampling | None = None) -> Turn:
+        """Resume an interrupted, stopped or failed answer in the same message.
+
+        The stream yields only the new text; `Turn.prefix` is the text it continues.
+        """
+        started_at = time.perf_counter()
+        if self.model_state == "error" or self.model_state == "none":
+            raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
+        c = await self.store.begin_continue(message_id, self.model_name)
+        messages = tuple(ChatMessage(role, content) for role, content in c.history)
+        stream = self.engine.generate(Generate(c.ids.generation_id, messages, sampling or Sampling(),
+                                               continue_text=c.text))
+        return self._started(c.ids, stream, started_at, prefix=c.text)
+
+    def _started(self, ids: TurnIds, stream: GenerationStream, started_at: float, *, prefix: str = "") -> Turn:
         command_latency_ms = (time.perf_counter() - started_at) * 1000
         self._active.add(ids.generation_id)
         self._set_state("generating")
         return Turn(ids=ids, stream=stream, store=self.store, started_at=started_at,
                     command_latency_ms=command_latency_ms, on_end=self._turn_ended,
-                    checkpoint_interval_s=self._interval)
+                    checkpoint_interval_s=self._interval, prefix=prefix)
 
     def _turn_ended(self, turn: Turn) -> None:
         self._active.discard(turn.ids.generation_id)

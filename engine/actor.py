@@ -30,18 +30,30 @@ class _Actor:
         self._cancel_reasons: dict[int, str] = {}
         self._lock = threading.Lock()
         self._model = None  # engine.local.LocalModel, imported lazily (native code)
+        self._abandoned = False
 
     def emit(self, event: object) -> None:
         with self._send_lock:
-            self._events.send(event)
+            try:
+                self._events.send(event)
+            except OSError:  # the app is gone (killed): stop working for nobody
+                self._abandon()
+
+    def _abandon(self) -> None:
+        """The app died: cancel everything so the running generation ends within a token."""
+        with self._lock:
+            self._abandoned = True
+            for event in self._cancels.values():
+                event.set()
+        self._inbox.put((time.perf_counter(), Shutdown()))
 
     def read_commands(self, commands: Connection) -> None:
         """Reader thread: route Cancel at once, queue everything else in order."""
         while True:
             try:
                 cmd = commands.recv()
-            except (EOFError, OSError):  # the app went away: shut down
-                self._inbox.put((time.perf_counter(), Shutdown()))
+            except (EOFError, OSError):  # the app went away (even by SIGKILL): shut down now
+                self._abandon()
                 return
             now = time.perf_counter()
             if isinstance(cmd, Cancel):
@@ -59,7 +71,7 @@ class _Actor:
     def run(self) -> None:
         while True:
             received_at, cmd = self._inbox.get()
-            if isinstance(cmd, Shutdown):
+            if isinstance(cmd, Shutdown) or self._abandoned:
                 break
             if isinstance(cmd, LoadModel):
                 self._load(cmd)

@@ -44,6 +44,9 @@ class Generate:
     generation_id: int
     messages: tuple[ChatMessage, ...]
     sampling: Sampling = field(default_factory=Sampling)
+    # Continue an unfinished answer: the prompt ends with this text instead of an empty
+    # assistant turn, so the model carries on where it stopped (e.g. after a crash).
+    continue_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.commands import Generate, LoadModel
+from jinja2.exceptions import SecurityError
+
+from engine.commands import ChatMessage, Generate, LoadModel
 from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
-from engine.gguf_check import check_gguf_header
+from engine.gguf_meta import read_gguf_metadata
 from engine.template import CHATML_TEMPLATE, ChatTemplate
 from engine.threads import default_threads, physical_cores
 
@@ -37,12 +39,46 @@ class _Aborted(Exception):
     pass
 
 
+def _blocked_message(name: str, error: Exception) -> str:
+    return (f"The chat template in {name} was blocked by Hearth's sandbox: it tried to do something a chat "
+            f"template may not ({error}). The model file may be hostile; choose another model.")
+
+
+def _compile_template(name: str, source: str, *, bos: str, eos: str, trial: bool = False) -> ChatTemplate:
+    """Compile the model's chat template; with `trial`, also render a one-message chat.
+
+    The trial render runs before llama.cpp loads the file, so a template that tries to leave
+    the sandbox at once is refused at load time. One that only misbehaves on some
+    conversations is caught at render time (`generate`). Other trial failures are ignored:
+    a template may legitimately reject a conversation shape.
+    """
+    try:
+        template = ChatTemplate(source, bos_token=bos, eos_token=eos)
+    except ModelLoadError as e:
+        raise ModelLoadError("bad_template", f"The chat template in {name} is invalid: {e.__cause__ or e}") from e
+    if trial:
+        try:
+            template.render([ChatMessage("user", "Hello")])
+        except SecurityError as e:
+            raise ModelLoadError("unsafe_template", _blocked_message(name, e)) from e
+        except Exception:  # judged per conversation, at render time
+            pass
+    return template
+
+
 class LocalModel:
     """A loaded GGUF model plus its KV cache. Not thread-safe: one generation at a time."""
 
     def __init__(self, cmd: LoadModel) -> None:
         t0 = time.perf_counter()
-        size = check_gguf_header(cmd.path)
+        name = Path(cmd.path).name
+        self._name = name
+        # The file is untrusted: its header, metadata, tensor table and chat template are
+        # checked before llama.cpp's native loader sees it.
+        gguf = read_gguf_metadata(cmd.path)
+        size = gguf.size_bytes
+        template_source = gguf.chat_template or CHATML_TEMPLATE
+        _compile_template(name, template_source, bos="", eos="", trial=True)
         import llama_cpp  # imported here so that only the engine process loads native code
 
         self._lib = llama_cpp
@@ -50,7 +86,6 @@ class LocalModel:
         # Prompt processing is compute-bound and runs while the UI is idle: use every
         # physical core. Decode overlaps with the UI, so it keeps one core free (threads.py).
         n_threads_batch = cmd.n_threads or physical_cores()
-        name = Path(cmd.path).name
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(cmd.path),
@@ -67,7 +102,7 @@ class LocalModel:
         bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "replace")
         eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
         self._bos_text = bos
-        self.template = ChatTemplate(meta.get("tokenizer.chat_template") or CHATML_TEMPLATE, bos_token=bos, eos_token=eos)
+        self.template = _compile_template(name, template_source, bos=bos, eos=eos)
         self._vocab = llm._model.vocab
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
         # Keep a reference: ctypes callbacks are freed when the Python object is.
@@ -91,7 +126,7 @@ class LocalModel:
     # -- generation ---------------------------------------------------------------------
 
     def tokenize_prompt(self, cmd: Generate) -> list[int]:
-        prompt = self.template.render(cmd.messages)
+        prompt = self.template.render(cmd.messages) + cmd.continue_text
         add_bos = bool(self._llm._model.add_bos_token()) and not (self._bos_text and prompt.startswith(self._bos_text))
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
@@ -101,8 +136,11 @@ class LocalModel:
         llm = self._llm
         try:
             tokens = self.tokenize_prompt(cmd)
+        except SecurityError as e:
+            emit(Failed(gid, "template_error", _blocked_message(self._name, e)))
+            return
         except Exception as e:  # a template may raise on odd input (e.g. roles out of order)
-            emit(Failed(gid, "template_error", f"Could not build the prompt: {e}"))
+            emit(Failed(gid, "template_error", f"The chat template in {self._name} could not build the prompt: {e}"))
             return
         n_ctx = llm.n_ctx()
         if len(tokens) >= n_ctx - 1:

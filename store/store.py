@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from engine.states import GenerationState
 from store import writes
+from store.continuation import Continuation, begin_continue
 from store.db import make_engine
 from store.errors import StoreError
 from store.migrations import migrate
@@ -116,6 +117,17 @@ class Store:
 
         def op(session: Session) -> TurnIds:
             return writes.create_turn(session, conversation_id, user_text, model, now=time.time())
+
+        return await self._await_write(op)
+
+    async def begin_continue(self, message_id: int, model: str) -> Continuation:
+        """Start a new generation that continues an unfinished answer (see store.continuation).
+
+        Raises StoreError(no_such_message | not_continuable) with a message for a person.
+        """
+
+        def op(session: Session) -> Continuation:
+            return begin_continue(session, message_id, model, now=time.time())
 
         return await self._await_write(op)
 

@@ -1,0 +1,59 @@
+"""Continuing an unfinished answer: a new generation that writes into the same message.
+
+An answer left `interrupted` by a crash, `cancelled`, or `failed` keeps its text; continuing
+it starts a new generation row for the same assistant message, and the engine resumes from
+that text. Only the last message of a conversation can be continued (anything later was
+written in reply to the unfinished text). Runs on the writer thread only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from engine.states import GenerationState
+from store.errors import StoreError
+from store.reads import history_in
+from store.rows import TurnIds
+
+__all__ = ["CONTINUABLE", "Continuation", "begin_continue"]
+
+CONTINUABLE = frozenset({GenerationState.INTERRUPTED, GenerationState.CANCELLED, GenerationState.FAILED})
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    ids: TurnIds  # assistant_message_id is the message being continued
+    history: list[tuple[str, str]]  # the prompt before the answer
+    text: str  # the answer so far
+
+
+def begin_continue(session: Session, message_id: int, model: str, *, now: float) -> Continuation:
+    conn = session.connection()
+    row = conn.exec_driver_sql(
+        "SELECT m.conversation_id, m.parent_id, m.role, m.content,"
+        " (SELECT max(id) FROM message WHERE conversation_id = m.conversation_id),"
+        " (SELECT state FROM generation WHERE message_id = m.id ORDER BY id DESC LIMIT 1)"
+        " FROM message m WHERE m.id = ?",
+        (message_id,),
+    ).first()
+    if row is None:
+        raise StoreError("no_such_message", f"Message {message_id} does not exist.")
+    conversation_id, parent_id, role, content, last_id, state = row
+    if role != "assistant" or state is None:
+        raise StoreError("not_continuable", f"Message {message_id} is not an answer; only answers can be continued.")
+    if GenerationState(state) not in CONTINUABLE:
+        raise StoreError("not_continuable", f"Message {message_id} is {state}; only an interrupted, stopped or "
+                                            "failed answer can be continued.")
+    if last_id != message_id:
+        raise StoreError("not_continuable", f"Message {message_id} is not the last one of its conversation; "
+                                            "only the last answer can be continued.")
+    generation_id = conn.exec_driver_sql(
+        "INSERT INTO generation (message_id, model, state, created_at) VALUES (?, ?, ?, ?)",
+        (message_id, model, GenerationState.QUEUED.value, now),
+    ).lastrowid
+    conn.exec_driver_sql("UPDATE conversation SET updated_at = ? WHERE id = ?", (now, conversation_id))
+    assert generation_id is not None
+    ids = TurnIds(conversation_id, parent_id, message_id, int(generation_id))
+    return Continuation(ids, history_in(session, conversation_id, before_message_id=message_id), content)
