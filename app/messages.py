@@ -28,12 +28,19 @@ class MessageView:
     ttft_ms: float | None = None
     tokens_per_s: float | None = None
     completion_tokens: int | None = None
+    message_id: int | None = None  # the stored message, once known
 
     def with_text(self, text: str) -> MessageView:
         return dataclasses.replace(self, text=text)
 
     def with_state(self, state: GenerationState) -> MessageView:
         return dataclasses.replace(self, state=state)
+
+    @property
+    def continuable(self) -> bool:
+        """An answer that stopped before its end: interrupted by a crash, stopped, or failed."""
+        return self.role == "assistant" and self.message_id is not None and self.state in (
+            GenerationState.INTERRUPTED, GenerationState.CANCELLED, GenerationState.FAILED)
 
     @property
     def footer(self) -> str:
@@ -65,7 +72,7 @@ def from_row(row: Any) -> MessageView:
     return MessageView(
         role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
         error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
-        tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens)
+        tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id)
 
 
 def from_outcome(text: str, outcome: Any, last: Any) -> MessageView:

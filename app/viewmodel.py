@@ -13,6 +13,7 @@ ChatService persists; this module only reads the store to show history).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -108,10 +109,34 @@ class ConversationViewModel(QObject):
         self._streamed, self._pending = [], []
         self._messages.append(MessageView(role="user", text=text))
         self.message_added.emit(self._messages[-1])
-        self._messages.append(MessageView(role="assistant", text="", state=GenerationState.QUEUED))
+        self._messages.append(MessageView(role="assistant", text="", state=GenerationState.QUEUED,
+                                          message_id=turn.ids.assistant_message_id))
         self.message_added.emit(self._messages[-1])
         self._set_streaming(True)
         self._set_conversation_id(turn.ids.conversation_id)
+        saved = turn.saved
+        self._saves.add(saved)
+        saved.add_done_callback(self._on_saved)
+        self._task = asyncio.ensure_future(self._consume(turn))
+
+    @property
+    def can_continue(self) -> bool:
+        """The last answer stopped before its end (crash, Stop, error) and can be resumed."""
+        return not self._streaming and bool(self._messages) and self._messages[-1].continuable
+
+    async def continue_last(self) -> None:
+        """Resume the last answer in place: the transcript is rebuilt once, then streams."""
+        if not self.can_continue:
+            raise RuntimeError("there is no unfinished answer to continue")
+        last = self._messages[-1]
+        assert last.message_id is not None
+        turn = await self._service.continue_message(last.message_id)
+        self._turn = turn
+        self._streamed, self._pending = [turn.prefix], []
+        self._messages[-1] = MessageView(role="assistant", text=turn.prefix, state=GenerationState.STREAMING,
+                                         message_id=last.message_id)
+        self.reset.emit()  # drops the old footer; the answer is live again
+        self._set_streaming(True)
         saved = turn.saved
         self._saves.add(saved)
         saved.add_done_callback(self._on_saved)
@@ -150,7 +175,8 @@ class ConversationViewModel(QObject):
             self._frame.stop()
             self._flush()
             text = "".join(self._streamed)
-            self._messages[-1] = from_outcome(text, turn.outcome, last)
+            self._messages[-1] = dataclasses.replace(from_outcome(text, turn.outcome, last),
+                                                     message_id=turn.ids.assistant_message_id)
             self._turn = None
             self._set_streaming(False)
             self.message_finished.emit(self._messages[-1])

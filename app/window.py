@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.composer.textChanged.connect(self._sync_controls)
         self.send_button.clicked.connect(self._send)
         self.stop_button.clicked.connect(self.vm.stop)
+        self.continue_button.clicked.connect(self._continue)
         self._show_conversation(vm.current)
         self._on_model_status(*vm.model_status)
         self.conversations.set_rows(vm.conversations)
@@ -64,9 +65,13 @@ class MainWindow(QMainWindow):
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setObjectName("stop")
         self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.continue_button = QPushButton("Continue", self)
+        self.continue_button.setObjectName("continue")
+        self.continue_button.setToolTip("Resume the last answer where it stopped")
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.continue_button)
         buttons.addStretch(1)
         composer_row = QHBoxLayout()
         composer_row.addWidget(self.composer, 1)
@@ -102,13 +107,16 @@ class MainWindow(QMainWindow):
             old.text_appended.disconnect(self.transcript.append_text)
             old.message_finished.disconnect(self.transcript.finish_message)
             old.conversation_id_changed.disconnect(self.conversations.select)
+            old.reset.disconnect(self._sync_controls)
         self._shown = vm
+        vm.reset.connect(self._sync_controls)  # an opened conversation may end in an unfinished answer
         vm.reset.connect(self._rerender)
         vm.message_added.connect(self.transcript.append_message)
         vm.text_appended.connect(self.transcript.append_text)
         vm.message_finished.connect(self.transcript.finish_message)
         vm.conversation_id_changed.connect(self.conversations.select)
         self._rerender()
+        self._sync_controls()
         self.conversations.select(vm.conversation_id)
         self.composer.setFocus()
 
@@ -134,6 +142,9 @@ class MainWindow(QMainWindow):
         self.composer.set_submit_enabled(not busy and not self._sending)
         self.stop_button.setVisible(busy)
         self.stop_button.setEnabled(busy)
+        can_continue = not busy and not self._sending and self._shown is not None and self._shown.can_continue
+        self.continue_button.setVisible(can_continue)
+        self.continue_button.setEnabled(can_continue)
 
     # -- what the person does ----------------------------------------------------------
     @asyncSlot()
@@ -156,6 +167,23 @@ class MainWindow(QMainWindow):
             self.composer.clear()
             if self.vm.model_status[0] != "error":
                 self.banner.hide()
+        finally:
+            self._sending = False
+            self._sync_controls()
+
+    @asyncSlot()
+    async def _continue(self) -> None:
+        if self._sending or self.vm.busy or self._shown is None or not self._shown.can_continue:
+            return
+        self._sending = True
+        self._sync_controls()
+        try:
+            await self._shown.continue_last()
+        except HearthEngineError as e:
+            self.show_problem(e.message)
+        except Exception as e:  # e.g. the store refused: say so, nothing changes
+            log.exception("continuing failed")
+            self.show_problem(f"Could not continue: {getattr(e, 'message', None) or e}")
         finally:
             self._sending = False
             self._sync_controls()

@@ -137,3 +137,33 @@ def test_a_bad_model_file_is_explained_and_the_app_stays_usable(
     qtbot.waitUntil(lambda: "an answer from yesterday" in app.transcript())
     assert "TTFT 21 ms · 150 tok/s · 6 tokens" in app.transcript()
     app.close()
+
+
+def test_an_answer_interrupted_by_a_crash_can_be_continued_in_place(
+        qtbot, app_factory, data_dir: Path, model_path: Path) -> None:
+    # What a crash leaves behind: a checkpointed answer, never finalized.
+    seed = Store.open(db_path(data_dir))
+    ids = run(qtbot, seed.create_turn(None, "Count from 1 to 20, one number per line.", "smollm2"))
+    seed.checkpoint(ids.generation_id, "1\n2\n3\n").result(10)
+    seed.close()
+
+    app = app_factory()  # the restart: the store marks the answer interrupted
+    app.load(model_path)
+    w = app.window
+    w.conversations.view.clicked.emit(w.conversations.model.index(0))
+    qtbot.waitUntil(lambda: "interrupted" in app.transcript())
+    assert w.continue_button.isVisible()
+
+    qtbot.mouseClick(w.continue_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: app.vm.busy, timeout=5_000)
+    assert not w.continue_button.isVisible() and w.stop_button.isVisible()
+    qtbot.waitUntil(lambda: not app.vm.busy, timeout=60_000)
+    answer = app.vm.current.messages[-1]
+    assert answer.message_id == ids.assistant_message_id  # the same message, not a new one
+    assert answer.text.startswith("1\n2\n3\n") and len(answer.text) > len("1\n2\n3\n")
+    assert answer.state is GenerationState.COMPLETED
+    assert "interrupted" not in app.transcript() and answer.footer in app.transcript()
+    assert not w.continue_button.isVisible()
+    (saved,) = [m for m in run(qtbot, app.store.messages(ids.conversation_id)) if m.role == "assistant"]
+    assert saved.content == answer.text and saved.state is GenerationState.COMPLETED
+    app.close()
