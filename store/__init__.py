@@ -8,17 +8,20 @@ generation record. Never imports Qt or `app`; uses only `engine`'s public types.
     store.checkpoint(ids.generation_id, "Hel")   # returns a Future at once
     store.finalize(ids.generation_id, text="Hello", state=GenerationState.COMPLETED,
                    metrics={...}, final_token_at=time.perf_counter())
+    store.add_health_listener(fn)                # fn(ok, message) when saves fail / recover
+    store.backup(Path("copy.db"))                # a consistent copy while writes go on
     store.close()                                # drains queued writes
 """
 
 from store.errors import StoreError
-from store.faults import SlowWriter
+from store.faults import FullDiskWriter, SlowWriter
 from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
 from store.store import Store
 from store.writer import StoreWriter
 
 __all__ = [
     "ConversationRow",
+    "FullDiskWriter",
     "GenerationRow",
     "MessageRow",
     "SlowWriter",

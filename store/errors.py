@@ -7,6 +7,13 @@
         no_such_generation    a checkpoint or finalize named a generation that does not exist
         empty_message         the user's message has no text
         closed                the store was closed before the write could be queued
+        save_failed           a write kept failing on a storage fault (disk full, read-only,
+                              I/O error, locked) until its retries ran out; nothing was saved
+        superseded            a failing checkpoint was dropped: a newer save of the same text
+                              was queued behind it
+        backup_exists         a backup would overwrite an existing file; nothing was written
+        backup_failed         a backup could not be made (before a migration: nothing migrated)
+        migration_failed      a migration step failed and was rolled back; the file is as it was
 
 Programming errors stay ordinary exceptions: an illegal state change raises
 `engine.states.IllegalTransition`, an unknown metric name raises `ValueError`.

@@ -4,6 +4,19 @@ Each migration writes explicit DDL, so the schema a migration produced never cha
 ORM classes in `store.schema` do. Rules: never edit or reorder a released migration; add a new
 one at the end with the next number. A database that records a migration this code does not
 know was written by a newer Hearth: it is refused before anything writes to the file.
+
+Before the first pending migration runs on a database that already has a schema, the whole
+file is copied beside it (`hearth.db.bak-0001-to-0002-20250101-120000`); if that copy cannot be
+made, nothing is migrated. Each migration runs in one transaction with foreign keys on and is
+checked with `PRAGMA foreign_key_check` before it commits: a step that would drop or orphan
+child rows fails and rolls back instead (a table rebuild must copy children, not lose them).
+
+Why named functions and not Alembic (batch mode): SQLite DDL is transactional, so a plain
+function per step in one transaction is already atomic; Alembic's batch mode would copy whole
+tables for most ALTERs, its autogenerate diffs the ORM (which we keep out of the schema on
+purpose), and its version table holds one head revision, whereas recorded names make "written
+by a newer Hearth" a set difference. One short file instead of an env.py, an ini and a
+dependency.
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.backup import copy_database
 from store.db import connect
 from store.errors import StoreError
 
@@ -125,16 +139,21 @@ def migrate(db_path: Path) -> list[str]:
     """Bring the database at `db_path` up to date (creating it if needed); return what was applied.
 
     Each migration and its record commit together, so a crash mid-way leaves the database at
-    the previous migration, never between two.
+    the previous migration, never between two. Raises StoreError: newer_schema (untouched),
+    backup_failed (nothing migrated), migration_failed (that step rolled back).
     """
     known = {m.name for m in MIGRATIONS}
-    unknown = [name for name in applied_migrations(db_path) if name not in known]
+    recorded = applied_migrations(db_path)
+    unknown = [name for name in recorded if name not in known]
     if unknown:
         raise StoreError(
             "newer_schema",
             f"{db_path} was written by a newer version of Hearth (it has migration "
             f"{', '.join(unknown)}). Update Hearth to open it; the file was not changed.",
         )
+    pending = [m.name for m in MIGRATIONS if m.name not in recorded]
+    # A blank or new file has nothing to lose; one with a schema holds someone's conversations.
+    backup = _backup_before(db_path, recorded[-1], pending[-1]) if pending and recorded else None
     applied: list[str] = []
     conn = connect(db_path)
     try:
@@ -147,20 +166,59 @@ def migrate(db_path: Path) -> list[str]:
             # cannot both apply the same migration.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                done = conn.execute(
-                    "SELECT 1 FROM schema_migrations WHERE name = ?", (migration.name,)
-                ).fetchone()
-                if not done:
-                    migration.apply(conn)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                        (migration.name, time.time()),
-                    )
+                if _apply_once(conn, migration):
                     applied.append(migration.name)
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, Exception):
+                    kept = f"; the copy made before upgrading is {backup}" if backup else ""
+                    raise StoreError(
+                        "migration_failed",
+                        f"Could not upgrade {db_path} (step {migration.name}: {exc}). "
+                        f"The database was left as it was{kept}.",
+                    ) from exc
                 raise
     finally:
         conn.close()
     return applied
+
+
+def _apply_once(conn: sqlite3.Connection, migration: Migration) -> bool:
+    """Apply `migration` inside the caller's transaction unless it is recorded; True if applied."""
+    done = conn.execute(
+        "SELECT 1 FROM schema_migrations WHERE name = ?", (migration.name,)
+    ).fetchone()
+    if done:
+        return False
+    migration.apply(conn)
+    orphans = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if orphans:
+        raise StoreError(
+            "migration_failed", f"it would leave {len(orphans)} row(s) pointing at nothing"
+        )
+    conn.execute(
+        "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+        (migration.name, time.time()),
+    )
+    return True
+
+
+def _backup_before(db_path: Path, current: str, target: str) -> Path:
+    """Copy the database beside itself before migrating it; StoreError(backup_failed) if not."""
+    span = f"{current.split('_', 1)[0]}-to-{target.split('_', 1)[0]}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = db_path.with_name(f"{db_path.name}.bak-{span}-{stamp}")
+    n = 1
+    while dest.exists():  # two upgrades in one second (a failed one, then a retry)
+        n += 1
+        dest = db_path.with_name(f"{db_path.name}.bak-{span}-{stamp}-{n}")
+    try:
+        return copy_database(db_path, dest)
+    except StoreError as exc:
+        raise StoreError(
+            "backup_failed",
+            f"Could not make a backup of {db_path} before upgrading it, so it was not upgraded "
+            f"and nothing was changed. {exc.message}",
+        ) from exc

@@ -24,13 +24,14 @@ from sqlmodel import Session
 
 from engine.states import GenerationState
 from store import writes
+from store.backup import copy_database
 from store.continuation import Continuation, begin_continue
 from store.db import make_engine
 from store.errors import StoreError
 from store.migrations import migrate
 from store.reads import Reads, history_in
 from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
-from store.writer import StoreWriter
+from store.writer import HealthListener, StoreWriter
 
 __all__ = ["Store"]
 
@@ -65,6 +66,8 @@ class Store:
         """Create or open the database, migrate it, start the writer, recover after a crash.
 
         Raises StoreError(newer_schema) without touching the file if a newer Hearth wrote it.
+        Before migrating a database that has data, a copy is made beside it; StoreError
+        (backup_failed | migration_failed) means it was left as it was (see store.migrations).
         Generations left queued or streaming by a previous run become interrupted, keeping
         their last checkpoint. Only one Hearth may have the database open: a second one would
         take the first one's live generations for leftovers.
@@ -83,6 +86,31 @@ class Store:
     @property
     def db_path(self) -> Path:
         return self._db_path
+
+    def add_health_listener(self, listener: HealthListener) -> Callable[[], None]:
+        """Hear when saves start failing, `listener(False, message)`, and work again, `(True, None)`.
+
+        Called on the writer thread, once per change: hop to the UI loop before touching
+        anything (`loop.call_soon_threadsafe`). While saves fail the writer keeps retrying each
+        one (see `store.writer`); `message` is for a person. Returns a function that removes it.
+        """
+        return self._writer.add_health_listener(listener)
+
+    @property
+    def save_problem(self) -> str | None:
+        """Why saves are failing right now (as the health listener last heard), or None."""
+        return self._writer.problem
+
+    def backup(self, dest: Path) -> Path:
+        """Copy the whole database to the new file `dest`, while writes go on; return `dest`.
+
+        Blocking (run it off the UI thread). The copy is one consistent snapshot and a Hearth
+        database `Store.open` can open. Raises StoreError(backup_exists) rather than overwrite
+        a file, StoreError(backup_failed) if the copy cannot be made, StoreError(closed).
+        """
+        if self._closed:
+            raise StoreError("closed", "The store is closed.")
+        return copy_database(self._db_path, Path(dest))
 
     def close(self) -> None:
         """Wait for every queued write, stop the writer, close all connections. Idempotent."""
@@ -153,7 +181,9 @@ class Store:
         def op(session: Session) -> None:
             writes.checkpoint(session, generation_id, text, now=time.time())
 
-        return self._fire_and_forget(op)
+        # Replaceable: while the disk is failing, a newer checkpoint or the final save of the
+        # same generation makes this one moot, so it is dropped instead of retried.
+        return self._fire_and_forget(op, key=("generation", generation_id), replaceable=True)
 
     def finalize(
         self,
@@ -173,28 +203,34 @@ class Store:
         token arrived. The lag is measured right after the final text commits, then stored by
         a second small commit. An illegal transition (e.g. finalizing twice) fails the future
         with IllegalTransition and changes nothing. Unknown metric names raise ValueError here.
+        On a storage fault the save is retried (see `store.writer`); if it never lands the
+        future fails with StoreError(save_failed).
         """
         writes.check_metric_names(metrics)
         metrics = dict(metrics)  # the caller may mutate its mapping before the op runs
 
-        def op(session: Session) -> float:
-            writes.finalize(
-                session,
-                generation_id,
-                text=text,
-                state=state,
-                cancel_reason=cancel_reason,
-                error_code=error_code,
-                error_message=error_message,
-                metrics=metrics,
-                now=time.time(),
-            )
-            session.commit()  # the final text is durable from here: this is what lag measures
-            lag_ms = (time.perf_counter() - final_token_at) * 1000.0
-            writes.record_finalization_lag(session, generation_id, lag_ms)
-            return lag_ms
+        landed: list[float] = []  # the lag, once the final text has committed
 
-        return self._fire_and_forget(op)
+        def op(session: Session) -> float:
+            # A retry after the lag's own commit failed must not finalize a second time.
+            if not landed:
+                writes.finalize(
+                    session,
+                    generation_id,
+                    text=text,
+                    state=state,
+                    cancel_reason=cancel_reason,
+                    error_code=error_code,
+                    error_message=error_message,
+                    metrics=metrics,
+                    now=time.time(),
+                )
+                session.commit()  # the final text is durable from here: this is what lag measures
+                landed.append((time.perf_counter() - final_token_at) * 1000.0)
+            writes.record_finalization_lag(session, generation_id, landed[0])
+            return landed[0]
+
+        return self._fire_and_forget(op, key=("generation", generation_id))
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -217,8 +253,10 @@ class Store:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    def _fire_and_forget(self, op: Callable[[Session], T]) -> Future[T]:
-        future = self._writer.submit(op)
+    def _fire_and_forget(
+        self, op: Callable[[Session], T], *, key: tuple[str, int], replaceable: bool = False
+    ) -> Future[T]:
+        future = self._writer.submit(op, key=key, replaceable=replaceable)
         # Stream-path callers rarely look at these futures; a failed save must still be seen.
         future.add_done_callback(_log_failure)
         return future
@@ -234,4 +272,6 @@ class Store:
 
 def _log_failure(future: Future[Any]) -> None:
     if not future.cancelled() and (exc := future.exception()) is not None:
+        if isinstance(exc, StoreError) and exc.code == "superseded":
+            return  # a newer save of the same text is on its way; nothing was lost
         _log.warning("store write failed: %r", exc, exc_info=exc)
