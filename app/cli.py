@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
     bench.add_argument("--runs", type=int, default=9, help="runs per variant; medians are reported (default 9)")
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
+    backup = sub.add_parser("backup", parents=[common], help="copy every conversation into one database file")
+    backup.add_argument("path", help="the file to write (it must not exist yet)")
     lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
     lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
     lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_bench(model=model, tokens=args.tokens, runs=args.runs, stall_s=args.stall,
                          as_json=args.json, n_threads=args.threads)
+    if args.command == "backup":
+        return _backup(data_dir, Path(args.path).expanduser())
     if args.command == "list":
         return asyncio.run(_list(data_dir, messages=args.messages, only=args.conversation))
     from app.gui import run_window
@@ -86,6 +90,24 @@ def _open_store(data_dir: Path):  # noqa: ANN202 - returns store.Store
     from store import Store
 
     return Store.open(db_path(data_dir))
+
+
+def _backup(data_dir: Path, dest: Path) -> int:
+    from store import StoreError
+
+    try:
+        store = _open_store(data_dir)
+    except StoreError as e:
+        return _fail(e.message)
+    try:
+        written = store.backup(dest)
+    except StoreError as e:
+        return _fail(e.message)
+    finally:
+        store.close()
+    print(f"backed up {db_path(data_dir)} to {written} ({written.stat().st_size:,} bytes); "
+          f"open it with: hearth --data-dir DIR after copying it to DIR/hearth.db", file=sys.stderr)
+    return 0
 
 
 async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:

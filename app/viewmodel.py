@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -206,6 +207,9 @@ class MainViewModel(QObject):
     model_status_changed = Signal(str, str, str)  # state, model name, error ("" if none)
     busy_changed = Signal(bool)  # a turn is streaming (in any conversation)
     notice = Signal(str)  # a short message for the status line
+    save_health_changed = Signal(bool, str)  # saves work (True, "") / fail, with why (False, message)
+    # Emitted on the store's writer thread; Qt queues it to this object's (the UI) thread.
+    _save_health_from_writer = Signal(bool, str)
 
     def __init__(self, service: Any, store: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -220,6 +224,9 @@ class MainViewModel(QObject):
         self._current = self._new_vm(None)
         service.add_listener(self._sync_model)
         self._sync_model()
+        self._save_health_from_writer.connect(self._on_save_health)
+        if hasattr(store, "add_health_listener"):
+            store.add_health_listener(lambda ok, message: self._save_health_from_writer.emit(ok, message or ""))
 
     @property
     def current(self) -> ConversationViewModel:
@@ -284,6 +291,15 @@ class MainViewModel(QObject):
     def stop(self) -> None:
         if self._active is not None:
             self._active.stop()
+
+    async def backup(self, dest: Path) -> Path:
+        """Copy every conversation into `dest` (a new file), off the UI thread."""
+        written: Path = await asyncio.to_thread(self._store.backup, dest)
+        self.notice.emit(f"Backed up your conversations to {written}")
+        return written
+
+    def _on_save_health(self, ok: bool, message: str) -> None:
+        self.save_health_changed.emit(ok, message)
 
     async def shutdown(self, timeout_s: float = 10.0) -> None:
         """Stop a running turn and wait (bounded) until every save is durable."""

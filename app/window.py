@@ -10,10 +10,12 @@ install process-wide hooks (app.gui does that).
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
 from qasync import asyncSlot
 
 from app.session import InputError
@@ -34,6 +36,7 @@ class MainWindow(QMainWindow):
         self.vm = vm
         self._shown: ConversationViewModel | None = None
         self._sending = False
+        self._save_problem = False
         self.setWindowTitle("Hearth")
         self.resize(1040, 720)
         self._build()
@@ -42,6 +45,7 @@ class MainWindow(QMainWindow):
         vm.model_status_changed.connect(self._on_model_status)
         vm.busy_changed.connect(self._sync_controls)
         vm.notice.connect(self.status.show_notice)
+        vm.save_health_changed.connect(self._on_save_health)
         self.conversations.conversation_chosen.connect(self._open)
         self.conversations.new_chat_requested.connect(self._new_chat)
         self.composer.submitted.connect(self._send)
@@ -94,6 +98,9 @@ class MainWindow(QMainWindow):
         new_chat.triggered.connect(self._new_chat)
         self.addAction(new_chat)
         self.conversations.new_button.setToolTip(f"New chat ({new_chat.shortcut().toString()})")
+        self.backup_action = QAction("Back up conversations…", self)
+        self.backup_action.triggered.connect(self._backup)
+        self.menuBar().addMenu("&Conversations").addAction(self.backup_action)
         self.status = StatusLine(self)
         self.statusBar().addWidget(self.status, 1)
         self.statusBar().setSizeGripEnabled(False)
@@ -135,6 +142,16 @@ class MainWindow(QMainWindow):
         """A message the person must see: in the banner and the status line."""
         self.banner.show_message(message)
         self.status.show_notice(message)
+
+    def _on_save_health(self, ok: bool, message: str) -> None:
+        """Saves failing (disk full, read-only): say so and keep it up until they work again."""
+        if not ok:
+            self._save_problem = True
+            self.show_problem(message)
+        elif self._save_problem:
+            self._save_problem = False
+            self.banner.hide()
+            self.status.show_notice("Saving works again: everything is saved.")
 
     def _sync_controls(self) -> None:
         busy = self.vm.busy
@@ -187,6 +204,25 @@ class MainWindow(QMainWindow):
         finally:
             self._sending = False
             self._sync_controls()
+
+    @asyncSlot()
+    async def _backup(self) -> None:
+        suggested = f"hearth-backup-{time.strftime('%Y%m%d-%H%M')}.db"
+        path, _ = QFileDialog.getSaveFileName(self, "Back up conversations", str(Path.home() / suggested),
+                                              "Hearth database (*.db)")
+        if not path:
+            return
+        await self.backup_to(Path(path))
+
+    async def backup_to(self, dest: Path) -> None:
+        self.backup_action.setEnabled(False)
+        try:
+            await self.vm.backup(dest)
+        except Exception as e:  # StoreError(backup_exists | backup_failed) carries a message
+            log.exception("backup failed")
+            self.show_problem(f"Backup failed: {getattr(e, 'message', None) or e}")
+        finally:
+            self.backup_action.setEnabled(True)
 
     @asyncSlot(int)
     async def _open(self, conversation_id: int) -> None:

@@ -98,3 +98,19 @@ def test_window_command_without_a_display_points_to_ask(data_dir: Path) -> None:
     assert r.returncode == 2
     assert "hearth ask" in r.stderr and "display" in r.stderr.lower()
     assert time.perf_counter() - t0 < 30
+
+
+def test_backup_copies_every_conversation_and_never_overwrites(data_dir: Path, tmp_path: Path) -> None:
+    first = ask_json(data_dir, "Remember the lighthouse.")
+    dest = tmp_path / "backup.db"
+    r = hearth("backup", str(dest), data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    (restored / "hearth.db").write_bytes(dest.read_bytes())
+    assert rows(restored, "select content from message where id = ?".replace("?", str(first["message_id"]))) == [
+        (first["text"],)]
+    listed = hearth("list", data_dir=restored)
+    assert listed.returncode == 0 and "Remember the lighthouse." in listed.stdout
+    again = hearth("backup", str(dest), data_dir=data_dir)
+    assert again.returncode == 2 and "already exists" in again.stderr

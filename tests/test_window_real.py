@@ -167,3 +167,33 @@ def test_an_answer_interrupted_by_a_crash_can_be_continued_in_place(
     (saved,) = [m for m in run(qtbot, app.store.messages(ids.conversation_id)) if m.role == "assistant"]
     assert saved.content == answer.text and saved.state is GenerationState.COMPLETED
     app.close()
+
+
+def test_failing_saves_are_shown_until_they_work_again_and_backup_writes_a_copy(
+        qtbot, app_factory, data_dir: Path, tmp_path: Path) -> None:
+    import sqlite3
+    import threading
+
+    seed = Store.open(db_path(data_dir))
+    ids = run(qtbot, seed.create_turn(None, "keep this chat", "smollm2"))
+    seed.finalize(ids.generation_id, text="kept", state=GenerationState.COMPLETED, metrics={},
+                  final_token_at=time.perf_counter()).result(10)
+    seed.close()
+    app = app_factory()
+    w = app.window
+    # The store reports from its writer thread; the window must get it on the UI thread.
+    report = "Could not save to hearth.db: the disk is full. Hearth will keep trying; free some space."
+    threading.Thread(target=lambda: app.vm._save_health_from_writer.emit(False, report)).start()
+    qtbot.waitUntil(lambda: w.banner.isVisible() and w.banner.text() == report, timeout=5_000)
+    threading.Thread(target=lambda: app.vm._save_health_from_writer.emit(True, "")).start()
+    qtbot.waitUntil(lambda: not w.banner.isVisible(), timeout=5_000)
+    assert "works again" in w.status.notice_label.text()
+
+    dest = tmp_path / "copy.db"
+    run(qtbot, w.backup_to(dest), timeout_ms=20_000)
+    with sqlite3.connect(dest) as copy:
+        assert copy.execute("select content from message where role = 'assistant'").fetchall() == [("kept",)]
+    assert "Backed up" in w.status.notice_label.text()
+    run(qtbot, w.backup_to(dest), timeout_ms=20_000)  # never overwrites
+    assert "already exists" in w.banner.text()
+    app.close()
