@@ -153,7 +153,8 @@ def test_bad_model_file_gives_a_clear_error_and_engine_survives(kind: str, model
     assert isinstance(events[-1], Final)
 
 
-def test_engine_process_killed_mid_stream_fails_the_stream_and_restarts(model_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGABRT], ids=["sigkill", "native-abort"])
+def test_engine_process_killed_mid_stream_fails_the_stream_and_restarts(model_path: Path, sig: int) -> None:
     async def main():  # noqa: ANN202
         engine = AsyncEngine()
         try:
@@ -162,7 +163,7 @@ def test_engine_process_killed_mid_stream_fails_the_stream_and_restarts(model_pa
 
             def on_delta(ev, events):  # noqa: ANN001, ANN202
                 if sum(1 for e in events if isinstance(e, Delta)) == 5:
-                    os.kill(engine.pid, signal.SIGKILL)
+                    os.kill(engine.pid, sig)
 
             events = await _collect(stream, on_delta)
             await engine.load(LoadModel(str(model_path)))  # a new engine process

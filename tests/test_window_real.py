@@ -197,3 +197,27 @@ def test_failing_saves_are_shown_until_they_work_again_and_backup_writes_a_copy(
     run(qtbot, w.backup_to(dest), timeout_ms=20_000)  # never overwrites
     assert "already exists" in w.banner.text()
     app.close()
+
+
+def test_the_window_survives_the_engine_dying_mid_answer_and_recovers(
+        qtbot, app_factory, model_path: Path) -> None:
+    import os
+    import signal
+
+    app = app_factory()
+    app.load(model_path)
+    w = app.window
+    app.send("Write a very long story about a lighthouse keeper.")
+    qtbot.waitUntil(lambda: len(app.transcript()) > 120, timeout=30_000)
+    os.kill(app.engine.pid, signal.SIGKILL)  # as if llama.cpp crashed
+    qtbot.waitUntil(lambda: not app.vm.busy, timeout=10_000)
+    answer = app.vm.current.messages[-1]
+    assert answer.state is GenerationState.FAILED and "stopped unexpectedly" in answer.footer
+    assert answer.text and answer.text in app.transcript()  # what was written is kept
+    assert w.continue_button.isVisible()
+    qtbot.waitUntil(lambda: w.status.model_label.text().endswith("ready"), timeout=60_000)  # reloaded itself
+    app.send("Say hello.")
+    qtbot.waitUntil(lambda: app.vm.busy, timeout=5_000)
+    qtbot.waitUntil(lambda: not app.vm.busy, timeout=60_000)
+    assert app.vm.current.messages[-1].state is GenerationState.COMPLETED
+    app.close()
