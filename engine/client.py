@@ -17,6 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from engine.actor import run_engine
 from engine.commands import Cancel, Command, Generate, LoadModel, Shutdown
@@ -143,7 +144,7 @@ class AsyncEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._proc: EngineProcess | None = None
         self._streams: dict[int, GenerationStream] = {}
-        self._loads: list[asyncio.Future[ModelInfo]] = []
+        self._loads: list[tuple[str, asyncio.Future[ModelInfo]]] = []  # (path, future), in send order
         self._listeners: list[Callable[[EngineEvent], None]] = [on_model_event] if on_model_event else []
         self.model: ModelInfo | None = None
         self.model_error: ModelFailed | None = None
@@ -167,7 +168,7 @@ class AsyncEngine:
         self.start()
         assert self._proc is not None
         fut: asyncio.Future[ModelInfo] = self._loop.create_future()
-        self._loads.append(fut)
+        self._loads.append((cmd.path, fut))
         self._proc.send(cmd)
         return await fut
 
@@ -226,7 +227,7 @@ class AsyncEngine:
 
     def _settle_load(self, *, result: ModelInfo | None = None, error: Exception | None = None) -> None:
         if self._loads:
-            fut = self._loads.pop(0)
+            _, fut = self._loads.pop(0)
             if not fut.done():
                 if error is not None:
                     fut.set_exception(error)
@@ -242,11 +243,16 @@ class AsyncEngine:
             stream._put(Failed(gid, "engine_crashed", message))
         self._streams.clear()
         path = self.model.path if self.model else ""
+        if self._loads:  # the first pending load is the one the engine was working on
+            path = self._loads[0][0]
+            message = (f"The engine crashed while loading {Path(path).name}: llama.cpp crashed while reading it; "
+                       f"the file is probably damaged or not a model (exit code {event.exitcode}).")
         self.model = None
         self.model_error = ModelFailed(path, "engine_crashed", message)
-        while self._loads:
-            fut = self._loads.pop(0)
+        for i, (load_path, fut) in enumerate(self._loads):
             if not fut.done():
-                fut.set_exception(ModelLoadError("engine_crashed", f"The engine crashed while loading {path or 'the model'}."))
+                fut.set_exception(ModelLoadError("engine_crashed", message if i == 0 else
+                                                 f"The engine stopped before it could load {Path(load_path).name}."))
+        self._loads.clear()
         for fn in list(self._listeners):
             fn(self.model_error)

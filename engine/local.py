@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, TemplateError
 
 from engine.commands import ChatMessage, Generate, LoadModel
 from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
-from engine.gguf_meta import read_gguf_metadata
+from engine.gguf_check import check_gguf
 from engine.template import CHATML_TEMPLATE, ChatTemplate
 from engine.threads import default_threads, physical_cores
 
@@ -75,7 +75,7 @@ class LocalModel:
         self._name = name
         # The file is untrusted: its header, metadata, tensor table and chat template are
         # checked before llama.cpp's native loader sees it.
-        gguf = read_gguf_metadata(cmd.path)
+        gguf = check_gguf(cmd.path)
         size = gguf.size_bytes
         template_source = gguf.chat_template or CHATML_TEMPLATE
         _compile_template(name, template_source, bos="", eos="", trial=True)
@@ -139,8 +139,11 @@ class LocalModel:
         except SecurityError as e:
             emit(Failed(gid, "template_error", _blocked_message(self._name, e)))
             return
-        except Exception as e:  # a template may raise on odd input (e.g. roles out of order)
+        except TemplateError as e:  # e.g. the template's raise_exception on roles out of order
             emit(Failed(gid, "template_error", f"The chat template in {self._name} could not build the prompt: {e}"))
+            return
+        except Exception as e:  # a template bug (e.g. a TypeError) or a tokenizer failure
+            emit(Failed(gid, "template_error", f"Could not build the prompt for {self._name}: {e}"))
             return
         n_ctx = llm.n_ctx()
         if len(tokens) >= n_ctx - 1:
