@@ -124,6 +124,8 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
             saved_until = next((t for t, n in reader.timeline if n >= len(content)), killed_at)
             assert killed_at - saved_until <= CHECKPOINT_INTERVAL_S + 0.6, (
                 f"trial {trial}: lost {killed_at - saved_until:.2f} s of answer")
+    print(f"\ncrash trials: {TRIALS}, killed mid-answer: {killed_mid_stream}, "
+          f"completed answers in the ledger: {len(completed)}")
     # Most kills must land mid-answer for the trial count to mean anything.
     assert killed_mid_stream >= 20, killed_mid_stream
     assert len(completed) >= 5
