@@ -2,11 +2,11 @@
 the unfinished answer keeps its last checkpoint, the database stays sound, the orphaned
 engine process exits by itself, and the answer can be continued afterwards.
 
-36 trials with a fixed seed: 30 kill the app at a random moment after its answer starts
-streaming; every sixth lets a short answer complete and records it, so later kills are
-checked against a growing ledger of completed answers. The small model sometimes ends its
-answer before the kill lands; such an answer must then be saved as completed, and joins the
-ledger.
+Trials with a fixed seed run until 30 kills have landed while an answer was streaming (at
+most 70 trials). Every sixth trial lets a short answer complete and records it, so later
+kills are checked against a growing ledger of completed answers. The small model sometimes
+ends its answer before the kill lands; such an answer must then be saved as completed, and
+joins the ledger.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import pytest
 
 from store import Store
 
-TRIALS = 36  # 30 of them kill the app
+KILLS_WANTED = 30  # kills that land while an answer streams
+MAX_TRIALS = 70  # bounded: some answers end before their kill lands, and every sixth trial completes
 SEED = 20261122
 CHECKPOINT_INTERVAL_S = 1.0
 
@@ -63,7 +64,10 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
     completed: dict[int, str] = {}  # message id -> text of answers that completed
     killed_mid_stream = 0
     interrupted_ids: list[int] = []
-    for trial in range(TRIALS):
+    trial = -1
+    while killed_mid_stream < KILLS_WANTED:
+        trial += 1
+        assert trial < MAX_TRIALS, f"only {killed_mid_stream} kills landed mid-answer in {MAX_TRIALS} trials"
         if trial % 6 == 5:
             r = subprocess.run(_cli(data_dir, f"Say hello number {trial}.", "--max-tokens", "12", "--json"),
                                capture_output=True, text=True, timeout=120)
@@ -81,7 +85,7 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
             while not reader.text and time.perf_counter() < deadline and proc.poll() is None:
                 time.sleep(0.005)
             assert reader.text, f"trial {trial}: nothing streamed"
-            time.sleep(rng.uniform(0.0, 2.5))
+            time.sleep(rng.uniform(0.0, 1.5))
             try:
                 engine_pids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
             except psutil.NoSuchProcess:
@@ -124,10 +128,8 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
             saved_until = next((t for t, n in reader.timeline if n >= len(content)), killed_at)
             assert killed_at - saved_until <= CHECKPOINT_INTERVAL_S + 0.6, (
                 f"trial {trial}: lost {killed_at - saved_until:.2f} s of answer")
-    print(f"\ncrash trials: {TRIALS}, killed mid-answer: {killed_mid_stream}, "
+    print(f"\ncrash trials: {trial + 1}, killed mid-answer: {killed_mid_stream}, "
           f"completed answers in the ledger: {len(completed)}")
-    # Most kills must land mid-answer for the trial count to mean anything.
-    assert killed_mid_stream >= 20, killed_mid_stream
     assert len(completed) >= 5
 
     # The last interrupted answer can be continued in place.
