@@ -191,11 +191,9 @@ class ChatService:
         started_at = time.perf_counter()
         if not text.strip():
             raise InputError("Type a message first: an empty message cannot be sent.")
-        if self.model_state == "error" or self.model_state == "none":
-            raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
+        self._require_model()
         ids, history = await self.store.begin_turn(conversation_id, text, self.model_name)
-        messages = tuple(ChatMessage(role, content) for role, content in history)
-        stream = self.engine.generate(Generate(ids.generation_id, messages, sampling or Sampling()))
+        stream = self.engine.generate(Generate(ids.generation_id, _chat(history), sampling or Sampling()))
         return self._started(ids, stream, started_at)
 
     async def continue_message(self, message_id: int, *, sampling: Sampling | None = None) -> Turn:
@@ -204,13 +202,16 @@ class ChatService:
         The stream yields only the new text; `Turn.prefix` is the text it continues.
         """
         started_at = time.perf_counter()
-        if self.model_state == "error" or self.model_state == "none":
-            raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
+        self._require_model()
         c = await self.store.begin_continue(message_id, self.model_name)
-        messages = tuple(ChatMessage(role, content) for role, content in c.history)
-        stream = self.engine.generate(Generate(c.ids.generation_id, messages, sampling or Sampling(),
+        stream = self.engine.generate(Generate(c.ids.generation_id, _chat(c.history), sampling or Sampling(),
                                                continue_text=c.text))
         return self._started(c.ids, stream, started_at, prefix=c.text)
+
+    def _require_model(self) -> None:
+        """A turn may queue behind a load in progress, but not start with no model at all."""
+        if self.model_state in ("error", "none"):
+            raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
 
     def _started(self, ids: TurnIds, stream: GenerationStream, started_at: float, *, prefix: str = "") -> Turn:
         command_latency_ms = (time.perf_counter() - started_at) * 1000
@@ -248,3 +249,7 @@ class ChatService:
             self.model_state = state
             for fn in list(self._listeners):
                 fn(state)
+
+
+def _chat(history: list[tuple[str, str]]) -> tuple[ChatMessage, ...]:
+    return tuple(ChatMessage(role, content) for role, content in history)
