@@ -174,7 +174,6 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
             normal_svc = ChatService(store, engine)
             await normal_svc.load(str(model_path), n_threads=n_threads)
             stalled_svc = ChatService(slow, engine)
-            stalled_svc.model_state, stalled_svc.model_info = "ready", normal_svc.model_info
             normal, stalled = _TimedService(normal_svc, sampling), _TimedService(stalled_svc, sampling)
             # Warm-up: first runs pay for page faults and lazy allocations on both sides.
             _baseline_run(baseline_model, 0, 8)

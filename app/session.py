@@ -163,6 +163,8 @@ class ChatService:
         self.model_error: str | None = None
         self.model_info: ModelInfo | None = None
         engine.add_listener(self._on_engine_event)
+        if engine.model is not None:  # a service made after the model loaded starts ready
+            self._on_engine_event(ModelReady(engine.model))
 
     def add_listener(self, fn: Callable[[ModelState], None]) -> None:
         """`fn(state)` is called on the loop's thread whenever the model state changes."""
