@@ -15,7 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.models import CatalogError, LibraryError, ModelLibrary
+from app.models_cli import add_models_parser, run_models
 from app.paths import db_path, default_model_path, resolve_data_dir
+from app.settings import LoadSettings, SettingsFile
 
 __all__ = ["main"]
 
@@ -24,8 +27,14 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="where conversations are kept (default: $HEARTH_DATA_DIR, "
                         "else the OS's per-user data folder)")
-    common.add_argument("--model", help="path of a GGUF model file (default: the bundled SmolLM2-135M-Instruct)")
+    common.add_argument("--model", help="a model id from `hearth models list`, or the path of a GGUF file "
+                        "(default: the model last chosen in the window, else the bundled SmolLM2-135M-Instruct)")
     common.add_argument("--threads", type=int, help="llama.cpp threads (default: physical cores - 1, at least 1)")
+    common.add_argument("--ctx", type=int, help="context length in tokens (default: 4096, or the saved setting)")
+    common.add_argument("--gpu-layers", type=int, metavar="N",
+                        help="layers to offload to the GPU (default: as many as fit, where a GPU backend exists)")
+    common.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=None,
+                        help="use flash attention (default: the saved setting, off)")
 
     p = argparse.ArgumentParser(prog="hearth", parents=[common],
                                 description="Hearth: chat with a language model on your own machine. "
@@ -48,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
     backup = sub.add_parser("backup", parents=[common], help="copy every conversation into one database file")
     backup.add_argument("path", help="the file to write (it must not exist yet)")
+    add_models_parser(sub, common)
     lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
     lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
     lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
@@ -62,7 +72,29 @@ def _fail(message: str, code: int = 2) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
-    model = Path(args.model).expanduser() if args.model else default_model_path()
+    try:
+        library = ModelLibrary(data_dir, bundled_path=default_model_path())
+    except CatalogError as e:
+        return _fail(f"the model catalog is broken: {e}")
+    if args.command == "models":
+        return run_models(args, library)
+    settings_file = SettingsFile(data_dir)
+    saved = settings_file.load()
+    if settings_file.warning:
+        print(f"hearth: warning: {settings_file.warning}", file=sys.stderr)
+    settings = LoadSettings(
+        model=args.model or saved.model,
+        n_ctx=args.ctx if args.ctx is not None else saved.n_ctx,
+        n_threads=args.threads if args.threads is not None else saved.n_threads,
+        n_gpu_layers=args.gpu_layers if args.gpu_layers is not None else saved.n_gpu_layers,
+        flash_attn=args.flash_attn if args.flash_attn is not None else saved.flash_attn)
+    if settings.problems():
+        return _fail(" ".join(settings.problems()))
+    try:
+        model = library.resolve(settings.model) if settings.model else default_model_path()
+    except LibraryError as e:
+        return _fail(e.message)
+    args.settings = settings
     if args.command == "ask":
         if args.continue_id is not None:
             if args.prompt is not None or args.conversation is not None:
@@ -83,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_list(data_dir, messages=args.messages, only=args.conversation))
     from app.gui import run_window
 
-    return run_window(data_dir=data_dir, model_path=model, n_threads=args.threads)
+    return run_window(data_dir=data_dir, model_path=model, settings=settings, library=library,
+                      settings_file=settings_file)
 
 
 def _open_store(data_dir: Path):  # noqa: ANN202 - returns store.Store
@@ -154,7 +187,9 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
     loop = asyncio.get_running_loop()
     try:
         try:
-            await service.load(str(model), n_threads=args.threads)
+            s = args.settings
+            await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
+                               flash_attn=s.flash_attn)
             sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
             if args.continue_id is not None:
                 turn = await service.continue_message(args.continue_id, sampling=sampling)

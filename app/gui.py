@@ -17,10 +17,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from app.models import ModelLibrary
 from app.paths import db_path
 from app.qt_support import NO_DISPLAY_MESSAGE, display_available, ensure_application, install_excepthook, new_event_loop
 from app.responsiveness import tune_for_ui
 from app.session import ChatService
+from app.settings import LoadSettings, SettingsFile
 from app.viewmodel import MainViewModel
 from app.window import MainWindow
 from engine.client import AsyncEngine
@@ -45,7 +47,8 @@ class _Reporter:
             self.target(message)
 
 
-def run_window(*, data_dir: Path, model_path: Path, n_threads: int | None = None) -> int:
+def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | None = None,
+               library: ModelLibrary | None = None, settings_file: SettingsFile | None = None) -> int:
     """Show the chat window until it is closed. Returns the process exit code.
 
     2: no display to open a window on (the message on stderr says what to do instead);
@@ -61,7 +64,10 @@ def run_window(*, data_dir: Path, model_path: Path, n_threads: int | None = None
     tune_for_ui()
     restore_hook = install_excepthook(report)
     try:
-        return asyncio.run(_serve(Path(data_dir), Path(model_path), n_threads, report),
+        settings = settings or LoadSettings()
+        library = library or ModelLibrary(Path(data_dir))
+        settings_file = settings_file or SettingsFile(Path(data_dir))
+        return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report),
                            loop_factory=lambda: loop)
     except StoreError as e:
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
@@ -70,7 +76,8 @@ def run_window(*, data_dir: Path, model_path: Path, n_threads: int | None = None
         restore_hook()
 
 
-async def _serve(data_dir: Path, model_path: Path, n_threads: int | None, report: _Reporter) -> int:
+async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, library: ModelLibrary,
+                 settings_file: SettingsFile, report: _Reporter) -> int:
     store = Store.open(db_path(data_dir))
     engine = AsyncEngine()
     try:
@@ -83,7 +90,7 @@ async def _serve(data_dir: Path, model_path: Path, n_threads: int | None, report
         _close_on_signals(window)
         window.show()
         await asyncio.sleep(0)  # let the window paint before the engine process starts
-        loading = asyncio.ensure_future(_load_model(service, window, model_path, n_threads))
+        loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
         try:
             await vm.refresh_conversations()
         except Exception as e:
@@ -111,10 +118,10 @@ def _close_on_signals(window: MainWindow) -> None:
             pass
 
 
-async def _load_model(service: ChatService, window: MainWindow, model_path: Path,
-                      n_threads: int | None) -> None:
+async def _load_model(service: ChatService, window: MainWindow, model_path: Path, settings: LoadSettings) -> None:
     try:
-        await service.load(str(model_path), n_threads=n_threads)
+        await service.load(str(model_path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                           n_gpu_layers=settings.n_gpu_layers, flash_attn=settings.flash_attn)
     except HearthEngineError as e:
         # ModelFailed already put the model in the error state and the banner shows why;
         # this covers failures that never reached the engine (it could not start).

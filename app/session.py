@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.catalog import display_name
+from app.models.library import display_name
 from engine.client import AsyncEngine, GenerationStream
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.errors import EngineUnavailable
@@ -32,6 +32,7 @@ from engine.events import (
     ModelInfo,
     ModelLoading,
     ModelReady,
+    ModelUnloaded,
     StreamEvent,
 )
 from engine.states import GenerationState
@@ -170,14 +171,28 @@ class ChatService:
         """`fn(state)` is called on the loop's thread whenever the model state changes."""
         self._listeners.append(fn)
 
-    async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None) -> ModelInfo:
-        """Load the model in the engine process; raises ModelLoadError with a message for a person."""
+    async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None,
+                   n_gpu_layers: int | None = None, flash_attn: bool = False) -> ModelInfo:
+        """Load (or switch to) a model in the engine process; the old one is freed first.
+
+        Raises ModelLoadError with a message for a person.
+        """
+        if self._active:
+            raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before switching models.")
         self.model_name = display_name(path)
         self.model_error = None
         self._set_state("loading")
-        cmd = LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads)
+        cmd = LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                        flash_attn=flash_attn)
         self._last_load = cmd
         return await self.engine.load(cmd)
+
+    async def unload(self) -> None:
+        """Free the model's memory; chatting needs a load again."""
+        if self._active:
+            raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before unloading the model.")
+        self._last_load = None
+        await self.engine.unload()
 
     async def _reload_after_crash(self) -> None:
         """The engine process died while the model was running: start a new one, reload."""
@@ -236,6 +251,10 @@ class ChatService:
             self.model_name = display_name(event.info.path)
             self.model_error = None
             self._set_state("generating" if self._active else "ready")
+        elif isinstance(event, ModelUnloaded):
+            self.model_info = None
+            self.model_error = None
+            self._set_state("none")
         elif isinstance(event, ModelFailed):
             was_running = self.model_info is not None
             self.model_info = None

@@ -7,14 +7,15 @@ order. Every event goes back over the event pipe. Nothing here knows about the s
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
 from multiprocessing.connection import Connection
 
-from engine.commands import Cancel, Generate, LoadModel, Shutdown
+from engine.commands import Cancel, Generate, LoadModel, Shutdown, UnloadModel
 from engine.errors import ModelLoadError
-from engine.events import Cancelled, Failed, GenerationStats, ModelFailed, ModelLoading, ModelReady
+from engine.events import Cancelled, Failed, GenerationStats, ModelFailed, ModelLoading, ModelReady, ModelUnloaded
 
 __all__ = ["run_engine"]
 
@@ -25,7 +26,7 @@ class _Actor:
     def __init__(self, events: Connection) -> None:
         self._events = events
         self._send_lock = threading.Lock()
-        self._inbox: queue.Queue[tuple[float, LoadModel | Generate | Shutdown]] = queue.Queue()
+        self._inbox: queue.Queue[tuple[float, LoadModel | UnloadModel | Generate | Shutdown]] = queue.Queue()
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
         self._lock = threading.Lock()
@@ -75,6 +76,8 @@ class _Actor:
                 break
             if isinstance(cmd, LoadModel):
                 self._load(cmd)
+            elif isinstance(cmd, UnloadModel):
+                self._unload()
             elif isinstance(cmd, Generate):
                 self._generate(cmd, received_at)
         if self._model is not None:
@@ -84,9 +87,7 @@ class _Actor:
         from engine.local import LocalModel
 
         self.emit(ModelLoading(cmd.path))
-        if self._model is not None:  # free the old model before mapping the new one
-            self._model.close()
-            self._model = None
+        self._free()  # the old model's memory is freed before the new one is mapped
         try:
             self._model = LocalModel(cmd)
         except ModelLoadError as e:
@@ -95,6 +96,21 @@ class _Actor:
             self.emit(ModelFailed(cmd.path, "load_failed", f"Could not load {cmd.path}: {e}"))
         else:
             self.emit(ModelReady(self._model.info))
+
+    def _free(self) -> None:
+        model, self._model = self._model, None
+        if model is None:
+            return
+        model.close()
+        del model
+        # close() frees llama.cpp's buffers; collecting now also drops the Python side (the
+        # Llama object and its token and logit arrays) before another model is mapped.
+        gc.collect()
+
+    def _unload(self) -> None:
+        path = self._model.info.path if self._model is not None else ""
+        self._free()
+        self.emit(ModelUnloaded(path))
 
     def _with_reason(self, gid: int):  # noqa: ANN202 - a small closure
         """The provider does not know why it was cancelled; the Cancel command does."""

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from engine.actor import run_engine
-from engine.commands import Cancel, Command, Generate, LoadModel, Shutdown
+from engine.commands import Cancel, Command, Generate, LoadModel, Shutdown, UnloadModel
 from engine.errors import EngineUnavailable, ModelLoadError
 from engine.events import (
     Cancelled,
@@ -31,6 +31,7 @@ from engine.events import (
     ModelInfo,
     ModelLoading,
     ModelReady,
+    ModelUnloaded,
     StreamEvent,
 )
 
@@ -145,6 +146,7 @@ class AsyncEngine:
         self._proc: EngineProcess | None = None
         self._streams: dict[int, GenerationStream] = {}
         self._loads: list[tuple[str, asyncio.Future[ModelInfo]]] = []  # (path, future), in send order
+        self._unloads: list[asyncio.Future[None]] = []
         self._listeners: list[Callable[[EngineEvent], None]] = [on_model_event] if on_model_event else []
         self.model: ModelInfo | None = None
         self.model_error: ModelFailed | None = None
@@ -171,6 +173,16 @@ class AsyncEngine:
         self._loads.append((cmd.path, fut))
         self._proc.send(cmd)
         return await fut
+
+    async def unload(self) -> None:
+        """Free the loaded model in the engine process (its memory goes back to the system)."""
+        if self._proc is None or not self._proc.alive:
+            self.model = None
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unloads.append(fut)
+        self._proc.send(UnloadModel())
+        await fut
 
     def generate(self, cmd: Generate) -> GenerationStream:
         if self._proc is None or not self._proc.alive:
@@ -222,6 +234,12 @@ class AsyncEngine:
             self._settle_load(error=ModelLoadError(event.code, event.message))
         elif isinstance(event, ModelLoading):
             self.model = None
+        elif isinstance(event, ModelUnloaded):
+            self.model = None
+            if self._unloads:
+                fut = self._unloads.pop(0)
+                if not fut.done():
+                    fut.set_result(None)
         for fn in list(self._listeners):
             fn(event)  # type: ignore[arg-type]
 
@@ -254,5 +272,9 @@ class AsyncEngine:
                 fut.set_exception(ModelLoadError("engine_crashed", message if i == 0 else
                                                  f"The engine stopped before it could load {Path(load_path).name}."))
         self._loads.clear()
+        for fut in self._unloads:  # a dead engine holds no model: the unload is done
+            if not fut.done():
+                fut.set_result(None)
+        self._unloads.clear()
         for fn in list(self._listeners):
             fn(self.model_error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Cancel", "ChatMessage", "Command", "Generate", "LoadModel", "Sampling", "Shutdown"]
+__all__ = ["Cancel", "ChatMessage", "Command", "Generate", "LoadModel", "Sampling", "Shutdown", "UnloadModel"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,13 @@ class LoadModel:
     n_ctx: int = 4096
     n_threads: int | None = None  # None: chosen by engine.threads.default_threads()
     n_batch: int = 512
+    n_gpu_layers: int | None = None  # None: as many as fit, when llama.cpp has a GPU backend (engine.fit)
+    flash_attn: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UnloadModel:
+    """Free the loaded model (weights, KV cache, compute buffers) in the engine process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,4 +67,4 @@ class Shutdown:
     pass
 
 
-Command = LoadModel | Generate | Cancel | Shutdown
+Command = LoadModel | UnloadModel | Generate | Cancel | Shutdown

@@ -19,6 +19,7 @@ __all__ = [
     "ModelInfo",
     "ModelLoading",
     "ModelReady",
+    "ModelUnloaded",
     "Started",
     "StreamEvent",
 ]
@@ -100,6 +101,9 @@ class ModelInfo:
     n_threads: int  # decode
     n_threads_batch: int  # prompt processing
     load_ms: float
+    n_gpu_layers: int = 0  # layers actually offloaded
+    gpu_offload: bool = False  # this llama.cpp build has a GPU backend
+    flash_attn: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,4 +125,11 @@ class ModelFailed:
     message: str
 
 
-EngineEvent = ModelLoading | ModelReady | ModelFailed
+@dataclass(frozen=True, slots=True)
+class ModelUnloaded:
+    """The model was freed; nothing is loaded until the next LoadModel."""
+
+    path: str
+
+
+EngineEvent = ModelLoading | ModelReady | ModelFailed | ModelUnloaded

@@ -66,6 +66,23 @@ def _compile_template(name: str, source: str, *, bos: str, eos: str, trial: bool
     return template
 
 
+def _gpu_layers(cmd: LoadModel, gpu_offload: bool) -> int:
+    """Layers to offload: the person's number, else as many as the GPU's free memory holds."""
+    if not gpu_offload:
+        return 0  # a CPU-only llama.cpp build ignores the setting anyway; report what really happens
+    if cmd.n_gpu_layers is not None:
+        return cmd.n_gpu_layers
+    from engine.fit import estimate_fit, gpu_memory
+    from engine.gguf_info import read_gguf_info
+
+    gpu = gpu_memory()
+    if gpu is None:
+        return 0
+    fit = estimate_fit(read_gguf_info(cmd.path), n_ctx=cmd.n_ctx, available_bytes=0, gpu=gpu,
+                       gpu_offload_supported=True)
+    return fit.gpu_layers
+
+
 class LocalModel:
     """A loaded GGUF model plus its KV cache. Not thread-safe: one generation at a time."""
 
@@ -86,6 +103,8 @@ class LocalModel:
         # Prompt processing is compute-bound and runs while the UI is idle: use every
         # physical core. Decode overlaps with the UI, so it keeps one core free (threads.py).
         n_threads_batch = cmd.n_threads or physical_cores()
+        gpu_offload = bool(llama_cpp.llama_supports_gpu_offload())
+        n_gpu_layers = _gpu_layers(cmd, gpu_offload)
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(cmd.path),
@@ -93,6 +112,8 @@ class LocalModel:
                 n_batch=cmd.n_batch,
                 n_threads=n_threads,
                 n_threads_batch=n_threads_batch,
+                n_gpu_layers=n_gpu_layers,
+                flash_attn=cmd.flash_attn,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as e:
@@ -118,6 +139,9 @@ class LocalModel:
             n_threads=n_threads,
             n_threads_batch=n_threads_batch,
             load_ms=(time.perf_counter() - t0) * 1000,
+            n_gpu_layers=n_gpu_layers,
+            gpu_offload=gpu_offload,
+            flash_attn=cmd.flash_attn,
         )
 
     def close(self) -> None:

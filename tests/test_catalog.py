@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.catalog import CATALOG_PATH, load_catalog
+from app.models.catalog import CATALOG_PATH, CatalogError, load_catalog
 
 
 def test_catalog_parses_with_unique_ids_and_one_bundled_default() -> None:

@@ -18,6 +18,7 @@ from ui_fakes import running_loop
 from app.gui import run_window
 from app.paths import db_path
 from app.qt_support import display_available, install_excepthook
+from app.settings import LoadSettings
 from app.window import MainWindow
 from engine.states import GenerationState
 from store import Store
@@ -122,7 +123,7 @@ class Person:
 def test_a_whole_session_paints_first_answers_and_saves_on_ctrl_c(qapp, data_dir: Path, model_path: Path) -> None:
     person = Person(qapp)
     QTimer.singleShot(0, person.tick)
-    code = run_window(data_dir=data_dir, model_path=model_path, n_threads=1)
+    code = run_window(data_dir=data_dir, model_path=model_path, settings=LoadSettings(n_threads=1))
     if person.error is not None:
         raise person.error
     assert code == 0
