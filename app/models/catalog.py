@@ -6,6 +6,7 @@ app.models.download's job, what is installed is app.models.library's.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -63,8 +64,12 @@ class CatalogEntry:
         return self.sha256 != SERVER_HASH
 
 
-def load_catalog(path: Path = CATALOG_PATH) -> list[CatalogEntry]:
-    """Parse and check the catalog; any problem raises CatalogError naming the entry."""
+def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
+    """Parse and check the catalog; any problem raises CatalogError naming the entry.
+
+    HEARTH_CATALOG names another catalog file (an organisation's own list of models).
+    """
+    path = path or Path(os.environ.get("HEARTH_CATALOG") or CATALOG_PATH)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:

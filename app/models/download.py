@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -136,11 +137,17 @@ class Download:
         self._cancel.set()
         with self._response_lock:
             response = self._response
-        if response is not None:
-            try:
-                response.close()  # wakes a read blocked on a stalled connection
-            except Exception:  # closing from another thread may race the reader: it stops anyway
-                pass
+        if response is None:
+            return
+        # Closing the response does not wake a read blocked on a stalled server; shutting
+        # the socket down does (recv returns at once), so Cancel never waits for a timeout.
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed: the reader stops anyway
+            pass
 
     @property
     def cancelled(self) -> bool:
