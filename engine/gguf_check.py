@@ -44,7 +44,7 @@ from engine.gguf_meta import (
     show,
 )
 
-__all__ = ["GGUFSummary", "check_gguf", "check_gguf_header"]
+__all__ = ["GGUFSummary", "check_gguf", "check_gguf_header", "check_gguf_metadata"]
 
 _MAGIC = b"GGUF"
 _SUPPORTED_VERSIONS = (2, 3)
@@ -111,6 +111,11 @@ def check_gguf_header(path: str | os.PathLike[str]) -> int:
 
 def check_gguf(path: str | os.PathLike[str]) -> GGUFSummary:
     """Check the header, metadata and tensor table of `path`; raise ModelLoadError if unsafe."""
+    return check_gguf_metadata(path)[0]
+
+
+def check_gguf_metadata(path: str | os.PathLike[str]) -> tuple[GGUFSummary, GGUFMetadata]:
+    """`check_gguf`, also returning the metadata it checked (for engine.gguf_info: one pass)."""
     size = check_gguf_header(path)
     p = Path(path)
     try:
@@ -125,9 +130,11 @@ def check_gguf(path: str | os.PathLike[str]) -> GGUFSummary:
     alignment = _alignment(meta, name)
     data_offset = -(-meta.table_end // alignment) * alignment
     _check_tensor_layout(meta.tensors, data_offset, alignment, size, name)
-    return GGUFSummary(size_bytes=size, version=meta.version, architecture=arch,
-                       name=meta.strings.get("general.name"), chat_template=meta.strings.get("tokenizer.chat_template"),
-                       n_tensors=len(meta.tensors), data_offset=data_offset)
+    summary = GGUFSummary(size_bytes=size, version=meta.version, architecture=arch,
+                          name=meta.strings.get("general.name"),
+                          chat_template=meta.strings.get("tokenizer.chat_template"),
+                          n_tensors=len(meta.tensors), data_offset=data_offset)
+    return summary, meta
 
 
 def _architecture(meta: GGUFMetadata, name: str) -> str:

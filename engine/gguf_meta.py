@@ -10,11 +10,11 @@ numpy view per field and per array element (about 100,000 for a vocabulary), whi
 ValueError from numpy ("index 0 is out of bounds", "cannot reshape array") that say
 nothing about the file. Here every length is checked against the bytes left in the file
 before it is read, values that are not needed are stepped over without being read, and
-memory stays bounded by a 1 MiB read window plus the few strings that are kept (scalar
-text values such as the architecture and the chat template, and the vocabulary's token
-set). Reading stops after the tensor table: on the bundled model that is the first
-1.8 MB of 98 MB, checked in about 45 ms, 20 of them spent making sure that the 49,152
-vocabulary tokens are distinct.
+memory stays bounded by a 1 MiB read window plus the few values that are kept (scalar
+text such as the architecture and the chat template, numeric lists of up to 1,024 values
+such as per-layer head counts, and the vocabulary's token set). Reading stops after the
+tensor table: on the bundled model that is the first 1.8 MB of 98 MB, checked in about
+45 ms, 20 of them spent making sure that the 49,152 vocabulary tokens are distinct.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ _MAX_TENSOR_NAME_BYTES = 63  # GGML_MAX_NAME - 1
 _MAX_DIMS = 4  # GGML_MAX_DIMS
 _MAX_KEPT_STRING = 16 << 20  # scalar text is decoded; real chat templates are tens of KB
 _WINDOW = 1 << 20
+_MAX_KEPT_LIST = 1024  # covers one value per layer (llama.cpp allows at most 512 layers)
 # A length beyond any real model file is damage; a smaller one past the end is a file cut short.
 _ABSURD_LENGTH = 1 << 42
 _INT64_MAX = (1 << 63) - 1
@@ -73,6 +74,8 @@ class TensorInfo:
     name: bytes
     nbytes: int
     offset: int  # from the start of the data section
+    elements: int
+    type_name: str  # the ggml type: "Q4_1", "F32"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,9 @@ class GGUFMetadata:
     arrays: dict[str, tuple[int, int]]  # key -> (element type, count)
     tensors: list[TensorInfo]
     table_end: int  # file offset just after the tensor table
+    # The values of short numeric lists (per-layer hyperparameters such as head counts);
+    # long ones (token scores) are stepped over.
+    lists: dict[str, tuple[int | float, ...]]
 
     def type_name(self, key: str) -> str | None:
         """How `key` is stored ("uint32", "string", "array of int32"), or None if absent."""
@@ -138,6 +144,7 @@ class _Reader:
         self.pos = 0
         self._where = "the header"  # what is being read, for messages
         self._code = "corrupt_metadata"  # the code for an absurd length in this section
+        self._lists: dict[str, tuple[int | float, ...]] = {}
 
     # -- errors -----------------------------------------------------------------------
 
@@ -235,7 +242,7 @@ class _Reader:
                 self._fail("corrupt_tensor_info", f"tensor {show(tensor.name)} appears twice")
             names.add(tensor.name)
             tensors.append(tensor)
-        return GGUFMetadata(version, scalars, strings, arrays, tensors, self.pos)
+        return GGUFMetadata(version, scalars, strings, arrays, tensors, self.pos, self._lists)
 
     def _key_value(self, index: int, scalars: dict[str, tuple[int, int | float]], strings: dict[str, str],
                    arrays: dict[str, tuple[int, int]]) -> None:
@@ -263,9 +270,13 @@ class _Reader:
                 else:
                     self._strings(count)
             elif etype in _SCALAR_FORMATS:
-                n = count * _SCALAR_FORMATS[etype][1]
+                fmt, width = _SCALAR_FORMATS[etype]
+                n = count * width
                 if self.pos + n > self._size:
                     self._past_end(n, f"a list of {count:,} values")
+                if count <= _MAX_KEPT_LIST:
+                    i = self._view(n)
+                    self._lists[key] = struct.unpack_from(f"<{count}{fmt[1]}", self._buf, i)
                 self.pos += n
             else:
                 kind = "lists" if etype == ARRAY else f"values of unknown type {etype}"
@@ -312,4 +323,4 @@ class _Reader:
         if row % block:
             self._fail("corrupt_tensor_info", f"tensor {show(raw)} has rows of {row:,} values, which {type_name} "
                                               f"cannot hold (it packs {block} values per block)")
-        return TensorInfo(raw, elements // block * block_bytes, offset)
+        return TensorInfo(raw, elements // block * block_bytes, offset, elements, type_name)
