@@ -33,8 +33,7 @@ def add_models_parser(sub: argparse._SubParsersAction, common: argparse.Argument
     rm.add_argument("id")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask")
     info = verbs.add_parser("info", parents=[common], help="a model's metadata and whether it fits in memory")
-    info.add_argument("model", help="a model id or a path to a GGUF file")
-    info.add_argument("--ctx", type=int, default=DEFAULT_CONTEXT, help="context length for the memory estimate")
+    info.add_argument("model", help="a model id or a path to a GGUF file (--ctx N: the context to estimate for)")
 
 
 def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
@@ -51,7 +50,7 @@ def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
         if verb == "rm":
             return _rm(library, args.id, args.yes)
         if verb == "info":
-            return _info(library, args.model, args.ctx)
+            return _info(library, args.model, args.ctx or DEFAULT_CONTEXT)
     except LibraryError as e:
         return _fail(e.message)
     except _ModelFileError as e:
@@ -144,21 +143,24 @@ def _pull(library: ModelLibrary, model_id: str) -> int:
         print(f"note: the catalog has no sha256 for {model.name}; the Hub's LFS hash is used to verify it.",
               file=sys.stderr)
     result: dict[str, object] = {}
+    # An Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread looking finished.
+    finished = threading.Event()
 
     def work() -> None:
         try:
             result["path"] = download.run()
         except BaseException as e:  # handed to the main thread, which reports it
             result["error"] = e
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=work, name="download", daemon=True)
-    worker.start()
+    threading.Thread(target=work, name="download", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
+        while not finished.wait(0.2):
+            pass
     except KeyboardInterrupt:
         download.cancel()
-        worker.join(30)
+        finished.wait(30)
     line.end()
     error = result.get("error")
     if isinstance(error, DownloadError):
@@ -221,12 +223,14 @@ def _fit(info: object, n_ctx: int) -> object:
 def _add(library: ModelLibrary, path: str) -> int:
     from engine.errors import ModelLoadError
 
+    known = library.by_path(path)
     try:
         model, info = library.add(path)
     except ModelLoadError as e:
         return _fail(e.message)
     _print_info(info, _fit(info, DEFAULT_CONTEXT))
-    print(f"added as {model.id}: use it with: hearth --model {model.id}", file=sys.stderr)
+    said = f"already in your models as {model.id}" if known is not None else f"added as {model.id}"
+    print(f"{said}: use it with: hearth --model {model.id}", file=sys.stderr)
     return 0
 
 
@@ -254,5 +258,8 @@ def _rm(library: ModelLibrary, model_id: str, yes: bool) -> int:
             print("nothing removed", file=sys.stderr)
             return 0
     freed = library.remove(model_id)
-    print(f"removed {model.name}" + (f"; freed {_gb(freed)}" if freed else ""), file=sys.stderr)
+    if model.source == "added":
+        print(f"removed {model.name} from your models; the file stays at {model.path}", file=sys.stderr)
+    else:
+        print(f"removed {model.name}; freed {_gb(freed)}", file=sys.stderr)
     return 0

@@ -196,7 +196,14 @@ class Download:
         url = hf_hub_url(self.repo, self.filename, revision=self.revision, endpoint=endpoint)
         where = f"{self.repo}/{self.filename}"
         try:
-            meta = get_hf_file_metadata(url, endpoint=endpoint, retry_on_errors=True)
+            try:
+                # No retries first: a refused connection or a bad name should fail in
+                # seconds, not after huggingface-hub's backoff schedule (~20 s).
+                meta = get_hf_file_metadata(url, endpoint=endpoint, retry_on_errors=False)
+            except HfHubHTTPError as e:
+                if getattr(getattr(e, "response", None), "status_code", None) not in _RETRY_STATUSES:
+                    raise
+                meta = get_hf_file_metadata(url, endpoint=endpoint, retry_on_errors=True)  # busy: back off
         except GatedRepoError:
             raise DownloadError("gated", f"{self.repo} is gated: accept its licence on the Hugging Face website, "
                                          "then log in (hf auth login) or set HF_TOKEN, and try again.") from None
