@@ -1,19 +1,36 @@
-"""The catalog parses, and the bundled model installed at set-up is exactly the file it names."""
+"""The catalog parses, every entry is complete and well-formed, and the bundled model
+installed at set-up is exactly the file it names."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
 
-from app.models.catalog import CATALOG_PATH, CatalogError, load_catalog
+from app.models.catalog import CATALOG_PATH, SERVER_HASH, CatalogError, load_catalog
 
 
-def test_catalog_parses_with_unique_ids_and_one_bundled_default() -> None:
+def test_catalog_parses_with_unique_ids_and_files_and_one_bundled_default() -> None:
     entries = load_catalog()
+    assert len(entries) >= 5
     assert len({e.id for e in entries}) == len(entries)
+    assert len({e.file for e in entries}) == len(entries)
     assert [e.bundled for e in entries].count(True) == 1
+
+
+@pytest.mark.parametrize("entry", load_catalog(), ids=lambda e: e.id)
+def test_every_entry_has_what_a_person_and_a_download_need(entry) -> None:  # noqa: ANN001
+    assert entry.name and entry.license and entry.quantisation and entry.notes
+    assert entry.file.endswith(".gguf")
+    assert entry.sha256 == SERVER_HASH or re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
+    assert entry.size_bytes > 10_000_000 and entry.parameters > 10_000_000 and entry.context_length >= 2048
+    # The memory it asks for covers at least the weights.
+    assert entry.recommended_memory_gb * 1e9 > entry.size_bytes
+    assert entry.quantisation.upper() in entry.file.upper().replace("-", "_").replace(".", "_") or entry.bundled
+    if not entry.bundled:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+", entry.repo or "")
 
 
 def test_installed_bundled_model_matches_its_catalog_entry(model_path: Path) -> None:
@@ -27,11 +44,43 @@ def test_installed_bundled_model_matches_its_catalog_entry(model_path: Path) -> 
     assert h.hexdigest() == bundled.sha256
 
 
-def test_catalog_errors_name_the_entry(tmp_path: Path) -> None:
+GOOD = '''[[model]]
+id = "x-q4"
+name = "X"
+repo = "org/x-GGUF"
+file = "x-q4.gguf"
+sha256 = "server"
+size_bytes = 100
+parameters = 100
+quantisation = "Q4_K_M"
+context_length = 4096
+license = "MIT"
+recommended_memory_gb = 1
+'''
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('[[model]]\nid = "x"\nname = "X"\n', "x.*lacks file, sha256"),
+    (GOOD * 2, "duplicate model id 'x-q4'"),
+    (GOOD.replace('sha256 = "server"', 'sha256 = "abc"'), "x-q4.*sha256 must be 64"),
+    (GOOD.replace('size_bytes = 100', 'size_bytes = "big"'), "x-q4.*size_bytes has the wrong type"),
+    (GOOD.replace('repo = "org/x-GGUF"\n', ''), "x-q4.*needs repo"),
+    (GOOD.replace('file = "x-q4.gguf"', 'file = "../x.gguf"'), "plain .gguf file name"),
+    (GOOD + 'colour = "red"\n', "unknown field.*colour"),
+    (GOOD.replace('id = "x-q4"', 'id = "X Q4"'), "id must be lowercase"),
+    ("[[model]\n", "cannot be read"),
+], ids=["missing-fields", "duplicate-id", "bad-sha", "wrong-type", "no-repo", "path-in-file", "unknown-field",
+        "bad-id", "not-toml"])
+def test_catalog_errors_name_the_entry_and_the_field(tmp_path: Path, text: str, words: str) -> None:
     bad = tmp_path / "models.toml"
-    bad.write_text('[[model]]\nid = "x"\nname = "X"\n')
-    with pytest.raises(ValueError, match="x.*lacks"):
+    bad.write_text(text)
+    with pytest.raises(CatalogError, match=words):
         load_catalog(bad)
-    bad.write_text(CATALOG_PATH.read_text() * 2)
-    with pytest.raises(ValueError, match="duplicate"):
-        load_catalog(bad)
+
+
+def test_the_shipped_catalog_file_is_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert load_catalog() == load_catalog(CATALOG_PATH)
+    own = tmp_path / "models.toml"
+    own.write_text(GOOD)
+    monkeypatch.setenv("HEARTH_CATALOG", str(own))  # an organisation's own catalog
+    assert [e.id for e in load_catalog()] == ["x-q4"]
