@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=int, default=512)
     ask.add_argument("--temperature", type=float, default=0.7)
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
+    ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
     bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(e.message)
     args.settings = settings
     if args.command == "ask":
+        too_big = _too_big(model, settings)
+        if too_big and not args.force:
+            return _fail(f"{too_big} (--force loads it anyway)")
         if args.continue_id is not None:
             if args.prompt is not None or args.conversation is not None:
                 return _fail("--continue resumes an answer: give it alone, without a prompt or --conversation")
@@ -117,6 +121,24 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_window(data_dir=data_dir, model_path=model, settings=settings, library=library,
                       settings_file=settings_file)
+
+
+def _too_big(model: Path, settings: LoadSettings) -> str | None:
+    """The fit's message when the model clearly will not fit in free memory, else None.
+
+    Loading it anyway would push the machine into swap or the OOM killer. A file that
+    cannot be read is left to the engine, which reports it with the file's name.
+    """
+    from engine.errors import ModelLoadError
+    from engine.fit import Verdict, available_memory, estimate_fit
+    from engine.gguf_info import read_gguf_info
+
+    try:
+        info = read_gguf_info(model)
+    except ModelLoadError:
+        return None
+    fit = estimate_fit(info, n_ctx=settings.n_ctx, available_bytes=available_memory())
+    return fit.message if fit.verdict is Verdict.TOO_BIG else None
 
 
 def _open_store(data_dir: Path):  # noqa: ANN202 - returns store.Store

@@ -203,3 +203,15 @@ def test_add_by_path_reads_the_header_and_refuses_what_is_not_a_model(data_dir: 
     r = hearth("models", "rm", "local-my-model", "--yes", data_dir=data_dir, env=env)
     assert r.returncode == 0 and f"the file stays at {mine}" in r.stderr and mine.exists()
     assert "local-my-model" not in hearth("models", "list", data_dir=data_dir, env=env).stdout
+
+
+def test_ask_refuses_a_model_that_cannot_fit_unless_forced(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                          data_dir: Path) -> None:
+    from app import cli
+
+    monkeypatch.setattr("engine.fit.available_memory", lambda: 200_000_000)  # a machine with 200 MB free
+    code = cli.main(["ask", "hi", "--ctx", "8192", "--data-dir", str(data_dir)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Too big: needs about" in err and "0.2 GB" in err and "--force loads it anyway" in err
+    assert not (data_dir / "hearth.db").exists()  # refused before anything was written
