@@ -124,7 +124,7 @@ def _entry(source: str, index: int, raw: dict[str, object]) -> CatalogEntry:
     if bundled and sha == SERVER_HASH:
         raise CatalogError(f"{label}: the bundled model's sha256 must be known")
     stop = raw.get("stop", [])
-    if not all(isinstance(s, str) and s for s in stop):  # type: ignore[union-attr]
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise CatalogError(f"{label}: stop must be a list of non-empty strings")
     return CatalogEntry(
         id=str(raw["id"]), name=str(raw["name"]), file=str(raw["file"]), sha256=sha,
@@ -133,7 +133,7 @@ def _entry(source: str, index: int, raw: dict[str, object]) -> CatalogEntry:
         license=str(raw["license"]), recommended_memory_gb=float(raw["recommended_memory_gb"]),  # type: ignore[arg-type]
         repo=repo if isinstance(repo, str) else None, revision=str(raw.get("revision", "main")),
         notes=str(raw.get("notes", "")), chat_template_note=str(raw.get("chat_template_note", "")),
-        stop=tuple(stop), bundled=bundled,  # type: ignore[arg-type]
+        stop=tuple(stop), bundled=bundled,
         package=raw.get("package") if isinstance(raw.get("package"), str) else None,  # type: ignore[arg-type]
         upstream_repo=raw.get("upstream_repo") if isinstance(raw.get("upstream_repo"), str) else None,  # type: ignore[arg-type]
     )

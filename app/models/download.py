@@ -249,7 +249,8 @@ class Download:
         return {"size": size, "sha256": sha, "commit": commit, "url": pinned}
 
     def _transfer(self, url: str, part: Path, size: int) -> None:
-        from huggingface_hub.utils import build_hf_headers, get_session
+        from huggingface_hub import get_session
+        from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # public, not in __all__
 
         done = part.stat().st_size if part.exists() else 0
         if done > size:  # not a prefix of this file: start over
@@ -389,7 +390,7 @@ class _Rate:
 
 
 def _timeout() -> Any:
-    from huggingface_hub.utils import get_session
+    from huggingface_hub import get_session
 
     timeout_type = type(get_session().timeout)
     return timeout_type(_READ_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S)
