@@ -3,7 +3,8 @@
 Owns the process-level lifecycle of the GUI: the display check, QApplication and the
 qasync loop, the excepthook, opening the store, starting the engine process and loading
 the model *after* the window has painted, and on close: stopping a running answer,
-waiting for pending saves, closing the store and the engine.
+stopping downloads (their partial files stay, to resume), waiting for pending saves,
+closing the store and the engine.
 Must not: hold chat logic (app.viewmodel), build widgets beyond MainWindow, or call
 `sys.exit` (the CLI owns the exit code).
 """
@@ -18,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.models import ModelLibrary
-from app.paths import db_path
+from app.models_vm import ModelManagerViewModel
+from app.paths import db_path, default_model_path
 from app.qt_support import NO_DISPLAY_MESSAGE, display_available, ensure_application, install_excepthook, new_event_loop
 from app.responsiveness import tune_for_ui
 from app.session import ChatService
@@ -65,7 +67,7 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
     restore_hook = install_excepthook(report)
     try:
         settings = settings or LoadSettings()
-        library = library or ModelLibrary(Path(data_dir))
+        library = library or ModelLibrary(Path(data_dir), bundled_path=default_model_path())
         settings_file = settings_file or SettingsFile(Path(data_dir))
         return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report),
                            loop_factory=lambda: loop)
@@ -83,7 +85,8 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
     try:
         service = ChatService(store, engine)
         vm = MainViewModel(service, store)
-        window = MainWindow(vm)
+        models_vm = ModelManagerViewModel(library, settings_file, service)
+        window = MainWindow(vm, models=models_vm)
         report.target = window.status.show_notice
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         window.closed.connect(lambda: closed.done() or closed.set_result(None))
@@ -98,6 +101,7 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
             window.show_problem(f"Could not read your conversations: {e}")
         await closed
         report.target = None
+        await models_vm.shutdown()
         await vm.shutdown(SHUTDOWN_SAVE_TIMEOUT_S)
         loading.cancel()
         window.deleteLater()

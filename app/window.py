@@ -1,4 +1,5 @@
-"""The main window: conversation list | transcript + composer, and a status line.
+"""The main window: conversation list | transcript + composer, a status line, and the
+Models menu that opens the model manager (so does clicking the model name below).
 
 Owns layout and wiring: it forwards what the person does to the MainViewModel and shows
 what the view-models report. Async handlers use try/except/else/finally so a failure
@@ -13,14 +14,24 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMainWindow, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QHelpEvent, QKeyEvent, QKeySequence, QMouseEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 from qasync import asyncSlot
 
+from app.models_vm import ModelManagerViewModel
 from app.session import InputError
 from app.viewmodel import ConversationViewModel, MainViewModel
-from app.widgets import Composer, ConversationList, ErrorBanner, StatusLine, TranscriptView
+from app.widgets import Composer, ConversationList, ErrorBanner, ModelManagerDialog, StatusLine, TranscriptView
 from engine.errors import HearthEngineError
 
 __all__ = ["MainWindow"]
@@ -31,9 +42,12 @@ log = logging.getLogger("hearth.ui")
 class MainWindow(QMainWindow):
     closed = Signal()  # the person closed the window; app.gui shuts down after it
 
-    def __init__(self, vm: MainViewModel, parent: QWidget | None = None) -> None:
+    def __init__(self, vm: MainViewModel, parent: QWidget | None = None, *,
+                 models: ModelManagerViewModel | None = None) -> None:
         super().__init__(parent)
         self.vm = vm
+        self.models_vm = models  # None: no model library (tests of the chat alone)
+        self.model_manager: ModelManagerDialog | None = None  # made on first use, then reused
         self._shown: ConversationViewModel | None = None
         self._sending = False
         self._save_problem = False
@@ -101,9 +115,42 @@ class MainWindow(QMainWindow):
         self.backup_action = QAction("Back up conversations…", self)
         self.backup_action.triggered.connect(self._backup)
         self.menuBar().addMenu("&Conversations").addAction(self.backup_action)
+        self.manage_models_action = QAction("Manage models…", self)
+        self.manage_models_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.manage_models_action.triggered.connect(self.open_model_manager)
+        self.manage_models_action.setEnabled(self.models_vm is not None)
+        self.menuBar().addMenu("&Models").addAction(self.manage_models_action)
         self.status = StatusLine(self)
         self.statusBar().addWidget(self.status, 1)
         self.statusBar().setSizeGripEnabled(False)
+        if self.models_vm is not None:
+            # The model's name in the status line is where people look when it is wrong.
+            self.status.model_label.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.status.model_label.installEventFilter(self)
+
+    def open_model_manager(self) -> ModelManagerDialog | None:
+        if self.models_vm is None:
+            return None
+        if self.model_manager is None:
+            self.model_manager = ModelManagerDialog(self.models_vm, self)
+        self.model_manager.show()
+        self.model_manager.raise_()
+        self.model_manager.activateWindow()
+        return self.model_manager
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        """Clicking the model name in the status line opens the manager."""
+        if watched is self.status.model_label:
+            if (event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent)
+                    and event.button() == Qt.MouseButton.LeftButton):
+                self.open_model_manager()
+                return True
+            if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent) \
+                    and not self.status.model_label.toolTip():  # a load error's tooltip wins
+                shortcut = self.manage_models_action.shortcut().toString()
+                QToolTip.showText(event.globalPos(), f"Manage models ({shortcut})", self.status.model_label)
+                return True
+        return super().eventFilter(watched, event)
 
     # -- showing state -----------------------------------------------------------------
     def _show_conversation(self, vm: ConversationViewModel) -> None:
