@@ -289,14 +289,12 @@ class ModelManagerViewModel(QObject):
 
         def on_bytes(n: int) -> None:  # worker thread
             nonlocal hashed
-            if check.stop.is_set():  # library.verify has no cancel of its own
-                raise DownloadError("cancelled", f"Stopped checking {m.name}.")
             hashed += n
             feed.put(hashed)
 
         self.model_changed.emit(model_id)
         try:
-            result = await asyncio.to_thread(self._library.verify, model_id, on_bytes)
+            result = await asyncio.to_thread(self._library.verify, model_id, on_bytes, check.stop.is_set)
         except asyncio.CancelledError:
             check.stop.set()
             raise

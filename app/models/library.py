@@ -126,11 +126,13 @@ class ModelLibrary:
                 model_id, {"sha256": download.sha256, "at": time.time()}))
 
     # -- checking ------------------------------------------------------------------------
-    def verify(self, model_id: str, on_bytes: Callable[[int], None] | None = None) -> VerifyResult:
+    def verify(self, model_id: str, on_bytes: Callable[[int], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> VerifyResult:
+        """Re-hash an installed model. `cancelled()` is polled per MiB (DownloadError("cancelled"))."""
         model = self.get(model_id)
         if not model.installed or model.path is None:
             raise LibraryError("not_installed", f"{model.name} is not installed, so there is nothing to verify.")
-        actual = sha256_of(model.path, on_bytes)
+        actual = sha256_of(model.path, on_bytes, cancelled)
         recorded = self._read_index().get("verified", {}).get(model_id, {}).get("sha256")
         expected = model.entry.sha256 if model.entry is not None and model.entry.hash_known else recorded
         if expected is None:
