@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = library.resolve(settings.model) if settings.model else default_model_path()
     except LibraryError as e:
-        return _fail(e.message)
+        if args.model:
+            return _fail(e.message)
+        # The model chosen last time was removed since: still open, on the bundled model.
+        print(f"hearth: warning: {e.message} Using the bundled model.", file=sys.stderr)
+        model = default_model_path()
     args.settings = settings
     if args.command == "ask":
         too_big = _too_big(model, settings)

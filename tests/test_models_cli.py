@@ -215,3 +215,19 @@ def test_ask_refuses_a_model_that_cannot_fit_unless_forced(monkeypatch: pytest.M
     assert code == 2
     assert "Too big: needs about" in err and "0.2 GB" in err and "--force loads it anyway" in err
     assert not (data_dir / "hearth.db").exists()  # refused before anything was written
+
+
+def test_a_saved_model_that_was_removed_falls_back_to_the_bundled_one(data_dir: Path, env: dict[str, str],
+                                                                     tmp_path: Path, model_path: Path) -> None:
+    mine = tmp_path / "gone.gguf"
+    shutil.copyfile(model_path, mine)
+    assert hearth("models", "add", str(mine), data_dir=data_dir, env=env).returncode == 0
+    (data_dir / "settings.json").write_text('{"model": "local-gone"}')  # chosen in the window last time
+    mine.unlink()
+    r = hearth("ask", "Hi", "--max-tokens", "4", "--json", data_dir=data_dir, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "The file of gone is gone" in r.stderr and "Using the bundled model" in r.stderr
+    assert '"model": "SmolLM2 135M Instruct (Q4_1)"' in r.stdout
+    (data_dir / "settings.json").write_text('{"model": "no-such-id"}')
+    r = hearth("ask", "Hi", "--max-tokens", "4", data_dir=data_dir, env=env)
+    assert r.returncode == 0 and "Using the bundled model" in r.stderr

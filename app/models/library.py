@@ -96,6 +96,10 @@ class ModelLibrary:
         """A model id (installed) or a path to a GGUF file, as given on the command line."""
         if any(m.id == id_or_path for m in self.models()):
             model = self.get(id_or_path)
+            if model.source == "added" and not model.installed:
+                raise LibraryError("file_missing", f"The file of {model.name} is gone ({model.path}). Add it again "
+                                                   f"(`hearth models add PATH`) or forget it (`hearth models rm "
+                                                   f"{model.id}`).")
             if not model.installed or model.path is None:
                 raise LibraryError("not_installed", f"{model.name} is not downloaded yet: run "
                                                     f"`hearth models pull {model.id}` or use the model manager.")
