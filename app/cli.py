@@ -99,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         # The model chosen last time was removed since: still open, on the bundled model.
         print(f"hearth: warning: {e.message} Using the bundled model.", file=sys.stderr)
         model = default_model_path()
+    if not args.model and settings.model and not model.exists():
+        print(f"hearth: warning: the model chosen last time ({settings.model}) is gone; using the bundled model.",
+              file=sys.stderr)
+        model = default_model_path()
     args.settings = settings
     if args.command == "ask":
         too_big = _too_big(model, settings)
