@@ -18,6 +18,7 @@ from typing import Any
 from app.models import CatalogError, LibraryError, ModelLibrary
 from app.models_cli import add_models_parser, run_models
 from app.paths import db_path, default_model_path, resolve_data_dir
+from app.providers_cli import add_providers_parser, run_providers
 from app.settings import LoadSettings, SettingsFile
 
 __all__ = ["main"]
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--temperature", type=float, default=0.7)
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
+    ask.add_argument("--provider", metavar="NAME", help="answer with a remote provider (see `hearth providers`) "
+                     "instead of the local model")
     bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
@@ -59,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", parents=[common], help="copy every conversation into one database file")
     backup.add_argument("path", help="the file to write (it must not exist yet)")
     add_models_parser(sub, common)
+    just_data = argparse.ArgumentParser(add_help=False)
+    just_data.add_argument("--data-dir", help="where Hearth keeps its data (default: $HEARTH_DATA_DIR, else the "
+                           "OS's per-user data folder)")
+    add_providers_parser(sub, just_data)
     lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
     lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
     lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
@@ -79,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"the model catalog is broken: {e}")
     if args.command == "models":
         return run_models(args, library)
+    if args.command == "providers":
+        from engine.wire import load_formats
+
+        return run_providers(args, data_dir, set(load_formats()))
     settings_file = SettingsFile(data_dir)
     saved = settings_file.load()
     if settings_file.warning:
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         model = default_model_path()
     args.settings = settings
     if args.command == "ask":
-        too_big = _too_big(model, settings)
+        too_big = None if args.provider else _too_big(model, settings)
         if too_big and not args.force:
             return _fail(f"{too_big} (--force loads it anyway)")
         if args.continue_id is not None:
@@ -129,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_window(data_dir=data_dir, model_path=model, settings=settings, library=library,
                       settings_file=settings_file)
+
+
+def _route(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    """Where the answer comes from: the local model, or `--provider NAME` with its key and filters."""
+    if not args.provider:
+        return {"remote": None, "filters": None}
+    from app.providers import KeyStore, ProvidersFile
+
+    config = ProvidersFile(data_dir).get(args.provider)
+    return {"remote": config.spec(KeyStore().key(config)), "filters": config.filters()}
 
 
 def _too_big(model: Path, settings: LoadSettings) -> str | None:
@@ -198,6 +219,7 @@ async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:
 
 
 async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path) -> int:
+    from app.providers import ProviderError
     from app.session import ChatService, InputError
     from engine.client import AsyncEngine
     from engine.commands import Sampling
@@ -217,22 +239,24 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
     loop = asyncio.get_running_loop()
     try:
         try:
-            s = args.settings
-            await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
-                               flash_attn=s.flash_attn)
+            route = _route(args, data_dir)
+            if route["remote"] is None:
+                s = args.settings
+                await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
+                                   flash_attn=s.flash_attn)
             sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
             if args.continue_id is not None:
-                turn = await service.continue_message(args.continue_id, sampling=sampling)
+                turn = await service.continue_message(args.continue_id, sampling=sampling, **route)
                 if not args.json:
                     sys.stdout.write(turn.prefix)  # the whole answer, then its continuation
             else:
-                turn = await service.start_turn(args.conversation, prompt, sampling=sampling)
+                turn = await service.start_turn(args.conversation, prompt, sampling=sampling, **route)
         except (HearthEngineError, StoreError) as e:
             hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
             hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
                 "no_such_message", "not_continuable") else hint
             return _fail(e.message + hint)
-        except InputError as e:
+        except (InputError, ProviderError) as e:
             return _fail(str(e))
         loop.add_signal_handler(signal.SIGINT, turn.cancel)
         async for event in turn:
@@ -249,7 +273,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         outcome = turn.outcome
         assert outcome is not None
         if args.json:
-            print(json.dumps(_json_result(turn, outcome, lag, service.model_name), ensure_ascii=False))
+            print(json.dumps(_json_result(turn, outcome, lag, service.label(route["remote"])), ensure_ascii=False))
         else:
             if not outcome.text.endswith("\n"):
                 print()
@@ -286,6 +310,7 @@ def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict
         "cancel_reason": outcome.cancel_reason,
         "error": {"code": outcome.error_code, "message": outcome.error_message} if outcome.error_code else None,
         "text": outcome.text,
+        "reasoning": outcome.reasoning,
         "metrics": {**outcome.metrics, "finalization_lag_ms": lag},
     }
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from app.models.library import display_name
 from engine.client import AsyncEngine, GenerationStream
-from engine.commands import ChatMessage, Generate, LoadModel, Sampling
+from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling
 from engine.errors import EngineUnavailable
 from engine.events import (
     Cancelled,
@@ -35,6 +35,7 @@ from engine.events import (
     ModelUnloaded,
     StreamEvent,
 )
+from engine.filters import FilterConfig
 from engine.states import GenerationState
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class TurnOutcome:
     error_code: str | None
     error_message: str | None
     metrics: dict[str, float | int | None] = field(default_factory=dict)
+    reasoning: str = ""  # the model's <think> part, kept apart from the answer
 
 
 class Turn:
@@ -74,6 +76,7 @@ class Turn:
         self.prefix = prefix  # text already in the message when this turn continues it
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
+        self.reasoning: list[str] = []
         self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._stream = stream
         self._store = store
@@ -93,10 +96,16 @@ class Turn:
         first_at: float | None = None
         last_checkpoint = 0.0
         async for event in self._stream:
-            if isinstance(event, Delta):
+            if isinstance(event, Delta) and first_at is None and event.text:
+                first_at = time.perf_counter()  # reasoning counts: it is shown as it streams
+            if isinstance(event, Delta) and event.channel == "reasoning":
+                if event.replace:
+                    self.reasoning.clear()
+                self.reasoning.append(event.text)
+            elif isinstance(event, Delta):
                 now = time.perf_counter()
-                if first_at is None:
-                    first_at = now
+                if event.replace:  # the provider rewrote its answer
+                    parts = [self.prefix] if self.prefix else []
                 parts.append(event.text)
                 # The first checkpoint marks the generation streaming; then about once a
                 # second, and only if the previous one is done (a slow disk coalesces them).
@@ -111,6 +120,7 @@ class Turn:
 
     def _finish(self, event: Final | Cancelled | Failed, text: str, first_at: float | None) -> None:
         final_token_at = time.perf_counter()
+        reasoning = "".join(self.reasoning)
         metrics: dict[str, float | int | None] = {
             "command_latency_ms": self.command_latency_ms,
             "ttft_ms": (first_at - self._started_at) * 1000 if first_at is not None else None,
@@ -120,11 +130,11 @@ class Turn:
             metrics.update(tokens_per_s=s.decode_tokens_per_s or None, completion_tokens=s.completion_tokens,
                            prompt_tokens=s.prompt_tokens, cached_tokens=s.cached_tokens, total_ms=s.total_ms)
         if isinstance(event, Final):
-            outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics)
+            outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics, reasoning)
         elif isinstance(event, Cancelled):
-            outcome = TurnOutcome(GenerationState.CANCELLED, text, event.reason, None, None, metrics)
+            outcome = TurnOutcome(GenerationState.CANCELLED, text, event.reason, None, None, metrics, reasoning)
         else:
-            outcome = TurnOutcome(GenerationState.FAILED, text, None, event.code, event.message, metrics)
+            outcome = TurnOutcome(GenerationState.FAILED, text, None, event.code, event.message, metrics, reasoning)
         self.outcome = outcome
         self._on_end(self)
         future = self._store.finalize(
@@ -204,26 +214,47 @@ class ChatService:
         except Exception as e:  # reported through the ModelFailed event and model_error
             log.error("reloading the model after an engine crash failed: %s", e)
 
-    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None) -> Turn:
+    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
+                         remote: RemoteSpec | None = None, filters: FilterConfig | None = None) -> Turn:
+        """Save the message and a pending answer, then stream the answer from the local model,
+        or from `remote` when given. `filters` (stop strings, <think>, redaction) default to
+        splitting reasoning only."""
         started_at = time.perf_counter()
         if not text.strip():
             raise InputError("Type a message first: an empty message cannot be sent.")
-        self._require_model()
-        ids, history = await self.store.begin_turn(conversation_id, text, self.model_name)
-        stream = self.engine.generate(Generate(ids.generation_id, _chat(history), sampling or Sampling()))
+        if remote is None:
+            self._require_model()
+        ids, history = await self.store.begin_turn(conversation_id, text, self.label(remote))
+        self._require_engine()
+        stream = self.engine.generate(Generate(ids.generation_id, _chat(history), sampling or Sampling(),
+                                               remote=remote, filters=filters or FilterConfig()))
         return self._started(ids, stream, started_at)
 
-    async def continue_message(self, message_id: int, *, sampling: Sampling | None = None) -> Turn:
+    async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
+                               remote: RemoteSpec | None = None, filters: FilterConfig | None = None) -> Turn:
         """Resume an interrupted, stopped or failed answer in the same message.
 
         The stream yields only the new text; `Turn.prefix` is the text it continues.
         """
         started_at = time.perf_counter()
-        self._require_model()
-        c = await self.store.begin_continue(message_id, self.model_name)
+        if remote is None:
+            self._require_model()
+        c = await self.store.begin_continue(message_id, self.label(remote))
+        self._require_engine()
         stream = self.engine.generate(Generate(c.ids.generation_id, _chat(c.history), sampling or Sampling(),
-                                               continue_text=c.text))
+                                               continue_text=c.text, remote=remote, filters=filters or FilterConfig()))
         return self._started(c.ids, stream, started_at, prefix=c.text)
+
+    def label(self, remote: RemoteSpec | None) -> str:
+        """What the generation record names as its model."""
+        if remote is None:
+            return self.model_name
+        return f"{remote.name}: {remote.model}" if remote.model else remote.name
+
+    def _require_engine(self) -> None:
+        """Remote replies run in the engine process too: start it if nothing has yet."""
+        if self.engine.pid is None:
+            self.engine.start()
 
     def _require_model(self) -> None:
         """A turn may queue behind a load in progress, but not start with no model at all."""

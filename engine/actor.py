@@ -31,6 +31,7 @@ class _Actor:
         self._cancel_reasons: dict[int, str] = {}
         self._lock = threading.Lock()
         self._model = None  # engine.local.LocalModel, imported lazily (native code)
+        self._remote = None  # engine.remote.RemoteProvider for the last remote spec used
         self._abandoned = False
 
     def emit(self, event: object) -> None:
@@ -82,6 +83,8 @@ class _Actor:
                 self._generate(cmd, received_at)
         if self._model is not None:
             self._model.close()
+        if self._remote is not None:
+            self._remote.close()
 
     def _load(self, cmd: LoadModel) -> None:
         from engine.local import LocalModel
@@ -112,6 +115,16 @@ class _Actor:
         self._free()
         self.emit(ModelUnloaded(path))
 
+    def _remote_for(self, cmd: Generate):  # noqa: ANN202 - engine.remote.RemoteProvider, imported lazily
+        """One provider (and its connection pool) per spec; a different spec replaces it."""
+        from engine.remote import RemoteProvider
+
+        if self._remote is None or self._remote.spec != cmd.remote:
+            if self._remote is not None:
+                self._remote.close()
+            self._remote = RemoteProvider(cmd.remote)
+        return self._remote
+
     def _with_reason(self, gid: int):  # noqa: ANN202 - a small closure
         """The provider does not know why it was cancelled; the Cancel command does."""
 
@@ -127,12 +140,19 @@ class _Actor:
         with self._lock:
             cancel = self._cancels[gid]
         try:
+            emit = self._with_reason(gid)
+            if cmd.filters is not None:
+                from engine.filter_stage import FilterStage
+
+                emit = FilterStage(cmd.filters, emit, cancel).emit
             if cancel.is_set():  # cancelled while still queued
                 self.emit(Cancelled(gid, self._cancel_reasons.get(gid, "user"), _NO_STATS))
+            elif cmd.remote is not None:
+                self._remote_for(cmd).generate(cmd, cancel, emit, received_at)
             elif self._model is None:
                 self.emit(Failed(gid, "no_model", "No model is loaded. Choose a model and try again."))
             else:
-                self._model.generate(cmd, cancel, self._with_reason(gid), received_at)
+                self._model.generate(cmd, cancel, emit, received_at)
         except Exception as e:  # a bug or a llama.cpp error must end the stream, not the engine
             self.emit(Failed(gid, "engine_error", f"The engine failed while generating: {e}"))
         finally:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-__all__ = ["Cancel", "ChatMessage", "Command", "Generate", "LoadModel", "Sampling", "Shutdown", "UnloadModel"]
+if TYPE_CHECKING:
+    from engine.filters import FilterConfig
+
+__all__ = ["Cancel", "ChatMessage", "Command", "Generate", "LoadModel", "RemoteSpec", "Sampling", "Shutdown",
+           "UnloadModel"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,27 @@ class UnloadModel:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteSpec:
+    """A remote server to stream this reply from, instead of the local model.
+
+    `wire` names a declared wire format (engine/wire_formats.toml). Timeouts: connecting;
+    the first text after the request; the gap between two chunks.
+    """
+
+    name: str
+    wire: str
+    base_url: str
+    model: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    api_key: str | None = field(default=None, repr=False)  # never printed, never logged
+    path: str | None = None  # the endpoint path, when it is not the format's usual one
+    connect_timeout_s: float = 10.0
+    first_token_timeout_s: float = 120.0
+    between_tokens_timeout_s: float = 60.0
+    max_retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class Generate:
     generation_id: int
     messages: tuple[ChatMessage, ...]
@@ -54,6 +80,9 @@ class Generate:
     # Continue an unfinished answer: the prompt ends with this text instead of an empty
     # assistant turn, so the model carries on where it stopped (e.g. after a crash).
     continue_text: str = ""
+    remote: RemoteSpec | None = None  # None: the local model
+    # Stop strings, <think> splitting and redaction, applied to every provider's text.
+    filters: FilterConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,19 +52,26 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Delta:
-    """New text. `tokens` is how many tokens produced it (0 when text was held back)."""
+    """New text. `tokens` is how many tokens produced it (0 when text was held back).
+
+    `channel` is "answer" or "reasoning" (a model's <think> part). `replace`: this text
+    replaces the channel's text so far (a provider that rewrites its answer, e.g. Dify's
+    message_replace after moderation).
+    """
 
     generation_id: int
     text: str
     tokens: int
+    channel: str = "answer"
+    replace: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Final:
-    """The generation completed normally (end of turn or token limit)."""
+    """The generation completed normally (end of turn, a stop string, or the token limit)."""
 
     generation_id: int
-    stop_reason: str  # "eog" | "length"
+    stop_reason: str  # "eog" | "stop" | "length" (remote providers may report others)
     stats: GenerationStats
 
 

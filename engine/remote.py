@@ -1,0 +1,327 @@
+"""The remote provider: one streamed reply from an HTTP server, run in the engine process.
+
+Owns the request (one of a few request shapes: OpenAI chat completions, Ollama /api/chat,
+Dify chat and workflow), the connection, retries, timeouts and cancel; the response bytes
+go through engine.wire's declared decoder, and come out as the same events the local
+model emits, so the store, the UI and the metrics cannot tell the two apart.
+
+- 429 and 5xx (and a refused or dropped connection) before the first text are retried
+  with backoff, honouring Retry-After, a bounded number of times.
+- Timeouts: connect, first text, and between chunks. A timeout ends the reply as
+  Cancelled(reason="timeout") with what arrived kept, as DESIGN.md's state machine says.
+- Cancel shuts the socket down from a watcher thread: a stalled server cannot delay it.
+- A stream that ends without a finish reason is failed("incomplete"), never completed.
+- The API key is sent in a header and never appears in an event: any text from the
+  server that quotes it has it replaced before it is emitted.
+
+Must not: import app/ or store/, or log request headers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.commands import Generate, RemoteSpec
+from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, Started, StreamEvent
+from engine.wire import StreamDecoder, WireEnd, WireError, WireFormat, WireText, WireUsage, load_formats
+
+__all__ = ["RemoteProvider"]
+
+Emit = Callable[[StreamEvent], None]
+_RETRY_STATUSES = (429, 500, 502, 503, 504)
+_MAX_RETRY_WAIT_S = 30.0
+_PATHS = {"openai": "/chat/completions", "ollama": "/api/chat", "dify-chat": "/chat-messages",
+          "dify-workflow": "/workflows/run"}
+
+
+class _Stop(Exception):
+    """The reply ends early: `kind` is "cancel" (the person) or "timeout"."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class _Watch:
+    """Watches one request: shuts its socket on cancel or when a deadline passes."""
+
+    def __init__(self, cancel: threading.Event, first_text_s: float) -> None:
+        self.cancel = cancel
+        self.first_text_deadline = time.monotonic() + first_text_s
+        self.got_text = False
+        self.why: str | None = None  # "cancel" | "timeout" once it fired
+        self._sock: socket.socket | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._run, name="remote-watch", daemon=True).start()
+
+    def attach(self, response: Any) -> None:
+        stream = response.extensions.get("network_stream")
+        with self._lock:
+            self._sock = stream.get_extra_info("socket") if stream is not None else None
+
+    def close(self) -> None:
+        self._done.set()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            if self.cancel.wait(0.02):
+                self._fire("cancel")
+                return
+            if not self.got_text and time.monotonic() > self.first_text_deadline:
+                self._fire("timeout")
+                return
+
+    def _fire(self, why: str) -> None:
+        self.why = why
+        with self._lock:
+            sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on a stalled server
+            except OSError:
+                pass
+
+
+class RemoteProvider:
+    """Streams replies from one configured server. Not thread-safe: one reply at a time."""
+
+    def __init__(self, spec: RemoteSpec, formats: dict[str, WireFormat] | None = None) -> None:
+        import httpx
+
+        self.spec = spec
+        formats = formats or load_formats()
+        if spec.wire not in formats:
+            raise ValueError(f"unknown wire format {spec.wire!r} (known: {', '.join(sorted(formats))})")
+        self._format = formats[spec.wire]
+        self._httpx = httpx
+        self._client = httpx.Client(timeout=httpx.Timeout(spec.between_tokens_timeout_s,
+                                                          connect=spec.connect_timeout_s))
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- one reply ---------------------------------------------------------------------
+    def generate(self, cmd: Generate, cancel: threading.Event, emit: Emit, received_at: float) -> None:
+        """Run one reply to its end, emitting exactly one terminal event."""
+        gid = cmd.generation_id
+        counts = {"n": 0, "prompt": None, "completion": None}
+        times: dict[str, float] = {}
+
+        def stats() -> GenerationStats:
+            n = counts["completion"] or counts["n"]
+            first, last = times.get("first"), times.get("last")
+            tps = (n - 1) / (last - first) if n and n > 1 and first and last and last > first else 0.0
+            return GenerationStats(prompt_tokens=counts["prompt"] or 0, cached_tokens=0, completion_tokens=n or 0,
+                                   prefill_ms=((first or time.perf_counter()) - received_at) * 1000,
+                                   ttft_ms=((first - received_at) * 1000) if first else 0.0,
+                                   decode_tokens_per_s=tps, total_ms=(time.perf_counter() - received_at) * 1000)
+
+        watch = _Watch(cancel, self.spec.first_token_timeout_s)
+        try:
+            outcome = self._attempts(cmd, watch, emit, counts, times)
+        except _Stop as stop:
+            emit(Cancelled(gid, "timeout" if stop.kind == "timeout" else "user", stats()))
+            return
+        finally:
+            watch.close()
+        if isinstance(outcome, Failed):
+            emit(Failed(gid, outcome.code, self._scrub(outcome.message)))
+        else:
+            emit(Final(gid, outcome, stats()))
+
+    def _attempts(self, cmd: Generate, watch: _Watch, emit: Emit, counts: dict[str, Any],
+                  times: dict[str, float]) -> str | Failed:
+        """Retry what may be retried before the first text; returns the finish reason or a Failed."""
+        name = self.spec.name
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._once(cmd, watch, emit, counts, times)
+            except _Retryable as r:
+                if watch.got_text or attempt > self.spec.max_retries:
+                    return Failed(cmd.generation_id, r.code, r.message)
+                wait = r.wait if r.wait is not None else min(8.0, 0.5 * 2 ** (attempt - 1))
+                if watch.cancel.wait(min(wait, _MAX_RETRY_WAIT_S)):
+                    raise _Stop("cancel") from None
+            except self._httpx.TimeoutException as e:
+                if watch.why is not None:
+                    raise _Stop(watch.why) from None
+                if not isinstance(e, self._httpx.ConnectTimeout):
+                    raise _Stop("timeout") from None  # the server went quiet between chunks
+                if attempt > self.spec.max_retries:
+                    return Failed(cmd.generation_id, "unreachable", f"Could not connect to {name} at "
+                                                                   f"{self.spec.base_url} within "
+                                                                   f"{self.spec.connect_timeout_s:.0f} s.")
+            except (self._httpx.TransportError, OSError) as e:
+                if watch.why is not None:
+                    raise _Stop(watch.why) from None
+                if watch.got_text:  # the connection dropped mid-reply: what arrived is kept
+                    return Failed(cmd.generation_id, "incomplete", f"The connection to {name} broke in the middle "
+                                                                  f"of the reply ({_short(e)}).")
+                if attempt > self.spec.max_retries:
+                    return Failed(cmd.generation_id, "unreachable", f"Could not reach {name} at "
+                                                                   f"{self.spec.base_url} ({_short(e)}).")
+                if watch.cancel.wait(min(8.0, 0.5 * 2 ** (attempt - 1))):
+                    raise _Stop("cancel") from None
+
+    def _once(self, cmd: Generate, watch: _Watch, emit: Emit, counts: dict[str, Any],
+              times: dict[str, float]) -> str | Failed:
+        gid = cmd.generation_id
+        name = self.spec.name
+        url, body = self._request(cmd)
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream, application/x-ndjson",
+                   **dict(self.spec.headers)}
+        if self.spec.api_key:
+            headers["Authorization"] = f"Bearer {self.spec.api_key}"
+        with self._client.stream("POST", url, headers=headers, content=json.dumps(body).encode()) as response:
+            watch.attach(response)
+            if watch.why is not None:
+                raise _Stop(watch.why)
+            status = response.status_code
+            if status != 200:
+                text = self._scrub(_error_text(response))
+                if status in _RETRY_STATUSES:
+                    raise _Retryable("rate_limited" if status == 429 else "server_error",
+                                     f"{name} answered {status}{': ' + text if text else ''}",
+                                     _retry_after(response.headers.get("Retry-After")))
+                return Failed(gid, _status_code(status), _status_message(name, status, text))
+            emit(Started(gid, 0, 0))
+            decoder = StreamDecoder(self._format)
+            finish: str | None = None
+            for chunk in response.iter_raw():
+                if watch.why is not None:
+                    raise _Stop(watch.why)
+                items = decoder.feed(chunk)
+                result = self._handle(gid, items, watch, emit, counts, times)
+                if result is not None:
+                    if isinstance(result, Failed):
+                        return result
+                    finish = result
+                    break
+            else:
+                result = self._handle(gid, decoder.close(), watch, emit, counts, times)
+                if isinstance(result, Failed):
+                    return result
+                finish = result
+            if watch.why is not None:
+                raise _Stop(watch.why)
+            if finish is None:
+                return Failed(gid, "incomplete", f"The reply from {name} stopped before it said it was finished "
+                                                 "(the stream ended without a finish reason).")
+            return finish
+
+    def _handle(self, gid: int, items: list[Any], watch: _Watch, emit: Emit, counts: dict[str, Any],
+                times: dict[str, float]) -> str | Failed | None:
+        for item in items:
+            if isinstance(item, WireText):
+                if not item.text and not item.replace:
+                    continue
+                now = time.perf_counter()
+                times.setdefault("first", now)
+                times["last"] = now
+                watch.got_text = True
+                counts["n"] += 1
+                emit(Delta(gid, self._scrub(item.text), 1, replace=item.replace))
+            elif isinstance(item, WireUsage):
+                counts["prompt"] = item.prompt_tokens if item.prompt_tokens is not None else counts["prompt"]
+                counts["completion"] = (item.completion_tokens if item.completion_tokens is not None
+                                        else counts["completion"])
+            elif isinstance(item, WireError):
+                code = "provider_error" if item.code == "provider_error" else "bad_response"
+                return Failed(gid, code, f"{self.spec.name} reported an error: {item.message}"
+                              if code == "provider_error" else f"{self.spec.name} sent something Hearth could not "
+                                                               f"read: {item.message}")
+            elif isinstance(item, WireEnd):
+                if item.reason == "done":
+                    # An end marker ([DONE]) with no finish reason before it: the server cut the
+                    # reply short (llama-cpp-python's server does this when it is interrupted).
+                    return Failed(gid, "incomplete", f"The reply from {self.spec.name} ended without saying it "
+                                                     "was finished (no finish reason before the end marker).")
+                return {"stop": "eog", "eos": "eog", "end_turn": "eog"}.get(item.reason, item.reason)
+        return None
+
+    # -- the request -----------------------------------------------------------------------
+    def _request(self, cmd: Generate) -> tuple[str, dict[str, Any]]:
+        spec, s = self.spec, cmd.sampling
+        shape = getattr(self._format, "request", None) or spec.wire
+        messages = [{"role": m.role, "content": m.content} for m in cmd.messages]
+        if cmd.continue_text:  # resume an answer: the partial answer as the last assistant turn
+            messages.append({"role": "assistant", "content": cmd.continue_text})
+        base = spec.base_url.rstrip("/")
+        path = spec.path or _PATHS.get(shape, "/chat/completions")
+        if shape == "ollama":
+            return base + path, {"model": spec.model, "messages": messages, "stream": True, "options": {
+                "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "min_p": s.min_p,
+                "repeat_penalty": s.repeat_penalty, "seed": s.seed, "num_predict": s.max_tokens}}
+        if shape in ("dify-chat", "dify-workflow"):
+            # Dify keeps the conversation on its side; Hearth sends the newest message.
+            query = next((m.content for m in reversed(cmd.messages) if m.role == "user"), "")
+            if shape == "dify-workflow":
+                return base + path, {"inputs": {"query": query}, "response_mode": "streaming", "user": "hearth"}
+            return base + path, {"inputs": {}, "query": query, "response_mode": "streaming", "user": "hearth",
+                                 "conversation_id": ""}
+        body: dict[str, Any] = {"model": spec.model, "messages": messages, "stream": True,
+                                "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
+                                "seed": s.seed, "stream_options": {"include_usage": True}}
+        return base + path, body
+
+    def _scrub(self, text: str) -> str:
+        key = self.spec.api_key
+        return text.replace(key, "[API key]") if key and len(key) >= 6 else text
+
+
+class _Retryable(Exception):
+    def __init__(self, code: str, message: str, wait: float | None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.wait = code, message, wait
+
+
+def _error_text(response: Any) -> str:
+    """The server's own words about an error, short and printable."""
+    try:
+        raw = response.read()[:4096].decode("utf-8", "replace")
+    except Exception:
+        return ""
+    try:
+        data = json.loads(raw)
+        if isinstance(data, dict):
+            err = data.get("error", data.get("message", data.get("detail")))
+            if isinstance(err, dict):
+                err = err.get("message", err)
+            raw = str(err)
+    except ValueError:
+        pass
+    text = " ".join(raw.split())
+    return text[:300]
+
+
+def _status_code(status: int) -> str:
+    return {401: "unauthorized", 403: "unauthorized", 404: "not_found", 400: "bad_request"}.get(status, "http_error")
+
+
+def _status_message(name: str, status: int, text: str) -> str:
+    said = f" It said: {text}" if text else ""
+    if status in (401, 403):
+        return f"{name} refused the request ({status}): check its API key in the provider settings.{said}"
+    if status == 404:
+        return f"{name} has no such endpoint or model ({status}): check its base URL and model name.{said}"
+    return f"{name} answered {status}.{said}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
