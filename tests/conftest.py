@@ -35,3 +35,6 @@ def not_gguf_file(tmp_path: Path) -> Path:
     p = tmp_path / "notes.gguf"
     p.write_text("these are my notes, not a model\n" * 100)
     return p
+
+
+from llama_server import llama_server, llama_server_keyed  # noqa: E402,F401 - fixtures for remote-mode tests

@@ -15,9 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-
-from tests.llama_server import API_KEY, LlamaServer, LlamaServerError
-from tests.llama_server import llama_server, llama_server_keyed  # noqa: F401 - fixtures (also in conftest.py)
+from llama_server import API_KEY, LlamaServer, LlamaServerError
 
 HI = [{"role": "user", "content": "Say hello in three words."}]
 
