@@ -8,6 +8,8 @@ the CLI and tests may call them directly.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
@@ -34,6 +36,18 @@ class Reads:
                 )
             ).all()
             return [ConversationRow(_id(c.id), c.title, c.created_at, c.updated_at) for c in rows]
+
+    def conversation_settings(self, conversation_id: int) -> dict[str, object]:
+        """Per-conversation settings (e.g. which provider answers); {} when none or unreadable."""
+        with Session(self._engine) as session:
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
+            try:
+                value = json.loads(conversation.settings_json or "{}")
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
 
     def messages(self, conversation_id: int) -> list[MessageRow]:
         """The conversation's messages in order, each assistant reply with its latest generation."""

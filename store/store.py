@@ -237,6 +237,17 @@ class Store:
     async def list_conversations(self) -> list[ConversationRow]:
         return await self._read(self.reads.list_conversations)
 
+    async def conversation_settings(self, conversation_id: int) -> dict[str, object]:
+        return await self._read(self.reads.conversation_settings, conversation_id)
+
+    async def update_conversation_settings(self, conversation_id: int, changes: dict[str, object]) -> None:
+        """Merge into the conversation's settings (a None value removes a key); awaited until durable."""
+
+        def op(session: Session) -> None:
+            writes.update_conversation_settings(session, conversation_id, changes)
+
+        await self._await_write(op)
+
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         return await self._read(self.reads.messages, conversation_id)
 

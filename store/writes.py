@@ -7,6 +7,7 @@ one transaction per op) unless its docstring says otherwise. State changes go th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from sqlalchemy import Connection
@@ -15,7 +16,7 @@ from sqlmodel import Session, col, select
 from engine.states import GenerationState, check_transition
 from store.errors import StoreError
 from store.rows import TurnIds
-from store.schema import METRIC_COLUMNS, Generation, Message
+from store.schema import METRIC_COLUMNS, Conversation, Generation, Message
 
 __all__ = [
     "TITLE_MAX_CHARS",
@@ -88,6 +89,26 @@ def _insert(conn: Connection, sql: str, params: tuple[object, ...]) -> int:
     row_id = conn.exec_driver_sql(sql, params).lastrowid
     assert row_id is not None
     return int(row_id)
+
+
+def update_conversation_settings(session: Session, conversation_id: int, changes: Mapping[str, object]) -> None:
+    """Merge `changes` into the conversation's settings; a None value removes that key."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
+    try:
+        current = json.loads(conversation.settings_json or "{}")
+    except ValueError:
+        current = {}
+    if not isinstance(current, dict):
+        current = {}
+    for key, value in changes.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = value
+    conversation.settings_json = json.dumps(current, sort_keys=True)
+    session.add(conversation)
 
 
 def checkpoint(session: Session, generation_id: int, text: str, *, now: float) -> None:

@@ -278,3 +278,23 @@ def test_begin_turn_saves_the_turn_and_returns_its_prompt_history(store: Store) 
     with pytest.raises(StoreError) as err:
         asyncio.run(store.begin_turn(4242, "hi", "smol"))
     assert err.value.code == "no_such_conversation"
+
+
+def test_conversation_settings_merge_and_survive_a_reopen(tmp_path) -> None:  # noqa: ANN001
+    import asyncio
+
+    from store import Store
+
+    async def main() -> tuple[dict, dict]:
+        with Store.open(tmp_path / "hearth.db") as store:
+            ids = await store.create_turn(None, "hi", "m")
+            cid = ids.conversation_id
+            assert await store.conversation_settings(cid) == {}
+            await store.update_conversation_settings(cid, {"provider": "lan-box", "model": "qwen"})
+            await store.update_conversation_settings(cid, {"model": None})
+            first = await store.conversation_settings(cid)
+        with Store.open(tmp_path / "hearth.db") as store:
+            return first, await store.conversation_settings(cid)
+
+    first, reopened = asyncio.run(main())
+    assert first == reopened == {"provider": "lan-box"}
