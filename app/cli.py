@@ -142,6 +142,37 @@ def main(argv: list[str] | None = None) -> int:
                       settings_file=settings_file)
 
 
+class _Printer:
+    """The answer goes to stdout; a model's reasoning goes to stderr (dimmed on a terminal), so
+    `hearth ask ... > answer.txt` saves the answer alone."""
+
+    def __init__(self) -> None:
+        self._dim = sys.stderr.isatty()
+        self._in_reasoning = False
+
+    def delta(self, d: Any) -> None:
+        if d.channel == "reasoning":
+            if not self._in_reasoning:
+                sys.stderr.write("\x1b[2m[thinking] " if self._dim else "[thinking] ")
+                self._in_reasoning = True
+            sys.stderr.write(d.text)
+            sys.stderr.flush()
+            return
+        self._close_reasoning()
+        if d.replace:
+            sys.stdout.write("\n[the provider replaced its answer with:]\n")
+        sys.stdout.write(d.text)
+        sys.stdout.flush()
+
+    def end(self) -> None:
+        self._close_reasoning()
+
+    def _close_reasoning(self) -> None:
+        if self._in_reasoning:
+            sys.stderr.write("\x1b[0m\n" if self._dim else "\n")
+            self._in_reasoning = False
+
+
 def _route(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     """Where the answer comes from: the local model, or `--provider NAME` with its key and filters."""
     if not args.provider:
@@ -259,10 +290,11 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         except (InputError, ProviderError) as e:
             return _fail(str(e))
         loop.add_signal_handler(signal.SIGINT, turn.cancel)
+        show = _Printer()
         async for event in turn:
             if isinstance(event, Delta) and not args.json:
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
+                show.delta(event)
+        show.end()
         loop.remove_signal_handler(signal.SIGINT)
         lag: float | None
         try:

@@ -178,3 +178,17 @@ def test_no_keychain_gives_a_clear_message_naming_the_variable(data_dir: Path) -
     assert r.returncode == 2
     assert "No system keychain is available" in r.stderr and "HEARTH_API_KEY_CLOUD_AI" in r.stderr
     assert "sk-abcdef123456" not in (data_dir / "providers.toml").read_text()
+
+
+def test_ask_prints_reasoning_apart_from_the_answer(data_dir: Path) -> None:
+    pieces = ["<think>", "The person", " greets me.", "</think>", "\n\nHello", " there!"]
+    with ScriptedServer([Script(body=openai_stream(pieces))]) as server:
+        env = dict(os.environ)
+        assert _hearth("providers", "add", "box", "--url", server.base_url + "/v1", "--model", "m",
+                       data_dir=data_dir, env=env).returncode == 0
+        r = _hearth("ask", "Hi", "--provider", "box", data_dir=data_dir, env=env)
+        j = _hearth("ask", "Hi", "--provider", "box", "--json", data_dir=data_dir, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Hello there!\n"  # the answer alone: no tags, no reasoning
+    assert "[thinking] The person greets me." in r.stderr
+    assert '"reasoning": "The person greets me."' in j.stdout and '"text": "Hello there!"' in j.stdout
