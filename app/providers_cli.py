@@ -51,7 +51,9 @@ def run_providers(args: argparse.Namespace, data_dir: Path, formats: set[str]) -
         if verb in (None, "list"):
             for p in providers.load():
                 has_key = "key: yes" if keys.key(p) else f"key: none (keychain or ${p.key_env or key_env_name(p.name)})"
-                print(f"{p.name}\t{p.kind}\t{p.base_url}\t{p.model or '-'}\t{has_key}")
+                timeouts = (f"timeouts: connect {p.connect_timeout_s:g} s, first text {p.first_token_timeout_s:g} s, "
+                            f"between chunks {p.between_tokens_timeout_s:g} s")
+                print(f"{p.name}\t{p.kind}\t{p.base_url}\t{p.model or '-'}\t{has_key}\t{timeouts}")
             return 0
         if verb == "add":
             headers = {}

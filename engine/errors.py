@@ -2,7 +2,9 @@
 
     HearthEngineError
      ├── ModelLoadError      the model file is missing, unreadable, not GGUF, or llama.cpp refused it
-     └── EngineUnavailable   the engine process is gone or no model is loaded
+     ├── EngineUnavailable   the engine process is gone or no model is loaded
+     └── WireFormatError     a declared wire format (engine/wire_formats.toml or a custom file) is malformed
+                             (defined in engine.wire, beside the formats it checks)
 
 Each carries a stable `code` (stored and tested) and a `message` written for a person.
 Programming errors stay ordinary exceptions.
