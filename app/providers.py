@@ -27,7 +27,7 @@ __all__ = ["KeyStore", "KeychainUnavailable", "ProviderConfig", "ProviderError",
 
 _SERVICE = "Hearth"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
-_FIELDS = {"name": str, "kind": str, "base_url": str, "model": str, "headers": dict, "key_env": str, "path": str,
+_FIELDS: dict[str, type | tuple[type, ...]] = {"name": str, "kind": str, "base_url": str, "model": str, "headers": dict, "key_env": str, "path": str,
            "connect_timeout_s": (int, float), "first_token_timeout_s": (int, float),
            "between_tokens_timeout_s": (int, float), "max_retries": int, "stop": list, "think": bool, "redact": list}
 
@@ -154,7 +154,7 @@ class ProvidersFile:
         if any(k.lower() == "authorization" for k in raw.get("headers", {})):
             raise ProviderError(f"{label}: put the API key in the keychain (`hearth providers set-key`), "
                                 "not in an Authorization header in this file")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         for key in ("connect_timeout_s", "first_token_timeout_s", "between_tokens_timeout_s"):
             if key in values and not 0 < float(values[key]) <= 3600:
                 raise ProviderError(f"{label}: {key} must be between 0 and 3600 seconds")

@@ -35,6 +35,7 @@ __all__ = ["RemoteProvider"]
 Emit = Callable[[StreamEvent], None]
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
 _MAX_RETRY_WAIT_S = 30.0
+_MAX_EVENT_BYTES = 16 << 20
 _PATHS = {"openai": "/chat/completions", "ollama": "/api/chat", "dify-chat": "/chat-messages",
           "dify-workflow": "/workflows/run"}
 
@@ -195,10 +196,15 @@ class RemoteProvider:
             emit(Started(gid, 0, 0))
             decoder = StreamDecoder(self._format)
             finish: str | None = None
+            unparsed = 0  # bytes since the last complete event: bounded, so a hostile server cannot fill memory
             for chunk in response.iter_raw():
                 if watch.why is not None:
                     raise _Stop(watch.why)
                 items = decoder.feed(chunk)
+                unparsed = 0 if items else unparsed + len(chunk)
+                if unparsed > _MAX_EVENT_BYTES:
+                    return Failed(gid, "bad_response", f"{name} sent more than {_MAX_EVENT_BYTES >> 20} MiB without "
+                                                       "a complete event; Hearth stopped reading.")
                 result = self._handle(gid, items, watch, emit, counts, times)
                 if result is not None:
                     if isinstance(result, Failed):

@@ -229,3 +229,12 @@ def test_sampling_reaches_the_server() -> None:
         sent = server.requests[0].json
     assert json.dumps(sent)  # a JSON body
     assert sent["max_tokens"] == 32 and sent["model"] == "m" and "temperature" in sent
+
+
+def test_an_endless_event_is_cut_off_instead_of_filling_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("engine.remote._MAX_EVENT_BYTES", 256 * 1024)
+    body = [b'data: {"choices": [{"delta": {"content": "' + b"x" * 65536 for _ in range(8)]
+    with ScriptedServer([Script(body=body)]) as server:
+        events, _ = run(spec(server))
+    assert isinstance(events[-1], Failed) and events[-1].code == "bad_response"
+    assert "without a complete event" in events[-1].message
