@@ -179,7 +179,9 @@ def _route(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         return {"remote": None, "filters": None}
     from app.providers import KeyStore, ProvidersFile
 
-    config = ProvidersFile(data_dir).get(args.provider)
+    from engine.wire import load_formats
+
+    config = ProvidersFile(data_dir, set(load_formats())).get(args.provider)
     return {"remote": config.spec(KeyStore().key(config)), "filters": config.filters()}
 
 
