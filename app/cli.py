@@ -178,7 +178,6 @@ def _route(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     if not args.provider:
         return {"remote": None, "filters": None}
     from app.providers import KeyStore, ProvidersFile
-
     from engine.wire import load_formats
 
     config = ProvidersFile(data_dir, set(load_formats())).get(args.provider)
