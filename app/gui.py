@@ -21,6 +21,8 @@ from pathlib import Path
 from app.models import ModelLibrary
 from app.models_vm import ModelManagerViewModel
 from app.paths import db_path, default_model_path
+from app.providers import KeyStore, ProvidersFile, Router
+from app.providers_vm import ProvidersViewModel
 from app.qt_support import NO_DISPLAY_MESSAGE, display_available, ensure_application, install_excepthook, new_event_loop
 from app.responsiveness import tune_for_ui
 from app.session import ChatService
@@ -29,6 +31,7 @@ from app.viewmodel import MainViewModel
 from app.window import MainWindow
 from engine.client import AsyncEngine
 from engine.errors import HearthEngineError
+from engine.wire import load_formats
 from store import Store, StoreError
 
 __all__ = ["run_window"]
@@ -84,9 +87,14 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
     engine = AsyncEngine()
     try:
         service = ChatService(store, engine)
-        vm = MainViewModel(service, store)
+        # One file and one key store, shared: what the Providers window saves, the next turn uses.
+        formats = set(load_formats())
+        providers_file = ProvidersFile(data_dir, formats)
+        keys = KeyStore()
+        vm = MainViewModel(service, store, router=Router(providers_file, keys))
         models_vm = ModelManagerViewModel(library, settings_file, service)
-        window = MainWindow(vm, models=models_vm)
+        providers_vm = ProvidersViewModel(providers_file, keys, formats)
+        window = MainWindow(vm, models=models_vm, providers=providers_vm)
         report.target = window.status.show_notice
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         window.closed.connect(lambda: closed.done() or closed.set_result(None))
@@ -94,6 +102,7 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         window.show()
         await asyncio.sleep(0)  # let the window paint before the engine process starts
         loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
+        await providers_vm.refresh()  # never raises: a broken providers.toml is reported
         try:
             await vm.refresh_conversations()
         except Exception as e:

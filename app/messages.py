@@ -29,6 +29,9 @@ class MessageView:
     tokens_per_s: float | None = None
     completion_tokens: int | None = None
     message_id: int | None = None  # the stored message, once known
+    # The model's <think> part, shown collapsed above the answer. Not stored yet: an answer
+    # read back from the database has none.
+    reasoning: str = ""
 
     def with_text(self, text: str) -> MessageView:
         return dataclasses.replace(self, text=text)
@@ -84,7 +87,7 @@ def from_outcome(text: str, outcome: Any, last: Any) -> MessageView:
             cancel_reason=outcome.cancel_reason,
             error_message=outcome.error_message or outcome.error_code,
             ttft_ms=m.get("ttft_ms"), tokens_per_s=m.get("tokens_per_s"),
-            completion_tokens=m.get("completion_tokens"))
+            completion_tokens=m.get("completion_tokens"), reasoning=getattr(outcome, "reasoning", "") or "")
     if isinstance(last, Final | Cancelled):
         s = last.stats
         state = GenerationState.COMPLETED if isinstance(last, Final) else GenerationState.CANCELLED

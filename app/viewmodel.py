@@ -1,10 +1,8 @@
 """View-models: what the window shows and what it can do, as QObjects with typed signals.
 
-`ConversationViewModel` owns one conversation: its messages, the pending assistant message
-and the stream feeding it. Deltas are coalesced and released at most once per frame, so the
-view appends one chunk per frame however fast tokens arrive. `MainViewModel` owns the
-conversation list, which conversation is shown, and the model status. `MessageView` is a
-message as the transcript shows it, with the line under an answer (metrics, stopped, ...).
+`MainViewModel` owns the conversation list, which conversation is shown, and the model
+status; each conversation is a `ConversationViewModel` (app.conversation_vm). `MessageView`
+is a message as the transcript shows it, with the line under an answer (metrics, ...).
 
 Must not: create or touch widgets, block the event loop, or write to the store (the
 ChatService persists; this module only reads the store to show history).
@@ -13,190 +11,19 @@ ChatService persists; this module only reads the store to show history).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
-from app.messages import MessageView, from_outcome, from_row
-from engine.events import Cancelled, Delta, Failed, Final, Started
-from engine.states import GenerationState
+from app.conversation_vm import FRAME_MS, ConversationViewModel, RouteSettings, route_settings
+from app.messages import MessageView
+from app.providers import Router
 
-__all__ = ["ConversationViewModel", "MainViewModel", "MessageView"]
+__all__ = ["FRAME_MS", "ConversationViewModel", "MainViewModel", "MessageView", "RouteSettings", "route_settings"]
 
 log = logging.getLogger("hearth.ui")
-
-FRAME_MS = 16
-
-
-class ConversationViewModel(QObject):
-    """One conversation. Only one turn streams at a time; `send` refuses a second."""
-
-    reset = Signal()  # the messages were replaced: render them all again
-    message_added = Signal(object)  # a MessageView appended at the end
-    text_appended = Signal(str)  # coalesced new text of the last (streaming) message
-    message_finished = Signal(object)  # the last message's final MessageView (state, metrics)
-    streaming_changed = Signal(bool)
-    conversation_id_changed = Signal(object)  # int once the first turn created the conversation
-    problem = Signal(str)  # something the person should know (a save failed, ...)
-
-    def __init__(self, service: Any, store: Any, conversation_id: int | None = None,
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._service = service
-        self._store = store
-        self._conversation_id = conversation_id
-        self._messages: list[MessageView] = []
-        self._streamed: list[str] = []  # flushed chunks of the streaming message
-        self._pending: list[str] = []  # received, not yet released to the view
-        self._streaming = False
-        # Memory is authoritative once loaded: this app is the store's only writer, and a
-        # final save may still be queued (a slow disk) when the person comes back.
-        self._loaded = conversation_id is None
-        self._turn: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._saves: set[asyncio.Future[float]] = set()
-        self._frame = QTimer(self)
-        self._frame.setSingleShot(True)
-        self._frame.setInterval(FRAME_MS)
-        self._frame.timeout.connect(self._flush)
-
-    # -- state -------------------------------------------------------------------------
-    @property
-    def conversation_id(self) -> int | None:
-        return self._conversation_id
-
-    @property
-    def streaming(self) -> bool:
-        return self._streaming
-
-    @property
-    def messages(self) -> list[MessageView]:
-        """A snapshot; the streaming message carries the text released so far."""
-        out = list(self._messages)
-        if self._streaming and out:
-            out[-1] = out[-1].with_text("".join(self._streamed))
-        return out
-
-    def _set_streaming(self, value: bool) -> None:
-        if value != self._streaming:
-            self._streaming = value
-            self.streaming_changed.emit(value)
-
-    def _set_conversation_id(self, value: int | None) -> None:
-        if value != self._conversation_id:
-            self._conversation_id = value
-            self.conversation_id_changed.emit(value)
-
-    # -- actions -----------------------------------------------------------------------
-    async def load(self) -> None:
-        """Read the saved messages, once; after that memory is never older than the store."""
-        if self._loaded or self._conversation_id is None:
-            return
-        rows = await self._store.messages(self._conversation_id)
-        self._loaded = True
-        self._messages = [from_row(r) for r in rows if r.role in ("user", "assistant")]
-        self.reset.emit()
-
-    async def send(self, text: str) -> None:
-        """Command path: the service saves both rows and starts the engine; the stream then
-        runs in its own task. Raises the service's InputError / EngineUnavailable unchanged."""
-        if self._streaming:
-            raise RuntimeError("a turn is already streaming in this conversation")
-        turn = await self._service.start_turn(self._conversation_id, text)
-        self._turn = turn
-        self._streamed, self._pending = [], []
-        self._messages.append(MessageView(role="user", text=text))
-        self.message_added.emit(self._messages[-1])
-        self._messages.append(MessageView(role="assistant", text="", state=GenerationState.QUEUED,
-                                          message_id=turn.ids.assistant_message_id))
-        self.message_added.emit(self._messages[-1])
-        self._set_streaming(True)
-        self._set_conversation_id(turn.ids.conversation_id)
-        saved = turn.saved
-        self._saves.add(saved)
-        saved.add_done_callback(self._on_saved)
-        self._task = asyncio.ensure_future(self._consume(turn))
-
-    @property
-    def can_continue(self) -> bool:
-        """The last answer stopped before its end (crash, Stop, error) and can be resumed."""
-        return not self._streaming and bool(self._messages) and self._messages[-1].continuable
-
-    async def continue_last(self) -> None:
-        """Resume the last answer in place: the transcript is rebuilt once, then streams."""
-        if not self.can_continue:
-            raise RuntimeError("there is no unfinished answer to continue")
-        last = self._messages[-1]
-        assert last.message_id is not None
-        turn = await self._service.continue_message(last.message_id)
-        self._turn = turn
-        self._streamed, self._pending = [turn.prefix], []
-        self._messages[-1] = MessageView(role="assistant", text=turn.prefix, state=GenerationState.STREAMING,
-                                         message_id=last.message_id)
-        self.reset.emit()  # drops the old footer; the answer is live again
-        self._set_streaming(True)
-        saved = turn.saved
-        self._saves.add(saved)
-        saved.add_done_callback(self._on_saved)
-        self._task = asyncio.ensure_future(self._consume(turn))
-
-    def stop(self) -> None:
-        """Ask the engine to stop; the stream then ends with Cancelled(reason="user")."""
-        if self._turn is not None and self._streaming:
-            self._turn.cancel()
-
-    async def wait_idle(self) -> None:
-        """Until the stream has ended and every save this view-model started is durable."""
-        if self._task is not None:
-            await asyncio.shield(self._task)
-        if self._saves:
-            await asyncio.gather(*self._saves, return_exceptions=True)
-
-    # -- stream path -------------------------------------------------------------------
-    async def _consume(self, turn: Any) -> None:
-        last: Any = None
-        try:
-            async for event in turn:
-                if isinstance(event, Delta):
-                    if event.text:
-                        self._pending.append(event.text)
-                        if not self._frame.isActive():
-                            self._frame.start()
-                elif isinstance(event, Started):
-                    self._messages[-1] = self._messages[-1].with_state(GenerationState.STREAMING)
-                elif isinstance(event, Final | Cancelled | Failed):
-                    last = event
-        except Exception as e:  # the contract says this cannot happen; never leave Stop up
-            log.exception("the stream broke")
-            last = Failed(generation_id=-1, code="stream_error", message=str(e) or type(e).__name__)
-        finally:
-            self._frame.stop()
-            self._flush()
-            text = "".join(self._streamed)
-            self._messages[-1] = dataclasses.replace(from_outcome(text, turn.outcome, last),
-                                                     message_id=turn.ids.assistant_message_id)
-            self._turn = None
-            self._set_streaming(False)
-            self.message_finished.emit(self._messages[-1])
-
-    def _flush(self) -> None:
-        if self._pending:
-            chunk = "".join(self._pending)
-            self._pending.clear()
-            self._streamed.append(chunk)
-            self.text_appended.emit(chunk)
-
-    def _on_saved(self, fut: asyncio.Future[float]) -> None:
-        self._saves.discard(fut)
-        if fut.cancelled():
-            return
-        err = fut.exception()
-        if err is not None:
-            log.error("saving the answer failed", exc_info=err)
-            self.problem.emit(f"Could not save the answer: {getattr(err, 'message', None) or err}")
 
 
 class MainViewModel(QObject):
@@ -211,10 +38,12 @@ class MainViewModel(QObject):
     # Emitted on the store's writer thread; Qt queues it to this object's (the UI) thread.
     _save_health_from_writer = Signal(bool, str)
 
-    def __init__(self, service: Any, store: Any, parent: QObject | None = None) -> None:
+    def __init__(self, service: Any, store: Any, parent: QObject | None = None, *,
+                 router: Router | None = None) -> None:
         super().__init__(parent)
         self._service = service
         self._store = store
+        self._router = router  # None: this computer's model only
         self._conversations: list[Any] = []
         self._open: dict[int, ConversationViewModel] = {}
         self._active: ConversationViewModel | None = None  # the one streaming, if any
@@ -256,8 +85,9 @@ class MainViewModel(QObject):
             self._current = vm
             self.current_changed.emit(vm)
 
-    def _new_vm(self, conversation_id: int | None) -> ConversationViewModel:
-        vm = ConversationViewModel(self._service, self._store, conversation_id, self)
+    def _new_vm(self, conversation_id: int | None, route: RouteSettings | None = None) -> ConversationViewModel:
+        vm = ConversationViewModel(self._service, self._store, conversation_id, self, router=self._router,
+                                   route=route)
         vm.conversation_id_changed.connect(lambda cid, vm=vm: self._on_vm_id(vm, cid))
         vm.streaming_changed.connect(lambda on, vm=vm: self._on_vm_streaming(vm, on))
         vm.problem.connect(self.notice)
@@ -281,7 +111,9 @@ class MainViewModel(QObject):
         self._opening = None
         if self._current.conversation_id is None and not self._current.messages:
             return  # already on an empty new chat
-        self._set_current(self._new_vm(None))
+        # A new chat answers from where the last one shown did: what a person expects after
+        # picking a provider for their work.
+        self._set_current(self._new_vm(None, self._current.route))
 
     async def send(self, text: str) -> None:
         if self._active is not None:

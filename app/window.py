@@ -1,5 +1,6 @@
-"""The main window: conversation list | transcript + composer, a status line, and the
-Models menu that opens the model manager (so does clicking the model name below).
+"""The main window: conversation list | route picker + transcript + composer, a status
+line, and the Models menu that opens the model manager (so does clicking the model name
+below) and the Providers window (so does "Providers…" in the route picker).
 
 Owns layout and wiring: it forwards what the person does to the MainViewModel and shows
 what the view-models report. Async handlers use try/except/else/finally so a failure
@@ -29,28 +30,45 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from app.models_vm import ModelManagerViewModel
+from app.providers import ProviderError
+from app.providers_vm import ProvidersViewModel
 from app.session import InputError
-from app.viewmodel import ConversationViewModel, MainViewModel
-from app.widgets import Composer, ConversationList, ErrorBanner, ModelManagerDialog, StatusLine, TranscriptView
+from app.viewmodel import ConversationViewModel, MainViewModel, RouteSettings
+from app.widgets import (
+    Composer,
+    ConversationList,
+    ErrorBanner,
+    ModelManagerDialog,
+    ProvidersDialog,
+    RouteOption,
+    RoutePicker,
+    StatusLine,
+    TranscriptView,
+)
 from engine.errors import HearthEngineError
 
 __all__ = ["MainWindow"]
 
 log = logging.getLogger("hearth.ui")
 
+_LOCAL_PLACEHOLDER = "Ask anything. The model runs on this computer: nothing you type leaves it."
+
 
 class MainWindow(QMainWindow):
     closed = Signal()  # the person closed the window; app.gui shuts down after it
 
     def __init__(self, vm: MainViewModel, parent: QWidget | None = None, *,
-                 models: ModelManagerViewModel | None = None) -> None:
+                 models: ModelManagerViewModel | None = None, providers: ProvidersViewModel | None = None) -> None:
         super().__init__(parent)
         self.vm = vm
         self.models_vm = models  # None: no model library (tests of the chat alone)
+        self.providers_vm = providers  # None: this computer's model only (no remote mode)
         self.model_manager: ModelManagerDialog | None = None  # made on first use, then reused
+        self.providers_dialog: ProvidersDialog | None = None
         self._shown: ConversationViewModel | None = None
         self._sending = False
         self._save_problem = False
+        self._route_problem = False  # the banner says the conversation's provider is gone
         self.setWindowTitle("Hearth")
         self.resize(1040, 720)
         self._build()
@@ -67,6 +85,13 @@ class MainWindow(QMainWindow):
         self.send_button.clicked.connect(self._send)
         self.stop_button.clicked.connect(self.vm.stop)
         self.continue_button.clicked.connect(self._continue)
+        self.route_picker.route_chosen.connect(self._choose_route)
+        self.route_picker.manage_requested.connect(self.open_providers)
+        if providers is not None:
+            providers.rows_changed.connect(self._on_providers)
+            # E.g. a broken providers.toml read at start-up, while the Providers window is closed.
+            providers.message.connect(lambda kind, text: kind == "error" and self.status.show_notice(text))
+            self._on_providers()
         self._show_conversation(vm.current)
         self._on_model_status(*vm.model_status)
         self.conversations.set_rows(vm.conversations)
@@ -75,6 +100,8 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self.conversations = ConversationList(self)
         self.banner = ErrorBanner(self)
+        self.route_picker = RoutePicker(self)
+        self.route_picker.setVisible(self.providers_vm is not None)
         self.transcript = TranscriptView(self)
         self.composer = Composer(self)
         self.send_button = QPushButton("Send", self)
@@ -98,6 +125,7 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(chat)
         column.setContentsMargins(4, 8, 8, 8)
         column.addWidget(self.banner)
+        column.addWidget(self.route_picker)
         column.addWidget(self.transcript, 1)
         column.addLayout(composer_row)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -119,7 +147,13 @@ class MainWindow(QMainWindow):
         self.manage_models_action.setShortcut(QKeySequence("Ctrl+M"))
         self.manage_models_action.triggered.connect(self.open_model_manager)
         self.manage_models_action.setEnabled(self.models_vm is not None)
-        self.menuBar().addMenu("&Models").addAction(self.manage_models_action)
+        self.providers_action = QAction("Providers…", self)
+        self.providers_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.providers_action.triggered.connect(self.open_providers)
+        self.providers_action.setEnabled(self.providers_vm is not None)
+        models_menu = self.menuBar().addMenu("&Models")
+        models_menu.addAction(self.manage_models_action)
+        models_menu.addAction(self.providers_action)
         self.status = StatusLine(self)
         self.statusBar().addWidget(self.status, 1)
         self.statusBar().setSizeGripEnabled(False)
@@ -137,6 +171,18 @@ class MainWindow(QMainWindow):
         self.model_manager.raise_()
         self.model_manager.activateWindow()
         return self.model_manager
+
+    def open_providers(self) -> ProvidersDialog | None:
+        if self.providers_vm is None:
+            return None
+        if self.providers_dialog is None:
+            self.providers_dialog = ProvidersDialog(self.providers_vm, self)
+        if self._shown is not None and self._shown.route["provider"]:
+            self.providers_dialog.select(self._shown.route["provider"])
+        self.providers_dialog.show()
+        self.providers_dialog.raise_()
+        self.providers_dialog.activateWindow()
+        return self.providers_dialog
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         """Clicking the model name in the status line opens the manager."""
@@ -162,6 +208,10 @@ class MainWindow(QMainWindow):
             old.message_finished.disconnect(self.transcript.finish_message)
             old.conversation_id_changed.disconnect(self.conversations.select)
             old.reset.disconnect(self._sync_controls)
+            old.reasoning_appended.disconnect(self.transcript.append_reasoning)
+            old.reasoning_replaced.disconnect(self.transcript.replace_reasoning)
+            old.text_replaced.disconnect(self.transcript.replace_text)
+            old.route_changed.disconnect(self._show_route)
         self._shown = vm
         vm.reset.connect(self._sync_controls)  # an opened conversation may end in an unfinished answer
         vm.reset.connect(self._rerender)
@@ -169,6 +219,11 @@ class MainWindow(QMainWindow):
         vm.text_appended.connect(self.transcript.append_text)
         vm.message_finished.connect(self.transcript.finish_message)
         vm.conversation_id_changed.connect(self.conversations.select)
+        vm.reasoning_appended.connect(self.transcript.append_reasoning)
+        vm.reasoning_replaced.connect(self.transcript.replace_reasoning)
+        vm.text_replaced.connect(self.transcript.replace_text)
+        vm.route_changed.connect(self._show_route)
+        self._show_route(vm.route)
         self._rerender()
         self._sync_controls()
         self.conversations.select(vm.conversation_id)
@@ -178,7 +233,26 @@ class MainWindow(QMainWindow):
         if self._shown is not None:
             self.transcript.show_messages(self._shown.messages)
 
+    def _show_route(self, route: RouteSettings) -> None:
+        """The picker, the status line and the transcript's hint follow the shown conversation."""
+        provider, model = route.get("provider"), route.get("model")
+        self.route_picker.set_route(provider, model)
+        text, tooltip = self.providers_vm.route_text(provider, model) if self.providers_vm else ("", "")
+        self.status.set_route(text, tooltip)
+        self.transcript.setPlaceholderText(
+            f"Ask anything. Answers come from {provider}: what you type here is sent to that server."
+            if provider else _LOCAL_PLACEHOLDER)
+
+    def _on_providers(self) -> None:
+        if self.providers_vm is None:
+            return
+        self.route_picker.set_options([RouteOption(r.name, r.config.model, self.providers_vm.route_text(r.name, None)[1])
+                                       for r in self.providers_vm.rows])
+        if self._shown is not None:
+            self._show_route(self._shown.route)
+
     def _on_model_status(self, state: str, name: str, error: str) -> None:
+        self.route_picker.set_local_name(name)
         self.status.set_model(state, name, error)
         if state == "error" and error:
             self.banner.show_message(error)
@@ -220,6 +294,9 @@ class MainWindow(QMainWindow):
         self._sync_controls()
         try:
             await self.vm.send(text)
+        except ProviderError as e:
+            self._route_problem = True
+            self.show_problem(str(e))
         except InputError as e:
             self.show_problem(str(e))
         except HearthEngineError as e:
@@ -243,6 +320,9 @@ class MainWindow(QMainWindow):
         self._sync_controls()
         try:
             await self._shown.continue_last()
+        except ProviderError as e:
+            self._route_problem = True
+            self.show_problem(str(e))
         except HearthEngineError as e:
             self.show_problem(e.message)
         except Exception as e:  # e.g. the store refused: say so, nothing changes
@@ -251,6 +331,24 @@ class MainWindow(QMainWindow):
         finally:
             self._sending = False
             self._sync_controls()
+
+    @asyncSlot(object, str)
+    async def _choose_route(self, provider: str | None, model: str) -> None:
+        vm = self._shown
+        if vm is None:
+            return
+        try:
+            await vm.set_route(provider, model or None)
+        except Exception as e:  # the store refused: the picker goes back to the saved route
+            log.exception("saving the conversation's provider failed")
+            self.show_problem(f"Could not save this conversation's provider: {getattr(e, 'message', None) or e}")
+        else:
+            if self._route_problem:  # "no longer configured": the person just chose another
+                self._route_problem = False
+                self.banner.hide()
+        finally:
+            if vm is self._shown:
+                self._show_route(vm.route)
 
     @asyncSlot()
     async def _backup(self) -> None:

@@ -68,6 +68,7 @@ class Reply:
     hold: bool = False
     save_delay_s: float = 0.0
     save_error: Exception | None = None
+    reasoning: list[str] | None = None  # streamed on the "reasoning" channel before the chunks
 
 
 def _stats(n: int) -> GenerationStats:
@@ -99,6 +100,9 @@ class FakeTurn:
         gid, reply = self.ids.generation_id, self._reply
         yield Started(gid, prompt_tokens=12, cached_tokens=0)
         parts: list[str] = []
+        for thought in reply.reasoning or []:
+            await self._pause(reply.delay_s)
+            yield Delta(gid, thought, 1, channel="reasoning")
         for chunk in reply.chunks:
             await self._pause(reply.delay_s)
             if self._cancelled.is_set():
@@ -143,6 +147,7 @@ class FakeChatService:
         self.store = store or FakeStore()
         self.model_state, self.model_name, self.model_error = model_state, model_name, model_error
         self.history: list[tuple[int | None, str]] = []
+        self.remotes: list[Any] = []  # the `remote=` of each started turn (None: the local model)
         self.turns: list[FakeTurn] = []
         self._replies: list[Reply] = []
         self._start_errors: list[Exception] = []
@@ -168,15 +173,17 @@ class FakeChatService:
             for fn in list(self._listeners):
                 fn(state)
 
-    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Any = None) -> FakeTurn:
+    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Any = None,
+                         remote: Any = None, filters: Any = None) -> FakeTurn:
         await asyncio.sleep(0)
         if not text.strip():
             raise InputError("Type a message first: an empty message cannot be sent.")
         if self._start_errors:
             raise self._start_errors.pop(0)
-        if self.model_state in ("error", "none"):
+        if remote is None and self.model_state in ("error", "none"):
             raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
         self.history.append((conversation_id, text))
+        self.remotes.append(remote)
         ids = self.store.create_turn(conversation_id, text)
         reply = self._replies.pop(0) if self._replies else Reply(["ok"])
         turn = FakeTurn(ids, reply, self)
@@ -193,6 +200,7 @@ class FakeStore:
     def __init__(self) -> None:
         self._conversations: dict[int, ConversationRow] = {}
         self._messages: dict[int, list[MessageRow]] = {}
+        self.settings: dict[int, dict[str, object]] = {}
         self._next = 1
         self._clock = 1_700_000_000.0
 
@@ -247,6 +255,15 @@ class FakeStore:
     async def list_conversations(self) -> list[ConversationRow]:
         await asyncio.sleep(0)
         return sorted(self._conversations.values(), key=lambda c: c.updated_at, reverse=True)
+
+    async def conversation_settings(self, conversation_id: int) -> dict[str, object]:
+        await asyncio.sleep(0)
+        return dict(self.settings.get(conversation_id, {}))
+
+    async def update_conversation_settings(self, conversation_id: int, changes: dict[str, object]) -> None:
+        await asyncio.sleep(0)
+        merged = {**self.settings.get(conversation_id, {}), **changes}
+        self.settings[conversation_id] = {k: v for k, v in merged.items() if v is not None}
 
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         await asyncio.sleep(0)

@@ -17,7 +17,9 @@ _NOTICE_MS = 10_000
 
 
 class StatusLine(QWidget):
-    """`● SmolLM2-135M-Instruct · ready` on the left, the latest notice after it."""
+    """`● SmolLM2-135M-Instruct · ready` on the left, then which remote provider answers the
+    shown conversation (`⇄ lan-box · qwen2.5-7b`, hidden when it is this computer), then the
+    latest notice."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -25,6 +27,11 @@ class StatusLine(QWidget):
         self.model_label.setObjectName("modelStatus")
         self.model_label.setTextFormat(Qt.TextFormat.PlainText)
         self.dot = QLabel("●", self)
+        self.route_label = QLabel(self)
+        self.route_label.setObjectName("routeStatus")
+        self.route_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.route_label.setStyleSheet("color: #2b6cb0;")
+        self.route_label.hide()
         self.notice_label = QLabel(self)
         self.notice_label.setObjectName("notice")
         self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -34,6 +41,8 @@ class StatusLine(QWidget):
         layout.setSpacing(6)
         layout.addWidget(self.dot)
         layout.addWidget(self.model_label)
+        layout.addSpacing(12)
+        layout.addWidget(self.route_label)
         layout.addSpacing(16)
         layout.addWidget(self.notice_label, 1)
         self._clear = QTimer(self)
@@ -45,6 +54,12 @@ class StatusLine(QWidget):
         self.model_label.setText(f"{name or 'model'} · {_STATE_WORDS.get(state, state)}")
         self.model_label.setToolTip(error)
         self.dot.setStyleSheet(f"color: {_STATE_COLOURS.get(state, '#718096')};")
+
+    def set_route(self, text: str, tooltip: str = "") -> None:
+        """`text`: "provider · model" of the shown conversation, "" when this computer answers."""
+        self.route_label.setText(f"⇄ {text}" if text else "")
+        self.route_label.setToolTip(tooltip)
+        self.route_label.setVisible(bool(text))
 
     def show_notice(self, text: str) -> None:
         self.notice_label.setText(text)

@@ -1,0 +1,135 @@
+"""The route picker above the transcript: which model answers this conversation.
+
+"Answers from [This computer — SmolLM2-135M-Instruct ▾] [model override] [Providers…]".
+The list holds this computer's model and each configured provider with its model; for a
+remote provider, an optional field names another model on that server. A conversation
+whose provider was removed keeps showing it, marked "not configured", so the person sees
+why the next answer will not go out.
+Owns only the presentation of what it is given; reports the person's choice through
+`route_chosen`. Must not: save the choice or read providers (the view-models do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QToolButton, QWidget
+
+__all__ = ["RouteOption", "RoutePicker"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteOption:
+    """A configured provider as the picker lists it."""
+
+    name: str
+    model: str  # the provider's own model ("" when the server picks)
+    tooltip: str = ""
+
+
+class RoutePicker(QWidget):
+    route_chosen = Signal(object, str)  # provider name (None: this computer), model override ("": none)
+    manage_requested = Signal()  # the person wants to add or edit providers
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("routePicker")
+        self._local = ""
+        self._options: list[RouteOption] = []
+        self._provider: str | None = None
+        self._model = ""
+        caption = QLabel("Answers from", self)
+        caption.setStyleSheet("color: #6b7280;")
+        self.combo = QComboBox(self)
+        self.combo.setObjectName("route")
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.combo.setMinimumContentsLength(24)
+        self.combo.setToolTip("Where this conversation's answers come from. Each conversation keeps its own.")
+        self.model_edit = QLineEdit(self)
+        self.model_edit.setObjectName("routeModel")
+        self.model_edit.setClearButtonEnabled(True)
+        self.model_edit.setToolTip("Ask this provider for another model than its default, for this conversation")
+        self.model_edit.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.model_edit.setMinimumWidth(180)
+        self.manage_button = QToolButton(self)
+        self.manage_button.setText("Providers…")
+        self.manage_button.setAutoRaise(True)
+        self.manage_button.setToolTip("Add or change remote providers")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 4)
+        layout.setSpacing(6)
+        layout.addWidget(caption)
+        layout.addWidget(self.combo)
+        layout.addWidget(self.model_edit)
+        layout.addWidget(self.manage_button)
+        layout.addStretch(1)
+        self.combo.activated.connect(self._on_activated)  # the person's choices only
+        self.model_edit.editingFinished.connect(self._on_model_edited)
+        self.manage_button.clicked.connect(self.manage_requested)
+        self._rebuild()
+
+    # -- what it is given ------------------------------------------------------------------
+    def set_local_name(self, name: str) -> None:
+        if name != self._local:
+            self._local = name
+            self._rebuild()
+
+    def set_options(self, options: list[RouteOption]) -> None:
+        self._options = list(options)
+        self._rebuild()
+
+    def set_route(self, provider: str | None, model: str | None) -> None:
+        """Show a conversation's route (does not emit `route_chosen`)."""
+        self._provider, self._model = provider or None, model or ""
+        self._rebuild()
+
+    @property
+    def provider(self) -> str | None:
+        return self._provider
+
+    # -- the person's choices --------------------------------------------------------------
+    def choose(self, provider: str | None, model: str = "") -> None:
+        """As if the person picked `provider` (and typed `model`)."""
+        self._provider, self._model = provider, model
+        self._rebuild()
+        self.route_chosen.emit(provider, model)
+
+    def _on_activated(self, index: int) -> None:
+        provider = self.combo.itemData(index)
+        if provider != self._provider:
+            self.choose(provider, "")  # another server: its own default model
+
+    def _on_model_edited(self) -> None:
+        model = self.model_edit.text().strip()
+        if self._provider is not None and model != self._model:
+            self.choose(self._provider, model)
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        self.combo.blockSignals(True)
+        try:
+            self.combo.clear()
+            self.combo.addItem(f"This computer — {self._local or 'local model'}", None)
+            self.combo.setItemData(0, "The model loaded on this computer: nothing leaves it", Qt.ItemDataRole.ToolTipRole)
+            known = False
+            for o in self._options:
+                self.combo.addItem(f"{o.name} — {o.model}" if o.model else o.name, o.name)
+                self.combo.setItemData(self.combo.count() - 1, o.tooltip, Qt.ItemDataRole.ToolTipRole)
+                known = known or (self._provider is not None and o.name.lower() == self._provider.lower())
+            if self._provider is not None and not known:
+                self.combo.addItem(f"{self._provider} — not configured", self._provider)
+            index = self.combo.findData(self._provider) if self._provider is not None else 0
+            if index < 0:  # a name that differs only in case from the configured one
+                index = next(i for i in range(1, self.combo.count())
+                             if str(self.combo.itemData(i)).lower() == str(self._provider).lower())
+            self.combo.setCurrentIndex(index)
+        finally:
+            self.combo.blockSignals(False)
+        remote = self._provider is not None
+        self.model_edit.setVisible(remote)
+        if remote:
+            default = next((o.model for o in self._options if o.name.lower() == str(self._provider).lower()), "")
+            self.model_edit.setPlaceholderText(f"model (default: {default})" if default else "model")
+            if self.model_edit.text() != self._model:
+                self.model_edit.setText(self._model)
