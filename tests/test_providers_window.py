@@ -121,7 +121,7 @@ def test_the_dialog_adds_a_provider_with_headers_and_timeouts(qtbot, dialog, dat
     assert saved.base_url == "http://192.168.1.20:8000/v1" and saved.model == "qwen2.5-7b"
     assert saved.headers == {"X-Team": "blue"} and saved.first_token_timeout_s == 30
     assert dialog.list.count() == 1 and "lan-box" in dialog.list.item(0).text()
-    assert "first token 30 s" in dialog.timeouts.text() and "between tokens 60 s" in dialog.timeouts.text()
+    assert "first token 30 s · between tokens 60 s" in dialog.list.item(0).toolTip()
     assert dialog.form.name.isReadOnly()  # conversations and the keychain know it by name
     [entry] = tomllib.loads((data_dir / "providers.toml").read_text())["provider"]
     assert set(entry) == {"name", "kind", "base_url", "model", "headers", "first_token_timeout_s"}  # no key field

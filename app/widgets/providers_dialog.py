@@ -74,6 +74,7 @@ class ProvidersDialog(QDialog):
         self.list = QListWidget(self)
         self.list.setObjectName("providers")
         self.list.setMinimumWidth(240)
+        self.list.setStyleSheet("QListWidget::item { padding: 6px 4px; }")
         self.add_button = QPushButton("Add provider", self)
         self.remove_button = QPushButton("Remove…", self)
         left = QVBoxLayout()
@@ -108,15 +109,12 @@ class ProvidersDialog(QDialog):
         key_row = QHBoxLayout()
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.save_key_button)
-        self.timeouts = QLabel(self)
-        self.timeouts.setStyleSheet("color: #6b7280;")
 
         right_inner = QWidget(self)
         right = QVBoxLayout(right_inner)
         right.setContentsMargins(4, 0, 8, 0)
         right.addWidget(self.form)
         right.addLayout(save_row)
-        right.addWidget(self.timeouts)
         right.addWidget(key_title)
         right.addWidget(self.key_status)
         right.addLayout(key_row)
@@ -217,10 +215,8 @@ class ProvidersDialog(QDialog):
         self.remove_button.setEnabled(row is not None)
         if row is None:
             self.key_status.setText("Save the provider first; then its API key can be stored here.")
-            self.timeouts.clear()
         else:
             self.key_status.setText(row.key_status)
-            self.timeouts.setText(timeouts_text(row.config))
         self._validate()
 
     def _validate(self) -> str:

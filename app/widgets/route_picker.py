@@ -49,7 +49,6 @@ class RoutePicker(QWidget):
         self.model_edit = QLineEdit(self)
         self.model_edit.setObjectName("routeModel")
         self.model_edit.setClearButtonEnabled(True)
-        self.model_edit.setToolTip("Ask this provider for another model than its default, for this conversation")
         self.model_edit.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.model_edit.setMinimumWidth(180)
         self.manage_button = QToolButton(self)
@@ -130,6 +129,8 @@ class RoutePicker(QWidget):
         self.model_edit.setVisible(remote)
         if remote:
             default = next((o.model for o in self._options if o.name.lower() == str(self._provider).lower()), "")
-            self.model_edit.setPlaceholderText(f"model (default: {default})" if default else "model")
+            self.model_edit.setPlaceholderText("other model (optional)")
+            self.model_edit.setToolTip(f"Ask this provider for another model than its own ({default or 'the server\'s default'}), "
+                                       "for this conversation")
             if self.model_edit.text() != self._model:
                 self.model_edit.setText(self._model)
