@@ -173,15 +173,20 @@ class _Printer:
             self._in_reasoning = False
 
 
-def _route(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    """Where the answer comes from: the local model, or `--provider NAME` with its key and filters."""
+async def _route(args: argparse.Namespace, data_dir: Path, store: Any) -> dict[str, Any]:
+    """Where the answer comes from: the local model, or `--provider NAME` with its key, filters and,
+    in a continued conversation, the provider's own conversation id (Dify keeps history by it)."""
     if not args.provider:
         return {"remote": None, "filters": None}
-    from app.providers import KeyStore, ProvidersFile
+    from app.providers import ProvidersFile, Router
     from engine.wire import load_formats
 
-    config = ProvidersFile(data_dir, set(load_formats())).get(args.provider)
-    return {"remote": config.spec(KeyStore().key(config)), "filters": config.filters()}
+    settings: dict[str, object] = {}
+    if args.conversation is not None:
+        settings = dict(await store.conversation_settings(args.conversation))
+    settings.update(provider=args.provider, model=None)
+    route = Router(ProvidersFile(data_dir, set(load_formats()))).route(settings)
+    return {"remote": route.remote, "filters": route.filters}
 
 
 def _too_big(model: Path, settings: LoadSettings) -> str | None:
@@ -271,7 +276,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
     loop = asyncio.get_running_loop()
     try:
         try:
-            route = _route(args, data_dir)
+            route = await _route(args, data_dir, store)
             if route["remote"] is None:
                 s = args.settings
                 await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,

@@ -157,7 +157,12 @@ class ConversationViewModel(QObject):
         """`remote=`/`filters=` for the service; raises ProviderError (a provider removed)."""
         if self._router is None:
             return {}
-        route = await asyncio.to_thread(self._router.route, dict(self._route))
+        settings: dict[str, Any] = dict(self._route)
+        if self._conversation_id is not None:
+            # The stored settings also hold what a provider asked to be sent back next turn
+            # (Dify's conversation id); the shown choice of provider and model wins.
+            settings = {**await self._store.conversation_settings(self._conversation_id), **settings}
+        route = await asyncio.to_thread(self._router.route, settings)
         return {"remote": route.remote, "filters": route.filters}
 
     async def _save_pending_route(self) -> None:

@@ -23,7 +23,7 @@ from engine.commands import RemoteSpec
 from engine.filters import FilterConfig
 
 __all__ = ["KeyStore", "KeychainUnavailable", "ProviderConfig", "ProviderError", "ProvidersFile", "Route", "Router",
-           "key_env_name"]
+           "key_env_name", "session_key"]
 
 _SERVICE = "Hearth"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
@@ -234,4 +234,13 @@ class Router:
         model = (settings or {}).get("model")
         if isinstance(model, str) and model:
             config = dataclasses.replace(config, model=model)
-        return Route(config.spec(self.keys.key(config)), config.filters(), config.name)
+        spec = config.spec(self.keys.key(config))
+        session = (settings or {}).get(session_key(config.name))
+        if isinstance(session, str) and session:
+            spec = dataclasses.replace(spec, session=session)
+        return Route(spec, config.filters(), config.name)
+
+
+def session_key(provider: str) -> str:
+    """Where a conversation's settings keep a provider's own conversation id (engine ProviderSession)."""
+    return f"session:{provider.lower()}"

@@ -33,6 +33,7 @@ from engine.events import (
     ModelLoading,
     ModelReady,
     ModelUnloaded,
+    ProviderSession,
     StreamEvent,
 )
 from engine.filters import FilterConfig
@@ -77,6 +78,7 @@ class Turn:
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
         self.reasoning: list[str] = []
+        self._background: set[asyncio.Future[None]] = set()
         self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._stream = stream
         self._store = store
@@ -96,6 +98,8 @@ class Turn:
         first_at: float | None = None
         last_checkpoint = 0.0
         async for event in self._stream:
+            if isinstance(event, ProviderSession):
+                self._remember_session(event)
             if isinstance(event, Delta) and first_at is None and event.text:
                 first_at = time.perf_counter()  # reasoning counts: it is shown as it streams
             if isinstance(event, Delta) and event.channel == "reasoning":
@@ -117,6 +121,21 @@ class Turn:
             elif isinstance(event, Final | Cancelled | Failed):
                 self._finish(event, "".join(parts), first_at)
             yield event
+
+    def _remember_session(self, event: ProviderSession) -> None:
+        """Keep the provider's conversation id with the conversation, for its next turn."""
+        from app.providers import session_key
+
+        saving = asyncio.ensure_future(self._store.update_conversation_settings(
+            self.ids.conversation_id, {session_key(event.provider): event.value}))
+        self._background.add(saving)
+
+        def done(f: asyncio.Future[None]) -> None:
+            self._background.discard(f)
+            if not f.cancelled() and f.exception() is not None:
+                log.warning("could not keep %s's conversation id: %s", event.provider, f.exception())
+
+        saving.add_done_callback(done)
 
     def _finish(self, event: Final | Cancelled | Failed, text: str, first_at: float | None) -> None:
         final_token_at = time.perf_counter()

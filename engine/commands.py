@@ -70,6 +70,7 @@ class RemoteSpec:
     first_token_timeout_s: float = 120.0
     between_tokens_timeout_s: float = 60.0
     max_retries: int = 3
+    session: str = ""  # the provider's own conversation id from an earlier turn (Dify), if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ __all__ = [
     "ModelLoading",
     "ModelReady",
     "ModelUnloaded",
+    "ProviderSession",
     "Started",
     "StreamEvent",
 ]
@@ -93,7 +94,20 @@ class Failed:
     message: str
 
 
-StreamEvent = Started | Delta | Final | Cancelled | Failed
+@dataclass(frozen=True, slots=True)
+class ProviderSession:
+    """A remote provider named its own id for this conversation (Dify's conversation_id).
+
+    The app keeps it with the conversation and sends it with the next turn, so a provider
+    that holds the history on its side (Dify) sees one conversation, not a new one per turn.
+    """
+
+    generation_id: int
+    provider: str
+    value: str
+
+
+StreamEvent = Started | Delta | Final | Cancelled | Failed | ProviderSession
 
 
 @dataclass(frozen=True, slots=True)

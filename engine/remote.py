@@ -27,8 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.commands import Generate, RemoteSpec
-from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, Started, StreamEvent
-from engine.wire import StreamDecoder, WireEnd, WireError, WireFormat, WireText, WireUsage, load_formats
+from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ProviderSession, Started, StreamEvent
+from engine.wire import StreamDecoder, WireEnd, WireError, WireFormat, WireSession, WireText, WireUsage, load_formats
 
 __all__ = ["RemoteProvider"]
 
@@ -235,6 +235,8 @@ class RemoteProvider:
                 watch.got_text = True
                 counts["n"] += 1
                 emit(Delta(gid, self._scrub(item.text), 1, replace=item.replace))
+            elif isinstance(item, WireSession):
+                emit(ProviderSession(gid, self.spec.name, item.value))
             elif isinstance(item, WireUsage):
                 counts["prompt"] = item.prompt_tokens if item.prompt_tokens is not None else counts["prompt"]
                 counts["completion"] = (item.completion_tokens if item.completion_tokens is not None
@@ -267,12 +269,13 @@ class RemoteProvider:
                 "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "min_p": s.min_p,
                 "repeat_penalty": s.repeat_penalty, "seed": s.seed, "num_predict": s.max_tokens}}
         if shape in ("dify-chat", "dify-workflow"):
-            # Dify keeps the conversation on its side; Hearth sends the newest message.
+            # Dify keeps the conversation on its side: Hearth sends the newest message.
             query = next((m.content for m in reversed(cmd.messages) if m.role == "user"), "")
             if shape == "dify-workflow":
                 return base + path, {"inputs": {"query": query}, "response_mode": "streaming", "user": "hearth"}
+            # The conversation id Dify gave on an earlier turn keeps its side of the history.
             return base + path, {"inputs": {}, "query": query, "response_mode": "streaming", "user": "hearth",
-                                 "conversation_id": ""}
+                                 "conversation_id": spec.session}
         body: dict[str, Any] = {"model": spec.model, "messages": messages, "stream": True,
                                 "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
                                 "seed": s.seed, "stream_options": {"include_usage": True}}

@@ -25,7 +25,7 @@ from engine.errors import HearthEngineError
 
 __all__ = [
     "EventRules", "StreamDecoder", "WireEnd", "WireError", "WireFormat", "WireFormatError", "WireItem",
-    "WireText", "WireUsage", "load_formats",
+    "WireText", "WireSession", "WireUsage", "load_formats",
 ]
 
 
@@ -56,7 +56,13 @@ class WireUsage:
     completion_tokens: int | None
 
 
-WireItem = WireText | WireEnd | WireError | WireUsage
+@dataclass(frozen=True, slots=True)
+class WireSession:
+    """The provider's own id for this conversation (Dify's conversation_id), to send next turn."""
+    value: str
+
+
+WireItem = WireText | WireEnd | WireError | WireUsage | WireSession
 
 
 class WireFormatError(HearthEngineError):
@@ -119,6 +125,7 @@ class EventRules:
     usage_completion: Paths = ()
     outputs: Paths = ()
     output_keys: tuple[str, ...] = ()
+    session: Paths = ()
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,7 @@ class WireFormat:
 
 _Fail = Callable[[str, str], NoReturn]
 _RULE_KEYS = frozenset({"text", "replace", "error", "error_code", "end", "end_reason", "usage", "outputs",
-                        "output_keys"})
+                        "output_keys", "session"})
 _FORMAT_KEYS = _RULE_KEYS | {"framing", "end_markers", "event_type", "events", "fields", "request"}
 
 
@@ -213,7 +220,7 @@ def _compile_rules(fail: _Fail, prefix: str, table: Any) -> EventRules:
         text=paths("text"), replace=paths("replace"), error=paths("error"), error_code=paths("error_code"),
         end=() if end is True else paths("end"), end_always=end is True, end_reason=paths("end_reason"),
         usage_prompt=paths("usage.prompt", usage), usage_completion=paths("usage.completion", usage),
-        outputs=paths("outputs"), output_keys=tuple(output_keys),
+        outputs=paths("outputs"), output_keys=tuple(output_keys), session=paths("session"),
     )
 
 
@@ -252,6 +259,7 @@ class StreamDecoder:
         self._data: list[str] = []  # SSE data lines of the event being read
         self._event_name = ""
         self._streamed = False
+        self._session: str | None = None  # reported once per distinct value
         self._reason: str | None = None  # finish reason held until an end marker
         self._ended = False
         self._out: list[WireItem] = []
@@ -351,6 +359,10 @@ class StreamDecoder:
             if rendered:
                 out.append(WireText(rendered))
                 self._streamed = True
+        session = _first(obj, rules.session)
+        if isinstance(session, str) and session and session != self._session:
+            self._session = session
+            out.append(WireSession(session))
         prompt, completion = _count(obj, rules.usage_prompt), _count(obj, rules.usage_completion)
         if prompt is not None or completion is not None:
             out.append(WireUsage(prompt, completion))

@@ -365,3 +365,21 @@ def test_the_window_streams_an_answer_from_a_real_server(qtbot, real_app: RealAp
     assert w.status.route_label.text() == f"⇄ lan-box · {llama_server.model}"
     saved = run(qtbot, real_app.store.messages(w.vm.current.conversation_id))
     assert saved[-1].ttft_ms is not None and saved[-1].tokens_per_s  # recorded like a local answer
+
+
+def test_a_dify_conversation_in_the_window_sends_difys_conversation_id_next_turn(
+        qtbot, real_app: RealApp) -> None:
+    from stream_samples import DIFY_CONVERSATION, dify_chat_stream
+
+    w = real_app.window
+    with ScriptedServer([Script(body=dify_chat_stream(["Hello", " Ada."]))]) as server:
+        real_app.file.upsert(ProviderConfig("my-dify", "dify-chat", server.base_url))
+        run(qtbot, real_app.providers.refresh())
+        w.route_picker.choose("my-dify")
+        send(qtbot, w, "My name is Ada.")
+        qtbot.waitUntil(lambda: real_app.transcript().count("Hello Ada.") == 1 and not w.vm.busy, timeout=30_000)
+        send(qtbot, w, "What is my name?")
+        qtbot.waitUntil(lambda: len(server.requests) == 2 and not w.vm.busy, timeout=30_000)
+        sent = [r.json for r in server.requests]
+    assert sent[0]["conversation_id"] == ""
+    assert sent[1]["conversation_id"] == DIFY_CONVERSATION and sent[1]["query"] == "What is my name?"

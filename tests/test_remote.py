@@ -6,6 +6,7 @@ process, chat service, store and CLI.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -192,3 +193,25 @@ def test_ask_prints_reasoning_apart_from_the_answer(data_dir: Path) -> None:
     assert r.stdout == "Hello there!\n"  # the answer alone: no tags, no reasoning
     assert "[thinking] The person greets me." in r.stderr
     assert '"reasoning": "The person greets me."' in j.stdout and '"text": "Hello there!"' in j.stdout
+
+
+def test_a_dify_chat_keeps_its_own_conversation_across_turns(data_dir: Path) -> None:
+    """Dify holds the history on its side, by the conversation_id it sends back; the next turn
+    of the same Hearth conversation must send that id, or Dify starts over each time."""
+    from stream_samples import DIFY_CONVERSATION, dify_chat_stream
+
+    with ScriptedServer([Script(body=dify_chat_stream(["Hello", " Ada."]))]) as server:
+        env = dict(os.environ)
+        assert _hearth("providers", "add", "my-dify", "--kind", "dify-chat", "--url", server.base_url,
+                       data_dir=data_dir, env=env).returncode == 0
+        first = _hearth("ask", "My name is Ada.", "--provider", "my-dify", "--json", data_dir=data_dir, env=env)
+        assert first.returncode == 0, first.stderr
+        cid = json.loads(first.stdout)["conversation_id"]
+        second = _hearth("ask", "What is my name?", "--provider", "my-dify", "--conversation", str(cid),
+                         data_dir=data_dir, env=env)
+        other = _hearth("ask", "A new topic.", "--provider", "my-dify", data_dir=data_dir, env=env)
+        assert second.returncode == 0 and other.returncode == 0, (second.stderr, other.stderr)
+        sent = [r.json for r in server.requests]
+    assert sent[0]["conversation_id"] == "" and sent[0]["query"] == "My name is Ada."
+    assert sent[1]["conversation_id"] == DIFY_CONVERSATION and sent[1]["query"] == "What is my name?"
+    assert sent[2]["conversation_id"] == ""  # another Hearth conversation is another Dify conversation

@@ -18,6 +18,7 @@ from engine.wire import (
     WireError,
     WireFormatError,
     WireItem,
+    WireSession,
     WireText,
     WireUsage,
     load_formats,
@@ -26,10 +27,12 @@ from engine.wire import (
 FORMATS = load_formats()
 
 
-def decode(fmt: str, chunks: list[bytes]) -> list[WireItem]:
+def decode(fmt: str, chunks: list[bytes], *, sessions: bool = False) -> list[WireItem]:
+    """The items; provider session ids (Dify's conversation_id) only when asked for: they have
+    their own test below, and the other tests compare text, usage, errors and ends."""
     decoder = StreamDecoder(FORMATS[fmt])
-    items = [item for chunk in chunks for item in decoder.feed(chunk)]
-    return items + decoder.close()
+    items = [item for chunk in chunks for item in decoder.feed(chunk)] + decoder.close()
+    return items if sessions else [i for i in items if not isinstance(i, WireSession)]
 
 
 def whole(fmt: str, body: bytes) -> list[WireItem]:
@@ -474,3 +477,17 @@ def test_the_wire_module_imports_no_app_store_or_qt() -> None:
             "('app', 'store', 'PySide6', 'shiboken6')]; print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_difys_conversation_id_is_reported_once_however_the_body_is_chunked() -> None:
+    body = b"".join([
+        b'data: {"event": "message", "conversation_id": "conv-1", "answer": "Hi"}\n\n',
+        b'data: {"event": "message", "conversation_id": "conv-1", "answer": " there"}\n\n',
+        b'data: {"event": "message_end", "conversation_id": "conv-1", "metadata": {}}\n\n',
+    ])
+    expected = [WireSession("conv-1")]
+    for cut in range(0, len(body), 7):
+        items = decode("dify-chat", [body[:cut], body[cut:]], sessions=True)
+        assert [i for i in items if isinstance(i, WireSession)] == expected, f"split at byte {cut}"
+    assert [i for i in whole("openai", b'data: {"choices": [{"delta": {"content": "x"}}]}\n\n')
+            if isinstance(i, WireSession)] == []
