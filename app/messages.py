@@ -75,7 +75,8 @@ def from_row(row: Any) -> MessageView:
     return MessageView(
         role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
         error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
-        tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id)
+        tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id,
+        reasoning=getattr(row, "reasoning", "") or "")
 
 
 def from_outcome(text: str, outcome: Any, last: Any) -> MessageView:

@@ -102,21 +102,22 @@ class Turn:
                 self._remember_session(event)
             if isinstance(event, Delta) and first_at is None and event.text:
                 first_at = time.perf_counter()  # reasoning counts: it is shown as it streams
-            if isinstance(event, Delta) and event.channel == "reasoning":
-                if event.replace:
-                    self.reasoning.clear()
-                self.reasoning.append(event.text)
-            elif isinstance(event, Delta):
+            if isinstance(event, Delta):
+                if event.channel == "reasoning":
+                    if event.replace:
+                        self.reasoning.clear()
+                    self.reasoning.append(event.text)
+                else:
+                    if event.replace:  # the provider rewrote its answer
+                        parts = [self.prefix] if self.prefix else []
+                    parts.append(event.text)
                 now = time.perf_counter()
-                if event.replace:  # the provider rewrote its answer
-                    parts = [self.prefix] if self.prefix else []
-                parts.append(event.text)
                 # The first checkpoint marks the generation streaming; then about once a
                 # second, and only if the previous one is done (a slow disk coalesces them).
                 if (now - last_checkpoint >= self._interval or last_checkpoint == 0.0) and (
                     self._checkpoint is None or self._checkpoint.done()
                 ):
-                    self._checkpoint = self._store.checkpoint(gid, "".join(parts))
+                    self._checkpoint = self._store.checkpoint(gid, "".join(parts), "".join(self.reasoning))
                     last_checkpoint = now
             elif isinstance(event, Final | Cancelled | Failed):
                 self._finish(event, "".join(parts), first_at)
@@ -159,7 +160,7 @@ class Turn:
         future = self._store.finalize(
             self.ids.generation_id, text=text, state=outcome.state, cancel_reason=outcome.cancel_reason,
             error_code=outcome.error_code, error_message=outcome.error_message, metrics=metrics,
-            final_token_at=final_token_at,
+            final_token_at=final_token_at, reasoning=reasoning,
         )
         wrapped = asyncio.wrap_future(future)
 

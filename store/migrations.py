@@ -102,8 +102,17 @@ def _initial(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX ix_generation_state ON generation (state)")
 
 
+def _message_reasoning(conn: sqlite3.Connection) -> None:
+    """A model's <think> part, kept apart from the answer so it can be shown folded and is
+    never sent back to the model as part of the conversation."""
+    conn.execute("ALTER TABLE message ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
+
+
 # Append only.
-MIGRATIONS: tuple[Migration, ...] = (Migration("0001_initial", _initial),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_initial", _initial),
+    Migration("0002_message_reasoning", _message_reasoning),
+)
 
 
 def applied_migrations(db_path: Path) -> list[str]:

@@ -58,6 +58,7 @@ class MessageRow:
     total_ms: float | None
     command_latency_ms: float | None
     finalization_lag_ms: float | None
+    reasoning: str = ""  # a model's <think> part, shown folded above the answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ class Message(SQLModel, table=True):
     parent_id: int | None = Field(default=None, foreign_key="message.id", ondelete="RESTRICT")
     role: str  # "user" | "assistant" | "system"
     content: str
+    reasoning: str = ""  # a model's <think> part; never part of the prompt history
     created_at: float
     updated_at: float
 

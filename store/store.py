@@ -175,11 +175,11 @@ class Store:
 
     # --- product state: fire and forget ------------------------------------------------------
 
-    def checkpoint(self, generation_id: int, text: str) -> Future[None]:
+    def checkpoint(self, generation_id: int, text: str, reasoning: str = "") -> Future[None]:
         """Queue a save of the partial text; returns at once. The first one marks it streaming."""
 
         def op(session: Session) -> None:
-            writes.checkpoint(session, generation_id, text, now=time.time())
+            writes.checkpoint(session, generation_id, text, now=time.time(), reasoning=reasoning)
 
         # Replaceable: while the disk is failing, a newer checkpoint or the final save of the
         # same generation makes this one moot, so it is dropped instead of retried.
@@ -196,6 +196,7 @@ class Store:
         error_message: str | None = None,
         metrics: Mapping[str, float | int | None],
         final_token_at: float,
+        reasoning: str = "",
     ) -> Future[float]:
         """Queue the final save; returns at once. The future's result is the finalization lag (ms).
 
@@ -224,6 +225,7 @@ class Store:
                     error_message=error_message,
                     metrics=metrics,
                     now=time.time(),
+                    reasoning=reasoning,
                 )
                 session.commit()  # the final text is durable from here: this is what lag measures
                 landed.append((time.perf_counter() - final_token_at) * 1000.0)

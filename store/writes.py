@@ -111,7 +111,7 @@ def update_conversation_settings(session: Session, conversation_id: int, changes
     session.add(conversation)
 
 
-def checkpoint(session: Session, generation_id: int, text: str, *, now: float) -> None:
+def checkpoint(session: Session, generation_id: int, text: str, *, now: float, reasoning: str = "") -> None:
     """Save partial text; the first checkpoint moves the generation from queued to streaming.
 
     A checkpoint for a finished generation raises IllegalTransition, so a late checkpoint can
@@ -122,7 +122,7 @@ def checkpoint(session: Session, generation_id: int, text: str, *, now: float) -
     if current is not GenerationState.STREAMING:
         generation.state = check_transition(current, GenerationState.STREAMING).value
     generation.checkpointed_at = now
-    _set_content(session, generation.message_id, text, now)
+    _set_content(session, generation.message_id, text, now, reasoning)
 
 
 def finalize(
@@ -136,6 +136,7 @@ def finalize(
     error_message: str | None,
     metrics: Mapping[str, float | int | None],
     now: float,
+    reasoning: str = "",
 ) -> None:
     """Save the final text, the end state and the metrics of a queued or streaming generation."""
     check_metric_names(metrics)
@@ -151,7 +152,7 @@ def finalize(
     for name, value in metrics.items():
         setattr(generation, name, value)
     generation.finished_at = now
-    _set_content(session, generation.message_id, text, now)
+    _set_content(session, generation.message_id, text, now, reasoning)
 
 
 def check_metric_names(metrics: Mapping[str, object]) -> None:
@@ -195,8 +196,10 @@ def _generation(session: Session, generation_id: int) -> Generation:
     return generation
 
 
-def _set_content(session: Session, message_id: int, text: str, now: float) -> None:
+def _set_content(session: Session, message_id: int, text: str, now: float, reasoning: str) -> None:
     message = session.get(Message, message_id)
     assert message is not None  # the foreign key guarantees it
     message.content = text
+    if reasoning or message.reasoning:  # a continued answer keeps the reasoning it had
+        message.reasoning = reasoning or message.reasoning
     message.updated_at = now

@@ -346,6 +346,15 @@ def test_a_conversation_moves_from_this_computer_to_a_provider_and_its_reasoning
         answer_at = real_app.transcript().rindex("Your name is Ada.")
         assert real_app.transcript().rindex("The user said") < answer_at  # above the answer, apart from it
 
+    # Saved apart from the answer: read back from the store, it shows folded again.
+    from app.messages import from_row
+
+    run(qtbot, w.vm.current.wait_idle())  # the final save is durable
+    rows = run(qtbot, real_app.store.messages(cid))
+    assert (rows[-1].content, rows[-1].reasoning) == ("Your name is Ada.", "The user said their name is Ada.")
+    w.transcript.show_messages([from_row(r) for r in rows])
+    assert w.transcript.reasoning_sections()[-1] == ("Reasoning (7 words) ▸", "The user said their name is Ada.", False)
+
 
 def test_the_window_streams_an_answer_from_a_real_server(qtbot, real_app: RealApp, llama_server: LlamaServer) -> None:
     w = real_app.window

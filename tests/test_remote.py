@@ -193,6 +193,17 @@ def test_ask_prints_reasoning_apart_from_the_answer(data_dir: Path) -> None:
     assert r.stdout == "Hello there!\n"  # the answer alone: no tags, no reasoning
     assert "[thinking] The person greets me." in r.stderr
     assert '"reasoning": "The person greets me."' in j.stdout and '"text": "Hello there!"' in j.stdout
+    # Saved apart from the answer, so a reopened conversation still shows it, folded.
+    with sqlite3.connect(db_path(data_dir)) as db:
+        saved = db.execute("SELECT content, reasoning FROM message WHERE role = 'assistant'").fetchall()
+    assert saved == [("Hello there!", "The person greets me.")] * 2
+
+    async def reopened() -> tuple[str, str]:
+        with Store.open(db_path(data_dir)) as store:
+            rows = await store.messages(json.loads(j.stdout)["conversation_id"])
+            return rows[-1].content, rows[-1].reasoning
+
+    assert asyncio.run(reopened()) == ("Hello there!", "The person greets me.")
 
 
 def test_a_dify_chat_keeps_its_own_conversation_across_turns(data_dir: Path) -> None:

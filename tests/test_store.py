@@ -21,7 +21,7 @@ EXPECTED_COLUMNS = {
     "schema_migrations": ["name", "applied_at"],
     "conversation": ["id", "title", "created_at", "updated_at", "settings_json"],
     "message": [
-        "id", "conversation_id", "parent_id", "role", "content", "created_at", "updated_at",
+        "id", "conversation_id", "parent_id", "role", "content", "created_at", "updated_at", "reasoning",
     ],
     "generation": [
         "id", "message_id", "model", "state", "cancel_reason", "error_code", "error_message",
