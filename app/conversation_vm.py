@@ -161,7 +161,8 @@ class ConversationViewModel(QObject):
         if self._conversation_id is not None:
             # The stored settings also hold what a provider asked to be sent back next turn
             # (Dify's conversation id); the shown choice of provider and model wins.
-            settings = {**await self._store.conversation_settings(self._conversation_id), **settings}
+            stored = await self._store.conversation_settings(self._conversation_id, after_pending_writes=True)
+            settings = {**stored, **settings}
         route = await asyncio.to_thread(self._router.route, settings)
         return {"remote": route.remote, "filters": route.filters}
 

@@ -8,8 +8,6 @@ the CLI and tests may call them directly.
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
@@ -43,11 +41,7 @@ class Reads:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
-            try:
-                value = json.loads(conversation.settings_json or "{}")
-            except ValueError:
-                return {}
-            return value if isinstance(value, dict) else {}
+            return conversation.settings()
 
     def messages(self, conversation_id: int) -> list[MessageRow]:
         """The conversation's messages in order, each assistant reply with its latest generation."""

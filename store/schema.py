@@ -7,6 +7,8 @@ Times are REAL unix seconds (`time.time()`) everywhere.
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import Field, SQLModel
 
 __all__ = ["METRIC_COLUMNS", "Conversation", "Generation", "Message"]
@@ -20,6 +22,14 @@ class Conversation(SQLModel, table=True):
     created_at: float
     updated_at: float
     settings_json: str = "{}"
+
+    def settings(self) -> dict[str, object]:
+        """The settings as a dict; {} when the stored JSON is unreadable or not an object."""
+        try:
+            value = json.loads(self.settings_json or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
 
 class Message(SQLModel, table=True):

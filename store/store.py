@@ -31,6 +31,7 @@ from store.errors import StoreError
 from store.migrations import migrate
 from store.reads import Reads, history_in
 from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
+from store.schema import Conversation
 from store.writer import HealthListener, StoreWriter
 
 __all__ = ["Store"]
@@ -239,8 +240,20 @@ class Store:
     async def list_conversations(self) -> list[ConversationRow]:
         return await self._read(self.reads.list_conversations)
 
-    async def conversation_settings(self, conversation_id: int) -> dict[str, object]:
-        return await self._read(self.reads.conversation_settings, conversation_id)
+    async def conversation_settings(self, conversation_id: int, *, after_pending_writes: bool = False
+                                    ) -> dict[str, object]:
+        """The conversation's settings. `after_pending_writes`: read on the writer, behind every
+        write already queued (a turn's command path needs what the last turn saved)."""
+        if not after_pending_writes:
+            return await self._read(self.reads.conversation_settings, conversation_id)
+
+        def op(session: Session) -> dict[str, object]:
+            conversation: Conversation | None = session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
+            return conversation.settings()
+
+        return await self._await_write(op)
 
     async def update_conversation_settings(self, conversation_id: int, changes: dict[str, object]) -> None:
         """Merge into the conversation's settings (a None value removes a key); awaited until durable."""

@@ -96,12 +96,7 @@ def update_conversation_settings(session: Session, conversation_id: int, changes
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
-    try:
-        current = json.loads(conversation.settings_json or "{}")
-    except ValueError:
-        current = {}
-    if not isinstance(current, dict):
-        current = {}
+    current = conversation.settings()
     for key, value in changes.items():
         if value is None:
             current.pop(key, None)

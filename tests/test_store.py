@@ -298,3 +298,22 @@ def test_conversation_settings_merge_and_survive_a_reopen(tmp_path) -> None:  # 
 
     first, reopened = asyncio.run(main())
     assert first == reopened == {"provider": "lan-box"}
+
+
+def test_a_settings_read_after_pending_writes_sees_them(tmp_path) -> None:  # noqa: ANN001
+    """The command path reads what the last turn saved (a provider's session id) even while
+    that save is still queued on the writer."""
+    import asyncio
+
+    from store import Store
+
+    async def main() -> dict:
+        with Store.open(tmp_path / "hearth.db") as store:
+            cid = (await store.create_turn(None, "hi", "m")).conversation_id
+            saving = asyncio.ensure_future(store.update_conversation_settings(cid, {"session:dify": "conv-1"}))
+            await asyncio.sleep(0)  # the write is queued, not necessarily committed
+            seen = await store.conversation_settings(cid, after_pending_writes=True)
+            await saving
+            return seen
+
+    assert asyncio.run(main()) == {"session:dify": "conv-1"}

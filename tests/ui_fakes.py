@@ -256,7 +256,8 @@ class FakeStore:
         await asyncio.sleep(0)
         return sorted(self._conversations.values(), key=lambda c: c.updated_at, reverse=True)
 
-    async def conversation_settings(self, conversation_id: int) -> dict[str, object]:
+    async def conversation_settings(self, conversation_id: int, *, after_pending_writes: bool = False
+                                    ) -> dict[str, object]:
         await asyncio.sleep(0)
         return dict(self.settings.get(conversation_id, {}))
 

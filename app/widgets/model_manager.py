@@ -11,9 +11,7 @@ Must not: read files, talk to the engine or the library (the view-model does).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -28,57 +26,19 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.models_vm import ModelManagerViewModel
+from app.qt_support import TaskSet
 from app.widgets.model_details import ModelDetailsPane
 from app.widgets.model_list import ModelListDelegate, ModelListModel, Roles
+from app.widgets.status import MessageStrip
 
-__all__ = ["MessageStrip", "ModelManagerDialog", "gguf_paths"]
+__all__ = ["ModelManagerDialog", "gguf_paths"]
 
 log = logging.getLogger("hearth.ui")
-
-_STRIP = {"error": ("#fde8e8", "#f5b5b5", "#822727"), "ok": ("#def7ec", "#a7e3c4", "#03543f"),
-          "info": ("#eef2ff", "#c7d2fe", "#3730a3")}
-
-
-class MessageStrip(QWidget):
-    """The latest result or error, coloured by kind, until dismissed or replaced."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("messageStrip")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.kind = ""
-        self.label = QLabel(self)
-        self.label.setTextFormat(Qt.TextFormat.PlainText)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(self)
-        close.setText("✕")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.hide()
-
-    def show_message(self, kind: str, text: str) -> None:
-        bg, border, fg = _STRIP.get(kind, _STRIP["info"])
-        self.kind = kind
-        self.setStyleSheet(f"#messageStrip {{ background: {bg}; border: 1px solid {border}; border-radius: 6px; }}"
-                           f" QLabel {{ color: {fg}; }}")
-        self.label.setText(text)
-        self.show()
-
-    def text(self) -> str:
-        return "" if self.isHidden() else self.label.text()
-
 
 def gguf_paths(mime: QMimeData) -> list[Path]:
     """Local .gguf files in a drag's data (other files and remote URLs are not offered)."""
@@ -92,7 +52,7 @@ class ModelManagerDialog(QDialog):
         super().__init__(parent)
         self.vm = vm
         self._selected: str | None = None
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("a model manager action", lambda text: self.strip.show_message("error", text))
         self.setWindowTitle("Models")
         self.setModal(False)
         self.setAcceptDrops(True)
@@ -161,7 +121,7 @@ class ModelManagerDialog(QDialog):
     # -- showing ---------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
-        self._start(self.vm.refresh())  # the CLI may have added or removed models meanwhile
+        self._tasks.start(self.vm.refresh())  # the CLI may have added or removed models meanwhile
 
     def select(self, model_id: str) -> None:
         row = self.model.row_of(model_id)
@@ -215,7 +175,7 @@ class ModelManagerDialog(QDialog):
     # -- what the person does --------------------------------------------------------------
     def _on_selected(self, action: Any) -> None:
         if self._selected is not None:
-            self._start(action(self._selected))
+            self._tasks.start(action(self._selected))
 
     def _cancel(self) -> None:
         if self._selected is not None:
@@ -230,18 +190,18 @@ class ModelManagerDialog(QDialog):
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
-            self._start(self.vm.remove(model_id))
+            self._tasks.start(self.vm.remove(model_id))
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a model file", str(Path.home()), "GGUF models (*.gguf)")
         if path:
-            self._start(self.vm.add(path))
+            self._tasks.start(self.vm.add(path))
 
     def drop_files(self, mime: QMimeData) -> bool:
         """Add the .gguf files in a drop; False when there are none."""
         paths = gguf_paths(mime)
         for path in paths:
-            self._start(self.vm.add(path))
+            self._tasks.start(self.vm.add(path))
         return bool(paths)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
@@ -255,18 +215,3 @@ class ModelManagerDialog(QDialog):
             event.acceptProposedAction()
         else:
             event.ignore()
-
-    def _start(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run `work` on the loop; an unexpected failure is shown here, not lost."""
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("a model manager action failed", exc_info=error)
-            self.strip.show_message("error", f"Something went wrong: {getattr(error, 'message', None) or error}")

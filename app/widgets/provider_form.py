@@ -192,10 +192,11 @@ class ProviderForm(QWidget):
     def _add_header(self, name: str = "", value: str = "") -> None:
         row = self.headers.rowCount()
         self.headers.insertRow(row)
-        self.headers.setItem(row, 0, QTableWidgetItem(name))
+        name_item = QTableWidgetItem(name)
+        self.headers.setItem(row, 0, name_item)
         self.headers.setItem(row, 1, QTableWidgetItem(value))
         if not name:
-            self.headers.editItem(self.headers.item(row, 0))
+            self.headers.editItem(name_item)
 
     def _remove_header(self) -> None:
         rows = sorted({i.row() for i in self.headers.selectedIndexes()}, reverse=True)

@@ -14,10 +14,7 @@ key anywhere but the view-model's `save_key`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
@@ -37,8 +34,9 @@ from PySide6.QtWidgets import (
 
 from app.providers import ProviderConfig
 from app.providers_vm import ProvidersViewModel, timeouts_text
-from app.widgets.model_manager import MessageStrip
+from app.qt_support import TaskSet
 from app.widgets.provider_form import ProviderForm
+from app.widgets.status import MessageStrip
 
 __all__ = ["ProvidersDialog"]
 
@@ -51,7 +49,7 @@ class ProvidersDialog(QDialog):
         self.vm = vm
         self._selected: str | None = None  # None: a new provider
         self._base: ProviderConfig | None = None
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskSet("a providers action", lambda text: self.strip.show_message("error", text), quiet=True)
         self.setWindowTitle("Providers")
         self.setModal(False)
         self.resize(940, 640)
@@ -62,10 +60,10 @@ class ProvidersDialog(QDialog):
         self.form.edited.connect(self._validate)
         self.add_button.clicked.connect(self.new_provider)
         self.remove_button.clicked.connect(self._remove)
-        self.save_button.clicked.connect(lambda: self._start(self.save()))
+        self.save_button.clicked.connect(lambda: self._tasks.start(self.save()))
         self.key_edit.textChanged.connect(self._sync_key_controls)
-        self.key_edit.returnPressed.connect(lambda: self._start(self.save_key()))
-        self.save_key_button.clicked.connect(lambda: self._start(self.save_key()))
+        self.key_edit.returnPressed.connect(lambda: self._tasks.start(self.save_key()))
+        self.save_key_button.clicked.connect(lambda: self._tasks.start(self.save_key()))
         self.new_provider()
         self._reload()
 
@@ -137,7 +135,7 @@ class ProvidersDialog(QDialog):
     # -- showing ---------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
-        self._start(self.vm.refresh())  # `hearth providers` may have changed the file meanwhile
+        self._tasks.start(self.vm.refresh())  # `hearth providers` may have changed the file meanwhile
 
     @property
     def selected(self) -> str | None:
@@ -188,10 +186,10 @@ class ProvidersDialog(QDialog):
                 self.list.addItem(item)
         finally:
             self.list.blockSignals(False)
-        item = self._item(keep)
-        if item is not None:  # the same provider: the form keeps the person's edits
+        kept = self._item(keep)
+        if kept is not None:  # the same provider: the form keeps the person's edits
             self.list.blockSignals(True)
-            self.list.setCurrentItem(item)
+            self.list.setCurrentItem(kept)
             self.list.blockSignals(False)
             self._show_selected()  # its key status may have changed
         elif keep is not None or not self.form.name.text().strip():
@@ -270,19 +268,4 @@ class ProvidersDialog(QDialog):
                                       QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
             self._selected = None
-            self._start(self.vm.remove(name))
-
-    def _start(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run `work` on the loop; an unexpected failure is shown here, not lost."""
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("a providers action failed: %s", type(error).__name__)
-            self.strip.show_message("error", f"Something went wrong: {getattr(error, 'message', None) or error}")
+            self._tasks.start(self.vm.remove(name))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
-__all__ = ["ErrorBanner", "StatusLine"]
+__all__ = ["ErrorBanner", "MessageStrip", "StatusLine"]
 
 _STATE_COLOURS = {"loading": "#b7791f", "ready": "#2f855a", "generating": "#2b6cb0",
                   "error": "#c53030"}
@@ -67,15 +67,18 @@ class StatusLine(QWidget):
         self._clear.start(_NOTICE_MS)
 
 
-class ErrorBanner(QWidget):
-    """A red strip above the transcript with a message a person can act on; closable."""
+_STRIP = {"error": ("#fde8e8", "#f5b5b5", "#822727"), "ok": ("#def7ec", "#a7e3c4", "#03543f"),
+          "info": ("#eef2ff", "#c7d2fe", "#3730a3")}
+
+
+class MessageStrip(QWidget):
+    """The latest result or error, coloured by kind, until dismissed or replaced."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("errorBanner")
+        self.setObjectName("messageStrip")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setStyleSheet("#errorBanner { background: #fde8e8; border: 1px solid #f5b5b5;"
-                           " border-radius: 6px; } QLabel { color: #822727; }")
+        self.kind = ""
         self.label = QLabel(self)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setWordWrap(True)
@@ -91,9 +94,24 @@ class ErrorBanner(QWidget):
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, kind: str, text: str) -> None:
+        bg, border, fg = _STRIP.get(kind, _STRIP["info"])
+        self.kind = kind
+        self.setStyleSheet(f"#{self.objectName()} {{ background: {bg}; border: 1px solid {border}; border-radius: 6px; }}"
+                           f" QLabel {{ color: {fg}; }}")
         self.label.setText(text)
         self.show()
 
     def text(self) -> str:
         return "" if self.isHidden() else self.label.text()
+
+
+class ErrorBanner(MessageStrip):
+    """A red strip above the transcript with a message a person can act on; closable."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+
+    def show_message(self, text: str) -> None:  # type: ignore[override]
+        super().show_message("error", text)

@@ -94,7 +94,7 @@ class TranscriptView(QTextEdit):
         self.appends = 0  # how many chunks were appended while streaming
         self.reasoning_appends = 0
 
-    def loadResource(self, type: int, name: QUrl) -> Any:  # noqa: A002, N802 (Qt override)
+    def loadResource(self, type: int, name: QUrl | str) -> Any:  # noqa: A002, N802 (Qt override)
         return None  # model output never makes the window fetch anything
 
     # -- the three operations ----------------------------------------------------------
