@@ -332,7 +332,7 @@ def test_a_conversation_moves_from_this_computer_to_a_provider_and_its_reasoning
 
         w.route_picker.choose("box")
         qtbot.waitUntil(lambda: w.status.route_label.text() == "⇄ box · m")
-        assert run(qtbot, real_app.store.conversation_settings(cid)) == {"provider": "box"}
+        assert run(qtbot, real_app.store.conversation_settings(cid, after_pending_writes=True)) == {"provider": "box"}
         send(qtbot, w, "What is my name?")
         qtbot.waitUntil(lambda: real_app.transcript().count("TTFT") == 2, timeout=30_000)
 
@@ -365,9 +365,11 @@ def test_the_window_streams_an_answer_from_a_real_server(qtbot, real_app: RealAp
     w.route_picker.combo.activated.emit(1)  # as a person's pick
     qtbot.waitUntil(lambda: w.vm.current.route["provider"] == "lan-box")
     send(qtbot, w, "Name three colours.")
-    qtbot.waitUntil(lambda: w.vm.current.streaming, timeout=30_000)
-    qtbot.waitUntil(lambda: len(w.vm.current.messages[-1].text) > 10 or not w.vm.current.streaming, timeout=60_000)
-    qtbot.waitUntil(lambda: not w.vm.current.streaming, timeout=120_000)
+    # Finished: not streaming, and the answer has its footer (a short answer may end before a
+    # check for "streaming" would ever see it).
+    qtbot.waitUntil(lambda: not w.vm.current.streaming and len(w.vm.current.messages) == 2
+                    and bool(w.vm.current.messages[-1].footer), timeout=120_000)
+    run(qtbot, w.vm.current.wait_idle())  # the final save is durable before the store is read
     answer = w.vm.current.messages[-1]
     assert answer.text.strip() and answer.footer.startswith("TTFT ") and "tok/s" in answer.footer
     assert answer.footer in real_app.transcript()
