@@ -37,4 +37,5 @@ def not_gguf_file(tmp_path: Path) -> Path:
     return p
 
 
+from keychains import memory_keychain, no_keychain  # noqa: E402,F401 - fixtures: keyring backends for tests
 from llama_server import llama_server, llama_server_keyed  # noqa: E402,F401 - fixtures for remote-mode tests

@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
+from keychains import MemoryKeyring
 
 from app.providers import KeychainUnavailable, KeyStore, ProviderConfig, ProviderError, ProvidersFile, Router
 from engine.wire import load_formats
 
 FORMATS = set(load_formats())
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keychain for tests: a real keyring backend that keeps keys in memory."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.keys: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.keys.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.keys[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.keys.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    old = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    try:
-        yield ring
-    finally:
-        keyring.set_keyring(old)
 
 
 def test_providers_round_trip_through_the_file_without_keys(tmp_path: Path) -> None:
@@ -85,7 +53,7 @@ def test_a_hand_edited_file_with_mistakes_names_them(tmp_path: Path) -> None:
 
 
 def test_an_environment_variable_wins_over_the_keychain(monkeypatch: pytest.MonkeyPatch,
-                                                        memory_keyring: MemoryKeyring) -> None:
+                                                        memory_keychain: MemoryKeyring) -> None:
     config = ProviderConfig("Cloud AI", "openai", "https://api.example.invalid/v1")
     keys = KeyStore()
     assert keys.key(config) is None
@@ -97,25 +65,18 @@ def test_an_environment_variable_wins_over_the_keychain(monkeypatch: pytest.Monk
     monkeypatch.setenv("MY_KEY", "sk-custom")
     assert keys.key(custom) == "sk-custom"
     keys.delete_key(config)
-    assert memory_keyring.keys == {}
+    assert memory_keychain.saved == {}
 
 
-def test_without_a_keychain_saving_a_key_names_the_variable_to_use() -> None:
-    old = keyring.get_keyring()
-    from keyring.backends import fail
-
-    keyring.set_keyring(fail.Keyring())
-    try:
-        config = ProviderConfig("lan box", "openai", "http://h")
-        assert KeyStore().key(config) is None  # reading just finds nothing
-        with pytest.raises(KeychainUnavailable, match="Set the environment variable HEARTH_API_KEY_LAN_BOX"):
-            KeyStore().set_key(config, "sk-123456")
-    finally:
-        keyring.set_keyring(old)
+def test_without_a_keychain_saving_a_key_names_the_variable_to_use(no_keychain: None) -> None:
+    config = ProviderConfig("lan box", "openai", "http://h")
+    assert KeyStore().key(config) is None  # reading just finds nothing
+    with pytest.raises(KeychainUnavailable, match="Set the environment variable HEARTH_API_KEY_LAN_BOX"):
+        KeyStore().set_key(config, "sk-123456")
 
 
 def test_the_router_resolves_a_conversations_provider_model_and_key(tmp_path: Path,
-                                                                    memory_keyring: MemoryKeyring) -> None:
+                                                                    memory_keychain: MemoryKeyring) -> None:
     f = ProvidersFile(tmp_path, FORMATS)
     f.upsert(ProviderConfig("lan-box", "openai", "http://h/v1", model="default-model", stop=("###",)))
     router = Router(f)

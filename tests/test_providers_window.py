@@ -9,10 +9,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.backends import fail
 from llama_server import LlamaServer
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -37,46 +34,10 @@ FORMATS = set(load_formats())
 SECRET = "sk-test-4f9a1c77e0d2b6"
 
 
-class MemoryKeyring(KeyringBackend):
-    """A keychain that exists only for this test."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.saved: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.saved.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.saved[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.saved.pop((service, username), None)
-
-
 @pytest.fixture
 def loop(qapp: QApplication) -> Iterator[QEventLoop]:
     with running_loop(qapp) as loop:
         yield loop
-
-
-@pytest.fixture
-def no_keychain() -> Iterator[None]:
-    old = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(old)
-
-
-@pytest.fixture
-def memory_keychain() -> Iterator[MemoryKeyring]:
-    old = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(old)
 
 
 def providers_vm(data_dir: Path) -> ProvidersViewModel:
