@@ -125,6 +125,7 @@ class ModelInfo:
     n_gpu_layers: int = 0  # layers actually offloaded
     gpu_offload: bool = False  # this llama.cpp build has a GPU backend
     flash_attn: bool = False
+    cpu_backend: str = ""  # the CPU code llama.cpp chose for this CPU, e.g. "libggml-cpu-icelake.so"
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,12 @@ class LocalModel:
         _compile_template(name, template_source, bos="", eos="", trial=True)
         import llama_cpp  # imported here so that only the engine process loads native code
 
+        from engine.backends import load_backends
+
         self._lib = llama_cpp
+        # Before anything asks llama.cpp about devices: with Hearth's build, no backend
+        # (not even the CPU) exists until it is loaded.
+        backends = load_backends(llama_cpp)
         n_threads = cmd.n_threads or default_threads()
         # Prompt processing is compute-bound and runs while the UI is idle: use every
         # physical core. Decode overlaps with the UI, so it keeps one core free (threads.py).
@@ -142,6 +147,7 @@ class LocalModel:
             n_gpu_layers=n_gpu_layers,
             gpu_offload=gpu_offload,
             flash_attn=cmd.flash_attn,
+            cpu_backend=backends.cpu_module or "",
         )
 
     def close(self) -> None:

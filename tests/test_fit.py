@@ -36,6 +36,8 @@ _KV_CONTEXTS = (4096, 1000)
 _LOG_KV = """
 import sys
 import llama_cpp
+from engine.backends import load_backends
+load_backends(llama_cpp)
 for n_ctx in map(int, sys.argv[2:]):
     llama_cpp.Llama(model_path=sys.argv[1], n_ctx=n_ctx, verbose=True).close()
 """

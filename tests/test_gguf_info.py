@@ -40,6 +40,8 @@ _REPO = Path(__file__).resolve().parents[1]
 _ASK_LLAMA_CPP = """
 import json, sys
 import llama_cpp as l
+from engine.backends import load_backends
+load_backends(l)
 params = l.llama_model_default_params()
 params.use_mmap = True
 model = l.llama_model_load_from_file(sys.argv[1].encode(), params)
