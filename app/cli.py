@@ -1,4 +1,5 @@
-"""The `hearth` command: the window by default, `ask` for scripts and terminals, `bench` for figures.
+"""The `hearth` command: the window by default, `ask` for scripts and terminals, `bench` for figures,
+`doctor` to check that Hearth works on this machine.
 
 `ask` goes through exactly the same ChatService, engine process and store as the window.
 Exit codes: 0 completed, 1 the generation failed, 2 bad input (usage, model, data),
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.doctor_cli import add_doctor_parser, run_doctor
 from app.models import CatalogError, LibraryError, ModelLibrary
 from app.models_cli import add_models_parser, run_models
 from app.paths import db_path, default_model_path, resolve_data_dir
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", parents=[common], help="copy every conversation into one database file")
     backup.add_argument("path", help="the file to write (it must not exist yet)")
     add_models_parser(sub, common)
+    add_doctor_parser(sub, common)
     just_data = argparse.ArgumentParser(add_help=False)
     just_data.add_argument("--data-dir", help="where Hearth keeps its data (default: $HEARTH_DATA_DIR, else the "
                            "OS's per-user data folder)")
@@ -80,6 +83,8 @@ def _fail(message: str, code: int = 2) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
+    if args.command == "doctor":  # before anything that could fail: reporting failures is its job
+        return _doctor(args, data_dir)
     try:
         library = ModelLibrary(data_dir, bundled_path=default_model_path())
     except CatalogError as e:
@@ -140,6 +145,16 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_window(data_dir=data_dir, model_path=model, settings=settings, library=library,
                       settings_file=settings_file)
+
+
+def _doctor(args: argparse.Namespace, data_dir: Path) -> int:
+    model = None
+    if args.model:
+        try:
+            model = ModelLibrary(data_dir, bundled_path=default_model_path()).resolve(args.model)
+        except (CatalogError, LibraryError) as e:
+            return _fail(getattr(e, "message", None) or str(e))
+    return run_doctor(args, data_dir, model)
 
 
 class _Printer:

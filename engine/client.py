@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import signal
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ from engine.events import (
 )
 
 __all__ = ["AsyncEngine", "EngineDied", "EngineProcess", "GenerationStream"]
+
+# Exit codes of a native crash: segfault, illegal instruction, bus error, abort, FP trap
+# (POSIX: minus the signal), and Windows' access violation and illegal instruction.
+_NATIVE_CRASH = {-getattr(signal, name) for name in ("SIGSEGV", "SIGILL", "SIGBUS", "SIGABRT", "SIGFPE")
+                 if hasattr(signal, name)} | {0xC0000005, 0xC000001D}
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +156,10 @@ class AsyncEngine:
         self._listeners: list[Callable[[EngineEvent], None]] = [on_model_event] if on_model_event else []
         self.model: ModelInfo | None = None
         self.model_error: ModelFailed | None = None
+        # A native crash before the first local answer after a load usually means the llama.cpp
+        # build does not run on this CPU; `hearth doctor` tells, so the message points there.
+        self._local_gids: set[int] = set()
+        self._local_answered = False
 
     def add_listener(self, fn: Callable[[EngineEvent], None]) -> None:
         self._listeners.append(fn)
@@ -189,6 +199,8 @@ class AsyncEngine:
             raise EngineUnavailable("engine_stopped", "The engine is not running.")
         stream = GenerationStream(self, cmd.generation_id)
         self._streams[cmd.generation_id] = stream
+        if cmd.remote is None:
+            self._local_gids.add(cmd.generation_id)
         self._proc.send(cmd)
         return stream
 
@@ -222,12 +234,16 @@ class AsyncEngine:
                 stream._put(event)  # type: ignore[arg-type]
                 if isinstance(event, Final | Cancelled | Failed):
                     del self._streams[gid]
+            if gid in self._local_gids and isinstance(event, Final | Cancelled | Failed):
+                self._local_gids.discard(gid)
+                self._local_answered = True
             return
         if isinstance(event, EngineDied):
             self._engine_died(event)
             return
         if isinstance(event, ModelReady):
             self.model, self.model_error = event.info, None
+            self._local_answered = False
             self._settle_load(result=event.info)
         elif isinstance(event, ModelFailed):
             self.model, self.model_error = None, event
@@ -257,6 +273,14 @@ class AsyncEngine:
             f"The engine process stopped unexpectedly (exit code {event.exitcode}). "
             "Your conversation is safe; the text written so far is kept."
         )
+        if (event.exitcode in _NATIVE_CRASH and self.model is not None and not self._local_answered
+                and self._local_gids & self._streams.keys()):
+            message = (
+                f"The engine process stopped unexpectedly (exit code {event.exitcode}) on the first answer after "
+                f"loading {Path(self.model.path).name}: the llama.cpp build may not run on this CPU. "
+                "Run `hearth doctor` to check it and for how to fix it. Your conversation is safe."
+            )
+        self._local_gids.clear()
         for gid, stream in list(self._streams.items()):
             stream._put(Failed(gid, "engine_crashed", message))
         self._streams.clear()
