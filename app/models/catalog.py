@@ -1,4 +1,5 @@
-"""The model catalog (`models.toml` at the repository root): the models Hearth offers.
+"""The model catalog (`app/models/models.toml`, package data; `models.toml` at the repository
+root links to it): the models Hearth offers.
 
 Owns parsing and checking the catalog. Read-only; no Qt, no network. Downloading is
 app.models.download's job, what is installed is app.models.library's.
@@ -14,7 +15,8 @@ from pathlib import Path
 
 __all__ = ["CATALOG_PATH", "CatalogEntry", "CatalogError", "SERVER_HASH", "find_entry", "load_catalog"]
 
-CATALOG_PATH = Path(__file__).resolve().parent.parent.parent / "models.toml"
+# Beside this module, so an installed wheel or a bundle finds it as well as a checkout does.
+CATALOG_PATH = Path(__file__).resolve().with_name("models.toml")
 # An entry whose sha256 we could not look up says so; the download then takes the hash
 # from the Hub's LFS metadata (X-Linked-Etag) and still verifies the file against it.
 SERVER_HASH = "server"
