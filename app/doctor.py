@@ -158,8 +158,7 @@ def _data(data_dir: Path) -> tuple[dict[str, Any], list[Finding]]:
     if health.problem:
         findings.append(Finding("fail", "data", health.problem))
     elif health.exists:
-        findings.append(Finding("ok", "data", f"The database is readable and intact ({health.conversations} "
-                                              f"conversations, {health.messages} messages)."))
+        findings.append(Finding("ok", "data", "The database is readable and intact."))
     if free < _LOW_DISK:
         findings.append(Finding("warn", "data", f"Only {free / 1e6:.0f} MB are free where Hearth keeps its data "
                                                 f"({probe}): answers will stream but may fail to save. Free some space."))
@@ -211,7 +210,8 @@ def diagnose(data_dir: Path, *, model: Path | None = None, n_threads: int | None
         llama = dataclasses.asdict(result) | {"model": str(test_model)}
     llama |= _llama_build()
     findings = _llama_findings(llama) + data_findings + model_findings
-    if machine.get("flags") and "amx_int8" in machine["flags"]:
+    if machine.get("flags") and "amx_int8" in machine["flags"] and not any(
+            f.area == "llama.cpp" and f.level == "fail" for f in findings):
         findings.append(Finding("ok", "machine", "This CPU has AMX; Hearth's llama.cpp leaves its AMX kernels out "
                                                  "(they crash) and uses AVX-512."))
     return DoctorReport(hearth, machine, data, models, llama, findings)

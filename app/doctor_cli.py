@@ -35,6 +35,10 @@ def _size(n: float | None) -> str:
     return f"{n:.0f} B"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _llama_lines(llama: dict[str, Any]) -> list[str]:
     b = llama.get("backends") or {}
     build = llama.get("build") or {}
@@ -81,7 +85,8 @@ def format_report(r: DoctorReport) -> str:
     if db["exists"]:
         schema = db["schema"] + (f", {len(db['pending'])} migration(s) to apply at next start" if db["pending"] else "")
         lines.append(f"  database    {Path(db['path']).name} · {_size(db['size_bytes'])} · schema {schema} · "
-                     f"integrity {db['integrity']} · {db['conversations']} conversations, {db['messages']} messages")
+                     f"integrity {db['integrity']} · {_count(db['conversations'], 'conversation')}, "
+                     f"{_count(db['messages'], 'message')}")
     else:
         lines.append("  database    none yet (made at the first start)")
     lines.append(f"  free disk   {_size(d['free_disk'])}")
