@@ -3,6 +3,8 @@
 #
 #   bash packaging/bootstrap.sh run  [hearth args...]   install everything, open the window
 #   bash packaging/bootstrap.sh test [pytest args...]   install everything, run the test suite
+#   bash packaging/bootstrap.sh bundle [args...]        install everything, build the Linux installers
+#                                                       (what packaging/build.sh runs)
 #
 # Idempotent and fast the second time: llama-cpp-python (source only on PyPI, ~7 minutes
 # to compile on 2 cores) is built once by packaging/llama/build.py into a wheel cache outside
@@ -13,8 +15,8 @@ set -euo pipefail
 
 mode="${1:-}"
 case "$mode" in
-  run|test) shift ;;
-  *) echo "usage: bash packaging/bootstrap.sh run|test [args...]" >&2; exit 2 ;;
+  run|test|bundle) shift ;;
+  *) echo "usage: bash packaging/bootstrap.sh run|test|bundle [args...]" >&2; exit 2 ;;
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,7 +49,7 @@ fi
 # Prints the cached wheel's path; builds it first if these flags have not been built yet.
 llama_wheel="$("$venv/bin/python" packaging/llama/build.py)"
 
-extras=""; [ "$mode" = test ] && extras="[test]"
+extras=""; [ "$mode" = test ] && extras="[test]"; [ "$mode" = bundle ] && extras="[bundle]"
 stamp="$venv/.hearth-$mode"
 fingerprint="$(cat pyproject.toml .python-version | sha256sum | cut -d' ' -f1) $llama_wheel"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
@@ -62,6 +64,9 @@ fi
 
 if [ "$mode" = run ]; then
   exec "$venv/bin/hearth" "$@"
+fi
+if [ "$mode" = bundle ]; then
+  exec "$venv/bin/python" packaging/bundle.py "$@"
 fi
 export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
 exec "$venv/bin/python" -m pytest "$@"
