@@ -61,6 +61,11 @@ def _llama_lines(llama: dict[str, Any]) -> list[str]:
         gpus = [d for d in b.get("devices", []) if d.get("kind") in ("gpu", "igpu")]
         lines.append("  GPU         " + ("; ".join(f"{d['name']} {d['description']} ({_size(d['memory_total'])})"
                                                    for d in gpus) or "none (layers run on the CPU)"))
+    if llama.get("ok") and b.get("devices"):
+        gpu = next((d for d in b["devices"] if d.get("kind") in ("gpu", "igpu")), None)
+        if gpu:  # a GPU backend loaded: did the self-test's layers go there?
+            lines.append(f"  offload     {llama['gpu_layers']} layers to {gpu['name']}" if llama.get("gpu_layers")
+                         else "  offload     none: llama.cpp would not offload to the GPU; layers run on the CPU")
     if llama.get("ok"):
         lines.append(f"  self-test   {Path(llama['model']).name}: loaded in {llama['load_ms']:.0f} ms · "
                      f"{llama['prompt_tokens']}-token prompt in {llama['prompt_ms']:.0f} ms · "

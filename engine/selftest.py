@@ -15,7 +15,7 @@ import dataclasses
 import multiprocessing as mp
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -45,7 +45,7 @@ class SelfTestResult:
     decode_tokens: int = 0
     decode_tokens_per_s: float = 0.0
     text: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
+    gpu_layers: int = 0  # layers offloaded to a GPU in the self-test (all of them, where a GPU backend works)
 
 
 def _child(conn: Connection, model_path: str, n_threads: int, n_decode: int) -> None:
@@ -68,9 +68,11 @@ def _selftest(conn: Connection, model_path: str, n_threads: int, n_decode: int) 
     report = load_backends(llama_cpp)
     conn.send(("backends", dataclasses.asdict(report)))
     step("load")
+    # With a GPU backend, offload every layer: the self-test then proves the GPU path too.
+    gpu = bool(report.gpu_devices) and bool(llama_cpp.llama_supports_gpu_offload())
     t0 = time.perf_counter()
     llm = llama_cpp.Llama(model_path=model_path, n_ctx=512, n_batch=64, n_threads=n_threads,
-                          n_threads_batch=n_threads, verbose=False)
+                          n_threads_batch=n_threads, n_gpu_layers=-1 if gpu else 0, verbose=False)
     load_ms = (time.perf_counter() - t0) * 1000
     tokens = llm.tokenize(SELFTEST_PROMPT.encode(), add_bos=True, special=False)
     step("prompt")
@@ -89,6 +91,7 @@ def _selftest(conn: Connection, model_path: str, n_threads: int, n_decode: int) 
     decode_s = time.perf_counter() - t0
     conn.send(("done", {
         "system_info": llama_cpp.llama_print_system_info().decode(errors="replace"),
+        "gpu_layers": int(llama_cpp.llama_model_n_layer(llm._model.model)) + 1 if gpu else 0,
         "load_ms": load_ms, "prompt_tokens": len(tokens), "prompt_ms": prompt_ms,
         "decode_tokens": len(out), "decode_tokens_per_s": len(out) / decode_s if out and decode_s > 0 else 0.0,
         "text": llm.detokenize(out).decode("utf-8", "replace"),
