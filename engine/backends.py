@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,28 +65,38 @@ def _lib_dir(llama_cpp: ModuleType) -> Path:
     return Path(base) if base else Path(llama_cpp.__file__).parent / "lib"
 
 
-def _mapped_libraries() -> list[str]:
-    """Paths of the shared libraries mapped into this process (Linux); empty elsewhere."""
+def _loaded_libraries() -> list[str]:
+    """Paths of the shared libraries loaded in this process (Linux, macOS); empty elsewhere."""
+    if sys.platform == "darwin":
+        dyld = ctypes.CDLL(None)
+        dyld._dyld_image_count.restype = ctypes.c_uint32
+        dyld._dyld_get_image_name.restype = ctypes.c_char_p
+        dyld._dyld_get_image_name.argtypes = [ctypes.c_uint32]
+        return [(dyld._dyld_get_image_name(i) or b"").decode() for i in range(dyld._dyld_image_count())]
     try:
         with open("/proc/self/maps") as f:
-            return sorted({line.split(None, 5)[5].strip() for line in f if line.count(" ") >= 5 and "/" in line})
+            return sorted({fields[5].strip() for fields in (line.split(None, 5) for line in f)
+                           if len(fields) == 6 and fields[5].startswith("/")})
     except OSError:
         return []
+
+
+def _is_libggml(name: str) -> bool:
+    """libggml.so, libggml.so.0, libggml.0.dylib, ggml.dll: the loader, not ggml-base or a backend."""
+    return re.fullmatch(r"(lib)?ggml(\.\d+)*\.(so|dylib|dll)(\.\d+)*", name) is not None
 
 
 def _ggml(lib_dir: Path) -> ctypes.CDLL:
     """The libggml that libllama itself uses (the backend registry lives in it).
 
     A wheel holds copies rather than symlinks (libggml.so, .so.0, .so.0.x), and opening another
-    copy would load a second libggml with an empty registry. On Linux, open exactly the file
-    already mapped; elsewhere the loader resolves the name to the loaded library.
+    copy would load a second libggml with an empty registry. So open exactly the file already
+    loaded; on Windows, where DLLs have one name, the loader resolves the name to it.
     """
-    for path in _mapped_libraries():
-        name = Path(path).name
-        if name.startswith("libggml.so"):
+    for path in _loaded_libraries():
+        if _is_libggml(Path(path).name):
             return ctypes.CDLL(path)
-    names = {"darwin": ["libggml.dylib", "libggml.so"], "win32": ["ggml.dll", "libggml.dll"]}.get(sys.platform, ["libggml.so"])
-    for name in names:
+    for name in ("libggml.so", "libggml.dylib", "ggml.dll", "libggml.dll"):
         if (lib_dir / name).exists():
             return ctypes.CDLL(str(lib_dir / name))
     raise OSError(f"libggml was not found in {lib_dir}")
@@ -162,7 +173,7 @@ def load_backends(llama_cpp: ModuleType) -> BackendReport:
         # ggml scores each libggml-cpu-*.so against this CPU and keeps the best; GPU modules
         # (libggml-cuda.so, …) load only if their runtime (driver, Vulkan loader) is present.
         ggml.ggml_backend_load_all_from_path(str(lib_dir).encode())
-    chosen = next((Path(p).name for p in _mapped_libraries() if "ggml-cpu" in Path(p).name), None)
+    chosen = next((Path(p).name for p in _loaded_libraries() if "ggml-cpu" in Path(p).name), None)
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
     return BackendReport(
         lib_dir=str(lib_dir),

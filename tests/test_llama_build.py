@@ -176,3 +176,13 @@ def test_the_patch_swaps_the_x86_level_list_and_refuses_an_unknown_layout(tmp_pa
     (ggml / "CMakeLists.txt").write_text("something else\n")
     with pytest.raises(build.BuildError, match="layout"):
         build.patch_source(src, config, "cpu", "k")
+
+
+def test_the_loader_library_is_told_apart_from_ggml_base_and_the_backends() -> None:
+    """The engine must open the libggml libllama uses, never ggml-base or a CPU module."""
+    from engine.backends import _is_libggml
+
+    for name in ("libggml.so", "libggml.so.0", "libggml.so.0.25.3", "libggml.0.dylib", "libggml.dylib", "ggml.dll"):
+        assert _is_libggml(name), name
+    for name in ("libggml-base.so.0", "libggml-cpu-icelake.so", "libggml-cuda.so", "ggml-base.dll", "libllama.so"):
+        assert not _is_libggml(name), name
