@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -105,6 +106,30 @@ def test_ggml_picks_the_best_level_this_cpu_supports(backends: dict) -> None:
     best = max(scores, key=scores.__getitem__)
     assert backends["cpu_module"] == f"libggml-cpu-{best}.so", (backends["cpu_module"], sorted(flags & {
         f for need, _ in _NEEDS.values() for f in need}))
+
+
+def _levels() -> list[dict]:
+    return tomllib.loads((_BUILD / "build.toml").read_text())["cpu_variants"]["x86_64"]
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux /proc/cpuinfo")
+@pytest.mark.parametrize("level", [v["name"] for v in _levels()])
+def test_each_level_this_cpu_can_run_answers_on_its_own(level: str, model_path: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an older CPU gets: the library folder with one CPU level left, and a real prompt."""
+    features = next(v["features"] for v in _levels() if v["name"] == level)
+    if not all(_NEEDS[f][0] <= _cpu_flags() for f in features):
+        pytest.skip(f"this CPU lacks what {level} needs")
+    lib = tmp_path / "lib"
+    shutil.copytree(_lib_dir(), lib)
+    for p in lib.glob("libggml-cpu-*.so"):
+        if p.name != f"libggml-cpu-{level}.so":
+            p.unlink()
+    monkeypatch.setenv("LLAMA_CPP_LIB_PATH", str(lib))  # llama-cpp-python's own override, read by the child
+    result = run_selftest(str(model_path), n_threads=1, n_decode=4)
+    assert result.ok, result.message
+    assert result.backends and result.backends["cpu_module"] == f"libggml-cpu-{level}.so"
+    assert result.decode_tokens > 0
 
 
 def test_a_multi_token_prompt_evaluates_and_decodes(model_path: Path) -> None:
