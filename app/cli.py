@@ -317,21 +317,28 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
                 show.delta(event)
         show.end()
         loop.remove_signal_handler(signal.SIGINT)
-        lag: float | None
+        lag: float | None = None
+        save_error: str | None = None
         try:
             lag = await turn.saved
         except Exception as e:  # the answer was shown; say clearly that it was not saved
-            print(f"hearth: error: the answer could not be saved: {e}", file=sys.stderr)
-            lag = None
+            save_error = f"the answer could not be saved: {getattr(e, 'message', None) or e}"
+            print(f"hearth: error: {save_error}", file=sys.stderr)
         outcome = turn.outcome
         assert outcome is not None
         if args.json:
-            print(json.dumps(_json_result(turn, outcome, lag, service.label(route["remote"])), ensure_ascii=False))
+            result = _json_result(turn, outcome, lag, service.label(route["remote"]))
+            result["saved"] = save_error is None
+            if save_error is not None and result["error"] is None:
+                result["error"] = {"code": "save_failed", "message": save_error}
+            print(json.dumps(result, ensure_ascii=False))
         else:
             if not outcome.text.endswith("\n"):
                 print()
             m = outcome.metrics
             print(_summary(outcome.state, m, outcome.error_message, turn.ids.conversation_id), file=sys.stderr)
+        if save_error is not None:
+            return 1  # whatever the stream said, the answer is not on disk: never report success
         return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
     finally:
         engine.close()

@@ -29,7 +29,8 @@ class Continuation:
     text: str  # the answer so far
 
 
-def begin_continue(session: Session, message_id: int, model: str, *, now: float) -> Continuation:
+def begin_continue(session: Session, message_id: int, model: str, *, now: float,
+                   owner: str | None = None) -> Continuation:
     conn = session.connection()
     row = conn.exec_driver_sql(
         "SELECT m.conversation_id, m.parent_id, m.role, m.content,"
@@ -50,8 +51,8 @@ def begin_continue(session: Session, message_id: int, model: str, *, now: float)
         raise StoreError("not_continuable", f"Message {message_id} is not the last one of its conversation; "
                                             "only the last answer can be continued.")
     generation_id = conn.exec_driver_sql(
-        "INSERT INTO generation (message_id, model, state, created_at) VALUES (?, ?, ?, ?)",
-        (message_id, model, GenerationState.QUEUED.value, now),
+        "INSERT INTO generation (message_id, model, state, created_at, owner) VALUES (?, ?, ?, ?, ?)",
+        (message_id, model, GenerationState.QUEUED.value, now, owner),
     ).lastrowid
     conn.exec_driver_sql("UPDATE conversation SET updated_at = ? WHERE id = ?", (now, conversation_id))
     assert generation_id is not None

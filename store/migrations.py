@@ -108,10 +108,17 @@ def _message_reasoning(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE message ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
 
 
+def _generation_owner(conn: sqlite3.Connection) -> None:
+    """Which process started a generation (store.owners), so that start-up recovery leaves the
+    live answers of other Hearth processes on the same database alone. NULL: written before."""
+    conn.execute("ALTER TABLE generation ADD COLUMN owner TEXT")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_message_reasoning", _message_reasoning),
+    Migration("0003_generation_owner", _generation_owner),
 )
 
 

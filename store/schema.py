@@ -66,6 +66,7 @@ class Generation(SQLModel, table=True):
     created_at: float
     finished_at: float | None = None
     checkpointed_at: float | None = None
+    owner: str | None = None  # the store.owners id of the process that started it
 
 
 # The metrics a caller may pass to `Store.finalize`; finalization lag is measured by the store.

@@ -29,6 +29,7 @@ from store.continuation import Continuation, begin_continue
 from store.db import make_engine
 from store.errors import StoreError
 from store.migrations import migrate
+from store.owners import OwnerLock
 from store.reads import Reads, history_in
 from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
 from store.schema import Conversation
@@ -46,10 +47,12 @@ _READER_THREADS = 2  # one for the sidebar, one for the open conversation
 class Store:
     """Hearth's database. Make one with `Store.open(path)`; `close()` it at shutdown."""
 
-    def __init__(self, db_path: Path, writer: StoreWriter) -> None:
+    def __init__(self, db_path: Path, writer: StoreWriter, owner: OwnerLock | None = None) -> None:
         """Use `Store.open`; this assumes a migrated database and a running writer."""
         self._db_path = db_path
         self._writer = writer
+        self._owner = owner
+        self._owner_id = owner.id if owner is not None else None
         self._read_engine = make_engine(db_path, role="reader", pool_size=_READER_THREADS)
         self._read_pool = ThreadPoolExecutor(
             _READER_THREADS, thread_name_prefix="hearth-store-read"
@@ -69,16 +72,22 @@ class Store:
         Raises StoreError(newer_schema) without touching the file if a newer Hearth wrote it.
         Before migrating a database that has data, a copy is made beside it; StoreError
         (backup_failed | migration_failed) means it was left as it was (see store.migrations).
-        Generations left queued or streaming by a previous run become interrupted, keeping
-        their last checkpoint. Only one Hearth may have the database open: a second one would
-        take the first one's live generations for leftovers.
+        Generations left queued or streaming by a process that is gone become interrupted,
+        keeping their last checkpoint; those of other Hearth processes still running on this
+        database are left alone (store.owners).
         """
         db_path = Path(db_path)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         migrate(db_path)
-        store = cls(db_path, writer_factory(db_path))
+        owner = OwnerLock(db_path)
         try:
-            store.recovered_at_open = store._writer.submit(writes.interrupt_unfinished).result()
+            store = cls(db_path, writer_factory(db_path), owner)
+        except BaseException:
+            owner.close()
+            raise
+        try:
+            recover = functools.partial(writes.interrupt_unfinished, owner_is_dead=owner.is_dead)
+            store.recovered_at_open = store._writer.submit(recover).result()
         except BaseException:
             store.close()
             raise
@@ -121,6 +130,8 @@ class Store:
         self._writer.close()
         self._read_pool.shutdown(wait=True)
         self._read_engine.dispose()
+        if self._owner is not None:  # after the last write: our generations are final or ours no more
+            self._owner.close()
 
     def __enter__(self) -> Store:
         return self
@@ -145,7 +156,8 @@ class Store:
             raise StoreError("empty_message", "The message is empty; type something to send.")
 
         def op(session: Session) -> TurnIds:
-            return writes.create_turn(session, conversation_id, user_text, model, now=time.time())
+            return writes.create_turn(session, conversation_id, user_text, model, now=time.time(),
+                                      owner=self._owner_id)
 
         return await self._await_write(op)
 
@@ -156,7 +168,7 @@ class Store:
         """
 
         def op(session: Session) -> Continuation:
-            return begin_continue(session, message_id, model, now=time.time())
+            return begin_continue(session, message_id, model, now=time.time(), owner=self._owner_id)
 
         return await self._await_write(op)
 
@@ -169,7 +181,8 @@ class Store:
             raise StoreError("empty_message", "The message is empty; type something to send.")
 
         def op(session: Session) -> tuple[TurnIds, list[tuple[str, str]]]:
-            ids = writes.create_turn(session, conversation_id, user_text, model, now=time.time())
+            ids = writes.create_turn(session, conversation_id, user_text, model, now=time.time(),
+                                     owner=self._owner_id)
             return ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id)
 
         return await self._await_write(op)

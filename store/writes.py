@@ -8,7 +8,7 @@ one transaction per op) unless its docstring says otherwise. State changes go th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import Connection
 from sqlmodel import Session, col, select
@@ -41,7 +41,8 @@ def title_from(user_text: str) -> str:
 
 
 def create_turn(
-    session: Session, conversation_id: int | None, user_text: str, model: str, *, now: float
+    session: Session, conversation_id: int | None, user_text: str, model: str, *, now: float,
+    owner: str | None = None,
 ) -> TurnIds:
     """Insert the user message, an empty assistant message and a queued generation.
 
@@ -79,8 +80,8 @@ def create_turn(
     assistant = _insert(conn, add_message, (conversation_id, user, "assistant", "", now, now))
     generation = _insert(
         conn,
-        "INSERT INTO generation (message_id, model, state, created_at) VALUES (?, ?, ?, ?)",
-        (assistant, model, GenerationState.QUEUED.value, now),
+        "INSERT INTO generation (message_id, model, state, created_at, owner) VALUES (?, ?, ?, ?, ?)",
+        (assistant, model, GenerationState.QUEUED.value, now, owner),
     )
     return TurnIds(conversation_id, user, assistant, generation)
 
@@ -163,11 +164,12 @@ def record_finalization_lag(session: Session, generation_id: int, lag_ms: float)
     _generation(session, generation_id).finalization_lag_ms = lag_ms
 
 
-def interrupt_unfinished(session: Session) -> int:
-    """Mark every queued or streaming generation interrupted; return how many there were.
+def interrupt_unfinished(session: Session, owner_is_dead: Callable[[str | None], bool]) -> int:
+    """Mark queued or streaming generations whose process is gone interrupted; return how many.
 
-    Only correct at start-up, when no engine can be writing into them. The message keeps its
-    last checkpoint; `finished_at` stays empty because nobody knows when the app died
+    Other processes may be streaming into this database right now: a generation is touched
+    only when `owner_is_dead(generation.owner)` (store.owners). The message keeps its last
+    checkpoint; `finished_at` stays empty because nobody knows when the owner died
     (`checkpointed_at` is the last sign of life).
     """
     unfinished = session.exec(
@@ -177,11 +179,12 @@ def interrupt_unfinished(session: Session) -> int:
             )
         )
     ).all()
-    for generation in unfinished:
+    orphans = [g for g in unfinished if owner_is_dead(g.owner)]
+    for generation in orphans:
         generation.state = check_transition(
             GenerationState(generation.state), GenerationState.INTERRUPTED
         ).value
-    return len(unfinished)
+    return len(orphans)
 
 
 def _generation(session: Session, generation_id: int) -> Generation:
