@@ -22,6 +22,7 @@ import pytest
 from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.events import Delta, Failed, Final
+from store.migrations import MIGRATIONS
 
 
 def doctor(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,7 +72,7 @@ def test_the_database_is_checked_without_being_touched_while_another_process_wri
     report = json.loads(r.stdout)
     assert r.returncode == 0, r.stdout
     database = report["data"]["database"]
-    assert database["integrity"] == "ok" and database["schema"] == "0002_message_reasoning"
+    assert database["integrity"] == "ok" and database["schema"] == MIGRATIONS[-1].name
     assert database["conversations"] == 1 and database["messages"] == 2 and database["pending"] == []
     assert db.read_bytes() == before
 
