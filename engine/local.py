@@ -156,9 +156,22 @@ class LocalModel:
     # -- generation ---------------------------------------------------------------------
 
     def tokenize_prompt(self, cmd: Generate) -> list[int]:
-        prompt = self.template.render(cmd.messages) + cmd.continue_text
-        add_bos = bool(self._llm._model.add_bos_token()) and not (self._bos_text and prompt.startswith(self._bos_text))
-        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+        """The prompt's tokens: the template's text may hold control tokens, contents never.
+
+        Message contents and the answer being continued are tokenized without parsing special
+        tokens (engine.template.ChatTemplate.render_parts), as llama.cpp's server does.
+        """
+        parts = self.template.render_parts(cmd.messages)
+        if cmd.continue_text:
+            parts.append((cmd.continue_text, True))
+        starts_with_bos = bool(self._bos_text) and bool(parts) and parts[0][0].startswith(self._bos_text)
+        add_bos = bool(self._llm._model.add_bos_token()) and not starts_with_bos
+        tokens: list[int] = []
+        for i, (text, is_content) in enumerate(parts):
+            tokens += self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos and i == 0, special=not is_content)
+        if add_bos and not parts:
+            tokens = self._llm.tokenize(b"", add_bos=True, special=True)
+        return tokens
 
     def generate(self, cmd: Generate, cancel: threading.Event, emit: Emit, received_at: float) -> None:
         """Run one generation to its end, emitting exactly one terminal event."""

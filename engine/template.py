@@ -7,7 +7,8 @@ the messages it is given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,10 @@ CHATML_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+# Stands in for message i while the template renders (private-use characters nobody types).
+_MARK = re.compile("\ue000hearth(\\d+)\ue001")
 
 
 def _raise_exception(message: str) -> None:
@@ -57,3 +62,32 @@ class ChatTemplate:
             "eos_token": self._eos,
         }
         return self._template.render(**context)
+
+    def render_parts(self, messages: Sequence[ChatMessage]) -> list[tuple[str, bool]]:
+        """The prompt as (text, is_content) pieces, so that message contents stay data.
+
+        Only the template's own text may hold control tokens (`<|im_start|>`, ...): a person's
+        message, a pasted document or a remote answer replayed as history must be tokenized as
+        plain text, or `<|im_end|><|im_start|>system` typed by anyone forges a turn. The
+        template is rendered with a marker in place of each content, and the contents are put
+        back as their own pieces. When the template changed the content (trimmed it), the
+        trimmed content is used, as the template meant.
+        """
+        marked = self.render([ChatMessage(m.role, f"\ue000hearth{i}\ue001") for i, m in enumerate(messages)])
+        real = self.render(messages)
+
+        def split(content_of: Callable[[int], str]) -> list[tuple[str, bool]]:
+            parts: list[tuple[str, bool]] = []
+            pos = 0
+            for m in _MARK.finditer(marked):
+                parts += [(marked[pos:m.start()], False), (content_of(int(m.group(1))), True)]
+                pos = m.end()
+            parts.append((marked[pos:], False))
+            return [p for p in parts if p[0]]
+
+        parts = split(lambda i: messages[i].content)
+        if "".join(t for t, _ in parts) != real:
+            stripped = split(lambda i: messages[i].content.strip())
+            if "".join(t for t, _ in stripped) == real:
+                return stripped
+        return parts
