@@ -2,8 +2,9 @@
 `doctor` to check that Hearth works on this machine.
 
 `ask` goes through exactly the same ChatService, engine process and store as the window.
-Exit codes: 0 completed, 1 the generation failed, 2 bad input (usage, model, data),
-130 stopped with Ctrl-C (the partial answer is saved as cancelled).
+Exit codes: 0 completed, 1 the generation failed (or its save did not land), 2 bad input
+(usage, model, data), 3 a provider took too long (the partial answer is saved as
+cancelled(timeout)), 130 stopped with Ctrl-C (the partial answer is saved as cancelled).
 """
 
 from __future__ import annotations
@@ -336,17 +337,22 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
             if not outcome.text.endswith("\n"):
                 print()
             m = outcome.metrics
-            print(_summary(outcome.state, m, outcome.error_message, turn.ids.conversation_id), file=sys.stderr)
+            print(_summary(outcome.state, m, outcome.error_message, turn.ids.conversation_id,
+                           outcome.cancel_reason), file=sys.stderr)
         if save_error is not None:
             return 1  # whatever the stream said, the answer is not on disk: never report success
+        if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":
+            return 3
         return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
     finally:
         engine.close()
         store.close()
 
 
-def _summary(state: Any, m: dict[str, Any], error: str | None, conversation_id: int) -> str:
-    parts = [str(state.value)]
+def _summary(state: Any, m: dict[str, Any], error: str | None, conversation_id: int,
+             cancel_reason: str | None = None) -> str:
+    timed_out = getattr(state, "value", None) == "cancelled" and cancel_reason == "timeout"
+    parts = ["timed out: the provider took too long; the text that arrived is kept" if timed_out else str(state.value)]
     if error:
         parts.append(error)
     if m.get("ttft_ms") is not None:

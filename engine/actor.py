@@ -126,11 +126,14 @@ class _Actor:
         return self._remote
 
     def _with_reason(self, gid: int):  # noqa: ANN202 - a small closure
-        """The provider does not know why it was cancelled; the Cancel command does."""
+        """A provider stopped by a Cancel command does not know why; the command does.
+
+        A provider that stopped for its own reason (a timeout) says so, and keeps it.
+        """
 
         def emit(event: object) -> None:
-            if isinstance(event, Cancelled):
-                event = Cancelled(gid, self._cancel_reasons.get(gid, "user"), event.stats)
+            if isinstance(event, Cancelled) and gid in self._cancel_reasons:
+                event = Cancelled(gid, self._cancel_reasons[gid], event.stats)
             self.emit(event)
 
         return emit

@@ -12,7 +12,8 @@ model emits, so the store, the UI and the metrics cannot tell the two apart.
 - Cancel shuts the socket down from a watcher thread: a stalled server cannot delay it.
 - A stream that ends without a finish reason is failed("incomplete"), never completed.
 - The API key is sent in a header and never appears in an event: any text from the
-  server that quotes it has it replaced before it is emitted.
+  server that quotes it has it replaced before it is emitted, even when the server splits
+  it across chunks (engine.scrub).
 
 Must not: import app/ or store/, or log request headers.
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 from engine.commands import Generate, RemoteSpec
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ProviderSession, Started, StreamEvent
+from engine.scrub import SecretScrubber
 from engine.wire import StreamDecoder, WireEnd, WireError, WireFormat, WireSession, WireText, WireUsage, load_formats
 
 __all__ = ["RemoteProvider"]
@@ -101,8 +103,12 @@ class RemoteProvider:
             raise ValueError(f"unknown wire format {spec.wire!r} (known: {', '.join(sorted(formats))})")
         self._format = formats[spec.wire]
         self._httpx = httpx
-        self._client = httpx.Client(timeout=httpx.Timeout(spec.between_tokens_timeout_s,
-                                                          connect=spec.connect_timeout_s))
+        # The key never leaves in a reply, even split across chunks (engine.scrub).
+        self._scrubber = SecretScrubber(spec.api_key)
+        # httpx's read timeout bounds each wait for bytes. Until the response headers arrive
+        # that wait is part of the wait for the first text, so it starts as the first-text
+        # timeout; `_once` sets it to the between-chunks timeout once the headers are in.
+        self._client = httpx.Client(timeout=httpx.Timeout(spec.first_token_timeout_s, connect=spec.connect_timeout_s))
 
     def close(self) -> None:
         self._client.close()
@@ -124,13 +130,16 @@ class RemoteProvider:
                                    decode_tokens_per_s=tps, total_ms=(time.perf_counter() - received_at) * 1000)
 
         watch = _Watch(cancel, self.spec.first_token_timeout_s)
+        self._scrubber.reset()
         try:
             outcome = self._attempts(cmd, watch, emit, counts, times)
         except _Stop as stop:
+            self._flush(gid, emit)
             emit(Cancelled(gid, "timeout" if stop.kind == "timeout" else "user", stats()))
             return
         finally:
             watch.close()
+        self._flush(gid, emit)
         if isinstance(outcome, Failed):
             emit(Failed(gid, outcome.code, self._scrub(outcome.message)))
         else:
@@ -182,6 +191,9 @@ class RemoteProvider:
         if self.spec.api_key:
             headers["Authorization"] = f"Bearer {self.spec.api_key}"
         with self._client.stream("POST", url, headers=headers, content=json.dumps(body).encode()) as response:
+            # The body has not been read yet: its reads take the timeout from this (the request's
+            # "timeout" extension, read by the transport when the body starts streaming).
+            response.request.extensions["timeout"]["read"] = self.spec.between_tokens_timeout_s
             watch.attach(response)
             if watch.why is not None:
                 raise _Stop(watch.why)
@@ -234,7 +246,11 @@ class RemoteProvider:
                 times["last"] = now
                 watch.got_text = True
                 counts["n"] += 1
-                emit(Delta(gid, self._scrub(item.text), 1, replace=item.replace))
+                if item.replace:  # the server rewrote its reply: what was held belongs to the old one
+                    self._scrubber.reset()
+                    emit(Delta(gid, self._scrubber.scrub(item.text), 1, replace=True))
+                else:
+                    emit(Delta(gid, self._scrubber.feed(item.text), 1))
             elif isinstance(item, WireSession):
                 emit(ProviderSession(gid, self.spec.name, item.value))
             elif isinstance(item, WireUsage):
@@ -282,8 +298,12 @@ class RemoteProvider:
         return base + path, body
 
     def _scrub(self, text: str) -> str:
-        key = self.spec.api_key
-        return text.replace(key, "[API key]") if key and len(key) >= 6 else text
+        return self._scrubber.scrub(text)
+
+    def _flush(self, gid: int, emit: Emit) -> None:
+        """Text held back in case it was the start of the key: the reply ended, so it was not."""
+        if held := self._scrubber.flush():
+            emit(Delta(gid, held, 0))
 
 
 class _Retryable(Exception):

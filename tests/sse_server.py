@@ -41,6 +41,7 @@ class Script:
     # False: Content-Length instead of chunked (what servers send for a JSON error);
     # close_early then closes before the last write, so the body is short of that length.
     chunked: bool = True
+    headers_after: float = 0.0  # seconds before the status line: a server slow to start answering
 
 
 @dataclass
@@ -205,6 +206,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             del items[last]  # the body stops one write short of its Content-Length
         elif script.chunked and not script.close_early:
             items.append(b"0\r\n\r\n")
+        if script.headers_after:
+            self._pause(script.headers_after)
         self.send_response(script.status)
         for name, value in (headers | script.headers).items():
             self.send_header(name, value)
