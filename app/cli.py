@@ -27,20 +27,55 @@ from app.settings import LoadSettings, SettingsFile
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="where conversations are kept (default: $HEARTH_DATA_DIR, "
-                        "else the OS's per-user data folder)")
-    common.add_argument("--model", help="a model id from `hearth models list`, or the path of a GGUF file "
-                        "(default: the model last chosen in the window, else the bundled SmolLM2-135M-Instruct)")
-    common.add_argument("--threads", type=int, help="llama.cpp threads (default: physical cores - 1, at least 1)")
-    common.add_argument("--ctx", type=int, help="context length in tokens (default: 4096, or the saved setting)")
-    common.add_argument("--gpu-layers", type=int, metavar="N",
-                        help="layers to offload to the GPU (default: as many as fit, where a GPU backend exists)")
-    common.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=None,
-                        help="use flash attention (default: the saved setting, off)")
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
-    p = argparse.ArgumentParser(prog="hearth", parents=[common],
+
+def _temperature(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 5, not {value}")
+    return value
+
+
+def _common(*, top: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command's name.
+
+    argparse lets a subcommand's own defaults overwrite what was given before its name
+    (`hearth --data-dir X ask` would lose X), so below the top level they default to
+    SUPPRESS: an option given after the name wins, one given before it stays.
+    """
+    default = None if top else argparse.SUPPRESS
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=default, help="where conversations are kept (default: "
+                        "$HEARTH_DATA_DIR, else the OS's per-user data folder)")
+    common.add_argument("--model", default=default, help="a model id from `hearth models list`, or the path of a "
+                        "GGUF file (default: the model last chosen in the window, else the bundled "
+                        "SmolLM2-135M-Instruct)")
+    common.add_argument("--threads", type=_positive_int, default=default,
+                        help="llama.cpp threads (default: physical cores - 1, at least 1)")
+    common.add_argument("--ctx", type=_positive_int, default=default,
+                        help="context length in tokens (default: 4096, or the saved setting)")
+    common.add_argument("--gpu-layers", type=int, metavar="N", default=default,
+                        help="layers to offload to the GPU (default: as many as fit, where a GPU backend exists)")
+    common.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=default,
+                        help="use flash attention (default: the saved setting, off)")
+    return common
+
+
+def _data_dir_only(*, top: bool) -> argparse.ArgumentParser:
+    just_data = argparse.ArgumentParser(add_help=False)
+    just_data.add_argument("--data-dir", default=None if top else argparse.SUPPRESS, help="where Hearth keeps its "
+                           "data (default: $HEARTH_DATA_DIR, else the OS's per-user data folder)")
+    return just_data
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(top=False)
+    p = argparse.ArgumentParser(prog="hearth", parents=[_common(top=True)],
                                 description="Hearth: chat with a language model on your own machine. "
                                             "With no command, opens the window.")
     sub = p.add_subparsers(dest="command")
@@ -51,8 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="resume an interrupted, stopped or failed answer (its id is in --json output "
                           "and in `hearth list --messages`)")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
-    ask.add_argument("--max-tokens", type=int, default=512)
-    ask.add_argument("--temperature", type=float, default=0.7)
+    ask.add_argument("--max-tokens", type=_positive_int, default=512)
+    ask.add_argument("--temperature", type=_temperature, default=0.7)
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
     ask.add_argument("--provider", metavar="NAME", help="answer with a remote provider (see `hearth providers`) "
@@ -66,10 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", help="the file to write (it must not exist yet)")
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
-    just_data = argparse.ArgumentParser(add_help=False)
-    just_data.add_argument("--data-dir", help="where Hearth keeps its data (default: $HEARTH_DATA_DIR, else the "
-                           "OS's per-user data folder)")
-    add_providers_parser(sub, just_data)
+    add_providers_parser(sub, _data_dir_only(top=False))
     lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
     lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
     lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
@@ -255,7 +287,10 @@ async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:
     except StoreError as e:
         return _fail(e.message)
     try:
-        for c in await store.list_conversations():
+        conversations = await store.list_conversations()
+        if only is not None and all(c.id != only for c in conversations):
+            return _fail(f"there is no conversation {only}. Run `hearth list` to see saved conversations.")
+        for c in conversations:
             if only is not None and c.id != only:
                 continue
             print(f"{c.id}\t{c.title}")

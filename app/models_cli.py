@@ -33,7 +33,9 @@ def add_models_parser(sub: argparse._SubParsersAction, common: argparse.Argument
     rm.add_argument("id")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask")
     info = verbs.add_parser("info", parents=[common], help="a model's metadata and whether it fits in memory")
-    info.add_argument("model", help="a model id or a path to a GGUF file (--ctx N: the context to estimate for)")
+    # dest "target": "model" is the common --model option's, which would overwrite it.
+    info.add_argument("target", metavar="MODEL", help="a model id or a path to a GGUF file (--ctx N: the context to "
+                      "estimate for)")
 
 
 def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
@@ -50,7 +52,7 @@ def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
         if verb == "rm":
             return _rm(library, args.id, args.yes)
         if verb == "info":
-            return _info(library, args.model, args.ctx or DEFAULT_CONTEXT)
+            return _info(library, args.target, args.ctx or DEFAULT_CONTEXT)
     except LibraryError as e:
         return _fail(e.message)
     except _ModelFileError as e:

@@ -230,4 +230,4 @@ def test_a_saved_model_that_was_removed_falls_back_to_the_bundled_one(data_dir: 
     assert '"model": "SmolLM2 135M Instruct (Q4_1)"' in r.stdout
     (data_dir / "settings.json").write_text('{"model": "no-such-id"}')
     r = hearth("ask", "Hi", "--max-tokens", "4", data_dir=data_dir, env=env)
-    assert r.returncode == 0 and "(no-such-id) is gone; using the bundled model" in r.stderr
+    assert r.returncode == 0 and "There is no model 'no-such-id'" in r.stderr and "Using the bundled model" in r.stderr

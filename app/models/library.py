@@ -104,7 +104,13 @@ class ModelLibrary:
                 raise LibraryError("not_installed", f"{model.name} is not downloaded yet: run "
                                                     f"`hearth models pull {model.id}` or use the model manager.")
             return model.path
-        return Path(id_or_path).expanduser()
+        path = Path(id_or_path).expanduser()
+        looks_like_an_id = not path.suffix and len(path.parts) == 1
+        if looks_like_an_id and not path.exists():  # a typo of an id, not a file someone meant
+            known = ", ".join(m.id for m in self.models() if m.installed)
+            raise LibraryError("unknown_model", f"There is no model {id_or_path!r}. Installed models: {known}. "
+                                                "Give a GGUF file's path to use another file.")
+        return path
 
     def by_path(self, path: str | os.PathLike[str]) -> LibraryModel | None:
         target = _same(Path(path))
