@@ -7,6 +7,7 @@ order. Every event goes back over the event pipe. Nothing here knows about the s
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import queue
 import threading
@@ -147,7 +148,10 @@ class _Actor:
             if cmd.filters is not None:
                 from engine.filter_stage import FilterStage
 
-                emit = FilterStage(cmd.filters, emit, cancel).emit
+                config = cmd.filters
+                if cmd.continue_text.strip() and not config.answer_started:
+                    config = dataclasses.replace(config, answer_started=True)
+                emit = FilterStage(config, emit, cancel).emit
             if cancel.is_set():  # cancelled while still queued
                 self.emit(Cancelled(gid, self._cancel_reasons.get(gid, "user"), _NO_STATS))
             elif cmd.remote is not None:

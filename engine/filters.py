@@ -53,6 +53,9 @@ class FilterConfig:
     redact: tuple[str, ...] = ()
     redact_window: int = 256
     starts_in_reasoning: bool = False  # the prompt already opened the reasoning block
+    # Continuing an answer that already has text: its first whitespace joins the two parts
+    # ("known" + " for their") and must be kept, not trimmed as the start of an answer.
+    answer_started: bool = False
 
     def problems(self) -> list[str]:
         """Everything wrong with this configuration, as sentences for a person."""
@@ -111,7 +114,7 @@ class StreamFilter:
         self._reasoning = config.starts_in_reasoning and config.think is not None
         # Whitespace at the start of the answer / of a reasoning block is dropped as it comes,
         # never held: it cannot become visible later, so there is nothing to wait for.
-        self._trim_answer = True
+        self._trim_answer = not config.answer_started
         self._trim_reasoning = True
         self._tag_hold = ""   # a possible start of a tag, at the end of what was fed
         self._stop_hold = ""  # answer text that may be the start of a stop string

@@ -301,3 +301,10 @@ def test_a_token_costs_microseconds_and_does_not_grow_with_the_reply(name: str) 
     whole = per_feed_us(CONFIGS[name], tokens)
     # Loose bounds for a busy CI box; the measured figures are in engine/filters.py's docstring.
     assert early < 100 and whole < 3 * early + 5
+
+
+def test_a_continued_answer_keeps_the_whitespace_that_joins_it() -> None:
+    continued = StreamFilter(FilterConfig(answer_started=True))
+    fresh = StreamFilter(FilterConfig())
+    assert "".join(p.text for p in continued.feed(" for their") + continued.finish()) == " for their"
+    assert "".join(p.text for p in fresh.feed("\n\n Hello") + fresh.finish()) == "Hello"
