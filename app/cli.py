@@ -346,7 +346,14 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
             return _fail(e.message + hint)
         except (InputError, ProviderError) as e:
             return _fail(str(e))
-        loop.add_signal_handler(signal.SIGINT, turn.cancel)
+        interrupts = 0
+
+        def on_sigint() -> None:  # the first Ctrl-C stops the answer; a second one does not wait
+            nonlocal interrupts
+            interrupts += 1
+            turn.cancel(force=interrupts > 1)
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
         show = _Printer()
         async for event in turn:
             if isinstance(event, Delta) and not args.json:

@@ -87,9 +87,13 @@ class Turn:
         self._on_end = on_end
         self._checkpoint: concurrent.futures.Future[None] | None = None
 
-    def cancel(self) -> None:
-        """Ask the engine to stop; the stream then ends with Cancelled(reason="user")."""
-        self._stream.cancel("user")
+    def cancel(self, *, force: bool = False) -> None:
+        """Ask the engine to stop; the stream then ends with Cancelled(reason="user").
+
+        An engine that does not stop within about a second is killed (engine.client); with
+        `force` (a second Ctrl-C) at once.
+        """
+        self._stream.cancel("user", force=force)
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
         # Checkpoints and the final save hold the whole message: prefix + new text.

@@ -15,6 +15,7 @@ import asyncio
 import multiprocessing as mp
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -28,6 +29,7 @@ from engine.events import (
     EngineEvent,
     Failed,
     Final,
+    GenerationStats,
     ModelFailed,
     ModelInfo,
     ModelLoading,
@@ -37,6 +39,10 @@ from engine.events import (
 )
 
 __all__ = ["AsyncEngine", "EngineDied", "EngineProcess", "GenerationStream"]
+
+# How long an engine may take to stop a generation before it counts as stuck and is killed.
+_STUCK_AFTER_S = 1.0
+_NO_STATS = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, 0.0)
 
 # Exit codes of a native crash: segfault, illegal instruction, bus error, abort, FP trap
 # (POSIX: minus the signal), and Windows' access violation and illegal instruction.
@@ -91,6 +97,12 @@ class EngineProcess:
         except (OSError, ValueError) as e:
             raise EngineUnavailable("engine_crashed", "The engine process has stopped.") from e
 
+    def kill(self) -> None:
+        """Kill a stuck engine at once (SIGKILL works on a stopped process too); its death is
+        reported as usual, as EngineDied, by the events thread."""
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+
     def stop(self, timeout: float = 5.0) -> None:
         if self._proc is None:
             return
@@ -128,13 +140,20 @@ class GenerationStream:
         self._engine = engine
         self._queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
         self._done = False
+        self.last_event_at = time.monotonic()
+        self.gap_s = 0.0  # the typical time between its events (an average), for the cancel deadline
 
     def _put(self, event: StreamEvent) -> None:
+        now = time.monotonic()
+        self.gap_s = 0.8 * self.gap_s + 0.2 * (now - self.last_event_at) if self.gap_s else now - self.last_event_at
+        self.last_event_at = now
         self._queue.put_nowait(event)
 
-    def cancel(self, reason: str = "user") -> None:
+    def cancel(self, reason: str = "user", *, force: bool = False) -> None:
+        """Ask the engine to stop. If it does not answer in time (or `force`: a second Ctrl-C),
+        it is stuck: the engine process is killed and the stream ends as cancelled at once."""
         if not self._done:
-            self._engine.cancel(self.generation_id, reason)
+            self._engine.cancel(self.generation_id, reason, force=force)
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
         while not self._done:
@@ -160,6 +179,7 @@ class AsyncEngine:
         # build does not run on this CPU; `hearth doctor` tells, so the message points there.
         self._local_gids: set[int] = set()
         self._local_answered = False
+        self._stuck = False  # the engine was killed because it did not answer a cancel
 
     def add_listener(self, fn: Callable[[EngineEvent], None]) -> None:
         self._listeners.append(fn)
@@ -204,12 +224,37 @@ class AsyncEngine:
         self._proc.send(cmd)
         return stream
 
-    def cancel(self, generation_id: int, reason: str = "user") -> None:
+    def cancel(self, generation_id: int, reason: str = "user", *, force: bool = False) -> None:
+        """Stop a generation; an engine that does not stop it in time is killed.
+
+        The engine stops within a token (or a prompt chunk) once asked. One that has not
+        after `_STUCK_AFTER_S`, or twice its own usual pace between tokens for a very slow
+        model, is stuck (stopped by a debugger or SIGSTOP, hung in native code): Stop must
+        still work, so its process is killed and the stream ends as cancelled with what
+        arrived. The model reloads in a fresh process.
+        """
         if self._proc is not None and self._proc.alive:
             try:
                 self._proc.send(Cancel(generation_id, reason))
             except EngineUnavailable:
                 pass  # the death notice will end the stream
+        stream = self._streams.get(generation_id)
+        if stream is None or self._loop is None:
+            return
+        if force:
+            self._force_stop(generation_id, reason)
+        else:
+            self._loop.call_later(max(_STUCK_AFTER_S, 2 * stream.gap_s), self._force_stop, generation_id, reason)
+
+    def _force_stop(self, generation_id: int, reason: str) -> None:
+        stream = self._streams.pop(generation_id, None)
+        if stream is None:
+            return  # it ended in time
+        self._local_gids.discard(generation_id)
+        stream._put(Cancelled(generation_id, reason, _NO_STATS))
+        if self._proc is not None:
+            self._stuck = True
+            self._proc.kill()  # its death notice ends the other streams and clears the model
 
     def close(self) -> None:
         if self._proc is not None:
@@ -273,7 +318,11 @@ class AsyncEngine:
             f"The engine process stopped unexpectedly (exit code {event.exitcode}). "
             "Your conversation is safe; the text written so far is kept."
         )
-        if (event.exitcode in _NATIVE_CRASH and self.model is not None and not self._local_answered
+        if self._stuck:
+            self._stuck = False
+            message = ("The engine did not respond to Stop, so Hearth restarted it. Your conversation is safe; "
+                       "the text written so far is kept.")
+        elif (event.exitcode in _NATIVE_CRASH and self.model is not None and not self._local_answered
                 and self._local_gids & self._streams.keys()):
             message = (
                 f"The engine process stopped unexpectedly (exit code {event.exitcode}) on the first answer after "

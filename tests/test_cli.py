@@ -143,3 +143,27 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
     # which rounds differently from token-by-token decoding, so greedy paths may part later.
     n = len(stopped["text"]) + 24
     assert joined[:n] == whole[:n], (stopped["text"], joined[:n], whole[:n])
+
+
+def test_ctrl_c_works_within_a_second_with_a_stuck_engine(data_dir: Path) -> None:
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ask", "Tell me a very long story.", "--json",
+                             "--max-tokens", "1500", "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (data_dir / "hearth.db").exists() and rows(data_dir, "SELECT 1 FROM generation WHERE state = 'streaming'"):
+            break
+        time.sleep(0.05)
+    (engine,) = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+    engine.suspend()  # SIGSTOP: the engine answers nothing any more
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    took = time.monotonic() - t0
+    result = json.loads(out)
+    assert proc.returncode == 130 and result["state"] == "cancelled" and result["saved"] is True, err
+    assert took < 2.5, took
+    assert rows(data_dir, f"SELECT state FROM generation WHERE id = {result['generation_id']}") == [("cancelled",)]
+    assert not psutil.pid_exists(engine.pid) or engine.status() == psutil.STATUS_ZOMBIE

@@ -193,3 +193,32 @@ def test_each_token_is_detokenized_once_not_the_whole_reply(model_path: Path) ->
         model.close()
     assert isinstance(events[-1], Final) and events[-1].stats.completion_tokens == 64
     assert calls and max(calls) == 1 and len(calls) == 64
+
+
+def test_stop_works_within_a_second_even_when_the_engine_is_stuck(model_path: Path) -> None:
+    """A stopped (SIGSTOP) or hung engine cannot hold Stop up: it is killed, the answer ends cancelled."""
+
+    async def main():  # noqa: ANN202
+        engine = AsyncEngine()
+        try:
+            await engine.load(LoadModel(str(model_path), n_threads=1))
+            stream = engine.generate(Generate(1, _user("Tell me a long story."), Sampling.greedy(2000, ignore_eos=True)))
+            events, took = [], None
+            async for ev in stream:
+                events.append(ev)
+                if isinstance(ev, Delta) and len(events) == 5:
+                    os.kill(engine.pid, signal.SIGSTOP)
+                    t0 = time.monotonic()
+                    stream.cancel("user")
+            took = time.monotonic() - t0
+            await asyncio.sleep(0.3)  # the death notice
+            await engine.load(LoadModel(str(model_path), n_threads=1))  # a fresh engine process
+            again = await _collect(engine.generate(Generate(2, _user("Hi"), Sampling.greedy(4))))
+            return events, took, again
+        finally:
+            engine.close()
+
+    events, took, again = _run(main())
+    assert isinstance(events[-1], Cancelled) and events[-1].reason == "user"
+    assert took < 1.5, took
+    assert isinstance(again[-1], Final)
