@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from jinja2.exceptions import SecurityError, TemplateError
 
 from engine.commands import ChatMessage, Generate, LoadModel
@@ -130,6 +131,7 @@ class LocalModel:
         self._bos_text = bos
         self.template = _compile_template(name, template_source, bos=bos, eos=eos)
         self._vocab = llm._model.vocab
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
         # Keep a reference: ctypes callbacks are freed when the Python object is.
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._cancel is not None and self._cancel.is_set())
@@ -201,6 +203,9 @@ class LocalModel:
         except _Aborted:
             emit(Cancelled(gid, "user", self._stats(len(tokens), 0, 0, t_prefill, received_at, None, None)))
             return
+        if not self._logits_finite():
+            emit(Failed(gid, "bad_model", self._bad_numbers()))
+            return
         emit(Started(gid, len(tokens), cached))
         prefill_done = time.perf_counter()
 
@@ -217,6 +222,9 @@ class LocalModel:
                                 repeat_penalty=s.repeat_penalty, reset=True):
             if cancel.is_set():
                 stop_reason = "cancelled"
+                break
+            if not self._logits_finite():  # the token was sampled from garbage: stop, say why
+                stop_reason = "bad_numbers"
                 break
             if not s.ignore_eos and self._lib.llama_vocab_is_eog(self._vocab, tok):
                 stop_reason = "eog"
@@ -242,8 +250,24 @@ class LocalModel:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         if stop_reason == "cancelled":
             emit(Cancelled(gid, "user", stats))
+        elif stop_reason == "bad_numbers":
+            emit(Failed(gid, "bad_model", self._bad_numbers()))
         else:
             emit(Final(gid, stop_reason, stats))
+
+    def _logits_finite(self) -> bool:
+        """The last evaluated position's logits hold no NaN or infinity.
+
+        A damaged tensor (random bytes in the weights, header intact) poisons every logit, and
+        sampling from NaN picks an arbitrary token, often end-of-turn at once: an empty answer
+        that looks completed. A check of n_vocab floats per token (~10 µs) catches it.
+        """
+        ptr = self._lib.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        return bool(ptr) and bool(np.isfinite(np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))).all())
+
+    def _bad_numbers(self) -> str:
+        return (f"{self._name} produced invalid numbers (NaN or infinity) instead of an answer: the file is "
+                "probably damaged. Download it again (or verify it in the model manager) or choose another model.")
 
     def _prefill(self, tokens: list[int], cancel: threading.Event) -> int:
         """Evaluate the prompt, reusing the longest cached prefix; return the reused count."""

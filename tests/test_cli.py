@@ -167,3 +167,22 @@ def test_ctrl_c_works_within_a_second_with_a_stuck_engine(data_dir: Path) -> Non
     assert took < 2.5, took
     assert rows(data_dir, f"SELECT state FROM generation WHERE id = {result['generation_id']}") == [("cancelled",)]
     assert not psutil.pid_exists(engine.pid) or engine.status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_model_whose_weights_are_damaged_fails_naming_the_file(data_dir: Path, tmp_path: Path,
+                                                                 model_path: Path) -> None:
+    """Header intact, weights not: NaN logits end the answer as failed(bad_model), never an empty 'completed'."""
+    from engine.gguf_check import check_gguf_metadata
+
+    summary, meta = check_gguf_metadata(model_path)
+    norm = next(t for t in meta.tensors if t.name == b"blk.0.attn_norm.weight")
+    damaged = tmp_path / "damaged.gguf"
+    raw = bytearray(model_path.read_bytes())
+    start = summary.data_offset + norm.offset
+    raw[start:start + norm.nbytes] = b"\xff" * norm.nbytes  # float32 NaN everywhere in one norm
+    damaged.write_bytes(bytes(raw))
+    r = hearth("ask", "Hello", "--json", "--model", str(damaged), "--max-tokens", "16", data_dir=data_dir)
+    result = json.loads(r.stdout)
+    assert r.returncode == 1 and result["state"] == "failed", r.stderr
+    assert result["error"]["code"] == "bad_model" and "damaged.gguf" in result["error"]["message"]
+    assert "damaged" in result["error"]["message"]
