@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,47 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `hearth list | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 141  # what a shell reports for a program ended by a closed pipe (128 + SIGPIPE)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def _text_arg(raw: str, where: str) -> str:
+    """A prompt from argv or stdin must be UTF-8 text: say where it is not, instead of failing later."""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as e:  # Python keeps undecodable bytes as lone surrogates
+        bad = raw.encode("utf-8", "surrogateescape")[: e.start + 1][-1:]
+        raise _BadInput(f"the prompt {where} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
+                        "save it as UTF-8 and try again") from None
+    return raw
+
+
+def _read_stdin() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _BadInput(f"the prompt on standard input is not valid UTF-8 text (byte 0x{data[e.start]:02x} at byte "
+                        f"{e.start + 1}); save it as UTF-8 and try again") from None
+
+
+class _BadInput(Exception):
+    """Input a person gave that cannot be used; the message says why (exit 2)."""
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "doctor":  # before anything that could fail: reporting failures is its job
@@ -163,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_ask(args, "", data_dir, model))
         if args.prompt is None:
             return _fail('give the message to send, e.g. hearth ask "Hello" (or --continue MESSAGE_ID)')
-        prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+        try:
+            prompt = _read_stdin() if args.prompt == "-" else _text_arg(args.prompt, "given")
+        except _BadInput as e:
+            return _fail(str(e))
         return asyncio.run(_ask(args, prompt, data_dir, model))
     if args.command == "bench":
         from app.bench import run_bench
@@ -192,11 +238,28 @@ def _doctor(args: argparse.Namespace, data_dir: Path) -> int:
 
 class _Printer:
     """The answer goes to stdout; a model's reasoning goes to stderr (dimmed on a terminal), so
-    `hearth ask ... > answer.txt` saves the answer alone."""
+    `hearth ask ... > answer.txt` saves the answer alone.
 
-    def __init__(self) -> None:
+    A reader that stops early (`| head`) closes the pipe: the answer is cancelled at once,
+    saved as cancelled with the text written so far, and nothing more is written.
+    """
+
+    def __init__(self, on_closed: Callable[[], None]) -> None:
         self._dim = sys.stderr.isatty()
         self._in_reasoning = False
+        self._on_closed = on_closed
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.closed = True
+            _quiet_stdout()
+            self._on_closed()
 
     def delta(self, d: Any) -> None:
         if d.channel == "reasoning":
@@ -208,9 +271,8 @@ class _Printer:
             return
         self._close_reasoning()
         if d.replace:
-            sys.stdout.write("\n[the provider replaced its answer with:]\n")
-        sys.stdout.write(d.text)
-        sys.stdout.flush()
+            self.write("\n[the provider replaced its answer with:]\n")
+        self.write(d.text)
 
     def end(self) -> None:
         self._close_reasoning()
@@ -335,8 +397,6 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
             sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
             if args.continue_id is not None:
                 turn = await service.continue_message(args.continue_id, sampling=sampling, **route)
-                if not args.json:
-                    sys.stdout.write(turn.prefix)  # the whole answer, then its continuation
             else:
                 turn = await service.start_turn(args.conversation, prompt, sampling=sampling, **route)
         except (HearthEngineError, StoreError) as e:
@@ -354,7 +414,9 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
             turn.cancel(force=interrupts > 1)
 
         loop.add_signal_handler(signal.SIGINT, on_sigint)
-        show = _Printer()
+        show = _Printer(on_closed=turn.cancel)
+        if args.continue_id is not None and not args.json:
+            show.write(turn.prefix)  # the whole answer, then its continuation
         async for event in turn:
             if isinstance(event, Delta) and not args.json:
                 show.delta(event)
@@ -369,6 +431,8 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
             print(f"hearth: error: {save_error}", file=sys.stderr)
         outcome = turn.outcome
         assert outcome is not None
+        if show.closed:  # the reader went away: the answer is saved (cancelled); nobody to tell
+            return 141 if save_error is None else 1
         if args.json:
             result = _json_result(turn, outcome, lag, service.label(route["remote"]))
             result["saved"] = save_error is None

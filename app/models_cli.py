@@ -228,7 +228,7 @@ def _add(library: ModelLibrary, path: str) -> int:
     known = library.by_path(path)
     try:
         model, info = library.add(path)
-    except ModelLoadError as e:
+    except (ModelLoadError, LibraryError) as e:
         return _fail(e.message)
     _print_info(info, _fit(info, DEFAULT_CONTEXT))
     said = f"already in your models as {model.id}" if known is not None else f"added as {model.id}"

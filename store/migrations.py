@@ -144,11 +144,28 @@ def applied_migrations(db_path: Path) -> list[str]:
             name for (name,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")
         ]
     except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            "not_a_database", f"{db_path} is not a Hearth database (SQLite said: {exc})."
-        ) from exc
+        from store.diagnose import explain  # here: diagnose imports the error words this module shares
+
+        raise explain(db_path, exc) from exc
     finally:
         conn.close()
+
+
+def _refuse_if_damaged(db_path: Path) -> None:
+    """Raise StoreError(damaged) if SQLite finds the file damaged; never write to it first."""
+    from store.diagnose import explain
+
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        found = conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise explain(db_path, exc) from exc
+    finally:
+        conn.close()
+    if found != ("ok",):
+        raise StoreError("damaged", f"{db_path} is damaged (SQLite's check: {found[0] if found else 'no answer'}). "
+                                    "Run `hearth doctor` to see what can be done; Hearth has not changed the file.")
 
 
 def migrate(db_path: Path) -> list[str]:
@@ -167,6 +184,8 @@ def migrate(db_path: Path) -> list[str]:
             f"{db_path} was written by a newer version of Hearth (it has migration "
             f"{', '.join(unknown)}). Update Hearth to open it; the file was not changed.",
         )
+    if not recorded and db_path.exists() and db_path.stat().st_size > 0:
+        _refuse_if_damaged(db_path)  # a file with pages but no record of its schema: look before writing
     pending = [m.name for m in MIGRATIONS if m.name not in recorded]
     # A blank or new file has nothing to lose; one with a schema holds someone's conversations.
     backup = _backup_before(db_path, recorded[-1], pending[-1]) if pending and recorded else None
@@ -188,6 +207,12 @@ def migrate(db_path: Path) -> list[str]:
             except BaseException as exc:
                 if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
                     conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    from store.diagnose import explain
+
+                    found = explain(db_path, exc)
+                    if found.code == "damaged":
+                        raise found from exc
                 if isinstance(exc, Exception):
                     kept = f"; the copy made before upgrading is {backup}" if backup else ""
                     raise StoreError(

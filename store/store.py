@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from engine.states import GenerationState
@@ -27,6 +29,7 @@ from store import writes
 from store.backup import copy_database
 from store.continuation import Continuation, begin_continue
 from store.db import make_engine
+from store.diagnose import explain
 from store.errors import StoreError
 from store.migrations import migrate
 from store.owners import OwnerLock
@@ -77,11 +80,17 @@ class Store:
         database are left alone (store.owners).
         """
         db_path = Path(db_path)
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        migrate(db_path)
-        owner = OwnerLock(db_path)
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            migrate(db_path)
+            owner = OwnerLock(db_path)
+        except (OSError, sqlite3.Error, SQLAlchemyError) as e:
+            raise explain(db_path, e) from e
         try:
             store = cls(db_path, writer_factory(db_path), owner)
+        except (OSError, sqlite3.Error, SQLAlchemyError) as e:
+            owner.close()
+            raise explain(db_path, e) from e
         except BaseException:
             owner.close()
             raise
@@ -301,12 +310,18 @@ class Store:
         return future
 
     async def _await_write(self, op: Callable[[Session], T]) -> T:
-        return await asyncio.wrap_future(self._writer.submit(op), loop=asyncio.get_running_loop())
+        try:
+            return await asyncio.wrap_future(self._writer.submit(op), loop=asyncio.get_running_loop())
+        except (sqlite3.Error, SQLAlchemyError) as e:  # a damaged file, never raw SQL for a person
+            raise explain(self._db_path, e) from e
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
         if self._closed:
             raise StoreError("closed", "The store is closed.")
-        return await asyncio.get_running_loop().run_in_executor(self._read_pool, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._read_pool, fn, *args)
+        except (sqlite3.Error, SQLAlchemyError) as e:
+            raise explain(self._db_path, e) from e
 
 
 def _log_failure(future: Future[Any]) -> None:

@@ -165,7 +165,10 @@ class ModelLibrary:
         """
         from engine.gguf_info import read_gguf_info
 
-        p = Path(path).expanduser().resolve()
+        try:
+            p = Path(path).expanduser().resolve()
+        except (OSError, RuntimeError) as e:  # a symlink loop, a name too long
+            raise LibraryError("unreadable", f"{path} cannot be used as a model file: {e}.") from e
         info = read_gguf_info(p)
         existing = self.by_path(p)
         if existing is not None:
@@ -259,7 +262,7 @@ class ModelLibrary:
 def _same(path: Path) -> Path:
     try:
         return path.expanduser().resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.12)
         return path
 
 

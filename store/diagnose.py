@@ -1,0 +1,84 @@
+"""What is wrong with a database that cannot be opened or read, in words a person can act on.
+
+Turns an OSError, an sqlite3 error or SQLAlchemy's wrapping of one into a StoreError whose
+code and message name the real problem: the data folder is a file, the database is a folder,
+the disk is read-only or full, the file is damaged, or it is not a database at all. Never
+suggests deleting a file that may be healthy (a read-only or full disk is not a broken
+database), and never shows SQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from store.errors import StoreError
+from store.retry import storage_fault
+
+__all__ = ["explain"]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_CORRUPT, _NOTADB, _CANTOPEN = 11, 26, 14
+
+
+def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        error = todo.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, sqlite3.Error):
+            return error
+        orig = getattr(error, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None, error.__cause__, error.__context__]
+    return None
+
+
+def explain(db_path: Path, exc: BaseException) -> StoreError:
+    """The StoreError for `exc`, raised while opening or reading the database at `db_path`.
+
+    Anything that is not a storage problem (a bug) is raised again as it is.
+    """
+    if isinstance(exc, StoreError):
+        return exc
+    folder = db_path.parent
+    doctor = "Run `hearth doctor` to see what can be done; Hearth has not changed the file."
+    if folder.exists() and not folder.is_dir():
+        return StoreError("bad_data_dir", f"{folder} is a file, not a folder, so Hearth cannot keep its data there. "
+                                          "Choose another folder with --data-dir (or HEARTH_DATA_DIR).")
+    if db_path.is_dir():
+        return StoreError("bad_data_dir", f"{db_path} is a folder, not a database file. Move it away, or choose "
+                                          "another folder with --data-dir.")
+    fault = storage_fault(exc)
+    if fault is not None:
+        code = {"the disk is full": "disk_full", "the database file is read-only": "read_only"}.get(fault.reason,
+                                                                                                      "storage_error")
+        return StoreError(code, f"Could not open {db_path}: {fault.reason}; {fault.hint}. The file itself is not "
+                                "damaged by this.")
+    if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno in (13, 30)):
+        return StoreError("read_only", f"Could not open {db_path}: {exc.strerror or exc}. Make the folder writable, "
+                                       "or copy the database elsewhere.")
+    error = _sqlite_error(exc)
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF if error is not None else 0
+    head = b""
+    try:
+        with open(db_path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError:
+        pass
+    if error is not None and (code == _CORRUPT or (code == _NOTADB and head == _SQLITE_MAGIC)
+                              or "malformed" in str(error)):
+        return StoreError("damaged", f"{db_path} is damaged (SQLite: {error}). {doctor}")
+    if error is not None and (code == _NOTADB or "not a database" in str(error)):
+        return StoreError("not_a_database", f"{db_path} is not a SQLite database. If it is yours, move it away; "
+                                            f"Hearth will not change it. {doctor}")
+    if error is not None and code == _CANTOPEN:
+        return StoreError("cannot_open", f"Could not open {db_path} ({error}). Check that its folder exists and "
+                                         "is writable.")
+    if isinstance(exc, OSError):
+        return StoreError("storage_error", f"Could not use {db_path}: {exc.strerror or exc}.")
+    if error is not None:
+        return StoreError("storage_error", f"Could not read {db_path} (SQLite: {error}). {doctor}")
+    raise exc

@@ -1,0 +1,113 @@
+"""Bad input and broken storage: a clear sentence, the right exit code, no traceback, nothing changed.
+
+Real processes (`python -m app.cli`), real files, the real model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def hearth(*args: str, data_dir: Path, stdin: bytes | None = None,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args, "--data-dir", str(data_dir)], input=stdin,
+                          capture_output=True, timeout=120, env=env)
+
+
+def _err(r: subprocess.CompletedProcess[bytes]) -> str:
+    return r.stderr.decode("utf-8", "replace")
+
+
+def _chat(data_dir: Path, n: int = 3) -> None:
+    for i in range(n):
+        r = hearth("ask", f"Say hi {i}", "--max-tokens", "3", data_dir=data_dir)
+        assert r.returncode == 0, _err(r)
+
+
+def test_invalid_utf8_in_the_prompt_is_refused_clearly(data_dir: Path) -> None:
+    argv = subprocess.run([sys.executable, "-m", "app.cli", "ask", os.fsdecode(b"caf\xe9 \xff"), "--data-dir",
+                           str(data_dir)], capture_output=True, timeout=60)
+    piped = hearth("ask", "-", data_dir=data_dir, stdin=b"hello \xff\xfe world")
+    for r in (argv, piped):
+        assert r.returncode == 2 and "not valid UTF-8" in _err(r) and "Traceback" not in _err(r), _err(r)
+    assert not (data_dir / "hearth.db").exists()  # nothing was saved from it
+
+
+@pytest.mark.parametrize("layout", ["data dir is a file", "hearth.db is a folder"])
+def test_a_data_dir_that_cannot_hold_a_database_is_named(tmp_path: Path, layout: str) -> None:
+    target = tmp_path / "data"
+    if layout == "data dir is a file":
+        target.write_text("my notes")
+    else:
+        (target / "hearth.db").mkdir(parents=True)
+    for args in (["list"], ["ask", "hi"], ["backup", str(tmp_path / "b.db")]):
+        r = hearth(*args, data_dir=target)
+        assert r.returncode == 2 and "Traceback" not in _err(r), _err(r)
+        assert ("is a file, not a folder" if layout == "data dir is a file" else "is a folder, not a database") in _err(r)
+    if layout == "data dir is a file":
+        assert target.read_text() == "my notes"
+
+
+def test_a_damaged_database_is_called_damaged_left_alone_and_points_to_doctor(data_dir: Path) -> None:
+    _chat(data_dir)
+    db = data_dir / "hearth.db"
+    raw = bytearray(db.read_bytes())
+    raw[4096: 4096 * 3] = os.urandom(8192)  # random bytes over two pages, as a failing disk leaves them
+    db.write_bytes(bytes(raw))
+    before = db.read_bytes()
+    for args in (["list", "--messages"], ["ask", "hi", "--max-tokens", "2"]):
+        r = hearth(*args, data_dir=data_dir)
+        assert r.returncode == 2 and "Traceback" not in _err(r) and "SELECT" not in _err(r), _err(r)
+        assert "damaged" in _err(r) and "hearth doctor" in _err(r)
+    assert db.read_bytes() == before
+
+
+def test_a_file_that_is_not_a_database_is_not_called_damaged(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "hearth.db").write_bytes(b"these are my notes, not a database\n" * 50)
+    r = hearth("list", data_dir=data_dir)
+    assert r.returncode == 2 and "is not a SQLite database" in _err(r) and "Traceback" not in _err(r)
+
+
+def test_adding_a_symlink_loop_as_a_model_says_so(data_dir: Path, tmp_path: Path) -> None:
+    loop = tmp_path / "loop.gguf"
+    loop.symlink_to(loop)
+    r = hearth("models", "add", str(loop), data_dir=data_dir)
+    assert r.returncode == 2 and "Traceback" not in _err(r) and "loop.gguf" in _err(r), _err(r)
+
+
+def test_a_reader_that_stops_early_cancels_the_answer_and_it_is_saved_as_cancelled(data_dir: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ask", "Write a very long story about the sea.",
+                             "--max-tokens", "1500", "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    shown = proc.stdout.read(30)  # like `| head -c 30`
+    proc.stdout.close()
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10  # it did not generate on to 1,500 tokens for nobody
+    assert b"Traceback" not in err, err.decode()
+    with sqlite3.connect(data_dir / "hearth.db") as db:
+        state, text, tokens = db.execute("SELECT g.state, m.content, g.completion_tokens FROM generation g "
+                                         "JOIN message m ON m.id = g.message_id").fetchone()
+    assert state == "cancelled" and text.encode().startswith(shown) and tokens < 1500
+
+
+def test_listing_into_a_closed_pipe_is_quiet(data_dir: Path) -> None:
+    _chat(data_dir, 4)
+    r = subprocess.run(f"{sys.executable} -m app.cli list --messages --data-dir {data_dir} | head -n 1",
+                       shell=True, capture_output=True, timeout=60)
+    assert r.stdout.count(b"\n") == 1 and b"Traceback" not in r.stderr and b"BrokenPipe" not in r.stderr
+
+
+def test_json_saved_is_true_for_a_normal_answer(data_dir: Path) -> None:
+    r = hearth("ask", "Hi", "--json", "--max-tokens", "3", data_dir=data_dir)
+    assert r.returncode == 0 and json.loads(r.stdout)["saved"] is True
