@@ -317,17 +317,25 @@ def _too_big(model: Path, settings: LoadSettings) -> str | None:
     return fit.message if fit.verdict is Verdict.TOO_BIG else None
 
 
-def _open_store(data_dir: Path):  # noqa: ANN202 - returns store.Store
-    from store import Store
+def _open_store(data_dir: Path, *, read_only_ok: bool = False):  # noqa: ANN202 - returns store.Store
+    """The store; with `read_only_ok` (listing, backing up), one on read-only media opens read-only."""
+    from store import Store, StoreError
 
-    return Store.open(db_path(data_dir))
+    try:
+        return Store.open(db_path(data_dir))
+    except StoreError as e:
+        if not (read_only_ok and e.code == "read_only"):
+            raise
+    store = Store.open_read_only(db_path(data_dir))
+    print(f"hearth: note: {db_path(data_dir)} is on a read-only disk; it is opened for reading only.", file=sys.stderr)
+    return store
 
 
 def _backup(data_dir: Path, dest: Path) -> int:
     from store import StoreError
 
     try:
-        store = _open_store(data_dir)
+        store = _open_store(data_dir, read_only_ok=True)
     except StoreError as e:
         return _fail(e.message)
     try:
@@ -345,7 +353,7 @@ async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:
     from store import StoreError
 
     try:
-        store = _open_store(data_dir)
+        store = _open_store(data_dir, read_only_ok=True)
     except StoreError as e:
         return _fail(e.message)
     try:

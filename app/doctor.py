@@ -159,6 +159,10 @@ def _data(data_dir: Path) -> tuple[dict[str, Any], list[Finding]]:
         findings.append(Finding("fail", "data", health.problem))
     elif health.exists:
         findings.append(Finding("ok", "data", "The database is readable and intact."))
+    if data_dir.is_dir() and not os.access(data_dir, os.W_OK):
+        findings.append(Finding("warn", "data", f"{data_dir} is read-only: Hearth can show and back up its "
+                                                "conversations but cannot save new answers. Make it writable, or copy "
+                                                "it to a writable folder (--data-dir)."))
     if free < _LOW_DISK:
         findings.append(Finding("warn", "data", f"Only {free / 1e6:.0f} MB are free where Hearth keeps its data "
                                                 f"({probe}): answers will stream but may fail to save. Free some space."))

@@ -20,7 +20,7 @@ from store.errors import StoreError
 __all__ = ["copy_database"]
 
 
-def copy_database(source: Path, dest: Path) -> Path:
+def copy_database(source: Path, dest: Path, *, immutable: bool = False) -> Path:
     """Write a consistent snapshot of the database at `source` to the new file `dest`; return it.
 
     The copy is a plain single-file database (rollback journal, no -wal beside it) that
@@ -37,7 +37,7 @@ def copy_database(source: Path, dest: Path) -> Path:
         fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
         os.close(fd)
         partial = Path(name)
-        src = connect(source, read_only=True)
+        src = connect(source, read_only=True, immutable=immutable)
         try:
             dst = sqlite3.connect(partial)
             try:

@@ -10,6 +10,7 @@ import sqlite3
 from functools import partial
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
@@ -21,16 +22,23 @@ __all__ = ["BUSY_TIMEOUT_MS", "connect", "make_engine"]
 BUSY_TIMEOUT_MS = 5000
 
 
-def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+def connect(db_path: Path, *, read_only: bool = False, immutable: bool = False) -> sqlite3.Connection:
     """A configured connection in autocommit mode: transactions are begun explicitly by the caller.
 
     `read_only` connections refuse writes (`query_only`), so a read path cannot write by accident,
     and leave the journal mode alone (WAL is a property of the file, set by the writer side).
+    `immutable` (read-only media: a DVD, a read-only mount, a backup on a locked share) opens
+    the file without the -shm/-wal files SQLite would otherwise need to create there; only
+    for a file nobody can be writing to.
     """
     # isolation_level=None stops pysqlite from issuing its own BEGIN/COMMIT around statements,
     # which would fight SQLAlchemy's and our explicit BEGIN IMMEDIATE.
+    target: str | Path = db_path
+    if immutable:
+        read_only = True
+        target = "file:" + quote(str(Path(db_path).absolute())) + "?immutable=1"
     conn = sqlite3.connect(
-        db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, uri=immutable
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -48,7 +56,8 @@ def connect(db_path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def make_engine(db_path: Path, *, role: Literal["writer", "reader"], pool_size: int = 1) -> Engine:
+def make_engine(db_path: Path, *, role: Literal["writer", "reader"], pool_size: int = 1,
+                immutable: bool = False) -> Engine:
     """An SQLAlchemy engine over `connect`.
 
     The writer's transactions start with BEGIN IMMEDIATE: the write lock is taken up front, so a
@@ -58,7 +67,7 @@ def make_engine(db_path: Path, *, role: Literal["writer", "reader"], pool_size: 
     read_only = role == "reader"
     engine = create_engine(
         f"sqlite:///{db_path}",
-        creator=partial(connect, db_path, read_only=read_only),
+        creator=partial(connect, db_path, read_only=read_only, immutable=immutable),
         poolclass=QueuePool,
         pool_size=pool_size,
         max_overflow=0 if role == "writer" else pool_size,

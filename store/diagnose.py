@@ -9,6 +9,7 @@ database), and never shows SQL.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -36,6 +37,11 @@ def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
     return None
 
 
+def _writable(folder: Path, db_path: Path) -> bool:
+    """SQLite needs to write the folder (journal, -wal, -shm) as well as the file."""
+    return os.access(folder, os.W_OK) and (not db_path.exists() or os.access(db_path, os.W_OK))
+
+
 def explain(db_path: Path, exc: BaseException) -> StoreError:
     """The StoreError for `exc`, raised while opening or reading the database at `db_path`.
 
@@ -51,6 +57,10 @@ def explain(db_path: Path, exc: BaseException) -> StoreError:
     if db_path.is_dir():
         return StoreError("bad_data_dir", f"{db_path} is a folder, not a database file. Move it away, or choose "
                                           "another folder with --data-dir.")
+    if folder.is_dir() and not _writable(folder, db_path):
+        return StoreError("read_only", f"Could not open {db_path} for writing: {folder} is on a read-only disk or "
+                                       "is not writable. The file itself is not damaged by this; make the folder "
+                                       "writable, or copy the database to a writable folder.")
     fault = storage_fault(exc)
     if fault is not None:
         code = {"the disk is full": "disk_full", "the database file is read-only": "read_only"}.get(fault.reason,

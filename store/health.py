@@ -6,10 +6,12 @@ safe while the window or another `hearth` command has the database open.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.db import connect
 from store.migrations import MIGRATIONS
 
 __all__ = ["DatabaseHealth", "check_database"]
@@ -40,10 +42,12 @@ def check_database(path: Path) -> DatabaseHealth:
     if not path.exists():
         return DatabaseHealth(str(path), exists=False)
     size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    read_only_media = not os.access(path.parent, os.W_OK)
     try:
         # A plain connection that only reads (query_only) rather than mode=ro: see
-        # store.migrations.applied_migrations for why (no -wal/-shm files left behind).
-        conn = sqlite3.connect(path, timeout=5)
+        # store.migrations.applied_migrations for why (no -wal/-shm files left behind). On
+        # read-only media SQLite cannot create those files: the file is opened immutable.
+        conn = connect(path, immutable=True) if read_only_media else sqlite3.connect(path, timeout=5)
     except sqlite3.Error as e:
         return DatabaseHealth(str(path), True, size, problem=f"{path} cannot be opened: {e}.")
     try:

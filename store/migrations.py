@@ -122,17 +122,18 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def applied_migrations(db_path: Path) -> list[str]:
+def applied_migrations(db_path: Path, *, immutable: bool = False) -> list[str]:
     """Names recorded in the database, read without setting any pragma that would change the file.
 
-    Raises StoreError(not_a_database) if the file is not SQLite.
+    Raises StoreError(not_a_database | damaged) if the file is not a usable SQLite database.
+    `immutable`: the file is on read-only media (see store.db.connect).
     """
     if not db_path.exists():
         return []
     # Not `mode=ro`: a read-only connection to a WAL database leaves -wal/-shm files behind,
     # because it may not delete them. A plain connection that only reads writes nothing to
     # the database and, as the last one to close, tidies those files away.
-    conn = sqlite3.connect(db_path)
+    conn = connect(db_path, immutable=True) if immutable else sqlite3.connect(db_path)
     try:
         conn.execute("PRAGMA query_only = ON")
         has_table = conn.execute(

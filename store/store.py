@@ -31,7 +31,7 @@ from store.continuation import Continuation, begin_continue
 from store.db import make_engine
 from store.diagnose import explain
 from store.errors import StoreError
-from store.migrations import migrate
+from store.migrations import MIGRATIONS, applied_migrations, migrate
 from store.owners import OwnerLock
 from store.reads import Reads, history_in
 from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
@@ -50,13 +50,15 @@ _READER_THREADS = 2  # one for the sidebar, one for the open conversation
 class Store:
     """Hearth's database. Make one with `Store.open(path)`; `close()` it at shutdown."""
 
-    def __init__(self, db_path: Path, writer: StoreWriter, owner: OwnerLock | None = None) -> None:
-        """Use `Store.open`; this assumes a migrated database and a running writer."""
+    def __init__(self, db_path: Path, writer: StoreWriter | None, owner: OwnerLock | None = None) -> None:
+        """Use `Store.open` (or `open_read_only`); this assumes a migrated database and a running
+        writer, or no writer at all for a read-only store."""
         self._db_path = db_path
         self._writer = writer
         self._owner = owner
         self._owner_id = owner.id if owner is not None else None
-        self._read_engine = make_engine(db_path, role="reader", pool_size=_READER_THREADS)
+        self.read_only = writer is None
+        self._read_engine = make_engine(db_path, role="reader", pool_size=_READER_THREADS, immutable=self.read_only)
         self._read_pool = ThreadPoolExecutor(
             _READER_THREADS, thread_name_prefix="hearth-store-read"
         )
@@ -102,6 +104,23 @@ class Store:
             raise
         return store
 
+    @classmethod
+    def open_read_only(cls, db_path: Path) -> Store:
+        """The database on read-only media, for reading and backing up only.
+
+        Nothing is migrated or recovered, and every write raises StoreError(read_only). The
+        schema must be this Hearth's: an older one would need an upgrade, which is a write.
+        """
+        db_path = Path(db_path)
+        try:
+            recorded = applied_migrations(db_path, immutable=True)
+        except (OSError, sqlite3.Error, SQLAlchemyError) as e:
+            raise explain(db_path, e) from e
+        if recorded != [m.name for m in MIGRATIONS]:
+            raise StoreError("read_only", f"{db_path} is on a read-only disk and was written by another version of "
+                                          "Hearth; it can be opened once it is on a writable disk.")
+        return cls(db_path, None)
+
     @property
     def db_path(self) -> Path:
         return self._db_path
@@ -113,12 +132,14 @@ class Store:
         anything (`loop.call_soon_threadsafe`). While saves fail the writer keeps retrying each
         one (see `store.writer`); `message` is for a person. Returns a function that removes it.
         """
+        if self._writer is None:
+            return lambda: None  # a read-only store saves nothing, so nothing can start failing
         return self._writer.add_health_listener(listener)
 
     @property
     def save_problem(self) -> str | None:
         """Why saves are failing right now (as the health listener last heard), or None."""
-        return self._writer.problem
+        return self._writer.problem if self._writer is not None else None
 
     def backup(self, dest: Path) -> Path:
         """Copy the whole database to the new file `dest`, while writes go on; return `dest`.
@@ -129,14 +150,15 @@ class Store:
         """
         if self._closed:
             raise StoreError("closed", "The store is closed.")
-        return copy_database(self._db_path, Path(dest))
+        return copy_database(self._db_path, Path(dest), immutable=self.read_only)
 
     def close(self) -> None:
         """Wait for every queued write, stop the writer, close all connections. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
         self._read_pool.shutdown(wait=True)
         self._read_engine.dispose()
         if self._owner is not None:  # after the last write: our generations are final or ours no more
@@ -304,16 +326,26 @@ class Store:
     def _fire_and_forget(
         self, op: Callable[[Session], T], *, key: tuple[str, int], replaceable: bool = False
     ) -> Future[T]:
+        if self._writer is None:
+            failed: Future[Any] = Future()
+            failed.set_exception(self._read_only_error())
+            return failed
         future = self._writer.submit(op, key=key, replaceable=replaceable)
         # Stream-path callers rarely look at these futures; a failed save must still be seen.
         future.add_done_callback(_log_failure)
         return future
 
     async def _await_write(self, op: Callable[[Session], T]) -> T:
+        if self._writer is None:
+            raise self._read_only_error()
         try:
             return await asyncio.wrap_future(self._writer.submit(op), loop=asyncio.get_running_loop())
         except (sqlite3.Error, SQLAlchemyError) as e:  # a damaged file, never raw SQL for a person
             raise explain(self._db_path, e) from e
+
+    def _read_only_error(self) -> StoreError:
+        return StoreError("read_only", f"{self._db_path} is on a read-only disk: Hearth can show and back up its "
+                                       "conversations, not add to them. Copy it to a writable folder to chat.")
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
         if self._closed:

@@ -111,3 +111,44 @@ def test_listing_into_a_closed_pipe_is_quiet(data_dir: Path) -> None:
 def test_json_saved_is_true_for_a_normal_answer(data_dir: Path) -> None:
     r = hearth("ask", "Hi", "--json", "--max-tokens", "3", data_dir=data_dir)
     assert r.returncode == 0 and json.loads(r.stdout)["saved"] is True
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):  # noqa: ANN201 - a real small filesystem, mounted for this test
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_store_on_a_read_only_disk_can_still_be_listed_and_backed_up(tmpfs: Path, tmp_path: Path) -> None:
+    data = tmpfs / "data"
+    _chat(data, 2)
+    assert subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)]).returncode == 0
+    listed = hearth("list", "--messages", data_dir=data)
+    assert listed.returncode == 0 and b"Say hi 1" in listed.stdout and b"read-only disk" in listed.stderr
+    backed = hearth("backup", str(tmp_path / "copy.db"), data_dir=data)
+    assert backed.returncode == 0 and (tmp_path / "copy.db").stat().st_size > 0, _err(backed)
+    asked = hearth("ask", "Hi", data_dir=data)
+    assert asked.returncode == 2 and "read-only disk" in _err(asked) and "damaged" in _err(asked), _err(asked)
+    doctor = hearth("doctor", data_dir=data)
+    assert b"is read-only" in doctor.stdout and b"integrity ok" in doctor.stdout
+
+
+def test_a_full_disk_at_start_is_called_full_not_broken(tmpfs: Path) -> None:
+    data = tmpfs / "data"
+    data.mkdir()
+    with open(tmpfs / "filler", "wb") as f:  # fill the 2 MB disk to the last byte
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    r = hearth("ask", "Hi", data_dir=data)
+    assert r.returncode == 2 and "Traceback" not in _err(r), _err(r)
+    assert "full" in _err(r) and "not a Hearth database" not in _err(r)
