@@ -24,6 +24,8 @@ def add_doctor_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("doctor", parents=[common],
                        help="check the llama.cpp build, this machine, the data and the models; self-test the engine")
     p.add_argument("--json", action="store_true", help="print one JSON object (for scripts and bug reports)")
+    p.add_argument("--salvage", action="store_true", help="copy what can still be read from a damaged database "
+                   "into a new file beside it (the damaged file is not changed)")
 
 
 def _size(n: float | None) -> str:
@@ -106,7 +108,37 @@ def format_report(r: DoctorReport) -> str:
     return "\n".join(lines)
 
 
+def _salvage(data_dir: Path) -> int:
+    import time
+
+    from app.paths import db_path
+    from store import StoreError
+    from store.salvage import salvage
+
+    source = db_path(data_dir)
+    if not source.is_file():
+        print(f"hearth doctor: there is no database at {source} to salvage.", file=sys.stderr)
+        return 2
+    dest = source.with_name(f"hearth.db.salvaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        report = salvage(source, dest)
+    except StoreError as e:
+        print(f"hearth doctor: {e.message}", file=sys.stderr)
+        return 2
+    print(f"Salvaged into {dest}:")
+    for table, n in report.copied.items():
+        lost = report.unreadable.get(table, 0) + report.orphans.get(table, 0)
+        print(f"  {table}: {n:,} rows copied" + (f", {lost:,} could not be read or had lost their parent" if lost else ""))
+    if report.recreated:
+        print(f"  {report.recreated} conversation(s) had lost their title; they are named 'Recovered conversation'.")
+    print(f"{source} is unchanged. To use the salvaged copy: close Hearth, move {source.name} aside, and rename "
+          f"{dest.name} to hearth.db.")
+    return 0
+
+
 def run_doctor(args: argparse.Namespace, data_dir: Path, model: Path | None) -> int:
+    if getattr(args, "salvage", False):
+        return _salvage(data_dir)
     if not args.json:
         print("hearth doctor: checking (the self-test loads a model in a separate process)…", file=sys.stderr)
     report = diagnose(data_dir, model=model, n_threads=args.threads)

@@ -50,7 +50,8 @@ def explain(db_path: Path, exc: BaseException) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     folder = db_path.parent
-    doctor = "Run `hearth doctor` to see what can be done; Hearth has not changed the file."
+    doctor = ("Hearth has not changed the file. Run `hearth doctor` to see what is wrong; `hearth doctor --salvage` "
+              "copies what can still be read into a new file.")
     if folder.exists() and not folder.is_dir():
         return StoreError("bad_data_dir", f"{folder} is a file, not a folder, so Hearth cannot keep its data there. "
                                           "Choose another folder with --data-dir (or HEARTH_DATA_DIR).")

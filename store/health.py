@@ -16,7 +16,8 @@ from store.migrations import MIGRATIONS
 
 __all__ = ["DatabaseHealth", "check_database"]
 
-_RESTORE = ("Restore a backup over it while Hearth is closed: a hearth.db.bak-* file beside it (made before each "
+_RESTORE = ("`hearth doctor --salvage` copies what can still be read into a new file beside it, without changing "
+            "it; or restore a backup while Hearth is closed: a hearth.db.bak-* file beside it (made before each "
             "upgrade), or a copy made with `hearth backup`.")
 
 

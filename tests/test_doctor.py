@@ -158,3 +158,34 @@ def test_a_native_crash_on_the_first_answer_points_to_hearth_doctor(model_path: 
     assert "hearth doctor" in first and "may not run on this CPU" in first
     later = _first_answer_then_crash(model_path, answer_first=True)
     assert "hearth doctor" not in later and "stopped unexpectedly" in later
+
+
+def test_salvage_copies_what_a_damaged_database_still_holds_into_a_new_file(data_dir: Path) -> None:
+    from store import Store
+
+    db = data_dir / "hearth.db"
+    original: dict[int, str] = {}
+    with Store.open(db) as store:
+        for i in range(120):
+            ids = asyncio.run(store.create_turn(None, f"Question {i}: " + "words " * 60, "m"))
+            original[ids.user_message_id] = f"Question {i}: " + "words " * 60
+    raw = bytearray(db.read_bytes())
+    page = 4096
+    middle = (len(raw) // page // 2) * page
+    raw[middle: middle + 2 * page] = os.urandom(2 * page)  # two pages in the middle, as a bad disk leaves them
+    db.write_bytes(bytes(raw))
+    damaged = db.read_bytes()
+    assert doctor(data_dir).returncode == 1  # it is seen as damaged
+    r = doctor(data_dir, "--salvage")
+    assert r.returncode == 0, r.stderr
+    (salvaged,) = data_dir.glob("hearth.db.salvaged-*")
+    assert db.read_bytes() == damaged  # the damaged file is untouched
+    with sqlite3.connect(salvaged) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        kept = dict(conn.execute("SELECT id, content FROM message WHERE role = 'user'").fetchall())
+    assert len(kept) >= len(original) // 2, r.stdout  # most of it is back
+    assert all(original[i] == text for i, text in kept.items())  # and what is back is exact
+    with Store.open(salvaged) as reopened:  # a healthy Hearth database again
+        assert len(asyncio.run(reopened.list_conversations())) >= 1
+    assert "is unchanged" in r.stdout and "rows copied" in r.stdout
