@@ -159,6 +159,9 @@ def _data(data_dir: Path) -> tuple[dict[str, Any], list[Finding]]:
         findings.append(Finding("fail", "data", health.problem))
     elif health.exists:
         findings.append(Finding("ok", "data", "The database is readable and intact."))
+    if data_dir.exists() and not data_dir.is_dir():
+        findings.append(Finding("fail", "data", f"{data_dir} is a file, not a folder, so Hearth cannot keep its data "
+                                                "there. Choose another folder with --data-dir (or HEARTH_DATA_DIR)."))
     if data_dir.is_dir() and not os.access(data_dir, os.W_OK):
         findings.append(Finding("warn", "data", f"{data_dir} is read-only: Hearth can show and back up its "
                                                 "conversations but cannot save new answers. Make it writable, or copy "
@@ -172,7 +175,7 @@ def _data(data_dir: Path) -> tuple[dict[str, Any], list[Finding]]:
 
 
 def _models(data_dir: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
-    from app.models import CatalogError, ModelLibrary
+    from app.models import CatalogError, LibraryError, ModelLibrary
 
     findings: list[Finding] = []
     try:
@@ -180,6 +183,8 @@ def _models(data_dir: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
         models = library.models()
     except CatalogError as e:
         return [], [Finding("fail", "models", f"The model catalog is broken: {e}")]
+    except LibraryError as e:
+        return [], [Finding("fail", "models", e.message)]
     out = []
     for m in models:
         if not (m.installed or m.source in ("bundled", "added")):

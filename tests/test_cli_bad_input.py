@@ -152,3 +152,13 @@ def test_a_full_disk_at_start_is_called_full_not_broken(tmpfs: Path) -> None:
     r = hearth("ask", "Hi", data_dir=data)
     assert r.returncode == 2 and "Traceback" not in _err(r), _err(r)
     assert "full" in _err(r) and "not a Hearth database" not in _err(r)
+
+
+def test_models_and_doctor_on_a_data_dir_that_is_a_file_say_so_and_move_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    target.write_text("my notes")
+    models = hearth("models", "list", data_dir=target)
+    assert models.returncode == 2 and "cannot be read" in _err(models) and "moved" not in _err(models)
+    doc = hearth("doctor", data_dir=target)
+    assert doc.returncode == 1 and b"is a file, not a folder" in doc.stdout and b"Traceback" not in doc.stderr
+    assert target.read_text() == "my notes" and sorted(p.name for p in tmp_path.iterdir()) == ["data"]

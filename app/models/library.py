@@ -234,13 +234,17 @@ class ModelLibrary:
             data = json.loads(self._index_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as e:
+        except OSError as e:  # not a damaged file: one that cannot be reached (a file where a folder should be)
+            raise LibraryError("unreadable_index", f"{self._index_path} cannot be read ({e.strerror or e}); check "
+                                                   "the data folder (--data-dir).") from e
+        except ValueError as e:
             # Never lose it silently: keep the damaged file beside, start a fresh list.
             aside = self._index_path.with_name(f"library.json.damaged-{int(time.time())}")
             try:
                 os.replace(self._index_path, aside)
-            except OSError:
-                pass
+            except OSError as moved:
+                raise LibraryError("damaged_index", f"{self._index_path} is damaged ({e}) and could not be moved "
+                                                    f"aside ({moved.strerror or moved}); it was left as it is.") from e
             raise LibraryError("damaged_index", f"{self._index_path} was damaged ({e}); it was moved to {aside.name}. "
                                "Models added by path must be added again; downloaded models are unaffected.") from e
         return data if isinstance(data, dict) else {}
