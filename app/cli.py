@@ -25,6 +25,7 @@ from app.models_cli import add_models_parser, run_models
 from app.paths import db_path, default_model_path, resolve_data_dir
 from app.providers_cli import add_providers_parser, run_providers
 from app.settings import LoadSettings, SettingsFile
+from engine.template import KNOWN_TEMPLATES
 
 __all__ = ["main"]
 
@@ -65,6 +66,9 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
                         help="layers to offload to the GPU (default: as many as fit, where a GPU backend exists)")
     common.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=default,
                         help="use flash attention (default: the saved setting, off)")
+    common.add_argument("--chat-template", default=default, choices=sorted(KNOWN_TEMPLATES), metavar="NAME",
+                        help="the chat template for this run: " + ", ".join(sorted(KNOWN_TEMPLATES)) +
+                        " (default: the one chosen with `hearth models template`, else the model file's own)")
     return common
 
 
@@ -223,7 +227,7 @@ def _main(argv: list[str] | None = None) -> int:
     from app.gui import run_window
 
     return run_window(data_dir=data_dir, model_path=model, settings=settings, library=library,
-                      settings_file=settings_file)
+                      settings_file=settings_file, chat_template=args.chat_template)
 
 
 def _doctor(args: argparse.Namespace, data_dir: Path) -> int:
@@ -393,15 +397,21 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
     except StoreError as e:
         return _fail(e.message)
     engine = AsyncEngine()
-    service = ChatService(store, engine)
+    notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
+    library = ModelLibrary(data_dir, bundled_path=default_model_path())
+    service = ChatService(store, engine, templates=library.template_for)
     loop = asyncio.get_running_loop()
     try:
         try:
             route = await _route(args, data_dir, store)
             if route["remote"] is None:
                 s = args.settings
-                await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
-                                   flash_attn=s.flash_attn)
+                info = await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
+                                          n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
+                                          chat_template=args.chat_template)
+                if info.template_note:
+                    notes.append(info.template_note)
+                    print(f"hearth: note: {info.template_note}", file=sys.stderr)
             sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
             if args.continue_id is not None:
                 turn = await service.continue_message(args.continue_id, sampling=sampling, **route)
@@ -444,6 +454,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         if args.json:
             result = _json_result(turn, outcome, lag, service.label(route["remote"]))
             result["saved"] = save_error is None
+            result["notes"] = notes
             if save_error is not None and result["error"] is None:
                 result["error"] = {"code": "save_failed", "message": save_error}
             print(json.dumps(result, ensure_ascii=False))

@@ -53,7 +53,8 @@ class _Reporter:
 
 
 def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | None = None,
-               library: ModelLibrary | None = None, settings_file: SettingsFile | None = None) -> int:
+               library: ModelLibrary | None = None, settings_file: SettingsFile | None = None,
+               chat_template: str | None = None) -> int:
     """Show the chat window until it is closed. Returns the process exit code.
 
     2: no display to open a window on (the message on stderr says what to do instead);
@@ -72,8 +73,8 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
         settings = settings or LoadSettings()
         library = library or ModelLibrary(Path(data_dir), bundled_path=default_model_path())
         settings_file = settings_file or SettingsFile(Path(data_dir))
-        return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report),
-                           loop_factory=lambda: loop)
+        return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report,
+                                  chat_template), loop_factory=lambda: loop)
     except StoreError as e:
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
         return 1
@@ -82,11 +83,13 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
 
 
 async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, library: ModelLibrary,
-                 settings_file: SettingsFile, report: _Reporter) -> int:
+                 settings_file: SettingsFile, report: _Reporter, chat_template: str | None = None) -> int:
     store = Store.open(db_path(data_dir))
     engine = AsyncEngine()
     try:
-        service = ChatService(store, engine)
+        # --chat-template holds for this run, whichever model is chosen; else each model's own choice.
+        templates = (lambda _path: chat_template) if chat_template else library.template_for
+        service = ChatService(store, engine, templates=templates)
         # One file and one key store, shared: what the Providers window saves, the next turn uses.
         formats = set(load_formats())
         providers_file = ProvidersFile(data_dir, formats)

@@ -21,7 +21,7 @@ __all__ = ["add_models_parser", "run_models"]
 
 def add_models_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     models = sub.add_parser("models", parents=[common], help="list, download, check, add and remove models")
-    verbs = models.add_subparsers(dest="verb", metavar="{list,pull,verify,add,rm,info}")
+    verbs = models.add_subparsers(dest="verb", metavar="{list,pull,verify,add,rm,info,template}")
     verbs.add_parser("list", parents=[common], help="the catalog and your models: size, state, memory fit")
     pull = verbs.add_parser("pull", parents=[common], help="download a catalog model (resumes, verifies sha256)")
     pull.add_argument("id")
@@ -33,6 +33,10 @@ def add_models_parser(sub: argparse._SubParsersAction, common: argparse.Argument
     rm.add_argument("id")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask")
     info = verbs.add_parser("info", parents=[common], help="a model's metadata and whether it fits in memory")
+    template = verbs.add_parser("template", parents=[common], help="choose the chat template a model is used "
+                                "with (for a file that has none, or the wrong one)")
+    template.add_argument("target", metavar="MODEL", help="a model id or a path to a GGUF file")
+    template.add_argument("name", help="chatml, gemma, llama3, phi3, mistral, or auto (the file's own)")
     # dest "target": "model" is the common --model option's, which would overwrite it.
     info.add_argument("target", metavar="MODEL", help="a model id or a path to a GGUF file (--ctx N: the context to "
                       "estimate for)")
@@ -53,6 +57,12 @@ def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
             return _rm(library, args.id, args.yes)
         if verb == "info":
             return _info(library, args.target, args.ctx or DEFAULT_CONTEXT)
+        if verb == "template":
+            name = None if args.name == "auto" else args.name
+            path = library.set_template(args.target, name)
+            print(f"{path.name} will be used with " + (f"the {name} chat template" if name else "its own chat template")
+                  + " from its next load.", file=sys.stderr)
+            return 0
     except LibraryError as e:
         return _fail(e.message)
     except _ModelFileError as e:
@@ -237,9 +247,16 @@ def _add(library: ModelLibrary, path: str) -> int:
 
 
 def _info(library: ModelLibrary, model: str, n_ctx: int) -> int:
+    from engine.template import TEMPLATE_NAMES, choose_template
+
     path = library.resolve(model)
     info = _read(path)
     _print_info(info, _fit(info, n_ctx))
+    choice = choose_template(info.chat_template, architecture=info.architecture,  # type: ignore[attr-defined]
+                             chosen=library.template_for(path), file_name=path.name,
+                             model_name=info.name or "")  # type: ignore[attr-defined]
+    used = "the file's own" if choice.name == "model" else TEMPLATE_NAMES[choice.name]
+    print(f"{'Chat used:':<16}{used}" + (f" — {choice.note}" if choice.note else ""))
     return 0
 
 

@@ -185,9 +185,13 @@ class Turn:
 class ChatService:
     """Ties the store and the engine together for one app (window, CLI or benchmark)."""
 
-    def __init__(self, store: Store, engine: AsyncEngine, *, checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+    def __init__(self, store: Store, engine: AsyncEngine, *, checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+                 templates: Callable[[str], str | None] | None = None) -> None:
+        """`templates(path)`: the chat template a person chose for that model file, if any
+        (app.models.ModelLibrary.template_for); the file's own is used otherwise."""
         self.store = store
         self.engine = engine
+        self._templates = templates
         self._interval = checkpoint_interval_s
         self._listeners: list[Callable[[ModelState], None]] = []
         self._active: set[int] = set()
@@ -206,7 +210,8 @@ class ChatService:
         self._listeners.append(fn)
 
     async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None,
-                   n_gpu_layers: int | None = None, flash_attn: bool = False) -> ModelInfo:
+                   n_gpu_layers: int | None = None, flash_attn: bool = False,
+                   chat_template: str | None = None) -> ModelInfo:
         """Load (or switch to) a model in the engine process; the old one is freed first.
 
         Raises ModelLoadError with a message for a person.
@@ -216,8 +221,10 @@ class ChatService:
         self.model_name = display_name(path)
         self.model_error = None
         self._set_state("loading")
+        if chat_template is None and self._templates is not None:
+            chat_template = self._templates(str(path))
         cmd = LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                        flash_attn=flash_attn)
+                        flash_attn=flash_attn, chat_template=chat_template)
         self._last_load = cmd
         return await self.engine.load(cmd)
 

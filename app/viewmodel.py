@@ -73,6 +73,12 @@ class MainViewModel(QObject):
     def model_status(self) -> tuple[str, str, str]:
         return self._model
 
+    @property
+    def model_note(self) -> str:
+        """What a person should know about the loaded model (no chat template, a base model), or ""."""
+        info = getattr(self._service, "model_info", None)
+        return str(getattr(info, "template_note", "") or "")
+
     def _sync_model(self, *_state: object) -> None:
         status = (str(self._service.model_state), str(self._service.model_name or ""),
                   str(self._service.model_error or ""))

@@ -256,6 +256,8 @@ class MainWindow(QMainWindow):
         self.status.set_model(state, name, error)
         if state == "error" and error:
             self.banner.show_message(error)
+        elif state == "ready" and self.vm.model_note:
+            self.banner.show_note(self.vm.model_note)
         elif state in ("loading", "ready"):
             self.banner.hide()
 

@@ -44,6 +44,7 @@ class LoadModel:
     n_batch: int = 512
     n_gpu_layers: int | None = None  # None: as many as fit, when llama.cpp has a GPU backend (engine.fit)
     flash_attn: bool = False
+    chat_template: str | None = None  # a name in engine.template.KNOWN_TEMPLATES; None: the file's own
 
 
 @dataclass(frozen=True, slots=True)

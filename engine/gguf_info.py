@@ -76,7 +76,8 @@ class GGUFInfo:
             ("Quantisation", self.quantisation),
             ("Context length", context),
             ("Layers", f"{self.block_count:,}" if self.block_count else "unknown"),
-            ("Chat template", _describe_template(self.chat_template)),
+            ("Chat template", _describe_template(self.chat_template, self.architecture, self.name or "",
+                                                 self.file_name)),
             ("File size", format_bytes(self.size_bytes)),
         ]
         return rows
@@ -184,8 +185,13 @@ def _quantisation(meta: GGUFMetadata) -> str:
     return by_type.most_common(1)[0][0] if by_type else "unknown"
 
 
-def _describe_template(template: str | None) -> str:
+def _describe_template(template: str | None, architecture: str, name: str, file_name: str) -> str:
     if not template:
-        return "none: Hearth uses ChatML"
+        from engine.template import TEMPLATE_NAMES, choose_template, looks_like_base_model
+
+        used = choose_template(None, architecture=architecture, chosen=None, file_name=file_name, model_name=name)
+        guess = "a guess" if used.name == "chatml" else f"the usual one for {architecture}"
+        base = "; looks like a base model (continues text)" if looks_like_base_model(name, file_name) else ""
+        return f"none in the file: Hearth uses {TEMPLATE_NAMES[used.name]} ({guess}){base}"
     style = next((f"{name}-style, " for marker, name in _TEMPLATE_STYLES if marker in template), "")
     return f"built in ({style}{len(template):,} chars)"

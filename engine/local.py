@@ -24,7 +24,7 @@ from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
 from engine.gguf_check import check_gguf
-from engine.template import CHATML_TEMPLATE, ChatTemplate
+from engine.template import ChatTemplate, choose_template
 from engine.threads import default_threads, physical_cores
 
 __all__ = ["LocalModel"]
@@ -95,7 +95,12 @@ class LocalModel:
         # checked before llama.cpp's native loader sees it.
         gguf = check_gguf(cmd.path)
         size = gguf.size_bytes
-        template_source = gguf.chat_template or CHATML_TEMPLATE
+        try:
+            choice = choose_template(gguf.chat_template, architecture=gguf.architecture, chosen=cmd.chat_template,
+                                     file_name=name, model_name=gguf.name or "")
+        except ValueError as e:
+            raise ModelLoadError("bad_template", str(e)) from e
+        template_source = choice.source
         _compile_template(name, template_source, bos="", eos="", trial=True)
         import llama_cpp  # imported here so that only the engine process loads native code
 
@@ -150,6 +155,8 @@ class LocalModel:
             gpu_offload=gpu_offload,
             flash_attn=cmd.flash_attn,
             cpu_backend=backends.cpu_module or "",
+            chat_template=choice.name,
+            template_note=choice.note,
         )
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ inspected and chatted with for real.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -231,3 +232,47 @@ def test_a_saved_model_that_was_removed_falls_back_to_the_bundled_one(data_dir: 
     (data_dir / "settings.json").write_text('{"model": "no-such-id"}')
     r = hearth("ask", "Hi", "--max-tokens", "4", data_dir=data_dir, env=env)
     assert r.returncode == 0 and "There is no model 'no-such-id'" in r.stderr and "Using the bundled model" in r.stderr
+
+
+def _without_template(model_path: Path, dest: Path) -> Path:
+    """The bundled model with its chat template's key renamed (same length): a file with no template."""
+    raw = bytearray(model_path.read_bytes())
+    at = raw.find(b"tokenizer.chat_template")
+    assert at > 0 and raw.count(b"tokenizer.chat_template") == 1
+    raw[at:at + 23] = b"tokenizer.chat_templatX"
+    dest.write_bytes(bytes(raw))
+    return dest
+
+
+def test_a_model_without_a_chat_template_is_named_as_such_and_one_can_be_chosen(data_dir: Path, env: dict[str, str],
+                                                                                 tmp_path: Path,
+                                                                                 model_path: Path) -> None:
+    base = _without_template(model_path, tmp_path / "smollm2-base.gguf")
+    info = hearth("models", "info", str(base), data_dir=data_dir, env=env)
+    assert info.returncode == 0, info.stderr
+    assert "has no chat template" in info.stdout and "ChatML, a guess" in info.stdout
+    assert "looks like a base model" in info.stdout
+    asked = hearth("ask", "Hello", "--json", "--max-tokens", "4", "--model", str(base), data_dir=data_dir, env=env)
+    result = json.loads(asked.stdout)
+    assert asked.returncode == 0 and any("has no chat template" in n for n in result["notes"])
+    assert "note: smollm2-base.gguf has no chat template" in asked.stderr
+    chosen = hearth("models", "template", str(base), "chatml", data_dir=data_dir, env=env)
+    assert chosen.returncode == 0, chosen.stderr
+    again = json.loads(hearth("ask", "Hello", "--json", "--max-tokens", "4", "--model", str(base), data_dir=data_dir,
+                              env=env).stdout)
+    assert again["notes"] == ["Chat template: ChatML, chosen for smollm2-base.gguf."]
+    assert hearth("models", "template", str(base), "klingon", data_dir=data_dir, env=env).returncode == 2
+    # A model with its own template says nothing.
+    plain = json.loads(hearth("ask", "Hello", "--json", "--max-tokens", "4", data_dir=data_dir, env=env).stdout)
+    assert plain["notes"] == []
+
+
+def test_the_template_for_an_architecture_that_tells_and_the_base_model_guess() -> None:
+    from engine.template import choose_template, looks_like_base_model
+
+    gemma = choose_template(None, architecture="gemma3", chosen=None, file_name="gemma-3-270m.gguf",
+                            model_name="Gemma 3 270m")
+    assert gemma.name == "gemma" and "Gemma's, the usual one for gemma3" in gemma.note and "base model" in gemma.note
+    assert choose_template("{{ x }}", architecture="llama", chosen=None, file_name="m.gguf").note == ""
+    assert not looks_like_base_model("gemma-3-270m-it") and not looks_like_base_model("Qwen2.5 7B Instruct")
+    assert looks_like_base_model("Llama 3.2 1B", "llama-3.2-1b.Q4_K_M.gguf")

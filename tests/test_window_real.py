@@ -221,3 +221,19 @@ def test_the_window_survives_the_engine_dying_mid_answer_and_recovers(
     qtbot.waitUntil(lambda: not app.vm.busy, timeout=60_000)
     assert app.vm.current.messages[-1].state is GenerationState.COMPLETED
     app.close()
+
+
+def test_a_model_without_a_chat_template_is_named_in_the_window(qtbot, app_factory, model_path: Path,
+                                                                tmp_path: Path) -> None:
+    raw = bytearray(model_path.read_bytes())
+    at = raw.find(b"tokenizer.chat_template")
+    raw[at:at + 23] = b"tokenizer.chat_templatX"  # same length: the file simply has no template any more
+    base = tmp_path / "smollm2-base.gguf"
+    base.write_bytes(bytes(raw))
+    app = app_factory()
+    app.load(base)
+    banner = app.window.banner
+    assert banner.isVisible() and banner.kind == "info"  # blue: worth knowing, not an error
+    assert "smollm2-base.gguf has no chat template" in banner.text() and "base model" in banner.text()
+    app.load(model_path)  # a model with its own template: the note goes away
+    assert not app.window.banner.isVisible()

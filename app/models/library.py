@@ -112,6 +112,34 @@ class ModelLibrary:
                                                 "Give a GGUF file's path to use another file.")
         return path
 
+    def template_for(self, path: str | os.PathLike[str]) -> str | None:
+        """The chat template a person chose for this model file (`set_template`), or None."""
+        try:
+            return self._read_index().get("templates", {}).get(str(_same(Path(path))))
+        except LibraryError:
+            return None  # an unreadable list is reported where it is listed; loading goes on
+
+    def set_template(self, id_or_path: str, name: str | None) -> Path:
+        """Remember a chat template for a model (None: the file's own again); returns the file."""
+        from engine.template import KNOWN_TEMPLATES
+
+        if name is not None and name not in KNOWN_TEMPLATES:
+            raise LibraryError("unknown_template", f"There is no chat template {name!r}. Known: "
+                                                   f"{', '.join(KNOWN_TEMPLATES)}, or auto (the file's own).")
+        path = _same(self.resolve(id_or_path))
+        if not path.is_file():
+            raise LibraryError("file_missing", f"There is no model file at {path}.")
+
+        def change(index: dict[str, Any]) -> None:
+            templates = index.setdefault("templates", {})
+            if name is None:
+                templates.pop(str(path), None)
+            else:
+                templates[str(path)] = name
+
+        self._update(change)
+        return path
+
     def by_path(self, path: str | os.PathLike[str]) -> LibraryModel | None:
         target = _same(Path(path))
         return next((m for m in self.models() if m.path is not None and _same(m.path) == target), None)

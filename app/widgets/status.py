@@ -115,3 +115,7 @@ class ErrorBanner(MessageStrip):
 
     def show_message(self, text: str) -> None:  # type: ignore[override]
         super().show_message("error", text)
+
+    def show_note(self, text: str) -> None:
+        """Something worth knowing that is not an error (a model without a chat template): blue."""
+        super().show_message("info", text)
