@@ -90,7 +90,8 @@ def test_a_damaged_database_fails_with_what_to_do(data_dir: Path) -> None:
     db.write_bytes(bytes(raw))
     r = doctor(data_dir)
     assert r.returncode == 1
-    assert "✗" in r.stdout and "hearth.db" in r.stdout and "Restore a backup" in r.stdout
+    assert "✗" in r.stdout and "hearth.db" in r.stdout and "hearth doctor --salvage" in r.stdout
+    assert "restore a backup" in r.stdout
 
 
 _CRASHING_BACKEND = r"""
