@@ -96,16 +96,43 @@ class Turn:
         self._stream.cancel("user", force=force)
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        # Checkpoints and the final save hold the whole message: prefix + new text.
+        """The turn's events; the answer is saved when the stream ends.
+
+        A consumer that stops reading early (breaks out, is closed, fails) cancels the
+        answer: it is saved as cancelled with the text it was shown, without that consumer.
+        """
         parts: list[str] = [self.prefix] if self.prefix else []
-        gid = self.ids.generation_id
         first_at: float | None = None
+        try:
+            async for event in self._events(parts):
+                if isinstance(event, Delta) and first_at is None and event.text:
+                    first_at = time.perf_counter()  # reasoning counts: it is shown as it streams
+                if isinstance(event, Final | Cancelled | Failed):
+                    self._finish(event, "".join(parts), first_at)
+                yield event
+        finally:
+            if self.outcome is None:
+                self._stream.cancel("user")
+                shown = "".join(parts)
+                task = asyncio.ensure_future(self._finish_unread(shown, first_at))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _finish_unread(self, shown: str, first_at: float | None) -> None:
+        """Wait for the cancelled stream's end (within a token, or the engine is killed) and save."""
+        ignored: list[str] = []
+        async for event in self._events(ignored, checkpoint=False):
+            if isinstance(event, Final | Cancelled | Failed):
+                self._finish(event, shown + ("".join(ignored) if isinstance(event, Final) else ""), first_at)
+
+    async def _events(self, parts: list[str], *, checkpoint: bool = True) -> AsyncIterator[StreamEvent]:
+        """The stream's events, with the answer's text gathered into `parts` (and checkpointed)."""
+        # Checkpoints and the final save hold the whole message: prefix + new text.
+        gid = self.ids.generation_id
         last_checkpoint = 0.0
         async for event in self._stream:
             if isinstance(event, ProviderSession):
                 self._remember_session(event)
-            if isinstance(event, Delta) and first_at is None and event.text:
-                first_at = time.perf_counter()  # reasoning counts: it is shown as it streams
             if isinstance(event, Delta):
                 if event.channel == "reasoning":
                     if event.replace:
@@ -113,18 +140,16 @@ class Turn:
                     self.reasoning.append(event.text)
                 else:
                     if event.replace:  # the provider rewrote its answer
-                        parts = [self.prefix] if self.prefix else []
+                        parts[:] = [self.prefix] if self.prefix else []
                     parts.append(event.text)
                 now = time.perf_counter()
                 # The first checkpoint marks the generation streaming; then about once a
                 # second, and only if the previous one is done (a slow disk coalesces them).
-                if (now - last_checkpoint >= self._interval or last_checkpoint == 0.0) and (
+                if checkpoint and (now - last_checkpoint >= self._interval or last_checkpoint == 0.0) and (
                     self._checkpoint is None or self._checkpoint.done()
                 ):
                     self._checkpoint = self._store.checkpoint(gid, "".join(parts), "".join(self.reasoning))
                     last_checkpoint = now
-            elif isinstance(event, Final | Cancelled | Failed):
-                self._finish(event, "".join(parts), first_at)
             yield event
 
     def _remember_session(self, event: ProviderSession) -> None:

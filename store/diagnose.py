@@ -79,8 +79,9 @@ def explain(db_path: Path, exc: BaseException) -> StoreError:
             head = f.read(len(_SQLITE_MAGIC))
     except OSError:
         pass
-    if error is not None and (code == _CORRUPT or (code == _NOTADB and head == _SQLITE_MAGIC)
-                              or "malformed" in str(error)):
+    # A file that starts as SQLite's do (even cut short inside the header) is a damaged database.
+    sqlite_like = bool(head) and (head == _SQLITE_MAGIC or _SQLITE_MAGIC.startswith(head))
+    if error is not None and (code == _CORRUPT or (code == _NOTADB and sqlite_like) or "malformed" in str(error)):
         return StoreError("damaged", f"{db_path} is damaged (SQLite: {error}). {doctor}")
     if error is not None and (code == _NOTADB or "not a database" in str(error)):
         return StoreError("not_a_database", f"{db_path} is not a SQLite database. If it is yours, move it away; "

@@ -162,3 +162,13 @@ def test_models_and_doctor_on_a_data_dir_that_is_a_file_say_so_and_move_nothing(
     doc = hearth("doctor", data_dir=target)
     assert doc.returncode == 1 and b"is a file, not a folder" in doc.stdout and b"Traceback" not in doc.stderr
     assert target.read_text() == "my notes" and sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+@pytest.mark.parametrize("keep", [10, 30_000], ids=["cut-inside-the-header", "cut-after-some-pages"])
+def test_a_truncated_database_is_called_damaged_not_foreign(data_dir: Path, keep: int) -> None:
+    _chat(data_dir, 6)
+    db = data_dir / "hearth.db"
+    db.write_bytes(db.read_bytes()[:keep])
+    r = hearth("list", data_dir=data_dir)
+    assert r.returncode == 2 and "is damaged" in _err(r) and "not a SQLite database" not in _err(r), _err(r)
+    assert len(db.read_bytes()) == keep

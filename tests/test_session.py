@@ -78,3 +78,25 @@ def test_empty_message_and_unloadable_model_are_refused_with_a_reason(not_gguf_f
     error, state, conversations = asyncio.run(_with_service(data_dir, body))
     assert state == "error" and not_gguf_file.name in error.message
     assert conversations == []  # nothing half-created
+
+
+def test_a_consumer_that_stops_reading_cancels_the_answer_and_it_is_saved_with_what_it_saw(
+        model_path: Path, data_dir: Path) -> None:
+    async def body(service: ChatService, store: Store, engine: AsyncEngine):  # noqa: ANN202
+        await service.load(str(model_path))
+        turn = await service.start_turn(None, "Tell me a long story.", sampling=Sampling.greedy(2000, ignore_eos=True))
+        seen = []
+        async for ev in turn:
+            if isinstance(ev, Delta):
+                seen.append(ev.text)
+                if len(seen) == 5:
+                    break  # the reader goes away, mid-answer
+        t0 = asyncio.get_running_loop().time()
+        await asyncio.wait_for(turn.saved, 10)
+        took = asyncio.get_running_loop().time() - t0
+        saved = (await store.messages(turn.ids.conversation_id))[-1]
+        return "".join(seen), saved, took, turn.outcome
+
+    seen, saved, took, outcome = asyncio.run(_with_service(data_dir, body))
+    assert saved.state is GenerationState.CANCELLED and saved.content == seen
+    assert outcome.cancel_reason == "user" and took < 2
