@@ -77,6 +77,10 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
                                   chat_template), loop_factory=lambda: loop)
     except StoreError as e:
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
+        # Started from a menu there is no terminal to read stderr: say it in a window too.
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.critical(None, "Hearth cannot open your conversations", e.message)
         return 1
     finally:
         restore_hook()

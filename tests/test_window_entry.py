@@ -136,3 +136,27 @@ def test_a_whole_session_paints_first_answers_and_saves_on_ctrl_c(qapp, data_dir
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[0].content == Person.PROMPT
     assert messages[1].state is GenerationState.COMPLETED and messages[1].content.strip()
+
+
+def test_a_damaged_database_is_explained_in_a_window_too(qapp, data_dir: Path, model_path: Path) -> None:
+    """Started from a menu, nobody reads stderr: the reason is shown in a dialog, and nothing is changed."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    data_dir.mkdir(parents=True)
+    (data_dir / "hearth.db").write_bytes(b"SQLite format 3\x00" + b"\x07" * 5000)  # a header, then garbage
+    before = (data_dir / "hearth.db").read_bytes()
+    shown: list[str] = []
+
+    def answer_the_dialog() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            shown.append(box.text())
+            box.accept()
+        else:
+            QTimer.singleShot(50, answer_the_dialog)
+
+    QTimer.singleShot(50, answer_the_dialog)
+    assert run_window(data_dir=data_dir, model_path=model_path) == 1
+    assert shown and "is damaged" in shown[0] and "hearth doctor --salvage" in shown[0]
+    assert (data_dir / "hearth.db").read_bytes() == before
