@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from store.errors import StoreError
-from store.retry import storage_fault
+from store.retry import causes, storage_fault
 
 __all__ = ["explain"]
 
@@ -23,18 +23,7 @@ _CORRUPT, _NOTADB, _CANTOPEN = 11, 26, 14
 
 
 def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        error = todo.pop()
-        if error is None or id(error) in seen:
-            continue
-        seen.add(id(error))
-        if isinstance(error, sqlite3.Error):
-            return error
-        orig = getattr(error, "orig", None)
-        todo += [orig if isinstance(orig, BaseException) else None, error.__cause__, error.__context__]
-    return None
+    return next((e for e in causes(exc) if isinstance(e, sqlite3.Error)), None)
 
 
 def _writable(folder: Path, db_path: Path) -> bool:

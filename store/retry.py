@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["RETRY_DELAYS_S", "StorageFault", "gave_up_message", "storage_fault", "trying_message"]
+__all__ = ["RETRY_DELAYS_S", "StorageFault", "causes", "gave_up_message", "storage_fault", "trying_message"]
 
 # Waits between tries of one write: 0.25 s doubling to 8 s, then 8 s until about a minute has
 # passed (55.75 s of waiting, 12 tries). Short at first because a lock or a flaky write often
@@ -53,7 +53,7 @@ def storage_fault(exc: BaseException) -> StorageFault | None:
 
     Sees through SQLAlchemy's wrapping: its OperationalError keeps the driver's error in `orig`.
     """
-    for error in _causes(exc):
+    for error in causes(exc):
         if not isinstance(error, sqlite3.Error):
             continue
         code = getattr(error, "sqlite_errorcode", None)
@@ -77,7 +77,8 @@ def gave_up_message(db_path: Path, fault: StorageFault, tries: int, waited_s: fl
     )
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: SQLAlchemy's `orig`, `__cause__`, `__context__`, each once."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
