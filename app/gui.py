@@ -75,20 +75,33 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
         settings_file = settings_file or SettingsFile(Path(data_dir))
         return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report,
                                   chat_template), loop_factory=lambda: loop)
-    except StoreError as e:
+    except StoreError as e:  # raised before the loop ran (_serve shows the ones it meets itself)
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
-        # Started from a menu there is no terminal to read stderr: say it in a window too.
-        from PySide6.QtWidgets import QMessageBox
-
-        QMessageBox.critical(None, "Hearth cannot open your conversations", e.message)
         return 1
     finally:
         restore_hook()
 
 
+async def _tell(message: str) -> None:
+    """A dialog with the reason, on the running loop (no nested event loop); returns when closed."""
+    from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Critical, "Hearth cannot open your conversations", message)
+    closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    box.finished.connect(lambda _result: closed.done() or closed.set_result(None))
+    box.show()
+    await closed
+    box.deleteLater()
+
+
 async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, library: ModelLibrary,
                  settings_file: SettingsFile, report: _Reporter, chat_template: str | None = None) -> int:
-    store = Store.open(db_path(data_dir))
+    try:
+        store = Store.open(db_path(data_dir))
+    except StoreError as e:
+        sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
+        await _tell(e.message)  # started from a menu, nobody reads stderr
+        return 1
     engine = AsyncEngine()
     try:
         # --chat-template holds for this run, whichever model is chosen; else each model's own choice.

@@ -149,10 +149,10 @@ def test_a_damaged_database_is_explained_in_a_window_too(qapp, data_dir: Path, m
     shown: list[str] = []
 
     def answer_the_dialog() -> None:
-        box = QApplication.activeModalWidget()
-        if isinstance(box, QMessageBox):
-            shown.append(box.text())
-            box.accept()
+        boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+        if boxes:
+            shown.append(boxes[0].text())
+            boxes[0].accept()
         else:
             QTimer.singleShot(50, answer_the_dialog)
 
