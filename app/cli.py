@@ -1,24 +1,19 @@
 """The `hearth` command: the window by default, `ask` for scripts and terminals, `bench` for figures,
 `doctor` to check that Hearth works on this machine.
 
-`ask` goes through exactly the same ChatService, engine process and store as the window.
-Exit codes: 0 completed, 1 the generation failed (or its save did not land), 2 bad input
-(usage, model, data), 3 a provider took too long (the partial answer is saved as
-cancelled(timeout)), 130 stopped with Ctrl-C (the partial answer is saved as cancelled).
+Owns the options (every common one counts before and after the command's name), settings
+and model resolution, and the dispatch; `ask` lives in app/ask_cli.py (its exit codes are
+listed there), what commands share at the terminal in app/cli_support.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from app.cli_support import fail, open_store, quiet_stdout
 from app.doctor_cli import add_doctor_parser, run_doctor
 from app.models import CatalogError, LibraryError, ModelLibrary
 from app.models_cli import add_models_parser, run_models
@@ -114,50 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(message: str, code: int = 2) -> int:
-    print(f"hearth: error: {message}", file=sys.stderr)
-    return code
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:  # `hearth list | head`: the reader has what it wanted
-        _quiet_stdout()
+        quiet_stdout()
         return 141  # what a shell reports for a program ended by a closed pipe (128 + SIGPIPE)
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null, so that Python's flush at exit does not fail on the closed pipe."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass
-
-
-def _text_arg(raw: str, where: str) -> str:
-    """A prompt from argv or stdin must be UTF-8 text: say where it is not, instead of failing later."""
-    try:
-        raw.encode("utf-8")
-    except UnicodeEncodeError as e:  # Python keeps undecodable bytes as lone surrogates
-        bad = raw.encode("utf-8", "surrogateescape")[: e.start + 1][-1:]
-        raise _BadInput(f"the prompt {where} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
-                        "save it as UTF-8 and try again") from None
-    return raw
-
-
-def _read_stdin() -> str:
-    data = sys.stdin.buffer.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise _BadInput(f"the prompt on standard input is not valid UTF-8 text (byte 0x{data[e.start]:02x} at byte "
-                        f"{e.start + 1}); save it as UTF-8 and try again") from None
-
-
-class _BadInput(Exception):
-    """Input a person gave that cannot be used; the message says why (exit 2)."""
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -168,7 +125,7 @@ def _main(argv: list[str] | None = None) -> int:
     try:
         library = ModelLibrary(data_dir, bundled_path=default_model_path())
     except CatalogError as e:
-        return _fail(f"the model catalog is broken: {e}")
+        return fail(f"the model catalog is broken: {e}")
     if args.command == "models":
         return run_models(args, library)
     if args.command == "providers":
@@ -186,12 +143,12 @@ def _main(argv: list[str] | None = None) -> int:
         n_gpu_layers=args.gpu_layers if args.gpu_layers is not None else saved.n_gpu_layers,
         flash_attn=args.flash_attn if args.flash_attn is not None else saved.flash_attn)
     if settings.problems():
-        return _fail(" ".join(settings.problems()))
+        return fail(" ".join(settings.problems()))
     try:
         model = library.resolve(settings.model) if settings.model else default_model_path()
     except LibraryError as e:
         if args.model:
-            return _fail(e.message)
+            return fail(e.message)
         # The model chosen last time was removed since: still open, on the bundled model.
         print(f"hearth: warning: {e.message} Using the bundled model.", file=sys.stderr)
         model = default_model_path()
@@ -201,20 +158,9 @@ def _main(argv: list[str] | None = None) -> int:
         model = default_model_path()
     args.settings = settings
     if args.command == "ask":
-        too_big = None if args.provider else _too_big(model, settings)
-        if too_big and not args.force:
-            return _fail(f"{too_big} (--force loads it anyway)")
-        if args.continue_id is not None:
-            if args.prompt is not None or args.conversation is not None:
-                return _fail("--continue resumes an answer: give it alone, without a prompt or --conversation")
-            return asyncio.run(_ask(args, "", data_dir, model))
-        if args.prompt is None:
-            return _fail('give the message to send, e.g. hearth ask "Hello" (or --continue MESSAGE_ID)')
-        try:
-            prompt = _read_stdin() if args.prompt == "-" else _text_arg(args.prompt, "given")
-        except _BadInput as e:
-            return _fail(str(e))
-        return asyncio.run(_ask(args, prompt, data_dir, model))
+        from app.ask_cli import run_ask
+
+        return run_ask(args, data_dir, model, library)
     if args.command == "bench":
         from app.bench import run_bench
 
@@ -236,116 +182,21 @@ def _doctor(args: argparse.Namespace, data_dir: Path) -> int:
         try:
             model = ModelLibrary(data_dir, bundled_path=default_model_path()).resolve(args.model)
         except (CatalogError, LibraryError) as e:
-            return _fail(getattr(e, "message", None) or str(e))
+            return fail(getattr(e, "message", None) or str(e))
     return run_doctor(args, data_dir, model)
-
-
-class _Printer:
-    """The answer goes to stdout; a model's reasoning goes to stderr (dimmed on a terminal), so
-    `hearth ask ... > answer.txt` saves the answer alone.
-
-    A reader that stops early (`| head`) closes the pipe: the answer is cancelled at once,
-    saved as cancelled with the text written so far, and nothing more is written.
-    """
-
-    def __init__(self, on_closed: Callable[[], None]) -> None:
-        self._dim = sys.stderr.isatty()
-        self._in_reasoning = False
-        self._on_closed = on_closed
-        self.closed = False
-
-    def write(self, text: str) -> None:
-        if self.closed:
-            return
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            self.closed = True
-            _quiet_stdout()
-            self._on_closed()
-
-    def delta(self, d: Any) -> None:
-        if d.channel == "reasoning":
-            if not self._in_reasoning:
-                sys.stderr.write("\x1b[2m[thinking] " if self._dim else "[thinking] ")
-                self._in_reasoning = True
-            sys.stderr.write(d.text)
-            sys.stderr.flush()
-            return
-        self._close_reasoning()
-        if d.replace:
-            self.write("\n[the provider replaced its answer with:]\n")
-        self.write(d.text)
-
-    def end(self) -> None:
-        self._close_reasoning()
-
-    def _close_reasoning(self) -> None:
-        if self._in_reasoning:
-            sys.stderr.write("\x1b[0m\n" if self._dim else "\n")
-            self._in_reasoning = False
-
-
-async def _route(args: argparse.Namespace, data_dir: Path, store: Any) -> dict[str, Any]:
-    """Where the answer comes from: the local model, or `--provider NAME` with its key, filters and,
-    in a continued conversation, the provider's own conversation id (Dify keeps history by it)."""
-    if not args.provider:
-        return {"remote": None, "filters": None}
-    from app.providers import ProvidersFile, Router
-    from engine.wire import load_formats
-
-    settings: dict[str, object] = {}
-    if args.conversation is not None:
-        settings = dict(await store.conversation_settings(args.conversation))
-    settings.update(provider=args.provider, model=None)
-    route = Router(ProvidersFile(data_dir, set(load_formats()))).route(settings)
-    return {"remote": route.remote, "filters": route.filters}
-
-
-def _too_big(model: Path, settings: LoadSettings) -> str | None:
-    """The fit's message when the model clearly will not fit in free memory, else None.
-
-    Loading it anyway would push the machine into swap or the OOM killer. A file that
-    cannot be read is left to the engine, which reports it with the file's name.
-    """
-    from engine.errors import ModelLoadError
-    from engine.fit import Verdict, available_memory, estimate_fit
-    from engine.gguf_info import read_gguf_info
-
-    try:
-        info = read_gguf_info(model)
-    except ModelLoadError:
-        return None
-    fit = estimate_fit(info, n_ctx=settings.n_ctx, available_bytes=available_memory())
-    return fit.message if fit.verdict is Verdict.TOO_BIG else None
-
-
-def _open_store(data_dir: Path, *, read_only_ok: bool = False):  # noqa: ANN202 - returns store.Store
-    """The store; with `read_only_ok` (listing, backing up), one on read-only media opens read-only."""
-    from store import Store, StoreError
-
-    try:
-        return Store.open(db_path(data_dir))
-    except StoreError as e:
-        if not (read_only_ok and e.code == "read_only"):
-            raise
-    store = Store.open_read_only(db_path(data_dir))
-    print(f"hearth: note: {db_path(data_dir)} is on a read-only disk; it is opened for reading only.", file=sys.stderr)
-    return store
 
 
 def _backup(data_dir: Path, dest: Path) -> int:
     from store import StoreError
 
     try:
-        store = _open_store(data_dir, read_only_ok=True)
+        store = open_store(data_dir, read_only_ok=True)
     except StoreError as e:
-        return _fail(e.message)
+        return fail(e.message)
     try:
         written = store.backup(dest)
     except StoreError as e:
-        return _fail(e.message)
+        return fail(e.message)
     finally:
         store.close()
     print(f"backed up {db_path(data_dir)} to {written} ({written.stat().st_size:,} bytes); "
@@ -357,13 +208,13 @@ async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:
     from store import StoreError
 
     try:
-        store = _open_store(data_dir, read_only_ok=True)
+        store = open_store(data_dir, read_only_ok=True)
     except StoreError as e:
-        return _fail(e.message)
+        return fail(e.message)
     try:
         conversations = await store.list_conversations()
         if only is not None and all(c.id != only for c in conversations):
-            return _fail(f"there is no conversation {only}. Run `hearth list` to see saved conversations.")
+            return fail(f"there is no conversation {only}. Run `hearth list` to see saved conversations.")
         for c in conversations:
             if only is not None and c.id != only:
                 continue
@@ -374,136 +225,10 @@ async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:
                     start = " ".join(m.content.split())[:60]
                     print(f"  {m.id}\t{m.role}\t{state}\t{start}")
     except StoreError as e:
-        return _fail(e.message)
+        return fail(e.message)
     finally:
         store.close()
     return 0
-
-
-async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path) -> int:
-    from app.providers import ProviderError
-    from app.session import ChatService, InputError
-    from engine.client import AsyncEngine
-    from engine.commands import Sampling
-    from engine.errors import HearthEngineError
-    from engine.events import Delta
-    from engine.states import GenerationState
-    from store import StoreError
-
-    if not prompt.strip() and args.continue_id is None:
-        return _fail("the prompt is empty: give the message to send, e.g. hearth ask \"Hello\"")
-    try:
-        store = _open_store(data_dir)
-    except StoreError as e:
-        return _fail(e.message)
-    engine = AsyncEngine()
-    notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
-    library = ModelLibrary(data_dir, bundled_path=default_model_path())
-    service = ChatService(store, engine, templates=library.template_for)
-    loop = asyncio.get_running_loop()
-    try:
-        try:
-            route = await _route(args, data_dir, store)
-            if route["remote"] is None:
-                s = args.settings
-                info = await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
-                                          n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
-                                          chat_template=args.chat_template)
-                if info.template_note:
-                    notes.append(info.template_note)
-                    print(f"hearth: note: {info.template_note}", file=sys.stderr)
-            sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
-            if args.continue_id is not None:
-                turn = await service.continue_message(args.continue_id, sampling=sampling, **route)
-            else:
-                turn = await service.start_turn(args.conversation, prompt, sampling=sampling, **route)
-        except (HearthEngineError, StoreError) as e:
-            hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
-            hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
-                "no_such_message", "not_continuable") else hint
-            return _fail(e.message + hint)
-        except (InputError, ProviderError) as e:
-            return _fail(str(e))
-        interrupts = 0
-
-        def on_sigint() -> None:  # the first Ctrl-C stops the answer; a second one does not wait
-            nonlocal interrupts
-            interrupts += 1
-            turn.cancel(force=interrupts > 1)
-
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        show = _Printer(on_closed=turn.cancel)
-        if args.continue_id is not None and not args.json:
-            show.write(turn.prefix)  # the whole answer, then its continuation
-        async for event in turn:
-            if isinstance(event, Delta) and not args.json:
-                show.delta(event)
-        show.end()
-        loop.remove_signal_handler(signal.SIGINT)
-        lag: float | None = None
-        save_error: str | None = None
-        try:
-            lag = await turn.saved
-        except Exception as e:  # the answer was shown; say clearly that it was not saved
-            save_error = f"the answer could not be saved: {getattr(e, 'message', None) or e}"
-            print(f"hearth: error: {save_error}", file=sys.stderr)
-        outcome = turn.outcome
-        assert outcome is not None
-        if show.closed:  # the reader went away: the answer is saved (cancelled); nobody to tell
-            return 141 if save_error is None else 1
-        if args.json:
-            result = _json_result(turn, outcome, lag, service.label(route["remote"]))
-            result["saved"] = save_error is None
-            result["notes"] = notes
-            if save_error is not None and result["error"] is None:
-                result["error"] = {"code": "save_failed", "message": save_error}
-            print(json.dumps(result, ensure_ascii=False))
-        else:
-            if not outcome.text.endswith("\n"):
-                print()
-            m = outcome.metrics
-            print(_summary(outcome.state, m, outcome.error_message, turn.ids.conversation_id,
-                           outcome.cancel_reason), file=sys.stderr)
-        if save_error is not None:
-            return 1  # whatever the stream said, the answer is not on disk: never report success
-        if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":
-            return 3
-        return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
-    finally:
-        engine.close()
-        store.close()
-
-
-def _summary(state: Any, m: dict[str, Any], error: str | None, conversation_id: int,
-             cancel_reason: str | None = None) -> str:
-    timed_out = getattr(state, "value", None) == "cancelled" and cancel_reason == "timeout"
-    parts = ["timed out: the provider took too long; the text that arrived is kept" if timed_out else str(state.value)]
-    if error:
-        parts.append(error)
-    if m.get("ttft_ms") is not None:
-        parts.append(f"TTFT {m['ttft_ms']:.0f} ms")
-    if m.get("tokens_per_s"):
-        parts.append(f"{m['tokens_per_s']:.0f} tok/s")
-    if m.get("completion_tokens") is not None:
-        parts.append(f"{m['completion_tokens']} tokens")
-    parts.append(f"conversation {conversation_id} (continue with --conversation {conversation_id})")
-    return "[" + " · ".join(parts) + "]"
-
-
-def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict[str, Any]:
-    return {
-        "conversation_id": turn.ids.conversation_id,
-        "user_message_id": turn.ids.user_message_id,
-        "message_id": turn.ids.assistant_message_id,
-        "generation_id": turn.ids.generation_id,
-        "model": model,
-        "state": outcome.state.value,
-        "cancel_reason": outcome.cancel_reason,
-        "error": {"code": outcome.error_code, "message": outcome.error_message} if outcome.error_code else None,
-        "text": outcome.text,
-        "reasoning": outcome.reasoning,
-        "metrics": {**outcome.metrics, "finalization_lag_ms": lag},
-    }
 
 
 if __name__ == "__main__":
