@@ -140,7 +140,7 @@ def make_tarball(app: Path, dist: Path, name: str) -> Path:
     if stage.exists():
         shutil.rmtree(stage)
     shutil.copytree(app, stage, symlinks=True)
-    shutil.copy2(ROOT / "app" / "assets" / "hearth.png", stage / "hearth.png")
+    shutil.copy2(ROOT / "app" / "ui" / "assets" / "hearth.png", stage / "hearth.png")
     shutil.copy2(ROOT / "packaging" / "hearth.desktop", stage / "hearth.desktop")
     (stage / "add-to-menu.sh").write_text(_MENU_SCRIPT)
     (stage / "add-to-menu.sh").chmod(0o755)
@@ -166,7 +166,7 @@ def make_deb(app: Path, dist: Path, ver: str, deb_arch: str, depends: list[str])
     shutil.copy2(ROOT / "packaging" / "hearth.desktop", stage / "usr/share/applications/hearth.desktop")
     icons = stage / "usr/share/icons/hicolor/256x256/apps"
     icons.mkdir(parents=True)
-    shutil.copy2(ROOT / "app" / "assets" / "hearth.png", icons / "hearth.png")
+    shutil.copy2(ROOT / "app" / "ui" / "assets" / "hearth.png", icons / "hearth.png")
     installed_kb = _du(stage) // 1024
     control = stage / "DEBIAN" / "control"
     control.parent.mkdir()

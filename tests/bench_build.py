@@ -21,7 +21,7 @@ _CHILD = """
 import json, sys, time
 import llama_cpp
 from engine.backends import load_backends
-from app.paths import default_model_path
+from app.core.paths import default_model_path
 report = load_backends(llama_cpp)
 threads = int(sys.argv[1])
 llm = llama_cpp.Llama(model_path=str(default_model_path()), n_ctx=1024, n_batch=512, n_threads=threads,

@@ -33,14 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hf_server import HubFile, HubServer  # noqa: E402
 
-from app.models.download import Download, DownloadError  # noqa: E402
+from app.core.models.download import Download, DownloadError  # noqa: E402
 
 REPO, FILE = "bench/model-GGUF", "model.gguf"
 
 _HEARTH = """
 import sys
 from pathlib import Path
-from app.models.download import Download
+from app.core.models.download import Download
 Download(repo=sys.argv[1], filename=sys.argv[2], dest=Path(sys.argv[3]) / sys.argv[2], endpoint=sys.argv[4]).run()
 """
 _HF = """

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 from llama_server import LlamaServer  # noqa: E402
 
-from app.paths import default_model_path  # noqa: E402
+from app.core.paths import default_model_path  # noqa: E402
 from engine.client import AsyncEngine  # noqa: E402
 from engine.commands import ChatMessage, Generate, RemoteSpec, Sampling  # noqa: E402
 from engine.events import Delta, Final  # noqa: E402

@@ -15,7 +15,7 @@ import pytest
 
 
 def hearth(*args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args, "--data-dir", str(data_dir)],
+    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -75,7 +75,7 @@ def test_bad_input_is_refused_clearly(args: list[str], needle: str, data_dir: Pa
 
 
 def test_ctrl_c_cancels_and_the_partial_answer_is_saved(data_dir: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ask", "Tell me a very long story about the sea.",
+    proc = subprocess.Popen([sys.executable, "-m", "app", "ask", "Tell me a very long story about the sea.",
                              "--max-tokens", "2000", "--data-dir", str(data_dir)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -120,7 +120,7 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
     """The continued answer reads as if it had never stopped: no space lost at the join."""
     prompt = "Describe the history of Rome in detail."
     whole = ask_json(data_dir, prompt, "--max-tokens", "160")["text"]
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ask", prompt, "--json", "--temperature", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "app", "ask", prompt, "--json", "--temperature", "0",
                              "--max-tokens", "160", "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -148,7 +148,7 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
 def test_ctrl_c_works_within_a_second_with_a_stuck_engine(data_dir: Path) -> None:
     import psutil
 
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ask", "Tell me a very long story.", "--json",
+    proc = subprocess.Popen([sys.executable, "-m", "app", "ask", "Tell me a very long story.", "--json",
                              "--max-tokens", "1500", "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

@@ -1,6 +1,6 @@
 """Bad input and broken storage: a clear sentence, the right exit code, no traceback, nothing changed.
 
-Real processes (`python -m app.cli`), real files, the real model.
+Real processes (`python -m app`), real files, the real model.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 def hearth(*args: str, data_dir: Path, stdin: bytes | None = None,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args, "--data-dir", str(data_dir)], input=stdin,
+    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], input=stdin,
                           capture_output=True, timeout=120, env=env)
 
 
@@ -33,7 +33,7 @@ def _chat(data_dir: Path, n: int = 3) -> None:
 
 
 def test_invalid_utf8_in_the_prompt_is_refused_clearly(data_dir: Path) -> None:
-    argv = subprocess.run([sys.executable, "-m", "app.cli", "ask", os.fsdecode(b"caf\xe9 \xff"), "--data-dir",
+    argv = subprocess.run([sys.executable, "-m", "app", "ask", os.fsdecode(b"caf\xe9 \xff"), "--data-dir",
                            str(data_dir)], capture_output=True, timeout=60)
     piped = hearth("ask", "-", data_dir=data_dir, stdin=b"hello \xff\xfe world")
     for r in (argv, piped):
@@ -85,7 +85,7 @@ def test_adding_a_symlink_loop_as_a_model_says_so(data_dir: Path, tmp_path: Path
 
 
 def test_a_reader_that_stops_early_cancels_the_answer_and_it_is_saved_as_cancelled(data_dir: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ask", "Write a very long story about the sea.",
+    proc = subprocess.Popen([sys.executable, "-m", "app", "ask", "Write a very long story about the sea.",
                              "--max-tokens", "1500", "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     assert proc.stdout is not None
@@ -103,7 +103,7 @@ def test_a_reader_that_stops_early_cancels_the_answer_and_it_is_saved_as_cancell
 
 def test_listing_into_a_closed_pipe_is_quiet(data_dir: Path) -> None:
     _chat(data_dir, 4)
-    r = subprocess.run(f"{sys.executable} -m app.cli list --messages --data-dir {data_dir} | head -n 1",
+    r = subprocess.run(f"{sys.executable} -m app list --messages --data-dir {data_dir} | head -n 1",
                        shell=True, capture_output=True, timeout=60)
     assert r.stdout.count(b"\n") == 1 and b"Traceback" not in r.stderr and b"BrokenPipe" not in r.stderr
 

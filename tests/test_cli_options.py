@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import _parser
+from app.cli.main import _parser
 
 COMMON = [("--data-dir", "/tmp/x", "data_dir", "/tmp/x"), ("--model", "m.gguf", "model", "m.gguf"),
           ("--threads", "3", "threads", 3), ("--ctx", "2048", "ctx", 2048), ("--gpu-layers", "7", "gpu_layers", 7),
@@ -38,7 +38,7 @@ def test_providers_take_the_data_dir_before_and_after() -> None:
 
 
 def _hearth(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_a_data_dir_before_ask_is_where_the_chat_is_saved(tmp_path: Path, data_dir: Path) -> None:

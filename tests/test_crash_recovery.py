@@ -34,7 +34,7 @@ CHECKPOINT_INTERVAL_S = 1.0
 
 
 def _cli(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", "ask", *args, "--temperature", "0", "--data-dir", str(data_dir)]
+    return [sys.executable, "-m", "app", "ask", *args, "--temperature", "0", "--data-dir", str(data_dir)]
 
 
 class _Reader(threading.Thread):

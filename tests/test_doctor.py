@@ -26,7 +26,7 @@ from store.migrations import MIGRATIONS
 
 
 def doctor(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", "doctor", "--data-dir", str(data_dir), *args],
+    return subprocess.run([sys.executable, "-m", "app", "doctor", "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, timeout=240, env=env)
 
 
@@ -56,7 +56,7 @@ def test_a_healthy_install_is_all_well_and_says_what_it_runs_on(data_dir: Path) 
 
 
 def test_the_database_is_checked_without_being_touched_while_another_process_writes(data_dir: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "app.cli", "ask", "Hi", "--max-tokens", "4", "--data-dir",
+    done = subprocess.run([sys.executable, "-m", "app", "ask", "Hi", "--max-tokens", "4", "--data-dir",
                            str(data_dir)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     db = data_dir / "hearth.db"

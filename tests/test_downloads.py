@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hf_server import HubFile, HubServer
 
-from app.models.download import Download, DownloadError, DownloadProgress, Phase
+from app.core.models.download import Download, DownloadError, DownloadProgress, Phase
 
 SIZE = 3_000_000
 DATA = os.urandom(SIZE)

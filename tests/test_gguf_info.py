@@ -30,7 +30,7 @@ from gguf_corpus import (
     write_model,
 )
 
-from app.paths import default_model_path
+from app.core.paths import default_model_path
 from engine.errors import ModelLoadError
 from engine.gguf_check import check_gguf
 from engine.gguf_info import GGUFInfo, format_bytes, format_params, read_gguf_info

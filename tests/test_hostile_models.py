@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from gguf_corpus import STRING, U32, Case, Layout, build_corpus, enc_kv, enc_str, layout_of, rebuild, write_model
 
-from app.paths import default_model_path
+from app.core.paths import default_model_path
 from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.errors import ModelLoadError

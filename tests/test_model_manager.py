@@ -24,14 +24,14 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from qasync import QEventLoop
 from ui_fakes import FakeChatService, run, running_loop
 
-from app.model_rows import progress_text
-from app.models import DownloadProgress, ModelLibrary, Phase, load_catalog
-from app.models.library import display_name
-from app.models_vm import ModelManagerViewModel
-from app.progress_feed import ProgressFeed
-from app.settings import SettingsFile
-from app.widgets.model_list import Roles
-from app.widgets.model_manager import ModelManagerDialog
+from app.core.models import DownloadProgress, ModelLibrary, Phase, load_catalog
+from app.core.models.library import display_name
+from app.core.models.rows import progress_text
+from app.core.progress_feed import ProgressFeed
+from app.core.settings import SettingsFile
+from app.ui.viewmodels.models import ModelManagerViewModel
+from app.ui.widgets.model_list import Roles
+from app.ui.windows.model_manager import ModelManagerDialog
 from engine.errors import EngineUnavailable, ModelLoadError
 from engine.events import ModelInfo
 
@@ -316,7 +316,7 @@ def test_closing_the_app_stops_downloads_and_keeps_the_part_for_resuming(
     click(qtbot, dialog.details.download_button)
     qtbot.waitUntil(lambda: "MB/s" in dialog.details.progress_label.text(), timeout=15_000)
     started = time.monotonic()
-    run(qtbot, vm.shutdown(), timeout_ms=10_000)  # what app.gui does when the window closes
+    run(qtbot, vm.shutdown(), timeout_ms=10_000)  # what app.ui.launch does when the window closes
     assert time.monotonic() - started < 5
     assert not library.get(TINY).installed and library.get(TINY).partial_bytes > 0
     assert str(rows(dialog)[TINY]["state"]).startswith("paused at")
@@ -475,8 +475,8 @@ def test_progress_from_a_worker_thread_reaches_the_loop_at_most_ten_times_a_seco
 # -- the window ----------------------------------------------------------------------------
 def test_the_models_menu_and_the_model_name_in_the_status_line_open_the_manager(
         qtbot, vm: ModelManagerViewModel, service: ScriptedService) -> None:
-    from app.viewmodel import MainViewModel
-    from app.window import MainWindow
+    from app.ui.viewmodels.main import MainViewModel
+    from app.ui.windows.main_window import MainWindow
 
     w = MainWindow(MainViewModel(service, service.store), models=vm)
     qtbot.addWidget(w)
@@ -496,10 +496,10 @@ def test_the_models_menu_and_the_model_name_in_the_status_line_open_the_manager(
 
 def test_switching_to_a_model_added_by_path_in_the_real_app(
         qtbot, loop, data_dir: Path, library: ModelLibrary, model_path: Path, tmp_path: Path) -> None:
-    from app.paths import db_path
-    from app.session import ChatService
-    from app.viewmodel import MainViewModel
-    from app.window import MainWindow
+    from app.core.chat_service import ChatService
+    from app.core.paths import db_path
+    from app.ui.viewmodels.main import MainViewModel
+    from app.ui.windows.main_window import MainWindow
     from engine.client import AsyncEngine
     from store import Store
 
@@ -556,8 +556,8 @@ def test_switching_to_a_model_added_by_path_in_the_real_app(
 
 
 def test_chat_window_without_a_library_has_the_menu_disabled(qtbot, loop) -> None:
-    from app.viewmodel import MainViewModel
-    from app.window import MainWindow
+    from app.ui.viewmodels.main import MainViewModel
+    from app.ui.windows.main_window import MainWindow
 
     service = FakeChatService()
     w = MainWindow(MainViewModel(service, service.store))

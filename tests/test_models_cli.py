@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hf_server import HubFile, HubServer
 
-from app.models.catalog import CATALOG_PATH
+from app.core.models.catalog import CATALOG_PATH
 
 PULLED_ID = "tiny-chat-q4_1"
 PULLED_FILE = "tiny-chat.Q4_1.gguf"
@@ -66,7 +66,7 @@ def env(tmp_path: Path, hub: HubServer, model_bytes: bytes) -> dict[str, str]:
 
 def hearth(*args: str, data_dir: Path, env: dict[str, str], timeout: float = 120,
            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args, "--data-dir", str(data_dir)], input=stdin,
+    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], input=stdin,
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -123,7 +123,7 @@ def test_verify_catches_a_damaged_installed_model(data_dir: Path, env: dict[str,
 def test_a_pull_killed_midway_resumes_where_it_stopped(data_dir: Path, env: dict[str, str], hub: HubServer,
                                                        model_bytes: bytes) -> None:
     hub.faults.rate_bytes_per_s = 40_000_000
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "app", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = data_dir / "models" / ".partial"
     deadline = time.monotonic() + 30
@@ -151,7 +151,7 @@ def test_a_pull_killed_midway_resumes_where_it_stopped(data_dir: Path, env: dict
 
 def test_ctrl_c_stops_a_pull_and_keeps_the_part(data_dir: Path, env: dict[str, str], hub: HubServer) -> None:
     hub.faults.rate_bytes_per_s = 20_000_000
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "app", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     partial = data_dir / "models" / ".partial"
     deadline = time.monotonic() + 30
@@ -208,10 +208,10 @@ def test_add_by_path_reads_the_header_and_refuses_what_is_not_a_model(data_dir: 
 
 def test_ask_refuses_a_model_that_cannot_fit_unless_forced(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                                           data_dir: Path) -> None:
-    from app import cli
+    from app.main import main
 
     monkeypatch.setattr("engine.fit.available_memory", lambda: 200_000_000)  # a machine with 200 MB free
-    code = cli.main(["ask", "hi", "--ctx", "8192", "--data-dir", str(data_dir)])
+    code = main(["ask", "hi", "--ctx", "8192", "--data-dir", str(data_dir)])
     err = capsys.readouterr().err
     assert code == 2
     assert "Too big: needs about" in err and "0.2 GB" in err and "--force loads it anyway" in err

@@ -1,6 +1,6 @@
 """Several Hearth processes on one data dir: nobody's answer is lost.
 
-Real processes (`python -m app.cli`), the real model, one data dir. Start-up recovery of one
+Real processes (`python -m app`), the real model, one data dir. Start-up recovery of one
 process must never touch the answer another live process is streaming (store.owners); every
 answer a process reports as completed is on disk, byte for byte, as completed.
 """
@@ -22,7 +22,7 @@ LONG = "Write a very long essay about the Roman Empire."
 
 
 def _cmd(data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", *args, "--data-dir", str(data_dir)]
+    return [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)]
 
 
 def _ask(data_dir: Path, prompt: str, tokens: int) -> subprocess.Popen[str]:

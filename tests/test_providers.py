@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from keychains import MemoryKeyring
 
-from app.providers import KeychainUnavailable, KeyStore, ProviderConfig, ProviderError, ProvidersFile, Router
+from app.core.providers import KeychainUnavailable, KeyStore, ProviderConfig, ProviderError, ProvidersFile, Router
 from engine.wire import load_formats
 
 FORMATS = set(load_formats())

@@ -18,13 +18,13 @@ from sse_server import Script, ScriptedServer
 from stream_samples import openai_stream
 from ui_fakes import FakeChatService, Reply, run, running_loop
 
-from app.paths import db_path
-from app.providers import KeyStore, ProviderConfig, ProvidersFile, Router
-from app.providers_vm import ProvidersViewModel
-from app.session import ChatService
-from app.viewmodel import MainViewModel
-from app.widgets import ProvidersDialog
-from app.window import MainWindow
+from app.core.chat_service import ChatService
+from app.core.paths import db_path
+from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, Router
+from app.ui.viewmodels.main import MainViewModel
+from app.ui.viewmodels.providers import ProvidersViewModel
+from app.ui.windows.main_window import MainWindow
+from app.ui.windows.providers_dialog import ProvidersDialog
 from engine.client import AsyncEngine
 from engine.commands import RemoteSpec
 from engine.wire import load_formats
@@ -308,7 +308,7 @@ def test_a_conversation_moves_from_this_computer_to_a_provider_and_its_reasoning
         assert real_app.transcript().rindex("The user said") < answer_at  # above the answer, apart from it
 
     # Saved apart from the answer: read back from the store, it shows folded again.
-    from app.messages import from_row
+    from app.core.message_view import from_row
 
     run(qtbot, w.vm.current.wait_idle())  # the final save is durable
     rows = run(qtbot, real_app.store.messages(cid))

@@ -18,8 +18,8 @@ from llama_server import API_KEY, LlamaServer
 from sse_server import Script, ScriptedServer
 from stream_samples import openai_stream
 
-from app.paths import db_path
-from app.session import ChatService
+from app.core.chat_service import ChatService
+from app.core.paths import db_path
 from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, RemoteSpec, Sampling
 from engine.events import Cancelled, Delta, Final, Started
@@ -140,7 +140,7 @@ def test_the_remote_turn_sees_the_whole_conversation(model_path: Path, data_dir:
 
 
 def _hearth(*args: str, data_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args, "--data-dir", str(data_dir)],
+    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
                           capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -174,7 +174,7 @@ def test_no_keychain_gives_a_clear_message_naming_the_variable(data_dir: Path) -
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     assert _hearth("providers", "add", "Cloud AI", "--url", "https://api.example.invalid/v1",
                    data_dir=data_dir, env=env).returncode == 0
-    r = subprocess.run([sys.executable, "-m", "app.cli", "providers", "set-key", "Cloud AI", "--data-dir",
+    r = subprocess.run([sys.executable, "-m", "app", "providers", "set-key", "Cloud AI", "--data-dir",
                         str(data_dir)], input="sk-abcdef123456\n", capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2
     assert "No system keychain is available" in r.stderr and "HEARTH_API_KEY_CLOUD_AI" in r.stderr

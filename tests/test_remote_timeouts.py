@@ -116,11 +116,11 @@ def test_scrubbing_does_not_depend_on_how_the_text_is_chunked(secret: str, text:
 def test_hearth_ask_says_the_provider_took_too_long_with_its_own_exit_code(data_dir: Path) -> None:
     body: list[bytes | float] = [*openai_stream(["Partial", " answer"], finish_reason=None, done=False), 30.0]
     with ScriptedServer([Script(body=body), Script(body=body)]) as server:
-        added = subprocess.run([sys.executable, "-m", "app.cli", "providers", "add", "slow", "--url",
+        added = subprocess.run([sys.executable, "-m", "app", "providers", "add", "slow", "--url",
                                 server.base_url + "/v1", "--model", "m", "--between-tokens-timeout", "0.5",
                                 "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60)
         assert added.returncode == 0, added.stderr
-        ask = [sys.executable, "-m", "app.cli", "ask", "Hi", "--provider", "slow", "--data-dir", str(data_dir)]
+        ask = [sys.executable, "-m", "app", "ask", "Hi", "--provider", "slow", "--data-dir", str(data_dir)]
         as_json = subprocess.run([*ask, "--json"], capture_output=True, text=True, timeout=60)
         plain = subprocess.run(ask, capture_output=True, text=True, timeout=60)
         server.release()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.session import ChatService, InputError
+from app.core.chat_service import ChatService, InputError
 from engine.client import AsyncEngine
 from engine.commands import Sampling
 from engine.errors import EngineUnavailable, ModelLoadError

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import qasync
 
-from app.session import ChatService
-from app.viewmodel import ConversationViewModel
+from app.core.chat_service import ChatService
+from app.ui.viewmodels.main import ConversationViewModel
 from engine.client import AsyncEngine
 from engine.commands import Sampling
 from engine.events import Delta

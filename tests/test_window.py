@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 from ui_fakes import FakeChatService, FakeStore, Reply, run, running_loop
 
-from app.viewmodel import MainViewModel
-from app.window import MainWindow
+from app.ui.viewmodels.main import MainViewModel
+from app.ui.windows.main_window import MainWindow
 from engine.errors import EngineUnavailable
 from engine.states import GenerationState
 from store import StoreError

@@ -15,11 +15,11 @@ from PySide6.QtWidgets import QApplication
 from qasync import asyncSlot
 from ui_fakes import running_loop
 
-from app.gui import run_window
-from app.paths import db_path
-from app.qt_support import display_available, install_excepthook
-from app.settings import LoadSettings
-from app.window import MainWindow
+from app.core.paths import db_path
+from app.core.settings import LoadSettings
+from app.ui.launch import run_window
+from app.ui.qt_support import display_available, install_excepthook
+from app.ui.windows.main_window import MainWindow
 from engine.states import GenerationState
 from store import Store
 

@@ -12,10 +12,10 @@ from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 from ui_fakes import run, running_loop
 
-from app.paths import db_path
-from app.session import ChatService
-from app.viewmodel import MainViewModel
-from app.window import MainWindow
+from app.core.chat_service import ChatService
+from app.core.paths import db_path
+from app.ui.viewmodels.main import MainViewModel
+from app.ui.windows.main_window import MainWindow
 from engine.client import AsyncEngine
 from engine.errors import ModelLoadError
 from engine.states import GenerationState

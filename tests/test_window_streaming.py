@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 from ui_fakes import FakeChatService, Reply, running_loop
 
-from app.viewmodel import FRAME_MS, MainViewModel
-from app.window import MainWindow
+from app.ui.viewmodels.main import FRAME_MS, MainViewModel
+from app.ui.windows.main_window import MainWindow
 
 
 @pytest.fixture

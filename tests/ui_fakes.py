@@ -1,6 +1,6 @@
 """Test doubles for the window's tests: a scripted ChatService/Turn and an in-memory store.
 
-They follow app.session's and store's contracts exactly (same events, same order, same
+They follow app.core.chat_service's and store's contracts exactly (same events, same order, same
 errors, real row types), so UI logic can be tested without a model. Also the plumbing to
 run asyncio code on a qasync loop inside pytest-qt tests. Tests of the model, the engine
 or the store must use the real things, not these.
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
-from app.session import InputError, TurnOutcome
+from app.core.chat_service import InputError, TurnOutcome
 from engine.errors import EngineUnavailable
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, Started
 from engine.states import GenerationState

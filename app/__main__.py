@@ -1,0 +1,7 @@
+"""`python -m app`: the `hearth` command."""
+
+import sys
+
+from app.main import main
+
+sys.exit(main())

@@ -1,0 +1,249 @@
+"""`hearth ask`: one answer, streamed to stdout through the same ChatService, engine and store as the window.
+
+Exit codes: 0 completed, 1 the generation failed (or its save did not land), 2 bad input
+(usage, model, data), 3 a provider took too long (the partial answer is saved as
+cancelled(timeout)), 130 stopped with Ctrl-C (saved as cancelled), 141 the reader closed the
+pipe (saved as cancelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.cli.support import BadInput, fail, open_store, quiet_stdout, read_stdin, text_arg
+from app.core.models import ModelLibrary
+from app.core.settings import LoadSettings
+
+__all__ = ["run_ask"]
+
+
+def run_ask(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary) -> int:
+    """`hearth ask`: check the request, then stream one answer (the CLI's exit code)."""
+    too_big = None if args.provider else _too_big(model, args.settings)
+    if too_big and not args.force:
+        return fail(f"{too_big} (--force loads it anyway)")
+    if args.continue_id is not None:
+        if args.prompt is not None or args.conversation is not None:
+            return fail("--continue resumes an answer: give it alone, without a prompt or --conversation")
+        return asyncio.run(_ask(args, "", data_dir, model, library))
+    if args.prompt is None:
+        return fail('give the message to send, e.g. hearth ask "Hello" (or --continue MESSAGE_ID)')
+    try:
+        prompt = read_stdin() if args.prompt == "-" else text_arg(args.prompt, "given")
+    except BadInput as e:
+        return fail(str(e))
+    return asyncio.run(_ask(args, prompt, data_dir, model, library))
+
+
+class _Printer:
+    """The answer goes to stdout; a model's reasoning goes to stderr (dimmed on a terminal), so
+    `hearth ask ... > answer.txt` saves the answer alone.
+
+    A reader that stops early (`| head`) closes the pipe: the answer is cancelled at once,
+    saved as cancelled with the text written so far, and nothing more is written.
+    """
+
+    def __init__(self, on_closed: Callable[[], None]) -> None:
+        self._dim = sys.stderr.isatty()
+        self._in_reasoning = False
+        self._on_closed = on_closed
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.closed = True
+            quiet_stdout()
+            self._on_closed()
+
+    def delta(self, d: Any) -> None:
+        if d.channel == "reasoning":
+            if not self._in_reasoning:
+                sys.stderr.write("\x1b[2m[thinking] " if self._dim else "[thinking] ")
+                self._in_reasoning = True
+            sys.stderr.write(d.text)
+            sys.stderr.flush()
+            return
+        self._close_reasoning()
+        if d.replace:
+            self.write("\n[the provider replaced its answer with:]\n")
+        self.write(d.text)
+
+    def end(self) -> None:
+        self._close_reasoning()
+
+    def _close_reasoning(self) -> None:
+        if self._in_reasoning:
+            sys.stderr.write("\x1b[0m\n" if self._dim else "\n")
+            self._in_reasoning = False
+
+
+async def _route(args: argparse.Namespace, data_dir: Path, store: Any) -> dict[str, Any]:
+    """Where the answer comes from: the local model, or `--provider NAME` with its key, filters and,
+    in a continued conversation, the provider's own conversation id (Dify keeps history by it)."""
+    if not args.provider:
+        return {"remote": None, "filters": None}
+    from app.core.providers import ProvidersFile, Router
+    from engine.wire import load_formats
+
+    settings: dict[str, object] = {}
+    if args.conversation is not None:
+        settings = dict(await store.conversation_settings(args.conversation))
+    settings.update(provider=args.provider, model=None)
+    route = Router(ProvidersFile(data_dir, set(load_formats()))).route(settings)
+    return {"remote": route.remote, "filters": route.filters}
+
+
+def _too_big(model: Path, settings: LoadSettings) -> str | None:
+    """The fit's message when the model clearly will not fit in free memory, else None.
+
+    Loading it anyway would push the machine into swap or the OOM killer. A file that
+    cannot be read is left to the engine, which reports it with the file's name.
+    """
+    from engine.errors import ModelLoadError
+    from engine.fit import Verdict, available_memory, estimate_fit
+    from engine.gguf_info import read_gguf_info
+
+    try:
+        info = read_gguf_info(model)
+    except ModelLoadError:
+        return None
+    fit = estimate_fit(info, n_ctx=settings.n_ctx, available_bytes=available_memory())
+    return fit.message if fit.verdict is Verdict.TOO_BIG else None
+
+
+async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path,
+               library: ModelLibrary) -> int:
+    from app.core.chat_service import ChatService, InputError
+    from app.core.providers import ProviderError
+    from engine.client import AsyncEngine
+    from engine.commands import Sampling
+    from engine.errors import HearthEngineError
+    from engine.events import Delta
+    from engine.states import GenerationState
+    from store import StoreError
+
+    if not prompt.strip() and args.continue_id is None:
+        return fail("the prompt is empty: give the message to send, e.g. hearth ask \"Hello\"")
+    try:
+        store = open_store(data_dir)
+    except StoreError as e:
+        return fail(e.message)
+    engine = AsyncEngine()
+    notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
+    service = ChatService(store, engine, templates=library.template_for)
+    loop = asyncio.get_running_loop()
+    try:
+        try:
+            route = await _route(args, data_dir, store)
+            if route["remote"] is None:
+                s = args.settings
+                info = await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
+                                          n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
+                                          chat_template=args.chat_template)
+                if info.template_note:
+                    notes.append(info.template_note)
+                    print(f"hearth: note: {info.template_note}", file=sys.stderr)
+            sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+            if args.continue_id is not None:
+                turn = await service.continue_message(args.continue_id, sampling=sampling, **route)
+            else:
+                turn = await service.start_turn(args.conversation, prompt, sampling=sampling, **route)
+        except (HearthEngineError, StoreError) as e:
+            hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
+            hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
+                "no_such_message", "not_continuable") else hint
+            return fail(e.message + hint)
+        except (InputError, ProviderError) as e:
+            return fail(str(e))
+        interrupts = 0
+
+        def on_sigint() -> None:  # the first Ctrl-C stops the answer; a second one does not wait
+            nonlocal interrupts
+            interrupts += 1
+            turn.cancel(force=interrupts > 1)
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        show = _Printer(on_closed=turn.cancel)
+        if args.continue_id is not None and not args.json:
+            show.write(turn.prefix)  # the whole answer, then its continuation
+        async for event in turn:
+            if isinstance(event, Delta) and not args.json:
+                show.delta(event)
+        show.end()
+        loop.remove_signal_handler(signal.SIGINT)
+        lag: float | None = None
+        save_error: str | None = None
+        try:
+            lag = await turn.saved
+        except Exception as e:  # the answer was shown; say clearly that it was not saved
+            save_error = f"the answer could not be saved: {getattr(e, 'message', None) or e}"
+            print(f"hearth: error: {save_error}", file=sys.stderr)
+        outcome = turn.outcome
+        assert outcome is not None
+        if show.closed:  # the reader went away: the answer is saved (cancelled); nobody to tell
+            return 141 if save_error is None else 1
+        if args.json:
+            result = _json_result(turn, outcome, lag, service.label(route["remote"]))
+            result["saved"] = save_error is None
+            result["notes"] = notes
+            if save_error is not None and result["error"] is None:
+                result["error"] = {"code": "save_failed", "message": save_error}
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            if not outcome.text.endswith("\n"):
+                print()
+            m = outcome.metrics
+            print(_summary(outcome.state, m, outcome.error_message, turn.ids.conversation_id,
+                           outcome.cancel_reason), file=sys.stderr)
+        if save_error is not None:
+            return 1  # whatever the stream said, the answer is not on disk: never report success
+        if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":
+            return 3
+        return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
+    finally:
+        engine.close()
+        store.close()
+
+
+def _summary(state: Any, m: dict[str, Any], error: str | None, conversation_id: int,
+             cancel_reason: str | None = None) -> str:
+    timed_out = getattr(state, "value", None) == "cancelled" and cancel_reason == "timeout"
+    parts = ["timed out: the provider took too long; the text that arrived is kept" if timed_out else str(state.value)]
+    if error:
+        parts.append(error)
+    if m.get("ttft_ms") is not None:
+        parts.append(f"TTFT {m['ttft_ms']:.0f} ms")
+    if m.get("tokens_per_s"):
+        parts.append(f"{m['tokens_per_s']:.0f} tok/s")
+    if m.get("completion_tokens") is not None:
+        parts.append(f"{m['completion_tokens']} tokens")
+    parts.append(f"conversation {conversation_id} (continue with --conversation {conversation_id})")
+    return "[" + " · ".join(parts) + "]"
+
+
+def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict[str, Any]:
+    return {
+        "conversation_id": turn.ids.conversation_id,
+        "user_message_id": turn.ids.user_message_id,
+        "message_id": turn.ids.assistant_message_id,
+        "generation_id": turn.ids.generation_id,
+        "model": model,
+        "state": outcome.state.value,
+        "cancel_reason": outcome.cancel_reason,
+        "error": {"code": outcome.error_code, "message": outcome.error_message} if outcome.error_code else None,
+        "text": outcome.text,
+        "reasoning": outcome.reasoning,
+        "metrics": {**outcome.metrics, "finalization_lag_ms": lag},
+    }

@@ -1,0 +1,239 @@
+"""The `hearth` command: the window by default, `ask` for scripts and terminals, `bench` for figures,
+`doctor` to check that Hearth works on this machine.
+
+Owns the options (every common one counts before and after the command's name), settings
+and model resolution, and the dispatch; `ask` lives in app/cli/ask.py (its exit codes are
+listed there), what commands share at the terminal in app/cli/support.py. The window and
+the benchmark need Qt: app.main hands them in (`FrontEnds`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.cli.doctor import add_doctor_parser, run_doctor
+from app.cli.models import add_models_parser, run_models
+from app.cli.providers import add_providers_parser, run_providers
+from app.cli.support import fail, open_store, quiet_stdout
+from app.core.models import CatalogError, LibraryError, ModelLibrary
+from app.core.paths import db_path, default_model_path, resolve_data_dir
+from app.core.settings import LoadSettings, SettingsFile
+from engine.template import KNOWN_TEMPLATES
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _temperature(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 5, not {value}")
+    return value
+
+
+def _common(*, top: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command's name.
+
+    argparse lets a subcommand's own defaults overwrite what was given before its name
+    (`hearth --data-dir X ask` would lose X), so below the top level they default to
+    SUPPRESS: an option given after the name wins, one given before it stays.
+    """
+    default = None if top else argparse.SUPPRESS
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=default, help="where conversations are kept (default: "
+                        "$HEARTH_DATA_DIR, else the OS's per-user data folder)")
+    common.add_argument("--model", default=default, help="a model id from `hearth models list`, or the path of a "
+                        "GGUF file (default: the model last chosen in the window, else the bundled "
+                        "SmolLM2-135M-Instruct)")
+    common.add_argument("--threads", type=_positive_int, default=default,
+                        help="llama.cpp threads (default: physical cores - 1, at least 1)")
+    common.add_argument("--ctx", type=_positive_int, default=default,
+                        help="context length in tokens (default: 4096, or the saved setting)")
+    common.add_argument("--gpu-layers", type=int, metavar="N", default=default,
+                        help="layers to offload to the GPU (default: as many as fit, where a GPU backend exists)")
+    common.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=default,
+                        help="use flash attention (default: the saved setting, off)")
+    common.add_argument("--chat-template", default=default, choices=sorted(KNOWN_TEMPLATES), metavar="NAME",
+                        help="the chat template for this run: " + ", ".join(sorted(KNOWN_TEMPLATES)) +
+                        " (default: the one chosen with `hearth models template`, else the model file's own)")
+    return common
+
+
+def _data_dir_only(*, top: bool) -> argparse.ArgumentParser:
+    just_data = argparse.ArgumentParser(add_help=False)
+    just_data.add_argument("--data-dir", default=None if top else argparse.SUPPRESS, help="where Hearth keeps its "
+                           "data (default: $HEARTH_DATA_DIR, else the OS's per-user data folder)")
+    return just_data
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(top=False)
+    p = argparse.ArgumentParser(prog="hearth", parents=[_common(top=True)],
+                                description="Hearth: chat with a language model on your own machine. "
+                                            "With no command, opens the window.")
+    sub = p.add_subparsers(dest="command")
+    ask = sub.add_parser("ask", parents=[common], help="ask one question, stream the answer to stdout")
+    ask.add_argument("prompt", nargs="?", help="the message to send ('-' reads it from standard input)")
+    ask.add_argument("--conversation", type=int, metavar="ID", help="continue conversation ID")
+    ask.add_argument("--continue", dest="continue_id", type=int, metavar="MESSAGE_ID",
+                     help="resume an interrupted, stopped or failed answer (its id is in --json output "
+                          "and in `hearth list --messages`)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
+    ask.add_argument("--max-tokens", type=_positive_int, default=512)
+    ask.add_argument("--temperature", type=_temperature, default=0.7)
+    ask.add_argument("--seed", type=int, default=0xC0FFEE)
+    ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
+    ask.add_argument("--provider", metavar="NAME", help="answer with a remote provider (see `hearth providers`) "
+                     "instead of the local model")
+    bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
+    bench.add_argument("--runs", type=int, default=9, help="runs per variant; medians are reported (default 9)")
+    bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
+    backup = sub.add_parser("backup", parents=[common], help="copy every conversation into one database file")
+    backup.add_argument("path", help="the file to write (it must not exist yet)")
+    add_models_parser(sub, common)
+    add_doctor_parser(sub, common)
+    add_providers_parser(sub, _data_dir_only(top=False))
+    lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
+    lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
+    lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
+    return p
+
+
+@dataclass(frozen=True)
+class FrontEnds:
+    """The commands that need Qt, handed in by app.main so that the CLI never imports app.ui."""
+
+    window: Callable[..., int]  # the window: run_window(data_dir=, model_path=, settings=, ...)
+    bench: Callable[..., int]  # `hearth bench`: the window's streaming path, measured
+
+
+def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
+    try:
+        return _main(argv, front_ends)
+    except BrokenPipeError:  # `hearth list | head`: the reader has what it wanted
+        quiet_stdout()
+        return 141  # what a shell reports for a program ended by a closed pipe (128 + SIGPIPE)
+
+
+def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
+    args = _parser().parse_args(argv)
+    data_dir = resolve_data_dir(args.data_dir)
+    if args.command == "doctor":  # before anything that could fail: reporting failures is its job
+        return _doctor(args, data_dir)
+    try:
+        library = ModelLibrary(data_dir, bundled_path=default_model_path())
+    except CatalogError as e:
+        return fail(f"the model catalog is broken: {e}")
+    if args.command == "models":
+        return run_models(args, library)
+    if args.command == "providers":
+        from engine.wire import load_formats
+
+        return run_providers(args, data_dir, set(load_formats()))
+    settings_file = SettingsFile(data_dir)
+    saved = settings_file.load()
+    if settings_file.warning:
+        print(f"hearth: warning: {settings_file.warning}", file=sys.stderr)
+    settings = LoadSettings(
+        model=args.model or saved.model,
+        n_ctx=args.ctx if args.ctx is not None else saved.n_ctx,
+        n_threads=args.threads if args.threads is not None else saved.n_threads,
+        n_gpu_layers=args.gpu_layers if args.gpu_layers is not None else saved.n_gpu_layers,
+        flash_attn=args.flash_attn if args.flash_attn is not None else saved.flash_attn)
+    if settings.problems():
+        return fail(" ".join(settings.problems()))
+    try:
+        model = library.resolve(settings.model) if settings.model else default_model_path()
+    except LibraryError as e:
+        if args.model:
+            return fail(e.message)
+        # The model chosen last time was removed since: still open, on the bundled model.
+        print(f"hearth: warning: {e.message} Using the bundled model.", file=sys.stderr)
+        model = default_model_path()
+    if not args.model and settings.model and not model.exists():
+        print(f"hearth: warning: the model chosen last time ({settings.model}) is gone; using the bundled model.",
+              file=sys.stderr)
+        model = default_model_path()
+    args.settings = settings
+    if args.command == "ask":
+        from app.cli.ask import run_ask
+
+        return run_ask(args, data_dir, model, library)
+    if args.command == "bench":
+        return front_ends.bench(model=model, tokens=args.tokens, runs=args.runs, stall_s=args.stall,
+                         as_json=args.json, n_threads=args.threads)
+    if args.command == "backup":
+        return _backup(data_dir, Path(args.path).expanduser())
+    if args.command == "list":
+        return asyncio.run(_list(data_dir, messages=args.messages, only=args.conversation))
+    return front_ends.window(data_dir=data_dir, model_path=model, settings=settings, library=library,
+                      settings_file=settings_file, chat_template=args.chat_template)
+
+
+def _doctor(args: argparse.Namespace, data_dir: Path) -> int:
+    model = None
+    if args.model:
+        try:
+            model = ModelLibrary(data_dir, bundled_path=default_model_path()).resolve(args.model)
+        except (CatalogError, LibraryError) as e:
+            return fail(getattr(e, "message", None) or str(e))
+    return run_doctor(args, data_dir, model)
+
+
+def _backup(data_dir: Path, dest: Path) -> int:
+    from store import StoreError
+
+    try:
+        store = open_store(data_dir, read_only_ok=True)
+    except StoreError as e:
+        return fail(e.message)
+    try:
+        written = store.backup(dest)
+    except StoreError as e:
+        return fail(e.message)
+    finally:
+        store.close()
+    print(f"backed up {db_path(data_dir)} to {written} ({written.stat().st_size:,} bytes); "
+          f"open it with: hearth --data-dir DIR after copying it to DIR/hearth.db", file=sys.stderr)
+    return 0
+
+
+async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:
+    from store import StoreError
+
+    try:
+        store = open_store(data_dir, read_only_ok=True)
+    except StoreError as e:
+        return fail(e.message)
+    try:
+        conversations = await store.list_conversations()
+        if only is not None and all(c.id != only for c in conversations):
+            return fail(f"there is no conversation {only}. Run `hearth list` to see saved conversations.")
+        for c in conversations:
+            if only is not None and c.id != only:
+                continue
+            print(f"{c.id}\t{c.title}")
+            if messages or only is not None:
+                for m in await store.messages(c.id):
+                    state = m.state.value if m.state else ""
+                    start = " ".join(m.content.split())[:60]
+                    print(f"  {m.id}\t{m.role}\t{state}\t{start}")
+    except StoreError as e:
+        return fail(e.message)
+    finally:
+        store.close()
+    return 0
+

@@ -1,0 +1,66 @@
+"""What every `hearth` command shares at the terminal: error lines, the store, input checks, closed pipes.
+
+No Qt: the CLI runs where there is no display.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from app.core.paths import db_path
+
+__all__ = ["BadInput", "fail", "open_store", "quiet_stdout", "read_stdin", "text_arg"]
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"hearth: error: {message}", file=sys.stderr)
+    return code
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def text_arg(raw: str, where: str) -> str:
+    """A prompt from argv or stdin must be UTF-8 text: say where it is not, instead of failing later."""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as e:  # Python keeps undecodable bytes as lone surrogates
+        bad = raw.encode("utf-8", "surrogateescape")[: e.start + 1][-1:]
+        raise BadInput(f"the prompt {where} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
+                        "save it as UTF-8 and try again") from None
+    return raw
+
+
+def read_stdin() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"the prompt on standard input is not valid UTF-8 text (byte 0x{data[e.start]:02x} at byte "
+                        f"{e.start + 1}); save it as UTF-8 and try again") from None
+
+
+class BadInput(Exception):
+    """Input a person gave that cannot be used; the message says why (exit 2)."""
+
+
+def open_store(data_dir: Path, *, read_only_ok: bool = False):  # noqa: ANN202 - returns store.Store
+    """The store; with `read_only_ok` (listing, backing up), one on read-only media opens read-only."""
+    from store import Store, StoreError
+
+    try:
+        return Store.open(db_path(data_dir))
+    except StoreError as e:
+        if not (read_only_ok and e.code == "read_only"):
+            raise
+    store = Store.open_read_only(db_path(data_dir))
+    print(f"hearth: note: {db_path(data_dir)} is on a read-only disk; it is opened for reading only.", file=sys.stderr)
+    return store

@@ -1,0 +1,363 @@
+"""The chat service: the command path and the stream path, shared by the CLI, the window
+and the benchmark. No Qt here.
+
+Command path: validate, create the user message and a pending assistant message in one
+small store transaction, send a `Generate` to the engine. Stream path: hand each engine
+event straight to the consumer. Product state: checkpoints and the final save are
+*submitted* to the store's single writer and never awaited by the stream; `Turn.saved`
+resolves when the final save is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from app.core.models.library import display_name
+from engine.client import AsyncEngine, GenerationStream
+from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling
+from engine.errors import EngineUnavailable
+from engine.events import (
+    Cancelled,
+    Delta,
+    EngineEvent,
+    Failed,
+    Final,
+    ModelFailed,
+    ModelInfo,
+    ModelLoading,
+    ModelReady,
+    ModelUnloaded,
+    ProviderSession,
+    StreamEvent,
+)
+from engine.filters import FilterConfig
+from engine.states import GenerationState
+
+if TYPE_CHECKING:
+    from store import Store, TurnIds
+
+__all__ = ["ChatService", "InputError", "ModelState", "Turn", "TurnOutcome"]
+
+log = logging.getLogger(__name__)
+
+ModelState = str  # "loading" | "ready" | "generating" | "error" | "none"
+
+# Coarse checkpoints: about once a second, never per token (DESIGN.md, product state).
+CHECKPOINT_INTERVAL_S = 1.0
+
+
+class InputError(ValueError):
+    """Bad user input; str(error) is a message for a person."""
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    state: GenerationState
+    text: str
+    cancel_reason: str | None
+    error_code: str | None
+    error_message: str | None
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    reasoning: str = ""  # the model's <think> part, kept apart from the answer
+
+
+class Turn:
+    """One user message and the reply streaming into its pending assistant message."""
+
+    def __init__(self, *, ids: TurnIds, stream: GenerationStream, store: Store, started_at: float,
+                 command_latency_ms: float, on_end: Callable[[Turn], None],
+                 checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S, prefix: str = "") -> None:
+        self.ids = ids
+        self.prefix = prefix  # text already in the message when this turn continues it
+        self.command_latency_ms = command_latency_ms
+        self.outcome: TurnOutcome | None = None
+        self.reasoning: list[str] = []
+        self._background: set[asyncio.Future[None]] = set()
+        self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._stream = stream
+        self._store = store
+        self._started_at = started_at
+        self._interval = checkpoint_interval_s
+        self._on_end = on_end
+        self._checkpoint: concurrent.futures.Future[None] | None = None
+
+    def cancel(self, *, force: bool = False) -> None:
+        """Ask the engine to stop; the stream then ends with Cancelled(reason="user").
+
+        An engine that does not stop within about a second is killed (engine.client); with
+        `force` (a second Ctrl-C) at once.
+        """
+        self._stream.cancel("user", force=force)
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        """The turn's events; the answer is saved when the stream ends.
+
+        A consumer that stops reading early (breaks out, is closed, fails) cancels the
+        answer: it is saved as cancelled with the text it was shown, without that consumer.
+        """
+        parts: list[str] = [self.prefix] if self.prefix else []
+        first_at: float | None = None
+        try:
+            async for event in self._events(parts):
+                if isinstance(event, Delta) and first_at is None and event.text:
+                    first_at = time.perf_counter()  # reasoning counts: it is shown as it streams
+                if isinstance(event, Final | Cancelled | Failed):
+                    self._finish(event, "".join(parts), first_at)
+                yield event
+        finally:
+            if self.outcome is None:
+                self._stream.cancel("user")
+                shown = "".join(parts)
+                task = asyncio.ensure_future(self._finish_unread(shown, first_at))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _finish_unread(self, shown: str, first_at: float | None) -> None:
+        """Wait for the cancelled stream's end (within a token, or the engine is killed) and save."""
+        ignored: list[str] = []
+        async for event in self._events(ignored, checkpoint=False):
+            if isinstance(event, Final | Cancelled | Failed):
+                self._finish(event, shown + ("".join(ignored) if isinstance(event, Final) else ""), first_at)
+
+    async def _events(self, parts: list[str], *, checkpoint: bool = True) -> AsyncIterator[StreamEvent]:
+        """The stream's events, with the answer's text gathered into `parts` (and checkpointed)."""
+        # Checkpoints and the final save hold the whole message: prefix + new text.
+        gid = self.ids.generation_id
+        last_checkpoint = 0.0
+        async for event in self._stream:
+            if isinstance(event, ProviderSession):
+                self._remember_session(event)
+            if isinstance(event, Delta):
+                if event.channel == "reasoning":
+                    if event.replace:
+                        self.reasoning.clear()
+                    self.reasoning.append(event.text)
+                else:
+                    if event.replace:  # the provider rewrote its answer
+                        parts[:] = [self.prefix] if self.prefix else []
+                    parts.append(event.text)
+                now = time.perf_counter()
+                # The first checkpoint marks the generation streaming; then about once a
+                # second, and only if the previous one is done (a slow disk coalesces them).
+                if checkpoint and (now - last_checkpoint >= self._interval or last_checkpoint == 0.0) and (
+                    self._checkpoint is None or self._checkpoint.done()
+                ):
+                    self._checkpoint = self._store.checkpoint(gid, "".join(parts), "".join(self.reasoning))
+                    last_checkpoint = now
+            yield event
+
+    def _remember_session(self, event: ProviderSession) -> None:
+        """Keep the provider's conversation id with the conversation, for its next turn."""
+        from app.core.providers import session_key
+
+        saving = asyncio.ensure_future(self._store.update_conversation_settings(
+            self.ids.conversation_id, {session_key(event.provider): event.value}))
+        self._background.add(saving)
+
+        def done(f: asyncio.Future[None]) -> None:
+            self._background.discard(f)
+            if not f.cancelled() and f.exception() is not None:
+                log.warning("could not keep %s's conversation id: %s", event.provider, f.exception())
+
+        saving.add_done_callback(done)
+
+    def _finish(self, event: Final | Cancelled | Failed, text: str, first_at: float | None) -> None:
+        final_token_at = time.perf_counter()
+        reasoning = "".join(self.reasoning)
+        metrics: dict[str, float | int | None] = {
+            "command_latency_ms": self.command_latency_ms,
+            "ttft_ms": (first_at - self._started_at) * 1000 if first_at is not None else None,
+        }
+        if isinstance(event, Final | Cancelled):
+            s = event.stats
+            metrics.update(tokens_per_s=s.decode_tokens_per_s or None, completion_tokens=s.completion_tokens,
+                           prompt_tokens=s.prompt_tokens, cached_tokens=s.cached_tokens, total_ms=s.total_ms)
+        if isinstance(event, Final):
+            outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics, reasoning)
+        elif isinstance(event, Cancelled):
+            outcome = TurnOutcome(GenerationState.CANCELLED, text, event.reason, None, None, metrics, reasoning)
+        else:
+            outcome = TurnOutcome(GenerationState.FAILED, text, None, event.code, event.message, metrics, reasoning)
+        self.outcome = outcome
+        self._on_end(self)
+        future = self._store.finalize(
+            self.ids.generation_id, text=text, state=outcome.state, cancel_reason=outcome.cancel_reason,
+            error_code=outcome.error_code, error_message=outcome.error_message, metrics=metrics,
+            final_token_at=final_token_at, reasoning=reasoning,
+        )
+        wrapped = asyncio.wrap_future(future)
+
+        def settle(f: asyncio.Future[float]) -> None:
+            if self.saved.done():
+                return
+            if f.cancelled():
+                self.saved.cancel()
+            elif f.exception() is not None:
+                log.error("final save of generation %s failed: %s", self.ids.generation_id, f.exception())
+                self.saved.set_exception(f.exception())  # type: ignore[arg-type]
+            else:
+                self.saved.set_result(f.result())
+
+        wrapped.add_done_callback(settle)
+
+
+class ChatService:
+    """Ties the store and the engine together for one app (window, CLI or benchmark)."""
+
+    def __init__(self, store: Store, engine: AsyncEngine, *, checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+                 templates: Callable[[str], str | None] | None = None) -> None:
+        """`templates(path)`: the chat template a person chose for that model file, if any
+        (app.models.ModelLibrary.template_for); the file's own is used otherwise."""
+        self.store = store
+        self.engine = engine
+        self._templates = templates
+        self._interval = checkpoint_interval_s
+        self._listeners: list[Callable[[ModelState], None]] = []
+        self._active: set[int] = set()
+        self._last_load: LoadModel | None = None
+        self._reload: asyncio.Task[None] | None = None
+        self.model_state: ModelState = "none"
+        self.model_name: str = ""
+        self.model_error: str | None = None
+        self.model_info: ModelInfo | None = None
+        engine.add_listener(self._on_engine_event)
+        if engine.model is not None:  # a service made after the model loaded starts ready
+            self._on_engine_event(ModelReady(engine.model))
+
+    def add_listener(self, fn: Callable[[ModelState], None]) -> None:
+        """`fn(state)` is called on the loop's thread whenever the model state changes."""
+        self._listeners.append(fn)
+
+    async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None,
+                   n_gpu_layers: int | None = None, flash_attn: bool = False,
+                   chat_template: str | None = None) -> ModelInfo:
+        """Load (or switch to) a model in the engine process; the old one is freed first.
+
+        Raises ModelLoadError with a message for a person.
+        """
+        if self._active:
+            raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before switching models.")
+        self.model_name = display_name(path)
+        self.model_error = None
+        self._set_state("loading")
+        if chat_template is None and self._templates is not None:
+            chat_template = self._templates(str(path))
+        cmd = LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                        flash_attn=flash_attn, chat_template=chat_template)
+        self._last_load = cmd
+        return await self.engine.load(cmd)
+
+    async def unload(self) -> None:
+        """Free the model's memory; chatting needs a load again."""
+        if self._active:
+            raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before unloading the model.")
+        self._last_load = None
+        await self.engine.unload()
+
+    async def _reload_after_crash(self) -> None:
+        """The engine process died while the model was running: start a new one, reload."""
+        if self._last_load is None:
+            return
+        log.warning("engine process died; reloading %s", self._last_load.path)
+        try:
+            await self.engine.load(self._last_load)
+        except Exception as e:  # reported through the ModelFailed event and model_error
+            log.error("reloading the model after an engine crash failed: %s", e)
+
+    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
+                         remote: RemoteSpec | None = None, filters: FilterConfig | None = None) -> Turn:
+        """Save the message and a pending answer, then stream the answer from the local model,
+        or from `remote` when given. `filters` (stop strings, <think>, redaction) default to
+        splitting reasoning only."""
+        started_at = time.perf_counter()
+        if not text.strip():
+            raise InputError("Type a message first: an empty message cannot be sent.")
+        if remote is None:
+            self._require_model()
+        ids, history = await self.store.begin_turn(conversation_id, text, self.label(remote))
+        self._require_engine()
+        stream = self.engine.generate(Generate(ids.generation_id, _chat(history), sampling or Sampling(),
+                                               remote=remote, filters=filters or FilterConfig()))
+        return self._started(ids, stream, started_at)
+
+    async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
+                               remote: RemoteSpec | None = None, filters: FilterConfig | None = None) -> Turn:
+        """Resume an interrupted, stopped or failed answer in the same message.
+
+        The stream yields only the new text; `Turn.prefix` is the text it continues.
+        """
+        started_at = time.perf_counter()
+        if remote is None:
+            self._require_model()
+        c = await self.store.begin_continue(message_id, self.label(remote))
+        self._require_engine()
+        stream = self.engine.generate(Generate(c.ids.generation_id, _chat(c.history), sampling or Sampling(),
+                                               continue_text=c.text, remote=remote, filters=filters or FilterConfig()))
+        return self._started(c.ids, stream, started_at, prefix=c.text)
+
+    def label(self, remote: RemoteSpec | None) -> str:
+        """What the generation record names as its model."""
+        if remote is None:
+            return self.model_name
+        return f"{remote.name}: {remote.model}" if remote.model else remote.name
+
+    def _require_engine(self) -> None:
+        """Remote replies run in the engine process too: start it if nothing has yet."""
+        if self.engine.pid is None:
+            self.engine.start()
+
+    def _require_model(self) -> None:
+        """A turn may queue behind a load in progress, but not start with no model at all."""
+        if self.model_state in ("error", "none"):
+            raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
+
+    def _started(self, ids: TurnIds, stream: GenerationStream, started_at: float, *, prefix: str = "") -> Turn:
+        command_latency_ms = (time.perf_counter() - started_at) * 1000
+        self._active.add(ids.generation_id)
+        self._set_state("generating")
+        return Turn(ids=ids, stream=stream, store=self.store, started_at=started_at,
+                    command_latency_ms=command_latency_ms, on_end=self._turn_ended,
+                    checkpoint_interval_s=self._interval, prefix=prefix)
+
+    def _turn_ended(self, turn: Turn) -> None:
+        self._active.discard(turn.ids.generation_id)
+        if not self._active and self.model_state == "generating":
+            self._set_state("ready" if self.model_info is not None else "loading")
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        if isinstance(event, ModelLoading):
+            self._set_state("loading")
+        elif isinstance(event, ModelReady):
+            self.model_info = event.info
+            self.model_name = display_name(event.info.path)
+            self.model_error = None
+            self._set_state("generating" if self._active else "ready")
+        elif isinstance(event, ModelUnloaded):
+            self.model_info = None
+            self.model_error = None
+            self._set_state("none")
+        elif isinstance(event, ModelFailed):
+            was_running = self.model_info is not None
+            self.model_info = None
+            self.model_error = event.message
+            self._set_state("error")
+            # Only a model that was running is reloaded: a file that crashes llama.cpp while
+            # loading would otherwise crash it again, forever.
+            if event.code == "engine_crashed" and was_running:
+                self._reload = asyncio.ensure_future(self._reload_after_crash())
+
+    def _set_state(self, state: ModelState) -> None:
+        if state != self.model_state:
+            self.model_state = state
+            for fn in list(self._listeners):
+                fn(state)
+
+
+def _chat(history: list[tuple[str, str]]) -> tuple[ChatMessage, ...]:
+    return tuple(ChatMessage(role, content) for role, content in history)

@@ -1,0 +1,14 @@
+"""Models: the catalog (`models.toml`), the library of installed models, verified downloads.
+
+No Qt here: the CLI (`hearth models ...`) and the window's model manager both use it.
+"""
+
+from app.core.models.catalog import CATALOG_PATH, SERVER_HASH, CatalogEntry, CatalogError, find_entry, load_catalog
+from app.core.models.download import Download, DownloadError, DownloadProgress, Phase
+from app.core.models.library import LibraryError, LibraryModel, ModelLibrary, VerifyResult, describe_error, display_name
+
+__all__ = [
+    "CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "CatalogError", "Download", "DownloadError", "DownloadProgress",
+    "LibraryError", "LibraryModel", "ModelLibrary", "Phase", "VerifyResult", "describe_error", "display_name",
+    "find_entry", "load_catalog",
+]

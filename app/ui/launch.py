@@ -1,0 +1,171 @@
+"""The window's entry point: `run_window` builds everything, runs the loop, shuts down cleanly.
+
+Owns the process-level lifecycle of the GUI: the display check, QApplication and the
+qasync loop, the excepthook, opening the store, starting the engine process and loading
+the model *after* the window has painted, and on close: stopping a running answer,
+stopping downloads (their partial files stay, to resume), waiting for pending saves,
+closing the store and the engine.
+Must not: hold chat logic (app.ui.viewmodels.main), build widgets beyond MainWindow, or call
+`sys.exit` (the CLI owns the exit code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from app.core.chat_service import ChatService
+from app.core.models import ModelLibrary
+from app.core.paths import db_path, default_model_path
+from app.core.providers import KeyStore, ProvidersFile, Router
+from app.core.responsiveness import tune_for_ui
+from app.core.settings import LoadSettings, SettingsFile
+from app.ui.qt_support import (
+    NO_DISPLAY_MESSAGE,
+    display_available,
+    ensure_application,
+    install_excepthook,
+    new_event_loop,
+)
+from app.ui.viewmodels.main import MainViewModel
+from app.ui.viewmodels.models import ModelManagerViewModel
+from app.ui.viewmodels.providers import ProvidersViewModel
+from app.ui.windows.main_window import MainWindow
+from engine.client import AsyncEngine
+from engine.errors import HearthEngineError
+from engine.wire import load_formats
+from store import Store, StoreError
+
+__all__ = ["run_window"]
+
+log = logging.getLogger("hearth.ui")
+
+SHUTDOWN_SAVE_TIMEOUT_S = 10.0
+
+
+class _Reporter:
+    """Where unexpected errors are shown: the status line once the window exists."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[str], None] | None = None
+
+    def __call__(self, message: str) -> None:
+        if self.target is not None:
+            self.target(message)
+
+
+def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | None = None,
+               library: ModelLibrary | None = None, settings_file: SettingsFile | None = None,
+               chat_template: str | None = None) -> int:
+    """Show the chat window until it is closed. Returns the process exit code.
+
+    2: no display to open a window on (the message on stderr says what to do instead);
+    1: the database could not be opened; 0: closed normally.
+    """
+    if not display_available():
+        sys.stderr.write(NO_DISPLAY_MESSAGE)
+        return 2
+    app = ensure_application()
+    app.setQuitOnLastWindowClosed(False)  # the loop ends when `_serve` has shut down
+    report = _Reporter()
+    loop = new_event_loop(app, report)
+    tune_for_ui()
+    restore_hook = install_excepthook(report)
+    try:
+        settings = settings or LoadSettings()
+        library = library or ModelLibrary(Path(data_dir), bundled_path=default_model_path())
+        settings_file = settings_file or SettingsFile(Path(data_dir))
+        return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report,
+                                  chat_template), loop_factory=lambda: loop)
+    except StoreError as e:  # raised before the loop ran (_serve shows the ones it meets itself)
+        sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
+        return 1
+    finally:
+        restore_hook()
+
+
+async def _tell(message: str) -> None:
+    """A dialog with the reason, on the running loop (no nested event loop); returns when closed."""
+    from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Critical, "Hearth cannot open your conversations", message)
+    closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    box.finished.connect(lambda _result: closed.done() or closed.set_result(None))
+    box.show()
+    await closed
+    box.deleteLater()
+
+
+async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, library: ModelLibrary,
+                 settings_file: SettingsFile, report: _Reporter, chat_template: str | None = None) -> int:
+    try:
+        store = Store.open(db_path(data_dir))
+    except StoreError as e:
+        sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
+        await _tell(e.message)  # started from a menu, nobody reads stderr
+        return 1
+    engine = AsyncEngine()
+    try:
+        # --chat-template holds for this run, whichever model is chosen; else each model's own choice.
+        templates = (lambda _path: chat_template) if chat_template else library.template_for
+        service = ChatService(store, engine, templates=templates)
+        # One file and one key store, shared: what the Providers window saves, the next turn uses.
+        formats = set(load_formats())
+        providers_file = ProvidersFile(data_dir, formats)
+        keys = KeyStore()
+        vm = MainViewModel(service, store, router=Router(providers_file, keys))
+        models_vm = ModelManagerViewModel(library, settings_file, service)
+        providers_vm = ProvidersViewModel(providers_file, keys, formats)
+        window = MainWindow(vm, models=models_vm, providers=providers_vm)
+        report.target = window.status.show_notice
+        closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        window.closed.connect(lambda: closed.done() or closed.set_result(None))
+        _close_on_signals(window)
+        window.show()
+        await asyncio.sleep(0)  # let the window paint before the engine process starts
+        loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
+        await providers_vm.refresh()  # never raises: a broken providers.toml is reported
+        try:
+            await vm.refresh_conversations()
+        except Exception as e:
+            log.exception("reading the conversation list failed")
+            window.show_problem(f"Could not read your conversations: {e}")
+        await closed
+        report.target = None
+        await models_vm.shutdown()
+        await vm.shutdown(SHUTDOWN_SAVE_TIMEOUT_S)
+        loading.cancel()
+        window.deleteLater()
+        return 0
+    finally:
+        # Both block briefly (joining the engine process, draining queued writes): off the loop.
+        await asyncio.to_thread(engine.close)
+        await asyncio.to_thread(store.close)
+
+
+def _close_on_signals(window: MainWindow) -> None:
+    """Ctrl+C or a polite kill closes the window the normal way, so pending saves land."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, window.close)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            pass
+
+
+async def _load_model(service: ChatService, window: MainWindow, model_path: Path, settings: LoadSettings) -> None:
+    try:
+        await service.load(str(model_path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
+                           n_gpu_layers=settings.n_gpu_layers, flash_attn=settings.flash_attn)
+    except HearthEngineError as e:
+        # ModelFailed already put the model in the error state and the banner shows why;
+        # this covers failures that never reached the engine (it could not start).
+        if service.model_state != "error":
+            window.show_problem(e.message)
+    except Exception as e:
+        log.exception("starting the engine failed")
+        window.show_problem(f"The engine could not start: {e}")

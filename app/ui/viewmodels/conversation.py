@@ -1,0 +1,310 @@
+"""The view-model of one conversation, a QObject with typed signals.
+
+`ConversationViewModel` owns one conversation: its messages, the pending assistant message,
+the stream feeding it, and its route (this computer's model, or a remote provider and
+model). Deltas are coalesced and released at most once per frame, per channel (answer and
+reasoning), so the view appends one chunk per frame however fast tokens arrive. The route
+is resolved through the Router just before each turn, so a provider edited or a key stored
+a moment ago is used at once.
+
+Must not: create or touch widgets, block the event loop (the Router reads a file and the
+keychain: it runs in a worker thread), or write to the store beyond the conversation's
+route (the ChatService persists turns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.core.message_view import MessageView, from_outcome, from_row
+from app.core.providers import Router
+from engine.events import Cancelled, Delta, Failed, Final, Started
+from engine.states import GenerationState
+
+__all__ = ["ConversationViewModel", "RouteSettings", "route_settings"]
+
+log = logging.getLogger("hearth.ui")
+
+FRAME_MS = 16
+
+RouteSettings = dict[str, str | None]  # {"provider": NAME or None (this computer), "model": M or None}
+
+
+def route_settings(provider: object = None, model: object = None) -> RouteSettings:
+    """The normal form of a route: empty strings mean "none"; a model only with a provider."""
+    name = str(provider).strip() if provider else None
+    override = str(model).strip() if model and name else None
+    return {"provider": name or None, "model": override or None}
+
+
+class ConversationViewModel(QObject):
+    """One conversation. Only one turn streams at a time; `send` refuses a second."""
+
+    reset = Signal()  # the messages were replaced: render them all again
+    message_added = Signal(object)  # a MessageView appended at the end
+    text_appended = Signal(str)  # coalesced new text of the last (streaming) message
+    message_finished = Signal(object)  # the last message's final MessageView (state, metrics)
+    streaming_changed = Signal(bool)
+    conversation_id_changed = Signal(object)  # int once the first turn created the conversation
+    problem = Signal(str)  # something the person should know (a save failed, ...)
+    reasoning_appended = Signal(str)  # coalesced new reasoning (<think>) text of the streaming message
+    reasoning_replaced = Signal(str)  # the streaming message's whole reasoning, rewritten
+    text_replaced = Signal(str)  # the streaming answer's whole text, rewritten (e.g. after moderation)
+    route_changed = Signal(object)  # RouteSettings: where this conversation's answers come from
+
+    def __init__(self, service: Any, store: Any, conversation_id: int | None = None,
+                 parent: QObject | None = None, *, router: Router | None = None,
+                 route: RouteSettings | None = None) -> None:
+        super().__init__(parent)
+        self._service = service
+        self._store = store
+        self._conversation_id = conversation_id
+        self._router = router  # None: always this computer's model (no remote mode)
+        # A saved conversation's route is read in `load`; a new chat's stays pending until
+        # its first turn creates the conversation.
+        self._route = route_settings(**(route or {}))
+        self._messages: list[MessageView] = []
+        self._prefix = ""  # text the streaming message already had (Continue)
+        self._streamed: list[str] = []  # flushed chunks of the streaming message
+        self._pending: list[str] = []  # received, not yet released to the view
+        self._reasoning: list[str] = []  # flushed reasoning chunks of the streaming message
+        self._pending_reasoning: list[str] = []
+        self._replacing: set[str] = set()  # channels whose pending text replaces what was shown
+        self._streaming = False
+        # Memory is authoritative once loaded: this app is the store's only writer, and a
+        # final save may still be queued (a slow disk) when the person comes back.
+        self._loaded = conversation_id is None
+        self._turn: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._saves: set[asyncio.Future[float]] = set()
+        self._frame = QTimer(self)
+        self._frame.setSingleShot(True)
+        self._frame.setInterval(FRAME_MS)
+        self._frame.timeout.connect(self._flush)
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def conversation_id(self) -> int | None:
+        return self._conversation_id
+
+    @property
+    def streaming(self) -> bool:
+        return self._streaming
+
+    @property
+    def route(self) -> RouteSettings:
+        return dict(self._route)
+
+    @property
+    def messages(self) -> list[MessageView]:
+        """A snapshot; the streaming message carries the text released so far."""
+        out = list(self._messages)
+        if self._streaming and out:
+            out[-1] = dataclasses.replace(out[-1], text="".join(self._streamed), reasoning="".join(self._reasoning))
+        return out
+
+    def _set_streaming(self, value: bool) -> None:
+        if value != self._streaming:
+            self._streaming = value
+            self.streaming_changed.emit(value)
+
+    def _set_conversation_id(self, value: int | None) -> None:
+        if value != self._conversation_id:
+            self._conversation_id = value
+            self.conversation_id_changed.emit(value)
+
+    # -- actions -----------------------------------------------------------------------
+    async def load(self) -> None:
+        """Read the saved messages, once; after that memory is never older than the store."""
+        if self._loaded or self._conversation_id is None:
+            return
+        settings = await self._store.conversation_settings(self._conversation_id) if self._router else {}
+        rows = await self._store.messages(self._conversation_id)
+        self._loaded = True
+        self._messages = [from_row(r) for r in rows if r.role in ("user", "assistant")]
+        self._set_route(route_settings(settings.get("provider"), settings.get("model")))
+        self.reset.emit()
+
+    async def set_route(self, provider: str | None, model: str | None = None) -> None:
+        """Answer this conversation's next turns from `provider` (None: this computer), with
+        `model` instead of the provider's own. Saved at once for a saved conversation; a new
+        chat keeps it until its first turn. Raises the store's error (the route is then
+        back to what it was)."""
+        route = route_settings(provider, model)
+        old = self._route
+        if route == old:
+            return
+        self._set_route(route)
+        if self._conversation_id is None:
+            return
+        try:
+            await self._store.update_conversation_settings(self._conversation_id, dict(route))
+        except Exception:
+            self._set_route(old)
+            raise
+
+    def _set_route(self, route: RouteSettings) -> None:
+        if route != self._route:
+            self._route = route
+            self.route_changed.emit(dict(route))
+
+    async def _route_args(self) -> dict[str, Any]:
+        """`remote=`/`filters=` for the service; raises ProviderError (a provider removed)."""
+        if self._router is None:
+            return {}
+        settings: dict[str, Any] = dict(self._route)
+        if self._conversation_id is not None:
+            # The stored settings also hold what a provider asked to be sent back next turn
+            # (Dify's conversation id); the shown choice of provider and model wins.
+            stored = await self._store.conversation_settings(self._conversation_id, after_pending_writes=True)
+            settings = {**stored, **settings}
+        route = await asyncio.to_thread(self._router.route, settings)
+        return {"remote": route.remote, "filters": route.filters}
+
+    async def _save_pending_route(self) -> None:
+        """The first turn created the conversation: keep the route the person picked for it."""
+        if self._conversation_id is None or self._route["provider"] is None:
+            return
+        try:
+            await self._store.update_conversation_settings(self._conversation_id, dict(self._route))
+        except Exception as e:  # the turn is running; only the choice for later turns is lost
+            log.exception("saving the conversation's provider failed")
+            self.problem.emit(f"Could not save this conversation's provider: {getattr(e, 'message', None) or e}")
+
+    async def send(self, text: str) -> None:
+        """Command path: the service saves both rows and starts the engine; the stream then
+        runs in its own task. Raises the service's InputError / EngineUnavailable, and the
+        Router's ProviderError (nothing is sent then), unchanged."""
+        if self._streaming:
+            raise RuntimeError("a turn is already streaming in this conversation")
+        route = await self._route_args()
+        turn = await self._service.start_turn(self._conversation_id, text, **route)
+        self._turn = turn
+        self._start_stream("")
+        self._messages.append(MessageView(role="user", text=text))
+        self.message_added.emit(self._messages[-1])
+        self._messages.append(MessageView(role="assistant", text="", state=GenerationState.QUEUED,
+                                          message_id=turn.ids.assistant_message_id))
+        self.message_added.emit(self._messages[-1])
+        self._set_streaming(True)
+        created = self._conversation_id is None
+        self._set_conversation_id(turn.ids.conversation_id)
+        saved = turn.saved
+        self._saves.add(saved)
+        saved.add_done_callback(self._on_saved)
+        self._task = asyncio.ensure_future(self._consume(turn))
+        if created:
+            await self._save_pending_route()
+
+    @property
+    def can_continue(self) -> bool:
+        """The last answer stopped before its end (crash, Stop, error) and can be resumed."""
+        return not self._streaming and bool(self._messages) and self._messages[-1].continuable
+
+    async def continue_last(self) -> None:
+        """Resume the last answer in place: the transcript is rebuilt once, then streams."""
+        if not self.can_continue:
+            raise RuntimeError("there is no unfinished answer to continue")
+        last = self._messages[-1]
+        assert last.message_id is not None
+        route = await self._route_args()
+        turn = await self._service.continue_message(last.message_id, **route)
+        self._turn = turn
+        self._start_stream(turn.prefix, last.reasoning)
+        self._messages[-1] = MessageView(role="assistant", text=turn.prefix, state=GenerationState.STREAMING,
+                                         message_id=last.message_id, reasoning=last.reasoning)
+        self.reset.emit()  # drops the old footer; the answer is live again
+        self._set_streaming(True)
+        saved = turn.saved
+        self._saves.add(saved)
+        saved.add_done_callback(self._on_saved)
+        self._task = asyncio.ensure_future(self._consume(turn))
+
+    def _start_stream(self, prefix: str, reasoning: str = "") -> None:
+        self._prefix = prefix
+        self._streamed, self._pending = [prefix] if prefix else [], []
+        self._reasoning, self._pending_reasoning = [reasoning] if reasoning else [], []
+        self._replacing.clear()
+
+    def stop(self) -> None:
+        """Ask the engine to stop; the stream then ends with Cancelled(reason="user")."""
+        if self._turn is not None and self._streaming:
+            self._turn.cancel()
+
+    async def wait_idle(self) -> None:
+        """Until the stream has ended and every save this view-model started is durable."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        if self._saves:
+            await asyncio.gather(*self._saves, return_exceptions=True)
+
+    # -- stream path -------------------------------------------------------------------
+    async def _consume(self, turn: Any) -> None:
+        last: Any = None
+        try:
+            async for event in turn:
+                if isinstance(event, Delta):
+                    if event.text or event.replace:
+                        self._take(event)
+                elif isinstance(event, Started):
+                    self._messages[-1] = self._messages[-1].with_state(GenerationState.STREAMING)
+                elif isinstance(event, Final | Cancelled | Failed):
+                    last = event
+        except Exception as e:  # the contract says this cannot happen; never leave Stop up
+            log.exception("the stream broke")
+            last = Failed(generation_id=-1, code="stream_error", message=str(e) or type(e).__name__)
+        finally:
+            self._frame.stop()
+            self._flush()
+            text = "".join(self._streamed)
+            self._messages[-1] = dataclasses.replace(from_outcome(text, turn.outcome, last),
+                                                     message_id=turn.ids.assistant_message_id,
+                                                     reasoning="".join(self._reasoning))
+            self._turn = None
+            self._set_streaming(False)
+            self.message_finished.emit(self._messages[-1])
+
+    def _take(self, event: Delta) -> None:
+        pending = self._pending_reasoning if event.channel == "reasoning" else self._pending
+        if event.replace:  # what this frame releases replaces the channel's text so far
+            pending.clear()
+            self._replacing.add(event.channel)
+        pending.append(event.text)
+        if not self._frame.isActive():
+            self._frame.start()
+
+    def _flush(self) -> None:
+        # Reasoning first: it is shown above the answer and, in a model's output, precedes it.
+        if self._pending_reasoning or "reasoning" in self._replacing:
+            chunk = "".join(self._pending_reasoning)
+            self._pending_reasoning.clear()
+            if "reasoning" in self._replacing:
+                self._reasoning = [chunk]
+                self.reasoning_replaced.emit(chunk)
+            else:
+                self._reasoning.append(chunk)
+                self.reasoning_appended.emit(chunk)
+        if self._pending or "answer" in self._replacing:
+            chunk = "".join(self._pending)
+            self._pending.clear()
+            if "answer" in self._replacing:
+                self._streamed = [self._prefix, chunk] if self._prefix else [chunk]
+                self.text_replaced.emit("".join(self._streamed))
+            else:
+                self._streamed.append(chunk)
+                self.text_appended.emit(chunk)
+        self._replacing.clear()
+
+    def _on_saved(self, fut: asyncio.Future[float]) -> None:
+        self._saves.discard(fut)
+        if fut.cancelled():
+            return
+        err = fut.exception()
+        if err is not None:
+            log.error("saving the answer failed", exc_info=err)
+            self.problem.emit(f"Could not save the answer: {getattr(err, 'message', None) or err}")

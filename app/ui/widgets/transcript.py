@@ -1,0 +1,367 @@
+"""The transcript: the messages of one conversation, rendered into one QTextDocument.
+
+Owns the document. Text goes in only through `QTextCursor.insertText`, so the model's
+output is plain text: HTML in it is shown, never interpreted, and no resource is ever
+loaded. While an answer streams, each frame's chunk is appended at a cursor kept at the
+end of that answer, so an append costs the same for a 200 KB answer as for a short one.
+The whole document is rebuilt only by `show_messages` (switching conversations).
+
+A model's reasoning (its <think> part) is a section of its own between the role name and
+the answer: a header the person clicks ("Thinking… ▾" while it streams, "Reasoning (N
+words) ▸" once the answer starts, when it collapses unless the person opened it) and the
+reasoning text, which streams in at its own cursor as the answer does. Collapsing hides
+its blocks (QTextBlock visibility), so nothing is re-inserted. A provider that rewrites
+its answer (`replace_text`) costs one rewrite of that answer, not of the document.
+Must not: call setPlainText/setHtml/setMarkdown, or hold any state besides the document
+and the cursors into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QMouseEvent,
+    QTextBlock,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFrameFormat,
+    QTextLength,
+)
+from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
+
+if TYPE_CHECKING:
+    from app.ui.viewmodels.main import MessageView
+
+__all__ = ["TranscriptView"]
+
+_ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
+_BUBBLE = {"user": "#eef2ff", "assistant": "#f7f7f8"}
+_FOOTER_COLOUR = {"failed": "#c53030", "cancelled": "#975a16", "interrupted": "#975a16"}
+_REASONING_HREF = "hearth-reasoning:"  # an internal anchor: model text never carries one
+
+
+@dataclass
+class _Reasoning:
+    """One reasoning section: where its header is, where its text ends, how it is shown."""
+
+    index: int  # the number in the header's anchor
+    header: QTextCursor  # in the header block; only its block is used
+    end: QTextCursor  # the end of the reasoning text: streaming appends here
+    words: int = 0
+    in_word: bool = False  # the text so far ends inside a word (a chunk may split one)
+    expanded: bool = True
+    thinking: bool = False  # streaming, and the answer has not started
+    chosen: bool = False  # the person toggled it: streaming no longer collapses it
+
+    def label(self) -> str:
+        if self.thinking and self.expanded:
+            return "Thinking… ▾"
+        words = f"{self.words} word" if self.words == 1 else f"{self.words} words"
+        return f"Reasoning ({words}) {'▾' if self.expanded else '▸'}"
+
+    def count(self, chunk: str) -> None:
+        for ch in chunk:
+            space = ch.isspace()
+            if not space and not self.in_word:
+                self.words += 1
+            self.in_word = not space
+
+
+class TranscriptView(QTextEdit):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("transcript")
+        self.setReadOnly(True)
+        self.setAcceptRichText(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        doc = self.document()
+        doc.setUndoRedoEnabled(False)  # an undo stack would keep every chunk twice
+        doc.setDocumentMargin(16)
+        self.setPlaceholderText("Ask anything. The model runs on this computer: nothing you type leaves it.")
+        self._live: QTextCursor | None = None  # end of the streaming answer
+        self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
+        self._live_reasoning: _Reasoning | None = None
+        self._sections: list[_Reasoning] = []  # index = the number in the header's anchor
+        self.full_renders = 0  # how often the whole document was rebuilt
+        self.appends = 0  # how many chunks were appended while streaming
+        self.reasoning_appends = 0
+
+    def loadResource(self, type: int, name: QUrl | str) -> Any:  # noqa: A002, N802 (Qt override)
+        return None  # model output never makes the window fetch anything
+
+    # -- the three operations ----------------------------------------------------------
+    def show_messages(self, messages: list[MessageView]) -> None:
+        """Rebuild everything: only when another conversation is shown."""
+        self.full_renders += 1
+        self._live = self._live_head = self._live_reasoning = None
+        self._sections.clear()
+        self.document().clear()
+        for m in messages:
+            self.append_message(m)
+        self._scroll_to_end()
+
+    def append_message(self, m: MessageView) -> None:
+        """Add a message at the end. An answer still in progress keeps the live cursor."""
+        at_end = self._at_end()
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        frame_format = QTextFrameFormat()
+        frame_format.setPadding(10)
+        frame_format.setBottomMargin(10)
+        frame_format.setBackground(QColor(_BUBBLE.get(m.role, "#ffffff")))
+        if m.role == "user":
+            frame_format.setLeftMargin(48)
+        else:
+            frame_format.setRightMargin(24)
+        frame_format.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
+        cursor.insertFrame(frame_format)
+        start = cursor.position()
+        cursor.insertText(_ROLE_NAMES.get(m.role, m.role), _header_format())
+        # At the start of the role name: nothing is inserted there, so it stays in that block.
+        head = QTextCursor(self.document())
+        head.setPosition(start)
+        cursor.insertBlock(_body_block(), _body_format())
+        cursor.insertText(m.text, _body_format())
+        live = m.state is not None and not m.footer and m.role == "assistant"
+        reasoning = self._add_reasoning(head, m.reasoning, expanded=live) if m.reasoning else None
+        if live:  # queued/streaming: text will follow
+            self._live, self._live_head, self._live_reasoning = cursor, head, reasoning
+        else:
+            self._insert_footer(cursor, m)
+        if at_end:
+            self._scroll_to_end()
+
+    def append_text(self, chunk: str) -> None:
+        """Append one frame's worth of text to the streaming answer."""
+        if self._live is None:
+            return
+        at_end = self._at_end()
+        self.appends += 1
+        self._answer_started()
+        self._live.insertText(chunk, _body_format())
+        if at_end:
+            self._scroll_to_end()
+
+    def append_reasoning(self, chunk: str) -> None:
+        """Append one frame's worth of reasoning to the streaming message's reasoning section."""
+        if self._live is None or self._live_head is None:
+            return
+        at_end = self._at_end()
+        self.reasoning_appends += 1
+        r = self._live_reasoning
+        if r is None:
+            r = self._live_reasoning = self._add_reasoning(self._live_head, "", expanded=True)
+            r.thinking = True
+            self._relabel(r)
+        r.end.insertText(chunk, _reasoning_format())
+        r.count(chunk)
+        if not r.expanded:  # hidden: the count in its header is what changes
+            self._relabel(r)
+            if "\n" in chunk:  # new blocks start visible
+                self._show_blocks(r, False)
+        if at_end:
+            self._scroll_to_end()
+
+    def replace_text(self, text: str) -> None:
+        """The provider rewrote the streaming answer: replace the answer's text (rare)."""
+        if self._live is None or self._live_head is None:
+            return
+        self._answer_started()
+        above = self._live_reasoning.end.block() if self._live_reasoning else self._live_head.block()
+        c = QTextCursor(self.document())
+        c.setPosition(above.next().position())
+        c.setPosition(self._live.position(), QTextCursor.MoveMode.KeepAnchor)
+        c.insertText(text, _body_format())  # the live cursor ends up after the new text
+
+    def replace_reasoning(self, text: str) -> None:
+        """The streaming message's whole reasoning, rewritten."""
+        if self._live_reasoning is None:
+            self.append_reasoning(text)
+            return
+        r = self._live_reasoning
+        c = QTextCursor(self.document())
+        c.setPosition(r.header.block().next().position())
+        c.setPosition(r.end.position(), QTextCursor.MoveMode.KeepAnchor)
+        c.insertText(text, _reasoning_format())
+        r.words, r.in_word = 0, False
+        r.count(text)
+        self._relabel(r)
+        self._show_blocks(r, r.expanded)
+
+    def toggle_reasoning(self, index: int) -> None:
+        """Open or close reasoning section `index` (the person clicked its header)."""
+        r = self._sections[index]
+        r.chosen = True
+        self._set_expanded(r, not r.expanded)
+
+    def reasoning_sections(self) -> list[tuple[str, str, bool]]:
+        """(header, text, expanded) of each reasoning section, top to bottom."""
+        out = []
+        for r in self._sections:
+            c = QTextCursor(self.document())
+            c.setPosition(r.header.block().next().position())
+            c.setPosition(r.end.position(), QTextCursor.MoveMode.KeepAnchor)
+            out.append((r.header.block().text(), c.selectedText().replace("\u2029", "\n"), r.expanded))
+        return out
+
+    def finish_message(self, m: MessageView) -> None:
+        """The streaming answer ended: add its footer (metrics, stopped, error)."""
+        if self._live is None:
+            return
+        at_end = self._at_end()
+        if self._live_reasoning is not None and self._live_reasoning.thinking:
+            self._live_reasoning.thinking = False  # it ended without an answer: keep it open
+            self._relabel(self._live_reasoning)
+        self._insert_footer(self._live, m)
+        self._live = self._live_head = self._live_reasoning = None
+        if at_end:
+            self._scroll_to_end()
+
+    # -- the mouse: clicking a reasoning header opens or closes it ----------------------
+    def _section_at(self, event: QMouseEvent) -> int | None:
+        href = self.anchorAt(event.position().toPoint())
+        return int(href[len(_REASONING_HREF):]) if href.startswith(_REASONING_HREF) else None
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        index = self._section_at(event)
+        if index is not None and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
+            self.toggle_reasoning(index)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        over = self._section_at(event) is not None
+        self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.IBeamCursor)
+        super().mouseMoveEvent(event)
+
+    # -- reasoning sections ------------------------------------------------------------
+    def _add_reasoning(self, head: QTextCursor, text: str, *, expanded: bool) -> _Reasoning:
+        """A reasoning section right under the role name of the message whose header is `head`."""
+        index = len(self._sections)
+        c = QTextCursor(head.block())
+        c.movePosition(QTextCursor.MoveOperation.EndOfBlock)
+        c.insertBlock(_reasoning_header_block(), _reasoning_header_format(index))
+        start = c.position()
+        c.insertText("…", _reasoning_header_format(index))  # relabelled below
+        header = QTextCursor(self.document())  # at the label's start: later inserts come after it
+        header.setPosition(start)
+        c.insertBlock(_reasoning_block(), _reasoning_format())
+        c.insertText(text, _reasoning_format())
+        r = _Reasoning(index=index, header=header, end=c, expanded=expanded)
+        r.count(text)
+        self._sections.append(r)
+        self._relabel(r)
+        if not expanded:
+            self._show_blocks(r, False)
+        return r
+
+    def _answer_started(self) -> None:
+        r = self._live_reasoning
+        if r is not None and r.thinking:
+            r.thinking = False
+            if r.chosen:
+                self._relabel(r)
+            else:  # the answer is what the person waits for: fold the reasoning away
+                self._set_expanded(r, False)
+
+    def _set_expanded(self, r: _Reasoning, expanded: bool) -> None:
+        r.expanded = expanded
+        self._relabel(r)
+        self._show_blocks(r, expanded)
+
+    def _relabel(self, r: _Reasoning) -> None:
+        block = r.header.block()
+        c = QTextCursor(block)
+        c.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+        c.insertText(r.label(), _reasoning_header_format(r.index))
+
+    def _show_blocks(self, r: _Reasoning, visible: bool) -> None:
+        first = r.header.block().next()
+        last = r.end.block()
+        block: QTextBlock = first
+        while block.isValid():
+            block.setVisible(visible)
+            if block == last:
+                break
+            block = block.next()
+        start = first.position()
+        self.document().markContentsDirty(start, last.position() + last.length() - start)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _insert_footer(self, cursor: QTextCursor, m: MessageView) -> None:
+        if not m.footer:
+            return
+        fmt = QTextCharFormat()
+        fmt.setForeground(QColor(_FOOTER_COLOUR.get(str(m.state), "#6b7280")))
+        fmt.setFontPointSize(max(7.0, self.font().pointSizeF() - 1.5))
+        block = QTextBlockFormat()
+        block.setTopMargin(6)
+        cursor.insertBlock(block, fmt)
+        cursor.insertText(m.footer, fmt)
+
+    def _at_end(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 8
+
+    def _scroll_to_end(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+
+def _header_format() -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    fmt.setFontWeight(QFont.Weight.DemiBold)
+    fmt.setForeground(QColor("#374151"))
+    return fmt
+
+
+def _body_block() -> QTextBlockFormat:
+    block = QTextBlockFormat()
+    block.setTopMargin(4)
+    block.setLineHeight(125, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
+    return block
+
+
+def _body_format() -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    fmt.setForeground(QColor("#111827"))
+    return fmt
+
+
+def _reasoning_header_block() -> QTextBlockFormat:
+    block = QTextBlockFormat()
+    block.setTopMargin(4)
+    return block
+
+
+def _reasoning_header_format(index: int) -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    fmt.setForeground(QColor("#6b7280"))
+    fmt.setFontWeight(QFont.Weight.Medium)
+    fmt.setAnchor(True)
+    fmt.setAnchorHref(f"{_REASONING_HREF}{index}")
+    return fmt
+
+
+def _reasoning_block() -> QTextBlockFormat:
+    block = QTextBlockFormat()
+    block.setTopMargin(2)
+    block.setLeftMargin(12)
+    block.setLineHeight(120, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
+    return block
+
+
+def _reasoning_format() -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    fmt.setForeground(QColor("#6b7280"))
+    fmt.setFontItalic(True)
+    return fmt

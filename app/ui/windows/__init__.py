@@ -1,0 +1,1 @@
+"""Top-level windows: each wires its view-model to its widgets."""

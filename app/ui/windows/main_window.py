@@ -1,0 +1,395 @@
+"""The main window: conversation list | route picker + transcript + composer, a status
+line, and the Models menu that opens the model manager (so does clicking the model name
+below) and the Providers window (so does "Providers…" in the route picker).
+
+Owns layout and wiring: it forwards what the person does to the MainViewModel and shows
+what the view-models report. Async handlers use try/except/else/finally so a failure
+never leaves Send disabled or Stop showing.
+Must not: hold chat state (the view-models do), talk to the engine or store directly, or
+install process-wide hooks (app.ui.launch does that).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QHelpEvent, QKeyEvent, QKeySequence, QMouseEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from app.core.chat_service import InputError
+from app.core.providers import ProviderError
+from app.ui.viewmodels.main import ConversationViewModel, MainViewModel, RouteSettings
+from app.ui.viewmodels.models import ModelManagerViewModel
+from app.ui.viewmodels.providers import ProvidersViewModel
+from app.ui.widgets import (
+    Composer,
+    ConversationList,
+    ErrorBanner,
+    RouteOption,
+    RoutePicker,
+    StatusLine,
+    TranscriptView,
+)
+from app.ui.windows.model_manager import ModelManagerDialog
+from app.ui.windows.providers_dialog import ProvidersDialog
+from engine.errors import HearthEngineError
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger("hearth.ui")
+
+_LOCAL_PLACEHOLDER = "Ask anything. The model runs on this computer: nothing you type leaves it."
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()  # the person closed the window; app.ui.launch shuts down after it
+
+    def __init__(self, vm: MainViewModel, parent: QWidget | None = None, *,
+                 models: ModelManagerViewModel | None = None, providers: ProvidersViewModel | None = None) -> None:
+        super().__init__(parent)
+        self.vm = vm
+        self.models_vm = models  # None: no model library (tests of the chat alone)
+        self.providers_vm = providers  # None: this computer's model only (no remote mode)
+        self.model_manager: ModelManagerDialog | None = None  # made on first use, then reused
+        self.providers_dialog: ProvidersDialog | None = None
+        self._shown: ConversationViewModel | None = None
+        self._sending = False
+        self._save_problem = False
+        self._route_problem = False  # the banner says the conversation's provider is gone
+        self.setWindowTitle("Hearth")
+        self.resize(1040, 720)
+        self._build()
+        vm.conversations_changed.connect(self.conversations.set_rows)
+        vm.current_changed.connect(self._show_conversation)
+        vm.model_status_changed.connect(self._on_model_status)
+        vm.busy_changed.connect(self._sync_controls)
+        vm.notice.connect(self.status.show_notice)
+        vm.save_health_changed.connect(self._on_save_health)
+        self.conversations.conversation_chosen.connect(self._open)
+        self.conversations.new_chat_requested.connect(self._new_chat)
+        self.composer.submitted.connect(self._send)
+        self.composer.textChanged.connect(self._sync_controls)
+        self.send_button.clicked.connect(self._send)
+        self.stop_button.clicked.connect(self.vm.stop)
+        self.continue_button.clicked.connect(self._continue)
+        self.route_picker.route_chosen.connect(self._choose_route)
+        self.route_picker.manage_requested.connect(self.open_providers)
+        if providers is not None:
+            providers.rows_changed.connect(self._on_providers)
+            # E.g. a broken providers.toml read at start-up, while the Providers window is closed.
+            providers.message.connect(lambda kind, text: kind == "error" and self.status.show_notice(text))
+            self._on_providers()
+        self._show_conversation(vm.current)
+        self._on_model_status(*vm.model_status)
+        self.conversations.set_rows(vm.conversations)
+        self._sync_controls()
+
+    def _build(self) -> None:
+        self.conversations = ConversationList(self)
+        self.banner = ErrorBanner(self)
+        self.route_picker = RoutePicker(self)
+        self.route_picker.setVisible(self.providers_vm is not None)
+        self.transcript = TranscriptView(self)
+        self.composer = Composer(self)
+        self.send_button = QPushButton("Send", self)
+        self.send_button.setObjectName("send")
+        self.send_button.setDefault(True)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setObjectName("stop")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.continue_button = QPushButton("Continue", self)
+        self.continue_button.setObjectName("continue")
+        self.continue_button.setToolTip("Resume the last answer where it stopped")
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.continue_button)
+        buttons.addStretch(1)
+        composer_row = QHBoxLayout()
+        composer_row.addWidget(self.composer, 1)
+        composer_row.addLayout(buttons)
+        chat = QWidget(self)
+        column = QVBoxLayout(chat)
+        column.setContentsMargins(4, 8, 8, 8)
+        column.addWidget(self.banner)
+        column.addWidget(self.route_picker)
+        column.addWidget(self.transcript, 1)
+        column.addLayout(composer_row)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.conversations)
+        splitter.addWidget(chat)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 800])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+        new_chat = QAction("New chat", self)
+        new_chat.setShortcut(QKeySequence.StandardKey.New)
+        new_chat.triggered.connect(self._new_chat)
+        self.addAction(new_chat)
+        self.conversations.new_button.setToolTip(f"New chat ({new_chat.shortcut().toString()})")
+        self.backup_action = QAction("Back up conversations…", self)
+        self.backup_action.triggered.connect(self._backup)
+        self.menuBar().addMenu("&Conversations").addAction(self.backup_action)
+        self.manage_models_action = QAction("Manage models…", self)
+        self.manage_models_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.manage_models_action.triggered.connect(self.open_model_manager)
+        self.manage_models_action.setEnabled(self.models_vm is not None)
+        self.providers_action = QAction("Providers…", self)
+        self.providers_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.providers_action.triggered.connect(self.open_providers)
+        self.providers_action.setEnabled(self.providers_vm is not None)
+        models_menu = self.menuBar().addMenu("&Models")
+        models_menu.addAction(self.manage_models_action)
+        models_menu.addAction(self.providers_action)
+        self.status = StatusLine(self)
+        self.statusBar().addWidget(self.status, 1)
+        self.statusBar().setSizeGripEnabled(False)
+        if self.models_vm is not None:
+            # The model's name in the status line is where people look when it is wrong.
+            self.status.model_label.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.status.model_label.installEventFilter(self)
+
+    def open_model_manager(self) -> ModelManagerDialog | None:
+        if self.models_vm is None:
+            return None
+        if self.model_manager is None:
+            self.model_manager = ModelManagerDialog(self.models_vm, self)
+        self.model_manager.show()
+        self.model_manager.raise_()
+        self.model_manager.activateWindow()
+        return self.model_manager
+
+    def open_providers(self) -> ProvidersDialog | None:
+        if self.providers_vm is None:
+            return None
+        if self.providers_dialog is None:
+            self.providers_dialog = ProvidersDialog(self.providers_vm, self)
+        if self._shown is not None and self._shown.route["provider"]:
+            self.providers_dialog.select(self._shown.route["provider"])
+        self.providers_dialog.show()
+        self.providers_dialog.raise_()
+        self.providers_dialog.activateWindow()
+        return self.providers_dialog
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        """Clicking the model name in the status line opens the manager."""
+        if watched is self.status.model_label:
+            if (event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent)
+                    and event.button() == Qt.MouseButton.LeftButton):
+                self.open_model_manager()
+                return True
+            if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent) \
+                    and not self.status.model_label.toolTip():  # a load error's tooltip wins
+                shortcut = self.manage_models_action.shortcut().toString()
+                QToolTip.showText(event.globalPos(), f"Manage models ({shortcut})", self.status.model_label)
+                return True
+        return super().eventFilter(watched, event)
+
+    # -- showing state -----------------------------------------------------------------
+    def _show_conversation(self, vm: ConversationViewModel) -> None:
+        old = self._shown
+        if old is not None:
+            old.reset.disconnect(self._rerender)
+            old.message_added.disconnect(self.transcript.append_message)
+            old.text_appended.disconnect(self.transcript.append_text)
+            old.message_finished.disconnect(self.transcript.finish_message)
+            old.conversation_id_changed.disconnect(self.conversations.select)
+            old.reset.disconnect(self._sync_controls)
+            old.reasoning_appended.disconnect(self.transcript.append_reasoning)
+            old.reasoning_replaced.disconnect(self.transcript.replace_reasoning)
+            old.text_replaced.disconnect(self.transcript.replace_text)
+            old.route_changed.disconnect(self._show_route)
+        self._shown = vm
+        vm.reset.connect(self._sync_controls)  # an opened conversation may end in an unfinished answer
+        vm.reset.connect(self._rerender)
+        vm.message_added.connect(self.transcript.append_message)
+        vm.text_appended.connect(self.transcript.append_text)
+        vm.message_finished.connect(self.transcript.finish_message)
+        vm.conversation_id_changed.connect(self.conversations.select)
+        vm.reasoning_appended.connect(self.transcript.append_reasoning)
+        vm.reasoning_replaced.connect(self.transcript.replace_reasoning)
+        vm.text_replaced.connect(self.transcript.replace_text)
+        vm.route_changed.connect(self._show_route)
+        self._show_route(vm.route)
+        self._rerender()
+        self._sync_controls()
+        self.conversations.select(vm.conversation_id)
+        self.composer.setFocus()
+
+    def _rerender(self) -> None:
+        if self._shown is not None:
+            self.transcript.show_messages(self._shown.messages)
+
+    def _show_route(self, route: RouteSettings) -> None:
+        """The picker, the status line and the transcript's hint follow the shown conversation."""
+        provider, model = route.get("provider"), route.get("model")
+        self.route_picker.set_route(provider, model)
+        text, tooltip = self.providers_vm.route_text(provider, model) if self.providers_vm else ("", "")
+        self.status.set_route(text, tooltip)
+        self.transcript.setPlaceholderText(
+            f"Ask anything. Answers come from {provider}: what you type here is sent to that server."
+            if provider else _LOCAL_PLACEHOLDER)
+
+    def _on_providers(self) -> None:
+        if self.providers_vm is None:
+            return
+        self.route_picker.set_options([RouteOption(r.name, r.config.model, self.providers_vm.route_text(r.name, None)[1])
+                                       for r in self.providers_vm.rows])
+        if self._shown is not None:
+            self._show_route(self._shown.route)
+
+    def _on_model_status(self, state: str, name: str, error: str) -> None:
+        self.route_picker.set_local_name(name)
+        self.status.set_model(state, name, error)
+        if state == "error" and error:
+            self.banner.show_message(error)
+        elif state == "ready" and self.vm.model_note:
+            self.banner.show_note(self.vm.model_note)
+        elif state in ("loading", "ready"):
+            self.banner.hide()
+
+    def show_problem(self, message: str) -> None:
+        """A message the person must see: in the banner and the status line."""
+        self.banner.show_message(message)
+        self.status.show_notice(message)
+
+    def _on_save_health(self, ok: bool, message: str) -> None:
+        """Saves failing (disk full, read-only): say so and keep it up until they work again."""
+        if not ok:
+            self._save_problem = True
+            self.show_problem(message)
+        elif self._save_problem:
+            self._save_problem = False
+            self.banner.hide()
+            self.status.show_notice("Saving works again: everything is saved.")
+
+    def _sync_controls(self) -> None:
+        busy = self.vm.busy
+        self.send_button.setEnabled(not busy and not self._sending and self.composer.has_content())
+        self.composer.set_submit_enabled(not busy and not self._sending)
+        self.stop_button.setVisible(busy)
+        self.stop_button.setEnabled(busy)
+        can_continue = not busy and not self._sending and self._shown is not None and self._shown.can_continue
+        self.continue_button.setVisible(can_continue)
+        self.continue_button.setEnabled(can_continue)
+
+    # -- what the person does ----------------------------------------------------------
+    @asyncSlot()
+    async def _send(self) -> None:
+        text = self.composer.toPlainText()
+        if self._sending or self.vm.busy or not text.strip():
+            return
+        self._sending = True
+        self._sync_controls()
+        try:
+            await self.vm.send(text)
+        except ProviderError as e:
+            self._route_problem = True
+            self.show_problem(str(e))
+        except InputError as e:
+            self.show_problem(str(e))
+        except HearthEngineError as e:
+            self.show_problem(e.message)
+        except Exception as e:  # e.g. the store refused the rows: say so, keep the text
+            log.exception("sending failed")
+            self.show_problem(f"Could not send: {e}")
+        else:
+            self.composer.clear()
+            if self.vm.model_status[0] != "error":
+                self.banner.hide()
+        finally:
+            self._sending = False
+            self._sync_controls()
+
+    @asyncSlot()
+    async def _continue(self) -> None:
+        if self._sending or self.vm.busy or self._shown is None or not self._shown.can_continue:
+            return
+        self._sending = True
+        self._sync_controls()
+        try:
+            await self._shown.continue_last()
+        except ProviderError as e:
+            self._route_problem = True
+            self.show_problem(str(e))
+        except HearthEngineError as e:
+            self.show_problem(e.message)
+        except Exception as e:  # e.g. the store refused: say so, nothing changes
+            log.exception("continuing failed")
+            self.show_problem(f"Could not continue: {getattr(e, 'message', None) or e}")
+        finally:
+            self._sending = False
+            self._sync_controls()
+
+    @asyncSlot(object, str)
+    async def _choose_route(self, provider: str | None, model: str) -> None:
+        vm = self._shown
+        if vm is None:
+            return
+        try:
+            await vm.set_route(provider, model or None)
+        except Exception as e:  # the store refused: the picker goes back to the saved route
+            log.exception("saving the conversation's provider failed")
+            self.show_problem(f"Could not save this conversation's provider: {getattr(e, 'message', None) or e}")
+        else:
+            if self._route_problem:  # "no longer configured": the person just chose another
+                self._route_problem = False
+                self.banner.hide()
+        finally:
+            if vm is self._shown:
+                self._show_route(vm.route)
+
+    @asyncSlot()
+    async def _backup(self) -> None:
+        suggested = f"hearth-backup-{time.strftime('%Y%m%d-%H%M')}.db"
+        path, _ = QFileDialog.getSaveFileName(self, "Back up conversations", str(Path.home() / suggested),
+                                              "Hearth database (*.db)")
+        if not path:
+            return
+        await self.backup_to(Path(path))
+
+    async def backup_to(self, dest: Path) -> None:
+        self.backup_action.setEnabled(False)
+        try:
+            await self.vm.backup(dest)
+        except Exception as e:  # StoreError(backup_exists | backup_failed) carries a message
+            log.exception("backup failed")
+            self.show_problem(f"Backup failed: {getattr(e, 'message', None) or e}")
+        finally:
+            self.backup_action.setEnabled(True)
+
+    @asyncSlot(int)
+    async def _open(self, conversation_id: int) -> None:
+        try:
+            await self.vm.open_conversation(conversation_id)
+        except Exception as e:
+            log.exception("opening conversation %s failed", conversation_id)
+            self.show_problem(f"Could not open that conversation: {e}")
+
+    def _new_chat(self) -> None:
+        self.vm.new_chat()
+        self.composer.setFocus()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        if event.key() == Qt.Key.Key_Escape and self.vm.busy:
+            event.accept()
+            self.vm.stop()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        event.accept()
+        self.closed.emit()
