@@ -5,7 +5,7 @@ inside the engine process.
 """
 
 from engine.commands import Cancel, ChatMessage, Generate, LoadModel, Sampling, Shutdown
-from engine.errors import EngineUnavailable, HearthEngineError, ModelLoadError
+from engine.errors import EngineError, EngineUnavailable, ModelLoadError
 from engine.events import (
     Cancelled,
     Delta,
@@ -22,7 +22,7 @@ from engine.states import GenerationState, IllegalTransition, check_transition
 
 __all__ = [
     "Cancel", "Cancelled", "ChatMessage", "Delta", "EngineUnavailable", "Failed", "Final", "Generate",
-    "GenerationState", "GenerationStats", "HearthEngineError", "IllegalTransition", "LoadModel",
+    "GenerationState", "GenerationStats", "EngineError", "IllegalTransition", "LoadModel",
     "ModelFailed", "ModelInfo", "ModelLoadError", "ModelLoading", "ModelReady", "Sampling", "Shutdown",
     "Started", "check_transition",
 ]

@@ -1,32 +1,49 @@
-"""Errors a person can act on.
+"""The root of every error Hearth shows a person, and the engine's own.
 
-    HearthEngineError
-     ├── ModelLoadError      the model file is missing, unreadable, not GGUF, or llama.cpp refused it
-     ├── EngineUnavailable   the engine process is gone or no model is loaded
-     └── WireFormatError     a declared wire format (engine/wire_formats.toml or a custom file) is malformed
-                             (defined in engine.wire, beside the formats it checks)
+`HearthError` lives here, in the lowest layer, so that the store and the app can subclass
+it; the whole tree is drawn in app/core/errors.py. The engine's part:
 
-Each carries a stable `code` (stored and tested) and a `message` written for a person.
-Programming errors stay ordinary exceptions.
+    HearthError                 code (stable, stored and tested) + message (for a person)
+     └── EngineError
+          ├── ModelLoadError      the model file is missing, unreadable, not GGUF, or llama.cpp refused it
+          ├── EngineUnavailable   the engine process is gone or no model is loaded
+          └── WireFormatError     a declared wire format (engine/wire_formats.toml or a custom file) is
+                                  malformed (defined in engine.wire, beside the formats it checks)
+
+Programming errors stay ordinary exceptions: nothing catches them to relabel or retry them.
 """
 
 from __future__ import annotations
 
-__all__ = ["EngineUnavailable", "HearthEngineError", "ModelLoadError"]
+__all__ = ["EngineError", "EngineUnavailable", "HearthError", "ModelLoadError"]
 
 
-class HearthEngineError(Exception):
-    """Base of the errors the engine reports to people."""
+class HearthError(Exception):
+    """A problem a person can act on: `code` is stable (safe to branch on and to store),
+    `message` is written for a person and is also what `str()` gives."""
+
+    code: str
+    message: str
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
 
+    def __str__(self) -> str:
+        return self.message
 
-class ModelLoadError(HearthEngineError):
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class EngineError(HearthError):
+    """Base of the errors the engine reports to people."""
+
+
+class ModelLoadError(EngineError):
     """A model could not be loaded; the message names the file and the problem."""
 
 
-class EngineUnavailable(HearthEngineError):
+class EngineUnavailable(EngineError):
     """The engine cannot take work: it died, or has no model loaded."""

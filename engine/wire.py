@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.errors import HearthEngineError
+from engine.errors import EngineError
 
 __all__ = [
     "EventRules", "StreamDecoder", "WireEnd", "WireError", "WireFormat", "WireFormatError", "WireItem",
@@ -65,7 +65,7 @@ class WireSession:
 WireItem = WireText | WireEnd | WireError | WireUsage | WireSession
 
 
-class WireFormatError(HearthEngineError):
+class WireFormatError(EngineError):
     """A wire-format mapping is malformed; the message names the file, the format and the key."""
 
     def __init__(self, message: str, *, format_name: str | None = None, key: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Errors the store reports to people.
+"""Errors the store reports to people (a branch of the HearthError tree, app/core/errors.py).
 
     StoreError   one class; `code` says which problem:
         newer_schema          the database was written by a newer Hearth; it is left untouched
@@ -21,16 +21,10 @@ Programming errors stay ordinary exceptions: an illegal state change raises
 
 from __future__ import annotations
 
+from engine.errors import HearthError
+
 __all__ = ["StoreError"]
 
 
-class StoreError(Exception):
+class StoreError(HearthError):
     """A storage problem: a stable `code` (safe to branch on) and a `message` for a person."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"StoreError(code={self.code!r}, message={self.message!r})"

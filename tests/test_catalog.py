@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.models.catalog import CATALOG_PATH, SERVER_HASH, CatalogError, load_catalog
+from app.core.errors import CatalogError
+from app.core.models.catalog import CATALOG_PATH, SERVER_HASH, load_catalog
 
 
 def test_catalog_parses_with_unique_ids_and_files_and_one_bundled_default() -> None:

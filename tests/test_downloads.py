@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from hf_server import HubFile, HubServer
 
-from app.core.models.download import Download, DownloadError, DownloadProgress, Phase
+from app.core.errors import DownloadError
+from app.core.models.download import Download, DownloadProgress, Phase
 
 SIZE = 3_000_000
 DATA = os.urandom(SIZE)
@@ -226,3 +227,16 @@ def test_an_unreachable_hub_says_so(tmp_path: Path) -> None:
     with pytest.raises(DownloadError) as failed:
         dl.run()
     assert failed.value.code == "network" and "Could not reach http://127.0.0.1:9" in failed.value.message
+
+
+def test_a_bug_is_never_retried_or_called_a_network_problem(hub: HubServer, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A programming error while receiving propagates as itself after one request; before
+    the error tree, any exception was retried four times and reported as "network"."""
+    def broken(self: Download, *args: object) -> int:
+        raise TypeError("a bug in the receiving code")
+
+    monkeypatch.setattr(Download, "_receive", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        make(hub, tmp_path).run()
+    assert len(ranges(hub)) == 1

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from keychains import MemoryKeyring
 
-from app.core.providers import KeychainUnavailable, KeyStore, ProviderConfig, ProviderError, ProvidersFile, Router
+from app.core.errors import KeychainUnavailable, ProviderError
+from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, Router
 from engine.wire import load_formats
 
 FORMATS = set(load_formats())

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat_service import ChatService, InputError
+from app.core.chat_service import ChatService
+from app.core.errors import InputError
 from engine.client import AsyncEngine
 from engine.commands import Sampling
 from engine.errors import EngineUnavailable, ModelLoadError

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 from ui_fakes import FakeChatService, FakeStore, Reply, run, running_loop
 
-from app.core.chat_service import InputError
+from app.core.errors import InputError
 from app.ui.viewmodels.main import ConversationViewModel, MainViewModel, MessageView
 from engine.states import GenerationState
 

@@ -67,7 +67,7 @@ def test_an_unexpected_error_in_a_slot_is_logged_and_shown_not_fatal(qtbot, capl
             assert task.done()
     finally:
         restore()
-    assert shown == ["Something went wrong: kaput"]
+    assert shown == ["Something went wrong (RuntimeError: kaput). The log has the details."]
     assert "kaput" in caplog.text
 
 

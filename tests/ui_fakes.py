@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
-from app.core.chat_service import InputError, TurnOutcome
+from app.core.chat_service import TurnOutcome
+from app.core.errors import InputError
 from engine.errors import EngineUnavailable
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, Started
 from engine.states import GenerationState

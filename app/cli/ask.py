@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.cli.support import BadInput, fail, open_store, quiet_stdout, read_stdin, text_arg
+from app.cli.support import fail, open_store, quiet_stdout, read_stdin, text_arg
+from app.core.errors import InputError, describe
 from app.core.models import ModelLibrary
 from app.core.settings import LoadSettings
 
@@ -37,8 +38,8 @@ def run_ask(args: argparse.Namespace, data_dir: Path, model: Path, library: Mode
         return fail('give the message to send, e.g. hearth ask "Hello" (or --continue MESSAGE_ID)')
     try:
         prompt = read_stdin() if args.prompt == "-" else text_arg(args.prompt, "given")
-    except BadInput as e:
-        return fail(str(e))
+    except InputError as e:
+        return fail(e.message)
     return asyncio.run(_ask(args, prompt, data_dir, model, library))
 
 
@@ -125,11 +126,11 @@ def _too_big(model: Path, settings: LoadSettings) -> str | None:
 
 async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path,
                library: ModelLibrary) -> int:
-    from app.core.chat_service import ChatService, InputError
-    from app.core.providers import ProviderError
+    from app.core.chat_service import ChatService
+    from app.core.errors import ProviderError
     from engine.client import AsyncEngine
     from engine.commands import Sampling
-    from engine.errors import HearthEngineError
+    from engine.errors import EngineError
     from engine.events import Delta
     from engine.states import GenerationState
     from store import StoreError
@@ -160,7 +161,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
                 turn = await service.continue_message(args.continue_id, sampling=sampling, **route)
             else:
                 turn = await service.start_turn(args.conversation, prompt, sampling=sampling, **route)
-        except (HearthEngineError, StoreError) as e:
+        except (EngineError, StoreError) as e:
             hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
             hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
                 "no_such_message", "not_continuable") else hint
@@ -188,7 +189,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         try:
             lag = await turn.saved
         except Exception as e:  # the answer was shown; say clearly that it was not saved
-            save_error = f"the answer could not be saved: {getattr(e, 'message', None) or e}"
+            save_error = f"the answer could not be saved: {describe(e)}"
             print(f"hearth: error: {save_error}", file=sys.stderr)
         outcome = turn.outcome
         assert outcome is not None

@@ -20,7 +20,8 @@ from app.cli.doctor import add_doctor_parser, run_doctor
 from app.cli.models import add_models_parser, run_models
 from app.cli.providers import add_providers_parser, run_providers
 from app.cli.support import fail, open_store, quiet_stdout
-from app.core.models import CatalogError, LibraryError, ModelLibrary
+from app.core.errors import CatalogError, LibraryError
+from app.core.models import ModelLibrary
 from app.core.paths import db_path, default_model_path, resolve_data_dir
 from app.core.settings import LoadSettings, SettingsFile
 from engine.template import KNOWN_TEMPLATES
@@ -189,7 +190,7 @@ def _doctor(args: argparse.Namespace, data_dir: Path) -> int:
         try:
             model = ModelLibrary(data_dir, bundled_path=default_model_path()).resolve(args.model)
         except (CatalogError, LibraryError) as e:
-            return fail(getattr(e, "message", None) or str(e))
+            return fail(e.message)
     return run_doctor(args, data_dir, model)
 
 

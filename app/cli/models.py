@@ -13,7 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from app.core.models import DownloadError, DownloadProgress, LibraryError, ModelLibrary, Phase
+from app.core.errors import DownloadError, HearthError, LibraryError
+from app.core.models import DownloadProgress, ModelLibrary, Phase
 from app.core.settings import DEFAULT_CONTEXT
 
 __all__ = ["add_models_parser", "run_models"]
@@ -63,15 +64,9 @@ def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
             print(f"{path.name} will be used with " + (f"the {name} chat template" if name else "its own chat template")
                   + " from its next load.", file=sys.stderr)
             return 0
-    except LibraryError as e:
+    except HearthError as e:  # the library refused, or a file is not a model Hearth can read
         return _fail(e.message)
-    except _ModelFileError as e:
-        return _fail(str(e))
     raise AssertionError(verb)
-
-
-class _ModelFileError(Exception):
-    pass
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -216,13 +211,9 @@ def _print_info(info: object, fit: object | None) -> None:
 
 
 def _read(path: Path) -> object:
-    from engine.errors import ModelLoadError
     from engine.gguf_info import read_gguf_info
 
-    try:
-        return read_gguf_info(path)
-    except ModelLoadError as e:
-        raise _ModelFileError(e.message) from None
+    return read_gguf_info(path)  # ModelLoadError for a file that is not a readable GGUF
 
 
 def _fit(info: object, n_ctx: int) -> object:

@@ -12,7 +12,8 @@ import getpass
 import sys
 from pathlib import Path
 
-from app.core.providers import KeychainUnavailable, KeyStore, ProviderConfig, ProviderError, ProvidersFile, key_env_name
+from app.core.errors import KeychainUnavailable, ProviderError
+from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, key_env_name
 
 __all__ = ["add_providers_parser", "run_providers"]
 

@@ -9,9 +9,10 @@ import os
 import sys
 from pathlib import Path
 
+from app.core.errors import InputError
 from app.core.paths import db_path
 
-__all__ = ["BadInput", "fail", "open_store", "quiet_stdout", "read_stdin", "text_arg"]
+__all__ = ["fail", "open_store", "quiet_stdout", "read_stdin", "text_arg"]
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -34,7 +35,7 @@ def text_arg(raw: str, where: str) -> str:
         raw.encode("utf-8")
     except UnicodeEncodeError as e:  # Python keeps undecodable bytes as lone surrogates
         bad = raw.encode("utf-8", "surrogateescape")[: e.start + 1][-1:]
-        raise BadInput(f"the prompt {where} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
+        raise InputError(f"the prompt {where} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
                         "save it as UTF-8 and try again") from None
     return raw
 
@@ -44,12 +45,8 @@ def read_stdin() -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BadInput(f"the prompt on standard input is not valid UTF-8 text (byte 0x{data[e.start]:02x} at byte "
+        raise InputError(f"the prompt on standard input is not valid UTF-8 text (byte 0x{data[e.start]:02x} at byte "
                         f"{e.start + 1}); save it as UTF-8 and try again") from None
-
-
-class BadInput(Exception):
-    """Input a person gave that cannot be used; the message says why (exit 2)."""
 
 
 def open_store(data_dir: Path, *, read_only_ok: bool = False):  # noqa: ANN202 - returns store.Store

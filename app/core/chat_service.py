@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from app.core.errors import InputError
 from app.core.models.library import display_name
 from engine.client import AsyncEngine, GenerationStream
 from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling
@@ -50,10 +51,6 @@ ModelState = str  # "loading" | "ready" | "generating" | "error" | "none"
 
 # Coarse checkpoints: about once a second, never per token (DESIGN.md, product state).
 CHECKPOINT_INTERVAL_S = 1.0
-
-
-class InputError(ValueError):
-    """Bad user input; str(error) is a message for a person."""
 
 
 @dataclass(frozen=True)

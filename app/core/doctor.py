@@ -175,7 +175,8 @@ def _data(data_dir: Path) -> tuple[dict[str, Any], list[Finding]]:
 
 
 def _models(data_dir: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
-    from app.core.models import CatalogError, LibraryError, ModelLibrary
+    from app.core.errors import CatalogError, LibraryError
+    from app.core.models import ModelLibrary
 
     findings: list[Finding] = []
     try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.errors import KeychainUnavailable, ProviderError
 from engine.commands import RemoteSpec
 from engine.filters import FilterConfig
 
@@ -30,14 +31,10 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 _FIELDS: dict[str, type | tuple[type, ...]] = {"name": str, "kind": str, "base_url": str, "model": str, "headers": dict, "key_env": str, "path": str,
            "connect_timeout_s": (int, float), "first_token_timeout_s": (int, float),
            "between_tokens_timeout_s": (int, float), "max_retries": int, "stop": list, "think": bool, "redact": list}
-
-
-class ProviderError(ValueError):
-    """A provider's configuration is wrong; the message names the provider and the field."""
-
-
-class KeychainUnavailable(RuntimeError):
-    """No OS keychain is available; the message says which environment variable to use instead."""
+# How the providers form names each field in its messages.
+_FORM_WORDS = {"name": "name", "kind": "kind", "base_url": "base URL", "model": "model", "headers": "headers",
+               "connect_timeout_s": "connect timeout", "first_token_timeout_s": "first-token timeout",
+               "between_tokens_timeout_s": "between-tokens timeout"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +88,13 @@ class ProvidersFile:
         except FileNotFoundError:
             return []
         except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ProviderError(f"{self.path} cannot be read: {e}") from e
+            raise ProviderError(f"{self.path} cannot be read: {e}", code="unreadable_providers") from e
         out: list[ProviderConfig] = []
         for i, raw in enumerate(data.get("provider", [])):
             config = self._parse(i, raw)
             if any(p.name.lower() == config.name.lower() for p in out):
-                raise ProviderError(f"{self.path.name}: two providers are called {config.name!r}")
+                raise ProviderError(f"{self.path.name}: two providers are called {config.name!r}", provider=config.name,
+                                    field="name", hint=f"Another provider is already called {config.name!r}.")
             out.append(config)
         return out
 
@@ -107,7 +105,8 @@ class ProvidersFile:
                 return p
         known = ", ".join(p.name for p in providers) or "none yet"
         raise ProviderError(f"There is no provider {name!r} (configured: {known}). Add one with "
-                            f"`hearth providers add NAME --kind openai --url URL --model MODEL`.")
+                            f"`hearth providers add NAME --kind openai --url URL --model MODEL`.",
+                            code="no_such_provider", provider=name)
 
     def save(self, providers: list[ProviderConfig]) -> None:
         import tomli_w
@@ -135,33 +134,47 @@ class ProvidersFile:
         self._parse(0, config.to_toml())
 
     def _parse(self, index: int, raw: dict[str, Any]) -> ProviderConfig:
+        name = str(raw.get("name") or "") or None
         label = f"{self.path.name}: provider #{index + 1} ({raw.get('name', '?')})"
+
+        def bad(field: str, message: str, hint: str) -> ProviderError:
+            return ProviderError(f"{label}: {message}", provider=name, field=field, hint=hint)
+
         for key in ("name", "kind", "base_url"):
             if not raw.get(key):
-                raise ProviderError(f"{label} lacks {key}")
+                raise ProviderError(f"{label} lacks {key}", provider=name, field=key,
+                                    hint=f"Fill in the {_FORM_WORDS.get(key, key)}.")
         for key, value in raw.items():
             want = _FIELDS.get(key)
             if want is None:
-                raise ProviderError(f"{label} has an unknown field {key!r}")
+                raise ProviderError(f"{label} has an unknown field {key!r}", provider=name, field=key,
+                                    hint=f"Hearth does not know the field {key!r}.")
             if isinstance(value, bool) and want is not bool or not isinstance(value, want):
-                raise ProviderError(f"{label}: {key} has the wrong type ({type(value).__name__})")
+                raise bad(key, f"{key} has the wrong type ({type(value).__name__})",
+                          f"The {_FORM_WORDS.get(key, key)} has the wrong type ({type(value).__name__}).")
         if not _NAME.fullmatch(raw["name"]):
-            raise ProviderError(f"{label}: a name is letters, digits, spaces, '.', '-' or '_' (at most 64)")
+            raise bad("name", "a name is letters, digits, spaces, '.', '-' or '_' (at most 64)",
+                      "A name is letters, digits, spaces, '.', '-' or '_' (at most 64).")
         if not re.match(r"https?://[^\s/]+", raw["base_url"]):
-            raise ProviderError(f"{label}: base_url must start with http:// or https://, e.g. http://192.168.1.20:8000/v1")
+            raise bad("base_url", "base_url must start with http:// or https://, e.g. http://192.168.1.20:8000/v1",
+                      "The base URL must start with http:// or https://, e.g. http://192.168.1.20:8000/v1")
         if self._formats is not None and raw["kind"] not in self._formats:
-            raise ProviderError(f"{label}: kind must be one of {', '.join(sorted(self._formats))}")
+            kinds = ", ".join(sorted(self._formats))
+            raise bad("kind", f"kind must be one of {kinds}", f"The kind must be one of {kinds}.")
         if any(k.lower() == "authorization" for k in raw.get("headers", {})):
-            raise ProviderError(f"{label}: put the API key in the keychain (`hearth providers set-key`), "
-                                "not in an Authorization header in this file")
+            raise bad("headers", "put the API key in the keychain (`hearth providers set-key`), not in an "
+                      "Authorization header in this file",
+                      "Put the API key in the key field below (it goes to the system keychain), not in an "
+                      "Authorization header.")
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         for key in ("connect_timeout_s", "first_token_timeout_s", "between_tokens_timeout_s"):
             if key in values and not 0 < float(values[key]) <= 3600:
-                raise ProviderError(f"{label}: {key} must be between 0 and 3600 seconds")
+                raise bad(key, f"{key} must be between 0 and 3600 seconds",
+                          f"The {_FORM_WORDS[key]} must be between 0 and 3600 seconds.")
         config = ProviderConfig(**values)
         problems = config.filters().problems()
         if problems:
-            raise ProviderError(f"{label}: {' '.join(problems)}")
+            raise bad("filters", " ".join(problems), " ".join(problems))
         return config
 
 
@@ -230,7 +243,8 @@ class Router:
             config = self.providers.get(str(name))
         except ProviderError as e:
             raise ProviderError(f"This conversation answers with the provider {name!r}, which is no longer "
-                                f"configured: choose another provider for it. ({e})") from None
+                                f"configured: choose another provider for it. ({e})", code="provider_gone",
+                                provider=str(name)) from None
         model = (settings or {}).get("model")
         if isinstance(model, str) and model:
             config = dataclasses.replace(config, model=model)

@@ -36,7 +36,7 @@ from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
 from app.ui.windows.main_window import MainWindow
 from engine.client import AsyncEngine
-from engine.errors import HearthEngineError
+from engine.errors import EngineError
 from engine.wire import load_formats
 from store import Store, StoreError
 
@@ -161,7 +161,7 @@ async def _load_model(service: ChatService, window: MainWindow, model_path: Path
     try:
         await service.load(str(model_path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                            n_gpu_layers=settings.n_gpu_layers, flash_attn=settings.flash_attn)
-    except HearthEngineError as e:
+    except EngineError as e:
         # ModelFailed already put the model in the error state and the banner shows why;
         # this covers failures that never reached the engine (it could not start).
         if service.model_state != "error":

@@ -21,6 +21,8 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
+from app.core.errors import describe
+
 __all__ = [
     "NO_DISPLAY_MESSAGE",
     "TaskSet",
@@ -78,7 +80,7 @@ def new_event_loop(app: QApplication, report: Callable[[str], None]) -> QEventLo
         if isinstance(exc, asyncio.CancelledError):
             return
         log.error("unhandled error in the event loop: %s", context.get("message"), exc_info=exc)
-        report(_describe(exc) if isinstance(exc, BaseException) else str(context.get("message")))
+        report(describe(exc) if isinstance(exc, BaseException) else str(context.get("message")))
 
     loop.set_exception_handler(on_error)
     return loop
@@ -97,7 +99,7 @@ def install_excepthook(report: Callable[[str], None]) -> Callable[[], None]:
             return
         log.error("uncaught exception", exc_info=(etype, value, tb))
         try:
-            report(_describe(value))
+            report(describe(value))
         except Exception:  # the reporter itself failed (widget gone at shutdown): log only
             log.exception("could not show the error in the window")
 
@@ -138,9 +140,4 @@ class TaskSet:
             log.error("%s failed: %s", self._what, type(error).__name__)
         else:
             log.error("%s failed", self._what, exc_info=error)
-        self._report(_describe(error))
-
-
-def _describe(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return f"Something went wrong: {message}"
+        self._report(describe(error))

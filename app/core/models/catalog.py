@@ -13,6 +13,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.errors import CatalogError
+
 __all__ = ["CATALOG_PATH", "CatalogEntry", "CatalogError", "SERVER_HASH", "find_entry", "load_catalog"]
 
 # Beside this module, so an installed wheel or a bundle finds it as well as a checkout does.
@@ -32,10 +34,6 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-class CatalogError(ValueError):
-    """The catalog file is malformed; the message names the entry and the field."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from app.core.errors import NETWORK_ERRORS, DownloadError
+
 __all__ = ["Download", "DownloadError", "DownloadProgress", "Phase", "hub_endpoint", "sha256_of"]
 
 CHUNK = 64 * 1024
@@ -74,20 +76,6 @@ class DownloadProgress:
         if self.bytes_per_s <= 0 or self.phase is not Phase.DOWNLOADING:
             return None
         return max(0.0, (self.total_bytes - self.done_bytes) / self.bytes_per_s)
-
-
-class DownloadError(Exception):
-    """A download could not finish. `code` is stable; `message` is for a person.
-
-    Codes: cancelled, busy (another download holds the partial file), not_found, gated,
-    unauthorized, network, server, hash_mismatch, size_mismatch, catalog_mismatch,
-    unverifiable, disk.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def hub_endpoint() -> str:
@@ -220,7 +208,7 @@ class Download:
                 raise DownloadError("unauthorized", f"{endpoint} refused access to {where} ({status}). Log in "
                                                     "(hf auth login) or set HF_TOKEN.") from None
             raise DownloadError("server", f"{endpoint} answered with an error for {where}: {e}") from None
-        except Exception as e:  # DNS, refused connection, TLS, timeout: the network's fault
+        except NETWORK_ERRORS as e:  # DNS, refused connection, TLS, timeout: the network's fault
             raise DownloadError("network", f"Could not reach {endpoint} to fetch {where}: {_short(e)}. "
                                            "Check the network connection and try again.") from None
         size = meta.size
@@ -272,9 +260,8 @@ class Download:
                     with self._response_lock:
                         self._response = response
                     done = self._receive(response, part, done, size)
-            except DownloadError:
-                raise
-            except Exception as e:  # dropped, stalled, 429/5xx: resume from what is on disk
+            except (*NETWORK_ERRORS, _Retry) as e:  # dropped, stalled, 429/5xx: resume from what is on disk
+                # (a bug is neither: it propagates, never retried or called "network")
                 self._check_cancel()
                 done = part.stat().st_size if part.exists() else 0
                 fails = 1 if done > before else fails + 1

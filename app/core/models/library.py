@@ -22,19 +22,11 @@ from typing import Any
 
 from filelock import FileLock
 
+from app.core.errors import LibraryError
 from app.core.models.catalog import CatalogEntry, load_catalog
-from app.core.models.download import Download, DownloadError, DownloadProgress, sha256_of
+from app.core.models.download import Download, DownloadProgress, sha256_of
 
-__all__ = ["LibraryError", "LibraryModel", "ModelLibrary", "VerifyResult", "describe_error", "display_name"]
-
-
-class LibraryError(Exception):
-    """Something a person asked of the library cannot be done; `message` says why and what to do."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+__all__ = ["LibraryError", "LibraryModel", "ModelLibrary", "VerifyResult", "display_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,9 +305,3 @@ def display_name(model_path: str | Path, catalog: list[CatalogEntry] | None = No
         pass
     return Path(model_path).stem
 
-
-def describe_error(e: BaseException) -> str:
-    """One message for a person from any error this package raises."""
-    if isinstance(e, LibraryError | DownloadError):
-        return e.message
-    return getattr(e, "message", None) or str(e) or type(e).__name__

@@ -21,6 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.core.errors import describe
 from app.core.message_view import MessageView, from_outcome, from_row
 from app.core.providers import Router
 from engine.events import Cancelled, Delta, Failed, Final, Started
@@ -174,7 +175,7 @@ class ConversationViewModel(QObject):
             await self._store.update_conversation_settings(self._conversation_id, dict(self._route))
         except Exception as e:  # the turn is running; only the choice for later turns is lost
             log.exception("saving the conversation's provider failed")
-            self.problem.emit(f"Could not save this conversation's provider: {getattr(e, 'message', None) or e}")
+            self.problem.emit(f"Could not save this conversation's provider: {describe(e)}")
 
     async def send(self, text: str) -> None:
         """Command path: the service saves both rows and starts the engine; the stream then

@@ -24,6 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.core.errors import describe
 from app.core.models import (
     Download,
     DownloadError,
@@ -31,7 +32,6 @@ from app.core.models import (
     LibraryError,
     LibraryModel,
     ModelLibrary,
-    describe_error,
 )
 from app.core.models.rows import (
     ModelDetails,
@@ -45,7 +45,7 @@ from app.core.models.rows import (
 )
 from app.core.progress_feed import ProgressFeed
 from app.core.settings import LoadSettings, SettingsFile
-from engine.errors import HearthEngineError, ModelLoadError
+from engine.errors import EngineError, ModelLoadError
 from engine.fit import Fit, GpuMemory, available_memory, estimate_fit, gpu_memory
 from engine.gguf_info import GGUFInfo, read_gguf_info
 
@@ -156,7 +156,7 @@ class ModelManagerViewModel(QObject):
                 return
             except Exception as e:  # a damaged folder, a permission problem: say it, keep the old list
                 log.exception("reading the model library failed")
-                self._say("error", f"Could not read the model list: {describe_error(e)}")
+                self._say("error", f"Could not read the model list: {describe(e)}")
                 return
             self._models, self._resolved = scan.models, scan.resolved
             self._infos.update(scan.infos)
@@ -258,7 +258,7 @@ class ModelManagerViewModel(QObject):
             self._say("info" if e.code == "cancelled" else "error", e.message)
         except Exception as e:  # a bug or an OS error: say it in words, log the details
             log.exception("downloading %s failed", model_id)
-            self._say("error", f"Could not download {m.name}: {describe_error(e)}")
+            self._say("error", f"Could not download {m.name}: {describe(e)}")
         else:
             resumed = job.download.resumed_from
             self._say("ok", f"{m.name}: downloaded and verified"
@@ -381,12 +381,12 @@ class ModelManagerViewModel(QObject):
         try:
             await self._service.load(str(m.path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
                                      n_gpu_layers=settings.n_gpu_layers, flash_attn=settings.flash_attn)
-        except HearthEngineError as e:  # the status line shows it too (the service's error state)
+        except EngineError as e:  # the status line shows it too (the service's error state)
             self._say("error", e.message)
             return False
         except Exception as e:
             log.exception("loading %s failed", m.path)
-            self._say("error", f"Could not load {m.name}: {describe_error(e)}")
+            self._say("error", f"Could not load {m.name}: {describe(e)}")
             return False
         else:
             self._settings = settings

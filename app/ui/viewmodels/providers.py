@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.providers import KeychainUnavailable, KeyStore, ProviderConfig, ProviderError, ProvidersFile, key_env_name
+from app.core.errors import KeychainUnavailable, ProviderError
+from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, key_env_name
 
 __all__ = ["KIND_HELP", "ProviderRow", "ProvidersViewModel", "timeouts_text"]
 
@@ -106,13 +107,13 @@ class ProvidersViewModel(QObject):
         text = f"{c.name} · {shown_model}" if shown_model else c.name
         return text, f"{c.kind} at {c.base_url}\n{timeouts_text(c)}\n{row.key_status}"
 
-    def check(self, config: ProviderConfig) -> str:
-        """Why `config` cannot be saved, for the form ("" when it can). No I/O."""
+    def check(self, config: ProviderConfig) -> ProviderError | None:
+        """Why `config` cannot be saved (`hint` in the form's words, `field` the one to mark), or None. No I/O."""
         try:
             self._file.check(config)
         except ProviderError as e:
-            return _inline(str(e))
-        return ""
+            return e
+        return None
 
     async def refresh(self) -> None:
         """Re-read providers.toml and where each key would come from. Never raises."""
@@ -135,8 +136,8 @@ class ProvidersViewModel(QObject):
     async def save(self, config: ProviderConfig) -> bool:
         """Add or change a provider (by name). False, with a message, when it is not valid."""
         problem = self.check(config)
-        if problem:
-            self.message.emit("error", problem)
+        if problem is not None:
+            self.message.emit("error", problem.hint)
             return False
         try:
             async with self._lock:
@@ -198,18 +199,3 @@ class ProvidersViewModel(QObject):
         """What a new provider starts as: OpenAI-compatible, default timeouts."""
         return ProviderConfig(name="", kind=self._formats[0] if self._formats else "openai", base_url="")
 
-
-def _inline(message: str) -> str:
-    """ProvidersFile's words for the form: it names the file and the entry, which the form
-    already shows, and the TOML field names."""
-    if " lacks " in message:
-        field = message.rsplit(" lacks ", 1)[1]
-        return f"Fill in the {'base URL' if field == 'base_url' else field}."
-    if "Authorization" in message:
-        return ("Put the API key in the key field below (it goes to the system keychain), "
-                "not in an Authorization header.")
-    head, sep, rest = message.partition("): ")
-    if sep and head.startswith("providers.toml"):
-        message = rest
-    message = message.replace("base_url", "the base URL")
-    return message[:1].upper() + message[1:]

@@ -109,6 +109,7 @@ class ProviderForm(QWidget):
             timeouts.addWidget(QLabel(caption, self))
             timeouts.addWidget(box)
         timeouts.addStretch(1)
+        self.setStyleSheet('[problem="true"] { border: 1px solid #c53030; }')  # the field mark() names
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Name", self.name)
@@ -136,6 +137,20 @@ class ProviderForm(QWidget):
         self.stop.textChanged.connect(self.edited)
         self.redact.textChanged.connect(self.edited)
         self.think.toggled.connect(self.edited)
+
+    def mark(self, field: str | None) -> None:
+        """Outline the widget of the providers.toml field that is wrong (None: clear every mark)."""
+        widgets = {"name": self.name, "kind": self.kind, "base_url": self.base_url, "model": self.model,
+                   "headers": self.headers, "key_env": self.key_env, "connect_timeout_s": self.connect_timeout,
+                   "first_token_timeout_s": self.first_token_timeout,
+                   "between_tokens_timeout_s": self.between_tokens_timeout, "stop": self.stop,
+                   "redact": self.redact, "filters": self.redact}
+        for key, widget in widgets.items():
+            on = key == field
+            if bool(widget.property("problem")) != on:
+                widget.setProperty("problem", on)
+                widget.style().unpolish(widget)  # a dynamic property only restyles when repolished
+                widget.style().polish(widget)
 
     def set_config(self, config: ProviderConfig, *, existing: bool) -> None:
         """Fill the form. An existing provider keeps its name: conversations and the keychain

@@ -29,8 +29,7 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from app.core.chat_service import InputError
-from app.core.providers import ProviderError
+from app.core.errors import HearthError, ProviderError, describe
 from app.ui.viewmodels.main import ConversationViewModel, MainViewModel, RouteSettings
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
@@ -45,7 +44,6 @@ from app.ui.widgets import (
 )
 from app.ui.windows.model_manager import ModelManagerDialog
 from app.ui.windows.providers_dialog import ProvidersDialog
-from engine.errors import HearthEngineError
 
 __all__ = ["MainWindow"]
 
@@ -296,16 +294,12 @@ class MainWindow(QMainWindow):
         self._sync_controls()
         try:
             await self.vm.send(text)
-        except ProviderError as e:
-            self._route_problem = True
-            self.show_problem(str(e))
-        except InputError as e:
-            self.show_problem(str(e))
-        except HearthEngineError as e:
+        except HearthError as e:  # the store refused, a provider is gone, the engine died: keep the text
+            self._route_problem = self._route_problem or isinstance(e, ProviderError)
             self.show_problem(e.message)
-        except Exception as e:  # e.g. the store refused the rows: say so, keep the text
+        except Exception as e:
             log.exception("sending failed")
-            self.show_problem(f"Could not send: {e}")
+            self.show_problem(f"Could not send: {describe(e)}")
         else:
             self.composer.clear()
             if self.vm.model_status[0] != "error":
@@ -322,14 +316,12 @@ class MainWindow(QMainWindow):
         self._sync_controls()
         try:
             await self._shown.continue_last()
-        except ProviderError as e:
-            self._route_problem = True
-            self.show_problem(str(e))
-        except HearthEngineError as e:
+        except HearthError as e:  # the store refused, a provider is gone: nothing changes
+            self._route_problem = self._route_problem or isinstance(e, ProviderError)
             self.show_problem(e.message)
-        except Exception as e:  # e.g. the store refused: say so, nothing changes
+        except Exception as e:
             log.exception("continuing failed")
-            self.show_problem(f"Could not continue: {getattr(e, 'message', None) or e}")
+            self.show_problem(f"Could not continue: {describe(e)}")
         finally:
             self._sending = False
             self._sync_controls()
@@ -343,7 +335,7 @@ class MainWindow(QMainWindow):
             await vm.set_route(provider, model or None)
         except Exception as e:  # the store refused: the picker goes back to the saved route
             log.exception("saving the conversation's provider failed")
-            self.show_problem(f"Could not save this conversation's provider: {getattr(e, 'message', None) or e}")
+            self.show_problem(f"Could not save this conversation's provider: {describe(e)}")
         else:
             if self._route_problem:  # "no longer configured": the person just chose another
                 self._route_problem = False
@@ -367,7 +359,7 @@ class MainWindow(QMainWindow):
             await self.vm.backup(dest)
         except Exception as e:  # StoreError(backup_exists | backup_failed) carries a message
             log.exception("backup failed")
-            self.show_problem(f"Backup failed: {getattr(e, 'message', None) or e}")
+            self.show_problem(f"Backup failed: {describe(e)}")
         finally:
             self.backup_action.setEnabled(True)
 
@@ -377,7 +369,7 @@ class MainWindow(QMainWindow):
             await self.vm.open_conversation(conversation_id)
         except Exception as e:
             log.exception("opening conversation %s failed", conversation_id)
-            self.show_problem(f"Could not open that conversation: {e}")
+            self.show_problem(f"Could not open that conversation: {describe(e)}")
 
     def _new_chat(self) -> None:
         self.vm.new_chat()

@@ -220,10 +220,11 @@ class ProvidersDialog(QDialog):
     def _validate(self) -> str:
         """Show what is wrong with the form; Save only while nothing is."""
         problem = self.vm.check(self.form.config(self._base))
-        self.problem.setText(problem)
-        self.save_button.setEnabled(not problem)
+        self.problem.setText(problem.hint if problem else "")
+        self.form.mark(problem.field if problem else None)
+        self.save_button.setEnabled(problem is None)
         self._sync_key_controls()
-        return problem
+        return problem.hint if problem else ""
 
     def _sync_key_controls(self) -> None:
         saved = self.vm.find(self._selected) is not None

@@ -1,0 +1,115 @@
+"""Every error Hearth shows a person, in one tree, and the one place low-level exceptions
+are turned into it.
+
+    HearthError (engine.errors)   code: stable, safe to branch on and to store
+     │                            message: for a person; str(error) gives it too
+     ├── EngineError (engine.errors)
+     │    ├── ModelLoadError        a model file that cannot be loaded
+     │    ├── EngineUnavailable     the engine process died or has no model
+     │    └── WireFormatError       a malformed wire-format declaration (format_name, key)
+     ├── StoreError (store.errors)  the database: newer schema, disk full, read-only, ...
+     ├── InputError                 what a person typed or passed cannot be used
+     ├── ProviderError              providers.toml or a provider's settings (provider, field, hint)
+     ├── KeychainUnavailable        no OS keychain: set the key's environment variable instead
+     ├── CatalogError               models.toml is malformed
+     ├── LibraryError               the model library cannot do what was asked
+     └── DownloadError              a model download could not finish (code says why)
+
+Anything else is a programming error: it is never caught to be relabelled or retried, and
+the UI reports it as "Something went wrong" with the traceback in the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+import httpx
+import httpx2  # huggingface-hub 2.x's fork of httpx: its own exception classes
+
+from engine.errors import EngineError, EngineUnavailable, HearthError, ModelLoadError
+from store.errors import StoreError
+
+__all__ = [
+    "NETWORK_ERRORS", "CatalogError", "DownloadError", "EngineError", "EngineUnavailable", "HearthError",
+    "InputError", "KeychainUnavailable", "LibraryError", "ModelLoadError", "ProviderError", "StoreError",
+    "describe", "mapped",
+]
+
+# What "the network failed" means, for every client Hearth uses: the remote providers speak
+# httpx, huggingface-hub 2.x httpx2 (same names, separate classes); a socket shut down by
+# Cancel raises OSError. Nothing else is retried as a network fault.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError, OSError)
+
+
+class InputError(HearthError):
+    """What a person typed or passed on the command line cannot be used; the message says why."""
+
+    def __init__(self, message: str, code: str = "bad_input") -> None:
+        super().__init__(code, message)
+
+
+class ProviderError(HearthError):
+    """A provider's configuration is wrong, or a conversation names a provider that is gone.
+
+    `provider` and `field` say where (a form marks that field); `hint` is the same problem in
+    the form's words, without the file and entry the form already shows."""
+
+    def __init__(self, message: str, *, code: str = "bad_provider", provider: str | None = None,
+                 field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(code, message)
+        self.provider = provider
+        self.field = field
+        self.hint = hint or message
+
+
+class KeychainUnavailable(HearthError):
+    """No OS keychain is available; the message names the environment variable to use instead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("no_keychain", message)
+
+
+class CatalogError(HearthError):
+    """The catalog file is malformed; the message names the entry and the field."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_catalog", message)
+
+
+class LibraryError(HearthError):
+    """Something a person asked of the model library cannot be done; the message says why and what to do."""
+
+
+class DownloadError(HearthError):
+    """A download could not finish. Codes: cancelled, busy (another download holds the partial
+    file), not_found, gated, unauthorized, network, server, hash_mismatch, size_mismatch,
+    catalog_mismatch, unverifiable, disk."""
+
+
+def describe(error: BaseException) -> str:
+    """What to tell a person about `error`: its message for a HearthError, otherwise a
+    sentence that admits a bug (the details belong in the log, not the window)."""
+    if isinstance(error, HearthError):
+        return error.message
+    return f"Something went wrong ({type(error).__name__}: {error or 'no details'}). The log has the details."
+
+
+@contextmanager
+def mapped(mapping: Mapping[type[BaseException] | tuple[type[BaseException], ...],
+                            Callable[[BaseException], HearthError]]) -> Iterator[None]:
+    """Turn the low-level exceptions named in `mapping` into HearthErrors (first match wins),
+    chained to the original; HearthErrors and everything unnamed pass through untouched.
+
+        with mapped({NETWORK_ERRORS: lambda e: DownloadError("network", f"... {e}")}):
+            fetch()
+    """
+    try:
+        yield
+    except HearthError:
+        raise
+    except Exception as e:
+        for kinds, make in mapping.items():
+            if isinstance(e, kinds):
+                raise make(e) from e
+        raise

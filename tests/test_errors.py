@@ -1,0 +1,87 @@
+"""One error tree: every error shown to a person is a HearthError with a stable code and a
+message; low-level exceptions are mapped in one place; bugs pass through untouched."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.core.errors import (
+    NETWORK_ERRORS,
+    CatalogError,
+    DownloadError,
+    HearthError,
+    InputError,
+    KeychainUnavailable,
+    LibraryError,
+    ProviderError,
+    describe,
+    mapped,
+)
+from app.core.providers import ProviderConfig, ProvidersFile
+from engine.errors import EngineUnavailable, ModelLoadError
+from engine.wire import WireFormatError
+from store.errors import StoreError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("error", [
+    InputError("Type a message first."), ProviderError("bad url", field="base_url"),
+    KeychainUnavailable("no keychain"), CatalogError("models.toml: bad"), LibraryError("gone", "It is gone."),
+    DownloadError("network", "No network."), StoreError("read_only", "Read-only disk."),
+    ModelLoadError("not_gguf", "Not a model."), EngineUnavailable("engine_died", "It died."),
+    WireFormatError("bad format", format_name="x", key="y"),
+], ids=lambda e: type(e).__name__)
+def test_every_user_facing_error_is_a_hearth_error_with_code_and_message(error: HearthError) -> None:
+    assert isinstance(error, HearthError)
+    assert error.code and error.message
+    assert str(error) == error.message == describe(error)
+
+
+def test_no_other_exception_class_is_shown_to_people() -> None:
+    """Every Exception subclass in engine/, store/ and app/ derives from HearthError, or is
+    private (a leading underscore: control flow inside one module)."""
+    roots = {"Exception", "ValueError", "RuntimeError", "OSError"}
+    loose = []
+    for path in [*ROOT.glob("engine/**/*.py"), *ROOT.glob("store/**/*.py"), *ROOT.glob("app/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                bases = {b.id for b in node.bases if isinstance(b, ast.Name)}
+                if bases & roots:
+                    loose.append(f"{path.relative_to(ROOT)}: {node.name}({', '.join(sorted(bases))})")
+    # IllegalTransition is a programming error (a caller broke the state machine), on purpose.
+    assert sorted(loose) == ["engine/errors.py: HearthError(Exception)", "engine/states.py: IllegalTransition(ValueError)"]
+
+
+def test_the_failing_provider_field_is_structured_not_parsed_from_text(tmp_path: Path) -> None:
+    file = ProvidersFile(tmp_path, formats={"openai"})
+    with pytest.raises(ProviderError) as bad:
+        file.check(ProviderConfig(name="lan", kind="openai", base_url="ftp://box"))
+    assert (bad.value.provider, bad.value.field) == ("lan", "base_url")
+    assert bad.value.hint.startswith("The base URL must start with http://")
+    assert "providers.toml" in bad.value.message  # the CLI's words name the file
+    with pytest.raises(ProviderError) as missing:
+        file.check(ProviderConfig(name="lan", kind="openai", base_url=""))
+    assert (missing.value.field, missing.value.hint) == ("base_url", "Fill in the base URL.")
+
+
+def test_mapped_turns_named_exceptions_into_hearth_errors_and_lets_bugs_through() -> None:
+    def network(e: BaseException) -> HearthError:
+        return DownloadError("network", f"No network: {e}")
+
+    with pytest.raises(DownloadError) as failed, mapped({NETWORK_ERRORS: network}):
+        raise httpx.ConnectError("refused")
+    assert failed.value.code == "network" and isinstance(failed.value.__cause__, httpx.ConnectError)
+    with pytest.raises(KeyError), mapped({NETWORK_ERRORS: network}):
+        raise KeyError("a bug")
+    with pytest.raises(StoreError), mapped({Exception: network}):  # a HearthError is never relabelled
+        raise StoreError("disk_full", "The disk is full.")
+
+
+def test_a_bug_is_described_as_one() -> None:
+    text = describe(KeyError("conversation"))
+    assert text.startswith("Something went wrong (KeyError") and "log" in text
