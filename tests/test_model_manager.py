@@ -25,15 +25,13 @@ from qasync import QEventLoop
 from ui_fakes import FakeChatService, run, running_loop
 
 from app.core.models import DownloadProgress, ModelLibrary, Phase, load_catalog
-from app.core.models.library import display_name
 from app.core.models.rows import progress_text
 from app.core.progress_feed import ProgressFeed
 from app.core.settings import SettingsFile
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.widgets.model_list import Roles
 from app.ui.windows.model_manager import ModelManagerDialog
-from engine.errors import EngineUnavailable, ModelLoadError
-from engine.events import ModelInfo
+from engine.errors import ModelLoadError
 
 REPO = "hearth-test/tiny-chat-GGUF"
 FILE = "tiny-chat.Q4_1.gguf"
@@ -116,40 +114,7 @@ def library(tmp_path: Path, data_dir: Path, payload: tuple[bytes, str], model_pa
 
 
 class ScriptedService(FakeChatService):
-    """FakeChatService plus the model half of ChatService: load, model_info."""
-
-    def __init__(self, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
-        self.model_info: ModelInfo | None = None
-        self.loads: list[dict[str, object]] = []
-        self._load_errors: list[Exception] = []
-
-    def fail_next_load(self, error: Exception) -> None:
-        self._load_errors.append(error)
-
-    def loaded(self, path: Path) -> None:
-        self.model_info = ModelInfo(path=str(path), name=display_name(path), architecture="llama", n_ctx=4096,
-                                    n_ctx_train=8192, n_params=134515008, size_bytes=path.stat().st_size,
-                                    n_threads=1, n_gpu_layers=0, n_threads_batch=2, load_ms=50.0)
-        self.set_model("loading", name=display_name(path))  # as ChatService: listeners hear each change
-        self.set_model("ready")
-
-    async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None,
-                   n_gpu_layers: int | None = None, flash_attn: bool = False) -> ModelInfo:
-        if self.model_state == "generating":
-            raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before switching models.")
-        self.loads.append(dict(path=path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                               flash_attn=flash_attn))
-        self.set_model("loading", name=display_name(path))
-        await asyncio.sleep(0.05)
-        if self._load_errors:
-            error = self._load_errors.pop(0)
-            self.model_info = None
-            self.set_model("error", error=getattr(error, "message", str(error)))
-            raise error
-        self.loaded(Path(path))
-        assert self.model_info is not None
-        return self.model_info
+    """FakeChatService, named for these tests: its model half (load, model_info) is scripted too."""
 
 
 @pytest.fixture

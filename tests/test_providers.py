@@ -8,7 +8,8 @@ import pytest
 from keychains import MemoryKeyring
 
 from app.core.errors import KeychainUnavailable, ProviderError
-from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, Router
+from app.core.providers import KeyStore, ProviderConfig, ProvidersFile
+from app.core.routes import RouteChoice, Router
 from engine.wire import load_formats
 
 FORMATS = set(load_formats())
@@ -81,13 +82,13 @@ def test_the_router_resolves_a_conversations_provider_model_and_key(tmp_path: Pa
     f = ProvidersFile(tmp_path, FORMATS)
     f.upsert(ProviderConfig("lan-box", "openai", "http://h/v1", model="default-model", stop=("###",)))
     router = Router(f)
-    local = router.route({})
+    local = router.resolve(RouteChoice())
     assert local.remote is None and local.provider is None
     KeyStore().set_key(f.get("lan-box"), "sk-lan-123456")
-    route = router.route({"provider": "lan-box", "model": "bigger-model"})
+    route = router.resolve(RouteChoice.of("lan-box", "bigger-model"))
     assert route.remote is not None and route.remote.model == "bigger-model" and route.remote.api_key == "sk-lan-123456"
     assert route.filters.stop == ("###",)
     assert "sk-lan" not in repr(route.remote)  # never printed, so never logged
     f.remove("lan-box")
     with pytest.raises(ProviderError, match="'lan-box', which is no longer configured"):
-        router.route({"provider": "lan-box"})
+        router.resolve(RouteChoice.of("lan-box"))

@@ -20,7 +20,8 @@ from ui_fakes import FakeChatService, Reply, run, running_loop
 
 from app.core.chat_service import ChatService
 from app.core.paths import db_path
-from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, Router
+from app.core.providers import KeyStore, ProviderConfig, ProvidersFile
+from app.core.routes import RouteChoice, Router
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
 from app.ui.windows.main_window import MainWindow
@@ -190,8 +191,7 @@ def test_the_route_is_kept_per_conversation_and_a_new_chat_starts_with_the_last_
     assert picker.combo.currentText() == "lan-box — qwen" and picker.model_edit.text() == "llama3.1-8b"
 
     qtbot.mouseClick(w.conversations.new_button, Qt.MouseButton.LeftButton)
-    assert w.vm.current.conversation_id is None and w.vm.current.route == \
-        {"provider": "lan-box", "model": "llama3.1-8b"}
+    assert w.vm.current.conversation_id is None and w.vm.current.route == RouteChoice("lan-box", "llama3.1-8b")
     assert w.status.route_label.text() == "⇄ lan-box · llama3.1-8b"
 
 
@@ -201,7 +201,7 @@ def test_a_removed_provider_gives_a_clear_banner_and_nothing_is_sent(qtbot, loop
     service = FakeChatService()
     w = chat_window(qtbot, data_dir, service)
     w.route_picker.choose("lan-box")
-    qtbot.waitUntil(lambda: w.vm.current.route["provider"] == "lan-box")
+    qtbot.waitUntil(lambda: w.vm.current.route.provider == "lan-box")
     send(qtbot, w, "first")
     qtbot.waitUntil(lambda: "1 token" in w.transcript.toPlainText())
     file.remove("lan-box")
@@ -324,7 +324,7 @@ def test_the_window_streams_an_answer_from_a_real_server(qtbot, real_app: RealAp
     assert real_app.service.model_state == "none"  # no local model: none is needed
     w.route_picker.combo.setCurrentIndex(1)
     w.route_picker.combo.activated.emit(1)  # as a person's pick
-    qtbot.waitUntil(lambda: w.vm.current.route["provider"] == "lan-box")
+    qtbot.waitUntil(lambda: w.vm.current.route.provider == "lan-box")
     send(qtbot, w, "Name three colours.")
     # Finished: not streaming, and the answer has its footer (a short answer may end before a
     # check for "streaming" would ever see it).

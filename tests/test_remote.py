@@ -20,6 +20,7 @@ from stream_samples import openai_stream
 
 from app.core.chat_service import ChatService
 from app.core.paths import db_path
+from app.core.routes import Route
 from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, RemoteSpec, Sampling
 from engine.events import Cancelled, Delta, Final, Started
@@ -90,7 +91,8 @@ def test_one_conversation_switches_between_local_and_remote(llama_server: LlamaS
             first = await service.start_turn(None, "My name is Ada.", sampling=sampling)
             [e async for e in first]
             cid = first.ids.conversation_id
-            second = await service.start_turn(cid, "What is my name?", sampling=sampling, remote=remote(llama_server))
+            second = await service.start_turn(cid, "What is my name?", sampling=sampling,
+                                              route=Route(remote(llama_server), None, "llama-server"))
             [e async for e in second]
             third = await service.start_turn(cid, "Thanks!", sampling=sampling)
             [e async for e in third]
@@ -124,7 +126,8 @@ def test_the_remote_turn_sees_the_whole_conversation(model_path: Path, data_dir:
             first = await service.start_turn(None, "My name is Ada.", sampling=Sampling.greedy(8))
             [e async for e in first]
             spec = RemoteSpec(name="box", wire="openai", base_url=server.base_url + "/v1", model="m")
-            second = await service.start_turn(first.ids.conversation_id, "What is my name?", remote=spec)
+            second = await service.start_turn(first.ids.conversation_id, "What is my name?",
+                                              route=Route(spec, None, spec.name))
             [e async for e in second]
             await second.saved
             assert second.outcome is not None and second.outcome.text == "Ada."

@@ -11,17 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
 from app.core.chat_service import TurnOutcome
-from app.core.errors import InputError
+from app.core.errors import InputError, describe
+from app.core.model_state import ModelState, check_model_transition
+from app.core.models import display_name
+from app.core.ports import ChatBackend, ConversationStore, TurnHandle
+from app.core.routes import Route
+from engine.commands import Sampling
 from engine.errors import EngineUnavailable
-from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, Started
+from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
 from engine.states import GenerationState
 from store import ConversationRow, MessageRow, TurnIds
 
@@ -80,6 +86,7 @@ def _stats(n: int) -> GenerationStats:
 class FakeTurn:
     def __init__(self, ids: TurnIds, reply: Reply, service: FakeChatService) -> None:
         self.ids = ids
+        self.prefix = ""
         self.command_latency_ms = 1.0
         self.outcome: TurnOutcome | None = None
         self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -87,7 +94,7 @@ class FakeTurn:
         self._service = service
         self._cancelled = asyncio.Event()
 
-    def cancel(self) -> None:
+    def cancel(self, *, force: bool = False) -> None:
         self._cancelled.set()
 
     async def _pause(self, seconds: float | None) -> None:
@@ -97,7 +104,7 @@ class FakeTurn:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._cancelled.wait(), seconds)
 
-    async def __aiter__(self) -> Any:
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
         gid, reply = self.ids.generation_id, self._reply
         yield Started(gid, prompt_tokens=12, cached_tokens=0)
         parts: list[str] = []
@@ -146,13 +153,17 @@ class FakeChatService:
     def __init__(self, store: FakeStore | None = None, *, model_state: str = "ready",
                  model_name: str = "fake-model", model_error: str | None = None) -> None:
         self.store = store or FakeStore()
-        self.model_state, self.model_name, self.model_error = model_state, model_name, model_error
+        self.model_state = ModelState(model_state)
+        self.model_name, self.model_error = model_name, model_error
+        self.model_info: ModelInfo | None = None
+        self.loads: list[dict[str, object]] = []
+        self._load_errors: list[Exception] = []
         self.history: list[tuple[int | None, str]] = []
-        self.remotes: list[Any] = []  # the `remote=` of each started turn (None: the local model)
+        self.remotes: list[Any] = []  # the route's remote of each started turn (None: the local model)
         self.turns: list[FakeTurn] = []
         self._replies: list[Reply] = []
         self._start_errors: list[Exception] = []
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Callable[[ModelState], None]] = []
 
     def enqueue(self, reply: Reply) -> None:
         self._replies.append(reply)
@@ -160,28 +171,63 @@ class FakeChatService:
     def fail_next_start(self, error: Exception) -> None:
         self._start_errors.append(error)
 
-    def add_listener(self, fn: Callable[[str], None]) -> None:
+    def add_listener(self, fn: Callable[[ModelState], None]) -> None:
         self._listeners.append(fn)
 
     def set_model(self, state: str, *, name: str | None = None, error: str | None = None) -> None:
         self.model_name = name if name is not None else self.model_name
         self.model_error = error
-        self._set_state(state)
+        self._set_state(ModelState(state))
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: ModelState) -> None:
         if state != self.model_state:
-            self.model_state = state
+            self.model_state = check_model_transition(self.model_state, state)
             for fn in list(self._listeners):
                 fn(state)
 
-    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Any = None,
-                         remote: Any = None, filters: Any = None) -> FakeTurn:
+    # -- the model half: load, model_info ---------------------------------------------------
+    def fail_next_load(self, error: Exception) -> None:
+        self._load_errors.append(error)
+
+    def loaded(self, path: Path) -> None:
+        self.model_info = ModelInfo(path=str(path), name=display_name(path), architecture="llama", n_ctx=4096,
+                                    n_ctx_train=8192, n_params=134515008, size_bytes=path.stat().st_size,
+                                    n_threads=1, n_gpu_layers=0, n_threads_batch=2, load_ms=50.0)
+        self.set_model("loading", name=display_name(path))  # as ChatService: listeners hear each change
+        self.set_model("ready")
+
+    async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None,
+                   n_gpu_layers: int | None = None, flash_attn: bool = False,
+                   chat_template: str | None = None) -> ModelInfo:
+        if self.model_state is ModelState.GENERATING:
+            raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before switching models.")
+        self.loads.append(dict(path=path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                               flash_attn=flash_attn))
+        self.set_model("loading", name=display_name(path))
+        await asyncio.sleep(0.05)
+        if self._load_errors:
+            error = self._load_errors.pop(0)
+            self.model_info = None
+            self.set_model("error", error=describe(error))
+            raise error
+        self.loaded(Path(path))
+        assert self.model_info is not None
+        return self.model_info
+
+    # -- turns ------------------------------------------------------------------------------
+    async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
+                               route: Route | None = None) -> FakeTurn:
+        raise NotImplementedError("the scripted service does not continue answers; test Continue with the real one")
+
+    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
+                         route: Route | None = None) -> FakeTurn:
         await asyncio.sleep(0)
+        remote = route.remote if route is not None else None
         if not text.strip():
             raise InputError("Type a message first: an empty message cannot be sent.")
         if self._start_errors:
             raise self._start_errors.pop(0)
-        if remote is None and self.model_state in ("error", "none"):
+        if remote is None and self.model_state in (ModelState.ERROR, ModelState.NONE):
             raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
         self.history.append((conversation_id, text))
         self.remotes.append(remote)
@@ -189,11 +235,11 @@ class FakeChatService:
         reply = self._replies.pop(0) if self._replies else Reply(["ok"])
         turn = FakeTurn(ids, reply, self)
         self.turns.append(turn)
-        self._set_state("generating")
+        self._set_state(ModelState.GENERATING)
         return turn
 
     def _turn_ended(self, turn: FakeTurn) -> None:
-        self._set_state("ready")
+        self._set_state(ModelState.READY)
 
 
 # -- in-memory store (reads the window needs, plus the fake service's writes) --------------
@@ -202,6 +248,7 @@ class FakeStore:
         self._conversations: dict[int, ConversationRow] = {}
         self._messages: dict[int, list[MessageRow]] = {}
         self.settings: dict[int, dict[str, object]] = {}
+        self.health_listeners: list[Callable[[bool, str | None], None]] = []
         self._next = 1
         self._clock = 1_700_000_000.0
 
@@ -270,3 +317,17 @@ class FakeStore:
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         await asyncio.sleep(0)
         return list(self._messages.get(conversation_id, []))
+
+    def backup(self, dest: Path) -> Path:
+        raise NotImplementedError("the in-memory store has no file to back up; test backups with the real Store")
+
+    def add_health_listener(self, listener: Callable[[bool, str | None], None]) -> Callable[[], None]:
+        self.health_listeners.append(listener)
+        return lambda: self.health_listeners.remove(listener)
+
+
+if TYPE_CHECKING:  # mypy (run by .ci/run) checks the fakes against what the view-models require
+    def _follow_the_contracts(service: FakeChatService, store: FakeStore, turn: FakeTurn) -> None:
+        _service: ChatBackend = service
+        _store: ConversationStore = store
+        _turn: TurnHandle = turn

@@ -20,6 +20,7 @@ from typing import Any
 from app.cli.support import fail, open_store, quiet_stdout, read_stdin, text_arg
 from app.core.errors import InputError, describe
 from app.core.models import ModelLibrary
+from app.core.routes import LOCAL_ROUTE, Route, RouteChoice, Router
 from app.core.settings import LoadSettings
 
 __all__ = ["run_ask"]
@@ -90,20 +91,16 @@ class _Printer:
             self._in_reasoning = False
 
 
-async def _route(args: argparse.Namespace, data_dir: Path, store: Any) -> dict[str, Any]:
+async def _route(args: argparse.Namespace, data_dir: Path, store: Any) -> Route:
     """Where the answer comes from: the local model, or `--provider NAME` with its key, filters and,
     in a continued conversation, the provider's own conversation id (Dify keeps history by it)."""
-    if not args.provider:
-        return {"remote": None, "filters": None}
-    from app.core.providers import ProvidersFile, Router
+    from app.core.providers import ProvidersFile
     from engine.wire import load_formats
 
-    settings: dict[str, object] = {}
-    if args.conversation is not None:
-        settings = dict(await store.conversation_settings(args.conversation))
-    settings.update(provider=args.provider, model=None)
-    route = Router(ProvidersFile(data_dir, set(load_formats()))).route(settings)
-    return {"remote": route.remote, "filters": route.filters}
+    if not args.provider:
+        return LOCAL_ROUTE
+    router = Router(ProvidersFile(data_dir, set(load_formats())))
+    return await router.for_conversation(store, args.conversation, RouteChoice.of(args.provider))
 
 
 def _too_big(model: Path, settings: LoadSettings) -> str | None:
@@ -148,7 +145,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
     try:
         try:
             route = await _route(args, data_dir, store)
-            if route["remote"] is None:
+            if route.remote is None:
                 s = args.settings
                 info = await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
                                           n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
@@ -158,16 +155,16 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
                     print(f"hearth: note: {info.template_note}", file=sys.stderr)
             sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
             if args.continue_id is not None:
-                turn = await service.continue_message(args.continue_id, sampling=sampling, **route)
+                turn = await service.continue_message(args.continue_id, sampling=sampling, route=route)
             else:
-                turn = await service.start_turn(args.conversation, prompt, sampling=sampling, **route)
+                turn = await service.start_turn(args.conversation, prompt, sampling=sampling, route=route)
         except (EngineError, StoreError) as e:
             hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
             hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
                 "no_such_message", "not_continuable") else hint
             return fail(e.message + hint)
         except (InputError, ProviderError) as e:
-            return fail(str(e))
+            return fail(e.message)
         interrupts = 0
 
         def on_sigint() -> None:  # the first Ctrl-C stops the answer; a second one does not wait
@@ -196,7 +193,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         if show.closed:  # the reader went away: the answer is saved (cancelled); nobody to tell
             return 141 if save_error is None else 1
         if args.json:
-            result = _json_result(turn, outcome, lag, service.label(route["remote"]))
+            result = _json_result(turn, outcome, lag, service.label(route.remote))
             result["saved"] = save_error is None
             result["notes"] = notes
             if save_error is not None and result["error"] is None:

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.core.errors import InputError
+from app.core.model_state import ModelState, check_model_transition
 from app.core.models.library import display_name
+from app.core.routes import Route
 from engine.client import AsyncEngine, GenerationStream
 from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling
 from engine.errors import EngineUnavailable
@@ -47,7 +49,6 @@ __all__ = ["ChatService", "InputError", "ModelState", "Turn", "TurnOutcome"]
 
 log = logging.getLogger(__name__)
 
-ModelState = str  # "loading" | "ready" | "generating" | "error" | "none"
 
 # Coarse checkpoints: about once a second, never per token (DESIGN.md, product state).
 CHECKPOINT_INTERVAL_S = 1.0
@@ -219,13 +220,16 @@ class ChatService:
         self._active: set[int] = set()
         self._last_load: LoadModel | None = None
         self._reload: asyncio.Task[None] | None = None
-        self.model_state: ModelState = "none"
+        # The local model's own state; what is shown is GENERATING over it while turns run.
+        self._idle = ModelState.NONE
+        self.model_state = ModelState.NONE
         self.model_name: str = ""
         self.model_error: str | None = None
         self.model_info: ModelInfo | None = None
         engine.add_listener(self._on_engine_event)
         if engine.model is not None:  # a service made after the model loaded starts ready
-            self._on_engine_event(ModelReady(engine.model))
+            self.model_info, self.model_name = engine.model, display_name(engine.model.path)
+            self._idle = self.model_state = ModelState.READY
 
     def add_listener(self, fn: Callable[[ModelState], None]) -> None:
         """`fn(state)` is called on the loop's thread whenever the model state changes."""
@@ -242,7 +246,7 @@ class ChatService:
             raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before switching models.")
         self.model_name = display_name(path)
         self.model_error = None
-        self._set_state("loading")
+        self._set_idle(ModelState.LOADING)
         if chat_template is None and self._templates is not None:
             chat_template = self._templates(str(path))
         cmd = LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
@@ -268,13 +272,14 @@ class ChatService:
             log.error("reloading the model after an engine crash failed: %s", e)
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
-                         remote: RemoteSpec | None = None, filters: FilterConfig | None = None) -> Turn:
+                         route: Route | None = None) -> Turn:
         """Save the message and a pending answer, then stream the answer from the local model,
-        or from `remote` when given. `filters` (stop strings, <think>, redaction) default to
-        splitting reasoning only."""
+        or from the route's remote provider. The route's filters (stop strings, <think>,
+        redaction) default to splitting reasoning only."""
         started_at = time.perf_counter()
         if not text.strip():
             raise InputError("Type a message first: an empty message cannot be sent.")
+        remote, filters = (route.remote, route.filters) if route is not None else (None, None)
         if remote is None:
             self._require_model()
         ids, history = await self.store.begin_turn(conversation_id, text, self.label(remote))
@@ -284,12 +289,13 @@ class ChatService:
         return self._started(ids, stream, started_at)
 
     async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
-                               remote: RemoteSpec | None = None, filters: FilterConfig | None = None) -> Turn:
+                               route: Route | None = None) -> Turn:
         """Resume an interrupted, stopped or failed answer in the same message.
 
         The stream yields only the new text; `Turn.prefix` is the text it continues.
         """
         started_at = time.perf_counter()
+        remote, filters = (route.remote, route.filters) if route is not None else (None, None)
         if remote is None:
             self._require_model()
         c = await self.store.begin_continue(message_id, self.label(remote))
@@ -311,47 +317,52 @@ class ChatService:
 
     def _require_model(self) -> None:
         """A turn may queue behind a load in progress, but not start with no model at all."""
-        if self.model_state in ("error", "none"):
+        if self._idle in (ModelState.ERROR, ModelState.NONE):
             raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
 
     def _started(self, ids: TurnIds, stream: GenerationStream, started_at: float, *, prefix: str = "") -> Turn:
         command_latency_ms = (time.perf_counter() - started_at) * 1000
         self._active.add(ids.generation_id)
-        self._set_state("generating")
+        self._publish()
         return Turn(ids=ids, stream=stream, store=self.store, started_at=started_at,
                     command_latency_ms=command_latency_ms, on_end=self._turn_ended,
                     checkpoint_interval_s=self._interval, prefix=prefix)
 
     def _turn_ended(self, turn: Turn) -> None:
         self._active.discard(turn.ids.generation_id)
-        if not self._active and self.model_state == "generating":
-            self._set_state("ready" if self.model_info is not None else "loading")
+        self._publish()
 
     def _on_engine_event(self, event: EngineEvent) -> None:
         if isinstance(event, ModelLoading):
-            self._set_state("loading")
+            self._set_idle(ModelState.LOADING)
         elif isinstance(event, ModelReady):
             self.model_info = event.info
             self.model_name = display_name(event.info.path)
             self.model_error = None
-            self._set_state("generating" if self._active else "ready")
+            self._set_idle(ModelState.READY)
         elif isinstance(event, ModelUnloaded):
             self.model_info = None
             self.model_error = None
-            self._set_state("none")
+            self._set_idle(ModelState.NONE)
         elif isinstance(event, ModelFailed):
             was_running = self.model_info is not None
             self.model_info = None
             self.model_error = event.message
-            self._set_state("error")
+            self._set_idle(ModelState.ERROR)
             # Only a model that was running is reloaded: a file that crashes llama.cpp while
             # loading would otherwise crash it again, forever.
             if event.code == "engine_crashed" and was_running:
                 self._reload = asyncio.ensure_future(self._reload_after_crash())
 
-    def _set_state(self, state: ModelState) -> None:
+    def _set_idle(self, state: ModelState) -> None:
+        self._idle = state
+        self._publish()
+
+    def _publish(self) -> None:
+        """The one place model_state changes: checked, and listeners told of real changes only."""
+        state = ModelState.GENERATING if self._active else self._idle
         if state != self.model_state:
-            self.model_state = state
+            self.model_state = check_model_transition(self.model_state, state)
             for fn in list(self._listeners):
                 fn(state)
 

@@ -23,8 +23,8 @@ from app.core.errors import KeychainUnavailable, ProviderError
 from engine.commands import RemoteSpec
 from engine.filters import FilterConfig
 
-__all__ = ["KeyStore", "KeychainUnavailable", "ProviderConfig", "ProviderError", "ProvidersFile", "Route", "Router",
-           "key_env_name", "session_key"]
+__all__ = ["KeyStore", "KeychainUnavailable", "ProviderConfig", "ProviderError", "ProvidersFile", "key_env_name",
+           "session_key"]
 
 _SERVICE = "Hearth"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
@@ -212,47 +212,6 @@ class KeyStore:
             keyring.delete_password(_SERVICE, config.name)
         except (PasswordDeleteError, KeyringError):
             pass  # nothing stored, or no keychain: nothing to delete
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where one turn's answer comes from, resolved just before it is sent."""
-
-    remote: RemoteSpec | None  # None: the local model
-    filters: FilterConfig
-    provider: str | None  # the provider's name, for the window
-
-
-class Router:
-    """Turns a conversation's settings ({"provider": NAME, "model": M}) into a Route.
-
-    Resolved per turn, so a key stored or a provider edited a moment ago is used at once.
-    """
-
-    def __init__(self, providers: ProvidersFile, keys: KeyStore | None = None,
-                 local_filters: FilterConfig | None = None) -> None:
-        self.providers = providers
-        self.keys = keys or KeyStore()
-        self.local_filters = local_filters or FilterConfig()
-
-    def route(self, settings: dict[str, object] | None) -> Route:
-        name = (settings or {}).get("provider")
-        if not name:
-            return Route(None, self.local_filters, None)
-        try:
-            config = self.providers.get(str(name))
-        except ProviderError as e:
-            raise ProviderError(f"This conversation answers with the provider {name!r}, which is no longer "
-                                f"configured: choose another provider for it. ({e})", code="provider_gone",
-                                provider=str(name)) from None
-        model = (settings or {}).get("model")
-        if isinstance(model, str) and model:
-            config = dataclasses.replace(config, model=model)
-        spec = config.spec(self.keys.key(config))
-        session = (settings or {}).get(session_key(config.name))
-        if isinstance(session, str) and session:
-            spec = dataclasses.replace(spec, session=session)
-        return Route(spec, config.filters(), config.name)
 
 
 def session_key(provider: str) -> str:

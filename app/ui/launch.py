@@ -19,10 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core.chat_service import ChatService
+from app.core.model_state import ModelState
 from app.core.models import ModelLibrary
 from app.core.paths import db_path, default_model_path
-from app.core.providers import KeyStore, ProvidersFile, Router
+from app.core.providers import KeyStore, ProvidersFile
 from app.core.responsiveness import tune_for_ui
+from app.core.routes import Router
 from app.core.settings import LoadSettings, SettingsFile
 from app.ui.qt_support import (
     NO_DISPLAY_MESSAGE,
@@ -164,7 +166,7 @@ async def _load_model(service: ChatService, window: MainWindow, model_path: Path
     except EngineError as e:
         # ModelFailed already put the model in the error state and the banner shows why;
         # this covers failures that never reached the engine (it could not start).
-        if service.model_state != "error":
+        if service.model_state is not ModelState.ERROR:
             window.show_problem(e.message)
     except Exception as e:
         log.exception("starting the engine failed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.core.model_state import ModelState
 from app.core.models import DownloadProgress, LibraryModel, Phase
 from engine.fit import TIGHT_SHARE, Fit, Verdict
 from engine.gguf_info import GGUFInfo, format_bytes, format_params
@@ -45,7 +46,7 @@ class ModelStatus:
     busy: bool = False  # being removed
     free_bytes: int = 0
     gpu_backend: bool | None = None  # None: unknown until the engine loads a model
-    service_state: str = ""  # ChatService.model_state
+    service_state: ModelState = ModelState.NONE  # ChatService.model_state
     loading: str | None = None  # the id the manager is loading, if any
 
 
@@ -306,9 +307,9 @@ def _use_action(m: LibraryModel, st: ModelStatus) -> Action:
         return Action(False, "Download it first." if m.source == "catalog" else f"The file is missing: {m.path}")
     if st.header_error:
         return Action(False, st.header_error)
-    if st.service_state == "generating":
+    if st.service_state is ModelState.GENERATING:
         return Action(False, "Stop the answer first")
-    if st.loading is not None or st.service_state == "loading":
+    if st.loading is not None or st.service_state is ModelState.LOADING:
         return Action(False, "Wait until the model that is loading is ready.")
     if st.downloading or st.busy:
         return Action(False, "Wait until the current action on it ends.")

@@ -23,25 +23,16 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.errors import describe
 from app.core.message_view import MessageView, from_outcome, from_row
-from app.core.providers import Router
+from app.core.ports import ChatBackend, ConversationStore, TurnHandle
+from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
 from engine.events import Cancelled, Delta, Failed, Final, Started
 from engine.states import GenerationState
 
-__all__ = ["ConversationViewModel", "RouteSettings", "route_settings"]
+__all__ = ["ConversationViewModel"]
 
 log = logging.getLogger("hearth.ui")
 
 FRAME_MS = 16
-
-RouteSettings = dict[str, str | None]  # {"provider": NAME or None (this computer), "model": M or None}
-
-
-def route_settings(provider: object = None, model: object = None) -> RouteSettings:
-    """The normal form of a route: empty strings mean "none"; a model only with a provider."""
-    name = str(provider).strip() if provider else None
-    override = str(model).strip() if model and name else None
-    return {"provider": name or None, "model": override or None}
-
 
 class ConversationViewModel(QObject):
     """One conversation. Only one turn streams at a time; `send` refuses a second."""
@@ -56,11 +47,11 @@ class ConversationViewModel(QObject):
     reasoning_appended = Signal(str)  # coalesced new reasoning (<think>) text of the streaming message
     reasoning_replaced = Signal(str)  # the streaming message's whole reasoning, rewritten
     text_replaced = Signal(str)  # the streaming answer's whole text, rewritten (e.g. after moderation)
-    route_changed = Signal(object)  # RouteSettings: where this conversation's answers come from
+    route_changed = Signal(object)  # RouteChoice: where this conversation's answers come from
 
-    def __init__(self, service: Any, store: Any, conversation_id: int | None = None,
+    def __init__(self, service: ChatBackend, store: ConversationStore, conversation_id: int | None = None,
                  parent: QObject | None = None, *, router: Router | None = None,
-                 route: RouteSettings | None = None) -> None:
+                 route: RouteChoice = LOCAL) -> None:
         super().__init__(parent)
         self._service = service
         self._store = store
@@ -68,7 +59,7 @@ class ConversationViewModel(QObject):
         self._router = router  # None: always this computer's model (no remote mode)
         # A saved conversation's route is read in `load`; a new chat's stays pending until
         # its first turn creates the conversation.
-        self._route = route_settings(**(route or {}))
+        self._route = route
         self._messages: list[MessageView] = []
         self._prefix = ""  # text the streaming message already had (Continue)
         self._streamed: list[str] = []  # flushed chunks of the streaming message
@@ -80,7 +71,7 @@ class ConversationViewModel(QObject):
         # Memory is authoritative once loaded: this app is the store's only writer, and a
         # final save may still be queued (a slow disk) when the person comes back.
         self._loaded = conversation_id is None
-        self._turn: Any = None
+        self._turn: TurnHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._saves: set[asyncio.Future[float]] = set()
         self._frame = QTimer(self)
@@ -98,8 +89,8 @@ class ConversationViewModel(QObject):
         return self._streaming
 
     @property
-    def route(self) -> RouteSettings:
-        return dict(self._route)
+    def route(self) -> RouteChoice:
+        return self._route
 
     @property
     def messages(self) -> list[MessageView]:
@@ -128,7 +119,7 @@ class ConversationViewModel(QObject):
         rows = await self._store.messages(self._conversation_id)
         self._loaded = True
         self._messages = [from_row(r) for r in rows if r.role in ("user", "assistant")]
-        self._set_route(route_settings(settings.get("provider"), settings.get("model")))
+        self._set_route(RouteChoice.from_settings(settings))
         self.reset.emit()
 
     async def set_route(self, provider: str | None, model: str | None = None) -> None:
@@ -136,7 +127,7 @@ class ConversationViewModel(QObject):
         `model` instead of the provider's own. Saved at once for a saved conversation; a new
         chat keeps it until its first turn. Raises the store's error (the route is then
         back to what it was)."""
-        route = route_settings(provider, model)
+        route = RouteChoice.of(provider, model)
         old = self._route
         if route == old:
             return
@@ -144,35 +135,28 @@ class ConversationViewModel(QObject):
         if self._conversation_id is None:
             return
         try:
-            await self._store.update_conversation_settings(self._conversation_id, dict(route))
+            await self._store.update_conversation_settings(self._conversation_id, route.settings())
         except Exception:
             self._set_route(old)
             raise
 
-    def _set_route(self, route: RouteSettings) -> None:
+    def _set_route(self, route: RouteChoice) -> None:
         if route != self._route:
             self._route = route
-            self.route_changed.emit(dict(route))
+            self.route_changed.emit(route)
 
-    async def _route_args(self) -> dict[str, Any]:
-        """`remote=`/`filters=` for the service; raises ProviderError (a provider removed)."""
+    async def _resolve_route(self) -> Route:
+        """The route of the next turn; raises ProviderError (a provider removed)."""
         if self._router is None:
-            return {}
-        settings: dict[str, Any] = dict(self._route)
-        if self._conversation_id is not None:
-            # The stored settings also hold what a provider asked to be sent back next turn
-            # (Dify's conversation id); the shown choice of provider and model wins.
-            stored = await self._store.conversation_settings(self._conversation_id, after_pending_writes=True)
-            settings = {**stored, **settings}
-        route = await asyncio.to_thread(self._router.route, settings)
-        return {"remote": route.remote, "filters": route.filters}
+            return LOCAL_ROUTE
+        return await self._router.for_conversation(self._store, self._conversation_id, self._route)
 
     async def _save_pending_route(self) -> None:
         """The first turn created the conversation: keep the route the person picked for it."""
-        if self._conversation_id is None or self._route["provider"] is None:
+        if self._conversation_id is None or self._route.is_local:
             return
         try:
-            await self._store.update_conversation_settings(self._conversation_id, dict(self._route))
+            await self._store.update_conversation_settings(self._conversation_id, self._route.settings())
         except Exception as e:  # the turn is running; only the choice for later turns is lost
             log.exception("saving the conversation's provider failed")
             self.problem.emit(f"Could not save this conversation's provider: {describe(e)}")
@@ -183,8 +167,8 @@ class ConversationViewModel(QObject):
         Router's ProviderError (nothing is sent then), unchanged."""
         if self._streaming:
             raise RuntimeError("a turn is already streaming in this conversation")
-        route = await self._route_args()
-        turn = await self._service.start_turn(self._conversation_id, text, **route)
+        route = await self._resolve_route()
+        turn = await self._service.start_turn(self._conversation_id, text, route=route)
         self._turn = turn
         self._start_stream("")
         self._messages.append(MessageView(role="user", text=text))
@@ -213,8 +197,8 @@ class ConversationViewModel(QObject):
             raise RuntimeError("there is no unfinished answer to continue")
         last = self._messages[-1]
         assert last.message_id is not None
-        route = await self._route_args()
-        turn = await self._service.continue_message(last.message_id, **route)
+        route = await self._resolve_route()
+        turn = await self._service.continue_message(last.message_id, route=route)
         self._turn = turn
         self._start_stream(turn.prefix, last.reasoning)
         self._messages[-1] = MessageView(role="assistant", text=turn.prefix, state=GenerationState.STREAMING,
@@ -308,4 +292,4 @@ class ConversationViewModel(QObject):
         err = fut.exception()
         if err is not None:
             log.error("saving the answer failed", exc_info=err)
-            self.problem.emit(f"Could not save the answer: {getattr(err, 'message', None) or err}")
+            self.problem.emit(f"Could not save the answer: {describe(err)}")

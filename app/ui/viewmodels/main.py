@@ -18,10 +18,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.core.message_view import MessageView
-from app.core.providers import Router
-from app.ui.viewmodels.conversation import FRAME_MS, ConversationViewModel, RouteSettings, route_settings
+from app.core.model_state import ModelState
+from app.core.ports import ChatBackend, ConversationStore
+from app.core.routes import LOCAL, RouteChoice, Router
+from app.ui.viewmodels.conversation import FRAME_MS, ConversationViewModel
 
-__all__ = ["FRAME_MS", "ConversationViewModel", "MainViewModel", "MessageView", "RouteSettings", "route_settings"]
+__all__ = ["FRAME_MS", "ConversationViewModel", "MainViewModel", "MessageView"]
 
 log = logging.getLogger("hearth.ui")
 
@@ -38,7 +40,7 @@ class MainViewModel(QObject):
     # Emitted on the store's writer thread; Qt queues it to this object's (the UI) thread.
     _save_health_from_writer = Signal(bool, str)
 
-    def __init__(self, service: Any, store: Any, parent: QObject | None = None, *,
+    def __init__(self, service: ChatBackend, store: ConversationStore, parent: QObject | None = None, *,
                  router: Router | None = None) -> None:
         super().__init__(parent)
         self._service = service
@@ -49,13 +51,12 @@ class MainViewModel(QObject):
         self._active: ConversationViewModel | None = None  # the one streaming, if any
         self._background: set[asyncio.Future[None]] = set()  # keep refresh tasks alive
         self._opening: int | None = None
-        self._model = ("loading", "", "")
+        self._model = (ModelState.LOADING.value, "", "")
         self._current = self._new_vm(None)
         service.add_listener(self._sync_model)
         self._sync_model()
         self._save_health_from_writer.connect(self._on_save_health)
-        if hasattr(store, "add_health_listener"):
-            store.add_health_listener(lambda ok, message: self._save_health_from_writer.emit(ok, message or ""))
+        store.add_health_listener(lambda ok, message: self._save_health_from_writer.emit(ok, message or ""))
 
     @property
     def current(self) -> ConversationViewModel:
@@ -76,12 +77,11 @@ class MainViewModel(QObject):
     @property
     def model_note(self) -> str:
         """What a person should know about the loaded model (no chat template, a base model), or ""."""
-        info = getattr(self._service, "model_info", None)
-        return str(getattr(info, "template_note", "") or "")
+        info = self._service.model_info
+        return info.template_note if info is not None and info.template_note else ""
 
     def _sync_model(self, *_state: object) -> None:
-        status = (str(self._service.model_state), str(self._service.model_name or ""),
-                  str(self._service.model_error or ""))
+        status = (self._service.model_state.value, self._service.model_name, self._service.model_error or "")
         if status != self._model:
             self._model = status
             self.model_status_changed.emit(*status)
@@ -91,7 +91,7 @@ class MainViewModel(QObject):
             self._current = vm
             self.current_changed.emit(vm)
 
-    def _new_vm(self, conversation_id: int | None, route: RouteSettings | None = None) -> ConversationViewModel:
+    def _new_vm(self, conversation_id: int | None, route: RouteChoice = LOCAL) -> ConversationViewModel:
         vm = ConversationViewModel(self._service, self._store, conversation_id, self, router=self._router,
                                    route=route)
         vm.conversation_id_changed.connect(lambda cid, vm=vm: self._on_vm_id(vm, cid))

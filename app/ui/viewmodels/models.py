@@ -43,6 +43,7 @@ from app.core.models.rows import (
     row_for,
     trained_context,
 )
+from app.core.ports import ChatBackend
 from app.core.progress_feed import ProgressFeed
 from app.core.settings import LoadSettings, SettingsFile
 from engine.errors import EngineError, ModelLoadError
@@ -92,7 +93,7 @@ class ModelManagerViewModel(QObject):
     message = Signal(str, str)  # (kind "ok" | "info" | "error", text) for the person
     added = Signal(str)  # the id of a model just added
 
-    def __init__(self, library: ModelLibrary, settings_file: SettingsFile, service: Any, *,
+    def __init__(self, library: ModelLibrary, settings_file: SettingsFile, service: ChatBackend, *,
                  settings: LoadSettings | None = None, endpoint: str | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -429,9 +430,8 @@ class ModelManagerViewModel(QObject):
             self.model_changed.emit(model_id)
 
     def _on_service_state(self, *_state: object) -> None:
-        info = getattr(self._service, "model_info", None)
-        path = getattr(info, "path", None)
-        self._loaded_path = str(_resolve(Path(path))) if path else None
+        info = self._service.model_info
+        self._loaded_path = str(_resolve(Path(info.path))) if info is not None else None
         self._changed_all()
 
     def _changed_all(self) -> None:
@@ -461,7 +461,7 @@ class ModelManagerViewModel(QObject):
             cancellable=job is not None and job.download is not None,
             checked=(check.done, check.total) if check is not None else None, busy=m.id in self._busy,
             free_bytes=self._free, gpu_backend=self._gpu_backend(),
-            service_state=str(getattr(self._service, "model_state", "")), loading=self._loading)
+            service_state=self._service.model_state, loading=self._loading)
 
     def _info(self, m: LibraryModel) -> tuple[GGUFInfo | None, str | None]:
         """The header as last read (None until then), or why it could not be read."""
@@ -473,8 +473,8 @@ class ModelManagerViewModel(QObject):
 
     def _gpu_backend(self) -> bool | None:
         """Whether the engine's llama.cpp can offload to a GPU; None until a model has loaded."""
-        info = getattr(self._service, "model_info", None)
-        return None if info is None else bool(getattr(info, "gpu_offload", False))
+        info = self._service.model_info
+        return None if info is None else info.gpu_offload
 
     def _fit(self, m: LibraryModel, info: GGUFInfo | None) -> Fit | None:
         if info is None:

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from app.core.errors import HearthError, ProviderError, describe
-from app.ui.viewmodels.main import ConversationViewModel, MainViewModel, RouteSettings
+from app.core.routes import RouteChoice
+from app.ui.viewmodels.main import ConversationViewModel, MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
 from app.ui.widgets import (
@@ -175,8 +176,8 @@ class MainWindow(QMainWindow):
             return None
         if self.providers_dialog is None:
             self.providers_dialog = ProvidersDialog(self.providers_vm, self)
-        if self._shown is not None and self._shown.route["provider"]:
-            self.providers_dialog.select(self._shown.route["provider"])
+        if self._shown is not None and self._shown.route.provider:
+            self.providers_dialog.select(self._shown.route.provider)
         self.providers_dialog.show()
         self.providers_dialog.raise_()
         self.providers_dialog.activateWindow()
@@ -231,9 +232,9 @@ class MainWindow(QMainWindow):
         if self._shown is not None:
             self.transcript.show_messages(self._shown.messages)
 
-    def _show_route(self, route: RouteSettings) -> None:
+    def _show_route(self, route: RouteChoice) -> None:
         """The picker, the status line and the transcript's hint follow the shown conversation."""
-        provider, model = route.get("provider"), route.get("model")
+        provider, model = route.provider, route.model
         self.route_picker.set_route(provider, model)
         text, tooltip = self.providers_vm.route_text(provider, model) if self.providers_vm else ("", "")
         self.status.set_route(text, tooltip)

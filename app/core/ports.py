@@ -1,0 +1,73 @@
+"""What the view-models need of the chat service and the store, as Protocols.
+
+The real ChatService and Store satisfy them, and so do the scripted fakes the UI tests use
+(tests/ui_fakes.py), which mypy checks against these in CI: a fake that drifts from the
+real thing fails the type check instead of passing tests it should fail. No Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Protocol
+
+from app.core.chat_service import TurnOutcome
+from app.core.model_state import ModelState
+from app.core.routes import Route
+from engine.commands import Sampling
+from engine.events import ModelInfo, StreamEvent
+from store.rows import ConversationRow, MessageRow, TurnIds
+
+__all__ = ["ChatBackend", "ConversationStore", "TurnHandle"]
+
+
+class TurnHandle(Protocol):
+    """One streaming answer: iterate it for events; `saved` resolves when it is durable."""
+
+    ids: TurnIds
+    prefix: str
+    outcome: TurnOutcome | None
+    saved: asyncio.Future[float]
+
+    def cancel(self, *, force: bool = False) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]: ...
+
+
+class ChatBackend(Protocol):
+    """What the window uses of app.core.chat_service.ChatService."""
+
+    model_state: ModelState
+    model_name: str
+    model_error: str | None
+    model_info: ModelInfo | None
+
+    def add_listener(self, fn: Callable[[ModelState], None]) -> None: ...
+
+    async def load(self, path: str, *, n_ctx: int = ..., n_threads: int | None = ...,
+                   n_gpu_layers: int | None = ..., flash_attn: bool = ...,
+                   chat_template: str | None = ...) -> ModelInfo: ...
+
+    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = ...,
+                         route: Route | None = ...) -> TurnHandle: ...
+
+    async def continue_message(self, message_id: int, *, sampling: Sampling | None = ...,
+                               route: Route | None = ...) -> TurnHandle: ...
+
+
+class ConversationStore(Protocol):
+    """What the window reads and writes through store.Store (always off the UI thread)."""
+
+    async def list_conversations(self) -> list[ConversationRow]: ...
+
+    async def messages(self, conversation_id: int) -> list[MessageRow]: ...
+
+    async def conversation_settings(self, conversation_id: int, *,
+                                    after_pending_writes: bool = ...) -> dict[str, object]: ...
+
+    async def update_conversation_settings(self, conversation_id: int, changes: dict[str, object]) -> None: ...
+
+    def backup(self, dest: Path) -> Path: ...
+
+    def add_health_listener(self, listener: Callable[[bool, str | None], None]) -> Callable[[], None]: ...
