@@ -14,19 +14,18 @@ generation record. Never imports Qt or `app`; uses only `engine`'s public types.
 """
 
 from store.errors import StoreError
-from store.faults import FullDiskWriter, SlowWriter
-from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
+from store.rows import ConversationChange, ConversationRow, GenerationRow, MessageRow, TurnIds, TurnStart
 from store.store import Store
 from store.writer import StoreWriter
 
 __all__ = [
+    "ConversationChange",
     "ConversationRow",
-    "FullDiskWriter",
     "GenerationRow",
     "MessageRow",
-    "SlowWriter",
     "Store",
     "StoreError",
     "StoreWriter",
     "TurnIds",
+    "TurnStart",
 ]

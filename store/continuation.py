@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from engine.states import GenerationState
+from store import writes
 from store.errors import StoreError
 from store.reads import history_in
-from store.rows import TurnIds
+from store.rows import ConversationChange, TurnIds
 
 __all__ = ["CONTINUABLE", "Continuation", "begin_continue"]
 
@@ -27,6 +28,7 @@ class Continuation:
     ids: TurnIds  # assistant_message_id is the message being continued
     history: list[tuple[str, str]]  # the prompt before the answer
     text: str  # the answer so far
+    changed: ConversationChange  # the conversation's row, now updated
 
 
 def begin_continue(session: Session, message_id: int, model: str, *, now: float,
@@ -57,4 +59,5 @@ def begin_continue(session: Session, message_id: int, model: str, *, now: float,
     conn.exec_driver_sql("UPDATE conversation SET updated_at = ? WHERE id = ?", (now, conversation_id))
     assert generation_id is not None
     ids = TurnIds(conversation_id, parent_id, message_id, int(generation_id))
-    return Continuation(ids, history_in(session, conversation_id, before_message_id=message_id), content)
+    return Continuation(ids, history_in(session, conversation_id, before_message_id=message_id), content,
+                        writes.conversation_change(session, conversation_id, created=False))

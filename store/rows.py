@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from engine.states import GenerationState
 
-__all__ = ["ConversationRow", "GenerationRow", "MessageRow", "TurnIds"]
+__all__ = ["ConversationChange", "ConversationRow", "GenerationRow", "MessageRow", "TurnIds", "TurnStart"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,25 @@ class ConversationRow:
     title: str
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChange:
+    """What a write did to one conversation's row in the list: the row as it is now, and
+    whether the write created it. Views update that one row instead of re-reading all."""
+
+    row: ConversationRow
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """What `Store.begin_turn` did: the new rows' ids, the prompt history up to the new
+    answer, and the conversation's changed row."""
+
+    ids: TurnIds
+    history: list[tuple[str, str]]
+    changed: ConversationChange
 
 
 @dataclass(frozen=True, slots=True)

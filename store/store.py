@@ -34,7 +34,7 @@ from store.errors import StoreError
 from store.migrations import MIGRATIONS, applied_migrations, migrate
 from store.owners import OwnerLock
 from store.reads import Reads, history_in
-from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds
+from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds, TurnStart
 from store.schema import Conversation
 from store.writer import HealthListener, StoreWriter
 
@@ -203,18 +203,18 @@ class Store:
 
         return await self._await_write(op)
 
-    async def begin_turn(
-        self, conversation_id: int | None, user_text: str, model: str
-    ) -> tuple[TurnIds, list[tuple[str, str]]]:
-        """`create_turn`, plus the prompt history (`history` up to the new reply), read in the
-        same writer transaction: one thread round trip on the command path instead of two."""
+    async def begin_turn(self, conversation_id: int | None, user_text: str, model: str) -> TurnStart:
+        """`create_turn`, plus the prompt history (up to the new reply) and the conversation's
+        changed row, read in the same writer transaction: one thread round trip on the
+        command path instead of three."""
         if not user_text.strip():
             raise StoreError("empty_message", "The message is empty; type something to send.")
 
-        def op(session: Session) -> tuple[TurnIds, list[tuple[str, str]]]:
+        def op(session: Session) -> TurnStart:
             ids = writes.create_turn(session, conversation_id, user_text, model, now=time.time(),
                                      owner=self._owner_id)
-            return ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id)
+            return TurnStart(ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
+                             writes.conversation_change(session, ids.conversation_id, created=conversation_id is None))
 
         return await self._await_write(op)
 

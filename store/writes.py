@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from engine.states import GenerationState, check_transition
 from store.errors import StoreError
-from store.rows import TurnIds
+from store.rows import ConversationChange, ConversationRow, TurnIds
 from store.schema import METRIC_COLUMNS, Conversation, Generation, Message
 
 __all__ = [
@@ -84,6 +84,13 @@ def create_turn(
         (assistant, model, GenerationState.QUEUED.value, now, owner),
     )
     return TurnIds(conversation_id, user, assistant, generation)
+
+
+def conversation_change(session: Session, conversation_id: int, *, created: bool) -> ConversationChange:
+    """The conversation's row as this transaction leaves it (for the list: one row, not all)."""
+    title, created_at, updated_at = session.connection().exec_driver_sql(
+        "SELECT title, created_at, updated_at FROM conversation WHERE id = ?", (conversation_id,)).one()
+    return ConversationChange(ConversationRow(conversation_id, title, created_at, updated_at), created)
 
 
 def _insert(conn: Connection, sql: str, params: tuple[object, ...]) -> int:

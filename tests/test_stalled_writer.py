@@ -21,7 +21,8 @@ from app.ui.viewmodels.main import ConversationViewModel
 from engine.client import AsyncEngine
 from engine.commands import Sampling
 from engine.events import Delta
-from store import SlowWriter, Store
+from store import Store
+from store.faults import SlowWriter
 
 STALL_S = 2.0
 
@@ -40,7 +41,8 @@ class _Recording:
         outer = self
 
         class Timed:
-            ids, cancel, saved, command_latency_ms = turn.ids, turn.cancel, turn.saved, turn.command_latency_ms
+            ids, changed, prefix, cancel, saved = turn.ids, turn.changed, turn.prefix, turn.cancel, turn.saved
+            command_latency_ms = turn.command_latency_ms
 
             @property
             def outcome(self):  # noqa: ANN201

@@ -268,7 +268,8 @@ def test_history_skips_replies_that_failed_before_any_text(store: Store) -> None
 def test_begin_turn_saves_the_turn_and_returns_its_prompt_history(store: Store) -> None:
     one = asyncio.run(store.create_turn(None, "hi", "smol"))
     complete(store, one.generation_id, "Hello!")
-    ids, history = asyncio.run(store.begin_turn(one.conversation_id, "and you?", "smol"))
+    start = asyncio.run(store.begin_turn(one.conversation_id, "and you?", "smol"))
+    ids, history = start.ids, start.history
     assert history == [("user", "hi"), ("assistant", "Hello!"), ("user", "and you?")]
     assert history == asyncio.run(
         store.history(ids.conversation_id, before_message_id=ids.assistant_message_id)
@@ -317,3 +318,16 @@ def test_a_settings_read_after_pending_writes_sees_them(tmp_path) -> None:  # no
             return seen
 
     assert asyncio.run(main()) == {"session:dify": "conv-1"}
+
+
+def test_a_turn_returns_the_one_conversation_row_it_changed(store: Store) -> None:
+    """What changed comes back with the write, so the list updates one row instead of all."""
+    first = asyncio.run(store.begin_turn(None, "Plan a trip to Lisbon", "smol"))
+    assert first.changed.created and first.changed.row.title == "Plan a trip to Lisbon"
+    [listed] = asyncio.run(store.list_conversations())
+    assert first.changed.row == listed
+    time.sleep(0.01)
+    again = asyncio.run(store.begin_turn(first.ids.conversation_id, "and Porto?", "smol"))
+    assert not again.changed.created and again.changed.row.id == listed.id
+    assert again.changed.row.updated_at > listed.updated_at
+    assert [again.changed.row] == asyncio.run(store.list_conversations())

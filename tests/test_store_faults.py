@@ -23,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError as WrappedOperationalError
 
 from engine.states import GenerationState, IllegalTransition
-from store import FullDiskWriter, Store, StoreError
+from store import Store, StoreError
+from store.faults import FullDiskWriter
 from store.retry import RETRY_DELAYS_S, storage_fault
 
 BIG = "A long reply that needs new pages. " * 1500  # ~50 KB: cannot fit in the pages there are

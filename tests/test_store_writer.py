@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import Session
 
 from engine.states import GenerationState, IllegalTransition
-from store import SlowWriter, Store, StoreError, StoreWriter
+from store import Store, StoreError, StoreWriter
+from store.faults import SlowWriter
 from store.schema import Conversation
 
 METRICS = {

@@ -11,10 +11,11 @@ from qasync import QEventLoop
 from ui_fakes import FakeChatService, FakeStore, Reply, run, running_loop
 
 from app.ui.viewmodels.main import MainViewModel
+from app.ui.widgets.conversations import ConversationListModel, IdRole
 from app.ui.windows.main_window import MainWindow
 from engine.errors import EngineUnavailable
 from engine.states import GenerationState
-from store import StoreError
+from store import ConversationRow, StoreError
 
 
 @pytest.fixture
@@ -182,6 +183,7 @@ def test_history_shows_stopped_failed_and_interrupted_answers(qtbot, loop) -> No
 
 def test_new_conversation_is_listed_first_and_selected(qtbot, window, service) -> None:
     service.store.add_conversation("an older chat")
+    run(qtbot, window.vm.refresh_conversations())
     type_and_enter(qtbot, window, "brand new topic")
     qtbot.waitUntil(lambda: window.conversations.model.rowCount() == 2)
     model = window.conversations.model
@@ -235,3 +237,44 @@ def test_coming_back_before_the_save_lands_still_shows_the_finished_answer(qtbot
     run(qtbot, window.vm.open_conversation(first))
     assert not service.turns[0].saved.done()
     assert "done here" in transcript(window) and "2 tokens" in transcript(window)
+
+
+def test_a_turn_updates_its_one_row_without_reading_the_whole_list(qtbot, window, service, monkeypatch) -> None:
+    """The write returns what changed: the list moves one row, it is not reset and not re-read."""
+    older = service.store.add_conversation("older chat")
+    for title in ("middle chat", "newest chat"):
+        service.store.add_conversation(title)
+    run(qtbot, window.vm.refresh_conversations())
+    reads: list[int] = []
+    real_list = service.store.list_conversations
+    monkeypatch.setattr(service.store, "list_conversations", lambda: (reads.append(1), real_list())[1])
+    model = window.conversations.model
+    resets: list[int] = []
+    moves: list[tuple[int, int]] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    model.rowsMoved.connect(lambda _p, start, _e, _d, dest: moves.append((start, dest)))
+    run(qtbot, window.vm.open_conversation(older))
+    type_and_enter(qtbot, window, "back to this one")
+    qtbot.waitUntil(lambda: "1 token" in transcript(window))
+    assert [model.data(model.index(i)) for i in range(3)] == ["older chat", "newest chat", "middle chat"]
+    assert moves == [(2, 0)] and resets == [] and reads == []
+    assert window.conversations.view.currentIndex().row() == 0  # still the one shown
+
+
+@pytest.mark.parametrize("steps", [
+    [(1, 10.0), (2, 20.0), (3, 30.0)],  # inserts, newest first
+    [(1, 10.0), (2, 20.0), (3, 30.0), (1, 40.0)],  # the last moves to the top
+    [(1, 10.0), (2, 20.0), (3, 30.0), (3, 5.0)],  # the first moves to the bottom
+    [(1, 10.0), (2, 20.0), (3, 30.0), (2, 20.0)],  # changed in place (a new title)
+], ids=["insert", "move-up", "move-down", "in-place"])
+def test_the_list_models_row_bookkeeping(qtmodeltester, steps: list[tuple[int, float]]) -> None:
+    """Qt's model tester checks every signal against the rows (its end row is inclusive)."""
+    model = ConversationListModel()
+    qtmodeltester.check(model)
+    for cid, when in steps:
+        model.upsert(ConversationRow(cid, f"chat {cid} at {when}", 0.0, when))
+    rows = [model.data(model.index(i), IdRole) for i in range(model.rowCount())]
+    latest = {cid: when for cid, when in steps}
+    assert rows == sorted(latest, key=lambda cid: (latest[cid], cid), reverse=True)
+    assert model.data(model.index(rows.index(steps[-1][0]))) == f"chat {steps[-1][0]} at {steps[-1][1]}"
+    qtmodeltester.check(model)

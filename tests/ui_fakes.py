@@ -29,7 +29,7 @@ from engine.commands import Sampling
 from engine.errors import EngineUnavailable
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
 from engine.states import GenerationState
-from store import ConversationRow, MessageRow, TurnIds
+from store import ConversationChange, ConversationRow, MessageRow, StoreError, TurnIds
 
 T = TypeVar("T")
 
@@ -86,6 +86,7 @@ def _stats(n: int) -> GenerationStats:
 class FakeTurn:
     def __init__(self, ids: TurnIds, reply: Reply, service: FakeChatService) -> None:
         self.ids = ids
+        self.changed = service.store.change_of(ids.conversation_id)
         self.prefix = ""
         self.command_latency_ms = 1.0
         self.outcome: TurnOutcome | None = None
@@ -249,6 +250,7 @@ class FakeStore:
         self._messages: dict[int, list[MessageRow]] = {}
         self.settings: dict[int, dict[str, object]] = {}
         self.health_listeners: list[Callable[[bool, str | None], None]] = []
+        self._created: set[int] = set()
         self._next = 1
         self._clock = 1_700_000_000.0
 
@@ -280,8 +282,16 @@ class FakeStore:
         self._conversations[cid] = ConversationRow(c.id, c.title, c.created_at, row.created_at)
         return row
 
+    def change_of(self, conversation_id: int) -> ConversationChange:
+        """What create_turn did to the conversation's row, as the real store reports it."""
+        return ConversationChange(self._conversations[conversation_id], conversation_id in self._created)
+
     def create_turn(self, conversation_id: int | None, text: str) -> TurnIds:
-        cid = conversation_id if conversation_id is not None else self.add_conversation(text[:40])
+        self._created = set()
+        if conversation_id is None:
+            conversation_id = self.add_conversation(text[:40])
+            self._created.add(conversation_id)
+        cid = conversation_id
         user = self.add_message(cid, "user", text)
         gid = self._id()
         answer = self.add_message(cid, "assistant", "", generation_id=gid,
@@ -319,7 +329,12 @@ class FakeStore:
         return list(self._messages.get(conversation_id, []))
 
     def backup(self, dest: Path) -> Path:
-        raise NotImplementedError("the in-memory store has no file to back up; test backups with the real Store")
+        """Writes the conversations' titles, one per line (the real Store copies the database;
+        tests/test_window_real.py checks that); refuses an existing file, as the real one does."""
+        if dest.exists():
+            raise StoreError("backup_exists", f"{dest} already exists; Hearth never overwrites a file.")
+        dest.write_text("\n".join(c.title for c in self._conversations.values()), encoding="utf-8")
+        return dest
 
     def add_health_listener(self, listener: Callable[[bool, str | None], None]) -> Callable[[], None]:
         self.health_listeners.append(listener)

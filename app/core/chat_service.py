@@ -43,7 +43,7 @@ from engine.filters import FilterConfig
 from engine.states import GenerationState
 
 if TYPE_CHECKING:
-    from store import Store, TurnIds
+    from store import ConversationChange, Store, TurnIds
 
 __all__ = ["ChatService", "InputError", "ModelState", "Turn", "TurnOutcome"]
 
@@ -68,10 +68,11 @@ class TurnOutcome:
 class Turn:
     """One user message and the reply streaming into its pending assistant message."""
 
-    def __init__(self, *, ids: TurnIds, stream: GenerationStream, store: Store, started_at: float,
-                 command_latency_ms: float, on_end: Callable[[Turn], None],
+    def __init__(self, *, ids: TurnIds, changed: ConversationChange, stream: GenerationStream, store: Store,
+                 started_at: float, command_latency_ms: float, on_end: Callable[[Turn], None],
                  checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S, prefix: str = "") -> None:
         self.ids = ids
+        self.changed = changed  # the conversation's row after the command path's write
         self.prefix = prefix  # text already in the message when this turn continues it
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
@@ -282,11 +283,12 @@ class ChatService:
         remote, filters = (route.remote, route.filters) if route is not None else (None, None)
         if remote is None:
             self._require_model()
-        ids, history = await self.store.begin_turn(conversation_id, text, self.label(remote))
+        start = await self.store.begin_turn(conversation_id, text, self.label(remote))
+        ids, history = start.ids, start.history
         self._require_engine()
         stream = self.engine.generate(Generate(ids.generation_id, _chat(history), sampling or Sampling(),
                                                remote=remote, filters=filters or FilterConfig()))
-        return self._started(ids, stream, started_at)
+        return self._started(ids, start.changed, stream, started_at)
 
     async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
                                route: Route | None = None) -> Turn:
@@ -302,7 +304,7 @@ class ChatService:
         self._require_engine()
         stream = self.engine.generate(Generate(c.ids.generation_id, _chat(c.history), sampling or Sampling(),
                                                continue_text=c.text, remote=remote, filters=filters or FilterConfig()))
-        return self._started(c.ids, stream, started_at, prefix=c.text)
+        return self._started(c.ids, c.changed, stream, started_at, prefix=c.text)
 
     def label(self, remote: RemoteSpec | None) -> str:
         """What the generation record names as its model."""
@@ -320,11 +322,12 @@ class ChatService:
         if self._idle in (ModelState.ERROR, ModelState.NONE):
             raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
 
-    def _started(self, ids: TurnIds, stream: GenerationStream, started_at: float, *, prefix: str = "") -> Turn:
+    def _started(self, ids: TurnIds, changed: ConversationChange, stream: GenerationStream, started_at: float, *,
+                 prefix: str = "") -> Turn:
         command_latency_ms = (time.perf_counter() - started_at) * 1000
         self._active.add(ids.generation_id)
         self._publish()
-        return Turn(ids=ids, stream=stream, store=self.store, started_at=started_at,
+        return Turn(ids=ids, changed=changed, stream=stream, store=self.store, started_at=started_at,
                     command_latency_ms=command_latency_ms, on_end=self._turn_ended,
                     checkpoint_interval_s=self._interval, prefix=prefix)
 

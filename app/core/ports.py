@@ -17,7 +17,7 @@ from app.core.model_state import ModelState
 from app.core.routes import Route
 from engine.commands import Sampling
 from engine.events import ModelInfo, StreamEvent
-from store.rows import ConversationRow, MessageRow, TurnIds
+from store.rows import ConversationChange, ConversationRow, MessageRow, TurnIds
 
 __all__ = ["ChatBackend", "ConversationStore", "TurnHandle"]
 
@@ -26,6 +26,7 @@ class TurnHandle(Protocol):
     """One streaming answer: iterate it for events; `saved` resolves when it is durable."""
 
     ids: TurnIds
+    changed: ConversationChange  # the conversation's row after the turn's first write
     prefix: str
     outcome: TurnOutcome | None
     saved: asyncio.Future[float]

@@ -161,7 +161,8 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
     from app.core.chat_service import ChatService
     from engine.client import AsyncEngine
     from engine.local import LocalModel
-    from store import SlowWriter, Store
+    from store import Store
+    from store.faults import SlowWriter
 
     sampling = Sampling.greedy(tokens, ignore_eos=True)
     baseline_model = LocalModel(LoadModel(str(model_path), n_threads=n_threads))

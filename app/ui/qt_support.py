@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,7 +25,6 @@ from app.core.errors import describe
 
 __all__ = [
     "NO_DISPLAY_MESSAGE",
-    "TaskSet",
     "display_available",
     "ensure_application",
     "install_excepthook",
@@ -109,35 +108,3 @@ def install_excepthook(report: Callable[[str], None]) -> Callable[[], None]:
         sys.excepthook = previous
 
     return restore
-
-
-class TaskSet:
-    """Coroutines a window starts from its handlers: kept alive until they end, and an
-    unexpected failure reported to the person instead of lost in the loop's log.
-
-    `quiet`: log only the error's type, for work whose errors may quote a secret (an API key).
-    """
-
-    def __init__(self, what: str, report: Callable[[str], None], *, quiet: bool = False) -> None:
-        self._what = what
-        self._report = report
-        self._quiet = quiet
-        self._running: set[asyncio.Future[Any]] = set()
-
-    def __len__(self) -> int:
-        return len(self._running)
-
-    def start(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._running.add(task)
-        task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Future[Any]) -> None:
-        self._running.discard(task)
-        if task.cancelled() or (error := task.exception()) is None:
-            return
-        if self._quiet:
-            log.error("%s failed: %s", self._what, type(error).__name__)
-        else:
-            log.error("%s failed", self._what, exc_info=error)
-        self._report(describe(error))

@@ -48,6 +48,7 @@ class ConversationViewModel(QObject):
     reasoning_replaced = Signal(str)  # the streaming message's whole reasoning, rewritten
     text_replaced = Signal(str)  # the streaming answer's whole text, rewritten (e.g. after moderation)
     route_changed = Signal(object)  # RouteChoice: where this conversation's answers come from
+    row_changed = Signal(object)  # ConversationChange: a turn created or moved this conversation's list row
 
     def __init__(self, service: ChatBackend, store: ConversationStore, conversation_id: int | None = None,
                  parent: QObject | None = None, *, router: Router | None = None,
@@ -179,6 +180,7 @@ class ConversationViewModel(QObject):
         self._set_streaming(True)
         created = self._conversation_id is None
         self._set_conversation_id(turn.ids.conversation_id)
+        self.row_changed.emit(turn.changed)
         saved = turn.saved
         self._saves.add(saved)
         saved.add_done_callback(self._on_saved)
@@ -205,6 +207,7 @@ class ConversationViewModel(QObject):
                                          message_id=last.message_id, reasoning=last.reasoning)
         self.reset.emit()  # drops the old footer; the answer is live again
         self._set_streaming(True)
+        self.row_changed.emit(turn.changed)
         saved = turn.saved
         self._saves.add(saved)
         saved.add_done_callback(self._on_saved)

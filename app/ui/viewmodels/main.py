@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -22,6 +21,7 @@ from app.core.model_state import ModelState
 from app.core.ports import ChatBackend, ConversationStore
 from app.core.routes import LOCAL, RouteChoice, Router
 from app.ui.viewmodels.conversation import FRAME_MS, ConversationViewModel
+from store import ConversationChange, ConversationRow
 
 __all__ = ["FRAME_MS", "ConversationViewModel", "MainViewModel", "MessageView"]
 
@@ -31,7 +31,8 @@ log = logging.getLogger("hearth.ui")
 class MainViewModel(QObject):
     """The window's state: conversation list, the shown conversation, the model status."""
 
-    conversations_changed = Signal(list)  # ConversationRow-like objects, newest first
+    conversations_changed = Signal(list)  # every ConversationRow, newest first (a full read)
+    conversation_changed = Signal(object)  # ConversationChange: one row to add or update, newest first
     current_changed = Signal(object)  # the ConversationViewModel now shown
     model_status_changed = Signal(str, str, str)  # state, model name, error ("" if none)
     busy_changed = Signal(bool)  # a turn is streaming (in any conversation)
@@ -46,10 +47,9 @@ class MainViewModel(QObject):
         self._service = service
         self._store = store
         self._router = router  # None: this computer's model only
-        self._conversations: list[Any] = []
+        self._conversations: list[ConversationRow] = []
         self._open: dict[int, ConversationViewModel] = {}
         self._active: ConversationViewModel | None = None  # the one streaming, if any
-        self._background: set[asyncio.Future[None]] = set()  # keep refresh tasks alive
         self._opening: int | None = None
         self._model = (ModelState.LOADING.value, "", "")
         self._current = self._new_vm(None)
@@ -63,7 +63,7 @@ class MainViewModel(QObject):
         return self._current
 
     @property
-    def conversations(self) -> list[Any]:
+    def conversations(self) -> list[ConversationRow]:
         return list(self._conversations)
 
     @property
@@ -97,6 +97,7 @@ class MainViewModel(QObject):
         vm.conversation_id_changed.connect(lambda cid, vm=vm: self._on_vm_id(vm, cid))
         vm.streaming_changed.connect(lambda on, vm=vm: self._on_vm_streaming(vm, on))
         vm.problem.connect(self.notice)
+        vm.row_changed.connect(self._on_row_changed)
         if conversation_id is not None:
             self._open[conversation_id] = vm
         return vm
@@ -152,7 +153,15 @@ class MainViewModel(QObject):
     def _on_vm_id(self, vm: ConversationViewModel, conversation_id: int | None) -> None:
         if conversation_id is not None:
             self._open[conversation_id] = vm
-            self._refresh_soon()
+
+    def _on_row_changed(self, change: ConversationChange) -> None:
+        """A turn's write changed one conversation's row: keep the list in step without a read."""
+        rows = [c for c in self._conversations if c.id != change.row.id]
+        rows.insert(next((i for i, c in enumerate(rows) if (c.updated_at, c.id) < (change.row.updated_at,
+                                                                                   change.row.id)), len(rows)),
+                    change.row)
+        self._conversations = rows
+        self.conversation_changed.emit(change)
 
     def _on_vm_streaming(self, vm: ConversationViewModel, on: bool) -> None:
         was_busy = self.busy
@@ -160,19 +169,6 @@ class MainViewModel(QObject):
             self._active = vm
         elif self._active is vm:
             self._active = None
-            self._refresh_soon()
         self._sync_model()
         if self.busy != was_busy:
             self.busy_changed.emit(self.busy)
-
-    def _refresh_soon(self) -> None:
-        task = asyncio.ensure_future(self._refresh_quietly())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _refresh_quietly(self) -> None:
-        try:
-            await self.refresh_conversations()
-        except Exception as e:  # a failed list refresh must not break the chat
-            log.exception("could not refresh the conversation list")
-            self.notice.emit(f"Could not read the conversation list: {e}")

@@ -43,6 +43,29 @@ class ConversationListModel(QAbstractListModel):
         self._rows = list(rows)
         self.endResetModel()
 
+    def upsert(self, row: Any) -> None:
+        """Add or update one conversation (newest first): one row changes, or moves, never all.
+        Qt's moves take the destination *before* the move: hence `dest + 1` when moving down."""
+        old = self.row_of(row.id)
+        if old >= 0:
+            del self._rows[old]
+        new = next((i for i, r in enumerate(self._rows) if (r.updated_at, r.id) < (row.updated_at, row.id)),
+                   len(self._rows))
+        if old < 0:
+            self.beginInsertRows(QModelIndex(), new, new)
+            self._rows.insert(new, row)
+            self.endInsertRows()
+            return
+        if new != old:
+            self._rows.insert(old, row)  # put it back so Qt's bookkeeping sees the move happen
+            self.beginMoveRows(QModelIndex(), old, old, QModelIndex(), new if new < old else new + 1)
+            del self._rows[old]
+            self._rows.insert(new, row)
+            self.endMoveRows()
+        else:
+            self._rows.insert(old, row)
+        self.dataChanged.emit(self.index(new), self.index(new))
+
     def row_of(self, conversation_id: int | None) -> int:
         for i, row in enumerate(self._rows):
             if row.id == conversation_id:
@@ -85,6 +108,10 @@ class ConversationList(QWidget):
 
     def set_rows(self, rows: list[Any]) -> None:
         self.model.set_rows(rows)
+        self.select(self._selected)
+
+    def upsert(self, row: Any) -> None:
+        self.model.upsert(row)
         self.select(self._selected)
 
     def select(self, conversation_id: int | None) -> None:

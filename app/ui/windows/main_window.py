@@ -11,6 +11,7 @@ install process-wide hooks (app.ui.launch does that).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -27,10 +28,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from app.core.errors import HearthError, ProviderError, describe
+from app.core.model_state import ModelState
 from app.core.routes import RouteChoice
+from app.ui.ops import Ops
 from app.ui.viewmodels.main import ConversationViewModel, MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
@@ -68,10 +70,13 @@ class MainWindow(QMainWindow):
         self._sending = False
         self._save_problem = False
         self._route_problem = False  # the banner says the conversation's provider is gone
+        self.ops = Ops(self.show_problem)
+        self.backup_dialog: QFileDialog | None = None  # while the person picks where to back up
         self.setWindowTitle("Hearth")
         self.resize(1040, 720)
         self._build()
         vm.conversations_changed.connect(self.conversations.set_rows)
+        vm.conversation_changed.connect(lambda change: self.conversations.upsert(change.row))
         vm.current_changed.connect(self._show_conversation)
         vm.model_status_changed.connect(self._on_model_status)
         vm.busy_changed.connect(self._sync_controls)
@@ -286,91 +291,90 @@ class MainWindow(QMainWindow):
         self.continue_button.setEnabled(can_continue)
 
     # -- what the person does ----------------------------------------------------------
-    @asyncSlot()
-    async def _send(self) -> None:
+    # Each action is an Op (app/ui/ops.py): the work awaits the view-model, the handlers run
+    # on the UI thread, and the finally_ step frees the controls whatever happened.
+    def _send(self) -> None:
         text = self.composer.toPlainText()
         if self._sending or self.vm.busy or not text.strip():
             return
         self._sending = True
         self._sync_controls()
-        try:
-            await self.vm.send(text)
-        except HearthError as e:  # the store refused, a provider is gone, the engine died: keep the text
-            self._route_problem = self._route_problem or isinstance(e, ProviderError)
-            self.show_problem(e.message)
-        except Exception as e:
-            log.exception("sending failed")
-            self.show_problem(f"Could not send: {describe(e)}")
-        else:
-            self.composer.clear()
-            if self.vm.model_status[0] != "error":
-                self.banner.hide()
-        finally:
-            self._sending = False
-            self._sync_controls()
+        (self.ops.op("sending", lambda: self.vm.send(text))
+         .success(lambda _: self._sent())
+         .failure(lambda e: self._turn_failed("Could not send", e))  # the text stays in the composer
+         .finally_(self._turn_started)
+         .run())
 
-    @asyncSlot()
-    async def _continue(self) -> None:
-        if self._sending or self.vm.busy or self._shown is None or not self._shown.can_continue:
+    def _sent(self) -> None:
+        self.composer.clear()
+        if self.vm.model_status[0] != ModelState.ERROR:
+            self.banner.hide()
+
+    def _turn_failed(self, doing: str, error: BaseException) -> None:
+        """The store refused, a provider is gone, the engine died: say so; nothing changes."""
+        if isinstance(error, HearthError):
+            self._route_problem = self._route_problem or isinstance(error, ProviderError)
+            self.show_problem(error.message)
+        else:
+            self.show_problem(f"{doing}: {describe(error)}")
+
+    def _turn_started(self) -> None:
+        self._sending = False
+        self._sync_controls()
+
+    def _continue(self) -> None:
+        shown = self._shown
+        if self._sending or self.vm.busy or shown is None or not shown.can_continue:
             return
         self._sending = True
         self._sync_controls()
-        try:
-            await self._shown.continue_last()
-        except HearthError as e:  # the store refused, a provider is gone: nothing changes
-            self._route_problem = self._route_problem or isinstance(e, ProviderError)
-            self.show_problem(e.message)
-        except Exception as e:
-            log.exception("continuing failed")
-            self.show_problem(f"Could not continue: {describe(e)}")
-        finally:
-            self._sending = False
-            self._sync_controls()
+        (self.ops.op("continuing", shown.continue_last)
+         .failure(lambda e: self._turn_failed("Could not continue", e))
+         .finally_(self._turn_started)
+         .run())
 
-    @asyncSlot(object, str)
-    async def _choose_route(self, provider: str | None, model: str) -> None:
+    def _choose_route(self, provider: str | None, model: str) -> None:
         vm = self._shown
         if vm is None:
             return
-        try:
-            await vm.set_route(provider, model or None)
-        except Exception as e:  # the store refused: the picker goes back to the saved route
-            log.exception("saving the conversation's provider failed")
-            self.show_problem(f"Could not save this conversation's provider: {describe(e)}")
-        else:
+
+        def chosen(_: None) -> None:
             if self._route_problem:  # "no longer configured": the person just chose another
                 self._route_problem = False
                 self.banner.hide()
-        finally:
+
+        def shown_again() -> None:  # on failure the picker goes back to the saved route
             if vm is self._shown:
                 self._show_route(vm.route)
 
-    @asyncSlot()
-    async def _backup(self) -> None:
+        (self.ops.op("saving the conversation's provider", lambda: vm.set_route(provider, model or None))
+         .success(chosen)
+         .failure(lambda e: self.show_problem(f"Could not save this conversation's provider: {describe(e)}"))
+         .finally_(shown_again)
+         .run())
+
+    def _backup(self) -> None:
+        """Ask where, without a nested event loop (open(), not exec()): an answer may be
+        streaming meanwhile, and a modal loop inside a coroutine breaks qasync."""
         suggested = f"hearth-backup-{time.strftime('%Y%m%d-%H%M')}.db"
-        path, _ = QFileDialog.getSaveFileName(self, "Back up conversations", str(Path.home() / suggested),
-                                              "Hearth database (*.db)")
-        if not path:
-            return
-        await self.backup_to(Path(path))
+        dialog = QFileDialog(self, "Back up conversations", str(Path.home() / suggested), "Hearth database (*.db)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("db")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda path: self.backup_to(Path(path)))
+        self.backup_dialog = dialog
+        dialog.open()
 
-    async def backup_to(self, dest: Path) -> None:
-        self.backup_action.setEnabled(False)
-        try:
-            await self.vm.backup(dest)
-        except Exception as e:  # StoreError(backup_exists | backup_failed) carries a message
-            log.exception("backup failed")
-            self.show_problem(f"Backup failed: {describe(e)}")
-        finally:
-            self.backup_action.setEnabled(True)
+    def backup_to(self, dest: Path) -> asyncio.Task[None]:
+        return (self.ops.op("backing up", lambda: self.vm.backup(dest))
+                .failure(lambda e: self.show_problem(f"Backup failed: {describe(e)}"))
+                .disabling(self.backup_action)
+                .run())
 
-    @asyncSlot(int)
-    async def _open(self, conversation_id: int) -> None:
-        try:
-            await self.vm.open_conversation(conversation_id)
-        except Exception as e:
-            log.exception("opening conversation %s failed", conversation_id)
-            self.show_problem(f"Could not open that conversation: {describe(e)}")
+    def _open(self, conversation_id: int) -> None:
+        (self.ops.op(f"opening conversation {conversation_id}", lambda: self.vm.open_conversation(conversation_id))
+         .failure(lambda e: self.show_problem(f"Could not open that conversation: {describe(e)}"))
+         .run())
 
     def _new_chat(self) -> None:
         self.vm.new_chat()

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.qt_support import TaskSet
+from app.ui.ops import Ops
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.widgets.model_details import ModelDetailsPane
 from app.ui.widgets.model_list import ModelListDelegate, ModelListModel, Roles
@@ -52,7 +52,7 @@ class ModelManagerDialog(QDialog):
         super().__init__(parent)
         self.vm = vm
         self._selected: str | None = None
-        self._tasks = TaskSet("a model manager action", lambda text: self.strip.show_message("error", text))
+        self.ops = Ops(lambda text: self.strip.show_message("error", text))
         self.setWindowTitle("Models")
         self.setModal(False)
         self.setAcceptDrops(True)
@@ -121,7 +121,7 @@ class ModelManagerDialog(QDialog):
     # -- showing ---------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
-        self._tasks.start(self.vm.refresh())  # the CLI may have added or removed models meanwhile
+        self.ops.op("reading the model library", self.vm.refresh).run()  # the CLI may have changed it
 
     def select(self, model_id: str) -> None:
         row = self.model.row_of(model_id)
@@ -135,7 +135,7 @@ class ModelManagerDialog(QDialog):
 
     def idle(self) -> bool:
         """Nothing started from this window is still running."""
-        return not self._tasks
+        return not self.ops
 
     def _reload_rows(self) -> None:
         rows = self.vm.rows
@@ -174,8 +174,9 @@ class ModelManagerDialog(QDialog):
 
     # -- what the person does --------------------------------------------------------------
     def _on_selected(self, action: Any) -> None:
-        if self._selected is not None:
-            self._tasks.start(action(self._selected))
+        model_id = self._selected
+        if model_id is not None:
+            self.ops.op(f"a model manager action on {model_id}", lambda: action(model_id)).run()
 
     def _cancel(self) -> None:
         if self._selected is not None:
@@ -190,18 +191,18 @@ class ModelManagerDialog(QDialog):
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
-            self._tasks.start(self.vm.remove(model_id))
+            self.ops.op(f"removing {model_id}", lambda: self.vm.remove(model_id)).run()
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a model file", str(Path.home()), "GGUF models (*.gguf)")
         if path:
-            self._tasks.start(self.vm.add(path))
+            self.ops.op(f"adding {path}", lambda: self.vm.add(path)).run()
 
     def drop_files(self, mime: QMimeData) -> bool:
         """Add the .gguf files in a drop; False when there are none."""
         paths = gguf_paths(mime)
         for path in paths:
-            self._tasks.start(self.vm.add(path))
+            self.ops.op(f"adding {path}", lambda path=path: self.vm.add(path)).run()
         return bool(paths)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.providers import ProviderConfig
-from app.ui.qt_support import TaskSet
+from app.ui.ops import Ops
 from app.ui.viewmodels.providers import ProvidersViewModel, timeouts_text
 from app.ui.widgets.provider_form import ProviderForm
 from app.ui.widgets.status import MessageStrip
@@ -49,7 +49,7 @@ class ProvidersDialog(QDialog):
         self.vm = vm
         self._selected: str | None = None  # None: a new provider
         self._base: ProviderConfig | None = None
-        self._tasks = TaskSet("a providers action", lambda text: self.strip.show_message("error", text), quiet=True)
+        self.ops = Ops(lambda text: self.strip.show_message("error", text), quiet=True)  # errors may quote a key
         self.setWindowTitle("Providers")
         self.setModal(False)
         self.resize(940, 640)
@@ -60,10 +60,10 @@ class ProvidersDialog(QDialog):
         self.form.edited.connect(self._validate)
         self.add_button.clicked.connect(self.new_provider)
         self.remove_button.clicked.connect(self._remove)
-        self.save_button.clicked.connect(lambda: self._tasks.start(self.save()))
+        self.save_button.clicked.connect(lambda: self.ops.op("saving a provider", self.save).run())
         self.key_edit.textChanged.connect(self._sync_key_controls)
-        self.key_edit.returnPressed.connect(lambda: self._tasks.start(self.save_key()))
-        self.save_key_button.clicked.connect(lambda: self._tasks.start(self.save_key()))
+        self.key_edit.returnPressed.connect(lambda: self.ops.op("storing a key", self.save_key).run())
+        self.save_key_button.clicked.connect(lambda: self.ops.op("storing a key", self.save_key).run())
         self.new_provider()
         self._reload()
 
@@ -135,7 +135,7 @@ class ProvidersDialog(QDialog):
     # -- showing ---------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
-        self._tasks.start(self.vm.refresh())  # `hearth providers` may have changed the file meanwhile
+        self.ops.op("reading the providers", self.vm.refresh).run()  # `hearth providers` may have changed them
 
     @property
     def selected(self) -> str | None:
@@ -143,7 +143,7 @@ class ProvidersDialog(QDialog):
 
     def idle(self) -> bool:
         """Nothing started from this window is still running."""
-        return not self._tasks
+        return not self.ops
 
     def select(self, name: str | None) -> None:
         """Show provider `name` in the form (a new, empty one when there is none)."""
@@ -269,4 +269,4 @@ class ProvidersDialog(QDialog):
                                       QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
             self._selected = None
-            self._tasks.start(self.vm.remove(name))
+            self.ops.op("removing a provider", lambda: self.vm.remove(name)).run()
