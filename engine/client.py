@@ -256,10 +256,23 @@ class AsyncEngine:
             self._stuck = True
             self._proc.kill()  # its death notice ends the other streams and clears the model
 
+    def detach(self) -> EngineProcess | None:
+        """On the loop's thread: forget the engine process and hand it back for `stop()`,
+        which blocks (it joins the process) and so belongs in a worker thread."""
+        proc, self._proc = self._proc, None
+        return proc
+
+    async def aclose(self) -> None:
+        """Shut the engine process down without blocking the loop: detach here, join in a thread."""
+        proc = self.detach()
+        if proc is not None:
+            await asyncio.to_thread(proc.stop)
+
     def close(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
+        """Blocking shutdown, for code with no running loop (scripts, tests)."""
+        proc = self.detach()
+        if proc is not None:
+            proc.stop()
 
     # -- events, on the loop's thread -------------------------------------------------
 

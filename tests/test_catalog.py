@@ -85,3 +85,22 @@ def test_the_shipped_catalog_file_is_the_default(monkeypatch: pytest.MonkeyPatch
     own.write_text(GOOD)
     monkeypatch.setenv("HEARTH_CATALOG", str(own))  # an organisation's own catalog
     assert [e.id for e in load_catalog()] == ["x-q4"]
+
+
+def test_the_catalog_is_parsed_once_per_version_of_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """display_name runs while the window paints: it must not re-read models.toml each time."""
+    import tomllib
+
+    from app.core.models.library import display_name
+
+    catalog = tmp_path / "models.toml"
+    catalog.write_text(CATALOG_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setenv("HEARTH_CATALOG", str(catalog))
+    parses: list[int] = []
+    real = tomllib.loads
+    monkeypatch.setattr(tomllib, "loads", lambda text: (parses.append(1), real(text))[1])
+    bundled = load_catalog()[0]
+    names = {display_name(f"/models/{bundled.file}") for _ in range(200)}
+    assert names == {bundled.name} and len(parses) == 1
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace(bundled.name, "Renamed", 1), encoding="utf-8")
+    assert display_name(f"/models/{bundled.file}") == "Renamed" and len(parses) == 2  # an edit is seen

@@ -222,3 +222,49 @@ def test_stop_works_within_a_second_even_when_the_engine_is_stuck(model_path: Pa
     assert isinstance(events[-1], Cancelled) and events[-1].reason == "user"
     assert took < 1.5, took
     assert isinstance(again[-1], Final)
+
+
+def test_shutting_the_engine_down_never_blocks_the_loop(model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aclose detaches on the loop and joins the process in a worker thread: the loop keeps
+    ticking while the engine exits, even when that is slow (a big model to free)."""
+    from engine.client import EngineProcess
+
+    real_stop = EngineProcess.stop
+    joined_on: list[str] = []
+
+    def slow_stop(self: EngineProcess, timeout: float = 5.0) -> None:
+        joined_on.append(threading.current_thread().name)
+        time.sleep(0.3)
+        real_stop(self, timeout)
+
+    monkeypatch.setattr(EngineProcess, "stop", slow_stop)
+
+    async def main() -> tuple[float, bool]:
+        engine = AsyncEngine()
+        await engine.load(LoadModel(str(model_path), n_ctx=512, n_threads=1))
+        pid = engine.pid
+        ticks: list[float] = []
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            while not stop.is_set():
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.002)
+
+        task = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0.05)
+        await engine.aclose()
+        stop.set()
+        await task
+        assert pid is not None
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        return max(b - a for a, b in zip(ticks, ticks[1:], strict=False)), alive
+
+    worst_gap, alive = asyncio.run(main())
+    assert not alive  # aclose returned after the process had ended
+    assert joined_on and joined_on[0] != threading.main_thread().name
+    assert worst_gap < 0.15, f"the loop stalled {worst_gap * 1000:.0f} ms while the engine shut down"

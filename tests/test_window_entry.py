@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 from qasync import asyncSlot
 from ui_fakes import running_loop
 
@@ -160,3 +160,34 @@ def test_a_damaged_database_is_explained_in_a_window_too(qapp, data_dir: Path, m
     assert run_window(data_dir=data_dir, model_path=model_path) == 1
     assert shown and "is damaged" in shown[0] and "hearth doctor --salvage" in shown[0]
     assert (data_dir / "hearth.db").read_bytes() == before
+
+
+def test_a_slow_database_open_keeps_the_loop_running_and_says_so(qapp, data_dir: Path, model_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening the store (a migration with its backup, a slow disk) happens in a worker
+    thread: Qt's timers keep firing, and a small window tells the person what is going on."""
+    real_open = Store.open.__func__  # type: ignore[attr-defined]
+
+    def slow_open(cls: type[Store], path: Path, **kwargs: object) -> Store:
+        time.sleep(1.0)
+        return real_open(cls, path, **kwargs)
+
+    monkeypatch.setattr(Store, "open", classmethod(slow_open))
+    ticks: list[float] = []
+    notes: list[str] = []
+
+    def tick() -> None:
+        ticks.append(time.monotonic())
+        notes.extend(w.text() for w in qapp.topLevelWidgets()
+                     if isinstance(w, QLabel) and w.isVisible() and "Opening your conversations" in w.text())
+        window = next((w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()), None)
+        if window is not None:
+            window.close()
+        else:
+            QTimer.singleShot(10, tick)
+
+    QTimer.singleShot(0, tick)
+    assert run_window(data_dir=data_dir, model_path=model_path, settings=LoadSettings(n_threads=1)) == 0
+    assert notes and str(db_path(data_dir)) in notes[0]
+    assert ticks[-1] - ticks[0] >= 0.9  # the open really took its second...
+    assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) < 0.3  # ...and the loop never stalled

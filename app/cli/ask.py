@@ -211,7 +211,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
             return 3
         return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
     finally:
-        engine.close()
+        await engine.aclose()
         store.close()
 
 

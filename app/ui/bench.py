@@ -187,7 +187,7 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
                 hearth_watched.append(await _hearth_run(normal, store, 500 + i, watch_loop=True))
                 hearth_stalled.append(await _hearth_run(stalled, slow, 1000 + i, watch_loop=True))
         finally:
-            engine.close()
+            await engine.aclose()
             store.close()
             slow.close()
             baseline_model.close()

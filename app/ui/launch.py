@@ -47,6 +47,7 @@ __all__ = ["run_window"]
 log = logging.getLogger("hearth.ui")
 
 SHUTDOWN_SAVE_TIMEOUT_S = 10.0
+OPENING_NOTE_AFTER_S = 0.2  # a database that takes longer to open (a migration, a slow disk) says so
 
 
 class _Reporter:
@@ -102,10 +103,33 @@ async def _tell(message: str) -> None:
     box.deleteLater()
 
 
+async def _open_store(path: Path) -> Store:
+    """Open (and, after an upgrade, back up and migrate) the database in a worker thread: the
+    loop never waits on the disk. When that takes long enough to notice, a small window says
+    what is happening until the chat window can show."""
+    opening = asyncio.ensure_future(asyncio.to_thread(Store.open, path))
+    done, _ = await asyncio.wait({opening}, timeout=OPENING_NOTE_AFTER_S)
+    if done:
+        return opening.result()
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    note = QLabel(f"Opening your conversations…\n{path}")
+    note.setWindowTitle("Hearth")
+    note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    note.setMargin(32)
+    note.show()
+    try:
+        return await opening
+    finally:
+        note.close()
+        note.deleteLater()
+
+
 async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, library: ModelLibrary,
                  settings_file: SettingsFile, report: _Reporter, chat_template: str | None = None) -> int:
     try:
-        store = Store.open(db_path(data_dir))
+        store = await _open_store(db_path(data_dir))
     except StoreError as e:
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
         await _tell(e.message)  # started from a menu, nobody reads stderr
@@ -145,7 +169,7 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         return 0
     finally:
         # Both block briefly (joining the engine process, draining queued writes): off the loop.
-        await asyncio.to_thread(engine.close)
+        await engine.aclose()
         await asyncio.to_thread(store.close)
 
 

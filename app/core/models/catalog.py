@@ -7,6 +7,7 @@ app.models.download's job, what is installed is app.models.library's.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -68,8 +69,20 @@ def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
     """Parse and check the catalog; any problem raises CatalogError naming the entry.
 
     HEARTH_CATALOG names another catalog file (an organisation's own list of models).
+    Parsed once per version of the file (its size and modification time), so the window
+    may ask for names as often as it paints.
     """
     path = path or Path(os.environ.get("HEARTH_CATALOG") or CATALOG_PATH)
+    try:
+        stat = path.stat()
+    except OSError as e:
+        raise CatalogError(f"{path.name}: cannot be read: {e}") from e
+    return list(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(where: str, _mtime_ns: int, _size: int) -> tuple[CatalogEntry, ...]:
+    path = Path(where)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
@@ -86,7 +99,7 @@ def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
         seen_ids.add(entry.id)
         seen_files.add(entry.file)
         entries.append(entry)
-    return entries
+    return tuple(entries)
 
 
 def find_entry(model_id: str, entries: list[CatalogEntry]) -> CatalogEntry | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from app.core.errors import LibraryError
+from app.core.errors import CatalogError, LibraryError
 from app.core.models.catalog import CatalogEntry, load_catalog
 from app.core.models.download import Download, DownloadProgress, sha256_of
 
@@ -301,7 +301,7 @@ def display_name(model_path: str | Path, catalog: list[CatalogEntry] | None = No
         for entry in catalog if catalog is not None else load_catalog():
             if entry.file == name:
                 return entry.name
-    except (OSError, ValueError):
+    except CatalogError:  # a broken catalog is reported where it is loaded; a name still shows
         pass
     return Path(model_path).stem
 
