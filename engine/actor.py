@@ -12,11 +12,26 @@ import gc
 import queue
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
-from engine.commands import Cancel, Generate, LoadModel, Shutdown, UnloadModel
+from engine.commands import Cancel, Generate, LoadModel, RemoteSpec, Shutdown, UnloadModel
 from engine.errors import ModelLoadError
-from engine.events import Cancelled, Failed, GenerationStats, ModelFailed, ModelLoading, ModelReady, ModelUnloaded
+from engine.events import (
+    Cancelled,
+    Failed,
+    GenerationStats,
+    ModelFailed,
+    ModelLoading,
+    ModelReady,
+    ModelUnloaded,
+    StreamEvent,
+)
+
+if TYPE_CHECKING:
+    from engine.local import LocalModel
+    from engine.remote import RemoteProvider
 
 __all__ = ["run_engine"]
 
@@ -31,8 +46,8 @@ class _Actor:
         self._cancels: dict[int, threading.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
         self._lock = threading.Lock()
-        self._model = None  # engine.local.LocalModel, imported lazily (native code)
-        self._remote = None  # engine.remote.RemoteProvider for the last remote spec used
+        self._model: LocalModel | None = None  # imported lazily (native code), hence the TYPE_CHECKING import
+        self._remote: RemoteProvider | None = None  # for the last remote spec used
         self._abandoned = False
 
     def emit(self, event: object) -> None:
@@ -93,13 +108,14 @@ class _Actor:
         self.emit(ModelLoading(cmd.path))
         self._free()  # the old model's memory is freed before the new one is mapped
         try:
-            self._model = LocalModel(cmd)
+            model = LocalModel(cmd)
         except ModelLoadError as e:
             self.emit(ModelFailed(cmd.path, e.code, e.message))
-        except Exception as e:  # llama.cpp may raise anything on a hostile file
+        except Exception as e:  # noqa: BLE001 - llama.cpp may raise anything on a hostile file
             self.emit(ModelFailed(cmd.path, "load_failed", f"Could not load {cmd.path}: {e}"))
         else:
-            self.emit(ModelReady(self._model.info))
+            self._model = model
+            self.emit(ModelReady(model.info))
 
     def _free(self) -> None:
         model, self._model = self._model, None
@@ -116,23 +132,23 @@ class _Actor:
         self._free()
         self.emit(ModelUnloaded(path))
 
-    def _remote_for(self, cmd: Generate):  # noqa: ANN202 - engine.remote.RemoteProvider, imported lazily
+    def _remote_for(self, spec: RemoteSpec) -> RemoteProvider:
         """One provider (and its connection pool) per spec; a different spec replaces it."""
         from engine.remote import RemoteProvider
 
-        if self._remote is None or self._remote.spec != cmd.remote:
+        if self._remote is None or self._remote.spec != spec:
             if self._remote is not None:
                 self._remote.close()
-            self._remote = RemoteProvider(cmd.remote)
+            self._remote = RemoteProvider(spec)
         return self._remote
 
-    def _with_reason(self, gid: int):  # noqa: ANN202 - a small closure
+    def _with_reason(self, gid: int) -> Callable[[StreamEvent], None]:
         """A provider stopped by a Cancel command does not know why; the command does.
 
         A provider that stopped for its own reason (a timeout) says so, and keeps it.
         """
 
-        def emit(event: object) -> None:
+        def emit(event: StreamEvent) -> None:
             if isinstance(event, Cancelled) and gid in self._cancel_reasons:
                 event = Cancelled(gid, self._cancel_reasons[gid], event.stats)
             self.emit(event)
@@ -155,12 +171,12 @@ class _Actor:
             if cancel.is_set():  # cancelled while still queued
                 self.emit(Cancelled(gid, self._cancel_reasons.get(gid, "user"), _NO_STATS))
             elif cmd.remote is not None:
-                self._remote_for(cmd).generate(cmd, cancel, emit, received_at)
+                self._remote_for(cmd.remote).generate(cmd, cancel, emit, received_at)
             elif self._model is None:
                 self.emit(Failed(gid, "no_model", "No model is loaded. Choose a model and try again."))
             else:
                 self._model.generate(cmd, cancel, emit, received_at)
-        except Exception as e:  # a bug or a llama.cpp error must end the stream, not the engine
+        except Exception as e:  # noqa: BLE001 - a bug or a llama.cpp error must end the stream, not the engine
             self.emit(Failed(gid, "engine_error", f"The engine failed while generating: {e}"))
         finally:
             with self._lock:

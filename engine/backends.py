@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 __all__ = ["BackendReport", "Device", "load_backends"]
 
@@ -47,22 +48,17 @@ class BackendReport:
     devices: tuple[Device, ...]
     ggml_version: str
     ggml_commit: str
-    build: dict | None  # llama_cpp/hearth_build.json, written by packaging/llama/build.py
+    build: dict[str, Any] | None  # llama_cpp/hearth_build.json, written by packaging/llama/build.py
 
     @property
     def gpu_devices(self) -> tuple[Device, ...]:
         return tuple(d for d in self.devices if d.kind in ("gpu", "igpu"))
 
-    @property
-    def amx(self) -> bool:
-        """ggml's AMX kernels are compiled into the code in use (they crash: llama.cpp #20824)."""
-        return any(f.startswith("AMX") for f in self.cpu_features)
-
 
 def _lib_dir(llama_cpp: ModuleType) -> Path:
     # llama-cpp-python's own rule: LLAMA_CPP_LIB_PATH, else the package's lib/ folder.
     base = getattr(getattr(llama_cpp, "llama_cpp", None), "_base_path", None)
-    return Path(base) if base else Path(llama_cpp.__file__).parent / "lib"
+    return Path(base) if base else Path(str(llama_cpp.__file__)).parent / "lib"
 
 
 def _loaded_libraries() -> list[str]:
@@ -150,12 +146,13 @@ def cpu_features(system_info: str) -> tuple[str, ...]:
     return tuple(feats)
 
 
-def _build_info(llama_cpp: ModuleType) -> dict | None:
-    path = Path(llama_cpp.__file__).parent / "hearth_build.json"
+def _build_info(llama_cpp: ModuleType) -> dict[str, Any] | None:
+    path = Path(str(llama_cpp.__file__)).parent / "hearth_build.json"
     try:
-        return json.loads(path.read_text())
+        info = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return info if isinstance(info, dict) else None
 
 
 def load_backends(llama_cpp: ModuleType) -> BackendReport:

@@ -12,6 +12,7 @@ Failed("engine_crashed"), and the next load starts a fresh process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import signal
 import threading
@@ -86,7 +87,9 @@ class EngineProcess:
         cmd_recv.close()
         ev_send.close()
         self._commands = cmd_send
-        threading.Thread(target=self._read_events, args=(ev_recv, self._proc), name="engine-events", daemon=True).start()
+        threading.Thread(
+            target=self._read_events, args=(ev_recv, self._proc), name="engine-events", daemon=True
+        ).start()
 
     def send(self, cmd: Command) -> None:
         if self._commands is None:
@@ -107,10 +110,8 @@ class EngineProcess:
         if self._proc is None:
             return
         self._stopping = True
-        try:
+        with contextlib.suppress(EngineUnavailable):
             self.send(Shutdown())
-        except EngineUnavailable:
-            pass
         self._proc.join(timeout)
         if self._proc.is_alive():
             self._proc.kill()
@@ -209,10 +210,10 @@ class AsyncEngine:
         if self._proc is None or not self._proc.alive:
             self.model = None
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._unloads.append(fut)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unloads.append(done)
         self._proc.send(UnloadModel())
-        await fut
+        await done
 
     def generate(self, cmd: Generate) -> GenerationStream:
         if self._proc is None or not self._proc.alive:
@@ -358,9 +359,9 @@ class AsyncEngine:
                 fut.set_exception(ModelLoadError("engine_crashed", message if i == 0 else
                                                  f"The engine stopped before it could load {Path(load_path).name}."))
         self._loads.clear()
-        for fut in self._unloads:  # a dead engine holds no model: the unload is done
-            if not fut.done():
-                fut.set_result(None)
+        for unloaded in self._unloads:  # a dead engine holds no model: the unload is done
+            if not unloaded.done():
+                unloaded.set_result(None)
         self._unloads.clear()
         for fn in list(self._listeners):
             fn(self.model_error)

@@ -244,6 +244,34 @@ class _Reader:
             tensors.append(tensor)
         return GGUFMetadata(version, scalars, strings, arrays, tensors, self.pos, self._lists)
 
+    def _array(self, key: str) -> tuple[int, int]:
+        """One array value: checked, strings skipped, short numeric lists kept; (type, count)."""
+        etype, count = self._unpack(_U32), self._unpack(_U64)
+        if etype == STRING:
+            if count * 8 > self._size - self.pos:
+                self._past_end(count * 8, f"a list of {count:,} strings")
+            if key == _VOCABULARY:  # llama.cpp aborts on a repeated token (it renames empty ones)
+                distinct: set[bytes] = set()
+                repeats = self._strings(count, distinct) - len(distinct)
+                if repeats:
+                    self._fail("corrupt_metadata", f"its vocabulary ({show(key)}) lists {repeats:,} tokens "
+                                                   "more than once")
+            else:
+                self._strings(count)
+        elif etype in _SCALAR_FORMATS:
+            fmt, width = _SCALAR_FORMATS[etype]
+            n = count * width
+            if self.pos + n > self._size:
+                self._past_end(n, f"a list of {count:,} values")
+            if count <= _MAX_KEPT_LIST:
+                i = self._view(n)
+                self._lists[key] = struct.unpack_from(f"<{count}{fmt[1]}", self._buf, i)
+            self.pos += n
+        else:
+            kind = "lists" if etype == ARRAY else f"values of unknown type {etype}"
+            self._fail("corrupt_metadata", f"metadata key {show(key)} is a list of {kind}")
+        return etype, count
+
     def _key_value(self, index: int, scalars: dict[str, tuple[int, int | float]], strings: dict[str, str],
                    arrays: dict[str, tuple[int, int]]) -> None:
         self._where = f"metadata key number {index + 1}"
@@ -257,31 +285,7 @@ class _Reader:
             self._fail("corrupt_metadata", f"metadata key {show(key)} appears twice")
         vtype = self._unpack(_U32)
         if vtype == ARRAY:
-            etype, count = self._unpack(_U32), self._unpack(_U64)
-            if etype == STRING:
-                if count * 8 > self._size - self.pos:
-                    self._past_end(count * 8, f"a list of {count:,} strings")
-                if key == _VOCABULARY:  # llama.cpp aborts on a repeated token (it renames empty ones)
-                    distinct: set[bytes] = set()
-                    repeats = self._strings(count, distinct) - len(distinct)
-                    if repeats:
-                        self._fail("corrupt_metadata", f"its vocabulary ({show(key)}) lists {repeats:,} tokens "
-                                                       "more than once")
-                else:
-                    self._strings(count)
-            elif etype in _SCALAR_FORMATS:
-                fmt, width = _SCALAR_FORMATS[etype]
-                n = count * width
-                if self.pos + n > self._size:
-                    self._past_end(n, f"a list of {count:,} values")
-                if count <= _MAX_KEPT_LIST:
-                    i = self._view(n)
-                    self._lists[key] = struct.unpack_from(f"<{count}{fmt[1]}", self._buf, i)
-                self.pos += n
-            else:
-                kind = "lists" if etype == ARRAY else f"values of unknown type {etype}"
-                self._fail("corrupt_metadata", f"metadata key {show(key)} is a list of {kind}")
-            arrays[key] = (etype, count)
+            arrays[key] = self._array(key)
         elif vtype == STRING:
             n = self._unpack(_U64)
             if n > _MAX_KEPT_STRING:

@@ -62,7 +62,7 @@ def _compile_template(name: str, source: str, *, bos: str, eos: str, trial: bool
             template.render([ChatMessage("user", "Hello")])
         except SecurityError as e:
             raise ModelLoadError("unsafe_template", _blocked_message(name, e)) from e
-        except Exception:  # judged per conversation, at render time
+        except Exception:  # noqa: BLE001, S110 - untrusted template code; judged per conversation, at render time
             pass
     return template
 
@@ -182,20 +182,25 @@ class LocalModel:
             tokens = self._llm.tokenize(b"", add_bos=True, special=True)
         return tokens
 
+    def _prompt_or_fail(self, cmd: Generate, emit: Emit) -> list[int] | None:
+        """The prompt's tokens, or None after emitting why the template could not build it."""
+        gid = cmd.generation_id
+        try:
+            return self.tokenize_prompt(cmd)
+        except SecurityError as e:
+            emit(Failed(gid, "template_error", _blocked_message(self._name, e)))
+        except TemplateError as e:  # e.g. the template's raise_exception on roles out of order
+            emit(Failed(gid, "template_error", f"The chat template in {self._name} could not build the prompt: {e}"))
+        except Exception as e:  # noqa: BLE001 - the template is untrusted code: a TypeError, a tokenizer failure
+            emit(Failed(gid, "template_error", f"Could not build the prompt for {self._name}: {e}"))
+        return None
+
     def generate(self, cmd: Generate, cancel: threading.Event, emit: Emit, received_at: float) -> None:
         """Run one generation to its end, emitting exactly one terminal event."""
         gid = cmd.generation_id
         llm = self._llm
-        try:
-            tokens = self.tokenize_prompt(cmd)
-        except SecurityError as e:
-            emit(Failed(gid, "template_error", _blocked_message(self._name, e)))
-            return
-        except TemplateError as e:  # e.g. the template's raise_exception on roles out of order
-            emit(Failed(gid, "template_error", f"The chat template in {self._name} could not build the prompt: {e}"))
-            return
-        except Exception as e:  # a template bug (e.g. a TypeError) or a tokenizer failure
-            emit(Failed(gid, "template_error", f"Could not build the prompt for {self._name}: {e}"))
+        tokens = self._prompt_or_fail(cmd, emit)
+        if tokens is None:
             return
         n_ctx = llm.n_ctx()
         if len(tokens) >= n_ctx - 1:
@@ -255,12 +260,14 @@ class LocalModel:
         stats = self._stats(len(tokens), cached, n, t_prefill, received_at, t_first, t_last, prefill_done)
         if n > 1:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
+        emit(self._terminal(gid, stop_reason, stats))
+
+    def _terminal(self, gid: int, stop_reason: str, stats: GenerationStats) -> Final | Cancelled | Failed:
         if stop_reason == "cancelled":
-            emit(Cancelled(gid, "user", stats))
-        elif stop_reason == "bad_numbers":
-            emit(Failed(gid, "bad_model", self._bad_numbers()))
-        else:
-            emit(Final(gid, stop_reason, stats))
+            return Cancelled(gid, "user", stats)
+        if stop_reason == "bad_numbers":
+            return Failed(gid, "bad_model", self._bad_numbers())
+        return Final(gid, stop_reason, stats)
 
     def _logits_finite(self) -> bool:
         """The last evaluated position's logits hold no NaN or infinity.
@@ -310,7 +317,9 @@ class LocalModel:
     def _stats(prompt: int, cached: int, n: int, t_prefill: float, received_at: float,
                t_first: float | None, t_last: float | None, prefill_done: float | None = None) -> GenerationStats:
         now = time.perf_counter()
-        decode_tps = (n - 1) / (t_last - t_first) if n > 1 and t_first is not None and t_last and t_last > t_first else 0.0
+        decode_tps = (
+            (n - 1) / (t_last - t_first) if n > 1 and t_first is not None and t_last and t_last > t_first else 0.0
+        )
         return GenerationStats(
             prompt_tokens=prompt,
             cached_tokens=cached,

@@ -314,9 +314,11 @@ class _Retryable(Exception):
 
 def _error_text(response: Any) -> str:
     """The server's own words about an error, short and printable."""
+    import httpx
+
     try:
         raw = response.read()[:4096].decode("utf-8", "replace")
-    except Exception:
+    except (httpx.HTTPError, httpx.StreamError, OSError):  # the body itself failed to arrive
         return ""
     try:
         data = json.loads(raw)

@@ -51,7 +51,7 @@ class SelfTestResult:
 def _child(conn: Connection, model_path: str, n_threads: int, n_decode: int) -> None:
     try:
         _selftest(conn, model_path, n_threads, n_decode)
-    except Exception as e:  # a Python-level failure: report it; native crashes are seen by the parent
+    except Exception as e:  # noqa: BLE001 - report any Python failure; native crashes are seen by the parent
         conn.send(("error", f"{type(e).__name__}: {e}"))
 
 

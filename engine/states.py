@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["GenerationState", "IllegalTransition", "TERMINAL_STATES", "check_transition"]
+__all__ = ["TERMINAL_STATES", "GenerationState", "IllegalTransition", "check_transition"]
 
 
 class GenerationState(StrEnum):

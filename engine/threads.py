@@ -18,7 +18,7 @@ def physical_cores() -> int:
         import psutil
 
         n = psutil.cpu_count(logical=False)
-    except Exception:  # psutil missing or unable to read /proc: fall back to logical count
+    except (ImportError, OSError, RuntimeError):  # psutil missing or unable to read /proc: use the logical count
         n = None
     return n or os.cpu_count() or 1
 

@@ -24,8 +24,17 @@ from typing import Any, NoReturn
 from engine.errors import EngineError
 
 __all__ = [
-    "EventRules", "StreamDecoder", "WireEnd", "WireError", "WireFormat", "WireFormatError", "WireItem",
-    "WireText", "WireSession", "WireUsage", "load_formats",
+    "EventRules",
+    "StreamDecoder",
+    "WireEnd",
+    "WireError",
+    "WireFormat",
+    "WireFormatError",
+    "WireItem",
+    "WireSession",
+    "WireText",
+    "WireUsage",
+    "load_formats",
 ]
 
 
@@ -179,7 +188,7 @@ def _compile_format(where: str, name: str, table: Any) -> WireFormat:
     check(framing in ("sse", "ndjson"), "framing", f'must be "sse" or "ndjson", not {framing!r}')
     check(isinstance(markers, list) and all(isinstance(m, str) and m for m in markers), "end_markers",
           "must be a list of non-empty strings")
-    check(request is None or isinstance(request, str) and bool(request), "request",
+    check(request is None or (isinstance(request, str) and bool(request)), "request",
           'must name a request shape, e.g. "openai"')
     check(isinstance(fields, dict) and (not fields or framing == "sse"), "fields",
           "must be a table of SSE field names (SSE framing only)")

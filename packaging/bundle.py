@@ -232,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         say(str(e))
         return 1
     print(json.dumps(result, indent=2))
-    say(f"done in {result['build_seconds']} s: {result['tarball']}" + (f" and {result['deb']}" if "deb" in result else ""))
+    say(
+        f"done in {result['build_seconds']} s: {result['tarball']}"
+        + (f" and {result['deb']}" if "deb" in result else "")
+    )
     return 0
 
 

@@ -53,15 +53,15 @@ def explain(db_path: Path, exc: BaseException) -> StoreError:
                                        "writable, or copy the database to a writable folder.")
     fault = storage_fault(exc)
     if fault is not None:
-        code = {"the disk is full": "disk_full", "the database file is read-only": "read_only"}.get(fault.reason,
-                                                                                                      "storage_error")
-        return StoreError(code, f"Could not open {db_path}: {fault.reason}; {fault.hint}. The file itself is not "
+        fault_code = {"the disk is full": "disk_full", "the database file is read-only": "read_only"}.get(
+            fault.reason, "storage_error")
+        return StoreError(fault_code, f"Could not open {db_path}: {fault.reason}; {fault.hint}. The file itself is not "
                                 "damaged by this.")
     if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno in (13, 30)):
         return StoreError("read_only", f"Could not open {db_path}: {exc.strerror or exc}. Make the folder writable, "
                                        "or copy the database elsewhere.")
     error = _sqlite_error(exc)
-    code = getattr(error, "sqlite_errorcode", 0) & 0xFF if error is not None else 0
+    code = int(getattr(error, "sqlite_errorcode", 0)) & 0xFF if error is not None else 0
     head = b""
     try:
         with open(db_path, "rb") as f:

@@ -58,7 +58,9 @@ def check_database(path: Path) -> DatabaseHealth:
         tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         applied = tuple(n for (n,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")) \
             if "schema_migrations" in tables else ()
-        count = lambda t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] if t in tables else 0  # noqa: E731
+        def count(table: str) -> int:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) if table in tables else 0
+
         conversations, messages = count("conversation"), count("message")
     except sqlite3.DatabaseError as e:
         return DatabaseHealth(str(path), True, size, integrity=str(e),

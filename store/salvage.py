@@ -66,8 +66,8 @@ def salvage(source: Path, dest: Path) -> SalvageReport:
 
 
 def _copy(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, cols: list[str]) -> tuple[int, int]:
-    select = f"SELECT {', '.join(cols)} FROM {table} WHERE id > ? ORDER BY id LIMIT ?"  # noqa: S608 - our names
-    insert = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608
+    select = f"SELECT {', '.join(cols)} FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
+    insert = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     last, copied, unreadable, misses = 0, 0, 0, 0
     while misses < _GIVE_UP_AFTER:
         try:
@@ -84,7 +84,7 @@ def _copy(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, cols: li
         # A damaged page in this batch: step over it one id at a time.
         last += 1
         try:
-            row = src.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE id = ?", (last,)).fetchone()  # noqa: S608
+            row = src.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE id = ?", (last,)).fetchone()
         except sqlite3.DatabaseError:
             row, unreadable, misses = None, unreadable + 1, misses + 1
         if row is not None:

@@ -89,7 +89,8 @@ class Store:
         except (OSError, sqlite3.Error, SQLAlchemyError) as e:
             raise explain(db_path, e) from e
         try:
-            store = cls(db_path, writer_factory(db_path), owner)
+            writer = writer_factory(db_path)
+            store = cls(db_path, writer, owner)
         except (OSError, sqlite3.Error, SQLAlchemyError) as e:
             owner.close()
             raise explain(db_path, e) from e
@@ -98,7 +99,7 @@ class Store:
             raise
         try:
             recover = functools.partial(writes.interrupt_unfinished, owner_is_dead=owner.is_dead)
-            store.recovered_at_open = store._writer.submit(recover).result()
+            store.recovered_at_open = writer.submit(recover).result()
         except BaseException:
             store.close()
             raise
@@ -299,7 +300,7 @@ class Store:
 
         return await self._await_write(op)
 
-    async def update_conversation_settings(self, conversation_id: int, changes: dict[str, object]) -> None:
+    async def update_conversation_settings(self, conversation_id: int, changes: Mapping[str, object]) -> None:
         """Merge into the conversation's settings (a None value removes a key); awaited until durable."""
 
         def op(session: Session) -> None:

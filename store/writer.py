@@ -160,7 +160,7 @@ class StoreWriter:
                 continue
             try:
                 result = self._run(job)
-            except Exception as exc:  # the session's context manager has rolled back
+            except Exception as exc:  # noqa: BLE001 - delivered to the caller's future (rolled back already)
                 job.future.set_exception(exc)
             else:
                 job.future.set_result(result)
@@ -221,5 +221,5 @@ class StoreWriter:
         for listener in listeners:
             try:
                 listener(problem is None, problem)
-            except Exception:
+            except Exception:  # noqa: BLE001 - one broken listener must not stop the writer or the others
                 _log.exception("store health listener %r failed", listener)

@@ -31,9 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hf_server import HubFile, HubServer  # noqa: E402
+import contextlib
 
-from app.core.models.download import Download, DownloadError  # noqa: E402
+from hf_server import HubFile, HubServer
+
+from app.core.models.download import Download, DownloadError
 
 REPO, FILE = "bench/model-GGUF", "model.gguf"
 
@@ -94,10 +96,8 @@ def _cancel_latency(hub: HubServer, *, stall: bool) -> float:
         took: list[float] = []
 
         def work() -> None:
-            try:
+            with contextlib.suppress(DownloadError):
                 dl.run()
-            except DownloadError:
-                pass
             done.set()
 
         threading.Thread(target=work, daemon=True).start()
@@ -141,7 +141,9 @@ def main() -> int:
         fig["hf_refetched_share"] = statistics.median(f_bytes) / size
         fig["hearth_finish_after_kill_s"] = statistics.median(h_secs)
         fig["hf_finish_after_kill_s"] = statistics.median(f_secs)
-        fig["cancel_ms_throttled"] = statistics.median(_cancel_latency(hub, stall=False) for _ in range(args.runs)) * 1000
+        fig["cancel_ms_throttled"] = (
+            statistics.median(_cancel_latency(hub, stall=False) for _ in range(args.runs)) * 1000
+        )
         fig["cancel_ms_stalled"] = statistics.median(_cancel_latency(hub, stall=True) for _ in range(args.runs)) * 1000
     if args.json:
         print(json.dumps(fig, indent=1))

@@ -23,14 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-from llama_server import LlamaServer  # noqa: E402
+import httpx
+from llama_server import LlamaServer
 
-from app.core.paths import default_model_path  # noqa: E402
-from engine.client import AsyncEngine  # noqa: E402
-from engine.commands import ChatMessage, Generate, RemoteSpec, Sampling  # noqa: E402
-from engine.events import Delta, Final  # noqa: E402
-from engine.filters import FilterConfig  # noqa: E402
+from app.core.paths import default_model_path
+from engine.client import AsyncEngine
+from engine.commands import ChatMessage, Generate, RemoteSpec, Sampling
+from engine.events import Delta, Final
+from engine.filters import FilterConfig
 
 PROMPT = "Write a short story about a lighthouse keeper."
 
@@ -88,11 +88,13 @@ async def _run(args: argparse.Namespace) -> dict[str, float]:
             engine.close()
     added = [m[0] - b[0] for b, m in zip(base, mine)]
     return {
-        "baseline_ttft_ms": statistics.median(b[0] for b in base), "hearth_ttft_ms": statistics.median(m[0] for m in mine),
+        "baseline_ttft_ms": statistics.median(b[0] for b in base),
+        "hearth_ttft_ms": statistics.median(m[0] for m in mine),
         "added_ttft_ms": statistics.median(added),
         "baseline_tokens_per_s": statistics.median(b[1] for b in base),
         "hearth_tokens_per_s": statistics.median(m[1] for m in mine),
-        "chunks": statistics.median(m[2] for m in mine), "runs": args.runs,
+        "chunks": statistics.median(m[2] for m in mine),
+        "runs": args.runs,
     }
 
 

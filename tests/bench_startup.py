@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from xscreen import start_watcher, xvfb  # noqa: E402
+from xscreen import start_watcher, xvfb
 
 _VENV_HEARTH = Path(sys.executable).with_name("hearth")
 
@@ -62,7 +62,9 @@ def window_painted(exe: Path, display: str) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", type=Path, required=True, help="the bundle's hearth executable")
-    p.add_argument("--venv", type=Path, default=_VENV_HEARTH, help="the virtualenv's hearth (default: beside this Python)")
+    p.add_argument(
+        "--venv", type=Path, default=_VENV_HEARTH, help="the virtualenv's hearth (default: beside this Python)"
+    )
     p.add_argument("--runs", type=int, default=5)
     a = p.parse_args()
     exes = {"bundle": a.bundle.resolve(), "venv": a.venv}

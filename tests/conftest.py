@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.core.paths import default_model_path  # noqa: E402 - after the Qt platform is chosen
+from app.core.paths import default_model_path
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ origin, so the client takes the same path here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import json
@@ -115,10 +116,8 @@ class HubServer:
         for conn in open_now:
             # Idle keep-alive connections sit in a blocking read for the next request;
             # shutting the socket down ends that read, so the joins below do not wait.
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for s in self._listeners:
             s.server_close()  # joins the handler threads (daemon_threads is False)
         for t in self._threads:
@@ -246,6 +245,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "ETag": f'"{sha}"',
             "Content-Length": "0",
         })  # fmt: skip
+        return None
 
     def _blob(self, sha: str, send_body: bool) -> None:
         hub, faults = self.server.hub, self.server.hub.faults
@@ -270,6 +270,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._head(status, headers)
         if send_body:
             self._write_body(file.data, start, stop)
+        return None
 
     def _write_body(self, data: bytes, start: int, stop: int) -> None:
         """Write data[start:stop] in small pieces, applying the faults."""

@@ -113,7 +113,7 @@ class LlamaServer:
         cmd += self.extra_args
         # A file, not a pipe: nobody reads the log while tests run, and a full pipe would
         # block the server mid-request. Unlinked at once; closed (and gone) on stop.
-        self._log = tempfile.TemporaryFile(prefix="llama-server-")
+        self._log = tempfile.TemporaryFile(prefix="llama-server-")  # noqa: SIM115 - closed in stop()
         started = time.monotonic()
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=_quiet_env()
@@ -131,7 +131,9 @@ class LlamaServer:
                 self.startup_s = time.monotonic() - started
                 return
             if time.monotonic() > deadline:
-                raise LlamaServerError(f"llama_cpp.server not ready after {self.ready_timeout:.0f} s:\n{self.log_tail()}")
+                raise LlamaServerError(
+                    f"llama_cpp.server not ready after {self.ready_timeout:.0f} s:\n{self.log_tail()}"
+                )
             time.sleep(0.05)
 
     def _get_models(self) -> dict | None:
@@ -147,14 +149,13 @@ class LlamaServer:
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()  # an open stream can hold uvicorn's graceful shutdown
-                    proc.wait()
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # an open stream can hold uvicorn's graceful shutdown
+                proc.wait()
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -14,6 +14,7 @@ before each write.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import select
@@ -95,10 +96,8 @@ class ScriptedServer:
         with self._lock:
             open_now = list(self._connections)
         for conn in open_now:  # idle keep-alive connections block in a read for the next request
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._listener.server_close()  # joins the handler threads (daemon_threads is False)
         self._thread.join()
 

@@ -26,7 +26,13 @@ DIFY_RUN = "b85e5fc5-751b-454d-b14e-dc5f240b0a31"
 def openai_chunk(delta: dict[str, str], finish_reason: str | None = None, model: str = "local-model") -> dict:
     """One chat.completion.chunk, keys in the order llama-cpp-python's server sends them."""
     choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-    return {"id": CHATCMPL_ID, "model": model, "created": CREATED, "object": "chat.completion.chunk", "choices": [choice]}
+    return {
+        "id": CHATCMPL_ID,
+        "model": model,
+        "created": CREATED,
+        "object": "chat.completion.chunk",
+        "choices": [choice],
+    }
 
 
 def openai_stream(pieces: list[str], finish_reason: str | None = "stop", done: bool = True) -> list[bytes]:
@@ -152,7 +158,9 @@ def dify_workflow_stream(pieces: list[str], outputs: dict | None = None, status:
     started = {"id": DIFY_RUN, "workflow_id": "wf-1", "sequence_number": 1, "created_at": CREATED}
     frames = [sse({"event": "workflow_started", **run, "data": started})]
     for p in pieces:
-        frames.append(sse({"event": "text_chunk", **run, "data": {"text": p, "from_variable_selector": ["llm", "text"]}}))
+        frames.append(
+            sse({"event": "text_chunk", **run, "data": {"text": p, "from_variable_selector": ["llm", "text"]}})
+        )
     finished = {
         "id": DIFY_RUN,
         "workflow_id": "wf-1",

@@ -33,8 +33,19 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if ready and list(Path(ready).glob("hearth-*-linux-*.tar.gz")):
         return Path(ready)
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([sys.executable, str(_REPO / "packaging" / "bundle.py"), "--dist", str(out),
-                           "--work", str(tmp_path_factory.mktemp("work"))], capture_output=True, text=True, timeout=1500)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(_REPO / "packaging" / "bundle.py"),
+            "--dist",
+            str(out),
+            "--work",
+            str(tmp_path_factory.mktemp("work")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     (out / "bundle.json").write_text(done.stdout)
     return out
@@ -55,9 +66,25 @@ def unpacked(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _ask(exe: Path, home: Path) -> dict:
-    done = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in _clean_env(home).items()], str(exe), "ask",
-                           "Say hello.", "--json", "--max-tokens", "12", "--temperature", "0"],
-                          capture_output=True, text=True, timeout=300, cwd=home)
+    done = subprocess.run(
+        [
+            "env",
+            "-i",
+            *[f"{k}={v}" for k, v in _clean_env(home).items()],
+            str(exe),
+            "ask",
+            "Say hello.",
+            "--json",
+            "--max-tokens",
+            "12",
+            "--temperature",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=home,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
@@ -68,8 +95,12 @@ def test_the_tarball_holds_the_app_and_answers_with_an_empty_environment(unpacke
     internal = unpacked / "_internal"
     assert list(internal.rglob("SmolLM2-135M-Instruct.Q4_1.gguf")), "the bundled model"
     assert list(internal.rglob("libggml-cpu-x64.so")) and list(internal.rglob("libggml-cpu-haswell.so"))
-    assert list(internal.rglob("libqxcb.so")) and list(internal.rglob("libxcb-cursor.so.0")), "Qt's X11 plugin and its libraries"
-    assert (internal / "app" / "models" / "models.toml").is_file() and (internal / "engine" / "wire_formats.toml").is_file()
+    assert list(internal.rglob("libqxcb.so")) and list(internal.rglob("libxcb-cursor.so.0")), (
+        "Qt's X11 plugin and its libraries"
+    )
+    assert (internal / "app" / "models" / "models.toml").is_file() and (
+        internal / "engine" / "wire_formats.toml"
+    ).is_file()
     home = tmp_path / "home"
     home.mkdir()
     answer = _ask(unpacked / "hearth", home)
@@ -87,7 +118,7 @@ def test_doctor_in_the_bundle_is_all_well_and_uses_the_bundles_own_llama_cpp(unp
     assert report["hearth"]["install"] == "bundle"
     backends = report["llama_cpp"]["backends"]
     assert backends["lib_dir"].startswith(str(unpacked)) and backends["cpu_module"]
-    assert not str(_REPO) in json.dumps(report)
+    assert str(_REPO) not in json.dumps(report)
 
 
 def test_the_deb_installs_with_dpkg_and_runs(dist: Path, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def test_catalog_parses_with_unique_ids_and_files_and_one_bundled_default() -> N
 
 
 @pytest.mark.parametrize("entry", load_catalog(), ids=lambda e: e.id)
-def test_every_entry_has_what_a_person_and_a_download_need(entry) -> None:  # noqa: ANN001
+def test_every_entry_has_what_a_person_and_a_download_need(entry) -> None:
     assert entry.name and entry.license and entry.quantisation and entry.notes
     assert entry.file.endswith(".gguf")
     assert entry.sha256 == SERVER_HASH or re.fullmatch(r"[0-9a-f]{64}", entry.sha256)

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 
-def hearth(*args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def hearth(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -81,7 +83,7 @@ def test_ctrl_c_cancels_and_the_partial_answer_is_saved(data_dir: Path) -> None:
     assert proc.stdout is not None
     seen = proc.stdout.read(40)  # wait until the answer is visibly streaming
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "cancelled" in err
     (state, reason, content), = rows(data_dir, "select g.state, g.cancel_reason, m.content from generation g "

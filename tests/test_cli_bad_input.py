@@ -51,7 +51,9 @@ def test_a_data_dir_that_cannot_hold_a_database_is_named(tmp_path: Path, layout:
     for args in (["list"], ["ask", "hi"], ["backup", str(tmp_path / "b.db")]):
         r = hearth(*args, data_dir=target)
         assert r.returncode == 2 and "Traceback" not in _err(r), _err(r)
-        assert ("is a file, not a folder" if layout == "data dir is a file" else "is a folder, not a database") in _err(r)
+        assert ("is a file, not a folder" if layout == "data dir is a file" else "is a folder, not a database") in _err(
+            r
+        )
     if layout == "data dir is a file":
         assert target.read_text() == "my notes"
 
@@ -114,7 +116,7 @@ def test_json_saved_is_true_for_a_normal_answer(data_dir: Path) -> None:
 
 
 @pytest.fixture
-def tmpfs(tmp_path: Path):  # noqa: ANN201 - a real small filesystem, mounted for this test
+def tmpfs(tmp_path: Path):
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True).returncode:

@@ -49,7 +49,7 @@ def test_a_data_dir_before_ask_is_where_the_chat_is_saved(tmp_path: Path, data_d
     assert "Hi" in _hearth("--data-dir", str(mine), "list").stdout
 
 
-@pytest.mark.parametrize("args,words", [
+@pytest.mark.parametrize(("args", "words"), [
     (["ask", "hi", "--max-tokens", "0"], "--max-tokens: must be 1 or more"),
     (["ask", "hi", "--max-tokens", "-3"], "--max-tokens: must be 1 or more"),
     (["ask", "hi", "--temperature", "-1"], "--temperature: must be between 0 and 5"),

@@ -40,7 +40,7 @@ def _cli(data_dir: Path, *args: str) -> list[str]:
 class _Reader(threading.Thread):
     """Reads the app's stdout as it streams, noting when each byte arrived."""
 
-    def __init__(self, stream) -> None:  # noqa: ANN001
+    def __init__(self, stream) -> None:
         super().__init__(daemon=True)
         self.stream = stream
         self.text = ""

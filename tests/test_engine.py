@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import threading
@@ -17,11 +18,11 @@ from engine.errors import ModelLoadError
 from engine.events import Cancelled, Delta, Failed, Final, Started
 
 
-def _run(coro):  # noqa: ANN001, ANN202
+def _run(coro):
     return asyncio.run(coro)
 
 
-async def _collect(stream, on_delta=None):  # noqa: ANN001, ANN202
+async def _collect(stream, on_delta=None):
     events = []
     async for ev in stream:
         events.append(ev)
@@ -35,7 +36,7 @@ def _user(text: str) -> tuple[ChatMessage, ...]:
 
 
 def test_streams_a_reply_with_stats(model_path: Path) -> None:
-    async def main():  # noqa: ANN202
+    async def main():
         engine = AsyncEngine()
         try:
             info = await engine.load(LoadModel(str(model_path)))
@@ -57,14 +58,16 @@ def test_streams_a_reply_with_stats(model_path: Path) -> None:
 
 
 def test_cancel_mid_reply_stops_within_a_token(model_path: Path) -> None:
-    async def main():  # noqa: ANN202
+    async def main():
         engine = AsyncEngine()
         try:
             await engine.load(LoadModel(str(model_path)))
-            stream = engine.generate(Generate(7, _user("Tell me a very long story."), Sampling.greedy(2000, ignore_eos=True)))
+            stream = engine.generate(
+                Generate(7, _user("Tell me a very long story."), Sampling.greedy(2000, ignore_eos=True))
+            )
             cancelled_after: list[int] = []
 
-            def on_delta(ev, events):  # noqa: ANN001, ANN202
+            def on_delta(ev, events):
                 n = sum(1 for e in events if isinstance(e, Delta))
                 if n == 10:
                     stream.cancel()
@@ -85,9 +88,11 @@ def test_cancel_mid_reply_stops_within_a_token(model_path: Path) -> None:
 
 
 def test_cancel_during_a_long_prompt_stops_before_the_prompt_is_read(model_path: Path) -> None:
-    long_prompt = "Summarise this text. " + " ".join(f"Sentence number {i} talks about lighthouses." for i in range(280))
+    long_prompt = "Summarise this text. " + " ".join(
+        f"Sentence number {i} talks about lighthouses." for i in range(280)
+    )
 
-    async def main():  # noqa: ANN202
+    async def main():
         engine = AsyncEngine()
         try:
             await engine.load(LoadModel(str(model_path)))
@@ -110,7 +115,7 @@ def test_cancel_during_a_long_prompt_stops_before_the_prompt_is_read(model_path:
 
 
 def test_second_turn_reuses_the_kv_cache(model_path: Path) -> None:
-    async def main():  # noqa: ANN202
+    async def main():
         engine = AsyncEngine()
         try:
             await engine.load(LoadModel(str(model_path)))
@@ -134,7 +139,7 @@ def test_bad_model_file_gives_a_clear_error_and_engine_survives(kind: str, model
                                                                  tmp_path: Path) -> None:
     bad = tmp_path / "nowhere" / "model.gguf" if kind == "missing" else not_gguf_file
 
-    async def main():  # noqa: ANN202
+    async def main():
         engine = AsyncEngine()
         try:
             with pytest.raises(ModelLoadError) as err:
@@ -155,13 +160,15 @@ def test_bad_model_file_gives_a_clear_error_and_engine_survives(kind: str, model
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGABRT], ids=["sigkill", "native-abort"])
 def test_engine_process_killed_mid_stream_fails_the_stream_and_restarts(model_path: Path, sig: int) -> None:
-    async def main():  # noqa: ANN202
+    async def main():
         engine = AsyncEngine()
         try:
             await engine.load(LoadModel(str(model_path)))
-            stream = engine.generate(Generate(1, _user("Tell me a long story."), Sampling.greedy(2000, ignore_eos=True)))
+            stream = engine.generate(
+                Generate(1, _user("Tell me a long story."), Sampling.greedy(2000, ignore_eos=True))
+            )
 
-            def on_delta(ev, events):  # noqa: ANN001, ANN202
+            def on_delta(ev, events):
                 if sum(1 for e in events if isinstance(e, Delta)) == 5:
                     os.kill(engine.pid, sig)
 
@@ -198,11 +205,13 @@ def test_each_token_is_detokenized_once_not_the_whole_reply(model_path: Path) ->
 def test_stop_works_within_a_second_even_when_the_engine_is_stuck(model_path: Path) -> None:
     """A stopped (SIGSTOP) or hung engine cannot hold Stop up: it is killed, the answer ends cancelled."""
 
-    async def main():  # noqa: ANN202
+    async def main():
         engine = AsyncEngine()
         try:
             await engine.load(LoadModel(str(model_path), n_threads=1))
-            stream = engine.generate(Generate(1, _user("Tell me a long story."), Sampling.greedy(2000, ignore_eos=True)))
+            stream = engine.generate(
+                Generate(1, _user("Tell me a long story."), Sampling.greedy(2000, ignore_eos=True))
+            )
             events, took = [], None
             async for ev in stream:
                 events.append(ev)
@@ -262,7 +271,7 @@ def test_shutting_the_engine_down_never_blocks_the_loop(model_path: Path, monkey
             alive = True
         except ProcessLookupError:
             alive = False
-        return max(b - a for a, b in zip(ticks, ticks[1:], strict=False)), alive
+        return max(b - a for a, b in itertools.pairwise(ticks)), alive
 
     worst_gap, alive = asyncio.run(main())
     assert not alive  # aclose returned after the process had ended

@@ -16,7 +16,9 @@ from engine.states import IllegalTransition, check_transition
 from engine.template import CHATML_TEMPLATE, ChatTemplate
 
 
-@pytest.mark.parametrize("text", ["héllo wörld", "日本語のテキスト", "emoji 🌍🔥 mixed ✓"], ids=["latin", "cjk", "emoji"])
+@pytest.mark.parametrize(
+    "text", ["héllo wörld", "日本語のテキスト", "emoji 🌍🔥 mixed ✓"], ids=["latin", "cjk", "emoji"]
+)
 def test_multibyte_utf8_split_anywhere_comes_out_whole(text: str) -> None:
     data = text.encode()
     for cut in range(1, len(data)):
@@ -29,7 +31,7 @@ def test_multibyte_utf8_split_anywhere_comes_out_whole(text: str) -> None:
 
 def test_unfinished_character_at_end_becomes_replacement_char() -> None:
     d = IncrementalDetokenizer()
-    assert d.feed("ok ".encode() + "🌍".encode()[:2]) == "ok "
+    assert d.feed(b"ok " + "🌍".encode()[:2]) == "ok "
     assert d.flush() == "\ufffd"
 
 
@@ -63,13 +65,13 @@ def test_template_renders_chatml() -> None:
 def test_template_cannot_escape_the_sandbox() -> None:
     hostile = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
     t = ChatTemplate(hostile, bos_token="", eos_token="")
-    with pytest.raises(Exception, match="unsafe|access"):
+    with pytest.raises(Exception, match=r"unsafe|access"):
         t.render([ChatMessage("user", "x")])
 
 
 def test_template_cannot_mutate_messages() -> None:
     t = ChatTemplate("{% set _ = messages.append({'role': 'x'}) %}{{ messages|length }}", bos_token="", eos_token="")
-    with pytest.raises(Exception, match="unsafe|mutable|append"):
+    with pytest.raises(Exception, match=r"unsafe|mutable|append"):
         t.render([ChatMessage("user", "x")])
 
 

@@ -54,7 +54,10 @@ def test_no_other_exception_class_is_shown_to_people() -> None:
                 if bases & roots:
                     loose.append(f"{path.relative_to(ROOT)}: {node.name}({', '.join(sorted(bases))})")
     # IllegalTransition is a programming error (a caller broke the state machine), on purpose.
-    assert sorted(loose) == ["engine/errors.py: HearthError(Exception)", "engine/states.py: IllegalTransition(ValueError)"]
+    assert sorted(loose) == [
+        "engine/errors.py: HearthError(Exception)",
+        "engine/states.py: IllegalTransition(ValueError)",
+    ]
 
 
 def test_the_failing_provider_field_is_structured_not_parsed_from_text(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import time
@@ -31,7 +32,7 @@ def run(config: FilterConfig, chunks: list[str]) -> tuple[str, str, bool, list[l
 
 def splits(text: str, cuts: list[int]) -> list[str]:
     bounds = [0, *sorted(set(cuts)), len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def every_split(text: str) -> list[list[str]]:
@@ -257,7 +258,7 @@ def test_output_does_not_depend_on_chunking(name: str, parts: list[str], cuts: l
     answer = reasoning = ""
     for chunk in splits(text, [c for c in cuts if c < len(text)]):
         pieces = f.feed(chunk)
-        assert all(p.text for p in pieces) and all(a.channel != b.channel for a, b in zip(pieces, pieces[1:]))
+        assert all(p.text for p in pieces) and all(a.channel != b.channel for a, b in itertools.pairwise(pieces))
         assert f.held <= hold_bound(config)
         answer += "".join(p.text for p in pieces if p.channel == ANSWER)
         reasoning += "".join(p.text for p in pieces if p.channel == REASONING)

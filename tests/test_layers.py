@@ -30,7 +30,9 @@ CONTRACTS = [
     Contract("engine", ("app", "store", *QT), "the engine runs in its own process and knows nothing above it"),
     Contract("store", ("app", *QT), "the store may use engine's public types, nothing above"),
     Contract("app.core", ("app.ui", "app.cli", "app.main", "app.server", *QT), "the core is Qt-free and shared"),
-    Contract("app.cli", ("app.ui", "app.main", "app.server", *QT), "the CLI uses the core; app.main hands it the window"),
+    Contract(
+        "app.cli", ("app.ui", "app.main", "app.server", *QT), "the CLI uses the core; app.main hands it the window"
+    ),
     Contract("app.server", ("app.ui", "app.cli", "app.main", *QT), "the HTTP server uses the core only"),
     Contract("app.ui", ("app.cli", "app.main", "app.server"), "the window uses the core, never the terminal commands"),
 ]

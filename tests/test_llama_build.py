@@ -26,7 +26,7 @@ _REPO = Path(__file__).resolve().parents[1]
 _BUILD = _REPO / "packaging" / "llama"
 
 
-def _build_module():  # noqa: ANN202 - packaging/llama/build.py, a script, loaded as a module
+def _build_module():
     spec = importlib.util.spec_from_file_location("hearth_llama_build", _BUILD / "build.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)

@@ -21,7 +21,9 @@ HI = [{"role": "user", "content": "Say hello in three words."}]
 
 
 @contextlib.contextmanager
-def post(server: LlamaServer, body: dict[str, Any], headers: dict[str, str] | None = None) -> Iterator[http.client.HTTPResponse]:
+def post(
+    server: LlamaServer, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Iterator[http.client.HTTPResponse]:
     """POST /v1/chat/completions on a fresh connection, closed on exit."""
     url = urlsplit(server.base_url)
     conn = http.client.HTTPConnection(url.netloc, timeout=60)
@@ -178,8 +180,7 @@ def test_a_file_that_is_not_a_model_fails_fast_with_the_server_log(tmp_path: Pat
     bad = tmp_path / "notes.gguf"
     bad.write_text("not a model\n" * 100)
     started = time.monotonic()
-    with pytest.raises(LlamaServerError, match="exited with") as raised:
-        with LlamaServer(bad):
-            pass
+    with pytest.raises(LlamaServerError, match="exited with") as raised, LlamaServer(bad):
+        pass
     assert time.monotonic() - started < 30
     assert "notes.gguf" in str(raised.value)  # the log tail names what failed to load

@@ -311,7 +311,7 @@ def test_remove_asks_first_and_frees_the_file_and_the_bundled_one_cannot_be_remo
     asked: list[str] = []
     answer = QMessageBox.StandardButton.No
 
-    def question(parent, title, text, *args):  # noqa: ANN001, ANN202
+    def question(parent, title, text, *args):
         asked.append(text)
         return answer
 

@@ -206,8 +206,9 @@ def test_add_by_path_reads_the_header_and_refuses_what_is_not_a_model(data_dir: 
     assert "local-my-model" not in hearth("models", "list", data_dir=data_dir, env=env).stdout
 
 
-def test_ask_refuses_a_model_that_cannot_fit_unless_forced(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                                          data_dir: Path) -> None:
+def test_ask_refuses_a_model_that_cannot_fit_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
     from app.main import main
 
     monkeypatch.setattr("engine.fit.available_memory", lambda: 200_000_000)  # a machine with 200 MB free

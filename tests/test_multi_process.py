@@ -32,9 +32,8 @@ def _ask(data_dir: Path, prompt: str, tokens: int) -> subprocess.Popen[str]:
 
 def _saved(data_dir: Path, message_id: int) -> tuple[str, str]:
     with sqlite3.connect(data_dir / "hearth.db") as db:
-        row = db.execute("SELECT g.state, m.content FROM message m JOIN generation g ON g.message_id = m.id "
+        return db.execute("SELECT g.state, m.content FROM message m JOIN generation g ON g.message_id = m.id "
                          "WHERE m.id = ? ORDER BY g.id DESC LIMIT 1", (message_id,)).fetchone()
-    return row
 
 
 def _wait_for_streaming(data_dir: Path, timeout: float = 60) -> None:
@@ -95,7 +94,9 @@ def _worker(data_dir: Path, tmp: Path, rng: random.Random, n: int) -> list[subpr
     for _ in range(n):
         kind = rng.choice(["ask", "ask", "list", "backup"])
         if kind == "ask":
-            procs.append(_ask(data_dir, f"Trial {rng.randrange(10**6)}: describe a city at night.", rng.randint(8, 120)))
+            procs.append(
+                _ask(data_dir, f"Trial {rng.randrange(10**6)}: describe a city at night.", rng.randint(8, 120))
+            )
         elif kind == "list":
             procs.append(subprocess.Popen(_cmd(data_dir, "list", "--messages"), stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True))

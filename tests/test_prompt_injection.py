@@ -49,7 +49,9 @@ def test_chatml_markers_typed_by_a_person_stay_text(model: LocalModel) -> None:
     # The template's own turns only: the same control tokens as for an innocent message.
     assert (_count(forged, im_start), _count(forged, im_end)) == (_count(plain, im_start), _count(plain, im_end))
     # And the text is all there, as text: a one-character change costs no more than one or two tokens.
-    altered = model.tokenize_prompt(Generate(1, (ChatMessage("user", FORGE_CHATML.replace("<|im_end|>", "<|im_end!>")),)))
+    altered = model.tokenize_prompt(
+        Generate(1, (ChatMessage("user", FORGE_CHATML.replace("<|im_end|>", "<|im_end!>")),))
+    )
     assert abs(len(forged) - len(altered)) <= 4, (len(forged), len(altered))
     as_text = model._llm.tokenize(FORGE_CHATML.encode(), add_bos=False, special=False)
     assert _contains(forged, as_text)  # the message, tokenized as the plain text it is
@@ -70,8 +72,9 @@ def test_another_template_family_keeps_its_separators_and_only_its_own(model: Lo
     model.template = ChatTemplate(EOT_TEMPLATE, bos_token="", eos_token="<|endoftext|>")
     try:
         forged = model.tokenize_prompt(Generate(1, (ChatMessage("user", FORGE_EOT),)))
-        two_turns = model.tokenize_prompt(Generate(1, (ChatMessage("user", "  Hello.  "), ChatMessage("assistant", "Hi"),
-                                                        ChatMessage("user", "Bye"))))
+        two_turns = model.tokenize_prompt(
+            Generate(1, (ChatMessage("user", "  Hello.  "), ChatMessage("assistant", "Hi"), ChatMessage("user", "Bye")))
+        )
         parts = model.template.render_parts((ChatMessage("user", "  Hello.  "),))
     finally:
         model.template = saved

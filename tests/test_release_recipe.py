@@ -38,7 +38,9 @@ def test_every_path_the_workflow_runs_exists() -> None:
     for p in paths:
         assert (_REPO / p).exists(), p
     for key in ("python-version-file",):
-        (setup,) = [s for s in _workflow()["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/setup-python")]
+        (setup,) = [
+            s for s in _workflow()["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/setup-python")
+        ]
         assert (_REPO / setup["with"][key]).is_file()
 
 

@@ -80,7 +80,7 @@ def test_a_normal_stream_completes_with_text_and_stats() -> None:
 
 
 def test_a_malformed_chunk_fails_and_keeps_the_text_before_it() -> None:
-    body = openai_stream(["Good"], finish_reason=None, done=False) + [b'data: {"choices": [{"delta": \n\n']
+    body = [*openai_stream(["Good"], finish_reason=None, done=False), b'data: {"choices": [{"delta": \n\n']
     with ScriptedServer([Script(body=body)]) as server:
         events, _ = run(spec(server))
     assert text(events) == "Good"
@@ -89,8 +89,10 @@ def test_a_malformed_chunk_fails_and_keeps_the_text_before_it() -> None:
 
 
 def test_an_error_event_mid_stream_fails_with_the_providers_words() -> None:
-    body = openai_stream(["Half an"], finish_reason=None, done=False) + [
-        openai_error_frame("The model is overloaded, try later", type="server_error")]
+    body = [
+        *openai_stream(["Half an"], finish_reason=None, done=False),
+        openai_error_frame("The model is overloaded, try later", type="server_error"),
+    ]
     with ScriptedServer([Script(body=body)]) as server:
         events, _ = run(spec(server))
     assert text(events) == "Half an"
@@ -113,7 +115,7 @@ def test_429_before_the_first_token_is_retried_after_retry_after() -> None:
     scripts = [json_response(429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}),
                Script(body=openai_stream(["Worth", " the wait"]))]
     with ScriptedServer(scripts) as server:
-        events, took = run(spec(server))
+        events, _took = run(spec(server))
         assert len(server.requests) == 2
         gap = server.requests[1].received_at - server.requests[0].received_at
     assert text(events) == "Worth the wait" and isinstance(events[-1], Final)

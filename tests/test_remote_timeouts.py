@@ -7,6 +7,7 @@ engine process for the reason a timeout is recorded under.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -106,7 +107,7 @@ def test_scrubbing_does_not_depend_on_how_the_text_is_chunked(secret: str, text:
     bounds = sorted({min(c, len(text)) for c in cuts} | {0, len(text)})
     scrubber = SecretScrubber(secret)
     shown = ""
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         shown += scrubber.feed(text[a:b])
         assert secret not in shown  # never, at any moment
     shown += scrubber.flush()

@@ -19,7 +19,7 @@ from engine.states import GenerationState
 from store import Store
 
 
-async def _with_service(data_dir: Path, body):  # noqa: ANN001, ANN202
+async def _with_service(data_dir: Path, body):
     store = Store.open(data_dir / "hearth.db")
     engine = AsyncEngine()
     try:
@@ -29,7 +29,7 @@ async def _with_service(data_dir: Path, body):  # noqa: ANN001, ANN202
         store.close()
 
 
-async def _wait_for(predicate, timeout: float = 30.0) -> None:  # noqa: ANN001
+async def _wait_for(predicate, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
@@ -40,7 +40,7 @@ async def _wait_for(predicate, timeout: float = 30.0) -> None:  # noqa: ANN001
 
 def test_engine_killed_mid_reply_keeps_the_partial_text_and_the_next_message_works(
         model_path: Path, data_dir: Path) -> None:
-    async def body(service: ChatService, store: Store, engine: AsyncEngine):  # noqa: ANN202
+    async def body(service: ChatService, store: Store, engine: AsyncEngine):
         await service.load(str(model_path))
         turn = await service.start_turn(None, "Tell me a long story.", sampling=Sampling.greedy(2000, ignore_eos=True))
         shown = []
@@ -67,7 +67,7 @@ def test_engine_killed_mid_reply_keeps_the_partial_text_and_the_next_message_wor
 
 
 def test_empty_message_and_unloadable_model_are_refused_with_a_reason(not_gguf_file: Path, data_dir: Path) -> None:
-    async def body(service: ChatService, store: Store, engine: AsyncEngine):  # noqa: ANN202
+    async def body(service: ChatService, store: Store, engine: AsyncEngine):
         with pytest.raises(ModelLoadError):
             await service.load(str(not_gguf_file))
         with pytest.raises(InputError):
@@ -83,7 +83,7 @@ def test_empty_message_and_unloadable_model_are_refused_with_a_reason(not_gguf_f
 
 def test_a_consumer_that_stops_reading_cancels_the_answer_and_it_is_saved_with_what_it_saw(
         model_path: Path, data_dir: Path) -> None:
-    async def body(service: ChatService, store: Store, engine: AsyncEngine):  # noqa: ANN202
+    async def body(service: ChatService, store: Store, engine: AsyncEngine):
         await service.load(str(model_path))
         turn = await service.start_turn(None, "Tell me a long story.", sampling=Sampling.greedy(2000, ignore_eos=True))
         seen = []

@@ -41,7 +41,9 @@ def get(server: ScriptedServer, path: str = CHAT, body: object = None) -> tuple[
 def raw(server: ScriptedServer, body: bytes = b"{}") -> socket.socket:
     """A socket that has sent one POST; the caller reads the raw response and closes it."""
     s = socket.create_connection(("127.0.0.1", urlsplit(server.base_url).port), timeout=10)
-    head = f"POST {CHAT} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    head = (
+        f"POST {CHAT} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     s.sendall(head.encode() + body)
     return s
 
@@ -127,7 +129,7 @@ def test_a_pause_holds_the_next_write_back(serve: list[ScriptedServer]) -> None:
 
 
 @pytest.mark.parametrize(
-    "script, status, retry_after",
+    ("script", "status", "retry_after"),
     [
         (samples.openai_rate_limited("1"), 429, "1"),
         (samples.openai_rate_limited("7"), 429, "7"),
@@ -237,7 +239,7 @@ def test_release_ends_a_stall_and_stopping_does_not_wait_for_one(serve: list[Scr
 
 
 @pytest.mark.parametrize(
-    "obj, event, frame",
+    ("obj", "event", "frame"),
     [
         ({"a": "é"}, None, 'data: {"a": "é"}\n\n'),
         ("[DONE]", None, "data: [DONE]\n\n"),
@@ -264,7 +266,12 @@ def test_the_openai_sample_has_the_shape_llama_cpp_python_sends() -> None:
     frames = data_frames(samples.openai_stream(["Hi", " there"]))
     assert frames[-1] == "[DONE]"
     chunks = [json.loads(f) for f in frames[:-1]]
-    assert [c["choices"][0]["delta"] for c in chunks] == [{"role": "assistant"}, {"content": "Hi"}, {"content": " there"}, {}]
+    assert [c["choices"][0]["delta"] for c in chunks] == [
+        {"role": "assistant"},
+        {"content": "Hi"},
+        {"content": " there"},
+        {},
+    ]
     assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "stop"]
     assert list(chunks[0]) == ["id", "model", "created", "object", "choices"]
     error = json.loads(data_frames([samples.openai_error_frame("boom", code="overloaded")])[0])
@@ -288,7 +295,12 @@ def test_the_dify_samples_carry_the_answer_where_dify_does() -> None:
     assert {e["conversation_id"] for e in events} == {samples.DIFY_CONVERSATION}
     assert events[-1]["metadata"]["usage"]["completion_tokens"] == 2
     error = json.loads(data_frames([samples.dify_error_frame("quota")])[0])
-    assert (error["event"], error["status"], error["code"], error["message"]) == ("error", 400, "completion_request_error", "quota")
+    assert (error["event"], error["status"], error["code"], error["message"]) == (
+        "error",
+        400,
+        "completion_request_error",
+        "quota",
+    )
     flow = [json.loads(f) for f in data_frames(samples.dify_workflow_stream(["a", "b"]))]
     assert [e["event"] for e in flow] == ["workflow_started", "text_chunk", "text_chunk", "workflow_finished"]
     assert [e["data"]["text"] for e in flow[1:3]] == ["a", "b"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ class _Recording:
         self.arrivals: list[float] = []
         self.turn = None
 
-    async def start_turn(self, conversation_id, text, **_):  # noqa: ANN001, ANN003, ANN201
+    async def start_turn(self, conversation_id, text, **_):
         turn = await self._service.start_turn(conversation_id, text, sampling=self._sampling)
         self.turn = turn
         outer = self
@@ -45,10 +46,10 @@ class _Recording:
             command_latency_ms = turn.command_latency_ms
 
             @property
-            def outcome(self):  # noqa: ANN201
+            def outcome(self):
                 return turn.outcome
 
-            async def __aiter__(self):  # noqa: ANN204
+            async def __aiter__(self):
                 async for ev in turn:
                     if isinstance(ev, Delta) and ev.tokens:
                         outer.arrivals.append(time.perf_counter())
@@ -58,7 +59,7 @@ class _Recording:
 
 
 @pytest.mark.timeout(180)
-def test_stream_does_not_wait_for_a_stalled_writer(qapp, model_path: Path, data_dir: Path) -> None:  # noqa: ANN001
+def test_stream_does_not_wait_for_a_stalled_writer(qapp, model_path: Path, data_dir: Path) -> None:
     loop = qasync.QEventLoop(qapp)
     ticks: list[float] = []
     shown: list[str] = []
@@ -68,7 +69,7 @@ def test_stream_does_not_wait_for_a_stalled_writer(qapp, model_path: Path, data_
             ticks.append(time.perf_counter())
             await asyncio.sleep(0.002)
 
-    async def main():  # noqa: ANN202
+    async def main():
         store = Store.open(data_dir / "hearth.db", writer_factory=functools.partial(SlowWriter, stall_s=STALL_S))
         engine = AsyncEngine()
         try:
@@ -102,14 +103,14 @@ def test_stream_does_not_wait_for_a_stalled_writer(qapp, model_path: Path, data_
     finally:
         loop.close()
 
-    intervals = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    intervals = [b - a for a, b in itertools.pairwise(arrivals)]
     token_interval = statistics.median(intervals)
     streaming_time = arrivals[-1] - arrivals[0]
     # Several stalled commits (checkpoints) happened while these tokens streamed...
     assert streaming_time > STALL_S
     # ...yet no delta waited for one: the longest gap is nowhere near a 2 s stall.
     assert max(intervals) < max(10 * token_interval, 0.25), (max(intervals), token_interval)
-    loop_gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    loop_gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(loop_gaps) < 0.25  # the UI loop was never blocked by the store
     assert "".join(shown).strip()  # the view got the text
     # The final save landed after the stall, and it is complete.

@@ -281,7 +281,7 @@ def test_begin_turn_saves_the_turn_and_returns_its_prompt_history(store: Store) 
     assert err.value.code == "no_such_conversation"
 
 
-def test_conversation_settings_merge_and_survive_a_reopen(tmp_path) -> None:  # noqa: ANN001
+def test_conversation_settings_merge_and_survive_a_reopen(tmp_path) -> None:
     import asyncio
 
     from store import Store
@@ -301,7 +301,7 @@ def test_conversation_settings_merge_and_survive_a_reopen(tmp_path) -> None:  # 
     assert first == reopened == {"provider": "lan-box"}
 
 
-def test_a_settings_read_after_pending_writes_sees_them(tmp_path) -> None:  # noqa: ANN001
+def test_a_settings_read_after_pending_writes_sees_them(tmp_path) -> None:
     """The command path reads what the last turn saved (a provider's session id) even while
     that save is still queued on the writer."""
     import asyncio

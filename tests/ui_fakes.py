@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,13 +51,13 @@ def running_loop(app: QApplication) -> Iterator[QEventLoop]:
             app.processEvents()
         # Not loop.stop(): that calls QApplication.exit(), and outside exec() Qt then makes
         # every later QEventLoop.exec() (qtbot.wait, waitSignal) return at once.
-        loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
+        loop._QEventLoop__is_running = False
         asyncio.events._set_running_loop(None)
         loop.close()
         asyncio.set_event_loop(None)
 
 
-def run(qtbot: Any, coro: Coroutine[Any, Any, T], timeout_ms: int = 10_000) -> T:
+def run[T](qtbot: Any, coro: Coroutine[Any, Any, T], timeout_ms: int = 10_000) -> T:
     """Run `coro` on the qasync loop while Qt keeps processing events; return its result."""
     task = asyncio.ensure_future(coro)
     qtbot.waitUntil(task.done, timeout=timeout_ms)
@@ -319,7 +319,7 @@ class FakeStore:
         await asyncio.sleep(0)
         return dict(self.settings.get(conversation_id, {}))
 
-    async def update_conversation_settings(self, conversation_id: int, changes: dict[str, object]) -> None:
+    async def update_conversation_settings(self, conversation_id: int, changes: Mapping[str, object]) -> None:
         await asyncio.sleep(0)
         merged = {**self.settings.get(conversation_id, {}), **changes}
         self.settings[conversation_id] = {k: v for k, v in merged.items() if v is not None}

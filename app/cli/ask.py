@@ -15,13 +15,17 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cli.support import fail, open_store, quiet_stdout, read_stdin, text_arg
 from app.core.errors import InputError, describe
 from app.core.models import ModelLibrary
 from app.core.routes import LOCAL_ROUTE, Route, RouteChoice, Router
 from app.core.settings import LoadSettings
+
+if TYPE_CHECKING:  # imported when a command runs: `hearth --help` stays fast
+    from app.core.chat_service import ChatService, Turn
+    from store import Store
 
 __all__ = ["run_ask"]
 
@@ -124,12 +128,7 @@ def _too_big(model: Path, settings: LoadSettings) -> str | None:
 async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path,
                library: ModelLibrary) -> int:
     from app.core.chat_service import ChatService
-    from app.core.errors import ProviderError
     from engine.client import AsyncEngine
-    from engine.commands import Sampling
-    from engine.errors import EngineError
-    from engine.events import Delta
-    from engine.states import GenerationState
     from store import StoreError
 
     if not prompt.strip() and args.continue_id is None:
@@ -139,80 +138,109 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
     except StoreError as e:
         return fail(e.message)
     engine = AsyncEngine()
-    notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
     service = ChatService(store, engine, templates=library.template_for)
-    loop = asyncio.get_running_loop()
     try:
-        try:
-            route = await _route(args, data_dir, store)
-            if route.remote is None:
-                s = args.settings
-                info = await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
-                                          n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
-                                          chat_template=args.chat_template)
-                if info.template_note:
-                    notes.append(info.template_note)
-                    print(f"hearth: note: {info.template_note}", file=sys.stderr)
-            sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
-            if args.continue_id is not None:
-                turn = await service.continue_message(args.continue_id, sampling=sampling, route=route)
-            else:
-                turn = await service.start_turn(args.conversation, prompt, sampling=sampling, route=route)
-        except (EngineError, StoreError) as e:
-            hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
-            hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
-                "no_such_message", "not_continuable") else hint
-            return fail(e.message + hint)
-        except (InputError, ProviderError) as e:
-            return fail(e.message)
-        interrupts = 0
-
-        def on_sigint() -> None:  # the first Ctrl-C stops the answer; a second one does not wait
-            nonlocal interrupts
-            interrupts += 1
-            turn.cancel(force=interrupts > 1)
-
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        show = _Printer(on_closed=turn.cancel)
-        if args.continue_id is not None and not args.json:
-            show.write(turn.prefix)  # the whole answer, then its continuation
-        async for event in turn:
-            if isinstance(event, Delta) and not args.json:
-                show.delta(event)
-        show.end()
-        loop.remove_signal_handler(signal.SIGINT)
-        lag: float | None = None
-        save_error: str | None = None
-        try:
-            lag = await turn.saved
-        except Exception as e:  # the answer was shown; say clearly that it was not saved
-            save_error = f"the answer could not be saved: {describe(e)}"
-            print(f"hearth: error: {save_error}", file=sys.stderr)
-        outcome = turn.outcome
-        assert outcome is not None
-        if show.closed:  # the reader went away: the answer is saved (cancelled); nobody to tell
-            return 141 if save_error is None else 1
-        if args.json:
-            result = _json_result(turn, outcome, lag, service.label(route.remote))
-            result["saved"] = save_error is None
-            result["notes"] = notes
-            if save_error is not None and result["error"] is None:
-                result["error"] = {"code": "save_failed", "message": save_error}
-            print(json.dumps(result, ensure_ascii=False))
-        else:
-            if not outcome.text.endswith("\n"):
-                print()
-            m = outcome.metrics
-            print(_summary(outcome.state, m, outcome.error_message, turn.ids.conversation_id,
-                           outcome.cancel_reason), file=sys.stderr)
-        if save_error is not None:
-            return 1  # whatever the stream said, the answer is not on disk: never report success
-        if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":
-            return 3
-        return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
+        notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
+        started = await _start(args, prompt, data_dir, model, service, store, notes)
+        if isinstance(started, int):
+            return started
+        turn, route = started
+        show = await _stream(args, turn)
+        return await _finish(args, turn, show, service.label(route.remote), notes)
     finally:
         await engine.aclose()
         store.close()
+
+
+async def _start(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path, service: ChatService,
+                 store: Store, notes: list[str]) -> tuple[Turn, Route] | int:
+    """The command path: route, load the local model if it answers, save the rows, start the
+    stream. An exit code (after saying why) when it cannot."""
+    from app.core.errors import ProviderError
+    from engine.commands import Sampling
+    from engine.errors import EngineError
+    from store import StoreError
+
+    try:
+        route = await _route(args, data_dir, store)
+        if route.remote is None:
+            s = args.settings
+            info = await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
+                                      n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
+                                      chat_template=args.chat_template)
+            if info.template_note:
+                notes.append(info.template_note)
+                print(f"hearth: note: {info.template_note}", file=sys.stderr)
+        sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+        if args.continue_id is not None:
+            return await service.continue_message(args.continue_id, sampling=sampling, route=route), route
+        return await service.start_turn(args.conversation, prompt, sampling=sampling, route=route), route
+    except (EngineError, StoreError) as e:
+        hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
+        hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
+            "no_such_message", "not_continuable") else hint
+        return fail(e.message + hint)
+    except (InputError, ProviderError) as e:
+        return fail(e.message)
+
+
+async def _stream(args: argparse.Namespace, turn: Turn) -> _Printer:
+    """The stream path, to the terminal: the first Ctrl-C stops the answer, a second one does
+    not wait; a reader that goes away cancels it."""
+    from engine.events import Delta
+
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_sigint() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        turn.cancel(force=interrupts > 1)
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    show = _Printer(on_closed=turn.cancel)
+    if args.continue_id is not None and not args.json:
+        show.write(turn.prefix)  # the whole answer, then its continuation
+    async for event in turn:
+        if isinstance(event, Delta) and not args.json:
+            show.delta(event)
+    show.end()
+    loop.remove_signal_handler(signal.SIGINT)
+    return show
+
+
+async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: str, notes: list[str]) -> int:
+    """Product state: wait for the save, then report the outcome and choose the exit code."""
+    from engine.states import GenerationState
+
+    lag: float | None = None
+    save_error: str | None = None
+    try:
+        lag = await turn.saved
+    except Exception as e:  # noqa: BLE001 - whatever failed, the answer shown is not on disk: say so
+        save_error = f"the answer could not be saved: {describe(e)}"
+        print(f"hearth: error: {save_error}", file=sys.stderr)
+    outcome = turn.outcome
+    assert outcome is not None
+    if show.closed:  # the reader went away: the answer is saved (cancelled); nobody to tell
+        return 141 if save_error is None else 1
+    if args.json:
+        result = _json_result(turn, outcome, lag, label)
+        result["saved"] = save_error is None
+        result["notes"] = notes
+        if save_error is not None and result["error"] is None:
+            result["error"] = {"code": "save_failed", "message": save_error}
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        if not outcome.text.endswith("\n"):
+            print()
+        print(_summary(outcome.state, outcome.metrics, outcome.error_message, turn.ids.conversation_id,
+                       outcome.cancel_reason), file=sys.stderr)
+    if save_error is not None:
+        return 1  # whatever the stream said, the answer is not on disk: never report success
+    if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":
+        return 3
+    return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
 
 
 def _summary(state: Any, m: dict[str, Any], error: str | None, conversation_id: int,

@@ -55,7 +55,8 @@ def _llama_lines(llama: dict[str, Any]) -> list[str]:
     if b:
         lines.append(f"  ggml        {b.get('ggml_version')} (commit {b.get('ggml_commit')})")
         shipped = [m.split("ggml-cpu-")[-1].split(".")[0] for m in b.get("cpu_modules", [])]
-        order = build.get("cpu_variants") if isinstance(build.get("cpu_variants"), list) else []
+        variants = build.get("cpu_variants")
+        order: list[str] = variants if isinstance(variants, list) else []
         shipped.sort(key=lambda v: order.index(v) if v in order else len(order))
         chosen = b.get("cpu_module") or ("built in" if not b.get("dynamic") else "none")
         lines.append(f"  CPU code    {chosen}" + (f" (chosen from {', '.join(shipped)})" if shipped else ""))
@@ -81,7 +82,7 @@ def format_report(r: DoctorReport) -> str:
     h, m, d = r.hearth, r.machine, r.data
     db = d["database"]
     lines = [f"Hearth {h['version']} · Python {h['python']} · {h['install']} install ({h['executable']})", ""]
-    lines += _llama_lines(r.llama) + ["", "Machine"]
+    lines += [*_llama_lines(r.llama), "", "Machine"]
     lines.append(f"  CPU         {m['cpu']} · {m['arch']} · {m.get('physical_cores') or '?'} physical cores, "
                  f"{m.get('logical_cores') or '?'} logical")
     if m.get("flags") is not None:
@@ -103,8 +104,11 @@ def format_report(r: DoctorReport) -> str:
         lines.append(f"  {mod['name']} ({mod['source']}) {_size(mod['size_bytes'])}  {mod['path']}{state}")
     problems = [f for f in r.findings if f.level != "ok"]
     lines += [""] + [f"{_MARK[f.level]} {f.message}" for f in r.findings if f.level != "ok"]
-    lines.append("All is well." if not problems else
-                 ("Hearth should work, with the warnings above." if r.ok else "Hearth will not work as it is: see ✗ above."))
+    lines.append(
+        "All is well."
+        if not problems
+        else ("Hearth should work, with the warnings above." if r.ok else "Hearth will not work as it is: see ✗ above.")
+    )
     return "\n".join(lines)
 
 
@@ -128,7 +132,9 @@ def _salvage(data_dir: Path) -> int:
     print(f"Salvaged into {dest}:")
     for table, n in report.copied.items():
         lost = report.unreadable.get(table, 0) + report.orphans.get(table, 0)
-        print(f"  {table}: {n:,} rows copied" + (f", {lost:,} could not be read or had lost their parent" if lost else ""))
+        print(
+            f"  {table}: {n:,} rows copied" + (f", {lost:,} could not be read or had lost their parent" if lost else "")
+        )
     if report.recreated:
         print(f"  {report.recreated} conversation(s) had lost their title; they are named 'Recovered conversation'.")
     print(f"{source} is unchanged. To use the salvaged copy: close Hearth, move {source.name} aside, and rename "

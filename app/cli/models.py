@@ -20,7 +20,8 @@ from app.core.settings import DEFAULT_CONTEXT
 __all__ = ["add_models_parser", "run_models"]
 
 
-def add_models_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                      common: argparse.ArgumentParser) -> None:
     models = sub.add_parser("models", parents=[common], help="list, download, check, add and remove models")
     verbs = models.add_subparsers(dest="verb", metavar="{list,pull,verify,add,rm,info,template}")
     verbs.add_parser("list", parents=[common], help="the catalog and your models: size, state, memory fit")
@@ -156,7 +157,7 @@ def _pull(library: ModelLibrary, model_id: str) -> int:
     def work() -> None:
         try:
             result["path"] = download.run()
-        except BaseException as e:  # handed to the main thread, which reports it
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread, which re-raises or reports it
             result["error"] = e
         finally:
             finished.set()

@@ -18,7 +18,8 @@ from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, key_env_
 __all__ = ["add_providers_parser", "run_providers"]
 
 
-def add_providers_parser(sub: argparse._SubParsersAction, data_dir: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def add_providers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                          data_dir: argparse.ArgumentParser) -> None:
     """`data_dir`: a parent parser with only --data-dir (here --model names the remote model)."""
     common = data_dir
     p = sub.add_parser("providers", parents=[common], help="remote servers: OpenAI-compatible, Ollama, Dify")

@@ -49,7 +49,7 @@ def read_stdin() -> str:
                         f"{e.start + 1}); save it as UTF-8 and try again") from None
 
 
-def open_store(data_dir: Path, *, read_only_ok: bool = False):  # noqa: ANN202 - returns store.Store
+def open_store(data_dir: Path, *, read_only_ok: bool = False):
     """The store; with `read_only_ok` (listing, backing up), one on read-only media opens read-only."""
     from store import Store, StoreError
 

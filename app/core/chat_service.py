@@ -24,7 +24,7 @@ from app.core.models.library import display_name
 from app.core.routes import Route
 from engine.client import AsyncEngine, GenerationStream
 from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling
-from engine.errors import EngineUnavailable
+from engine.errors import EngineError, EngineUnavailable
 from engine.events import (
     Cancelled,
     Delta,
@@ -269,7 +269,7 @@ class ChatService:
         log.warning("engine process died; reloading %s", self._last_load.path)
         try:
             await self.engine.load(self._last_load)
-        except Exception as e:  # reported through the ModelFailed event and model_error
+        except EngineError as e:  # reported through the ModelFailed event and model_error
             log.error("reloading the model after an engine crash failed: %s", e)
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,

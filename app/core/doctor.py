@@ -89,7 +89,7 @@ def cpu_facts() -> dict[str, Any]:
         mem = psutil.virtual_memory()
         physical = psutil.cpu_count(logical=False)
         ram = {"ram_total": mem.total, "ram_available": mem.available}
-    except Exception:  # psutil cannot read this system: report what is known
+    except (ImportError, OSError, RuntimeError):  # psutil cannot read this system: report what is known
         physical, ram = None, {}
     return {"cpu": model, "arch": platform.machine(), "os": platform.platform(terse=True),
             "physical_cores": physical, "logical_cores": os.cpu_count(),
@@ -167,8 +167,14 @@ def _data(data_dir: Path) -> tuple[dict[str, Any], list[Finding]]:
                                                 "conversations but cannot save new answers. Make it writable, or copy "
                                                 "it to a writable folder (--data-dir)."))
     if free < _LOW_DISK:
-        findings.append(Finding("warn", "data", f"Only {free / 1e6:.0f} MB are free where Hearth keeps its data "
-                                                f"({probe}): answers will stream but may fail to save. Free some space."))
+        findings.append(
+            Finding(
+                "warn",
+                "data",
+                f"Only {free / 1e6:.0f} MB are free where Hearth keeps its data "
+                f"({probe}): answers will stream but may fail to save. Free some space.",
+            )
+        )
     data = {"data_dir": str(data_dir), "exists": data_dir.exists(), "free_disk": free,
             "database": dataclasses.asdict(health) | {"schema": health.schema}}
     return data, findings

@@ -33,9 +33,6 @@ class MessageView:
     # read back from the database has none.
     reasoning: str = ""
 
-    def with_text(self, text: str) -> MessageView:
-        return dataclasses.replace(self, text=text)
-
     def with_state(self, state: GenerationState) -> MessageView:
         return dataclasses.replace(self, state=state)
 

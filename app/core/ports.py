@@ -8,7 +8,7 @@ real thing fails the type check instead of passing tests it should fail. No Qt.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -67,7 +67,7 @@ class ConversationStore(Protocol):
     async def conversation_settings(self, conversation_id: int, *,
                                     after_pending_writes: bool = ...) -> dict[str, object]: ...
 
-    async def update_conversation_settings(self, conversation_id: int, changes: dict[str, object]) -> None: ...
+    async def update_conversation_settings(self, conversation_id: int, changes: Mapping[str, object]) -> None: ...
 
     def backup(self, dest: Path) -> Path: ...
 

@@ -13,14 +13,14 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 __all__ = ["ProgressFeed"]
 
 T = TypeVar("T")
 
 
-class ProgressFeed(Generic[T]):
+class ProgressFeed[T]:
     def __init__(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[T], None], every_s: float = 0.1) -> None:
         self._loop = loop
         self._deliver = deliver  # called on the loop's thread only

@@ -28,9 +28,22 @@ __all__ = ["KeyStore", "KeychainUnavailable", "ProviderConfig", "ProviderError",
 
 _SERVICE = "Hearth"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
-_FIELDS: dict[str, type | tuple[type, ...]] = {"name": str, "kind": str, "base_url": str, "model": str, "headers": dict, "key_env": str, "path": str,
-           "connect_timeout_s": (int, float), "first_token_timeout_s": (int, float),
-           "between_tokens_timeout_s": (int, float), "max_retries": int, "stop": list, "think": bool, "redact": list}
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "kind": str,
+    "base_url": str,
+    "model": str,
+    "headers": dict,
+    "key_env": str,
+    "path": str,
+    "connect_timeout_s": (int, float),
+    "first_token_timeout_s": (int, float),
+    "between_tokens_timeout_s": (int, float),
+    "max_retries": int,
+    "stop": list,
+    "think": bool,
+    "redact": list,
+}
 # How the providers form names each field in its messages.
 _FORM_WORDS = {"name": "name", "kind": "kind", "base_url": "base URL", "model": "model", "headers": "headers",
                "connect_timeout_s": "connect timeout", "first_token_timeout_s": "first-token timeout",
@@ -149,7 +162,7 @@ class ProvidersFile:
             if want is None:
                 raise ProviderError(f"{label} has an unknown field {key!r}", provider=name, field=key,
                                     hint=f"Hearth does not know the field {key!r}.")
-            if isinstance(value, bool) and want is not bool or not isinstance(value, want):
+            if (isinstance(value, bool) and want is not bool) or not isinstance(value, want):
                 raise bad(key, f"{key} has the wrong type ({type(value).__name__})",
                           f"The {_FORM_WORDS.get(key, key)} has the wrong type ({type(value).__name__}).")
         if not _NAME.fullmatch(raw["name"]):

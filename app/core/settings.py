@@ -72,7 +72,9 @@ class SettingsFile:
                 else:
                     bad.append(f.name)
         if bad:
-            self.warning = f"Some settings in {self.path} were not understood ({', '.join(bad)}); defaults used for those."
+            self.warning = (
+                f"Some settings in {self.path} were not understood ({', '.join(bad)}); defaults used for those."
+            )
         return LoadSettings(**values)
 
     def save(self, settings: LoadSettings) -> None:

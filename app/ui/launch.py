@@ -91,13 +91,18 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
         restore_hook()
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 async def _tell(message: str) -> None:
     """A dialog with the reason, on the running loop (no nested event loop); returns when closed."""
     from PySide6.QtWidgets import QMessageBox
 
     box = QMessageBox(QMessageBox.Icon.Critical, "Hearth cannot open your conversations", message)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    box.finished.connect(lambda _result: closed.done() or closed.set_result(None))
+    box.finished.connect(lambda _result: _settle(closed))
     box.show()
     await closed
     box.deleteLater()
@@ -149,7 +154,7 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         window = MainWindow(vm, models=models_vm, providers=providers_vm)
         report.target = window.status.show_notice
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        window.closed.connect(lambda: closed.done() or closed.set_result(None))
+        window.closed.connect(lambda: _settle(closed))
         _close_on_signals(window)
         window.show()
         await asyncio.sleep(0)  # let the window paint before the engine process starts

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from app.core.errors import HearthError, describe
 
@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 
 class _Enableable(Protocol):
-    def setEnabled(self, enabled: bool) -> None: ...  # noqa: N802 - Qt's name
+    def setEnabled(self, enabled: bool) -> None: ...
 
 
 class Ops:
@@ -61,7 +61,7 @@ class Ops:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
 
-class Op(Generic[T]):
+class Op[T]:
     def __init__(self, runner: Ops, what: str, work: Callable[[], Awaitable[T]]) -> None:
         self._runner = runner
         self._what = what

@@ -273,7 +273,9 @@ def build(config: dict, backend: str, cache: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", default=os.environ.get("HEARTH_LLAMA_BACKEND", "cpu"))
-    p.add_argument("--cache", type=Path, default=None, help="wheel cache (default: HEARTH_WHEEL_CACHE or ~/.cache/hearth/wheels)")
+    p.add_argument(
+        "--cache", type=Path, default=None, help="wheel cache (default: HEARTH_WHEEL_CACHE or ~/.cache/hearth/wheels)"
+    )
     p.add_argument("--key", action="store_true", help="print the cache folder this build would use, build nothing")
     a = p.parse_args(argv)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.core.errors import CatalogError
 
-__all__ = ["CATALOG_PATH", "CatalogEntry", "CatalogError", "SERVER_HASH", "find_entry", "load_catalog"]
+__all__ = ["CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "CatalogError", "find_entry", "load_catalog"]
 
 # Beside this module, so an installed wheel or a bundle finds it as well as a checkout does.
 CATALOG_PATH = Path(__file__).resolve().with_name("models.toml")
@@ -116,7 +116,7 @@ def _entry(source: str, index: int, raw: dict[str, object]) -> CatalogEntry:
         raise CatalogError(f"{label} has unknown field(s) {', '.join(unknown)}")
     for key, value in raw.items():
         want = _TYPES[key]
-        if isinstance(value, bool) and want is not bool or not isinstance(value, want):
+        if (isinstance(value, bool) and want is not bool) or not isinstance(value, want):
             raise CatalogError(f"{label}: {key} has the wrong type ({type(value).__name__})")
     if not _ID.fullmatch(str(raw["id"])):
         raise CatalogError(f"{label}: id must be lowercase letters, digits, '.', '-' or '_'")

@@ -238,7 +238,7 @@ class Download:
 
     def _transfer(self, url: str, part: Path, size: int) -> None:
         from huggingface_hub import get_session
-        from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # public, not in __all__
+        from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined,unused-ignore]  # public, not in __all__ (strict mode refuses the re-export)
 
         done = part.stat().st_size if part.exists() else 0
         if done > size:  # not a prefix of this file: start over
@@ -260,14 +260,17 @@ class Download:
                     with self._response_lock:
                         self._response = response
                     done = self._receive(response, part, done, size)
-            except (*NETWORK_ERRORS, _Retry) as e:  # dropped, stalled, 429/5xx: resume from what is on disk
+            except RETRYABLE as e:  # dropped, stalled, 429/5xx: resume from what is on disk
                 # (a bug is neither: it propagates, never retried or called "network")
                 self._check_cancel()
                 done = part.stat().st_size if part.exists() else 0
                 fails = 1 if done > before else fails + 1
                 if fails >= _MAX_ATTEMPTS_WITHOUT_PROGRESS:
-                    raise DownloadError("network", f"The download of {self.label} keeps failing ({_short(e)}). "
-                                                   f"{done:,} of {size:,} bytes are kept; try again to resume.") from None
+                    raise DownloadError(
+                        "network",
+                        f"The download of {self.label} keeps failing ({_short(e)}). "
+                        f"{done:,} of {size:,} bytes are kept; try again to resume.",
+                    ) from None
                 wait = e.wait if isinstance(e, _Retry) and e.wait is not None else 0.5 * 2 ** (fails - 1)
                 self._sleep(min(8.0, wait))
             finally:
@@ -375,6 +378,10 @@ class _Rate:
         t0, d0 = self._samples[0]
         return (done - d0) / (now - t0) if now > t0 else 0.0
 
+
+
+# What a transfer attempt may fail with and still be worth retrying.
+RETRYABLE: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, _Retry)
 
 def _timeout() -> Any:
     from huggingface_hub import get_session

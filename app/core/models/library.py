@@ -42,10 +42,6 @@ class LibraryModel:
     entry: CatalogEntry | None = None
     partial_bytes: int = 0  # a paused or interrupted download's bytes on disk
 
-    @property
-    def removable(self) -> bool:
-        return self.installed and self.source != "bundled"
-
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
@@ -107,9 +103,10 @@ class ModelLibrary:
     def template_for(self, path: str | os.PathLike[str]) -> str | None:
         """The chat template a person chose for this model file (`set_template`), or None."""
         try:
-            return self._read_index().get("templates", {}).get(str(_same(Path(path))))
+            chosen = self._read_index().get("templates", {}).get(str(_same(Path(path))))
         except LibraryError:
             return None  # an unreadable list is reported where it is listed; loading goes on
+        return chosen if isinstance(chosen, str) else None
 
     def set_template(self, id_or_path: str, name: str | None) -> Path:
         """Remember a chat template for a model (None: the file's own again); returns the file."""

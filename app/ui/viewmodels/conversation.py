@@ -224,6 +224,16 @@ class ConversationViewModel(QObject):
         if self._turn is not None and self._streaming:
             self._turn.cancel()
 
+    @property
+    def turn(self) -> TurnHandle | None:
+        """The last turn started here (the benchmark reads its engine figures)."""
+        return self._turn
+
+    async def wait_streamed(self) -> None:
+        """Until the current stream has been consumed (its saves may still be pending)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
     async def wait_idle(self) -> None:
         """Until the stream has ended and every save this view-model started is durable."""
         if self._task is not None:

@@ -187,7 +187,7 @@ class ProvidersViewModel(QObject):
         except KeychainUnavailable as e:
             self.message.emit("error", str(e))
             return False
-        except Exception as e:  # a keychain that refused (locked, denied): its words, never the key
+        except Exception as e:  # noqa: BLE001 - keyring backends raise their own types (locked, denied, D-Bus)
             log.error("storing the key for %s failed: %s", row.name, type(e).__name__)
             self.message.emit("error", f"The system keychain refused the key for {row.name}: {type(e).__name__}")
             return False

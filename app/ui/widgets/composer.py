@@ -34,7 +34,7 @@ class Composer(QPlainTextEdit):
         """While an answer streams Enter does nothing; the typed text stays."""
         self._submit_enabled = enabled
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             event.accept()

@@ -46,7 +46,7 @@ class ModelListModel(QAbstractListModel):
         super().__init__(parent)
         self._rows: list[ModelRow] = []
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -82,7 +82,7 @@ class ModelListModel(QAbstractListModel):
 class ModelListDelegate(QStyledItemDelegate):
     """Draws a row from its roles; the style draws the selection and hover background."""
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         line = QFontMetrics(option.font).height()
         return QSize(320, 2 * line + 3 * _PAD)
 

@@ -60,7 +60,6 @@ class ProviderForm(QWidget):
 
     def __init__(self, formats: list[tuple[str, str]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._existing = False
         self.name = QLineEdit(self)
         self.name.setPlaceholderText("e.g. lan-box")
         self.kind = QComboBox(self)
@@ -155,7 +154,6 @@ class ProviderForm(QWidget):
     def set_config(self, config: ProviderConfig, *, existing: bool) -> None:
         """Fill the form. An existing provider keeps its name: conversations and the keychain
         know it by that name."""
-        self._existing = existing
         widgets = (self.name, self.kind, self.base_url, self.model, self.headers, self.key_env, self.connect_timeout,
                    self.first_token_timeout, self.between_tokens_timeout, self.stop, self.redact, self.think)
         for w in widgets:
@@ -194,12 +192,19 @@ class ProviderForm(QWidget):
             if key:
                 headers[key] = value.text().strip() if value else ""
         values = dict(
-            name=self.name.text().strip(), kind=str(self.kind.currentData() or ""), base_url=self.base_url.text().strip(),
-            model=self.model.text().strip(), headers=headers, key_env=self.key_env.text().strip() or None,
-            connect_timeout_s=self.connect_timeout.value(), first_token_timeout_s=self.first_token_timeout.value(),
+            name=self.name.text().strip(),
+            kind=str(self.kind.currentData() or ""),
+            base_url=self.base_url.text().strip(),
+            model=self.model.text().strip(),
+            headers=headers,
+            key_env=self.key_env.text().strip() or None,
+            connect_timeout_s=self.connect_timeout.value(),
+            first_token_timeout_s=self.first_token_timeout.value(),
             between_tokens_timeout_s=self.between_tokens_timeout.value(),
             stop=tuple(s for s in self.stop.toPlainText().split("\n") if s),
-            redact=tuple(s for s in self.redact.toPlainText().split("\n") if s.strip()), think=self.think.isChecked())
+            redact=tuple(s for s in self.redact.toPlainText().split("\n") if s.strip()),
+            think=self.think.isChecked(),
+        )
         if base is None:
             return ProviderConfig(**values)  # type: ignore[arg-type]
         return dataclasses.replace(base, **values)  # type: ignore[arg-type]

@@ -110,7 +110,9 @@ class RoutePicker(QWidget):
         try:
             self.combo.clear()
             self.combo.addItem(f"This computer — {self._local or 'local model'}", None)
-            self.combo.setItemData(0, "The model loaded on this computer: nothing leaves it", Qt.ItemDataRole.ToolTipRole)
+            self.combo.setItemData(
+                0, "The model loaded on this computer: nothing leaves it", Qt.ItemDataRole.ToolTipRole
+            )
             known = False
             for o in self._options:
                 self.combo.addItem(f"{o.name} — {o.model}" if o.model else o.name, o.name)
@@ -130,7 +132,9 @@ class RoutePicker(QWidget):
         if remote:
             default = next((o.model for o in self._options if o.name.lower() == str(self._provider).lower()), "")
             self.model_edit.setPlaceholderText("other model (optional)")
-            self.model_edit.setToolTip(f"Ask this provider for another model than its own ({default or 'the server\'s default'}), "
-                                       "for this conversation")
+            self.model_edit.setToolTip(
+                f"Ask this provider for another model than its own ({default or "the server's default"}), "
+                "for this conversation"
+            )
             if self.model_edit.text() != self._model:
                 self.model_edit.setText(self._model)

@@ -97,8 +97,10 @@ class MessageStrip(QWidget):
     def show_message(self, kind: str, text: str) -> None:
         bg, border, fg = _STRIP.get(kind, _STRIP["info"])
         self.kind = kind
-        self.setStyleSheet(f"#{self.objectName()} {{ background: {bg}; border: 1px solid {border}; border-radius: 6px; }}"
-                           f" QLabel {{ color: {fg}; }}")
+        self.setStyleSheet(
+            f"#{self.objectName()} {{ background: {bg}; border: 1px solid {border}; border-radius: 6px; }}"
+            f" QLabel {{ color: {fg}; }}"
+        )
         self.label.setText(text)
         self.show()
 

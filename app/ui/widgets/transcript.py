@@ -90,17 +90,13 @@ class TranscriptView(QTextEdit):
         self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
         self._live_reasoning: _Reasoning | None = None
         self._sections: list[_Reasoning] = []  # index = the number in the header's anchor
-        self.full_renders = 0  # how often the whole document was rebuilt
-        self.appends = 0  # how many chunks were appended while streaming
-        self.reasoning_appends = 0
 
-    def loadResource(self, type: int, name: QUrl | str) -> Any:  # noqa: A002, N802 (Qt override)
+    def loadResource(self, type: int, name: QUrl | str) -> Any:
         return None  # model output never makes the window fetch anything
 
     # -- the three operations ----------------------------------------------------------
     def show_messages(self, messages: list[MessageView]) -> None:
         """Rebuild everything: only when another conversation is shown."""
-        self.full_renders += 1
         self._live = self._live_head = self._live_reasoning = None
         self._sections.clear()
         self.document().clear()
@@ -144,7 +140,6 @@ class TranscriptView(QTextEdit):
         if self._live is None:
             return
         at_end = self._at_end()
-        self.appends += 1
         self._answer_started()
         self._live.insertText(chunk, _body_format())
         if at_end:
@@ -155,7 +150,6 @@ class TranscriptView(QTextEdit):
         if self._live is None or self._live_head is None:
             return
         at_end = self._at_end()
-        self.reasoning_appends += 1
         r = self._live_reasoning
         if r is None:
             r = self._live_reasoning = self._add_reasoning(self._live_head, "", expanded=True)
@@ -230,7 +224,7 @@ class TranscriptView(QTextEdit):
         href = self.anchorAt(event.position().toPoint())
         return int(href[len(_REASONING_HREF):]) if href.startswith(_REASONING_HREF) else None
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         index = self._section_at(event)
         if index is not None and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
             self.toggle_reasoning(index)
@@ -238,7 +232,7 @@ class TranscriptView(QTextEdit):
             return
         super().mouseReleaseEvent(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         over = self._section_at(event) is not None
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.IBeamCursor)
         super().mouseMoveEvent(event)

@@ -94,12 +94,16 @@ class MainWindow(QMainWindow):
         if providers is not None:
             providers.rows_changed.connect(self._on_providers)
             # E.g. a broken providers.toml read at start-up, while the Providers window is closed.
-            providers.message.connect(lambda kind, text: kind == "error" and self.status.show_notice(text))
+            providers.message.connect(self._provider_message)
             self._on_providers()
         self._show_conversation(vm.current)
         self._on_model_status(*vm.model_status)
         self.conversations.set_rows(vm.conversations)
         self._sync_controls()
+
+    def _provider_message(self, kind: str, text: str) -> None:
+        if kind == "error":
+            self.status.show_notice(text)
 
     def _build(self) -> None:
         self.conversations = ConversationList(self)
@@ -188,7 +192,7 @@ class MainWindow(QMainWindow):
         self.providers_dialog.activateWindow()
         return self.providers_dialog
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Clicking the model name in the status line opens the manager."""
         if watched is self.status.model_label:
             if (event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent)
@@ -250,8 +254,12 @@ class MainWindow(QMainWindow):
     def _on_providers(self) -> None:
         if self.providers_vm is None:
             return
-        self.route_picker.set_options([RouteOption(r.name, r.config.model, self.providers_vm.route_text(r.name, None)[1])
-                                       for r in self.providers_vm.rows])
+        self.route_picker.set_options(
+            [
+                RouteOption(r.name, r.config.model, self.providers_vm.route_text(r.name, None)[1])
+                for r in self.providers_vm.rows
+            ]
+        )
         if self._shown is not None:
             self._show_route(self._shown.route)
 
@@ -380,13 +388,13 @@ class MainWindow(QMainWindow):
         self.vm.new_chat()
         self.composer.setFocus()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape and self.vm.busy:
             event.accept()
             self.vm.stop()
             return
         super().keyPressEvent(event)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event: QCloseEvent) -> None:
         event.accept()
         self.closed.emit()

@@ -119,7 +119,7 @@ class ModelManagerDialog(QDialog):
         layout.addLayout(bottom)
 
     # -- showing ---------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.ops.op("reading the model library", self.vm.refresh).run()  # the CLI may have changed it
 
@@ -196,22 +196,25 @@ class ModelManagerDialog(QDialog):
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a model file", str(Path.home()), "GGUF models (*.gguf)")
         if path:
-            self.ops.op(f"adding {path}", lambda: self.vm.add(path)).run()
+            self._add(path)
+
+    def _add(self, path: str | Path) -> None:
+        self.ops.op(f"adding {path}", lambda: self.vm.add(path)).run()
 
     def drop_files(self, mime: QMimeData) -> bool:
         """Add the .gguf files in a drop; False when there are none."""
         paths = gguf_paths(mime)
         for path in paths:
-            self.ops.op(f"adding {path}", lambda path=path: self.vm.add(path)).run()
+            self._add(path)
         return bool(paths)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if gguf_paths(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+    def dropEvent(self, event: QDropEvent) -> None:
         if self.drop_files(event.mimeData()):
             event.acceptProposedAction()
         else:

@@ -133,7 +133,7 @@ class ProvidersDialog(QDialog):
             button.setAutoDefault(False)
 
     # -- showing ---------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.ops.op("reading the providers", self.vm.refresh).run()  # `hearth providers` may have changed them
 
