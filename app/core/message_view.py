@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from engine.events import Cancelled, Failed, Final
+from engine.events import Cancelled, Failed, Final, StreamEvent
 from engine.states import GenerationState
+
+if TYPE_CHECKING:
+    from app.core.chat_service import TurnOutcome
+    from store.rows import MessageRow
 
 __all__ = ["MessageView", "from_outcome", "from_row"]
 
@@ -29,8 +33,7 @@ class MessageView:
     tokens_per_s: float | None = None
     completion_tokens: int | None = None
     message_id: int | None = None  # the stored message, once known
-    # The model's <think> part, shown collapsed above the answer. Not stored yet: an answer
-    # read back from the database has none.
+    # The model's <think> part, shown collapsed above the answer (stored with the message).
     reasoning: str = ""
 
     def with_state(self, state: GenerationState) -> MessageView:
@@ -66,17 +69,17 @@ class MessageView:
         return ""
 
 
-def from_row(row: Any) -> MessageView:
+def from_row(row: MessageRow) -> MessageView:
     """A store MessageRow as the transcript shows it."""
     state = GenerationState(row.state) if row.role == "assistant" and row.state else None
     return MessageView(
         role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
         error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
         tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id,
-        reasoning=getattr(row, "reasoning", "") or "")
+        reasoning=row.reasoning)
 
 
-def from_outcome(text: str, outcome: Any, last: Any) -> MessageView:
+def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | None) -> MessageView:
     """The finished answer, from the turn's outcome, else from the stream's last event."""
     if outcome is not None:
         m = outcome.metrics
@@ -85,7 +88,7 @@ def from_outcome(text: str, outcome: Any, last: Any) -> MessageView:
             cancel_reason=outcome.cancel_reason,
             error_message=outcome.error_message or outcome.error_code,
             ttft_ms=m.get("ttft_ms"), tokens_per_s=m.get("tokens_per_s"),
-            completion_tokens=m.get("completion_tokens"), reasoning=getattr(outcome, "reasoning", "") or "")
+            completion_tokens=_int(m.get("completion_tokens")), reasoning=outcome.reasoning)
     if isinstance(last, Final | Cancelled):
         s = last.stats
         state = GenerationState.COMPLETED if isinstance(last, Final) else GenerationState.CANCELLED
@@ -96,3 +99,7 @@ def from_outcome(text: str, outcome: Any, last: Any) -> MessageView:
     message = last.message if isinstance(last, Failed) else "the stream ended without a result"
     return MessageView(role="assistant", text=text, state=GenerationState.FAILED,
                        error_message=message)
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)

@@ -41,7 +41,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from app.core.errors import NETWORK_ERRORS, DownloadError
+from app.core.errors import NETWORK_ERRORS, DownloadError, mapped
 
 __all__ = ["Download", "DownloadError", "DownloadProgress", "Phase", "hub_endpoint", "sha256_of"]
 
@@ -171,7 +171,46 @@ class Download:
         return self.dest
 
     def _metadata(self) -> dict[str, Any]:
-        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+        from huggingface_hub import hf_hub_url
+
+        endpoint = self._endpoint or hub_endpoint()
+        url = hf_hub_url(self.repo, self.filename, revision=self.revision, endpoint=endpoint)
+        where = f"{self.repo}/{self.filename}"
+
+        def unreachable(e: BaseException) -> DownloadError:  # DNS, refused connection, TLS, timeout
+            return DownloadError("network", f"Could not reach {endpoint} to fetch {where}: {_short(e)}. "
+                                            "Check the network connection and try again.")
+
+        with mapped({NETWORK_ERRORS: unreachable}):
+            meta = self._hub_metadata(url, endpoint, where)
+        size = meta.size
+        etag = (meta.etag or "").strip('"').lower()
+        if size is None:
+            raise DownloadError("server", f"{endpoint} did not say how big {where} is; Hearth will not download "
+                                          "a file it cannot check.")
+        if self.expected_size is not None and size != self.expected_size:
+            raise DownloadError("catalog_mismatch", f"{where} on the server is {size:,} bytes, but the catalog "
+                                                    f"expects {self.expected_size:,}. The file was changed upstream; "
+                                                    "Hearth will not download a file it cannot verify.")
+        server_sha = etag if len(etag) == 64 and all(c in "0123456789abcdef" for c in etag) else None
+        sha = self.expected_sha256
+        if sha is None:
+            if server_sha is None:
+                raise DownloadError("unverifiable", f"{endpoint} gave no sha256 for {where} (it is not an LFS file), "
+                                                    "so Hearth cannot verify it and will not download it.")
+            sha = server_sha
+        elif server_sha is not None and server_sha != sha:
+            raise DownloadError("catalog_mismatch", f"{where} on the server has sha256 {server_sha[:12]}…, but the "
+                                                    f"catalog expects {sha[:12]}…. The file was changed upstream; "
+                                                    "Hearth will not download a file it cannot verify.")
+        commit = meta.commit_hash or self.revision
+        # Pin the commit: a repo updated during a long download must not mix two versions.
+        pinned = hf_hub_url(self.repo, self.filename, revision=commit, endpoint=endpoint)
+        return {"size": size, "sha256": sha, "commit": commit, "url": pinned}
+
+    def _hub_metadata(self, url: str, endpoint: str, where: str) -> Any:
+        """The file's metadata from the Hub, its errors turned into DownloadErrors a person can act on."""
+        from huggingface_hub import get_hf_file_metadata
         from huggingface_hub.errors import (
             EntryNotFoundError,
             GatedRepoError,
@@ -180,9 +219,6 @@ class Download:
             RevisionNotFoundError,
         )
 
-        endpoint = self._endpoint or hub_endpoint()
-        url = hf_hub_url(self.repo, self.filename, revision=self.revision, endpoint=endpoint)
-        where = f"{self.repo}/{self.filename}"
         try:
             try:
                 # No retries first: a refused connection or a bad name should fail in
@@ -208,33 +244,7 @@ class Download:
                 raise DownloadError("unauthorized", f"{endpoint} refused access to {where} ({status}). Log in "
                                                     "(hf auth login) or set HF_TOKEN.") from None
             raise DownloadError("server", f"{endpoint} answered with an error for {where}: {e}") from None
-        except NETWORK_ERRORS as e:  # DNS, refused connection, TLS, timeout: the network's fault
-            raise DownloadError("network", f"Could not reach {endpoint} to fetch {where}: {_short(e)}. "
-                                           "Check the network connection and try again.") from None
-        size = meta.size
-        etag = (meta.etag or "").strip('"').lower()
-        if size is None:
-            raise DownloadError("server", f"{endpoint} did not say how big {where} is; Hearth will not download "
-                                          "a file it cannot check.")
-        if self.expected_size is not None and size != self.expected_size:
-            raise DownloadError("catalog_mismatch", f"{where} on the server is {size:,} bytes, but the catalog "
-                                                    f"expects {self.expected_size:,}. The file was changed upstream; "
-                                                    "Hearth will not download a file it cannot verify.")
-        server_sha = etag if len(etag) == 64 and all(c in "0123456789abcdef" for c in etag) else None
-        sha = self.expected_sha256
-        if sha is None:
-            if server_sha is None:
-                raise DownloadError("unverifiable", f"{endpoint} gave no sha256 for {where} (it is not an LFS file), "
-                                                    "so Hearth cannot verify it and will not download it.")
-            sha = server_sha
-        elif server_sha is not None and server_sha != sha:
-            raise DownloadError("catalog_mismatch", f"{where} on the server has sha256 {server_sha[:12]}…, but the "
-                                                    f"catalog expects {sha[:12]}…. The file was changed upstream; "
-                                                    "Hearth will not download a file it cannot verify.")
-        commit = meta.commit_hash or self.revision
-        # Pin the commit: a repo updated during a long download must not mix two versions.
-        pinned = hf_hub_url(self.repo, self.filename, revision=commit, endpoint=endpoint)
-        return {"size": size, "sha256": sha, "commit": commit, "url": pinned}
+        return meta
 
     def _transfer(self, url: str, part: Path, size: int) -> None:
         from huggingface_hub import get_session
