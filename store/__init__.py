@@ -15,6 +15,7 @@ generation record. Never imports Qt or `app`; uses only `engine`'s public types.
 
 from store.errors import StoreError
 from store.rows import ConversationChange, ConversationRow, GenerationRow, MessageRow, TurnIds, TurnStart
+from store.search import SearchHit
 from store.store import Store
 from store.writer import StoreWriter
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConversationRow",
     "GenerationRow",
     "MessageRow",
+    "SearchHit",
     "Store",
     "StoreError",
     "StoreWriter",

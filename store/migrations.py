@@ -114,11 +114,32 @@ def _generation_owner(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE generation ADD COLUMN owner TEXT")
 
 
+def _search_index(conn: sqlite3.Connection) -> None:
+    """Full-text search over every message of every branch and every title (SQLite FTS5).
+
+    External-content tables: the text lives once, in message and conversation; triggers keep
+    the index in step with every insert, checkpoint, edit and delete, whoever writes. Diacritics
+    are folded, so "cafe" finds "café"."""
+    for table, column in (("message", "content"), ("conversation", "title")):
+        conn.execute(f"CREATE VIRTUAL TABLE {table}_fts USING fts5({column}, content='{table}', "
+                     f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')")
+        conn.execute(f"CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN "
+                     f"INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END")
+        conn.execute(f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN "
+                     f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
+                     f"old.{column}); END")
+        conn.execute(f"CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN "
+                     f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
+                     f"old.{column}); INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END")
+        conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_message_reasoning", _message_reasoning),
     Migration("0003_generation_owner", _generation_owner),
+    Migration("0004_search_index", _search_index),
 )
 
 

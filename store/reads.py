@@ -15,6 +15,7 @@ from engine.states import GenerationState
 from store.errors import StoreError
 from store.rows import ConversationRow, GenerationRow, MessageRow
 from store.schema import Conversation, Generation, Message
+from store.search import SearchHit, search
 
 __all__ = ["Reads"]
 
@@ -62,6 +63,10 @@ class Reads:
             if not pairs:
                 _require_conversation(session, conversation_id)
             return [_message_row(m, g) for m, g in pairs]
+
+    def search(self, text: str, *, limit: int = 50) -> list[SearchHit]:
+        with Session(self._engine) as session:
+            return search(session.connection(), text, limit=limit)
 
     def history(self, conversation_id: int, *, before_message_id: int) -> list[tuple[str, str]]:
         """(role, content) pairs for a prompt: the messages before `before_message_id`, in order.

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from engine.states import GenerationState
-from store import writes
+from store import conversations, writes
 from store.backup import copy_database
 from store.continuation import Continuation, begin_continue
 from store.db import make_engine
@@ -34,8 +34,9 @@ from store.errors import StoreError
 from store.migrations import MIGRATIONS, applied_migrations, migrate
 from store.owners import OwnerLock
 from store.reads import Reads, history_in
-from store.rows import ConversationRow, GenerationRow, MessageRow, TurnIds, TurnStart
+from store.rows import ConversationChange, ConversationRow, GenerationRow, MessageRow, TurnIds, TurnStart
 from store.schema import Conversation
+from store.search import SearchHit
 from store.writer import HealthListener, StoreWriter
 
 __all__ = ["Store"]
@@ -310,6 +311,29 @@ class Store:
 
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         return await self._read(self.reads.messages, conversation_id)
+
+    async def search(self, text: str, *, limit: int = 50) -> list[SearchHit]:
+        """Titles and messages of every branch matching `text` (store.search); [] for no words."""
+        return await self._read(functools.partial(self.reads.search, limit=limit), text)
+
+    async def rename_conversation(self, conversation_id: int, title: str) -> ConversationChange:
+        """A title a person chose; StoreError(empty_title | title_too_long | no_such_conversation)."""
+
+        def op(session: Session) -> ConversationChange:
+            return conversations.rename_conversation(session, conversation_id, title, now=time.time())
+
+        return await self._await_write(op)
+
+    async def delete_conversation(self, conversation_id: int) -> tuple[str, int]:
+        """Delete it, every branch and its search entries: (title, messages deleted).
+        StoreError(busy) while any process is answering in it."""
+        owner = self._owner
+
+        def op(session: Session) -> tuple[str, int]:
+            return conversations.delete_conversation(
+                session, conversation_id, owner.is_dead if owner is not None else lambda _owner: False)
+
+        return await self._await_write(op)
 
     async def history(
         self, conversation_id: int, *, before_message_id: int

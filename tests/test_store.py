@@ -29,7 +29,12 @@ EXPECTED_COLUMNS = {
         "tokens_per_s", "total_ms", "finalization_lag_ms", "created_at", "finished_at",
         "checkpointed_at", "owner",
     ],
+    # FTS5 (0004_search_index): each index and the shadow tables SQLite keeps for it.
+    **{name: columns for table, column in (("message", "content"), ("conversation", "title")) for name, columns in {
+        f"{table}_fts": [column], f"{table}_fts_data": ["id", "block"], f"{table}_fts_idx": ["segid", "term", "pgno"],
+        f"{table}_fts_docsize": ["id", "sz"], f"{table}_fts_config": ["k", "v"]}.items()},
 }  # fmt: skip
+EXPECTED_TRIGGERS = {f"{table}_fts_{op}" for table in ("message", "conversation") for op in ("insert", "delete", "update")}
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
     "ix_generation_message", "ix_generation_state",
@@ -93,6 +98,8 @@ def test_blank_db_migrates_to_exactly_the_expected_schema(store: Store, db_path:
             )
         }
         assert indexes == EXPECTED_INDEXES
+        triggers = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert triggers == EXPECTED_TRIGGERS
         foreign_keys = {
             (t, fk[3]): (fk[2], fk[6])
             for t in tables
@@ -113,7 +120,7 @@ def test_migration_names_are_unique_and_numbered_in_order() -> None:
 
 def test_orm_classes_match_the_migrated_tables() -> None:
     orm = {t.name: [c.name for c in t.columns] for t in SQLModel.metadata.sorted_tables}
-    migrated = {t: cols for t, cols in EXPECTED_COLUMNS.items() if t != "schema_migrations"}
+    migrated = {t: cols for t, cols in EXPECTED_COLUMNS.items() if t != "schema_migrations" and "_fts" not in t}
     assert {t: sorted(cols) for t, cols in orm.items() if t in migrated} == {
         t: sorted(cols) for t, cols in migrated.items()
     }

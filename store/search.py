@@ -1,0 +1,77 @@
+"""Full-text search over titles and every message (FTS5, migration 0004_search_index).
+
+A person's words become an FTS5 query here and nowhere else: each word is quoted, so
+operators, quotes and column filters in what they type are just text; every word must
+match, and the last one also as a prefix (results while typing). Snippets come back with
+the matches as (start, end) offsets, so each front end marks them its own way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+__all__ = ["SearchHit", "fts_query", "search"]
+
+_START, _END = "\x02", "\x03"  # never in stored text that matters: stripped from snippets
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One match: a conversation's title (message_id None) or one of its messages."""
+
+    conversation_id: int
+    title: str
+    message_id: int | None
+    role: str | None
+    snippet: str  # the text around the match, plain
+    highlights: tuple[tuple[int, int], ...]  # (start, end) offsets of the matches in `snippet`
+    updated_at: float
+
+
+def fts_query(text: str) -> str | None:
+    """The FTS5 query for what a person typed; None when it holds no word to look for."""
+    words = _WORD.findall(text)
+    if not words:
+        return None
+    return " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
+
+
+def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
+    """Titles first (best match first), then messages of every branch (best first)."""
+    query = fts_query(text)
+    if query is None:
+        return []
+    titles = conn.exec_driver_sql(
+        "SELECT c.id, c.title, snippet(conversation_fts, 0, ?, ?, '…', 16), c.updated_at "
+        "FROM conversation_fts JOIN conversation c ON c.id = conversation_fts.rowid "
+        "WHERE conversation_fts MATCH ? ORDER BY rank LIMIT ?", (_START, _END, query, limit)).all()
+    messages = conn.exec_driver_sql(
+        "SELECT m.conversation_id, c.title, m.id, m.role, snippet(message_fts, 0, ?, ?, '…', 16), c.updated_at "
+        "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
+        "JOIN conversation c ON c.id = m.conversation_id "
+        "WHERE message_fts MATCH ? ORDER BY rank LIMIT ?", (_START, _END, query, limit)).all()
+    hits = [SearchHit(cid, title, None, None, *_marks(snip), updated) for cid, title, snip, updated in titles]
+    hits += [SearchHit(cid, title, mid, role, *_marks(snip), updated)
+             for cid, title, mid, role, snip, updated in messages]
+    return hits[:limit]
+
+
+def _marks(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The snippet without its markers, and where the markers were."""
+    plain: list[str] = []
+    spans: list[tuple[int, int]] = []
+    at = 0
+    start = 0
+    for ch in marked:
+        if ch == _START:
+            start = at
+        elif ch == _END:
+            spans.append((start, at))
+        else:
+            plain.append(ch)
+            at += 1
+    return "".join(plain), tuple(spans)
