@@ -39,7 +39,7 @@ def test_search_finds_titles_and_every_message_with_the_match_marked(store: Stor
     turn(store, trip, "And in Porto?", "Try a francesinha near the river.")
     bread = turn(store, None, "Sourdough starter", "Feed it flour and water daily.")
     hits = asyncio.run(store.search("lisbon"))
-    assert [(h.conversation_id, h.message_id) for h in hits][0] == (trip, None)  # the title first
+    assert next((h.conversation_id, h.message_id) for h in hits) == (trip, None)  # the title first
     assert {h.conversation_id for h in hits} == {trip}
     hit = next(h for h in asyncio.run(store.search("francesinha")))
     assert hit.role == "assistant" and hit.title == "Plan a trip to Lisbon"

@@ -34,7 +34,8 @@ EXPECTED_COLUMNS = {
         f"{table}_fts": [column], f"{table}_fts_data": ["id", "block"], f"{table}_fts_idx": ["segid", "term", "pgno"],
         f"{table}_fts_docsize": ["id", "sz"], f"{table}_fts_config": ["k", "v"]}.items()},
 }  # fmt: skip
-EXPECTED_TRIGGERS = {f"{table}_fts_{op}" for table in ("message", "conversation") for op in ("insert", "delete", "update")}
+EXPECTED_TRIGGERS = {f"{table}_fts_{op}" for table in ("message", "conversation")
+                     for op in ("insert", "delete", "update")}
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
     "ix_generation_message", "ix_generation_state",

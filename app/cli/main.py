@@ -10,19 +10,20 @@ the benchmark need Qt: app.main hands them in (`FrontEnds`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
+from app.cli.conversations import add_conversation_parsers, run_conversations
 from app.cli.doctor import add_doctor_parser, run_doctor
 from app.cli.models import add_models_parser, run_models
 from app.cli.providers import add_providers_parser, run_providers
-from app.cli.support import fail, open_store, quiet_stdout
+from app.cli.support import fail, quiet_stdout
 from app.core.errors import CatalogError, LibraryError
 from app.core.models import ModelLibrary
-from app.core.paths import db_path, default_model_path, resolve_data_dir
+from app.core.paths import default_model_path, resolve_data_dir
 from app.core.settings import LoadSettings, SettingsFile
 from engine.template import KNOWN_TEMPLATES
 
@@ -102,14 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
     bench.add_argument("--runs", type=int, default=9, help="runs per variant; medians are reported (default 9)")
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
-    backup = sub.add_parser("backup", parents=[common], help="copy every conversation into one database file")
-    backup.add_argument("path", help="the file to write (it must not exist yet)")
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
     add_providers_parser(sub, _data_dir_only(top=False))
-    lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
-    lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
-    lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
+    add_conversation_parsers(sub, common)
     return p
 
 
@@ -134,6 +131,8 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "doctor":  # before anything that could fail: reporting failures is its job
         return _doctor(args, data_dir)
+    if args.command in CONVERSATION_COMMANDS:  # the store only: no model, no catalog
+        return run_conversations(args, data_dir)
     try:
         library = ModelLibrary(data_dir, bundled_path=default_model_path())
     except CatalogError as e:
@@ -176,10 +175,6 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     if args.command == "bench":
         return front_ends.bench(model=model, tokens=args.tokens, runs=args.runs, stall_s=args.stall,
                          as_json=args.json, n_threads=args.threads)
-    if args.command == "backup":
-        return _backup(data_dir, Path(args.path).expanduser())
-    if args.command == "list":
-        return asyncio.run(_list(data_dir, messages=args.messages, only=args.conversation))
     return front_ends.window(data_dir=data_dir, model_path=model, settings=settings, library=library,
                       settings_file=settings_file, chat_template=args.chat_template)
 
@@ -192,49 +187,3 @@ def _doctor(args: argparse.Namespace, data_dir: Path) -> int:
         except (CatalogError, LibraryError) as e:
             return fail(e.message)
     return run_doctor(args, data_dir, model)
-
-
-def _backup(data_dir: Path, dest: Path) -> int:
-    from store import StoreError
-
-    try:
-        store = open_store(data_dir, read_only_ok=True)
-    except StoreError as e:
-        return fail(e.message)
-    try:
-        written = store.backup(dest)
-    except StoreError as e:
-        return fail(e.message)
-    finally:
-        store.close()
-    print(f"backed up {db_path(data_dir)} to {written} ({written.stat().st_size:,} bytes); "
-          f"open it with: hearth --data-dir DIR after copying it to DIR/hearth.db", file=sys.stderr)
-    return 0
-
-
-async def _list(data_dir: Path, *, messages: bool, only: int | None) -> int:
-    from store import StoreError
-
-    try:
-        store = open_store(data_dir, read_only_ok=True)
-    except StoreError as e:
-        return fail(e.message)
-    try:
-        conversations = await store.list_conversations()
-        if only is not None and all(c.id != only for c in conversations):
-            return fail(f"there is no conversation {only}. Run `hearth list` to see saved conversations.")
-        for c in conversations:
-            if only is not None and c.id != only:
-                continue
-            print(f"{c.id}\t{c.title}")
-            if messages or only is not None:
-                for m in await store.messages(c.id):
-                    state = m.state.value if m.state else ""
-                    start = " ".join(m.content.split())[:60]
-                    print(f"  {m.id}\t{m.role}\t{state}\t{start}")
-    except StoreError as e:
-        return fail(e.message)
-    finally:
-        store.close()
-    return 0
-

@@ -1,0 +1,178 @@
+"""`hearth list | show ID | search QUERY | rename ID TITLE | rm ID | backup PATH`: saved
+conversations from a terminal, through the same store as the window.
+
+Reading commands open a database on read-only media read-only; `rename` and `rm` need a
+writable one. Exit codes: 0 done; 1 the conversation is answering right now (rm), or rm
+was not confirmed; 2 anything else refused (no such conversation, an empty title, rm
+without --yes and nobody to ask, a damaged or read-only database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from app.cli.support import fail, open_store, text_arg
+from app.core.errors import InputError
+from app.core.paths import db_path
+from store import Store, StoreError
+
+__all__ = ["COMMANDS", "add_conversation_parsers", "run_conversations"]
+
+COMMANDS = ("list", "show", "search", "rename", "rm", "backup")
+_BOLD, _PLAIN = "\x1b[1m", "\x1b[0m"
+
+
+def add_conversation_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                             common: argparse.ArgumentParser) -> None:
+    lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
+    lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
+    lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
+    show = sub.add_parser("show", parents=[common], help="print one conversation, every message in order")
+    show.add_argument("id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true", help="one JSON object: the title and every message")
+    search = sub.add_parser("search", parents=[common], help="find conversations by their titles and messages")
+    search.add_argument("query", help="words to find (all of them; the last one also as the start of a word)")
+    search.add_argument("--json", action="store_true", help="one JSON object per line, with the match offsets")
+    search.add_argument("--limit", type=int, default=50, help="at most this many results (default 50)")
+    rename = sub.add_parser("rename", parents=[common], help="give a conversation another title")
+    rename.add_argument("id", type=int, metavar="ID")
+    rename.add_argument("title")
+    rm = sub.add_parser("rm", parents=[common], help="delete a conversation, every message in it, for good")
+    rm.add_argument("id", type=int, metavar="ID")
+    rm.add_argument("--yes", action="store_true", help="do not ask first (needed when no terminal can answer)")
+    backup = sub.add_parser("backup", parents=[common], help="copy every conversation into one database file")
+    backup.add_argument("path", help="the file to write (it must not exist yet)")
+
+
+def run_conversations(args: argparse.Namespace, data_dir: Path) -> int:
+    if args.command == "backup":
+        return _backup(data_dir, Path(args.path).expanduser())
+    writes = args.command in ("rename", "rm")
+    try:
+        store = open_store(data_dir, read_only_ok=not writes)
+    except StoreError as e:
+        return fail(e.message)
+    try:
+        return asyncio.run(_run(args, store))
+    except StoreError as e:
+        hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
+        return fail(e.message + hint, code=1 if e.code == "busy" else 2)
+    except InputError as e:
+        return fail(e.message)
+    finally:
+        store.close()
+
+
+async def _run(args: argparse.Namespace, store: Store) -> int:
+    if args.command == "list":
+        return await _list(store, messages=args.messages, only=args.conversation)
+    if args.command == "show":
+        return await _show(store, args.id, as_json=args.json)
+    if args.command == "search":
+        return await _search(store, text_arg(args.query, "given"), as_json=args.json, limit=args.limit)
+    if args.command == "rename":
+        change = await store.rename_conversation(args.id, text_arg(args.title, "given"))
+        print(f"conversation {args.id} is now called {change.row.title!r}", file=sys.stderr)
+        return 0
+    return await _rm(store, args.id, ask=not args.yes)
+
+
+async def _list(store: Store, *, messages: bool, only: int | None) -> int:
+    conversations = await store.list_conversations()
+    if only is not None and all(c.id != only for c in conversations):
+        return fail(f"there is no conversation {only}. Run `hearth list` to see saved conversations.")
+    for c in conversations:
+        if only is not None and c.id != only:
+            continue
+        print(f"{c.id}\t{c.title}")
+        if messages or only is not None:
+            for m in await store.messages(c.id):
+                state = m.state.value if m.state else ""
+                start = " ".join(m.content.split())[:60]
+                print(f"  {m.id}\t{m.role}\t{state}\t{start}")
+    return 0
+
+
+async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
+    title = next((c.title for c in await store.list_conversations() if c.id == conversation_id), None)
+    if title is None:
+        raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
+    messages = await store.messages(conversation_id)
+    if as_json:
+        print(json.dumps({"id": conversation_id, "title": title, "messages": [
+            {"id": m.id, "parent_id": m.parent_id, "role": m.role, "content": m.content,
+             "state": m.state.value if m.state else None, "reasoning": m.reasoning or None} for m in messages]},
+            ensure_ascii=False))
+        return 0
+    print(f"# {title}\n")
+    for m in messages:
+        state = f" ({m.state.value})" if m.state and m.state.value != "completed" else ""
+        print(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}:\n{m.content}\n")
+    return 0
+
+
+async def _search(store: Store, text: str, *, as_json: bool, limit: int) -> int:
+    if limit < 1:
+        raise InputError(f"--limit must be at least 1 ({limit} given)")
+    hits = await store.search(text, limit=limit)
+    bold = sys.stdout.isatty()
+    for h in hits:
+        if as_json:
+            print(json.dumps({"conversation_id": h.conversation_id, "title": h.title, "message_id": h.message_id,
+                              "role": h.role, "snippet": h.snippet, "highlights": [list(s) for s in h.highlights]},
+                             ensure_ascii=False))
+            continue
+        snippet = " ".join(_marked(h.snippet, h.highlights, bold).split())
+        where = "title" if h.message_id is None else f"message {h.message_id} ({h.role})"
+        print(f"{h.conversation_id}\t{h.title}\t{where}\t{snippet}")
+    if not hits and not as_json:
+        print(f"nothing matches {text!r}", file=sys.stderr)
+    return 0
+
+
+def _marked(snippet: str, spans: tuple[tuple[int, int], ...], bold: bool) -> str:
+    """The matches in bold on a terminal, between [ and ] in a pipe."""
+    start, end = (_BOLD, _PLAIN) if bold else ("[", "]")
+    out, at = [], 0
+    for a, b in spans:
+        out += [snippet[at:a], start, snippet[a:b], end]
+        at = b
+    return "".join([*out, snippet[at:]])
+
+
+async def _rm(store: Store, conversation_id: int, *, ask: bool) -> int:
+    if ask:
+        title = next((c.title for c in await store.list_conversations() if c.id == conversation_id), None)
+        if title is None:
+            raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
+        if not sys.stdin.isatty():
+            return fail(f"deleting conversation {conversation_id} ({title!r}) cannot be undone; add --yes to "
+                        "confirm (there is no terminal to ask)")
+        answer = input(f"Delete conversation {conversation_id} ({title!r}) and every message in it? This cannot be "
+                       "undone. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted", file=sys.stderr)
+            return 1
+    title, deleted = await store.delete_conversation(conversation_id)
+    print(f"deleted conversation {conversation_id} ({title!r}) and its {deleted} messages", file=sys.stderr)
+    return 0
+
+
+def _backup(data_dir: Path, dest: Path) -> int:
+    try:
+        store = open_store(data_dir, read_only_ok=True)
+    except StoreError as e:
+        return fail(e.message)
+    try:
+        written = store.backup(dest)
+    except StoreError as e:
+        return fail(e.message)
+    finally:
+        store.close()
+    print(f"backed up {db_path(data_dir)} to {written} ({written.stat().st_size:,} bytes); "
+          f"open it with: hearth --data-dir DIR after copying it to DIR/hearth.db", file=sys.stderr)
+    return 0
