@@ -211,3 +211,13 @@ def test_the_loader_library_is_told_apart_from_ggml_base_and_the_backends() -> N
         assert _is_libggml(name), name
     for name in ("libggml-base.so.0", "libggml-cpu-icelake.so", "libggml-cuda.so", "ggml-base.dll", "libllama.so"):
         assert not _is_libggml(name), name
+
+
+def test_the_build_writes_only_the_wheel_path_to_stdout() -> None:
+    """bootstrap.sh reads the wheel's path from build.py's stdout: the tools it runs (pip's
+    build log) must write elsewhere, or a fresh build's install reads their lines as a path."""
+    script = ("import sys; sys.path.insert(0, 'packaging/llama'); import build; "
+              "build.run([sys.executable, '-c', 'print(\"Building wheel... still running\")'])")
+    r = subprocess.run([sys.executable, "-c", script], cwd=_REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and "still running" in r.stderr

@@ -207,7 +207,9 @@ def patch_source(src: Path, config: dict, backend: str, key: str) -> None:
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
-    proc = subprocess.run(cmd, env=env)
+    # pip's progress goes to stderr: stdout carries only the wheel's path, which
+    # bootstrap.sh captures (pip's lines there made the install read them as a path).
+    proc = subprocess.run(cmd, env=env, stdout=sys.stderr)
     if proc.returncode != 0:
         raise BuildError(f"{' '.join(cmd[:6])} … failed (exit {proc.returncode}); the output above says why.")
 
