@@ -37,18 +37,20 @@ def begin_continue(session: Session, message_id: int, model: str, *, now: float,
     row = conn.exec_driver_sql(
         "SELECT m.conversation_id, m.parent_id, m.role, m.content,"
         " (SELECT max(id) FROM message WHERE conversation_id = m.conversation_id),"
-        " (SELECT state FROM generation WHERE message_id = m.id ORDER BY id DESC LIMIT 1)"
+        " (SELECT state FROM generation WHERE message_id = m.id ORDER BY id DESC LIMIT 1),"
+        " (SELECT stop_reason FROM generation WHERE message_id = m.id ORDER BY id DESC LIMIT 1)"
         " FROM message m WHERE m.id = ?",
         (message_id,),
     ).first()
     if row is None:
         raise StoreError("no_such_message", f"Message {message_id} does not exist.")
-    conversation_id, parent_id, role, content, last_id, state = row
+    conversation_id, parent_id, role, content, last_id, state, stop_reason = row
     if role != "assistant" or state is None:
         raise StoreError("not_continuable", f"Message {message_id} is not an answer; only answers can be continued.")
-    if GenerationState(state) not in CONTINUABLE:
+    if GenerationState(state) not in CONTINUABLE and not (state == GenerationState.COMPLETED and
+                                                           stop_reason == "length"):
         raise StoreError("not_continuable", f"Message {message_id} is {state}; only an interrupted, stopped or "
-                                            "failed answer can be continued.")
+                                            "failed answer, or one cut off by the token limit, can be continued.")
     if last_id != message_id:
         raise StoreError("not_continuable", f"Message {message_id} is not the last one of its conversation; "
                                             "only the last answer can be continued.")

@@ -134,12 +134,19 @@ def _search_index(conn: sqlite3.Connection) -> None:
         conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
 
 
+def _generation_stop_reason(conn: sqlite3.Connection) -> None:
+    """Why a completed generation ended: "eog" (the model finished), "stop" (a stop string),
+    "length" (the token limit: the answer is cut off and can be continued). NULL: written before."""
+    conn.execute("ALTER TABLE generation ADD COLUMN stop_reason TEXT")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_message_reasoning", _message_reasoning),
     Migration("0003_generation_owner", _generation_owner),
     Migration("0004_search_index", _search_index),
+    Migration("0005_generation_stop_reason", _generation_stop_reason),
 )
 
 

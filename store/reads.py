@@ -135,6 +135,7 @@ def _message_row(m: Message, g: Generation | None) -> MessageRow:
         command_latency_ms=g.command_latency_ms if g else None,
         finalization_lag_ms=g.finalization_lag_ms if g else None,
         reasoning=m.reasoning,
+        stop_reason=g.stop_reason if g else None,
     )
 
 

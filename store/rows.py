@@ -78,6 +78,7 @@ class MessageRow:
     command_latency_ms: float | None
     finalization_lag_ms: float | None
     reasoning: str = ""  # a model's <think> part, shown folded above the answer
+    stop_reason: str | None = None  # a completed answer's: eog, stop, or length (cut off at the limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ class Generation(SQLModel, table=True):
     finished_at: float | None = None
     checkpointed_at: float | None = None
     owner: str | None = None  # the store.owners id of the process that started it
+    stop_reason: str | None = None  # why a completed generation ended: eog, stop, length
 
 
 # The metrics a caller may pass to `Store.finalize`; finalization lag is measured by the store.

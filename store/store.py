@@ -244,6 +244,7 @@ class Store:
         metrics: Mapping[str, float | int | None],
         final_token_at: float,
         reasoning: str = "",
+        stop_reason: str | None = None,
     ) -> Future[float]:
         """Queue the final save; returns at once. The future's result is the finalization lag (ms).
 
@@ -273,6 +274,7 @@ class Store:
                     metrics=metrics,
                     now=time.time(),
                     reasoning=reasoning,
+                    stop_reason=stop_reason,
                 )
                 session.commit()  # the final text is durable from here: this is what lag measures
                 landed.append((time.perf_counter() - final_token_at) * 1000.0)

@@ -140,6 +140,7 @@ def finalize(
     metrics: Mapping[str, float | int | None],
     now: float,
     reasoning: str = "",
+    stop_reason: str | None = None,
 ) -> None:
     """Save the final text, the end state and the metrics of a queued or streaming generation."""
     check_metric_names(metrics)
@@ -152,6 +153,7 @@ def finalize(
     generation.cancel_reason = cancel_reason
     generation.error_code = error_code
     generation.error_message = error_message
+    generation.stop_reason = stop_reason
     for name, value in metrics.items():
         setattr(generation, name, value)
     generation.finished_at = now

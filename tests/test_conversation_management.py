@@ -107,3 +107,18 @@ def test_upgrading_an_old_database_indexes_what_it_already_holds(tmp_path: Path)
     with Store.open(db) as upgraded:
         assert [h.title for h in asyncio.run(upgraded.search("haiku")) if h.message_id is None] == ["Écris un haïku ☃"]
         assert {h.role for h in asyncio.run(upgraded.search("wal"))} >= {"user", "assistant"}
+
+
+def test_an_answer_cut_off_by_the_limit_can_be_continued_and_a_finished_one_cannot(store: Store) -> None:
+    start = asyncio.run(store.begin_turn(None, "Tell me a story", "smol"))
+    store.finalize(start.ids.generation_id, text="Once upon", state=GenerationState.COMPLETED, metrics={},
+                   final_token_at=time.perf_counter(), stop_reason="length").result(timeout=5)
+    [_user, answer] = asyncio.run(store.messages(start.ids.conversation_id))
+    assert answer.stop_reason == "length"
+    again = asyncio.run(store.begin_continue(answer.id, "smol"))
+    assert again.text == "Once upon"
+    store.finalize(again.ids.generation_id, text="Once upon a time.", state=GenerationState.COMPLETED, metrics={},
+                   final_token_at=time.perf_counter(), stop_reason="eog").result(timeout=5)
+    with pytest.raises(StoreError) as done:
+        asyncio.run(store.begin_continue(answer.id, "smol"))
+    assert done.value.code == "not_continuable"

@@ -278,3 +278,15 @@ def test_the_list_models_row_bookkeeping(qtmodeltester, steps: list[tuple[int, f
     assert rows == sorted(latest, key=lambda cid: (latest[cid], cid), reverse=True)
     assert model.data(model.index(rows.index(steps[-1][0]))) == f"chat {steps[-1][0]} at {steps[-1][1]}"
     qtmodeltester.check(model)
+
+
+def test_an_answer_cut_off_by_the_token_limit_says_so_and_offers_continue(qtbot, window, service) -> None:
+    """Completed because it hit max tokens is not 'done': the footer says why it stopped mid-way."""
+    service.enqueue(Reply(["Once upon", " a time"], stop_reason="length"))
+    type_and_enter(qtbot, window, "Tell me a story")
+    qtbot.waitUntil(lambda: "stopped at the 2-token limit" in transcript(window))
+    assert window.vm.current.can_continue and window.continue_button.isVisible()
+    service.enqueue(Reply(["The end."]))
+    type_and_enter(qtbot, window, "Thanks")
+    qtbot.waitUntil(lambda: transcript(window).count("TTFT") == 2 and not window.vm.busy)
+    assert not window.continue_button.isVisible()  # a finished answer is not offered Continue

@@ -76,6 +76,7 @@ class Reply:
     save_delay_s: float = 0.0
     save_error: Exception | None = None
     reasoning: list[str] | None = None  # streamed on the "reasoning" channel before the chunks
+    stop_reason: str = "eog"  # "length": cut off at the token limit
 
 
 def _stats(n: int) -> GenerationStats:
@@ -133,8 +134,9 @@ class FakeTurn:
             terminal = Failed(gid, *reply.fail)
             self.outcome = TurnOutcome(GenerationState.FAILED, text, None, *reply.fail, metrics)
         else:
-            terminal = Final(gid, "eog", _stats(len(parts)))
-            self.outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics)
+            terminal = Final(gid, reply.stop_reason, _stats(len(parts)))
+            self.outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics,
+                                       stop_reason=reply.stop_reason)
         self._service._turn_ended(self)
         asyncio.get_running_loop().call_later(reply.save_delay_s, self._save)
         yield terminal
@@ -308,7 +310,7 @@ class FakeStore:
                     row.created_at, row.generation_id, outcome.state, outcome.cancel_reason,
                     outcome.error_code, outcome.error_message, m.get("prompt_tokens"),  # type: ignore[arg-type]
                     m.get("completion_tokens"), m.get("ttft_ms"), m.get("tokens_per_s"),  # type: ignore[arg-type]
-                    m.get("total_ms"), m.get("command_latency_ms"), 0.0)
+                    m.get("total_ms"), m.get("command_latency_ms"), 0.0, stop_reason=outcome.stop_reason)
 
     async def list_conversations(self) -> list[ConversationRow]:
         await asyncio.sleep(0)

@@ -24,7 +24,7 @@ from app.core.routes import LOCAL_ROUTE, Route, RouteChoice, Router
 from app.core.settings import LoadSettings
 
 if TYPE_CHECKING:  # imported when a command runs: `hearth --help` stays fast
-    from app.core.chat_service import ChatService, Turn
+    from app.core.chat_service import ChatService, Turn, TurnOutcome
     from store import Store
 
 __all__ = ["run_ask"]
@@ -234,8 +234,7 @@ async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: s
     else:
         if not outcome.text.endswith("\n"):
             print()
-        print(_summary(outcome.state, outcome.metrics, outcome.error_message, turn.ids.conversation_id,
-                       outcome.cancel_reason), file=sys.stderr)
+        print(_summary(outcome, turn.ids.conversation_id, turn.ids.assistant_message_id), file=sys.stderr)
     if save_error is not None:
         return 1  # whatever the stream said, the answer is not on disk: never report success
     if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":
@@ -243,12 +242,15 @@ async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: s
     return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
 
 
-def _summary(state: Any, m: dict[str, Any], error: str | None, conversation_id: int,
-             cancel_reason: str | None = None) -> str:
-    timed_out = getattr(state, "value", None) == "cancelled" and cancel_reason == "timeout"
+def _summary(outcome: TurnOutcome, conversation_id: int, message_id: int) -> str:
+    state, m, error = outcome.state, outcome.metrics, outcome.error_message
+    timed_out = state.value == "cancelled" and outcome.cancel_reason == "timeout"
     parts = ["timed out: the provider took too long; the text that arrived is kept" if timed_out else str(state.value)]
     if error:
         parts.append(error)
+    if state.value == "completed" and outcome.stop_reason == "length":
+        parts.append(f"cut off at the {m.get('completion_tokens') or ''}-token limit: resume with "
+                     f"`hearth ask --continue {message_id}` (or raise --max-tokens)".replace("the -token", "the token"))
     if m.get("ttft_ms") is not None:
         parts.append(f"TTFT {m['ttft_ms']:.0f} ms")
     if m.get("tokens_per_s"):
@@ -271,5 +273,6 @@ def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict
         "error": {"code": outcome.error_code, "message": outcome.error_message} if outcome.error_code else None,
         "text": outcome.text,
         "reasoning": outcome.reasoning,
+        "stop_reason": outcome.stop_reason,
         "metrics": {**outcome.metrics, "finalization_lag_ms": lag},
     }

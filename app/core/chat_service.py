@@ -63,6 +63,7 @@ class TurnOutcome:
     error_message: str | None
     metrics: dict[str, float | int | None] = field(default_factory=dict)
     reasoning: str = ""  # the model's <think> part, kept apart from the answer
+    stop_reason: str | None = None  # a completed answer's: eog, stop, length (cut off: can be continued)
 
 
 class Turn:
@@ -178,7 +179,8 @@ class Turn:
             metrics.update(tokens_per_s=s.decode_tokens_per_s or None, completion_tokens=s.completion_tokens,
                            prompt_tokens=s.prompt_tokens, cached_tokens=s.cached_tokens, total_ms=s.total_ms)
         if isinstance(event, Final):
-            outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics, reasoning)
+            outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics, reasoning,
+                                  event.stop_reason)
         elif isinstance(event, Cancelled):
             outcome = TurnOutcome(GenerationState.CANCELLED, text, event.reason, None, None, metrics, reasoning)
         else:
@@ -188,7 +190,7 @@ class Turn:
         future = self._store.finalize(
             self.ids.generation_id, text=text, state=outcome.state, cancel_reason=outcome.cancel_reason,
             error_code=outcome.error_code, error_message=outcome.error_message, metrics=metrics,
-            final_token_at=final_token_at, reasoning=reasoning,
+            final_token_at=final_token_at, reasoning=reasoning, stop_reason=outcome.stop_reason,
         )
         wrapped = asyncio.wrap_future(future)
 

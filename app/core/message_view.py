@@ -35,15 +35,21 @@ class MessageView:
     message_id: int | None = None  # the stored message, once known
     # The model's <think> part, shown collapsed above the answer (stored with the message).
     reasoning: str = ""
+    stop_reason: str | None = None  # a completed answer's; "length": cut off by the token limit
 
     def with_state(self, state: GenerationState) -> MessageView:
         return dataclasses.replace(self, state=state)
 
     @property
+    def cut_off(self) -> bool:
+        """Completed only because it reached the token limit: the answer stops mid-way."""
+        return self.state is GenerationState.COMPLETED and self.stop_reason == "length"
+
+    @property
     def continuable(self) -> bool:
-        """An answer that stopped before its end: interrupted by a crash, stopped, or failed."""
-        return self.role == "assistant" and self.message_id is not None and self.state in (
-            GenerationState.INTERRUPTED, GenerationState.CANCELLED, GenerationState.FAILED)
+        """An answer that stopped before its end: interrupted, stopped, failed or cut off."""
+        return self.role == "assistant" and self.message_id is not None and (self.cut_off or self.state in (
+            GenerationState.INTERRUPTED, GenerationState.CANCELLED, GenerationState.FAILED))
 
     @property
     def footer(self) -> str:
@@ -59,6 +65,9 @@ class MessageView:
             if self.completion_tokens is not None:
                 n = self.completion_tokens
                 parts.append(f"{n} token" if n == 1 else f"{n} tokens")
+            if self.cut_off:
+                limit = f"the {self.completion_tokens}-token limit" if self.completion_tokens else "the token limit"
+                parts.append(f"stopped at {limit}: Continue goes on")
             return " · ".join(parts) or "done"
         if self.state is GenerationState.CANCELLED:
             return "stopped (took too long)" if self.cancel_reason == "timeout" else "stopped"
@@ -76,7 +85,7 @@ def from_row(row: MessageRow) -> MessageView:
         role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
         error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
         tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id,
-        reasoning=row.reasoning)
+        reasoning=row.reasoning, stop_reason=row.stop_reason)
 
 
 def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | None) -> MessageView:
@@ -88,14 +97,16 @@ def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | Non
             cancel_reason=outcome.cancel_reason,
             error_message=outcome.error_message or outcome.error_code,
             ttft_ms=m.get("ttft_ms"), tokens_per_s=m.get("tokens_per_s"),
-            completion_tokens=_int(m.get("completion_tokens")), reasoning=outcome.reasoning)
+            completion_tokens=_int(m.get("completion_tokens")), reasoning=outcome.reasoning,
+            stop_reason=outcome.stop_reason)
     if isinstance(last, Final | Cancelled):
         s = last.stats
         state = GenerationState.COMPLETED if isinstance(last, Final) else GenerationState.CANCELLED
         return MessageView(
             role="assistant", text=text, state=state,
             cancel_reason=getattr(last, "reason", None), ttft_ms=s.ttft_ms,
-            tokens_per_s=s.decode_tokens_per_s, completion_tokens=s.completion_tokens)
+            tokens_per_s=s.decode_tokens_per_s, completion_tokens=s.completion_tokens,
+            stop_reason=last.stop_reason if isinstance(last, Final) else None)
     message = last.message if isinstance(last, Failed) else "the stream ended without a result"
     return MessageView(role="assistant", text=text, state=GenerationState.FAILED,
                        error_message=message)
