@@ -98,7 +98,7 @@ def test_the_tarball_holds_the_app_and_answers_with_an_empty_environment(unpacke
     assert list(internal.rglob("libqxcb.so")) and list(internal.rglob("libxcb-cursor.so.0")), (
         "Qt's X11 plugin and its libraries"
     )
-    assert (internal / "app" / "models" / "models.toml").is_file() and (
+    assert (internal / "app" / "core" / "models" / "models.toml").is_file() and (
         internal / "engine" / "wire_formats.toml"
     ).is_file()
     home = tmp_path / "home"
