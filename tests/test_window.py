@@ -290,3 +290,27 @@ def test_an_answer_cut_off_by_the_token_limit_says_so_and_offers_continue(qtbot,
     type_and_enter(qtbot, window, "Thanks")
     qtbot.waitUntil(lambda: transcript(window).count("TTFT") == 2 and not window.vm.busy)
     assert not window.continue_button.isVisible()  # a finished answer is not offered Continue
+
+
+def test_f2_renames_a_conversation_and_the_list_shows_it_once_saved(qtbot, window, service) -> None:
+    cid = service.store.add_conversation("Untitled idea")
+    run(qtbot, window.vm.refresh_conversations())
+    view, model = window.conversations.view, window.conversations.model
+    view.setCurrentIndex(model.index(0))
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_F2)  # the editor opens on the row, with its title
+    editor = view.indexWidget(model.index(0)) or view.focusWidget()
+    assert editor is not view and editor.text() == "Untitled idea"
+    editor.selectAll()
+    qtbot.keyClicks(editor, "  Garden   plans ")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: model.data(model.index(0)) == "Garden plans")
+    assert [c.title for c in run(qtbot, service.store.list_conversations()) if c.id == cid] == ["Garden plans"]
+
+    qtbot.keyClick(view, Qt.Key.Key_F2)
+    editor = view.focusWidget()
+    editor.selectAll()
+    qtbot.keyClick(editor, Qt.Key.Key_Space)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)  # a blank title is refused, in words, and nothing changes
+    qtbot.waitUntil(lambda: "needs a title" in window.banner.label.text())
+    assert model.data(model.index(0)) == "Garden plans"

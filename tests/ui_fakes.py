@@ -326,6 +326,15 @@ class FakeStore:
         merged = {**self.settings.get(conversation_id, {}), **changes}
         self.settings[conversation_id] = {k: v for k, v in merged.items() if v is not None}
 
+    async def rename_conversation(self, conversation_id: int, title: str) -> ConversationChange:
+        await asyncio.sleep(0)
+        clean = " ".join(title.split())
+        if not clean:  # the real store's rule and words
+            raise StoreError("empty_title", "A conversation needs a title: type at least one character.")
+        c = self._conversations[conversation_id]
+        self._conversations[conversation_id] = ConversationRow(c.id, clean, c.created_at, c.updated_at)
+        return ConversationChange(self._conversations[conversation_id], False)
+
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         await asyncio.sleep(0)
         return list(self._messages.get(conversation_id, []))

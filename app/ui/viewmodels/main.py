@@ -114,6 +114,11 @@ class MainViewModel(QObject):
         if self._opening == conversation_id:  # a later click wins over a slower read
             self._set_current(vm)
 
+    async def rename_conversation(self, conversation_id: int, title: str) -> None:
+        """Save a title a person typed; the list shows it once it is saved. Raises StoreError
+        (an empty or too long title) with a message for a person."""
+        self._on_row_changed(await self._store.rename_conversation(conversation_id, title))
+
     def new_chat(self) -> None:
         self._opening = None
         if self._current.conversation_id is None and not self._current.messages:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtWidgets import QListView, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
+from PySide6.QtWidgets import QListView, QMenu, QPushButton, QVBoxLayout, QWidget
 
 __all__ = ["ConversationList", "ConversationListModel"]
 
@@ -19,6 +19,11 @@ IdRole = Qt.ItemDataRole.UserRole + 1
 
 
 class ConversationListModel(QAbstractListModel):
+    """Rows as the store gave them. An edit in place is only a request (`rename_requested`):
+    the row changes when the store says the new title is saved."""
+
+    rename_requested = Signal(int, str)  # conversation id, the title typed
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Any] = []
@@ -32,11 +37,24 @@ class ConversationListModel(QAbstractListModel):
         row = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return (row.title or "").strip() or "Untitled chat"
+        if role == Qt.ItemDataRole.EditRole:
+            return row.title
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{(row.title or 'Untitled chat')}\nlast message {_when(row.updated_at)}"
         if role == IdRole:
             return row.id
         return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        return super().flags(index) | Qt.ItemFlag.ItemIsEditable if index.isValid() else super().flags(index)
+
+    def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.EditRole or not index.isValid():
+            return False
+        row = self._rows[index.row()]
+        if str(value) != row.title:
+            self.rename_requested.emit(row.id, str(value))
+        return False  # nothing changes here until the store has saved it
 
     def set_rows(self, rows: list[Any]) -> None:
         self.beginResetModel()
@@ -76,6 +94,7 @@ class ConversationListModel(QAbstractListModel):
 class ConversationList(QWidget):
     conversation_chosen = Signal(int)
     new_chat_requested = Signal()
+    rename_requested = Signal(int, str)  # F2, a double-click or the menu's Rename, then Enter
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,7 +115,10 @@ class ConversationList(QWidget):
                                 " color: #1f2937; }"
                                 " QListView::item:hover { background: #e5e7eb; }"
                                 " QListView::item:selected { background: #dbe4ff; }")
-        self.view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.view.setEditTriggers(QListView.EditTrigger.EditKeyPressed | QListView.EditTrigger.DoubleClicked)
+        self.model.rename_requested.connect(self.rename_requested)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._menu)
         self.view.clicked.connect(self._chosen)
         self.view.activated.connect(self._chosen)
         layout = QVBoxLayout(self)
@@ -122,6 +144,14 @@ class ConversationList(QWidget):
             self.view.clearSelection()
         else:
             self.view.setCurrentIndex(self.model.index(row))
+
+    def _menu(self, at: QPoint) -> None:
+        index = self.view.indexAt(at)
+        if not index.isValid():
+            return
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.view.edit(index))
+        menu.popup(self.view.viewport().mapToGlobal(at))
 
     def _chosen(self, index: QModelIndex) -> None:
         cid = self.model.data(index, IdRole)

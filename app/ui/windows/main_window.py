@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         vm.save_health_changed.connect(self._on_save_health)
         self.conversations.conversation_chosen.connect(self._open)
         self.conversations.new_chat_requested.connect(self._new_chat)
+        self.conversations.rename_requested.connect(self._rename)
         self.composer.submitted.connect(self._send)
         self.composer.textChanged.connect(self._sync_controls)
         self.send_button.clicked.connect(self._send)
@@ -382,6 +383,11 @@ class MainWindow(QMainWindow):
     def _open(self, conversation_id: int) -> None:
         (self.ops.op(f"opening conversation {conversation_id}", lambda: self.vm.open_conversation(conversation_id))
          .failure(lambda e: self.show_problem(f"Could not open that conversation: {describe(e)}"))
+         .run())
+
+    def _rename(self, conversation_id: int, title: str) -> None:
+        (self.ops.op("renaming a conversation", lambda: self.vm.rename_conversation(conversation_id, title))
+         .failure(lambda e: self.show_problem(f"Could not rename it: {describe(e)}"))
          .run())
 
     def _new_chat(self) -> None:
