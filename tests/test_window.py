@@ -314,3 +314,23 @@ def test_f2_renames_a_conversation_and_the_list_shows_it_once_saved(qtbot, windo
     qtbot.keyClick(editor, Qt.Key.Key_Return)  # a blank title is refused, in words, and nothing changes
     qtbot.waitUntil(lambda: "needs a title" in window.banner.label.text())
     assert model.data(model.index(0)) == "Garden plans"
+
+
+def test_the_list_marks_the_chat_that_is_answering_and_stop_elsewhere_says_which(qtbot, window, service) -> None:
+    other = service.store.add_conversation("Another chat")
+    run(qtbot, window.vm.refresh_conversations())
+    service.enqueue(Reply(["Once", " upon"], hold=True))
+    type_and_enter(qtbot, window, "A long story please")
+    model = window.conversations.model
+    qtbot.waitUntil(lambda: window.vm.busy_conversation_id is not None)
+    busy = window.vm.busy_conversation_id
+    row = model.row_of(busy)
+    assert model.data(model.index(row), Qt.ItemDataRole.DecorationRole) is not None  # a dot on its row
+    assert "answering now" in model.data(model.index(row), Qt.ItemDataRole.ToolTipRole)
+    assert model.data(model.index(model.row_of(other)), Qt.ItemDataRole.DecorationRole) is None
+    run(qtbot, window.vm.open_conversation(other))
+    assert window.stop_button.isVisible()
+    qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.vm.busy)
+    assert "Stopped the answer in “A long story please”" in window.status.notice_label.text()
+    assert model.data(model.index(model.row_of(busy)), Qt.ItemDataRole.DecorationRole) is None

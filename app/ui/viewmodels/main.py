@@ -36,6 +36,7 @@ class MainViewModel(QObject):
     current_changed = Signal(object)  # the ConversationViewModel now shown
     model_status_changed = Signal(str, str, str)  # state, model name, error ("" if none)
     busy_changed = Signal(bool)  # a turn is streaming (in any conversation)
+    busy_conversation_changed = Signal(object)  # the id of the conversation answering now, or None
     notice = Signal(str)  # a short message for the status line
     save_health_changed = Signal(bool, str)  # saves work (True, "") / fail, with why (False, message)
     # Emitted on the store's writer thread; Qt queues it to this object's (the UI) thread.
@@ -132,9 +133,19 @@ class MainViewModel(QObject):
             raise RuntimeError("wait for the current answer to finish, or press Stop")
         await self._current.send(text)
 
+    @property
+    def busy_conversation_id(self) -> int | None:
+        return self._active.conversation_id if self._active is not None else None
+
     def stop(self) -> None:
-        if self._active is not None:
-            self._active.stop()
+        """Stop the answer, wherever it streams; one in another conversation says which."""
+        active = self._active
+        if active is None:
+            return
+        active.stop()
+        if active is not self._current:
+            title = next((c.title for c in self._conversations if c.id == active.conversation_id), "another chat")
+            self.notice.emit(f"Stopped the answer in “{title}”")
 
     async def backup(self, dest: Path) -> Path:
         """Copy every conversation into `dest` (a new file), off the UI thread."""
@@ -158,6 +169,8 @@ class MainViewModel(QObject):
     def _on_vm_id(self, vm: ConversationViewModel, conversation_id: int | None) -> None:
         if conversation_id is not None:
             self._open[conversation_id] = vm
+            if vm is self._active:  # a new chat gets its id after its answer started
+                self.busy_conversation_changed.emit(conversation_id)
 
     def _on_row_changed(self, change: ConversationChange) -> None:
         """A turn's write changed one conversation's row: keep the list in step without a read."""
@@ -177,3 +190,4 @@ class MainViewModel(QObject):
         self._sync_model()
         if self.busy != was_busy:
             self.busy_changed.emit(self.busy)
+            self.busy_conversation_changed.emit(self.busy_conversation_id)

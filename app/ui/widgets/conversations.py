@@ -10,12 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QMenu, QPushButton, QVBoxLayout, QWidget
 
 __all__ = ["ConversationList", "ConversationListModel"]
 
 _Index = QModelIndex | QPersistentModelIndex
 IdRole = Qt.ItemDataRole.UserRole + 1
+_BUSY_COLOUR = "#2b6cb0"  # the status line's colour for generating
 
 
 class ConversationListModel(QAbstractListModel):
@@ -27,6 +29,8 @@ class ConversationListModel(QAbstractListModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Any] = []
+        self._busy: int | None = None  # the conversation answering now: marked with a dot
+        self._dot = _dot(QColor(_BUSY_COLOUR))
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -40,7 +44,10 @@ class ConversationListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.EditRole:
             return row.title
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{(row.title or 'Untitled chat')}\nlast message {_when(row.updated_at)}"
+            answering = "\nanswering now" if row.id == self._busy else ""
+            return f"{(row.title or 'Untitled chat')}\nlast message {_when(row.updated_at)}{answering}"
+        if role == Qt.ItemDataRole.DecorationRole and row.id == self._busy:
+            return self._dot
         if role == IdRole:
             return row.id
         return None
@@ -83,6 +90,18 @@ class ConversationListModel(QAbstractListModel):
         else:
             self._rows.insert(old, row)
         self.dataChanged.emit(self.index(new), self.index(new))
+
+    def set_busy(self, conversation_id: int | None) -> None:
+        """Mark the conversation that is answering (None: none is)."""
+        old, self._busy = self._busy, conversation_id
+        for cid in {old, conversation_id} - {None}:
+            row = self.row_of(cid)
+            if row >= 0:
+                self.dataChanged.emit(self.index(row), self.index(row))
+
+    @property
+    def busy(self) -> int | None:
+        return self._busy
 
     def row_of(self, conversation_id: int | None) -> int:
         for i, row in enumerate(self._rows):
@@ -165,3 +184,16 @@ def _when(value: Any) -> str:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
     return str(value or "")
+
+
+def _dot(colour: QColor) -> QIcon:
+    """A small filled circle, centred in the list's icon square."""
+    pixmap = QPixmap(16, 16)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(colour)
+    painter.drawEllipse(4, 4, 8, 8)
+    painter.end()
+    return QIcon(pixmap)

@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         vm.current_changed.connect(self._show_conversation)
         vm.model_status_changed.connect(self._on_model_status)
         vm.busy_changed.connect(self._sync_controls)
+        vm.busy_conversation_changed.connect(self.conversations.model.set_busy)
         vm.notice.connect(self.status.show_notice)
         vm.save_health_changed.connect(self._on_save_health)
         self.conversations.conversation_chosen.connect(self._open)
