@@ -9,13 +9,13 @@ the matches as (start, end) offsets, so each front end marks them its own way.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 __all__ = ["SearchHit", "fts_query", "search"]
 
-_START, _END = "\x02", "\x03"  # never in stored text that matters: stripped from snippets
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -45,33 +45,35 @@ def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
     query = fts_query(text)
     if query is None:
         return []
+    # Markers with a fresh random part: no stored text can contain them, whatever bytes a
+    # message holds (a fixed control character could, and would shift every highlight).
+    nonce = secrets.token_hex(8)
+    start, end = f"\x02{nonce}\x02", f"\x03{nonce}\x03"
     titles = conn.exec_driver_sql(
         "SELECT c.id, c.title, snippet(conversation_fts, 0, ?, ?, '…', 16), c.updated_at "
         "FROM conversation_fts JOIN conversation c ON c.id = conversation_fts.rowid "
-        "WHERE conversation_fts MATCH ? ORDER BY rank LIMIT ?", (_START, _END, query, limit)).all()
+        "WHERE conversation_fts MATCH ? ORDER BY rank LIMIT ?", (start, end, query, limit)).all()
     messages = conn.exec_driver_sql(
         "SELECT m.conversation_id, c.title, m.id, m.role, snippet(message_fts, 0, ?, ?, '…', 16), c.updated_at "
         "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
         "JOIN conversation c ON c.id = m.conversation_id "
-        "WHERE message_fts MATCH ? ORDER BY rank LIMIT ?", (_START, _END, query, limit)).all()
-    hits = [SearchHit(cid, title, None, None, *_marks(snip), updated) for cid, title, snip, updated in titles]
-    hits += [SearchHit(cid, title, mid, role, *_marks(snip), updated)
+        "WHERE message_fts MATCH ? ORDER BY rank LIMIT ?", (start, end, query, limit)).all()
+    hits = [SearchHit(cid, title, None, None, *_marks(snip, start, end), updated)
+            for cid, title, snip, updated in titles]
+    hits += [SearchHit(cid, title, mid, role, *_marks(snip, start, end), updated)
              for cid, title, mid, role, snip, updated in messages]
     return hits[:limit]
 
 
-def _marks(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+def _marks(marked: str, start: str, end: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     """The snippet without its markers, and where the markers were."""
     plain: list[str] = []
     spans: list[tuple[int, int]] = []
     at = 0
-    start = 0
-    for ch in marked:
-        if ch == _START:
-            start = at
-        elif ch == _END:
-            spans.append((start, at))
-        else:
-            plain.append(ch)
-            at += 1
+    for i, piece in enumerate(marked.split(start)):
+        inside, _, after = piece.partition(end) if i else ("", "", piece)
+        if i:
+            spans.append((at, at + len(inside)))
+        plain += [inside, after]
+        at += len(inside) + len(after)
     return "".join(plain), tuple(spans)

@@ -122,3 +122,11 @@ def test_an_answer_cut_off_by_the_limit_can_be_continued_and_a_finished_one_cann
     with pytest.raises(StoreError) as done:
         asyncio.run(store.begin_continue(answer.id, "smol"))
     assert done.value.code == "not_continuable"
+
+
+def test_control_characters_in_a_message_never_shift_the_highlights(store: Store) -> None:
+    """Stored text may hold any character, the marker bytes of a naive snippet included."""
+    turn(store, None, "odd \x03bytes\x02 here: lighthouse \x02x", "ok")
+    [hit, *_] = [h for h in asyncio.run(store.search("lighthouse")) if h.message_id is not None]
+    assert hit.snippet == "odd \x03bytes\x02 here: lighthouse \x02x"
+    assert [hit.snippet[a:b] for a, b in hit.highlights] == ["lighthouse"]
