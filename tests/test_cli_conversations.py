@@ -88,3 +88,11 @@ def test_rm_refuses_a_conversation_that_is_answering(data_dir: Path) -> None:
         r = hearth("rm", str(start.ids.conversation_id), "--yes", data_dir=data_dir)
         assert r.returncode == 1 and "answering right now" in r.stderr
         assert len(asyncio.run(store.messages(start.ids.conversation_id))) == 2
+
+
+def test_a_search_with_bad_bytes_says_which_argument(seeded: tuple[Path, int, int]) -> None:
+    import os
+
+    data_dir, _trip, _bread = seeded
+    r = hearth("search", os.fsdecode(b"caf\xe9"), data_dir=data_dir)
+    assert r.returncode == 2 and "the search is not valid UTF-8" in r.stderr and "Traceback" not in r.stderr

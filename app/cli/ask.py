@@ -42,7 +42,7 @@ def run_ask(args: argparse.Namespace, data_dir: Path, model: Path, library: Mode
     if args.prompt is None:
         return fail('give the message to send, e.g. hearth ask "Hello" (or --continue MESSAGE_ID)')
     try:
-        prompt = read_stdin() if args.prompt == "-" else text_arg(args.prompt, "given")
+        prompt = read_stdin() if args.prompt == "-" else text_arg(args.prompt, "the prompt given")
     except InputError as e:
         return fail(e.message)
     return asyncio.run(_ask(args, prompt, data_dir, model, library))

@@ -73,9 +73,9 @@ async def _run(args: argparse.Namespace, store: Store) -> int:
     if args.command == "show":
         return await _show(store, args.id, as_json=args.json)
     if args.command == "search":
-        return await _search(store, text_arg(args.query, "given"), as_json=args.json, limit=args.limit)
+        return await _search(store, text_arg(args.query, "the search"), as_json=args.json, limit=args.limit)
     if args.command == "rename":
-        change = await store.rename_conversation(args.id, text_arg(args.title, "given"))
+        change = await store.rename_conversation(args.id, text_arg(args.title, "the title"))
         print(f"conversation {args.id} is now called {change.row.title!r}", file=sys.stderr)
         return 0
     return await _rm(store, args.id, ask=not args.yes)

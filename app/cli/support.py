@@ -29,13 +29,13 @@ def quiet_stdout() -> None:
         pass
 
 
-def text_arg(raw: str, where: str) -> str:
-    """A prompt from argv or stdin must be UTF-8 text: say where it is not, instead of failing later."""
+def text_arg(raw: str, what: str) -> str:
+    """Text from argv (a prompt, a query, a title) must be UTF-8: say where it is not, instead of failing later."""
     try:
         raw.encode("utf-8")
     except UnicodeEncodeError as e:  # Python keeps undecodable bytes as lone surrogates
         bad = raw.encode("utf-8", "surrogateescape")[: e.start + 1][-1:]
-        raise InputError(f"the prompt {where} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
+        raise InputError(f"{what} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
                         "save it as UTF-8 and try again") from None
     return raw
 
