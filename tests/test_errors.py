@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from app.core.errors import (
-    NETWORK_ERRORS,
     CatalogError,
     DownloadError,
     HearthError,
@@ -20,6 +19,7 @@ from app.core.errors import (
     ProviderError,
     describe,
     mapped,
+    network_errors,
 )
 from app.core.providers import ProviderConfig, ProvidersFile
 from engine.errors import EngineUnavailable, ModelLoadError
@@ -76,10 +76,10 @@ def test_mapped_turns_named_exceptions_into_hearth_errors_and_lets_bugs_through(
     def network(e: BaseException) -> HearthError:
         return DownloadError("network", f"No network: {e}")
 
-    with pytest.raises(DownloadError) as failed, mapped({NETWORK_ERRORS: network}):
+    with pytest.raises(DownloadError) as failed, mapped({network_errors(): network}):
         raise httpx.ConnectError("refused")
     assert failed.value.code == "network" and isinstance(failed.value.__cause__, httpx.ConnectError)
-    with pytest.raises(KeyError), mapped({NETWORK_ERRORS: network}):
+    with pytest.raises(KeyError), mapped({network_errors(): network}):
         raise KeyError("a bug")
     with pytest.raises(StoreError), mapped({Exception: network}):  # a HearthError is never relabelled
         raise StoreError("disk_full", "The disk is full.")

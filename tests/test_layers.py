@@ -120,3 +120,15 @@ def test_allowed_imports_pass() -> None:
     source = "from app.core.chat_service import ChatService\nfrom store import Store\nfrom engine.events import Final\n"
     assert violations(source, "app.ui.windows.main_window") == []
     assert violations(source.replace("from app.core.chat_service import ChatService\n", ""), "app.core.paths") == []
+
+
+def test_the_hearth_command_loads_no_heavy_library_before_a_command_needs_it() -> None:
+    """Every `hearth` run imports app.main: the store (SQLAlchemy), the HTTP clients, Qt and
+    llama.cpp load when a command uses them, so `hearth --help` and `hearth list` start fast."""
+    import subprocess
+    import sys
+
+    heavy = ("sqlalchemy", "sqlmodel", "httpx", "httpx2", "PySide6", "llama_cpp", "huggingface_hub")
+    probe = f"import sys, app.main; print([m for m in {heavy!r} if m in sys.modules])"
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -14,11 +14,14 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli.support import fail, open_store, text_arg
 from app.core.errors import InputError
 from app.core.paths import db_path
-from store import Store, StoreError
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads when a command runs, not for `hearth --help`
+    from store import Store
 
 __all__ = ["COMMANDS", "add_conversation_parsers", "run_conversations"]
 
@@ -49,6 +52,8 @@ def add_conversation_parsers(sub: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def run_conversations(args: argparse.Namespace, data_dir: Path) -> int:
+    from store import StoreError
+
     if args.command == "backup":
         return _backup(data_dir, Path(args.path).expanduser())
     writes = args.command in ("rename", "rm")
@@ -98,6 +103,8 @@ async def _list(store: Store, *, messages: bool, only: int | None) -> int:
 
 
 async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
+    from store import StoreError
+
     title = next((c.title for c in await store.list_conversations() if c.id == conversation_id), None)
     if title is None:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
@@ -145,6 +152,8 @@ def _marked(snippet: str, spans: tuple[tuple[int, int], ...], bold: bool) -> str
 
 
 async def _rm(store: Store, conversation_id: int, *, ask: bool) -> int:
+    from store import StoreError
+
     if ask:
         title = next((c.title for c in await store.list_conversations() if c.id == conversation_id), None)
         if title is None:
@@ -163,6 +172,8 @@ async def _rm(store: Store, conversation_id: int, *, ask: bool) -> int:
 
 
 def _backup(data_dir: Path, dest: Path) -> int:
+    from store import StoreError
+
     try:
         store = open_store(data_dir, read_only_ok=True)
     except StoreError as e:

@@ -21,25 +21,29 @@ the UI reports it as "Something went wrong" with the traceback in the log.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-import httpx
-import httpx2  # huggingface-hub 2.x's fork of httpx: its own exception classes
-
 from engine.errors import EngineError, EngineUnavailable, HearthError, ModelLoadError
-from store.errors import StoreError
 
 __all__ = [
-    "NETWORK_ERRORS", "CatalogError", "DownloadError", "EngineError", "EngineUnavailable", "HearthError",
-    "InputError", "KeychainUnavailable", "LibraryError", "ModelLoadError", "ProviderError", "StoreError",
-    "describe", "mapped",
+    "CatalogError", "DownloadError", "EngineError", "EngineUnavailable", "HearthError", "InputError",
+    "KeychainUnavailable", "LibraryError", "ModelLoadError", "ProviderError", "describe", "mapped",
+    "network_errors",
 ]
 
-# What "the network failed" means, for every client Hearth uses: the remote providers speak
-# httpx, huggingface-hub 2.x httpx2 (same names, separate classes); a socket shut down by
-# Cancel raises OSError. Nothing else is retried as a network fault.
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError, OSError)
+
+@functools.cache
+def network_errors() -> tuple[type[BaseException], ...]:
+    """What "the network failed" means, for every client Hearth uses: the remote providers
+    speak httpx, huggingface-hub 2.x httpx2 (same names, separate classes); a socket shut
+    down by Cancel raises OSError. Nothing else is retried as a network fault. A function,
+    so that importing this module (every CLI command does) does not load two HTTP stacks."""
+    import httpx
+    import httpx2
+
+    return (httpx.TransportError, httpx2.TransportError, OSError)
 
 
 class InputError(HearthError):
@@ -101,7 +105,7 @@ def mapped(mapping: Mapping[type[BaseException] | tuple[type[BaseException], ...
     """Turn the low-level exceptions named in `mapping` into HearthErrors (first match wins),
     chained to the original; HearthErrors and everything unnamed pass through untouched.
 
-        with mapped({NETWORK_ERRORS: lambda e: DownloadError("network", f"... {e}")}):
+        with mapped({network_errors(): lambda e: DownloadError("network", f"... {e}")}):
             fetch()
     """
     try:

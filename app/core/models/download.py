@@ -41,7 +41,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from app.core.errors import NETWORK_ERRORS, DownloadError, mapped
+from app.core.errors import DownloadError, mapped, network_errors
 
 __all__ = ["Download", "DownloadError", "DownloadProgress", "Phase", "hub_endpoint", "sha256_of"]
 
@@ -181,7 +181,7 @@ class Download:
             return DownloadError("network", f"Could not reach {endpoint} to fetch {where}: {_short(e)}. "
                                             "Check the network connection and try again.")
 
-        with mapped({NETWORK_ERRORS: unreachable}):
+        with mapped({network_errors(): unreachable}):
             meta = self._hub_metadata(url, endpoint, where)
         size = meta.size
         etag = (meta.etag or "").strip('"').lower()
@@ -270,7 +270,7 @@ class Download:
                     with self._response_lock:
                         self._response = response
                     done = self._receive(response, part, done, size)
-            except RETRYABLE as e:  # dropped, stalled, 429/5xx: resume from what is on disk
+            except _retryable() as e:  # dropped, stalled, 429/5xx: resume from what is on disk
                 # (a bug is neither: it propagates, never retried or called "network")
                 self._check_cancel()
                 done = part.stat().st_size if part.exists() else 0
@@ -390,8 +390,9 @@ class _Rate:
 
 
 
-# What a transfer attempt may fail with and still be worth retrying.
-RETRYABLE: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, _Retry)
+def _retryable() -> tuple[type[BaseException], ...]:
+    """What a transfer attempt may fail with and still be worth retrying."""
+    return (*network_errors(), _Retry)
 
 def _timeout() -> Any:
     from huggingface_hub import get_session
