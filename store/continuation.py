@@ -2,7 +2,7 @@
 
 An answer left `interrupted` by a crash, `cancelled`, or `failed` keeps its text; continuing
 it starts a new generation row for the same assistant message, and the engine resumes from
-that text. Only the last message of a conversation can be continued (anything later was
+that text. Only the last message of the branch shown can be continued (anything later was
 written in reply to the unfinished text). Runs on the writer thread only.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from engine.states import GenerationState
-from store import writes
+from store import tree, writes
 from store.errors import StoreError
 from store.reads import history_in
 from store.rows import ConversationChange, TurnIds
@@ -36,7 +36,6 @@ def begin_continue(session: Session, message_id: int, model: str, *, now: float,
     conn = session.connection()
     row = conn.exec_driver_sql(
         "SELECT m.conversation_id, m.parent_id, m.role, m.content,"
-        " (SELECT max(id) FROM message WHERE conversation_id = m.conversation_id),"
         " (SELECT state FROM generation WHERE message_id = m.id ORDER BY id DESC LIMIT 1),"
         " (SELECT stop_reason FROM generation WHERE message_id = m.id ORDER BY id DESC LIMIT 1)"
         " FROM message m WHERE m.id = ?",
@@ -44,15 +43,15 @@ def begin_continue(session: Session, message_id: int, model: str, *, now: float,
     ).first()
     if row is None:
         raise StoreError("no_such_message", f"Message {message_id} does not exist.")
-    conversation_id, parent_id, role, content, last_id, state, stop_reason = row
+    conversation_id, parent_id, role, content, state, stop_reason = row
     if role != "assistant" or state is None:
         raise StoreError("not_continuable", f"Message {message_id} is not an answer; only answers can be continued.")
     if GenerationState(state) not in CONTINUABLE and not (state == GenerationState.COMPLETED and
                                                            stop_reason == "length"):
         raise StoreError("not_continuable", f"Message {message_id} is {state}; only an interrupted, stopped or "
                                             "failed answer, or one cut off by the token limit, can be continued.")
-    if last_id != message_id:
-        raise StoreError("not_continuable", f"Message {message_id} is not the last one of its conversation; "
+    if tree.leaf_of(conn, conversation_id) != message_id:
+        raise StoreError("not_continuable", f"Message {message_id} is not the last one of its branch; "
                                             "only the last answer can be continued.")
     generation_id = conn.exec_driver_sql(
         "INSERT INTO generation (message_id, model, state, created_at, owner) VALUES (?, ?, ?, ?, ?)",

@@ -1,4 +1,4 @@
-"""Managing whole conversations: rename and delete. Writes only, run on the writer thread.
+"""Managing whole conversations: rename, pin and delete. Writes only, run on the writer thread.
 
 Each returns what changed, so views update one row. Deleting removes the conversation's
 generations, messages (every branch) and row in one transaction; the search index follows
@@ -16,7 +16,7 @@ from engine.states import GenerationState
 from store.errors import StoreError
 from store.rows import ConversationChange, ConversationRow
 
-__all__ = ["TITLE_MAX", "delete_conversation", "rename_conversation"]
+__all__ = ["TITLE_MAX", "delete_conversation", "pin_conversation", "rename_conversation"]
 
 TITLE_MAX = 200
 
@@ -31,9 +31,23 @@ def rename_conversation(session: Session, conversation_id: int, title: str, *, n
     conn = session.connection()
     if conn.exec_driver_sql("UPDATE conversation SET title = ? WHERE id = ?", (clean, conversation_id)).rowcount == 0:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
-    created_at, updated_at = conn.exec_driver_sql(
-        "SELECT created_at, updated_at FROM conversation WHERE id = ?", (conversation_id,)).one()
-    return ConversationChange(ConversationRow(conversation_id, clean, created_at, updated_at), created=False)
+    created_at, updated_at, pinned_at = conn.exec_driver_sql(
+        "SELECT created_at, updated_at, pinned_at FROM conversation WHERE id = ?", (conversation_id,)).one()
+    return ConversationChange(ConversationRow(conversation_id, clean, created_at, updated_at, pinned_at),
+                              created=False)
+
+
+def pin_conversation(session: Session, conversation_id: int, pinned: bool, *, now: float) -> ConversationChange:
+    """Pin to the top of the list (pinned_at = now), or unpin (NULL). Pinning does not count as
+    activity: updated_at stays, so an unpinned chat goes back to where its last message puts it."""
+    conn = session.connection()
+    if conn.exec_driver_sql("UPDATE conversation SET pinned_at = ? WHERE id = ?",
+                            (now if pinned else None, conversation_id)).rowcount == 0:
+        raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
+    title, created_at, updated_at, pinned_at = conn.exec_driver_sql(
+        "SELECT title, created_at, updated_at, pinned_at FROM conversation WHERE id = ?", (conversation_id,)).one()
+    return ConversationChange(ConversationRow(conversation_id, title, created_at, updated_at, pinned_at),
+                              created=False)
 
 
 def delete_conversation(session: Session, conversation_id: int,

@@ -140,6 +140,19 @@ def _generation_stop_reason(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE generation ADD COLUMN stop_reason TEXT")
 
 
+def _branches_and_pins(conn: sqlite3.Connection) -> None:
+    """Branches and pins. `leaf_id`: the last message of the branch being shown and continued;
+    the prompt is the path from the root to it, so edits and regenerations add siblings and never
+    replace anything. Not a foreign key: deleting a branch moves the leaf in the same
+    transaction, and a leaf that points nowhere falls back to the newest message (store.tree).
+    `pinned_at`: when a person pinned the conversation to the top of the list; NULL: not pinned."""
+    conn.execute("ALTER TABLE conversation ADD COLUMN leaf_id INTEGER")
+    conn.execute("ALTER TABLE conversation ADD COLUMN pinned_at REAL")
+    # Until now every conversation was one chain, the newest message at its end.
+    conn.execute("UPDATE conversation SET leaf_id = (SELECT max(id) FROM message m WHERE m.conversation_id = "
+                 "conversation.id)")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -147,6 +160,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0003_generation_owner", _generation_owner),
     Migration("0004_search_index", _search_index),
     Migration("0005_generation_stop_reason", _generation_stop_reason),
+    Migration("0006_branches_and_pins", _branches_and_pins),
 )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from engine.states import GenerationState
+from store import tree
 from store.errors import StoreError
 from store.rows import ConversationRow, GenerationRow, MessageRow
 from store.schema import Conversation, Generation, Message
@@ -34,7 +35,7 @@ class Reads:
                     col(Conversation.updated_at).desc(), col(Conversation.id).desc()
                 )
             ).all()
-            return [ConversationRow(_id(c.id), c.title, c.created_at, c.updated_at) for c in rows]
+            return [ConversationRow(_id(c.id), c.title, c.created_at, c.updated_at, c.pinned_at) for c in rows]
 
     def conversation_settings(self, conversation_id: int) -> dict[str, object]:
         """Per-conversation settings (e.g. which provider answers); {} when none or unreadable."""
@@ -45,8 +46,30 @@ class Reads:
             return conversation.settings()
 
     def messages(self, conversation_id: int) -> list[MessageRow]:
-        """The conversation's messages in order, each assistant reply with its latest generation."""
+        """The branch shown, root to leaf, each assistant reply with its latest generation and
+        every message with its siblings (the other branches at that point, itself included)."""
         # A message may get more than one generation later (continue, retry): show the newest.
+        latest = (
+            select(func.max(Generation.id))
+            .where(Generation.message_id == Message.id)
+            .correlate(Message)
+            .scalar_subquery()
+        )
+        with Session(self._engine) as session:
+            conn = session.connection()
+            path = tree.path_to(conn, tree.leaf_of(conn, conversation_id))
+            siblings = tree.siblings_of(conn, conversation_id, path)
+            pairs = session.exec(
+                select(Message, Generation)
+                .outerjoin(Generation, col(Generation.id) == latest)
+                .where(col(Message.id).in_(path))
+            ).all()
+            order = {message_id: i for i, message_id in enumerate(path)}
+            pairs = sorted(pairs, key=lambda pair: order[_id(pair[0].id)])
+            return [_message_row(m, g, siblings.get(_id(m.id), ())) for m, g in pairs]
+
+    def tree(self, conversation_id: int) -> list[MessageRow]:
+        """Every message of every branch, oldest first (export, tests)."""
         latest = (
             select(func.max(Generation.id))
             .where(Generation.message_id == Message.id)
@@ -63,6 +86,11 @@ class Reads:
             if not pairs:
                 _require_conversation(session, conversation_id)
             return [_message_row(m, g) for m, g in pairs]
+
+    def leaf(self, conversation_id: int) -> int | None:
+        """The last message of the branch shown (None for an empty conversation)."""
+        with Session(self._engine) as session:
+            return tree.leaf_of(session.connection(), conversation_id)
 
     def search(self, text: str, *, limit: int = 50) -> list[SearchHit]:
         with Session(self._engine) as session:
@@ -114,7 +142,7 @@ def _require_conversation(session: Session, conversation_id: int) -> None:
         raise StoreError("no_such_conversation", f"Conversation {conversation_id} does not exist.")
 
 
-def _message_row(m: Message, g: Generation | None) -> MessageRow:
+def _message_row(m: Message, g: Generation | None, siblings: tuple[int, ...] = ()) -> MessageRow:
     return MessageRow(
         id=_id(m.id),
         conversation_id=m.conversation_id,
@@ -136,19 +164,25 @@ def _message_row(m: Message, g: Generation | None) -> MessageRow:
         finalization_lag_ms=g.finalization_lag_ms if g else None,
         reasoning=m.reasoning,
         stop_reason=g.stop_reason if g else None,
+        siblings=siblings,
     )
 
 
 def history_in(session: Session, conversation_id: int, *, before_message_id: int) -> list[tuple[str, str]]:
-    """`Reads.history` inside a given session: the writer uses it to answer in the same transaction."""
-    rows = session.exec(
-        select(Message.role, Message.content)
-        .where(
-            Message.conversation_id == conversation_id,
-            col(Message.id) < before_message_id,
-        )
-        .order_by(col(Message.id))
-    ).all()
+    """`Reads.history` inside a given session: the writer uses it to answer in the same transaction.
+
+    The path from the root to `before_message_id`'s parent: the branch it answers, and no other."""
+    rows = session.connection().exec_driver_sql(_HISTORY, (before_message_id, conversation_id)).all()
     if not rows:
         _require_conversation(session, conversation_id)
     return [(role, content) for role, content in rows if role != "assistant" or content]
+
+
+_HISTORY = """
+WITH RECURSIVE up(id, depth) AS (
+    SELECT parent_id, 1 FROM message WHERE id = ?
+    UNION ALL
+    SELECT m.parent_id, up.depth + 1 FROM message m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL
+)
+SELECT m.role, m.content FROM up JOIN message m ON m.id = up.id WHERE m.conversation_id = ? ORDER BY up.depth DESC
+"""

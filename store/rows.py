@@ -31,6 +31,7 @@ class ConversationRow:
     title: str
     created_at: float
     updated_at: float
+    pinned_at: float | None = None  # pinned to the top of the list since; None: not pinned
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,9 @@ class MessageRow:
     finalization_lag_ms: float | None
     reasoning: str = ""  # a model's <think> part, shown folded above the answer
     stop_reason: str | None = None  # a completed answer's: eog, stop, or length (cut off at the limit)
+    # On the branch shown: this message and its siblings (other edits or regenerations at this
+    # point), oldest first; () where not read (the whole tree).
+    siblings: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

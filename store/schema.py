@@ -22,6 +22,8 @@ class Conversation(SQLModel, table=True):
     created_at: float
     updated_at: float
     settings_json: str = "{}"
+    leaf_id: int | None = None  # the end of the branch shown and continued (store.tree)
+    pinned_at: float | None = None  # pinned to the top of the list since; None: not pinned
 
     def settings(self) -> dict[str, object]:
         """The settings as a dict; {} when the stored JSON is unreadable or not an object."""

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from engine.states import GenerationState
-from store import conversations, writes
+from store import branches, conversations, writes
 from store.backup import copy_database
 from store.continuation import Continuation, begin_continue
 from store.db import make_engine
@@ -336,6 +336,49 @@ class Store:
                 session, conversation_id, owner.is_dead if owner is not None else lambda _owner: False)
 
         return await self._await_write(op)
+
+    async def pin_conversation(self, conversation_id: int, pinned: bool) -> ConversationChange:
+        """Pin it to the top of the list (or unpin it); StoreError(no_such_conversation)."""
+
+        def op(session: Session) -> ConversationChange:
+            return conversations.pin_conversation(session, conversation_id, pinned, now=time.time())
+
+        return await self._await_write(op)
+
+    # --- branches (store.branches) ----------------------------------------------------------
+
+    async def begin_edit(self, message_id: int, text: str, model: str) -> TurnStart:
+        """Send `text` instead of the user message `message_id`, as a new branch with a pending
+        answer; the old branch stays. StoreError(empty_message | not_editable | no_such_message)."""
+        return await self._await_write(functools.partial(
+            branches.begin_edit, message_id=message_id, text=text, model=model, now=time.time(),
+            owner=self._owner_id))
+
+    async def begin_regenerate(self, message_id: int, model: str) -> TurnStart:
+        """A new pending answer beside the answer `message_id`, as a new branch; the old one
+        stays. StoreError(not_regenerable | busy | no_such_message)."""
+        return await self._await_write(functools.partial(
+            branches.begin_regenerate, message_id=message_id, model=model, now=time.time(), owner=self._owner_id))
+
+    async def switch_branch(self, message_id: int) -> int:
+        """Show the branch through `message_id`; returns the new end of the branch shown."""
+        return await self._await_write(functools.partial(branches.switch_branch, message_id=message_id))
+
+    async def fork(self, message_id: int) -> branches.Fork:
+        """A new conversation with a copy of the path to `message_id`. StoreError(busy | no_such_message)."""
+        return await self._await_write(functools.partial(branches.fork, message_id=message_id, now=time.time()))
+
+    async def delete_message(self, message_id: int) -> tuple[int, int]:
+        """Delete the message and every reply under it, in every branch: (conversation id, messages
+        deleted). StoreError(busy) while one of those answers is being written."""
+        owner = self._owner
+        return await self._await_write(functools.partial(
+            branches.delete_message, message_id=message_id,
+            owner_is_dead=owner.is_dead if owner is not None else lambda _owner: False))
+
+    async def tree(self, conversation_id: int) -> list[MessageRow]:
+        """Every message of every branch, oldest first."""
+        return await self._read(self.reads.tree, conversation_id)
 
     async def history(
         self, conversation_id: int, *, before_message_id: int

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from engine.states import GenerationState, check_transition
+from store import tree
 from store.errors import StoreError
 from store.rows import ConversationChange, ConversationRow, TurnIds
 from store.schema import METRIC_COLUMNS, Conversation, Generation, Message
@@ -47,7 +48,8 @@ def create_turn(
     """Insert the user message, an empty assistant message and a queued generation.
 
     Creates the conversation when `conversation_id` is None. The user message's parent is the
-    conversation's last message; the assistant message's parent is the user message.
+    end of the branch shown (store.tree), the assistant message's the user message, and the
+    new answer becomes the end of that branch.
 
     Plain SQL on the session's connection (same transaction) rather than ORM objects: this
     is the command path, run before every reply starts, and the ORM's four flushes cost
@@ -69,28 +71,38 @@ def create_turn(
             raise StoreError(
                 "no_such_conversation", f"Conversation {conversation_id} does not exist."
             )
-        parent_id = conn.exec_driver_sql(
-            "SELECT max(id) FROM message WHERE conversation_id = ?", (conversation_id,)
-        ).scalar()
+        parent_id = tree.leaf_of(conn, conversation_id)
     add_message = (
         "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?)"
     )
     user = _insert(conn, add_message, (conversation_id, parent_id, "user", user_text, now, now))
-    assistant = _insert(conn, add_message, (conversation_id, user, "assistant", "", now, now))
+    return TurnIds(conversation_id, user, *add_answer(conn, conversation_id, user, model, now=now, owner=owner))
+
+
+def add_answer(conn: Connection, conversation_id: int, user_message_id: int, model: str, *, now: float,
+               owner: str | None) -> tuple[int, int]:
+    """An empty answer to `user_message_id` with a queued generation, made the end of the branch
+    shown; returns (assistant message id, generation id)."""
+    add_message = (
+        "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    assistant = _insert(conn, add_message, (conversation_id, user_message_id, "assistant", "", now, now))
     generation = _insert(
         conn,
         "INSERT INTO generation (message_id, model, state, created_at, owner) VALUES (?, ?, ?, ?, ?)",
         (assistant, model, GenerationState.QUEUED.value, now, owner),
     )
-    return TurnIds(conversation_id, user, assistant, generation)
+    tree.set_leaf(conn, conversation_id, assistant)
+    return assistant, generation
 
 
 def conversation_change(session: Session, conversation_id: int, *, created: bool) -> ConversationChange:
     """The conversation's row as this transaction leaves it (for the list: one row, not all)."""
-    title, created_at, updated_at = session.connection().exec_driver_sql(
-        "SELECT title, created_at, updated_at FROM conversation WHERE id = ?", (conversation_id,)).one()
-    return ConversationChange(ConversationRow(conversation_id, title, created_at, updated_at), created)
+    title, created_at, updated_at, pinned_at = session.connection().exec_driver_sql(
+        "SELECT title, created_at, updated_at, pinned_at FROM conversation WHERE id = ?", (conversation_id,)).one()
+    return ConversationChange(ConversationRow(conversation_id, title, created_at, updated_at, pinned_at), created)
 
 
 def _insert(conn: Connection, sql: str, params: tuple[object, ...]) -> int:

@@ -19,7 +19,7 @@ from store.migrations import MIGRATIONS
 
 EXPECTED_COLUMNS = {
     "schema_migrations": ["name", "applied_at"],
-    "conversation": ["id", "title", "created_at", "updated_at", "settings_json"],
+    "conversation": ["id", "title", "created_at", "updated_at", "settings_json", "leaf_id", "pinned_at"],
     "message": [
         "id", "conversation_id", "parent_id", "role", "content", "created_at", "updated_at", "reasoning",
     ],
