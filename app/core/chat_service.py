@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -276,21 +278,36 @@ class ChatService:
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
                          route: Route | None = None) -> Turn:
-        """Save the message and a pending answer, then stream the answer from the local model,
-        or from the route's remote provider. The route's filters (stop strings, <think>,
-        redaction) default to splitting reasoning only."""
+        """Save the message and a pending answer at the end of the branch shown, then stream the
+        answer from the local model, or from the route's remote provider. The route's filters
+        (stop strings, <think>, redaction) default to splitting reasoning only."""
         started_at = time.perf_counter()
         if not text.strip():
             raise InputError("Type a message first: an empty message cannot be sent.")
-        remote, filters = (route.remote, route.filters) if route is not None else (None, None)
-        if remote is None:
-            self._require_model()
+        remote = self._remote(route)
         start = await self.store.begin_turn(conversation_id, text, self.label(remote))
-        ids, history = start.ids, start.history
-        self._require_engine()
-        stream = self.engine.generate(Generate(ids.generation_id, _chat(history), sampling or Sampling(),
-                                               remote=remote, filters=filters or FilterConfig()))
-        return self._started(ids, start.changed, stream, started_at)
+        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at)
+
+    async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = None,
+                         route: Route | None = None) -> Turn:
+        """Send `text` in place of the user message `message_id`: a new branch beside it with a
+        new answer; the old branch stays (store.branches)."""
+        started_at = time.perf_counter()
+        if not text.strip():
+            raise InputError("Type a message first: an empty message cannot be sent.")
+        remote = self._remote(route)
+        start = await self.store.begin_edit(message_id, text, self.label(remote))
+        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at)
+
+    async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = None,
+                               route: Route | None = None) -> Turn:
+        """A new answer beside the answer `message_id`, with a fresh seed so it differs; the old
+        answer stays as a sibling branch."""
+        started_at = time.perf_counter()
+        remote = self._remote(route)
+        start = await self.store.begin_regenerate(message_id, self.label(remote))
+        fresh = dataclasses.replace(sampling or Sampling(), seed=secrets.randbits(31))
+        return self._launch(start.ids, start.history, start.changed, fresh, route, started_at)
 
     async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
                                route: Route | None = None) -> Turn:
@@ -299,14 +316,27 @@ class ChatService:
         The stream yields only the new text; `Turn.prefix` is the text it continues.
         """
         started_at = time.perf_counter()
-        remote, filters = (route.remote, route.filters) if route is not None else (None, None)
+        remote = self._remote(route)
+        c = await self.store.begin_continue(message_id, self.label(remote))
+        return self._launch(c.ids, c.history, c.changed, sampling, route, started_at, continue_text=c.text)
+
+    def _remote(self, route: Route | None) -> RemoteSpec | None:
+        """The route's remote server, or None for this computer's model (which must be there)."""
+        remote = route.remote if route is not None else None
         if remote is None:
             self._require_model()
-        c = await self.store.begin_continue(message_id, self.label(remote))
+        return remote
+
+    def _launch(self, ids: TurnIds, history: list[tuple[str, str]], changed: ConversationChange,
+                sampling: Sampling | None, route: Route | None, started_at: float, *,
+                continue_text: str = "") -> Turn:
+        """Hand the engine the saved turn's prompt (the path to the new answer) and start its Turn."""
+        remote, filters = (route.remote, route.filters) if route is not None else (None, None)
         self._require_engine()
-        stream = self.engine.generate(Generate(c.ids.generation_id, _chat(c.history), sampling or Sampling(),
-                                               continue_text=c.text, remote=remote, filters=filters or FilterConfig()))
-        return self._started(c.ids, c.changed, stream, started_at, prefix=c.text)
+        stream = self.engine.generate(Generate(ids.generation_id, _chat(history), sampling or Sampling(),
+                                               continue_text=continue_text, remote=remote,
+                                               filters=filters or FilterConfig()))
+        return self._started(ids, changed, stream, started_at, prefix=continue_text)
 
     def label(self, remote: RemoteSpec | None) -> str:
         """What the generation record names as its model."""
