@@ -30,6 +30,9 @@ from engine.errors import EngineUnavailable
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
 from engine.states import GenerationState
 from store import ConversationChange, ConversationRow, MessageRow, StoreError, TurnIds
+from store.branches import Fork
+from store.rows import ListKey
+from store.search import SearchHit
 
 T = TypeVar("T")
 
@@ -222,6 +225,14 @@ class FakeChatService:
                                route: Route | None = None) -> FakeTurn:
         raise NotImplementedError("the scripted service does not continue answers; test Continue with the real one")
 
+    async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = None,
+                         route: Route | None = None) -> FakeTurn:
+        raise NotImplementedError("the scripted service keeps no branches; test edits with the real one")
+
+    async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = None,
+                               route: Route | None = None) -> FakeTurn:
+        raise NotImplementedError("the scripted service keeps no branches; test regenerate with the real one")
+
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
                          route: Route | None = None) -> FakeTurn:
         await asyncio.sleep(0)
@@ -312,9 +323,24 @@ class FakeStore:
                     m.get("completion_tokens"), m.get("ttft_ms"), m.get("tokens_per_s"),  # type: ignore[arg-type]
                     m.get("total_ms"), m.get("command_latency_ms"), 0.0, stop_reason=outcome.stop_reason)
 
-    async def list_conversations(self) -> list[ConversationRow]:
+    async def list_conversations(self, *, limit: int | None = None, after: ListKey | None = None
+                                 ) -> list[ConversationRow]:
         await asyncio.sleep(0)
-        return sorted(self._conversations.values(), key=lambda c: c.updated_at, reverse=True)
+        rows = sorted(self._conversations.values(), key=lambda c: c.list_key, reverse=True)
+        rows = [c for c in rows if after is None or c.list_key < after]
+        return rows if limit is None else rows[:limit]
+
+    async def pin_conversation(self, conversation_id: int, pinned: bool) -> ConversationChange:
+        await asyncio.sleep(0)
+        c = self._conversations[conversation_id]
+        self._conversations[conversation_id] = ConversationRow(c.id, c.title, c.created_at, c.updated_at,
+                                                               self._tick() if pinned else None)
+        return ConversationChange(self._conversations[conversation_id], False)
+
+    async def delete_conversation(self, conversation_id: int) -> tuple[str, int]:
+        await asyncio.sleep(0)
+        c = self._conversations.pop(conversation_id)
+        return c.title, len(self._messages.pop(conversation_id, []))
 
     async def conversation_settings(self, conversation_id: int, *, after_pending_writes: bool = False
                                     ) -> dict[str, object]:
@@ -338,6 +364,33 @@ class FakeStore:
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         await asyncio.sleep(0)
         return list(self._messages.get(conversation_id, []))
+
+    async def search(self, text: str, *, limit: int = 50) -> list[SearchHit]:
+        """Case-insensitive substring matches of the whole text (the real Store uses FTS5 words)."""
+        await asyncio.sleep(0)
+        needle = text.strip().lower()
+        if not needle:
+            return []
+
+        def hit(c: ConversationRow, m: MessageRow | None, where: str) -> SearchHit | None:
+            at = where.lower().find(needle)
+            if at < 0:
+                return None
+            return SearchHit(c.id, c.title, m.id if m else None, m.role if m else None, where,
+                             ((at, at + len(needle)),), c.updated_at)
+
+        found = [hit(c, None, c.title) for c in self._conversations.values()]
+        found += [hit(self._conversations[cid], m, m.content) for cid, rows in self._messages.items() for m in rows]
+        return [h for h in found if h is not None][:limit]
+
+    async def switch_branch(self, message_id: int) -> int:
+        raise NotImplementedError("the in-memory store keeps no branches; test them with the real Store")
+
+    async def delete_message(self, message_id: int) -> tuple[int, int]:
+        raise NotImplementedError("the in-memory store keeps no branches; test them with the real Store")
+
+    async def fork(self, message_id: int) -> Fork:
+        raise NotImplementedError("the in-memory store keeps no branches; test them with the real Store")
 
     def backup(self, dest: Path) -> Path:
         """Writes the conversations' titles, one per line (the real Store copies the database;

@@ -36,6 +36,22 @@ class MessageView:
     # The model's <think> part, shown collapsed above the answer (stored with the message).
     reasoning: str = ""
     stop_reason: str | None = None  # a completed answer's; "length": cut off by the token limit
+    # This message and its siblings (the other edits or regenerations at this point), oldest first.
+    siblings: tuple[int, ...] = ()
+
+    @property
+    def branch(self) -> tuple[int, int] | None:
+        """(which, of how many) among its siblings, counting from 1; None without siblings."""
+        if len(self.siblings) < 2 or self.message_id not in self.siblings:
+            return None
+        return self.siblings.index(self.message_id) + 1, len(self.siblings)
+
+    def sibling(self, step: int) -> int | None:
+        """The id of the sibling `step` places away (-1: previous, +1: next), or None at an end."""
+        if self.message_id not in self.siblings:
+            return None
+        i = self.siblings.index(self.message_id) + step
+        return self.siblings[i] if 0 <= i < len(self.siblings) else None
 
     def with_state(self, state: GenerationState) -> MessageView:
         return dataclasses.replace(self, state=state)
@@ -85,7 +101,7 @@ def from_row(row: MessageRow) -> MessageView:
         role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
         error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
         tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id,
-        reasoning=row.reasoning, stop_reason=row.stop_reason)
+        reasoning=row.reasoning, stop_reason=row.stop_reason, siblings=row.siblings)
 
 
 def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | None) -> MessageView:
