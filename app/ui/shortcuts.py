@@ -65,7 +65,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("zoom_reset", ("Ctrl+0",), "Normal text size", "View"),
     Shortcut("manage_models", ("Ctrl+M",), "Manage models", "Models"),
     Shortcut("providers", ("Ctrl+Shift+P",), "Providers (remote servers)", "Models"),
-    Shortcut("shortcuts_help", ("F1", "Ctrl+/"), "Keyboard shortcuts (this list)", "Application"),
+    Shortcut("shortcuts_help", ("F1", "Ctrl+/"), "Show the keyboard shortcuts", "Application"),
     Shortcut("quit", ("Ctrl+Q",), "Quit Hearth", "Application"),
 )
 
@@ -87,7 +87,7 @@ def _cell(text: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's table, generated so that the two cannot drift apart."""
+    """The README's table (`python -m app.ui.shortcuts` prints it), so the two cannot drift apart."""
     lines = ["| Keys | What it does | Where |", "|---|---|---|"]
     for group in GROUPS:
         for entry in (e for e in SHORTCUTS if e.group == group):
@@ -95,3 +95,7 @@ def markdown_table() -> str:
             where = entry.note or ("anywhere in the window" if entry.scope == WINDOW else f"in the {entry.scope}")
             lines.append(f"| {keys} | {_cell(entry.description)} | {_cell(where)} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
