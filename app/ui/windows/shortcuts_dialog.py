@@ -8,16 +8,45 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QKeySequence
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.ui.shortcuts import GROUPS, SHORTCUTS, WINDOW, Shortcut
 
 __all__ = ["ShortcutsDialog", "key_text"]
 
 
-def key_text(entry: Shortcut) -> str:
-    """The keys as this platform writes them (⌘ on macOS), alternatives joined by "or"."""
-    return "  or  ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in entry.keys)
+def key_text(key: str) -> str:
+    """A key as this platform writes it (⌘ on macOS)."""
+    return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
+
+
+def _keys_cell(entry: Shortcut, parent: QWidget) -> QWidget:
+    """One badge per key, "or" between them."""
+    cell = QWidget(parent)
+    cell.setObjectName(f"keys_{entry.id}")
+    row = QHBoxLayout(cell)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(6)
+    for i, key in enumerate(entry.keys):
+        if i:
+            row.addWidget(QLabel("or", cell))
+        badge = QLabel(key_text(key), cell)
+        badge.setObjectName("key")
+        badge.setTextFormat(Qt.TextFormat.PlainText)
+        badge.setStyleSheet("font-family: monospace; padding: 1px 6px; border: 1px solid palette(mid);"
+                            " border-radius: 4px; background: palette(alternate-base);")
+        row.addWidget(badge)
+    row.addStretch(1)
+    return cell
 
 
 class ShortcutsDialog(QDialog):
@@ -44,17 +73,12 @@ class ShortcutsDialog(QDialog):
             grid.addWidget(heading, row, 0, 1, 2)
             row += 1
             for entry in entries:
-                keys = QLabel(key_text(entry), body)
-                keys.setObjectName(f"keys_{entry.id}")
-                keys.setStyleSheet("font-family: monospace; padding: 1px 6px; border: 1px solid palette(mid);"
-                                   " border-radius: 4px; background: palette(alternate-base);")
-                keys.setTextFormat(Qt.TextFormat.PlainText)
                 what = entry.description
                 if entry.note or entry.scope != WINDOW:
                     what += f" ({entry.note or 'in the ' + entry.scope})"
                 label = QLabel(what, body)
                 label.setTextFormat(Qt.TextFormat.PlainText)
-                grid.addWidget(keys, row, 0, Qt.AlignmentFlag.AlignLeft)
+                grid.addWidget(_keys_cell(entry, body), row, 0)
                 grid.addWidget(label, row, 1)
                 row += 1
         grid.setColumnStretch(1, 1)
