@@ -93,7 +93,7 @@ class SearchPanel(QDialog):
         """Enter: open the chosen hit; before the answer to the last keystroke came, search first."""
         if self.vm.pending and self.field.text().strip():
             task = self.vm.search_now(self.field.text())
-            task.add_done_callback(lambda _t: self._open_row(0 if self.model.rowCount() else -1))
+            task.add_done_callback(lambda _t: self._open_row(0) if self.isVisible() else None)
             return
         self._open_row(self.results.currentIndex().row())
 
