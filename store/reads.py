@@ -12,9 +12,11 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from engine.states import GenerationState
-from store import tree
+from store import exchange, tree
 from store.errors import StoreError
-from store.rows import ConversationRow, GenerationRow, MessageRow
+from store.exchange import ExchangeConversation
+from store.listing import conversations_page
+from store.rows import ConversationRow, GenerationRow, ListKey, MessageRow
 from store.schema import Conversation, Generation, Message
 from store.search import SearchHit, search
 
@@ -27,15 +29,18 @@ class Reads:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def list_conversations(self) -> list[ConversationRow]:
-        """All conversations, most recently active first."""
+    def list_conversations(self, *, limit: int | None = None, after: ListKey | None = None) -> list[ConversationRow]:
+        """Conversations in list order: pinned first (newest pin first), then the most recently
+        active. `limit`/`after` page through them (store.listing): `after` is the `list_key` of
+        the last row already shown."""
         with Session(self._engine) as session:
-            rows = session.exec(
-                select(Conversation).order_by(
-                    col(Conversation.updated_at).desc(), col(Conversation.id).desc()
-                )
-            ).all()
-            return [ConversationRow(_id(c.id), c.title, c.created_at, c.updated_at, c.pinned_at) for c in rows]
+            return conversations_page(session.connection(), limit=limit, after=after)
+
+    def conversation(self, conversation_id: int) -> ConversationRow | None:
+        """One conversation's row (None if there is no such conversation)."""
+        with Session(self._engine) as session:
+            c = session.get(Conversation, conversation_id)
+            return None if c is None else ConversationRow(_id(c.id), c.title, c.created_at, c.updated_at, c.pinned_at)
 
     def conversation_settings(self, conversation_id: int) -> dict[str, object]:
         """Per-conversation settings (e.g. which provider answers); {} when none or unreadable."""
@@ -86,6 +91,11 @@ class Reads:
             if not pairs:
                 _require_conversation(session, conversation_id)
             return [_message_row(m, g) for m, g in pairs]
+
+    def export(self, conversation_id: int) -> ExchangeConversation:
+        """The whole conversation (every branch, settings, leaf), from one snapshot (store.exchange)."""
+        with Session(self._engine) as session:
+            return exchange.snapshot(session.connection(), conversation_id)
 
     def leaf(self, conversation_id: int) -> int | None:
         """The last message of the branch shown (None for an empty conversation)."""

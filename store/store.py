@@ -25,16 +25,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from engine.states import GenerationState
-from store import branches, conversations, writes
+from store import branches, conversations, exchange, writes
 from store.backup import copy_database
 from store.continuation import Continuation, begin_continue
 from store.db import make_engine
 from store.diagnose import explain
 from store.errors import StoreError
+from store.exchange import ExchangeConversation
 from store.migrations import MIGRATIONS, applied_migrations, migrate
 from store.owners import OwnerLock
 from store.reads import Reads, history_in
-from store.rows import ConversationChange, ConversationRow, GenerationRow, MessageRow, TurnIds, TurnStart
+from store.rows import ConversationChange, ConversationRow, GenerationRow, ListKey, MessageRow, TurnIds, TurnStart
 from store.schema import Conversation
 from store.search import SearchHit
 from store.writer import HealthListener, StoreWriter
@@ -285,8 +286,13 @@ class Store:
 
     # --- reads ---------------------------------------------------------------------------
 
-    async def list_conversations(self) -> list[ConversationRow]:
-        return await self._read(self.reads.list_conversations)
+    async def list_conversations(self, *, limit: int | None = None, after: ListKey | None = None
+                                 ) -> list[ConversationRow]:
+        """Pinned first, then by last activity; `limit`/`after` page through them (store.listing)."""
+        return await self._read(functools.partial(self.reads.list_conversations, limit=limit, after=after))
+
+    async def conversation(self, conversation_id: int) -> ConversationRow | None:
+        return await self._read(self.reads.conversation, conversation_id)
 
     async def conversation_settings(self, conversation_id: int, *, after_pending_writes: bool = False
                                     ) -> dict[str, object]:
@@ -344,6 +350,19 @@ class Store:
             return conversations.pin_conversation(session, conversation_id, pinned, now=time.time())
 
         return await self._await_write(op)
+
+    # --- export and import (store.exchange) --------------------------------------------------
+
+    async def export_conversation(self, conversation_id: int) -> ExchangeConversation:
+        """Every branch of the conversation, its settings and leaf, as plain values, from one snapshot."""
+        return await self._read(self.reads.export, conversation_id)
+
+    async def import_conversation(self, conversation: ExchangeConversation, import_key: str
+                                  ) -> ConversationChange | None:
+        """Add a whole conversation in one transaction (all or nothing), keeping its times; None
+        when one with this import key (or the one it was exported from) is already here."""
+        return await self._await_write(functools.partial(
+            exchange.import_conversation, conversation=conversation, import_key=import_key))
 
     # --- branches (store.branches) ----------------------------------------------------------
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
 from app.core.chat_service import TurnOutcome
+from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError, describe
 from app.core.model_state import ModelState, check_model_transition
 from app.core.models import display_name
@@ -31,6 +32,7 @@ from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, Mode
 from engine.states import GenerationState
 from store import ConversationChange, ConversationRow, MessageRow, StoreError, TurnIds
 from store.branches import Fork
+from store.exchange import ExchangeConversation, ExchangeMessage
 from store.rows import ListKey
 from store.search import SearchHit
 
@@ -166,6 +168,7 @@ class FakeChatService:
         self._load_errors: list[Exception] = []
         self.history: list[tuple[int | None, str]] = []
         self.remotes: list[Any] = []  # the route's remote of each started turn (None: the local model)
+        self.chat_settings: list[ChatSettings | None] = []  # the chat settings each started turn was given
         self.turns: list[FakeTurn] = []
         self._replies: list[Reply] = []
         self._start_errors: list[Exception] = []
@@ -222,19 +225,19 @@ class FakeChatService:
 
     # -- turns ------------------------------------------------------------------------------
     async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
-                               route: Route | None = None) -> FakeTurn:
+                               route: Route | None = None, settings: ChatSettings | None = None) -> FakeTurn:
         raise NotImplementedError("the scripted service does not continue answers; test Continue with the real one")
 
     async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None) -> FakeTurn:
+                         route: Route | None = None, settings: ChatSettings | None = None) -> FakeTurn:
         raise NotImplementedError("the scripted service keeps no branches; test edits with the real one")
 
     async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = None,
-                               route: Route | None = None) -> FakeTurn:
+                               route: Route | None = None, settings: ChatSettings | None = None) -> FakeTurn:
         raise NotImplementedError("the scripted service keeps no branches; test regenerate with the real one")
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None) -> FakeTurn:
+                         route: Route | None = None, settings: ChatSettings | None = None) -> FakeTurn:
         await asyncio.sleep(0)
         remote = route.remote if route is not None else None
         if not text.strip():
@@ -245,6 +248,7 @@ class FakeChatService:
             raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
         self.history.append((conversation_id, text))
         self.remotes.append(remote)
+        self.chat_settings.append(settings)
         ids = self.store.create_turn(conversation_id, text)
         reply = self._replies.pop(0) if self._replies else Reply(["ok"])
         turn = FakeTurn(ids, reply, self)
@@ -364,6 +368,31 @@ class FakeStore:
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         await asyncio.sleep(0)
         return list(self._messages.get(conversation_id, []))
+
+    async def export_conversation(self, conversation_id: int) -> ExchangeConversation:
+        """The messages kept here as the real store's snapshot (no generation records)."""
+        await asyncio.sleep(0)
+        if conversation_id not in self._conversations:
+            raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
+        c, rows = self._conversations[conversation_id], self._messages.get(conversation_id, [])
+        return ExchangeConversation(
+            c.title, c.created_at, c.updated_at, dict(self.settings.get(conversation_id, {})),
+            tuple(ExchangeMessage(str(m.id), None if m.parent_id is None else str(m.parent_id), m.role, m.content,
+                                  m.created_at, m.created_at, m.reasoning) for m in rows),
+            str(rows[-1].id) if rows else None, c.pinned_at)
+
+    async def import_conversation(self, conversation: ExchangeConversation, import_key: str
+                                  ) -> ConversationChange | None:
+        """Adds it, in order (parents as the fake keeps them: none); None for a key seen before."""
+        await asyncio.sleep(0)
+        if any(s.get("import_key") == import_key for s in self.settings.values()):
+            return None
+        cid = self.add_conversation(conversation.title)
+        self._created = {cid}
+        for m in conversation.messages:
+            self.add_message(cid, m.role, m.content)
+        self.settings[cid] = {**conversation.settings, "import_key": import_key}
+        return self.change_of(cid)
 
     async def search(self, text: str, *, limit: int = 50) -> list[SearchHit]:
         """Case-insensitive substring matches of the whole text (the real Store uses FTS5 words)."""

@@ -18,6 +18,8 @@ from pathlib import Path
 from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
 from app.cli.conversations import add_conversation_parsers, run_conversations
 from app.cli.doctor import add_doctor_parser, run_doctor
+from app.cli.exchange import COMMANDS as EXCHANGE_COMMANDS
+from app.cli.exchange import add_exchange_parsers, run_exchange
 from app.cli.models import add_models_parser, run_models
 from app.cli.providers import add_providers_parser, run_providers
 from app.cli.support import fail, quiet_stdout
@@ -98,15 +100,23 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
     ask.add_argument("--provider", metavar="NAME", help="answer with a remote provider (see `hearth providers`) "
                      "instead of the local model")
-    bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python")
+    bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python "
+                           "(`bench scale`: the window, search and the command path on 10,000 conversations)")
+    bench.add_argument("suite", nargs="?", choices=("stream", "scale"), default="stream",
+                       help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
+                            "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
+    bench.add_argument("--messages", type=_positive_int, default=1_000_000, help="scale: messages generated")
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
-    bench.add_argument("--runs", type=int, default=9, help="runs per variant; medians are reported (default 9)")
+    bench.add_argument("--runs", type=int, help="runs per variant; medians are reported (default 9; scale: 3 "
+                       "window probes per store)")
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
     add_providers_parser(sub, _data_dir_only(top=False))
     add_conversation_parsers(sub, common)
+    add_exchange_parsers(sub, common)
     return p
 
 
@@ -116,6 +126,7 @@ class FrontEnds:
 
     window: Callable[..., int]  # the window: run_window(data_dir=, model_path=, settings=, ...)
     bench: Callable[..., int]  # `hearth bench`: the window's streaming path, measured
+    bench_scale: Callable[..., int] | None = None  # `hearth bench scale`: the window and search on a big store
 
 
 def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
@@ -133,6 +144,10 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
         return _doctor(args, data_dir)
     if args.command in CONVERSATION_COMMANDS:  # the store only: no model, no catalog
         return run_conversations(args, data_dir)
+    if (scaled := _bench_scale(args, front_ends)) is not None:  # a generated store, no model
+        return scaled
+    if args.command in EXCHANGE_COMMANDS:  # the store only, as above
+        return run_exchange(args, data_dir)
     try:
         library = ModelLibrary(data_dir, bundled_path=default_model_path())
     except CatalogError as e:
@@ -173,10 +188,20 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
 
         return run_ask(args, data_dir, model, library)
     if args.command == "bench":
-        return front_ends.bench(model=model, tokens=args.tokens, runs=args.runs, stall_s=args.stall,
+        return front_ends.bench(model=model, tokens=args.tokens, runs=args.runs or 9, stall_s=args.stall,
                          as_json=args.json, n_threads=args.threads)
     return front_ends.window(data_dir=data_dir, model_path=model, settings=settings, library=library,
                       settings_file=settings_file, chat_template=args.chat_template)
+
+
+def _bench_scale(args: argparse.Namespace, front_ends: FrontEnds) -> int | None:
+    """`hearth bench scale`, or None for any other command."""
+    if args.command != "bench" or args.suite != "scale":
+        return None
+    if front_ends.bench_scale is None:
+        return fail("`hearth bench scale` is not available in this build")
+    return front_ends.bench_scale(as_json=args.json, conversations=args.conversations, messages=args.messages,
+                                  runs=args.runs or 3)
 
 
 def _doctor(args: argparse.Namespace, data_dir: Path) -> int:

@@ -9,6 +9,7 @@ are turned into it.
      │    └── WireFormatError       a malformed wire-format declaration (format_name, key)
      ├── StoreError (store.errors)  the database: newer schema, disk full, read-only, ...
      ├── InputError                 what a person typed or passed cannot be used
+ │    └── ExchangeError          a file to import cannot be used (not JSON, wrong shape, too big, newer)
      ├── ProviderError              providers.toml or a provider's settings (provider, field, hint)
      ├── KeychainUnavailable        no OS keychain: set the key's environment variable instead
      ├── CatalogError               models.toml is malformed
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from engine.errors import EngineError, EngineUnavailable, HearthError, ModelLoadError
 
 __all__ = [
-    "CatalogError", "DownloadError", "EngineError", "EngineUnavailable", "HearthError", "InputError",
+    "CatalogError", "DownloadError", "EngineError", "EngineUnavailable", "ExchangeError", "HearthError", "InputError",
     "KeychainUnavailable", "LibraryError", "ModelLoadError", "ProviderError", "describe", "mapped",
     "network_errors",
 ]
@@ -51,6 +52,14 @@ class InputError(HearthError):
 
     def __init__(self, message: str, code: str = "bad_input") -> None:
         super().__init__(code, message)
+
+
+class ExchangeError(InputError):
+    """A file given to import (or a place to export to) cannot be used; the message names the file
+    and says why. Codes: unreadable, too_big, not_utf8, not_json, bad_shape, newer_version, exists."""
+
+    def __init__(self, message: str, code: str = "bad_file") -> None:
+        super().__init__(message, code)
 
 
 class ProviderError(HearthError):

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core.chat_service import TurnOutcome
+from app.core.chat_settings import ChatSettings
 from app.core.model_state import ModelState
 from app.core.routes import Route
 from engine.commands import Sampling
 from engine.events import ModelInfo, StreamEvent
 from store.branches import Fork
+from store.exchange import ExchangeConversation
 from store.rows import ConversationChange, ConversationRow, ListKey, MessageRow, TurnIds
 from store.search import SearchHit
 
@@ -53,16 +55,16 @@ class ChatBackend(Protocol):
                    chat_template: str | None = ...) -> ModelInfo: ...
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = ...,
-                         route: Route | None = ...) -> TurnHandle: ...
+                         route: Route | None = ..., settings: ChatSettings | None = ...) -> TurnHandle: ...
 
     async def continue_message(self, message_id: int, *, sampling: Sampling | None = ...,
-                               route: Route | None = ...) -> TurnHandle: ...
+                               route: Route | None = ..., settings: ChatSettings | None = ...) -> TurnHandle: ...
 
     async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = ...,
-                         route: Route | None = ...) -> TurnHandle: ...
+                         route: Route | None = ..., settings: ChatSettings | None = ...) -> TurnHandle: ...
 
     async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = ...,
-                               route: Route | None = ...) -> TurnHandle: ...
+                               route: Route | None = ..., settings: ChatSettings | None = ...) -> TurnHandle: ...
 
 
 class ConversationStore(Protocol):
@@ -91,6 +93,11 @@ class ConversationStore(Protocol):
     async def delete_message(self, message_id: int) -> tuple[int, int]: ...
 
     async def fork(self, message_id: int) -> Fork: ...
+
+    async def export_conversation(self, conversation_id: int) -> ExchangeConversation: ...
+
+    async def import_conversation(self, conversation: ExchangeConversation, import_key: str
+                                  ) -> ConversationChange | None: ...
 
     def backup(self, dest: Path) -> Path: ...
 

@@ -16,23 +16,33 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.errors import InputError
+from app.core.exchange import ExportFormat, ImportReport, export_text, import_file, write_export
 from app.core.message_view import MessageView
 from app.core.model_state import ModelState
 from app.core.ports import ChatBackend, ConversationStore
 from app.core.routes import LOCAL, RouteChoice, Router
 from app.ui.viewmodels.conversation import FRAME_MS, ConversationViewModel
+from app.ui.viewmodels.deletions import Deletions
 from store import ConversationChange, ConversationRow
+from store.rows import ListKey
+from store.search import SearchHit
 
 __all__ = ["FRAME_MS", "ConversationViewModel", "MainViewModel", "MessageView"]
 
 log = logging.getLogger("hearth.ui")
 
+CONVERSATION_PAGE = 200  # rows read at a time: a few screens, so scrolling rarely waits
+
 
 class MainViewModel(QObject):
     """The window's state: conversation list, the shown conversation, the model status."""
 
-    conversations_changed = Signal(list)  # every ConversationRow, newest first (a full read)
-    conversation_changed = Signal(object)  # ConversationChange: one row to add or update, newest first
+    conversations_changed = Signal(list)  # the first page of ConversationRows, in list order (a fresh read)
+    conversations_appended = Signal(list, bool)  # the next page, and whether more follow
+    conversation_changed = Signal(object)  # ConversationChange: one row to add or update, in list order
+    conversation_removed = Signal(int)  # a delete was asked for: the row leaves the list (it may come back)
+    conversation_restored = Signal(object, bool)  # ConversationRow back (undo, failed delete); was it shown
     current_changed = Signal(object)  # the ConversationViewModel now shown
     model_status_changed = Signal(str, str, str)  # state, model name, error ("" if none)
     busy_changed = Signal(bool)  # a turn is streaming (in any conversation)
@@ -48,7 +58,13 @@ class MainViewModel(QObject):
         self._service = service
         self._store = store
         self._router = router  # None: this computer's model only
-        self._conversations: list[ConversationRow] = []
+        self._conversations: list[ConversationRow] = []  # the pages read so far, in list order
+        self._more_conversations = False
+        self._deleted_while_shown: set[int] = set()
+        self.deletions = Deletions(store, self)
+        self.deletions.restored.connect(self._on_restored)
+        self.deletions.failed.connect(self.notice)
+        self.deletions.deleted.connect(self._on_deleted)
         self._open: dict[int, ConversationViewModel] = {}
         self._active: ConversationViewModel | None = None  # the one streaming, if any
         self._opening: int | None = None
@@ -104,9 +120,53 @@ class MainViewModel(QObject):
         return vm
 
     # -- actions -----------------------------------------------------------------------
+    @property
+    def has_more_conversations(self) -> bool:
+        """The store has conversations after the pages read so far (`load_more_conversations`)."""
+        return self._more_conversations
+
     async def refresh_conversations(self) -> None:
-        self._conversations = list(await self._store.list_conversations())
+        """Read the first page of the list (pinned first, then by last activity)."""
+        rows = await self._store.list_conversations(limit=CONVERSATION_PAGE)
+        self._more_conversations = len(rows) == CONVERSATION_PAGE
+        self._conversations = [r for r in rows if not self.deletions.pending(r.id)]
         self.conversations_changed.emit(self.conversations)
+
+    async def load_more_conversations(self, after: ListKey | None) -> None:
+        """The page after `after` (the list_key of the last row shown): the list scrolled to its end."""
+        rows = await self._store.list_conversations(limit=CONVERSATION_PAGE, after=after)
+        self._more_conversations = len(rows) == CONVERSATION_PAGE
+        known = {c.id for c in self._conversations}
+        self._conversations += [r for r in rows if r.id not in known and not self.deletions.pending(r.id)]
+        self.conversations_appended.emit([r for r in rows if not self.deletions.pending(r.id)],
+                                         self._more_conversations)
+
+    async def pin_conversation(self, conversation_id: int, pinned: bool) -> None:
+        """Pin it to the top of the list, or unpin it; the list moves it once saved."""
+        self._on_row_changed(await self._store.pin_conversation(conversation_id, pinned))
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Take it out of the list now and delete it from disk when its undo runs out
+        (app.ui.viewmodels.deletions). InputError while it is answering."""
+        if self.deletions.pending(conversation_id):
+            return
+        row = next((c for c in self._conversations if c.id == conversation_id), None)
+        if row is None:
+            raise InputError(f"There is no conversation {conversation_id} in the list.")
+        if conversation_id == self.busy_conversation_id:
+            raise InputError(f"“{row.title}” is answering right now: stop the answer (Esc), then delete it.")
+        self._conversations = [c for c in self._conversations if c.id != conversation_id]
+        if self._current.conversation_id == conversation_id:
+            self._deleted_while_shown.add(conversation_id)
+            self._set_current(self._new_vm(None, self._current.route))
+        if self._opening == conversation_id:
+            self._opening = None
+        self.conversation_removed.emit(conversation_id)
+        self.deletions.start(row)
+
+    def undo_delete(self, conversation_id: int | None = None) -> bool:
+        """Take back a delete still on offer (None: the latest); False if none is."""
+        return self.deletions.undo(conversation_id) is not None
 
     async def open_conversation(self, conversation_id: int) -> None:
         self._opening = conversation_id
@@ -120,6 +180,26 @@ class MainViewModel(QObject):
         (an empty or too long title) with a message for a person."""
         self._on_row_changed(await self._store.rename_conversation(conversation_id, title))
 
+    async def search(self, text: str) -> list[SearchHit]:
+        """Titles and messages of every branch matching `text`, on the store's reader threads."""
+        return await self._store.search(text)
+
+    async def open_at(self, conversation_id: int, message_id: int | None) -> None:
+        """Open a conversation showing `message_id` (a search hit): when it is on another branch
+        than the one shown, that branch is shown first. Refused while that chat is answering."""
+        self._opening = conversation_id
+        vm = self._open.get(conversation_id) or self._new_vm(conversation_id)
+        await vm.load()
+        if message_id is not None and all(m.message_id != message_id for m in vm.messages):
+            if vm.streaming:
+                raise InputError("That message is on another branch of a chat that is answering: "
+                                 "wait for the answer to finish, or stop it, then open it again.")
+            await vm.wait_idle()  # a final save still queued lands before the branch is read back
+            await self._store.switch_branch(message_id)
+            await vm.reload()
+        if self._opening == conversation_id:  # a later click wins over a slower read
+            self._set_current(vm)
+
     def new_chat(self) -> None:
         self._opening = None
         if self._current.conversation_id is None and not self._current.messages:
@@ -132,6 +212,27 @@ class MainViewModel(QObject):
         if self._active is not None:
             raise RuntimeError("wait for the current answer to finish, or press Stop")
         await self._current.send(text)
+
+    async def edit(self, message_id: int, text: str) -> None:
+        """Resend your message `message_id` as `text`, on a new branch of the chat shown."""
+        self._refuse_if_busy()
+        await self._current.edit(message_id, text)
+
+    async def regenerate(self, message_id: int | None = None) -> None:
+        """A new answer beside `message_id` (default: the last answer) in the chat shown."""
+        self._refuse_if_busy()
+        await self._current.regenerate(message_id)
+
+    async def fork(self, message_id: int) -> None:
+        """Copy the path to `message_id` into a new chat, and show it."""
+        made = await self._store.fork(message_id)
+        self._on_row_changed(made.changed)
+        await self.open_conversation(made.conversation_id)
+        self.notice.emit(f"Forked into “{made.changed.row.title}” ({made.copied} messages)")
+
+    def _refuse_if_busy(self) -> None:
+        if self._active is not None:
+            raise InputError("One answer at a time: wait for the current one to finish, or press Stop.")
 
     @property
     def busy_conversation_id(self) -> int | None:
@@ -153,6 +254,24 @@ class MainViewModel(QObject):
         self.notice.emit(f"Backed up your conversations to {written}")
         return written
 
+    async def export_conversation(self, conversation_id: int, path: Path, fmt: ExportFormat, *,
+                                  replace: bool = False) -> Path:
+        """Write one conversation to `path`: "json" every branch, "md" the branch shown. An existing
+        file is refused unless `replace` (a save dialog asked already). Raises ExchangeError, StoreError."""
+        title, text = await export_text(self._store, conversation_id, fmt)
+        written = await asyncio.to_thread(write_export, path, text, replace=replace)
+        self.notice.emit(f"Exported “{title}” to {written}")
+        return written
+
+    async def import_file(self, path: Path) -> ImportReport:
+        """Import a Hearth or ChatGPT export (read off the UI thread; each conversation whole or
+        not at all); the list shows the new rows and the status line says what was done."""
+        report = await import_file(self._store, path)
+        for change in report.changes:
+            self._on_row_changed(change)
+        self.notice.emit(report.text())
+        return report
+
     def _on_save_health(self, ok: bool, message: str) -> None:
         self.save_health_changed.emit(ok, message)
 
@@ -164,6 +283,7 @@ class MainViewModel(QObject):
             await asyncio.wait_for(asyncio.gather(*idle, return_exceptions=True), timeout_s)
         except TimeoutError:
             log.error("gave up waiting for pending saves after %.0f s", timeout_s)
+        await self.deletions.finish_all()  # deletes still on offer were asked for: they happen now
 
     # -- reactions ---------------------------------------------------------------------
     def _on_vm_id(self, vm: ConversationViewModel, conversation_id: int | None) -> None:
@@ -174,12 +294,28 @@ class MainViewModel(QObject):
 
     def _on_row_changed(self, change: ConversationChange) -> None:
         """A turn's write changed one conversation's row: keep the list in step without a read."""
+        if self.deletions.pending(change.row.id):  # e.g. a title saved after the delete was asked for
+            return
         rows = [c for c in self._conversations if c.id != change.row.id]
-        rows.insert(next((i for i, c in enumerate(rows) if (c.updated_at, c.id) < (change.row.updated_at,
-                                                                                   change.row.id)), len(rows)),
-                    change.row)
+        key = change.row.list_key  # the store's list order (store.listing)
+        rows.insert(next((i for i, c in enumerate(rows) if c.list_key < key), len(rows)), change.row)
         self._conversations = rows
         self.conversation_changed.emit(change)
+
+    def _on_restored(self, row: ConversationRow) -> None:
+        """Undone, or the delete failed: back in the list (and on screen, if it was shown and
+        nothing else has been opened since)."""
+        rows = [c for c in self._conversations if c.id != row.id]
+        rows.insert(next((i for i, c in enumerate(rows) if c.list_key < row.list_key), len(rows)), row)
+        self._conversations = rows
+        was_shown = row.id in self._deleted_while_shown
+        self._deleted_while_shown.discard(row.id)
+        self.conversation_restored.emit(row, was_shown and self._current.conversation_id is None
+                                        and not self._current.messages)
+
+    def _on_deleted(self, conversation_id: int, _messages: int) -> None:
+        self._deleted_while_shown.discard(conversation_id)
+        self._open.pop(conversation_id, None)
 
     def _on_vm_streaming(self, vm: ConversationViewModel, on: bool) -> None:
         was_busy = self.busy

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QHelpEvent, QKeyEvent, QKeySequence, QMouseEvent
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QHelpEvent, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -45,8 +46,12 @@ from app.ui.widgets import (
     StatusLine,
     TranscriptView,
 )
+from app.ui.windows.exchange_actions import ExchangeActions
+from app.ui.windows.list_actions import ListActions
+from app.ui.windows.message_commands import EditBar, MessageCommands
 from app.ui.windows.model_manager import ModelManagerDialog
 from app.ui.windows.providers_dialog import ProvidersDialog
+from app.ui.windows.window_keys import WindowKeys, bind
 
 __all__ = ["MainWindow"]
 
@@ -59,7 +64,8 @@ class MainWindow(QMainWindow):
     closed = Signal()  # the person closed the window; app.ui.launch shuts down after it
 
     def __init__(self, vm: MainViewModel, parent: QWidget | None = None, *,
-                 models: ModelManagerViewModel | None = None, providers: ProvidersViewModel | None = None) -> None:
+                 models: ModelManagerViewModel | None = None, providers: ProvidersViewModel | None = None,
+                 prefs: QSettings | None = None) -> None:
         super().__init__(parent)
         self.vm = vm
         self.models_vm = models  # None: no model library (tests of the chat alone)
@@ -75,7 +81,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Hearth")
         self.resize(1040, 720)
         self._build()
-        vm.conversations_changed.connect(self.conversations.set_rows)
+        vm.conversations_changed.connect(lambda rows: self.conversations.set_rows(
+            rows, more=self.vm.has_more_conversations))
         vm.conversation_changed.connect(lambda change: self.conversations.upsert(change.row))
         vm.current_changed.connect(self._show_conversation)
         vm.model_status_changed.connect(self._on_model_status)
@@ -87,6 +94,9 @@ class MainWindow(QMainWindow):
         self.conversations.new_chat_requested.connect(self._new_chat)
         self.conversations.rename_requested.connect(self._rename)
         self.composer.submitted.connect(self._send)
+        self.message_commands = MessageCommands(self)
+        self.transcript.action_requested.connect(self.message_commands.run)
+        self.composer.edit_last_requested.connect(self.message_commands.edit_last)
         self.composer.textChanged.connect(self._sync_controls)
         self.send_button.clicked.connect(self._send)
         self.stop_button.clicked.connect(self.vm.stop)
@@ -100,8 +110,11 @@ class MainWindow(QMainWindow):
             self._on_providers()
         self._show_conversation(vm.current)
         self._on_model_status(*vm.model_status)
-        self.conversations.set_rows(vm.conversations)
+        self.conversations.set_rows(vm.conversations, more=vm.has_more_conversations)
+        self.list_actions = ListActions(self)  # pages, pins, deletes and their undo
+        self.exchange = ExchangeActions(self)  # Export… and Import… in the Conversations menu
         self._sync_controls()
+        self.keys = WindowKeys(self, prefs)  # prefs: where the zoom is kept (None: not kept)
 
     def _provider_message(self, kind: str, text: str) -> None:
         if kind == "error":
@@ -114,6 +127,7 @@ class MainWindow(QMainWindow):
         self.route_picker.setVisible(self.providers_vm is not None)
         self.transcript = TranscriptView(self)
         self.composer = Composer(self)
+        self.edit_bar = EditBar(self)
         self.send_button = QPushButton("Send", self)
         self.send_button.setObjectName("send")
         self.send_button.setDefault(True)
@@ -137,6 +151,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.banner)
         column.addWidget(self.route_picker)
         column.addWidget(self.transcript, 1)
+        column.addWidget(self.edit_bar)
         column.addLayout(composer_row)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.conversations)
@@ -145,20 +160,18 @@ class MainWindow(QMainWindow):
         splitter.setSizes([240, 800])
         splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
-        new_chat = QAction("New chat", self)
-        new_chat.setShortcut(QKeySequence.StandardKey.New)
+        new_chat = bind(QAction("New chat", self), "new_chat")
         new_chat.triggered.connect(self._new_chat)
         self.addAction(new_chat)
         self.conversations.new_button.setToolTip(f"New chat ({new_chat.shortcut().toString()})")
         self.backup_action = QAction("Back up conversations…", self)
         self.backup_action.triggered.connect(self._backup)
-        self.menuBar().addMenu("&Conversations").addAction(self.backup_action)
-        self.manage_models_action = QAction("Manage models…", self)
-        self.manage_models_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.conversations_menu = self.menuBar().addMenu("&Conversations")
+        self.conversations_menu.addAction(self.backup_action)
+        self.manage_models_action = bind(QAction("Manage models…", self), "manage_models")
         self.manage_models_action.triggered.connect(self.open_model_manager)
         self.manage_models_action.setEnabled(self.models_vm is not None)
-        self.providers_action = QAction("Providers…", self)
-        self.providers_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.providers_action = bind(QAction("Providers…", self), "providers")
         self.providers_action.triggered.connect(self.open_providers)
         self.providers_action.setEnabled(self.providers_vm is not None)
         models_menu = self.menuBar().addMenu("&Models")
@@ -309,13 +322,15 @@ class MainWindow(QMainWindow):
             return
         self._sending = True
         self._sync_controls()
-        (self.ops.op("sending", lambda: self.vm.send(text))
+        editing = self.message_commands.editing
+        (self.ops.op("sending", lambda: self.vm.send(text) if editing is None else self.vm.edit(editing, text))
          .success(lambda _: self._sent())
          .failure(lambda e: self._turn_failed("Could not send", e))  # the text stays in the composer
          .finally_(self._turn_started)
          .run())
 
     def _sent(self) -> None:
+        self.message_commands.sent()
         self.composer.clear()
         if self.vm.model_status[0] != ModelState.ERROR:
             self.banner.hide()
@@ -331,6 +346,40 @@ class MainWindow(QMainWindow):
     def _turn_started(self) -> None:
         self._sending = False
         self._sync_controls()
+
+    # For MessageCommands (app/ui/windows/message_commands.py), which runs the message actions.
+    def start_turn_op(self, what: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Start an answer (regenerate) as Send does: controls held until it has started."""
+        if self._sending or self.vm.busy:
+            self.show_problem("One answer at a time: wait for the current one to finish, or press Stop.")
+            return
+        self._sending = True
+        self._sync_controls()
+        (self.ops.op(what, work)
+         .failure(lambda e: self._turn_failed(f"Could not start {what}", e))
+         .finally_(self._turn_started)
+         .run())
+
+    def regenerate_last(self) -> None:
+        """A new answer in place of the last one (the old one stays as a branch)."""
+        if self.vm.current.messages:
+            self.start_turn_op("regenerating", lambda: self.vm.regenerate(None))
+
+    def edit_last(self) -> None:
+        """Put your last message in the composer to edit and resend it."""
+        self.message_commands.edit_last()
+
+    def toggle_chat_settings(self) -> None:
+        """Ctrl+Shift+S: show or hide the chat's settings panel (not built yet: does nothing)."""
+
+    def report(self, doing: str, error: BaseException) -> None:
+        self._turn_failed(doing, error)
+
+    def sync_controls(self) -> None:
+        self._sync_controls()
+
+    def continue_answer(self) -> None:
+        self._continue()
 
     def _continue(self) -> None:
         shown = self._shown
@@ -396,6 +445,10 @@ class MainWindow(QMainWindow):
         self.composer.setFocus()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.message_commands.editing is not None:
+            event.accept()
+            self.message_commands.cancel_edit()
+            return
         if event.key() == Qt.Key.Key_Escape and self.vm.busy:
             event.accept()
             self.vm.stop()

@@ -1,0 +1,201 @@
+"""Hearth's own export format: one conversation, every branch, as a versioned JSON object.
+
+    {"format": "hearth.conversation", "version": 1, "exported_at": 1735689600.0,
+     "title": ..., "created_at": ..., "updated_at": ..., "pinned_at": null,
+     "settings": {...}, "leaf_id": 7,
+     "messages": [{"id": 1, "parent_id": null, "role": "user", "content": ..., "reasoning": "",
+                   "created_at": ..., "updated_at": ..., "generation": null | {"model", "state",
+                   "stop_reason", "cancel_reason", "error_code", "error_message", "created_at",
+                   "finished_at", "metrics": {"ttft_ms": ..., ...}}}, ...]}
+
+`to_json` writes it (settings without anything secret-looking); `from_json` reads one object
+back, checking every field, and refuses a newer version. Plain values only: no store, no Qt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from app.core.exchange.values import Incoming, Rejected, clean_text, clean_title, public_settings, time_of
+from engine.states import GenerationState
+from store.exchange import ExchangeConversation, ExchangeGeneration, ExchangeMessage
+
+__all__ = ["FORMAT", "VERSION", "from_json", "is_hearth", "to_json"]
+
+FORMAT = "hearth.conversation"
+VERSION = 1
+_ROLES = frozenset({"user", "assistant", "system"})
+_METRICS = frozenset({"prompt_tokens", "cached_tokens", "completion_tokens", "command_latency_ms", "ttft_ms",
+                      "tokens_per_s", "total_ms", "finalization_lag_ms"})
+_UNFINISHED = {GenerationState.QUEUED.value, GenerationState.STREAMING.value}
+
+
+class _Bad(Exception):
+    """One conversation in the file is malformed; the message says where."""
+
+
+def is_hearth(value: object) -> bool:
+    return isinstance(value, dict) and value.get("format") == FORMAT
+
+
+def to_json(conversation: ExchangeConversation, *, exported_at: float | None = None) -> dict[str, object]:
+    return {
+        "format": FORMAT, "version": VERSION, "exported_at": time.time() if exported_at is None else exported_at,
+        "title": conversation.title, "created_at": conversation.created_at, "updated_at": conversation.updated_at,
+        "pinned_at": conversation.pinned_at, "settings": public_settings(conversation.settings),
+        "leaf_id": _id_out(conversation.leaf_key),
+        "messages": [{"id": _id_out(m.key), "parent_id": _id_out(m.parent_key), "role": m.role, "content": m.content,
+                      "reasoning": m.reasoning, "created_at": m.created_at, "updated_at": m.updated_at,
+                      "generation": _generation_out(m.generation)} for m in conversation.messages],
+    }
+
+
+def from_json(value: dict[str, object]) -> Incoming | Rejected:
+    """One exported conversation, checked; Rejected (with why) when it cannot be imported."""
+    title = clean_title(value.get("title"), "Imported conversation")
+    version = value.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        return Rejected(title, "its format version is missing")
+    if version > VERSION:
+        return Rejected(title, f"it was exported by a newer Hearth (format version {version}; this one reads "
+                               f"version {VERSION}): update Hearth to import it")
+    try:
+        return _read(value, title)
+    except _Bad as e:
+        return Rejected(title, str(e))
+
+
+def _read(value: dict[str, object], title: str) -> Incoming:
+    created_at = _time(value, "created_at", "the conversation")
+    updated_at = time_of(value.get("updated_at")) or created_at
+    pinned_at = time_of(value.get("pinned_at"))
+    settings = value.get("settings", {})
+    if not isinstance(settings, dict):
+        raise _Bad("its settings are not an object")
+    raw_messages = value.get("messages")
+    if not isinstance(raw_messages, list):
+        raise _Bad("it has no list of messages")
+    messages = _in_tree_order([_message(raw, i) for i, raw in enumerate(raw_messages)])
+    leaf = value.get("leaf_id")
+    leaf_key = None if leaf is None else _key(leaf, "leaf_id")
+    if leaf_key is None and messages:
+        leaf_key = messages[-1].key
+    if leaf_key is not None and leaf_key not in {m.key for m in messages}:
+        raise _Bad(f"its branch shown ends at message {leaf_key}, which is not in it")
+    conversation = ExchangeConversation(title=title, created_at=created_at, updated_at=updated_at,
+                                        settings=public_settings(settings), messages=tuple(messages),
+                                        leaf_key=leaf_key, pinned_at=pinned_at)
+    return Incoming(conversation, _import_key(conversation))
+
+
+def _import_key(conversation: ExchangeConversation) -> str:
+    """Where it came from: kept from an earlier import (so a ChatGPT chat exported from one Hearth
+    and imported into another still meets its ChatGPT original), else its start and first words."""
+    kept = conversation.settings.get("import_key")
+    if isinstance(kept, str) and kept:
+        return kept
+    first = next((m for m in conversation.messages if m.parent_key is None), None)
+    identity = f"{conversation.created_at!r}\n{first.created_at if first else ''!r}\n{first.content if first else ''}"
+    return "hearth:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+
+
+def _message(raw: object, index: int) -> ExchangeMessage:
+    where = f"message {index + 1}"
+    if not isinstance(raw, dict):
+        raise _Bad(f"{where} is not an object")
+    key = _key(raw.get("id"), f"{where}'s id")
+    parent = raw.get("parent_id")
+    role = raw.get("role")
+    if role not in _ROLES:
+        raise _Bad(f"{where} has the role {role!r}; Hearth knows user, assistant and system")
+    content, reasoning = raw.get("content"), raw.get("reasoning", "")
+    if not isinstance(content, str) or not isinstance(reasoning, str):
+        raise _Bad(f"{where} has no text (content)")
+    created_at = _time(raw, "created_at", where)
+    return ExchangeMessage(key=key, parent_key=None if parent is None else _key(parent, f"{where}'s parent_id"),
+                           role=str(role), content=clean_text(content), reasoning=clean_text(reasoning),
+                           created_at=created_at, updated_at=time_of(raw.get("updated_at")) or created_at,
+                           generation=_generation(raw.get("generation"), where, created_at))
+
+
+def _generation(raw: object, where: str, created_at: float) -> ExchangeGeneration | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _Bad(f"{where}'s generation is not an object")
+    state = raw.get("state")
+    if state not in {s.value for s in GenerationState}:
+        raise _Bad(f"{where}'s generation has the state {state!r}")
+    metrics = raw.get("metrics", {})
+    if not isinstance(metrics, dict):
+        raise _Bad(f"{where}'s metrics are not an object")
+    model = raw.get("model")
+
+    def text(name: str) -> str | None:
+        v = raw.get(name)
+        return clean_text(v) if isinstance(v, str) else None
+
+    return ExchangeGeneration(
+        model=clean_text(model) if isinstance(model, str) and model else "unknown",
+        # An answer being written when it was exported can never finish here: it was cut off.
+        state=GenerationState.INTERRUPTED.value if state in _UNFINISHED else str(state),
+        created_at=time_of(raw.get("created_at")) or created_at, finished_at=time_of(raw.get("finished_at")),
+        cancel_reason=text("cancel_reason"), error_code=text("error_code"), error_message=text("error_message"),
+        stop_reason=text("stop_reason"),
+        metrics={k: v for k, v in metrics.items() if k in _METRICS and _number(v)})
+
+
+def _in_tree_order(messages: list[ExchangeMessage]) -> list[ExchangeMessage]:
+    """Each parent before its children (ids as exported are, but a file may be edited by hand)."""
+    by_key: dict[str, ExchangeMessage] = {}
+    for m in messages:
+        if m.key in by_key:
+            raise _Bad(f"message id {m.key} appears twice")
+        by_key[m.key] = m
+    children: dict[str | None, list[ExchangeMessage]] = {}
+    for m in messages:
+        if m.parent_key is not None and m.parent_key not in by_key:
+            raise _Bad(f"message {m.key} answers message {m.parent_key}, which is not in the file")
+        children.setdefault(m.parent_key, []).append(m)
+    ordered: list[ExchangeMessage] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        m = stack.pop()
+        ordered.append(m)
+        stack.extend(reversed(children.get(m.key, [])))
+    if len(ordered) != len(messages):
+        raise _Bad("its messages answer each other in a loop")
+    return ordered
+
+
+def _key(value: object, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise _Bad(f"{what} is missing or not a number")
+    return str(value)
+
+
+def _id_out(key: str | None) -> int | str | None:
+    if key is None:
+        return None
+    return int(key) if key.isascii() and key.isdigit() else key
+
+
+def _time(raw: dict[str, object], name: str, where: str) -> float:
+    t = time_of(raw.get(name))
+    if t is None:
+        raise _Bad(f"{where} has no valid {name} (unix seconds)")
+    return t
+
+
+def _number(v: object) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+
+
+def _generation_out(g: ExchangeGeneration | None) -> dict[str, object] | None:
+    if g is None:
+        return None
+    return {"model": g.model, "state": g.state, "stop_reason": g.stop_reason, "cancel_reason": g.cancel_reason,
+            "error_code": g.error_code, "error_message": g.error_message, "created_at": g.created_at,
+            "finished_at": g.finished_at, "metrics": {k: v for k, v in g.metrics.items() if _number(v)}}
