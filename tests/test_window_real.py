@@ -12,11 +12,7 @@ from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 from ui_fakes import run, running_loop
 
-from app.core.chat_service import ChatService
 from app.core.paths import db_path
-from app.ui.viewmodels.main import MainViewModel
-from app.ui.windows.main_window import MainWindow
-from engine.client import AsyncEngine
 from engine.errors import ModelLoadError
 from engine.states import GenerationState
 from store import Store
@@ -26,51 +22,6 @@ from store import Store
 def loop(qapp: QApplication) -> Iterator[QEventLoop]:
     with running_loop(qapp) as loop:
         yield loop
-
-
-class App:
-    """One run of the app on a data dir: store, engine process, service, window."""
-
-    def __init__(self, qtbot, data_dir: Path) -> None:
-        self.qtbot = qtbot
-        self.store = Store.open(db_path(data_dir))
-        self.engine = AsyncEngine()
-        self.service = ChatService(self.store, self.engine)
-        self.vm = MainViewModel(self.service, self.store)
-        self.window = MainWindow(self.vm)
-        qtbot.addWidget(self.window)
-        self.window.show()
-        run(qtbot, self.vm.refresh_conversations())
-
-    def load(self, path: Path) -> None:
-        run(self.qtbot, self.service.load(str(path)), timeout_ms=60_000)
-
-    def send(self, text: str) -> None:
-        self.qtbot.keyClicks(self.window.composer, text)
-        self.qtbot.keyClick(self.window.composer, Qt.Key.Key_Return)
-
-    def transcript(self) -> str:
-        return self.window.transcript.toPlainText()
-
-    def close(self) -> None:
-        self.window.close()
-        run(self.qtbot, self.vm.shutdown(timeout_s=10), timeout_ms=20_000)
-        self.engine.close()
-        self.store.close()
-
-
-@pytest.fixture
-def app_factory(qtbot, loop, data_dir: Path) -> Iterator[type]:
-    apps: list[App] = []
-
-    def make() -> App:
-        apps.append(App(qtbot, data_dir))
-        return apps[-1]
-
-    yield make  # type: ignore[misc]
-    for a in apps:
-        a.engine.close()
-        a.store.close()
 
 
 def test_prompt_streams_stop_works_and_the_conversation_survives_a_restart(
@@ -158,6 +109,7 @@ def test_an_answer_interrupted_by_a_crash_can_be_continued_in_place(
     qtbot.waitUntil(lambda: app.vm.busy, timeout=5_000)
     assert not w.continue_button.isVisible() and w.stop_button.isVisible()
     qtbot.waitUntil(lambda: not app.vm.busy, timeout=60_000)
+    run(qtbot, app.vm.current.wait_idle(), timeout_ms=20_000)  # the final save is durable
     answer = app.vm.current.messages[-1]
     assert answer.message_id == ids.assistant_message_id  # the same message, not a new one
     assert answer.text.startswith("1\n2\n3\n") and len(answer.text) > len("1\n2\n3\n")

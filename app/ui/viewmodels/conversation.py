@@ -21,7 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.errors import describe
+from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
@@ -172,7 +172,7 @@ class ConversationViewModel(QObject):
         turn = await self._service.start_turn(self._conversation_id, text, route=route)
         self._turn = turn
         self._start_stream("")
-        self._messages.append(MessageView(role="user", text=text))
+        self._messages.append(MessageView(role="user", text=text, message_id=turn.ids.user_message_id))
         self.message_added.emit(self._messages[-1])
         self._messages.append(MessageView(role="assistant", text="", state=GenerationState.QUEUED,
                                           message_id=turn.ids.assistant_message_id))
@@ -204,7 +204,8 @@ class ConversationViewModel(QObject):
         self._turn = turn
         self._start_stream(turn.prefix, last.reasoning)
         self._messages[-1] = MessageView(role="assistant", text=turn.prefix, state=GenerationState.STREAMING,
-                                         message_id=last.message_id, reasoning=last.reasoning)
+                                         message_id=last.message_id, reasoning=last.reasoning,
+                                         siblings=last.siblings)
         self.reset.emit()  # drops the old footer; the answer is live again
         self._set_streaming(True)
         self.row_changed.emit(turn.changed)
@@ -212,6 +213,87 @@ class ConversationViewModel(QObject):
         self._saves.add(saved)
         saved.add_done_callback(self._on_saved)
         self._task = asyncio.ensure_future(self._consume(turn))
+
+    # -- branches: edit, regenerate, switch, delete (store.branches) ----------------------
+    async def edit(self, message_id: int, text: str) -> None:
+        """Send `text` in place of your message `message_id`: a new branch with a new answer is
+        shown; the old branch stays, one ◀ away. Raises the service's errors unchanged."""
+        i = self._index_of(message_id, "user")
+        route = await self._resolve_route()
+        turn = await self._service.start_edit(message_id, text, route=route)
+        self._messages[i:] = [
+            MessageView(role="user", text=text, message_id=turn.ids.user_message_id,
+                        siblings=(*(self._messages[i].siblings or (message_id,)), turn.ids.user_message_id)),
+            MessageView(role="assistant", text="", state=GenerationState.QUEUED,
+                        message_id=turn.ids.assistant_message_id)]
+        self._run_branch_turn(turn)
+
+    async def regenerate(self, message_id: int | None = None) -> None:
+        """A new answer (fresh seed) in place of the answer `message_id` (default: the last one);
+        the old answer stays, one ◀ away."""
+        if message_id is None:
+            message_id = next((m.message_id for m in reversed(self._messages) if m.role == "assistant"), None)
+            if message_id is None:
+                raise InputError("There is no answer to regenerate yet.")
+        i = self._index_of(message_id, "assistant")
+        route = await self._resolve_route()
+        turn = await self._service.start_regenerate(message_id, route=route)
+        new = turn.ids.assistant_message_id
+        self._messages[i:] = [MessageView(role="assistant", text="", state=GenerationState.QUEUED, message_id=new,
+                                          siblings=(*(self._messages[i].siblings or (message_id,)), new))]
+        self._run_branch_turn(turn)
+
+    async def show_sibling(self, message_id: int, step: int) -> None:
+        """Show the branch `step` siblings away from `message_id` (◀ -1, ▶ +1)."""
+        target = self._messages[self._index_of(message_id)].sibling(step)
+        if target is None:
+            return
+        await self.wait_idle()  # the last answer's final save lands before the branch is read back
+        await self._store.switch_branch(target)
+        await self._reload()
+
+    async def delete_message(self, message_id: int) -> int:
+        """Delete the message and every reply under it, in every branch; returns how many."""
+        self._index_of(message_id)
+        await self.wait_idle()
+        _, deleted = await self._store.delete_message(message_id)
+        await self._reload()
+        return deleted
+
+    def _index_of(self, message_id: int, role: str | None = None) -> int:
+        """Where the message is shown; refuses while an answer streams here, or a message not shown."""
+        if self._streaming:
+            raise InputError("Wait for the answer to finish, or stop it, first.")
+        for i, m in enumerate(self._messages):
+            if m.message_id == message_id and (role is None or m.role == role):
+                return i
+        raise InputError("That message is not shown any more; open the conversation again.")
+
+    def _run_branch_turn(self, turn: TurnHandle) -> None:
+        """An edit's or a regeneration's answer streams into the new last message."""
+        self._turn = turn
+        self._start_stream("")
+        self.reset.emit()  # the old branch's tail goes; the new branch is shown
+        self._set_streaming(True)
+        self.row_changed.emit(turn.changed)
+        saved = turn.saved
+        self._saves.add(saved)
+        saved.add_done_callback(self._on_saved)
+        self._task = asyncio.ensure_future(self._consume(turn))
+
+    async def _reload(self) -> None:
+        if self._conversation_id is None:
+            return
+        rows = await self._store.messages(self._conversation_id)
+        self._messages = [from_row(r) for r in rows if r.role in ("user", "assistant")]
+        self.reset.emit()
+
+    async def reload(self) -> None:
+        """Read the branch shown again: it was switched from outside (search opened a message on
+        another branch). Refused while an answer streams here."""
+        if self._streaming:
+            raise InputError("This chat is answering: wait for the answer to finish, or stop it, first.")
+        await self._reload()
 
     def _start_stream(self, prefix: str, reasoning: str = "") -> None:
         self._prefix = prefix
@@ -262,7 +344,8 @@ class ConversationViewModel(QObject):
             text = "".join(self._streamed)
             self._messages[-1] = dataclasses.replace(from_outcome(text, turn.outcome, last),
                                                      message_id=turn.ids.assistant_message_id,
-                                                     reasoning="".join(self._reasoning))
+                                                     reasoning="".join(self._reasoning),
+                                                     siblings=self._messages[-1].siblings)
             self._turn = None
             self._set_streaming(False)
             self.message_finished.emit(self._messages[-1])

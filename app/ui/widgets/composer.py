@@ -6,7 +6,7 @@ Owns only key handling and its own size. Must not send anything itself: it emits
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
@@ -17,6 +17,7 @@ _MIN_LINES, _MAX_LINES = 2, 8
 
 class Composer(QPlainTextEdit):
     submitted = Signal(str)  # the text, when Enter is pressed on something sendable
+    edit_last_requested = Signal()  # Up in an empty box: edit the last message sent
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +44,10 @@ class Composer(QPlainTextEdit):
             elif self._submit_enabled and self.has_content():
                 self.submitted.emit(self.toPlainText())
             return
+        if key == Qt.Key.Key_Up and not event.modifiers() and not self.toPlainText():
+            event.accept()
+            self.edit_last_requested.emit()
+            return
         if key == Qt.Key.Key_Escape:
             event.ignore()  # travels up to the window, where Esc means Stop
             return
@@ -54,3 +59,8 @@ class Composer(QPlainTextEdit):
         margins = self.contentsMargins()
         frame = int(self.document().documentMargin() * 2) + margins.top() + margins.bottom()
         self.setFixedHeight(lines * line_h + frame + 4)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # zoom: the lines shown keep their count
+            self._fit_height()

@@ -21,19 +21,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
+    QContextMenuEvent,
     QFont,
     QMouseEvent,
+    QPalette,
     QTextBlock,
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
+    QTextFormat,
+    QTextFrame,
     QTextFrameFormat,
     QTextLength,
 )
 from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
+
+from app.ui.widgets.message_actions import LABELS, MessageToolbar, insert_branch_nav, menu_actions, parse_href
 
 if TYPE_CHECKING:
     from app.ui.viewmodels.main import MessageView
@@ -74,6 +80,8 @@ class _Reasoning:
 
 
 class TranscriptView(QTextEdit):
+    action_requested = Signal(str, int)  # (message_actions action, message id): a link or the menu
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("transcript")
@@ -90,6 +98,11 @@ class TranscriptView(QTextEdit):
         self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
         self._live_reasoning: _Reasoning | None = None
         self._sections: list[_Reasoning] = []  # index = the number in the header's anchor
+        self._frames: list[QTextFrame] = []  # one per message, in order
+        self.toolbar = MessageToolbar(self.viewport())
+        self.toolbar.chosen.connect(self.action_requested)
+        self.verticalScrollBar().valueChanged.connect(lambda _: self.toolbar.hide())
+        self._views: list[MessageView] = []  # what each frame shows (a right-click asks)
 
     def loadResource(self, type: int, name: QUrl | str) -> Any:
         return None  # model output never makes the window fetch anything
@@ -99,6 +112,9 @@ class TranscriptView(QTextEdit):
         """Rebuild everything: only when another conversation is shown."""
         self._live = self._live_head = self._live_reasoning = None
         self._sections.clear()
+        self.toolbar.hide()
+        self._frames.clear()
+        self._views.clear()
         self.document().clear()
         for m in messages:
             self.append_message(m)
@@ -118,9 +134,11 @@ class TranscriptView(QTextEdit):
         else:
             frame_format.setRightMargin(24)
         frame_format.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
-        cursor.insertFrame(frame_format)
+        self._frames.append(cursor.insertFrame(frame_format))
+        self._views.append(m)
         start = cursor.position()
         cursor.insertText(_ROLE_NAMES.get(m.role, m.role), _header_format())
+        insert_branch_nav(cursor, m, self.palette())
         # At the start of the role name: nothing is inserted there, so it stays in that block.
         head = QTextCursor(self.document())
         head.setPosition(start)
@@ -215,6 +233,8 @@ class TranscriptView(QTextEdit):
             self._live_reasoning.thinking = False  # it ended without an answer: keep it open
             self._relabel(self._live_reasoning)
         self._insert_footer(self._live, m)
+        if self._views:
+            self._views[-1] = m
         self._live = self._live_head = self._live_reasoning = None
         if at_end:
             self._scroll_to_end()
@@ -224,7 +244,59 @@ class TranscriptView(QTextEdit):
         href = self.anchorAt(event.position().toPoint())
         return int(href[len(_REASONING_HREF):]) if href.startswith(_REASONING_HREF) else None
 
+    def message_at(self, pos: QPoint) -> tuple[MessageView, bool] | None:
+        """The message under viewport point `pos`, and whether it is the last one."""
+        i = self._index_at(pos)
+        return None if i is None else (self._views[i], i == len(self._views) - 1)
+
+    def _index_at(self, pos: QPoint) -> int | None:
+        frame = self.cursorForPosition(pos).currentFrame()
+        while frame is not None and frame.parentFrame() is not None:
+            first = frame.firstPosition()
+            for i, f in enumerate(self._frames):
+                if f.firstPosition() == first:
+                    return i
+            frame = frame.parentFrame()
+        return None
+
+    def _offer_actions(self, pos: QPoint) -> None:
+        """Float the toolbar at the top right of the finished message under `pos`."""
+        i = self._index_at(pos)
+        m = self._views[i] if i is not None else None
+        if i is None or m is None or m.message_id is None or (
+                m.role == "assistant" and m.state is not None and not m.footer):
+            self.toolbar.hide()
+            return
+        if self.toolbar.isVisible() and self.toolbar.message_id == m.message_id:
+            return
+        frame = self._frames[i]
+        box = self.document().documentLayout().frameBoundingRect(frame)
+        top_right = QPoint(int(box.right()) - self.horizontalScrollBar().value() - 4,
+                           int(box.top()) - self.verticalScrollBar().value() + 4)
+        self.toolbar.show_for(m, top_right)
+
+    def leaveEvent(self, event: QEvent) -> None:
+        if not self.toolbar.underMouse():
+            self.toolbar.hide()
+        super().leaveEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        menu = self.createStandardContextMenu(event.pos())
+        found = self.message_at(event.pos())
+        if found is not None and found[0].message_id is not None:
+            m, last = found
+            menu.addSeparator()
+            for action in menu_actions(m, last=last):
+                menu.addAction(LABELS[action]).triggered.connect(
+                    lambda _=False, a=action, mid=m.message_id: self.action_requested.emit(a, mid))
+        menu.exec(event.globalPos())
+
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        link = parse_href(self.anchorAt(event.position().toPoint()))
+        if link is not None and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
+            self.action_requested.emit(*link)
+            event.accept()
+            return
         index = self._section_at(event)
         if index is not None and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
             self.toggle_reasoning(index)
@@ -233,7 +305,8 @@ class TranscriptView(QTextEdit):
         super().mouseReleaseEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        over = self._section_at(event) is not None
+        self._offer_actions(event.position().toPoint())
+        over = self._section_at(event) is not None or parse_href(self.anchorAt(event.position().toPoint())) is not None
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.IBeamCursor)
         super().mouseMoveEvent(event)
 
@@ -309,6 +382,31 @@ class TranscriptView(QTextEdit):
     def _scroll_to_end(self) -> None:
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
+
+    # -- search: bring one message into view ---------------------------------------------
+    def scroll_to_message(self, message_id: int) -> bool:
+        """Scroll message `message_id` to the top and mark it for a moment (a search result
+        was opened). False when it is not shown."""
+        index = next((i for i, m in enumerate(self._views) if m.message_id == message_id), None)
+        if index is None:
+            return False
+        frame = self._frames[index]
+        start = QTextCursor(self.document())
+        start.setPosition(frame.firstPosition())
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.value() + self.cursorRect(start).top() - 24)
+        mark = QTextEdit.ExtraSelection()
+        mark.cursor = QTextCursor(self.document())
+        mark.cursor.setPosition(frame.firstPosition())
+        mark.cursor.setPosition(frame.lastPosition(), QTextCursor.MoveMode.KeepAnchor)
+        colour = QColor(self.palette().color(QPalette.ColorRole.Highlight))
+        colour.setAlpha(70)
+        mark.format = QTextCharFormat()
+        mark.format.setBackground(colour)
+        mark.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+        self.setExtraSelections([mark])
+        QTimer.singleShot(1600, self, lambda: self.setExtraSelections([]))
+        return True
 
 
 def _header_format() -> QTextCharFormat:
