@@ -153,6 +153,14 @@ def _branches_and_pins(conn: sqlite3.Connection) -> None:
                  "conversation.id)")
 
 
+def _conversation_list(conn: sqlite3.Connection) -> None:
+    """The list's order (store.listing): pinned chats by pin time, the rest by last activity,
+    each a partial index on plain columns so a page is an index seek, never a sort of every
+    conversation."""
+    conn.execute("CREATE INDEX ix_conversation_pinned ON conversation (pinned_at, id) WHERE pinned_at IS NOT NULL")
+    conn.execute("CREATE INDEX ix_conversation_unpinned ON conversation (updated_at, id) WHERE pinned_at IS NULL")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -161,6 +169,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004_search_index", _search_index),
     Migration("0005_generation_stop_reason", _generation_stop_reason),
     Migration("0006_branches_and_pins", _branches_and_pins),
+    Migration("0007_conversation_list", _conversation_list),
 )
 
 

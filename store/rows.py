@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from engine.states import GenerationState
 
-__all__ = ["ConversationChange", "ConversationRow", "GenerationRow", "MessageRow", "TurnIds", "TurnStart"]
+__all__ = ["ConversationChange", "ConversationRow", "GenerationRow", "ListKey", "MessageRow", "TurnIds", "TurnStart"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,19 @@ class ConversationRow:
     created_at: float
     updated_at: float
     pinned_at: float | None = None  # pinned to the top of the list since; None: not pinned
+
+    @property
+    def list_key(self) -> ListKey:
+        """Where it sits in the list, which is sorted by this key, highest first: pinned chats on
+        top (newest pin first), then the rest by last activity; the id breaks ties. It is also
+        the keyset cursor of a page (`Reads.list_conversations(after=...)`)."""
+        if self.pinned_at is not None:
+            return (1, self.pinned_at, self.id)
+        return (0, self.updated_at, self.id)
+
+
+ListKey = tuple[int, float, int]
+"""(1 if pinned else 0, pinned_at or updated_at, id): a conversation's place in the list."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ EXPECTED_TRIGGERS = {f"{table}_fts_{op}" for table in ("message", "conversation"
                      for op in ("insert", "delete", "update")}
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
-    "ix_generation_message", "ix_generation_state",
+    "ix_generation_message", "ix_generation_state", "ix_conversation_pinned", "ix_conversation_unpinned",
 }  # fmt: skip
 # (table, column) -> (referenced table, on delete)
 EXPECTED_FOREIGN_KEYS = {

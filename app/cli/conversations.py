@@ -1,7 +1,7 @@
-"""`hearth list | show ID | search QUERY | rename ID TITLE | rm ID | backup PATH`: saved
+"""`hearth list | show ID | search QUERY | rename ID TITLE | pin ID | unpin ID | rm ID | backup PATH`: saved
 conversations from a terminal, through the same store as the window.
 
-Reading commands open a database on read-only media read-only; `rename` and `rm` need a
+Reading commands open a database on read-only media read-only; `rename`, `pin`, `unpin` and `rm` need a
 writable one. Exit codes: 0 done; 1 the conversation is answering right now (rm), or rm
 was not confirmed; 2 anything else refused (no such conversation, an empty title, rm
 without --yes and nobody to ask, a damaged or read-only database).
@@ -25,16 +25,22 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) loads when a command runs, not for `
 
 __all__ = ["COMMANDS", "add_conversation_parsers", "run_conversations"]
 
-COMMANDS = ("list", "show", "search", "rename", "rm", "backup")
+COMMANDS = ("list", "show", "search", "rename", "pin", "unpin", "rm", "backup")
+LIST_LIMIT = 50  # `hearth list` without --all: the newest this many, like the window's first screen
 _BOLD, _PLAIN = "\x1b[1m", "\x1b[0m"
 
 
 def add_conversation_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                              common: argparse.ArgumentParser) -> None:
-    lst = sub.add_parser("list", parents=[common], help="list saved conversations, newest first")
+    lst = sub.add_parser("list", parents=[common], help="list saved conversations: pinned ones first (marked "
+                         "'pinned' in a third column), then the most recently active")
+    shown = lst.add_mutually_exclusive_group()
+    shown.add_argument("--limit", type=int, default=LIST_LIMIT, metavar="N",
+                       help=f"list at most N conversations (default {LIST_LIMIT})")
+    shown.add_argument("--all", action="store_true", help="list every conversation")
     lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
     lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
-    show = sub.add_parser("show", parents=[common], help="print one conversation, every message in order")
+    show = sub.add_parser("show", parents=[common], help="print one conversation: the branch shown, first message to last")
     show.add_argument("id", type=int, metavar="ID")
     show.add_argument("--json", action="store_true", help="one JSON object: the title and every message")
     search = sub.add_parser("search", parents=[common], help="find conversations by their titles and messages")
@@ -44,6 +50,8 @@ def add_conversation_parsers(sub: argparse._SubParsersAction[argparse.ArgumentPa
     rename = sub.add_parser("rename", parents=[common], help="give a conversation another title")
     rename.add_argument("id", type=int, metavar="ID")
     rename.add_argument("title")
+    for name, what in (("pin", "pin a conversation to the top of the list"), ("unpin", "unpin a conversation")):
+        sub.add_parser(name, parents=[common], help=what).add_argument("id", type=int, metavar="ID")
     rm = sub.add_parser("rm", parents=[common], help="delete a conversation, every message in it, for good")
     rm.add_argument("id", type=int, metavar="ID")
     rm.add_argument("--yes", action="store_true", help="do not ask first (needed when no terminal can answer)")
@@ -56,7 +64,7 @@ def run_conversations(args: argparse.Namespace, data_dir: Path) -> int:
 
     if args.command == "backup":
         return _backup(data_dir, Path(args.path).expanduser())
-    writes = args.command in ("rename", "rm")
+    writes = args.command in ("rename", "pin", "unpin", "rm")
     try:
         store = open_store(data_dir, read_only_ok=not writes)
     except StoreError as e:
@@ -74,7 +82,8 @@ def run_conversations(args: argparse.Namespace, data_dir: Path) -> int:
 
 async def _run(args: argparse.Namespace, store: Store) -> int:
     if args.command == "list":
-        return await _list(store, messages=args.messages, only=args.conversation)
+        return await _list(store, messages=args.messages, only=args.conversation,
+                           limit=None if args.all else args.limit)
     if args.command == "show":
         return await _show(store, args.id, as_json=args.json)
     if args.command == "search":
@@ -83,42 +92,58 @@ async def _run(args: argparse.Namespace, store: Store) -> int:
         change = await store.rename_conversation(args.id, text_arg(args.title, "the title"))
         print(f"conversation {args.id} is now called {change.row.title!r}", file=sys.stderr)
         return 0
+    if args.command in ("pin", "unpin"):
+        change = await store.pin_conversation(args.id, args.command == "pin")
+        where = "pinned to the top of the list" if args.command == "pin" else "no longer pinned"
+        print(f"conversation {args.id} ({change.row.title!r}) is {where}", file=sys.stderr)
+        return 0
     return await _rm(store, args.id, ask=not args.yes)
 
 
-async def _list(store: Store, *, messages: bool, only: int | None) -> int:
-    conversations = await store.list_conversations()
-    if only is not None and all(c.id != only for c in conversations):
-        return fail(f"there is no conversation {only}. Run `hearth list` to see saved conversations.")
-    for c in conversations:
-        if only is not None and c.id != only:
-            continue
-        print(f"{c.id}\t{c.title}")
+async def _list(store: Store, *, messages: bool, only: int | None, limit: int | None) -> int:
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1 ({limit} given); --all lists every conversation")
+    if only is not None:
+        one = await store.conversation(only)
+        if one is None:
+            return fail(f"there is no conversation {only}. Run `hearth list` to see saved conversations.")
+        conversations = [one]
+    else:  # one more than asked: whether to say that there are more
+        conversations = await store.list_conversations(limit=None if limit is None else limit + 1)
+    more = limit is not None and len(conversations) > limit
+    for c in conversations[:limit]:
+        print(f"{c.id}\t{c.title}\tpinned" if c.pinned_at is not None else f"{c.id}\t{c.title}")
         if messages or only is not None:
             for m in await store.messages(c.id):
                 state = m.state.value if m.state else ""
                 start = " ".join(m.content.split())[:60]
                 print(f"  {m.id}\t{m.role}\t{state}\t{start}")
+    if more:
+        print(f"(the {limit} most recent shown; `hearth list --all` lists every conversation)", file=sys.stderr)
     return 0
 
 
 async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
     from store import StoreError
 
-    title = next((c.title for c in await store.list_conversations() if c.id == conversation_id), None)
+    row = await store.conversation(conversation_id)
+    title = row.title if row is not None else None
     if title is None:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
     messages = await store.messages(conversation_id)
     if as_json:
         print(json.dumps({"id": conversation_id, "title": title, "messages": [
             {"id": m.id, "parent_id": m.parent_id, "role": m.role, "content": m.content,
-             "state": m.state.value if m.state else None, "reasoning": m.reasoning or None} for m in messages]},
+             "state": m.state.value if m.state else None, "reasoning": m.reasoning or None,
+             "siblings": list(m.siblings)} for m in messages]},
             ensure_ascii=False))
         return 0
     print(f"# {title}\n")
     for m in messages:
         state = f" ({m.state.value})" if m.state and m.state.value != "completed" else ""
-        print(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}:\n{m.content}\n")
+        branch = (f" [branch {m.siblings.index(m.id) + 1} of {len(m.siblings)}]"
+                  if len(m.siblings) > 1 and m.id in m.siblings else "")
+        print(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{m.content}\n")
     return 0
 
 
@@ -155,7 +180,8 @@ async def _rm(store: Store, conversation_id: int, *, ask: bool) -> int:
     from store import StoreError
 
     if ask:
-        title = next((c.title for c in await store.list_conversations() if c.id == conversation_id), None)
+        row = await store.conversation(conversation_id)
+        title = row.title if row is not None else None
         if title is None:
             raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
         if not sys.stdin.isatty():

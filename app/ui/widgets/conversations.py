@@ -1,119 +1,31 @@
-"""The conversation list on the left: a list model over store rows and its panel.
+"""The conversation list on the left: its panel, menu and keys (the model is in conversation_model).
 
-Owns row bookkeeping and the "New chat" button. Must not read the store: rows are handed
-in (newest first) and a click is reported as `conversation_chosen(id)`.
+Owns the "New chat" button, the context menu (Rename…, Pin to top / Unpin, Delete…), the
+Delete key, and holding the rows still while the pointer is over the list or its scroll
+bar is dragged. Must not read the store: rows are handed in (list order), and what the
+person does is reported as signals (`conversation_chosen(id)`, `delete_requested(id)`, ...).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QListView, QMenu, QPushButton, QVBoxLayout, QWidget
 
-__all__ = ["ConversationList", "ConversationListModel"]
+from app.ui.widgets.conversation_model import ConversationListModel, IdRole, PinnedRole
 
-_Index = QModelIndex | QPersistentModelIndex
-IdRole = Qt.ItemDataRole.UserRole + 1
-_BUSY_COLOUR = "#2b6cb0"  # the status line's colour for generating
-
-
-class ConversationListModel(QAbstractListModel):
-    """Rows as the store gave them. An edit in place is only a request (`rename_requested`):
-    the row changes when the store says the new title is saved."""
-
-    rename_requested = Signal(int, str)  # conversation id, the title typed
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[Any] = []
-        self._busy: int | None = None  # the conversation answering now: marked with a dot
-        self._dot = _dot(QColor(_BUSY_COLOUR))
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        row = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (row.title or "").strip() or "Untitled chat"
-        if role == Qt.ItemDataRole.EditRole:
-            return row.title
-        if role == Qt.ItemDataRole.ToolTipRole:
-            answering = "\nanswering now" if row.id == self._busy else ""
-            return f"{(row.title or 'Untitled chat')}\nlast message {_when(row.updated_at)}{answering}"
-        if role == Qt.ItemDataRole.DecorationRole and row.id == self._busy:
-            return self._dot
-        if role == IdRole:
-            return row.id
-        return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        return super().flags(index) | Qt.ItemFlag.ItemIsEditable if index.isValid() else super().flags(index)
-
-    def setData(self, index: _Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if role != Qt.ItemDataRole.EditRole or not index.isValid():
-            return False
-        row = self._rows[index.row()]
-        if str(value) != row.title:
-            self.rename_requested.emit(row.id, str(value))
-        return False  # nothing changes here until the store has saved it
-
-    def set_rows(self, rows: list[Any]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def upsert(self, row: Any) -> None:
-        """Add or update one conversation (newest first): one row changes, or moves, never all.
-        Qt's moves take the destination *before* the move: hence `dest + 1` when moving down."""
-        old = self.row_of(row.id)
-        if old >= 0:
-            del self._rows[old]
-        new = next((i for i, r in enumerate(self._rows) if (r.updated_at, r.id) < (row.updated_at, row.id)),
-                   len(self._rows))
-        if old < 0:
-            self.beginInsertRows(QModelIndex(), new, new)
-            self._rows.insert(new, row)
-            self.endInsertRows()
-            return
-        if new != old:
-            self._rows.insert(old, row)  # put it back so Qt's bookkeeping sees the move happen
-            self.beginMoveRows(QModelIndex(), old, old, QModelIndex(), new if new < old else new + 1)
-            del self._rows[old]
-            self._rows.insert(new, row)
-            self.endMoveRows()
-        else:
-            self._rows.insert(old, row)
-        self.dataChanged.emit(self.index(new), self.index(new))
-
-    def set_busy(self, conversation_id: int | None) -> None:
-        """Mark the conversation that is answering (None: none is)."""
-        old, self._busy = self._busy, conversation_id
-        for cid in {old, conversation_id} - {None}:
-            row = self.row_of(cid)
-            if row >= 0:
-                self.dataChanged.emit(self.index(row), self.index(row))
-
-    @property
-    def busy(self) -> int | None:
-        return self._busy
-
-    def row_of(self, conversation_id: int | None) -> int:
-        for i, row in enumerate(self._rows):
-            if row.id == conversation_id:
-                return i
-        return -1
+__all__ = ["ConversationList", "ConversationListModel", "IdRole", "PinnedRole"]
 
 
 class ConversationList(QWidget):
     conversation_chosen = Signal(int)
     new_chat_requested = Signal()
     rename_requested = Signal(int, str)  # F2, a double-click or the menu's Rename, then Enter
+    pin_requested = Signal(int, bool)  # conversation id, pinned (True) or not
+    delete_requested = Signal(int)  # the menu's Delete… or the Delete key
+    more_wanted = Signal(object)  # the next page, after this ListKey (scrolled to the end)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -136,10 +48,17 @@ class ConversationList(QWidget):
                                 " QListView::item:selected { background: #dbe4ff; }")
         self.view.setEditTriggers(QListView.EditTrigger.EditKeyPressed | QListView.EditTrigger.DoubleClicked)
         self.model.rename_requested.connect(self.rename_requested)
+        self.model.more_wanted.connect(self.more_wanted)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._menu)
         self.view.clicked.connect(self._chosen)
         self.view.activated.connect(self._chosen)
+        # Rows hold still while the pointer is on them or the scroll bar is dragged.
+        self._pointer_in = False
+        self.view.installEventFilter(self)
+        bar = self.view.verticalScrollBar()
+        bar.sliderPressed.connect(self._sync_hold)
+        bar.sliderReleased.connect(self._sync_hold)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 4, 8)
         layout.setSpacing(8)
@@ -147,12 +66,20 @@ class ConversationList(QWidget):
         layout.addWidget(self.view, 1)
         self._selected: int | None = None
 
-    def set_rows(self, rows: list[Any]) -> None:
-        self.model.set_rows(rows)
+    def set_rows(self, rows: list[Any], *, more: bool = False) -> None:
+        self.model.set_rows(rows, more=more)
         self.select(self._selected)
 
-    def upsert(self, row: Any) -> None:
-        self.model.upsert(row)
+    def append_rows(self, rows: list[Any], *, more: bool) -> None:
+        self.model.append_rows(rows, more=more)
+        self.select(self._selected)
+
+    def upsert(self, row: Any, *, by_person: bool = False) -> None:
+        self.model.upsert(row, by_person=by_person)
+        self.select(self._selected)
+
+    def remove(self, conversation_id: int) -> None:
+        self.model.remove(conversation_id)
         self.select(self._selected)
 
     def select(self, conversation_id: int | None) -> None:
@@ -161,39 +88,47 @@ class ConversationList(QWidget):
         row = self.model.row_of(conversation_id)
         if row < 0:
             self.view.clearSelection()
-        else:
+        elif self.view.currentIndex().row() != row or not self.view.selectionModel().isRowSelected(row):
             self.view.setCurrentIndex(self.model.index(row))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.view:
+            kind = event.type()
+            if kind in (QEvent.Type.Enter, QEvent.Type.Leave):
+                self._pointer_in = kind == QEvent.Type.Enter
+                self._sync_hold()
+            elif kind == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
+                    and event.key() == Qt.Key.Key_Delete and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+                cid = self.model.data(self.view.currentIndex(), IdRole)
+                if cid is not None:
+                    self.delete_requested.emit(int(cid))
+                    return True
+        return super().eventFilter(watched, event)
+
+    def _sync_hold(self) -> None:
+        self.model.set_held(self._pointer_in or self.view.verticalScrollBar().isSliderDown())
+        if not self.model.held:
+            self.select(self._selected)
 
     def _menu(self, at: QPoint) -> None:
         index = self.view.indexAt(at)
         if not index.isValid():
             return
+        self.menu_for(index).popup(self.view.viewport().mapToGlobal(at))
+
+    def menu_for(self, index: QModelIndex) -> QMenu:
+        """The context menu of one row (tests open it without a pointer)."""
+        cid = int(self.model.data(index, IdRole))
+        pinned = bool(self.model.data(index, PinnedRole))
         menu = QMenu(self)
         menu.addAction("Rename…", lambda: self.view.edit(index))
-        menu.popup(self.view.viewport().mapToGlobal(at))
+        menu.addAction("Unpin" if pinned else "Pin to top", lambda: self.pin_requested.emit(cid, not pinned))
+        menu.addSeparator()
+        delete = menu.addAction("Delete…", lambda: self.delete_requested.emit(cid))
+        delete.setShortcut(Qt.Key.Key_Delete)  # shown as a hint; the key itself is handled in eventFilter
+        return menu
 
     def _chosen(self, index: QModelIndex) -> None:
         cid = self.model.data(index, IdRole)
         if cid is not None:
             self.conversation_chosen.emit(int(cid))
-
-
-def _when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
-    return str(value or "")
-
-
-def _dot(colour: QColor) -> QIcon:
-    """A small filled circle, centred in the list's icon square."""
-    pixmap = QPixmap(16, 16)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(colour)
-    painter.drawEllipse(4, 4, 8, 8)
-    painter.end()
-    return QIcon(pixmap)

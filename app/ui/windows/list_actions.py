@@ -1,0 +1,83 @@
+"""What the main window does with its conversation list: pages, pins, deletes and their undo.
+
+Owns the wiring between the list (app.ui.widgets.conversations), the undo offers in the
+status line and the MainViewModel: a page read when the list scrolls to its end, a pin
+saved, a delete taken out of the list at once and offered back (the button, or Ctrl+Z
+where no text field takes it). Must not hold state of its own beyond that wiring, or talk
+to the store (the view-model does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QKeySequence
+
+from app.core.errors import HearthError, describe
+from app.ui.widgets.undo_offer import UndoOffers
+from store import ConversationRow
+from store.rows import ListKey
+
+if TYPE_CHECKING:
+    from app.ui.windows.main_window import MainWindow
+
+__all__ = ["ListActions"]
+
+
+class ListActions:
+    """Wires one window's list to its view-model; made by MainWindow.__init__."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        vm, listed = window.vm, window.conversations
+        self.offers = UndoOffers(window)
+        window.statusBar().addPermanentWidget(self.offers)
+        self.undo_action = QAction("Undo delete", window)
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setEnabled(False)
+        self.undo_action.triggered.connect(lambda: vm.undo_delete())
+        window.addAction(self.undo_action)
+        vm.conversations_appended.connect(lambda rows, more: listed.append_rows(rows, more=more))
+        vm.conversation_removed.connect(listed.remove)
+        vm.conversation_restored.connect(self._restored)
+        vm.deletions.offered.connect(self._offered)
+        vm.deletions.ended.connect(self._ended)
+        listed.more_wanted.connect(self._load_more)
+        listed.pin_requested.connect(self._pin)
+        listed.delete_requested.connect(self._delete)
+        self.offers.undo_clicked.connect(vm.undo_delete)
+
+    def _offered(self, conversation_id: int, title: str) -> None:
+        self.offers.add(conversation_id, title)
+        self.undo_action.setEnabled(True)
+
+    def _ended(self, conversation_id: int) -> None:
+        self.offers.remove(conversation_id)
+        self.undo_action.setEnabled(bool(self.window.vm.deletions.offers))
+
+    def _load_more(self, after: ListKey | None) -> None:
+        def failed(error: BaseException) -> None:
+            self.window.conversations.model.fetch_failed()  # scrolling to the end again retries
+            self.window.show_problem(f"Could not read more conversations: {describe(error)}")
+
+        (self.window.ops.op("reading more conversations", lambda: self.window.vm.load_more_conversations(after))
+         .failure(failed)
+         .run())
+
+    def _pin(self, conversation_id: int, pinned: bool) -> None:
+        doing = "pin" if pinned else "unpin"
+        (self.window.ops.op(f"{doing}ning a conversation",
+                            lambda: self.window.vm.pin_conversation(conversation_id, pinned))
+         .failure(lambda e: self.window.show_problem(f"Could not {doing} it: {describe(e)}"))
+         .run())
+
+    def _delete(self, conversation_id: int) -> None:
+        try:
+            self.window.vm.delete_conversation(conversation_id)
+        except HearthError as e:  # answering right now: say so, nothing changes
+            self.window.show_problem(e.message)
+
+    def _restored(self, row: ConversationRow, reopen: bool) -> None:
+        self.window.conversations.upsert(row, by_person=True)
+        if reopen:
+            self.window._open(row.id)  # the window's own way to open one, with its failure message
