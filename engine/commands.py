@@ -27,6 +27,9 @@ class Sampling:
     repeat_penalty: float = 1.0
     seed: int = 0xC0FFEE
     max_tokens: int = 512
+    # A cap on the tokens this prompt and its answer may use, below the loaded model's
+    # context (a per-chat setting); 0: the model's whole context. A remote server has its own.
+    context_limit: int = 0
     # Generate exactly max_tokens even past end-of-turn: only for benchmarks that must
     # compare equal lengths.
     ignore_eos: bool = False

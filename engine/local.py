@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from jinja2.exceptions import SecurityError, TemplateError
@@ -38,6 +39,45 @@ _PREFILL_CHUNK = 256
 
 class _Aborted(Exception):
     pass
+
+
+def _too_long(prompt: int, limit: int, n_ctx: int) -> str:
+    if limit < n_ctx:
+        return (f"The conversation ({prompt:,} tokens) no longer fits this chat's context limit of {limit:,} tokens "
+                f"(the model has {n_ctx:,}). Raise the limit in the chat's settings, or start a new chat.")
+    return f"The conversation ({prompt} tokens) no longer fits the model's context of {n_ctx} tokens. Start a new chat."
+
+
+class _primed:
+    """`llm.generate` with its repeat-penalty history seeded with `history`.
+
+    llama-cpp-python builds a fresh sampler chain inside each `generate` call and feeds it only
+    the tokens it samples, so a continued answer would forget the text it continues and repeat
+    it. The sampler is wrapped for that one call, then the method is put back.
+    """
+
+    def __init__(self, llm: Any, history: list[int]) -> None:
+        self._llm = llm
+        self._history = history
+
+    def generate(self, tokens: list[int], **kwargs: Any) -> Iterator[int]:
+        llm, history = self._llm, self._history
+        if not history:
+            yield from llm.generate(tokens, **kwargs)
+            return
+        make = llm._init_sampler
+
+        def init(**options: Any) -> Any:
+            sampler = make(**options)
+            for tok in history:
+                sampler.accept(tok)
+            return sampler
+
+        llm._init_sampler = init
+        try:
+            yield from llm.generate(tokens, **kwargs)
+        finally:
+            del llm._init_sampler
 
 
 def _blocked_message(name: str, error: Exception) -> str:
@@ -203,9 +243,11 @@ class LocalModel:
         if tokens is None:
             return
         n_ctx = llm.n_ctx()
+        limit = cmd.sampling.context_limit
+        if 0 < limit < n_ctx:
+            n_ctx = limit
         if len(tokens) >= n_ctx - 1:
-            emit(Failed(gid, "context_full", f"The conversation ({len(tokens)} tokens) no longer fits the model's "
-                        f"context of {n_ctx} tokens. Start a new chat."))
+            emit(Failed(gid, "context_full", _too_long(len(tokens), n_ctx, llm.n_ctx())))
             return
         max_tokens = min(cmd.sampling.max_tokens, n_ctx - len(tokens) - 1)
 
@@ -230,8 +272,9 @@ class LocalModel:
         t_last: float | None = None
         cpu_first = cpu_last = 0.0
         stop_reason = "length"
-        for tok in llm.generate(tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
-                                repeat_penalty=s.repeat_penalty, reset=True):
+        for tok in _primed(llm, self._penalty_history(cmd)).generate(
+                tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
+                repeat_penalty=s.repeat_penalty, reset=True):
             if cancel.is_set():
                 stop_reason = "cancelled"
                 break
@@ -261,6 +304,14 @@ class LocalModel:
         if n > 1:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         emit(self._terminal(gid, stop_reason, stats))
+
+    def _penalty_history(self, cmd: Generate) -> list[int]:
+        """The tokens the repeat penalty remembers before the first new one: an answer being
+        continued, as if it had never stopped (the penalty counts the answer's own tokens)."""
+        if not cmd.continue_text or cmd.sampling.repeat_penalty == 1.0:
+            return []
+        answer = self._llm.tokenize(cmd.continue_text.encode("utf-8"), add_bos=False, special=False)
+        return answer[-self._llm.last_n_tokens_size:]
 
     def _terminal(self, gid: int, stop_reason: str, stats: GenerationStats) -> Final | Cancelled | Failed:
         if stop_reason == "cancelled":

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError
 from app.core.model_state import ModelState, check_model_transition
 from app.core.models.library import display_name
@@ -277,7 +278,7 @@ class ChatService:
             log.error("reloading the model after an engine crash failed: %s", e)
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None) -> Turn:
+                         route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
         """Save the message and a pending answer at the end of the branch shown, then stream the
         answer from the local model, or from the route's remote provider. The route's filters
         (stop strings, <think>, redaction) default to splitting reasoning only."""
@@ -286,10 +287,10 @@ class ChatService:
             raise InputError("Type a message first: an empty message cannot be sent.")
         remote = self._remote(route)
         start = await self.store.begin_turn(conversation_id, text, self.label(remote))
-        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at)
+        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings)
 
     async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None) -> Turn:
+                         route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
         """Send `text` in place of the user message `message_id`: a new branch beside it with a
         new answer; the old branch stays (store.branches)."""
         started_at = time.perf_counter()
@@ -297,20 +298,20 @@ class ChatService:
             raise InputError("Type a message first: an empty message cannot be sent.")
         remote = self._remote(route)
         start = await self.store.begin_edit(message_id, text, self.label(remote))
-        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at)
+        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings)
 
     async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = None,
-                               route: Route | None = None) -> Turn:
+                               route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
         """A new answer beside the answer `message_id`, with a fresh seed so it differs; the old
         answer stays as a sibling branch."""
         started_at = time.perf_counter()
         remote = self._remote(route)
         start = await self.store.begin_regenerate(message_id, self.label(remote))
-        fresh = dataclasses.replace(sampling or Sampling(), seed=secrets.randbits(31))
-        return self._launch(start.ids, start.history, start.changed, fresh, route, started_at)
+        fresh = dataclasses.replace(_sampling(sampling, settings), seed=secrets.randbits(31))
+        return self._launch(start.ids, start.history, start.changed, fresh, route, started_at, settings=settings)
 
     async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
-                               route: Route | None = None) -> Turn:
+                               route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
         """Resume an interrupted, stopped or failed answer in the same message.
 
         The stream yields only the new text; `Turn.prefix` is the text it continues.
@@ -318,7 +319,8 @@ class ChatService:
         started_at = time.perf_counter()
         remote = self._remote(route)
         c = await self.store.begin_continue(message_id, self.label(remote))
-        return self._launch(c.ids, c.history, c.changed, sampling, route, started_at, continue_text=c.text)
+        return self._launch(c.ids, c.history, c.changed, sampling, route, started_at, continue_text=c.text,
+                            settings=settings)
 
     def _remote(self, route: Route | None) -> RemoteSpec | None:
         """The route's remote server, or None for this computer's model (which must be there)."""
@@ -329,12 +331,18 @@ class ChatService:
 
     def _launch(self, ids: TurnIds, history: list[tuple[str, str]], changed: ConversationChange,
                 sampling: Sampling | None, route: Route | None, started_at: float, *,
-                continue_text: str = "") -> Turn:
-        """Hand the engine the saved turn's prompt (the path to the new answer) and start its Turn."""
+                continue_text: str = "", settings: ChatSettings | None = None) -> Turn:
+        """Hand the engine the saved turn's prompt (the path to the new answer) and start its Turn.
+
+        `settings`: the conversation's (app.core.chat_settings), which its caller read when it
+        opened the conversation, so the command path makes no extra read; None: the built-in
+        defaults. Their system prompt opens the prompt; `sampling`, when given, replaces theirs.
+        """
         remote, filters = (route.remote, route.filters) if route is not None else (None, None)
         self._require_engine()
-        stream = self.engine.generate(Generate(ids.generation_id, _chat(history), sampling or Sampling(),
-                                               continue_text=continue_text, remote=remote,
+        chat = settings or ChatSettings()
+        stream = self.engine.generate(Generate(ids.generation_id, _chat(history, chat.system_prompt),
+                                               _sampling(sampling, chat), continue_text=continue_text, remote=remote,
                                                filters=filters or FilterConfig()))
         return self._started(ids, changed, stream, started_at, prefix=continue_text)
 
@@ -402,5 +410,18 @@ class ChatService:
                 fn(state)
 
 
-def _chat(history: list[tuple[str, str]]) -> tuple[ChatMessage, ...]:
-    return tuple(ChatMessage(role, content) for role, content in history)
+def _chat(history: list[tuple[str, str]], system_prompt: str = "") -> tuple[ChatMessage, ...]:
+    """The prompt's messages: the chat's system prompt first (a template renders it as its
+    system turn; its content is tokenized as text, like every message's), then the path. A
+    system message saved in the path (an imported chat's) gives way to the chat's own."""
+    if not system_prompt.strip():
+        return tuple(ChatMessage(role, content) for role, content in history)
+    return (ChatMessage("system", system_prompt),
+            *(ChatMessage(role, content) for role, content in history if role != "system"))
+
+
+def _sampling(sampling: Sampling | None, settings: ChatSettings | None) -> Sampling:
+    """An explicit `sampling` (a benchmark's, the CLI's seed), else the chat's settings."""
+    if sampling is not None:
+        return sampling
+    return (settings or ChatSettings()).to_sampling()
