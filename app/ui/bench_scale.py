@@ -1,0 +1,302 @@
+"""`hearth bench scale`: the window, search and the command path on a store of 10,000
+conversations and 1,000,000 messages (app.core.scale_store), beside an empty store.
+
+Measured, each in the same run for both stores where it applies:
+- window painted with the list visible: a fresh process per probe (imports done first, not
+  counted) opens the store, builds the real MainWindow (real Store, real ChatService, no
+  model loaded), reads the first page of the list, and waits for the list to paint;
+- opening the 1,000-message conversation: until the transcript has painted it (the read
+  from the store is also given alone, to show where the time goes);
+- RSS of that window process, at the end (current and peak);
+- search: Store.search over ~200 varied queries, p50 and p99; `hearth search` end to end,
+  the wall time of the real command in a subprocess;
+- command latency: `Store.begin_turn` in a new conversation at the end of the store, the
+  median of ~50, against the same in the empty store.
+
+Offscreen Qt is used when there is no display. A measuring command, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TARGETS", "run_scale_bench"]
+
+# (key, limit, unit, what the issue asks)
+TARGETS = {
+    "paint_s": (0.5, "s", "window painted with the list visible ≤ 0.5 s"),
+    "open_long_s": (0.3, "s", "opening the 1,000-message conversation ≤ 0.3 s"),
+    "search_p50_ms": (20.0, "ms", "search p50 ≤ 20 ms"),
+    "search_p99_ms": (100.0, "ms", "search p99 ≤ 100 ms"),
+    "rss_peak_mb": (250.0, "MB", "RSS of the window ≤ 250 MB (no model loaded)"),
+    "command_latency_delta_ms": (1.0, "ms", "command latency unchanged from an empty store (± 1 ms)"),
+}
+
+
+# -- the window probe (runs in a child process) --------------------------------------------------
+def _rss_mb() -> tuple[float, float]:
+    """(current, peak) resident memory of this process, in MB."""
+    found: dict[str, float] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                found[name] = int(value.split()[0]) / 1024
+    except OSError:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+        return peak, peak
+    return found.get("VmRSS", 0.0), found.get("VmHWM", 0.0)
+
+
+def _probe(db: Path, open_id: int | None) -> dict[str, Any]:
+    """Time the window on `db`; returns the figures (runs in its own process)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    from app.core.chat_service import ChatService
+    from app.ui.qt_support import ensure_application, new_event_loop
+    from app.ui.viewmodels.main import MainViewModel
+    from app.ui.windows.main_window import MainWindow
+    from engine.client import AsyncEngine
+    from store import Store
+
+    class Painted(QObject):
+        """Resolves `future` at the next paint of the watched widget once `armed`."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.armed = False
+            self.future: asyncio.Future[float] | None = None
+
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if self.armed and event.type() == QEvent.Type.Paint and self.future and not self.future.done():
+                self.future.set_result(time.perf_counter())
+            return False
+
+    app = ensure_application()
+    app.setQuitOnLastWindowClosed(False)  # the loop ends when `measure` does, as in app.ui.launch
+    loop = new_event_loop(app, lambda message: print(message, file=sys.stderr))
+
+    async def measure() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        store = await asyncio.to_thread(Store.open, db)
+        engine = AsyncEngine()
+        try:
+            vm = MainViewModel(ChatService(store, engine), store)
+            window = MainWindow(vm)
+            listed, shown = Painted(), Painted()
+            window.conversations.view.viewport().installEventFilter(listed)
+            window.transcript.viewport().installEventFilter(shown)
+            listed.future = asyncio.get_running_loop().create_future()
+            window.show()
+            await vm.refresh_conversations()
+            listed.armed = True
+            window.conversations.view.viewport().update()
+            out["paint_s"] = await listed.future - t0
+            out["rows_listed"] = window.conversations.model.rowCount()
+            if open_id is not None:
+                t1 = time.perf_counter()
+                rows = await store.messages(open_id)
+                out["read_long_s"] = time.perf_counter() - t1
+                out["long_messages"] = len(rows)
+                shown.future = asyncio.get_running_loop().create_future()
+                t1 = time.perf_counter()
+                await vm.open_conversation(open_id)
+                shown.armed = True
+                window.transcript.viewport().update()
+                out["open_long_s"] = await shown.future - t1
+            await asyncio.sleep(0.2)  # let what was painted settle before RSS is read
+            out["rss_mb"], out["rss_peak_mb"] = _rss_mb()
+            window.close()
+            window.deleteLater()
+        finally:
+            await engine.aclose()
+            await asyncio.to_thread(store.close)
+        return out
+
+    return asyncio.run(measure(), loop_factory=lambda: loop)
+
+
+def _probe_in_child(db: Path, open_id: int | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    args = [sys.executable, "-m", "app.ui.bench_scale", "--probe", str(db)]
+    if open_id is not None:
+        args += ["--open", str(open_id)]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"the window probe failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- store-level figures (in this process) -------------------------------------------------------
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
+def _search_times(db: Path, queries: list[str]) -> dict[str, float]:
+    from store import Store
+
+    async def run() -> list[float]:
+        with Store.open(db) as store:
+            await store.search(queries[0])  # the first read opens connections: not a search cost
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                await store.search(q)
+                times.append((time.perf_counter() - t) * 1000)
+            return times
+
+    times = asyncio.run(run())
+    return {"search_p50_ms": _percentile(times, 50), "search_p99_ms": _percentile(times, 99),
+            "search_max_ms": max(times), "search_queries": len(times)}
+
+
+def _cli_search_s(data_dir: Path, queries: list[str]) -> float:
+    walls = []
+    for q in queries:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "app", "search", q, "--data-dir", str(data_dir)],
+                       capture_output=True, check=True, timeout=120)
+        walls.append(time.perf_counter() - t)
+    return statistics.median(walls)
+
+
+def _command_latency_ms(db: Path, turns: int) -> float:
+    """Median `begin_turn` in a conversation made at the end of the store; removed afterwards."""
+    from engine.states import GenerationState
+    from store import Store
+
+    async def run() -> list[float]:
+        with Store.open(db) as store:
+            first = await store.begin_turn(None, "A new chat at the end of the store", "bench")
+            cid = first.ids.conversation_id
+            gens = [first.ids.generation_id]
+            times = []
+            try:
+                for i in range(turns):
+                    store.finalize(gens[-1], text="ok", state=GenerationState.COMPLETED, metrics={},
+                                   final_token_at=time.perf_counter()).result(timeout=30)
+                    t = time.perf_counter()
+                    start = await store.begin_turn(cid, f"Turn {i}: what about the lighthouse keeper?", "bench")
+                    times.append((time.perf_counter() - t) * 1000)
+                    gens.append(start.ids.generation_id)
+                store.finalize(gens[-1], text="ok", state=GenerationState.COMPLETED, metrics={},
+                               final_token_at=time.perf_counter()).result(timeout=30)
+            finally:
+                await store.delete_conversation(cid)  # the cached store stays as generated
+            return times
+
+    return statistics.median(asyncio.run(run()))
+
+
+# -- the command --------------------------------------------------------------------------------
+def _measure(spec: Any, runs: int, turns: int, log: Any) -> dict[str, Any]:
+    from app.core.scale_store import cached, queries
+    from store import Store
+
+    scale_db = cached(spec)
+    long_id = spec.conversations  # the generator makes the last conversation the long one
+    work = Path(tempfile.mkdtemp(prefix="hearth-bench-scale-"))
+    empty_db = work / "hearth.db"
+    Store.open(empty_db).close()
+    result: dict[str, Any] = {"store": {"path": str(scale_db), "conversations": spec.conversations,
+                                        "messages": spec.messages, "size_mb": round(scale_db.stat().st_size / 1e6)}}
+    for name, db, open_id in (("empty", empty_db, None), ("scale", scale_db, long_id)):
+        log(f"window probes on the {name} store ({runs})…")
+        probes = [_probe_in_child(db, open_id) for _ in range(runs)]
+        figures = {k: statistics.median(p[k] for p in probes) for k in probes[0] if isinstance(probes[0][k], float)}
+        figures.update({k: probes[0][k] for k in probes[0] if isinstance(probes[0][k], int)})
+        asked = queries(200)
+        log(f"search on the {name} store ({len(asked)} queries)…")
+        figures.update(_search_times(db, asked))
+        figures["cli_search_s"] = _cli_search_s(db.parent, asked[:5])
+        log(f"command latency on the {name} store ({turns} turns)…")
+        figures["command_latency_ms"] = _command_latency_ms(db, turns)
+        result[name] = figures
+    result["scale"]["command_latency_delta_ms"] = result["scale"]["command_latency_ms"] - \
+        result["empty"]["command_latency_ms"]
+    result["targets"] = {key: {"limit": limit, "unit": unit, "what": what,
+                               "value": result["scale"].get(key),
+                               "pass": result["scale"].get(key) is not None
+                               and abs(result["scale"][key]) <= limit}
+                         for key, (limit, unit, what) in TARGETS.items()}
+    return result
+
+
+def _print_table(r: dict[str, Any]) -> None:
+    s = r["store"]
+    print(f"store: {s['conversations']:,} conversations, {s['messages']:,} messages, {s['size_mb']:,} MB "
+          f"({s['path']})")
+    rows = [
+        ("window painted, list visible", "paint_s", 1000, "ms"),
+        ("  rows in the first page", "rows_listed", 1, ""),
+        ("open 1,000-message chat (painted)", "open_long_s", 1000, "ms"),
+        ("  of which: reading it from the store", "read_long_s", 1000, "ms"),
+        ("search p50", "search_p50_ms", 1, "ms"),
+        ("search p99", "search_p99_ms", 1, "ms"),
+        ("`hearth search` end to end", "cli_search_s", 1000, "ms"),
+        ("RSS of the window (current)", "rss_mb", 1, "MB"),
+        ("RSS of the window (peak)", "rss_peak_mb", 1, "MB"),
+        ("command latency (begin_turn)", "command_latency_ms", 1, "ms"),
+    ]
+    print(f"{'':38} {'empty store':>12} {'10k/1M store':>13}")
+    for label, key, scale, unit in rows:
+        cells = []
+        for name in ("empty", "scale"):
+            value = r[name].get(key)
+            cells.append("—" if value is None else f"{value * scale:,.1f} {unit}".strip())
+        print(f"{label:38} {cells[0]:>12} {cells[1]:>13}")
+    print()
+    for t in r["targets"].values():
+        value = t["value"]
+        shown = "—" if value is None else f"{value * (1000 if t['unit'] == 's' else 1):,.1f}"
+        unit = "ms" if t["unit"] == "s" else t["unit"]
+        print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['what']}: {shown} {unit}")
+
+
+def run_scale_bench(*, as_json: bool, conversations: int = 10_000, messages: int = 1_000_000, runs: int = 3,
+                    turns: int = 50) -> int:
+    from app.core.scale_store import LONG_CONVERSATION, ScaleSpec
+
+    def log(message: str) -> None:
+        print(f"hearth bench scale: {message}", file=sys.stderr)
+
+    if conversations < 1 or messages < 2:
+        print("hearth: --conversations must be at least 1 and --messages at least 2", file=sys.stderr)
+        return 2
+    spec = ScaleSpec(conversations, messages, min(LONG_CONVERSATION, messages // 2 * 2))
+    result = _measure(spec, max(1, runs), max(1, turns), log)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_table(result)
+    return 0 if all(t["pass"] for t in result["targets"].values()) else 1
+
+
+def _main() -> int:
+    p = argparse.ArgumentParser(description="the window probe of `hearth bench scale` (one process per probe)")
+    p.add_argument("--probe", type=Path, required=True)
+    p.add_argument("--open", type=int)
+    args = p.parse_args()
+    print(json.dumps(_probe(args.probe, args.open)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
