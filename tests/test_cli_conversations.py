@@ -96,3 +96,17 @@ def test_a_search_with_bad_bytes_says_which_argument(seeded: tuple[Path, int, in
     data_dir, _trip, _bread = seeded
     r = hearth("search", os.fsdecode(b"caf\xe9"), data_dir=data_dir)
     assert r.returncode == 2 and "the search is not valid UTF-8" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_show_prints_the_branch_shown_and_marks_which_branch_it_is(seeded: tuple[Path, int, int]) -> None:
+    data_dir, trip, _bread = seeded
+    with Store.open(data_dir / "hearth.db") as store:
+        first = asyncio.run(store.messages(trip))
+        again = asyncio.run(store.begin_regenerate(first[1].id, "smol"))
+        store.finalize(again.ids.generation_id, text="Try Pastéis de Belém first.", state=GenerationState.COMPLETED,
+                       metrics={}, final_token_at=time.perf_counter()).result(5)
+    r = hearth("show", str(trip), data_dir=data_dir)
+    assert "Assistant [branch 2 of 2]:\nTry Pastéis de Belém first." in r.stdout
+    assert "A Brasileira" not in r.stdout  # the other branch is kept, not shown
+    shown = json.loads(hearth("show", str(trip), "--json", data_dir=data_dir).stdout)
+    assert shown["messages"][1]["siblings"] == [first[1].id, again.ids.assistant_message_id]
