@@ -52,6 +52,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("new_chat", ("Ctrl+N",), "New chat", "Conversations"),
     Shortcut("rename_chat", ("F2",), "Rename the selected chat", "Conversations", CONVERSATION_LIST),
     Shortcut("delete_chat", ("Del",), "Delete the selected chat", "Conversations", CONVERSATION_LIST),
+    Shortcut("undo_delete", ("Ctrl+Z",), "Undo deleting a chat", "Conversations",
+             note="for 5 s after a delete, outside text fields"),
     Shortcut("chat_settings", ("Ctrl+Shift+S",), "Chat settings (system prompt, temperature…)", "Conversations"),
     Shortcut("focus_composer", ("Ctrl+L",), "Focus the message box", "Messages"),
     Shortcut("copy_last_answer", ("Ctrl+Shift+C",), "Copy the last answer as Markdown", "Messages"),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QKeySequence
 
 from app.core.errors import HearthError, describe
+from app.ui.shortcuts import keys_for
 from app.ui.widgets.undo_offer import UndoOffers
 from store import ConversationRow
 from store.rows import ListKey
@@ -33,7 +34,8 @@ class ListActions:
         self.offers = UndoOffers(window)
         window.statusBar().addPermanentWidget(self.offers)
         self.undo_action = QAction("Undo delete", window)
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setObjectName("undo_delete")  # its keys come from app.ui.shortcuts
+        self.undo_action.setShortcuts([QKeySequence(k) for k in keys_for("undo_delete")])
         self.undo_action.setEnabled(False)
         self.undo_action.triggered.connect(lambda: vm.undo_delete())
         window.addAction(self.undo_action)
