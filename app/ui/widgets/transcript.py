@@ -116,13 +116,23 @@ class TranscriptView(QTextEdit):
         self._frames.clear()
         self._views.clear()
         self.document().clear()
+        batch = QTextCursor(self.document())
+        batch.beginEditBlock()  # one layout pass at the end, not one per insert
         for m in messages:
-            self.append_message(m)
+            self._append(m)
+        batch.endEditBlock()
         self._scroll_to_end()
 
     def append_message(self, m: MessageView) -> None:
         """Add a message at the end. An answer still in progress keeps the live cursor."""
         at_end = self._at_end()
+        self._append(m)
+        if at_end:
+            self._scroll_to_end()
+
+    def _append(self, m: MessageView) -> None:
+        # No scroll bar reads in here: each one lays out the document again, which made
+        # showing a 1,000-message conversation quadratic.
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         frame_format = QTextFrameFormat()
@@ -150,8 +160,6 @@ class TranscriptView(QTextEdit):
             self._live, self._live_head, self._live_reasoning = cursor, head, reasoning
         else:
             self._insert_footer(cursor, m)
-        if at_end:
-            self._scroll_to_end()
 
     def append_text(self, chunk: str) -> None:
         """Append one frame's worth of text to the streaming answer."""
