@@ -151,7 +151,10 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         vm = MainViewModel(service, store, router=Router(providers_file, keys))
         models_vm = ModelManagerViewModel(library, settings_file, service)
         providers_vm = ProvidersViewModel(providers_file, keys, formats)
-        window = MainWindow(vm, models=models_vm, providers=providers_vm)
+        from PySide6.QtCore import QSettings
+
+        prefs = QSettings(str(data_dir / "window.ini"), QSettings.Format.IniFormat)  # the zoom level
+        window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs)
         report.target = window.status.show_notice
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         window.closed.connect(lambda: _settle(closed))
