@@ -44,7 +44,12 @@ from app.ui.widgets.message_actions import LABELS, MessageToolbar, insert_branch
 if TYPE_CHECKING:
     from app.ui.viewmodels.main import MessageView
 
-__all__ = ["TranscriptView"]
+__all__ = ["OLDER_BATCH", "TAIL", "TranscriptView"]
+
+# Opening a conversation renders its last TAIL messages (more than a screen holds); scrolling
+# near the top adds OLDER_BATCH more above. A 1,000-message chat opens as fast as a 60-message one.
+TAIL = 60
+OLDER_BATCH = 40
 
 _ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
 _BUBBLE = {"user": "#eef2ff", "assistant": "#f7f7f8"}
@@ -103,6 +108,9 @@ class TranscriptView(QTextEdit):
         self.toolbar.chosen.connect(self.action_requested)
         self.verticalScrollBar().valueChanged.connect(lambda _: self.toolbar.hide())
         self._views: list[MessageView] = []  # what each frame shows (a right-click asks)
+        self._older: list[MessageView] = []  # above the first frame, not rendered yet
+        self._loading_older = False
+        self.verticalScrollBar().valueChanged.connect(self._near_top)
 
     def loadResource(self, type: int, name: QUrl | str) -> Any:
         return None  # model output never makes the window fetch anything
@@ -116,12 +124,56 @@ class TranscriptView(QTextEdit):
         self._frames.clear()
         self._views.clear()
         self.document().clear()
+        # The newest messages first: they are what is on screen. Older ones are added above,
+        # a batch at a time, as the person scrolls up (_render_older).
+        self._older = list(messages[:-TAIL]) if len(messages) > TAIL else []
         batch = QTextCursor(self.document())
         batch.beginEditBlock()  # one layout pass at the end, not one per insert
-        for m in messages:
+        for m in messages[-TAIL:]:
             self._append(m)
         batch.endEditBlock()
         self._scroll_to_end()
+
+    @property
+    def unrendered(self) -> int:
+        """How many older messages are not in the document yet (scrolling up adds them)."""
+        return len(self._older)
+
+    def _render_older(self, count: int = OLDER_BATCH) -> None:
+        """Put the next `count` older messages above the first one shown, keeping the view still."""
+        if not self._older:
+            return
+        batch, self._older = self._older[-count:], self._older[:-count]
+        bar = self.verticalScrollBar()
+        doc = self.document()
+        layout = doc.documentLayout()
+        anchor = self._frames[0] if self._frames else None  # the first message shown until now
+        old_top = layout.frameBoundingRect(anchor).top() if anchor is not None else 0.0
+        old_value = bar.value()
+        edit = QTextCursor(doc)
+        edit.beginEditBlock()
+        frames: list[QTextFrame] = []
+        position = 0
+        for m in batch:
+            cursor = QTextCursor(doc)
+            cursor.setPosition(position)
+            frames.append(self._render(cursor, m))
+            position = frames[-1].lastPosition() + 1
+        edit.endEditBlock()
+        self._frames[0:0] = frames
+        self._views[0:0] = batch
+        if anchor is not None:  # it moved down by the height of what was added: follow it
+            bar.setValue(old_value + round(layout.frameBoundingRect(anchor).top() - old_top))
+
+    def _near_top(self, value: int) -> None:
+        if self._older and value <= self.viewport().height() and not self._loading_older:
+            self._loading_older = True  # once per batch: the scroll bar moves while it renders
+            QTimer.singleShot(0, self, self._load_older_now)
+
+    def _load_older_now(self) -> None:
+        self._loading_older = False
+        if self.verticalScrollBar().value() <= self.viewport().height():  # still there, once laid out
+            self._render_older()
 
     def append_message(self, m: MessageView) -> None:
         """Add a message at the end. An answer still in progress keeps the live cursor."""
@@ -131,10 +183,14 @@ class TranscriptView(QTextEdit):
             self._scroll_to_end()
 
     def _append(self, m: MessageView) -> None:
-        # No scroll bar reads in here: each one lays out the document again, which made
-        # showing a 1,000-message conversation quadratic.
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
+        self._frames.append(self._render(cursor, m))
+        self._views.append(m)
+
+    def _render(self, cursor: QTextCursor, m: MessageView) -> QTextFrame:
+        """Insert message `m` as a frame at `cursor`. No scroll bar reads in here: each one lays
+        out the document again, which made showing a 1,000-message conversation quadratic."""
         frame_format = QTextFrameFormat()
         frame_format.setPadding(10)
         frame_format.setBottomMargin(10)
@@ -144,8 +200,7 @@ class TranscriptView(QTextEdit):
         else:
             frame_format.setRightMargin(24)
         frame_format.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
-        self._frames.append(cursor.insertFrame(frame_format))
-        self._views.append(m)
+        frame = cursor.insertFrame(frame_format)
         start = cursor.position()
         cursor.insertText(_ROLE_NAMES.get(m.role, m.role), _header_format())
         insert_branch_nav(cursor, m, self.palette())
@@ -160,6 +215,7 @@ class TranscriptView(QTextEdit):
             self._live, self._live_head, self._live_reasoning = cursor, head, reasoning
         else:
             self._insert_footer(cursor, m)
+        return frame
 
     def append_text(self, chunk: str) -> None:
         """Append one frame's worth of text to the streaming answer."""
@@ -225,7 +281,7 @@ class TranscriptView(QTextEdit):
     def reasoning_sections(self) -> list[tuple[str, str, bool]]:
         """(header, text, expanded) of each reasoning section, top to bottom."""
         out = []
-        for r in self._sections:
+        for r in sorted(self._sections, key=lambda r: r.header.position()):  # older ones are added above
             c = QTextCursor(self.document())
             c.setPosition(r.header.block().next().position())
             c.setPosition(r.end.position(), QTextCursor.MoveMode.KeepAnchor)
@@ -395,6 +451,9 @@ class TranscriptView(QTextEdit):
     def scroll_to_message(self, message_id: int) -> bool:
         """Scroll message `message_id` to the top and mark it for a moment (a search result
         was opened). False when it is not shown."""
+        if any(m.message_id == message_id for m in self._older):
+            while all(m.message_id != message_id for m in self._views):
+                self._render_older()  # the result is further up than what was rendered so far
         index = next((i for i, m in enumerate(self._views) if m.message_id == message_id), None)
         if index is None:
             return False
