@@ -102,6 +102,12 @@ class Reads:
         with Session(self._engine) as session:
             return tree.leaf_of(session.connection(), conversation_id)
 
+    def conversation_of(self, message_id: int) -> int | None:
+        """The conversation a message belongs to (None: no such message)."""
+        with Session(self._engine) as session:
+            m = session.get(Message, message_id)
+            return m.conversation_id if m is not None else None
+
     def search(self, text: str, *, limit: int = 50) -> list[SearchHit]:
         with Session(self._engine) as session:
             return search(session.connection(), text, limit=limit)

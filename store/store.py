@@ -309,6 +309,10 @@ class Store:
 
         return await self._await_write(op)
 
+    async def conversation_of(self, message_id: int) -> int | None:
+        """The conversation a message belongs to (None: no such message)."""
+        return await self._read(self.reads.conversation_of, message_id)
+
     async def update_conversation_settings(self, conversation_id: int, changes: Mapping[str, object]) -> None:
         """Merge into the conversation's settings (a None value removes a key); awaited until durable."""
 

@@ -25,6 +25,7 @@ from app.core.settings import LoadSettings
 
 if TYPE_CHECKING:  # imported when a command runs: `hearth --help` stays fast
     from app.core.chat_service import ChatService, Turn, TurnOutcome
+    from app.core.chat_settings import ChatSettings
     from store import Store
 
 __all__ = ["run_ask"]
@@ -144,25 +145,25 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         started = await _start(args, prompt, data_dir, model, service, store, notes)
         if isinstance(started, int):
             return started
-        turn, route = started
+        turn, route, chat = started
         show = await _stream(args, turn)
-        return await _finish(args, turn, show, service.label(route.remote), notes)
+        return await _finish(args, turn, show, service.label(route.remote), notes, chat)
     finally:
         await engine.aclose()
         store.close()
 
 
 async def _start(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path, service: ChatService,
-                 store: Store, notes: list[str]) -> tuple[Turn, Route] | int:
-    """The command path: route, load the local model if it answers, save the rows, start the
-    stream. An exit code (after saying why) when it cannot."""
+                 store: Store, notes: list[str]) -> tuple[Turn, Route, ChatSettings] | int:
+    """The command path: route, the chat's settings, load the local model if it answers, save
+    the rows, start the stream. An exit code (after saying why) when it cannot."""
     from app.core.errors import ProviderError
-    from engine.commands import Sampling
     from engine.errors import EngineError
     from store import StoreError
 
     try:
         route = await _route(args, data_dir, store)
+        chat = await _chat_settings(args, data_dir, store, route)
         if route.remote is None:
             s = args.settings
             info = await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
@@ -171,10 +172,13 @@ async def _start(args: argparse.Namespace, prompt: str, data_dir: Path, model: P
             if info.template_note:
                 notes.append(info.template_note)
                 print(f"hearth: note: {info.template_note}", file=sys.stderr)
-        sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+        sampling = chat.to_sampling(seed=args.seed)
         if args.continue_id is not None:
-            return await service.continue_message(args.continue_id, sampling=sampling, route=route), route
-        return await service.start_turn(args.conversation, prompt, sampling=sampling, route=route), route
+            turn = await service.continue_message(args.continue_id, sampling=sampling, route=route, settings=chat)
+        else:
+            turn = await service.start_turn(args.conversation, prompt, sampling=sampling, route=route, settings=chat)
+        await _keep_chat_settings(args, store, turn, chat)
+        return turn, route, chat
     except (EngineError, StoreError) as e:
         hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
         hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
@@ -182,6 +186,35 @@ async def _start(args: argparse.Namespace, prompt: str, data_dir: Path, model: P
         return fail(e.message + hint)
     except (InputError, ProviderError) as e:
         return fail(e.message)
+
+
+async def _chat_settings(args: argparse.Namespace, data_dir: Path, store: Store, route: Route) -> ChatSettings:
+    """The conversation's saved settings (a new one's: the default preset's), changed by the
+    flags given. InputError (bad values, an unknown preset) before anything is saved."""
+    from app.cli.chat_options import chat_settings_for, load_presets
+    from store import StoreError
+
+    cid = args.conversation
+    if args.continue_id is not None:
+        cid = await store.conversation_of(args.continue_id)
+        if cid is None:
+            raise StoreError("no_such_message", f"There is no message {args.continue_id}.")
+    saved = await store.conversation_settings(cid) if cid is not None else None
+    model_context = args.settings.n_ctx if route.remote is None else None
+    return chat_settings_for(args, saved, load_presets(data_dir), model_context)
+
+
+async def _keep_chat_settings(args: argparse.Namespace, store: Store, turn: Turn, chat: ChatSettings) -> None:
+    """Flags given are saved with the conversation, for its later turns; a new conversation
+    keeps the settings it started with (a later change of the default preset leaves it be)."""
+    from app.cli.chat_options import given
+
+    if not given(args) and (args.conversation is not None or args.continue_id is not None):
+        return
+    try:
+        await store.update_conversation_settings(turn.ids.conversation_id, chat.to_settings())
+    except Exception as e:  # noqa: BLE001 - the answer is running; only the settings for later turns are lost
+        print(f"hearth: warning: could not save this conversation's settings: {describe(e)}", file=sys.stderr)
 
 
 async def _stream(args: argparse.Namespace, turn: Turn) -> _Printer:
@@ -209,7 +242,8 @@ async def _stream(args: argparse.Namespace, turn: Turn) -> _Printer:
     return show
 
 
-async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: str, notes: list[str]) -> int:
+async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: str, notes: list[str],
+                  chat: ChatSettings) -> int:
     """Product state: wait for the save, then report the outcome and choose the exit code."""
     from engine.states import GenerationState
 
@@ -228,6 +262,7 @@ async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: s
         result = _json_result(turn, outcome, lag, label)
         result["saved"] = save_error is None
         result["notes"] = notes
+        result["settings"] = chat.to_dict()
         if save_error is not None and result["error"] is None:
             result["error"] = {"code": "save_failed", "message": save_error}
         print(json.dumps(result, ensure_ascii=False))

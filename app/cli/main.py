@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.cli.chat_options import add_chat_options, add_presets_parser, run_presets
 from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
 from app.cli.conversations import add_conversation_parsers, run_conversations
 from app.cli.doctor import add_doctor_parser, run_doctor
@@ -36,13 +37,6 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
-def _temperature(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 5:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 5, not {value}")
     return value
 
 
@@ -94,8 +88,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="resume an interrupted, stopped or failed answer (its id is in --json output "
                           "and in `hearth list --messages`)")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
-    ask.add_argument("--max-tokens", type=_positive_int, default=512)
-    ask.add_argument("--temperature", type=_temperature, default=0.7)
+    add_chat_options(ask)
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
     ask.add_argument("--provider", metavar="NAME", help="answer with a remote provider (see `hearth providers`) "
@@ -115,9 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
     add_providers_parser(sub, _data_dir_only(top=False))
+    add_presets_parser(sub, _data_dir_only(top=False))
     add_conversation_parsers(sub, common)
     add_exchange_parsers(sub, common)
     return p
+
+
+_NO_MODEL: dict[str, Callable[[argparse.Namespace, Path], int]] = {
+    **dict.fromkeys(CONVERSATION_COMMANDS, run_conversations), "presets": run_presets}
 
 
 @dataclass(frozen=True)
@@ -142,8 +140,8 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "doctor":  # before anything that could fail: reporting failures is its job
         return _doctor(args, data_dir)
-    if args.command in CONVERSATION_COMMANDS:  # the store only: no model, no catalog
-        return run_conversations(args, data_dir)
+    if args.command in _NO_MODEL:  # the store or a settings file only: no model, no catalog
+        return _NO_MODEL[args.command](args, data_dir)
     if (scaled := _bench_scale(args, front_ends)) is not None:  # a generated store, no model
         return scaled
     if args.command in EXCHANGE_COMMANDS:  # the store only, as above
