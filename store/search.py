@@ -1,5 +1,9 @@
 """Full-text search over titles and every message (FTS5, migration 0004_search_index).
 
+Titles come best match first; messages best match first while the words are rare enough for
+bm25 to be cheap (RANK_CAP), newest first otherwise, so that a common word stays fast at a
+million messages (`hearth bench scale`).
+
 A person's words become an FTS5 query here and nowhere else: each word is quoted, so
 operators, quotes and column filters in what they type are just text; every word must
 match, and the last one also as a prefix (results while typing). Snippets come back with
@@ -32,16 +36,25 @@ class SearchHit:
     updated_at: float
 
 
+def _phrases(text: str) -> list[str]:
+    words = _WORD.findall(text)
+    return [*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'] if words else []
+
+
 def fts_query(text: str) -> str | None:
     """The FTS5 query for what a person typed; None when it holds no word to look for."""
-    words = _WORD.findall(text)
-    if not words:
-        return None
-    return " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
+    return " ".join(_phrases(text)) or None
+
+
+# bm25 weighs a word by counting every message that holds it, on every query: at a million
+# messages a common word ("the", "train") costs 0.1-2 s. Best match first only when every
+# word is rarer than this; otherwise messages come newest first, which FTS5 streams.
+RANK_CAP = 1_000
 
 
 def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
-    """Titles first (best match first), then messages of every branch (best first)."""
+    """Titles first (best match first), then messages of every branch (best first, or newest
+    first for common words: RANK_CAP)."""
     query = fts_query(text)
     if query is None:
         return []
@@ -53,16 +66,27 @@ def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
         "SELECT c.id, c.title, snippet(conversation_fts, 0, ?, ?, '…', 16), c.updated_at "
         "FROM conversation_fts JOIN conversation c ON c.id = conversation_fts.rowid "
         "WHERE conversation_fts MATCH ? ORDER BY rank LIMIT ?", (start, end, query, limit)).all()
+    order = "rank" if _all_rare(conn, _phrases(text)) else "message_fts.rowid DESC"
     messages = conn.exec_driver_sql(
         "SELECT m.conversation_id, c.title, m.id, m.role, snippet(message_fts, 0, ?, ?, '…', 16), c.updated_at "
         "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
-        "JOIN conversation c ON c.id = m.conversation_id "
-        "WHERE message_fts MATCH ? ORDER BY rank LIMIT ?", (start, end, query, limit)).all()
+        f"JOIN conversation c ON c.id = m.conversation_id WHERE message_fts MATCH ? ORDER BY {order} LIMIT ?",
+        (start, end, query, limit)).all()
     hits = [SearchHit(cid, title, None, None, *_marks(snip, start, end), updated)
             for cid, title, snip, updated in titles]
     hits += [SearchHit(cid, title, mid, role, *_marks(snip, start, end), updated)
              for cid, title, mid, role, snip, updated in messages]
     return hits[:limit]
+
+
+def _all_rare(conn: Connection, phrases: list[str]) -> bool:
+    """Every word matches fewer than RANK_CAP messages (counted up to the cap: cheap)."""
+    for phrase in phrases:
+        (found,) = conn.exec_driver_sql("SELECT count(*) FROM (SELECT 1 FROM message_fts WHERE message_fts MATCH ? "
+                                        "LIMIT ?)", (phrase, RANK_CAP)).one()
+        if found >= RANK_CAP:
+            return False
+    return True
 
 
 def _marks(marked: str, start: str, end: str) -> tuple[str, tuple[tuple[int, int], ...]]:

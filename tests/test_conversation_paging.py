@@ -88,3 +88,16 @@ def test_a_page_is_an_index_seek_not_a_sort_of_every_conversation(store: Store) 
             assert "SEARCH conversation USING" in plan and index in plan and "TEMP B-TREE" not in plan, plan
     finally:
         conn.close()
+
+
+def test_a_common_word_finds_the_newest_messages_first_without_ranking_every_match(store: Store, monkeypatch) -> None:
+    """bm25 counts every message holding a word on each query: past RANK_CAP matches, newest first."""
+    import store.search as search
+
+    made = [chat(store, f"Green tea number {n}") for n in range(4)]
+    monkeypatch.setattr(search, "RANK_CAP", 3)
+    hits = [h for h in store.reads.search("tea") if h.message_id is not None]
+    assert [h.message_id for h in hits] == sorted((h.message_id for h in hits), reverse=True)
+    assert hits[0].conversation_id == made[-1]
+    monkeypatch.setattr(search, "RANK_CAP", 1_000)  # rare enough: best match first, still every hit
+    assert {h.message_id for h in store.reads.search("tea") if h.message_id is not None} == {h.message_id for h in hits}
