@@ -22,6 +22,7 @@ from app.core.chat_service import ChatService
 from app.core.model_state import ModelState
 from app.core.models import ModelLibrary
 from app.core.paths import db_path, default_model_path
+from app.core.presets import PresetsFile
 from app.core.providers import KeyStore, ProvidersFile
 from app.core.responsiveness import tune_for_ui
 from app.core.routes import Router
@@ -35,6 +36,7 @@ from app.ui.qt_support import (
 )
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
+from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
 from app.ui.windows.main_window import MainWindow
 from engine.client import AsyncEngine
@@ -148,13 +150,15 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         formats = set(load_formats())
         providers_file = ProvidersFile(data_dir, formats)
         keys = KeyStore()
-        vm = MainViewModel(service, store, router=Router(providers_file, keys))
+        presets_vm = PresetsViewModel(PresetsFile(data_dir))  # new chats start from its default preset
+        vm = MainViewModel(service, store, router=Router(providers_file, keys),
+                           chat_defaults=presets_vm.default_settings)
         models_vm = ModelManagerViewModel(library, settings_file, service)
         providers_vm = ProvidersViewModel(providers_file, keys, formats)
         from PySide6.QtCore import QSettings
 
         prefs = QSettings(str(data_dir / "window.ini"), QSettings.Format.IniFormat)  # the zoom level
-        window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs)
+        window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm)
         report.target = window.status.show_notice
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         window.closed.connect(lambda: _settle(closed))

@@ -9,7 +9,7 @@ a moment ago is used at once.
 
 Must not: create or touch widgets, block the event loop (the Router reads a file and the
 keychain: it runs in a worker thread), or write to the store beyond the conversation's
-route (the ChatService persists turns).
+route and chat settings (the ChatService persists turns).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
@@ -61,6 +63,9 @@ class ConversationViewModel(QObject):
         # A saved conversation's route is read in `load`; a new chat's stays pending until
         # its first turn creates the conversation.
         self._route = route
+        # Its settings (None: a new chat following the default preset); see the end of the class.
+        self._chat: ChatSettings | None = None
+        self._chat_defaults: Callable[[], ChatSettings] = ChatSettings
         self._messages: list[MessageView] = []
         self._prefix = ""  # text the streaming message already had (Continue)
         self._streamed: list[str] = []  # flushed chunks of the streaming message
@@ -116,11 +121,12 @@ class ConversationViewModel(QObject):
         """Read the saved messages, once; after that memory is never older than the store."""
         if self._loaded or self._conversation_id is None:
             return
-        settings = await self._store.conversation_settings(self._conversation_id) if self._router else {}
+        settings = await self._store.conversation_settings(self._conversation_id)
         rows = await self._store.messages(self._conversation_id)
         self._loaded = True
         self._messages = [from_row(r) for r in rows if r.role in ("user", "assistant")]
-        self._set_route(RouteChoice.from_settings(settings))
+        self._set_route(RouteChoice.from_settings(settings if self._router else {}))
+        self._load_chat_settings(settings)
         self.reset.emit()
 
     async def set_route(self, provider: str | None, model: str | None = None) -> None:
@@ -169,7 +175,7 @@ class ConversationViewModel(QObject):
         if self._streaming:
             raise RuntimeError("a turn is already streaming in this conversation")
         route = await self._resolve_route()
-        turn = await self._service.start_turn(self._conversation_id, text, route=route)
+        turn = await self._service.start_turn(self._conversation_id, text, route=route, settings=self.chat_settings)
         self._turn = turn
         self._start_stream("")
         self._messages.append(MessageView(role="user", text=text, message_id=turn.ids.user_message_id))
@@ -187,6 +193,7 @@ class ConversationViewModel(QObject):
         self._task = asyncio.ensure_future(self._consume(turn))
         if created:
             await self._save_pending_route()
+            await self._save_pending_chat_settings()
 
     @property
     def can_continue(self) -> bool:
@@ -200,7 +207,7 @@ class ConversationViewModel(QObject):
         last = self._messages[-1]
         assert last.message_id is not None
         route = await self._resolve_route()
-        turn = await self._service.continue_message(last.message_id, route=route)
+        turn = await self._service.continue_message(last.message_id, route=route, settings=self.chat_settings)
         self._turn = turn
         self._start_stream(turn.prefix, last.reasoning)
         self._messages[-1] = MessageView(role="assistant", text=turn.prefix, state=GenerationState.STREAMING,
@@ -220,7 +227,7 @@ class ConversationViewModel(QObject):
         shown; the old branch stays, one ◀ away. Raises the service's errors unchanged."""
         i = self._index_of(message_id, "user")
         route = await self._resolve_route()
-        turn = await self._service.start_edit(message_id, text, route=route)
+        turn = await self._service.start_edit(message_id, text, route=route, settings=self.chat_settings)
         self._messages[i:] = [
             MessageView(role="user", text=text, message_id=turn.ids.user_message_id,
                         siblings=(*(self._messages[i].siblings or (message_id,)), turn.ids.user_message_id)),
@@ -237,7 +244,7 @@ class ConversationViewModel(QObject):
                 raise InputError("There is no answer to regenerate yet.")
         i = self._index_of(message_id, "assistant")
         route = await self._resolve_route()
-        turn = await self._service.start_regenerate(message_id, route=route)
+        turn = await self._service.start_regenerate(message_id, route=route, settings=self.chat_settings)
         new = turn.ids.assistant_message_id
         self._messages[i:] = [MessageView(role="assistant", text="", state=GenerationState.QUEUED, message_id=new,
                                           siblings=(*(self._messages[i].siblings or (message_id,)), new))]
@@ -389,3 +396,57 @@ class ConversationViewModel(QObject):
         if err is not None:
             log.error("saving the answer failed", exc_info=err)
             self.problem.emit(f"Could not save the answer: {describe(err)}")
+
+    # -- per-chat settings (app.core.chat_settings) ----------------------------------------
+    # Read with the messages in `load` (no extra read on the command path) and passed to every
+    # turn: send, Continue, edit, regenerate. A new chat starts from the default preset and
+    # keeps its settings until its first turn creates the conversation, as the route does.
+    chat_settings_changed = Signal(object)  # ChatSettings: loaded, edited, or put back after a failed save
+
+    @property
+    def chat_settings(self) -> ChatSettings:
+        return self._chat if self._chat is not None else self._chat_defaults()
+
+    def use_chat_defaults(self, defaults: Callable[[], ChatSettings]) -> None:
+        """Where new chats' settings come from (the default preset); a saved conversation
+        without settings of its own uses them too."""
+        self._chat_defaults = defaults
+
+    async def set_chat_settings(self, settings: ChatSettings) -> None:
+        """Use `settings` for this chat's next turns: saved at once for a saved conversation, kept
+        until the first turn for a new one. InputError for bad values (nothing changes); on a
+        failed save the old settings come back and the store's error is raised."""
+        settings.checked()
+        old = self.chat_settings
+        if settings == old:
+            return
+        self._set_chat_settings(settings)
+        if self._conversation_id is None:
+            return
+        try:
+            await self._store.update_conversation_settings(self._conversation_id, settings.to_settings())
+        except Exception:
+            self._set_chat_settings(old)
+            raise
+
+    def _set_chat_settings(self, settings: ChatSettings) -> None:
+        if settings != self._chat:
+            self._chat = settings
+            self.chat_settings_changed.emit(settings)
+
+    def _load_chat_settings(self, settings: dict[str, object]) -> None:
+        chat, bad = ChatSettings.from_settings(settings, base=self._chat_defaults())
+        self._set_chat_settings(chat)
+        if bad:
+            self.problem.emit(f"Some of this chat's settings could not be read ({', '.join(bad)}); "
+                              "the default preset's are used for those.")
+
+    async def _save_pending_chat_settings(self) -> None:
+        """The first turn created the conversation: keep the settings it was sent with."""
+        if self._conversation_id is None:
+            return
+        try:
+            await self._store.update_conversation_settings(self._conversation_id, self.chat_settings.to_settings())
+        except Exception as e:  # the turn is running; only the settings for later turns are lost
+            log.exception("saving the conversation's settings failed")
+            self.problem.emit(f"Could not save this chat's settings: {describe(e)}")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError
 from app.core.exchange import ExportFormat, ImportReport, export_text, import_file, write_export
 from app.core.message_view import MessageView
@@ -53,11 +55,12 @@ class MainViewModel(QObject):
     _save_health_from_writer = Signal(bool, str)
 
     def __init__(self, service: ChatBackend, store: ConversationStore, parent: QObject | None = None, *,
-                 router: Router | None = None) -> None:
+                 router: Router | None = None, chat_defaults: Callable[[], ChatSettings] = ChatSettings) -> None:
         super().__init__(parent)
         self._service = service
         self._store = store
         self._router = router  # None: this computer's model only
+        self._chat_defaults = chat_defaults  # new chats' settings: the default preset (PresetsViewModel)
         self._conversations: list[ConversationRow] = []  # the pages read so far, in list order
         self._more_conversations = False
         self._deleted_while_shown: set[int] = set()
@@ -92,6 +95,12 @@ class MainViewModel(QObject):
         return self._model
 
     @property
+    def model_context(self) -> int | None:
+        """The loaded model's context in tokens (what a chat's context length may not exceed), or None."""
+        info = self._service.model_info
+        return info.n_ctx if info is not None else None
+
+    @property
     def model_note(self) -> str:
         """What a person should know about the loaded model (no chat template, a base model), or ""."""
         info = self._service.model_info
@@ -111,6 +120,7 @@ class MainViewModel(QObject):
     def _new_vm(self, conversation_id: int | None, route: RouteChoice = LOCAL) -> ConversationViewModel:
         vm = ConversationViewModel(self._service, self._store, conversation_id, self, router=self._router,
                                    route=route)
+        vm.use_chat_defaults(self._chat_defaults)
         vm.conversation_id_changed.connect(lambda cid, vm=vm: self._on_vm_id(vm, cid))
         vm.streaming_changed.connect(lambda on, vm=vm: self._on_vm_streaming(vm, on))
         vm.problem.connect(self.notice)

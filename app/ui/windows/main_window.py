@@ -36,6 +36,7 @@ from app.core.routes import RouteChoice
 from app.ui.ops import Ops
 from app.ui.viewmodels.main import ConversationViewModel, MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
+from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
 from app.ui.widgets import (
     Composer,
@@ -46,6 +47,7 @@ from app.ui.widgets import (
     StatusLine,
     TranscriptView,
 )
+from app.ui.windows.chat_settings_side import ChatSettingsSide
 from app.ui.windows.exchange_actions import ExchangeActions
 from app.ui.windows.list_actions import ListActions
 from app.ui.windows.message_commands import EditBar, MessageCommands
@@ -65,7 +67,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, vm: MainViewModel, parent: QWidget | None = None, *,
                  models: ModelManagerViewModel | None = None, providers: ProvidersViewModel | None = None,
-                 prefs: QSettings | None = None) -> None:
+                 prefs: QSettings | None = None, presets: PresetsViewModel | None = None) -> None:
         super().__init__(parent)
         self.vm = vm
         self.models_vm = models  # None: no model library (tests of the chat alone)
@@ -115,6 +117,9 @@ class MainWindow(QMainWindow):
         self.exchange = ExchangeActions(self)  # Export… and Import… in the Conversations menu
         self._sync_controls()
         self.keys = WindowKeys(self, prefs)  # prefs: where the zoom is kept (None: not kept)
+        # The side panel of per-chat settings; presets None: the built-in ones only.
+        self.chat_settings = ChatSettingsSide(self, presets or PresetsViewModel(None, self))
+        self.chat_settings.restore()
 
     def _provider_message(self, kind: str, text: str) -> None:
         if kind == "error":
@@ -370,7 +375,8 @@ class MainWindow(QMainWindow):
         self.message_commands.edit_last()
 
     def toggle_chat_settings(self) -> None:
-        """Ctrl+Shift+S: show or hide the chat's settings panel (not built yet: does nothing)."""
+        """Ctrl+Shift+S: show or hide the chat's settings panel."""
+        self.chat_settings.toggle()
 
     def report(self, doing: str, error: BaseException) -> None:
         self._turn_failed(doing, error)
