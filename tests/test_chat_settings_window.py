@@ -142,6 +142,11 @@ def test_settings_saved_by_the_cli_are_what_the_window_uses_and_switching_shows_
     qtbot.waitUntil(lambda: app.saved(first)["chat"]["temperature"] == 1.5, timeout=5_000)
     assert app.saved(first)["provider"] == "lan"
     assert "chat" not in app.saved(second)  # untouched: it follows the default preset
+    # Closing the window right after typing still saves the edit.
+    _type_into(qtbot, app.panel.max_tokens.lineEdit(), "99")
+    app.close()
+    with Store.open(db_path(data_dir)) as store:
+        assert ChatSettings.from_settings(run(qtbot, store.conversation_settings(second)))[0].max_tokens == 99
 
 
 def test_bad_values_are_shown_next_to_the_field_and_not_saved(qtbot, apps: list[App], data_dir: Path) -> None:

@@ -58,6 +58,7 @@ class ChatSettingsSide(QObject):
         self.panel.close_requested.connect(lambda: self.set_open(False))
         presets.changed.connect(self._on_presets)
         window.vm.current_changed.connect(self.follow)
+        window.closed.connect(self.panel.flush)  # an edit still waiting is saved before shutting down
         window.vm.model_status_changed.connect(lambda *_: self.panel.set_model_context(window.vm.model_context))
         self.panel.set_model_context(window.vm.model_context)
         self.follow(window.vm.current)
