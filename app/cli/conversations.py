@@ -40,7 +40,8 @@ def add_conversation_parsers(sub: argparse._SubParsersAction[argparse.ArgumentPa
     shown.add_argument("--all", action="store_true", help="list every conversation")
     lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
     lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
-    show = sub.add_parser("show", parents=[common], help="print one conversation: the branch shown, first message to last")
+    show = sub.add_parser("show", parents=[common],
+                          help="print one conversation: the branch shown, first message to last")
     show.add_argument("id", type=int, metavar="ID")
     show.add_argument("--json", action="store_true", help="one JSON object: the title and every message")
     search = sub.add_parser("search", parents=[common], help="find conversations by their titles and messages")
