@@ -5,6 +5,7 @@ scripted service where an answer has to stream."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ def loop(qapp: QApplication) -> Iterator[QEventLoop]:
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(tmp_path / "hearth.db") as opened:
         yield opened
+        close_windows()  # before the store closes under them
 
 
 def sync[T](coro: Coroutine[Any, Any, T]) -> T:
@@ -51,9 +53,29 @@ def chat(store: Store, text: str, cid: int | None = None) -> int:
     return start.ids.conversation_id
 
 
+_WINDOWS: list[MainWindow] = []
+
+
+def close_windows() -> None:
+    """Each window is closed and deleted while its loop and store still run, never left to the
+    garbage collector in some later test."""
+    while _WINDOWS:
+        window = _WINDOWS.pop()
+        window.close()
+        window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _windows_gone_before_the_loop(loop: QEventLoop) -> Iterator[None]:
+    yield
+    close_windows()
+
+
 def make_window(qtbot, store: Store, service: FakeChatService | None = None, *, height: int = 720) -> MainWindow:
     window = MainWindow(MainViewModel(service or FakeChatService(model_name="smol"), store))
-    qtbot.addWidget(window)
+    _WINDOWS.append(window)
     window.resize(900, height)
     window.show()
     qtbot.waitExposed(window)
@@ -204,7 +226,7 @@ def test_the_list_reads_a_page_at_a_time_as_it_scrolls(qtbot, loop, store, monke
     monkeypatch.setattr(main_vm, "CONVERSATION_PAGE", 5)
     made = [chat(store, f"Chat {n:02d}") for n in range(12)]
     window = MainWindow(MainViewModel(FakeChatService(model_name="smol"), store))
-    qtbot.addWidget(window)
+    _WINDOWS.append(window)
     window.resize(900, 200)  # a short list: the view asks for the next page only when scrolled to its end
     window.show()
     pages: list[int] = []

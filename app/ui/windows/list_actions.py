@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 
 from app.core.errors import HearthError, describe
@@ -25,10 +26,12 @@ if TYPE_CHECKING:
 __all__ = ["ListActions"]
 
 
-class ListActions:
-    """Wires one window's list to its view-model; made by MainWindow.__init__."""
+class ListActions(QObject):
+    """Wires one window's list to its view-model; made by MainWindow.__init__. A child of the
+    window, so its connections end with it (the view-model may outlive the window)."""
 
     def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
         self.window = window
         vm, listed = window.vm, window.conversations
         self.offers = UndoOffers(window)
@@ -37,9 +40,9 @@ class ListActions:
         self.undo_action.setObjectName("undo_delete")  # its keys come from app.ui.shortcuts
         self.undo_action.setShortcuts([QKeySequence(k) for k in keys_for("undo_delete")])
         self.undo_action.setEnabled(False)
-        self.undo_action.triggered.connect(lambda: vm.undo_delete())
+        self.undo_action.triggered.connect(self._undo_latest)
         window.addAction(self.undo_action)
-        vm.conversations_appended.connect(lambda rows, more: listed.append_rows(rows, more=more))
+        vm.conversations_appended.connect(self._appended)
         vm.conversation_removed.connect(listed.remove)
         vm.conversation_restored.connect(self._restored)
         vm.deletions.offered.connect(self._offered)
@@ -48,6 +51,12 @@ class ListActions:
         listed.pin_requested.connect(self._pin)
         listed.delete_requested.connect(self._delete)
         self.offers.undo_clicked.connect(vm.undo_delete)
+
+    def _appended(self, rows: list[ConversationRow], more: bool) -> None:
+        self.window.conversations.append_rows(rows, more=more)
+
+    def _undo_latest(self) -> None:
+        self.window.vm.undo_delete()
 
     def _offered(self, conversation_id: int, title: str) -> None:
         self.offers.add(conversation_id, title)
