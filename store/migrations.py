@@ -161,6 +161,29 @@ def _conversation_list(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX ix_conversation_unpinned ON conversation (updated_at, id) WHERE pinned_at IS NULL")
 
 
+def _search_prefixes(conn: sqlite3.Connection) -> None:
+    """Prefix indexes for the search index: the last word a person types is matched as a prefix
+    (results while typing), and without these a short one ("th", "in") merges the postings of
+    every word it starts, 0.1-0.4 s at a million messages; with them it is one lookup (~1 ms).
+    The index grows about 2.7 times (97 -> 263 MB at a million messages); rebuilding it takes
+    about 30 s per million messages, once. Same tables and triggers as 0004, plus prefix='2 3'."""
+    for table, column in (("message", "content"), ("conversation", "title")):
+        for trigger in ("insert", "delete", "update"):
+            conn.execute(f"DROP TRIGGER {table}_fts_{trigger}")
+        conn.execute(f"DROP TABLE {table}_fts")
+        conn.execute(f"CREATE VIRTUAL TABLE {table}_fts USING fts5({column}, content='{table}', "
+                     f"content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3')")
+        conn.execute(f"CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN "
+                     f"INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END")
+        conn.execute(f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN "
+                     f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
+                     f"old.{column}); END")
+        conn.execute(f"CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN "
+                     f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
+                     f"old.{column}); INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END")
+        conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -170,6 +193,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0005_generation_stop_reason", _generation_stop_reason),
     Migration("0006_branches_and_pins", _branches_and_pins),
     Migration("0007_conversation_list", _conversation_list),
+    Migration("0008_search_prefixes", _search_prefixes),
 )
 
 
