@@ -27,6 +27,7 @@ from app.core.providers import KeyStore, ProvidersFile
 from app.core.responsiveness import tune_for_ui
 from app.core.routes import Router
 from app.core.settings import LoadSettings, SettingsFile
+from app.ui.main_thread_gc import MainThreadGarbageCollector
 from app.ui.qt_support import (
     NO_DISPLAY_MESSAGE,
     display_available,
@@ -80,6 +81,7 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
     loop = new_event_loop(app, report)
     tune_for_ui()
     restore_hook = install_excepthook(report)
+    collector = MainThreadGarbageCollector(app)  # Qt objects are never freed off the UI thread
     try:
         settings = settings or LoadSettings()
         library = library or ModelLibrary(Path(data_dir), bundled_path=default_model_path())
@@ -90,6 +92,7 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
         return 1
     finally:
+        collector.stop()
         restore_hook()
 
 
