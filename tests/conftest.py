@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,18 @@ def _collect_on_the_main_thread() -> Iterator[None]:
     gc.disable()
     yield
     gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _pointer_out_of_the_way() -> None:
+    """Offscreen Qt keeps one pointer position for the whole run: a window shown where an
+    earlier test left it gets an Enter event, and the conversation list holds its rows still.
+    Each test starts with the pointer off every window (tests that need it move it)."""
+    if "PySide6.QtWidgets" in sys.modules:
+        from PySide6.QtCore import QPoint
+        from PySide6.QtGui import QCursor
+
+        QCursor.setPos(QPoint(-10_000, -10_000))
 
 
 @pytest.fixture(autouse=True)

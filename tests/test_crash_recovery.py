@@ -150,7 +150,7 @@ def test_only_unfinished_last_answers_can_be_continued(data_dir: Path) -> None:
     done = json.loads(r.stdout)
     assert done["stop_reason"] == "eog"  # it finished by itself (one cut off at the limit could be continued)
     for target, needle in ((done["message_id"], "completed"), (done["user_message_id"], "not an answer"),
-                           (9999, "does not exist")):
+                           (9999, "There is no message 9999")):
         r = subprocess.run(_cli(data_dir, "--continue", str(target)), capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
 

@@ -177,11 +177,12 @@ def test_the_route_is_kept_per_conversation_and_a_new_chat_starts_with_the_last_
     qtbot.waitUntil(lambda: "1 token" in w.transcript.toPlainText())
     cid = w.vm.current.conversation_id
     assert isinstance(service.remotes[0], RemoteSpec) and service.remotes[0].model == "qwen"
-    qtbot.waitUntil(lambda: service.store.settings.get(cid) == {"provider": "lan-box"})
+    # The route's keys; the chat's own settings ("chat") are saved beside them.
+    qtbot.waitUntil(lambda: _route(service.store.settings.get(cid)) == {"provider": "lan-box"})
 
     qtbot.keyClicks(picker.model_edit, "llama3.1-8b")
     qtbot.keyClick(picker.model_edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: service.store.settings[cid] == {"provider": "lan-box", "model": "llama3.1-8b"})
+    qtbot.waitUntil(lambda: _route(service.store.settings[cid]) == {"provider": "lan-box", "model": "llama3.1-8b"})
     assert w.status.route_label.text() == "⇄ lan-box · llama3.1-8b"
 
     other = service.store.add_conversation("a local chat")
@@ -297,7 +298,8 @@ def test_a_conversation_moves_from_this_computer_to_a_provider_and_its_reasoning
 
         w.route_picker.choose("box")
         qtbot.waitUntil(lambda: w.status.route_label.text() == "⇄ box · m")
-        assert run(qtbot, real_app.store.conversation_settings(cid, after_pending_writes=True)) == {"provider": "box"}
+        assert _route(run(qtbot, real_app.store.conversation_settings(cid, after_pending_writes=True))) == {
+            "provider": "box"}
         send(qtbot, w, "What is my name?")
         qtbot.waitUntil(lambda: real_app.transcript().count("TTFT") == 2, timeout=30_000)
 
@@ -359,3 +361,8 @@ def test_a_dify_conversation_in_the_window_sends_difys_conversation_id_next_turn
         sent = [r.json for r in server.requests]
     assert sent[0]["conversation_id"] == ""
     assert sent[1]["conversation_id"] == DIFY_CONVERSATION and sent[1]["query"] == "What is my name?"
+
+
+def _route(settings: dict[str, object] | None) -> dict[str, object]:
+    """A conversation's settings without its chat settings: where its answers come from."""
+    return {k: v for k, v in (settings or {}).items() if k != "chat"}

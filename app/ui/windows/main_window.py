@@ -85,7 +85,9 @@ class MainWindow(QMainWindow):
         self._build()
         vm.conversations_changed.connect(lambda rows: self.conversations.set_rows(
             rows, more=self.vm.has_more_conversations))
-        vm.conversation_changed.connect(lambda change: self.conversations.upsert(change.row))
+        # A chat that did not exist appears at once, pointer or not (it is the one the person just
+        # started, forked or imported); a known row that a turn moves holds still under the pointer.
+        vm.conversation_changed.connect(lambda change: self.conversations.upsert(change.row, by_person=change.created))
         vm.current_changed.connect(self._show_conversation)
         vm.model_status_changed.connect(self._on_model_status)
         vm.busy_changed.connect(self._sync_controls)
