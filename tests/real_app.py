@@ -15,7 +15,9 @@ from ui_fakes import run
 
 from app.core.chat_service import ChatService
 from app.core.paths import db_path
+from app.core.presets import PresetsFile
 from app.ui.viewmodels.main import MainViewModel
+from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.windows.main_window import MainWindow
 from engine.client import AsyncEngine
 from store import Store
@@ -29,8 +31,9 @@ class App:
         self.store = Store.open(db_path(data_dir))
         self.engine = AsyncEngine()
         self.service = ChatService(self.store, self.engine)
-        self.vm = MainViewModel(self.service, self.store)
-        self.window = MainWindow(self.vm)
+        self.presets = PresetsViewModel(PresetsFile(data_dir))  # as app.ui.launch wires it
+        self.vm = MainViewModel(self.service, self.store, chat_defaults=self.presets.default_settings)
+        self.window = MainWindow(self.vm, presets=self.presets)
         qtbot.addWidget(self.window)
         self.window.show()
         run(qtbot, self.vm.refresh_conversations())

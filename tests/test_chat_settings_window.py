@@ -11,20 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import real_app
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 from ui_fakes import run, running_loop
 
-from app.core.chat_service import ChatService
 from app.core.chat_settings import ChatSettings
 from app.core.paths import db_path
-from app.core.presets import PresetsFile
-from app.ui.viewmodels.main import MainViewModel
-from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.widgets.chat_settings_panel import DEBOUNCE_MS
-from app.ui.windows.main_window import MainWindow
-from engine.client import AsyncEngine
 from store import Store
 
 
@@ -34,37 +29,24 @@ def loop(qapp: QApplication) -> Iterator[QEventLoop]:
         yield loop
 
 
-class App:
+class App(real_app.App):
+    """The real app, with the bundled model loaded at 2,048 tokens when one is given."""
+
     def __init__(self, qtbot, data_dir: Path, model: Path | None = None) -> None:  # type: ignore[no-untyped-def]
-        self.qtbot = qtbot
-        self.store = Store.open(db_path(data_dir))
-        self.engine = AsyncEngine()
-        self.service = ChatService(self.store, self.engine)
-        self.presets = PresetsViewModel(PresetsFile(data_dir))
-        self.vm = MainViewModel(self.service, self.store, chat_defaults=self.presets.default_settings)
-        self.window = MainWindow(self.vm, presets=self.presets)
+        super().__init__(qtbot, data_dir)
         self.panel = self.window.chat_settings.panel
-        qtbot.addWidget(self.window)
-        self.window.show()
-        run(qtbot, self.vm.refresh_conversations())
         if model is not None:
             run(qtbot, self.service.load(str(model), n_ctx=2048), timeout_ms=60_000)
 
     def send(self, text: str) -> None:
-        self.qtbot.keyClicks(self.window.composer, text)
-        self.qtbot.keyClick(self.window.composer, Qt.Key.Key_Return)
+        """Send, and wait until the answer is saved."""
+        super().send(text)
         self.qtbot.waitUntil(lambda: self.vm.busy, timeout=5_000)
         self.qtbot.waitUntil(lambda: not self.vm.busy, timeout=60_000)
         run(self.qtbot, self.vm.current.wait_idle())
 
     def saved(self, cid: int) -> dict:
         return run(self.qtbot, self.store.conversation_settings(cid))
-
-    def close(self) -> None:
-        self.window.close()
-        run(self.qtbot, self.vm.shutdown(timeout_s=10), timeout_ms=20_000)
-        self.engine.close()
-        self.store.close()
 
 
 @pytest.fixture
