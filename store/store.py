@@ -206,16 +206,19 @@ class Store:
 
         return await self._await_write(op)
 
-    async def begin_turn(self, conversation_id: int | None, user_text: str, model: str) -> TurnStart:
+    async def begin_turn(self, conversation_id: int | None, user_text: str, model: str, *,
+                         after: int | None = None) -> TurnStart:
         """`create_turn`, plus the prompt history (up to the new reply) and the conversation's
         changed row, read in the same writer transaction: one thread round trip on the
-        command path instead of three."""
+        command path instead of three. `after`: the message the new one answers (the last one
+        a window shows), instead of the end of the branch shown, which another process may
+        have moved meanwhile."""
         if not user_text.strip():
             raise StoreError("empty_message", "The message is empty; type something to send.")
 
         def op(session: Session) -> TurnStart:
             ids = writes.create_turn(session, conversation_id, user_text, model, now=time.time(),
-                                     owner=self._owner_id)
+                                     owner=self._owner_id, after=after)
             return TurnStart(ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
                              writes.conversation_change(session, ids.conversation_id, created=conversation_id is None))
 

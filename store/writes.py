@@ -43,13 +43,13 @@ def title_from(user_text: str) -> str:
 
 def create_turn(
     session: Session, conversation_id: int | None, user_text: str, model: str, *, now: float,
-    owner: str | None = None,
+    owner: str | None = None, after: int | None = None,
 ) -> TurnIds:
     """Insert the user message, an empty assistant message and a queued generation.
 
-    Creates the conversation when `conversation_id` is None. The user message's parent is the
-    end of the branch shown (store.tree), the assistant message's the user message, and the
-    new answer becomes the end of that branch.
+    Creates the conversation when `conversation_id` is None. The user message's parent is
+    `after` when given, else the end of the branch shown (store.tree); the assistant message's
+    parent is the user message, and the new answer becomes the end of the branch shown.
 
     Plain SQL on the session's connection (same transaction) rather than ORM objects: this
     is the command path, run before every reply starts, and the ORM's four flushes cost
@@ -71,13 +71,22 @@ def create_turn(
             raise StoreError(
                 "no_such_conversation", f"Conversation {conversation_id} does not exist."
             )
-        parent_id = tree.leaf_of(conn, conversation_id)
+        parent_id = tree.leaf_of(conn, conversation_id) if after is None else _in(conn, conversation_id, after)
     add_message = (
         "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?)"
     )
     user = _insert(conn, add_message, (conversation_id, parent_id, "user", user_text, now, now))
     return TurnIds(conversation_id, user, *add_answer(conn, conversation_id, user, model, now=now, owner=owner))
+
+
+def _in(conn: Connection, conversation_id: int, message_id: int) -> int:
+    """`message_id`, checked to be one of the conversation's messages."""
+    found = conn.exec_driver_sql("SELECT conversation_id FROM message WHERE id = ?", (message_id,)).scalar()
+    if found != conversation_id:
+        raise StoreError("no_such_message", f"Message {message_id} is not in conversation {conversation_id} any more "
+                                            "(deleted meanwhile?); open the conversation again.")
+    return message_id
 
 
 def add_answer(conn: Connection, conversation_id: int, user_message_id: int, model: str, *, now: float,

@@ -150,3 +150,30 @@ def test_copy_fork_and_delete_from_the_links_under_a_message(qtbot, app_factory,
     assert a.store.reads.tree(cid)[0].content == "Say hello in **bold**."
     assert len(a.store.reads.tree(cid)) == 2
     a.close()
+
+
+def test_a_reply_answers_the_branch_on_screen_even_if_another_process_moved_it(
+        qtbot, app_factory, model_path: Path, data_dir: Path) -> None:
+    from app.core.paths import db_path
+    from store import Store
+
+    a = app_factory()
+    a.load(model_path)
+    a.send("Name a colour.")
+    wait_answered(a)
+    click_action(a, a.vm.current.messages[-1].text[:15], "regenerate")
+    wait_answered(a)
+    shown = [m.message_id for m in a.vm.current.messages]  # the second answer is on screen
+    first_answer = a.vm.current.messages[-1].siblings[0]
+    cid = a.vm.current.conversation_id
+    # Another Hearth process (`hearth` in a terminal, a second window) switches the branch.
+    other = Store.open(db_path(data_dir))
+    try:
+        run(qtbot, other.switch_branch(first_answer))
+    finally:
+        other.close()
+    a.send("And another one?")
+    wait_answered(a)
+    saved = a.store.reads.messages(cid)
+    assert [m.id for m in saved][:2] == shown  # the reply hangs from the answer the person saw
+    assert saved[2].content == "And another one?" and saved[2].parent_id == shown[-1]

@@ -237,8 +237,9 @@ class FakeChatService:
         raise NotImplementedError("the scripted service keeps no branches; test regenerate with the real one")
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None, settings: ChatSettings | None = None) -> FakeTurn:
-        await asyncio.sleep(0)
+                         route: Route | None = None, settings: ChatSettings | None = None,
+                         after: int | None = None) -> FakeTurn:
+        await asyncio.sleep(0)  # `after`: the in-memory store is one chain, so the reply goes last anyway
         remote = route.remote if route is not None else None
         if not text.strip():
             raise InputError("Type a message first: an empty message cannot be sent.")

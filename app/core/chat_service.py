@@ -278,15 +278,17 @@ class ChatService:
             log.error("reloading the model after an engine crash failed: %s", e)
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
-        """Save the message and a pending answer at the end of the branch shown, then stream the
-        answer from the local model, or from the route's remote provider. The route's filters
-        (stop strings, <think>, redaction) default to splitting reasoning only."""
+                         route: Route | None = None, settings: ChatSettings | None = None,
+                         after: int | None = None) -> Turn:
+        """Save the message and a pending answer at the end of the branch shown (or after the
+        message `after`, the last one the caller shows), then stream the answer from the local
+        model, or from the route's remote provider. The route's filters (stop strings, <think>,
+        redaction) default to splitting reasoning only."""
         started_at = time.perf_counter()
         if not text.strip():
             raise InputError("Type a message first: an empty message cannot be sent.")
         remote = self._remote(route)
-        start = await self.store.begin_turn(conversation_id, text, self.label(remote))
+        start = await self.store.begin_turn(conversation_id, text, self.label(remote), after=after)
         return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings)
 
     async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = None,

@@ -175,7 +175,11 @@ class ConversationViewModel(QObject):
         if self._streaming:
             raise RuntimeError("a turn is already streaming in this conversation")
         route = await self._resolve_route()
-        turn = await self._service.start_turn(self._conversation_id, text, route=route, settings=self.chat_settings)
+        # The reply hangs from the last message shown: another process may have moved the
+        # conversation's branch meanwhile, and the person answers what they see.
+        shown = self._messages[-1].message_id if self._messages else None
+        turn = await self._service.start_turn(self._conversation_id, text, route=route, settings=self.chat_settings,
+                                              after=shown)
         self._turn = turn
         self._start_stream("")
         self._messages.append(MessageView(role="user", text=text, message_id=turn.ids.user_message_id))
