@@ -3,6 +3,8 @@ and a committed block is never taken back."""
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +16,8 @@ _MD = parser()
 _PIECES = ["- ", "* ", "+ ", "1. ", "2) ", "10. ", "# ", "## ", "```", "```py", "~~~", "\n", "\n\n", "> ", "| ",
            " |", "|---|---|", "---", "***", "===", "a", "b c", "word ", "**", "_", "`", "~~", "  ", "    ", "\t",
            "[x](http://a.example)", "![i](http://b.example/i.png)", "<b>", "</b>", "\\", ":--", "\r\n", "\r",
-           "<http://c.example>", "[ref]: http://d.example", "[ref]", "1.", "-", "#", "--", "  - ", "   ", "2. ", ">", "=", "|"]
+           "<http://c.example>", "[ref]: http://d.example", "[ref]", "1.", "-", "#", "--", "  - ", "   ",
+           "2. ", ">", "=", "|"]
 
 
 def _full(text: str) -> list[Block]:
@@ -23,7 +26,7 @@ def _full(text: str) -> list[Block]:
 
 def _chunked(text: str, cuts: list[int]) -> list[str]:
     points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
-    return [text[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+    return [text[a:b] for a, b in itertools.pairwise(points) if b > a]
 
 
 @settings(max_examples=800, deadline=None)
