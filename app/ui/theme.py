@@ -1,20 +1,39 @@
 """Colours: the light and dark palettes, and the named colours widgets draw with.
 
-Owns: the two palettes Hearth ships (light, dark), following the system's, and the
-semantic colours (muted text, error, warning, bubbles, code) derived from whichever
-palette a widget has. Widgets ask `colours(self.palette())` instead of writing hex codes,
-so a theme switch (a palette change) is all it takes to recolour them.
+Owns: the two palettes Hearth ships (light, dark), following the system's, putting one of
+them on the application (`apply_theme`, with the Fusion style, so a palette looks the same
+on every OS), and the semantic colours (muted text, error, warning, bubbles, code) derived
+from whichever palette a widget has. Widgets ask `colours(self.palette())` at paint time,
+or give their style sheet to `set_style` with `$muted`-style names, instead of writing hex
+codes, so a theme switch (a palette change) is all it takes to recolour them.
 Must not: create widgets or read settings files (the window passes the choice in).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from string import Template
 
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QWidget
 
-__all__ = ["Colours", "Theme", "colours", "is_dark", "mix", "pygments_style"]
+__all__ = [
+    "Colours",
+    "Theme",
+    "apply_theme",
+    "colours",
+    "current_theme",
+    "is_dark",
+    "mix",
+    "palette_for",
+    "pygments_style",
+    "refresh_styles",
+    "set_style",
+    "style_names",
+    "tint",
+]
 
 
 class Theme(enum.StrEnum):
@@ -77,3 +96,170 @@ def colours(palette: QPalette) -> Colours:
 def pygments_style(palette: QPalette) -> str:
     """The Pygments style that code is highlighted with under this palette."""
     return "monokai" if is_dark(palette) else "default"
+
+
+def tint(palette: QPalette, colour: QColor, amount: float = 0.14) -> QColor:
+    """A background that carries `colour` faintly: the palette's base moved `amount` towards it
+    (badges, message strips, the selected row)."""
+    return mix(palette.color(QPalette.ColorRole.Base), colour, amount)
+
+
+# -- the palettes ------------------------------------------------------------------------
+_R = QPalette.ColorRole
+
+# Every role a widget may ask for, in both groups that matter; Inactive is Active.
+_LIGHT = {
+    _R.Window: "#f4f5f7", _R.WindowText: "#1d2025", _R.Base: "#ffffff", _R.AlternateBase: "#f5f6f8",
+    _R.Text: "#1d2025", _R.PlaceholderText: "#6b7280", _R.Button: "#f7f8fa", _R.ButtonText: "#1d2025",
+    _R.BrightText: "#ffffff", _R.Light: "#ffffff", _R.Midlight: "#e6e8eb", _R.Mid: "#c2c6cc", _R.Dark: "#8f959d",
+    _R.Shadow: "#5b6068", _R.Highlight: "#2f6fde", _R.HighlightedText: "#ffffff", _R.Accent: "#2f6fde",
+    _R.Link: "#1d4ed8", _R.LinkVisited: "#6d28d9", _R.ToolTipBase: "#ffffff", _R.ToolTipText: "#1d2025",
+}
+_LIGHT_DISABLED = {
+    _R.WindowText: "#9aa0a8", _R.Text: "#9aa0a8", _R.ButtonText: "#9aa0a8", _R.PlaceholderText: "#b4b9c0",
+    _R.Base: "#f4f5f7", _R.Button: "#eef0f2", _R.Highlight: "#c9cdd3", _R.HighlightedText: "#ffffff",
+    _R.Accent: "#c9cdd3", _R.Link: "#9aa0a8",
+}
+_DARK = {
+    _R.Window: "#25262a", _R.WindowText: "#e3e4e8", _R.Base: "#1b1c1f", _R.AlternateBase: "#222327",
+    _R.Text: "#e3e4e8", _R.PlaceholderText: "#8d9098", _R.Button: "#303136", _R.ButtonText: "#e3e4e8",
+    _R.BrightText: "#ff7b72", _R.Light: "#45474d", _R.Midlight: "#3a3b40", _R.Mid: "#55575e", _R.Dark: "#151618",
+    _R.Shadow: "#0b0b0d", _R.Highlight: "#3d6fd6", _R.HighlightedText: "#ffffff", _R.Accent: "#3d6fd6",
+    _R.Link: "#7cacf8", _R.LinkVisited: "#c09cf7", _R.ToolTipBase: "#34353a", _R.ToolTipText: "#e3e4e8",
+}
+_DARK_DISABLED = {
+    _R.WindowText: "#74767d", _R.Text: "#74767d", _R.ButtonText: "#74767d", _R.PlaceholderText: "#5d5f66",
+    _R.Base: "#202124", _R.Button: "#2a2b2f", _R.Highlight: "#3e4046", _R.HighlightedText: "#a3a5ab",
+    _R.Accent: "#3e4046", _R.Link: "#74767d",
+}
+
+
+def _palette(active: dict[QPalette.ColorRole, str], disabled: dict[QPalette.ColorRole, str]) -> QPalette:
+    palette = QPalette()
+    for role, value in active.items():
+        palette.setColor(role, QColor(value))  # every group
+    for role, value in disabled.items():
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(value))
+    return palette
+
+
+def palette_for(theme: Theme, system: QPalette) -> QPalette:
+    """The palette a theme shows: Hearth's light or dark one, or `system` (the platform's) as is."""
+    if theme is Theme.DARK:
+        return _palette(_DARK, _DARK_DISABLED)
+    if theme is Theme.LIGHT:
+        return _palette(_LIGHT, _LIGHT_DISABLED)
+    return QPalette(system)
+
+
+class _Keeper(QObject):
+    """The application's theme: which one is chosen, the platform's own palette, and following
+    the desktop's light/dark switch while SYSTEM is chosen. One per application, its child."""
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self.setObjectName("hearthTheme")
+        self.app = app
+        self.theme = Theme.SYSTEM
+        self.system = QPalette(app.palette())  # before Hearth sets one: the platform's
+        # Qt updates the palette it owns itself; wait for that before restyling.
+        app.styleHints().colorSchemeChanged.connect(lambda _scheme: QTimer.singleShot(0, self.follow_desktop))
+
+    def follow_desktop(self) -> None:
+        if self.theme is not Theme.SYSTEM:
+            return
+        if self.app.palette().resolveMask() == 0:  # Qt's (the platform's) palette, as the desktop has it now
+            self.system = QPalette(self.app.palette())
+        self.apply(Theme.SYSTEM)
+
+    def apply(self, theme: Theme) -> None:
+        self.theme = theme
+        if theme is Theme.SYSTEM and not self._platform_lacks_dark():
+            # An empty palette gives the application back Qt's own, which follows the desktop live.
+            self.app.setPalette(QPalette())
+        else:
+            self.app.setPalette(palette_for(Theme.DARK if theme is Theme.SYSTEM else theme, self.system))
+        # Qt posts the change to the windows; deliver it now, so that every widget has its new
+        # palette (and has had its PaletteChange) before style sheets are resolved against it.
+        QApplication.sendPostedEvents(None, QEvent.Type.ApplicationPaletteChange.value)
+        refresh_styles(self.app)
+
+    def _desktop_is_dark(self) -> bool:
+        return self.app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+
+    def _platform_lacks_dark(self) -> bool:
+        """The desktop says dark but the platform's palette is light (no dark palette offered)."""
+        return self._desktop_is_dark() and not is_dark(self.system)
+
+
+def _keeper(app: QApplication) -> _Keeper:
+    found = app.findChild(_Keeper, "hearthTheme")
+    return found if isinstance(found, _Keeper) else _Keeper(app)
+
+
+def apply_theme(app: QApplication, theme: Theme) -> None:
+    """Put `theme` on the whole application: the Fusion style and the theme's palette.
+
+    Before it returns, every widget whose palette changed has had its PaletteChange event
+    (widgets that cache colours recompute them there), and style sheets made with `set_style`
+    or naming `palette(...)` roles are resolved again. With SYSTEM, a later light/dark switch
+    of the desktop is followed the same way."""
+    if app.style().name().lower() != "fusion":  # a new style re-polishes every widget: only once
+        app.setStyle("Fusion")
+    _keeper(app).apply(theme)
+
+
+def current_theme(app: QApplication) -> Theme:
+    """What `apply_theme` last put on `app` (SYSTEM before it was called)."""
+    found = app.findChild(_Keeper, "hearthTheme")
+    return found.theme if isinstance(found, _Keeper) else Theme.SYSTEM
+
+
+# -- style sheets ------------------------------------------------------------------------
+_STYLE_PROPERTY = "hearthStyle"  # the template set_style was given, kept on the widget
+_TONES = ("error", "warning", "success", "accent", "muted")
+
+
+def style_names(palette: QPalette) -> dict[str, str]:
+    """The names a `set_style` template may use, as colour names (#rrggbb): every Colours field
+    (`$text`, `$muted`, `$error`...), `$<tone>_tint` (a faint background of that tone) and
+    `$<tone>_line` (a border) for error, warning, success, accent and muted, and `$base`,
+    `$window`, `$hover` and `$selected` (a list row under the pointer, the chosen one)."""
+    c = colours(palette)
+    names = {f.name: getattr(c, f.name).name() for f in fields(c)}
+    base = palette.color(QPalette.ColorRole.Base)
+    for tone in _TONES:
+        colour: QColor = getattr(c, tone)
+        names[f"{tone}_tint"] = tint(palette, colour).name()
+        names[f"{tone}_line"] = mix(base, colour, 0.45).name()
+    names["base"] = base.name()
+    names["window"] = palette.color(QPalette.ColorRole.Window).name()
+    names["hover"] = mix(base, c.text, 0.12 if is_dark(palette) else 0.07).name()
+    names["selected"] = tint(palette, c.accent, 0.3 if is_dark(palette) else 0.18).name()
+    return names
+
+
+def _theme_palette(widget: QWidget) -> QPalette:
+    # The application's palette (what apply_theme set), not widget.palette(): a style sheet's
+    # `color:` rewrites the widget's own text roles, and deriving from them would drift.
+    return QApplication.palette(widget)
+
+
+def set_style(widget: QWidget, template: str) -> None:
+    """`widget.setStyleSheet(template)` with `$muted`, `$error_tint`... (see `style_names`) filled
+    in from the theme's palette, and filled in again whenever `apply_theme` changes it."""
+    widget.setProperty(_STYLE_PROPERTY, template)
+    sheet = Template(template).substitute(style_names(_theme_palette(widget)))
+    if widget.styleSheet() != sheet:  # restyling is not free
+        widget.setStyleSheet(sheet)
+
+
+def refresh_styles(app: QApplication) -> None:
+    """Re-resolve style sheets after a palette change: Qt reads `palette(mid)` in a style sheet
+    once, when the sheet is set, and a `set_style` template names colours of the old palette."""
+    for widget in app.allWidgets():
+        template = widget.property(_STYLE_PROPERTY)
+        if isinstance(template, str):
+            set_style(widget, template)
+        elif "palette(" in widget.styleSheet():
+            widget.setStyleSheet(widget.styleSheet())
