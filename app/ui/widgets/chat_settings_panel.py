@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.core.chat_settings import FIELD_LABELS, LIMITS, ChatSettings, context_note
 from app.core.presets import Presets
+from app.ui.theme import set_style
 
 __all__ = ["DEBOUNCE_MS", "ChatSettingsPanel"]
 
@@ -51,7 +52,7 @@ _HELP = {
 def _error_label(parent: QWidget) -> QLabel:
     label = QLabel(parent)
     label.setWordWrap(True)
-    label.setStyleSheet("color: #b3261e;")
+    set_style(label, "color: $error;")
     label.hide()
     return label
 
@@ -118,7 +119,7 @@ class ChatSettingsPanel(QFrame):
         self.context_length = self._int(body, "context_length", 256)
         self.context_note = QLabel(body)
         self.context_note.setWordWrap(True)
-        self.context_note.setStyleSheet("color: palette(mid);")
+        set_style(self.context_note, "color: $muted;")
         self.errors: dict[str, QLabel] = {}
         for name, widget in (("system_prompt", self.system_prompt), ("temperature", self.temperature),
                              ("top_p", self.top_p), ("max_tokens", self.max_tokens),
@@ -136,7 +137,7 @@ class ChatSettingsPanel(QFrame):
             self._form.addWidget(self.errors[name])
         self.where = QLabel(body)  # saved with this chat / kept until the first message
         self.where.setWordWrap(True)
-        self.where.setStyleSheet("color: palette(mid);")
+        set_style(self.where, "color: $muted;")
         self._form.addSpacing(10)
         self._form.addWidget(self.where)
         self._form.addStretch(1)
@@ -247,7 +248,7 @@ class ChatSettingsPanel(QFrame):
 
     def show_preset_message(self, text: str, *, error: bool = False) -> None:
         self.preset_message.setText(text)
-        self.preset_message.setStyleSheet("color: #b3261e;" if error else "color: palette(mid);")
+        set_style(self.preset_message, "color: $error;" if error else "color: $muted;")
         self.preset_message.setVisible(bool(text))
 
     def preset_name(self) -> str:

@@ -21,12 +21,13 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QWidget
 
+from app.ui.theme import colours
+
 __all__ = ["ConversationListModel", "IdRole", "PinnedRole"]
 
 _Index = QModelIndex | QPersistentModelIndex
 IdRole = Qt.ItemDataRole.UserRole + 1
 PinnedRole = Qt.ItemDataRole.UserRole + 2
-_BUSY_COLOUR = "#2b6cb0"  # the status line's colour for generating
 
 
 class ConversationListModel(QAbstractListModel):
@@ -40,8 +41,9 @@ class ConversationListModel(QAbstractListModel):
         super().__init__(parent)
         self._rows: list[Any] = []
         self._busy: int | None = None  # the conversation answering now: marked with a dot
-        self._dot = _dot(QColor(_BUSY_COLOUR))
-        self._pin: QIcon | None = None  # drawn on first use, in the palette's colours
+        self._dot: QIcon | None = None  # both drawn on first use, in the palette's colours
+        self._pin: QIcon | None = None
+        self._palette: QPalette | None = None  # the view's, once it has told us (recolour)
         self._more = False  # the store has rows after `_cursor`
         self._cursor: tuple[int, float, int] | None = None  # list_key of the last row fetched
         self._fetching = False
@@ -66,7 +68,7 @@ class ConversationListModel(QAbstractListModel):
             return f"{(row.title or 'Untitled chat')}\nlast message {_when(row.updated_at)}{pinned}{answering}"
         if role == Qt.ItemDataRole.DecorationRole:
             if row.id == self._busy:
-                return self._dot
+                return self._dot_icon()
             return self._pin_icon() if row.pinned_at is not None else None
         if role == IdRole:
             return row.id
@@ -239,8 +241,20 @@ class ConversationListModel(QAbstractListModel):
 
     def _pin_icon(self) -> QIcon:
         if self._pin is None:
-            self._pin = _pin(QGuiApplication.palette())
+            self._pin = _pin(self._palette or QGuiApplication.palette())
         return self._pin
+
+    def _dot_icon(self) -> QIcon:
+        if self._dot is None:  # the status line's colour for generating
+            self._dot = _dot(colours(self._palette or QGuiApplication.palette()).accent)
+        return self._dot
+
+    def recolour(self, palette: QPalette) -> None:
+        """The view's palette changed (a theme switch): draw the icons again in its colours."""
+        self._palette = QPalette(palette)
+        self._dot = self._pin = None
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Qt.ItemDataRole.DecorationRole])
 
 
 def _when(value: Any) -> str:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QListView, QMenu, QPushButton, QVBoxLayout, QWidget
 
+from app.ui.theme import set_style
 from app.ui.widgets.conversation_model import ConversationListModel, IdRole, PinnedRole
 
 __all__ = ["ConversationList", "ConversationListModel", "IdRole", "PinnedRole"]
@@ -41,11 +42,10 @@ class ConversationList(QWidget):
         # Long titles are cut with an ellipsis, never scrolled sideways.
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setStyleSheet("QListView { border: none; background: transparent; }"
-                                " QListView::item { padding: 7px 6px; border-radius: 4px;"
-                                " color: #1f2937; }"
-                                " QListView::item:hover { background: #e5e7eb; }"
-                                " QListView::item:selected { background: #dbe4ff; }")
+        set_style(self.view, "QListView { border: none; background: transparent; }"
+                             " QListView::item { padding: 7px 6px; border-radius: 4px; color: $text; }"
+                             " QListView::item:hover { background: $hover; }"
+                             " QListView::item:selected { background: $selected; color: $text; }")
         self.view.setEditTriggers(QListView.EditTrigger.EditKeyPressed | QListView.EditTrigger.DoubleClicked)
         self.model.rename_requested.connect(self.rename_requested)
         self.model.more_wanted.connect(self.more_wanted)
@@ -65,6 +65,12 @@ class ConversationList(QWidget):
         layout.addWidget(self.new_button)
         layout.addWidget(self.view, 1)
         self._selected: int | None = None
+
+    def changeEvent(self, event: QEvent) -> None:
+        model = getattr(self, "model", None)  # None while QWidget's own __init__ runs
+        if event.type() == QEvent.Type.PaletteChange and model is not None:
+            model.recolour(self.palette())  # the busy dot and the pin are drawn in the theme's colours
+        super().changeEvent(event)
 
     def set_rows(self, rows: list[Any], *, more: bool = False) -> None:
         self.model.set_rows(rows, more=more)

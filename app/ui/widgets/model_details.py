@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
 
 from app.core.models.rows import Action, ModelDetails
 from app.core.settings import MAX_CONTEXT, LoadSettings
-from app.ui.widgets.model_list import BADGE_COLOURS
+from app.ui.theme import set_style
+from app.ui.widgets.model_list import VERDICT_TONES
 from engine.threads import default_threads
 
 __all__ = ["ModelDetailsPane"]
@@ -67,13 +68,13 @@ class ModelDetailsPane(QWidget):
         font.setWeight(QFont.Weight.DemiBold)
         self.title.setFont(font)
         self.loaded_label = QLabel("● loaded", self)
-        self.loaded_label.setStyleSheet("color: #2f855a; font-weight: 600;")
+        set_style(self.loaded_label, "color: $success; font-weight: 600;")
         self.loaded_label.setToolTip("This is the model Hearth is chatting with now.")
         self.summary = _label(self)
-        self.summary.setStyleSheet("color: #4b5563;")
+        set_style(self.summary, "color: $muted;")
         self.notes = _label(self, selectable=True)
         self.licence = _label(self, selectable=True)
-        self.licence.setStyleSheet("color: #4b5563;")
+        set_style(self.licence, "color: $muted;")
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 100)
         self.progress.setTextVisible(False)
@@ -83,7 +84,7 @@ class ModelDetailsPane(QWidget):
         self.fit.setObjectName("fit")
         self.fit.setContentsMargins(10, 8, 10, 8)
         self.where = _label(self)
-        self.where.setStyleSheet("color: #4b5563;")
+        set_style(self.where, "color: $muted;")
 
         self.header_box = QGroupBox("From the file's header", self)
         header = QVBoxLayout(self.header_box)
@@ -91,7 +92,7 @@ class ModelDetailsPane(QWidget):
         self.header_form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         self.header_form.setHorizontalSpacing(16)
         self.header_note = _label(self.header_box, selectable=True)
-        self.header_note.setStyleSheet("color: #4b5563;")
+        set_style(self.header_note, "color: $muted;")
         header.addLayout(self.header_form)
         header.addWidget(self.header_note)
 
@@ -214,10 +215,8 @@ class ModelDetailsPane(QWidget):
         self._set_buttons(d)
 
     def _show_fit(self, d: ModelDetails) -> None:
-        bg, fg = BADGE_COLOURS.get(d.verdict or "", ("#f3f4f6", "#374151"))
-        style = f"#fit {{ background: {bg}; color: {fg}; border-radius: 6px; }}"
-        if self.fit.styleSheet() != style:  # restyling is not free, and progress repaints often
-            self.fit.setStyleSheet(style)
+        background, text = VERDICT_TONES.get(d.verdict or "", ("muted", "text"))
+        set_style(self.fit, f"#fit {{ background: ${background}_tint; color: ${text}; border-radius: 6px; }}")
         self.fit.setText(d.fit_text)
         self.fit.setVisible(bool(d.fit_text))
         self.where.setText(d.where)

@@ -3,6 +3,8 @@
 Each row is two lines: the name, a "● loaded" mark and the memory-fit badge; then size ·
 parameters · quantisation · licence and the state ("downloading 40%", "paused at 12% —
 Download resumes"), with a thin progress bar under a running download.
+Colours come from the view's palette at paint time (app.ui.theme), so a theme switch needs
+nothing more than a repaint.
 Must not: know where rows come from (they are handed in) or start anything.
 """
 
@@ -11,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from app.core.models.rows import ModelRow
+from app.ui.theme import colours, mix, tint
 
-__all__ = ["BADGE_COLOURS", "ModelListDelegate", "ModelListModel", "Roles"]
+__all__ = ["VERDICT_TONES", "ModelListDelegate", "ModelListModel", "Roles", "badge_colours"]
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -34,11 +37,19 @@ class Roles:
     Progress = Qt.ItemDataRole.UserRole + 8
 
 
-# (background, text) per verdict: green, amber, red, grey for a file that cannot be read.
-BADGE_COLOURS = {"fits": ("#def7ec", "#03543f"), "tight": ("#fdf3d7", "#8a4b08"),
-                 "too_big": ("#fde8e8", "#9b1c1c"), "damaged": ("#e5e7eb", "#9b1c1c")}
-_STATE_COLOURS = {"downloading": "#1d4ed8", "verifying": "#1d4ed8", "paused": "#a15c07", "missing": "#c53030"}
+# The theme's colour (app.ui.theme.style_names) per verdict: (background tint, text).
+# Green, amber, red; red on grey for a file that cannot be read.
+VERDICT_TONES = {"fits": ("success", "success"), "tight": ("warning", "warning"), "too_big": ("error", "error"),
+                 "damaged": ("muted", "error")}
+_STATE_TONES = {"downloading": "accent", "verifying": "accent", "paused": "warning", "missing": "error"}
 _PAD = 8
+
+
+def badge_colours(palette: QPalette, verdict: str | None) -> tuple[QColor, QColor]:
+    """(background, text) of the memory-fit badge under this palette."""
+    c = colours(palette)
+    background, text = VERDICT_TONES.get(verdict or "", ("muted", "text"))
+    return tint(palette, getattr(c, background)), getattr(c, text)
 
 
 class ModelListModel(QAbstractListModel):
@@ -103,8 +114,9 @@ class ModelListDelegate(QStyledItemDelegate):
         # Line 1: name on the left; badge, then the loaded mark, on the right.
         right = top.right()
         badge = str(index.data(Roles.Badge) or "")
+        c = colours(option.palette)
         if badge:
-            bg, fg = BADGE_COLOURS.get(str(index.data(Roles.Verdict)), ("#e5e7eb", "#374151"))
+            bg, fg = badge_colours(option.palette, str(index.data(Roles.Verdict)))
             small = QFont(option.font)
             small.setPointSizeF(max(7.0, option.font.pointSizeF() - 1))
             small.setWeight(QFont.Weight.DemiBold)
@@ -113,23 +125,23 @@ class ModelListDelegate(QStyledItemDelegate):
             box = QRect(right - w, top.top(), w, line)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(bg))
+            painter.setBrush(bg)
             painter.drawRoundedRect(box, line / 2, line / 2)
             painter.setFont(small)
-            painter.setPen(QColor(fg))
+            painter.setPen(fg)
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, badge)
             right = box.left() - 8
         painter.setFont(option.font)
         if index.data(Roles.Loaded):
             mark = "● loaded"
             w = fm.horizontalAdvance(mark)
-            painter.setPen(QColor("#2f855a"))
+            painter.setPen(c.success)
             painter.drawText(QRect(right - w, top.top(), w, line), Qt.AlignmentFlag.AlignVCenter, mark)
             right -= w + 8
         bold = QFont(option.font)
         bold.setWeight(QFont.Weight.DemiBold)
         painter.setFont(bold)
-        painter.setPen(QColor("#111827"))
+        painter.setPen(c.text)
         name = QFontMetrics(bold).elidedText(str(index.data() or ""), Qt.TextElideMode.ElideRight,
                                             max(0, right - top.left()))
         painter.drawText(QRect(top.left(), top.top(), right - top.left(), line), Qt.AlignmentFlag.AlignVCenter, name)
@@ -142,11 +154,11 @@ class ModelListDelegate(QStyledItemDelegate):
         kind = str(index.data(Roles.StateKind) or "")
         state_w = min(fm.horizontalAdvance(state) + 2, bottom.width() * 3 // 5)
         state = fm.elidedText(state, Qt.TextElideMode.ElideRight, state_w)
-        painter.setPen(QColor(_STATE_COLOURS.get(kind, "#4b5563")))
+        painter.setPen(getattr(c, _STATE_TONES.get(kind, "muted")))
         painter.drawText(QRect(bottom.right() - state_w, bottom.top(), state_w, line),
                          Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, state)
         facts_w = max(0, bottom.width() - state_w - 12)
-        painter.setPen(QColor("#6b7280"))
+        painter.setPen(c.muted)
         painter.drawText(QRect(bottom.left(), bottom.top(), facts_w, line), Qt.AlignmentFlag.AlignVCenter,
                          fm.elidedText(str(index.data(Roles.Facts) or ""), Qt.TextElideMode.ElideRight, facts_w))
 
@@ -155,10 +167,10 @@ class ModelListDelegate(QStyledItemDelegate):
             y = option.rect.bottom() - 3
             track = QRect(rect.left(), y, rect.width(), 3)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor("#dbeafe"))
+            painter.setBrush(tint(option.palette, c.accent, 0.25))
             painter.drawRect(track)
-            painter.setBrush(QColor("#2563eb"))
+            painter.setBrush(c.accent)
             painter.drawRect(QRect(track.left(), y, track.width() * progress // 100, 3))
-        painter.setPen(QPen(QColor("#eef0f3")))
+        painter.setPen(QPen(mix(option.palette.color(QPalette.ColorRole.Base), c.text, 0.08)))
         painter.drawLine(option.rect.bottomLeft(), option.rect.bottomRight())
         painter.restore()

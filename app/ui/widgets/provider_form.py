@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.providers import ProviderConfig, key_env_name
+from app.ui.theme import set_style
 
 __all__ = ["ProviderForm"]
 
@@ -68,7 +69,7 @@ class ProviderForm(QWidget):
             self.kind.setItemData(self.kind.count() - 1, help_text, Qt.ItemDataRole.ToolTipRole)
         self.kind_help = QLabel(self)
         self.kind_help.setWordWrap(True)
-        self.kind_help.setStyleSheet("color: #6b7280;")
+        set_style(self.kind_help, "color: $muted;")
         self.base_url = QLineEdit(self)
         self.base_url.setPlaceholderText("http://192.168.1.20:8000/v1")
         self.model = QLineEdit(self)
@@ -108,7 +109,7 @@ class ProviderForm(QWidget):
             timeouts.addWidget(QLabel(caption, self))
             timeouts.addWidget(box)
         timeouts.addStretch(1)
-        self.setStyleSheet('[problem="true"] { border: 1px solid #c53030; }')  # the field mark() names
+        set_style(self, '[problem="true"] { border: 1px solid $error; }')  # the field mark() names
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Name", self.name)

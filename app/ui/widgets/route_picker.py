@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QToolButton, QWidget
 
+from app.ui.theme import set_style
+
 __all__ = ["RouteOption", "RoutePicker"]
 
 
@@ -40,7 +42,7 @@ class RoutePicker(QWidget):
         self._provider: str | None = None
         self._model = ""
         caption = QLabel("Answers from", self)
-        caption.setStyleSheet("color: #6b7280;")
+        set_style(caption, "color: $muted;")
         self.combo = QComboBox(self)
         self.combo.setObjectName("route")
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)

@@ -1,6 +1,7 @@
 """The status line (model name and state, short notices) and the error banner.
 
-Owns only presentation of strings it is given. Must not decide what the state is.
+Owns only presentation of strings it is given, in the theme's colours (app.ui.theme).
+Must not decide what the state is.
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
+from app.ui.theme import set_style
+
 __all__ = ["ErrorBanner", "MessageStrip", "StatusLine"]
 
-_STATE_COLOURS = {"loading": "#b7791f", "ready": "#2f855a", "generating": "#2b6cb0",
-                  "error": "#c53030"}
+# The theme's colour (app.ui.theme.style_names) of the dot for each model state.
+_STATE_TONES = {"loading": "warning", "ready": "success", "generating": "accent", "error": "error"}
 _STATE_WORDS = {"none": "no model loaded"}
 _NOTICE_MS = 10_000
 
@@ -30,12 +33,12 @@ class StatusLine(QWidget):
         self.route_label = QLabel(self)
         self.route_label.setObjectName("routeStatus")
         self.route_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.route_label.setStyleSheet("color: #2b6cb0;")
+        set_style(self.route_label, "color: $accent;")
         self.route_label.hide()
         self.notice_label = QLabel(self)
         self.notice_label.setObjectName("notice")
         self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.notice_label.setStyleSheet("color: #555;")
+        set_style(self.notice_label, "color: $muted;")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 2, 8, 2)
         layout.setSpacing(6)
@@ -53,7 +56,7 @@ class StatusLine(QWidget):
     def set_model(self, state: str, name: str, error: str) -> None:
         self.model_label.setText(f"{name or 'model'} · {_STATE_WORDS.get(state, state)}")
         self.model_label.setToolTip(error)
-        self.dot.setStyleSheet(f"color: {_STATE_COLOURS.get(state, '#718096')};")
+        set_style(self.dot, f"color: ${_STATE_TONES.get(state, 'muted')};")
 
     def set_route(self, text: str, tooltip: str = "") -> None:
         """`text`: "provider · model" of the shown conversation, "" when this computer answers."""
@@ -67,8 +70,7 @@ class StatusLine(QWidget):
         self._clear.start(_NOTICE_MS)
 
 
-_STRIP = {"error": ("#fde8e8", "#f5b5b5", "#822727"), "ok": ("#def7ec", "#a7e3c4", "#03543f"),
-          "info": ("#eef2ff", "#c7d2fe", "#3730a3")}
+_STRIP_TONES = {"error": "error", "ok": "success", "info": "accent"}
 
 
 class MessageStrip(QWidget):
@@ -95,12 +97,10 @@ class MessageStrip(QWidget):
         self.hide()
 
     def show_message(self, kind: str, text: str) -> None:
-        bg, border, fg = _STRIP.get(kind, _STRIP["info"])
+        tone = _STRIP_TONES.get(kind, "accent")
         self.kind = kind
-        self.setStyleSheet(
-            f"#{self.objectName()} {{ background: {bg}; border: 1px solid {border}; border-radius: 6px; }}"
-            f" QLabel {{ color: {fg}; }}"
-        )
+        set_style(self, f"#{self.objectName()} {{ background: ${tone}_tint; border: 1px solid ${tone}_line;"
+                        f" border-radius: 6px; }} QLabel {{ color: $text; }}")
         self.label.setText(text)
         self.show()
 

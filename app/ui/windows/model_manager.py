@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.ops import Ops
+from app.ui.theme import set_style
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.widgets.model_details import ModelDetailsPane
 from app.ui.widgets.model_list import ModelListDelegate, ModelListModel, Roles
@@ -83,14 +84,14 @@ class ModelManagerDialog(QDialog):
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.list.setMouseTracking(True)
-        self.list.setStyleSheet("QListView { border: 1px solid #e5e7eb; border-radius: 6px; background: white; }"
-                                " QListView::item:hover { background: #f3f4f6; }"
-                                " QListView::item:selected { background: #dbe4ff; }")
+        set_style(self.list, "QListView { border: 1px solid $muted_line; border-radius: 6px; background: $base; }"
+                             " QListView::item:hover { background: $hover; }"
+                             " QListView::item:selected { background: $selected; }")
         self.add_button = QPushButton("Add a GGUF file…", self)
         self.add_button.setObjectName("addModel")
         self.add_button.setToolTip("Use a model file you already have; it stays where it is.")
         hint = QLabel("or drop a .gguf file here", self)
-        hint.setStyleSheet("color: #6b7280;")
+        set_style(hint, "color: $muted;")
         add_row = QHBoxLayout()
         add_row.addWidget(self.add_button)
         add_row.addWidget(hint, 1)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.core.providers import ProviderConfig
 from app.ui.ops import Ops
+from app.ui.theme import set_style
 from app.ui.viewmodels.providers import ProvidersViewModel, timeouts_text
 from app.ui.widgets.provider_form import ProviderForm
 from app.ui.widgets.status import MessageStrip
@@ -87,7 +88,7 @@ class ProvidersDialog(QDialog):
         self.problem.setObjectName("providerProblem")
         self.problem.setWordWrap(True)
         self.problem.setTextFormat(Qt.TextFormat.PlainText)
-        self.problem.setStyleSheet("color: #c53030;")
+        set_style(self.problem, "color: $error;")
         self.save_button = QPushButton("Save provider", self)
         save_row = QHBoxLayout()
         save_row.addWidget(self.problem, 1)
