@@ -1,10 +1,10 @@
 """The window's entry point: `run_window` builds everything, runs the loop, shuts down cleanly.
 
 Owns the process-level lifecycle of the GUI: the display check, QApplication and the
-qasync loop, the excepthook, opening the store, starting the engine process and loading
-the model *after* the window has painted, and on close: stopping a running answer,
-stopping downloads (their partial files stay, to resume), waiting for pending saves,
-closing the store and the engine.
+qasync loop, the excepthook, the saved theme (before anything is shown), opening the
+store, starting the engine process and loading the model *after* the window has painted,
+and on close: stopping a running answer, stopping downloads (their partial files stay, to
+resume), waiting for pending saves, closing the store and the engine.
 Must not: hold chat logic (app.ui.viewmodels.main), build widgets beyond MainWindow, or call
 `sys.exit` (the CLI owns the exit code).
 """
@@ -17,6 +17,8 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from PySide6.QtCore import QSettings
 
 from app.core.chat_service import ChatService
 from app.core.model_state import ModelState
@@ -40,6 +42,7 @@ from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
 from app.ui.windows.main_window import MainWindow
+from app.ui.windows.window_prefs import apply_saved_theme, open_prefs
 from engine.client import AsyncEngine
 from engine.errors import EngineError
 from engine.wire import load_formats
@@ -82,12 +85,14 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
     tune_for_ui()
     restore_hook = install_excepthook(report)
     collector = MainThreadGarbageCollector(app)  # Qt objects are never freed off the UI thread
+    prefs = open_prefs(Path(data_dir))  # the window's: theme, zoom, size and place
+    apply_saved_theme(app, prefs)  # so that even "Opening your conversations…" has its colours
     try:
         settings = settings or LoadSettings()
         library = library or ModelLibrary(Path(data_dir), bundled_path=default_model_path())
         settings_file = settings_file or SettingsFile(Path(data_dir))
         return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report,
-                                  chat_template), loop_factory=lambda: loop)
+                                  prefs, chat_template), loop_factory=lambda: loop)
     except StoreError as e:  # raised before the loop ran (_serve shows the ones it meets itself)
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
         return 1
@@ -137,7 +142,8 @@ async def _open_store(path: Path) -> Store:
 
 
 async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, library: ModelLibrary,
-                 settings_file: SettingsFile, report: _Reporter, chat_template: str | None = None) -> int:
+                 settings_file: SettingsFile, report: _Reporter, prefs: QSettings,
+                 chat_template: str | None = None) -> int:
     try:
         store = await _open_store(db_path(data_dir))
     except StoreError as e:
@@ -158,9 +164,6 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
                            chat_defaults=presets_vm.default_settings)
         models_vm = ModelManagerViewModel(library, settings_file, service)
         providers_vm = ProvidersViewModel(providers_file, keys, formats)
-        from PySide6.QtCore import QSettings
-
-        prefs = QSettings(str(data_dir / "window.ini"), QSettings.Format.IniFormat)  # the zoom level
         window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm)
         report.target = window.status.show_notice
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -54,6 +54,7 @@ from app.ui.windows.message_commands import EditBar, MessageCommands
 from app.ui.windows.model_manager import ModelManagerDialog
 from app.ui.windows.providers_dialog import ProvidersDialog
 from app.ui.windows.window_keys import WindowKeys, bind
+from app.ui.windows.window_prefs import WindowLayout
 
 __all__ = ["MainWindow"]
 
@@ -122,6 +123,7 @@ class MainWindow(QMainWindow):
         # The side panel of per-chat settings; presets None: the built-in ones only.
         self.chat_settings = ChatSettingsSide(self, presets or PresetsViewModel(None, self))
         self.chat_settings.restore()
+        self.layout_prefs = WindowLayout(self, prefs)  # size, place and splitters, as the last run left them
 
     def _provider_message(self, kind: str, text: str) -> None:
         if kind == "error":

@@ -1,10 +1,11 @@
 """The main window's keyboard: its actions, with keys from app.ui.shortcuts, and what the
-ones that are not about one widget do — search, copy the last answer, zoom, help, quit.
+ones that are not about one widget do — search, copy the last answer, zoom, settings, help, quit.
 
 Owns the QActions it makes (objectName = the registry id, so tests and the help window
-find them), the search panel, the shortcuts window and the zoom level (saved in the
-window's QSettings). Must not: hold chat state, talk to the store (searching and opening
-go through the MainViewModel), or give a key to an action that the registry does not list.
+find them), the search panel, the shortcuts and Settings windows, the zoom level and the
+theme chosen in Settings (both saved in the window's QSettings). Must not: hold chat
+state, talk to the store (searching and opening go through the MainViewModel), or give a
+key to an action that the registry does not list.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QFont, QKeySequence
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.core.errors import describe
 from app.ui.shortcuts import keys_for
+from app.ui.theme import Theme, apply_theme, current_theme
 from app.ui.viewmodels.search import SearchViewModel
 from app.ui.windows.search_panel import SearchPanel
+from app.ui.windows.settings_dialog import SettingsDialog
 from app.ui.windows.shortcuts_dialog import ShortcutsDialog
+from app.ui.windows.window_prefs import apply_saved_theme, save_theme
 from store.search import SearchHit
 
 if TYPE_CHECKING:
@@ -43,13 +47,16 @@ def bind(action: QAction, action_id: str) -> QAction:
 class WindowKeys(QObject):
     """Made once by the window, after its widgets exist."""
 
+    zoom_changed = Signal(int)  # the zoom step now, whoever changed it (a key, the menu, Settings)
+
     def __init__(self, window: MainWindow, prefs: QSettings | None) -> None:
         super().__init__(window)
         self.window = window
-        self.prefs = prefs  # None: the zoom is not saved (tests of the chat alone)
+        self.prefs = prefs  # None: the zoom and the theme are not saved (tests of the chat alone)
         self.search_vm = SearchViewModel(window.vm.search, self)
         self.search_panel: SearchPanel | None = None  # made on first use, then reused
         self.shortcuts_dialog: ShortcutsDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
         self.about_box: QMessageBox | None = None
         # A font set in pixels has no point size (-1): zoom from a usual size then.
         self._base_size = window.transcript.font().pointSizeF() if window.transcript.font().pointSizeF() > 0 else 10.0
@@ -64,6 +71,7 @@ class WindowKeys(QObject):
         self._make("zoom_in", "Zoom in", lambda: self.set_zoom(self.zoom + 1))
         self._make("zoom_out", "Zoom out", lambda: self.set_zoom(self.zoom - 1))
         self._make("zoom_reset", "Actual size", lambda: self.set_zoom(0))
+        self._make("settings", "Settings…", self.show_settings).setMenuRole(QAction.MenuRole.PreferencesRole)
         self._make("shortcuts_help", "Keyboard shortcuts", self.show_shortcuts)
         self._make("quit", "Quit", window.close)
         self.about_action = QAction("About Hearth", window)
@@ -80,10 +88,15 @@ class WindowKeys(QObject):
         view.addSeparator()
         view.addAction(self.actions["search"])
         view.addAction(self.actions["chat_settings"])
+        view.addSeparator()
+        view.addAction(self.actions["settings"])
         help_menu = window.menuBar().addMenu("&Help")
         help_menu.addAction(self.actions["shortcuts_help"])
         help_menu.addAction(self.about_action)
         self.set_zoom(self._saved_zoom(), save=False)
+        app = QApplication.instance()
+        if prefs is not None and isinstance(app, QApplication):
+            apply_saved_theme(app, prefs)  # app.ui.launch did already; a window on another window.ini had not
 
     def _make(self, action_id: str, text: str, slot: Callable[[], object]) -> QAction:
         action = bind(QAction(text, self.window), action_id)
@@ -152,6 +165,33 @@ class WindowKeys(QObject):
         if save and self.prefs is not None:
             self.prefs.setValue(ZOOM_KEY, self.zoom)
             self.prefs.sync()
+        self.zoom_changed.emit(self.zoom)
+
+    # -- settings ----------------------------------------------------------------------
+    def show_settings(self) -> SettingsDialog:
+        if self.settings_dialog is None:
+            dialog = SettingsDialog(self.window, normal_size=round(self._base_size), zoom_range=(ZOOM_MIN, ZOOM_MAX))
+            dialog.theme_chosen.connect(self.set_theme)
+            dialog.zoom_chosen.connect(self.set_zoom)
+            self.zoom_changed.connect(dialog.show_zoom)
+            self.settings_dialog = dialog
+        self.settings_dialog.show_theme(self._theme())
+        self.settings_dialog.show_zoom(self.zoom)
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+        self.settings_dialog.activateWindow()
+        return self.settings_dialog
+
+    def _theme(self) -> Theme:
+        app = QApplication.instance()
+        return current_theme(app) if isinstance(app, QApplication) else Theme.SYSTEM
+
+    def set_theme(self, theme: Theme) -> None:
+        """Recolour every window now, and start with this theme next time."""
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, theme)
+        save_theme(self.prefs, theme)
 
     # -- help --------------------------------------------------------------------------
     def show_shortcuts(self) -> ShortcutsDialog:

@@ -1,0 +1,104 @@
+"""What the window remembers between runs, in `<data dir>/window.ini`: the theme, the window's
+size and place, and where its splitters were left.
+
+Owns those keys and reading them back safely (a hand-edited or damaged value means the
+default, never a failed start). The zoom (window_keys.ZOOM_KEY) and whether the chat
+settings panel was open (chat_settings_side.PANEL_KEY) live in the same file.
+Must not: apply anything process-wide by itself except through `app.ui.theme.apply_theme`
+when asked (`apply_saved_theme`, called by app.ui.launch at start-up).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QByteArray, QObject, QSettings
+from PySide6.QtWidgets import QApplication, QSplitter
+
+from app.ui.theme import Theme, apply_theme
+
+if TYPE_CHECKING:
+    from app.ui.windows.main_window import MainWindow
+
+__all__ = [
+    "GEOMETRY_KEY",
+    "SPLITTER_KEYS",
+    "THEME_KEY",
+    "WindowLayout",
+    "apply_saved_theme",
+    "open_prefs",
+    "save_theme",
+    "saved_theme",
+]
+
+THEME_KEY = "view/theme"
+GEOMETRY_KEY = "window/geometry"
+# The list | chat splitter, and the transcript | chat settings panel one inside it.
+SPLITTER_KEYS = ("window/list_splitter", "window/chat_splitter")
+
+
+def open_prefs(data_dir: Path) -> QSettings:
+    return QSettings(str(data_dir / "window.ini"), QSettings.Format.IniFormat)
+
+
+def saved_theme(prefs: QSettings | None) -> Theme:
+    if prefs is None:
+        return Theme.SYSTEM
+    try:
+        return Theme(str(prefs.value(THEME_KEY, Theme.SYSTEM.value)))
+    except ValueError:  # a hand-edited file: the system's colours rather than a failed start
+        return Theme.SYSTEM
+
+
+def save_theme(prefs: QSettings | None, theme: Theme) -> None:
+    if prefs is not None:
+        prefs.setValue(THEME_KEY, theme.value)
+        prefs.sync()
+
+
+def apply_saved_theme(app: QApplication, prefs: QSettings | None) -> Theme:
+    theme = saved_theme(prefs)
+    apply_theme(app, theme)
+    return theme
+
+
+def _bytes(value: object) -> QByteArray | None:
+    return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+
+class WindowLayout(QObject):
+    """Puts the window where it was and its splitters as they were (made once, at the end of
+    the window's set-up), and saves both when the window closes."""
+
+    def __init__(self, window: MainWindow, prefs: QSettings | None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.prefs = prefs
+        self.restore()
+        window.closed.connect(self.save)
+
+    def splitters(self) -> tuple[QSplitter, QSplitter]:
+        outer = self.window.centralWidget()
+        assert isinstance(outer, QSplitter), "the window's centre is list | chat"
+        return outer, self.window.chat_settings.splitter
+
+    def restore(self) -> None:
+        """restoreGeometry moves a window saved on a screen that is gone onto one that is there."""
+        if self.prefs is None:
+            return
+        geometry = _bytes(self.prefs.value(GEOMETRY_KEY))
+        if geometry is not None:
+            self.window.restoreGeometry(geometry)  # False (ignored) for damaged bytes
+        for splitter, key in zip(self.splitters(), SPLITTER_KEYS, strict=True):
+            state = _bytes(self.prefs.value(key))
+            if state is not None:
+                splitter.restoreState(state)
+
+    def save(self) -> None:
+        if self.prefs is None:
+            return
+        self.prefs.setValue(GEOMETRY_KEY, self.window.saveGeometry())
+        for splitter, key in zip(self.splitters(), SPLITTER_KEYS, strict=True):
+            self.prefs.setValue(key, splitter.saveState())
+        self.prefs.sync()
