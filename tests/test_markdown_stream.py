@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.markdown_stream import Block, MarkdownStream, blocks_of, parser
+from app.core.markdown_stream import LIVE_LIMIT, Block, MarkdownStream, blocks_of, parser
 
 _MD = parser()
 
@@ -38,7 +38,7 @@ def test_any_chunking_gives_the_full_parse_and_never_takes_a_block_back(pieces: 
     for chunk in _chunked(text, cuts):
         update = stream.feed(chunk)
         committed += update.committed
-        shown = committed + ([update.pending] if update.pending else [])
+        shown = committed + update.pending
         # What is shown is a full parse of the text so far, short of a held-back opener.
         assert shown == _full(stream.shown_text())
     committed += stream.finish().committed
@@ -60,9 +60,9 @@ def test_a_list_streamed_item_by_item_keeps_its_numbers() -> None:
 def test_a_bare_opener_is_held_back_until_its_next_character() -> None:
     stream = MarkdownStream()
     update = stream.feed("Some text\n\n-")
-    assert update.pending is not None and update.pending.kind == "paragraph"
-    update = stream.feed(" item")
-    assert update.pending is not None and update.pending.kind == "list_item"
+    assert [b.kind for b in update.pending] == ["paragraph"]
+    update = stream.feed(" item\n")
+    assert [b.kind for b in update.pending] == ["list_item"]
     assert [b.kind for b in update.committed] == ["paragraph"]
 
 
@@ -81,3 +81,31 @@ def test_an_update_parses_the_pending_block_only() -> None:
     for i in range(500):
         stream.feed(f"Paragraph number {i} with a few words.\n\n")
     assert max(seen[-100:]) < 200
+
+
+def test_a_huge_paragraph_is_parsed_a_few_times_not_once_per_chunk() -> None:
+    """200 KB in one paragraph, 17 characters at a time: a parse per chunk would be quadratic."""
+    line = "All work and no play makes a **long** answer. " * 2 + "\n"
+    text = line * 2400 + "\nThe end."
+    seen: list[int] = []
+    md = parser()
+    real_parse = md.parse
+
+    def parse(src: str, env: object = None) -> list:  # type: ignore[type-arg]
+        seen.append(len(src))
+        return real_parse(src, env)
+
+    md.parse = parse  # type: ignore[method-assign]
+    stream = MarkdownStream(md)
+    committed: list[Block] = []
+    raw = 0
+    for i in range(0, len(text), 17):
+        update = stream.feed(text[i:i + 17])
+        committed += update.committed
+        raw += update.raw
+        if update.pending:
+            assert update.end == len(stream.shown_text())
+    committed += stream.finish().committed
+    assert committed == _full(text)
+    assert sum(seen) < 3 * len(text) + LIVE_LIMIT * 400
+    assert raw > len(text) // 17 * 0.9

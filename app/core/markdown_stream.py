@@ -1,14 +1,23 @@
-"""Markdown that arrives a few characters at a time, split into committed blocks and one pending block.
+"""Markdown that arrives a few characters at a time, split into committed blocks and pending ones.
 
 Owns: the parser Hearth renders answers with (markdown-it-py: CommonMark, tables, strikethrough;
 raw HTML off, so it stays text) and the streaming split. A block is a top-level Markdown block,
 or one item of a top-level list. Once a later block has started, a block is closed for good:
-it is *committed*, handed out once and never again. Only the last block is *pending*; each
-update re-parses the text from that block's first line, so the cost of an update is the size
-of the pending block, never the size of the answer (Textual's MarkdownStream, mdstream).
+it is *committed*, handed out once and never again. Only the last block is *pending*, and
+the one before it while the last starts on an unfinished line (a line that looks like a
+block's start may turn out to continue the block above: "```py```" is not a fence). Each
+update re-parses the text from the first pending block's first line, so the cost of an update
+is the size of the pending blocks, never the size of the answer (Textual's MarkdownStream,
+mdstream).
 
 The contract, pinned by a property test: for any chunking of any text, the committed blocks
-plus the pending one equal the blocks of a full parse of the same text.
+plus the pending ones equal the blocks of a full parse of the same text.
+
+A pending block bigger than LIVE_LIMIT (a paragraph of thousands of characters, a long code
+block) is not re-parsed on every update: only when a new line could start or end a block. In
+between, the update says `raw` and the caller appends the new source as it is; a block bigger
+than PLAIN_OVER is drawn as its source text even once closed, live or reopened alike, so no
+single frame ever parses or draws more than about PLAIN_OVER characters.
 
 Reference-style link definitions are off: one at the end of an answer would change a link at
 its start, which would break the contract (and a chat answer has no use for them).
@@ -21,16 +30,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-__all__ = ["Block", "ListInfo", "MarkdownStream", "Update", "blocks_of", "parser"]
+__all__ = ["LIVE_LIMIT", "PLAIN_OVER", "Block", "ListInfo", "MarkdownStream", "Update", "blocks_of", "close_of",
+           "parser"]
+
+LIVE_LIMIT = 3_000  # characters of pending block re-parsed on every update
+PLAIN_OVER = 12_000  # a block bigger than this is shown as written
 
 # The last line, unfinished, is nothing but the start of a block: wait for its next character.
-_BARE_OPENER = re.compile(r"(?:^|\n)[ \t]*(?:[-+*>#=_~`|:]+|\d{1,9}[.)]?)[ \t]*\Z")
+_BARE_LINE = re.compile(r"[ \t]*(?:[-+*>#=_~`|:]+|\d{1,9}[.)]?)[ \t]*")
+_HEAD = 16  # a bare opener is shorter than this; so is what decides whether a line may split
 _NEWLINES = re.compile(r"\r\n?")
+# A line that could end the pending block or start another: blank, or starting like a block.
+_MAY_SPLIT = re.compile(r"\n[ \t]*(?:\n|[-+*>#=_~`|:0-9])")
 
 
 def parser() -> MarkdownIt:
@@ -49,6 +65,7 @@ class ListInfo:
     ordered: bool
     number: int  # this item's number (ordered lists)
     start: int  # the list's first number
+    marker: str  # "-", "*" or "+"; "." or ")" for ordered lists: another marker starts another list
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +77,7 @@ class Block:
     start_line: int
     end_line: int
     list: ListInfo | None = None
+    source: str = ""  # its lines as written
 
     def signature(self) -> tuple[object, ...]:
         """What the block shows. Tight and loose lists are drawn alike, so `hidden` is left out."""
@@ -74,10 +92,13 @@ class Block:
 
 @dataclass
 class Update:
-    """What changed: blocks committed since the last update (render them once), and the pending one."""
+    """What changed: blocks committed since the last update (render them once), and the pending ones."""
 
     committed: list[Block] = field(default_factory=list)
-    pending: Block | None = None
+    pending: list[Block] = field(default_factory=list)
+    start: int = 0  # where the pending blocks' text starts in the stream's text
+    end: int = 0  # where the text shown ends (short of a held-back opener)
+    raw: bool = False  # not parsed this time: `pending` is the last parse's, the text up to `end` is newer
 
 
 def _token_signature(t: Token) -> tuple[object, ...]:
@@ -85,41 +106,49 @@ def _token_signature(t: Token) -> tuple[object, ...]:
     return (t.type, t.tag, t.nesting, t.content, t.markup, t.info, tuple(sorted(t.attrs.items())), children)
 
 
-def blocks_of(tokens: Sequence[Token], line_offset: int = 0, carry: ListInfo | None = None) -> list[Block]:
+def blocks_of(tokens: Sequence[Token], line_offset: int = 0, carry: ListInfo | None = None,
+              lines: Sequence[str] = ()) -> list[Block]:
     """Split a token stream into blocks. `carry`: the list that the first list here continues
-    (its id, and the number of its first item here)."""
+    (its id, and the number of its first item here) when it has the same marker. `lines`: the parsed text's lines, for
+    each block's `source`."""
     out: list[Block] = []
+
+    def source(first: int, last: int) -> str:
+        return "\n".join(lines[first:last])
+
     i = 0
     while i < len(tokens):
         t = tokens[i]
-        end = _matching_close(tokens, i)
+        end = close_of(tokens, i)
         first_line, last_line = (t.map or [0, 0])
         if t.type in ("bullet_list_open", "ordered_list_open"):
             ordered = t.type == "ordered_list_open"
             start = int(t.attrs.get("start", 1)) if ordered else 1
             list_id = line_offset + first_line
-            if carry is not None and i == 0:
+            if carry is not None and i == 0 and carry.ordered == ordered and carry.marker == t.markup:
                 start, list_id = carry.start, carry.list_id
                 number = carry.number
             else:
                 number = start
             j = i + 1
             while j < end:
-                item_end = _matching_close(tokens, j)
+                item_end = close_of(tokens, j)
                 item = tokens[j]
-                lines = item.map or [first_line, last_line]
-                out.append(Block("list_item", tuple(tokens[j:item_end + 1]), line_offset + lines[0],
-                                 line_offset + lines[1], ListInfo(list_id, ordered, number, start)))
+                span = item.map or [first_line, last_line]
+                out.append(Block("list_item", tuple(tokens[j:item_end + 1]), line_offset + span[0],
+                                 line_offset + span[1], ListInfo(list_id, ordered, number, start, t.markup),
+                                 source(span[0], span[1])))
                 number += 1
                 j = item_end + 1
         else:
             out.append(Block(t.type.removesuffix("_open"), tuple(tokens[i:end + 1]),
-                             line_offset + first_line, line_offset + last_line))
+                             line_offset + first_line, line_offset + last_line, source=source(first_line, last_line)))
         i = end + 1
     return out
 
 
-def _matching_close(tokens: Sequence[Token], i: int) -> int:
+def close_of(tokens: Sequence[Token], i: int) -> int:
+    """The index of the token that closes the one at `i` (itself when it opens nothing)."""
     depth = 0
     for j in range(i, len(tokens)):
         depth += tokens[j].nesting
@@ -129,7 +158,7 @@ def _matching_close(tokens: Sequence[Token], i: int) -> int:
 
 
 class MarkdownStream:
-    """Feed it chunks; each update returns the newly committed blocks and the pending one."""
+    """Feed it chunks; each update returns the newly committed blocks and the pending ones."""
 
     def __init__(self, md: MarkdownIt | None = None) -> None:
         self._md = md or parser()
@@ -137,8 +166,12 @@ class MarkdownStream:
         self._held_cr = False  # a chunk ended with "\r": the next one may start with "\n"
         self._tail = 0  # where the pending block's source starts, in _text
         self._tail_line = 0  # the line it starts on
-        self._carry: ListInfo | None = None  # the pending block is an item of this list
-        self.pending: Block | None = None
+        self._carry: ListInfo | None = None  # a list at the pending block continues this list
+        self._last: Block | None = None  # the last block committed
+        self.pending: list[Block] = []
+        self._line_head = ""  # the first _HEAD characters of the last line
+        self._line_len = 0  # and its length
+        self._may_split = False  # since the last parse, a line began that may end or start a block
 
     @property
     def text(self) -> str:
@@ -146,8 +179,14 @@ class MarkdownStream:
 
     def shown_text(self) -> str:
         """The text the blocks so far stand for: all of it, short of a held-back opener."""
-        held = _BARE_OPENER.search(self._text[self._tail:])
-        return self._text if held is None else self._text[:self._tail + held.start()]
+        return self._text[:len(self._text) - self._held()]
+
+    def _held(self) -> int:
+        """How many characters at the end are held back (a bare opener on the last line)."""
+        line = self._line_head
+        bare = self._line_len <= len(line) and len(self._text) - self._line_len >= self._tail \
+            and _BARE_LINE.fullmatch(line) is not None
+        return self._line_len if bare else 0
 
     def feed(self, chunk: str) -> Update:
         if self._held_cr:
@@ -155,7 +194,16 @@ class MarkdownStream:
         self._held_cr = chunk.endswith("\r")
         if self._held_cr:
             chunk = chunk[:-1]
-        self._text += _NEWLINES.sub("\n", chunk)
+        chunk = _NEWLINES.sub("\n", chunk)
+        # Only the new text and the head of the line it continues are looked at: O(chunk).
+        head = "\n" + self._line_head if self._line_len < _HEAD else ""
+        self._may_split = self._may_split or _MAY_SPLIT.search(head + chunk) is not None
+        last = chunk.rfind("\n")
+        if last >= 0:
+            self._line_head, self._line_len = chunk[last + 1:last + 1 + _HEAD], len(chunk) - last - 1
+        else:
+            self._line_head, self._line_len = (self._line_head + chunk[:_HEAD])[:_HEAD], self._line_len + len(chunk)
+        self._text += chunk
         return self._update(final=False)
 
     def finish(self) -> Update:
@@ -166,23 +214,36 @@ class MarkdownStream:
         return self._update(final=True)
 
     def _update(self, *, final: bool) -> Update:
-        source = self._text[self._tail:]
-        if not final:
-            held = _BARE_OPENER.search(source)
-            if held is not None:
-                source = source[:held.start()]
-        blocks = blocks_of(self._md.parse(source), self._tail_line, self._carry)
+        end = len(self._text) - (0 if final else self._held())
+        if not final and len(self.pending) == 1 and end - self._tail > LIVE_LIMIT and not self._may_split:
+            return Update([], self.pending, self._tail, end, raw=True)
+        self._may_split = False
+        source = self._text[self._tail:end]
+        blocks = blocks_of(self._md.parse(source), self._tail_line, self._carry, source.split("\n"))
         if final or not blocks:
-            self.pending = None
+            self.pending = []
             if final:
                 self._tail, self._carry = len(self._text), None
-            return Update(blocks, None)
-        pending = blocks[-1]
-        skip = pending.start_line - self._tail_line
+            return Update(blocks, [], self._tail, end)
+        keep = 1
+        last_line = self._tail_line + source.count("\n")
+        if len(blocks) > 1 and not source.endswith("\n") and blocks[-1].start_line == last_line:
+            keep = 2  # the last block starts on an unfinished line: it may yet join the one above
+        committed, pending = blocks[:-keep], blocks[-keep:]
+        skip = pending[0].start_line - self._tail_line
         offset = self._tail
         for _ in range(skip):
             offset = self._text.index("\n", offset) + 1
-        self._tail, self._tail_line = offset, pending.start_line
-        self._carry = pending.list
+        self._tail, self._tail_line = offset, pending[0].start_line
+        last = committed[-1] if committed else self._last
+        self._last = last
+        # The next parse starts at the first pending block: a list there continues its list, or
+        # the list of the item just before it (a "- - -" rule may become an item of that list).
+        if pending[0].list is not None:
+            self._carry = pending[0].list
+        elif last is not None and last.list is not None:
+            self._carry = replace(last.list, number=last.list.number + 1)
+        else:
+            self._carry = None
         self.pending = pending
-        return Update(blocks[:-1], pending)
+        return Update(committed, pending, offset, end)

@@ -26,8 +26,10 @@ from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
     QFont,
+    QGuiApplication,
     QMouseEvent,
     QPalette,
+    QResizeEvent,
     QTextBlock,
     QTextBlockFormat,
     QTextCharFormat,
@@ -39,6 +41,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
 
+from app.ui.theme import Colours, colours
+from app.ui.widgets.answer_body import AnswerBody, write_markdown
+from app.ui.widgets.link_guard import LinkGuard
+from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK, MarkdownWriter, body_block_format
 from app.ui.widgets.message_actions import LABELS, MessageToolbar, insert_branch_nav, menu_actions, parse_href
 
 if TYPE_CHECKING:
@@ -50,10 +56,11 @@ __all__ = ["OLDER_BATCH", "TAIL", "TranscriptView"]
 # near the top adds OLDER_BATCH more above. A 1,000-message chat opens as fast as a 60-message one.
 TAIL = 60
 OLDER_BATCH = 40
+READING_CHARS = 80  # the widest a line of text gets, in average characters
+_MARGIN = 16  # the least space on each side of the messages
+_BUBBLE_EXTRA = 2 * 10 + 48  # a message's padding, and the indent of the person's messages
 
 _ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
-_BUBBLE = {"user": "#eef2ff", "assistant": "#f7f7f8"}
-_FOOTER_COLOUR = {"failed": "#c53030", "cancelled": "#975a16", "interrupted": "#975a16"}
 _REASONING_HREF = "hearth-reasoning:"  # an internal anchor: model text never carries one
 
 
@@ -86,6 +93,7 @@ class _Reasoning:
 
 class TranscriptView(QTextEdit):
     action_requested = Signal(str, int)  # (message_actions action, message id): a link or the menu
+    notice = Signal(str)  # a line for the status bar ("Code copied")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,11 +107,15 @@ class TranscriptView(QTextEdit):
         doc.setUndoRedoEnabled(False)  # an undo stack would keep every chunk twice
         doc.setDocumentMargin(16)
         self.setPlaceholderText("Ask anything. The model runs on this computer: nothing you type leaves it.")
-        self._live: QTextCursor | None = None  # end of the streaming answer
+        self._body: AnswerBody | None = None  # the streaming answer's Markdown body
+        self._colours = colours(self.palette())
+        self._code: list[str] = []  # the code blocks shown, by the number in their Copy link
+        self._restyle_pending = False  # the palette changed while an answer streamed
         self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
         self._live_reasoning: _Reasoning | None = None
         self._sections: list[_Reasoning] = []  # index = the number in the header's anchor
         self._frames: list[QTextFrame] = []  # one per message, in order
+        self.links = LinkGuard(self)
         self.toolbar = MessageToolbar(self.viewport())
         self.toolbar.chosen.connect(self.action_requested)
         self.verticalScrollBar().valueChanged.connect(lambda _: self.toolbar.hide())
@@ -116,20 +128,24 @@ class TranscriptView(QTextEdit):
         return None  # model output never makes the window fetch anything
 
     # -- the three operations ----------------------------------------------------------
-    def show_messages(self, messages: list[MessageView]) -> None:
-        """Rebuild everything: only when another conversation is shown."""
-        self._live = self._live_head = self._live_reasoning = None
+    def show_messages(self, messages: list[MessageView], *, tail: int = TAIL) -> None:
+        """Rebuild everything: only when another conversation is shown (or the theme changed).
+        The last `tail` messages are drawn now, older ones as the person scrolls up."""
+        self._body = self._live_head = self._live_reasoning = None
+        self._code.clear()
         self._sections.clear()
         self.toolbar.hide()
         self._frames.clear()
         self._views.clear()
         self.document().clear()
+        self._fit_width()
         # The newest messages first: they are what is on screen. Older ones are added above,
         # a batch at a time, as the person scrolls up (_render_older).
-        self._older = list(messages[:-TAIL]) if len(messages) > TAIL else []
+        tail = max(1, tail)
+        self._older = list(messages[:-tail]) if len(messages) > tail else []
         batch = QTextCursor(self.document())
         batch.beginEditBlock()  # one layout pass at the end, not one per insert
-        for m in messages[-TAIL:]:
+        for m in messages[-tail:]:
             self._append(m)
         batch.endEditBlock()
         self._scroll_to_end()
@@ -194,7 +210,7 @@ class TranscriptView(QTextEdit):
         frame_format = QTextFrameFormat()
         frame_format.setPadding(10)
         frame_format.setBottomMargin(10)
-        frame_format.setBackground(QColor(_BUBBLE.get(m.role, "#ffffff")))
+        frame_format.setBackground(self._colours.user_bubble if m.role == "user" else self._colours.assistant_bubble)
         if m.role == "user":
             frame_format.setLeftMargin(48)
         else:
@@ -202,34 +218,48 @@ class TranscriptView(QTextEdit):
         frame_format.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
         frame = cursor.insertFrame(frame_format)
         start = cursor.position()
-        cursor.insertText(_ROLE_NAMES.get(m.role, m.role), _header_format())
+        cursor.insertText(_ROLE_NAMES.get(m.role, m.role), _header_format(self._colours))
         insert_branch_nav(cursor, m, self.palette())
         # At the start of the role name: nothing is inserted there, so it stays in that block.
         head = QTextCursor(self.document())
         head.setPosition(start)
-        cursor.insertBlock(_body_block(), _body_format())
-        cursor.insertText(m.text, _body_format())
+        cursor.insertBlock(body_block_format(4), _body_format(self._colours))
         live = m.state is not None and not m.footer and m.role == "assistant"
-        reasoning = self._add_reasoning(head, m.reasoning, expanded=live) if m.reasoning else None
+        body: AnswerBody | None = None
         if live:  # queued/streaming: text will follow
-            self._live, self._live_head, self._live_reasoning = cursor, head, reasoning
+            body = AnswerBody(self.document(), cursor, self._writer())
+            body.feed(m.text)
+        elif m.role == "assistant":  # the model's Markdown, drawn once
+            write_markdown(cursor, m.text, self._writer())
+        else:  # what the person typed, as typed: line breaks kept, nothing interpreted
+            cursor.insertText(m.text, _body_format(self._colours))
+        reasoning = self._add_reasoning(head, m.reasoning, expanded=live) if m.reasoning else None
+        if body is not None:
+            self._body, self._live_head, self._live_reasoning = body, head, reasoning
         else:
             self._insert_footer(cursor, m)
         return frame
 
+    def _writer(self) -> MarkdownWriter:
+        return MarkdownWriter(self.palette(), self._register_code)
+
+    def _register_code(self, code: str) -> int:
+        self._code.append(code)
+        return len(self._code) - 1
+
     def append_text(self, chunk: str) -> None:
         """Append one frame's worth of text to the streaming answer."""
-        if self._live is None:
+        if self._body is None:
             return
         at_end = self._at_end()
         self._answer_started()
-        self._live.insertText(chunk, _body_format())
+        self._body.feed(chunk)
         if at_end:
             self._scroll_to_end()
 
     def append_reasoning(self, chunk: str) -> None:
         """Append one frame's worth of reasoning to the streaming message's reasoning section."""
-        if self._live is None or self._live_head is None:
+        if self._body is None or self._live_head is None:
             return
         at_end = self._at_end()
         r = self._live_reasoning
@@ -237,7 +267,7 @@ class TranscriptView(QTextEdit):
             r = self._live_reasoning = self._add_reasoning(self._live_head, "", expanded=True)
             r.thinking = True
             self._relabel(r)
-        r.end.insertText(chunk, _reasoning_format())
+        r.end.insertText(chunk, _reasoning_format(self._colours))
         r.count(chunk)
         if not r.expanded:  # hidden: the count in its header is what changes
             self._relabel(r)
@@ -248,14 +278,10 @@ class TranscriptView(QTextEdit):
 
     def replace_text(self, text: str) -> None:
         """The provider rewrote the streaming answer: replace the answer's text (rare)."""
-        if self._live is None or self._live_head is None:
+        if self._body is None:
             return
         self._answer_started()
-        above = self._live_reasoning.end.block() if self._live_reasoning else self._live_head.block()
-        c = QTextCursor(self.document())
-        c.setPosition(above.next().position())
-        c.setPosition(self._live.position(), QTextCursor.MoveMode.KeepAnchor)
-        c.insertText(text, _body_format())  # the live cursor ends up after the new text
+        self._body.replace(text)
 
     def replace_reasoning(self, text: str) -> None:
         """The streaming message's whole reasoning, rewritten."""
@@ -266,7 +292,7 @@ class TranscriptView(QTextEdit):
         c = QTextCursor(self.document())
         c.setPosition(r.header.block().next().position())
         c.setPosition(r.end.position(), QTextCursor.MoveMode.KeepAnchor)
-        c.insertText(text, _reasoning_format())
+        c.insertText(text, _reasoning_format(self._colours))
         r.words, r.in_word = 0, False
         r.count(text)
         self._relabel(r)
@@ -290,24 +316,23 @@ class TranscriptView(QTextEdit):
 
     def finish_message(self, m: MessageView) -> None:
         """The streaming answer ended: add its footer (metrics, stopped, error)."""
-        if self._live is None:
+        if self._body is None:
             return
         at_end = self._at_end()
+        self._body.finish()
         if self._live_reasoning is not None and self._live_reasoning.thinking:
             self._live_reasoning.thinking = False  # it ended without an answer: keep it open
             self._relabel(self._live_reasoning)
-        self._insert_footer(self._live, m)
+        self._insert_footer(self._body.end, m)
         if self._views:
             self._views[-1] = m
-        self._live = self._live_head = self._live_reasoning = None
+        self._body = self._live_head = self._live_reasoning = None
+        if self._restyle_pending:
+            self._restyle()
         if at_end:
             self._scroll_to_end()
 
     # -- the mouse: clicking a reasoning header opens or closes it ----------------------
-    def _section_at(self, event: QMouseEvent) -> int | None:
-        href = self.anchorAt(event.position().toPoint())
-        return int(href[len(_REASONING_HREF):]) if href.startswith(_REASONING_HREF) else None
-
     def message_at(self, pos: QPoint) -> tuple[MessageView, bool] | None:
         """The message under viewport point `pos`, and whether it is the last one."""
         i = self._index_at(pos)
@@ -356,21 +381,36 @@ class TranscriptView(QTextEdit):
         menu.exec(event.globalPos())
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        link = parse_href(self.anchorAt(event.position().toPoint()))
-        if link is not None and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
-            self.action_requested.emit(*link)
-            event.accept()
-            return
-        index = self._section_at(event)
-        if index is not None and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
-            self.toggle_reasoning(index)
+        href = self.anchorAt(event.position().toPoint())
+        if href and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection() \
+                and self.follow(href):
             event.accept()
             return
         super().mouseReleaseEvent(event)
 
+    def follow(self, href: str) -> bool:
+        """The person clicked anchor `href`: True when it was one of Hearth's or a model's link."""
+        index = href.rpartition(":")[2]
+        if (link := parse_href(href)) is not None:
+            self.action_requested.emit(*link)
+        elif href.startswith(_REASONING_HREF) and index.isdigit():
+            self.toggle_reasoning(int(index))
+        elif href.startswith(CODE_COPY) and index.isdigit():
+            self.copy_code(int(index))
+        elif href.startswith(MODEL_LINK):  # never opened without asking, and only http(s)
+            self.links.ask(href[len(MODEL_LINK):])
+        else:
+            return False
+        return True
+
+    def copy_code(self, index: int) -> None:
+        """Code block `index` alone, as the model wrote it, to the clipboard."""
+        QGuiApplication.clipboard().setText(self._code[index])
+        self.notice.emit("Code copied")
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         self._offer_actions(event.position().toPoint())
-        over = self._section_at(event) is not None or parse_href(self.anchorAt(event.position().toPoint())) is not None
+        over = bool(self.anchorAt(event.position().toPoint()))
         self.viewport().setCursor(Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.IBeamCursor)
         super().mouseMoveEvent(event)
 
@@ -380,13 +420,13 @@ class TranscriptView(QTextEdit):
         index = len(self._sections)
         c = QTextCursor(head.block())
         c.movePosition(QTextCursor.MoveOperation.EndOfBlock)
-        c.insertBlock(_reasoning_header_block(), _reasoning_header_format(index))
+        c.insertBlock(_reasoning_header_block(), _reasoning_header_format(index, self._colours))
         start = c.position()
-        c.insertText("…", _reasoning_header_format(index))  # relabelled below
+        c.insertText("…", _reasoning_header_format(index, self._colours))  # relabelled below
         header = QTextCursor(self.document())  # at the label's start: later inserts come after it
         header.setPosition(start)
-        c.insertBlock(_reasoning_block(), _reasoning_format())
-        c.insertText(text, _reasoning_format())
+        c.insertBlock(_reasoning_block(), _reasoning_format(self._colours))
+        c.insertText(text, _reasoning_format(self._colours))
         r = _Reasoning(index=index, header=header, end=c, expanded=expanded)
         r.count(text)
         self._sections.append(r)
@@ -413,7 +453,7 @@ class TranscriptView(QTextEdit):
         block = r.header.block()
         c = QTextCursor(block)
         c.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
-        c.insertText(r.label(), _reasoning_header_format(r.index))
+        c.insertText(r.label(), _reasoning_header_format(r.index, self._colours))
 
     def _show_blocks(self, r: _Reasoning, visible: bool) -> None:
         first = r.header.block().next()
@@ -427,12 +467,52 @@ class TranscriptView(QTextEdit):
         start = first.position()
         self.document().markContentsDirty(start, last.position() + last.length() - start)
 
+    # -- reading comfort: a column of at most READING_CHARS characters, and the theme's colours
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_width()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_width()
+        elif event.type() == QEvent.Type.PaletteChange and colours(self.palette()) != self._colours:
+            self._colours = colours(self.palette())
+            self._restyle()
+
+    def _fit_width(self) -> None:
+        """Centre a column about READING_CHARS characters wide once the window is wider: long
+        lines are hard to read. The margins are the root frame's, so nothing is re-rendered."""
+        column = self.fontMetrics().averageCharWidth() * READING_CHARS + _BUBBLE_EXTRA
+        side = max(_MARGIN, (self.viewport().width() - column) // 2)
+        root = self.document().rootFrame()
+        fmt = root.frameFormat()
+        if round(fmt.leftMargin()) != side:
+            fmt.setLeftMargin(side)
+            fmt.setRightMargin(side)
+            root.setFrameFormat(fmt)
+
+    def _restyle(self) -> None:
+        """Draw everything again in the new palette's colours (a theme switch); an answer that is
+        streaming is redrawn when it ends."""
+        if self._body is not None:
+            self._restyle_pending = True
+            return
+        self._restyle_pending = False
+        bar = self.verticalScrollBar()
+        at_end, value = self._at_end(), bar.value()
+        self.show_messages(self._older + self._views, tail=len(self._views))
+        if not at_end:
+            bar.setValue(value)
+
     # -- helpers -----------------------------------------------------------------------
     def _insert_footer(self, cursor: QTextCursor, m: MessageView) -> None:
         if not m.footer:
             return
         fmt = QTextCharFormat()
-        fmt.setForeground(QColor(_FOOTER_COLOUR.get(str(m.state), "#6b7280")))
+        c = self._colours
+        state_colours = {"failed": c.error, "cancelled": c.warning, "interrupted": c.warning}
+        fmt.setForeground(state_colours.get(str(m.state), c.muted))
         fmt.setFontPointSize(max(7.0, self.font().pointSizeF() - 1.5))
         block = QTextBlockFormat()
         block.setTopMargin(6)
@@ -476,23 +556,16 @@ class TranscriptView(QTextEdit):
         return True
 
 
-def _header_format() -> QTextCharFormat:
+def _header_format(c: Colours) -> QTextCharFormat:
     fmt = QTextCharFormat()
     fmt.setFontWeight(QFont.Weight.DemiBold)
-    fmt.setForeground(QColor("#374151"))
+    fmt.setForeground(c.heading)
     return fmt
 
 
-def _body_block() -> QTextBlockFormat:
-    block = QTextBlockFormat()
-    block.setTopMargin(4)
-    block.setLineHeight(125, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
-    return block
-
-
-def _body_format() -> QTextCharFormat:
+def _body_format(c: Colours) -> QTextCharFormat:
     fmt = QTextCharFormat()
-    fmt.setForeground(QColor("#111827"))
+    fmt.setForeground(c.text)
     return fmt
 
 
@@ -502,9 +575,9 @@ def _reasoning_header_block() -> QTextBlockFormat:
     return block
 
 
-def _reasoning_header_format(index: int) -> QTextCharFormat:
+def _reasoning_header_format(index: int, c: Colours) -> QTextCharFormat:
     fmt = QTextCharFormat()
-    fmt.setForeground(QColor("#6b7280"))
+    fmt.setForeground(c.muted)
     fmt.setFontWeight(QFont.Weight.Medium)
     fmt.setAnchor(True)
     fmt.setAnchorHref(f"{_REASONING_HREF}{index}")
@@ -519,8 +592,8 @@ def _reasoning_block() -> QTextBlockFormat:
     return block
 
 
-def _reasoning_format() -> QTextCharFormat:
+def _reasoning_format(c: Colours) -> QTextCharFormat:
     fmt = QTextCharFormat()
-    fmt.setForeground(QColor("#6b7280"))
+    fmt.setForeground(c.muted)
     fmt.setFontItalic(True)
     return fmt
