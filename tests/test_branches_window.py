@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from real_app import App
 from ui_fakes import run, running_loop
 
+from app.core.plain_text import to_plain_text
 from engine.states import GenerationState
 
 
@@ -82,7 +83,7 @@ def test_regenerate_keeps_the_old_answer_one_arrow_away_and_edit_makes_a_branch(
     first_answer = a.vm.current.messages[-1].text
     assert first_answer and "◀" not in a.transcript()
 
-    click_action(a, first_answer[:20], "regenerate")
+    click_action(a, to_plain_text(first_answer)[:20], "regenerate")
     wait_answered(a)
     assert "Assistant   ◀ 2/2 ▶" in a.transcript()
     second_answer = a.vm.current.messages[-1].text
@@ -130,7 +131,8 @@ def test_copy_fork_and_delete_from_the_links_under_a_message(qtbot, app_factory,
     a.window.message_commands.run("copy_plain", question.message_id)
     assert QGuiApplication.clipboard().text() == "Say hello in bold."
 
-    click_action(a, a.vm.current.messages[1].text[:20], "fork")  # the new chat: the question and that answer
+    # The new chat: the question and that answer.
+    click_action(a, to_plain_text(a.vm.current.messages[1].text)[:20], "fork")
     qtbot.waitUntil(lambda: a.vm.current.conversation_id != cid, timeout=10_000)
     assert [m.role for m in a.vm.current.messages] == ["user", "assistant"]
     assert a.window.conversations.model.rowCount() == 2
@@ -161,7 +163,7 @@ def test_a_reply_answers_the_branch_on_screen_even_if_another_process_moved_it(
     a.load(model_path)
     a.send("Name a colour.")
     wait_answered(a)
-    click_action(a, a.vm.current.messages[-1].text[:15], "regenerate")
+    click_action(a, to_plain_text(a.vm.current.messages[-1].text)[:15], "regenerate")
     wait_answered(a)
     shown = [m.message_id for m in a.vm.current.messages]  # the second answer is on screen
     first_answer = a.vm.current.messages[-1].siblings[0]

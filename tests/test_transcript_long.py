@@ -30,7 +30,8 @@ def _numbers(view: TranscriptView) -> list[int]:
 def _top_message(view: TranscriptView) -> int | None:
     """The number of the first message whose text is visible at the top of the view."""
     for y in range(0, 300, 8):
-        found = re.search(r"message number (\d+)\.", view.cursorForPosition(QPoint(view.viewport().width() // 2, y)).block().text())
+        block = view.cursorForPosition(QPoint(view.viewport().width() // 2, y)).block()
+        found = re.search(r"message number (\d+)\.", block.text())
         if found:
             return int(found.group(1))
     return None

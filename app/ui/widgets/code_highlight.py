@@ -17,7 +17,11 @@ from pygments.token import _TokenType
 from pygments.util import ClassNotFound
 from PySide6.QtGui import QColor, QFont, QTextCharFormat
 
-__all__ = ["runs"]
+__all__ = ["COMMON_LANGUAGES", "runs", "warm_up"]
+
+# Loading a lexer takes 5-120 ms the first time: warm_up loads these off the UI thread.
+COMMON_LANGUAGES = ("python", "javascript", "typescript", "bash", "json", "c", "cpp", "rust", "go", "java",
+                    "html", "css", "sql", "yaml", "toml", "diff", "markdown", "shell")
 
 
 @lru_cache(maxsize=64)
@@ -33,7 +37,10 @@ def _lexer(language: str) -> Lexer | None:
 
 @lru_cache(maxsize=2048)
 def _format(style_name: str, token: _TokenType) -> QTextCharFormat:
-    style = get_style_by_name(style_name).style_for_token(token)
+    styles = get_style_by_name(style_name)
+    while not styles.styles_token(token) and token.parent is not None:
+        token = token.parent  # a token type made after the style was (YAML's Scalar.Plain)
+    style = styles.style_for_token(token)
     fmt = QTextCharFormat()
     if style["color"]:
         fmt.setForeground(QColor(f"#{style['color']}"))
@@ -52,3 +59,12 @@ def runs(code: str, language: str, style_name: str) -> Iterator[tuple[str, QText
         return
     for token, text in lexer.get_tokens(code):
         yield text, _format(style_name, token)
+
+
+def warm_up(style_names: tuple[str, ...] = ("default", "monokai")) -> None:
+    """Load the common lexers and styles (call it from a worker thread at start-up), so the
+    first code block of each language does not stall a frame."""
+    for language in COMMON_LANGUAGES:
+        for style_name in style_names:
+            for _ in runs("x = 1\n", language, style_name):
+                pass

@@ -39,7 +39,7 @@ from app.core.markdown_stream import PLAIN_OVER, Block, close_of
 from app.ui.theme import Colours, colours, pygments_style
 from app.ui.widgets.code_highlight import runs
 
-__all__ = ["CODE_COPY", "MODEL_LINK", "MarkdownWriter", "body_block_format"]
+__all__ = ["CODE_COPY", "MODEL_LINK", "MarkdownWriter", "body_block_format", "collapsed_block"]
 
 MODEL_LINK = "hearth-model-link:"  # + the URL the model wrote
 CODE_COPY = "hearth-copy-code:"  # + the code block's number
@@ -55,7 +55,7 @@ def body_block_format(top: float = 6) -> QTextBlockFormat:
     return block
 
 
-def _collapsed_block() -> QTextBlockFormat:
+def collapsed_block() -> QTextBlockFormat:
     """An empty block Qt keeps before or after a table: as short as a block can be."""
     block = QTextBlockFormat()
     block.setLineHeight(1, QTextBlockFormat.LineHeightTypes.FixedHeight.value)
@@ -365,17 +365,17 @@ class MarkdownWriter:
         fmt.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
         self._before_frame(cursor)
         table = cursor.insertTable(1, 1, fmt)
-        table.cellAt(0, 0).firstCursorPosition().setBlockFormat(_collapsed_block())
+        table.cellAt(0, 0).firstCursorPosition().setBlockFormat(collapsed_block())
         cursor.setPosition(table.lastPosition() + 1)
         self._after_frame(cursor)
 
     def _before_frame(self, cursor: QTextCursor) -> None:
         if self.reuse:  # Qt keeps the empty block the table is inserted at above it: make it short
             self.reuse = False
-            cursor.setBlockFormat(_collapsed_block())
+            cursor.setBlockFormat(collapsed_block())
 
     def _after_frame(self, cursor: QTextCursor) -> None:
         """Qt puts an empty block after a table: the next block takes it, or it stays short."""
-        cursor.setBlockFormat(_collapsed_block())
+        cursor.setBlockFormat(collapsed_block())
         self.reuse = True
 
