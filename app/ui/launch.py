@@ -15,6 +15,7 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
+from app.ui.widgets.code_highlight import warm_up
 from app.ui.windows.main_window import MainWindow
 from app.ui.windows.window_prefs import apply_saved_theme, open_prefs
 from engine.client import AsyncEngine
@@ -171,6 +173,8 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         _close_on_signals(window)
         window.show()
         await asyncio.sleep(0)  # let the window paint before the engine process starts
+        # The first code block of a language would otherwise load its lexer mid-stream (5-120 ms).
+        threading.Thread(target=warm_up, name="hearth-lexers", daemon=True).start()
         loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
         await providers_vm.refresh()  # never raises: a broken providers.toml is reported
         try:
