@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.composer.submitted.connect(self._send)
         self.message_commands = MessageCommands(self)
         self.transcript.action_requested.connect(self.message_commands.run)
+        self.transcript.notice.connect(self.status.show_notice)  # "Code copied"
         self.composer.edit_last_requested.connect(self.message_commands.edit_last)
         self.composer.textChanged.connect(self._sync_controls)
         self.send_button.clicked.connect(self._send)
