@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QObject, QRect, QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSettings, Qt
 from PySide6.QtGui import QColor, QKeySequence, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QSplitter
+from PySide6.QtWidgets import QApplication, QLabel, QListWidget, QRadioButton, QSplitter
 from qasync import QEventLoop
 from ui_fakes import FakeChatService, Reply, running_loop
 
@@ -77,9 +77,9 @@ def open_settings(qtbot, w: MainWindow) -> SettingsDialog:
 
 
 def choose(qtbot, dialog: SettingsDialog, theme: Theme) -> None:
-    button = dialog.findChild(QObject, f"theme_{theme.value}")
+    button = dialog.findChild(QRadioButton, f"theme_{theme.value}")
     assert button is not None
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton, pos=QPoint(8, button.height() // 2))  # on its circle
 
 
 def one_chat(qtbot, w: MainWindow, service: FakeChatService) -> None:
@@ -263,3 +263,17 @@ def test_no_widget_names_a_colour_of_its_own() -> None:
              for path in sorted(UI.rglob("*.py")) if path.name not in ALLOWED
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if colour.search(line)]
     assert found == []
+
+
+def test_a_widget_with_a_colourless_style_sheet_is_recoloured_too(qtbot) -> None:
+    """Qt keeps the palette a widget had when its style sheet was set (a padding is enough)."""
+    box = QListWidget()
+    box.setStyleSheet("QListWidget::item { padding: 6px 4px; }")
+    title = QLabel("API key")
+    title.setStyleSheet("font-weight: 600;")
+    for w in (box, title):
+        qtbot.addWidget(w)
+        w.show()
+    apply_theme(QApplication.instance(), Theme.DARK)
+    assert lightness(box.palette().color(QPalette.ColorRole.Base)) < 60
+    assert lightness(title.palette().color(QPalette.ColorRole.WindowText)) > 180

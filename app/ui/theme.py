@@ -249,17 +249,25 @@ def set_style(widget: QWidget, template: str) -> None:
     """`widget.setStyleSheet(template)` with `$muted`, `$error_tint`... (see `style_names`) filled
     in from the theme's palette, and filled in again whenever `apply_theme` changes it."""
     widget.setProperty(_STYLE_PROPERTY, template)
-    sheet = Template(template).substitute(style_names(_theme_palette(widget)))
+    sheet = _render(widget, template)
     if widget.styleSheet() != sheet:  # restyling is not free
         widget.setStyleSheet(sheet)
 
 
+def _render(widget: QWidget, template: str) -> str:
+    return Template(template).substitute(style_names(_theme_palette(widget)))
+
+
 def refresh_styles(app: QApplication) -> None:
-    """Re-resolve style sheets after a palette change: Qt reads `palette(mid)` in a style sheet
-    once, when the sheet is set, and a `set_style` template names colours of the old palette."""
+    """Set every style sheet again after a palette change. Qt gives a widget with a style sheet
+    (even one that names no colour: a padding, a bold label) the palette of the moment the
+    sheet was set, and keeps it; it reads `palette(mid)` in a sheet then too; and a
+    `set_style` template names colours of the old palette."""
+    if app.styleSheet():
+        app.setStyleSheet(app.styleSheet())
     for widget in app.allWidgets():
         template = widget.property(_STYLE_PROPERTY)
         if isinstance(template, str):
-            set_style(widget, template)
-        elif "palette(" in widget.styleSheet():
+            widget.setStyleSheet(_render(widget, template))  # even when unchanged: see above
+        elif widget.styleSheet():
             widget.setStyleSheet(widget.styleSheet())
