@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
     QDialogButtonBox,
-    QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -27,7 +27,8 @@ from app.ui.theme import Theme, set_style
 
 __all__ = ["SettingsDialog"]
 
-_THEME_TEXT = {Theme.SYSTEM: "Follow the system", Theme.LIGHT: "Light", Theme.DARK: "Dark"}
+_THEME_TEXT = {Theme.SYSTEM: "Follow the system (light or dark, as the desktop is)", Theme.LIGHT: "Light",
+               Theme.DARK: "Dark"}
 
 
 class SettingsDialog(QDialog):
@@ -40,14 +41,15 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.setModal(False)
         self.normal_size = normal_size
+        self.setMinimumWidth(420)
+        theme_box = QGroupBox("Theme", self)
+        theme_column = QVBoxLayout(theme_box)
         self.themes = QButtonGroup(self)
-        theme_row = QHBoxLayout()
         for i, theme in enumerate(Theme):
-            button = QRadioButton(_THEME_TEXT[theme], self)
+            button = QRadioButton(_THEME_TEXT[theme], theme_box)
             button.setObjectName(f"theme_{theme.value}")
             self.themes.addButton(button, i)
-            theme_row.addWidget(button)
-        theme_row.addStretch(1)
+            theme_column.addWidget(button)
         self.themes.idClicked.connect(lambda i: self.theme_chosen.emit(list(Theme)[i]))
         self.text_size = QSpinBox(self)
         self.text_size.setObjectName("text_size")
@@ -55,24 +57,26 @@ class SettingsDialog(QDialog):
         self.text_size.setSuffix(" pt")
         self.text_size.setToolTip("The size of the conversation's and the message box's text")
         self.text_size.valueChanged.connect(lambda value: self.zoom_chosen.emit(value - self.normal_size))
-        self.normal_button = QPushButton(f"Normal ({normal_size} pt)", self)
+        self.normal_button = QPushButton("Normal size", self)
+        self.normal_button.setToolTip(f"{normal_size} pt (Ctrl+0)")
         self.normal_button.setObjectName("text_size_normal")
         self.normal_button.clicked.connect(lambda: self.text_size.setValue(self.normal_size))
+        text_box = QGroupBox("Text size of the conversation and the message box", self)
         size_row = QHBoxLayout()
         size_row.addWidget(self.text_size)
         size_row.addWidget(self.normal_button)
         size_row.addStretch(1)
-        hint = QLabel("Ctrl + and Ctrl − change the text size too; Ctrl 0 brings it back to normal.", self)
+        hint = QLabel("Ctrl + and Ctrl − change it too; Ctrl 0 brings it back to normal.", text_box)
         hint.setWordWrap(True)
         set_style(hint, "color: $muted;")
-        form = QFormLayout()
-        form.addRow("Theme", theme_row)
-        form.addRow("Text size", size_row)
-        form.addRow("", hint)
+        text_column = QVBoxLayout(text_box)
+        text_column.addLayout(size_row)
+        text_column.addWidget(hint)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(theme_box)
+        layout.addWidget(text_box)
         layout.addStretch(1)
         layout.addWidget(buttons)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
