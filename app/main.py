@@ -1,7 +1,7 @@
 """The `hearth` command's composition root: the one module that sees both the CLI and the UI.
 
 The CLI (app.cli) never imports Qt, so a terminal command does not pay for loading it; the
-commands that need Qt, the window and `hearth bench` (stream and scale), are handed to it here and
+commands that need Qt, the window and `hearth bench` (stream, scale and render), are handed to it here and
 imported only when chosen.
 """
 
@@ -31,5 +31,12 @@ def _bench_scale(**kwargs: Any) -> int:
     return run_scale_bench(**kwargs)
 
 
+def _bench_render(**kwargs: Any) -> int:
+    from app.ui.bench_render import run_render_bench
+
+    return run_render_bench(**kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli_main(argv, front_ends=FrontEnds(window=_window, bench=_bench, bench_scale=_bench_scale))
+    return cli_main(argv, front_ends=FrontEnds(window=_window, bench=_bench, bench_scale=_bench_scale,
+                                               bench_render=_bench_render))

@@ -123,6 +123,10 @@ def test_markdown_is_formatted_and_the_persons_text_is_shown_as_typed(qtbot, win
     assert heading.charFormat().fontWeight() >= 700
     code = doc.find("def fib")
     assert code.charFormat().fontFixedPitch()
+    qtbot.waitUntil(lambda: window.transcript.colouring.pending == 0)  # coloured in idle time
+    keyword = doc.find("def").charFormat().foreground().color()
+    assert keyword != doc.find("fib(n - 1)").charFormat().foreground().color()
+    assert "def fib(n: int) -> int:\n    return n" in window.transcript.toPlainText()  # colours change no text
     assert code.currentTable() is not None  # a box with its language and a Copy link
     assert doc.find("python").block().text().startswith("python") and not doc.find("Copy").isNull()
     item = doc.find("Build the wheel").block()

@@ -9,7 +9,7 @@ from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QApplication
 
 from app.core.message_view import MessageView
-from app.ui.widgets.transcript import OLDER_BATCH, TAIL, TranscriptView
+from app.ui.widgets.transcript import BATCH_CHARS, OLDER_BATCH, TAIL, TAIL_CHARS, TranscriptView, newest
 from engine.states import GenerationState
 
 
@@ -42,17 +42,21 @@ def test_a_thousand_messages_open_at_the_end_and_scrolling_up_brings_every_older
     qtbot.addWidget(view)
     view.resize(800, 600)
     view.show()
-    view.show_messages(_conversation(1000))
-    assert _numbers(view) == list(range(1000 - TAIL, 1000))  # the newest; the rest waits
-    assert view.unrendered == 1000 - TAIL
+    messages = _conversation(1000)
+    view.show_messages(messages)
+    tail = newest(messages, TAIL, TAIL_CHARS)
+    assert 10 < tail <= TAIL
+    assert _numbers(view) == list(range(1000 - tail, 1000))  # the newest; the rest waits
+    assert view.unrendered == 1000 - tail
+    batch = newest(messages[:-tail], OLDER_BATCH, BATCH_CHARS)
     bar = view.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.value() == bar.maximum() and bar.maximum() > 0)
 
     bar.setValue(bar.minimum())  # the person scrolls to the top
     before = _top_message(view)
-    qtbot.waitUntil(lambda: view.unrendered == 1000 - TAIL - OLDER_BATCH)
+    qtbot.waitUntil(lambda: view.unrendered == 1000 - tail - batch)
     QApplication.processEvents()
-    assert before == 1000 - TAIL and _top_message(view) == before  # what they were reading stays put
+    assert before == 1000 - tail and _top_message(view) == before  # what they were reading stays put
     while view.unrendered:
         remaining = view.unrendered
         bar.setValue(bar.minimum())

@@ -94,16 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--provider", metavar="NAME", help="answer with a remote provider (see `hearth providers`) "
                      "instead of the local model")
     bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python "
-                           "(`bench scale`: the window, search and the command path on 10,000 conversations)")
-    bench.add_argument("suite", nargs="?", choices=("stream", "scale"), default="stream",
+                           "(`bench scale`: the window, search and the command path on 10,000 conversations; "
+                           "`bench render`: drawing a 50,000-character Markdown answer)")
+    bench.add_argument("suite", nargs="?", choices=("stream", "scale", "render"), default="stream",
                        help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
-                            "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one")
+                            "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
+                            "streaming Markdown answer in the real transcript against Qt's setMarkdown")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
     bench.add_argument("--messages", type=_positive_int, default=1_000_000, help="scale: messages generated")
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
     bench.add_argument("--runs", type=int, help="runs per variant; medians are reported (default 9; scale: 3 "
-                       "window probes per store)")
+                       "window probes per store; render: 3)")
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
@@ -125,6 +127,7 @@ class FrontEnds:
     window: Callable[..., int]  # the window: run_window(data_dir=, model_path=, settings=, ...)
     bench: Callable[..., int]  # `hearth bench`: the window's streaming path, measured
     bench_scale: Callable[..., int] | None = None  # `hearth bench scale`: the window and search on a big store
+    bench_render: Callable[..., int] | None = None  # `hearth bench render`: drawing streamed Markdown
 
 
 def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
@@ -142,8 +145,8 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
         return _doctor(args, data_dir)
     if args.command in _NO_MODEL:  # the store or a settings file only: no model, no catalog
         return _NO_MODEL[args.command](args, data_dir)
-    if (scaled := _bench_scale(args, front_ends)) is not None:  # a generated store, no model
-        return scaled
+    if (measured := _bench_without_model(args, front_ends)) is not None:  # a generated store or answer
+        return measured
     if args.command in EXCHANGE_COMMANDS:  # the store only, as above
         return run_exchange(args, data_dir)
     try:
@@ -192,14 +195,16 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
                       settings_file=settings_file, chat_template=args.chat_template)
 
 
-def _bench_scale(args: argparse.Namespace, front_ends: FrontEnds) -> int | None:
-    """`hearth bench scale`, or None for any other command."""
-    if args.command != "bench" or args.suite != "scale":
+def _bench_without_model(args: argparse.Namespace, front_ends: FrontEnds) -> int | None:
+    """`hearth bench scale` or `hearth bench render`, or None for any other command."""
+    if args.command != "bench" or args.suite not in ("scale", "render"):
         return None
-    if front_ends.bench_scale is None:
-        return fail("`hearth bench scale` is not available in this build")
-    return front_ends.bench_scale(as_json=args.json, conversations=args.conversations, messages=args.messages,
-                                  runs=args.runs or 3)
+    run = front_ends.bench_scale if args.suite == "scale" else front_ends.bench_render
+    if run is None:
+        return fail(f"`hearth bench {args.suite}` is not available in this build")
+    if args.suite == "render":
+        return run(as_json=args.json, runs=args.runs or 3)
+    return run(as_json=args.json, conversations=args.conversations, messages=args.messages, runs=args.runs or 3)
 
 
 def _doctor(args: argparse.Namespace, data_dir: Path) -> int:

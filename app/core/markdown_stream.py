@@ -38,7 +38,7 @@ from markdown_it.token import Token
 __all__ = ["LIVE_LIMIT", "PLAIN_OVER", "Block", "ListInfo", "MarkdownStream", "Update", "blocks_of", "close_of",
            "parser"]
 
-LIVE_LIMIT = 3_000  # characters of pending block re-parsed on every update
+LIVE_LIMIT = 2_000  # characters of pending block re-parsed on every update
 PLAIN_OVER = 12_000  # a block bigger than this is shown as written
 
 # The last line, unfinished, is nothing but the start of a block: wait for its next character.

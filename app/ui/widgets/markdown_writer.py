@@ -39,10 +39,13 @@ from app.core.markdown_stream import PLAIN_OVER, Block, close_of
 from app.ui.theme import Colours, colours, pygments_style
 from app.ui.widgets.code_highlight import runs
 
-__all__ = ["CODE_COPY", "MODEL_LINK", "MarkdownWriter", "body_block_format", "collapsed_block"]
+__all__ = ["CODE_COPY", "MODEL_LINK", "ColourLater", "MarkdownWriter", "body_block_format", "collapsed_block"]
 
 MODEL_LINK = "hearth-model-link:"  # + the URL the model wrote
 CODE_COPY = "hearth-copy-code:"  # + the code block's number
+
+# Colours a code block's text after it is drawn: (its first character, code, language, style).
+ColourLater = Callable[[QTextCursor, str, str, str], None]
 
 _HEADING_SIZE = {"h1": 3, "h2": 2, "h3": 1, "h4": 0, "h5": 0, "h6": 0}  # QTextFormat.FontSizeAdjustment
 INDENT_PX = 22
@@ -73,10 +76,12 @@ class MarkdownWriter:
     """Writes blocks for one message. `lists` remembers the lists of committed items, so an
     item committed later joins the list its earlier items started."""
 
-    def __init__(self, palette: QPalette, register_code: Callable[[str], int]) -> None:
+    def __init__(self, palette: QPalette, register_code: Callable[[str], int],
+                 colour_later: ColourLater | None = None) -> None:
         self.colours: Colours = colours(palette)
         self.style = pygments_style(palette)
         self._register_code = register_code
+        self._colour_later = colour_later  # None: colour code blocks as they are drawn
         self._lists: dict[int, QTextList] = {}
         family = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
         self._mono = [family, "monospace"]
@@ -269,7 +274,14 @@ class MarkdownWriter:
             head.insertText("    ", label)
             head.insertText("Copy", copy)
         body = table.cellAt(1, 0).firstCursorPosition()
-        self.write_code(body, code, language if final and len(code) <= PLAIN_OVER else "")
+        colour = language if final and len(code) <= PLAIN_OVER else ""
+        if colour and self._colour_later is not None:
+            start = QTextCursor(body)
+            start.setKeepPositionOnInsert(True)  # stays at the code's first character
+            self.write_code(body, code, "")
+            self._colour_later(start, code, colour, self.style)
+        else:
+            self.write_code(body, code, colour)
         if not final:  # it may grow next frame: AnswerBody appends here
             self.code_end, self.code_text = body, code
         cursor.setPosition(table.lastPosition() + 1)

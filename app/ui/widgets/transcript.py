@@ -39,6 +39,7 @@ from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
 
 from app.ui.theme import Colours, colours
 from app.ui.widgets.answer_body import AnswerBody, write_markdown
+from app.ui.widgets.code_colouring import CodeColouring
 from app.ui.widgets.link_guard import LinkGuard
 from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK, MarkdownWriter, body_block_format, collapsed_block
 from app.ui.widgets.message_actions import LABELS, MessageToolbar, insert_branch_nav, menu_actions, parse_href
@@ -47,12 +48,15 @@ from app.ui.widgets.reasoning_sections import REASONING_HREF, Reasoning, Reasoni
 if TYPE_CHECKING:
     from app.ui.viewmodels.main import MessageView
 
-__all__ = ["OLDER_BATCH", "READING_CHARS", "TAIL", "TranscriptView"]
+__all__ = ["BATCH_CHARS", "OLDER_BATCH", "READING_CHARS", "TAIL", "TAIL_CHARS", "TranscriptView", "newest"]
 
-# Opening a conversation renders its last TAIL messages (more than a screen holds); scrolling
-# near the top adds OLDER_BATCH more above. A 1,000-message chat opens as fast as a 60-message one.
+# Opening a conversation renders its last TAIL messages, or fewer when they hold more than
+# TAIL_CHARS characters (a few screens); scrolling near the top adds OLDER_BATCH more above, up
+# to BATCH_CHARS. A 1,000-message chat opens as fast as a short one.
 TAIL = 60
+TAIL_CHARS = 24_000
 OLDER_BATCH = 40
+BATCH_CHARS = 12_000
 READING_CHARS = 80  # the widest a line of text gets, in average characters
 _MARGIN = 16  # the least space on each side of the messages
 _USER_INDENT = 48  # the person's bubbles sit to the right
@@ -79,6 +83,7 @@ class TranscriptView(QTextEdit):
         self.setPlaceholderText("Ask anything. The model runs on this computer: nothing you type leaves it.")
         self._colours = colours(self.palette())
         self.reasoning = ReasoningSections(doc, lambda: self._colours)
+        self.colouring = CodeColouring(doc, self)  # code blocks are coloured in idle time
         self._body: AnswerBody | None = None  # the streaming answer's Markdown body
         self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
         self._live_reasoning: Reasoning | None = None
@@ -98,18 +103,20 @@ class TranscriptView(QTextEdit):
         return None  # model output never makes the window fetch anything
 
     # -- the three operations ----------------------------------------------------------
-    def show_messages(self, messages: list[MessageView], *, tail: int = TAIL) -> None:
+    def show_messages(self, messages: list[MessageView], *, tail: int | None = None) -> None:
         """Rebuild everything: only when another conversation is shown (or the theme changed).
-        The last `tail` messages are drawn now, older ones as the person scrolls up."""
+        The last `tail` messages are drawn now (default: `newest(messages, TAIL, TAIL_CHARS)`),
+        older ones as the person scrolls up."""
         self._body = self._live_head = self._live_reasoning = None
         self._code.clear()
+        self.colouring.clear()
         self.reasoning.clear()
         self.toolbar.hide()
         self._heads.clear()
         self._views.clear()
         self.document().clear()
         self._fit_width()
-        tail = max(1, tail)
+        tail = max(1, newest(messages, TAIL, TAIL_CHARS) if tail is None else tail)
         self._older = list(messages[:-tail]) if len(messages) > tail else []
         batch = QTextCursor(self.document())
         batch.beginEditBlock()  # one layout pass at the end, not one per insert
@@ -123,10 +130,11 @@ class TranscriptView(QTextEdit):
         """How many older messages are not in the document yet (scrolling up adds them)."""
         return len(self._older)
 
-    def _render_older(self, count: int = OLDER_BATCH) -> None:
+    def _render_older(self, count: int | None = None) -> None:
         """Put the next `count` older messages above the first one shown, keeping the view still."""
         if not self._older:
             return
+        count = newest(self._older, OLDER_BATCH, BATCH_CHARS) if count is None else count
         batch, self._older = self._older[-count:], self._older[:-count]
         bar = self.verticalScrollBar()
         anchor = self._heads[0] if self._heads else None  # the first message shown until now
@@ -227,7 +235,7 @@ class TranscriptView(QTextEdit):
         return head
 
     def _writer(self) -> MarkdownWriter:
-        return MarkdownWriter(self.palette(), self._register_code)
+        return MarkdownWriter(self.palette(), self._register_code, self.colouring.later)
 
     def _register_code(self, code: str) -> int:
         self._code.append(code)
@@ -462,3 +470,14 @@ def _text_format(c: Colours) -> QTextCharFormat:
     fmt = QTextCharFormat()
     fmt.setForeground(c.text)
     return fmt
+
+
+def newest(messages: list[MessageView], most: int, chars: int) -> int:
+    """How many of the newest messages to draw: `most`, or fewer once they hold `chars`
+    characters (at least one)."""
+    total = 0
+    for n, m in enumerate(reversed(messages[-most:]), start=1):
+        total += len(m.text) + len(m.reasoning)
+        if total >= chars:
+            return n
+    return min(most, len(messages))
