@@ -26,7 +26,7 @@ from app.ui.windows.window_prefs import GEOMETRY_KEY, THEME_KEY
 
 UI = Path(__file__).resolve().parents[1] / "app" / "ui"
 # Files that may still name colours: the palettes themselves, and (for now) the transcript's.
-ALLOWED = {"theme.py", "transcript.py", "message_actions.py"}
+ALLOWED = {"theme.py"}
 
 
 @pytest.fixture
