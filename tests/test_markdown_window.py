@@ -112,6 +112,20 @@ def test_a_streamed_answer_is_drawn_exactly_as_the_reopened_one(qapp, seed: int)
     assert _drawn(text, chunks) == _drawn(text, None)
 
 
+def test_characters_qt_keeps_for_its_own_structure_cannot_forge_it(qapp) -> None:
+    """U+FDD0/U+FDD1 start and end frames inside a QTextDocument, U+FFFC is an inline object,
+    U+2029 a block break: from the model they are shown as replacement marks or a line break."""
+    text = "a\ufdd0b\ufdd1c\ufffcd\u2029e\n\n```\n\ufdd1code\ufdd0\n```\n"
+    chunks = [text[i:i + 3] for i in range(0, len(text), 3)]
+    assert _drawn(text, chunks) == _drawn(text, None)
+    view = TranscriptView()
+    view.show_messages([MessageView("user", "q\ufdd0\ufdd1", message_id=1), _answer(text)])
+    shown = view.toPlainText()
+    assert "a\ufffdb\ufffdc\ufffdd\ne" in shown and "\ufffdcode\ufffd" in shown and "q\ufffd\ufffd" in shown
+    assert not any(ch in shown for ch in "\ufdd0\ufdd1\ufffc")
+    view.deleteLater()
+
+
 def test_markdown_is_formatted_and_the_persons_text_is_shown_as_typed(qtbot, window) -> None:
     _ask(qtbot, window, Reply([SAMPLE[i:i + 9] for i in range(0, len(SAMPLE), 9)]), prompt="**not bold**")
     shown = window.transcript.toPlainText()

@@ -63,6 +63,13 @@ _USER_INDENT = 48  # the person's bubbles sit to the right
 _PADDING = 10  # inside a bubble
 
 _ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
+# Characters QTextDocument keeps for itself (frame starts and ends, inline objects, block
+# breaks): in text from the model or the person they would forge document structure.
+_QT_OWN = str.maketrans({"\ufdd0": "\ufffd", "\ufdd1": "\ufffd", "\ufffc": "\ufffd", "\u2029": "\n"})
+
+
+def _safe(text: str) -> str:
+    return text.translate(_QT_OWN)
 
 
 class TranscriptView(QTextEdit):
@@ -192,10 +199,10 @@ class TranscriptView(QTextEdit):
         body: AnswerBody | None = None
         if live:  # queued/streaming: text will follow
             body = AnswerBody(self.document(), cursor, self._writer())
-            body.feed(m.text)
+            body.feed(_safe(m.text))
         else:  # drawn once
-            write_markdown(cursor, m.text, self._writer())
-        reasoning = self.reasoning.add(head, m.reasoning, expanded=live) if m.reasoning else None
+            write_markdown(cursor, _safe(m.text), self._writer())
+        reasoning = self.reasoning.add(head, _safe(m.reasoning), expanded=live) if m.reasoning else None
         if body is not None:
             self._body, self._live_head, self._live_reasoning = body, head, reasoning
         else:
@@ -216,7 +223,7 @@ class TranscriptView(QTextEdit):
         frame = cursor.insertFrame(bubble)
         head = self._insert_role(cursor, m)
         cursor.insertBlock(body_block_format(4), _text_format(self._colours))
-        cursor.insertText(m.text, _text_format(self._colours))
+        cursor.insertText(_safe(m.text), _text_format(self._colours))
         cursor.setPosition(frame.lastPosition() + 1)
         cursor.setBlockFormat(collapsed_block())  # until a message takes it
         return head
@@ -247,7 +254,7 @@ class TranscriptView(QTextEdit):
             return
         at_end = self._at_end()
         self.reasoning.answer_started(self._live_reasoning)
-        self._body.feed(chunk)
+        self._body.feed(_safe(chunk))
         if at_end:
             self._scroll_to_end()
 
@@ -260,7 +267,7 @@ class TranscriptView(QTextEdit):
         if r is None:
             r = self._live_reasoning = self.reasoning.add(self._live_head, "", expanded=True)
             self.reasoning.start_thinking(r)
-        self.reasoning.append(r, chunk)
+        self.reasoning.append(r, _safe(chunk))
         if at_end:
             self._scroll_to_end()
 
@@ -269,14 +276,14 @@ class TranscriptView(QTextEdit):
         if self._body is None:
             return
         self.reasoning.answer_started(self._live_reasoning)
-        self._body.replace(text)
+        self._body.replace(_safe(text))
 
     def replace_reasoning(self, text: str) -> None:
         """The streaming message's whole reasoning, rewritten."""
         if self._live_reasoning is None:
             self.append_reasoning(text)
         else:
-            self.reasoning.replace(self._live_reasoning, text)
+            self.reasoning.replace(self._live_reasoning, _safe(text))
 
     def toggle_reasoning(self, index: int) -> None:
         """Open or close reasoning section `index` (the person clicked its header)."""
