@@ -1,15 +1,12 @@
 """The transcript: the messages of one conversation, drawn into one QTextDocument.
 
-Owns the document. The person's messages are bubbles (a frame each) with their text as typed:
-line breaks kept, nothing interpreted. The model's answers are Markdown, drawn by
-MarkdownWriter with formats only (raw HTML stays text, no resource is ever loaded, links open
-only after a confirmation) and laid out in the document's root frame, not in a frame of their
-own: Qt lays a frame out again as a whole on every change inside it, which made each frame of
-a streaming answer cost more the longer the answer was. In the root frame a change costs the
-same at the end of a 200 KB answer as at its start. While an answer streams, AnswerBody
-redraws only its pending block each frame. The whole document is rebuilt only by
-`show_messages` (switching conversations, or a theme change).
-Lines are at most READING_CHARS characters long: a wider window centres the column.
+Owns the document and what is live in it: which messages are drawn (the newest first, older
+ones as the person scrolls up), the streaming answer (an AnswerBody that redraws only its
+pending block each frame) and its reasoning, the mouse (links, Copy, the message toolbar),
+and the reading column (at most READING_CHARS characters wide, centred in a wider window).
+MessageDrawing draws each message; the model's Markdown goes in as formats only, so raw HTML
+stays text and no resource is ever loaded, and links open only after a confirmation. The
+whole document is rebuilt only by `show_messages` (switching conversations, or a theme change).
 Must not: call setPlainText/setHtml/setMarkdown, or hold any state besides the document,
 the cursors into it and what each message shows.
 """
@@ -23,26 +20,23 @@ from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
-    QFont,
     QGuiApplication,
     QMouseEvent,
     QPalette,
     QResizeEvent,
-    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextFormat,
-    QTextFrameFormat,
-    QTextLength,
 )
 from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
 
-from app.ui.theme import Colours, colours
-from app.ui.widgets.answer_body import AnswerBody, write_markdown
+from app.ui.theme import colours
+from app.ui.widgets.answer_body import AnswerBody
 from app.ui.widgets.code_colouring import CodeColouring
 from app.ui.widgets.link_guard import LinkGuard
-from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK, MarkdownWriter, body_block_format, collapsed_block
-from app.ui.widgets.message_actions import LABELS, MessageToolbar, insert_branch_nav, menu_actions, parse_href
+from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK
+from app.ui.widgets.message_actions import LABELS, MessageToolbar, menu_actions, parse_href
+from app.ui.widgets.message_drawing import PADDING, USER_INDENT, MessageDrawing, safe
 from app.ui.widgets.reasoning_sections import REASONING_HREF, Reasoning, ReasoningSections
 
 if TYPE_CHECKING:
@@ -59,17 +53,7 @@ OLDER_BATCH = 40
 BATCH_CHARS = 12_000
 READING_CHARS = 80  # the widest a line of text gets, in average characters
 _MARGIN = 16  # the least space on each side of the messages
-_USER_INDENT = 48  # the person's bubbles sit to the right
-_PADDING = 10  # inside a bubble
 
-_ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
-# Characters QTextDocument keeps for itself (frame starts and ends, inline objects, block
-# breaks): in text from the model or the person they would forge document structure.
-_QT_OWN = str.maketrans({"\ufdd0": "\ufffd", "\ufdd1": "\ufffd", "\ufffc": "\ufffd", "\u2029": "\n"})
-
-
-def _safe(text: str) -> str:
-    return text.translate(_QT_OWN)
 
 
 class TranscriptView(QTextEdit):
@@ -91,10 +75,10 @@ class TranscriptView(QTextEdit):
         self._colours = colours(self.palette())
         self.reasoning = ReasoningSections(doc, lambda: self._colours)
         self.colouring = CodeColouring(doc, self)  # code blocks are coloured in idle time
+        self.drawing = MessageDrawing(doc, self.reasoning, self.colouring, lambda: self._colours)
         self._body: AnswerBody | None = None  # the streaming answer's Markdown body
         self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
         self._live_reasoning: Reasoning | None = None
-        self._code: list[str] = []  # the code blocks shown, by the number in their Copy link
         self._restyle_pending = False  # the palette changed while an answer streamed
         self._heads: list[QTextCursor] = []  # where each message's role name starts, in order
         self._views: list[MessageView] = []  # what each message shows (a right-click asks)
@@ -115,7 +99,7 @@ class TranscriptView(QTextEdit):
         The last `tail` messages are drawn now (default: `newest(messages, TAIL, TAIL_CHARS)`),
         older ones as the person scrolls up."""
         self._body = self._live_head = self._live_reasoning = None
-        self._code.clear()
+        self.drawing.clear()
         self.colouring.clear()
         self.reasoning.clear()
         self.toolbar.hide()
@@ -185,68 +169,10 @@ class TranscriptView(QTextEdit):
         """Draw message `m` at `cursor`, which is left after it; returns a cursor at its role name.
         No scroll bar reads in here: each one lays out the document again, which made showing
         a 1,000-message conversation quadratic."""
-        if m.role != "assistant":
-            return self._render_bubble(cursor, m)
-        header = QTextBlockFormat()
-        header.setTopMargin(14)
-        if cursor.block().length() == 1:  # an empty block (the first, or after a bubble): take it
-            cursor.setBlockFormat(header)
-        else:
-            cursor.insertBlock(header)
-        head = self._insert_role(cursor, m)
-        cursor.insertBlock(body_block_format(4), _text_format(self._colours))
-        live = m.state is not None and not m.footer
-        body: AnswerBody | None = None
-        if live:  # queued/streaming: text will follow
-            body = AnswerBody(self.document(), cursor, self._writer())
-            body.feed(_safe(m.text))
-        else:  # drawn once
-            write_markdown(cursor, _safe(m.text), self._writer())
-        reasoning = self.reasoning.add(head, _safe(m.reasoning), expanded=live) if m.reasoning else None
-        if body is not None:
-            self._body, self._live_head, self._live_reasoning = body, head, reasoning
-        else:
-            self._insert_footer(cursor, m)
-        return head
-
-    def _render_bubble(self, cursor: QTextCursor, m: MessageView) -> QTextCursor:
-        """What the person wrote, in a bubble, as typed."""
-        if cursor.block().length() == 1:  # Qt keeps the empty block a frame is put in: make it short
-            cursor.setBlockFormat(collapsed_block())
-        bubble = QTextFrameFormat()
-        bubble.setPadding(_PADDING)
-        bubble.setTopMargin(14)
-        bubble.setBottomMargin(4)
-        bubble.setLeftMargin(_USER_INDENT)
-        bubble.setBackground(self._colours.user_bubble)
-        bubble.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
-        frame = cursor.insertFrame(bubble)
-        head = self._insert_role(cursor, m)
-        cursor.insertBlock(body_block_format(4), _text_format(self._colours))
-        cursor.insertText(_safe(m.text), _text_format(self._colours))
-        cursor.setPosition(frame.lastPosition() + 1)
-        cursor.setBlockFormat(collapsed_block())  # until a message takes it
-        return head
-
-    def _insert_role(self, cursor: QTextCursor, m: MessageView) -> QTextCursor:
-        """The role name and branch arrows; returns a cursor at the role name's start, made after
-        the insert so that it stays there (a cursor moves with text inserted at its position)."""
-        start = cursor.position()
-        fmt = QTextCharFormat()
-        fmt.setFontWeight(QFont.Weight.DemiBold)
-        fmt.setForeground(self._colours.heading)
-        cursor.insertText(_ROLE_NAMES.get(m.role, m.role), fmt)
-        insert_branch_nav(cursor, m, self.palette())
-        head = QTextCursor(self.document())
-        head.setPosition(start)
-        return head
-
-    def _writer(self) -> MarkdownWriter:
-        return MarkdownWriter(self.palette(), self._register_code, self.colouring.later)
-
-    def _register_code(self, code: str) -> int:
-        self._code.append(code)
-        return len(self._code) - 1
+        drawn = self.drawing.draw(cursor, m, self.palette(), self.font())
+        if drawn.body is not None:
+            self._body, self._live_head, self._live_reasoning = drawn.body, drawn.head, drawn.reasoning
+        return drawn.head
 
     def append_text(self, chunk: str) -> None:
         """Append one frame's worth of text to the streaming answer."""
@@ -254,7 +180,7 @@ class TranscriptView(QTextEdit):
             return
         at_end = self._at_end()
         self.reasoning.answer_started(self._live_reasoning)
-        self._body.feed(_safe(chunk))
+        self._body.feed(safe(chunk))
         if at_end:
             self._scroll_to_end()
 
@@ -267,7 +193,7 @@ class TranscriptView(QTextEdit):
         if r is None:
             r = self._live_reasoning = self.reasoning.add(self._live_head, "", expanded=True)
             self.reasoning.start_thinking(r)
-        self.reasoning.append(r, _safe(chunk))
+        self.reasoning.append(r, safe(chunk))
         if at_end:
             self._scroll_to_end()
 
@@ -276,14 +202,14 @@ class TranscriptView(QTextEdit):
         if self._body is None:
             return
         self.reasoning.answer_started(self._live_reasoning)
-        self._body.replace(_safe(text))
+        self._body.replace(safe(text))
 
     def replace_reasoning(self, text: str) -> None:
         """The streaming message's whole reasoning, rewritten."""
         if self._live_reasoning is None:
             self.append_reasoning(text)
         else:
-            self.reasoning.replace(self._live_reasoning, _safe(text))
+            self.reasoning.replace(self._live_reasoning, safe(text))
 
     def toggle_reasoning(self, index: int) -> None:
         """Open or close reasoning section `index` (the person clicked its header)."""
@@ -300,7 +226,7 @@ class TranscriptView(QTextEdit):
         at_end = self._at_end()
         self._body.finish()
         self.reasoning.ended(self._live_reasoning)
-        self._insert_footer(self._body.end, m)
+        self.drawing.footer(self._body.end, m, self.font())
         if self._views:
             self._views[-1] = m
         self._body = self._live_head = self._live_reasoning = None
@@ -331,7 +257,7 @@ class TranscriptView(QTextEdit):
         if self.toolbar.isVisible() and self.toolbar.message_id == m.message_id:
             return
         right = self.document().size().width() - self.document().rootFrame().frameFormat().rightMargin()
-        top = self.cursorRect(self._heads[i]).top() - (_PADDING if m.role != "assistant" else 4)
+        top = self.cursorRect(self._heads[i]).top() - (PADDING if m.role != "assistant" else 4)
         self.toolbar.show_for(m, QPoint(int(right) - self.horizontalScrollBar().value() - 4, top + 4))
 
     def leaveEvent(self, event: QEvent) -> None:
@@ -375,7 +301,7 @@ class TranscriptView(QTextEdit):
 
     def copy_code(self, index: int) -> None:
         """Code block `index` alone, as the model wrote it, to the clipboard."""
-        QGuiApplication.clipboard().setText(self._code[index])
+        QGuiApplication.clipboard().setText(self.drawing.code[index])
         self.notice.emit("Code copied")
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -400,7 +326,7 @@ class TranscriptView(QTextEdit):
     def _fit_width(self) -> None:
         """Centre a column about READING_CHARS characters wide once the window is wider: long
         lines are hard to read. The margins are the root frame's, so nothing is re-rendered."""
-        column = self.fontMetrics().averageCharWidth() * READING_CHARS + 2 * _PADDING + _USER_INDENT
+        column = self.fontMetrics().averageCharWidth() * READING_CHARS + 2 * PADDING + USER_INDENT
         side = max(_MARGIN, (self.viewport().width() - column) // 2)
         root = self.document().rootFrame()
         fmt = root.frameFormat()
@@ -423,19 +349,6 @@ class TranscriptView(QTextEdit):
             bar.setValue(value)
 
     # -- helpers -----------------------------------------------------------------------
-    def _insert_footer(self, cursor: QTextCursor, m: MessageView) -> None:
-        if not m.footer:
-            return
-        c = self._colours
-        state_colours = {"failed": c.error, "cancelled": c.warning, "interrupted": c.warning}
-        fmt = QTextCharFormat()
-        fmt.setForeground(state_colours.get(str(m.state), c.muted))
-        fmt.setFontPointSize(max(7.0, self.font().pointSizeF() - 1.5))
-        block = QTextBlockFormat()
-        block.setTopMargin(6)
-        cursor.insertBlock(block, fmt)
-        cursor.insertText(m.footer, fmt)
-
     def _at_end(self) -> bool:
         bar = self.verticalScrollBar()
         return bar.value() >= bar.maximum() - 8
@@ -472,11 +385,6 @@ class TranscriptView(QTextEdit):
         QTimer.singleShot(1600, self, lambda: self.setExtraSelections([]))
         return True
 
-
-def _text_format(c: Colours) -> QTextCharFormat:
-    fmt = QTextCharFormat()
-    fmt.setForeground(c.text)
-    return fmt
 
 
 def newest(messages: list[MessageView], most: int, chars: int) -> int:
