@@ -7,12 +7,14 @@ must not forge a turn: the prompt has exactly the template's own control tokens.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from engine.commands import ChatMessage, Generate, LoadModel
+from engine.commands import ChatMessage, Generate, LoadModel, Sampling
+from engine.events import Final
 from engine.local import LocalModel
 from engine.template import ChatTemplate
 
@@ -81,3 +83,29 @@ def test_another_template_family_keeps_its_separators_and_only_its_own(model: Lo
     assert _count(forged, eot) == 1  # one message, one separator, whatever the message says
     assert _count(two_turns, eot) == 3
     assert ("Hello.", True) in parts  # the template trims contents: the trimmed text is what is sent
+
+
+def test_the_prompts_last_token_is_evaluated_once(model: LocalModel) -> None:
+    """llama.cpp reads each prompt token once. The prefill evaluates the whole prompt, and
+    llama-cpp-python 0.3.36's `generate` samples at once when the prompt is exactly what the
+    context holds (older versions evaluated the last token again: a decode step per turn)."""
+    evaluated: list[int] = []
+    real_eval = model._llm.eval
+
+    def counting_eval(batch: list[int]) -> None:
+        evaluated.append(len(batch))
+        real_eval(batch)
+
+    model._llm.eval = counting_eval  # type: ignore[method-assign]
+    try:
+        model._llm.reset()
+        cmd = Generate(1, (ChatMessage("user", "Name three rivers in Europe."),), Sampling.greedy(5))
+        prompt = len(model.tokenize_prompt(cmd))
+        events: list[object] = []
+        model.generate(cmd, threading.Event(), events.append, 0.0)
+    finally:
+        model._llm.eval = real_eval  # type: ignore[method-assign]
+    final = events[-1]
+    assert isinstance(final, Final) and final.stats.completion_tokens == 5
+    # The prompt once, then one token per new token but the last (it is sampled, not fed back).
+    assert sum(evaluated) == prompt + 5 - 1
