@@ -30,6 +30,9 @@ class Sampling:
     # A cap on the tokens this prompt and its answer may use, below the loaded model's
     # context (a per-chat setting); 0: the model's whole context. A remote server has its own.
     context_limit: int = 0
+    # When the conversation outgrows the context: "rolling" leaves out the oldest turns,
+    # "middle" keeps the first exchange and the latest turns, "stop" refuses (engine.context_fit).
+    overflow: str = "rolling"
     # Generate exactly max_tokens even past end-of-turn: only for benchmarks that must
     # compare equal lengths.
     ignore_eos: bool = False

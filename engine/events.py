@@ -49,6 +49,9 @@ class Started:
     generation_id: int
     prompt_tokens: int
     cached_tokens: int
+    # Indices into Generate.messages that the prompt left out: the conversation outgrew the
+    # context and its overflow policy chose them (engine.context_fit).
+    omitted: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ import numpy as np
 from jinja2.exceptions import SecurityError, TemplateError
 
 from engine.commands import ChatMessage, Generate, LoadModel
+from engine.context_fit import fit_messages
 from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
@@ -41,11 +42,24 @@ class _Aborted(Exception):
     pass
 
 
+def _context(limit: int, n_ctx: int) -> str:
+    return (f"this chat's context limit of {limit:,} tokens (the model has {n_ctx:,})" if limit < n_ctx
+            else f"the model's context of {n_ctx:,} tokens")
+
+
 def _too_long(prompt: int, limit: int, n_ctx: int) -> str:
-    if limit < n_ctx:
-        return (f"The conversation ({prompt:,} tokens) no longer fits this chat's context limit of {limit:,} tokens "
-                f"(the model has {n_ctx:,}). Raise the limit in the chat's settings, or start a new chat.")
-    return f"The conversation ({prompt} tokens) no longer fits the model's context of {n_ctx} tokens. Start a new chat."
+    """The conversation outgrew the context and its policy is "stop": say which settings help."""
+    where = _context(limit, n_ctx)
+    return (f"The conversation ({prompt:,} tokens) no longer fits {where}. In the chat's settings, set "
+            "\"When the chat outgrows the context\" to leave out the oldest turns, raise the context length, "
+            "or start a new chat.")
+
+
+def _message_too_long(least: int, limit: int, n_ctx: int) -> str:
+    """Even the last message (with the system prompt) leaves no room for an answer."""
+    return (f"Your message is too long for {_context(limit, n_ctx)}: with the system prompt it takes {least:,} "
+            "tokens and leaves no room for an answer. Shorten it, raise the context length in the chat's "
+            "settings, or load the model with a longer context.")
 
 
 class _primed:
@@ -246,9 +260,10 @@ class LocalModel:
         limit = cmd.sampling.context_limit
         if 0 < limit < n_ctx:
             n_ctx = limit
-        if len(tokens) >= n_ctx - 1:
-            emit(Failed(gid, "context_full", _too_long(len(tokens), n_ctx, llm.n_ctx())))
+        fitted = self._fit(cmd, tokens, n_ctx, emit)
+        if fitted is None:
             return
+        tokens, omitted = fitted
         max_tokens = min(cmd.sampling.max_tokens, n_ctx - len(tokens) - 1)
 
         t_prefill = time.perf_counter()
@@ -260,7 +275,7 @@ class LocalModel:
         if not self._logits_finite():
             emit(Failed(gid, "bad_model", self._bad_numbers()))
             return
-        emit(Started(gid, len(tokens), cached))
+        emit(Started(gid, len(tokens), cached, omitted))
         prefill_done = time.perf_counter()
 
         s = cmd.sampling
@@ -304,6 +319,35 @@ class LocalModel:
         if n > 1:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         emit(self._terminal(gid, stop_reason, stats))
+
+    def _fit(self, cmd: Generate, tokens: list[int], n_ctx: int,
+             emit: Emit) -> tuple[list[int], tuple[int, ...]] | None:
+        """The prompt's tokens within the context, leaving out what the chat's overflow policy
+        says (and which message indices it left out); None after emitting why it cannot fit.
+        Room is kept for the answer: Max tokens, up to a quarter of the context."""
+        gid = cmd.generation_id
+        policy = cmd.sampling.overflow
+        budget = n_ctx - max(1, min(cmd.sampling.max_tokens, n_ctx // 4))
+        if len(tokens) <= budget or (policy == "stop" and len(tokens) < n_ctx - 1):
+            return tokens, ()
+        if policy == "stop":
+            emit(Failed(gid, "context_full", _too_long(len(tokens), n_ctx, self._llm.n_ctx())))
+            return None
+        def count(kept: tuple[ChatMessage, ...]) -> int:
+            return len(self.tokenize_prompt(dataclasses.replace(cmd, messages=kept)))
+
+        try:
+            fit = fit_messages(cmd.messages, count, budget, policy)
+            if fit is None and len(tokens) < n_ctx - 1:  # nothing to leave out: answer in the room left
+                return tokens, ()
+            if fit is None:
+                least = [m for m in cmd.messages if m.role == "system"] + list(cmd.messages[-1:])
+                emit(Failed(gid, "context_full", _message_too_long(count(tuple(least)), n_ctx, self._llm.n_ctx())))
+                return None
+            return self.tokenize_prompt(dataclasses.replace(cmd, messages=fit.messages)), fit.omitted
+        except Exception as e:  # noqa: BLE001 - the template is untrusted code (see _prompt_or_fail)
+            emit(Failed(gid, "template_error", f"Could not build a shorter prompt for {self._name}: {e}"))
+            return None
 
     def _penalty_history(self, cmd: Generate) -> list[int]:
         """The tokens the repeat penalty remembers before the first new one: an answer being

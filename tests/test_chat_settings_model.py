@@ -112,7 +112,7 @@ def test_a_context_limit_below_the_models_refuses_a_longer_prompt_clearly(harnes
     assert fits.state is GenerationState.COMPLETED  # the model's 2,048 tokens hold it
     capped, _ = harness.ask(essay, GREEDY.replace(context_length=256))
     assert capped.state is GenerationState.FAILED and capped.error_code == "context_full"
-    assert "this chat's context limit of 256 tokens" in (capped.error_message or "")
+    assert "too long for this chat's context limit of 256 tokens" in (capped.error_message or "")
     assert "the model has 2,048" in (capped.error_message or "")
 
 

@@ -1,0 +1,79 @@
+"""Fitting a conversation that outgrew the context: which messages the prompt leaves out.
+
+Owns the overflow policies, as pure functions over the messages and a token counter:
+- "rolling": leave out the oldest turns, keep the system prompt;
+- "middle": keep the first exchange and the latest turns, leave out what lies between;
+- "stop": leave nothing out (the caller refuses the turn, naming the setting that helps).
+The kept part always starts with a user message after the system prompt (strict chat
+templates refuse an assistant turn first), and the last message is always kept: it is what
+the model answers. The fewest messages are left out (a binary search over how many, since
+leaving out more never makes a prompt longer). Nothing stored is touched: the caller sends
+the kept messages and reports the left-out indices, so the window can mark them.
+Must not: tokenize or render itself (the counter does), or import anything outside engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from engine.commands import ChatMessage
+
+__all__ = ["OVERFLOW_POLICIES", "Fit", "fit_messages"]
+
+OVERFLOW_POLICIES = ("rolling", "middle", "stop")
+
+
+@dataclass(frozen=True)
+class Fit:
+    messages: tuple[ChatMessage, ...]  # what the prompt holds
+    omitted: tuple[int, ...]  # indices into the original messages left out
+    tokens: int  # the kept prompt's length
+
+
+def fit_messages(messages: Sequence[ChatMessage], count: Callable[[tuple[ChatMessage, ...]], int], budget: int,
+                 policy: str) -> Fit | None:
+    """The messages to send so that the prompt takes at most `budget` tokens, or None when
+    even the least the policy keeps (the system prompt, the first exchange for "middle", the
+    last message) does not fit. `count` gives a message list's prompt length in tokens."""
+    everything = tuple(messages)
+    whole = count(everything)
+    if whole <= budget or policy == "stop":
+        return Fit(everything, (), whole) if whole <= budget else None
+    lead = next((i for i, m in enumerate(everything) if m.role != "system"), len(everything))  # the system prompt
+    rest = list(range(lead, len(everything)))
+    keep_first = _first_exchange(everything, rest) if policy == "middle" else []
+    # The candidates to leave out, oldest first: everything but the system prompt, the kept
+    # first exchange and the last message.
+    droppable = [i for i in rest if i not in keep_first and i != len(everything) - 1]
+    best: Fit | None = None
+    lo, hi = 1, len(droppable)
+    while lo <= hi:
+        n = (lo + hi) // 2
+        fit = _without(everything, droppable, n, count)
+        if fit.tokens <= budget:
+            best, hi = fit, n - 1
+        else:
+            lo = n + 1
+    if best is None and policy == "middle":  # even the first exchange is too much: roll instead
+        return fit_messages(messages, count, budget, "rolling")
+    return best
+
+
+def _first_exchange(messages: tuple[ChatMessage, ...], rest: list[int]) -> list[int]:
+    """The first user message and the answer after it."""
+    first = [i for i in rest[:2] if i < len(messages) - 1]
+    return first if first and messages[first[0]].role == "user" else []
+
+
+def _without(messages: tuple[ChatMessage, ...], droppable: list[int], n: int,
+             count: Callable[[tuple[ChatMessage, ...]], int]) -> Fit:
+    """Leave out the first `n` droppable messages, and more until a user message follows the
+    gap (an answer without its question would start the kept turns)."""
+    left_out = set(droppable[:n])
+    k = n
+    while k < len(droppable) and messages[droppable[k]].role != "user" and droppable[k] == droppable[k - 1] + 1:
+        left_out.add(droppable[k])
+        k += 1
+    kept = tuple(m for i, m in enumerate(messages) if i not in left_out)
+    return Fit(kept, tuple(sorted(left_out)), count(kept))

@@ -1,0 +1,73 @@
+"""A conversation pushed past the real model's context keeps answering under its overflow
+policy, the prompt sent is what the policy says, and "stop" says which setting would help."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.commands import ChatMessage, Generate, LoadModel, Sampling
+from engine.events import Failed, Final, Started
+from engine.local import LocalModel
+
+N_CTX = 512
+
+
+@pytest.fixture(scope="module")
+def model(model_path: Path) -> Iterator[LocalModel]:
+    m = LocalModel(LoadModel(str(model_path), n_ctx=N_CTX, n_threads=1))
+    yield m
+    m.close()
+
+
+def _long_chat() -> tuple[ChatMessage, ...]:
+    messages = [ChatMessage("system", "You answer in one short sentence.")]
+    for t in range(30):
+        messages.append(ChatMessage("user", f"Question {t}: tell me one fact about the river number {t}."))
+        messages.append(ChatMessage("assistant", f"River {t} flows to the sea past {t} towns and many fields."))
+    messages.append(ChatMessage("user", "Which river did we talk about first?"))
+    return tuple(messages)
+
+
+def _generate(model: LocalModel, policy: str) -> list[object]:
+    cmd = Generate(1, _long_chat(), dataclasses.replace(Sampling.greedy(8), overflow=policy))
+    events: list[object] = []
+    model.generate(cmd, threading.Event(), events.append, 0.0)
+    return events
+
+
+@pytest.mark.parametrize("policy", ["rolling", "middle"])
+def test_a_chat_past_the_context_keeps_answering_and_sends_what_the_policy_keeps(model: LocalModel,
+                                                                                policy: str) -> None:
+    messages = _long_chat()
+    assert len(model.tokenize_prompt(Generate(1, messages))) > N_CTX  # it does not fit whole
+    events = _generate(model, policy)
+    started, final = events[0], events[-1]
+    assert isinstance(started, Started) and isinstance(final, Final), events
+    assert final.stats.completion_tokens > 0
+    assert started.omitted and started.prompt_tokens <= N_CTX - 8  # room kept for the answer
+    kept = tuple(m for i, m in enumerate(messages) if i not in started.omitted)
+    assert started.prompt_tokens == len(model.tokenize_prompt(Generate(1, kept)))  # exactly that prompt
+    assert kept[0].role == "system" and kept[-1] == messages[-1] and kept[1].role == "user"
+    if policy == "middle":
+        assert kept[1:3] == messages[1:3] and started.omitted[0] == 3  # the first exchange stays
+    else:
+        assert started.omitted == tuple(range(1, 1 + len(started.omitted)))  # the oldest turns
+
+
+def test_stop_refuses_and_names_the_setting_that_helps(model: LocalModel) -> None:
+    events = _generate(model, "stop")
+    assert len(events) == 1 and isinstance(events[0], Failed) and events[0].code == "context_full"
+    assert "When the chat outgrows the context" in events[0].message
+
+
+def test_a_single_message_longer_than_the_context_says_so(model: LocalModel) -> None:
+    cmd = Generate(1, (ChatMessage("user", "rivers and seas " * 400),), Sampling.greedy(8))
+    events: list[object] = []
+    model.generate(cmd, threading.Event(), events.append, 0.0)
+    assert len(events) == 1 and isinstance(events[0], Failed) and events[0].code == "context_full"
+    assert "Your message is too long for the model's context of 512 tokens" in events[0].message
