@@ -80,7 +80,7 @@ def test_presets_add_choose_default_and_new_chats_start_from_it(data_dir: Path) 
     assert listed["default"] == "Tiny" and "Tiny" in [p["name"] for p in listed["presets"]]
     fresh = ask(data_dir, "Hello")
     assert fresh["settings"] == {"system_prompt": "Be brief.", "temperature": 0.2, "top_p": 0.9, "max_tokens": 4,
-                                 "repeat_penalty": 1.1, "context_length": 0}
+                                 "repeat_penalty": 1.1, "context_length": 0, "overflow": "rolling"}
     creative = ask(data_dir, "Hello", "--preset", "creative", "--max-tokens", "3")
     assert creative["settings"]["temperature"] == 1.0 and creative["settings"]["max_tokens"] == 3
     assert creative["settings"]["system_prompt"] == ""

@@ -71,3 +71,47 @@ def test_a_single_message_longer_than_the_context_says_so(model: LocalModel) -> 
     model.generate(cmd, threading.Event(), events.append, 0.0)
     assert len(events) == 1 and isinstance(events[0], Failed) and events[0].code == "context_full"
     assert "Your message is too long for the model's context of 512 tokens" in events[0].message
+
+
+def test_a_chat_past_its_context_limit_answers_and_names_what_the_model_did_not_see(
+        model_path: Path, tmp_path: Path) -> None:
+    """Through the chat service and the engine process: three long turns in a 256-token chat.
+    The third answers (rolling window, the default); the turn names the first exchange as left
+    out; nothing saved is deleted."""
+    import asyncio
+
+    from app.core.chat_service import ChatService
+    from app.core.chat_settings import ChatSettings
+    from engine.client import AsyncEngine
+    from engine.states import GenerationState
+    from store import Store
+
+    loop = asyncio.new_event_loop()
+    store = Store.open(tmp_path / "hearth.db")
+    engine = AsyncEngine()
+    service = ChatService(store, engine)
+    settings = ChatSettings(temperature=0.0, max_tokens=8, context_length=256)
+    long = "Tell me about rivers. " + "The river runs to the sea past towns and fields. " * 8
+    try:
+        loop.run_until_complete(service.load(str(model_path), n_ctx=2048))
+
+        async def ask(conversation_id: int | None) -> tuple[object, frozenset[int], int]:
+            turn = await service.start_turn(conversation_id, long, settings=settings)
+            out: frozenset[int] = frozenset()
+            async for event in turn:
+                if isinstance(event, Started):
+                    out = turn.out_of_view(event)
+            await turn.saved
+            return turn.outcome, out, turn.ids.conversation_id
+
+        _, seen, cid = loop.run_until_complete(ask(None))
+        assert seen == frozenset()
+        _, seen, _ = loop.run_until_complete(ask(cid))
+        third, seen, _ = loop.run_until_complete(ask(cid))
+        assert third.state is GenerationState.COMPLETED  # type: ignore[attr-defined]
+        assert {0, 1} <= seen and 4 not in seen  # the oldest turns, never the new question
+        assert len(store.reads.messages(cid)) == 6  # every message is still saved
+    finally:
+        engine.close()
+        store.close()
+        loop.close()

@@ -82,6 +82,7 @@ class Reply:
     save_error: Exception | None = None
     reasoning: list[str] | None = None  # streamed on the "reasoning" channel before the chunks
     stop_reason: str = "eog"  # "length": cut off at the token limit
+    out_of_view: tuple[int, ...] = ()  # places in the path the prompt left out (Turn.out_of_view)
 
 
 def _stats(n: int) -> GenerationStats:
@@ -103,6 +104,9 @@ class FakeTurn:
 
     def cancel(self, *, force: bool = False) -> None:
         self._cancelled.set()
+
+    def out_of_view(self, started: Started) -> frozenset[int]:
+        return frozenset(self._reply.out_of_view)
 
     async def _pause(self, seconds: float | None) -> None:
         if seconds == 0:

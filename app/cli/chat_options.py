@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.support import fail, text_arg
-from app.core.chat_settings import ChatSettings, context_note
+from app.core.chat_settings import OVERFLOW_CHOICES, ChatSettings, context_note
 from app.core.errors import InputError
 from app.core.presets import Presets, PresetsFile
 
@@ -25,7 +25,7 @@ __all__ = ["add_chat_options", "add_presets_parser", "chat_settings_for", "given
 
 # flag's dest -> ChatSettings field
 _FIELDS = {"system": "system_prompt", "temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens",
-           "repeat_penalty": "repeat_penalty", "context": "context_length"}
+           "repeat_penalty": "repeat_penalty", "context": "context_length", "overflow": "overflow"}
 
 
 def _positive_int(text: str) -> int:
@@ -55,6 +55,9 @@ def add_chat_options(parser: argparse.ArgumentParser, *, for_presets: bool = Fal
     group.add_argument("--repeat-penalty", type=float, metavar="X", help="1.0 (off) to 2.0 (default 1.1)")
     group.add_argument("--context", type=int, metavar="N", help="the most of the model's context this chat "
                        "uses, in tokens; 0 for all of it (default). It cannot exceed the model's (--ctx)")
+    group.add_argument("--overflow", choices=tuple(OVERFLOW_CHOICES), help="when the conversation outgrows the "
+                       "context: rolling leaves out the oldest turns (default), middle keeps the first exchange "
+                       "and the latest turns, stop refuses")
     if not for_presets:
         group.add_argument("--preset", metavar="NAME", help="start from preset NAME (see `hearth presets`); "
                            "flags given as well change it")

@@ -40,6 +40,7 @@ from engine.events import (
     ModelReady,
     ModelUnloaded,
     ProviderSession,
+    Started,
     StreamEvent,
 )
 from engine.filters import FilterConfig
@@ -78,6 +79,9 @@ class Turn:
         self.ids = ids
         self.changed = changed  # the conversation's row after the command path's write
         self.prefix = prefix  # text already in the message when this turn continues it
+        # For each message of the prompt, its place in the conversation's path (-1: the chat's
+        # system prompt): Started.omitted's indices become the messages the model did not see.
+        self.positions: tuple[int, ...] = ()
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
         self.reasoning: list[str] = []
@@ -89,6 +93,11 @@ class Turn:
         self._interval = checkpoint_interval_s
         self._on_end = on_end
         self._checkpoint: concurrent.futures.Future[None] | None = None
+
+    def out_of_view(self, started: Started) -> frozenset[int]:
+        """The places in the conversation's path of the messages this turn's prompt left out."""
+        return frozenset(self.positions[i] for i in started.omitted
+                         if 0 <= i < len(self.positions) and self.positions[i] >= 0)
 
     def cancel(self, *, force: bool = False) -> None:
         """Ask the engine to stop; the stream then ends with Cancelled(reason="user").
@@ -343,10 +352,13 @@ class ChatService:
         remote, filters = (route.remote, route.filters) if route is not None else (None, None)
         self._require_engine()
         chat = settings or ChatSettings()
-        stream = self.engine.generate(Generate(ids.generation_id, _chat(history, chat.system_prompt),
-                                               _sampling(sampling, chat), continue_text=continue_text, remote=remote,
+        messages, positions = _chat_positions(history, chat.system_prompt)
+        stream = self.engine.generate(Generate(ids.generation_id, messages, _sampling(sampling, chat),
+                                               continue_text=continue_text, remote=remote,
                                                filters=filters or FilterConfig()))
-        return self._started(ids, changed, stream, started_at, prefix=continue_text)
+        turn = self._started(ids, changed, stream, started_at, prefix=continue_text)
+        turn.positions = positions
+        return turn
 
     def label(self, remote: RemoteSpec | None) -> str:
         """What the generation record names as its model."""
@@ -416,10 +428,17 @@ def _chat(history: list[tuple[str, str]], system_prompt: str = "") -> tuple[Chat
     """The prompt's messages: the chat's system prompt first (a template renders it as its
     system turn; its content is tokenized as text, like every message's), then the path. A
     system message saved in the path (an imported chat's) gives way to the chat's own."""
+    return _chat_positions(history, system_prompt)[0]
+
+
+def _chat_positions(history: list[tuple[str, str]], system_prompt: str = ""
+                    ) -> tuple[tuple[ChatMessage, ...], tuple[int, ...]]:
+    """`_chat`'s messages, and for each its place in `history` (-1: the chat's system prompt)."""
     if not system_prompt.strip():
-        return tuple(ChatMessage(role, content) for role, content in history)
-    return (ChatMessage("system", system_prompt),
-            *(ChatMessage(role, content) for role, content in history if role != "system"))
+        return tuple(ChatMessage(role, content) for role, content in history), tuple(range(len(history)))
+    kept = [i for i, (role, _) in enumerate(history) if role != "system"]
+    return ((ChatMessage("system", system_prompt), *(ChatMessage(*history[i]) for i in kept)),
+            (-1, *kept))
 
 
 def _sampling(sampling: Sampling | None, settings: ChatSettings | None) -> Sampling:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from app.core.errors import InputError
 from engine.commands import Sampling
 
-__all__ = ["CHAT_KEY", "FIELD_LABELS", "LIMITS", "MAX_SYSTEM_PROMPT", "ChatSettings", "context_note"]
+__all__ = ["CHAT_KEY", "FIELD_LABELS", "LIMITS", "MAX_SYSTEM_PROMPT", "OVERFLOW_CHOICES", "ChatSettings",
+           "context_note"]
 
 CHAT_KEY = "chat"  # the conversation settings' key that holds these
 MAX_SYSTEM_PROMPT = 32_000  # characters: far above any real instruction, far below a pasted book
@@ -42,6 +43,14 @@ FIELD_LABELS = {
     "max_tokens": "Max tokens",
     "repeat_penalty": "Repeat penalty",
     "context_length": "Context length",
+    "overflow": "When the chat outgrows the context",
+}
+
+# What a chat does when its conversation no longer fits the context (engine.context_fit).
+OVERFLOW_CHOICES = {
+    "rolling": "Leave out the oldest turns",
+    "middle": "Keep the first exchange and the latest turns",
+    "stop": "Stop and say so",
 }
 
 
@@ -61,6 +70,8 @@ class ChatSettings:
     # A cap on how much of the loaded model's context this chat's prompt and answer may use;
     # 0: all of it. It never exceeds the model's context: the model is not reloaded for it.
     context_length: int = 0
+    # "rolling" (the default: a chat never dies of its length), "middle" or "stop".
+    overflow: str = "rolling"
 
     # -- checks ------------------------------------------------------------------------
     def problems(self, *, model_context: int | None = None) -> dict[str, str]:
@@ -75,6 +86,9 @@ class ChatSettings:
                                     f"{MAX_SYSTEM_PROMPT:,}. Shorten it.")
         elif not _utf8(prompt):
             out["system_prompt"] = "The system prompt holds characters that are not valid text (broken UTF-8)."
+        if self.overflow not in OVERFLOW_CHOICES:
+            out["overflow"] = (f"{FIELD_LABELS['overflow']} must be one of {', '.join(OVERFLOW_CHOICES)} "
+                               f"(got {self.overflow!r}).")
         for name, problem in ((n, _range_problem(n, getattr(self, n))) for n in LIMITS):
             if problem:
                 out[name] = problem
@@ -97,7 +111,7 @@ class ChatSettings:
         base = Sampling() if seed is None else Sampling(seed=seed)
         return dataclasses.replace(base, temperature=float(self.temperature), top_p=float(self.top_p),
                                    max_tokens=int(self.max_tokens), repeat_penalty=float(self.repeat_penalty),
-                                   context_limit=int(self.context_length))
+                                   context_limit=int(self.context_length), overflow=self.overflow)
 
     def replace(self, **changes: object) -> ChatSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -183,7 +197,7 @@ def _range_problem(name: str, value: object) -> str:
 def _coerce(name: str, value: object) -> object | None:
     """A stored value of the field's type, or None: JSON has one number type, and a hand edit
     may write 512.0 for 512 or 1 for 1.0."""
-    if name == "system_prompt":
+    if name in ("system_prompt", "overflow"):
         return value if isinstance(value, str) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None

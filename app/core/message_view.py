@@ -38,6 +38,8 @@ class MessageView:
     stop_reason: str | None = None  # a completed answer's; "length": cut off by the token limit
     # This message and its siblings (the other edits or regenerations at this point), oldest first.
     siblings: tuple[int, ...] = ()
+    # The last answer's prompt left this message out: the conversation outgrew the context.
+    out_of_view: bool = False
 
     @property
     def branch(self) -> tuple[int, int] | None:

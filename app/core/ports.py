@@ -17,7 +17,7 @@ from app.core.chat_settings import ChatSettings
 from app.core.model_state import ModelState
 from app.core.routes import Route
 from engine.commands import Sampling
-from engine.events import ModelInfo, StreamEvent
+from engine.events import ModelInfo, Started, StreamEvent
 from store.branches import Fork
 from store.exchange import ExchangeConversation
 from store.rows import ConversationChange, ConversationRow, ListKey, MessageRow, TurnIds
@@ -36,6 +36,8 @@ class TurnHandle(Protocol):
     saved: asyncio.Future[float]
 
     def cancel(self, *, force: bool = False) -> None: ...
+
+    def out_of_view(self, started: Started) -> frozenset[int]: ...
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]: ...
 

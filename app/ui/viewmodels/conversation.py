@@ -344,6 +344,7 @@ class ConversationViewModel(QObject):
                         self._take(event)
                 elif isinstance(event, Started):
                     self._messages[-1] = self._messages[-1].with_state(GenerationState.STREAMING)
+                    self._mark_out_of_view(turn.out_of_view(event))
                 elif isinstance(event, Final | Cancelled | Failed):
                     last = event
         except Exception as e:  # the contract says this cannot happen; never leave Stop up
@@ -360,6 +361,15 @@ class ConversationViewModel(QObject):
             self._turn = None
             self._set_streaming(False)
             self.message_finished.emit(self._messages[-1])
+
+    def _mark_out_of_view(self, places: frozenset[int]) -> None:
+        """Mark the messages this turn's prompt left out (and unmark the rest): redrawn at once
+        when that changes what is marked, which happens only when a chat outgrows the context."""
+        marked = [dataclasses.replace(m, out_of_view=i in places) if m.out_of_view != (i in places) else m
+                  for i, m in enumerate(self._messages)]
+        if any(a is not b for a, b in zip(marked, self._messages, strict=True)):
+            self._messages = marked
+            self.reset.emit()
 
     def _take(self, event: Delta) -> None:
         pending = self._pending_reasoning if event.channel == "reasoning" else self._pending

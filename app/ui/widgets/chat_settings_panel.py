@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat_settings import FIELD_LABELS, LIMITS, ChatSettings, context_note
+from app.core.chat_settings import FIELD_LABELS, LIMITS, OVERFLOW_CHOICES, ChatSettings, context_note
 from app.core.presets import Presets
 from app.ui.theme import set_style
 
@@ -46,6 +46,8 @@ _HELP = {
     "repeat_penalty": "Discourages repeating the last 64 tokens; 1.0 turns it off. Small models loop without it.",
     "context_length": "How much of the model's context this chat may use; 0 for all of it. It cannot exceed "
                       "what the model was loaded with (Models → Manage models).",
+    "overflow": "What happens when the conversation no longer fits the context. Nothing saved is deleted: the "
+                "turns left out are only not sent to the model.",
 }
 
 
@@ -117,13 +119,18 @@ class ChatSettingsPanel(QFrame):
         self.max_tokens = self._int(body, "max_tokens", 64)
         self.repeat_penalty = self._double(body, "repeat_penalty", 0.05, 2)
         self.context_length = self._int(body, "context_length", 256)
+        self.overflow = QComboBox(body)
+        for key, text in OVERFLOW_CHOICES.items():
+            self.overflow.addItem(text, key)
+        self.overflow.currentIndexChanged.connect(lambda _i: self._changed("overflow"))
         self.context_note = QLabel(body)
         self.context_note.setWordWrap(True)
         set_style(self.context_note, "color: $muted;")
         self.errors: dict[str, QLabel] = {}
         for name, widget in (("system_prompt", self.system_prompt), ("temperature", self.temperature),
                              ("top_p", self.top_p), ("max_tokens", self.max_tokens),
-                             ("repeat_penalty", self.repeat_penalty), ("context_length", self.context_length)):
+                             ("repeat_penalty", self.repeat_penalty), ("context_length", self.context_length),
+                             ("overflow", self.overflow)):
             label = QLabel(FIELD_LABELS[name], body)
             label.setToolTip(_HELP[name])
             widget.setToolTip(_HELP[name])
@@ -223,6 +230,7 @@ class ChatSettingsPanel(QFrame):
             self.max_tokens.setValue(settings.max_tokens)
             self.repeat_penalty.setValue(settings.repeat_penalty)
             self.context_length.setValue(settings.context_length)
+            self.overflow.setCurrentIndex(max(0, self.overflow.findData(settings.overflow)))
         finally:
             self._filling = False
         for label in self.errors.values():
@@ -263,7 +271,8 @@ class ChatSettingsPanel(QFrame):
         """The values in the fields (possibly invalid)."""
         return ChatSettings(system_prompt=self.system_prompt.toPlainText(), temperature=self.temperature.value(),
                             top_p=self.top_p.value(), max_tokens=self.max_tokens.value(),
-                            repeat_penalty=self.repeat_penalty.value(), context_length=self.context_length.value())
+                            repeat_penalty=self.repeat_penalty.value(), context_length=self.context_length.value(),
+                            overflow=str(self.overflow.currentData()))
 
     def _sync_presets(self) -> None:
         match = self._presets.matching(self._settings)

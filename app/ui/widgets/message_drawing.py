@@ -22,6 +22,7 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
+    QTextFormat,
     QTextFrameFormat,
     QTextLength,
 )
@@ -36,12 +37,13 @@ from app.ui.widgets.reasoning_sections import Reasoning, ReasoningSections
 if TYPE_CHECKING:
     from app.ui.viewmodels.main import MessageView
 
-__all__ = ["PADDING", "USER_INDENT", "Drawn", "MessageDrawing", "safe"]
+__all__ = ["OUT_OF_VIEW", "PADDING", "USER_INDENT", "Drawn", "MessageDrawing", "safe"]
 
 USER_INDENT = 48  # the person's bubbles sit to the right
 PADDING = 10  # inside a bubble
 
 _ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
+OUT_OF_VIEW = "not in the model's view"
 # Characters QTextDocument keeps for itself (frame starts and ends, inline objects, block
 # breaks): in text from the model or the person they would forge document structure.
 _QT_OWN = str.maketrans({"\ufdd0": "\ufffd", "\ufdd1": "\ufffd", "\ufffc": "\ufffd", "\u2029": "\n"})
@@ -126,6 +128,12 @@ class MessageDrawing:
         fmt.setForeground(self._colours().heading)
         cursor.insertText(_ROLE_NAMES.get(m.role, m.role), fmt)
         insert_branch_nav(cursor, m, palette)
+        if m.out_of_view:  # the conversation outgrew the context: the last prompt left this out
+            note = QTextCharFormat()
+            note.setForeground(self._colours().muted)
+            note.setFontItalic(True)
+            note.setProperty(QTextFormat.Property.FontSizeAdjustment, -1)
+            cursor.insertText(f"   {OUT_OF_VIEW}", note)
         head = QTextCursor(self._doc)
         head.setPosition(start)
         return head

@@ -1,0 +1,68 @@
+"""In the window: the messages the last prompt left out are marked, and the chat settings
+panel chooses what a chat does when it outgrows the context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from qasync import QEventLoop
+from ui_fakes import FakeChatService, Reply, running_loop
+
+from app.core.chat_settings import OVERFLOW_CHOICES, ChatSettings
+from app.ui.viewmodels.main import MainViewModel
+from app.ui.widgets.chat_settings_panel import DEBOUNCE_MS, ChatSettingsPanel
+from app.ui.widgets.message_drawing import OUT_OF_VIEW
+from app.ui.windows.main_window import MainWindow
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[QEventLoop]:
+    with running_loop(qapp) as loop:
+        yield loop
+
+
+def _ask(qtbot, w: MainWindow, reply: Reply, text: str) -> None:
+    w.vm._service.enqueue(reply)
+    qtbot.keyClicks(w.composer, text)
+    qtbot.keyClick(w.composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.vm.busy and reply.chunks[-1] in w.transcript.toPlainText()
+                    and w.transcript.toPlainText().count("TTFT") == w.transcript.toPlainText().count("Assistant"),
+                    timeout=10_000)
+
+
+def test_messages_the_prompt_left_out_are_marked_and_the_mark_moves_on(qtbot, loop) -> None:
+    service = FakeChatService()
+    w = MainWindow(MainViewModel(service, service.store))
+    qtbot.addWidget(w)
+    w.show()
+    _ask(qtbot, w, Reply(["First answer."]), "first question")
+    _ask(qtbot, w, Reply(["Second answer."]), "second question")
+    assert OUT_OF_VIEW not in w.transcript.toPlainText()
+    _ask(qtbot, w, Reply(["Third answer."], out_of_view=(0, 1)), "third question")
+    shown = w.transcript.toPlainText()
+    assert shown.count(OUT_OF_VIEW) == 2
+    assert shown.index(OUT_OF_VIEW) < shown.index("first question") < shown.index("second question")
+    assert "Third answer." in shown and "First answer." in shown  # nothing is removed
+    _ask(qtbot, w, Reply(["Fourth answer."], out_of_view=(0, 1, 2, 3)), "fourth question")
+    assert w.transcript.toPlainText().count(OUT_OF_VIEW) == 4
+
+
+def test_the_panel_chooses_what_happens_when_a_chat_outgrows_the_context(qtbot) -> None:
+    panel = ChatSettingsPanel()
+    qtbot.addWidget(panel)
+    edits: list[ChatSettings] = []
+    panel.edited.connect(edits.append)
+    panel.show_settings(ChatSettings(overflow="middle"), saved=True)
+    assert panel.overflow.currentText() == OVERFLOW_CHOICES["middle"]
+    panel.overflow.setCurrentIndex(panel.overflow.findData("stop"))
+    qtbot.waitUntil(lambda: bool(edits), timeout=DEBOUNCE_MS * 5)
+    assert edits[-1].overflow == "stop" and edits[-1].to_sampling().overflow == "stop"
+
+
+def test_a_stored_overflow_that_makes_no_sense_falls_back_to_the_default() -> None:
+    settings, bad = ChatSettings.from_dict({"overflow": "delete everything", "temperature": 0.2})
+    assert bad == ["overflow"] and settings.overflow == "rolling" and settings.temperature == 0.2
+    assert "When the chat outgrows the context" in ChatSettings(overflow="x").problems()["overflow"]
