@@ -91,6 +91,9 @@ class Generate:
     remote: RemoteSpec | None = None  # None: the local model
     # Stop strings, <think> splitting and redaction, applied to every provider's text.
     filters: FilterConfig | None = None
+    # Whose KV cache this is (the conversation): the local engine keeps a chat's cache when
+    # another chat's turn comes, and brings it back when the chat does (engine.kv_states).
+    cache_key: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ abortable mid-chunk through llama.cpp's abort callback, so Stop works during a l
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import threading
 import time
@@ -26,6 +27,7 @@ from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
 from engine.gguf_check import check_gguf
+from engine.kv_states import SavedStates, common_prefix
 from engine.template import ChatTemplate, choose_template
 from engine.threads import default_threads, physical_cores
 
@@ -192,6 +194,8 @@ class LocalModel:
         self._vocab = llm._model.vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
+        self._states = SavedStates()  # other conversations' KV caches
+        self._key: int | None = None  # whose conversation the context holds
         # Keep a reference: ctypes callbacks are freed when the Python object is.
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._cancel is not None and self._cancel.is_set())
         self.info = ModelInfo(
@@ -267,6 +271,7 @@ class LocalModel:
         max_tokens = min(cmd.sampling.max_tokens, n_ctx - len(tokens) - 1)
 
         t_prefill = time.perf_counter()
+        self._switch_to(cmd.cache_key, tokens)
         try:
             cached = self._prefill(tokens, cancel)
         except _Aborted:
@@ -377,6 +382,43 @@ class LocalModel:
     def _bad_numbers(self) -> str:
         return (f"{self._name} produced invalid numbers (NaN or infinity) instead of an answer: the file is "
                 "probably damaged. Download it again (or verify it in the model manager) or choose another model.")
+
+    def _switch_to(self, key: int | None, tokens: list[int]) -> None:
+        """Another conversation's turn: keep the KV cache of the one the context holds, and bring
+        back this one's when it shares more of the prompt than what the context holds now."""
+        if key == self._key:
+            return
+        llm = self._llm
+        held = llm._input_ids.tolist()
+        if self._key is not None and held:
+            data = self._read_sequence()
+            if data:
+                self._states.put(self._key, held, data)
+        self._key = key
+        saved = self._states.take(key) if key is not None else None
+        if saved is not None and common_prefix(saved[0], tokens) > common_prefix(held, tokens):
+            self._write_sequence(*saved)
+
+    def _read_sequence(self) -> bytes:
+        """The KV cells of sequence 0 (no logits: the next prefill evaluates at least one token)."""
+        ctx = self._llm._ctx.ctx
+        size = int(self._lib.llama_state_seq_get_size(ctx, 0))
+        if size <= 0:
+            return b""
+        buf = (ctypes.c_uint8 * size)()
+        n = int(self._lib.llama_state_seq_get_data(ctx, buf, size, 0))
+        return bytes(buf)[:n]
+
+    def _write_sequence(self, tokens: list[int], data: bytes) -> None:
+        llm = self._llm
+        ctx = llm._ctx.ctx
+        self._lib.llama_memory_seq_rm(self._lib.llama_get_memory(ctx), 0, -1, -1)
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if int(self._lib.llama_state_seq_set_data(ctx, buf, len(data), 0)) == 0:
+            llm.n_tokens = 0  # not restored: the prompt is read again, as without a saved state
+            return
+        llm.input_ids[: len(tokens)] = tokens
+        llm.n_tokens = len(tokens)
 
     def _prefill(self, tokens: list[int], cancel: threading.Event) -> int:
         """Evaluate the prompt, reusing the longest cached prefix; return the reused count."""

@@ -115,3 +115,22 @@ def test_a_chat_past_its_context_limit_answers_and_names_what_the_model_did_not_
         engine.close()
         store.close()
         loop.close()
+
+
+def _turn(model: LocalModel, key: int, messages: tuple[ChatMessage, ...]) -> Started:
+    events: list[object] = []
+    model.generate(Generate(key, messages, Sampling.greedy(6), cache_key=key), threading.Event(), events.append, 0.0)
+    assert isinstance(events[0], Started) and isinstance(events[-1], Final), events
+    return events[0]
+
+
+def test_switching_to_another_chat_and_back_does_not_read_the_first_again(model: LocalModel) -> None:
+    """Chat 1, then chat 2, then chat 1 again: its KV cache comes back, so only its new
+    message is read (cached tokens ≈ the history); without the saved state it was all read."""
+    first = (ChatMessage("user", "Tell me about rivers. " + "Rivers run to the sea past many towns. " * 6),)
+    other = (ChatMessage("system", "You are a poet."), ChatMessage("user", "A haiku about snow, please."))
+    one = _turn(model, 101, first)
+    _turn(model, 202, other)
+    again = _turn(model, 101, (*first, ChatMessage("assistant", "They do."), ChatMessage("user", "And lakes?")))
+    assert again.cached_tokens >= one.prompt_tokens - 1  # the first chat's prompt was not read again
+    assert len(model._states) == 1  # chat 2's state waits for its next turn

@@ -355,7 +355,7 @@ class ChatService:
         messages, positions = _chat_positions(history, chat.system_prompt)
         stream = self.engine.generate(Generate(ids.generation_id, messages, _sampling(sampling, chat),
                                                continue_text=continue_text, remote=remote,
-                                               filters=filters or FilterConfig()))
+                                               filters=filters or FilterConfig(), cache_key=ids.conversation_id))
         turn = self._started(ids, changed, stream, started_at, prefix=continue_text)
         turn.positions = positions
         return turn
