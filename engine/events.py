@@ -21,6 +21,7 @@ __all__ = [
     "ModelReady",
     "ModelUnloaded",
     "ProviderSession",
+    "Reading",
     "Started",
     "StreamEvent",
 ]
@@ -52,6 +53,16 @@ class Started:
     # Indices into Generate.messages that the prompt left out: the conversation outgrew the
     # context and its overflow policy chose them (engine.context_fit).
     omitted: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Prompt processing is under way: `done` of `total` prompt tokens read so far (sent after
+    each chunk of a prompt longer than one chunk, so a long paste shows its progress)."""
+
+    generation_id: int
+    done: int
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +121,7 @@ class ProviderSession:
     value: str
 
 
-StreamEvent = Started | Delta | Final | Cancelled | Failed | ProviderSession
+StreamEvent = Started | Reading | Delta | Final | Cancelled | Failed | ProviderSession
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,17 @@ from engine.commands import ChatMessage, Generate, LoadModel
 from engine.context_fit import fit_messages
 from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
-from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
+from engine.events import (
+    Cancelled,
+    Delta,
+    Failed,
+    Final,
+    GenerationStats,
+    ModelInfo,
+    Reading,
+    Started,
+    StreamEvent,
+)
 from engine.gguf_check import check_gguf
 from engine.kv_states import SavedStates, common_prefix
 from engine.template import ChatTemplate, choose_template
@@ -273,7 +283,7 @@ class LocalModel:
         t_prefill = time.perf_counter()
         self._switch_to(cmd.cache_key, tokens)
         try:
-            cached = self._prefill(tokens, cancel)
+            cached = self._prefill(tokens, cancel, lambda done: emit(Reading(gid, done, len(tokens))))
         except _Aborted:
             emit(Cancelled(gid, "user", self._stats(len(tokens), 0, 0, t_prefill, received_at, None, None)))
             return
@@ -420,7 +430,7 @@ class LocalModel:
         llm.input_ids[: len(tokens)] = tokens
         llm.n_tokens = len(tokens)
 
-    def _prefill(self, tokens: list[int], cancel: threading.Event) -> int:
+    def _prefill(self, tokens: list[int], cancel: threading.Event, progress: Callable[[int], None]) -> int:
         """Evaluate the prompt, reusing the longest cached prefix; return the reused count."""
         llm = self._llm
         cached = 0
@@ -444,6 +454,8 @@ class LocalModel:
                     if cancel.is_set():
                         raise _Aborted from None
                     raise
+                if len(tokens) - cached > _PREFILL_CHUNK:  # a long read: say how far it is
+                    progress(min(i + _PREFILL_CHUNK, len(tokens)))
         finally:
             # The callback costs a Python call per graph node: keep it off during decode.
             self._lib.llama_set_abort_callback(ctx, self._lib.ggml_abort_callback(0), None)

@@ -134,3 +134,19 @@ def test_switching_to_another_chat_and_back_does_not_read_the_first_again(model:
     again = _turn(model, 101, (*first, ChatMessage("assistant", "They do."), ChatMessage("user", "And lakes?")))
     assert again.cached_tokens >= one.prompt_tokens - 1  # the first chat's prompt was not read again
     assert len(model._states) == 1  # chat 2's state waits for its next turn
+
+
+def test_a_long_prompt_reports_its_reading_progress_chunk_by_chunk(model: LocalModel) -> None:
+    from engine.events import Reading
+
+    model._llm.reset()
+    cmd = Generate(1, (ChatMessage("user", "Summarise: " + "rivers and lakes and seas " * 80),), Sampling.greedy(4))
+    total = len(model.tokenize_prompt(cmd))
+    assert total > 256
+    events: list[object] = []
+    model.generate(cmd, threading.Event(), events.append, 0.0)
+    reads = [e for e in events if isinstance(e, Reading)]
+    started = next(i for i, e in enumerate(events) if isinstance(e, Started))
+    assert reads and all(events.index(r) < started for r in reads)  # all before the answer starts
+    assert [r.done for r in reads] == sorted(r.done for r in reads) and reads[-1].done == total
+    assert all(r.total == total for r in reads)

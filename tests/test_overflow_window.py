@@ -66,3 +66,17 @@ def test_a_stored_overflow_that_makes_no_sense_falls_back_to_the_default() -> No
     settings, bad = ChatSettings.from_dict({"overflow": "delete everything", "temperature": 0.2})
     assert bad == ["overflow"] and settings.overflow == "rolling" and settings.temperature == 0.2
     assert "When the chat outgrows the context" in ChatSettings(overflow="x").problems()["overflow"]
+
+
+def test_a_long_prompt_shows_how_far_it_has_been_read(qtbot, loop) -> None:
+    service = FakeChatService()
+    w = MainWindow(MainViewModel(service, service.store))
+    qtbot.addWidget(w)
+    w.show()
+    service.enqueue(Reply(["Done reading."], delay_s=0.25, reading=((256, 1024), (512, 1024), (768, 1024))))
+    qtbot.keyClicks(w.composer, "a very long paste")
+    qtbot.keyClick(w.composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "reading your message… 50%" in w.transcript.toPlainText(), timeout=5_000)
+    assert "reading your message… 25%" not in w.transcript.toPlainText()  # one note, updated in place
+    qtbot.waitUntil(lambda: "Done reading." in w.transcript.toPlainText() and not w.vm.busy, timeout=5_000)
+    assert "reading your message" not in w.transcript.toPlainText()

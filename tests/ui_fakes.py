@@ -28,7 +28,17 @@ from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import Route
 from engine.commands import Sampling
 from engine.errors import EngineUnavailable
-from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ModelInfo, Started, StreamEvent
+from engine.events import (
+    Cancelled,
+    Delta,
+    Failed,
+    Final,
+    GenerationStats,
+    ModelInfo,
+    Reading,
+    Started,
+    StreamEvent,
+)
 from engine.states import GenerationState
 from store import ConversationChange, ConversationRow, MessageRow, StoreError, TurnIds
 from store.branches import Fork
@@ -83,6 +93,7 @@ class Reply:
     reasoning: list[str] | None = None  # streamed on the "reasoning" channel before the chunks
     stop_reason: str = "eog"  # "length": cut off at the token limit
     out_of_view: tuple[int, ...] = ()  # places in the path the prompt left out (Turn.out_of_view)
+    reading: tuple[tuple[int, int], ...] = ()  # (done, total) prompt tokens read, before Started
 
 
 def _stats(n: int) -> GenerationStats:
@@ -117,6 +128,9 @@ class FakeTurn:
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
         gid, reply = self.ids.generation_id, self._reply
+        for done, total in reply.reading:
+            await self._pause(reply.delay_s)
+            yield Reading(gid, done, total)
         yield Started(gid, prompt_tokens=12, cached_tokens=0)
         parts: list[str] = []
         for thought in reply.reasoning or []:

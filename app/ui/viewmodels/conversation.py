@@ -27,7 +27,7 @@ from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
-from engine.events import Cancelled, Delta, Failed, Final, Started
+from engine.events import Cancelled, Delta, Failed, Final, Reading, Started
 from engine.states import GenerationState
 
 __all__ = ["ConversationViewModel"]
@@ -49,6 +49,7 @@ class ConversationViewModel(QObject):
     reasoning_appended = Signal(str)  # coalesced new reasoning (<think>) text of the streaming message
     reasoning_replaced = Signal(str)  # the streaming message's whole reasoning, rewritten
     text_replaced = Signal(str)  # the streaming answer's whole text, rewritten (e.g. after moderation)
+    reading = Signal(str)  # "reading your message… 45%" while a long prompt is read; "" once it is
     route_changed = Signal(object)  # RouteChoice: where this conversation's answers come from
     row_changed = Signal(object)  # ConversationChange: a turn created or moved this conversation's list row
 
@@ -342,7 +343,10 @@ class ConversationViewModel(QObject):
                 if isinstance(event, Delta):
                     if event.text or event.replace:
                         self._take(event)
+                elif isinstance(event, Reading):
+                    self.reading.emit(f"reading your message… {event.done * 100 // max(1, event.total)}%")
                 elif isinstance(event, Started):
+                    self.reading.emit("")
                     self._messages[-1] = self._messages[-1].with_state(GenerationState.STREAMING)
                     self._mark_out_of_view(turn.out_of_view(event))
                 elif isinstance(event, Final | Cancelled | Failed):

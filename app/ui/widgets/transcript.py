@@ -79,6 +79,7 @@ class TranscriptView(QTextEdit):
         self._body: AnswerBody | None = None  # the streaming answer's Markdown body
         self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
         self._live_reasoning: Reasoning | None = None
+        self._note_len = 0  # characters of the live note at the end of the streaming answer's role line
         self._restyle_pending = False  # the palette changed while an answer streamed
         self._heads: list[QTextCursor] = []  # where each message's role name starts, in order
         self._views: list[MessageView] = []  # what each message shows (a right-click asks)
@@ -172,7 +173,25 @@ class TranscriptView(QTextEdit):
         drawn = self.drawing.draw(cursor, m, self.palette(), self.font())
         if drawn.body is not None:
             self._body, self._live_head, self._live_reasoning = drawn.body, drawn.head, drawn.reasoning
+            self._note_len = 0
         return drawn.head
+
+    def set_live_note(self, text: str) -> None:
+        """A note beside the streaming answer's role name ("reading your message… 45%"); ""
+        removes it. Only the role line changes."""
+        if self._live_head is None:
+            return
+        block = self._live_head.block()
+        end = block.position() + block.length() - 1
+        c = QTextCursor(self.document())
+        c.setPosition(end - self._note_len)
+        c.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        fmt = QTextCharFormat()
+        fmt.setForeground(self._colours.muted)
+        fmt.setFontItalic(True)
+        note = f"   {text}" if text else ""
+        c.insertText(note, fmt)
+        self._note_len = len(note)
 
     def append_text(self, chunk: str) -> None:
         """Append one frame's worth of text to the streaming answer."""
@@ -224,6 +243,8 @@ class TranscriptView(QTextEdit):
         if self._body is None:
             return
         at_end = self._at_end()
+        if self._note_len:  # stopped while the prompt was read
+            self.set_live_note("")
         self._body.finish()
         self.reasoning.ended(self._live_reasoning)
         self.drawing.footer(self._body.end, m, self.font())

@@ -244,6 +244,7 @@ class MainWindow(QMainWindow):
             old.reasoning_appended.disconnect(self.transcript.append_reasoning)
             old.reasoning_replaced.disconnect(self.transcript.replace_reasoning)
             old.text_replaced.disconnect(self.transcript.replace_text)
+            old.reading.disconnect(self.transcript.set_live_note)
             old.route_changed.disconnect(self._show_route)
         self._shown = vm
         vm.reset.connect(self._sync_controls)  # an opened conversation may end in an unfinished answer
@@ -255,6 +256,7 @@ class MainWindow(QMainWindow):
         vm.reasoning_appended.connect(self.transcript.append_reasoning)
         vm.reasoning_replaced.connect(self.transcript.replace_reasoning)
         vm.text_replaced.connect(self.transcript.replace_text)
+        vm.reading.connect(self.transcript.set_live_note)
         vm.route_changed.connect(self._show_route)
         self._show_route(vm.route)
         self._rerender()
