@@ -16,12 +16,13 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
-from engine.commands import Cancel, Generate, LoadModel, RemoteSpec, Shutdown, UnloadModel
+from engine.commands import Cancel, Generate, LoadModel, Measure, RemoteSpec, Shutdown, UnloadModel
 from engine.errors import ModelLoadError
 from engine.events import (
     Cancelled,
     Failed,
     GenerationStats,
+    Measured,
     ModelFailed,
     ModelLoading,
     ModelReady,
@@ -74,6 +75,9 @@ class _Actor:
                 self._abandon()
                 return
             now = time.perf_counter()
+            if isinstance(cmd, Measure):
+                self.emit(self._measure(cmd))
+                continue
             if isinstance(cmd, Cancel):
                 with self._lock:
                     self._cancel_reasons[cmd.generation_id] = cmd.reason
@@ -85,6 +89,15 @@ class _Actor:
             self._inbox.put((now, cmd))
             if isinstance(cmd, Shutdown):
                 return
+
+    def _measure(self, cmd: Measure) -> Measured:
+        model = self._model
+        if model is None:
+            return Measured(cmd.request_id, error="No model is loaded.")
+        try:
+            return model.measure(cmd)
+        except Exception as e:  # noqa: BLE001 - a model swapped out meanwhile, an untrusted template
+            return Measured(cmd.request_id, error=str(e) or type(e).__name__)
 
     def run(self) -> None:
         while True:

@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from engine.actor import run_engine
-from engine.commands import Cancel, Command, Generate, LoadModel, Shutdown, UnloadModel
+from engine.commands import Cancel, ChatMessage, Command, Generate, LoadModel, Measure, Sampling, Shutdown, UnloadModel
 from engine.errors import EngineUnavailable, ModelLoadError
 from engine.events import (
     Cancelled,
@@ -31,6 +31,7 @@ from engine.events import (
     Failed,
     Final,
     GenerationStats,
+    Measured,
     ModelFailed,
     ModelInfo,
     ModelLoading,
@@ -173,6 +174,8 @@ class AsyncEngine:
         self._streams: dict[int, GenerationStream] = {}
         self._loads: list[tuple[str, asyncio.Future[ModelInfo]]] = []  # (path, future), in send order
         self._unloads: list[asyncio.Future[None]] = []
+        self._measures: dict[int, asyncio.Future[Measured]] = {}
+        self._next_measure = 0
         self._listeners: list[Callable[[EngineEvent], None]] = [on_model_event] if on_model_event else []
         self.model: ModelInfo | None = None
         self.model_error: ModelFailed | None = None
@@ -214,6 +217,20 @@ class AsyncEngine:
         self._unloads.append(done)
         self._proc.send(UnloadModel())
         await done
+
+    async def measure(self, messages: tuple[ChatMessage, ...], sampling: Sampling) -> Measured:
+        """How much of the loaded model's context this prompt takes (see engine.commands.Measure)."""
+        if self._proc is None or not self._proc.alive:
+            return Measured(-1, error="The engine is not running.")
+        self._next_measure += 1
+        request_id = self._next_measure
+        fut: asyncio.Future[Measured] = asyncio.get_running_loop().create_future()
+        self._measures[request_id] = fut
+        try:
+            self._proc.send(Measure(request_id, messages, sampling))
+            return await fut
+        finally:
+            self._measures.pop(request_id, None)
 
     def generate(self, cmd: Generate) -> GenerationStream:
         if self._proc is None or not self._proc.alive:
@@ -286,6 +303,11 @@ class AsyncEngine:
                 pass
 
     def _dispatch(self, event: object) -> None:
+        if isinstance(event, Measured):
+            measured = self._measures.get(event.request_id)
+            if measured is not None and not measured.done():
+                measured.set_result(event)
+            return
         gid = getattr(event, "generation_id", None)
         if gid is not None:
             stream = self._streams.get(gid)
@@ -344,6 +366,9 @@ class AsyncEngine:
                 "Run `hearth doctor` to check it and for how to fix it. Your conversation is safe."
             )
         self._local_gids.clear()
+        for request_id, measured in list(self._measures.items()):
+            if not measured.done():
+                measured.set_result(Measured(request_id, error="The engine stopped."))
         for gid, stream in list(self._streams.items()):
             stream._put(Failed(gid, "engine_crashed", message))
         self._streams.clear()

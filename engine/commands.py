@@ -97,6 +97,16 @@ class Generate:
 
 
 @dataclass(frozen=True, slots=True)
+class Measure:
+    """How much of the context a prompt would take (the window's context meter). Answered at
+    once, beside a running generation: tokenizing reads only the vocabulary."""
+
+    request_id: int
+    messages: tuple[ChatMessage, ...]
+    sampling: Sampling = field(default_factory=Sampling)
+
+
+@dataclass(frozen=True, slots=True)
 class Cancel:
     generation_id: int
     reason: str = "user"
@@ -107,4 +117,4 @@ class Shutdown:
     pass
 
 
-Command = LoadModel | UnloadModel | Generate | Cancel | Shutdown
+Command = LoadModel | UnloadModel | Generate | Measure | Cancel | Shutdown

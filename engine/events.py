@@ -15,6 +15,7 @@ __all__ = [
     "Failed",
     "Final",
     "GenerationStats",
+    "Measured",
     "ModelFailed",
     "ModelInfo",
     "ModelLoading",
@@ -53,6 +54,20 @@ class Started:
     # Indices into Generate.messages that the prompt left out: the conversation outgrew the
     # context and its overflow policy chose them (engine.context_fit).
     omitted: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """The answer to Measure: the prompt's tokens, the context it must fit (the chat's limit or
+    the model's), how many of them the system prompt takes, and how many messages its
+    overflow policy would leave out (-1: it cannot fit at all). `error`: why it was not measured."""
+
+    request_id: int
+    prompt_tokens: int = 0
+    n_ctx: int = 0
+    system_tokens: int = 0
+    omitted: int = 0
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from jinja2.exceptions import SecurityError, TemplateError
 
-from engine.commands import ChatMessage, Generate, LoadModel
+from engine.commands import ChatMessage, Generate, LoadModel, Measure
 from engine.context_fit import fit_messages
 from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
@@ -31,6 +31,7 @@ from engine.events import (
     Failed,
     Final,
     GenerationStats,
+    Measured,
     ModelInfo,
     Reading,
     Started,
@@ -363,6 +364,26 @@ class LocalModel:
         except Exception as e:  # noqa: BLE001 - the template is untrusted code (see _prompt_or_fail)
             emit(Failed(gid, "template_error", f"Could not build a shorter prompt for {self._name}: {e}"))
             return None
+
+    def measure(self, cmd: Measure) -> Measured:
+        """How much of the context `cmd`'s prompt takes, and what its policy would leave out."""
+        n_ctx = self._llm.n_ctx()
+        if 0 < cmd.sampling.context_limit < n_ctx:
+            n_ctx = cmd.sampling.context_limit
+        as_turn = Generate(0, cmd.messages, cmd.sampling)
+
+        def count(kept: tuple[ChatMessage, ...]) -> int:
+            return len(self.tokenize_prompt(dataclasses.replace(as_turn, messages=kept)))
+
+        total = count(cmd.messages)
+        system = tuple(m for m in cmd.messages if m.role == "system")
+        system_tokens = count(system) if system else 0
+        budget = n_ctx - max(1, min(cmd.sampling.max_tokens, n_ctx // 4))
+        omitted = 0
+        if total > budget and cmd.sampling.overflow != "stop":
+            fit = fit_messages(cmd.messages, count, budget, cmd.sampling.overflow)
+            omitted = -1 if fit is None else len(fit.omitted)
+        return Measured(cmd.request_id, total, n_ctx, system_tokens, omitted)
 
     def _penalty_history(self, cmd: Generate) -> list[int]:
         """The tokens the repeat penalty remembers before the first new one: an answer being

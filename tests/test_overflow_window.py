@@ -80,3 +80,23 @@ def test_a_long_prompt_shows_how_far_it_has_been_read(qtbot, loop) -> None:
     assert "reading your message… 25%" not in w.transcript.toPlainText()  # one note, updated in place
     qtbot.waitUntil(lambda: "Done reading." in w.transcript.toPlainText() and not w.vm.busy, timeout=5_000)
     assert "reading your message" not in w.transcript.toPlainText()
+
+
+def test_the_context_meter_follows_typing_warns_and_says_what_is_left_out(qtbot, loop) -> None:
+    service = FakeChatService()
+    service.context = 100
+    w = MainWindow(MainViewModel(service, service.store))
+    qtbot.addWidget(w)
+    w.show()
+    meter = w.meter
+    qtbot.keyClicks(w.composer, "five words are typed here")
+    qtbot.waitUntil(lambda: meter.isVisible() and "7 of 100 tokens" in meter.text(), timeout=3_000)
+    assert meter.level == "" and len(service.measured) <= 3  # debounced, not one per key
+    qtbot.keyClicks(w.composer, " and" * 80)
+    qtbot.waitUntil(lambda: meter.level == "warning" and "nearly full" in meter.text(), timeout=3_000)
+    service.omitted = 4
+    qtbot.keyClicks(w.composer, " more")
+    qtbot.waitUntil(lambda: "4 earlier messages are left out" in meter.text(), timeout=3_000)
+    service.omitted = -1
+    qtbot.keyClicks(w.composer, " more")
+    qtbot.waitUntil(lambda: meter.level == "error" and "too long to send" in meter.text(), timeout=3_000)

@@ -34,6 +34,7 @@ from engine.events import (
     Failed,
     Final,
     GenerationStats,
+    Measured,
     ModelInfo,
     Reading,
     Started,
@@ -191,6 +192,16 @@ class FakeChatService:
         self._replies: list[Reply] = []
         self._start_errors: list[Exception] = []
         self._listeners: list[Callable[[ModelState], None]] = []
+        self.measured: list[str] = []  # the draft of each context measurement asked for
+        self.context = 4096  # the context the meter measures against
+        self.omitted = 0  # what the meter says the policy would leave out
+
+    async def measure(self, history: list[tuple[str, str]], draft: str,
+                      settings: ChatSettings | None = None) -> Measured:
+        """A word a token, and a context of `context` tokens (tests set both to what they need)."""
+        words = sum(len(text.split()) + 2 for _, text in [*history, ("user", draft)])
+        self.measured.append(draft)
+        return Measured(len(self.measured), words, self.context, 0, self.omitted)
 
     def enqueue(self, reply: Reply) -> None:
         self._replies.append(reply)

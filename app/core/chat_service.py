@@ -34,6 +34,7 @@ from engine.events import (
     EngineEvent,
     Failed,
     Final,
+    Measured,
     ModelFailed,
     ModelInfo,
     ModelLoading,
@@ -359,6 +360,17 @@ class ChatService:
         turn = self._started(ids, changed, stream, started_at, prefix=continue_text)
         turn.positions = positions
         return turn
+
+    async def measure(self, history: list[tuple[str, str]], draft: str,
+                      settings: ChatSettings | None = None) -> Measured:
+        """The context meter: how much of the local model's context the next turn would take
+        (the path shown, then `draft` as the new message), and what the chat's overflow policy
+        would leave out. Nothing is saved."""
+        chat = settings or ChatSettings()
+        messages, _ = _chat_positions([*history, ("user", draft)], chat.system_prompt)
+        if self.engine.pid is None:
+            return Measured(-1, error="No model is loaded.")
+        return await self.engine.measure(messages, chat.to_sampling())
 
     def label(self, remote: RemoteSpec | None) -> str:
         """What the generation record names as its model."""

@@ -17,7 +17,7 @@ from app.core.chat_settings import ChatSettings
 from app.core.model_state import ModelState
 from app.core.routes import Route
 from engine.commands import Sampling
-from engine.events import ModelInfo, Started, StreamEvent
+from engine.events import Measured, ModelInfo, Started, StreamEvent
 from store.branches import Fork
 from store.exchange import ExchangeConversation
 from store.rows import ConversationChange, ConversationRow, ListKey, MessageRow, TurnIds
@@ -55,6 +55,9 @@ class ChatBackend(Protocol):
     async def load(self, path: str, *, n_ctx: int = ..., n_threads: int | None = ...,
                    n_gpu_layers: int | None = ..., flash_attn: bool = ...,
                    chat_template: str | None = ...) -> ModelInfo: ...
+
+    async def measure(self, history: list[tuple[str, str]], draft: str,
+                      settings: ChatSettings | None = ...) -> Measured: ...
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = ...,
                          route: Route | None = ..., settings: ChatSettings | None = ...,

@@ -27,7 +27,7 @@ from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
-from engine.events import Cancelled, Delta, Failed, Final, Reading, Started
+from engine.events import Cancelled, Delta, Failed, Final, Measured, Reading, Started
 from engine.states import GenerationState
 
 __all__ = ["ConversationViewModel"]
@@ -414,6 +414,14 @@ class ConversationViewModel(QObject):
         if err is not None:
             log.error("saving the answer failed", exc_info=err)
             self.problem.emit(f"Could not save the answer: {describe(err)}")
+
+    async def measure(self, draft: str) -> Measured | None:
+        """The context meter's numbers for the next turn: this chat's path and `draft` (None
+        for a remote route: its server has a context of its own)."""
+        if not self._route.is_local:
+            return None
+        history = [(m.role, m.text) for m in self._messages]
+        return await self._service.measure(history, draft, self.chat_settings)
 
     # -- per-chat settings (app.core.chat_settings) ----------------------------------------
     # Read with the messages in `load` (no extra read on the command path) and passed to every

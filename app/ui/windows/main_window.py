@@ -47,10 +47,12 @@ from app.ui.widgets import (
     StatusLine,
     TranscriptView,
 )
+from app.ui.widgets.context_meter import ContextMeter
 from app.ui.windows.chat_settings_side import ChatSettingsSide
 from app.ui.windows.exchange_actions import ExchangeActions
 from app.ui.windows.list_actions import ListActions
 from app.ui.windows.message_commands import EditBar, MessageCommands
+from app.ui.windows.meter_control import MeterControl
 from app.ui.windows.model_manager import ModelManagerDialog
 from app.ui.windows.providers_dialog import ProvidersDialog
 from app.ui.windows.window_keys import WindowKeys, bind
@@ -124,6 +126,7 @@ class MainWindow(QMainWindow):
         # The side panel of per-chat settings; presets None: the built-in ones only.
         self.chat_settings = ChatSettingsSide(self, presets or PresetsViewModel(None, self))
         self.chat_settings.restore()
+        self.meter_control = MeterControl(self)  # the context meter under the message box
         self.layout_prefs = WindowLayout(self, prefs)  # size, place and splitters, as the last run left them
 
     def _provider_message(self, kind: str, text: str) -> None:
@@ -163,6 +166,8 @@ class MainWindow(QMainWindow):
         column.addWidget(self.transcript, 1)
         column.addWidget(self.edit_bar)
         column.addLayout(composer_row)
+        self.meter = ContextMeter(chat)
+        column.addWidget(self.meter)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.conversations)
         splitter.addWidget(chat)
