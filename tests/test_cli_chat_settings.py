@@ -96,3 +96,20 @@ def test_a_damaged_presets_file_warns_and_asking_still_works(data_dir: Path) -> 
     assert "presets.json could not be read" in r.stderr and "built-in presets" in r.stderr
     assert json.loads(r.stdout)["settings"]["repeat_penalty"] == 1.1
     assert (data_dir / "presets.json").read_bytes() == b"\xff\xfe not json"  # left as it was
+
+
+def test_a_conversation_past_its_context_keeps_answering_and_json_says_what_was_left_out(data_dir: Path) -> None:
+    long = "Tell me about rivers. " + "The river runs to the sea past towns and fields. " * 8
+    first = ask(data_dir, long, "--context", "256", "--max-tokens", "8", "--temperature", "0")
+    assert first["context"]["left_out"] == 0 and first["context"]["n_ctx"] == 256
+    cid = str(first["conversation_id"])
+    ask(data_dir, long, "--conversation", cid)
+    third = ask(data_dir, long, "--conversation", cid)
+    assert third["state"] == "completed"  # rolling, the default: the chat did not die
+    assert third["context"]["left_out"] >= 2 and third["context"]["prompt_tokens"] <= 256
+    assert third["context"]["left_out_message_places"][:2] == [0, 1]  # the oldest exchange
+    stopped = hearth("ask", long, "--conversation", cid, "--overflow", "stop", "--json", data_dir=data_dir)
+    refused = json.loads(stopped.stdout)
+    assert stopped.returncode == 1 and refused["error"]["code"] == "context_full"
+    assert "When the chat outgrows the context" in refused["error"]["message"]
+    assert saved_settings(data_dir, int(cid))["chat"]["overflow"] == "stop"

@@ -147,7 +147,8 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
             return started
         turn, route, chat = started
         show = await _stream(args, turn)
-        return await _finish(args, turn, show, service.label(route.remote), notes, chat)
+        n_ctx = service.model_info.n_ctx if route.remote is None and service.model_info is not None else None
+        return await _finish(args, turn, show, service.label(route.remote), notes, chat, n_ctx)
     finally:
         await engine.aclose()
         store.close()
@@ -243,7 +244,7 @@ async def _stream(args: argparse.Namespace, turn: Turn) -> _Printer:
 
 
 async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: str, notes: list[str],
-                  chat: ChatSettings) -> int:
+                  chat: ChatSettings, n_ctx: int | None) -> int:
     """Product state: wait for the save, then report the outcome and choose the exit code."""
     from engine.states import GenerationState
 
@@ -260,6 +261,7 @@ async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: s
         return 141 if save_error is None else 1
     if args.json:
         result = _json_result(turn, outcome, lag, label)
+        result["context"] = _context(turn, chat, n_ctx)
         result["saved"] = save_error is None
         result["notes"] = notes
         result["settings"] = chat.to_dict()
@@ -269,6 +271,9 @@ async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: s
     else:
         if not outcome.text.endswith("\n"):
             print()
+        if turn.started is not None and turn.started.omitted:
+            print(f"[the conversation outgrew the context: {len(turn.started.omitted)} earlier messages were left "
+                  "out of the prompt (--overflow chooses how)]", file=sys.stderr)
         print(_summary(outcome, turn.ids.conversation_id, turn.ids.assistant_message_id), file=sys.stderr)
     if save_error is not None:
         return 1  # whatever the stream said, the answer is not on disk: never report success
@@ -294,6 +299,16 @@ def _summary(outcome: TurnOutcome, conversation_id: int, message_id: int) -> str
         parts.append(f"{m['completion_tokens']} tokens")
     parts.append(f"conversation {conversation_id} (continue with --conversation {conversation_id})")
     return "[" + " · ".join(parts) + "]"
+
+
+def _context(turn: Turn, chat: ChatSettings, n_ctx: int | None) -> dict[str, Any] | None:
+    """How much of the context the prompt took and what it left out (None for a remote route)."""
+    started = turn.started
+    if started is None or n_ctx is None or not started.prompt_tokens:
+        return None
+    limit = chat.context_length if 0 < chat.context_length < n_ctx else n_ctx
+    return {"prompt_tokens": started.prompt_tokens, "n_ctx": limit, "cached_tokens": started.cached_tokens,
+            "left_out": len(started.omitted), "left_out_message_places": sorted(turn.out_of_view(started))}
 
 
 def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict[str, Any]:

@@ -83,6 +83,7 @@ class Turn:
         # For each message of the prompt, its place in the conversation's path (-1: the chat's
         # system prompt): Started.omitted's indices become the messages the model did not see.
         self.positions: tuple[int, ...] = ()
+        self.started: Started | None = None  # the engine's Started event, once the prompt is read
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
         self.reasoning: list[str] = []
@@ -144,6 +145,8 @@ class Turn:
         gid = self.ids.generation_id
         last_checkpoint = 0.0
         async for event in self._stream:
+            if isinstance(event, Started):
+                self.started = event
             if isinstance(event, ProviderSession):
                 self._remember_session(event)
             if isinstance(event, Delta):
