@@ -84,8 +84,9 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
     title = conn.exec_driver_sql("SELECT title FROM conversation WHERE id = ?", (conversation_id,)).scalar()
     new_title = f"{title} (fork)"
     new_id = int(conn.exec_driver_sql(
-        "INSERT INTO conversation (title, created_at, updated_at, settings_json) SELECT ?, ?, ?, settings_json "
-        "FROM conversation WHERE id = ?", (new_title, now, now, conversation_id)).lastrowid or 0)
+        "INSERT INTO conversation (title, created_at, updated_at, settings_json, title_by) "
+        "SELECT ?, ?, ?, settings_json, title_by FROM conversation WHERE id = ?",
+        (new_title, now, now, conversation_id)).lastrowid or 0)
     parent: int | None = None
     for old_id in path:
         parent = int(conn.exec_driver_sql(

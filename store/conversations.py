@@ -29,7 +29,8 @@ def rename_conversation(session: Session, conversation_id: int, title: str, *, n
     if len(clean) > TITLE_MAX:
         raise StoreError("title_too_long", f"A title has at most {TITLE_MAX} characters ({len(clean)} given).")
     conn = session.connection()
-    if conn.exec_driver_sql("UPDATE conversation SET title = ? WHERE id = ?", (clean, conversation_id)).rowcount == 0:
+    if conn.exec_driver_sql("UPDATE conversation SET title = ?, title_by = 'person' WHERE id = ?",
+                            (clean, conversation_id)).rowcount == 0:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
     created_at, updated_at, pinned_at = conn.exec_driver_sql(
         "SELECT created_at, updated_at, pinned_at FROM conversation WHERE id = ?", (conversation_id,)).one()

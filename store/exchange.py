@@ -120,8 +120,9 @@ def import_conversation(session: Session, conversation: ExchangeConversation, im
     if _already_here(conn, conversation, import_key):
         return None
     settings = {**conversation.settings, "import_key": import_key}
+    # An imported title was chosen where it came from: never replaced by a model's.
     conversation_id = _insert(conn, "INSERT INTO conversation (title, created_at, updated_at, settings_json, "
-                              "pinned_at) VALUES (?, ?, ?, ?, ?)",
+                              "pinned_at, title_by) VALUES (?, ?, ?, ?, ?, 'person')",
                               (conversation.title, conversation.created_at, conversation.updated_at,
                                json.dumps(settings, sort_keys=True, ensure_ascii=False), conversation.pinned_at))
     ids: dict[str, int] = {}

@@ -184,6 +184,21 @@ def _search_prefixes(conn: sqlite3.Connection) -> None:
         conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
 
 
+def _jobs(conn: sqlite3.Connection) -> None:
+    """The background jobs' queue (store.jobs), and who chose a conversation's title:
+    'first_message' (made from it), 'person' (renamed) or 'model' (a title job). A
+    conversation's jobs go with it. One pending job of a kind per conversation."""
+    conn.execute(
+        "CREATE TABLE job (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+        "conversation_id INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE, "
+        "state TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0, "
+        "not_before REAL NOT NULL DEFAULT 0, owner TEXT, created_at REAL NOT NULL, finished_at REAL, "
+        "latency_ms REAL, outcome TEXT, error TEXT)")
+    conn.execute("CREATE INDEX ix_job_queue ON job (state, not_before, id)")
+    conn.execute("CREATE INDEX ix_job_conversation ON job (conversation_id)")
+    conn.execute("ALTER TABLE conversation ADD COLUMN title_by TEXT NOT NULL DEFAULT 'first_message'")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -194,6 +209,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0006_branches_and_pins", _branches_and_pins),
     Migration("0007_conversation_list", _conversation_list),
     Migration("0008_search_prefixes", _search_prefixes),
+    Migration("0009_jobs", _jobs),
 )
 
 

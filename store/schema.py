@@ -11,7 +11,7 @@ import json
 
 from sqlmodel import Field, SQLModel
 
-__all__ = ["METRIC_COLUMNS", "Conversation", "Generation", "Message"]
+__all__ = ["METRIC_COLUMNS", "Conversation", "Generation", "Job", "Message"]
 
 
 class Conversation(SQLModel, table=True):
@@ -24,6 +24,7 @@ class Conversation(SQLModel, table=True):
     settings_json: str = "{}"
     leaf_id: int | None = None  # the end of the branch shown and continued (store.tree)
     pinned_at: float | None = None  # pinned to the top of the list since; None: not pinned
+    title_by: str = "first_message"  # who chose the title: first_message, person or model (store.jobs)
 
     def settings(self) -> dict[str, object]:
         """The settings as a dict; {} when the stored JSON is unreadable or not an object."""
@@ -70,6 +71,23 @@ class Generation(SQLModel, table=True):
     checkpointed_at: float | None = None
     owner: str | None = None  # the store.owners id of the process that started it
     stop_reason: str | None = None  # why a completed generation ended: eog, stop, length
+
+
+class Job(SQLModel, table=True):
+    """A background job (store.jobs): queued, running (by `owner`), done or failed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE")
+    state: str = "queued"
+    attempts: int = 0
+    not_before: float = 0.0
+    owner: str | None = None
+    created_at: float
+    finished_at: float | None = None
+    latency_ms: float | None = None
+    outcome: str | None = None
+    error: str | None = None
 
 
 # The metrics a caller may pass to `Store.finalize`; finalization lag is measured by the store.

@@ -32,6 +32,7 @@ from store.db import make_engine
 from store.diagnose import explain
 from store.errors import StoreError
 from store.exchange import ExchangeConversation
+from store.jobs import Jobs
 from store.migrations import MIGRATIONS, applied_migrations, migrate
 from store.owners import OwnerLock
 from store.reads import Reads, history_in
@@ -67,6 +68,8 @@ class Store:
         self._closed = False
         self.reads = Reads(self._read_engine)
         """Blocking reads for the CLI and tests; async callers use the methods below."""
+        self.jobs = Jobs(self._await_write, owner)
+        """The background jobs' queue (conversation titles), through the single writer."""
         self.recovered_at_open = 0
         """How many generations were found unfinished at open and marked interrupted."""
 

@@ -19,7 +19,9 @@ from store.migrations import MIGRATIONS
 
 EXPECTED_COLUMNS = {
     "schema_migrations": ["name", "applied_at"],
-    "conversation": ["id", "title", "created_at", "updated_at", "settings_json", "leaf_id", "pinned_at"],
+    "conversation": ["id", "title", "created_at", "updated_at", "settings_json", "leaf_id", "pinned_at", "title_by"],
+    "job": ["id", "kind", "conversation_id", "state", "attempts", "not_before", "owner", "created_at", "finished_at",
+            "latency_ms", "outcome", "error"],
     "message": [
         "id", "conversation_id", "parent_id", "role", "content", "created_at", "updated_at", "reasoning",
     ],
@@ -39,12 +41,14 @@ EXPECTED_TRIGGERS = {f"{table}_fts_{op}" for table in ("message", "conversation"
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
     "ix_generation_message", "ix_generation_state", "ix_conversation_pinned", "ix_conversation_unpinned",
+    "ix_job_queue", "ix_job_conversation",
 }  # fmt: skip
 # (table, column) -> (referenced table, on delete)
 EXPECTED_FOREIGN_KEYS = {
     ("message", "conversation_id"): ("conversation", "RESTRICT"),
     ("message", "parent_id"): ("message", "RESTRICT"),
     ("generation", "message_id"): ("message", "RESTRICT"),
+    ("job", "conversation_id"): ("conversation", "CASCADE"),
 }
 METRICS = {
     "prompt_tokens": 12, "cached_tokens": 4, "completion_tokens": 30, "command_latency_ms": 1.5,
