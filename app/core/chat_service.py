@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError
@@ -224,6 +224,14 @@ class Turn:
         wrapped.add_done_callback(settle)
 
 
+class Background(Protocol):
+    """What the chat service asks of the background jobs' worker (app.core.jobs.JobWorker)."""
+
+    def preempt(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+
 class ChatService:
     """Ties the store and the engine together for one app (window, CLI or benchmark)."""
 
@@ -236,6 +244,8 @@ class ChatService:
         self._templates = templates
         self._interval = checkpoint_interval_s
         self._listeners: list[Callable[[ModelState], None]] = []
+        self._background: Background | None = None  # app.core.jobs: preempted by every turn
+        self._queued: set[asyncio.Future[bool]] = set()
         self._active: set[int] = set()
         self._last_load: LoadModel | None = None
         self._reload: asyncio.Task[None] | None = None
@@ -249,6 +259,11 @@ class ChatService:
         if engine.model is not None:  # a service made after the model loaded starts ready
             self.model_info, self.model_name = engine.model, display_name(engine.model.path)
             self._idle = self.model_state = ModelState.READY
+
+    def set_background(self, background: Background) -> None:
+        """Background jobs yield to every turn (`preempt`, before its command reaches the engine)
+        and hear when a turn completed (`wake`: a title may be due)."""
+        self._background = background
 
     def add_listener(self, fn: Callable[[ModelState], None]) -> None:
         """`fn(state)` is called on the loop's thread whenever the model state changes."""
@@ -355,6 +370,8 @@ class ChatService:
         """
         remote, filters = (route.remote, route.filters) if route is not None else (None, None)
         self._require_engine()
+        if self._background is not None and remote is None:
+            self._background.preempt()  # a job's answer stops within a token; this one is queued behind it
         chat = settings or ChatSettings()
         messages, positions = _chat_positions(history, chat.system_prompt)
         stream = self.engine.generate(Generate(ids.generation_id, messages, _sampling(sampling, chat),
@@ -403,6 +420,18 @@ class ChatService:
     def _turn_ended(self, turn: Turn) -> None:
         self._active.discard(turn.ids.generation_id)
         self._publish()
+        if turn.outcome is not None and turn.outcome.state is GenerationState.COMPLETED:
+            # Its first completed answer: a title from the model, later, off the stream path.
+            queued = asyncio.ensure_future(self.store.jobs.enqueue_title(turn.ids.conversation_id))
+            self._queued.add(queued)
+            queued.add_done_callback(self._title_queued)
+
+    def _title_queued(self, queued: asyncio.Future[bool]) -> None:
+        self._queued.discard(queued)
+        if queued.cancelled() or queued.exception() is not None:
+            log.warning("queueing a title failed: %s", queued.exception() if not queued.cancelled() else "cancelled")
+        elif self._background is not None:  # a title may be due, or a job put back may resume
+            self._background.wake()
 
     def _on_engine_event(self, event: EngineEvent) -> None:
         if isinstance(event, ModelLoading):

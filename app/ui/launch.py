@@ -22,6 +22,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from app.core.chat_service import ChatService
+from app.core.jobs import JobWorker
 from app.core.model_state import ModelState
 from app.core.models import ModelLibrary
 from app.core.paths import db_path, default_model_path
@@ -164,6 +165,8 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         presets_vm = PresetsViewModel(PresetsFile(data_dir))  # new chats start from its default preset
         vm = MainViewModel(service, store, router=Router(providers_file, keys),
                            chat_defaults=presets_vm.default_settings)
+        # Titles from the model, off the stream path; a person's message preempts them.
+        jobs = JobWorker(store, service, on_change=vm.row_changed)
         models_vm = ModelManagerViewModel(library, settings_file, service)
         providers_vm = ProvidersViewModel(providers_file, keys, formats)
         window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm)
@@ -176,6 +179,7 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         # The first code block of a language would otherwise load its lexer mid-stream (5-120 ms).
         threading.Thread(target=warm_up, name="hearth-lexers", daemon=True).start()
         loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
+        jobs.start()
         await providers_vm.refresh()  # never raises: a broken providers.toml is reported
         try:
             await vm.refresh_conversations()
@@ -184,6 +188,7 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
             window.show_problem(f"Could not read your conversations: {e}")
         await closed
         report.target = None
+        await jobs.close()
         await models_vm.shutdown()
         await vm.shutdown(SHUTDOWN_SAVE_TIMEOUT_S)
         loading.cancel()

@@ -302,6 +302,10 @@ class MainViewModel(QObject):
             if vm is self._active:  # a new chat gets its id after its answer started
                 self.busy_conversation_changed.emit(conversation_id)
 
+    def row_changed(self, change: ConversationChange) -> None:
+        """A write outside any turn changed a row (a background job gave a conversation its title)."""
+        self._on_row_changed(change)
+
     def _on_row_changed(self, change: ConversationChange) -> None:
         """A turn's write changed one conversation's row: keep the list in step without a read."""
         if self.deletions.pending(change.row.id):  # e.g. a title saved after the delete was asked for
