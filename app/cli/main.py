@@ -96,10 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python "
                            "(`bench scale`: the window, search and the command path on 10,000 conversations; "
                            "`bench render`: drawing a 50,000-character Markdown answer)")
-    bench.add_argument("suite", nargs="?", choices=("stream", "scale", "render"), default="stream",
+    bench.add_argument("suite", nargs="?", choices=("stream", "scale", "render", "context"), default="stream",
                        help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
                             "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
-                            "streaming Markdown answer in the real transcript against Qt's setMarkdown")
+                            "streaming Markdown answer in the real transcript against Qt's setMarkdown; context: "
+                            "long conversations (TTFT at turn 50, after switching chats, with a background job)")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
     bench.add_argument("--messages", type=_positive_int, default=1_000_000, help="scale: messages generated")
@@ -189,10 +190,19 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
 
         return run_ask(args, data_dir, model, library)
     if args.command == "bench":
-        return front_ends.bench(model=model, tokens=args.tokens, runs=args.runs or 9, stall_s=args.stall,
-                         as_json=args.json, n_threads=args.threads)
+        return _bench_with_model(args, front_ends, model)
     return front_ends.window(data_dir=data_dir, model_path=model, settings=settings, library=library,
                       settings_file=settings_file, chat_template=args.chat_template)
+
+
+def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Path) -> int:
+    """`hearth bench` (the streaming path, through the window's view-model) or `bench context`."""
+    if args.suite == "context":
+        from app.cli.bench_context import run_context_bench
+
+        return run_context_bench(model=model, runs=args.runs or 5, as_json=args.json, n_threads=args.threads)
+    return front_ends.bench(model=model, tokens=args.tokens, runs=args.runs or 9, stall_s=args.stall,
+                            as_json=args.json, n_threads=args.threads)
 
 
 def _bench_without_model(args: argparse.Namespace, front_ends: FrontEnds) -> int | None:
