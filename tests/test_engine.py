@@ -15,7 +15,7 @@ import pytest
 from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.errors import ModelLoadError
-from engine.events import Cancelled, Delta, Failed, Final, Started
+from engine.events import Cancelled, Delta, Failed, Final, Reading, Started
 
 
 def _run(coro):
@@ -109,7 +109,9 @@ def test_cancel_during_a_long_prompt_stops_before_the_prompt_is_read(model_path:
             engine.close()
 
     events, stop_s, after = _run(main())
-    assert [type(e) for e in events] == [Cancelled], events  # never Started: prompt processing was aborted
+    # Never Started: prompt processing was aborted (progress reports of the chunks read may come first).
+    assert [type(e) for e in events if not isinstance(e, Reading)] == [Cancelled], events
+    assert all(e.done < e.total for e in events if isinstance(e, Reading))
     assert stop_s < 2.0  # reading the whole ~3,300-token prompt takes far longer on this machine
     assert isinstance(after[-1], Final)
 
