@@ -438,7 +438,7 @@ class LocalModel:
             return b""
         buf = (ctypes.c_uint8 * size)()
         n = int(self._lib.llama_state_seq_get_data(ctx, buf, size, 0))
-        return bytes(buf)[:n]
+        return ctypes.string_at(buf, n)  # one copy: a 7B model's state is hundreds of MB
 
     def _write_sequence(self, tokens: list[int], data: bytes) -> None:
         llm = self._llm
