@@ -68,6 +68,7 @@ class Measured:
     system_tokens: int = 0
     omitted: int = 0
     error: str = ""
+    left_out: tuple[int, ...] = ()  # the indices into Measure.messages it would leave out
 
 
 @dataclass(frozen=True, slots=True)

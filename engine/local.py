@@ -379,11 +379,11 @@ class LocalModel:
         system = tuple(m for m in cmd.messages if m.role == "system")
         system_tokens = count(system) if system else 0
         budget = n_ctx - max(1, min(cmd.sampling.max_tokens, n_ctx // 4))
-        omitted = 0
+        omitted, left_out = 0, tuple[int, ...]()
         if total > budget and cmd.sampling.overflow != "stop":
             fit = fit_messages(cmd.messages, count, budget, cmd.sampling.overflow)
-            omitted = -1 if fit is None else len(fit.omitted)
-        return Measured(cmd.request_id, total, n_ctx, system_tokens, omitted)
+            omitted, left_out = (-1, ()) if fit is None else (len(fit.omitted), fit.omitted)
+        return Measured(cmd.request_id, total, n_ctx, system_tokens, omitted, left_out=left_out)
 
     def _penalty_history(self, cmd: Generate) -> list[int]:
         """The tokens the repeat penalty remembers before the first new one: an answer being

@@ -46,7 +46,7 @@ def test_a_chat_past_the_context_keeps_answering_and_sends_what_the_policy_keeps
     messages = _long_chat()
     assert len(model.tokenize_prompt(Generate(1, messages))) > N_CTX  # it does not fit whole
     events = _generate(model, policy)
-    started, final = events[0], events[-1]
+    started, final = next(e for e in events if isinstance(e, Started)), events[-1]  # after the Reading reports
     assert isinstance(started, Started) and isinstance(final, Final), events
     assert final.stats.completion_tokens > 0
     assert started.omitted and started.prompt_tokens <= N_CTX - 8  # room kept for the answer
@@ -113,10 +113,11 @@ def test_a_chat_past_its_context_limit_answers_and_names_what_the_model_did_not_
         assert len(store.reads.messages(cid)) == 6  # every message is still saved
         # The context meter asks the engine process: this chat's path and a draft, as the next turn.
         history = [(m.role, m.content) for m in store.reads.messages(cid)]
-        meter = loop.run_until_complete(service.measure(history, "And lakes?", settings))
+        use = loop.run_until_complete(service.measure(history, "And lakes?", settings))
+        meter = use.measured
         assert not meter.error and meter.n_ctx == 256 and meter.prompt_tokens > 256
-        assert meter.omitted >= 2  # the oldest turns would be left out again
-        fresh = loop.run_until_complete(service.measure([], "Hi", settings))
+        assert meter.omitted >= 2 and {0, 1} <= use.out_of_view  # the oldest turns would be left out again
+        fresh = loop.run_until_complete(service.measure([], "Hi", settings)).measured
         assert 0 < fresh.prompt_tokens < 64 and fresh.omitted == 0
     finally:
         engine.close()

@@ -41,13 +41,32 @@ def test_messages_the_prompt_left_out_are_marked_and_the_mark_moves_on(qtbot, lo
     _ask(qtbot, w, Reply(["First answer."]), "first question")
     _ask(qtbot, w, Reply(["Second answer."]), "second question")
     assert OUT_OF_VIEW not in w.transcript.toPlainText()
+    service.omitted = 2  # what the meter's measurements say too
     _ask(qtbot, w, Reply(["Third answer."], out_of_view=(0, 1)), "third question")
     shown = w.transcript.toPlainText()
     assert shown.count(OUT_OF_VIEW) == 2
     assert shown.index(OUT_OF_VIEW) < shown.index("first question") < shown.index("second question")
     assert "Third answer." in shown and "First answer." in shown  # nothing is removed
+    service.omitted = 4
     _ask(qtbot, w, Reply(["Fourth answer."], out_of_view=(0, 1, 2, 3)), "fourth question")
     assert w.transcript.toPlainText().count(OUT_OF_VIEW) == 4
+
+
+def test_a_reopened_chat_marks_what_the_next_turn_would_leave_out(qtbot, loop) -> None:
+    """The marks come from the context meter too: nothing needs to be sent to see them."""
+    service = FakeChatService()
+    w = MainWindow(MainViewModel(service, service.store))
+    qtbot.addWidget(w)
+    w.show()
+    _ask(qtbot, w, Reply(["First answer."]), "first question")
+    _ask(qtbot, w, Reply(["Second answer."]), "second question")
+    assert OUT_OF_VIEW not in w.transcript.toPlainText()
+    service.omitted = 2  # the chat settings changed, or the draft grew: the meter says so
+    qtbot.keyClicks(w.composer, "a long draft")
+    qtbot.waitUntil(lambda: w.transcript.toPlainText().count(OUT_OF_VIEW) == 2, timeout=3_000)
+    service.omitted = 0
+    qtbot.keyClicks(w.composer, " shortened")
+    qtbot.waitUntil(lambda: OUT_OF_VIEW not in w.transcript.toPlainText(), timeout=3_000)
 
 
 def test_the_panel_chooses_what_happens_when_a_chat_outgrows_the_context(qtbot) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
-from app.core.chat_service import TurnOutcome
+from app.core.chat_service import ContextUse, TurnOutcome
 from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError, describe
 from app.core.model_state import ModelState, check_model_transition
@@ -197,11 +197,13 @@ class FakeChatService:
         self.omitted = 0  # what the meter says the policy would leave out
 
     async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = None) -> Measured:
-        """A word a token, and a context of `context` tokens (tests set both to what they need)."""
+                      settings: ChatSettings | None = None) -> ContextUse:
+        """A word a token, and a context of `context` tokens (tests set both to what they need);
+        `omitted` earlier messages are left out, the oldest first."""
         words = sum(len(text.split()) + 2 for _, text in [*history, ("user", draft)])
         self.measured.append(draft)
-        return Measured(len(self.measured), words, self.context, 0, self.omitted)
+        return ContextUse(Measured(len(self.measured), words, self.context, 0, self.omitted),
+                          frozenset(range(max(0, self.omitted))))
 
     def enqueue(self, reply: Reply) -> None:
         self._replies.append(reply)

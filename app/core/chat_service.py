@@ -224,6 +224,15 @@ class Turn:
         wrapped.add_done_callback(settle)
 
 
+@dataclass(frozen=True)
+class ContextUse:
+    """The context meter's reading: the engine's measurement, and the places in the path the
+    next prompt would leave out (what the transcript marks "not in the model's view")."""
+
+    measured: Measured
+    out_of_view: frozenset[int] = frozenset()
+
+
 class Background(Protocol):
     """What the chat service asks of the background jobs' worker (app.core.jobs.JobWorker)."""
 
@@ -382,15 +391,18 @@ class ChatService:
         return turn
 
     async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = None) -> Measured:
+                      settings: ChatSettings | None = None) -> ContextUse:
         """The context meter: how much of the local model's context the next turn would take
-        (the path shown, then `draft` as the new message), and what the chat's overflow policy
-        would leave out. Nothing is saved."""
+        (the path shown, then `draft` as the new message), and which places in the path the
+        chat's overflow policy would leave out. Nothing is saved."""
         chat = settings or ChatSettings()
-        messages, _ = _chat_positions([*history, ("user", draft)], chat.system_prompt)
+        messages, positions = _chat_positions([*history, ("user", draft)], chat.system_prompt)
         if self.engine.pid is None:
-            return Measured(-1, error="No model is loaded.")
-        return await self.engine.measure(messages, chat.to_sampling())
+            return ContextUse(Measured(-1, error="No model is loaded."))
+        measured = await self.engine.measure(messages, chat.to_sampling())
+        places = frozenset(positions[i] for i in measured.left_out
+                           if 0 <= i < len(positions) and 0 <= positions[i] < len(history))
+        return ContextUse(measured, places)
 
     def label(self, remote: RemoteSpec | None) -> str:
         """What the generation record names as its model."""

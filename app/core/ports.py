@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from app.core.chat_service import TurnOutcome
+from app.core.chat_service import ContextUse, TurnOutcome
 from app.core.chat_settings import ChatSettings
 from app.core.model_state import ModelState
 from app.core.routes import Route
 from engine.commands import Sampling
-from engine.events import Measured, ModelInfo, Started, StreamEvent
+from engine.events import ModelInfo, Started, StreamEvent
 from store.branches import Fork
 from store.exchange import ExchangeConversation
 from store.rows import ConversationChange, ConversationRow, ListKey, MessageRow, TurnIds
@@ -57,7 +57,7 @@ class ChatBackend(Protocol):
                    chat_template: str | None = ...) -> ModelInfo: ...
 
     async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = ...) -> Measured: ...
+                      settings: ChatSettings | None = ...) -> ContextUse: ...
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = ...,
                          route: Route | None = ..., settings: ChatSettings | None = ...,

@@ -417,11 +417,15 @@ class ConversationViewModel(QObject):
 
     async def measure(self, draft: str) -> Measured | None:
         """The context meter's numbers for the next turn: this chat's path and `draft` (None
-        for a remote route: its server has a context of its own)."""
+        for a remote route: its server has a context of its own). The messages that turn would
+        leave out are marked, so a reopened chat shows them too."""
         if not self._route.is_local:
             return None
-        history = [(m.role, m.text) for m in self._messages]
-        return await self._service.measure(history, draft, self.chat_settings)
+        shown = list(self._messages)
+        use = await self._service.measure([(m.role, m.text) for m in shown], draft, self.chat_settings)
+        if not use.measured.error and not self.streaming and self._messages == shown:  # still the same chat
+            self._mark_out_of_view(use.out_of_view)
+        return use.measured
 
     # -- per-chat settings (app.core.chat_settings) ----------------------------------------
     # Read with the messages in `load` (no extra read on the command path) and passed to every
