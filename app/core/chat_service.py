@@ -440,8 +440,10 @@ class ChatService:
 
     def _title_queued(self, queued: asyncio.Future[bool]) -> None:
         self._queued.discard(queued)
-        if queued.cancelled() or queued.exception() is not None:
-            log.warning("queueing a title failed: %s", queued.exception() if not queued.cancelled() else "cancelled")
+        if queued.cancelled():  # the process is ending (`hearth ask` done): the title can wait
+            return
+        if queued.exception() is not None:
+            log.warning("queueing a title failed: %s", queued.exception())
         elif self._background is not None:  # a title may be due, or a job put back may resume
             self._background.wake()
 
