@@ -42,8 +42,12 @@ class MeterControl(QObject):
         window.vm.model_status_changed.connect(lambda *_: self._timer.start())
 
     def refresh(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a window drawn without an asyncio loop (a probe, a test): nothing to ask with
+            return
         self._asked += 1
-        asyncio.ensure_future(self._measure(self._asked)).add_done_callback(_report)
+        loop.create_task(self._measure(self._asked)).add_done_callback(_report)
 
     async def _measure(self, asked: int) -> None:
         window = self._window
