@@ -311,18 +311,24 @@ class MarkdownWriter:
                 fmt.merge(colour)
             cursor.insertText(text.replace("\n", "\u2028"), fmt)
 
-    def _box(self, cursor: QTextCursor, *, rows: int, ctx: _Context) -> QTextTable:
+    def _grid(self, padding: float, ctx: _Context) -> QTextTableFormat:
+        """A table with one-pixel collapsed borders in the code border colour (code boxes,
+        tables and rules are all drawn as tables)."""
         fmt = QTextTableFormat()
         fmt.setBorder(1)
         fmt.setBorderBrush(QBrush(self.colours.code_border))
         fmt.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
         fmt.setBorderCollapse(True)
-        fmt.setCellPadding(6)
+        fmt.setCellPadding(padding)
         fmt.setCellSpacing(0)
         fmt.setTopMargin(6)
+        fmt.setLeftMargin(ctx.indent * INDENT_PX)
+        return fmt
+
+    def _box(self, cursor: QTextCursor, *, rows: int, ctx: _Context) -> QTextTable:
+        fmt = self._grid(6, ctx)
         fmt.setBackground(self.colours.code_background)
         fmt.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
-        fmt.setLeftMargin(ctx.indent * INDENT_PX)
         self._before_frame(cursor)
         return cursor.insertTable(rows, 1, fmt)
 
@@ -334,15 +340,7 @@ class MarkdownWriter:
             elif t.type in ("th_open", "td_open"):
                 rows[-1].append((tokens[i + 1], str(t.attrs.get("style", ""))))
         columns = max((len(r) for r in rows), default=1)
-        fmt = QTextTableFormat()
-        fmt.setBorder(1)
-        fmt.setBorderBrush(QBrush(self.colours.code_border))
-        fmt.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
-        fmt.setBorderCollapse(True)
-        fmt.setCellPadding(4)
-        fmt.setCellSpacing(0)
-        fmt.setTopMargin(6)
-        fmt.setLeftMargin(ctx.indent * INDENT_PX)
+        fmt = self._grid(4, ctx)
         fmt.setHeaderRowCount(1)
         self._before_frame(cursor)
         table = cursor.insertTable(max(1, len(rows)), columns, fmt)
@@ -365,13 +363,7 @@ class MarkdownWriter:
     def _rule(self, cursor: QTextCursor) -> None:
         """A thematic break: a one-cell table one pixel high (a block's own ruler is drawn
         across the whole document, outside the message)."""
-        fmt = QTextTableFormat()
-        fmt.setBorder(1)
-        fmt.setBorderBrush(QBrush(self.colours.code_border))
-        fmt.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
-        fmt.setBorderCollapse(True)
-        fmt.setCellPadding(0)
-        fmt.setCellSpacing(0)
+        fmt = self._grid(0, _Context())
         fmt.setTopMargin(10)
         fmt.setBottomMargin(4)
         fmt.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
