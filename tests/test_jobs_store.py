@@ -96,3 +96,28 @@ def test_a_job_a_dead_process_was_running_is_taken_over_and_goes_with_its_conver
         assert job is not None and job.conversation_id == cid and job.attempts == 2
         _run(second.delete_conversation(cid))
         assert _sql(second, "SELECT count(*) FROM job") == (0,)
+
+
+def test_two_processes_claiming_at_once_never_take_the_same_job(tmp_path: Path) -> None:
+    """Two stores on one file drain the queue side by side: each job once. (It holds because
+    the writer's transactions begin IMMEDIATE: the claim's read and write are one locked step.)"""
+    import threading
+
+    db = tmp_path / "hearth.db"
+    with Store.open(db) as first, Store.open(db) as second:
+        for i in range(20):
+            _run(first.jobs.enqueue_title(_chat(first, f"Question {i}")))
+        claimed: list[list[int]] = [[], []]
+
+        def drain(store: Store, out: list[int]) -> None:
+            while (job := asyncio.run(store.jobs.claim())) is not None:
+                out.append(job.id)
+
+        threads = [threading.Thread(target=drain, args=(s, out)) for s, out in zip((first, second), claimed,
+                                                                                     strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        every = claimed[0] + claimed[1]
+        assert sorted(every) == sorted(set(every)) and len(every) == 20
