@@ -75,7 +75,11 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
             out = json.loads(r.stdout)
             completed[out["message_id"]] = out["text"]
         else:
-            proc = subprocess.Popen(_cli(data_dir, f"Trial {trial}: count from 1 to 400, one number per line.",
+            # An essay: greedy output differs by CPU, and "count to 400" often stopped after
+            # 20 tokens (31 of 59 answers ended before their kill on one CI machine); the
+            # essay ran to 400-1500 tokens for every trial tried.
+            prompt = f"Trial {trial}: write a long, detailed essay about the history of bread."
+            proc = subprocess.Popen(_cli(data_dir, prompt,
                                          "--max-tokens", "1500"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             reader = _Reader(proc.stdout)
             reader.start()
