@@ -46,7 +46,9 @@ class Sampling:
 class LoadModel:
     path: str
     n_ctx: int = 4096
-    n_threads: int | None = None  # None: chosen by engine.threads.default_threads()
+    # None: chosen per generation from the machine's load (engine.threads.ThreadChooser);
+    # a number: fixed, as the person set it.
+    n_threads: int | None = None
     n_batch: int = 512
     n_gpu_layers: int | None = None  # None: as many as fit, when llama.cpp has a GPU backend (engine.fit)
     flash_attn: bool = False

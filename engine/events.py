@@ -42,6 +42,7 @@ class GenerationStats:
     # CPU time of the decoding thread per token after the first: unlike tokens/s, it does
     # not change when a noisy neighbour steals the core, so comparisons stay meaningful.
     decode_cpu_ms_per_token: float = 0.0
+    threads: int = 0  # llama.cpp threads at the end (engine.threads chooses them per generation)
 
 
 @dataclass(frozen=True, slots=True)

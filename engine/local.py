@@ -40,7 +40,7 @@ from engine.events import (
 from engine.gguf_check import check_gguf
 from engine.kv_states import SavedStates, common_prefix
 from engine.template import ChatTemplate, choose_template
-from engine.threads import default_threads, physical_cores
+from engine.threads import ThreadChooser, default_threads, physical_cores
 
 __all__ = ["LocalModel"]
 
@@ -208,6 +208,9 @@ class LocalModel:
         self._states = SavedStates()  # other conversations' KV caches
         self._key: int | None = None  # whose conversation the context holds
         # Keep a reference: ctypes callbacks are freed when the Python object is.
+        # Threads follow the machine's load per generation unless the person fixed a count.
+        self._chooser = ThreadChooser(physical_cores()) if cmd.n_threads is None else None
+        self._threads = (n_threads, n_threads_batch)  # what the context uses now
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._cancel is not None and self._cancel.is_set())
         self.info = ModelInfo(
             path=str(cmd.path),
@@ -282,6 +285,7 @@ class LocalModel:
         max_tokens = min(cmd.sampling.max_tokens, n_ctx - len(tokens) - 1)
 
         t_prefill = time.perf_counter()
+        self._retune(start=True)
         self._switch_to(cmd.cache_key, tokens)
         try:
             cached = self._prefill(tokens, cancel, lambda done: emit(Reading(gid, done, len(tokens))))
@@ -318,6 +322,7 @@ class LocalModel:
             n += 1
             held_tokens += 1
             text = detok.feed(llm.detokenize([tok]))
+            self._retune()
             now = time.perf_counter()
             cpu_last = time.thread_time()
             if t_first is None:
@@ -332,6 +337,7 @@ class LocalModel:
         if tail or held_tokens:
             emit(Delta(gid, tail, held_tokens))
         stats = self._stats(len(tokens), cached, n, t_prefill, received_at, t_first, t_last, prefill_done)
+        stats = dataclasses.replace(stats, threads=self._threads[0])
         if n > 1:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         emit(self._terminal(gid, stop_reason, stats))
@@ -413,6 +419,17 @@ class LocalModel:
     def _bad_numbers(self) -> str:
         return (f"{self._name} produced invalid numbers (NaN or infinity) instead of an answer: the file is "
                 "probably damaged. Download it again (or verify it in the model manager) or choose another model.")
+
+    def _retune(self, *, start: bool = False) -> None:
+        """Threads for what the machine is doing now: at a generation's start (for the prompt too,
+        whose workers a busy neighbour stalls as well), then every quarter second while it
+        decodes. Takes effect from the next decode call (llama.cpp reads it per graph)."""
+        if self._chooser is None:
+            return
+        n = self._chooser.choose() if start else self._chooser.tick(time.monotonic())
+        if n and (n, n) != self._threads:
+            self._lib.llama_set_n_threads(self._llm._ctx.ctx, n, n)
+            self._threads = (n, n)
 
     def _switch_to(self, key: int | None, tokens: list[int]) -> None:
         """Another conversation's turn: keep the KV cache of the one the context holds, and bring

@@ -96,10 +96,10 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
         conn.exec_driver_sql(
             "INSERT INTO generation (message_id, model, state, cancel_reason, error_code, error_message, "
             "prompt_tokens, cached_tokens, completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, "
-            "finalization_lag_ms, created_at, finished_at, checkpointed_at, stop_reason) "
+            "finalization_lag_ms, created_at, finished_at, checkpointed_at, stop_reason, threads) "
             "SELECT ?, model, state, cancel_reason, error_code, error_message, prompt_tokens, cached_tokens, "
             "completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, finalization_lag_ms, "
-            "created_at, finished_at, checkpointed_at, stop_reason FROM generation WHERE message_id = ? "
+            "created_at, finished_at, checkpointed_at, stop_reason, threads FROM generation WHERE message_id = ? "
             "ORDER BY id DESC LIMIT 1", (parent, old_id))
     tree.set_leaf(conn, new_id, parent)
     return Fork(new_id, writes.conversation_change(session, new_id, created=True), len(path))

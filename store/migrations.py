@@ -199,6 +199,12 @@ def _jobs(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE conversation ADD COLUMN title_by TEXT NOT NULL DEFAULT 'first_message'")
 
 
+def _generation_threads(conn: sqlite3.Connection) -> None:
+    """How many llama.cpp threads decoded the answer (engine.threads chooses them per
+    generation from the machine's load): shown next to tokens/s."""
+    conn.execute("ALTER TABLE generation ADD COLUMN threads INTEGER")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -210,6 +216,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0007_conversation_list", _conversation_list),
     Migration("0008_search_prefixes", _search_prefixes),
     Migration("0009_jobs", _jobs),
+    Migration("0010_generation_threads", _generation_threads),
 )
 
 

@@ -180,6 +180,7 @@ def _message_row(m: Message, g: Generation | None, siblings: tuple[int, ...] = (
         finalization_lag_ms=g.finalization_lag_ms if g else None,
         reasoning=m.reasoning,
         stop_reason=g.stop_reason if g else None,
+        threads=g.threads if g else None,
         siblings=siblings,
     )
 

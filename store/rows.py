@@ -93,6 +93,7 @@ class MessageRow:
     finalization_lag_ms: float | None
     reasoning: str = ""  # a model's <think> part, shown folded above the answer
     stop_reason: str | None = None  # a completed answer's: eog, stop, or length (cut off at the limit)
+    threads: int | None = None  # llama.cpp threads that decoded it (local models only)
     # On the branch shown: this message and its siblings (other edits or regenerations at this
     # point), oldest first; () where not read (the whole tree).
     siblings: tuple[int, ...] = ()

@@ -71,6 +71,7 @@ class Generation(SQLModel, table=True):
     checkpointed_at: float | None = None
     owner: str | None = None  # the store.owners id of the process that started it
     stop_reason: str | None = None  # why a completed generation ended: eog, stop, length
+    threads: int | None = None  # llama.cpp threads that decoded it (local models only)
 
 
 class Job(SQLModel, table=True):
@@ -100,5 +101,6 @@ METRIC_COLUMNS: frozenset[str] = frozenset(
         "ttft_ms",
         "tokens_per_s",
         "total_ms",
+        "threads",
     }
 )

@@ -29,7 +29,7 @@ EXPECTED_COLUMNS = {
         "id", "message_id", "model", "state", "cancel_reason", "error_code", "error_message",
         "prompt_tokens", "cached_tokens", "completion_tokens", "command_latency_ms", "ttft_ms",
         "tokens_per_s", "total_ms", "finalization_lag_ms", "created_at", "finished_at",
-        "checkpointed_at", "owner", "stop_reason",
+        "checkpointed_at", "owner", "stop_reason", "threads",
     ],
     # FTS5 (0004_search_index): each index and the shadow tables SQLite keeps for it.
     **{name: columns for table, column in (("message", "content"), ("conversation", "title")) for name, columns in {

@@ -294,7 +294,9 @@ def _summary(outcome: TurnOutcome, conversation_id: int, message_id: int) -> str
     if m.get("ttft_ms") is not None:
         parts.append(f"TTFT {m['ttft_ms']:.0f} ms")
     if m.get("tokens_per_s"):
-        parts.append(f"{m['tokens_per_s']:.0f} tok/s")
+        threads = m.get("threads")
+        on = f" on {threads} thread{'s' * (threads > 1)}" if threads else ""
+        parts.append(f"{m['tokens_per_s']:.0f} tok/s{on}")
     if m.get("completion_tokens") is not None:
         parts.append(f"{m['completion_tokens']} tokens")
     parts.append(f"conversation {conversation_id} (continue with --conversation {conversation_id})")

@@ -193,7 +193,8 @@ class Turn:
         if isinstance(event, Final | Cancelled):
             s = event.stats
             metrics.update(tokens_per_s=s.decode_tokens_per_s or None, completion_tokens=s.completion_tokens,
-                           prompt_tokens=s.prompt_tokens, cached_tokens=s.cached_tokens, total_ms=s.total_ms)
+                           prompt_tokens=s.prompt_tokens, cached_tokens=s.cached_tokens, total_ms=s.total_ms,
+                           threads=s.threads or None)
         if isinstance(event, Final):
             outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics, reasoning,
                                   event.stop_reason)

@@ -40,6 +40,7 @@ class MessageView:
     siblings: tuple[int, ...] = ()
     # The last answer's prompt left this message out: the conversation outgrew the context.
     out_of_view: bool = False
+    threads: int | None = None  # llama.cpp threads that decoded it (local models)
 
     @property
     def branch(self) -> tuple[int, int] | None:
@@ -79,7 +80,8 @@ class MessageView:
             if self.ttft_ms is not None:
                 parts.append(f"TTFT {self.ttft_ms:.0f} ms")
             if self.tokens_per_s:
-                parts.append(f"{self.tokens_per_s:.0f} tok/s")
+                on = f" on {self.threads} thread{'s' if self.threads > 1 else ''}" if self.threads else ""
+                parts.append(f"{self.tokens_per_s:.0f} tok/s{on}")
             if self.completion_tokens is not None:
                 n = self.completion_tokens
                 parts.append(f"{n} token" if n == 1 else f"{n} tokens")
@@ -103,7 +105,7 @@ def from_row(row: MessageRow) -> MessageView:
         role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
         error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
         tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id,
-        reasoning=row.reasoning, stop_reason=row.stop_reason, siblings=row.siblings)
+        reasoning=row.reasoning, stop_reason=row.stop_reason, siblings=row.siblings, threads=row.threads)
 
 
 def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | None) -> MessageView:
@@ -116,14 +118,14 @@ def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | Non
             error_message=outcome.error_message or outcome.error_code,
             ttft_ms=m.get("ttft_ms"), tokens_per_s=m.get("tokens_per_s"),
             completion_tokens=_int(m.get("completion_tokens")), reasoning=outcome.reasoning,
-            stop_reason=outcome.stop_reason)
+            stop_reason=outcome.stop_reason, threads=_int(m.get("threads")))
     if isinstance(last, Final | Cancelled):
         s = last.stats
         state = GenerationState.COMPLETED if isinstance(last, Final) else GenerationState.CANCELLED
         return MessageView(
             role="assistant", text=text, state=state,
             cancel_reason=getattr(last, "reason", None), ttft_ms=s.ttft_ms,
-            tokens_per_s=s.decode_tokens_per_s, completion_tokens=s.completion_tokens,
+            tokens_per_s=s.decode_tokens_per_s, completion_tokens=s.completion_tokens, threads=s.threads or None,
             stop_reason=last.stop_reason if isinstance(last, Final) else None)
     message = last.message if isinstance(last, Failed) else "the stream ended without a result"
     return MessageView(role="assistant", text=text, state=GenerationState.FAILED,
