@@ -23,7 +23,18 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from engine.actor import run_engine
-from engine.commands import Cancel, ChatMessage, Command, Generate, LoadModel, Measure, Sampling, Shutdown, UnloadModel
+from engine.commands import (
+    Cancel,
+    ChatMessage,
+    Command,
+    Generate,
+    LoadModel,
+    Measure,
+    Sampling,
+    Shutdown,
+    Summary,
+    UnloadModel,
+)
 from engine.errors import EngineUnavailable, ModelLoadError
 from engine.events import (
     Cancelled,
@@ -218,7 +229,8 @@ class AsyncEngine:
         self._proc.send(UnloadModel())
         await done
 
-    async def measure(self, messages: tuple[ChatMessage, ...], sampling: Sampling) -> Measured:
+    async def measure(self, messages: tuple[ChatMessage, ...], sampling: Sampling,
+                      summary: Summary | None = None) -> Measured:
         """How much of the loaded model's context this prompt takes (see engine.commands.Measure)."""
         if self._proc is None or not self._proc.alive:
             return Measured(-1, error="The engine is not running.")
@@ -227,7 +239,7 @@ class AsyncEngine:
         fut: asyncio.Future[Measured] = asyncio.get_running_loop().create_future()
         self._measures[request_id] = fut
         try:
-            self._proc.send(Measure(request_id, messages, sampling))
+            self._proc.send(Measure(request_id, messages, sampling, summary))
             return await fut
         finally:
             self._measures.pop(request_id, None)

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from engine.filters import FilterConfig
 
 __all__ = ["Cancel", "ChatMessage", "Command", "Generate", "LoadModel", "RemoteSpec", "Sampling", "Shutdown",
-           "UnloadModel"]
+           "Summary", "UnloadModel"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,8 @@ class Sampling:
     # context (a per-chat setting); 0: the model's whole context. A remote server has its own.
     context_limit: int = 0
     # When the conversation outgrows the context: "rolling" leaves out the oldest turns,
-    # "middle" keeps the first exchange and the latest turns, "stop" refuses (engine.context_fit).
+    # "middle" keeps the first exchange and the latest turns, "summarize" puts a summary of the
+    # oldest turns in their place, "stop" refuses (engine.context_fit).
     overflow: str = "rolling"
     # Generate exactly max_tokens even past end-of-turn: only for benchmarks that must
     # compare equal lengths.
@@ -83,6 +84,16 @@ class RemoteSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Summary:
+    """A running summary of a conversation's oldest turns (made by a background job): the first
+    `covers` messages after the system prompt, which the "summarize" overflow policy may replace
+    by `text` when the conversation outgrows the context."""
+
+    text: str
+    covers: int
+
+
+@dataclass(frozen=True, slots=True)
 class Generate:
     generation_id: int
     messages: tuple[ChatMessage, ...]
@@ -96,6 +107,7 @@ class Generate:
     # Whose KV cache this is (the conversation): the local engine keeps a chat's cache when
     # another chat's turn comes, and brings it back when the chat does (engine.kv_states).
     cache_key: int | None = None
+    summary: Summary | None = None  # what the "summarize" policy may put in place of the oldest turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +118,7 @@ class Measure:
     request_id: int
     messages: tuple[ChatMessage, ...]
     sampling: Sampling = field(default_factory=Sampling)
+    summary: Summary | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,8 @@
 Owns the overflow policies, as pure functions over the messages and a token counter:
 - "rolling": leave out the oldest turns, keep the system prompt;
 - "middle": keep the first exchange and the latest turns, leave out what lies between;
+- "summarize": put the conversation's running summary (a background job made it) in place of
+  the turns it covers, inside the system prompt, then roll as needed; with no summary yet, roll;
 - "stop": leave nothing out (the caller refuses the turn, naming the setting that helps).
 The kept part always starts with a user message after the system prompt (strict chat
 templates refuse an assistant turn first), and the last message is always kept: it is what
@@ -17,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.commands import ChatMessage
+from engine.commands import ChatMessage, Summary
 
-__all__ = ["OVERFLOW_POLICIES", "Fit", "fit_messages"]
+__all__ = ["OVERFLOW_POLICIES", "SUMMARY_HEADER", "Fit", "fit_messages"]
 
-OVERFLOW_POLICIES = ("rolling", "middle", "stop")
+OVERFLOW_POLICIES = ("rolling", "middle", "summarize", "stop")
+SUMMARY_HEADER = "Summary of the earlier conversation:"
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Fit:
 
 
 def fit_messages(messages: Sequence[ChatMessage], count: Callable[[tuple[ChatMessage, ...]], int], budget: int,
-                 policy: str) -> Fit | None:
+                 policy: str, summary: Summary | None = None) -> Fit | None:
     """The messages to send so that the prompt takes at most `budget` tokens, or None when
     even the least the policy keeps (the system prompt, the first exchange for "middle", the
     last message) does not fit. `count` gives a message list's prompt length in tokens."""
@@ -40,6 +43,8 @@ def fit_messages(messages: Sequence[ChatMessage], count: Callable[[tuple[ChatMes
     whole = count(everything)
     if whole <= budget or policy == "stop":
         return Fit(everything, (), whole) if whole <= budget else None
+    if policy == "summarize":
+        return _summarized(everything, count, budget, summary)
     lead = next((i for i, m in enumerate(everything) if m.role != "system"), len(everything))  # the system prompt
     rest = list(range(lead, len(everything)))
     keep_first = _first_exchange(everything, rest) if policy == "middle" else []
@@ -58,6 +63,31 @@ def fit_messages(messages: Sequence[ChatMessage], count: Callable[[tuple[ChatMes
     if best is None and policy == "middle":  # even the first exchange is too much: roll instead
         return fit_messages(messages, count, budget, "rolling")
     return best
+
+
+def _summarized(messages: tuple[ChatMessage, ...], count: Callable[[tuple[ChatMessage, ...]], int], budget: int,
+                summary: Summary | None) -> Fit | None:
+    """The summary in place of the turns it covers (never the last message; and the kept part
+    starts with a user message), then rolling on what is left if it is still too long."""
+    rest = [i for i, m in enumerate(messages) if m.role != "system"]
+    n = min(summary.covers, len(rest) - 1) if summary is not None and summary.text.strip() else 0
+    while 0 < n < len(rest) - 1 and messages[rest[n]].role != "user":
+        n += 1
+    if n <= 0 or summary is None or messages[rest[n]].role != "user":
+        return fit_messages(messages, count, budget, "rolling")
+    covered = set(rest[:n])
+    note = f"{SUMMARY_HEADER}\n{summary.text.strip()}"
+    origin = [i for i in range(len(messages)) if i not in covered]  # index in `messages` of each kept one
+    shortened = [messages[i] for i in origin]
+    if shortened[0].role == "system":
+        shortened[0] = ChatMessage("system", f"{shortened[0].content}\n\n{note}")
+    else:
+        shortened.insert(0, ChatMessage("system", note))
+        origin.insert(0, -1)
+    fit = fit_messages(shortened, count, budget, "rolling")
+    if fit is None:
+        return None
+    return Fit(fit.messages, tuple(sorted(covered | {origin[i] for i in fit.omitted})), fit.tokens)
 
 
 def _first_exchange(messages: tuple[ChatMessage, ...], rest: list[int]) -> list[int]:

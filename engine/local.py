@@ -359,7 +359,7 @@ class LocalModel:
             return len(self.tokenize_prompt(dataclasses.replace(cmd, messages=kept)))
 
         try:
-            fit = fit_messages(cmd.messages, count, budget, policy)
+            fit = fit_messages(cmd.messages, count, budget, policy, cmd.summary)
             if fit is None and len(tokens) < n_ctx - 1:  # nothing to leave out: answer in the room left
                 return tokens, ()
             if fit is None:
@@ -387,7 +387,7 @@ class LocalModel:
         budget = n_ctx - max(1, min(cmd.sampling.max_tokens, n_ctx // 4))
         omitted, left_out = 0, tuple[int, ...]()
         if total > budget and cmd.sampling.overflow != "stop":
-            fit = fit_messages(cmd.messages, count, budget, cmd.sampling.overflow)
+            fit = fit_messages(cmd.messages, count, budget, cmd.sampling.overflow, cmd.summary)
             omitted, left_out = (-1, ()) if fit is None else (len(fit.omitted), fit.omitted)
         return Measured(cmd.request_id, total, n_ctx, system_tokens, omitted, left_out=left_out)
 

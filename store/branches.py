@@ -18,6 +18,7 @@ from store import tree, writes
 from store.errors import StoreError
 from store.reads import history_in
 from store.rows import ConversationChange, TurnIds, TurnStart
+from store.summaries import summary_in
 
 __all__ = ["Fork", "begin_edit", "begin_regenerate", "delete_message", "fork", "switch_branch"]
 
@@ -138,4 +139,5 @@ def _refuse_live(session: Session, message_ids: list[int]) -> None:
 
 def _turn(session: Session, ids: TurnIds) -> TurnStart:
     return TurnStart(ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
-                     writes.conversation_change(session, ids.conversation_id, created=False))
+                     writes.conversation_change(session, ids.conversation_id, created=False),
+                     summary_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id))

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from engine.commands import Summary
 from engine.states import GenerationState
 from store import tree, writes
 from store.errors import StoreError
 from store.reads import history_in
 from store.rows import ConversationChange, TurnIds
+from store.summaries import summary_in
 
 __all__ = ["CONTINUABLE", "Continuation", "begin_continue"]
 
@@ -29,6 +31,7 @@ class Continuation:
     history: list[tuple[str, str]]  # the prompt before the answer
     text: str  # the answer so far
     changed: ConversationChange  # the conversation's row, now updated
+    summary: Summary | None = None  # the newest running summary on the path (store.summaries)
 
 
 def begin_continue(session: Session, message_id: int, model: str, *, now: float,
@@ -61,4 +64,5 @@ def begin_continue(session: Session, message_id: int, model: str, *, now: float,
     assert generation_id is not None
     ids = TurnIds(conversation_id, parent_id, message_id, int(generation_id))
     return Continuation(ids, history_in(session, conversation_id, before_message_id=message_id), content,
-                        writes.conversation_change(session, conversation_id, created=False))
+                        writes.conversation_change(session, conversation_id, created=False),
+                        summary_in(session, conversation_id, before_message_id=message_id))

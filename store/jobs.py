@@ -1,4 +1,5 @@
-"""The persisted queue of background jobs (conversation titles), and the titles they write.
+"""The persisted queue of background jobs (conversation titles and running summaries), and the
+titles and summaries they write.
 
 Owns the `job` table (migration 0009): a job is queued, claimed by one process (its owner id,
 store.owners), and ends done or failed; a failed one is retried with backoff until
@@ -23,12 +24,14 @@ from sqlmodel import Session
 from store.conversations import TITLE_MAX
 from store.owners import OwnerLock
 from store.rows import ConversationChange, ConversationRow
+from store.summaries import put_summary, summaries_of
 
-__all__ = ["MAX_ATTEMPTS", "JobRow", "Jobs"]
+__all__ = ["MAX_ATTEMPTS", "SUMMARY", "TITLE", "JobRow", "Jobs"]
 
 MAX_ATTEMPTS = 4
 BACKOFF_S = (5.0, 30.0, 120.0)  # before the 2nd, 3rd and 4th attempt
 TITLE = "title"
+SUMMARY = "summary"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,26 @@ class Jobs:
                 (TITLE, time.time(), conversation_id, TITLE, conversation_id)).rowcount)
 
         return await self._write(op)
+
+    async def enqueue_summary(self, conversation_id: int) -> bool:
+        """Queue a running summary, unless one is queued or running for the conversation."""
+
+        def op(session: Session) -> bool:
+            return bool(session.connection().exec_driver_sql(
+                "INSERT INTO job (kind, conversation_id, created_at) SELECT ?, id, ? FROM conversation "
+                "WHERE id = ? AND NOT EXISTS (SELECT 1 FROM job WHERE kind = ? AND conversation_id = ? "
+                "AND state IN ('queued', 'running'))",
+                (SUMMARY, time.time(), conversation_id, SUMMARY, conversation_id)).rowcount)
+
+        return await self._write(op)
+
+    async def summaries(self, conversation_id: int) -> dict[int, str]:
+        """The conversation's summaries, by the last message each covers."""
+        return await self._write(lambda session: summaries_of(session, conversation_id))
+
+    async def put_summary(self, conversation_id: int, upto_id: int, text: str) -> bool:
+        """Save a summary; False when its last message was deleted meanwhile."""
+        return await self._write(lambda session: put_summary(session, conversation_id, upto_id, text, time.time()))
 
     async def claim(self) -> JobRow | None:
         """The oldest job due, now this process's (running); jobs a dead process was running

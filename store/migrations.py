@@ -205,6 +205,16 @@ def _generation_threads(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE generation ADD COLUMN threads INTEGER")
 
 
+def _summaries(conn: sqlite3.Connection) -> None:
+    """Running summaries (store.summaries): each covers the path up to one message and goes
+    with it, or with its conversation."""
+    conn.execute(
+        "CREATE TABLE summary (conversation_id INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE, "
+        "upto_id INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE, text TEXT NOT NULL, "
+        "created_at REAL NOT NULL, PRIMARY KEY (conversation_id, upto_id))")
+    conn.execute("CREATE INDEX ix_summary_upto ON summary (upto_id)")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -217,6 +227,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0008_search_prefixes", _search_prefixes),
     Migration("0009_jobs", _jobs),
     Migration("0010_generation_threads", _generation_threads),
+    Migration("0011_summaries", _summaries),
 )
 
 

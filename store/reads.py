@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from engine.commands import Summary
 from engine.states import GenerationState
 from store import exchange, tree
 from store.errors import StoreError
@@ -19,6 +20,7 @@ from store.listing import conversations_page
 from store.rows import ConversationRow, GenerationRow, ListKey, MessageRow
 from store.schema import Conversation, Generation, Message
 from store.search import SearchHit, search
+from store.summaries import summary_in
 
 __all__ = ["Reads"]
 
@@ -120,6 +122,11 @@ class Reads:
         """
         with Session(self._engine) as session:
             return history_in(session, conversation_id, before_message_id=before_message_id)
+
+    def summary(self, conversation_id: int, *, through_message_id: int) -> Summary | None:
+        """The newest running summary on the path ending at `through_message_id` (store.summaries)."""
+        with Session(self._engine) as session:
+            return summary_in(session, conversation_id, before_message_id=through_message_id, through=True)
 
     def get_generation(self, generation_id: int) -> GenerationRow | None:
         with Session(self._engine) as session:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.commands import Summary
 from engine.states import GenerationState
 
 __all__ = ["ConversationChange", "ConversationRow", "GenerationRow", "ListKey", "MessageRow", "TurnIds", "TurnStart"]
@@ -64,6 +65,7 @@ class TurnStart:
     ids: TurnIds
     history: list[tuple[str, str]]
     changed: ConversationChange
+    summary: Summary | None = None  # the newest running summary on the path (store.summaries)
 
 
 @dataclass(frozen=True, slots=True)

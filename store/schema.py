@@ -11,7 +11,7 @@ import json
 
 from sqlmodel import Field, SQLModel
 
-__all__ = ["METRIC_COLUMNS", "Conversation", "Generation", "Job", "Message"]
+__all__ = ["METRIC_COLUMNS", "Conversation", "Generation", "Job", "Message", "RunningSummary"]
 
 
 class Conversation(SQLModel, table=True):
@@ -89,6 +89,16 @@ class Job(SQLModel, table=True):
     latency_ms: float | None = None
     outcome: str | None = None
     error: str | None = None
+
+
+class RunningSummary(SQLModel, table=True):
+    """A running summary of a conversation's path up to one message (store.summaries)."""
+
+    __tablename__ = "summary"
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE", primary_key=True)
+    upto_id: int = Field(foreign_key="message.id", ondelete="CASCADE", primary_key=True)
+    text: str
+    created_at: float
 
 
 # The metrics a caller may pass to `Store.finalize`; finalization lag is measured by the store.

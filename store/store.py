@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from engine.commands import Summary
 from engine.states import GenerationState
 from store import branches, conversations, exchange, writes
 from store.backup import copy_database
@@ -39,6 +40,7 @@ from store.reads import Reads, history_in
 from store.rows import ConversationChange, ConversationRow, GenerationRow, ListKey, MessageRow, TurnIds, TurnStart
 from store.schema import Conversation
 from store.search import SearchHit
+from store.summaries import summary_in
 from store.writer import HealthListener, StoreWriter
 
 __all__ = ["Store"]
@@ -223,7 +225,8 @@ class Store:
             ids = writes.create_turn(session, conversation_id, user_text, model, now=time.time(),
                                      owner=self._owner_id, after=after)
             return TurnStart(ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
-                             writes.conversation_change(session, ids.conversation_id, created=conversation_id is None))
+                             writes.conversation_change(session, ids.conversation_id, created=conversation_id is None),
+                             summary_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id))
 
         return await self._await_write(op)
 
@@ -416,6 +419,11 @@ class Store:
             functools.partial(self.reads.history, before_message_id=before_message_id),
             conversation_id,
         )
+
+    async def summary(self, conversation_id: int, *, through_message_id: int) -> Summary | None:
+        """What the "summarize" policy would send for a turn after `through_message_id`."""
+        return await self._read(functools.partial(self.reads.summary, through_message_id=through_message_id),
+                                conversation_id)
 
     async def get_generation(self, generation_id: int) -> GenerationRow | None:
         return await self._read(self.reads.get_generation, generation_id)

@@ -1,5 +1,6 @@
-"""Background titles with the real model: made after the first exchange without holding the
-answer, preempted by a person's message and finished later, and run after a restart."""
+"""Background titles and summaries with the real model: made after the first exchange (a title)
+or once a chat fills half its context (a summary) without holding the answer, preempted by a
+person's message and finished later, and run after a restart."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.core.chat_service import ChatService
+from app.core.chat_settings import ChatSettings
 from app.core.jobs import JobWorker, clean_title
 from engine.client import AsyncEngine
 from engine.states import GenerationState
@@ -37,16 +39,23 @@ class _App:
         self.worker = JobWorker(self.store, self.service, on_change=self.changes.append, poll_s=0.2)
         loop.run_until_complete(self.service.load(str(model), n_ctx=1024))
 
-    def ask(self, text: str, conversation_id: int | None = None) -> tuple[int, float]:
-        async def body() -> tuple[int, float]:
+    def ask(self, text: str, conversation_id: int | None = None, settings: ChatSettings | None = None
+            ) -> tuple[int, float]:
+        return self.turn(text, conversation_id, settings)[:2]
+
+    def turn(self, text: str, conversation_id: int | None = None, settings: ChatSettings | None = None
+             ) -> tuple[int, float, frozenset[int]]:
+        """The conversation, the time to the first text, and the places the prompt left out."""
+        async def body() -> tuple[int, float, frozenset[int]]:
             sent = time.perf_counter()
-            turn = await self.service.start_turn(conversation_id, text)
+            turn = await self.service.start_turn(conversation_id, text, settings=settings)
             first = 0.0
             async for _ in turn:
                 first = first or time.perf_counter() - sent
             await turn.saved
             assert turn.outcome is not None and turn.outcome.state is GenerationState.COMPLETED
-            return turn.ids.conversation_id, first
+            assert turn.started is not None
+            return turn.ids.conversation_id, first, turn.out_of_view(turn.started)
 
         return self.loop.run_until_complete(body())
 
@@ -136,6 +145,50 @@ def test_a_job_queued_before_a_restart_runs_after_it(loop, model_path: Path, tmp
         assert _title(db, start.ids.conversation_id)[1] == "model"
     finally:
         app.close()
+
+
+def test_a_chat_past_half_its_context_gets_a_summary_that_the_next_turn_sends(loop, model_path: Path,
+                                                                               tmp_path: Path) -> None:
+    db = tmp_path / "hearth.db"
+    app = _App(loop, db, model_path)
+    chat = ChatSettings(temperature=0.0, max_tokens=48, context_length=512, overflow="summarize")
+    topics = ["the Danube", "the Rhine", "the Loire", "the Elbe", "the Po", "the Tagus", "the Vistula", "the Oder",
+              "the Seine", "the Ebro", "the Dnieper", "the Thames"]
+    try:
+        cid, _ = app.ask(f"Tell me one fact about {topics[0]}, the river.", settings=chat)
+        loop.run_until_complete(app.store.update_conversation_settings(cid, chat.to_settings()))
+        turns = 1
+        while not _jobs(db, "summary"):  # queued once a turn fills half of the 512 tokens
+            assert turns < len(topics), "no summary was queued"
+            app.ask(f"Tell me one fact about {topics[turns]}, the river.", cid, chat)
+            turns += 1
+        app.start()
+        app.wait(lambda: _jobs(db, "summary")[0][0] != "running" and any(
+            o != "titled" for _, o in app.worker.finished), timeout=120)
+        (state, outcome), = _jobs(db, "summary")
+        assert state == "done" and outcome.startswith("summarized"), outcome
+        with sqlite3.connect(db) as conn:
+            (upto, text), = conn.execute("SELECT upto_id, text FROM summary WHERE conversation_id = ?", (cid,))
+            shown = [mid for (mid,) in conn.execute("SELECT id FROM message WHERE conversation_id = ? ORDER BY id",
+                                                    (cid,))]
+        assert text.strip() and upto in shown
+        covered = shown.index(upto) + 1
+        # Made before it is needed: the chat still fits. Once it no longer does, the summary
+        # goes in place of the messages it covers, and the chat keeps answering.
+        loop.run_until_complete(app.worker.close())  # no newer summary meanwhile
+        left_out: frozenset[int] = frozenset()
+        while not left_out:
+            assert turns < 2 * len(topics), "the chat never outgrew its context"
+            _, _, left_out = app.turn(f"And {topics[turns % len(topics)]}: how long is it?", cid, chat)
+            turns += 1
+        assert set(range(covered)) <= left_out, (covered, left_out)
+    finally:
+        app.close()
+
+
+def _jobs(db: Path, kind: str) -> list[tuple[str, str | None]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT state, coalesce(outcome, error) FROM job WHERE kind = ?", (kind,)).fetchall()
 
 
 @pytest.mark.parametrize(("reply", "title"), [

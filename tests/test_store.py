@@ -22,6 +22,7 @@ EXPECTED_COLUMNS = {
     "conversation": ["id", "title", "created_at", "updated_at", "settings_json", "leaf_id", "pinned_at", "title_by"],
     "job": ["id", "kind", "conversation_id", "state", "attempts", "not_before", "owner", "created_at", "finished_at",
             "latency_ms", "outcome", "error"],
+    "summary": ["conversation_id", "upto_id", "text", "created_at"],
     "message": [
         "id", "conversation_id", "parent_id", "role", "content", "created_at", "updated_at", "reasoning",
     ],
@@ -41,11 +42,13 @@ EXPECTED_TRIGGERS = {f"{table}_fts_{op}" for table in ("message", "conversation"
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
     "ix_generation_message", "ix_generation_state", "ix_conversation_pinned", "ix_conversation_unpinned",
-    "ix_job_queue", "ix_job_conversation",
+    "ix_job_queue", "ix_job_conversation", "ix_summary_upto",
 }  # fmt: skip
 # (table, column) -> (referenced table, on delete)
 EXPECTED_FOREIGN_KEYS = {
     ("message", "conversation_id"): ("conversation", "RESTRICT"),
+    ("summary", "conversation_id"): ("conversation", "CASCADE"),
+    ("summary", "upto_id"): ("message", "CASCADE"),
     ("message", "parent_id"): ("message", "RESTRICT"),
     ("generation", "message_id"): ("message", "RESTRICT"),
     ("job", "conversation_id"): ("conversation", "CASCADE"),

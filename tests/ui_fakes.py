@@ -26,7 +26,7 @@ from app.core.model_state import ModelState, check_model_transition
 from app.core.models import display_name
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import Route
-from engine.commands import Sampling
+from engine.commands import Sampling, Summary
 from engine.errors import EngineUnavailable
 from engine.events import (
     Cancelled,
@@ -197,7 +197,7 @@ class FakeChatService:
         self.omitted = 0  # what the meter says the policy would leave out
 
     async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = None) -> ContextUse:
+                      settings: ChatSettings | None = None, summary: Summary | None = None) -> ContextUse:
         """A word a token, and a context of `context` tokens (tests set both to what they need);
         `omitted` earlier messages are left out, the oldest first."""
         words = sum(len(text.split()) + 2 for _, text in [*history, ("user", draft)])
@@ -400,6 +400,10 @@ class FakeStore:
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         await asyncio.sleep(0)
         return list(self._messages.get(conversation_id, []))
+
+    async def summary(self, conversation_id: int, *, through_message_id: int) -> Summary | None:
+        await asyncio.sleep(0)
+        return None  # summaries are made by the real worker (tests/test_jobs_worker.py)
 
     async def export_conversation(self, conversation_id: int) -> ExchangeConversation:
         """The messages kept here as the real store's snapshot (no generation records)."""

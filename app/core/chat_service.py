@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,7 +26,7 @@ from app.core.model_state import ModelState, check_model_transition
 from app.core.models.library import display_name
 from app.core.routes import Route
 from engine.client import AsyncEngine, GenerationStream
-from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling
+from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling, Summary
 from engine.errors import EngineError, EngineUnavailable
 from engine.events import (
     Cancelled,
@@ -84,6 +84,7 @@ class Turn:
         # system prompt): Started.omitted's indices become the messages the model did not see.
         self.positions: tuple[int, ...] = ()
         self.started: Started | None = None  # the engine's Started event, once the prompt is read
+        self.summarize_at = 0  # tokens (prompt and answer) from which a running summary is queued
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
         self.reasoning: list[str] = []
@@ -327,7 +328,8 @@ class ChatService:
             raise InputError("Type a message first: an empty message cannot be sent.")
         remote = self._remote(route)
         start = await self.store.begin_turn(conversation_id, text, self.label(remote), after=after)
-        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings)
+        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings,
+                            summary=start.summary)
 
     async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = None,
                          route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
@@ -338,7 +340,8 @@ class ChatService:
             raise InputError("Type a message first: an empty message cannot be sent.")
         remote = self._remote(route)
         start = await self.store.begin_edit(message_id, text, self.label(remote))
-        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings)
+        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings,
+                            summary=start.summary)
 
     async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = None,
                                route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
@@ -348,7 +351,8 @@ class ChatService:
         remote = self._remote(route)
         start = await self.store.begin_regenerate(message_id, self.label(remote))
         fresh = dataclasses.replace(_sampling(sampling, settings), seed=secrets.randbits(31))
-        return self._launch(start.ids, start.history, start.changed, fresh, route, started_at, settings=settings)
+        return self._launch(start.ids, start.history, start.changed, fresh, route, started_at, settings=settings,
+                            summary=start.summary)
 
     async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
                                route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
@@ -360,7 +364,7 @@ class ChatService:
         remote = self._remote(route)
         c = await self.store.begin_continue(message_id, self.label(remote))
         return self._launch(c.ids, c.history, c.changed, sampling, route, started_at, continue_text=c.text,
-                            settings=settings)
+                            settings=settings, summary=c.summary)
 
     def _remote(self, route: Route | None) -> RemoteSpec | None:
         """The route's remote server, or None for this computer's model (which must be there)."""
@@ -371,7 +375,8 @@ class ChatService:
 
     def _launch(self, ids: TurnIds, history: list[tuple[str, str]], changed: ConversationChange,
                 sampling: Sampling | None, route: Route | None, started_at: float, *,
-                continue_text: str = "", settings: ChatSettings | None = None) -> Turn:
+                continue_text: str = "", settings: ChatSettings | None = None,
+                summary: Summary | None = None) -> Turn:
         """Hand the engine the saved turn's prompt (the path to the new answer) and start its Turn.
 
         `settings`: the conversation's (app.core.chat_settings), which its caller read when it
@@ -384,15 +389,21 @@ class ChatService:
             self._background.preempt()  # a job's answer stops within a token; this one is queued behind it
         chat = settings or ChatSettings()
         messages, positions = _chat_positions(history, chat.system_prompt)
-        stream = self.engine.generate(Generate(ids.generation_id, messages, _sampling(sampling, chat),
+        chosen = _sampling(sampling, chat)
+        stream = self.engine.generate(Generate(ids.generation_id, messages, chosen,
                                                continue_text=continue_text, remote=remote,
-                                               filters=filters or FilterConfig(), cache_key=ids.conversation_id))
+                                               filters=filters or FilterConfig(), cache_key=ids.conversation_id,
+                                               summary=summary))
         turn = self._started(ids, changed, stream, started_at, prefix=continue_text)
         turn.positions = positions
+        if chosen.overflow == "summarize" and remote is None and self.model_info is not None:
+            # Summarize before it is needed: once the turn fills half the context (_turn_ended).
+            limit = chosen.context_limit if 0 < chosen.context_limit < self.model_info.n_ctx else self.model_info.n_ctx
+            turn.summarize_at = limit // 2
         return turn
 
     async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = None) -> ContextUse:
+                      settings: ChatSettings | None = None, summary: Summary | None = None) -> ContextUse:
         """The context meter: how much of the local model's context the next turn would take
         (the path shown, then `draft` as the new message), and which places in the path the
         chat's overflow policy would leave out. Nothing is saved."""
@@ -400,7 +411,7 @@ class ChatService:
         messages, positions = _chat_positions([*history, ("user", draft)], chat.system_prompt)
         if self.engine.pid is None:
             return ContextUse(Measured(-1, error="No model is loaded."))
-        measured = await self.engine.measure(messages, chat.to_sampling())
+        measured = await self.engine.measure(messages, chat.to_sampling(), summary)
         places = frozenset(positions[i] for i in measured.left_out
                            if 0 <= i < len(positions) and 0 <= positions[i] < len(history))
         return ContextUse(measured, places)
@@ -435,16 +446,23 @@ class ChatService:
         self._publish()
         if turn.outcome is not None and turn.outcome.state is GenerationState.COMPLETED:
             # Its first completed answer: a title from the model, later, off the stream path.
-            queued = asyncio.ensure_future(self.store.jobs.enqueue_title(turn.ids.conversation_id))
-            self._queued.add(queued)
-            queued.add_done_callback(self._title_queued)
+            self._queue(self.store.jobs.enqueue_title(turn.ids.conversation_id))
+            used = (turn.started.prompt_tokens if turn.started else 0) + int(
+                turn.outcome.metrics.get("completion_tokens") or 0)
+            if turn.summarize_at and used >= turn.summarize_at:
+                self._queue(self.store.jobs.enqueue_summary(turn.ids.conversation_id))
 
-    def _title_queued(self, queued: asyncio.Future[bool]) -> None:
+    def _queue(self, enqueue: Awaitable[bool]) -> None:
+        queued = asyncio.ensure_future(enqueue)
+        self._queued.add(queued)
+        queued.add_done_callback(self._job_queued)
+
+    def _job_queued(self, queued: asyncio.Future[bool]) -> None:
         self._queued.discard(queued)
-        if queued.cancelled():  # the process is ending (`hearth ask` done): the title can wait
+        if queued.cancelled():  # the process is ending (`hearth ask` done): the job can wait
             return
         if queued.exception() is not None:
-            log.warning("queueing a title failed: %s", queued.exception())
+            log.warning("queueing a background job failed: %s", queued.exception())
         elif self._background is not None:  # a title may be due, or a job put back may resume
             self._background.wake()
 

@@ -50,6 +50,7 @@ FIELD_LABELS = {
 OVERFLOW_CHOICES = {
     "rolling": "Leave out the oldest turns",
     "middle": "Keep the first exchange and the latest turns",
+    "summarize": "Summarize the oldest turns (in the background)",
     "stop": "Stop and say so",
 }
 

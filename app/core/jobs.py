@@ -1,4 +1,5 @@
-"""Background jobs, run off the stream path: a conversation's title, made by the model.
+"""Background jobs, run off the stream path: a conversation's title, and the running summary
+that the "summarize" overflow policy sends in place of its oldest turns, made by the model.
 
 Owns the worker of the window process: it claims jobs from the store's persisted queue
 (store.jobs) while the local model is idle, runs each through the engine at low priority, and
@@ -7,6 +8,9 @@ records its latency and outcome. A person's message preempts it: the chat servic
 (or one prompt chunk), the turn runs, and the job goes back to the queue to run again later.
 A job that fails never touches the conversation and is retried with backoff; one left by a
 process that died is taken over (store.jobs). With no local model loaded, jobs wait.
+A summary covers what no longer fits half of the chat's context (the engine measures it with
+the rolling policy), adding to the newest summary on the path: the model reads that summary
+and the turns after it, never the whole conversation again.
 Must not: hold the stream path, run two jobs at once, or write anything but through the store.
 """
 
@@ -21,16 +25,17 @@ import time
 from collections.abc import Callable
 
 from app.core.chat_service import ChatService
+from app.core.chat_settings import ChatSettings
 from app.core.errors import describe
 from app.core.model_state import ModelState
 from engine.client import GenerationStream
 from engine.commands import ChatMessage, Generate, Sampling
 from engine.events import Cancelled, Delta, Failed, Final
 from store import Store
-from store.jobs import JobRow
-from store.rows import ConversationChange
+from store.jobs import SUMMARY, JobRow
+from store.rows import ConversationChange, MessageRow
 
-__all__ = ["POLL_S", "TITLE_INSTRUCTION", "JobWorker", "clean_title"]
+__all__ = ["POLL_S", "SUMMARY_INSTRUCTION", "TITLE_INSTRUCTION", "JobWorker", "clean_title"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,11 @@ POLL_S = 5.0  # how often the queue is looked at without a wake-up (jobs another
 TITLE_INSTRUCTION = ("You name conversations. Reply with a short title of 2 to 6 words for the conversation "
                      "below, and nothing else.")
 _EXCERPT = 600  # characters of the question and of the answer the title is made from
+SUMMARY_INSTRUCTION = ("You keep a running summary of a conversation so that it can go on after its oldest "
+                       "messages are gone. Write a concise summary, at most 150 words, of the conversation below "
+                       "(starting from the summary so far, if there is one): the facts, names, numbers, decisions "
+                       "and open questions needed to continue it. Reply with the summary only.")
+_SUMMARY_TOKENS = 220
 
 
 class _Preempted(Exception):
@@ -112,7 +122,7 @@ class JobWorker:
     async def _do(self, job: JobRow) -> None:
         started = time.perf_counter()
         try:
-            outcome = await self._title(job)
+            outcome = await (self._summary(job) if job.kind == SUMMARY else self._title(job))
         except _Preempted:
             await self._store.jobs.put_back(job)
             self._wake.set()  # once the person's answer is done
@@ -142,11 +152,47 @@ class JobWorker:
             self._on_change(change)
         return "titled"
 
-    async def _generate(self, job: JobRow, prompt: tuple[ChatMessage, ...]) -> str:
+    async def _summary(self, job: JobRow) -> str:
+        info = self._service.model_info
+        if info is None:
+            raise RuntimeError("no model is loaded")
+        cid = job.conversation_id
+        rows = [m for m in await self._store.messages(cid) if m.role in ("user", "assistant") and m.content]
+        chat, _ = ChatSettings.from_settings(await self._store.conversation_settings(cid))
+        limit = chat.context_length if 0 < chat.context_length < info.n_ctx else info.n_ctx
+        # What would not fit half the chat's context is what the summary covers.
+        measured = await self._service.engine.measure(
+            tuple(ChatMessage(m.role, m.content) for m in rows),
+            Sampling(max_tokens=1, context_limit=limit // 2, overflow="rolling"))
+        if measured.error:
+            raise RuntimeError(measured.error)
+        if not measured.left_out:
+            return "nothing to summarize yet"
+        saved = await self._store.jobs.summaries(cid)
+        cut = max(measured.left_out)
+        since = max((i for i in range(cut + 1) if rows[i].id in saved), default=-1)
+        if since == cut:
+            return "summary up to date"
+        before = saved.get(rows[since].id, "") if since >= 0 else ""
+        # The model reads the summary so far and the turns after it, within its own context.
+        room = max(1000, (info.n_ctx - _SUMMARY_TOKENS - 200) * 2)  # characters, at two per token at worst
+        cut = _within(rows, since + 1, cut, room - len(before))
+        turns = "\n\n".join(f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}"
+                             for m in rows[since + 1:cut + 1])
+        text = f"Summary so far:\n{before}\n\nConversation:\n{turns}" if before else f"Conversation:\n{turns}"
+        summary = (await self._generate(job, (ChatMessage("system", SUMMARY_INSTRUCTION),
+                                              ChatMessage("user", text)), max_tokens=_SUMMARY_TOKENS)).strip()
+        if not summary:
+            raise RuntimeError("the model wrote no summary")
+        if not await self._store.jobs.put_summary(cid, rows[cut].id, summary):
+            return "the messages were deleted"
+        return f"summarized {cut + 1} messages"
+
+    async def _generate(self, job: JobRow, prompt: tuple[ChatMessage, ...], *, max_tokens: int = 24) -> str:
         """The model's answer to `prompt`, at low priority: a person's turn preempts it."""
         self._preempted = False
         stream = self._service.engine.generate(
-            Generate(next(self._ids), prompt, Sampling(temperature=0.2, max_tokens=24, repeat_penalty=1.1)))
+            Generate(next(self._ids), prompt, Sampling(temperature=0.2, max_tokens=max_tokens, repeat_penalty=1.1)))
         self._stream = stream
         parts: list[str] = []
         try:
@@ -162,3 +208,17 @@ class JobWorker:
         finally:
             self._stream = None
         return "".join(parts)
+
+
+def _within(rows: list[MessageRow], first: int, cut: int, room: int) -> int:
+    """The last message from `first` to `cut` whose text, with those before it, fits `room`
+    characters; at least one exchange. The rest waits for the next summary."""
+    used = 0
+    for i in range(first, cut + 1):
+        used += len(rows[i].content) + 16
+        if used > room and i > first + 1:
+            end = i - 1
+            while end > first + 1 and rows[end].role != "assistant":
+                end -= 1
+            return end
+    return cut

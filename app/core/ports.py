@@ -16,7 +16,7 @@ from app.core.chat_service import ContextUse, TurnOutcome
 from app.core.chat_settings import ChatSettings
 from app.core.model_state import ModelState
 from app.core.routes import Route
-from engine.commands import Sampling
+from engine.commands import Sampling, Summary
 from engine.events import ModelInfo, Started, StreamEvent
 from store.branches import Fork
 from store.exchange import ExchangeConversation
@@ -57,7 +57,7 @@ class ChatBackend(Protocol):
                    chat_template: str | None = ...) -> ModelInfo: ...
 
     async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = ...) -> ContextUse: ...
+                      settings: ChatSettings | None = ..., summary: Summary | None = ...) -> ContextUse: ...
 
     async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = ...,
                          route: Route | None = ..., settings: ChatSettings | None = ...,
@@ -82,6 +82,8 @@ class ConversationStore(Protocol):
     async def pin_conversation(self, conversation_id: int, pinned: bool) -> ConversationChange: ...
 
     async def delete_conversation(self, conversation_id: int) -> tuple[str, int]: ...
+
+    async def summary(self, conversation_id: int, *, through_message_id: int) -> Summary | None: ...
 
     async def messages(self, conversation_id: int) -> list[MessageRow]: ...
 

@@ -422,7 +422,11 @@ class ConversationViewModel(QObject):
         if not self._route.is_local:
             return None
         shown = list(self._messages)
-        use = await self._service.measure([(m.role, m.text) for m in shown], draft, self.chat_settings)
+        summary = None
+        if self.chat_settings.overflow == "summarize" and self._conversation_id is not None and shown and (
+                last := shown[-1].message_id) is not None:
+            summary = await self._store.summary(self._conversation_id, through_message_id=last)
+        use = await self._service.measure([(m.role, m.text) for m in shown], draft, self.chat_settings, summary)
         if not use.measured.error and not self.streaming and self._messages == shown:  # still the same chat
             self._mark_out_of_view(use.out_of_view)
         return use.measured

@@ -47,7 +47,8 @@ _HELP = {
     "context_length": "How much of the model's context this chat may use; 0 for all of it. It cannot exceed "
                       "what the model was loaded with (Models → Manage models).",
     "overflow": "What happens when the conversation no longer fits the context. Nothing saved is deleted: the "
-                "turns left out are only not sent to the model.",
+                "turns left out are only not sent to the model. Summarize: once the chat fills half the context, the "
+                "model writes a summary of the oldest turns in the background, and sends it in their place.",
 }
 
 
