@@ -55,7 +55,8 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
                         "GGUF file (default: the model last chosen in the window, else the bundled "
                         "SmolLM2-135M-Instruct)")
     common.add_argument("--threads", type=_positive_int, default=default,
-                        help="llama.cpp threads (default: physical cores - 1, at least 1)")
+                        help="llama.cpp threads, fixed (default: chosen per answer from the cores other "
+                             "processes leave)")
     common.add_argument("--ctx", type=_positive_int, default=default,
                         help="context length in tokens (default: 4096, or the saved setting)")
     common.add_argument("--gpu-layers", type=int, metavar="N", default=default,

@@ -24,7 +24,8 @@ MAX_CONTEXT = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class LoadSettings:
-    """How to load a model. None means "Hearth decides" (threads from physical cores, GPU layers from the fit)."""
+    """How to load a model. None means "Hearth decides" (threads per answer from the machine's
+    load, GPU layers from the fit)."""
 
     model: str | None = None  # a library model id or a path; None: the bundled model
     n_ctx: int = DEFAULT_CONTEXT

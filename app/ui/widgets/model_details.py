@@ -34,7 +34,7 @@ from app.core.models.rows import Action, ModelDetails
 from app.core.settings import MAX_CONTEXT, LoadSettings
 from app.ui.theme import set_style
 from app.ui.widgets.model_list import VERDICT_TONES
-from engine.threads import default_threads
+from engine.threads import physical_cores
 
 __all__ = ["ModelDetailsPane"]
 
@@ -107,7 +107,7 @@ class ModelDetailsPane(QWidget):
         self.threads = QSpinBox(self.settings_box)
         self.threads.setObjectName("threads")
         self.threads.setRange(0, max(1, os.cpu_count() or 1))
-        self.threads.setSpecialValueText(f"Auto ({default_threads()}: physical cores − 1)")
+        self.threads.setSpecialValueText(f"Auto (1–{physical_cores()}, from the machine's load)")
         self.threads.setToolTip("CPU threads for generating. Auto leaves a core free for the window.")
         self.gpu = QSpinBox(self.settings_box)
         self.gpu.setObjectName("gpuLayers")
