@@ -112,7 +112,7 @@ async def _measure(model: Path, runs: int, n_threads: int | None) -> dict[str, A
                 chunk_ms.append(prefill * min(1.0, 256 / prompt) if prompt else 0.0)
                 worker.wake()
                 deadline = time.monotonic() + 30
-                while worker._stream is None and time.monotonic() < deadline:
+                while not worker.writing and time.monotonic() < deadline:
                     await asyncio.sleep(0.005)
                 await asyncio.sleep(0.05)  # the title is being written
                 _, ms, _ = await b.turn(fresh, _question(500 + i))

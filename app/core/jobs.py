@@ -97,6 +97,11 @@ class JobWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def writing(self) -> bool:
+        """A job's answer is being generated right now."""
+        return self._stream is not None
+
     def preempt(self) -> None:
         """A person's turn is starting: stop the job's answer now (it runs again later)."""
         if self._stream is not None:
