@@ -70,6 +70,7 @@ class Measured:
     omitted: int = 0
     error: str = ""
     left_out: tuple[int, ...] = ()  # the indices into Measure.messages it would leave out
+    summary_tokens: int = 0  # what the running summary sent in their place takes ("summarize")
 
 
 @dataclass(frozen=True, slots=True)

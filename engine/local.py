@@ -22,7 +22,7 @@ import numpy as np
 from jinja2.exceptions import SecurityError, TemplateError
 
 from engine.commands import ChatMessage, Generate, LoadModel, Measure
-from engine.context_fit import fit_messages
+from engine.context_fit import SUMMARY_HEADER, fit_messages
 from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
 from engine.events import (
@@ -385,11 +385,14 @@ class LocalModel:
         system = tuple(m for m in cmd.messages if m.role == "system")
         system_tokens = count(system) if system else 0
         budget = n_ctx - max(1, min(cmd.sampling.max_tokens, n_ctx // 4))
-        omitted, left_out = 0, tuple[int, ...]()
+        omitted, left_out, summary_tokens = 0, tuple[int, ...](), 0
         if total > budget and cmd.sampling.overflow != "stop":
             fit = fit_messages(cmd.messages, count, budget, cmd.sampling.overflow, cmd.summary)
             omitted, left_out = (-1, ()) if fit is None else (len(fit.omitted), fit.omitted)
-        return Measured(cmd.request_id, total, n_ctx, system_tokens, omitted, left_out=left_out)
+            if fit is not None and fit.messages and SUMMARY_HEADER in fit.messages[0].content:
+                summary_tokens = max(0, count(fit.messages[:1]) - system_tokens)
+        return Measured(cmd.request_id, total, n_ctx, system_tokens, omitted, left_out=left_out,
+                        summary_tokens=summary_tokens)
 
     def _penalty_history(self, cmd: Generate) -> list[int]:
         """The tokens the repeat penalty remembers before the first new one: an answer being

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.commands import ChatMessage, Generate, LoadModel, Sampling
+from engine.commands import ChatMessage, Generate, LoadModel, Measure, Sampling, Summary
+from engine.context_fit import SUMMARY_HEADER
 from engine.events import Failed, Final, Started
 from engine.local import LocalModel
 
@@ -57,6 +58,22 @@ def test_a_chat_past_the_context_keeps_answering_and_sends_what_the_policy_keeps
         assert kept[1:3] == messages[1:3] and started.omitted[0] == 3  # the first exchange stays
     else:
         assert started.omitted == tuple(range(1, 1 + len(started.omitted)))  # the oldest turns
+
+
+def test_summarize_sends_the_summary_in_place_of_what_it_covers_and_the_meter_counts_it(model: LocalModel) -> None:
+    messages = _long_chat()
+    summary = Summary("We talked about rivers 0 to 19: each flows to the sea past towns and fields.", 40)
+    cmd = Generate(1, messages, dataclasses.replace(Sampling.greedy(8), overflow="summarize"), summary=summary)
+    events: list[object] = []
+    model.generate(cmd, threading.Event(), events.append, 0.0)
+    started, final = next(e for e in events if isinstance(e, Started)), events[-1]
+    assert isinstance(started, Started) and isinstance(final, Final), events
+    assert set(range(1, 41)) <= set(started.omitted)  # the 40 covered messages are not sent
+    kept = [m for i, m in enumerate(messages) if i not in started.omitted]
+    sent = (ChatMessage("system", f"{messages[0].content}\n\n{SUMMARY_HEADER}\n{summary.text}"), *kept[1:])
+    assert started.prompt_tokens == len(model.tokenize_prompt(Generate(1, sent)))  # exactly that prompt
+    measured = model.measure(Measure(7, messages, cmd.sampling, summary))
+    assert measured.left_out == started.omitted and measured.summary_tokens > 10
 
 
 def test_stop_refuses_and_names_the_setting_that_helps(model: LocalModel) -> None:

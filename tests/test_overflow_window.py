@@ -14,8 +14,10 @@ from ui_fakes import FakeChatService, Reply, running_loop
 from app.core.chat_settings import OVERFLOW_CHOICES, ChatSettings
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.widgets.chat_settings_panel import DEBOUNCE_MS, ChatSettingsPanel
+from app.ui.widgets.context_meter import describe
 from app.ui.widgets.message_drawing import OUT_OF_VIEW
 from app.ui.windows.main_window import MainWindow
+from engine.events import Measured
 
 
 @pytest.fixture
@@ -119,3 +121,9 @@ def test_the_context_meter_follows_typing_warns_and_says_what_is_left_out(qtbot,
     service.omitted = -1
     qtbot.keyClicks(w.composer, " more")
     qtbot.waitUntil(lambda: meter.level == "error" and "too long to send" in meter.text(), timeout=3_000)
+
+
+def test_the_meter_says_when_earlier_messages_go_as_a_summary() -> None:
+    text, level = describe(Measured(1, 5000, 4096, 20, 12, summary_tokens=140))
+    assert text == "Context: 5,000 of 4,096 tokens (122%): 12 earlier messages are sent as a summary (140 tokens)."
+    assert level == "warning"

@@ -27,6 +27,8 @@ def describe(m: Measured) -> tuple[str, str]:
         return f"{text}: your message is too long to send. Shorten it or raise the context length.", "error"
     if m.omitted > 0:
         earlier = "1 earlier message is" if m.omitted == 1 else f"{m.omitted} earlier messages are"
+        if m.summary_tokens:
+            return f"{text}: {earlier} sent as a summary ({m.summary_tokens:,} tokens).", "warning"
         return f"{text}: {earlier} left out (chat settings choose how).", "warning"
     if share >= WARN_AT:
         return f"{text}: nearly full. Older turns will soon be left out.", "warning"
@@ -46,7 +48,8 @@ class ContextMeter(QLabel):
             return
         text, self.level = describe(m)
         self.setText(text)
+        summary = f" Summary of earlier turns: {m.summary_tokens:,}." if m.summary_tokens else ""
         self.setToolTip(f"System prompt: {m.system_tokens:,} tokens. The conversation and what you are typing: "
-                        f"{m.prompt_tokens - m.system_tokens:,}. The answer needs room too.")
+                        f"{m.prompt_tokens - m.system_tokens:,}.{summary} The answer needs room too.")
         set_style(self, {"error": "color: $error;", "warning": "color: $warning;"}.get(self.level, "color: $muted;"))
         self.show()
