@@ -32,6 +32,16 @@ def rows(data_dir: Path, sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
+def rows_once_ready(data_dir: Path, sql: str) -> list[tuple]:
+    """`rows`, or [] while another process is still creating and migrating the database."""
+    if not (data_dir / "hearth.db").exists():  # connecting would create it
+        return []
+    try:
+        return rows(data_dir, sql)
+    except sqlite3.OperationalError:  # no table yet
+        return []
+
+
 def test_ask_twice_in_one_conversation_second_answer_sees_the_first(data_dir: Path) -> None:
     first = ask_json(data_dir, "My name is Ada.")
     second = ask_json(data_dir, "What is my name?", "--conversation", str(first["conversation_id"]))
@@ -131,8 +141,8 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # stop it once a checkpoint holds some words
-        got = rows(data_dir, "SELECT length(m.content) FROM message m JOIN generation g ON g.message_id = m.id "
-                             "WHERE g.state = 'streaming'") if (data_dir / "hearth.db").exists() else []
+        got = rows_once_ready(data_dir, "SELECT length(m.content) FROM message m JOIN generation g "
+                                        "ON g.message_id = m.id WHERE g.state = 'streaming'")
         if got and got[0][0] > 40:
             break
         time.sleep(0.05)
@@ -151,23 +161,30 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
     assert joined[:n] == whole[:n], (stopped["text"], joined[:n], whole[:n])
 
 
+def _streaming(data_dir: Path) -> bool:
+    return bool(rows_once_ready(data_dir, "SELECT 1 FROM generation WHERE state = 'streaming'"))
+
+
 def test_ctrl_c_works_within_a_second_with_a_stuck_engine(data_dir: Path) -> None:
     import psutil
 
     proc = subprocess.Popen([sys.executable, "-m", "app", "ask", "Tell me a very long story.", "--json",
                              "--max-tokens", "1500", "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if (data_dir / "hearth.db").exists() and rows(data_dir, "SELECT 1 FROM generation WHERE state = 'streaming'"):
-            break
-        time.sleep(0.05)
-    (engine,) = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
-    engine.suspend()  # SIGSTOP: the engine answers nothing any more
-    t0 = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    took = time.monotonic() - t0
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _streaming(data_dir):
+            time.sleep(0.05)
+        (engine,) = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+        engine.suspend()  # SIGSTOP: the engine answers nothing any more
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     result = json.loads(out)
     assert proc.returncode == 130 and result["state"] == "cancelled" and result["saved"] is True, err
     assert took < 2.5, took
