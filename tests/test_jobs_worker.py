@@ -14,7 +14,7 @@ import pytest
 
 from app.core.chat_service import ChatService
 from app.core.chat_settings import ChatSettings
-from app.core.jobs import JobWorker, clean_title
+from app.core.jobs import JobWorker, clean_summary, clean_title
 from engine.client import AsyncEngine
 from engine.states import GenerationState
 from store import Store
@@ -196,3 +196,13 @@ def _jobs(db: Path, kind: str) -> list[tuple[str, str | None]]:
     ("## **Fjords**", "Fjords"), ("   \n", "")], ids=["quotes", "label", "markdown", "empty"])
 def test_the_models_reply_is_cleaned_into_a_title(reply: str, title: str) -> None:
     assert clean_title(reply) == title
+
+
+@pytest.mark.parametrize(("reply", "summary"), [
+    ("Here is a summary of the conversation:\n\nThe user asked about the Danube.", "The user asked about the Danube."),
+    ('Summary: "They compared two rivers."', "They compared two rivers."),
+    ("The user asked about rivers. The assistant named the Danube and the Rhine. Then it",
+     "The user asked about rivers. The assistant named the Danube and the Rhine."),
+    ("  ", "")], ids=["opening", "label-quotes", "cut-off", "empty"])
+def test_the_models_reply_is_cleaned_into_a_summary(reply: str, summary: str) -> None:
+    assert clean_summary(reply) == summary

@@ -35,7 +35,7 @@ from store import Store
 from store.jobs import SUMMARY, JobRow
 from store.rows import ConversationChange, MessageRow
 
-__all__ = ["POLL_S", "SUMMARY_INSTRUCTION", "TITLE_INSTRUCTION", "JobWorker", "clean_title"]
+__all__ = ["POLL_S", "SUMMARY_INSTRUCTION", "TITLE_INSTRUCTION", "JobWorker", "clean_summary", "clean_title"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,12 @@ POLL_S = 5.0  # how often the queue is looked at without a wake-up (jobs another
 TITLE_INSTRUCTION = ("You name conversations. Reply with a short title of 2 to 6 words for the conversation "
                      "below, and nothing else.")
 _EXCERPT = 600  # characters of the question and of the answer the title is made from
-SUMMARY_INSTRUCTION = ("You keep a running summary of a conversation so that it can go on after its oldest "
-                       "messages are gone. Write a concise summary, at most 150 words, of the conversation below "
-                       "(starting from the summary so far, if there is one): the facts, names, numbers, decisions "
-                       "and open questions needed to continue it. Reply with the summary only.")
+SUMMARY_INSTRUCTION = "You summarize conversations."
+# The conversation is quoted and the request comes after it: asked first, a small model
+# (the bundled one) carried the transcript on instead of summarizing it.
+_SUMMARY_REQUEST = ("Summarize {what} in 2 to 5 sentences, at most 150 words: what the user asked about and "
+                    "what the assistant answered, with the names, numbers and decisions needed to continue it. "
+                    "Write the summary only.")
 _SUMMARY_TOKENS = 220
 
 
@@ -62,6 +64,18 @@ def clean_title(text: str) -> str:
     line = re.sub(r"^(?:title|conversation title)\s*:\s*", "", line, flags=re.IGNORECASE)
     line = line.strip().strip("\"'“”‘’*_`").strip().rstrip(".").strip()
     return " ".join(line.split())[:60]
+
+
+def clean_summary(text: str) -> str:
+    """The model's reply as a summary: without a "Here is a summary…:" or "Summary:" opening,
+    quote marks around it, or a last sentence cut off by the token limit."""
+    text = text.strip().strip('"').strip()
+    text = re.sub(r"^(?:here is|here's) (?:a |the )?summary[^:\n]*:\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^summary\s*:\s*", "", text, flags=re.IGNORECASE).strip().strip('"').strip()
+    end = max(text.rfind(". "), text.rfind(".\n"), text.rfind("!"), text.rfind("?"))
+    if text and text[-1] not in ".!?" and end > len(text) // 2:
+        text = text[:end + 1]
+    return text.strip()
 
 
 class JobWorker:
@@ -184,9 +198,15 @@ class JobWorker:
         cut = _within(rows, since + 1, cut, room - len(before))
         turns = "\n\n".join(f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}"
                              for m in rows[since + 1:cut + 1])
-        text = f"Summary so far:\n{before}\n\nConversation:\n{turns}" if before else f"Conversation:\n{turns}"
-        summary = (await self._generate(job, (ChatMessage("system", SUMMARY_INSTRUCTION),
-                                              ChatMessage("user", text)), max_tokens=_SUMMARY_TOKENS)).strip()
+        if before:
+            text = (f"Here is a summary of the start of a conversation between a user and an assistant:\n\n"
+                    f"\"\"\"\n{before}\n\"\"\"\n\nThe conversation went on:\n\n\"\"\"\n{turns}\n\"\"\"\n\n"
+                    + _SUMMARY_REQUEST.format(what="the whole conversation, its start and how it went on"))
+        else:
+            text = (f"Here is a conversation between a user and an assistant:\n\n\"\"\"\n{turns}\n\"\"\"\n\n"
+                    + _SUMMARY_REQUEST.format(what="it"))
+        summary = clean_summary(await self._generate(job, (ChatMessage("system", SUMMARY_INSTRUCTION),
+                                                           ChatMessage("user", text)), max_tokens=_SUMMARY_TOKENS))
         if not summary:
             raise RuntimeError("the model wrote no summary")
         if not await self._store.jobs.put_summary(cid, rows[cut].id, summary):
