@@ -23,6 +23,7 @@ from app.cli.exchange import COMMANDS as EXCHANGE_COMMANDS
 from app.cli.exchange import add_exchange_parsers, run_exchange
 from app.cli.models import add_models_parser, run_models
 from app.cli.providers import add_providers_parser, run_providers
+from app.cli.serve import add_serve_parser
 from app.cli.support import fail, quiet_stdout
 from app.core.errors import CatalogError, LibraryError
 from app.core.models import ModelLibrary
@@ -118,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     add_presets_parser(sub, _data_dir_only(top=False))
     add_conversation_parsers(sub, common)
     add_exchange_parsers(sub, common)
+    add_serve_parser(sub, common)
     return p
 
 
@@ -189,10 +191,11 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
               file=sys.stderr)
         model = default_model_path()
     args.settings = settings
-    if args.command == "ask":
+    if args.command in ("ask", "serve"):
         from app.cli.ask import run_ask
+        from app.cli.serve import run_serve
 
-        return run_ask(args, data_dir, model, library)
+        return (run_ask if args.command == "ask" else run_serve)(args, data_dir, model, library)
     if args.command == "bench":
         return _bench_with_model(args, front_ends, model)
     return front_ends.window(data_dir=data_dir, model_path=model, settings=settings, library=library,

@@ -1,0 +1,280 @@
+"""The stream gateway behind `hearth serve`: which model answers a request, when it may start,
+and the events it streams. HTTP-free (app.server.http speaks HTTP).
+
+- Model ids: `local/<model id>` for the model the engine has loaded, `<provider>/<model>` for
+  every provider in providers.toml (read per request, so one added a moment ago is served).
+- The local model answers one request at a time (one KV cache, one engine process): the
+  others wait in a FIFO queue of at most `queue_limit`; beyond it a request is refused at
+  once with 429 and a Retry-After estimated from recent answers.
+- Providers answer concurrently up to `provider_limit` requests each (the same queue rule).
+  Their replies run through the engine's own RemoteProvider and FilterStage (wire formats,
+  timeouts, retries, stop strings, <think> splitting, redaction, the key scrubbed from text)
+  in a thread per reply, so a slow provider never holds the local model or another provider.
+- Cancel is real: closing an Opened stream cancels the local generation within a token, or
+  stops reading the provider's reply and closes its connection.
+Nothing here touches the store: the stream path stays thin.
+Must not: import Qt or Starlette, or block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from app.core.providers import KeyStore, ProviderConfig, ProvidersFile
+from app.server.metrics import Metrics
+from app.server.wire import ApiError, ChatRequest
+from engine.client import AsyncEngine
+from engine.commands import Generate, Sampling
+from engine.events import Cancelled, Failed, Final, StreamEvent
+from engine.filters import FilterConfig
+
+__all__ = ["DEFAULT_MAX_TOKENS", "Gateway", "LocalModelEntry", "Opened"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS = 2048  # when a request names none; the context bounds it further
+SETTLE_S = 10.0  # how long a stopped generation may take to say it stopped
+
+
+@dataclass(frozen=True)
+class LocalModelEntry:
+    id: str  # the library's id (or the file's name): served as local/<id>
+    n_ctx: int
+
+
+@dataclass
+class Opened:
+    """A request that has its turn: its events, and `close` (stops it if still running, and
+    gives the turn to the next request). `settled`: its terminal event, also when the client
+    went away first (then the generation's Cancelled, with what it had generated), or None
+    when none came within SETTLE_S."""
+
+    events: AsyncIterator[StreamEvent]
+    close: Callable[[], None]
+    queued_ms: float
+    command_sent_at: float
+    settled: asyncio.Future[StreamEvent | None]
+
+
+class _Slots:
+    """`limit` at a time, the rest waiting in order, at most `queue_limit` of them."""
+
+    def __init__(self, limit: int, queue_limit: int) -> None:
+        self._free = limit
+        self._waiters: list[asyncio.Future[None]] = []
+        self._queue_limit = queue_limit
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(self, retry_after: Callable[[int], int]) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        if len(self._waiters) >= self._queue_limit:
+            wait = retry_after(len(self._waiters))
+            raise ApiError(429, f"The model is busy: {len(self._waiters)} requests are already waiting. "
+                                f"Try again in {wait} s.", type_="rate_limit_error", code="queue_full",
+                           headers={"Retry-After": str(wait)})
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif not waiter.cancelled():  # handed the slot just as it gave up: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
+class Gateway:
+    def __init__(self, engine: AsyncEngine | None, local: LocalModelEntry | None, providers: ProvidersFile,
+                 keys: KeyStore, metrics: Metrics, *, queue_limit: int = 16, provider_limit: int = 4) -> None:
+        self._engine = engine
+        self.local = local
+        self._providers = providers
+        self._keys = keys
+        self.metrics = metrics
+        self._queue_limit = queue_limit
+        self._provider_limit = provider_limit
+        self._local_slots = _Slots(1, queue_limit)
+        self._provider_slots: dict[str, _Slots] = {}
+        # Negative, and far from the window's job ids: never a generation row's id.
+        self._ids = itertools.count(-1_000_000_000, -1)
+        self.running = 0
+        self._settling: set[asyncio.Future[None]] = set()
+
+    # -- models ----------------------------------------------------------------------------
+    def model_ids(self) -> list[tuple[str, str]]:
+        """(id, owner) of every model served: the local one first, then each provider's."""
+        out = [(f"local/{self.local.id}", "hearth")] if self.local is not None else []
+        out += [(f"{p.name}/{p.model or 'default'}", p.name) for p in self._load_providers()]
+        return out
+
+    def _load_providers(self) -> list[ProviderConfig]:
+        try:
+            return self._providers.load()
+        except Exception as e:  # noqa: BLE001 - a broken providers.toml must not take the local model down
+            log.warning("providers.toml cannot be read: %s", e)
+            return []
+
+    def _resolve(self, model: str) -> ProviderConfig | None:
+        """None for the local model, else the provider (with the model asked for)."""
+        name, _, rest = model.partition("/")
+        if name == "local" and self.local is not None and rest in ("", self.local.id):
+            return None
+        for p in self._load_providers():
+            if p.name.lower() == name.lower():
+                return p if rest in ("", "default", p.model) else dataclasses.replace(p, model=rest)
+        known = ", ".join(i for i, _ in self.model_ids()) or "none"
+        raise ApiError(404, f"There is no model {model!r} here. Served: {known}.", code="model_not_found",
+                       param="model")
+
+    # -- one request -----------------------------------------------------------------------
+    async def open(self, request: ChatRequest, received_at: float) -> Opened:
+        """Wait for the request's turn (ApiError 429 when the queue is full, 404 for an unknown
+        model) and start it."""
+        provider = self._resolve(request.model)
+        slots = self._local_slots if provider is None else self._provider_slots.setdefault(
+            provider.name.lower(), _Slots(self._provider_limit, self._queue_limit))
+        await slots.acquire(self._retry_after)
+        queued_ms = (time.perf_counter() - received_at) * 1000
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.running -= 1
+                slots.release()
+
+        self.running += 1
+        try:
+            if provider is None:
+                source, stop = self._local(request)
+            else:
+                source, stop = self._remote(request, provider)
+        except BaseException:
+            release()
+            raise
+        sent_at = time.perf_counter()
+        settled: asyncio.Future[StreamEvent | None] = asyncio.get_running_loop().create_future()
+
+        def close() -> None:
+            stop()
+            release()
+            if not settled.done():  # stopped early: read on to the terminal event, for the record
+                task = asyncio.ensure_future(_settle(source(), settled))
+                self._settling.add(task)
+                task.add_done_callback(self._settling.discard)
+
+        return Opened(_watched(source(), release, settled), close, queued_ms, sent_at, settled)
+
+    def _retry_after(self, waiting: int) -> int:
+        per = (self.metrics.median_total_ms() or 5000.0) / 1000
+        return max(1, math.ceil(per * (waiting + 1)))
+
+    def _sampling(self, request: ChatRequest, max_tokens: int) -> Sampling:
+        base = Sampling()
+        return Sampling(temperature=base.temperature if request.temperature is None else request.temperature,
+                        top_p=base.top_p if request.top_p is None else request.top_p,
+                        seed=secrets.randbits(31) if request.seed is None else request.seed % 2**31,
+                        max_tokens=max_tokens)
+
+    def _local(self, request: ChatRequest) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
+        if self._engine is None or self.local is None:
+            raise ApiError(404, "No local model is loaded.", code="model_not_found", param="model")
+        cmd = Generate(next(self._ids), request.messages,
+                       self._sampling(request, request.max_tokens or DEFAULT_MAX_TOKENS),
+                       filters=FilterConfig(stop=request.stop))
+        stream = self._engine.generate(cmd)
+        return stream.__aiter__, lambda: stream.cancel("user")
+
+    def _remote(self, request: ChatRequest, config: ProviderConfig
+                ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
+        """The reply runs in a thread; its events come through a queue, which any number of
+        readers in turn may read to the end (the source is re-iterable, like a local stream)."""
+        from engine.filter_stage import FilterStage
+        from engine.remote import RemoteProvider
+
+        filters = config.filters()
+        filters = dataclasses.replace(filters, stop=filters.stop + request.stop)
+        spec = config.spec(self._keys.key(config))
+        cmd = Generate(next(self._ids), request.messages, self._sampling(request, request.max_tokens or 0),
+                       remote=spec, filters=filters)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def put(event: StreamEvent | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        def run() -> None:
+            provider = None
+            try:
+                provider = RemoteProvider(spec)
+                provider.generate(cmd, cancel, FilterStage(filters, put, cancel).emit, time.perf_counter())
+            except Exception as e:  # noqa: BLE001 - any failure ends this reply, never the server
+                put(Failed(cmd.generation_id, "engine_error", f"The provider {config.name} failed: {e}"))
+            finally:
+                if provider is not None:
+                    provider.close()
+                put(None)
+
+        threading.Thread(target=run, name=f"serve-{config.name}", daemon=True).start()
+
+        async def events() -> AsyncIterator[StreamEvent]:
+            while (event := await queue.get()) is not None:
+                yield event
+            queue.put_nowait(None)  # the end stays the end for a later reader
+
+        return events, cancel.set
+
+
+def _terminal(event: StreamEvent) -> bool:
+    return isinstance(event, Final | Cancelled | Failed)
+
+
+async def _watched(events: AsyncIterator[StreamEvent], release: Callable[[], None],
+                   settled: asyncio.Future[StreamEvent | None]) -> AsyncIterator[StreamEvent]:
+    """The events; the turn passes on as soon as the terminal one is out (or on close)."""
+    try:
+        async for event in events:
+            if _terminal(event) and not settled.done():
+                settled.set_result(event)
+            yield event
+    finally:
+        release()
+
+
+async def _settle(events: AsyncIterator[StreamEvent], settled: asyncio.Future[StreamEvent | None]) -> None:
+    try:
+        async with asyncio.timeout(SETTLE_S):
+            async for event in events:
+                if _terminal(event):
+                    break
+            else:
+                event = None
+    except TimeoutError:
+        event = None
+    if not settled.done():
+        settled.set_result(event)

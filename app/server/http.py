@@ -1,0 +1,215 @@
+"""The HTTP face of `hearth serve`: an OpenAI-compatible API on Starlette (run by uvicorn).
+
+    POST /v1/chat/completions   streaming (SSE) or not
+    GET  /v1/models             the local model and every provider's
+    GET  /metrics               counts by state, TTFT p50/p95, stream completion rate
+
+Every request needs `Authorization: Bearer <token>` unless the server runs without auth
+(loopback only, app.cli.serve decides). Bodies over MAX_BODY bytes are refused with 413
+before they are read whole. Errors are OpenAI-shaped JSON and never echo the token.
+A stream's first chunk (the assistant role) goes out as soon as the request has its turn;
+when the client goes away mid-stream, Starlette cancels the response and the generation is
+cancelled with it (app.server.gateway.Opened.close). Must not: touch the store or Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from app.server.gateway import Gateway, Opened
+from app.server.metrics import RequestRecord
+from app.server.wire import (
+    ApiError,
+    ChatRequest,
+    chunk,
+    completion,
+    done,
+    error_body,
+    parse_chat_request,
+    stream_error,
+    usage,
+)
+from engine.events import Cancelled, Delta, Failed, Final, StreamEvent
+
+__all__ = ["MAX_BODY", "build_app"]
+
+MAX_BODY = 4 * 1024 * 1024  # bytes: a long conversation fits; a runaway upload does not
+
+
+def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def build_app(gateway: Gateway, *, token: str | None) -> Starlette:
+    """`token`: the bearer token every request must carry; None: no auth (loopback only)."""
+
+    def guarded(handler: Callable[[Request, float], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """The token checked first; an ApiError becomes its OpenAI-shaped answer."""
+
+        async def endpoint(request: Request) -> Response:
+            received = time.perf_counter()
+            try:
+                _authorize(request, token)
+                return await handler(request, received)
+            except ApiError as e:
+                return _json(e.body(), e.status, e.headers)
+
+        return endpoint
+
+    async def chat_completions(request: Request, received: float) -> Response:
+        parsed = parse_chat_request(await _body(request))
+        try:
+            opened = await gateway.open(parsed, received)
+        except ApiError as e:
+            if e.status == 429:
+                gateway.metrics.record(RequestRecord(parsed.model, parsed.stream, "rejected", reason=e.code))
+            raise
+        if parsed.stream:
+            return StreamingResponse(_sse(gateway, parsed, opened, received), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return await _whole(gateway, parsed, opened, received)
+
+    async def models(request: Request, received: float) -> Response:
+        data = [{"id": i, "object": "model", "created": 0, "owned_by": owner} for i, owner in gateway.model_ids()]
+        return _json(json.dumps({"object": "list", "data": data}).encode())
+
+    async def metrics(request: Request, received: float) -> Response:
+        return _json(json.dumps(gateway.metrics.summary(running=gateway.running)).encode())
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        message = {404: f"There is no {request.url.path} here: the API is under /v1.",
+                   405: f"{request.method} is not allowed on {request.url.path}."}.get(status, "Internal error.")
+        return _json(error_body(message, "invalid_request_error" if status < 500 else "server_error"), status)
+
+    return Starlette(routes=[Route("/v1/chat/completions", guarded(chat_completions), methods=["POST"]),
+                             Route("/v1/models", guarded(models), methods=["GET"]),
+                             Route("/metrics", guarded(metrics), methods=["GET"])],
+                     exception_handlers={HTTPException: http_error, Exception: http_error})
+
+
+def _authorize(request: Request, token: str | None) -> None:
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError(401, "Missing or wrong API key: send `Authorization: Bearer <token>` (the token "
+                            "`hearth serve --show-token` prints).", code="invalid_api_key")
+
+
+async def _body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes MAX_BODY (declared or streamed)."""
+    too_big = ApiError(413, f"The request body is over {MAX_BODY // 1024 // 1024} MB.", code="body_too_large")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_big
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > MAX_BODY:
+            raise too_big
+        parts.append(part)
+    return b"".join(parts)
+
+
+class _Tally:
+    """What one request produced, for its answer and its metrics record."""
+
+    def __init__(self, received: float) -> None:
+        self.received = received
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.first_at: float | None = None
+        self.end: StreamEvent | None = None
+
+    def finish_reason(self) -> str:
+        return "length" if isinstance(self.end, Final) and self.end.stop_reason == "length" else "stop"
+
+    def record_when_settled(self, gateway: Gateway, request: ChatRequest, opened: Opened, *,
+                            client_left: bool) -> None:
+        """Record the request once its generation has ended: at once when the client read to the
+        end, else when the stopped generation says what it had generated (Opened.settled)."""
+
+        def settled(f: asyncio.Future[StreamEvent | None]) -> None:
+            if self.end is None and not f.cancelled():
+                self.end = f.result()
+            gateway.metrics.record(self.record(request, opened, client_left=client_left))
+
+        opened.settled.add_done_callback(settled)
+
+    def record(self, request: ChatRequest, opened: Opened, *, client_left: bool = False) -> RequestRecord:
+        end = self.end
+        stats = end.stats if isinstance(end, Final | Cancelled) else None
+        state = "cancelled" if client_left else {Final: "completed", Cancelled: "cancelled"}.get(type(end), "failed")
+        reason = "client went away" if client_left else end.code if isinstance(end, Failed) else (
+            end.reason if isinstance(end, Cancelled) else None)
+        return RequestRecord(
+            request.model, request.stream, state,
+            command_latency_ms=round((opened.command_sent_at - self.received) * 1000 - opened.queued_ms, 3),
+            ttft_ms=round((self.first_at - self.received) * 1000, 3) if self.first_at else None,
+            tokens_per_s=round(stats.decode_tokens_per_s, 2) if stats and stats.decode_tokens_per_s else None,
+            completion_tokens=stats.completion_tokens if stats else None,
+            total_ms=round((time.perf_counter() - self.received) * 1000, 3), queued_ms=round(opened.queued_ms, 3),
+            reason=reason)
+
+    def usage(self) -> dict[str, int]:
+        end = self.end
+        stats = end.stats if isinstance(end, Final | Cancelled) else None
+        return usage(stats.prompt_tokens if stats else 0, stats.completion_tokens if stats else 0)
+
+
+async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, received: float) -> AsyncIterator[bytes]:
+    cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
+    tally = _Tally(received)
+    finished = False
+    try:
+        yield chunk(cid, created, request.model, {"role": "assistant", "content": ""})
+        async for event in opened.events:
+            if isinstance(event, Delta) and event.text:
+                tally.first_at = tally.first_at or time.perf_counter()
+                key = "reasoning_content" if event.channel == "reasoning" else "content"
+                yield chunk(cid, created, request.model, {key: event.text})
+            elif isinstance(event, Final | Cancelled):
+                tally.end = event
+                yield chunk(cid, created, request.model, {}, tally.finish_reason())
+                if request.include_usage:
+                    yield chunk(cid, created, request.model, None, usage_=tally.usage())
+                yield done()
+            elif isinstance(event, Failed):
+                tally.end = event
+                yield stream_error(event.message, event.code)
+                yield done()
+        finished = True
+    finally:
+        opened.close()  # the client went away: the generation stops
+        tally.record_when_settled(gateway, request, opened, client_left=not finished)
+
+
+async def _whole(gateway: Gateway, request: ChatRequest, opened: Opened, received: float) -> Response:
+    tally = _Tally(received)
+    try:
+        async for event in opened.events:
+            if isinstance(event, Delta):
+                tally.first_at = tally.first_at or time.perf_counter()
+                (tally.reasoning if event.channel == "reasoning" else tally.text).append(event.text)
+            elif isinstance(event, Final | Cancelled | Failed):
+                tally.end = event
+    finally:
+        opened.close()
+        tally.record_when_settled(gateway, request, opened, client_left=tally.end is None)
+    if isinstance(tally.end, Failed):
+        status = 504 if tally.end.code == "timeout" else 502 if tally.end.code.startswith("remote") else 500
+        return _json(error_body(tally.end.message, "server_error", tally.end.code), status)
+    return _json(completion(f"chatcmpl-{secrets.token_hex(12)}", int(time.time()), request.model,
+                            "".join(tally.text), "".join(tally.reasoning), tally.finish_reason(), tally.usage()))

@@ -1,0 +1,208 @@
+"""The OpenAI chat-completions API's shapes: a request checked into a ChatRequest, and the
+bytes of responses, stream chunks and errors.
+
+Owns what a client sends and receives, field by field (the subset Hearth serves: messages,
+model, stream, stream_options.include_usage, max_tokens / max_completion_tokens, temperature,
+top_p, seed, stop). A field Hearth cannot honour (tools, n > 1, logprobs, ...) is refused with
+a message that names it, rather than silently ignored. Errors are OpenAI-shaped
+(`{"error": {"message", "type", "code", "param"}}`) and never echo a key or a token.
+Must not: run anything, or import Starlette (app.server.http does the HTTP).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.commands import ChatMessage
+
+__all__ = ["ApiError", "ChatRequest", "chunk", "completion", "done", "error_body", "parse_chat_request"]
+
+MAX_MESSAGES = 4096
+MAX_STOP = 4
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+# Fields that change what a completion means and that Hearth does not do: refused by name.
+_UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs", "audio",
+                "modalities", "prediction", "response_format")
+
+
+class ApiError(Exception):
+    """An error the client gets as an OpenAI-shaped JSON body with `status`."""
+
+    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
+                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
+        self.headers = headers or {}
+
+    def body(self) -> bytes:
+        return error_body(self.message, self.type, self.code, self.param)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: tuple[ChatMessage, ...]
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    """The request body, checked; ApiError(400) naming the first field that is wrong."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ApiError(400, f"The request body is not valid JSON: {e}.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    for name in _UNSUPPORTED:
+        if body.get(name) not in (None, [], {}, False) and not (name == "response_format" and _plain_text(body[name])):
+            raise ApiError(400, f"`{name}` is not supported by Hearth's server.", param=name,
+                           code="unsupported_parameter")
+    if body.get("n", 1) != 1:
+        raise ApiError(400, "Only n = 1 is supported.", param="n", code="unsupported_parameter")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise ApiError(400, "`model` is required: one of the ids GET /v1/models lists.", param="model")
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise ApiError(400, "`stream_options` must be an object.", param="stream_options")
+    return ChatRequest(
+        model=model.strip(),
+        messages=_messages(body.get("messages")),
+        stream=_bool(body, "stream"),
+        include_usage=bool(options.get("include_usage", False)),
+        max_tokens=_int(body, "max_completion_tokens", 1, 1_000_000) or _int(body, "max_tokens", 1, 1_000_000),
+        temperature=_number(body, "temperature", 0.0, 2.0),
+        top_p=_number(body, "top_p", 0.0, 1.0),
+        seed=_int(body, "seed", -(2**63), 2**63 - 1),
+        stop=_stop(body.get("stop")),
+    )
+
+
+def _plain_text(value: object) -> bool:
+    return isinstance(value, dict) and value.get("type") == "text"
+
+
+def _messages(raw: object) -> tuple[ChatMessage, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(400, "`messages` must be a non-empty list.", param="messages")
+    if len(raw) > MAX_MESSAGES:
+        raise ApiError(400, f"At most {MAX_MESSAGES} messages are accepted.", param="messages")
+    out = []
+    for i, m in enumerate(raw):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise ApiError(400, f"`{where}` must be an object.", param=where)
+        role = ROLES.get(str(m.get("role")))
+        if role is None:
+            raise ApiError(400, f"`{where}.role` must be one of system, developer, user, assistant "
+                                f"(got {str(m.get('role'))[:40]!r}).", param=f"{where}.role")
+        out.append(ChatMessage(role, _content(m.get("content"), f"{where}.content")))
+    if out[-1].role == "assistant":
+        raise ApiError(400, "The last message must not be the assistant's: there is nothing to answer.",
+                       param=f"messages[{len(out) - 1}]")
+    return tuple(out)
+
+
+def _content(raw: object, where: str) -> str:
+    """A string, or a list of text parts (images and audio are refused by name)."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, list):
+        parts = []
+        for part in raw:
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise ApiError(400, f"`{where}` holds a {str(kind)[:40]!r} part: only text is supported.", param=where)
+            parts.append(part["text"])
+        return "".join(parts)
+    raise ApiError(400, f"`{where}` must be a string or a list of text parts.", param=where)
+
+
+def _bool(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"`{name}` must be true or false.", param=name)
+    return value
+
+
+def _int(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ApiError(400, f"`{name}` must be a whole number from {low} to {high}.", param=name)
+    return value
+
+
+def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ApiError(400, f"`{name}` must be a number from {low:g} to {high:g}.", param=name)
+    return float(value)
+
+
+def _stop(raw: object) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    stops = [raw] if isinstance(raw, str) else raw
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > MAX_STOP:
+        raise ApiError(400, f"`stop` must be a non-empty string or a list of up to {MAX_STOP} of them.", param="stop")
+    return tuple(stops)
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None,
+               param: str | None = None) -> bytes:
+    return _dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+def chunk(cid: str, created: int, model: str, delta: dict[str, str] | None, finish_reason: str | None = None,
+          usage_: dict[str, int] | None = None) -> bytes:
+    """One SSE event: `data: {chat.completion.chunk}` and a blank line. A usage-only chunk
+    (stream_options.include_usage) has an empty `choices` list, as OpenAI sends it."""
+    body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                            "choices": [] if delta is None else [
+                                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+    if usage_ is not None:
+        body["usage"] = usage_
+    return b"data: " + _dumps(body) + b"\n\n"
+
+
+def stream_error(message: str, code: str) -> bytes:
+    """An error after the stream began (status 200 already sent), as OpenAI's streams carry it."""
+    return b"data: " + error_body(message, "server_error", code) + b"\n\n"
+
+
+def done() -> bytes:
+    return b"data: [DONE]\n\n"
+
+
+def completion(cid: str, created: int, model: str, text: str, reasoning: str, finish_reason: str,
+               usage_: dict[str, int]) -> bytes:
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    return _dumps({"id": cid, "object": "chat.completion", "created": created, "model": model,
+                   "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+                   "usage": usage_})

@@ -1,0 +1,233 @@
+"""`hearth serve` started as a person would, used as clients use it: the official `openai`
+client (streaming and not, a wrong token), raw SSE bytes, bad requests, a client that goes
+away mid-answer (the engine stops: measured by the tokens it generated), routing to a scripted
+provider (with redaction before bytes leave) and to a real llama_cpp.server, and 50 clients at
+once (each answered or refused with 429, and the server still answers afterwards)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from sse_server import Script, ScriptedServer
+from stream_samples import openai_stream
+
+TOKEN = "hearth-test-serve-token-0123456789"
+LOCAL = "local/smollm2-135m-instruct-q4_1"
+QUEUE = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "HEARTH_SERVE_TOKEN": TOKEN, "OMP_WAIT_POLICY": "passive", "PYTHONUNBUFFERED": "1"}
+        self.log = open(data_dir.parent / f"serve-{self.port}.log", "w+")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(self.port), "--data-dir",
+                                      str(data_dir), "--queue", str(QUEUE), *extra], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.base}/v1/models", headers=self.auth(), timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"hearth serve did not start: {self.output()}")
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+    def client(self, key: str = TOKEN) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.base}/v1", api_key=key, max_retries=0, timeout=120)
+
+    def metrics(self) -> dict:  # type: ignore[type-arg]
+        return httpx.get(f"{self.base}/metrics", headers=self.auth(), timeout=10).json()
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    s = Served(tmp_path_factory.mktemp("serve") / "data")
+    yield s
+    s.stop()
+
+
+def _ask(**extra: object) -> dict[str, object]:
+    return {"model": LOCAL, "messages": [{"role": "user", "content": "Name three colours."}], "max_tokens": 24,
+            "temperature": 0, "seed": 7, **extra}
+
+
+def test_the_openai_client_streams_and_gets_whole_answers_that_agree(served: Served) -> None:
+    client = served.client()
+    assert [m.id for m in client.models.list()] == [LOCAL]
+    pieces, finish, usage = [], None, None
+    for c in client.chat.completions.create(**_ask(stream=True, stream_options={"include_usage": True})):
+        if c.choices:
+            pieces.append(c.choices[0].delta.content or "")
+            finish = c.choices[0].finish_reason or finish
+        usage = c.usage or usage
+    streamed = "".join(pieces)
+    whole = client.chat.completions.create(**_ask())
+    assert streamed.strip() and whole.choices[0].message.content == streamed  # greedy: the same answer
+    assert finish == whole.choices[0].finish_reason and finish in ("stop", "length")
+    assert usage is not None and usage.completion_tokens == whole.usage.completion_tokens > 0
+    assert usage.prompt_tokens == whole.usage.prompt_tokens > 5
+
+
+def test_a_wrong_or_missing_token_gets_401_and_the_token_is_never_echoed(served: Served) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        served.client("not-the-token").chat.completions.create(**_ask())
+    r = httpx.post(f"{served.base}/v1/chat/completions", json=_ask(), timeout=10)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    r = httpx.get(f"{served.base}/v1/models", headers={"Authorization": "Bearer " + TOKEN[:-1]}, timeout=10)
+    assert r.status_code == 401 and TOKEN[:-1] not in r.text and TOKEN not in r.text
+
+
+def test_the_sse_stream_is_framed_as_openai_frames_it(served: Served) -> None:
+    with httpx.stream("POST", f"{served.base}/v1/chat/completions", headers=served.auth(), timeout=60,
+                      json=_ask(stream=True, stream_options={"include_usage": True})) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        raw = b"".join(r.iter_raw())
+    assert raw.endswith(b"\n\ndata: [DONE]\n\n")
+    events = raw.split(b"\n\n")
+    assert events[-1] == b"" and events[-2] == b"data: [DONE]"
+    frames = [json.loads(e.removeprefix(b"data: ")) for e in events[:-2]]
+    assert all(e.startswith(b"data: {") and b"\n" not in e for e in events[:-2])
+    assert frames[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert len({f["id"] for f in frames}) == 1 and all(f["object"] == "chat.completion.chunk" for f in frames)
+    *body, last, usage = frames
+    assert all(f["choices"][0]["finish_reason"] is None for f in body)
+    assert last["choices"][0]["delta"] == {} and last["choices"][0]["finish_reason"] in ("stop", "length")
+    assert usage["choices"] == []
+    # One delta per token at most (a delta may hold several tokens' text; the role chunk holds none).
+    assert usage["usage"]["completion_tokens"] >= len(body) - 1 > 0
+
+
+@pytest.mark.parametrize(("body", "status", "says"), [
+    (b"{not json", 400, "not valid JSON"),
+    (json.dumps(_ask(tools=[{"type": "function", "function": {"name": "f"}}])).encode(), 400, "`tools`"),
+    (json.dumps(_ask(model="gpt-4o")).encode(), 404, LOCAL),
+    (json.dumps(_ask(messages=[])).encode(), 400, "`messages`"),
+    (json.dumps(_ask(temperature=9)).encode(), 400, "`temperature`"),
+    (json.dumps(_ask(messages=[{"role": "user", "content": [{"type": "image_url"}]}])).encode(), 400, "image_url"),
+    (b"{" + b" " * (5 * 1024 * 1024) + b"}", 413, "over 4 MB"),
+], ids=["bad-json", "tools", "unknown-model", "no-messages", "temperature", "image", "too-big"])
+def test_bad_requests_get_openai_shaped_errors_that_say_what_is_wrong(served: Served, body: bytes, status: int,
+                                                                      says: str) -> None:
+    r = httpx.post(f"{served.base}/v1/chat/completions", content=body, timeout=30,
+                   headers={**served.auth(), "Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert says in error["message"] and set(error) == {"message", "type", "param", "code"}
+
+
+def test_an_unknown_path_is_a_json_404(served: Served) -> None:
+    r = httpx.get(f"{served.base}/v2/everything", headers=served.auth(), timeout=10)
+    assert r.status_code == 404 and "/v1" in r.json()["error"]["message"]
+
+
+def test_a_client_that_goes_away_mid_answer_stops_the_engine(served: Served) -> None:
+    before = served.metrics()["requests"]
+    read = 0
+    with httpx.stream("POST", f"{served.base}/v1/chat/completions", headers=served.auth(), timeout=60,
+                      json=_ask(stream=True, max_tokens=1500, messages=[
+                          {"role": "user", "content": "Write a long, detailed essay about the history of bread."}])
+                      ) as r:
+        for line in r.iter_lines():
+            read += line.startswith("data: {")
+            if read == 6:
+                break  # and the connection closes
+    deadline = time.monotonic() + 30
+    while (m := served.metrics())["requests"] == before:
+        assert time.monotonic() < deadline, m
+        time.sleep(0.1)
+    last = m["last"]
+    assert last["state"] == "cancelled" and last["reason"] == "client went away", last
+    # The engine stopped within a few tokens of the client leaving, not after 1,500.
+    assert last["completion_tokens"] is not None and last["completion_tokens"] < 40, last
+    assert m["running"] == 0
+    again = served.client().chat.completions.create(**_ask())
+    assert again.choices[0].message.content
+
+
+def test_fifty_clients_at_once_are_answered_or_refused_and_the_server_still_answers(served: Served) -> None:
+    before = served.metrics()["by_state"]
+
+    async def one(client: httpx.AsyncClient, i: int) -> httpx.Response:
+        return await client.post("/v1/chat/completions", json=_ask(max_tokens=4, seed=i), timeout=300)
+
+    async def crowd() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=60)
+        async with httpx.AsyncClient(base_url=served.base, headers=served.auth(), limits=limits) as client:
+            return await asyncio.gather(*(one(client, i) for i in range(50)))
+
+    responses = asyncio.run(crowd())
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {200, 429}, codes
+    assert codes.count(200) >= 1 + QUEUE  # the one running and the queue's worth
+    for r in responses:
+        if r.status_code == 429:
+            assert int(r.headers["Retry-After"]) >= 1 and r.json()["error"]["type"] == "rate_limit_error"
+        else:
+            assert r.json()["choices"][0]["message"]["content"] is not None
+    after = served.metrics()
+    assert after["running"] == 0  # no request left holding the model
+    counted = {k: after["by_state"].get(k, 0) - before.get(k, 0) for k in ("completed", "rejected")}
+    assert counted == {"completed": codes.count(200), "rejected": codes.count(429)}
+    assert served.client().chat.completions.create(**_ask()).choices[0].message.content
+
+
+def test_a_provider_answers_through_the_server_with_its_redaction_applied(served: Served) -> None:
+    secret = "PROJECT-NIGHTINGALE"
+    with ScriptedServer([Script(body=openai_stream(["The code name is ", secret, ", keep it quiet."]))]) as up:
+        (served.data_dir / "providers.toml").write_text(
+            f'[[provider]]\nname = "lab"\nkind = "openai"\nbase_url = "{up.base_url}/v1"\nmodel = "m1"\n'
+            f'redact = ["{secret}"]\n')
+        ids = [m.id for m in served.client().models.list()]
+        assert ids == [LOCAL, "lab/m1"]
+        with httpx.stream("POST", f"{served.base}/v1/chat/completions", headers=served.auth(), timeout=60,
+                          json=_ask(model="lab/m1", stream=True)) as r:
+            raw = b"".join(r.iter_raw())
+        assert secret.encode() not in raw and b"keep it quiet" in raw and raw.endswith(b"data: [DONE]\n\n")
+        assert up.requests[0].json["model"] == "m1"
+
+
+def test_a_real_llama_cpp_server_answers_as_a_provider(served: Served, llama_server) -> None:  # type: ignore[no-untyped-def]
+    (served.data_dir / "providers.toml").write_text(
+        f'[[provider]]\nname = "lan"\nkind = "openai"\nbase_url = "{llama_server.base_url}"\n')
+    answer = served.client().chat.completions.create(**_ask(model="lan/default"))
+    assert answer.choices[0].message.content and answer.usage.completion_tokens > 0
