@@ -231,3 +231,57 @@ def test_a_real_llama_cpp_server_answers_as_a_provider(served: Served, llama_ser
         f'[[provider]]\nname = "lan"\nkind = "openai"\nbase_url = "{llama_server.base_url}"\n')
     answer = served.client().chat.completions.create(**_ask(model="lan/default"))
     assert answer.choices[0].message.content and answer.usage.completion_tokens > 0
+
+
+def test_the_token_is_made_once_and_kept_in_the_keychain(memory_keychain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from app.server.token import TOKEN_ENV, server_token
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    first = server_token()
+    assert first and len(first) > 40 and server_token() == first  # made once, then read back
+    assert list(memory_keychain.saved.values()) == [first]
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
+    assert server_token() == "from-the-environment"
+
+
+def test_without_a_keychain_the_message_names_the_environment_variable(no_keychain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from app.core.errors import KeychainUnavailable
+    from app.server.token import TOKEN_ENV, server_token
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with pytest.raises(KeychainUnavailable, match=TOKEN_ENV):
+        server_token()
+
+
+def _hearth(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_show_token_prints_it_and_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:
+    r = _hearth(tmp_path, "serve", "--show-token", env={"HEARTH_SERVE_TOKEN": TOKEN})
+    assert r.returncode == 0 and r.stdout.strip() == TOKEN
+    r = _hearth(tmp_path, "serve", "--host", "0.0.0.0", "--no-auth")
+    assert r.returncode == 2 and "--no-auth is only allowed on a loopback address" in r.stderr
+    r = _hearth(tmp_path, "serve", "--port", "70000")
+    assert r.returncode == 2 and "--port must be from 1 to 65535" in r.stderr
+
+
+def test_without_auth_on_loopback_no_token_is_needed(tmp_path: Path) -> None:
+    s = Served(tmp_path / "data", "--no-auth", "--no-local")
+    try:
+        r = httpx.get(f"{s.base}/v1/models", timeout=10)
+        assert r.status_code == 200 and r.json()["data"] == []  # no local model, no providers yet
+        r = httpx.post(f"{s.base}/v1/chat/completions", json=_ask(), timeout=10)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    finally:
+        s.stop()
+
+
+def test_another_address_warns_and_still_needs_the_token(tmp_path: Path) -> None:
+    s = Served(tmp_path / "data", "--host", "0.0.0.0", "--no-local")
+    try:
+        assert "warning: serving on 0.0.0.0: other machines can reach this server" in s.output()
+        assert httpx.get(f"{s.base}/v1/models", timeout=10).status_code == 401
+    finally:
+        s.stop()
