@@ -285,3 +285,15 @@ def test_another_address_warns_and_still_needs_the_token(tmp_path: Path) -> None
         assert httpx.get(f"{s.base}/v1/models", timeout=10).status_code == 401
     finally:
         s.stop()
+
+
+def test_bench_serve_prints_both_servers_side_by_side() -> None:
+    r = subprocess.run([sys.executable, "-m", "app", "bench", "serve", "--json", "--runs", "1", "--tokens", "16"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout)
+    for side in ("hearth_serve", "llama_cpp_server"):
+        assert report[side]["ttft_ms"] > 0 and report[side]["tokens_per_s"] > 0, report
+        assert report[side]["serve_50_s"] > 0 and report[side]["rss_mb"] > 50
+    assert report["tokens_per_s_ratio"] == pytest.approx(
+        report["hearth_serve"]["tokens_per_s"] / report["llama_cpp_server"]["tokens_per_s"], abs=0.01)

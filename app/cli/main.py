@@ -98,14 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python "
                            "(`bench scale`: the window, search and the command path on 10,000 conversations; "
                            "`bench render`: drawing a 50,000-character Markdown answer)")
-    bench.add_argument("suite", nargs="?", choices=("stream", "scale", "render", "context", "threads"),
+    bench.add_argument("suite", nargs="?", choices=("stream", "scale", "render", "context", "threads", "serve"),
                        default="stream",
                        help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
                             "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
                             "streaming Markdown answer in the real transcript against Qt's setMarkdown; context: "
                             "long conversations (TTFT at turn 50, after switching chats, with a background job) "
                             "and threads; threads: decode speed with automatic threads against each fixed "
-                            "count, quiet and next to a busy process")
+                            "count, quiet and next to a busy process; serve: `hearth serve` against "
+                            "llama-cpp-python's own server")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
     bench.add_argument("--messages", type=_positive_int, default=1_000_000, help="scale: messages generated")
@@ -204,6 +205,11 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
 
 def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Path) -> int:
     """`hearth bench` (the streaming path, through the window's view-model) or `bench context`."""
+    if args.suite == "serve":
+        from app.cli.bench_serve import run_serve_bench
+
+        return run_serve_bench(model=model, runs=args.runs or 5, tokens=args.tokens if args.tokens != 256 else 128,
+                               threads=args.threads, as_json=args.json)
     if args.suite in ("context", "threads"):
         from app.cli.bench_context import run_context_bench
 
