@@ -297,3 +297,79 @@ def test_bench_serve_prints_both_servers_side_by_side() -> None:
         assert report[side]["serve_50_s"] > 0 and report[side]["rss_mb"] > 50
     assert report["tokens_per_s_ratio"] == pytest.approx(
         report["hearth_serve"]["tokens_per_s"] / report["llama_cpp_server"]["tokens_per_s"], abs=0.01)
+
+
+def _saved(data_dir: Path, sql: str, *params: object) -> list[tuple]:  # type: ignore[type-arg]
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "hearth.db") as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _wait_saved(data_dir: Path, sql: str, *params: object) -> list[tuple]:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 30
+    while True:
+        if (data_dir / "hearth.db").exists():
+            rows = _saved(data_dir, sql, *params)
+            if rows:
+                return rows
+        assert time.monotonic() < deadline, sql
+        time.sleep(0.1)
+
+
+def test_a_conversation_asked_to_be_saved_appears_with_its_answer_and_grows(served: Served) -> None:
+    pieces = []
+    with httpx.stream("POST", f"{served.base}/v1/chat/completions", timeout=60,
+                      headers={**served.auth(), "X-Hearth-Conversation": "new"},
+                      json=_ask(stream=True, messages=[{"role": "user", "content": "Name a blue fruit."}])) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("data: {") and (c := json.loads(line[6:])["choices"]):
+                pieces.append(c[0]["delta"].get("content") or "")
+    answer = "".join(pieces)
+    q = ("SELECT m.conversation_id, m.content, g.state, g.ttft_ms FROM message m JOIN generation g "
+         "ON g.message_id = m.id WHERE g.state != 'queued' ORDER BY m.id DESC LIMIT 1")
+    (cid, content, state, ttft), = _wait_saved(served.data_dir, q)
+    assert (content, state) == (answer, "completed") and ttft > 0
+    assert _saved(served.data_dir, "SELECT role, content FROM message WHERE conversation_id = ? ORDER BY id",
+                  cid)[0] == ("user", "Name a blue fruit.")
+    # The next request names the conversation: it continues there (and shows in `hearth list`).
+    r = httpx.post(f"{served.base}/v1/chat/completions", timeout=60,
+                   headers={**served.auth(), "X-Hearth-Conversation": str(cid)},
+                   json=_ask(messages=[{"role": "user", "content": "And a red one?"}]))
+    assert r.status_code == 200
+    deadline = time.monotonic() + 30
+    while len(_saved(served.data_dir, "SELECT 1 FROM message m JOIN generation g ON g.message_id = m.id "
+                                      "WHERE m.conversation_id = ? AND g.state = 'completed'", cid)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    listed = subprocess.run([sys.executable, "-m", "app", "list", "--data-dir", str(served.data_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and str(cid) in listed.stdout
+
+
+def test_a_saved_answer_whose_client_went_away_is_kept_as_cancelled_with_its_text(served: Served) -> None:
+    read = []
+    with httpx.stream("POST", f"{served.base}/v1/chat/completions", timeout=60,
+                      headers={**served.auth(), "X-Hearth-Conversation": "new"},
+                      json=_ask(stream=True, max_tokens=1500, messages=[
+                          {"role": "user", "content": "Trial 77: write a long, detailed essay about bread."}])) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: {") and (c := json.loads(line[6:])["choices"]):
+                read.append(c[0]["delta"].get("content") or "")
+            if len(read) == 12:
+                break
+    q = ("SELECT m.content, g.state, g.cancel_reason FROM message m JOIN generation g ON g.message_id = m.id "
+         "JOIN message u ON u.id = m.parent_id WHERE u.content LIKE 'Trial 77:%' AND g.state = 'cancelled'")
+    (content, _, reason), = _wait_saved(served.data_dir, q)
+    assert reason == "user" and content.startswith("".join(read)) and len(content) < 400
+
+
+@pytest.mark.parametrize(("header", "status", "says"), [("maybe", 400, "`new` or a conversation's number"),
+                                                        ("999999", 404, "no conversation 999999")],
+                         ids=["bad", "missing"])
+def test_a_bad_conversation_header_is_refused_before_anything_runs(served: Served, header: str, status: int,
+                                                                   says: str) -> None:
+    r = httpx.post(f"{served.base}/v1/chat/completions", json=_ask(), timeout=30,
+                   headers={**served.auth(), "X-Hearth-Conversation": header})
+    assert r.status_code == status and says in r.json()["error"]["message"]

@@ -84,6 +84,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
     from app.server.gateway import Gateway, LocalModelEntry
     from app.server.http import build_app
     from app.server.metrics import Metrics
+    from app.server.saving import ApiSaver
     from engine.client import AsyncEngine
     from engine.commands import LoadModel
     from engine.errors import EngineError
@@ -104,14 +105,20 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
             local = LocalModelEntry(entry.id if entry is not None else model.stem.lower(), info.n_ctx)
         gateway = Gateway(engine, local, ProvidersFile(data_dir, set(load_formats())), KeyStore(), Metrics(),
                           queue_limit=args.queue)
-        config = uvicorn.Config(build_app(gateway, token=token), host=args.host, port=args.port, log_level="warning",
+        saver = ApiSaver(data_dir)
+        config = uvicorn.Config(build_app(gateway, token=token, saver=saver), host=args.host, port=args.port,
+                                log_level="warning",
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)
         served = ", ".join(i for i, _ in gateway.model_ids()) or "nothing yet (add a provider or drop --no-local)"
         auth = "no token needed (--no-auth)" if token is None else "send the token from `hearth serve --show-token`"
         print(f"hearth: serving {served} at http://{args.host}:{args.port}/v1 ({auth}); Ctrl-C stops",
               file=sys.stderr, flush=True)
-        await server.serve()
+        try:
+            await server.serve()
+        finally:
+            await gateway.drain()  # the last answers' saves
+            saver.close()
         return 0 if server.started else fail(f"could not listen on {args.host}:{args.port} (is it in use?)")
     finally:
         await engine.aclose()

@@ -189,6 +189,16 @@ class Gateway:
 
         return Opened(_watched(source(), release, settled), close, queued_ms, sent_at, settled)
 
+    def keep(self, task: asyncio.Future[None]) -> None:
+        """Hold a background task (a save) until it ends."""
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def drain(self) -> None:
+        """Wait for background saves and records (at shutdown)."""
+        while self._settling:
+            await asyncio.gather(*list(self._settling), return_exceptions=True)
+
     def _retry_after(self, waiting: int) -> int:
         per = (self.metrics.median_total_ms() or 5000.0) / 1000
         return max(1, math.ceil(per * (waiting + 1)))

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from app.server.gateway import Gateway, Opened
 from app.server.metrics import RequestRecord
+from app.server.saving import HEADER, ApiSaver, Saving
 from app.server.wire import (
     ApiError,
     ChatRequest,
@@ -51,8 +52,9 @@ def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def build_app(gateway: Gateway, *, token: str | None) -> Starlette:
-    """`token`: the bearer token every request must carry; None: no auth (loopback only)."""
+def build_app(gateway: Gateway, *, token: str | None, saver: ApiSaver | None = None) -> Starlette:
+    """`token`: the bearer token every request must carry; None: no auth (loopback only).
+    `saver`: keeps the conversations that ask for it (app.server.saving); None: none are."""
 
     def guarded(handler: Callable[[Request, float], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """The token checked first; an ApiError becomes its OpenAI-shaped answer."""
@@ -69,16 +71,21 @@ def build_app(gateway: Gateway, *, token: str | None) -> Starlette:
 
     async def chat_completions(request: Request, received: float) -> Response:
         parsed = parse_chat_request(await _body(request))
+        header = request.headers.get(HEADER)
+        if header is not None and saver is None:
+            raise ApiError(400, "This server does not save conversations.", param=HEADER)
+        saving = await saver.begin(header, parsed, parsed.model) if saver is not None else None
         try:
             opened = await gateway.open(parsed, received)
         except ApiError as e:
             if e.status == 429:
                 gateway.metrics.record(RequestRecord(parsed.model, parsed.stream, "rejected", reason=e.code))
             raise
+        tally = _Tally(received, saving)
         if parsed.stream:
-            return StreamingResponse(_sse(gateway, parsed, opened, received), media_type="text/event-stream",
+            return StreamingResponse(_sse(gateway, parsed, opened, tally), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return await _whole(gateway, parsed, opened, received)
+        return await _whole(gateway, parsed, opened, tally)
 
     async def models(request: Request, received: float) -> Response:
         data = [{"id": i, "object": "model", "created": 0, "owned_by": owner} for i, owner in gateway.model_ids()]
@@ -126,8 +133,9 @@ async def _body(request: Request) -> bytes:
 class _Tally:
     """What one request produced, for its answer and its metrics record."""
 
-    def __init__(self, received: float) -> None:
+    def __init__(self, received: float, saving: Saving | None = None) -> None:
         self.received = received
+        self.saving = saving
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.first_at: float | None = None
@@ -144,9 +152,24 @@ class _Tally:
         def settled(f: asyncio.Future[StreamEvent | None]) -> None:
             if self.end is None and not f.cancelled():
                 self.end = f.result()
-            gateway.metrics.record(self.record(request, opened, client_left=client_left))
+            record = self.record(request, opened, client_left=client_left)
+            gateway.metrics.record(record)
+            if self.saving is not None:
+                metrics: dict[str, float | int | None] = {
+                    "command_latency_ms": record.command_latency_ms, "ttft_ms": record.ttft_ms,
+                    "tokens_per_s": record.tokens_per_s, "completion_tokens": record.completion_tokens,
+                    "total_ms": record.total_ms}
+                saved = asyncio.ensure_future(self.saving.finish("".join(self.text), "".join(self.reasoning),
+                                                                 self.end, metrics, client_left=client_left))
+                gateway.keep(saved)
 
         opened.settled.add_done_callback(settled)
+
+    def add(self, event: Delta) -> None:
+        self.first_at = self.first_at or time.perf_counter()
+        (self.reasoning if event.channel == "reasoning" else self.text).append(event.text)
+        if self.saving is not None:
+            self.saving.progress("".join(self.text), "".join(self.reasoning))
 
     def record(self, request: ChatRequest, opened: Opened, *, client_left: bool = False) -> RequestRecord:
         end = self.end
@@ -169,15 +192,16 @@ class _Tally:
         return usage(stats.prompt_tokens if stats else 0, stats.completion_tokens if stats else 0)
 
 
-async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, received: float) -> AsyncIterator[bytes]:
+async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _Tally) -> AsyncIterator[bytes]:
     cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
-    tally = _Tally(received)
     finished = False
     try:
         yield chunk(cid, created, request.model, {"role": "assistant", "content": ""})
+        if tally.saving is not None:
+            tally.saving.start()  # the answer streams first; its rows are written meanwhile
         async for event in opened.events:
             if isinstance(event, Delta) and event.text:
-                tally.first_at = tally.first_at or time.perf_counter()
+                tally.add(event)
                 key = "reasoning_content" if event.channel == "reasoning" else "content"
                 yield chunk(cid, created, request.model, {key: event.text})
             elif isinstance(event, Final | Cancelled):
@@ -196,13 +220,13 @@ async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, received:
         tally.record_when_settled(gateway, request, opened, client_left=not finished)
 
 
-async def _whole(gateway: Gateway, request: ChatRequest, opened: Opened, received: float) -> Response:
-    tally = _Tally(received)
+async def _whole(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _Tally) -> Response:
+    if tally.saving is not None:
+        tally.saving.start()
     try:
         async for event in opened.events:
             if isinstance(event, Delta):
-                tally.first_at = tally.first_at or time.perf_counter()
-                (tally.reasoning if event.channel == "reasoning" else tally.text).append(event.text)
+                tally.add(event)
             elif isinstance(event, Final | Cancelled | Failed):
                 tally.end = event
     finally:

@@ -1,0 +1,119 @@
+"""Saving an API conversation, when the client asks for it, off the stream path.
+
+A request with `X-Hearth-Conversation: new` (or a conversation's id) is kept like a turn in the
+window: its last message (the person's) and the answer, at the end of that conversation, so it
+appears in the window and `hearth list`. The stream never waits for it: the rows are written
+by the store's single writer while the answer already streams, the partial text is
+checkpointed at most once a second, and the final save (completed, cancelled(user) with its
+text when the client went away, or failed) follows the last byte sent. Only the check that a
+named conversation exists (a read) comes before the answer.
+Must not: hold the stream, or save anything for a request that did not ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from app.server.wire import ApiError, ChatRequest
+from engine.events import Cancelled, Failed, Final, StreamEvent
+from engine.states import GenerationState
+from store import Store, StoreError
+from store.rows import TurnStart
+
+__all__ = ["HEADER", "ApiSaver", "Saving"]
+
+log = logging.getLogger(__name__)
+
+HEADER = "x-hearth-conversation"
+CHECKPOINT_S = 1.0
+
+
+class Saving:
+    """One request's save: begun at once (not awaited), checkpointed, finalized at the end."""
+
+    def __init__(self, store: Store, conversation_id: int | None, user_text: str, model: str) -> None:
+        self._store = store
+        self._turn = (conversation_id, user_text, model)
+        self._begun: asyncio.Future[TurnStart] | None = None
+        self._last_checkpoint = time.monotonic()
+        self.ids: TurnStart | None = None
+
+    def start(self) -> None:
+        """Write the person's message and a pending answer (called once the answer streams)."""
+        if self._begun is None:
+            self._begun = asyncio.ensure_future(self._store.begin_turn(*self._turn))
+
+    def progress(self, text: str, reasoning: str) -> None:
+        """The answer so far: saved when the rows exist and a second has passed (never waits)."""
+        if self._begun is None or not self._begun.done() or self._begun.exception() is not None:
+            return
+        now = time.monotonic()
+        if now - self._last_checkpoint >= CHECKPOINT_S:
+            self._last_checkpoint = now
+            self._store.checkpoint(self._begun.result().ids.generation_id, text, reasoning)
+
+    async def finish(self, text: str, reasoning: str, end: StreamEvent | None, metrics: dict[str, float | int | None],
+                     *, client_left: bool) -> None:
+        self.start()
+        assert self._begun is not None
+        try:
+            start = await self._begun
+        except Exception as e:  # noqa: BLE001 - the answer was sent; only its copy on disk is lost: say so
+            log.error("could not save an API conversation: %s", e)
+            return
+        self.ids = start
+        if client_left or isinstance(end, Cancelled):
+            state, reason = GenerationState.CANCELLED, "user"
+        elif isinstance(end, Final):
+            state, reason = GenerationState.COMPLETED, None
+        else:
+            state, reason = GenerationState.FAILED, None
+        failed = end if isinstance(end, Failed) else None
+        done = self._store.finalize(
+            start.ids.generation_id, text=text, state=state, cancel_reason=reason,
+            error_code=failed.code if failed else ("no_answer" if end is None and not client_left else None),
+            error_message=failed.message if failed else None, metrics=metrics, final_token_at=time.perf_counter(),
+            reasoning=reasoning, stop_reason=end.stop_reason if isinstance(end, Final) else None)
+        await asyncio.wrap_future(done)
+
+
+class ApiSaver:
+    """The store, opened on the first request that asks to be saved."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._db = Path(data_dir) / "hearth.db"
+        self._store: Store | None = None
+
+    async def _opened(self) -> Store:
+        if self._store is None:
+            try:
+                self._store = await asyncio.to_thread(Store.open, self._db)
+            except StoreError as e:
+                raise ApiError(500, f"Cannot open Hearth's conversations to save this one: {e.message}",
+                               type_="server_error", code="store_unavailable") from None
+        return self._store
+
+    async def begin(self, header: str | None, request: ChatRequest, model: str) -> Saving | None:
+        """None when the request did not ask to be saved; ApiError for a bad header or a
+        conversation that does not exist."""
+        if header is None:
+            return None
+        wanted = header.strip().lower()
+        if wanted != "new" and not wanted.isdigit():
+            raise ApiError(400, f"{HEADER} is `new` or a conversation's number (got {header[:40]!r}).",
+                           param=HEADER)
+        if request.messages[-1].role != "user":
+            raise ApiError(400, "Only a request whose last message is the person's can be saved.", param=HEADER)
+        store = await self._opened()
+        conversation_id = None if wanted == "new" else int(wanted)
+        if conversation_id is not None and await store.conversation(conversation_id) is None:
+            raise ApiError(404, f"There is no conversation {conversation_id} to save into (`hearth list` shows "
+                                "them); send `new` to start one.", code="conversation_not_found", param=HEADER)
+        return Saving(store, conversation_id, request.messages[-1].content, model)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
