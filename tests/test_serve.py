@@ -373,3 +373,12 @@ def test_a_bad_conversation_header_is_refused_before_anything_runs(served: Serve
     r = httpx.post(f"{served.base}/v1/chat/completions", json=_ask(), timeout=30,
                    headers={**served.auth(), "X-Hearth-Conversation": header})
     assert r.status_code == status and says in r.json()["error"]["message"]
+
+
+def test_a_port_in_use_is_named_with_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = _hearth(tmp_path, "serve", "--port", str(port), "--no-local", "--no-auth")
+    assert r.returncode == 2 and f"Cannot listen on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr, r.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,11 @@ def run_serve(args: argparse.Namespace, data_dir: Path, model: Path, library: Mo
 
 async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary,
                  token: str | None) -> int:
-    import uvicorn
-
     from app.core.providers import KeyStore, ProvidersFile
     from app.server.gateway import Gateway, LocalModelEntry
     from app.server.http import build_app
     from app.server.metrics import Metrics
+    from app.server.running import RunningServer, ServeError
     from app.server.saving import ApiSaver
     from engine.client import AsyncEngine
     from engine.commands import LoadModel
@@ -106,19 +106,24 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
         gateway = Gateway(engine, local, ProvidersFile(data_dir, set(load_formats())), KeyStore(), Metrics(),
                           queue_limit=args.queue)
         saver = ApiSaver(data_dir)
-        config = uvicorn.Config(build_app(gateway, token=token, saver=saver), host=args.host, port=args.port,
-                                log_level="warning",
-                                access_log=False, lifespan="off", timeout_graceful_shutdown=2)
-        server = uvicorn.Server(config)
+        server = RunningServer(build_app(gateway, token=token, saver=saver), args.host, args.port)
+        try:
+            await server.start()
+        except ServeError as e:
+            return fail(str(e))
         served = ", ".join(i for i, _ in gateway.model_ids()) or "nothing yet (add a provider or drop --no-local)"
         auth = "no token needed (--no-auth)" if token is None else "send the token from `hearth serve --show-token`"
-        print(f"hearth: serving {served} at http://{args.host}:{args.port}/v1 ({auth}); Ctrl-C stops",
-              file=sys.stderr, flush=True)
+        print(f"hearth: serving {served} at {server.url} ({auth}); Ctrl-C stops", file=sys.stderr, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await server.serve()
+            await stop.wait()
         finally:
+            await server.stop()
             await gateway.drain()  # the last answers' saves
             saver.close()
-        return 0 if server.started else fail(f"could not listen on {args.host}:{args.port} (is it in use?)")
+        return 0
     finally:
         await engine.aclose()

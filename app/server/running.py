@@ -1,0 +1,77 @@
+"""The API server on the running asyncio loop, started and stopped at will: `hearth serve` runs
+it until Ctrl-C, the window runs it while its "Serve" setting is on (sharing its engine).
+
+The socket is bound here, before uvicorn sees it: a port already in use is a ServeError with a
+message a person can act on, where uvicorn would log and call sys.exit inside the loop (which
+would take a window down with it). uvicorn's own signal handling is left out: the process that
+hosts the server (the CLI, the window) owns Ctrl-C.
+Must not: import Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["RunningServer", "ServeError"]
+
+
+class ServeError(Exception):
+    """The server could not start; the message says why and what to do."""
+
+
+class RunningServer:
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._app = app
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> None:
+        import uvicorn
+
+        class _Hosted(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:  # the host process owns its signals
+                yield
+
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError as e:
+            sock.close()
+            raise ServeError(f"Cannot listen on {self.host}:{self.port}: {e.strerror or e}. Is another program (or "
+                             "another Hearth) using that port? Choose another one with --port.") from None
+        sock.setblocking(False)
+        config = uvicorn.Config(self._app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2)
+        self._server = _Hosted(config)
+        self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                sock.close()
+                error = self._task.exception()
+                raise ServeError(f"The server stopped while starting: {error}")
+            await asyncio.sleep(0.01)
+
+    async def wait(self) -> None:
+        """Until it stops (stop(), or the task ends)."""
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._server = self._task = None
