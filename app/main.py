@@ -2,7 +2,7 @@
 
 The CLI (app.cli) never imports Qt, so a terminal command does not pay for loading it; the
 commands that need Qt, the window and `hearth bench` (stream, scale and render), are handed to it here and
-imported only when chosen.
+imported only when chosen; so is `hearth serve` (app.server), which the window can host too.
 """
 
 from __future__ import annotations
@@ -14,9 +14,16 @@ from app.cli.main import main as cli_main
 
 
 def _window(**kwargs: Any) -> int:
+    from app.server.hosted import start_hosted
     from app.ui.launch import run_window
 
-    return run_window(**kwargs)
+    return run_window(**kwargs, start_server=start_hosted)
+
+
+def _serve(*args: Any) -> int:
+    from app.server.command import run_serve
+
+    return run_serve(*args)
 
 
 def _bench(**kwargs: Any) -> int:
@@ -39,4 +46,4 @@ def _bench_render(**kwargs: Any) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     return cli_main(argv, front_ends=FrontEnds(window=_window, bench=_bench, bench_scale=_bench_scale,
-                                               bench_render=_bench_render))
+                                               bench_render=_bench_render, serve=_serve))

@@ -136,6 +136,7 @@ class FrontEnds:
     bench: Callable[..., int]  # `hearth bench`: the window's streaming path, measured
     bench_scale: Callable[..., int] | None = None  # `hearth bench scale`: the window and search on a big store
     bench_render: Callable[..., int] | None = None  # `hearth bench render`: drawing streamed Markdown
+    serve: Callable[..., int] | None = None  # `hearth serve`: app.server.command.run_serve
 
 
 def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
@@ -192,15 +193,23 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
               file=sys.stderr)
         model = default_model_path()
     args.settings = settings
+    return _run_with_model(args, front_ends, data_dir, model, library, settings_file)
+
+
+def _run_with_model(args: argparse.Namespace, front_ends: FrontEnds, data_dir: Path, model: Path,
+                    library: ModelLibrary, settings_file: SettingsFile) -> int:
+    """The commands that load a model: ask, serve, bench, and the window."""
     if args.command in ("ask", "serve"):
         from app.cli.ask import run_ask
-        from app.cli.serve import run_serve
 
-        return (run_ask if args.command == "ask" else run_serve)(args, data_dir, model, library)
+        run = run_ask if args.command == "ask" else front_ends.serve
+        if run is None:
+            return fail("`hearth serve` is not available in this build")
+        return run(args, data_dir, model, library)
     if args.command == "bench":
         return _bench_with_model(args, front_ends, model)
-    return front_ends.window(data_dir=data_dir, model_path=model, settings=settings, library=library,
-                      settings_file=settings_file, chat_template=args.chat_template)
+    return front_ends.window(data_dir=data_dir, model_path=model, settings=args.settings, library=library,
+                             settings_file=settings_file, chat_template=args.chat_template)
 
 
 def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Path) -> int:

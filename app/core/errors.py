@@ -12,6 +12,7 @@ are turned into it.
  │    └── ExchangeError          a file to import cannot be used (not JSON, wrong shape, too big, newer)
      ├── ProviderError              providers.toml or a provider's settings (provider, field, hint)
      ├── KeychainUnavailable        no OS keychain: set the key's environment variable instead
+     ├── ServeError                 the API server cannot start (a port in use)
      ├── CatalogError               models.toml is malformed
      ├── LibraryError               the model library cannot do what was asked
      └── DownloadError              a model download could not finish (code says why)
@@ -30,7 +31,7 @@ from engine.errors import EngineError, EngineUnavailable, HearthError, ModelLoad
 
 __all__ = [
     "CatalogError", "DownloadError", "EngineError", "EngineUnavailable", "ExchangeError", "HearthError", "InputError",
-    "KeychainUnavailable", "LibraryError", "ModelLoadError", "ProviderError", "describe", "mapped",
+    "KeychainUnavailable", "LibraryError", "ModelLoadError", "ProviderError", "ServeError", "describe", "mapped",
     "network_errors",
 ]
 
@@ -81,6 +82,13 @@ class KeychainUnavailable(HearthError):
 
     def __init__(self, message: str) -> None:
         super().__init__("no_keychain", message)
+
+
+class ServeError(HearthError):
+    """The API server (app.server) could not start; the message says why and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("cannot_serve", message)
 
 
 class CatalogError(HearthError):

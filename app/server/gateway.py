@@ -107,10 +107,13 @@ class _Slots:
 
 
 class Gateway:
-    def __init__(self, engine: AsyncEngine | None, local: LocalModelEntry | None, providers: ProvidersFile,
-                 keys: KeyStore, metrics: Metrics, *, queue_limit: int = 16, provider_limit: int = 4) -> None:
+    def __init__(self, engine: AsyncEngine | None, local: LocalModelEntry | Callable[[], LocalModelEntry | None] | None,
+                 providers: ProvidersFile, keys: KeyStore, metrics: Metrics, *, queue_limit: int = 16,
+                 provider_limit: int = 4) -> None:
+        """`local`: the loaded model, or a function that says which it is now (the window's
+        model changes while it serves)."""
         self._engine = engine
-        self.local = local
+        self._local = local if callable(local) else (lambda: local)
         self._providers = providers
         self._keys = keys
         self.metrics = metrics
@@ -123,10 +126,15 @@ class Gateway:
         self.running = 0
         self._settling: set[asyncio.Future[None]] = set()
 
+    @property
+    def local(self) -> LocalModelEntry | None:
+        return self._local()
+
     # -- models ----------------------------------------------------------------------------
     def model_ids(self) -> list[tuple[str, str]]:
         """(id, owner) of every model served: the local one first, then each provider's."""
-        out = [(f"local/{self.local.id}", "hearth")] if self.local is not None else []
+        local = self.local
+        out = [(f"local/{local.id}", "hearth")] if local is not None else []
         out += [(f"{p.name}/{p.model or 'default'}", p.name) for p in self._load_providers()]
         return out
 
@@ -140,7 +148,8 @@ class Gateway:
     def _resolve(self, model: str) -> ProviderConfig | None:
         """None for the local model, else the provider (with the model asked for)."""
         name, _, rest = model.partition("/")
-        if name == "local" and self.local is not None and rest in ("", self.local.id):
+        local = self.local
+        if name == "local" and local is not None and rest in ("", local.id):
             return None
         for p in self._load_providers():
             if p.name.lower() == name.lower():
@@ -170,7 +179,7 @@ class Gateway:
         self.running += 1
         try:
             if provider is None:
-                source, stop = self._local(request)
+                source, stop = self._local_stream(request)
             else:
                 source, stop = self._remote(request, provider)
         except BaseException:
@@ -210,7 +219,8 @@ class Gateway:
                         seed=secrets.randbits(31) if request.seed is None else request.seed % 2**31,
                         max_tokens=max_tokens)
 
-    def _local(self, request: ChatRequest) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
+    def _local_stream(self, request: ChatRequest
+                      ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
         if self._engine is None or self.local is None:
             raise ApiError(404, "No local model is loaded.", code="model_not_found", param="model")
         cmd = Generate(next(self._ids), request.messages,

@@ -16,11 +16,9 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["RunningServer", "ServeError"]
+from app.core.errors import ServeError
 
-
-class ServeError(Exception):
-    """The server could not start; the message says why and what to do."""
+__all__ = ["RunningServer"]
 
 
 class RunningServer:
@@ -51,7 +49,7 @@ class RunningServer:
         except OSError as e:
             sock.close()
             raise ServeError(f"Cannot listen on {self.host}:{self.port}: {e.strerror or e}. Is another program (or "
-                             "another Hearth) using that port? Choose another one with --port.") from None
+                             "another Hearth) using that port?") from None
         sock.setblocking(False)
         config = uvicorn.Config(self._app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2)

@@ -83,9 +83,11 @@ class Saving:
 class ApiSaver:
     """The store, opened on the first request that asks to be saved."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, store: Store | None = None) -> None:
+        """`store`: the host's own (the window's), else one is opened when first needed."""
         self._db = Path(data_dir) / "hearth.db"
-        self._store: Store | None = None
+        self._store = store
+        self._own = store is None
 
     async def _opened(self) -> Store:
         if self._store is None:
@@ -115,5 +117,5 @@ class ApiSaver:
         return Saving(store, conversation_id, request.messages[-1].content, model)
 
     def close(self) -> None:
-        if self._store is not None:
+        if self._store is not None and self._own:
             self._store.close()

@@ -45,6 +45,7 @@ from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
 from app.ui.widgets.code_highlight import warm_up
 from app.ui.windows.main_window import MainWindow
+from app.ui.windows.serve_control import ServeControl, StartServer
 from app.ui.windows.window_prefs import apply_saved_theme, open_prefs
 from engine.client import AsyncEngine
 from engine.errors import EngineError
@@ -72,8 +73,9 @@ class _Reporter:
 
 def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | None = None,
                library: ModelLibrary | None = None, settings_file: SettingsFile | None = None,
-               chat_template: str | None = None) -> int:
+               chat_template: str | None = None, start_server: StartServer | None = None) -> int:
     """Show the chat window until it is closed. Returns the process exit code.
+    `start_server`: app.server.hosted.start_hosted (app.main hands it in); None: no serving.
 
     2: no display to open a window on (the message on stderr says what to do instead);
     1: the database could not be opened; 0: closed normally.
@@ -95,7 +97,7 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
         library = library or ModelLibrary(Path(data_dir), bundled_path=default_model_path())
         settings_file = settings_file or SettingsFile(Path(data_dir))
         return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report,
-                                  prefs, chat_template), loop_factory=lambda: loop)
+                                  prefs, chat_template, start_server), loop_factory=lambda: loop)
     except StoreError as e:  # raised before the loop ran (_serve shows the ones it meets itself)
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
         return 1
@@ -146,7 +148,7 @@ async def _open_store(path: Path) -> Store:
 
 async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, library: ModelLibrary,
                  settings_file: SettingsFile, report: _Reporter, prefs: QSettings,
-                 chat_template: str | None = None) -> int:
+                 chat_template: str | None = None, start_server: StartServer | None = None) -> int:
     try:
         store = await _open_store(db_path(data_dir))
     except StoreError as e:
@@ -169,7 +171,11 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         jobs = JobWorker(store, service, on_change=vm.row_changed)
         models_vm = ModelManagerViewModel(library, settings_file, service)
         providers_vm = ProvidersViewModel(providers_file, keys, formats)
-        window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm)
+        # Other apps on this computer, through the same engine (Settings → Other apps).
+        serving = ServeControl(start_server, service, store, data_dir, providers_file, keys, library,
+                               prefs) if start_server is not None else None
+        window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm,
+                            serving=serving)
         report.target = window.status.show_notice
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         window.closed.connect(lambda: _settle(closed))
@@ -180,6 +186,8 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         threading.Thread(target=warm_up, name="hearth-lexers", daemon=True).start()
         loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
         jobs.start()
+        if serving is not None and serving.wanted:  # it was on when the window last closed
+            serving.toggle(True)
         await providers_vm.refresh()  # never raises: a broken providers.toml is reported
         try:
             await vm.refresh_conversations()
@@ -188,6 +196,8 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
             window.show_problem(f"Could not read your conversations: {e}")
         await closed
         report.target = None
+        if serving is not None:
+            await serving.shutdown()
         await jobs.close()
         await models_vm.shutdown()
         await vm.shutdown(SHUTDOWN_SAVE_TIMEOUT_S)

@@ -55,6 +55,7 @@ from app.ui.windows.message_commands import EditBar, MessageCommands
 from app.ui.windows.meter_control import MeterControl
 from app.ui.windows.model_manager import ModelManagerDialog
 from app.ui.windows.providers_dialog import ProvidersDialog
+from app.ui.windows.serve_control import ServeControl
 from app.ui.windows.window_keys import WindowKeys, bind
 from app.ui.windows.window_prefs import WindowLayout
 
@@ -70,9 +71,11 @@ class MainWindow(QMainWindow):
 
     def __init__(self, vm: MainViewModel, parent: QWidget | None = None, *,
                  models: ModelManagerViewModel | None = None, providers: ProvidersViewModel | None = None,
-                 prefs: QSettings | None = None, presets: PresetsViewModel | None = None) -> None:
+                 prefs: QSettings | None = None, presets: PresetsViewModel | None = None,
+                 serving: ServeControl | None = None) -> None:
         super().__init__(parent)
         self.vm = vm
+        self.serving = serving  # None: the window does not serve other apps (tests of the chat alone)
         self.models_vm = models  # None: no model library (tests of the chat alone)
         self.providers_vm = providers  # None: this computer's model only (no remote mode)
         self.model_manager: ModelManagerDialog | None = None  # made on first use, then reused
@@ -86,6 +89,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Hearth")
         self.resize(1040, 720)
         self._build()
+        if serving is not None:
+            serving.changed.connect(lambda _on, text, _problem: self.status.show_notice(text))
         vm.conversations_changed.connect(lambda rows: self.conversations.set_rows(
             rows, more=self.vm.has_more_conversations))
         # A chat that did not exist appears at once, pointer or not (it is the one the person just

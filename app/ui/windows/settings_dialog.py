@@ -1,9 +1,11 @@
-"""The Settings window (Ctrl+,): the theme (follow the system, light, dark) and the text size.
+"""The Settings window (Ctrl+,): the theme (follow the system, light, dark), the text size, and
+serving the models to other apps on localhost (app.ui.windows.serve_control).
 
 A non-modal window, made once and reused; every change applies at once. It only shows the
 values it is given and reports what the person picks (`theme_chosen`, `zoom_chosen`):
 WindowKeys applies and saves them, so the text size here and Ctrl +/Ctrl −/Ctrl 0 are one
-setting. Must not: apply a theme, touch fonts or write the settings file itself.
+setting; `serve_toggled` goes to ServeControl, whose answer comes back through `show_serving`.
+Must not: apply a theme, touch fonts, start a server or write the settings file itself.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QGroupBox,
@@ -34,6 +37,7 @@ _THEME_TEXT = {Theme.SYSTEM: "Follow the system (light or dark, as the desktop i
 class SettingsDialog(QDialog):
     theme_chosen = Signal(object)  # Theme
     zoom_chosen = Signal(int)  # points away from the normal size, as Ctrl +/Ctrl − count them
+    serve_toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None, *, normal_size: int, zoom_range: tuple[int, int]) -> None:
         super().__init__(parent)
@@ -72,11 +76,27 @@ class SettingsDialog(QDialog):
         text_column = QVBoxLayout(text_box)
         text_column.addLayout(size_row)
         text_column.addWidget(hint)
+        self.serve_box = QGroupBox("Other apps", self)
+        self.serve = QCheckBox("Serve on localhost:8765 (an OpenAI-compatible API)", self.serve_box)
+        self.serve.setObjectName("serve")
+        self.serve.setToolTip("IDE plugins, scripts and other chat clients can then use this window's model and "
+                              "providers at http://127.0.0.1:8765/v1, one request at a time with your chats. "
+                              "They need the token `hearth serve --show-token` prints.")
+        self.serve.toggled.connect(self.serve_toggled.emit)
+        self.serve_status = QLabel(self.serve_box)
+        self.serve_status.setObjectName("serve_status")
+        self.serve_status.setWordWrap(True)
+        self.serve_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        serve_column = QVBoxLayout(self.serve_box)
+        serve_column.addWidget(self.serve)
+        serve_column.addWidget(self.serve_status)
+        self.serve_box.hide()  # shown when the window can serve (show_serving)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
         layout.addWidget(theme_box)
         layout.addWidget(text_box)
+        layout.addWidget(self.serve_box)
         layout.addStretch(1)
         layout.addWidget(buttons)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
@@ -97,3 +117,13 @@ class SettingsDialog(QDialog):
 
     def zoom(self) -> int:
         return self.text_size.value() - self.normal_size
+
+    def show_serving(self, serving: bool, text: str, problem: bool) -> None:
+        """What the server is doing, without reporting it back as a choice."""
+        self.serve_box.show()
+        with QSignalBlocker(self.serve):
+            self.serve.setChecked(serving)
+        self.serve_status.setText(text)
+        set_style(self.serve_status, "color: $error;" if problem else "color: $muted;")
+        self.serve_status.setMinimumHeight(self.serve_status.heightForWidth(max(200, self.serve_status.width())))
+        self.adjustSize()  # a longer message gets the lines it needs

@@ -174,6 +174,10 @@ class WindowKeys(QObject):
             dialog.theme_chosen.connect(self.set_theme)
             dialog.zoom_chosen.connect(self.set_zoom)
             self.zoom_changed.connect(dialog.show_zoom)
+            if self.window.serving is not None:
+                dialog.serve_toggled.connect(self.window.serving.toggle)
+                self.window.serving.changed.connect(dialog.show_serving)
+                dialog.show_serving(*self.window.serving.state)
             self.settings_dialog = dialog
         self.settings_dialog.show_theme(self._theme())
         self.settings_dialog.show_zoom(self.zoom)

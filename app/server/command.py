@@ -1,0 +1,119 @@
+"""`hearth serve`: the OpenAI-compatible server (app.server) on uvicorn, in front of the local
+model and every configured provider, until Ctrl-C.
+
+Loopback by default. A bearer token is required (app.server.token); `--no-auth` is refused
+unless the address is loopback, and any other address prints a warning. The local model is
+loaded before the port opens, so the first request does not pay for it. The options are
+app.cli.serve's; app.main hands this to the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import signal
+import sys
+from pathlib import Path
+
+from app.core.errors import HearthError
+from app.core.models import ModelLibrary
+
+__all__ = ["run_serve"]
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"hearth: error: {message}", file=sys.stderr)
+    return code
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_serve(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary) -> int:
+    from app.server.token import server_token
+
+    if args.show_token:
+        try:
+            print(server_token())
+        except HearthError as e:
+            return fail(e.message)
+        return 0
+    if not 0 < args.port < 65536:
+        return fail(f"--port must be from 1 to 65535 (got {args.port})")
+    if args.queue < 0:
+        return fail(f"--queue must be 0 or more (got {args.queue})")
+    if args.no_auth and not _loopback(args.host):
+        return fail(f"--no-auth is only allowed on a loopback address; {args.host} lets other machines in, so "
+                    "they must send the token")
+    try:
+        token = None if args.no_auth else server_token()
+    except HearthError as e:
+        return fail(e.message)
+    if not _loopback(args.host):
+        print(f"hearth: warning: serving on {args.host}: other machines can reach this server. Requests need the "
+              "token; traffic is not encrypted (put a TLS proxy in front for anything but a trusted network).",
+              file=sys.stderr)
+    try:
+        return asyncio.run(_serve(args, data_dir, model, library, token))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary,
+                 token: str | None) -> int:
+    from app.core.errors import ServeError
+    from app.core.providers import KeyStore, ProvidersFile
+    from app.server.gateway import Gateway, LocalModelEntry
+    from app.server.http import build_app
+    from app.server.metrics import Metrics
+    from app.server.running import RunningServer
+    from app.server.saving import ApiSaver
+    from engine.client import AsyncEngine
+    from engine.commands import LoadModel
+    from engine.errors import EngineError
+    from engine.wire import load_formats
+
+    engine = AsyncEngine()
+    try:
+        local = None
+        if not args.no_local:
+            s = args.settings
+            try:
+                info = await engine.load(LoadModel(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
+                                                   n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
+                                                   chat_template=args.chat_template or library.template_for(model)))
+            except EngineError as e:
+                return fail(e.message)
+            entry = library.by_path(model)
+            local = LocalModelEntry(entry.id if entry is not None else model.stem.lower(), info.n_ctx)
+        gateway = Gateway(engine, local, ProvidersFile(data_dir, set(load_formats())), KeyStore(), Metrics(),
+                          queue_limit=args.queue)
+        saver = ApiSaver(data_dir)
+        server = RunningServer(build_app(gateway, token=token, saver=saver), args.host, args.port)
+        try:
+            await server.start()
+        except ServeError as e:
+            return fail(f"{e} Choose another one with --port.")
+        served = ", ".join(i for i, _ in gateway.model_ids()) or "nothing yet (add a provider or drop --no-local)"
+        auth = "no token needed (--no-auth)" if token is None else "send the token from `hearth serve --show-token`"
+        print(f"hearth: serving {served} at {server.url} ({auth}); Ctrl-C stops", file=sys.stderr, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+            await gateway.drain()  # the last answers' saves
+            saver.close()
+        return 0
+    finally:
+        await engine.aclose()
