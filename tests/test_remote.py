@@ -160,6 +160,13 @@ def test_ask_with_a_provider_and_the_key_leaves_no_trace_in_the_data_dir(llama_s
                 data_dir=data_dir, env=env)
     assert r.returncode == 0, r.stderr
     assert '"state": "completed"' in r.stdout and f'"model": "lan-box: {llama_server_keyed.model}"' in r.stdout
+    # The conversation keeps its route: opened in the window, it answers from lan-box too.
+    from app.core.routes import RouteChoice
+    from store import Store
+
+    with Store.open(data_dir / "hearth.db") as store:
+        settings = asyncio.run(store.conversation_settings(json.loads(r.stdout)["conversation_id"]))
+    assert RouteChoice.from_settings(settings) == RouteChoice.of("lan-box")
 
     wrong = {**os.environ, "HEARTH_API_KEY_LAN_BOX": "not-the-key-123"}
     r = _hearth("ask", "Hi", "--provider", "lan-box", data_dir=data_dir, env=wrong)

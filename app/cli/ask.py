@@ -207,13 +207,17 @@ async def _chat_settings(args: argparse.Namespace, data_dir: Path, store: Store,
 
 async def _keep_chat_settings(args: argparse.Namespace, store: Store, turn: Turn, chat: ChatSettings) -> None:
     """Flags given are saved with the conversation, for its later turns; a new conversation
-    keeps the settings it started with (a later change of the default preset leaves it be)."""
+    keeps the settings it started with (a later change of the default preset leaves it be).
+    `--provider` is kept as the conversation's route, so the window answers from it too."""
     from app.cli.chat_options import given
 
-    if not given(args) and (args.conversation is not None or args.continue_id is not None):
+    changes: dict[str, object] = RouteChoice.of(args.provider).settings() if args.provider else {}
+    if given(args) or (args.conversation is None and args.continue_id is None):
+        changes.update(chat.to_settings())
+    if not changes:
         return
     try:
-        await store.update_conversation_settings(turn.ids.conversation_id, chat.to_settings())
+        await store.update_conversation_settings(turn.ids.conversation_id, changes)
     except Exception as e:  # noqa: BLE001 - the answer is running; only the settings for later turns are lost
         print(f"hearth: warning: could not save this conversation's settings: {describe(e)}", file=sys.stderr)
 
