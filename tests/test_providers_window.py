@@ -72,7 +72,7 @@ def test_the_dialog_adds_a_provider_with_headers_and_timeouts(qtbot, dialog, dat
     fill(qtbot, dialog, "lan-box", "http://192.168.1.20:8000/v1")
     assert dialog.form.kind.currentData() == "openai" and "vLLM" in dialog.form.kind_help.text()
     assert [dialog.form.kind.itemText(i) for i in range(dialog.form.kind.count())] == \
-        ["openai", "ollama", "dify-chat", "dify-workflow"]
+        ["OpenAI-compatible", "Ollama", "Dify chat app", "Dify workflow"]
     dialog.form._add_header("X-Team", "blue")
     dialog.form.first_token_timeout.setValue(30)
     assert dialog.problem.text() == "" and dialog.save_button.isEnabled()

@@ -211,7 +211,7 @@ async def _keep_chat_settings(args: argparse.Namespace, store: Store, turn: Turn
     `--provider` is kept as the conversation's route, so the window answers from it too."""
     from app.cli.chat_options import given
 
-    changes: dict[str, object] = RouteChoice.of(args.provider).settings() if args.provider else {}
+    changes: dict[str, object] = dict(RouteChoice.of(args.provider).settings()) if args.provider else {}
     if given(args) or (args.conversation is None and args.continue_id is None):
         changes.update(chat.to_settings())
     if not changes:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 
 from app.core.errors import KeychainUnavailable, ProviderError
+from app.core.provider_setup import Probe, probe
 from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, key_env_name
 
 __all__ = ["KIND_HELP", "ProviderRow", "ProvidersViewModel", "timeouts_text"]
@@ -194,6 +195,13 @@ class ProvidersViewModel(QObject):
         await self.refresh()
         self.message.emit("ok", f"Stored the key for {row.name} in the system keychain.")
         return True
+
+    async def probe(self, config: ProviderConfig, typed_key: str = "") -> Probe:
+        """Test the connection with the key being typed, else the one stored (app.core.provider_setup)."""
+        key: str | None = typed_key.strip()
+        if not key:
+            key = await asyncio.to_thread(self._keys.key, config)
+        return await probe(config, key)
 
     def blank(self) -> ProviderConfig:
         """What a new provider starts as: OpenAI-compatible, default timeouts."""

@@ -1,30 +1,37 @@
 """The form for one remote provider: every field of providers.toml, nothing else.
 
-Name, kind (each declared wire format, with a line on what it is for), base URL, model,
-extra headers (a small table), the environment variable for the key, the three timeouts
-(connect, first token, between tokens) in seconds, stop strings, redaction patterns and
-whether <think> reasoning is split from the answer. The API key is not a field here: it
-never goes into the file (the dialog stores it in the keychain).
-Owns only the widgets; `config()` reads them into a ProviderConfig and `edited` says they
-changed. Must not: validate against the file or save (the dialog asks the view-model).
+Up front: a preset (app.core.provider_setup: fills the kind and the base URL), the name, the
+kind in words (each declared wire format, with a line on what it is for), the base URL, the
+model (with the server's own list once "Test connection" has asked it), and the test's result.
+Folded under "Advanced settings": extra headers, the key's environment variable, the three
+timeouts, stop strings, redaction patterns and whether <think> reasoning is split out. The
+API key is not a field here: it never goes into the file (the dialog stores it in the keychain).
+Owns only the widgets; `config()` reads them into a ProviderConfig, `edited` says they changed
+and `touched` which fields the person changed (the dialog shows a problem only for those).
+Must not: validate against the file, test the connection or save (the dialog does, through the
+view-model).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -32,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.provider_setup import KIND_LABELS, PRESETS, Probe
 from app.core.providers import ProviderConfig, key_env_name
 from app.ui.theme import set_style
 
@@ -58,14 +66,22 @@ def _lines(placeholder: str) -> QPlainTextEdit:
 
 class ProviderForm(QWidget):
     edited = Signal()  # any field changed
+    test_requested = Signal()
 
     def __init__(self, formats: list[tuple[str, str]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.touched: set[str] = set()  # the providers.toml fields the person changed
+        self.preset = QComboBox(self)
+        self.preset.setObjectName("preset")
+        self.preset.addItem("Start from a preset…", None)
+        for p in PRESETS:
+            self.preset.addItem(p.label, p)
+        self.preset.setToolTip("Fills the kind and the address of a common server; change them as needed")
         self.name = QLineEdit(self)
         self.name.setPlaceholderText("e.g. lan-box")
         self.kind = QComboBox(self)
         for kind, help_text in formats:
-            self.kind.addItem(kind, kind)
+            self.kind.addItem(KIND_LABELS.get(kind, kind), kind)
             self.kind.setItemData(self.kind.count() - 1, help_text, Qt.ItemDataRole.ToolTipRole)
         self.kind_help = QLabel(self)
         self.kind_help.setWordWrap(True)
@@ -74,6 +90,24 @@ class ProviderForm(QWidget):
         self.base_url.setPlaceholderText("http://192.168.1.20:8000/v1")
         self.model = QLineEdit(self)
         self.model.setPlaceholderText("the model name the server knows, e.g. qwen2.5-7b-instruct")
+        self._models = QStringListModel(self)
+        completer = QCompleter(self._models, self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.model.setCompleter(completer)
+        self.model_menu = QToolButton(self)
+        self.model_menu.setText("Choose ▾")
+        self.model_menu.setToolTip("The models the server listed (Test connection asks it)")
+        self.model_menu.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.model_menu.setMenu(QMenu(self.model_menu))
+        self.model_menu.hide()
+        self.test_button = QPushButton("Test connection", self)
+        self.test_button.setObjectName("testConnection")
+        self.test_button.setToolTip("Ask the server for its models with these settings and the key")
+        self.test_result = QLabel(self)
+        self.test_result.setObjectName("testResult")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)
         self.headers = QTableWidget(0, 2, self)
         self.headers.setHorizontalHeaderLabels(["Header", "Value"])
         self.headers.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -110,20 +144,49 @@ class ProviderForm(QWidget):
             timeouts.addWidget(box)
         timeouts.addStretch(1)
         set_style(self, '[problem="true"] { border: 1px solid $error; }')  # the field mark() names
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.model_menu)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
+        test_row.addWidget(self.test_result, 1)
+        self.advanced_toggle = QToolButton(self)
+        self.advanced_toggle.setObjectName("advancedToggle")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_toggle.setText("Advanced settings (headers, key variable, timeouts, stop strings, redaction)")
+        self.advanced_toggle.setAutoRaise(True)
+        self.advanced = QWidget(self)
+        advanced = QFormLayout(self.advanced)
+        advanced.setContentsMargins(0, 0, 0, 0)
+        advanced.addRow("Extra headers", header_row)
+        advanced.addRow("Key variable", self.key_env)
+        advanced.addRow("Timeouts", timeouts)
+        advanced.addRow("Stop strings", self.stop)
+        advanced.addRow("Redact", self.redact)
+        advanced.addRow("", self.think)
+        self.advanced.hide()
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Preset", self.preset)
         form.addRow("Name", self.name)
         form.addRow("Kind", self.kind)
         form.addRow("", self.kind_help)
         form.addRow("Base URL", self.base_url)
-        form.addRow("Model", self.model)
-        form.addRow("Extra headers", header_row)
-        form.addRow("Key variable", self.key_env)
-        form.addRow("Timeouts", timeouts)
-        form.addRow("Stop strings", self.stop)
-        form.addRow("Redact", self.redact)
-        form.addRow("", self.think)
+        form.addRow("Model", model_row)
+        form.addRow("", test_row)
+        form.addRow(self.advanced_toggle)
+        form.addRow(self.advanced)
 
+        self.advanced_toggle.toggled.connect(self.show_advanced)
+        self.preset.activated.connect(self._use_preset)
+        self.test_button.clicked.connect(self.test_requested)
+        for field, signal in (("name", self.name.textChanged), ("base_url", self.base_url.textChanged),
+                              ("model", self.model.textChanged), ("key_env", self.key_env.textChanged),
+                              ("kind", self.kind.currentIndexChanged), ("headers", self.headers.itemChanged),
+                              ("stop", self.stop.textChanged), ("redact", self.redact.textChanged)):
+            signal.connect(lambda *_a, f=field: self.touched.add(f))
         add_header.clicked.connect(lambda: self._add_header())
         remove_header.clicked.connect(self._remove_header)
         self.kind.currentIndexChanged.connect(self._show_kind_help)
@@ -183,6 +246,11 @@ class ProviderForm(QWidget):
                 w.blockSignals(False)
         self._show_kind_help()
         self._show_key_env_hint()
+        self.touched.clear()
+        self.preset.setCurrentIndex(0)
+        self.test_result.clear()
+        self._models.setStringList([])
+        self.model_menu.hide()
 
     def config(self, base: ProviderConfig | None = None) -> ProviderConfig:
         """What the form says, on top of `base` (fields the form does not show: path, retries)."""
@@ -209,6 +277,42 @@ class ProviderForm(QWidget):
         if base is None:
             return ProviderConfig(**values)  # type: ignore[arg-type]
         return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+
+    def show_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        if self.advanced_toggle.isChecked() != shown:
+            self.advanced_toggle.setChecked(shown)
+
+    def show_probe(self, probe: Probe | None) -> None:
+        """The connection test's result (None: being tested), and the server's models to choose."""
+        if probe is None:
+            self.test_result.setText("Testing…")
+            set_style(self.test_result, "color: $muted;")
+            return
+        self.test_result.setText(probe.message)
+        set_style(self.test_result, "color: $muted;" if probe.ok else "color: $error;")
+        self._models.setStringList(list(probe.models))
+        menu = self.model_menu.menu()
+        menu.clear()
+        for model in probe.models:
+            action = menu.addAction(model)
+            action.triggered.connect(functools.partial(self.model.setText, model))
+        self.model_menu.setVisible(bool(probe.models))
+        if probe.models and not self.model.text().strip():
+            self.model.setText(probe.models[0])
+
+    def _use_preset(self, index: int) -> None:
+        preset = self.preset.itemData(index)
+        if preset is None:
+            return
+        self.kind.setCurrentIndex(max(0, self.kind.findData(preset.kind)))
+        self.base_url.setText(preset.base_url)
+        if not self.name.text().strip() and not self.name.isReadOnly():
+            self.name.setText(preset.name)
+        self.test_result.setText("Paste its API key below, then test the connection." if preset.needs_key
+                                 else "Test the connection to see its models.")
+        set_style(self.test_result, "color: $muted;")
 
     def _add_header(self, name: str = "", value: str = "") -> None:
         row = self.headers.rowCount()

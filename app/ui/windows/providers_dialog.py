@@ -50,6 +50,7 @@ class ProvidersDialog(QDialog):
         self.vm = vm
         self._selected: str | None = None  # None: a new provider
         self._base: ProviderConfig | None = None
+        self._tried_save = False  # a new provider's problems are all shown once Save was tried
         self.ops = Ops(lambda text: self.strip.show_message("error", text), quiet=True)  # errors may quote a key
         self.setWindowTitle("Providers")
         self.setModal(False)
@@ -59,6 +60,7 @@ class ProvidersDialog(QDialog):
         vm.message.connect(self.strip.show_message)
         self.list.currentItemChanged.connect(self._on_current)
         self.form.edited.connect(self._validate)
+        self.form.test_requested.connect(lambda: self.ops.op("testing the connection", self.test).run())
         self.add_button.clicked.connect(self.new_provider)
         self.remove_button.clicked.connect(self._remove)
         self.save_button.clicked.connect(lambda: self.ops.op("saving a provider", self.save).run())
@@ -169,6 +171,7 @@ class ProvidersDialog(QDialog):
         self.list.clearSelection()
         self.list.blockSignals(False)
         self._selected, self._base = None, None
+        self._tried_save = False
         self.form.set_config(self.vm.blank(), existing=False)
         self._show_selected()
         self.form.name.setFocus()
@@ -213,27 +216,42 @@ class ProvidersDialog(QDialog):
         row = self.vm.find(self._selected)
         self.remove_button.setEnabled(row is not None)
         if row is None:
-            self.key_status.setText("Save the provider first; then its API key can be stored here.")
+            self.key_status.setText("Paste the key to test the connection; it goes to the system keychain when "
+                                    "the provider is saved.")
         else:
             self.key_status.setText(row.key_status)
         self._validate()
 
     def _validate(self) -> str:
-        """Show what is wrong with the form; Save only while nothing is."""
+        """Save only while nothing is wrong. What is wrong is shown once the person changed that
+        field or tried to save (a new provider is not scolded before anything is typed)."""
         problem = self.vm.check(self.form.config(self._base))
-        self.problem.setText(problem.hint if problem else "")
-        self.form.mark(problem.field if problem else None)
+        touched = self.form.touched | ({"filters"} if {"stop", "redact"} & self.form.touched else set())
+        shown = problem is not None and (self._selected is not None or self._tried_save or problem.field in touched)
+        self.problem.setText(problem.hint if problem and shown else "")
+        self.form.mark(problem.field if problem and shown else None)
         self.save_button.setEnabled(problem is None)
+        self.save_button.setToolTip(problem.hint if problem else "")
         self._sync_key_controls()
         return problem.hint if problem else ""
 
     def _sync_key_controls(self) -> None:
         saved = self.vm.find(self._selected) is not None
-        self.key_edit.setEnabled(saved)
         self.save_key_button.setEnabled(saved and bool(self.key_edit.text().strip()))
 
     # -- what the person does --------------------------------------------------------------
+    async def test(self) -> None:
+        """Ask the server for its models with the form's settings and the key (the one being
+        typed, else the stored one)."""
+        self.form.show_probe(None)
+        self.form.test_button.setEnabled(False)
+        try:
+            self.form.show_probe(await self.vm.probe(self.form.config(self._base), self.key_edit.text()))
+        finally:
+            self.form.test_button.setEnabled(True)
+
     async def save(self) -> bool:
+        self._tried_save = True
         if self._validate():
             return False
         config = self.form.config(self._base)
@@ -245,6 +263,8 @@ class ProvidersDialog(QDialog):
         if saved:
             self._selected = config.name
             self.select(config.name)
+            if self.key_edit.text().strip():  # typed before saving (to test the connection): keep it now
+                await self.save_key()
         return saved
 
     async def save_key(self) -> bool:
