@@ -331,6 +331,11 @@ def test_a_conversation_asked_to_be_saved_appears_with_its_answer_and_grows(serv
          "ON g.message_id = m.id WHERE g.state != 'queued' ORDER BY m.id DESC LIMIT 1")
     (cid, content, state, ttft), = _wait_saved(served.data_dir, q)
     assert (content, state) == (answer, "completed") and ttft > 0
+    deadline = time.monotonic() + 10
+    while (last := served.metrics()["last"])["finalization_lag_ms"] is None:  # recorded once durable
+        assert time.monotonic() < deadline, last
+        time.sleep(0.05)
+    assert 0 < last["finalization_lag_ms"] < 5000
     assert _saved(served.data_dir, "SELECT role, content FROM message WHERE conversation_id = ? ORDER BY id",
                   cid)[0] == ("user", "Name a blue fruit.")
     # The next request names the conversation: it continues there (and shows in `hearth list`).

@@ -15,6 +15,7 @@ cancelled with it (app.server.gateway.Opened.close). Must not: touch the store o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import secrets
@@ -153,15 +154,20 @@ class _Tally:
             if self.end is None and not f.cancelled():
                 self.end = f.result()
             record = self.record(request, opened, client_left=client_left)
-            gateway.metrics.record(record)
-            if self.saving is not None:
-                metrics: dict[str, float | int | None] = {
-                    "command_latency_ms": record.command_latency_ms, "ttft_ms": record.ttft_ms,
-                    "tokens_per_s": record.tokens_per_s, "completion_tokens": record.completion_tokens,
-                    "total_ms": record.total_ms}
-                saved = asyncio.ensure_future(self.saving.finish("".join(self.text), "".join(self.reasoning),
-                                                                 self.end, metrics, client_left=client_left))
-                gateway.keep(saved)
+            if self.saving is None:
+                gateway.metrics.record(record)
+                return
+            metrics: dict[str, float | int | None] = {
+                "command_latency_ms": record.command_latency_ms, "ttft_ms": record.ttft_ms,
+                "tokens_per_s": record.tokens_per_s, "completion_tokens": record.completion_tokens,
+                "total_ms": record.total_ms}
+
+            async def save(saving: Saving) -> None:  # off the stream path; recorded with its lag
+                lag = await saving.finish("".join(self.text), "".join(self.reasoning), self.end, metrics,
+                                          client_left=client_left)
+                gateway.metrics.record(dataclasses.replace(record, finalization_lag_ms=lag))
+
+            gateway.keep(asyncio.ensure_future(save(self.saving)))
 
         opened.settled.add_done_callback(settled)
 

@@ -28,6 +28,7 @@ class RequestRecord:
     completion_tokens: int | None = None
     total_ms: float | None = None
     queued_ms: float | None = None  # waiting for the model (one local generation at a time)
+    finalization_lag_ms: float | None = None  # last token to durable save (saved conversations only)
     reason: str | None = None  # why it was cancelled, failed or rejected
 
 

@@ -56,14 +56,15 @@ class Saving:
             self._store.checkpoint(self._begun.result().ids.generation_id, text, reasoning)
 
     async def finish(self, text: str, reasoning: str, end: StreamEvent | None, metrics: dict[str, float | int | None],
-                     *, client_left: bool) -> None:
+                     *, client_left: bool) -> float | None:
+        """The final save; its finalization lag (ms, last token to durable), or None when it failed."""
         self.start()
         assert self._begun is not None
         try:
             start = await self._begun
         except Exception as e:  # noqa: BLE001 - the answer was sent; only its copy on disk is lost: say so
             log.error("could not save an API conversation: %s", e)
-            return
+            return None
         self.ids = start
         if client_left or isinstance(end, Cancelled):
             state, reason = GenerationState.CANCELLED, "user"
@@ -77,7 +78,12 @@ class Saving:
             error_code=failed.code if failed else ("no_answer" if end is None and not client_left else None),
             error_message=failed.message if failed else None, metrics=metrics, final_token_at=time.perf_counter(),
             reasoning=reasoning, stop_reason=end.stop_reason if isinstance(end, Final) else None)
-        await asyncio.wrap_future(done)
+        try:
+            lag: float = await asyncio.wrap_future(done)
+            return lag
+        except Exception as e:  # noqa: BLE001 - as above
+            log.error("could not save an API conversation: %s", e)
+            return None
 
 
 class ApiSaver:
