@@ -124,7 +124,7 @@ class Gateway:
         # Negative, and far from the window's job ids: never a generation row's id.
         self._ids = itertools.count(-1_000_000_000, -1)
         self.running = 0
-        self._settling: set[asyncio.Future[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
 
     @property
     def local(self) -> LocalModelEntry | None:
@@ -186,27 +186,33 @@ class Gateway:
             release()
             raise
         sent_at = time.perf_counter()
-        settled: asyncio.Future[StreamEvent | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[StreamEvent | None] = loop.create_future()
+        # The generation is read here, at its own pace, into this request's buffer: the turn
+        # passes on when the generation ends, not when a slow client has read it all.
+        buffer: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        self.keep(asyncio.ensure_future(_pump(source(), buffer, settled, release)))
+
+        def give_up() -> None:  # the generation never said it ended: free the turn anyway
+            release()
+            if not settled.done():
+                settled.set_result(None)
 
         def close() -> None:
-            stop()
-            release()
-            if not settled.done():  # stopped early: read on to the terminal event, for the record
-                task = asyncio.ensure_future(_settle(source(), settled))
-                self._settling.add(task)
-                task.add_done_callback(self._settling.discard)
+            stop()  # the generation ends within a token; the pump then releases the turn
+            loop.call_later(SETTLE_S, give_up)
 
-        return Opened(_watched(source(), release, settled), close, queued_ms, sent_at, settled)
+        return Opened(_read(buffer), close, queued_ms, sent_at, settled)
 
     def keep(self, task: asyncio.Future[None]) -> None:
         """Hold a background task (a save) until it ends."""
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def drain(self) -> None:
         """Wait for background saves and records (at shutdown)."""
-        while self._settling:
-            await asyncio.gather(*list(self._settling), return_exceptions=True)
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def _retry_after(self, waiting: int) -> int:
         per = (self.metrics.median_total_ms() or 5000.0) / 1000
@@ -274,27 +280,24 @@ def _terminal(event: StreamEvent) -> bool:
     return isinstance(event, Final | Cancelled | Failed)
 
 
-async def _watched(events: AsyncIterator[StreamEvent], release: Callable[[], None],
-                   settled: asyncio.Future[StreamEvent | None]) -> AsyncIterator[StreamEvent]:
-    """The events; the turn passes on as soon as the terminal one is out (or on close)."""
+async def _pump(events: AsyncIterator[StreamEvent], buffer: asyncio.Queue[StreamEvent | None],
+                settled: asyncio.Future[StreamEvent | None], release: Callable[[], None]) -> None:
+    """Read the generation to its end into the buffer; at the terminal event, settle and pass
+    the turn on."""
+    end: StreamEvent | None = None
     try:
         async for event in events:
-            if _terminal(event) and not settled.done():
-                settled.set_result(event)
-            yield event
+            buffer.put_nowait(event)
+            if _terminal(event):
+                end = event
+                break
     finally:
         release()
+        if not settled.done():
+            settled.set_result(end)
+        buffer.put_nowait(None)
 
 
-async def _settle(events: AsyncIterator[StreamEvent], settled: asyncio.Future[StreamEvent | None]) -> None:
-    try:
-        async with asyncio.timeout(SETTLE_S):
-            async for event in events:
-                if _terminal(event):
-                    break
-            else:
-                event = None
-    except TimeoutError:
-        event = None
-    if not settled.done():
-        settled.set_result(event)
+async def _read(buffer: asyncio.Queue[StreamEvent | None]) -> AsyncIterator[StreamEvent]:
+    while (event := await buffer.get()) is not None:
+        yield event
