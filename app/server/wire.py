@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.commands import ChatMessage
+from engine.errors import HearthError
 
 __all__ = ["ApiError", "ChatRequest", "chunk", "completion", "done", "error_body", "parse_chat_request"]
 
@@ -27,17 +28,19 @@ _UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "logprobs"
                 "modalities", "prediction", "response_format")
 
 
-class ApiError(Exception):
-    """An error the client gets as an OpenAI-shaped JSON body with `status`."""
+class ApiError(HearthError):
+    """An error the client gets as an OpenAI-shaped JSON body with `status` (in Hearth's one
+    error tree: `code` is the body's code, or the HTTP status as a word when it has none)."""
 
     def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
                  param: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
+        super().__init__(code or f"http_{status}", message)
+        self.status, self.type, self.param = status, type_, param
+        self.api_code = code  # what the body says (None: null, as OpenAI sends for plain request errors)
         self.headers = headers or {}
 
     def body(self) -> bytes:
-        return error_body(self.message, self.type, self.code, self.param)
+        return error_body(self.message, self.type, self.api_code, self.param)
 
 
 @dataclass(frozen=True)
