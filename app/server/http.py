@@ -175,7 +175,7 @@ class _Tally:
         self.first_at = self.first_at or time.perf_counter()
         (self.reasoning if event.channel == "reasoning" else self.text).append(event.text)
         if self.saving is not None:
-            self.saving.progress("".join(self.text), "".join(self.reasoning))
+            self.saving.progress(lambda: ("".join(self.text), "".join(self.reasoning)))
 
     def record(self, request: ChatRequest, opened: Opened, *, client_left: bool = False) -> RequestRecord:
         end = self.end

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from app.server.wire import ApiError, ChatRequest
@@ -46,14 +47,16 @@ class Saving:
         if self._begun is None:
             self._begun = asyncio.ensure_future(self._store.begin_turn(*self._turn))
 
-    def progress(self, text: str, reasoning: str) -> None:
-        """The answer so far: saved when the rows exist and a second has passed (never waits)."""
+    def progress(self, so_far: Callable[[], tuple[str, str]]) -> None:
+        """The answer so far, (text, reasoning) from `so_far`: saved when the rows exist and a
+        second has passed (never waits). Asked only then: joining the answer on every delta
+        would cost O(answer) per token."""
         if self._begun is None or not self._begun.done() or self._begun.exception() is not None:
             return
         now = time.monotonic()
         if now - self._last_checkpoint >= CHECKPOINT_S:
             self._last_checkpoint = now
-            self._store.checkpoint(self._begun.result().ids.generation_id, text, reasoning)
+            self._store.checkpoint(self._begun.result().ids.generation_id, *so_far())
 
     async def finish(self, text: str, reasoning: str, end: StreamEvent | None, metrics: dict[str, float | int | None],
                      *, client_left: bool) -> float | None:
