@@ -139,13 +139,14 @@ def test_the_sse_stream_is_framed_as_openai_frames_it(served: Served) -> None:
 
 @pytest.mark.parametrize(("body", "status", "says"), [
     (b"{not json", 400, "not valid JSON"),
+    (b'{"model": "local", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, "not valid JSON"),
     (json.dumps(_ask(tools=[{"type": "function", "function": {"name": "f"}}])).encode(), 400, "`tools`"),
     (json.dumps(_ask(model="gpt-4o")).encode(), 404, LOCAL),
     (json.dumps(_ask(messages=[])).encode(), 400, "`messages`"),
     (json.dumps(_ask(temperature=9)).encode(), 400, "`temperature`"),
     (json.dumps(_ask(messages=[{"role": "user", "content": [{"type": "image_url"}]}])).encode(), 400, "image_url"),
     (b"{" + b" " * (5 * 1024 * 1024) + b"}", 413, "over 4 MB"),
-], ids=["bad-json", "tools", "unknown-model", "no-messages", "temperature", "image", "too-big"])
+], ids=["bad-json", "bad-utf8", "tools", "unknown-model", "no-messages", "temperature", "image", "too-big"])
 def test_bad_requests_get_openai_shaped_errors_that_say_what_is_wrong(served: Served, body: bytes, status: int,
                                                                       says: str) -> None:
     r = httpx.post(f"{served.base}/v1/chat/completions", content=body, timeout=30,
