@@ -141,7 +141,9 @@ def test_markdown_is_formatted_and_the_persons_text_is_shown_as_typed(qtbot, win
     keyword = doc.find("def").charFormat().foreground().color()
     assert keyword != doc.find("fib(n - 1)").charFormat().foreground().color()
     assert "def fib(n: int) -> int:\n    return n" in window.transcript.toPlainText()  # colours change no text
-    assert code.currentTable() is not None  # a box with its language and a Copy link
+    box = code.currentFrame()  # a box with its language and a Copy link, one block per line
+    assert box is not doc.rootFrame() and box.frameFormat().border() == 1
+    assert code.block().text() == "def fib(n: int) -> int:"
     assert doc.find("python").block().text().startswith("python") and not doc.find("Copy").isNull()
     item = doc.find("Build the wheel").block()
     assert item.textList() is not None and item.textList().format().style().name == "ListDecimal"

@@ -14,7 +14,8 @@ The contract, pinned by a property test: for any chunking of any text, the commi
 plus the pending ones equal the blocks of a full parse of the same text.
 
 A pending block bigger than LIVE_LIMIT (a paragraph of thousands of characters, a long code
-block) is not re-parsed on every update: only when a new line could start or end a block. In
+block; TABLE_LIVE_LIMIT for a table) is not re-parsed on every update: only when a new line
+could start or end a block (in a table, a line that starts with "|" only adds a row). In
 between, the update says `raw` and the caller appends the new source as it is; a block bigger
 than PLAIN_OVER is drawn as its source text even once closed, live or reopened alike, so no
 single frame ever parses or draws more than about PLAIN_OVER characters.
@@ -35,10 +36,23 @@ from dataclasses import dataclass, field, replace
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-__all__ = ["LIVE_LIMIT", "PLAIN_OVER", "Block", "ListInfo", "MarkdownStream", "Update", "blocks_of", "close_of",
-           "parser"]
+__all__ = [
+    "LIVE_LIMIT",
+    "PLAIN_OVER",
+    "TABLE_LIVE_LIMIT",
+    "Block",
+    "ListInfo",
+    "MarkdownStream",
+    "Update",
+    "blocks_of",
+    "close_of",
+    "live_limit",
+    "parser",
+]
 
 LIVE_LIMIT = 2_000  # characters of pending block re-parsed on every update
+# The same for a table: drawing one costs far more per character (about 25 ms for 60 rows here).
+TABLE_LIVE_LIMIT = 600
 PLAIN_OVER = 12_000  # a block bigger than this is shown as written
 
 # The last line, unfinished, is nothing but the start of a block: wait for its next character.
@@ -47,6 +61,12 @@ _HEAD = 16  # a bare opener is shorter than this; so is what decides whether a l
 _NEWLINES = re.compile(r"\r\n?")
 # A line that could end the pending block or start another: blank, or starting like a block.
 _MAY_SPLIT = re.compile(r"\n[ \t]*(?:\n|[-+*>#=_~`|:0-9])")
+# An unfinished line that may still change the block above it: a setext underline, a table's
+# delimiter row, a fence's close, a rule. A line with any other character cannot, so the block
+# above is committed (else a line that runs on without a newline would keep it redrawn).
+_MAY_JOIN = re.compile(r"[-=|:`~+*_ \t]*$")
+# The same, in a table: a line that starts with "|" (indented less than code) is one more row.
+_MAY_SPLIT_TABLE = re.compile(r"\n(?! {0,3}\|)[ \t]*(?:\n|[-+*>#=_~`|:0-9])")
 
 
 def parser() -> MarkdownIt:
@@ -104,6 +124,11 @@ class Update:
 def _token_signature(t: Token) -> tuple[object, ...]:
     children = tuple(_token_signature(c) for c in t.children or ())
     return (t.type, t.tag, t.nesting, t.content, t.markup, t.info, tuple(sorted(t.attrs.items())), children)
+
+
+def live_limit(block: Block) -> int:
+    """How big `block` may grow, pending, before it is shown as written until it closes."""
+    return TABLE_LIVE_LIMIT if block.kind == "table" else LIVE_LIMIT
 
 
 def blocks_of(tokens: Sequence[Token], line_offset: int = 0, carry: ListInfo | None = None,
@@ -197,7 +222,8 @@ class MarkdownStream:
         chunk = _NEWLINES.sub("\n", chunk)
         # Only the new text and the head of the line it continues are looked at: O(chunk).
         head = "\n" + self._line_head if self._line_len < _HEAD else ""
-        self._may_split = self._may_split or _MAY_SPLIT.search(head + chunk) is not None
+        splits = _MAY_SPLIT_TABLE if len(self.pending) == 1 and self.pending[0].kind == "table" else _MAY_SPLIT
+        self._may_split = self._may_split or splits.search(head + chunk) is not None
         last = chunk.rfind("\n")
         if last >= 0:
             self._line_head, self._line_len = chunk[last + 1:last + 1 + _HEAD], len(chunk) - last - 1
@@ -215,7 +241,8 @@ class MarkdownStream:
 
     def _update(self, *, final: bool) -> Update:
         end = len(self._text) - (0 if final else self._held())
-        if not final and len(self.pending) == 1 and end - self._tail > LIVE_LIMIT and not self._may_split:
+        if not final and len(self.pending) == 1 and end - self._tail > live_limit(self.pending[0]) \
+                and not self._may_split:
             return Update([], self.pending, self._tail, end, raw=True)
         self._may_split = False
         source = self._text[self._tail:end]
@@ -227,7 +254,8 @@ class MarkdownStream:
             return Update(blocks, [], self._tail, end)
         keep = 1
         last_line = self._tail_line + source.count("\n")
-        if len(blocks) > 1 and not source.endswith("\n") and blocks[-1].start_line == last_line:
+        if len(blocks) > 1 and not source.endswith("\n") and blocks[-1].start_line == last_line \
+                and _MAY_JOIN.match(source, source.rfind("\n") + 1) is not None:
             keep = 2  # the last block starts on an unfinished line: it may yet join the one above
         committed, pending = blocks[:-keep], blocks[-keep:]
         skip = pending[0].start_line - self._tail_line

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QTextCursor, QTextDocument
 
-from app.core.markdown_stream import LIVE_LIMIT, Block, MarkdownStream, Update, blocks_of, parser
+from app.core.markdown_stream import Block, MarkdownStream, Update, blocks_of, live_limit, parser
 from app.ui.widgets.markdown_writer import MarkdownWriter
 
 __all__ = ["AnswerBody", "write_markdown"]
@@ -24,7 +24,8 @@ _MD = parser()
 def write_markdown(cursor: QTextCursor, text: str, writer: MarkdownWriter) -> None:
     """A finished answer: every block drawn once, at `cursor`, which sits on an empty block."""
     writer.reuse = True
-    for block in blocks_of(_MD.parse(text)):
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as MarkdownStream reads it
+    for block in blocks_of(_MD.parse(text), lines=text.split("\n")):  # sources: a huge block is drawn as written
         writer.write(cursor, block, final=True)
 
 
@@ -93,14 +94,17 @@ class AnswerBody:
         self._reuse_before_pending = writer.reuse
         self._pending, self._pending_start, self._raw_upto = update.pending, update.start, None
         writer.code_end = None
-        big = update.end - update.start > LIVE_LIMIT
-        if len(update.pending) == 1 and big and (update.raw or update.pending[0].kind != "fence"):
+        one = update.pending[0] if len(update.pending) == 1 else None
+        if one is not None and update.end - update.start > live_limit(one) and (update.raw or one.kind != "fence"):
             # Thousands of characters in one block: shown as written, and appended to, until it closes.
             writer.write_source(c, self._stream.text[update.start:update.end])
             self._raw_upto = update.end
-            return
-        for block in update.pending:
-            writer.write(c, block, final=False)
+        else:
+            for block in update.pending:
+                writer.write(c, block, final=False)
+        # Set, not left to follow the inserts: a cursor at a frame's insertion point ends up
+        # inside the frame (a code box), and the next frame would remove only part of it.
+        self.end.setPosition(c.position())
 
     def _grow(self, update: Update) -> bool:
         """The one pending block is last frame's, longer: append its new text instead of redrawing."""

@@ -27,11 +27,11 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
     QTextFormat,
+    QTextFrame,
     QTextFrameFormat,
     QTextLength,
     QTextList,
     QTextListFormat,
-    QTextTable,
     QTextTableFormat,
 )
 
@@ -49,6 +49,11 @@ ColourLater = Callable[[QTextCursor, str, str, str], None]
 
 _HEADING_SIZE = {"h1": 3, "h2": 2, "h3": 1, "h4": 0, "h5": 0, "h6": 0}  # QTextFormat.FontSizeAdjustment
 INDENT_PX = 22
+# Items one QTextList holds: Qt lays out every item of a list again when one is added, so a
+# long list goes on in another QTextList of the same look (numbers carried on).
+LIST_RUN = 32
+LINE_BLOCK = 1_000  # characters one QTextBlock holds at most, in code and source text
+MAX_COLUMNS = 24  # a table wider than this is shown as written
 
 
 def body_block_format(top: float = 6) -> QTextBlockFormat:
@@ -56,6 +61,44 @@ def body_block_format(top: float = 6) -> QTextBlockFormat:
     block.setTopMargin(top)
     block.setLineHeight(125, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
     return block
+
+
+def _source_line() -> QTextBlockFormat:
+    """A line of a block shown as written: no gap above it, so its lines read as one block."""
+    return body_block_format(0)
+
+
+def _insert_lines(cursor: QTextCursor, text: str, fmt: QTextCharFormat, block: QTextBlockFormat | None) -> None:
+    """`text` at `cursor`, each line its own QTextBlock (`block`: their format; None: the
+    current block's). Qt lays out a whole QTextBlock again when text is added to it, so a
+    long code block or source kept in one block (lines joined by U+2028) cost O(block) per
+    frame; one block per line costs O(line). A line is also cut into blocks of at most
+    LINE_BLOCK characters (at a space where there is one): a model caught in a loop can
+    write 100,000 characters without a newline."""
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        if n:
+            if block is None:
+                cursor.insertBlock()
+            else:
+                cursor.insertBlock(block)
+        room = LINE_BLOCK - cursor.positionInBlock()
+        while len(line) > room:
+            cut = line.rfind(" ", max(0, room - 200), room) + 1 or max(room, 1)  # at a space if one is near
+            cursor.insertText(line[:cut], fmt)
+            line = line[cut:]
+            if block is None:
+                cursor.insertBlock()
+            else:
+                cursor.insertBlock(block)
+            room = LINE_BLOCK
+        if line:
+            cursor.insertText(line, fmt)
+
+
+def _too_wide(block: Block) -> bool:
+    """A table of more columns than a reading column can show: its source reads better."""
+    return block.kind == "table" and sum(t.type == "th_open" for t in block.tokens) > MAX_COLUMNS
 
 
 def collapsed_block() -> QTextBlockFormat:
@@ -94,14 +137,17 @@ class MarkdownWriter:
     def write(self, cursor: QTextCursor, block: Block, *, final: bool) -> None:
         """Draw `block` at `cursor` (left at its end). Not final: the pending block, drawn cheap
         (code without colours or Copy), and its list not remembered."""
-        if len(block.source) > PLAIN_OVER and block.kind != "fence":
+        if (len(block.source) > PLAIN_OVER and block.kind != "fence") or _too_wide(block):
             self.write_source(cursor, block.source)  # past what one frame should parse and draw
         elif block.kind == "list_item" and block.list is not None:
             info = block.list
             lst = self._lists.get(info.list_id)
+            start = info.start
+            if lst is not None and lst.count() >= LIST_RUN:
+                lst, start = None, info.number  # a fresh QTextList that goes on counting
             fresh = lst is None
             self._tokens(cursor, block.tokens, _Context(indent=1, tight=True), final=final,
-                         top_list=(lst, info.ordered, info.start))
+                         top_list=(lst, info.ordered, start))
             if fresh and final and self._last_list is not None:
                 self._lists[info.list_id] = self._last_list
         else:
@@ -258,10 +304,13 @@ class MarkdownWriter:
 
     # -- code and tables ---------------------------------------------------------------
     def _code(self, cursor: QTextCursor, code: str, info: str, ctx: _Context, *, final: bool) -> None:
+        """A box (a QTextFrame: a table relays out all of its cell on every append) holding a
+        line with the language and Copy, then the code, one QTextBlock per line."""
         code = code.removesuffix("\n")
-        table = self._box(cursor, rows=2, ctx=ctx)
+        frame = self._code_box(cursor, ctx)
         language = info.strip().split()[0] if info.strip() else ""
-        head = table.cellAt(0, 0).firstCursorPosition()
+        head = frame.firstCursorPosition()
+        head.setBlockFormat(self._code_line(bottom=4))
         label = QTextCharFormat()
         label.setForeground(self.colours.muted)
         label.setProperty(QTextFormat.Property.FontSizeAdjustment, -1)
@@ -273,7 +322,8 @@ class MarkdownWriter:
             copy.setForeground(self.colours.accent)
             head.insertText("    ", label)
             head.insertText("Copy", copy)
-        body = table.cellAt(1, 0).firstCursorPosition()
+        head.insertBlock(self._code_line(), QTextCharFormat())
+        body = head
         colour = language if final and len(code) <= PLAIN_OVER else ""
         if colour and self._colour_later is not None:
             start = QTextCursor(body)
@@ -284,8 +334,27 @@ class MarkdownWriter:
             self.write_code(body, code, colour)
         if not final:  # it may grow next frame: AnswerBody appends here
             self.code_end, self.code_text = body, code
-        cursor.setPosition(table.lastPosition() + 1)
+        cursor.setPosition(frame.lastPosition() + 1)
         self._after_frame(cursor)
+
+    @staticmethod
+    def _code_line(bottom: float = 0) -> QTextBlockFormat:
+        block = QTextBlockFormat()
+        block.setBottomMargin(bottom)
+        return block
+
+    def _code_box(self, cursor: QTextCursor, ctx: _Context) -> QTextFrame:
+        fmt = QTextFrameFormat()
+        fmt.setBorder(1)
+        fmt.setBorderBrush(QBrush(self.colours.code_border))
+        fmt.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
+        fmt.setPadding(6)
+        fmt.setTopMargin(6)
+        fmt.setLeftMargin(ctx.indent * INDENT_PX)
+        fmt.setBackground(self.colours.code_background)
+        fmt.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
+        self._before_frame(cursor)
+        return cursor.insertFrame(fmt)
 
     def write_source(self, cursor: QTextCursor, text: str) -> None:
         """A block as the model wrote it, Markdown marks and all, in one block."""
@@ -295,7 +364,7 @@ class MarkdownWriter:
     def append_source(self, cursor: QTextCursor, text: str) -> None:
         fmt = QTextCharFormat()
         fmt.setForeground(self.colours.text)
-        cursor.insertText(text.replace("\n", "\u2028"), fmt)
+        _insert_lines(cursor, text, fmt, _source_line())
 
     def write_code(self, cursor: QTextCursor, code: str, language: str) -> None:
         """Code text at `cursor`, coloured when `language` is known (each line break a line
@@ -309,7 +378,7 @@ class MarkdownWriter:
             if colour is not None:
                 fmt = QTextCharFormat(plain)
                 fmt.merge(colour)
-            cursor.insertText(text.replace("\n", "\u2028"), fmt)
+            _insert_lines(cursor, text, fmt, None)
 
     def _grid(self, padding: float, ctx: _Context) -> QTextTableFormat:
         """A table with one-pixel collapsed borders in the code border colour (code boxes,
@@ -324,13 +393,6 @@ class MarkdownWriter:
         fmt.setTopMargin(6)
         fmt.setLeftMargin(ctx.indent * INDENT_PX)
         return fmt
-
-    def _box(self, cursor: QTextCursor, *, rows: int, ctx: _Context) -> QTextTable:
-        fmt = self._grid(6, ctx)
-        fmt.setBackground(self.colours.code_background)
-        fmt.setWidth(QTextLength(QTextLength.Type.PercentageLength, 100))
-        self._before_frame(cursor)
-        return cursor.insertTable(rows, 1, fmt)
 
     def _table(self, cursor: QTextCursor, tokens: Sequence[Token], ctx: _Context) -> None:
         rows: list[list[tuple[Token, str]]] = []
