@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from app.core.markdown_stream import blocks_of, parser
-from app.ui.bench_render import sample_answer
+from app.ui.bench_render import long_blocks_answer, sample_answer
 
 
 def test_the_benchmark_answer_has_prose_lists_a_table_and_20_code_blocks() -> None:
@@ -37,3 +37,13 @@ def test_bench_render_prints_both_sides_and_the_headline_figures() -> None:
     assert report["max_loop_gap_ms"] == report["hearth"]["max_loop_gap_ms"]
     assert report["cost_growth"] == report["hearth"]["cost_growth"]
     assert report["hearth"]["frames"] > 3_000
+    assert report["long_blocks"]["frames"] > 3_000 and report["long_blocks"]["cost_growth"] > 0
+
+
+def test_the_long_blocks_answer_is_a_long_list_code_block_and_table() -> None:
+    text = long_blocks_answer()
+    assert len(text) == 50_000
+    blocks = blocks_of(parser().parse(text), lines=text.split("\n"))
+    kinds = [b.kind for b in blocks]
+    assert kinds.count("list_item") == 400 and kinds.count("fence") == 1 and kinds.count("table") == 1
+    assert max(len(b.source) for b in blocks if b.kind == "fence") > 15_000
