@@ -78,7 +78,7 @@ def sample_answer(chars: int = ANSWER_CHARS, code_blocks: int = 20) -> str:
 
 def long_blocks_answer(chars: int = ANSWER_CHARS) -> str:
     """The same length in a few long blocks, as models also write: a 400-item numbered list,
-    a 600-line code block, a 300-row table and one 6,000-character paragraph. Each block grows
+    a 600-line code block, a 300-row table and 6,000-character paragraphs. Each block grows
     for thousands of characters before it closes, so a frame that redraws its open block
     costs more the further the answer goes."""
     items = "".join(f"{k + 1}. step {k}: check the *cache* and `retry`\n" for k in range(400))
