@@ -96,3 +96,20 @@ def test_long_blocks_look_the_same_streamed_or_reopened(qapp) -> None:
         html.append(view.document().toHtml())
         view.deleteLater()
     assert html[0] == html[1]
+
+
+def test_a_short_table_grows_row_by_row_and_is_kept_when_it_closes(qapp) -> None:
+    table = "| Step | Time (s) |\n|---|---:|\n" + "".join(f"| step **{k}** | {k * 3} |\n" for k in range(12))
+    text = "Intro.\n\n" + table + "\nAfter the table.\n"
+    view = TranscriptView()
+    view.resize(900, 700)
+    changes = _stream(view, _chunks(text, 8))
+    closing = len("Intro.\n\n" + table + "\nA") // 8  # the frame in which the next block starts
+    assert max(changes[:closing]) < 200  # a row at a time, never the whole table again
+    assert changes[closing] < 100  # kept as it is when it closes: not drawn a second time
+    view.finish_message(_answer(text))
+    reopened = TranscriptView()
+    reopened.show_messages([_answer(text)])
+    assert view.document().toHtml() == reopened.document().toHtml()
+    cell = view.document().find("step 11")
+    assert cell.currentTable() is not None and cell.charFormat().fontWeight() >= 700

@@ -14,7 +14,8 @@ from __future__ import annotations
 from PySide6.QtGui import QTextCursor, QTextDocument
 
 from app.core.markdown_stream import Block, MarkdownStream, Update, blocks_of, live_limit, parser
-from app.ui.widgets.markdown_writer import MarkdownWriter
+from app.ui.widgets.live_table import LiveTable
+from app.ui.widgets.markdown_writer import MarkdownWriter, too_big
 
 __all__ = ["AnswerBody", "write_markdown"]
 
@@ -43,6 +44,7 @@ class AnswerBody:
         self._pending_start = 0  # where the pending blocks' text starts in the stream's text
         self._raw_upto: int | None = None  # the pending block is shown as written, up to here
         self._reuse_before_pending = True  # the pending block took an empty block Qt left
+        self._live: LiveTable | None = None  # the pending table, grown row by row
         self.frames = 0  # updates drawn (the benchmark counts them)
 
     def _cursor(self, position: int, *, keep: bool) -> QTextCursor:
@@ -74,7 +76,7 @@ class AnswerBody:
         """The provider rewrote the answer: draw it again from its first block."""
         self._pending_at.setPosition(self._start.position())
         self._reuse_before_pending = True
-        self._pending, self._raw_upto = [], None
+        self._pending, self._raw_upto, self._live = [], None, None
         self._stream = MarkdownStream(_MD)
         self._edit(self._stream.feed(text))
 
@@ -82,26 +84,40 @@ class AnswerBody:
         self.frames += 1
         if not update.committed and self._grow(update):
             return
+        writer = self._writer
         c = QTextCursor(self._doc)
-        c.setPosition(self._pending_at.position())
+        committed = update.committed
+        live, self._live = self._live, None
+        if live is not None and committed and committed[0].kind == "table" and not too_big(committed[0]) \
+                and live.settle(writer, committed[0]):
+            # The table that grew in place is the one that closed: keep it, draw what follows.
+            c.setPosition(live.table.lastPosition() + 1)
+            writer.reuse = True
+            committed = committed[1:]
+        else:
+            c.setPosition(self._pending_at.position())
+            writer.reuse = self._reuse_before_pending
         c.setPosition(self.end.position(), QTextCursor.MoveMode.KeepAnchor)
         c.removeSelectedText()
-        writer = self._writer
-        writer.reuse = self._reuse_before_pending
-        for block in update.committed:
+        for block in committed:
             writer.write(c, block, final=True)
         self._pending_at.setPosition(c.position())
         self._reuse_before_pending = writer.reuse
         self._pending, self._pending_start, self._raw_upto = update.pending, update.start, None
         writer.code_end = None
         one = update.pending[0] if len(update.pending) == 1 else None
-        if one is not None and update.end - update.start > live_limit(one) and (update.raw or one.kind != "fence"):
+        if one is not None and update.end - update.start > live_limit(one) \
+                and (update.raw or one.kind != "fence"):
             # Thousands of characters in one block: shown as written, and appended to, until it closes.
             writer.write_source(c, self._stream.text[update.start:update.end])
             self._raw_upto = update.end
         else:
+            writer.last_table = None
             for block in update.pending:
                 writer.write(c, block, final=False)
+            if one is not None and one.kind == "table" and writer.last_table is not None:
+                table = LiveTable(writer.last_table, one, self._stream.text, update.start, update.end)
+                self._live = table if table.valid else None
         # Set, not left to follow the inserts: a cursor at a frame's insertion point ends up
         # inside the frame (a code box), and the next frame would remove only part of it.
         self.end.setPosition(c.position())
@@ -111,6 +127,11 @@ class AnswerBody:
         if len(update.pending) != 1 or len(self._pending) != 1 or update.start != self._pending_start:
             return False
         text = self._stream.text
+        if self._live is not None and update.pending[0].kind == "table":
+            # Qt lays out a whole QTextTable again on every change: past its live limit a table
+            # is shown as written until it closes (redrawn once, by the caller).
+            fits = update.end - update.start <= live_limit(update.pending[0])
+            return fits and self._live.grow(_MD, self._writer, text, update.end)
         if self._raw_upto is not None:
             self._writer.append_source(self.end, text[self._raw_upto:update.end])
             self._raw_upto = update.end

@@ -32,6 +32,7 @@ from PySide6.QtGui import (
     QTextLength,
     QTextList,
     QTextListFormat,
+    QTextTable,
     QTextTableFormat,
 )
 
@@ -39,7 +40,8 @@ from app.core.markdown_stream import PLAIN_OVER, Block, close_of
 from app.ui.theme import Colours, colours, pygments_style
 from app.ui.widgets.code_highlight import runs
 
-__all__ = ["CODE_COPY", "MODEL_LINK", "ColourLater", "MarkdownWriter", "body_block_format", "collapsed_block"]
+__all__ = ["CODE_COPY", "MODEL_LINK", "ColourLater", "MarkdownWriter", "Row", "body_block_format", "collapsed_block",
+           "table_rows", "too_big"]
 
 MODEL_LINK = "hearth-model-link:"  # + the URL the model wrote
 CODE_COPY = "hearth-copy-code:"  # + the code block's number
@@ -96,8 +98,26 @@ def _insert_lines(cursor: QTextCursor, text: str, fmt: QTextCharFormat, block: Q
             cursor.insertText(line, fmt)
 
 
-def _too_wide(block: Block) -> bool:
-    """A table of more columns than a reading column can show: its source reads better."""
+# A table row: each cell's inline token and its style attribute (the column's alignment).
+Row = list[tuple[Token, str]]
+
+
+def table_rows(tokens: Sequence[Token]) -> list[Row]:
+    """The rows of a table's tokens, its header first."""
+    rows: list[Row] = []
+    for i, t in enumerate(tokens):
+        if t.type == "tr_open":
+            rows.append([])
+        elif t.type in ("th_open", "td_open"):
+            rows[-1].append((tokens[i + 1], str(t.attrs.get("style", ""))))
+    return rows
+
+
+def too_big(block: Block) -> bool:
+    """Drawn as written: past what one frame should parse and draw, or a table of more columns
+    than a reading column can show."""
+    if len(block.source) > PLAIN_OVER and block.kind != "fence":
+        return True
     return block.kind == "table" and sum(t.type == "th_open" for t in block.tokens) > MAX_COLUMNS
 
 
@@ -132,12 +152,13 @@ class MarkdownWriter:
         self._last_list: QTextList | None = None  # the top-level list the last item drew into
         self.code_end: QTextCursor | None = None  # the end of the last pending code block's text
         self.code_text = ""  # and the code drawn there
+        self.last_table: QTextTable | None = None  # the table drawn last (a pending one grows in place)
 
     # -- blocks ------------------------------------------------------------------------
     def write(self, cursor: QTextCursor, block: Block, *, final: bool) -> None:
         """Draw `block` at `cursor` (left at its end). Not final: the pending block, drawn cheap
         (code without colours or Copy), and its list not remembered."""
-        if (len(block.source) > PLAIN_OVER and block.kind != "fence") or _too_wide(block):
+        if too_big(block):
             self.write_source(cursor, block.source)  # past what one frame should parse and draw
         elif block.kind == "list_item" and block.list is not None:
             info = block.list
@@ -395,32 +416,33 @@ class MarkdownWriter:
         return fmt
 
     def _table(self, cursor: QTextCursor, tokens: Sequence[Token], ctx: _Context) -> None:
-        rows: list[list[tuple[Token, str]]] = []
-        for i, t in enumerate(tokens):
-            if t.type == "tr_open":
-                rows.append([])
-            elif t.type in ("th_open", "td_open"):
-                rows[-1].append((tokens[i + 1], str(t.attrs.get("style", ""))))
+        rows = table_rows(tokens)
         columns = max((len(r) for r in rows), default=1)
         fmt = self._grid(4, ctx)
         fmt.setHeaderRowCount(1)
         self._before_frame(cursor)
         table = cursor.insertTable(max(1, len(rows)), columns, fmt)
         for r, row in enumerate(rows):
-            for col, (inline, style) in enumerate(row):
-                cell = table.cellAt(r, col).firstCursorPosition()
-                align = QTextBlockFormat()
-                if "right" in style:
-                    align.setAlignment(Qt.AlignmentFlag.AlignRight)
-                elif "center" in style:
-                    align.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-                cell.setBlockFormat(align)
-                base = self._char_format(ctx, inline)
-                if r == 0:
-                    base.setFontWeight(QFont.Weight.DemiBold)
-                self._inline(cell, inline.children or [], base)
+            self.fill_row(table, r, row, ctx)
+        self.last_table = table
         cursor.setPosition(table.lastPosition() + 1)
         self._after_frame(cursor)
+
+    def fill_row(self, table: QTextTable, r: int, row: Row, ctx: _Context | None = None) -> None:
+        """Draw row `r` of `table` (the header when 0) from its cells' inline tokens."""
+        ctx = ctx or _Context()
+        for col, (inline, style) in enumerate(row[:table.columns()]):
+            cell = table.cellAt(r, col).firstCursorPosition()
+            align = QTextBlockFormat()
+            if "right" in style:
+                align.setAlignment(Qt.AlignmentFlag.AlignRight)
+            elif "center" in style:
+                align.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            cell.setBlockFormat(align)
+            base = self._char_format(ctx, inline)
+            if r == 0:
+                base.setFontWeight(QFont.Weight.DemiBold)
+            self._inline(cell, inline.children or [], base)
 
     def _rule(self, cursor: QTextCursor) -> None:
         """A thematic break: a one-cell table one pixel high (a block's own ruler is drawn
