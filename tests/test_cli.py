@@ -134,7 +134,9 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
     # No repeat penalty: it remembers the answer's tokens, and the continuation can only give it
     # the stopped text tokenized again, which may split differently: a near tie then goes the
     # other way. The join itself is what this checks.
-    plain = ("--repeat-penalty", "1.0")
+    # A fixed thread count: chosen per answer, it follows the machine's load, and another count
+    # sums in another order, so a greedy answer may part from the first at a near tie.
+    plain = ("--repeat-penalty", "1.0", "--threads", "1")
     whole = ask_json(data_dir, prompt, "--max-tokens", "160", *plain)["text"]
     proc = subprocess.Popen([sys.executable, "-m", "app", "ask", prompt, "--json", "--temperature", "0",
                              "--max-tokens", "160", *plain, "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
