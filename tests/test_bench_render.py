@@ -47,3 +47,10 @@ def test_the_long_blocks_answer_is_a_long_list_code_block_and_table() -> None:
     kinds = [b.kind for b in blocks]
     assert kinds.count("list_item") == 400 and kinds.count("fence") == 1 and kinds.count("table") == 1
     assert max(len(b.source) for b in blocks if b.kind == "fence") > 15_000
+
+
+def test_the_loop_gap_is_measured_at_the_windows_frame_rate() -> None:
+    from app.ui.bench_render import FRAME_GAP_MS
+    from app.ui.viewmodels.conversation import FRAME_MS
+
+    assert FRAME_GAP_MS == FRAME_MS
