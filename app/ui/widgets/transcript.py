@@ -42,15 +42,21 @@ from app.ui.widgets.reasoning_sections import REASONING_HREF, Reasoning, Reasoni
 if TYPE_CHECKING:
     from app.ui.viewmodels.main import MessageView
 
-__all__ = ["BATCH_CHARS", "OLDER_BATCH", "READING_CHARS", "TAIL", "TAIL_CHARS", "TranscriptView", "newest"]
+__all__ = ["AHEAD_SCREENS", "BATCH_CHARS", "OLDER_BATCH", "READING_CHARS", "TAIL", "TAIL_CHARS", "TranscriptView",
+           "newest"]
 
 # Opening a conversation renders its last TAIL messages, or fewer when they hold more than
-# TAIL_CHARS characters (a few screens); scrolling near the top adds OLDER_BATCH more above, up
-# to BATCH_CHARS. A 1,000-message chat opens as fast as a short one.
+# TAIL_CHARS characters (a few screens). A 1,000-message chat opens as fast as a short one.
+# While the view is within AHEAD_SCREENS screens of the top, older messages are added above,
+# OLDER_BATCH at most and about BATCH_CHARS characters per turn of the event loop (a frame's
+# work: a batch of 12,000 characters stalled a page-up for 150-270 ms), so reading back seldom
+# waits at the top. Each batch still costs more the more is drawn below it: Qt moves every
+# block below an insert.
 TAIL = 60
 TAIL_CHARS = 24_000
 OLDER_BATCH = 40
-BATCH_CHARS = 12_000
+BATCH_CHARS = 4_000
+AHEAD_SCREENS = 2
 READING_CHARS = 80  # the widest a line of text gets, in average characters
 _MARGIN = 16  # the least space on each side of the messages
 
@@ -144,14 +150,16 @@ class TranscriptView(QTextEdit):
             bar.setValue(old_value + (self.cursorRect(anchor).top() + bar.value() - old_top))
 
     def _near_top(self, value: int) -> None:
-        if self._older and value <= self.viewport().height() and not self._loading_older:
+        if self._older and value <= AHEAD_SCREENS * self.viewport().height() and not self._loading_older:
             self._loading_older = True  # once per batch: the scroll bar moves while it renders
             QTimer.singleShot(0, self, self._load_older_now)
 
     def _load_older_now(self) -> None:
         self._loading_older = False
-        if self.verticalScrollBar().value() <= self.viewport().height():  # still there, once laid out
+        bar = self.verticalScrollBar()
+        if bar.value() <= AHEAD_SCREENS * self.viewport().height():  # still there, once laid out
             self._render_older()
+            self._near_top(bar.value())  # the next batch in the next turn, until enough is above
 
     def append_message(self, m: MessageView) -> None:
         """Add a message at the end. An answer still in progress keeps the live cursors."""
