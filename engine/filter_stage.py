@@ -35,7 +35,9 @@ class FilterStage:
             return
         if isinstance(event, Final | Cancelled) or hasattr(event, "code"):
             self._send(event.generation_id, self._filter.finish(), 0)
-            if isinstance(event, Cancelled) and self._stopped_by_us:
+            # The provider may have read its last event before it saw the cancel flag: then it
+            # ends with Final("eog"), though the reply ended at the stop string all the same.
+            if isinstance(event, Final | Cancelled) and (self._stopped_by_us or self._filter.stopped):
                 event = Final(event.generation_id, "stop", event.stats)
         self._out(event)
 

@@ -24,7 +24,7 @@ from stream_samples import (
 )
 
 from engine.commands import ChatMessage, Generate, RemoteSpec, Sampling
-from engine.events import Cancelled, Delta, Failed, Final, Started
+from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, Started
 from engine.filter_stage import FilterStage
 from engine.filters import FilterConfig
 from engine.remote import RemoteProvider
@@ -223,6 +223,21 @@ def test_the_filter_stage_applies_to_remote_text() -> None:
     assert text(events, "reasoning") == "The user greets."
     assert text(events) == "Hello!\n"
     assert isinstance(events[-1], Final) and events[-1].stop_reason == "stop"
+
+
+def test_a_stop_string_is_the_stop_reason_even_when_the_provider_ended_first() -> None:
+    """The race the remote test met on a loaded machine: the server's last event and [DONE]
+    arrived in one read, so the provider ended with Final("eog") before it saw the cancel."""
+    out: list[object] = []
+    cancel = threading.Event()
+    stage = FilterStage(FilterConfig(stop=("###",)), out.append, cancel)
+    stage.emit(Delta(1, "Hello!\n###", 2))
+    stage.emit(Delta(1, " ignored", 1))
+    stats = GenerationStats(0, 0, 3, 0.0, 0.0, 0.0, 0.0)
+    stage.emit(Final(1, "eog", stats))
+    assert cancel.is_set()
+    assert "".join(e.text for e in out if isinstance(e, Delta)) == "Hello!\n"
+    assert isinstance(out[-1], Final) and out[-1].stop_reason == "stop"
 
 
 def test_sampling_reaches_the_server() -> None:
