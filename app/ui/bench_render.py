@@ -32,6 +32,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["CHUNK", "TARGETS", "long_blocks_answer", "run_render_bench", "sample_answer"]
@@ -132,11 +133,38 @@ def _hearth(text: str, app: Any) -> dict[str, float]:
     return _figures(costs)
 
 
-def _loop_gap(text: str) -> tuple[float, float]:
-    """The longest wait of a 1 ms probe timer while the answer streams in a running event loop,
-    and the 99th percentile of its waits."""
+def _probed(step: Callable[[], bool], every_ms: int, linger_ms: int = 0) -> tuple[float, float]:
+    """Run `step` every `every_ms` in a running event loop until it returns False (then wait
+    `linger_ms` more), with a 1 ms probe timer beside it: the longest the probe waited, i.e. the
+    longest the loop could not answer a key press or a paint, and the 99th percentile of its waits."""
     from PySide6.QtCore import QEventLoop, Qt, QTimer
 
+    loop = QEventLoop()
+    stamps: list[float] = []
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(1)
+    probe.timeout.connect(lambda: stamps.append(time.perf_counter()))
+    driver = QTimer()
+    driver.setTimerType(Qt.TimerType.PreciseTimer)
+    driver.setInterval(every_ms)
+
+    def tick() -> None:
+        if not step():
+            driver.stop()
+            QTimer.singleShot(linger_ms, loop.quit)
+
+    driver.timeout.connect(tick)
+    probe.start()
+    driver.start()
+    loop.exec()
+    probe.stop()
+    gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+    return _ms(gaps[-1]), _ms(gaps[int(len(gaps) * 0.99)])
+
+
+def _loop_gap(text: str) -> tuple[float, float]:
+    """The answer streamed a frame every FRAME_GAP_MS in a running event loop (_probed)."""
     from app.core.message_view import MessageView
     from app.ui.widgets.transcript import TranscriptView
     from engine.states import GenerationState
@@ -146,35 +174,20 @@ def _loop_gap(text: str) -> tuple[float, float]:
     view.show()
     view.show_messages([MessageView("user", "Explain, at length.", message_id=1),
                         MessageView("assistant", "", GenerationState.STREAMING, message_id=2)])
-    loop = QEventLoop()
-    stamps: list[float] = []
-    probe = QTimer()
-    probe.setTimerType(Qt.TimerType.PreciseTimer)
-    probe.setInterval(1)
-    probe.timeout.connect(lambda: stamps.append(time.perf_counter()))
     starts = iter(range(0, len(text), CHUNK))
-    frame = QTimer()
-    frame.setTimerType(Qt.TimerType.PreciseTimer)
-    frame.setInterval(FRAME_GAP_MS)
 
-    def tick() -> None:
+    def frame() -> bool:
         i = next(starts, None)
         if i is not None:
             view.append_text(text[i:i + CHUNK])
-            return
-        frame.stop()
+            return True
         view.finish_message(MessageView("assistant", text, GenerationState.COMPLETED, completion_tokens=1,
                                         message_id=2))
-        QTimer.singleShot(300, loop.quit)  # the last code blocks are coloured in this time
+        return False
 
-    frame.timeout.connect(tick)
-    probe.start()
-    frame.start()
-    loop.exec()
-    probe.stop()
+    gaps = _probed(frame, FRAME_GAP_MS, linger_ms=300)  # the last code blocks are coloured in the 300 ms
     view.deleteLater()
-    gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
-    return _ms(gaps[-1]), _ms(gaps[int(len(gaps) * 0.99)])
+    return gaps
 
 
 def _baseline(text: str, app: Any) -> dict[str, float]:
@@ -212,41 +225,24 @@ PAGE_EVERY_MS = 50  # paging up as fast as a held-down Page Up key repeats
 
 
 def _scroll_up(view: Any) -> dict[str, float]:
-    """Page up from the end to the first message in a running event loop, a page every
-    PAGE_EVERY_MS (older messages are drawn as the top nears), with a 1 ms probe timer beside
-    it: the longest the loop could not answer, its 99th percentile, the pages and the seconds."""
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
-
+    """Page up from the end to the first message, a page every PAGE_EVERY_MS, in a running
+    event loop (_probed; older messages are drawn as the top nears): the pages, the seconds
+    and the event-loop gaps."""
     bar = view.verticalScrollBar()
-    loop = QEventLoop()
-    stamps: list[float] = []
-    probe = QTimer()
-    probe.setTimerType(Qt.TimerType.PreciseTimer)
-    probe.setInterval(1)
-    probe.timeout.connect(lambda: stamps.append(time.perf_counter()))
     pages = [0]
+    start = time.perf_counter()
+    deadline = start + 180
 
-    deadline = time.perf_counter() + 180
-
-    def page() -> None:
+    def page() -> bool:
         if (bar.value() == 0 and not view.unrendered) or time.perf_counter() > deadline:
-            loop.quit()
-            return
+            return False
         bar.setValue(bar.value() - view.viewport().height())
         pages[0] += 1
+        return True
 
-    pager = QTimer()
-    pager.setInterval(PAGE_EVERY_MS)
-    pager.timeout.connect(page)
-    start = time.perf_counter()
-    probe.start()
-    pager.start()
-    loop.exec()
-    probe.stop()
-    pager.stop()
-    gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+    longest, p99 = _probed(page, PAGE_EVERY_MS)
     return {"pages": pages[0], "seconds": round(time.perf_counter() - start, 2), "reached_top": not view.unrendered,
-            "max_loop_gap_ms": _ms(gaps[-1]), "loop_gap_p99_ms": _ms(gaps[int(len(gaps) * 0.99)])}
+            "max_loop_gap_ms": longest, "loop_gap_p99_ms": p99}
 
 
 def _open_long(app: Any, runs: int) -> tuple[float, dict[str, float]]:
