@@ -113,3 +113,25 @@ def test_a_short_table_grows_row_by_row_and_is_kept_when_it_closes(qapp) -> None
     assert view.document().toHtml() == reopened.document().toHtml()
     cell = view.document().find("step 11")
     assert cell.currentTable() is not None and cell.charFormat().fontWeight() >= 700
+
+
+def test_tables_of_any_shape_and_ending_stream_as_they_reopen(qapp) -> None:
+    """Rows with and without pipes, too few or too many cells, empty rows, and every way a
+    table can end (a blank line, a heading, a quote, a fence, indented code, a list, a line
+    without a pipe, CRLF, the answer's end), cut anywhere: the table grown in place and kept
+    equals the table drawn at once."""
+    rng = random.Random(3)
+    endings = ["\n\nAfter.\n", "\n# Heading\n", "\n> quote\n", "\n```\ncode\n```\n", "\n    indented\n",
+               "\n- item\n", "\nplain line no pipe\n", "\r\n\r\nCRLF after\r\n", ""]
+    for _ in range(40):
+        body = "".join(rng.choice([f"| a{k} | **b{k}** |\n", f"a{k} | b{k}\n", f"| `c{k}` |\n", "| x | y | z |\n",
+                                   "|\n"]) for k in range(rng.randint(1, 45)))
+        text = rng.choice(["", "Intro.\n\n", "Intro\n"]) + "| A | B |\n|:--|--:|\n" + body + rng.choice(endings)
+        cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, rng.randint(5, 200))))
+        streamed, reopened = TranscriptView(), TranscriptView()
+        _stream(streamed, [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)])
+        streamed.finish_message(_answer(text))
+        reopened.show_messages([_answer(text)])
+        assert streamed.document().toHtml() == reopened.document().toHtml(), text
+        streamed.deleteLater()
+        reopened.deleteLater()
