@@ -43,9 +43,13 @@ def finish(store: Store, generation_id: int, text: str, state: GenerationState =
                    metrics=fields.pop("metrics", {}), **fields).result(5)  # type: ignore[arg-type]
 
 
+CHAT = {"system_prompt": "Answer in Portuguese.", "temperature": 0.3, "top_p": 0.95, "max_tokens": 300,
+        "repeat_penalty": 1.1, "context_length": 0, "overflow": "middle"}
+
+
 def branched(store: Store) -> int:
     """A conversation with an edit, a regeneration, reasoning, every way an answer ends, a pin
-    and settings (one of them secret-looking, as if something had put it there)."""
+    and settings: the chat's, a provider route, and one secret-looking, as if something had put it there."""
     first = run(store.begin_turn(None, "Plan a café crawl in Lisbon ☕", "smol"))
     cid = first.ids.conversation_id
     finish(store, first.ids.generation_id, "Start at A Brasileira.", reasoning="They like coffee.",
@@ -60,7 +64,7 @@ def branched(store: Store) -> int:
     run(store.switch_branch(follow.ids.assistant_message_id))  # show the Lisbon branch
     run(store.pin_conversation(cid, True))
     run(store.update_conversation_settings(cid, {"provider": "lan-box", "session:lan-box": "abc123",
-                                                 "api_key": "sk-oops"}))
+                                                 "api_key": "sk-oops", "chat": CHAT}))
     return cid
 
 
@@ -83,7 +87,7 @@ def export_json(store: Store, cid: int) -> dict[str, object]:
     return json.loads(run(export_text(store, cid, "json"))[1])
 
 
-def test_json_round_trip_keeps_every_branch_the_leaf_states_and_settings(store, other, tmp_path) -> None:
+def test_json_round_trip_keeps_every_branch_the_leaf_states_and_chat_settings(store, other, tmp_path) -> None:
     cid = branched(store)
     exported = export_json(store, cid)
     assert exported["format"] == "hearth.conversation" and exported["version"] == 1
@@ -93,7 +97,8 @@ def test_json_round_trip_keeps_every_branch_the_leaf_states_and_settings(store, 
     [imported] = report.imported
     before, after = run(store.export_conversation(cid)), run(other.export_conversation(imported.conversation_id))
     expected = canonical(before)
-    del expected["settings"]["api_key"]  # type: ignore[attr-defined]
+    # The chat settings travel; the route (provider, its session) is this machine's, not the file's to set.
+    expected["settings"] = {"chat": CHAT}
     assert canonical(after) == expected
     # The window and the prompt see the same branch shown, with the same siblings.
     shown = [(m.role, m.content, m.state, len(m.siblings)) for m in run(store.messages(cid))]

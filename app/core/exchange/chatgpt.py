@@ -10,6 +10,10 @@ code becomes a fenced block, images a placeholder, "thoughts" the answer's reaso
 node's children hang from its nearest kept ancestor; the steps of one answer (code, then the
 reply after the tool ran) join into one answer. `current_node` becomes the branch shown.
 
+A damaged tree is mended, never dropped, and the mending is reported (`Incoming.repaired`): a
+loop of parents (a node its own ancestor, or its own parent) is cut at its earliest message,
+which starts a branch of its own; a node whose parent is not in the file starts one too.
+
 No store, no Qt: plain values in, `Incoming` / `Rejected` out.
 """
 
@@ -51,6 +55,7 @@ def from_chatgpt(value: dict[str, object]) -> Incoming | Rejected:
     walk.run()
     if not walk.messages:
         return Rejected(title, "no messages with text", broken=False)
+    repaired = "; ".join(walk.repairs())
     times = [m.created_at for m in walk.messages]
     created = created if created is not None else min(times)
     updated = time_of(value.get("update_time")) or max([*times, created])
@@ -58,15 +63,22 @@ def from_chatgpt(value: dict[str, object]) -> Incoming | Rejected:
     leaf = walk.anchor.get(current) if isinstance(current, str) else None
     conversation = ExchangeConversation(title=title, created_at=created, updated_at=updated, settings={},
                                         messages=tuple(walk.messages), leaf_key=leaf or walk.messages[-1].key)
-    return Incoming(conversation, _import_key(value, title, nodes), walk.skipped)
+    first = next(m for m in walk.messages if m.parent_key is None)
+    return Incoming(conversation, _import_key(value, title, nodes, first.content), walk.skipped, repaired)
 
 
-def _import_key(value: dict[str, object], title: str, nodes: dict[str, dict[str, object]]) -> str:
+def _import_key(value: dict[str, object], title: str, nodes: dict[str, dict[str, object]], first: str) -> str:
+    """ChatGPT's id for the chat, bound to its start and first message: a file that only claims
+    the id of someone's real chat does not make that chat's later import look done."""
     source = value.get("conversation_id") or value.get("id")
     if isinstance(source, str) and source.strip():
-        return f"chatgpt:{source.strip()}"
-    identity = json.dumps([title, value.get("create_time"), sorted(nodes)], default=str)
-    return "chatgpt:sha-" + hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        identity = json.dumps([value.get("create_time"), first], default=str)
+        return f"chatgpt:{source.strip()}:" + _digest(identity)[:16]
+    return "chatgpt:sha-" + _digest(json.dumps([title, value.get("create_time"), sorted(nodes)], default=str))[:32]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class _Walk:
@@ -76,8 +88,12 @@ class _Walk:
         self.nodes = nodes
         self.created = created
         self._by_parent: dict[str | None, list[str]] = {}
+        self.orphans = 0  # nodes whose parent is not in the file
+        self.loops = 0  # loops of parents cut
         for node_id, node in nodes.items():
             parent = _parent(node)
+            if parent is not None and parent not in nodes:
+                self.orphans += 1
             self._by_parent.setdefault(parent if parent in nodes else None, []).append(node_id)
         self.messages: list[ExchangeMessage] = []
         self.index: dict[str, int] = {}  # kept message key -> position in messages
@@ -93,9 +109,41 @@ class _Walk:
         return list(dict.fromkeys(kids))
 
     def run(self) -> None:
+        self._walk(list(self._by_parent.get(None, [])))
+        # What the roots do not reach hangs from a loop of parents (each node has one parent).
+        while len(self.anchor) < len(self.nodes):
+            self.loops += 1
+            self._walk([self._loop_cut()])
+
+    def repairs(self) -> list[str]:
+        """What was wrong with the tree and how it was mended, for a person."""
+        out = []
+        if self.loops:
+            loops = "a loop" if self.loops == 1 else f"{self.loops} loops"
+            out.append(f"its message tree had {loops} (messages answering each other): cut at the earliest "
+                       "message, every message kept")
+        if self.orphans:
+            out.append(f"{self.orphans} of its messages answered one missing from the file: kept as new branches")
+        return out
+
+    def _loop_cut(self) -> str:
+        """The node at which to cut a loop that no root reaches: follow parents from the first
+        unreached node until one repeats; of that loop, the earliest message (file order on a tie)."""
+        node_id = next(n for n in self.nodes if n not in self.anchor)
+        seen: dict[str, int] = {}
+        while node_id not in seen:
+            seen[node_id] = len(seen)
+            parent = _parent(self.nodes[node_id])
+            assert parent is not None and parent in self.nodes  # else it would be a root
+            node_id = parent
+        loop = [n for n, i in seen.items() if i >= seen[node_id]]
+        order = {n: i for i, n in enumerate(self.nodes)}
+        return min(loop, key=lambda n: (_time_of_node(self.nodes[n]), order[n]))
+
+    def _walk(self, roots: list[str]) -> None:
         # (node, kept ancestor, the answer it may continue, that ancestor's time)
         stack: list[tuple[str, str | None, str | None, float]] = [
-            (root, None, None, self.created) for root in reversed(self._by_parent.get(None, []))]
+            (root, None, None, self.created) for root in reversed(roots)]
         while stack:
             node_id, anchor, answer, when = stack.pop()
             if node_id in self.anchor:
@@ -106,9 +154,6 @@ class _Walk:
             # Only an unbranched run of steps is one answer; at a fork each branch starts anew.
             follow = answer if len(kids) == 1 else None
             stack.extend((kid, anchor, follow, when) for kid in reversed(kids))
-        unreached = len(self.nodes) - len(self.anchor)
-        if unreached:
-            self.skipped["not connected to the conversation"] += unreached
 
     def _visit(self, node_id: str, anchor: str | None, answer: str | None, when: float
                ) -> tuple[str | None, str | None, float]:
@@ -138,6 +183,12 @@ class _Walk:
 def _parent(node: dict[str, object]) -> str | None:
     parent = node.get("parent")
     return parent if isinstance(parent, str) else None
+
+
+def _time_of_node(node: dict[str, object]) -> float:
+    message = node.get("message")
+    t = time_of(message.get("create_time")) if isinstance(message, dict) else None
+    return float("inf") if t is None else t
 
 
 def _convert(message: object, when: float) -> ExchangeMessage | _Skip:

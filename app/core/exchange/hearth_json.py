@@ -9,7 +9,9 @@
                    "finished_at", "metrics": {"ttft_ms": ..., ...}}}, ...]}
 
 `to_json` writes it (settings without anything secret-looking); `from_json` reads one object
-back, checking every field, and refuses a newer version. Plain values only: no store, no Qt.
+back, checking every field, and refuses a newer version. Of the settings it keeps only the chat
+settings a person could have chosen (values.importable_settings): a provider or an import key in
+a file is not taken. Plain values only: no store, no Qt.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import hashlib
 import math
 import time
 
-from app.core.exchange.values import Incoming, Rejected, clean_text, clean_title, public_settings, time_of
+from app.core.exchange.values import (
+    Incoming,
+    Rejected,
+    clean_text,
+    clean_title,
+    importable_settings,
+    public_settings,
+    time_of,
+)
 from engine.states import GenerationState
 from store.exchange import ExchangeConversation, ExchangeGeneration, ExchangeMessage
 
@@ -85,17 +95,16 @@ def _read(value: dict[str, object], title: str) -> Incoming:
     if leaf_key is not None and leaf_key not in {m.key for m in messages}:
         raise _Bad(f"its branch shown ends at message {leaf_key}, which is not in it")
     conversation = ExchangeConversation(title=title, created_at=created_at, updated_at=updated_at,
-                                        settings=public_settings(settings), messages=tuple(messages),
+                                        settings=importable_settings(settings), messages=tuple(messages),
                                         leaf_key=leaf_key, pinned_at=pinned_at)
     return Incoming(conversation, _import_key(conversation))
 
 
 def _import_key(conversation: ExchangeConversation) -> str:
-    """Where it came from: kept from an earlier import (so a ChatGPT chat exported from one Hearth
-    and imported into another still meets its ChatGPT original), else its start and first words."""
-    kept = conversation.settings.get("import_key")
-    if isinstance(kept, str) and kept:
-        return kept
+    """Where it came from, by its content: its start and first words. Never a key written in the
+    file, which could claim another conversation's (a later real import would then be skipped).
+    A ChatGPT chat exported from one Hearth still meets its original in another: the store also
+    knows a conversation by its start and first message (store.exchange)."""
     first = next((m for m in conversation.messages if m.parent_key is None), None)
     identity = f"{conversation.created_at!r}\n{first.created_at if first else ''!r}\n{first.content if first else ''}"
     return "hearth:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]

@@ -46,11 +46,12 @@ class Imported:
     conversation_id: int
     title: str
     messages: int
+    repaired: str = ""  # what was wrong with it in the file and how it was mended ("" : nothing)
 
 
 @dataclass
 class ImportReport:
-    """What an import did: conversations added, skipped (title, why), messages left out by reason."""
+    """What an import did: conversations added (and mended), skipped (title, why), messages left out by reason."""
 
     path: Path
     imported: list[Imported] = field(default_factory=list)
@@ -64,8 +65,9 @@ class ImportReport:
 
     @property
     def problems(self) -> int:
-        """Conversations that could not be imported (not counting those already here)."""
-        return sum(1 for s in self.skipped if s.broken)
+        """Conversations that could not be imported (not counting those already here), or were
+        damaged in the file and imported mended."""
+        return sum(1 for s in self.skipped if s.broken) + sum(1 for i in self.imported if i.repaired)
 
     def text(self) -> str:
         """One line for a person, e.g. "3 conversations imported (41 messages), 1 skipped: already imported"."""
@@ -78,13 +80,16 @@ class ImportReport:
                 f"{r} ({c})" if c > 1 else r for r, c in reasons.most_common())
         if self.messages_skipped:
             line += "; messages left out: " + ", ".join(f"{c} {r}" for r, c in self.messages_skipped.most_common())
+        for i in self.imported:
+            if i.repaired:
+                line += f"; mended {i.title!r}: {i.repaired}"
         return line
 
     def as_dict(self) -> dict[str, object]:
         return {"file": str(self.path), "conversations_imported": len(self.imported),
                 "messages_imported": self.messages_imported,
-                "imported": [{"id": i.conversation_id, "title": i.title, "messages": i.messages}
-                             for i in self.imported],
+                "imported": [{"id": i.conversation_id, "title": i.title, "messages": i.messages,
+                              "repaired": i.repaired or None} for i in self.imported],
                 "skipped": [{"title": s.title, "reason": s.reason, "problem": s.broken} for s in self.skipped],
                 "messages_skipped": dict(self.messages_skipped.most_common())}
 
@@ -149,7 +154,8 @@ async def import_file(store: ExchangeStore, path: Path) -> ImportReport:
         if change is None:
             report.skipped.append(Rejected(title, ALREADY, broken=False))
             continue
-        report.imported.append(Imported(change.row.id, change.row.title, len(item.conversation.messages)))
+        report.imported.append(Imported(change.row.id, change.row.title, len(item.conversation.messages),
+                                        item.repaired))
         report.messages_skipped.update(item.messages_skipped)
         report.changes.append(change)
     return report

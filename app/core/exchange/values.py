@@ -1,9 +1,12 @@
 """What the readers of each format hand the importer, and the checks they share.
 
-`Incoming` is one conversation ready for the store (with its dedup key and the messages left
-out, by reason); `Rejected` is one that cannot be imported, with why. Text from a file is
-untrusted: lone surrogates (valid in JSON, not in UTF-8) become U+FFFD, times must be real
-dates, titles are one line of at most TITLE_MAX characters.
+`Incoming` is one conversation ready for the store (with its dedup key, the messages left
+out, by reason, and what was mended on the way); `Rejected` is one that cannot be imported,
+with why. Text from a file is untrusted: lone surrogates (valid in JSON, not in UTF-8) become
+U+FFFD, times must be real dates, titles are one line of at most TITLE_MAX characters, and of
+its settings only those a person could have chosen are kept (`importable_settings`): a file
+never picks a conversation's provider, nor its import key (the importer derives that from the
+file's content), which would let it pass for a later real import.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from app.core.chat_settings import CHAT_KEY, ChatSettings
 from store.exchange import ExchangeConversation
 
-__all__ = ["Incoming", "Rejected", "clean_text", "clean_title", "public_settings", "time_of"]
+__all__ = ["Incoming", "Rejected", "clean_text", "clean_title", "importable_settings", "public_settings", "time_of"]
 
 TITLE_MAX = 200  # as store.conversations.TITLE_MAX: a title a person could have typed
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -33,6 +37,7 @@ class Incoming:
     conversation: ExchangeConversation
     key: str
     messages_skipped: Counter[str] = field(default_factory=Counter)
+    repaired: str = ""  # what was wrong with it and how it was mended, for a person ("" : nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +74,16 @@ def time_of(value: object) -> float | None:
 def public_settings(settings: dict[str, object]) -> dict[str, object]:
     """The settings without anything named like a secret (see _SECRET)."""
     return {k: v for k, v in settings.items() if not _SECRET.search(k)}
+
+
+def importable_settings(settings: object) -> dict[str, object]:
+    """What of a file's settings an imported conversation keeps: the chat settings a person sets
+    in the window or with `hearth ask` (system prompt, sampling, context, overflow), each field
+    checked as there and left out when it does not pass. Everything else is Hearth's own
+    bookkeeping or a route (provider, model, a provider's session, the import key) and is dropped."""
+    raw = settings.get(CHAT_KEY) if isinstance(settings, dict) else None
+    if not isinstance(raw, dict):
+        return {}
+    chat, bad = ChatSettings.from_dict(raw)
+    kept = {name: value for name, value in chat.to_dict().items() if name in raw and name not in bad}
+    return {CHAT_KEY: kept} if kept else {}
