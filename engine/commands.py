@@ -26,7 +26,7 @@ class Sampling:
     min_p: float = 0.05
     repeat_penalty: float = 1.0
     seed: int = 0xC0FFEE
-    max_tokens: int = 512
+    max_tokens: int = 512  # to a remote server, 0 sends no limit (its own default applies)
     # A cap on the tokens this prompt and its answer may use, below the loaded model's
     # context (a per-chat setting); 0: the model's whole context. A remote server has its own.
     context_limit: int = 0

@@ -280,10 +280,14 @@ class RemoteProvider:
             messages.append({"role": "assistant", "content": cmd.continue_text})
         base = spec.base_url.rstrip("/")
         path = spec.path or _PATHS.get(shape, "/chat/completions")
+        # max_tokens 0: no limit asked for (a `hearth serve` client named none), so none is sent and the
+        # server's own default applies; vLLM refuses 0.
+        limit = {"max_tokens": s.max_tokens} if s.max_tokens > 0 else {}
         if shape == "ollama":
             return base + path, {"model": spec.model, "messages": messages, "stream": True, "options": {
                 "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "min_p": s.min_p,
-                "repeat_penalty": s.repeat_penalty, "seed": s.seed, "num_predict": s.max_tokens}}
+                "repeat_penalty": s.repeat_penalty, "seed": s.seed,
+                **({"num_predict": s.max_tokens} if s.max_tokens > 0 else {})}}
         if shape in ("dify-chat", "dify-workflow"):
             # Dify keeps the conversation on its side: Hearth sends the newest message.
             query = next((m.content for m in reversed(cmd.messages) if m.role == "user"), "")
@@ -293,7 +297,7 @@ class RemoteProvider:
             return base + path, {"inputs": {}, "query": query, "response_mode": "streaming", "user": "hearth",
                                  "conversation_id": spec.session}
         body: dict[str, Any] = {"model": spec.model, "messages": messages, "stream": True,
-                                "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
+                                "temperature": s.temperature, "top_p": s.top_p, **limit,
                                 "seed": s.seed, "stream_options": {"include_usage": True}}
         return base + path, body
 

@@ -245,6 +245,7 @@ class Gateway:
         filters = config.filters()
         filters = dataclasses.replace(filters, stop=filters.stop + request.stop)
         spec = config.spec(self._keys.key(config))
+        # 0: the client named no limit, so none is sent (the server's own default applies).
         cmd = Generate(next(self._ids), request.messages, self._sampling(request, request.max_tokens or 0),
                        remote=spec, filters=filters)
         loop = asyncio.get_running_loop()
