@@ -203,6 +203,11 @@ class AsyncEngine:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def alive(self) -> bool:
+        """The engine process runs (its death may not have been dispatched yet: `model` lags)."""
+        return self._proc is not None and self._proc.alive
+
     def start(self) -> None:
         self._loop = asyncio.get_running_loop() if self._loop is None else self._loop
         if self._proc is None or not self._proc.alive:
@@ -389,6 +394,9 @@ class AsyncEngine:
             path = self._loads[0][0]
             message = (f"The engine crashed while loading {Path(path).name}: llama.cpp crashed while reading it; "
                        f"the file is probably damaged or not a model (exit code {event.exitcode}).")
+            if event.exitcode == -getattr(signal, "SIGKILL", 9):  # not the file's doing
+                message = (f"The engine was killed while loading {Path(path).name} (exit code {event.exitcode}): "
+                           "the system ran out of memory, or another program stopped it.")
         self.model = None
         self.model_error = ModelFailed(path, "engine_crashed", message)
         for i, (load_path, fut) in enumerate(self._loads):

@@ -72,6 +72,7 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
     from app.core.providers import KeyStore, ProvidersFile
     from app.server.gateway import Gateway, LocalModelEntry
     from app.server.http import build_app
+    from app.server.local_engine import LocalEngine
     from app.server.metrics import Metrics
     from app.server.running import RunningServer
     from app.server.saving import ApiSaver
@@ -82,19 +83,20 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
 
     engine = AsyncEngine()
     try:
-        local = None
+        local, keeper = None, None
         if not args.no_local:
             s = args.settings
+            load = LoadModel(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
+                             flash_attn=s.flash_attn, chat_template=args.chat_template or library.template_for(model))
             try:
-                info = await engine.load(LoadModel(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
-                                                   n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
-                                                   chat_template=args.chat_template or library.template_for(model)))
+                info = await engine.load(load)
             except EngineError as e:
                 return fail(e.message)
             entry = library.by_path(model)
             local = LocalModelEntry(entry.id if entry is not None else model.stem.lower(), info.n_ctx)
+            keeper = LocalEngine(engine, load, say=lambda line: print(line, file=sys.stderr, flush=True))
         gateway = Gateway(engine, local, ProvidersFile(data_dir, set(load_formats())), KeyStore(), Metrics(),
-                          queue_limit=args.queue)
+                          queue_limit=args.queue, keeper=keeper)
         saver = ApiSaver(data_dir)
         server = RunningServer(build_app(gateway, token=token, saver=saver), args.host, args.port)
         try:

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from app.core.providers import KeyStore, ProviderConfig, ProvidersFile
+from app.server.local_engine import LocalEngine
 from app.server.metrics import Metrics
 from app.server.wire import ApiError, ChatRequest
 from engine.client import AsyncEngine
@@ -109,10 +110,12 @@ class _Slots:
 class Gateway:
     def __init__(self, engine: AsyncEngine | None, local: LocalModelEntry | Callable[[], LocalModelEntry | None] | None,
                  providers: ProvidersFile, keys: KeyStore, metrics: Metrics, *, queue_limit: int = 16,
-                 provider_limit: int = 4) -> None:
+                 provider_limit: int = 4, keeper: LocalEngine | None = None) -> None:
         """`local`: the loaded model, or a function that says which it is now (the window's
-        model changes while it serves)."""
+        model changes while it serves). `keeper`: starts the engine again when it died (`hearth
+        serve`'s own engine; the window reloads its engine itself)."""
         self._engine = engine
+        self._keeper = keeper
         self._local = local if callable(local) else (lambda: local)
         self._providers = providers
         self._keys = keys
@@ -129,6 +132,10 @@ class Gateway:
     @property
     def local(self) -> LocalModelEntry | None:
         return self._local()
+
+    def health(self) -> dict[str, object]:
+        """The local engine's state and restarts, for /metrics (empty when nothing keeps it)."""
+        return {"engine": self._keeper.health().as_dict()} if self._keeper is not None else {}
 
     # -- models ----------------------------------------------------------------------------
     def model_ids(self) -> list[tuple[str, str]]:
@@ -179,6 +186,8 @@ class Gateway:
         self.running += 1
         try:
             if provider is None:
+                if self._keeper is not None:
+                    await self._keeper.ready()  # with the turn held: one restart, however many wait
                 source, stop = self._local_stream(request)
             else:
                 source, stop = self._remote(request, provider)
@@ -233,7 +242,17 @@ class Gateway:
                        self._sampling(request, request.max_tokens or DEFAULT_MAX_TOKENS),
                        filters=FilterConfig(stop=request.stop))
         stream = self._engine.generate(cmd)
-        return stream.__aiter__, lambda: stream.cancel("user")
+        if self._keeper is None:
+            return stream.__aiter__, lambda: stream.cancel("user")
+
+        async def events() -> AsyncIterator[StreamEvent]:
+            async for event in stream:
+                if isinstance(event, Failed) and event.code == "engine_crashed":
+                    event = dataclasses.replace(event, message=f"{event.message} The server starts the engine "
+                                                                "again for the next request.")
+                yield event
+
+        return events, lambda: stream.cancel("user")
 
     def _remote(self, request: ChatRequest, config: ProviderConfig
                 ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:

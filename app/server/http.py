@@ -21,6 +21,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -76,24 +77,34 @@ def build_app(gateway: Gateway, *, token: str | None, saver: ApiSaver | None = N
         if header is not None and saver is None:
             raise ApiError(400, "This server does not save conversations.", param=HEADER)
         saving = await saver.begin(header, parsed, parsed.model) if saver is not None else None
+        # A client that goes away while it waits for its turn (or for a restarting engine) gives
+        # up its place, and a plain (non-streaming) request's generation stops with its client:
+        # neither the queue nor a 2,000-token answer is spent on nobody.
+        gone = asyncio.ensure_future(_client_gone(request))
         try:
-            opened = await gateway.open(parsed, received)
-        except ApiError as e:
-            if e.status == 429:
+            opened = await _unless_gone(gateway.open(parsed, received), gone)
+        except BaseException as e:
+            await _stopped(gone)
+            if isinstance(e, ApiError) and e.status == 429:
                 gateway.metrics.record(RequestRecord(parsed.model, parsed.stream, "rejected", reason=e.code))
             raise
+        if opened is None:  # nothing ran, so nothing is saved
+            gateway.metrics.record(RequestRecord(parsed.model, parsed.stream, "cancelled",
+                                                 reason="client went away while waiting"))
+            return Response(status_code=499)
         tally = _Tally(received, saving)
         if parsed.stream:
+            await _stopped(gone)  # a StreamingResponse watches for the client itself
             return StreamingResponse(_sse(gateway, parsed, opened, tally), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return await _whole(gateway, parsed, opened, tally)
+        return await _whole(gateway, parsed, opened, tally, gone)
 
     async def models(request: Request, received: float) -> Response:
         data = [{"id": i, "object": "model", "created": 0, "owned_by": owner} for i, owner in gateway.model_ids()]
         return _json(json.dumps({"object": "list", "data": data}).encode())
 
     async def metrics(request: Request, received: float) -> Response:
-        return _json(json.dumps(gateway.metrics.summary(running=gateway.running)).encode())
+        return _json(json.dumps(gateway.metrics.summary(running=gateway.running, **gateway.health())).encode())
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -226,20 +237,59 @@ async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _T
         tally.record_when_settled(gateway, request, opened, client_left=not finished)
 
 
-async def _whole(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _Tally) -> Response:
+async def _client_gone(request: Request) -> None:
+    """Returns when the client has closed its connection (call once its body has been read:
+    uvicorn's receive() then waits for the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _stopped(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _unless_gone[T](work: Awaitable[T], gone: asyncio.Future[None]) -> T | None:
+    """`work`'s result, or None when the client went away first (`work` is then cancelled)."""
+    task: asyncio.Future[T] = asyncio.ensure_future(work)
+    try:
+        either: list[asyncio.Future[Any]] = [task, gone]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        await _stopped(task)
+        raise
+    if task.done():
+        return task.result()
+    await _stopped(task)
+    return None
+
+
+async def _whole(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _Tally,
+                 gone: asyncio.Future[None]) -> Response:
     if tally.saving is not None:
         tally.saving.start()
-    try:
+
+    async def read() -> bool:
         async for event in opened.events:
             if isinstance(event, Delta):
                 tally.add(event)
             elif isinstance(event, Final | Cancelled | Failed):
                 tally.end = event
+        return True
+
+    read_all = False
+    try:
+        read_all = bool(await _unless_gone(read(), gone))
     finally:
-        opened.close()
-        tally.record_when_settled(gateway, request, opened, client_left=tally.end is None)
+        await _stopped(gone)
+        opened.close()  # when the client went away, the generation stops within a token
+        tally.record_when_settled(gateway, request, opened, client_left=not read_all or tally.end is None)
+    if not read_all:
+        return Response(status_code=499)  # the client went away: nobody reads it
     if isinstance(tally.end, Failed):
-        status = 504 if tally.end.code == "timeout" else 502 if tally.end.code.startswith("remote") else 500
-        return _json(error_body(tally.end.message, "server_error", tally.end.code), status)
+        code = tally.end.code
+        status = 504 if code == "timeout" else 502 if code.startswith("remote") else 503 if (
+            code == "engine_crashed") else 500
+        return _json(error_body(tally.end.message, "server_error", code), status)
     return _json(completion(f"chatcmpl-{secrets.token_hex(12)}", int(time.time()), request.model,
                             "".join(tally.text), "".join(tally.reasoning), tally.finish_reason(), tally.usage()))
