@@ -151,7 +151,13 @@ def test_the_sse_stream_is_framed_as_openai_frames_it(served: Served) -> None:
     (json.dumps(_ask(temperature=9)).encode(), 400, "`temperature`"),
     (json.dumps(_ask(messages=[{"role": "user", "content": [{"type": "image_url"}]}])).encode(), 400, "image_url"),
     (b"{" + b" " * (5 * 1024 * 1024) + b"}", 413, "over 4 MB"),
-], ids=["bad-json", "bad-utf8", "tools", "unknown-model", "no-messages", "temperature", "image", "too-big"])
+    (b'{"model": "local", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested too deeply"),
+    (json.dumps(_ask()).encode()[:-1] + b', "seed": ' + b"7" * 5000 + b"}", 400, "number too long to read"),
+    (json.dumps(_ask(messages=[{"role": "user", "content": "Hi \ud800!"}])).encode(), 400,
+     "`messages[0].content` holds a lone UTF-16 surrogate"),
+    (json.dumps(_ask(stop=["\udfff"])).encode(), 400, "`stop[0]` holds a lone UTF-16 surrogate"),
+], ids=["bad-json", "bad-utf8", "tools", "unknown-model", "no-messages", "temperature", "image", "too-big",
+        "nested-100000-deep", "5000-digits", "lone-surrogate", "lone-surrogate-stop"])
 def test_bad_requests_get_openai_shaped_errors_that_say_what_is_wrong(served: Served, body: bytes, status: int,
                                                                       says: str) -> None:
     r = httpx.post(f"{served.base}/v1/chat/completions", content=body, timeout=30,
@@ -376,10 +382,12 @@ def test_a_saved_answer_whose_client_went_away_is_kept_as_cancelled_with_its_tex
     assert reason == "user" and content.startswith("".join(read)) and len(content) < 400
 
 
-@pytest.mark.parametrize(("header", "status", "says"), [("maybe", 400, "`new` or a conversation's number"),
-                                                        ("999999", 404, "no conversation 999999")],
-                         ids=["bad", "missing"])
-def test_a_bad_conversation_header_is_refused_before_anything_runs(served: Served, header: str, status: int,
+@pytest.mark.parametrize(("header", "status", "says"), [
+    ("maybe", 400, "`new` or a conversation's number"), ("9223372036854775808", 400, "from 1 to 9223372036854775807"),
+    ("1" * 30, 400, "from 1 to"), ("1" * 5000, 400, "from 1 to"), (b"\xb2", 400, "from 1 to"),  # '²' in latin-1
+    ("0", 400, "from 1 to"), ("999999", 404, "no conversation 999999")],
+    ids=["bad", "past-int64", "30-digits", "5000-digits", "superscript-two", "zero", "missing"])
+def test_a_bad_conversation_header_is_refused_before_anything_runs(served: Served, header: str | bytes, status: int,
                                                                    says: str) -> None:
     r = httpx.post(f"{served.base}/v1/chat/completions", json=_ask(), timeout=30,
                    headers={**served.auth(), "X-Hearth-Conversation": header})

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.cli.support import fail, open_store, quiet_stdout, read_stdin, text_arg
+from app.cli.terminal import for_stream
 from app.core.errors import InputError, describe
 from app.core.models import ModelLibrary
 from app.core.routes import LOCAL_ROUTE, Route, RouteChoice, Router
@@ -51,7 +52,9 @@ def run_ask(args: argparse.Namespace, data_dir: Path, model: Path, library: Mode
 
 class _Printer:
     """The answer goes to stdout; a model's reasoning goes to stderr (dimmed on a terminal), so
-    `hearth ask ... > answer.txt` saves the answer alone.
+    `hearth ask ... > answer.txt` saves the answer alone. A model's text is untrusted: on a
+    terminal its control characters are shown escaped, chunk by chunk (each is one character,
+    so no escape is split); a file or a pipe gets the exact text.
 
     A reader that stops early (`| head`) closes the pipe: the answer is cancelled at once,
     saved as cancelled with the text written so far, and nothing more is written.
@@ -59,6 +62,7 @@ class _Printer:
 
     def __init__(self, on_closed: Callable[[], None]) -> None:
         self._dim = sys.stderr.isatty()
+        self._out, self._err = for_stream(sys.stdout), for_stream(sys.stderr)
         self._in_reasoning = False
         self._on_closed = on_closed
         self.closed = False
@@ -67,7 +71,7 @@ class _Printer:
         if self.closed:
             return
         try:
-            sys.stdout.write(text)
+            sys.stdout.write(self._out(text))
             sys.stdout.flush()
         except BrokenPipeError:
             self.closed = True
@@ -79,7 +83,7 @@ class _Printer:
             if not self._in_reasoning:
                 sys.stderr.write("\x1b[2m[thinking] " if self._dim else "[thinking] ")
                 self._in_reasoning = True
-            sys.stderr.write(d.text)
+            sys.stderr.write(self._err(d.text))
             sys.stderr.flush()
             return
         self._close_reasoning()
@@ -172,7 +176,7 @@ async def _start(args: argparse.Namespace, prompt: str, data_dir: Path, model: P
                                       chat_template=args.chat_template)
             if info.template_note:
                 notes.append(info.template_note)
-                print(f"hearth: note: {info.template_note}", file=sys.stderr)
+                print(for_stream(sys.stderr)(f"hearth: note: {info.template_note}"), file=sys.stderr)
         sampling = chat.to_sampling(seed=args.seed)
         if args.continue_id is not None:
             turn = await service.continue_message(args.continue_id, sampling=sampling, route=route, settings=chat)
@@ -271,14 +275,15 @@ async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: s
         result["settings"] = chat.to_dict()
         if save_error is not None and result["error"] is None:
             result["error"] = {"code": "save_failed", "message": save_error}
-        print(json.dumps(result, ensure_ascii=False))
+        print(for_stream(sys.stdout, json=True)(json.dumps(result, ensure_ascii=False)))
     else:
         if not outcome.text.endswith("\n"):
             print()
         if turn.started is not None and turn.started.omitted:
             print(f"[the conversation outgrew the context: {len(turn.started.omitted)} earlier messages were left "
                   "out of the prompt (--overflow chooses how)]", file=sys.stderr)
-        print(_summary(outcome, turn.ids.conversation_id, turn.ids.assistant_message_id), file=sys.stderr)
+        summary = _summary(outcome, turn.ids.conversation_id, turn.ids.assistant_message_id)  # quotes errors
+        print(for_stream(sys.stderr)(summary), file=sys.stderr)
     if save_error is not None:
         return 1  # whatever the stream said, the answer is not on disk: never report success
     if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":

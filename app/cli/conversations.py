@@ -1,6 +1,8 @@
 """`hearth list | show ID | search QUERY | rename ID TITLE | pin ID | unpin ID | rm ID | backup PATH`: saved
 conversations from a terminal, through the same store as the window.
 
+Titles and messages are untrusted text (imported files, API clients, models): on a terminal their
+control characters are shown escaped (app.cli.terminal); a pipe and --json get them exact.
 Reading commands open a database on read-only media read-only; `rename`, `pin`, `unpin` and `rm` need a
 writable one. Exit codes: 0 done; 1 the conversation is answering right now (rm), or rm
 was not confirmed; 2 anything else refused (no such conversation, an empty title, rm
@@ -13,10 +15,12 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.support import fail, open_store, text_arg
+from app.cli.terminal import for_stream, is_terminal
 from app.core.errors import InputError
 from app.core.paths import db_path
 
@@ -112,13 +116,14 @@ async def _list(store: Store, *, messages: bool, only: int | None, limit: int | 
     else:  # one more than asked: whether to say that there are more
         conversations = await store.list_conversations(limit=None if limit is None else limit + 1)
     more = limit is not None and len(conversations) > limit
+    shown = for_stream(sys.stdout)
     for c in conversations[:limit]:
-        print(f"{c.id}\t{c.title}\tpinned" if c.pinned_at is not None else f"{c.id}\t{c.title}")
+        print(shown(f"{c.id}\t{c.title}\tpinned" if c.pinned_at is not None else f"{c.id}\t{c.title}"))
         if messages or only is not None:
             for m in await store.messages(c.id):
                 state = m.state.value if m.state else ""
                 start = " ".join(m.content.split())[:60]
-                print(f"  {m.id}\t{m.role}\t{state}\t{start}")
+                print(shown(f"  {m.id}\t{m.role}\t{state}\t{start}"))
     if more:
         print(f"(the {limit} most recent shown; `hearth list --all` lists every conversation)", file=sys.stderr)
     return 0
@@ -133,18 +138,19 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
     messages = await store.messages(conversation_id)
     if as_json:
-        print(json.dumps({"id": conversation_id, "title": title, "messages": [
+        print(for_stream(sys.stdout, json=True)(json.dumps({"id": conversation_id, "title": title, "messages": [
             {"id": m.id, "parent_id": m.parent_id, "role": m.role, "content": m.content,
              "state": m.state.value if m.state else None, "reasoning": m.reasoning or None,
              "siblings": list(m.siblings)} for m in messages]},
-            ensure_ascii=False))
+            ensure_ascii=False)))
         return 0
-    print(f"# {title}\n")
+    shown = for_stream(sys.stdout)
+    print(shown(f"# {title}\n"))
     for m in messages:
         state = f" ({m.state.value})" if m.state and m.state.value != "completed" else ""
         branch = (f" [branch {m.siblings.index(m.id) + 1} of {len(m.siblings)}]"
                   if len(m.siblings) > 1 and m.id in m.siblings else "")
-        print(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{m.content}\n")
+        print(shown(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{m.content}\n"))
     return 0
 
 
@@ -152,29 +158,31 @@ async def _search(store: Store, text: str, *, as_json: bool, limit: int) -> int:
     if limit < 1:
         raise InputError(f"--limit must be at least 1 ({limit} given)")
     hits = await store.search(text, limit=limit)
-    bold = sys.stdout.isatty()
+    bold = is_terminal(sys.stdout)
+    shown, shown_json = for_stream(sys.stdout), for_stream(sys.stdout, json=True)
     for h in hits:
         if as_json:
-            print(json.dumps({"conversation_id": h.conversation_id, "title": h.title, "message_id": h.message_id,
-                              "role": h.role, "snippet": h.snippet, "highlights": [list(s) for s in h.highlights]},
-                             ensure_ascii=False))
+            print(shown_json(json.dumps({
+                "conversation_id": h.conversation_id, "title": h.title, "message_id": h.message_id, "role": h.role,
+                "snippet": h.snippet, "highlights": [list(s) for s in h.highlights]}, ensure_ascii=False)))
             continue
-        snippet = " ".join(_marked(h.snippet, h.highlights, bold).split())
+        snippet = " ".join(_marked(h.snippet, h.highlights, bold, shown).split())
         where = "title" if h.message_id is None else f"message {h.message_id} ({h.role})"
-        print(f"{h.conversation_id}\t{h.title}\t{where}\t{snippet}")
+        print(f"{h.conversation_id}\t{shown(h.title)}\t{where}\t{snippet}")
     if not hits and not as_json:
         print(f"nothing matches {text!r}", file=sys.stderr)
     return 0
 
 
-def _marked(snippet: str, spans: tuple[tuple[int, int], ...], bold: bool) -> str:
-    """The matches in bold on a terminal, between [ and ] in a pipe."""
+def _marked(snippet: str, spans: tuple[tuple[int, int], ...], bold: bool, shown: Callable[[str], str]) -> str:
+    """The matches in bold on a terminal, between [ and ] in a pipe; the snippet's own text
+    through `shown` piece by piece, so that only Hearth's bold reaches the terminal as a control."""
     start, end = (_BOLD, _PLAIN) if bold else ("[", "]")
     out, at = [], 0
     for a, b in spans:
-        out += [snippet[at:a], start, snippet[a:b], end]
+        out += [shown(snippet[at:a]), start, shown(snippet[a:b]), end]
         at = b
-    return "".join([*out, snippet[at:]])
+    return "".join([*out, shown(snippet[at:])])
 
 
 async def _rm(store: Store, conversation_id: int, *, ask: bool) -> int:

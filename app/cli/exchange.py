@@ -3,9 +3,13 @@ conversations out of and into the store, in Hearth's JSON (every branch), Markdo
 branch shown) or, for import, a ChatGPT data export's conversations.json.
 
 Exit codes: 0 done (an import that found everything already here is done too); 1 no such
-conversation (export), or some conversations in the file could not be imported (import:
-the report says which and why; the others were imported); 2 anything else refused (a file
-that is not an export, an output file that exists, a damaged or read-only database).
+conversation (export), or some conversations in the file could not be imported or were
+damaged and imported mended (import: the report says which and why; the others were
+imported); 2 anything else refused (a file that is not an export, an output file that
+exists, a damaged or read-only database).
+
+Titles and messages are untrusted text: on a terminal their control characters are shown
+escaped (app.cli.terminal); a pipe, a file written with -o and --json keep the exact text.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.support import fail, open_store
+from app.cli.terminal import for_stream
 from app.core.errors import ExchangeError
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads when a command runs, not for `hearth --help`
@@ -75,8 +80,8 @@ async def _export(store: Store, conversation_id: int, fmt: ExportFormat, output:
     from app.core.exchange import export_text, write_export
 
     title, text = await export_text(store, conversation_id, fmt)
-    if output is None:
-        sys.stdout.buffer.write(text.encode("utf-8"))
+    if output is None:  # exact to a pipe; on a terminal, its control characters shown escaped
+        sys.stdout.buffer.write(for_stream(sys.stdout, json=fmt == "json")(text).encode("utf-8"))
         sys.stdout.flush()
         return 0
     written = write_export(Path(output).expanduser(), text)
@@ -89,9 +94,10 @@ async def _import(store: Store, path: Path, *, as_json: bool) -> int:
 
     report = await import_file(store, path)
     if as_json:
-        print(json.dumps(report.as_dict(), ensure_ascii=False))
-    else:
-        print(report.text())
+        print(for_stream(sys.stdout, json=True)(json.dumps(report.as_dict(), ensure_ascii=False)))
+    else:  # titles and reasons come from the file
+        shown = for_stream(sys.stdout)
+        print(shown(report.text()))
         for item in report.imported:
-            print(f"  {item.conversation_id}\t{item.title}")
+            print(shown(f"  {item.conversation_id}\t{item.title}"))
     return 1 if report.problems else 0

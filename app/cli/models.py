@@ -2,7 +2,9 @@
 
 The terminal face of app.models. Exit codes: 0 done, 1 the operation failed (network,
 verification), 2 bad input (unknown id, not a model file, no confirmation), 130 stopped
-with Ctrl-C (a partial download is kept and resumes next time).
+with Ctrl-C (a partial download is kept and resumes next time). A model file's metadata (its
+name, its template's notes) is untrusted: on a terminal its control characters are shown
+escaped (app.cli.terminal).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from app.cli.terminal import for_stream
 from app.core.errors import DownloadError, HearthError, LibraryError
 from app.core.models import DownloadProgress, ModelLibrary, Phase
 from app.core.settings import DEFAULT_CONTEXT
@@ -71,7 +74,7 @@ def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print(f"hearth: error: {message}", file=sys.stderr)
+    print(for_stream(sys.stderr)(f"hearth: error: {message}"), file=sys.stderr)
     return code
 
 
@@ -100,6 +103,8 @@ def _list(library: ModelLibrary) -> int:
             state += " · " + (f"needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free" if need > free * 0.8
                               else "fits in memory")
         rows.append((m.id, m.name, _gb(m.size_bytes) if m.size_bytes else "-", state))
+    shown = for_stream(sys.stdout)
+    rows = [(shown(a), shown(b), c, shown(d)) for a, b, c, d in rows]  # an added file's name is its metadata's
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
@@ -200,13 +205,14 @@ def _verify(library: ModelLibrary, model_id: str) -> int:
     result = library.verify(model_id, on_bytes)
     if tty:
         sys.stderr.write("\n")
-    print(result.message)
+    print(for_stream(sys.stdout)(result.message))
     return 0 if result.ok else 1
 
 
 def _print_info(info: object, fit: object | None) -> None:
+    shown = for_stream(sys.stdout)
     for label, value in info.describe():  # type: ignore[attr-defined]
-        print(f"{label + ':':<16}{value}")
+        print(shown(f"{label + ':':<16}{value}"))
     if fit is not None:
         print(f"{'Memory:':<16}{fit.message}")  # type: ignore[attr-defined]
 
@@ -248,7 +254,7 @@ def _info(library: ModelLibrary, model: str, n_ctx: int) -> int:
                              chosen=library.template_for(path), file_name=path.name,
                              model_name=info.name or "")  # type: ignore[attr-defined]
     used = "the file's own" if choice.name == "model" else TEMPLATE_NAMES[choice.name]
-    print(f"{'Chat used:':<16}{used}" + (f" — {choice.note}" if choice.note else ""))
+    print(for_stream(sys.stdout)(f"{'Chat used:':<16}{used}" + (f" — {choice.note}" if choice.note else "")))
     return 0
 
 

@@ -21,4 +21,8 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--no-auth", action="store_true", help="accept requests without the token (loopback only)")
     p.add_argument("--queue", type=int, default=16, help="requests that may wait for the local model before "
                    "more are refused with 429 (default 16)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let web pages from ORIGIN (e.g. https://chat.example.com, http://localhost:3000; * for any) "
+                   "use the server from a browser; repeatable, added to HEARTH_ALLOWED_ORIGINS (comma-separated). "
+                   "Requests from any other page are refused")
     p.add_argument("--no-local", action="store_true", help="serve the providers only: load no local model")

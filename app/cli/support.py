@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from app.cli.terminal import for_stream
 from app.core.errors import InputError
 from app.core.paths import db_path
 
@@ -16,7 +17,8 @@ __all__ = ["fail", "open_store", "quiet_stdout", "read_stdin", "text_arg"]
 
 
 def fail(message: str, code: int = 2) -> int:
-    print(f"hearth: error: {message}", file=sys.stderr)
+    # An error can quote what it refused (a file's text, a server's reply): a terminal gets it escaped.
+    print(for_stream(sys.stderr)(f"hearth: error: {message}"), file=sys.stderr)
     return code
 
 

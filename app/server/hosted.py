@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.core.providers import KeyStore, ProvidersFile
 from app.server.gateway import Gateway, LocalModelEntry
+from app.server.guard import allowed_origins
 from app.server.http import build_app
 from app.server.metrics import Metrics
 from app.server.running import RunningServer
@@ -38,7 +39,10 @@ async def start_hosted(*, engine: AsyncEngine, local: Callable[[], tuple[str, in
                        data_dir: Path, providers: ProvidersFile, keys: KeyStore, host: str,
                        port: int) -> HostedServer:
     """Serve on host:port until stopped. `local`: the loaded model's (id, context) now, or None.
-    HearthError: no keychain for the token (KeychainUnavailable), the port is taken (ServeError)."""
+    Web pages may use it only from the origins HEARTH_ALLOWED_ORIGINS names (app.server.guard).
+    HearthError: no keychain for the token (KeychainUnavailable), the port is taken or that
+    variable holds something that is not an origin (ServeError)."""
+    origins = allowed_origins()
     token = await asyncio.to_thread(server_token)  # the keychain may take a moment
 
     def local_entry() -> LocalModelEntry | None:
@@ -46,6 +50,7 @@ async def start_hosted(*, engine: AsyncEngine, local: Callable[[], tuple[str, in
         return LocalModelEntry(*now) if now is not None else None
 
     gateway = Gateway(engine, local_entry, providers, keys, Metrics())
-    server = RunningServer(build_app(gateway, token=token, saver=ApiSaver(data_dir, store)), host, port)
+    app = build_app(gateway, token=token, host=host, origins=origins, saver=ApiSaver(data_dir, store))
+    server = RunningServer(app, host, port)
     await server.start()
     return HostedServer(server, gateway)

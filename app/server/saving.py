@@ -30,6 +30,17 @@ log = logging.getLogger(__name__)
 
 HEADER = "x-hearth-conversation"
 CHECKPOINT_S = 1.0
+_MAX_ID = 2**63 - 1  # SQLite's INTEGER
+
+
+def _conversation_number(text: str) -> int | None:
+    """A conversation's id: ASCII digits (str.isdigit also takes '²', which int() refuses), from 1
+    to SQLite's largest INTEGER (a larger one overflows the query, a longer one int()'s digit limit)."""
+    digits = text.lstrip("0")
+    if not text.isascii() or not text.isdigit() or not digits or len(digits) > len(str(_MAX_ID)):
+        return None
+    number = int(digits)
+    return number if number <= _MAX_ID else None
 
 
 class Saving:
@@ -113,13 +124,13 @@ class ApiSaver:
         if header is None:
             return None
         wanted = header.strip().lower()
-        if wanted != "new" and not wanted.isdigit():
-            raise ApiError(400, f"{HEADER} is `new` or a conversation's number (got {header[:40]!r}).",
-                           param=HEADER)
+        conversation_id = None if wanted == "new" else _conversation_number(wanted)
+        if wanted != "new" and conversation_id is None:
+            raise ApiError(400, f"{HEADER} is `new` or a conversation's number, from 1 to {_MAX_ID} "
+                                f"(got {header[:40]!r}).", param=HEADER)
         if request.messages[-1].role != "user":
             raise ApiError(400, "Only a request whose last message is the person's can be saved.", param=HEADER)
         store = await self._opened()
-        conversation_id = None if wanted == "new" else int(wanted)
         if conversation_id is not None and await store.conversation(conversation_id) is None:
             raise ApiError(404, f"There is no conversation {conversation_id} to save into (`hearth list` shows "
                                 "them); send `new` to start one.", code="conversation_not_found", param=HEADER)
