@@ -2,7 +2,8 @@
 model and every configured provider, until Ctrl-C.
 
 Loopback by default. A bearer token is required (app.server.token); `--no-auth` is refused
-unless the address is loopback, and any other address prints a warning. The local model is
+unless the address is loopback, and any other address prints a warning. Web pages may use it
+only from the origins `--allow-origin` names (app.server.guard). The local model is
 loaded before the port opens, so the first request does not pay for it. The options are
 app.cli.serve's; app.main hands this to the CLI.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import signal
 import sys
 from pathlib import Path
@@ -27,16 +27,8 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def run_serve(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary) -> int:
+    from app.server.guard import allowed_origins, loopback
     from app.server.token import server_token
 
     if args.show_token:
@@ -49,25 +41,32 @@ def run_serve(args: argparse.Namespace, data_dir: Path, model: Path, library: Mo
         return fail(f"--port must be from 1 to 65535 (got {args.port})")
     if args.queue < 0:
         return fail(f"--queue must be 0 or more (got {args.queue})")
-    if args.no_auth and not _loopback(args.host):
+    try:
+        origins = allowed_origins(args.allow_origin)
+    except HearthError as e:
+        return fail(e.message)
+    if args.no_auth and not loopback(args.host):
         return fail(f"--no-auth is only allowed on a loopback address; {args.host} lets other machines in, so "
                     "they must send the token")
     try:
         token = None if args.no_auth else server_token()
     except HearthError as e:
         return fail(e.message)
-    if not _loopback(args.host):
+    if not loopback(args.host):
         print(f"hearth: warning: serving on {args.host}: other machines can reach this server. Requests need the "
               "token; traffic is not encrypted (put a TLS proxy in front for anything but a trusted network).",
               file=sys.stderr)
+    if token is None and "*" in origins:
+        print("hearth: warning: --no-auth with every origin allowed (*): any web page you visit can use this "
+              "server and every provider.", file=sys.stderr)
     try:
-        return asyncio.run(_serve(args, data_dir, model, library, token))
+        return asyncio.run(_serve(args, data_dir, model, library, token, origins))
     except KeyboardInterrupt:
         return 130
 
 
 async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary,
-                 token: str | None) -> int:
+                 token: str | None, origins: tuple[str, ...]) -> int:
     from app.core.errors import ServeError
     from app.core.providers import KeyStore, ProvidersFile
     from app.server.gateway import Gateway, LocalModelEntry
@@ -98,7 +97,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
         gateway = Gateway(engine, local, ProvidersFile(data_dir, set(load_formats())), KeyStore(), Metrics(),
                           queue_limit=args.queue, keeper=keeper)
         saver = ApiSaver(data_dir)
-        server = RunningServer(build_app(gateway, token=token, saver=saver), args.host, args.port)
+        app = build_app(gateway, token=token, host=args.host, origins=origins, saver=saver)
+        server = RunningServer(app, args.host, args.port)
         try:
             await server.start()
         except ServeError as e:

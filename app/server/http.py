@@ -4,9 +4,10 @@
     GET  /v1/models             the local model and every provider's
     GET  /metrics               counts by state, TTFT p50/p95, stream completion rate
 
-Every request needs `Authorization: Bearer <token>` unless the server runs without auth
-(loopback only, app.cli.serve decides). Bodies over MAX_BODY bytes are refused with 413
-before they are read whole. Errors are OpenAI-shaped JSON and never echo the token.
+Requests a web page could send (a foreign Host or Origin, a body that is not JSON) are refused
+first (app.server.guard). Every request needs `Authorization: Bearer <token>` unless the server
+runs without auth (loopback only, app.cli.serve decides). Bodies over MAX_BODY bytes are
+refused with 413 before they are read whole. Errors are OpenAI-shaped JSON and never echo the token.
 A stream's first chunk (the assistant role) goes out as soon as the request has its turn;
 when the client goes away mid-stream, Starlette cancels the response and the generation is
 cancelled with it (app.server.gateway.Opened.close). Must not: touch the store or Qt.
@@ -25,11 +26,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.server.gateway import Gateway, Opened
+from app.server.guard import Guard
 from app.server.metrics import RequestRecord
 from app.server.saving import HEADER, ApiSaver, Saving
 from app.server.wire import (
@@ -54,9 +57,12 @@ def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def build_app(gateway: Gateway, *, token: str | None, saver: ApiSaver | None = None) -> Starlette:
+def build_app(gateway: Gateway, *, token: str | None, host: str, origins: tuple[str, ...] = (),
+              saver: ApiSaver | None = None) -> Starlette:
     """`token`: the bearer token every request must carry; None: no auth (loopback only).
-    `saver`: keeps the conversations that ask for it (app.server.saving); None: none are."""
+    `host`: the address it listens on, `origins`: the web pages allowed to use it from a browser
+    (app.server.guard checks both before any route). `saver`: keeps the conversations that ask
+    for it (app.server.saving); None: none are."""
 
     def guarded(handler: Callable[[Request, float], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """The token checked first; an ApiError becomes its OpenAI-shaped answer."""
@@ -115,6 +121,7 @@ def build_app(gateway: Gateway, *, token: str | None, saver: ApiSaver | None = N
     return Starlette(routes=[Route("/v1/chat/completions", guarded(chat_completions), methods=["POST"]),
                              Route("/v1/models", guarded(models), methods=["GET"]),
                              Route("/metrics", guarded(metrics), methods=["GET"])],
+                     middleware=[Middleware(Guard, listen_host=host, origins=origins)],
                      exception_handlers={HTTPException: http_error, Exception: http_error})
 
 

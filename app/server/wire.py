@@ -12,6 +12,7 @@ Must not: run anything, or import Starlette (app.server.http does the HTTP).
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,16 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ApiError(400, f"The request body is not valid JSON: {e}.") from None
+    except RecursionError:
+        raise ApiError(400, "The request body's JSON is nested too deeply to read: send the messages as a flat "
+                            "list of objects.") from None
+    except ValueError:  # the only other one json raises: an integer past sys.get_int_max_str_digits()
+        raise ApiError(400, f"The request body holds a number too long to read (over "
+                            f"{sys.get_int_max_str_digits()} digits).") from None
+    if (bad := _lone_surrogate(body)) is not None:
+        where, what = bad
+        raise ApiError(400, f"{what} holds a lone UTF-16 surrogate (such as \\ud800), which is not text: send "
+                            "valid Unicode.", param=where)
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     for name in _UNSUPPORTED:
@@ -87,6 +98,48 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         seed=_int(body, "seed", -(2**63), 2**63 - 1),
         stop=_stop(body.get("stop")),
     )
+
+
+def _lone_surrogate(body: object) -> tuple[str, str] | None:
+    """Where a string (or key) with a lone surrogate is, as (path, words): ("messages[0].content",
+    "`messages[0].content`"), or ("stop", "a key of `stop`") for a key. JSON allows
+    `\\ud800`, but no UTF-8 can carry it: the model, the store and the reply would fail on it later,
+    as a 500. Walked without recursion (the body may be nested as deep as json allows), and a
+    path is spelled out only for the string found."""
+    stack: list[tuple[object, Any]] = [(body, None)]  # (value, (parent's path, key) or None at the top)
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, str):
+            if _unencodable(value):
+                return _spelled(at), f"`{_spelled(at)}`"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _unencodable(key):
+                    return _spelled(at), "a key of the body" if at is None else f"a key of `{_spelled(at)}`"
+                if isinstance(item, str | dict | list):
+                    stack.append((item, (at, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (at, i)) for i, item in enumerate(value) if isinstance(item, str | dict | list))
+    return None
+
+
+def _spelled(at: Any) -> str:
+    keys: list[str | int] = []
+    while at is not None:
+        at, key = at
+        keys.append(key)
+    path = "".join(f"[{k}]" if isinstance(k, int) else f".{k[:40]}" for k in reversed(keys))
+    return path[1:] if path.startswith(".") else path or "body"
+
+
+def _unencodable(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _plain_text(value: object) -> bool:
