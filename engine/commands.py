@@ -73,8 +73,11 @@ class RemoteSpec:
     wire: str
     base_url: str
     model: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-    api_key: str | None = field(default=None, repr=False)  # never printed, never logged
+    # Header values are secrets too (an X-Api-Key), like the key and a URL's user and password:
+    # never printed, never logged.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)  # (user, password) from the URL
     path: str | None = None  # the endpoint path, when it is not the format's usual one
     connect_timeout_s: float = 10.0
     first_token_timeout_s: float = 120.0

@@ -13,7 +13,10 @@ model emits, so the store, the UI and the metrics cannot tell the two apart.
 - A stream that ends without a finish reason is failed("incomplete"), never completed.
 - The API key is sent in a header and never appears in an event: any text from the
   server that quotes it has it replaced before it is emitted, even when the server splits
-  it across chunks (engine.scrub).
+  it across chunks (engine.scrub). Header values and a URL's user and password are secrets
+  too: every error text is scrubbed of every form of each (repr, bytes, percent-encoded),
+  before it is shortened. A credential that HTTP cannot carry (a key ending in "\\r" from a
+  .env file) is refused before sending, naming the field, never quoting it (engine.credentials).
 
 Must not: import app/ or store/, or log request headers.
 """
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.commands import Generate, RemoteSpec
+from engine.credentials import problem
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ProviderSession, Started, StreamEvent
 from engine.scrub import SecretScrubber
 from engine.wire import StreamDecoder, WireEnd, WireError, WireFormat, WireSession, WireText, WireUsage, load_formats
@@ -103,8 +107,8 @@ class RemoteProvider:
             raise ValueError(f"unknown wire format {spec.wire!r} (known: {', '.join(sorted(formats))})")
         self._format = formats[spec.wire]
         self._httpx = httpx
-        # The key never leaves in a reply, even split across chunks (engine.scrub).
-        self._scrubber = SecretScrubber(spec.api_key)
+        # The key never leaves in a reply, even split across chunks; no secret leaves in an error (engine.scrub).
+        self._scrubber = SecretScrubber.for_request(spec.api_key, spec.headers, spec.basic_auth)
         # httpx's read timeout bounds each wait for bytes. Until the response headers arrive
         # that wait is part of the wait for the first text, so it starts as the first-text
         # timeout; `_once` sets it to the between-chunks timeout once the headers are in.
@@ -137,6 +141,8 @@ class RemoteProvider:
             self._flush(gid, emit)
             emit(Cancelled(gid, "timeout" if stop.kind == "timeout" else "user", stats()))
             return
+        except Exception as e:  # noqa: BLE001 - a bug or an odd httpx error: ended here, where it can be scrubbed
+            outcome = Failed(gid, "engine_error", f"The request to {self.spec.name} failed: {self._short(e)}")
         finally:
             watch.close()
         self._flush(gid, emit)
@@ -174,10 +180,10 @@ class RemoteProvider:
                     raise _Stop(watch.why) from None
                 if watch.got_text:  # the connection dropped mid-reply: what arrived is kept
                     return Failed(cmd.generation_id, "incomplete", f"The connection to {name} broke in the middle "
-                                                                  f"of the reply ({_short(e)}).")
+                                                                  f"of the reply ({self._short(e)}).")
                 if attempt > self.spec.max_retries:
                     return Failed(cmd.generation_id, "unreachable", f"Could not reach {name} at "
-                                                                   f"{self.spec.base_url} ({_short(e)}).")
+                                                                   f"{self.spec.base_url} ({self._short(e)}).")
                 if watch.cancel.wait(min(8.0, 0.5 * 2 ** (attempt - 1))):
                     raise _Stop("cancel") from None
 
@@ -187,10 +193,14 @@ class RemoteProvider:
         name = self.spec.name
         url, body = self._request(cmd)
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream, application/x-ndjson",
-                   **dict(self.spec.headers)}
+                   **{k: v.strip() for k, v in self.spec.headers}}  # whitespace around a value is not part of it
         if self.spec.api_key:
-            headers["Authorization"] = f"Bearer {self.spec.api_key}"
-        with self._client.stream("POST", url, headers=headers, content=json.dumps(body).encode()) as response:
+            headers["Authorization"] = f"Bearer {self.spec.api_key.strip()}"
+        if refused := self._unsendable():
+            return Failed(gid, "bad_credential", refused)
+        auth = self.spec.basic_auth or self._httpx.USE_CLIENT_DEFAULT
+        with self._client.stream("POST", url, headers=headers, content=json.dumps(body).encode(),
+                                 auth=auth) as response:
             # The body has not been read yet: its reads take the timeout from this (the request's
             # "timeout" extension, read by the transport when the body starts streaming).
             response.request.extensions["timeout"]["read"] = self.spec.between_tokens_timeout_s
@@ -199,7 +209,7 @@ class RemoteProvider:
                 raise _Stop(watch.why)
             status = response.status_code
             if status != 200:
-                text = self._scrub(_error_text(response))
+                text = _error_text(response, self._scrub)
                 if status in _RETRY_STATUSES:
                     raise _Retryable("rate_limited" if status == 429 else "server_error",
                                      f"{name} answered {status}{': ' + text if text else ''}",
@@ -248,7 +258,7 @@ class RemoteProvider:
                 counts["n"] += 1
                 if item.replace:  # the server rewrote its reply: what was held belongs to the old one
                     self._scrubber.reset()
-                    emit(Delta(gid, self._scrubber.scrub(item.text), 1, replace=True))
+                    emit(Delta(gid, self._scrubber.reply(item.text), 1, replace=True))
                 else:
                     emit(Delta(gid, self._scrubber.feed(item.text), 1))
             elif isinstance(item, WireSession):
@@ -304,6 +314,18 @@ class RemoteProvider:
     def _scrub(self, text: str) -> str:
         return self._scrubber.scrub(text)
 
+    def _short(self, e: BaseException) -> str:
+        """An exception's first line, scrubbed before it is cut (a cut could keep a secret's start)."""
+        text = self._scrub(str(e)).strip()
+        return text.splitlines()[0][:200] if text else type(e).__name__
+
+    def _unsendable(self) -> str | None:
+        """Why a credential cannot be sent (a control character h11 would quote back), or None."""
+        spec, name = self.spec, self.spec.name
+        checks = [(spec.api_key or "", f"The API key for {name}")]
+        checks += [(value, f"The value of the header {header} for {name}") for header, value in spec.headers]
+        return next((p for value, what in checks if (p := problem(value, what))), None)
+
     def _flush(self, gid: int, emit: Emit) -> None:
         """Text held back in case it was the start of the key: the reply ended, so it was not."""
         if held := self._scrubber.flush():
@@ -316,8 +338,8 @@ class _Retryable(Exception):
         self.code, self.message, self.wait = code, message, wait
 
 
-def _error_text(response: Any) -> str:
-    """The server's own words about an error, short and printable."""
+def _error_text(response: Any, scrub: Callable[[str], str]) -> str:
+    """The server's own words about an error, short and printable, scrubbed before they are cut."""
     import httpx
 
     try:
@@ -333,8 +355,8 @@ def _error_text(response: Any) -> str:
             raw = str(err)
     except ValueError:
         pass
-    text = " ".join(raw.split())
-    return text[:300]
+    text = " ".join(scrub(raw).split())
+    return scrub(text)[:300]
 
 
 def _status_code(status: int) -> str:
@@ -355,8 +377,3 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:200]
