@@ -39,6 +39,7 @@ from app.ui.qt_support import (
     install_excepthook,
     new_event_loop,
 )
+from app.ui.system_libs import x11_problem
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
@@ -82,6 +83,9 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
     """
     if not display_available():
         sys.stderr.write(NO_DISPLAY_MESSAGE)
+        return 2
+    if (problem := x11_problem()) is not None:  # Qt would abort with its raw plugin error
+        sys.stderr.write(problem)
         return 2
     app = ensure_application()
     app.setQuitOnLastWindowClosed(False)  # the loop ends when `_serve` has shut down
