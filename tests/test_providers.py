@@ -15,7 +15,7 @@ from engine.wire import load_formats
 FORMATS = set(load_formats())
 
 
-def test_providers_round_trip_through_the_file_without_keys(tmp_path: Path) -> None:
+def test_providers_round_trip_through_the_file_without_keys(tmp_path: Path, memory_keychain: MemoryKeyring) -> None:
     f = ProvidersFile(tmp_path, FORMATS)
     lan = ProviderConfig("lan-box", "openai", "http://192.168.1.20:8000/v1", model="qwen", headers={"X-Team": "a"},
                          stop=("###",), first_token_timeout_s=30)

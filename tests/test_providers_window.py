@@ -68,7 +68,7 @@ def save_provider(qtbot, d: ProvidersDialog, name: str, url: str = "http://192.1
 
 
 # -- the Providers window -------------------------------------------------------------------
-def test_the_dialog_adds_a_provider_with_headers_and_timeouts(qtbot, dialog, data_dir: Path) -> None:
+def test_the_dialog_adds_a_provider_with_headers_and_timeouts(qtbot, memory_keychain, dialog, data_dir: Path) -> None:
     fill(qtbot, dialog, "lan-box", "http://192.168.1.20:8000/v1")
     assert dialog.form.kind.currentData() == "openai" and "vLLM" in dialog.form.kind_help.text()
     assert [dialog.form.kind.itemText(i) for i in range(dialog.form.kind.count())] == \
@@ -142,6 +142,30 @@ def test_a_key_from_the_environment_counts_as_available(qtbot, no_keychain, dial
     monkeypatch.setenv("HEARTH_API_KEY_LAN_BOX", SECRET)
     save_provider(qtbot, dialog, "lan-box")
     assert dialog.key_status.text() == "key: available (from $HEARTH_API_KEY_LAN_BOX)"
+
+
+def test_a_header_value_or_key_with_a_line_break_is_refused_by_name_and_shown_as_dots(
+        qtbot, memory_keychain, dialog, data_dir: Path) -> None:
+    fill(qtbot, dialog, "lan-box", "http://192.168.1.20:8000/v1")
+    dialog.form._add_header("X-Api-Key", "hdr-secret-9c1\r\n")  # copied with its line ending: dropped
+    assert dialog.problem.text() == "" and dialog.save_button.isEnabled()
+    dialog.form.headers.item(0, 1).setText("hdr-secret\n9c1")  # two lines pasted as one
+    assert dialog.problem.text().startswith("The value of the header X-Api-Key contains a line break")
+    assert ".env" in dialog.problem.text() and "9c1" not in dialog.problem.text()
+    assert not dialog.save_button.isEnabled()
+    assert run(qtbot, dialog.save()) is False and not (data_dir / "providers.toml").exists()
+    dialog.form.headers.item(0, 1).setText("hdr-secret-9c1")
+    delegate = dialog.form.headers.itemDelegateForColumn(1)
+    assert delegate.displayText("hdr-secret-9c1", None) == "•" * 12  # a value is not shown on screen
+    assert run(qtbot, dialog.save()) is True
+    assert "hdr-secret" not in (data_dir / "providers.toml").read_text()
+    assert ProvidersFile(data_dir, FORMATS).get("lan-box").headers == {"X-Api-Key": "hdr-secret-9c1"}
+
+    dialog.key_edit.setText("sk-test-4f9a\n1c77e0d2b6")
+    qtbot.mouseClick(dialog.save_key_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.idle)
+    assert dialog.strip.kind == "error" and "The API key contains a line break" in dialog.strip.text()
+    assert "1c77e0d2b6" not in dialog.strip.text() and ("Hearth", "lan-box") not in memory_keychain.saved
 
 
 # -- the route picker, with the scripted service -------------------------------------------

@@ -1,8 +1,10 @@
 """`hearth providers list | add NAME ... | set-key NAME | rm NAME`: remote providers from a terminal.
 
-Exit codes: 0 done, 2 bad input (an unknown provider, a bad URL, no keychain and no
-confirmation). The key is read from standard input (or a prompt that does not echo), never
-from the command line, where it would land in the shell's history and the process list.
+Exit codes: 0 done, 2 bad input (an unknown provider, a bad URL, a key or header value with a
+line break in it, no keychain and no confirmation). The key is read from standard input (or a
+prompt that does not echo), never from the command line, where it would land in the shell's
+history and the process list. `--header` values and a user and password in `--url` go to the
+keychain too (app.core.providers), and are never printed.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ def add_providers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     add.add_argument("name")
     add.add_argument("--kind", default="openai", help="wire format: openai (vLLM, llama-server, hosted APIs), "
                      "ollama, dify-chat, dify-workflow (default openai)")
-    add.add_argument("--url", required=True, help="base URL, e.g. http://192.168.1.20:8000/v1")
+    add.add_argument("--url", required=True, help="base URL, e.g. http://192.168.1.20:8000/v1 (a user:password@ "
+                     "in it is kept in the system keychain, not in providers.toml)")
     add.add_argument("--model", default="", help="the model name the server knows")
-    add.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="an extra header")
+    add.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                     help="an extra header; its value is kept in the system keychain, not in providers.toml")
     add.add_argument("--key-env", help="environment variable holding the API key")
     add.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
     add.add_argument("--redact", action="append", default=[], metavar="REGEX",
@@ -69,6 +73,10 @@ def run_providers(args: argparse.Namespace, data_dir: Path, formats: set[str]) -
                                     redact=tuple(args.redact), first_token_timeout_s=args.first_token_timeout,
                                     between_tokens_timeout_s=args.between_tokens_timeout)
             providers.upsert(config)
+            kept = [f"the value of {', '.join(sorted(config.headers))}"] * bool(config.headers)
+            kept += ["the user and password in its URL"] * bool(config.url_auth)
+            if kept:
+                print(f"kept {' and '.join(kept)} in the system keychain", file=sys.stderr)
             print(f"saved provider {config.name}; use it with: hearth ask --provider {config.name!r} \"…\"",
                   file=sys.stderr)
             return 0

@@ -5,7 +5,8 @@ kinds in words, and a connection test that also lists the server's models.
                    llama-server, Dify: each fills the kind and the base URL
     probe(config, key)   asks the server for its models (OpenAI-compatible: GET /models,
                    Ollama: GET /api/tags, Dify: GET /parameters): a Probe says whether it
-                   answered, why not in words a person can act on, and the model ids
+                   answered, why not in words a person can act on, and the model ids; no
+                   secret (key, header value, URL password) appears in it, in any form
 Must not: import Qt, or write anything (the Providers window saves).
 """
 
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app.core.providers import ProviderConfig
+from engine.credentials import problem
+from engine.scrub import SecretScrubber
 
 __all__ = ["KIND_LABELS", "PRESETS", "Preset", "Probe", "probe"]
 
@@ -62,13 +65,21 @@ async def probe(config: ProviderConfig, key: str | None, *, timeout_s: float = 1
         url = f"{base}/parameters"
     else:
         url = f"{base}/models"
-    headers = dict(config.headers)
+    key = key.strip() if key else None
+    headers = {k: v.strip() for k, v in config.headers.items() if v.strip()}
+    refused = [p for value, what in [(key or "", "The API key"), *((v, f"The value of the header {h}")
+                                                                   for h, v in headers.items())]
+               if (p := problem(value, what))]
+    if refused:
+        return Probe(False, refused[0])
     if key:
         headers["Authorization"] = f"Bearer {key}"
+    scrub = SecretScrubber.for_request(key, config.headers.items(), config.url_auth).scrub
+    auth = config.url_auth if config.url_auth and any(config.url_auth) else None
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=min(timeout_s,
                                                                                  config.connect_timeout_s))) as client:
-            r = await client.get(url, headers=headers)
+            r = await client.get(url, headers=headers, auth=auth or httpx.USE_CLIENT_DEFAULT)
     except httpx.ConnectError:
         return Probe(False, f"Could not connect to {host}: nothing answers there. Is the server running, and is "
                             "the address right?")
@@ -83,7 +94,7 @@ async def probe(config: ProviderConfig, key: str | None, *, timeout_s: float = 1
         hint = " (an OpenAI-compatible URL usually ends in /v1)" if config.kind == "openai" else ""
         return Probe(False, f"{host} answered, but not at {urlsplit(url).path}: check the base URL{hint}.")
     if r.status_code >= 400:
-        return Probe(False, f"{host} answered {r.status_code}: {r.text[:200]}")
+        return Probe(False, f"{host} answered {r.status_code}: {scrub(r.text)[:200]}")
     models = _models(config.kind, r)
     listed = f"; {len(models)} model{'s' * (len(models) != 1)} available" if models else ""
     return Probe(True, f"Connected to {host}{listed}.", models)

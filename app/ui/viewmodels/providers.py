@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from app.core.errors import KeychainUnavailable, ProviderError
 from app.core.provider_setup import Probe, probe
 from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, key_env_name
+from engine.credentials import problem
 
 __all__ = ["KIND_HELP", "ProviderRow", "ProvidersViewModel", "timeouts_text"]
 
@@ -143,7 +144,7 @@ class ProvidersViewModel(QObject):
         try:
             async with self._lock:
                 await asyncio.to_thread(self._file.upsert, config)
-        except (ProviderError, OSError) as e:
+        except (ProviderError, KeychainUnavailable, OSError) as e:  # header values and URL passwords need a keychain
             self.message.emit("error", f"Could not save {config.name}: {e}")
             return False
         await self.refresh()
@@ -182,10 +183,13 @@ class ProvidersViewModel(QObject):
         if not key:
             self.message.emit("error", "No key given: paste the API key into the field first.")
             return False
+        if wrong := problem(key, "The API key"):  # e.g. two lines pasted as one key
+            self.message.emit("error", wrong)
+            return False
         try:
             # A closure, not arguments: the executor logs the arguments of what it runs at DEBUG.
             await asyncio.to_thread(lambda: self._keys.set_key(row.config, key))
-        except KeychainUnavailable as e:
+        except (KeychainUnavailable, ProviderError) as e:
             self.message.emit("error", str(e))
             return False
         except Exception as e:  # noqa: BLE001 - keyring backends raise their own types (locked, denied, D-Bus)

@@ -6,6 +6,8 @@ model (with the server's own list once "Test connection" has asked it), and the 
 Folded under "Advanced settings": extra headers, the key's environment variable, the three
 timeouts, stop strings, redaction patterns and whether <think> reasoning is split out. The
 API key is not a field here: it never goes into the file (the dialog stores it in the keychain).
+Header values are secrets (they go to the keychain with the provider): shown as dots, plain
+only while one is being typed.
 Owns only the widgets; `config()` reads them into a ProviderConfig, `edited` says they changed
 and `touched` which fields the person changed (the dialog shows a problem only for those).
 Must not: validate against the file, test the connection or save (the dialog does, through the
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
+    QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -62,6 +65,13 @@ def _lines(placeholder: str) -> QPlainTextEdit:
     edit.setTabChangesFocus(True)
     edit.setFixedHeight(edit.fontMetrics().lineSpacing() * 3 + 12)
     return edit
+
+
+class _Hidden(QStyledItemDelegate):
+    """Draws a cell's text as dots (its editor still shows what is typed)."""
+
+    def displayText(self, value: object, locale: object) -> str:
+        return "•" * min(len(str(value)), 12) if value else ""
 
 
 class ProviderForm(QWidget):
@@ -114,6 +124,7 @@ class ProviderForm(QWidget):
         self.headers.verticalHeader().hide()
         self.headers.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.headers.setFixedHeight(86)
+        self.headers.setItemDelegateForColumn(1, _Hidden(self.headers))
         add_header = QToolButton(self)
         add_header.setText("+")
         add_header.setToolTip("Add a header")
