@@ -166,6 +166,25 @@ def test_two_deletes_keep_their_own_undo_and_ctrl_z_takes_back_the_latest(qtbot,
     assert not window.list_actions.undo_action.isEnabled()
 
 
+def test_ctrl_z_undoes_a_delete_wherever_the_focus_went(qtbot, loop, store) -> None:
+    other, shown = chat(store, "Other"), chat(store, "Shown one")
+    window = make_window(qtbot, store)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    run(qtbot, window.vm.open_conversation(shown))
+    press_delete(qtbot, window, shown)
+    # Deleting the chat shown opens a new one, with the focus in the message box, whose own
+    # Ctrl+Z (undo typing) took the key: the chat was gone for good after 5 s.
+    assert QApplication.focusWidget() is window.composer and listed(window) == [other]
+    qtbot.keyClick(window.composer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert listed(window) == [shown, other] and not window.list_actions.offers.isVisible()
+    qtbot.waitUntil(lambda: window.vm.current.conversation_id == shown)
+    # The offer is over: Ctrl+Z is the message box's own again.
+    qtbot.keyClicks(window.composer, "draft")
+    qtbot.keyClick(window.composer, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.composer.toPlainText() == "" and listed(window) == [shown, other]
+
+
 def test_closing_the_window_during_the_grace_period_completes_the_delete(qtbot, loop, store) -> None:
     keep, gone = chat(store, "Keep"), chat(store, "Delete me")
     window = make_window(qtbot, store)

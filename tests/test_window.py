@@ -57,6 +57,20 @@ def test_enter_sends_and_the_answer_appears_with_its_metrics(qtbot, window, serv
     assert text.index("Hi") < text.index("Hello there!") < text.index("TTFT")
 
 
+def test_the_message_box_has_the_focus_at_once_and_keeps_what_is_typed(qtbot, loop, service) -> None:
+    w = MainWindow(MainViewModel(service, service.store))
+    qtbot.addWidget(w)
+    w.show()
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    # Typed the moment the window shows, before anything is clicked: it all lands in the box
+    # (the focus was on "+ New chat", which took "one" and pressed itself on the space).
+    focused = QApplication.focusWidget()
+    assert focused is w.composer
+    qtbot.keyClicks(focused, "one two three")
+    assert w.composer.toPlainText() == "one two three" and service.history == []
+
+
 def test_shift_enter_inserts_a_newline_and_sends_nothing(qtbot, window, service) -> None:
     qtbot.keyClicks(window.composer, "first line")
     qtbot.keyClick(window.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)

@@ -3,16 +3,18 @@
 Owns the wiring between the list (app.ui.widgets.conversations), the undo offers in the
 status line and the MainViewModel: a page read when the list scrolls to its end, a pin
 saved, a delete taken out of the list at once and offered back (the button, or Ctrl+Z
-where no text field takes it). Must not hold state of its own beyond that wiring, or talk
-to the store (the view-model does).
+wherever the focus is while the offer stands: deleting the chat shown puts the focus in the
+message box, whose own Ctrl+Z would otherwise take the key). Must not hold state of its own
+beyond that wiring, or talk to the store (the view-model does).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QApplication
 
 from app.core.errors import HearthError, describe
 from app.ui.shortcuts import keys_for
@@ -60,11 +62,35 @@ class ListActions(QObject):
 
     def _offered(self, conversation_id: int, title: str) -> None:
         self.offers.add(conversation_id, title)
-        self.undo_action.setEnabled(True)
+        self._set_offering(True)
 
     def _ended(self, conversation_id: int) -> None:
         self.offers.remove(conversation_id)
-        self.undo_action.setEnabled(bool(self.window.vm.deletions.offers))
+        self._set_offering(bool(self.window.vm.deletions.offers))
+
+    def _set_offering(self, on: bool) -> None:
+        """While an undo offer stands, its keys undo the delete wherever the focus is: text
+        fields claim Ctrl+Z for their own undo (a ShortcutOverride they accept), so the keys
+        are kept from them until the offer ends, then they are the fields' own again."""
+        if on == self.undo_action.isEnabled():
+            return
+        self.undo_action.setEnabled(on)
+        app = QApplication.instance()
+        if app is None:
+            return
+        if on:
+            app.installEventFilter(self)
+        else:
+            app.removeEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
+                and self.window.isActiveWindow()
+                and any(QKeySequence(event.keyCombination()).matches(k) == QKeySequence.SequenceMatch.ExactMatch
+                        for k in self.undo_action.shortcuts())):
+            event.ignore()  # not claimed by the field: the undo action's shortcut takes it
+            return True
+        return False
 
     def _load_more(self, after: ListKey | None) -> None:
         def failed(error: BaseException) -> None:

@@ -133,6 +133,10 @@ class MainWindow(QMainWindow):
         self.chat_settings.restore()
         self.meter_control = MeterControl(self)  # the context meter under the message box
         self.layout_prefs = WindowLayout(self, prefs)  # size, place and splitters, as the last run left them
+        # The message box has the focus from the first frame, so what is typed at once lands there
+        # (ChatSettingsSide moved the chat column into its splitter above, which drops the focus;
+        # left to Qt, it went to "+ New chat", and Space pressed it).
+        self.composer.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
 
     def _provider_message(self, kind: str, text: str) -> None:
         if kind == "error":
