@@ -339,8 +339,9 @@ def test_a_conversation_asked_to_be_saved_appears_with_its_answer_and_grows(serv
             if line.startswith("data: {") and (c := json.loads(line[6:])["choices"]):
                 pieces.append(c[0]["delta"].get("content") or "")
     answer = "".join(pieces)
+    # Once final: the rows are written while the answer streams, and a checkpoint says 'streaming'.
     q = ("SELECT m.conversation_id, m.content, g.state, g.ttft_ms FROM message m JOIN generation g "
-         "ON g.message_id = m.id WHERE g.state != 'queued' ORDER BY m.id DESC LIMIT 1")
+         "ON g.message_id = m.id WHERE g.state NOT IN ('queued', 'streaming') ORDER BY m.id DESC LIMIT 1")
     (cid, content, state, ttft), = _wait_saved(served.data_dir, q)
     assert (content, state) == (answer, "completed") and ttft > 0
     deadline = time.monotonic() + 10
