@@ -150,3 +150,12 @@ def test_a_model_files_metadata_is_escaped_on_a_terminal(model_path: Path, data_
     assert b"\x1b]" not in out and b"\x07" not in out and "\u202e".encode() not in out
     assert for_terminal(name).encode() in out
     assert name.encode() in piped("models", "info", str(model), data_dir=data_dir).stdout
+
+
+def test_a_providers_file_from_elsewhere_reaches_a_terminal_escaped(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "providers.toml").write_text('[[provider]]\nname = "lab\\u001b]0;pwned\\u0007"\nkind = "openai"\n'
+                                         'base_url = "http://127.0.0.1:9/v1"\n')
+    code, out = on_terminal("providers", "list", data_dir=data)
+    assert code == 2 and b"lab\\x1b]0;pwned\\x07" in out and b"\x1b]0;" not in out

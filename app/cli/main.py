@@ -25,6 +25,7 @@ from app.cli.models import add_models_parser, run_models
 from app.cli.providers import add_providers_parser, run_providers
 from app.cli.serve import add_serve_parser
 from app.cli.support import fail, quiet_stdout
+from app.cli.terminal import for_stream
 from app.core.errors import CatalogError, LibraryError
 from app.core.models import ModelLibrary
 from app.core.paths import default_model_path, resolve_data_dir
@@ -168,10 +169,11 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
         from engine.wire import load_formats
 
         return run_providers(args, data_dir, set(load_formats()))
+    warned = for_stream(sys.stderr)  # they quote files and names: no escapes reach a terminal
     settings_file = SettingsFile(data_dir)
     saved = settings_file.load()
     if settings_file.warning:
-        print(f"hearth: warning: {settings_file.warning}", file=sys.stderr)
+        print(warned(f"hearth: warning: {settings_file.warning}"), file=sys.stderr)
     settings = LoadSettings(
         model=args.model or saved.model,
         n_ctx=args.ctx if args.ctx is not None else saved.n_ctx,
@@ -186,11 +188,11 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
         if args.model:
             return fail(e.message)
         # The model chosen last time was removed since: still open, on the bundled model.
-        print(f"hearth: warning: {e.message} Using the bundled model.", file=sys.stderr)
+        print(warned(f"hearth: warning: {e.message} Using the bundled model."), file=sys.stderr)
         model = default_model_path()
     if not args.model and settings.model and not model.exists():
-        print(f"hearth: warning: the model chosen last time ({settings.model}) is gone; using the bundled model.",
-              file=sys.stderr)
+        print(warned(f"hearth: warning: the model chosen last time ({settings.model}) is gone; using the bundled "
+                     "model."), file=sys.stderr)
         model = default_model_path()
     args.settings = settings
     return _run_with_model(args, front_ends, data_dir, model, library, settings_file)

@@ -14,6 +14,8 @@ import getpass
 import sys
 from pathlib import Path
 
+from app.cli.support import fail
+from app.cli.terminal import for_stream
 from app.core.errors import KeychainUnavailable, ProviderError
 from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, key_env_name
 
@@ -55,11 +57,12 @@ def run_providers(args: argparse.Namespace, data_dir: Path, formats: set[str]) -
     try:
         verb = getattr(args, "verb", None)
         if verb in (None, "list"):
+            shown = for_stream(sys.stdout)  # providers.toml may come from elsewhere: no escapes reach a terminal
             for p in providers.load():
                 has_key = "key: yes" if keys.key(p) else f"key: none (keychain or ${p.key_env or key_env_name(p.name)})"
                 timeouts = (f"timeouts: connect {p.connect_timeout_s:g} s, first text {p.first_token_timeout_s:g} s, "
                             f"between chunks {p.between_tokens_timeout_s:g} s")
-                print(f"{p.name}\t{p.kind}\t{p.base_url}\t{p.model or '-'}\t{has_key}\t{timeouts}")
+                print(shown(f"{p.name}\t{p.kind}\t{p.base_url}\t{p.model or '-'}\t{has_key}\t{timeouts}"))
             return 0
         if verb == "add":
             headers = {}
@@ -101,5 +104,4 @@ def run_providers(args: argparse.Namespace, data_dir: Path, formats: set[str]) -
 
 
 def _fail(message: str) -> int:
-    print(f"hearth: error: {message}", file=sys.stderr)
-    return 2
+    return fail(message)  # escaped on a terminal: a bad providers.toml is quoted in it
