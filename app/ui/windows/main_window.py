@@ -49,6 +49,7 @@ from app.ui.widgets import (
 )
 from app.ui.widgets.context_meter import ContextMeter
 from app.ui.windows.chat_settings_side import ChatSettingsSide
+from app.ui.windows.drafts import Drafts
 from app.ui.windows.exchange_actions import ExchangeActions
 from app.ui.windows.list_actions import ListActions
 from app.ui.windows.message_commands import EditBar, MessageCommands
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
             # E.g. a broken providers.toml read at start-up, while the Providers window is closed.
             providers.message.connect(self._provider_message)
             self._on_providers()
+        self.drafts = Drafts(self, prefs)  # each chat's unsent text, kept in prefs across runs
         self._show_conversation(vm.current)
         self._on_model_status(*vm.model_status)
         self.conversations.set_rows(vm.conversations, more=vm.has_more_conversations)
@@ -248,6 +250,7 @@ class MainWindow(QMainWindow):
     # -- showing state -----------------------------------------------------------------
     def _show_conversation(self, vm: ConversationViewModel) -> None:
         old = self._shown
+        self.drafts.switch(old, vm)
         if old is not None:
             old.reset.disconnect(self._rerender)
             old.message_added.disconnect(self.transcript.append_message)
@@ -349,15 +352,17 @@ class MainWindow(QMainWindow):
         self._sending = True
         self._sync_controls()
         editing = self.message_commands.editing
+        shown = self.vm.current
+        key = shown.conversation_id  # its draft's, should the person move on before it is sent
         (self.ops.op("sending", lambda: self.vm.send(text) if editing is None else self.vm.edit(editing, text))
-         .success(lambda _: self._sent())
+         .success(lambda _: self._sent(shown, key, text))
          .failure(lambda e: self._turn_failed("Could not send", e))  # the text stays in the composer
          .finally_(self._turn_started)
          .run())
 
-    def _sent(self) -> None:
+    def _sent(self, vm: ConversationViewModel, key: int | None, text: str) -> None:
         self.message_commands.sent()
-        self.composer.clear()
+        self.drafts.sent(vm, key, text)
         if self.vm.model_status[0] != ModelState.ERROR:
             self.banner.hide()
 
