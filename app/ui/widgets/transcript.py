@@ -4,6 +4,8 @@ Owns the document and what is live in it: which messages are drawn (the newest f
 ones as the person scrolls up), the streaming answer (an AnswerBody that redraws only its
 pending block each frame) and its reasoning, the mouse (links, Copy, the message toolbar),
 and the reading column (at most READING_CHARS characters wide, centred in a wider window).
+The view follows new text while it is at the bottom; scrolled up, it stays put and the "↓ New
+text" button (JumpToLatest) offers the way down; a message the person sends is always shown.
 MessageDrawing draws each message; the model's Markdown goes in as formats only, so raw HTML
 stays text and no resource is ever loaded, and links open only after a confirmation. The
 whole document is rebuilt only by `show_messages` (switching conversations, or a theme change).
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
 from app.ui.theme import colours
 from app.ui.widgets.answer_body import AnswerBody
 from app.ui.widgets.code_colouring import CodeColouring
+from app.ui.widgets.jump_to_latest import JumpToLatest
 from app.ui.widgets.link_guard import LinkGuard
 from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK
 from app.ui.widgets.message_actions import LABELS, MessageToolbar, menu_actions, parse_href
@@ -96,6 +99,7 @@ class TranscriptView(QTextEdit):
         self.toolbar.chosen.connect(self.action_requested)
         self.verticalScrollBar().valueChanged.connect(lambda _: self.toolbar.hide())
         self.verticalScrollBar().valueChanged.connect(self._near_top)
+        self.latest = JumpToLatest(self)  # "↓ New text" while text arrives below what the person reads
 
     def loadResource(self, type: int, name: QUrl | str) -> Any:
         return None  # model output never makes the window fetch anything
@@ -122,6 +126,7 @@ class TranscriptView(QTextEdit):
             self._append(m)
         batch.endEditBlock()
         self._scroll_to_end()
+        self.latest.hide()
 
     @property
     def unrendered(self) -> int:
@@ -162,11 +167,15 @@ class TranscriptView(QTextEdit):
             self._near_top(bar.value())  # the next batch in the next turn, until enough is above
 
     def append_message(self, m: MessageView) -> None:
-        """Add a message at the end. An answer still in progress keeps the live cursors."""
+        """Add a message at the end. An answer still in progress keeps the live cursors. The
+        person's own message was just sent: it is brought into view wherever they were reading,
+        and the answer under it is followed from there."""
         at_end = self._at_end()
         self._append(m)
-        if at_end:
+        if at_end or m.role == "user":
             self._scroll_to_end()
+        else:
+            self.latest.offer()
 
     def _append(self, m: MessageView) -> None:
         cursor = QTextCursor(self.document())
@@ -208,8 +217,7 @@ class TranscriptView(QTextEdit):
         at_end = self._at_end()
         self.reasoning.answer_started(self._live_reasoning)
         self._body.feed(safe(chunk))
-        if at_end:
-            self._scroll_to_end()
+        self._follow(at_end)
 
     def append_reasoning(self, chunk: str) -> None:
         """Append one frame's worth of reasoning to the streaming message's reasoning section."""
@@ -221,15 +229,16 @@ class TranscriptView(QTextEdit):
             r = self._live_reasoning = self.reasoning.add(self._live_head, "", expanded=True)
             self.reasoning.start_thinking(r)
         self.reasoning.append(r, safe(chunk))
-        if at_end:
-            self._scroll_to_end()
+        self._follow(at_end)
 
     def replace_text(self, text: str) -> None:
         """The provider rewrote the streaming answer: draw the answer again (rare)."""
         if self._body is None:
             return
+        at_end = self._at_end()
         self.reasoning.answer_started(self._live_reasoning)
         self._body.replace(safe(text))
+        self._follow(at_end)
 
     def replace_reasoning(self, text: str) -> None:
         """The streaming message's whole reasoning, rewritten."""
@@ -261,8 +270,7 @@ class TranscriptView(QTextEdit):
         self._body = self._live_head = self._live_reasoning = None
         if self._restyle_pending:
             self._restyle()
-        if at_end:
-            self._scroll_to_end()
+        self._follow(at_end)
 
     # -- the mouse: links, the message under the pointer, its actions --------------------
     def message_at(self, pos: QPoint) -> tuple[MessageView, bool] | None:
@@ -379,12 +387,19 @@ class TranscriptView(QTextEdit):
 
     # -- helpers -----------------------------------------------------------------------
     def _at_end(self) -> bool:
-        bar = self.verticalScrollBar()
-        return bar.value() >= bar.maximum() - 8
+        return self.latest.at_bottom()
 
     def _scroll_to_end(self) -> None:
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
+
+    def _follow(self, was_at_end: bool) -> None:
+        """After text arrived: keep following the answer from the bottom, or, for a person who
+        scrolled up to read, leave the view where it is and offer the way down."""
+        if was_at_end:
+            self._scroll_to_end()
+        else:
+            self.latest.offer()
 
     # -- search: bring one message into view ---------------------------------------------
     def scroll_to_message(self, message_id: int) -> bool:
