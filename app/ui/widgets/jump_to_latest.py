@@ -33,7 +33,8 @@ class JumpToLatest(QToolButton):
                         " border-radius: 12px; padding: 4px 14px; font-weight: 600; }")
         self.hide()
         area.verticalScrollBar().valueChanged.connect(self._moved)
-        area.installEventFilter(self)
+        self._view = area.viewport()
+        self._view.installEventFilter(self)  # the viewport's own resize: the area's comes before it
         self.clicked.connect(self.jump)
 
     def at_bottom(self) -> bool:
@@ -59,12 +60,12 @@ class JumpToLatest(QToolButton):
             self.hide()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._area and event.type() == QEvent.Type.Resize and self.isVisible():
+        if event.type() == QEvent.Type.Resize and watched is self._view and self.isVisible():
             self._place()
         return False
 
     def _place(self) -> None:
         """Centred over the bottom edge of the text (the viewport), clear of the scroll bar."""
         self.adjustSize()
-        view = self._area.viewport().geometry()
+        view = self._view.geometry()
         self.move(view.center().x() - self.width() // 2, view.bottom() - self.height() - _GAP)
