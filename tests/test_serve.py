@@ -34,12 +34,15 @@ def _free_port() -> int:
 
 
 class Served:
-    def __init__(self, data_dir: Path, *extra: str) -> None:
-        self.data_dir = data_dir
+    def __init__(self, data_dir: Path, *extra: str, token: str = TOKEN, env: dict[str, str] | None = None) -> None:
+        """`token`: what requests send; `env` is added to the server's environment (an empty
+        HEARTH_SERVE_TOKEN leaves the server to find its own token)."""
+        self.data_dir, self.token = data_dir, token
         data_dir.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HEARTH_SERVE_TOKEN": TOKEN, "OMP_WAIT_POLICY": "passive", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "HEARTH_SERVE_TOKEN": TOKEN, "OMP_WAIT_POLICY": "passive", "PYTHONUNBUFFERED": "1",
+               **(env or {})}
         self.log = open(data_dir.parent / f"serve-{self.port}.log", "w+")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(self.port), "--data-dir",
                                       str(data_dir), "--queue", str(QUEUE), *extra], env=env, stdout=self.log,
@@ -56,10 +59,10 @@ class Served:
         raise AssertionError(f"hearth serve did not start: {self.output()}")
 
     def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {TOKEN}"}
+        return {"Authorization": f"Bearer {self.token}"}
 
-    def client(self, key: str = TOKEN) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.base}/v1", api_key=key, max_retries=0, timeout=120)
+    def client(self, key: str | None = None) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.base}/v1", api_key=key or self.token, max_retries=0, timeout=120)
 
     def metrics(self) -> dict:  # type: ignore[type-arg]
         return httpx.get(f"{self.base}/metrics", headers=self.auth(), timeout=10).json()
@@ -243,26 +246,6 @@ def test_a_real_llama_cpp_server_answers_as_a_provider(served: Served, llama_ser
         f'[[provider]]\nname = "lan"\nkind = "openai"\nbase_url = "{llama_server.base_url}"\n')
     answer = served.client().chat.completions.create(**_ask(model="lan/default"))
     assert answer.choices[0].message.content and answer.usage.completion_tokens > 0
-
-
-def test_the_token_is_made_once_and_kept_in_the_keychain(memory_keychain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from app.server.token import TOKEN_ENV, server_token
-
-    monkeypatch.delenv(TOKEN_ENV, raising=False)
-    first = server_token()
-    assert first and len(first) > 40 and server_token() == first  # made once, then read back
-    assert list(memory_keychain.saved.values()) == [first]
-    monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
-    assert server_token() == "from-the-environment"
-
-
-def test_without_a_keychain_the_message_names_the_environment_variable(no_keychain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from app.core.errors import KeychainUnavailable
-    from app.server.token import TOKEN_ENV, server_token
-
-    monkeypatch.delenv(TOKEN_ENV, raising=False)
-    with pytest.raises(KeychainUnavailable, match=TOKEN_ENV):
-        server_token()
 
 
 def _hearth(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ are turned into it.
  │    └── ExchangeError          a file to import cannot be used (not JSON, wrong shape, too big, newer)
      ├── ProviderError              providers.toml or a provider's settings (provider, field, hint)
      ├── KeychainUnavailable        no OS keychain: set the key's environment variable instead
-     ├── ServeError                 the API server cannot start (a port in use)
+     ├── ServeError                 the API server cannot start (a port in use, an unsafe token file)
      ├── CatalogError               models.toml is malformed
      ├── LibraryError               the model library cannot do what was asked
      └── DownloadError              a model download could not finish (code says why)
@@ -85,10 +85,11 @@ class KeychainUnavailable(HearthError):
 
 
 class ServeError(HearthError):
-    """The API server (app.server) could not start; the message says why and what to do."""
+    """The API server (app.server) could not start; the message says why and what to do.
+    Codes: cannot_serve (the port), token_file (the token's file is unsafe or unreadable)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__("cannot_serve", message)
+    def __init__(self, message: str, code: str = "cannot_serve") -> None:
+        super().__init__(code, message)
 
 
 class CatalogError(HearthError):

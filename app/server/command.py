@@ -1,7 +1,8 @@
 """`hearth serve`: the OpenAI-compatible server (app.server) on uvicorn, in front of the local
 model and every configured provider, until Ctrl-C.
 
-Loopback by default. A bearer token is required (app.server.token); `--no-auth` is refused
+Loopback by default. A bearer token is required (app.server.token: the environment, the keychain,
+else a private file in the data dir; `--show-token` prints it); `--no-auth` is refused
 unless the address is loopback, and any other address prints a warning. Web pages may use it
 only from the origins `--allow-origin` names (app.server.guard). The local model is
 loaded before the port opens, so the first request does not pay for it. The options are
@@ -15,9 +16,13 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.errors import HearthError
 from app.core.models import ModelLibrary
+
+if TYPE_CHECKING:
+    from app.server.token import ServeToken
 
 __all__ = ["run_serve"]
 
@@ -33,7 +38,7 @@ def run_serve(args: argparse.Namespace, data_dir: Path, model: Path, library: Mo
 
     if args.show_token:
         try:
-            print(server_token())
+            print(server_token(data_dir).value)
         except HearthError as e:
             return fail(e.message)
         return 0
@@ -49,7 +54,7 @@ def run_serve(args: argparse.Namespace, data_dir: Path, model: Path, library: Mo
         return fail(f"--no-auth is only allowed on a loopback address; {args.host} lets other machines in, so "
                     "they must send the token")
     try:
-        token = None if args.no_auth else server_token()
+        token = None if args.no_auth else server_token(data_dir)
     except HearthError as e:
         return fail(e.message)
     if not loopback(args.host):
@@ -66,7 +71,7 @@ def run_serve(args: argparse.Namespace, data_dir: Path, model: Path, library: Mo
 
 
 async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary,
-                 token: str | None, origins: tuple[str, ...]) -> int:
+                 token: ServeToken | None, origins: tuple[str, ...]) -> int:
     from app.core.errors import ServeError
     from app.core.providers import KeyStore, ProvidersFile
     from app.server.gateway import Gateway, LocalModelEntry
@@ -97,14 +102,16 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
         gateway = Gateway(engine, local, ProvidersFile(data_dir, set(load_formats())), KeyStore(), Metrics(),
                           queue_limit=args.queue, keeper=keeper)
         saver = ApiSaver(data_dir)
-        app = build_app(gateway, token=token, host=args.host, origins=origins, saver=saver)
+        app = build_app(gateway, token=token.value if token is not None else None, host=args.host, origins=origins,
+                        saver=saver)
         server = RunningServer(app, args.host, args.port)
         try:
             await server.start()
         except ServeError as e:
             return fail(f"{e} Choose another one with --port.")
         served = ", ".join(i for i, _ in gateway.model_ids()) or "nothing yet (add a provider or drop --no-local)"
-        auth = "no token needed (--no-auth)" if token is None else "send the token from `hearth serve --show-token`"
+        auth = ("no token needed (--no-auth)" if token is None else
+                f"send the token `hearth serve --show-token` prints; it is kept {token.kept}")
         print(f"hearth: serving {served} at {server.url} ({auth}); Ctrl-C stops", file=sys.stderr, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

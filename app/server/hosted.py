@@ -17,7 +17,7 @@ from app.server.http import build_app
 from app.server.metrics import Metrics
 from app.server.running import RunningServer
 from app.server.saving import ApiSaver
-from app.server.token import server_token
+from app.server.token import ServeToken, server_token
 from engine.client import AsyncEngine
 from store import Store
 
@@ -25,9 +25,12 @@ __all__ = ["HostedServer", "start_hosted"]
 
 
 class HostedServer:
-    def __init__(self, server: RunningServer, gateway: Gateway) -> None:
+    """`url` is where clients go; `token` what they send, kept where `token_kept` says (for the person)."""
+
+    def __init__(self, server: RunningServer, gateway: Gateway, token: ServeToken) -> None:
         self._server, self._gateway = server, gateway
         self.url = server.url
+        self.token, self.token_kept = token.value, token.kept
 
     async def stop(self) -> None:
         """Stop listening, then let the last answers' saves land."""
@@ -40,17 +43,17 @@ async def start_hosted(*, engine: AsyncEngine, local: Callable[[], tuple[str, in
                        port: int) -> HostedServer:
     """Serve on host:port until stopped. `local`: the loaded model's (id, context) now, or None.
     Web pages may use it only from the origins HEARTH_ALLOWED_ORIGINS names (app.server.guard).
-    HearthError: no keychain for the token (KeychainUnavailable), the port is taken or that
-    variable holds something that is not an origin (ServeError)."""
+    ServeError: the port is taken, the token's file is unsafe (app.server.token), or that variable
+    holds something that is not an origin."""
     origins = allowed_origins()
-    token = await asyncio.to_thread(server_token)  # the keychain may take a moment
+    token = await asyncio.to_thread(server_token, data_dir)  # the keychain may take a moment
 
     def local_entry() -> LocalModelEntry | None:
         now = local()
         return LocalModelEntry(*now) if now is not None else None
 
     gateway = Gateway(engine, local_entry, providers, keys, Metrics())
-    app = build_app(gateway, token=token, host=host, origins=origins, saver=ApiSaver(data_dir, store))
+    app = build_app(gateway, token=token.value, host=host, origins=origins, saver=ApiSaver(data_dir, store))
     server = RunningServer(app, host, port)
     await server.start()
-    return HostedServer(server, gateway)
+    return HostedServer(server, gateway, token)

@@ -33,6 +33,8 @@ class HostedServer(Protocol):
     """What app.server.hosted.start_hosted returns (the window never imports app.server)."""
 
     url: str
+    token: str
+    token_kept: str  # where, in a person's words: "in your keychain", "in /path/serve-token"
 
     async def stop(self) -> None: ...
 
@@ -96,9 +98,11 @@ class ServeControl(QObject):
         try:
             server = await self._start_server(**options)
         except ServeError as e:
-            self._say(False, f"{e} Close it, or run `hearth serve --port N` on another port instead.", True)
+            port = e.code != "token_file"  # the token's file says its own fix
+            hint = " Close it, or run `hearth serve --port N` on another port instead." if port else ""
+            self._say(False, e.message + hint, True)
             return
-        except HearthError as e:  # no keychain for the token
+        except HearthError as e:
             self._say(False, e.message, True)
             return
         self._server = server
