@@ -126,3 +126,41 @@ def test_a_port_in_use_is_said_in_the_settings_window(qtbot, loop, data_dir: Pat
             assert "another program" in w.window.status.notice_label.text()  # the status line says it too
         finally:
             w.close()
+
+
+def test_without_a_keychain_settings_show_the_address_and_the_token_and_copy_it(
+        qtbot, loop, data_dir: Path, no_keychain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QLineEdit
+
+    monkeypatch.delenv("HEARTH_SERVE_TOKEN", raising=False)
+    port = _free_port()
+    w = _Window(qtbot, data_dir, port)
+    try:
+        dialog = w.window.keys.show_settings()
+        access = dialog.serve_access
+        assert not access.isVisible()  # nothing to show before it serves
+        qtbot.mouseClick(dialog.serve, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: w.serving.serving, timeout=10_000)
+        address = f"http://127.0.0.1:{port}/v1"
+        token = (data_dir / "serve-token").read_text().strip()  # no keychain: the private file keeps it
+        assert access.isVisible() and access.address.text() == address
+        assert access.token.text() == token and access.token.echoMode() == QLineEdit.EchoMode.Password
+        assert access.kept.text() == f"Kept in {data_dir / 'serve-token'}."
+        qtbot.mouseClick(access.show_token, Qt.MouseButton.LeftButton)
+        assert access.token.echoMode() == QLineEdit.EchoMode.Normal and access.show_token.text() == "Hide"
+        qtbot.mouseClick(access.copy_token, Qt.MouseButton.LeftButton)
+        assert QApplication.clipboard().text() == token and access.copy_token.text() == "Copied"
+        qtbot.mouseClick(access.copy_address, Qt.MouseButton.LeftButton)
+        assert QApplication.clipboard().text() == address
+        r = run(qtbot, _get(f"{address}/models", token))
+        assert r.status_code == 200  # the token shown is the one the server takes
+        qtbot.mouseClick(dialog.serve, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not w.serving.serving, timeout=10_000)
+        assert not access.isVisible() and access.token.text() == ""
+    finally:
+        w.close()
+
+
+async def _get(url: str, token: str) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)

@@ -3,7 +3,9 @@ sharing its engine and its loaded model, so a chat message and an API request qu
 same engine, one after the other.
 
 Owns starting and stopping the server on the window's loop (app.server.running), telling the
-Settings window and the status line what it is doing (`changed`), and remembering the choice
+Settings window and the status line what it is doing (`changed`) and what clients need while it
+serves (`access_changed`: the address and the token, which app.server.token keeps in the keychain
+or in a private file where there is none), and remembering the choice
 (so the next start serves again). API conversations that ask to be kept are saved through the
 window's own store. Must not: block the loop, or touch widgets other than through `changed`.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from app.core.providers import KeyStore, ProvidersFile
     from store import Store
 
-__all__ = ["PORT", "HostedServer", "ServeControl", "StartServer"]
+__all__ = ["PORT", "Access", "HostedServer", "ServeControl", "StartServer"]
 
 
 class HostedServer(Protocol):
@@ -47,8 +50,18 @@ PORT = 8765
 SERVE_KEY = "serve/on"
 
 
+@dataclass(frozen=True)
+class Access:
+    """What a client needs while the window serves, and where the token is kept."""
+
+    address: str
+    token: str = field(repr=False)
+    kept: str
+
+
 class ServeControl(QObject):
     changed = Signal(bool, str, bool)  # serving, what to say, whether it is a problem
+    access_changed = Signal(object)  # Access while serving, else None
 
     def __init__(self, start: StartServer, service: ChatService, store: Store, data_dir: Path,
                  providers: ProvidersFile, keys: KeyStore, library: ModelLibrary | None, prefs: QSettings | None,
@@ -60,6 +73,7 @@ class ServeControl(QObject):
         self._providers, self._keys, self._library, self._prefs = providers, keys, library, prefs
         self.host, self.port = host, port
         self._server: HostedServer | None = None
+        self.access: Access | None = None
         self._busy: asyncio.Task[None] | None = None
         self.state: tuple[bool, str, bool] = (False, f"Off. Turn it on to let other apps use {self.address}.", False)
 
@@ -107,7 +121,9 @@ class ServeControl(QObject):
             return
         self._server = server
         self._remember(True)
-        self._say(True, f"Serving at {server.url}. Clients send the token `hearth serve --show-token` prints.", False)
+        self.access = Access(server.url, server.token, server.token_kept)
+        self.access_changed.emit(self.access)
+        self._say(True, f"Serving at {server.url}. Clients send the token shown in Settings → Other apps.", False)
 
     async def _stop(self) -> None:
         await self.shutdown()
@@ -119,6 +135,8 @@ class ServeControl(QObject):
         if self._server is not None:
             await self._server.stop()
             self._server = None
+            self.access = None
+            self.access_changed.emit(None)
 
     def _remember(self, on: bool) -> None:
         if self._prefs is not None:

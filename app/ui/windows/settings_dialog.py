@@ -4,11 +4,14 @@ serving the models to other apps on localhost (app.ui.windows.serve_control).
 A non-modal window, made once and reused; every change applies at once. It only shows the
 values it is given and reports what the person picks (`theme_chosen`, `zoom_chosen`):
 WindowKeys applies and saves them, so the text size here and Ctrl +/Ctrl −/Ctrl 0 are one
-setting; `serve_toggled` goes to ServeControl, whose answer comes back through `show_serving`.
+setting; `serve_toggled` goes to ServeControl, whose answer comes back through `show_serving`
+(and, while it serves, the address and token through `show_access`).
 Must not: apply a theme, touch fonts, start a server or write the settings file itself.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,6 +30,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.theme import Theme, set_style
+from app.ui.widgets.serve_access import ServeAccess
+
+if TYPE_CHECKING:
+    from app.ui.windows.serve_control import Access
 
 __all__ = ["SettingsDialog"]
 
@@ -81,7 +88,7 @@ class SettingsDialog(QDialog):
         self.serve.setObjectName("serve")
         self.serve.setToolTip("IDE plugins, scripts and other chat clients can then use this window's model and "
                               "providers at http://127.0.0.1:8765/v1, one request at a time with your chats. "
-                              "They need the token `hearth serve --show-token` prints.")
+                              "They need the token shown here while it serves.")
         self.serve.toggled.connect(self.serve_toggled.emit)
         self.serve_status = QLabel(self.serve_box)
         self.serve_status.setObjectName("serve_status")
@@ -90,6 +97,8 @@ class SettingsDialog(QDialog):
         serve_column = QVBoxLayout(self.serve_box)
         serve_column.addWidget(self.serve)
         serve_column.addWidget(self.serve_status)
+        self.serve_access = ServeAccess(self.serve_box)
+        serve_column.addWidget(self.serve_access)
         self.serve_box.hide()  # shown when the window can serve (show_serving)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.close)
@@ -127,3 +136,8 @@ class SettingsDialog(QDialog):
         set_style(self.serve_status, "color: $error;" if problem else "color: $muted;")
         self.serve_status.setMinimumHeight(self.serve_status.heightForWidth(max(200, self.serve_status.width())))
         self.adjustSize()  # a longer message gets the lines it needs
+
+    def show_access(self, access: Access | None) -> None:
+        """The address and the token while serving (ServeControl.access_changed)."""
+        self.serve_access.show_access(access)
+        self.adjustSize()

@@ -178,6 +178,8 @@ class WindowKeys(QObject):
                 dialog.serve_toggled.connect(self.window.serving.toggle)
                 self.window.serving.changed.connect(dialog.show_serving)
                 dialog.show_serving(*self.window.serving.state)
+                self.window.serving.access_changed.connect(dialog.show_access)
+                dialog.show_access(self.window.serving.access)
             self.settings_dialog = dialog
         self.settings_dialog.show_theme(self._theme())
         self.settings_dialog.show_zoom(self.zoom)
