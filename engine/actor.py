@@ -94,8 +94,14 @@ class _Actor:
         model = self._model
         if model is None:
             return Measured(cmd.request_id, error="No model is loaded.")
+        from engine.template import too_costly_message
+        from engine.template_limits import TemplateTooCostly, render_budget
+
         try:
-            return model.measure(cmd)
+            with render_budget():  # all the renders of one measure, together
+                return model.measure(cmd)
+        except TemplateTooCostly as e:
+            return Measured(cmd.request_id, error=too_costly_message(model.info.path, e))
         except Exception as e:  # noqa: BLE001 - a model swapped out meanwhile, an untrusted template
             return Measured(cmd.request_id, error=str(e) or type(e).__name__)
 
@@ -188,7 +194,10 @@ class _Actor:
             elif self._model is None:
                 self.emit(Failed(gid, "no_model", "No model is loaded. Choose a model and try again."))
             else:
-                self._model.generate(cmd, cancel, emit, received_at)
+                from engine.template_limits import render_budget
+
+                with render_budget():  # all the renders of this turn's prompt (fitting a long chat), together
+                    self._model.generate(cmd, cancel, emit, received_at)
         except Exception as e:  # noqa: BLE001 - a bug or a llama.cpp error must end the stream, not the engine
             self.emit(Failed(gid, "engine_error", f"The engine failed while generating: {e}"))
         finally:

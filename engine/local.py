@@ -39,7 +39,8 @@ from engine.events import (
 )
 from engine.gguf_check import check_gguf
 from engine.kv_states import SavedStates, common_prefix
-from engine.template import ChatTemplate, choose_template
+from engine.template import ChatTemplate, choose_template, too_costly_message
+from engine.template_limits import TemplateTooCostly, render_budget
 from engine.threads import ThreadChooser, default_threads, physical_cores
 
 __all__ = ["LocalModel"]
@@ -112,23 +113,31 @@ def _blocked_message(name: str, error: Exception) -> str:
             f"template may not ({error}). The model file may be hostile; choose another model.")
 
 
-def _compile_template(name: str, source: str, *, bos: str, eos: str, trial: bool = False) -> ChatTemplate:
+def _compile_template(path: str, source: str, *, bos: str, eos: str, trial: bool = False,
+                      limit_memory: bool = True) -> ChatTemplate:
     """Compile the model's chat template; with `trial`, also render a one-message chat.
 
     The trial render runs before llama.cpp loads the file, so a template that tries to leave
-    the sandbox at once is refused at load time. One that only misbehaves on some
-    conversations is caught at render time (`generate`). Other trial failures are ignored:
-    a template may legitimately reject a conversation shape.
+    the sandbox, or goes past the limits on time, size and memory, at once is refused at
+    load time. One that only misbehaves on some conversations is caught at render time
+    (`generate`), within the same limits. Other trial failures are ignored: a template may
+    legitimately reject a conversation shape.
     """
+    name = Path(path).name
     try:
-        template = ChatTemplate(source, bos_token=bos, eos_token=eos)
+        template = ChatTemplate(source, bos_token=bos, eos_token=eos, limit_memory=limit_memory)
     except ModelLoadError as e:
         raise ModelLoadError("bad_template", f"The chat template in {name} is invalid: {e.__cause__ or e}") from e
+    except TemplateTooCostly as e:
+        raise ModelLoadError("bad_template", too_costly_message(path, e)) from None
     if trial:
         try:
-            template.render([ChatMessage("user", "Hello")])
+            with render_budget():
+                template.render([ChatMessage("user", "Hello")])
         except SecurityError as e:
             raise ModelLoadError("unsafe_template", _blocked_message(name, e)) from e
+        except TemplateTooCostly as e:
+            raise ModelLoadError("bad_template", too_costly_message(path, e)) from None
         except Exception:  # noqa: BLE001, S110 - untrusted template code; judged per conversation, at render time
             pass
     return template
@@ -168,15 +177,18 @@ class LocalModel:
         except ValueError as e:
             raise ModelLoadError("bad_template", str(e)) from e
         template_source = choice.source
-        _compile_template(name, template_source, bos="", eos="", trial=True)
+        # Nothing else runs in this process during a load: the check renders with the memory limit.
+        checked = _compile_template(str(cmd.path), template_source, bos="", eos="", trial=True)
         import llama_cpp  # imported here so that only the engine process loads native code
 
         from engine.backends import load_backends
+        from engine.llama_templates import disable_llama_cpp_templates
 
         self._lib = llama_cpp
         # Before anything asks llama.cpp about devices: with Hearth's build, no backend
         # (not even the CPU) exists until it is loaded.
         backends = load_backends(llama_cpp)
+        disable_llama_cpp_templates(llama_cpp)  # it would compile the file's templates unlimited
         n_threads = cmd.n_threads or default_threads()
         # Prompt processing is compute-bound and runs while the UI is idle: use every
         # physical core. Decode overlaps with the UI, so it keeps one core free (threads.py).
@@ -201,7 +213,12 @@ class LocalModel:
         bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "replace")
         eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
         self._bos_text = bos
-        self.template = _compile_template(name, template_source, bos=bos, eos=eos)
+        # In a turn, a reader thread may render (Measure) while the main thread decodes: a GPU driver
+        # that maps pinned host memory meanwhile would fail under the render's memory limit and
+        # abort llama.cpp. With layers on a GPU, renders keep their time and size limits only.
+        self.template = checked.with_tokens(bos_token=bos, eos_token=eos,
+                                            limit_memory=not (gpu_offload and n_gpu_layers > 0))
+        self._path = str(cmd.path)
         self._vocab = llm._model.vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
@@ -259,6 +276,8 @@ class LocalModel:
         gid = cmd.generation_id
         try:
             return self.tokenize_prompt(cmd)
+        except TemplateTooCostly as e:
+            emit(Failed(gid, "bad_template", too_costly_message(self._path, e)))
         except SecurityError as e:
             emit(Failed(gid, "template_error", _blocked_message(self._name, e)))
         except TemplateError as e:  # e.g. the template's raise_exception on roles out of order
@@ -367,6 +386,9 @@ class LocalModel:
                 emit(Failed(gid, "context_full", _message_too_long(count(tuple(least)), n_ctx, self._llm.n_ctx())))
                 return None
             return self.tokenize_prompt(dataclasses.replace(cmd, messages=fit.messages)), fit.omitted
+        except TemplateTooCostly as e:
+            emit(Failed(gid, "bad_template", too_costly_message(self._path, e)))
+            return None
         except Exception as e:  # noqa: BLE001 - the template is untrusted code (see _prompt_or_fail)
             emit(Failed(gid, "template_error", f"Could not build a shorter prompt for {self._name}: {e}"))
             return None

@@ -63,9 +63,11 @@ def _selftest(conn: Connection, model_path: str, n_threads: int, n_decode: int) 
     import llama_cpp
 
     from engine.backends import load_backends
+    from engine.llama_templates import disable_llama_cpp_templates
 
     step("backends")
     report = load_backends(llama_cpp)
+    disable_llama_cpp_templates(llama_cpp)  # it would compile the file's templates unlimited
     conn.send(("backends", dataclasses.asdict(report)))
     step("load")
     # With a GPU backend, offload every layer: the self-test then proves the GPU path too.

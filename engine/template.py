@@ -2,25 +2,28 @@
 
 The template is untrusted input shipped inside the model file: it is rendered with
 jinja2's ImmutableSandboxedEnvironment, so it cannot reach Python internals or mutate
-the messages it is given.
+the messages it is given, within limits on time, size and memory (engine.template_limits),
+so it cannot loop for ever or take the machine's memory either.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.commands import ChatMessage
 from engine.errors import ModelLoadError
+from engine.template_limits import LimitedSandbox, TemplateTooCostly, compile_limited, render_limited
 
 __all__ = ["CHATML_TEMPLATE", "KNOWN_TEMPLATES", "TEMPLATE_NAMES", "ChatTemplate", "TemplateChoice", "choose_template",
-           "looks_like_base_model"]
+           "looks_like_base_model", "too_costly_message"]
 
 # Used when a model ships no template: ChatML is what most small instruct models expect.
 CHATML_TEMPLATE = (
@@ -89,6 +92,13 @@ def choose_template(file_template: str | None, *, architecture: str, chosen: str
     return TemplateChoice(KNOWN_TEMPLATES[name], name, note)
 
 
+def too_costly_message(path: str, error: TemplateTooCostly) -> str:
+    """What a person reads when the template at `path` went past a limit: the file, and what to do."""
+    return (f"The chat template in {Path(path).name} {error.what}, so Hearth stopped it: the template is broken or "
+            f"hostile. Choose a built-in template for this model (`hearth models template {path} chatml`, or "
+            "gemma, llama3, phi3, mistral), or choose another model.")
+
+
 # Stands in for message i while the template renders (private-use characters nobody types).
 _MARK = re.compile("\ue000hearth(\\d+)\ue001")
 
@@ -102,19 +112,31 @@ def _strftime_now(fmt: str) -> str:
 
 
 class ChatTemplate:
-    """A compiled chat template plus the special tokens it may refer to."""
+    """A compiled chat template plus the special tokens it may refer to.
 
-    def __init__(self, source: str, *, bos_token: str, eos_token: str) -> None:
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    Rendering raises engine.template_limits.TemplateTooCostly past a limit. `limit_memory`
+    False renders without the memory limit, for a process where another thread may need
+    memory meanwhile (see engine.template_limits).
+    """
+
+    def __init__(self, source: str, *, bos_token: str, eos_token: str, limit_memory: bool = True) -> None:
+        env = LimitedSandbox(trim_blocks=True, lstrip_blocks=True)
         env.globals["raise_exception"] = _raise_exception
         env.globals["strftime_now"] = _strftime_now
         try:
-            self._template = env.from_string(source)
-        except TemplateError as e:
+            self._template = compile_limited(env, source)
+        except (TemplateError, RecursionError) as e:  # RecursionError: nested past the parser's depth
             raise ModelLoadError("bad_template", f"The model's chat template is invalid: {e}") from e
         self.source = source
         self._bos = bos_token
         self._eos = eos_token
+        self.limit_memory = limit_memory
+
+    def with_tokens(self, *, bos_token: str, eos_token: str, limit_memory: bool) -> ChatTemplate:
+        """The same compiled template with other special tokens (compiling is the slow part)."""
+        other = copy.copy(self)
+        other._bos, other._eos, other.limit_memory = bos_token, eos_token, limit_memory
+        return other
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         context: dict[str, Any] = {
@@ -123,7 +145,8 @@ class ChatTemplate:
             "bos_token": self._bos,
             "eos_token": self._eos,
         }
-        return self._template.render(**context)
+        return render_limited(self._template, context, content_chars=sum(len(m.content) for m in messages),
+                              limit_memory=self.limit_memory)
 
     def render_parts(self, messages: Sequence[ChatMessage]) -> list[tuple[str, bool]]:
         """The prompt as (text, is_content) pieces, so that message contents stay data.
