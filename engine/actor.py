@@ -3,12 +3,17 @@
 Owns the loaded model. A reader thread takes commands off the pipe so that Cancel is seen
 while a generation runs; the main thread runs loads and generations one at a time, in
 order. Every event goes back over the event pipe. Nothing here knows about the store or Qt.
+
+When the app is gone (its pipe closed, its pid gone, engine.parent_watch) the actor cancels
+what runs and stops; if the main thread has not ended the process a few seconds later (stuck
+in native code), the process ends anyway: an engine never outlives its app.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import queue
 import threading
 import time
@@ -29,6 +34,7 @@ from engine.events import (
     ModelUnloaded,
     StreamEvent,
 )
+from engine.parent_watch import die_with_parent
 
 if TYPE_CHECKING:
     from engine.local import LocalModel
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["run_engine"]
 
 _NO_STATS = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, 0.0)
+_ORPHAN_GRACE_S = 3.0  # how long an engine whose app is gone may take to stop on its own
 
 
 class _Actor:
@@ -59,12 +66,18 @@ class _Actor:
                 self._abandon()
 
     def _abandon(self) -> None:
-        """The app died: cancel everything so the running generation ends within a token."""
+        """The app died: cancel everything so the running generation ends within a token, and
+        end the process in any case if that has not ended it soon."""
         with self._lock:
+            if self._abandoned:
+                return
             self._abandoned = True
             for event in self._cancels.values():
                 event.set()
         self._inbox.put((time.perf_counter(), Shutdown()))
+        deadline = threading.Timer(_ORPHAN_GRACE_S, os._exit, args=(0,))
+        deadline.daemon = True
+        deadline.start()
 
     def read_commands(self, commands: Connection) -> None:
         """Reader thread: route Cancel at once, queue everything else in order."""
@@ -206,9 +219,11 @@ class _Actor:
                 self._cancel_reasons.pop(gid, None)
 
 
-def run_engine(commands: Connection, events: Connection) -> None:
-    """Process entry point (spawned)."""
+def run_engine(commands: Connection, events: Connection, parent_pid: int | None = None) -> None:
+    """Process entry point (spawned by the process `parent_pid`, which it does not outlive)."""
     actor = _Actor(events)
+    if parent_pid is not None:
+        die_with_parent(parent_pid, actor._abandon)
     reader = threading.Thread(target=actor.read_commands, args=(commands,), name="engine-commands", daemon=True)
     reader.start()
     actor.run()

@@ -6,7 +6,8 @@
 engine and never gets called from another thread.
 
 A native crash in llama.cpp kills only the engine process: open streams end with
-Failed("engine_crashed"), and the next load starts a fresh process.
+Failed("engine_crashed"), and the next load starts a fresh process. The engine process ends
+with the app, however the app ends (engine.parent_watch).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
+import queue
 import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -63,6 +67,39 @@ _NATIVE_CRASH = {-getattr(signal, name) for name in ("SIGSEGV", "SIGILL", "SIGBU
                  if hasattr(signal, name)} | {0xC0000005, 0xC000001D}
 
 
+_spawn_lock = threading.Lock()
+_spawn_jobs: queue.SimpleQueue[tuple[mp.process.BaseProcess, Future[None]]] = queue.SimpleQueue()
+_spawner: threading.Thread | None = None
+
+
+def _start_from_lasting_thread(proc: mp.process.BaseProcess) -> None:
+    """Start `proc` from one thread that lasts as long as this process.
+
+    The engine asks Linux to kill it when its parent ends (engine.parent_watch), and Linux
+    counts the *thread* that started a process as its parent: an engine started from a
+    worker thread (asyncio.to_thread, an executor) would be killed when that thread ends.
+    """
+    global _spawner
+    with _spawn_lock:
+        if _spawner is None or not _spawner.is_alive():
+            _spawner = threading.Thread(target=_spawn_forever, name="engine-spawner", daemon=True)
+            _spawner.start()
+    done: Future[None] = Future()
+    _spawn_jobs.put((proc, done))
+    done.result()
+
+
+def _spawn_forever() -> None:
+    while True:
+        proc, done = _spawn_jobs.get()
+        try:
+            proc.start()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, which re-raises it
+            done.set_exception(e)
+        else:
+            done.set_result(None)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineDied:
     """The engine process exited without being asked to."""
@@ -93,9 +130,10 @@ class EngineProcess:
         ctx = mp.get_context("spawn")
         cmd_recv, cmd_send = ctx.Pipe(duplex=False)
         ev_recv, ev_send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=run_engine, args=(cmd_recv, ev_send), name="hearth-engine", daemon=True)
+        self._proc = ctx.Process(target=run_engine, args=(cmd_recv, ev_send, os.getpid()), name="hearth-engine",
+                                 daemon=True)
         self._stopping = False
-        self._proc.start()
+        _start_from_lasting_thread(self._proc)
         cmd_recv.close()
         ev_send.close()
         self._commands = cmd_send
