@@ -15,7 +15,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +28,7 @@ from engine.commands import Summary
 from engine.states import GenerationState
 from store import branches, conversations, exchange, writes
 from store.backup import copy_database
+from store.changes import ChangeWatch, ListChanges, ListMark
 from store.continuation import Continuation, begin_continue
 from store.db import make_engine
 from store.diagnose import explain
@@ -68,6 +69,7 @@ class Store:
             _READER_THREADS, thread_name_prefix="hearth-store-read"
         )
         self._closed = False
+        self._changes = ChangeWatch(db_path, immutable=self.read_only)
         self.reads = Reads(self._read_engine)
         """Blocking reads for the CLI and tests; async callers use the methods below."""
         self.jobs = Jobs(self._await_write, owner)
@@ -168,6 +170,7 @@ class Store:
         if self._writer is not None:
             self._writer.close()
         self._read_pool.shutdown(wait=True)
+        self._changes.close()
         self._read_engine.dispose()
         if self._owner is not None:  # after the last write: our generations are final or ours no more
             self._owner.close()
@@ -299,6 +302,16 @@ class Store:
                                  ) -> list[ConversationRow]:
         """Pinned first, then by last activity; `limit`/`after` page through them (store.listing)."""
         return await self._read(functools.partial(self.reads.list_conversations, limit=limit, after=after))
+
+    async def data_version(self) -> int:
+        """A number that changes when anything has been saved since it was last read, by any process
+        (this one's writer included): polled to notice other processes' writes (store.changes)."""
+        return await self._read(self._changes.version)
+
+    async def conversation_changes(self, mark: ListMark | None, held: Collection[int] = ()) -> ListChanges:
+        """The list's rows created or active since `mark` and the current rows of `held` (those gone
+        listed apart), with the mark for the next call; `mark=None` gives only a mark (store.changes)."""
+        return await self._read(self._changes.changes, mark, tuple(held))
 
     async def conversation(self, conversation_id: int) -> ConversationRow | None:
         return await self._read(self.reads.conversation, conversation_id)

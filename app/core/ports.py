@@ -8,7 +8,7 @@ real thing fails the type check instead of passing tests it should fail. No Qt.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +19,7 @@ from app.core.routes import Route
 from engine.commands import Sampling, Summary
 from engine.events import ModelInfo, Started, StreamEvent
 from store.branches import Fork
+from store.changes import ListChanges, ListMark
 from store.exchange import ExchangeConversation
 from store.rows import ConversationChange, ConversationRow, ListKey, MessageRow, TurnIds
 from store.search import SearchHit
@@ -80,6 +81,12 @@ class ConversationStore(Protocol):
                                  ) -> list[ConversationRow]: ...
 
     async def pin_conversation(self, conversation_id: int, pinned: bool) -> ConversationChange: ...
+
+    async def conversation(self, conversation_id: int) -> ConversationRow | None: ...
+
+    async def data_version(self) -> int: ...
+
+    async def conversation_changes(self, mark: ListMark | None, held: Collection[int] = ...) -> ListChanges: ...
 
     async def delete_conversation(self, conversation_id: int) -> tuple[str, int]: ...
 

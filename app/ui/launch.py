@@ -198,6 +198,7 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         except Exception as e:
             log.exception("reading the conversation list failed")
             window.show_problem(f"Could not read your conversations: {e}")
+        vm.watch_conversations()  # what `hearth ask`, imports, other windows and the server save
         await closed
         report.target = None
         if serving is not None:

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError
 from app.core.exchange import ExportFormat, ImportReport, export_text, import_file, write_export
+from app.core.list_watch import EVERY_S, ListWatch
 from app.core.message_view import MessageView
 from app.core.model_state import ModelState
 from app.core.ports import ChatBackend, ConversationStore
@@ -27,6 +28,7 @@ from app.core.routes import LOCAL, RouteChoice, Router
 from app.ui.viewmodels.conversation import FRAME_MS, ConversationViewModel
 from app.ui.viewmodels.deletions import Deletions
 from store import ConversationChange, ConversationRow
+from store.changes import ListChanges
 from store.rows import ListKey
 from store.search import SearchHit
 
@@ -43,7 +45,7 @@ class MainViewModel(QObject):
     conversations_changed = Signal(list)  # the first page of ConversationRows, in list order (a fresh read)
     conversations_appended = Signal(list, bool)  # the next page, and whether more follow
     conversation_changed = Signal(object)  # ConversationChange: one row to add or update, in list order
-    conversation_removed = Signal(int)  # a delete was asked for: the row leaves the list (it may come back)
+    conversation_removed = Signal(int)  # a delete was asked for (or done elsewhere): the row leaves the list
     conversation_restored = Signal(object, bool)  # ConversationRow back (undo, failed delete); was it shown
     current_changed = Signal(object)  # the ConversationViewModel now shown
     model_status_changed = Signal(str, str, str)  # state, model name, error ("" if none)
@@ -64,6 +66,10 @@ class MainViewModel(QObject):
         self._conversations: list[ConversationRow] = []  # the pages read so far, in list order
         self._more_conversations = False
         self._deleted_while_shown: set[int] = set()
+        # What other processes save reaches the list through this (app.core.list_watch).
+        self.list_watch = ListWatch(store, lambda: [c.id for c in self._conversations], self._on_list_changes,
+                                    self.refresh_conversations)
+        self._watching: asyncio.Task[None] | None = None
         self.deletions = Deletions(store, self)
         self.deletions.restored.connect(self._on_restored)
         self.deletions.failed.connect(self.notice)
@@ -137,6 +143,7 @@ class MainViewModel(QObject):
 
     async def refresh_conversations(self) -> None:
         """Read the first page of the list (pinned first, then by last activity)."""
+        await self.list_watch.start_here()  # what is saved from here on reaches the list as changes
         rows = await self._store.list_conversations(limit=CONVERSATION_PAGE)
         self._more_conversations = len(rows) == CONVERSATION_PAGE
         self._conversations = [r for r in rows if not self.deletions.pending(r.id)]
@@ -150,6 +157,11 @@ class MainViewModel(QObject):
         self._conversations += [r for r in rows if r.id not in known and not self.deletions.pending(r.id)]
         self.conversations_appended.emit([r for r in rows if not self.deletions.pending(r.id)],
                                          self._more_conversations)
+
+    def watch_conversations(self, every_s: float = EVERY_S) -> None:
+        """Keep the list in step with what other processes save, until `shutdown`."""
+        if self._watching is None:
+            self._watching = asyncio.ensure_future(self.list_watch.run(every_s))
 
     async def pin_conversation(self, conversation_id: int, pinned: bool) -> None:
         """Pin it to the top of the list, or unpin it; the list moves it once saved."""
@@ -207,6 +219,10 @@ class MainViewModel(QObject):
             await vm.wait_idle()  # a final save still queued lands before the branch is read back
             await self._store.switch_branch(message_id)
             await vm.reload()
+        if all(c.id != conversation_id for c in self._conversations):  # saved elsewhere a moment ago
+            row = await self._store.conversation(conversation_id)
+            if row is not None:
+                self._on_row_changed(ConversationChange(row, created=True))
         if self._opening == conversation_id:  # a later click wins over a slower read
             self._set_current(vm)
 
@@ -287,6 +303,8 @@ class MainViewModel(QObject):
 
     async def shutdown(self, timeout_s: float = 10.0) -> None:
         """Stop a running turn and wait (bounded) until every save is durable."""
+        if self._watching is not None:
+            self._watching.cancel()
         self.stop()
         idle = [vm.wait_idle() for vm in {*self._open.values(), self._current}]
         try:
@@ -315,6 +333,24 @@ class MainViewModel(QObject):
         rows.insert(next((i for i, c in enumerate(rows) if c.list_key < key), len(rows)), change.row)
         self._conversations = rows
         self.conversation_changed.emit(change)
+
+    def _on_list_changes(self, changes: ListChanges) -> None:
+        """Another process saved: update the rows that really differ, one by one (a row under the
+        pointer holds still); a row deleted elsewhere leaves the list, and the chat shown with it."""
+        held = {c.id: c for c in self._conversations}
+        for cid in changes.gone:
+            if cid in held and not self.deletions.pending(cid):
+                self._conversations = [c for c in self._conversations if c.id != cid]
+                self._open.pop(cid, None)
+                if self._current.conversation_id == cid:
+                    self._set_current(self._new_vm(None, self._current.route))
+                    self.notice.emit(f"“{held[cid].title}” was deleted elsewhere (another window or hearth)")
+                self.conversation_removed.emit(cid)
+        last = self._conversations[-1].list_key if self._conversations and self._more_conversations else None
+        for row in sorted(changes.rows, key=lambda r: r.list_key, reverse=True):
+            if held.get(row.id) == row or (row.id not in held and last is not None and row.list_key < last):
+                continue  # unchanged, or below the pages read: the page that brings it will
+            self._on_row_changed(ConversationChange(row, created=False))
 
     def _on_restored(self, row: ConversationRow) -> None:
         """Undone, or the delete failed: back in the list (and on screen, if it was shown and
