@@ -1,7 +1,12 @@
 """The engine actor: the entry point of the spawned engine process.
 
+Local and remote answers run side by side. A remote reply is I/O, not the model: each runs in
+a thread of its own as soon as it arrives, so a chat answered by a provider never waits for
+the local model or a load, nor they for it. A local answer stopped while it waits its turn
+behind another is answered at once by the reader thread.
+
 Owns the loaded model. A reader thread takes commands off the pipe so that Cancel is seen
-while a generation runs; the main thread runs loads and generations one at a time, in
+while a generation runs; the main thread runs loads and local generations one at a time, in
 order. Every event goes back over the event pipe. Nothing here knows about the store or Qt.
 
 When the app is gone (its pipe closed, its pid gone, engine.parent_watch) the actor cancels
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["run_engine"]
 
+_IDLE_REMOTES = 4  # providers kept open between replies (their connections stay warm)
 _NO_STATS = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, 0.0)
 _ORPHAN_GRACE_S = 3.0  # how long an engine whose app is gone may take to stop on its own
 
@@ -55,7 +61,8 @@ class _Actor:
         self._cancel_reasons: dict[int, str] = {}
         self._lock = threading.Lock()
         self._model: LocalModel | None = None  # imported lazily (native code), hence the TYPE_CHECKING import
-        self._remote: RemoteProvider | None = None  # for the last remote spec used
+        self._idle_remotes: dict[RemoteSpec, RemoteProvider] = {}  # not streaming now, by spec, oldest first
+        self._waiting: set[int] = set()  # local generations received, not started yet
         self._abandoned = False
 
     def emit(self, event: object) -> None:
@@ -95,10 +102,20 @@ class _Actor:
                 with self._lock:
                     self._cancel_reasons[cmd.generation_id] = cmd.reason
                     self._cancels.setdefault(cmd.generation_id, threading.Event()).set()
+                    waiting = cmd.generation_id in self._waiting
+                    self._waiting.discard(cmd.generation_id)
+                if waiting:  # queued behind another answer: it ends now, not when its turn comes
+                    self.emit(Cancelled(cmd.generation_id, cmd.reason, _NO_STATS))
                 continue
             if isinstance(cmd, Generate):
                 with self._lock:
                     self._cancels.setdefault(cmd.generation_id, threading.Event())
+                    if cmd.remote is None:
+                        self._waiting.add(cmd.generation_id)
+                if cmd.remote is not None:
+                    threading.Thread(target=self._generate, args=(cmd, now), name=f"remote-{cmd.generation_id}",
+                                     daemon=True).start()
+                    continue
             self._inbox.put((now, cmd))
             if isinstance(cmd, Shutdown):
                 return
@@ -131,8 +148,10 @@ class _Actor:
                 self._generate(cmd, received_at)
         if self._model is not None:
             self._model.close()
-        if self._remote is not None:
-            self._remote.close()
+        with self._lock:
+            idle, self._idle_remotes = list(self._idle_remotes.values()), {}
+        for provider in idle:
+            provider.close()
 
     def _load(self, cmd: LoadModel) -> None:
         from engine.local import LocalModel
@@ -164,15 +183,25 @@ class _Actor:
         self._free()
         self.emit(ModelUnloaded(path))
 
-    def _remote_for(self, spec: RemoteSpec) -> RemoteProvider:
-        """One provider (and its connection pool) per spec; a different spec replaces it."""
+    def _take_remote(self, spec: RemoteSpec) -> RemoteProvider:
+        """A provider for one reply: the idle one of this spec (its connections still open), or
+        a new one. A provider streams one reply at a time; replies at once get one each."""
         from engine.remote import RemoteProvider
 
-        if self._remote is None or self._remote.spec != spec:
-            if self._remote is not None:
-                self._remote.close()
-            self._remote = RemoteProvider(spec)
-        return self._remote
+        with self._lock:
+            idle = self._idle_remotes.pop(spec, None)
+        return idle if idle is not None else RemoteProvider(spec)
+
+    def _give_back_remote(self, provider: RemoteProvider) -> None:
+        """Kept for the next reply of its spec; the oldest idle one beyond a few is closed."""
+        with self._lock:
+            spare = self._idle_remotes.pop(provider.spec, None)
+            self._idle_remotes[provider.spec] = provider
+            stale = list(self._idle_remotes.values())[:-_IDLE_REMOTES]
+            for old in stale:
+                del self._idle_remotes[old.spec]
+        for old in [*stale, *([spare] if spare is not None else [])]:
+            old.close()
 
     def _with_reason(self, gid: int) -> Callable[[StreamEvent], None]:
         """A provider stopped by a Cancel command does not know why; the command does.
@@ -190,6 +219,11 @@ class _Actor:
     def _generate(self, cmd: Generate, received_at: float) -> None:
         gid = cmd.generation_id
         with self._lock:
+            if cmd.remote is None and gid not in self._waiting:  # stopped while waiting: answered then
+                self._cancels.pop(gid, None)
+                self._cancel_reasons.pop(gid, None)
+                return
+            self._waiting.discard(gid)
             cancel = self._cancels[gid]
         try:
             emit = self._with_reason(gid)
@@ -203,7 +237,11 @@ class _Actor:
             if cancel.is_set():  # cancelled while still queued
                 self.emit(Cancelled(gid, self._cancel_reasons.get(gid, "user"), _NO_STATS))
             elif cmd.remote is not None:
-                self._remote_for(cmd.remote).generate(cmd, cancel, emit, received_at)
+                provider = self._take_remote(cmd.remote)
+                try:
+                    provider.generate(cmd, cancel, emit, received_at)
+                finally:
+                    self._give_back_remote(provider)
             elif self._model is None:
                 self.emit(Failed(gid, "no_model", "No model is loaded. Choose a model and try again."))
             else:
