@@ -10,7 +10,8 @@ The kept part always starts with a user message after the system prompt (strict 
 templates refuse an assistant turn first), and the last message is always kept: it is what
 the model answers. The fewest messages are left out (a binary search over how many, since
 leaving out more never makes a prompt longer). Nothing stored is touched: the caller sends
-the kept messages and reports the left-out indices, so the window can mark them.
+the kept messages and reports the left-out indices, so the window can mark them. `refused`
+says which turns cannot be answered at all, for the generator and the context meter alike.
 Must not: tokenize or render itself (the counter does), or import anything outside engine.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 from engine.commands import ChatMessage, Summary
 
-__all__ = ["OVERFLOW_POLICIES", "SUMMARY_HEADER", "Fit", "fit_messages"]
+__all__ = ["OVERFLOW_POLICIES", "SUMMARY_HEADER", "Fit", "fit_messages", "refused"]
 
 OVERFLOW_POLICIES = ("rolling", "middle", "summarize", "stop")
 SUMMARY_HEADER = "Summary of the earlier conversation:"
@@ -32,6 +33,15 @@ class Fit:
     messages: tuple[ChatMessage, ...]  # what the prompt holds
     omitted: tuple[int, ...]  # indices into the original messages left out
     tokens: int  # the kept prompt's length
+
+
+def refused(prompt_tokens: int, n_ctx: int, policy: str, fits: bool) -> bool:
+    """Whether a turn is refused (engine.local's "context_full"): its whole prompt takes
+    `prompt_tokens`, which leaves no room to answer in `n_ctx` (the generator wants two tokens
+    free), and nothing can be left out: the policy is "stop", or `fits` is False (fit_messages
+    found no fit: the last message with the system prompt is too long by itself). A prompt past
+    the budget that still leaves that room is sent whole, the answer getting what room there is."""
+    return prompt_tokens >= n_ctx - 1 and (policy == "stop" or not fits)
 
 
 def fit_messages(messages: Sequence[ChatMessage], count: Callable[[tuple[ChatMessage, ...]], int], budget: int,

@@ -175,3 +175,30 @@ def test_a_long_prompt_reports_its_reading_progress_chunk_by_chunk(model: LocalM
     assert reads and all(events.index(r) < started for r in reads)  # all before the answer starts
     assert [r.done for r in reads] == sorted(r.done for r in reads) and reads[-1].done == total
     assert all(r.total == total for r in reads)
+
+
+@pytest.mark.parametrize("policy", ["stop", "rolling"])
+def test_the_meter_refuses_exactly_the_turns_the_engine_refuses(model: LocalModel, policy: str) -> None:
+    """engine.context_fit.refused on a measurement (what the window's Send obeys) agrees with the
+    generator, on prompts on both sides of the edge of the context, with and without earlier turns
+    to leave out."""
+    from engine.context_fit import refused
+
+    limit = 128
+    sampling = dataclasses.replace(Sampling.greedy(2), overflow=policy, context_limit=limit)
+    earlier = (ChatMessage("user", "Name a river."), ChatMessage("assistant", "The Nile flows north to the sea."))
+    outcomes: set[tuple[int, bool]] = set()
+    for before in ((), earlier):
+        for k in range(40, 140):
+            messages = (*before, ChatMessage("user", "Count these: " + "word " * k))
+            measured = model.measure(Measure(0, messages, sampling))
+            if not limit - 4 <= measured.prompt_tokens <= limit + 2:
+                continue
+            events: list[object] = []
+            model.generate(Generate(1, messages, sampling), threading.Event(), events.append, 0.0)
+            engine_refused = isinstance(events[-1], Failed) and events[-1].code == "context_full"
+            assert refused(measured.prompt_tokens, measured.n_ctx, policy, measured.omitted >= 0) == engine_refused, (
+                before, measured, events[-1])
+            outcomes.add((len(before), engine_refused))
+    assert (0, True) in outcomes and (0, False) in outcomes  # both sides of the edge were tried
+    assert ((2, True) in outcomes) == (policy == "stop")  # "rolling" leaves the earlier turn out instead

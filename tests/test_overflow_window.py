@@ -118,8 +118,10 @@ def test_the_context_meter_follows_typing_warns_and_says_what_is_left_out(qtbot,
     service.omitted = 4
     qtbot.keyClicks(w.composer, " more")
     qtbot.waitUntil(lambda: "4 earlier messages are left out" in meter.text(), timeout=3_000)
-    service.omitted = -1
+    service.omitted = -1  # nothing more can be left out, but the prompt still leaves room to answer
     qtbot.keyClicks(w.composer, " more")
+    qtbot.waitUntil(lambda: meter.level == "warning" and "Nothing more can be left out" in meter.text(), timeout=3_000)
+    qtbot.keyClicks(w.composer, " more" * 12)  # past the context: the engine would refuse it
     qtbot.waitUntil(lambda: meter.level == "error" and "too long to send" in meter.text(), timeout=3_000)
 
 

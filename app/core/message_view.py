@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from app.core.chat_service import TurnOutcome
     from store.rows import MessageRow
 
-__all__ = ["MessageView", "from_outcome", "from_row"]
+__all__ = ["UNBUILDABLE", "MessageView", "from_outcome", "from_row"]
+
+# Failure codes (engine.local) that say the answer's prompt could not be built: it did not fit the
+# context (nothing could be left out), or the chat template refused it. Continuing sends that same
+# prompt again, so it would fail the same way: such an answer is not offered Continue (Regenerate is,
+# after the person shortened the chat or changed its settings).
+UNBUILDABLE = frozenset({"context_full", "template_error", "bad_template"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,7 @@ class MessageView:
     # The last answer's prompt left this message out: the conversation outgrew the context.
     out_of_view: bool = False
     threads: int | None = None  # llama.cpp threads that decoded it (local models)
+    error_code: str | None = None  # a failed answer's stable code (engine.events.Failed.code)
 
     @property
     def branch(self) -> tuple[int, int] | None:
@@ -66,7 +73,10 @@ class MessageView:
 
     @property
     def continuable(self) -> bool:
-        """An answer that stopped before its end: interrupted, stopped, failed or cut off."""
+        """An answer that stopped before its end: interrupted, stopped, failed or cut off; not one
+        that failed because its prompt could not be built (UNBUILDABLE): continuing cannot help."""
+        if self.state is GenerationState.FAILED and self.error_code in UNBUILDABLE:
+            return False
         return self.role == "assistant" and self.message_id is not None and (self.cut_off or self.state in (
             GenerationState.INTERRUPTED, GenerationState.CANCELLED, GenerationState.FAILED))
 
@@ -105,7 +115,8 @@ def from_row(row: MessageRow) -> MessageView:
         role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
         error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
         tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id,
-        reasoning=row.reasoning, stop_reason=row.stop_reason, siblings=row.siblings, threads=row.threads)
+        reasoning=row.reasoning, stop_reason=row.stop_reason, siblings=row.siblings, threads=row.threads,
+        error_code=row.error_code)
 
 
 def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | None) -> MessageView:
@@ -118,7 +129,7 @@ def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | Non
             error_message=outcome.error_message or outcome.error_code,
             ttft_ms=m.get("ttft_ms"), tokens_per_s=m.get("tokens_per_s"),
             completion_tokens=_int(m.get("completion_tokens")), reasoning=outcome.reasoning,
-            stop_reason=outcome.stop_reason, threads=_int(m.get("threads")))
+            stop_reason=outcome.stop_reason, threads=_int(m.get("threads")), error_code=outcome.error_code)
     if isinstance(last, Final | Cancelled):
         s = last.stats
         state = GenerationState.COMPLETED if isinstance(last, Final) else GenerationState.CANCELLED
@@ -129,7 +140,7 @@ def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | Non
             stop_reason=last.stop_reason if isinstance(last, Final) else None)
     message = last.message if isinstance(last, Failed) else "the stream ended without a result"
     return MessageView(role="assistant", text=text, state=GenerationState.FAILED,
-                       error_message=message)
+                       error_message=message, error_code=last.code if isinstance(last, Failed) else None)
 
 
 def _int(value: float | None) -> int | None:

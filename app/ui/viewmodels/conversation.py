@@ -415,18 +415,22 @@ class ConversationViewModel(QObject):
             log.error("saving the answer failed", exc_info=err)
             self.problem.emit(f"Could not save the answer: {describe(err)}")
 
-    async def measure(self, draft: str) -> Measured | None:
+    async def measure(self, draft: str, editing: int | None = None) -> Measured | None:
         """The context meter's numbers for the next turn: this chat's path and `draft` (None
-        for a remote route: its server has a context of its own). The messages that turn would
-        leave out are marked, so a reopened chat shows them too."""
+        for a remote route: its server has a context of its own). `editing`: your message whose
+        new text `draft` is; that turn's path ends before it (the edit replaces it and what
+        follows). The messages that turn would leave out are marked, so a reopened chat shows them too."""
         if not self._route.is_local:
             return None
         shown = list(self._messages)
+        path = shown
+        if editing is not None:
+            path = shown[:next((i for i, m in enumerate(shown) if m.message_id == editing), len(shown))]
         summary = None
-        if self.chat_settings.overflow == "summarize" and self._conversation_id is not None and shown and (
-                last := shown[-1].message_id) is not None:
+        if self.chat_settings.overflow == "summarize" and self._conversation_id is not None and path and (
+                last := path[-1].message_id) is not None:
             summary = await self._store.summary(self._conversation_id, through_message_id=last)
-        use = await self._service.measure([(m.role, m.text) for m in shown], draft, self.chat_settings, summary)
+        use = await self._service.measure([(m.role, m.text) for m in path], draft, self.chat_settings, summary)
         if not use.measured.error and not self.streaming and self._messages == shown:  # still the same chat
             self._mark_out_of_view(use.out_of_view)
         return use.measured

@@ -334,8 +334,10 @@ class MainWindow(QMainWindow):
 
     def _sync_controls(self) -> None:
         busy = self.vm.busy
-        self.send_button.setEnabled(not busy and not self._sending and self.composer.has_content())
-        self.composer.set_submit_enabled(not busy and not self._sending)
+        refusal = self.meter.refusal  # the context meter measured a turn the engine would refuse
+        self.send_button.setEnabled(not busy and not self._sending and self.composer.has_content() and not refusal)
+        self.send_button.setToolTip(refusal)
+        self.composer.set_submit_enabled(not busy and not self._sending)  # _send asks the meter
         self.stop_button.setVisible(busy)
         self.stop_button.setEnabled(busy)
         can_continue = not busy and not self._sending and self._shown is not None and self._shown.can_continue
@@ -348,6 +350,11 @@ class MainWindow(QMainWindow):
     def _send(self) -> None:
         text = self.composer.toPlainText()
         if self._sending or self.vm.busy or not text.strip():
+            return
+        if self.meter.refusal and self.meter_control.settled:  # the meter says why
+            return
+        if self.meter_control.unsure(text):  # e.g. a paste a moment ago: sent once the meter says it fits
+            self.meter_control.measure_now(then=self._send)
             return
         self._sending = True
         self._sync_controls()

@@ -50,6 +50,8 @@ class EditBar(QWidget):
 class MessageCommands(QObject):
     """Carries out the transcript's message actions for one window."""
 
+    editing_changed = Signal()  # an edit began or ended: the next prompt is another (the context meter)
+
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self._w = window
@@ -115,6 +117,7 @@ class MessageCommands(QObject):
         self._w.composer.moveCursor(self._w.composer.textCursor().MoveOperation.End)
         self._w.edit_bar.show()
         self._w.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.editing_changed.emit()
 
     def cancel_edit(self) -> None:
         if self.editing is None:
@@ -123,12 +126,14 @@ class MessageCommands(QObject):
         self._w.edit_bar.hide()
         self._w.composer.setPlainText(self._draft)
         self._draft = ""
+        self.editing_changed.emit()
 
     def sent(self) -> None:
         """The edit went out as a new branch: back to writing new messages."""
         self.editing = None
         self._draft = ""
         self._w.edit_bar.hide()
+        self.editing_changed.emit()
 
     # -- delete ------------------------------------------------------------------------
     def _ask_delete(self, m: MessageView) -> None:
