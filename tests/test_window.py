@@ -232,9 +232,10 @@ def test_switching_away_and_back_while_streaming_keeps_the_answer_whole(qtbot, w
     service.enqueue(Reply(chunks, delay_s=0.02))
     type_and_enter(qtbot, window, "stream please")
     qtbot.waitUntil(lambda: "part2 " in transcript(window))
+    streaming_id = window.vm.current.conversation_id
     run(qtbot, window.vm.open_conversation(other))
     assert "something else" in transcript(window) and "part" not in transcript(window)
-    streaming_id = window.vm._active.conversation_id
+    assert window.vm.answering == {streaming_id: 0}
     qtbot.wait(100)  # the answer keeps streaming out of sight
     run(qtbot, window.vm.open_conversation(streaming_id))
     qtbot.waitUntil(lambda: "30 tokens" in transcript(window))
@@ -330,7 +331,7 @@ def test_f2_renames_a_conversation_and_the_list_shows_it_once_saved(qtbot, windo
     assert model.data(model.index(0)) == "Garden plans"
 
 
-def test_the_list_marks_the_chat_that_is_answering_and_stop_elsewhere_says_which(qtbot, window, service) -> None:
+def test_the_list_marks_the_chat_that_is_answering_and_its_stop_is_there(qtbot, window, service) -> None:
     other = service.store.add_conversation("Another chat")
     run(qtbot, window.vm.refresh_conversations())
     service.enqueue(Reply(["Once", " upon"], hold=True))
@@ -343,8 +344,15 @@ def test_the_list_marks_the_chat_that_is_answering_and_stop_elsewhere_says_which
     assert "answering now" in model.data(model.index(row), Qt.ItemDataRole.ToolTipRole)
     assert model.data(model.index(model.row_of(other)), Qt.ItemDataRole.DecorationRole) is None
     run(qtbot, window.vm.open_conversation(other))
+    assert not window.stop_button.isVisible()  # this chat has nothing to stop, and can send
+    qtbot.keyClicks(window.composer, "meanwhile")
+    assert window.send_button.isEnabled()
+    window.vm.stop()  # Esc here: the other chat's answer goes on
+    qtbot.wait(50)
+    assert window.vm.answering == {busy: 0}
+    run(qtbot, window.vm.open_conversation(busy))
     assert window.stop_button.isVisible()
     qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.vm.busy)
-    assert "Stopped the answer in “A long story please”" in window.status.notice_label.text()
+    qtbot.waitUntil(lambda: not window.vm.answering)
+    assert transcript(window).rstrip().endswith("stopped")
     assert model.data(model.index(model.row_of(busy)), Qt.ItemDataRole.DecorationRole) is None

@@ -104,8 +104,12 @@ def _stats(n: int) -> GenerationStats:
 
 
 class FakeTurn:
-    def __init__(self, ids: TurnIds, reply: Reply, service: FakeChatService) -> None:
+    """As the engine runs turns: one local answer at a time, in the order they were started (a
+    later one waits its turn, and a stop while it waits ends it at once); remote ones at once."""
+
+    def __init__(self, ids: TurnIds, reply: Reply, service: FakeChatService, *, local: bool = True) -> None:
         self.ids = ids
+        self.local = local
         self.changed = service.store.change_of(ids.conversation_id)
         self.prefix = ""
         self.command_latency_ms = 1.0
@@ -128,8 +132,31 @@ class FakeTurn:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._cancelled.wait(), seconds)
 
+    async def _my_turn(self) -> bool:
+        """Wait until the local answers started before this one have ended; False if stopped first."""
+        line = self._service.local_line
+        while line[0] is not self:
+            if self._cancelled.is_set():
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
         gid, reply = self.ids.generation_id, self._reply
+        try:
+            if self.local and not await self._my_turn():
+                self.outcome = TurnOutcome(GenerationState.CANCELLED, "", "user", None, None, {})
+                self._service._turn_ended(self)
+                asyncio.get_running_loop().call_later(reply.save_delay_s, self._save)
+                yield Cancelled(gid, "user", _stats(0))
+                return
+            async for event in self._events(gid, reply):
+                yield event
+        finally:
+            if self in self._service.local_line:
+                self._service.local_line.remove(self)
+
+    async def _events(self, gid: int, reply: Reply) -> AsyncIterator[StreamEvent]:
         for done, total in reply.reading:
             await self._pause(reply.delay_s)
             yield Reading(gid, done, total)
@@ -190,6 +217,7 @@ class FakeChatService:
         self.remotes: list[Any] = []  # the route's remote of each started turn (None: the local model)
         self.chat_settings: list[ChatSettings | None] = []  # the chat settings each started turn was given
         self.turns: list[FakeTurn] = []
+        self.local_line: list[FakeTurn] = []  # local turns not ended, in the order started: the first runs
         self._replies: list[Reply] = []
         self._start_errors: list[Exception] = []
         self._listeners: list[Callable[[ModelState], None]] = []
@@ -284,13 +312,16 @@ class FakeChatService:
         self.chat_settings.append(settings)
         ids = self.store.create_turn(conversation_id, text)
         reply = self._replies.pop(0) if self._replies else Reply(["ok"])
-        turn = FakeTurn(ids, reply, self)
+        turn = FakeTurn(ids, reply, self, local=remote is None)
         self.turns.append(turn)
+        if turn.local:
+            self.local_line.append(turn)
         self._set_state(ModelState.GENERATING)
         return turn
 
     def _turn_ended(self, turn: FakeTurn) -> None:
-        self._set_state(ModelState.READY)
+        if all(t is turn or t.outcome is not None for t in self.turns):  # as ChatService: the last one ended
+            self._set_state(ModelState.READY)
 
 
 # -- in-memory store (reads the window needs, plus the fake service's writes) --------------

@@ -64,6 +64,7 @@ class ConversationViewModel(QObject):
         # A saved conversation's route is read in `load`; a new chat's stays pending until
         # its first turn creates the conversation.
         self._route = route
+        self._local = True  # the last turn started here was (or is) answered by this computer's model
         # Its settings (None: a new chat following the default preset); see the end of the class.
         self._chat: ChatSettings | None = None
         self._chat_defaults: Callable[[], ChatSettings] = ChatSettings
@@ -155,9 +156,16 @@ class ConversationViewModel(QObject):
 
     async def _resolve_route(self) -> Route:
         """The route of the next turn; raises ProviderError (a provider removed)."""
-        if self._router is None:
-            return LOCAL_ROUTE
-        return await self._router.for_conversation(self._store, self._conversation_id, self._route)
+        route = LOCAL_ROUTE if self._router is None else await self._router.for_conversation(
+            self._store, self._conversation_id, self._route)
+        self._local = route.remote is None  # no turn streams here now: each turn resolves first
+        return route
+
+    @property
+    def answers_locally(self) -> bool:
+        """The answer streaming here (or the last one) comes from this computer's model, which
+        answers one chat at a time; a remote provider's never waits for it."""
+        return self._local
 
     async def _save_pending_route(self) -> None:
         """The first turn created the conversation: keep the route the person picked for it."""

@@ -49,8 +49,8 @@ class MainViewModel(QObject):
     conversation_restored = Signal(object, bool)  # ConversationRow back (undo, failed delete); was it shown
     current_changed = Signal(object)  # the ConversationViewModel now shown
     model_status_changed = Signal(str, str, str)  # state, model name, error ("" if none)
-    busy_changed = Signal(bool)  # a turn is streaming (in any conversation)
-    busy_conversation_changed = Signal(object)  # the id of the conversation answering now, or None
+    busy_changed = Signal(bool)  # the chat shown is answering (or waiting its turn), or no longer
+    answering_changed = Signal(object)  # `answering`: every chat answering now, and how long each waits
     notice = Signal(str)  # a short message for the status line
     save_health_changed = Signal(bool, str)  # saves work (True, "") / fail, with why (False, message)
     # Emitted on the store's writer thread; Qt queues it to this object's (the UI) thread.
@@ -75,7 +75,10 @@ class MainViewModel(QObject):
         self.deletions.failed.connect(self.notice)
         self.deletions.deleted.connect(self._on_deleted)
         self._open: dict[int, ConversationViewModel] = {}
-        self._active: ConversationViewModel | None = None  # the one streaming, if any
+        # The chats answering now, in the order they started: the local model's answers run in
+        # that order, one at a time; a remote provider's run beside them (engine.actor).
+        self._answering: list[ConversationViewModel] = []
+        self._busy = False  # the chat shown is answering (`busy`), as last announced
         self._opening: int | None = None
         self._model = (ModelState.LOADING.value, "", "")
         self._current = self._new_vm(None)
@@ -94,7 +97,20 @@ class MainViewModel(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._active is not None
+        """The chat shown is answering, or waiting its turn to: it cannot send until it ends.
+        Other chats can (`answering` says which answer now)."""
+        return self._current.streaming
+
+    @property
+    def answering(self) -> dict[int, int]:
+        """The chats answering now, by id, each with how many answers of this computer's model
+        are ahead of its own (0: it is being answered; n: it waits behind n other chats)."""
+        return {vm.conversation_id: self.waiting_for(vm) for vm in self._answering if vm.conversation_id is not None}
+
+    def waiting_for(self, vm: ConversationViewModel) -> int:
+        """How many other chats' local answers `vm`'s local answer waits behind (0: none)."""
+        local = [v for v in self._answering if v.answers_locally]
+        return local.index(vm) if vm in local else 0
 
     @property
     def model_status(self) -> tuple[str, str, str]:
@@ -122,6 +138,12 @@ class MainViewModel(QObject):
         if vm is not self._current:
             self._current = vm
             self.current_changed.emit(vm)
+            self._announce_busy()
+
+    def _announce_busy(self) -> None:
+        if self.busy != self._busy:
+            self._busy = self.busy
+            self.busy_changed.emit(self._busy)
 
     def _new_vm(self, conversation_id: int | None, route: RouteChoice = LOCAL) -> ConversationViewModel:
         vm = ConversationViewModel(self._service, self._store, conversation_id, self, router=self._router,
@@ -175,7 +197,7 @@ class MainViewModel(QObject):
         row = next((c for c in self._conversations if c.id == conversation_id), None)
         if row is None:
             raise InputError(f"There is no conversation {conversation_id} in the list.")
-        if conversation_id == self.busy_conversation_id:
+        if conversation_id in self.answering:
             raise InputError(f"“{row.title}” is answering right now: stop the answer (Esc), then delete it.")
         self._conversations = [c for c in self._conversations if c.id != conversation_id]
         if self._current.conversation_id == conversation_id:
@@ -235,8 +257,9 @@ class MainViewModel(QObject):
         self._set_current(self._new_vm(None, self._current.route))
 
     async def send(self, text: str) -> None:
-        if self._active is not None:
-            raise RuntimeError("wait for the current answer to finish, or press Stop")
+        """Send `text` in the chat shown; other chats may be answering meanwhile (a local answer
+        then waits its turn behind theirs: `waiting_for`)."""
+        self._refuse_if_busy()
         await self._current.send(text)
 
     async def edit(self, message_id: int, text: str) -> None:
@@ -257,22 +280,18 @@ class MainViewModel(QObject):
         self.notice.emit(f"Forked into “{made.changed.row.title}” ({made.copied} messages)")
 
     def _refuse_if_busy(self) -> None:
-        if self._active is not None:
-            raise InputError("One answer at a time: wait for the current one to finish, or press Stop.")
+        if self.busy:
+            raise InputError("This chat is answering: wait for the answer to finish, or press Stop.")
 
     @property
     def busy_conversation_id(self) -> int | None:
-        return self._active.conversation_id if self._active is not None else None
+        """The chat shown, while it is answering."""
+        return self._current.conversation_id if self.busy else None
 
     def stop(self) -> None:
-        """Stop the answer, wherever it streams; one in another conversation says which."""
-        active = self._active
-        if active is None:
-            return
-        active.stop()
-        if active is not self._current:
-            title = next((c.title for c in self._conversations if c.id == active.conversation_id), "another chat")
-            self.notice.emit(f"Stopped the answer in “{title}”")
+        """Stop the answer of the chat shown (also one still waiting its turn); the answers of
+        other chats go on (each stops from its own chat)."""
+        self._current.stop()
 
     async def backup(self, dest: Path) -> Path:
         """Copy every conversation into `dest` (a new file), off the UI thread."""
@@ -306,6 +325,8 @@ class MainViewModel(QObject):
         if self._watching is not None:
             self._watching.cancel()
         self.stop()
+        for vm in list(self._answering):  # every chat's answer, not only the shown one's
+            vm.stop()
         idle = [vm.wait_idle() for vm in {*self._open.values(), self._current}]
         try:
             await asyncio.wait_for(asyncio.gather(*idle, return_exceptions=True), timeout_s)
@@ -317,8 +338,8 @@ class MainViewModel(QObject):
     def _on_vm_id(self, vm: ConversationViewModel, conversation_id: int | None) -> None:
         if conversation_id is not None:
             self._open[conversation_id] = vm
-            if vm is self._active:  # a new chat gets its id after its answer started
-                self.busy_conversation_changed.emit(conversation_id)
+            if vm in self._answering:  # a new chat gets its id after its answer started
+                self.answering_changed.emit(self.answering)
 
     def row_changed(self, change: ConversationChange) -> None:
         """A write outside any turn changed a row (a background job gave a conversation its title)."""
@@ -368,12 +389,10 @@ class MainViewModel(QObject):
         self._open.pop(conversation_id, None)
 
     def _on_vm_streaming(self, vm: ConversationViewModel, on: bool) -> None:
-        was_busy = self.busy
-        if on:
-            self._active = vm
-        elif self._active is vm:
-            self._active = None
+        if on and vm not in self._answering:
+            self._answering.append(vm)
+        elif not on and vm in self._answering:
+            self._answering.remove(vm)
         self._sync_model()
-        if self.busy != was_busy:
-            self.busy_changed.emit(self.busy)
-            self.busy_conversation_changed.emit(self.busy_conversation_id)
+        self._announce_busy()
+        self.answering_changed.emit(self.answering)

@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QP
 from PySide6.QtWidgets import QWidget
 
 from app.ui.theme import colours
+from app.ui.widgets.status import waiting_text
 
 __all__ = ["ConversationListModel", "IdRole", "PinnedRole"]
 
@@ -40,8 +41,9 @@ class ConversationListModel(QAbstractListModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Any] = []
-        self._busy: int | None = None  # the conversation answering now: marked with a dot
-        self._dot: QIcon | None = None  # both drawn on first use, in the palette's colours
+        self._answering: dict[int, int] = {}  # chats answering: a dot; waiting their turn (n ahead): a ring
+        self._dot: QIcon | None = None  # drawn on first use, in the palette's colours
+        self._ring: QIcon | None = None
         self._pin: QIcon | None = None
         self._palette: QPalette | None = None  # the view's, once it has told us (recolour)
         self._more = False  # the store has rows after `_cursor`
@@ -64,11 +66,12 @@ class ConversationListModel(QAbstractListModel):
             return row.title
         if role == Qt.ItemDataRole.ToolTipRole:
             pinned = "\npinned to the top" if row.pinned_at is not None else ""
-            answering = "\nanswering now" if row.id == self._busy else ""
+            ahead = self._answering.get(row.id)
+            answering = "" if ahead is None else f"\n{waiting_text(ahead).lower() or 'answering now'}"
             return f"{(row.title or 'Untitled chat')}\nlast message {_when(row.updated_at)}{pinned}{answering}"
         if role == Qt.ItemDataRole.DecorationRole:
-            if row.id == self._busy:
-                return self._dot_icon()
+            if row.id in self._answering:
+                return self._dot_icon() if self._answering[row.id] == 0 else self._ring_icon()
             return self._pin_icon() if row.pinned_at is not None else None
         if role == IdRole:
             return row.id
@@ -176,17 +179,17 @@ class ConversationListModel(QAbstractListModel):
     def held(self) -> bool:
         return self._held
 
-    def set_busy(self, conversation_id: int | None) -> None:
-        """Mark the conversation that is answering (None: none is)."""
-        old, self._busy = self._busy, conversation_id
-        for cid in {old, conversation_id} - {None}:
+    def set_answering(self, answering: dict[int, int]) -> None:
+        """Mark the chats answering now: {id: answers ahead of its own} (0: answering; n: waiting)."""
+        old, self._answering = self._answering, dict(answering)
+        for cid in old.keys() | answering.keys():
             row = self.row_of(cid)
-            if row >= 0:
+            if row >= 0 and old.get(cid) != answering.get(cid):
                 self.dataChanged.emit(self.index(row), self.index(row))
 
     @property
-    def busy(self) -> int | None:
-        return self._busy
+    def answering(self) -> dict[int, int]:
+        return dict(self._answering)
 
     @property
     def has_more(self) -> bool:
@@ -249,10 +252,15 @@ class ConversationListModel(QAbstractListModel):
             self._dot = _dot(colours(self._palette or QGuiApplication.palette()).accent)
         return self._dot
 
+    def _ring_icon(self) -> QIcon:
+        if self._ring is None:  # the dot's colour, hollow: this chat's answer has not started
+            self._ring = _dot(colours(self._palette or QGuiApplication.palette()).accent, hollow=True)
+        return self._ring
+
     def recolour(self, palette: QPalette) -> None:
         """The view's palette changed (a theme switch): draw the icons again in its colours."""
         self._palette = QPalette(palette)
-        self._dot = self._pin = None
+        self._dot = self._ring = self._pin = None
         if self._rows:
             self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Qt.ItemDataRole.DecorationRole])
 
@@ -265,14 +273,18 @@ def _when(value: Any) -> str:
     return str(value or "")
 
 
-def _dot(colour: QColor) -> QIcon:
-    """A small filled circle, centred in the list's icon square."""
+def _dot(colour: QColor, *, hollow: bool = False) -> QIcon:
+    """A small filled circle (or a ring), centred in the list's icon square."""
     pixmap = QPixmap(16, 16)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(colour)
+    if hollow:
+        painter.setPen(QPen(colour, 1.6))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+    else:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
     painter.drawEllipse(4, 4, 8, 8)
     painter.end()
     return QIcon(pixmap)

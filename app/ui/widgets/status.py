@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
 from app.ui.theme import set_style
 
-__all__ = ["ErrorBanner", "MessageStrip", "StatusLine"]
+__all__ = ["ErrorBanner", "MessageStrip", "StatusLine", "waiting_text"]
 
 # The theme's colour (app.ui.theme.style_names) of the dot for each model state.
 _STATE_TONES = {"loading": "warning", "ready": "success", "generating": "accent", "error": "error"}
@@ -19,10 +19,18 @@ _STATE_WORDS = {"none": "no model loaded"}
 _NOTICE_MS = 10_000
 
 
+def waiting_text(ahead: int) -> str:
+    """What a person reads while a chat's answer waits for this computer's model, behind
+    `ahead` other chats' answers ("" for none)."""
+    if ahead <= 0:
+        return ""
+    return f"Waiting for the other answer{'s' if ahead > 1 else ''} ({ahead} ahead)"
+
+
 class StatusLine(QWidget):
     """`● SmolLM2-135M-Instruct · ready` on the left, then which remote provider answers the
-    shown conversation (`⇄ lan-box · qwen2.5-7b`, hidden when it is this computer), then the
-    latest notice."""
+    shown conversation (`⇄ lan-box · qwen2.5-7b`, hidden when it is this computer), then
+    whether its answer waits its turn for the model (`set_waiting`), then the latest notice."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -35,6 +43,11 @@ class StatusLine(QWidget):
         self.route_label.setTextFormat(Qt.TextFormat.PlainText)
         set_style(self.route_label, "color: $accent;")
         self.route_label.hide()
+        self.waiting_label = QLabel(self)  # stays while the shown chat's answer waits, unlike a notice
+        self.waiting_label.setObjectName("waitingStatus")
+        self.waiting_label.setTextFormat(Qt.TextFormat.PlainText)
+        set_style(self.waiting_label, "color: $warning;")
+        self.waiting_label.hide()
         self.notice_label = QLabel(self)
         self.notice_label.setObjectName("notice")
         self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -46,6 +59,7 @@ class StatusLine(QWidget):
         layout.addWidget(self.model_label)
         layout.addSpacing(12)
         layout.addWidget(self.route_label)
+        layout.addWidget(self.waiting_label)
         layout.addSpacing(16)
         layout.addWidget(self.notice_label, 1)
         self._clear = QTimer(self)
@@ -63,6 +77,11 @@ class StatusLine(QWidget):
         self.route_label.setText(f"⇄ {text}" if text else "")
         self.route_label.setToolTip(tooltip)
         self.route_label.setVisible(bool(text))
+
+    def set_waiting(self, text: str) -> None:
+        """"Waiting for the other answer (1 ahead)" while the shown chat's answer waits; "" hides it."""
+        self.waiting_label.setText(text)
+        self.waiting_label.setVisible(bool(text))
 
     def show_notice(self, text: str) -> None:
         self.notice_label.setText(text)

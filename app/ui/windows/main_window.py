@@ -48,6 +48,7 @@ from app.ui.widgets import (
     TranscriptView,
 )
 from app.ui.widgets.context_meter import ContextMeter
+from app.ui.windows.answer_queue import AnswerQueue
 from app.ui.windows.chat_settings_side import ChatSettingsSide
 from app.ui.windows.drafts import Drafts
 from app.ui.windows.exchange_actions import ExchangeActions
@@ -100,7 +101,7 @@ class MainWindow(QMainWindow):
         vm.current_changed.connect(self._show_conversation)
         vm.model_status_changed.connect(self._on_model_status)
         vm.busy_changed.connect(self._sync_controls)
-        vm.busy_conversation_changed.connect(self.conversations.model.set_busy)
+        vm.answering_changed.connect(self.conversations.model.set_answering)  # a dot on each chat answering
         vm.notice.connect(self.status.show_notice)
         vm.save_health_changed.connect(self._on_save_health)
         self.conversations.conversation_chosen.connect(self._open)
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
         self.conversations.set_rows(vm.conversations, more=vm.has_more_conversations)
         self.list_actions = ListActions(self)  # pages, pins, deletes and their undo
         self.exchange = ExchangeActions(self)  # Export… and Import… in the Conversations menu
+        self.answer_queue = AnswerQueue(self)  # "Waiting for the other answer (1 ahead)"
         self._sync_controls()
         self.keys = WindowKeys(self, prefs)  # prefs: where the zoom is kept (None: not kept)
         # The side panel of per-chat settings; presets None: the built-in ones only.

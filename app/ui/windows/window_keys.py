@@ -77,9 +77,9 @@ class WindowKeys(QObject):
         self.about_action = QAction("About Hearth", window)
         self.about_action.setObjectName("about")
         self.about_action.triggered.connect(self.show_about)
-        # Esc is the stop action's only while an answer comes; otherwise it is left to whatever
-        # has the focus (and to the window: it cancels an edit). Up in an empty message box
-        # (edit_last) is the composer's own key.
+        # Esc is the stop action's only while the chat shown answers (or waits its turn to);
+        # otherwise it is left to whatever has the focus (and to the window: it cancels an edit).
+        # Up in an empty message box (edit_last) is the composer's own key.
         window.vm.busy_changed.connect(self.actions["stop"].setEnabled)
         self.actions["stop"].setEnabled(window.vm.busy)
         view = window.menuBar().addMenu("&View")

@@ -1,0 +1,40 @@
+"""Says so when the chat shown waits for this computer's model.
+
+The local model answers one chat at a time: a chat sent to it while it answers another waits
+its turn (chats answered by a remote provider never wait; MainViewModel.waiting_for counts).
+While the chat shown waits, the status line says "Waiting for the other answer (1 ahead)", and
+so does the note beside its answer in the transcript, until its turn comes. Stop (Esc) takes
+it out of the queue before it starts, as it stops an answer that runs.
+Must not: decide the order, or stop or send anything.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject
+
+from app.ui.widgets.status import waiting_text
+
+if TYPE_CHECKING:
+    from app.ui.windows.main_window import MainWindow
+
+__all__ = ["AnswerQueue"]
+
+
+class AnswerQueue(QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._w = window
+        self._noted = False  # the transcript's live note says "waiting" (ours to clear, not a reading note)
+        window.vm.answering_changed.connect(self.show)
+        window.vm.current_changed.connect(self.show)  # after the window drew the chat (it connected first)
+        self.show()
+
+    def show(self, *_: object) -> None:
+        vm = self._w.vm.current
+        text = waiting_text(self._w.vm.waiting_for(vm) if vm.streaming else 0)
+        self._w.status.set_waiting(text)
+        if text or self._noted:
+            self._w.transcript.set_live_note(text)
+        self._noted = bool(text)
