@@ -3,7 +3,8 @@ size and place, and where its splitters were left.
 
 Owns those keys and reading them back safely (a hand-edited or damaged value means the
 default, never a failed start). The zoom (window_keys.ZOOM_KEY) and whether the chat
-settings panel was open (chat_settings_side.PANEL_KEY) live in the same file.
+settings panel was open (chat_settings_side.PANEL_KEY) live in the same file, and so do the
+chats' unsent drafts (app.ui.windows.drafts, group "drafts").
 Must not: apply anything process-wide by itself except through `app.ui.theme.apply_theme`
 when asked (`apply_saved_theme`, called by app.ui.launch at start-up).
 """
