@@ -61,7 +61,9 @@ class Started:
 class Measured:
     """The answer to Measure: the prompt's tokens, the context it must fit (the chat's limit or
     the model's), how many of them the system prompt takes, and how many messages its
-    overflow policy would leave out (-1: it cannot fit at all). `error`: why it was not measured."""
+    overflow policy would leave out (-1: it cannot fit at all). `error`: why it was not measured.
+    A prompt whose bytes alone put it past the context is not tokenized: its count is then a lower
+    bound, still past `n_ctx` (engine.prompt_size)."""
 
     request_id: int
     prompt_tokens: int = 0

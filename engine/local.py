@@ -39,6 +39,7 @@ from engine.events import (
 )
 from engine.gguf_check import check_gguf
 from engine.kv_states import SavedStates, common_prefix
+from engine.prompt_size import PromptSizes, Tokenize, longest_piece
 from engine.template import ChatTemplate, choose_template, too_costly_message
 from engine.template_limits import TemplateTooCostly, render_budget
 from engine.threads import ThreadChooser, default_threads, physical_cores
@@ -61,18 +62,22 @@ def _context(limit: int, n_ctx: int) -> str:
             else f"the model's context of {n_ctx:,} tokens")
 
 
-def _too_long(prompt: int, limit: int, n_ctx: int) -> str:
+def _tokens(n: int, exact: bool) -> str:
+    return f"{n:,} tokens" if exact else f"at least {n:,} tokens"  # counted by its bytes (engine.prompt_size)
+
+
+def _too_long(prompt: str, limit: int, n_ctx: int) -> str:
     """The conversation outgrew the context and its policy is "stop": say which settings help."""
     where = _context(limit, n_ctx)
-    return (f"The conversation ({prompt:,} tokens) no longer fits {where}. In the chat's settings, set "
+    return (f"The conversation ({prompt}) no longer fits {where}. In the chat's settings, set "
             "\"When the chat outgrows the context\" to leave out the oldest turns, raise the context length, "
             "or start a new chat.")
 
 
-def _message_too_long(least: int, limit: int, n_ctx: int) -> str:
+def _message_too_long(least: str, limit: int, n_ctx: int) -> str:
     """Even the last message (with the system prompt) leaves no room for an answer."""
-    return (f"Your message is too long for {_context(limit, n_ctx)}: with the system prompt it takes {least:,} "
-            "tokens and leaves no room for an answer. Shorten it, raise the context length in the chat's "
+    return (f"Your message is too long for {_context(limit, n_ctx)}: with the system prompt it takes {least} "
+            "and leaves no room for an answer. Shorten it, raise the context length in the chat's "
             "settings, or load the model with a longer context.")
 
 
@@ -221,6 +226,7 @@ class LocalModel:
         self._path = str(cmd.path)
         self._vocab = llm._model.vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        self._longest: int | None = None  # bytes of the longest token, found when a long prompt needs it
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
         self._states = SavedStates()  # other conversations' KV caches
         self._key: int | None = None  # whose conversation the context holds
@@ -253,12 +259,14 @@ class LocalModel:
 
     # -- generation ---------------------------------------------------------------------
 
-    def tokenize_prompt(self, cmd: Generate) -> list[int]:
+    def tokenize_prompt(self, cmd: Generate, tokenize: Tokenize | None = None) -> list[int]:
         """The prompt's tokens: the template's text may hold control tokens, contents never.
 
         Message contents and the answer being continued are tokenized without parsing special
         tokens (engine.template.ChatTemplate.render_parts), as llama.cpp's server does.
+        `tokenize`: a fit's remembering tokenizer (PromptSizes.tokenize).
         """
+        tokenize = tokenize or self._tokenize
         parts = self.template.render_parts(cmd.messages)
         if cmd.continue_text:
             parts.append((cmd.continue_text, True))
@@ -266,16 +274,40 @@ class LocalModel:
         add_bos = bool(self._llm._model.add_bos_token()) and not starts_with_bos
         tokens: list[int] = []
         for i, (text, is_content) in enumerate(parts):
-            tokens += self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos and i == 0, special=not is_content)
+            tokens += tokenize(text, add_bos and i == 0, not is_content)
         if add_bos and not parts:
-            tokens = self._llm.tokenize(b"", add_bos=True, special=True)
+            tokens += tokenize("", True, True)
         return tokens
 
-    def _prompt_or_fail(self, cmd: Generate, emit: Emit) -> list[int] | None:
+    def _tokenize(self, text: str, add_bos: bool, special: bool) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+
+    def _longest_piece(self) -> int:
+        """The most bytes of text one token covers, read from the vocabulary once (about 0.1 s for
+        50,000 tokens). Control tokens count for nothing (contents never hold them), and an unknown
+        character is one token of up to 4 bytes. Tokenizers that normalize text (WPM, UGM: spaces
+        collapsed, accents dropped) can cover any number of bytes with one token: no bound for them."""
+        if self._longest is None:
+            lib, vocab = self._lib, self._vocab
+            if int(lib.llama_vocab_type(vocab)) not in (lib.LLAMA_VOCAB_TYPE_SPM, lib.LLAMA_VOCAB_TYPE_BPE):
+                self._longest = 1 << 40
+                return self._longest
+            buf = ctypes.create_string_buffer(1024)
+
+            def length(token: int) -> int:
+                return abs(int(lib.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)))  # -n: needs n
+
+            self._longest = max(4, longest_piece(length, self._n_vocab))
+        return self._longest
+
+    def _sizes(self, cmd: Generate, n_ctx: int) -> PromptSizes:
+        return PromptSizes(self._tokenize, self._longest_piece, n_ctx, cmd.continue_text)
+
+    def _prompt_or_fail(self, cmd: Generate, emit: Emit, sizes: PromptSizes) -> list[int] | None:
         """The prompt's tokens, or None after emitting why the template could not build it."""
         gid = cmd.generation_id
         try:
-            return self.tokenize_prompt(cmd)
+            return self.tokenize_prompt(cmd, sizes.tokenize)
         except TemplateTooCostly as e:
             emit(Failed(gid, "bad_template", too_costly_message(self._path, e)))
         except SecurityError as e:
@@ -290,14 +322,11 @@ class LocalModel:
         """Run one generation to its end, emitting exactly one terminal event."""
         gid = cmd.generation_id
         llm = self._llm
-        tokens = self._prompt_or_fail(cmd, emit)
-        if tokens is None:
-            return
         n_ctx = llm.n_ctx()
         limit = cmd.sampling.context_limit
         if 0 < limit < n_ctx:
             n_ctx = limit
-        fitted = self._fit(cmd, tokens, n_ctx, emit)
+        fitted = self._fit(cmd, n_ctx, emit)
         if fitted is None:
             return
         tokens, omitted = fitted
@@ -361,31 +390,41 @@ class LocalModel:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         emit(self._terminal(gid, stop_reason, stats))
 
-    def _fit(self, cmd: Generate, tokens: list[int], n_ctx: int,
-             emit: Emit) -> tuple[list[int], tuple[int, ...]] | None:
+    def _fit(self, cmd: Generate, n_ctx: int, emit: Emit) -> tuple[list[int], tuple[int, ...]] | None:
         """The prompt's tokens within the context, leaving out what the chat's overflow policy
         says (and which message indices it left out); None after emitting why it cannot fit.
-        Room is kept for the answer: Max tokens, up to a quarter of the context."""
+        Room is kept for the answer: Max tokens, up to a quarter of the context. What is too
+        long by its bytes alone is never rendered or tokenized (engine.prompt_size)."""
         gid = cmd.generation_id
         policy = cmd.sampling.overflow
         budget = n_ctx - max(1, min(cmd.sampling.max_tokens, n_ctx // 4))
-        if len(tokens) <= budget or (policy == "stop" and len(tokens) < n_ctx - 1):
-            return tokens, ()
+        sizes = self._sizes(cmd, n_ctx)
+        tokens: list[int] | None = None  # the whole prompt's, when its bytes say it may fit
+        if sizes.least(cmd.messages) <= n_ctx:
+            tokens = self._prompt_or_fail(cmd, emit, sizes)
+            if tokens is None:
+                return None
+            if len(tokens) <= budget or (policy == "stop" and len(tokens) < n_ctx - 1):
+                return tokens, ()
+        whole = _tokens(len(tokens), True) if tokens is not None else _tokens(sizes.least(cmd.messages), False)
         if policy == "stop":
-            emit(Failed(gid, "context_full", _too_long(len(tokens), n_ctx, self._llm.n_ctx())))
+            emit(Failed(gid, "context_full", _too_long(whole, n_ctx, self._llm.n_ctx())))
             return None
-        def count(kept: tuple[ChatMessage, ...]) -> int:
-            return len(self.tokenize_prompt(dataclasses.replace(cmd, messages=kept)))
+
+        def tokens_of(kept: tuple[ChatMessage, ...]) -> list[int]:
+            return self.tokenize_prompt(dataclasses.replace(cmd, messages=kept), sizes.tokenize)
 
         try:
-            fit = fit_messages(cmd.messages, count, budget, policy, cmd.summary)
-            if fit is None and len(tokens) < n_ctx - 1:  # nothing to leave out: answer in the room left
-                return tokens, ()
+            fit = fit_messages(cmd.messages, lambda kept: sizes.count(kept, lambda: tokens_of(kept))[0], budget,
+                               policy, cmd.summary)
+            if fit is None and tokens is not None and len(tokens) < n_ctx - 1:  # nothing to leave out: answer in
+                return tokens, ()                                                # the room left
             if fit is None:
-                least = [m for m in cmd.messages if m.role == "system"] + list(cmd.messages[-1:])
-                emit(Failed(gid, "context_full", _message_too_long(count(tuple(least)), n_ctx, self._llm.n_ctx())))
+                least = (*(m for m in cmd.messages if m.role == "system"), *cmd.messages[-1:])
+                size = _tokens(*sizes.count(least, lambda: tokens_of(least)))
+                emit(Failed(gid, "context_full", _message_too_long(size, n_ctx, self._llm.n_ctx())))
                 return None
-            return self.tokenize_prompt(dataclasses.replace(cmd, messages=fit.messages)), fit.omitted
+            return tokens_of(fit.messages), fit.omitted
         except TemplateTooCostly as e:
             emit(Failed(gid, "bad_template", too_costly_message(self._path, e)))
             return None
@@ -399,9 +438,11 @@ class LocalModel:
         if 0 < cmd.sampling.context_limit < n_ctx:
             n_ctx = cmd.sampling.context_limit
         as_turn = Generate(0, cmd.messages, cmd.sampling)
+        sizes = self._sizes(as_turn, n_ctx)
 
-        def count(kept: tuple[ChatMessage, ...]) -> int:
-            return len(self.tokenize_prompt(dataclasses.replace(as_turn, messages=kept)))
+        def count(kept: tuple[ChatMessage, ...]) -> int:  # past the context: at least this many (by bytes)
+            return sizes.count(kept, lambda: self.tokenize_prompt(dataclasses.replace(as_turn, messages=kept),
+                                                                  sizes.tokenize))[0]
 
         total = count(cmd.messages)
         system = tuple(m for m in cmd.messages if m.role == "system")
