@@ -7,7 +7,9 @@ million messages (`hearth bench scale`).
 A person's words become an FTS5 query here and nowhere else: each word is quoted, so
 operators, quotes and column filters in what they type are just text; every word must
 match, and the last one also as a prefix (results while typing). Snippets come back with
-the matches as (start, end) offsets, so each front end marks them its own way.
+the matches as (start, end) offsets, so each front end marks them its own way, and at most
+SNIPPET_CHARS long: FTS5 bounds a snippet in words, and one "word" can be a whole message
+(10 MB of text without a space, or a language written without spaces).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-__all__ = ["SearchHit", "fts_query", "search"]
+__all__ = ["SNIPPET_CHARS", "SearchHit", "fts_query", "search"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -50,6 +52,8 @@ def fts_query(text: str) -> str | None:
 # messages a common word ("the", "train") costs 0.1-2 s. Best match first only when every
 # word is rarer than this; otherwise messages come newest first, which FTS5 streams.
 RANK_CAP = 1_000
+# About three lines of a result list; FTS5's 16 words of ordinary text fit well within it.
+SNIPPET_CHARS = 300
 
 
 def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
@@ -72,9 +76,9 @@ def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
         "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
         f"JOIN conversation c ON c.id = m.conversation_id WHERE message_fts MATCH ? ORDER BY {order} LIMIT ?",
         (start, end, query, limit)).all()
-    hits = [SearchHit(cid, title, None, None, *_marks(snip, start, end), updated)
+    hits = [SearchHit(cid, title, None, None, *_bounded(*_marks(snip, start, end)), updated)
             for cid, title, snip, updated in titles]
-    hits += [SearchHit(cid, title, mid, role, *_marks(snip, start, end), updated)
+    hits += [SearchHit(cid, title, mid, role, *_bounded(*_marks(snip, start, end)), updated)
              for cid, title, mid, role, snip, updated in messages]
     return hits[:limit]
 
@@ -101,3 +105,17 @@ def _marks(marked: str, start: str, end: str) -> tuple[str, tuple[tuple[int, int
         plain += [inside, after]
         at += len(inside) + len(after)
     return "".join(plain), tuple(spans)
+
+
+def _bounded(snippet: str, spans: tuple[tuple[int, int], ...]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """At most SNIPPET_CHARS of the snippet (and an ellipsis for each end cut off), starting a
+    little before the first match; the matches' offsets moved (or cut) to what is kept."""
+    if len(snippet) <= SNIPPET_CHARS:
+        return snippet, spans
+    first = spans[0][0] if spans else 0
+    begin = max(0, min(first - SNIPPET_CHARS // 4, len(snippet) - SNIPPET_CHARS))
+    end = begin + SNIPPET_CHARS
+    lead = "…" if begin > 0 else ""
+    shift = len(lead) - begin
+    kept = tuple((max(a, begin) + shift, min(b, end) + shift) for a, b in spans if a < end and b > begin)
+    return lead + snippet[begin:end] + ("…" if end < len(snippet) else ""), kept
