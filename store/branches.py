@@ -16,6 +16,7 @@ from sqlmodel import Session
 from engine.states import GenerationState
 from store import tree, writes
 from store.errors import StoreError
+from store.limits import check_message
 from store.reads import history_in
 from store.rows import ConversationChange, TurnIds, TurnStart
 from store.summaries import summary_in
@@ -35,8 +36,7 @@ class Fork:
 def begin_edit(session: Session, message_id: int, text: str, model: str, *, now: float,
                owner: str | None) -> TurnStart:
     """Send `text` in place of the user message `message_id`: a sibling with a new answer."""
-    if not text.strip():
-        raise StoreError("empty_message", "The message is empty; type something to send.")
+    check_message(text)
     conn = session.connection()
     conversation_id, parent_id, role = _message(session, message_id)
     if role != "user":

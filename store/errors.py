@@ -6,6 +6,7 @@
         no_such_conversation  a turn or read named a conversation that does not exist
         no_such_generation    a checkpoint or finalize named a generation that does not exist
         empty_message         the user's message has no text
+        message_too_long      the user's message is over store.limits.MAX_MESSAGE_BYTES
         closed                the store was closed before the write could be queued
         save_failed           a write kept failing on a storage fault (disk full, read-only,
                               I/O error, locked) until its retries ran out; nothing was saved

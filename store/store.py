@@ -35,6 +35,7 @@ from store.diagnose import explain
 from store.errors import StoreError
 from store.exchange import ExchangeConversation
 from store.jobs import Jobs
+from store.limits import check_message
 from store.migrations import MIGRATIONS, applied_migrations, migrate
 from store.owners import OwnerLock
 from store.reads import Reads, history_in
@@ -192,10 +193,9 @@ class Store:
         """Save the user's message, a pending reply and a queued generation in one transaction.
 
         With `conversation_id=None` a conversation is created, titled from the text.
-        Raises StoreError(no_such_conversation) or StoreError(empty_message).
+        Raises StoreError(no_such_conversation), StoreError(empty_message) or StoreError(message_too_long).
         """
-        if not user_text.strip():
-            raise StoreError("empty_message", "The message is empty; type something to send.")
+        check_message(user_text)
 
         def op(session: Session) -> TurnIds:
             return writes.create_turn(session, conversation_id, user_text, model, now=time.time(),
@@ -221,8 +221,7 @@ class Store:
         command path instead of three. `after`: the message the new one answers (the last one
         a window shows), instead of the end of the branch shown, which another process may
         have moved meanwhile."""
-        if not user_text.strip():
-            raise StoreError("empty_message", "The message is empty; type something to send.")
+        check_message(user_text)
 
         def op(session: Session) -> TurnStart:
             ids = writes.create_turn(session, conversation_id, user_text, model, now=time.time(),

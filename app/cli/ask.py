@@ -47,6 +47,10 @@ def run_ask(args: argparse.Namespace, data_dir: Path, model: Path, library: Mode
         prompt = read_stdin() if args.prompt == "-" else text_arg(args.prompt, "the prompt given")
     except InputError as e:
         return fail(e.message)
+    from store.limits import too_long_message
+
+    if (problem := too_long_message(prompt)) is not None:  # said before a model is loaded for nothing
+        return fail(problem)
     return asyncio.run(_ask(args, prompt, data_dir, model, library))
 
 

@@ -46,6 +46,7 @@ from engine.events import (
 )
 from engine.filters import FilterConfig
 from engine.states import GenerationState
+from store.limits import too_long_message
 
 if TYPE_CHECKING:
     from store import ConversationChange, Store, TurnIds
@@ -324,8 +325,7 @@ class ChatService:
         model, or from the route's remote provider. The route's filters (stop strings, <think>,
         redaction) default to splitting reasoning only."""
         started_at = time.perf_counter()
-        if not text.strip():
-            raise InputError("Type a message first: an empty message cannot be sent.")
+        _check_text(text)
         remote = self._remote(route)
         start = await self.store.begin_turn(conversation_id, text, self.label(remote), after=after)
         return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings,
@@ -336,8 +336,7 @@ class ChatService:
         """Send `text` in place of the user message `message_id`: a new branch beside it with a
         new answer; the old branch stays (store.branches)."""
         started_at = time.perf_counter()
-        if not text.strip():
-            raise InputError("Type a message first: an empty message cannot be sent.")
+        _check_text(text)
         remote = self._remote(route)
         start = await self.store.begin_edit(message_id, text, self.label(remote))
         return self._launch(start.ids, start.history, start.changed, sampling, route, started_at, settings=settings,
@@ -523,3 +522,12 @@ def _sampling(sampling: Sampling | None, settings: ChatSettings | None) -> Sampl
     if sampling is not None:
         return sampling
     return (settings or ChatSettings()).to_sampling()
+
+
+def _check_text(text: str) -> None:
+    """InputError for a message that cannot be sent (nothing is saved): empty, or over the size
+    every door takes (store.limits)."""
+    if not text.strip():
+        raise InputError("Type a message first: an empty message cannot be sent.")
+    if (problem := too_long_message(text)) is not None:
+        raise InputError(problem, "message_too_long")

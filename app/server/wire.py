@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.commands import ChatMessage
 from engine.errors import HearthError
+from store.limits import too_long_message
 
 __all__ = ["ApiError", "ChatRequest", "chunk", "completion", "done", "error_body", "parse_chat_request"]
 
@@ -168,6 +169,14 @@ def _messages(raw: object) -> tuple[ChatMessage, ...]:
 
 
 def _content(raw: object, where: str) -> str:
+    """The message's text, at most the size every door takes (store.limits)."""
+    text = _text(raw, where)
+    if (problem := too_long_message(text)) is not None:
+        raise ApiError(400, f"`{where}`: {problem}", param=where, code="message_too_long")
+    return text
+
+
+def _text(raw: object, where: str) -> str:
     """A string, or a list of text parts (images and audio are refused by name)."""
     if isinstance(raw, str):
         return raw

@@ -13,6 +13,7 @@ No Qt; the store is whatever satisfies `ExchangeStore` (store.Store does).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from app.core.exchange.markdown import to_markdown
 from app.core.exchange.values import Incoming, Rejected
 from store.errors import StoreError
 from store.exchange import ExchangeConversation
+from store.limits import MAX_MESSAGE_BYTES, cut_to_limit, megabytes
 from store.rows import ConversationChange
 
 __all__ = ["ExchangeStore", "ExportFormat", "ImportReport", "export_text", "import_file", "read_conversations"]
@@ -57,6 +59,7 @@ class ImportReport:
     imported: list[Imported] = field(default_factory=list)
     skipped: list[Rejected] = field(default_factory=list)
     messages_skipped: Counter[str] = field(default_factory=Counter)
+    messages_cut: int = 0  # messages over store.limits.MAX_MESSAGE_BYTES, kept cut to it (with a note)
     changes: list[ConversationChange] = field(default_factory=list)  # for the window's list
 
     @property
@@ -67,7 +70,8 @@ class ImportReport:
     def problems(self) -> int:
         """Conversations that could not be imported (not counting those already here), or were
         damaged in the file and imported mended."""
-        return sum(1 for s in self.skipped if s.broken) + sum(1 for i in self.imported if i.repaired)
+        return (sum(1 for s in self.skipped if s.broken) + sum(1 for i in self.imported if i.repaired)
+                + self.messages_cut)
 
     def text(self) -> str:
         """One line for a person, e.g. "3 conversations imported (41 messages), 1 skipped: already imported"."""
@@ -80,6 +84,9 @@ class ImportReport:
                 f"{r} ({c})" if c > 1 else r for r, c in reasons.most_common())
         if self.messages_skipped:
             line += "; messages left out: " + ", ".join(f"{c} {r}" for r, c in self.messages_skipped.most_common())
+        if self.messages_cut:
+            line += (f"; {self.messages_cut} message{'s' * (self.messages_cut != 1)} cut to "
+                     f"{megabytes(MAX_MESSAGE_BYTES)}, the most Hearth keeps in one message")
         for i in self.imported:
             if i.repaired:
                 line += f"; mended {i.title!r}: {i.repaired}"
@@ -91,7 +98,7 @@ class ImportReport:
                 "imported": [{"id": i.conversation_id, "title": i.title, "messages": i.messages,
                               "repaired": i.repaired or None} for i in self.imported],
                 "skipped": [{"title": s.title, "reason": s.reason, "problem": s.broken} for s in self.skipped],
-                "messages_skipped": dict(self.messages_skipped.most_common())}
+                "messages_skipped": dict(self.messages_skipped.most_common()), "messages_cut": self.messages_cut}
 
 
 ALREADY = "already imported"
@@ -141,8 +148,9 @@ async def import_file(store: ExchangeStore, path: Path) -> ImportReport:
             report.skipped.append(item)
             continue
         title = item.conversation.title
+        conversation, cut = _within_limit(item.conversation)
         try:
-            change = await store.import_conversation(item.conversation, item.key)
+            change = await store.import_conversation(conversation, item.key)
         except StoreError as e:
             if e.code == "bad_import":
                 report.skipped.append(Rejected(title, e.message))
@@ -157,5 +165,19 @@ async def import_file(store: ExchangeStore, path: Path) -> ImportReport:
         report.imported.append(Imported(change.row.id, change.row.title, len(item.conversation.messages),
                                         item.repaired))
         report.messages_skipped.update(item.messages_skipped)
+        report.messages_cut += cut
         report.changes.append(change)
     return report
+
+
+def _within_limit(conversation: ExchangeConversation) -> tuple[ExchangeConversation, int]:
+    """The conversation with each message over the size limit cut to it, and how many were cut.
+
+    Cut rather than left out: the turns keep their order (an answer keeps its question), the
+    start of the text (what the answer usually read) stays, and a note in the text says where it
+    was cut; the report counts it as a problem, and the file still holds the whole text."""
+    messages = [dataclasses.replace(m, content=cut_to_limit(m.content), reasoning=cut_to_limit(m.reasoning))
+                for m in conversation.messages]
+    cut = sum(1 for old, new in zip(conversation.messages, messages, strict=True)
+              if old.content is not new.content or old.reasoning is not new.reasoning)
+    return (dataclasses.replace(conversation, messages=tuple(messages)) if cut else conversation), cut
