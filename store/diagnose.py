@@ -51,7 +51,7 @@ def explain(db_path: Path, exc: BaseException) -> StoreError:
         return StoreError("read_only", f"Could not open {db_path} for writing: {folder} is on a read-only disk or "
                                        "is not writable. The file itself is not damaged by this; make the folder "
                                        "writable, or copy the database to a writable folder.")
-    fault = storage_fault(exc)
+    fault = storage_fault(exc, db_path)
     if fault is not None:
         fault_code = {"the disk is full": "disk_full", "the database file is read-only": "read_only"}.get(
             fault.reason, "storage_error")

@@ -52,11 +52,11 @@ class FullDiskWriter(StoreWriter):
     """
 
     def __init__(
-        self, target: Engine | Path, *, retry_delays: Sequence[float] = RETRY_DELAYS_S
+        self, target: Engine | Path, *, retry_delays: Sequence[float] = RETRY_DELAYS_S, retry_full_disk: bool = True
     ) -> None:
         self.disk_full = threading.Event()
         self._no_limit: int | None = None
-        super().__init__(target, retry_delays=retry_delays)
+        super().__init__(target, retry_delays=retry_delays, retry_full_disk=retry_full_disk)
 
     def _before_op(self, session: Session) -> None:
         conn = session.connection()

@@ -479,4 +479,5 @@ def _log_failure(future: Future[Any]) -> None:
     if not future.cancelled() and (exc := future.exception()) is not None:
         if isinstance(exc, StoreError) and exc.code == "superseded":
             return  # a newer save of the same text is on its way; nothing was lost
-        _log.warning("store write failed: %r", exc, exc_info=exc)
+        # A StoreError's message says what went wrong (a full disk); anything else is a bug: its traceback.
+        _log.warning("store write failed: %r", exc, exc_info=None if isinstance(exc, StoreError) else exc)

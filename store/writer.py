@@ -10,8 +10,10 @@ Storage faults (disk full, read-only file, I/O error, a lock held elsewhere; see
 schedule while every later op waits behind it, so order is kept (a checkpoint queued after a
 final save can never land before it). Only when the schedule is spent does its future fail,
 with StoreError(save_failed). Ops must therefore be safe to run again after a rollback. A
-`replaceable` op (a checkpoint) that is failing is dropped as soon as a later op with the same
-`key` is queued, since that one saves newer text: its future fails with StoreError(superseded).
+writer made with `retry_full_disk=False` (for a command in a terminal: nobody frees space while
+it waits) fails a write on a full disk at once. A `replaceable` op (a checkpoint) that is
+failing is dropped as soon as a later op with the same `key` is queued, since that one saves
+newer text: its future fails with StoreError(superseded).
 
 Health listeners hear `(False, message)` when a write first fails with a storage fault (again
 if the message changes) and `(True, None)` when a write next succeeds. They run on the writer
@@ -39,7 +41,7 @@ from sqlmodel import Session
 
 from store.db import make_engine
 from store.errors import StoreError
-from store.retry import RETRY_DELAYS_S, gave_up_message, storage_fault, trying_message
+from store.retry import RETRY_DELAYS_S, gave_up_message, not_saved_message, storage_fault, trying_message
 
 __all__ = ["HealthListener", "StoreWriter", "WriteOp"]
 
@@ -62,11 +64,13 @@ class StoreWriter:
     """Serializes writes on one daemon thread. `close()` drains the queue, then stops.
 
     `retry_delays` is the wait, in seconds, before each retry of an op that hit a storage
-    fault (default `store.retry.RETRY_DELAYS_S`); tests pass a short one.
+    fault (default `store.retry.RETRY_DELAYS_S`); tests pass a short one. `retry_full_disk`:
+    False fails an op on a full disk at once.
     """
 
     def __init__(
-        self, target: Engine | Path, *, retry_delays: Sequence[float] = RETRY_DELAYS_S
+        self, target: Engine | Path, *, retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        retry_full_disk: bool = True,
     ) -> None:
         # Given a path, the writer owns its engine (a pool of one connection, used only by the
         # writer thread); given an engine, the caller keeps ownership.
@@ -74,6 +78,7 @@ class StoreWriter:
         self._engine = make_engine(target, role="writer") if isinstance(target, Path) else target
         self._db_path = Path(self._engine.url.database or "")
         self._retry_delays = tuple(retry_delays)
+        self._retry_full_disk = retry_full_disk
         self._sessions = sessionmaker(self._engine, class_=Session, expire_on_commit=False)
         # Every commit, including one an op makes mid-way, passes through the hook.
         event.listen(self._sessions, "before_commit", lambda _session: self._before_commit())
@@ -184,9 +189,11 @@ class StoreWriter:
                     result = job.op(session)
                     session.commit()
             except Exception as exc:
-                fault = storage_fault(exc)
+                fault = storage_fault(exc, self._db_path)
                 if fault is None:
                     raise
+                if fault.disk_full and not self._retry_full_disk:
+                    raise StoreError("save_failed", not_saved_message(self._db_path, fault)) from exc
                 self._set_problem(trying_message(self._db_path, fault))
                 delay = None if last_chance else next(delays, None)
                 if delay is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from store import Store
 
 
 def hearth(*args: str, data_dir: Path, stdin: bytes | None = None,
@@ -141,19 +144,33 @@ def test_a_store_on_a_read_only_disk_can_still_be_listed_and_backed_up(tmpfs: Pa
     assert b"is read-only" in doctor.stdout and b"integrity ok" in doctor.stdout
 
 
-def test_a_full_disk_at_start_is_called_full_not_broken(tmpfs: Path) -> None:
+@pytest.mark.parametrize("start", [
+    # A new data dir: creating the database fails with SQLite's own "database or disk is full".
+    pytest.param("new", id="a-new-data-dir"),
+    # SQLite reports a full disk as "disk I/O error" when it cannot grow the database's -shm file.
+    pytest.param("saved", id="saved-conversations-no-room"),
+    # Opening works, the first write (the new message) does not: it was retried for 56 s.
+    pytest.param("saved-48k-free", id="saved-conversations-48k-free"),
+])
+def test_a_full_disk_at_start_is_called_full_at_once(tmpfs: Path, start: str) -> None:
     data = tmpfs / "data"
     data.mkdir()
-    with open(tmpfs / "filler", "wb") as f:  # fill the 2 MB disk to the last byte
+    if start != "new":
+        Store.open(data / "hearth.db").close()
+    keep = 48 * 1024 if start.endswith("48k-free") else 0
+    with open(tmpfs / "filler", "wb") as f:  # fill the 2 MB disk to the last byte, or to `keep` bytes
         try:
-            while True:
-                f.write(b"\0" * 65536)
+            while (room := shutil.disk_usage(tmpfs).free - keep) > 0:
+                f.write(b"\0" * min(65536, room))
                 f.flush()
         except OSError:
             pass
+    t0 = time.monotonic()
     r = hearth("ask", "Hi", data_dir=data)
     assert r.returncode == 2 and "Traceback" not in _err(r), _err(r)
-    assert "full" in _err(r) and "not a Hearth database" not in _err(r)
+    assert "the disk is full" in _err(r) and "free some space" in _err(r), _err(r)
+    assert "read/write error" not in _err(r) and "not a Hearth database" not in _err(r)
+    assert time.monotonic() - t0 < 30  # at once (and a model load), not after a minute of retries
 
 
 def test_models_and_doctor_on_a_data_dir_that_is_a_file_say_so_and_move_nothing(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import closing
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -33,11 +34,11 @@ BIG = "A long reply that needs new pages. " * 1500  # ~50 KB: cannot fit in the 
 class Harness:
     """A store over a FullDiskWriter, with what its health listener heard."""
 
-    def __init__(self, db_path: Path, retry_delays: tuple[float, ...]) -> None:
+    def __init__(self, db_path: Path, retry_delays: tuple[float, ...], *, retry_full_disk: bool = True) -> None:
         writers: list[FullDiskWriter] = []
 
         def factory(path: Path) -> FullDiskWriter:
-            writers.append(FullDiskWriter(path, retry_delays=retry_delays))
+            writers.append(FullDiskWriter(path, retry_delays=retry_delays, retry_full_disk=retry_full_disk))
             return writers[0]
 
         self.store = Store.open(db_path, writer_factory=factory)
@@ -169,6 +170,37 @@ def test_closing_during_a_fault_does_not_wait_out_the_retries(db_path: Path) -> 
     assert time.monotonic() - started < 2
     error = final.exception(timeout=0)
     assert isinstance(error, StoreError) and error.code == "save_failed"
+
+
+def test_a_writer_that_does_not_wait_for_space_fails_a_write_on_a_full_disk_at_once(db_path: Path) -> None:
+    """As `hearth ask` opens the store: nobody frees space while a command waits a minute."""
+    h = Harness(db_path, retry_delays=RETRY_DELAYS_S, retry_full_disk=False)
+    try:
+        h.writer.disk_full.set()
+        started = time.monotonic()
+        with pytest.raises(StoreError) as failed:
+            h.turn(BIG)
+        assert time.monotonic() - started < 5  # not after 56 s of retries
+        assert failed.value.code == "save_failed"
+        assert failed.value.message == (f"Could not save to {db_path}: the disk is full, so this change was not "
+                                        "saved; free some space and try again.")
+        h.writer.disk_full.clear()
+        conversation_id, _ = h.turn("a short question")  # space again: the next write lands
+        assert h.replies(conversation_id) == [("", GenerationState.QUEUED)]
+    finally:
+        h.writer.disk_full.clear()
+        h.store.close()
+
+
+@pytest.mark.parametrize(("free", "reason"), [(0, "the disk is full"),
+                                              (10 * 1024**3, "the disk reported a read/write error")],
+                         ids=["no-room", "room"])
+def test_an_io_error_on_a_disk_without_room_is_a_full_disk(db_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           free: int, reason: str) -> None:
+    """SQLite says "disk I/O error" when a full disk stops it from growing the -shm file at open."""
+    monkeypatch.setattr("store.retry.shutil.disk_usage", lambda _path: SimpleNamespace(free=free))
+    fault = storage_fault(_sqlite_error("disk I/O error", 4874), db_path)  # SQLITE_IOERR_SHMSIZE
+    assert fault is not None and fault.reason == reason
 
 
 def test_retry_schedule_is_bounded() -> None:

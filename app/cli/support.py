@@ -52,11 +52,16 @@ def read_stdin() -> str:
 
 
 def open_store(data_dir: Path, *, read_only_ok: bool = False):
-    """The store; with `read_only_ok` (listing, backing up), one on read-only media opens read-only."""
-    from store import Store, StoreError
+    """The store; with `read_only_ok` (listing, backing up), one on read-only media opens read-only.
+
+    A write on a full disk fails at once, naming it: a command does not wait a minute for space
+    that nobody is freeing (the window does, and says so while it waits)."""
+    from functools import partial
+
+    from store import Store, StoreError, StoreWriter
 
     try:
-        return Store.open(db_path(data_dir))
+        return Store.open(db_path(data_dir), writer_factory=partial(StoreWriter, retry_full_disk=False))
     except StoreError as e:
         if not (read_only_ok and e.code == "read_only"):
             raise
