@@ -52,6 +52,22 @@ _HELP = {
 }
 
 
+def _narrow_combo(parent: QWidget) -> QComboBox:
+    """A choice list as narrow as its column: a long choice is cut in the box (the popup and
+    the tooltip show it whole) instead of widening the panel past the window's edge."""
+    combo = QComboBox(parent)
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    return combo
+
+
+def _fit_popup(combo: QComboBox) -> None:
+    """The popup list is as wide as its longest choice (it may pass the panel's edge)."""
+    view = combo.view()
+    widest = max((view.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(combo.count())), default=0)
+    view.setMinimumWidth(widest + 2 * view.frameWidth() + 24)  # the item's margins and check mark
+
+
 def _error_label(parent: QWidget) -> QLabel:
     label = QLabel(parent)
     label.setWordWrap(True)
@@ -102,10 +118,13 @@ class ChatSettingsPanel(QFrame):
         header.addWidget(title, 1)
         header.addWidget(close)
         outer.addLayout(header)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        body = QWidget(scroll)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        # A form in a side column scrolls down, never sideways: every field fits its width
+        # (labels wrap, the choice lists show their full text in the popup and the tooltip).
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget(self.scroll_area)
         self._form = QVBoxLayout(body)
         self._form.setContentsMargins(10, 4, 10, 10)
         self._form.setSpacing(4)
@@ -120,10 +139,14 @@ class ChatSettingsPanel(QFrame):
         self.max_tokens = self._int(body, "max_tokens", 64)
         self.repeat_penalty = self._double(body, "repeat_penalty", 0.05, 2)
         self.context_length = self._int(body, "context_length", 256)
-        self.overflow = QComboBox(body)
+        self.overflow = _narrow_combo(body)
         for key, text in OVERFLOW_CHOICES.items():
             self.overflow.addItem(text, key)
+            self.overflow.setItemData(self.overflow.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
+        _fit_popup(self.overflow)
         self.overflow.currentIndexChanged.connect(lambda _i: self._changed("overflow"))
+        self.overflow.currentTextChanged.connect(
+            lambda text: self.overflow.setToolTip(f"{text}.\n{_HELP['overflow']}"))
         self.context_note = QLabel(body)
         self.context_note.setWordWrap(True)
         set_style(self.context_note, "color: $muted;")
@@ -133,6 +156,7 @@ class ChatSettingsPanel(QFrame):
                              ("repeat_penalty", self.repeat_penalty), ("context_length", self.context_length),
                              ("overflow", self.overflow)):
             label = QLabel(FIELD_LABELS[name], body)
+            label.setWordWrap(True)
             label.setToolTip(_HELP[name])
             widget.setToolTip(_HELP[name])
             label.setBuddy(widget)
@@ -143,18 +167,19 @@ class ChatSettingsPanel(QFrame):
                 self._form.addWidget(self.context_note)
             self.errors[name] = _error_label(body)
             self._form.addWidget(self.errors[name])
+        self.overflow.setToolTip(f"{self.overflow.currentText()}.\n{_HELP['overflow']}")
         self.where = QLabel(body)  # saved with this chat / kept until the first message
         self.where.setWordWrap(True)
         set_style(self.where, "color: $muted;")
         self._form.addSpacing(10)
         self._form.addWidget(self.where)
         self._form.addStretch(1)
-        scroll.setWidget(body)
-        outer.addWidget(scroll, 1)
+        self.scroll_area.setWidget(body)
+        outer.addWidget(self.scroll_area, 1)
 
     def _build_presets(self, body: QWidget) -> None:
         label = QLabel("Preset", body)
-        self.preset = QComboBox(body)
+        self.preset = _narrow_combo(body)
         self.preset.setToolTip("Named settings. New chats start from the default one.")
         self.preset.activated.connect(self._preset_picked)
         label.setBuddy(self.preset)
@@ -284,6 +309,8 @@ class ChatSettingsPanel(QFrame):
         for p in self._presets.presets:
             self.preset.addItem(f"{p.name} (default)" if p.name == self._presets.default_name else p.name, p.name)
         self.preset.setCurrentIndex(max(0, self.preset.findData(match or "")))
+        self.preset.setToolTip(f"{self.preset.currentText()}.\nNamed settings. New chats start from the default one.")
+        _fit_popup(self.preset)
         self.preset.blockSignals(False)
         chosen = self._presets.find(match) if match else None
         self.make_default_action.setEnabled(chosen is not None and chosen.name != self._presets.default_name)
@@ -293,6 +320,7 @@ class ChatSettingsPanel(QFrame):
         n = self._model_context
         self.context_length.setSpecialValueText(f"All ({n:,} tokens)" if n else "All of the model's")
         self.context_note.setText(context_note(self.context_length.value(), n))
+        self.context_note.setVisible(bool(self.context_note.text()))  # no empty line's gap
 
     # -- what the person does ----------------------------------------------------------
     def _changed(self, name: str) -> None:

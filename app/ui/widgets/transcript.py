@@ -349,8 +349,19 @@ class TranscriptView(QTextEdit):
 
     # -- reading comfort: a column of at most READING_CHARS characters, and the theme's colours
     def resizeEvent(self, event: QResizeEvent) -> None:
+        # A new width wraps every line again and moves the text under the view (the chat settings
+        # panel opening or closing, the window resized): the line at the top of the view stays
+        # there, and a person at the newest message stays at it.
+        at_end = self._at_end()
+        top = self.cursorForPosition(QPoint(0, 0))
+        was = self.cursorRect(top).top()
         super().resizeEvent(event)
         self._fit_width()
+        bar = self.verticalScrollBar()
+        if at_end:
+            self._scroll_to_end()
+        else:
+            bar.setValue(bar.value() + self.cursorRect(top).top() - was)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

@@ -1,0 +1,139 @@
+"""What fits and what holds still in the window: the chat settings panel fits its column from
+the window's minimum width up (no sideways scrolling, nothing cut, every button and spin arrow
+shown), and opening or closing it keeps the place the person was reading."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QLabel,
+    QToolButton,
+    QWidget,
+)
+from qasync import QEventLoop
+from ui_fakes import FakeChatService, run, running_loop
+
+from app.ui.theme import Theme, apply_theme
+from app.ui.viewmodels.main import MainViewModel
+from app.ui.windows.main_window import MainWindow
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[QEventLoop]:
+    with running_loop(qapp) as loop:
+        yield loop
+
+
+@pytest.fixture(autouse=True)
+def _system_theme_after(qapp: QApplication) -> Iterator[None]:
+    yield
+    apply_theme(qapp, Theme.SYSTEM)
+
+
+@pytest.fixture
+def service() -> FakeChatService:
+    return FakeChatService(model_name="SmolLM2-135M-Instruct")
+
+
+@pytest.fixture
+def window(qtbot, loop, service: FakeChatService) -> MainWindow:
+    w = MainWindow(MainViewModel(service, service.store))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def settle(qtbot) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(3):
+        QApplication.processEvents()
+        qtbot.wait(10)
+
+
+def cut_off(panel_viewport: QWidget, widget: QWidget) -> bool:
+    """Part of `widget` lies right of what the panel's scroll area shows."""
+    right = widget.mapTo(panel_viewport, QPoint(widget.width(), 0)).x()
+    return right > panel_viewport.width() or widget.mapTo(panel_viewport, QPoint(0, 0)).x() < 0
+
+
+# -- the chat settings panel fits its column ----------------------------------------------
+@pytest.mark.parametrize("width", [0, 1040, 1400], ids=["minimum", "1040", "1400"])
+@pytest.mark.parametrize("theme", [Theme.LIGHT, Theme.DARK], ids=["light", "dark"])
+def test_the_chat_settings_panel_fits_its_column(qtbot, window: MainWindow, width: int, theme: Theme) -> None:
+    apply_theme(QApplication.instance(), theme)
+    panel = window.chat_settings.panel
+    panel.set_model_context(131_072)  # the widest text the context field shows: "All (131,072 tokens)"
+    window.chat_settings.set_open(True)
+    window.resize(width, 720)  # 0: as narrow as the window goes
+    settle(qtbot)
+    assert window.width() == (window.minimumSizeHint().width() if width == 0 else width)
+    scroll = panel.scroll_area
+    viewport = scroll.viewport()
+    assert not scroll.horizontalScrollBar().isVisible()
+    assert scroll.widget().minimumSizeHint().width() <= viewport.width()
+    shown = [w for w in scroll.widget().findChildren(QWidget) if w.isVisible()]
+    assert panel.more_button in shown and panel.save_as_button in shown
+    assert [w.objectName() or type(w).__name__ for w in shown if cut_off(viewport, w)] == []
+    for w in shown:
+        if isinstance(w, (QAbstractSpinBox, QComboBox, QToolButton)):  # arrows and ⋯ need their room
+            assert w.width() >= w.minimumSizeHint().width(), type(w).__name__
+        if isinstance(w, QLabel) and not w.wordWrap() and w.text():
+            assert w.width() >= w.minimumSizeHint().width(), w.text()
+
+
+def test_a_long_choice_is_cut_in_the_box_but_whole_in_its_popup(qtbot, window: MainWindow) -> None:
+    panel = window.chat_settings.panel
+    window.chat_settings.set_open(True)
+    window.resize(0, 720)
+    settle(qtbot)
+    longest = max((panel.overflow.itemText(i) for i in range(panel.overflow.count())), key=len)
+    assert panel.overflow.fontMetrics().horizontalAdvance(longest) > panel.overflow.width()  # cut in the box
+    assert panel.overflow.view().minimumWidth() > panel.overflow.fontMetrics().horizontalAdvance(longest)
+    panel.overflow.setCurrentIndex(panel.overflow.findText(longest))
+    assert longest in panel.overflow.toolTip()
+
+
+# -- the transcript keeps its place when the panel opens or closes --------------------------
+def long_chat(service: FakeChatService) -> int:
+    store = service.store
+    cid = store.add_conversation("A long read")
+    for i in range(30):
+        store.add_message(cid, "user", f"Question {i}: tell me about the harbour.")
+        store.add_message(cid, "assistant", f"Answer {i}. " + "The tide comes in over the old stones. " * 12)
+    return cid
+
+
+def top_line(window: MainWindow) -> str:
+    t = window.transcript
+    cursor = t.cursorForPosition(QPoint(t.viewport().width() // 2, 4))
+    return cursor.block().text()[:40]
+
+
+def test_opening_and_closing_the_panel_keeps_the_place_being_read(qtbot, window: MainWindow,
+                                                                   service: FakeChatService) -> None:
+    cid = long_chat(service)
+    run(qtbot, window.vm.open_conversation(cid))
+    window.resize(1040, 720)
+    settle(qtbot)
+    t = window.transcript
+    bar = t.verticalScrollBar()
+    bar.setValue(bar.maximum() // 2)  # reading somewhere in the middle
+    settle(qtbot)
+    reading = top_line(window)
+    assert reading.startswith(("Answer", "Question"))
+    window.chat_settings.set_open(True)
+    settle(qtbot)
+    assert top_line(window) == reading
+    window.chat_settings.set_open(False)
+    settle(qtbot)
+    assert top_line(window) == reading
+    bar.setValue(bar.maximum())  # at the newest message: it stays there
+    window.chat_settings.set_open(True)
+    settle(qtbot)
+    assert bar.value() == bar.maximum()
