@@ -1,6 +1,8 @@
 """What fits and what holds still in the window: the chat settings panel fits its column from
 the window's minimum width up (no sideways scrolling, nothing cut, every button and spin arrow
-shown), and opening or closing it keeps the place the person was reading."""
+shown); opening or closing it keeps the place the person was reading; the list's scroll bar is
+drawn in the theme's colours; radio buttons and check boxes stand out from the dark theme's
+background (3:1, as WCAG asks of a control's parts)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,18 @@ from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QPoint
+from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
+    QCheckBox,
     QComboBox,
     QLabel,
+    QRadioButton,
+    QStyle,
+    QStyleOptionButton,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 from qasync import QEventLoop
@@ -137,3 +145,68 @@ def test_opening_and_closing_the_panel_keeps_the_place_being_read(qtbot, window:
     window.chat_settings.set_open(True)
     settle(qtbot)
     assert bar.value() == bar.maximum()
+
+
+# -- the list's scroll bar -----------------------------------------------------------------
+def dark_share(image: QImage) -> float:
+    dark = sum(1 for y in range(image.height()) for x in range(image.width())
+               if image.pixelColor(x, y).lightness() < 24)
+    return dark / (image.width() * image.height())
+
+
+@pytest.mark.parametrize("theme", [Theme.LIGHT, Theme.DARK], ids=["light", "dark"])
+def test_the_list_scroll_bar_is_drawn_in_the_themes_colours(qtbot, window: MainWindow, service: FakeChatService,
+                                                            theme: Theme) -> None:
+    for i in range(80):
+        service.store.add_conversation(f"Conversation {i}")
+    run(qtbot, window.vm.refresh_conversations())
+    apply_theme(QApplication.instance(), theme)
+    window.resize(1040, 720)
+    settle(qtbot)
+    bar = window.conversations.view.verticalScrollBar()
+    assert bar.isVisible()
+    image = bar.grab().toImage()
+    assert dark_share(image) < 0.05  # it was solid black below the handle
+
+
+# -- radio buttons and check boxes in the dark theme ----------------------------------------
+def luminance(c: QColor) -> float:
+    def channel(v: float) -> float:
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+    return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def indicator_contrast(widget: QRadioButton | QCheckBox) -> float:
+    """The strongest contrast between the indicator's pixels and the window behind it."""
+    option = QStyleOptionButton()
+    widget.initStyleOption(option)
+    element = QStyle.SubElement.SE_RadioButtonIndicator if isinstance(widget, QRadioButton) \
+        else QStyle.SubElement.SE_CheckBoxIndicator
+    rect = widget.style().subElementRect(element, option, widget)
+    image = widget.grab(rect).toImage()
+    window = widget.palette().color(QPalette.ColorRole.Window)
+    return max(contrast(image.pixelColor(x, y), window) for y in range(image.height()) for x in range(image.width()))
+
+
+def test_radio_buttons_and_check_boxes_stand_out_from_the_dark_background(qtbot) -> None:
+    apply_theme(QApplication.instance(), Theme.DARK)
+    host = QWidget()
+    qtbot.addWidget(host)
+    layout = QVBoxLayout(host)
+    radio, check = QRadioButton("Dark", host), QCheckBox("Serve on localhost", host)
+    layout.addWidget(radio)
+    layout.addWidget(check)
+    host.show()
+    qtbot.waitExposed(host)
+    # Non-text parts of a control need 3:1 against what is next to them (WCAG 2.1, 1.4.11).
+    assert indicator_contrast(radio) >= 3.0
+    assert indicator_contrast(check) >= 3.0
+    radio.setChecked(True)
+    check.setChecked(True)
+    assert indicator_contrast(radio) >= 3.0
+    assert indicator_contrast(check) >= 3.0

@@ -16,8 +16,8 @@ from dataclasses import dataclass, fields
 from string import Template
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
 
 __all__ = [
     "Colours",
@@ -25,6 +25,7 @@ __all__ = [
     "apply_theme",
     "colours",
     "current_theme",
+    "indicator_outline",
     "is_dark",
     "mix",
     "palette_for",
@@ -152,6 +153,36 @@ def palette_for(theme: Theme, system: QPalette) -> QPalette:
     return QPalette(system)
 
 
+# Fusion draws a radio button's or a check box's outline 40% darker than the palette's Window
+# colour: on a dark window that is near black on near black (1.2:1). In a dark palette they are
+# drawn with an outline between the window's colour and the text's instead, which stands out
+# (3:1 or more, what WCAG asks of a control's parts).
+_INDICATORS = (QStyle.PrimitiveElement.PE_IndicatorRadioButton, QStyle.PrimitiveElement.PE_IndicatorCheckBox)
+_FUSION_OUTLINE = 140  # Fusion's outline is the Window colour .darker(140)
+
+
+def indicator_outline(palette: QPalette) -> QColor:
+    """The outline radio buttons and check boxes get under a dark `palette`."""
+    return mix(palette.color(QPalette.ColorRole.Window), palette.color(QPalette.ColorRole.WindowText), 0.55)
+
+
+class _Style(QProxyStyle):
+    """Fusion, with radio buttons and check boxes outlined so that they can be seen on a dark window."""
+
+    def __init__(self) -> None:
+        super().__init__("Fusion")
+        self.setObjectName("hearthStyle")
+
+    def drawPrimitive(self, element: QStyle.PrimitiveElement, option: QStyleOption, painter: QPainter,
+                      widget: QWidget | None = None) -> None:
+        if element in _INDICATORS and is_dark(option.palette):
+            option = type(option)(option)  # the caller's is not ours to change
+            palette = QPalette(option.palette)
+            palette.setColor(QPalette.ColorRole.Window, indicator_outline(palette).lighter(_FUSION_OUTLINE))
+            option.palette = palette
+        super().drawPrimitive(element, option, painter, widget)
+
+
 class _Keeper(QObject):
     """The application's theme: which one is chosen, the platform's own palette, and following
     the desktop's light/dark switch while SYSTEM is chosen. One per application, its child."""
@@ -198,14 +229,15 @@ def _keeper(app: QApplication) -> _Keeper:
 
 
 def apply_theme(app: QApplication, theme: Theme) -> None:
-    """Put `theme` on the whole application: the Fusion style and the theme's palette.
+    """Put `theme` on the whole application: the Fusion style (in a dark palette, radio buttons
+    and check boxes outlined as `indicator_outline` says) and the theme's palette.
 
     Before it returns, every widget whose palette changed has had its PaletteChange event
     (widgets that cache colours recompute them there), and style sheets made with `set_style`
     or naming `palette(...)` roles are resolved again. With SYSTEM, a later light/dark switch
     of the desktop is followed the same way."""
-    if app.style().name().lower() != "fusion":  # a new style re-polishes every widget: only once
-        app.setStyle("Fusion")
+    if not isinstance(app.style(), _Style):  # a new style re-polishes every widget: only once
+        app.setStyle(_Style())
     _keeper(app).apply(theme)
 
 

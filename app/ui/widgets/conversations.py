@@ -42,7 +42,9 @@ class ConversationList(QWidget):
         # Long titles are cut with an ellipsis, never scrolled sideways.
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        set_style(self.view, "QListView { border: none; background: transparent; }"
+        # The window's colour, not `transparent`: a transparent scroll area leaves its scroll bar's
+        # track unpainted, which showed as a solid black bar under the handle.
+        set_style(self.view, "QListView { border: none; background: $window; }"
                              " QListView::item { padding: 7px 6px; border-radius: 4px; color: $text; }"
                              " QListView::item:hover { background: $hover; }"
                              " QListView::item:selected { background: $selected; color: $text; }")
