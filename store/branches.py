@@ -8,6 +8,8 @@ of a new answer read in the same transaction (the command path's one round trip)
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,13 +17,16 @@ from sqlmodel import Session
 
 from engine.states import GenerationState
 from store import tree, writes
+from store.conversations import TITLE_MAX
 from store.errors import StoreError
 from store.limits import check_message
 from store.reads import history_in
 from store.rows import ConversationChange, TurnIds, TurnStart
 from store.summaries import summary_in
 
-__all__ = ["Fork", "begin_edit", "begin_regenerate", "delete_message", "fork", "switch_branch"]
+__all__ = ["Fork", "begin_edit", "begin_regenerate", "delete_message", "fork", "fork_title", "switch_branch"]
+
+_FORK_MARK = re.compile(r"\AFork(?: \d+)?: ")  # what fork_title puts before a title
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +88,7 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
     path = tree.path_to(conn, message_id)
     _refuse_live(session, path)
     title = conn.exec_driver_sql("SELECT title FROM conversation WHERE id = ?", (conversation_id,)).scalar()
-    new_title = f"{title} (fork)"
+    new_title = fork_title(session, str(title or ""))
     new_id = int(conn.exec_driver_sql(
         "INSERT INTO conversation (title, created_at, updated_at, settings_json, title_by) "
         "SELECT ?, ?, ?, settings_json, title_by FROM conversation WHERE id = ?",
@@ -104,6 +109,21 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
             "ORDER BY id DESC LIMIT 1", (parent, old_id))
     tree.set_leaf(conn, new_id, parent)
     return Fork(new_id, writes.conversation_change(session, new_id, created=True), len(path))
+
+
+def fork_title(session: Session, title: str) -> str:
+    """A fork's title: `Fork: <title>`, or `Fork 2: <title>`... where that one is taken. The mark
+    comes first, so that a list which cuts long titles at the right still tells a fork from its
+    source (a title made from a long first message already ends cut mid-word). A fork of a fork
+    is numbered from the same title, not marked twice."""
+    base = _FORK_MARK.sub("", title, count=1)
+    conn = session.connection()
+    for n in itertools.count(1):
+        mark = "Fork: " if n == 1 else f"Fork {n}: "
+        candidate = mark + base[:TITLE_MAX - len(mark)]
+        if conn.exec_driver_sql("SELECT 1 FROM conversation WHERE title = ? LIMIT 1", (candidate,)).first() is None:
+            return candidate
+    raise AssertionError("unreachable")
 
 
 def delete_message(session: Session, message_id: int, owner_is_dead: Callable[[str | None], bool]

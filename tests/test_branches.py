@@ -150,11 +150,31 @@ def test_fork_copies_the_path_into_a_new_chat_and_leaves_the_original_alone(data
 
     with Store.open(data_dir / "h.db") as store:
         made, copy, grown, original = asyncio.run(body(store))
-    assert made.changed.created and made.changed.row.title == "Plan a trip (fork)" and made.copied == 2
+    assert made.changed.created and made.changed.row.title == "Fork: Plan a trip" and made.copied == 2
     assert _contents(copy) == ["Plan a trip", "Where to?"]
     assert copy[1].state is GenerationState.COMPLETED  # the answer's record came along
     assert grown.history == [("user", "Plan a trip"), ("assistant", "Where to?"), ("user", "Porto instead")]
     assert _contents(original) == ["Plan a trip", "Where to?", "Lisbon", "Great choice."]
+
+
+def test_a_forks_title_tells_it_from_its_source_where_a_list_cuts_titles(data_dir: Path) -> None:
+    """The mark comes first: a title made from a long question ends cut mid-word, and a list
+    cuts it again at its right edge, where " (fork)" used to be."""
+    question = "How do I keep a sourdough starter alive while I am away for three weeks in August?"
+
+    async def body(store: Store) -> list[str]:
+        first = await store.begin_turn(None, question, "m")
+        _finish(store, first.ids.generation_id, "Feed it and refrigerate it.")
+        source = (await store.list_conversations())[0].title
+        forks = [await store.fork(first.ids.assistant_message_id) for _ in range(2)]
+        of_fork = await store.fork((await store.messages(forks[0].conversation_id))[-1].id)
+        return [source, *(f.changed.row.title for f in forks), of_fork.changed.row.title]
+
+    with Store.open(data_dir / "h.db") as store:
+        source, fork1, fork2, fork_of_fork = asyncio.run(body(store))
+    assert source.endswith("…") and len(source) == 60  # cut mid-word from the question
+    assert fork1 == f"Fork: {source}" and fork2 == f"Fork 2: {source}" and fork_of_fork == f"Fork 3: {source}"
+    assert len({t[:24] for t in (source, fork1, fork2, fork_of_fork)}) == 4  # the first words differ
 
 
 def test_only_the_end_of_the_branch_shown_can_be_continued(data_dir: Path) -> None:
