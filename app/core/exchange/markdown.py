@@ -1,20 +1,32 @@
 """A conversation as Markdown for people: the branch shown only, a heading per message.
 
+The structure cannot clash with what a message says. Each message is a `## You` or
+`## Assistant` heading (`## System`...) followed by the message's text as a block quote:
+every line of it starts with `>`. A heading, an unclosed code fence or raw HTML inside an
+answer therefore stays inside that answer's quote (CommonMark closes whatever a quote opened
+where the quote ends), and every heading outside a quote is Hearth's. Any Markdown viewer
+draws the text as Markdown inside the quote. A model's reasoning comes first, quoted the same
+way inside `<details>` (folded where the viewer knows HTML); a note in italics under the quote
+says when an answer was stopped, failed or cut off. Taking one `> ` (or a lone `>`) off each
+line of a quote gives the text back exactly, except that line breaks are written as `\n`.
+
 Other branches (earlier edits, regenerated answers) are not in it: Markdown is for reading
 and sharing; the JSON export keeps everything. No store, no Qt.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from store.exchange import ExchangeConversation, ExchangeMessage
 
-__all__ = ["current_path", "to_markdown"]
+__all__ = ["current_path", "quoted", "to_markdown"]
 
 _ROLE = {"user": "You", "assistant": "Assistant", "system": "System"}
 _NOTE = {"cancelled": "stopped", "failed": "failed", "interrupted": "interrupted", "queued": "unfinished",
          "streaming": "unfinished"}
+_LINE_END = re.compile(r"\r\n|\r|\n")  # what ends a line in CommonMark: a lone \r too
 
 
 def current_path(conversation: ExchangeConversation) -> list[ExchangeMessage]:
@@ -28,21 +40,33 @@ def current_path(conversation: ExchangeConversation) -> list[ExchangeMessage]:
     return path[::-1]
 
 
+def quoted(text: str) -> list[str]:
+    """`text` as the lines of a block quote."""
+    return [f"> {line}" if line else ">" for line in _LINE_END.split(text)]
+
+
 def to_markdown(conversation: ExchangeConversation) -> str:
     path = current_path(conversation)
     started = time.strftime("%Y-%m-%d %H:%M", time.localtime(conversation.created_at))
     shown = "the branch shown" if len(path) < len(conversation.messages) else "every message"
-    out = [f"# {conversation.title}", "", f"*Started {started} · {len(path)} messages ({shown}) · exported from "
-                                          "Hearth*", ""]
+    out = [f"# {_plain(conversation.title)}", "",
+           f"*Started {started} · {len(path)} messages ({shown}) · exported from Hearth*", ""]
     for m in path:
         out += [f"## {_ROLE.get(m.role, m.role.capitalize())}", ""]
         if m.reasoning.strip():
-            out += ["<details><summary>Reasoning</summary>", "", m.reasoning.strip(), "", "</details>", ""]
-        out += [m.content.rstrip() if m.content.strip() else "*(no text)*", ""]
+            out += ["<details><summary>Reasoning</summary>", "", *quoted(m.reasoning.strip()), "", "</details>", ""]
+        out += [*(quoted(m.content.rstrip()) if m.content.strip() else ["*(no text)*"]), ""]
         note = _note(m)
         if note:
-            out += [f"*{note}*", ""]
+            out += [f"*{_plain(note)}*", ""]
     return "\n".join(out)
+
+
+def _plain(text: str) -> str:
+    """Text outside a quote (a title, an error message: they can hold anything) as one line that
+    Markdown shows as it is."""
+    line = re.sub(r"([\\`*_\[\]<>])", r"\\\1", " ".join(text.split()))
+    return re.sub(r"(\s)(#+)$", r"\1\\\2", line)  # a heading's closing #s would be dropped
 
 
 def _note(m: ExchangeMessage) -> str:
