@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from app.core.paths import db_path, default_model_path
 
-__all__ = ["DoctorReport", "Finding", "cpu_facts", "diagnose", "install_kind"]
+__all__ = ["DoctorReport", "Finding", "cpu_facts", "diagnose", "hearth_version", "install_kind"]
 
 # CPU flags that decide which llama.cpp CPU code runs (Linux /proc/cpuinfo names).
 _FLAGS = ("sse4_2", "avx", "f16c", "fma", "avx2", "bmi2", "avx_vnni", "avx512f", "avx512bw", "avx512vbmi",
@@ -61,7 +61,8 @@ def install_kind() -> str:
     return "source" if (root / "packaging" / "bootstrap.sh").exists() else "package"
 
 
-def _hearth_version() -> str:
+def hearth_version() -> str:
+    """This Hearth's version, from its installed metadata (a bundle carries it too)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -212,7 +213,7 @@ def diagnose(data_dir: Path, *, model: Path | None = None, n_threads: int | None
     from engine.selftest import run_selftest
     from engine.threads import default_threads
 
-    hearth = {"version": _hearth_version(), "python": platform.python_version(), "install": install_kind(),
+    hearth = {"version": hearth_version(), "python": platform.python_version(), "install": install_kind(),
               "executable": sys.executable}
     machine = cpu_facts()
     data, data_findings = _data(data_dir)

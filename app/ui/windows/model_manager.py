@@ -36,6 +36,7 @@ from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.widgets.model_details import ModelDetailsPane
 from app.ui.widgets.model_list import ModelListDelegate, ModelListModel, Roles
 from app.ui.widgets.status import MessageStrip
+from app.ui.windows.dialog_place import keep_place
 
 __all__ = ["ModelManagerDialog", "gguf_paths"]
 
@@ -59,6 +60,7 @@ class ModelManagerDialog(QDialog):
         self.setAcceptDrops(True)
         self.resize(1000, 680)
         self._build()
+        keep_place(self)
         vm.rows_changed.connect(self._reload_rows)
         vm.model_changed.connect(self._on_model_changed)
         vm.settings_changed.connect(lambda _s: self._show_selected())

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -38,6 +38,7 @@ from app.ui.theme import set_style
 from app.ui.viewmodels.providers import ProvidersViewModel, timeouts_text
 from app.ui.widgets.provider_form import ProviderForm
 from app.ui.widgets.status import MessageStrip
+from app.ui.windows.dialog_place import keep_place
 
 __all__ = ["ProvidersDialog"]
 
@@ -69,6 +70,7 @@ class ProvidersDialog(QDialog):
         self.save_key_button.clicked.connect(lambda: self.ops.op("storing a key", self.save_key).run())
         self.new_provider()
         self._reload()
+        keep_place(self)
 
     def _build(self) -> None:
         self.strip = MessageStrip(self)
@@ -139,6 +141,13 @@ class ProvidersDialog(QDialog):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.ops.op("reading the providers", self.vm.refresh).run()  # `hearth providers` may have changed them
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """Closed: what the strip said was about what was done then ("Saved provider…"), not news
+        for the next opening. A message that comes while it is closed (a damaged file) is kept."""
+        super().hideEvent(event)
+        if not event.spontaneous():  # not the main window being minimised
+            self.strip.hide()
 
     @property
     def selected(self) -> str | None:

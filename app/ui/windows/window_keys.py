@@ -18,10 +18,12 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QFont, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.core.doctor import hearth_version
 from app.core.errors import describe
 from app.ui.shortcuts import keys_for
 from app.ui.theme import Theme, apply_theme, current_theme
 from app.ui.viewmodels.search import SearchViewModel
+from app.ui.windows.dialog_place import keep_place
 from app.ui.windows.search_panel import SearchPanel
 from app.ui.windows.settings_dialog import SettingsDialog
 from app.ui.windows.shortcuts_dialog import ShortcutsDialog
@@ -171,6 +173,7 @@ class WindowKeys(QObject):
     def show_settings(self) -> SettingsDialog:
         if self.settings_dialog is None:
             dialog = SettingsDialog(self.window, normal_size=round(self._base_size), zoom_range=(ZOOM_MIN, ZOOM_MAX))
+            keep_place(dialog)
             dialog.theme_chosen.connect(self.set_theme)
             dialog.zoom_chosen.connect(self.set_zoom)
             self.zoom_changed.connect(dialog.show_zoom)
@@ -203,6 +206,7 @@ class WindowKeys(QObject):
     def show_shortcuts(self) -> ShortcutsDialog:
         if self.shortcuts_dialog is None:
             self.shortcuts_dialog = ShortcutsDialog(self.window)
+            keep_place(self.shortcuts_dialog)
         self.shortcuts_dialog.show()
         self.shortcuts_dialog.raise_()
         self.shortcuts_dialog.activateWindow()
@@ -214,9 +218,10 @@ class WindowKeys(QObject):
             box = QMessageBox(QMessageBox.Icon.NoIcon, "About Hearth", "", QMessageBox.StandardButton.Close,
                               self.window)
             box.setTextFormat(Qt.TextFormat.PlainText)
-            box.setText("Hearth\n\nA local-first chat app: the model runs on this computer, and your "
-                        "conversations stay in a database on it.\n\nPress F1 for the keyboard shortcuts.")
+            box.setText(f"Hearth {hearth_version()}\n\nA local-first chat app: the model runs on this computer, "
+                        "and your conversations stay in a database on it.\n\nPress F1 for the keyboard shortcuts.")
             box.setWindowModality(Qt.WindowModality.NonModal)
+            keep_place(box)
             self.about_box = box
         self.about_box.show()
         return self.about_box
