@@ -7,6 +7,8 @@ it; the whole tree is drawn in app/core/errors.py. The engine's part:
      └── EngineError
           ├── ModelLoadError      the model file is missing, unreadable, not GGUF, or llama.cpp refused it
           ├── EngineUnavailable   the engine process is gone or no model is loaded
+          ├── TemplateTooCostly   a chat template went past a limit on time, size or memory
+                                  (defined in engine.template_limits, beside the limits)
           └── WireFormatError     a declared wire format (engine/wire_formats.toml or a custom file) is
                                   malformed (defined in engine.wire, beside the formats it checks)
 

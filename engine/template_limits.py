@@ -54,6 +54,8 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine.errors import EngineError
+
 if sys.platform != "win32":
     import resource
 
@@ -71,11 +73,12 @@ _MAX_INT_BITS = 4096  # integers from * and **: far past any count a template ne
 _PRINTF_SIZE = re.compile(r"%[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
-class TemplateTooCostly(Exception):
-    """The template went past a limit; `what` says which, to follow "The chat template in X …"."""
+class TemplateTooCostly(EngineError):
+    """The template went past a limit; `what` says which, to follow "The chat template in X …"
+    (engine.template.too_costly_message makes the whole sentence, naming the file)."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(what)
+        super().__init__("bad_template", what)
         self.what = what
 
 

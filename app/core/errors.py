@@ -6,10 +6,11 @@ are turned into it.
      ├── EngineError (engine.errors)
      │    ├── ModelLoadError        a model file that cannot be loaded
      │    ├── EngineUnavailable     the engine process died or has no model
+     │    ├── TemplateTooCostly     a chat template went past a limit on time, size or memory
      │    └── WireFormatError       a malformed wire-format declaration (format_name, key)
      ├── StoreError (store.errors)  the database: newer schema, disk full, read-only, ...
      ├── InputError                 what a person typed or passed cannot be used
- │    └── ExchangeError          a file to import cannot be used (not JSON, wrong shape, too big, newer)
+     │    └── ExchangeError     a file to import cannot be used (not JSON, wrong shape, too big, newer)
      ├── ProviderError              providers.toml or a provider's settings (provider, field, hint)
      ├── KeychainUnavailable        no OS keychain: set the key's environment variable instead
      ├── ServeError                 the API server cannot start (a port in use, an unsafe token file)
