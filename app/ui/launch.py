@@ -2,8 +2,9 @@
 
 Owns the process-level lifecycle of the GUI: the display check, QApplication and the
 qasync loop, the excepthook, the saved theme (before anything is shown), opening the
-store, starting the engine process and loading the model *after* the window has painted,
-and on close: stopping a running answer, stopping downloads (their partial files stay, to
+store, the conversation shown when the window last closed (open again before it shows),
+starting the engine process and loading the model *after* the window has painted, and on
+close: stopping a running answer, stopping downloads (their partial files stay, to
 resume), waiting for pending saves, closing the store and the engine.
 Must not: hold chat logic (app.ui.viewmodels.main), build widgets beyond MainWindow, or call
 `sys.exit` (the CLI owns the exit code).
@@ -180,6 +181,9 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
                                prefs) if start_server is not None else None
         window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm,
                             serving=serving)
+        # Before it shows: its first frame is the chat the person left, and nothing typed can be
+        # moved by a switch a moment later.
+        await _reopen_last(window, store)
         report.target = window.status.show_notice
         closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         window.closed.connect(lambda: _settle(closed))
@@ -213,6 +217,19 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         # Both block briefly (joining the engine process, draining queued writes): off the loop.
         await engine.aclose()
         await asyncio.to_thread(store.close)
+
+
+async def _reopen_last(window: MainWindow, store: Store) -> None:
+    """Show the conversation the window showed when it last closed; a new chat when there was
+    none or it has been deleted since (by `hearth rm`, another window)."""
+    last = window.layout_prefs.last_conversation()
+    if last is None:
+        return
+    try:
+        if await store.conversation(last) is not None:
+            await window.vm.open_conversation(last)
+    except Exception:  # a new chat rather than no window
+        log.exception("opening the last conversation shown failed")
 
 
 def _close_on_signals(window: MainWindow) -> None:

@@ -1,5 +1,6 @@
 """What the window remembers between runs, in `<data dir>/window.ini`: the theme, the window's
-size and place, and where its splitters were left.
+size and place, where its splitters were left, and which conversation it showed (app.ui.launch
+opens it again at start-up).
 
 Owns those keys and reading them back safely (a hand-edited or damaged value means the
 default, never a failed start). The zoom (window_keys.ZOOM_KEY) and whether the chat
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GEOMETRY_KEY",
+    "LAST_CONVERSATION_KEY",
     "SPLITTER_KEYS",
     "THEME_KEY",
     "WindowLayout",
@@ -35,6 +37,7 @@ __all__ = [
 
 THEME_KEY = "view/theme"
 GEOMETRY_KEY = "window/geometry"
+LAST_CONVERSATION_KEY = "window/last_conversation"  # its id; empty: a new chat was shown
 # The list | chat splitter, and the transcript | chat settings panel one inside it.
 SPLITTER_KEYS = ("window/list_splitter", "window/chat_splitter")
 
@@ -102,4 +105,16 @@ class WindowLayout(QObject):
         self.prefs.setValue(GEOMETRY_KEY, self.window.saveGeometry())
         for splitter, key in zip(self.splitters(), SPLITTER_KEYS, strict=True):
             self.prefs.setValue(key, splitter.saveState())
+        shown = self.window.vm.current.conversation_id
+        self.prefs.setValue(LAST_CONVERSATION_KEY, "" if shown is None else str(shown))
         self.prefs.sync()
+
+    def last_conversation(self) -> int | None:
+        """The conversation shown when the window last closed (None: a new chat, or nothing kept)."""
+        if self.prefs is None:
+            return None
+        try:
+            shown = int(str(self.prefs.value(LAST_CONVERSATION_KEY, "")))
+        except ValueError:  # empty, or hand-edited
+            return None
+        return shown if shown > 0 else None
