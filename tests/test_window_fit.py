@@ -1,8 +1,9 @@
 """What fits and what holds still in the window: the chat settings panel fits its column from
 the window's minimum width up (no sideways scrolling, nothing cut, every button and spin arrow
-shown); opening or closing it keeps the place the person was reading; the list's scroll bar is
-drawn in the theme's colours; radio buttons and check boxes stand out from the dark theme's
-background (3:1, as WCAG asks of a control's parts)."""
+shown); opening or closing it keeps the place the person was reading; a long context-meter
+warning wraps instead of squeezing the conversation list; the list's scroll bar is drawn in the
+theme's colours; radio buttons and check boxes stand out from the dark theme's background
+(3:1, as WCAG asks of a control's parts)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from ui_fakes import FakeChatService, run, running_loop
 from app.ui.theme import Theme, apply_theme
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.windows.main_window import MainWindow
+from engine.events import Measured
 
 
 @pytest.fixture
@@ -145,6 +147,20 @@ def test_opening_and_closing_the_panel_keeps_the_place_being_read(qtbot, window:
     window.chat_settings.set_open(True)
     settle(qtbot)
     assert bar.value() == bar.maximum()
+
+
+# -- a long meter warning wraps -----------------------------------------------------------
+def test_a_long_context_warning_wraps_and_leaves_the_list_its_width(qtbot, window: MainWindow) -> None:
+    window.resize(1040, 720)
+    settle(qtbot)
+    list_width = window.conversations.width()
+    # Too long to send: the longest thing the meter says.
+    window.meter.show_measure(Measured(1, 9_000, 4_096, 120, -1))
+    settle(qtbot)
+    assert window.meter.isVisible() and len(window.meter.text()) > 80
+    assert window.conversations.width() == list_width
+    assert window.meter.minimumSizeHint().width() < 300
+    assert window.centralWidget().widget(1).minimumSizeHint().width() < 600
 
 
 # -- the list's scroll bar -----------------------------------------------------------------
