@@ -14,6 +14,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +71,7 @@ class Store:
             _READER_THREADS, thread_name_prefix="hearth-store-read"
         )
         self._closed = False
+        self._failures = _FailureLog()
         self._changes = ChangeWatch(db_path, immutable=self.read_only)
         self.reads = Reads(self._read_engine)
         """Blocking reads for the CLI and tests; async callers use the methods below."""
@@ -451,7 +453,7 @@ class Store:
             return failed
         future = self._writer.submit(op, key=key, replaceable=replaceable)
         # Stream-path callers rarely look at these futures; a failed save must still be seen.
-        future.add_done_callback(_log_failure)
+        future.add_done_callback(self._failures)
         return future
 
     async def _await_write(self, op: Callable[[Session], T]) -> T:
@@ -475,9 +477,25 @@ class Store:
             raise explain(self._db_path, e) from e
 
 
-def _log_failure(future: Future[Any]) -> None:
-    if not future.cancelled() and (exc := future.exception()) is not None:
+class _FailureLog:
+    """Logs a failed fire-and-forget save once per kind of failure until a save works again: a
+    full disk fails every checkpoint of an answer, and `hearth ask` on a terminal would print a
+    line per checkpoint into the answer. Called on the writer's thread."""
+
+    def __init__(self) -> None:
+        self._last: str | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, future: Future[Any]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
         if isinstance(exc, StoreError) and exc.code == "superseded":
             return  # a newer save of the same text is on its way; nothing was lost
+        kind = None if exc is None else exc.code if isinstance(exc, StoreError) else type(exc).__name__
+        with self._lock:
+            repeated, self._last = kind == self._last, kind
+        if exc is None or repeated:
+            return
         # A StoreError's message says what went wrong (a full disk); anything else is a bug: its traceback.
         _log.warning("store write failed: %r", exc, exc_info=None if isinstance(exc, StoreError) else exc)

@@ -192,6 +192,35 @@ def test_a_writer_that_does_not_wait_for_space_fails_a_write_on_a_full_disk_at_o
         h.store.close()
 
 
+def test_checkpoints_failing_on_a_full_disk_are_logged_once_until_saves_work_again(
+        db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`hearth ask` on a terminal prints what is logged beside the answer: one line, not one per checkpoint."""
+    h = Harness(db_path, retry_delays=RETRY_DELAYS_S, retry_full_disk=False)
+    try:
+        _, generation_id = h.turn("a question")
+        h.writer.disk_full.set()
+        with caplog.at_level("WARNING", logger="hearth.store"):
+            for i in range(5):
+                done = h.store.checkpoint(generation_id, BIG + str(i))
+                with pytest.raises(StoreError):
+                    done.result(timeout=10)
+            def logged() -> list[str]:  # the future's callbacks (the log) run just after its waiters wake
+                return [r.getMessage() for r in caplog.records if "store write failed" in r.getMessage()]
+
+            wait_for(lambda: len(logged()) >= 1)
+            time.sleep(0.1)
+            assert len(logged()) == 1 and "disk is full" in logged()[0]
+            h.writer.disk_full.clear()
+            h.store.checkpoint(generation_id, "short").result(timeout=10)  # saves work again
+            h.writer.disk_full.set()
+            with pytest.raises(StoreError):
+                h.store.checkpoint(generation_id, BIG).result(timeout=10)
+            wait_for(lambda: len(logged()) == 2)
+    finally:
+        h.writer.disk_full.clear()
+        h.store.close()
+
+
 @pytest.mark.parametrize(("free", "reason"), [(0, "the disk is full"),
                                               (10 * 1024**3, "the disk reported a read/write error")],
                          ids=["no-room", "room"])
