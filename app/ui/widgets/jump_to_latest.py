@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QAbstractScrollArea, QToolButton
+from shiboken6 import isValid
 
 from app.ui.theme import set_style
 
@@ -60,7 +61,8 @@ class JumpToLatest(QToolButton):
             self.hide()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize and watched is self._view and self.isVisible():
+        # isValid: the viewport is resized while the transcript is being torn down, after this button.
+        if event.type() == QEvent.Type.Resize and watched is self._view and isValid(self) and self.isVisible():
             self._place()
         return False
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, SignalInstance
+from shiboken6 import isValid
 
 from engine.events import Measured
 
@@ -123,7 +124,7 @@ class MeterControl(QObject):
             measured = await vm.measure(window.composer.toPlainText(), window.message_commands.editing)
         except Exception:  # the meter then hides and holds nothing back; the turn itself will say what is wrong
             log.exception("measuring the context failed")
-        if asked != self._asked:
+        if asked != self._asked or not isValid(self):  # a newer question, or the window closed meanwhile
             return
         self._answered = asked
         self._last = measured if measured is not None and not measured.error and measured.n_ctx else None
