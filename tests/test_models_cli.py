@@ -149,10 +149,15 @@ def test_a_pull_killed_midway_resumes_where_it_stopped(data_dir: Path, env: dict
     assert (data_dir / "models" / PULLED_FILE).read_bytes() == model_bytes
 
 
-def test_ctrl_c_stops_a_pull_and_keeps_the_part(data_dir: Path, env: dict[str, str], hub: HubServer) -> None:
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored"])
+def test_ctrl_c_stops_a_pull_and_keeps_the_part(data_dir: Path, env: dict[str, str], hub: HubServer,
+                                                inherited: signal.Handlers) -> None:
+    # "sigint-ignored": started as from a shell's background job (or a test run from one), where
+    # Python installs no KeyboardInterrupt handler and the pull ran to its end.
     hub.faults.rate_bytes_per_s = 20_000_000
     proc = subprocess.Popen([sys.executable, "-m", "app", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, inherited))
     partial = data_dir / "models" / ".partial"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (partial.is_dir() and any(partial.glob("*.part"))):

@@ -10,7 +10,9 @@ the benchmark need Qt: app.main hands them in (`FrontEnds`).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,11 +143,20 @@ class FrontEnds:
 
 
 def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
+    _ctrl_c_stops()
     try:
         return _main(argv, front_ends)
     except BrokenPipeError:  # `hearth list | head`: the reader has what it wanted
         quiet_stdout()
         return 141  # what a shell reports for a program ended by a closed pipe (128 + SIGPIPE)
+
+
+def _ctrl_c_stops() -> None:
+    """Ctrl-C stops every command the same way, also in a process started with SIGINT ignored (a
+    shell's background job, a test suite run from one): Python then installs no handler, so a
+    pull ran to its end while `hearth ask`, which handles SIGINT on its loop, stopped."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
