@@ -1,5 +1,5 @@
-"""Keyboard shortcuts: the registry, the window's actions, the help window and the README
-agree; the keys do what they say (copy the last answer, zoom, help, quit, stop)."""
+"""Keyboard shortcuts: the registry, the window's actions, the help window and the user guide
+(docs/user-guide.md) agree; the keys do what they say (copy the last answer, zoom, help, quit, stop)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from app.ui.windows.window_keys import ZOOM_KEY
 from engine.states import GenerationState
 from store import Store
 
-README = Path(__file__).parent.parent / "README.md"
+USER_GUIDE = Path(__file__).parent.parent / "docs" / "user-guide.md"
 ANSWER = "Here is **bold** advice:\n\n- one\n- two\n\n```py\nprint('hi')\n```"
 
 
@@ -95,11 +95,11 @@ def test_no_two_actions_share_a_key(window: MainWindow) -> None:
     assert {e.group for e in SHORTCUTS} <= set(GROUPS)
 
 
-def test_the_readme_table_is_the_registry() -> None:
-    text = README.read_text(encoding="utf-8")
+def test_the_user_guide_table_is_the_registry() -> None:
+    text = USER_GUIDE.read_text(encoding="utf-8")
     start = text.index("<!-- shortcuts:start")
     table = text[text.index("\n", start) + 1:text.index("<!-- shortcuts:end -->")].strip()
-    assert table == markdown_table(), "README is out of date: paste `python -m app.ui.shortcuts` into it"
+    assert table == markdown_table(), "docs/user-guide.md is out of date: paste `python -m app.ui.shortcuts` into it"
 
 
 @pytest.mark.parametrize("keys", ["F1", "Ctrl+/"])

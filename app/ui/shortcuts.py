@@ -1,6 +1,6 @@
 """The keyboard shortcuts: one list that the window's actions take their keys from, that
-the Help → Keyboard shortcuts window draws, and that the README's table must match
-(tests/test_shortcuts.py checks all three).
+the Help → Keyboard shortcuts window draws, and that the user guide's table must match
+(docs/user-guide.md; tests/test_shortcuts.py checks all three).
 
 Owns the entries only: which action, which keys, what it does, where it works. Must not
 build actions or connect anything (the windows do, looking their keys up here), so adding
@@ -32,7 +32,7 @@ WINDOW = "window"
 MESSAGE_BOX = "message box"
 CONVERSATION_LIST = "conversation list"
 
-# The help window and the README list the groups in this order.
+# The help window and the user guide list the groups in this order.
 GROUPS = ("Conversations", "Messages", "Search", "View", "Models", "Application")
 
 
@@ -90,7 +90,7 @@ def _cell(text: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's table (`python -m app.ui.shortcuts` prints it), so the two cannot drift apart."""
+    """The user guide's table (`python -m app.ui.shortcuts` prints it), so the two cannot drift apart."""
     lines = ["| Keys | What it does | Where |", "|---|---|---|"]
     for group in GROUPS:
         for entry in (e for e in SHORTCUTS if e.group == group):
