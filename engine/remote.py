@@ -8,7 +8,8 @@ model emits, so the store, the UI and the metrics cannot tell the two apart.
 - 429 and 5xx (and a refused or dropped connection) before the first text are retried
   with backoff, honouring Retry-After, a bounded number of times.
 - Timeouts: connect, first text, and between chunks. A timeout ends the reply as
-  Cancelled(reason="timeout") with what arrived kept, as DESIGN.md's state machine says.
+  Cancelled(reason="timeout") with what arrived kept, as the state machine says
+  (docs/architecture.md#typed-states-and-events).
 - Cancel shuts the socket down from a watcher thread: a stalled server cannot delay it.
 - A stream that ends without a finish reason is failed("incomplete"), never completed.
 - The API key is sent in a header and never appears in an event: any text from the

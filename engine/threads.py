@@ -1,9 +1,10 @@
 """Choosing llama.cpp's thread count for the moment, not once.
 
-No fixed count is right (DESIGN.md): on a quiet 2-core machine two threads decode about 1.6×
-faster than one, but next to one busy process two threads fall to a third of one thread's
-speed, because llama.cpp's workers spin-wait for each other and lose their core to the
-neighbour. Hearth's own window is such a neighbour while it draws a stream.
+No fixed count is right (docs/architecture.md#the-environments-traps): on a quiet 2-core
+machine two threads decode about 1.6× faster than one, but next to one busy process two
+threads fall to a third of one thread's speed, because llama.cpp's workers spin-wait for each
+other and lose their core to the neighbour. Hearth's own window is such a neighbour while it
+draws a stream.
 
 So the engine measures what the rest of the machine is doing: the CPU time every process but
 its own used since the last look (system busy time minus this process's, which includes its

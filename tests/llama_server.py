@@ -106,7 +106,8 @@ class LlamaServer:
                "--model", str(self.model_path)]
         cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(self.n_ctx)]
         # One thread: on a 2-core machine the test process and a local engine are neighbours,
-        # and llama.cpp's spin-waiting threads lose badly to oversubscription (DESIGN.md).
+        # and llama.cpp's spin-waiting threads lose badly to oversubscription
+        # (docs/architecture.md#the-environments-traps).
         cmd += ["--n_threads", "1"]
         if self.api_key is not None:
             cmd += ["--api_key", self.api_key]
@@ -170,7 +171,7 @@ def _free_port() -> int:
 def _quiet_env() -> dict[str, str]:
     env = dict(os.environ)
     # Spin-waiting OpenMP threads would burn the second core while the server idles
-    # between requests, slowing the test process (DESIGN.md measurements).
+    # between requests, slowing the test process (docs/architecture.md#the-environments-traps).
     env.setdefault("OMP_WAIT_POLICY", "passive")
     env["PYTHONUNBUFFERED"] = "1"  # the log is read when start-up fails: flush as written
     return env

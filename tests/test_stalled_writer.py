@@ -1,4 +1,5 @@
-"""The seed claim of DESIGN.md, proven on the real path: the stream never waits for the store.
+"""The seed claim of docs/architecture.md#the-three-flows, proven on the real path: the stream never
+waits for the store.
 
 The store writer sleeps 2 s before every commit. Tokens from the real model must still
 reach the window's view-model at the model's own pace, the UI event loop must stay free,

@@ -56,7 +56,7 @@ __all__ = ["ChatService", "InputError", "ModelState", "Turn", "TurnOutcome"]
 log = logging.getLogger(__name__)
 
 
-# Coarse checkpoints: about once a second, never per token (DESIGN.md, product state).
+# Coarse checkpoints: about once a second, never per token (docs/architecture.md#the-three-flows, product state).
 CHECKPOINT_INTERVAL_S = 1.0
 
 
