@@ -11,7 +11,11 @@ templates refuse an assistant turn first), and the last message is always kept: 
 the model answers. The fewest messages are left out (a binary search over how many, since
 leaving out more never makes a prompt longer). Nothing stored is touched: the caller sends
 the kept messages and reports the left-out indices, so the window can mark them. `refused`
-says which turns cannot be answered at all, for the generator and the context meter alike.
+says which turns cannot be answered at all, and `refusal_message` says why in words.
+
+`fit_prompt` is the one place these rules meet: the context a turn must fit, the room kept for
+the answer, the policy's fit and the refusal. The generator sends what it decides and the context
+meter reports it (engine.local: `generate` and `measure`), so the two cannot disagree.
 Must not: tokenize or render itself (the counter does), or import anything outside engine.
 """
 
@@ -20,9 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.commands import ChatMessage, Summary
+from engine.commands import ChatMessage, Sampling, Summary
 
-__all__ = ["OVERFLOW_POLICIES", "SUMMARY_HEADER", "Fit", "fit_messages", "refused"]
+__all__ = ["OVERFLOW_POLICIES", "SUMMARY_HEADER", "Fit", "PromptFit", "context_size", "fit_messages", "fit_prompt",
+           "prompt_budget", "refusal_message", "refused"]
+
+# (messages) -> (the prompt's tokens, exact): engine.prompt_size.PromptSizes.count. Not exact: a
+# lower bound, counted by the bytes of a prompt too long to fit.
+Count = Callable[[tuple[ChatMessage, ...]], tuple[int, bool]]
 
 OVERFLOW_POLICIES = ("rolling", "middle", "summarize", "stop")
 SUMMARY_HEADER = "Summary of the earlier conversation:"
@@ -42,6 +51,72 @@ def refused(prompt_tokens: int, n_ctx: int, policy: str, fits: bool) -> bool:
     found no fit: the last message with the system prompt is too long by itself). A prompt past
     the budget that still leaves that room is sent whole, the answer getting what room there is."""
     return prompt_tokens >= n_ctx - 1 and (policy == "stop" or not fits)
+
+
+def context_size(model_ctx: int, sampling: Sampling) -> int:
+    """The context a turn's prompt and answer must fit: the chat's limit, when below the model's."""
+    limit = sampling.context_limit
+    return limit if 0 < limit < model_ctx else model_ctx
+
+
+def prompt_budget(n_ctx: int, max_tokens: int) -> int:
+    """The most tokens a prompt may take before the policy leaves something out: room is kept
+    for the answer, Max tokens up to a quarter of the context (at least one token)."""
+    return n_ctx - max(1, min(max_tokens, n_ctx // 4))
+
+
+@dataclass(frozen=True)
+class PromptFit:
+    """What a turn's prompt holds, decided once for the generator and the context meter."""
+
+    n_ctx: int  # the context it must fit (context_size)
+    policy: str
+    whole: int  # the whole chat's prompt tokens: a lower bound when not `exact`
+    exact: bool
+    messages: tuple[ChatMessage, ...]  # what the prompt holds: the whole chat, or what the policy keeps
+    omitted: tuple[int, ...]  # indices into the chat's messages that the policy leaves out
+    fits: bool  # False: the policy had to leave out and could not (the last message is too long)
+    refused: bool  # the turn cannot be answered at all (`refused`); nothing is sent
+
+
+def fit_prompt(messages: tuple[ChatMessage, ...], count: Count, model_ctx: int, sampling: Sampling,
+               summary: Summary | None = None) -> PromptFit:
+    """The prompt a turn sends: the whole chat when it takes at most the budget; else what the
+    overflow policy keeps; else the whole chat in what room is left, or a refusal. What is too
+    long by its bytes alone is counted by them, never rendered or tokenized (`count`)."""
+    n_ctx = context_size(model_ctx, sampling)
+    budget = prompt_budget(n_ctx, sampling.max_tokens)
+    policy = sampling.overflow
+    whole, exact = count(messages)
+    fit: Fit | None = None
+    fits = True
+    if whole > budget and policy != "stop":
+        fit = fit_messages(messages, lambda kept: count(kept)[0], budget, policy, summary)
+        fits = fit is not None
+    no = refused(whole, n_ctx, policy, fits)
+    if fit is not None:
+        return PromptFit(n_ctx, policy, whole, exact, fit.messages, fit.omitted, fits, no)
+    return PromptFit(n_ctx, policy, whole, exact, messages, (), fits, no)
+
+
+def refusal_message(fit: PromptFit, messages: tuple[ChatMessage, ...], count: Count, model_ctx: int) -> str:
+    """Why the refused turn cannot be answered, naming what helps. Under "stop", the settings that
+    would let it go on; otherwise, the last message (with the system prompt) is too long itself,
+    and is counted for the words."""
+    where = (f"this chat's context limit of {fit.n_ctx:,} tokens (the model has {model_ctx:,})"
+             if fit.n_ctx < model_ctx else f"the model's context of {model_ctx:,} tokens")
+    if fit.policy == "stop":
+        return (f"The conversation ({_tokens(fit.whole, fit.exact)}) no longer fits {where}. In the chat's "
+                "settings, set \"When the chat outgrows the context\" to leave out the oldest turns, raise the "
+                "context length, or start a new chat.")
+    least = (*(m for m in messages if m.role == "system"), *messages[-1:])
+    return (f"Your message is too long for {where}: with the system prompt it takes {_tokens(*count(least))} "
+            "and leaves no room for an answer. Shorten it, raise the context length in the chat's "
+            "settings, or load the model with a longer context.")
+
+
+def _tokens(n: int, exact: bool) -> str:
+    return f"{n:,} tokens" if exact else f"at least {n:,} tokens"  # counted by its bytes (engine.prompt_size)
 
 
 def fit_messages(messages: Sequence[ChatMessage], count: Callable[[tuple[ChatMessage, ...]], int], budget: int,

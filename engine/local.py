@@ -22,7 +22,7 @@ import numpy as np
 from jinja2.exceptions import SecurityError, TemplateError
 
 from engine.commands import ChatMessage, Generate, LoadModel, Measure
-from engine.context_fit import SUMMARY_HEADER, fit_messages
+from engine.context_fit import SUMMARY_HEADER, PromptFit, context_size, fit_prompt, refusal_message
 from engine.detok import IncrementalDetokenizer
 from engine.errors import ModelLoadError
 from engine.events import (
@@ -55,30 +55,6 @@ _PREFILL_CHUNK = 256
 
 class _Aborted(Exception):
     pass
-
-
-def _context(limit: int, n_ctx: int) -> str:
-    return (f"this chat's context limit of {limit:,} tokens (the model has {n_ctx:,})" if limit < n_ctx
-            else f"the model's context of {n_ctx:,} tokens")
-
-
-def _tokens(n: int, exact: bool) -> str:
-    return f"{n:,} tokens" if exact else f"at least {n:,} tokens"  # counted by its bytes (engine.prompt_size)
-
-
-def _too_long(prompt: str, limit: int, n_ctx: int) -> str:
-    """The conversation outgrew the context and its policy is "stop": say which settings help."""
-    where = _context(limit, n_ctx)
-    return (f"The conversation ({prompt}) no longer fits {where}. In the chat's settings, set "
-            "\"When the chat outgrows the context\" to leave out the oldest turns, raise the context length, "
-            "or start a new chat.")
-
-
-def _message_too_long(least: str, limit: int, n_ctx: int) -> str:
-    """Even the last message (with the system prompt) leaves no room for an answer."""
-    return (f"Your message is too long for {_context(limit, n_ctx)}: with the system prompt it takes {least} "
-            "and leaves no room for an answer. Shorten it, raise the context length in the chat's "
-            "settings, or load the model with a longer context.")
 
 
 class _primed:
@@ -301,36 +277,33 @@ class LocalModel:
         return self._longest
 
     def _sizes(self, cmd: Generate, n_ctx: int) -> PromptSizes:
-        return PromptSizes(self._tokenize, self._longest_piece, n_ctx, cmd.continue_text)
+        """One fit's token counts of `cmd`'s prompt, for any of its messages kept."""
 
-    def _prompt_or_fail(self, cmd: Generate, emit: Emit, sizes: PromptSizes) -> list[int] | None:
-        """The prompt's tokens, or None after emitting why the template could not build it."""
-        gid = cmd.generation_id
-        try:
-            return self.tokenize_prompt(cmd, sizes.tokenize)
-        except TemplateTooCostly as e:
-            emit(Failed(gid, "bad_template", too_costly_message(self._path, e)))
-        except SecurityError as e:
-            emit(Failed(gid, "template_error", _blocked_message(self._name, e)))
-        except TemplateError as e:  # e.g. the template's raise_exception on roles out of order
-            emit(Failed(gid, "template_error", f"The chat template in {self._name} could not build the prompt: {e}"))
-        except Exception as e:  # noqa: BLE001 - the template is untrusted code: a TypeError, a tokenizer failure
-            emit(Failed(gid, "template_error", f"Could not build the prompt for {self._name}: {e}"))
-        return None
+        def render(kept: tuple[ChatMessage, ...], tokenize: Tokenize) -> list[int]:
+            return self.tokenize_prompt(dataclasses.replace(cmd, messages=kept), tokenize)
+
+        return PromptSizes(self._tokenize, self._longest_piece, n_ctx, cmd.continue_text, render=render)
+
+    def _template_failure(self, e: Exception) -> tuple[str, str]:
+        """(code, message) for a chat template that could not build the prompt."""
+        if isinstance(e, TemplateTooCostly):
+            return "bad_template", too_costly_message(self._path, e)
+        if isinstance(e, SecurityError):
+            return "template_error", _blocked_message(self._name, e)
+        if isinstance(e, TemplateError):  # e.g. the template's raise_exception on roles out of order
+            return "template_error", f"The chat template in {self._name} could not build the prompt: {e}"
+        # A TypeError, a tokenizer failure: anything untrusted code can raise.
+        return "template_error", f"Could not build the prompt for {self._name}: {e}"
 
     def generate(self, cmd: Generate, cancel: threading.Event, emit: Emit, received_at: float) -> None:
         """Run one generation to its end, emitting exactly one terminal event."""
         gid = cmd.generation_id
         llm = self._llm
-        n_ctx = llm.n_ctx()
-        limit = cmd.sampling.context_limit
-        if 0 < limit < n_ctx:
-            n_ctx = limit
-        fitted = self._fit(cmd, n_ctx, emit)
+        fitted = self._fit(cmd, emit)
         if fitted is None:
             return
-        tokens, omitted = fitted
-        max_tokens = min(cmd.sampling.max_tokens, n_ctx - len(tokens) - 1)
+        tokens, fit = fitted
+        max_tokens = min(cmd.sampling.max_tokens, fit.n_ctx - len(tokens) - 1)
 
         t_prefill = time.perf_counter()
         self._retune(start=True)
@@ -343,7 +316,7 @@ class LocalModel:
         if not self._logits_finite():
             emit(Failed(gid, "bad_model", self._bad_numbers()))
             return
-        emit(Started(gid, len(tokens), cached, omitted))
+        emit(Started(gid, len(tokens), cached, fit.omitted))
         prefill_done = time.perf_counter()
 
         s = cmd.sampling
@@ -390,71 +363,43 @@ class LocalModel:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         emit(self._terminal(gid, stop_reason, stats))
 
-    def _fit(self, cmd: Generate, n_ctx: int, emit: Emit) -> tuple[list[int], tuple[int, ...]] | None:
-        """The prompt's tokens within the context, leaving out what the chat's overflow policy
-        says (and which message indices it left out); None after emitting why it cannot fit.
-        Room is kept for the answer: Max tokens, up to a quarter of the context. What is too
-        long by its bytes alone is never rendered or tokenized (engine.prompt_size)."""
+    def _fit(self, cmd: Generate, emit: Emit) -> tuple[list[int], PromptFit] | None:
+        """The prompt's tokens and how they were fitted (engine.context_fit.fit_prompt, which the
+        meter's `measure` reports); None after emitting why the turn cannot be answered."""
         gid = cmd.generation_id
-        policy = cmd.sampling.overflow
-        budget = n_ctx - max(1, min(cmd.sampling.max_tokens, n_ctx // 4))
-        sizes = self._sizes(cmd, n_ctx)
-        tokens: list[int] | None = None  # the whole prompt's, when its bytes say it may fit
-        if sizes.least(cmd.messages) <= n_ctx:
-            tokens = self._prompt_or_fail(cmd, emit, sizes)
-            if tokens is None:
-                return None
-            if len(tokens) <= budget or (policy == "stop" and len(tokens) < n_ctx - 1):
-                return tokens, ()
-        whole = _tokens(len(tokens), True) if tokens is not None else _tokens(sizes.least(cmd.messages), False)
-        if policy == "stop":
-            emit(Failed(gid, "context_full", _too_long(whole, n_ctx, self._llm.n_ctx())))
-            return None
-
-        def tokens_of(kept: tuple[ChatMessage, ...]) -> list[int]:
-            return self.tokenize_prompt(dataclasses.replace(cmd, messages=kept), sizes.tokenize)
-
+        model_ctx = self._llm.n_ctx()
+        sizes = self._sizes(cmd, context_size(model_ctx, cmd.sampling))
         try:
-            fit = fit_messages(cmd.messages, lambda kept: sizes.count(kept, lambda: tokens_of(kept))[0], budget,
-                               policy, cmd.summary)
-            if fit is None and tokens is not None and len(tokens) < n_ctx - 1:  # nothing to leave out: answer in
-                return tokens, ()                                                # the room left
-            if fit is None:
-                least = (*(m for m in cmd.messages if m.role == "system"), *cmd.messages[-1:])
-                size = _tokens(*sizes.count(least, lambda: tokens_of(least)))
-                emit(Failed(gid, "context_full", _message_too_long(size, n_ctx, self._llm.n_ctx())))
+            sizes.count(cmd.messages)  # the whole prompt, rendered when its bytes say it may fit
+        except Exception as e:  # noqa: BLE001 - the template is untrusted code
+            emit(Failed(gid, *self._template_failure(e)))
+            return None
+        try:
+            fit = fit_prompt(cmd.messages, sizes.count, model_ctx, cmd.sampling, cmd.summary)
+            if fit.refused:
+                emit(Failed(gid, "context_full", refusal_message(fit, cmd.messages, sizes.count, model_ctx)))
                 return None
-            return tokens_of(fit.messages), fit.omitted
+            return sizes.tokens(fit.messages), fit
         except TemplateTooCostly as e:
             emit(Failed(gid, "bad_template", too_costly_message(self._path, e)))
             return None
-        except Exception as e:  # noqa: BLE001 - the template is untrusted code (see _prompt_or_fail)
+        except Exception as e:  # noqa: BLE001 - the template is untrusted code (see _template_failure)
             emit(Failed(gid, "template_error", f"Could not build a shorter prompt for {self._name}: {e}"))
             return None
 
     def measure(self, cmd: Measure) -> Measured:
-        """How much of the context `cmd`'s prompt takes, and what its policy would leave out."""
-        n_ctx = self._llm.n_ctx()
-        if 0 < cmd.sampling.context_limit < n_ctx:
-            n_ctx = cmd.sampling.context_limit
-        as_turn = Generate(0, cmd.messages, cmd.sampling)
-        sizes = self._sizes(as_turn, n_ctx)
-
-        def count(kept: tuple[ChatMessage, ...]) -> int:  # past the context: at least this many (by bytes)
-            return sizes.count(kept, lambda: self.tokenize_prompt(dataclasses.replace(as_turn, messages=kept),
-                                                                  sizes.tokenize))[0]
-
-        total = count(cmd.messages)
+        """How much of the context `cmd`'s prompt takes, and what its policy would leave out: the
+        fit `generate` would send (engine.context_fit.fit_prompt)."""
+        model_ctx = self._llm.n_ctx()
+        sizes = self._sizes(Generate(0, cmd.messages, cmd.sampling), context_size(model_ctx, cmd.sampling))
+        fit = fit_prompt(cmd.messages, sizes.count, model_ctx, cmd.sampling, cmd.summary)
         system = tuple(m for m in cmd.messages if m.role == "system")
-        system_tokens = count(system) if system else 0
-        budget = n_ctx - max(1, min(cmd.sampling.max_tokens, n_ctx // 4))
-        omitted, left_out, summary_tokens = 0, tuple[int, ...](), 0
-        if total > budget and cmd.sampling.overflow != "stop":
-            fit = fit_messages(cmd.messages, count, budget, cmd.sampling.overflow, cmd.summary)
-            omitted, left_out = (-1, ()) if fit is None else (len(fit.omitted), fit.omitted)
-            if fit is not None and fit.messages and SUMMARY_HEADER in fit.messages[0].content:
-                summary_tokens = max(0, count(fit.messages[:1]) - system_tokens)
-        return Measured(cmd.request_id, total, n_ctx, system_tokens, omitted, left_out=left_out,
+        system_tokens = sizes.count(system)[0] if system else 0
+        summary_tokens = 0
+        if fit.omitted and fit.messages and SUMMARY_HEADER in fit.messages[0].content:
+            summary_tokens = max(0, sizes.count(fit.messages[:1])[0] - system_tokens)
+        omitted = len(fit.omitted) if fit.fits else -1
+        return Measured(cmd.request_id, fit.whole, fit.n_ctx, system_tokens, omitted, left_out=fit.omitted,
                         summary_tokens=summary_tokens)
 
     def _penalty_history(self, cmd: Generate) -> list[int]:

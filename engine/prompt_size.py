@@ -8,8 +8,10 @@ rendering or tokenizing it (tokenizing it took 11 s and 750 MB on every turn; at
 and 4.5 GB). What may fit is tokenized once per fit: each text's tokens are kept, so the fit's
 search over how many messages to leave out tokenizes every message at most once.
 
-Owns `longest_piece`, the byte bound and `PromptSizes`. Must not: render templates (the
-caller's `tokenize_prompt` does), or keep anything between fits (a turn's texts change).
+Owns `longest_piece`, the byte bound and `PromptSizes`, the one token count of a prompt that the
+generator and the context meter share (engine.context_fit.fit_prompt). Must not: render templates
+(the caller's `render`, LocalModel.tokenize_prompt, does), or keep anything between fits (a
+turn's texts change).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from collections.abc import Callable, Sequence
 
 from engine.commands import ChatMessage
 
-__all__ = ["PromptSizes", "Tokenize", "least_tokens", "longest_piece", "utf8_length"]
+__all__ = ["PromptSizes", "Render", "Tokenize", "least_tokens", "longest_piece", "utf8_length"]
 
 # (text, add_bos, parse_special) -> tokens: llama.cpp's tokenizer, as LocalModel calls it.
 Tokenize = Callable[[str, bool, bool], list[int]]
+# (messages, tokenize) -> the prompt's tokens: the chat template rendered, each part tokenized.
+Render = Callable[[tuple[ChatMessage, ...], Tokenize], list[int]]
 
 
 def longest_piece(piece_length: Callable[[int], int], n_vocab: int) -> int:
@@ -42,19 +46,23 @@ def least_tokens(text: str, longest: int) -> int:
 class PromptSizes:
     """Token counts for one fit: a prompt whose bound is past `limit` is counted by the bound
     (more than `limit`: it does not fit, and the number says at least how long it is); the
-    others are tokenized, each text once.
+    others are rendered and tokenized, each text once.
 
     `longest` is asked for only when the texts are long enough for the bound to matter (more
     bytes than `limit`): finding it reads the whole vocabulary, which a short chat never needs.
     """
 
-    def __init__(self, tokenize: Tokenize, longest: Callable[[], int], limit: int, extra: str = "") -> None:
+    def __init__(self, tokenize: Tokenize, longest: Callable[[], int], limit: int, extra: str = "", *,
+                 render: Render) -> None:
         self._tokenize = tokenize
         self._longest = longest
         self._limit = limit
         self._extra = extra  # text the prompt always holds besides the messages (an answer being continued)
+        self._render = render
         self._least: dict[str, int] = {}
         self._tokens: dict[tuple[str, bool, bool], list[int]] = {}
+        # The last prompt tokenized: the whole chat is counted, then (when it fits) sent.
+        self._last: tuple[tuple[ChatMessage, ...], list[int]] | None = None
 
     def tokenize(self, text: str, add_bos: bool, special: bool) -> list[int]:
         """The tokenizer, remembering what it tokenized (the caller must not change the list)."""
@@ -77,10 +85,16 @@ class PromptSizes:
             total += n
         return total
 
-    def count(self, messages: Sequence[ChatMessage], tokens_of: Callable[[], list[int]]) -> tuple[int, bool]:
+    def tokens(self, messages: tuple[ChatMessage, ...]) -> list[int]:
+        """The prompt of `messages`, rendered and tokenized (the caller must not change the list)."""
+        if self._last is None or self._last[0] != messages:
+            self._last = (messages, self._render(messages, self.tokenize))
+        return self._last[1]
+
+    def count(self, messages: tuple[ChatMessage, ...]) -> tuple[int, bool]:
         """(the prompt's tokens, exact): the bound when it is past `limit` (not exact), else the
-        length of `tokens_of()`, the prompt tokenized through `self.tokenize`."""
+        length of the prompt rendered and tokenized."""
         least = self.least(messages)
         if least > self._limit:
             return least, False
-        return len(tokens_of()), True
+        return len(self.tokens(messages)), True
