@@ -38,7 +38,7 @@ from engine.events import (
     StreamEvent,
 )
 from engine.gguf_check import check_gguf
-from engine.kv_states import SavedStates, common_prefix
+from engine.kv_states import ConversationStates, common_prefix
 from engine.prompt_size import PromptSizes, Tokenize, longest_piece
 from engine.template import ChatTemplate, choose_template, too_costly_message
 from engine.template_limits import TemplateTooCostly, render_budget
@@ -204,8 +204,7 @@ class LocalModel:
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._longest: int | None = None  # bytes of the longest token, found when a long prompt needs it
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
-        self._states = SavedStates()  # other conversations' KV caches
-        self._key: int | None = None  # whose conversation the context holds
+        self._conversations = ConversationStates(llm, llama_cpp)  # whose KV cache the context holds
         # Keep a reference: ctypes callbacks are freed when the Python object is.
         # Threads follow the machine's load per generation unless the person fixed a count.
         self._chooser = ThreadChooser(physical_cores()) if cmd.n_threads is None else None
@@ -307,7 +306,7 @@ class LocalModel:
 
         t_prefill = time.perf_counter()
         self._retune(start=True)
-        self._switch_to(cmd.cache_key, tokens)
+        self._conversations.switch_to(cmd.cache_key, tokens)
         try:
             cached = self._prefill(tokens, cancel, lambda done: emit(Reading(gid, done, len(tokens))))
         except _Aborted:
@@ -442,53 +441,11 @@ class LocalModel:
             self._lib.llama_set_n_threads(self._llm._ctx.ctx, n, n)
             self._threads = (n, n)
 
-    def _switch_to(self, key: int | None, tokens: list[int]) -> None:
-        """Another conversation's turn: keep the KV cache of the one the context holds, and bring
-        back this one's when it shares more of the prompt than what the context holds now."""
-        if key == self._key:
-            return
-        llm = self._llm
-        held = llm._input_ids.tolist()
-        if self._key is not None and held:
-            data = self._read_sequence()
-            if data:
-                self._states.put(self._key, held, data)
-        self._key = key
-        saved = self._states.take(key) if key is not None else None
-        if saved is not None and common_prefix(saved[0], tokens) > common_prefix(held, tokens):
-            self._write_sequence(*saved)
-
-    def _read_sequence(self) -> bytes:
-        """The KV cells of sequence 0 (no logits: the next prefill evaluates at least one token)."""
-        ctx = self._llm._ctx.ctx
-        size = int(self._lib.llama_state_seq_get_size(ctx, 0))
-        if size <= 0:
-            return b""
-        buf = (ctypes.c_uint8 * size)()
-        n = int(self._lib.llama_state_seq_get_data(ctx, buf, size, 0))
-        return ctypes.string_at(buf, n)  # one copy: a 7B model's state is hundreds of MB
-
-    def _write_sequence(self, tokens: list[int], data: bytes) -> None:
-        llm = self._llm
-        ctx = llm._ctx.ctx
-        self._lib.llama_memory_seq_rm(self._lib.llama_get_memory(ctx), 0, -1, -1)
-        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if int(self._lib.llama_state_seq_set_data(ctx, buf, len(data), 0)) == 0:
-            llm.n_tokens = 0  # not restored: the prompt is read again, as without a saved state
-            return
-        llm.input_ids[: len(tokens)] = tokens
-        llm.n_tokens = len(tokens)
-
     def _prefill(self, tokens: list[int], cancel: threading.Event, progress: Callable[[int], None]) -> int:
         """Evaluate the prompt, reusing the longest cached prefix; return the reused count."""
         llm = self._llm
-        cached = 0
-        for a, b in zip(llm._input_ids.tolist(), tokens):
-            if a != b:
-                break
-            cached += 1
         # Sampling needs fresh logits from the prompt's last token, so always evaluate it.
-        cached = min(cached, len(tokens) - 1)
+        cached = min(common_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
         llm.n_tokens = cached
         ctx = llm._ctx.ctx
         self._cancel = cancel

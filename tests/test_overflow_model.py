@@ -158,7 +158,7 @@ def test_switching_to_another_chat_and_back_does_not_read_the_first_again(model:
     _turn(model, 202, other)
     again = _turn(model, 101, (*first, ChatMessage("assistant", "They do."), ChatMessage("user", "And lakes?")))
     assert again.cached_tokens >= one.prompt_tokens - 1  # the first chat's prompt was not read again
-    assert len(model._states) == 1  # chat 2's state waits for its next turn
+    assert len(model._conversations.saved) == 1  # chat 2's state waits for its next turn
 
 
 def test_a_long_prompt_reports_its_reading_progress_chunk_by_chunk(model: LocalModel) -> None:
