@@ -12,6 +12,11 @@ it; the whole tree is drawn in app/core/errors.py. The engine's part:
           └── WireFormatError     a declared wire format (engine/wire_formats.toml or a custom file) is
                                   malformed (defined in engine.wire, beside the formats it checks)
 
+Every class in the tree is built the same way: `SomeError(code, message, *, context)`: the
+stable code first, then the sentence for a person, and anything more (a provider and field, a
+format name, an HTTP status) keyword-only. A class with a single code still takes it, so that a
+code found in a log or a test leads to the line that raised it.
+
 Programming errors stay ordinary exceptions: nothing catches them to relabel or retry them.
 """
 

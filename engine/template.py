@@ -94,7 +94,7 @@ def choose_template(file_template: str | None, *, architecture: str, chosen: str
 
 def too_costly_message(path: str, error: TemplateTooCostly) -> str:
     """What a person reads when the template at `path` went past a limit: the file, and what to do."""
-    return (f"The chat template in {Path(path).name} {error.what}, so Hearth stopped it: the template is broken or "
+    return (f"The chat template in {Path(path).name} {error.message}, so Hearth stopped it: the template is broken or "
             f"hostile. Choose a built-in template for this model (`hearth models template {path} chatml`, or "
             "gemma, llama3, phi3, mistral), or choose another model.")
 

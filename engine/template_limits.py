@@ -74,12 +74,8 @@ _PRINTF_SIZE = re.compile(r"%[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
 class TemplateTooCostly(EngineError):
-    """The template went past a limit; `what` says which, to follow "The chat template in X …"
-    (engine.template.too_costly_message makes the whole sentence, naming the file)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__("bad_template", what)
-        self.what = what
+    """The template went past a limit; the message says which, to follow "The chat template in X …"
+    (engine.template.too_costly_message makes the whole sentence, naming the file). Code: bad_template."""
 
 
 class _State(threading.local):
@@ -104,18 +100,20 @@ def _check_time() -> None:
         return
     if time.thread_time() > state.deadline:
         if _state.budget is not None and _state.limit_s < RENDER_SECONDS:
-            raise TemplateTooCostly(f"took longer than {TURN_SECONDS:g} s to render this turn's prompt")
-        raise TemplateTooCostly(f"took longer than {_state.limit_s:g} s to {_state.doing}")
+            raise TemplateTooCostly("bad_template", f"took longer than {TURN_SECONDS:g} s to render this turn's prompt")
+        raise TemplateTooCostly("bad_template", f"took longer than {_state.limit_s:g} s to {_state.doing}")
 
 
 def _checked_size(value: Any) -> Any:
     if isinstance(value, (str, list, tuple)) and len(value) > _state.cap:
-        raise TemplateTooCostly(f"built a value of {len(value):,} characters or items (the limit is {_state.cap:,})")
+        raise TemplateTooCostly("bad_template",
+                                f"built a value of {len(value):,} characters or items (the limit is {_state.cap:,})")
     return value
 
 
 def _too_big(size: int) -> TemplateTooCostly:
-    return TemplateTooCostly(f"asked for a value of {size:,} characters or items (the limit is {_state.cap:,})")
+    return TemplateTooCostly("bad_template",
+                             f"asked for a value of {size:,} characters or items (the limit is {_state.cap:,})")
 
 
 def _check_binop(op: str, left: Any, right: Any) -> None:
@@ -126,14 +124,14 @@ def _check_binop(op: str, left: Any, right: Any) -> None:
             if isinstance(seq, sized) and isinstance(n, int) and len(seq) * n > _state.cap:
                 raise _too_big(len(seq) * n)
         if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > _MAX_INT_BITS:
-            raise TemplateTooCostly(f"multiplied numbers past {_MAX_INT_BITS} bits")
+            raise TemplateTooCostly("bad_template", f"multiplied numbers past {_MAX_INT_BITS} bits")
     elif op == "+":
         if isinstance(left, sized) and isinstance(right, sized) and len(left) + len(right) > _state.cap:
             raise _too_big(len(left) + len(right))
     elif op == "**":
         if (isinstance(left, int) and isinstance(right, int) and abs(left) > 1
                 and right * (abs(left).bit_length() - 1) > _MAX_INT_BITS):
-            raise TemplateTooCostly(f"raised a number to a power past {_MAX_INT_BITS} bits")
+            raise TemplateTooCostly("bad_template", f"raised a number to a power past {_MAX_INT_BITS} bits")
     elif op == "%" and isinstance(left, str):
         args = right if isinstance(right, tuple) else (right,)
         for spec in _PRINTF_SIZE.finditer(left):
@@ -303,7 +301,8 @@ def _memory_limit(headroom: int | None) -> Iterator[None]:
 def compile_limited(env: LimitedSandbox, source: str) -> Template:
     """Compile `source` (a TemplateError if it is not Jinja) with its loops watched."""
     if len(source) > _MAX_SOURCE:
-        raise TemplateTooCostly(f"is {len(source):,} characters long (Hearth reads up to {_MAX_SOURCE:,})")
+        raise TemplateTooCostly("bad_template",
+                                f"is {len(source):,} characters long (Hearth reads up to {_MAX_SOURCE:,})")
     tool = _monitoring_tool()
     _state.deadline, _state.limit_s, _state.doing = time.thread_time() + COMPILE_SECONDS, COMPILE_SECONDS, "compile"
     try:
@@ -339,7 +338,7 @@ def render_limited(template: Template, context: Mapping[str, Any], *, content_ch
     """
     seconds = RENDER_SECONDS if _state.budget is None else min(RENDER_SECONDS, _state.budget)
     if seconds <= 0:
-        raise TemplateTooCostly(f"took longer than {TURN_SECONDS:g} s to render this turn's prompt")
+        raise TemplateTooCostly("bad_template", f"took longer than {TURN_SECONDS:g} s to render this turn's prompt")
     cap = _OUTPUT_FLOOR + 2 * content_chars
     headroom = _MEMORY_FLOOR + 8 * cap  # four bytes a character at worst, output and joined copy
     out_of_memory = False
@@ -355,7 +354,7 @@ def render_limited(template: Template, context: Mapping[str, Any], *, content_ch
             if _state.budget is not None:
                 _state.budget -= time.thread_time() - start
     assert out_of_memory
-    raise TemplateTooCostly(f"needed more than {headroom >> 20:,} MB of memory to render")
+    raise TemplateTooCostly("bad_template", f"needed more than {headroom >> 20:,} MB of memory to render")
 
 
 def _collect(template: Template, context: Mapping[str, Any], cap: int) -> str:
@@ -366,7 +365,7 @@ def _collect(template: Template, context: Mapping[str, Any], cap: int) -> str:
         for chunk in chunks:
             size += len(chunk)
             if size > cap:
-                raise TemplateTooCostly(f"wrote more than {cap:,} characters")
+                raise TemplateTooCostly("bad_template", f"wrote more than {cap:,} characters")
             out.append(chunk)
             if not len(out) & 1023:  # the template's loops check the time; this is for when none can
                 _check_time()

@@ -75,10 +75,11 @@ WireItem = WireText | WireEnd | WireError | WireUsage | WireSession
 
 
 class WireFormatError(EngineError):
-    """A wire-format mapping is malformed; the message names the file, the format and the key."""
+    """A wire-format mapping is malformed; the message names the file, the format and the key.
+    Code: bad_wire_format."""
 
-    def __init__(self, message: str, *, format_name: str | None = None, key: str | None = None) -> None:
-        super().__init__("bad_wire_format", message)
+    def __init__(self, code: str, message: str, *, format_name: str | None = None, key: str | None = None) -> None:
+        super().__init__(code, message)
         self.format_name = format_name
         self.key = key
 
@@ -168,13 +169,14 @@ def load_formats(path: Path | None = None) -> dict[str, WireFormat]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise WireFormatError(f"{where}: not valid TOML: {e}") from e
+        raise WireFormatError("bad_wire_format", f"{where}: not valid TOML: {e}") from e
     return {name: _compile_format(where, name, table) for name, table in data.items()}
 
 
 def _compile_format(where: str, name: str, table: Any) -> WireFormat:
     def fail(key: str, problem: str) -> NoReturn:
-        raise WireFormatError(f"{where}: format {name!r}, key {key!r}: {problem}", format_name=name, key=key)
+        raise WireFormatError("bad_wire_format",
+                              f"{where}: format {name!r}, key {key!r}: {problem}", format_name=name, key=key)
 
     def check(ok: bool, key: str, problem: str) -> None:
         if not ok:

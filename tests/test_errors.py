@@ -30,11 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("error", [
-    InputError("Type a message first."), ProviderError("bad url", field="base_url"),
-    KeychainUnavailable("no keychain"), CatalogError("models.toml: bad"), LibraryError("gone", "It is gone."),
+    InputError("bad_input", "Type a message first."), ProviderError("bad_provider", "bad url", field="base_url"),
+    KeychainUnavailable("no_keychain", "no keychain"), CatalogError("bad_catalog", "models.toml: bad"),
+    LibraryError("gone", "It is gone."),
     DownloadError("network", "No network."), StoreError("read_only", "Read-only disk."),
     ModelLoadError("not_gguf", "Not a model."), EngineUnavailable("engine_died", "It died."),
-    WireFormatError("bad format", format_name="x", key="y"),
+    WireFormatError("bad_wire_format", "bad format", format_name="x", key="y"),
 ], ids=lambda e: type(e).__name__)
 def test_every_user_facing_error_is_a_hearth_error_with_code_and_message(error: HearthError) -> None:
     assert isinstance(error, HearthError)
@@ -58,6 +59,48 @@ def test_no_other_exception_class_is_shown_to_people() -> None:
         "engine/errors.py: HearthError(Exception)",
         "engine/states.py: IllegalTransition(ValueError)",
     ]
+
+
+def _hearth_error_classes() -> set[str]:
+    """Every class in engine/, store/ and app/ that derives from HearthError, read from the source."""
+    bases: dict[str, set[str]] = {}
+    for path in [*ROOT.glob("engine/**/*.py"), *ROOT.glob("store/**/*.py"), *ROOT.glob("app/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases.setdefault(node.name, set()).update(b.id for b in node.bases if isinstance(b, ast.Name))
+    found = {"HearthError"}
+    while grown := {name for name, of in bases.items() if of & found} - found:
+        found |= grown
+    return found
+
+
+def test_the_drawing_of_the_tree_names_every_class() -> None:
+    import app.core.errors
+
+    drawing = app.core.errors.__doc__ or ""
+    missing = sorted(name for name in _hearth_error_classes() if f" {name} " not in drawing)
+    assert len(_hearth_error_classes()) > 15 and missing == []
+
+
+def test_every_class_takes_code_then_message() -> None:
+    """The tree's one constructor convention: `SomeError(code, message, *, context)`."""
+    import inspect
+
+    import app.core.errors
+    import app.server.wire
+    import engine.template_limits
+    import engine.wire
+    import store.errors
+
+    classes = {name: obj for module in (app.core.errors, app.server.wire, engine.template_limits, engine.wire,
+                                        store.errors)
+               for name, obj in vars(module).items() if isinstance(obj, type) and issubclass(obj, HearthError)}
+    assert set(classes) == _hearth_error_classes()
+    for name, cls in classes.items():
+        params = list(inspect.signature(cls).parameters.values())
+        assert [p.name for p in params[:2]] == ["code", "message"], name
+        assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params[:2]), name
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[2:]), name
 
 
 def test_the_failing_provider_field_is_structured_not_parsed_from_text(tmp_path: Path) -> None:

@@ -302,7 +302,7 @@ class FakeChatService:
         await asyncio.sleep(0)  # `after`: the in-memory store is one chain, so the reply goes last anyway
         remote = route.remote if route is not None else None
         if not text.strip():
-            raise InputError("Type a message first: an empty message cannot be sent.")
+            raise InputError("bad_input", "Type a message first: an empty message cannot be sent.")
         if self._start_errors:
             raise self._start_errors.pop(0)
         if remote is None and self.model_state in (ModelState.ERROR, ModelState.NONE):

@@ -107,7 +107,7 @@ async def _run(args: argparse.Namespace, store: Store) -> int:
 
 async def _list(store: Store, *, messages: bool, only: int | None, limit: int | None) -> int:
     if limit is not None and limit < 1:
-        raise InputError(f"--limit must be at least 1 ({limit} given); --all lists every conversation")
+        raise InputError("bad_input", f"--limit must be at least 1 ({limit} given); --all lists every conversation")
     if only is not None:
         one = await store.conversation(only)
         if one is None:
@@ -156,7 +156,7 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
 
 async def _search(store: Store, text: str, *, as_json: bool, limit: int) -> int:
     if limit < 1:
-        raise InputError(f"--limit must be at least 1 ({limit} given)")
+        raise InputError("bad_input", f"--limit must be at least 1 ({limit} given)")
     hits = await store.search(text, limit=limit)
     bold = is_terminal(sys.stdout)
     shown, shown_json = for_stream(sys.stdout), for_stream(sys.stdout, json=True)

@@ -528,6 +528,6 @@ def _check_text(text: str) -> None:
     """InputError for a message that cannot be sent (nothing is saved): empty, or over the size
     every door takes (store.limits)."""
     if not text.strip():
-        raise InputError("Type a message first: an empty message cannot be sent.")
+        raise InputError("bad_input", "Type a message first: an empty message cannot be sent.")
     if (problem := too_long_message(text)) is not None:
-        raise InputError(problem, "message_too_long")
+        raise InputError("message_too_long", problem)

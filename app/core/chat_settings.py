@@ -103,7 +103,7 @@ class ChatSettings:
         """These settings, or InputError saying everything that is wrong with them."""
         problems = self.problems(model_context=model_context)
         if problems:
-            raise InputError(" ".join(problems.values()), code="bad_chat_settings")
+            raise InputError("bad_chat_settings", " ".join(problems.values()))
         return self
 
     # -- use -----------------------------------------------------------------------------

@@ -1,22 +1,27 @@
 """Every error Hearth shows a person, in one tree, and the one place low-level exceptions
 are turned into it.
 
-    HearthError (engine.errors)   code: stable, safe to branch on and to store
-     │                            message: for a person; str(error) gives it too
+    HearthError (engine.errors)     code: stable, safe to branch on and to store
+     │                              message: for a person; str(error) gives it too
      ├── EngineError (engine.errors)
-     │    ├── ModelLoadError        a model file that cannot be loaded
-     │    ├── EngineUnavailable     the engine process died or has no model
-     │    ├── TemplateTooCostly     a chat template went past a limit on time, size or memory
-     │    └── WireFormatError       a malformed wire-format declaration (format_name, key)
-     ├── StoreError (store.errors)  the database: newer schema, disk full, read-only, ...
-     ├── InputError                 what a person typed or passed cannot be used
-     │    └── ExchangeError     a file to import cannot be used (not JSON, wrong shape, too big, newer)
-     ├── ProviderError              providers.toml or a provider's settings (provider, field, hint)
-     ├── KeychainUnavailable        no OS keychain: set the key's environment variable instead
-     ├── ServeError                 the API server cannot start (a port in use, an unsafe token file)
-     ├── CatalogError               models.toml is malformed
-     ├── LibraryError               the model library cannot do what was asked
-     └── DownloadError              a model download could not finish (code says why)
+     │    ├── ModelLoadError          a model file that cannot be loaded
+     │    ├── EngineUnavailable       the engine process died or has no model
+     │    ├── TemplateTooCostly       a chat template went past a limit on time, size or memory
+     │    │                           (engine.template_limits)
+     │    └── WireFormatError         a malformed wire-format declaration: format_name, key (engine.wire)
+     ├── StoreError (store.errors)    the database: newer schema, disk full, read-only, ...
+     ├── InputError                   what a person typed or passed cannot be used
+     │    └── ExchangeError           a file to import cannot be used (not JSON, wrong shape, too big, newer)
+     ├── ProviderError                providers.toml or a provider's settings: provider, field, hint
+     ├── KeychainUnavailable          no OS keychain: set the key's environment variable instead
+     ├── ServeError                   the API server cannot start (a port in use, an unsafe token file)
+     ├── CatalogError                 models.toml is malformed
+     ├── LibraryError                 the model library cannot do what was asked
+     ├── DownloadError                a model download could not finish (code says why)
+     └── ApiError (app.server.wire)   a request to `hearth serve` refused: an OpenAI-shaped body with
+                                      its HTTP status: status, param, headers
+
+Each is built as `SomeError(code, message, *, context)` (engine.errors says why).
 
 Anything else is a programming error: it is never caught to be relabelled or retried, and
 the UI reports it as "Something went wrong" with the traceback in the log.
@@ -50,18 +55,15 @@ def network_errors() -> tuple[type[BaseException], ...]:
 
 
 class InputError(HearthError):
-    """What a person typed or passed on the command line cannot be used; the message says why."""
-
-    def __init__(self, message: str, code: str = "bad_input") -> None:
-        super().__init__(code, message)
+    """What a person typed or passed on the command line cannot be used; the message says why.
+    Codes: bad_input (the general one), message_too_long, bad_chat_settings, no_such_preset,
+    bad_preset_name, builtin_preset."""
 
 
 class ExchangeError(InputError):
     """A file given to import (or a place to export to) cannot be used; the message names the file
-    and says why. Codes: unreadable, too_big, not_utf8, not_json, bad_shape, newer_version, exists."""
-
-    def __init__(self, message: str, code: str = "bad_file") -> None:
-        super().__init__(message, code)
+    and says why. Codes: unreadable, too_big, not_utf8, not_json, bad_shape, newer_version, exists,
+    unwritable."""
 
 
 class ProviderError(HearthError):
@@ -70,8 +72,8 @@ class ProviderError(HearthError):
     `provider` and `field` say where (a form marks that field); `hint` is the same problem in
     the form's words, without the file and entry the form already shows."""
 
-    def __init__(self, message: str, *, code: str = "bad_provider", provider: str | None = None,
-                 field: str | None = None, hint: str | None = None) -> None:
+    def __init__(self, code: str, message: str, *, provider: str | None = None, field: str | None = None,
+                 hint: str | None = None) -> None:
         super().__init__(code, message)
         self.provider = provider
         self.field = field
@@ -79,25 +81,17 @@ class ProviderError(HearthError):
 
 
 class KeychainUnavailable(HearthError):
-    """No OS keychain is available; the message names the environment variable to use instead."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("no_keychain", message)
+    """No OS keychain is available; the message names the environment variable to use instead.
+    Code: no_keychain."""
 
 
 class ServeError(HearthError):
     """The API server (app.server) could not start; the message says why and what to do.
     Codes: cannot_serve (the port), token_file (the token's file is unsafe or unreadable)."""
 
-    def __init__(self, message: str, code: str = "cannot_serve") -> None:
-        super().__init__(code, message)
-
 
 class CatalogError(HearthError):
-    """The catalog file is malformed; the message names the entry and the field."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("bad_catalog", message)
+    """The catalog file is malformed; the message names the entry and the field. Code: bad_catalog."""
 
 
 class LibraryError(HearthError):

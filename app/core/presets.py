@@ -68,8 +68,7 @@ class Presets:
     def get(self, name: str) -> Preset:
         found = self.find(name)
         if found is None:
-            raise InputError(f"There is no preset called “{name}”. Presets: {', '.join(self.names)}.",
-                             code="no_such_preset")
+            raise InputError("no_such_preset", f"There is no preset called “{name}”. Presets: {', '.join(self.names)}.")
         return found
 
     def matching(self, settings: ChatSettings) -> str | None:
@@ -82,17 +81,17 @@ def check_name(name: str) -> str:
     """A preset's name as typed, trimmed, or InputError saying why it cannot be one."""
     cleaned = " ".join(name.split())
     if not cleaned:
-        raise InputError("Give the preset a name.", code="bad_preset_name")
+        raise InputError("bad_preset_name", "Give the preset a name.")
     if len(cleaned) > MAX_PRESET_NAME:
-        raise InputError(f"A preset's name can be at most {MAX_PRESET_NAME} characters.", code="bad_preset_name")
+        raise InputError("bad_preset_name", f"A preset's name can be at most {MAX_PRESET_NAME} characters.")
     if any(not ch.isprintable() for ch in cleaned):
-        raise InputError("A preset's name cannot hold control characters.", code="bad_preset_name")
+        raise InputError("bad_preset_name", "A preset's name cannot hold control characters.")
     try:
         cleaned.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError("The preset's name is not valid text (broken UTF-8).", code="bad_preset_name") from None
+        raise InputError("bad_preset_name", "The preset's name is not valid text (broken UTF-8).") from None
     if any(p.name.casefold() == cleaned.casefold() for p in BUILTIN_PRESETS):
-        raise InputError(f"“{cleaned}” is a built-in preset; choose another name.", code="bad_preset_name")
+        raise InputError("bad_preset_name", f"“{cleaned}” is a built-in preset; choose another name.")
     return cleaned
 
 
@@ -145,7 +144,7 @@ class PresetsFile:
         current = self.load()
         preset = current.get(name)
         if preset.builtin:
-            raise InputError(f"“{preset.name}” is built in and cannot be deleted.", code="builtin_preset")
+            raise InputError("builtin_preset", f"“{preset.name}” is built in and cannot be deleted.")
         kept = tuple(p for p in current.presets if p is not preset)
         default = current.default_name if current.default_name != preset.name else DEFAULT_PRESET
         return self._write(Presets(kept, default))

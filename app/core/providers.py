@@ -148,13 +148,14 @@ class ProvidersFile:
         except FileNotFoundError:
             return []
         except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ProviderError(f"{self.path} cannot be read: {e}", code="unreadable_providers") from e
+            raise ProviderError("unreadable_providers", f"{self.path} cannot be read: {e}") from e
         out: list[ProviderConfig] = []
         written_in: list[ProviderConfig] = []
         for i, raw in enumerate(data.get("provider", [])):
             config = self._parse(i, raw)
             if any(p.name.lower() == config.name.lower() for p in out):
-                raise ProviderError(f"{self.path.name}: two providers are called {config.name!r}", provider=config.name,
+                raise ProviderError("bad_provider",
+                                    f"{self.path.name}: two providers are called {config.name!r}", provider=config.name,
                                     field="name", hint=f"Another provider is already called {config.name!r}.")
             if isinstance(raw.get("headers"), dict) or config.url_auth:
                 written_in.append(config)  # from before Hearth kept these in the keychain
@@ -171,9 +172,9 @@ class ProvidersFile:
             if p.name.lower() == name.lower():
                 return p
         known = ", ".join(p.name for p in providers) or "none yet"
-        raise ProviderError(f"There is no provider {name!r} (configured: {known}). Add one with "
-                            f"`hearth providers add NAME --kind openai --url URL --model MODEL`.",
-                            code="no_such_provider", provider=name)
+        raise ProviderError("no_such_provider",
+                            f"There is no provider {name!r} (configured: {known}). Add one with "
+                            f"`hearth providers add NAME --kind openai --url URL --model MODEL`.", provider=name)
 
     def save(self, providers: list[ProviderConfig]) -> None:
         import tomli_w
@@ -213,7 +214,8 @@ class ProvidersFile:
         self._parse(0, config.to_toml())
         for header, value in config.headers.items():
             if message := problem(value, f"The value of the header {header}"):
-                raise ProviderError(f"{config.name}: {message}", provider=config.name, field="headers", hint=message)
+                raise ProviderError("bad_provider",
+                                    f"{config.name}: {message}", provider=config.name, field="headers", hint=message)
 
     def _move_to_keychain(self, providers: list[ProviderConfig], written_in: list[ProviderConfig]) -> None:
         try:
@@ -233,16 +235,16 @@ class ProvidersFile:
         label = f"{self.path.name}: provider #{index + 1} ({raw.get('name', '?')})"
 
         def bad(field: str, message: str, hint: str) -> ProviderError:
-            return ProviderError(f"{label}: {message}", provider=name, field=field, hint=hint)
+            return ProviderError("bad_provider", f"{label}: {message}", provider=name, field=field, hint=hint)
 
         for key in ("name", "kind", "base_url"):
             if not raw.get(key):
-                raise ProviderError(f"{label} lacks {key}", provider=name, field=key,
+                raise ProviderError("bad_provider", f"{label} lacks {key}", provider=name, field=key,
                                     hint=f"Fill in the {_FORM_WORDS.get(key, key)}.")
         for key, value in raw.items():
             want = _FIELDS.get(key)
             if want is None:
-                raise ProviderError(f"{label} has an unknown field {key!r}", provider=name, field=key,
+                raise ProviderError("bad_provider", f"{label} has an unknown field {key!r}", provider=name, field=key,
                                     hint=f"Hearth does not know the field {key!r}.")
             if (isinstance(value, bool) and want is not bool) or not isinstance(value, want):
                 raise bad(key, f"{key} has the wrong type ({type(value).__name__})",
@@ -308,7 +310,7 @@ class KeyStore:
         """Store `key` (stripped). ProviderError when it holds what HTTP cannot send (a line break)."""
         key = key.strip()
         if message := problem(key, f"The API key for {config.name}"):
-            raise ProviderError(message, code="bad_key", provider=config.name, field="key")
+            raise ProviderError("bad_key", message, provider=config.name, field="key")
         self._set(config.name, key, "the key",
                   f"Set the environment variable {config.key_env or key_env_name(config.name)} instead.")
 
@@ -367,7 +369,8 @@ class KeyStore:
         try:
             keyring.set_password(_SERVICE, account, value)
         except KeyringError as e:
-            raise KeychainUnavailable(f"No system keychain is available here ({type(e).__name__}), so Hearth cannot "
+            raise KeychainUnavailable("no_keychain",
+                                      f"No system keychain is available here ({type(e).__name__}), so Hearth cannot "
                                       f"store {what}. {instead}") from None
 
     @staticmethod

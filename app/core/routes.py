@@ -92,8 +92,9 @@ class Router:
         try:
             config = self.providers.get(choice.provider)
         except ProviderError as e:
-            raise ProviderError(f"This conversation answers with the provider {choice.provider!r}, which is no "
-                                f"longer configured: choose another provider for it. ({e})", code="provider_gone",
+            raise ProviderError("provider_gone",
+                                f"This conversation answers with the provider {choice.provider!r}, which is no "
+                                f"longer configured: choose another provider for it. ({e})",
                                 provider=choice.provider) from None
         if choice.model:
             config = dataclasses.replace(config, model=choice.model)

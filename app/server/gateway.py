@@ -84,8 +84,9 @@ class _Slots:
             return
         if len(self._waiters) >= self._queue_limit:
             wait = retry_after(len(self._waiters))
-            raise ApiError(429, f"The model is busy: {len(self._waiters)} requests are already waiting. "
-                                f"Try again in {wait} s.", type_="rate_limit_error", code="queue_full",
+            raise ApiError("queue_full",
+                           f"The model is busy: {len(self._waiters)} requests are already waiting. "
+                           f"Try again in {wait} s.", status=429, type_="rate_limit_error",
                            headers={"Retry-After": str(wait)})
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -162,7 +163,7 @@ class Gateway:
             if p.name.lower() == name.lower():
                 return p if rest in ("", "default", p.model) else dataclasses.replace(p, model=rest)
         known = ", ".join(i for i, _ in self.model_ids()) or "none"
-        raise ApiError(404, f"There is no model {model!r} here. Served: {known}.", code="model_not_found",
+        raise ApiError("model_not_found", f"There is no model {model!r} here. Served: {known}.", status=404,
                        param="model")
 
     # -- one request -----------------------------------------------------------------------
@@ -237,7 +238,7 @@ class Gateway:
     def _local_stream(self, request: ChatRequest
                       ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
         if self._engine is None or self.local is None:
-            raise ApiError(404, "No local model is loaded.", code="model_not_found", param="model")
+            raise ApiError("model_not_found", "No local model is loaded.", status=404, param="model")
         cmd = Generate(next(self._ids), request.messages,
                        self._sampling(request, request.max_tokens or DEFAULT_MAX_TOKENS),
                        filters=FilterConfig(stop=request.stop))

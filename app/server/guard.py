@@ -63,7 +63,8 @@ def allowed_origins(given: Iterable[str] = ()) -> tuple[str, ...]:
         if not entry:
             continue
         if entry not in ("*", "null") and not _ORIGIN.fullmatch(entry):
-            raise ServeError(f"{entry[:80]!r} is not an origin (from --allow-origin or {ORIGINS_ENV}): write "
+            raise ServeError("cannot_serve",
+                             f"{entry[:80]!r} is not an origin (from --allow-origin or {ORIGINS_ENV}): write "
                              "scheme://host[:port] without a path, e.g. https://chat.example.com or "
                              "http://localhost:3000, or * for any page.")
         out.append(entry)

@@ -81,7 +81,7 @@ def build_app(gateway: Gateway, *, token: str | None, host: str, origins: tuple[
         parsed = parse_chat_request(await _body(request))
         header = request.headers.get(HEADER)
         if header is not None and saver is None:
-            raise ApiError(400, "This server does not save conversations.", param=HEADER)
+            raise ApiError(None, "This server does not save conversations.", status=400, param=HEADER)
         saving = await saver.begin(header, parsed, parsed.model) if saver is not None else None
         # A client that goes away while it waits for its turn (or for a restarting engine) gives
         # up its place, and a plain (non-streaming) request's generation stops with its client:
@@ -130,13 +130,14 @@ def _authorize(request: Request, token: str | None) -> None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise ApiError(401, "Missing or wrong API key: send `Authorization: Bearer <token>` (the token "
-                            "`hearth serve --show-token` prints).", code="invalid_api_key")
+        raise ApiError("invalid_api_key",
+                       "Missing or wrong API key: send `Authorization: Bearer <token>` (the token "
+                       "`hearth serve --show-token` prints).", status=401)
 
 
 async def _body(request: Request) -> bytes:
     """The body, refused with 413 as soon as it passes MAX_BODY (declared or streamed)."""
-    too_big = ApiError(413, f"The request body is over {MAX_BODY // 1024 // 1024} MB.", code="body_too_large")
+    too_big = ApiError("body_too_large", f"The request body is over {MAX_BODY // 1024 // 1024} MB.", status=413)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise too_big

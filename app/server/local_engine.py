@@ -115,9 +115,10 @@ class LocalEngine:
         wait = self.wait_s()
         if wait > 0:
             retry = math.ceil(wait)
-            raise ApiError(503, f"The local engine stopped {self._recent()} times in the last minute (last: "
-                                f"{self.last_error}). Hearth waits before starting it again: try again in {retry} s.",
-                           type_="server_error", code="engine_restarting", headers={"Retry-After": str(retry)})
+            raise ApiError("engine_restarting",
+                           f"The local engine stopped {self._recent()} times in the last minute (last: "
+                           f"{self.last_error}). Hearth waits before starting it again: try again in {retry} s.",
+                           status=503, type_="server_error", headers={"Retry-After": str(retry)})
         self.restarts += 1
         self._say(f"hearth: the engine stopped ({self.last_error or 'no reason given'}); starting it again "
                   f"(restart {self.restarts})")
@@ -131,5 +132,5 @@ class LocalEngine:
             if e.code != "engine_crashed":  # a crash is counted by its ModelFailed event
                 self._died(e.message)
             retry = max(1, math.ceil(self.wait_s()))
-            raise ApiError(503, f"The local model could not be loaded again: {e.message}", type_="server_error",
-                           code="engine_unavailable", headers={"Retry-After": str(retry)}) from None
+            raise ApiError("engine_unavailable", f"The local model could not be loaded again: {e.message}", status=503,
+                           type_="server_error", headers={"Retry-After": str(retry)}) from None

@@ -48,7 +48,8 @@ class RunningServer:
             sock.listen(128)
         except OSError as e:
             sock.close()
-            raise ServeError(f"Cannot listen on {self.host}:{self.port}: {e.strerror or e}. Is another program (or "
+            raise ServeError("cannot_serve",
+                             f"Cannot listen on {self.host}:{self.port}: {e.strerror or e}. Is another program (or "
                              "another Hearth) using that port?") from None
         sock.setblocking(False)
         config = uvicorn.Config(self._app, log_level="warning", access_log=False, lifespan="off",
@@ -59,7 +60,7 @@ class RunningServer:
             if self._task.done():
                 sock.close()
                 error = self._task.exception()
-                raise ServeError(f"The server stopped while starting: {error}")
+                raise ServeError("cannot_serve", f"The server stopped while starting: {error}")
             await asyncio.sleep(0.01)
 
     async def wait(self) -> None:

@@ -114,8 +114,9 @@ class ApiSaver:
             try:
                 self._store = await asyncio.to_thread(Store.open, self._db)
             except StoreError as e:
-                raise ApiError(500, f"Cannot open Hearth's conversations to save this one: {e.message}",
-                               type_="server_error", code="store_unavailable") from None
+                raise ApiError("store_unavailable",
+                               f"Cannot open Hearth's conversations to save this one: {e.message}", status=500,
+                               type_="server_error") from None
         return self._store
 
     async def begin(self, header: str | None, request: ChatRequest, model: str) -> Saving | None:
@@ -126,14 +127,17 @@ class ApiSaver:
         wanted = header.strip().lower()
         conversation_id = None if wanted == "new" else _conversation_number(wanted)
         if wanted != "new" and conversation_id is None:
-            raise ApiError(400, f"{HEADER} is `new` or a conversation's number, from 1 to {_MAX_ID} "
-                                f"(got {header[:40]!r}).", param=HEADER)
+            raise ApiError(None,
+                           f"{HEADER} is `new` or a conversation's number, from 1 to {_MAX_ID} "
+                           f"(got {header[:40]!r}).", status=400, param=HEADER)
         if request.messages[-1].role != "user":
-            raise ApiError(400, "Only a request whose last message is the person's can be saved.", param=HEADER)
+            raise ApiError(None,
+                           "Only a request whose last message is the person's can be saved.", status=400, param=HEADER)
         store = await self._opened()
         if conversation_id is not None and await store.conversation(conversation_id) is None:
-            raise ApiError(404, f"There is no conversation {conversation_id} to save into (`hearth list` shows "
-                                "them); send `new` to start one.", code="conversation_not_found", param=HEADER)
+            raise ApiError("conversation_not_found",
+                           f"There is no conversation {conversation_id} to save into (`hearth list` shows "
+                           "them); send `new` to start one.", status=404, param=HEADER)
         return Saving(store, conversation_id, request.messages[-1].content, model)
 
     def close(self) -> None:

@@ -83,8 +83,9 @@ def _read_or_create(path: Path) -> str:
     try:
         _create(path)
     except OSError as e:
-        raise ServeError(f"Cannot write the server's token to {path}: {e.strerror or e}. Set the environment "
-                         f"variable {TOKEN_ENV} to a long random string instead.", code="token_file") from None
+        raise ServeError("token_file",
+                         f"Cannot write the server's token to {path}: {e.strerror or e}. Set the environment "
+                         f"variable {TOKEN_ENV} to a long random string instead.") from None
     return _read(path)
 
 
@@ -95,27 +96,29 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         raise
     except OSError as e:
-        raise ServeError(f"Cannot read the server's token from {path}: {e.strerror or e}. Delete it (a link is "
-                         "refused too), and Hearth makes a new token.", code="token_file") from None
+        raise ServeError("token_file",
+                         f"Cannot read the server's token from {path}: {e.strerror or e}. Delete it (a link is "
+                         "refused too), and Hearth makes a new token.") from None
     with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
         if os.name == "posix":  # checked on the open file: what is read is what was checked
             _check_private(path, os.fstat(f.fileno()))
         token = f.read(4096).strip()
     if not token or any(c.isspace() or not c.isprintable() for c in token):
-        raise ServeError(f"{path} does not hold a token. Delete it, and Hearth makes a new one.", code="token_file")
+        raise ServeError("token_file", f"{path} does not hold a token. Delete it, and Hearth makes a new one.")
     return token
 
 
 def _check_private(path: Path, st: os.stat_result) -> None:
     if not stat.S_ISREG(st.st_mode):
-        raise ServeError(f"{path} is not a file. Remove it, and Hearth makes a new token.", code="token_file")
+        raise ServeError("token_file", f"{path} is not a file. Remove it, and Hearth makes a new token.")
     if st.st_uid != os.getuid():
-        raise ServeError(f"{path} belongs to another user, so Hearth will not use the token in it. Delete it, and "
-                         "Hearth makes a new token.", code="token_file")
+        raise ServeError("token_file",
+                         f"{path} belongs to another user, so Hearth will not use the token in it. Delete it, and "
+                         "Hearth makes a new token.")
     if st.st_mode & 0o077:
-        raise ServeError(f"{path} can be read or changed by other users (mode {stat.S_IMODE(st.st_mode):o}), so "
-                         f"Hearth will not use the token in it. Make it private: chmod 600 {path}",
-                         code="token_file")
+        raise ServeError("token_file",
+                         f"{path} can be read or changed by other users (mode {stat.S_IMODE(st.st_mode):o}), so "
+                         f"Hearth will not use the token in it. Make it private: chmod 600 {path}")
 
 
 def _create(path: Path) -> None:

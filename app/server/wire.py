@@ -31,10 +31,11 @@ _UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "logprobs"
 
 
 class ApiError(HearthError):
-    """An error the client gets as an OpenAI-shaped JSON body with `status` (in Hearth's one
-    error tree: `code` is the body's code, or the HTTP status as a word when it has none)."""
+    """An error the client gets as an OpenAI-shaped JSON body with the HTTP `status`. `code` is
+    the body's code; None sends null, as OpenAI does for plain request errors, and the error's
+    code in Hearth's tree is then the status as a word (http_400)."""
 
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
+    def __init__(self, code: str | None, message: str, *, status: int, type_: str = "invalid_request_error",
                  param: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(code or f"http_{status}", message)
         self.status, self.type, self.param = status, type_, param
@@ -63,31 +64,34 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ApiError(400, f"The request body is not valid JSON: {e}.") from None
+        raise ApiError(None, f"The request body is not valid JSON: {e}.", status=400) from None
     except RecursionError:
-        raise ApiError(400, "The request body's JSON is nested too deeply to read: send the messages as a flat "
-                            "list of objects.") from None
+        raise ApiError(None,
+                       "The request body's JSON is nested too deeply to read: send the messages as a flat "
+                       "list of objects.", status=400) from None
     except ValueError:  # the only other one json raises: an integer past sys.get_int_max_str_digits()
-        raise ApiError(400, f"The request body holds a number too long to read (over "
-                            f"{sys.get_int_max_str_digits()} digits).") from None
+        raise ApiError(None,
+                       f"The request body holds a number too long to read (over "
+                       f"{sys.get_int_max_str_digits()} digits).", status=400) from None
     if (bad := _lone_surrogate(body)) is not None:
         where, what = bad
-        raise ApiError(400, f"{what} holds a lone UTF-16 surrogate (such as \\ud800), which is not text: send "
-                            "valid Unicode.", param=where)
+        raise ApiError(None,
+                       f"{what} holds a lone UTF-16 surrogate (such as \\ud800), which is not text: send "
+                       "valid Unicode.", status=400, param=where)
     if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
+        raise ApiError(None, "The request body must be a JSON object.", status=400)
     for name in _UNSUPPORTED:
         if body.get(name) not in (None, [], {}, False) and not (name == "response_format" and _plain_text(body[name])):
-            raise ApiError(400, f"`{name}` is not supported by Hearth's server.", param=name,
-                           code="unsupported_parameter")
+            raise ApiError("unsupported_parameter",
+                           f"`{name}` is not supported by Hearth's server.", status=400, param=name)
     if body.get("n", 1) != 1:
-        raise ApiError(400, "Only n = 1 is supported.", param="n", code="unsupported_parameter")
+        raise ApiError("unsupported_parameter", "Only n = 1 is supported.", status=400, param="n")
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise ApiError(400, "`model` is required: one of the ids GET /v1/models lists.", param="model")
+        raise ApiError(None, "`model` is required: one of the ids GET /v1/models lists.", status=400, param="model")
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
-        raise ApiError(400, "`stream_options` must be an object.", param="stream_options")
+        raise ApiError(None, "`stream_options` must be an object.", status=400, param="stream_options")
     return ChatRequest(
         model=model.strip(),
         messages=_messages(body.get("messages")),
@@ -149,21 +153,22 @@ def _plain_text(value: object) -> bool:
 
 def _messages(raw: object) -> tuple[ChatMessage, ...]:
     if not isinstance(raw, list) or not raw:
-        raise ApiError(400, "`messages` must be a non-empty list.", param="messages")
+        raise ApiError(None, "`messages` must be a non-empty list.", status=400, param="messages")
     if len(raw) > MAX_MESSAGES:
-        raise ApiError(400, f"At most {MAX_MESSAGES} messages are accepted.", param="messages")
+        raise ApiError(None, f"At most {MAX_MESSAGES} messages are accepted.", status=400, param="messages")
     out = []
     for i, m in enumerate(raw):
         where = f"messages[{i}]"
         if not isinstance(m, dict):
-            raise ApiError(400, f"`{where}` must be an object.", param=where)
+            raise ApiError(None, f"`{where}` must be an object.", status=400, param=where)
         role = ROLES.get(str(m.get("role")))
         if role is None:
-            raise ApiError(400, f"`{where}.role` must be one of system, developer, user, assistant "
-                                f"(got {str(m.get('role'))[:40]!r}).", param=f"{where}.role")
+            raise ApiError(None,
+                           f"`{where}.role` must be one of system, developer, user, assistant "
+                           f"(got {str(m.get('role'))[:40]!r}).", status=400, param=f"{where}.role")
         out.append(ChatMessage(role, _content(m.get("content"), f"{where}.content")))
     if out[-1].role == "assistant":
-        raise ApiError(400, "The last message must not be the assistant's: there is nothing to answer.",
+        raise ApiError(None, "The last message must not be the assistant's: there is nothing to answer.", status=400,
                        param=f"messages[{len(out) - 1}]")
     return tuple(out)
 
@@ -172,7 +177,7 @@ def _content(raw: object, where: str) -> str:
     """The message's text, at most the size every door takes (store.limits)."""
     text = _text(raw, where)
     if (problem := too_long_message(text)) is not None:
-        raise ApiError(400, f"`{where}`: {problem}", param=where, code="message_too_long")
+        raise ApiError("message_too_long", f"`{where}`: {problem}", status=400, param=where)
     return text
 
 
@@ -185,16 +190,17 @@ def _text(raw: object, where: str) -> str:
         for part in raw:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise ApiError(400, f"`{where}` holds a {str(kind)[:40]!r} part: only text is supported.", param=where)
+                raise ApiError(None, f"`{where}` holds a {str(kind)[:40]!r} part: only text is supported.",
+                               status=400, param=where)
             parts.append(part["text"])
         return "".join(parts)
-    raise ApiError(400, f"`{where}` must be a string or a list of text parts.", param=where)
+    raise ApiError(None, f"`{where}` must be a string or a list of text parts.", status=400, param=where)
 
 
 def _bool(body: dict[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):
-        raise ApiError(400, f"`{name}` must be true or false.", param=name)
+        raise ApiError(None, f"`{name}` must be true or false.", status=400, param=name)
     return value
 
 
@@ -203,7 +209,7 @@ def _int(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ApiError(400, f"`{name}` must be a whole number from {low} to {high}.", param=name)
+        raise ApiError(None, f"`{name}` must be a whole number from {low} to {high}.", status=400, param=name)
     return value
 
 
@@ -212,7 +218,7 @@ def _number(body: dict[str, Any], name: str, low: float, high: float) -> float |
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ApiError(400, f"`{name}` must be a number from {low:g} to {high:g}.", param=name)
+        raise ApiError(None, f"`{name}` must be a number from {low:g} to {high:g}.", status=400, param=name)
     return float(value)
 
 
@@ -221,7 +227,8 @@ def _stop(raw: object) -> tuple[str, ...]:
         return ()
     stops = [raw] if isinstance(raw, str) else raw
     if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > MAX_STOP:
-        raise ApiError(400, f"`stop` must be a non-empty string or a list of up to {MAX_STOP} of them.", param="stop")
+        raise ApiError(None, f"`stop` must be a non-empty string or a list of up to {MAX_STOP} of them.",
+                       status=400, param="stop")
     return tuple(stops)
 
 

@@ -119,10 +119,10 @@ def read_conversations(path: Path) -> list[Incoming | Rejected]:
     items = value if isinstance(value, list) else [value]
     if not isinstance(value, list | dict) or not any(is_hearth(i) or is_chatgpt(i) for i in items):
         if isinstance(value, list) and not value:
-            raise ExchangeError(f"{path} holds an empty list: no conversations to import.", "bad_shape")
-        raise ExchangeError(f"{path} is JSON, but neither a Hearth export nor a ChatGPT conversations.json "
-                            "(no \"format\": \"hearth.conversation\" or \"mapping\" in it). Nothing was imported.",
-                            "bad_shape")
+            raise ExchangeError("bad_shape", f"{path} holds an empty list: no conversations to import.")
+        raise ExchangeError("bad_shape",
+                            f"{path} is JSON, but neither a Hearth export nor a ChatGPT conversations.json "
+                            "(no \"format\": \"hearth.conversation\" or \"mapping\" in it). Nothing was imported.")
     out: list[Incoming | Rejected] = []
     for i, item in enumerate(items):
         if is_hearth(item):
@@ -132,8 +132,8 @@ def read_conversations(path: Path) -> list[Incoming | Rejected]:
         else:
             out.append(Rejected(f"item {i + 1}", "not a conversation (neither Hearth's nor ChatGPT's)"))
     if not isinstance(value, list) and isinstance(out[0], Rejected):
-        raise ExchangeError(f"{path} cannot be imported: {out[0].reason}. Nothing was imported.",
-                            "newer_version" if "newer Hearth" in out[0].reason else "bad_shape")
+        raise ExchangeError("newer_version" if "newer Hearth" in out[0].reason else "bad_shape",
+                            f"{path} cannot be imported: {out[0].reason}. Nothing was imported.")
     return out
 
 

@@ -76,7 +76,7 @@ def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
     try:
         stat = path.stat()
     except OSError as e:
-        raise CatalogError(f"{path.name}: cannot be read: {e}") from e
+        raise CatalogError("bad_catalog", f"{path.name}: cannot be read: {e}") from e
     return list(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
 
 
@@ -86,16 +86,16 @@ def _parsed(where: str, _mtime_ns: int, _size: int) -> tuple[CatalogEntry, ...]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise CatalogError(f"{path.name}: cannot be read: {e}") from e
+        raise CatalogError("bad_catalog", f"{path.name}: cannot be read: {e}") from e
     entries: list[CatalogEntry] = []
     seen_ids: set[str] = set()
     seen_files: set[str] = set()
     for i, raw in enumerate(data.get("model", [])):
         entry = _entry(path.name, i, raw)
         if entry.id in seen_ids:
-            raise CatalogError(f"{path.name}: duplicate model id {entry.id!r}")
+            raise CatalogError("bad_catalog", f"{path.name}: duplicate model id {entry.id!r}")
         if entry.file in seen_files:  # installed files are named by `file` in one folder
-            raise CatalogError(f"{path.name}: two models share the file name {entry.file!r}")
+            raise CatalogError("bad_catalog", f"{path.name}: two models share the file name {entry.file!r}")
         seen_ids.add(entry.id)
         seen_files.add(entry.file)
         entries.append(entry)
@@ -110,35 +110,35 @@ def _entry(source: str, index: int, raw: dict[str, object]) -> CatalogEntry:
     label = f"{source}: model #{index + 1} ({raw.get('id', '?')})"
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
-        raise CatalogError(f"{label} lacks {', '.join(missing)}")
+        raise CatalogError("bad_catalog", f"{label} lacks {', '.join(missing)}")
     unknown = sorted(set(raw) - set(_TYPES))
     if unknown:
-        raise CatalogError(f"{label} has unknown field(s) {', '.join(unknown)}")
+        raise CatalogError("bad_catalog", f"{label} has unknown field(s) {', '.join(unknown)}")
     for key, value in raw.items():
         want = _TYPES[key]
         if (isinstance(value, bool) and want is not bool) or not isinstance(value, want):
-            raise CatalogError(f"{label}: {key} has the wrong type ({type(value).__name__})")
+            raise CatalogError("bad_catalog", f"{label}: {key} has the wrong type ({type(value).__name__})")
     if not _ID.fullmatch(str(raw["id"])):
-        raise CatalogError(f"{label}: id must be lowercase letters, digits, '.', '-' or '_'")
+        raise CatalogError("bad_catalog", f"{label}: id must be lowercase letters, digits, '.', '-' or '_'")
     sha = str(raw["sha256"])
     if sha != SERVER_HASH and not _SHA256.fullmatch(sha):
-        raise CatalogError(f"{label}: sha256 must be 64 lowercase hex digits or {SERVER_HASH!r}")
+        raise CatalogError("bad_catalog", f"{label}: sha256 must be 64 lowercase hex digits or {SERVER_HASH!r}")
     bundled = bool(raw.get("bundled", False))
     repo = raw.get("repo")
     if not bundled and not (isinstance(repo, str) and _REPO.fullmatch(repo)):
-        raise CatalogError(f"{label}: a downloadable model needs repo = \"owner/name\"")
+        raise CatalogError("bad_catalog", f"{label}: a downloadable model needs repo = \"owner/name\"")
     if bundled and not raw.get("package"):
-        raise CatalogError(f"{label}: a bundled model needs the package that carries it")
+        raise CatalogError("bad_catalog", f"{label}: a bundled model needs the package that carries it")
     if not str(raw["file"]).endswith(".gguf") or "/" in str(raw["file"]) or "\\" in str(raw["file"]):
-        raise CatalogError(f"{label}: file must be a plain .gguf file name")
+        raise CatalogError("bad_catalog", f"{label}: file must be a plain .gguf file name")
     for key in ("size_bytes", "parameters", "context_length"):
         if int(raw[key]) <= 0:  # type: ignore[call-overload]
-            raise CatalogError(f"{label}: {key} must be positive")
+            raise CatalogError("bad_catalog", f"{label}: {key} must be positive")
     if bundled and sha == SERVER_HASH:
-        raise CatalogError(f"{label}: the bundled model's sha256 must be known")
+        raise CatalogError("bad_catalog", f"{label}: the bundled model's sha256 must be known")
     stop = raw.get("stop", [])
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-        raise CatalogError(f"{label}: stop must be a list of non-empty strings")
+        raise CatalogError("bad_catalog", f"{label}: stop must be a list of non-empty strings")
     return CatalogEntry(
         id=str(raw["id"]), name=str(raw["name"]), file=str(raw["file"]), sha256=sha,
         size_bytes=int(raw["size_bytes"]), parameters=int(raw["parameters"]),  # type: ignore[call-overload]

@@ -254,7 +254,7 @@ class ConversationViewModel(QObject):
         if message_id is None:
             message_id = next((m.message_id for m in reversed(self._messages) if m.role == "assistant"), None)
             if message_id is None:
-                raise InputError("There is no answer to regenerate yet.")
+                raise InputError("bad_input", "There is no answer to regenerate yet.")
         i = self._index_of(message_id, "assistant")
         route = await self._resolve_route()
         turn = await self._service.start_regenerate(message_id, route=route, settings=self.chat_settings)
@@ -283,11 +283,11 @@ class ConversationViewModel(QObject):
     def _index_of(self, message_id: int, role: str | None = None) -> int:
         """Where the message is shown; refuses while an answer streams here, or a message not shown."""
         if self._streaming:
-            raise InputError("Wait for the answer to finish, or stop it, first.")
+            raise InputError("bad_input", "Wait for the answer to finish, or stop it, first.")
         for i, m in enumerate(self._messages):
             if m.message_id == message_id and (role is None or m.role == role):
                 return i
-        raise InputError("That message is not shown any more; open the conversation again.")
+        raise InputError("bad_input", "That message is not shown any more; open the conversation again.")
 
     def _run_branch_turn(self, turn: TurnHandle) -> None:
         """An edit's or a regeneration's answer streams into the new last message."""
@@ -312,7 +312,7 @@ class ConversationViewModel(QObject):
         """Read the branch shown again: it was switched from outside (search opened a message on
         another branch). Refused while an answer streams here."""
         if self._streaming:
-            raise InputError("This chat is answering: wait for the answer to finish, or stop it, first.")
+            raise InputError("bad_input", "This chat is answering: wait for the answer to finish, or stop it, first.")
         await self._reload()
 
     def _start_stream(self, prefix: str, reasoning: str = "") -> None:

@@ -196,9 +196,10 @@ class MainViewModel(QObject):
             return
         row = next((c for c in self._conversations if c.id == conversation_id), None)
         if row is None:
-            raise InputError(f"There is no conversation {conversation_id} in the list.")
+            raise InputError("bad_input", f"There is no conversation {conversation_id} in the list.")
         if conversation_id in self.answering:
-            raise InputError(f"“{row.title}” is answering right now: stop the answer (Esc), then delete it.")
+            raise InputError("bad_input",
+                             f"“{row.title}” is answering right now: stop the answer (Esc), then delete it.")
         self._conversations = [c for c in self._conversations if c.id != conversation_id]
         if self._current.conversation_id == conversation_id:
             self._deleted_while_shown.add(conversation_id)
@@ -236,7 +237,8 @@ class MainViewModel(QObject):
         await vm.load()
         if message_id is not None and all(m.message_id != message_id for m in vm.messages):
             if vm.streaming:
-                raise InputError("That message is on another branch of a chat that is answering: "
+                raise InputError("bad_input",
+                                 "That message is on another branch of a chat that is answering: "
                                  "wait for the answer to finish, or stop it, then open it again.")
             await vm.wait_idle()  # a final save still queued lands before the branch is read back
             await self._store.switch_branch(message_id)
@@ -281,7 +283,7 @@ class MainViewModel(QObject):
 
     def _refuse_if_busy(self) -> None:
         if self.busy:
-            raise InputError("This chat is answering: wait for the answer to finish, or press Stop.")
+            raise InputError("bad_input", "This chat is answering: wait for the answer to finish, or press Stop.")
 
     @property
     def busy_conversation_id(self) -> int | None:

@@ -53,7 +53,7 @@ class PresetsViewModel(QObject):
 
     async def _change(self, change: Callable[[PresetsFile], Presets]) -> Presets:
         if self._file is None:
-            raise InputError("Presets cannot be saved in this window (it has no data folder).")
+            raise InputError("bad_input", "Presets cannot be saved in this window (it has no data folder).")
         presets_file = self._file
         presets: Presets = await asyncio.to_thread(change, presets_file)
         self.warning = presets_file.warning
