@@ -1,6 +1,8 @@
 """The local provider: one llama.cpp model, run in the engine process only.
 
 Owns the `Llama` object. Streams events through a callback; never touches the store or UI.
+What the prompt holds is engine.context_fit.fit_prompt's decision, which `measure` reports to
+the context meter too; other conversations' KV caches are engine.kv_states' to keep.
 
 Per-token cost is constant: each sampled token's piece goes through an incremental UTF-8
 decoder (engine.detok) instead of re-detokenizing the reply. Prompt processing reuses the
@@ -10,13 +12,11 @@ abortable mid-chunk through llama.cpp's abort callback, so Stop works during a l
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from jinja2.exceptions import SecurityError, TemplateError
@@ -39,9 +39,11 @@ from engine.events import (
 )
 from engine.gguf_check import check_gguf
 from engine.kv_states import ConversationStates, common_prefix
-from engine.prompt_size import PromptSizes, Tokenize, longest_piece
-from engine.template import ChatTemplate, choose_template, too_costly_message
-from engine.template_limits import TemplateTooCostly, render_budget
+from engine.penalty_history import penalty_history, primed
+from engine.prompt_size import PromptSizes, Tokenize, vocab_longest_piece
+from engine.template import choose_template, too_costly_message
+from engine.template_limits import TemplateTooCostly
+from engine.template_trial import blocked_message, compile_template
 from engine.threads import ThreadChooser, default_threads, physical_cores
 
 __all__ = ["LocalModel"]
@@ -55,73 +57,6 @@ _PREFILL_CHUNK = 256
 
 class _Aborted(Exception):
     pass
-
-
-class _primed:
-    """`llm.generate` with its repeat-penalty history seeded with `history`.
-
-    llama-cpp-python builds a fresh sampler chain inside each `generate` call and feeds it only
-    the tokens it samples, so a continued answer would forget the text it continues and repeat
-    it. The sampler is wrapped for that one call, then the method is put back.
-    """
-
-    def __init__(self, llm: Any, history: list[int]) -> None:
-        self._llm = llm
-        self._history = history
-
-    def generate(self, tokens: list[int], **kwargs: Any) -> Iterator[int]:
-        llm, history = self._llm, self._history
-        if not history:
-            yield from llm.generate(tokens, **kwargs)
-            return
-        make = llm._init_sampler
-
-        def init(**options: Any) -> Any:
-            sampler = make(**options)
-            for tok in history:
-                sampler.accept(tok)
-            return sampler
-
-        llm._init_sampler = init
-        try:
-            yield from llm.generate(tokens, **kwargs)
-        finally:
-            del llm._init_sampler
-
-
-def _blocked_message(name: str, error: Exception) -> str:
-    return (f"The chat template in {name} was blocked by Hearth's sandbox: it tried to do something a chat "
-            f"template may not ({error}). The model file may be hostile; choose another model.")
-
-
-def _compile_template(path: str, source: str, *, bos: str, eos: str, trial: bool = False,
-                      limit_memory: bool = True) -> ChatTemplate:
-    """Compile the model's chat template; with `trial`, also render a one-message chat.
-
-    The trial render runs before llama.cpp loads the file, so a template that tries to leave
-    the sandbox, or goes past the limits on time, size and memory, at once is refused at
-    load time. One that only misbehaves on some conversations is caught at render time
-    (`generate`), within the same limits. Other trial failures are ignored: a template may
-    legitimately reject a conversation shape.
-    """
-    name = Path(path).name
-    try:
-        template = ChatTemplate(source, bos_token=bos, eos_token=eos, limit_memory=limit_memory)
-    except ModelLoadError as e:
-        raise ModelLoadError("bad_template", f"The chat template in {name} is invalid: {e.__cause__ or e}") from e
-    except TemplateTooCostly as e:
-        raise ModelLoadError("bad_template", too_costly_message(path, e)) from None
-    if trial:
-        try:
-            with render_budget():
-                template.render([ChatMessage("user", "Hello")])
-        except SecurityError as e:
-            raise ModelLoadError("unsafe_template", _blocked_message(name, e)) from e
-        except TemplateTooCostly as e:
-            raise ModelLoadError("bad_template", too_costly_message(path, e)) from None
-        except Exception:  # noqa: BLE001, S110 - untrusted template code; judged per conversation, at render time
-            pass
-    return template
 
 
 def _gpu_layers(cmd: LoadModel, gpu_offload: bool) -> int:
@@ -159,7 +94,7 @@ class LocalModel:
             raise ModelLoadError("bad_template", str(e)) from e
         template_source = choice.source
         # Nothing else runs in this process during a load: the check renders with the memory limit.
-        checked = _compile_template(str(cmd.path), template_source, bos="", eos="", trial=True)
+        checked = compile_template(str(cmd.path), template_source, bos="", eos="", trial=True)
         import llama_cpp  # imported here so that only the engine process loads native code
 
         from engine.backends import load_backends
@@ -258,21 +193,9 @@ class LocalModel:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
 
     def _longest_piece(self) -> int:
-        """The most bytes of text one token covers, read from the vocabulary once (about 0.1 s for
-        50,000 tokens). Control tokens count for nothing (contents never hold them), and an unknown
-        character is one token of up to 4 bytes. Tokenizers that normalize text (WPM, UGM: spaces
-        collapsed, accents dropped) can cover any number of bytes with one token: no bound for them."""
+        """The most bytes of text one token covers (engine.prompt_size.vocab_longest_piece), read once."""
         if self._longest is None:
-            lib, vocab = self._lib, self._vocab
-            if int(lib.llama_vocab_type(vocab)) not in (lib.LLAMA_VOCAB_TYPE_SPM, lib.LLAMA_VOCAB_TYPE_BPE):
-                self._longest = 1 << 40
-                return self._longest
-            buf = ctypes.create_string_buffer(1024)
-
-            def length(token: int) -> int:
-                return abs(int(lib.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)))  # -n: needs n
-
-            self._longest = max(4, longest_piece(length, self._n_vocab))
+            self._longest = vocab_longest_piece(self._lib, self._vocab, self._n_vocab)
         return self._longest
 
     def _sizes(self, cmd: Generate, n_ctx: int) -> PromptSizes:
@@ -283,16 +206,16 @@ class LocalModel:
 
         return PromptSizes(self._tokenize, self._longest_piece, n_ctx, cmd.continue_text, render=render)
 
-    def _template_failure(self, e: Exception) -> tuple[str, str]:
-        """(code, message) for a chat template that could not build the prompt."""
+    def _template_failed(self, gid: int, e: Exception) -> Failed:
+        """Why the chat template could not build the prompt."""
         if isinstance(e, TemplateTooCostly):
-            return "bad_template", too_costly_message(self._path, e)
+            return Failed(gid, "bad_template", too_costly_message(self._path, e))
         if isinstance(e, SecurityError):
-            return "template_error", _blocked_message(self._name, e)
+            return Failed(gid, "template_error", blocked_message(self._name, e))
         if isinstance(e, TemplateError):  # e.g. the template's raise_exception on roles out of order
-            return "template_error", f"The chat template in {self._name} could not build the prompt: {e}"
+            return Failed(gid, "template_error", f"The chat template in {self._name} could not build the prompt: {e}")
         # A TypeError, a tokenizer failure: anything untrusted code can raise.
-        return "template_error", f"Could not build the prompt for {self._name}: {e}"
+        return Failed(gid, "template_error", f"Could not build the prompt for {self._name}: {e}")
 
     def generate(self, cmd: Generate, cancel: threading.Event, emit: Emit, received_at: float) -> None:
         """Run one generation to its end, emitting exactly one terminal event."""
@@ -327,9 +250,9 @@ class LocalModel:
         t_last: float | None = None
         cpu_first = cpu_last = 0.0
         stop_reason = "length"
-        for tok in _primed(llm, self._penalty_history(cmd)).generate(
-                tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
-                repeat_penalty=s.repeat_penalty, reset=True):
+        history = penalty_history(llm, cmd.continue_text, s.repeat_penalty)
+        for tok in primed(llm, history, tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
+                          repeat_penalty=s.repeat_penalty, reset=True):
             if cancel.is_set():
                 stop_reason = "cancelled"
                 break
@@ -371,7 +294,7 @@ class LocalModel:
         try:
             sizes.count(cmd.messages)  # the whole prompt, rendered when its bytes say it may fit
         except Exception as e:  # noqa: BLE001 - the template is untrusted code
-            emit(Failed(gid, *self._template_failure(e)))
+            emit(self._template_failed(gid, e))
             return None
         try:
             fit = fit_prompt(cmd.messages, sizes.count, model_ctx, cmd.sampling, cmd.summary)
@@ -382,7 +305,7 @@ class LocalModel:
         except TemplateTooCostly as e:
             emit(Failed(gid, "bad_template", too_costly_message(self._path, e)))
             return None
-        except Exception as e:  # noqa: BLE001 - the template is untrusted code (see _template_failure)
+        except Exception as e:  # noqa: BLE001 - the template is untrusted code (see _template_failed)
             emit(Failed(gid, "template_error", f"Could not build a shorter prompt for {self._name}: {e}"))
             return None
 
@@ -400,14 +323,6 @@ class LocalModel:
         omitted = len(fit.omitted) if fit.fits else -1
         return Measured(cmd.request_id, fit.whole, fit.n_ctx, system_tokens, omitted, left_out=fit.omitted,
                         summary_tokens=summary_tokens)
-
-    def _penalty_history(self, cmd: Generate) -> list[int]:
-        """The tokens the repeat penalty remembers before the first new one: an answer being
-        continued, as if it had never stopped (the penalty counts the answer's own tokens)."""
-        if not cmd.continue_text or cmd.sampling.repeat_penalty == 1.0:
-            return []
-        answer = self._llm.tokenize(cmd.continue_text.encode("utf-8"), add_bos=False, special=False)
-        return answer[-self._llm.last_n_tokens_size:]
 
     def _terminal(self, gid: int, stop_reason: str, stats: GenerationStats) -> Final | Cancelled | Failed:
         if stop_reason == "cancelled":
