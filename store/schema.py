@@ -1,7 +1,8 @@
 """The ORM's view of the tables: SQLModel classes that reads and writes go through.
 
 These classes never create tables. The schema is owned by `store.migrations`, whose DDL is
-frozen per migration; a test checks that these classes and the migrated database agree.
+frozen per migration; a test checks that these classes and the migrated database agree. The
+tables read and written in SQL alone (job, summary: store.jobs, store.summaries) have no class.
 Times are REAL unix seconds (`time.time()`) everywhere.
 """
 
@@ -11,7 +12,7 @@ import json
 
 from sqlmodel import Field, SQLModel
 
-__all__ = ["METRIC_COLUMNS", "Conversation", "Generation", "Job", "Message", "RunningSummary"]
+__all__ = ["METRIC_COLUMNS", "Conversation", "Generation", "Message"]
 
 
 class Conversation(SQLModel, table=True):
@@ -70,35 +71,8 @@ class Generation(SQLModel, table=True):
     finished_at: float | None = None
     checkpointed_at: float | None = None
     owner: str | None = None  # the store.owners id of the process that started it
-    stop_reason: str | None = None  # why a completed generation ended: eog, stop, length
+    stop_reason: str | None = None  # why a completed generation ended (engine.codes.StopReason)
     threads: int | None = None  # llama.cpp threads that decoded it (local models only)
-
-
-class Job(SQLModel, table=True):
-    """A background job (store.jobs): queued, running (by `owner`), done or failed."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    kind: str
-    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE")
-    state: str = "queued"
-    attempts: int = 0
-    not_before: float = 0.0
-    owner: str | None = None
-    created_at: float
-    finished_at: float | None = None
-    latency_ms: float | None = None
-    outcome: str | None = None
-    error: str | None = None
-
-
-class RunningSummary(SQLModel, table=True):
-    """A running summary of a conversation's path up to one message (store.summaries)."""
-
-    __tablename__ = "summary"
-    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE", primary_key=True)
-    upto_id: int = Field(foreign_key="message.id", ondelete="CASCADE", primary_key=True)
-    text: str
-    created_at: float
 
 
 # The metrics a caller may pass to `Store.finalize`; finalization lag is measured by the store.

@@ -50,10 +50,16 @@ def test_search_finds_titles_and_every_message_with_the_match_marked(store: Stor
     assert found(store, "lisbon flour") == []  # every word must match
 
 
-@pytest.mark.parametrize("typed", ['"', "NEAR(a b)", "title:x", "a OR", "-", "*", "AND", "(", "' OR 1=1 --"])
-def test_what_a_person_types_is_never_fts_syntax(store: Store, typed: str) -> None:
-    turn(store, None, "An OR and AND NEAR story", "Text with a title: x and 1=1 in it.")
-    asyncio.run(store.search(typed))  # no error, whatever it finds
+@pytest.mark.parametrize(("typed", "where"), [
+    ('"', []), ("NEAR(a b)", ["assistant"]), ("title:x", ["assistant"]), ("a OR", ["assistant"]), ("-", []),
+    ("*", []), ("AND", ["title", "user", "assistant"]), ("(", []), ("' OR 1=1 --", ["assistant"]),
+], ids=repr)
+def test_what_a_person_types_is_never_fts_syntax(store: Store, typed: str, where: list[str]) -> None:
+    """Operators, column filters and quotes are searched as the words they hold (no error, and
+    what plain words find: NEAR(a b) finds "near a bay", title:x the words title and x)."""
+    turn(store, None, "An OR and AND NEAR story", "Text with a title: x and 1=1 in it, or near a bay.")
+    hits = asyncio.run(store.search(typed))
+    assert ["title" if h.message_id is None else h.role for h in hits] == where
 
 
 def test_a_query_without_words_finds_nothing() -> None:

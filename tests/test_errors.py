@@ -1,5 +1,6 @@
 """One error tree: every error shown to a person is a HearthError with a stable code and a
-message; low-level exceptions are mapped in one place; bugs pass through untouched."""
+message, built the same way and drawn in app.core.errors; `mapped` turns named low-level
+exceptions into it; bugs pass through untouched."""
 
 from __future__ import annotations
 

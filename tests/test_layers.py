@@ -1,8 +1,8 @@
 """The layers' import contracts, read from the source (every import, also those inside functions).
 
-    app.main  ->  app.ui  ->  app.core  ->  store  ->  engine
-              ->  app.cli ->  app.core
-    (app.server, when it exists: app.core only)
+    app.main  ->  app.ui      ->  app.core  ->  store  ->  engine
+              ->  app.cli     ->  app.core
+              ->  app.server  ->  app.core
 
 Only app.ui imports Qt. A failing test names the file, the line and the rule it breaks.
 """

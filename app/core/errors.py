@@ -1,5 +1,5 @@
-"""Every error Hearth shows a person, in one tree, and the one place low-level exceptions
-are turned into it.
+"""Every error Hearth shows a person, in one tree, and the helpers that turn low-level
+exceptions into it.
 
     HearthError (engine.errors)     code: stable, safe to branch on and to store
      │                              message: for a person; str(error) gives it too
@@ -22,6 +22,12 @@ are turned into it.
                                       its HTTP status: status, param, headers
 
 Each is built as `SomeError(code, message, *, context)` (engine.errors says why).
+
+A low-level exception (OSError, a TOML or JSON error, sqlite3.Error, an httpx error) becomes one of
+these where it is met, since that is where the file, provider or request the message must name is
+known: `raise SomeError(code, message) from e` in an `except` (engine/ and store/, below this
+module, do the same). `mapped` is for a block where one kind of failure can come from any of
+several calls (a download's network faults): the kinds are named once, outside the calls.
 
 Anything else is a programming error: it is never caught to be relabelled or retried, and
 the UI reports it as "Something went wrong" with the traceback in the log.

@@ -9,7 +9,8 @@
 `work` is a coroutine function awaited on the loop. What it calls (a view-model) does its
 blocking part in a worker thread (asyncio.to_thread) and must not touch widgets; `success`,
 `failure` and `finally_` run on the UI thread once it ends. Failures are shown by default
-(the window's `report`, with `describe`); a failure handler replaces that. Anything that is
+(`describe`'s words, through the `report` callable the runner was given: the main window's
+problem line, a dialog's message strip); a failure handler replaces that. Anything that is
 not a HearthError (a bug) is also logged with its traceback, or by type only for `quiet`
 runners, whose errors may quote a secret. Work cancelled by the window closing calls
 neither handler. The widgets given to `disabling` are disabled while it runs and enabled
