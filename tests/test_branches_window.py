@@ -70,7 +70,7 @@ def click_action(app: App, message_text: str, action: str) -> None:
 
 
 def wait_answered(app: App) -> None:
-    app.qtbot.waitUntil(lambda: not app.vm.busy and not app.window._sending, timeout=60_000)
+    app.qtbot.waitUntil(lambda: not app.vm.busy and not app.window.turns.sending, timeout=60_000)
     run(app.qtbot, app.vm.current.wait_idle(), timeout_ms=20_000)
 
 

@@ -198,6 +198,6 @@ def test_continue_is_not_offered_for_an_answer_whose_prompt_did_not_fit(
     assert "continue" not in menu_actions(answer, last=True) and "regenerate" in menu_actions(answer, last=True)
     run(qtbot, a.vm.current.reload())  # as read back from the store, e.g. when the chat is opened again
     assert a.vm.current.messages[-1].error_code == "context_full" and not a.vm.current.can_continue
-    a.window.sync_controls()
+    a.window.turns.sync_controls()
     assert not a.window.continue_button.isVisible()
     a.close()

@@ -55,7 +55,7 @@ def opened(qtbot, dialog: QWidget) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_providers_window_opens_without_the_message_of_its_last_visit(qtbot, window: MainWindow) -> None:
-    dialog = window.open_providers()
+    dialog = window.model_windows.open_providers()
     assert isinstance(dialog, ProvidersDialog)
     opened(qtbot, dialog)
     qtbot.keyClicks(dialog.form.name, "lan-box")
@@ -65,13 +65,13 @@ def test_the_providers_window_opens_without_the_message_of_its_last_visit(qtbot,
     qtbot.waitUntil(lambda: dialog.idle() and dialog.selected == "lan-box")
     assert dialog.strip.text().startswith("Saved provider lan-box")
     dialog.close()
-    assert window.open_providers() is dialog
+    assert window.model_windows.open_providers() is dialog
     opened(qtbot, dialog)
     assert dialog.strip.isHidden() and dialog.strip.text() == ""
     # What is said while it is closed (a damaged providers.toml read meanwhile) is still there.
     dialog.close()
     dialog.vm.message.emit("error", "providers.toml could not be read")
-    window.open_providers()
+    window.model_windows.open_providers()
     opened(qtbot, dialog)
     assert dialog.strip.text() == "providers.toml could not be read"
 
@@ -79,8 +79,8 @@ def test_the_providers_window_opens_without_the_message_of_its_last_visit(qtbot,
 @pytest.mark.parametrize("which", ["providers", "settings", "shortcuts", "about"])
 def test_a_window_opened_again_comes_back_where_it_was_left(qtbot, window: MainWindow, which: str) -> None:
     def show() -> QWidget:
-        dialog = {"providers": window.open_providers, "settings": window.keys.show_settings,
-                  "shortcuts": window.keys.show_shortcuts, "about": window.keys.show_about}[which]()
+        dialog = {"providers": window.model_windows.open_providers, "settings": window.dialogs.show_settings,
+                  "shortcuts": window.dialogs.show_shortcuts, "about": window.dialogs.show_about}[which]()
         assert dialog is not None
         opened(qtbot, dialog)
         return dialog
@@ -95,7 +95,7 @@ def test_a_window_opened_again_comes_back_where_it_was_left(qtbot, window: MainW
 
 
 def test_about_names_the_version(qtbot, window: MainWindow) -> None:
-    box = window.keys.show_about()
+    box = window.dialogs.show_about()
     assert f"Hearth {version('hearth')}" in box.text()
 
 
@@ -125,8 +125,8 @@ PROBE = textwrap.dedent("""
 
     async def main():
         await asyncio.sleep(1)
-        for name, show in (("providers", w.open_providers), ("settings", w.keys.show_settings),
-                           ("about", w.keys.show_about)):
+        for name, show in (("providers", w.model_windows.open_providers), ("settings", w.dialogs.show_settings),
+                           ("about", w.dialogs.show_about)):
             places[name] = []
             for _ in range(3):
                 d = show()

@@ -448,16 +448,16 @@ def test_the_models_menu_and_the_model_name_in_the_status_line_open_the_manager(
     w = MainWindow(MainViewModel(service, service.store), models=vm)
     qtbot.addWidget(w)
     w.show()
-    assert w.manage_models_action.shortcut().toString() == "Ctrl+M"
-    assert w.manage_models_action.text() == "Manage models…"
+    assert w.model_windows.manage_models_action.shortcut().toString() == "Ctrl+M"
+    assert w.model_windows.manage_models_action.text() == "Manage models…"
     qtbot.mouseClick(w.status.model_label, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: w.model_manager is not None and w.model_manager.isVisible())
-    manager = w.model_manager
+    qtbot.waitUntil(lambda: w.model_windows.model_manager is not None and w.model_windows.model_manager.isVisible())
+    manager = w.model_windows.model_manager
     assert manager is not None
     qtbot.waitUntil(lambda: manager.model.rowCount() == 3, timeout=10_000)
     manager.close()
-    w.manage_models_action.trigger()
-    assert w.model_manager is manager and manager.isVisible()
+    w.model_windows.manage_models_action.trigger()
+    assert w.model_windows.model_manager is manager and manager.isVisible()
     qtbot.waitUntil(manager.idle, timeout=10_000)
 
 
@@ -484,8 +484,8 @@ def test_switching_to_a_model_added_by_path_in_the_real_app(
         second = tmp_path / "second-copy.gguf"
         shutil.copyfile(model_path, second)  # a real second file, not a link to the first
 
-        w.manage_models_action.trigger()
-        manager = w.model_manager
+        w.model_windows.manage_models_action.trigger()
+        manager = w.model_windows.model_manager
         assert manager is not None and manager.isVisible()
         qtbot.waitUntil(lambda: manager.model.rowCount() == 3, timeout=10_000)
         assert rows(manager)[BUNDLED]["loaded"] is True
@@ -529,7 +529,7 @@ def test_chat_window_without_a_library_has_the_menu_disabled(qtbot, loop) -> Non
     service = FakeChatService()
     w = MainWindow(MainViewModel(service, service.store))
     qtbot.addWidget(w)
-    assert not w.manage_models_action.isEnabled() and w.open_model_manager() is None
+    assert not w.model_windows.manage_models_action.isEnabled() and w.model_windows.open_model_manager() is None
 
 
 # -- words ---------------------------------------------------------------------------------

@@ -86,16 +86,16 @@ def test_backing_up_while_an_answer_streams_keeps_the_stream_flowing(qtbot, loop
     w.show()
     service.enqueue(Reply([f"word{i} " for i in range(400)], delay_s=0.005))
     w.composer.setPlainText("Tell me a story")
-    w._send()
+    w.turns.send()
     qtbot.waitUntil(lambda: "word3" in w.transcript.toPlainText())
-    w.backup_action.trigger()  # returns at once: the dialog is open, not running its own loop
-    dialog = w.backup_dialog
+    w.exchange.backup_action.trigger()  # returns at once: the dialog is open, not running its own loop
+    dialog = w.exchange.dialog
     assert dialog is not None and dialog.isVisible()
     before = w.transcript.toPlainText().count("word")
     qtbot.waitUntil(lambda: w.transcript.toPlainText().count("word") > before + 20)  # still streaming
     dest = tmp_path / "backup.db"
     dialog.fileSelected.emit(str(dest))
-    qtbot.waitUntil(lambda: dest.exists() and w.backup_action.isEnabled())
+    qtbot.waitUntil(lambda: dest.exists() and w.exchange.backup_action.isEnabled())
     assert dest.read_text(encoding="utf-8") == "Tell me a story"
     dialog.close()
     qtbot.waitUntil(lambda: not w.vm.busy, timeout=10_000)

@@ -80,7 +80,7 @@ def open_panel(qtbot, w: MainWindow, keys: str = "Ctrl+F") -> SearchPanel:
     qtbot.waitUntil(w.composer.hasFocus)
     combo = QKeySequence(keys)[0]
     qtbot.keyClick(w.composer, combo.key(), combo.keyboardModifiers())
-    panel = w.keys.search_panel
+    panel = w.search.search_panel
     assert panel is not None
     qtbot.waitUntil(panel.isVisible)
     qtbot.waitUntil(panel.field.hasFocus)  # typing goes to the search field at once
@@ -175,7 +175,7 @@ def test_no_matches_and_esc(qtbot, window: MainWindow) -> None:
     qtbot.keyClick(panel.field, Qt.Key.Key_Return)  # nothing to open: nothing happens
     qtbot.keyClick(panel.field, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not panel.isVisible())
-    assert window.keys.open_search() is panel and panel.field.selectedText() == "zanzibar"  # ready to retype
+    assert window.search.open_search() is panel and panel.field.selectedText() == "zanzibar"  # ready to retype
 
 
 def test_a_store_error_is_said_in_the_panel(qtbot, window: MainWindow, store: Store) -> None:

@@ -79,7 +79,7 @@ def test_the_window_serves_its_own_model_and_remembers_it(qtbot, loop, data_dir:
     try:
         run(qtbot, w.service.load(str(model_path)), timeout_ms=60_000)
         engine_pid = w.engine.pid
-        dialog = w.window.keys.show_settings()
+        dialog = w.window.dialogs.show_settings()
         assert dialog.serve_box.isVisible() and not dialog.serve.isChecked()
         qtbot.mouseClick(dialog.serve, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: w.serving.serving, timeout=10_000)
@@ -119,7 +119,7 @@ def test_a_port_in_use_is_said_in_the_settings_window(qtbot, loop, data_dir: Pat
         taken.listen(1)
         w = _Window(qtbot, data_dir, taken.getsockname()[1])
         try:
-            dialog = w.window.keys.show_settings()
+            dialog = w.window.dialogs.show_settings()
             qtbot.mouseClick(dialog.serve, Qt.MouseButton.LeftButton)
             qtbot.waitUntil(lambda: "Cannot listen on" in dialog.serve_status.text(), timeout=10_000)
             assert not dialog.serve.isChecked() and not w.serving.serving
@@ -136,7 +136,7 @@ def test_without_a_keychain_settings_show_the_address_and_the_token_and_copy_it(
     port = _free_port()
     w = _Window(qtbot, data_dir, port)
     try:
-        dialog = w.window.keys.show_settings()
+        dialog = w.window.dialogs.show_settings()
         access = dialog.serve_access
         assert not access.isVisible()  # nothing to show before it serves
         qtbot.mouseClick(dialog.serve, Qt.MouseButton.LeftButton)

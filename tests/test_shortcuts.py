@@ -18,7 +18,7 @@ from app.ui.shortcuts import GROUPS, SHORTCUTS, WINDOW, markdown_table
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.windows.main_window import MainWindow
 from app.ui.windows.shortcuts_dialog import ShortcutsDialog
-from app.ui.windows.window_keys import ZOOM_KEY
+from app.ui.windows.text_zoom import ZOOM_KEY
 from engine.states import GenerationState
 from store import Store
 
@@ -123,7 +123,7 @@ def test_f1_shows_every_shortcut_by_group(qtbot, window: MainWindow, keys: str) 
 def test_the_help_menu_has_shortcuts_and_about(window: MainWindow) -> None:
     menus = {m.title().replace("&", ""): m for m in (a.menu() for a in window.menuBar().actions()) if m}
     assert [a.text() for a in menus["Help"].actions()] == ["Keyboard shortcuts", "About Hearth"]
-    box = window.keys.show_about()
+    box = window.dialogs.show_about()
     assert box.isVisible() and "local-first" in box.text()
 
 
@@ -189,6 +189,38 @@ def test_esc_stops_an_answer_and_otherwise_is_left_alone(qtbot, loop, store) -> 
     qtbot.keyClick(w.composer, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: w.vm.busy and "Once upon" in w.transcript.toPlainText())
     assert action(w, "stop").isEnabled()
+    press(qtbot, w, "Esc")
+    qtbot.waitUntil(lambda: not w.vm.busy)
+    assert "stopped" in w.transcript.toPlainText()
+
+
+def test_esc_ends_an_edit_first_then_the_answer(qtbot, loop) -> None:
+    """One Esc handler, in order: an edit in progress (wherever the focus is), then the answer."""
+    service = FakeChatService()
+    w = MainWindow(MainViewModel(service, service.store))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    service.enqueue(Reply(["Hello"]))
+    qtbot.keyClicks(w.composer, "Hi")
+    qtbot.keyClick(w.composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.vm.busy and "Hello" in w.transcript.toPlainText())
+    question = w.vm.current.messages[0].message_id
+    qtbot.keyClicks(w.composer, "a draft")
+    w.message_commands.run("edit", question)  # nothing answering: Esc is the edit's
+    assert w.edit_bar.isVisible() and w.composer.toPlainText() == "Hi"
+    w.conversations.view.setFocus()
+    qtbot.keyClick(w.conversations.view, Qt.Key.Key_Escape)
+    assert not w.edit_bar.isVisible() and w.composer.toPlainText() == "a draft"
+    w.composer.clear()
+    service.enqueue(Reply(["Once", " upon"], hold=True))
+    qtbot.keyClicks(w.composer, "Tell me a story")
+    qtbot.keyClick(w.composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.vm.busy and "Once upon" in w.transcript.toPlainText())
+    w.message_commands.run("edit", question)  # an edit begun while the answer comes
+    assert w.edit_bar.isVisible()
+    press(qtbot, w, "Esc")
+    assert not w.edit_bar.isVisible() and w.vm.busy  # the edit ended, the answer goes on
     press(qtbot, w, "Esc")
     qtbot.waitUntil(lambda: not w.vm.busy)
     assert "stopped" in w.transcript.toPlainText()

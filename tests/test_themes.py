@@ -21,7 +21,7 @@ from app.ui.theme import Theme, apply_theme, colours, current_theme, is_dark, pa
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.windows.main_window import MainWindow
 from app.ui.windows.settings_dialog import SettingsDialog
-from app.ui.windows.window_keys import ZOOM_KEY
+from app.ui.windows.text_zoom import ZOOM_KEY
 from app.ui.windows.window_prefs import GEOMETRY_KEY, THEME_KEY
 
 UI = Path(__file__).resolve().parents[1] / "app" / "ui"
@@ -70,8 +70,8 @@ def press(qtbot, w: MainWindow, keys: str) -> None:
 
 def open_settings(qtbot, w: MainWindow) -> SettingsDialog:
     press(qtbot, w, "Ctrl+,")
-    qtbot.waitUntil(lambda: w.keys.settings_dialog is not None and w.keys.settings_dialog.isVisible())
-    dialog = w.keys.settings_dialog
+    qtbot.waitUntil(lambda: w.dialogs.settings_dialog is not None and w.dialogs.settings_dialog.isVisible())
+    dialog = w.dialogs.settings_dialog
     assert dialog is not None
     return dialog
 
@@ -127,7 +127,7 @@ def test_dark_then_light_recolour_the_sidebar_status_line_and_transcript(qtbot, 
     pixels = [shot.pixelColor(x, y).lightness() for y in range(shot.height()) for x in range(shot.width())]
     assert sorted(pixels)[len(pixels) // 2] < 100 and max(pixels) > 180
 
-    choose(qtbot, w.keys.settings_dialog, Theme.LIGHT)
+    choose(qtbot, w.dialogs.settings_dialog, Theme.LIGHT)
     assert lightness(w.transcript.palette().color(QPalette.ColorRole.Base)) > 200
     assert lightness(w.conversations.view.palette().color(QPalette.ColorRole.Text)) < 80
     shot = w.conversations.view.viewport().grab(rect).toImage()
@@ -173,12 +173,12 @@ def test_the_settings_text_size_is_the_zoom(qtbot, loop, ini: Path) -> None:
     dialog = open_settings(qtbot, w)
     assert dialog.text_size.value() == round(normal)
     dialog.text_size.setValue(round(normal) + 3)
-    assert w.keys.zoom == 3 and w.transcript.font().pointSizeF() == normal + 3 == w.composer.font().pointSizeF()
+    assert w.zoom.zoom == 3 and w.transcript.font().pointSizeF() == normal + 3 == w.composer.font().pointSizeF()
     assert int(str(prefs(ini).value(ZOOM_KEY))) == 3
     press(qtbot, w, "Ctrl+-")  # the keys and the window are one setting
     assert dialog.text_size.value() == round(normal) + 2 and dialog.zoom() == 2
     qtbot.mouseClick(dialog.normal_button, Qt.MouseButton.LeftButton)
-    assert w.keys.zoom == 0 and w.transcript.font().pointSizeF() == normal
+    assert w.zoom.zoom == 0 and w.transcript.font().pointSizeF() == normal
     assert int(str(prefs(ini).value(ZOOM_KEY))) == 0
 
 

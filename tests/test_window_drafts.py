@@ -80,7 +80,7 @@ def test_a_sent_message_is_no_draft_even_when_the_person_moved_on_before_it_went
     qtbot.keyClicks(w.composer, "receipts")
     gate.set()
     qtbot.waitUntil(lambda: service.history == [(a, "water daily?")])
-    qtbot.waitUntil(lambda: not w._sending)
+    qtbot.waitUntil(lambda: not w.turns.sending)
     assert box(w) == "receipts"  # the chat shown keeps its text
     run(qtbot, w.vm.open_conversation(a))
     assert box(w) == ""  # and the sent one is not offered again
@@ -95,10 +95,10 @@ def test_leaving_a_chat_cancels_an_edit_and_its_draft_comes_back(qtbot, loop) ->
     qtbot.waitUntil(lambda: not w.vm.current.streaming and len(w.vm.current.messages) == 2)
     chat = w.vm.current.conversation_id
     qtbot.keyClicks(w.composer, "half a thought")
-    w.message_commands.start_edit(w.vm.current.messages[0])
+    w.edit_mode.start(w.vm.current.messages[0])
     assert box(w) == "first" and w.edit_bar.isVisible()
     run(qtbot, w.vm.open_conversation(other))
-    assert box(w) == "" and not w.edit_bar.isVisible() and w.message_commands.editing is None
+    assert box(w) == "" and not w.edit_bar.isVisible() and w.edit_mode.editing is None
     run(qtbot, w.vm.open_conversation(chat))
     assert box(w) == "half a thought"
 

@@ -142,11 +142,11 @@ def test_failing_saves_are_shown_until_they_work_again_and_backup_writes_a_copy(
     assert "works again" in w.status.notice_label.text()
 
     dest = tmp_path / "copy.db"
-    run(qtbot, w.backup_to(dest), timeout_ms=20_000)
+    run(qtbot, w.exchange.backup_to(dest), timeout_ms=20_000)
     with sqlite3.connect(dest) as copy:
         assert copy.execute("select content from message where role = 'assistant'").fetchall() == [("kept",)]
     assert "Backed up" in w.status.notice_label.text()
-    run(qtbot, w.backup_to(dest), timeout_ms=20_000)  # never overwrites
+    run(qtbot, w.exchange.backup_to(dest), timeout_ms=20_000)  # never overwrites
     assert "already exists" in w.banner.text()
     app.close()
 

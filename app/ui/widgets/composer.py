@@ -49,7 +49,7 @@ class Composer(QPlainTextEdit):
             self.edit_last_requested.emit()
             return
         if key == Qt.Key.Key_Escape:
-            event.ignore()  # travels up to the window, where Esc means Stop
+            event.ignore()  # not the box's: the window's Esc action decides (app.ui.windows.escape_key)
             return
         super().keyPressEvent(event)
 

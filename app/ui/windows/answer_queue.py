@@ -17,24 +17,29 @@ from PySide6.QtCore import QObject
 from app.ui.widgets.status import waiting_text
 
 if TYPE_CHECKING:
-    from app.ui.windows.main_window import MainWindow
+    from app.ui.viewmodels.main import MainViewModel
+    from app.ui.widgets import StatusLine, TranscriptView
 
 __all__ = ["AnswerQueue"]
 
 
 class AnswerQueue(QObject):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self._w = window
+    """Made by the window after it connected to `vm.current_changed`, so the chat is drawn first."""
+
+    def __init__(self, parent: QObject, vm: MainViewModel, status: StatusLine, transcript: TranscriptView) -> None:
+        super().__init__(parent)
+        self._vm = vm
+        self._status = status
+        self._transcript = transcript
         self._noted = False  # the transcript's live note says "waiting" (ours to clear, not a reading note)
-        window.vm.answering_changed.connect(self.show)
-        window.vm.current_changed.connect(self.show)  # after the window drew the chat (it connected first)
+        vm.answering_changed.connect(self.show)
+        vm.current_changed.connect(self.show)
         self.show()
 
     def show(self, *_: object) -> None:
-        vm = self._w.vm.current
-        text = waiting_text(self._w.vm.waiting_for(vm) if vm.streaming else 0)
-        self._w.status.set_waiting(text)
+        vm = self._vm.current
+        text = waiting_text(self._vm.waiting_for(vm) if vm.streaming else 0)
+        self._status.set_waiting(text)
         if text or self._noted:
-            self._w.transcript.set_live_note(text)
+            self._transcript.set_live_note(text)
         self._noted = bool(text)

@@ -4,15 +4,17 @@ Owns the panel's place in the window (a splitter beside the transcript, hidden u
 settings / Ctrl+Shift+S), which conversation it shows (it follows MainViewModel.current),
 and the ops that save: an edit to that conversation (ConversationViewModel.set_chat_settings),
 a preset to the presets file (PresetsViewModel). A pending edit is saved to the chat it was
-made in before another chat is shown. Must not: hold settings of its own or touch the store.
+made in before another chat is shown, and before the window closes (it calls `panel.flush`).
+Must not: hold settings of its own or touch the store.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QSplitter
+from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtWidgets import QSplitter, QWidget
 
 from app.core.chat_settings import ChatSettings
 from app.core.errors import describe
@@ -22,7 +24,8 @@ from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.widgets.chat_settings_panel import ChatSettingsPanel
 
 if TYPE_CHECKING:
-    from app.ui.windows.main_window import MainWindow
+    from app.ui.ops import Ops
+    from app.ui.viewmodels.main import MainViewModel
 
 __all__ = ["PANEL_KEY", "ChatSettingsSide"]
 
@@ -30,18 +33,24 @@ PANEL_KEY = "view/chat_settings"  # whether the panel was open, in the window's 
 
 
 class ChatSettingsSide(QObject):
-    """Made once by the window, after its widgets exist."""
+    """Made once by the window, after its widgets exist: `outer` is its list | chat splitter,
+    `composer` takes the focus back when the panel closes, and `prefs` keeps whether it was open
+    (None: not kept)."""
 
-    def __init__(self, window: MainWindow, presets: PresetsViewModel) -> None:
+    def __init__(self, window: QWidget, outer: QSplitter, vm: MainViewModel, presets: PresetsViewModel,
+                 composer: QWidget, prefs: QSettings | None, ops: Ops, *,
+                 show_problem: Callable[[str], None], notice: Callable[[str], None]) -> None:
         super().__init__(window)
-        self.window = window
         self.presets = presets
+        self._composer = composer
+        self._prefs = prefs
+        self._ops = ops
+        self._show_problem = show_problem
         self.panel = ChatSettingsPanel(window)
         self._vm: ConversationViewModel | None = None
         # The transcript's column and the panel share the chat's side of the window's splitter.
-        outer = window.centralWidget()
-        chat = outer.widget(1) if isinstance(outer, QSplitter) else None
-        assert isinstance(outer, QSplitter) and chat is not None, "the window's centre is list | chat"
+        chat = outer.widget(1)
+        assert chat is not None, "the window's centre is list | chat"
         self.splitter = QSplitter(Qt.Orientation.Horizontal, window)
         outer.replaceWidget(1, self.splitter)
         self.splitter.addWidget(chat)
@@ -57,13 +66,12 @@ class ChatSettingsSide(QObject):
         self.panel.delete_preset_requested.connect(self._delete_preset)
         self.panel.close_requested.connect(lambda: self.set_open(False))
         presets.changed.connect(self._on_presets)
-        window.vm.current_changed.connect(self.follow)
-        window.closed.connect(self.panel.flush)  # an edit still waiting is saved before shutting down
-        window.vm.model_status_changed.connect(lambda *_: self.panel.set_model_context(window.vm.model_context))
-        self.panel.set_model_context(window.vm.model_context)
-        self.follow(window.vm.current)
+        vm.current_changed.connect(self.follow)
+        vm.model_status_changed.connect(lambda *_: self.panel.set_model_context(vm.model_context))
+        self.panel.set_model_context(vm.model_context)
+        self.follow(vm.current)
         if presets.warning:
-            window.status.show_notice(presets.warning)
+            notice(presets.warning)
 
     @property
     def is_open(self) -> bool:
@@ -79,15 +87,13 @@ class ChatSettingsSide(QObject):
         if on:
             self.panel.system_prompt.setFocus()
         else:
-            self.window.composer.setFocus()
-        prefs = getattr(getattr(self.window, "keys", None), "prefs", None)
-        if prefs is not None:
-            prefs.setValue(PANEL_KEY, on)
+            self._composer.setFocus()
+        if self._prefs is not None:
+            self._prefs.setValue(PANEL_KEY, on)
 
     def restore(self) -> None:
         """Open it if it was open when the window last closed."""
-        prefs = getattr(getattr(self.window, "keys", None), "prefs", None)
-        if prefs is not None and str(prefs.value(PANEL_KEY, "false")).lower() == "true":
+        if self._prefs is not None and str(self._prefs.value(PANEL_KEY, "false")).lower() == "true":
             self.panel.show()
 
     def follow(self, vm: ConversationViewModel) -> None:
@@ -116,8 +122,8 @@ class ChatSettingsSide(QObject):
         vm = self._vm
         if vm is None:
             return
-        (self.window.ops.op("saving the chat's settings", lambda: vm.set_chat_settings(settings))
-         .failure(lambda e: self.window.show_problem(f"Could not save this chat's settings: {describe(e)}"))
+        (self._ops.op("saving the chat's settings", lambda: vm.set_chat_settings(settings))
+         .failure(lambda e: self._show_problem(f"Could not save this chat's settings: {describe(e)}"))
          .run())
 
     # -- presets -----------------------------------------------------------------------
@@ -125,19 +131,19 @@ class ChatSettingsSide(QObject):
         self.panel.set_presets(presets)
 
     def _save_preset(self, name: str, settings: ChatSettings) -> None:
-        (self.window.ops.op("saving a preset", lambda: self.presets.save_preset(name, settings))
+        (self._ops.op("saving a preset", lambda: self.presets.save_preset(name, settings))
          .success(self.panel.preset_saved)
          .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
          .run())
 
     def _make_default(self, name: str) -> None:
-        (self.window.ops.op("choosing the default preset", lambda: self.presets.set_default(name))
+        (self._ops.op("choosing the default preset", lambda: self.presets.set_default(name))
          .success(lambda _: self.panel.show_preset_message(f"New chats start from “{name}”."))
          .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
          .run())
 
     def _delete_preset(self, name: str) -> None:
-        (self.window.ops.op("deleting a preset", lambda: self.presets.delete_preset(name))
+        (self._ops.op("deleting a preset", lambda: self.presets.delete_preset(name))
          .success(lambda _: self.panel.show_preset_message(f"Deleted preset “{name}”."))
          .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
          .run())

@@ -10,11 +10,12 @@ beyond that wiring, or talk to the store (the view-model does).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QStatusBar, QWidget
 
 from app.core.errors import HearthError, describe
 from app.ui.shortcuts import keys_for
@@ -23,21 +24,29 @@ from store import ConversationRow
 from store.rows import ListKey
 
 if TYPE_CHECKING:
-    from app.ui.windows.main_window import MainWindow
+    from app.ui.ops import Ops
+    from app.ui.viewmodels.main import MainViewModel
+    from app.ui.widgets import ConversationList
 
 __all__ = ["ListActions"]
 
 
 class ListActions(QObject):
-    """Wires one window's list to its view-model; made by MainWindow.__init__. A child of the
-    window, so its connections end with it (the view-model may outlive the window)."""
+    """Wires one window's list to its view-model. A child of `window` (which holds the undo
+    key), so its connections end with it (the view-model may outlive the window)."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: QWidget, status_bar: QStatusBar, vm: MainViewModel, listed: ConversationList,
+                 ops: Ops, *, show_problem: Callable[[str], None], open_conversation: Callable[[int], None]) -> None:
+        """`open_conversation`: the window's way to open one, with its failure message."""
         super().__init__(window)
-        self.window = window
-        vm, listed = window.vm, window.conversations
+        self._window = window
+        self._vm = vm
+        self._listed = listed
+        self._ops = ops
+        self._show_problem = show_problem
+        self._open_conversation = open_conversation
         self.offers = UndoOffers(window)
-        window.statusBar().addPermanentWidget(self.offers)
+        status_bar.addPermanentWidget(self.offers)
         self.undo_action = QAction("Undo delete", window)
         self.undo_action.setObjectName("undo_delete")  # its keys come from app.ui.shortcuts
         self.undo_action.setShortcuts([QKeySequence(k) for k in keys_for("undo_delete")])
@@ -55,10 +64,10 @@ class ListActions(QObject):
         self.offers.undo_clicked.connect(vm.undo_delete)
 
     def _appended(self, rows: list[ConversationRow], more: bool) -> None:
-        self.window.conversations.append_rows(rows, more=more)
+        self._listed.append_rows(rows, more=more)
 
     def _undo_latest(self) -> None:
-        self.window.vm.undo_delete()
+        self._vm.undo_delete()
 
     def _offered(self, conversation_id: int, title: str) -> None:
         self.offers.add(conversation_id, title)
@@ -66,7 +75,7 @@ class ListActions(QObject):
 
     def _ended(self, conversation_id: int) -> None:
         self.offers.remove(conversation_id)
-        self._set_offering(bool(self.window.vm.deletions.offers))
+        self._set_offering(bool(self._vm.deletions.offers))
 
     def _set_offering(self, on: bool) -> None:
         """While an undo offer stands, its keys undo the delete wherever the focus is: text
@@ -85,7 +94,7 @@ class ListActions(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
-                and self.window.isActiveWindow()
+                and self._window.isActiveWindow()
                 and any(QKeySequence(event.keyCombination()).matches(k) == QKeySequence.SequenceMatch.ExactMatch
                         for k in self.undo_action.shortcuts())):
             event.ignore()  # not claimed by the field: the undo action's shortcut takes it
@@ -94,27 +103,26 @@ class ListActions(QObject):
 
     def _load_more(self, after: ListKey | None) -> None:
         def failed(error: BaseException) -> None:
-            self.window.conversations.model.fetch_failed()  # scrolling to the end again retries
-            self.window.show_problem(f"Could not read more conversations: {describe(error)}")
+            self._listed.model.fetch_failed()  # scrolling to the end again retries
+            self._show_problem(f"Could not read more conversations: {describe(error)}")
 
-        (self.window.ops.op("reading more conversations", lambda: self.window.vm.load_more_conversations(after))
+        (self._ops.op("reading more conversations", lambda: self._vm.load_more_conversations(after))
          .failure(failed)
          .run())
 
     def _pin(self, conversation_id: int, pinned: bool) -> None:
         doing = "pin" if pinned else "unpin"
-        (self.window.ops.op(f"{doing}ning a conversation",
-                            lambda: self.window.vm.pin_conversation(conversation_id, pinned))
-         .failure(lambda e: self.window.show_problem(f"Could not {doing} it: {describe(e)}"))
+        (self._ops.op(f"{doing}ning a conversation", lambda: self._vm.pin_conversation(conversation_id, pinned))
+         .failure(lambda e: self._show_problem(f"Could not {doing} it: {describe(e)}"))
          .run())
 
     def _delete(self, conversation_id: int) -> None:
         try:
-            self.window.vm.delete_conversation(conversation_id)
+            self._vm.delete_conversation(conversation_id)
         except HearthError as e:  # answering right now: say so, nothing changes
-            self.window.show_problem(e.message)
+            self._show_problem(e.message)
 
     def _restored(self, row: ConversationRow, reopen: bool) -> None:
-        self.window.conversations.upsert(row, by_person=True)
+        self._listed.upsert(row, by_person=True)
         if reopen:
-            self.window._open(row.id)  # the window's own way to open one, with its failure message
+            self._open_conversation(row.id)

@@ -10,7 +10,7 @@ meter then says whether the next turn can be sent, and the window's controls fol
 
 A draft not measured yet (a paste a moment ago, or text shortened after a refusal) that might not
 fit is measured at once when the person sends it, and sent only if it fits (`settled`, `unsure`,
-`measure_now`).
+`measure_now`); `measured` tells the window's controls to follow.
 Must not: block the UI thread, or touch the store.
 """
 
@@ -21,14 +21,17 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, SignalInstance
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 from shiboken6 import isValid
 
 from engine.events import Measured
 
 if TYPE_CHECKING:
     from app.ui.viewmodels.conversation import ConversationViewModel
-    from app.ui.windows.main_window import MainWindow
+    from app.ui.viewmodels.main import MainViewModel
+    from app.ui.widgets import Composer
+    from app.ui.widgets.context_meter import ContextMeter
+    from app.ui.windows.edit_mode import EditMode
 
 __all__ = ["DEBOUNCE_MS", "MeterControl"]
 
@@ -44,9 +47,17 @@ def _report(task: asyncio.Future[None]) -> None:
 
 
 class MeterControl(QObject):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self._window = window
+    """Measures for `meter` what the next prompt would be: the chat shown, with the box's text."""
+
+    measured = Signal()  # the meter shows a new measurement (the Send button follows it)
+
+    def __init__(self, parent: QObject, vm: MainViewModel, composer: Composer, meter: ContextMeter,
+                 edit: EditMode) -> None:
+        super().__init__(parent)
+        self._main = vm
+        self._composer = composer
+        self._meter = meter
+        self._edit = edit
         self._asked = 0  # the latest question; older answers are dropped
         self._answered = 0  # the question whose answer the meter shows
         self._last: Measured | None = None  # that answer, when it measured something
@@ -56,12 +67,12 @@ class MeterControl(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.refresh)
-        window.composer.textChanged.connect(lambda: self._timer.start(DEBOUNCE_MS))
-        window.vm.current_changed.connect(self._follow)
-        window.vm.busy_changed.connect(lambda busy: None if busy else self.soon())
-        window.vm.model_status_changed.connect(self.soon)
-        window.message_commands.editing_changed.connect(self.soon)
-        self._follow(window.vm.current)
+        composer.textChanged.connect(lambda: self._timer.start(DEBOUNCE_MS))
+        vm.current_changed.connect(self._follow)
+        vm.busy_changed.connect(lambda busy: None if busy else self.soon())
+        vm.model_status_changed.connect(self.soon)
+        edit.editing_changed.connect(self.soon)
+        self._follow(vm.current)
 
     def _follow(self, vm: ConversationViewModel) -> None:
         """Listen to the chat shown (only): what changes its next prompt."""
@@ -95,6 +106,11 @@ class MeterControl(QObject):
         self._task.add_done_callback(_report)
 
     @property
+    def refusal(self) -> str:
+        """Why the meter says the next turn cannot be sent; "" when it can."""
+        return self._meter.refusal
+
+    @property
     def settled(self) -> bool:
         """The meter shows the latest measurement: nothing changed since it was asked for."""
         return not self._timer.isActive() and self._answered == self._asked
@@ -107,7 +123,7 @@ class MeterControl(QObject):
         last = self._last
         if last is None or self.settled:
             return False
-        return bool(self._window.meter.refusal) or (
+        return bool(self._meter.refusal) or (
             last.prompt_tokens + len(draft.encode("utf-8")) + SLACK_TOKENS >= last.n_ctx - 1)
 
     def measure_now(self, then: Callable[[], None]) -> None:
@@ -116,20 +132,19 @@ class MeterControl(QObject):
         self.refresh()
 
     async def _measure(self, asked: int) -> None:
-        window = self._window
-        vm = window.vm.current
-        policy, model_context = vm.chat_settings.overflow, window.vm.model_context
+        vm = self._main.current
+        policy, model_context = vm.chat_settings.overflow, self._main.model_context
         measured: Measured | None = None
         try:
-            measured = await vm.measure(window.composer.toPlainText(), window.message_commands.editing)
+            measured = await vm.measure(self._composer.toPlainText(), self._edit.editing)
         except Exception:  # the meter then hides and holds nothing back; the turn itself will say what is wrong
             log.exception("measuring the context failed")
         if asked != self._asked or not isValid(self):  # a newer question, or the window closed meanwhile
             return
         self._answered = asked
         self._last = measured if measured is not None and not measured.error and measured.n_ctx else None
-        window.meter.show_measure(measured, policy, model_context)
-        window.sync_controls()
+        self._meter.show_measure(measured, policy, model_context)
+        self.measured.emit()
         then, self._then = self._then, None
         if then is not None:
             then()

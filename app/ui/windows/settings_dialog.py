@@ -3,9 +3,9 @@ serving the models to other apps on localhost (app.ui.windows.serve_control).
 
 A non-modal window, made once and reused; every change applies at once. It only shows the
 values it is given and reports what the person picks (`theme_chosen`, `zoom_chosen`):
-WindowKeys applies and saves them, so the text size here and Ctrl +/Ctrl −/Ctrl 0 are one
-setting; `serve_toggled` goes to ServeControl, whose answer comes back through `show_serving`
-(and, while it serves, the address and token through `show_access`).
+AppDialogs applies and saves them, so the text size here and Ctrl +/Ctrl −/Ctrl 0 are one
+setting (TextZoom); `serve_toggled` goes to ServeControl, whose answer comes back through
+`show_serving` (and, while it serves, the address and token through `show_access`).
 Must not: apply a theme, touch fonts, start a server or write the settings file itself.
 """
 

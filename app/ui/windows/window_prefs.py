@@ -3,7 +3,7 @@ size and place, where its splitters were left, and which conversation it showed 
 opens it again at start-up).
 
 Owns those keys and reading them back safely (a hand-edited or damaged value means the
-default, never a failed start). The zoom (window_keys.ZOOM_KEY) and whether the chat
+default, never a failed start). The zoom (text_zoom.ZOOM_KEY) and whether the chat
 settings panel was open (chat_settings_side.PANEL_KEY) live in the same file, and so do the
 chats' unsent drafts (app.ui.windows.drafts, group "drafts").
 Must not: apply anything process-wide by itself except through `app.ui.theme.apply_theme`
@@ -12,16 +12,13 @@ when asked (`apply_saved_theme`, called by app.ui.launch at start-up).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QObject, QSettings
-from PySide6.QtWidgets import QApplication, QSplitter
+from PySide6.QtWidgets import QApplication, QSplitter, QWidget
 
 from app.ui.theme import Theme, apply_theme
-
-if TYPE_CHECKING:
-    from app.ui.windows.main_window import MainWindow
 
 __all__ = [
     "GEOMETRY_KEY",
@@ -73,19 +70,18 @@ def _bytes(value: object) -> QByteArray | None:
 
 class WindowLayout(QObject):
     """Puts the window where it was and its splitters as they were (made once, at the end of
-    the window's set-up), and saves both when the window closes."""
+    the window's set-up), and saves both, with the conversation shown, when the window closes
+    (it calls `save`)."""
 
-    def __init__(self, window: MainWindow, prefs: QSettings | None) -> None:
+    def __init__(self, window: QWidget, splitters: tuple[QSplitter, QSplitter], prefs: QSettings | None, *,
+                 shown: Callable[[], int | None]) -> None:
+        """`splitters`: list | chat, then transcript | chat settings; `shown`: the conversation's id."""
         super().__init__(window)
-        self.window = window
+        self._window = window
+        self._splitters = splitters
+        self._shown = shown
         self.prefs = prefs
         self.restore()
-        window.closed.connect(self.save)
-
-    def splitters(self) -> tuple[QSplitter, QSplitter]:
-        outer = self.window.centralWidget()
-        assert isinstance(outer, QSplitter), "the window's centre is list | chat"
-        return outer, self.window.chat_settings.splitter
 
     def restore(self) -> None:
         """restoreGeometry moves a window saved on a screen that is gone onto one that is there."""
@@ -93,8 +89,8 @@ class WindowLayout(QObject):
             return
         geometry = _bytes(self.prefs.value(GEOMETRY_KEY))
         if geometry is not None:
-            self.window.restoreGeometry(geometry)  # False (ignored) for damaged bytes
-        for splitter, key in zip(self.splitters(), SPLITTER_KEYS, strict=True):
+            self._window.restoreGeometry(geometry)  # False (ignored) for damaged bytes
+        for splitter, key in zip(self._splitters, SPLITTER_KEYS, strict=True):
             state = _bytes(self.prefs.value(key))
             if state is not None:
                 splitter.restoreState(state)
@@ -102,10 +98,10 @@ class WindowLayout(QObject):
     def save(self) -> None:
         if self.prefs is None:
             return
-        self.prefs.setValue(GEOMETRY_KEY, self.window.saveGeometry())
-        for splitter, key in zip(self.splitters(), SPLITTER_KEYS, strict=True):
+        self.prefs.setValue(GEOMETRY_KEY, self._window.saveGeometry())
+        for splitter, key in zip(self._splitters, SPLITTER_KEYS, strict=True):
             self.prefs.setValue(key, splitter.saveState())
-        shown = self.window.vm.current.conversation_id
+        shown = self._shown()
         self.prefs.setValue(LAST_CONVERSATION_KEY, "" if shown is None else str(shown))
         self.prefs.sync()
 
