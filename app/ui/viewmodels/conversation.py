@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -35,6 +35,7 @@ __all__ = ["ConversationViewModel"]
 log = logging.getLogger("hearth.ui")
 
 FRAME_MS = 16
+_T = TypeVar("_T")
 
 class ConversationViewModel(QObject):
     """One conversation. Only one turn streams at a time; `send` refuses a second."""
@@ -137,17 +138,8 @@ class ConversationViewModel(QObject):
         chat keeps it until its first turn. Raises the store's error (the route is then
         back to what it was)."""
         route = RouteChoice.of(provider, model)
-        old = self._route
-        if route == old:
-            return
-        self._set_route(route)
-        if self._conversation_id is None:
-            return
-        try:
-            await self._store.update_conversation_settings(self._conversation_id, route.settings())
-        except Exception:
-            self._set_route(old)
-            raise
+        if route != self._route:
+            await self._save_or_roll_back(self._set_route, route, self._route, route.settings())
 
     def _set_route(self, route: RouteChoice) -> None:
         if route != self._route:
@@ -167,15 +159,30 @@ class ConversationViewModel(QObject):
         answers one chat at a time; a remote provider's never waits for it."""
         return self._local
 
-    async def _save_pending_route(self) -> None:
-        """The first turn created the conversation: keep the route the person picked for it."""
-        if self._conversation_id is None or self._route.is_local:
+    async def _save_or_roll_back(self, show: Callable[[_T], None], new: _T, old: _T,
+                                 settings: Mapping[str, object]) -> None:
+        """A choice for this chat's next turns (its route, its settings): shown at once, and saved
+        at once for a saved conversation (a new chat keeps it until its first turn). On a failed
+        save `old` is shown again and the store's error is raised."""
+        show(new)
+        if self._conversation_id is None:
             return
         try:
-            await self._store.update_conversation_settings(self._conversation_id, self._route.settings())
-        except Exception as e:  # the turn is running; only the choice for later turns is lost
-            log.exception("saving the conversation's provider failed")
-            self.problem.emit(f"Could not save this conversation's provider: {describe(e)}")
+            await self._store.update_conversation_settings(self._conversation_id, settings)
+        except Exception:
+            show(old)
+            raise
+
+    async def _save_pending(self, settings: Mapping[str, object], what: str) -> None:
+        """The first turn created the conversation: keep the choice it was sent with. A failure
+        is said, not raised: the turn is running, only `what` is lost for later turns."""
+        if self._conversation_id is None:
+            return
+        try:
+            await self._store.update_conversation_settings(self._conversation_id, settings)
+        except Exception as e:
+            log.exception("saving this %s failed", what)
+            self.problem.emit(f"Could not save this {what}: {describe(e)}")
 
     async def send(self, text: str) -> None:
         """Command path: the service saves both rows and starts the engine; the stream then
@@ -189,24 +196,20 @@ class ConversationViewModel(QObject):
         shown = self._messages[-1].message_id if self._messages else None
         turn = await self._service.start_turn(self._conversation_id, text, route=route, settings=self.chat_settings,
                                               after=shown)
-        self._turn = turn
-        self._start_stream("")
-        self._messages.append(MessageView(role="user", text=text, message_id=turn.ids.user_message_id))
-        self.message_added.emit(self._messages[-1])
-        self._messages.append(MessageView(role="assistant", text="", state=GenerationState.QUEUED,
-                                          message_id=turn.ids.assistant_message_id))
-        self.message_added.emit(self._messages[-1])
-        self._set_streaming(True)
         created = self._conversation_id is None
-        self._set_conversation_id(turn.ids.conversation_id)
-        self.row_changed.emit(turn.changed)
-        saved = turn.saved
-        self._saves.add(saved)
-        saved.add_done_callback(self._on_saved)
-        self._task = asyncio.ensure_future(self._consume(turn))
+
+        def show() -> None:
+            for message in (MessageView(role="user", text=text, message_id=turn.ids.user_message_id),
+                            MessageView(role="assistant", text="", state=GenerationState.QUEUED,
+                                        message_id=turn.ids.assistant_message_id)):
+                self._messages.append(message)
+                self.message_added.emit(message)
+
+        self._stream(turn, show)
         if created:
-            await self._save_pending_route()
-            await self._save_pending_chat_settings()
+            if not self._route.is_local:
+                await self._save_pending(self._route.settings(), "conversation's provider")
+            await self._save_pending(self.chat_settings.to_settings(), "chat's settings")
 
     @property
     def can_continue(self) -> bool:
@@ -221,18 +224,10 @@ class ConversationViewModel(QObject):
         assert last.message_id is not None
         route = await self._resolve_route()
         turn = await self._service.continue_message(last.message_id, route=route, settings=self.chat_settings)
-        self._turn = turn
-        self._start_stream(turn.prefix, last.reasoning)
         self._messages[-1] = MessageView(role="assistant", text=turn.prefix, state=GenerationState.STREAMING,
                                          message_id=last.message_id, reasoning=last.reasoning,
                                          siblings=last.siblings)
-        self.reset.emit()  # drops the old footer; the answer is live again
-        self._set_streaming(True)
-        self.row_changed.emit(turn.changed)
-        saved = turn.saved
-        self._saves.add(saved)
-        saved.add_done_callback(self._on_saved)
-        self._task = asyncio.ensure_future(self._consume(turn))
+        self._stream(turn, self.reset.emit, turn.prefix, last.reasoning)  # drops the old footer: live again
 
     # -- branches: edit, regenerate, switch, delete (store.branches) ----------------------
     async def edit(self, message_id: int, text: str) -> None:
@@ -246,7 +241,7 @@ class ConversationViewModel(QObject):
                         siblings=(*(self._messages[i].siblings or (message_id,)), turn.ids.user_message_id)),
             MessageView(role="assistant", text="", state=GenerationState.QUEUED,
                         message_id=turn.ids.assistant_message_id)]
-        self._run_branch_turn(turn)
+        self._stream(turn, self.reset.emit)  # the old branch's tail goes; the new branch is shown
 
     async def regenerate(self, message_id: int | None = None) -> None:
         """A new answer (fresh seed) in place of the answer `message_id` (default: the last one);
@@ -261,7 +256,7 @@ class ConversationViewModel(QObject):
         new = turn.ids.assistant_message_id
         self._messages[i:] = [MessageView(role="assistant", text="", state=GenerationState.QUEUED, message_id=new,
                                           siblings=(*(self._messages[i].siblings or (message_id,)), new))]
-        self._run_branch_turn(turn)
+        self._stream(turn, self.reset.emit)
 
     async def show_sibling(self, message_id: int, step: int) -> None:
         """Show the branch `step` siblings away from `message_id` (◀ -1, ▶ +1)."""
@@ -289,18 +284,6 @@ class ConversationViewModel(QObject):
                 return i
         raise InputError("bad_input", "That message is not shown any more; open the conversation again.")
 
-    def _run_branch_turn(self, turn: TurnHandle) -> None:
-        """An edit's or a regeneration's answer streams into the new last message."""
-        self._turn = turn
-        self._start_stream("")
-        self.reset.emit()  # the old branch's tail goes; the new branch is shown
-        self._set_streaming(True)
-        self.row_changed.emit(turn.changed)
-        saved = turn.saved
-        self._saves.add(saved)
-        saved.add_done_callback(self._on_saved)
-        self._task = asyncio.ensure_future(self._consume(turn))
-
     async def _reload(self) -> None:
         if self._conversation_id is None:
             return
@@ -315,11 +298,24 @@ class ConversationViewModel(QObject):
             raise InputError("bad_input", "This chat is answering: wait for the answer to finish, or stop it, first.")
         await self._reload()
 
-    def _start_stream(self, prefix: str, reasoning: str = "") -> None:
+    def _stream(self, turn: TurnHandle, show: Callable[[], None], prefix: str = "", reasoning: str = "") -> None:
+        """Every turn's stream start (send, Continue, edit, regenerate): the streaming message
+        starts from `prefix` and `reasoning` (what a continued answer already had), `show` puts
+        the turn's messages on view, then the answer streams in its own task and its final
+        save is watched."""
+        self._turn = turn
         self._prefix = prefix
         self._streamed, self._pending = [prefix] if prefix else [], []
         self._reasoning, self._pending_reasoning = [reasoning] if reasoning else [], []
         self._replacing.clear()
+        show()
+        self._set_streaming(True)
+        self._set_conversation_id(turn.ids.conversation_id)  # a new chat's first turn created it
+        self.row_changed.emit(turn.changed)
+        saved = turn.saved
+        self._saves.add(saved)
+        saved.add_done_callback(self._on_saved)
+        self._task = asyncio.ensure_future(self._consume(turn))
 
     def stop(self) -> None:
         """Ask the engine to stop; the stream then ends with Cancelled(reason="user")."""
@@ -463,17 +459,9 @@ class ConversationViewModel(QObject):
         until the first turn for a new one. InputError for bad values (nothing changes); on a
         failed save the old settings come back and the store's error is raised."""
         settings.checked()
-        old = self.chat_settings
-        if settings == old:
-            return
-        self._set_chat_settings(settings)
-        if self._conversation_id is None:
-            return
-        try:
-            await self._store.update_conversation_settings(self._conversation_id, settings.to_settings())
-        except Exception:
-            self._set_chat_settings(old)
-            raise
+        if settings != self.chat_settings:
+            await self._save_or_roll_back(self._set_chat_settings, settings, self.chat_settings,
+                                          settings.to_settings())
 
     def _set_chat_settings(self, settings: ChatSettings) -> None:
         if settings != self._chat:
@@ -486,13 +474,3 @@ class ConversationViewModel(QObject):
         if bad:
             self.problem.emit(f"Some of this chat's settings could not be read ({', '.join(bad)}); "
                               "the default preset's are used for those.")
-
-    async def _save_pending_chat_settings(self) -> None:
-        """The first turn created the conversation: keep the settings it was sent with."""
-        if self._conversation_id is None:
-            return
-        try:
-            await self._store.update_conversation_settings(self._conversation_id, self.chat_settings.to_settings())
-        except Exception as e:  # the turn is running; only the settings for later turns are lost
-            log.exception("saving the conversation's settings failed")
-            self.problem.emit(f"Could not save this chat's settings: {describe(e)}")
