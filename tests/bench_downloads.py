@@ -35,7 +35,8 @@ import contextlib
 
 from hf_server import HubFile, HubServer
 
-from app.core.models.download import Download, DownloadError
+from app.core.errors import DownloadError
+from app.core.models.download import Download
 
 REPO, FILE = "bench/model-GGUF", "model.gguf"
 

@@ -21,7 +21,7 @@ from ui_fakes import FakeChatService, Reply, run, running_loop
 
 import app.ui.viewmodels.main as main_vm
 from app.ui.viewmodels.main import MainViewModel
-from app.ui.widgets.conversations import ConversationListModel, IdRole
+from app.ui.widgets.conversation_model import ConversationListModel, IdRole
 from app.ui.windows.main_window import MainWindow
 from engine.states import GenerationState
 from store import ConversationRow, Store, StoreError

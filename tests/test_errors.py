@@ -13,7 +13,6 @@ import pytest
 from app.core.errors import (
     CatalogError,
     DownloadError,
-    HearthError,
     InputError,
     KeychainUnavailable,
     LibraryError,
@@ -23,7 +22,7 @@ from app.core.errors import (
     network_errors,
 )
 from app.core.providers import ProviderConfig, ProvidersFile
-from engine.errors import EngineUnavailable, ModelLoadError
+from engine.errors import EngineUnavailable, HearthError, ModelLoadError
 from engine.wire import WireFormatError
 from store.errors import StoreError
 
@@ -89,12 +88,13 @@ def test_every_class_takes_code_then_message() -> None:
 
     import app.core.errors
     import app.server.wire
+    import engine.errors
     import engine.template_limits
     import engine.wire
     import store.errors
 
-    classes = {name: obj for module in (app.core.errors, app.server.wire, engine.template_limits, engine.wire,
-                                        store.errors)
+    classes = {name: obj for module in (app.core.errors, app.server.wire, engine.errors, engine.template_limits,
+                                        engine.wire, store.errors)
                for name, obj in vars(module).items() if isinstance(obj, type) and issubclass(obj, HearthError)}
     assert set(classes) == _hearth_error_classes()
     for name, cls in classes.items():

@@ -19,7 +19,7 @@ import pytest
 import qasync
 
 from app.core.chat_service import ChatService
-from app.ui.viewmodels.main import ConversationViewModel
+from app.ui.viewmodels.conversation import ConversationViewModel
 from engine.client import AsyncEngine
 from engine.commands import Sampling
 from engine.events import Delta

@@ -10,7 +10,9 @@ from qasync import QEventLoop
 from ui_fakes import FakeChatService, FakeStore, Reply, run, running_loop
 
 from app.core.errors import InputError
-from app.ui.viewmodels.main import ConversationViewModel, MainViewModel, MessageView
+from app.core.message_view import MessageView
+from app.ui.viewmodels.conversation import ConversationViewModel
+from app.ui.viewmodels.main import MainViewModel
 from engine.states import GenerationState
 
 

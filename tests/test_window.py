@@ -11,7 +11,7 @@ from qasync import QEventLoop
 from ui_fakes import FakeChatService, FakeStore, Reply, run, running_loop
 
 from app.ui.viewmodels.main import MainViewModel
-from app.ui.widgets.conversations import ConversationListModel, IdRole
+from app.ui.widgets.conversation_model import ConversationListModel, IdRole
 from app.ui.windows.main_window import MainWindow
 from engine.errors import EngineUnavailable
 from engine.states import GenerationState

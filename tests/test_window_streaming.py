@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 from ui_fakes import FakeChatService, Reply, running_loop
 
-from app.ui.viewmodels.main import FRAME_MS, MainViewModel
+from app.ui.viewmodels.conversation import FRAME_MS
+from app.ui.viewmodels.main import MainViewModel
 from app.ui.windows.main_window import MainWindow
 
 

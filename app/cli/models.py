@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 from app.cli.terminal import for_stream
-from app.core.errors import DownloadError, HearthError, LibraryError
+from app.core.errors import DownloadError, LibraryError
 from app.core.models import DownloadProgress, ModelLibrary, Phase
 from app.core.settings import DEFAULT_CONTEXT
+from engine.errors import HearthError
 
 __all__ = ["add_models_parser", "run_models"]
 

@@ -51,7 +51,7 @@ from store.limits import too_long_message
 if TYPE_CHECKING:
     from store import ConversationChange, Store, TurnIds
 
-__all__ = ["ChatService", "InputError", "ModelState", "Turn", "TurnOutcome"]
+__all__ = ["ChatService"]
 
 log = logging.getLogger(__name__)
 

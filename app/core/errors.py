@@ -39,12 +39,11 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from engine.errors import EngineError, EngineUnavailable, HearthError, ModelLoadError
+from engine.errors import HearthError
 
 __all__ = [
-    "CatalogError", "DownloadError", "EngineError", "EngineUnavailable", "ExchangeError", "HearthError", "InputError",
-    "KeychainUnavailable", "LibraryError", "ModelLoadError", "ProviderError", "ServeError", "describe", "mapped",
-    "network_errors",
+    "CatalogError", "DownloadError", "ExchangeError", "InputError", "KeychainUnavailable", "LibraryError",
+    "ProviderError", "ServeError", "describe", "mapped", "network_errors",
 ]
 
 

@@ -43,8 +43,7 @@ from engine.commands import RemoteSpec
 from engine.credentials import problem
 from engine.filters import FilterConfig
 
-__all__ = ["KeyStore", "KeychainUnavailable", "ProviderConfig", "ProviderError", "ProvidersFile", "key_env_name",
-           "session_key"]
+__all__ = ["KeyStore", "ProviderConfig", "ProvidersFile", "key_env_name", "session_key"]
 
 log = logging.getLogger("hearth.providers")
 

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.core.errors import HearthError
 from app.core.models import ModelLibrary
+from engine.errors import HearthError
 
 if TYPE_CHECKING:
     from app.server.token import ServeToken

@@ -118,7 +118,7 @@ async def _loop_gaps(stop: asyncio.Event, gaps: list[float]) -> None:
 async def _hearth_run(service: _TimedService, store: Any, i: int, *, watch_loop: bool) -> dict[str, float]:
     """One turn through the window's view-model. With `watch_loop`, a 2 ms ticker measures
     the longest event-loop gap; it costs CPU, so decode and TTFT come from runs without it."""
-    from app.ui.viewmodels.main import ConversationViewModel
+    from app.ui.viewmodels.conversation import ConversationViewModel
 
     vm = ConversationViewModel(service, store)
     frames = [0]

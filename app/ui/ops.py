@@ -28,7 +28,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from app.core.errors import HearthError, describe
+from app.core.errors import describe
+from engine.errors import HearthError
 
 __all__ = ["Op", "Ops"]
 

@@ -3,12 +3,11 @@
 No Qt here: the CLI (`hearth models ...`) and the window's model manager both use it.
 """
 
-from app.core.models.catalog import CATALOG_PATH, SERVER_HASH, CatalogEntry, CatalogError, find_entry, load_catalog
-from app.core.models.download import Download, DownloadError, DownloadProgress, Phase
-from app.core.models.library import LibraryError, LibraryModel, ModelLibrary, VerifyResult, display_name
+from app.core.models.catalog import CATALOG_PATH, SERVER_HASH, CatalogEntry, find_entry, load_catalog
+from app.core.models.download import Download, DownloadProgress, Phase
+from app.core.models.library import LibraryModel, ModelLibrary, VerifyResult, display_name
 
 __all__ = [
-    "CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "CatalogError", "Download", "DownloadError", "DownloadProgress",
-    "LibraryError", "LibraryModel", "ModelLibrary", "Phase", "VerifyResult", "display_name",
-    "find_entry", "load_catalog",
+    "CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "Download", "DownloadProgress", "LibraryModel", "ModelLibrary",
+    "Phase", "VerifyResult", "display_name", "find_entry", "load_catalog",
 ]

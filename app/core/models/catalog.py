@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.core.errors import CatalogError
 
-__all__ = ["CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "CatalogError", "find_entry", "load_catalog"]
+__all__ = ["CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "find_entry", "load_catalog"]
 
 # Beside this module, so an installed wheel or a bundle finds it as well as a checkout does.
 CATALOG_PATH = Path(__file__).resolve().with_name("models.toml")

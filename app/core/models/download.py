@@ -43,7 +43,7 @@ from filelock import FileLock, Timeout
 
 from app.core.errors import DownloadError, mapped, network_errors
 
-__all__ = ["Download", "DownloadError", "DownloadProgress", "Phase", "hub_endpoint", "sha256_of"]
+__all__ = ["Download", "DownloadProgress", "Phase", "hub_endpoint", "sha256_of"]
 
 CHUNK = 64 * 1024
 _PROGRESS_EVERY_S = 0.1

@@ -26,7 +26,7 @@ from app.core.errors import CatalogError, LibraryError
 from app.core.models.catalog import CatalogEntry, load_catalog
 from app.core.models.download import Download, DownloadProgress, sha256_of
 
-__all__ = ["LibraryError", "LibraryModel", "ModelLibrary", "VerifyResult", "display_name"]
+__all__ = ["LibraryModel", "ModelLibrary", "VerifyResult", "display_name"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.errors import HearthError, describe
+from app.core.errors import describe
 from app.core.ports import ConversationStore
+from engine.errors import HearthError
 from store import ConversationRow
 
 __all__ = ["GRACE_MS", "Deletions"]

@@ -1,8 +1,9 @@
 """View-models: what the window shows and what it can do, as QObjects with typed signals.
 
 `MainViewModel` owns the conversation list, which conversation is shown, and the model
-status; each conversation is a `ConversationViewModel` (app.ui.viewmodels.conversation). `MessageView`
-is a message as the transcript shows it, with the line under an answer (metrics, ...).
+status; each conversation is a `ConversationViewModel` (app.ui.viewmodels.conversation), whose
+messages are `MessageView`s (app.core.message_view): a message as the transcript shows it, with
+the line under an answer (metrics, ...).
 
 Must not: create or touch widgets, block the event loop, or write to the store (the
 ChatService persists; this module only reads the store to show history).
@@ -21,18 +22,17 @@ from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError
 from app.core.exchange import ExportFormat, ImportReport, export_text, import_file, write_export
 from app.core.list_watch import EVERY_S, ListWatch
-from app.core.message_view import MessageView
 from app.core.model_state import ModelState
 from app.core.ports import ChatBackend, ConversationStore
 from app.core.routes import LOCAL, RouteChoice, Router
-from app.ui.viewmodels.conversation import FRAME_MS, ConversationViewModel
+from app.ui.viewmodels.conversation import ConversationViewModel
 from app.ui.viewmodels.deletions import Deletions
 from store import ConversationChange, ConversationRow
 from store.changes import ListChanges
 from store.rows import ListKey
 from store.search import SearchHit
 
-__all__ = ["FRAME_MS", "ConversationViewModel", "MainViewModel", "MessageView"]
+__all__ = ["MainViewModel"]
 
 log = logging.getLogger("hearth.ui")
 

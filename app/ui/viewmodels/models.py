@@ -24,15 +24,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.errors import describe
-from app.core.models import (
-    Download,
-    DownloadError,
-    DownloadProgress,
-    LibraryError,
-    LibraryModel,
-    ModelLibrary,
-)
+from app.core.errors import DownloadError, LibraryError, describe
+from app.core.models import Download, DownloadProgress, LibraryModel, ModelLibrary
 from app.core.models.rows import (
     ModelDetails,
     ModelRow,

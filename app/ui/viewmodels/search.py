@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.errors import HearthError, describe
+from app.core.errors import describe
+from engine.errors import HearthError
 from store.search import SearchHit
 
 __all__ = ["DEBOUNCE_MS", "SearchViewModel"]

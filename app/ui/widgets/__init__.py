@@ -3,7 +3,8 @@ person did through signals; none of them talks to the engine, the store or a vie
 (the windows in app.ui.windows wire view-models to widgets)."""
 
 from app.ui.widgets.composer import Composer
-from app.ui.widgets.conversations import ConversationList, ConversationListModel
+from app.ui.widgets.conversation_model import ConversationListModel
+from app.ui.widgets.conversations import ConversationList
 from app.ui.widgets.model_details import ModelDetailsPane
 from app.ui.widgets.model_list import ModelListDelegate, ModelListModel
 from app.ui.widgets.provider_form import ProviderForm

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QListView, QMenu, QPushButton, QVBoxLayout, QWidge
 from app.ui.theme import set_style
 from app.ui.widgets.conversation_model import ConversationListModel, IdRole, PinnedRole
 
-__all__ = ["ConversationList", "ConversationListModel", "IdRole", "PinnedRole"]
+__all__ = ["ConversationList"]
 
 
 class ConversationList(QWidget):

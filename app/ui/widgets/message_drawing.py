@@ -35,7 +35,7 @@ from app.ui.widgets.message_actions import insert_branch_nav
 from app.ui.widgets.reasoning_sections import Reasoning, ReasoningSections
 
 if TYPE_CHECKING:
-    from app.ui.viewmodels.main import MessageView
+    from app.core.message_view import MessageView
 
 __all__ = ["OUT_OF_VIEW", "PADDING", "USER_INDENT", "Drawn", "MessageDrawing", "safe"]
 

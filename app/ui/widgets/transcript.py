@@ -43,7 +43,7 @@ from app.ui.widgets.message_drawing import PADDING, USER_INDENT, MessageDrawing,
 from app.ui.widgets.reasoning_sections import REASONING_HREF, Reasoning, ReasoningSections
 
 if TYPE_CHECKING:
-    from app.ui.viewmodels.main import MessageView
+    from app.core.message_view import MessageView
 
 __all__ = ["AHEAD_SCREENS", "BATCH_CHARS", "OLDER_BATCH", "READING_CHARS", "TAIL", "TAIL_CHARS", "TranscriptView",
            "newest"]

@@ -17,9 +17,10 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QStatusBar, QWidget
 
-from app.core.errors import HearthError, describe
+from app.core.errors import describe
 from app.ui.shortcuts import keys_for
 from app.ui.widgets.undo_offer import UndoOffers
+from engine.errors import HearthError
 from store import ConversationRow
 from store.rows import ListKey
 

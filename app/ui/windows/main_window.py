@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 from app.core.errors import describe
 from app.core.routes import RouteChoice
 from app.ui.ops import Ops
-from app.ui.viewmodels.main import ConversationViewModel, MainViewModel
+from app.ui.viewmodels.conversation import ConversationViewModel
+from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from app.core.errors import HearthError, ServeError
+from app.core.errors import ServeError
+from engine.errors import HearthError
 
 if TYPE_CHECKING:
     from app.core.chat_service import ChatService

@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject
 
-from app.core.errors import HearthError, ProviderError, describe
+from app.core.errors import ProviderError, describe
 from app.core.model_state import ModelState
+from engine.errors import HearthError
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QPushButton
 
     from app.ui.ops import Ops
-    from app.ui.viewmodels.main import ConversationViewModel, MainViewModel
+    from app.ui.viewmodels.conversation import ConversationViewModel
+    from app.ui.viewmodels.main import MainViewModel
     from app.ui.widgets import Composer, ErrorBanner
     from app.ui.windows.edit_mode import EditMode
 
