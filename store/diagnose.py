@@ -13,13 +13,15 @@ import os
 import sqlite3
 from pathlib import Path
 
-from store.errors import StoreError
+from store.errors import StoreCode, StoreError
 from store.retry import causes, storage_fault
 
 __all__ = ["explain"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CORRUPT, _NOTADB, _CANTOPEN = 11, 26, 14
+# store.retry.storage_fault's reasons that have a code of their own; any other is storage_error.
+_FAULT_CODES: dict[str, StoreCode] = {"the disk is full": "disk_full", "the database file is read-only": "read_only"}
 
 
 def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
@@ -53,8 +55,7 @@ def explain(db_path: Path, exc: BaseException) -> StoreError:
                                        "writable, or copy the database to a writable folder.")
     fault = storage_fault(exc, db_path)
     if fault is not None:
-        fault_code = {"the disk is full": "disk_full", "the database file is read-only": "read_only"}.get(
-            fault.reason, "storage_error")
+        fault_code = _FAULT_CODES.get(fault.reason, "storage_error")
         return StoreError(fault_code, f"Could not open {db_path}: {fault.reason}; {fault.hint}. The file itself is not "
                                 "damaged by this.")
     if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno in (13, 30)):
