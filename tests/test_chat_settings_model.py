@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat_service import ChatService, TurnOutcome
+from app.core.chat_service import ChatService
 from app.core.chat_settings import ChatSettings
+from app.core.turn import TurnOutcome
 from engine.client import AsyncEngine
 from engine.states import GenerationState
 from store import Store

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
-from app.core.chat_service import ContextUse, TurnOutcome
+from app.core.chat_service import ContextUse
 from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError, describe
 from app.core.model_state import ModelState, check_model_transition
 from app.core.models import display_name
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import Route
+from app.core.turn import TurnOutcome
 from engine.commands import Sampling, Summary
 from engine.errors import EngineUnavailable
 from engine.events import (

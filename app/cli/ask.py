@@ -25,8 +25,9 @@ from app.core.routes import LOCAL_ROUTE, Route, RouteChoice, Router
 from app.core.settings import LoadSettings
 
 if TYPE_CHECKING:  # imported when a command runs: `hearth --help` stays fast
-    from app.core.chat_service import ChatService, Turn, TurnOutcome
+    from app.core.chat_service import ChatService
     from app.core.chat_settings import ChatSettings
+    from app.core.turn import Turn, TurnOutcome
     from store import Store
 
 __all__ = ["run_ask"]

@@ -14,7 +14,7 @@ from engine.events import Cancelled, Failed, Final, StreamEvent
 from engine.states import GenerationState
 
 if TYPE_CHECKING:
-    from app.core.chat_service import TurnOutcome
+    from app.core.turn import TurnOutcome
     from store.rows import MessageRow
 
 __all__ = ["UNBUILDABLE", "MessageView", "from_outcome", "from_row"]

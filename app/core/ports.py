@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from app.core.chat_service import ContextUse, TurnOutcome
+from app.core.chat_service import ContextUse
 from app.core.chat_settings import ChatSettings
 from app.core.model_state import ModelState
 from app.core.routes import Route
+from app.core.turn import TurnOutcome
 from engine.commands import Sampling, Summary
 from engine.events import ModelInfo, Started, StreamEvent
 from store.branches import Fork
