@@ -26,6 +26,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
+from engine.codes import CancelReason
 from engine.commands import Cancel, Generate, LoadModel, Measure, RemoteSpec, Shutdown, UnloadModel
 from engine.errors import ModelLoadError
 from engine.events import (
@@ -58,7 +59,7 @@ class _Actor:
         self._send_lock = threading.Lock()
         self._inbox: queue.Queue[tuple[float, LoadModel | UnloadModel | Generate | Shutdown]] = queue.Queue()
         self._cancels: dict[int, threading.Event] = {}
-        self._cancel_reasons: dict[int, str] = {}
+        self._cancel_reasons: dict[int, CancelReason] = {}
         self._lock = threading.Lock()
         self._model: LocalModel | None = None  # imported lazily (native code), hence the TYPE_CHECKING import
         self._idle_remotes: dict[RemoteSpec, RemoteProvider] = {}  # not streaming now, by spec, oldest first

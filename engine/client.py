@@ -27,6 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from engine.actor import run_engine
+from engine.codes import CancelReason
 from engine.commands import (
     Cancel,
     ChatMessage,
@@ -200,7 +201,7 @@ class GenerationStream:
         self.last_event_at = now
         self._queue.put_nowait(event)
 
-    def cancel(self, reason: str = "user", *, force: bool = False) -> None:
+    def cancel(self, reason: CancelReason = "user", *, force: bool = False) -> None:
         """Ask the engine to stop. If it does not answer in time (or `force`: a second Ctrl-C),
         it is stuck: the engine process is killed and the stream ends as cancelled at once."""
         if not self._done:
@@ -297,7 +298,7 @@ class AsyncEngine:
         self._proc.send(cmd)
         return stream
 
-    def cancel(self, generation_id: int, reason: str = "user", *, force: bool = False) -> None:
+    def cancel(self, generation_id: int, reason: CancelReason = "user", *, force: bool = False) -> None:
         """Stop a generation; an engine that does not stop it in time is killed.
 
         The engine stops within a token (or a prompt chunk) once asked. One that has not
@@ -319,7 +320,7 @@ class AsyncEngine:
         else:
             self._loop.call_later(max(_STUCK_AFTER_S, 2 * stream.gap_s), self._force_stop, generation_id, reason)
 
-    def _force_stop(self, generation_id: int, reason: str) -> None:
+    def _force_stop(self, generation_id: int, reason: CancelReason) -> None:
         stream = self._streams.pop(generation_id, None)
         if stream is None:
             return  # it ended in time

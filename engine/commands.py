@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.codes import CancelReason
+
 if TYPE_CHECKING:
     from engine.filters import FilterConfig
 
@@ -127,7 +129,7 @@ class Measure:
 @dataclass(frozen=True, slots=True)
 class Cancel:
     generation_id: int
-    reason: str = "user"
+    reason: CancelReason = "user"
 
 
 @dataclass(frozen=True, slots=True)

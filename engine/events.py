@@ -1,12 +1,14 @@
 """Stream and engine events: small frozen values sent from the engine to its clients.
 
-Every provider (local llama.cpp today, remote HTTP later) yields exactly these. They carry
-ids and numbers only; rows and persistence are the store's business.
+Every provider (local llama.cpp, remote HTTP) yields exactly these. They carry ids, numbers and
+the words of engine.codes only; rows and persistence are the store's business.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from engine.codes import CancelReason, Channel, FailureCode, StopReason
 
 __all__ = [
     "Cancelled",
@@ -97,7 +99,7 @@ class Delta:
     generation_id: int
     text: str
     tokens: int
-    channel: str = "answer"
+    channel: Channel = "answer"
     replace: bool = False
 
 
@@ -106,7 +108,7 @@ class Final:
     """The generation completed normally (end of turn, a stop string, or the token limit)."""
 
     generation_id: int
-    stop_reason: str  # "eog" | "stop" | "length" (remote providers may report others)
+    stop_reason: StopReason | str  # a remote provider's own finish reason passes through (engine.codes)
     stats: GenerationStats
 
 
@@ -115,7 +117,7 @@ class Cancelled:
     """The generation stopped on request; text already sent stays valid."""
 
     generation_id: int
-    reason: str  # "user" | "timeout"
+    reason: CancelReason
     stats: GenerationStats
 
 
@@ -124,7 +126,7 @@ class Failed:
     """The generation could not finish. `code` is stable, `message` is for a person."""
 
     generation_id: int
-    code: str
+    code: FailureCode
     message: str
 
 

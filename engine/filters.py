@@ -37,10 +37,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from engine.codes import Channel
+
 __all__ = ["ANSWER", "REASONING", "REDACTED", "FilterConfig", "Piece", "StreamFilter"]
 
-ANSWER = "answer"
-REASONING = "reasoning"
+ANSWER: Channel = "answer"
+REASONING: Channel = "reasoning"
 REDACTED = "[redacted]"
 
 
@@ -96,7 +98,7 @@ class FilterConfig:
 class Piece:
     """Text that may be shown and saved now, on one channel: ANSWER or REASONING."""
 
-    channel: str
+    channel: Channel
     text: str
 
 
@@ -120,7 +122,7 @@ class StreamFilter:
         self._stop_hold = ""  # answer text that may be the start of a stop string
         self._stopped = False
         self._finished = False
-        self._out: list[list[str]] = []  # [channel, text], adjacent same-channel merged
+        self._out: list[tuple[Channel, str]] = []  # adjacent same-channel text merged
 
     @property
     def stopped(self) -> bool:
@@ -228,13 +230,13 @@ class StreamFilter:
         self._emit(ANSWER, s[:len(s) - keep])
         self._stop_hold = s[len(s) - keep:]
 
-    def _emit(self, channel: str, text: str) -> None:
+    def _emit(self, channel: Channel, text: str) -> None:
         if not text:
             return
         if self._out and self._out[-1][0] == channel:
-            self._out[-1][1] += text
+            self._out[-1] = (channel, self._out[-1][1] + text)
         else:
-            self._out.append([channel, text])
+            self._out.append((channel, text))
 
     def _take(self) -> list[Piece]:
         pieces = [Piece(channel, text) for channel, text in self._out]

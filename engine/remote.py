@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from engine.codes import FailureCode
 from engine.commands import Generate, RemoteSpec
 from engine.credentials import problem
 from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ProviderSession, Started, StreamEvent
@@ -269,7 +270,7 @@ class RemoteProvider:
                 counts["completion"] = (item.completion_tokens if item.completion_tokens is not None
                                         else counts["completion"])
             elif isinstance(item, WireError):
-                code = "provider_error" if item.code == "provider_error" else "bad_response"
+                code: FailureCode = "provider_error" if item.code == "provider_error" else "bad_response"
                 return Failed(gid, code, f"{self.spec.name} reported an error: {item.message}"
                               if code == "provider_error" else f"{self.spec.name} sent something Hearth could not "
                                                                f"read: {item.message}")
@@ -334,7 +335,7 @@ class RemoteProvider:
 
 
 class _Retryable(Exception):
-    def __init__(self, code: str, message: str, wait: float | None) -> None:
+    def __init__(self, code: FailureCode, message: str, wait: float | None) -> None:
         super().__init__(message)
         self.code, self.message, self.wait = code, message, wait
 
@@ -360,8 +361,11 @@ def _error_text(response: Any, scrub: Callable[[str], str]) -> str:
     return scrub(text)[:300]
 
 
-def _status_code(status: int) -> str:
-    return {401: "unauthorized", 403: "unauthorized", 404: "not_found", 400: "bad_request"}.get(status, "http_error")
+_STATUS_CODES: dict[int, FailureCode] = {401: "unauthorized", 403: "unauthorized", 404: "not_found", 400: "bad_request"}
+
+
+def _status_code(status: int) -> FailureCode:
+    return _STATUS_CODES.get(status, "http_error")
 
 
 def _status_message(name: str, status: int, text: str) -> str:

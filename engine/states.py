@@ -1,11 +1,13 @@
 """The generation state machine: explicit states, and the only transitions allowed between them.
 
-    queued -> streaming -> completed
+    queued -> streaming -> completed (stop reason)
        |          |------> cancelled (user | timeout)
        |          '------> failed (code)
        '--> cancelled | failed          (stopped or broken before the first token)
 
     queued | streaming -> interrupted   (found unfinished at start-up after a crash)
+
+The words in brackets are engine.codes' StopReason, CancelReason and FailureCode.
 """
 
 from __future__ import annotations

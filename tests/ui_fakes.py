@@ -27,6 +27,7 @@ from app.core.models import display_name
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import Route
 from app.core.turn import TurnOutcome
+from engine.codes import FailureCode
 from engine.commands import Sampling, Summary
 from engine.errors import EngineUnavailable
 from engine.events import (
@@ -89,7 +90,7 @@ class Reply:
 
     chunks: list[str]
     delay_s: float = 0.0
-    fail: tuple[str, str] | None = None  # (code, message): end with Failed after the chunks
+    fail: tuple[FailureCode, str] | None = None  # (code, message): end with Failed after the chunks
     hold: bool = False
     save_delay_s: float = 0.0
     save_error: Exception | None = None
