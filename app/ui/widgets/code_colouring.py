@@ -57,9 +57,27 @@ class CodeColouring(QObject):
             self._scheduled = True
             QTimer.singleShot(0, self, self._colour_some)
 
+    def adopt(self, other: CodeColouring) -> None:
+        """Take over `other`'s blocks still to colour: their text now sits at the same positions
+        in this document (older messages drawn off screen, then copied in)."""
+        for job in other._jobs:
+            start = QTextCursor(self._doc)
+            start.setPosition(job.start.position())
+            start.setKeepPositionOnInsert(True)
+            self._jobs.append(_Job(start, job.runs, job.done))
+        other._jobs.clear()
+        if self._jobs:
+            self._schedule()
+
     def _colour_some(self) -> None:
         self._scheduled = False
-        deadline = time.perf_counter() + SLICE_S
+        self.colour(SLICE_S)
+        if self._jobs:
+            self._schedule()
+
+    def colour(self, seconds: float) -> None:
+        """Colour for about `seconds`, newest block first."""
+        deadline = time.perf_counter() + seconds
         edit = QTextCursor(self._doc)
         edit.beginEditBlock()  # one layout pass for the slice
         c = QTextCursor(self._doc)
@@ -77,5 +95,3 @@ class CodeColouring(QObject):
             else:
                 self._jobs.pop()
         edit.endEditBlock()
-        if self._jobs:
-            self._schedule()

@@ -5,7 +5,9 @@ typed. An answer is a role name, its reasoning section, its Markdown body (drawn
 an AnswerBody that streams) and a footer with its metrics or what went wrong; it is laid out
 in the document's root frame, because Qt lays out a frame as a whole on every change inside
 it (a frame per answer made each streamed frame cost more the longer the answer was).
-Also owns the code blocks' text, by the number in their Copy link.
+Also owns the code blocks' text, by the number in their Copy link. It draws into whichever
+document the cursor is in: the transcript's, or a scratch document that older messages are
+drawn into off screen (`into`).
 Must not: scroll, or keep any message's state (the transcript does).
 """
 
@@ -21,7 +23,6 @@ from PySide6.QtGui import (
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
-    QTextDocument,
     QTextFormat,
     QTextFrameFormat,
     QTextLength,
@@ -64,9 +65,7 @@ class Drawn:
 class MessageDrawing:
     """`colours`: the transcript's colours at each call (a theme switch changes them)."""
 
-    def __init__(self, document: QTextDocument, reasoning: ReasoningSections, colouring: CodeColouring,
-                 colours: Callable[[], Colours]) -> None:
-        self._doc = document
+    def __init__(self, reasoning: ReasoningSections, colouring: CodeColouring, colours: Callable[[], Colours]) -> None:
         self._reasoning = reasoning
         self._colouring = colouring
         self._colours = colours
@@ -74,6 +73,14 @@ class MessageDrawing:
 
     def clear(self) -> None:
         self.code.clear()
+
+    def into(self, colouring: CodeColouring) -> MessageDrawing:
+        """A drawing for another document (a scratch one, off screen) whose code blocks `colouring`
+        colours: it shares this one's code blocks and reasoning sections, so Copy numbers and
+        reasoning headers are the transcript's wherever a message is drawn first."""
+        other = MessageDrawing(self._reasoning, colouring, self._colours)
+        other.code = self.code
+        return other
 
     def draw(self, cursor: QTextCursor, m: MessageView, palette: QPalette, font: QFont) -> Drawn:
         """Draw `m` at `cursor`, which is left after it."""
@@ -91,7 +98,7 @@ class MessageDrawing:
         live = m.state is not None and not m.footer
         body: AnswerBody | None = None
         if live:  # queued/streaming: text will follow
-            body = AnswerBody(self._doc, cursor, writer)
+            body = AnswerBody(cursor.document(), cursor, writer)
             body.feed(safe(m.text))
         else:  # drawn once
             write_markdown(cursor, safe(m.text), writer)
@@ -134,7 +141,7 @@ class MessageDrawing:
             note.setFontItalic(True)
             note.setProperty(QTextFormat.Property.FontSizeAdjustment, -1)
             cursor.insertText(f"   {OUT_OF_VIEW}", note)
-        head = QTextCursor(self._doc)
+        head = QTextCursor(cursor.document())
         head.setPosition(start)
         return head
 

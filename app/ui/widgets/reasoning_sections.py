@@ -60,14 +60,15 @@ class ReasoningSections:
         self._sections.clear()
 
     def add(self, head: QTextCursor, text: str, *, expanded: bool) -> Reasoning:
-        """A section right under the role name of the message whose header is `head`."""
+        """A section right under the role name of the message whose header is `head` (in the
+        transcript's document, or in a scratch one: then `adopt` it once its text is copied over)."""
         index = len(self._sections)
         c = QTextCursor(head.block())
         c.movePosition(QTextCursor.MoveOperation.EndOfBlock)
         c.insertBlock(_header_block(), self._header_format(index))
         start = c.position()
         c.insertText("…", self._header_format(index))  # relabelled below
-        header = QTextCursor(self._doc)  # at the label's start: later inserts come after it
+        header = QTextCursor(c.document())  # at the label's start: later inserts come after it
         header.setPosition(start)
         c.insertBlock(_text_block(), self._text_format())
         c.insertText(text, self._text_format())
@@ -115,6 +116,22 @@ class ReasoningSections:
             r.thinking = False
             self._relabel(r)
 
+    def adopt(self, sections: list[Reasoning]) -> None:
+        """`sections` were drawn into a scratch document whose text now sits at the same
+        positions in this one: their cursors move here, and folded ones are folded again (a
+        copied block is visible). Called inside the edit that copied them, so their blocks are
+        laid out once, folded."""
+        for r in sections:
+            r.header = self._at(r.header.position())
+            r.end = self._at(r.end.position())
+            if not r.expanded:  # not marked dirty: that would lay out a document half copied
+                self._show_blocks(r, False, dirty=False)
+
+    def _at(self, position: int) -> QTextCursor:
+        c = QTextCursor(self._doc)
+        c.setPosition(position)
+        return c
+
     def toggle(self, index: int) -> None:
         r = self._sections[index]
         r.chosen = True
@@ -128,7 +145,8 @@ class ReasoningSections:
     def shown(self) -> list[tuple[str, str, bool]]:
         """(header, text, expanded) of each section, top to bottom."""
         out = []
-        for r in sorted(self._sections, key=lambda r: r.header.position()):  # older ones are added above
+        shown = (r for r in self._sections if r.header.document() is self._doc)  # not ones still off screen
+        for r in sorted(shown, key=lambda r: r.header.position()):  # older ones are added above
             c = QTextCursor(self._doc)
             c.setPosition(r.header.block().next().position())
             c.setPosition(r.end.position(), QTextCursor.MoveMode.KeepAnchor)
@@ -140,7 +158,7 @@ class ReasoningSections:
         c.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
         c.insertText(r.label(), self._header_format(r.index))
 
-    def _show_blocks(self, r: Reasoning, visible: bool) -> None:
+    def _show_blocks(self, r: Reasoning, visible: bool, *, dirty: bool = True) -> None:
         first = r.header.block().next()
         last = r.end.block()
         block: QTextBlock = first
@@ -149,8 +167,9 @@ class ReasoningSections:
             if block == last:
                 break
             block = block.next()
-        start = first.position()
-        self._doc.markContentsDirty(start, last.position() + last.length() - start)
+        if dirty:
+            start = first.position()
+            first.document().markContentsDirty(start, last.position() + last.length() - start)
 
     def _header_format(self, index: int) -> QTextCharFormat:
         fmt = QTextCharFormat()

@@ -9,6 +9,7 @@ text" button (JumpToLatest) offers the way down; a message the person sends is a
 MessageDrawing draws each message; the model's Markdown goes in as formats only, so raw HTML
 stays text and no resource is ever loaded, and links open only after a confirmation. The
 whole document is rebuilt only by `show_messages` (switching conversations, or a theme change).
+Older messages are drawn off screen a batch at a time (OlderBatch), then put above in one insert.
 Must not: call setPlainText/setHtml/setMarkdown, or hold any state besides the document,
 the cursors into it and what each message shows.
 """
@@ -40,25 +41,27 @@ from app.ui.widgets.link_guard import LinkGuard
 from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK
 from app.ui.widgets.message_actions import LABELS, MessageToolbar, menu_actions, parse_href
 from app.ui.widgets.message_drawing import PADDING, USER_INDENT, MessageDrawing, safe
+from app.ui.widgets.older_batch import OlderBatch
 from app.ui.widgets.reasoning_sections import REASONING_HREF, Reasoning, ReasoningSections
 
 if TYPE_CHECKING:
     from app.core.message_view import MessageView
 
-__all__ = ["AHEAD_SCREENS", "BATCH_CHARS", "OLDER_BATCH", "READING_CHARS", "TAIL", "TAIL_CHARS", "TranscriptView",
-           "newest"]
+__all__ = ["AHEAD_SCREENS", "BATCH_CHARS", "OLDER_BATCH", "OLDER_SLICE_S", "READING_CHARS", "TAIL", "TAIL_CHARS",
+           "TranscriptView", "newest"]
 
 # Opening a conversation renders its last TAIL messages, or fewer when they hold more than
 # TAIL_CHARS characters (a few screens). A 1,000-message chat opens as fast as a short one.
-# While the view is within AHEAD_SCREENS screens of the top, older messages are added above,
-# OLDER_BATCH at most and about BATCH_CHARS characters per turn of the event loop (a frame's
-# work: a batch of 12,000 characters stalled a page-up for 150-270 ms), so reading back seldom
-# waits at the top. Each batch still costs more the more is drawn below it: Qt moves every
-# block below an insert.
+# While the view is within AHEAD_SCREENS screens of the top, older messages are added above in
+# batches of OLDER_BATCH at most and about BATCH_CHARS characters, so reading back seldom waits
+# at the top. A batch is drawn off screen, about OLDER_SLICE_S per turn of the event loop, then
+# put above in one insert: Qt moves every block below an insert, so that insert costs more the
+# more is drawn below it (about 11 ms under 1,000 messages), and the fewer of them the better.
 TAIL = 60
 TAIL_CHARS = 24_000
 OLDER_BATCH = 40
 BATCH_CHARS = 4_000
+OLDER_SLICE_S = 0.006
 AHEAD_SCREENS = 2
 READING_CHARS = 80  # the widest a line of text gets, in average characters
 _MARGIN = 16  # the least space on each side of the messages
@@ -84,7 +87,7 @@ class TranscriptView(QTextEdit):
         self._colours = colours(self.palette())
         self.reasoning = ReasoningSections(doc, lambda: self._colours)
         self.colouring = CodeColouring(doc, self)  # code blocks are coloured in idle time
-        self.drawing = MessageDrawing(doc, self.reasoning, self.colouring, lambda: self._colours)
+        self.drawing = MessageDrawing(self.reasoning, self.colouring, lambda: self._colours)
         self._body: AnswerBody | None = None  # the streaming answer's Markdown body
         self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
         self._live_reasoning: Reasoning | None = None
@@ -93,6 +96,8 @@ class TranscriptView(QTextEdit):
         self._heads: list[QTextCursor] = []  # where each message's role name starts, in order
         self._views: list[MessageView] = []  # what each message shows (a right-click asks)
         self._older: list[MessageView] = []  # above the first message, not rendered yet
+        self._batch: OlderBatch | None = None  # the newest of them, being drawn off screen
+        self._shift_rest = 0.0  # of the scrolling that follows them, less than a pixel
         self._loading_older = False
         self.links = LinkGuard(self)
         self.toolbar = MessageToolbar(self.viewport())
@@ -110,6 +115,10 @@ class TranscriptView(QTextEdit):
         The last `tail` messages are drawn now (default: `newest(messages, TAIL, TAIL_CHARS)`),
         older ones as the person scrolls up."""
         self._body = self._live_head = self._live_reasoning = None
+        if self._batch is not None:
+            self._batch.discard()
+            self._batch = None
+        self._shift_rest = 0.0
         self.drawing.clear()
         self.colouring.clear()
         self.reasoning.clear()
@@ -133,38 +142,56 @@ class TranscriptView(QTextEdit):
         """How many older messages are not in the document yet (scrolling up adds them)."""
         return len(self._older)
 
-    def _render_older(self, count: int | None = None) -> None:
-        """Put the next `count` older messages above the first one shown, keeping the view still."""
-        if not self._older:
-            return
-        count = newest(self._older, OLDER_BATCH, BATCH_CHARS) if count is None else count
-        batch, self._older = self._older[-count:], self._older[:-count]
+    def _render_older(self) -> None:
+        """Put the next batch of older messages above the first one shown, now (a search result
+        further up), keeping the view still. Its code is coloured later."""
+        batch = self._next_batch()
+        if batch is not None:
+            batch.draw_all(self.palette(), self.font())
+            self._put_above(batch)
+
+    def _next_batch(self) -> OlderBatch | None:
+        """The batch being drawn, or a new one of the newest older messages (they stay in
+        `_older` until they are in the document)."""
+        if self._batch is None and self._older:
+            self._batch = OlderBatch(self._older[-newest(self._older, OLDER_BATCH, BATCH_CHARS):], self.drawing, self)
+        return self._batch
+
+    def _put_above(self, batch: OlderBatch) -> None:
         bar = self.verticalScrollBar()
+        layout = self.document().documentLayout()
         anchor = self._heads[0] if self._heads else None  # the first message shown until now
-        old_top = self.cursorRect(anchor).top() + bar.value() if anchor is not None else 0
+        old_top = layout.blockBoundingRect(anchor.block()).top() if anchor is not None else 0.0
         old_value = bar.value()
-        cursor = QTextCursor(self.document())
-        cursor.beginEditBlock()
-        cursor.insertBlock()  # an empty first block to draw into; the old first one keeps its format
-        cursor.setPosition(0)
-        heads = [self._render(cursor, m) for m in batch]
-        cursor.endEditBlock()
+        heads = batch.put_above(self.document(), self.colouring, self.reasoning)
+        batch.discard()
+        self._batch = None
+        self._older = self._older[:-len(batch.messages)]
         self._heads[0:0] = heads
-        self._views[0:0] = batch
+        self._views[0:0] = batch.messages
         if anchor is not None:  # it moved down by the height of what was added: follow it
-            bar.setValue(old_value + (self.cursorRect(anchor).top() + bar.value() - old_top))
+            # That height is seldom whole pixels: what scrolling cannot take is carried to the
+            # next batch, so the view never creeps a pixel per batch.
+            shift = layout.blockBoundingRect(anchor.block()).top() - old_top + self._shift_rest
+            bar.setValue(old_value + round(shift))
+            self._shift_rest = shift - round(shift)
 
     def _near_top(self, value: int) -> None:
         if self._older and value <= AHEAD_SCREENS * self.viewport().height() and not self._loading_older:
-            self._loading_older = True  # once per batch: the scroll bar moves while it renders
-            QTimer.singleShot(0, self, self._load_older_now)
+            self._loading_older = True  # once per turn: the scroll bar moves while it renders
+            # A timer, not a posted call: Qt runs two posted calls in a row before a timer or
+            # input gets its turn, so each step would wait for the one before it.
+            QTimer.singleShot(1, self, self._load_older_now)
 
     def _load_older_now(self) -> None:
         self._loading_older = False
         bar = self.verticalScrollBar()
-        if bar.value() <= AHEAD_SCREENS * self.viewport().height():  # still there, once laid out
-            self._render_older()
-            self._near_top(bar.value())  # the next batch in the next turn, until enough is above
+        if bar.value() <= AHEAD_SCREENS * self.viewport().height() and (batch := self._next_batch()) is not None:
+            if batch.ready:  # a turn of its own: the insert is the costliest step
+                self._put_above(batch)
+            else:
+                batch.draw_some(OLDER_SLICE_S, self.palette(), self.font())
+            self._near_top(bar.value())  # the next step in the next turn, until enough is above
 
     def append_message(self, m: MessageView) -> None:
         """Add a message at the end. An answer still in progress keeps the live cursors. The
