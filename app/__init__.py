@@ -7,5 +7,5 @@
     store         SQLite: the single writer, reads, migrations
     engine        generation in its own process: local llama.cpp and remote providers
 
-Each layer imports only the ones below it (tests/test_layers.py enforces it).
+Each layer imports only the ones below it (tests/project/test_layers.py enforces it).
 """

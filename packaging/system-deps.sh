@@ -5,7 +5,7 @@
 #
 # Build: the X libraries Qt's xcb plugin links to. The bundle carries them (PyInstaller copies
 # them from this machine), because bare Debian desktops lack some (libxcb-cursor0 above all).
-# --smoke adds Xvfb and xdotool, for tests/test_bundle.py's window check.
+# --smoke adds Xvfb and xdotool, for tests/project/test_bundle.py's window check.
 # Installs what is missing when run as root with apt-get; otherwise prints the command.
 set -euo pipefail
 packages=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0

@@ -15,6 +15,23 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app.core.paths import default_model_path
 
+# Fixtures that bring the bundled model (its file, an engine with it loaded, a server on it).
+_MODEL_FIXTURES = frozenset({"model_path", "app_factory", "llama_server", "llama_server_keyed", "served"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The markers the fast loop selects on (CONTRIBUTING.md): `model` for a test that uses the
+    bundled model (by its fixtures, or marked by hand where a `hearth` process loads it), `qt` for
+    one that needs Qt, and `fast` for each that is neither `model`, `slow` nor `bundle`."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & _MODEL_FIXTURES and item.get_closest_marker("model") is None:
+            item.add_marker(pytest.mark.model)
+        if names & {"qtbot", "qapp"}:
+            item.add_marker(pytest.mark.qt)
+        if not any(item.get_closest_marker(m) for m in ("model", "slow", "bundle")):
+            item.add_marker(pytest.mark.fast)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _frozen_imports() -> None:
@@ -61,6 +78,15 @@ def model_path() -> Path:
     if not path.is_file():
         pytest.fail(f"the bundled model is not installed ({path}); run: bash packaging/bootstrap.sh test")
     return path
+
+
+@pytest.fixture
+def loop(qapp: object) -> Iterator[object]:
+    """A running qasync event loop on the test's QApplication: window and view-model tests."""
+    from ui_fakes import running_loop
+
+    with running_loop(qapp) as running:  # type: ignore[arg-type]
+        yield running
 
 
 @pytest.fixture

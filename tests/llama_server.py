@@ -4,7 +4,7 @@
 It stands in for "a bigger box on the LAN running llama-server or vLLM". It is never a fake:
 tests that need scripted faults use tests/sse_server.py instead.
 
-What this server sends (llama-cpp-python 0.3.36, observed; see tests/test_llama_server.py):
+What this server sends (llama-cpp-python 0.3.36, observed; see tests/harness/test_llama_server.py):
 - POST /v1/chat/completions with "stream": true answers 200, text/event-stream, chunked;
   frames are `data: {json}\\n\\n` (json.dumps defaults: ", " separators, non-ASCII escaped);
   the first delta is role-only, each next one carries "content", then one chunk with an empty

@@ -413,7 +413,7 @@ class FakeStore:
 
     async def data_version(self) -> int:
         """Nothing but the window writes here, so nothing is ever news to its list (other
-        processes' writes are tested on the real Store: tests/test_list_watch.py)."""
+        processes' writes are tested on the real Store: tests/window/test_list_watch.py)."""
         await asyncio.sleep(0)
         return 0
 
@@ -455,7 +455,7 @@ class FakeStore:
 
     async def summary(self, conversation_id: int, *, through_message_id: int) -> Summary | None:
         await asyncio.sleep(0)
-        return None  # summaries are made by the real worker (tests/test_jobs_worker.py)
+        return None  # summaries are made by the real worker (tests/core/test_jobs_worker.py)
 
     async def export_conversation(self, conversation_id: int) -> ExchangeConversation:
         """The messages kept here as the real store's snapshot (no generation records)."""
@@ -511,7 +511,7 @@ class FakeStore:
 
     def backup(self, dest: Path) -> Path:
         """Writes the conversations' titles, one per line (the real Store copies the database;
-        tests/test_window_real.py checks that); refuses an existing file, as the real one does."""
+        tests/window/test_window_real.py checks that); refuses an existing file, as the real one does."""
         if dest.exists():
             raise StoreError("backup_exists", f"{dest} already exists; Hearth never overwrites a file.")
         dest.write_text("\n".join(c.title for c in self._conversations.values()), encoding="utf-8")

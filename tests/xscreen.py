@@ -1,6 +1,6 @@
 """A virtual X display (Xvfb) and a watcher that sees when a window has been painted on it.
 
-Used by the bundle's smoke test and tests/bench_startup.py: the app under test runs as its
+Used by the bundle's smoke test and tests/bench/bench_startup.py: the app under test runs as its
 own process (a bundle with its own Qt); this watcher, in another process with the test
 environment's Qt, grabs the whole screen until something is drawn, and saves the picture.
 

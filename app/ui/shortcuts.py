@@ -1,6 +1,6 @@
 """The keyboard shortcuts: one list that the window's actions take their keys from, that
 the Help → Keyboard shortcuts window draws, and that the user guide's table must match
-(docs/user-guide.md; tests/test_shortcuts.py checks all three).
+(docs/user-guide.md; tests/window/test_shortcuts.py checks all three).
 
 Owns the entries only: which action, which keys, what it does, where it works. Must not
 build actions or connect anything (the windows do, looking their keys up here), so adding

@@ -1,0 +1,175 @@
+"""A long conversation in the real transcript widget: it opens with its newest messages, and
+older ones appear above as the person scrolls up, in order, without the view jumping, drawn
+exactly as if they had been drawn in place."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PySide6.QtCore import QPoint
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QApplication
+
+from app.core.message_view import MessageView
+from app.ui.widgets import transcript
+from app.ui.widgets.transcript import AHEAD_SCREENS, BATCH_CHARS, OLDER_BATCH, TAIL, TAIL_CHARS, TranscriptView, newest
+from engine.states import GenerationState
+
+
+def _conversation(n: int) -> list[MessageView]:
+    out = []
+    for i in range(n):
+        role = "user" if i % 2 == 0 else "assistant"
+        out.append(MessageView(role=role, text=f"message number {i}. " + "words to wrap " * (5 + i % 40),
+                               state=GenerationState.COMPLETED if role == "assistant" else None, message_id=i + 1,
+                               completion_tokens=12, reasoning="an old thought" if i == 3 else ""))
+    return out
+
+
+def _numbers(view: TranscriptView) -> list[int]:
+    return [int(n) for n in re.findall(r"message number (\d+)\.", view.toPlainText())]
+
+
+def _top_message(view: TranscriptView) -> int | None:
+    """The number of the first message whose text is visible at the top of the view."""
+    for y in range(0, 300, 8):
+        block = view.cursorForPosition(QPoint(view.viewport().width() // 2, y)).block()
+        found = re.search(r"message number (\d+)\.", block.text())
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _top_line(view: TranscriptView) -> QTextCursor:
+    """A cursor in the block at the top of the view: it follows that text wherever it moves."""
+    return QTextCursor(view.cursorForPosition(QPoint(view.viewport().width() // 2, 2)).block())
+
+
+@pytest.mark.slow
+def test_a_thousand_messages_open_at_the_end_and_scrolling_up_brings_every_older_one_in_order(qtbot) -> None:
+    view = TranscriptView()
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    messages = _conversation(1000)
+    view.show_messages(messages)
+    tail = newest(messages, TAIL, TAIL_CHARS)
+    assert 10 < tail <= TAIL
+    assert _numbers(view) == list(range(1000 - tail, 1000))  # the newest; the rest waits
+    assert view.unrendered == 1000 - tail
+    batch = newest(messages[:-tail], OLDER_BATCH, BATCH_CHARS)
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() and bar.maximum() > 0)
+
+    bar.setValue(bar.minimum())  # the person scrolls to the top
+    before = _top_message(view)
+    line = _top_line(view)
+    y = view.cursorRect(line).top()
+    qtbot.waitUntil(lambda: view.unrendered <= 1000 - tail - batch)
+    # A batch per turn of the event loop, until a few screens are above what they read; no more.
+    qtbot.waitUntil(lambda: bar.value() > AHEAD_SCREENS * view.viewport().height() or not view.unrendered)
+    QApplication.processEvents()
+    assert before == 1000 - tail and _top_message(view) == before  # what they were reading stays put
+    assert abs(view.cursorRect(line).top() - y) <= 1  # to the pixel (positions are fractional)
+    settled = view.unrendered
+    QApplication.processEvents()
+    assert settled > 0 and view.unrendered == settled
+    while view.unrendered:
+        remaining = view.unrendered
+        bar.setValue(bar.minimum())
+        line = _top_line(view)
+        y = view.cursorRect(line).top()
+        qtbot.waitUntil(lambda remaining=remaining: view.unrendered < remaining)
+        assert abs(view.cursorRect(line).top() - y) <= 1  # each batch lands above without moving the view
+    assert _numbers(view) == list(range(1000))
+    # An old reasoning section, added above later, still opens and closes.
+    [(header, text, expanded)] = view.reasoning_sections()
+    assert text == "an old thought" and not expanded and header.endswith("▸")
+    view.toggle_reasoning(0)
+    assert view.reasoning_sections()[0][2]
+
+
+def test_opening_a_search_result_far_up_renders_down_to_it(qtbot) -> None:
+    view = TranscriptView()
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    view.show_messages(_conversation(500))
+    assert view.scroll_to_message(7)  # the 7th message: far above the rendered tail
+    assert _numbers(view)[0] <= 6 and _numbers(view) == sorted(set(_numbers(view)))
+    QApplication.processEvents()
+    assert _top_message(view) == 6  # scrolled to it
+
+
+def _varied(n: int) -> list[MessageView]:
+    """Answers with what a batch copies: lists, a table, code (coloured later), a rule, links,
+    folded reasoning, branch arrows, the out-of-view note and each kind of footer."""
+    answers = ["1. one\n2. two\n   - nested *a*\n\n> a quote\n\n---\n\n[a link](https://example.com)",
+               "```python\nvalue = compute(1)  # step\n```\n\n| a | b |\n|:-:|--:|\n| 1 | 2 |",
+               "# A heading\n\n~~struck~~ **bold** `code`\n\n5. five\n6. six"]
+    states = [GenerationState.COMPLETED, GenerationState.FAILED, GenerationState.CANCELLED,
+              GenerationState.INTERRUPTED]
+    out = []
+    for i in range(n):
+        if i % 2 == 0 and i % 6 != 4:  # now and then two answers in a row, so batches start with either
+            out.append(MessageView("user", f"Question {i}\nline two", message_id=i + 1,
+                                   siblings=(i + 1, 900 + i) if i % 10 == 0 else (), out_of_view=i % 7 == 0))
+        else:
+            out.append(MessageView("assistant", answers[i % 3] * (1 + i % 4), states[i % 4], completion_tokens=7,
+                                   error_message="boom", message_id=i + 1,
+                                   reasoning=f"thought {i}" if i % 5 == 1 else "",
+                                   siblings=(i + 1, 900 + i) if i % 9 == 1 else ()))
+    return out
+
+
+def _coloured(qtbot, view: TranscriptView) -> None:
+    qtbot.waitUntil(lambda: not view.colouring.pending)
+
+
+def test_older_messages_are_drawn_exactly_as_if_drawn_in_place(qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(transcript, "BATCH_CHARS", 400)  # many batches: each kind of message starts one
+    messages = _varied(60)
+    views = []
+    for shown in (messages, messages[-4:]):  # the second one has nothing to add above by itself
+        v = TranscriptView()
+        qtbot.addWidget(v)
+        v.resize(800, 600)
+        v.show()
+        v.show_messages(shown, tail=4)
+        views.append(v)
+    view, in_place = views
+    assert view.scroll_to_message(1)  # every older batch, drawn off screen and put above
+    assert not view.unrendered
+    older = messages[:-4]
+    while older:  # the same batches drawn straight into the document, above what is shown
+        count = newest(older, OLDER_BATCH, transcript.BATCH_CHARS)
+        batch, older = older[-count:], older[:-count]
+        cursor = QTextCursor(in_place.document())
+        cursor.beginEditBlock()
+        cursor.insertBlock()
+        cursor.setPosition(0)
+        for m in batch:
+            in_place.drawing.draw(cursor, m, in_place.palette(), in_place.font())
+        cursor.endEditBlock()
+    _coloured(qtbot, view)
+    _coloured(qtbot, in_place)
+    doc, expected = view.document(), in_place.document()
+    assert doc.toHtml() == expected.toHtml()  # text, formats, frames, tables, lists, anchors, colours
+    assert view.drawing.code == in_place.drawing.code  # each Copy link copies its own code
+    assert view.reasoning_sections() == in_place.reasoning_sections()
+    blocks = [(b.position(), b.isVisible()) for b in _blocks(doc)]
+    assert blocks == [(b.position(), b.isVisible()) for b in _blocks(expected)]  # folded reasoning too
+    assert any(not visible for _, visible in blocks)
+    # And laid out as a fresh layout of the whole document would be.
+    laid_out = [doc.documentLayout().blockBoundingRect(b) for b in _blocks(doc)]
+    doc.markContentsDirty(0, doc.characterCount())
+    assert [doc.documentLayout().blockBoundingRect(b) for b in _blocks(doc)] == laid_out
+
+
+def _blocks(doc) -> list:
+    out, block = [], doc.begin()
+    while block.isValid():
+        out.append(block)
+        block = block.next()
+    return out
