@@ -45,5 +45,9 @@ def _bench_render(**kwargs: Any) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli_main(argv, front_ends=FrontEnds(window=_window, bench=_bench, bench_scale=_bench_scale,
-                                               bench_render=_bench_render, serve=_serve))
+    return cli_main(
+        argv,
+        front_ends=FrontEnds(
+            window=_window, bench=_bench, bench_scale=_bench_scale, bench_render=_bench_render, serve=_serve
+        ),
+    )

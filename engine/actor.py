@@ -114,8 +114,9 @@ class _Actor:
                     if cmd.remote is None:
                         self._waiting.add(cmd.generation_id)
                 if cmd.remote is not None:
-                    threading.Thread(target=self._generate, args=(cmd, now), name=f"remote-{cmd.generation_id}",
-                                     daemon=True).start()
+                    threading.Thread(
+                        target=self._generate, args=(cmd, now), name=f"remote-{cmd.generation_id}", daemon=True
+                    ).start()
                     continue
             self._inbox.put((now, cmd))
             if isinstance(cmd, Shutdown):

@@ -71,8 +71,13 @@ def _loaded_libraries() -> list[str]:
         return [(dyld._dyld_get_image_name(i) or b"").decode() for i in range(dyld._dyld_image_count())]
     try:
         with open("/proc/self/maps") as f:
-            return sorted({fields[5].strip() for fields in (line.split(None, 5) for line in f)
-                           if len(fields) == 6 and fields[5].startswith("/")})
+            return sorted(
+                {
+                    fields[5].strip()
+                    for fields in (line.split(None, 5) for line in f)
+                    if len(fields) == 6 and fields[5].startswith("/")
+                }
+            )
     except OSError:
         return []
 
@@ -122,13 +127,15 @@ def _devices(lib: ctypes.CDLL) -> tuple[Device, ...]:
         dev = lib.ggml_backend_dev_get(i)
         free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
         lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-        out.append(Device(
-            name=(lib.ggml_backend_dev_name(dev) or b"").decode(errors="replace"),
-            description=(lib.ggml_backend_dev_description(dev) or b"").decode(errors="replace").strip(),
-            kind=_DEVICE_TYPES.get(lib.ggml_backend_dev_type(dev), "other"),
-            memory_free=free.value,
-            memory_total=total.value,
-        ))
+        out.append(
+            Device(
+                name=(lib.ggml_backend_dev_name(dev) or b"").decode(errors="replace"),
+                description=(lib.ggml_backend_dev_description(dev) or b"").decode(errors="replace").strip(),
+                kind=_DEVICE_TYPES.get(lib.ggml_backend_dev_type(dev), "other"),
+                memory_free=free.value,
+                memory_total=total.value,
+            )
+        )
     return tuple(out)
 
 

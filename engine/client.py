@@ -64,8 +64,9 @@ _NO_STATS = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, 0.0)
 
 # Exit codes of a native crash: segfault, illegal instruction, bus error, abort, FP trap
 # (POSIX: minus the signal), and Windows' access violation and illegal instruction.
-_NATIVE_CRASH = {-getattr(signal, name) for name in ("SIGSEGV", "SIGILL", "SIGBUS", "SIGABRT", "SIGFPE")
-                 if hasattr(signal, name)} | {0xC0000005, 0xC000001D}
+_NATIVE_CRASH = {
+    -getattr(signal, name) for name in ("SIGSEGV", "SIGILL", "SIGBUS", "SIGABRT", "SIGFPE") if hasattr(signal, name)
+} | {0xC0000005, 0xC000001D}
 
 
 _spawn_lock = threading.Lock()
@@ -131,8 +132,9 @@ class EngineProcess:
         ctx = mp.get_context("spawn")
         cmd_recv, cmd_send = ctx.Pipe(duplex=False)
         ev_recv, ev_send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=run_engine, args=(cmd_recv, ev_send, os.getpid()), name="hearth-engine",
-                                 daemon=True)
+        self._proc = ctx.Process(
+            target=run_engine, args=(cmd_recv, ev_send, os.getpid()), name="hearth-engine", daemon=True
+        )
         self._stopping = False
         _start_from_lasting_thread(self._proc)
         cmd_recv.close()
@@ -273,8 +275,9 @@ class AsyncEngine:
         self._proc.send(UnloadModel())
         await done
 
-    async def measure(self, messages: tuple[ChatMessage, ...], sampling: Sampling,
-                      summary: Summary | None = None) -> Measured:
+    async def measure(
+        self, messages: tuple[ChatMessage, ...], sampling: Sampling, summary: Summary | None = None
+    ) -> Measured:
         """How much of the loaded model's context this prompt takes (see engine.commands.Measure)."""
         if self._proc is None or not self._proc.alive:
             return Measured(-1, error="The engine is not running.")
@@ -412,10 +415,16 @@ class AsyncEngine:
         )
         if self._stuck:
             self._stuck = False
-            message = ("The engine did not respond to Stop, so Hearth restarted it. Your conversation is safe; "
-                       "the text written so far is kept.")
-        elif (event.exitcode in _NATIVE_CRASH and self.model is not None and not self._local_answered
-                and self._local_gids & self._streams.keys()):
+            message = (
+                "The engine did not respond to Stop, so Hearth restarted it. Your conversation is safe; "
+                "the text written so far is kept."
+            )
+        elif (
+            event.exitcode in _NATIVE_CRASH
+            and self.model is not None
+            and not self._local_answered
+            and self._local_gids & self._streams.keys()
+        ):
             message = (
                 f"The engine process stopped unexpectedly (exit code {event.exitcode}) on the first answer after "
                 f"loading {Path(self.model.path).name}: the llama.cpp build may not run on this CPU. "
@@ -431,17 +440,25 @@ class AsyncEngine:
         path = self.model.path if self.model else ""
         if self._loads:  # the first pending load is the one the engine was working on
             path = self._loads[0][0]
-            message = (f"The engine crashed while loading {Path(path).name}: llama.cpp crashed while reading it; "
-                       f"the file is probably damaged or not a model (exit code {event.exitcode}).")
+            message = (
+                f"The engine crashed while loading {Path(path).name}: llama.cpp crashed while reading it; "
+                f"the file is probably damaged or not a model (exit code {event.exitcode})."
+            )
             if event.exitcode == -getattr(signal, "SIGKILL", 9):  # not the file's doing
-                message = (f"The engine was killed while loading {Path(path).name} (exit code {event.exitcode}): "
-                           "the system ran out of memory, or another program stopped it.")
+                message = (
+                    f"The engine was killed while loading {Path(path).name} (exit code {event.exitcode}): "
+                    "the system ran out of memory, or another program stopped it."
+                )
         self.model = None
         self.model_error = ModelFailed(path, "engine_crashed", message)
         for i, (load_path, fut) in enumerate(self._loads):
             if not fut.done():
-                fut.set_exception(ModelLoadError("engine_crashed", message if i == 0 else
-                                                 f"The engine stopped before it could load {Path(load_path).name}."))
+                fut.set_exception(
+                    ModelLoadError(
+                        "engine_crashed",
+                        message if i == 0 else f"The engine stopped before it could load {Path(load_path).name}.",
+                    )
+                )
         self._loads.clear()
         for unloaded in self._unloads:  # a dead engine holds no model: the unload is done
             if not unloaded.done():

@@ -10,8 +10,18 @@ from engine.codes import CancelReason
 if TYPE_CHECKING:
     from engine.filters import FilterConfig
 
-__all__ = ["Cancel", "ChatMessage", "Command", "Generate", "LoadModel", "RemoteSpec", "Sampling", "Shutdown",
-           "Summary", "UnloadModel"]
+__all__ = [
+    "Cancel",
+    "ChatMessage",
+    "Command",
+    "Generate",
+    "LoadModel",
+    "RemoteSpec",
+    "Sampling",
+    "Shutdown",
+    "Summary",
+    "UnloadModel",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,18 @@ from dataclasses import dataclass
 
 from engine.commands import ChatMessage, Sampling, Summary
 
-__all__ = ["OVERFLOW_POLICIES", "SUMMARY_HEADER", "Fit", "PromptFit", "context_size", "fit_messages", "fit_prompt",
-           "prompt_budget", "refusal_message", "refused"]
+__all__ = [
+    "OVERFLOW_POLICIES",
+    "SUMMARY_HEADER",
+    "Fit",
+    "PromptFit",
+    "context_size",
+    "fit_messages",
+    "fit_prompt",
+    "prompt_budget",
+    "refusal_message",
+    "refused",
+]
 
 # (messages) -> (the prompt's tokens, exact): engine.prompt_size.PromptSizes.count. Not exact: a
 # lower bound, counted by the bytes of a prompt too long to fit.
@@ -79,8 +89,9 @@ class PromptFit:
     refused: bool  # the turn cannot be answered at all (`refused`); nothing is sent
 
 
-def fit_prompt(messages: tuple[ChatMessage, ...], count: Count, model_ctx: int, sampling: Sampling,
-               summary: Summary | None = None) -> PromptFit:
+def fit_prompt(
+    messages: tuple[ChatMessage, ...], count: Count, model_ctx: int, sampling: Sampling, summary: Summary | None = None
+) -> PromptFit:
     """The prompt a turn sends: the whole chat when it takes at most the budget; else what the
     overflow policy keeps; else the whole chat in what room is left, or a refusal. What is too
     long by its bytes alone is counted by them, never rendered or tokenized (`count`)."""
@@ -103,24 +114,36 @@ def refusal_message(fit: PromptFit, messages: tuple[ChatMessage, ...], count: Co
     """Why the refused turn cannot be answered, naming what helps. Under "stop", the settings that
     would let it go on; otherwise, the last message (with the system prompt) is too long itself,
     and is counted for the words."""
-    where = (f"this chat's context limit of {fit.n_ctx:,} tokens (the model has {model_ctx:,})"
-             if fit.n_ctx < model_ctx else f"the model's context of {model_ctx:,} tokens")
+    where = (
+        f"this chat's context limit of {fit.n_ctx:,} tokens (the model has {model_ctx:,})"
+        if fit.n_ctx < model_ctx
+        else f"the model's context of {model_ctx:,} tokens"
+    )
     if fit.policy == "stop":
-        return (f"The conversation ({_tokens(fit.whole, fit.exact)}) no longer fits {where}. In the chat's "
-                "settings, set \"When the chat outgrows the context\" to leave out the oldest turns, raise the "
-                "context length, or start a new chat.")
+        return (
+            f"The conversation ({_tokens(fit.whole, fit.exact)}) no longer fits {where}. In the chat's "
+            'settings, set "When the chat outgrows the context" to leave out the oldest turns, raise the '
+            "context length, or start a new chat."
+        )
     least = (*(m for m in messages if m.role == "system"), *messages[-1:])
-    return (f"Your message is too long for {where}: with the system prompt it takes {_tokens(*count(least))} "
-            "and leaves no room for an answer. Shorten it, raise the context length in the chat's "
-            "settings, or load the model with a longer context.")
+    return (
+        f"Your message is too long for {where}: with the system prompt it takes {_tokens(*count(least))} "
+        "and leaves no room for an answer. Shorten it, raise the context length in the chat's "
+        "settings, or load the model with a longer context."
+    )
 
 
 def _tokens(n: int, exact: bool) -> str:
     return f"{n:,} tokens" if exact else f"at least {n:,} tokens"  # counted by its bytes (engine.prompt_size)
 
 
-def fit_messages(messages: Sequence[ChatMessage], count: Callable[[tuple[ChatMessage, ...]], int], budget: int,
-                 policy: str, summary: Summary | None = None) -> Fit | None:
+def fit_messages(
+    messages: Sequence[ChatMessage],
+    count: Callable[[tuple[ChatMessage, ...]], int],
+    budget: int,
+    policy: str,
+    summary: Summary | None = None,
+) -> Fit | None:
     """The messages to send so that the prompt takes at most `budget` tokens, or None when
     even the least the policy keeps (the system prompt, the first exchange for "middle", the
     last message) does not fit. `count` gives a message list's prompt length in tokens."""
@@ -150,8 +173,12 @@ def fit_messages(messages: Sequence[ChatMessage], count: Callable[[tuple[ChatMes
     return best
 
 
-def _summarized(messages: tuple[ChatMessage, ...], count: Callable[[tuple[ChatMessage, ...]], int], budget: int,
-                summary: Summary | None) -> Fit | None:
+def _summarized(
+    messages: tuple[ChatMessage, ...],
+    count: Callable[[tuple[ChatMessage, ...]], int],
+    budget: int,
+    summary: Summary | None,
+) -> Fit | None:
     """The summary in place of the turns it covers (never the last message; and the kept part
     starts with a user message), then rolling on what is left if it is still too long."""
     rest = [i for i, m in enumerate(messages) if m.role != "system"]
@@ -181,8 +208,9 @@ def _first_exchange(messages: tuple[ChatMessage, ...], rest: list[int]) -> list[
     return first if first and messages[first[0]].role == "user" else []
 
 
-def _without(messages: tuple[ChatMessage, ...], droppable: list[int], n: int,
-             count: Callable[[tuple[ChatMessage, ...]], int]) -> Fit:
+def _without(
+    messages: tuple[ChatMessage, ...], droppable: list[int], n: int, count: Callable[[tuple[ChatMessage, ...]], int]
+) -> Fit:
     """Leave out the first `n` droppable messages, and more until a user message follows the
     gap (an answer without its question would start the kept turns)."""
     left_out = set(droppable[:n])

@@ -28,12 +28,16 @@ def problem(value: str, what: str) -> str | None:
     value is not a problem: callers strip it (HTTP drops it anyway, RFC 9110 §5.5)."""
     value = value.strip()
     if _CONTROL.search(value):
-        return (f"{what} contains a line break or another control character (\\r, \\n, a tab or NUL), so Hearth "
-                "will not send it. A key copied with the end of its line (from a .env file with Windows line "
-                "endings, or across two lines) is the usual cause: enter it again as one line.")
+        return (
+            f"{what} contains a line break or another control character (\\r, \\n, a tab or NUL), so Hearth "
+            "will not send it. A key copied with the end of its line (from a .env file with Windows line "
+            "endings, or across two lines) is the usual cause: enter it again as one line."
+        )
     if not value.isascii():
-        return (f"{what} contains a character that is not plain ASCII (often a curly quote or a non-breaking "
-                "space copied from a document), and HTTP headers carry only ASCII: enter it again.")
+        return (
+            f"{what} contains a character that is not plain ASCII (often a curly quote or a non-breaking "
+            "space copied from a document), and HTTP headers carry only ASCII: enter it again."
+        )
     return None
 
 

@@ -66,11 +66,15 @@ class FilterConfig:
             if not stop:
                 found.append(f"Stop string {i} is empty; it would end every reply before it starts.")
             elif self.think is not None and any(tag and tag in stop for tag in self.think):
-                found.append(f"Stop string {i} ({stop!r}) contains a reasoning tag; tags are removed before "
-                             "stop strings are looked for, so it would never match.")
+                found.append(
+                    f"Stop string {i} ({stop!r}) contains a reasoning tag; tags are removed before "
+                    "stop strings are looked for, so it would never match."
+                )
             elif self.redact and stop in REDACTED:
-                found.append(f"Stop string {i} ({stop!r}) occurs in the redaction marker {REDACTED!r}, so every "
-                             "redaction would end the reply.")
+                found.append(
+                    f"Stop string {i} ({stop!r}) occurs in the redaction marker {REDACTED!r}, so every "
+                    "redaction would end the reply."
+                )
         if self.think is not None:
             opening, closing = self.think
             if not opening or not closing or opening in closing or closing in opening:
@@ -86,11 +90,15 @@ class FilterConfig:
                 found.append(f"Redaction pattern {i} ({source!r}) is not a valid regular expression: {e}.")
                 continue
             if pattern.fullmatch("") is not None:
-                found.append(f"Redaction pattern {i} ({source!r}) matches empty text, so it would redact nothing "
-                             "useful and everything slowly.")
+                found.append(
+                    f"Redaction pattern {i} ({source!r}) matches empty text, so it would redact nothing "
+                    "useful and everything slowly."
+                )
             elif self.think is not None and any(pattern.search(tag) for tag in self.think):
-                found.append(f"Redaction pattern {i} ({source!r}) matches part of a reasoning tag, which would "
-                             "break reasoning splitting.")
+                found.append(
+                    f"Redaction pattern {i} ({source!r}) matches part of a reasoning tag, which would "
+                    "break reasoning splitting."
+                )
         return found
 
 
@@ -111,14 +119,15 @@ class StreamFilter:
             raise ValueError(" ".join(bad))
         self._stops = config.stop
         self._tags = config.think
-        self._redactor = (_Redactor(tuple(re.compile(p) for p in config.redact), config.redact_window)
-                          if config.redact else None)
+        self._redactor = (
+            _Redactor(tuple(re.compile(p) for p in config.redact), config.redact_window) if config.redact else None
+        )
         self._reasoning = config.starts_in_reasoning and config.think is not None
         # Whitespace at the start of the answer / of a reasoning block is dropped as it comes,
         # never held: it cannot become visible later, so there is nothing to wait for.
         self._trim_answer = not config.answer_started
         self._trim_reasoning = True
-        self._tag_hold = ""   # a possible start of a tag, at the end of what was fed
+        self._tag_hold = ""  # a possible start of a tag, at the end of what was fed
         self._stop_hold = ""  # answer text that may be the start of a stop string
         self._stopped = False
         self._finished = False
@@ -180,8 +189,8 @@ class StreamFilter:
             else:
                 self._close()
         keep = 0 if final else _partial(s, i, self._tags)
-        self._to_channel(s[i:len(s) - keep])
-        self._tag_hold = "" if self._stopped else s[len(s) - keep:]
+        self._to_channel(s[i : len(s) - keep])
+        self._tag_hold = "" if self._stopped else s[len(s) - keep :]
 
     def _open(self) -> None:
         if not self._reasoning:
@@ -227,8 +236,8 @@ class StreamFilter:
             self._redactor = None
             return
         keep = _partial(s, 0, self._stops)
-        self._emit(ANSWER, s[:len(s) - keep])
-        self._stop_hold = s[len(s) - keep:]
+        self._emit(ANSWER, s[: len(s) - keep])
+        self._stop_hold = s[len(s) - keep :]
 
     def _emit(self, channel: Channel, text: str) -> None:
         if not text:
@@ -290,7 +299,7 @@ class _Redactor:
                 out += (buf[pos:start], REDACTED)
                 pos = end
             else:
-                out.append(buf[pos:pos + step])
+                out.append(buf[pos : pos + step])
                 pos += step
         cut = max(0, pos - self._window)
         self._buf, self._pos = buf[cut:], pos - cut
@@ -301,7 +310,7 @@ class _Redactor:
         buf, pos = self._buf, self._pos
         out: list[str] = []
         while (span := self._first_match(buf, pos, len(buf)))[0] >= 0:
-            out += (buf[pos:span[0]], REDACTED)
+            out += (buf[pos : span[0]], REDACTED)
             pos = span[1]
         out.append(buf[pos:])
         self._buf, self._pos = "", 0

@@ -27,8 +27,17 @@ import psutil
 
 from engine.gguf_info import GGUFInfo
 
-__all__ = ["Fit", "GpuMemory", "Verdict", "available_memory", "estimate_fit", "gpu_memory", "kv_cache_bytes",
-           "overhead_bytes", "parse_nvidia_smi"]
+__all__ = [
+    "Fit",
+    "GpuMemory",
+    "Verdict",
+    "available_memory",
+    "estimate_fit",
+    "gpu_memory",
+    "kv_cache_bytes",
+    "overhead_bytes",
+    "parse_nvidia_smi",
+]
 
 _MIB = 1 << 20
 # llama.cpp rounds the context up to a multiple of 256 cells (llama-context.cpp, GGML_PAD).
@@ -117,8 +126,14 @@ def gpu_memory() -> GpuMemory | None:
     if exe is None:
         return None
     try:
-        done = subprocess.run([exe, *_SMI_QUERY], capture_output=True, encoding="utf-8", errors="replace",
-                              timeout=_SMI_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            [exe, *_SMI_QUERY],
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=_SMI_TIMEOUT_S,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):  # a hung driver times out; a broken one fails to start
         return None
     return parse_nvidia_smi(done.stdout) if done.returncode == 0 else None
@@ -141,8 +156,15 @@ def parse_nvidia_smi(text: str) -> GpuMemory | None:
     return None
 
 
-def estimate_fit(info: GGUFInfo, *, n_ctx: int, available_bytes: int, gpu: GpuMemory | None = None,
-                 gpu_offload_supported: bool = False, n_gpu_layers: int | None = None) -> Fit:
+def estimate_fit(
+    info: GGUFInfo,
+    *,
+    n_ctx: int,
+    available_bytes: int,
+    gpu: GpuMemory | None = None,
+    gpu_offload_supported: bool = False,
+    n_gpu_layers: int | None = None,
+) -> Fit:
     """Estimate the memory `info` needs at `n_ctx` tokens against what is free.
 
     `n_gpu_layers` None chooses automatically (as many whole layers as fit in the GPU's free
@@ -172,14 +194,25 @@ def estimate_fit(info: GGUFInfo, *, n_ctx: int, available_bytes: int, gpu: GpuMe
         verdict = Verdict.TIGHT
     else:
         verdict = Verdict.FITS
-    fit = Fit(n_ctx=n_ctx, weights_bytes=weights, kv_bytes=kv, overhead_bytes=overhead, needed_bytes=needed,
-              available_bytes=available_bytes, verdict=verdict, gpu_layers=layers, ram_bytes=ram, vram_bytes=vram,
-              message="")
+    fit = Fit(
+        n_ctx=n_ctx,
+        weights_bytes=weights,
+        kv_bytes=kv,
+        overhead_bytes=overhead,
+        needed_bytes=needed,
+        available_bytes=available_bytes,
+        verdict=verdict,
+        gpu_layers=layers,
+        ram_bytes=ram,
+        vram_bytes=vram,
+        message="",
+    )
     return _with_message(fit, info, gpu, gpu_offload_supported)
 
 
-def _gpu_layers(info: GGUFInfo, kv_per_layer: int, overhead: int, gpu: GpuMemory | None, supported: bool,
-                requested: int | None) -> int:
+def _gpu_layers(
+    info: GGUFInfo, kv_per_layer: int, overhead: int, gpu: GpuMemory | None, supported: bool, requested: int | None
+) -> int:
     all_layers = info.block_count + 1
     if not supported:
         return 0
@@ -207,22 +240,30 @@ def _gb(n: int) -> str:
 
 
 def _with_message(fit: Fit, info: GGUFInfo, gpu: GpuMemory | None, supported: bool) -> Fit:
-    parts = (f"weights {_gb(fit.weights_bytes)} + context {_gb(fit.kv_bytes)} for {fit.n_ctx:,} tokens"
-             f" + working memory {_gb(fit.overhead_bytes)}")
+    parts = (
+        f"weights {_gb(fit.weights_bytes)} + context {_gb(fit.kv_bytes)} for {fit.n_ctx:,} tokens"
+        f" + working memory {_gb(fit.overhead_bytes)}"
+    )
     where = ""
     if fit.gpu_layers:
         name = f"{gpu.name}: " if gpu is not None else ""
         where = f", with {fit.gpu_layers} of {info.block_count + 1} layers on the GPU ({name}{_gb(fit.vram_bytes)})"
     ram, free = _gb(fit.ram_bytes), _gb(fit.available_bytes)
     if fit.verdict is Verdict.TOO_BIG and gpu is not None and fit.vram_bytes > gpu.free_bytes:
-        text = (f"Too big for the GPU: {fit.gpu_layers} layers need about {_gb(fit.vram_bytes)} but only "
-                f"{_gb(gpu.free_bytes)} is free on {gpu.name}. Offload fewer layers or choose a smaller context.")
+        text = (
+            f"Too big for the GPU: {fit.gpu_layers} layers need about {_gb(fit.vram_bytes)} but only "
+            f"{_gb(gpu.free_bytes)} is free on {gpu.name}. Offload fewer layers or choose a smaller context."
+        )
     elif fit.verdict is Verdict.TOO_BIG:
-        text = (f"Too big: needs about {ram} but only {free} is free ({parts}){where}. "
-                "Choose a smaller context or a smaller quantisation.")
+        text = (
+            f"Too big: needs about {ram} but only {free} is free ({parts}){where}. "
+            "Choose a smaller context or a smaller quantisation."
+        )
     elif fit.verdict is Verdict.TIGHT:
-        text = (f"Tight: needs about {ram} of {free} free ({parts}){where}. It may run slowly while other "
-                "programs need memory; a smaller context leaves more room.")
+        text = (
+            f"Tight: needs about {ram} of {free} free ({parts}){where}. It may run slowly while other "
+            "programs need memory; a smaller context leaves more room."
+        )
     else:
         text = f"Fits: needs about {ram} of {free} free ({parts}){where}."
     if gpu is not None and not supported:

@@ -58,8 +58,12 @@ _ROPE_SCALING_TYPES = ("none", "linear", "yarn", "longrope")
 _INT32_MAX = (1 << 31) - 1
 _ARCH_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Tokenizer arrays llama.cpp reads through typed pointers and indexes by the vocabulary size.
-_TOKENIZER_ARRAYS = {"tokenizer.ggml.tokens": STRING, "tokenizer.ggml.scores": FLOAT32,
-                     "tokenizer.ggml.token_type": INT32, "tokenizer.ggml.merges": STRING}
+_TOKENIZER_ARRAYS = {
+    "tokenizer.ggml.tokens": STRING,
+    "tokenizer.ggml.scores": FLOAT32,
+    "tokenizer.ggml.token_type": INT32,
+    "tokenizer.ggml.merges": STRING,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +134,15 @@ def check_gguf_metadata(path: str | os.PathLike[str]) -> tuple[GGUFSummary, GGUF
     alignment = _alignment(meta, name)
     data_offset = -(-meta.table_end // alignment) * alignment
     _check_tensor_layout(meta.tensors, data_offset, alignment, size, name)
-    summary = GGUFSummary(size_bytes=size, version=meta.version, architecture=arch,
-                          name=meta.strings.get("general.name"),
-                          chat_template=meta.strings.get("tokenizer.chat_template"),
-                          n_tensors=len(meta.tensors), data_offset=data_offset)
+    summary = GGUFSummary(
+        size_bytes=size,
+        version=meta.version,
+        architecture=arch,
+        name=meta.strings.get("general.name"),
+        chat_template=meta.strings.get("tokenizer.chat_template"),
+        n_tensors=len(meta.tensors),
+        data_offset=data_offset,
+    )
     return summary, meta
 
 
@@ -143,8 +152,10 @@ def _architecture(meta: GGUFMetadata, name: str) -> str:
     if not arch:
         stored = meta.type_name(key)
         why = "is missing" if stored is None else "is empty" if stored == "string" else f"is stored as {stored}"
-        raise ModelLoadError("missing_architecture", f"{name} does not say which model architecture it is "
-                                                     f"('{key}' {why}), so llama.cpp cannot load it.")
+        raise ModelLoadError(
+            "missing_architecture",
+            f"{name} does not say which model architecture it is ('{key}' {why}), so llama.cpp cannot load it.",
+        )
     if not _ARCH_NAME.fullmatch(arch):  # it prefixes other keys' names, and appears in messages
         raise damaged(name, "corrupt_metadata", f"its architecture name {show(arch)} is not a plain name")
     return arch
@@ -157,8 +168,11 @@ def _check_hyperparameters(meta: GGUFMetadata, arch: str, name: str) -> None:
     """
     layers = meta.number(f"{arch}.block_count", UINT32)
     if layers is not None and not 1 <= layers <= _MAX_LAYERS:
-        raise damaged(name, "corrupt_metadata", f"it claims {layers:,} layers ('{arch}.block_count'), "
-                                                f"where llama.cpp supports 1 to {_MAX_LAYERS}")
+        raise damaged(
+            name,
+            "corrupt_metadata",
+            f"it claims {layers:,} layers ('{arch}.block_count'), where llama.cpp supports 1 to {_MAX_LAYERS}",
+        )
     experts = meta.number(f"{arch}.expert_count", UINT32) or 0
     used = meta.number(f"{arch}.expert_used_count", UINT32) or 0
     if (experts == 0 and used > 0) or (experts > 0 and not 1 <= used <= experts):
@@ -172,30 +186,42 @@ def _check_hyperparameters(meta: GGUFMetadata, arch: str, name: str) -> None:
             raise damaged(name, "corrupt_metadata", f"its normalisation epsilon ('{key}') is {eps}")
     scaling = meta.strings.get(f"{arch}.rope.scaling.type")
     if scaling is not None and scaling not in _ROPE_SCALING_TYPES:
-        raise damaged(name, "corrupt_metadata", f"its RoPE scaling type ('{arch}.rope.scaling.type') "
-                                                f"is unknown: {scaling[:40]!r}")
+        raise damaged(
+            name, "corrupt_metadata", f"its RoPE scaling type ('{arch}.rope.scaling.type') is unknown: {scaling[:40]!r}"
+        )
 
 
 def _check_tokenizer(meta: GGUFMetadata, name: str) -> None:
     model = meta.strings.get("tokenizer.ggml.model")
     if model in ("none", "no_vocab"):
-        raise ModelLoadError("no_tokenizer", f"{name} has no tokenizer ('tokenizer.ggml.model' is '{model}'), "
-                                             "so Hearth cannot chat with it.")
+        raise ModelLoadError(
+            "no_tokenizer",
+            f"{name} has no tokenizer ('tokenizer.ggml.model' is '{model}'), so Hearth cannot chat with it.",
+        )
     for key, etype in _TOKENIZER_ARRAYS.items():
         stored = meta.type_name(key)
         if stored is not None and stored != f"array of {TYPE_NAMES[etype]}":
-            raise damaged(name, "corrupt_metadata", f"the tokenizer's '{key}' is stored as {stored}, "
-                                                    f"not as a list of {TYPE_NAMES[etype]}")
+            raise damaged(
+                name,
+                "corrupt_metadata",
+                f"the tokenizer's '{key}' is stored as {stored}, not as a list of {TYPE_NAMES[etype]}",
+            )
     tokens = meta.arrays.get("tokenizer.ggml.tokens")
     for key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
         entries = meta.arrays.get(key)
         if tokens is not None and entries is not None and entries[1] != tokens[1]:
-            raise damaged(name, "corrupt_metadata", f"the tokenizer has {tokens[1]:,} tokens but {entries[1]:,} "
-                                                    f"entries in '{key}'")
+            raise damaged(
+                name,
+                "corrupt_metadata",
+                f"the tokenizer has {tokens[1]:,} tokens but {entries[1]:,} entries in '{key}'",
+            )
     stored = meta.type_name("tokenizer.chat_template")
     if stored not in (None, "string"):
-        raise damaged(name, "corrupt_metadata", f"its chat template ('tokenizer.chat_template') is stored as "
-                                                f"{stored}, not as text")
+        raise damaged(
+            name,
+            "corrupt_metadata",
+            f"its chat template ('tokenizer.chat_template') is stored as {stored}, not as text",
+        )
 
 
 def _alignment(meta: GGUFMetadata, name: str) -> int:
@@ -213,16 +239,19 @@ def _alignment(meta: GGUFMetadata, name: str) -> int:
     return value
 
 
-def _check_tensor_layout(tensors: list[TensorInfo], data_offset: int, alignment: int, size: int,
-                         name: str) -> None:
+def _check_tensor_layout(tensors: list[TensorInfo], data_offset: int, alignment: int, size: int, name: str) -> None:
     """llama.cpp requires the tensors in order, each at the next aligned offset, all inside the file."""
     expected = 0
     end = data_offset
     for t in tensors:
         if t.offset != expected:
-            raise damaged(name, "corrupt_tensor_info", f"tensor {show(t.name)} claims its data at offset "
-                                                       f"{t.offset:,} of the data section, where the tensors "
-                                                       f"before it put it at {expected:,}")
+            raise damaged(
+                name,
+                "corrupt_tensor_info",
+                f"tensor {show(t.name)} claims its data at offset "
+                f"{t.offset:,} of the data section, where the tensors "
+                f"before it put it at {expected:,}",
+            )
         expected += -(-t.nbytes // alignment) * alignment
         end = data_offset + t.offset + t.nbytes
     if end > size:

@@ -28,19 +28,55 @@ __all__ = ["FILE_TYPES", "GGUFInfo", "format_bytes", "format_params", "read_gguf
 # quantised files are: LLAMA_FTYPE_MOSTLY_Q4_K_M is "Q4_K_M", LLAMA_FTYPE_ALL_F32 is "F32".
 # Gaps are values llama.cpp has removed (4-6, 33-35).
 FILE_TYPES: dict[int, str] = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
-    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M",
-    30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE", 39: "NVFP4",
-    40: "Q1_0", 41: "Q2_0",
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    19: "IQ2_XXS",
+    20: "IQ2_XS",
+    21: "Q2_K_S",
+    22: "IQ3_XS",
+    23: "IQ3_XXS",
+    24: "IQ1_S",
+    25: "IQ4_NL",
+    26: "IQ3_S",
+    27: "IQ3_M",
+    28: "IQ2_S",
+    29: "IQ2_M",
+    30: "IQ4_XS",
+    31: "IQ1_M",
+    32: "BF16",
+    36: "TQ1_0",
+    37: "TQ2_0",
+    38: "MXFP4_MOE",
+    39: "NVFP4",
+    40: "Q1_0",
+    41: "Q2_0",
 }
 _INTEGER_TYPES = frozenset({0, 1, 2, 3, 4, 5, 10, 11})  # GGUF scalar types holding integers (not bool)
 _MAX_LAYERS = 512  # LLAMA_MAX_LAYERS
 _LAYER_TENSOR = re.compile(rb"blk\.(\d{1,4})\.")
 # Markers of the common chat formats, to say in a word which one a model's template speaks.
-_TEMPLATE_STYLES = (("<|im_start|>", "ChatML"), ("<|start_header_id|>", "Llama 3"), ("[INST]", "Mistral/Llama 2"),
-                    ("<start_of_turn>", "Gemma"), ("<|user|>", "Zephyr/Phi"), ("<｜User｜>", "DeepSeek"))
+_TEMPLATE_STYLES = (
+    ("<|im_start|>", "ChatML"),
+    ("<|start_header_id|>", "Llama 3"),
+    ("[INST]", "Mistral/Llama 2"),
+    ("<start_of_turn>", "Gemma"),
+    ("<|user|>", "Zephyr/Phi"),
+    ("<｜User｜>", "DeepSeek"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +112,10 @@ class GGUFInfo:
             ("Quantisation", self.quantisation),
             ("Context length", context),
             ("Layers", f"{self.block_count:,}" if self.block_count else "unknown"),
-            ("Chat template", _describe_template(self.chat_template, self.architecture, self.name or "",
-                                                 self.file_name)),
+            (
+                "Chat template",
+                _describe_template(self.chat_template, self.architecture, self.name or "", self.file_name),
+            ),
             ("File size", format_bytes(self.size_bytes)),
         ]
         return rows

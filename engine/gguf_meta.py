@@ -25,30 +25,89 @@ from typing import BinaryIO, NoReturn
 
 from engine.errors import ModelLoadError
 
-__all__ = ["ARRAY", "FLOAT32", "INT32", "STRING", "TYPE_NAMES", "UINT32", "GGUFMetadata", "TensorInfo", "damaged",
-           "read_metadata", "show"]
+__all__ = [
+    "ARRAY",
+    "FLOAT32",
+    "INT32",
+    "STRING",
+    "TYPE_NAMES",
+    "UINT32",
+    "GGUFMetadata",
+    "TensorInfo",
+    "damaged",
+    "read_metadata",
+    "show",
+]
 
 # GGUF value types: fixed-size scalars as (struct format, size); 8 is a string, 9 an array.
 _SCALAR_FORMATS: dict[int, tuple[str, int]] = {
-    0: ("<B", 1), 1: ("<b", 1), 2: ("<H", 2), 3: ("<h", 2), 4: ("<I", 4), 5: ("<i", 4),
-    6: ("<f", 4), 7: ("<b", 1), 10: ("<Q", 8), 11: ("<q", 8), 12: ("<d", 8),
+    0: ("<B", 1),
+    1: ("<b", 1),
+    2: ("<H", 2),
+    3: ("<h", 2),
+    4: ("<I", 4),
+    5: ("<i", 4),
+    6: ("<f", 4),
+    7: ("<b", 1),
+    10: ("<Q", 8),
+    11: ("<q", 8),
+    12: ("<d", 8),
 }
 STRING, ARRAY, UINT32, INT32, FLOAT32 = 8, 9, 4, 5, 6
-TYPE_NAMES = {0: "uint8", 1: "int8", 2: "uint16", 3: "int16", 4: "uint32", 5: "int32", 6: "float32",
-              7: "bool", 8: "string", 9: "array", 10: "uint64", 11: "int64", 12: "float64"}
+TYPE_NAMES = {
+    0: "uint8",
+    1: "int8",
+    2: "uint16",
+    3: "int16",
+    4: "uint32",
+    5: "int32",
+    6: "float32",
+    7: "bool",
+    8: "string",
+    9: "array",
+    10: "uint64",
+    11: "int64",
+    12: "float64",
+}
 
 # ggml tensor types: (name, elements per block, bytes per block), as the llama.cpp that
 # Hearth ships reports them (ggml_blck_size / ggml_type_size). Numbers missing here were
 # removed from ggml, and llama.cpp rejects them too.
 _TENSOR_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20), 6: ("Q5_0", 32, 22),
-    7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34), 9: ("Q8_1", 32, 36), 10: ("Q2_K", 256, 84),
-    11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210),
-    15: ("Q8_K", 256, 292), 16: ("IQ2_XXS", 256, 66), 17: ("IQ2_XS", 256, 74), 18: ("IQ3_XXS", 256, 98),
-    19: ("IQ1_S", 256, 50), 20: ("IQ4_NL", 32, 18), 21: ("IQ3_S", 256, 110), 22: ("IQ2_S", 256, 82),
-    23: ("IQ4_XS", 256, 136), 24: ("I8", 1, 1), 25: ("I16", 1, 2), 26: ("I32", 1, 4), 27: ("I64", 1, 8),
-    28: ("F64", 1, 8), 29: ("IQ1_M", 256, 56), 30: ("BF16", 1, 2), 34: ("TQ1_0", 256, 54),
-    35: ("TQ2_0", 256, 66), 39: ("MXFP4", 32, 17), 40: ("NVFP4", 64, 36), 41: ("Q1_0", 128, 18),
+    0: ("F32", 1, 4),
+    1: ("F16", 1, 2),
+    2: ("Q4_0", 32, 18),
+    3: ("Q4_1", 32, 20),
+    6: ("Q5_0", 32, 22),
+    7: ("Q5_1", 32, 24),
+    8: ("Q8_0", 32, 34),
+    9: ("Q8_1", 32, 36),
+    10: ("Q2_K", 256, 84),
+    11: ("Q3_K", 256, 110),
+    12: ("Q4_K", 256, 144),
+    13: ("Q5_K", 256, 176),
+    14: ("Q6_K", 256, 210),
+    15: ("Q8_K", 256, 292),
+    16: ("IQ2_XXS", 256, 66),
+    17: ("IQ2_XS", 256, 74),
+    18: ("IQ3_XXS", 256, 98),
+    19: ("IQ1_S", 256, 50),
+    20: ("IQ4_NL", 32, 18),
+    21: ("IQ3_S", 256, 110),
+    22: ("IQ2_S", 256, 82),
+    23: ("IQ4_XS", 256, 136),
+    24: ("I8", 1, 1),
+    25: ("I16", 1, 2),
+    26: ("I32", 1, 4),
+    27: ("I64", 1, 8),
+    28: ("F64", 1, 8),
+    29: ("IQ1_M", 256, 56),
+    30: ("BF16", 1, 2),
+    34: ("TQ1_0", 256, 54),
+    35: ("TQ2_0", 256, 66),
+    39: ("MXFP4", 32, 17),
+    40: ("NVFP4", 64, 36),
+    41: ("Q1_0", 128, 18),
     42: ("Q2_0", 64, 18),
 }
 
@@ -111,8 +170,11 @@ class GGUFMetadata:
 def damaged(name: str, code: str, detail: str) -> ModelLoadError:
     """The error for a damaged file, worded for a person."""
     if code == "truncated":
-        return ModelLoadError(code, f"{name} is incomplete or damaged: {detail}. If it was downloaded, "
-                                    "the download probably stopped early; download it again.")
+        return ModelLoadError(
+            code,
+            f"{name} is incomplete or damaged: {detail}. If it was downloaded, "
+            "the download probably stopped early; download it again.",
+        )
     return ModelLoadError(code, f"{name} is damaged or not a valid model: {detail}.")
 
 
@@ -254,8 +316,9 @@ class _Reader:
                 distinct: set[bytes] = set()
                 repeats = self._strings(count, distinct) - len(distinct)
                 if repeats:
-                    self._fail("corrupt_metadata", f"its vocabulary ({show(key)}) lists {repeats:,} tokens "
-                                                   "more than once")
+                    self._fail(
+                        "corrupt_metadata", f"its vocabulary ({show(key)}) lists {repeats:,} tokens more than once"
+                    )
             else:
                 self._strings(count)
         elif etype in _SCALAR_FORMATS:
@@ -272,8 +335,13 @@ class _Reader:
             self._fail("corrupt_metadata", f"metadata key {show(key)} is a list of {kind}")
         return etype, count
 
-    def _key_value(self, index: int, scalars: dict[str, tuple[int, int | float]], strings: dict[str, str],
-                   arrays: dict[str, tuple[int, int]]) -> None:
+    def _key_value(
+        self,
+        index: int,
+        scalars: dict[str, tuple[int, int | float]],
+        strings: dict[str, str],
+        arrays: dict[str, tuple[int, int]],
+    ) -> None:
         self._where = f"metadata key number {index + 1}"
         raw = self._bytes(self._length(_MAX_KEY_BYTES, "a name"))
         try:
@@ -325,6 +393,9 @@ class _Reader:
         type_name, block, block_bytes = _TENSOR_TYPES[ttype]
         row = dims[0] if dims else 1
         if row % block:
-            self._fail("corrupt_tensor_info", f"tensor {show(raw)} has rows of {row:,} values, which {type_name} "
-                                              f"cannot hold (it packs {block} values per block)")
+            self._fail(
+                "corrupt_tensor_info",
+                f"tensor {show(raw)} has rows of {row:,} values, which {type_name} "
+                f"cannot hold (it packs {block} values per block)",
+            )
         return TensorInfo(raw, elements // block * block_bytes, offset, elements, type_name)

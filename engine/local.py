@@ -71,8 +71,9 @@ def _gpu_layers(cmd: LoadModel, gpu_offload: bool) -> int:
     gpu = gpu_memory()
     if gpu is None:
         return 0
-    fit = estimate_fit(read_gguf_info(cmd.path), n_ctx=cmd.n_ctx, available_bytes=0, gpu=gpu,
-                       gpu_offload_supported=True)
+    fit = estimate_fit(
+        read_gguf_info(cmd.path), n_ctx=cmd.n_ctx, available_bytes=0, gpu=gpu, gpu_offload_supported=True
+    )
     return fit.gpu_layers
 
 
@@ -88,8 +89,13 @@ class LocalModel:
         gguf = check_gguf(cmd.path)
         size = gguf.size_bytes
         try:
-            choice = choose_template(gguf.chat_template, architecture=gguf.architecture, chosen=cmd.chat_template,
-                                     file_name=name, model_name=gguf.name or "")
+            choice = choose_template(
+                gguf.chat_template,
+                architecture=gguf.architecture,
+                chosen=cmd.chat_template,
+                file_name=name,
+                model_name=gguf.name or "",
+            )
         except ValueError as e:
             raise ModelLoadError("bad_template", str(e)) from e
         template_source = choice.source
@@ -132,8 +138,9 @@ class LocalModel:
         # In a turn, a reader thread may render (Measure) while the main thread decodes: a GPU driver
         # that maps pinned host memory meanwhile would fail under the render's memory limit and
         # abort llama.cpp. With layers on a GPU, renders keep their time and size limits only.
-        self.template = checked.with_tokens(bos_token=bos, eos_token=eos,
-                                            limit_memory=not (gpu_offload and n_gpu_layers > 0))
+        self.template = checked.with_tokens(
+            bos_token=bos, eos_token=eos, limit_memory=not (gpu_offload and n_gpu_layers > 0)
+        )
         self._path = str(cmd.path)
         self._vocab = llm._model.vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
@@ -251,8 +258,17 @@ class LocalModel:
         cpu_first = cpu_last = 0.0
         stop_reason = "length"
         history = penalty_history(llm, cmd.continue_text, s.repeat_penalty)
-        for tok in primed(llm, history, tokens, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, temp=s.temperature,
-                          repeat_penalty=s.repeat_penalty, reset=True):
+        for tok in primed(
+            llm,
+            history,
+            tokens,
+            top_k=s.top_k,
+            top_p=s.top_p,
+            min_p=s.min_p,
+            temp=s.temperature,
+            repeat_penalty=s.repeat_penalty,
+            reset=True,
+        ):
             if cancel.is_set():
                 stop_reason = "cancelled"
                 break
@@ -321,8 +337,15 @@ class LocalModel:
         if fit.omitted and fit.messages and SUMMARY_HEADER in fit.messages[0].content:
             summary_tokens = max(0, sizes.count(fit.messages[:1])[0] - system_tokens)
         omitted = len(fit.omitted) if fit.fits else -1
-        return Measured(cmd.request_id, fit.whole, fit.n_ctx, system_tokens, omitted, left_out=fit.omitted,
-                        summary_tokens=summary_tokens)
+        return Measured(
+            cmd.request_id,
+            fit.whole,
+            fit.n_ctx,
+            system_tokens,
+            omitted,
+            left_out=fit.omitted,
+            summary_tokens=summary_tokens,
+        )
 
     def _terminal(self, gid: int, stop_reason: str, stats: GenerationStats) -> Final | Cancelled | Failed:
         if stop_reason == "cancelled":
@@ -342,8 +365,10 @@ class LocalModel:
         return bool(ptr) and bool(np.isfinite(np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))).all())
 
     def _bad_numbers(self) -> str:
-        return (f"{self._name} produced invalid numbers (NaN or infinity) instead of an answer: the file is "
-                "probably damaged. Download it again (or verify it in the model manager) or choose another model.")
+        return (
+            f"{self._name} produced invalid numbers (NaN or infinity) instead of an answer: the file is "
+            "probably damaged. Download it again (or verify it in the model manager) or choose another model."
+        )
 
     def _retune(self, *, start: bool = False) -> None:
         """Threads for what the machine is doing now: at a generation's start (for the prompt too,
@@ -384,8 +409,16 @@ class LocalModel:
         return cached
 
     @staticmethod
-    def _stats(prompt: int, cached: int, n: int, t_prefill: float, received_at: float,
-               t_first: float | None, t_last: float | None, prefill_done: float | None = None) -> GenerationStats:
+    def _stats(
+        prompt: int,
+        cached: int,
+        n: int,
+        t_prefill: float,
+        received_at: float,
+        t_first: float | None,
+        t_last: float | None,
+        prefill_done: float | None = None,
+    ) -> GenerationStats:
         now = time.perf_counter()
         decode_tps = (
             (n - 1) / (t_last - t_first) if n > 1 and t_first is not None and t_last and t_last > t_first else 0.0

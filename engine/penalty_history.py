@@ -20,7 +20,7 @@ def penalty_history(llm: Any, continue_text: str, repeat_penalty: float) -> list
     if not continue_text or repeat_penalty == 1.0:
         return []
     answer: list[int] = llm.tokenize(continue_text.encode("utf-8"), add_bos=False, special=False)
-    return answer[-llm.last_n_tokens_size:]
+    return answer[-llm.last_n_tokens_size :]
 
 
 def primed(llm: Any, history: list[int], tokens: list[int], **kwargs: Any) -> Iterator[int]:

@@ -69,8 +69,9 @@ class PromptSizes:
     bytes than `limit`): finding it reads the whole vocabulary, which a short chat never needs.
     """
 
-    def __init__(self, tokenize: Tokenize, longest: Callable[[], int], limit: int, extra: str = "", *,
-                 render: Render) -> None:
+    def __init__(
+        self, tokenize: Tokenize, longest: Callable[[], int], limit: int, extra: str = "", *, render: Render
+    ) -> None:
         self._tokenize = tokenize
         self._longest = longest
         self._limit = limit

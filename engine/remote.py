@@ -44,8 +44,12 @@ Emit = Callable[[StreamEvent], None]
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
 _MAX_RETRY_WAIT_S = 30.0
 _MAX_EVENT_BYTES = 16 << 20
-_PATHS = {"openai": "/chat/completions", "ollama": "/api/chat", "dify-chat": "/chat-messages",
-          "dify-workflow": "/workflows/run"}
+_PATHS = {
+    "openai": "/chat/completions",
+    "ollama": "/api/chat",
+    "dify-chat": "/chat-messages",
+    "dify-workflow": "/workflows/run",
+}
 
 
 class _Stop(Exception):
@@ -130,10 +134,15 @@ class RemoteProvider:
             n = counts["completion"] or counts["n"]
             first, last = times.get("first"), times.get("last")
             tps = (n - 1) / (last - first) if n and n > 1 and first and last and last > first else 0.0
-            return GenerationStats(prompt_tokens=counts["prompt"] or 0, cached_tokens=0, completion_tokens=n or 0,
-                                   prefill_ms=((first or time.perf_counter()) - received_at) * 1000,
-                                   ttft_ms=((first - received_at) * 1000) if first else 0.0,
-                                   decode_tokens_per_s=tps, total_ms=(time.perf_counter() - received_at) * 1000)
+            return GenerationStats(
+                prompt_tokens=counts["prompt"] or 0,
+                cached_tokens=0,
+                completion_tokens=n or 0,
+                prefill_ms=((first or time.perf_counter()) - received_at) * 1000,
+                ttft_ms=((first - received_at) * 1000) if first else 0.0,
+                decode_tokens_per_s=tps,
+                total_ms=(time.perf_counter() - received_at) * 1000,
+            )
 
         watch = _Watch(cancel, self.spec.first_token_timeout_s)
         self._scrubber.reset()
@@ -153,8 +162,9 @@ class RemoteProvider:
         else:
             emit(Final(gid, outcome, stats()))
 
-    def _attempts(self, cmd: Generate, watch: _Watch, emit: Emit, counts: dict[str, Any],
-                  times: dict[str, float]) -> str | Failed:
+    def _attempts(
+        self, cmd: Generate, watch: _Watch, emit: Emit, counts: dict[str, Any], times: dict[str, float]
+    ) -> str | Failed:
         """Retry what may be retried before the first text; returns the finish reason or a Failed."""
         name = self.spec.name
         attempt = 0
@@ -174,35 +184,50 @@ class RemoteProvider:
                 if not isinstance(e, self._httpx.ConnectTimeout):
                     raise _Stop("timeout") from None  # the server went quiet between chunks
                 if attempt > self.spec.max_retries:
-                    return Failed(cmd.generation_id, "unreachable", f"Could not connect to {name} at "
-                                                                   f"{self.spec.base_url} within "
-                                                                   f"{self.spec.connect_timeout_s:.0f} s.")
+                    return Failed(
+                        cmd.generation_id,
+                        "unreachable",
+                        f"Could not connect to {name} at "
+                        f"{self.spec.base_url} within "
+                        f"{self.spec.connect_timeout_s:.0f} s.",
+                    )
             except (self._httpx.TransportError, OSError) as e:
                 if watch.why is not None:
                     raise _Stop(watch.why) from None
                 if watch.got_text:  # the connection dropped mid-reply: what arrived is kept
-                    return Failed(cmd.generation_id, "incomplete", f"The connection to {name} broke in the middle "
-                                                                  f"of the reply ({self._short(e)}).")
+                    return Failed(
+                        cmd.generation_id,
+                        "incomplete",
+                        f"The connection to {name} broke in the middle of the reply ({self._short(e)}).",
+                    )
                 if attempt > self.spec.max_retries:
-                    return Failed(cmd.generation_id, "unreachable", f"Could not reach {name} at "
-                                                                   f"{self.spec.base_url} ({self._short(e)}).")
+                    return Failed(
+                        cmd.generation_id,
+                        "unreachable",
+                        f"Could not reach {name} at {self.spec.base_url} ({self._short(e)}).",
+                    )
                 if watch.cancel.wait(min(8.0, 0.5 * 2 ** (attempt - 1))):
                     raise _Stop("cancel") from None
 
-    def _once(self, cmd: Generate, watch: _Watch, emit: Emit, counts: dict[str, Any],
-              times: dict[str, float]) -> str | Failed:
+    def _once(
+        self, cmd: Generate, watch: _Watch, emit: Emit, counts: dict[str, Any], times: dict[str, float]
+    ) -> str | Failed:
         gid = cmd.generation_id
         name = self.spec.name
         url, body = self._request(cmd)
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream, application/x-ndjson",
-                   **{k: v.strip() for k, v in self.spec.headers}}  # whitespace around a value is not part of it
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream, application/x-ndjson",
+            **{k: v.strip() for k, v in self.spec.headers},
+        }  # whitespace around a value is not part of it
         if self.spec.api_key:
             headers["Authorization"] = f"Bearer {self.spec.api_key.strip()}"
         if refused := self._unsendable():
             return Failed(gid, "bad_credential", refused)
         auth = self.spec.basic_auth or self._httpx.USE_CLIENT_DEFAULT
-        with self._client.stream("POST", url, headers=headers, content=json.dumps(body).encode(),
-                                 auth=auth) as response:
+        with self._client.stream(
+            "POST", url, headers=headers, content=json.dumps(body).encode(), auth=auth
+        ) as response:
             # The body has not been read yet: its reads take the timeout from this (the request's
             # "timeout" extension, read by the transport when the body starts streaming).
             response.request.extensions["timeout"]["read"] = self.spec.between_tokens_timeout_s
@@ -213,9 +238,11 @@ class RemoteProvider:
             if status != 200:
                 text = _error_text(response, self._scrub)
                 if status in _RETRY_STATUSES:
-                    raise _Retryable("rate_limited" if status == 429 else "server_error",
-                                     f"{name} answered {status}{': ' + text if text else ''}",
-                                     _retry_after(response.headers.get("Retry-After")))
+                    raise _Retryable(
+                        "rate_limited" if status == 429 else "server_error",
+                        f"{name} answered {status}{': ' + text if text else ''}",
+                        _retry_after(response.headers.get("Retry-After")),
+                    )
                 return Failed(gid, _status_code(status), _status_message(name, status, text))
             emit(Started(gid, 0, 0))
             decoder = StreamDecoder(self._format)
@@ -227,8 +254,12 @@ class RemoteProvider:
                 items = decoder.feed(chunk)
                 unparsed = 0 if items else unparsed + len(chunk)
                 if unparsed > _MAX_EVENT_BYTES:
-                    return Failed(gid, "bad_response", f"{name} sent more than {_MAX_EVENT_BYTES >> 20} MiB without "
-                                                       "a complete event; Hearth stopped reading.")
+                    return Failed(
+                        gid,
+                        "bad_response",
+                        f"{name} sent more than {_MAX_EVENT_BYTES >> 20} MiB without "
+                        "a complete event; Hearth stopped reading.",
+                    )
                 result = self._handle(gid, items, watch, emit, counts, times)
                 if result is not None:
                     if isinstance(result, Failed):
@@ -243,12 +274,17 @@ class RemoteProvider:
             if watch.why is not None:
                 raise _Stop(watch.why)
             if finish is None:
-                return Failed(gid, "incomplete", f"The reply from {name} stopped before it said it was finished "
-                                                 "(the stream ended without a finish reason).")
+                return Failed(
+                    gid,
+                    "incomplete",
+                    f"The reply from {name} stopped before it said it was finished "
+                    "(the stream ended without a finish reason).",
+                )
             return finish
 
-    def _handle(self, gid: int, items: list[Any], watch: _Watch, emit: Emit, counts: dict[str, Any],
-                times: dict[str, float]) -> str | Failed | None:
+    def _handle(
+        self, gid: int, items: list[Any], watch: _Watch, emit: Emit, counts: dict[str, Any], times: dict[str, float]
+    ) -> str | Failed | None:
         for item in items:
             if isinstance(item, WireText):
                 if not item.text and not item.replace:
@@ -267,19 +303,28 @@ class RemoteProvider:
                 emit(ProviderSession(gid, self.spec.name, item.value))
             elif isinstance(item, WireUsage):
                 counts["prompt"] = item.prompt_tokens if item.prompt_tokens is not None else counts["prompt"]
-                counts["completion"] = (item.completion_tokens if item.completion_tokens is not None
-                                        else counts["completion"])
+                counts["completion"] = (
+                    item.completion_tokens if item.completion_tokens is not None else counts["completion"]
+                )
             elif isinstance(item, WireError):
                 code: FailureCode = "provider_error" if item.code == "provider_error" else "bad_response"
-                return Failed(gid, code, f"{self.spec.name} reported an error: {item.message}"
-                              if code == "provider_error" else f"{self.spec.name} sent something Hearth could not "
-                                                               f"read: {item.message}")
+                return Failed(
+                    gid,
+                    code,
+                    f"{self.spec.name} reported an error: {item.message}"
+                    if code == "provider_error"
+                    else f"{self.spec.name} sent something Hearth could not read: {item.message}",
+                )
             elif isinstance(item, WireEnd):
                 if item.reason == "done":
                     # An end marker ([DONE]) with no finish reason before it: the server cut the
                     # reply short (llama-cpp-python's server does this when it is interrupted).
-                    return Failed(gid, "incomplete", f"The reply from {self.spec.name} ended without saying it "
-                                                     "was finished (no finish reason before the end marker).")
+                    return Failed(
+                        gid,
+                        "incomplete",
+                        f"The reply from {self.spec.name} ended without saying it "
+                        "was finished (no finish reason before the end marker).",
+                    )
                 return {"stop": "eog", "eos": "eog", "end_turn": "eog"}.get(item.reason, item.reason)
         return None
 
@@ -296,21 +341,43 @@ class RemoteProvider:
         # server's own default applies; vLLM refuses 0.
         limit = {"max_tokens": s.max_tokens} if s.max_tokens > 0 else {}
         if shape == "ollama":
-            return base + path, {"model": spec.model, "messages": messages, "stream": True, "options": {
-                "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "min_p": s.min_p,
-                "repeat_penalty": s.repeat_penalty, "seed": s.seed,
-                **({"num_predict": s.max_tokens} if s.max_tokens > 0 else {})}}
+            return base + path, {
+                "model": spec.model,
+                "messages": messages,
+                "stream": True,
+                "options": {
+                    "temperature": s.temperature,
+                    "top_k": s.top_k,
+                    "top_p": s.top_p,
+                    "min_p": s.min_p,
+                    "repeat_penalty": s.repeat_penalty,
+                    "seed": s.seed,
+                    **({"num_predict": s.max_tokens} if s.max_tokens > 0 else {}),
+                },
+            }
         if shape in ("dify-chat", "dify-workflow"):
             # Dify keeps the conversation on its side: Hearth sends the newest message.
             query = next((m.content for m in reversed(cmd.messages) if m.role == "user"), "")
             if shape == "dify-workflow":
                 return base + path, {"inputs": {"query": query}, "response_mode": "streaming", "user": "hearth"}
             # The conversation id Dify gave on an earlier turn keeps its side of the history.
-            return base + path, {"inputs": {}, "query": query, "response_mode": "streaming", "user": "hearth",
-                                 "conversation_id": spec.session}
-        body: dict[str, Any] = {"model": spec.model, "messages": messages, "stream": True,
-                                "temperature": s.temperature, "top_p": s.top_p, **limit,
-                                "seed": s.seed, "stream_options": {"include_usage": True}}
+            return base + path, {
+                "inputs": {},
+                "query": query,
+                "response_mode": "streaming",
+                "user": "hearth",
+                "conversation_id": spec.session,
+            }
+        body: dict[str, Any] = {
+            "model": spec.model,
+            "messages": messages,
+            "stream": True,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            **limit,
+            "seed": s.seed,
+            "stream_options": {"include_usage": True},
+        }
         return base + path, body
 
     def _scrub(self, text: str) -> str:

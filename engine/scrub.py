@@ -41,9 +41,17 @@ def forms(secret: str) -> set[str]:
     """Every way `secret` can be spelled in an error message (at least 4 characters long)."""
     out: set[str] = set()
     for s in {secret, secret.strip()}:
-        out |= {s, repr(s)[1:-1], repr(s.encode("utf-8", "backslashreplace"))[2:-1], json.dumps(s)[1:-1],
-                json.dumps(s, ensure_ascii=False)[1:-1], quote(s, safe=""), quote(s), quote_plus(s),
-                " ".join(s.split())}
+        out |= {
+            s,
+            repr(s)[1:-1],
+            repr(s.encode("utf-8", "backslashreplace"))[2:-1],
+            json.dumps(s)[1:-1],
+            json.dumps(s, ensure_ascii=False)[1:-1],
+            quote(s, safe=""),
+            quote(s),
+            quote_plus(s),
+            " ".join(s.split()),
+        }
         out |= set(_CONTROL_RUN.split(s))  # a message that keeps one line of it
     return {f for f in out if len(f.strip()) >= _ERROR_MIN}
 
@@ -65,8 +73,9 @@ class SecretScrubber:
         self._held = ""
 
     @classmethod
-    def for_request(cls, api_key: str | None, headers: Iterable[tuple[str, str]],
-                    basic_auth: tuple[str, str] | None) -> SecretScrubber:
+    def for_request(
+        cls, api_key: str | None, headers: Iterable[tuple[str, str]], basic_auth: tuple[str, str] | None
+    ) -> SecretScrubber:
         """The scrubber for what one request sends: replies lose the key, the URL's user and
         password and the values of headers that look secret; errors lose every header value too."""
         headers = list(headers)
@@ -83,7 +92,7 @@ class SecretScrubber:
         for secret, mark in self._streamed:
             buf = buf.replace(secret, mark)
         keep = self._open_prefix(buf)
-        self._held = buf[len(buf) - keep:] if keep else ""
+        self._held = buf[len(buf) - keep :] if keep else ""
         return buf[: len(buf) - keep]
 
     def flush(self) -> str:

@@ -73,8 +73,15 @@ def _selftest(conn: Connection, model_path: str, n_threads: int, n_decode: int) 
     # With a GPU backend, offload every layer: the self-test then proves the GPU path too.
     gpu = bool(report.gpu_devices) and bool(llama_cpp.llama_supports_gpu_offload())
     t0 = time.perf_counter()
-    llm = llama_cpp.Llama(model_path=model_path, n_ctx=512, n_batch=64, n_threads=n_threads,
-                          n_threads_batch=n_threads, n_gpu_layers=-1 if gpu else 0, verbose=False)
+    llm = llama_cpp.Llama(
+        model_path=model_path,
+        n_ctx=512,
+        n_batch=64,
+        n_threads=n_threads,
+        n_threads_batch=n_threads,
+        n_gpu_layers=-1 if gpu else 0,
+        verbose=False,
+    )
     load_ms = (time.perf_counter() - t0) * 1000
     tokens = llm.tokenize(SELFTEST_PROMPT.encode(), add_bos=True, special=False)
     step("prompt")
@@ -91,13 +98,21 @@ def _selftest(conn: Connection, model_path: str, n_threads: int, n_decode: int) 
         out.append(tok)
         llm.eval([tok])
     decode_s = time.perf_counter() - t0
-    conn.send(("done", {
-        "system_info": llama_cpp.llama_print_system_info().decode(errors="replace"),
-        "gpu_layers": int(llama_cpp.llama_model_n_layer(llm._model.model)) + 1 if gpu else 0,
-        "load_ms": load_ms, "prompt_tokens": len(tokens), "prompt_ms": prompt_ms,
-        "decode_tokens": len(out), "decode_tokens_per_s": len(out) / decode_s if out and decode_s > 0 else 0.0,
-        "text": llm.detokenize(out).decode("utf-8", "replace"),
-    }))
+    conn.send(
+        (
+            "done",
+            {
+                "system_info": llama_cpp.llama_print_system_info().decode(errors="replace"),
+                "gpu_layers": int(llama_cpp.llama_model_n_layer(llm._model.model)) + 1 if gpu else 0,
+                "load_ms": load_ms,
+                "prompt_tokens": len(tokens),
+                "prompt_ms": prompt_ms,
+                "decode_tokens": len(out),
+                "decode_tokens_per_s": len(out) / decode_s if out and decode_s > 0 else 0.0,
+                "text": llm.detokenize(out).decode("utf-8", "replace"),
+            },
+        )
+    )
     llm.close()
 
 
@@ -108,8 +123,13 @@ def _death(exitcode: int | None, step: str) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        native = {"SIGSEGV": "crashed", "SIGILL": "hit an instruction this CPU does not have",
-                  "SIGBUS": "crashed", "SIGABRT": "aborted", "SIGKILL": "was killed (out of memory?)"}
+        native = {
+            "SIGSEGV": "crashed",
+            "SIGILL": "hit an instruction this CPU does not have",
+            "SIGBUS": "crashed",
+            "SIGABRT": "aborted",
+            "SIGKILL": "was killed (out of memory?)",
+        }
         what = native.get(name, "died")
         return f"llama.cpp {what} ({name}) while {doing}."
     return f"The self-test process exited (code {exitcode}) while {doing}."
@@ -119,8 +139,7 @@ def run_selftest(model_path: str, *, n_threads: int = 1, n_decode: int = 8, time
     """Run the self-test in a spawned process and report; never raises for the child's failures."""
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, model_path, n_threads, n_decode), name="hearth-selftest",
-                       daemon=True)
+    proc = ctx.Process(target=_child, args=(send, model_path, n_threads, n_decode), name="hearth-selftest", daemon=True)
     step, backends, done = "start", None, None
     error = ""
     deadline = time.monotonic() + timeout

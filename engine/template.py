@@ -22,8 +22,16 @@ from engine.commands import ChatMessage
 from engine.errors import ModelLoadError
 from engine.template_limits import LimitedSandbox, TemplateTooCostly, compile_limited, render_limited
 
-__all__ = ["CHATML_TEMPLATE", "KNOWN_TEMPLATES", "TEMPLATE_NAMES", "ChatTemplate", "TemplateChoice", "choose_template",
-           "looks_like_base_model", "too_costly_message"]
+__all__ = [
+    "CHATML_TEMPLATE",
+    "KNOWN_TEMPLATES",
+    "TEMPLATE_NAMES",
+    "ChatTemplate",
+    "TemplateChoice",
+    "choose_template",
+    "looks_like_base_model",
+    "too_costly_message",
+]
 
 # Used when a model ships no template: ChatML is what most small instruct models expect.
 CHATML_TEMPLATE = (
@@ -37,20 +45,37 @@ CHATML_TEMPLATE = (
 # model's own template (sandboxed); named as llama.cpp names its built-in templates.
 KNOWN_TEMPLATES: dict[str, str] = {
     "chatml": CHATML_TEMPLATE,
-    "gemma": ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' "
-              "else 'user' }}\n{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}"
-              "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"),
-    "llama3": ("{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
-               "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
-               "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"),
-    "phi3": ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
-             "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"),
-    "mistral": ("{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}{{ m['content'] }}"
-                "{{ eos_token }}{% else %}[INST] {{ m['content'] }} [/INST]{% endif %}{% endfor %}"),
+    "gemma": (
+        "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' "
+        "else 'user' }}\n{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}"
+        "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+    ),
+    "llama3": (
+        "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+        "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
+        "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+    ),
+    "phi3": (
+        "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+    ),
+    "mistral": (
+        "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}{{ m['content'] }}"
+        "{{ eos_token }}{% else %}[INST] {{ m['content'] }} [/INST]{% endif %}{% endfor %}"
+    ),
 }
 TEMPLATE_NAMES = {"chatml": "ChatML", "gemma": "Gemma", "llama3": "Llama 3", "phi3": "Phi-3", "mistral": "Mistral"}
-_BY_ARCHITECTURE = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "gemma3n": "gemma", "phi3": "phi3",
-                    "qwen2": "chatml", "qwen3": "chatml", "qwen2moe": "chatml", "qwen3moe": "chatml"}
+_BY_ARCHITECTURE = {
+    "gemma": "gemma",
+    "gemma2": "gemma",
+    "gemma3": "gemma",
+    "gemma3n": "gemma",
+    "phi3": "phi3",
+    "qwen2": "chatml",
+    "qwen3": "chatml",
+    "qwen2moe": "chatml",
+    "qwen3moe": "chatml",
+}
 # Words in an instruction-tuned model's name; a model with none of them is probably a base model.
 _CHAT_WORDS = re.compile(r"instruct|chat|assistant|(^|[^a-z])(it|sft|dpo|rlhf)([^a-z]|$)", re.IGNORECASE)
 
@@ -67,36 +92,46 @@ def looks_like_base_model(*names: str) -> bool:
     return not any(_CHAT_WORDS.search(n) for n in names if n)
 
 
-def choose_template(file_template: str | None, *, architecture: str, chosen: str | None, file_name: str,
-                    model_name: str = "") -> TemplateChoice:
+def choose_template(
+    file_template: str | None, *, architecture: str, chosen: str | None, file_name: str, model_name: str = ""
+) -> TemplateChoice:
     """The chat template to use: the person's choice, else the file's, else llama.cpp's for its architecture."""
     if chosen:
         if chosen not in KNOWN_TEMPLATES:
             raise ValueError(f"unknown chat template {chosen!r}; known: {', '.join(KNOWN_TEMPLATES)}")
-        return TemplateChoice(KNOWN_TEMPLATES[chosen], chosen, f"Chat template: {TEMPLATE_NAMES[chosen]}, chosen "
-                                                               f"for {file_name}.")
+        return TemplateChoice(
+            KNOWN_TEMPLATES[chosen], chosen, f"Chat template: {TEMPLATE_NAMES[chosen]}, chosen for {file_name}."
+        )
     if file_template:
         return TemplateChoice(file_template, "model", "")
     name = _BY_ARCHITECTURE.get(architecture)
     if name is not None:
-        note = (f"{file_name} has no chat template; Hearth uses {TEMPLATE_NAMES[name]}'s, the usual one for "
-                f"{architecture} models.")
+        note = (
+            f"{file_name} has no chat template; Hearth uses {TEMPLATE_NAMES[name]}'s, the usual one for "
+            f"{architecture} models."
+        )
     else:
         name = "chatml"
-        note = (f"{file_name} has no chat template, and its architecture ({architecture}) does not tell which one it "
-                "needs: Hearth uses ChatML, a guess. If answers look wrong, choose one: "
-                "`hearth models template MODEL NAME`.")
+        note = (
+            f"{file_name} has no chat template, and its architecture ({architecture}) does not tell which one it "
+            "needs: Hearth uses ChatML, a guess. If answers look wrong, choose one: "
+            "`hearth models template MODEL NAME`."
+        )
     if looks_like_base_model(model_name, file_name):
-        note += (" It also looks like a base model (no 'instruct' or 'chat' in its name): it continues text rather "
-                 "than answering, so replies may ramble or repeat the question.")
+        note += (
+            " It also looks like a base model (no 'instruct' or 'chat' in its name): it continues text rather "
+            "than answering, so replies may ramble or repeat the question."
+        )
     return TemplateChoice(KNOWN_TEMPLATES[name], name, note)
 
 
 def too_costly_message(path: str, error: TemplateTooCostly) -> str:
     """What a person reads when the template at `path` went past a limit: the file, and what to do."""
-    return (f"The chat template in {Path(path).name} {error.message}, so Hearth stopped it: the template is broken or "
-            f"hostile. Choose a built-in template for this model (`hearth models template {path} chatml`, or "
-            "gemma, llama3, phi3, mistral), or choose another model.")
+    return (
+        f"The chat template in {Path(path).name} {error.message}, so Hearth stopped it: the template is broken or "
+        f"hostile. Choose a built-in template for this model (`hearth models template {path} chatml`, or "
+        "gemma, llama3, phi3, mistral), or choose another model."
+    )
 
 
 # Stands in for message i while the template renders (private-use characters nobody types).
@@ -145,8 +180,9 @@ class ChatTemplate:
             "bos_token": self._bos,
             "eos_token": self._eos,
         }
-        return render_limited(self._template, context, content_chars=sum(len(m.content) for m in messages),
-                              limit_memory=self.limit_memory)
+        return render_limited(
+            self._template, context, content_chars=sum(len(m.content) for m in messages), limit_memory=self.limit_memory
+        )
 
     def render_parts(self, messages: Sequence[ChatMessage]) -> list[tuple[str, bool]]:
         """The prompt as (text, is_content) pieces, so that message contents stay data.
@@ -165,7 +201,7 @@ class ChatTemplate:
             parts: list[tuple[str, bool]] = []
             pos = 0
             for m in _MARK.finditer(marked):
-                parts += [(marked[pos:m.start()], False), (content_of(int(m.group(1))), True)]
+                parts += [(marked[pos : m.start()], False), (content_of(int(m.group(1))), True)]
                 pos = m.end()
             parts.append((marked[pos:], False))
             return [p for p in parts if p[0]]

@@ -59,8 +59,16 @@ from engine.errors import EngineError
 if sys.platform != "win32":
     import resource
 
-__all__ = ["COMPILE_SECONDS", "RENDER_SECONDS", "TURN_SECONDS", "LimitedSandbox", "TemplateTooCostly",
-           "compile_limited", "render_budget", "render_limited"]
+__all__ = [
+    "COMPILE_SECONDS",
+    "RENDER_SECONDS",
+    "TURN_SECONDS",
+    "LimitedSandbox",
+    "TemplateTooCostly",
+    "compile_limited",
+    "render_budget",
+    "render_limited",
+]
 
 COMPILE_SECONDS = 1.5  # the largest real templates (about 20 KB) compile in a fraction of that
 RENDER_SECONDS = 1.0  # one render
@@ -106,14 +114,16 @@ def _check_time() -> None:
 
 def _checked_size(value: Any) -> Any:
     if isinstance(value, (str, list, tuple)) and len(value) > _state.cap:
-        raise TemplateTooCostly("bad_template",
-                                f"built a value of {len(value):,} characters or items (the limit is {_state.cap:,})")
+        raise TemplateTooCostly(
+            "bad_template", f"built a value of {len(value):,} characters or items (the limit is {_state.cap:,})"
+        )
     return value
 
 
 def _too_big(size: int) -> TemplateTooCostly:
-    return TemplateTooCostly("bad_template",
-                             f"asked for a value of {size:,} characters or items (the limit is {_state.cap:,})")
+    return TemplateTooCostly(
+        "bad_template", f"asked for a value of {size:,} characters or items (the limit is {_state.cap:,})"
+    )
 
 
 def _check_binop(op: str, left: Any, right: Any) -> None:
@@ -129,8 +139,12 @@ def _check_binop(op: str, left: Any, right: Any) -> None:
         if isinstance(left, sized) and isinstance(right, sized) and len(left) + len(right) > _state.cap:
             raise _too_big(len(left) + len(right))
     elif op == "**":
-        if (isinstance(left, int) and isinstance(right, int) and abs(left) > 1
-                and right * (abs(left).bit_length() - 1) > _MAX_INT_BITS):
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right * (abs(left).bit_length() - 1) > _MAX_INT_BITS
+        ):
             raise TemplateTooCostly("bad_template", f"raised a number to a power past {_MAX_INT_BITS} bits")
     elif op == "%" and isinstance(left, str):
         args = right if isinstance(right, tuple) else (right,)
@@ -242,8 +256,17 @@ def _monitoring_tool() -> int | None:
                 except ValueError:
                     continue
                 sys.monitoring.register_callback(tool, sys.monitoring.events.JUMP, _on_jump)
-                for module in (jinja2.filters, jinja2.runtime, jinja2.utils, jinja2.lexer, jinja2.parser,
-                               jinja2.compiler, jinja2.nodes, jinja2.visitor, jinja2.idtracking):
+                for module in (
+                    jinja2.filters,
+                    jinja2.runtime,
+                    jinja2.utils,
+                    jinja2.lexer,
+                    jinja2.parser,
+                    jinja2.compiler,
+                    jinja2.nodes,
+                    jinja2.visitor,
+                    jinja2.idtracking,
+                ):
                     for fn in _functions(module):
                         _watch(fn.__code__, tool)
                 _tool = tool
@@ -301,8 +324,9 @@ def _memory_limit(headroom: int | None) -> Iterator[None]:
 def compile_limited(env: LimitedSandbox, source: str) -> Template:
     """Compile `source` (a TemplateError if it is not Jinja) with its loops watched."""
     if len(source) > _MAX_SOURCE:
-        raise TemplateTooCostly("bad_template",
-                                f"is {len(source):,} characters long (Hearth reads up to {_MAX_SOURCE:,})")
+        raise TemplateTooCostly(
+            "bad_template", f"is {len(source):,} characters long (Hearth reads up to {_MAX_SOURCE:,})"
+        )
     tool = _monitoring_tool()
     _state.deadline, _state.limit_s, _state.doing = time.thread_time() + COMPILE_SECONDS, COMPILE_SECONDS, "compile"
     try:
@@ -329,8 +353,7 @@ def render_budget(seconds: float = TURN_SECONDS) -> Iterator[None]:
         _state.budget = None
 
 
-def render_limited(template: Template, context: Mapping[str, Any], *, content_chars: int,
-                   limit_memory: bool) -> str:
+def render_limited(template: Template, context: Mapping[str, Any], *, content_chars: int, limit_memory: bool) -> str:
     """Render `template` within the limits; TemplateTooCostly past one of them.
 
     `content_chars` is the length of the messages' text, which the output cap allows twice

@@ -21,12 +21,15 @@ __all__ = ["blocked_message", "compile_template"]
 
 
 def blocked_message(name: str, error: Exception) -> str:
-    return (f"The chat template in {name} was blocked by Hearth's sandbox: it tried to do something a chat "
-            f"template may not ({error}). The model file may be hostile; choose another model.")
+    return (
+        f"The chat template in {name} was blocked by Hearth's sandbox: it tried to do something a chat "
+        f"template may not ({error}). The model file may be hostile; choose another model."
+    )
 
 
-def compile_template(path: str, source: str, *, bos: str, eos: str, trial: bool = False,
-                     limit_memory: bool = True) -> ChatTemplate:
+def compile_template(
+    path: str, source: str, *, bos: str, eos: str, trial: bool = False, limit_memory: bool = True
+) -> ChatTemplate:
     """Compile the model's chat template; with `trial`, also render a one-message chat.
 
     The trial render runs before llama.cpp loads the file, so a template that tries to leave

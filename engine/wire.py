@@ -41,6 +41,7 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class WireText:
     """Text to append to the reply; with `replace`, the whole reply so far becomes `text`."""
+
     text: str
     replace: bool = False
 
@@ -48,12 +49,14 @@ class WireText:
 @dataclass(frozen=True, slots=True)
 class WireEnd:
     """The provider finished: its finish reason ("stop", "length", ...) or "done" for a bare marker."""
+
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class WireError:
-    """"provider_error": the provider reported a failure; "malformed_event": an event we cannot read."""
+    """ "provider_error": the provider reported a failure; "malformed_event": an event we cannot read."""
+
     code: str
     message: str
 
@@ -61,6 +64,7 @@ class WireError:
 @dataclass(frozen=True, slots=True)
 class WireUsage:
     """Token counts as the provider reported them (either may be missing)."""
+
     prompt_tokens: int | None
     completion_tokens: int | None
 
@@ -68,6 +72,7 @@ class WireUsage:
 @dataclass(frozen=True, slots=True)
 class WireSession:
     """The provider's own id for this conversation (Dify's conversation_id), to send next turn."""
+
     value: str
 
 
@@ -96,7 +101,7 @@ _PATH = re.compile(rf"\$(?:{_STEP.pattern})*")
 
 def _compile_path(text: str) -> PathSteps:
     if not _PATH.fullmatch(text):
-        raise ValueError(f"cannot read path {text!r}: use $ then .key, [index] or [\"odd key\"]")
+        raise ValueError(f'cannot read path {text!r}: use $ then .key, [index] or ["odd key"]')
     return tuple(int(i) if i else n or d or q for n, i, d, q in _STEP.findall(text))
 
 
@@ -124,6 +129,7 @@ def _first(obj: Any, paths: Paths) -> Any:
 @dataclass(frozen=True, slots=True)
 class EventRules:
     """Where one kind of event keeps each thing; see the schema in wire_formats.toml."""
+
     text: Paths = ()
     replace: Paths = ()
     error: Paths = ()
@@ -141,6 +147,7 @@ class EventRules:
 @dataclass(frozen=True)
 class WireFormat:
     """One provider's wire format, compiled: framing plus either `rules` or per-type `events`."""
+
     name: str
     framing: str
     end_markers: frozenset[str] = frozenset()
@@ -152,8 +159,9 @@ class WireFormat:
 
 
 _Fail = Callable[[str, str], NoReturn]
-_RULE_KEYS = frozenset({"text", "replace", "error", "error_code", "end", "end_reason", "usage", "outputs",
-                        "output_keys", "session"})
+_RULE_KEYS = frozenset(
+    {"text", "replace", "error", "error_code", "end", "end_reason", "usage", "outputs", "output_keys", "session"}
+)
 _FORMAT_KEYS = _RULE_KEYS | {"framing", "end_markers", "event_type", "events", "fields", "request"}
 
 
@@ -175,8 +183,9 @@ def load_formats(path: Path | None = None) -> dict[str, WireFormat]:
 
 def _compile_format(where: str, name: str, table: Any) -> WireFormat:
     def fail(key: str, problem: str) -> NoReturn:
-        raise WireFormatError("bad_wire_format",
-                              f"{where}: format {name!r}, key {key!r}: {problem}", format_name=name, key=key)
+        raise WireFormatError(
+            "bad_wire_format", f"{where}: format {name!r}, key {key!r}: {problem}", format_name=name, key=key
+        )
 
     def check(ok: bool, key: str, problem: str) -> None:
         if not ok:
@@ -188,12 +197,21 @@ def _compile_format(where: str, name: str, table: Any) -> WireFormat:
     framing, markers, events = table.get("framing"), table.get("end_markers", []), table.get("events")
     request, fields = table.get("request"), table.get("fields", {})
     check(framing in ("sse", "ndjson"), "framing", f'must be "sse" or "ndjson", not {framing!r}')
-    check(isinstance(markers, list) and all(isinstance(m, str) and m for m in markers), "end_markers",
-          "must be a list of non-empty strings")
-    check(request is None or (isinstance(request, str) and bool(request)), "request",
-          'must name a request shape, e.g. "openai"')
-    check(isinstance(fields, dict) and (not fields or framing == "sse"), "fields",
-          "must be a table of SSE field names (SSE framing only)")
+    check(
+        isinstance(markers, list) and all(isinstance(m, str) and m for m in markers),
+        "end_markers",
+        "must be a list of non-empty strings",
+    )
+    check(
+        request is None or (isinstance(request, str) and bool(request)),
+        "request",
+        'must name a request shape, e.g. "openai"',
+    )
+    check(
+        isinstance(fields, dict) and (not fields or framing == "sse"),
+        "fields",
+        "must be a table of SSE field names (SSE framing only)",
+    )
     rule_keys = sorted(set(table) & _RULE_KEYS)
     if events is None:
         check(bool(rule_keys), "text", "a format needs rules (text, end, error, ...) or an `events` table")
@@ -203,11 +221,14 @@ def _compile_format(where: str, name: str, table: Any) -> WireFormat:
             fail(rule_keys[0], "with an `events` table, rules go under events.<type>")
         check(isinstance(events, dict) and bool(events), "events", "must be a table of event types")
     return WireFormat(
-        name=name, framing=framing, end_markers=frozenset(markers),
+        name=name,
+        framing=framing,
+        end_markers=frozenset(markers),
         event_type=_paths(fail, "event_type", table.get("event_type")),
         rules=None if events else _compile_rules(fail, "", {k: table[k] for k in rule_keys}),
         events={t: _compile_rules(fail, f"events.{t}", r) for t, r in events.items()} if events else None,
-        fields={f: _compile_rules(fail, f"fields.{f}", r) for f, r in fields.items()}, request=request,
+        fields={f: _compile_rules(fail, f"fields.{f}", r) for f, r in fields.items()},
+        request=request,
     )
 
 
@@ -228,10 +249,18 @@ def _compile_rules(fail: _Fail, prefix: str, table: Any) -> EventRules:
     if not isinstance(output_keys, list) or not all(isinstance(k, str) for k in output_keys):
         fail(key("output_keys"), "must be a list of strings")
     return EventRules(
-        text=paths("text"), replace=paths("replace"), error=paths("error"), error_code=paths("error_code"),
-        end=() if end is True else paths("end"), end_always=end is True, end_reason=paths("end_reason"),
-        usage_prompt=paths("usage.prompt", usage), usage_completion=paths("usage.completion", usage),
-        outputs=paths("outputs"), output_keys=tuple(output_keys), session=paths("session"),
+        text=paths("text"),
+        replace=paths("replace"),
+        error=paths("error"),
+        error_code=paths("error_code"),
+        end=() if end is True else paths("end"),
+        end_always=end is True,
+        end_reason=paths("end_reason"),
+        usage_prompt=paths("usage.prompt", usage),
+        usage_completion=paths("usage.completion", usage),
+        outputs=paths("outputs"),
+        output_keys=tuple(output_keys),
+        session=paths("session"),
     )
 
 
@@ -240,7 +269,7 @@ def _paths(fail: _Fail, key: str, value: Any) -> Paths:
         return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(p, str) for p in items):
-        fail(key, f"must be a path like \"$.a.b[0]\" or a list of them, not {value!r}")
+        fail(key, f'must be a path like "$.a.b[0]" or a list of them, not {value!r}')
     try:
         return tuple(_compile_path(p) for p in items)
     except ValueError as e:

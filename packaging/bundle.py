@@ -45,8 +45,19 @@ class BundleError(Exception):
 
 def run_pyinstaller(work: Path) -> Path:
     say("PyInstaller: collecting Python, Qt, llama.cpp and the model (about 2 minutes)")
-    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-           "--distpath", str(work / "dist"), "--workpath", str(work / "build"), str(ROOT / "packaging" / "hearth.spec")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(work / "dist"),
+        "--workpath",
+        str(work / "build"),
+        str(ROOT / "packaging" / "hearth.spec"),
+    ]
     if subprocess.run(cmd).returncode != 0:
         raise BundleError("PyInstaller failed; its output above says why.")
     return work / "dist" / "hearth"
@@ -69,9 +80,14 @@ _OPTIONAL = re.compile(r"/plugins/(platformthemes|wayland[^/]*|platforms/libqway
 # Libraries a Wayland session always provides (PyInstaller never bundles them, on purpose).
 _SESSION_PROVIDED = re.compile(r"^libwayland-")
 # Debian packages for the X libraries Qt's xcb plugin needs, for the message when one is missing.
-_DEBIAN_HINT = {"libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
-                "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-image.so.0": "libxcb-image0",
-                "libxcb-render-util.so.0": "libxcb-render-util0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0"}
+_DEBIAN_HINT = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
 
 
 def system_libraries(folder: Path) -> dict[str, str]:
@@ -96,10 +112,13 @@ def system_libraries(folder: Path) -> dict[str, str]:
             elif not m.group(2).startswith(str(folder)):
                 needed[m.group(1)] = m.group(2)
     if missing:
-        raise BundleError("These libraries are needed by the bundle but missing on this build machine: "
-                          + ", ".join(f"{k} (for {v})" for k, v in sorted(missing.items()))
-                          + ". Install them (apt-get install "
-                          + " ".join(sorted({_DEBIAN_HINT.get(k, k) for k in missing})) + ") and build again.")
+        raise BundleError(
+            "These libraries are needed by the bundle but missing on this build machine: "
+            + ", ".join(f"{k} (for {v})" for k, v in sorted(missing.items()))
+            + ". Install them (apt-get install "
+            + " ".join(sorted({_DEBIAN_HINT.get(k, k) for k in missing}))
+            + ") and build again."
+        )
     return needed
 
 
@@ -171,12 +190,17 @@ def make_deb(app: Path, dist: Path, ver: str, deb_arch: str, depends: list[str])
     control = stage / "DEBIAN" / "control"
     control.parent.mkdir()
     fields = {
-        "Package": "hearth", "Version": ver, "Architecture": deb_arch, "Section": "utils", "Priority": "optional",
-        "Maintainer": "Hearth developers <hearth@localhost>", "Installed-Size": str(installed_kb),
+        "Package": "hearth",
+        "Version": ver,
+        "Architecture": deb_arch,
+        "Section": "utils",
+        "Priority": "optional",
+        "Maintainer": "Hearth developers <hearth@localhost>",
+        "Installed-Size": str(installed_kb),
         "Depends": ", ".join(depends),
         "Description": "local-first desktop assistant: chat with a language model on your own machine\n"
-                       " Hearth runs llama.cpp on your CPU (or GPU), offline, and keeps every conversation\n"
-                       " in SQLite on your disk. It can also talk to any OpenAI-compatible server.",
+        " Hearth runs llama.cpp on your CPU (or GPU), offline, and keeps every conversation\n"
+        " in SQLite on your disk. It can also talk to any OpenAI-compatible server.",
     }
     control.write_text("".join(f"{k}: {v}\n" for k, v in fields.items() if v))
     for p in stage.rglob("*"):  # dpkg-deb refuses group/other-writable files
@@ -184,8 +208,9 @@ def make_deb(app: Path, dist: Path, ver: str, deb_arch: str, depends: list[str])
             p.chmod(p.stat().st_mode & ~(stat.S_IWGRP | stat.S_IWOTH))
     out = dist / f"hearth_{ver}_{deb_arch}.deb"
     say(f"writing {out.name}")
-    done = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(stage), str(out)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(stage), str(out)], capture_output=True, text=True
+    )
     shutil.rmtree(stage)
     if done.returncode != 0:
         raise BundleError(f"dpkg-deb failed: {done.stderr.strip()}")
@@ -194,8 +219,10 @@ def make_deb(app: Path, dist: Path, ver: str, deb_arch: str, depends: list[str])
 
 def build(dist: Path, work: Path, *, deb: bool = True) -> dict[str, object]:
     if not sys.platform.startswith("linux"):
-        raise BundleError("packaging/bundle.py builds the Linux installers; on Windows and macOS run PyInstaller on "
-                          "packaging/hearth.spec (see .github/workflows/release.yml).")
+        raise BundleError(
+            "packaging/bundle.py builds the Linux installers; on Windows and macOS run PyInstaller on "
+            "packaging/hearth.spec (see .github/workflows/release.yml)."
+        )
     machine = os.uname().machine
     if machine not in ARCH:
         raise BundleError(f"no installer recipe for {machine}")
@@ -207,8 +234,13 @@ def build(dist: Path, work: Path, *, deb: bool = True) -> dict[str, object]:
     depends = debian_packages(libs)
     dist.mkdir(parents=True, exist_ok=True)
     name = f"hearth-{ver}-linux-{tar_arch}"
-    result: dict[str, object] = {"version": ver, "folder": str(app), "folder_bytes": _du(app),
-                                 "system_libraries": sorted(libs), "depends": depends}
+    result: dict[str, object] = {
+        "version": ver,
+        "folder": str(app),
+        "folder_bytes": _du(app),
+        "system_libraries": sorted(libs),
+        "depends": depends,
+    }
     tarball = make_tarball(app, dist, name)
     result |= {"tarball": str(tarball), "tarball_bytes": tarball.stat().st_size}
     if deb and shutil.which("dpkg-deb"):

@@ -52,9 +52,7 @@ def copy_database(source: Path, dest: Path, *, immutable: bool = False) -> Path:
         os.replace(partial, dest)
         partial = None
     except (sqlite3.Error, OSError) as exc:
-        raise StoreError(
-            "backup_failed", f"Could not back up {source} to {dest}: {_reason(exc)}."
-        ) from exc
+        raise StoreError("backup_failed", f"Could not back up {source} to {dest}: {_reason(exc)}.") from exc
     finally:
         if partial is not None:
             partial.unlink(missing_ok=True)

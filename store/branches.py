@@ -38,19 +38,25 @@ class Fork:
     copied: int  # messages copied
 
 
-def begin_edit(session: Session, message_id: int, text: str, model: str, *, now: float,
-               owner: str | None) -> TurnStart:
+def begin_edit(session: Session, message_id: int, text: str, model: str, *, now: float, owner: str | None) -> TurnStart:
     """Send `text` in place of the user message `message_id`: a sibling with a new answer."""
     check_message(text)
     conn = session.connection()
     conversation_id, parent_id, role = _message(session, message_id)
     if role != "user":
-        raise StoreError("not_editable", f"Message {message_id} is an answer; only your messages can be edited "
-                                         "(regenerate an answer instead).")
+        raise StoreError(
+            "not_editable",
+            f"Message {message_id} is an answer; only your messages can be edited (regenerate an answer instead).",
+        )
     _touch(session, conversation_id, now)
-    user = int(conn.exec_driver_sql(
-        "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at)"
-        " VALUES (?, ?, 'user', ?, ?, ?)", (conversation_id, parent_id, text, now, now)).lastrowid or 0)
+    user = int(
+        conn.exec_driver_sql(
+            "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at)"
+            " VALUES (?, ?, 'user', ?, ?, ?)",
+            (conversation_id, parent_id, text, now, now),
+        ).lastrowid
+        or 0
+    )
     assistant, generation = writes.add_answer(conn, conversation_id, user, model, now=now, owner=owner)
     return _turn(session, TurnIds(conversation_id, user, assistant, generation))
 
@@ -59,12 +65,15 @@ def begin_regenerate(session: Session, message_id: int, model: str, *, now: floa
     """A new answer beside the answer `message_id` (same question), made the branch shown."""
     conversation_id, parent_id, role = _message(session, message_id)
     if role != "assistant" or parent_id is None:
-        raise StoreError("not_regenerable", f"Message {message_id} is not an answer; only answers can be "
-                                            "regenerated (edit your message instead).")
+        raise StoreError(
+            "not_regenerable",
+            f"Message {message_id} is not an answer; only answers can be regenerated (edit your message instead).",
+        )
     _refuse_live(session, [message_id])
     _touch(session, conversation_id, now)
-    assistant, generation = writes.add_answer(session.connection(), conversation_id, parent_id, model, now=now,
-                                              owner=owner)
+    assistant, generation = writes.add_answer(
+        session.connection(), conversation_id, parent_id, model, now=now, owner=owner
+    )
     return _turn(session, TurnIds(conversation_id, parent_id, assistant, generation))
 
 
@@ -89,16 +98,24 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
     _refuse_live(session, path)
     title = conn.exec_driver_sql("SELECT title FROM conversation WHERE id = ?", (conversation_id,)).scalar()
     new_title = fork_title(session, str(title or ""))
-    new_id = int(conn.exec_driver_sql(
-        "INSERT INTO conversation (title, created_at, updated_at, settings_json, title_by) "
-        "SELECT ?, ?, ?, settings_json, title_by FROM conversation WHERE id = ?",
-        (new_title, now, now, conversation_id)).lastrowid or 0)
+    new_id = int(
+        conn.exec_driver_sql(
+            "INSERT INTO conversation (title, created_at, updated_at, settings_json, title_by) "
+            "SELECT ?, ?, ?, settings_json, title_by FROM conversation WHERE id = ?",
+            (new_title, now, now, conversation_id),
+        ).lastrowid
+        or 0
+    )
     parent: int | None = None
     for old_id in path:
-        parent = int(conn.exec_driver_sql(
-            "INSERT INTO message (conversation_id, parent_id, role, content, reasoning, created_at, updated_at) "
-            "SELECT ?, ?, role, content, reasoning, created_at, updated_at FROM message WHERE id = ?",
-            (new_id, parent, old_id)).lastrowid or 0)
+        parent = int(
+            conn.exec_driver_sql(
+                "INSERT INTO message (conversation_id, parent_id, role, content, reasoning, created_at, updated_at) "
+                "SELECT ?, ?, role, content, reasoning, created_at, updated_at FROM message WHERE id = ?",
+                (new_id, parent, old_id),
+            ).lastrowid
+            or 0
+        )
         conn.exec_driver_sql(
             "INSERT INTO generation (message_id, model, state, cancel_reason, error_code, error_message, "
             "prompt_tokens, cached_tokens, completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, "
@@ -106,7 +123,9 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
             "SELECT ?, model, state, cancel_reason, error_code, error_message, prompt_tokens, cached_tokens, "
             "completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, finalization_lag_ms, "
             "created_at, finished_at, checkpointed_at, stop_reason, threads FROM generation WHERE message_id = ? "
-            "ORDER BY id DESC LIMIT 1", (parent, old_id))
+            "ORDER BY id DESC LIMIT 1",
+            (parent, old_id),
+        )
     tree.set_leaf(conn, new_id, parent)
     return Fork(new_id, writes.conversation_change(session, new_id, created=True), len(path))
 
@@ -120,14 +139,13 @@ def fork_title(session: Session, title: str) -> str:
     conn = session.connection()
     for n in itertools.count(1):
         mark = "Fork: " if n == 1 else f"Fork {n}: "
-        candidate = mark + base[:TITLE_MAX - len(mark)]
+        candidate = mark + base[: TITLE_MAX - len(mark)]
         if conn.exec_driver_sql("SELECT 1 FROM conversation WHERE title = ? LIMIT 1", (candidate,)).first() is None:
             return candidate
     raise AssertionError("unreachable")
 
 
-def delete_message(session: Session, message_id: int, owner_is_dead: Callable[[str | None], bool]
-                   ) -> tuple[int, int]:
+def delete_message(session: Session, message_id: int, owner_is_dead: Callable[[str | None], bool]) -> tuple[int, int]:
     """Delete the message and everything under it (store.tree.delete_subtree); returns
     (conversation id, messages deleted)."""
     conversation_id, deleted, _ = tree.delete_subtree(session.connection(), message_id, owner_is_dead)
@@ -135,29 +153,39 @@ def delete_message(session: Session, message_id: int, owner_is_dead: Callable[[s
 
 
 def _message(session: Session, message_id: int) -> tuple[int, int | None, str]:
-    row = session.connection().exec_driver_sql(
-        "SELECT conversation_id, parent_id, role FROM message WHERE id = ?", (message_id,)).first()
+    row = (
+        session.connection()
+        .exec_driver_sql("SELECT conversation_id, parent_id, role FROM message WHERE id = ?", (message_id,))
+        .first()
+    )
     if row is None:
         raise StoreError("no_such_message", f"There is no message {message_id}.")
     return int(row[0]), row[1], str(row[2])
 
 
 def _touch(session: Session, conversation_id: int, now: float) -> None:
-    session.connection().exec_driver_sql("UPDATE conversation SET updated_at = ? WHERE id = ?",
-                                         (now, conversation_id))
+    session.connection().exec_driver_sql("UPDATE conversation SET updated_at = ? WHERE id = ?", (now, conversation_id))
 
 
 def _refuse_live(session: Session, message_ids: list[int]) -> None:
     """Refuse when one of these answers is being written right now (by any process)."""
     marks = ",".join("?" * len(message_ids))
-    live = session.connection().exec_driver_sql(
-        f"SELECT 1 FROM generation WHERE message_id IN ({marks}) AND state IN (?, ?) LIMIT 1",
-        (*message_ids, GenerationState.QUEUED.value, GenerationState.STREAMING.value)).first()
+    live = (
+        session.connection()
+        .exec_driver_sql(
+            f"SELECT 1 FROM generation WHERE message_id IN ({marks}) AND state IN (?, ?) LIMIT 1",
+            (*message_ids, GenerationState.QUEUED.value, GenerationState.STREAMING.value),
+        )
+        .first()
+    )
     if live is not None:
         raise StoreError("busy", "That answer is being written right now; wait for it or stop it first.")
 
 
 def _turn(session: Session, ids: TurnIds) -> TurnStart:
-    return TurnStart(ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
-                     writes.conversation_change(session, ids.conversation_id, created=False),
-                     summary_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id))
+    return TurnStart(
+        ids,
+        history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
+        writes.conversation_change(session, ids.conversation_id, created=False),
+        summary_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
+    )

@@ -51,11 +51,13 @@ SLACK_S = 30.0  # well past the busy timeout (5 s) a writer may wait between tak
 MAX_ROWS = 500  # new or active rows in one read; more is a bulk change, cheaper to read the list again
 
 _COLUMNS = "id, title, created_at, updated_at, pinned_at"
-_ACTIVE = (f"SELECT {_COLUMNS} FROM conversation WHERE pinned_at IS NULL AND updated_at > :since "
-           f"UNION SELECT {_COLUMNS} FROM conversation WHERE pinned_at IS NOT NULL "
-           "AND (pinned_at > :since OR updated_at > :since) "
-           f"UNION SELECT {_COLUMNS} FROM conversation WHERE id > :top "
-           "LIMIT :limit")
+_ACTIVE = (
+    f"SELECT {_COLUMNS} FROM conversation WHERE pinned_at IS NULL AND updated_at > :since "
+    f"UNION SELECT {_COLUMNS} FROM conversation WHERE pinned_at IS NOT NULL "
+    "AND (pinned_at > :since OR updated_at > :since) "
+    f"UNION SELECT {_COLUMNS} FROM conversation WHERE id > :top "
+    "LIMIT :limit"
+)
 _HELD = f"SELECT {_COLUMNS} FROM conversation WHERE id IN (SELECT value FROM json_each(:ids))"
 
 
@@ -107,8 +109,12 @@ class ChangeWatch:
                 new_mark = ListMark(started, int(top))
                 if mark is None:
                     return ListChanges(version, new_mark)
-                found = {r.id: r for r in _rows(conn.execute(
-                    _ACTIVE, {"since": mark.at - SLACK_S, "top": mark.top_id, "limit": MAX_ROWS + 1}))}
+                found = {
+                    r.id: r
+                    for r in _rows(
+                        conn.execute(_ACTIVE, {"since": mark.at - SLACK_S, "top": mark.top_id, "limit": MAX_ROWS + 1})
+                    )
+                }
                 overflow = len(found) > MAX_ROWS
                 wanted = sorted(set(held))
                 if wanted:
@@ -137,6 +143,7 @@ class ChangeWatch:
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[ConversationRow]:
-    return [ConversationRow(int(cid), str(title), float(created), float(updated),
-                            None if pinned is None else float(pinned))
-            for cid, title, created, updated, pinned in cursor.fetchall()]
+    return [
+        ConversationRow(int(cid), str(title), float(created), float(updated), None if pinned is None else float(pinned))
+        for cid, title, created, updated, pinned in cursor.fetchall()
+    ]

@@ -34,8 +34,9 @@ class Continuation:
     summary: Summary | None = None  # the newest running summary on the path (store.summaries)
 
 
-def begin_continue(session: Session, message_id: int, model: str, *, now: float,
-                   owner: str | None = None) -> Continuation:
+def begin_continue(
+    session: Session, message_id: int, model: str, *, now: float, owner: str | None = None
+) -> Continuation:
     conn = session.connection()
     row = conn.exec_driver_sql(
         "SELECT m.conversation_id, m.parent_id, m.role, m.content,"
@@ -49,13 +50,19 @@ def begin_continue(session: Session, message_id: int, model: str, *, now: float,
     conversation_id, parent_id, role, content, state, stop_reason = row
     if role != "assistant" or state is None:
         raise StoreError("not_continuable", f"Message {message_id} is not an answer; only answers can be continued.")
-    if GenerationState(state) not in CONTINUABLE and not (state == GenerationState.COMPLETED and
-                                                           stop_reason == "length"):
-        raise StoreError("not_continuable", f"Message {message_id} is {state}; only an interrupted, stopped or "
-                                            "failed answer, or one cut off by the token limit, can be continued.")
+    if GenerationState(state) not in CONTINUABLE and not (
+        state == GenerationState.COMPLETED and stop_reason == "length"
+    ):
+        raise StoreError(
+            "not_continuable",
+            f"Message {message_id} is {state}; only an interrupted, stopped or "
+            "failed answer, or one cut off by the token limit, can be continued.",
+        )
     if tree.leaf_of(conn, conversation_id) != message_id:
-        raise StoreError("not_continuable", f"Message {message_id} is not the last one of its branch; "
-                                            "only the last answer can be continued.")
+        raise StoreError(
+            "not_continuable",
+            f"Message {message_id} is not the last one of its branch; only the last answer can be continued.",
+        )
     generation_id = conn.exec_driver_sql(
         "INSERT INTO generation (message_id, model, state, created_at, owner) VALUES (?, ?, ?, ?, ?)",
         (message_id, model, GenerationState.QUEUED.value, now, owner),
@@ -63,6 +70,10 @@ def begin_continue(session: Session, message_id: int, model: str, *, now: float,
     conn.exec_driver_sql("UPDATE conversation SET updated_at = ? WHERE id = ?", (now, conversation_id))
     assert generation_id is not None
     ids = TurnIds(conversation_id, parent_id, message_id, int(generation_id))
-    return Continuation(ids, history_in(session, conversation_id, before_message_id=message_id), content,
-                        writes.conversation_change(session, conversation_id, created=False),
-                        summary_in(session, conversation_id, before_message_id=message_id))
+    return Continuation(
+        ids,
+        history_in(session, conversation_id, before_message_id=message_id),
+        content,
+        writes.conversation_change(session, conversation_id, created=False),
+        summary_in(session, conversation_id, before_message_id=message_id),
+    )

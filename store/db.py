@@ -56,8 +56,9 @@ def connect(db_path: Path, *, read_only: bool = False, immutable: bool = False) 
     return conn
 
 
-def make_engine(db_path: Path, *, role: Literal["writer", "reader"], pool_size: int = 1,
-                immutable: bool = False) -> Engine:
+def make_engine(
+    db_path: Path, *, role: Literal["writer", "reader"], pool_size: int = 1, immutable: bool = False
+) -> Engine:
     """An SQLAlchemy engine over `connect`.
 
     The writer's transactions start with BEGIN IMMEDIATE: the write lock is taken up front, so a

@@ -41,26 +41,41 @@ def explain(db_path: Path, exc: BaseException) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     folder = db_path.parent
-    doctor = ("Hearth has not changed the file. Run `hearth doctor` to see what is wrong; `hearth doctor --salvage` "
-              "copies what can still be read into a new file.")
+    doctor = (
+        "Hearth has not changed the file. Run `hearth doctor` to see what is wrong; `hearth doctor --salvage` "
+        "copies what can still be read into a new file."
+    )
     if folder.exists() and not folder.is_dir():
-        return StoreError("bad_data_dir", f"{folder} is a file, not a folder, so Hearth cannot keep its data there. "
-                                          "Choose another folder with --data-dir (or HEARTH_DATA_DIR).")
+        return StoreError(
+            "bad_data_dir",
+            f"{folder} is a file, not a folder, so Hearth cannot keep its data there. "
+            "Choose another folder with --data-dir (or HEARTH_DATA_DIR).",
+        )
     if db_path.is_dir():
-        return StoreError("bad_data_dir", f"{db_path} is a folder, not a database file. Move it away, or choose "
-                                          "another folder with --data-dir.")
+        return StoreError(
+            "bad_data_dir",
+            f"{db_path} is a folder, not a database file. Move it away, or choose another folder with --data-dir.",
+        )
     if folder.is_dir() and not _writable(folder, db_path):
-        return StoreError("read_only", f"Could not open {db_path} for writing: {folder} is on a read-only disk or "
-                                       "is not writable. The file itself is not damaged by this; make the folder "
-                                       "writable, or copy the database to a writable folder.")
+        return StoreError(
+            "read_only",
+            f"Could not open {db_path} for writing: {folder} is on a read-only disk or "
+            "is not writable. The file itself is not damaged by this; make the folder "
+            "writable, or copy the database to a writable folder.",
+        )
     fault = storage_fault(exc, db_path)
     if fault is not None:
         fault_code = _FAULT_CODES.get(fault.reason, "storage_error")
-        return StoreError(fault_code, f"Could not open {db_path}: {fault.reason}; {fault.hint}. The file itself is not "
-                                "damaged by this.")
+        return StoreError(
+            fault_code,
+            f"Could not open {db_path}: {fault.reason}; {fault.hint}. The file itself is not damaged by this.",
+        )
     if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno in (13, 30)):
-        return StoreError("read_only", f"Could not open {db_path}: {exc.strerror or exc}. Make the folder writable, "
-                                       "or copy the database elsewhere.")
+        return StoreError(
+            "read_only",
+            f"Could not open {db_path}: {exc.strerror or exc}. Make the folder writable, "
+            "or copy the database elsewhere.",
+        )
     error = _sqlite_error(exc)
     code = int(getattr(error, "sqlite_errorcode", 0)) & 0xFF if error is not None else 0
     head = b""
@@ -74,11 +89,14 @@ def explain(db_path: Path, exc: BaseException) -> StoreError:
     if error is not None and (code == _CORRUPT or (code == _NOTADB and sqlite_like) or "malformed" in str(error)):
         return StoreError("damaged", f"{db_path} is damaged (SQLite: {error}). {doctor}")
     if error is not None and (code == _NOTADB or "not a database" in str(error)):
-        return StoreError("not_a_database", f"{db_path} is not a SQLite database. If it is yours, move it away; "
-                                            f"Hearth will not change it. {doctor}")
+        return StoreError(
+            "not_a_database",
+            f"{db_path} is not a SQLite database. If it is yours, move it away; Hearth will not change it. {doctor}",
+        )
     if error is not None and code == _CANTOPEN:
-        return StoreError("cannot_open", f"Could not open {db_path} ({error}). Check that its folder exists and "
-                                         "is writable.")
+        return StoreError(
+            "cannot_open", f"Could not open {db_path} ({error}). Check that its folder exists and is writable."
+        )
     if isinstance(exc, OSError):
         return StoreError("storage_error", f"Could not use {db_path}: {exc.strerror or exc}.")
     if error is not None:

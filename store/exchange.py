@@ -27,8 +27,16 @@ from store.rows import ConversationChange
 
 __all__ = ["ExchangeConversation", "ExchangeGeneration", "ExchangeMessage", "import_conversation", "snapshot"]
 
-_METRICS = ("prompt_tokens", "cached_tokens", "completion_tokens", "command_latency_ms", "ttft_ms", "tokens_per_s",
-            "total_ms", "finalization_lag_ms")
+_METRICS = (
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "command_latency_ms",
+    "ttft_ms",
+    "tokens_per_s",
+    "total_ms",
+    "finalization_lag_ms",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +84,10 @@ class ExchangeConversation:
 
 def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
     """The whole conversation, read in the caller's (one) transaction. Keys are message ids."""
-    row = conn.exec_driver_sql("SELECT title, created_at, updated_at, settings_json, leaf_id, pinned_at "
-                               "FROM conversation WHERE id = ?", (conversation_id,)).first()
+    row = conn.exec_driver_sql(
+        "SELECT title, created_at, updated_at, settings_json, leaf_id, pinned_at FROM conversation WHERE id = ?",
+        (conversation_id,),
+    ).first()
     if row is None:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
     title, created_at, updated_at, settings_json, _leaf, pinned_at = row
@@ -88,29 +98,54 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
     rows = conn.exec_driver_sql(
         "SELECT m.id, m.parent_id, m.role, m.content, m.reasoning, m.created_at, m.updated_at, g.model, g.state, "
         "g.created_at, g.finished_at, g.cancel_reason, g.error_code, g.error_message, g.stop_reason, "
-        + ", ".join(f"g.{name}" for name in _METRICS) +
-        " FROM message m LEFT JOIN generation g ON g.id = "
+        + ", ".join(f"g.{name}" for name in _METRICS)
+        + " FROM message m LEFT JOIN generation g ON g.id = "
         "(SELECT max(id) FROM generation WHERE message_id = m.id) WHERE m.conversation_id = ? ORDER BY m.id",
-        (conversation_id,)).all()
+        (conversation_id,),
+    ).all()
     messages = []
     for r in rows:
         generation = None
         if r[7] is not None:
             metrics = {name: value for name, value in zip(_METRICS, r[15:], strict=True) if value is not None}
-            generation = ExchangeGeneration(model=r[7], state=r[8], created_at=r[9], finished_at=r[10],
-                                            cancel_reason=r[11], error_code=r[12], error_message=r[13],
-                                            stop_reason=r[14], metrics=metrics)
-        messages.append(ExchangeMessage(key=str(r[0]), parent_key=None if r[1] is None else str(r[1]), role=r[2],
-                                        content=r[3], reasoning=r[4], created_at=r[5], updated_at=r[6],
-                                        generation=generation))
+            generation = ExchangeGeneration(
+                model=r[7],
+                state=r[8],
+                created_at=r[9],
+                finished_at=r[10],
+                cancel_reason=r[11],
+                error_code=r[12],
+                error_message=r[13],
+                stop_reason=r[14],
+                metrics=metrics,
+            )
+        messages.append(
+            ExchangeMessage(
+                key=str(r[0]),
+                parent_key=None if r[1] is None else str(r[1]),
+                role=r[2],
+                content=r[3],
+                reasoning=r[4],
+                created_at=r[5],
+                updated_at=r[6],
+                generation=generation,
+            )
+        )
     leaf = tree.leaf_of(conn, conversation_id)
-    return ExchangeConversation(title=title, created_at=created_at, updated_at=updated_at,
-                                settings=settings if isinstance(settings, dict) else {}, messages=tuple(messages),
-                                leaf_key=None if leaf is None else str(leaf), pinned_at=pinned_at)
+    return ExchangeConversation(
+        title=title,
+        created_at=created_at,
+        updated_at=updated_at,
+        settings=settings if isinstance(settings, dict) else {},
+        messages=tuple(messages),
+        leaf_key=None if leaf is None else str(leaf),
+        pinned_at=pinned_at,
+    )
 
 
-def import_conversation(session: Session, conversation: ExchangeConversation, import_key: str
-                        ) -> ConversationChange | None:
+def import_conversation(
+    session: Session, conversation: ExchangeConversation, import_key: str
+) -> ConversationChange | None:
     """Add the conversation, with `import_key` kept in its settings; None if it is already here.
 
     Raises StoreError(bad_import) when a message's parent is not before it in `messages`, or
@@ -121,10 +156,18 @@ def import_conversation(session: Session, conversation: ExchangeConversation, im
         return None
     settings = {**conversation.settings, "import_key": import_key}
     # An imported title was chosen where it came from: never replaced by a model's.
-    conversation_id = _insert(conn, "INSERT INTO conversation (title, created_at, updated_at, settings_json, "
-                              "pinned_at, title_by) VALUES (?, ?, ?, ?, ?, 'person')",
-                              (conversation.title, conversation.created_at, conversation.updated_at,
-                               json.dumps(settings, sort_keys=True, ensure_ascii=False), conversation.pinned_at))
+    conversation_id = _insert(
+        conn,
+        "INSERT INTO conversation (title, created_at, updated_at, settings_json, "
+        "pinned_at, title_by) VALUES (?, ?, ?, ?, ?, 'person')",
+        (
+            conversation.title,
+            conversation.created_at,
+            conversation.updated_at,
+            json.dumps(settings, sort_keys=True, ensure_ascii=False),
+            conversation.pinned_at,
+        ),
+    )
     ids: dict[str, int] = {}
     for m in conversation.messages:
         if m.key in ids:
@@ -132,37 +175,70 @@ def import_conversation(session: Session, conversation: ExchangeConversation, im
         if m.parent_key is not None and m.parent_key not in ids:
             raise StoreError("bad_import", f"Message {m.key} answers message {m.parent_key}, which is not before it.")
         ids[m.key] = _insert(
-            conn, "INSERT INTO message (conversation_id, parent_id, role, content, reasoning, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", (conversation_id, None if m.parent_key is None else ids[m.parent_key],
-                                             m.role, m.content, m.reasoning, m.created_at, m.updated_at))
+            conn,
+            "INSERT INTO message (conversation_id, parent_id, role, content, reasoning, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                conversation_id,
+                None if m.parent_key is None else ids[m.parent_key],
+                m.role,
+                m.content,
+                m.reasoning,
+                m.created_at,
+                m.updated_at,
+            ),
+        )
         if (g := m.generation) is not None:
             names = [name for name in _METRICS if name in g.metrics]
             conn.exec_driver_sql(
                 "INSERT INTO generation (message_id, model, state, created_at, finished_at, cancel_reason, error_code, "
-                "error_message, stop_reason" + "".join(f", {n}" for n in names) + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?"
-                + ", ?" * len(names) + ")",
-                (ids[m.key], g.model, g.state, g.created_at, g.finished_at, g.cancel_reason, g.error_code,
-                 g.error_message, g.stop_reason, *(g.metrics[n] for n in names)))
+                "error_message, stop_reason"
+                + "".join(f", {n}" for n in names)
+                + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?"
+                + ", ?" * len(names)
+                + ")",
+                (
+                    ids[m.key],
+                    g.model,
+                    g.state,
+                    g.created_at,
+                    g.finished_at,
+                    g.cancel_reason,
+                    g.error_code,
+                    g.error_message,
+                    g.stop_reason,
+                    *(g.metrics[n] for n in names),
+                ),
+            )
     if conversation.leaf_key is not None:
         if conversation.leaf_key not in ids:
-            raise StoreError("bad_import", f"The branch shown ends at message {conversation.leaf_key}, which is "
-                                           "not in the conversation.")
+            raise StoreError(
+                "bad_import",
+                f"The branch shown ends at message {conversation.leaf_key}, which is not in the conversation.",
+            )
         tree.set_leaf(conn, conversation_id, ids[conversation.leaf_key])
     return writes.conversation_change(session, conversation_id, created=True)
 
 
 def _already_here(conn: Connection, conversation: ExchangeConversation, import_key: str) -> bool:
     # CASE: a settings_json that is not valid JSON (it is tolerated elsewhere) must not fail the query.
-    if conn.exec_driver_sql("SELECT 1 FROM conversation WHERE CASE WHEN json_valid(settings_json) THEN "
-                            "json_extract(settings_json, '$.import_key') END = ? LIMIT 1", (import_key,)).first():
+    if conn.exec_driver_sql(
+        "SELECT 1 FROM conversation WHERE CASE WHEN json_valid(settings_json) THEN "
+        "json_extract(settings_json, '$.import_key') END = ? LIMIT 1",
+        (import_key,),
+    ).first():
         return True
     first = next((m for m in conversation.messages if m.parent_key is None), None)
     if first is None:
         return False
-    return conn.exec_driver_sql(
-        "SELECT 1 FROM conversation c JOIN message m ON m.conversation_id = c.id AND m.parent_id IS NULL "
-        "WHERE c.created_at = ? AND m.created_at = ? AND m.content = ? LIMIT 1",
-        (conversation.created_at, first.created_at, first.content)).first() is not None
+    return (
+        conn.exec_driver_sql(
+            "SELECT 1 FROM conversation c JOIN message m ON m.conversation_id = c.id AND m.parent_id IS NULL "
+            "WHERE c.created_at = ? AND m.created_at = ? AND m.content = ? LIMIT 1",
+            (conversation.created_at, first.created_at, first.content),
+        ).first()
+        is not None
+    )
 
 
 def _insert(conn: Connection, sql: str, params: tuple[object, ...]) -> int:

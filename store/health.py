@@ -16,9 +16,11 @@ from store.migrations import MIGRATIONS
 
 __all__ = ["DatabaseHealth", "check_database"]
 
-_RESTORE = ("`hearth doctor --salvage` copies what can still be read into a new file beside it, without changing "
-            "it; or restore a backup while Hearth is closed: a hearth.db.bak-* file beside it (made before each "
-            "upgrade), or a copy made with `hearth backup`.")
+_RESTORE = (
+    "`hearth doctor --salvage` copies what can still be read into a new file beside it, without changing "
+    "it; or restore a backup while Hearth is closed: a hearth.db.bak-* file beside it (made before each "
+    "upgrade), or a copy made with `hearth backup`."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +58,24 @@ def check_database(path: Path) -> DatabaseHealth:
         rows = conn.execute("PRAGMA integrity_check(5)").fetchall()
         integrity = "ok" if rows == [("ok",)] else "; ".join(r[0] for r in rows)
         tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        applied = tuple(n for (n,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")) \
-            if "schema_migrations" in tables else ()
+        applied = (
+            tuple(n for (n,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid"))
+            if "schema_migrations" in tables
+            else ()
+        )
+
         def count(table: str) -> int:
             return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) if table in tables else 0
 
         conversations, messages = count("conversation"), count("message")
     except sqlite3.DatabaseError as e:
-        return DatabaseHealth(str(path), True, size, integrity=str(e),
-                              problem=f"{path} is not a readable SQLite database ({e}). {_RESTORE}")
+        return DatabaseHealth(
+            str(path),
+            True,
+            size,
+            integrity=str(e),
+            problem=f"{path} is not a readable SQLite database ({e}). {_RESTORE}",
+        )
     finally:
         conn.close()
     known = [m.name for m in MIGRATIONS]
@@ -74,7 +85,8 @@ def check_database(path: Path) -> DatabaseHealth:
     if integrity != "ok":
         problem = f"SQLite's integrity check found damage in {path}: {integrity}. {_RESTORE}"
     elif newer:
-        problem = (f"{path} was written by a newer Hearth (migrations {', '.join(newer)}); this version will not "
-                   "open it. Install the newer Hearth again.")
-    return DatabaseHealth(str(path), True, size, applied, pending, newer, integrity, conversations, messages,
-                          problem)
+        problem = (
+            f"{path} was written by a newer Hearth (migrations {', '.join(newer)}); this version will not "
+            "open it. Install the newer Hearth again."
+        )
+    return DatabaseHealth(str(path), True, size, applied, pending, newer, integrity, conversations, messages, problem)

@@ -58,11 +58,16 @@ class Jobs:
         person or a model titled it, nor when a title job was ever queued for it."""
 
         def op(session: Session) -> bool:
-            return bool(session.connection().exec_driver_sql(
-                "INSERT INTO job (kind, conversation_id, created_at) SELECT ?, id, ? FROM conversation "
-                "WHERE id = ? AND title_by = 'first_message' AND NOT EXISTS "
-                "(SELECT 1 FROM job WHERE kind = ? AND conversation_id = ?)",
-                (TITLE, time.time(), conversation_id, TITLE, conversation_id)).rowcount)
+            return bool(
+                session.connection()
+                .exec_driver_sql(
+                    "INSERT INTO job (kind, conversation_id, created_at) SELECT ?, id, ? FROM conversation "
+                    "WHERE id = ? AND title_by = 'first_message' AND NOT EXISTS "
+                    "(SELECT 1 FROM job WHERE kind = ? AND conversation_id = ?)",
+                    (TITLE, time.time(), conversation_id, TITLE, conversation_id),
+                )
+                .rowcount
+            )
 
         return await self._write(op)
 
@@ -70,11 +75,16 @@ class Jobs:
         """Queue a running summary, unless one is queued or running for the conversation."""
 
         def op(session: Session) -> bool:
-            return bool(session.connection().exec_driver_sql(
-                "INSERT INTO job (kind, conversation_id, created_at) SELECT ?, id, ? FROM conversation "
-                "WHERE id = ? AND NOT EXISTS (SELECT 1 FROM job WHERE kind = ? AND conversation_id = ? "
-                "AND state IN ('queued', 'running'))",
-                (SUMMARY, time.time(), conversation_id, SUMMARY, conversation_id)).rowcount)
+            return bool(
+                session.connection()
+                .exec_driver_sql(
+                    "INSERT INTO job (kind, conversation_id, created_at) SELECT ?, id, ? FROM conversation "
+                    "WHERE id = ? AND NOT EXISTS (SELECT 1 FROM job WHERE kind = ? AND conversation_id = ? "
+                    "AND state IN ('queued', 'running'))",
+                    (SUMMARY, time.time(), conversation_id, SUMMARY, conversation_id),
+                )
+                .rowcount
+            )
 
         return await self._write(op)
 
@@ -94,18 +104,21 @@ class Jobs:
         def op(session: Session) -> JobRow | None:
             conn = session.connection()
             me = owner.id if owner is not None else None
-            for (other,) in conn.exec_driver_sql(
-                    "SELECT DISTINCT owner FROM job WHERE state = 'running'").fetchall():
+            for (other,) in conn.exec_driver_sql("SELECT DISTINCT owner FROM job WHERE state = 'running'").fetchall():
                 if other != me and (owner is None or owner.is_dead(other)):
-                    conn.exec_driver_sql("UPDATE job SET state = 'queued', owner = NULL "
-                                         "WHERE state = 'running' AND owner IS ?", (other,))
+                    conn.exec_driver_sql(
+                        "UPDATE job SET state = 'queued', owner = NULL WHERE state = 'running' AND owner IS ?", (other,)
+                    )
             row = conn.exec_driver_sql(
                 "SELECT id, kind, conversation_id, attempts FROM job WHERE state = 'queued' AND not_before <= ? "
-                "ORDER BY id LIMIT 1", (time.time(),)).fetchone()
+                "ORDER BY id LIMIT 1",
+                (time.time(),),
+            ).fetchone()
             if row is None:
                 return None
-            conn.exec_driver_sql("UPDATE job SET state = 'running', owner = ?, attempts = attempts + 1 "
-                                 "WHERE id = ?", (me, row[0]))
+            conn.exec_driver_sql(
+                "UPDATE job SET state = 'running', owner = ?, attempts = attempts + 1 WHERE id = ?", (me, row[0])
+            )
             return JobRow(row[0], row[1], row[2], row[3] + 1)
 
         return await self._write(op)
@@ -114,7 +127,9 @@ class Jobs:
         def op(session: Session) -> None:
             session.connection().exec_driver_sql(
                 "UPDATE job SET state = 'done', finished_at = ?, latency_ms = ?, outcome = ?, owner = NULL "
-                "WHERE id = ?", (time.time(), latency_ms, outcome, job.id))
+                "WHERE id = ?",
+                (time.time(), latency_ms, outcome, job.id),
+            )
 
         await self._write(op)
 
@@ -127,8 +142,15 @@ class Jobs:
             session.connection().exec_driver_sql(
                 "UPDATE job SET state = ?, not_before = ?, error = ?, latency_ms = ?, owner = NULL, "
                 "finished_at = ? WHERE id = ?",
-                ("queued" if retry else "failed", time.time() + wait, error, latency_ms,
-                 None if retry else time.time(), job.id))
+                (
+                    "queued" if retry else "failed",
+                    time.time() + wait,
+                    error,
+                    latency_ms,
+                    None if retry else time.time(),
+                    job.id,
+                ),
+            )
 
         await self._write(op)
 
@@ -137,7 +159,8 @@ class Jobs:
 
         def op(session: Session) -> None:
             session.connection().exec_driver_sql(
-                "UPDATE job SET state = 'queued', attempts = attempts - 1, owner = NULL WHERE id = ?", (job.id,))
+                "UPDATE job SET state = 'queued', attempts = attempts - 1, owner = NULL WHERE id = ?", (job.id,)
+            )
 
         await self._write(op)
 
@@ -147,13 +170,20 @@ class Jobs:
 
         def op(session: Session) -> ConversationChange | None:
             conn = session.connection()
-            if not clean or conn.exec_driver_sql(
+            if (
+                not clean
+                or conn.exec_driver_sql(
                     "UPDATE conversation SET title = ?, title_by = 'model' WHERE id = ? AND title_by != 'person'",
-                    (clean, conversation_id)).rowcount == 0:
+                    (clean, conversation_id),
+                ).rowcount
+                == 0
+            ):
                 return None
             created_at, updated_at, pinned_at = conn.exec_driver_sql(
-                "SELECT created_at, updated_at, pinned_at FROM conversation WHERE id = ?", (conversation_id,)).one()
-            return ConversationChange(ConversationRow(conversation_id, clean, created_at, updated_at, pinned_at),
-                                      created=False)
+                "SELECT created_at, updated_at, pinned_at FROM conversation WHERE id = ?", (conversation_id,)
+            ).one()
+            return ConversationChange(
+                ConversationRow(conversation_id, clean, created_at, updated_at, pinned_at), created=False
+            )
 
         return await self._write(op)

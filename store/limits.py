@@ -36,8 +36,10 @@ def too_long_message(text: str) -> str | None:
     size = _utf8_length(text)
     if size <= MAX_MESSAGE_BYTES:
         return None
-    return (f"This message is {megabytes(size)}; Hearth takes messages up to {megabytes(MAX_MESSAGE_BYTES)}. "
-            "Shorten it, or split it into several messages.")
+    return (
+        f"This message is {megabytes(size)}; Hearth takes messages up to {megabytes(MAX_MESSAGE_BYTES)}. "
+        "Shorten it, or split it into several messages."
+    )
 
 
 def check_message(text: str) -> None:
@@ -53,8 +55,10 @@ def cut_to_limit(text: str) -> str:
     if too_long_message(text) is None:
         return text
     size = _utf8_length(text)
-    note = (f"\n\n[Hearth cut this message here: it was {megabytes(size)}, and Hearth keeps messages up to "
-            f"{megabytes(MAX_MESSAGE_BYTES)}.]")
+    note = (
+        f"\n\n[Hearth cut this message here: it was {megabytes(size)}, and Hearth keeps messages up to "
+        f"{megabytes(MAX_MESSAGE_BYTES)}.]"
+    )
     room = MAX_MESSAGE_BYTES - len(note.encode("utf-8"))
     # Cut the bytes, then drop a character split in two by the cut.
     head = text.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")

@@ -17,15 +17,20 @@ from store.rows import ConversationRow, ListKey
 __all__ = ["conversations_page"]
 
 _COLUMNS = "id, title, created_at, updated_at, pinned_at"
-_PINNED = (f"SELECT {_COLUMNS} FROM conversation WHERE pinned_at IS NOT NULL AND (pinned_at, id) < (?, ?) "
-           "ORDER BY pinned_at DESC, id DESC LIMIT ?")
-_UNPINNED = (f"SELECT {_COLUMNS} FROM conversation WHERE pinned_at IS NULL AND (updated_at, id) < (?, ?) "
-             "ORDER BY updated_at DESC, id DESC LIMIT ?")
+_PINNED = (
+    f"SELECT {_COLUMNS} FROM conversation WHERE pinned_at IS NOT NULL AND (pinned_at, id) < (?, ?) "
+    "ORDER BY pinned_at DESC, id DESC LIMIT ?"
+)
+_UNPINNED = (
+    f"SELECT {_COLUMNS} FROM conversation WHERE pinned_at IS NULL AND (updated_at, id) < (?, ?) "
+    "ORDER BY updated_at DESC, id DESC LIMIT ?"
+)
 _SQLITE_MAX = 2**63 - 1  # above any id; a float above any time is inf
 
 
-def conversations_page(conn: Connection, *, limit: int | None = None, after: ListKey | None = None
-                       ) -> list[ConversationRow]:
+def conversations_page(
+    conn: Connection, *, limit: int | None = None, after: ListKey | None = None
+) -> list[ConversationRow]:
     """Up to `limit` conversations (None: all) that come after `after` in list order (None: from
     the top). `after` is the `list_key` of the last row of the previous page."""
     wanted = -1 if limit is None else limit  # SQLite: a negative LIMIT is no limit
@@ -44,6 +49,7 @@ def conversations_page(conn: Connection, *, limit: int | None = None, after: Lis
 
 
 def _rows(conn: Connection, sql: str, at: float, before_id: int, limit: int) -> list[ConversationRow]:
-    return [ConversationRow(int(cid), str(title), float(created), float(updated),
-                            None if pinned is None else float(pinned))
-            for cid, title, created, updated, pinned in conn.exec_driver_sql(sql, (at, before_id, limit)).all()]
+    return [
+        ConversationRow(int(cid), str(title), float(created), float(updated), None if pinned is None else float(pinned))
+        for cid, title, created, updated, pinned in conn.exec_driver_sql(sql, (at, before_id, limit)).all()
+    ]

@@ -121,16 +121,24 @@ def _search_index(conn: sqlite3.Connection) -> None:
     the index in step with every insert, checkpoint, edit and delete, whoever writes. Diacritics
     are folded, so "cafe" finds "café"."""
     for table, column in (("message", "content"), ("conversation", "title")):
-        conn.execute(f"CREATE VIRTUAL TABLE {table}_fts USING fts5({column}, content='{table}', "
-                     f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')")
-        conn.execute(f"CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN "
-                     f"INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END")
-        conn.execute(f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN "
-                     f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
-                     f"old.{column}); END")
-        conn.execute(f"CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN "
-                     f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
-                     f"old.{column}); INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END")
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {table}_fts USING fts5({column}, content='{table}', "
+            f"content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN "
+            f"INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN "
+            f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
+            f"old.{column}); END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN "
+            f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
+            f"old.{column}); INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END"
+        )
         conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
 
 
@@ -149,8 +157,9 @@ def _branches_and_pins(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE conversation ADD COLUMN leaf_id INTEGER")
     conn.execute("ALTER TABLE conversation ADD COLUMN pinned_at REAL")
     # Until now every conversation was one chain, the newest message at its end.
-    conn.execute("UPDATE conversation SET leaf_id = (SELECT max(id) FROM message m WHERE m.conversation_id = "
-                 "conversation.id)")
+    conn.execute(
+        "UPDATE conversation SET leaf_id = (SELECT max(id) FROM message m WHERE m.conversation_id = conversation.id)"
+    )
 
 
 def _conversation_list(conn: sqlite3.Connection) -> None:
@@ -171,16 +180,24 @@ def _search_prefixes(conn: sqlite3.Connection) -> None:
         for trigger in ("insert", "delete", "update"):
             conn.execute(f"DROP TRIGGER {table}_fts_{trigger}")
         conn.execute(f"DROP TABLE {table}_fts")
-        conn.execute(f"CREATE VIRTUAL TABLE {table}_fts USING fts5({column}, content='{table}', "
-                     f"content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3')")
-        conn.execute(f"CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN "
-                     f"INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END")
-        conn.execute(f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN "
-                     f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
-                     f"old.{column}); END")
-        conn.execute(f"CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN "
-                     f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
-                     f"old.{column}); INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END")
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {table}_fts USING fts5({column}, content='{table}', "
+            f"content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3')"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN "
+            f"INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN "
+            f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
+            f"old.{column}); END"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN "
+            f"INSERT INTO {table}_fts ({table}_fts, rowid, {column}) VALUES ('delete', old.id, "
+            f"old.{column}); INSERT INTO {table}_fts (rowid, {column}) VALUES (new.id, new.{column}); END"
+        )
         conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
 
 
@@ -193,7 +210,8 @@ def _jobs(conn: sqlite3.Connection) -> None:
         "conversation_id INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE, "
         "state TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0, "
         "not_before REAL NOT NULL DEFAULT 0, owner TEXT, created_at REAL NOT NULL, finished_at REAL, "
-        "latency_ms REAL, outcome TEXT, error TEXT)")
+        "latency_ms REAL, outcome TEXT, error TEXT)"
+    )
     conn.execute("CREATE INDEX ix_job_queue ON job (state, not_before, id)")
     conn.execute("CREATE INDEX ix_job_conversation ON job (conversation_id)")
     conn.execute("ALTER TABLE conversation ADD COLUMN title_by TEXT NOT NULL DEFAULT 'first_message'")
@@ -211,7 +229,8 @@ def _summaries(conn: sqlite3.Connection) -> None:
     conn.execute(
         "CREATE TABLE summary (conversation_id INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE, "
         "upto_id INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE, text TEXT NOT NULL, "
-        "created_at REAL NOT NULL, PRIMARY KEY (conversation_id, upto_id))")
+        "created_at REAL NOT NULL, PRIMARY KEY (conversation_id, upto_id))"
+    )
     conn.execute("CREATE INDEX ix_summary_upto ON summary (upto_id)")
 
 
@@ -250,9 +269,7 @@ def applied_migrations(db_path: Path, *, immutable: bool = False) -> list[str]:
         ).fetchone()
         if not has_table:
             return []
-        return [
-            name for (name,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")
-        ]
+        return [name for (name,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
     except sqlite3.DatabaseError as exc:
         from store.diagnose import explain  # here: diagnose imports the error words this module shares
 
@@ -274,8 +291,11 @@ def _refuse_if_damaged(db_path: Path) -> None:
     finally:
         conn.close()
     if found != ("ok",):
-        raise StoreError("damaged", f"{db_path} is damaged (SQLite's check: {found[0] if found else 'no answer'}). "
-                                    "Run `hearth doctor` to see what can be done; Hearth has not changed the file.")
+        raise StoreError(
+            "damaged",
+            f"{db_path} is damaged (SQLite's check: {found[0] if found else 'no answer'}). "
+            "Run `hearth doctor` to see what can be done; Hearth has not changed the file.",
+        )
 
 
 def migrate(db_path: Path) -> list[str]:
@@ -302,10 +322,7 @@ def migrate(db_path: Path) -> list[str]:
     applied: list[str] = []
     conn = connect(db_path)
     try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            "name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
-        )
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
         for migration in MIGRATIONS:
             # IMMEDIATE, and the check inside the transaction: two Hearths starting at once
             # cannot both apply the same migration.
@@ -338,17 +355,13 @@ def migrate(db_path: Path) -> list[str]:
 
 def _apply_once(conn: sqlite3.Connection, migration: Migration) -> bool:
     """Apply `migration` inside the caller's transaction unless it is recorded; True if applied."""
-    done = conn.execute(
-        "SELECT 1 FROM schema_migrations WHERE name = ?", (migration.name,)
-    ).fetchone()
+    done = conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (migration.name,)).fetchone()
     if done:
         return False
     migration.apply(conn)
     orphans = conn.execute("PRAGMA foreign_key_check").fetchall()
     if orphans:
-        raise StoreError(
-            "migration_failed", f"it would leave {len(orphans)} row(s) pointing at nothing"
-        )
+        raise StoreError("migration_failed", f"it would leave {len(orphans)} row(s) pointing at nothing")
     conn.execute(
         "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
         (migration.name, time.time()),

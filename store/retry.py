@@ -18,8 +18,15 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["RETRY_DELAYS_S", "StorageFault", "causes", "gave_up_message", "not_saved_message", "storage_fault",
-           "trying_message"]
+__all__ = [
+    "RETRY_DELAYS_S",
+    "StorageFault",
+    "causes",
+    "gave_up_message",
+    "not_saved_message",
+    "storage_fault",
+    "trying_message",
+]
 
 # Waits between tries of one write: 0.25 s doubling to 8 s, then 8 s until about a minute has
 # passed (55.75 s of waiting, 12 tries). Short at first because a lock or a flaky write often

@@ -98,9 +98,12 @@ def _drop_orphans(dst: sqlite3.Connection, report: SalvageReport) -> None:
     report.recreated = dst.execute(
         "INSERT INTO conversation (id, title, created_at, updated_at) "
         "SELECT conversation_id, 'Recovered conversation', min(created_at), max(updated_at) FROM message "
-        "WHERE conversation_id NOT IN (SELECT id FROM conversation) GROUP BY conversation_id").rowcount
-    dst.execute("UPDATE message SET parent_id = NULL WHERE parent_id IS NOT NULL AND parent_id NOT IN "
-                "(SELECT id FROM message)")
+        "WHERE conversation_id NOT IN (SELECT id FROM conversation) GROUP BY conversation_id"
+    ).rowcount
+    dst.execute(
+        "UPDATE message SET parent_id = NULL WHERE parent_id IS NOT NULL AND parent_id NOT IN (SELECT id FROM message)"
+    )
     # A generation record is metrics about a message; without its message it means nothing.
     report.orphans["generation"] = dst.execute(
-        "DELETE FROM generation WHERE message_id NOT IN (SELECT id FROM message)").rowcount
+        "DELETE FROM generation WHERE message_id NOT IN (SELECT id FROM message)"
+    ).rowcount

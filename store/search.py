@@ -69,25 +69,33 @@ def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
     titles = conn.exec_driver_sql(
         "SELECT c.id, c.title, snippet(conversation_fts, 0, ?, ?, '…', 16), c.updated_at "
         "FROM conversation_fts JOIN conversation c ON c.id = conversation_fts.rowid "
-        "WHERE conversation_fts MATCH ? ORDER BY rank LIMIT ?", (start, end, query, limit)).all()
+        "WHERE conversation_fts MATCH ? ORDER BY rank LIMIT ?",
+        (start, end, query, limit),
+    ).all()
     order = "rank" if _all_rare(conn, _phrases(text)) else "message_fts.rowid DESC"
     messages = conn.exec_driver_sql(
         "SELECT m.conversation_id, c.title, m.id, m.role, snippet(message_fts, 0, ?, ?, '…', 16), c.updated_at "
         "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
         f"JOIN conversation c ON c.id = m.conversation_id WHERE message_fts MATCH ? ORDER BY {order} LIMIT ?",
-        (start, end, query, limit)).all()
-    hits = [SearchHit(cid, title, None, None, *_bounded(*_marks(snip, start, end)), updated)
-            for cid, title, snip, updated in titles]
-    hits += [SearchHit(cid, title, mid, role, *_bounded(*_marks(snip, start, end)), updated)
-             for cid, title, mid, role, snip, updated in messages]
+        (start, end, query, limit),
+    ).all()
+    hits = [
+        SearchHit(cid, title, None, None, *_bounded(*_marks(snip, start, end)), updated)
+        for cid, title, snip, updated in titles
+    ]
+    hits += [
+        SearchHit(cid, title, mid, role, *_bounded(*_marks(snip, start, end)), updated)
+        for cid, title, mid, role, snip, updated in messages
+    ]
     return hits[:limit]
 
 
 def _all_rare(conn: Connection, phrases: list[str]) -> bool:
     """Every word matches fewer than RANK_CAP messages (counted up to the cap: cheap)."""
     for phrase in phrases:
-        (found,) = conn.exec_driver_sql("SELECT count(*) FROM (SELECT 1 FROM message_fts WHERE message_fts MATCH ? "
-                                        "LIMIT ?)", (phrase, RANK_CAP)).one()
+        (found,) = conn.exec_driver_sql(
+            "SELECT count(*) FROM (SELECT 1 FROM message_fts WHERE message_fts MATCH ? LIMIT ?)", (phrase, RANK_CAP)
+        ).one()
         if found >= RANK_CAP:
             return False
     return True

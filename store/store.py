@@ -67,9 +67,7 @@ class Store:
         self._owner_id = owner.id if owner is not None else None
         self.read_only = writer is None
         self._read_engine = make_engine(db_path, role="reader", pool_size=_READER_THREADS, immutable=self.read_only)
-        self._read_pool = ThreadPoolExecutor(
-            _READER_THREADS, thread_name_prefix="hearth-store-read"
-        )
+        self._read_pool = ThreadPoolExecutor(_READER_THREADS, thread_name_prefix="hearth-store-read")
         self._closed = False
         self._failures = _FailureLog()
         self._changes = ChangeWatch(db_path, immutable=self.read_only)
@@ -81,9 +79,7 @@ class Store:
         """How many generations were found unfinished at open and marked interrupted."""
 
     @classmethod
-    def open(
-        cls, db_path: Path, *, writer_factory: Callable[[Path], StoreWriter] = StoreWriter
-    ) -> Store:
+    def open(cls, db_path: Path, *, writer_factory: Callable[[Path], StoreWriter] = StoreWriter) -> Store:
         """Create or open the database, migrate it, start the writer, recover after a crash.
 
         Raises StoreError(newer_schema) without touching the file if a newer Hearth wrote it.
@@ -130,8 +126,11 @@ class Store:
         except (OSError, sqlite3.Error, SQLAlchemyError) as e:
             raise explain(db_path, e) from e
         if recorded != [m.name for m in MIGRATIONS]:
-            raise StoreError("read_only", f"{db_path} is on a read-only disk and was written by another version of "
-                                          "Hearth; it can be opened once it is on a writable disk.")
+            raise StoreError(
+                "read_only",
+                f"{db_path} is on a read-only disk and was written by another version of "
+                "Hearth; it can be opened once it is on a writable disk.",
+            )
         return cls(db_path, None)
 
     @property
@@ -200,8 +199,7 @@ class Store:
         check_message(user_text)
 
         def op(session: Session) -> TurnIds:
-            return writes.create_turn(session, conversation_id, user_text, model, now=time.time(),
-                                      owner=self._owner_id)
+            return writes.create_turn(session, conversation_id, user_text, model, now=time.time(), owner=self._owner_id)
 
         return await self._await_write(op)
 
@@ -216,8 +214,9 @@ class Store:
 
         return await self._await_write(op)
 
-    async def begin_turn(self, conversation_id: int | None, user_text: str, model: str, *,
-                         after: int | None = None) -> TurnStart:
+    async def begin_turn(
+        self, conversation_id: int | None, user_text: str, model: str, *, after: int | None = None
+    ) -> TurnStart:
         """`create_turn`, plus the prompt history (up to the new reply) and the conversation's
         changed row, read in the same writer transaction: one thread round trip on the
         command path instead of three. `after`: the message the new one answers (the last one
@@ -226,11 +225,15 @@ class Store:
         check_message(user_text)
 
         def op(session: Session) -> TurnStart:
-            ids = writes.create_turn(session, conversation_id, user_text, model, now=time.time(),
-                                     owner=self._owner_id, after=after)
-            return TurnStart(ids, history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
-                             writes.conversation_change(session, ids.conversation_id, created=conversation_id is None),
-                             summary_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id))
+            ids = writes.create_turn(
+                session, conversation_id, user_text, model, now=time.time(), owner=self._owner_id, after=after
+            )
+            return TurnStart(
+                ids,
+                history_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
+                writes.conversation_change(session, ids.conversation_id, created=conversation_id is None),
+                summary_in(session, ids.conversation_id, before_message_id=ids.assistant_message_id),
+            )
 
         return await self._await_write(op)
 
@@ -299,8 +302,9 @@ class Store:
 
     # --- reads ---------------------------------------------------------------------------
 
-    async def list_conversations(self, *, limit: int | None = None, after: ListKey | None = None
-                                 ) -> list[ConversationRow]:
+    async def list_conversations(
+        self, *, limit: int | None = None, after: ListKey | None = None
+    ) -> list[ConversationRow]:
         """Pinned first, then by last activity; `limit`/`after` page through them (store.listing)."""
         return await self._read(functools.partial(self.reads.list_conversations, limit=limit, after=after))
 
@@ -317,8 +321,9 @@ class Store:
     async def conversation(self, conversation_id: int) -> ConversationRow | None:
         return await self._read(self.reads.conversation, conversation_id)
 
-    async def conversation_settings(self, conversation_id: int, *, after_pending_writes: bool = False
-                                    ) -> dict[str, object]:
+    async def conversation_settings(
+        self, conversation_id: int, *, after_pending_writes: bool = False
+    ) -> dict[str, object]:
         """The conversation's settings. `after_pending_writes`: read on the writer, behind every
         write already queued (a turn's command path needs what the last turn saved)."""
         if not after_pending_writes:
@@ -366,7 +371,8 @@ class Store:
 
         def op(session: Session) -> tuple[str, int]:
             return conversations.delete_conversation(
-                session, conversation_id, owner.is_dead if owner is not None else lambda _owner: False)
+                session, conversation_id, owner.is_dead if owner is not None else lambda _owner: False
+            )
 
         return await self._await_write(op)
 
@@ -384,27 +390,39 @@ class Store:
         """Every branch of the conversation, its settings and leaf, as plain values, from one snapshot."""
         return await self._read(self.reads.export, conversation_id)
 
-    async def import_conversation(self, conversation: ExchangeConversation, import_key: str
-                                  ) -> ConversationChange | None:
+    async def import_conversation(
+        self, conversation: ExchangeConversation, import_key: str
+    ) -> ConversationChange | None:
         """Add a whole conversation in one transaction (all or nothing), keeping its times; None
         when one with this import key (or the one it was exported from) is already here."""
-        return await self._await_write(functools.partial(
-            exchange.import_conversation, conversation=conversation, import_key=import_key))
+        return await self._await_write(
+            functools.partial(exchange.import_conversation, conversation=conversation, import_key=import_key)
+        )
 
     # --- branches (store.branches) ----------------------------------------------------------
 
     async def begin_edit(self, message_id: int, text: str, model: str) -> TurnStart:
         """Send `text` instead of the user message `message_id`, as a new branch with a pending
         answer; the old branch stays. StoreError(empty_message | not_editable | no_such_message)."""
-        return await self._await_write(functools.partial(
-            branches.begin_edit, message_id=message_id, text=text, model=model, now=time.time(),
-            owner=self._owner_id))
+        return await self._await_write(
+            functools.partial(
+                branches.begin_edit,
+                message_id=message_id,
+                text=text,
+                model=model,
+                now=time.time(),
+                owner=self._owner_id,
+            )
+        )
 
     async def begin_regenerate(self, message_id: int, model: str) -> TurnStart:
         """A new pending answer beside the answer `message_id`, as a new branch; the old one
         stays. StoreError(not_regenerable | busy | no_such_message)."""
-        return await self._await_write(functools.partial(
-            branches.begin_regenerate, message_id=message_id, model=model, now=time.time(), owner=self._owner_id))
+        return await self._await_write(
+            functools.partial(
+                branches.begin_regenerate, message_id=message_id, model=model, now=time.time(), owner=self._owner_id
+            )
+        )
 
     async def switch_branch(self, message_id: int) -> int:
         """Show the branch through `message_id`; returns the new end of the branch shown."""
@@ -418,17 +436,19 @@ class Store:
         """Delete the message and every reply under it, in every branch: (conversation id, messages
         deleted). StoreError(busy) while one of those answers is being written."""
         owner = self._owner
-        return await self._await_write(functools.partial(
-            branches.delete_message, message_id=message_id,
-            owner_is_dead=owner.is_dead if owner is not None else lambda _owner: False))
+        return await self._await_write(
+            functools.partial(
+                branches.delete_message,
+                message_id=message_id,
+                owner_is_dead=owner.is_dead if owner is not None else lambda _owner: False,
+            )
+        )
 
     async def tree(self, conversation_id: int) -> list[MessageRow]:
         """Every message of every branch, oldest first."""
         return await self._read(self.reads.tree, conversation_id)
 
-    async def history(
-        self, conversation_id: int, *, before_message_id: int
-    ) -> list[tuple[str, str]]:
+    async def history(self, conversation_id: int, *, before_message_id: int) -> list[tuple[str, str]]:
         return await self._read(
             functools.partial(self.reads.history, before_message_id=before_message_id),
             conversation_id,
@@ -436,8 +456,9 @@ class Store:
 
     async def summary(self, conversation_id: int, *, through_message_id: int) -> Summary | None:
         """What the "summarize" policy would send for a turn after `through_message_id`."""
-        return await self._read(functools.partial(self.reads.summary, through_message_id=through_message_id),
-                                conversation_id)
+        return await self._read(
+            functools.partial(self.reads.summary, through_message_id=through_message_id), conversation_id
+        )
 
     async def get_generation(self, generation_id: int) -> GenerationRow | None:
         return await self._read(self.reads.get_generation, generation_id)
@@ -465,8 +486,11 @@ class Store:
             raise explain(self._db_path, e) from e
 
     def _read_only_error(self) -> StoreError:
-        return StoreError("read_only", f"{self._db_path} is on a read-only disk: Hearth can show and back up its "
-                                       "conversations, not add to them. Copy it to a writable folder to chat.")
+        return StoreError(
+            "read_only",
+            f"{self._db_path} is on a read-only disk: Hearth can show and back up its "
+            "conversations, not add to them. Copy it to a writable folder to chat.",
+        )
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
         if self._closed:

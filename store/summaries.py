@@ -29,20 +29,25 @@ ORDER BY up.depth DESC
 """
 
 
-def summary_in(session: Session, conversation_id: int, *, before_message_id: int,
-               through: bool = False) -> Summary | None:
+def summary_in(
+    session: Session, conversation_id: int, *, before_message_id: int, through: bool = False
+) -> Summary | None:
     """The newest summary on the path to `before_message_id` (the prompt store.reads.history_in
     reads; `through`: the path ending at that message, for a turn not yet sent), counting the
     messages it covers as the prompt does: empty answers are not in it, and system messages
     are not counted."""
     conn = session.connection()
-    saved = conn.exec_driver_sql("SELECT upto_id, text FROM summary WHERE conversation_id = ? "
-                                 "ORDER BY upto_id DESC", (conversation_id,)).all()
+    saved = conn.exec_driver_sql(
+        "SELECT upto_id, text FROM summary WHERE conversation_id = ? ORDER BY upto_id DESC", (conversation_id,)
+    ).all()
     if not saved:
         return None
     sql = _PATH.format(start="id" if through else "parent_id")
-    path = [(mid, role) for mid, role, content in conn.exec_driver_sql(sql, (before_message_id, conversation_id))
-            if role != "assistant" or content]
+    path = [
+        (mid, role)
+        for mid, role, content in conn.exec_driver_sql(sql, (before_message_id, conversation_id))
+        if role != "assistant" or content
+    ]
     covers = {}
     n = 0
     for mid, role in path:
@@ -56,16 +61,25 @@ def summary_in(session: Session, conversation_id: int, *, before_message_id: int
 
 def summaries_of(session: Session, conversation_id: int) -> dict[int, str]:
     """Every summary of the conversation, by the last message it covers."""
-    return dict(session.connection().exec_driver_sql(
-        "SELECT upto_id, text FROM summary WHERE conversation_id = ?", (conversation_id,)).all())
+    return dict(
+        session.connection()
+        .exec_driver_sql("SELECT upto_id, text FROM summary WHERE conversation_id = ?", (conversation_id,))
+        .all()
+    )
 
 
 def put_summary(session: Session, conversation_id: int, upto_id: int, text: str, now: float) -> bool:
     """Save a summary up to `upto_id`; False when that message is gone (deleted meanwhile)."""
     conn = session.connection()
-    if conn.exec_driver_sql("SELECT 1 FROM message WHERE id = ? AND conversation_id = ?",
-                            (upto_id, conversation_id)).first() is None:
+    if (
+        conn.exec_driver_sql(
+            "SELECT 1 FROM message WHERE id = ? AND conversation_id = ?", (upto_id, conversation_id)
+        ).first()
+        is None
+    ):
         return False
-    conn.exec_driver_sql("INSERT OR REPLACE INTO summary (conversation_id, upto_id, text, created_at) "
-                         "VALUES (?, ?, ?, ?)", (conversation_id, upto_id, text, now))
+    conn.exec_driver_sql(
+        "INSERT OR REPLACE INTO summary (conversation_id, upto_id, text, created_at) VALUES (?, ?, ?, ?)",
+        (conversation_id, upto_id, text, now),
+    )
     return True

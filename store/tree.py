@@ -63,7 +63,8 @@ def leaf_of(conn: Connection, conversation_id: int) -> int | None:
     row = conn.exec_driver_sql(
         "SELECT c.leaf_id, (SELECT conversation_id FROM message WHERE id = c.leaf_id),"
         " (SELECT max(id) FROM message WHERE conversation_id = c.id) FROM conversation c WHERE c.id = ?",
-        (conversation_id,)).first()
+        (conversation_id,),
+    ).first()
     if row is None:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
     leaf, leaf_conversation, newest = row
@@ -77,8 +78,9 @@ def set_leaf(conn: Connection, conversation_id: int, leaf_id: int | None) -> Non
 def children(conn: Connection, conversation_id: int, parent_id: int | None) -> list[int]:
     """The replies to `parent_id` (the conversation's first messages for None), oldest first."""
     if parent_id is None:
-        rows = conn.exec_driver_sql("SELECT id FROM message WHERE conversation_id = ? AND parent_id IS NULL "
-                                    "ORDER BY id", (conversation_id,)).all()
+        rows = conn.exec_driver_sql(
+            "SELECT id FROM message WHERE conversation_id = ? AND parent_id IS NULL ORDER BY id", (conversation_id,)
+        ).all()
     else:
         rows = conn.exec_driver_sql("SELECT id FROM message WHERE parent_id = ? ORDER BY id", (parent_id,)).all()
     return [int(i) for (i,) in rows]
@@ -91,7 +93,9 @@ def siblings_of(conn: Connection, conversation_id: int, path: list[int]) -> dict
     marks = ",".join("?" * len(path))
     rows = conn.exec_driver_sql(
         f"SELECT id, parent_id FROM message WHERE conversation_id = ? AND (parent_id IN ({marks}) OR "
-        "parent_id IS NULL) ORDER BY id", (conversation_id, *path)).all()
+        "parent_id IS NULL) ORDER BY id",
+        (conversation_id, *path),
+    ).all()
     by_parent: dict[int | None, list[int]] = {}
     for message_id, parent_id in rows:
         by_parent.setdefault(parent_id, []).append(int(message_id))
@@ -113,16 +117,16 @@ def latest_leaf_under(conn: Connection, message_id: int) -> int:
         current = int(row)
 
 
-def delete_subtree(conn: Connection, message_id: int, owner_is_dead: Callable[[str | None], bool]
-                   ) -> tuple[int, int, int | None]:
+def delete_subtree(
+    conn: Connection, message_id: int, owner_is_dead: Callable[[str | None], bool]
+) -> tuple[int, int, int | None]:
     """Delete the message and every reply under it, in every branch.
 
     Returns (conversation id, messages deleted, the parent it hung from). The leaf moves to the
     newest branch left under that parent (or to the parent itself). Refuses StoreError(busy) if
     an answer in the subtree is being written by a live process, StoreError(no_such_message).
     """
-    row = conn.exec_driver_sql("SELECT conversation_id, parent_id FROM message WHERE id = ?",
-                               (message_id,)).first()
+    row = conn.exec_driver_sql("SELECT conversation_id, parent_id FROM message WHERE id = ?", (message_id,)).first()
     if row is None:
         raise StoreError("no_such_message", f"There is no message {message_id}.")
     conversation_id, parent_id = int(row[0]), row[1]
@@ -131,7 +135,8 @@ def delete_subtree(conn: Connection, message_id: int, owner_is_dead: Callable[[s
     marks = ",".join("?" * len(doomed))
     running = conn.exec_driver_sql(
         f"SELECT owner FROM generation WHERE message_id IN ({marks}) AND state IN (?, ?)",
-        (*doomed, GenerationState.QUEUED.value, GenerationState.STREAMING.value)).all()
+        (*doomed, GenerationState.QUEUED.value, GenerationState.STREAMING.value),
+    ).all()
     if any(not owner_is_dead(owner) for (owner,) in running):
         raise StoreError("busy", "That answer is being written right now; stop it, then delete.")
     conn.exec_driver_sql(f"DELETE FROM generation WHERE message_id IN ({marks})", tuple(doomed))

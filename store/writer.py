@@ -69,7 +69,10 @@ class StoreWriter:
     """
 
     def __init__(
-        self, target: Engine | Path, *, retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        self,
+        target: Engine | Path,
+        *,
+        retry_delays: Sequence[float] = RETRY_DELAYS_S,
         retry_full_disk: bool = True,
     ) -> None:
         # Given a path, the writer owns its engine (a pool of one connection, used only by the
@@ -103,9 +106,7 @@ class StoreWriter:
         future: Future[T] = Future()
         with self._cond:
             if self._closed:
-                future.set_exception(
-                    StoreError("closed", "The store is closed; nothing was saved.")
-                )
+                future.set_exception(StoreError("closed", "The store is closed; nothing was saved."))
             else:
                 self._jobs.append(_Job(op, future, key, replaceable))
                 self._cond.notify_all()
@@ -202,9 +203,7 @@ class StoreWriter:
                     raise StoreError("save_failed", message) from exc
                 _log.info("write failed (%s); trying again in %.2f s", fault.reason, delay)
                 if self._wait_for_retry(job, delay):
-                    raise StoreError(
-                        "superseded", "A newer save of the same text replaced this one."
-                    ) from exc
+                    raise StoreError("superseded", "A newer save of the same text replaced this one.") from exc
             else:
                 self._set_problem(None)
                 return result

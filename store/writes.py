@@ -42,8 +42,14 @@ def title_from(user_text: str) -> str:
 
 
 def create_turn(
-    session: Session, conversation_id: int | None, user_text: str, model: str, *, now: float,
-    owner: str | None = None, after: int | None = None,
+    session: Session,
+    conversation_id: int | None,
+    user_text: str,
+    model: str,
+    *,
+    now: float,
+    owner: str | None = None,
+    after: int | None = None,
 ) -> TurnIds:
     """Insert the user message, an empty assistant message and a queued generation.
 
@@ -64,13 +70,9 @@ def create_turn(
         )
         parent_id: int | None = None
     else:
-        found = conn.exec_driver_sql(
-            "UPDATE conversation SET updated_at = ? WHERE id = ?", (now, conversation_id)
-        )
+        found = conn.exec_driver_sql("UPDATE conversation SET updated_at = ? WHERE id = ?", (now, conversation_id))
         if found.rowcount == 0:
-            raise StoreError(
-                "no_such_conversation", f"Conversation {conversation_id} does not exist."
-            )
+            raise StoreError("no_such_conversation", f"Conversation {conversation_id} does not exist.")
         parent_id = tree.leaf_of(conn, conversation_id) if after is None else _in(conn, conversation_id, after)
     add_message = (
         "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at)"
@@ -84,13 +86,17 @@ def _in(conn: Connection, conversation_id: int, message_id: int) -> int:
     """`message_id`, checked to be one of the conversation's messages."""
     found = conn.exec_driver_sql("SELECT conversation_id FROM message WHERE id = ?", (message_id,)).scalar()
     if found != conversation_id:
-        raise StoreError("no_such_message", f"Message {message_id} is not in conversation {conversation_id} any more "
-                                            "(deleted meanwhile?); open the conversation again.")
+        raise StoreError(
+            "no_such_message",
+            f"Message {message_id} is not in conversation {conversation_id} any more "
+            "(deleted meanwhile?); open the conversation again.",
+        )
     return message_id
 
 
-def add_answer(conn: Connection, conversation_id: int, user_message_id: int, model: str, *, now: float,
-               owner: str | None) -> tuple[int, int]:
+def add_answer(
+    conn: Connection, conversation_id: int, user_message_id: int, model: str, *, now: float, owner: str | None
+) -> tuple[int, int]:
     """An empty answer to `user_message_id` with a queued generation, made the end of the branch
     shown; returns (assistant message id, generation id)."""
     add_message = (
@@ -109,8 +115,13 @@ def add_answer(conn: Connection, conversation_id: int, user_message_id: int, mod
 
 def conversation_change(session: Session, conversation_id: int, *, created: bool) -> ConversationChange:
     """The conversation's row as this transaction leaves it (for the list: one row, not all)."""
-    title, created_at, updated_at, pinned_at = session.connection().exec_driver_sql(
-        "SELECT title, created_at, updated_at, pinned_at FROM conversation WHERE id = ?", (conversation_id,)).one()
+    title, created_at, updated_at, pinned_at = (
+        session.connection()
+        .exec_driver_sql(
+            "SELECT title, created_at, updated_at, pinned_at FROM conversation WHERE id = ?", (conversation_id,)
+        )
+        .one()
+    )
     return ConversationChange(ConversationRow(conversation_id, title, created_at, updated_at, pinned_at), created)
 
 
@@ -185,9 +196,7 @@ def check_metric_names(metrics: Mapping[str, object]) -> None:
     """Raise ValueError for a metric that has no column (a caller's bug, so fail loudly)."""
     unknown = set(metrics) - METRIC_COLUMNS
     if unknown:
-        raise ValueError(
-            f"unknown metric(s) {sorted(unknown)}; expected some of {sorted(METRIC_COLUMNS)}"
-        )
+        raise ValueError(f"unknown metric(s) {sorted(unknown)}; expected some of {sorted(METRIC_COLUMNS)}")
 
 
 def record_finalization_lag(session: Session, generation_id: int, lag_ms: float) -> None:
@@ -204,16 +213,12 @@ def interrupt_unfinished(session: Session, owner_is_dead: Callable[[str | None],
     """
     unfinished = session.exec(
         select(Generation).where(
-            col(Generation.state).in_(
-                [GenerationState.QUEUED.value, GenerationState.STREAMING.value]
-            )
+            col(Generation.state).in_([GenerationState.QUEUED.value, GenerationState.STREAMING.value])
         )
     ).all()
     orphans = [g for g in unfinished if owner_is_dead(g.owner)]
     for generation in orphans:
-        generation.state = check_transition(
-            GenerationState(generation.state), GenerationState.INTERRUPTED
-        ).value
+        generation.state = check_transition(GenerationState(generation.state), GenerationState.INTERRUPTED).value
     return len(orphans)
 
 

@@ -41,4 +41,3 @@ class FileKeyring(KeyringBackend):
         saved = self._read()
         saved.pop(f"{service}/{username}", None)
         self._path.write_text(json.dumps(saved))
-

@@ -133,8 +133,14 @@ def enc_kv(key: str | bytes, vtype: int, payload: bytes) -> bytes:
     return enc_str(key) + struct.pack("<I", vtype) + payload
 
 
-def rebuild(lay: Layout, *, drop: tuple[str, ...] = (), replace: dict[str, bytes] | None = None,
-            add: tuple[bytes, ...] = (), alignment: int = 32) -> tuple[bytes, int]:
+def rebuild(
+    lay: Layout,
+    *,
+    drop: tuple[str, ...] = (),
+    replace: dict[str, bytes] | None = None,
+    add: tuple[bytes, ...] = (),
+    alignment: int = 32,
+) -> tuple[bytes, int]:
     """Re-serialize the metadata with keys dropped, replaced (by enc_kv bytes) or added.
 
     Returns (head, total size): the tensor table is kept, the data section moves to the
@@ -164,8 +170,9 @@ def write_model(path: Path, head: bytes, total: int, *, source: Layout | None = 
 # -- the corpus -----------------------------------------------------------------------
 
 # Codes the validator gives for a damaged file; which one depends on where parsing derails.
-STRUCTURAL = frozenset({"truncated", "corrupt_header", "corrupt_metadata", "corrupt_tensor_info",
-                        "missing_architecture"})
+STRUCTURAL = frozenset(
+    {"truncated", "corrupt_header", "corrupt_metadata", "corrupt_tensor_info", "missing_architecture"}
+)
 
 
 @dataclass(frozen=True)
@@ -248,14 +255,18 @@ def _cases(lay: Layout, rng: random.Random) -> Iterator[Case]:
         yield Case(f"key-length-70000:{kv.key}", _set(lambda lay, k=kv.key: lay.kvs[k].start, "<Q", 70_000), meta)
     for kv in rng.sample(keys, 6):
         for vtype in (13, 99, 0xFFFF_FFFF):
-            yield Case(f"value-type-{vtype}:{kv.key}",
-                       _set(lambda lay, k=kv.key: lay.kvs[k].type_at, "<I", vtype), meta)
+            yield Case(
+                f"value-type-{vtype}:{kv.key}", _set(lambda lay, k=kv.key: lay.kvs[k].type_at, "<I", vtype), meta
+            )
     strings = [kv for kv in keys if kv.vtype == STRING]
     for kv in rng.sample(strings, 4):
         k = kv.key
         yield Case(f"string-length-huge:{k}", _set(lambda lay, k=k: lay.kvs[k].value_at, "<Q", 2**62 + 5), meta)
-        yield Case(f"string-length-past-end:{k}",
-                   _set(lambda lay, k=k: lay.kvs[k].value_at, "<Q", lay.size - lay.kvs[k].value_at - 4), trunc)
+        yield Case(
+            f"string-length-past-end:{k}",
+            _set(lambda lay, k=k: lay.kvs[k].value_at, "<Q", lay.size - lay.kvs[k].value_at - 4),
+            trunc,
+        )
     arrays = [kv for kv in keys if kv.vtype == ARRAY]
     for kv in arrays:
         k = kv.key
@@ -265,9 +276,11 @@ def _cases(lay: Layout, rng: random.Random) -> Iterator[Case]:
     yield Case("key-not-utf8", lambda lay: _patch(lay, lay.kvs["general.name"].start + 8, b"\xff"), meta)
     yield Case("name-not-utf8", lambda lay: _patch(lay, lay.kvs["general.name"].value_at + 8, b"\xc3\x28"), meta)
     yield Case("duplicate-key", lambda lay: _patch(lay, lay.kvs["general.type"].start + 8, b"general.name"), meta)
-    yield Case("architecture-key-renamed",
-               lambda lay: _patch(lay, lay.kvs["general.architecture"].start + 8, b"general.architecturX"),
-               _codes("missing_architecture"))
+    yield Case(
+        "architecture-key-renamed",
+        lambda lay: _patch(lay, lay.kvs["general.architecture"].start + 8, b"general.architecturX"),
+        _codes("missing_architecture"),
+    )
 
     # 5. the tensor table
     inner = list(range(n_t - 1))  # a size change in the last tensor shows as truncation instead
@@ -312,26 +325,67 @@ def _cases(lay: Layout, rng: random.Random) -> Iterator[Case]:
     yield Case("alignment-as-text", _rebuilt(add=(enc_kv("general.alignment", STRING, enc_str("32")),)), meta)
     n_vocab = struct.unpack_from("<Q", lay.head, lay.kvs["tokenizer.ggml.tokens"].value_at + 4)[0]
     arr = lambda etype, n, body: struct.pack("<IQ", etype, n) + body  # noqa: E731
-    yield Case("token-types-short", _rebuilt(replace={"tokenizer.ggml.token_type": enc_kv(
-        "tokenizer.ggml.token_type", ARRAY, arr(I32, n_vocab - 7, b"\1\0\0\0" * (n_vocab - 7)))}), meta)
-    yield Case("token-types-as-bytes", _rebuilt(replace={"tokenizer.ggml.token_type": enc_kv(
-        "tokenizer.ggml.token_type", ARRAY, arr(U8, n_vocab, b"\1" * n_vocab))}), meta)
-    yield Case("token-scores-short", _rebuilt(add=(enc_kv(
-        "tokenizer.ggml.scores", ARRAY, arr(F32, 10, b"\0" * 40)),)), meta)
-    yield Case("tokens-as-one-string", _rebuilt(replace={"tokenizer.ggml.tokens": enc_kv(
-        "tokenizer.ggml.tokens", STRING, enc_str("hello"))}), meta)
-    yield Case("merges-as-numbers", _rebuilt(replace={"tokenizer.ggml.merges": enc_kv(
-        "tokenizer.ggml.merges", ARRAY, arr(I32, 3, b"\0" * 12))}), meta)
-    yield Case("chat-template-as-number", _rebuilt(replace={"tokenizer.chat_template": enc_kv(
-        "tokenizer.chat_template", U32, u32(7))}), meta)
-    yield Case("chat-template-not-utf8", _rebuilt(replace={"tokenizer.chat_template": enc_kv(
-        "tokenizer.chat_template", STRING, enc_str(b"{{ messages }}\xff\xfe"))}), meta)
+    yield Case(
+        "token-types-short",
+        _rebuilt(
+            replace={
+                "tokenizer.ggml.token_type": enc_kv(
+                    "tokenizer.ggml.token_type", ARRAY, arr(I32, n_vocab - 7, b"\1\0\0\0" * (n_vocab - 7))
+                )
+            }
+        ),
+        meta,
+    )
+    yield Case(
+        "token-types-as-bytes",
+        _rebuilt(
+            replace={
+                "tokenizer.ggml.token_type": enc_kv(
+                    "tokenizer.ggml.token_type", ARRAY, arr(U8, n_vocab, b"\1" * n_vocab)
+                )
+            }
+        ),
+        meta,
+    )
+    yield Case(
+        "token-scores-short", _rebuilt(add=(enc_kv("tokenizer.ggml.scores", ARRAY, arr(F32, 10, b"\0" * 40)),)), meta
+    )
+    yield Case(
+        "tokens-as-one-string",
+        _rebuilt(replace={"tokenizer.ggml.tokens": enc_kv("tokenizer.ggml.tokens", STRING, enc_str("hello"))}),
+        meta,
+    )
+    yield Case(
+        "merges-as-numbers",
+        _rebuilt(replace={"tokenizer.ggml.merges": enc_kv("tokenizer.ggml.merges", ARRAY, arr(I32, 3, b"\0" * 12))}),
+        meta,
+    )
+    yield Case(
+        "chat-template-as-number",
+        _rebuilt(replace={"tokenizer.chat_template": enc_kv("tokenizer.chat_template", U32, u32(7))}),
+        meta,
+    )
+    yield Case(
+        "chat-template-not-utf8",
+        _rebuilt(
+            replace={
+                "tokenizer.chat_template": enc_kv("tokenizer.chat_template", STRING, enc_str(b"{{ messages }}\xff\xfe"))
+            }
+        ),
+        meta,
+    )
     yield Case("nested-array-key", _rebuilt(add=(enc_kv("hostile.nested", ARRAY, arr(ARRAY, 1, b"")),)), meta)
     yield Case("architecture-missing", _rebuilt(drop=("general.architecture",)), _codes("missing_architecture"))
-    yield Case("architecture-empty", _rebuilt(replace={"general.architecture": enc_kv(
-        "general.architecture", STRING, enc_str(""))}), _codes("missing_architecture"))
-    yield Case("architecture-as-number", _rebuilt(replace={"general.architecture": enc_kv(
-        "general.architecture", U32, u32(1))}), _codes("missing_architecture"))
+    yield Case(
+        "architecture-empty",
+        _rebuilt(replace={"general.architecture": enc_kv("general.architecture", STRING, enc_str(""))}),
+        _codes("missing_architecture"),
+    )
+    yield Case(
+        "architecture-as-number",
+        _rebuilt(replace={"general.architecture": enc_kv("general.architecture", U32, u32(1))}),
+        _codes("missing_architecture"),
+    )
 
     # 7. values llama.cpp asserts on (each of these aborted the engine process before the check)
     def number(key: str, fmt: str, value: float) -> Callable[[Layout], tuple[bytes, int]]:
@@ -340,22 +394,38 @@ def _cases(lay: Layout, rng: random.Random) -> Iterator[Case]:
     for layers in (0, 513, 300_000):
         yield Case(f"block-count-{layers}", number("llama.block_count", "<I", layers), meta)
     for experts, used in ((0, 2), (4, 0), (4, 8)):
-        yield Case(f"experts-{experts}-use-{used}", _rebuilt(add=(
-            enc_kv("llama.expert_count", U32, u32(experts)), enc_kv("llama.expert_used_count", U32, u32(used)))), meta)
+        yield Case(
+            f"experts-{experts}-use-{used}",
+            _rebuilt(
+                add=(enc_kv("llama.expert_count", U32, u32(experts)), enc_kv("llama.expert_used_count", U32, u32(used)))
+            ),
+            meta,
+        )
     for eps in (-1.0, float("nan")):
         yield Case(f"rms-epsilon-{eps}", number("llama.attention.layer_norm_rms_epsilon", "<f", eps), meta)
     yield Case("context-length-2^32-1", number("llama.context_length", "<I", 2**32 - 1), meta)
-    yield Case("rope-scaling-unknown", _rebuilt(add=(enc_kv("llama.rope.scaling.type", STRING, enc_str("bogus")),)),
-               meta)
-    yield Case("vocabulary-repeats-a-token", _rebuilt(drop=("tokenizer.ggml.token_type",), replace={
-        "tokenizer.ggml.tokens": enc_kv("tokenizer.ggml.tokens", ARRAY, arr(STRING, 3, enc_str("a") * 3))}), meta)
-    yield Case("no-tokenizer", _rebuilt(replace={"tokenizer.ggml.model": enc_kv(
-        "tokenizer.ggml.model", STRING, enc_str("none"))}), _codes("no_tokenizer"))
+    yield Case(
+        "rope-scaling-unknown", _rebuilt(add=(enc_kv("llama.rope.scaling.type", STRING, enc_str("bogus")),)), meta
+    )
+    yield Case(
+        "vocabulary-repeats-a-token",
+        _rebuilt(
+            drop=("tokenizer.ggml.token_type",),
+            replace={"tokenizer.ggml.tokens": enc_kv("tokenizer.ggml.tokens", ARRAY, arr(STRING, 3, enc_str("a") * 3))},
+        ),
+        meta,
+    )
+    yield Case(
+        "no-tokenizer",
+        _rebuilt(replace={"tokenizer.ggml.model": enc_kv("tokenizer.ggml.model", STRING, enc_str("none"))}),
+        _codes("no_tokenizer"),
+    )
 
     # 8. random byte damage anywhere in the metadata: a flipped byte inside a token's text
     # is still a valid file, so these may load
     for _ in range(20):
         at = rng.randrange(24, lay.meta_end)
         bit = 1 << rng.randrange(8)
-        yield Case(f"bit-flip-{at}-{bit}", lambda lay, at=at, bit=bit: _patch(lay, at, bytes([lay.head[at] ^ bit])),
-                   None)
+        yield Case(
+            f"bit-flip-{at}-{bit}", lambda lay, at=at, bit=bit: _patch(lay, at, bytes([lay.head[at] ^ bit])), None
+        )

@@ -102,8 +102,13 @@ class LlamaServer:
         return self._log.read().decode("utf-8", "replace")
 
     def _start(self, port: int) -> None:
-        cmd = [sys.executable, str(Path(__file__).with_name("with_backends.py")), "llama_cpp.server",
-               "--model", str(self.model_path)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).with_name("with_backends.py")),
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+        ]
         cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(self.n_ctx)]
         # One thread: on a 2-core machine the test process and a local engine are neighbours,
         # and llama.cpp's spin-waiting threads lose badly to oversubscription

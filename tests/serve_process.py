@@ -35,12 +35,32 @@ class Served:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HEARTH_SERVE_TOKEN": TOKEN, "OMP_WAIT_POLICY": "passive", "PYTHONUNBUFFERED": "1",
-               **(env or {})}
+        env = {
+            **os.environ,
+            "HEARTH_SERVE_TOKEN": TOKEN,
+            "OMP_WAIT_POLICY": "passive",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self.log = open(data_dir.parent / f"serve-{self.port}.log", "w+")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(self.port), "--data-dir",
-                                      str(data_dir), "--queue", str(QUEUE), *extra], env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--queue",
+                str(QUEUE),
+                *extra,
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.output()
@@ -77,5 +97,10 @@ class Served:
 
 
 def hearth(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )

@@ -68,9 +68,7 @@ def openai_rate_limited(retry_after: str = "1") -> Script:
 
 def json_response(status: int, obj: object, headers: dict[str, str] | None = None) -> Script:
     """A plain JSON answer, e.g. an error before any streaming starts."""
-    return Script(
-        status, headers or {}, [json.dumps(obj).encode()], content_type="application/json", chunked=False
-    )
+    return Script(status, headers or {}, [json.dumps(obj).encode()], content_type="application/json", chunked=False)
 
 
 # Ollama /api/chat --------------------------------------------------------------------------

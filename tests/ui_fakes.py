@@ -101,8 +101,15 @@ class Reply:
 
 
 def _stats(n: int) -> GenerationStats:
-    return GenerationStats(prompt_tokens=12, cached_tokens=0, completion_tokens=n, prefill_ms=5.0,
-                           ttft_ms=24.0, decode_tokens_per_s=142.0, total_ms=30.0 + n)
+    return GenerationStats(
+        prompt_tokens=12,
+        cached_tokens=0,
+        completion_tokens=n,
+        prefill_ms=5.0,
+        ttft_ms=24.0,
+        decode_tokens_per_s=142.0,
+        total_ms=30.0 + n,
+    )
 
 
 class FakeTurn:
@@ -177,9 +184,14 @@ class FakeTurn:
             await self._pause(None)
         text = "".join(parts)
         metrics: dict[str, float | int | None] = {
-            "command_latency_ms": 1.0, "ttft_ms": 24.0, "tokens_per_s": 142.0,
-            "completion_tokens": len(parts), "prompt_tokens": 12, "cached_tokens": 0,
-            "total_ms": 30.0}
+            "command_latency_ms": 1.0,
+            "ttft_ms": 24.0,
+            "tokens_per_s": 142.0,
+            "completion_tokens": len(parts),
+            "prompt_tokens": 12,
+            "cached_tokens": 0,
+            "total_ms": 30.0,
+        }
         terminal: Final | Cancelled | Failed
         if self._cancelled.is_set():
             terminal = Cancelled(gid, "user", _stats(len(parts)))
@@ -189,8 +201,9 @@ class FakeTurn:
             self.outcome = TurnOutcome(GenerationState.FAILED, text, None, *reply.fail, metrics)
         else:
             terminal = Final(gid, reply.stop_reason, _stats(len(parts)))
-            self.outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics,
-                                       stop_reason=reply.stop_reason)
+            self.outcome = TurnOutcome(
+                GenerationState.COMPLETED, text, None, None, None, metrics, stop_reason=reply.stop_reason
+            )
         self._service._turn_ended(self)
         asyncio.get_running_loop().call_later(reply.save_delay_s, self._save)
         yield terminal
@@ -207,8 +220,14 @@ class FakeTurn:
 class FakeChatService:
     """Scripted ChatService: `enqueue(Reply([...]))`, then the window sends; `history` records."""
 
-    def __init__(self, store: FakeStore | None = None, *, model_state: str = "ready",
-                 model_name: str = "fake-model", model_error: str | None = None) -> None:
+    def __init__(
+        self,
+        store: FakeStore | None = None,
+        *,
+        model_state: str = "ready",
+        model_name: str = "fake-model",
+        model_error: str | None = None,
+    ) -> None:
         self.store = store or FakeStore()
         self.model_state = ModelState(model_state)
         self.model_name, self.model_error = model_name, model_error
@@ -227,14 +246,20 @@ class FakeChatService:
         self.context = 4096  # the context the meter measures against
         self.omitted = 0  # what the meter says the policy would leave out
 
-    async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = None, summary: Summary | None = None) -> ContextUse:
+    async def measure(
+        self,
+        history: list[tuple[str, str]],
+        draft: str,
+        settings: ChatSettings | None = None,
+        summary: Summary | None = None,
+    ) -> ContextUse:
         """A word a token, and a context of `context` tokens (tests set both to what they need);
         `omitted` earlier messages are left out, the oldest first."""
         words = sum(len(text.split()) + 2 for _, text in [*history, ("user", draft)])
         self.measured.append(draft)
-        return ContextUse(Measured(len(self.measured), words, self.context, 0, self.omitted),
-                          frozenset(range(max(0, self.omitted))))
+        return ContextUse(
+            Measured(len(self.measured), words, self.context, 0, self.omitted), frozenset(range(max(0, self.omitted)))
+        )
 
     def enqueue(self, reply: Reply) -> None:
         self._replies.append(reply)
@@ -261,19 +286,37 @@ class FakeChatService:
         self._load_errors.append(error)
 
     def loaded(self, path: Path) -> None:
-        self.model_info = ModelInfo(path=str(path), name=display_name(path), architecture="llama", n_ctx=4096,
-                                    n_ctx_train=8192, n_params=134515008, size_bytes=path.stat().st_size,
-                                    n_threads=1, n_gpu_layers=0, n_threads_batch=2, load_ms=50.0)
+        self.model_info = ModelInfo(
+            path=str(path),
+            name=display_name(path),
+            architecture="llama",
+            n_ctx=4096,
+            n_ctx_train=8192,
+            n_params=134515008,
+            size_bytes=path.stat().st_size,
+            n_threads=1,
+            n_gpu_layers=0,
+            n_threads_batch=2,
+            load_ms=50.0,
+        )
         self.set_model("loading", name=display_name(path))  # as ChatService: listeners hear each change
         self.set_model("ready")
 
-    async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None,
-                   n_gpu_layers: int | None = None, flash_attn: bool = False,
-                   chat_template: str | None = None) -> ModelInfo:
+    async def load(
+        self,
+        path: str,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_gpu_layers: int | None = None,
+        flash_attn: bool = False,
+        chat_template: str | None = None,
+    ) -> ModelInfo:
         if self.model_state is ModelState.GENERATING:
             raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before switching models.")
-        self.loads.append(dict(path=path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                               flash_attn=flash_attn))
+        self.loads.append(
+            dict(path=path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, flash_attn=flash_attn)
+        )
         self.set_model("loading", name=display_name(path))
         await asyncio.sleep(0.05)
         if self._load_errors:
@@ -286,21 +329,47 @@ class FakeChatService:
         return self.model_info
 
     # -- turns ------------------------------------------------------------------------------
-    async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
-                               route: Route | None = None, settings: ChatSettings | None = None) -> FakeTurn:
+    async def continue_message(
+        self,
+        message_id: int,
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+    ) -> FakeTurn:
         raise NotImplementedError("the scripted service does not continue answers; test Continue with the real one")
 
-    async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None, settings: ChatSettings | None = None) -> FakeTurn:
+    async def start_edit(
+        self,
+        message_id: int,
+        text: str,
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+    ) -> FakeTurn:
         raise NotImplementedError("the scripted service keeps no branches; test edits with the real one")
 
-    async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = None,
-                               route: Route | None = None, settings: ChatSettings | None = None) -> FakeTurn:
+    async def start_regenerate(
+        self,
+        message_id: int,
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+    ) -> FakeTurn:
         raise NotImplementedError("the scripted service keeps no branches; test regenerate with the real one")
 
-    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None, settings: ChatSettings | None = None,
-                         after: int | None = None) -> FakeTurn:
+    async def start_turn(
+        self,
+        conversation_id: int | None,
+        text: str,
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+        after: int | None = None,
+    ) -> FakeTurn:
         await asyncio.sleep(0)  # `after`: the in-memory store is one chain, so the reply goes last anyway
         remote = route.remote if route is not None else None
         if not text.strip():
@@ -354,12 +423,24 @@ class FakeStore:
 
     def add_message(self, cid: int, role: str, content: str, **fields: Any) -> MessageRow:
         defaults: dict[str, Any] = dict(
-            parent_id=None, generation_id=None, state=None, cancel_reason=None, error_code=None,
-            error_message=None, prompt_tokens=None, completion_tokens=None, ttft_ms=None,
-            tokens_per_s=None, total_ms=None, command_latency_ms=None, finalization_lag_ms=None)
+            parent_id=None,
+            generation_id=None,
+            state=None,
+            cancel_reason=None,
+            error_code=None,
+            error_message=None,
+            prompt_tokens=None,
+            completion_tokens=None,
+            ttft_ms=None,
+            tokens_per_s=None,
+            total_ms=None,
+            command_latency_ms=None,
+            finalization_lag_ms=None,
+        )
         defaults.update(fields)
-        row = MessageRow(id=self._id(), conversation_id=cid, role=role, content=content,
-                         created_at=self._tick(), **defaults)
+        row = MessageRow(
+            id=self._id(), conversation_id=cid, role=role, content=content, created_at=self._tick(), **defaults
+        )
         self._messages[cid].append(row)
         c = self._conversations[cid]
         self._conversations[cid] = ConversationRow(c.id, c.title, c.created_at, row.created_at)
@@ -377,8 +458,7 @@ class FakeStore:
         cid = conversation_id
         user = self.add_message(cid, "user", text)
         gid = self._id()
-        answer = self.add_message(cid, "assistant", "", generation_id=gid,
-                                  state=GenerationState.QUEUED)
+        answer = self.add_message(cid, "assistant", "", generation_id=gid, state=GenerationState.QUEUED)
         return TurnIds(cid, user.id, answer.id, gid)
 
     def finalize(self, ids: TurnIds, outcome: TurnOutcome) -> None:
@@ -387,14 +467,30 @@ class FakeStore:
             if row.id == ids.assistant_message_id:
                 m = outcome.metrics
                 rows[i] = MessageRow(
-                    row.id, row.conversation_id, row.parent_id, row.role, outcome.text,
-                    row.created_at, row.generation_id, outcome.state, outcome.cancel_reason,
-                    outcome.error_code, outcome.error_message, m.get("prompt_tokens"),  # type: ignore[arg-type]
-                    m.get("completion_tokens"), m.get("ttft_ms"), m.get("tokens_per_s"),  # type: ignore[arg-type]
-                    m.get("total_ms"), m.get("command_latency_ms"), 0.0, stop_reason=outcome.stop_reason)
+                    row.id,
+                    row.conversation_id,
+                    row.parent_id,
+                    row.role,
+                    outcome.text,
+                    row.created_at,
+                    row.generation_id,
+                    outcome.state,
+                    outcome.cancel_reason,
+                    outcome.error_code,
+                    outcome.error_message,
+                    m.get("prompt_tokens"),  # type: ignore[arg-type]
+                    m.get("completion_tokens"),  # type: ignore[arg-type]
+                    m.get("ttft_ms"),
+                    m.get("tokens_per_s"),
+                    m.get("total_ms"),
+                    m.get("command_latency_ms"),
+                    0.0,
+                    stop_reason=outcome.stop_reason,
+                )
 
-    async def list_conversations(self, *, limit: int | None = None, after: ListKey | None = None
-                                 ) -> list[ConversationRow]:
+    async def list_conversations(
+        self, *, limit: int | None = None, after: ListKey | None = None
+    ) -> list[ConversationRow]:
         await asyncio.sleep(0)
         rows = sorted(self._conversations.values(), key=lambda c: c.list_key, reverse=True)
         rows = [c for c in rows if after is None or c.list_key < after]
@@ -403,8 +499,9 @@ class FakeStore:
     async def pin_conversation(self, conversation_id: int, pinned: bool) -> ConversationChange:
         await asyncio.sleep(0)
         c = self._conversations[conversation_id]
-        self._conversations[conversation_id] = ConversationRow(c.id, c.title, c.created_at, c.updated_at,
-                                                               self._tick() if pinned else None)
+        self._conversations[conversation_id] = ConversationRow(
+            c.id, c.title, c.created_at, c.updated_at, self._tick() if pinned else None
+        )
         return ConversationChange(self._conversations[conversation_id], False)
 
     async def conversation(self, conversation_id: int) -> ConversationRow | None:
@@ -422,16 +519,21 @@ class FakeStore:
         top = ListMark(0.0, max(self._conversations, default=0))
         if mark is None:
             return ListChanges(0, top)
-        return ListChanges(0, top, tuple(self._conversations[cid] for cid in held if cid in self._conversations),
-                           tuple(cid for cid in held if cid not in self._conversations))
+        return ListChanges(
+            0,
+            top,
+            tuple(self._conversations[cid] for cid in held if cid in self._conversations),
+            tuple(cid for cid in held if cid not in self._conversations),
+        )
 
     async def delete_conversation(self, conversation_id: int) -> tuple[str, int]:
         await asyncio.sleep(0)
         c = self._conversations.pop(conversation_id)
         return c.title, len(self._messages.pop(conversation_id, []))
 
-    async def conversation_settings(self, conversation_id: int, *, after_pending_writes: bool = False
-                                    ) -> dict[str, object]:
+    async def conversation_settings(
+        self, conversation_id: int, *, after_pending_writes: bool = False
+    ) -> dict[str, object]:
         await asyncio.sleep(0)
         return dict(self.settings.get(conversation_id, {}))
 
@@ -464,13 +566,29 @@ class FakeStore:
             raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
         c, rows = self._conversations[conversation_id], self._messages.get(conversation_id, [])
         return ExchangeConversation(
-            c.title, c.created_at, c.updated_at, dict(self.settings.get(conversation_id, {})),
-            tuple(ExchangeMessage(str(m.id), None if m.parent_id is None else str(m.parent_id), m.role, m.content,
-                                  m.created_at, m.created_at, m.reasoning) for m in rows),
-            str(rows[-1].id) if rows else None, c.pinned_at)
+            c.title,
+            c.created_at,
+            c.updated_at,
+            dict(self.settings.get(conversation_id, {})),
+            tuple(
+                ExchangeMessage(
+                    str(m.id),
+                    None if m.parent_id is None else str(m.parent_id),
+                    m.role,
+                    m.content,
+                    m.created_at,
+                    m.created_at,
+                    m.reasoning,
+                )
+                for m in rows
+            ),
+            str(rows[-1].id) if rows else None,
+            c.pinned_at,
+        )
 
-    async def import_conversation(self, conversation: ExchangeConversation, import_key: str
-                                  ) -> ConversationChange | None:
+    async def import_conversation(
+        self, conversation: ExchangeConversation, import_key: str
+    ) -> ConversationChange | None:
         """Adds it, in order (parents as the fake keeps them: none); None for a key seen before."""
         await asyncio.sleep(0)
         if any(s.get("import_key") == import_key for s in self.settings.values()):
@@ -493,8 +611,15 @@ class FakeStore:
             at = where.lower().find(needle)
             if at < 0:
                 return None
-            return SearchHit(c.id, c.title, m.id if m else None, m.role if m else None, where,
-                             ((at, at + len(needle)),), c.updated_at)
+            return SearchHit(
+                c.id,
+                c.title,
+                m.id if m else None,
+                m.role if m else None,
+                where,
+                ((at, at + len(needle)),),
+                c.updated_at,
+            )
 
         found = [hit(c, None, c.title) for c in self._conversations.values()]
         found += [hit(self._conversations[cid], m, m.content) for cid, rows in self._messages.items() for m in rows]
@@ -523,6 +648,7 @@ class FakeStore:
 
 
 if TYPE_CHECKING:  # mypy (run by .ci/run) checks the fakes against what the view-models require
+
     def _follow_the_contracts(service: FakeChatService, store: FakeStore, turn: FakeTurn) -> None:
         _service: ChatBackend = service
         _store: ConversationStore = store

@@ -25,8 +25,11 @@ def xvfb(display: str = ":97", size: str = "1280x800x24") -> Iterator[str]:
     """Run Xvfb on `display` (a black screen) for the duration of the block."""
     if shutil.which("Xvfb") is None:
         raise FileNotFoundError("Xvfb is not installed (apt-get install xvfb)")
-    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", size, "-br", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", size, "-br", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     sock = Path("/tmp/.X11-unix") / f"X{display.lstrip(':')}"
     deadline = time.monotonic() + 10
     while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -42,8 +45,13 @@ def xvfb(display: str = ":97", size: str = "1280x800x24") -> Iterator[str]:
 
 def start_watcher(display: str, shot: Path, timeout: float = 60) -> subprocess.Popen[str]:
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-    return subprocess.Popen([sys.executable, __file__, display, str(shot), "--timeout", str(timeout)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, __file__, display, str(shot), "--timeout", str(timeout)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def watch(shot: Path, timeout: float) -> dict[str, float]:

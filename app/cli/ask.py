@@ -135,14 +135,13 @@ def _too_big(model: Path, settings: LoadSettings) -> str | None:
     return fit.message if fit.verdict is Verdict.TOO_BIG else None
 
 
-async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path,
-               library: ModelLibrary) -> int:
+async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path, library: ModelLibrary) -> int:
     from app.core.chat_service import ChatService
     from engine.client import AsyncEngine
     from store import StoreError
 
     if not prompt.strip() and args.continue_id is None:
-        return fail("the prompt is empty: give the message to send, e.g. hearth ask \"Hello\"")
+        return fail('the prompt is empty: give the message to send, e.g. hearth ask "Hello"')
     try:
         store = open_store(data_dir)
     except StoreError as e:
@@ -163,8 +162,15 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         store.close()
 
 
-async def _start(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path, service: ChatService,
-                 store: Store, notes: list[str]) -> tuple[Turn, Route, ChatSettings] | int:
+async def _start(
+    args: argparse.Namespace,
+    prompt: str,
+    data_dir: Path,
+    model: Path,
+    service: ChatService,
+    store: Store,
+    notes: list[str],
+) -> tuple[Turn, Route, ChatSettings] | int:
     """The command path: route, the chat's settings, load the local model if it answers, save
     the rows, start the stream. An exit code (after saying why) when it cannot."""
     from app.core.errors import ProviderError
@@ -176,9 +182,14 @@ async def _start(args: argparse.Namespace, prompt: str, data_dir: Path, model: P
         chat = await _chat_settings(args, data_dir, store, route)
         if route.remote is None:
             s = args.settings
-            info = await service.load(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads,
-                                      n_gpu_layers=s.n_gpu_layers, flash_attn=s.flash_attn,
-                                      chat_template=args.chat_template)
+            info = await service.load(
+                str(model),
+                n_ctx=s.n_ctx,
+                n_threads=s.n_threads,
+                n_gpu_layers=s.n_gpu_layers,
+                flash_attn=s.flash_attn,
+                chat_template=args.chat_template,
+            )
             if info.template_note:
                 notes.append(info.template_note)
                 print(for_stream(sys.stderr)(f"hearth: note: {info.template_note}"), file=sys.stderr)
@@ -191,8 +202,11 @@ async def _start(args: argparse.Namespace, prompt: str, data_dir: Path, model: P
         return turn, route, chat
     except (EngineError, StoreError) as e:
         hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
-        hint = " Run `hearth list --messages` to see answers and their states." if e.code in (
-            "no_such_message", "not_continuable") else hint
+        hint = (
+            " Run `hearth list --messages` to see answers and their states."
+            if e.code in ("no_such_message", "not_continuable")
+            else hint
+        )
         return fail(e.message + hint)
     except (InputError, ProviderError) as e:
         return fail(e.message)
@@ -256,8 +270,15 @@ async def _stream(args: argparse.Namespace, turn: Turn) -> _Printer:
     return show
 
 
-async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: str, notes: list[str],
-                  chat: ChatSettings, n_ctx: int | None) -> int:
+async def _finish(
+    args: argparse.Namespace,
+    turn: Turn,
+    show: _Printer,
+    label: str,
+    notes: list[str],
+    chat: ChatSettings,
+    n_ctx: int | None,
+) -> int:
     """Product state: wait for the save, then report the outcome and choose the exit code."""
     from engine.states import GenerationState
 
@@ -285,8 +306,11 @@ async def _finish(args: argparse.Namespace, turn: Turn, show: _Printer, label: s
         if not outcome.text.endswith("\n"):
             print()
         if turn.started is not None and turn.started.omitted:
-            print(f"[the conversation outgrew the context: {len(turn.started.omitted)} earlier messages were left "
-                  "out of the prompt (--overflow chooses how)]", file=sys.stderr)
+            print(
+                f"[the conversation outgrew the context: {len(turn.started.omitted)} earlier messages were left "
+                "out of the prompt (--overflow chooses how)]",
+                file=sys.stderr,
+            )
         summary = _summary(outcome, turn.ids.conversation_id, turn.ids.assistant_message_id)  # quotes errors
         print(for_stream(sys.stderr)(summary), file=sys.stderr)
     if save_error is not None:
@@ -303,8 +327,10 @@ def _summary(outcome: TurnOutcome, conversation_id: int, message_id: int) -> str
     if error:
         parts.append(error)
     if state.value == "completed" and outcome.stop_reason == "length":
-        parts.append(f"cut off at the {m.get('completion_tokens') or ''}-token limit: resume with "
-                     f"`hearth ask --continue {message_id}` (or raise --max-tokens)".replace("the -token", "the token"))
+        parts.append(
+            f"cut off at the {m.get('completion_tokens') or ''}-token limit: resume with "
+            f"`hearth ask --continue {message_id}` (or raise --max-tokens)".replace("the -token", "the token")
+        )
     if m.get("ttft_ms") is not None:
         parts.append(f"TTFT {m['ttft_ms']:.0f} ms")
     if m.get("tokens_per_s"):
@@ -323,8 +349,13 @@ def _context(turn: Turn, chat: ChatSettings, n_ctx: int | None) -> dict[str, Any
     if started is None or n_ctx is None or not started.prompt_tokens:
         return None
     limit = chat.context_length if 0 < chat.context_length < n_ctx else n_ctx
-    return {"prompt_tokens": started.prompt_tokens, "n_ctx": limit, "cached_tokens": started.cached_tokens,
-            "left_out": len(started.omitted), "left_out_message_places": sorted(turn.out_of_view(started))}
+    return {
+        "prompt_tokens": started.prompt_tokens,
+        "n_ctx": limit,
+        "cached_tokens": started.cached_tokens,
+        "left_out": len(started.omitted),
+        "left_out_message_places": sorted(turn.out_of_view(started)),
+    }
 
 
 def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict[str, Any]:

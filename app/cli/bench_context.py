@@ -124,40 +124,59 @@ async def _measure(model: Path, runs: int, n_threads: int | None) -> dict[str, A
     extra = statistics.median(busy) - statistics.median(quiet)
     budget = statistics.median(decode_ms) + statistics.median(chunk_ms)
     return {
-        "model": info.path, "n_ctx": info.n_ctx, "runs": runs,
-        "ttft_turn1_ms": round(statistics.median(turn1), 2), "ttft_turn50_ms": round(statistics.median(late), 2),
+        "model": info.path,
+        "n_ctx": info.n_ctx,
+        "runs": runs,
+        "ttft_turn1_ms": round(statistics.median(turn1), 2),
+        "ttft_turn50_ms": round(statistics.median(late), 2),
         "turn50_ttft_ratio": round(statistics.median(late) / statistics.median(turn1), 3),
         "ttft_no_switch_ms": round(statistics.median(stay), 2),
         "ttft_switch_back_ms": round(statistics.median(back), 2),
         "switch_back_ttft_ratio": round(statistics.median(back) / statistics.median(stay), 3),
-        "ttft_quiet_ms": round(statistics.median(quiet), 2), "ttft_job_running_ms": round(statistics.median(busy), 2),
-        "preempt_extra_ms": round(extra, 2), "preempt_budget_ms": round(budget, 2),
+        "ttft_quiet_ms": round(statistics.median(quiet), 2),
+        "ttft_job_running_ms": round(statistics.median(busy), 2),
+        "preempt_extra_ms": round(extra, 2),
+        "preempt_budget_ms": round(budget, 2),
         "preempt_extra_over_budget": round(max(0.0, extra) / budget, 3) if budget else 0.0,
     }
 
 
-def run_context_bench(*, model: Path, runs: int, as_json: bool, n_threads: int | None,
-                      parts: tuple[str, ...] = ("context", "threads")) -> int:
+def run_context_bench(
+    *, model: Path, runs: int, as_json: bool, n_threads: int | None, parts: tuple[str, ...] = ("context", "threads")
+) -> int:
     result: dict[str, Any] = asyncio.run(_measure(model, max(1, runs), n_threads)) if "context" in parts else {}
     targets = {k: {"limit": v[0], "goal": v[1], "pass": result[k] <= v[0]} for k, v in TARGETS.items() if k in result}
     if "threads" in parts:
         result["threads"] = asyncio.run(measure_threads(model, runs=max(1, min(runs, 3))))
-        targets.update({f"threads_auto_vs_best_{k}": {"limit": v[0], "goal": v[1],
-                                                     "pass": result["threads"][k]["auto_vs_best"] >= v[0]}
-                        for k, v in THREAD_TARGETS.items()})
+        targets.update(
+            {
+                f"threads_auto_vs_best_{k}": {
+                    "limit": v[0],
+                    "goal": v[1],
+                    "pass": result["threads"][k]["auto_vs_best"] >= v[0],
+                }
+                for k, v in THREAD_TARGETS.items()
+            }
+        )
     result["targets"] = targets
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         if "context" in parts:
             print(f"{Path(result['model']).name}, context {result['n_ctx']}, medians of {result['runs']}")
-            print(f"TTFT turn 1 {result['ttft_turn1_ms']} ms, turn 50 {result['ttft_turn50_ms']} ms "
-                  f"(ratio {result['turn50_ttft_ratio']})")
-            print(f"TTFT no switch {result['ttft_no_switch_ms']} ms, back from another chat "
-                  f"{result['ttft_switch_back_ms']} ms (ratio {result['switch_back_ttft_ratio']})")
-            print(f"TTFT quiet {result['ttft_quiet_ms']} ms, with a title job running "
-                  f"{result['ttft_job_running_ms']} ms (extra {result['preempt_extra_ms']} ms; one token + one "
-                  f"chunk {result['preempt_budget_ms']} ms)")
+            print(
+                f"TTFT turn 1 {result['ttft_turn1_ms']} ms, turn 50 {result['ttft_turn50_ms']} ms "
+                f"(ratio {result['turn50_ttft_ratio']})"
+            )
+            print(
+                f"TTFT no switch {result['ttft_no_switch_ms']} ms, back from another chat "
+                f"{result['ttft_switch_back_ms']} ms (ratio {result['switch_back_ttft_ratio']})"
+            )
+            print(
+                f"TTFT quiet {result['ttft_quiet_ms']} ms, with a title job running "
+                f"{result['ttft_job_running_ms']} ms (extra {result['preempt_extra_ms']} ms; one token + one "
+                f"chunk {result['preempt_budget_ms']} ms)"
+            )
         if "threads" in parts:
             print("\n".join(describe(result["threads"])))
         for t in targets.values():

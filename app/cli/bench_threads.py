@@ -53,9 +53,13 @@ async def _condition(model: Path, runs: int, tokens: int) -> dict[str, Any]:
     fixed = {n: (await _decode(model, n, runs, tokens))[0] for n in range(1, physical_cores() + 1)}
     auto, chosen = await _decode(model, None, runs, tokens)
     best = max(fixed, key=lambda n: fixed[n])
-    return {"fixed_tokens_per_s": {str(n): round(v, 1) for n, v in fixed.items()},
-            "auto_tokens_per_s": round(auto, 1), "auto_threads": chosen, "best_fixed_threads": best,
-            "auto_vs_best": round(auto / fixed[best], 3)}
+    return {
+        "fixed_tokens_per_s": {str(n): round(v, 1) for n, v in fixed.items()},
+        "auto_tokens_per_s": round(auto, 1),
+        "auto_threads": chosen,
+        "best_fixed_threads": best,
+        "auto_vs_best": round(auto / fixed[best], 3),
+    }
 
 
 async def measure_threads(model: Path, runs: int = 3, tokens: int = 200) -> dict[str, Any]:
@@ -75,6 +79,8 @@ def describe(result: dict[str, Any]) -> list[str]:
     for name in ("quiet", "busy"):
         c = result[name]
         fixed = ", ".join(f"{n} thread{'s' * (n != '1')} {v}" for n, v in c["fixed_tokens_per_s"].items())
-        lines.append(f"  {name:6} fixed: {fixed}; automatic {c['auto_tokens_per_s']} on {c['auto_threads']} "
-                     f"(÷ best fixed {c['auto_vs_best']})")
+        lines.append(
+            f"  {name:6} fixed: {fixed}; automatic {c['auto_tokens_per_s']} on {c['auto_threads']} "
+            f"(÷ best fixed {c['auto_vs_best']})"
+        )
     return lines

@@ -24,8 +24,15 @@ from app.core.presets import Presets, PresetsFile
 __all__ = ["add_chat_options", "add_presets_parser", "chat_settings_for", "given", "run_presets"]
 
 # flag's dest -> ChatSettings field
-_FIELDS = {"system": "system_prompt", "temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens",
-           "repeat_penalty": "repeat_penalty", "context": "context_length", "overflow": "overflow"}
+_FIELDS = {
+    "system": "system_prompt",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "max_tokens",
+    "repeat_penalty": "repeat_penalty",
+    "context": "context_length",
+    "overflow": "overflow",
+}
 
 
 def _positive_int(text: str) -> int:
@@ -47,20 +54,34 @@ def add_chat_options(parser: argparse.ArgumentParser, *, for_presets: bool = Fal
     what = "this preset's" if for_presets else "this conversation's (saved with it, used by its later turns)"
     group = parser.add_argument_group("chat settings", f"set {what} settings")
     group.add_argument("--system", metavar="TEXT", help="the system prompt ('' for none)")
-    group.add_argument("--temperature", type=_temperature, help="0 to 5; 0 always picks the likeliest word "
-                       "(default 0.7)")
+    group.add_argument(
+        "--temperature", type=_temperature, help="0 to 5; 0 always picks the likeliest word (default 0.7)"
+    )
     group.add_argument("--top-p", type=float, metavar="P", help="above 0, at most 1 (default 0.95)")
-    group.add_argument("--max-tokens", type=_positive_int, metavar="N", help="the longest answer, in tokens "
-                       "(default 512)")
+    group.add_argument(
+        "--max-tokens", type=_positive_int, metavar="N", help="the longest answer, in tokens (default 512)"
+    )
     group.add_argument("--repeat-penalty", type=float, metavar="X", help="1.0 (off) to 2.0 (default 1.1)")
-    group.add_argument("--context", type=int, metavar="N", help="the most of the model's context this chat "
-                       "uses, in tokens; 0 for all of it (default). It cannot exceed the model's (--ctx)")
-    group.add_argument("--overflow", choices=tuple(OVERFLOW_CHOICES), help="when the conversation outgrows the "
-                       "context: rolling leaves out the oldest turns (default), middle keeps the first exchange "
-                       "and the latest turns, stop refuses")
+    group.add_argument(
+        "--context",
+        type=int,
+        metavar="N",
+        help="the most of the model's context this chat "
+        "uses, in tokens; 0 for all of it (default). It cannot exceed the model's (--ctx)",
+    )
+    group.add_argument(
+        "--overflow",
+        choices=tuple(OVERFLOW_CHOICES),
+        help="when the conversation outgrows the "
+        "context: rolling leaves out the oldest turns (default), middle keeps the first exchange "
+        "and the latest turns, stop refuses",
+    )
     if not for_presets:
-        group.add_argument("--preset", metavar="NAME", help="start from preset NAME (see `hearth presets`); "
-                           "flags given as well change it")
+        group.add_argument(
+            "--preset",
+            metavar="NAME",
+            help="start from preset NAME (see `hearth presets`); flags given as well change it",
+        )
 
 
 def given(args: argparse.Namespace) -> bool:
@@ -68,8 +89,9 @@ def given(args: argparse.Namespace) -> bool:
     return getattr(args, "preset", None) is not None or any(getattr(args, f) is not None for f in _FIELDS)
 
 
-def chat_settings_for(args: argparse.Namespace, saved: Mapping[str, object] | None, presets: Presets,
-                      model_context: int | None) -> ChatSettings:
+def chat_settings_for(
+    args: argparse.Namespace, saved: Mapping[str, object] | None, presets: Presets, model_context: int | None
+) -> ChatSettings:
     """The settings for this turn: the conversation's saved ones (`saved`: its settings, None
     for a new conversation, which starts from the default preset), then --preset, then flags.
     InputError saying everything that is wrong, before anything is saved."""
@@ -78,8 +100,11 @@ def chat_settings_for(args: argparse.Namespace, saved: Mapping[str, object] | No
     else:
         base, bad = ChatSettings.from_settings(saved, base=presets.default)
         if bad:
-            print(f"hearth: warning: this conversation's saved settings had unusable values ({', '.join(bad)}); "
-                  "the default preset's are used for those.", file=sys.stderr)
+            print(
+                f"hearth: warning: this conversation's saved settings had unusable values ({', '.join(bad)}); "
+                "the default preset's are used for those.",
+                file=sys.stderr,
+            )
     if getattr(args, "preset", None) is not None:
         base = presets.get(args.preset).settings
     changes: dict[str, Any] = {}
@@ -105,8 +130,12 @@ def load_presets(data_dir: Path) -> Presets:
 
 # -- `hearth presets` ------------------------------------------------------------------------
 def add_presets_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("presets", parents=[parent], help="list, add, remove chat presets; choose the default",
-                       description="Named chat settings. New chats start from the default preset.")
+    p = sub.add_parser(
+        "presets",
+        parents=[parent],
+        help="list, add, remove chat presets; choose the default",
+        description="Named chat settings. New chats start from the default preset.",
+    )
     p.add_argument("--json", action="store_true", help="print the presets as JSON")
     actions = p.add_subparsers(dest="presets_action")
     add = actions.add_parser("add", parents=[parent], help="save a preset of your own (replaces one of that name)")
@@ -126,10 +155,14 @@ def run_presets(args: argparse.Namespace, data_dir: Path) -> int:
         if action == "add":
             current = load_presets(data_dir)
             base = current.get(args.base).settings if args.base else ChatSettings()
-            changes = {field: (text_arg(getattr(args, flag), "--system") if flag == "system" else getattr(args, flag))
-                       for flag, field in _FIELDS.items() if getattr(args, flag) is not None}
-            presets = presets_file.save_preset(text_arg(args.name, "the preset's name"),
-                                               base.replace(**changes).checked())
+            changes = {
+                field: (text_arg(getattr(args, flag), "--system") if flag == "system" else getattr(args, flag))
+                for flag, field in _FIELDS.items()
+                if getattr(args, flag) is not None
+            }
+            presets = presets_file.save_preset(
+                text_arg(args.name, "the preset's name"), base.replace(**changes).checked()
+            )
             print(f"Saved preset “{presets.find(args.name).name}”.")  # type: ignore[union-attr]
         elif action == "rm":
             presets_file.delete_preset(text_arg(args.name, "the preset's name"))
@@ -150,17 +183,27 @@ def run_presets(args: argparse.Namespace, data_dir: Path) -> int:
 
 def _list(presets: Presets, *, as_json: bool) -> int:
     if as_json:
-        print(json.dumps({"default": presets.default_name,
-                          "presets": [{"name": p.name, "builtin": p.builtin, **p.settings.to_dict()}
-                                      for p in presets.presets]}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "default": presets.default_name,
+                    "presets": [
+                        {"name": p.name, "builtin": p.builtin, **p.settings.to_dict()} for p in presets.presets
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
         return 0
     for p in presets.presets:
         s = p.settings
         mark = "*" if p.name == presets.default_name else " "
         origin = "built in" if p.builtin else "yours"
         context = f"context {s.context_length}" if s.context_length else "whole context"
-        print(f"{mark} {p.name:<18} temperature {s.temperature:g} · top-p {s.top_p:g} · max {s.max_tokens} tokens · "
-              f"repeat penalty {s.repeat_penalty:g} · {context} ({origin})")
+        print(
+            f"{mark} {p.name:<18} temperature {s.temperature:g} · top-p {s.top_p:g} · max {s.max_tokens} tokens · "
+            f"repeat penalty {s.repeat_penalty:g} · {context} ({origin})"
+        )
         if s.system_prompt:
             first = s.system_prompt.splitlines()[0]
             print(f"    system: {first[:90]}{'…' if len(first) > 90 or '\n' in s.system_prompt else ''}")

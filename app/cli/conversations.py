@@ -34,18 +34,29 @@ LIST_LIMIT = 50  # `hearth list` without --all: the newest this many, like the w
 _BOLD, _PLAIN = "\x1b[1m", "\x1b[0m"
 
 
-def add_conversation_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                             common: argparse.ArgumentParser) -> None:
-    lst = sub.add_parser("list", parents=[common], help="list saved conversations: pinned ones first (marked "
-                         "'pinned' in a third column), then the most recently active")
+def add_conversation_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    lst = sub.add_parser(
+        "list",
+        parents=[common],
+        help="list saved conversations: pinned ones first (marked "
+        "'pinned' in a third column), then the most recently active",
+    )
     shown = lst.add_mutually_exclusive_group()
-    shown.add_argument("--limit", type=int, default=LIST_LIMIT, metavar="N",
-                       help=f"list at most N conversations (default {LIST_LIMIT})")
+    shown.add_argument(
+        "--limit",
+        type=int,
+        default=LIST_LIMIT,
+        metavar="N",
+        help=f"list at most N conversations (default {LIST_LIMIT})",
+    )
     shown.add_argument("--all", action="store_true", help="list every conversation")
     lst.add_argument("--messages", action="store_true", help="also list each message: id, role, state, start")
     lst.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
-    show = sub.add_parser("show", parents=[common],
-                          help="print one conversation: the branch shown, first message to last")
+    show = sub.add_parser(
+        "show", parents=[common], help="print one conversation: the branch shown, first message to last"
+    )
     show.add_argument("id", type=int, metavar="ID")
     show.add_argument("--json", action="store_true", help="one JSON object: the title and every message")
     search = sub.add_parser("search", parents=[common], help="find conversations by their titles and messages")
@@ -87,8 +98,9 @@ def run_conversations(args: argparse.Namespace, data_dir: Path) -> int:
 
 async def _run(args: argparse.Namespace, store: Store) -> int:
     if args.command == "list":
-        return await _list(store, messages=args.messages, only=args.conversation,
-                           limit=None if args.all else args.limit)
+        return await _list(
+            store, messages=args.messages, only=args.conversation, limit=None if args.all else args.limit
+        )
     if args.command == "show":
         return await _show(store, args.id, as_json=args.json)
     if args.command == "search":
@@ -138,18 +150,39 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
     messages = await store.messages(conversation_id)
     if as_json:
-        print(for_stream(sys.stdout, json=True)(json.dumps({"id": conversation_id, "title": title, "messages": [
-            {"id": m.id, "parent_id": m.parent_id, "role": m.role, "content": m.content,
-             "state": m.state.value if m.state else None, "reasoning": m.reasoning or None,
-             "siblings": list(m.siblings)} for m in messages]},
-            ensure_ascii=False)))
+        print(
+            for_stream(sys.stdout, json=True)(
+                json.dumps(
+                    {
+                        "id": conversation_id,
+                        "title": title,
+                        "messages": [
+                            {
+                                "id": m.id,
+                                "parent_id": m.parent_id,
+                                "role": m.role,
+                                "content": m.content,
+                                "state": m.state.value if m.state else None,
+                                "reasoning": m.reasoning or None,
+                                "siblings": list(m.siblings),
+                            }
+                            for m in messages
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        )
         return 0
     shown = for_stream(sys.stdout)
     print(shown(f"# {title}\n"))
     for m in messages:
         state = f" ({m.state.value})" if m.state and m.state.value != "completed" else ""
-        branch = (f" [branch {m.siblings.index(m.id) + 1} of {len(m.siblings)}]"
-                  if len(m.siblings) > 1 and m.id in m.siblings else "")
+        branch = (
+            f" [branch {m.siblings.index(m.id) + 1} of {len(m.siblings)}]"
+            if len(m.siblings) > 1 and m.id in m.siblings
+            else ""
+        )
         print(shown(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{m.content}\n"))
     return 0
 
@@ -162,9 +195,21 @@ async def _search(store: Store, text: str, *, as_json: bool, limit: int) -> int:
     shown, shown_json = for_stream(sys.stdout), for_stream(sys.stdout, json=True)
     for h in hits:
         if as_json:
-            print(shown_json(json.dumps({
-                "conversation_id": h.conversation_id, "title": h.title, "message_id": h.message_id, "role": h.role,
-                "snippet": h.snippet, "highlights": [list(s) for s in h.highlights]}, ensure_ascii=False)))
+            print(
+                shown_json(
+                    json.dumps(
+                        {
+                            "conversation_id": h.conversation_id,
+                            "title": h.title,
+                            "message_id": h.message_id,
+                            "role": h.role,
+                            "snippet": h.snippet,
+                            "highlights": [list(s) for s in h.highlights],
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+            )
             continue
         snippet = " ".join(_marked(h.snippet, h.highlights, bold, shown).split())
         where = "title" if h.message_id is None else f"message {h.message_id} ({h.role})"
@@ -194,10 +239,13 @@ async def _rm(store: Store, conversation_id: int, *, ask: bool) -> int:
         if title is None:
             raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
         if not sys.stdin.isatty():
-            return fail(f"deleting conversation {conversation_id} ({title!r}) cannot be undone; add --yes to "
-                        "confirm (there is no terminal to ask)")
-        answer = input(f"Delete conversation {conversation_id} ({title!r}) and every message in it? This cannot be "
-                       "undone. [y/N] ")
+            return fail(
+                f"deleting conversation {conversation_id} ({title!r}) cannot be undone; add --yes to "
+                "confirm (there is no terminal to ask)"
+            )
+        answer = input(
+            f"Delete conversation {conversation_id} ({title!r}) and every message in it? This cannot be undone. [y/N] "
+        )
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted", file=sys.stderr)
             return 1
@@ -219,6 +267,9 @@ def _backup(data_dir: Path, dest: Path) -> int:
         return fail(e.message)
     finally:
         store.close()
-    print(f"backed up {db_path(data_dir)} to {written} ({written.stat().st_size:,} bytes); "
-          f"open it with: hearth --data-dir DIR after copying it to DIR/hearth.db", file=sys.stderr)
+    print(
+        f"backed up {db_path(data_dir)} to {written} ({written.stat().st_size:,} bytes); "
+        f"open it with: hearth --data-dir DIR after copying it to DIR/hearth.db",
+        file=sys.stderr,
+    )
     return 0

@@ -21,11 +21,18 @@ _MARK = {"ok": "✓", "warn": "!", "fail": "✗"}
 
 
 def add_doctor_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("doctor", parents=[common],
-                       help="check the llama.cpp build, this machine, the data and the models; self-test the engine")
+    p = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="check the llama.cpp build, this machine, the data and the models; self-test the engine",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object (for scripts and bug reports)")
-    p.add_argument("--salvage", action="store_true", help="copy what can still be read from a damaged database "
-                   "into a new file beside it (the damaged file is not changed)")
+    p.add_argument(
+        "--salvage",
+        action="store_true",
+        help="copy what can still be read from a damaged database "
+        "into a new file beside it (the damaged file is not changed)",
+    )
 
 
 def _size(n: float | None) -> str:
@@ -46,12 +53,16 @@ def _llama_lines(llama: dict[str, Any]) -> list[str]:
     build = llama.get("build") or {}
     lines = ["llama.cpp"]
     if build:
-        lines.append(f"  build       llama-cpp-python {build.get('llama_cpp_python')} · {build.get('backend')} build "
-                     f"by Hearth (key {build.get('key')})")
+        lines.append(
+            f"  build       llama-cpp-python {build.get('llama_cpp_python')} · {build.get('backend')} build "
+            f"by Hearth (key {build.get('key')})"
+        )
         lines.append(f"  flags       {' '.join(build.get('cmake_args', []))}")
     else:
-        lines.append(f"  build       llama-cpp-python {llama.get('llama_cpp_python') or 'not installed'}, not made by "
-                     "Hearth's build script (flags unknown)")
+        lines.append(
+            f"  build       llama-cpp-python {llama.get('llama_cpp_python') or 'not installed'}, not made by "
+            "Hearth's build script (flags unknown)"
+        )
     if b:
         lines.append(f"  ggml        {b.get('ggml_version')} (commit {b.get('ggml_commit')})")
         shipped = [m.split("ggml-cpu-")[-1].split(".")[0] for m in b.get("cpu_modules", [])]
@@ -62,17 +73,27 @@ def _llama_lines(llama: dict[str, Any]) -> list[str]:
         lines.append(f"  CPU code    {chosen}" + (f" (chosen from {', '.join(shipped)})" if shipped else ""))
         lines.append(f"  features    {' '.join(b.get('cpu_features', [])) or '?'}")
         gpus = [d for d in b.get("devices", []) if d.get("kind") in ("gpu", "igpu")]
-        lines.append("  GPU         " + ("; ".join(f"{d['name']} {d['description']} ({_size(d['memory_total'])})"
-                                                   for d in gpus) or "none (layers run on the CPU)"))
+        lines.append(
+            "  GPU         "
+            + (
+                "; ".join(f"{d['name']} {d['description']} ({_size(d['memory_total'])})" for d in gpus)
+                or "none (layers run on the CPU)"
+            )
+        )
     if llama.get("ok") and b.get("devices"):
         gpu = next((d for d in b["devices"] if d.get("kind") in ("gpu", "igpu")), None)
         if gpu:  # a GPU backend loaded: did the self-test's layers go there?
-            lines.append(f"  offload     {llama['gpu_layers']} layers to {gpu['name']}" if llama.get("gpu_layers")
-                         else "  offload     none: llama.cpp would not offload to the GPU; layers run on the CPU")
+            lines.append(
+                f"  offload     {llama['gpu_layers']} layers to {gpu['name']}"
+                if llama.get("gpu_layers")
+                else "  offload     none: llama.cpp would not offload to the GPU; layers run on the CPU"
+            )
     if llama.get("ok"):
-        lines.append(f"  self-test   {Path(llama['model']).name}: loaded in {llama['load_ms']:.0f} ms · "
-                     f"{llama['prompt_tokens']}-token prompt in {llama['prompt_ms']:.0f} ms · "
-                     f"{llama['decode_tokens']} tokens at {llama['decode_tokens_per_s']:.0f} tok/s")
+        lines.append(
+            f"  self-test   {Path(llama['model']).name}: loaded in {llama['load_ms']:.0f} ms · "
+            f"{llama['prompt_tokens']}-token prompt in {llama['prompt_ms']:.0f} ms · "
+            f"{llama['decode_tokens']} tokens at {llama['decode_tokens_per_s']:.0f} tok/s"
+        )
     else:
         lines.append(f"  self-test   FAILED: {llama.get('message')}")
     return lines
@@ -83,8 +104,10 @@ def format_report(r: DoctorReport) -> str:
     db = d["database"]
     lines = [f"Hearth {h['version']} · Python {h['python']} · {h['install']} install ({h['executable']})", ""]
     lines += [*_llama_lines(r.llama), "", "Machine"]
-    lines.append(f"  CPU         {m['cpu']} · {m['arch']} · {m.get('physical_cores') or '?'} physical cores, "
-                 f"{m.get('logical_cores') or '?'} logical")
+    lines.append(
+        f"  CPU         {m['cpu']} · {m['arch']} · {m.get('physical_cores') or '?'} physical cores, "
+        f"{m.get('logical_cores') or '?'} logical"
+    )
     if m.get("flags") is not None:
         lines.append(f"  CPU flags   {' '.join(m['flags']) or 'none of AVX, AVX2, AVX-512'}")
     lines.append(f"  memory      {_size(m.get('ram_total'))} total, {_size(m.get('ram_available'))} available")
@@ -92,9 +115,11 @@ def format_report(r: DoctorReport) -> str:
     lines += ["", f"Data  {d['data_dir']}" + ("" if d["exists"] else " (not created yet)")]
     if db["exists"]:
         schema = db["schema"] + (f", {len(db['pending'])} migration(s) to apply at next start" if db["pending"] else "")
-        lines.append(f"  database    {Path(db['path']).name} · {_size(db['size_bytes'])} · schema {schema} · "
-                     f"integrity {db['integrity']} · {_count(db['conversations'], 'conversation')}, "
-                     f"{_count(db['messages'], 'message')}")
+        lines.append(
+            f"  database    {Path(db['path']).name} · {_size(db['size_bytes'])} · schema {schema} · "
+            f"integrity {db['integrity']} · {_count(db['conversations'], 'conversation')}, "
+            f"{_count(db['messages'], 'message')}"
+        )
     else:
         lines.append("  database    none yet (made at the first start)")
     lines.append(f"  free disk   {_size(d['free_disk'])}")
@@ -137,8 +162,10 @@ def _salvage(data_dir: Path) -> int:
         )
     if report.recreated:
         print(f"  {report.recreated} conversation(s) had lost their title; they are named 'Recovered conversation'.")
-    print(f"{source} is unchanged. To use the salvaged copy: close Hearth, move {source.name} aside, and rename "
-          f"{dest.name} to hearth.db.")
+    print(
+        f"{source} is unchanged. To use the salvaged copy: close Hearth, move {source.name} aside, and rename "
+        f"{dest.name} to hearth.db."
+    )
     return 0
 
 

@@ -34,16 +34,25 @@ __all__ = ["COMMANDS", "add_exchange_parsers", "run_exchange"]
 COMMANDS = ("export", "import")
 
 
-def add_exchange_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                         common: argparse.ArgumentParser) -> None:
+def add_exchange_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     export = sub.add_parser("export", parents=[common], help="write one conversation as Markdown or JSON")
     export.add_argument("id", type=int, metavar="ID")
-    export.add_argument("--format", choices=("md", "json"), help="md: the branch shown, to read or share; json: "
-                        "every branch, to import again (default: from -o's suffix, else md)")
-    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE, which must not exist yet "
-                        "(default: standard output)")
-    imp = sub.add_parser("import", parents=[common], help="add conversations from a Hearth export or a ChatGPT "
-                         "data export (conversations.json)")
+    export.add_argument(
+        "--format",
+        choices=("md", "json"),
+        help="md: the branch shown, to read or share; json: "
+        "every branch, to import again (default: from -o's suffix, else md)",
+    )
+    export.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE, which must not exist yet (default: standard output)"
+    )
+    imp = sub.add_parser(
+        "import",
+        parents=[common],
+        help="add conversations from a Hearth export or a ChatGPT data export (conversations.json)",
+    )
     imp.add_argument("file", help="a Hearth .json export, or conversations.json from ChatGPT's data export")
     imp.add_argument("--json", action="store_true", help="print the report as one JSON object")
 

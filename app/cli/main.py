@@ -53,69 +53,122 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
     """
     default = None if top else argparse.SUPPRESS
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", default=default, help="where conversations are kept (default: "
-                        "$HEARTH_DATA_DIR, else the OS's per-user data folder)")
-    common.add_argument("--model", default=default, help="a model id from `hearth models list`, or the path of a "
-                        "GGUF file (default: the model last chosen in the window, else the bundled "
-                        "SmolLM2-135M-Instruct)")
-    common.add_argument("--threads", type=_positive_int, default=default,
-                        help="llama.cpp threads, fixed (default: chosen per answer from the cores other "
-                             "processes leave)")
-    common.add_argument("--ctx", type=_positive_int, default=default,
-                        help="context length in tokens (default: 4096, or the saved setting)")
-    common.add_argument("--gpu-layers", type=int, metavar="N", default=default,
-                        help="layers to offload to the GPU (default: as many as fit, where a GPU backend exists)")
-    common.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=default,
-                        help="use flash attention (default: the saved setting, off)")
-    common.add_argument("--chat-template", default=default, choices=sorted(KNOWN_TEMPLATES), metavar="NAME",
-                        help="the chat template for this run: " + ", ".join(sorted(KNOWN_TEMPLATES)) +
-                        " (default: the one chosen with `hearth models template`, else the model file's own)")
+    common.add_argument(
+        "--data-dir",
+        default=default,
+        help="where conversations are kept (default: $HEARTH_DATA_DIR, else the OS's per-user data folder)",
+    )
+    common.add_argument(
+        "--model",
+        default=default,
+        help="a model id from `hearth models list`, or the path of a "
+        "GGUF file (default: the model last chosen in the window, else the bundled "
+        "SmolLM2-135M-Instruct)",
+    )
+    common.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=default,
+        help="llama.cpp threads, fixed (default: chosen per answer from the cores other processes leave)",
+    )
+    common.add_argument(
+        "--ctx",
+        type=_positive_int,
+        default=default,
+        help="context length in tokens (default: 4096, or the saved setting)",
+    )
+    common.add_argument(
+        "--gpu-layers",
+        type=int,
+        metavar="N",
+        default=default,
+        help="layers to offload to the GPU (default: as many as fit, where a GPU backend exists)",
+    )
+    common.add_argument(
+        "--flash-attn",
+        action=argparse.BooleanOptionalAction,
+        default=default,
+        help="use flash attention (default: the saved setting, off)",
+    )
+    common.add_argument(
+        "--chat-template",
+        default=default,
+        choices=sorted(KNOWN_TEMPLATES),
+        metavar="NAME",
+        help="the chat template for this run: "
+        + ", ".join(sorted(KNOWN_TEMPLATES))
+        + " (default: the one chosen with `hearth models template`, else the model file's own)",
+    )
     return common
 
 
 def _data_dir_only(*, top: bool) -> argparse.ArgumentParser:
     just_data = argparse.ArgumentParser(add_help=False)
-    just_data.add_argument("--data-dir", default=None if top else argparse.SUPPRESS, help="where Hearth keeps its "
-                           "data (default: $HEARTH_DATA_DIR, else the OS's per-user data folder)")
+    just_data.add_argument(
+        "--data-dir",
+        default=None if top else argparse.SUPPRESS,
+        help="where Hearth keeps its data (default: $HEARTH_DATA_DIR, else the OS's per-user data folder)",
+    )
     return just_data
 
 
 def _parser() -> argparse.ArgumentParser:
     common = _common(top=False)
-    p = argparse.ArgumentParser(prog="hearth", parents=[_common(top=True)],
-                                description="Hearth: chat with a language model on your own machine. "
-                                            "With no command, opens the window.")
+    p = argparse.ArgumentParser(
+        prog="hearth",
+        parents=[_common(top=True)],
+        description="Hearth: chat with a language model on your own machine. With no command, opens the window.",
+    )
     sub = p.add_subparsers(dest="command")
     ask = sub.add_parser("ask", parents=[common], help="ask one question, stream the answer to stdout")
     ask.add_argument("prompt", nargs="?", help="the message to send ('-' reads it from standard input)")
     ask.add_argument("--conversation", type=int, metavar="ID", help="continue conversation ID")
-    ask.add_argument("--continue", dest="continue_id", type=int, metavar="MESSAGE_ID",
-                     help="resume an interrupted, stopped or failed answer (its id is in --json output "
-                          "and in `hearth list --messages`)")
+    ask.add_argument(
+        "--continue",
+        dest="continue_id",
+        type=int,
+        metavar="MESSAGE_ID",
+        help="resume an interrupted, stopped or failed answer (its id is in --json output "
+        "and in `hearth list --messages`)",
+    )
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
     add_chat_options(ask)
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
-    ask.add_argument("--provider", metavar="NAME", help="answer with a remote provider (see `hearth providers`) "
-                     "instead of the local model")
-    bench = sub.add_parser("bench", parents=[common], help="measure Hearth's path against plain llama-cpp-python "
-                           "(`bench scale`: the window, search and the command path on 10,000 conversations; "
-                           "`bench render`: drawing a 50,000-character Markdown answer)")
-    bench.add_argument("suite", nargs="?", choices=("stream", "scale", "render", "context", "threads", "serve"),
-                       default="stream",
-                       help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
-                            "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
-                            "streaming Markdown answer in the real transcript against Qt's setMarkdown; context: "
-                            "long conversations (TTFT at turn 50, after switching chats, with a background job) "
-                            "and threads; threads: decode speed with automatic threads against each fixed "
-                            "count, quiet and next to a busy process; serve: `hearth serve` against "
-                            "llama-cpp-python's own server")
+    ask.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="answer with a remote provider (see `hearth providers`) instead of the local model",
+    )
+    bench = sub.add_parser(
+        "bench",
+        parents=[common],
+        help="measure Hearth's path against plain llama-cpp-python "
+        "(`bench scale`: the window, search and the command path on 10,000 conversations; "
+        "`bench render`: drawing a 50,000-character Markdown answer)",
+    )
+    bench.add_argument(
+        "suite",
+        nargs="?",
+        choices=("stream", "scale", "render", "context", "threads", "serve"),
+        default="stream",
+        help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
+        "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
+        "streaming Markdown answer in the real transcript against Qt's setMarkdown; context: "
+        "long conversations (TTFT at turn 50, after switching chats, with a background job) "
+        "and threads; threads: decode speed with automatic threads against each fixed "
+        "count, quiet and next to a busy process; serve: `hearth serve` against "
+        "llama-cpp-python's own server",
+    )
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
     bench.add_argument("--messages", type=_positive_int, default=1_000_000, help="scale: messages generated")
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
-    bench.add_argument("--runs", type=int, help="runs per variant; medians are reported (default 9; scale: 3 "
-                       "window probes per store; render: 3)")
+    bench.add_argument(
+        "--runs",
+        type=int,
+        help="runs per variant; medians are reported (default 9; scale: 3 window probes per store; render: 3)",
+    )
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
@@ -128,7 +181,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _NO_MODEL: dict[str, Callable[[argparse.Namespace, Path], int]] = {
-    **dict.fromkeys(CONVERSATION_COMMANDS, run_conversations), "presets": run_presets}
+    **dict.fromkeys(CONVERSATION_COMMANDS, run_conversations),
+    "presets": run_presets,
+}
 
 
 @dataclass(frozen=True)
@@ -190,7 +245,8 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
         n_ctx=args.ctx if args.ctx is not None else saved.n_ctx,
         n_threads=args.threads if args.threads is not None else saved.n_threads,
         n_gpu_layers=args.gpu_layers if args.gpu_layers is not None else saved.n_gpu_layers,
-        flash_attn=args.flash_attn if args.flash_attn is not None else saved.flash_attn)
+        flash_attn=args.flash_attn if args.flash_attn is not None else saved.flash_attn,
+    )
     if settings.problems():
         return fail(" ".join(settings.problems()))
     try:
@@ -202,15 +258,23 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
         print(warned(f"hearth: warning: {e.message} Using the bundled model."), file=sys.stderr)
         model = default_model_path()
     if not args.model and settings.model and not model.exists():
-        print(warned(f"hearth: warning: the model chosen last time ({settings.model}) is gone; using the bundled "
-                     "model."), file=sys.stderr)
+        print(
+            warned(f"hearth: warning: the model chosen last time ({settings.model}) is gone; using the bundled model."),
+            file=sys.stderr,
+        )
         model = default_model_path()
     args.settings = settings
     return _run_with_model(args, front_ends, data_dir, model, library, settings_file)
 
 
-def _run_with_model(args: argparse.Namespace, front_ends: FrontEnds, data_dir: Path, model: Path,
-                    library: ModelLibrary, settings_file: SettingsFile) -> int:
+def _run_with_model(
+    args: argparse.Namespace,
+    front_ends: FrontEnds,
+    data_dir: Path,
+    model: Path,
+    library: ModelLibrary,
+    settings_file: SettingsFile,
+) -> int:
     """The commands that load a model: ask, serve, bench, and the window."""
     if args.command in ("ask", "serve"):
         from app.cli.ask import run_ask
@@ -221,8 +285,14 @@ def _run_with_model(args: argparse.Namespace, front_ends: FrontEnds, data_dir: P
         return run(args, data_dir, model, library)
     if args.command == "bench":
         return _bench_with_model(args, front_ends, model)
-    return front_ends.window(data_dir=data_dir, model_path=model, settings=args.settings, library=library,
-                             settings_file=settings_file, chat_template=args.chat_template)
+    return front_ends.window(
+        data_dir=data_dir,
+        model_path=model,
+        settings=args.settings,
+        library=library,
+        settings_file=settings_file,
+        chat_template=args.chat_template,
+    )
 
 
 def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Path) -> int:
@@ -230,16 +300,28 @@ def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Pa
     if args.suite == "serve":
         from app.cli.bench_serve import run_serve_bench
 
-        return run_serve_bench(model=model, runs=args.runs or 5, tokens=args.tokens if args.tokens != 256 else 128,
-                               threads=args.threads, as_json=args.json)
+        return run_serve_bench(
+            model=model,
+            runs=args.runs or 5,
+            tokens=args.tokens if args.tokens != 256 else 128,
+            threads=args.threads,
+            as_json=args.json,
+        )
     if args.suite in ("context", "threads"):
         from app.cli.bench_context import run_context_bench
 
         parts = ("context", "threads") if args.suite == "context" else ("threads",)
-        return run_context_bench(model=model, runs=args.runs or 5, as_json=args.json, n_threads=args.threads,
-                                 parts=parts)
-    return front_ends.bench(model=model, tokens=args.tokens, runs=args.runs or 9, stall_s=args.stall,
-                            as_json=args.json, n_threads=args.threads)
+        return run_context_bench(
+            model=model, runs=args.runs or 5, as_json=args.json, n_threads=args.threads, parts=parts
+        )
+    return front_ends.bench(
+        model=model,
+        tokens=args.tokens,
+        runs=args.runs or 9,
+        stall_s=args.stall,
+        as_json=args.json,
+        n_threads=args.threads,
+    )
 
 
 def _bench_without_model(args: argparse.Namespace, front_ends: FrontEnds) -> int | None:

@@ -24,8 +24,9 @@ from engine.errors import HearthError
 __all__ = ["add_models_parser", "run_models"]
 
 
-def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                      common: argparse.ArgumentParser) -> None:
+def add_models_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     models = sub.add_parser("models", parents=[common], help="list, download, check, add and remove models")
     verbs = models.add_subparsers(dest="verb", metavar="{list,pull,verify,add,rm,info,template}")
     verbs.add_parser("list", parents=[common], help="the catalog and your models: size, state, memory fit")
@@ -39,13 +40,17 @@ def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     rm.add_argument("id")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask")
     info = verbs.add_parser("info", parents=[common], help="a model's metadata and whether it fits in memory")
-    template = verbs.add_parser("template", parents=[common], help="choose the chat template a model is used "
-                                "with (for a file that has none, or the wrong one)")
+    template = verbs.add_parser(
+        "template",
+        parents=[common],
+        help="choose the chat template a model is used with (for a file that has none, or the wrong one)",
+    )
     template.add_argument("target", metavar="MODEL", help="a model id or a path to a GGUF file")
     template.add_argument("name", help="chatml, gemma, llama3, phi3, mistral, or auto (the file's own)")
     # dest "target": "model" is the common --model option's, which would overwrite it.
-    info.add_argument("target", metavar="MODEL", help="a model id or a path to a GGUF file (--ctx N: the context to "
-                      "estimate for)")
+    info.add_argument(
+        "target", metavar="MODEL", help="a model id or a path to a GGUF file (--ctx N: the context to estimate for)"
+    )
 
 
 def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
@@ -66,8 +71,12 @@ def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
         if verb == "template":
             name = None if args.name == "auto" else args.name
             path = library.set_template(args.target, name)
-            print(f"{path.name} will be used with " + (f"the {name} chat template" if name else "its own chat template")
-                  + " from its next load.", file=sys.stderr)
+            print(
+                f"{path.name} will be used with "
+                + (f"the {name} chat template" if name else "its own chat template")
+                + " from its next load.",
+                file=sys.stderr,
+            )
             return 0
     except HearthError as e:  # the library refused, or a file is not a model Hearth can read
         return _fail(e.message)
@@ -101,8 +110,9 @@ def _list(library: ModelLibrary) -> int:
             state = "not downloaded"
         if m.entry is not None:
             need = m.entry.recommended_memory_gb * 1e9
-            state += " · " + (f"needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free" if need > free * 0.8
-                              else "fits in memory")
+            state += " · " + (
+                f"needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free" if need > free * 0.8 else "fits in memory"
+            )
         rows.append((m.id, m.name, _gb(m.size_bytes) if m.size_bytes else "-", state))
     shown = for_stream(sys.stdout)
     rows = [(shown(a), shown(b), c, shown(d)) for a, b, c, d in rows]  # an added file's name is its metadata's
@@ -128,8 +138,10 @@ class _ProgressLine:
         pct = p.done_bytes * 100 / p.total_bytes if p.total_bytes else 0.0
         if p.phase is Phase.DOWNLOADING:
             eta = p.eta_s
-            text = (f"downloading {pct:5.1f}%  {_gb(p.done_bytes)} of {_gb(p.total_bytes)}  "
-                    f"{p.bytes_per_s / 1e6:.1f} MB/s  " + (f"{eta:.0f} s left" if eta is not None else ""))
+            text = (
+                f"downloading {pct:5.1f}%  {_gb(p.done_bytes)} of {_gb(p.total_bytes)}  "
+                f"{p.bytes_per_s / 1e6:.1f} MB/s  " + (f"{eta:.0f} s left" if eta is not None else "")
+            )
             if p.note:
                 text += f"  ({p.note})"
         elif p.phase is Phase.VERIFYING:
@@ -154,8 +166,10 @@ def _pull(library: ModelLibrary, model_id: str) -> int:
     line = _ProgressLine()
     download = library.download(model_id, on_progress=line)
     if download.expected_sha256 is None:
-        print(f"note: the catalog has no sha256 for {model.name}; the Hub's LFS hash is used to verify it.",
-              file=sys.stderr)
+        print(
+            f"note: the catalog has no sha256 for {model.name}; the Hub's LFS hash is used to verify it.",
+            file=sys.stderr,
+        )
     result: dict[str, object] = {}
     # An Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread looking finished.
     finished = threading.Event()
@@ -227,8 +241,13 @@ def _read(path: Path) -> object:
 def _fit(info: object, n_ctx: int) -> object:
     from engine.fit import available_memory, estimate_fit, gpu_memory
 
-    return estimate_fit(info, n_ctx=n_ctx, available_bytes=available_memory(), gpu=gpu_memory(),  # type: ignore[arg-type]
-                        gpu_offload_supported=False)
+    return estimate_fit(
+        info,  # type: ignore[arg-type]
+        n_ctx=n_ctx,
+        available_bytes=available_memory(),
+        gpu=gpu_memory(),
+        gpu_offload_supported=False,
+    )
 
 
 def _add(library: ModelLibrary, path: str) -> int:
@@ -251,9 +270,13 @@ def _info(library: ModelLibrary, model: str, n_ctx: int) -> int:
     path = library.resolve(model)
     info = _read(path)
     _print_info(info, _fit(info, n_ctx))
-    choice = choose_template(info.chat_template, architecture=info.architecture,  # type: ignore[attr-defined]
-                             chosen=library.template_for(path), file_name=path.name,
-                             model_name=info.name or "")  # type: ignore[attr-defined]
+    choice = choose_template(
+        info.chat_template,  # type: ignore[attr-defined]
+        architecture=info.architecture,  # type: ignore[attr-defined]
+        chosen=library.template_for(path),
+        file_name=path.name,
+        model_name=info.name or "",  # type: ignore[attr-defined]
+    )
     used = "the file's own" if choice.name == "model" else TEMPLATE_NAMES[choice.name]
     print(for_stream(sys.stdout)(f"{'Chat used:':<16}{used}" + (f" — {choice.note}" if choice.note else "")))
     return 0

@@ -37,9 +37,11 @@ def text_arg(raw: str, what: str) -> str:
         raw.encode("utf-8")
     except UnicodeEncodeError as e:  # Python keeps undecodable bytes as lone surrogates
         bad = raw.encode("utf-8", "surrogateescape")[: e.start + 1][-1:]
-        raise InputError("bad_input",
-                         f"{what} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
-                         "save it as UTF-8 and try again") from None
+        raise InputError(
+            "bad_input",
+            f"{what} is not valid UTF-8 text (byte 0x{bad.hex()} at character {e.start + 1}); "
+            "save it as UTF-8 and try again",
+        ) from None
     return raw
 
 
@@ -48,9 +50,11 @@ def read_stdin() -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError("bad_input",
-                         f"the prompt on standard input is not valid UTF-8 text (byte 0x{data[e.start]:02x} at byte "
-                         f"{e.start + 1}); save it as UTF-8 and try again") from None
+        raise InputError(
+            "bad_input",
+            f"the prompt on standard input is not valid UTF-8 text (byte 0x{data[e.start]:02x} at byte "
+            f"{e.start + 1}); save it as UTF-8 and try again",
+        ) from None
 
 
 def open_store(data_dir: Path, *, read_only_ok: bool = False):

@@ -68,8 +68,14 @@ class Background(Protocol):
 class ChatService:
     """Ties the store and the engine together for one app (window, CLI or benchmark)."""
 
-    def __init__(self, store: Store, engine: AsyncEngine, *, checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
-                 templates: Callable[[str], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: AsyncEngine,
+        *,
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        templates: Callable[[str], str | None] | None = None,
+    ) -> None:
         """`templates(path)`: the chat template a person chose for that model file, if any
         (app.models.ModelLibrary.template_for); the file's own is used otherwise."""
         self.store = store
@@ -102,9 +108,16 @@ class ChatService:
         """`fn(state)` is called on the loop's thread whenever the model state changes."""
         self._listeners.append(fn)
 
-    async def load(self, path: str, *, n_ctx: int = 4096, n_threads: int | None = None,
-                   n_gpu_layers: int | None = None, flash_attn: bool = False,
-                   chat_template: str | None = None) -> ModelInfo:
+    async def load(
+        self,
+        path: str,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_gpu_layers: int | None = None,
+        flash_attn: bool = False,
+        chat_template: str | None = None,
+    ) -> ModelInfo:
         """Load (or switch to) a model in the engine process; the old one is freed first.
 
         Raises ModelLoadError with a message for a person.
@@ -116,8 +129,14 @@ class ChatService:
         self._set_idle(ModelState.LOADING)
         if chat_template is None and self._templates is not None:
             chat_template = self._templates(str(path))
-        cmd = LoadModel(path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-                        flash_attn=flash_attn, chat_template=chat_template)
+        cmd = LoadModel(
+            path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            flash_attn=flash_attn,
+            chat_template=chat_template,
+        )
         self._last_load = cmd
         return await self.engine.load(cmd)
 
@@ -138,41 +157,81 @@ class ChatService:
         except EngineError as e:  # reported through the ModelFailed event and model_error
             log.error("reloading the model after an engine crash failed: %s", e)
 
-    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None, settings: ChatSettings | None = None,
-                         after: int | None = None) -> Turn:
+    async def start_turn(
+        self,
+        conversation_id: int | None,
+        text: str,
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+        after: int | None = None,
+    ) -> Turn:
         """Save the message and a pending answer at the end of the branch shown (or after the
         message `after`, the last one the caller shows), then stream the answer from the local
         model, or from the route's remote provider. The route's filters (stop strings, <think>,
         redaction) default to splitting reasoning only."""
-        return await self._start(lambda model: self.store.begin_turn(conversation_id, text, model, after=after),
-                                 sampling, route, settings, text=text)
+        return await self._start(
+            lambda model: self.store.begin_turn(conversation_id, text, model, after=after),
+            sampling,
+            route,
+            settings,
+            text=text,
+        )
 
-    async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = None,
-                         route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
+    async def start_edit(
+        self,
+        message_id: int,
+        text: str,
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+    ) -> Turn:
         """Send `text` in place of the user message `message_id`: a new branch beside it with a
         new answer; the old branch stays (store.branches)."""
-        return await self._start(lambda model: self.store.begin_edit(message_id, text, model),
-                                 sampling, route, settings, text=text)
+        return await self._start(
+            lambda model: self.store.begin_edit(message_id, text, model), sampling, route, settings, text=text
+        )
 
-    async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = None,
-                               route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
+    async def start_regenerate(
+        self,
+        message_id: int,
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+    ) -> Turn:
         """A new answer beside the answer `message_id`, with a fresh seed so it differs; the old
         answer stays as a sibling branch."""
-        return await self._start(lambda model: self.store.begin_regenerate(message_id, model),
-                                 sampling, route, settings, fresh_seed=True)
+        return await self._start(
+            lambda model: self.store.begin_regenerate(message_id, model), sampling, route, settings, fresh_seed=True
+        )
 
-    async def continue_message(self, message_id: int, *, sampling: Sampling | None = None,
-                               route: Route | None = None, settings: ChatSettings | None = None) -> Turn:
+    async def continue_message(
+        self,
+        message_id: int,
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+    ) -> Turn:
         """Resume an interrupted, stopped or failed answer in the same message.
 
         The stream yields only the new text; `Turn.prefix` is the text it continues.
         """
         return await self._start(lambda model: self.store.begin_continue(message_id, model), sampling, route, settings)
 
-    async def _start(self, begin: Callable[[str], Awaitable[TurnStart | Continuation]], sampling: Sampling | None,
-                     route: Route | None, settings: ChatSettings | None, *, text: str | None = None,
-                     fresh_seed: bool = False) -> Turn:
+    async def _start(
+        self,
+        begin: Callable[[str], Awaitable[TurnStart | Continuation]],
+        sampling: Sampling | None,
+        route: Route | None,
+        settings: ChatSettings | None,
+        *,
+        text: str | None = None,
+        fresh_seed: bool = False,
+    ) -> Turn:
         """Every turn's command path: timed from here (command latency), `text` checked, the local
         model or the route's remote chosen, the rows saved by `begin(model label)` in one store
         transaction, then launched. `fresh_seed`: a regeneration, which must differ."""
@@ -184,8 +243,17 @@ class ChatService:
         if fresh_seed:
             sampling = dataclasses.replace(_sampling(sampling, settings), seed=secrets.randbits(31))
         continue_text = start.text if isinstance(start, Continuation) else ""
-        return self._launch(start.ids, start.history, start.changed, sampling, route, started_at,
-                            continue_text=continue_text, settings=settings, summary=start.summary)
+        return self._launch(
+            start.ids,
+            start.history,
+            start.changed,
+            sampling,
+            route,
+            started_at,
+            continue_text=continue_text,
+            settings=settings,
+            summary=start.summary,
+        )
 
     def _remote(self, route: Route | None) -> RemoteSpec | None:
         """The route's remote server, or None for this computer's model (which must be there)."""
@@ -194,10 +262,19 @@ class ChatService:
             self._require_model()
         return remote
 
-    def _launch(self, ids: TurnIds, history: list[tuple[str, str]], changed: ConversationChange,
-                sampling: Sampling | None, route: Route | None, started_at: float, *,
-                continue_text: str = "", settings: ChatSettings | None = None,
-                summary: Summary | None = None) -> Turn:
+    def _launch(
+        self,
+        ids: TurnIds,
+        history: list[tuple[str, str]],
+        changed: ConversationChange,
+        sampling: Sampling | None,
+        route: Route | None,
+        started_at: float,
+        *,
+        continue_text: str = "",
+        settings: ChatSettings | None = None,
+        summary: Summary | None = None,
+    ) -> Turn:
         """Hand the engine the saved turn's prompt (the path to the new answer) and start its Turn.
 
         `settings`: the conversation's (app.core.chat_settings), which its caller read when it
@@ -211,10 +288,18 @@ class ChatService:
         chat = settings or ChatSettings()
         messages, positions = _chat_positions(history, chat.system_prompt)
         chosen = _sampling(sampling, chat)
-        stream = self.engine.generate(Generate(ids.generation_id, messages, chosen,
-                                               continue_text=continue_text, remote=remote,
-                                               filters=filters or FilterConfig(), cache_key=ids.conversation_id,
-                                               summary=summary))
+        stream = self.engine.generate(
+            Generate(
+                ids.generation_id,
+                messages,
+                chosen,
+                continue_text=continue_text,
+                remote=remote,
+                filters=filters or FilterConfig(),
+                cache_key=ids.conversation_id,
+                summary=summary,
+            )
+        )
         turn = self._started(ids, changed, stream, started_at, prefix=continue_text)
         turn.positions = positions
         if chosen.overflow == "summarize" and remote is None and self.model_info is not None:
@@ -223,8 +308,13 @@ class ChatService:
             turn.summarize_at = limit // 2
         return turn
 
-    async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = None, summary: Summary | None = None) -> ContextUse:
+    async def measure(
+        self,
+        history: list[tuple[str, str]],
+        draft: str,
+        settings: ChatSettings | None = None,
+        summary: Summary | None = None,
+    ) -> ContextUse:
         """The context meter: how much of the local model's context the next turn would take
         (the path shown, then `draft` as the new message), and which places in the path the
         chat's overflow policy would leave out. Nothing is saved."""
@@ -233,8 +323,9 @@ class ChatService:
         if self.engine.pid is None:
             return ContextUse(Measured(-1, error="No model is loaded."))
         measured = await self.engine.measure(messages, chat.to_sampling(), summary)
-        places = frozenset(positions[i] for i in measured.left_out
-                           if 0 <= i < len(positions) and 0 <= positions[i] < len(history))
+        places = frozenset(
+            positions[i] for i in measured.left_out if 0 <= i < len(positions) and 0 <= positions[i] < len(history)
+        )
         return ContextUse(measured, places)
 
     def label(self, remote: RemoteSpec | None) -> str:
@@ -253,14 +344,29 @@ class ChatService:
         if self._idle in (ModelState.ERROR, ModelState.NONE):
             raise EngineUnavailable("no_model", self.model_error or "No model is loaded.")
 
-    def _started(self, ids: TurnIds, changed: ConversationChange, stream: GenerationStream, started_at: float, *,
-                 prefix: str = "") -> Turn:
+    def _started(
+        self,
+        ids: TurnIds,
+        changed: ConversationChange,
+        stream: GenerationStream,
+        started_at: float,
+        *,
+        prefix: str = "",
+    ) -> Turn:
         command_latency_ms = (time.perf_counter() - started_at) * 1000
         self._active.add(ids.generation_id)
         self._publish()
-        return Turn(ids=ids, changed=changed, stream=stream, store=self.store, started_at=started_at,
-                    command_latency_ms=command_latency_ms, on_end=self._turn_ended,
-                    checkpoint_interval_s=self._interval, prefix=prefix)
+        return Turn(
+            ids=ids,
+            changed=changed,
+            stream=stream,
+            store=self.store,
+            started_at=started_at,
+            command_latency_ms=command_latency_ms,
+            on_end=self._turn_ended,
+            checkpoint_interval_s=self._interval,
+            prefix=prefix,
+        )
 
     def _turn_ended(self, turn: Turn) -> None:
         self._active.discard(turn.ids.generation_id)
@@ -269,7 +375,8 @@ class ChatService:
             # Its first completed answer: a title from the model, later, off the stream path.
             self._queue(self.store.jobs.enqueue_title(turn.ids.conversation_id))
             used = (turn.started.prompt_tokens if turn.started else 0) + int(
-                turn.outcome.metrics.get("completion_tokens") or 0)
+                turn.outcome.metrics.get("completion_tokens") or 0
+            )
             if turn.summarize_at and used >= turn.summarize_at:
                 self._queue(self.store.jobs.enqueue_summary(turn.ids.conversation_id))
 
@@ -329,14 +436,14 @@ def _chat(history: list[tuple[str, str]], system_prompt: str = "") -> tuple[Chat
     return _chat_positions(history, system_prompt)[0]
 
 
-def _chat_positions(history: list[tuple[str, str]], system_prompt: str = ""
-                    ) -> tuple[tuple[ChatMessage, ...], tuple[int, ...]]:
+def _chat_positions(
+    history: list[tuple[str, str]], system_prompt: str = ""
+) -> tuple[tuple[ChatMessage, ...], tuple[int, ...]]:
     """`_chat`'s messages, and for each its place in `history` (-1: the chat's system prompt)."""
     if not system_prompt.strip():
         return tuple(ChatMessage(role, content) for role, content in history), tuple(range(len(history)))
     kept = [i for i, (role, _) in enumerate(history) if role != "system"]
-    return ((ChatMessage("system", system_prompt), *(ChatMessage(*history[i]) for i in kept)),
-            (-1, *kept))
+    return ((ChatMessage("system", system_prompt), *(ChatMessage(*history[i]) for i in kept)), (-1, *kept))
 
 
 def _sampling(sampling: Sampling | None, settings: ChatSettings | None) -> Sampling:

@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from app.core.errors import InputError
 from engine.commands import Sampling
 
-__all__ = ["CHAT_KEY", "FIELD_LABELS", "LIMITS", "MAX_SYSTEM_PROMPT", "OVERFLOW_CHOICES", "ChatSettings",
-           "context_note"]
+__all__ = [
+    "CHAT_KEY",
+    "FIELD_LABELS",
+    "LIMITS",
+    "MAX_SYSTEM_PROMPT",
+    "OVERFLOW_CHOICES",
+    "ChatSettings",
+    "context_note",
+]
 
 CHAT_KEY = "chat"  # the conversation settings' key that holds these
 MAX_SYSTEM_PROMPT = 32_000  # characters: far above any real instruction, far below a pasted book
@@ -83,20 +90,24 @@ class ChatSettings:
         if not isinstance(prompt, str):
             out["system_prompt"] = "The system prompt must be text."
         elif len(prompt) > MAX_SYSTEM_PROMPT:
-            out["system_prompt"] = (f"The system prompt is {len(prompt):,} characters; the most is "
-                                    f"{MAX_SYSTEM_PROMPT:,}. Shorten it.")
+            out["system_prompt"] = (
+                f"The system prompt is {len(prompt):,} characters; the most is {MAX_SYSTEM_PROMPT:,}. Shorten it."
+            )
         elif not _utf8(prompt):
             out["system_prompt"] = "The system prompt holds characters that are not valid text (broken UTF-8)."
         if self.overflow not in OVERFLOW_CHOICES:
-            out["overflow"] = (f"{FIELD_LABELS['overflow']} must be one of {', '.join(OVERFLOW_CHOICES)} "
-                               f"(got {self.overflow!r}).")
+            out["overflow"] = (
+                f"{FIELD_LABELS['overflow']} must be one of {', '.join(OVERFLOW_CHOICES)} (got {self.overflow!r})."
+            )
         for name, problem in ((n, _range_problem(n, getattr(self, n))) for n in LIMITS):
             if problem:
                 out[name] = problem
         if "context_length" not in out and model_context and self.context_length > model_context:
-            out["context_length"] = (f"Context length {self.context_length:,} is more than the model's context "
-                                     f"({model_context:,} tokens): a chat can use at most what the model was "
-                                     "loaded with. Lower it, or load the model with a longer context.")
+            out["context_length"] = (
+                f"Context length {self.context_length:,} is more than the model's context "
+                f"({model_context:,} tokens): a chat can use at most what the model was "
+                "loaded with. Lower it, or load the model with a longer context."
+            )
         return out
 
     def checked(self, *, model_context: int | None = None) -> ChatSettings:
@@ -110,9 +121,15 @@ class ChatSettings:
     def to_sampling(self, *, seed: int | None = None) -> Sampling:
         """The engine's sampling for one turn (top-k and min-p stay llama.cpp's usual values)."""
         base = Sampling() if seed is None else Sampling(seed=seed)
-        return dataclasses.replace(base, temperature=float(self.temperature), top_p=float(self.top_p),
-                                   max_tokens=int(self.max_tokens), repeat_penalty=float(self.repeat_penalty),
-                                   context_limit=int(self.context_length), overflow=self.overflow)
+        return dataclasses.replace(
+            base,
+            temperature=float(self.temperature),
+            top_p=float(self.top_p),
+            max_tokens=int(self.max_tokens),
+            repeat_penalty=float(self.repeat_penalty),
+            context_limit=int(self.context_length),
+            overflow=self.overflow,
+        )
 
     def replace(self, **changes: object) -> ChatSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -145,8 +162,9 @@ class ChatSettings:
         return dataclasses.replace(base, **values), bad  # type: ignore[arg-type]
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, object], *, base: ChatSettings | None = None
-                      ) -> tuple[ChatSettings, list[str]]:
+    def from_settings(
+        cls, settings: Mapping[str, object], *, base: ChatSettings | None = None
+    ) -> tuple[ChatSettings, list[str]]:
         """A conversation's chat settings (`base` where it has none saved), and the fields that
         could not be read."""
         return cls.from_dict(settings.get(CHAT_KEY), base=base)
@@ -159,8 +177,10 @@ def context_note(context_length: int, model_context: int | None) -> str:
     if not context_length:
         return f"All of the model's context: {model_context:,} tokens."
     if context_length > model_context:
-        return (f"The model is loaded with {model_context:,} tokens, less than this chat's {context_length:,}: "
-                f"it uses {model_context:,}.")
+        return (
+            f"The model is loaded with {model_context:,} tokens, less than this chat's {context_length:,}: "
+            f"it uses {model_context:,}."
+        )
     return f"{context_length:,} of the model's {model_context:,} tokens."
 
 
@@ -182,8 +202,10 @@ def _range_problem(name: str, value: object) -> str:
         return f"{label} must be a number (not {value})."
     if name == "context_length":
         if value != 0 and not MIN_CONTEXT <= value <= high:
-            return (f"Context length must be 0 (all of the model's context) or between {MIN_CONTEXT} and "
-                    f"{int(high):,} tokens (got {value:,}).")
+            return (
+                f"Context length must be 0 (all of the model's context) or between {MIN_CONTEXT} and "
+                f"{int(high):,} tokens (got {value:,})."
+            )
         return ""
     if name == "top_p" and not low < value <= high:
         return f"Top-p must be above 0 and at most 1 (got {value:g})."

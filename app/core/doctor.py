@@ -22,8 +22,23 @@ from app.core.paths import db_path, default_model_path
 __all__ = ["DoctorReport", "Finding", "cpu_facts", "diagnose", "hearth_version", "install_kind"]
 
 # CPU flags that decide which llama.cpp CPU code runs (Linux /proc/cpuinfo names).
-_FLAGS = ("sse4_2", "avx", "f16c", "fma", "avx2", "bmi2", "avx_vnni", "avx512f", "avx512bw", "avx512vbmi",
-          "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+_FLAGS = (
+    "sse4_2",
+    "avx",
+    "f16c",
+    "fma",
+    "avx2",
+    "bmi2",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512vbmi",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
 _LOW_DISK = 1 << 30
 
 
@@ -48,9 +63,15 @@ class DoctorReport:
         return not any(f.level == "fail" for f in self.findings)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "hearth": self.hearth, "machine": self.machine, "data": self.data,
-                "models": self.models, "llama_cpp": self.llama,
-                "findings": [dataclasses.asdict(f) for f in self.findings]}
+        return {
+            "ok": self.ok,
+            "hearth": self.hearth,
+            "machine": self.machine,
+            "data": self.data,
+            "models": self.models,
+            "llama_cpp": self.llama,
+            "findings": [dataclasses.asdict(f) for f in self.findings],
+        }
 
 
 def install_kind() -> str:
@@ -92,9 +113,15 @@ def cpu_facts() -> dict[str, Any]:
         ram = {"ram_total": mem.total, "ram_available": mem.available}
     except (ImportError, OSError, RuntimeError):  # psutil cannot read this system: report what is known
         physical, ram = None, {}
-    return {"cpu": model, "arch": platform.machine(), "os": platform.platform(terse=True),
-            "physical_cores": physical, "logical_cores": os.cpu_count(),
-            "flags": [f for f in _FLAGS if f in flags] if flags else None, **ram}
+    return {
+        "cpu": model,
+        "arch": platform.machine(),
+        "os": platform.platform(terse=True),
+        "physical_cores": physical,
+        "logical_cores": os.cpu_count(),
+        "flags": [f for f in _FLAGS if f in flags] if flags else None,
+        **ram,
+    }
 
 
 def _llama_build() -> dict[str, Any]:
@@ -120,30 +147,55 @@ def _llama_build() -> dict[str, Any]:
 def _rebuild_hint() -> str:
     kind = install_kind()
     if kind == "source":
-        return ("Rebuild it for every CPU: `rm -rf ~/.cache/hearth/wheels/llama-cpp-python-*` and run "
-                "`bash packaging/bootstrap.sh run` again (packaging/llama/build.py builds a portable llama.cpp).")
+        return (
+            "Rebuild it for every CPU: `rm -rf ~/.cache/hearth/wheels/llama-cpp-python-*` and run "
+            "`bash packaging/bootstrap.sh run` again (packaging/llama/build.py builds a portable llama.cpp)."
+        )
     if kind == "bundle":
-        return ("This bundle's llama.cpp does not run on this CPU: report it with the output of "
-                "`hearth doctor --json`, and meanwhile set Hearth up from source (README).")
-    return ("Reinstall llama-cpp-python built by Hearth's packaging/llama/build.py, which runs on any x86-64 CPU, "
-            "instead of a build for one machine.")
+        return (
+            "This bundle's llama.cpp does not run on this CPU: report it with the output of "
+            "`hearth doctor --json`, and meanwhile set Hearth up from source (README)."
+        )
+    return (
+        "Reinstall llama-cpp-python built by Hearth's packaging/llama/build.py, which runs on any x86-64 CPU, "
+        "instead of a build for one machine."
+    )
 
 
 def _llama_findings(llama: dict[str, Any]) -> list[Finding]:
     out: list[Finding] = []
     b = llama.get("backends") or {}
     if not llama.get("ok"):
-        out.append(Finding("fail", "llama.cpp", f"The self-test failed: {llama.get('message')} "
-                                                f"The llama.cpp build does not run on this machine. {_rebuild_hint()}"))
+        out.append(
+            Finding(
+                "fail",
+                "llama.cpp",
+                f"The self-test failed: {llama.get('message')} "
+                f"The llama.cpp build does not run on this machine. {_rebuild_hint()}",
+            )
+        )
     if any(str(f).startswith("AMX") for f in b.get("cpu_features", ())):
-        out.append(Finding("fail", "llama.cpp", "llama.cpp runs its AMX kernels, which crash on Intel Xeons with AMX "
-                                                f"(llama.cpp #20824). {_rebuild_hint()}"))
+        out.append(
+            Finding(
+                "fail",
+                "llama.cpp",
+                "llama.cpp runs its AMX kernels, which crash on Intel Xeons with AMX "
+                f"(llama.cpp #20824). {_rebuild_hint()}",
+            )
+        )
     if b and not b.get("dynamic"):
-        out.append(Finding("warn", "llama.cpp", "This llama.cpp was not built by Hearth's build script: it may run "
-                                                f"only on the CPU it was built on. {_rebuild_hint()}"))
+        out.append(
+            Finding(
+                "warn",
+                "llama.cpp",
+                "This llama.cpp was not built by Hearth's build script: it may run "
+                f"only on the CPU it was built on. {_rebuild_hint()}",
+            )
+        )
     elif b and not b.get("cpu_module"):
-        out.append(Finding("fail", "llama.cpp", f"No CPU backend could be loaded from {b.get('lib_dir')}. "
-                                                f"{_rebuild_hint()}"))
+        out.append(
+            Finding("fail", "llama.cpp", f"No CPU backend could be loaded from {b.get('lib_dir')}. {_rebuild_hint()}")
+        )
     if llama.get("ok") and not out:
         out.append(Finding("ok", "llama.cpp", "The self-test loaded a model, evaluated a prompt and decoded tokens."))
     return out
@@ -161,12 +213,24 @@ def _data(data_dir: Path) -> tuple[dict[str, Any], list[Finding]]:
     elif health.exists:
         findings.append(Finding("ok", "data", "The database is readable and intact."))
     if data_dir.exists() and not data_dir.is_dir():
-        findings.append(Finding("fail", "data", f"{data_dir} is a file, not a folder, so Hearth cannot keep its data "
-                                                "there. Choose another folder with --data-dir (or HEARTH_DATA_DIR)."))
+        findings.append(
+            Finding(
+                "fail",
+                "data",
+                f"{data_dir} is a file, not a folder, so Hearth cannot keep its data "
+                "there. Choose another folder with --data-dir (or HEARTH_DATA_DIR).",
+            )
+        )
     if data_dir.is_dir() and not os.access(data_dir, os.W_OK):
-        findings.append(Finding("warn", "data", f"{data_dir} is read-only: Hearth can show and back up its "
-                                                "conversations but cannot save new answers. Make it writable, or copy "
-                                                "it to a writable folder (--data-dir)."))
+        findings.append(
+            Finding(
+                "warn",
+                "data",
+                f"{data_dir} is read-only: Hearth can show and back up its "
+                "conversations but cannot save new answers. Make it writable, or copy "
+                "it to a writable folder (--data-dir).",
+            )
+        )
     if free < _LOW_DISK:
         findings.append(
             Finding(
@@ -176,8 +240,12 @@ def _data(data_dir: Path) -> tuple[dict[str, Any], list[Finding]]:
                 f"({probe}): answers will stream but may fail to save. Free some space.",
             )
         )
-    data = {"data_dir": str(data_dir), "exists": data_dir.exists(), "free_disk": free,
-            "database": dataclasses.asdict(health) | {"schema": health.schema}}
+    data = {
+        "data_dir": str(data_dir),
+        "exists": data_dir.exists(),
+        "free_disk": free,
+        "database": dataclasses.asdict(health) | {"schema": health.schema},
+    }
     return data, findings
 
 
@@ -197,14 +265,32 @@ def _models(data_dir: Path) -> tuple[list[dict[str, Any]], list[Finding]]:
     for m in models:
         if not (m.installed or m.source in ("bundled", "added")):
             continue
-        out.append({"id": m.id, "name": m.name, "source": m.source, "installed": m.installed,
-                    "size_bytes": m.size_bytes, "path": str(m.path) if m.path else None})
+        out.append(
+            {
+                "id": m.id,
+                "name": m.name,
+                "source": m.source,
+                "installed": m.installed,
+                "size_bytes": m.size_bytes,
+                "path": str(m.path) if m.path else None,
+            }
+        )
         if m.source == "bundled" and not m.installed:
-            findings.append(Finding("fail", "models", f"The bundled model is missing ({m.path}). Run the set-up "
-                                                      "again (README), or reinstall Hearth."))
+            findings.append(
+                Finding(
+                    "fail",
+                    "models",
+                    f"The bundled model is missing ({m.path}). Run the set-up again (README), or reinstall Hearth.",
+                )
+            )
         elif m.source == "added" and not m.installed:
-            findings.append(Finding("warn", "models", f"The file of {m.name} is gone ({m.path}): add it again or "
-                                                      f"`hearth models rm {m.id}`."))
+            findings.append(
+                Finding(
+                    "warn",
+                    "models",
+                    f"The file of {m.name} is gone ({m.path}): add it again or `hearth models rm {m.id}`.",
+                )
+            )
     return out, findings
 
 
@@ -213,22 +299,38 @@ def diagnose(data_dir: Path, *, model: Path | None = None, n_threads: int | None
     from engine.selftest import run_selftest
     from engine.threads import default_threads
 
-    hearth = {"version": hearth_version(), "python": platform.python_version(), "install": install_kind(),
-              "executable": sys.executable}
+    hearth = {
+        "version": hearth_version(),
+        "python": platform.python_version(),
+        "install": install_kind(),
+        "executable": sys.executable,
+    }
     machine = cpu_facts()
     data, data_findings = _data(data_dir)
     models, model_findings = _models(data_dir)
     test_model = model or default_model_path()
     if not test_model.is_file():
-        llama: dict[str, Any] = {"ok": False, "step": "load", "message": f"there is no model file at {test_model}",
-                                 "model": str(test_model)}
+        llama: dict[str, Any] = {
+            "ok": False,
+            "step": "load",
+            "message": f"there is no model file at {test_model}",
+            "model": str(test_model),
+        }
     else:
         result = run_selftest(str(test_model), n_threads=n_threads or default_threads())
         llama = dataclasses.asdict(result) | {"model": str(test_model)}
     llama |= _llama_build()
     findings = _llama_findings(llama) + data_findings + model_findings
-    if machine.get("flags") and "amx_int8" in machine["flags"] and not any(
-            f.area == "llama.cpp" and f.level == "fail" for f in findings):
-        findings.append(Finding("ok", "machine", "This CPU has AMX; Hearth's llama.cpp leaves its AMX kernels out "
-                                                 "(they crash) and uses AVX-512."))
+    if (
+        machine.get("flags")
+        and "amx_int8" in machine["flags"]
+        and not any(f.area == "llama.cpp" and f.level == "fail" for f in findings)
+    ):
+        findings.append(
+            Finding(
+                "ok",
+                "machine",
+                "This CPU has AMX; Hearth's llama.cpp leaves its AMX kernels out (they crash) and uses AVX-512.",
+            )
+        )
     return DoctorReport(hearth, machine, data, models, llama, findings)

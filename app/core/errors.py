@@ -42,8 +42,17 @@ from contextlib import contextmanager
 from engine.errors import HearthError
 
 __all__ = [
-    "CatalogError", "DownloadError", "ExchangeError", "InputError", "KeychainUnavailable", "LibraryError",
-    "ProviderError", "ServeError", "describe", "mapped", "network_errors",
+    "CatalogError",
+    "DownloadError",
+    "ExchangeError",
+    "InputError",
+    "KeychainUnavailable",
+    "LibraryError",
+    "ProviderError",
+    "ServeError",
+    "describe",
+    "mapped",
+    "network_errors",
 ]
 
 
@@ -77,8 +86,9 @@ class ProviderError(HearthError):
     `provider` and `field` say where (a form marks that field); `hint` is the same problem in
     the form's words, without the file and entry the form already shows."""
 
-    def __init__(self, code: str, message: str, *, provider: str | None = None, field: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, provider: str | None = None, field: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(code, message)
         self.provider = provider
         self.field = field
@@ -118,8 +128,9 @@ def describe(error: BaseException) -> str:
 
 
 @contextmanager
-def mapped(mapping: Mapping[type[BaseException] | tuple[type[BaseException], ...],
-                            Callable[[BaseException], HearthError]]) -> Iterator[None]:
+def mapped(
+    mapping: Mapping[type[BaseException] | tuple[type[BaseException], ...], Callable[[BaseException], HearthError]],
+) -> Iterator[None]:
     """Turn the low-level exceptions named in `mapping` into HearthErrors (first match wins),
     chained to the original; HearthErrors and everything unnamed pass through untouched.
 

@@ -40,15 +40,18 @@ __all__ = ["POLL_S", "SUMMARY_INSTRUCTION", "TITLE_INSTRUCTION", "JobWorker", "c
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # how often the queue is looked at without a wake-up (jobs another process queued)
-TITLE_INSTRUCTION = ("You name conversations. Reply with a short title of 2 to 6 words for the conversation "
-                     "below, and nothing else.")
+TITLE_INSTRUCTION = (
+    "You name conversations. Reply with a short title of 2 to 6 words for the conversation below, and nothing else."
+)
 _EXCERPT = 600  # characters of the question and of the answer the title is made from
 SUMMARY_INSTRUCTION = "You summarize conversations."
 # The conversation is quoted and the request comes after it: asked first, a small model
 # (the bundled one) carried the transcript on instead of summarizing it.
-_SUMMARY_REQUEST = ("Summarize {what} in 2 to 5 sentences, at most 150 words: what the user asked about and "
-                    "what the assistant answered, with the names, numbers and decisions needed to continue it. "
-                    "Write the summary only.")
+_SUMMARY_REQUEST = (
+    "Summarize {what} in 2 to 5 sentences, at most 150 words: what the user asked about and "
+    "what the assistant answered, with the names, numbers and decisions needed to continue it. "
+    "Write the summary only."
+)
 _SUMMARY_TOKENS = 220
 
 
@@ -74,15 +77,21 @@ def clean_summary(text: str) -> str:
     text = re.sub(r"^summary\s*:\s*", "", text, flags=re.IGNORECASE).strip().strip('"').strip()
     end = max(text.rfind(". "), text.rfind(".\n"), text.rfind("!"), text.rfind("?"))
     if text and text[-1] not in ".!?" and end > len(text) // 2:
-        text = text[:end + 1]
+        text = text[: end + 1]
     return text.strip()
 
 
 class JobWorker:
     """`on_change(change)`: a conversation's row changed (its new title), on the loop's thread."""
 
-    def __init__(self, store: Store, service: ChatService, *,
-                 on_change: Callable[[ConversationChange], None] | None = None, poll_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        store: Store,
+        service: ChatService,
+        *,
+        on_change: Callable[[ConversationChange], None] | None = None,
+        poll_s: float = POLL_S,
+    ) -> None:
         self._store = store
         self._service = service
         self._on_change = on_change
@@ -159,8 +168,10 @@ class JobWorker:
         answer = next((m.content for m in messages if m.role == "assistant" and m.content), "")
         if not question:
             return "nothing to title"
-        prompt = (ChatMessage("system", TITLE_INSTRUCTION),
-                  ChatMessage("user", f"Question: {question[:_EXCERPT]}\n\nAnswer: {answer[:_EXCERPT]}"))
+        prompt = (
+            ChatMessage("system", TITLE_INSTRUCTION),
+            ChatMessage("user", f"Question: {question[:_EXCERPT]}\n\nAnswer: {answer[:_EXCERPT]}"),
+        )
         title = clean_title(await self._generate(job, prompt))
         if not title:
             raise RuntimeError("the model wrote no title")
@@ -182,7 +193,8 @@ class JobWorker:
         # What would not fit half the chat's context is what the summary covers.
         measured = await self._service.engine.measure(
             tuple(ChatMessage(m.role, m.content) for m in rows),
-            Sampling(max_tokens=1, context_limit=limit // 2, overflow="rolling"))
+            Sampling(max_tokens=1, context_limit=limit // 2, overflow="rolling"),
+        )
         if measured.error:
             raise RuntimeError(measured.error)
         if not measured.left_out:
@@ -196,17 +208,25 @@ class JobWorker:
         # The model reads the summary so far and the turns after it, within its own context.
         room = max(1000, (info.n_ctx - _SUMMARY_TOKENS - 200) * 2)  # characters, at two per token at worst
         cut = _within(rows, since + 1, cut, room - len(before))
-        turns = "\n\n".join(f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}"
-                             for m in rows[since + 1:cut + 1])
+        turns = "\n\n".join(
+            f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in rows[since + 1 : cut + 1]
+        )
         if before:
-            text = (f"Here is a summary of the start of a conversation between a user and an assistant:\n\n"
-                    f"\"\"\"\n{before}\n\"\"\"\n\nThe conversation went on:\n\n\"\"\"\n{turns}\n\"\"\"\n\n"
-                    + _SUMMARY_REQUEST.format(what="the whole conversation, its start and how it went on"))
+            text = (
+                f"Here is a summary of the start of a conversation between a user and an assistant:\n\n"
+                f'"""\n{before}\n"""\n\nThe conversation went on:\n\n"""\n{turns}\n"""\n\n'
+                + _SUMMARY_REQUEST.format(what="the whole conversation, its start and how it went on")
+            )
         else:
-            text = (f"Here is a conversation between a user and an assistant:\n\n\"\"\"\n{turns}\n\"\"\"\n\n"
-                    + _SUMMARY_REQUEST.format(what="it"))
-        summary = clean_summary(await self._generate(job, (ChatMessage("system", SUMMARY_INSTRUCTION),
-                                                           ChatMessage("user", text)), max_tokens=_SUMMARY_TOKENS))
+            text = (
+                f'Here is a conversation between a user and an assistant:\n\n"""\n{turns}\n"""\n\n'
+                + _SUMMARY_REQUEST.format(what="it")
+            )
+        summary = clean_summary(
+            await self._generate(
+                job, (ChatMessage("system", SUMMARY_INSTRUCTION), ChatMessage("user", text)), max_tokens=_SUMMARY_TOKENS
+            )
+        )
         if not summary:
             raise RuntimeError("the model wrote no summary")
         if not await self._store.jobs.put_summary(cid, rows[cut].id, summary):
@@ -217,7 +237,8 @@ class JobWorker:
         """The model's answer to `prompt`, at low priority: a person's turn preempts it."""
         self._preempted = False
         stream = self._service.engine.generate(
-            Generate(next(self._ids), prompt, Sampling(temperature=0.2, max_tokens=max_tokens, repeat_penalty=1.1)))
+            Generate(next(self._ids), prompt, Sampling(temperature=0.2, max_tokens=max_tokens, repeat_penalty=1.1))
+        )
         self._stream = stream
         parts: list[str] = []
         try:

@@ -49,8 +49,13 @@ class ListSource(Protocol):
 class ListWatch:
     """Polls `store` and reports changes to `apply`; `held()` gives the ids the list shows now."""
 
-    def __init__(self, store: ListSource, held: Callable[[], Collection[int]],
-                 apply: Callable[[ListChanges], None], reread: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        store: ListSource,
+        held: Callable[[], Collection[int]],
+        apply: Callable[[ListChanges], None],
+        reread: Callable[[], Awaitable[None]],
+    ) -> None:
         self._store = store
         self._held = held
         self._apply = apply

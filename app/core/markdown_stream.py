@@ -131,8 +131,9 @@ def live_limit(block: Block) -> int:
     return TABLE_LIVE_LIMIT if block.kind == "table" else LIVE_LIMIT
 
 
-def blocks_of(tokens: Sequence[Token], line_offset: int = 0, carry: ListInfo | None = None,
-              lines: Sequence[str] = ()) -> list[Block]:
+def blocks_of(
+    tokens: Sequence[Token], line_offset: int = 0, carry: ListInfo | None = None, lines: Sequence[str] = ()
+) -> list[Block]:
     """Split a token stream into blocks. `carry`: the list that the first list here continues
     (its id, and the number of its first item here) when it has the same marker. `lines`: the parsed text's lines, for
     each block's `source`."""
@@ -145,7 +146,7 @@ def blocks_of(tokens: Sequence[Token], line_offset: int = 0, carry: ListInfo | N
     while i < len(tokens):
         t = tokens[i]
         end = close_of(tokens, i)
-        first_line, last_line = (t.map or [0, 0])
+        first_line, last_line = t.map or [0, 0]
         if t.type in ("bullet_list_open", "ordered_list_open"):
             ordered = t.type == "ordered_list_open"
             start = int(t.attrs.get("start", 1)) if ordered else 1
@@ -160,14 +161,28 @@ def blocks_of(tokens: Sequence[Token], line_offset: int = 0, carry: ListInfo | N
                 item_end = close_of(tokens, j)
                 item = tokens[j]
                 span = item.map or [first_line, last_line]
-                out.append(Block("list_item", tuple(tokens[j:item_end + 1]), line_offset + span[0],
-                                 line_offset + span[1], ListInfo(list_id, ordered, number, start, t.markup),
-                                 source(span[0], span[1])))
+                out.append(
+                    Block(
+                        "list_item",
+                        tuple(tokens[j : item_end + 1]),
+                        line_offset + span[0],
+                        line_offset + span[1],
+                        ListInfo(list_id, ordered, number, start, t.markup),
+                        source(span[0], span[1]),
+                    )
+                )
                 number += 1
                 j = item_end + 1
         else:
-            out.append(Block(t.type.removesuffix("_open"), tuple(tokens[i:end + 1]),
-                             line_offset + first_line, line_offset + last_line, source=source(first_line, last_line)))
+            out.append(
+                Block(
+                    t.type.removesuffix("_open"),
+                    tuple(tokens[i : end + 1]),
+                    line_offset + first_line,
+                    line_offset + last_line,
+                    source=source(first_line, last_line),
+                )
+            )
         i = end + 1
     return out
 
@@ -204,13 +219,16 @@ class MarkdownStream:
 
     def shown_text(self) -> str:
         """The text the blocks so far stand for: all of it, short of a held-back opener."""
-        return self._text[:len(self._text) - self._held()]
+        return self._text[: len(self._text) - self._held()]
 
     def _held(self) -> int:
         """How many characters at the end are held back (a bare opener on the last line)."""
         line = self._line_head
-        bare = self._line_len <= len(line) and len(self._text) - self._line_len >= self._tail \
+        bare = (
+            self._line_len <= len(line)
+            and len(self._text) - self._line_len >= self._tail
             and _BARE_LINE.fullmatch(line) is not None
+        )
         return self._line_len if bare else 0
 
     def feed(self, chunk: str) -> Update:
@@ -226,7 +244,7 @@ class MarkdownStream:
         self._may_split = self._may_split or splits.search(head + chunk) is not None
         last = chunk.rfind("\n")
         if last >= 0:
-            self._line_head, self._line_len = chunk[last + 1:last + 1 + _HEAD], len(chunk) - last - 1
+            self._line_head, self._line_len = chunk[last + 1 : last + 1 + _HEAD], len(chunk) - last - 1
         else:
             self._line_head, self._line_len = (self._line_head + chunk[:_HEAD])[:_HEAD], self._line_len + len(chunk)
         self._text += chunk
@@ -241,11 +259,15 @@ class MarkdownStream:
 
     def _update(self, *, final: bool) -> Update:
         end = len(self._text) - (0 if final else self._held())
-        if not final and len(self.pending) == 1 and end - self._tail > live_limit(self.pending[0]) \
-                and not self._may_split:
+        if (
+            not final
+            and len(self.pending) == 1
+            and end - self._tail > live_limit(self.pending[0])
+            and not self._may_split
+        ):
             return Update([], self.pending, self._tail, end, raw=True)
         self._may_split = False
-        source = self._text[self._tail:end]
+        source = self._text[self._tail : end]
         blocks = blocks_of(self._md.parse(source), self._tail_line, self._carry, source.split("\n"))
         if final or not blocks:
             self.pending = []
@@ -254,8 +276,12 @@ class MarkdownStream:
             return Update(blocks, [], self._tail, end)
         keep = 1
         last_line = self._tail_line + source.count("\n")
-        if len(blocks) > 1 and not source.endswith("\n") and blocks[-1].start_line == last_line \
-                and _MAY_JOIN.match(source, source.rfind("\n") + 1) is not None:
+        if (
+            len(blocks) > 1
+            and not source.endswith("\n")
+            and blocks[-1].start_line == last_line
+            and _MAY_JOIN.match(source, source.rfind("\n") + 1) is not None
+        ):
             keep = 2  # the last block starts on an unfinished line: it may yet join the one above
         committed, pending = blocks[:-keep], blocks[-keep:]
         skip = pending[0].start_line - self._tail_line

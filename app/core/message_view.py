@@ -77,8 +77,14 @@ class MessageView:
         that failed because its prompt could not be built (UNBUILDABLE): continuing cannot help."""
         if self.state is GenerationState.FAILED and self.error_code in UNBUILDABLE:
             return False
-        return self.role == "assistant" and self.message_id is not None and (self.cut_off or self.state in (
-            GenerationState.INTERRUPTED, GenerationState.CANCELLED, GenerationState.FAILED))
+        return (
+            self.role == "assistant"
+            and self.message_id is not None
+            and (
+                self.cut_off
+                or self.state in (GenerationState.INTERRUPTED, GenerationState.CANCELLED, GenerationState.FAILED)
+            )
+        )
 
     @property
     def footer(self) -> str:
@@ -112,11 +118,21 @@ def from_row(row: MessageRow) -> MessageView:
     """A store MessageRow as the transcript shows it."""
     state = GenerationState(row.state) if row.role == "assistant" and row.state else None
     return MessageView(
-        role=row.role, text=row.content or "", state=state, cancel_reason=row.cancel_reason,
-        error_message=row.error_message or row.error_code, ttft_ms=row.ttft_ms,
-        tokens_per_s=row.tokens_per_s, completion_tokens=row.completion_tokens, message_id=row.id,
-        reasoning=row.reasoning, stop_reason=row.stop_reason, siblings=row.siblings, threads=row.threads,
-        error_code=row.error_code)
+        role=row.role,
+        text=row.content or "",
+        state=state,
+        cancel_reason=row.cancel_reason,
+        error_message=row.error_message or row.error_code,
+        ttft_ms=row.ttft_ms,
+        tokens_per_s=row.tokens_per_s,
+        completion_tokens=row.completion_tokens,
+        message_id=row.id,
+        reasoning=row.reasoning,
+        stop_reason=row.stop_reason,
+        siblings=row.siblings,
+        threads=row.threads,
+        error_code=row.error_code,
+    )
 
 
 def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | None) -> MessageView:
@@ -124,23 +140,41 @@ def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | Non
     if outcome is not None:
         m = outcome.metrics
         return MessageView(
-            role="assistant", text=text, state=GenerationState(outcome.state),
+            role="assistant",
+            text=text,
+            state=GenerationState(outcome.state),
             cancel_reason=outcome.cancel_reason,
             error_message=outcome.error_message or outcome.error_code,
-            ttft_ms=m.get("ttft_ms"), tokens_per_s=m.get("tokens_per_s"),
-            completion_tokens=_int(m.get("completion_tokens")), reasoning=outcome.reasoning,
-            stop_reason=outcome.stop_reason, threads=_int(m.get("threads")), error_code=outcome.error_code)
+            ttft_ms=m.get("ttft_ms"),
+            tokens_per_s=m.get("tokens_per_s"),
+            completion_tokens=_int(m.get("completion_tokens")),
+            reasoning=outcome.reasoning,
+            stop_reason=outcome.stop_reason,
+            threads=_int(m.get("threads")),
+            error_code=outcome.error_code,
+        )
     if isinstance(last, Final | Cancelled):
         s = last.stats
         state = GenerationState.COMPLETED if isinstance(last, Final) else GenerationState.CANCELLED
         return MessageView(
-            role="assistant", text=text, state=state,
-            cancel_reason=getattr(last, "reason", None), ttft_ms=s.ttft_ms,
-            tokens_per_s=s.decode_tokens_per_s, completion_tokens=s.completion_tokens, threads=s.threads or None,
-            stop_reason=last.stop_reason if isinstance(last, Final) else None)
+            role="assistant",
+            text=text,
+            state=state,
+            cancel_reason=getattr(last, "reason", None),
+            ttft_ms=s.ttft_ms,
+            tokens_per_s=s.decode_tokens_per_s,
+            completion_tokens=s.completion_tokens,
+            threads=s.threads or None,
+            stop_reason=last.stop_reason if isinstance(last, Final) else None,
+        )
     message = last.message if isinstance(last, Failed) else "the stream ended without a result"
-    return MessageView(role="assistant", text=text, state=GenerationState.FAILED,
-                       error_message=message, error_code=last.code if isinstance(last, Failed) else None)
+    return MessageView(
+        role="assistant",
+        text=text,
+        state=GenerationState.FAILED,
+        error_message=message,
+        error_code=last.code if isinstance(last, Failed) else None,
+    )
 
 
 def _int(value: float | None) -> int | None:

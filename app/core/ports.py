@@ -54,32 +54,71 @@ class ChatBackend(Protocol):
 
     def add_listener(self, fn: Callable[[ModelState], None]) -> None: ...
 
-    async def load(self, path: str, *, n_ctx: int = ..., n_threads: int | None = ...,
-                   n_gpu_layers: int | None = ..., flash_attn: bool = ...,
-                   chat_template: str | None = ...) -> ModelInfo: ...
+    async def load(
+        self,
+        path: str,
+        *,
+        n_ctx: int = ...,
+        n_threads: int | None = ...,
+        n_gpu_layers: int | None = ...,
+        flash_attn: bool = ...,
+        chat_template: str | None = ...,
+    ) -> ModelInfo: ...
 
-    async def measure(self, history: list[tuple[str, str]], draft: str,
-                      settings: ChatSettings | None = ..., summary: Summary | None = ...) -> ContextUse: ...
+    async def measure(
+        self,
+        history: list[tuple[str, str]],
+        draft: str,
+        settings: ChatSettings | None = ...,
+        summary: Summary | None = ...,
+    ) -> ContextUse: ...
 
-    async def start_turn(self, conversation_id: int | None, text: str, *, sampling: Sampling | None = ...,
-                         route: Route | None = ..., settings: ChatSettings | None = ...,
-                         after: int | None = ...) -> TurnHandle: ...
+    async def start_turn(
+        self,
+        conversation_id: int | None,
+        text: str,
+        *,
+        sampling: Sampling | None = ...,
+        route: Route | None = ...,
+        settings: ChatSettings | None = ...,
+        after: int | None = ...,
+    ) -> TurnHandle: ...
 
-    async def continue_message(self, message_id: int, *, sampling: Sampling | None = ...,
-                               route: Route | None = ..., settings: ChatSettings | None = ...) -> TurnHandle: ...
+    async def continue_message(
+        self,
+        message_id: int,
+        *,
+        sampling: Sampling | None = ...,
+        route: Route | None = ...,
+        settings: ChatSettings | None = ...,
+    ) -> TurnHandle: ...
 
-    async def start_edit(self, message_id: int, text: str, *, sampling: Sampling | None = ...,
-                         route: Route | None = ..., settings: ChatSettings | None = ...) -> TurnHandle: ...
+    async def start_edit(
+        self,
+        message_id: int,
+        text: str,
+        *,
+        sampling: Sampling | None = ...,
+        route: Route | None = ...,
+        settings: ChatSettings | None = ...,
+    ) -> TurnHandle: ...
 
-    async def start_regenerate(self, message_id: int, *, sampling: Sampling | None = ...,
-                               route: Route | None = ..., settings: ChatSettings | None = ...) -> TurnHandle: ...
+    async def start_regenerate(
+        self,
+        message_id: int,
+        *,
+        sampling: Sampling | None = ...,
+        route: Route | None = ...,
+        settings: ChatSettings | None = ...,
+    ) -> TurnHandle: ...
 
 
 class ConversationStore(Protocol):
     """What the window reads and writes through store.Store (always off the UI thread)."""
 
-    async def list_conversations(self, *, limit: int | None = ..., after: ListKey | None = ...
-                                 ) -> list[ConversationRow]: ...
+    async def list_conversations(
+        self, *, limit: int | None = ..., after: ListKey | None = ...
+    ) -> list[ConversationRow]: ...
 
     async def pin_conversation(self, conversation_id: int, pinned: bool) -> ConversationChange: ...
 
@@ -97,8 +136,9 @@ class ConversationStore(Protocol):
 
     async def search(self, text: str, *, limit: int = ...) -> list[SearchHit]: ...
 
-    async def conversation_settings(self, conversation_id: int, *,
-                                    after_pending_writes: bool = ...) -> dict[str, object]: ...
+    async def conversation_settings(
+        self, conversation_id: int, *, after_pending_writes: bool = ...
+    ) -> dict[str, object]: ...
 
     async def update_conversation_settings(self, conversation_id: int, changes: Mapping[str, object]) -> None: ...
 
@@ -112,8 +152,9 @@ class ConversationStore(Protocol):
 
     async def export_conversation(self, conversation_id: int) -> ExchangeConversation: ...
 
-    async def import_conversation(self, conversation: ExchangeConversation, import_key: str
-                                  ) -> ConversationChange | None: ...
+    async def import_conversation(
+        self, conversation: ExchangeConversation, import_key: str
+    ) -> ConversationChange | None: ...
 
     def backup(self, dest: Path) -> Path: ...
 

@@ -36,12 +36,20 @@ class Preset:
 BUILTIN_PRESETS: tuple[Preset, ...] = (
     Preset(DEFAULT_PRESET, ChatSettings(), builtin=True),
     Preset("Precise", ChatSettings(temperature=0.2, top_p=0.9, repeat_penalty=1.1), builtin=True),
-    Preset("Creative", ChatSettings(temperature=1.0, top_p=0.98, repeat_penalty=1.15, max_tokens=1024),
-           builtin=True),
+    Preset("Creative", ChatSettings(temperature=1.0, top_p=0.98, repeat_penalty=1.15, max_tokens=1024), builtin=True),
     # Code repeats itself by nature (names, brackets): a repeat penalty would garble it.
-    Preset("Code", ChatSettings(system_prompt="You are a careful programming assistant. Answer with correct, "
-                                              "complete code in fenced blocks, then explain it briefly.",
-                                temperature=0.2, top_p=0.9, repeat_penalty=1.0, max_tokens=1024), builtin=True),
+    Preset(
+        "Code",
+        ChatSettings(
+            system_prompt="You are a careful programming assistant. Answer with correct, "
+            "complete code in fenced blocks, then explain it briefly.",
+            temperature=0.2,
+            top_p=0.9,
+            repeat_penalty=1.0,
+            max_tokens=1024,
+        ),
+        builtin=True,
+    ),
 )
 
 
@@ -136,9 +144,12 @@ class PresetsFile:
         settings.checked()
         current = self.load()
         own = [p for p in current.presets if not p.builtin and p.name.casefold() != name.casefold()]
-        return self._write(Presets((*BUILTIN_PRESETS, *sorted([*own, Preset(name, settings)],
-                                                               key=lambda p: p.name.casefold())),
-                                   current.default_name))
+        return self._write(
+            Presets(
+                (*BUILTIN_PRESETS, *sorted([*own, Preset(name, settings)], key=lambda p: p.name.casefold())),
+                current.default_name,
+            )
+        )
 
     def delete_preset(self, name: str) -> Presets:
         current = self.load()
@@ -161,8 +172,10 @@ class PresetsFile:
             os.replace(self.path, kept)
             self.warning = f"The presets file could not be read; it was kept as {kept}."
             self._unreadable = False
-        data = {"default": presets.default_name,
-                "presets": {p.name: p.settings.to_dict() for p in presets.presets if not p.builtin}}
+        data = {
+            "default": presets.default_name,
+            "presets": {p.name: p.settings.to_dict() for p in presets.presets if not p.builtin},
+        }
         tmp = self.path.with_suffix(".json.tmp")
         with tmp.open("w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, ensure_ascii=False)

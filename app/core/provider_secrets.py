@@ -79,5 +79,7 @@ class SecretsEntry:
             return cls()
         headers = data.get("headers")
         auth = data.get("url_auth")
-        return cls({str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
-                   (str(auth[0]), str(auth[1])) if isinstance(auth, list) and len(auth) == 2 else None)
+        return cls(
+            {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+            (str(auth[0]), str(auth[1])) if isinstance(auth, list) and len(auth) == 2 else None,
+        )

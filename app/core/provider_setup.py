@@ -21,8 +21,12 @@ from engine.scrub import SecretScrubber
 
 __all__ = ["KIND_LABELS", "PRESETS", "Preset", "Probe", "probe"]
 
-KIND_LABELS = {"openai": "OpenAI-compatible", "ollama": "Ollama", "dify-chat": "Dify chat app",
-               "dify-workflow": "Dify workflow"}
+KIND_LABELS = {
+    "openai": "OpenAI-compatible",
+    "ollama": "Ollama",
+    "dify-chat": "Dify chat app",
+    "dify-workflow": "Dify workflow",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +71,14 @@ async def probe(config: ProviderConfig, key: str | None, *, timeout_s: float = 1
         url = f"{base}/models"
     key = key.strip() if key else None
     headers = {k: v.strip() for k, v in config.headers.items() if v.strip()}
-    refused = [p for value, what in [(key or "", "The API key"), *((v, f"The value of the header {h}")
-                                                                   for h, v in headers.items())]
-               if (p := problem(value, what))]
+    refused = [
+        p
+        for value, what in [
+            (key or "", "The API key"),
+            *((v, f"The value of the header {h}") for h, v in headers.items()),
+        ]
+        if (p := problem(value, what))
+    ]
     if refused:
         return Probe(False, refused[0])
     if key:
@@ -77,12 +86,15 @@ async def probe(config: ProviderConfig, key: str | None, *, timeout_s: float = 1
     scrub = SecretScrubber.for_request(key, config.headers.items(), config.url_auth).scrub
     auth = config.url_auth if config.url_auth and any(config.url_auth) else None
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=min(timeout_s,
-                                                                                 config.connect_timeout_s))) as client:
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, config.connect_timeout_s))
+        ) as client:
             r = await client.get(url, headers=headers, auth=auth or httpx.USE_CLIENT_DEFAULT)
     except httpx.ConnectError:
-        return Probe(False, f"Could not connect to {host}: nothing answers there. Is the server running, and is "
-                            "the address right?")
+        return Probe(
+            False,
+            f"Could not connect to {host}: nothing answers there. Is the server running, and is the address right?",
+        )
     except httpx.TimeoutException:
         return Probe(False, f"{host} did not answer within {timeout_s:.0f} s.")
     except httpx.HTTPError as e:

@@ -67,9 +67,16 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "redact": list,
 }
 # How the providers form names each field in its messages.
-_FORM_WORDS = {"name": "name", "kind": "kind", "base_url": "base URL", "model": "model", "headers": "headers",
-               "connect_timeout_s": "connect timeout", "first_token_timeout_s": "first-token timeout",
-               "between_tokens_timeout_s": "between-tokens timeout"}
+_FORM_WORDS = {
+    "name": "name",
+    "kind": "kind",
+    "base_url": "base URL",
+    "model": "model",
+    "headers": "headers",
+    "connect_timeout_s": "connect timeout",
+    "first_token_timeout_s": "first-token timeout",
+    "between_tokens_timeout_s": "between-tokens timeout",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +109,20 @@ class ProviderConfig:
         return FilterConfig(stop=self.stop, think=("<think>", "</think>") if self.think else None, redact=self.redact)
 
     def spec(self, api_key: str | None) -> RemoteSpec:
-        return RemoteSpec(name=self.name, wire=self.kind, base_url=self.base_url, model=self.model,
-                          headers=tuple(sorted((k, v) for k, v in self.headers.items() if v)), api_key=api_key,
-                          basic_auth=self.url_auth if self.url_auth and any(self.url_auth) else None, path=self.path,
-                          connect_timeout_s=self.connect_timeout_s, first_token_timeout_s=self.first_token_timeout_s,
-                          between_tokens_timeout_s=self.between_tokens_timeout_s, max_retries=self.max_retries)
+        return RemoteSpec(
+            name=self.name,
+            wire=self.kind,
+            base_url=self.base_url,
+            model=self.model,
+            headers=tuple(sorted((k, v) for k, v in self.headers.items() if v)),
+            api_key=api_key,
+            basic_auth=self.url_auth if self.url_auth and any(self.url_auth) else None,
+            path=self.path,
+            connect_timeout_s=self.connect_timeout_s,
+            first_token_timeout_s=self.first_token_timeout_s,
+            between_tokens_timeout_s=self.between_tokens_timeout_s,
+            max_retries=self.max_retries,
+        )
 
     def to_toml(self) -> dict[str, Any]:
         """What providers.toml keeps: no secret (header names, not values; no URL credentials)."""
@@ -153,9 +169,13 @@ class ProvidersFile:
         for i, raw in enumerate(data.get("provider", [])):
             config = self._parse(i, raw)
             if any(p.name.lower() == config.name.lower() for p in out):
-                raise ProviderError("bad_provider",
-                                    f"{self.path.name}: two providers are called {config.name!r}", provider=config.name,
-                                    field="name", hint=f"Another provider is already called {config.name!r}.")
+                raise ProviderError(
+                    "bad_provider",
+                    f"{self.path.name}: two providers are called {config.name!r}",
+                    provider=config.name,
+                    field="name",
+                    hint=f"Another provider is already called {config.name!r}.",
+                )
             if isinstance(raw.get("headers"), dict) or config.url_auth:
                 written_in.append(config)  # from before Hearth kept these in the keychain
             elif config.headers or raw.get("url_credentials"):
@@ -171,9 +191,12 @@ class ProvidersFile:
             if p.name.lower() == name.lower():
                 return p
         known = ", ".join(p.name for p in providers) or "none yet"
-        raise ProviderError("no_such_provider",
-                            f"There is no provider {name!r} (configured: {known}). Add one with "
-                            f"`hearth providers add NAME --kind openai --url URL --model MODEL`.", provider=name)
+        raise ProviderError(
+            "no_such_provider",
+            f"There is no provider {name!r} (configured: {known}). Add one with "
+            f"`hearth providers add NAME --kind openai --url URL --model MODEL`.",
+            provider=name,
+        )
 
     def save(self, providers: list[ProviderConfig]) -> None:
         import tomli_w
@@ -182,8 +205,10 @@ class ProvidersFile:
         tmp = self.path.with_suffix(".toml.tmp")
         text = tomli_w.dumps({"provider": [p.to_toml() for p in providers]})
         with tmp.open("w", encoding="utf-8") as f:
-            f.write("# Hearth's remote providers. API keys are not kept here, nor header values or passwords: they "
-                    "are in the system keychain (see `hearth providers set-key`).\n")
+            f.write(
+                "# Hearth's remote providers. API keys are not kept here, nor header values or passwords: they "
+                "are in the system keychain (see `hearth providers set-key`).\n"
+            )
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -213,16 +238,20 @@ class ProvidersFile:
         self._parse(0, config.to_toml())
         for header, value in config.headers.items():
             if message := problem(value, f"The value of the header {header}"):
-                raise ProviderError("bad_provider",
-                                    f"{config.name}: {message}", provider=config.name, field="headers", hint=message)
+                raise ProviderError(
+                    "bad_provider", f"{config.name}: {message}", provider=config.name, field="headers", hint=message
+                )
 
     def _move_to_keychain(self, providers: list[ProviderConfig], written_in: list[ProviderConfig]) -> None:
         try:
             for config in written_in:
                 self._keys.set_secrets(config)
         except KeychainUnavailable:
-            log.warning("%s holds header values or a password in a URL, and there is no keychain here to move "
-                        "them to: they stay in the file", self.path)
+            log.warning(
+                "%s holds header values or a password in a URL, and there is no keychain here to move "
+                "them to: they stay in the file",
+                self.path,
+            )
             return
         try:
             self.save(providers)
@@ -238,38 +267,64 @@ class ProvidersFile:
 
         for key in ("name", "kind", "base_url"):
             if not raw.get(key):
-                raise ProviderError("bad_provider", f"{label} lacks {key}", provider=name, field=key,
-                                    hint=f"Fill in the {_FORM_WORDS.get(key, key)}.")
+                raise ProviderError(
+                    "bad_provider",
+                    f"{label} lacks {key}",
+                    provider=name,
+                    field=key,
+                    hint=f"Fill in the {_FORM_WORDS.get(key, key)}.",
+                )
         for key, value in raw.items():
             want = _FIELDS.get(key)
             if want is None:
-                raise ProviderError("bad_provider", f"{label} has an unknown field {key!r}", provider=name, field=key,
-                                    hint=f"Hearth does not know the field {key!r}.")
+                raise ProviderError(
+                    "bad_provider",
+                    f"{label} has an unknown field {key!r}",
+                    provider=name,
+                    field=key,
+                    hint=f"Hearth does not know the field {key!r}.",
+                )
             if (isinstance(value, bool) and want is not bool) or not isinstance(value, want):
-                raise bad(key, f"{key} has the wrong type ({type(value).__name__})",
-                          f"The {_FORM_WORDS.get(key, key)} has the wrong type ({type(value).__name__}).")
+                raise bad(
+                    key,
+                    f"{key} has the wrong type ({type(value).__name__})",
+                    f"The {_FORM_WORDS.get(key, key)} has the wrong type ({type(value).__name__}).",
+                )
         if not _NAME.fullmatch(raw["name"]):
-            raise bad("name", "a name is letters, digits, spaces, '.', '-' or '_' (at most 64)",
-                      "A name is letters, digits, spaces, '.', '-' or '_' (at most 64).")
+            raise bad(
+                "name",
+                "a name is letters, digits, spaces, '.', '-' or '_' (at most 64)",
+                "A name is letters, digits, spaces, '.', '-' or '_' (at most 64).",
+            )
         if not re.match(r"https?://[^\s/]+", raw["base_url"]):
-            raise bad("base_url", "base_url must start with http:// or https://, e.g. http://192.168.1.20:8000/v1",
-                      "The base URL must start with http:// or https://, e.g. http://192.168.1.20:8000/v1")
+            raise bad(
+                "base_url",
+                "base_url must start with http:// or https://, e.g. http://192.168.1.20:8000/v1",
+                "The base URL must start with http:// or https://, e.g. http://192.168.1.20:8000/v1",
+            )
         if re.search(r"[\x00-\x1f\x7f]", raw["base_url"]):
-            raise bad("base_url", "base_url contains a line break or another control character",
-                      "The base URL contains a line break or another control character: enter it again as one line.")
+            raise bad(
+                "base_url",
+                "base_url contains a line break or another control character",
+                "The base URL contains a line break or another control character: enter it again as one line.",
+            )
         if self._formats is not None and raw["kind"] not in self._formats:
             kinds = ", ".join(sorted(self._formats))
             raise bad("kind", f"kind must be one of {kinds}", f"The kind must be one of {kinds}.")
         headers = raw.get("headers", {})
         if wrong := _headers_problem(headers):
             raise bad("headers", *wrong)
-        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()
-                                  if k != "url_credentials"}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k != "url_credentials"
+        }
         values["headers"] = dict(headers) if isinstance(headers, dict) else dict.fromkeys(headers, "")
         for key in ("connect_timeout_s", "first_token_timeout_s", "between_tokens_timeout_s"):
             if key in values and not 0 < float(values[key]) <= 3600:
-                raise bad(key, f"{key} must be between 0 and 3600 seconds",
-                          f"The {_FORM_WORDS[key]} must be between 0 and 3600 seconds.")
+                raise bad(
+                    key,
+                    f"{key} must be between 0 and 3600 seconds",
+                    f"The {_FORM_WORDS[key]} must be between 0 and 3600 seconds.",
+                )
         config = ProviderConfig(**values)
         problems = config.filters().problems()
         if problems:
@@ -280,16 +335,21 @@ class ProvidersFile:
 def _headers_problem(headers: dict[str, Any] | list[Any]) -> tuple[str, str] | None:
     """(what is wrong, the same in the form's words) with the headers' names, or None."""
     if any(isinstance(k, str) and k.lower() == "authorization" for k in headers):
-        return ("put the API key in the keychain (`hearth providers set-key`), not in an Authorization header in "
-                "this file", "Put the API key in the key field below (it goes to the system keychain), not in an "
-                                 "Authorization header.")
+        return (
+            "put the API key in the keychain (`hearth providers set-key`), not in an Authorization header in this file",
+            "Put the API key in the key field below (it goes to the system keychain), not in an Authorization header.",
+        )
     for header in headers:
         if not isinstance(header, str) or not HEADER_NAME.fullmatch(header):
-            return (f"{header!r} is not a header name",
-                    f"{header!r} is not a header name: letters, digits and -, with no spaces (e.g. X-Api-Key).")
+            return (
+                f"{header!r} is not a header name",
+                f"{header!r} is not a header name: letters, digits and -, with no spaces (e.g. X-Api-Key).",
+            )
         if isinstance(headers, dict) and not isinstance(headers[header], str):
-            return (f"the header {header} has a value that is not text",
-                    f"The value of the header {header} must be text.")
+            return (
+                f"the header {header} has a value that is not text",
+                f"The value of the header {header} must be text.",
+            )
     return None
 
 
@@ -310,8 +370,12 @@ class KeyStore:
         key = key.strip()
         if message := problem(key, f"The API key for {config.name}"):
             raise ProviderError("bad_key", message, provider=config.name, field="key")
-        self._set(config.name, key, "the key",
-                  f"Set the environment variable {config.key_env or key_env_name(config.name)} instead.")
+        self._set(
+            config.name,
+            key,
+            "the key",
+            f"Set the environment variable {config.key_env or key_env_name(config.name)} instead.",
+        )
 
     def delete_key(self, config: ProviderConfig) -> None:
         self._delete(config.name)
@@ -330,8 +394,11 @@ class KeyStore:
 
     def set_secrets(self, config: ProviderConfig) -> None:
         """Keep `config`'s header values and URL credentials (those the environment does not give)."""
-        headers = {h: v.strip() for h, v in config.headers.items()
-                   if v.strip() and v.strip() != os.environ.get(header_env_name(config.name, h), "").strip()}
+        headers = {
+            h: v.strip()
+            for h, v in config.headers.items()
+            if v.strip() and v.strip() != os.environ.get(header_env_name(config.name, h), "").strip()
+        }
         auth = config.url_auth
         if auth and ":".join(auth) == os.environ.get(url_env_name(config.name), "").strip():
             auth = None
@@ -340,11 +407,17 @@ class KeyStore:
             self._delete(entry_name(config.name))
             return
         names = [header_env_name(config.name, h) for h in headers] + [url_env_name(config.name)] * bool(auth)
-        what = " and ".join([f"the value of the header {', '.join(headers)}"] * bool(headers) +
-                            [f"the user and password in the URL of {config.name}"] * bool(auth))
-        self._set(entry_name(config.name), entry.dumps(), what,
-                  "Hearth keeps such values only in the keychain, never in providers.toml: set the environment "
-                  f"variable{'s' * (len(names) > 1)} {', '.join(names)} instead{' (as user:password)' * bool(auth)}.")
+        what = " and ".join(
+            [f"the value of the header {', '.join(headers)}"] * bool(headers)
+            + [f"the user and password in the URL of {config.name}"] * bool(auth)
+        )
+        self._set(
+            entry_name(config.name),
+            entry.dumps(),
+            what,
+            "Hearth keeps such values only in the keychain, never in providers.toml: set the environment "
+            f"variable{'s' * (len(names) > 1)} {', '.join(names)} instead{' (as user:password)' * bool(auth)}.",
+        )
 
     def delete_secrets(self, config: ProviderConfig) -> None:
         self._delete(entry_name(config.name))
@@ -368,9 +441,10 @@ class KeyStore:
         try:
             keyring.set_password(_SERVICE, account, value)
         except KeyringError as e:
-            raise KeychainUnavailable("no_keychain",
-                                      f"No system keychain is available here ({type(e).__name__}), so Hearth cannot "
-                                      f"store {what}. {instead}") from None
+            raise KeychainUnavailable(
+                "no_keychain",
+                f"No system keychain is available here ({type(e).__name__}), so Hearth cannot store {what}. {instead}",
+            ) from None
 
     @staticmethod
     def _delete(account: str) -> None:

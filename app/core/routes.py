@@ -71,13 +71,15 @@ LOCAL_ROUTE = Route(None, None, None)
 
 
 class SettingsReader(Protocol):
-    async def conversation_settings(self, conversation_id: int, *,
-                                    after_pending_writes: bool = False) -> dict[str, object]: ...
+    async def conversation_settings(
+        self, conversation_id: int, *, after_pending_writes: bool = False
+    ) -> dict[str, object]: ...
 
 
 class Router:
-    def __init__(self, providers: ProvidersFile, keys: KeyStore | None = None,
-                 local_filters: FilterConfig | None = None) -> None:
+    def __init__(
+        self, providers: ProvidersFile, keys: KeyStore | None = None, local_filters: FilterConfig | None = None
+    ) -> None:
         self.providers = providers
         self.keys = keys or KeyStore()
         self.local_filters = local_filters
@@ -92,10 +94,12 @@ class Router:
         try:
             config = self.providers.get(choice.provider)
         except ProviderError as e:
-            raise ProviderError("provider_gone",
-                                f"This conversation answers with the provider {choice.provider!r}, which is no "
-                                f"longer configured: choose another provider for it. ({e})",
-                                provider=choice.provider) from None
+            raise ProviderError(
+                "provider_gone",
+                f"This conversation answers with the provider {choice.provider!r}, which is no "
+                f"longer configured: choose another provider for it. ({e})",
+                provider=choice.provider,
+            ) from None
         if choice.model:
             config = dataclasses.replace(config, model=choice.model)
         spec = config.spec(self.keys.key(config))
@@ -104,8 +108,7 @@ class Router:
             spec = dataclasses.replace(spec, session=session)
         return Route(spec, config.filters(), config.name)
 
-    async def for_conversation(self, store: SettingsReader, conversation_id: int | None,
-                               choice: RouteChoice) -> Route:
+    async def for_conversation(self, store: SettingsReader, conversation_id: int | None, choice: RouteChoice) -> Route:
         """The route of one turn of a conversation (None: a new one) under `choice`: the
         one place the window and the CLI resolve routes."""
         if choice.is_local:

@@ -39,32 +39,44 @@ these out up could over new same way even such know"""
 _COMMON = _COMMON_WORDS.split()
 _TOPICS = {
     "cooking": "sourdough starter flour water yeast oven bake crust crumb dough knead proof rise salt butter garlic "
-               "onion tomato basil pasta risotto broth simmer roast pan skillet recipe spice cumin paprika ginger "
-               "lemon vinegar olive caramelize braise ferment kimchi miso noodle dumpling",
+    "onion tomato basil pasta risotto broth simmer roast pan skillet recipe spice cumin paprika ginger "
+    "lemon vinegar olive caramelize braise ferment kimchi miso noodle dumpling",
     "travel": "lisbon porto kyoto osaka berlin prague vienna train ticket hostel hotel museum itinerary flight "
-              "airport luggage passport visa ferry island beach mountain hike trail tram neighbourhood cafe "
-              "market cathedral castle harbour budget booking",
+    "airport luggage passport visa ferry island beach mountain hike trail tram neighbourhood cafe "
+    "market cathedral castle harbour budget booking",
     "code": "python function variable class module import error exception traceback async await thread process "
-            "database query index sqlite migration schema test pytest refactor commit branch merge rebase "
-            "compiler pointer memory cache latency benchmark profile regex parser json yaml docker kernel",
+    "database query index sqlite migration schema test pytest refactor commit branch merge rebase "
+    "compiler pointer memory cache latency benchmark profile regex parser json yaml docker kernel",
     "garden": "tomatoes seedlings compost soil mulch prune rose lavender basil watering drip irrigation aphids "
-              "ladybugs greenhouse raised bed perennial annual bulbs tulip dahlia fertilizer nitrogen shade "
-              "sunlight frost harvest orchard apple pear zucchini squash",
+    "ladybugs greenhouse raised bed perennial annual bulbs tulip dahlia fertilizer nitrogen shade "
+    "sunlight frost harvest orchard apple pear zucchini squash",
     "money": "budget savings mortgage interest rate inflation pension index fund portfolio dividend tax invoice "
-             "receipt expense spreadsheet loan credit debit insurance premium deductible salary freelance "
-             "retirement emergency allowance",
+    "receipt expense spreadsheet loan credit debit insurance premium deductible salary freelance "
+    "retirement emergency allowance",
     "health": "sleep exercise running marathon stretching posture protein fiber vitamin hydration stress "
-              "meditation breathing yoga cycling swimming knee ankle physiotherapy cardio strength routine "
-              "recovery appointment symptom allergy",
+    "meditation breathing yoga cycling swimming knee ankle physiotherapy cardio strength routine "
+    "recovery appointment symptom allergy",
     "writing": "chapter draft outline character plot dialogue narrator metaphor paragraph essay thesis argument "
-               "citation editor revision manuscript poem stanza rhyme lighthouse keeper storm novel villain "
-               "heroine prologue epilogue",
+    "citation editor revision manuscript poem stanza rhyme lighthouse keeper storm novel villain "
+    "heroine prologue epilogue",
 }
-_NAME_LIST = ("Amara Bastien Chiara Dmitri Elif Farah Gunnar Hana Ines Jonas Keiko Lior Mateus Nadia Oskar Priya "
-          "Quentin Rosa Sven Tomasz Ulla Valentina Wei Ximena Yusuf Zofia")
+_NAME_LIST = (
+    "Amara Bastien Chiara Dmitri Elif Farah Gunnar Hana Ines Jonas Keiko Lior Mateus Nadia Oskar Priya "
+    "Quentin Rosa Sven Tomasz Ulla Valentina Wei Ximena Yusuf Zofia"
+)
 _NAMES = _NAME_LIST.split()
-_OPENERS = ("Can you", "Could you", "Please", "How do I", "What is the best way to", "Why does", "Help me",
-            "Is it possible to", "Explain how to", "Give me")
+_OPENERS = (
+    "Can you",
+    "Could you",
+    "Please",
+    "How do I",
+    "What is the best way to",
+    "Why does",
+    "Help me",
+    "Is it possible to",
+    "Explain how to",
+    "Give me",
+)
 _SUFFIXES = ("ing", "ed", "s", "er", "ly", "ness", "ation", "able")
 
 
@@ -194,21 +206,46 @@ def build(path: Path, spec: ScaleSpec, *, log: bool = True) -> None:
                 rows.append((message_id, cid, parent, "user" if user else "assistant", content, at, at))
                 if not user:
                     tokens = len(content) // 4
-                    gens.append((message_id, "SmolLM2-135M-Instruct", "completed", tokens // 3 + 20, tokens,
-                                 1.2, 24.0, 140.0, tokens / 0.14, 3.0, at, at + tokens / 140, "eog"))
+                    gens.append(
+                        (
+                            message_id,
+                            "SmolLM2-135M-Instruct",
+                            "completed",
+                            tokens // 3 + 20,
+                            tokens,
+                            1.2,
+                            24.0,
+                            140.0,
+                            tokens / 0.14,
+                            3.0,
+                            at,
+                            at + tokens / 140,
+                            "eog",
+                        )
+                    )
                 parent = message_id
             pinned = created if cid % _PINNED_EVERY == 0 else None
-            conn.execute("INSERT INTO conversation (id, title, created_at, updated_at, settings_json, leaf_id, "
-                         "pinned_at) VALUES (?, ?, ?, ?, '{}', ?, ?)", (cid, title, created, at, parent, pinned))
-            conn.executemany("INSERT INTO message (id, conversation_id, parent_id, role, content, created_at, "
-                             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            conn.executemany("INSERT INTO generation (message_id, model, state, prompt_tokens, completion_tokens, "
-                             "command_latency_ms, ttft_ms, tokens_per_s, total_ms, finalization_lag_ms, "
-                             "created_at, finished_at, stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             gens)
+            conn.execute(
+                "INSERT INTO conversation (id, title, created_at, updated_at, settings_json, leaf_id, "
+                "pinned_at) VALUES (?, ?, ?, ?, '{}', ?, ?)",
+                (cid, title, created, at, parent, pinned),
+            )
+            conn.executemany(
+                "INSERT INTO message (id, conversation_id, parent_id, role, content, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.executemany(
+                "INSERT INTO generation (message_id, model, state, prompt_tokens, completion_tokens, "
+                "command_latency_ms, ttft_ms, tokens_per_s, total_ms, finalization_lag_ms, "
+                "created_at, finished_at, stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                gens,
+            )
             if log and cid % 1000 == 0:
-                print(f"  {cid:,} conversations, {message_id:,} messages "
-                      f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+                print(
+                    f"  {cid:,} conversations, {message_id:,} messages ({time.perf_counter() - started:.0f} s)",
+                    file=sys.stderr,
+                )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -218,8 +255,11 @@ def build(path: Path, spec: ScaleSpec, *, log: bool = True) -> None:
         conn.close()
     if log:
         size = path.stat().st_size / 1e6
-        print(f"generated {path} ({spec.conversations:,} conversations, {message_id:,} messages, {size:,.0f} MB) "
-              f"in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(
+            f"generated {path} ({spec.conversations:,} conversations, {message_id:,} messages, {size:,.0f} MB) "
+            f"in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
 
 
 def queries(count: int = 200, *, seed: int = 7) -> list[str]:

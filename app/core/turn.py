@@ -49,9 +49,19 @@ class TurnOutcome:
 class Turn:
     """One user message and the reply streaming into its pending assistant message."""
 
-    def __init__(self, *, ids: TurnIds, changed: ConversationChange, stream: GenerationStream, store: Store,
-                 started_at: float, command_latency_ms: float, on_end: Callable[[Turn], None],
-                 checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S, prefix: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        ids: TurnIds,
+        changed: ConversationChange,
+        stream: GenerationStream,
+        store: Store,
+        started_at: float,
+        command_latency_ms: float,
+        on_end: Callable[[Turn], None],
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        prefix: str = "",
+    ) -> None:
         self.ids = ids
         self.changed = changed  # the conversation's row after the command path's write
         self.prefix = prefix  # text already in the message when this turn continues it
@@ -74,8 +84,9 @@ class Turn:
 
     def out_of_view(self, started: Started) -> frozenset[int]:
         """The places in the conversation's path of the messages this turn's prompt left out."""
-        return frozenset(self.positions[i] for i in started.omitted
-                         if 0 <= i < len(self.positions) and self.positions[i] >= 0)
+        return frozenset(
+            self.positions[i] for i in started.omitted if 0 <= i < len(self.positions) and self.positions[i] >= 0
+        )
 
     def cancel(self, *, force: bool = False) -> None:
         """Ask the engine to stop; the stream then ends with Cancelled(reason="user").
@@ -137,8 +148,10 @@ class Turn:
                 now = time.perf_counter()
                 # The first checkpoint marks the generation streaming; then about once a
                 # second, and only if the previous one is done (a slow disk coalesces them).
-                if checkpoint and (now - last_checkpoint >= self._interval or last_checkpoint == 0.0) and (
-                    self._checkpoint is None or self._checkpoint.done()
+                if (
+                    checkpoint
+                    and (now - last_checkpoint >= self._interval or last_checkpoint == 0.0)
+                    and (self._checkpoint is None or self._checkpoint.done())
                 ):
                     self._checkpoint = self._store.checkpoint(gid, "".join(parts), "".join(self.reasoning))
                     last_checkpoint = now
@@ -148,8 +161,11 @@ class Turn:
         """Keep the provider's conversation id with the conversation, for its next turn."""
         from app.core.providers import session_key
 
-        saving = asyncio.ensure_future(self._store.update_conversation_settings(
-            self.ids.conversation_id, {session_key(event.provider): event.value}))
+        saving = asyncio.ensure_future(
+            self._store.update_conversation_settings(
+                self.ids.conversation_id, {session_key(event.provider): event.value}
+            )
+        )
         self._background.add(saving)
 
         def done(f: asyncio.Future[None]) -> None:
@@ -168,12 +184,18 @@ class Turn:
         }
         if isinstance(event, Final | Cancelled):
             s = event.stats
-            metrics.update(tokens_per_s=s.decode_tokens_per_s or None, completion_tokens=s.completion_tokens,
-                           prompt_tokens=s.prompt_tokens, cached_tokens=s.cached_tokens, total_ms=s.total_ms,
-                           threads=s.threads or None)
+            metrics.update(
+                tokens_per_s=s.decode_tokens_per_s or None,
+                completion_tokens=s.completion_tokens,
+                prompt_tokens=s.prompt_tokens,
+                cached_tokens=s.cached_tokens,
+                total_ms=s.total_ms,
+                threads=s.threads or None,
+            )
         if isinstance(event, Final):
-            outcome = TurnOutcome(GenerationState.COMPLETED, text, None, None, None, metrics, reasoning,
-                                  event.stop_reason)
+            outcome = TurnOutcome(
+                GenerationState.COMPLETED, text, None, None, None, metrics, reasoning, event.stop_reason
+            )
         elif isinstance(event, Cancelled):
             outcome = TurnOutcome(GenerationState.CANCELLED, text, event.reason, None, None, metrics, reasoning)
         else:
@@ -181,9 +203,16 @@ class Turn:
         self.outcome = outcome
         self._on_end(self)
         future = self._store.finalize(
-            self.ids.generation_id, text=text, state=outcome.state, cancel_reason=outcome.cancel_reason,
-            error_code=outcome.error_code, error_message=outcome.error_message, metrics=metrics,
-            final_token_at=final_token_at, reasoning=reasoning, stop_reason=outcome.stop_reason,
+            self.ids.generation_id,
+            text=text,
+            state=outcome.state,
+            cancel_reason=outcome.cancel_reason,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
+            metrics=metrics,
+            final_token_at=final_token_at,
+            reasoning=reasoning,
+            stop_reason=outcome.stop_reason,
         )
         wrapped = asyncio.wrap_future(future)
 

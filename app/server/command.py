@@ -51,27 +51,40 @@ def run_serve(args: argparse.Namespace, data_dir: Path, model: Path, library: Mo
     except HearthError as e:
         return fail(e.message)
     if args.no_auth and not loopback(args.host):
-        return fail(f"--no-auth is only allowed on a loopback address; {args.host} lets other machines in, so "
-                    "they must send the token")
+        return fail(
+            f"--no-auth is only allowed on a loopback address; {args.host} lets other machines in, so "
+            "they must send the token"
+        )
     try:
         token = None if args.no_auth else server_token(data_dir)
     except HearthError as e:
         return fail(e.message)
     if not loopback(args.host):
-        print(f"hearth: warning: serving on {args.host}: other machines can reach this server. Requests need the "
-              "token; traffic is not encrypted (put a TLS proxy in front for anything but a trusted network).",
-              file=sys.stderr)
+        print(
+            f"hearth: warning: serving on {args.host}: other machines can reach this server. Requests need the "
+            "token; traffic is not encrypted (put a TLS proxy in front for anything but a trusted network).",
+            file=sys.stderr,
+        )
     if token is None and "*" in origins:
-        print("hearth: warning: --no-auth with every origin allowed (*): any web page you visit can use this "
-              "server and every provider.", file=sys.stderr)
+        print(
+            "hearth: warning: --no-auth with every origin allowed (*): any web page you visit can use this "
+            "server and every provider.",
+            file=sys.stderr,
+        )
     try:
         return asyncio.run(_serve(args, data_dir, model, library, token, origins))
     except KeyboardInterrupt:
         return 130
 
 
-async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary,
-                 token: ServeToken | None, origins: tuple[str, ...]) -> int:
+async def _serve(
+    args: argparse.Namespace,
+    data_dir: Path,
+    model: Path,
+    library: ModelLibrary,
+    token: ServeToken | None,
+    origins: tuple[str, ...],
+) -> int:
     from app.core.errors import ServeError
     from app.core.providers import KeyStore, ProvidersFile
     from app.server.gateway import Gateway, LocalModelEntry
@@ -90,8 +103,14 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
         local, keeper = None, None
         if not args.no_local:
             s = args.settings
-            load = LoadModel(str(model), n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
-                             flash_attn=s.flash_attn, chat_template=args.chat_template or library.template_for(model))
+            load = LoadModel(
+                str(model),
+                n_ctx=s.n_ctx,
+                n_threads=s.n_threads,
+                n_gpu_layers=s.n_gpu_layers,
+                flash_attn=s.flash_attn,
+                chat_template=args.chat_template or library.template_for(model),
+            )
             try:
                 info = await engine.load(load)
             except EngineError as e:
@@ -99,19 +118,30 @@ async def _serve(args: argparse.Namespace, data_dir: Path, model: Path, library:
             entry = library.by_path(model)
             local = LocalModelEntry(entry.id if entry is not None else model.stem.lower(), info.n_ctx)
             keeper = LocalEngine(engine, load, say=lambda line: print(line, file=sys.stderr, flush=True))
-        gateway = Gateway(engine, local, ProvidersFile(data_dir, set(load_formats())), KeyStore(), Metrics(),
-                          queue_limit=args.queue, keeper=keeper)
+        gateway = Gateway(
+            engine,
+            local,
+            ProvidersFile(data_dir, set(load_formats())),
+            KeyStore(),
+            Metrics(),
+            queue_limit=args.queue,
+            keeper=keeper,
+        )
         saver = ApiSaver(data_dir)
-        app = build_app(gateway, token=token.value if token is not None else None, host=args.host, origins=origins,
-                        saver=saver)
+        app = build_app(
+            gateway, token=token.value if token is not None else None, host=args.host, origins=origins, saver=saver
+        )
         server = RunningServer(app, args.host, args.port)
         try:
             await server.start()
         except ServeError as e:
             return fail(f"{e} Choose another one with --port.")
         served = ", ".join(i for i, _ in gateway.model_ids()) or "nothing yet (add a provider or drop --no-local)"
-        auth = ("no token needed (--no-auth)" if token is None else
-                f"send the token `hearth serve --show-token` prints; it is kept {token.kept}")
+        auth = (
+            "no token needed (--no-auth)"
+            if token is None
+            else f"send the token `hearth serve --show-token` prints; it is kept {token.kept}"
+        )
         print(f"hearth: serving {served} at {server.url} ({auth}); Ctrl-C stops", file=sys.stderr, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -84,10 +84,13 @@ class _Slots:
             return
         if len(self._waiters) >= self._queue_limit:
             wait = retry_after(len(self._waiters))
-            raise ApiError("queue_full",
-                           f"The model is busy: {len(self._waiters)} requests are already waiting. "
-                           f"Try again in {wait} s.", status=429, type_="rate_limit_error",
-                           headers={"Retry-After": str(wait)})
+            raise ApiError(
+                "queue_full",
+                f"The model is busy: {len(self._waiters)} requests are already waiting. Try again in {wait} s.",
+                status=429,
+                type_="rate_limit_error",
+                headers={"Retry-After": str(wait)},
+            )
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -109,9 +112,18 @@ class _Slots:
 
 
 class Gateway:
-    def __init__(self, engine: AsyncEngine | None, local: LocalModelEntry | Callable[[], LocalModelEntry | None] | None,
-                 providers: ProvidersFile, keys: KeyStore, metrics: Metrics, *, queue_limit: int = 16,
-                 provider_limit: int = 4, keeper: LocalEngine | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine | None,
+        local: LocalModelEntry | Callable[[], LocalModelEntry | None] | None,
+        providers: ProvidersFile,
+        keys: KeyStore,
+        metrics: Metrics,
+        *,
+        queue_limit: int = 16,
+        provider_limit: int = 4,
+        keeper: LocalEngine | None = None,
+    ) -> None:
         """`local`: the loaded model, or a function that says which it is now (the window's
         model changes while it serves). `keeper`: starts the engine again when it died (`hearth
         serve`'s own engine; the window reloads its engine itself)."""
@@ -163,16 +175,20 @@ class Gateway:
             if p.name.lower() == name.lower():
                 return p if rest in ("", "default", p.model) else dataclasses.replace(p, model=rest)
         known = ", ".join(i for i, _ in self.model_ids()) or "none"
-        raise ApiError("model_not_found", f"There is no model {model!r} here. Served: {known}.", status=404,
-                       param="model")
+        raise ApiError(
+            "model_not_found", f"There is no model {model!r} here. Served: {known}.", status=404, param="model"
+        )
 
     # -- one request -----------------------------------------------------------------------
     async def open(self, request: ChatRequest, received_at: float) -> Opened:
         """Wait for the request's turn (ApiError 429 when the queue is full, 404 for an unknown
         model) and start it."""
         provider = self._resolve(request.model)
-        slots = self._local_slots if provider is None else self._provider_slots.setdefault(
-            provider.name.lower(), _Slots(self._provider_limit, self._queue_limit))
+        slots = (
+            self._local_slots
+            if provider is None
+            else self._provider_slots.setdefault(provider.name.lower(), _Slots(self._provider_limit, self._queue_limit))
+        )
         await slots.acquire(self._retry_after)
         queued_ms = (time.perf_counter() - received_at) * 1000
         released = False
@@ -230,18 +246,24 @@ class Gateway:
 
     def _sampling(self, request: ChatRequest, max_tokens: int) -> Sampling:
         base = Sampling()
-        return Sampling(temperature=base.temperature if request.temperature is None else request.temperature,
-                        top_p=base.top_p if request.top_p is None else request.top_p,
-                        seed=secrets.randbits(31) if request.seed is None else request.seed % 2**31,
-                        max_tokens=max_tokens)
+        return Sampling(
+            temperature=base.temperature if request.temperature is None else request.temperature,
+            top_p=base.top_p if request.top_p is None else request.top_p,
+            seed=secrets.randbits(31) if request.seed is None else request.seed % 2**31,
+            max_tokens=max_tokens,
+        )
 
-    def _local_stream(self, request: ChatRequest
-                      ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
+    def _local_stream(
+        self, request: ChatRequest
+    ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
         if self._engine is None or self.local is None:
             raise ApiError("model_not_found", "No local model is loaded.", status=404, param="model")
-        cmd = Generate(next(self._ids), request.messages,
-                       self._sampling(request, request.max_tokens or DEFAULT_MAX_TOKENS),
-                       filters=FilterConfig(stop=request.stop))
+        cmd = Generate(
+            next(self._ids),
+            request.messages,
+            self._sampling(request, request.max_tokens or DEFAULT_MAX_TOKENS),
+            filters=FilterConfig(stop=request.stop),
+        )
         stream = self._engine.generate(cmd)
         if self._keeper is None:
             return stream.__aiter__, lambda: stream.cancel("user")
@@ -249,14 +271,16 @@ class Gateway:
         async def events() -> AsyncIterator[StreamEvent]:
             async for event in stream:
                 if isinstance(event, Failed) and event.code == "engine_crashed":
-                    event = dataclasses.replace(event, message=f"{event.message} The server starts the engine "
-                                                                "again for the next request.")
+                    event = dataclasses.replace(
+                        event, message=f"{event.message} The server starts the engine again for the next request."
+                    )
                 yield event
 
         return events, lambda: stream.cancel("user")
 
-    def _remote(self, request: ChatRequest, config: ProviderConfig
-                ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
+    def _remote(
+        self, request: ChatRequest, config: ProviderConfig
+    ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
         """The reply runs in a thread; its events come through a queue, which any number of
         readers in turn may read to the end (the source is re-iterable, like a local stream)."""
         from engine.filter_stage import FilterStage
@@ -266,8 +290,13 @@ class Gateway:
         filters = dataclasses.replace(filters, stop=filters.stop + request.stop)
         spec = config.spec(self._keys.key(config))
         # 0: the client named no limit, so none is sent (the server's own default applies).
-        cmd = Generate(next(self._ids), request.messages, self._sampling(request, request.max_tokens or 0),
-                       remote=spec, filters=filters)
+        cmd = Generate(
+            next(self._ids),
+            request.messages,
+            self._sampling(request, request.max_tokens or 0),
+            remote=spec,
+            filters=filters,
+        )
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
         cancel = threading.Event()
@@ -301,8 +330,12 @@ def _terminal(event: StreamEvent) -> bool:
     return isinstance(event, Final | Cancelled | Failed)
 
 
-async def _pump(events: AsyncIterator[StreamEvent], buffer: asyncio.Queue[StreamEvent | None],
-                settled: asyncio.Future[StreamEvent | None], release: Callable[[], None]) -> None:
+async def _pump(
+    events: AsyncIterator[StreamEvent],
+    buffer: asyncio.Queue[StreamEvent | None],
+    settled: asyncio.Future[StreamEvent | None],
+    release: Callable[[], None],
+) -> None:
     """Read the generation to its end into the buffer; at the terminal event, settle and pass
     the turn on."""
     end: StreamEvent | None = None

@@ -63,10 +63,12 @@ def allowed_origins(given: Iterable[str] = ()) -> tuple[str, ...]:
         if not entry:
             continue
         if entry not in ("*", "null") and not _ORIGIN.fullmatch(entry):
-            raise ServeError("cannot_serve",
-                             f"{entry[:80]!r} is not an origin (from --allow-origin or {ORIGINS_ENV}): write "
-                             "scheme://host[:port] without a path, e.g. https://chat.example.com or "
-                             "http://localhost:3000, or * for any page.")
+            raise ServeError(
+                "cannot_serve",
+                f"{entry[:80]!r} is not an origin (from --allow-origin or {ORIGINS_ENV}): write "
+                "scheme://host[:port] without a path, e.g. https://chat.example.com or "
+                "http://localhost:3000, or * for any page.",
+            )
         out.append(entry)
     return tuple(dict.fromkeys(out))
 
@@ -102,15 +104,26 @@ class Guard:
         cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             asked = headers.get("access-control-request-headers", "")
-            await _answer(send, 204, b"", [*cors, (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-                                           (b"access-control-allow-headers", asked.encode("latin-1")),
-                                           (b"access-control-max-age", _PREFLIGHT_MAX_AGE.encode())])
+            await _answer(
+                send,
+                204,
+                b"",
+                [
+                    *cors,
+                    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                    (b"access-control-allow-headers", asked.encode("latin-1")),
+                    (b"access-control-max-age", _PREFLIGHT_MAX_AGE.encode()),
+                ],
+            )
             return
 
         async def with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *cors,
-                                      (b"access-control-expose-headers", b"Retry-After")]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *cors,
+                    (b"access-control-expose-headers", b"Retry-After"),
+                ]
             await send(message)
 
         await self._app(scope, receive, with_cors)
@@ -120,21 +133,35 @@ class Guard:
         host = headers.get("host")
         # A request without Host (HTTP/1.0) cannot come from a browser, which always sends it.
         if self._check_host and host is not None and not _loopback_host(host):
-            return (403, f"This server answers only requests addressed to localhost, 127.0.0.1 or [::1], not "
-                         f"{host[:80]!r}: a web page may be reaching it through a name of its own (DNS "
-                         "rebinding). Clients on this computer use http://127.0.0.1:<port>/v1.", "host_not_allowed")
-        if origin is not None and not self._any_origin and not any(
-                p.fullmatch(origin.lower().rstrip("/")) for p in self._origins):
-            return (403, f"Requests from web pages are refused, and this one comes from {origin[:80]!r}. To let a "
-                         "web app you trust use this server, allow its origin: `hearth serve --allow-origin "
-                         f"ORIGIN` or the environment variable {ORIGINS_ENV} (comma-separated).",
-                    "origin_not_allowed")
+            return (
+                403,
+                f"This server answers only requests addressed to localhost, 127.0.0.1 or [::1], not "
+                f"{host[:80]!r}: a web page may be reaching it through a name of its own (DNS "
+                "rebinding). Clients on this computer use http://127.0.0.1:<port>/v1.",
+                "host_not_allowed",
+            )
+        if (
+            origin is not None
+            and not self._any_origin
+            and not any(p.fullmatch(origin.lower().rstrip("/")) for p in self._origins)
+        ):
+            return (
+                403,
+                f"Requests from web pages are refused, and this one comes from {origin[:80]!r}. To let a "
+                "web app you trust use this server, allow its origin: `hearth serve --allow-origin "
+                f"ORIGIN` or the environment variable {ORIGINS_ENV} (comma-separated).",
+                "origin_not_allowed",
+            )
         if method == "POST":
             media = headers.get("content-type", "").partition(";")[0].strip().lower()
             if media != "application/json":
                 got = f"this one is {media[:60]!r}" if media else "this one has none"
-                return (415, f"Send the body as JSON with `Content-Type: application/json` ({got}): other types are "
-                             "what a web page may send unasked, so they are refused.", "unsupported_media_type")
+                return (
+                    415,
+                    f"Send the body as JSON with `Content-Type: application/json` ({got}): other types are "
+                    "what a web page may send unasked, so they are refused.",
+                    "unsupported_media_type",
+                )
         return None
 
 

@@ -38,9 +38,17 @@ class HostedServer:
         await self._gateway.drain()
 
 
-async def start_hosted(*, engine: AsyncEngine, local: Callable[[], tuple[str, int] | None], store: Store,
-                       data_dir: Path, providers: ProvidersFile, keys: KeyStore, host: str,
-                       port: int) -> HostedServer:
+async def start_hosted(
+    *,
+    engine: AsyncEngine,
+    local: Callable[[], tuple[str, int] | None],
+    store: Store,
+    data_dir: Path,
+    providers: ProvidersFile,
+    keys: KeyStore,
+    host: str,
+    port: int,
+) -> HostedServer:
     """Serve on host:port until stopped. `local`: the loaded model's (id, context) now, or None.
     Web pages may use it only from the origins HEARTH_ALLOWED_ORIGINS names (app.server.guard).
     ServeError: the port is taken, the token's file is unsafe (app.server.token), or that variable

@@ -57,8 +57,9 @@ def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def build_app(gateway: Gateway, *, token: str | None, host: str, origins: tuple[str, ...] = (),
-              saver: ApiSaver | None = None) -> Starlette:
+def build_app(
+    gateway: Gateway, *, token: str | None, host: str, origins: tuple[str, ...] = (), saver: ApiSaver | None = None
+) -> Starlette:
     """`token`: the bearer token every request must carry; None: no auth (loopback only).
     `host`: the address it listens on, `origins`: the web pages allowed to use it from a browser
     (app.server.guard checks both before any route). `saver`: keeps the conversations that ask
@@ -95,14 +96,18 @@ def build_app(gateway: Gateway, *, token: str | None, host: str, origins: tuple[
                 gateway.metrics.record(RequestRecord(parsed.model, parsed.stream, "rejected", reason=e.code))
             raise
         if opened is None:  # nothing ran, so nothing is saved
-            gateway.metrics.record(RequestRecord(parsed.model, parsed.stream, "cancelled",
-                                                 reason="client went away while waiting"))
+            gateway.metrics.record(
+                RequestRecord(parsed.model, parsed.stream, "cancelled", reason="client went away while waiting")
+            )
             return Response(status_code=499)
         tally = _Tally(received, saving)
         if parsed.stream:
             await _stopped(gone)  # a StreamingResponse watches for the client itself
-            return StreamingResponse(_sse(gateway, parsed, opened, tally), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return StreamingResponse(
+                _sse(gateway, parsed, opened, tally),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
         return await _whole(gateway, parsed, opened, tally, gone)
 
     async def models(request: Request, received: float) -> Response:
@@ -114,15 +119,21 @@ def build_app(gateway: Gateway, *, token: str | None, host: str, origins: tuple[
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        message = {404: f"There is no {request.url.path} here: the API is under /v1.",
-                   405: f"{request.method} is not allowed on {request.url.path}."}.get(status, "Internal error.")
+        message = {
+            404: f"There is no {request.url.path} here: the API is under /v1.",
+            405: f"{request.method} is not allowed on {request.url.path}.",
+        }.get(status, "Internal error.")
         return _json(error_body(message, "invalid_request_error" if status < 500 else "server_error"), status)
 
-    return Starlette(routes=[Route("/v1/chat/completions", guarded(chat_completions), methods=["POST"]),
-                             Route("/v1/models", guarded(models), methods=["GET"]),
-                             Route("/metrics", guarded(metrics), methods=["GET"])],
-                     middleware=[Middleware(Guard, listen_host=host, origins=origins)],
-                     exception_handlers={HTTPException: http_error, Exception: http_error})
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", guarded(chat_completions), methods=["POST"]),
+            Route("/v1/models", guarded(models), methods=["GET"]),
+            Route("/metrics", guarded(metrics), methods=["GET"]),
+        ],
+        middleware=[Middleware(Guard, listen_host=host, origins=origins)],
+        exception_handlers={HTTPException: http_error, Exception: http_error},
+    )
 
 
 def _authorize(request: Request, token: str | None) -> None:
@@ -130,9 +141,12 @@ def _authorize(request: Request, token: str | None) -> None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise ApiError("invalid_api_key",
-                       "Missing or wrong API key: send `Authorization: Bearer <token>` (the token "
-                       "`hearth serve --show-token` prints).", status=401)
+        raise ApiError(
+            "invalid_api_key",
+            "Missing or wrong API key: send `Authorization: Bearer <token>` (the token "
+            "`hearth serve --show-token` prints).",
+            status=401,
+        )
 
 
 async def _body(request: Request) -> bytes:
@@ -164,8 +178,7 @@ class _Tally:
     def finish_reason(self) -> str:
         return "length" if isinstance(self.end, Final) and self.end.stop_reason == "length" else "stop"
 
-    def record_when_settled(self, gateway: Gateway, request: ChatRequest, opened: Opened, *,
-                            client_left: bool) -> None:
+    def record_when_settled(self, gateway: Gateway, request: ChatRequest, opened: Opened, *, client_left: bool) -> None:
         """Record the request once its generation has ended: at once when the client read to the
         end, else when the stopped generation says what it had generated (Opened.settled)."""
 
@@ -177,13 +190,17 @@ class _Tally:
                 gateway.metrics.record(record)
                 return
             metrics: dict[str, float | int | None] = {
-                "command_latency_ms": record.command_latency_ms, "ttft_ms": record.ttft_ms,
-                "tokens_per_s": record.tokens_per_s, "completion_tokens": record.completion_tokens,
-                "total_ms": record.total_ms}
+                "command_latency_ms": record.command_latency_ms,
+                "ttft_ms": record.ttft_ms,
+                "tokens_per_s": record.tokens_per_s,
+                "completion_tokens": record.completion_tokens,
+                "total_ms": record.total_ms,
+            }
 
             async def save(saving: Saving) -> None:  # off the stream path; recorded with its lag
-                lag = await saving.finish("".join(self.text), "".join(self.reasoning), self.end, metrics,
-                                          client_left=client_left)
+                lag = await saving.finish(
+                    "".join(self.text), "".join(self.reasoning), self.end, metrics, client_left=client_left
+                )
                 gateway.metrics.record(dataclasses.replace(record, finalization_lag_ms=lag))
 
             gateway.keep(asyncio.ensure_future(save(self.saving)))
@@ -200,16 +217,25 @@ class _Tally:
         end = self.end
         stats = end.stats if isinstance(end, Final | Cancelled) else None
         state = "cancelled" if client_left else {Final: "completed", Cancelled: "cancelled"}.get(type(end), "failed")
-        reason = "client went away" if client_left else end.code if isinstance(end, Failed) else (
-            end.reason if isinstance(end, Cancelled) else None)
+        reason = (
+            "client went away"
+            if client_left
+            else end.code
+            if isinstance(end, Failed)
+            else (end.reason if isinstance(end, Cancelled) else None)
+        )
         return RequestRecord(
-            request.model, request.stream, state,
+            request.model,
+            request.stream,
+            state,
             command_latency_ms=round((opened.command_sent_at - self.received) * 1000 - opened.queued_ms, 3),
             ttft_ms=round((self.first_at - self.received) * 1000, 3) if self.first_at else None,
             tokens_per_s=round(stats.decode_tokens_per_s, 2) if stats and stats.decode_tokens_per_s else None,
             completion_tokens=stats.completion_tokens if stats else None,
-            total_ms=round((time.perf_counter() - self.received) * 1000, 3), queued_ms=round(opened.queued_ms, 3),
-            reason=reason)
+            total_ms=round((time.perf_counter() - self.received) * 1000, 3),
+            queued_ms=round(opened.queued_ms, 3),
+            reason=reason,
+        )
 
     def usage(self) -> dict[str, int]:
         end = self.end
@@ -272,8 +298,9 @@ async def _unless_gone[T](work: Awaitable[T], gone: asyncio.Future[None]) -> T |
     return None
 
 
-async def _whole(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _Tally,
-                 gone: asyncio.Future[None]) -> Response:
+async def _whole(
+    gateway: Gateway, request: ChatRequest, opened: Opened, tally: _Tally, gone: asyncio.Future[None]
+) -> Response:
     if tally.saving is not None:
         tally.saving.start()
 
@@ -296,8 +323,24 @@ async def _whole(gateway: Gateway, request: ChatRequest, opened: Opened, tally: 
         return Response(status_code=499)  # the client went away: nobody reads it
     if isinstance(tally.end, Failed):
         code = tally.end.code
-        status = 504 if code == "timeout" else 502 if code.startswith("remote") else 503 if (
-            code == "engine_crashed") else 500
+        status = (
+            504
+            if code == "timeout"
+            else 502
+            if code.startswith("remote")
+            else 503
+            if (code == "engine_crashed")
+            else 500
+        )
         return _json(error_body(tally.end.message, "server_error", code), status)
-    return _json(completion(f"chatcmpl-{secrets.token_hex(12)}", int(time.time()), request.model,
-                            "".join(tally.text), "".join(tally.reasoning), tally.finish_reason(), tally.usage()))
+    return _json(
+        completion(
+            f"chatcmpl-{secrets.token_hex(12)}",
+            int(time.time()),
+            request.model,
+            "".join(tally.text),
+            "".join(tally.reasoning),
+            tally.finish_reason(),
+            tally.usage(),
+        )
+    )

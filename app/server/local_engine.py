@@ -54,8 +54,14 @@ class EngineHealth:
 class LocalEngine:
     """Create on the event loop's thread, after the first load succeeded."""
 
-    def __init__(self, engine: AsyncEngine, load: LoadModel, *, clock: Callable[[], float] = time.monotonic,
-                 say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        load: LoadModel,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         """`say(line)`: tells the person running the server (stderr), once per restart."""
         self.engine = engine
         self._load = load
@@ -86,7 +92,7 @@ class LocalEngine:
         over = self._recent() - FREE_RESTARTS
         if over <= 0:
             return 0.0
-        return max(0.0, self._deaths[-1] + min(MAX_WAIT_S, 2.0 ** over) - self._clock())
+        return max(0.0, self._deaths[-1] + min(MAX_WAIT_S, 2.0**over) - self._clock())
 
     @property
     def running(self) -> bool:
@@ -95,8 +101,7 @@ class LocalEngine:
     def health(self) -> EngineHealth:
         wait = 0.0 if self.running else self.wait_s()
         state: Literal["ready", "stopped", "waiting"] = "ready" if self.running else "waiting" if wait else "stopped"
-        return EngineHealth(state, self.restarts, self._recent(), self.last_error,
-                            math.ceil(wait) if wait else None)
+        return EngineHealth(state, self.restarts, self._recent(), self.last_error, math.ceil(wait) if wait else None)
 
     async def ready(self) -> None:
         """Return once the engine runs with the model, starting it again when it died.
@@ -115,13 +120,19 @@ class LocalEngine:
         wait = self.wait_s()
         if wait > 0:
             retry = math.ceil(wait)
-            raise ApiError("engine_restarting",
-                           f"The local engine stopped {self._recent()} times in the last minute (last: "
-                           f"{self.last_error}). Hearth waits before starting it again: try again in {retry} s.",
-                           status=503, type_="server_error", headers={"Retry-After": str(retry)})
+            raise ApiError(
+                "engine_restarting",
+                f"The local engine stopped {self._recent()} times in the last minute (last: "
+                f"{self.last_error}). Hearth waits before starting it again: try again in {retry} s.",
+                status=503,
+                type_="server_error",
+                headers={"Retry-After": str(retry)},
+            )
         self.restarts += 1
-        self._say(f"hearth: the engine stopped ({self.last_error or 'no reason given'}); starting it again "
-                  f"(restart {self.restarts})")
+        self._say(
+            f"hearth: the engine stopped ({self.last_error or 'no reason given'}); starting it again "
+            f"(restart {self.restarts})"
+        )
         self._restart = asyncio.ensure_future(self._start_again())
         await asyncio.shield(self._restart)
 
@@ -132,5 +143,10 @@ class LocalEngine:
             if e.code != "engine_crashed":  # a crash is counted by its ModelFailed event
                 self._died(e.message)
             retry = max(1, math.ceil(self.wait_s()))
-            raise ApiError("engine_unavailable", f"The local model could not be loaded again: {e.message}", status=503,
-                           type_="server_error", headers={"Retry-After": str(retry)}) from None
+            raise ApiError(
+                "engine_unavailable",
+                f"The local model could not be loaded again: {e.message}",
+                status=503,
+                type_="server_error",
+                headers={"Retry-After": str(retry)},
+            ) from None

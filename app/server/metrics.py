@@ -67,7 +67,8 @@ class Metrics:
             "ttft_ms": {"p50": _percentile(ttft, 50), "p95": _percentile(ttft, 95)},
             "tokens_per_s": {"p50": _percentile(tps, 50)},
             "stream_completion_rate": round(sum(r.state == "completed" for r in streams) / len(streams), 4)
-            if streams else None,
+            if streams
+            else None,
             **extra,
             "last": asdict(records[-1]) if records else None,
         }

@@ -48,12 +48,15 @@ class RunningServer:
             sock.listen(128)
         except OSError as e:
             sock.close()
-            raise ServeError("cannot_serve",
-                             f"Cannot listen on {self.host}:{self.port}: {e.strerror or e}. Is another program (or "
-                             "another Hearth) using that port?") from None
+            raise ServeError(
+                "cannot_serve",
+                f"Cannot listen on {self.host}:{self.port}: {e.strerror or e}. Is another program (or "
+                "another Hearth) using that port?",
+            ) from None
         sock.setblocking(False)
-        config = uvicorn.Config(self._app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self._app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        )
         self._server = _Hosted(config)
         self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
         while not self._server.started:

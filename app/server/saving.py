@@ -69,8 +69,15 @@ class Saving:
             self._last_checkpoint = now
             self._store.checkpoint(self._begun.result().ids.generation_id, *so_far())
 
-    async def finish(self, text: str, reasoning: str, end: StreamEvent | None, metrics: dict[str, float | int | None],
-                     *, client_left: bool) -> float | None:
+    async def finish(
+        self,
+        text: str,
+        reasoning: str,
+        end: StreamEvent | None,
+        metrics: dict[str, float | int | None],
+        *,
+        client_left: bool,
+    ) -> float | None:
         """The final save; its finalization lag (ms, last token to durable), or None when it failed."""
         self.start()
         assert self._begun is not None
@@ -88,10 +95,17 @@ class Saving:
             state, reason = GenerationState.FAILED, None
         failed = end if isinstance(end, Failed) else None
         done = self._store.finalize(
-            start.ids.generation_id, text=text, state=state, cancel_reason=reason,
+            start.ids.generation_id,
+            text=text,
+            state=state,
+            cancel_reason=reason,
             error_code=failed.code if failed else ("no_answer" if end is None and not client_left else None),
-            error_message=failed.message if failed else None, metrics=metrics, final_token_at=time.perf_counter(),
-            reasoning=reasoning, stop_reason=end.stop_reason if isinstance(end, Final) else None)
+            error_message=failed.message if failed else None,
+            metrics=metrics,
+            final_token_at=time.perf_counter(),
+            reasoning=reasoning,
+            stop_reason=end.stop_reason if isinstance(end, Final) else None,
+        )
         try:
             lag: float = await asyncio.wrap_future(done)
             return lag
@@ -114,9 +128,12 @@ class ApiSaver:
             try:
                 self._store = await asyncio.to_thread(Store.open, self._db)
             except StoreError as e:
-                raise ApiError("store_unavailable",
-                               f"Cannot open Hearth's conversations to save this one: {e.message}", status=500,
-                               type_="server_error") from None
+                raise ApiError(
+                    "store_unavailable",
+                    f"Cannot open Hearth's conversations to save this one: {e.message}",
+                    status=500,
+                    type_="server_error",
+                ) from None
         return self._store
 
     async def begin(self, header: str | None, request: ChatRequest, model: str) -> Saving | None:
@@ -127,17 +144,25 @@ class ApiSaver:
         wanted = header.strip().lower()
         conversation_id = None if wanted == "new" else _conversation_number(wanted)
         if wanted != "new" and conversation_id is None:
-            raise ApiError(None,
-                           f"{HEADER} is `new` or a conversation's number, from 1 to {_MAX_ID} "
-                           f"(got {header[:40]!r}).", status=400, param=HEADER)
+            raise ApiError(
+                None,
+                f"{HEADER} is `new` or a conversation's number, from 1 to {_MAX_ID} (got {header[:40]!r}).",
+                status=400,
+                param=HEADER,
+            )
         if request.messages[-1].role != "user":
-            raise ApiError(None,
-                           "Only a request whose last message is the person's can be saved.", status=400, param=HEADER)
+            raise ApiError(
+                None, "Only a request whose last message is the person's can be saved.", status=400, param=HEADER
+            )
         store = await self._opened()
         if conversation_id is not None and await store.conversation(conversation_id) is None:
-            raise ApiError("conversation_not_found",
-                           f"There is no conversation {conversation_id} to save into (`hearth list` shows "
-                           "them); send `new` to start one.", status=404, param=HEADER)
+            raise ApiError(
+                "conversation_not_found",
+                f"There is no conversation {conversation_id} to save into (`hearth list` shows "
+                "them); send `new` to start one.",
+                status=404,
+                param=HEADER,
+            )
         return Saving(store, conversation_id, request.messages[-1].content, model)
 
     def close(self) -> None:

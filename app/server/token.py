@@ -83,9 +83,11 @@ def _read_or_create(path: Path) -> str:
     try:
         _create(path)
     except OSError as e:
-        raise ServeError("token_file",
-                         f"Cannot write the server's token to {path}: {e.strerror or e}. Set the environment "
-                         f"variable {TOKEN_ENV} to a long random string instead.") from None
+        raise ServeError(
+            "token_file",
+            f"Cannot write the server's token to {path}: {e.strerror or e}. Set the environment "
+            f"variable {TOKEN_ENV} to a long random string instead.",
+        ) from None
     return _read(path)
 
 
@@ -96,9 +98,11 @@ def _read(path: Path) -> str:
     except FileNotFoundError:
         raise
     except OSError as e:
-        raise ServeError("token_file",
-                         f"Cannot read the server's token from {path}: {e.strerror or e}. Delete it (a link is "
-                         "refused too), and Hearth makes a new token.") from None
+        raise ServeError(
+            "token_file",
+            f"Cannot read the server's token from {path}: {e.strerror or e}. Delete it (a link is "
+            "refused too), and Hearth makes a new token.",
+        ) from None
     with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
         if os.name == "posix":  # checked on the open file: what is read is what was checked
             _check_private(path, os.fstat(f.fileno()))
@@ -112,13 +116,17 @@ def _check_private(path: Path, st: os.stat_result) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise ServeError("token_file", f"{path} is not a file. Remove it, and Hearth makes a new token.")
     if st.st_uid != os.getuid():
-        raise ServeError("token_file",
-                         f"{path} belongs to another user, so Hearth will not use the token in it. Delete it, and "
-                         "Hearth makes a new token.")
+        raise ServeError(
+            "token_file",
+            f"{path} belongs to another user, so Hearth will not use the token in it. Delete it, and "
+            "Hearth makes a new token.",
+        )
     if st.st_mode & 0o077:
-        raise ServeError("token_file",
-                         f"{path} can be read or changed by other users (mode {stat.S_IMODE(st.st_mode):o}), so "
-                         f"Hearth will not use the token in it. Make it private: chmod 600 {path}")
+        raise ServeError(
+            "token_file",
+            f"{path} can be read or changed by other users (mode {stat.S_IMODE(st.st_mode):o}), so "
+            f"Hearth will not use the token in it. Make it private: chmod 600 {path}",
+        )
 
 
 def _create(path: Path) -> None:

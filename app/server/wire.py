@@ -26,8 +26,18 @@ MAX_MESSAGES = 4096
 MAX_STOP = 4
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 # Fields that change what a completion means and that Hearth does not do: refused by name.
-_UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs", "audio",
-                "modalities", "prediction", "response_format")
+_UNSUPPORTED = (
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+    "logprobs",
+    "top_logprobs",
+    "audio",
+    "modalities",
+    "prediction",
+    "response_format",
+)
 
 
 class ApiError(HearthError):
@@ -35,8 +45,16 @@ class ApiError(HearthError):
     the body's code; None sends null, as OpenAI does for plain request errors, and the error's
     code in Hearth's tree is then the status as a word (http_400)."""
 
-    def __init__(self, code: str | None, message: str, *, status: int, type_: str = "invalid_request_error",
-                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str | None,
+        message: str,
+        *,
+        status: int,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(code or f"http_{status}", message)
         self.status, self.type, self.param = status, type_, param
         self.api_code = code  # what the body says (None: null, as OpenAI sends for plain request errors)
@@ -66,24 +84,32 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ApiError(None, f"The request body is not valid JSON: {e}.", status=400) from None
     except RecursionError:
-        raise ApiError(None,
-                       "The request body's JSON is nested too deeply to read: send the messages as a flat "
-                       "list of objects.", status=400) from None
+        raise ApiError(
+            None,
+            "The request body's JSON is nested too deeply to read: send the messages as a flat list of objects.",
+            status=400,
+        ) from None
     except ValueError:  # the only other one json raises: an integer past sys.get_int_max_str_digits()
-        raise ApiError(None,
-                       f"The request body holds a number too long to read (over "
-                       f"{sys.get_int_max_str_digits()} digits).", status=400) from None
+        raise ApiError(
+            None,
+            f"The request body holds a number too long to read (over {sys.get_int_max_str_digits()} digits).",
+            status=400,
+        ) from None
     if (bad := _lone_surrogate(body)) is not None:
         where, what = bad
-        raise ApiError(None,
-                       f"{what} holds a lone UTF-16 surrogate (such as \\ud800), which is not text: send "
-                       "valid Unicode.", status=400, param=where)
+        raise ApiError(
+            None,
+            f"{what} holds a lone UTF-16 surrogate (such as \\ud800), which is not text: send valid Unicode.",
+            status=400,
+            param=where,
+        )
     if not isinstance(body, dict):
         raise ApiError(None, "The request body must be a JSON object.", status=400)
     for name in _UNSUPPORTED:
         if body.get(name) not in (None, [], {}, False) and not (name == "response_format" and _plain_text(body[name])):
-            raise ApiError("unsupported_parameter",
-                           f"`{name}` is not supported by Hearth's server.", status=400, param=name)
+            raise ApiError(
+                "unsupported_parameter", f"`{name}` is not supported by Hearth's server.", status=400, param=name
+            )
     if body.get("n", 1) != 1:
         raise ApiError("unsupported_parameter", "Only n = 1 is supported.", status=400, param="n")
     model = body.get("model")
@@ -163,13 +189,20 @@ def _messages(raw: object) -> tuple[ChatMessage, ...]:
             raise ApiError(None, f"`{where}` must be an object.", status=400, param=where)
         role = ROLES.get(str(m.get("role")))
         if role is None:
-            raise ApiError(None,
-                           f"`{where}.role` must be one of system, developer, user, assistant "
-                           f"(got {str(m.get('role'))[:40]!r}).", status=400, param=f"{where}.role")
+            raise ApiError(
+                None,
+                f"`{where}.role` must be one of system, developer, user, assistant (got {str(m.get('role'))[:40]!r}).",
+                status=400,
+                param=f"{where}.role",
+            )
         out.append(ChatMessage(role, _content(m.get("content"), f"{where}.content")))
     if out[-1].role == "assistant":
-        raise ApiError(None, "The last message must not be the assistant's: there is nothing to answer.", status=400,
-                       param=f"messages[{len(out) - 1}]")
+        raise ApiError(
+            None,
+            "The last message must not be the assistant's: there is nothing to answer.",
+            status=400,
+            param=f"messages[{len(out) - 1}]",
+        )
     return tuple(out)
 
 
@@ -190,8 +223,9 @@ def _text(raw: object, where: str) -> str:
         for part in raw:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise ApiError(None, f"`{where}` holds a {str(kind)[:40]!r} part: only text is supported.",
-                               status=400, param=where)
+                raise ApiError(
+                    None, f"`{where}` holds a {str(kind)[:40]!r} part: only text is supported.", status=400, param=where
+                )
             parts.append(part["text"])
         return "".join(parts)
     raise ApiError(None, f"`{where}` must be a string or a list of text parts.", status=400, param=where)
@@ -227,8 +261,9 @@ def _stop(raw: object) -> tuple[str, ...]:
         return ()
     stops = [raw] if isinstance(raw, str) else raw
     if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > MAX_STOP:
-        raise ApiError(None, f"`stop` must be a non-empty string or a list of up to {MAX_STOP} of them.",
-                       status=400, param="stop")
+        raise ApiError(
+            None, f"`stop` must be a non-empty string or a list of up to {MAX_STOP} of them.", status=400, param="stop"
+        )
     return tuple(stops)
 
 
@@ -239,23 +274,39 @@ def _dumps(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def error_body(message: str, type_: str = "invalid_request_error", code: str | None = None,
-               param: str | None = None) -> bytes:
+def error_body(
+    message: str, type_: str = "invalid_request_error", code: str | None = None, param: str | None = None
+) -> bytes:
     return _dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
-def chunk(cid: str, created: int, model: str, delta: dict[str, str] | None, finish_reason: str | None = None,
-          usage_: dict[str, int] | None = None) -> bytes:
+def chunk(
+    cid: str,
+    created: int,
+    model: str,
+    delta: dict[str, str] | None,
+    finish_reason: str | None = None,
+    usage_: dict[str, int] | None = None,
+) -> bytes:
     """One SSE event: `data: {chat.completion.chunk}` and a blank line. A usage-only chunk
     (stream_options.include_usage) has an empty `choices` list, as OpenAI sends it."""
-    body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                            "choices": [] if delta is None else [
-                                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+    body: dict[str, Any] = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": []
+        if delta is None
+        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
     if usage_ is not None:
         body["usage"] = usage_
     return b"data: " + _dumps(body) + b"\n\n"
@@ -270,11 +321,19 @@ def done() -> bytes:
     return b"data: [DONE]\n\n"
 
 
-def completion(cid: str, created: int, model: str, text: str, reasoning: str, finish_reason: str,
-               usage_: dict[str, int]) -> bytes:
+def completion(
+    cid: str, created: int, model: str, text: str, reasoning: str, finish_reason: str, usage_: dict[str, int]
+) -> bytes:
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
     if reasoning:
         message["reasoning_content"] = reasoning
-    return _dumps({"id": cid, "object": "chat.completion", "created": created, "model": model,
-                   "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-                   "usage": usage_})
+    return _dumps(
+        {
+            "id": cid,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+            "usage": usage_,
+        }
+    )

@@ -101,8 +101,11 @@ def _baseline_run(model: Any, i: int, tokens: int) -> dict[str, float]:
         cpu.append(time.thread_time())
         if len(arrivals) >= tokens:
             break
-    return {"ttft_ms": (arrivals[0][0] - t0) * 1000, "decode_tps": _decode_tps(arrivals),
-            "decode_cpu_ms_per_token": (cpu[-1] - cpu[0]) * 1000 / (len(cpu) - 1)}
+    return {
+        "ttft_ms": (arrivals[0][0] - t0) * 1000,
+        "decode_tps": _decode_tps(arrivals),
+        "decode_cpu_ms_per_token": (cpu[-1] - cpu[0]) * 1000 / (len(cpu) - 1),
+    }
 
 
 async def _loop_gaps(stop: asyncio.Event, gaps: list[float]) -> None:
@@ -177,8 +180,13 @@ async def _job_run(service: _TimedService, store: Any, worker: Any, db: Path, i:
 
     await until(lambda: not worker.writing and queue_empty(), "the queue to drain")
     start = await store.begin_turn(None, f"Run {i}: what does a lighthouse do?", "bench")
-    store.finalize(start.ids.generation_id, text="It guides ships at night with a bright, turning light.",
-                   state=GenerationState.COMPLETED, metrics={}, final_token_at=time.perf_counter()).result(10)
+    store.finalize(
+        start.ids.generation_id,
+        text="It guides ships at night with a bright, turning light.",
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(10)
     await store.jobs.enqueue_title(start.ids.conversation_id)
     stop, gaps = asyncio.Event(), list[float]()
     ticker = asyncio.ensure_future(_loop_gaps(stop, gaps))
@@ -211,8 +219,9 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
     baseline_model = LocalModel(LoadModel(str(model_path), n_threads=n_threads))
     with tempfile.TemporaryDirectory(prefix="hearth-bench-") as tmp:
         store = Store.open(Path(tmp) / "normal" / "hearth.db")
-        slow = Store.open(Path(tmp) / "stalled" / "hearth.db",
-                          writer_factory=functools.partial(SlowWriter, stall_s=stall_s))
+        slow = Store.open(
+            Path(tmp) / "stalled" / "hearth.db", writer_factory=functools.partial(SlowWriter, stall_s=stall_s)
+        )
         jobs_db = Path(tmp) / "jobs" / "hearth.db"
         jobs_store = Store.open(jobs_db)  # its own, so the other runs' titles stay queued elsewhere
         engine = AsyncEngine()
@@ -224,8 +233,9 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
             normal, stalled = _TimedService(normal_svc, sampling), _TimedService(stalled_svc, sampling)
             # Warm-up: first runs pay for page faults and lazy allocations on both sides.
             _baseline_run(baseline_model, 0, 8)
-            await _hearth_run(_TimedService(normal_svc, Sampling.greedy(8, ignore_eos=True)), store, 0,
-                              watch_loop=False)
+            await _hearth_run(
+                _TimedService(normal_svc, Sampling.greedy(8, ignore_eos=True)), store, 0, watch_loop=False
+            )
             base, hearth, hearth_watched, hearth_stalled = [], [], [], []
             for i in range(1, runs + 1):
                 base.append(_baseline_run(baseline_model, i, tokens))
@@ -235,8 +245,10 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
             jobs_svc = ChatService(jobs_store, engine)
             worker = JobWorker(jobs_store, jobs_svc, poll_s=0.2)
             worker.start()
-            with_job = [await _job_run(_TimedService(jobs_svc, sampling), jobs_store, worker, jobs_db, i)
-                        for i in range(1, runs + 1)]
+            with_job = [
+                await _job_run(_TimedService(jobs_svc, sampling), jobs_store, worker, jobs_db, i)
+                for i in range(1, runs + 1)
+            ]
         finally:
             if worker is not None:
                 await worker.close()
@@ -260,8 +272,9 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
         "decode_ratio": round(h["decode_tps"] / b["decode_tps"], 3),
         # Same ratio from CPU time per token: immune to time stolen by other processes.
         "decode_cpu_ratio": round(b["decode_cpu_ms_per_token"] / h["decode_cpu_ms_per_token"], 3),
-        "decode_ratio_median_of_pairs": round(statistics.median(
-            x["decode_tps"] / y["decode_tps"] for x, y in zip(hearth, base)), 3),
+        "decode_ratio_median_of_pairs": round(
+            statistics.median(x["decode_tps"] / y["decode_tps"] for x, y in zip(hearth, base)), 3
+        ),
         "ttft_overhead_ms": h["ttft_added_by_hearth_ms"],
         "ttft_difference_of_medians_ms": round(h["ttft_ms"] - b["ttft_ms"], 2),
         "max_loop_gap_ms": max(r["max_loop_gap_ms"] for r in hearth_watched + hearth_stalled),
@@ -269,32 +282,48 @@ async def _bench(model_path: Path, tokens: int, runs: int, stall_s: float, n_thr
         "max_loop_gap_with_job_ms": round(max(with_job), 2),
         "median_max_loop_gap_with_job_ms": round(statistics.median(with_job), 2),
         "targets": {"decode_ratio_min": 0.97, "ttft_overhead_ms_max": 10, "max_loop_gap_ms_max": 16},
-        "per_run": {"baseline": base, "hearth": hearth, "hearth_loop_watched": hearth_watched,
-                    "hearth_stalled_writer": hearth_stalled},
+        "per_run": {
+            "baseline": base,
+            "hearth": hearth,
+            "hearth_loop_watched": hearth_watched,
+            "hearth_stalled_writer": hearth_stalled,
+        },
     }
 
 
 def _print_table(r: dict[str, Any]) -> None:
     b, h, s = r["baseline_llama_cpp_python"], r["hearth"], r["hearth_stalled_writer"]
-    print(f"model {r['model']} · threads {r['threads_decode']} decode / {r['threads_prompt']} prompt · "
-          f"{r['tokens_per_run']} tokens · medians of {r['runs']} runs")
+    print(
+        f"model {r['model']} · threads {r['threads_decode']} decode / {r['threads_prompt']} prompt · "
+        f"{r['tokens_per_run']} tokens · medians of {r['runs']} runs"
+    )
     print(f"{'':28}{'baseline':>12}{'hearth':>12}{'stalled':>12}")
     print(f"{'decode tokens/s':28}{b['decode_tps']:>12.1f}{h['decode_tps']:>12.1f}{s['decode_tps']:>12.1f}")
-    print(f"{'decode CPU ms per token':28}{b['decode_cpu_ms_per_token']:>12.2f}{h['decode_cpu_ms_per_token']:>12.2f}"
-          f"{s['decode_cpu_ms_per_token']:>12.2f}")
+    print(
+        f"{'decode CPU ms per token':28}{b['decode_cpu_ms_per_token']:>12.2f}{h['decode_cpu_ms_per_token']:>12.2f}"
+        f"{s['decode_cpu_ms_per_token']:>12.2f}"
+    )
     print(f"{'TTFT ms':28}{b['ttft_ms']:>12.1f}{h['ttft_ms']:>12.1f}{s['ttft_ms']:>12.1f}")
-    for key, label in [("ttft_added_by_hearth_ms", "TTFT added by Hearth ms"),
-                       ("command_latency_ms", "command latency ms"), ("max_loop_gap_ms", "longest loop gap ms"),
-                       ("median_delta_gap_ms", "median delta gap ms"),
-                       ("max_delta_gap_ms", "longest delta gap ms"), ("finalization_lag_ms", "finalization lag ms")]:
+    for key, label in [
+        ("ttft_added_by_hearth_ms", "TTFT added by Hearth ms"),
+        ("command_latency_ms", "command latency ms"),
+        ("max_loop_gap_ms", "longest loop gap ms"),
+        ("median_delta_gap_ms", "median delta gap ms"),
+        ("max_delta_gap_ms", "longest delta gap ms"),
+        ("finalization_lag_ms", "finalization lag ms"),
+    ]:
         print(f"{label:28}{'':>12}{h[key]:>12.1f}{s[key]:>12.1f}")
-    print(f"decode ratio {r['decode_ratio']:.3f} (target >= 0.97; by CPU time {r['decode_cpu_ratio']:.3f}) · "
-          f"TTFT added by Hearth {r['ttft_overhead_ms']:.1f} ms "
-          f"(target < 10; difference of TTFT medians {r['ttft_difference_of_medians_ms']:.1f} ms) · "
-          f"longest loop gap {r['max_loop_gap_ms']:.1f} ms (target <= 16)")
-    print(f"longest loop gap with a background job preempted, the turn streamed and the job finished: "
-          f"{r['max_loop_gap_with_job_ms']:.1f} ms (median of runs {r['median_max_loop_gap_with_job_ms']:.1f} ms; "
-          f"target <= 16)")
+    print(
+        f"decode ratio {r['decode_ratio']:.3f} (target >= 0.97; by CPU time {r['decode_cpu_ratio']:.3f}) · "
+        f"TTFT added by Hearth {r['ttft_overhead_ms']:.1f} ms "
+        f"(target < 10; difference of TTFT medians {r['ttft_difference_of_medians_ms']:.1f} ms) · "
+        f"longest loop gap {r['max_loop_gap_ms']:.1f} ms (target <= 16)"
+    )
+    print(
+        f"longest loop gap with a background job preempted, the turn streamed and the job finished: "
+        f"{r['max_loop_gap_with_job_ms']:.1f} ms (median of runs {r['median_max_loop_gap_with_job_ms']:.1f} ms; "
+        f"target <= 16)"
+    )
 
 
 def run_bench(*, model: Path, tokens: int, runs: int, stall_s: float, as_json: bool, n_threads: int | None) -> int:

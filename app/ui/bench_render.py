@@ -52,8 +52,10 @@ TARGETS = {
     "open_1000_ms": (300.0, "ms", "a 1,000-message conversation paints in ≤ 0.3 s"),
 }
 
-_PROSE = ("Streaming text should cost the same at the end of an answer as at its start, "
-          "so a long reply never makes the window stutter. ")
+_PROSE = (
+    "Streaming text should cost the same at the end of an answer as at its start, "
+    "so a long reply never makes the window stutter. "
+)
 
 
 def sample_answer(chars: int = ANSWER_CHARS, code_blocks: int = 20) -> str:
@@ -64,14 +66,20 @@ def sample_answer(chars: int = ANSWER_CHARS, code_blocks: int = 20) -> str:
     for i in range(code_blocks):
         part = [f"## Step {i + 1}: **measure** before `optimising`\n\n"]
         part.append((_PROSE * 3).replace("answer", f"answer {i}") + "\n\n")
-        part.append("".join(f"- item {k} with *emphasis*, `code` and a [link](https://example.com/{i}/{k})\n"
-                            for k in range(5)) + "\n")
+        part.append(
+            "".join(f"- item {k} with *emphasis*, `code` and a [link](https://example.com/{i}/{k})\n" for k in range(5))
+            + "\n"
+        )
         if i == code_blocks // 2:
-            part.append("| Case | Frames | Cost (ms) |\n|---|---:|---:|\n"
-                        + "".join(f"| case {k} | {k * 10} | {k / 3:.2f} |\n" for k in range(8)) + "\n")
+            part.append(
+                "| Case | Frames | Cost (ms) |\n|---|---:|---:|\n"
+                + "".join(f"| case {k} | {k * 10} | {k / 3:.2f} |\n" for k in range(8))
+                + "\n"
+            )
         lang = ("python", "bash", "rust", "json")[i % 4]
-        part.append(f"```{lang}\n" + "".join(f"value_{k} = compute({k}, {i})  # step {k}\n" for k in range(14))
-                    + "```\n\n")
+        part.append(
+            f"```{lang}\n" + "".join(f"value_{k} = compute({k}, {i})  # step {k}\n" for k in range(14)) + "```\n\n"
+        )
         text = "".join(part)
         while len(text) < per_section - len(_PROSE):
             text = text.replace("```" + lang, _PROSE + "\n\n```" + lang, 1)  # prose before the code
@@ -90,7 +98,8 @@ def long_blocks_answer(chars: int = ANSWER_CHARS) -> str:
     items = "".join(f"{k + 1}. step {k}: check the *cache* and `retry`\n" for k in range(400))
     code = "```python\n" + "".join(f"value_{k} = compute({k})  # step {k}\n" for k in range(600)) + "```\n"
     table = "| Case | Frames | Cost (ms) |\n|---|---:|---:|\n" + "".join(
-        f"| case {k} | {k * 10} | {k / 3:.2f} |\n" for k in range(300))
+        f"| case {k} | {k * 10} | {k / 3:.2f} |\n" for k in range(300)
+    )
     paragraph = (_PROSE * 60)[:6_000]
     answer = "\n\n".join((paragraph, items, code, table, paragraph)) + "\n\n"
     while len(answer) < chars:
@@ -116,13 +125,17 @@ def _hearth(text: str, app: Any) -> dict[str, float]:
     view = TranscriptView()
     view.resize(1000, 800)
     view.show()
-    view.show_messages([MessageView("user", "Explain, at length.", message_id=1),
-                        MessageView("assistant", "", GenerationState.STREAMING, message_id=2)])
+    view.show_messages(
+        [
+            MessageView("user", "Explain, at length.", message_id=1),
+            MessageView("assistant", "", GenerationState.STREAMING, message_id=2),
+        ]
+    )
     app.processEvents()
     costs: list[float] = []
     for i in range(0, len(text), CHUNK):
         start = time.perf_counter()
-        view.append_text(text[i:i + CHUNK])
+        view.append_text(text[i : i + CHUNK])
         app.processEvents()  # layout and paint
         costs.append(time.perf_counter() - start)
     start = time.perf_counter()
@@ -172,17 +185,22 @@ def _loop_gap(text: str) -> tuple[float, float]:
     view = TranscriptView()
     view.resize(1000, 800)
     view.show()
-    view.show_messages([MessageView("user", "Explain, at length.", message_id=1),
-                        MessageView("assistant", "", GenerationState.STREAMING, message_id=2)])
+    view.show_messages(
+        [
+            MessageView("user", "Explain, at length.", message_id=1),
+            MessageView("assistant", "", GenerationState.STREAMING, message_id=2),
+        ]
+    )
     starts = iter(range(0, len(text), CHUNK))
 
     def frame() -> bool:
         i = next(starts, None)
         if i is not None:
-            view.append_text(text[i:i + CHUNK])
+            view.append_text(text[i : i + CHUNK])
             return True
-        view.finish_message(MessageView("assistant", text, GenerationState.COMPLETED, completion_tokens=1,
-                                        message_id=2))
+        view.finish_message(
+            MessageView("assistant", text, GenerationState.COMPLETED, completion_tokens=1, message_id=2)
+        )
         return False
 
     gaps = _probed(frame, FRAME_GAP_MS, linger_ms=300)  # the last code blocks are coloured in the 300 ms
@@ -202,7 +220,7 @@ def _baseline(text: str, app: Any) -> dict[str, float]:
         costs = samples.setdefault(at, [])
         first = int(len(text) * at) - SAMPLES // 2 * CHUNK
         for k in range(SAMPLES):
-            prefix = text[:first + k * CHUNK]
+            prefix = text[: first + k * CHUNK]
             start = time.perf_counter()
             view.setMarkdown(prefix)
             app.processEvents()
@@ -210,15 +228,25 @@ def _baseline(text: str, app: Any) -> dict[str, float]:
     view.deleteLater()
     at10, at90 = statistics.median(samples[0.1]), statistics.median(samples[0.9])
     worst = _ms(max(samples[0.1] + samples[0.9]))  # one setMarkdown call: the loop waits all of it
-    return {"cost_at_10_ms": _ms(at10), "cost_at_90_ms": _ms(at90), "cost_growth": round(at90 / at10, 3),
-            "max_frame_ms": worst, "max_loop_gap_ms": worst}
+    return {
+        "cost_at_10_ms": _ms(at10),
+        "cost_at_90_ms": _ms(at90),
+        "cost_growth": round(at90 / at10, 3),
+        "max_frame_ms": worst,
+        "max_loop_gap_ms": worst,
+    }
 
 
 def _figures(costs: list[float]) -> dict[str, float]:
     at10, at90 = _window_median(costs, 0.1), _window_median(costs, 0.9)
-    return {"frames": len(costs), "cost_at_10_ms": _ms(at10), "cost_at_90_ms": _ms(at90),
-            "cost_growth": round(at90 / at10, 3), "max_frame_ms": _ms(max(costs)),
-            "p99_frame_ms": _ms(sorted(costs)[int(len(costs) * 0.99)])}
+    return {
+        "frames": len(costs),
+        "cost_at_10_ms": _ms(at10),
+        "cost_at_90_ms": _ms(at90),
+        "cost_growth": round(at90 / at10, 3),
+        "max_frame_ms": _ms(max(costs)),
+        "p99_frame_ms": _ms(sorted(costs)[int(len(costs) * 0.99)]),
+    }
 
 
 PAGE_EVERY_MS = 50  # paging up as fast as a held-down Page Up key repeats
@@ -241,8 +269,13 @@ def _scroll_up(view: Any) -> dict[str, float]:
         return True
 
     longest, p99 = _probed(page, PAGE_EVERY_MS)
-    return {"pages": pages[0], "seconds": round(time.perf_counter() - start, 2), "reached_top": not view.unrendered,
-            "max_loop_gap_ms": longest, "loop_gap_p99_ms": p99}
+    return {
+        "pages": pages[0],
+        "seconds": round(time.perf_counter() - start, 2),
+        "reached_top": not view.unrendered,
+        "max_loop_gap_ms": longest,
+        "loop_gap_p99_ms": p99,
+    }
 
 
 def _open_long(app: Any, runs: int) -> tuple[float, dict[str, float]]:
@@ -258,8 +291,17 @@ def _open_long(app: Any, runs: int) -> tuple[float, dict[str, float]]:
         if i % 2 == 0:
             messages.append(MessageView("user", f"Question {i}: tell me more.", message_id=i + 1))
         else:
-            messages.append(MessageView("assistant", answer, GenerationState.COMPLETED, completion_tokens=300,
-                                        ttft_ms=80.0, tokens_per_s=100.0, message_id=i + 1))
+            messages.append(
+                MessageView(
+                    "assistant",
+                    answer,
+                    GenerationState.COMPLETED,
+                    completion_tokens=300,
+                    ttft_ms=80.0,
+                    tokens_per_s=100.0,
+                    message_id=i + 1,
+                )
+            )
     times = []
     scroll: dict[str, float] = {}
     for _ in range(runs):
@@ -306,15 +348,20 @@ def run_render_bench(*, as_json: bool, runs: int) -> int:
     baseline = _baseline(text, app)
     opened, scroll = _open_long(app, 3)
     result: dict[str, Any] = {
-        "answer_chars": len(text), "chunk_chars": CHUNK, "runs": len(hearth_runs),
-        "max_loop_gap_ms": hearth["max_loop_gap_ms"], "cost_growth": hearth["cost_growth"],
+        "answer_chars": len(text),
+        "chunk_chars": CHUNK,
+        "runs": len(hearth_runs),
+        "max_loop_gap_ms": hearth["max_loop_gap_ms"],
+        "cost_growth": hearth["cost_growth"],
         "open_1000_ms": opened,
         "scroll_up_1000": scroll,
-        "hearth": hearth, "baseline_setMarkdown": baseline,
+        "hearth": hearth,
+        "baseline_setMarkdown": baseline,
         "long_blocks": long_blocks,  # the same length in a few long blocks (long_blocks_answer)
     }
-    result["targets"] = {k: {"limit": v[0], "unit": v[1], "goal": v[2], "pass": result[k] <= v[0]}
-                         for k, v in TARGETS.items()}
+    result["targets"] = {
+        k: {"limit": v[0], "unit": v[1], "goal": v[2], "pass": result[k] <= v[0]} for k, v in TARGETS.items()
+    }
     del collector
     if as_json:
         print(json.dumps(result, indent=2))
@@ -325,21 +372,31 @@ def run_render_bench(*, as_json: bool, runs: int) -> int:
 
 def _print_table(r: dict[str, Any]) -> None:
     h, b = r["hearth"], r["baseline_setMarkdown"]
-    print(f"A {r['answer_chars']:,}-character Markdown answer, {r['chunk_chars']} characters a frame "
-          f"(median of {r['runs']} runs; baseline: setMarkdown of the whole answer each frame)")
+    print(
+        f"A {r['answer_chars']:,}-character Markdown answer, {r['chunk_chars']} characters a frame "
+        f"(median of {r['runs']} runs; baseline: setMarkdown of the whole answer each frame)"
+    )
     print(f"{'':32} {'Hearth':>10} {'baseline':>10}")
-    for key, label in (("cost_at_10_ms", "frame cost at 10% (ms)"), ("cost_at_90_ms", "frame cost at 90% (ms)"),
-                       ("cost_growth", "cost growth (90% / 10%)"), ("max_frame_ms", "costliest frame (ms)"),
-                       ("max_loop_gap_ms", "longest event-loop gap (ms)")):
+    for key, label in (
+        ("cost_at_10_ms", "frame cost at 10% (ms)"),
+        ("cost_at_90_ms", "frame cost at 90% (ms)"),
+        ("cost_growth", "cost growth (90% / 10%)"),
+        ("max_frame_ms", "costliest frame (ms)"),
+        ("max_loop_gap_ms", "longest event-loop gap (ms)"),
+    ):
         print(f"{label:32} {h[key]:>10} {b[key]:>10}")
     print(f"{'event-loop gap p99 (ms)':32} {h['loop_gap_p99_ms']:>10}")
     lb = r["long_blocks"]
-    print(f"The same length in long blocks (a 400-item list, 600 lines of code, a 300-row table): frame cost "
-          f"{lb['cost_at_10_ms']} ms at 10%, {lb['cost_at_90_ms']} ms at 90% (growth {lb['cost_growth']}), "
-          f"costliest {lb['max_frame_ms']} ms")
+    print(
+        f"The same length in long blocks (a 400-item list, 600 lines of code, a 300-row table): frame cost "
+        f"{lb['cost_at_10_ms']} ms at 10%, {lb['cost_at_90_ms']} ms at 90% (growth {lb['cost_growth']}), "
+        f"costliest {lb['max_frame_ms']} ms"
+    )
     print(f"{'opening 1,000 messages (ms)':32} {r['open_1000_ms']:>10}")
     sc = r["scroll_up_1000"]
-    print(f"Paging up through them to the first message ({sc['pages']} pages, one every {PAGE_EVERY_MS} ms, "
-          f"{sc['seconds']} s): longest event-loop gap {sc['max_loop_gap_ms']} ms, p99 {sc['loop_gap_p99_ms']} ms")
+    print(
+        f"Paging up through them to the first message ({sc['pages']} pages, one every {PAGE_EVERY_MS} ms, "
+        f"{sc['seconds']} s): longest event-loop gap {sc['max_loop_gap_ms']} ms, p99 {sc['loop_gap_p99_ms']} ms"
+    )
     for key, t in r["targets"].items():
         print(f"  {'met   ' if t['pass'] else 'MISSED'} {t['goal']}: {r[key]} {t['unit']}")

@@ -163,16 +163,24 @@ def _search_times(db: Path, queries: list[str]) -> dict[str, float]:
             return times
 
     times = asyncio.run(run())
-    return {"search_p50_ms": _percentile(times, 50), "search_p99_ms": _percentile(times, 99),
-            "search_max_ms": max(times), "search_queries": len(times)}
+    return {
+        "search_p50_ms": _percentile(times, 50),
+        "search_p99_ms": _percentile(times, 99),
+        "search_max_ms": max(times),
+        "search_queries": len(times),
+    }
 
 
 def _cli_search_s(data_dir: Path, queries: list[str]) -> float:
     walls = []
     for q in queries:
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "app", "search", q, "--data-dir", str(data_dir)],
-                       capture_output=True, check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "app", "search", q, "--data-dir", str(data_dir)],
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
         walls.append(time.perf_counter() - t)
     return statistics.median(walls)
 
@@ -190,14 +198,20 @@ def _command_latency_ms(db: Path, turns: int) -> float:
             times = []
             try:
                 for i in range(turns):
-                    store.finalize(gens[-1], text="ok", state=GenerationState.COMPLETED, metrics={},
-                                   final_token_at=time.perf_counter()).result(timeout=30)
+                    store.finalize(
+                        gens[-1],
+                        text="ok",
+                        state=GenerationState.COMPLETED,
+                        metrics={},
+                        final_token_at=time.perf_counter(),
+                    ).result(timeout=30)
                     t = time.perf_counter()
                     start = await store.begin_turn(cid, f"Turn {i}: what about the lighthouse keeper?", "bench")
                     times.append((time.perf_counter() - t) * 1000)
                     gens.append(start.ids.generation_id)
-                store.finalize(gens[-1], text="ok", state=GenerationState.COMPLETED, metrics={},
-                               final_token_at=time.perf_counter()).result(timeout=30)
+                store.finalize(
+                    gens[-1], text="ok", state=GenerationState.COMPLETED, metrics={}, final_token_at=time.perf_counter()
+                ).result(timeout=30)
             finally:
                 await store.delete_conversation(cid)  # the cached store stays as generated
             return times
@@ -215,8 +229,14 @@ def _measure(spec: Any, runs: int, turns: int, log: Any) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="hearth-bench-scale-"))
     empty_db = work / "hearth.db"
     Store.open(empty_db).close()
-    result: dict[str, Any] = {"store": {"path": str(scale_db), "conversations": spec.conversations,
-                                        "messages": spec.messages, "size_mb": round(scale_db.stat().st_size / 1e6)}}
+    result: dict[str, Any] = {
+        "store": {
+            "path": str(scale_db),
+            "conversations": spec.conversations,
+            "messages": spec.messages,
+            "size_mb": round(scale_db.stat().st_size / 1e6),
+        }
+    }
     for name, db, open_id in (("empty", empty_db, None), ("scale", scale_db, long_id)):
         log(f"window probes on the {name} store ({runs})…")
         probes = [_probe_in_child(db, open_id) for _ in range(runs)]
@@ -229,20 +249,25 @@ def _measure(spec: Any, runs: int, turns: int, log: Any) -> dict[str, Any]:
         log(f"command latency on the {name} store ({turns} turns)…")
         figures["command_latency_ms"] = _command_latency_ms(db, turns)
         result[name] = figures
-    result["scale"]["command_latency_delta_ms"] = result["scale"]["command_latency_ms"] - \
-        result["empty"]["command_latency_ms"]
-    result["targets"] = {key: {"limit": limit, "unit": unit, "what": what,
-                               "value": result["scale"].get(key),
-                               "pass": result["scale"].get(key) is not None
-                               and abs(result["scale"][key]) <= limit}
-                         for key, (limit, unit, what) in TARGETS.items()}
+    result["scale"]["command_latency_delta_ms"] = (
+        result["scale"]["command_latency_ms"] - result["empty"]["command_latency_ms"]
+    )
+    result["targets"] = {
+        key: {
+            "limit": limit,
+            "unit": unit,
+            "what": what,
+            "value": result["scale"].get(key),
+            "pass": result["scale"].get(key) is not None and abs(result["scale"][key]) <= limit,
+        }
+        for key, (limit, unit, what) in TARGETS.items()
+    }
     return result
 
 
 def _print_table(r: dict[str, Any]) -> None:
     s = r["store"]
-    print(f"store: {s['conversations']:,} conversations, {s['messages']:,} messages, {s['size_mb']:,} MB "
-          f"({s['path']})")
+    print(f"store: {s['conversations']:,} conversations, {s['messages']:,} messages, {s['size_mb']:,} MB ({s['path']})")
     rows = [
         ("window painted, list visible", "paint_s", 1000, "ms"),
         ("  rows in the first page", "rows_listed", 1, ""),
@@ -270,8 +295,9 @@ def _print_table(r: dict[str, Any]) -> None:
         print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['what']}: {shown} {unit}")
 
 
-def run_scale_bench(*, as_json: bool, conversations: int = 10_000, messages: int = 1_000_000, runs: int = 3,
-                    turns: int = 50) -> int:
+def run_scale_bench(
+    *, as_json: bool, conversations: int = 10_000, messages: int = 1_000_000, runs: int = 3, turns: int = 50
+) -> int:
     from app.core.scale_store import LONG_CONVERSATION, ScaleSpec
 
     def log(message: str) -> None:

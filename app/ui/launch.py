@@ -73,9 +73,16 @@ class _Reporter:
             self.target(message)
 
 
-def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | None = None,
-               library: ModelLibrary | None = None, settings_file: SettingsFile | None = None,
-               chat_template: str | None = None, start_server: StartServer | None = None) -> int:
+def run_window(
+    *,
+    data_dir: Path,
+    model_path: Path,
+    settings: LoadSettings | None = None,
+    library: ModelLibrary | None = None,
+    settings_file: SettingsFile | None = None,
+    chat_template: str | None = None,
+    start_server: StartServer | None = None,
+) -> int:
     """Show the chat window until it is closed. Returns the process exit code.
     `start_server`: app.server.hosted.start_hosted (app.main hands it in); None: no serving.
 
@@ -101,8 +108,20 @@ def run_window(*, data_dir: Path, model_path: Path, settings: LoadSettings | Non
         settings = settings or LoadSettings()
         library = library or ModelLibrary(Path(data_dir), bundled_path=default_model_path())
         settings_file = settings_file or SettingsFile(Path(data_dir))
-        return asyncio.run(_serve(Path(data_dir), Path(model_path), settings, library, settings_file, report,
-                                  prefs, chat_template, start_server), loop_factory=lambda: loop)
+        return asyncio.run(
+            _serve(
+                Path(data_dir),
+                Path(model_path),
+                settings,
+                library,
+                settings_file,
+                report,
+                prefs,
+                chat_template,
+                start_server,
+            ),
+            loop_factory=lambda: loop,
+        )
     except StoreError as e:  # raised before the loop ran (_serve shows the ones it meets itself)
         sys.stderr.write(f"hearth: cannot open the conversation database: {e.message}\n")
         return 1
@@ -151,9 +170,17 @@ async def _open_store(path: Path) -> Store:
         note.deleteLater()
 
 
-async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, library: ModelLibrary,
-                 settings_file: SettingsFile, report: _Reporter, prefs: QSettings,
-                 chat_template: str | None = None, start_server: StartServer | None = None) -> int:
+async def _serve(
+    data_dir: Path,
+    model_path: Path,
+    settings: LoadSettings,
+    library: ModelLibrary,
+    settings_file: SettingsFile,
+    report: _Reporter,
+    prefs: QSettings,
+    chat_template: str | None = None,
+    start_server: StartServer | None = None,
+) -> int:
     try:
         store = await _open_store(db_path(data_dir))
     except StoreError as e:
@@ -170,17 +197,22 @@ async def _serve(data_dir: Path, model_path: Path, settings: LoadSettings, libra
         providers_file = ProvidersFile(data_dir, formats)
         keys = KeyStore()
         presets_vm = PresetsViewModel(PresetsFile(data_dir))  # new chats start from its default preset
-        vm = MainViewModel(service, store, router=Router(providers_file, keys),
-                           chat_defaults=presets_vm.default_settings)
+        vm = MainViewModel(
+            service, store, router=Router(providers_file, keys), chat_defaults=presets_vm.default_settings
+        )
         # Titles from the model, off the stream path; a person's message preempts them.
         jobs = JobWorker(store, service, on_change=vm.row_changed)
         models_vm = ModelManagerViewModel(library, settings_file, service)
         providers_vm = ProvidersViewModel(providers_file, keys, formats)
         # Other apps on this computer, through the same engine (Settings → Other apps).
-        serving = ServeControl(start_server, service, store, data_dir, providers_file, keys, library,
-                               prefs) if start_server is not None else None
-        window = MainWindow(vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm,
-                            serving=serving)
+        serving = (
+            ServeControl(start_server, service, store, data_dir, providers_file, keys, library, prefs)
+            if start_server is not None
+            else None
+        )
+        window = MainWindow(
+            vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm, serving=serving
+        )
         # Before it shows: its first frame is the chat the person left, and nothing typed can be
         # moved by a switch a moment later.
         await _reopen_last(window, store)
@@ -244,8 +276,13 @@ def _close_on_signals(window: MainWindow) -> None:
 
 async def _load_model(service: ChatService, window: MainWindow, model_path: Path, settings: LoadSettings) -> None:
     try:
-        await service.load(str(model_path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
-                           n_gpu_layers=settings.n_gpu_layers, flash_attn=settings.flash_attn)
+        await service.load(
+            str(model_path),
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            n_gpu_layers=settings.n_gpu_layers,
+            flash_attn=settings.flash_attn,
+        )
     except EngineError as e:
         # ModelFailed already put the model in the error state and the banner shows why;
         # this covers failures that never reached the engine (it could not start).

@@ -17,8 +17,14 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["X11_LIBRARIES", "missing_libraries_message", "missing_x11_libraries", "plugin_problem", "uses_xcb",
-           "x11_problem"]
+__all__ = [
+    "X11_LIBRARIES",
+    "missing_libraries_message",
+    "missing_x11_libraries",
+    "plugin_problem",
+    "uses_xcb",
+    "x11_problem",
+]
 
 # What Qt 6's xcb plugin (libqxcb.so and libQt6XcbQpa.so.6) and QtGui need beyond libc and Qt
 # itself (`readelf -d` on them), and the Debian/Ubuntu package of each.
@@ -82,12 +88,14 @@ def missing_x11_libraries(loads: Callable[[str], bool] = _loads) -> list[str]:
 
 def missing_libraries_message(missing: list[str]) -> str:
     packages = " ".join(X11_LIBRARIES[name] for name in missing)
-    return (f"hearth: the window cannot open: Qt's X11 support needs system libraries that are missing: "
-            f"{', '.join(missing)}.\n"
-            f"  - On Debian or Ubuntu, install them:   sudo apt install {packages}\n"
-            f"  - On other systems, install the packages that provide {', '.join(missing)}\n"
-            "  - Or use Hearth's installer (its bundle carries them),\n"
-            "    or ask from the terminal: hearth ask \"PROMPT\"\n")
+    return (
+        f"hearth: the window cannot open: Qt's X11 support needs system libraries that are missing: "
+        f"{', '.join(missing)}.\n"
+        f"  - On Debian or Ubuntu, install them:   sudo apt install {packages}\n"
+        f"  - On other systems, install the packages that provide {', '.join(missing)}\n"
+        "  - Or use Hearth's installer (its bundle carries them),\n"
+        '    or ask from the terminal: hearth ask "PROMPT"\n'
+    )
 
 
 def plugin_problem() -> str | None:
@@ -101,8 +109,10 @@ def plugin_problem() -> str | None:
     try:
         ctypes.CDLL(str(path))
     except OSError as e:
-        return (f"hearth: the window cannot open: Qt's X11 plugin cannot be loaded ({e}). Install the package "
-                "that provides the library it names, or use Hearth's installer, which carries it.\n")
+        return (
+            f"hearth: the window cannot open: Qt's X11 plugin cannot be loaded ({e}). Install the package "
+            "that provides the library it names, or use Hearth's installer, which carries it.\n"
+        )
     return None
 
 

@@ -69,8 +69,11 @@ def is_dark(palette: QPalette) -> bool:
 
 def mix(a: QColor, b: QColor, t: float) -> QColor:
     """`a` moved a fraction `t` of the way to `b`."""
-    return QColor(round(a.red() + (b.red() - a.red()) * t), round(a.green() + (b.green() - a.green()) * t),
-                  round(a.blue() + (b.blue() - a.blue()) * t))
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * t),
+        round(a.green() + (b.green() - a.green()) * t),
+        round(a.blue() + (b.blue() - a.blue()) * t),
+    )
 
 
 def colours(palette: QPalette) -> Colours:
@@ -110,28 +113,74 @@ _R = QPalette.ColorRole
 
 # Every role a widget may ask for, in both groups that matter; Inactive is Active.
 _LIGHT = {
-    _R.Window: "#f4f5f7", _R.WindowText: "#1d2025", _R.Base: "#ffffff", _R.AlternateBase: "#f5f6f8",
-    _R.Text: "#1d2025", _R.PlaceholderText: "#6b7280", _R.Button: "#f7f8fa", _R.ButtonText: "#1d2025",
-    _R.BrightText: "#ffffff", _R.Light: "#ffffff", _R.Midlight: "#e6e8eb", _R.Mid: "#c2c6cc", _R.Dark: "#8f959d",
-    _R.Shadow: "#5b6068", _R.Highlight: "#2f6fde", _R.HighlightedText: "#ffffff", _R.Accent: "#2f6fde",
-    _R.Link: "#1d4ed8", _R.LinkVisited: "#6d28d9", _R.ToolTipBase: "#ffffff", _R.ToolTipText: "#1d2025",
+    _R.Window: "#f4f5f7",
+    _R.WindowText: "#1d2025",
+    _R.Base: "#ffffff",
+    _R.AlternateBase: "#f5f6f8",
+    _R.Text: "#1d2025",
+    _R.PlaceholderText: "#6b7280",
+    _R.Button: "#f7f8fa",
+    _R.ButtonText: "#1d2025",
+    _R.BrightText: "#ffffff",
+    _R.Light: "#ffffff",
+    _R.Midlight: "#e6e8eb",
+    _R.Mid: "#c2c6cc",
+    _R.Dark: "#8f959d",
+    _R.Shadow: "#5b6068",
+    _R.Highlight: "#2f6fde",
+    _R.HighlightedText: "#ffffff",
+    _R.Accent: "#2f6fde",
+    _R.Link: "#1d4ed8",
+    _R.LinkVisited: "#6d28d9",
+    _R.ToolTipBase: "#ffffff",
+    _R.ToolTipText: "#1d2025",
 }
 _LIGHT_DISABLED = {
-    _R.WindowText: "#9aa0a8", _R.Text: "#9aa0a8", _R.ButtonText: "#9aa0a8", _R.PlaceholderText: "#b4b9c0",
-    _R.Base: "#f4f5f7", _R.Button: "#eef0f2", _R.Highlight: "#c9cdd3", _R.HighlightedText: "#ffffff",
-    _R.Accent: "#c9cdd3", _R.Link: "#9aa0a8",
+    _R.WindowText: "#9aa0a8",
+    _R.Text: "#9aa0a8",
+    _R.ButtonText: "#9aa0a8",
+    _R.PlaceholderText: "#b4b9c0",
+    _R.Base: "#f4f5f7",
+    _R.Button: "#eef0f2",
+    _R.Highlight: "#c9cdd3",
+    _R.HighlightedText: "#ffffff",
+    _R.Accent: "#c9cdd3",
+    _R.Link: "#9aa0a8",
 }
 _DARK = {
-    _R.Window: "#25262a", _R.WindowText: "#e3e4e8", _R.Base: "#1b1c1f", _R.AlternateBase: "#222327",
-    _R.Text: "#e3e4e8", _R.PlaceholderText: "#8d9098", _R.Button: "#303136", _R.ButtonText: "#e3e4e8",
-    _R.BrightText: "#ff7b72", _R.Light: "#45474d", _R.Midlight: "#3a3b40", _R.Mid: "#55575e", _R.Dark: "#151618",
-    _R.Shadow: "#0b0b0d", _R.Highlight: "#3d6fd6", _R.HighlightedText: "#ffffff", _R.Accent: "#3d6fd6",
-    _R.Link: "#7cacf8", _R.LinkVisited: "#c09cf7", _R.ToolTipBase: "#34353a", _R.ToolTipText: "#e3e4e8",
+    _R.Window: "#25262a",
+    _R.WindowText: "#e3e4e8",
+    _R.Base: "#1b1c1f",
+    _R.AlternateBase: "#222327",
+    _R.Text: "#e3e4e8",
+    _R.PlaceholderText: "#8d9098",
+    _R.Button: "#303136",
+    _R.ButtonText: "#e3e4e8",
+    _R.BrightText: "#ff7b72",
+    _R.Light: "#45474d",
+    _R.Midlight: "#3a3b40",
+    _R.Mid: "#55575e",
+    _R.Dark: "#151618",
+    _R.Shadow: "#0b0b0d",
+    _R.Highlight: "#3d6fd6",
+    _R.HighlightedText: "#ffffff",
+    _R.Accent: "#3d6fd6",
+    _R.Link: "#7cacf8",
+    _R.LinkVisited: "#c09cf7",
+    _R.ToolTipBase: "#34353a",
+    _R.ToolTipText: "#e3e4e8",
 }
 _DARK_DISABLED = {
-    _R.WindowText: "#74767d", _R.Text: "#74767d", _R.ButtonText: "#74767d", _R.PlaceholderText: "#5d5f66",
-    _R.Base: "#202124", _R.Button: "#2a2b2f", _R.Highlight: "#3e4046", _R.HighlightedText: "#a3a5ab",
-    _R.Accent: "#3e4046", _R.Link: "#74767d",
+    _R.WindowText: "#74767d",
+    _R.Text: "#74767d",
+    _R.ButtonText: "#74767d",
+    _R.PlaceholderText: "#5d5f66",
+    _R.Base: "#202124",
+    _R.Button: "#2a2b2f",
+    _R.Highlight: "#3e4046",
+    _R.HighlightedText: "#a3a5ab",
+    _R.Accent: "#3e4046",
+    _R.Link: "#74767d",
 }
 
 
@@ -173,8 +222,9 @@ class _Style(QProxyStyle):
         super().__init__("Fusion")
         self.setObjectName("hearthStyle")
 
-    def drawPrimitive(self, element: QStyle.PrimitiveElement, option: QStyleOption, painter: QPainter,
-                      widget: QWidget | None = None) -> None:
+    def drawPrimitive(
+        self, element: QStyle.PrimitiveElement, option: QStyleOption, painter: QPainter, widget: QWidget | None = None
+    ) -> None:
         if element in _INDICATORS and is_dark(option.palette):
             option = type(option)(option)  # the caller's is not ours to change
             palette = QPalette(option.palette)

@@ -57,8 +57,10 @@ def load_config(path: Path = CONFIG) -> dict:
         for v in variants:
             amx = AMX_FEATURES & set(v["features"])
             if amx:
-                raise BuildError(f"CPU level {v['name']!r} in {path} enables {sorted(amx)}: ggml's AMX kernels "
-                                 "crash (llama.cpp #20824). Remove it.")
+                raise BuildError(
+                    f"CPU level {v['name']!r} in {path} enables {sorted(amx)}: ggml's AMX kernels "
+                    "crash (llama.cpp #20824). Remove it."
+                )
     return config
 
 
@@ -116,13 +118,29 @@ def fetch_sdist(config: dict, cache: Path) -> Path:
     if not path.exists() or sha256_of(path) != want:
         say(f"downloading the llama-cpp-python {version} source from PyPI")
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                 "--no-cache-dir", f"llama-cpp-python=={version}", "-d", tmp])
+            run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "-q",
+                    "--no-deps",
+                    "--no-binary",
+                    ":all:",
+                    "--no-cache-dir",
+                    f"llama-cpp-python=={version}",
+                    "-d",
+                    tmp,
+                ]
+            )
             got = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
             digest = sha256_of(got)
             if digest != want:
-                raise BuildError(f"The llama-cpp-python {version} source from PyPI has sha256 {digest}, "
-                                 f"not {want} as build.toml says. Refusing to build it.")
+                raise BuildError(
+                    f"The llama-cpp-python {version} source from PyPI has sha256 {digest}, "
+                    f"not {want} as build.toml says. Refusing to build it."
+                )
             os.replace(got, path)
     return path
 
@@ -145,14 +163,18 @@ def extract(sdist: Path, into: Path) -> Path:
 def _replace_once(text: str, pattern: str, repl: str, what: str) -> str:
     new, n = re.subn(pattern, lambda _m: repl, text, count=1, flags=re.DOTALL)
     if n != 1:
-        raise BuildError(f"Could not find {what} in the llama-cpp-python source: this version's layout differs "
-                         "from the one build.py knows. Update build.py for it.")
+        raise BuildError(
+            f"Could not find {what} in the llama-cpp-python source: this version's layout differs "
+            "from the one build.py knows. Update build.py for it."
+        )
     return new
 
 
 def variant_block(variants: list[dict]) -> str:
-    lines = ['    if (GGML_SYSTEM_ARCH STREQUAL "x86")',
-             "        # Hearth: the CPU levels chosen in packaging/llama/build.toml (none with AMX)"]
+    lines = [
+        '    if (GGML_SYSTEM_ARCH STREQUAL "x86")',
+        "        # Hearth: the CPU levels chosen in packaging/llama/build.toml (none with AMX)",
+    ]
     for v in variants:
         call = f"ggml_add_cpu_backend_variant({v['name']} {' '.join(v['features'])})".replace(" )", ")")
         if v.get("msvc", True):
@@ -167,12 +189,18 @@ def patch_source(src: Path, config: dict, backend: str, key: str) -> None:
     ggml = src / "vendor/llama.cpp/ggml/src/CMakeLists.txt"
     text = ggml.read_text()
     # Keep the checks above the x86 branch (GGML_BACKEND_DL required, ...) and swap the branch.
-    m = re.search(r'if \(GGML_CPU_ALL_VARIANTS\)\n(.*?)(    if \(GGML_SYSTEM_ARCH STREQUAL "x86"\)\n.*?)'
-                  r'(    elseif\s*\(GGML_SYSTEM_ARCH STREQUAL "ARM"\))', text, flags=re.DOTALL)
+    m = re.search(
+        r'if \(GGML_CPU_ALL_VARIANTS\)\n(.*?)(    if \(GGML_SYSTEM_ARCH STREQUAL "x86"\)\n.*?)'
+        r'(    elseif\s*\(GGML_SYSTEM_ARCH STREQUAL "ARM"\))',
+        text,
+        flags=re.DOTALL,
+    )
     if m is None:
-        raise BuildError("Could not find ggml's x86 CPU level list in the llama-cpp-python source: this version's "
-                         "layout differs from the one build.py knows. Update build.py for it.")
-    text = text[: m.start(2)] + variant_block(variants) + text[m.start(3):]
+        raise BuildError(
+            "Could not find ggml's x86 CPU level list in the llama-cpp-python source: this version's "
+            "layout differs from the one build.py knows. Update build.py for it."
+        )
+    text = text[: m.start(2)] + variant_block(variants) + text[m.start(3) :]
     ggml.write_text(text)
 
     # llama-cpp-python installs libraries by target name and knows only "ggml-cpu"; with
@@ -188,8 +216,14 @@ def patch_source(src: Path, config: dict, backend: str, key: str) -> None:
         "        endif()\n"
         "    endforeach()\n"
     )
-    top.write_text(_replace_once(top.read_text(), r"    llama_cpp_python_install_target\(ggml-cpu\)\n",
-                                 install_all, "llama-cpp-python's install of ggml-cpu"))
+    top.write_text(
+        _replace_once(
+            top.read_text(),
+            r"    llama_cpp_python_install_target\(ggml-cpu\)\n",
+            install_all,
+            "llama-cpp-python's install of ggml-cpu",
+        )
+    )
 
     info = {
         "builder": "hearth packaging/llama/build.py",
@@ -258,10 +292,20 @@ def build(config: dict, backend: str, cache: Path) -> Path:
         staged = Path(tmp) / "staged"
         staged.mkdir()
         shutil.move(str(wheel), staged / wheel.name)
-        (staged / "build-info.json").write_text(json.dumps({
-            "key": key, "backend": backend, "cmake_args": args, "cpu_modules": modules,
-            "build_seconds": round(seconds), "built_on": platform.processor() or machine(),
-        }, indent=2) + "\n")
+        (staged / "build-info.json").write_text(
+            json.dumps(
+                {
+                    "key": key,
+                    "backend": backend,
+                    "cmake_args": args,
+                    "cpu_modules": modules,
+                    "build_seconds": round(seconds),
+                    "built_on": platform.processor() or machine(),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         try:
             os.replace(staged, target)  # atomic: a reader sees no wheel or the whole one
         except OSError:  # another build finished first; keep its wheel

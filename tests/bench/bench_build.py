@@ -67,12 +67,25 @@ def main() -> int:
             row[key] = {"a": round(ma, 1), "b": round(mb, 1), "ratio_b_over_a": round(mb / ma, 3)}
         row["cpu"] = {"a": results[(pa, threads)][0]["cpu"], "b": results[(pb, threads)][0]["cpu"]}
         out.append(row)
-    print(json.dumps({"a": a.compare[0], "b": a.compare[1], "runs": a.runs, "rows": out,
-                      "seconds": round(time.monotonic() - t0)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "a": a.compare[0],
+                "b": a.compare[1],
+                "runs": a.runs,
+                "rows": out,
+                "seconds": round(time.monotonic() - t0),
+            },
+            indent=2,
+        )
+    )
     for row in out:
-        print(f"threads {row['threads']}: pp512 {row['pp512']['a']} vs {row['pp512']['b']} t/s "
-              f"(ratio {row['pp512']['ratio_b_over_a']}), tg128 {row['tg128']['a']} vs {row['tg128']['b']} t/s "
-              f"(ratio {row['tg128']['ratio_b_over_a']})", file=sys.stderr)
+        print(
+            f"threads {row['threads']}: pp512 {row['pp512']['a']} vs {row['pp512']['b']} t/s "
+            f"(ratio {row['pp512']['ratio_b_over_a']}), tg128 {row['tg128']['a']} vs {row['tg128']['b']} t/s "
+            f"(ratio {row['tg128']['ratio_b_over_a']})",
+            file=sys.stderr,
+        )
     return 0
 
 

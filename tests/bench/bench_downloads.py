@@ -55,8 +55,12 @@ hf_hub_download(sys.argv[1], sys.argv[2], local_dir=sys.argv[3], endpoint=sys.ar
 
 def _child(code: str, dest: Path, endpoint: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_XET": "1"}
-    return subprocess.Popen([sys.executable, "-c", code, REPO, FILE, str(dest), endpoint], env=env,
-                            cwd=Path(__file__).resolve().parent.parent, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, REPO, FILE, str(dest), endpoint],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _timed_full(code: str, hub: HubServer) -> float:
@@ -150,13 +154,19 @@ def main() -> int:
         print(json.dumps(fig, indent=1))
         return 0
     print(f"{args.mb} MB file on loopback, medians of {args.runs} runs (Hearth | hf_hub_download)")
-    print(f"  full download        {fig['hearth_full_s']:.2f} s | {fig['hf_full_s']:.2f} s   "
-          f"({fig['hearth_mb_per_s']:.0f} | {fig['hf_mb_per_s']:.0f} MB/s; Hearth includes sha256 verification; "
-          f"ratio {fig['hf_full_s'] / fig['hearth_full_s']:.2f})")
-    print(f"  killed at 50%, again: fetched {fig['hearth_refetched_share']:.0%} | {fig['hf_refetched_share']:.0%} "
-          f"of the file, finished in {fig['hearth_finish_after_kill_s']:.2f} s | {fig['hf_finish_after_kill_s']:.2f} s")
-    print(f"  Cancel returns in    {fig['cancel_ms_throttled']:.0f} ms (throttled link), "
-          f"{fig['cancel_ms_stalled']:.0f} ms (stalled server); hf_hub_download has no cancel")
+    print(
+        f"  full download        {fig['hearth_full_s']:.2f} s | {fig['hf_full_s']:.2f} s   "
+        f"({fig['hearth_mb_per_s']:.0f} | {fig['hf_mb_per_s']:.0f} MB/s; Hearth includes sha256 verification; "
+        f"ratio {fig['hf_full_s'] / fig['hearth_full_s']:.2f})"
+    )
+    print(
+        f"  killed at 50%, again: fetched {fig['hearth_refetched_share']:.0%} | {fig['hf_refetched_share']:.0%} "
+        f"of the file, finished in {fig['hearth_finish_after_kill_s']:.2f} s | {fig['hf_finish_after_kill_s']:.2f} s"
+    )
+    print(
+        f"  Cancel returns in    {fig['cancel_ms_throttled']:.0f} ms (throttled link), "
+        f"{fig['cancel_ms_stalled']:.0f} ms (stalled server); hf_hub_download has no cancel"
+    )
     return 0
 
 

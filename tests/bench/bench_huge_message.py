@@ -57,9 +57,14 @@ def ask(data_dir: Path, *extra: str, timeout: float = 600) -> tuple[dict[str, ob
     """(the --json result, wall seconds, peak RSS in MB of any descendant process)."""
     env = {**os.environ, "HEARTH_DATA_DIR": str(data_dir)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(_HEARTH), "ask", *extra, "--max-tokens", "8", "--temperature", "0", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(_HEARTH), "ask", *extra, "--max-tokens", "8", "--temperature", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        start_new_session=True,
+    )
     peak = 0
     while proc.poll() is None and time.perf_counter() - t0 < timeout:
         peak = max([peak, *(_hwm_kb(p) for p in _descendants(proc.pid))])
@@ -93,9 +98,14 @@ def run(mb: float, runs: int, timeout: float) -> dict[str, object]:
             walls.append(wall)
             peaks.append(peak)
             states.append(str(result.get("state") or result.get("error"))[-300:])
-        return {"mb": mb, "ttft_ms": statistics.median(ttfts), "wall_s": round(statistics.median(walls), 2),
-                "engine_peak_mb": statistics.median(peaks), "states": states,
-                "each": {"ttft_ms": [round(t, 1) for t in ttfts], "wall_s": [round(w, 2) for w in walls]}}
+        return {
+            "mb": mb,
+            "ttft_ms": statistics.median(ttfts),
+            "wall_s": round(statistics.median(walls), 2),
+            "engine_peak_mb": statistics.median(peaks),
+            "states": states,
+            "each": {"ttft_ms": [round(t, 1) for t in ttfts], "wall_s": [round(w, 2) for w in walls]},
+        }
 
 
 def main() -> None:

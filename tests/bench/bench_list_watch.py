@@ -52,8 +52,13 @@ async def _bench(db: Path, runs: int) -> None:
 
         print(_line("  the PRAGMA alone, on the caller's thread", await _timed(pragma, runs * 5)))
         turn = await other.begin_turn(None, "A chat from another process", "bench")
-        other.finalize(turn.ids.generation_id, text="ok", state=GenerationState.COMPLETED, metrics={},
-                       final_token_at=time.perf_counter()).result()
+        other.finalize(
+            turn.ids.generation_id,
+            text="ok",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result()
         assert await store.data_version() != start.version
         for n, held in pages.items():
             found = await store.conversation_changes(start.mark, held)

@@ -36,8 +36,14 @@ PROMPT = "Write a short story about a lighthouse keeper."
 
 
 def _baseline(client: httpx.Client, server: LlamaServer, tokens: int) -> tuple[float, float, int]:
-    body = {"model": server.model, "messages": [{"role": "user", "content": PROMPT}], "stream": True,
-            "temperature": 0.0, "max_tokens": tokens, "seed": 1}
+    body = {
+        "model": server.model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "stream": True,
+        "temperature": 0.0,
+        "max_tokens": tokens,
+        "seed": 1,
+    }
     t0 = time.perf_counter()
     first = last = 0.0
     n = 0
@@ -55,8 +61,13 @@ def _baseline(client: httpx.Client, server: LlamaServer, tokens: int) -> tuple[f
 
 
 async def _hearth(engine: AsyncEngine, spec: RemoteSpec, tokens: int, gid: int) -> tuple[float, float, int]:
-    cmd = Generate(gid, (ChatMessage("user", PROMPT),), Sampling(temperature=0.0, max_tokens=tokens, seed=1),
-                   remote=spec, filters=FilterConfig())
+    cmd = Generate(
+        gid,
+        (ChatMessage("user", PROMPT),),
+        Sampling(temperature=0.0, max_tokens=tokens, seed=1),
+        remote=spec,
+        filters=FilterConfig(),
+    )
     t0 = time.perf_counter()
     first = last = 0.0
     n = 0
@@ -108,12 +119,18 @@ def main() -> int:
     if args.json:
         print(json.dumps(fig, indent=1))
         return 0
-    print(f"llama-cpp-python server on 127.0.0.1, bundled model, {args.tokens} tokens greedy, medians of {args.runs} "
-          "interleaved runs (plain httpx | Hearth's remote path)")
-    print(f"  time to first token  {fig['baseline_ttft_ms']:.1f} ms | {fig['hearth_ttft_ms']:.1f} ms "
-          f"(added by Hearth: {fig['added_ttft_ms']:.1f} ms, median of per-run differences)")
-    print(f"  tokens/s             {fig['baseline_tokens_per_s']:.1f} | {fig['hearth_tokens_per_s']:.1f} "
-          f"(ratio {fig['hearth_tokens_per_s'] / fig['baseline_tokens_per_s']:.3f})")
+    print(
+        f"llama-cpp-python server on 127.0.0.1, bundled model, {args.tokens} tokens greedy, medians of {args.runs} "
+        "interleaved runs (plain httpx | Hearth's remote path)"
+    )
+    print(
+        f"  time to first token  {fig['baseline_ttft_ms']:.1f} ms | {fig['hearth_ttft_ms']:.1f} ms "
+        f"(added by Hearth: {fig['added_ttft_ms']:.1f} ms, median of per-run differences)"
+    )
+    print(
+        f"  tokens/s             {fig['baseline_tokens_per_s']:.1f} | {fig['hearth_tokens_per_s']:.1f} "
+        f"(ratio {fig['hearth_tokens_per_s'] / fig['baseline_tokens_per_s']:.3f})"
+    )
     return 0
 
 

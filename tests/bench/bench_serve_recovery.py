@@ -44,8 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
-    short = {"model": LOCAL, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8,
-             "temperature": 0}
+    short = {"model": LOCAL, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8, "temperature": 0}
     with tempfile.TemporaryDirectory() as tmp:
         served = Served(Path(tmp) / "data", "--threads", "1")
         try:
@@ -83,10 +82,14 @@ def main() -> None:
             served.stop()
     med = statistics.median
     print(f"warm request (8 tokens):               median {med(warm):7.0f} ms   (baseline)")
-    print(f"after the engine was killed:           median {med(restarted):7.0f} ms   "
-          f"({med(restarted) / med(warm):.1f}x the warm request; all {len(restarted)} answered)")
-    print(f"plain request, client gone after 1 s:  generated on for median {med(kept_ms):5.0f} ms, "
-          f"{med(kept_tokens):.0f} tokens (a client that waits gets {med(full_tokens):.0f})")
+    print(
+        f"after the engine was killed:           median {med(restarted):7.0f} ms   "
+        f"({med(restarted) / med(warm):.1f}x the warm request; all {len(restarted)} answered)"
+    )
+    print(
+        f"plain request, client gone after 1 s:  generated on for median {med(kept_ms):5.0f} ms, "
+        f"{med(kept_tokens):.0f} tokens (a client that waits gets {med(full_tokens):.0f})"
+    )
 
 
 if __name__ == "__main__":

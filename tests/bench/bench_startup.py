@@ -34,8 +34,13 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 def first_token(exe: Path) -> float:
     with tempfile.TemporaryDirectory() as home:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(exe), "ask", "Say hi.", "--max-tokens", "8", "--temperature", "0"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env(Path(home)), cwd=home)
+        proc = subprocess.Popen(
+            [str(exe), "ask", "Say hi.", "--max-tokens", "8", "--temperature", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_env(Path(home)),
+            cwd=home,
+        )
         assert proc.stdout is not None
         proc.stdout.read(1)
         elapsed = time.perf_counter() - t0
@@ -48,8 +53,13 @@ def window_painted(exe: Path, display: str) -> float:
         watcher = start_watcher(display, Path(home) / "shot.png", timeout=60)
         time.sleep(0.5)  # the watcher's own Qt start-up must not count
         t0 = time.time()
-        app = subprocess.Popen([str(exe)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=_env(Path(home), DISPLAY=display), cwd=home)
+        app = subprocess.Popen(
+            [str(exe)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_env(Path(home), DISPLAY=display),
+            cwd=home,
+        )
         try:
             out, _ = watcher.communicate(timeout=90)
         finally:
@@ -77,13 +87,21 @@ def main() -> int:
             for name, exe in exes.items():
                 tok[name].append(first_token(exe))
                 win[name].append(window_painted(exe, display))
-    out = {name: {"first_token_s": round(statistics.median(tok[name]), 3),
-                  "window_painted_s": round(statistics.median(win[name]), 3)} for name in exes}
+    out = {
+        name: {
+            "first_token_s": round(statistics.median(tok[name]), 3),
+            "window_painted_s": round(statistics.median(win[name]), 3),
+        }
+        for name in exes
+    }
     out["runs"] = a.runs
     print(json.dumps(out, indent=2))
-    print(f"first token: bundle {out['bundle']['first_token_s']} s, venv {out['venv']['first_token_s']} s; "
-          f"window painted: bundle {out['bundle']['window_painted_s']} s, venv {out['venv']['window_painted_s']} s "
-          f"(medians of {a.runs})", file=sys.stderr)
+    print(
+        f"first token: bundle {out['bundle']['first_token_s']} s, venv {out['venv']['first_token_s']} s; "
+        f"window painted: bundle {out['bundle']['window_painted_s']} s, venv {out['venv']['window_painted_s']} s "
+        f"(medians of {a.runs})",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -28,8 +28,9 @@ def test_the_benchmark_answer_has_prose_lists_a_table_and_20_code_blocks() -> No
 def test_bench_render_prints_both_sides_and_the_headline_figures() -> None:
     # Its own process, as a person runs it (it runs Qt event loops of its own).
     command = [sys.executable, "-m", "app", "bench", "render", "--json", "--runs", "1"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    )
     report = json.loads(done.stdout)
     assert done.returncode == (0 if all(t["pass"] for t in report["targets"].values()) else 1), done.stderr
     assert report["answer_chars"] == 50_000

@@ -40,20 +40,53 @@ def test_bench_scale_reports_every_figure_beside_an_empty_store(tmp_path: Path, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     # Its own process, as a person runs it: the bench starts and ends event loops of its own,
     # which must not share a process with the Qt tests' loops.
-    done = subprocess.run([sys.executable, "-m", "app", "bench", "scale", "--json", "--conversations", "200",
-                           "--messages", "4000", "--runs", "1"], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "bench",
+            "scale",
+            "--json",
+            "--conversations",
+            "200",
+            "--messages",
+            "4000",
+            "--runs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     report = json.loads(done.stdout)
     assert done.returncode == (0 if all(t["pass"] for t in report["targets"].values()) else 1), done.stderr
     assert report["store"]["conversations"] == 200
     scale, empty = report["scale"], report["empty"]
     assert scale["rows_listed"] == 200 and empty["rows_listed"] == 0
     assert scale["long_messages"] == 1_000
-    for key in ("paint_s", "open_long_s", "read_long_s", "search_p50_ms", "search_p99_ms", "cli_search_s",
-                "rss_mb", "rss_peak_mb", "command_latency_ms", "command_latency_delta_ms"):
+    for key in (
+        "paint_s",
+        "open_long_s",
+        "read_long_s",
+        "search_p50_ms",
+        "search_p99_ms",
+        "cli_search_s",
+        "rss_mb",
+        "rss_peak_mb",
+        "command_latency_ms",
+        "command_latency_delta_ms",
+    ):
         assert isinstance(scale[key], float), key
-    assert set(report["targets"]) == {"paint_s", "open_long_s", "search_p50_ms", "search_p99_ms", "rss_peak_mb",
-                                      "command_latency_delta_ms"}
+    assert set(report["targets"]) == {
+        "paint_s",
+        "open_long_s",
+        "search_p50_ms",
+        "search_p99_ms",
+        "rss_peak_mb",
+        "command_latency_delta_ms",
+    }
     db = cached(ScaleSpec(200, 4000, 1000), log=False)  # cached: the second call finds it
     with Store.open(db) as store:
         assert len(store.reads.list_conversations()) == 200  # the bench's own turns were removed again

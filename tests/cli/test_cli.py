@@ -17,8 +17,13 @@ import pytest
 def hearth(
     *args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def ask_json(data_dir: Path, prompt: str, *extra: str) -> dict:
@@ -70,8 +75,9 @@ def test_ask_streams_to_stdout_and_reports_on_stderr(data_dir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["missing", "not_gguf"], ids=["missing-model", "not-a-gguf"])
-def test_bad_model_gives_a_clear_error_and_keeps_saved_chats(kind: str, data_dir: Path, not_gguf_file: Path,
-                                                             tmp_path: Path) -> None:
+def test_bad_model_gives_a_clear_error_and_keeps_saved_chats(
+    kind: str, data_dir: Path, not_gguf_file: Path, tmp_path: Path
+) -> None:
     ask_json(data_dir, "Remember this chat.")
     before = rows(data_dir, "select id, role, content from message order by id")
     bad = tmp_path / "gone.gguf" if kind == "missing" else not_gguf_file
@@ -83,8 +89,11 @@ def test_bad_model_gives_a_clear_error_and_keeps_saved_chats(kind: str, data_dir
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("args", "needle"), [(["ask", "   "], "empty"), (["ask", "hi", "--conversation", "42"], "42")],
-                         ids=["empty-prompt", "unknown-conversation"])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["ask", "   "], "empty"), (["ask", "hi", "--conversation", "42"], "42")],
+    ids=["empty-prompt", "unknown-conversation"],
+)
 def test_bad_input_is_refused_clearly(args: list[str], needle: str, data_dir: Path) -> None:
     r = hearth(*args, data_dir=data_dir)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
@@ -92,17 +101,31 @@ def test_bad_input_is_refused_clearly(args: list[str], needle: str, data_dir: Pa
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_and_the_partial_answer_is_saved(data_dir: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "app", "ask", "Tell me a very long story about the sea.",
-                             "--max-tokens", "2000", "--data-dir", str(data_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "ask",
+            "Tell me a very long story about the sea.",
+            "--max-tokens",
+            "2000",
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     seen = proc.stdout.read(40)  # wait until the answer is visibly streaming
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "cancelled" in err
-    (state, reason, content), = rows(data_dir, "select g.state, g.cancel_reason, m.content from generation g "
-                                               "join message m on m.id = g.message_id")
+    ((state, reason, content),) = rows(
+        data_dir, "select g.state, g.cancel_reason, m.content from generation g join message m on m.id = g.message_id"
+    )
     assert state == "cancelled" and reason == "user"
     assert content.startswith(seen) and len(content) >= len(seen)
     assert len(content) < 6000  # it stopped well before 2,000 tokens
@@ -128,7 +151,8 @@ def test_backup_copies_every_conversation_and_never_overwrites(data_dir: Path, t
     restored.mkdir()
     (restored / "hearth.db").write_bytes(dest.read_bytes())
     assert rows(restored, "select content from message where id = ?".replace("?", str(first["message_id"]))) == [
-        (first["text"],)]
+        (first["text"],)
+    ]
     listed = hearth("list", data_dir=restored)
     assert listed.returncode == 0 and "Remember the lighthouse." in listed.stdout
     again = hearth("backup", str(dest), data_dir=data_dir)
@@ -146,13 +170,33 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
     # sums in another order, so a greedy answer may part from the first at a near tie.
     plain = ("--repeat-penalty", "1.0", "--threads", "1")
     whole = ask_json(data_dir, prompt, "--max-tokens", "160", *plain)["text"]
-    proc = subprocess.Popen([sys.executable, "-m", "app", "ask", prompt, "--json", "--temperature", "0",
-                             "--max-tokens", "160", *plain, "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "ask",
+            prompt,
+            "--json",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "160",
+            *plain,
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # stop it once a checkpoint holds some words
-        got = rows_once_ready(data_dir, "SELECT length(m.content) FROM message m JOIN generation g "
-                                        "ON g.message_id = m.id WHERE g.state = 'streaming'")
+        got = rows_once_ready(
+            data_dir,
+            "SELECT length(m.content) FROM message m JOIN generation g "
+            "ON g.message_id = m.id WHERE g.state = 'streaming'",
+        )
         if got and got[0][0] > 40:
             break
         time.sleep(0.05)
@@ -161,8 +205,18 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
     stopped = json.loads(out)
     assert proc.returncode == 130 and stopped["state"] == "cancelled", err
     assert whole.startswith(stopped["text"]) and stopped["text"] != whole
-    cont = hearth("ask", "--continue", str(stopped["message_id"]), "--json", "--temperature", "0", "--max-tokens",
-                  "160", *plain, data_dir=data_dir)
+    cont = hearth(
+        "ask",
+        "--continue",
+        str(stopped["message_id"]),
+        "--json",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "160",
+        *plain,
+        data_dir=data_dir,
+    )
     assert cont.returncode == 0, cont.stderr
     (joined,) = rows(data_dir, f"SELECT content FROM message WHERE id = {stopped['message_id']}")[0]
     # Exact across the join. Further on, a fresh process evaluates the stopped text as one batch,
@@ -179,9 +233,23 @@ def _streaming(data_dir: Path) -> bool:
 def test_ctrl_c_works_within_a_second_with_a_stuck_engine(data_dir: Path) -> None:
     import psutil
 
-    proc = subprocess.Popen([sys.executable, "-m", "app", "ask", "Tell me a very long story.", "--json",
-                             "--max-tokens", "1500", "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "ask",
+            "Tell me a very long story.",
+            "--json",
+            "--max-tokens",
+            "1500",
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _streaming(data_dir):
@@ -203,8 +271,9 @@ def test_ctrl_c_works_within_a_second_with_a_stuck_engine(data_dir: Path) -> Non
     assert not psutil.pid_exists(engine.pid) or engine.status() == psutil.STATUS_ZOMBIE
 
 
-def test_a_model_whose_weights_are_damaged_fails_naming_the_file(data_dir: Path, tmp_path: Path,
-                                                                 model_path: Path) -> None:
+def test_a_model_whose_weights_are_damaged_fails_naming_the_file(
+    data_dir: Path, tmp_path: Path, model_path: Path
+) -> None:
     """Header intact, weights not: NaN logits end the answer as failed(bad_model), never an empty 'completed'."""
     from engine.gguf_check import check_gguf_metadata
 
@@ -213,7 +282,7 @@ def test_a_model_whose_weights_are_damaged_fails_naming_the_file(data_dir: Path,
     damaged = tmp_path / "damaged.gguf"
     raw = bytearray(model_path.read_bytes())
     start = summary.data_offset + norm.offset
-    raw[start:start + norm.nbytes] = b"\xff" * norm.nbytes  # float32 NaN everywhere in one norm
+    raw[start : start + norm.nbytes] = b"\xff" * norm.nbytes  # float32 NaN everywhere in one norm
     damaged.write_bytes(bytes(raw))
     r = hearth("ask", "Hello", "--json", "--model", str(damaged), "--max-tokens", "16", data_dir=data_dir)
     result = json.loads(r.stdout)

@@ -19,10 +19,16 @@ import pytest
 from store import Store
 
 
-def hearth(*args: str, data_dir: Path, stdin: bytes | None = None,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], input=stdin,
-                          capture_output=True, timeout=120, env=env)
+def hearth(
+    *args: str, data_dir: Path, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def _err(r: subprocess.CompletedProcess[bytes]) -> str:
@@ -37,8 +43,11 @@ def _chat(data_dir: Path, n: int = 3) -> None:
 
 @pytest.mark.slow
 def test_invalid_utf8_in_the_prompt_is_refused_clearly(data_dir: Path) -> None:
-    argv = subprocess.run([sys.executable, "-m", "app", "ask", os.fsdecode(b"caf\xe9 \xff"), "--data-dir",
-                           str(data_dir)], capture_output=True, timeout=60)
+    argv = subprocess.run(
+        [sys.executable, "-m", "app", "ask", os.fsdecode(b"caf\xe9 \xff"), "--data-dir", str(data_dir)],
+        capture_output=True,
+        timeout=60,
+    )
     piped = hearth("ask", "-", data_dir=data_dir, stdin=b"hello \xff\xfe world")
     for r in (argv, piped):
         assert r.returncode == 2 and "not valid UTF-8" in _err(r) and "Traceback" not in _err(r), _err(r)
@@ -68,7 +77,7 @@ def test_a_damaged_database_is_called_damaged_left_alone_and_points_to_doctor(da
     _chat(data_dir)
     db = data_dir / "hearth.db"
     raw = bytearray(db.read_bytes())
-    raw[4096: 4096 * 3] = os.urandom(8192)  # random bytes over two pages, as a failing disk leaves them
+    raw[4096 : 4096 * 3] = os.urandom(8192)  # random bytes over two pages, as a failing disk leaves them
     db.write_bytes(bytes(raw))
     before = db.read_bytes()
     for args in (["list", "--messages"], ["ask", "hi", "--max-tokens", "2"]):
@@ -95,9 +104,21 @@ def test_adding_a_symlink_loop_as_a_model_says_so(data_dir: Path, tmp_path: Path
 
 @pytest.mark.slow
 def test_a_reader_that_stops_early_cancels_the_answer_and_it_is_saved_as_cancelled(data_dir: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "app", "ask", "Write a very long story about the sea.",
-                             "--max-tokens", "1500", "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "ask",
+            "Write a very long story about the sea.",
+            "--max-tokens",
+            "1500",
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     shown = proc.stdout.read(30)  # like `| head -c 30`
     proc.stdout.close()
@@ -106,16 +127,21 @@ def test_a_reader_that_stops_early_cancels_the_answer_and_it_is_saved_as_cancell
     assert time.monotonic() - t0 < 10  # it did not generate on to 1,500 tokens for nobody
     assert b"Traceback" not in err, err.decode()
     with sqlite3.connect(data_dir / "hearth.db") as db:
-        state, text, tokens = db.execute("SELECT g.state, m.content, g.completion_tokens FROM generation g "
-                                         "JOIN message m ON m.id = g.message_id").fetchone()
+        state, text, tokens = db.execute(
+            "SELECT g.state, m.content, g.completion_tokens FROM generation g JOIN message m ON m.id = g.message_id"
+        ).fetchone()
     assert state == "cancelled" and text.encode().startswith(shown) and tokens < 1500
 
 
 @pytest.mark.slow
 def test_listing_into_a_closed_pipe_is_quiet(data_dir: Path) -> None:
     _chat(data_dir, 4)
-    r = subprocess.run(f"{sys.executable} -m app list --messages --data-dir {data_dir} | head -n 1",
-                       shell=True, capture_output=True, timeout=60)
+    r = subprocess.run(
+        f"{sys.executable} -m app list --messages --data-dir {data_dir} | head -n 1",
+        shell=True,
+        capture_output=True,
+        timeout=60,
+    )
     assert r.stdout.count(b"\n") == 1 and b"Traceback" not in r.stderr and b"BrokenPipe" not in r.stderr
 
 
@@ -153,14 +179,17 @@ def test_a_store_on_a_read_only_disk_can_still_be_listed_and_backed_up(tmpfs: Pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("start", [
-    # A new data dir: creating the database fails with SQLite's own "database or disk is full".
-    pytest.param("new", id="a-new-data-dir"),
-    # SQLite reports a full disk as "disk I/O error" when it cannot grow the database's -shm file.
-    pytest.param("saved", id="saved-conversations-no-room"),
-    # Opening works, the first write (the new message) does not: it was retried for 56 s.
-    pytest.param("saved-48k-free", id="saved-conversations-48k-free"),
-])
+@pytest.mark.parametrize(
+    "start",
+    [
+        # A new data dir: creating the database fails with SQLite's own "database or disk is full".
+        pytest.param("new", id="a-new-data-dir"),
+        # SQLite reports a full disk as "disk I/O error" when it cannot grow the database's -shm file.
+        pytest.param("saved", id="saved-conversations-no-room"),
+        # Opening works, the first write (the new message) does not: it was retried for 56 s.
+        pytest.param("saved-48k-free", id="saved-conversations-48k-free"),
+    ],
+)
 def test_a_full_disk_at_start_is_called_full_at_once(tmpfs: Path, start: str) -> None:
     data = tmpfs / "data"
     data.mkdir()

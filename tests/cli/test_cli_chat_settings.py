@@ -16,8 +16,9 @@ pytestmark = pytest.mark.slow  # whole `hearth` processes, fault runs or benchma
 
 
 def hearth(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=180
+    )
 
 
 def ask(data_dir: Path, *args: str) -> dict:
@@ -76,15 +77,23 @@ def test_bad_values_exit_2_with_a_message_and_save_nothing(data_dir: Path) -> No
 
 
 def test_presets_add_choose_default_and_new_chats_start_from_it(data_dir: Path) -> None:
-    add = hearth("presets", "add", "Tiny", "--from", "Precise", "--max-tokens", "4", "--system", "Be brief.",
-                 data_dir=data_dir)
+    add = hearth(
+        "presets", "add", "Tiny", "--from", "Precise", "--max-tokens", "4", "--system", "Be brief.", data_dir=data_dir
+    )
     assert add.returncode == 0, add.stderr
     assert hearth("presets", "default", "tiny", data_dir=data_dir).returncode == 0
     listed = json.loads(hearth("presets", "--json", data_dir=data_dir).stdout)
     assert listed["default"] == "Tiny" and "Tiny" in [p["name"] for p in listed["presets"]]
     fresh = ask(data_dir, "Hello")
-    assert fresh["settings"] == {"system_prompt": "Be brief.", "temperature": 0.2, "top_p": 0.9, "max_tokens": 4,
-                                 "repeat_penalty": 1.1, "context_length": 0, "overflow": "rolling"}
+    assert fresh["settings"] == {
+        "system_prompt": "Be brief.",
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_tokens": 4,
+        "repeat_penalty": 1.1,
+        "context_length": 0,
+        "overflow": "rolling",
+    }
     creative = ask(data_dir, "Hello", "--preset", "creative", "--max-tokens", "3")
     assert creative["settings"]["temperature"] == 1.0 and creative["settings"]["max_tokens"] == 3
     assert creative["settings"]["system_prompt"] == ""

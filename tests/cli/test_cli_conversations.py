@@ -18,8 +18,13 @@ pytestmark = pytest.mark.slow  # whole `hearth` processes, fault runs or benchma
 
 
 def hearth(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -28,11 +33,21 @@ def seeded(data_dir: Path) -> tuple[Path, int, int]:
     data_dir.mkdir(parents=True, exist_ok=True)
     with Store.open(data_dir / "hearth.db") as store:
         first = asyncio.run(store.begin_turn(None, "Plan a café crawl in Lisbon", "smol"))
-        store.finalize(first.ids.generation_id, text="Start at A Brasileira, then Café Nicola.",
-                       state=GenerationState.COMPLETED, metrics={}, final_token_at=time.perf_counter()).result(5)
+        store.finalize(
+            first.ids.generation_id,
+            text="Start at A Brasileira, then Café Nicola.",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(5)
         other = asyncio.run(store.begin_turn(None, "Bake sourdough", "smol"))
-        store.finalize(other.ids.generation_id, text="Feed the starter.", state=GenerationState.COMPLETED,
-                       metrics={}, final_token_at=time.perf_counter()).result(5)
+        store.finalize(
+            other.ids.generation_id,
+            text="Feed the starter.",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(5)
     return data_dir, first.ids.conversation_id, other.ids.conversation_id
 
 
@@ -105,8 +120,13 @@ def test_show_prints_the_branch_shown_and_marks_which_branch_it_is(seeded: tuple
     with Store.open(data_dir / "hearth.db") as store:
         first = asyncio.run(store.messages(trip))
         again = asyncio.run(store.begin_regenerate(first[1].id, "smol"))
-        store.finalize(again.ids.generation_id, text="Try Pastéis de Belém first.", state=GenerationState.COMPLETED,
-                       metrics={}, final_token_at=time.perf_counter()).result(5)
+        store.finalize(
+            again.ids.generation_id,
+            text="Try Pastéis de Belém first.",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(5)
     r = hearth("show", str(trip), data_dir=data_dir)
     assert "Assistant [branch 2 of 2]:\nTry Pastéis de Belém first." in r.stdout
     assert "A Brasileira" not in r.stdout  # the other branch is kept, not shown

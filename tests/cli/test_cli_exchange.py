@@ -20,8 +20,13 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "chatgpt_conversations.json"
 
 
 def hearth(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], capture_output=True,
-                          text=True, timeout=60, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture
@@ -30,11 +35,21 @@ def seeded(data_dir: Path) -> tuple[Path, int]:
     data_dir.mkdir(parents=True, exist_ok=True)
     with Store.open(data_dir / "hearth.db") as store:
         first = asyncio.run(store.begin_turn(None, "Name a café in Lisbon", "smol"))
-        store.finalize(first.ids.generation_id, text="A Brasileira.", state=GenerationState.COMPLETED, metrics={},
-                       final_token_at=time.perf_counter()).result(5)
+        store.finalize(
+            first.ids.generation_id,
+            text="A Brasileira.",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(5)
         again = asyncio.run(store.begin_regenerate(first.ids.assistant_message_id, "smol"))
-        store.finalize(again.ids.generation_id, text="Café Nicola.", state=GenerationState.COMPLETED, metrics={},
-                       final_token_at=time.perf_counter()).result(5)
+        store.finalize(
+            again.ids.generation_id,
+            text="Café Nicola.",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(5)
     return data_dir, first.ids.conversation_id
 
 
@@ -48,7 +63,10 @@ def test_export_markdown_to_stdout_and_json_to_a_file_that_must_be_new(seeded, t
     assert done.returncode == 0 and str(out) in done.stderr
     exported = json.loads(out.read_text(encoding="utf-8"))
     assert exported["version"] == 1 and [m["content"] for m in exported["messages"]] == [
-        "Name a café in Lisbon", "A Brasileira.", "Café Nicola."]
+        "Name a café in Lisbon",
+        "A Brasileira.",
+        "Café Nicola.",
+    ]
     again = hearth("export", str(cid), "--format", "md", "-o", str(out), data_dir=data_dir)
     assert again.returncode == 2 and "already exists" in again.stderr
     assert json.loads(out.read_text(encoding="utf-8")) == exported  # untouched
@@ -63,15 +81,19 @@ def test_export_of_a_missing_conversation_says_so(seeded) -> None:
 def test_import_reports_what_it_did_and_a_second_run_adds_nothing(data_dir: Path) -> None:
     first = hearth("import", str(FIXTURE), data_dir=data_dir)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines()[0].startswith("3 conversations imported (11 messages), 1 skipped: "
-                                                   "no messages with text")
+    assert first.stdout.splitlines()[0].startswith(
+        "3 conversations imported (11 messages), 1 skipped: no messages with text"
+    )
     second = hearth("import", str(FIXTURE), "--json", data_dir=data_dir)
     report = json.loads(second.stdout)
     assert second.returncode == 0 and report["conversations_imported"] == 0
     assert [s["reason"] for s in report["skipped"]].count("already imported") == 3
     listed = hearth("list", data_dir=data_dir).stdout.splitlines()
-    assert [line.split("\t")[1] for line in listed] == ["Σ Why is the sky blue? 空", "Plot a sine wave",
-                                                        "Lisbon café crawl ☕"]  # by their original times
+    assert [line.split("\t")[1] for line in listed] == [
+        "Σ Why is the sky blue? 空",
+        "Plot a sine wave",
+        "Lisbon café crawl ☕",
+    ]  # by their original times
 
 
 def test_export_then_import_elsewhere_gives_the_same_conversation(seeded, tmp_path) -> None:
@@ -85,12 +107,15 @@ def test_export_then_import_elsewhere_gives_the_same_conversation(seeded, tmp_pa
     assert [m["content"] for m in shown["messages"]] == ["Name a café in Lisbon", "Café Nicola."]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    pytest.param(b"\xff\xfe\x00junk", "is UTF-16 text", id="utf16"),
-    pytest.param(b"caf\xe9", "is not UTF-8 text", id="latin1"),
-    pytest.param(b"{not json", "is not JSON", id="not-json"),
-    pytest.param(b'{"format": "hearth.conversation", "version": 3}', "newer Hearth (format version 3", id="newer"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"\xff\xfe\x00junk", "is UTF-16 text", id="utf16"),
+        pytest.param(b"caf\xe9", "is not UTF-8 text", id="latin1"),
+        pytest.param(b"{not json", "is not JSON", id="not-json"),
+        pytest.param(b'{"format": "hearth.conversation", "version": 3}', "newer Hearth (format version 3", id="newer"),
+    ],
+)
 def test_import_of_a_bad_file_is_a_clear_message_not_a_traceback(data_dir: Path, tmp_path, content, message) -> None:
     bad = tmp_path / "bad.json"
     bad.write_bytes(content)

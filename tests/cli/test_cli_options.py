@@ -11,11 +11,24 @@ import pytest
 
 from app.cli.main import _parser
 
-COMMON = [("--data-dir", "/tmp/x", "data_dir", "/tmp/x"), ("--model", "m.gguf", "model", "m.gguf"),
-          ("--threads", "3", "threads", 3), ("--ctx", "2048", "ctx", 2048), ("--gpu-layers", "7", "gpu_layers", 7),
-          ("--flash-attn", None, "flash_attn", True), ("--no-flash-attn", None, "flash_attn", False)]
-COMMANDS = [["ask", "hi"], ["list"], ["backup", "out.db"], ["bench"], ["doctor"], ["models", "list"],
-            ["models", "info", "x"]]
+COMMON = [
+    ("--data-dir", "/tmp/x", "data_dir", "/tmp/x"),
+    ("--model", "m.gguf", "model", "m.gguf"),
+    ("--threads", "3", "threads", 3),
+    ("--ctx", "2048", "ctx", 2048),
+    ("--gpu-layers", "7", "gpu_layers", 7),
+    ("--flash-attn", None, "flash_attn", True),
+    ("--no-flash-attn", None, "flash_attn", False),
+]
+COMMANDS = [
+    ["ask", "hi"],
+    ["list"],
+    ["backup", "out.db"],
+    ["bench"],
+    ["doctor"],
+    ["models", "list"],
+    ["models", "info", "x"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
@@ -51,14 +64,18 @@ def test_a_data_dir_before_ask_is_where_the_chat_is_saved(tmp_path: Path, data_d
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("args", "words"), [
-    (["ask", "hi", "--max-tokens", "0"], "--max-tokens: must be 1 or more"),
-    (["ask", "hi", "--max-tokens", "-3"], "--max-tokens: must be 1 or more"),
-    (["ask", "hi", "--temperature", "-1"], "--temperature: must be between 0 and 5"),
-    (["--threads", "0", "list"], "--threads: must be 1 or more"),
-    (["list", "--conversation", "77"], "there is no conversation 77"),
-    (["ask", "hi", "--model", "qwen-9000"], "There is no model 'qwen-9000'"),
-], ids=["max-tokens-0", "max-tokens-negative", "temperature", "threads", "no-such-chat", "no-such-model-id"])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["ask", "hi", "--max-tokens", "0"], "--max-tokens: must be 1 or more"),
+        (["ask", "hi", "--max-tokens", "-3"], "--max-tokens: must be 1 or more"),
+        (["ask", "hi", "--temperature", "-1"], "--temperature: must be between 0 and 5"),
+        (["--threads", "0", "list"], "--threads: must be 1 or more"),
+        (["list", "--conversation", "77"], "there is no conversation 77"),
+        (["ask", "hi", "--model", "qwen-9000"], "There is no model 'qwen-9000'"),
+    ],
+    ids=["max-tokens-0", "max-tokens-negative", "temperature", "threads", "no-such-chat", "no-such-model-id"],
+)
 def test_bad_values_are_refused_with_a_reason_and_exit_2(args: list[str], words: str, data_dir: Path) -> None:
     r = _hearth(*args, "--data-dir", str(data_dir))
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr

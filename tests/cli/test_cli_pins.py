@@ -25,8 +25,13 @@ def chats(tmp_path: Path) -> tuple[Path, list[int]]:
     with Store.open(tmp_path / "hearth.db") as store:
         for n in range(5):
             start = asyncio.run(store.begin_turn(None, f"chat number {n}", "smol"))
-            store.finalize(start.ids.generation_id, text="ok", state=GenerationState.COMPLETED, metrics={},
-                           final_token_at=time.perf_counter()).result(5)
+            store.finalize(
+                start.ids.generation_id,
+                text="ok",
+                state=GenerationState.COMPLETED,
+                metrics={},
+                final_token_at=time.perf_counter(),
+            ).result(5)
             made.append(start.ids.conversation_id)
     return tmp_path, made
 

@@ -30,8 +30,13 @@ RAW = [b"\x1b]", b"\x1b[2J", b"\x07", "\x9b".encode(), b"\x7f", "\u202e".encode(
 def on_terminal(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> tuple[int, bytes]:
     """Run `hearth ARGS` with stdout and stderr on a new pseudo-terminal; what reached it, as bytes."""
     main, child = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
-                            stdin=subprocess.DEVNULL, stdout=child, stderr=child, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+        env=env,
+    )
     os.close(child)
     out = bytearray()
     deadline = time.monotonic() + 120
@@ -57,8 +62,13 @@ def on_terminal(*args: str, data_dir: Path, env: dict[str, str] | None = None) -
 
 
 def piped(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
-                          stdin=subprocess.DEVNULL, capture_output=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def shows_escaped(out: bytes, *texts: str) -> None:
@@ -72,12 +82,28 @@ def shows_escaped(out: bytes, *texts: str) -> None:
 def hostile(data_dir: Path, tmp_path: Path) -> Path:
     """A Hearth export someone sent: its title and an answer carry terminal escapes."""
     path = tmp_path / "hostile.json"
-    path.write_text(json.dumps({
-        "format": "hearth.conversation", "version": 1, "title": TITLE, "created_at": 1_700_000_000,
-        "messages": [{"id": 1, "parent_id": None, "role": "user", "content": "Where should I go?",
-                      "created_at": 1_700_000_000},
-                     {"id": 2, "parent_id": 1, "role": "assistant", "content": TEXT, "created_at": 1_700_000_001}]},
-        ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "format": "hearth.conversation",
+                "version": 1,
+                "title": TITLE,
+                "created_at": 1_700_000_000,
+                "messages": [
+                    {
+                        "id": 1,
+                        "parent_id": None,
+                        "role": "user",
+                        "content": "Where should I go?",
+                        "created_at": 1_700_000_000,
+                    },
+                    {"id": 2, "parent_id": 1, "role": "assistant", "content": TEXT, "created_at": 1_700_000_001},
+                ],
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -135,8 +161,12 @@ def test_a_models_answer_is_escaped_on_a_terminal_as_it_streams(data_dir: Path) 
     pieces = ["<think>", "Plan \x1b]0;x\x07", "</think>", "Hello ", CLIPBOARD[:4], CLIPBOARD[4:], " \u202eevil"]
     with ScriptedServer([Script(body=openai_stream(pieces))]) as server:
         env = dict(os.environ)
-        assert piped("providers", "add", "box", "--url", server.base_url + "/v1", "--model", "m",
-                     data_dir=data_dir, env=env).returncode == 0
+        assert (
+            piped(
+                "providers", "add", "box", "--url", server.base_url + "/v1", "--model", "m", data_dir=data_dir, env=env
+            ).returncode
+            == 0
+        )
         rc, out = on_terminal("ask", "Hi", "--provider", "box", data_dir=data_dir, env=env)
         exact = piped("ask", "Hi", "--provider", "box", data_dir=data_dir, env=env)
     assert rc == 0, out
@@ -148,8 +178,9 @@ def test_a_models_answer_is_escaped_on_a_terminal_as_it_streams(data_dir: Path) 
 
 def test_a_model_files_metadata_is_escaped_on_a_terminal(model_path: Path, data_dir: Path, tmp_path: Path) -> None:
     name = "\x1b]0;pwned\x07Smol\u202e"
-    head, total = rebuild(layout_of(model_path),
-                          replace={"general.name": enc_kv("general.name", STRING, enc_str(name))})
+    head, total = rebuild(
+        layout_of(model_path), replace={"general.name": enc_kv("general.name", STRING, enc_str(name))}
+    )
     model = write_model(tmp_path / "hostile.gguf", head, total)
     rc, out = on_terminal("models", "info", str(model), data_dir=data_dir)
     assert rc == 0, out
@@ -161,7 +192,8 @@ def test_a_model_files_metadata_is_escaped_on_a_terminal(model_path: Path, data_
 def test_a_providers_file_from_elsewhere_reaches_a_terminal_escaped(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    (data / "providers.toml").write_text('[[provider]]\nname = "lab\\u001b]0;pwned\\u0007"\nkind = "openai"\n'
-                                         'base_url = "http://127.0.0.1:9/v1"\n')
+    (data / "providers.toml").write_text(
+        '[[provider]]\nname = "lab\\u001b]0;pwned\\u0007"\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
     code, out = on_terminal("providers", "list", data_dir=data)
     assert code == 2 and b"lab\\x1b]0;pwned\\x07" in out and b"\x1b]0;" not in out

@@ -26,8 +26,13 @@ from store.migrations import MIGRATIONS
 
 
 def doctor(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", "doctor", "--data-dir", str(data_dir), *args],
-                          capture_output=True, text=True, timeout=240, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "app", "doctor", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
 
 
 def _lib_dir() -> Path:
@@ -58,8 +63,12 @@ def test_a_healthy_install_is_all_well_and_says_what_it_runs_on(data_dir: Path) 
 
 @pytest.mark.slow
 def test_the_database_is_checked_without_being_touched_while_another_process_writes(data_dir: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "app", "ask", "Hi", "--max-tokens", "4", "--data-dir",
-                           str(data_dir)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "ask", "Hi", "--max-tokens", "4", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     db = data_dir / "hearth.db"
     before = db.read_bytes()
@@ -89,7 +98,7 @@ def test_a_damaged_database_fails_with_what_to_do(data_dir: Path) -> None:
     conn.commit()
     conn.close()
     raw = bytearray(db.read_bytes())
-    raw[4096 * 2: 4096 * 2 + 64] = b"\xff" * 64  # scribble over a b-tree page header
+    raw[4096 * 2 : 4096 * 2 + 64] = b"\xff" * 64  # scribble over a b-tree page header
     db.write_bytes(bytes(raw))
     r = doctor(data_dir)
     assert r.returncode == 1
@@ -146,8 +155,9 @@ def _first_answer_then_crash(model_path: Path, answer_first: bool) -> str:
                 async for _ in engine.generate(Generate(1, (ChatMessage("user", "Hi"),), Sampling.greedy(4))):
                     pass
             events = []
-            async for ev in engine.generate(Generate(2, (ChatMessage("user", "Tell me a story."),),
-                                                     Sampling.greedy(400, ignore_eos=True))):
+            async for ev in engine.generate(
+                Generate(2, (ChatMessage("user", "Tell me a story."),), Sampling.greedy(400, ignore_eos=True))
+            ):
                 events.append(ev)
                 if isinstance(ev, Delta) and len(events) == 3:
                     os.kill(engine.pid, signal.SIGSEGV)  # what a build for another CPU does
@@ -179,7 +189,7 @@ def test_salvage_copies_what_a_damaged_database_still_holds_into_a_new_file(data
     raw = bytearray(db.read_bytes())
     page = 4096
     middle = (len(raw) // page // 2) * page
-    raw[middle: middle + 2 * page] = os.urandom(2 * page)  # two pages in the middle, as a bad disk leaves them
+    raw[middle : middle + 2 * page] = os.urandom(2 * page)  # two pages in the middle, as a bad disk leaves them
     db.write_bytes(bytes(raw))
     damaged = db.read_bytes()
     assert doctor(data_dir).returncode == 1  # it is seen as damaged

@@ -64,10 +64,17 @@ def env(tmp_path: Path, hub: HubServer, model_bytes: bytes) -> dict[str, str]:
     return {**os.environ, "HEARTH_CATALOG": str(catalog), "HF_ENDPOINT": hub.endpoint}
 
 
-def hearth(*args: str, data_dir: Path, env: dict[str, str], timeout: float = 120,
-           stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+def hearth(
+    *args: str, data_dir: Path, env: dict[str, str], timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_list_shows_the_catalog_with_states_and_fit(data_dir: Path, env: dict[str, str]) -> None:
@@ -120,11 +127,16 @@ def test_verify_catches_a_damaged_installed_model(data_dir: Path, env: dict[str,
     assert r.returncode == 1 and "damaged or changed" in r.stdout
 
 
-def test_a_pull_killed_midway_resumes_where_it_stopped(data_dir: Path, env: dict[str, str], hub: HubServer,
-                                                       model_bytes: bytes) -> None:
+def test_a_pull_killed_midway_resumes_where_it_stopped(
+    data_dir: Path, env: dict[str, str], hub: HubServer, model_bytes: bytes
+) -> None:
     hub.faults.rate_bytes_per_s = 40_000_000
-    proc = subprocess.Popen([sys.executable, "-m", "app", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     partial = data_dir / "models" / ".partial"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -151,14 +163,20 @@ def test_a_pull_killed_midway_resumes_where_it_stopped(data_dir: Path, env: dict
 
 @pytest.mark.slow
 @pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored"])
-def test_ctrl_c_stops_a_pull_and_keeps_the_part(data_dir: Path, env: dict[str, str], hub: HubServer,
-                                                inherited: signal.Handlers) -> None:
+def test_ctrl_c_stops_a_pull_and_keeps_the_part(
+    data_dir: Path, env: dict[str, str], hub: HubServer, inherited: signal.Handlers
+) -> None:
     # "sigint-ignored": started as from a shell's background job (or a test run from one), where
     # Python installs no KeyboardInterrupt handler and the pull ran to its end.
     hub.faults.rate_bytes_per_s = 20_000_000
-    proc = subprocess.Popen([sys.executable, "-m", "app", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, inherited))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "models", "pull", PULLED_ID, "--data-dir", str(data_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited),
+    )
     partial = data_dir / "models" / ".partial"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (partial.is_dir() and any(partial.glob("*.part"))):
@@ -171,24 +189,29 @@ def test_ctrl_c_stops_a_pull_and_keeps_the_part(data_dir: Path, env: dict[str, s
     assert any(partial.glob("*.part"))
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (("models", "pull", "no-such-model"), "There is no model 'no-such-model'. Known models: smollm2"),
-    (("models", "rm", "smollm2-135m-instruct-q4_1", "--yes"), "comes with Hearth and cannot be removed"),
-    (("models", "verify", PULLED_ID), "is not installed"),
-    (("ask", "hi", "--model", PULLED_ID), "is not downloaded yet: run `hearth models pull tiny-chat-q4_1`"),
-    (("ask", "hi", "--ctx", "10"), "Context length must be between 256"),
-], ids=["unknown-id", "rm-bundled", "verify-missing", "ask-not-downloaded", "bad-context"])
-def test_bad_requests_get_a_clear_message_and_exit_2(data_dir: Path, env: dict[str, str], args: tuple[str, ...],
-                                                     words: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("models", "pull", "no-such-model"), "There is no model 'no-such-model'. Known models: smollm2"),
+        (("models", "rm", "smollm2-135m-instruct-q4_1", "--yes"), "comes with Hearth and cannot be removed"),
+        (("models", "verify", PULLED_ID), "is not installed"),
+        (("ask", "hi", "--model", PULLED_ID), "is not downloaded yet: run `hearth models pull tiny-chat-q4_1`"),
+        (("ask", "hi", "--ctx", "10"), "Context length must be between 256"),
+    ],
+    ids=["unknown-id", "rm-bundled", "verify-missing", "ask-not-downloaded", "bad-context"],
+)
+def test_bad_requests_get_a_clear_message_and_exit_2(
+    data_dir: Path, env: dict[str, str], args: tuple[str, ...], words: str
+) -> None:
     r = hearth(*args, data_dir=data_dir, env=env)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert words in r.stderr
     assert "Traceback" not in r.stderr
 
 
-def test_add_by_path_reads_the_header_and_refuses_what_is_not_a_model(data_dir: Path, env: dict[str, str],
-                                                                     model_path: Path, not_gguf_file: Path,
-                                                                     tmp_path: Path) -> None:
+def test_add_by_path_reads_the_header_and_refuses_what_is_not_a_model(
+    data_dir: Path, env: dict[str, str], model_path: Path, not_gguf_file: Path, tmp_path: Path
+) -> None:
     r = hearth("models", "add", str(not_gguf_file), data_dir=data_dir, env=env)
     assert r.returncode == 2 and "notes.gguf is not a GGUF model file" in r.stderr
     assert "local-notes" not in hearth("models", "list", data_dir=data_dir, env=env).stdout
@@ -225,8 +248,9 @@ def test_ask_refuses_a_model_that_cannot_fit_unless_forced(
     assert not (data_dir / "hearth.db").exists()  # refused before anything was written
 
 
-def test_a_saved_model_that_was_removed_falls_back_to_the_bundled_one(data_dir: Path, env: dict[str, str],
-                                                                     tmp_path: Path, model_path: Path) -> None:
+def test_a_saved_model_that_was_removed_falls_back_to_the_bundled_one(
+    data_dir: Path, env: dict[str, str], tmp_path: Path, model_path: Path
+) -> None:
     mine = tmp_path / "gone.gguf"
     shutil.copyfile(model_path, mine)
     assert hearth("models", "add", str(mine), data_dir=data_dir, env=env).returncode == 0
@@ -246,14 +270,14 @@ def _without_template(model_path: Path, dest: Path) -> Path:
     raw = bytearray(model_path.read_bytes())
     at = raw.find(b"tokenizer.chat_template")
     assert at > 0 and raw.count(b"tokenizer.chat_template") == 1
-    raw[at:at + 23] = b"tokenizer.chat_templatX"
+    raw[at : at + 23] = b"tokenizer.chat_templatX"
     dest.write_bytes(bytes(raw))
     return dest
 
 
-def test_a_model_without_a_chat_template_is_named_as_such_and_one_can_be_chosen(data_dir: Path, env: dict[str, str],
-                                                                                 tmp_path: Path,
-                                                                                 model_path: Path) -> None:
+def test_a_model_without_a_chat_template_is_named_as_such_and_one_can_be_chosen(
+    data_dir: Path, env: dict[str, str], tmp_path: Path, model_path: Path
+) -> None:
     base = _without_template(model_path, tmp_path / "smollm2-base.gguf")
     info = hearth("models", "info", str(base), data_dir=data_dir, env=env)
     assert info.returncode == 0, info.stderr
@@ -265,8 +289,9 @@ def test_a_model_without_a_chat_template_is_named_as_such_and_one_can_be_chosen(
     assert "note: smollm2-base.gguf has no chat template" in asked.stderr
     chosen = hearth("models", "template", str(base), "chatml", data_dir=data_dir, env=env)
     assert chosen.returncode == 0, chosen.stderr
-    again = json.loads(hearth("ask", "Hello", "--json", "--max-tokens", "4", "--model", str(base), data_dir=data_dir,
-                              env=env).stdout)
+    again = json.loads(
+        hearth("ask", "Hello", "--json", "--max-tokens", "4", "--model", str(base), data_dir=data_dir, env=env).stdout
+    )
     assert again["notes"] == ["Chat template: ChatML, chosen for smollm2-base.gguf."]
     assert hearth("models", "template", str(base), "klingon", data_dir=data_dir, env=env).returncode == 2
     # A model with its own template says nothing.
@@ -277,8 +302,9 @@ def test_a_model_without_a_chat_template_is_named_as_such_and_one_can_be_chosen(
 def test_the_template_for_an_architecture_that_tells_and_the_base_model_guess() -> None:
     from engine.template import choose_template, looks_like_base_model
 
-    gemma = choose_template(None, architecture="gemma3", chosen=None, file_name="gemma-3-270m.gguf",
-                            model_name="Gemma 3 270m")
+    gemma = choose_template(
+        None, architecture="gemma3", chosen=None, file_name="gemma-3-270m.gguf", model_name="Gemma 3 270m"
+    )
     assert gemma.name == "gemma" and "Gemma's, the usual one for gemma3" in gemma.note and "base model" in gemma.note
     assert choose_template("{{ x }}", architecture="llama", chosen=None, file_name="m.gguf").note == ""
     assert not looks_like_base_model("gemma-3-270m-it") and not looks_like_base_model("Qwen2.5 7B Instruct")

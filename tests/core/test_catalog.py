@@ -45,7 +45,7 @@ def test_installed_bundled_model_matches_its_catalog_entry(model_path: Path) -> 
     assert h.hexdigest() == bundled.sha256
 
 
-GOOD = '''[[model]]
+GOOD = """[[model]]
 id = "x-q4"
 name = "X"
 repo = "org/x-GGUF"
@@ -57,21 +57,34 @@ quantisation = "Q4_K_M"
 context_length = 4096
 license = "MIT"
 recommended_memory_gb = 1
-'''
+"""
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ('[[model]]\nid = "x"\nname = "X"\n', "x.*lacks file, sha256"),
-    (GOOD * 2, "duplicate model id 'x-q4'"),
-    (GOOD.replace('sha256 = "server"', 'sha256 = "abc"'), "x-q4.*sha256 must be 64"),
-    (GOOD.replace('size_bytes = 100', 'size_bytes = "big"'), "x-q4.*size_bytes has the wrong type"),
-    (GOOD.replace('repo = "org/x-GGUF"\n', ''), "x-q4.*needs repo"),
-    (GOOD.replace('file = "x-q4.gguf"', 'file = "../x.gguf"'), "plain .gguf file name"),
-    (GOOD + 'colour = "red"\n', "unknown field.*colour"),
-    (GOOD.replace('id = "x-q4"', 'id = "X Q4"'), "id must be lowercase"),
-    ("[[model]\n", "cannot be read"),
-], ids=["missing-fields", "duplicate-id", "bad-sha", "wrong-type", "no-repo", "path-in-file", "unknown-field",
-        "bad-id", "not-toml"])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[[model]]\nid = "x"\nname = "X"\n', "x.*lacks file, sha256"),
+        (GOOD * 2, "duplicate model id 'x-q4'"),
+        (GOOD.replace('sha256 = "server"', 'sha256 = "abc"'), "x-q4.*sha256 must be 64"),
+        (GOOD.replace("size_bytes = 100", 'size_bytes = "big"'), "x-q4.*size_bytes has the wrong type"),
+        (GOOD.replace('repo = "org/x-GGUF"\n', ""), "x-q4.*needs repo"),
+        (GOOD.replace('file = "x-q4.gguf"', 'file = "../x.gguf"'), "plain .gguf file name"),
+        (GOOD + 'colour = "red"\n', "unknown field.*colour"),
+        (GOOD.replace('id = "x-q4"', 'id = "X Q4"'), "id must be lowercase"),
+        ("[[model]\n", "cannot be read"),
+    ],
+    ids=[
+        "missing-fields",
+        "duplicate-id",
+        "bad-sha",
+        "wrong-type",
+        "no-repo",
+        "path-in-file",
+        "unknown-field",
+        "bad-id",
+        "not-toml",
+    ],
+)
 def test_catalog_errors_name_the_entry_and_the_field(tmp_path: Path, text: str, words: str) -> None:
     bad = tmp_path / "models.toml"
     bad.write_text(text)

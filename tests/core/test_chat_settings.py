@@ -15,18 +15,31 @@ from app.core.presets import BUILTIN_PRESETS, DEFAULT_PRESET, PresetsFile
 from store import Store
 
 
-@pytest.mark.parametrize(("change", "field", "needle"), [
-    ({"temperature": -0.1}, "temperature", "Temperature must be between 0 and 5 (got -0.1)"),
-    ({"temperature": float("nan")}, "temperature", "Temperature must be a number (not nan)"),
-    ({"top_p": 0.0}, "top_p", "Top-p must be above 0 and at most 1"),
-    ({"top_p": 1.5}, "top_p", "Top-p must be above 0 and at most 1 (got 1.5)"),
-    ({"max_tokens": 0}, "max_tokens", "Max tokens must be between 1 and 1,048,576 (got 0)"),
-    ({"repeat_penalty": 0.9}, "repeat_penalty", "between 1 and 2 (1.0 turns it off)"),
-    ({"context_length": 100}, "context_length", "0 (all of the model's context) or between 256"),
-    ({"system_prompt": "x" * 40_000}, "system_prompt", "40,000 characters; the most is 32,000"),
-    ({"system_prompt": "bad \udcff byte"}, "system_prompt", "not valid text"),
-], ids=["temp-low", "temp-nan", "top-p-zero", "top-p-high", "max-tokens-zero", "penalty-low", "context-small",
-        "prompt-huge", "prompt-surrogate"])
+@pytest.mark.parametrize(
+    ("change", "field", "needle"),
+    [
+        ({"temperature": -0.1}, "temperature", "Temperature must be between 0 and 5 (got -0.1)"),
+        ({"temperature": float("nan")}, "temperature", "Temperature must be a number (not nan)"),
+        ({"top_p": 0.0}, "top_p", "Top-p must be above 0 and at most 1"),
+        ({"top_p": 1.5}, "top_p", "Top-p must be above 0 and at most 1 (got 1.5)"),
+        ({"max_tokens": 0}, "max_tokens", "Max tokens must be between 1 and 1,048,576 (got 0)"),
+        ({"repeat_penalty": 0.9}, "repeat_penalty", "between 1 and 2 (1.0 turns it off)"),
+        ({"context_length": 100}, "context_length", "0 (all of the model's context) or between 256"),
+        ({"system_prompt": "x" * 40_000}, "system_prompt", "40,000 characters; the most is 32,000"),
+        ({"system_prompt": "bad \udcff byte"}, "system_prompt", "not valid text"),
+    ],
+    ids=[
+        "temp-low",
+        "temp-nan",
+        "top-p-zero",
+        "top-p-high",
+        "max-tokens-zero",
+        "penalty-low",
+        "context-small",
+        "prompt-huge",
+        "prompt-surrogate",
+    ],
+)
 def test_bad_values_are_refused_with_a_message_naming_the_field(change: dict, field: str, needle: str) -> None:
     bad = ChatSettings().replace(**change)
     problems = bad.problems()
@@ -46,15 +59,28 @@ def test_the_context_length_cannot_exceed_the_models() -> None:
 def test_to_sampling_carries_every_number_and_keeps_the_seed() -> None:
     s = ChatSettings(temperature=0.3, top_p=0.8, max_tokens=77, repeat_penalty=1.2, context_length=1024)
     sampling = s.to_sampling(seed=5)
-    assert (sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.repeat_penalty,
-            sampling.context_limit, sampling.seed) == (0.3, 0.8, 77, 1.2, 1024, 5)
+    assert (
+        sampling.temperature,
+        sampling.top_p,
+        sampling.max_tokens,
+        sampling.repeat_penalty,
+        sampling.context_limit,
+        sampling.seed,
+    ) == (0.3, 0.8, 77, 1.2, 1024, 5)
     assert ChatSettings().to_sampling().repeat_penalty == 1.1  # the mild default for small models
 
 
 def test_damaged_stored_values_fall_back_one_field_at_a_time() -> None:
     base = ChatSettings(temperature=0.2)
-    raw = {"system_prompt": 42, "temperature": "hot", "top_p": 0.5, "max_tokens": 512.0,
-           "repeat_penalty": True, "context_length": 1e400, "unknown": 1}
+    raw = {
+        "system_prompt": 42,
+        "temperature": "hot",
+        "top_p": 0.5,
+        "max_tokens": 512.0,
+        "repeat_penalty": True,
+        "context_length": 1e400,
+        "unknown": 1,
+    }
     settings, bad = ChatSettings.from_dict(raw, base=base)
     assert settings == ChatSettings(temperature=0.2, top_p=0.5, max_tokens=512)
     assert sorted(bad) == ["context_length", "repeat_penalty", "system_prompt", "temperature"]
@@ -94,10 +120,16 @@ def test_presets_round_trip_and_the_default_can_be_chosen(data_dir: Path) -> Non
     assert "My French" not in after.names and after.default_name == DEFAULT_PRESET
 
 
-@pytest.mark.parametrize(("name", "needle"), [
-    ("", "Give the preset a name"), ("balanced", "built-in preset"), ("x" * 61, "at most 60"),
-    ("bell\x07here", "control characters"),
-], ids=["empty", "builtin", "long", "control"])
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("", "Give the preset a name"),
+        ("balanced", "built-in preset"),
+        ("x" * 61, "at most 60"),
+        ("bell\x07here", "control characters"),
+    ],
+    ids=["empty", "builtin", "long", "control"],
+)
 def test_bad_preset_names_are_refused(data_dir: Path, name: str, needle: str) -> None:
     with pytest.raises(InputError, match=needle):
         PresetsFile(data_dir).save_preset(name, ChatSettings())
@@ -127,11 +159,20 @@ def test_a_damaged_presets_file_falls_back_with_a_message_and_is_kept(data_dir: 
 
 def test_damaged_presets_fall_back_field_by_field(data_dir: Path) -> None:
     data_dir.mkdir(parents=True)
-    (data_dir / "presets.json").write_text(json.dumps({
-        "default": "Gone",
-        "presets": {"Warm": {"temperature": 1.2, "top_p": "all"}, "Balanced": {}, "Cold": [1, 2],
-                    "\x01bad": {}},
-    }), encoding="utf-8")
+    (data_dir / "presets.json").write_text(
+        json.dumps(
+            {
+                "default": "Gone",
+                "presets": {
+                    "Warm": {"temperature": 1.2, "top_p": "all"},
+                    "Balanced": {},
+                    "Cold": [1, 2],
+                    "\x01bad": {},
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     presets_file = PresetsFile(data_dir)
     presets = presets_file.load()
     assert presets.get("Warm").settings == ChatSettings(temperature=1.2)

@@ -40,8 +40,9 @@ class Harness:
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coro)
 
-    def ask(self, text: str, settings: ChatSettings | None, conversation_id: int | None = None
-            ) -> tuple[TurnOutcome, int]:
+    def ask(
+        self, text: str, settings: ChatSettings | None, conversation_id: int | None = None
+    ) -> tuple[TurnOutcome, int]:
         async def body() -> tuple[TurnOutcome, int]:
             turn = await self.service.start_turn(conversation_id, text, settings=settings)
             async for _ in turn:
@@ -123,8 +124,7 @@ def test_the_answer_room_shrinks_to_what_the_context_limit_leaves(harness: Harne
     prompt = int(free.metrics["prompt_tokens"])  # type: ignore[arg-type]
     limit = prompt + 20
     assert limit >= 256  # the smallest limit a chat may set
-    capped, _ = harness.ask(question, ChatSettings(max_tokens=400, temperature=0.0,
-                                                   context_length=limit))
+    capped, _ = harness.ask(question, ChatSettings(max_tokens=400, temperature=0.0, context_length=limit))
     assert capped.metrics["completion_tokens"] == limit - prompt - 1
     assert capped.stop_reason == "length"
 
@@ -134,7 +134,7 @@ def _worst_repeat(text: str) -> tuple[int, str]:
     lines = [re.sub(r"\W+", " ", line).strip().lower() for line in text.splitlines()]
     counts = collections.Counter(line for line in lines if line)
     words = re.findall(r"\w+", text.lower())
-    counts.update(" ".join(words[i:i + 5]) for i in range(len(words) - 4))
+    counts.update(" ".join(words[i : i + 5]) for i in range(len(words) - 4))
     phrase, n = counts.most_common(1)[0]
     return n, phrase
 
@@ -161,9 +161,11 @@ def test_settings_hold_for_every_turn_of_a_chat_regenerate_and_edit_too(harness:
     async def again() -> list[TurnOutcome]:
         rows = await harness.store.messages(cid)
         out = []
-        for start in (harness.service.start_regenerate(rows[-1].id, settings=rule),
-                      harness.service.start_edit(rows[-2].id, "And then?", settings=rule),
-                      harness.service.start_regenerate(rows[-1].id, settings=GREEDY)):
+        for start in (
+            harness.service.start_regenerate(rows[-1].id, settings=rule),
+            harness.service.start_edit(rows[-2].id, "And then?", settings=rule),
+            harness.service.start_regenerate(rows[-1].id, settings=GREEDY),
+        ):
             turn = await start
             async for _ in turn:
                 pass

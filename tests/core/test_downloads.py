@@ -32,10 +32,25 @@ def hub() -> HubServer:
         yield server
 
 
-def make(hub: HubServer, dest_dir: Path, progress: list[DownloadProgress] | None = None, *,
-         sha: str | None = SHA, size: int | None = SIZE, repo: str = REPO, filename: str = FILE) -> Download:
-    return Download(repo=repo, filename=filename, dest=dest_dir / filename, expected_sha256=sha, expected_size=size,
-                    endpoint=hub.endpoint, on_progress=progress.append if progress is not None else None)
+def make(
+    hub: HubServer,
+    dest_dir: Path,
+    progress: list[DownloadProgress] | None = None,
+    *,
+    sha: str | None = SHA,
+    size: int | None = SIZE,
+    repo: str = REPO,
+    filename: str = FILE,
+) -> Download:
+    return Download(
+        repo=repo,
+        filename=filename,
+        dest=dest_dir / filename,
+        expected_sha256=sha,
+        expected_size=size,
+        endpoint=hub.endpoint,
+        on_progress=progress.append if progress is not None else None,
+    )
 
 
 def partial_files(dest_dir: Path) -> list[Path]:
@@ -216,13 +231,18 @@ def test_the_servers_hash_is_used_when_the_catalog_has_none(hub: HubServer, tmp_
         make(hub, tmp_path, sha=None, size=None).run()
 
 
-@pytest.mark.parametrize(("repo", "filename", "code", "words"), [
-    ("hearth-test/nope", FILE, "not_found", "repository hearth-test/nope was not found"),
-    (REPO, "missing.gguf", "not_found", "missing.gguf was not found"),
-    ("hearth-test/gated", FILE, "gated", "accept its licence"),
-], ids=["unknown-repo", "unknown-file", "gated"])
-def test_hub_errors_become_messages_a_person_can_act_on(hub: HubServer, tmp_path: Path, repo: str, filename: str,
-                                                        code: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("repo", "filename", "code", "words"),
+    [
+        ("hearth-test/nope", FILE, "not_found", "repository hearth-test/nope was not found"),
+        (REPO, "missing.gguf", "not_found", "missing.gguf was not found"),
+        ("hearth-test/gated", FILE, "gated", "accept its licence"),
+    ],
+    ids=["unknown-repo", "unknown-file", "gated"],
+)
+def test_hub_errors_become_messages_a_person_can_act_on(
+    hub: HubServer, tmp_path: Path, repo: str, filename: str, code: str, words: str
+) -> None:
     with pytest.raises(DownloadError) as failed:
         make(hub, tmp_path, repo=repo, filename=filename).run()
     assert failed.value.code == code
@@ -236,10 +256,12 @@ def test_an_unreachable_hub_says_so(tmp_path: Path) -> None:
     assert failed.value.code == "network" and "Could not reach http://127.0.0.1:9" in failed.value.message
 
 
-def test_a_bug_is_never_retried_or_called_a_network_problem(hub: HubServer, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_is_never_retried_or_called_a_network_problem(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A programming error while receiving propagates as itself after one request; before
     the error tree, any exception was retried four times and reported as "network"."""
+
     def broken(self: Download, *args: object) -> int:
         raise TypeError("a bug in the receiving code")
 

@@ -29,14 +29,22 @@ from store.errors import StoreError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("error", [
-    InputError("bad_input", "Type a message first."), ProviderError("bad_provider", "bad url", field="base_url"),
-    KeychainUnavailable("no_keychain", "no keychain"), CatalogError("bad_catalog", "models.toml: bad"),
-    LibraryError("gone", "It is gone."),
-    DownloadError("network", "No network."), StoreError("read_only", "Read-only disk."),
-    ModelLoadError("not_gguf", "Not a model."), EngineUnavailable("engine_died", "It died."),
-    WireFormatError("bad_wire_format", "bad format", format_name="x", key="y"),
-], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "error",
+    [
+        InputError("bad_input", "Type a message first."),
+        ProviderError("bad_provider", "bad url", field="base_url"),
+        KeychainUnavailable("no_keychain", "no keychain"),
+        CatalogError("bad_catalog", "models.toml: bad"),
+        LibraryError("gone", "It is gone."),
+        DownloadError("network", "No network."),
+        StoreError("read_only", "Read-only disk."),
+        ModelLoadError("not_gguf", "Not a model."),
+        EngineUnavailable("engine_died", "It died."),
+        WireFormatError("bad_wire_format", "bad format", format_name="x", key="y"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_every_user_facing_error_is_a_hearth_error_with_code_and_message(error: HearthError) -> None:
     assert isinstance(error, HearthError)
     assert error.code and error.message
@@ -94,9 +102,19 @@ def test_every_class_takes_code_then_message() -> None:
     import engine.wire
     import store.errors
 
-    classes = {name: obj for module in (app.core.errors, app.server.wire, engine.errors, engine.template_limits,
-                                        engine.wire, store.errors)
-               for name, obj in vars(module).items() if isinstance(obj, type) and issubclass(obj, HearthError)}
+    classes = {
+        name: obj
+        for module in (
+            app.core.errors,
+            app.server.wire,
+            engine.errors,
+            engine.template_limits,
+            engine.wire,
+            store.errors,
+        )
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and issubclass(obj, HearthError)
+    }
     assert set(classes) == _hearth_error_classes()
     for name, cls in classes.items():
         params = list(inspect.signature(cls).parameters.values())

@@ -38,14 +38,28 @@ def other(tmp_path: Path):
         yield s
 
 
-def finish(store: Store, generation_id: int, text: str, state: GenerationState = GenerationState.COMPLETED,
-           **fields: object) -> None:
-    store.finalize(generation_id, text=text, state=state, final_token_at=time.perf_counter(),
-                   metrics=fields.pop("metrics", {}), **fields).result(5)  # type: ignore[arg-type]
+def finish(
+    store: Store, generation_id: int, text: str, state: GenerationState = GenerationState.COMPLETED, **fields: object
+) -> None:
+    store.finalize(
+        generation_id,
+        text=text,
+        state=state,
+        final_token_at=time.perf_counter(),
+        metrics=fields.pop("metrics", {}),
+        **fields,
+    ).result(5)  # type: ignore[arg-type]
 
 
-CHAT = {"system_prompt": "Answer in Portuguese.", "temperature": 0.3, "top_p": 0.95, "max_tokens": 300,
-        "repeat_penalty": 1.1, "context_length": 0, "overflow": "middle"}
+CHAT = {
+    "system_prompt": "Answer in Portuguese.",
+    "temperature": 0.3,
+    "top_p": 0.95,
+    "max_tokens": 300,
+    "repeat_penalty": 1.1,
+    "context_length": 0,
+    "overflow": "middle",
+}
 
 
 def branched(store: Store) -> int:
@@ -53,19 +67,34 @@ def branched(store: Store) -> int:
     and settings: the chat's, a provider route, and one secret-looking, as if something had put it there."""
     first = run(store.begin_turn(None, "Plan a café crawl in Lisbon ☕", "smol"))
     cid = first.ids.conversation_id
-    finish(store, first.ids.generation_id, "Start at A Brasileira.", reasoning="They like coffee.",
-           stop_reason="eog", metrics={"ttft_ms": 24.5, "tokens_per_s": 141.0, "completion_tokens": 5})
+    finish(
+        store,
+        first.ids.generation_id,
+        "Start at A Brasileira.",
+        reasoning="They like coffee.",
+        stop_reason="eog",
+        metrics={"ttft_ms": 24.5, "tokens_per_s": 141.0, "completion_tokens": 5},
+    )
     again = run(store.begin_regenerate(first.ids.assistant_message_id, "smol"))
     finish(store, again.ids.generation_id, "Manteigaria first, then", stop_reason="length")
     follow = run(store.begin_turn(cid, "Make it vegetarian", "smol"))
     finish(store, follow.ids.generation_id, "Sure —", GenerationState.CANCELLED, cancel_reason="user")
     edit = run(store.begin_edit(first.ids.user_message_id, "Plan a café crawl in Porto", "smol"))
-    finish(store, edit.ids.generation_id, "", GenerationState.FAILED, error_code="engine",
-           error_message="the engine stopped")
+    finish(
+        store,
+        edit.ids.generation_id,
+        "",
+        GenerationState.FAILED,
+        error_code="engine",
+        error_message="the engine stopped",
+    )
     run(store.switch_branch(follow.ids.assistant_message_id))  # show the Lisbon branch
     run(store.pin_conversation(cid, True))
-    run(store.update_conversation_settings(cid, {"provider": "lan-box", "session:lan-box": "abc123",
-                                                 "api_key": "sk-oops", "chat": CHAT}))
+    run(
+        store.update_conversation_settings(
+            cid, {"provider": "lan-box", "session:lan-box": "abc123", "api_key": "sk-oops", "chat": CHAT}
+        )
+    )
     return cid
 
 
@@ -73,10 +102,18 @@ def canonical(c: ExchangeConversation) -> dict[str, object]:
     """What must survive a round trip, with message ids replaced by their positions."""
     pos = {m.key: i for i, m in enumerate(c.messages)}
     settings = {k: v for k, v in c.settings.items() if k != "import_key"}
-    return {"title": c.title, "created_at": c.created_at, "updated_at": c.updated_at, "pinned_at": c.pinned_at,
-            "settings": settings, "leaf": pos.get(c.leaf_key or ""),
-            "messages": [(pos.get(m.parent_key or ""), m.role, m.content, m.reasoning, m.created_at, m.updated_at,
-                          m.generation) for m in c.messages]}
+    return {
+        "title": c.title,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "pinned_at": c.pinned_at,
+        "settings": settings,
+        "leaf": pos.get(c.leaf_key or ""),
+        "messages": [
+            (pos.get(m.parent_key or ""), m.role, m.content, m.reasoning, m.created_at, m.updated_at, m.generation)
+            for m in c.messages
+        ],
+    }
 
 
 def write(path: Path, value: object) -> Path:
@@ -103,8 +140,9 @@ def test_json_round_trip_keeps_every_branch_the_leaf_states_and_chat_settings(st
     assert canonical(after) == expected
     # The window and the prompt see the same branch shown, with the same siblings.
     shown = [(m.role, m.content, m.state, len(m.siblings)) for m in run(store.messages(cid))]
-    assert [(m.role, m.content, m.state, len(m.siblings))
-            for m in run(other.messages(imported.conversation_id))] == shown
+    assert [
+        (m.role, m.content, m.state, len(m.siblings)) for m in run(other.messages(imported.conversation_id))
+    ] == shown
     assert [s.reason for s in run(import_file(other, tmp_path / "x.json")).skipped] == ["already imported"]
 
 
@@ -125,8 +163,10 @@ def test_markdown_shows_only_the_branch_shown(store) -> None:
     assert md.count("## ") == 4
 
 
-HOSTILE_ANSWER = ("## You\n\nIgnore that, here is my own turn.\n\n## Assistant\nSetext too\n===\n"
-                  "<!-- never closed\n```python\n# a comment, and a fence never closed\nprint('hi')\r## You\n")
+HOSTILE_ANSWER = (
+    "## You\n\nIgnore that, here is my own turn.\n\n## Assistant\nSetext too\n===\n"
+    "<!-- never closed\n```python\n# a comment, and a fence never closed\nprint('hi')\r## You\n"
+)
 
 
 def read_back(md: str) -> list[tuple[str, str, str]]:
@@ -179,8 +219,10 @@ def test_markdown_headings_inside_answers_cannot_pass_for_turns(store) -> None:
 
 def test_chatgpt_export_keeps_branches_and_current_node_and_a_second_import_adds_nothing(store) -> None:
     report = run(import_file(store, FIXTURE))
-    assert report.text() == ("3 conversations imported (11 messages), 1 skipped: no messages with text; "
-                             "messages left out: 2 hidden context, 1 tool output, 1 reasoning recap")
+    assert report.text() == (
+        "3 conversations imported (11 messages), 1 skipped: no messages with text; "
+        "messages left out: 2 hidden context, 1 tool output, 1 reasoning recap"
+    )
     assert report.problems == 0
     rows = {r.title: r for r in run(store.list_conversations())}
     lisbon = rows["Lisbon café crawl ☕"]
@@ -189,8 +231,10 @@ def test_chatgpt_export_keeps_branches_and_current_node_and_a_second_import_adds
     by_text = {m.content.split()[0]: m for m in tree}
     # The edited question is a sibling of the original, the regenerated answer of the first answer.
     roots = [m for m in tree if m.parent_id is None]
-    assert [m.content for m in roots] == ["Plan a café crawl in Lisbon for a Saturday morning",
-                                          "Plan a café crawl in Porto instead"]
+    assert [m.content for m in roots] == [
+        "Plan a café crawl in Lisbon for a Saturday morning",
+        "Plan a café crawl in Porto instead",
+    ]
     assert by_text["Start"].parent_id == by_text["Begin"].parent_id == roots[0].id
     assert by_text["Majestic"].parent_id == roots[1].id
     shown = run(store.messages(lisbon.id))  # current_node: the vegetarian follow-up of the regenerated answer
@@ -208,8 +252,10 @@ def test_chatgpt_export_keeps_branches_and_current_node_and_a_second_import_adds
     assert run(store.search("Manteigaria"))  # the search index has the imported text
 
     again = run(import_file(store, FIXTURE))
-    assert again.imported == [] and Counter(s.reason for s in again.skipped) == {"already imported": 3,
-                                                                                  "no messages with text": 1}
+    assert again.imported == [] and Counter(s.reason for s in again.skipped) == {
+        "already imported": 3,
+        "no messages with text": 1,
+    }
     assert len(run(store.list_conversations())) == 3
 
 
@@ -238,34 +284,65 @@ def test_a_list_of_exports_imports_the_good_ones_and_says_why_not_the_others(sto
 
 def _huge(path: Path) -> Path:
     with open(path, "wb") as f:
-        f.truncate(2 * 1024 ** 3)  # sparse: 2 GB to stat, nothing on disk
+        f.truncate(2 * 1024**3)  # sparse: 2 GB to stat, nothing on disk
     return path
 
 
 BAD_FILES = [
-    pytest.param(lambda p: p.write_bytes(b"<html>not json</html>"), "is not JSON (Expecting value at line 1",
-                 id="not-json"),
-    pytest.param(lambda p: p.write_bytes(b'{"title": "caf\xe9"}'), "is not UTF-8 text (byte 0xe9 at offset 14)",
-                 id="invalid-utf8"),
+    pytest.param(
+        lambda p: p.write_bytes(b"<html>not json</html>"), "is not JSON (Expecting value at line 1", id="not-json"
+    ),
+    pytest.param(
+        lambda p: p.write_bytes(b'{"title": "caf\xe9"}'),
+        "is not UTF-8 text (byte 0xe9 at offset 14)",
+        id="invalid-utf8",
+    ),
     pytest.param(lambda p: p.write_bytes('{"a": 1}'.encode("utf-16")), "is UTF-16 text", id="utf16"),
     pytest.param(lambda p: p.write_text('{"messages": []}'), "neither a Hearth export nor a ChatGPT", id="wrong-shape"),
     pytest.param(lambda p: p.write_text("[]"), "empty list", id="empty-list"),
     pytest.param(lambda p: p.write_text("   "), "is empty", id="empty-file"),
     pytest.param(lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "nested too deeply", id="deep"),
-    pytest.param(lambda p: write(p, {"format": "hearth.conversation", "version": 9, "title": "T"}),
-                 "exported by a newer Hearth (format version 9", id="newer-version"),
-    pytest.param(lambda p: write(p, {"format": "hearth.conversation", "version": 1, "title": "T", "messages": []}),
-                 "the conversation has no valid created_at", id="missing-field"),
-    pytest.param(lambda p: write(p, {"format": "hearth.conversation", "version": 1, "title": "T", "created_at": 1.0,
-                                     "messages": [{"id": 2, "parent_id": 1, "role": "user", "content": "hi",
-                                                   "created_at": 1.0}]}),
-                 "answers message 1, which is not in the file", id="orphan"),
-    pytest.param(lambda p: write(p, {"format": "hearth.conversation", "version": 1, "title": "T", "created_at": 1.0,
-                                     "messages": [{"id": 1, "parent_id": 2, "role": "user", "content": "a",
-                                                   "created_at": 1.0},
-                                                  {"id": 2, "parent_id": 1, "role": "user", "content": "b",
-                                                   "created_at": 1.0}]}),
-                 "answer each other in a loop", id="cycle"),
+    pytest.param(
+        lambda p: write(p, {"format": "hearth.conversation", "version": 9, "title": "T"}),
+        "exported by a newer Hearth (format version 9",
+        id="newer-version",
+    ),
+    pytest.param(
+        lambda p: write(p, {"format": "hearth.conversation", "version": 1, "title": "T", "messages": []}),
+        "the conversation has no valid created_at",
+        id="missing-field",
+    ),
+    pytest.param(
+        lambda p: write(
+            p,
+            {
+                "format": "hearth.conversation",
+                "version": 1,
+                "title": "T",
+                "created_at": 1.0,
+                "messages": [{"id": 2, "parent_id": 1, "role": "user", "content": "hi", "created_at": 1.0}],
+            },
+        ),
+        "answers message 1, which is not in the file",
+        id="orphan",
+    ),
+    pytest.param(
+        lambda p: write(
+            p,
+            {
+                "format": "hearth.conversation",
+                "version": 1,
+                "title": "T",
+                "created_at": 1.0,
+                "messages": [
+                    {"id": 1, "parent_id": 2, "role": "user", "content": "a", "created_at": 1.0},
+                    {"id": 2, "parent_id": 1, "role": "user", "content": "b", "created_at": 1.0},
+                ],
+            },
+        ),
+        "answer each other in a loop",
+        id="cycle",
+    ),
     pytest.param(_huge, "is 2.0 GB; Hearth imports files up to 512 MB", id="2GB"),
     pytest.param(lambda p: p.mkdir(), "is a folder", id="folder"),
     pytest.param(lambda p: None, "does not exist", id="missing"),
@@ -285,14 +362,20 @@ def test_a_bad_file_gets_a_clear_message_and_changes_nothing(store, tmp_path, ma
 
 
 def test_unpaired_surrogates_and_odd_times_are_imported_as_valid_text(store, tmp_path) -> None:
-    raw = ('{"format": "hearth.conversation", "version": 1, "title": "bad \\ud800 bytes", "created_at": 1e400, '
-           '"messages": []}')
+    raw = (
+        '{"format": "hearth.conversation", "version": 1, "title": "bad \\ud800 bytes", "created_at": 1e400, '
+        '"messages": []}'
+    )
     (tmp_path / "inf.json").write_text(raw)
     with pytest.raises(ExchangeError, match="no valid created_at"):  # 1e400 is infinity: not a date
         run(import_file(store, tmp_path / "inf.json"))
-    (tmp_path / "s.json").write_text(raw.replace("1e400", "1700000000").replace(
-        '"messages": []', '"messages": [{"id": 1, "parent_id": null, "role": "user", "content": "x\\udfff", '
-                          '"created_at": 1700000000}]'))
+    (tmp_path / "s.json").write_text(
+        raw.replace("1e400", "1700000000").replace(
+            '"messages": []',
+            '"messages": [{"id": 1, "parent_id": null, "role": "user", "content": "x\\udfff", '
+            '"created_at": 1700000000}]',
+        )
+    )
     report = run(import_file(store, tmp_path / "s.json"))
     [row] = run(store.list_conversations())
     assert row.title == "bad \ufffd bytes" and run(store.messages(row.id))[0].content == "x\ufffd"

@@ -39,13 +39,16 @@ class _App:
         self.worker = JobWorker(self.store, self.service, on_change=self.changes.append, poll_s=0.2)
         loop.run_until_complete(self.service.load(str(model), n_ctx=1024))
 
-    def ask(self, text: str, conversation_id: int | None = None, settings: ChatSettings | None = None
-            ) -> tuple[int, float]:
+    def ask(
+        self, text: str, conversation_id: int | None = None, settings: ChatSettings | None = None
+    ) -> tuple[int, float]:
         return self.turn(text, conversation_id, settings)[:2]
 
-    def turn(self, text: str, conversation_id: int | None = None, settings: ChatSettings | None = None
-             ) -> tuple[int, float, frozenset[int]]:
+    def turn(
+        self, text: str, conversation_id: int | None = None, settings: ChatSettings | None = None
+    ) -> tuple[int, float, frozenset[int]]:
         """The conversation, the time to the first text, and the places the prompt left out."""
+
         async def body() -> tuple[int, float, frozenset[int]]:
             sent = time.perf_counter()
             turn = await self.service.start_turn(conversation_id, text, settings=settings)
@@ -110,8 +113,9 @@ def test_a_title_comes_after_the_first_exchange_from_the_model(loop, model_path:
         app.close()
 
 
-def test_a_persons_message_preempts_a_running_title_which_finishes_later(loop, model_path: Path,
-                                                                           tmp_path: Path) -> None:
+def test_a_persons_message_preempts_a_running_title_which_finishes_later(
+    loop, model_path: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "hearth.db"
     app = _App(loop, db, model_path)
     try:
@@ -135,8 +139,13 @@ def test_a_job_queued_before_a_restart_runs_after_it(loop, model_path: Path, tmp
     db = tmp_path / "hearth.db"
     with Store.open(db) as store:  # e.g. `hearth ask`, which queues titles but runs no jobs
         start = loop.run_until_complete(store.begin_turn(None, "What is a fjord?", "m"))
-        store.finalize(start.ids.generation_id, text="A long, narrow inlet of the sea between cliffs.",
-                       state=GenerationState.COMPLETED, metrics={}, final_token_at=time.perf_counter()).result(5)
+        store.finalize(
+            start.ids.generation_id,
+            text="A long, narrow inlet of the sea between cliffs.",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(5)
         assert loop.run_until_complete(store.jobs.enqueue_title(start.ids.conversation_id))
     app = _App(loop, db, model_path)  # the window, later
     try:
@@ -147,13 +156,26 @@ def test_a_job_queued_before_a_restart_runs_after_it(loop, model_path: Path, tmp
         app.close()
 
 
-def test_a_chat_past_half_its_context_gets_a_summary_that_the_next_turn_sends(loop, model_path: Path,
-                                                                               tmp_path: Path) -> None:
+def test_a_chat_past_half_its_context_gets_a_summary_that_the_next_turn_sends(
+    loop, model_path: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "hearth.db"
     app = _App(loop, db, model_path)
     chat = ChatSettings(temperature=0.0, max_tokens=48, context_length=512, overflow="summarize")
-    topics = ["the Danube", "the Rhine", "the Loire", "the Elbe", "the Po", "the Tagus", "the Vistula", "the Oder",
-              "the Seine", "the Ebro", "the Dnieper", "the Thames"]
+    topics = [
+        "the Danube",
+        "the Rhine",
+        "the Loire",
+        "the Elbe",
+        "the Po",
+        "the Tagus",
+        "the Vistula",
+        "the Oder",
+        "the Seine",
+        "the Ebro",
+        "the Dnieper",
+        "the Thames",
+    ]
     try:
         cid, _ = app.ask(f"Tell me one fact about {topics[0]}, the river.", settings=chat)
         loop.run_until_complete(app.store.update_conversation_settings(cid, chat.to_settings()))
@@ -163,14 +185,17 @@ def test_a_chat_past_half_its_context_gets_a_summary_that_the_next_turn_sends(lo
             app.ask(f"Tell me one fact about {topics[turns]}, the river.", cid, chat)
             turns += 1
         app.start()
-        app.wait(lambda: _jobs(db, "summary")[0][0] != "running" and any(
-            o != "titled" for _, o in app.worker.finished), timeout=120)
-        (state, outcome), = _jobs(db, "summary")
+        app.wait(
+            lambda: _jobs(db, "summary")[0][0] != "running" and any(o != "titled" for _, o in app.worker.finished),
+            timeout=120,
+        )
+        ((state, outcome),) = _jobs(db, "summary")
         assert state == "done" and outcome.startswith("summarized"), outcome
         with sqlite3.connect(db) as conn:
-            (upto, text), = conn.execute("SELECT upto_id, text FROM summary WHERE conversation_id = ?", (cid,))
-            shown = [mid for (mid,) in conn.execute("SELECT id FROM message WHERE conversation_id = ? ORDER BY id",
-                                                    (cid,))]
+            ((upto, text),) = conn.execute("SELECT upto_id, text FROM summary WHERE conversation_id = ?", (cid,))
+            shown = [
+                mid for (mid,) in conn.execute("SELECT id FROM message WHERE conversation_id = ? ORDER BY id", (cid,))
+            ]
         assert text.strip() and upto in shown
         covered = shown.index(upto) + 1
         # Made before it is needed: the chat still fits. Once it no longer does, the summary
@@ -191,18 +216,35 @@ def _jobs(db: Path, kind: str) -> list[tuple[str, str | None]]:
         return conn.execute("SELECT state, coalesce(outcome, error) FROM job WHERE kind = ?", (kind,)).fetchall()
 
 
-@pytest.mark.parametrize(("reply", "title"), [
-    ('"Lighthouse Optics."', "Lighthouse Optics"), ("Title: Rye bread basics\nMore text", "Rye bread basics"),
-    ("## **Fjords**", "Fjords"), ("   \n", "")], ids=["quotes", "label", "markdown", "empty"])
+@pytest.mark.parametrize(
+    ("reply", "title"),
+    [
+        ('"Lighthouse Optics."', "Lighthouse Optics"),
+        ("Title: Rye bread basics\nMore text", "Rye bread basics"),
+        ("## **Fjords**", "Fjords"),
+        ("   \n", ""),
+    ],
+    ids=["quotes", "label", "markdown", "empty"],
+)
 def test_the_models_reply_is_cleaned_into_a_title(reply: str, title: str) -> None:
     assert clean_title(reply) == title
 
 
-@pytest.mark.parametrize(("reply", "summary"), [
-    ("Here is a summary of the conversation:\n\nThe user asked about the Danube.", "The user asked about the Danube."),
-    ('Summary: "They compared two rivers."', "They compared two rivers."),
-    ("The user asked about rivers. The assistant named the Danube and the Rhine. Then it",
-     "The user asked about rivers. The assistant named the Danube and the Rhine."),
-    ("  ", "")], ids=["opening", "label-quotes", "cut-off", "empty"])
+@pytest.mark.parametrize(
+    ("reply", "summary"),
+    [
+        (
+            "Here is a summary of the conversation:\n\nThe user asked about the Danube.",
+            "The user asked about the Danube.",
+        ),
+        ('Summary: "They compared two rivers."', "They compared two rivers."),
+        (
+            "The user asked about rivers. The assistant named the Danube and the Rhine. Then it",
+            "The user asked about rivers. The assistant named the Danube and the Rhine.",
+        ),
+        ("  ", ""),
+    ],
+    ids=["opening", "label-quotes", "cut-off", "empty"],
+)
 def test_the_models_reply_is_cleaned_into_a_summary(reply: str, summary: str) -> None:
     assert clean_summary(reply) == summary

@@ -14,11 +14,59 @@ from app.core.markdown_stream import LIVE_LIMIT, Block, MarkdownStream, blocks_o
 _MD = parser()
 
 # Pieces that open, close and continue every kind of block, in any order.
-_PIECES = ["- ", "* ", "+ ", "1. ", "2) ", "10. ", "# ", "## ", "```", "```py", "~~~", "\n", "\n\n", "> ", "| ",
-           " |", "|---|---|", "---", "***", "===", "a", "b c", "word ", "**", "_", "`", "~~", "  ", "    ", "\t",
-           "[x](http://a.example)", "![i](http://b.example/i.png)", "<b>", "</b>", "\\", ":--", "\r\n", "\r",
-           "<http://c.example>", "[ref]: http://d.example", "[ref]", "1.", "-", "#", "--", "  - ", "   ",
-           "2. ", ">", "=", "|"]
+_PIECES = [
+    "- ",
+    "* ",
+    "+ ",
+    "1. ",
+    "2) ",
+    "10. ",
+    "# ",
+    "## ",
+    "```",
+    "```py",
+    "~~~",
+    "\n",
+    "\n\n",
+    "> ",
+    "| ",
+    " |",
+    "|---|---|",
+    "---",
+    "***",
+    "===",
+    "a",
+    "b c",
+    "word ",
+    "**",
+    "_",
+    "`",
+    "~~",
+    "  ",
+    "    ",
+    "\t",
+    "[x](http://a.example)",
+    "![i](http://b.example/i.png)",
+    "<b>",
+    "</b>",
+    "\\",
+    ":--",
+    "\r\n",
+    "\r",
+    "<http://c.example>",
+    "[ref]: http://d.example",
+    "[ref]",
+    "1.",
+    "-",
+    "#",
+    "--",
+    "  - ",
+    "   ",
+    "2. ",
+    ">",
+    "=",
+    "|",
+]
 
 
 def _full(text: str) -> list[Block]:
@@ -103,7 +151,7 @@ def test_a_huge_paragraph_is_parsed_a_few_times_not_once_per_chunk() -> None:
     committed: list[Block] = []
     raw = 0
     for i in range(0, len(text), 17):
-        update = stream.feed(text[i:i + 17])
+        update = stream.feed(text[i : i + 17])
         committed += update.committed
         raw += update.raw
         if update.pending:

@@ -25,7 +25,6 @@ from engine.wire import load_formats
 FORMATS = set(load_formats())
 
 
-
 @pytest.fixture
 def dialog(qtbot, loop, data_dir: Path) -> ProvidersDialog:  # type: ignore[no-untyped-def]
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -58,12 +57,22 @@ def test_a_preset_fills_the_kind_the_address_and_a_name(qtbot, dialog: Providers
     dialog.form.preset.activated.emit(index)
     assert dialog.form.kind.currentData() == "ollama" and dialog.form.kind.currentText() == "Ollama"
     assert dialog.form.base_url.text() == "http://127.0.0.1:11434" and dialog.form.name.text() == "ollama"
-    assert {p.label for p in PRESETS} >= {"OpenAI", "OpenRouter", "Groq", "vLLM", "llama.cpp's llama-server",
-                                          "LM Studio's server on this computer", "Dify (chat app)"}
+    assert {p.label for p in PRESETS} >= {
+        "OpenAI",
+        "OpenRouter",
+        "Groq",
+        "vLLM",
+        "llama.cpp's llama-server",
+        "LM Studio's server on this computer",
+        "Dify (chat app)",
+    }
 
 
-def test_test_connection_lists_the_real_servers_models(qtbot, dialog: ProvidersDialog,  # type: ignore[no-untyped-def]
-                                                       llama_server: LlamaServer) -> None:
+def test_test_connection_lists_the_real_servers_models(
+    qtbot,
+    dialog: ProvidersDialog,  # type: ignore[no-untyped-def]
+    llama_server: LlamaServer,
+) -> None:
     qtbot.keyClicks(dialog.form.name, "lan")
     qtbot.keyClicks(dialog.form.base_url, llama_server.base_url)
     qtbot.mouseClick(dialog.form.test_button, Qt.MouseButton.LeftButton)
@@ -76,10 +85,12 @@ def test_test_connection_says_what_is_wrong(qtbot, loop, llama_server_keyed: Lla
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         nothing = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    cases = [(ProviderConfig("x", "openai", nothing), None, "nothing answers there"),
-             (ProviderConfig("x", "openai", llama_server_keyed.base_url), None, "needs an API key"),
-             (ProviderConfig("x", "openai", llama_server_keyed.base_url), "wrong-key", "refused the API key"),
-             (ProviderConfig("x", "openai", llama_server_keyed.base_url.removesuffix("/v1")), API_KEY, "/v1")]
+    cases = [
+        (ProviderConfig("x", "openai", nothing), None, "nothing answers there"),
+        (ProviderConfig("x", "openai", llama_server_keyed.base_url), None, "needs an API key"),
+        (ProviderConfig("x", "openai", llama_server_keyed.base_url), "wrong-key", "refused the API key"),
+        (ProviderConfig("x", "openai", llama_server_keyed.base_url.removesuffix("/v1")), API_KEY, "/v1"),
+    ]
     for config, key, says in cases:
         result = run(qtbot, probe(config, key), timeout_ms=20_000)
         assert not result.ok and says in result.message, (config.base_url, key, result)
@@ -89,15 +100,17 @@ def test_test_connection_says_what_is_wrong(qtbot, loop, llama_server_keyed: Lla
 
 def test_an_ollama_server_lists_its_models_by_name() -> None:
     tags = {"models": [{"name": "qwen2.5:7b"}, {"name": "llama3.2:3b"}]}
-    with ScriptedServer([Script(body=[json.dumps(tags).encode()], content_type="application/json",
-                                chunked=False)]) as up:
+    with ScriptedServer(
+        [Script(body=[json.dumps(tags).encode()], content_type="application/json", chunked=False)]
+    ) as up:
         result = asyncio.run(probe(ProviderConfig("o", "ollama", up.base_url), None))
         assert result.ok and result.models == ("llama3.2:3b", "qwen2.5:7b")
         assert up.requests[0].path == "/api/tags"
 
 
 def test_a_key_typed_before_saving_tests_the_connection_and_is_kept_on_save(  # type: ignore[no-untyped-def]
-        qtbot, memory_keychain, dialog: ProvidersDialog, llama_server_keyed: LlamaServer, data_dir: Path) -> None:
+    qtbot, memory_keychain, dialog: ProvidersDialog, llama_server_keyed: LlamaServer, data_dir: Path
+) -> None:
     qtbot.keyClicks(dialog.form.name, "lan")
     qtbot.keyClicks(dialog.form.base_url, llama_server_keyed.base_url)
     assert dialog.key_edit.isEnabled()

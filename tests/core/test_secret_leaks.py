@@ -57,26 +57,39 @@ def run(spec: RemoteSpec) -> list[object]:
     provider = RemoteProvider(spec)
     events: list[object] = []
     try:
-        provider.generate(Generate(1, (ChatMessage("user", "Hi"),), Sampling(max_tokens=8), remote=spec),
-                          threading.Event(), events.append, time.perf_counter())
+        provider.generate(
+            Generate(1, (ChatMessage("user", "Hi"),), Sampling(max_tokens=8), remote=spec),
+            threading.Event(),
+            events.append,
+            time.perf_counter(),
+        )
     finally:
         provider.close()
     return events
 
 
 def spec(server: ScriptedServer, **kw: object) -> RemoteSpec:
-    values: dict[str, object] = {"name": "box", "wire": "openai", "base_url": server.base_url + "/v1", "model": "m",
-                                 "max_retries": 0}
+    values: dict[str, object] = {
+        "name": "box",
+        "wire": "openai",
+        "base_url": server.base_url + "/v1",
+        "model": "m",
+        "max_retries": 0,
+    }
     return RemoteSpec(**{**values, **kw})  # type: ignore[arg-type]
 
 
 # -- the engine: refused by name, never quoted ----------------------------------------------------
-@pytest.mark.parametrize("key", [
-    "sk-leak-7f3a91\nc2e8b4-0d6f",  # two lines pasted as one
-    "sk-leak-7f3a91-c2e8b4\r\n0d6f",
-    "sk-leak-7f3a91\x00c2e8b4-0d6f",
-    "sk-leak-7f3a91\u00a0c2e8b4-0d6f",  # a non-breaking space from a document
-], ids=["newline", "crlf-inside", "nul", "not-ascii"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk-leak-7f3a91\nc2e8b4-0d6f",  # two lines pasted as one
+        "sk-leak-7f3a91-c2e8b4\r\n0d6f",
+        "sk-leak-7f3a91\x00c2e8b4-0d6f",
+        "sk-leak-7f3a91\u00a0c2e8b4-0d6f",  # a non-breaking space from a document
+    ],
+    ids=["newline", "crlf-inside", "nul", "not-ascii"],
+)
 def test_a_key_http_cannot_carry_is_refused_by_name_and_never_sent(key: str) -> None:
     with ScriptedServer([Script(body=openai_stream(["Hello"]))]) as server:
         events = run(spec(server, api_key=key, max_retries=2))
@@ -110,7 +123,7 @@ ECHOES = {
     "bytes-repr": f"Illegal header value {('Bearer ' + KEY + chr(13)).encode()!r}",
     "percent-encoded": f"bad url /login?user={USER}&pw={quote(PASSWORD, safe='')}",
     "form-encoded": f"bad form pw={quote_plus(PASSWORD)}",
-    "json-escaped": "not json { \"X-Api-Key\": " + json.dumps(HEADER_VALUE) + " }",
+    "json-escaped": 'not json { "X-Api-Key": ' + json.dumps(HEADER_VALUE) + " }",
     "header-value": f"X-Api-Key {HEADER_VALUE} is not known here",
     "basic-auth": f"user {USER} with Authorization: Basic {BASIC} refused",
     "cut-at-300": "x" * 282 + KEY,  # the message is shortened to 300: no start of the key may stay behind
@@ -123,8 +136,13 @@ def test_a_server_that_quotes_the_credentials_has_them_scrubbed_in_every_form(ec
     body = json.dumps({"error": {"message": echo}}).encode() if not echo.startswith("not json") else echo.encode()
     with ScriptedServer([Script(status=status, body=[body], content_type="application/json", chunked=False)]) as server:
         host = server.base_url.removeprefix("http://")
-        config = ProviderConfig("box", "openai", f"http://{USER}:{quote(PASSWORD, safe='')}@{host}/v1",
-                                headers={"X-Api-Key": HEADER_VALUE}, max_retries=0)
+        config = ProviderConfig(
+            "box",
+            "openai",
+            f"http://{USER}:{quote(PASSWORD, safe='')}@{host}/v1",
+            headers={"X-Api-Key": HEADER_VALUE},
+            max_retries=0,
+        )
         events = run(config.spec(KEY))
         sent = server.requests[0].headers
     failed = events[-1]
@@ -149,18 +167,26 @@ def test_credentials_in_a_url_are_taken_out_of_it_and_never_shown() -> None:
     with socket.socket() as s:  # a port where nothing listens
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    down = ProviderConfig("box", "openai", f"http://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/v1",
-                          max_retries=0)
+    down = ProviderConfig(
+        "box", "openai", f"http://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/v1", max_retries=0
+    )
     failed = run(down.spec(KEY))[-1]
     assert isinstance(failed, Failed) and failed.code == "unreachable" and leaks(failed.message) == []
 
 
 # -- providers.toml and the keychain --------------------------------------------------------------
 def test_header_values_and_url_credentials_go_to_the_keychain_not_the_file(
-        tmp_path: Path, memory_keychain: MemoryKeyring) -> None:
+    tmp_path: Path, memory_keychain: MemoryKeyring
+) -> None:
     f = ProvidersFile(tmp_path, FORMATS)
-    f.upsert(ProviderConfig("box", "openai", f"http://{USER}:{quote(PASSWORD, safe='')}@h:8000/v1",
-                            headers={"X-Api-Key": HEADER_VALUE, "X-Team": "blue"}))
+    f.upsert(
+        ProviderConfig(
+            "box",
+            "openai",
+            f"http://{USER}:{quote(PASSWORD, safe='')}@h:8000/v1",
+            headers={"X-Api-Key": HEADER_VALUE, "X-Team": "blue"},
+        )
+    )
     text = f.path.read_text()
     assert leaks(text) == [] and "blue" not in text
     assert tomllib.loads(text)["provider"][0]["headers"] == ["X-Api-Key", "X-Team"]
@@ -172,24 +198,30 @@ def test_header_values_and_url_credentials_go_to_the_keychain_not_the_file(
 
 
 def test_a_file_written_with_secrets_in_it_moves_them_to_the_keychain(
-        tmp_path: Path, memory_keychain: MemoryKeyring) -> None:
+    tmp_path: Path, memory_keychain: MemoryKeyring
+) -> None:
     f = ProvidersFile(tmp_path, FORMATS)
-    f.path.write_text(f'[[provider]]\nname = "box"\nkind = "openai"\n'
-                      f'base_url = "http://{USER}:{quote(PASSWORD, safe="")}@h:8000/v1"\n'
-                      f'headers = {{ X-Api-Key = {json.dumps(HEADER_VALUE)} }}\n')
+    f.path.write_text(
+        f'[[provider]]\nname = "box"\nkind = "openai"\n'
+        f'base_url = "http://{USER}:{quote(PASSWORD, safe="")}@h:8000/v1"\n'
+        f"headers = {{ X-Api-Key = {json.dumps(HEADER_VALUE)} }}\n"
+    )
     [config] = f.load()
     assert config.headers == {"X-Api-Key": HEADER_VALUE} and config.url_auth == (USER, PASSWORD)
-    assert leaks(f.path.read_text()) == [] and 'url_credentials = true' in f.path.read_text()
+    assert leaks(f.path.read_text()) == [] and "url_credentials = true" in f.path.read_text()
     assert f.load() == [config]  # read back from the keychain
 
 
 def test_without_a_keychain_an_old_file_keeps_working_and_new_secrets_name_the_variables(
-        tmp_path: Path, no_keychain: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, no_keychain: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.core.errors import KeychainUnavailable
 
     f = ProvidersFile(tmp_path, FORMATS)
-    old = (f'[[provider]]\nname = "box"\nkind = "openai"\nbase_url = "http://h/v1"\n'
-           f'headers = {{ X-Api-Key = {json.dumps(HEADER_VALUE)} }}\n')
+    old = (
+        f'[[provider]]\nname = "box"\nkind = "openai"\nbase_url = "http://h/v1"\n'
+        f"headers = {{ X-Api-Key = {json.dumps(HEADER_VALUE)} }}\n"
+    )
     f.path.write_text(old)
     assert f.get("box").headers == {"X-Api-Key": HEADER_VALUE} and f.path.read_text() == old
     with pytest.raises(KeychainUnavailable, match="HEARTH_HEADER_LAN_BOX_X_API_KEY") as e:
@@ -201,7 +233,8 @@ def test_without_a_keychain_an_old_file_keeps_working_and_new_secrets_name_the_v
 
 
 def test_keys_and_header_values_with_control_characters_are_refused_when_set(
-        tmp_path: Path, memory_keychain: MemoryKeyring) -> None:
+    tmp_path: Path, memory_keychain: MemoryKeyring
+) -> None:
     from app.core.errors import ProviderError
 
     f = ProvidersFile(tmp_path, FORMATS)
@@ -221,14 +254,26 @@ def _env(keyring_file: Path, **extra: str) -> dict[str, str]:
     """A child's environment: its keychain is `keyring_file` (tests/file_keychain.py)."""
     tests = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, "PYTHON_KEYRING_BACKEND": "file_keychain.FileKeyring",
-            "HEARTH_TEST_KEYRING": str(keyring_file), **extra}
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "PYTHON_KEYRING_BACKEND": "file_keychain.FileKeyring",
+        "HEARTH_TEST_KEYRING": str(keyring_file),
+        **extra,
+    }
 
 
-def _hearth(data_dir: Path, env: dict[str, str], *args: str, stdin: str | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)], input=stdin,
-                          capture_output=True, text=True, timeout=120, env=env)
+def _hearth(
+    data_dir: Path, env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -236,15 +281,27 @@ def echoing() -> Iterator[ScriptedServer]:
     """A server that refuses every request, quoting the key, the header and the URL's credentials."""
     said = f"bad key {KEY!r} or X-Api-Key {HEADER_VALUE} for {USER} (Basic {BASIC})"
     body = json.dumps({"error": {"message": said}}).encode()
-    with ScriptedServer(lambda _r: Script(status=401, body=[body], content_type="application/json",
-                                          chunked=False)) as server:
+    with ScriptedServer(
+        lambda _r: Script(status=401, body=[body], content_type="application/json", chunked=False)
+    ) as server:
         yield server
 
 
 def _add(data_dir: Path, env: dict[str, str], name: str, server: ScriptedServer) -> None:
     host = server.base_url.removeprefix("http://")
-    r = _hearth(data_dir, env, "providers", "add", name, "--url", f"http://{USER}:{quote(PASSWORD, safe='')}@{host}/v1",
-                "--model", "m", "--header", f"X-Api-Key={HEADER_VALUE}")
+    r = _hearth(
+        data_dir,
+        env,
+        "providers",
+        "add",
+        name,
+        "--url",
+        f"http://{USER}:{quote(PASSWORD, safe='')}@{host}/v1",
+        "--model",
+        "m",
+        "--header",
+        f"X-Api-Key={HEADER_VALUE}",
+    )
     assert r.returncode == 0, r.stderr
     assert leaks(r.stdout, r.stderr, (data_dir / "providers.toml").read_text()) == []
     assert "in the system keychain" in r.stderr
@@ -282,8 +339,9 @@ def test_ask_never_shows_or_stores_a_secret(data_dir: Path, tmp_path: Path, echo
 def test_set_time_checks_in_the_cli_name_the_field_and_the_usual_cause(data_dir: Path, tmp_path: Path) -> None:
     keyring_file = tmp_path / "keychain.json"
     env = _env(keyring_file)
-    r = _hearth(data_dir, env, "providers", "add", "box", "--url", "http://h/v1", "--header",
-                "X-Api-Key=hdr-5d1b0e9a\r-77c1")
+    r = _hearth(
+        data_dir, env, "providers", "add", "box", "--url", "http://h/v1", "--header", "X-Api-Key=hdr-5d1b0e9a\r-77c1"
+    )
     assert r.returncode == 2 and "header X-Api-Key contains a line break" in r.stderr and ".env" in r.stderr
     assert leaks(r.stdout, r.stderr) == [] and not (data_dir / "providers.toml").exists()
     assert _hearth(data_dir, env, "providers", "add", "box", "--url", "http://h/v1").returncode == 0
@@ -301,15 +359,23 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_serve_error_responses_never_quote_a_secret(data_dir: Path, tmp_path: Path, echoing: ScriptedServer) -> None:
     keyring_file = tmp_path / "keychain.json"
-    env = _env(keyring_file, HEARTH_SERVE_TOKEN="serve-token-0123456789", HEARTH_API_KEY_ECHO=KEY,
-               HEARTH_API_KEY_BROKEN="sk-leak-7f3a91\nc2e8b4-0d6f")
+    env = _env(
+        keyring_file,
+        HEARTH_SERVE_TOKEN="serve-token-0123456789",
+        HEARTH_API_KEY_ECHO=KEY,
+        HEARTH_API_KEY_BROKEN="sk-leak-7f3a91\nc2e8b4-0d6f",
+    )
     _add(data_dir, env, "echo", echoing)
     _add(data_dir, env, "broken", echoing)
     port = _free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--no-local", "--port", str(port),
-                                 "--data-dir", str(data_dir)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--no-local", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base, auth = f"http://127.0.0.1:{port}/v1", {"Authorization": "Bearer serve-token-0123456789"}
     try:
         deadline = time.monotonic() + 60
@@ -325,8 +391,9 @@ def test_serve_error_responses_never_quote_a_secret(data_dir: Path, tmp_path: Pa
             ask = {"model": model, "messages": [{"role": "user", "content": "Hi"}]}
             plain = httpx.post(f"{base}/chat/completions", json=ask, headers=auth, timeout=60)
             assert plain.status_code >= 400 and says in plain.json()["error"]["message"], plain.text
-            with httpx.stream("POST", f"{base}/chat/completions", json={**ask, "stream": True}, headers=auth,
-                              timeout=60) as streamed:
+            with httpx.stream(
+                "POST", f"{base}/chat/completions", json={**ask, "stream": True}, headers=auth, timeout=60
+            ) as streamed:
                 raw = b"".join(streamed.iter_raw())
             assert says.encode() in raw, raw
             bodies += [plain.content, raw]

@@ -39,7 +39,8 @@ async def _wait_for(predicate, timeout: float = 30.0) -> None:
 
 
 def test_engine_killed_mid_reply_keeps_the_partial_text_and_the_next_message_works(
-        model_path: Path, data_dir: Path) -> None:
+    model_path: Path, data_dir: Path
+) -> None:
     async def body(service: ChatService, store: Store, engine: AsyncEngine):
         await service.load(str(model_path))
         turn = await service.start_turn(None, "Tell me a long story.", sampling=Sampling.greedy(2000, ignore_eos=True))
@@ -82,7 +83,8 @@ def test_empty_message_and_unloadable_model_are_refused_with_a_reason(not_gguf_f
 
 
 def test_a_consumer_that_stops_reading_cancels_the_answer_and_it_is_saved_with_what_it_saw(
-        model_path: Path, data_dir: Path) -> None:
+    model_path: Path, data_dir: Path
+) -> None:
     async def body(service: ChatService, store: Store, engine: AsyncEngine):
         await service.load(str(model_path))
         turn = await service.start_turn(None, "Tell me a long story.", sampling=Sampling.greedy(2000, ignore_eos=True))

@@ -40,7 +40,7 @@ def test_rolling_leaves_out_the_oldest_turns_and_keeps_the_system_prompt() -> No
     assert fit.messages[1].role == "user"
     assert fit.omitted == tuple(range(1, 1 + len(fit.omitted)))  # the oldest, in one run
     # The fewest left out: one more turn back would not fit.
-    assert _count((messages[0], *messages[fit.omitted[-1] - 1:])) > 100
+    assert _count((messages[0], *messages[fit.omitted[-1] - 1 :])) > 100
 
 
 def test_middle_keeps_the_first_exchange_and_the_latest_turns() -> None:
@@ -62,11 +62,17 @@ def test_a_last_message_longer_than_the_context_cannot_fit() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(turns=st.integers(0, 30), words=st.integers(0, 40), budget=st.integers(5, 400),
-       policy=st.sampled_from(["rolling", "middle", "summarize"]), system=st.booleans(),
-       covers=st.integers(0, 70))
+@given(
+    turns=st.integers(0, 30),
+    words=st.integers(0, 40),
+    budget=st.integers(5, 400),
+    policy=st.sampled_from(["rolling", "middle", "summarize"]),
+    system=st.booleans(),
+    covers=st.integers(0, 70),
+)
 def test_what_is_kept_fits_reads_as_a_conversation_and_keeps_the_last_message(
-        turns: int, words: int, budget: int, policy: str, system: bool, covers: int) -> None:
+    turns: int, words: int, budget: int, policy: str, system: bool, covers: int
+) -> None:
     messages = _chat(turns, words, system)
     summary = Summary("they talked about rivers", covers) if policy == "summarize" else None
     fit = fit_messages(messages, _count, budget, policy, summary)

@@ -137,8 +137,9 @@ def test_second_turn_reuses_the_kv_cache(model_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["missing", "not_gguf"], ids=["missing-file", "not-a-gguf-file"])
-def test_bad_model_file_gives_a_clear_error_and_engine_survives(kind: str, model_path: Path, not_gguf_file: Path,
-                                                                 tmp_path: Path) -> None:
+def test_bad_model_file_gives_a_clear_error_and_engine_survives(
+    kind: str, model_path: Path, not_gguf_file: Path, tmp_path: Path
+) -> None:
     bad = tmp_path / "nowhere" / "model.gguf" if kind == "missing" else not_gguf_file
 
     async def main():
@@ -196,8 +197,12 @@ def test_each_token_is_detokenized_once_not_the_whole_reply(model_path: Path) ->
     model._llm.detokenize = lambda toks, *a, **k: (calls.append(len(toks)), real(toks, *a, **k))[1]
     events: list[object] = []
     try:
-        model.generate(Generate(1, _user("Count to twenty."), Sampling.greedy(64, ignore_eos=True)),
-                       threading.Event(), events.append, time.perf_counter())
+        model.generate(
+            Generate(1, _user("Count to twenty."), Sampling.greedy(64, ignore_eos=True)),
+            threading.Event(),
+            events.append,
+            time.perf_counter(),
+        )
     finally:
         model.close()
     assert isinstance(events[-1], Final) and events[-1].stats.completion_tokens == 64

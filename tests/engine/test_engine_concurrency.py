@@ -20,7 +20,7 @@ HELD_S = 60.0  # the remote reply's pause: far longer than any wait below
 
 
 def held_reply() -> Script:
-    """"Hello" at once, then nothing until the test releases the server, then the rest."""
+    """ "Hello" at once, then nothing until the test releases the server, then the rest."""
     first, *rest = openai_stream(["Hello", " from", " the", " server"])
     head = [first, rest[0]]  # the role-only frame, then "Hello"
     return Script(body=[*head, HELD_S, *rest[1:]])
@@ -82,8 +82,9 @@ def test_a_remote_reply_runs_to_its_end_while_the_local_model_streams(model_path
             await asyncio.wait_for(until_text(local, local_events), 30)
             with ScriptedServer([Script(body=openai_stream(["Hello", " there"]))]) as server:
                 spec = RemoteSpec("box", "openai", server.base_url + "/v1", "m")
-                remote_events = await asyncio.wait_for(rest(engine.generate(ask(2, "hi", Sampling.greedy(8), spec)),
-                                                            []), 20)
+                remote_events = await asyncio.wait_for(
+                    rest(engine.generate(ask(2, "hi", Sampling.greedy(8), spec)), []), 20
+                )
             local_deltas_then = sum(isinstance(e, Delta) for e in local_events)
             local.cancel()
             await asyncio.wait_for(rest(local, local_events), 10)
@@ -97,8 +98,7 @@ def test_a_remote_reply_runs_to_its_end_while_the_local_model_streams(model_path
     assert local_then < 4000
 
 
-def test_a_local_answer_stopped_while_it_waits_its_turn_ends_at_once_and_the_other_goes_on(
-        model_path: Path) -> None:
+def test_a_local_answer_stopped_while_it_waits_its_turn_ends_at_once_and_the_other_goes_on(model_path: Path) -> None:
     async def main() -> tuple[float, list[StreamEvent], list[StreamEvent], bool]:
         engine = AsyncEngine()
         try:

@@ -37,8 +37,15 @@ def test_unfinished_character_at_end_becomes_replacement_char() -> None:
 
 @pytest.mark.parametrize(
     ("src", "dst"),
-    [(S.QUEUED, S.STREAMING), (S.STREAMING, S.COMPLETED), (S.STREAMING, S.CANCELLED), (S.STREAMING, S.FAILED),
-     (S.QUEUED, S.CANCELLED), (S.QUEUED, S.FAILED), (S.STREAMING, S.INTERRUPTED)],
+    [
+        (S.QUEUED, S.STREAMING),
+        (S.STREAMING, S.COMPLETED),
+        (S.STREAMING, S.CANCELLED),
+        (S.STREAMING, S.FAILED),
+        (S.QUEUED, S.CANCELLED),
+        (S.QUEUED, S.FAILED),
+        (S.STREAMING, S.INTERRUPTED),
+    ],
     ids=lambda s: s.value,
 )
 def test_legal_transitions(src: S, dst: S) -> None:
@@ -47,8 +54,15 @@ def test_legal_transitions(src: S, dst: S) -> None:
 
 @pytest.mark.parametrize(
     ("src", "dst"),
-    [(S.COMPLETED, S.STREAMING), (S.CANCELLED, S.COMPLETED), (S.FAILED, S.COMPLETED), (S.QUEUED, S.COMPLETED),
-     (S.STREAMING, S.QUEUED), (S.INTERRUPTED, S.COMPLETED), (S.COMPLETED, S.COMPLETED)],
+    [
+        (S.COMPLETED, S.STREAMING),
+        (S.CANCELLED, S.COMPLETED),
+        (S.FAILED, S.COMPLETED),
+        (S.QUEUED, S.COMPLETED),
+        (S.STREAMING, S.QUEUED),
+        (S.INTERRUPTED, S.COMPLETED),
+        (S.COMPLETED, S.COMPLETED),
+    ],
     ids=lambda s: s.value,
 )
 def test_illegal_transitions_are_refused(src: S, dst: S) -> None:

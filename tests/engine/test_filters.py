@@ -16,7 +16,7 @@ from engine.filters import ANSWER, REASONING, REDACTED, FilterConfig, Piece, Str
 pytestmark = pytest.mark.filterwarnings("error")
 
 SK = "sk-" + "Ab3dEf6hIj9kLm2nOp5qRs8t"  # 27 chars, matches sk-[A-Za-z0-9]{20,}
-AKIA = "AKIA" + "Z7Q2M4X9C1V8B3N6"       # matches AKIA[0-9A-Z]{16}
+AKIA = "AKIA" + "Z7Q2M4X9C1V8B3N6"  # matches AKIA[0-9A-Z]{16}
 SECRETS = (r"sk-[A-Za-z0-9]{20,}", r"AKIA[0-9A-Z]{16}")
 
 
@@ -58,8 +58,15 @@ def every_split(text: str) -> list[list[str]]:
         (("\nUser:",), ["Sure.\n", "User", ": next turn"], "Sure."),
         (("ab", "abc"), ["xab", "c"], "x"),
     ],
-    ids=["split-char-by-char", "at-start", "across-two-chunks", "first-in-text-wins",
-         "first-wins-order-independent", "multi-char-with-newline", "prefix-of-another"],
+    ids=[
+        "split-char-by-char",
+        "at-start",
+        "across-two-chunks",
+        "first-in-text-wins",
+        "first-wins-order-independent",
+        "multi-char-with-newline",
+        "prefix-of-another",
+    ],
 )
 def test_stop_string_ends_the_answer(stops: tuple[str, ...], chunks: list[str], answer: str) -> None:
     got, reasoning, stopped, _ = run(FilterConfig(stop=stops), chunks)
@@ -110,9 +117,18 @@ def test_stop_strings_do_not_act_inside_reasoning() -> None:
         ("<think>a</think>x<think>b</think>y", "xy", "ab"),
         ("a <thin b </thi c <", "a <thin b </thi c <", ""),
     ],
-    ids=["at-start", "after-whitespace", "empty-block-qwen3", "mid-answer", "unterminated",
-         "lone-close-after-whitespace", "lone-close-after-answer", "nested-looking", "two-blocks",
-         "partial-tags-are-text"],
+    ids=[
+        "at-start",
+        "after-whitespace",
+        "empty-block-qwen3",
+        "mid-answer",
+        "unterminated",
+        "lone-close-after-whitespace",
+        "lone-close-after-answer",
+        "nested-looking",
+        "two-blocks",
+        "partial-tags-are-text",
+    ],
 )
 def test_reasoning_is_split_from_the_answer(text: str, answer: str, reasoning: str) -> None:
     for chunks in every_split(text):
@@ -158,14 +174,16 @@ def test_a_split_secret_never_leaks_a_character(secret: str, window: int) -> Non
         for call in calls:  # at every moment, what was shown is the start of the redacted text
             shown += "".join(p.text for p in call)
             assert expected.startswith(shown), chunks
-            assert not any(secret[i:i + 3] in p.text for p in call for i in range(len(secret) - 2))
+            assert not any(secret[i : i + 3] in p.text for p in call for i in range(len(secret) - 2))
 
 
 def test_secrets_are_redacted_inside_reasoning_too() -> None:
     text = f"<think>the key is {SK}</think>I will not repeat {AKIA}."
     for chunks in every_split(text)[:80]:
-        assert run(FilterConfig(redact=SECRETS), chunks)[:2] == (f"I will not repeat {REDACTED}.",
-                                                                f"the key is {REDACTED}"), chunks
+        assert run(FilterConfig(redact=SECRETS), chunks)[:2] == (
+            f"I will not repeat {REDACTED}.",
+            f"the key is {REDACTED}",
+        ), chunks
 
 
 def test_a_stop_string_inside_a_secret_is_redacted_with_it_and_does_not_stop() -> None:
@@ -202,8 +220,17 @@ def test_with_patterns_the_window_is_held_and_released_at_finish() -> None:
         (FilterConfig(think=None, starts_in_reasoning=True), "needs reasoning tags"),
         (FilterConfig(redact=SECRETS, redact_window=0), "at least 1 character"),
     ],
-    ids=["bad-regex", "empty-match", "eats-tag", "empty-stop", "stop-is-tag", "stop-in-marker",
-         "empty-tag", "reasoning-start-without-tags", "zero-window"],
+    ids=[
+        "bad-regex",
+        "empty-match",
+        "eats-tag",
+        "empty-stop",
+        "stop-is-tag",
+        "stop-in-marker",
+        "empty-tag",
+        "reasoning-start-without-tags",
+        "zero-window",
+    ],
 )
 def test_problems_are_reported_and_refused(config: FilterConfig, needle: str) -> None:
     problems = config.problems()
@@ -225,9 +252,39 @@ def test_feed_after_finish_is_a_programming_error() -> None:
 
 # --- chunking invariance and the hold bound ----------------------------------------------
 
-FRAGMENTS = ["<think>", "</think>", "<th", "ink>", "</", "<", ">", "###", "#", "##", "END", "EN",
-             "sk-", "AKIA", "Z7Q2M4X9", "C1V8B3N6", "Ab3dEf6hIj9k", "Lm2nOp5qRs8t", SK, AKIA,
-             " ", "\n", "a", "word", "é", "e\u0301", "😀", "[", "]", "pw=", "hunter2"]
+FRAGMENTS = [
+    "<think>",
+    "</think>",
+    "<th",
+    "ink>",
+    "</",
+    "<",
+    ">",
+    "###",
+    "#",
+    "##",
+    "END",
+    "EN",
+    "sk-",
+    "AKIA",
+    "Z7Q2M4X9",
+    "C1V8B3N6",
+    "Ab3dEf6hIj9k",
+    "Lm2nOp5qRs8t",
+    SK,
+    AKIA,
+    " ",
+    "\n",
+    "a",
+    "word",
+    "é",
+    "e\u0301",
+    "😀",
+    "[",
+    "]",
+    "pw=",
+    "hunter2",
+]
 CONFIGS = {
     "tags": FilterConfig(),
     "tags-stops": FilterConfig(stop=("###", "END")),
@@ -249,8 +306,10 @@ def hold_bound(config: FilterConfig) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CONFIGS), ids=list(CONFIGS))
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(parts=st.lists(st.sampled_from(FRAGMENTS), max_size=60),
-       cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=25))
+@given(
+    parts=st.lists(st.sampled_from(FRAGMENTS), max_size=60),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=25),
+)
 def test_output_does_not_depend_on_chunking(name: str, parts: list[str], cuts: list[int]) -> None:
     config = CONFIGS[name]
     text = "".join(parts)

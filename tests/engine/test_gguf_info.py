@@ -58,8 +58,14 @@ _I32 = 5
 
 @pytest.fixture(scope="module")
 def llama_cpp_view(model_path: Path) -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", _ASK_LLAMA_CPP, str(model_path)], capture_output=True, text=True,
-                          cwd=_REPO, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _ASK_LLAMA_CPP, str(model_path)],
+        capture_output=True,
+        text=True,
+        cwd=_REPO,
+        timeout=120,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -160,19 +166,29 @@ def test_kv_heads_listed_per_layer_take_the_largest(etype: int, layout: Layout, 
 
 
 def test_explicit_key_and_value_lengths_win(layout: Layout, tmp_path: Path) -> None:
-    info = read_gguf_info(_variant(layout, tmp_path, add=(_u32("llama.attention.key_length", 96),
-                                                          _u32("llama.attention.value_length", 80))))
+    info = read_gguf_info(
+        _variant(
+            layout, tmp_path, add=(_u32("llama.attention.key_length", 96), _u32("llama.attention.value_length", 80))
+        )
+    )
     assert (info.key_length, info.value_length) == (96, 80)
 
 
-@pytest.mark.parametrize(("file_type", "expected"), [
-    (18, "Q6_K"), (15, "Q4_K_M"), (0, "F32"), (32, "BF16"), (38, "MXFP4_MOE"),
-    (4, "Q4_1"),  # removed from llama.cpp: the tensors decide
-    (999, "Q4_1"),
-    (None, "Q4_1"),
-], ids=["q6_k", "q4_k_m", "all-f32", "bf16", "mxfp4-moe", "removed-type-4", "unknown-999", "absent"])
-def test_quantisation_names_and_fallback(file_type: int | None, expected: str, layout: Layout,
-                                         tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("file_type", "expected"),
+    [
+        (18, "Q6_K"),
+        (15, "Q4_K_M"),
+        (0, "F32"),
+        (32, "BF16"),
+        (38, "MXFP4_MOE"),
+        (4, "Q4_1"),  # removed from llama.cpp: the tensors decide
+        (999, "Q4_1"),
+        (None, "Q4_1"),
+    ],
+    ids=["q6_k", "q4_k_m", "all-f32", "bf16", "mxfp4-moe", "removed-type-4", "unknown-999", "absent"],
+)
+def test_quantisation_names_and_fallback(file_type: int | None, expected: str, layout: Layout, tmp_path: Path) -> None:
     key = "general.file_type"
     changes = {"drop": (key,)} if file_type is None else {"replace": {key: _u32(key, file_type)}}
     info = read_gguf_info(_variant(layout, tmp_path, **changes))
@@ -200,8 +216,9 @@ def test_an_unfamiliar_template_is_counted_without_a_style(layout: Layout, tmp_p
 
 
 @pytest.mark.parametrize("block_count", [None, 2**40], ids=["absent", "absurd-uint64"])
-def test_layers_are_counted_from_the_tensors_when_the_header_does_not_say(block_count: int | None, layout: Layout,
-                                                                         tmp_path: Path) -> None:
+def test_layers_are_counted_from_the_tensors_when_the_header_does_not_say(
+    block_count: int | None, layout: Layout, tmp_path: Path
+) -> None:
     key = "llama.block_count"
     changes: dict[str, object] = {"drop": (key,)}
     if block_count is not None:
@@ -212,9 +229,22 @@ def test_layers_are_counted_from_the_tensors_when_the_header_does_not_say(block_
 
 # -- damaged files: the same verdict as the check before loading ---------------------------
 
-_FAMILIES = ("truncated-at-", "truncated-in-weights-", "magic-", "version-", "tensor-count-", "key-length-",
-             "array-count-huge", "tensor-type-", "tensor-offset-", "block-count-", "no-tokenizer",
-             "architecture-missing", "alignment-", "token-types-short")
+_FAMILIES = (
+    "truncated-at-",
+    "truncated-in-weights-",
+    "magic-",
+    "version-",
+    "tensor-count-",
+    "key-length-",
+    "array-count-huge",
+    "tensor-type-",
+    "tensor-offset-",
+    "block-count-",
+    "no-tokenizer",
+    "architecture-missing",
+    "alignment-",
+    "token-types-short",
+)
 
 
 def _damaged_cases(path: Path) -> list[Case]:
@@ -264,17 +294,44 @@ def test_what_is_not_a_model_at_all(kind: str, tmp_path: Path) -> None:
 # -- formatting ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("n", "text"), [
-    (134_515_008, "135M"), (1_543_714_304, "1.5B"), (7_615_616_512, "7.6B"), (70_553_706_496, "71B"),
-    (999_600_000, "1B"), (1_000_000_000, "1B"), (12_345, "12K"), (950, "950"), (0, "0"),
-], ids=["smollm2-135m", "qwen-1.5b", "qwen-7b", "llama-70b", "rounds-up-to-1b", "exactly-1b", "thousands",
-        "hundreds", "zero"])
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (134_515_008, "135M"),
+        (1_543_714_304, "1.5B"),
+        (7_615_616_512, "7.6B"),
+        (70_553_706_496, "71B"),
+        (999_600_000, "1B"),
+        (1_000_000_000, "1B"),
+        (12_345, "12K"),
+        (950, "950"),
+        (0, "0"),
+    ],
+    ids=[
+        "smollm2-135m",
+        "qwen-1.5b",
+        "qwen-7b",
+        "llama-70b",
+        "rounds-up-to-1b",
+        "exactly-1b",
+        "thousands",
+        "hundreds",
+        "zero",
+    ],
+)
 def test_format_params(n: int, text: str) -> None:
     assert format_params(n) == text
 
 
-@pytest.mark.parametrize(("n", "text"), [
-    (98_362_432, "98.4 MB"), (4_920_000_000, "4.9 GB"), (2_048, "2.0 kB"), (12, "12 bytes"),
-], ids=["bundled", "7b-q4", "kilobytes", "bytes"])
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (98_362_432, "98.4 MB"),
+        (4_920_000_000, "4.9 GB"),
+        (2_048, "2.0 kB"),
+        (12, "12 bytes"),
+    ],
+    ids=["bundled", "7b-q4", "kilobytes", "bytes"],
+)
 def test_format_bytes(n: int, text: str) -> None:
     assert format_bytes(n) == text

@@ -104,8 +104,10 @@ def test_what_is_not_a_model_file_at_all(kind: str, tmp_path: Path) -> None:
         path.write_text("GGUF is a file format; this is a note about it.\n")
     with pytest.raises(ModelLoadError) as err:
         check_gguf(path)
-    assert err.value.code == {"empty": "not_gguf", "directory": "not_a_file", "missing": "not_found",
-                              "text": "unsupported_version"}[kind]
+    assert (
+        err.value.code
+        == {"empty": "not_gguf", "directory": "not_a_file", "missing": "not_found", "text": "unsupported_version"}[kind]
+    )
     assert "model.gguf" in err.value.message
 
 
@@ -184,6 +186,7 @@ def _engine_cases(lay: Layout, folder: Path) -> list[tuple[str, Case]]:
             head = bytearray(lay.head)
             head[lay.kvs[key].value_at : lay.kvs[key].value_at + 4] = struct.pack("<I", value)
             return bytes(head), lay.size
+
         return Case(f"{key}={value}", make, None)
 
     def renamed_tensor(lay: Layout) -> tuple[bytes, int]:
@@ -193,19 +196,37 @@ def _engine_cases(lay: Layout, folder: Path) -> list[tuple[str, Case]]:
 
     reaching = [
         Case("sparse-copy", lambda lay: (lay.head, lay.size), None),
-        Case("alignment-64", lambda lay: rebuild(
-            lay, add=(enc_kv("general.alignment", U32, struct.pack("<I", 64)),), alignment=64), None),
-        Case("tensor-count-minus-one", lambda lay: (
-            lay.head[:8] + struct.pack("<Q", len(lay.tensors) - 1) + lay.head[16:], lay.size), None),
-        Case("unknown-architecture", lambda lay: rebuild(lay, replace={"general.architecture": enc_kv(
-            "general.architecture", STRING, enc_str("hostile"))}), None),
+        Case(
+            "alignment-64",
+            lambda lay: rebuild(lay, add=(enc_kv("general.alignment", U32, struct.pack("<I", 64)),), alignment=64),
+            None,
+        ),
+        Case(
+            "tensor-count-minus-one",
+            lambda lay: (lay.head[:8] + struct.pack("<Q", len(lay.tensors) - 1) + lay.head[16:], lay.size),
+            None,
+        ),
+        Case(
+            "unknown-architecture",
+            lambda lay: rebuild(
+                lay, replace={"general.architecture": enc_kv("general.architecture", STRING, enc_str("hostile"))}
+            ),
+            None,
+        ),
         Case("tensor-renamed", renamed_tensor, None),
         u32_at("llama.attention.head_count", 0),
         u32_at("llama.embedding_length", 7),
     ]
     flips = [c for c in CORPUS if c.id.startswith("bit-flip") and _passes_check(c, lay, folder)][:3]
-    rejected = _by_id("truncated-in-weights-0.5", "magic-b'GGML'", "tensor-count-plus-one", "block-count-0",
-                      "vocabulary-repeats-a-token", "rms-epsilon-nan", "no-tokenizer")
+    rejected = _by_id(
+        "truncated-in-weights-0.5",
+        "magic-b'GGML'",
+        "tensor-count-plus-one",
+        "block-count-0",
+        "vocabulary-repeats-a-token",
+        "rms-epsilon-nan",
+        "no-tokenizer",
+    )
     return [(f"engine-{i:02d}", c) for i, c in enumerate([*reaching, *flips, *rejected])]
 
 

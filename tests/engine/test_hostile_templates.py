@@ -122,8 +122,9 @@ def _says_what_to_do(message: str, file_name: str) -> None:
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
-def test_a_hostile_template_is_refused_at_load_with_the_engine_kept_small(kind: str, layout: Layout,
-                                                                          tmp_path: Path) -> None:
+def test_a_hostile_template_is_refused_at_load_with_the_engine_kept_small(
+    kind: str, layout: Layout, tmp_path: Path
+) -> None:
     path = write_model(tmp_path / f"{kind}.gguf", *_with_template(layout, HOSTILE[kind]))
 
     async def main() -> tuple[ModelLoadError, float, _Guard, int | None, int | None]:
@@ -151,8 +152,9 @@ def test_a_hostile_template_is_refused_at_load_with_the_engine_kept_small(kind: 
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
-def test_a_template_hostile_from_the_second_message_fails_that_turn_only(kind: str, layout: Layout,
-                                                                         tmp_path: Path) -> None:
+def test_a_template_hostile_from_the_second_message_fails_that_turn_only(
+    kind: str, layout: Layout, tmp_path: Path
+) -> None:
     """Past the load check, each turn and each measure (the context meter, rendered on the
     engine's reader thread) is limited too; the next one-message turn answers."""
     path = write_model(tmp_path / f"late-{kind}.gguf", *_with_template(layout, _late(HOSTILE[kind])), source=layout)
@@ -167,8 +169,9 @@ def test_a_template_hostile_from_the_second_message_fails_that_turn_only(kind: s
                 await asyncio.wait_for(engine.load(LoadModel(str(path), n_ctx=512)), SECONDS * 4)
                 first = await _collect(engine.generate(Generate(1, _user("Hi"), Sampling.greedy(4))))
                 t0 = time.monotonic()
-                second = await asyncio.wait_for(_collect(engine.generate(Generate(2, two, Sampling.greedy(4)))),
-                                                SECONDS)
+                second = await asyncio.wait_for(
+                    _collect(engine.generate(Generate(2, two, Sampling.greedy(4)))), SECONDS
+                )
                 elapsed = time.monotonic() - t0
                 measured = await asyncio.wait_for(engine.measure(two, Sampling.greedy(4)), SECONDS)
                 third = await _collect(engine.generate(Generate(3, _user("Hi again"), Sampling.greedy(4))))
@@ -189,8 +192,9 @@ def test_a_template_hostile_from_the_second_message_fails_that_turn_only(kind: s
 
 def test_hearth_serve_answers_a_hostile_second_message_with_an_error(layout: Layout, tmp_path: Path) -> None:
     """The request that hung `hearth serve`: an error naming the file, and the server still answers."""
-    path = write_model(tmp_path / "late-nested.gguf", *_with_template(layout, _late(HOSTILE["nested-loops"])),
-                       source=layout)
+    path = write_model(
+        tmp_path / "late-nested.gguf", *_with_template(layout, _late(HOSTILE["nested-loops"])), source=layout
+    )
     with _guarded(os.getpid(), children=True) as guard:
         hostile, elapsed, after = _ask_served(Served(tmp_path / "data", "--model", str(path), "--threads", "1"))
     assert not guard.killed, f"a process grew past {GUARD_BYTES >> 20} MB"
@@ -207,12 +211,21 @@ def _ask_served(served: Served) -> tuple[httpx.Response, float, httpx.Response]:
         model = next(m["id"] for m in listed if m["id"].startswith("local/"))
 
         def ask(messages: list[dict[str, str]]) -> httpx.Response:
-            return httpx.post(f"{served.base}/v1/chat/completions", headers=served.auth(), timeout=120,
-                              json={"model": model, "messages": messages, "max_tokens": 4, "temperature": 0})
+            return httpx.post(
+                f"{served.base}/v1/chat/completions",
+                headers=served.auth(),
+                timeout=120,
+                json={"model": model, "messages": messages, "max_tokens": 4, "temperature": 0},
+            )
 
         t0 = time.monotonic()
-        hostile = ask([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
-                       {"role": "user", "content": "And now?"}])
+        hostile = ask(
+            [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello!"},
+                {"role": "user", "content": "And now?"},
+            ]
+        )
         elapsed = time.monotonic() - t0
         after = ask([{"role": "user", "content": "Hi"}])
     finally:
@@ -249,8 +262,13 @@ def _gone(pid: int) -> bool:
 def test_an_engine_stuck_when_its_app_is_killed_ends_with_it() -> None:
     """`hearth ask` killed while its engine was stuck left the engine spinning for good. Stuck
     here is stopped (SIGSTOP): no thread of its own can notice, only the kernel can end it."""
-    app = subprocess.Popen([sys.executable, "-c", _APP], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    app = subprocess.Popen(
+        [sys.executable, "-c", _APP],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     engine_pid = 0
     try:
         assert app.stdout is not None

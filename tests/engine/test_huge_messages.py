@@ -44,8 +44,13 @@ def model(model_path: Path) -> Iterator[LocalModel]:
 
 
 def _chat(*middle: ChatMessage, last: str = "What is two plus two?") -> tuple[ChatMessage, ...]:
-    return (ChatMessage("system", "You answer briefly."), ChatMessage("user", "Hello."),
-            ChatMessage("assistant", "Hello! How can I help?"), *middle, ChatMessage("user", last))
+    return (
+        ChatMessage("system", "You answer briefly."),
+        ChatMessage("user", "Hello."),
+        ChatMessage("assistant", "Hello! How can I help?"),
+        *middle,
+        ChatMessage("user", last),
+    )
 
 
 def _generate(model: LocalModel, messages: tuple[ChatMessage, ...], policy: str = "rolling") -> list[object]:
@@ -83,12 +88,21 @@ def test_a_huge_message_under_stop_or_as_the_last_message_is_refused_at_once(mod
     assert isinstance(last[0], Failed) and "Your message is too long" in last[0].message
 
 
-@pytest.mark.parametrize("text", [
-    "plain English words, as people write them. " * 200,
-    " " * 5000, "=" * 5000, "\n" * 5000, "aaaa" * 2000,
-    "Grüße, café, naïve: ÀÉÎÕÜ " * 200, "日本語のテキストです。" * 300, "🙂🚀👩‍👩‍👧" * 500,
-    "".join(chr(c) for c in range(32, 0x3000, 7)),
-], ids=["english", "spaces", "equals", "newlines", "letters", "accents", "japanese", "emoji", "mixed"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain English words, as people write them. " * 200,
+        " " * 5000,
+        "=" * 5000,
+        "\n" * 5000,
+        "aaaa" * 2000,
+        "Grüße, café, naïve: ÀÉÎÕÜ " * 200,
+        "日本語のテキストです。" * 300,
+        "🙂🚀👩‍👩‍👧" * 500,
+        "".join(chr(c) for c in range(32, 0x3000, 7)),
+    ],
+    ids=["english", "spaces", "equals", "newlines", "letters", "accents", "japanese", "emoji", "mixed"],
+)
 def test_the_byte_bound_never_exceeds_the_real_token_count(model: LocalModel, text: str) -> None:
     """The bound leaves out only what really cannot fit: it must never count more tokens than
     the tokenizer makes."""
@@ -148,8 +162,12 @@ def test_the_chat_service_and_the_store_refuse_a_message_over_the_limit_by_name(
 
 @pytest.mark.slow
 def test_hearth_ask_refuses_a_message_over_the_limit_before_loading_anything(data_dir: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "app", "ask", "-", "--data-dir", str(data_dir)],
-                       input=b"y" * (5 * 1024 * 1024), capture_output=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "app", "ask", "-", "--data-dir", str(data_dir)],
+        input=b"y" * (5 * 1024 * 1024),
+        capture_output=True,
+        timeout=60,
+    )
     err = r.stderr.decode()
     assert r.returncode == 2 and "This message is 5 MB; Hearth takes messages up to 4 MB" in err, err
     assert "Traceback" not in err and not (data_dir / "hearth.db").exists()
@@ -160,13 +178,23 @@ def test_an_import_keeps_a_huge_message_cut_to_the_limit_and_reports_it(data_dir
     """Cut, not left out: the answer keeps its question, the start of the text stays, and the
     report counts it as a problem (exit 1)."""
     huge = "The log begins. " + "z" * (9 * 1024 * 1024)
-    export = {"format": "hearth.conversation", "version": 1, "title": "A pasted log", "created_at": 1.7e9, "messages": [
-        {"id": 1, "parent_id": None, "role": "user", "content": huge, "created_at": 1.7e9},
-        {"id": 2, "parent_id": 1, "role": "assistant", "content": "That log is long.", "created_at": 1.7e9 + 1}]}
+    export = {
+        "format": "hearth.conversation",
+        "version": 1,
+        "title": "A pasted log",
+        "created_at": 1.7e9,
+        "messages": [
+            {"id": 1, "parent_id": None, "role": "user", "content": huge, "created_at": 1.7e9},
+            {"id": 2, "parent_id": 1, "role": "assistant", "content": "That log is long.", "created_at": 1.7e9 + 1},
+        ],
+    }
     path = tmp_path / "export.json"
     path.write_text(json.dumps(export))
-    r = subprocess.run([sys.executable, "-m", "app", "import", str(path), "--data-dir", str(data_dir)],
-                       capture_output=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "app", "import", str(path), "--data-dir", str(data_dir)],
+        capture_output=True,
+        timeout=120,
+    )
     out = r.stdout.decode() + r.stderr.decode()
     assert r.returncode == 1 and "1 message cut to 4 MB, the most Hearth keeps in one message" in out, out
     with sqlite3.connect(data_dir / "hearth.db") as db:
@@ -180,8 +208,15 @@ def test_an_import_keeps_a_huge_message_cut_to_the_limit_and_reports_it(data_dir
 def test_the_api_refuses_a_message_over_the_limit_with_a_400_naming_it() -> None:
     from app.server.wire import ApiError, parse_chat_request
 
-    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"},
-                                                  {"role": "user", "content": [{"type": "text", "text": OVER}]}]})
+    body = json.dumps(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "user", "content": [{"type": "text", "text": OVER}]},
+            ],
+        }
+    )
     with pytest.raises(ApiError) as refused:
         parse_chat_request(body.encode())
     assert refused.value.status == 400 and refused.value.api_code == "message_too_long"
@@ -212,7 +247,8 @@ def loop(qapp):  # the window test's running qasync loop (tests/real_app.py)
 
 
 def test_a_turn_in_a_conversation_holding_a_huge_message_answers_through_the_service(
-        model_path: Path, data_dir: Path) -> None:
+    model_path: Path, data_dir: Path
+) -> None:
     """Through the engine process, as the window and `hearth ask --conversation` do."""
     from app.core.chat_service import ChatService
     from engine.client import AsyncEngine

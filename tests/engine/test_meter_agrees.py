@@ -26,8 +26,9 @@ N_CTX = 512
 HUGE = ("lorem ipsum dolor sit amet " * 2500, "日本語のテキスト" * 6000, "x" * 70_000)
 
 _short = st.text(st.characters(codec="utf-8"), max_size=120)  # any text a person can type
-_long = st.builds(lambda piece, n: piece * n, st.sampled_from(["word ", "é", "日本語 ", "🙂", "\n"]),
-                  st.integers(1, 400))  # around the edge of the context
+_long = st.builds(
+    lambda piece, n: piece * n, st.sampled_from(["word ", "é", "日本語 ", "🙂", "\n"]), st.integers(1, 400)
+)  # around the edge of the context
 _text = st.one_of(_short, _long, st.sampled_from(HUGE))
 _message = st.builds(ChatMessage, st.sampled_from(["user", "assistant", "system"]), _text)
 _chat = st.builds(
@@ -38,8 +39,9 @@ _chat = st.builds(
     st.builds(ChatMessage, st.just("user"), st.one_of(_short, _short, _short, _long, st.sampled_from(HUGE))),
 )
 _sampling = st.builds(
-    lambda policy, limit, max_tokens: dataclasses.replace(Sampling.greedy(max_tokens), overflow=policy,
-                                                          context_limit=limit),
+    lambda policy, limit, max_tokens: dataclasses.replace(
+        Sampling.greedy(max_tokens), overflow=policy, context_limit=limit
+    ),
     st.sampled_from(OVERFLOW_POLICIES),
     st.one_of(st.just(0), st.integers(32, N_CTX + 64)),  # 0 and past the model's: the model's context
     st.one_of(st.integers(1, 8), st.integers(1, 2 * N_CTX)),
@@ -68,8 +70,9 @@ def _generate(model: LocalModel, cmd: Generate) -> list[object]:
     return events
 
 
-def _sent(messages: tuple[ChatMessage, ...], omitted: tuple[int, ...], summary: Summary | None,
-          measured: Measured) -> tuple[ChatMessage, ...]:
+def _sent(
+    messages: tuple[ChatMessage, ...], omitted: tuple[int, ...], summary: Summary | None, measured: Measured
+) -> tuple[ChatMessage, ...]:
     """What the prompt held, read from the indices left out (and the summary sent for them)."""
     kept = tuple(m for i, m in enumerate(messages) if i not in omitted)
     if not measured.summary_tokens:
@@ -85,12 +88,24 @@ def _sent(messages: tuple[ChatMessage, ...], omitted: tuple[int, ...], summary: 
 @given(messages=_chat, sampling=_sampling, summary=_summary)
 # A prompt of 131 tokens in a context of 132 under "stop" with Max tokens 1: the generator once sent
 # it (within its budget) while the meter refused it (no room for two tokens).
-@example(messages=(ChatMessage("user", "word " * 100),),
-         sampling=dataclasses.replace(Sampling.greedy(1), overflow="stop", context_limit=132), summary=None)
-@example(messages=(ChatMessage("system", "Be brief."), ChatMessage("user", HUGE[0]), ChatMessage("assistant", "ok"),
-                   ChatMessage("user", "And now?")), sampling=Sampling.greedy(8), summary=None)
-def test_what_the_meter_reports_is_what_the_generator_sends(model: LocalModel, messages: tuple[ChatMessage, ...],
-                                                            sampling: Sampling, summary: Summary | None) -> None:
+@example(
+    messages=(ChatMessage("user", "word " * 100),),
+    sampling=dataclasses.replace(Sampling.greedy(1), overflow="stop", context_limit=132),
+    summary=None,
+)
+@example(
+    messages=(
+        ChatMessage("system", "Be brief."),
+        ChatMessage("user", HUGE[0]),
+        ChatMessage("assistant", "ok"),
+        ChatMessage("user", "And now?"),
+    ),
+    sampling=Sampling.greedy(8),
+    summary=None,
+)
+def test_what_the_meter_reports_is_what_the_generator_sends(
+    model: LocalModel, messages: tuple[ChatMessage, ...], sampling: Sampling, summary: Summary | None
+) -> None:
     measured = model.measure(Measure(0, messages, sampling, summary))
     assert not measured.error
     events = _generate(model, Generate(1, messages, sampling, summary=summary))

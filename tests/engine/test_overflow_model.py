@@ -42,8 +42,9 @@ def _generate(model: LocalModel, policy: str) -> list[object]:
 
 
 @pytest.mark.parametrize("policy", ["rolling", "middle"])
-def test_a_chat_past_the_context_keeps_answering_and_sends_what_the_policy_keeps(model: LocalModel,
-                                                                                policy: str) -> None:
+def test_a_chat_past_the_context_keeps_answering_and_sends_what_the_policy_keeps(
+    model: LocalModel, policy: str
+) -> None:
     messages = _long_chat()
     assert len(model.tokenize_prompt(Generate(1, messages))) > N_CTX  # it does not fit whole
     events = _generate(model, policy)
@@ -91,7 +92,8 @@ def test_a_single_message_longer_than_the_context_says_so(model: LocalModel) -> 
 
 
 def test_a_chat_past_its_context_limit_answers_and_names_what_the_model_did_not_see(
-        model_path: Path, tmp_path: Path) -> None:
+    model_path: Path, tmp_path: Path
+) -> None:
     """Through the chat service and the engine process: three long turns in a 256-token chat.
     The third answers (rolling window, the default); the turn names the first exchange as left
     out; nothing saved is deleted."""
@@ -198,7 +200,10 @@ def test_the_meter_refuses_exactly_the_turns_the_engine_refuses(model: LocalMode
             model.generate(Generate(1, messages, sampling), threading.Event(), events.append, 0.0)
             engine_refused = isinstance(events[-1], Failed) and events[-1].code == "context_full"
             assert refused(measured.prompt_tokens, measured.n_ctx, policy, measured.omitted >= 0) == engine_refused, (
-                before, measured, events[-1])
+                before,
+                measured,
+                events[-1],
+            )
             outcomes.add((len(before), engine_refused))
     assert (0, True) in outcomes and (0, False) in outcomes  # both sides of the edge were tried
     assert ((2, True) in outcomes) == (policy == "stop")  # "rolling" leaves the earlier turn out instead

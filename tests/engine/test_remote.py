@@ -30,8 +30,12 @@ from store import Store
 
 
 def remote(server: LlamaServer, **kw: object) -> RemoteSpec:
-    values: dict[str, object] = {"name": "lan-box", "wire": "openai", "base_url": server.base_url,
-                                 "model": server.model}
+    values: dict[str, object] = {
+        "name": "lan-box",
+        "wire": "openai",
+        "base_url": server.base_url,
+        "model": server.model,
+    }
     values.update(kw)
     return RemoteSpec(**values)  # type: ignore[arg-type]
 
@@ -41,8 +45,9 @@ def test_a_reply_streams_from_the_server_through_the_engine(llama_server: LlamaS
         engine = AsyncEngine()
         engine.start()
         try:
-            cmd = Generate(1, (ChatMessage("user", "Name three colours."),), Sampling.greedy(24),
-                           remote=remote(llama_server))
+            cmd = Generate(
+                1, (ChatMessage("user", "Name three colours."),), Sampling.greedy(24), remote=remote(llama_server)
+            )
             return [e async for e in engine.generate(cmd)]
         finally:
             engine.close()
@@ -61,8 +66,14 @@ def test_cancel_stops_a_remote_reply_at_once(llama_server: LlamaServer) -> None:
         engine = AsyncEngine()
         engine.start()
         try:
-            stream = engine.generate(Generate(2, (ChatMessage("user", "Write a long story about a lighthouse."),),
-                                              Sampling.greedy(400), remote=remote(llama_server)))
+            stream = engine.generate(
+                Generate(
+                    2,
+                    (ChatMessage("user", "Write a long story about a lighthouse."),),
+                    Sampling.greedy(400),
+                    remote=remote(llama_server),
+                )
+            )
             events: list[object] = []
             asked = 0.0
             async for e in stream:
@@ -80,8 +91,9 @@ def test_cancel_stops_a_remote_reply_at_once(llama_server: LlamaServer) -> None:
     assert sum(1 for e in events if isinstance(e, Delta) and e.text) < 30  # it did not run on to 400 tokens
 
 
-def test_one_conversation_switches_between_local_and_remote(llama_server: LlamaServer, model_path: Path,
-                                                            data_dir: Path) -> None:
+def test_one_conversation_switches_between_local_and_remote(
+    llama_server: LlamaServer, model_path: Path, data_dir: Path
+) -> None:
     async def main() -> list[tuple[str, str, str]]:
         store = Store.open(db_path(data_dir))
         engine = AsyncEngine()
@@ -92,8 +104,9 @@ def test_one_conversation_switches_between_local_and_remote(llama_server: LlamaS
             first = await service.start_turn(None, "My name is Ada.", sampling=sampling)
             [e async for e in first]
             cid = first.ids.conversation_id
-            second = await service.start_turn(cid, "What is my name?", sampling=sampling,
-                                              route=Route(remote(llama_server), None, "llama-server"))
+            second = await service.start_turn(
+                cid, "What is my name?", sampling=sampling, route=Route(remote(llama_server), None, "llama-server")
+            )
             [e async for e in second]
             third = await service.start_turn(cid, "Thanks!", sampling=sampling)
             [e async for e in third]
@@ -104,8 +117,11 @@ def test_one_conversation_switches_between_local_and_remote(llama_server: LlamaS
             engine.close()
             store.close()
         with sqlite3.connect(db_path(data_dir)) as db:
-            return db.execute("SELECT m.role, m.content, g.model FROM message m LEFT JOIN generation g "
-                              "ON g.message_id = m.id WHERE m.conversation_id = ? ORDER BY m.id", (cid,)).fetchall()
+            return db.execute(
+                "SELECT m.role, m.content, g.model FROM message m LEFT JOIN generation g "
+                "ON g.message_id = m.id WHERE m.conversation_id = ? ORDER BY m.id",
+                (cid,),
+            ).fetchall()
 
     rows = asyncio.run(main())
     assert [r[0] for r in rows] == ["user", "assistant"] * 3
@@ -127,8 +143,9 @@ def test_the_remote_turn_sees_the_whole_conversation(model_path: Path, data_dir:
             first = await service.start_turn(None, "My name is Ada.", sampling=Sampling.greedy(8))
             [e async for e in first]
             spec = RemoteSpec(name="box", wire="openai", base_url=server.base_url + "/v1", model="m")
-            second = await service.start_turn(first.ids.conversation_id, "What is my name?",
-                                              route=Route(spec, None, spec.name))
+            second = await service.start_turn(
+                first.ids.conversation_id, "What is my name?", route=Route(spec, None, spec.name)
+            )
             [e async for e in second]
             await second.saved
             assert second.outcome is not None and second.outcome.text == "Ada."
@@ -144,21 +161,37 @@ def test_the_remote_turn_sees_the_whole_conversation(model_path: Path, data_dir:
 
 
 def _hearth(*args: str, data_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
-def test_ask_with_a_provider_and_the_key_leaves_no_trace_in_the_data_dir(llama_server_keyed: LlamaServer,
-                                                                       data_dir: Path) -> None:
+def test_ask_with_a_provider_and_the_key_leaves_no_trace_in_the_data_dir(
+    llama_server_keyed: LlamaServer, data_dir: Path
+) -> None:
     env = {**os.environ, "HEARTH_API_KEY_LAN_BOX": API_KEY}
-    r = _hearth("providers", "add", "lan-box", "--url", llama_server_keyed.base_url, "--model",
-                llama_server_keyed.model, data_dir=data_dir, env=env)
+    r = _hearth(
+        "providers",
+        "add",
+        "lan-box",
+        "--url",
+        llama_server_keyed.base_url,
+        "--model",
+        llama_server_keyed.model,
+        data_dir=data_dir,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     listed = _hearth("providers", "list", data_dir=data_dir, env=env).stdout
     assert "lan-box\topenai" in listed and "key: yes" in listed
 
-    r = _hearth("ask", "Say hello.", "--provider", "lan-box", "--max-tokens", "12", "--json",
-                data_dir=data_dir, env=env)
+    r = _hearth(
+        "ask", "Say hello.", "--provider", "lan-box", "--max-tokens", "12", "--json", data_dir=data_dir, env=env
+    )
     assert r.returncode == 0, r.stderr
     assert '"state": "completed"' in r.stdout and f'"model": "lan-box: {llama_server_keyed.model}"' in r.stdout
     # The conversation keeps its route: opened in the window, it answers from lan-box too.
@@ -184,10 +217,20 @@ def test_ask_with_a_provider_and_the_key_leaves_no_trace_in_the_data_dir(llama_s
 @pytest.mark.slow
 def test_no_keychain_gives_a_clear_message_naming_the_variable(data_dir: Path) -> None:
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
-    assert _hearth("providers", "add", "Cloud AI", "--url", "https://api.example.invalid/v1",
-                   data_dir=data_dir, env=env).returncode == 0
-    r = subprocess.run([sys.executable, "-m", "app", "providers", "set-key", "Cloud AI", "--data-dir",
-                        str(data_dir)], input="sk-abcdef123456\n", capture_output=True, text=True, env=env, timeout=60)
+    assert (
+        _hearth(
+            "providers", "add", "Cloud AI", "--url", "https://api.example.invalid/v1", data_dir=data_dir, env=env
+        ).returncode
+        == 0
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "app", "providers", "set-key", "Cloud AI", "--data-dir", str(data_dir)],
+        input="sk-abcdef123456\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "No system keychain is available" in r.stderr and "HEARTH_API_KEY_CLOUD_AI" in r.stderr
     assert "sk-abcdef123456" not in (data_dir / "providers.toml").read_text()
@@ -198,8 +241,12 @@ def test_ask_prints_reasoning_apart_from_the_answer(data_dir: Path) -> None:
     pieces = ["<think>", "The person", " greets me.", "</think>", "\n\nHello", " there!"]
     with ScriptedServer([Script(body=openai_stream(pieces))]) as server:
         env = dict(os.environ)
-        assert _hearth("providers", "add", "box", "--url", server.base_url + "/v1", "--model", "m",
-                       data_dir=data_dir, env=env).returncode == 0
+        assert (
+            _hearth(
+                "providers", "add", "box", "--url", server.base_url + "/v1", "--model", "m", data_dir=data_dir, env=env
+            ).returncode
+            == 0
+        )
         r = _hearth("ask", "Hi", "--provider", "box", data_dir=data_dir, env=env)
         j = _hearth("ask", "Hi", "--provider", "box", "--json", data_dir=data_dir, env=env)
     assert r.returncode == 0, r.stderr
@@ -227,13 +274,26 @@ def test_a_dify_chat_keeps_its_own_conversation_across_turns(data_dir: Path) -> 
 
     with ScriptedServer([Script(body=dify_chat_stream(["Hello", " Ada."]))]) as server:
         env = dict(os.environ)
-        assert _hearth("providers", "add", "my-dify", "--kind", "dify-chat", "--url", server.base_url,
-                       data_dir=data_dir, env=env).returncode == 0
+        assert (
+            _hearth(
+                "providers",
+                "add",
+                "my-dify",
+                "--kind",
+                "dify-chat",
+                "--url",
+                server.base_url,
+                data_dir=data_dir,
+                env=env,
+            ).returncode
+            == 0
+        )
         first = _hearth("ask", "My name is Ada.", "--provider", "my-dify", "--json", data_dir=data_dir, env=env)
         assert first.returncode == 0, first.stderr
         cid = json.loads(first.stdout)["conversation_id"]
-        second = _hearth("ask", "What is my name?", "--provider", "my-dify", "--conversation", str(cid),
-                         data_dir=data_dir, env=env)
+        second = _hearth(
+            "ask", "What is my name?", "--provider", "my-dify", "--conversation", str(cid), data_dir=data_dir, env=env
+        )
         other = _hearth("ask", "A new topic.", "--provider", "my-dify", data_dir=data_dir, env=env)
         assert second.returncode == 0 and other.returncode == 0, (second.stderr, other.stderr)
         sent = [r.json for r in server.requests]

@@ -37,8 +37,13 @@ def spec(server: ScriptedServer, wire: str = "openai", **kw: object) -> RemoteSp
     return RemoteSpec(**values)  # type: ignore[arg-type]
 
 
-def run(s: RemoteSpec, *, filters: FilterConfig | None = None, cancel_when: float | None = None,
-        cancel_after_text: bool = False) -> tuple[list[object], float]:
+def run(
+    s: RemoteSpec,
+    *,
+    filters: FilterConfig | None = None,
+    cancel_when: float | None = None,
+    cancel_after_text: bool = False,
+) -> tuple[list[object], float]:
     """One reply; returns its events and how long generate() took."""
     provider = RemoteProvider(s)
     cancel = threading.Event()
@@ -100,10 +105,14 @@ def test_an_error_event_mid_stream_fails_with_the_providers_words() -> None:
     assert "test-box reported an error: The model is overloaded, try later" in events[-1].message
 
 
-@pytest.mark.parametrize("body", [
-    openai_stream(["No end"], finish_reason=None, done=False),
-    openai_stream(["Cut short"], finish_reason=None, done=True),
-], ids=["connection-closed", "done-marker-without-finish"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        openai_stream(["No end"], finish_reason=None, done=False),
+        openai_stream(["Cut short"], finish_reason=None, done=True),
+    ],
+    ids=["connection-closed", "done-marker-without-finish"],
+)
 def test_a_stream_without_a_finish_reason_is_incomplete_never_completed(body: list[bytes]) -> None:
     with ScriptedServer([Script(body=body, close_early=True)]) as server:
         events, _ = run(spec(server))
@@ -113,8 +122,10 @@ def test_a_stream_without_a_finish_reason_is_incomplete_never_completed(body: li
 
 @pytest.mark.slow
 def test_429_before_the_first_token_is_retried_after_retry_after() -> None:
-    scripts = [json_response(429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}),
-               Script(body=openai_stream(["Worth", " the wait"]))]
+    scripts = [
+        json_response(429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}),
+        Script(body=openai_stream(["Worth", " the wait"])),
+    ]
     with ScriptedServer(scripts) as server:
         events, _took = run(spec(server))
         assert len(server.requests) == 2
@@ -155,7 +166,7 @@ def test_no_first_token_in_time_is_a_timeout() -> None:
 def test_utf8_split_across_writes_stays_intact() -> None:
     frame = sse({"choices": [{"index": 0, "delta": {"content": "héllo 🌍 世界"}, "finish_reason": None}]})
     cut = frame.index("🌍".encode()) + 2  # in the middle of the emoji's four bytes
-    body = [frame[:cut], frame[cut:cut + 3], frame[cut + 3:], *openai_stream([], finish_reason="stop")]
+    body = [frame[:cut], frame[cut : cut + 3], frame[cut + 3 :], *openai_stream([], finish_reason="stop")]
     with ScriptedServer([Script(body=body)]) as server:
         events, _ = run(spec(server))
     assert text(events) == "héllo 🌍 世界" and isinstance(events[-1], Final)
@@ -191,8 +202,9 @@ def test_an_unreachable_server_fails_quickly() -> None:
 
 
 def test_ollama_ndjson() -> None:
-    with ScriptedServer([Script(body=ollama_stream(["Hi", " from", " Ollama"]),
-                                content_type="application/x-ndjson")]) as server:
+    with ScriptedServer(
+        [Script(body=ollama_stream(["Hi", " from", " Ollama"]), content_type="application/x-ndjson")]
+    ) as server:
         events, _ = run(spec(server, wire="ollama"))
         request = server.requests[0]
     assert text(events) == "Hi from Ollama" and isinstance(events[-1], Final)

@@ -30,8 +30,13 @@ from engine.scrub import SECRET_MARK, SecretScrubber
 
 
 def _spec(server: ScriptedServer, **kw: object) -> RemoteSpec:
-    values: dict[str, object] = {"name": "slow-box", "wire": "openai", "base_url": server.base_url + "/v1",
-                                 "model": "m", "max_retries": 0}
+    values: dict[str, object] = {
+        "name": "slow-box",
+        "wire": "openai",
+        "base_url": server.base_url + "/v1",
+        "model": "m",
+        "max_retries": 0,
+    }
     values.update(kw)
     return RemoteSpec(**values)  # type: ignore[arg-type]
 
@@ -41,8 +46,12 @@ def _run(spec: RemoteSpec) -> tuple[list[object], float]:
     events: list[object] = []
     t0 = time.monotonic()
     try:
-        provider.generate(Generate(1, (ChatMessage("user", "Hi"),), Sampling(max_tokens=8), remote=spec),
-                          threading.Event(), events.append, time.perf_counter())
+        provider.generate(
+            Generate(1, (ChatMessage("user", "Hi"),), Sampling(max_tokens=8), remote=spec),
+            threading.Event(),
+            events.append,
+            time.perf_counter(),
+        )
     finally:
         provider.close()
     return events, time.monotonic() - t0
@@ -78,8 +87,12 @@ def test_a_timeout_through_the_engine_process_is_recorded_as_a_timeout_not_the_u
         engine = AsyncEngine()
         engine.start()
         try:
-            return [e async for e in engine.generate(Generate(7, (ChatMessage("user", "Hi"),), Sampling(max_tokens=8),
-                                                              remote=spec))]
+            return [
+                e
+                async for e in engine.generate(
+                    Generate(7, (ChatMessage("user", "Hi"),), Sampling(max_tokens=8), remote=spec)
+                )
+            ]
         finally:
             engine.close()
 
@@ -92,8 +105,10 @@ def test_a_timeout_through_the_engine_process_is_recorded_as_a_timeout_not_the_u
 
 def test_a_key_echoed_across_two_chunks_is_scrubbed() -> None:
     key = "sk-live-0123456789abcdefXYZ"
-    frames = [sse({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-              for piece in ("Your key is sk-live-01234", "56789abcdefXYZ, keep it safe.")]
+    frames = [
+        sse({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        for piece in ("Your key is sk-live-01234", "56789abcdefXYZ, keep it safe.")
+    ]
     with ScriptedServer([Script(body=[*frames, *openai_stream([], finish_reason="stop")])]) as server:
         events, _ = _run(_spec(server, api_key=key))
     assert all(key not in e.text for e in events if isinstance(e, Delta))
@@ -103,10 +118,15 @@ def test_a_key_echoed_across_two_chunks_is_scrubbed() -> None:
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None)
-@given(secret=st.text(alphabet="ab-xyz09", min_size=6, max_size=12), text=st.text(alphabet="ab-xyz09 ", max_size=60),
-       at=st.lists(st.integers(min_value=0, max_value=60), max_size=4), cuts=st.lists(st.integers(0, 200), max_size=8))
-def test_scrubbing_does_not_depend_on_how_the_text_is_chunked(secret: str, text: str, at: list[int],
-                                                                cuts: list[int]) -> None:
+@given(
+    secret=st.text(alphabet="ab-xyz09", min_size=6, max_size=12),
+    text=st.text(alphabet="ab-xyz09 ", max_size=60),
+    at=st.lists(st.integers(min_value=0, max_value=60), max_size=4),
+    cuts=st.lists(st.integers(0, 200), max_size=8),
+)
+def test_scrubbing_does_not_depend_on_how_the_text_is_chunked(
+    secret: str, text: str, at: list[int], cuts: list[int]
+) -> None:
     for i in sorted(at, reverse=True):  # the secret, inserted at random places
         text = text[:i] + secret + text[i:]
     bounds = sorted({min(c, len(text)) for c in cuts} | {0, len(text)})
@@ -123,9 +143,27 @@ def test_scrubbing_does_not_depend_on_how_the_text_is_chunked(secret: str, text:
 def test_hearth_ask_says_the_provider_took_too_long_with_its_own_exit_code(data_dir: Path) -> None:
     body: list[bytes | float] = [*openai_stream(["Partial", " answer"], finish_reason=None, done=False), 30.0]
     with ScriptedServer([Script(body=body), Script(body=body)]) as server:
-        added = subprocess.run([sys.executable, "-m", "app", "providers", "add", "slow", "--url",
-                                server.base_url + "/v1", "--model", "m", "--between-tokens-timeout", "0.5",
-                                "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60)
+        added = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "providers",
+                "add",
+                "slow",
+                "--url",
+                server.base_url + "/v1",
+                "--model",
+                "m",
+                "--between-tokens-timeout",
+                "0.5",
+                "--data-dir",
+                str(data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert added.returncode == 0, added.stderr
         ask = [sys.executable, "-m", "app", "ask", "Hi", "--provider", "slow", "--data-dir", str(data_dir)]
         as_json = subprocess.run([*ask, "--json"], capture_output=True, text=True, timeout=60)

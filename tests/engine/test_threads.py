@@ -89,8 +89,9 @@ def test_decode_drops_to_one_thread_when_the_cores_fill_mid_answer(model_path: P
             final = None
             async for event in engine.generate(Generate(1, prompt, Sampling.greedy(400, ignore_eos=True))):
                 if isinstance(event, Delta) and not spinners:  # answering: now fill every core
-                    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                                for _ in range(physical_cores())]
+                    spinners = [
+                        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(physical_cores())
+                    ]
                 if isinstance(event, Final):
                     final = event
             assert final is not None
@@ -107,12 +108,47 @@ def test_decode_drops_to_one_thread_when_the_cores_fill_mid_answer(model_path: P
 
 
 def test_the_answer_says_how_many_threads_decoded_it(model_path: Path, data_dir: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "app", "ask", "Say hi.", "--temperature", "0", "--max-tokens", "8",
-                        "--json", "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "ask",
+            "Say hi.",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "8",
+            "--json",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     threads = json.loads(r.stdout)["metrics"]["threads"]
     assert 1 <= threads <= physical_cores()
-    r = subprocess.run([sys.executable, "-m", "app", "ask", "Say hi.", "--temperature", "0", "--max-tokens", "8",
-                        "--threads", "1", "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "ask",
+            "Say hi.",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "8",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "tok/s on 1 thread ·" in r.stderr or "tok/s on 1 thread ·" in r.stdout, r.stderr

@@ -41,24 +41,42 @@ def whole(fmt: str, body: bytes) -> list[WireItem]:
 
 # --- bodies as the servers send them ------------------------------------------------------
 
+
 def _json(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 def openai_chunk(delta: dict[str, object], finish: str | None = None) -> str:
-    return _json({
-        "id": "chatcmpl-AZx3kQ9vTq", "object": "chat.completion.chunk", "created": 1733011200,
-        "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_0ba0d124f1",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], "usage": None,
-    })
+    return _json(
+        {
+            "id": "chatcmpl-AZx3kQ9vTq",
+            "object": "chat.completion.chunk",
+            "created": 1733011200,
+            "model": "gpt-4o-mini-2024-07-18",
+            "system_fingerprint": "fp_0ba0d124f1",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "usage": None,
+        }
+    )
 
 
-OPENAI_USAGE = _json({
-    "id": "chatcmpl-AZx3kQ9vTq", "object": "chat.completion.chunk", "created": 1733011200,
-    "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_0ba0d124f1", "choices": [],
-    "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13,
-              "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}},
-})
+OPENAI_USAGE = _json(
+    {
+        "id": "chatcmpl-AZx3kQ9vTq",
+        "object": "chat.completion.chunk",
+        "created": 1733011200,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_0ba0d124f1",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 9,
+            "completion_tokens": 4,
+            "total_tokens": 13,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+)
 
 
 def sse(*payloads: str) -> bytes:
@@ -77,15 +95,32 @@ OPENAI_BODY = sse(
 
 
 def ollama_line(content: str) -> str:
-    return _json({"model": "llama3.2", "created_at": "2024-08-07T03:57:33.0365888Z",
-                  "message": {"role": "assistant", "content": content}, "done": False})
+    return _json(
+        {
+            "model": "llama3.2",
+            "created_at": "2024-08-07T03:57:33.0365888Z",
+            "message": {"role": "assistant", "content": content},
+            "done": False,
+        }
+    )
 
 
 def ollama_done(reason: str) -> str:
-    return _json({"model": "llama3.2", "created_at": "2024-08-07T03:57:37.0774624Z",
-                  "message": {"role": "assistant", "content": ""}, "done_reason": reason, "done": True,
-                  "total_duration": 4353619900, "load_duration": 63915300, "prompt_eval_count": 10,
-                  "prompt_eval_duration": 246847000, "eval_count": 17, "eval_duration": 4032296000})
+    return _json(
+        {
+            "model": "llama3.2",
+            "created_at": "2024-08-07T03:57:37.0774624Z",
+            "message": {"role": "assistant", "content": ""},
+            "done_reason": reason,
+            "done": True,
+            "total_duration": 4353619900,
+            "load_duration": 63915300,
+            "prompt_eval_count": 10,
+            "prompt_eval_duration": 246847000,
+            "eval_count": 17,
+            "eval_duration": 4032296000,
+        }
+    )
 
 
 def ndjson(*lines: str) -> bytes:
@@ -94,27 +129,45 @@ def ndjson(*lines: str) -> bytes:
 
 OLLAMA_BODY = ndjson(ollama_line("Hello"), ollama_line(" wörld 🌍"), ollama_line("，你好"), ollama_done("stop"))
 
-DIFY_IDS = {"task_id": "900bbd43-dc0b-4383-a372-aa6e6c414227", "id": "663c5084-a254-4040-8ad3-51f2a3c1a77c",
-            "message_id": "663c5084-a254-4040-8ad3-51f2a3c1a77c",
-            "conversation_id": "45701982-8118-4bc5-8e9b-64562b4555f2"}
+DIFY_IDS = {
+    "task_id": "900bbd43-dc0b-4383-a372-aa6e6c414227",
+    "id": "663c5084-a254-4040-8ad3-51f2a3c1a77c",
+    "message_id": "663c5084-a254-4040-8ad3-51f2a3c1a77c",
+    "conversation_id": "45701982-8118-4bc5-8e9b-64562b4555f2",
+}
 
 
 def dify(event: str, **fields: object) -> str:
     return _json({"event": event, **DIFY_IDS, **fields, "created_at": 1705398420})
 
 
-DIFY_END = dify("message_end", metadata={
-    "usage": {"prompt_tokens": 1033, "prompt_unit_price": "0.001", "prompt_price_unit": "0.001",
-              "prompt_price": "0.0010330", "completion_tokens": 135, "completion_unit_price": "0.002",
-              "completion_price_unit": "0.001", "completion_price": "0.0002700", "total_tokens": 1168,
-              "total_price": "0.0013030", "currency": "USD", "latency": 1.381760165997548},
-    "retriever_resources": []})
+DIFY_END = dify(
+    "message_end",
+    metadata={
+        "usage": {
+            "prompt_tokens": 1033,
+            "prompt_unit_price": "0.001",
+            "prompt_price_unit": "0.001",
+            "prompt_price": "0.0010330",
+            "completion_tokens": 135,
+            "completion_unit_price": "0.002",
+            "completion_price_unit": "0.001",
+            "completion_price": "0.0002700",
+            "total_tokens": 1168,
+            "total_price": "0.0013030",
+            "currency": "USD",
+            "latency": 1.381760165997548,
+        },
+        "retriever_resources": [],
+    },
+)
 
 # Dify's keep-alive is an SSE `event: ping` with no data, every 10 seconds.
-DIFY_CHAT_BODY = (sse(dify("message", answer="Hello"), dify("message", answer=" wörld 🌍"))
-                  + b"event: ping\n\n"
-                  + sse(dify("message", answer="，你好"), DIFY_END,
-                        dify("tts_message_end", audio="")))
+DIFY_CHAT_BODY = (
+    sse(dify("message", answer="Hello"), dify("message", answer=" wörld 🌍"))
+    + b"event: ping\n\n"
+    + sse(dify("message", answer="，你好"), DIFY_END, dify("tts_message_end", audio=""))
+)
 
 RUN = {"task_id": "bd029338-b068-4d34-a331-fc85478922c2", "workflow_run_id": "b85e5fc5-751b-454d-b14e-dc5f240b0a31"}
 
@@ -124,16 +177,40 @@ def workflow(event: str, data: dict[str, object]) -> str:
 
 
 def workflow_finished(outputs: object, status: str = "succeeded", error: str | None = None) -> str:
-    return workflow("workflow_finished", {
-        "id": RUN["workflow_run_id"], "workflow_id": "fldjaslkfjlsda", "status": status, "outputs": outputs,
-        "error": error, "elapsed_time": 0.875, "total_tokens": 3562, "total_steps": 8,
-        "created_at": 1705407629, "finished_at": 1727807631})
+    return workflow(
+        "workflow_finished",
+        {
+            "id": RUN["workflow_run_id"],
+            "workflow_id": "fldjaslkfjlsda",
+            "status": status,
+            "outputs": outputs,
+            "error": error,
+            "elapsed_time": 0.875,
+            "total_tokens": 3562,
+            "total_steps": 8,
+            "created_at": 1705407629,
+            "finished_at": 1727807631,
+        },
+    )
 
 
-WORKFLOW_START = (workflow("workflow_started", {"id": RUN["workflow_run_id"], "workflow_id": "fldjaslkfjlsda",
-                                                "created_at": 1705407629}),
-                  workflow("node_started", {"id": "n1", "node_id": "1745912968134", "node_type": "llm",
-                                            "title": "LLM", "index": 1, "inputs": {}, "created_at": 1705407629}))
+WORKFLOW_START = (
+    workflow(
+        "workflow_started", {"id": RUN["workflow_run_id"], "workflow_id": "fldjaslkfjlsda", "created_at": 1705407629}
+    ),
+    workflow(
+        "node_started",
+        {
+            "id": "n1",
+            "node_id": "1745912968134",
+            "node_type": "llm",
+            "title": "LLM",
+            "index": 1,
+            "inputs": {},
+            "created_at": 1705407629,
+        },
+    ),
+)
 
 DIFY_WORKFLOW_BODY = sse(
     *WORKFLOW_START,
@@ -158,6 +235,7 @@ def texts(items: list[WireItem]) -> str:
 
 # --- normal streams, any chunking -----------------------------------------------------------
 
+
 @pytest.mark.parametrize(("fmt", "body", "tail"), NORMAL)
 def test_a_normal_stream_gives_its_text_usage_and_one_end_last(fmt: str, body: bytes, tail: list[WireItem]) -> None:
     items = whole(fmt, body)
@@ -177,15 +255,23 @@ def multiline_event(payload: str) -> bytes:
     return b"event: message\nid: 7\n" + "".join(f"data: {line}\n" for line in pretty.splitlines()).encode() + b"\n"
 
 
-OPENAI_MULTILINE_BODY = (multiline_event(openai_chunk({"content": "Hello wörld"}))
-                         + multiline_event(openai_chunk({"content": " 🌍，你好"}, "stop")) + sse("[DONE]"))
+OPENAI_MULTILINE_BODY = (
+    multiline_event(openai_chunk({"content": "Hello wörld"}))
+    + multiline_event(openai_chunk({"content": " 🌍，你好"}, "stop"))
+    + sse("[DONE]")
+)
 
-CHUNKED = [pytest.param(fmt, body, ending, id=f"{name}-{ending_name}")
-           for name, fmt, body in (("openai", "openai", OPENAI_BODY), ("ollama", "ollama", OLLAMA_BODY),
-                                   ("dify-chat", "dify-chat", DIFY_CHAT_BODY),
-                                   ("dify-workflow", "dify-workflow", DIFY_WORKFLOW_BODY),
-                                   ("openai-multiline", "openai", OPENAI_MULTILINE_BODY))
-           for ending_name, ending in (("lf", b"\n"), ("crlf", b"\r\n"), ("cr", b"\r"))]
+CHUNKED = [
+    pytest.param(fmt, body, ending, id=f"{name}-{ending_name}")
+    for name, fmt, body in (
+        ("openai", "openai", OPENAI_BODY),
+        ("ollama", "ollama", OLLAMA_BODY),
+        ("dify-chat", "dify-chat", DIFY_CHAT_BODY),
+        ("dify-workflow", "dify-workflow", DIFY_WORKFLOW_BODY),
+        ("openai-multiline", "openai", OPENAI_MULTILINE_BODY),
+    )
+    for ending_name, ending in (("lf", b"\n"), ("crlf", b"\r\n"), ("cr", b"\r"))
+]
 
 
 @pytest.mark.parametrize(("fmt", "body", "ending"), CHUNKED)
@@ -194,7 +280,7 @@ def test_every_chunking_and_line_ending_gives_the_same_items(fmt: str, body: byt
     assert texts(expected) == TEXT and isinstance(expected[-1], WireEnd)
     body = _line_endings(body, ending)
     assert whole(fmt, body) == expected
-    assert decode(fmt, [body[i:i + 1] for i in range(len(body))]) == expected
+    assert decode(fmt, [body[i : i + 1] for i in range(len(body))]) == expected
     for cut in range(len(body) + 1):
         assert decode(fmt, [body[:cut], body[cut:]]) == expected, f"split at byte {cut}"
     rng = random.Random(f"{fmt}{ending!r}")
@@ -213,7 +299,7 @@ def test_multibyte_characters_split_between_chunks_arrive_intact(fmt: str) -> No
         assert texts(items) == TEXT
         assert "\ufffd" not in texts(items)
     at = body.index("你".encode())
-    assert texts(decode(fmt, [body[:at + 1], body[at + 1:at + 2], body[at + 2:]])) == TEXT
+    assert texts(decode(fmt, [body[: at + 1], body[at + 1 : at + 2], body[at + 2 :]])) == TEXT
 
 
 def test_a_byte_order_mark_and_invalid_utf8_do_not_break_the_stream() -> None:
@@ -223,12 +309,18 @@ def test_a_byte_order_mark_and_invalid_utf8_do_not_break_the_stream() -> None:
 
 # --- SSE details ------------------------------------------------------------------------------
 
+
 def test_comments_keep_alives_ids_and_retry_are_ignored() -> None:
-    body = (b": OPENROUTER PROCESSING\n\n:\n\nretry: 3000\n\n"
-            + b"id: 1\n" + sse(openai_chunk({"content": "Hi"}))
-            + b": keep-alive\n\ndata: \n\n\n\n"
-            + b"event: message\ndata:" + openai_chunk({"content": " there"}).encode() + b"\n\n"
-            + sse(openai_chunk({}, "stop"), "[DONE]"))
+    body = (
+        b": OPENROUTER PROCESSING\n\n:\n\nretry: 3000\n\n"
+        + b"id: 1\n"
+        + sse(openai_chunk({"content": "Hi"}))
+        + b": keep-alive\n\ndata: \n\n\n\n"
+        + b"event: message\ndata:"
+        + openai_chunk({"content": " there"}).encode()
+        + b"\n\n"
+        + sse(openai_chunk({}, "stop"), "[DONE]")
+    )
     assert whole("openai", body) == [WireText("Hi"), WireText(" there"), WireEnd("stop")]
 
 
@@ -254,13 +346,17 @@ def test_a_last_event_without_its_blank_line_is_still_read_at_close() -> None:
     assert whole("openai", body) == [WireText("Hi"), WireEnd("done")]
 
 
-@pytest.mark.parametrize(("fmt", "body"), [
-    pytest.param("openai", sse(openai_chunk({"content": "Hello"}), openai_chunk({"content": " wor"})), id="openai"),
-    pytest.param("ollama", ndjson(ollama_line("Hello"), ollama_line(" wor")), id="ollama"),
-    pytest.param("dify-chat", sse(dify("message", answer="Hello"), dify("message", answer=" wor")), id="dify-chat"),
-    pytest.param("dify-workflow", sse(*WORKFLOW_START, workflow("text_chunk", {"text": "Hello wor"})),
-                 id="dify-workflow"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "body"),
+    [
+        pytest.param("openai", sse(openai_chunk({"content": "Hello"}), openai_chunk({"content": " wor"})), id="openai"),
+        pytest.param("ollama", ndjson(ollama_line("Hello"), ollama_line(" wor")), id="ollama"),
+        pytest.param("dify-chat", sse(dify("message", answer="Hello"), dify("message", answer=" wor")), id="dify-chat"),
+        pytest.param(
+            "dify-workflow", sse(*WORKFLOW_START, workflow("text_chunk", {"text": "Hello wor"})), id="dify-workflow"
+        ),
+    ],
+)
 def test_a_stream_cut_off_before_its_end_has_no_end(fmt: str, body: bytes) -> None:
     items = whole(fmt, body)
     assert texts(items) == "Hello wor"
@@ -270,28 +366,89 @@ def test_a_stream_cut_off_before_its_end_has_no_end(fmt: str, body: bytes) -> No
 # --- errors -----------------------------------------------------------------------------------
 
 PROVIDER_ERRORS = [
-    pytest.param("openai", sse(openai_chunk({"content": "Hi"}), _json({"error": {
-        "message": "The server had an error while processing your request.", "type": "server_error",
-        "param": None, "code": None}})), "The server had an error while processing your request.", id="openai"),
-    pytest.param("openai", sse(openai_chunk({"content": "Hi"}), _json({"error": {
-        "object": "error", "message": "This model's maximum context length is 4096 tokens.",
-        "type": "BadRequestError", "param": None, "code": 400}})),
-        "This model's maximum context length is 4096 tokens.", id="vllm"),
-    pytest.param("openai", sse(openai_chunk({"content": "Hi"}), _json({"error": "model not loaded"})),
-                 "model not loaded", id="bare-string"),
-    pytest.param("openai", sse(openai_chunk({"content": "Hi"})) + b'error: {"code":400,"message":"the request '
-                 b'exceeds the available context size","type":"exceed_context_size_error"}\n\n',
-                 "the request exceeds the available context size (exceed_context_size_error)", id="llama-server"),
-    pytest.param("ollama", ndjson(ollama_line("Hi"), _json({
-        "error": "an error was encountered while running the model: unexpected EOF"})),
-        "an error was encountered while running the model: unexpected EOF", id="ollama"),
-    pytest.param("dify-chat", sse(dify("message", answer="Hi"), _json({
-        "event": "error", **DIFY_IDS, "status": 400, "code": "completion_request_error",
-        "message": "[openai] Rate limit reached for gpt-4o"})),
-        "[openai] Rate limit reached for gpt-4o (completion_request_error)", id="dify-chat"),
-    pytest.param("dify-workflow", sse(*WORKFLOW_START, workflow("text_chunk", {"text": "Hi"}),
-                                      workflow_finished({}, "failed", "Node LLM run failed: timeout")),
-                 "Node LLM run failed: timeout", id="dify-workflow-failed"),
+    pytest.param(
+        "openai",
+        sse(
+            openai_chunk({"content": "Hi"}),
+            _json(
+                {
+                    "error": {
+                        "message": "The server had an error while processing your request.",
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                }
+            ),
+        ),
+        "The server had an error while processing your request.",
+        id="openai",
+    ),
+    pytest.param(
+        "openai",
+        sse(
+            openai_chunk({"content": "Hi"}),
+            _json(
+                {
+                    "error": {
+                        "object": "error",
+                        "message": "This model's maximum context length is 4096 tokens.",
+                        "type": "BadRequestError",
+                        "param": None,
+                        "code": 400,
+                    }
+                }
+            ),
+        ),
+        "This model's maximum context length is 4096 tokens.",
+        id="vllm",
+    ),
+    pytest.param(
+        "openai",
+        sse(openai_chunk({"content": "Hi"}), _json({"error": "model not loaded"})),
+        "model not loaded",
+        id="bare-string",
+    ),
+    pytest.param(
+        "openai",
+        sse(openai_chunk({"content": "Hi"})) + b'error: {"code":400,"message":"the request '
+        b'exceeds the available context size","type":"exceed_context_size_error"}\n\n',
+        "the request exceeds the available context size (exceed_context_size_error)",
+        id="llama-server",
+    ),
+    pytest.param(
+        "ollama",
+        ndjson(ollama_line("Hi"), _json({"error": "an error was encountered while running the model: unexpected EOF"})),
+        "an error was encountered while running the model: unexpected EOF",
+        id="ollama",
+    ),
+    pytest.param(
+        "dify-chat",
+        sse(
+            dify("message", answer="Hi"),
+            _json(
+                {
+                    "event": "error",
+                    **DIFY_IDS,
+                    "status": 400,
+                    "code": "completion_request_error",
+                    "message": "[openai] Rate limit reached for gpt-4o",
+                }
+            ),
+        ),
+        "[openai] Rate limit reached for gpt-4o (completion_request_error)",
+        id="dify-chat",
+    ),
+    pytest.param(
+        "dify-workflow",
+        sse(
+            *WORKFLOW_START,
+            workflow("text_chunk", {"text": "Hi"}),
+            workflow_finished({}, "failed", "Node LLM run failed: timeout"),
+        ),
+        "Node LLM run failed: timeout",
+        id="dify-workflow-failed",
+    ),
 ]
 
 
@@ -301,11 +458,14 @@ def test_an_error_mid_stream_carries_the_providers_message(fmt: str, body: bytes
     assert items == [WireText("Hi"), WireError("provider_error", message)]
 
 
-@pytest.mark.parametrize(("payload", "problem"), [
-    pytest.param('{"id":"chatcmpl-1","choices":[{"delta":{"content":"a', "is not valid JSON", id="truncated"),
-    pytest.param("<html><body>502 Bad Gateway</body></html>", "is not valid JSON", id="html"),
-    pytest.param('["not", "an", "object"]', "is not a JSON object", id="array"),
-])
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        pytest.param('{"id":"chatcmpl-1","choices":[{"delta":{"content":"a', "is not valid JSON", id="truncated"),
+        pytest.param("<html><body>502 Bad Gateway</body></html>", "is not valid JSON", id="html"),
+        pytest.param('["not", "an", "object"]', "is not a JSON object", id="array"),
+    ],
+)
 def test_a_malformed_event_is_reported_with_a_prefix_of_it(payload: str, problem: str) -> None:
     items = whole("openai", sse(openai_chunk({"content": "Hi"}), payload, openai_chunk({"content": "!"})))
     assert items[0] == WireText("Hi") and items[2] == WireText("!")
@@ -323,28 +483,44 @@ def test_the_malformed_prefix_is_short_and_printable() -> None:
 
 # --- Dify and Ollama specifics -----------------------------------------------------------------
 
+
 def test_dify_message_replace_replaces_what_was_streamed() -> None:
-    body = sse(dify("message", answer="I will tell you"), dify("message", answer=" how to"),
-               dify("message_replace", answer="Sorry, I can't help with that."), DIFY_END)
+    body = sse(
+        dify("message", answer="I will tell you"),
+        dify("message", answer=" how to"),
+        dify("message_replace", answer="Sorry, I can't help with that."),
+        DIFY_END,
+    )
     assert whole("dify-chat", body) == [
-        WireText("I will tell you"), WireText(" how to"), WireText("Sorry, I can't help with that.", replace=True),
-        WireUsage(1033, 135), WireEnd("stop")]
+        WireText("I will tell you"),
+        WireText(" how to"),
+        WireText("Sorry, I can't help with that.", replace=True),
+        WireUsage(1033, 135),
+        WireEnd("stop"),
+    ]
 
 
 def test_dify_pings_agent_messages_and_unknown_events_are_handled() -> None:
-    body = (b"event: ping\n\n"
-            + sse(dify("agent_thought", thought="", position=1, tool="", tool_input="", observation=""),
-                  dify("agent_message", answer="Hi"), dify("ping"), dify("message_file", type="image"),
-                  dify("some_future_event", answer="not text"), DIFY_END))
+    body = b"event: ping\n\n" + sse(
+        dify("agent_thought", thought="", position=1, tool="", tool_input="", observation=""),
+        dify("agent_message", answer="Hi"),
+        dify("ping"),
+        dify("message_file", type="image"),
+        dify("some_future_event", answer="not text"),
+        DIFY_END,
+    )
     assert whole("dify-chat", body) == [WireText("Hi"), WireUsage(1033, 135), WireEnd("stop")]
 
 
-@pytest.mark.parametrize(("outputs", "text"), [
-    pytest.param({"answer": "42"}, "42", id="answer-key"),
-    pytest.param({"text": "Nice to meet you."}, "Nice to meet you.", id="text-key"),
-    pytest.param({"score": 0.9, "label": "spam"}, '{\n  "score": 0.9,\n  "label": "spam"\n}', id="no-key-as-json"),
-    pytest.param({}, "", id="empty"),
-])
+@pytest.mark.parametrize(
+    ("outputs", "text"),
+    [
+        pytest.param({"answer": "42"}, "42", id="answer-key"),
+        pytest.param({"text": "Nice to meet you."}, "Nice to meet you.", id="text-key"),
+        pytest.param({"score": 0.9, "label": "spam"}, '{\n  "score": 0.9,\n  "label": "spam"\n}', id="no-key-as-json"),
+        pytest.param({}, "", id="empty"),
+    ],
+)
 def test_dify_workflow_outputs_are_the_reply_when_nothing_was_streamed(outputs: object, text: str) -> None:
     items = whole("dify-workflow", sse(*WORKFLOW_START, workflow_finished(outputs)))
     assert items == ([WireText(text)] if text else []) + [WireEnd("stop")]
@@ -357,6 +533,7 @@ def test_ollama_done_ends_with_its_done_reason_and_nothing_after_counts(reason: 
 
 
 # --- formats are configuration -----------------------------------------------------------------
+
 
 def test_the_shipped_formats_are_loaded_from_package_data() -> None:
     assert {"openai", "ollama", "dify-chat", "dify-workflow"} <= set(FORMATS)
@@ -386,19 +563,33 @@ def test_a_format_added_in_a_toml_file_works_without_code(tmp_path: Path) -> Non
     def event(name: str, data: dict[str, object]) -> str:
         return f"event: {name}\ndata: {_json({'type': name, **data})}\n\n"
 
-    body = "".join([
-        event("message_start", {"message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [],
-                                            "model": "claude-sonnet-4", "usage": {"input_tokens": 25,
-                                                                                  "output_tokens": 1}}}),
-        event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
-        event("ping", {}),
-        event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hello"}}),
-        event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "!"}}),
-        event("content_block_stop", {"index": 0}),
-        event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                "usage": {"output_tokens": 15}}),
-        event("message_stop", {}),
-    ]).encode()
+    body = "".join(
+        [
+            event(
+                "message_start",
+                {
+                    "message": {
+                        "id": "msg_1",
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [],
+                        "model": "claude-sonnet-4",
+                        "usage": {"input_tokens": 25, "output_tokens": 1},
+                    }
+                },
+            ),
+            event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+            event("ping", {}),
+            event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hello"}}),
+            event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "!"}}),
+            event("content_block_stop", {"index": 0}),
+            event(
+                "message_delta",
+                {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 15}},
+            ),
+            event("message_stop", {}),
+        ]
+    ).encode()
     decoder = StreamDecoder(formats["anthropic"])
     items = [i for b in body.splitlines(keepends=True) for i in decoder.feed(b)] + decoder.close()
     assert items == [WireUsage(25, None), WireText("Hello"), WireText("!"), WireUsage(None, 15), WireEnd("end_turn")]
@@ -407,14 +598,20 @@ def test_a_format_added_in_a_toml_file_works_without_code(tmp_path: Path) -> Non
 
 def test_a_format_can_name_the_request_its_server_expects(tmp_path: Path) -> None:
     path = tmp_path / "lan.toml"
-    path.write_text('[lan-box]\nframing = "sse"\nrequest = "openai"\nend_markers = ["[DONE]"]\n'
-                    'text = ["$.choices[0].delta.content", "$.choices[0].text"]\n'
-                    'end = "$.choices[0].finish_reason"\n', encoding="utf-8")
+    path.write_text(
+        '[lan-box]\nframing = "sse"\nrequest = "openai"\nend_markers = ["[DONE]"]\n'
+        'text = ["$.choices[0].delta.content", "$.choices[0].text"]\n'
+        'end = "$.choices[0].finish_reason"\n',
+        encoding="utf-8",
+    )
     fmt = load_formats(path)["lan-box"]
     assert fmt.request == "openai"
     decoder = StreamDecoder(fmt)
-    body = sse(_json({"choices": [{"index": 0, "text": "Hi", "finish_reason": None}]}),
-               _json({"choices": [{"index": 0, "text": "", "finish_reason": "length"}]}), "[DONE]")
+    body = sse(
+        _json({"choices": [{"index": 0, "text": "Hi", "finish_reason": None}]}),
+        _json({"choices": [{"index": 0, "text": "", "finish_reason": "length"}]}),
+        "[DONE]",
+    )
     assert decoder.feed(body) + decoder.close() == [WireText("Hi"), WireEnd("length")]
 
 
@@ -429,10 +626,18 @@ BAD_MAPPINGS = [
     pytest.param('[x]\nframing = "sse"', "x", "text", id="no-rules"),
     pytest.param('[x]\nframing = "sse"\nrequest = 5\ntext = "$.t"', "x", "request", id="request"),
     pytest.param('[x]\nframing = "sse"\ntext = "$.t"\n[x.events.m]\ntext = "$.t"', "x", "text", id="rules-and-events"),
-    pytest.param('[x]\nframing = "sse"\n[x.events.message]\nanswer = "$.answer"', "x", "events.message.answer",
-                 id="unknown-event-rule"),
-    pytest.param('[ok]\nframing = "ndjson"\ntext = "$.t"\n[y]\nframing = "ndjson"\ntext = "$.t"\n'
-                 '[y.fields.error]\nerror = "$"', "y", "fields", id="fields-need-sse"),
+    pytest.param(
+        '[x]\nframing = "sse"\n[x.events.message]\nanswer = "$.answer"',
+        "x",
+        "events.message.answer",
+        id="unknown-event-rule",
+    ),
+    pytest.param(
+        '[ok]\nframing = "ndjson"\ntext = "$.t"\n[y]\nframing = "ndjson"\ntext = "$.t"\n[y.fields.error]\nerror = "$"',
+        "y",
+        "fields",
+        id="fields-need-sse",
+    ),
 ]
 
 
@@ -456,6 +661,7 @@ def test_a_file_that_is_not_toml_says_so(tmp_path: Path) -> None:
 
 # --- cost and layering -------------------------------------------------------------------------
 
+
 def test_decoding_stays_cheap_and_linear() -> None:
     chunk = sse(openai_chunk({"content": " token"}))
     decoder = StreamDecoder(FORMATS["openai"])
@@ -467,27 +673,34 @@ def test_decoding_stays_cheap_and_linear() -> None:
     big = sse(workflow("text_chunk", {"text": "x" * 2_000_000}))  # one 2 MB event in 1 KB pieces
     decoder = StreamDecoder(FORMATS["dify-workflow"])
     start = time.perf_counter()
-    items = [i for at in range(0, len(big), 1024) for i in decoder.feed(big[at:at + 1024])]
+    items = [i for at in range(0, len(big), 1024) for i in decoder.feed(big[at : at + 1024])]
     assert time.perf_counter() - start < 2.0
     assert items == [WireText("x" * 2_000_000)]
 
 
 def test_the_wire_module_imports_no_app_store_or_qt() -> None:
-    code = ("import sys, engine.wire; bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('app', 'store', 'PySide6', 'shiboken6')]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys, engine.wire; bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('app', 'store', 'PySide6', 'shiboken6')]; print(bad); sys.exit(bool(bad))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_difys_conversation_id_is_reported_once_however_the_body_is_chunked() -> None:
-    body = b"".join([
-        b'data: {"event": "message", "conversation_id": "conv-1", "answer": "Hi"}\n\n',
-        b'data: {"event": "message", "conversation_id": "conv-1", "answer": " there"}\n\n',
-        b'data: {"event": "message_end", "conversation_id": "conv-1", "metadata": {}}\n\n',
-    ])
+    body = b"".join(
+        [
+            b'data: {"event": "message", "conversation_id": "conv-1", "answer": "Hi"}\n\n',
+            b'data: {"event": "message", "conversation_id": "conv-1", "answer": " there"}\n\n',
+            b'data: {"event": "message_end", "conversation_id": "conv-1", "metadata": {}}\n\n',
+        ]
+    )
     expected = [WireSession("conv-1")]
     for cut in range(0, len(body), 7):
         items = decode("dify-chat", [body[:cut], body[cut:]], sessions=True)
         assert [i for i in items if isinstance(i, WireSession)] == expected, f"split at byte {cut}"
-    assert [i for i in whole("openai", b'data: {"choices": [{"delta": {"content": "x"}}]}\n\n')
-            if isinstance(i, WireSession)] == []
+    assert [
+        i
+        for i in whole("openai", b'data: {"choices": [{"delta": {"content": "x"}}]}\n\n')
+        if isinstance(i, WireSession)
+    ] == []

@@ -153,7 +153,7 @@ def test_error_answers_carry_status_headers_and_a_json_body(
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
 def test_close_early_ends_the_body_before_its_proper_end(serve: list[ScriptedServer], chunked: bool) -> None:
     writes = samples.openai_stream(["one", "two"], finish_reason=None, done=False)
-    server = start(serve, [Script(body=[*writes, b"data: {\"cut"], close_early=True, chunked=chunked)])
+    server = start(serve, [Script(body=[*writes, b'data: {"cut'], close_early=True, chunked=chunked)])
     conn = connect(server)
     try:
         conn.request("POST", CHAT, "{}")

@@ -25,8 +25,11 @@ from xscreen import start_watcher, xvfb
 pytestmark = pytest.mark.slow  # whole `hearth` processes, fault runs or benchmarks: not in the fast loop
 
 _REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.bundle, pytest.mark.timeout(1800),
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux installers")]
+pytestmark = [
+    pytest.mark.bundle,
+    pytest.mark.timeout(1800),
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux installers"),
+]
 
 
 @pytest.fixture(scope="session")
@@ -113,8 +116,13 @@ def test_the_tarball_holds_the_app_and_answers_with_an_empty_environment(unpacke
 def test_doctor_in_the_bundle_is_all_well_and_uses_the_bundles_own_llama_cpp(unpacked: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    done = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in _clean_env(home).items()], str(unpacked / "hearth"),
-                           "doctor", "--json"], capture_output=True, text=True, timeout=300, cwd=home)
+    done = subprocess.run(
+        ["env", "-i", *[f"{k}={v}" for k, v in _clean_env(home).items()], str(unpacked / "hearth"), "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=home,
+    )
     report = json.loads(done.stdout)
     assert done.returncode == 0 and report["ok"], json.dumps(report["findings"], indent=1)
     assert report["hearth"]["install"] == "bundle"
@@ -133,8 +141,12 @@ def test_the_deb_installs_with_dpkg_and_runs(dist: Path, tmp_path: Path) -> None
     (root / "var/lib/dpkg/updates").mkdir(parents=True)
     (root / "var/lib/dpkg/info").mkdir()
     (root / "var/lib/dpkg/status").touch()
-    done = subprocess.run(["dpkg", f"--root={root}", "--force-depends", "--force-not-root", "--log=/dev/null",
-                           "--install", str(debs[0])], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["dpkg", f"--root={root}", "--force-depends", "--force-not-root", "--log=/dev/null", "--install", str(debs[0])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert (root / "usr/share/applications/hearth.desktop").is_file()
     assert (root / "usr/share/icons/hicolor/256x256/apps/hearth.png").is_file()
@@ -151,15 +163,22 @@ def _answers(db: Path) -> list[tuple[str, str]]:
     if not db.exists():
         return []
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT g.state, m.content FROM message m JOIN generation g ON g.message_id = m.id "
-                            "WHERE m.role = 'assistant' ORDER BY g.id").fetchall()
+        return conn.execute(
+            "SELECT g.state, m.content FROM message m JOIN generation g ON g.message_id = m.id "
+            "WHERE m.role = 'assistant' ORDER BY g.id"
+        ).fetchall()
 
 
 def _type_a_question(display: str, db: Path) -> list[tuple[str, str]]:
     """Type into the window as a person would (xdotool) and wait for the saved answer."""
     env = {**os.environ, "DISPLAY": display}
-    win = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "Hearth"], capture_output=True,
-                         text=True, env=env, timeout=30).stdout.split()
+    win = subprocess.run(
+        ["xdotool", "search", "--sync", "--onlyvisible", "--name", "Hearth"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    ).stdout.split()
     assert win, "no Hearth window on the display"
     subprocess.run(["xdotool", "windowfocus", "--sync", win[0]], env=env, timeout=30, check=True)
     subprocess.run(["xdotool", "type", "--delay", "15", "Say hello in French."], env=env, timeout=30, check=True)
@@ -183,9 +202,18 @@ def test_the_window_opens_on_x11_from_the_bundle_and_answers(unpacked: Path, tmp
     with xvfb(":93") as display:
         watcher = start_watcher(display, shots / "bundle-window.png", timeout=90)
         started = time.time()
-        app = subprocess.Popen(["env", "-i", *[f"{k}={v}" for k, v in _clean_env(home, DISPLAY=display).items()],
-                                str(unpacked / "hearth")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=home)
+        app = subprocess.Popen(
+            [
+                "env",
+                "-i",
+                *[f"{k}={v}" for k, v in _clean_env(home, DISPLAY=display).items()],
+                str(unpacked / "hearth"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=home,
+        )
         try:
             out, _ = watcher.communicate(timeout=120)
             painted = json.loads(out)["painted_at"]

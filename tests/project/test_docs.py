@@ -58,8 +58,9 @@ def broken(doc: Path, target: str) -> str | None:
 
 def test_the_readme_stays_short() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
-    assert lines <= README_MOST_LINES, (f"README.md has {lines} lines (at most {README_MOST_LINES}): move the detail "
-                                        "into docs/ and link to it")
+    assert lines <= README_MOST_LINES, (
+        f"README.md has {lines} lines (at most {README_MOST_LINES}): move the detail into docs/ and link to it"
+    )
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[str(d.relative_to(ROOT)) for d in DOCS])

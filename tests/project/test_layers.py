@@ -63,8 +63,9 @@ def violations(source: str, module: str) -> list[str]:
         for line, name in sorted(imported_modules(source, module), key=lambda found: len(found[1])):
             for bad in contract.forbidden:
                 if (name == bad or name.startswith(bad + ".")) and (line, bad) not in broken:
-                    broken[line, bad] = (f"{module} line {line} imports {name}: {contract.layer} must not import "
-                                         f"{bad} ({contract.why})")
+                    broken[line, bad] = (
+                        f"{module} line {line} imports {name}: {contract.layer} must not import {bad} ({contract.why})"
+                    )
     return sorted(broken.values())
 
 
@@ -84,8 +85,12 @@ MODULES = _modules()
 def test_every_module_sits_in_a_layer() -> None:
     """A new folder under app/ must be given a contract (or be app.main / app.__main__)."""
     layers = {c.layer for c in CONTRACTS} | {"app", "app.main", "app.__main__"}
-    loose = [m for m, _ in MODULES if not any(m == layer or m.startswith(layer + ".") for layer in layers - {"app"})
-             and m not in {"app", "app.main", "app.__main__"}]
+    loose = [
+        m
+        for m, _ in MODULES
+        if not any(m == layer or m.startswith(layer + ".") for layer in layers - {"app"})
+        and m not in {"app", "app.main", "app.__main__"}
+    ]
     assert loose == [], f"modules outside every layer (add them to CONTRACTS): {loose}"
 
 
@@ -96,21 +101,38 @@ def test_layer_imports_only_what_it_may(module: str, path: Path) -> None:
 
 @pytest.mark.slow
 def test_only_the_ui_imports_qt() -> None:
-    qt_users = sorted({m for m, path in MODULES for _, name in imported_modules(path.read_text(encoding="utf-8"), m)
-                       if name.split(".")[0] in QT})
+    qt_users = sorted(
+        {
+            m
+            for m, path in MODULES
+            for _, name in imported_modules(path.read_text(encoding="utf-8"), m)
+            if name.split(".")[0] in QT
+        }
+    )
     assert qt_users and all(m.startswith("app.ui") for m in qt_users), qt_users
 
 
-@pytest.mark.parametrize(("source", "module", "rule"), [
-    ("from PySide6.QtCore import QObject\n", "app.core.chat_service", "app.core must not import PySide6"),
-    ("def f():\n    from app.ui.launch import run_window\n", "app.cli.main", "app.cli must not import app.ui"),
-    ("from app import ui\n", "app.core.paths", "app.core must not import app.ui"),
-    ("from ..ui import widgets\n", "app.core.paths", "app.core must not import app.ui"),
-    ("import store.writer\n", "engine.client", "engine must not import store"),
-    ("from app.core.paths import db_path\n", "store.db", "store must not import app"),
-    ("from app.ui.widgets import Composer\n", "app.server.routes", "app.server must not import app.ui"),
-], ids=["qt-in-core", "lazy-ui-in-cli", "from-app-import-ui", "relative-import", "store-in-engine",
-        "app-in-store", "ui-in-server"])
+@pytest.mark.parametrize(
+    ("source", "module", "rule"),
+    [
+        ("from PySide6.QtCore import QObject\n", "app.core.chat_service", "app.core must not import PySide6"),
+        ("def f():\n    from app.ui.launch import run_window\n", "app.cli.main", "app.cli must not import app.ui"),
+        ("from app import ui\n", "app.core.paths", "app.core must not import app.ui"),
+        ("from ..ui import widgets\n", "app.core.paths", "app.core must not import app.ui"),
+        ("import store.writer\n", "engine.client", "engine must not import store"),
+        ("from app.core.paths import db_path\n", "store.db", "store must not import app"),
+        ("from app.ui.widgets import Composer\n", "app.server.routes", "app.server must not import app.ui"),
+    ],
+    ids=[
+        "qt-in-core",
+        "lazy-ui-in-cli",
+        "from-app-import-ui",
+        "relative-import",
+        "store-in-engine",
+        "app-in-store",
+        "ui-in-server",
+    ],
+)
 def test_a_forbidden_import_is_caught(source: str, module: str, rule: str) -> None:
     """The checker itself: each of these would have slipped past a test that cannot fail."""
     found = violations(source, module)

@@ -88,11 +88,19 @@ def _cpu_flags() -> set[str]:
 
 # ggml's feature names -> the Linux cpuinfo flags its cpuid check requires, and ggml's score bits
 # (ggml/src/ggml-cpu/arch/x86/cpu-feats.cpp).
-_NEEDS = {"FMA": ({"fma"}, 1), "F16C": ({"f16c"}, 2), "SSE42": ({"sse4_2"}, 4), "BMI2": ({"bmi2"}, 8),
-          "AVX": ({"avx"}, 16), "AVX2": ({"avx2"}, 32), "AVX_VNNI": ({"avx_vnni"}, 64),
-          "AVX512": ({"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"}, 128),
-          "AVX512_VBMI": ({"avx512vbmi"}, 256), "AVX512_BF16": ({"avx512_bf16"}, 512),
-          "AVX512_VNNI": ({"avx512_vnni"}, 1024)}
+_NEEDS = {
+    "FMA": ({"fma"}, 1),
+    "F16C": ({"f16c"}, 2),
+    "SSE42": ({"sse4_2"}, 4),
+    "BMI2": ({"bmi2"}, 8),
+    "AVX": ({"avx"}, 16),
+    "AVX2": ({"avx2"}, 32),
+    "AVX_VNNI": ({"avx_vnni"}, 64),
+    "AVX512": ({"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"}, 128),
+    "AVX512_VBMI": ({"avx512vbmi"}, 256),
+    "AVX512_BF16": ({"avx512_bf16"}, 512),
+    "AVX512_VNNI": ({"avx512_vnni"}, 1024),
+}
 
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux /proc/cpuinfo")
@@ -104,8 +112,10 @@ def test_ggml_picks_the_best_level_this_cpu_supports(backends: dict) -> None:
         if all(_NEEDS[f][0] <= flags for f in v["features"]):
             scores[v["name"]] = 1 + sum(_NEEDS[f][1] for f in v["features"])
     best = max(scores, key=scores.__getitem__)
-    assert backends["cpu_module"] == f"libggml-cpu-{best}.so", (backends["cpu_module"], sorted(flags & {
-        f for need, _ in _NEEDS.values() for f in need}))
+    assert backends["cpu_module"] == f"libggml-cpu-{best}.so", (
+        backends["cpu_module"],
+        sorted(flags & {f for need, _ in _NEEDS.values() for f in need}),
+    )
 
 
 def _levels() -> list[dict]:
@@ -114,8 +124,9 @@ def _levels() -> list[dict]:
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux /proc/cpuinfo")
 @pytest.mark.parametrize("level", [v["name"] for v in _levels()])
-def test_each_level_this_cpu_can_run_answers_on_its_own(level: str, model_path: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_level_this_cpu_can_run_answers_on_its_own(
+    level: str, model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What an older CPU gets: the library folder with one CPU level left, and a real prompt."""
     features = next(v["features"] for v in _levels() if v["name"] == level)
     if not all(_NEEDS[f][0] <= _cpu_flags() for f in features):
@@ -148,8 +159,15 @@ def test_build_toml_has_no_amx_level_and_refuses_one(tmp_path: Path) -> None:
     config = build.load_config()
     for v in config["cpu_variants"]["x86_64"]:
         assert not build.AMX_FEATURES & set(v["features"]), v
-    bad = (_BUILD / "build.toml").read_text().replace('features = ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2"]',
-                                                       'features = ["SSE42", "AVX2", "AMX_TILE", "AMX_INT8"]', 1)
+    bad = (
+        (_BUILD / "build.toml")
+        .read_text()
+        .replace(
+            'features = ["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2"]',
+            'features = ["SSE42", "AVX2", "AMX_TILE", "AMX_INT8"]',
+            1,
+        )
+    )
     (tmp_path / "build.toml").write_text(bad)
     with pytest.raises(build.BuildError, match="AMX"):
         build.load_config(tmp_path / "build.toml")
@@ -190,7 +208,8 @@ def test_the_patch_swaps_the_x86_level_list_and_refuses_an_unknown_layout(tmp_pa
         '    if (GGML_SYSTEM_ARCH STREQUAL "x86")\n        ggml_add_cpu_backend_variant(x64)\n'
         "        ggml_add_cpu_backend_variant(sapphirerapids SSE42 AMX_TILE AMX_INT8)\n"
         '    elseif(GGML_SYSTEM_ARCH STREQUAL "ARM")\n        ggml_add_cpu_backend_variant(armv8.0_1)\n    endif()\n'
-        "endif()\n")
+        "endif()\n"
+    )
     (src / "CMakeLists.txt").write_text("    llama_cpp_python_install_target(ggml-cpu)\n")
     build.patch_source(src, config, "cpu", "k")
     text = (ggml / "CMakeLists.txt").read_text()
@@ -216,8 +235,10 @@ def test_the_loader_library_is_told_apart_from_ggml_base_and_the_backends() -> N
 def test_the_build_writes_only_the_wheel_path_to_stdout() -> None:
     """bootstrap.sh reads the wheel's path from build.py's stdout: the tools it runs (pip's
     build log) must write elsewhere, or a fresh build's install reads their lines as a path."""
-    script = ("import sys; sys.path.insert(0, 'packaging/llama'); import build; "
-              "build.run([sys.executable, '-c', 'print(\"Building wheel... still running\")'])")
+    script = (
+        "import sys; sys.path.insert(0, 'packaging/llama'); import build; "
+        "build.run([sys.executable, '-c', 'print(\"Building wheel... still running\")'])"
+    )
     r = subprocess.run([sys.executable, "-c", script], cwd=_REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "" and "still running" in r.stderr

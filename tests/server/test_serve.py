@@ -36,8 +36,14 @@ def _ask(**extra: object) -> dict[str, object]:
     # A question without near ties: the second request finds its prompt in the KV cache and reads
     # only its last token again, which rounds differently from reading the whole prompt; on an
     # open question ("Name three colours.") a near tie then went the other way on some CPUs.
-    return {"model": LOCAL, "messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}],
-            "max_tokens": 24, "temperature": 0, "seed": 7, **extra}
+    return {
+        "model": LOCAL,
+        "messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}],
+        "max_tokens": 24,
+        "temperature": 0,
+        "seed": 7,
+        **extra,
+    }
 
 
 def test_the_openai_client_streams_and_gets_whole_answers_that_agree(served: Served) -> None:
@@ -67,8 +73,13 @@ def test_a_wrong_or_missing_token_gets_401_and_the_token_is_never_echoed(served:
 
 
 def test_the_sse_stream_is_framed_as_openai_frames_it(served: Served) -> None:
-    with httpx.stream("POST", f"{served.base}/v1/chat/completions", headers=served.auth(), timeout=60,
-                      json=_ask(stream=True, stream_options={"include_usage": True})) as r:
+    with httpx.stream(
+        "POST",
+        f"{served.base}/v1/chat/completions",
+        headers=served.auth(),
+        timeout=60,
+        json=_ask(stream=True, stream_options={"include_usage": True}),
+    ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         raw = b"".join(r.iter_raw())
     assert raw.endswith(b"\n\ndata: [DONE]\n\n")
@@ -86,26 +97,50 @@ def test_the_sse_stream_is_framed_as_openai_frames_it(served: Served) -> None:
     assert usage["usage"]["completion_tokens"] >= len(body) - 1 > 0
 
 
-@pytest.mark.parametrize(("body", "status", "says"), [
-    (b"{not json", 400, "not valid JSON"),
-    (b'{"model": "local", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, "not valid JSON"),
-    (json.dumps(_ask(tools=[{"type": "function", "function": {"name": "f"}}])).encode(), 400, "`tools`"),
-    (json.dumps(_ask(model="gpt-4o")).encode(), 404, LOCAL),
-    (json.dumps(_ask(messages=[])).encode(), 400, "`messages`"),
-    (json.dumps(_ask(temperature=9)).encode(), 400, "`temperature`"),
-    (json.dumps(_ask(messages=[{"role": "user", "content": [{"type": "image_url"}]}])).encode(), 400, "image_url"),
-    (b"{" + b" " * (5 * 1024 * 1024) + b"}", 413, "over 4 MB"),
-    (b'{"model": "local", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested too deeply"),
-    (json.dumps(_ask()).encode()[:-1] + b', "seed": ' + b"7" * 5000 + b"}", 400, "number too long to read"),
-    (json.dumps(_ask(messages=[{"role": "user", "content": "Hi \ud800!"}])).encode(), 400,
-     "`messages[0].content` holds a lone UTF-16 surrogate"),
-    (json.dumps(_ask(stop=["\udfff"])).encode(), 400, "`stop[0]` holds a lone UTF-16 surrogate"),
-], ids=["bad-json", "bad-utf8", "tools", "unknown-model", "no-messages", "temperature", "image", "too-big",
-        "nested-100000-deep", "5000-digits", "lone-surrogate", "lone-surrogate-stop"])
-def test_bad_requests_get_openai_shaped_errors_that_say_what_is_wrong(served: Served, body: bytes, status: int,
-                                                                      says: str) -> None:
-    r = httpx.post(f"{served.base}/v1/chat/completions", content=body, timeout=30,
-                   headers={**served.auth(), "Content-Type": "application/json"})
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b'{"model": "local", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, "not valid JSON"),
+        (json.dumps(_ask(tools=[{"type": "function", "function": {"name": "f"}}])).encode(), 400, "`tools`"),
+        (json.dumps(_ask(model="gpt-4o")).encode(), 404, LOCAL),
+        (json.dumps(_ask(messages=[])).encode(), 400, "`messages`"),
+        (json.dumps(_ask(temperature=9)).encode(), 400, "`temperature`"),
+        (json.dumps(_ask(messages=[{"role": "user", "content": [{"type": "image_url"}]}])).encode(), 400, "image_url"),
+        (b"{" + b" " * (5 * 1024 * 1024) + b"}", 413, "over 4 MB"),
+        (b'{"model": "local", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested too deeply"),
+        (json.dumps(_ask()).encode()[:-1] + b', "seed": ' + b"7" * 5000 + b"}", 400, "number too long to read"),
+        (
+            json.dumps(_ask(messages=[{"role": "user", "content": "Hi \ud800!"}])).encode(),
+            400,
+            "`messages[0].content` holds a lone UTF-16 surrogate",
+        ),
+        (json.dumps(_ask(stop=["\udfff"])).encode(), 400, "`stop[0]` holds a lone UTF-16 surrogate"),
+    ],
+    ids=[
+        "bad-json",
+        "bad-utf8",
+        "tools",
+        "unknown-model",
+        "no-messages",
+        "temperature",
+        "image",
+        "too-big",
+        "nested-100000-deep",
+        "5000-digits",
+        "lone-surrogate",
+        "lone-surrogate-stop",
+    ],
+)
+def test_bad_requests_get_openai_shaped_errors_that_say_what_is_wrong(
+    served: Served, body: bytes, status: int, says: str
+) -> None:
+    r = httpx.post(
+        f"{served.base}/v1/chat/completions",
+        content=body,
+        timeout=30,
+        headers={**served.auth(), "Content-Type": "application/json"},
+    )
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert says in error["message"] and set(error) == {"message", "type", "param", "code"}
@@ -119,10 +154,17 @@ def test_an_unknown_path_is_a_json_404(served: Served) -> None:
 def test_a_client_that_goes_away_mid_answer_stops_the_engine(served: Served) -> None:
     before = served.metrics()["requests"]
     read = 0
-    with httpx.stream("POST", f"{served.base}/v1/chat/completions", headers=served.auth(), timeout=60,
-                      json=_ask(stream=True, max_tokens=1500, messages=[
-                          {"role": "user", "content": "Write a long, detailed essay about the history of bread."}])
-                      ) as r:
+    with httpx.stream(
+        "POST",
+        f"{served.base}/v1/chat/completions",
+        headers=served.auth(),
+        timeout=60,
+        json=_ask(
+            stream=True,
+            max_tokens=1500,
+            messages=[{"role": "user", "content": "Write a long, detailed essay about the history of bread."}],
+        ),
+    ) as r:
         for line in r.iter_lines():
             read += line.startswith("data: {")
             if read == 6:
@@ -172,11 +214,17 @@ def test_a_provider_answers_through_the_server_with_its_redaction_applied(served
     with ScriptedServer([Script(body=openai_stream(["The code name is ", secret, ", keep it quiet."]))]) as up:
         (served.data_dir / "providers.toml").write_text(
             f'[[provider]]\nname = "lab"\nkind = "openai"\nbase_url = "{up.base_url}/v1"\nmodel = "m1"\n'
-            f'redact = ["{secret}"]\n')
+            f'redact = ["{secret}"]\n'
+        )
         ids = [m.id for m in served.client().models.list()]
         assert ids == [LOCAL, "lab/m1"]
-        with httpx.stream("POST", f"{served.base}/v1/chat/completions", headers=served.auth(), timeout=60,
-                          json=_ask(model="lab/m1", stream=True)) as r:
+        with httpx.stream(
+            "POST",
+            f"{served.base}/v1/chat/completions",
+            headers=served.auth(),
+            timeout=60,
+            json=_ask(model="lab/m1", stream=True),
+        ) as r:
             raw = b"".join(r.iter_raw())
         assert secret.encode() not in raw and b"keep it quiet" in raw and raw.endswith(b"data: [DONE]\n\n")
         assert up.requests[0].json["model"] == "m1"
@@ -184,7 +232,8 @@ def test_a_provider_answers_through_the_server_with_its_redaction_applied(served
 
 def test_a_real_llama_cpp_server_answers_as_a_provider(served: Served, llama_server) -> None:  # type: ignore[no-untyped-def]
     (served.data_dir / "providers.toml").write_text(
-        f'[[provider]]\nname = "lan"\nkind = "openai"\nbase_url = "{llama_server.base_url}"\n')
+        f'[[provider]]\nname = "lan"\nkind = "openai"\nbase_url = "{llama_server.base_url}"\n'
+    )
     answer = served.client().chat.completions.create(**_ask(model="lan/default"))
     assert answer.choices[0].message.content and answer.usage.completion_tokens > 0
 
@@ -223,15 +272,20 @@ def test_another_address_warns_and_still_needs_the_token(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_bench_serve_prints_both_servers_side_by_side() -> None:
-    r = subprocess.run([sys.executable, "-m", "app", "bench", "serve", "--json", "--runs", "1", "--tokens", "16"],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "app", "bench", "serve", "--json", "--runs", "1", "--tokens", "16"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     for side in ("hearth_serve", "llama_cpp_server"):
         assert report[side]["ttft_ms"] > 0 and report[side]["tokens_per_s"] > 0, report
         assert report[side]["serve_50_s"] > 0 and report[side]["rss_mb"] > 50
     assert report["tokens_per_s_ratio"] == pytest.approx(
-        report["hearth_serve"]["tokens_per_s"] / report["llama_cpp_server"]["tokens_per_s"], abs=0.01)
+        report["hearth_serve"]["tokens_per_s"] / report["llama_cpp_server"]["tokens_per_s"], abs=0.01
+    )
 
 
 def _saved(data_dir: Path, sql: str, *params: object) -> list[tuple]:  # type: ignore[type-arg]
@@ -254,67 +308,112 @@ def _wait_saved(data_dir: Path, sql: str, *params: object) -> list[tuple]:  # ty
 
 def test_a_conversation_asked_to_be_saved_appears_with_its_answer_and_grows(served: Served) -> None:
     pieces = []
-    with httpx.stream("POST", f"{served.base}/v1/chat/completions", timeout=60,
-                      headers={**served.auth(), "X-Hearth-Conversation": "new"},
-                      json=_ask(stream=True, messages=[{"role": "user", "content": "Name a blue fruit."}])) as r:
+    with httpx.stream(
+        "POST",
+        f"{served.base}/v1/chat/completions",
+        timeout=60,
+        headers={**served.auth(), "X-Hearth-Conversation": "new"},
+        json=_ask(stream=True, messages=[{"role": "user", "content": "Name a blue fruit."}]),
+    ) as r:
         assert r.status_code == 200
         for line in r.iter_lines():
             if line.startswith("data: {") and (c := json.loads(line[6:])["choices"]):
                 pieces.append(c[0]["delta"].get("content") or "")
     answer = "".join(pieces)
     # Once final: the rows are written while the answer streams, and a checkpoint says 'streaming'.
-    q = ("SELECT m.conversation_id, m.content, g.state, g.ttft_ms FROM message m JOIN generation g "
-         "ON g.message_id = m.id WHERE g.state NOT IN ('queued', 'streaming') ORDER BY m.id DESC LIMIT 1")
-    (cid, content, state, ttft), = _wait_saved(served.data_dir, q)
+    q = (
+        "SELECT m.conversation_id, m.content, g.state, g.ttft_ms FROM message m JOIN generation g "
+        "ON g.message_id = m.id WHERE g.state NOT IN ('queued', 'streaming') ORDER BY m.id DESC LIMIT 1"
+    )
+    ((cid, content, state, ttft),) = _wait_saved(served.data_dir, q)
     assert (content, state) == (answer, "completed") and ttft > 0
     deadline = time.monotonic() + 10
     while (last := served.metrics()["last"])["finalization_lag_ms"] is None:  # recorded once durable
         assert time.monotonic() < deadline, last
         time.sleep(0.05)
     assert 0 < last["finalization_lag_ms"] < 5000
-    assert _saved(served.data_dir, "SELECT role, content FROM message WHERE conversation_id = ? ORDER BY id",
-                  cid)[0] == ("user", "Name a blue fruit.")
+    assert _saved(served.data_dir, "SELECT role, content FROM message WHERE conversation_id = ? ORDER BY id", cid)[
+        0
+    ] == ("user", "Name a blue fruit.")
     # The next request names the conversation: it continues there (and shows in `hearth list`).
-    r = httpx.post(f"{served.base}/v1/chat/completions", timeout=60,
-                   headers={**served.auth(), "X-Hearth-Conversation": str(cid)},
-                   json=_ask(messages=[{"role": "user", "content": "And a red one?"}]))
+    r = httpx.post(
+        f"{served.base}/v1/chat/completions",
+        timeout=60,
+        headers={**served.auth(), "X-Hearth-Conversation": str(cid)},
+        json=_ask(messages=[{"role": "user", "content": "And a red one?"}]),
+    )
     assert r.status_code == 200
     deadline = time.monotonic() + 30
-    while len(_saved(served.data_dir, "SELECT 1 FROM message m JOIN generation g ON g.message_id = m.id "
-                                      "WHERE m.conversation_id = ? AND g.state = 'completed'", cid)) < 2:
+    while (
+        len(
+            _saved(
+                served.data_dir,
+                "SELECT 1 FROM message m JOIN generation g ON g.message_id = m.id "
+                "WHERE m.conversation_id = ? AND g.state = 'completed'",
+                cid,
+            )
+        )
+        < 2
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    listed = subprocess.run([sys.executable, "-m", "app", "list", "--data-dir", str(served.data_dir)],
-                            capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [sys.executable, "-m", "app", "list", "--data-dir", str(served.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listed.returncode == 0 and str(cid) in listed.stdout
 
 
 def test_a_saved_answer_whose_client_went_away_is_kept_as_cancelled_with_its_text(served: Served) -> None:
     read = []
-    with httpx.stream("POST", f"{served.base}/v1/chat/completions", timeout=60,
-                      headers={**served.auth(), "X-Hearth-Conversation": "new"},
-                      json=_ask(stream=True, max_tokens=1500, messages=[
-                          {"role": "user", "content": "Trial 77: write a long, detailed essay about bread."}])) as r:
+    with httpx.stream(
+        "POST",
+        f"{served.base}/v1/chat/completions",
+        timeout=60,
+        headers={**served.auth(), "X-Hearth-Conversation": "new"},
+        json=_ask(
+            stream=True,
+            max_tokens=1500,
+            messages=[{"role": "user", "content": "Trial 77: write a long, detailed essay about bread."}],
+        ),
+    ) as r:
         for line in r.iter_lines():
             if line.startswith("data: {") and (c := json.loads(line[6:])["choices"]):
                 read.append(c[0]["delta"].get("content") or "")
             if len(read) == 12:
                 break
-    q = ("SELECT m.content, g.state, g.cancel_reason FROM message m JOIN generation g ON g.message_id = m.id "
-         "JOIN message u ON u.id = m.parent_id WHERE u.content LIKE 'Trial 77:%' AND g.state = 'cancelled'")
-    (content, _, reason), = _wait_saved(served.data_dir, q)
+    q = (
+        "SELECT m.content, g.state, g.cancel_reason FROM message m JOIN generation g ON g.message_id = m.id "
+        "JOIN message u ON u.id = m.parent_id WHERE u.content LIKE 'Trial 77:%' AND g.state = 'cancelled'"
+    )
+    ((content, _, reason),) = _wait_saved(served.data_dir, q)
     assert reason == "user" and content.startswith("".join(read)) and len(content) < 400
 
 
-@pytest.mark.parametrize(("header", "status", "says"), [
-    ("maybe", 400, "`new` or a conversation's number"), ("9223372036854775808", 400, "from 1 to 9223372036854775807"),
-    ("1" * 30, 400, "from 1 to"), ("1" * 5000, 400, "from 1 to"), (b"\xb2", 400, "from 1 to"),  # '²' in latin-1
-    ("0", 400, "from 1 to"), ("999999", 404, "no conversation 999999")],
-    ids=["bad", "past-int64", "30-digits", "5000-digits", "superscript-two", "zero", "missing"])
-def test_a_bad_conversation_header_is_refused_before_anything_runs(served: Served, header: str | bytes, status: int,
-                                                                   says: str) -> None:
-    r = httpx.post(f"{served.base}/v1/chat/completions", json=_ask(), timeout=30,
-                   headers={**served.auth(), "X-Hearth-Conversation": header})
+@pytest.mark.parametrize(
+    ("header", "status", "says"),
+    [
+        ("maybe", 400, "`new` or a conversation's number"),
+        ("9223372036854775808", 400, "from 1 to 9223372036854775807"),
+        ("1" * 30, 400, "from 1 to"),
+        ("1" * 5000, 400, "from 1 to"),
+        (b"\xb2", 400, "from 1 to"),  # '²' in latin-1
+        ("0", 400, "from 1 to"),
+        ("999999", 404, "no conversation 999999"),
+    ],
+    ids=["bad", "past-int64", "30-digits", "5000-digits", "superscript-two", "zero", "missing"],
+)
+def test_a_bad_conversation_header_is_refused_before_anything_runs(
+    served: Served, header: str | bytes, status: int, says: str
+) -> None:
+    r = httpx.post(
+        f"{served.base}/v1/chat/completions",
+        json=_ask(),
+        timeout=30,
+        headers={**served.auth(), "X-Hearth-Conversation": header},
+    )
     assert r.status_code == status and says in r.json()["error"]["message"]
 
 

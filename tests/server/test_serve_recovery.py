@@ -33,16 +33,23 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def _ask(**extra: object) -> dict[str, object]:
-    return {"model": LOCAL, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8,
-            "temperature": 0, **extra}
+    return {
+        "model": LOCAL,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 8,
+        "temperature": 0,
+        **extra,
+    }
 
 
 def _engine(served: Served) -> psutil.Process:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        engines = [c for c in psutil.Process(served.proc.pid).children()
-                   if "spawn_main" in " ".join(c.cmdline()) and c.is_running()
-                   and c.status() != psutil.STATUS_ZOMBIE]
+        engines = [
+            c
+            for c in psutil.Process(served.proc.pid).children()
+            if "spawn_main" in " ".join(c.cmdline()) and c.is_running() and c.status() != psutil.STATUS_ZOMBIE
+        ]
         if engines:
             return engines[0]
         time.sleep(0.05)
@@ -76,8 +83,13 @@ def test_a_killed_engine_is_started_again_by_the_next_request(served: Served) ->
 
 def test_an_answer_in_flight_when_the_engine_dies_ends_with_a_clear_error(served: Served) -> None:
     read = 0
-    with httpx.stream("POST", f"{served.base}/v1/chat/completions", headers=served.auth(), timeout=60,
-                      json=_ask(stream=True, max_tokens=1500, messages=LONG)) as r:
+    with httpx.stream(
+        "POST",
+        f"{served.base}/v1/chat/completions",
+        headers=served.auth(),
+        timeout=60,
+        json=_ask(stream=True, max_tokens=1500, messages=LONG),
+    ) as r:
         lines = []
         for line in r.iter_lines():
             lines.append(line)
@@ -94,8 +106,9 @@ def test_an_answer_in_flight_when_the_engine_dies_ends_with_a_clear_error(served
     try:
         killer = threading.Timer(1.5, _kill_engine, args=(served,))
         killer.start()
-        r2 = slow.post(f"{served.base}/v1/chat/completions", headers=served.auth(),
-                       json=_ask(max_tokens=1500, messages=LONG))
+        r2 = slow.post(
+            f"{served.base}/v1/chat/completions", headers=served.auth(), json=_ask(max_tokens=1500, messages=LONG)
+        )
         killer.join()
     finally:
         slow.close()
@@ -155,7 +168,8 @@ def test_a_client_that_leaves_the_queue_never_runs(served: Served) -> None:
 def test_a_request_without_max_tokens_sends_none_to_a_provider(served: Served) -> None:
     with ScriptedServer([Script(body=openai_stream(["Hello there."]))]) as up:
         (served.data_dir / "providers.toml").write_text(
-            f'[[provider]]\nname = "lab"\nkind = "openai"\nbase_url = "{up.base_url}/v1"\nmodel = "m1"\n')
+            f'[[provider]]\nname = "lab"\nkind = "openai"\nbase_url = "{up.base_url}/v1"\nmodel = "m1"\n'
+        )
         r = _post(served, {"model": "lab/m1", "messages": [{"role": "user", "content": "Hi"}]})
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Hello there."
         sent = up.requests[0].json

@@ -24,8 +24,7 @@ def _no_token_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
 
 
-def test_the_token_is_made_once_and_kept_in_the_keychain(memory_keychain, tmp_path: Path,
-                                                          monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_token_is_made_once_and_kept_in_the_keychain(memory_keychain, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     first = server_token(tmp_path)
     assert len(first.value) > 40 and first.kept == "in your keychain"
     assert server_token(tmp_path) == first  # made once, then read back

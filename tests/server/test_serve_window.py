@@ -27,7 +27,6 @@ from store import Store
 TOKEN = "hearth-window-serve-token-0123456789"
 
 
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,8 +42,17 @@ class _Window:
         self.vm = MainViewModel(self.service, self.store)
         self.prefs = QSettings(str(data_dir / "window.ini"), QSettings.Format.IniFormat)
         library = ModelLibrary(data_dir, bundled_path=default_model_path())
-        self.serving = ServeControl(start_hosted, self.service, self.store, data_dir, ProvidersFile(data_dir),
-                                    KeyStore(), library, self.prefs, port=port)
+        self.serving = ServeControl(
+            start_hosted,
+            self.service,
+            self.store,
+            data_dir,
+            ProvidersFile(data_dir),
+            KeyStore(),
+            library,
+            self.prefs,
+            port=port,
+        )
         self.window = MainWindow(self.vm, serving=self.serving)
         qtbot.addWidget(self.window)
         self.window.show()
@@ -59,13 +67,22 @@ class _Window:
 
 async def _ask(base: str, text: str) -> httpx.Response:
     async with httpx.AsyncClient() as client:
-        return await client.post(f"{base}/chat/completions", timeout=120, headers={"Authorization": f"Bearer {TOKEN}"},
-                                 json={"model": "local", "messages": [{"role": "user", "content": text}],
-                                       "max_tokens": 12, "temperature": 0})
+        return await client.post(
+            f"{base}/chat/completions",
+            timeout=120,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            json={
+                "model": "local",
+                "messages": [{"role": "user", "content": text}],
+                "max_tokens": 12,
+                "temperature": 0,
+            },
+        )
 
 
-def test_the_window_serves_its_own_model_and_remembers_it(qtbot, loop, data_dir: Path, model_path: Path,
-                                                          monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_window_serves_its_own_model_and_remembers_it(
+    qtbot, loop, data_dir: Path, model_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("HEARTH_SERVE_TOKEN", TOKEN)
     port = _free_port()
     w = _Window(qtbot, data_dir, port)
@@ -104,8 +121,7 @@ async def _models(base: str) -> list[str]:
         return [m["id"] for m in r.json()["data"]]
 
 
-def test_a_port_in_use_is_said_in_the_settings_window(qtbot, loop, data_dir: Path,
-                                                      monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_port_in_use_is_said_in_the_settings_window(qtbot, loop, data_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("HEARTH_SERVE_TOKEN", TOKEN)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -122,7 +138,8 @@ def test_a_port_in_use_is_said_in_the_settings_window(qtbot, loop, data_dir: Pat
 
 
 def test_without_a_keychain_settings_show_the_address_and_the_token_and_copy_it(
-        qtbot, loop, data_dir: Path, no_keychain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    qtbot, loop, data_dir: Path, no_keychain, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from PySide6.QtWidgets import QLineEdit
 
     monkeypatch.delenv("HEARTH_SERVE_TOKEN", raising=False)

@@ -17,8 +17,9 @@ from store import Store, StoreError
 
 
 def _finish(store: Store, generation_id: int, text: str) -> None:
-    store.finalize(generation_id, text=text, state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result()
+    store.finalize(
+        generation_id, text=text, state=GenerationState.COMPLETED, metrics={}, final_token_at=time.perf_counter()
+    ).result()
 
 
 def _contents(rows) -> list[str]:
@@ -46,8 +47,9 @@ def test_edit_and_regenerate_add_siblings_and_the_prompt_is_the_path_shown(data_
     with Store.open(data_dir / "h.db") as store:
         first, second, edited, again, shown, tree, old_branch, third = asyncio.run(body(store))
     # Nothing was replaced: six messages, both questions and all three answers are kept.
-    assert sorted(_contents(tree)) == sorted(["Hi, I am Ada.", "Hello Ada.", "What is my name?", "Ada.",
-                                              "What is 2 + 2?", "4.", "Four."])
+    assert sorted(_contents(tree)) == sorted(
+        ["Hi, I am Ada.", "Hello Ada.", "What is my name?", "Ada.", "What is 2 + 2?", "4.", "Four."]
+    )
     # The prompt of the edit is the path to it: the other question is not in it.
     assert edited.history == [("user", "Hi, I am Ada."), ("assistant", "Hello Ada."), ("user", "What is 2 + 2?")]
     assert again.history == edited.history  # a regeneration answers the same question
@@ -57,8 +59,13 @@ def test_edit_and_regenerate_add_siblings_and_the_prompt_is_the_path_shown(data_
     assert shown[0].siblings == (first.ids.user_message_id,)
     # Switching back shows the first branch, and a new message continues that branch only.
     assert _contents(old_branch) == ["Hi, I am Ada.", "Hello Ada.", "What is my name?", "Ada."]
-    assert third.history == [("user", "Hi, I am Ada."), ("assistant", "Hello Ada."), ("user", "What is my name?"),
-                             ("assistant", "Ada."), ("user", "And my surname?")]
+    assert third.history == [
+        ("user", "Hi, I am Ada."),
+        ("assistant", "Hello Ada."),
+        ("user", "What is my name?"),
+        ("assistant", "Ada."),
+        ("user", "And my surname?"),
+    ]
 
 
 def test_delete_removes_a_subtree_everywhere_and_the_branch_shown_moves_off_it(data_dir: Path) -> None:
@@ -104,9 +111,11 @@ def test_an_answer_being_written_is_neither_deleted_regenerated_nor_forked(data_
     async def body(store: Store):
         turn = await store.begin_turn(None, "Go on", "m")  # queued: this process is alive
         errors = []
-        for attempt in (store.delete_message(turn.ids.user_message_id),
-                        store.begin_regenerate(turn.ids.assistant_message_id, "m"),
-                        store.fork(turn.ids.assistant_message_id)):
+        for attempt in (
+            store.delete_message(turn.ids.user_message_id),
+            store.begin_regenerate(turn.ids.assistant_message_id, "m"),
+            store.fork(turn.ids.assistant_message_id),
+        ):
             with pytest.raises(StoreError) as caught:
                 await attempt
             errors.append(caught.value.code)
@@ -123,10 +132,12 @@ def test_edit_refuses_answers_and_empty_text_and_regenerate_refuses_questions(da
         turn = await store.begin_turn(None, "Q", "m")
         _finish(store, turn.ids.generation_id, "A")
         codes = []
-        for attempt in (store.begin_edit(turn.ids.assistant_message_id, "x", "m"),
-                        store.begin_edit(turn.ids.user_message_id, "  ", "m"),
-                        store.begin_regenerate(turn.ids.user_message_id, "m"),
-                        store.begin_edit(999, "x", "m")):
+        for attempt in (
+            store.begin_edit(turn.ids.assistant_message_id, "x", "m"),
+            store.begin_edit(turn.ids.user_message_id, "  ", "m"),
+            store.begin_regenerate(turn.ids.user_message_id, "m"),
+            store.begin_edit(999, "x", "m"),
+        ):
             with pytest.raises(StoreError) as caught:
                 await attempt
             codes.append(caught.value.code)
@@ -180,8 +191,14 @@ def test_a_forks_title_tells_it_from_its_source_where_a_list_cuts_titles(data_di
 def test_only_the_end_of_the_branch_shown_can_be_continued(data_dir: Path) -> None:
     async def body(store: Store):
         turn = await store.begin_turn(None, "Q", "m")
-        store.finalize(turn.ids.generation_id, text="half", state=GenerationState.CANCELLED, cancel_reason="user",
-                       metrics={}, final_token_at=time.perf_counter()).result()
+        store.finalize(
+            turn.ids.generation_id,
+            text="half",
+            state=GenerationState.CANCELLED,
+            cancel_reason="user",
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result()
         other = await store.begin_regenerate(turn.ids.assistant_message_id, "m")
         _finish(store, other.ids.generation_id, "whole")
         with pytest.raises(StoreError) as caught:
@@ -215,7 +232,8 @@ async def _answer(turn) -> str:
 
 
 def test_the_model_sees_only_the_branch_shown_and_regenerate_draws_a_fresh_seed(
-        model_path: Path, data_dir: Path) -> None:
+    model_path: Path, data_dir: Path
+) -> None:
     sampling = Sampling(temperature=1.0, max_tokens=24)
 
     async def body(service: ChatService, store: Store):
@@ -227,8 +245,9 @@ def test_the_model_sees_only_the_branch_shown_and_regenerate_draws_a_fresh_seed(
         texts = [await _answer(second)]
         original = (await store.get_generation(second.ids.generation_id)).prompt_tokens
         # A long question on another branch: if it leaked into the prompt, the count would jump.
-        long = await service.start_edit(second.ids.user_message_id, "Describe this. " + "word " * 300,
-                                        sampling=Sampling.greedy(4))
+        long = await service.start_edit(
+            second.ids.user_message_id, "Describe this. " + "word " * 300, sampling=Sampling.greedy(4)
+        )
         await _answer(long)
         long_prompt = (await store.get_generation(long.ids.generation_id)).prompt_tokens
         await store.switch_branch(second.ids.assistant_message_id)

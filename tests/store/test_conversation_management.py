@@ -25,8 +25,13 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def turn(store: Store, cid: int | None, user: str, reply: str) -> int:
     start = asyncio.run(store.begin_turn(cid, user, "smol"))
-    store.finalize(start.ids.generation_id, text=reply, state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text=reply,
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     return start.ids.conversation_id
 
 
@@ -50,10 +55,21 @@ def test_search_finds_titles_and_every_message_with_the_match_marked(store: Stor
     assert found(store, "lisbon flour") == []  # every word must match
 
 
-@pytest.mark.parametrize(("typed", "where"), [
-    ('"', []), ("NEAR(a b)", ["assistant"]), ("title:x", ["assistant"]), ("a OR", ["assistant"]), ("-", []),
-    ("*", []), ("AND", ["title", "user", "assistant"]), ("(", []), ("' OR 1=1 --", ["assistant"]),
-], ids=repr)
+@pytest.mark.parametrize(
+    ("typed", "where"),
+    [
+        ('"', []),
+        ("NEAR(a b)", ["assistant"]),
+        ("title:x", ["assistant"]),
+        ("a OR", ["assistant"]),
+        ("-", []),
+        ("*", []),
+        ("AND", ["title", "user", "assistant"]),
+        ("(", []),
+        ("' OR 1=1 --", ["assistant"]),
+    ],
+    ids=repr,
+)
 def test_what_a_person_types_is_never_fts_syntax(store: Store, typed: str, where: list[str]) -> None:
     """Operators, column filters and quotes are searched as the words they hold (no error, and
     what plain words find: NEAR(a b) finds "near a bay", title:x the words title and x)."""
@@ -72,8 +88,13 @@ def test_the_index_follows_checkpoints_finals_renames_and_deletes(store: Store) 
     gid, cid = start.ids.generation_id, start.ids.conversation_id
     store.checkpoint(gid, "Barn owls hunt").result(timeout=5)
     assert [c for c, _m, _s in found(store, "barn")] == [cid]
-    store.finalize(gid, text="Snowy owls live in the tundra.", state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        gid,
+        text="Snowy owls live in the tundra.",
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     assert found(store, "barn") == [] and [c for c, _m, _s in found(store, "tundra")] == [cid]
     change = asyncio.run(store.rename_conversation(cid, "  Birds   of prey "))
     assert change.row.title == "Birds of prey" and not change.created
@@ -102,8 +123,14 @@ def test_a_conversation_that_is_answering_is_not_deleted(store: Store) -> None:
         asyncio.run(store.delete_conversation(start.ids.conversation_id))
     assert busy.value.code == "busy" and "stop the answer" in busy.value.message
     assert len(asyncio.run(store.messages(start.ids.conversation_id))) == 2  # nothing touched
-    store.finalize(start.ids.generation_id, text="Once", state=GenerationState.CANCELLED, cancel_reason="user",
-                   metrics={}, final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text="Once",
+        state=GenerationState.CANCELLED,
+        cancel_reason="user",
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     assert asyncio.run(store.delete_conversation(start.ids.conversation_id))[1] == 2
 
 
@@ -117,14 +144,26 @@ def test_upgrading_an_old_database_indexes_what_it_already_holds(tmp_path: Path)
 
 def test_an_answer_cut_off_by_the_limit_can_be_continued_and_a_finished_one_cannot(store: Store) -> None:
     start = asyncio.run(store.begin_turn(None, "Tell me a story", "smol"))
-    store.finalize(start.ids.generation_id, text="Once upon", state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter(), stop_reason="length").result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text="Once upon",
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+        stop_reason="length",
+    ).result(timeout=5)
     [_user, answer] = asyncio.run(store.messages(start.ids.conversation_id))
     assert answer.stop_reason == "length"
     again = asyncio.run(store.begin_continue(answer.id, "smol"))
     assert again.text == "Once upon"
-    store.finalize(again.ids.generation_id, text="Once upon a time.", state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter(), stop_reason="eog").result(timeout=5)
+    store.finalize(
+        again.ids.generation_id,
+        text="Once upon a time.",
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+        stop_reason="eog",
+    ).result(timeout=5)
     with pytest.raises(StoreError) as done:
         asyncio.run(store.begin_continue(answer.id, "smol"))
     assert done.value.code == "not_continuable"

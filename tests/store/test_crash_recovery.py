@@ -71,8 +71,12 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
         trial += 1
         assert trial < MAX_TRIALS, f"only {killed_mid_stream} kills landed mid-answer in {MAX_TRIALS} trials"
         if trial % 6 == 5:
-            r = subprocess.run(_cli(data_dir, f"Say hello number {trial}.", "--max-tokens", "12", "--json"),
-                               capture_output=True, text=True, timeout=120)
+            r = subprocess.run(
+                _cli(data_dir, f"Say hello number {trial}.", "--max-tokens", "12", "--json"),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert r.returncode == 0, r.stderr
             out = json.loads(r.stdout)
             completed[out["message_id"]] = out["text"]
@@ -81,8 +85,9 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
             # 20 tokens (31 of 59 answers ended before their kill on one CI machine); the
             # essay ran to 400-1500 tokens for every trial tried.
             prompt = f"Trial {trial}: write a long, detailed essay about the history of bread."
-            proc = subprocess.Popen(_cli(data_dir, prompt,
-                                         "--max-tokens", "1500"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                _cli(data_dir, prompt, "--max-tokens", "1500"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
             reader = _Reader(proc.stdout)
             reader.start()
             # Wait for the first streamed text, then a random moment: some kills land right
@@ -114,9 +119,11 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
         for message_id, text in completed.items():
             assert _db_rows(db, "SELECT content FROM message WHERE id = ?", message_id) == [(text,)], trial
         if trial % 6 != 5:
-            (mid, content, state), = _db_rows(
-                db, "SELECT m.id, m.content, g.state FROM message m JOIN generation g ON g.message_id = m.id "
-                    "ORDER BY g.id DESC LIMIT 1")
+            ((mid, content, state),) = _db_rows(
+                db,
+                "SELECT m.id, m.content, g.state FROM message m JOIN generation g ON g.message_id = m.id "
+                "ORDER BY g.id DESC LIMIT 1",
+            )
             shown = reader.text
             if state == "completed":  # finished before the kill landed (or while exiting)
                 assert recovered == 0 and shown.startswith(content), f"trial {trial}"
@@ -133,16 +140,23 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
             # ...and at most one checkpoint interval of it is missing.
             saved_until = next((t for t, n in reader.timeline if n >= len(content)), killed_at)
             assert killed_at - saved_until <= CHECKPOINT_INTERVAL_S + 0.6, (
-                f"trial {trial}: lost {killed_at - saved_until:.2f} s of answer")
-    print(f"\ncrash trials: {trial + 1}, killed mid-answer: {killed_mid_stream}, "
-          f"completed answers in the ledger: {len(completed)}")
+                f"trial {trial}: lost {killed_at - saved_until:.2f} s of answer"
+            )
+    print(
+        f"\ncrash trials: {trial + 1}, killed mid-answer: {killed_mid_stream}, "
+        f"completed answers in the ledger: {len(completed)}"
+    )
     assert len(completed) >= 5
 
     # The last interrupted answer can be continued in place.
     last = interrupted_ids[-1]
     before = _db_rows(db, "SELECT content FROM message WHERE id = ?", last)[0][0]
-    r = subprocess.run(_cli(data_dir, "--continue", str(last), "--max-tokens", "16", "--json"),
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        _cli(data_dir, "--continue", str(last), "--max-tokens", "16", "--json"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["message_id"] == last and out["state"] == "completed"
@@ -151,13 +165,15 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
 
 
 def test_only_unfinished_last_answers_can_be_continued(data_dir: Path) -> None:
-    r = subprocess.run(_cli(data_dir, "Say hi.", "--max-tokens", "200", "--json"), capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        _cli(data_dir, "Say hi.", "--max-tokens", "200", "--json"), capture_output=True, text=True, timeout=120
+    )
     done = json.loads(r.stdout)
     assert done["stop_reason"] == "eog"  # it finished by itself (one cut off at the limit could be continued)
-    for target, needle in ((done["message_id"], "completed"), (done["user_message_id"], "not an answer"),
-                           (9999, "There is no message 9999")):
+    for target, needle in (
+        (done["message_id"], "completed"),
+        (done["user_message_id"], "not an answer"),
+        (9999, "There is no message 9999"),
+    ):
         r = subprocess.run(_cli(data_dir, "--continue", str(target)), capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
-
-

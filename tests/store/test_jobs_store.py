@@ -20,8 +20,13 @@ def _run(coro):  # type: ignore[no-untyped-def]
 
 def _chat(store: Store, text: str = "How do lighthouses work?") -> int:
     start = _run(store.begin_turn(None, text, "m"))
-    store.finalize(start.ids.generation_id, text="With a lamp and a lens.", state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text="With a lamp and a lens.",
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     return start.ids.conversation_id
 
 
@@ -113,8 +118,9 @@ def test_two_processes_claiming_at_once_never_take_the_same_job(tmp_path: Path) 
             while (job := asyncio.run(store.jobs.claim())) is not None:
                 out.append(job.id)
 
-        threads = [threading.Thread(target=drain, args=(s, out)) for s, out in zip((first, second), claimed,
-                                                                                     strict=True)]
+        threads = [
+            threading.Thread(target=drain, args=(s, out)) for s, out in zip((first, second), claimed, strict=True)
+        ]
         for t in threads:
             t.start()
         for t in threads:

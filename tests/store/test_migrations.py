@@ -60,8 +60,14 @@ def write_fixture(path: Path) -> None:
                 if state is GenerationState.STREAMING:
                     hearth.checkpoint(ids.generation_id, reply).result(timeout=5)
                     continue
-                hearth.finalize(ids.generation_id, text=reply, state=state, metrics=METRICS,
-                                final_token_at=time.perf_counter(), **extra).result(timeout=5)
+                hearth.finalize(
+                    ids.generation_id,
+                    text=reply,
+                    state=state,
+                    metrics=METRICS,
+                    final_token_at=time.perf_counter(),
+                    **extra,
+                ).result(timeout=5)
     with closing(sqlite3.connect(path)) as conn:  # smaller pages: a few KB in the repository
         conn.execute("PRAGMA journal_mode = DELETE")
         conn.execute("PRAGMA page_size = 1024")
@@ -150,10 +156,11 @@ def test_released_version_opens_at_the_latest_schema_with_its_data_intact(tmp_pa
     assert [n for (n, _) in after["schema_migrations"]] == [m.name for m in MIGRATIONS]
     # Later migrations may add columns at the end (ALTER TABLE ... ADD COLUMN): the old ones are intact.
     for table in ("conversation", "message"):
-        assert [row[:len(old)] for row, old in zip(after[table], before[table], strict=True)] == before[table]
+        assert [row[: len(old)] for row, old in zip(after[table], before[table], strict=True)] == before[table]
     # A conversation of 0001 was one chain: the branch shown ends at its newest message.
     assert [row[5] for row in after["conversation"]] == [
-        max(m[0] for m in after["message"] if m[1] == c[0]) for c in after["conversation"]]
+        max(m[0] for m in after["message"] if m[1] == c[0]) for c in after["conversation"]
+    ]
     assert len(backups(db_path)) == (1 if migrated else 0)
     with closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

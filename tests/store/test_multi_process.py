@@ -28,14 +28,21 @@ def _cmd(data_dir: Path, *args: str) -> list[str]:
 
 
 def _ask(data_dir: Path, prompt: str, tokens: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(_cmd(data_dir, "ask", prompt, "--json", "--max-tokens", str(tokens), "--temperature", "0",
-                                 "--threads", "1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        _cmd(data_dir, "ask", prompt, "--json", "--max-tokens", str(tokens), "--temperature", "0", "--threads", "1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _saved(data_dir: Path, message_id: int) -> tuple[str, str]:
     with sqlite3.connect(data_dir / "hearth.db") as db:
-        return db.execute("SELECT g.state, m.content FROM message m JOIN generation g ON g.message_id = m.id "
-                         "WHERE m.id = ? ORDER BY g.id DESC LIMIT 1", (message_id,)).fetchone()
+        return db.execute(
+            "SELECT g.state, m.content FROM message m JOIN generation g ON g.message_id = m.id "
+            "WHERE m.id = ? ORDER BY g.id DESC LIMIT 1",
+            (message_id,),
+        ).fetchone()
 
 
 def _wait_for_streaming(data_dir: Path, timeout: float = 60) -> None:
@@ -51,10 +58,12 @@ def _wait_for_streaming(data_dir: Path, timeout: float = 60) -> None:
     raise AssertionError("no answer started streaming")
 
 
-@pytest.mark.parametrize("other", [["list"], ["backup", "{tmp}/copy.db"], ["ask", "Hi", "--max-tokens", "4"]],
-                         ids=["list", "backup", "ask"])
+@pytest.mark.parametrize(
+    "other", [["list"], ["backup", "{tmp}/copy.db"], ["ask", "Hi", "--max-tokens", "4"]], ids=["list", "backup", "ask"]
+)
 def test_another_process_opening_the_store_leaves_a_streaming_answer_alone(
-        data_dir: Path, tmp_path: Path, other: list[str]) -> None:
+    data_dir: Path, tmp_path: Path, other: list[str]
+) -> None:
     first = _ask(data_dir, LONG, 400)
     _wait_for_streaming(data_dir)
     args = [a.replace("{tmp}", str(tmp_path)) for a in other]
@@ -100,11 +109,20 @@ def _worker(data_dir: Path, tmp: Path, rng: random.Random, n: int) -> list[subpr
                 _ask(data_dir, f"Trial {rng.randrange(10**6)}: describe a city at night.", rng.randint(8, 120))
             )
         elif kind == "list":
-            procs.append(subprocess.Popen(_cmd(data_dir, "list", "--messages"), stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True))
+            procs.append(
+                subprocess.Popen(
+                    _cmd(data_dir, "list", "--messages"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
+            )
         else:
-            procs.append(subprocess.Popen(_cmd(data_dir, "backup", str(tmp / f"backup-{rng.randrange(10**9)}.db")),
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            procs.append(
+                subprocess.Popen(
+                    _cmd(data_dir, "backup", str(tmp / f"backup-{rng.randrange(10**9)}.db")),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
         time.sleep(rng.uniform(0.0, 1.5))
     return procs
 
@@ -113,7 +131,8 @@ def _worker(data_dir: Path, tmp: Path, rng: random.Random, n: int) -> list[subpr
 @pytest.mark.timeout(1500)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_seeded_trial_of_processes_asking_listing_and_backing_up_loses_nothing(
-        data_dir: Path, tmp_path: Path, seed: int) -> None:
+    data_dir: Path, tmp_path: Path, seed: int
+) -> None:
     rng = random.Random(seed)
     procs = _worker(data_dir, tmp_path, rng, 8)
     completed = lost = 0

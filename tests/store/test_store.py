@@ -37,8 +37,9 @@ EXPECTED_COLUMNS = {
         f"{table}_fts": [column], f"{table}_fts_data": ["id", "block"], f"{table}_fts_idx": ["segid", "term", "pgno"],
         f"{table}_fts_docsize": ["id", "sz"], f"{table}_fts_config": ["k", "v"]}.items()},
 }  # fmt: skip
-EXPECTED_TRIGGERS = {f"{table}_fts_{op}" for table in ("message", "conversation")
-                     for op in ("insert", "delete", "update")}
+EXPECTED_TRIGGERS = {
+    f"{table}_fts_{op}" for table in ("message", "conversation") for op in ("insert", "delete", "update")
+}
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
     "ix_generation_message", "ix_generation_state", "ix_conversation_pinned", "ix_conversation_unpinned",
@@ -96,22 +97,15 @@ def test_blank_db_migrates_to_exactly_the_expected_schema(store: Store, db_path:
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
         ]
-        assert {t: [c[1] for c in conn.execute(f"PRAGMA table_info({t})")] for t in tables} == (
-            EXPECTED_COLUMNS
-        )
+        assert {t: [c[1] for c in conn.execute(f"PRAGMA table_info({t})")] for t in tables} == (EXPECTED_COLUMNS)
         indexes = {
-            name
-            for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-            )
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
         }
         assert indexes == EXPECTED_INDEXES
         triggers = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert triggers == EXPECTED_TRIGGERS
         foreign_keys = {
-            (t, fk[3]): (fk[2], fk[6])
-            for t in tables
-            for fk in conn.execute(f"PRAGMA foreign_key_list({t})")
+            (t, fk[3]): (fk[2], fk[6]) for t in tables for fk in conn.execute(f"PRAGMA foreign_key_list({t})")
         }
         assert foreign_keys == EXPECTED_FOREIGN_KEYS
         applied = [n for (n,) in conn.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
@@ -127,15 +121,14 @@ def test_migration_names_are_unique_and_numbered_in_order() -> None:
 
 
 def test_orm_classes_match_the_migrated_tables() -> None:
-    orm = {t.name: sorted(c.name for c in t.columns) for t in SQLModel.metadata.sorted_tables
-           if t.name in EXPECTED_COLUMNS}
+    orm = {
+        t.name: sorted(c.name for c in t.columns) for t in SQLModel.metadata.sorted_tables if t.name in EXPECTED_COLUMNS
+    }
     assert set(orm) == {"conversation", "message", "generation"}  # job and summary are written in SQL alone
     assert orm == {t: sorted(EXPECTED_COLUMNS[t]) for t in orm}
 
 
-def test_connections_enforce_foreign_keys_and_readers_cannot_write(
-    store: Store, db_path: Path
-) -> None:
+def test_connections_enforce_foreign_keys_and_readers_cannot_write(store: Store, db_path: Path) -> None:
     writer, reader = make_engine(db_path, role="writer"), make_engine(db_path, role="reader")
     try:
         with writer.connect() as conn:
@@ -209,18 +202,12 @@ def test_create_turn_links_messages_for_branching(store: Store) -> None:
 def test_create_turn_is_one_transaction(store: Store, db_path: Path) -> None:
     # A real failure on the last insert of the turn: nothing of the turn may remain.
     with raw(db_path) as conn:
-        conn.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON generation "
-            "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
-        )
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON generation BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
         conn.commit()
     with pytest.raises(Exception, match="disk on fire"):
         asyncio.run(store.create_turn(None, "hello", "smol"))
     with raw(db_path) as conn:
-        counts = [
-            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("conversation", "message")
-        ]
+        counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("conversation", "message")]
     assert counts == [0, 0]
 
 
@@ -264,9 +251,7 @@ def test_history_skips_replies_that_failed_before_any_text(store: Store) -> None
     complete(store, two.generation_id, "Hello!")
     three = asyncio.run(store.create_turn(one.conversation_id, "how are you?", "smol"))
 
-    history = asyncio.run(
-        store.history(one.conversation_id, before_message_id=three.assistant_message_id)
-    )
+    history = asyncio.run(store.history(one.conversation_id, before_message_id=three.assistant_message_id))
     assert history == [
         ("user", "hi"),
         ("user", "hi again"),
@@ -285,9 +270,7 @@ def test_begin_turn_saves_the_turn_and_returns_its_prompt_history(store: Store) 
     start = asyncio.run(store.begin_turn(one.conversation_id, "and you?", "smol"))
     ids, history = start.ids, start.history
     assert history == [("user", "hi"), ("assistant", "Hello!"), ("user", "and you?")]
-    assert history == asyncio.run(
-        store.history(ids.conversation_id, before_message_id=ids.assistant_message_id)
-    )
+    assert history == asyncio.run(store.history(ids.conversation_id, before_message_id=ids.assistant_message_id))
     roles = [m.role for m in asyncio.run(store.messages(ids.conversation_id))]
     assert roles == ["user", "assistant", "user", "assistant"]
     with pytest.raises(StoreError) as err:

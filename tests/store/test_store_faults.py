@@ -53,8 +53,13 @@ class Harness:
         return ids.conversation_id, ids.generation_id
 
     def finalize(self, generation_id: int, text: str) -> Future[float]:
-        return self.store.finalize(generation_id, text=text, state=GenerationState.COMPLETED,
-                                   metrics={"completion_tokens": 3}, final_token_at=time.perf_counter())
+        return self.store.finalize(
+            generation_id,
+            text=text,
+            state=GenerationState.COMPLETED,
+            metrics={"completion_tokens": 3},
+            final_token_at=time.perf_counter(),
+        )
 
     def replies(self, conversation_id: int) -> list[tuple[str, GenerationState | None]]:
         messages = asyncio.run(self.store.messages(conversation_id))
@@ -89,9 +94,7 @@ def harness(db_path: Path) -> Iterator[Harness]:
 # --- a full disk -----------------------------------------------------------------------------
 
 
-def test_a_final_save_on_a_full_disk_is_retried_and_lands_once_there_is_space(
-    harness: Harness, db_path: Path
-) -> None:
+def test_a_final_save_on_a_full_disk_is_retried_and_lands_once_there_is_space(harness: Harness, db_path: Path) -> None:
     saved_cid, saved_gid = harness.turn("first question")
     harness.finalize(saved_gid, "First answer.").result(timeout=5)
     cid, gid = harness.turn("second question", saved_cid)
@@ -107,8 +110,10 @@ def test_a_final_save_on_a_full_disk_is_retried_and_lands_once_there_is_space(
     assert message.startswith(f"Could not save to {db_path}: the disk is full. Hearth will keep trying")
     time.sleep(0.3)  # several retries fail meanwhile, and reads still work
     assert not final.done() and not late.done()
-    assert harness.replies(cid) == [("First answer.", GenerationState.COMPLETED),
-                                    ("Part of the", GenerationState.STREAMING)]
+    assert harness.replies(cid) == [
+        ("First answer.", GenerationState.COMPLETED),
+        ("Part of the", GenerationState.STREAMING),
+    ]
 
     harness.writer.disk_full.clear()
     assert final.result(timeout=5) > 300  # the lag counts the time the disk was full
@@ -182,8 +187,10 @@ def test_a_writer_that_does_not_wait_for_space_fails_a_write_on_a_full_disk_at_o
             h.turn(BIG)
         assert time.monotonic() - started < 5  # not after 56 s of retries
         assert failed.value.code == "save_failed"
-        assert failed.value.message == (f"Could not save to {db_path}: the disk is full, so this change was not "
-                                        "saved; free some space and try again.")
+        assert failed.value.message == (
+            f"Could not save to {db_path}: the disk is full, so this change was not "
+            "saved; free some space and try again."
+        )
         h.writer.disk_full.clear()
         conversation_id, _ = h.turn("a short question")  # space again: the next write lands
         assert h.replies(conversation_id) == [("", GenerationState.QUEUED)]
@@ -193,7 +200,8 @@ def test_a_writer_that_does_not_wait_for_space_fails_a_write_on_a_full_disk_at_o
 
 
 def test_checkpoints_failing_on_a_full_disk_are_logged_once_until_saves_work_again(
-        db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """`hearth ask` on a terminal prints what is logged beside the answer: one line, not one per checkpoint."""
     h = Harness(db_path, retry_delays=RETRY_DELAYS_S, retry_full_disk=False)
     try:
@@ -204,6 +212,7 @@ def test_checkpoints_failing_on_a_full_disk_are_logged_once_until_saves_work_aga
                 done = h.store.checkpoint(generation_id, BIG + str(i))
                 with pytest.raises(StoreError):
                     done.result(timeout=10)
+
             def logged() -> list[str]:  # the future's callbacks (the log) run just after its waiters wake
                 return [r.getMessage() for r in caplog.records if "store write failed" in r.getMessage()]
 
@@ -221,11 +230,14 @@ def test_checkpoints_failing_on_a_full_disk_are_logged_once_until_saves_work_aga
         h.store.close()
 
 
-@pytest.mark.parametrize(("free", "reason"), [(0, "the disk is full"),
-                                              (10 * 1024**3, "the disk reported a read/write error")],
-                         ids=["no-room", "room"])
-def test_an_io_error_on_a_disk_without_room_is_a_full_disk(db_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           free: int, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("free", "reason"),
+    [(0, "the disk is full"), (10 * 1024**3, "the disk reported a read/write error")],
+    ids=["no-room", "room"],
+)
+def test_an_io_error_on_a_disk_without_room_is_a_full_disk(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, free: int, reason: str
+) -> None:
     """SQLite says "disk I/O error" when a full disk stops it from growing the -shm file at open."""
     monkeypatch.setattr("store.retry.shutil.disk_usage", lambda _path: SimpleNamespace(free=free))
     fault = storage_fault(_sqlite_error("disk I/O error", 4874), db_path)  # SQLITE_IOERR_SHMSIZE
@@ -249,12 +261,19 @@ def _sqlite_error(message: str, code: int | None) -> sqlite3.OperationalError:
     [
         pytest.param(_sqlite_error("database or disk is full", 13), "the disk is full", id="full"),
         pytest.param(_sqlite_error("disk I/O error", 778), "the disk reported a read/write error", id="ioerr-write"),
-        pytest.param(_sqlite_error("attempt to write a readonly database", None),
-                     "the database file is read-only", id="readonly-no-code"),
-        pytest.param(WrappedOperationalError("COMMIT", {}, _sqlite_error("database is locked", 5)),
-                     "another program is keeping the database locked", id="locked-wrapped"),
-        pytest.param(IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed")), None,
-                     id="constraint"),
+        pytest.param(
+            _sqlite_error("attempt to write a readonly database", None),
+            "the database file is read-only",
+            id="readonly-no-code",
+        ),
+        pytest.param(
+            WrappedOperationalError("COMMIT", {}, _sqlite_error("database is locked", 5)),
+            "another program is keeping the database locked",
+            id="locked-wrapped",
+        ),
+        pytest.param(
+            IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed")), None, id="constraint"
+        ),
         pytest.param(RuntimeError("a bug"), None, id="bug"),
     ],
 )
@@ -271,11 +290,17 @@ def test_backup_while_writing_is_a_consistent_hearth_database(tmp_path: Path, db
     done: list[int] = []
 
     with Store.open(db_path) as live:
+
         def keep_writing() -> None:
             while not stop.is_set():
                 ids = asyncio.run(live.create_turn(None, f"question {len(done)}", "smol"))
-                live.finalize(ids.generation_id, text=f"answer {len(done)}", state=GenerationState.COMPLETED,
-                              metrics={}, final_token_at=time.perf_counter()).result(timeout=5)
+                live.finalize(
+                    ids.generation_id,
+                    text=f"answer {len(done)}",
+                    state=GenerationState.COMPLETED,
+                    metrics={},
+                    final_token_at=time.perf_counter(),
+                ).result(timeout=5)
                 done.append(ids.conversation_id)
 
         writer = threading.Thread(target=keep_writing)

@@ -87,9 +87,7 @@ def test_a_short_reply_can_complete_before_its_first_checkpoint(store: Store) ->
 def test_cancel_keeps_the_text_and_the_reason(store: Store) -> None:
     ids = asyncio.run(store.create_turn(None, "tell me a story", "smol"))
     store.checkpoint(ids.generation_id, "Once upon")
-    finalize(
-        store, ids.generation_id, "Once upon a", GenerationState.CANCELLED, cancel_reason="user"
-    )
+    finalize(store, ids.generation_id, "Once upon a", GenerationState.CANCELLED, cancel_reason="user")
     [_, message] = asyncio.run(store.messages(ids.conversation_id))
     assert (message.content, message.state, message.cancel_reason) == (
         "Once upon a",
@@ -153,9 +151,7 @@ def test_reopen_keeps_everything_and_interrupts_unfinished_generations(db_path: 
 # --- the writer itself ---------------------------------------------------------------------
 
 
-def test_writer_runs_ops_in_order_on_its_thread_and_survives_failures(
-    store: Store, db_path: Path
-) -> None:
+def test_writer_runs_ops_in_order_on_its_thread_and_survives_failures(store: Store, db_path: Path) -> None:
     writer = StoreWriter(db_path)
     seen: list[tuple[str, threading.Thread]] = []
 

@@ -20,8 +20,13 @@ def _run(coro):  # type: ignore[no-untyped-def]
 def _exchange(store: Store, cid: int | None, question: str, answer: str) -> tuple[int, int, int]:
     """(conversation, question id, answer id)."""
     start = _run(store.begin_turn(cid, question, "m"))
-    store.finalize(start.ids.generation_id, text=answer, state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text=answer,
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     return start.ids.conversation_id, start.ids.user_message_id, start.ids.assistant_message_id
 
 
@@ -32,14 +37,20 @@ def test_a_turn_gets_the_newest_summary_on_its_path(tmp_path: Path) -> None:
         assert _run(store.jobs.put_summary(cid, a1, "They asked about the Danube."))
         turn = _run(store.begin_turn(cid, "And the Elbe?", "m"))
         assert turn.summary == Summary("They asked about the Danube.", 2)  # q1 and a1
-        store.finalize(turn.ids.generation_id, text="A third river.", state=GenerationState.COMPLETED, metrics={},
-                       final_token_at=time.perf_counter()).result(timeout=5)
+        store.finalize(
+            turn.ids.generation_id,
+            text="A third river.",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(timeout=5)
         assert _run(store.jobs.put_summary(cid, a2, "Danube and Rhine."))
         turn = _run(store.begin_turn(cid, "Which is longest?", "m"))
         assert turn.summary == Summary("Danube and Rhine.", 4)  # the newer one
         # What the context meter reads for a message not yet sent: the same.
         assert _run(store.summary(cid, through_message_id=turn.ids.assistant_message_id)) == Summary(
-            "Danube and Rhine.", 4)
+            "Danube and Rhine.", 4
+        )
 
 
 def test_another_branch_does_not_get_a_summary_of_messages_it_does_not_hold(tmp_path: Path) -> None:
@@ -49,8 +60,13 @@ def test_another_branch_does_not_get_a_summary_of_messages_it_does_not_hold(tmp_
         _run(store.jobs.put_summary(cid, a2, "Danube and Rhine."))
         edit = _run(store.begin_edit(q2, "And the Loire?", "m"))  # a branch beside q2: a2 is not on it
         assert edit.summary is None
-        store.finalize(edit.ids.generation_id, text="A French river.", state=GenerationState.COMPLETED, metrics={},
-                       final_token_at=time.perf_counter()).result(timeout=5)
+        store.finalize(
+            edit.ids.generation_id,
+            text="A French river.",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(timeout=5)
         _run(store.jobs.put_summary(cid, a1, "Danube."))
         again = _run(store.begin_regenerate(edit.ids.assistant_message_id, "m"))
         assert again.summary == Summary("Danube.", 2)
@@ -59,8 +75,15 @@ def test_another_branch_does_not_get_a_summary_of_messages_it_does_not_hold(tmp_
 def test_an_empty_answer_is_not_counted_as_the_prompt_leaves_it_out(tmp_path: Path) -> None:
     with Store.open(tmp_path / "hearth.db") as store:
         start = _run(store.begin_turn(None, "Hello?", "m"))
-        store.finalize(start.ids.generation_id, text="", state=GenerationState.FAILED, metrics={},
-                       error_code="x", error_message="x", final_token_at=time.perf_counter()).result(timeout=5)
+        store.finalize(
+            start.ids.generation_id,
+            text="",
+            state=GenerationState.FAILED,
+            metrics={},
+            error_code="x",
+            error_message="x",
+            final_token_at=time.perf_counter(),
+        ).result(timeout=5)
         cid = start.ids.conversation_id
         _, _q2, a2 = _exchange(store, cid, "Hello again?", "Hi.")
         _run(store.jobs.put_summary(cid, a2, "Greetings."))

@@ -67,7 +67,8 @@ def wait_answered(app: App) -> None:
 
 
 def test_regenerate_keeps_the_old_answer_one_arrow_away_and_edit_makes_a_branch(
-        qtbot, app_factory, model_path: Path) -> None:
+    qtbot, app_factory, model_path: Path
+) -> None:
     a = app_factory()
     a.load(model_path)
     a.send("Write one sentence about the sea.")
@@ -100,8 +101,10 @@ def test_regenerate_keeps_the_old_answer_one_arrow_away_and_edit_makes_a_branch(
     # What is saved: both questions, all three answers; the branch shown is the edit.
     cid = a.vm.current.conversation_id
     tree = a.store.reads.tree(cid)
-    assert [m.content for m in tree if m.role == "user"] == ["Write one sentence about the sea.",
-                                                             "Write one sentence about rivers."]
+    assert [m.content for m in tree if m.role == "user"] == [
+        "Write one sentence about the sea.",
+        "Write one sentence about rivers.",
+    ]
     assert sum(m.role == "assistant" and m.state is GenerationState.COMPLETED for m in tree) == 3
     shown = a.store.reads.messages(cid)
     assert [m.content for m in shown] == [m.text for m in a.vm.current.messages]
@@ -147,7 +150,8 @@ def test_copy_fork_and_delete_from_the_links_under_a_message(qtbot, app_factory,
 
 
 def test_a_reply_answers_the_branch_on_screen_even_if_another_process_moved_it(
-        qtbot, app_factory, model_path: Path, data_dir: Path) -> None:
+    qtbot, app_factory, model_path: Path, data_dir: Path
+) -> None:
     from app.core.paths import db_path
     from store import Store
 

@@ -57,7 +57,8 @@ def _type_into(qtbot, widget, text: str) -> None:  # type: ignore[no-untyped-def
 
 
 def test_a_new_chat_keeps_panel_edits_until_its_first_turn_and_they_survive_reopening(
-        qtbot, apps: list[App], data_dir: Path, model_path: Path) -> None:
+    qtbot, apps: list[App], data_dir: Path, model_path: Path
+) -> None:
     app = App(qtbot, data_dir, model_path)
     apps.append(app)
     qtbot.keyClick(app.window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
@@ -91,7 +92,8 @@ def test_a_new_chat_keeps_panel_edits_until_its_first_turn_and_they_survive_reop
 
 
 def test_settings_saved_by_the_cli_are_what_the_window_uses_and_switching_shows_each(
-        qtbot, apps: list[App], data_dir: Path) -> None:
+    qtbot, apps: list[App], data_dir: Path
+) -> None:
     app = App(qtbot, data_dir)
     apps.append(app)
 
@@ -100,7 +102,8 @@ def test_settings_saved_by_the_cli_are_what_the_window_uses_and_switching_shows_
         b = await app.store.begin_turn(None, "second chat", "m")
         await app.store.update_conversation_settings(a.ids.conversation_id, {"provider": "lan"})  # a route: kept
         await app.store.update_conversation_settings(  # as `hearth ask --system ... --temperature 0.3` saves
-            a.ids.conversation_id, ChatSettings(system_prompt="Be brief.", temperature=0.3).to_settings())
+            a.ids.conversation_id, ChatSettings(system_prompt="Be brief.", temperature=0.3).to_settings()
+        )
         return a.ids.conversation_id, b.ids.conversation_id
 
     first, second = run(qtbot, two_chats())
@@ -144,8 +147,7 @@ def test_bad_values_are_shown_next_to_the_field_and_not_saved(qtbot, apps: list[
     qtbot.waitUntil(lambda: app.saved(cid).get("chat", {}).get("context_length") == 1024, timeout=5_000)
 
 
-def test_presets_are_saved_picked_and_made_the_default_for_new_chats(
-        qtbot, apps: list[App], data_dir: Path) -> None:
+def test_presets_are_saved_picked_and_made_the_default_for_new_chats(qtbot, apps: list[App], data_dir: Path) -> None:
     app = App(qtbot, data_dir)
     apps.append(app)
     cid = run(qtbot, app.store.begin_turn(None, "hi", "m")).ids.conversation_id

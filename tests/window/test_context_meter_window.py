@@ -24,7 +24,6 @@ from engine.states import GenerationState
 LONG = "Tell me about the rivers of the world, the towns they pass and the seas they reach. " * 6
 
 
-
 def _app(app_factory, model_path: Path, **settings: object) -> App:  # type: ignore[no-untyped-def]
     a: App = app_factory()
     a.load(model_path)
@@ -81,7 +80,8 @@ def test_the_meter_follows_a_deleted_message_and_a_branch_switched(qtbot, app_fa
 
 
 def test_while_editing_the_meter_counts_the_path_up_to_the_message_and_the_new_text(
-        qtbot, app_factory, model_path: Path) -> None:
+    qtbot, app_factory, model_path: Path
+) -> None:
     a = _app(app_factory, model_path)
     a.send("Name a colour.")
     wait_answered(a)
@@ -126,8 +126,7 @@ def test_the_meter_follows_the_chat_settings(qtbot, app_factory, model_path: Pat
 def _refused(a: App) -> None:
     """Send is off with the meter's reason, and Enter sends nothing."""
     w = a.window
-    a.qtbot.waitUntil(lambda: w.meter.level == "error" and "too long to send" in w.meter.text().lower(),
-                      timeout=10_000)
+    a.qtbot.waitUntil(lambda: w.meter.level == "error" and "too long to send" in w.meter.text().lower(), timeout=10_000)
     assert not w.send_button.isEnabled() and w.send_button.toolTip() == w.meter.refusal != ""
     before = len(a.vm.current.messages)
     a.qtbot.keyClick(w.composer, Qt.Key.Key_Return)
@@ -136,7 +135,8 @@ def _refused(a: App) -> None:
 
 
 def test_a_draft_too_long_for_the_context_cannot_be_sent_and_the_meter_says_why(
-        qtbot, app_factory, model_path: Path) -> None:
+    qtbot, app_factory, model_path: Path
+) -> None:
     a = _app(app_factory, model_path, context_length=256, overflow="stop")
     w = a.window
     w.composer.setPlainText(LONG * 3)  # a paste of about 600 tokens
@@ -177,8 +177,7 @@ def test_a_paste_sent_at_once_is_measured_first(qtbot, app_factory, model_path: 
     a.close()
 
 
-def test_continue_is_not_offered_for_an_answer_whose_prompt_did_not_fit(
-        qtbot, app_factory, model_path: Path) -> None:
+def test_continue_is_not_offered_for_an_answer_whose_prompt_did_not_fit(qtbot, app_factory, model_path: Path) -> None:
     """Sent anyway (the view-model does not ask the meter): the engine refuses it, and the failed
     answer offers Regenerate, not a Continue that would send the same prompt again."""
     a = _app(app_factory, model_path, context_length=256, overflow="stop")

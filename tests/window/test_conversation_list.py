@@ -42,8 +42,13 @@ def sync[T](coro: Coroutine[Any, Any, T]) -> T:
 
 def chat(store: Store, text: str, cid: int | None = None) -> int:
     start = sync(store.begin_turn(cid, text, "smol"))
-    store.finalize(start.ids.generation_id, text=f"An answer about {text}.", state=GenerationState.COMPLETED,
-                   metrics={}, final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text=f"An answer about {text}.",
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     return start.ids.conversation_id
 
 
@@ -206,8 +211,9 @@ def test_a_failed_delete_puts_the_row_back_and_says_why(qtbot, loop, store, monk
     keep, gone = chat(store, "Keep"), chat(store, "Refused")
 
     async def refuse(conversation_id: int) -> tuple[str, int]:
-        raise StoreError("busy", f"Conversation {conversation_id} is answering right now; stop the answer, "
-                                 "then delete it.")
+        raise StoreError(
+            "busy", f"Conversation {conversation_id} is answering right now; stop the answer, then delete it."
+        )
 
     monkeypatch.setattr(store, "delete_conversation", refuse)
     window = make_window(qtbot, store)
@@ -248,7 +254,7 @@ def test_the_list_reads_a_page_at_a_time_as_it_scrolls(qtbot, loop, store, monke
     model, view = window.conversations.model, window.conversations.view
     qtbot.wait(50)
     shown = listed(window)  # the first page, and as many more as it takes to fill the view: not all
-    assert shown == made[::-1][:len(shown)] and len(shown) < 12 and model.has_more
+    assert shown == made[::-1][: len(shown)] and len(shown) < 12 and model.has_more
     while model.has_more:
         before = len(pages)
         view.scrollToBottom()
@@ -326,12 +332,16 @@ def row(cid: int, when: float, pinned: float | None = None) -> ConversationRow:
     return ConversationRow(cid, f"chat {cid}", 0.0, when, pinned)
 
 
-@pytest.mark.parametrize("steps", [
-    [("hold",), (1, 50.0), (3, 1.0), (9, 60.0), ("release",)],  # moves up, down and an arrival, at once
-    [("hold",), (2, 70.0), (4, 80.0), (6, 90.0), ("release",)],  # every row moves
-    [("hold",), (5, 100.0, 1.0), (1, 200.0), ("release",)],  # a pin moves at once, activity waits
-    [(1, 0.5), (5, 35.0)],  # not held: below the fetched rows it leaves; above it moves
-], ids=["mixed", "all-move", "pin-now", "paging"])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [("hold",), (1, 50.0), (3, 1.0), (9, 60.0), ("release",)],  # moves up, down and an arrival, at once
+        [("hold",), (2, 70.0), (4, 80.0), (6, 90.0), ("release",)],  # every row moves
+        [("hold",), (5, 100.0, 1.0), (1, 200.0), ("release",)],  # a pin moves at once, activity waits
+        [(1, 0.5), (5, 35.0)],  # not held: below the fetched rows it leaves; above it moves
+    ],
+    ids=["mixed", "all-move", "pin-now", "paging"],
+)
 def test_the_list_models_bookkeeping_while_held_and_paged(qtmodeltester, steps) -> None:
     """Qt's model tester checks every signal against the rows; the end order is the store's."""
     model = ConversationListModel()

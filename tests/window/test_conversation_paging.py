@@ -23,8 +23,13 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def chat(store: Store, text: str) -> int:
     start = asyncio.run(store.begin_turn(None, text, "smol"))
-    store.finalize(start.ids.generation_id, text="ok", state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text="ok",
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     return start.ids.conversation_id
 
 

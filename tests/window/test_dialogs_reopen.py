@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FORMATS = set(load_formats())
 
 
-
 @pytest.fixture
 def window(qtbot, loop, memory_keychain, data_dir: Path) -> MainWindow:  # type: ignore[no-untyped-def]
     service = FakeChatService(model_name="SmolLM2-135M-Instruct")
@@ -72,8 +71,12 @@ def test_the_providers_window_opens_without_the_message_of_its_last_visit(qtbot,
 @pytest.mark.parametrize("which", ["providers", "settings", "shortcuts", "about"])
 def test_a_window_opened_again_comes_back_where_it_was_left(qtbot, window: MainWindow, which: str) -> None:
     def show() -> QWidget:
-        dialog = {"providers": window.model_windows.open_providers, "settings": window.dialogs.show_settings,
-                  "shortcuts": window.dialogs.show_shortcuts, "about": window.dialogs.show_about}[which]()
+        dialog = {
+            "providers": window.model_windows.open_providers,
+            "settings": window.dialogs.show_settings,
+            "shortcuts": window.dialogs.show_shortcuts,
+            "about": window.dialogs.show_about,
+        }[which]()
         assert dialog is not None
         opened(qtbot, dialog)
         return dialog
@@ -141,19 +144,25 @@ PROBE = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("openbox") is None,
-                    reason="needs Xvfb and openbox (a window manager draws the frames that shifted the windows)")
+@pytest.mark.skipif(
+    shutil.which("Xvfb") is None or shutil.which("openbox") is None,
+    reason="needs Xvfb and openbox (a window manager draws the frames that shifted the windows)",
+)
 def test_with_a_window_manager_a_window_opened_again_does_not_move(tmp_path: Path) -> None:
     with xvfb(":91", "1280x800x24") as display:
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
         manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            probe = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
-                                   timeout=60)
+            probe = subprocess.run(
+                [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            )
         finally:
             manager.terminate()
             manager.wait(10)
     assert probe.returncode == 0, probe.stderr[-2000:]
     places = json.loads(probe.stdout.strip().splitlines()[-1])
-    assert {name: len({tuple(p) for p in seen}) for name, seen in places.items()} == \
-        {"providers": 1, "settings": 1, "about": 1}, places
+    assert {name: len({tuple(p) for p in seen}) for name, seen in places.items()} == {
+        "providers": 1,
+        "settings": 1,
+        "about": 1,
+    }, places

@@ -20,7 +20,6 @@ from store import Store
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "chatgpt_conversations.json"
 
 
-
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[Store]:
     with Store.open(data_dir / "hearth.db") as s:
@@ -52,15 +51,21 @@ def test_import_adds_the_rows_and_says_what_it_did_and_again_adds_nothing(qtbot,
     assert window.status.notice_label.text().startswith("3 conversations imported (11 messages), 1 skipped")
     assert sorted(listed(window)) == sorted(["Lisbon café crawl ☕", "Plot a sine wave", "Σ Why is the sky blue? 空"])
     run(qtbot, window.exchange.import_from(FIXTURE), timeout_ms=20_000)
-    assert window.status.notice_label.text().startswith("0 conversations imported (0 messages), 4 skipped: "
-                                                        "already imported (3)")
+    assert window.status.notice_label.text().startswith(
+        "0 conversations imported (0 messages), 4 skipped: already imported (3)"
+    )
     assert len(listed(window)) == 3 and len(run(qtbot, store.list_conversations())) == 3
 
 
 def test_export_the_shown_conversation_as_markdown_and_json(qtbot, window, store, tmp_path) -> None:
     start = run(qtbot, store.begin_turn(None, "Name a café in Lisbon", "smol"))
-    store.finalize(start.ids.generation_id, text="Café Nicola.", state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result(5)
+    store.finalize(
+        start.ids.generation_id,
+        text="Café Nicola.",
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(5)
     cid = start.ids.conversation_id
     run(qtbot, window.vm.open_conversation(cid))
     run(qtbot, window.exchange.export_to(tmp_path / "chat.md", "md"))
@@ -96,9 +101,16 @@ def test_importing_keeps_the_window_responsive(qtbot, window, tmp_path) -> None:
     """The file is read and checked off the UI thread: events keep flowing meanwhile."""
     chats = json.loads(FIXTURE.read_text(encoding="utf-8"))
     big = tmp_path / "big.json"
-    big.write_text(json.dumps([{**c, "id": f"{c['id']}-{i}", "conversation_id": f"{c['id']}-{i}",
-                                "create_time": c["create_time"] + i} for i in range(150) for c in chats]),
-                   encoding="utf-8")
+    big.write_text(
+        json.dumps(
+            [
+                {**c, "id": f"{c['id']}-{i}", "conversation_id": f"{c['id']}-{i}", "create_time": c["create_time"] + i}
+                for i in range(150)
+                for c in chats
+            ]
+        ),
+        encoding="utf-8",
+    )
     ticks: list[float] = []
     task = window.exchange.import_from(big)
 

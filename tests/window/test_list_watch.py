@@ -26,7 +26,6 @@ EVERY_S = 0.2  # the app polls once a second; tests look five times as often to 
 SOON_MS = 3_000  # "within a couple of seconds"
 
 
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(tmp_path / "hearth.db") as opened:
@@ -56,8 +55,20 @@ def watched(qtbot, store: Store) -> MainWindow:
 
 def hearth_import(data_dir: Path) -> None:
     """`hearth import` of a ChatGPT export (three chats from 2024; an empty fourth is skipped), in its own process."""
-    done = subprocess.run([sys.executable, "-m", "app", "import", str(FIXTURES / "chatgpt_conversations.json"),
-                           "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "import",
+            str(FIXTURES / "chatgpt_conversations.json"),
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -84,8 +95,11 @@ def test_one_read_reports_new_renamed_pinned_and_deleted_rows(store: Store, else
     sync(elsewhere.pin_conversation(doomed, True))
     assert sync(store.data_version()) != start.version
     seen = sync(store.conversation_changes(start.mark, [kept, doomed]))
-    assert {r.id: r.title for r in seen.rows} == {new: "Asked from a terminal", kept: "Kept, renamed",
-                                                  doomed: "Doomed chat"}
+    assert {r.id: r.title for r in seen.rows} == {
+        new: "Asked from a terminal",
+        kept: "Kept, renamed",
+        doomed: "Doomed chat",
+    }
     assert next(r for r in seen.rows if r.id == doomed).pinned_at is not None and seen.gone == ()
     sync(elsewhere.pin_conversation(doomed, False))
     sync(elsewhere.delete_conversation(doomed))
@@ -150,8 +164,9 @@ def test_a_bulk_change_elsewhere_reads_the_list_again(qtbot, loop, store, elsewh
 
 
 @pytest.mark.slow
-def test_renames_pins_and_deletes_elsewhere_reach_the_list_and_keep_the_selection(qtbot, loop, store,
-                                                                                  elsewhere) -> None:
+def test_renames_pins_and_deletes_elsewhere_reach_the_list_and_keep_the_selection(
+    qtbot, loop, store, elsewhere
+) -> None:
     a, b, c = (chat(store, t) for t in ("Chat A", "Chat B", "Chat C"))
     yesterday(store)
     window = watched(qtbot, store)

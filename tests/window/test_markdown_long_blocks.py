@@ -32,6 +32,7 @@ def _stream(view: TranscriptView, chunks: list[str]) -> list[int]:
     """Stream `chunks`; return how many characters each frame removed and added."""
     changes: list[int] = []
     frame = [0]
+
     def count(_pos: int, removed: int, added: int) -> None:
         frame[0] += removed + added
 
@@ -45,7 +46,7 @@ def _stream(view: TranscriptView, chunks: list[str]) -> list[int]:
 
 
 def _chunks(text: str, size: int = 16) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def test_each_frame_of_a_long_block_changes_about_its_new_text_only(qapp) -> None:
@@ -123,11 +124,22 @@ def test_tables_of_any_shape_and_ending_stream_as_they_reopen(qapp) -> None:
     without a pipe, CRLF, the answer's end), cut anywhere: the table grown in place and kept
     equals the table drawn at once."""
     rng = random.Random(3)
-    endings = ["\n\nAfter.\n", "\n# Heading\n", "\n> quote\n", "\n```\ncode\n```\n", "\n    indented\n",
-               "\n- item\n", "\nplain line no pipe\n", "\r\n\r\nCRLF after\r\n", ""]
+    endings = [
+        "\n\nAfter.\n",
+        "\n# Heading\n",
+        "\n> quote\n",
+        "\n```\ncode\n```\n",
+        "\n    indented\n",
+        "\n- item\n",
+        "\nplain line no pipe\n",
+        "\r\n\r\nCRLF after\r\n",
+        "",
+    ]
     for _ in range(40):
-        body = "".join(rng.choice([f"| a{k} | **b{k}** |\n", f"a{k} | b{k}\n", f"| `c{k}` |\n", "| x | y | z |\n",
-                                   "|\n"]) for k in range(rng.randint(1, 45)))
+        body = "".join(
+            rng.choice([f"| a{k} | **b{k}** |\n", f"a{k} | b{k}\n", f"| `c{k}` |\n", "| x | y | z |\n", "|\n"])
+            for k in range(rng.randint(1, 45))
+        )
         text = rng.choice(["", "Intro.\n\n", "Intro\n"]) + "| A | B |\n|:--|--:|\n" + body + rng.choice(endings)
         cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, rng.randint(5, 200))))
         streamed, reopened = TranscriptView(), TranscriptView()

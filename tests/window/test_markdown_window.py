@@ -58,7 +58,6 @@ def fib(n: int) -> int:
 """
 
 
-
 @pytest.fixture
 def window(qtbot, loop) -> MainWindow:
     service = FakeChatService()
@@ -110,7 +109,7 @@ def test_characters_qt_keeps_for_its_own_structure_cannot_forge_it(qapp) -> None
     """U+FDD0/U+FDD1 start and end frames inside a QTextDocument, U+FFFC is an inline object,
     U+2029 a block break: from the model they are shown as replacement marks or a line break."""
     text = "a\ufdd0b\ufdd1c\ufffcd\u2029e\n\n```\n\ufdd1code\ufdd0\n```\n"
-    chunks = [text[i:i + 3] for i in range(0, len(text), 3)]
+    chunks = [text[i : i + 3] for i in range(0, len(text), 3)]
     assert _drawn(text, chunks) == _drawn(text, None)
     view = TranscriptView()
     view.show_messages([MessageView("user", "q\ufdd0\ufdd1", message_id=1), _answer(text)])
@@ -121,7 +120,7 @@ def test_characters_qt_keeps_for_its_own_structure_cannot_forge_it(qapp) -> None
 
 
 def test_markdown_is_formatted_and_the_persons_text_is_shown_as_typed(qtbot, window) -> None:
-    _ask(qtbot, window, Reply([SAMPLE[i:i + 9] for i in range(0, len(SAMPLE), 9)]), prompt="**not bold**")
+    _ask(qtbot, window, Reply([SAMPLE[i : i + 9] for i in range(0, len(SAMPLE), 9)]), prompt="**not bold**")
     shown = window.transcript.toPlainText()
     assert "**not bold**" in shown  # the person's message: as typed
     assert "Plan for the release" in shown and "**release**" not in shown and "## " not in shown
@@ -202,7 +201,7 @@ def _hostile(base: str) -> str:
 def test_untrusted_output_never_makes_the_window_fetch_anything(qtbot, window, watcher) -> None:
     base, hits = watcher
     text = _hostile(base)
-    _ask(qtbot, window, Reply([text[i:i + 7] for i in range(0, len(text), 7)]))
+    _ask(qtbot, window, Reply([text[i : i + 7] for i in range(0, len(text), 7)]))
     view = window.transcript
     shown = view.toPlainText()
     assert f'<img src="{base}/html-img.png">' in shown  # raw HTML is shown as text

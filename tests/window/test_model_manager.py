@@ -94,7 +94,6 @@ def payload(model_path: Path) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-
 @pytest.fixture
 def hub(payload: tuple[bytes, str]) -> Iterator[HubServer]:
     with HubServer([HubFile(REPO, FILE, payload[0])]) as server:
@@ -120,8 +119,9 @@ def service(model_path: Path) -> ScriptedService:
 
 
 @pytest.fixture
-def vm(loop, qtbot, library: ModelLibrary, data_dir: Path, service: ScriptedService,
-       hub: HubServer) -> Iterator[ModelManagerViewModel]:
+def vm(
+    loop, qtbot, library: ModelLibrary, data_dir: Path, service: ScriptedService, hub: HubServer
+) -> Iterator[ModelManagerViewModel]:
     model = ModelManagerViewModel(library, SettingsFile(data_dir), service, endpoint=hub.endpoint)
     yield model
     run(qtbot, model.shutdown(), timeout_ms=20_000)  # no download thread outlives the test
@@ -149,9 +149,15 @@ def rows(d: ModelManagerDialog) -> dict[str, dict[str, object]]:
     out = {}
     for i in range(m.rowCount()):
         ix = m.index(i)
-        out[ix.data(Roles.Id)] = {"name": ix.data(), "state": ix.data(Roles.State), "badge": ix.data(Roles.Badge),
-                                  "verdict": ix.data(Roles.Verdict), "loaded": ix.data(Roles.Loaded),
-                                  "facts": ix.data(Roles.Facts), "progress": ix.data(Roles.Progress)}
+        out[ix.data(Roles.Id)] = {
+            "name": ix.data(),
+            "state": ix.data(Roles.State),
+            "badge": ix.data(Roles.Badge),
+            "verdict": ix.data(Roles.Verdict),
+            "loaded": ix.data(Roles.Loaded),
+            "facts": ix.data(Roles.Facts),
+            "progress": ix.data(Roles.Progress),
+        }
     return out
 
 
@@ -193,7 +199,8 @@ def link_or_copy(src: Path, dest: Path) -> Path:
 
 # -- the list and the details --------------------------------------------------------------
 def test_the_list_shows_states_and_fit_badges_and_the_bundled_models_real_metadata(
-        qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, data_dir: Path) -> None:
+    qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, data_dir: Path
+) -> None:
     shown = rows(dialog)
     assert list(shown) == [BUNDLED, TINY, HUGE]  # the catalog's order
     assert shown[BUNDLED]["state"] == "bundled" and shown[BUNDLED]["loaded"] is True
@@ -234,19 +241,23 @@ def test_the_list_shows_states_and_fit_badges_and_the_bundled_models_real_metada
 
 
 def test_download_shows_progress_cancel_pauses_and_download_again_resumes_and_verifies(
-        qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, hub: HubServer, library: ModelLibrary) -> None:
+    qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, hub: HubServer, library: ModelLibrary
+) -> None:
     hub.faults.rate_bytes_per_s = 3_000_000
     select(qtbot, dialog, TINY)
     pane = dialog.details
     click(qtbot, pane.download_button)
-    qtbot.waitUntil(lambda: re.fullmatch(r"\d+ MB of 98 MB · \d+\.\d MB/s · .+ left", pane.progress_label.text())
-                    is not None, timeout=15_000)
+    qtbot.waitUntil(
+        lambda: re.fullmatch(r"\d+ MB of 98 MB · \d+\.\d MB/s · .+ left", pane.progress_label.text()) is not None,
+        timeout=15_000,
+    )
     assert pane.progress.isVisible() and rows(dialog)[TINY]["state"].startswith("downloading ")
     assert not pane.download_button.isVisible() or not pane.download_button.isEnabled()
     run(qtbot, vm.download(TINY))  # a second start of the same model is refused at once
     assert sum(r.method == "GET" and "/cdn/" in r.path for r in hub.requests) == 1
-    qtbot.waitUntil(lambda: library.get(TINY).partial_bytes > 1_500_000 or rows(dialog)[TINY]["progress"] >= 2,
-                    timeout=15_000)
+    qtbot.waitUntil(
+        lambda: library.get(TINY).partial_bytes > 1_500_000 or rows(dialog)[TINY]["progress"] >= 2, timeout=15_000
+    )
 
     click(qtbot, pane.cancel_button)
     qtbot.waitUntil(lambda: str(rows(dialog)[TINY]["state"]).startswith("paused at"), timeout=10_000)
@@ -271,7 +282,8 @@ def test_download_shows_progress_cancel_pauses_and_download_again_resumes_and_ve
 
 
 def test_closing_the_app_stops_downloads_and_keeps_the_part_for_resuming(
-        qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, hub: HubServer, library: ModelLibrary) -> None:
+    qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, hub: HubServer, library: ModelLibrary
+) -> None:
     hub.faults.rate_bytes_per_s = 2_000_000
     select(qtbot, dialog, TINY)
     click(qtbot, dialog.details.download_button)
@@ -284,7 +296,8 @@ def test_closing_the_app_stops_downloads_and_keeps_the_part_for_resuming(
 
 
 def test_a_corrupted_download_is_refused_and_nothing_is_installed(
-        qtbot, dialog: ModelManagerDialog, hub: HubServer, library: ModelLibrary) -> None:
+    qtbot, dialog: ModelManagerDialog, hub: HubServer, library: ModelLibrary
+) -> None:
     hub.faults.corrupt_at = 5_000_000
     select(qtbot, dialog, TINY)
     click(qtbot, dialog.details.download_button)
@@ -297,8 +310,14 @@ def test_a_corrupted_download_is_refused_and_nothing_is_installed(
 
 
 def test_remove_asks_first_and_frees_the_file_and_the_bundled_one_cannot_be_removed(
-        qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, library: ModelLibrary,
-        service: ScriptedService, model_path: Path, monkeypatch) -> None:
+    qtbot,
+    dialog: ModelManagerDialog,
+    vm: ModelManagerViewModel,
+    library: ModelLibrary,
+    service: ScriptedService,
+    model_path: Path,
+    monkeypatch,
+) -> None:
     library.models_dir.mkdir(parents=True, exist_ok=True)
     installed = link_or_copy(model_path, library.models_dir / FILE)  # as a finished download leaves it
     run(qtbot, vm.refresh())
@@ -343,7 +362,8 @@ def test_remove_asks_first_and_frees_the_file_and_the_bundled_one_cannot_be_remo
 
 # -- adding --------------------------------------------------------------------------------
 def test_adding_a_file_that_is_not_a_model_says_why_and_adds_nothing(
-        qtbot, dialog: ModelManagerDialog, library: ModelLibrary, not_gguf_file: Path, monkeypatch) -> None:
+    qtbot, dialog: ModelManagerDialog, library: ModelLibrary, not_gguf_file: Path, monkeypatch
+) -> None:
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(not_gguf_file), "GGUF models (*.gguf)"))
     click(qtbot, dialog.add_button)
     qtbot.waitUntil(lambda: dialog.strip.kind == "error", timeout=5_000)
@@ -352,21 +372,37 @@ def test_adding_a_file_that_is_not_a_model_says_why_and_adds_nothing(
 
 
 def test_a_dropped_gguf_file_is_added_with_its_metadata(
-        qtbot, dialog: ModelManagerDialog, library: ModelLibrary, model_path: Path, tmp_path: Path) -> None:
+    qtbot, dialog: ModelManagerDialog, library: ModelLibrary, model_path: Path, tmp_path: Path
+) -> None:
     mine = link_or_copy(model_path, tmp_path / "my-assistant.gguf")
     mime = mime_for(mine)
-    enter = QDragEnterEvent(QPointF(dialog.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPointF(dialog.rect().center()),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(dialog, enter)
     assert enter.isAccepted()
     text_file = mime_for(tmp_path / "notes.txt")  # kept referenced: the event does not own it
-    refused = QDragEnterEvent(QPointF(dialog.rect().center()), Qt.DropAction.CopyAction, text_file,
-                              Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    refused = QDragEnterEvent(
+        QPointF(dialog.rect().center()),
+        Qt.DropAction.CopyAction,
+        text_file,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(dialog, refused)
     assert not refused.isAccepted()
 
-    drop = QDropEvent(QPointF(dialog.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(dialog.rect().center()),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(dialog, drop)
     qtbot.waitUntil(lambda: dialog.model.rowCount() == 4, timeout=5_000)
     added = next(m for m in library.models() if m.source == "added")
@@ -380,8 +416,14 @@ def test_a_dropped_gguf_file_is_added_with_its_metadata(
 
 # -- using a model -------------------------------------------------------------------------
 def test_use_this_model_loads_it_with_the_settings_and_saves_them(
-        qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, service: ScriptedService,
-        model_path: Path, tmp_path: Path, data_dir: Path) -> None:
+    qtbot,
+    dialog: ModelManagerDialog,
+    vm: ModelManagerViewModel,
+    service: ScriptedService,
+    model_path: Path,
+    tmp_path: Path,
+    data_dir: Path,
+) -> None:
     mine = link_or_copy(model_path, tmp_path / "second.gguf")
     added = run(qtbot, vm.add(mine))
     qtbot.waitUntil(lambda: dialog.selected == added)
@@ -396,8 +438,9 @@ def test_use_this_model_loads_it_with_the_settings_and_saves_them(
     service.set_model("ready")
     click(qtbot, pane.use_button)
     qtbot.waitUntil(lambda: rows(dialog)[added]["loaded"] is True, timeout=5_000)
-    assert service.loads == [dict(path=str(mine.resolve()), n_ctx=2048, n_threads=1, n_gpu_layers=None,
-                                  flash_attn=True)]
+    assert service.loads == [
+        dict(path=str(mine.resolve()), n_ctx=2048, n_threads=1, n_gpu_layers=None, flash_attn=True)
+    ]
     assert rows(dialog)[BUNDLED]["loaded"] is False
     qtbot.waitUntil(lambda: "is loaded" in dialog.strip.text())
     saved = json.loads((data_dir / "settings.json").read_text())
@@ -436,7 +479,8 @@ def test_progress_from_a_worker_thread_reaches_the_loop_at_most_ten_times_a_seco
 
 # -- the window ----------------------------------------------------------------------------
 def test_the_models_menu_and_the_model_name_in_the_status_line_open_the_manager(
-        qtbot, vm: ModelManagerViewModel, service: ScriptedService) -> None:
+    qtbot, vm: ModelManagerViewModel, service: ScriptedService
+) -> None:
     from app.ui.viewmodels.main import MainViewModel
     from app.ui.windows.main_window import MainWindow
 
@@ -457,7 +501,8 @@ def test_the_models_menu_and_the_model_name_in_the_status_line_open_the_manager(
 
 
 def test_switching_to_a_model_added_by_path_in_the_real_app(
-        qtbot, loop, data_dir: Path, library: ModelLibrary, model_path: Path, tmp_path: Path) -> None:
+    qtbot, loop, data_dir: Path, library: ModelLibrary, model_path: Path, tmp_path: Path
+) -> None:
     from app.core.chat_service import ChatService
     from app.core.paths import db_path
     from app.ui.viewmodels.main import MainViewModel
@@ -485,8 +530,7 @@ def test_switching_to_a_model_added_by_path_in_the_real_app(
         qtbot.waitUntil(lambda: manager.model.rowCount() == 3, timeout=10_000)
         assert rows(manager)[BUNDLED]["loaded"] is True
         manager.drop_files(mime_for(second))
-        qtbot.waitUntil(lambda: manager.selected is not None and manager.selected.startswith("local-"),
-                        timeout=10_000)
+        qtbot.waitUntil(lambda: manager.selected is not None and manager.selected.startswith("local-"), timeout=10_000)
         manager.details.threads.setValue(1)
         click(qtbot, manager.details.use_button)
         qtbot.waitUntil(lambda: w.status.model_label.text() == "second-copy · ready", timeout=60_000)
@@ -531,14 +575,24 @@ def test_chat_window_without_a_library_has_the_menu_disabled(qtbot, loop) -> Non
 @pytest.mark.parametrize(
     ("progress", "text"),
     [
-        pytest.param(DownloadProgress(Phase.DOWNLOADING, 412_000_000, 1_117_320_736, 8_300_000),
-                     "412 MB of 1.1 GB · 8.3 MB/s · 1 min 25 s left", id="downloading"),
-        pytest.param(DownloadProgress(Phase.DOWNLOADING, 5_000_000, 4_683_074_240, 1_000_000),
-                     "5 MB of 4.7 GB · 1.0 MB/s · 1 h 17 min left", id="hours"),
+        pytest.param(
+            DownloadProgress(Phase.DOWNLOADING, 412_000_000, 1_117_320_736, 8_300_000),
+            "412 MB of 1.1 GB · 8.3 MB/s · 1 min 25 s left",
+            id="downloading",
+        ),
+        pytest.param(
+            DownloadProgress(Phase.DOWNLOADING, 5_000_000, 4_683_074_240, 1_000_000),
+            "5 MB of 4.7 GB · 1.0 MB/s · 1 h 17 min left",
+            id="hours",
+        ),
         pytest.param(DownloadProgress(Phase.DOWNLOADING, 0, 98_362_432, 0.0), "0 kB of 98 MB", id="not-measured"),
-        pytest.param(DownloadProgress(Phase.DOWNLOADING, 0, 98_362_432, 0.0,
-                                      note="the server does not support resuming: starting over"),
-                     "0 kB of 98 MB (the server does not support resuming: starting over)", id="note"),
+        pytest.param(
+            DownloadProgress(
+                Phase.DOWNLOADING, 0, 98_362_432, 0.0, note="the server does not support resuming: starting over"
+            ),
+            "0 kB of 98 MB (the server does not support resuming: starting over)",
+            id="note",
+        ),
         pytest.param(DownloadProgress(Phase.CONNECTING, 0, 98_362_432, 0.0), "Connecting…", id="connecting"),
         pytest.param(DownloadProgress(Phase.VERIFYING, 50, 98_362_432, 0.0), "Verifying…", id="verifying"),
     ],

@@ -43,8 +43,10 @@ def test_a_failure_is_shown_by_default_and_never_leaves_a_button_disabled(qtbot,
     button = QPushButton()
     qtbot.addWidget(button)
     ops = Ops(shown.append)
-    run(qtbot, ops.op("backing up", lambda: _fails(StoreError("backup_exists", "That file exists."))).disabling(
-        button).run())
+    run(
+        qtbot,
+        ops.op("backing up", lambda: _fails(StoreError("backup_exists", "That file exists."))).disabling(button).run(),
+    )
     run(qtbot, ops.op("opening", lambda: _fails(KeyError("a bug"))).disabling(button).run())
     assert shown[0] == "That file exists."  # a person's error: its message
     assert shown[1].startswith("Something went wrong (KeyError")  # a bug: admitted, never relabelled
@@ -57,8 +59,10 @@ def test_a_failure_handler_replaces_the_default_and_finally_always_runs(qtbot, l
     handled: list[BaseException] = []
     ended: list[str] = []
     ops = Ops(shown.append)
-    run(qtbot, ops.op("x", lambda: _fails(ValueError("no"))).failure(handled.append)
-        .finally_(lambda: ended.append("x")).run())
+    run(
+        qtbot,
+        ops.op("x", lambda: _fails(ValueError("no"))).failure(handled.append).finally_(lambda: ended.append("x")).run(),
+    )
     assert shown == [] and isinstance(handled[0], ValueError) and ended == ["x"]
 
 

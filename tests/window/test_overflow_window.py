@@ -20,9 +20,14 @@ def _ask(qtbot, w: MainWindow, reply: Reply, text: str) -> None:
     w.vm._service.enqueue(reply)
     qtbot.keyClicks(w.composer, text)
     qtbot.keyClick(w.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: not w.vm.busy and reply.chunks[-1] in w.transcript.toPlainText()
-                    and w.transcript.toPlainText().count("TTFT") == w.transcript.toPlainText().count("Assistant"),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            not w.vm.busy
+            and reply.chunks[-1] in w.transcript.toPlainText()
+            and w.transcript.toPlainText().count("TTFT") == w.transcript.toPlainText().count("Assistant")
+        ),
+        timeout=10_000,
+    )
 
 
 def test_messages_the_prompt_left_out_are_marked_and_the_mark_moves_on(qtbot, loop) -> None:

@@ -34,7 +34,6 @@ FORMATS = set(load_formats())
 SECRET = "sk-test-4f9a1c77e0d2b6"
 
 
-
 def providers_vm(data_dir: Path) -> ProvidersViewModel:
     return ProvidersViewModel(ProvidersFile(data_dir, FORMATS), KeyStore(), FORMATS)
 
@@ -65,8 +64,12 @@ def save_provider(qtbot, d: ProvidersDialog, name: str, url: str = "http://192.1
 def test_the_dialog_adds_a_provider_with_headers_and_timeouts(qtbot, memory_keychain, dialog, data_dir: Path) -> None:
     fill(qtbot, dialog, "lan-box", "http://192.168.1.20:8000/v1")
     assert dialog.form.kind.currentData() == "openai" and "vLLM" in dialog.form.kind_help.text()
-    assert [dialog.form.kind.itemText(i) for i in range(dialog.form.kind.count())] == \
-        ["OpenAI-compatible", "Ollama", "Dify chat app", "Dify workflow"]
+    assert [dialog.form.kind.itemText(i) for i in range(dialog.form.kind.count())] == [
+        "OpenAI-compatible",
+        "Ollama",
+        "Dify chat app",
+        "Dify workflow",
+    ]
     dialog.form._add_header("X-Team", "blue")
     dialog.form.first_token_timeout.setValue(30)
     assert dialog.problem.text() == "" and dialog.save_button.isEnabled()
@@ -118,7 +121,8 @@ def test_without_a_keychain_saving_a_key_names_the_variable(qtbot, no_keychain, 
 
 
 def test_with_a_keychain_the_key_is_stored_shown_as_available_and_written_nowhere(
-        qtbot, memory_keychain, dialog, data_dir: Path, caplog) -> None:
+    qtbot, memory_keychain, dialog, data_dir: Path, caplog
+) -> None:
     caplog.set_level(logging.DEBUG)
     save_provider(qtbot, dialog, "lan-box")
     qtbot.keyClicks(dialog.key_edit, SECRET)
@@ -139,7 +143,8 @@ def test_a_key_from_the_environment_counts_as_available(qtbot, no_keychain, dial
 
 
 def test_a_header_value_or_key_with_a_line_break_is_refused_by_name_and_shown_as_dots(
-        qtbot, memory_keychain, dialog, data_dir: Path) -> None:
+    qtbot, memory_keychain, dialog, data_dir: Path
+) -> None:
     fill(qtbot, dialog, "lan-box", "http://192.168.1.20:8000/v1")
     dialog.form._add_header("X-Api-Key", "hdr-secret-9c1\r\n")  # copied with its line ending: dropped
     assert dialog.problem.text() == "" and dialog.save_button.isEnabled()
@@ -179,13 +184,16 @@ def send(qtbot, w: MainWindow, text: str) -> None:
 
 
 def test_the_route_is_kept_per_conversation_and_a_new_chat_starts_with_the_last_one(
-        qtbot, loop, data_dir: Path) -> None:
+    qtbot, loop, data_dir: Path
+) -> None:
     ProvidersFile(data_dir, FORMATS).upsert(ProviderConfig("lan-box", "openai", "http://10.0.0.2:8000/v1", "qwen"))
     service = FakeChatService(model_name="SmolLM2-135M-Instruct")
     w = chat_window(qtbot, data_dir, service)
     picker = w.route_picker
-    assert [picker.combo.itemText(i) for i in range(picker.combo.count())] == \
-        ["This computer — SmolLM2-135M-Instruct", "lan-box — qwen"]
+    assert [picker.combo.itemText(i) for i in range(picker.combo.count())] == [
+        "This computer — SmolLM2-135M-Instruct",
+        "lan-box — qwen",
+    ]
     assert not picker.model_edit.isVisible() and not w.status.route_label.isVisible()
 
     picker.choose("lan-box")  # a new chat: kept until its first turn creates the conversation
@@ -240,8 +248,9 @@ def test_a_removed_provider_gives_a_clear_banner_and_nothing_is_sent(qtbot, loop
     assert service.remotes[1] is None
 
 
-def test_reasoning_folds_away_when_the_answer_starts_and_opens_on_click(qtbot, loop, data_dir: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reasoning_folds_away_when_the_answer_starts_and_opens_on_click(
+    qtbot, loop, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = FakeChatService()
     w = chat_window(qtbot, data_dir, service)
     renders: list[int] = []
@@ -301,7 +310,8 @@ def real_app(qtbot, loop, data_dir: Path) -> Iterator[RealApp]:
 
 
 def test_a_conversation_moves_from_this_computer_to_a_provider_and_its_reasoning_folds(
-        qtbot, real_app: RealApp, model_path: Path) -> None:
+    qtbot, real_app: RealApp, model_path: Path
+) -> None:
     w = real_app.window
     think = openai_stream(["<think>The user", " said their name", " is Ada.</think>", "Your name", " is Ada."])
     with ScriptedServer([Script(body=think)]) as server:
@@ -317,7 +327,8 @@ def test_a_conversation_moves_from_this_computer_to_a_provider_and_its_reasoning
         w.route_picker.choose("box")
         qtbot.waitUntil(lambda: w.status.route_label.text() == "⇄ box · m")
         assert _route(run(qtbot, real_app.store.conversation_settings(cid, after_pending_writes=True))) == {
-            "provider": "box"}
+            "provider": "box"
+        }
         send(qtbot, w, "What is my name?")
         qtbot.waitUntil(lambda: real_app.transcript().count("TTFT") == 2, timeout=30_000)
 
@@ -352,8 +363,12 @@ def test_the_window_streams_an_answer_from_a_real_server(qtbot, real_app: RealAp
     send(qtbot, w, "Name three colours.")
     # Finished: not streaming, and the answer has its footer (a short answer may end before a
     # check for "streaming" would ever see it).
-    qtbot.waitUntil(lambda: not w.vm.current.streaming and len(w.vm.current.messages) == 2
-                    and bool(w.vm.current.messages[-1].footer), timeout=120_000)
+    qtbot.waitUntil(
+        lambda: (
+            not w.vm.current.streaming and len(w.vm.current.messages) == 2 and bool(w.vm.current.messages[-1].footer)
+        ),
+        timeout=120_000,
+    )
     run(qtbot, w.vm.current.wait_idle())  # the final save is durable before the store is read
     answer = w.vm.current.messages[-1]
     assert answer.text.strip() and answer.footer.startswith("TTFT ") and "tok/s" in answer.footer
@@ -364,8 +379,7 @@ def test_the_window_streams_an_answer_from_a_real_server(qtbot, real_app: RealAp
 
 
 @pytest.mark.slow
-def test_a_dify_conversation_in_the_window_sends_difys_conversation_id_next_turn(
-        qtbot, real_app: RealApp) -> None:
+def test_a_dify_conversation_in_the_window_sends_difys_conversation_id_next_turn(qtbot, real_app: RealApp) -> None:
     from stream_samples import DIFY_CONVERSATION, dify_chat_stream
 
     w = real_app.window

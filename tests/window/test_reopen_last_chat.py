@@ -25,14 +25,20 @@ def seed(data_dir: Path, *questions: str) -> list[int]:
     with Store.open(db_path(data_dir)) as store:
         for q in questions:
             turn = asyncio.run(store.begin_turn(None, q, "m"))
-            store.finalize(turn.ids.generation_id, text="Yes.", state=GenerationState.COMPLETED, metrics={},
-                           final_token_at=time.perf_counter()).result(5)
+            store.finalize(
+                turn.ids.generation_id,
+                text="Yes.",
+                state=GenerationState.COMPLETED,
+                metrics={},
+                final_token_at=time.perf_counter(),
+            ).result(5)
             ids.append(turn.ids.conversation_id)
     return ids
 
 
-def session(qapp: QApplication, data_dir: Path, model_path: Path, *, open_id: int | None = None,
-            new_chat: bool = False) -> tuple[int | None, str]:
+def session(
+    qapp: QApplication, data_dir: Path, model_path: Path, *, open_id: int | None = None, new_chat: bool = False
+) -> tuple[int | None, str]:
     """Start the window and note the conversation its first frame shows; then open `open_id`
     from the list, or start a new chat; close the window once that is shown."""
     seen: list[tuple[int | None, str]] = []
@@ -54,8 +60,10 @@ def session(qapp: QApplication, data_dir: Path, model_path: Path, *, open_id: in
         close_when_shown(w)
 
     def close_when_shown(w: MainWindow) -> None:
-        if w.vm.current.conversation_id == (open_id if open_id is not None else w.vm.current.conversation_id) \
-                or time.monotonic() > deadline:
+        if (
+            w.vm.current.conversation_id == (open_id if open_id is not None else w.vm.current.conversation_id)
+            or time.monotonic() > deadline
+        ):
             w.close()
         else:
             QTimer.singleShot(10, lambda: close_when_shown(w))

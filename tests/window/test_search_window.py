@@ -27,15 +27,25 @@ from store.search import SearchHit
 def answer(store: Store, cid: int | None, user: str, reply: str) -> tuple[int, int]:
     """One finished turn: (conversation id, answer's message id)."""
     start = asyncio.run(store.begin_turn(cid, user, "smol"))
-    store.finalize(start.ids.generation_id, text=reply, state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text=reply,
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     return start.ids.conversation_id, start.ids.assistant_message_id
 
 
 def regenerate(store: Store, message_id: int, reply: str) -> int:
     start = asyncio.run(store.begin_regenerate(message_id, "smol"))
-    store.finalize(start.ids.generation_id, text=reply, state=GenerationState.COMPLETED, metrics={},
-                   final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text=reply,
+        state=GenerationState.COMPLETED,
+        metrics={},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     return start.ids.assistant_message_id
 
 
@@ -55,7 +65,6 @@ def seeded(store: Store) -> dict[str, int]:
     tram = regenerate(store, alfama, "Ride tram 28 up the hill.")
     bread, _ = answer(store, None, "Sourdough <b>starter</b>", "Feed it flour and water daily. 😀 alfama-free.")
     return {"trip": trip, "alfama": alfama, "tram": tram, "bread": bread}
-
 
 
 @pytest.fixture
@@ -90,8 +99,9 @@ def search(qtbot, panel: SearchPanel, text: str) -> None:
 def highlight_pixels(panel: SearchPanel) -> int:
     image = panel.results.viewport().grab().toImage()
     mark = panel.palette().color(QPalette.ColorRole.Highlight)
-    return sum(1 for x in range(0, image.width(), 2) for y in range(0, image.height(), 2)
-               if QColor(image.pixel(x, y)) == mark)
+    return sum(
+        1 for x in range(0, image.width(), 2) for y in range(0, image.height(), 2) if QColor(image.pixel(x, y)) == mark
+    )
 
 
 @pytest.mark.slow
@@ -100,8 +110,10 @@ def test_typing_shows_hits_with_the_matches_marked(qtbot, window: MainWindow, se
     panel = open_panel(qtbot, window, keys)
     search(qtbot, panel, "alfa")
     hits = panel.vm.hits
-    assert [(h.conversation_id, h.message_id) for h in hits] == [(seeded["trip"], seeded["alfama"]),
-                                                                  (seeded["bread"], hits[1].message_id)]
+    assert [(h.conversation_id, h.message_id) for h in hits] == [
+        (seeded["trip"], seeded["alfama"]),
+        (seeded["bread"], hits[1].message_id),
+    ]
     first = hits[0]
     assert first.title == "Plan a trip to Lisbon" and first.role == "assistant"
     start, end = first.highlights[0]
@@ -186,8 +198,9 @@ def test_a_store_error_is_said_in_the_panel(qtbot, window: MainWindow, store: St
     assert panel.model.rowCount() == 0
 
 
-@pytest.mark.parametrize("typed", ["caf\udce9", "\x00", "'\"*)(", "a" * 20_000],
-                         ids=["lone-surrogate", "nul", "fts-syntax", "huge"])
+@pytest.mark.parametrize(
+    "typed", ["caf\udce9", "\x00", "'\"*)(", "a" * 20_000], ids=["lone-surrogate", "nul", "fts-syntax", "huge"]
+)
 def test_odd_input_never_breaks_the_panel(qtbot, window: MainWindow, typed: str) -> None:
     panel = open_panel(qtbot, window)
     task = panel.vm.search_now(typed)

@@ -36,11 +36,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def answered(store: Store) -> int:
     """A saved conversation whose answer is Markdown (made before the Qt loop runs)."""
     start = asyncio.run(store.begin_turn(None, "Give me advice", "smol"))
-    store.finalize(start.ids.generation_id, text=ANSWER, state=GenerationState.COMPLETED,
-                   metrics={"ttft_ms": 24.0, "tokens_per_s": 142.0, "completion_tokens": 30},
-                   final_token_at=time.perf_counter()).result(timeout=5)
+    store.finalize(
+        start.ids.generation_id,
+        text=ANSWER,
+        state=GenerationState.COMPLETED,
+        metrics={"ttft_ms": 24.0, "tokens_per_s": 142.0, "completion_tokens": 30},
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
     return start.ids.conversation_id
-
 
 
 def make_window(qtbot, store, prefs: QSettings | None = None) -> MainWindow:
@@ -93,7 +96,7 @@ def test_no_two_actions_share_a_key(window: MainWindow) -> None:
 def test_the_user_guide_table_is_the_registry() -> None:
     text = USER_GUIDE.read_text(encoding="utf-8")
     start = text.index("<!-- shortcuts:start")
-    table = text[text.index("\n", start) + 1:text.index("<!-- shortcuts:end -->")].strip()
+    table = text[text.index("\n", start) + 1 : text.index("<!-- shortcuts:end -->")].strip()
     assert table == markdown_table(), "docs/user-guide.md is out of date: paste `python -m app.ui.shortcuts` into it"
 
 
@@ -112,7 +115,8 @@ def test_f1_shows_every_shortcut_by_group(qtbot, window: MainWindow, keys: str) 
         cell = dialog.findChild(QWidget, f"keys_{entry.id}")
         assert cell is not None
         assert [b.text() for b in cell.findChildren(QLabel, "key")] == [
-            QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in entry.keys]
+            QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in entry.keys
+        ]
 
 
 def test_the_help_menu_has_shortcuts_and_about(window: MainWindow) -> None:

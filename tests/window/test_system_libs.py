@@ -22,8 +22,12 @@ from app.ui.system_libs import X11_LIBRARIES, missing_x11_libraries, uses_xcb, x
         pytest.param({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}, "linux", False, id="offscreen"),
         pytest.param({"QT_QPA_PLATFORM": "xcb"}, "linux", True, id="xcb-asked"),
         pytest.param({"QT_QPA_PLATFORM": "xcb:foo=1"}, "linux", True, id="xcb-with-options"),
-        pytest.param({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0", "XDG_SESSION_TYPE": "wayland"}, "linux",
-                     False, id="wayland-session"),
+        pytest.param(
+            {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0", "XDG_SESSION_TYPE": "wayland"},
+            "linux",
+            False,
+            id="wayland-session",
+        ),
         pytest.param({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, "linux", True, id="x11-session-with-wayland"),
         pytest.param({}, "linux", False, id="nothing"),
         pytest.param({"DISPLAY": ":0"}, "darwin", False, id="macos"),
@@ -50,8 +54,9 @@ def _broken(tmp_path: Path, *names: str) -> dict[str, str]:
 def test_missing_x_libraries_are_named_with_their_packages_and_exit_2(tmp_path: Path) -> None:
     env = _broken(tmp_path, "libxcb-icccm.so.4", "libxcb-keysyms.so.1")
     data = tmp_path / "data"
-    r = subprocess.run([sys.executable, "-m", "app", "--data-dir", str(data)], env=env, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "app", "--data-dir", str(data)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2, r.stderr
     assert "libxcb-icccm.so.4, libxcb-keysyms.so.1" in r.stderr
     assert "sudo apt install libxcb-icccm4 libxcb-keysyms1" in r.stderr

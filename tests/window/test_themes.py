@@ -28,7 +28,6 @@ UI = Path(__file__).resolve().parents[2] / "app" / "ui"
 ALLOWED = {"theme.py"}
 
 
-
 @pytest.fixture(autouse=True)
 def _system_theme_after(qapp: QApplication) -> Iterator[None]:
     """The application is shared by the whole run: every test leaves it on the system's palette."""
@@ -210,8 +209,9 @@ def test_a_window_left_on_a_screen_that_is_gone_comes_back_onto_one_that_is_ther
 
 
 def test_damaged_geometry_bytes_leave_the_default_size(qtbot, loop, ini: Path) -> None:
-    ini.write_text("[window]\ngeometry=@ByteArray(not a geometry)\nlist_splitter=@ByteArray(nor this)\n",
-                   encoding="utf-8")
+    ini.write_text(
+        "[window]\ngeometry=@ByteArray(not a geometry)\nlist_splitter=@ByteArray(nor this)\n", encoding="utf-8"
+    )
     w = make_window(qtbot, ini)
     assert w.isVisible() and w.width() > 300
 
@@ -253,9 +253,13 @@ def test_the_desktop_turning_dark_is_followed_when_its_palette_is_not(qtbot, loo
 def test_no_widget_names_a_colour_of_its_own() -> None:
     """Colours come from the palette (app.ui.theme), so a theme switch reaches every widget."""
     colour = re.compile(r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b|\brgba?\(|QColor\(\"|GlobalColor\.(?!transparent)")
-    found = [f"{path.relative_to(UI)}:{n}: {line.strip()}"
-             for path in sorted(UI.rglob("*.py")) if path.name not in ALLOWED
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if colour.search(line)]
+    found = [
+        f"{path.relative_to(UI)}:{n}: {line.strip()}"
+        for path in sorted(UI.rglob("*.py"))
+        if path.name not in ALLOWED
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if colour.search(line)
+    ]
     assert found == []
 
 

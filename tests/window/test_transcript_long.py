@@ -21,9 +21,16 @@ def _conversation(n: int) -> list[MessageView]:
     out = []
     for i in range(n):
         role = "user" if i % 2 == 0 else "assistant"
-        out.append(MessageView(role=role, text=f"message number {i}. " + "words to wrap " * (5 + i % 40),
-                               state=GenerationState.COMPLETED if role == "assistant" else None, message_id=i + 1,
-                               completion_tokens=12, reasoning="an old thought" if i == 3 else ""))
+        out.append(
+            MessageView(
+                role=role,
+                text=f"message number {i}. " + "words to wrap " * (5 + i % 40),
+                state=GenerationState.COMPLETED if role == "assistant" else None,
+                message_id=i + 1,
+                completion_tokens=12,
+                reasoning="an old thought" if i == 3 else "",
+            )
+        )
     return out
 
 
@@ -105,21 +112,37 @@ def test_opening_a_search_result_far_up_renders_down_to_it(qtbot) -> None:
 def _varied(n: int) -> list[MessageView]:
     """Answers with what a batch copies: lists, a table, code (coloured later), a rule, links,
     folded reasoning, branch arrows, the out-of-view note and each kind of footer."""
-    answers = ["1. one\n2. two\n   - nested *a*\n\n> a quote\n\n---\n\n[a link](https://example.com)",
-               "```python\nvalue = compute(1)  # step\n```\n\n| a | b |\n|:-:|--:|\n| 1 | 2 |",
-               "# A heading\n\n~~struck~~ **bold** `code`\n\n5. five\n6. six"]
-    states = [GenerationState.COMPLETED, GenerationState.FAILED, GenerationState.CANCELLED,
-              GenerationState.INTERRUPTED]
+    answers = [
+        "1. one\n2. two\n   - nested *a*\n\n> a quote\n\n---\n\n[a link](https://example.com)",
+        "```python\nvalue = compute(1)  # step\n```\n\n| a | b |\n|:-:|--:|\n| 1 | 2 |",
+        "# A heading\n\n~~struck~~ **bold** `code`\n\n5. five\n6. six",
+    ]
+    states = [GenerationState.COMPLETED, GenerationState.FAILED, GenerationState.CANCELLED, GenerationState.INTERRUPTED]
     out = []
     for i in range(n):
         if i % 2 == 0 and i % 6 != 4:  # now and then two answers in a row, so batches start with either
-            out.append(MessageView("user", f"Question {i}\nline two", message_id=i + 1,
-                                   siblings=(i + 1, 900 + i) if i % 10 == 0 else (), out_of_view=i % 7 == 0))
+            out.append(
+                MessageView(
+                    "user",
+                    f"Question {i}\nline two",
+                    message_id=i + 1,
+                    siblings=(i + 1, 900 + i) if i % 10 == 0 else (),
+                    out_of_view=i % 7 == 0,
+                )
+            )
         else:
-            out.append(MessageView("assistant", answers[i % 3] * (1 + i % 4), states[i % 4], completion_tokens=7,
-                                   error_message="boom", message_id=i + 1,
-                                   reasoning=f"thought {i}" if i % 5 == 1 else "",
-                                   siblings=(i + 1, 900 + i) if i % 9 == 1 else ()))
+            out.append(
+                MessageView(
+                    "assistant",
+                    answers[i % 3] * (1 + i % 4),
+                    states[i % 4],
+                    completion_tokens=7,
+                    error_message="boom",
+                    message_id=i + 1,
+                    reasoning=f"thought {i}" if i % 5 == 1 else "",
+                    siblings=(i + 1, 900 + i) if i % 9 == 1 else (),
+                )
+            )
     return out
 
 

@@ -15,22 +15,45 @@ from engine.states import GenerationState
 @pytest.mark.parametrize(
     ("message", "footer"),
     [
-        pytest.param(MessageView("assistant", "hi", GenerationState.COMPLETED, ttft_ms=24.4,
-                                 tokens_per_s=141.6, completion_tokens=87),
-                     "TTFT 24 ms · 142 tok/s · 87 tokens", id="completed"),
-        pytest.param(MessageView("assistant", "hi", GenerationState.COMPLETED, ttft_ms=80, tokens_per_s=103,
-                                 completion_tokens=9, threads=2),
-                     "TTFT 80 ms · 103 tok/s on 2 threads · 9 tokens", id="completed-local-threads"),
-        pytest.param(MessageView("assistant", "hi", GenerationState.COMPLETED, completion_tokens=1),
-                     "1 token", id="completed-one-token-no-timing"),
-        pytest.param(MessageView("assistant", "h", GenerationState.CANCELLED, cancel_reason="user"),
-                     "stopped", id="cancelled"),
-        pytest.param(MessageView("assistant", "h", GenerationState.CANCELLED, cancel_reason="timeout"),
-                     "stopped (took too long)", id="timeout"),
-        pytest.param(MessageView("assistant", "", GenerationState.FAILED, error_message="disk full"),
-                     "failed: disk full", id="failed"),
-        pytest.param(MessageView("assistant", "par", GenerationState.INTERRUPTED), "interrupted",
-                     id="interrupted"),
+        pytest.param(
+            MessageView(
+                "assistant", "hi", GenerationState.COMPLETED, ttft_ms=24.4, tokens_per_s=141.6, completion_tokens=87
+            ),
+            "TTFT 24 ms · 142 tok/s · 87 tokens",
+            id="completed",
+        ),
+        pytest.param(
+            MessageView(
+                "assistant",
+                "hi",
+                GenerationState.COMPLETED,
+                ttft_ms=80,
+                tokens_per_s=103,
+                completion_tokens=9,
+                threads=2,
+            ),
+            "TTFT 80 ms · 103 tok/s on 2 threads · 9 tokens",
+            id="completed-local-threads",
+        ),
+        pytest.param(
+            MessageView("assistant", "hi", GenerationState.COMPLETED, completion_tokens=1),
+            "1 token",
+            id="completed-one-token-no-timing",
+        ),
+        pytest.param(
+            MessageView("assistant", "h", GenerationState.CANCELLED, cancel_reason="user"), "stopped", id="cancelled"
+        ),
+        pytest.param(
+            MessageView("assistant", "h", GenerationState.CANCELLED, cancel_reason="timeout"),
+            "stopped (took too long)",
+            id="timeout",
+        ),
+        pytest.param(
+            MessageView("assistant", "", GenerationState.FAILED, error_message="disk full"),
+            "failed: disk full",
+            id="failed",
+        ),
+        pytest.param(MessageView("assistant", "par", GenerationState.INTERRUPTED), "interrupted", id="interrupted"),
         pytest.param(MessageView("assistant", "", GenerationState.STREAMING), "", id="streaming"),
         pytest.param(MessageView("user", "hello"), "", id="user"),
     ],

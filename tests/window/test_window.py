@@ -134,8 +134,15 @@ def test_model_error_is_shown_and_browsing_still_works(qtbot, loop) -> None:
     store = FakeStore()
     cid = store.add_conversation("saved chat")
     store.add_message(cid, "user", "an old question")
-    store.add_message(cid, "assistant", "an old answer", state=GenerationState.COMPLETED,
-                      ttft_ms=30.0, tokens_per_s=120.0, completion_tokens=4)
+    store.add_message(
+        cid,
+        "assistant",
+        "an old answer",
+        state=GenerationState.COMPLETED,
+        ttft_ms=30.0,
+        tokens_per_s=120.0,
+        completion_tokens=4,
+    )
     service = FakeChatService(store, model_state="loading", model_name="broken")
     vm = MainViewModel(service, store)
     w = MainWindow(vm)
@@ -168,11 +175,13 @@ def test_status_line_shows_model_name_and_state(qtbot, window, service) -> None:
 def test_history_shows_stopped_failed_and_interrupted_answers(qtbot, loop) -> None:
     store = FakeStore()
     cid = store.add_conversation("mixed")
-    for i, (state, extra) in enumerate([
-        (GenerationState.CANCELLED, {"cancel_reason": "user"}),
-        (GenerationState.FAILED, {"error_code": "oom", "error_message": "Out of memory."}),
-        (GenerationState.INTERRUPTED, {}),
-    ]):
+    for i, (state, extra) in enumerate(
+        [
+            (GenerationState.CANCELLED, {"cancel_reason": "user"}),
+            (GenerationState.FAILED, {"error_code": "oom", "error_message": "Out of memory."}),
+            (GenerationState.INTERRUPTED, {}),
+        ]
+    ):
         store.add_message(cid, "user", f"question {i}")
         store.add_message(cid, "assistant", f"answer {i}", state=state, **extra)
     vm = MainViewModel(FakeChatService(store), store)
@@ -269,12 +278,16 @@ def test_a_turn_updates_its_one_row_without_reading_the_whole_list(qtbot, window
     assert window.conversations.view.currentIndex().row() == 0  # still the one shown
 
 
-@pytest.mark.parametrize("steps", [
-    [(1, 10.0), (2, 20.0), (3, 30.0)],  # inserts, newest first
-    [(1, 10.0), (2, 20.0), (3, 30.0), (1, 40.0)],  # the last moves to the top
-    [(1, 10.0), (2, 20.0), (3, 30.0), (3, 5.0)],  # the first moves to the bottom
-    [(1, 10.0), (2, 20.0), (3, 30.0), (2, 20.0)],  # changed in place (a new title)
-], ids=["insert", "move-up", "move-down", "in-place"])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [(1, 10.0), (2, 20.0), (3, 30.0)],  # inserts, newest first
+        [(1, 10.0), (2, 20.0), (3, 30.0), (1, 40.0)],  # the last moves to the top
+        [(1, 10.0), (2, 20.0), (3, 30.0), (3, 5.0)],  # the first moves to the bottom
+        [(1, 10.0), (2, 20.0), (3, 30.0), (2, 20.0)],  # changed in place (a new title)
+    ],
+    ids=["insert", "move-up", "move-down", "in-place"],
+)
 def test_the_list_models_row_bookkeeping(qtmodeltester, steps: list[tuple[int, float]]) -> None:
     """Qt's model tester checks every signal against the rows (its end row is inclusive)."""
     model = ConversationListModel()

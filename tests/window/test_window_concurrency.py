@@ -30,7 +30,6 @@ from store import Store
 FORMATS = set(load_formats())
 
 
-
 @pytest.fixture
 def service() -> FakeChatService:
     return FakeChatService(model_name="SmolLM2-135M-Instruct")
@@ -180,7 +179,8 @@ def test_only_the_chat_that_is_answering_refuses_to_send(qtbot, window, service)
 
 # -- the real path: store, engine process and bundled model, a real server on 127.0.0.1 ----------
 def test_a_remote_chat_streams_while_the_local_model_streams_in_the_real_app(
-        qtbot, loop, data_dir: Path, model_path: Path) -> None:
+    qtbot, loop, data_dir: Path, model_path: Path
+) -> None:
     """The server sends "Hello", then holds its reply open until released: meanwhile another
     chat asks this computer's model, whose answer streams and ends; then the remote one ends."""
     first, *frames = openai_stream(["Hello", " from", " the", " server"])
@@ -209,8 +209,9 @@ def test_a_remote_chat_streams_while_the_local_model_streams_in_the_real_app(
             w.route_picker.choose(None)  # this computer
             qtbot.waitUntil(lambda: vm.current.route.is_local)
             send(qtbot, w, "Name three colours.")
-            qtbot.waitUntil(lambda: len(vm.answering) == 2 and all(v == 0 for v in vm.answering.values()),
-                            timeout=20_000)  # both answering at once, neither waiting
+            qtbot.waitUntil(
+                lambda: len(vm.answering) == 2 and all(v == 0 for v in vm.answering.values()), timeout=20_000
+            )  # both answering at once, neither waiting
             local = vm.current.conversation_id
             qtbot.waitUntil(lambda: bool(vm.current.messages[-1].footer), timeout=60_000)
             assert "tok/s" in shown(w) and vm.current.messages[-1].text.strip()

@@ -86,8 +86,7 @@ class Person:
         self.stage = "wait-window"
 
     def window(self) -> MainWindow | None:
-        return next((w for w in self.app.topLevelWidgets()
-                     if isinstance(w, MainWindow) and w.isVisible()), None)
+        return next((w for w in self.app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()), None)
 
     def tick(self) -> None:
         try:
@@ -114,8 +113,12 @@ class Person:
             QTest.keyClicks(w.composer, self.PROMPT)
             QTest.keyClick(w.composer, Qt.Key.Key_Return)
             self.stage = "wait-answer"
-        elif self.stage == "wait-answer" and w.vm.current.messages[-1:] and \
-                w.vm.current.messages[-1].footer and not w.vm.busy:
+        elif (
+            self.stage == "wait-answer"
+            and w.vm.current.messages[-1:]
+            and w.vm.current.messages[-1].footer
+            and not w.vm.busy
+        ):
             self.answer_footer = w.vm.current.messages[-1].footer
             self.stage = "done"
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C in the terminal: a normal close
@@ -163,8 +166,9 @@ def test_a_damaged_database_is_explained_in_a_window_too(qapp, data_dir: Path, m
     assert (data_dir / "hearth.db").read_bytes() == before
 
 
-def test_a_slow_database_open_keeps_the_loop_running_and_says_so(qapp, data_dir: Path, model_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_slow_database_open_keeps_the_loop_running_and_says_so(
+    qapp, data_dir: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Opening the store (a migration with its backup, a slow disk) happens in a worker
     thread: Qt's timers keep firing, and a small window tells the person what is going on."""
     real_open = Store.open.__func__  # type: ignore[attr-defined]
@@ -179,8 +183,11 @@ def test_a_slow_database_open_keeps_the_loop_running_and_says_so(qapp, data_dir:
 
     def tick() -> None:
         ticks.append(time.monotonic())
-        notes.extend(w.text() for w in qapp.topLevelWidgets()
-                     if isinstance(w, QLabel) and w.isVisible() and "Opening your conversations" in w.text())
+        notes.extend(
+            w.text()
+            for w in qapp.topLevelWidgets()
+            if isinstance(w, QLabel) and w.isVisible() and "Opening your conversations" in w.text()
+        )
         window = next((w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()), None)
         if window is not None:
             window.close()

@@ -118,8 +118,9 @@ def top_line(window: MainWindow) -> str:
     return cursor.block().text()[:40]
 
 
-def test_opening_and_closing_the_panel_keeps_the_place_being_read(qtbot, window: MainWindow,
-                                                                   service: FakeChatService) -> None:
+def test_opening_and_closing_the_panel_keeps_the_place_being_read(
+    qtbot, window: MainWindow, service: FakeChatService
+) -> None:
     cid = long_chat(service)
     run(qtbot, window.vm.open_conversation(cid))
     window.resize(1040, 720)
@@ -158,14 +159,16 @@ def test_a_long_context_warning_wraps_and_leaves_the_list_its_width(qtbot, windo
 
 # -- the list's scroll bar -----------------------------------------------------------------
 def dark_share(image: QImage) -> float:
-    dark = sum(1 for y in range(image.height()) for x in range(image.width())
-               if image.pixelColor(x, y).lightness() < 24)
+    dark = sum(
+        1 for y in range(image.height()) for x in range(image.width()) if image.pixelColor(x, y).lightness() < 24
+    )
     return dark / (image.width() * image.height())
 
 
 @pytest.mark.parametrize("theme", [Theme.LIGHT, Theme.DARK], ids=["light", "dark"])
-def test_the_list_scroll_bar_is_drawn_in_the_themes_colours(qtbot, window: MainWindow, service: FakeChatService,
-                                                            theme: Theme) -> None:
+def test_the_list_scroll_bar_is_drawn_in_the_themes_colours(
+    qtbot, window: MainWindow, service: FakeChatService, theme: Theme
+) -> None:
     for i in range(80):
         service.store.add_conversation(f"Conversation {i}")
     run(qtbot, window.vm.refresh_conversations())
@@ -182,6 +185,7 @@ def test_the_list_scroll_bar_is_drawn_in_the_themes_colours(qtbot, window: MainW
 def luminance(c: QColor) -> float:
     def channel(v: float) -> float:
         return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
     return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
 
 
@@ -194,8 +198,11 @@ def indicator_contrast(widget: QRadioButton | QCheckBox) -> float:
     """The strongest contrast between the indicator's pixels and the window behind it."""
     option = QStyleOptionButton()
     widget.initStyleOption(option)
-    element = QStyle.SubElement.SE_RadioButtonIndicator if isinstance(widget, QRadioButton) \
+    element = (
+        QStyle.SubElement.SE_RadioButtonIndicator
+        if isinstance(widget, QRadioButton)
         else QStyle.SubElement.SE_CheckBoxIndicator
+    )
     rect = widget.style().subElementRect(element, option, widget)
     image = widget.grab(rect).toImage()
     window = widget.palette().color(QPalette.ColorRole.Window)

@@ -38,10 +38,16 @@ def imports_of(tree: ast.AST) -> list[tuple[int, str]]:
 def main_window_uses(source: str) -> list[str]:
     """Where a module imports the main window's module or names MainWindow."""
     tree = ast.parse(source)
-    found = [f"line {line} imports {name}" for line, name in imports_of(tree)
-             if name == MAIN_WINDOW or name.startswith(MAIN_WINDOW + ".") or name.endswith(".MainWindow")]
-    found += [f"line {node.lineno} names MainWindow" for node in ast.walk(tree)
-              if isinstance(node, ast.Name) and node.id == "MainWindow"]
+    found = [
+        f"line {line} imports {name}"
+        for line, name in imports_of(tree)
+        if name == MAIN_WINDOW or name.startswith(MAIN_WINDOW + ".") or name.endswith(".MainWindow")
+    ]
+    found += [
+        f"line {node.lineno} names MainWindow"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and node.id == "MainWindow"
+    ]
     return found
 
 
@@ -67,28 +73,32 @@ def _helpers() -> list[Path]:
 @pytest.mark.parametrize("path", _helpers(), ids=lambda p: p.name)
 def test_a_helper_does_not_know_the_main_window(path: Path) -> None:
     assert main_window_uses(path.read_text(encoding="utf-8")) == [], (
-        f"{path.name}: a window helper gets what it uses from the window's wiring, not the window")
+        f"{path.name}: a window helper gets what it uses from the window's wiring, not the window"
+    )
 
 
 @pytest.mark.parametrize("path", sorted(WINDOWS.glob("*.py")), ids=lambda p: p.name)
 def test_no_window_module_reaches_into_another_objects_private_members(path: Path) -> None:
-    assert private_reaches(path.read_text(encoding="utf-8")) == [], (
-        f"{path.name}: make it public, or pass a callable")
+    assert private_reaches(path.read_text(encoding="utf-8")) == [], f"{path.name}: make it public, or pass a callable"
 
 
 def test_the_checks_see_what_they_must_refuse() -> None:
     """Guards the guards: the shapes the helpers had before they were narrowed are caught."""
-    old = ("from typing import TYPE_CHECKING\n"
-           "if TYPE_CHECKING:\n"
-           "    from app.ui.windows.main_window import MainWindow\n"
-           "class ListActions:\n"
-           "    def __init__(self, window: MainWindow) -> None:\n"
-           "        self.window = window\n"
-           "    def restored(self, row):\n"
-           "        self.window._open(row.id)\n")
-    assert main_window_uses(old) == ["line 3 imports app.ui.windows.main_window",
-                                     "line 3 imports app.ui.windows.main_window.MainWindow",
-                                     "line 5 names MainWindow"]
+    old = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from app.ui.windows.main_window import MainWindow\n"
+        "class ListActions:\n"
+        "    def __init__(self, window: MainWindow) -> None:\n"
+        "        self.window = window\n"
+        "    def restored(self, row):\n"
+        "        self.window._open(row.id)\n"
+    )
+    assert main_window_uses(old) == [
+        "line 3 imports app.ui.windows.main_window",
+        "line 3 imports app.ui.windows.main_window.MainWindow",
+        "line 5 names MainWindow",
+    ]
     assert private_reaches(old) == ["line 8 reaches self.window._open"]
     assert main_window_uses("from . import main_window\n") == ["line 1 imports app.ui.windows.main_window"]
     assert private_reaches("self._timer.start()\ncls._made\nx.__class__\n") == []

@@ -16,7 +16,8 @@ from store import Store
 
 
 def test_prompt_streams_stop_works_and_the_conversation_survives_a_restart(
-        qtbot, app_factory, model_path: Path) -> None:
+    qtbot, app_factory, model_path: Path
+) -> None:
     first = app_factory()
     first.load(model_path)
     assert first.window.status.model_label.text().endswith("ready")
@@ -52,13 +53,18 @@ def test_prompt_streams_stop_works_and_the_conversation_survives_a_restart(
 
 @pytest.mark.parametrize("bad", ["missing", "not_gguf"])
 def test_a_bad_model_file_is_explained_and_the_app_stays_usable(
-        qtbot, app_factory, data_dir: Path, not_gguf_file: Path, bad: str) -> None:
+    qtbot, app_factory, data_dir: Path, not_gguf_file: Path, bad: str
+) -> None:
     seed = Store.open(db_path(data_dir))
     ids = run(qtbot, seed.create_turn(None, "a question from yesterday", "smollm2"))
     seed.checkpoint(ids.generation_id, "an answer")
-    seed.finalize(ids.generation_id, text="an answer from yesterday", state=GenerationState.COMPLETED,
-                  metrics={"ttft_ms": 21.0, "tokens_per_s": 150.0, "completion_tokens": 6},
-                  final_token_at=time.perf_counter()).result(10)
+    seed.finalize(
+        ids.generation_id,
+        text="an answer from yesterday",
+        state=GenerationState.COMPLETED,
+        metrics={"ttft_ms": 21.0, "tokens_per_s": 150.0, "completion_tokens": 6},
+        final_token_at=time.perf_counter(),
+    ).result(10)
     seed.close()
 
     path = data_dir / "nowhere" / "model.gguf" if bad == "missing" else not_gguf_file
@@ -82,7 +88,8 @@ def test_a_bad_model_file_is_explained_and_the_app_stays_usable(
 
 
 def test_an_answer_interrupted_by_a_crash_can_be_continued_in_place(
-        qtbot, app_factory, data_dir: Path, model_path: Path) -> None:
+    qtbot, app_factory, data_dir: Path, model_path: Path
+) -> None:
     # What a crash leaves behind: a checkpointed answer, never finalized.
     seed = Store.open(db_path(data_dir))
     ids = run(qtbot, seed.create_turn(None, "Count from 1 to 20, one number per line.", "smollm2"))
@@ -113,14 +120,16 @@ def test_an_answer_interrupted_by_a_crash_can_be_continued_in_place(
 
 
 def test_failing_saves_are_shown_until_they_work_again_and_backup_writes_a_copy(
-        qtbot, app_factory, data_dir: Path, tmp_path: Path) -> None:
+    qtbot, app_factory, data_dir: Path, tmp_path: Path
+) -> None:
     import sqlite3
     import threading
 
     seed = Store.open(db_path(data_dir))
     ids = run(qtbot, seed.create_turn(None, "keep this chat", "smollm2"))
-    seed.finalize(ids.generation_id, text="kept", state=GenerationState.COMPLETED, metrics={},
-                  final_token_at=time.perf_counter()).result(10)
+    seed.finalize(
+        ids.generation_id, text="kept", state=GenerationState.COMPLETED, metrics={}, final_token_at=time.perf_counter()
+    ).result(10)
     seed.close()
     app = app_factory()
     w = app.window
@@ -142,8 +151,7 @@ def test_failing_saves_are_shown_until_they_work_again_and_backup_writes_a_copy(
     app.close()
 
 
-def test_the_window_survives_the_engine_dying_mid_answer_and_recovers(
-        qtbot, app_factory, model_path: Path) -> None:
+def test_the_window_survives_the_engine_dying_mid_answer_and_recovers(qtbot, app_factory, model_path: Path) -> None:
     import os
     import signal
 
@@ -166,11 +174,12 @@ def test_the_window_survives_the_engine_dying_mid_answer_and_recovers(
     app.close()
 
 
-def test_a_model_without_a_chat_template_is_named_in_the_window(qtbot, app_factory, model_path: Path,
-                                                                tmp_path: Path) -> None:
+def test_a_model_without_a_chat_template_is_named_in_the_window(
+    qtbot, app_factory, model_path: Path, tmp_path: Path
+) -> None:
     raw = bytearray(model_path.read_bytes())
     at = raw.find(b"tokenizer.chat_template")
-    raw[at:at + 23] = b"tokenizer.chat_templatX"  # same length: the file simply has no template any more
+    raw[at : at + 23] = b"tokenizer.chat_templatX"  # same length: the file simply has no template any more
     base = tmp_path / "smollm2-base.gguf"
     base.write_bytes(bytes(raw))
     app = app_factory()

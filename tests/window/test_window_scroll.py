@@ -14,7 +14,6 @@ from app.ui.windows.main_window import MainWindow
 LONG = " ".join(f"word{i}" for i in range(120))  # a few lines each: 20 of them fill several screens
 
 
-
 @pytest.fixture
 def service() -> FakeChatService:
     s = FakeChatService()

@@ -83,7 +83,7 @@ def test_a_200kb_answer_costs_the_same_per_frame_at_its_end_as_at_its_start(qtbo
     """Each frame redraws only the block still being written: late in a 200 KB answer, every
     document change is at its end and small, and the total drawn is a small multiple of the answer."""
     text = _long_markdown()
-    chunks = [text[i:i + 17] for i in range(0, len(text), 17)]
+    chunks = [text[i : i + 17] for i in range(0, len(text), 17)]
     assert len(text.encode()) > 200_000
     _send(qtbot, window, Reply(chunks, delay_s=0))
     qtbot.waitUntil(lambda: window.vm.busy)
@@ -106,8 +106,11 @@ def test_a_200kb_answer_costs_the_same_per_frame_at_its_end_as_at_its_start(qtbo
     assert len(changes) >= 10, "the answer should have arrived over many frames"
     # Code blocks are coloured in idle time: format changes (as many characters out as in, the
     # length unchanged) that may land on any code block. The text itself only grows at the end.
-    changes = [c for i, c in enumerate(changes)
-               if not (c[1] == c[2] and (changes[i + 1][3] if i + 1 < len(changes) else length[0]) == c[3])]
+    changes = [
+        c
+        for i, c in enumerate(changes)
+        if not (c[1] == c[2] and (changes[i + 1][3] if i + 1 < len(changes) else length[0]) == c[3])
+    ]
     late = [c for c in changes if c[3] > 100_000]
     assert late, "the stream should still have been drawing past 100 KB"
     assert all(length_before - position < 1_000 and removed < 1_000 for position, removed, _a, length_before in late)

@@ -14,5 +14,14 @@ from app.core.exchange.importing import (
     read_conversations,
 )
 
-__all__ = ["MAX_IMPORT_BYTES", "ExchangeStore", "ExportFormat", "ImportReport", "export_text", "import_file",
-           "read_conversations", "read_json_file", "write_export"]
+__all__ = [
+    "MAX_IMPORT_BYTES",
+    "ExchangeStore",
+    "ExportFormat",
+    "ImportReport",
+    "export_text",
+    "import_file",
+    "read_conversations",
+    "read_json_file",
+    "write_export",
+]

@@ -30,8 +30,11 @@ from store.exchange import ExchangeConversation, ExchangeGeneration, ExchangeMes
 
 __all__ = ["from_chatgpt", "is_chatgpt"]
 
-_FINISH = {"stop": ("completed", "stop", None), "max_tokens": ("completed", "length", None),
-           "interrupted": ("cancelled", None, "user")}
+_FINISH = {
+    "stop": ("completed", "stop", None),
+    "max_tokens": ("completed", "length", None),
+    "interrupted": ("cancelled", None, "user"),
+}
 
 
 def is_chatgpt(value: object) -> bool:
@@ -61,8 +64,14 @@ def from_chatgpt(value: dict[str, object]) -> Incoming | Rejected:
     updated = time_of(value.get("update_time")) or max([*times, created])
     current = value.get("current_node")
     leaf = walk.anchor.get(current) if isinstance(current, str) else None
-    conversation = ExchangeConversation(title=title, created_at=created, updated_at=updated, settings={},
-                                        messages=tuple(walk.messages), leaf_key=leaf or walk.messages[-1].key)
+    conversation = ExchangeConversation(
+        title=title,
+        created_at=created,
+        updated_at=updated,
+        settings={},
+        messages=tuple(walk.messages),
+        leaf_key=leaf or walk.messages[-1].key,
+    )
     first = next(m for m in walk.messages if m.parent_key is None)
     return Incoming(conversation, _import_key(value, title, nodes, first.content), walk.skipped, repaired)
 
@@ -102,8 +111,11 @@ class _Walk:
 
     def children(self, node_id: str) -> list[str]:
         listed = self.nodes[node_id].get("children")
-        kids = [c for c in listed if isinstance(c, str) and c in self.nodes and _parent(self.nodes[c]) == node_id] \
-            if isinstance(listed, list) else []
+        kids = (
+            [c for c in listed if isinstance(c, str) and c in self.nodes and _parent(self.nodes[c]) == node_id]
+            if isinstance(listed, list)
+            else []
+        )
         # A child that names this parent but is missing from its list still belongs here.
         kids += sorted(k for k in self._by_parent.get(node_id, ()) if k not in kids)
         return list(dict.fromkeys(kids))
@@ -120,8 +132,10 @@ class _Walk:
         out = []
         if self.loops:
             loops = "a loop" if self.loops == 1 else f"{self.loops} loops"
-            out.append(f"its message tree had {loops} (messages answering each other): cut at the earliest "
-                       "message, every message kept")
+            out.append(
+                f"its message tree had {loops} (messages answering each other): cut at the earliest "
+                "message, every message kept"
+            )
         if self.orphans:
             out.append(f"{self.orphans} of its messages answered one missing from the file: kept as new branches")
         return out
@@ -143,7 +157,8 @@ class _Walk:
     def _walk(self, roots: list[str]) -> None:
         # (node, kept ancestor, the answer it may continue, that ancestor's time)
         stack: list[tuple[str, str | None, str | None, float]] = [
-            (root, None, None, self.created) for root in reversed(roots)]
+            (root, None, None, self.created) for root in reversed(roots)
+        ]
         while stack:
             node_id, anchor, answer, when = stack.pop()
             if node_id in self.anchor:
@@ -155,8 +170,9 @@ class _Walk:
             follow = answer if len(kids) == 1 else None
             stack.extend((kid, anchor, follow, when) for kid in reversed(kids))
 
-    def _visit(self, node_id: str, anchor: str | None, answer: str | None, when: float
-               ) -> tuple[str | None, str | None, float]:
+    def _visit(
+        self, node_id: str, anchor: str | None, answer: str | None, when: float
+    ) -> tuple[str | None, str | None, float]:
         got = _convert(self.nodes[node_id].get("message"), when)
         if isinstance(got, _Skip):
             if got.reason != "empty root":
@@ -175,9 +191,12 @@ class _Walk:
         i = self.index[key]
         first = self.messages[i]
         self.messages[i] = replace(
-            first, content="\n\n".join(t for t in (first.content, step.content) if t.strip()),
+            first,
+            content="\n\n".join(t for t in (first.content, step.content) if t.strip()),
             reasoning="\n\n".join(t for t in (first.reasoning, step.reasoning) if t.strip()),
-            updated_at=max(first.updated_at, step.updated_at), generation=step.generation or first.generation)
+            updated_at=max(first.updated_at, step.updated_at),
+            generation=step.generation or first.generation,
+        )
 
 
 def _parent(node: dict[str, object]) -> str | None:
@@ -220,8 +239,9 @@ def _convert(message: object, when: float) -> ExchangeMessage | _Skip:
     elif kind == "thoughts":
         thoughts = content.get("thoughts")
         steps = thoughts if isinstance(thoughts, list) else []
-        reasoning = "\n\n".join(str(t["content"]) for t in steps
-                                  if isinstance(t, dict) and isinstance(t.get("content"), str))
+        reasoning = "\n\n".join(
+            str(t["content"]) for t in steps if isinstance(t, dict) and isinstance(t.get("content"), str)
+        )
     elif kind == "reasoning_recap":
         return _Skip("reasoning recap", role)
     elif isinstance(content.get("text"), str):
@@ -235,9 +255,16 @@ def _convert(message: object, when: float) -> ExchangeMessage | _Skip:
         return _Skip("empty", role)
     created = time_of(message.get("create_time")) or when
     updated = time_of(message.get("update_time")) or created
-    return ExchangeMessage(key="", parent_key=None, role=role, content=clean_text(text),
-                           reasoning=clean_text(reasoning), created_at=created, updated_at=max(created, updated),
-                           generation=_generation(message, metadata, created, updated) if role == "assistant" else None)
+    return ExchangeMessage(
+        key="",
+        parent_key=None,
+        role=role,
+        content=clean_text(text),
+        reasoning=clean_text(reasoning),
+        created_at=created,
+        updated_at=max(created, updated),
+        generation=_generation(message, metadata, created, updated) if role == "assistant" else None,
+    )
 
 
 def _parts(parts: object) -> str:
@@ -258,12 +285,18 @@ def _parts(parts: object) -> str:
     return "\n\n".join(p for p in out if p)
 
 
-def _generation(message: dict[str, object], metadata: dict[str, object], created: float, updated: float
-                ) -> ExchangeGeneration:
+def _generation(
+    message: dict[str, object], metadata: dict[str, object], created: float, updated: float
+) -> ExchangeGeneration:
     finish = metadata.get("finish_details")
     kind = finish.get("type") if isinstance(finish, dict) else None
     state, stop_reason, cancel_reason = _FINISH.get(kind if isinstance(kind, str) else "", ("completed", None, None))
     model = metadata.get("model_slug")
-    return ExchangeGeneration(model=clean_text(model) if isinstance(model, str) and model else "chatgpt", state=state,
-                              created_at=created, finished_at=max(created, updated), stop_reason=stop_reason,
-                              cancel_reason=cancel_reason)
+    return ExchangeGeneration(
+        model=clean_text(model) if isinstance(model, str) and model else "chatgpt",
+        state=state,
+        created_at=created,
+        finished_at=max(created, updated),
+        stop_reason=stop_reason,
+        cancel_reason=cancel_reason,
+    )

@@ -26,40 +26,48 @@ def read_json_file(path: Path, *, limit: int = MAX_IMPORT_BYTES) -> object:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > limit:
-                raise ExchangeError("too_big",
-                                    f"{path} is {_size(size)}; Hearth imports files up to {_size(limit)}. "
-                                    "Nothing was imported.")
+                raise ExchangeError(
+                    "too_big",
+                    f"{path} is {_size(size)}; Hearth imports files up to {_size(limit)}. Nothing was imported.",
+                )
             data = f.read(limit + 1)  # a pipe or device has no size: read no more than the limit
     except IsADirectoryError:
-        raise ExchangeError("unreadable",
-                            f"{path} is a folder; choose the JSON file inside it (for a ChatGPT export, "
-                            "conversations.json).") from None
+        raise ExchangeError(
+            "unreadable",
+            f"{path} is a folder; choose the JSON file inside it (for a ChatGPT export, conversations.json).",
+        ) from None
     except FileNotFoundError:
         raise ExchangeError("unreadable", f"{path} does not exist.") from None
     except OSError as e:
         raise ExchangeError("unreadable", f"Could not read {path}: {e.strerror or e}.") from None
     if len(data) > limit:
-        raise ExchangeError("too_big",
-                            f"{path} is larger than {_size(limit)}, the most Hearth imports. Nothing was imported.")
+        raise ExchangeError(
+            "too_big", f"{path} is larger than {_size(limit)}, the most Hearth imports. Nothing was imported."
+        )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ExchangeError("not_utf8", f"{path} is UTF-16 text; save it as UTF-8 and import it again.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ExchangeError("not_utf8",
-                            f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); it is not "
-                            "a Hearth or ChatGPT export. Nothing was imported.") from None
+        raise ExchangeError(
+            "not_utf8",
+            f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); it is not "
+            "a Hearth or ChatGPT export. Nothing was imported.",
+        ) from None
     if not text.strip():
         raise ExchangeError("not_json", f"{path} is empty. Nothing was imported.")
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ExchangeError("not_json",
-                            f"{path} is not JSON ({e.msg} at line {e.lineno}, column {e.colno}); it is not a Hearth "
-                            "or ChatGPT export. Nothing was imported.") from None
+        raise ExchangeError(
+            "not_json",
+            f"{path} is not JSON ({e.msg} at line {e.lineno}, column {e.colno}); it is not a Hearth "
+            "or ChatGPT export. Nothing was imported.",
+        ) from None
     except RecursionError:
-        raise ExchangeError("not_json", f"{path} is JSON nested too deeply to be a conversation export. "
-                                        "Nothing was imported.") from None
+        raise ExchangeError(
+            "not_json", f"{path} is JSON nested too deeply to be a conversation export. Nothing was imported."
+        ) from None
 
 
 def write_export(path: Path, text: str, *, replace: bool = False) -> Path:
@@ -86,12 +94,13 @@ def write_export(path: Path, text: str, *, replace: bool = False) -> Path:
             Path(tmp).unlink(missing_ok=True)
             raise
     except FileExistsError:
-        raise ExchangeError("exists", f"{path} already exists; choose another name or remove it first. "
-                                      "Nothing was written.") from None
+        raise ExchangeError(
+            "exists", f"{path} already exists; choose another name or remove it first. Nothing was written."
+        ) from None
     except OSError as e:
         raise ExchangeError("unwritable", f"Could not write {path}: {e.strerror or e}.") from None
     return path
 
 
 def _size(n: int) -> str:
-    return f"{n / 1024 ** 3:.1f} GB" if n >= 1024 ** 3 else f"{n / 1024 ** 2:.0f} MB"
+    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.0f} MB"

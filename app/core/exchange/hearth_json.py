@@ -37,8 +37,18 @@ __all__ = ["FORMAT", "VERSION", "from_json", "is_hearth", "to_json"]
 FORMAT = "hearth.conversation"
 VERSION = 1
 _ROLES = frozenset({"user", "assistant", "system"})
-_METRICS = frozenset({"prompt_tokens", "cached_tokens", "completion_tokens", "command_latency_ms", "ttft_ms",
-                      "tokens_per_s", "total_ms", "finalization_lag_ms"})
+_METRICS = frozenset(
+    {
+        "prompt_tokens",
+        "cached_tokens",
+        "completion_tokens",
+        "command_latency_ms",
+        "ttft_ms",
+        "tokens_per_s",
+        "total_ms",
+        "finalization_lag_ms",
+    }
+)
 _UNFINISHED = {GenerationState.QUEUED.value, GenerationState.STREAMING.value}
 
 
@@ -52,13 +62,28 @@ def is_hearth(value: object) -> bool:
 
 def to_json(conversation: ExchangeConversation, *, exported_at: float | None = None) -> dict[str, object]:
     return {
-        "format": FORMAT, "version": VERSION, "exported_at": time.time() if exported_at is None else exported_at,
-        "title": conversation.title, "created_at": conversation.created_at, "updated_at": conversation.updated_at,
-        "pinned_at": conversation.pinned_at, "settings": public_settings(conversation.settings),
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": time.time() if exported_at is None else exported_at,
+        "title": conversation.title,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "pinned_at": conversation.pinned_at,
+        "settings": public_settings(conversation.settings),
         "leaf_id": _id_out(conversation.leaf_key),
-        "messages": [{"id": _id_out(m.key), "parent_id": _id_out(m.parent_key), "role": m.role, "content": m.content,
-                      "reasoning": m.reasoning, "created_at": m.created_at, "updated_at": m.updated_at,
-                      "generation": _generation_out(m.generation)} for m in conversation.messages],
+        "messages": [
+            {
+                "id": _id_out(m.key),
+                "parent_id": _id_out(m.parent_key),
+                "role": m.role,
+                "content": m.content,
+                "reasoning": m.reasoning,
+                "created_at": m.created_at,
+                "updated_at": m.updated_at,
+                "generation": _generation_out(m.generation),
+            }
+            for m in conversation.messages
+        ],
     }
 
 
@@ -69,8 +94,11 @@ def from_json(value: dict[str, object]) -> Incoming | Rejected:
     if isinstance(version, bool) or not isinstance(version, int):
         return Rejected(title, "its format version is missing")
     if version > VERSION:
-        return Rejected(title, f"it was exported by a newer Hearth (format version {version}; this one reads "
-                               f"version {VERSION}): update Hearth to import it")
+        return Rejected(
+            title,
+            f"it was exported by a newer Hearth (format version {version}; this one reads "
+            f"version {VERSION}): update Hearth to import it",
+        )
     try:
         return _read(value, title)
     except _Bad as e:
@@ -94,9 +122,15 @@ def _read(value: dict[str, object], title: str) -> Incoming:
         leaf_key = messages[-1].key
     if leaf_key is not None and leaf_key not in {m.key for m in messages}:
         raise _Bad(f"its branch shown ends at message {leaf_key}, which is not in it")
-    conversation = ExchangeConversation(title=title, created_at=created_at, updated_at=updated_at,
-                                        settings=importable_settings(settings), messages=tuple(messages),
-                                        leaf_key=leaf_key, pinned_at=pinned_at)
+    conversation = ExchangeConversation(
+        title=title,
+        created_at=created_at,
+        updated_at=updated_at,
+        settings=importable_settings(settings),
+        messages=tuple(messages),
+        leaf_key=leaf_key,
+        pinned_at=pinned_at,
+    )
     return Incoming(conversation, _import_key(conversation))
 
 
@@ -123,10 +157,16 @@ def _message(raw: object, index: int) -> ExchangeMessage:
     if not isinstance(content, str) or not isinstance(reasoning, str):
         raise _Bad(f"{where} has no text (content)")
     created_at = _time(raw, "created_at", where)
-    return ExchangeMessage(key=key, parent_key=None if parent is None else _key(parent, f"{where}'s parent_id"),
-                           role=str(role), content=clean_text(content), reasoning=clean_text(reasoning),
-                           created_at=created_at, updated_at=time_of(raw.get("updated_at")) or created_at,
-                           generation=_generation(raw.get("generation"), where, created_at))
+    return ExchangeMessage(
+        key=key,
+        parent_key=None if parent is None else _key(parent, f"{where}'s parent_id"),
+        role=str(role),
+        content=clean_text(content),
+        reasoning=clean_text(reasoning),
+        created_at=created_at,
+        updated_at=time_of(raw.get("updated_at")) or created_at,
+        generation=_generation(raw.get("generation"), where, created_at),
+    )
 
 
 def _generation(raw: object, where: str, created_at: float) -> ExchangeGeneration | None:
@@ -150,10 +190,14 @@ def _generation(raw: object, where: str, created_at: float) -> ExchangeGeneratio
         model=clean_text(model) if isinstance(model, str) and model else "unknown",
         # An answer being written when it was exported can never finish here: it was cut off.
         state=GenerationState.INTERRUPTED.value if state in _UNFINISHED else str(state),
-        created_at=time_of(raw.get("created_at")) or created_at, finished_at=time_of(raw.get("finished_at")),
-        cancel_reason=text("cancel_reason"), error_code=text("error_code"), error_message=text("error_message"),
+        created_at=time_of(raw.get("created_at")) or created_at,
+        finished_at=time_of(raw.get("finished_at")),
+        cancel_reason=text("cancel_reason"),
+        error_code=text("error_code"),
+        error_message=text("error_message"),
         stop_reason=text("stop_reason"),
-        metrics={k: v for k, v in metrics.items() if k in _METRICS and _number(v)})
+        metrics={k: v for k, v in metrics.items() if k in _METRICS and _number(v)},
+    )
 
 
 def _in_tree_order(messages: list[ExchangeMessage]) -> list[ExchangeMessage]:
@@ -205,6 +249,14 @@ def _number(v: object) -> bool:
 def _generation_out(g: ExchangeGeneration | None) -> dict[str, object] | None:
     if g is None:
         return None
-    return {"model": g.model, "state": g.state, "stop_reason": g.stop_reason, "cancel_reason": g.cancel_reason,
-            "error_code": g.error_code, "error_message": g.error_message, "created_at": g.created_at,
-            "finished_at": g.finished_at, "metrics": {k: v for k, v in g.metrics.items() if _number(v)}}
+    return {
+        "model": g.model,
+        "state": g.state,
+        "stop_reason": g.stop_reason,
+        "cancel_reason": g.cancel_reason,
+        "error_code": g.error_code,
+        "error_message": g.error_message,
+        "created_at": g.created_at,
+        "finished_at": g.finished_at,
+        "metrics": {k: v for k, v in g.metrics.items() if _number(v)},
+    }

@@ -39,8 +39,9 @@ ExportFormat = Literal["md", "json"]
 class ExchangeStore(Protocol):
     async def export_conversation(self, conversation_id: int) -> ExchangeConversation: ...
 
-    async def import_conversation(self, conversation: ExchangeConversation, import_key: str
-                                  ) -> ConversationChange | None: ...
+    async def import_conversation(
+        self, conversation: ExchangeConversation, import_key: str
+    ) -> ConversationChange | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,9 @@ class ImportReport:
     def problems(self) -> int:
         """Conversations that could not be imported (not counting those already here), or were
         damaged in the file and imported mended."""
-        return (sum(1 for s in self.skipped if s.broken) + sum(1 for i in self.imported if i.repaired)
-                + self.messages_cut)
+        return (
+            sum(1 for s in self.skipped if s.broken) + sum(1 for i in self.imported if i.repaired) + self.messages_cut
+        )
 
     def text(self) -> str:
         """One line for a person, e.g. "3 conversations imported (41 messages), 1 skipped: already imported"."""
@@ -81,24 +83,33 @@ class ImportReport:
         if self.skipped:
             reasons = Counter(s.reason for s in self.skipped)
             line += f", {len(self.skipped)} skipped: " + "; ".join(
-                f"{r} ({c})" if c > 1 else r for r, c in reasons.most_common())
+                f"{r} ({c})" if c > 1 else r for r, c in reasons.most_common()
+            )
         if self.messages_skipped:
             line += "; messages left out: " + ", ".join(f"{c} {r}" for r, c in self.messages_skipped.most_common())
         if self.messages_cut:
-            line += (f"; {self.messages_cut} message{'s' * (self.messages_cut != 1)} cut to "
-                     f"{megabytes(MAX_MESSAGE_BYTES)}, the most Hearth keeps in one message")
+            line += (
+                f"; {self.messages_cut} message{'s' * (self.messages_cut != 1)} cut to "
+                f"{megabytes(MAX_MESSAGE_BYTES)}, the most Hearth keeps in one message"
+            )
         for i in self.imported:
             if i.repaired:
                 line += f"; mended {i.title!r}: {i.repaired}"
         return line
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": str(self.path), "conversations_imported": len(self.imported),
-                "messages_imported": self.messages_imported,
-                "imported": [{"id": i.conversation_id, "title": i.title, "messages": i.messages,
-                              "repaired": i.repaired or None} for i in self.imported],
-                "skipped": [{"title": s.title, "reason": s.reason, "problem": s.broken} for s in self.skipped],
-                "messages_skipped": dict(self.messages_skipped.most_common()), "messages_cut": self.messages_cut}
+        return {
+            "file": str(self.path),
+            "conversations_imported": len(self.imported),
+            "messages_imported": self.messages_imported,
+            "imported": [
+                {"id": i.conversation_id, "title": i.title, "messages": i.messages, "repaired": i.repaired or None}
+                for i in self.imported
+            ],
+            "skipped": [{"title": s.title, "reason": s.reason, "problem": s.broken} for s in self.skipped],
+            "messages_skipped": dict(self.messages_skipped.most_common()),
+            "messages_cut": self.messages_cut,
+        }
 
 
 ALREADY = "already imported"
@@ -120,9 +131,11 @@ def read_conversations(path: Path) -> list[Incoming | Rejected]:
     if not isinstance(value, list | dict) or not any(is_hearth(i) or is_chatgpt(i) for i in items):
         if isinstance(value, list) and not value:
             raise ExchangeError("bad_shape", f"{path} holds an empty list: no conversations to import.")
-        raise ExchangeError("bad_shape",
-                            f"{path} is JSON, but neither a Hearth export nor a ChatGPT conversations.json "
-                            "(no \"format\": \"hearth.conversation\" or \"mapping\" in it). Nothing was imported.")
+        raise ExchangeError(
+            "bad_shape",
+            f"{path} is JSON, but neither a Hearth export nor a ChatGPT conversations.json "
+            '(no "format": "hearth.conversation" or "mapping" in it). Nothing was imported.',
+        )
     out: list[Incoming | Rejected] = []
     for i, item in enumerate(items):
         if is_hearth(item):
@@ -132,8 +145,10 @@ def read_conversations(path: Path) -> list[Incoming | Rejected]:
         else:
             out.append(Rejected(f"item {i + 1}", "not a conversation (neither Hearth's nor ChatGPT's)"))
     if not isinstance(value, list) and isinstance(out[0], Rejected):
-        raise ExchangeError("newer_version" if "newer Hearth" in out[0].reason else "bad_shape",
-                            f"{path} cannot be imported: {out[0].reason}. Nothing was imported.")
+        raise ExchangeError(
+            "newer_version" if "newer Hearth" in out[0].reason else "bad_shape",
+            f"{path} cannot be imported: {out[0].reason}. Nothing was imported.",
+        )
     return out
 
 
@@ -156,14 +171,18 @@ async def import_file(store: ExchangeStore, path: Path) -> ImportReport:
                 report.skipped.append(Rejected(title, e.message))
                 continue
             if report.imported:
-                raise StoreError(e.code, f"{e.message} {len(report.imported)} conversations were imported before "
-                                         "this; importing the file again adds only the rest.") from e
+                raise StoreError(
+                    e.code,
+                    f"{e.message} {len(report.imported)} conversations were imported before "
+                    "this; importing the file again adds only the rest.",
+                ) from e
             raise
         if change is None:
             report.skipped.append(Rejected(title, ALREADY, broken=False))
             continue
-        report.imported.append(Imported(change.row.id, change.row.title, len(item.conversation.messages),
-                                        item.repaired))
+        report.imported.append(
+            Imported(change.row.id, change.row.title, len(item.conversation.messages), item.repaired)
+        )
         report.messages_skipped.update(item.messages_skipped)
         report.messages_cut += cut
         report.changes.append(change)
@@ -176,8 +195,13 @@ def _within_limit(conversation: ExchangeConversation) -> tuple[ExchangeConversat
     Cut rather than left out: the turns keep their order (an answer keeps its question), the
     start of the text (what the answer usually read) stays, and a note in the text says where it
     was cut; the report counts it as a problem, and the file still holds the whole text."""
-    messages = [dataclasses.replace(m, content=cut_to_limit(m.content), reasoning=cut_to_limit(m.reasoning))
-                for m in conversation.messages]
-    cut = sum(1 for old, new in zip(conversation.messages, messages, strict=True)
-              if old.content is not new.content or old.reasoning is not new.reasoning)
+    messages = [
+        dataclasses.replace(m, content=cut_to_limit(m.content), reasoning=cut_to_limit(m.reasoning))
+        for m in conversation.messages
+    ]
+    cut = sum(
+        1
+        for old, new in zip(conversation.messages, messages, strict=True)
+        if old.content is not new.content or old.reasoning is not new.reasoning
+    )
     return (dataclasses.replace(conversation, messages=tuple(messages)) if cut else conversation), cut

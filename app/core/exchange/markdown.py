@@ -24,8 +24,13 @@ from store.exchange import ExchangeConversation, ExchangeMessage
 __all__ = ["current_path", "quoted", "to_markdown"]
 
 _ROLE = {"user": "You", "assistant": "Assistant", "system": "System"}
-_NOTE = {"cancelled": "stopped", "failed": "failed", "interrupted": "interrupted", "queued": "unfinished",
-         "streaming": "unfinished"}
+_NOTE = {
+    "cancelled": "stopped",
+    "failed": "failed",
+    "interrupted": "interrupted",
+    "queued": "unfinished",
+    "streaming": "unfinished",
+}
 _LINE_END = re.compile(r"\r\n|\r|\n")  # what ends a line in CommonMark: a lone \r too
 
 
@@ -49,8 +54,12 @@ def to_markdown(conversation: ExchangeConversation) -> str:
     path = current_path(conversation)
     started = time.strftime("%Y-%m-%d %H:%M", time.localtime(conversation.created_at))
     shown = "the branch shown" if len(path) < len(conversation.messages) else "every message"
-    out = [f"# {_plain(conversation.title)}", "",
-           f"*Started {started} · {len(path)} messages ({shown}) · exported from Hearth*", ""]
+    out = [
+        f"# {_plain(conversation.title)}",
+        "",
+        f"*Started {started} · {len(path)} messages ({shown}) · exported from Hearth*",
+        "",
+    ]
     for m in path:
         out += [f"## {_ROLE.get(m.role, m.role.capitalize())}", ""]
         if m.reasoning.strip():

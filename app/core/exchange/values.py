@@ -26,8 +26,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _LATEST = 4102444800.0  # 2100-01-01: a later "time" is a broken file, not a date
 # Settings hold provider names, models and a provider's conversation id; these are never
 # meant to be there, and an export must not carry them if something put them there.
-_SECRET = re.compile(r"(api[_-]?key|secret|passw(or)?d|authori[sz]ation|bearer|credential|cookie|(^|[_:-])token$)",
-                     re.IGNORECASE)
+_SECRET = re.compile(
+    r"(api[_-]?key|secret|passw(or)?d|authori[sz]ation|bearer|credential|cookie|(^|[_:-])token$)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)

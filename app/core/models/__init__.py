@@ -8,6 +8,16 @@ from app.core.models.download import Download, DownloadProgress, Phase
 from app.core.models.library import LibraryModel, ModelLibrary, VerifyResult, display_name
 
 __all__ = [
-    "CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "Download", "DownloadProgress", "LibraryModel", "ModelLibrary",
-    "Phase", "VerifyResult", "display_name", "find_entry", "load_catalog",
+    "CATALOG_PATH",
+    "SERVER_HASH",
+    "CatalogEntry",
+    "Download",
+    "DownloadProgress",
+    "LibraryModel",
+    "ModelLibrary",
+    "Phase",
+    "VerifyResult",
+    "display_name",
+    "find_entry",
+    "load_catalog",
 ]

@@ -24,13 +24,38 @@ CATALOG_PATH = Path(__file__).resolve().with_name("models.toml")
 # from the Hub's LFS metadata (X-Linked-Etag) and still verifies the file against it.
 SERVER_HASH = "server"
 
-_REQUIRED = ("id", "name", "file", "sha256", "size_bytes", "parameters", "quantisation", "context_length",
-             "license", "recommended_memory_gb")
+_REQUIRED = (
+    "id",
+    "name",
+    "file",
+    "sha256",
+    "size_bytes",
+    "parameters",
+    "quantisation",
+    "context_length",
+    "license",
+    "recommended_memory_gb",
+)
 _TYPES: dict[str, type | tuple[type, ...]] = {
-    "id": str, "name": str, "file": str, "sha256": str, "size_bytes": int, "parameters": int,
-    "quantisation": str, "context_length": int, "license": str, "recommended_memory_gb": (int, float),
-    "repo": str, "revision": str, "notes": str, "chat_template_note": str, "bundled": bool, "wheel": str,
-    "package": str, "upstream_repo": str, "stop": list,
+    "id": str,
+    "name": str,
+    "file": str,
+    "sha256": str,
+    "size_bytes": int,
+    "parameters": int,
+    "quantisation": str,
+    "context_length": int,
+    "license": str,
+    "recommended_memory_gb": (int, float),
+    "repo": str,
+    "revision": str,
+    "notes": str,
+    "chat_template_note": str,
+    "bundled": bool,
+    "wheel": str,
+    "package": str,
+    "upstream_repo": str,
+    "stop": list,
 }
 _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -126,7 +151,7 @@ def _entry(source: str, index: int, raw: dict[str, object]) -> CatalogEntry:
     bundled = bool(raw.get("bundled", False))
     repo = raw.get("repo")
     if not bundled and not (isinstance(repo, str) and _REPO.fullmatch(repo)):
-        raise CatalogError("bad_catalog", f"{label}: a downloadable model needs repo = \"owner/name\"")
+        raise CatalogError("bad_catalog", f'{label}: a downloadable model needs repo = "owner/name"')
     if bundled and not raw.get("package"):
         raise CatalogError("bad_catalog", f"{label}: a bundled model needs the package that carries it")
     if not str(raw["file"]).endswith(".gguf") or "/" in str(raw["file"]) or "\\" in str(raw["file"]):
@@ -140,13 +165,22 @@ def _entry(source: str, index: int, raw: dict[str, object]) -> CatalogEntry:
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise CatalogError("bad_catalog", f"{label}: stop must be a list of non-empty strings")
     return CatalogEntry(
-        id=str(raw["id"]), name=str(raw["name"]), file=str(raw["file"]), sha256=sha,
-        size_bytes=int(raw["size_bytes"]), parameters=int(raw["parameters"]),  # type: ignore[call-overload]
-        quantisation=str(raw["quantisation"]), context_length=int(raw["context_length"]),  # type: ignore[call-overload]
-        license=str(raw["license"]), recommended_memory_gb=float(raw["recommended_memory_gb"]),  # type: ignore[arg-type]
-        repo=repo if isinstance(repo, str) else None, revision=str(raw.get("revision", "main")),
-        notes=str(raw.get("notes", "")), chat_template_note=str(raw.get("chat_template_note", "")),
-        stop=tuple(stop), bundled=bundled,
+        id=str(raw["id"]),
+        name=str(raw["name"]),
+        file=str(raw["file"]),
+        sha256=sha,
+        size_bytes=int(raw["size_bytes"]),  # type: ignore[call-overload]
+        parameters=int(raw["parameters"]),  # type: ignore[call-overload]
+        quantisation=str(raw["quantisation"]),
+        context_length=int(raw["context_length"]),  # type: ignore[call-overload]
+        license=str(raw["license"]),
+        recommended_memory_gb=float(raw["recommended_memory_gb"]),  # type: ignore[arg-type]
+        repo=repo if isinstance(repo, str) else None,
+        revision=str(raw.get("revision", "main")),
+        notes=str(raw.get("notes", "")),
+        chat_template_note=str(raw.get("chat_template_note", "")),
+        stop=tuple(stop),
+        bundled=bundled,
         package=raw.get("package") if isinstance(raw.get("package"), str) else None,  # type: ignore[arg-type]
         upstream_repo=raw.get("upstream_repo") if isinstance(raw.get("upstream_repo"), str) else None,  # type: ignore[arg-type]
     )

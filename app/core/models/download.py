@@ -85,8 +85,9 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
-def sha256_of(path: Path, on_bytes: Callable[[int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> str:
+def sha256_of(
+    path: Path, on_bytes: Callable[[int], None] | None = None, cancelled: Callable[[], bool] | None = None
+) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         while block := f.read(1 << 20):
@@ -101,10 +102,19 @@ def sha256_of(path: Path, on_bytes: Callable[[int], None] | None = None,
 class Download:
     """One file from one repo into `dest`. `run()` blocks; `cancel()` may come from any thread."""
 
-    def __init__(self, *, repo: str, filename: str, dest: Path, revision: str = "main",
-                 expected_sha256: str | None = None, expected_size: int | None = None,
-                 on_progress: Callable[[DownloadProgress], None] | None = None,
-                 endpoint: str | None = None, label: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        repo: str,
+        filename: str,
+        dest: Path,
+        revision: str = "main",
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
+        on_progress: Callable[[DownloadProgress], None] | None = None,
+        endpoint: str | None = None,
+        label: str | None = None,
+    ) -> None:
         self.repo, self.filename, self.dest, self.revision = repo, filename, dest, revision
         self.expected_sha256 = expected_sha256
         self.expected_size = expected_size
@@ -154,11 +164,15 @@ class Download:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            raise DownloadError("busy", f"{self.label} is already being downloaded (by another Hearth window or "
-                                        "command). Wait for it to finish.") from None
+            raise DownloadError(
+                "busy",
+                f"{self.label} is already being downloaded (by another Hearth window or "
+                "command). Wait for it to finish.",
+            ) from None
         try:
-            (partial_dir / f"{sha}.json").write_text(json.dumps(
-                {"repo": self.repo, "file": self.filename, "commit": meta["commit"], "size": size}))
+            (partial_dir / f"{sha}.json").write_text(
+                json.dumps({"repo": self.repo, "file": self.filename, "commit": meta["commit"], "size": size})
+            )
             self._transfer(meta["url"], part, size)
             self._verify(part, sha, size)
             os.replace(part, self.dest)
@@ -178,31 +192,44 @@ class Download:
         where = f"{self.repo}/{self.filename}"
 
         def unreachable(e: BaseException) -> DownloadError:  # DNS, refused connection, TLS, timeout
-            return DownloadError("network", f"Could not reach {endpoint} to fetch {where}: {_short(e)}. "
-                                            "Check the network connection and try again.")
+            return DownloadError(
+                "network",
+                f"Could not reach {endpoint} to fetch {where}: {_short(e)}. "
+                "Check the network connection and try again.",
+            )
 
         with mapped({network_errors(): unreachable}):
             meta = self._hub_metadata(url, endpoint, where)
         size = meta.size
         etag = (meta.etag or "").strip('"').lower()
         if size is None:
-            raise DownloadError("server", f"{endpoint} did not say how big {where} is; Hearth will not download "
-                                          "a file it cannot check.")
+            raise DownloadError(
+                "server", f"{endpoint} did not say how big {where} is; Hearth will not download a file it cannot check."
+            )
         if self.expected_size is not None and size != self.expected_size:
-            raise DownloadError("catalog_mismatch", f"{where} on the server is {size:,} bytes, but the catalog "
-                                                    f"expects {self.expected_size:,}. The file was changed upstream; "
-                                                    "Hearth will not download a file it cannot verify.")
+            raise DownloadError(
+                "catalog_mismatch",
+                f"{where} on the server is {size:,} bytes, but the catalog "
+                f"expects {self.expected_size:,}. The file was changed upstream; "
+                "Hearth will not download a file it cannot verify.",
+            )
         server_sha = etag if len(etag) == 64 and all(c in "0123456789abcdef" for c in etag) else None
         sha = self.expected_sha256
         if sha is None:
             if server_sha is None:
-                raise DownloadError("unverifiable", f"{endpoint} gave no sha256 for {where} (it is not an LFS file), "
-                                                    "so Hearth cannot verify it and will not download it.")
+                raise DownloadError(
+                    "unverifiable",
+                    f"{endpoint} gave no sha256 for {where} (it is not an LFS file), "
+                    "so Hearth cannot verify it and will not download it.",
+                )
             sha = server_sha
         elif server_sha is not None and server_sha != sha:
-            raise DownloadError("catalog_mismatch", f"{where} on the server has sha256 {server_sha[:12]}…, but the "
-                                                    f"catalog expects {sha[:12]}…. The file was changed upstream; "
-                                                    "Hearth will not download a file it cannot verify.")
+            raise DownloadError(
+                "catalog_mismatch",
+                f"{where} on the server has sha256 {server_sha[:12]}…, but the "
+                f"catalog expects {sha[:12]}…. The file was changed upstream; "
+                "Hearth will not download a file it cannot verify.",
+            )
         commit = meta.commit_hash or self.revision
         # Pin the commit: a repo updated during a long download must not mix two versions.
         pinned = hf_hub_url(self.repo, self.filename, revision=commit, endpoint=endpoint)
@@ -229,20 +256,27 @@ class Download:
                     raise
                 meta = get_hf_file_metadata(url, endpoint=endpoint, retry_on_errors=True)  # busy: back off
         except GatedRepoError:
-            raise DownloadError("gated", f"{self.repo} is gated: accept its licence on the Hugging Face website, "
-                                         "then log in (hf auth login) or set HF_TOKEN, and try again.") from None
+            raise DownloadError(
+                "gated",
+                f"{self.repo} is gated: accept its licence on the Hugging Face website, "
+                "then log in (hf auth login) or set HF_TOKEN, and try again.",
+            ) from None
         except RevisionNotFoundError:
             raise DownloadError("not_found", f"{self.repo} has no revision {self.revision!r}.") from None
         except RepositoryNotFoundError:
-            raise DownloadError("not_found", f"The repository {self.repo} was not found on {endpoint} (it may have "
-                                             "been renamed or made private).") from None
+            raise DownloadError(
+                "not_found",
+                f"The repository {self.repo} was not found on {endpoint} (it may have been renamed or made private).",
+            ) from None
         except EntryNotFoundError:
             raise DownloadError("not_found", f"{where} was not found on {endpoint}.") from None
         except HfHubHTTPError as e:
             status = getattr(getattr(e, "response", None), "status_code", None)
             if status in (401, 403):
-                raise DownloadError("unauthorized", f"{endpoint} refused access to {where} ({status}). Log in "
-                                                    "(hf auth login) or set HF_TOKEN.") from None
+                raise DownloadError(
+                    "unauthorized",
+                    f"{endpoint} refused access to {where} ({status}). Log in (hf auth login) or set HF_TOKEN.",
+                ) from None
             raise DownloadError("server", f"{endpoint} answered with an error for {where}: {e}") from None
         return meta
 
@@ -265,8 +299,9 @@ class Download:
             if done:
                 headers["Range"] = f"bytes={done}-"
             try:
-                with get_session().stream("GET", url, headers=headers, follow_redirects=True,
-                                          timeout=_timeout()) as response:
+                with get_session().stream(
+                    "GET", url, headers=headers, follow_redirects=True, timeout=_timeout()
+                ) as response:
                     with self._response_lock:
                         self._response = response
                     done = self._receive(response, part, done, size)
@@ -315,13 +350,17 @@ class Download:
             for chunk in response.iter_bytes(CHUNK):
                 self._check_cancel()
                 if done + len(chunk) > size:
-                    raise DownloadError("size_mismatch", f"The server sent more than the {size:,} bytes of "
-                                                         f"{self.label}.")
+                    raise DownloadError(
+                        "size_mismatch", f"The server sent more than the {size:,} bytes of {self.label}."
+                    )
                 try:
                     f.write(chunk)
                 except OSError as e:
-                    raise DownloadError("disk", f"Could not write {part}: {e.strerror or e}. Free some disk space "
-                                                "and try again; the part already downloaded is kept.") from None
+                    raise DownloadError(
+                        "disk",
+                        f"Could not write {part}: {e.strerror or e}. Free some disk space "
+                        "and try again; the part already downloaded is kept.",
+                    ) from None
                 done += len(chunk)
                 self._report(Phase.DOWNLOADING, done, size, note=note)
             f.flush()
@@ -341,15 +380,19 @@ class Download:
         actual = sha256_of(part, on_bytes, lambda: self._cancel.is_set())
         if actual != sha:
             part.unlink(missing_ok=True)
-            raise DownloadError("hash_mismatch", f"{self.label} failed verification: its sha256 is {actual[:16]}…, "
-                                                 f"expected {sha[:16]}…. The damaged file was deleted; download it "
-                                                 "again.")
+            raise DownloadError(
+                "hash_mismatch",
+                f"{self.label} failed verification: its sha256 is {actual[:16]}…, "
+                f"expected {sha[:16]}…. The damaged file was deleted; download it "
+                "again.",
+            )
 
     # -- helpers -----------------------------------------------------------------------
     def _check_cancel(self) -> None:
         if self._cancel.is_set():
-            raise DownloadError("cancelled", f"Download of {self.label} stopped. What was downloaded is kept; "
-                                             "download again to resume.")
+            raise DownloadError(
+                "cancelled", f"Download of {self.label} stopped. What was downloaded is kept; download again to resume."
+            )
 
     def _sleep(self, seconds: float) -> None:
         if self._cancel.wait(seconds):
@@ -389,10 +432,10 @@ class _Rate:
         return (done - d0) / (now - t0) if now > t0 else 0.0
 
 
-
 def _retryable() -> tuple[type[BaseException], ...]:
     """What a transfer attempt may fail with and still be worth retrying."""
     return (*network_errors(), _Retry)
+
 
 def _timeout() -> Any:
     from huggingface_hub import get_session

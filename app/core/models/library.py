@@ -52,8 +52,9 @@ class VerifyResult:
 
 
 class ModelLibrary:
-    def __init__(self, data_dir: Path, *, catalog: list[CatalogEntry] | None = None,
-                 bundled_path: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, catalog: list[CatalogEntry] | None = None, bundled_path: Path | None = None
+    ) -> None:
         self.models_dir = Path(data_dir) / "models"
         self._catalog = catalog if catalog is not None else load_catalog()
         self._bundled_path = bundled_path
@@ -85,19 +86,28 @@ class ModelLibrary:
         if any(m.id == id_or_path for m in self.models()):
             model = self.get(id_or_path)
             if model.source == "added" and not model.installed:
-                raise LibraryError("file_missing", f"The file of {model.name} is gone ({model.path}). Add it again "
-                                                   f"(`hearth models add PATH`) or forget it (`hearth models rm "
-                                                   f"{model.id}`).")
+                raise LibraryError(
+                    "file_missing",
+                    f"The file of {model.name} is gone ({model.path}). Add it again "
+                    f"(`hearth models add PATH`) or forget it (`hearth models rm "
+                    f"{model.id}`).",
+                )
             if not model.installed or model.path is None:
-                raise LibraryError("not_installed", f"{model.name} is not downloaded yet: run "
-                                                    f"`hearth models pull {model.id}` or use the model manager.")
+                raise LibraryError(
+                    "not_installed",
+                    f"{model.name} is not downloaded yet: run "
+                    f"`hearth models pull {model.id}` or use the model manager.",
+                )
             return model.path
         path = Path(id_or_path).expanduser()
         looks_like_an_id = not path.suffix and len(path.parts) == 1
         if looks_like_an_id and not path.exists():  # a typo of an id, not a file someone meant
             known = ", ".join(m.id for m in self.models() if m.installed)
-            raise LibraryError("unknown_model", f"There is no model {id_or_path!r}. Installed models: {known}. "
-                                                "Give a GGUF file's path to use another file.")
+            raise LibraryError(
+                "unknown_model",
+                f"There is no model {id_or_path!r}. Installed models: {known}. "
+                "Give a GGUF file's path to use another file.",
+            )
         return path
 
     def template_for(self, path: str | os.PathLike[str]) -> str | None:
@@ -113,8 +123,10 @@ class ModelLibrary:
         from engine.template import KNOWN_TEMPLATES
 
         if name is not None and name not in KNOWN_TEMPLATES:
-            raise LibraryError("unknown_template", f"There is no chat template {name!r}. Known: "
-                                                   f"{', '.join(KNOWN_TEMPLATES)}, or auto (the file's own).")
+            raise LibraryError(
+                "unknown_template",
+                f"There is no chat template {name!r}. Known: {', '.join(KNOWN_TEMPLATES)}, or auto (the file's own).",
+            )
         path = _same(self.resolve(id_or_path))
         if not path.is_file():
             raise LibraryError("file_missing", f"There is no model file at {path}.")
@@ -134,27 +146,40 @@ class ModelLibrary:
         return next((m for m in self.models() if m.path is not None and _same(m.path) == target), None)
 
     # -- downloading ---------------------------------------------------------------------
-    def download(self, model_id: str, on_progress: Callable[[DownloadProgress], None] | None = None,
-                 endpoint: str | None = None) -> Download:
+    def download(
+        self, model_id: str, on_progress: Callable[[DownloadProgress], None] | None = None, endpoint: str | None = None
+    ) -> Download:
         """A Download for a catalog model, ready to `run()` (in a worker thread for the window)."""
         model = self.get(model_id)
         entry = model.entry
         if entry is None or entry.repo is None:
             raise LibraryError("not_downloadable", f"{model.name} was added from a file; there is nothing to download.")
         self.models_dir.mkdir(parents=True, exist_ok=True)
-        return Download(repo=entry.repo, filename=entry.file, dest=self.models_dir / entry.file,
-                        revision=entry.revision, expected_sha256=entry.sha256 if entry.hash_known else None,
-                        expected_size=entry.size_bytes, on_progress=on_progress, endpoint=endpoint, label=entry.name)
+        return Download(
+            repo=entry.repo,
+            filename=entry.file,
+            dest=self.models_dir / entry.file,
+            revision=entry.revision,
+            expected_sha256=entry.sha256 if entry.hash_known else None,
+            expected_size=entry.size_bytes,
+            on_progress=on_progress,
+            endpoint=endpoint,
+            label=entry.name,
+        )
 
     def record_download(self, model_id: str, download: Download) -> None:
         """Remember the verified hash (it matters for catalog entries whose hash the server gave)."""
         if download.sha256:
-            self._update(lambda idx: idx.setdefault("verified", {}).__setitem__(
-                model_id, {"sha256": download.sha256, "at": time.time()}))
+            self._update(
+                lambda idx: idx.setdefault("verified", {}).__setitem__(
+                    model_id, {"sha256": download.sha256, "at": time.time()}
+                )
+            )
 
     # -- checking ------------------------------------------------------------------------
-    def verify(self, model_id: str, on_bytes: Callable[[int], None] | None = None,
-               cancelled: Callable[[], bool] | None = None) -> VerifyResult:
+    def verify(
+        self, model_id: str, on_bytes: Callable[[int], None] | None = None, cancelled: Callable[[], bool] | None = None
+    ) -> VerifyResult:
         """Re-hash an installed model. `cancelled()` is polled per MiB (DownloadError("cancelled"))."""
         model = self.get(model_id)
         if not model.installed or model.path is None:
@@ -163,15 +188,21 @@ class ModelLibrary:
         recorded = self._read_index().get("verified", {}).get(model_id, {}).get("sha256")
         expected = model.entry.sha256 if model.entry is not None and model.entry.hash_known else recorded
         if expected is None:
-            self._update(lambda idx: idx.setdefault("verified", {}).__setitem__(
-                model_id, {"sha256": actual, "at": time.time()}))
-            return VerifyResult(True, actual, None, f"{model.name}: sha256 {actual} recorded; later checks compare "
-                                                   "against it.")
+            self._update(
+                lambda idx: idx.setdefault("verified", {}).__setitem__(model_id, {"sha256": actual, "at": time.time()})
+            )
+            return VerifyResult(
+                True, actual, None, f"{model.name}: sha256 {actual} recorded; later checks compare against it."
+            )
         if actual == expected:
             return VerifyResult(True, actual, expected, f"{model.name}: OK (sha256 {actual}).")
         what = "re-download it: `hearth models rm` then `pull`" if model.source == "catalog" else "the file changed"
-        return VerifyResult(False, actual, expected, f"{model.name} is damaged or changed: sha256 {actual}, "
-                                                     f"expected {expected}. {what[0].upper()}{what[1:]}.")
+        return VerifyResult(
+            False,
+            actual,
+            expected,
+            f"{model.name} is damaged or changed: sha256 {actual}, expected {expected}. {what[0].upper()}{what[1:]}.",
+        )
 
     # -- adding and removing -------------------------------------------------------------
     def add(self, path: str | os.PathLike[str]) -> tuple[LibraryModel, Any]:
@@ -205,8 +236,7 @@ class ModelLibrary:
         if model.source == "bundled":
             raise LibraryError("bundled", f"{model.name} comes with Hearth and cannot be removed.")
         if model.source == "added":
-            self._update(lambda idx: idx.__setitem__("added", [r for r in idx.get("added", [])
-                                                               if r["id"] != model_id]))
+            self._update(lambda idx: idx.__setitem__("added", [r for r in idx.get("added", []) if r["id"] != model_id]))
             return 0
         freed = 0
         if model.path is not None and model.path.is_file():
@@ -252,18 +282,26 @@ class ModelLibrary:
         except FileNotFoundError:
             return {}
         except OSError as e:  # not a damaged file: one that cannot be reached (a file where a folder should be)
-            raise LibraryError("unreadable_index", f"{self._index_path} cannot be read ({e.strerror or e}); check "
-                                                   "the data folder (--data-dir).") from e
+            raise LibraryError(
+                "unreadable_index",
+                f"{self._index_path} cannot be read ({e.strerror or e}); check the data folder (--data-dir).",
+            ) from e
         except ValueError as e:
             # Never lose it silently: keep the damaged file beside, start a fresh list.
             aside = self._index_path.with_name(f"library.json.damaged-{int(time.time())}")
             try:
                 os.replace(self._index_path, aside)
             except OSError as moved:
-                raise LibraryError("damaged_index", f"{self._index_path} is damaged ({e}) and could not be moved "
-                                                    f"aside ({moved.strerror or moved}); it was left as it is.") from e
-            raise LibraryError("damaged_index", f"{self._index_path} was damaged ({e}); it was moved to {aside.name}. "
-                               "Models added by path must be added again; downloaded models are unaffected.") from e
+                raise LibraryError(
+                    "damaged_index",
+                    f"{self._index_path} is damaged ({e}) and could not be moved "
+                    f"aside ({moved.strerror or moved}); it was left as it is.",
+                ) from e
+            raise LibraryError(
+                "damaged_index",
+                f"{self._index_path} was damaged ({e}); it was moved to {aside.name}. "
+                "Models added by path must be added again; downloaded models are unaffected.",
+            ) from e
         return data if isinstance(data, dict) else {}
 
     def _update(self, change: Callable[[dict[str, Any]], object]) -> None:
@@ -301,4 +339,3 @@ def display_name(model_path: str | Path, catalog: list[CatalogEntry] | None = No
     except CatalogError:  # a broken catalog is reported where it is loaded; a name still shows
         pass
     return Path(model_path).stem
-

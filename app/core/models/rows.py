@@ -17,8 +17,17 @@ from engine.fit import TIGHT_SHARE, Fit, Verdict
 from engine.gguf_info import GGUFInfo, format_bytes, format_params
 
 __all__ = [
-    "Action", "ModelDetails", "ModelRow", "ModelStatus", "catalog_verdict", "details_for", "gb", "progress_text",
-    "remove_question", "row_for", "trained_context",
+    "Action",
+    "ModelDetails",
+    "ModelRow",
+    "ModelStatus",
+    "catalog_verdict",
+    "details_for",
+    "gb",
+    "progress_text",
+    "remove_question",
+    "row_for",
+    "trained_context",
 ]
 
 
@@ -109,7 +118,7 @@ def _duration(seconds: float) -> str:
 
 
 def progress_text(p: DownloadProgress) -> str:
-    """"412 MB of 1.1 GB · 8.3 MB/s · 1 min 24 s left", or what the download is doing."""
+    """ "412 MB of 1.1 GB · 8.3 MB/s · 1 min 24 s left", or what the download is doing."""
     if p.phase is Phase.CONNECTING:
         return "Connecting…"
     if p.phase is Phase.VERIFYING:
@@ -155,8 +164,12 @@ def facts_line(m: LibraryModel, info: GGUFInfo | None) -> str:
     size = m.size_bytes or (info.size_bytes if info is not None else 0)
     params = e.parameters if e is not None else (info.parameters if info is not None else 0)
     quant = e.quantisation if e is not None else (info.quantisation if info is not None else "")
-    parts = [format_bytes(size) if size else "", format_params(params) if params else "", quant,
-             e.license if e is not None else ""]
+    parts = [
+        format_bytes(size) if size else "",
+        format_params(params) if params else "",
+        quant,
+        e.license if e is not None else "",
+    ]
     return " · ".join(p for p in parts if p)
 
 
@@ -171,8 +184,9 @@ def catalog_verdict(recommended_gb: float, free_bytes: int) -> Verdict:
     return Verdict.TIGHT if need <= free_bytes else Verdict.TOO_BIG
 
 
-def fit_badge(m: LibraryModel, fit: Fit | None, header_error: str | None,
-              free_bytes: int) -> tuple[str | None, str, str]:
+def fit_badge(
+    m: LibraryModel, fit: Fit | None, header_error: str | None, free_bytes: int
+) -> tuple[str | None, str, str]:
     """(verdict, badge words, tooltip) for the list."""
     if header_error:
         return "damaged", "Damaged", header_error
@@ -180,8 +194,14 @@ def fit_badge(m: LibraryModel, fit: Fit | None, header_error: str | None,
         return fit.verdict.value, _BADGE[fit.verdict], fit.message
     if m.entry is not None and not m.installed:
         v = catalog_verdict(m.entry.recommended_memory_gb, free_bytes)
-        return v.value, _BADGE[v], (f"Needs about {m.entry.recommended_memory_gb:.1f} GB at 4,096 tokens of "
-                                    f"context; {gb(free_bytes)} is free now.")
+        return (
+            v.value,
+            _BADGE[v],
+            (
+                f"Needs about {m.entry.recommended_memory_gb:.1f} GB at 4,096 tokens of "
+                f"context; {gb(free_bytes)} is free now."
+            ),
+        )
     return None, "", ""
 
 
@@ -192,17 +212,20 @@ def fit_sentence(m: LibraryModel, fit: Fit | None, free_bytes: int) -> tuple[str
     if m.entry is not None and not m.installed:
         v = catalog_verdict(m.entry.recommended_memory_gb, free_bytes)
         lead = {Verdict.FITS: "Should fit", Verdict.TIGHT: "Tight", Verdict.TOO_BIG: "Probably too big"}[v]
-        return (f"{lead}: the catalog recommends {m.entry.recommended_memory_gb:.1f} GB of memory at 4,096 tokens "
-                f"of context; {gb(free_bytes)} is free now. The exact estimate comes from the file once it is "
-                "downloaded."), v.value
+        return (
+            f"{lead}: the catalog recommends {m.entry.recommended_memory_gb:.1f} GB of memory at 4,096 tokens "
+            f"of context; {gb(free_bytes)} is free now. The exact estimate comes from the file once it is "
+            "downloaded."
+        ), v.value
     return "", None
 
 
 def where_it_runs(fit: Fit | None, info: GGUFInfo | None, gpu_backend: bool | None) -> str:
     """`gpu_backend` None: not known yet (the engine learns it when it loads a model)."""
     if gpu_backend is None:
-        return ("Runs on the CPU unless this build of llama.cpp has a GPU backend; Hearth learns that when a "
-                "model loads.")
+        return (
+            "Runs on the CPU unless this build of llama.cpp has a GPU backend; Hearth learns that when a model loads."
+        )
     if not gpu_backend:
         return "Runs on the CPU: this build of llama.cpp has no GPU backend."
     if fit is None or info is None:
@@ -256,14 +279,25 @@ def details_for(m: LibraryModel, st: ModelStatus) -> ModelDetails:
         progress = percent(done, total)
         progress_words = f"Checking the sha256: {gb(done)} of {gb(total)}"
     return ModelDetails(
-        row=row_for(m, st), notes=notes,
+        row=row_for(m, st),
+        notes=notes,
         licence=e.license if e is not None else "Not in Hearth's catalog: see where the file came from.",
-        metadata=info.describe() if info is not None else [], metadata_note=_header_note(m, st), fit_text=text,
-        verdict=verdict, where=where_it_runs(st.fit, info, st.gpu_backend) if text else "",
-        trained_context=trained_context(m, info), block_count=info.block_count if info is not None else None,
-        download=_download_action(m, st), cancel=Action(st.cancellable, shown=st.downloading),
-        verify=_verify_action(m, st), remove=_remove_action(m, st), use=_use_action(m, st),
-        progress=progress, progress_text=progress_words, gpu=_gpu_action(st))
+        metadata=info.describe() if info is not None else [],
+        metadata_note=_header_note(m, st),
+        fit_text=text,
+        verdict=verdict,
+        where=where_it_runs(st.fit, info, st.gpu_backend) if text else "",
+        trained_context=trained_context(m, info),
+        block_count=info.block_count if info is not None else None,
+        download=_download_action(m, st),
+        cancel=Action(st.cancellable, shown=st.downloading),
+        verify=_verify_action(m, st),
+        remove=_remove_action(m, st),
+        use=_use_action(m, st),
+        progress=progress,
+        progress_text=progress_words,
+        gpu=_gpu_action(st),
+    )
 
 
 def _header_note(m: LibraryModel, st: ModelStatus) -> str:

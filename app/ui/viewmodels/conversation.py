@@ -37,6 +37,7 @@ log = logging.getLogger("hearth.ui")
 FRAME_MS = 16
 _T = TypeVar("_T")
 
+
 class ConversationViewModel(QObject):
     """One conversation. Only one turn streams at a time; `send` refuses a second."""
 
@@ -54,9 +55,16 @@ class ConversationViewModel(QObject):
     route_changed = Signal(object)  # RouteChoice: where this conversation's answers come from
     row_changed = Signal(object)  # ConversationChange: a turn created or moved this conversation's list row
 
-    def __init__(self, service: ChatBackend, store: ConversationStore, conversation_id: int | None = None,
-                 parent: QObject | None = None, *, router: Router | None = None,
-                 route: RouteChoice = LOCAL) -> None:
+    def __init__(
+        self,
+        service: ChatBackend,
+        store: ConversationStore,
+        conversation_id: int | None = None,
+        parent: QObject | None = None,
+        *,
+        router: Router | None = None,
+        route: RouteChoice = LOCAL,
+    ) -> None:
         super().__init__(parent)
         self._service = service
         self._store = store
@@ -148,8 +156,11 @@ class ConversationViewModel(QObject):
 
     async def _resolve_route(self) -> Route:
         """The route of the next turn; raises ProviderError (a provider removed)."""
-        route = LOCAL_ROUTE if self._router is None else await self._router.for_conversation(
-            self._store, self._conversation_id, self._route)
+        route = (
+            LOCAL_ROUTE
+            if self._router is None
+            else await self._router.for_conversation(self._store, self._conversation_id, self._route)
+        )
         self._local = route.remote is None  # no turn streams here now: each turn resolves first
         return route
 
@@ -159,8 +170,9 @@ class ConversationViewModel(QObject):
         answers one chat at a time; a remote provider's never waits for it."""
         return self._local
 
-    async def _save_or_roll_back(self, show: Callable[[_T], None], new: _T, old: _T,
-                                 settings: Mapping[str, object]) -> None:
+    async def _save_or_roll_back(
+        self, show: Callable[[_T], None], new: _T, old: _T, settings: Mapping[str, object]
+    ) -> None:
         """A choice for this chat's next turns (its route, its settings): shown at once, and saved
         at once for a saved conversation (a new chat keeps it until its first turn). On a failed
         save `old` is shown again and the store's error is raised."""
@@ -194,14 +206,18 @@ class ConversationViewModel(QObject):
         # The reply hangs from the last message shown: another process may have moved the
         # conversation's branch meanwhile, and the person answers what they see.
         shown = self._messages[-1].message_id if self._messages else None
-        turn = await self._service.start_turn(self._conversation_id, text, route=route, settings=self.chat_settings,
-                                              after=shown)
+        turn = await self._service.start_turn(
+            self._conversation_id, text, route=route, settings=self.chat_settings, after=shown
+        )
         created = self._conversation_id is None
 
         def show() -> None:
-            for message in (MessageView(role="user", text=text, message_id=turn.ids.user_message_id),
-                            MessageView(role="assistant", text="", state=GenerationState.QUEUED,
-                                        message_id=turn.ids.assistant_message_id)):
+            for message in (
+                MessageView(role="user", text=text, message_id=turn.ids.user_message_id),
+                MessageView(
+                    role="assistant", text="", state=GenerationState.QUEUED, message_id=turn.ids.assistant_message_id
+                ),
+            ):
                 self._messages.append(message)
                 self.message_added.emit(message)
 
@@ -224,9 +240,14 @@ class ConversationViewModel(QObject):
         assert last.message_id is not None
         route = await self._resolve_route()
         turn = await self._service.continue_message(last.message_id, route=route, settings=self.chat_settings)
-        self._messages[-1] = MessageView(role="assistant", text=turn.prefix, state=GenerationState.STREAMING,
-                                         message_id=last.message_id, reasoning=last.reasoning,
-                                         siblings=last.siblings)
+        self._messages[-1] = MessageView(
+            role="assistant",
+            text=turn.prefix,
+            state=GenerationState.STREAMING,
+            message_id=last.message_id,
+            reasoning=last.reasoning,
+            siblings=last.siblings,
+        )
         self._stream(turn, self.reset.emit, turn.prefix, last.reasoning)  # drops the old footer: live again
 
     # -- branches: edit, regenerate, switch, delete (store.branches) ----------------------
@@ -237,10 +258,16 @@ class ConversationViewModel(QObject):
         route = await self._resolve_route()
         turn = await self._service.start_edit(message_id, text, route=route, settings=self.chat_settings)
         self._messages[i:] = [
-            MessageView(role="user", text=text, message_id=turn.ids.user_message_id,
-                        siblings=(*(self._messages[i].siblings or (message_id,)), turn.ids.user_message_id)),
-            MessageView(role="assistant", text="", state=GenerationState.QUEUED,
-                        message_id=turn.ids.assistant_message_id)]
+            MessageView(
+                role="user",
+                text=text,
+                message_id=turn.ids.user_message_id,
+                siblings=(*(self._messages[i].siblings or (message_id,)), turn.ids.user_message_id),
+            ),
+            MessageView(
+                role="assistant", text="", state=GenerationState.QUEUED, message_id=turn.ids.assistant_message_id
+            ),
+        ]
         self._stream(turn, self.reset.emit)  # the old branch's tail goes; the new branch is shown
 
     async def regenerate(self, message_id: int | None = None) -> None:
@@ -254,8 +281,15 @@ class ConversationViewModel(QObject):
         route = await self._resolve_route()
         turn = await self._service.start_regenerate(message_id, route=route, settings=self.chat_settings)
         new = turn.ids.assistant_message_id
-        self._messages[i:] = [MessageView(role="assistant", text="", state=GenerationState.QUEUED, message_id=new,
-                                          siblings=(*(self._messages[i].siblings or (message_id,)), new))]
+        self._messages[i:] = [
+            MessageView(
+                role="assistant",
+                text="",
+                state=GenerationState.QUEUED,
+                message_id=new,
+                siblings=(*(self._messages[i].siblings or (message_id,)), new),
+            )
+        ]
         self._stream(turn, self.reset.emit)
 
     async def show_sibling(self, message_id: int, step: int) -> None:
@@ -362,10 +396,12 @@ class ConversationViewModel(QObject):
             self._frame.stop()
             self._flush()
             text = "".join(self._streamed)
-            self._messages[-1] = dataclasses.replace(from_outcome(text, turn.outcome, last),
-                                                     message_id=turn.ids.assistant_message_id,
-                                                     reasoning="".join(self._reasoning),
-                                                     siblings=self._messages[-1].siblings)
+            self._messages[-1] = dataclasses.replace(
+                from_outcome(text, turn.outcome, last),
+                message_id=turn.ids.assistant_message_id,
+                reasoning="".join(self._reasoning),
+                siblings=self._messages[-1].siblings,
+            )
             self._turn = None
             self._set_streaming(False)
             self.message_finished.emit(self._messages[-1])
@@ -373,8 +409,10 @@ class ConversationViewModel(QObject):
     def _mark_out_of_view(self, places: frozenset[int]) -> None:
         """Mark the messages this turn's prompt left out (and unmark the rest): redrawn at once
         when that changes what is marked, which happens only when a chat outgrows the context."""
-        marked = [dataclasses.replace(m, out_of_view=i in places) if m.out_of_view != (i in places) else m
-                  for i, m in enumerate(self._messages)]
+        marked = [
+            dataclasses.replace(m, out_of_view=i in places) if m.out_of_view != (i in places) else m
+            for i, m in enumerate(self._messages)
+        ]
         if any(a is not b for a, b in zip(marked, self._messages, strict=True)):
             self._messages = marked
             self.reset.emit()
@@ -429,10 +467,14 @@ class ConversationViewModel(QObject):
         shown = list(self._messages)
         path = shown
         if editing is not None:
-            path = shown[:next((i for i, m in enumerate(shown) if m.message_id == editing), len(shown))]
+            path = shown[: next((i for i, m in enumerate(shown) if m.message_id == editing), len(shown))]
         summary = None
-        if self.chat_settings.overflow == "summarize" and self._conversation_id is not None and path and (
-                last := path[-1].message_id) is not None:
+        if (
+            self.chat_settings.overflow == "summarize"
+            and self._conversation_id is not None
+            and path
+            and (last := path[-1].message_id) is not None
+        ):
             summary = await self._store.summary(self._conversation_id, through_message_id=last)
         use = await self._service.measure([(m.role, m.text) for m in path], draft, self.chat_settings, summary)
         if not use.measured.error and not self.streaming and self._messages == shown:  # still the same chat
@@ -460,8 +502,7 @@ class ConversationViewModel(QObject):
         failed save the old settings come back and the store's error is raised."""
         settings.checked()
         if settings != self.chat_settings:
-            await self._save_or_roll_back(self._set_chat_settings, settings, self.chat_settings,
-                                          settings.to_settings())
+            await self._save_or_roll_back(self._set_chat_settings, settings, self.chat_settings, settings.to_settings())
 
     def _set_chat_settings(self, settings: ChatSettings) -> None:
         if settings != self._chat:
@@ -472,5 +513,7 @@ class ConversationViewModel(QObject):
         chat, bad = ChatSettings.from_settings(settings, base=self._chat_defaults())
         self._set_chat_settings(chat)
         if bad:
-            self.problem.emit(f"Some of this chat's settings could not be read ({', '.join(bad)}); "
-                              "the default preset's are used for those.")
+            self.problem.emit(
+                f"Some of this chat's settings could not be read ({', '.join(bad)}); "
+                "the default preset's are used for those."
+            )

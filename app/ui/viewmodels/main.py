@@ -56,8 +56,15 @@ class MainViewModel(QObject):
     # Emitted on the store's writer thread; Qt queues it to this object's (the UI) thread.
     _save_health_from_writer = Signal(bool, str)
 
-    def __init__(self, service: ChatBackend, store: ConversationStore, parent: QObject | None = None, *,
-                 router: Router | None = None, chat_defaults: Callable[[], ChatSettings] = ChatSettings) -> None:
+    def __init__(
+        self,
+        service: ChatBackend,
+        store: ConversationStore,
+        parent: QObject | None = None,
+        *,
+        router: Router | None = None,
+        chat_defaults: Callable[[], ChatSettings] = ChatSettings,
+    ) -> None:
         super().__init__(parent)
         self._service = service
         self._store = store
@@ -67,8 +74,9 @@ class MainViewModel(QObject):
         self._more_conversations = False
         self._deleted_while_shown: set[int] = set()
         # What other processes save reaches the list through this (app.core.list_watch).
-        self.list_watch = ListWatch(store, lambda: [c.id for c in self._conversations], self._on_list_changes,
-                                    self.refresh_conversations)
+        self.list_watch = ListWatch(
+            store, lambda: [c.id for c in self._conversations], self._on_list_changes, self.refresh_conversations
+        )
         self._watching: asyncio.Task[None] | None = None
         self.deletions = Deletions(store, self)
         self.deletions.restored.connect(self._on_restored)
@@ -146,8 +154,7 @@ class MainViewModel(QObject):
             self.busy_changed.emit(self._busy)
 
     def _new_vm(self, conversation_id: int | None, route: RouteChoice = LOCAL) -> ConversationViewModel:
-        vm = ConversationViewModel(self._service, self._store, conversation_id, self, router=self._router,
-                                   route=route)
+        vm = ConversationViewModel(self._service, self._store, conversation_id, self, router=self._router, route=route)
         vm.use_chat_defaults(self._chat_defaults)
         vm.conversation_id_changed.connect(lambda cid, vm=vm: self._on_vm_id(vm, cid))
         vm.streaming_changed.connect(lambda on, vm=vm: self._on_vm_streaming(vm, on))
@@ -177,8 +184,9 @@ class MainViewModel(QObject):
         self._more_conversations = len(rows) == CONVERSATION_PAGE
         known = {c.id for c in self._conversations}
         self._conversations += [r for r in rows if r.id not in known and not self.deletions.pending(r.id)]
-        self.conversations_appended.emit([r for r in rows if not self.deletions.pending(r.id)],
-                                         self._more_conversations)
+        self.conversations_appended.emit(
+            [r for r in rows if not self.deletions.pending(r.id)], self._more_conversations
+        )
 
     def watch_conversations(self, every_s: float = EVERY_S) -> None:
         """Keep the list in step with what other processes save, until `shutdown`."""
@@ -198,8 +206,9 @@ class MainViewModel(QObject):
         if row is None:
             raise InputError("bad_input", f"There is no conversation {conversation_id} in the list.")
         if conversation_id in self.answering:
-            raise InputError("bad_input",
-                             f"“{row.title}” is answering right now: stop the answer (Esc), then delete it.")
+            raise InputError(
+                "bad_input", f"“{row.title}” is answering right now: stop the answer (Esc), then delete it."
+            )
         self._conversations = [c for c in self._conversations if c.id != conversation_id]
         if self._current.conversation_id == conversation_id:
             self._deleted_while_shown.add(conversation_id)
@@ -237,9 +246,11 @@ class MainViewModel(QObject):
         await vm.load()
         if message_id is not None and all(m.message_id != message_id for m in vm.messages):
             if vm.streaming:
-                raise InputError("bad_input",
-                                 "That message is on another branch of a chat that is answering: "
-                                 "wait for the answer to finish, or stop it, then open it again.")
+                raise InputError(
+                    "bad_input",
+                    "That message is on another branch of a chat that is answering: "
+                    "wait for the answer to finish, or stop it, then open it again.",
+                )
             await vm.wait_idle()  # a final save still queued lands before the branch is read back
             await self._store.switch_branch(message_id)
             await vm.reload()
@@ -301,8 +312,9 @@ class MainViewModel(QObject):
         self.notice.emit(f"Backed up your conversations to {written}")
         return written
 
-    async def export_conversation(self, conversation_id: int, path: Path, fmt: ExportFormat, *,
-                                  replace: bool = False) -> Path:
+    async def export_conversation(
+        self, conversation_id: int, path: Path, fmt: ExportFormat, *, replace: bool = False
+    ) -> Path:
         """Write one conversation to `path`: "json" every branch, "md" the branch shown. An existing
         file is refused unless `replace` (a save dialog asked already). Raises ExchangeError, StoreError."""
         title, text = await export_text(self._store, conversation_id, fmt)
@@ -383,8 +395,9 @@ class MainViewModel(QObject):
         self._conversations = rows
         was_shown = row.id in self._deleted_while_shown
         self._deleted_while_shown.discard(row.id)
-        self.conversation_restored.emit(row, was_shown and self._current.conversation_id is None
-                                        and not self._current.messages)
+        self.conversation_restored.emit(
+            row, was_shown and self._current.conversation_id is None and not self._current.messages
+        )
 
     def _on_deleted(self, conversation_id: int, _messages: int) -> None:
         self._deleted_while_shown.discard(conversation_id)

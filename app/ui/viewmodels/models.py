@@ -86,9 +86,16 @@ class ModelManagerViewModel(QObject):
     message = Signal(str, str)  # (kind "ok" | "info" | "error", text) for the person
     added = Signal(str)  # the id of a model just added
 
-    def __init__(self, library: ModelLibrary, settings_file: SettingsFile, service: ChatBackend, *,
-                 settings: LoadSettings | None = None, endpoint: str | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        library: ModelLibrary,
+        settings_file: SettingsFile,
+        service: ChatBackend,
+        *,
+        settings: LoadSettings | None = None,
+        endpoint: str | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self._library = library
         self._settings_file = settings_file
@@ -237,8 +244,9 @@ class ModelManagerViewModel(QObject):
         self._downloads[model_id] = job
         self._track_current()
         loop = asyncio.get_running_loop()
-        feed: ProgressFeed[DownloadProgress] = ProgressFeed(loop, lambda p: self._on_progress(model_id, p),
-                                                            PROGRESS_EVERY_S)
+        feed: ProgressFeed[DownloadProgress] = ProgressFeed(
+            loop, lambda p: self._on_progress(model_id, p), PROGRESS_EVERY_S
+        )
         try:
             job.download = self._library.download(model_id, on_progress=feed.put, endpoint=self._endpoint)
             self.model_changed.emit(model_id)
@@ -255,8 +263,9 @@ class ModelManagerViewModel(QObject):
             self._say("error", f"Could not download {m.name}: {describe(e)}")
         else:
             resumed = job.download.resumed_from
-            self._say("ok", f"{m.name}: downloaded and verified"
-                            + (f" (resumed from {gb(resumed)})" if resumed else "") + ".")
+            self._say(
+                "ok", f"{m.name}: downloaded and verified" + (f" (resumed from {gb(resumed)})" if resumed else "") + "."
+            )
         finally:
             feed.close()
             del self._downloads[model_id]
@@ -373,8 +382,13 @@ class ModelManagerViewModel(QObject):
         self._loading = model_id
         self._changed_all()
         try:
-            await self._service.load(str(m.path), n_ctx=settings.n_ctx, n_threads=settings.n_threads,
-                                     n_gpu_layers=settings.n_gpu_layers, flash_attn=settings.flash_attn)
+            await self._service.load(
+                str(m.path),
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads,
+                n_gpu_layers=settings.n_gpu_layers,
+                flash_attn=settings.flash_attn,
+            )
         except EngineError as e:  # the status line shows it too (the service's error state)
             self._say("error", e.message)
             return False
@@ -448,13 +462,20 @@ class ModelManagerViewModel(QObject):
         info, error = self._info(m)
         job, check = self._downloads.get(m.id), self._checks.get(m.id)
         return ModelStatus(
-            info=info, header_error=error, fit=self._fit(m, info),
+            info=info,
+            header_error=error,
+            fit=self._fit(m, info),
             loaded=self._loaded_path is not None and self._resolved.get(m.id) == self._loaded_path,
-            downloading=job is not None, progress=job.shown if job is not None else None,
+            downloading=job is not None,
+            progress=job.shown if job is not None else None,
             cancellable=job is not None and job.download is not None,
-            checked=(check.done, check.total) if check is not None else None, busy=m.id in self._busy,
-            free_bytes=self._free, gpu_backend=self._gpu_backend(),
-            service_state=self._service.model_state, loading=self._loading)
+            checked=(check.done, check.total) if check is not None else None,
+            busy=m.id in self._busy,
+            free_bytes=self._free,
+            gpu_backend=self._gpu_backend(),
+            service_state=self._service.model_state,
+            loading=self._loading,
+        )
 
     def _info(self, m: LibraryModel) -> tuple[GGUFInfo | None, str | None]:
         """The header as last read (None until then), or why it could not be read."""
@@ -473,8 +494,14 @@ class ModelManagerViewModel(QObject):
         if info is None:
             return None
         s = self.load_settings_for(m.id)
-        return estimate_fit(info, n_ctx=s.n_ctx, available_bytes=self._free, gpu=self._gpu,
-                            gpu_offload_supported=bool(self._gpu_backend()), n_gpu_layers=s.n_gpu_layers)
+        return estimate_fit(
+            info,
+            n_ctx=s.n_ctx,
+            available_bytes=self._free,
+            gpu=self._gpu,
+            gpu_offload_supported=bool(self._gpu_backend()),
+            n_gpu_layers=s.n_gpu_layers,
+        )
 
 
 def _resolve(path: Path) -> Path:

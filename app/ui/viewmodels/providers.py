@@ -31,7 +31,7 @@ log = logging.getLogger("hearth.ui")
 
 KIND_HELP = {
     "openai": "OpenAI-compatible chat completions: vLLM, llama-server, LM Studio or a hosted API. "
-              "The base URL usually ends in /v1.",
+    "The base URL usually ends in /v1.",
     "ollama": "Ollama's own API, e.g. http://192.168.1.20:11434 (no key needed on a LAN).",
     "dify-chat": "A Dify chat app: the base URL ends in /v1; the key is the app's API key.",
     "dify-workflow": "A Dify workflow app: the base URL ends in /v1; the answer is the workflow's text output.",
@@ -52,8 +52,10 @@ class ProviderRow:
 
 
 def timeouts_text(config: ProviderConfig) -> str:
-    return (f"timeouts: connect {config.connect_timeout_s:g} s · first token {config.first_token_timeout_s:g} s"
-            f" · between tokens {config.between_tokens_timeout_s:g} s")
+    return (
+        f"timeouts: connect {config.connect_timeout_s:g} s · first token {config.first_token_timeout_s:g} s"
+        f" · between tokens {config.between_tokens_timeout_s:g} s"
+    )
 
 
 def _key_status(keys: KeyStore, config: ProviderConfig) -> tuple[bool, str]:
@@ -71,8 +73,9 @@ class ProvidersViewModel(QObject):
     rows_changed = Signal()  # the providers or their key status changed: read `rows`
     message = Signal(str, str)  # (kind "ok" | "info" | "error", text) for the person
 
-    def __init__(self, providers: ProvidersFile, keys: KeyStore, formats: Iterable[str],
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, providers: ProvidersFile, keys: KeyStore, formats: Iterable[str], parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._file = providers
         self._keys = keys
@@ -152,8 +155,10 @@ class ProvidersViewModel(QObject):
         return True
 
     def remove_question(self, name: str) -> str:
-        return (f"Remove the provider {name} and its stored API key?\n\nConversations that use it will ask "
-                "you to choose another provider before their next answer.")
+        return (
+            f"Remove the provider {name} and its stored API key?\n\nConversations that use it will ask "
+            "you to choose another provider before their next answer."
+        )
 
     async def remove(self, name: str) -> bool:
         """Remove a provider and its stored key (as `hearth providers rm` does)."""
@@ -210,4 +215,3 @@ class ProvidersViewModel(QObject):
     def blank(self) -> ProviderConfig:
         """What a new provider starts as: OpenAI-compatible, default timeouts."""
         return ProviderConfig(name="", kind=self._formats[0] if self._formats else "openai", base_url="")
-

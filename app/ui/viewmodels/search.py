@@ -60,7 +60,7 @@ class SearchViewModel(QObject):
 
     @property
     def status(self) -> str:
-        """"" while there are hits or nothing was typed; "No matches", or why the search failed."""
+        """ "" while there are hits or nothing was typed; "No matches", or why the search failed."""
         return self._status
 
     @property

@@ -88,8 +88,13 @@ class AnswerBody:
         c = QTextCursor(self._doc)
         committed = update.committed
         live, self._live = self._live, None
-        if live is not None and committed and committed[0].kind == "table" and not too_big(committed[0]) \
-                and live.settle(writer, committed[0]):
+        if (
+            live is not None
+            and committed
+            and committed[0].kind == "table"
+            and not too_big(committed[0])
+            and live.settle(writer, committed[0])
+        ):
             # The table that grew in place is the one that closed: keep it, draw what follows.
             c.setPosition(live.table.lastPosition() + 1)
             writer.reuse = True
@@ -106,10 +111,9 @@ class AnswerBody:
         self._pending, self._pending_start, self._raw_upto = update.pending, update.start, None
         writer.code_end = None
         one = update.pending[0] if len(update.pending) == 1 else None
-        if one is not None and update.end - update.start > live_limit(one) \
-                and (update.raw or one.kind != "fence"):
+        if one is not None and update.end - update.start > live_limit(one) and (update.raw or one.kind != "fence"):
             # Thousands of characters in one block: shown as written, and appended to, until it closes.
-            writer.write_source(c, self._stream.text[update.start:update.end])
+            writer.write_source(c, self._stream.text[update.start : update.end])
             self._raw_upto = update.end
         else:
             writer.last_table = None
@@ -133,7 +137,7 @@ class AnswerBody:
             fits = update.end - update.start <= live_limit(update.pending[0])
             return fits and self._live.grow(_MD, self._writer, text, update.end)
         if self._raw_upto is not None:
-            self._writer.append_source(self.end, text[self._raw_upto:update.end])
+            self._writer.append_source(self.end, text[self._raw_upto : update.end])
             self._raw_upto = update.end
             return True
         block, code_end = update.pending[0], self._writer.code_end
@@ -142,7 +146,7 @@ class AnswerBody:
         if update.raw:  # the tokens are last parse's: the code is the text under the opener line
             if block.source[:1] in (" ", "\t"):
                 return False
-            content = text[update.start:update.end].partition("\n")[2]
+            content = text[update.start : update.end].partition("\n")[2]
         elif block.tokens[0].info != self._pending[0].tokens[0].info:
             return False
         else:
@@ -150,7 +154,7 @@ class AnswerBody:
         content = content.removesuffix("\n")
         if not content.startswith(self._writer.code_text):
             return False
-        self._writer.write_code(code_end, content[len(self._writer.code_text):], "")
+        self._writer.write_code(code_end, content[len(self._writer.code_text) :], "")
         self._writer.code_text = content
         self._pending = update.pending
         return True

@@ -45,10 +45,10 @@ _HELP = {
     "max_tokens": "The longest answer, in tokens; a longer one stops and can be continued.",
     "repeat_penalty": "Discourages repeating the last 64 tokens; 1.0 turns it off. Small models loop without it.",
     "context_length": "How much of the model's context this chat may use; 0 for all of it. It cannot exceed "
-                      "what the model was loaded with (Models → Manage models).",
+    "what the model was loaded with (Models → Manage models).",
     "overflow": "What happens when the conversation no longer fits the context. Nothing saved is deleted: the "
-                "turns left out are only not sent to the model. Summarize: once the chat fills half the context, the "
-                "model writes a summary of the oldest turns in the background, and sends it in their place.",
+    "turns left out are only not sent to the model. Summarize: once the chat fills half the context, the "
+    "model writes a summary of the oldest turns in the background, and sends it in their place.",
 }
 
 
@@ -145,16 +145,20 @@ class ChatSettingsPanel(QFrame):
             self.overflow.setItemData(self.overflow.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
         _fit_popup(self.overflow)
         self.overflow.currentIndexChanged.connect(lambda _i: self._changed("overflow"))
-        self.overflow.currentTextChanged.connect(
-            lambda text: self.overflow.setToolTip(f"{text}.\n{_HELP['overflow']}"))
+        self.overflow.currentTextChanged.connect(lambda text: self.overflow.setToolTip(f"{text}.\n{_HELP['overflow']}"))
         self.context_note = QLabel(body)
         self.context_note.setWordWrap(True)
         set_style(self.context_note, "color: $muted;")
         self.errors: dict[str, QLabel] = {}
-        for name, widget in (("system_prompt", self.system_prompt), ("temperature", self.temperature),
-                             ("top_p", self.top_p), ("max_tokens", self.max_tokens),
-                             ("repeat_penalty", self.repeat_penalty), ("context_length", self.context_length),
-                             ("overflow", self.overflow)):
+        for name, widget in (
+            ("system_prompt", self.system_prompt),
+            ("temperature", self.temperature),
+            ("top_p", self.top_p),
+            ("max_tokens", self.max_tokens),
+            ("repeat_penalty", self.repeat_penalty),
+            ("context_length", self.context_length),
+            ("overflow", self.overflow),
+        ):
             label = QLabel(FIELD_LABELS[name], body)
             label.setWordWrap(True)
             label.setToolTip(_HELP[name])
@@ -267,8 +271,11 @@ class ChatSettingsPanel(QFrame):
 
     def set_saved(self, saved: bool) -> None:
         self._saved = saved
-        self.where.setText("Saved with this chat; used by every answer in it." if saved else
-                           "A new chat: these are kept with it when you send the first message.")
+        self.where.setText(
+            "Saved with this chat; used by every answer in it."
+            if saved
+            else "A new chat: these are kept with it when you send the first message."
+        )
 
     def set_presets(self, presets: Presets) -> None:
         self._presets = presets
@@ -295,10 +302,15 @@ class ChatSettingsPanel(QFrame):
 
     def current(self) -> ChatSettings:
         """The values in the fields (possibly invalid)."""
-        return ChatSettings(system_prompt=self.system_prompt.toPlainText(), temperature=self.temperature.value(),
-                            top_p=self.top_p.value(), max_tokens=self.max_tokens.value(),
-                            repeat_penalty=self.repeat_penalty.value(), context_length=self.context_length.value(),
-                            overflow=str(self.overflow.currentData()))
+        return ChatSettings(
+            system_prompt=self.system_prompt.toPlainText(),
+            temperature=self.temperature.value(),
+            top_p=self.top_p.value(),
+            max_tokens=self.max_tokens.value(),
+            repeat_penalty=self.repeat_penalty.value(),
+            context_length=self.context_length.value(),
+            overflow=str(self.overflow.currentData()),
+        )
 
     def _sync_presets(self) -> None:
         match = self._presets.matching(self._settings)

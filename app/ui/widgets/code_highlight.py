@@ -20,8 +20,26 @@ from PySide6.QtGui import QColor, QFont, QTextCharFormat
 __all__ = ["COMMON_LANGUAGES", "runs", "warm_up"]
 
 # Loading a lexer takes 5-120 ms the first time: warm_up loads these off the UI thread.
-COMMON_LANGUAGES = ("python", "javascript", "typescript", "bash", "json", "c", "cpp", "rust", "go", "java",
-                    "html", "css", "sql", "yaml", "toml", "diff", "markdown", "shell")
+COMMON_LANGUAGES = (
+    "python",
+    "javascript",
+    "typescript",
+    "bash",
+    "json",
+    "c",
+    "cpp",
+    "rust",
+    "go",
+    "java",
+    "html",
+    "css",
+    "sql",
+    "yaml",
+    "toml",
+    "diff",
+    "markdown",
+    "shell",
+)
 
 
 @lru_cache(maxsize=64)

@@ -29,8 +29,11 @@ def refusal(m: Measured, policy: str, model_context: int | None = None) -> str:
         return ""
     capped = model_context is not None and m.n_ctx < model_context  # the chat uses less than the model has
     if policy == "stop":
-        helps = ("or in the chat's settings raise its context length or let it leave out older turns" if capped
-                 else "let the chat leave out older turns (chat settings), or load the model with a longer context")
+        helps = (
+            "or in the chat's settings raise its context length or let it leave out older turns"
+            if capped
+            else "let the chat leave out older turns (chat settings), or load the model with a longer context"
+        )
         return f"Too long to send: this chat stops when it outgrows the context. Shorten your message, {helps}."
     more = "raise this chat's context length (chat settings)" if capped else "load the model with a longer context"
     return f"Your message is too long to send, even with every earlier message left out. Shorten it or {more}."
@@ -73,7 +76,9 @@ class ContextMeter(QLabel):
         text, self.level = describe(m, policy, model_context)
         self.setText(text)
         summary = f" Summary of earlier turns: {m.summary_tokens:,}." if m.summary_tokens else ""
-        self.setToolTip(f"System prompt: {m.system_tokens:,} tokens. The conversation and what you are typing: "
-                        f"{m.prompt_tokens - m.system_tokens:,}.{summary} The answer needs room too.")
+        self.setToolTip(
+            f"System prompt: {m.system_tokens:,} tokens. The conversation and what you are typing: "
+            f"{m.prompt_tokens - m.system_tokens:,}.{summary} The answer needs room too."
+        )
         set_style(self, {"error": "color: $error;", "warning": "color: $warning;"}.get(self.level, "color: $muted;"))
         self.show()

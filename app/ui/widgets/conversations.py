@@ -44,10 +44,13 @@ class ConversationList(QWidget):
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         # The window's colour, not `transparent`: a transparent scroll area leaves its scroll bar's
         # track unpainted, which showed as a solid black bar under the handle.
-        set_style(self.view, "QListView { border: none; background: $window; }"
-                             " QListView::item { padding: 7px 6px; border-radius: 4px; color: $text; }"
-                             " QListView::item:hover { background: $hover; }"
-                             " QListView::item:selected { background: $selected; color: $text; }")
+        set_style(
+            self.view,
+            "QListView { border: none; background: $window; }"
+            " QListView::item { padding: 7px 6px; border-radius: 4px; color: $text; }"
+            " QListView::item:hover { background: $hover; }"
+            " QListView::item:selected { background: $selected; color: $text; }",
+        )
         self.view.setEditTriggers(QListView.EditTrigger.EditKeyPressed | QListView.EditTrigger.DoubleClicked)
         self.model.rename_requested.connect(self.rename_requested)
         self.model.more_wanted.connect(self.more_wanted)
@@ -105,8 +108,12 @@ class ConversationList(QWidget):
             if kind in (QEvent.Type.Enter, QEvent.Type.Leave):
                 self._pointer_in = kind == QEvent.Type.Enter
                 self._sync_hold()
-            elif kind == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
-                    and event.key() == Qt.Key.Key_Delete and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            elif (
+                kind == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent)
+                and event.key() == Qt.Key.Key_Delete
+                and event.modifiers() == Qt.KeyboardModifier.NoModifier
+            ):
                 cid = self.model.data(self.view.currentIndex(), IdRole)
                 if cid is not None:
                     self.delete_requested.emit(int(cid))

@@ -30,8 +30,11 @@ class JumpToLatest(QToolButton):
         self.setToolTip("Go to the latest text and follow the answer")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the message box keeps the focus
-        set_style(self, "QToolButton#jumpToLatest { background: $accent; color: $base; border: none;"
-                        " border-radius: 12px; padding: 4px 14px; font-weight: 600; }")
+        set_style(
+            self,
+            "QToolButton#jumpToLatest { background: $accent; color: $base; border: none;"
+            " border-radius: 12px; padding: 4px 14px; font-weight: 600; }",
+        )
         self.hide()
         area.verticalScrollBar().valueChanged.connect(self._moved)
         self._view = area.viewport()

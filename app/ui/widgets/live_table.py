@@ -42,7 +42,7 @@ class LiveTable:
     def grow(self, md: MarkdownIt, writer: MarkdownWriter, text: str, end: int) -> bool:
         """Draw the rows of text up to `end`. False when the new lines are not all rows (the
         caller then draws the table again from a full parse)."""
-        new = text[self._row_at:end]
+        new = text[self._row_at : end]
         rows = table_rows(md.parse(self._head + new))[1:]
         lines = new.split("\n")
         body = _rows_in(new)
@@ -61,7 +61,7 @@ class LiveTable:
         rows = table_rows(block.tokens)
         if not rows or len(rows[0]) != self.table.columns() or block.start_line != self.block.start_line:
             return False
-        self._redraw_from(self._final, rows[1:][self._final:], writer)
+        self._redraw_from(self._final, rows[1:][self._final :], writer)
         return True
 
     def _redraw_from(self, final: int, rows: list[Row], writer: MarkdownWriter) -> None:

@@ -40,8 +40,17 @@ from app.core.markdown_stream import PLAIN_OVER, Block, close_of
 from app.ui.theme import Colours, colours, pygments_style
 from app.ui.widgets.code_highlight import runs
 
-__all__ = ["CODE_COPY", "MODEL_LINK", "ColourLater", "MarkdownWriter", "Row", "body_block_format", "collapsed_block",
-           "table_rows", "too_big"]
+__all__ = [
+    "CODE_COPY",
+    "MODEL_LINK",
+    "ColourLater",
+    "MarkdownWriter",
+    "Row",
+    "body_block_format",
+    "collapsed_block",
+    "table_rows",
+    "too_big",
+]
 
 MODEL_LINK = "hearth-model-link:"  # + the URL the model wrote
 CODE_COPY = "hearth-copy-code:"  # + the code block's number
@@ -139,8 +148,9 @@ class MarkdownWriter:
     """Writes blocks for one message. `lists` remembers the lists of committed items, so an
     item committed later joins the list its earlier items started."""
 
-    def __init__(self, palette: QPalette, register_code: Callable[[str], int],
-                 colour_later: ColourLater | None = None) -> None:
+    def __init__(
+        self, palette: QPalette, register_code: Callable[[str], int], colour_later: ColourLater | None = None
+    ) -> None:
         self.colours: Colours = colours(palette)
         self.style = pygments_style(palette)
         self._register_code = register_code
@@ -167,15 +177,23 @@ class MarkdownWriter:
             if lst is not None and lst.count() >= LIST_RUN:
                 lst, start = None, info.number  # a fresh QTextList that goes on counting
             fresh = lst is None
-            self._tokens(cursor, block.tokens, _Context(indent=1, tight=True), final=final,
-                         top_list=(lst, info.ordered, start))
+            self._tokens(
+                cursor, block.tokens, _Context(indent=1, tight=True), final=final, top_list=(lst, info.ordered, start)
+            )
             if fresh and final and self._last_list is not None:
                 self._lists[info.list_id] = self._last_list
         else:
             self._tokens(cursor, block.tokens, _Context(), final=final)
 
-    def _tokens(self, cursor: QTextCursor, tokens: Sequence[Token], ctx: _Context, *, final: bool,
-                top_list: tuple[QTextList | None, bool, int] | None = None) -> None:
+    def _tokens(
+        self,
+        cursor: QTextCursor,
+        tokens: Sequence[Token],
+        ctx: _Context,
+        *,
+        final: bool,
+        top_list: tuple[QTextList | None, bool, int] | None = None,
+    ) -> None:
         lists: list[tuple[QTextList | None, bool, int]] = [top_list] if top_list else []
         item_first: list[bool] = []  # per open list item: its first block is still to come
         i = 0
@@ -215,18 +233,23 @@ class MarkdownWriter:
                 self._rule(cursor)
             elif kind == "table_open":
                 end = close_of(tokens, i)
-                self._table(cursor, tokens[i:end + 1], ctx)
+                self._table(cursor, tokens[i : end + 1], ctx)
                 i = end
             i += 1
 
-    def _add_to_list(self, cursor: QTextCursor, lists: list[tuple[QTextList | None, bool, int]],
-                     ctx: _Context) -> None:
+    def _add_to_list(self, cursor: QTextCursor, lists: list[tuple[QTextList | None, bool, int]], ctx: _Context) -> None:
         lst, ordered, start = lists[-1]
         if lst is None:
             fmt = QTextListFormat()
-            fmt.setStyle(QTextListFormat.Style.ListDecimal if ordered else
-                         (QTextListFormat.Style.ListDisc, QTextListFormat.Style.ListCircle,
-                          QTextListFormat.Style.ListSquare)[(ctx.indent - 1) % 3])
+            fmt.setStyle(
+                QTextListFormat.Style.ListDecimal
+                if ordered
+                else (
+                    QTextListFormat.Style.ListDisc,
+                    QTextListFormat.Style.ListCircle,
+                    QTextListFormat.Style.ListSquare,
+                )[(ctx.indent - 1) % 3]
+            )
             fmt.setIndent(ctx.indent)
             if ordered:
                 fmt.setStart(start)
@@ -431,7 +454,7 @@ class MarkdownWriter:
     def fill_row(self, table: QTextTable, r: int, row: Row, ctx: _Context | None = None) -> None:
         """Draw row `r` of `table` (the header when 0) from its cells' inline tokens."""
         ctx = ctx or _Context()
-        for col, (inline, style) in enumerate(row[:table.columns()]):
+        for col, (inline, style) in enumerate(row[: table.columns()]):
             cell = table.cellAt(r, col).firstCursorPosition()
             align = QTextBlockFormat()
             if "right" in style:
@@ -466,4 +489,3 @@ class MarkdownWriter:
         """Qt puts an empty block after a table: the next block takes it, or it stays short."""
         cursor.setBlockFormat(collapsed_block())
         self.reuse = True
-

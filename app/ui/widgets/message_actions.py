@@ -40,7 +40,6 @@ LABELS = {
 }
 
 
-
 class MessageToolbar(QWidget):
     """The buttons that float at the top right of the message under the pointer."""
 
@@ -54,11 +53,13 @@ class MessageToolbar(QWidget):
         row.setContentsMargins(2, 0, 2, 0)
         row.setSpacing(0)
         self.buttons: dict[str, QToolButton] = {}
-        for action, text, tip in (("copy", "Copy", "Copy this message as Markdown (the arrow: as plain text)"),
-                                  ("edit", "Edit", "Edit and resend: a new branch, the old one stays"),
-                                  ("regenerate", "Regenerate", "A new answer with a fresh seed; the old one stays"),
-                                  ("fork", "Fork", "Copy the chat up to here into a new chat"),
-                                  ("delete", "Delete", "Delete this message and everything after it")):
+        for action, text, tip in (
+            ("copy", "Copy", "Copy this message as Markdown (the arrow: as plain text)"),
+            ("edit", "Edit", "Edit and resend: a new branch, the old one stays"),
+            ("regenerate", "Regenerate", "A new answer with a fresh seed; the old one stays"),
+            ("fork", "Fork", "Copy the chat up to here into a new chat"),
+            ("delete", "Delete", "Delete this message and everything after it"),
+        ):
             button = QToolButton(self)
             button.setObjectName(action)
             button.setText(text)
@@ -115,7 +116,7 @@ def parse_href(href: str) -> tuple[str, int] | None:
     """(action, message id) of one of our links, or None for anything else."""
     if not href.startswith(ACTION_HREF):
         return None
-    action, _, message_id = href[len(ACTION_HREF):].partition(":")
+    action, _, message_id = href[len(ACTION_HREF) :].partition(":")
     return (action, int(message_id)) if message_id.isdigit() and action in LABELS else None
 
 

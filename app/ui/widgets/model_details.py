@@ -190,8 +190,16 @@ class ModelDetailsPane(QWidget):
         self.setEnabled(d is not None)
         if d is None:
             self.title.setText("No model selected")
-            for w in (self.loaded_label, self.summary, self.notes, self.licence, self.fit, self.where, self.progress,
-                      self.progress_label):
+            for w in (
+                self.loaded_label,
+                self.summary,
+                self.notes,
+                self.licence,
+                self.fit,
+                self.where,
+                self.progress,
+                self.progress_label,
+            ):
                 w.hide()
             self.header_box.hide()
             self._set_buttons(None)
@@ -239,16 +247,18 @@ class ModelDetailsPane(QWidget):
     def _show_settings(self, d: ModelDetails, s: LoadSettings) -> None:
         top = d.trained_context or MAX_CONTEXT
         self._set_spin(self.ctx, top, min(s.n_ctx, top))
-        self.ctx.setToolTip(f"How much of the conversation the model sees at once, up to the {top:,} tokens it "
-                            "was trained for. More needs more memory." if d.trained_context else
-                            "How much of the conversation the model sees at once. More needs more memory.")
+        self.ctx.setToolTip(
+            f"How much of the conversation the model sees at once, up to the {top:,} tokens it "
+            "was trained for. More needs more memory."
+            if d.trained_context
+            else "How much of the conversation the model sees at once. More needs more memory."
+        )
         threads = 0 if s.n_threads is None else s.n_threads
         self._set_spin(self.threads, max(self.threads.maximum(), threads), threads)
         layers_top = d.block_count + 1 if d.block_count else _MAX_GPU_LAYERS
         self._set_spin(self.gpu, layers_top, -1 if s.n_gpu_layers is None else s.n_gpu_layers)
         self.gpu.setEnabled(d.gpu.enabled)
-        self.gpu.setToolTip(d.gpu.why or "Layers to run on the GPU; Auto puts as many there as its free memory "
-                                         "holds.")
+        self.gpu.setToolTip(d.gpu.why or "Layers to run on the GPU; Auto puts as many there as its free memory holds.")
         if self.flash.isChecked() != s.flash_attn:
             self.flash.blockSignals(True)
             self.flash.setChecked(s.flash_attn)
@@ -269,9 +279,12 @@ class ModelDetailsPane(QWidget):
 
     def _set_buttons(self, d: ModelDetails | None) -> None:
         pairs: list[tuple[QPushButton, Action | None]] = [
-            (self.use_button, d.use if d else None), (self.download_button, d.download if d else None),
-            (self.cancel_button, d.cancel if d else None), (self.verify_button, d.verify if d else None),
-            (self.remove_button, d.remove if d else None)]
+            (self.use_button, d.use if d else None),
+            (self.download_button, d.download if d else None),
+            (self.cancel_button, d.cancel if d else None),
+            (self.verify_button, d.verify if d else None),
+            (self.remove_button, d.remove if d else None),
+        ]
         for button, action in pairs:
             button.setVisible(action is not None and action.shown)
             button.setEnabled(action is not None and action.enabled)

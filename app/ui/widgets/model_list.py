@@ -39,8 +39,12 @@ class Roles:
 
 # The theme's colour (app.ui.theme.style_names) per verdict: (background tint, text).
 # Green, amber, red; red on grey for a file that cannot be read.
-VERDICT_TONES = {"fits": ("success", "success"), "tight": ("warning", "warning"), "too_big": ("error", "error"),
-                 "damaged": ("muted", "error")}
+VERDICT_TONES = {
+    "fits": ("success", "success"),
+    "tight": ("warning", "warning"),
+    "too_big": ("error", "error"),
+    "damaged": ("muted", "error"),
+}
 _STATE_TONES = {"downloading": "accent", "verifying": "accent", "paused": "warning", "missing": "error"}
 _PAD = 8
 
@@ -67,11 +71,19 @@ class ModelListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return r.name
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join(t for t in (r.name, r.facts, r.state + (" · loaded" if r.loaded else ""),
-                                         r.badge_tip) if t)
-        return {Roles.Id: r.id, Roles.Facts: r.facts, Roles.State: r.state, Roles.StateKind: r.state_kind,
-                Roles.Loaded: r.loaded, Roles.Verdict: r.verdict, Roles.Badge: r.badge,
-                Roles.Progress: r.progress}.get(role)
+            return "\n".join(
+                t for t in (r.name, r.facts, r.state + (" · loaded" if r.loaded else ""), r.badge_tip) if t
+            )
+        return {
+            Roles.Id: r.id,
+            Roles.Facts: r.facts,
+            Roles.State: r.state,
+            Roles.StateKind: r.state_kind,
+            Roles.Loaded: r.loaded,
+            Roles.Verdict: r.verdict,
+            Roles.Badge: r.badge,
+            Roles.Progress: r.progress,
+        }.get(role)
 
     def set_rows(self, rows: list[ModelRow]) -> None:
         self.beginResetModel()
@@ -142,8 +154,9 @@ class ModelListDelegate(QStyledItemDelegate):
         bold.setWeight(QFont.Weight.DemiBold)
         painter.setFont(bold)
         painter.setPen(c.text)
-        name = QFontMetrics(bold).elidedText(str(index.data() or ""), Qt.TextElideMode.ElideRight,
-                                            max(0, right - top.left()))
+        name = QFontMetrics(bold).elidedText(
+            str(index.data() or ""), Qt.TextElideMode.ElideRight, max(0, right - top.left())
+        )
         painter.drawText(QRect(top.left(), top.top(), right - top.left(), line), Qt.AlignmentFlag.AlignVCenter, name)
 
         # Line 2: facts on the left (elided first), the state on the right. Metrics come from
@@ -155,12 +168,18 @@ class ModelListDelegate(QStyledItemDelegate):
         state_w = min(fm.horizontalAdvance(state) + 2, bottom.width() * 3 // 5)
         state = fm.elidedText(state, Qt.TextElideMode.ElideRight, state_w)
         painter.setPen(getattr(c, _STATE_TONES.get(kind, "muted")))
-        painter.drawText(QRect(bottom.right() - state_w, bottom.top(), state_w, line),
-                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, state)
+        painter.drawText(
+            QRect(bottom.right() - state_w, bottom.top(), state_w, line),
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            state,
+        )
         facts_w = max(0, bottom.width() - state_w - 12)
         painter.setPen(c.muted)
-        painter.drawText(QRect(bottom.left(), bottom.top(), facts_w, line), Qt.AlignmentFlag.AlignVCenter,
-                         fm.elidedText(str(index.data(Roles.Facts) or ""), Qt.TextElideMode.ElideRight, facts_w))
+        painter.drawText(
+            QRect(bottom.left(), bottom.top(), facts_w, line),
+            Qt.AlignmentFlag.AlignVCenter,
+            fm.elidedText(str(index.data(Roles.Facts) or ""), Qt.TextElideMode.ElideRight, facts_w),
+        )
 
         progress = index.data(Roles.Progress)
         if isinstance(progress, int) and progress >= 0:

@@ -72,8 +72,9 @@ class OlderBatch:
         # first drawn), so nothing drawn here stays live.
         self._drawn.append(self._drawing.draw(self._cursor, self.messages[len(self._drawn)], palette, font))
 
-    def put_above(self, document: QTextDocument, colouring: CodeColouring,
-                  reasoning: ReasoningSections) -> list[QTextCursor]:
+    def put_above(
+        self, document: QTextDocument, colouring: CodeColouring, reasoning: ReasoningSections
+    ) -> list[QTextCursor]:
         """Copy the drawn batch to the start of `document` in one edit (one layout pass); code
         not coloured yet goes to `colouring`, reasoning sections to `reasoning`. Returns a cursor
         at each message's role name there."""

@@ -133,10 +133,12 @@ class ProviderForm(QWidget):
         remove_header.setToolTip("Remove the selected header")
         self.key_env = QLineEdit(self)
         self.connect_timeout = _seconds("How long to wait for the server to accept the connection")
-        self.first_token_timeout = _seconds("How long to wait for the first text (a big prompt on a busy "
-                                            "server takes a while)")
-        self.between_tokens_timeout = _seconds("How long the stream may pause between pieces of text "
-                                               "before the answer is stopped")
+        self.first_token_timeout = _seconds(
+            "How long to wait for the first text (a big prompt on a busy server takes a while)"
+        )
+        self.between_tokens_timeout = _seconds(
+            "How long the stream may pause between pieces of text before the answer is stopped"
+        )
         self.stop = _lines("one stop string per line")
         self.redact = _lines("one regular expression per line; matching text is hidden before it is shown or saved")
         self.think = QCheckBox("Show <think>…</think> reasoning apart from the answer, folded", self)
@@ -149,8 +151,11 @@ class ProviderForm(QWidget):
         header_row.addWidget(self.headers, 1)
         header_row.addLayout(header_buttons)
         timeouts = QHBoxLayout()
-        for caption, box in (("connect", self.connect_timeout), ("first token", self.first_token_timeout),
-                             ("between tokens", self.between_tokens_timeout)):
+        for caption, box in (
+            ("connect", self.connect_timeout),
+            ("first token", self.first_token_timeout),
+            ("between tokens", self.between_tokens_timeout),
+        ):
             timeouts.addWidget(QLabel(caption, self))
             timeouts.addWidget(box)
         timeouts.addStretch(1)
@@ -193,10 +198,16 @@ class ProviderForm(QWidget):
         self.advanced_toggle.toggled.connect(self.show_advanced)
         self.preset.activated.connect(self._use_preset)
         self.test_button.clicked.connect(self.test_requested)
-        for field, signal in (("name", self.name.textChanged), ("base_url", self.base_url.textChanged),
-                              ("model", self.model.textChanged), ("key_env", self.key_env.textChanged),
-                              ("kind", self.kind.currentIndexChanged), ("headers", self.headers.itemChanged),
-                              ("stop", self.stop.textChanged), ("redact", self.redact.textChanged)):
+        for field, signal in (
+            ("name", self.name.textChanged),
+            ("base_url", self.base_url.textChanged),
+            ("model", self.model.textChanged),
+            ("key_env", self.key_env.textChanged),
+            ("kind", self.kind.currentIndexChanged),
+            ("headers", self.headers.itemChanged),
+            ("stop", self.stop.textChanged),
+            ("redact", self.redact.textChanged),
+        ):
             signal.connect(lambda *_a, f=field: self.touched.add(f))
         add_header.clicked.connect(lambda: self._add_header())
         remove_header.clicked.connect(self._remove_header)
@@ -214,11 +225,20 @@ class ProviderForm(QWidget):
 
     def mark(self, field: str | None) -> None:
         """Outline the widget of the providers.toml field that is wrong (None: clear every mark)."""
-        widgets = {"name": self.name, "kind": self.kind, "base_url": self.base_url, "model": self.model,
-                   "headers": self.headers, "key_env": self.key_env, "connect_timeout_s": self.connect_timeout,
-                   "first_token_timeout_s": self.first_token_timeout,
-                   "between_tokens_timeout_s": self.between_tokens_timeout, "stop": self.stop,
-                   "redact": self.redact, "filters": self.redact}
+        widgets = {
+            "name": self.name,
+            "kind": self.kind,
+            "base_url": self.base_url,
+            "model": self.model,
+            "headers": self.headers,
+            "key_env": self.key_env,
+            "connect_timeout_s": self.connect_timeout,
+            "first_token_timeout_s": self.first_token_timeout,
+            "between_tokens_timeout_s": self.between_tokens_timeout,
+            "stop": self.stop,
+            "redact": self.redact,
+            "filters": self.redact,
+        }
         for key, widget in widgets.items():
             on = key == field
             if bool(widget.property("problem")) != on:
@@ -229,15 +249,30 @@ class ProviderForm(QWidget):
     def set_config(self, config: ProviderConfig, *, existing: bool) -> None:
         """Fill the form. An existing provider keeps its name: conversations and the keychain
         know it by that name."""
-        widgets = (self.name, self.kind, self.base_url, self.model, self.headers, self.key_env, self.connect_timeout,
-                   self.first_token_timeout, self.between_tokens_timeout, self.stop, self.redact, self.think)
+        widgets = (
+            self.name,
+            self.kind,
+            self.base_url,
+            self.model,
+            self.headers,
+            self.key_env,
+            self.connect_timeout,
+            self.first_token_timeout,
+            self.between_tokens_timeout,
+            self.stop,
+            self.redact,
+            self.think,
+        )
         for w in widgets:
             w.blockSignals(True)
         try:
             self.name.setText(config.name)
             self.name.setReadOnly(existing)
-            self.name.setToolTip("To rename a provider, add it under the new name and remove the old one"
-                                 if existing else "How the window and `hearth ask --provider` call it")
+            self.name.setToolTip(
+                "To rename a provider, add it under the new name and remove the old one"
+                if existing
+                else "How the window and `hearth ask --provider` call it"
+            )
             index = self.kind.findData(config.kind)
             self.kind.setCurrentIndex(max(index, 0))
             self.base_url.setText(config.base_url)
@@ -321,8 +356,11 @@ class ProviderForm(QWidget):
         self.base_url.setText(preset.base_url)
         if not self.name.text().strip() and not self.name.isReadOnly():
             self.name.setText(preset.name)
-        self.test_result.setText("Paste its API key below, then test the connection." if preset.needs_key
-                                 else "Test the connection to see its models.")
+        self.test_result.setText(
+            "Paste its API key below, then test the connection."
+            if preset.needs_key
+            else "Test the connection to see its models."
+        )
         set_style(self.test_result, "color: $muted;")
 
     def _add_header(self, name: str = "", value: str = "") -> None:

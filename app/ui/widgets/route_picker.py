@@ -124,8 +124,11 @@ class RoutePicker(QWidget):
                 self.combo.addItem(f"{self._provider} — not configured", self._provider)
             index = self.combo.findData(self._provider) if self._provider is not None else 0
             if index < 0:  # a name that differs only in case from the configured one
-                index = next(i for i in range(1, self.combo.count())
-                             if str(self.combo.itemData(i)).lower() == str(self._provider).lower())
+                index = next(
+                    i
+                    for i in range(1, self.combo.count())
+                    if str(self.combo.itemData(i)).lower() == str(self._provider).lower()
+                )
             self.combo.setCurrentIndex(index)
         finally:
             self.combo.blockSignals(False)

@@ -112,22 +112,44 @@ class SearchResultsDelegate(QStyledItemDelegate):
         where_width = QFontMetricsF(font).horizontalAdvance(where) + _PAD
         painter.setFont(font)
         painter.setPen(QColor(palette.color(QPalette.ColorRole.PlaceholderText)))
-        painter.drawText(QRectF(inner.right() - where_width, inner.top(), where_width, line),
-                         int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), where)
+        painter.drawText(
+            QRectF(inner.right() - where_width, inner.top(), where_width, line),
+            int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+            where,
+        )
         title_width = inner.width() - where_width - _PAD
         text = palette.color(QPalette.ColorRole.Text)
         if hit.message_id is None:  # the title is what matched: mark it there
-            _draw_marked(painter, hit.snippet, hit.highlights, bold, QPointF(inner.topLeft()), title_width, 1,
-                         text, palette)
+            _draw_marked(
+                painter, hit.snippet, hit.highlights, bold, QPointF(inner.topLeft()), title_width, 1, text, palette
+            )
         else:
             _draw_marked(painter, hit.title, (), bold, QPointF(inner.topLeft()), title_width, 1, text, palette)
-            _draw_marked(painter, hit.snippet, hit.highlights, font, QPointF(inner.left(), inner.top() + line),
-                         inner.width(), _SNIPPET_LINES, text, palette)
+            _draw_marked(
+                painter,
+                hit.snippet,
+                hit.highlights,
+                font,
+                QPointF(inner.left(), inner.top() + line),
+                inner.width(),
+                _SNIPPET_LINES,
+                text,
+                palette,
+            )
         painter.restore()
 
 
-def _draw_marked(painter: QPainter, raw: str, spans: tuple[tuple[int, int], ...], font: QFont, at: QPointF,
-                 width: float, max_lines: int, colour: QColor, palette: QPalette) -> None:
+def _draw_marked(
+    painter: QPainter,
+    raw: str,
+    spans: tuple[tuple[int, int], ...],
+    font: QFont,
+    at: QPointF,
+    width: float,
+    max_lines: int,
+    colour: QColor,
+    palette: QPalette,
+) -> None:
     """Lay `raw` out in at most `max_lines` lines of `width`, marking `spans`; an ellipsis
     ends text that does not fit."""
     text = display_text(raw)
@@ -168,5 +190,8 @@ def _draw_marked(painter: QPainter, raw: str, spans: tuple[tuple[int, int], ...]
     if cut:
         end = at + QPointF(last.naturalTextWidth(), last.y())
         painter.setFont(font)
-        painter.drawText(QRectF(end.x(), end.y(), metrics.horizontalAdvance("…") + 2, metrics.lineSpacing()),
-                         int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), "…")
+        painter.drawText(
+            QRectF(end.x(), end.y(), metrics.horizontalAdvance("…") + 2, metrics.lineSpacing()),
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+            "…",
+        )

@@ -79,7 +79,7 @@ class StatusLine(QWidget):
         self.route_label.setVisible(bool(text))
 
     def set_waiting(self, text: str) -> None:
-        """"Waiting for the other answer (1 ahead)" while the shown chat's answer waits; "" hides it."""
+        """ "Waiting for the other answer (1 ahead)" while the shown chat's answer waits; "" hides it."""
         self.waiting_label.setText(text)
         self.waiting_label.setVisible(bool(text))
 
@@ -118,8 +118,11 @@ class MessageStrip(QWidget):
     def show_message(self, kind: str, text: str) -> None:
         tone = _STRIP_TONES.get(kind, "accent")
         self.kind = kind
-        set_style(self, f"#{self.objectName()} {{ background: ${tone}_tint; border: 1px solid ${tone}_line;"
-                        f" border-radius: 6px; }} QLabel {{ color: $text; }}")
+        set_style(
+            self,
+            f"#{self.objectName()} {{ background: ${tone}_tint; border: 1px solid ${tone}_line;"
+            f" border-radius: 6px; }} QLabel {{ color: $text; }}",
+        )
         self.label.setText(text)
         self.show()
 

@@ -47,8 +47,17 @@ from app.ui.widgets.reasoning_sections import REASONING_HREF, Reasoning, Reasoni
 if TYPE_CHECKING:
     from app.core.message_view import MessageView
 
-__all__ = ["AHEAD_SCREENS", "BATCH_CHARS", "OLDER_BATCH", "OLDER_SLICE_S", "READING_CHARS", "TAIL", "TAIL_CHARS",
-           "TranscriptView", "newest"]
+__all__ = [
+    "AHEAD_SCREENS",
+    "BATCH_CHARS",
+    "OLDER_BATCH",
+    "OLDER_SLICE_S",
+    "READING_CHARS",
+    "TAIL",
+    "TAIL_CHARS",
+    "TranscriptView",
+    "newest",
+]
 
 # Opening a conversation renders its last TAIL messages, or fewer when they hold more than
 # TAIL_CHARS characters (a few screens). A 1,000-message chat opens as fast as a short one.
@@ -67,7 +76,6 @@ READING_CHARS = 80  # the widest a line of text gets, in average characters
 _MARGIN = 16  # the least space on each side of the messages
 
 
-
 class TranscriptView(QTextEdit):
     action_requested = Signal(str, int)  # (message_actions action, message id): a link or the menu
     notice = Signal(str)  # a line for the status bar ("Code copied")
@@ -78,8 +86,9 @@ class TranscriptView(QTextEdit):
         self.setReadOnly(True)
         self.setAcceptRichText(False)
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
         doc = self.document()
         doc.setUndoRedoEnabled(False)  # an undo stack would keep every chunk twice
         doc.setDocumentMargin(_MARGIN)
@@ -154,7 +163,7 @@ class TranscriptView(QTextEdit):
         """The batch being drawn, or a new one of the newest older messages (they stay in
         `_older` until they are in the document)."""
         if self._batch is None and self._older:
-            self._batch = OlderBatch(self._older[-newest(self._older, OLDER_BATCH, BATCH_CHARS):], self.drawing, self)
+            self._batch = OlderBatch(self._older[-newest(self._older, OLDER_BATCH, BATCH_CHARS) :], self.drawing, self)
         return self._batch
 
     def _put_above(self, batch: OlderBatch) -> None:
@@ -166,7 +175,7 @@ class TranscriptView(QTextEdit):
         heads = batch.put_above(self.document(), self.colouring, self.reasoning)
         batch.discard()
         self._batch = None
-        self._older = self._older[:-len(batch.messages)]
+        self._older = self._older[: -len(batch.messages)]
         self._heads[0:0] = heads
         self._views[0:0] = batch.messages
         if anchor is not None:  # it moved down by the height of what was added: follow it
@@ -314,8 +323,12 @@ class TranscriptView(QTextEdit):
         """Float the toolbar at the top right of the finished message under `pos`."""
         i = self._index_at(pos)
         m = self._views[i] if i is not None else None
-        if i is None or m is None or m.message_id is None or (
-                m.role == "assistant" and m.state is not None and not m.footer):
+        if (
+            i is None
+            or m is None
+            or m.message_id is None
+            or (m.role == "assistant" and m.state is not None and not m.footer)
+        ):
             self.toolbar.hide()
             return
         if self.toolbar.isVisible() and self.toolbar.message_id == m.message_id:
@@ -337,13 +350,18 @@ class TranscriptView(QTextEdit):
             menu.addSeparator()
             for action in menu_actions(m, last=last):
                 menu.addAction(LABELS[action]).triggered.connect(
-                    lambda _=False, a=action, mid=m.message_id: self.action_requested.emit(a, mid))
+                    lambda _=False, a=action, mid=m.message_id: self.action_requested.emit(a, mid)
+                )
         menu.exec(event.globalPos())
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         href = self.anchorAt(event.position().toPoint())
-        if href and event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection() \
-                and self.follow(href):
+        if (
+            href
+            and event.button() == Qt.MouseButton.LeftButton
+            and not self.textCursor().hasSelection()
+            and self.follow(href)
+        ):
             event.accept()
             return
         super().mouseReleaseEvent(event)
@@ -358,7 +376,7 @@ class TranscriptView(QTextEdit):
         elif href.startswith(CODE_COPY) and index.isdigit():
             self.copy_code(int(index))
         elif href.startswith(MODEL_LINK):  # never opened without asking, and only http(s)
-            self.links.ask(href[len(MODEL_LINK):])
+            self.links.ask(href[len(MODEL_LINK) :])
         else:
             return False
         return True
@@ -452,8 +470,11 @@ class TranscriptView(QTextEdit):
         head = self._heads[index]
         bar = self.verticalScrollBar()
         bar.setValue(bar.value() + self.cursorRect(head).top() - 24)
-        end = self._heads[index + 1].position() - 1 if index + 1 < len(self._heads) \
+        end = (
+            self._heads[index + 1].position() - 1
+            if index + 1 < len(self._heads)
             else self.document().characterCount() - 1
+        )
         mark = QTextEdit.ExtraSelection()
         mark.cursor = QTextCursor(self.document())
         mark.cursor.setPosition(head.block().position())
@@ -466,7 +487,6 @@ class TranscriptView(QTextEdit):
         self.setExtraSelections([mark])
         QTimer.singleShot(1600, self, lambda: self.setExtraSelections([]))
         return True
-
 
 
 def newest(messages: list[MessageView], most: int, chars: int) -> int:

@@ -45,8 +45,9 @@ class UndoOffers(QWidget):
         button.setCursor(Qt.CursorShape.PointingHandCursor)
         button.setToolTip("Bring the conversation back (Ctrl+Z)")
         # A link look, in the palette's link colour: it sits in a line of text.
-        button.setStyleSheet("QPushButton { color: palette(link); text-decoration: underline; border: none;"
-                             " padding: 0 2px; }")
+        button.setStyleSheet(
+            "QPushButton { color: palette(link); text-decoration: underline; border: none; padding: 0 2px; }"
+        )
         button.clicked.connect(lambda: self.undo_clicked.emit(conversation_id))
         row.addWidget(label)
         row.addWidget(button)

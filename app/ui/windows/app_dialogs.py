@@ -33,8 +33,7 @@ class AppDialogs(QObject):
     """`window` parents the dialogs; `serving` None: the window does not serve other apps;
     `prefs` None: the theme is not saved."""
 
-    def __init__(self, window: QWidget, zoom: TextZoom, serving: ServeControl | None,
-                 prefs: QSettings | None) -> None:
+    def __init__(self, window: QWidget, zoom: TextZoom, serving: ServeControl | None, prefs: QSettings | None) -> None:
         super().__init__(window)
         self._window = window
         self._zoom = zoom
@@ -94,11 +93,14 @@ class AppDialogs(QObject):
     def show_about(self) -> QMessageBox:
         """Not exec(): a nested event loop inside qasync would stall a streaming answer."""
         if self.about_box is None:
-            box = QMessageBox(QMessageBox.Icon.NoIcon, "About Hearth", "", QMessageBox.StandardButton.Close,
-                              self._window)
+            box = QMessageBox(
+                QMessageBox.Icon.NoIcon, "About Hearth", "", QMessageBox.StandardButton.Close, self._window
+            )
             box.setTextFormat(Qt.TextFormat.PlainText)
-            box.setText(f"Hearth {hearth_version()}\n\nA local-first chat app: the model runs on this computer, "
-                        "and your conversations stay in a database on it.\n\nPress F1 for the keyboard shortcuts.")
+            box.setText(
+                f"Hearth {hearth_version()}\n\nA local-first chat app: the model runs on this computer, "
+                "and your conversations stay in a database on it.\n\nPress F1 for the keyboard shortcuts."
+            )
             box.setWindowModality(Qt.WindowModality.NonModal)
             keep_place(box)
             self.about_box = box

@@ -37,9 +37,19 @@ class ChatSettingsSide(QObject):
     `composer` takes the focus back when the panel closes, and `prefs` keeps whether it was open
     (None: not kept)."""
 
-    def __init__(self, window: QWidget, outer: QSplitter, vm: MainViewModel, presets: PresetsViewModel,
-                 composer: QWidget, prefs: QSettings | None, ops: Ops, *,
-                 show_problem: Callable[[str], None], notice: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        outer: QSplitter,
+        vm: MainViewModel,
+        presets: PresetsViewModel,
+        composer: QWidget,
+        prefs: QSettings | None,
+        ops: Ops,
+        *,
+        show_problem: Callable[[str], None],
+        notice: Callable[[str], None],
+    ) -> None:
         super().__init__(window)
         self.presets = presets
         self._composer = composer
@@ -122,28 +132,36 @@ class ChatSettingsSide(QObject):
         vm = self._vm
         if vm is None:
             return
-        (self._ops.op("saving the chat's settings", lambda: vm.set_chat_settings(settings))
-         .failure(lambda e: self._show_problem(f"Could not save this chat's settings: {describe(e)}"))
-         .run())
+        (
+            self._ops.op("saving the chat's settings", lambda: vm.set_chat_settings(settings))
+            .failure(lambda e: self._show_problem(f"Could not save this chat's settings: {describe(e)}"))
+            .run()
+        )
 
     # -- presets -----------------------------------------------------------------------
     def _on_presets(self, presets: Presets) -> None:
         self.panel.set_presets(presets)
 
     def _save_preset(self, name: str, settings: ChatSettings) -> None:
-        (self._ops.op("saving a preset", lambda: self.presets.save_preset(name, settings))
-         .success(self.panel.preset_saved)
-         .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
-         .run())
+        (
+            self._ops.op("saving a preset", lambda: self.presets.save_preset(name, settings))
+            .success(self.panel.preset_saved)
+            .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
+            .run()
+        )
 
     def _make_default(self, name: str) -> None:
-        (self._ops.op("choosing the default preset", lambda: self.presets.set_default(name))
-         .success(lambda _: self.panel.show_preset_message(f"New chats start from “{name}”."))
-         .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
-         .run())
+        (
+            self._ops.op("choosing the default preset", lambda: self.presets.set_default(name))
+            .success(lambda _: self.panel.show_preset_message(f"New chats start from “{name}”."))
+            .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
+            .run()
+        )
 
     def _delete_preset(self, name: str) -> None:
-        (self._ops.op("deleting a preset", lambda: self.presets.delete_preset(name))
-         .success(lambda _: self.panel.show_preset_message(f"Deleted preset “{name}”."))
-         .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
-         .run())
+        (
+            self._ops.op("deleting a preset", lambda: self.presets.delete_preset(name))
+            .success(lambda _: self.panel.show_preset_message(f"Deleted preset “{name}”."))
+            .failure(lambda e: self.panel.show_preset_message(describe(e), error=True))
+            .run()
+        )

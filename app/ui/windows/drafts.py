@@ -40,8 +40,15 @@ Key = int | None  # a conversation id; None: the new chat not sent yet
 class Drafts(QObject):
     """The window's drafts, one per chat; the shown chat's lives in the message box itself."""
 
-    def __init__(self, parent: QObject, vm: MainViewModel, composer: Composer, prefs: QSettings | None, *,
-                 cancel_edit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        parent: QObject,
+        vm: MainViewModel,
+        composer: Composer,
+        prefs: QSettings | None,
+        *,
+        cancel_edit: Callable[[], None],
+    ) -> None:
         """`cancel_edit`: ends an edit in progress, putting back the draft it set aside."""
         super().__init__(parent)
         self._vm = vm

@@ -38,8 +38,16 @@ class ExchangeActions:
     """Adds Back up conversations…, Export conversation… and Import… to `menu` (the window's
     Conversations menu); `window` parents the actions and the file dialogs."""
 
-    def __init__(self, window: QWidget, menu: QMenu, vm: MainViewModel, ops: Ops, *,
-                 show_problem: Callable[[str], None], notice: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        menu: QMenu,
+        vm: MainViewModel,
+        ops: Ops,
+        *,
+        show_problem: Callable[[str], None],
+        notice: Callable[[str], None],
+    ) -> None:
         self._window = window
         self._vm = vm
         self._ops = ops
@@ -60,8 +68,9 @@ class ExchangeActions:
 
     def ask_backup(self) -> None:
         suggested = f"hearth-backup-{time.strftime('%Y%m%d-%H%M')}.db"
-        dialog = QFileDialog(self._window, "Back up conversations", str(Path.home() / suggested),
-                             "Hearth database (*.db)")
+        dialog = QFileDialog(
+            self._window, "Back up conversations", str(Path.home() / suggested), "Hearth database (*.db)"
+        )
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix("db")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -98,27 +107,33 @@ class ExchangeActions:
         self.dialog = dialog
         dialog.open()
 
-    def export_to(self, path: Path, fmt: ExportFormat, conversation_id: int | None = None, *,
-                  replace: bool = False) -> asyncio.Task[None]:
+    def export_to(
+        self, path: Path, fmt: ExportFormat, conversation_id: int | None = None, *, replace: bool = False
+    ) -> asyncio.Task[None]:
         """Export `conversation_id` (default: the one shown) to `path`."""
         vm = self._vm
         cid = conversation_id if conversation_id is not None else vm.current.conversation_id
         if cid is None:
             raise ValueError("no conversation to export")
-        return (self._ops.op("exporting a conversation",
-                             lambda: vm.export_conversation(cid, path, fmt, replace=replace))
-                .failure(lambda e: self._show_problem(f"Export failed: {describe(e)}"))
-                .disabling(self.export_action)
-                .run())
+        return (
+            self._ops.op("exporting a conversation", lambda: vm.export_conversation(cid, path, fmt, replace=replace))
+            .failure(lambda e: self._show_problem(f"Export failed: {describe(e)}"))
+            .disabling(self.export_action)
+            .run()
+        )
 
     def backup_to(self, dest: Path) -> asyncio.Task[None]:
-        return (self._ops.op("backing up", lambda: self._vm.backup(dest))
-                .failure(lambda e: self._show_problem(f"Backup failed: {describe(e)}"))
-                .disabling(self.backup_action)
-                .run())
+        return (
+            self._ops.op("backing up", lambda: self._vm.backup(dest))
+            .failure(lambda e: self._show_problem(f"Backup failed: {describe(e)}"))
+            .disabling(self.backup_action)
+            .run()
+        )
 
     def import_from(self, path: Path) -> asyncio.Task[None]:
-        return (self._ops.op("importing conversations", lambda: self._vm.import_file(path))
-                .failure(lambda e: self._show_problem(f"Import failed: {describe(e)}"))
-                .disabling(self.import_action)
-                .run())
+        return (
+            self._ops.op("importing conversations", lambda: self._vm.import_file(path))
+            .failure(lambda e: self._show_problem(f"Import failed: {describe(e)}"))
+            .disabling(self.import_action)
+            .run()
+        )

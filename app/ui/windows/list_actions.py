@@ -36,8 +36,17 @@ class ListActions(QObject):
     """Wires one window's list to its view-model. A child of `window` (which holds the undo
     key), so its connections end with it (the view-model may outlive the window)."""
 
-    def __init__(self, window: QWidget, status_bar: QStatusBar, vm: MainViewModel, listed: ConversationList,
-                 ops: Ops, *, show_problem: Callable[[str], None], open_conversation: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        status_bar: QStatusBar,
+        vm: MainViewModel,
+        listed: ConversationList,
+        ops: Ops,
+        *,
+        show_problem: Callable[[str], None],
+        open_conversation: Callable[[int], None],
+    ) -> None:
         """`open_conversation`: the window's way to open one, with its failure message."""
         super().__init__(window)
         self._window = window
@@ -94,10 +103,15 @@ class ListActions(QObject):
             app.removeEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
-                and self._window.isActiveWindow()
-                and any(QKeySequence(event.keyCombination()).matches(k) == QKeySequence.SequenceMatch.ExactMatch
-                        for k in self.undo_action.shortcuts())):
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and self._window.isActiveWindow()
+            and any(
+                QKeySequence(event.keyCombination()).matches(k) == QKeySequence.SequenceMatch.ExactMatch
+                for k in self.undo_action.shortcuts()
+            )
+        ):
             event.ignore()  # not claimed by the field: the undo action's shortcut takes it
             return True
         return False
@@ -107,15 +121,19 @@ class ListActions(QObject):
             self._listed.model.fetch_failed()  # scrolling to the end again retries
             self._show_problem(f"Could not read more conversations: {describe(error)}")
 
-        (self._ops.op("reading more conversations", lambda: self._vm.load_more_conversations(after))
-         .failure(failed)
-         .run())
+        (
+            self._ops.op("reading more conversations", lambda: self._vm.load_more_conversations(after))
+            .failure(failed)
+            .run()
+        )
 
     def _pin(self, conversation_id: int, pinned: bool) -> None:
         doing = "pin" if pinned else "unpin"
-        (self._ops.op(f"{doing}ning a conversation", lambda: self._vm.pin_conversation(conversation_id, pinned))
-         .failure(lambda e: self._show_problem(f"Could not {doing} it: {describe(e)}"))
-         .run())
+        (
+            self._ops.op(f"{doing}ning a conversation", lambda: self._vm.pin_conversation(conversation_id, pinned))
+            .failure(lambda e: self._show_problem(f"Could not {doing} it: {describe(e)}"))
+            .run()
+        )
 
     def _delete(self, conversation_id: int) -> None:
         try:

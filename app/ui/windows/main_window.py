@@ -71,10 +71,17 @@ _LOCAL_PLACEHOLDER = "Ask anything. The model runs on this computer: nothing you
 class MainWindow(QMainWindow):
     closed = Signal()  # the person closed the window; app.ui.launch shuts down after it
 
-    def __init__(self, vm: MainViewModel, parent: QWidget | None = None, *,
-                 models: ModelManagerViewModel | None = None, providers: ProvidersViewModel | None = None,
-                 prefs: QSettings | None = None, presets: PresetsViewModel | None = None,
-                 serving: ServeControl | None = None) -> None:
+    def __init__(
+        self,
+        vm: MainViewModel,
+        parent: QWidget | None = None,
+        *,
+        models: ModelManagerViewModel | None = None,
+        providers: ProvidersViewModel | None = None,
+        prefs: QSettings | None = None,
+        presets: PresetsViewModel | None = None,
+        serving: ServeControl | None = None,
+    ) -> None:
         super().__init__(parent)
         self.vm = vm
         self.serving = serving  # None: the window does not serve other apps (tests of the chat alone)
@@ -90,8 +97,9 @@ class MainWindow(QMainWindow):
         notice = self.status.show_notice
         if serving is not None:
             serving.changed.connect(lambda _on, text, _problem: notice(text))
-        vm.conversations_changed.connect(lambda rows: self.conversations.set_rows(
-            rows, more=self.vm.has_more_conversations))
+        vm.conversations_changed.connect(
+            lambda rows: self.conversations.set_rows(rows, more=self.vm.has_more_conversations)
+        )
         # A chat that did not exist appears at once, pointer or not (it is the one the person just
         # started, forked or imported); a known row that a turn moves holds still under the pointer.
         vm.conversation_changed.connect(lambda change: self.conversations.upsert(change.row, by_person=change.created))
@@ -106,13 +114,26 @@ class MainWindow(QMainWindow):
         self.edit_mode = EditMode(self.composer, self.edit_bar, self)  # editing a sent message
         self.drafts = Drafts(self, vm, self.composer, prefs, cancel_edit=self.edit_mode.cancel)  # kept in prefs
         self.meter_control = MeterControl(self, vm, self.composer, self.meter, self.edit_mode)  # the context meter
-        self.turns = TurnControl(self, vm, self.composer, self.meter_control, self.edit_mode, self.ops,
-                                 send=self.send_button, stop=self.stop_button, resume=self.continue_button,
-                                 banner=self.banner, shown=lambda: self._shown, draft_sent=self.drafts.sent,
-                                 show_problem=self.show_problem, provider_failed=self._provider_failed)
+        self.turns = TurnControl(
+            self,
+            vm,
+            self.composer,
+            self.meter_control,
+            self.edit_mode,
+            self.ops,
+            send=self.send_button,
+            stop=self.stop_button,
+            resume=self.continue_button,
+            banner=self.banner,
+            shown=lambda: self._shown,
+            draft_sent=self.drafts.sent,
+            show_problem=self.show_problem,
+            provider_failed=self._provider_failed,
+        )
         self.meter_control.measured.connect(self.turns.sync_controls)
-        self.message_commands = MessageCommands(self, vm, self.edit_mode, self.turns, self.ops,
-                                                show_problem=self.show_problem, notice=notice)
+        self.message_commands = MessageCommands(
+            self, vm, self.edit_mode, self.turns, self.ops, show_problem=self.show_problem, notice=notice
+        )
         self.transcript.action_requested.connect(self.message_commands.run)
         self.transcript.notice.connect(notice)  # "Code copied"
         self.composer.edit_last_requested.connect(self.message_commands.edit_last)
@@ -127,23 +148,44 @@ class MainWindow(QMainWindow):
         self._on_model_status(*vm.model_status)
         self.conversations.set_rows(vm.conversations, more=vm.has_more_conversations)
         # Pages, pins, deletes and their undo; Back up…, Export… and Import…; "Waiting for the other answer".
-        self.list_actions = ListActions(self, self.statusBar(), vm, self.conversations, self.ops,
-                                        show_problem=self.show_problem, open_conversation=self.open_conversation)
-        self.exchange = ExchangeActions(self, self.conversations_menu, vm, self.ops,
-                                        show_problem=self.show_problem, notice=notice)
+        self.list_actions = ListActions(
+            self,
+            self.statusBar(),
+            vm,
+            self.conversations,
+            self.ops,
+            show_problem=self.show_problem,
+            open_conversation=self.open_conversation,
+        )
+        self.exchange = ExchangeActions(
+            self, self.conversations_menu, vm, self.ops, show_problem=self.show_problem, notice=notice
+        )
         self.answer_queue = AnswerQueue(self, vm, self.status, self.transcript)
         self.turns.sync_controls()
         self._keys(prefs)
         # The side panel of per-chat settings; presets None: the built-in ones only.
         outer = self.centralWidget()
         assert isinstance(outer, QSplitter), "the window's centre is list | chat"
-        self.chat_settings = ChatSettingsSide(self, outer, vm, presets or PresetsViewModel(None, self), self.composer,
-                                              prefs, self.ops, show_problem=self.show_problem, notice=notice)
+        self.chat_settings = ChatSettingsSide(
+            self,
+            outer,
+            vm,
+            presets or PresetsViewModel(None, self),
+            self.composer,
+            prefs,
+            self.ops,
+            show_problem=self.show_problem,
+            notice=notice,
+        )
         self.chat_settings.restore()
         # Measured on the loop's first turn, also where a draft put back above restarted the typing pause.
         self.meter_control.soon()
-        self.layout_prefs = WindowLayout(self, (outer, self.chat_settings.splitter), prefs,  # size, place, splitters
-                                         shown=lambda: self.vm.current.conversation_id)
+        self.layout_prefs = WindowLayout(
+            self,
+            (outer, self.chat_settings.splitter),
+            prefs,  # size, place, splitters
+            shown=lambda: self.vm.current.conversation_id,
+        )
         for save in (self.drafts.save, self.chat_settings.panel.flush, self.layout_prefs.save):
             self.closed.connect(save)  # each chat's draft, an edit still waiting in the panel, the layout
         # The message box has the focus from the first frame, so what is typed at once lands there
@@ -158,8 +200,11 @@ class MainWindow(QMainWindow):
         self.dialogs = AppDialogs(self, self.zoom, self.serving, prefs)  # Settings, Keyboard shortcuts, About
         actions = WindowActions(self)
         actions.add("search", "Search…", self.search.open_search)
-        actions.add("focus_composer", "Focus the message box",
-                    lambda: self.composer.setFocus(Qt.FocusReason.ShortcutFocusReason))
+        actions.add(
+            "focus_composer",
+            "Focus the message box",
+            lambda: self.composer.setFocus(Qt.FocusReason.ShortcutFocusReason),
+        )
         actions.add("copy_last_answer", "Copy last answer", self.message_commands.copy_last_answer)
         self.escape = EscapeKey(self, actions, self.vm, self.edit_mode)  # Esc: the "stop" action
         actions.add("regenerate_last", "Regenerate last answer", self.message_commands.regenerate_last)
@@ -174,8 +219,9 @@ class MainWindow(QMainWindow):
         about.setObjectName("about")
         about.triggered.connect(self.dialogs.show_about)
         bar = self.menuBar()
-        actions.menu(bar, "&View", ["zoom_in", "zoom_out", "zoom_reset", None, "search", "chat_settings", None,
-                                    "settings"])
+        actions.menu(
+            bar, "&View", ["zoom_in", "zoom_out", "zoom_reset", None, "search", "chat_settings", None, "settings"]
+        )
         actions.menu(bar, "&Help", ["shortcuts_help", about])
 
     def _provider_message(self, kind: str, text: str) -> None:
@@ -232,8 +278,14 @@ class MainWindow(QMainWindow):
         self.status = StatusLine(self)
         self.statusBar().addWidget(self.status, 1)
         self.statusBar().setSizeGripEnabled(False)
-        self.model_windows = ModelWindows(self, self.menuBar(), self.models_vm, self.providers_vm,
-                                          self.status.model_label, shown_provider=self._shown_provider)
+        self.model_windows = ModelWindows(
+            self,
+            self.menuBar(),
+            self.models_vm,
+            self.providers_vm,
+            self.status.model_label,
+            shown_provider=self._shown_provider,
+        )
 
     # -- showing state -----------------------------------------------------------------
     def _show_conversation(self, vm: ConversationViewModel) -> None:
@@ -284,7 +336,9 @@ class MainWindow(QMainWindow):
         self.status.set_route(text, tooltip)
         self.transcript.setPlaceholderText(
             f"Ask anything. Answers come from {provider}: what you type here is sent to that server."
-            if provider else _LOCAL_PLACEHOLDER)
+            if provider
+            else _LOCAL_PLACEHOLDER
+        )
 
     def _on_providers(self) -> None:
         if self.providers_vm is None:
@@ -344,22 +398,28 @@ class MainWindow(QMainWindow):
             if vm is self._shown:
                 self._show_route(vm.route)
 
-        (self.ops.op("saving the conversation's provider", lambda: vm.set_route(provider, model or None))
-         .success(chosen)
-         .failure(lambda e: self.show_problem(f"Could not save this conversation's provider: {describe(e)}"))
-         .finally_(shown_again)
-         .run())
+        (
+            self.ops.op("saving the conversation's provider", lambda: vm.set_route(provider, model or None))
+            .success(chosen)
+            .failure(lambda e: self.show_problem(f"Could not save this conversation's provider: {describe(e)}"))
+            .finally_(shown_again)
+            .run()
+        )
 
     def open_conversation(self, conversation_id: int) -> None:
         """Open it, or say why it could not be opened."""
-        (self.ops.op(f"opening conversation {conversation_id}", lambda: self.vm.open_conversation(conversation_id))
-         .failure(lambda e: self.show_problem(f"Could not open that conversation: {describe(e)}"))
-         .run())
+        (
+            self.ops.op(f"opening conversation {conversation_id}", lambda: self.vm.open_conversation(conversation_id))
+            .failure(lambda e: self.show_problem(f"Could not open that conversation: {describe(e)}"))
+            .run()
+        )
 
     def _rename(self, conversation_id: int, title: str) -> None:
-        (self.ops.op("renaming a conversation", lambda: self.vm.rename_conversation(conversation_id, title))
-         .failure(lambda e: self.show_problem(f"Could not rename it: {describe(e)}"))
-         .run())
+        (
+            self.ops.op("renaming a conversation", lambda: self.vm.rename_conversation(conversation_id, title))
+            .failure(lambda e: self.show_problem(f"Could not rename it: {describe(e)}"))
+            .run()
+        )
 
     def _new_chat(self) -> None:
         self.vm.new_chat()

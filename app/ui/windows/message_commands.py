@@ -45,8 +45,17 @@ class Turns(Protocol):
 class MessageCommands(QObject):
     """Carries out the transcript's message actions for one window; `host` parents its questions."""
 
-    def __init__(self, host: QWidget, vm: MainViewModel, edit: EditMode, turns: Turns, ops: Ops, *,
-                 show_problem: Callable[[str], None], notice: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        host: QWidget,
+        vm: MainViewModel,
+        edit: EditMode,
+        turns: Turns,
+        ops: Ops,
+        *,
+        show_problem: Callable[[str], None],
+        notice: Callable[[str], None],
+    ) -> None:
         super().__init__(host)
         self._host = host
         self._vm = vm
@@ -74,13 +83,17 @@ class MessageCommands(QObject):
             self._turns.continue_answer()
         elif action in ("prev", "next"):
             vm = self._vm.current
-            (self._ops.op("switching branch", lambda: vm.show_sibling(message_id, -1 if action == "prev" else 1))
-             .failure(lambda e: self._turns.report("Could not show that branch", e))
-             .run())
+            (
+                self._ops.op("switching branch", lambda: vm.show_sibling(message_id, -1 if action == "prev" else 1))
+                .failure(lambda e: self._turns.report("Could not show that branch", e))
+                .run()
+            )
         elif action == "fork":
-            (self._ops.op("forking", lambda: self._vm.fork(message_id))
-             .failure(lambda e: self._turns.report("Could not fork", e))
-             .run())
+            (
+                self._ops.op("forking", lambda: self._vm.fork(message_id))
+                .failure(lambda e: self._turns.report("Could not fork", e))
+                .run()
+            )
         elif action == "delete":
             self._ask_delete(m)
 
@@ -115,9 +128,13 @@ class MessageCommands(QObject):
     # -- delete ------------------------------------------------------------------------
     def _ask_delete(self, m: MessageView) -> None:
         what = "your message and every answer to it" if m.role == "user" else "this answer and everything after it"
-        box = QMessageBox(QMessageBox.Icon.Warning, "Delete message",
-                          f"Delete {what}, in every branch? This cannot be undone.",
-                          QMessageBox.StandardButton.Cancel, self._host)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Delete message",
+            f"Delete {what}, in every branch? This cannot be undone.",
+            QMessageBox.StandardButton.Cancel,
+            self._host,
+        )
         delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -136,10 +153,12 @@ class MessageCommands(QObject):
             self._notice("Deleted 1 message" if count == 1 else f"Deleted {count} messages")
             self._turns.sync_controls()
 
-        (self._ops.op("deleting a message", lambda: vm.delete_message(message_id))
-         .success(done)
-         .failure(lambda e: self._turns.report("Could not delete it", e))
-         .run())
+        (
+            self._ops.op("deleting a message", lambda: vm.delete_message(message_id))
+            .success(done)
+            .failure(lambda e: self._turns.report("Could not delete it", e))
+            .run()
+        )
 
     def _shown(self, message_id: int) -> MessageView | None:
         return next((m for m in self._vm.current.messages if m.message_id == message_id), None)

@@ -51,8 +51,9 @@ class MeterControl(QObject):
 
     measured = Signal()  # the meter shows a new measurement (the Send button follows it)
 
-    def __init__(self, parent: QObject, vm: MainViewModel, composer: Composer, meter: ContextMeter,
-                 edit: EditMode) -> None:
+    def __init__(
+        self, parent: QObject, vm: MainViewModel, composer: Composer, meter: ContextMeter, edit: EditMode
+    ) -> None:
         super().__init__(parent)
         self._main = vm
         self._composer = composer
@@ -124,7 +125,8 @@ class MeterControl(QObject):
         if last is None or self.settled:
             return False
         return bool(self._meter.refusal) or (
-            last.prompt_tokens + len(draft.encode("utf-8")) + SLACK_TOKENS >= last.n_ctx - 1)
+            last.prompt_tokens + len(draft.encode("utf-8")) + SLACK_TOKENS >= last.n_ctx - 1
+        )
 
     def measure_now(self, then: Callable[[], None]) -> None:
         """Measure at once, then call `then` (e.g. send again, now that the meter knows)."""

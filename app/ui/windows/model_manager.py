@@ -42,6 +42,7 @@ __all__ = ["ModelManagerDialog", "gguf_paths"]
 
 log = logging.getLogger("hearth.ui")
 
+
 def gguf_paths(mime: QMimeData) -> list[Path]:
     """Local .gguf files in a drag's data (other files and remote URLs are not offered)."""
     if not mime.hasUrls():
@@ -86,9 +87,12 @@ class ModelManagerDialog(QDialog):
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.list.setMouseTracking(True)
-        set_style(self.list, "QListView { border: 1px solid $muted_line; border-radius: 6px; background: $base; }"
-                             " QListView::item:hover { background: $hover; }"
-                             " QListView::item:selected { background: $selected; }")
+        set_style(
+            self.list,
+            "QListView { border: 1px solid $muted_line; border-radius: 6px; background: $base; }"
+            " QListView::item:hover { background: $hover; }"
+            " QListView::item:selected { background: $selected; }",
+        )
         self.add_button = QPushButton("Add a GGUF file…", self)
         self.add_button.setObjectName("addModel")
         self.add_button.setToolTip("Use a model file you already have; it stays where it is.")
@@ -142,8 +146,9 @@ class ModelManagerDialog(QDialog):
 
     def _reload_rows(self) -> None:
         rows = self.vm.rows
-        if [r.id for r in rows] == [self.model.data(self.model.index(i), Roles.Id)
-                                    for i in range(self.model.rowCount())]:
+        if [r.id for r in rows] == [
+            self.model.data(self.model.index(i), Roles.Id) for i in range(self.model.rowCount())
+        ]:
             for r in rows:  # the same models: repaint what changed, keep scroll and selection
                 self.model.update_row(r)
             self._show_selected()
@@ -190,9 +195,13 @@ class ModelManagerDialog(QDialog):
         if model_id is None:
             return
         question = self.vm.remove_question(model_id)
-        answer = QMessageBox.question(self, "Remove model", question,
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
+        answer = QMessageBox.question(
+            self,
+            "Remove model",
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.ops.op(f"removing {model_id}", lambda: self.vm.remove(model_id)).run()
 

@@ -30,9 +30,16 @@ class ModelWindows(QObject):
     """`models`/`providers` None: that window is not offered (tests of the chat alone; no remote
     mode). `shown_provider`: the provider of the chat shown, None for this computer's model."""
 
-    def __init__(self, window: QWidget, bar: QMenuBar, models: ModelManagerViewModel | None,
-                 providers: ProvidersViewModel | None, model_label: QLabel, *,
-                 shown_provider: Callable[[], str | None]) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        bar: QMenuBar,
+        models: ModelManagerViewModel | None,
+        providers: ProvidersViewModel | None,
+        model_label: QLabel,
+        *,
+        shown_provider: Callable[[], str | None],
+    ) -> None:
         super().__init__(window)
         self._window = window
         self._models = models
@@ -80,12 +87,18 @@ class ModelWindows(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Clicking the model name in the status line opens the manager."""
         if watched is self._model_label:
-            if (event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent)
-                    and event.button() == Qt.MouseButton.LeftButton):
+            if (
+                event.type() == QEvent.Type.MouseButtonRelease
+                and isinstance(event, QMouseEvent)
+                and event.button() == Qt.MouseButton.LeftButton
+            ):
                 self.open_model_manager()
                 return True
-            if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent) \
-                    and not self._model_label.toolTip():  # a load error's tooltip wins
+            if (
+                event.type() == QEvent.Type.ToolTip
+                and isinstance(event, QHelpEvent)
+                and not self._model_label.toolTip()
+            ):  # a load error's tooltip wins
                 shortcut = self.manage_models_action.shortcut().toString()
                 QToolTip.showText(event.globalPos(), f"Manage models ({shortcut})", self._model_label)
                 return True

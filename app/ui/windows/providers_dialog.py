@@ -192,8 +192,9 @@ class ProvidersDialog(QDialog):
             self.list.clear()
             for row in self.vm.rows:
                 c = row.config
-                item = QListWidgetItem(f"{c.name}\n{c.kind} · {c.model or 'server default'} · "
-                                       f"{'key ✓' if row.has_key else 'no key'}")
+                item = QListWidgetItem(
+                    f"{c.name}\n{c.kind} · {c.model or 'server default'} · {'key ✓' if row.has_key else 'no key'}"
+                )
                 item.setData(Qt.ItemDataRole.UserRole, c.name)
                 item.setToolTip(f"{c.base_url}\n{timeouts_text(c)}\n{row.key_status}")
                 self.list.addItem(item)
@@ -225,8 +226,9 @@ class ProvidersDialog(QDialog):
         row = self.vm.find(self._selected)
         self.remove_button.setEnabled(row is not None)
         if row is None:
-            self.key_status.setText("Paste the key to test the connection; it goes to the system keychain when "
-                                    "the provider is saved.")
+            self.key_status.setText(
+                "Paste the key to test the connection; it goes to the system keychain when the provider is saved."
+            )
         else:
             self.key_status.setText(row.key_status)
         self._validate()
@@ -294,9 +296,13 @@ class ProvidersDialog(QDialog):
         name = self._selected
         if name is None:
             return
-        answer = QMessageBox.question(self, "Remove provider", self.vm.remove_question(name),
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
+        answer = QMessageBox.question(
+            self,
+            "Remove provider",
+            self.vm.remove_question(name),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self._selected = None
             self.ops.op("removing a provider", lambda: self.vm.remove(name)).run()

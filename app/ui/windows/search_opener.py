@@ -31,8 +31,15 @@ __all__ = ["SearchOpener"]
 class SearchOpener(QObject):
     """`window` is where the panel opens (over it) and what parents it."""
 
-    def __init__(self, window: QWidget, vm: MainViewModel, transcript: TranscriptView, ops: Ops, *,
-                 show_problem: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        vm: MainViewModel,
+        transcript: TranscriptView,
+        ops: Ops,
+        *,
+        show_problem: Callable[[str], None],
+    ) -> None:
         super().__init__(window)
         self._window = window
         self._vm = vm
@@ -52,10 +59,12 @@ class SearchOpener(QObject):
     def open_hit(self, hit: SearchHit) -> asyncio.Task[None]:
         """Open the hit's conversation at its message (switching branch if need be), or at
         the top for a title."""
-        return (self._ops.op("opening a search result", lambda: self._vm.open_at(hit.conversation_id, hit.message_id))
-                .success(lambda _: self._reveal(hit))
-                .failure(lambda e: self._show_problem(f"Could not open that result: {describe(e)}"))
-                .run())
+        return (
+            self._ops.op("opening a search result", lambda: self._vm.open_at(hit.conversation_id, hit.message_id))
+            .success(lambda _: self._reveal(hit))
+            .failure(lambda e: self._show_problem(f"Could not open that result: {describe(e)}"))
+            .run()
+        )
 
     def _reveal(self, hit: SearchHit) -> None:
         if self._vm.current.conversation_id != hit.conversation_id:

@@ -64,9 +64,21 @@ class ServeControl(QObject):
     changed = Signal(bool, str, bool)  # serving, what to say, whether it is a problem
     access_changed = Signal(object)  # Access while serving, else None
 
-    def __init__(self, start: StartServer, service: ChatService, store: Store, data_dir: Path,
-                 providers: ProvidersFile, keys: KeyStore, library: ModelLibrary | None, prefs: QSettings | None,
-                 parent: QObject | None = None, *, host: str = "127.0.0.1", port: int = PORT) -> None:
+    def __init__(
+        self,
+        start: StartServer,
+        service: ChatService,
+        store: Store,
+        data_dir: Path,
+        providers: ProvidersFile,
+        keys: KeyStore,
+        library: ModelLibrary | None,
+        prefs: QSettings | None,
+        parent: QObject | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = PORT,
+    ) -> None:
         """`start`: app.server.hosted.start_hosted, handed in by app.main."""
         super().__init__(parent)
         self._start_server = start
@@ -107,9 +119,16 @@ class ServeControl(QObject):
         return (entry.id if entry is not None else Path(info.path).stem.lower()), info.n_ctx
 
     async def _start(self) -> None:
-        options: dict[str, Any] = {"engine": self._service.engine, "local": self._local, "store": self._store,
-                                   "data_dir": self._data_dir, "providers": self._providers, "keys": self._keys,
-                                   "host": self.host, "port": self.port}
+        options: dict[str, Any] = {
+            "engine": self._service.engine,
+            "local": self._local,
+            "store": self._store,
+            "data_dir": self._data_dir,
+            "providers": self._providers,
+            "keys": self._keys,
+            "host": self.host,
+            "port": self.port,
+        }
         try:
             server = await self._start_server(**options)
         except ServeError as e:

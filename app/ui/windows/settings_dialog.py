@@ -37,8 +37,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SettingsDialog"]
 
-_THEME_TEXT = {Theme.SYSTEM: "Follow the system (light or dark, as the desktop is)", Theme.LIGHT: "Light",
-               Theme.DARK: "Dark"}
+_THEME_TEXT = {
+    Theme.SYSTEM: "Follow the system (light or dark, as the desktop is)",
+    Theme.LIGHT: "Light",
+    Theme.DARK: "Dark",
+}
 
 
 class SettingsDialog(QDialog):
@@ -86,9 +89,11 @@ class SettingsDialog(QDialog):
         self.serve_box = QGroupBox("Other apps", self)
         self.serve = QCheckBox("Serve on localhost:8765 (an OpenAI-compatible API)", self.serve_box)
         self.serve.setObjectName("serve")
-        self.serve.setToolTip("IDE plugins, scripts and other chat clients can then use this window's model and "
-                              "providers at http://127.0.0.1:8765/v1, one request at a time with your chats. "
-                              "They need the token shown here while it serves.")
+        self.serve.setToolTip(
+            "IDE plugins, scripts and other chat clients can then use this window's model and "
+            "providers at http://127.0.0.1:8765/v1, one request at a time with your chats. "
+            "They need the token shown here while it serves."
+        )
         self.serve.toggled.connect(self.serve_toggled.emit)
         self.serve_status = QLabel(self.serve_box)
         self.serve_status.setObjectName("serve_status")

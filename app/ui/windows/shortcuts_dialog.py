@@ -42,8 +42,10 @@ def _keys_cell(entry: Shortcut, parent: QWidget) -> QWidget:
         badge = QLabel(key_text(key), cell)
         badge.setObjectName("key")
         badge.setTextFormat(Qt.TextFormat.PlainText)
-        badge.setStyleSheet("font-family: monospace; padding: 1px 6px; border: 1px solid palette(mid);"
-                            " border-radius: 4px; background: palette(alternate-base);")
+        badge.setStyleSheet(
+            "font-family: monospace; padding: 1px 6px; border: 1px solid palette(mid);"
+            " border-radius: 4px; background: palette(alternate-base);"
+        )
         row.addWidget(badge)
     row.addStretch(1)
     return cell

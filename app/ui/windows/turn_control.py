@@ -49,11 +49,24 @@ class MeterGate(Protocol):
 class TurnControl(QObject):
     """One window's turns; `shown` is the chat on screen (None before the first is shown)."""
 
-    def __init__(self, parent: QObject, vm: MainViewModel, composer: Composer, meter: MeterGate, edit: EditMode,
-                 ops: Ops, *, send: QPushButton, stop: QPushButton, resume: QPushButton, banner: ErrorBanner,
-                 shown: Callable[[], ConversationViewModel | None],
-                 draft_sent: Callable[[ConversationViewModel, int | None, str], None],
-                 show_problem: Callable[[str], None], provider_failed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        parent: QObject,
+        vm: MainViewModel,
+        composer: Composer,
+        meter: MeterGate,
+        edit: EditMode,
+        ops: Ops,
+        *,
+        send: QPushButton,
+        stop: QPushButton,
+        resume: QPushButton,
+        banner: ErrorBanner,
+        shown: Callable[[], ConversationViewModel | None],
+        draft_sent: Callable[[ConversationViewModel, int | None, str], None],
+        show_problem: Callable[[str], None],
+        provider_failed: Callable[[], None],
+    ) -> None:
         super().__init__(parent)
         self._vm = vm
         self._composer = composer
@@ -108,11 +121,13 @@ class TurnControl(QObject):
         vm = self._vm
         shown = vm.current
         key = shown.conversation_id  # its draft's, should the person move on before it is sent
-        (self._ops.op("sending", lambda: vm.send(text) if editing is None else vm.edit(editing, text))
-         .success(lambda _: self._sent(shown, key, text))
-         .failure(lambda e: self.report("Could not send", e))  # the text stays in the composer
-         .finally_(self._started)
-         .run())
+        (
+            self._ops.op("sending", lambda: vm.send(text) if editing is None else vm.edit(editing, text))
+            .success(lambda _: self._sent(shown, key, text))
+            .failure(lambda e: self.report("Could not send", e))  # the text stays in the composer
+            .finally_(self._started)
+            .run()
+        )
 
     def _sent(self, vm: ConversationViewModel, key: int | None, text: str) -> None:
         self._edit.sent()
@@ -127,10 +142,12 @@ class TurnControl(QObject):
             return
         self._sending = True
         self.sync_controls()
-        (self._ops.op(what, work)
-         .failure(lambda e: self.report(f"Could not start {what}", e))
-         .finally_(self._started)
-         .run())
+        (
+            self._ops.op(what, work)
+            .failure(lambda e: self.report(f"Could not start {what}", e))
+            .finally_(self._started)
+            .run()
+        )
 
     def continue_answer(self) -> None:
         """Resume the last answer where it stopped."""
@@ -139,10 +156,12 @@ class TurnControl(QObject):
             return
         self._sending = True
         self.sync_controls()
-        (self._ops.op("continuing", shown.continue_last)
-         .failure(lambda e: self.report("Could not continue", e))
-         .finally_(self._started)
-         .run())
+        (
+            self._ops.op("continuing", shown.continue_last)
+            .failure(lambda e: self.report("Could not continue", e))
+            .finally_(self._started)
+            .run()
+        )
 
     def report(self, doing: str, error: BaseException) -> None:
         """The store refused, a provider is gone, the engine died: say so; nothing changes."""

@@ -73,8 +73,14 @@ class WindowLayout(QObject):
     the window's set-up), and saves both, with the conversation shown, when the window closes
     (it calls `save`)."""
 
-    def __init__(self, window: QWidget, splitters: tuple[QSplitter, QSplitter], prefs: QSettings | None, *,
-                 shown: Callable[[], int | None]) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        splitters: tuple[QSplitter, QSplitter],
+        prefs: QSettings | None,
+        *,
+        shown: Callable[[], int | None],
+    ) -> None:
         """`splitters`: list | chat, then transcript | chat settings; `shown`: the conversation's id."""
         super().__init__(window)
         self._window = window
