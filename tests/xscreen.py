@@ -43,6 +43,25 @@ def xvfb(display: str = ":97", size: str = "1280x800x24") -> Iterator[str]:
         proc.wait(10)
 
 
+def wait_for_window_manager(display: str, manager: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Return once the window manager on `display` manages windows (it has set the root
+    window's _NET_SUPPORTING_WM_CHECK): a window mapped before that gets no frame, and the
+    manager moves it when it adds one. Without xprop, waits a second."""
+    if shutil.which("xprop") is None:
+        time.sleep(1)
+        return
+    deadline = time.monotonic() + timeout
+    env = {**os.environ, "DISPLAY": display}
+    while time.monotonic() < deadline and manager.poll() is None:
+        probe = subprocess.run(
+            ["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env, capture_output=True, text=True, timeout=10
+        )
+        if "window id" in probe.stdout:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the window manager on {display} did not start (exit {manager.poll()})")
+
+
 def start_watcher(display: str, shot: Path, timeout: float = 60) -> subprocess.Popen[str]:
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
     return subprocess.Popen(

@@ -17,7 +17,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QWidget
 from ui_fakes import FakeChatService
-from xscreen import xvfb
+from xscreen import wait_for_window_manager, xvfb
 
 from app.core.providers import KeyStore, ProvidersFile
 from app.ui.viewmodels.main import MainViewModel
@@ -130,8 +130,17 @@ PROBE = textwrap.dedent("""
                     await asyncio.sleep(0.05)
                     if d.frameGeometry() != d.geometry():
                         break
-                await asyncio.sleep(0.2)
-                places[name].append([d.frameGeometry().x(), d.frameGeometry().y()])
+                # Then until it stays put for 0.3 s: on a busy machine the manager is still
+                # placing it a moment after the frame arrives.
+                settled, last = 0, None
+                for _ in range(100):
+                    await asyncio.sleep(0.05)
+                    now = [d.frameGeometry().x(), d.frameGeometry().y()]
+                    settled = settled + 1 if now == last else 0
+                    last = now
+                    if settled >= 6:
+                        break
+                places[name].append(last)
                 d.close()
                 await asyncio.sleep(0.3)
         print(json.dumps(places))
@@ -153,6 +162,7 @@ def test_with_a_window_manager_a_window_opened_again_does_not_move(tmp_path: Pat
         env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
         manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
+            wait_for_window_manager(display, manager)
             probe = subprocess.run(
                 [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
             )
