@@ -69,4 +69,10 @@ if [ "$mode" = bundle ]; then
   exec "$venv/bin/python" packaging/bundle.py "$@"
 fi
 export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
-exec "$venv/bin/python" -m pytest "$@"
+# The suite runs on every core (pytest-xdist), a file's tests on one worker, so the servers
+# and engines a file starts once serve all its tests. `-n 0` (or any -n) given here wins.
+parallel=(-n auto --dist loadfile)
+for arg in "$@"; do
+  case "$arg" in -n|-n*|--numprocesses*|no:xdist) parallel=() ;; esac
+done
+exec "$venv/bin/python" -m pytest "${parallel[@]}" "$@"
