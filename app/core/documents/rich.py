@@ -163,6 +163,7 @@ def _docx(path: Path, limits: Limits) -> Extracted | Skipped:
         _raise_if_out_of_memory(e)
         return _damaged(path, "Word document", e)
     except Exception as e:  # noqa: BLE001 - lxml's and python-docx's errors for a broken part
+        _raise_if_out_of_memory(e)
         return _damaged(path, "Word document", e)
     out = _Builder(limits.max_text_chars)
     heading: str | None = None

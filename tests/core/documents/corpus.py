@@ -23,6 +23,7 @@ __all__ = [
     "image_pdf",
     "many_pages_pdf",
     "pdf",
+    "slow_pdf",
 ]
 
 
@@ -81,6 +82,22 @@ def many_pages_pdf(path: Path, count: int) -> Path:
         page = writer.add_blank_page(612, 792)
         page[NameObject("/Contents")] = contents
         page[NameObject("/Resources")] = resources
+    with open(path, "wb") as f:
+        writer.write(f)
+    return path
+
+
+def slow_pdf(path: Path, operations: int) -> Path:
+    """One page that shows a word `operations` times: pypdf takes about 65 µs per operation here
+    (15,000 ≈ 1 s), all of it inside one extract_text call that no soft deadline can cut short."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(612, 792)
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 12 Tf 72 720 Td " + b"(word) Tj 1 0 Td " * operations + b"ET")
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(_font())})}
+    )
     with open(path, "wb") as f:
         writer.write(f)
     return path

@@ -5,6 +5,7 @@ One extraction child serves the whole module (its start is the costly part: abou
 from __future__ import annotations
 
 import gzip
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def extractor() -> Iterator[Extractor]:
 def _ok(result: Extracted | Skipped) -> Extracted:
     assert isinstance(result, Extracted), result
     assert result.sections[0].start == 0 and result.sections[-1].end == len(result.text)
-    for a, b in zip(result.sections, result.sections[1:]):
+    for a, b in itertools.pairwise(result.sections):
         assert a.end == b.start, "sections tile the text"
     return result
 
