@@ -39,6 +39,12 @@ StoreCode = Literal[
     "busy",  # an answer in it is being written by a live process
     "bad_import",  # an import's messages do not form a tree
     "backup_exists",  # a backup would overwrite an existing file; nothing was written
+    # documents (store.documents)
+    "no_such_collection",  # a collection named or numbered that does not exist
+    "collection_exists",  # another collection already has that name (names ignore case)
+    "bad_collection_name",  # a collection name that is empty or over store.documents.NAME_MAX
+    "no_such_file",  # a document file that is not (or no longer) in the store
+    "bad_vectors",  # a batch of vectors of another length than the file's, or for passages not its own
     # writes
     "closed",  # the store was closed before the write could be queued
     "save_failed",  # a write kept failing on a storage fault (disk full, read-only, I/O error,

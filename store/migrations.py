@@ -234,6 +234,73 @@ def _summaries(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX ix_summary_upto ON summary (upto_id)")
 
 
+def _documents(conn: sqlite3.Connection) -> None:
+    """A person's documents (store.documents, store.passages): collections of files, each file's
+    indexing state and progress, its passages, their full-text index and their vectors.
+
+    `collection.chat_id`: set for the hidden collection of files dropped on one chat (attached
+    to that chat alone), NULL for a named one; not a foreign key, so deleting a conversation is
+    never refused for its files (store.documents sweeps the collections of chats that are gone).
+    Names are unique among named collections, whatever their case. `conversation_collection`:
+    the collections a chat uses; a link goes with its conversation (CASCADE, like its jobs).
+    Files, passages and vectors are RESTRICT: removing a file or a collection deletes its
+    children explicitly, in the store call. `doc_file.passages`/`embedded` count a file's
+    passages and vectors, so an interrupted file resumes at the first passage without a vector.
+    A vector is float32, normalized, of the model named on its file; `passage_vector.id` grows
+    with each write, so a vector index in memory catches up by reading past the last it holds.
+    The full-text index is external content over `passage.text`, kept in step by triggers."""
+    conn.execute(
+        "CREATE TABLE collection (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, "
+        "created_at REAL NOT NULL, chat_id INTEGER)"
+    )
+    conn.execute("CREATE UNIQUE INDEX ux_collection_name ON collection (name COLLATE NOCASE) WHERE chat_id IS NULL")
+    conn.execute("CREATE UNIQUE INDEX ux_collection_chat ON collection (chat_id) WHERE chat_id IS NOT NULL")
+    conn.execute(
+        "CREATE TABLE conversation_collection ("
+        "conversation_id INTEGER NOT NULL REFERENCES conversation (id) ON DELETE CASCADE, "
+        "collection_id INTEGER NOT NULL REFERENCES collection (id) ON DELETE RESTRICT, "
+        "PRIMARY KEY (conversation_id, collection_id))"
+    )
+    conn.execute("CREATE INDEX ix_conversation_collection ON conversation_collection (collection_id)")
+    conn.execute(
+        "CREATE TABLE doc_file (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "collection_id INTEGER NOT NULL REFERENCES collection (id) ON DELETE RESTRICT, "
+        "path TEXT NOT NULL, size INTEGER NOT NULL, mtime REAL NOT NULL, sha256 TEXT NOT NULL, kind TEXT NOT NULL, "
+        "state TEXT NOT NULL DEFAULT 'queued', skip_code TEXT, skip_message TEXT, "
+        "passages INTEGER NOT NULL DEFAULT 0, embedded INTEGER NOT NULL DEFAULT 0, model TEXT, "
+        "added_at REAL NOT NULL, indexed_at REAL, UNIQUE (collection_id, path))"
+    )
+    conn.execute("CREATE INDEX ix_doc_file_state ON doc_file (state, id)")
+    conn.execute("CREATE INDEX ix_doc_file_path ON doc_file (path)")
+    conn.execute(
+        "CREATE TABLE passage (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "file_id INTEGER NOT NULL REFERENCES doc_file (id) ON DELETE RESTRICT, ordinal INTEGER NOT NULL, "
+        'text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, page INTEGER, heading TEXT, '
+        "UNIQUE (file_id, ordinal))"
+    )
+    conn.execute(
+        "CREATE TABLE passage_vector (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "passage_id INTEGER NOT NULL UNIQUE REFERENCES passage (id) ON DELETE RESTRICT, vector BLOB NOT NULL)"
+    )
+    conn.execute(
+        "CREATE VIRTUAL TABLE passage_fts USING fts5(text, content='passage', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')"
+    )
+    conn.execute(
+        "CREATE TRIGGER passage_fts_insert AFTER INSERT ON passage BEGIN "
+        "INSERT INTO passage_fts (rowid, text) VALUES (new.id, new.text); END"
+    )
+    conn.execute(
+        "CREATE TRIGGER passage_fts_delete AFTER DELETE ON passage BEGIN "
+        "INSERT INTO passage_fts (passage_fts, rowid, text) VALUES ('delete', old.id, old.text); END"
+    )
+    conn.execute(
+        "CREATE TRIGGER passage_fts_update AFTER UPDATE OF text ON passage BEGIN "
+        "INSERT INTO passage_fts (passage_fts, rowid, text) VALUES ('delete', old.id, old.text); "
+        "INSERT INTO passage_fts (rowid, text) VALUES (new.id, new.text); END"
+    )
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -247,6 +314,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0009_jobs", _jobs),
     Migration("0010_generation_threads", _generation_threads),
     Migration("0011_summaries", _summaries),
+    Migration("0012_documents", _documents),
 )
 
 

@@ -33,6 +33,7 @@ from store.changes import ChangeWatch, ListChanges, ListMark
 from store.continuation import Continuation, begin_continue
 from store.db import make_engine
 from store.diagnose import explain
+from store.documents import Documents
 from store.errors import StoreError
 from store.exchange import ExchangeConversation
 from store.jobs import Jobs
@@ -75,6 +76,8 @@ class Store:
         """Blocking reads for the CLI and tests; async callers use the methods below."""
         self.jobs = Jobs(self._await_write, owner)
         """The background jobs' queue (conversation titles), through the single writer."""
+        self.documents = Documents(self._await_write, self._read, self._read_engine)
+        """A person's documents: collections, files, passages, vectors (store.documents)."""
         self.recovered_at_open = 0
         """How many generations were found unfinished at open and marked interrupted."""
 

@@ -32,18 +32,27 @@ EXPECTED_COLUMNS = {
         "tokens_per_s", "total_ms", "finalization_lag_ms", "created_at", "finished_at",
         "checkpointed_at", "owner", "stop_reason", "threads",
     ],
-    # FTS5 (0004_search_index): each index and the shadow tables SQLite keeps for it.
-    **{name: columns for table, column in (("message", "content"), ("conversation", "title")) for name, columns in {
+    # Documents (0012_documents).
+    "collection": ["id", "name", "created_at", "chat_id"],
+    "conversation_collection": ["conversation_id", "collection_id"],
+    "doc_file": ["id", "collection_id", "path", "size", "mtime", "sha256", "kind", "state", "skip_code",
+                 "skip_message", "passages", "embedded", "model", "added_at", "indexed_at"],
+    "passage": ["id", "file_id", "ordinal", "text", "start", "end", "page", "heading"],
+    "passage_vector": ["id", "passage_id", "vector"],
+    # FTS5 (0004_search_index, 0012_documents): each index and the shadow tables SQLite keeps for it.
+    **{name: columns for table, column in (("message", "content"), ("conversation", "title"), ("passage", "text"))
+       for name, columns in {
         f"{table}_fts": [column], f"{table}_fts_data": ["id", "block"], f"{table}_fts_idx": ["segid", "term", "pgno"],
         f"{table}_fts_docsize": ["id", "sz"], f"{table}_fts_config": ["k", "v"]}.items()},
 }  # fmt: skip
 EXPECTED_TRIGGERS = {
-    f"{table}_fts_{op}" for table in ("message", "conversation") for op in ("insert", "delete", "update")
+    f"{table}_fts_{op}" for table in ("message", "conversation", "passage") for op in ("insert", "delete", "update")
 }
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
     "ix_generation_message", "ix_generation_state", "ix_conversation_pinned", "ix_conversation_unpinned",
     "ix_job_queue", "ix_job_conversation", "ix_summary_upto",
+    "ux_collection_name", "ux_collection_chat", "ix_conversation_collection", "ix_doc_file_state", "ix_doc_file_path",
 }  # fmt: skip
 # (table, column) -> (referenced table, on delete)
 EXPECTED_FOREIGN_KEYS = {
@@ -53,6 +62,11 @@ EXPECTED_FOREIGN_KEYS = {
     ("message", "parent_id"): ("message", "RESTRICT"),
     ("generation", "message_id"): ("message", "RESTRICT"),
     ("job", "conversation_id"): ("conversation", "CASCADE"),
+    ("conversation_collection", "conversation_id"): ("conversation", "CASCADE"),
+    ("conversation_collection", "collection_id"): ("collection", "RESTRICT"),
+    ("doc_file", "collection_id"): ("collection", "RESTRICT"),
+    ("passage", "file_id"): ("doc_file", "RESTRICT"),
+    ("passage_vector", "passage_id"): ("passage", "RESTRICT"),
 }
 METRICS = {
     "prompt_tokens": 12, "cached_tokens": 4, "completion_tokens": 30, "command_latency_ms": 1.5,
