@@ -20,6 +20,7 @@ from pathlib import Path
 from app.cli.chat_options import add_chat_options, add_presets_parser, run_presets
 from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
 from app.cli.conversations import add_conversation_parsers, run_conversations
+from app.cli.docs import add_docs_parser, run_docs
 from app.cli.doctor import add_doctor_parser, run_doctor
 from app.cli.exchange import COMMANDS as EXCHANGE_COMMANDS
 from app.cli.exchange import add_exchange_parsers, run_exchange
@@ -174,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     add_doctor_parser(sub, common)
     add_providers_parser(sub, _data_dir_only(top=False))
     add_presets_parser(sub, _data_dir_only(top=False))
+    add_docs_parser(sub, _data_dir_only(top=False))
     add_conversation_parsers(sub, common)
     add_exchange_parsers(sub, common)
     add_serve_parser(sub, common)
@@ -183,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
 _NO_MODEL: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     **dict.fromkeys(CONVERSATION_COMMANDS, run_conversations),
     "presets": run_presets,
+    "docs": run_docs,
 }
 
 

@@ -1,0 +1,183 @@
+"""`hearth docs add | list | rm | search` in real processes: real files (Markdown, text, PDF, DOCX,
+HTML, gzip), the real extractor child, the offline embedding model, a real store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.core.documents.corpus import docx_file, pdf
+
+pytestmark = pytest.mark.slow  # whole `hearth` processes with the embedding model: not in the fast loop
+
+FACTS = {
+    "lighthouse.md": "# Lighthouses\n\nThe Fastnet lighthouse stands on a rock off Ireland, first lit in 1854.\n",
+    "bread.txt": "Sourdough needs a starter fed with flour and water every day, and a long cold proof.\n",
+    "bees.html": "<html><body><h1>Bees</h1><p>A honeybee colony keeps one queen and thousands of workers.</p>"
+    "<script>var hidden = 'never indexed';</script></body></html>",
+    "notes.md.gz": None,  # gzip of Markdown, written below
+}
+
+
+def hearth(*args: str, data_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for name, text in FACTS.items():
+        if text is not None:
+            (folder / name).write_text(text, encoding="utf-8")
+    (folder / "notes.md.gz").write_bytes(gzip.compress(b"# Comets\n\nHalley's comet returns about every 76 years.\n"))
+    pdf(folder / "volcano.pdf", ["Page one is about weather.", "Mount Etna erupts often; it is on Sicily."])
+    docx_file(folder / "tea.docx", [("h1", "Tea"), ("p", "Oolong tea is partly oxidised.")])
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    (folder / "fake.txt").write_bytes(b"\x00\x01\x02binary\x00" * 10)
+    return folder
+
+
+def _list(data_dir: Path) -> dict:
+    r = hearth("docs", "list", "--json", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _files(data_dir: Path) -> dict[str, dict]:
+    return {Path(f["path"]).name: f for c in _list(data_dir)["collections"] for f in c["files"]}
+
+
+def _search(data_dir: Path, query: str, *extra: str) -> dict:
+    r = hearth("docs", "search", query, "--json", *extra, data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_add_indexes_every_format_and_says_why_a_file_is_skipped(library: Path, data_dir: Path) -> None:
+    r = hearth("docs", "add", str(library), "--collection", "home", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "photo.png" in r.stderr and "fake.txt" in r.stderr  # each skipped file is named, with why
+    files = _files(data_dir)
+    indexed = {"lighthouse.md", "bread.txt", "bees.html", "notes.md.gz", "volcano.pdf", "tea.docx"}
+    assert {n for n, f in files.items() if f["state"] == "indexed"} == indexed
+    assert all(files[n]["embedded"] == files[n]["passages"] > 0 for n in indexed)  # every passage has a vector
+    assert files["fake.txt"]["state"] == "skipped" and files["fake.txt"]["skip_code"] == "binary"
+    assert files["photo.png"]["state"] == "skipped" and "fake.txt" not in (files["photo.png"]["skip_message"] or "")
+    listing = hearth("docs", "list", data_dir=data_dir)
+    assert "home: 8 file(s)" in listing.stdout and "fake.txt" in listing.stdout  # the skipped ones, with why
+
+    # Each fact is found where it is, with its page or heading and offsets into the file's text.
+    etna = _search(data_dir, "Which volcano is on Sicily?")["hits"][0]
+    assert Path(etna["path"]).name == "volcano.pdf" and etna["page"] == 2 and "Etna" in etna["text"]
+    assert "text" in etna["found_by"] and "vector" in etna["found_by"]
+    comet = _search(data_dir, "when does Halley's comet return")["hits"][0]
+    assert Path(comet["path"]).name == "notes.md.gz" and comet["heading"] == "Comets"
+    tea = _search(data_dir, "oolong")["hits"][0]
+    assert Path(tea["path"]).name == "tea.docx" and tea["heading"] == "Tea"
+    assert _search(data_dir, "hidden")["hits"] == []  # a page's script is not its text
+    # Words alone find a passage with none of them (the vectors): "loaf" is nowhere in the files.
+    loaf = _search(data_dir, "baking a loaf at home")
+    assert not loaf["text_only"] and Path(loaf["hits"][0]["path"]).name == "bread.txt"
+
+
+def test_adding_again_skips_unchanged_files_reindexes_a_changed_one_and_forgets_a_deleted_one(
+    library: Path, data_dir: Path
+) -> None:
+    assert hearth("docs", "add", str(library), data_dir=data_dir).returncode == 0
+    before = _files(data_dir)
+    (library / "bread.txt").write_text("Rye bread is dense and keeps for a week.\n", encoding="utf-8")
+    (library / "bees.html").unlink()
+    r = hearth("docs", "add", str(library), data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "1 file(s) to index, 5 unchanged" in r.stderr  # only the changed file is read again
+    after = _files(data_dir)
+    assert "bees.html" not in after
+    assert after["lighthouse.md"]["indexed_at"] == before["lighthouse.md"]["indexed_at"]  # not embedded again
+    assert after["bread.txt"]["indexed_at"] > before["bread.txt"]["indexed_at"]
+    assert _search(data_dir, "sourdough starter")["hits"] == [] or all(
+        "Sourdough" not in h["text"] for h in _search(data_dir, "sourdough starter")["hits"]
+    )
+    assert "Rye" in _search(data_dir, "rye bread")["hits"][0]["text"]
+
+
+def test_rm_forgets_a_file_and_a_collection(library: Path, data_dir: Path) -> None:
+    assert (
+        hearth("docs", "add", str(library / "lighthouse.md"), "--collection", "sea", data_dir=data_dir).returncode == 0
+    )
+    assert (
+        hearth("docs", "add", str(library / "bread.txt"), "--collection", "kitchen", data_dir=data_dir).returncode == 0
+    )
+    assert [h["path"] for h in _search(data_dir, "bread", "--collection", "kitchen")["hits"]] == [
+        str(library / "bread.txt")
+    ]
+    assert _search(data_dir, "bread", "--collection", "sea")["hits"] == []
+    r = hearth("docs", "rm", str(library / "lighthouse.md"), data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    assert _search(data_dir, "Fastnet lighthouse")["hits"] == []
+    assert hearth("docs", "rm", "--collection", "kitchen", data_dir=data_dir).returncode == 0
+    assert [c["name"] for c in _list(data_dir)["collections"]] == ["sea"]
+    missing = hearth("docs", "rm", str(library / "bread.txt"), data_dir=data_dir)
+    assert missing.returncode == 2 and "not among your documents" in missing.stderr
+
+
+def test_bad_input_gets_a_clear_message_and_exit_2(library: Path, data_dir: Path) -> None:
+    r = hearth("docs", "add", str(library / "nope"), data_dir=data_dir)
+    assert r.returncode == 2 and "no such file or folder" in r.stderr
+    r = hearth("docs", "search", "x", "--collection", "nope", data_dir=data_dir)
+    assert r.returncode == 2 and "nope" in r.stderr
+    r = hearth("docs", "search", "   ", data_dir=data_dir)
+    assert r.returncode == 2 and "empty" in r.stderr
+    r = hearth("docs", data_dir=data_dir)
+    assert r.returncode == 2 and "hearth docs add" in r.stderr
+
+
+def test_an_index_killed_mid_file_goes_on_from_its_last_batch(tmp_path: Path, data_dir: Path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    paragraphs = [f"Paragraph {i} tells of harbour number {i} and its {i * 7} fishing boats." for i in range(1500)]
+    (big / "harbours.md").write_text("\n\n".join(paragraphs), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "docs", "add", str(big), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        embedded = 0
+        while time.monotonic() < deadline and embedded == 0:
+            time.sleep(0.5)
+            files = _files(data_dir) if (data_dir / "hearth.db").exists() else {}
+            embedded = files.get("harbours.md", {}).get("embedded", 0)
+        assert embedded > 0, "no batch was written in time"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(10)
+    half = _files(data_dir)["harbours.md"]
+    assert half["state"] in ("embedding", "chunked") and 0 < half["embedded"] < half["passages"]
+    r = hearth("docs", "add", str(big), data_dir=data_dir)  # unchanged: only the rest is embedded
+    assert r.returncode == 0, r.stderr
+    done = _files(data_dir)["harbours.md"]
+    assert done["state"] == "indexed" and done["embedded"] == done["passages"] == half["passages"]
+
+
+def test_background_only_queues_and_a_background_indexer_finishes(library: Path, data_dir: Path) -> None:
+    r = hearth("docs", "add", str(library / "lighthouse.md"), "--background", data_dir=data_dir)
+    assert r.returncode == 0 and "queued" in r.stderr
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _files(data_dir)["lighthouse.md"]["state"] != "indexed":
+        time.sleep(0.5)
+    assert _files(data_dir)["lighthouse.md"]["state"] == "indexed"
