@@ -194,10 +194,13 @@ async def _start(
                 notes.append(info.template_note)
                 print(for_stream(sys.stderr)(f"hearth: note: {info.template_note}"), file=sys.stderr)
         sampling = chat.to_sampling(seed=args.seed)
+        augment = await _documents(args, store, notes) if getattr(args, "docs", None) else None
         if args.continue_id is not None:
             turn = await service.continue_message(args.continue_id, sampling=sampling, route=route, settings=chat)
         else:
-            turn = await service.start_turn(args.conversation, prompt, sampling=sampling, route=route, settings=chat)
+            turn = await service.start_turn(
+                args.conversation, prompt, sampling=sampling, route=route, settings=chat, augment=augment
+            )
         await _keep_chat_settings(args, store, turn, chat)
         return turn, route, chat
     except (EngineError, StoreError) as e:
@@ -210,6 +213,46 @@ async def _start(
         return fail(e.message + hint)
     except (InputError, ProviderError) as e:
         return fail(e.message)
+
+
+async def _documents(args: argparse.Namespace, store: Store, notes: list[str]) -> Any:
+    """`--docs`: the retrieval hook for the turn, over the named collections (StoreError
+    no_such_collection names one that is not there), with the offline embedding model when it loads."""
+    from app.core.documents.retrieval import Retriever
+    from app.core.documents.search import DocumentSearch
+    from app.core.documents.vectors import VectorIndex
+
+    names = [text_arg(n.strip(), "the collection name") for arg in args.docs for n in arg.split(",") if n.strip()]
+    ids = [(await store.documents.collection_named(name)).id for name in names]
+    embedder = _embedder(notes)
+    index, embed_query = None, None
+    if embedder is not None:
+        index = VectorIndex(embedder.model_name, embedder.dim)
+
+        async def embed_query(text: str) -> Any:
+            return (await asyncio.to_thread(embedder.embed, [text]))[0]
+
+    retriever = Retriever(DocumentSearch(store.documents, index), embed_query)
+
+    async def augment(text: str, max_chars: int) -> Any:
+        return await retriever.augment(text, max_chars, ids)
+
+    return augment
+
+
+def _embedder(notes: list[str]) -> Any:
+    """The offline embedding model, or None (said once: passages are then found by their words)."""
+    from app.core.documents.embedding_model import default_embedding_model
+    from engine.embedder import Embedder
+    from engine.errors import HearthError
+
+    try:
+        return Embedder(default_embedding_model())
+    except HearthError as e:
+        note = f"{e.message} Passages are found by their words alone."
+        notes.append(note)
+        print(for_stream(sys.stderr)(f"hearth: note: {note}"), file=sys.stderr)
+        return None
 
 
 async def _chat_settings(args: argparse.Namespace, data_dir: Path, store: Store, route: Route) -> ChatSettings:
@@ -305,6 +348,7 @@ async def _finish(
     else:
         if not outcome.text.endswith("\n"):
             print()
+        _print_sources(turn)
         if turn.started is not None and turn.started.omitted:
             print(
                 f"[the conversation outgrew the context: {len(turn.started.omitted)} earlier messages were left "
@@ -318,6 +362,47 @@ async def _finish(
     if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":
         return 3
     return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
+
+
+def _print_sources(turn: Turn) -> None:
+    """Under the answer, on stderr: the passages it was given, numbered as the answer cites them."""
+    from app.core.documents.retrieval import source_label
+
+    augmented = turn.augmented
+    if augmented is None:
+        return
+    out = for_stream(sys.stderr)
+    if augmented.sources:
+        print("Sources:", file=sys.stderr)
+        for n, found in enumerate(augmented.sources, 1):
+            print(out(f"  [{n}] {source_label(found)} ({found.path})"), file=sys.stderr)
+    else:
+        print("Sources: no passage of your documents matched.", file=sys.stderr)
+    if augmented.note:
+        print(out(f"hearth: note: {augmented.note}"), file=sys.stderr)
+
+
+def _retrieval_json(turn: Any) -> dict[str, Any] | None:
+    augmented = turn.augmented
+    if augmented is None:
+        return None
+    return {
+        "retrieval_ms": round(augmented.retrieval_ms, 2),
+        "note": augmented.note,
+        "sources": [
+            {
+                "n": n,
+                "path": f.path,
+                "page": f.page,
+                "heading": f.heading,
+                "start": f.start,
+                "end": f.end,
+                "score": f.score,
+                "text": f.text,
+            }
+            for n, f in enumerate(augmented.sources, 1)
+        ],
+    }
 
 
 def _summary(outcome: TurnOutcome, conversation_id: int, message_id: int) -> str:
@@ -371,5 +456,11 @@ def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict
         "text": outcome.text,
         "reasoning": outcome.reasoning,
         "stop_reason": outcome.stop_reason,
-        "metrics": {**outcome.metrics, "finalization_lag_ms": lag},
+        "metrics": {**outcome.metrics, "finalization_lag_ms": lag, **_retrieval_metric(turn)},
+        "documents": _retrieval_json(turn),
     }
+
+
+def _retrieval_metric(turn: Any) -> dict[str, float]:
+    augmented = getattr(turn, "augmented", None)
+    return {} if augmented is None else {"retrieval_ms": round(augmented.retrieval_ms, 2)}

@@ -133,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
         "and in `hearth list --messages`)",
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
+    ask.add_argument(
+        "--docs",
+        action="append",
+        metavar="COLLECTION",
+        help="answer with passages from this collection of your documents (hearth docs add); repeat for more",
+    )
     add_chat_options(ask)
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")

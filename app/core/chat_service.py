@@ -41,7 +41,12 @@ from store.continuation import Continuation
 from store.limits import too_long_message
 
 if TYPE_CHECKING:
+    from app.core.documents.retrieval import Augmented
     from store import ConversationChange, Store, TurnIds, TurnStart
+
+    # The retrieval flow's hook: (the person's message, the characters passages may take) -> the
+    # message the model reads and what it found (app.core.documents.retrieval.Retriever.augment).
+    Augment = Callable[[str, int], Awaitable[Augmented]]
 
 __all__ = ["ChatService"]
 
@@ -166,17 +171,22 @@ class ChatService:
         route: Route | None = None,
         settings: ChatSettings | None = None,
         after: int | None = None,
+        augment: Augment | None = None,
     ) -> Turn:
         """Save the message and a pending answer at the end of the branch shown (or after the
         message `after`, the last one the caller shows), then stream the answer from the local
         model, or from the route's remote provider. The route's filters (stop strings, <think>,
-        redaction) default to splitting reasoning only."""
+        redaction) default to splitting reasoning only. `augment`: the retrieval flow (the chat
+        uses collections of documents): once the rows are saved, the message the model reads
+        becomes what it returns (the person's words, then passages in at most the given number of
+        characters); the stored message stays the person's words."""
         return await self._start(
             lambda model: self.store.begin_turn(conversation_id, text, model, after=after),
             sampling,
             route,
             settings,
             text=text,
+            augment=augment,
         )
 
     async def start_edit(
@@ -231,6 +241,7 @@ class ChatService:
         *,
         text: str | None = None,
         fresh_seed: bool = False,
+        augment: Augment | None = None,
     ) -> Turn:
         """Every turn's command path: timed from here (command latency), `text` checked, the local
         model or the route's remote chosen, the rows saved by `begin(model label)` in one store
@@ -243,9 +254,14 @@ class ChatService:
         if fresh_seed:
             sampling = dataclasses.replace(_sampling(sampling, settings), seed=secrets.randbits(31))
         continue_text = start.text if isinstance(start, Continuation) else ""
-        return self._launch(
+        history, augmented = start.history, None
+        if augment is not None and text is not None and history and history[-1][0] == "user":
+            augmented = await augment(text, self._passage_chars(remote))
+            history = [*history[:-1], ("user", augmented.prompt_text)]
+            started_at += augmented.retrieval_ms / 1000  # command latency leaves retrieval out: it has its own
+        turn = self._launch(
             start.ids,
-            start.history,
+            history,
             start.changed,
             sampling,
             route,
@@ -254,6 +270,16 @@ class ChatService:
             settings=settings,
             summary=start.summary,
         )
+        turn.augmented = augmented
+        return turn
+
+    def _passage_chars(self, remote: RemoteSpec | None) -> int:
+        """The characters of passages a turn may carry: about a quarter of the local model's context
+        (3 characters a token, a low guess for prose), so the conversation keeps the rest; a
+        remote model's context is not known here, and gets 12,000 (4,000 tokens or so)."""
+        if remote is None and self.model_info is not None:
+            return max(1_000, int(self.model_info.n_ctx * 0.25 * 3))
+        return 12_000
 
     def _remote(self, route: Route | None) -> RemoteSpec | None:
         """The route's remote server, or None for this computer's model (which must be there)."""
