@@ -21,7 +21,7 @@ _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(([^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 # A source file citing a section: "docs/architecture.md#the-three-flows".
-_CITED = re.compile(r"\b(docs/[\w.-]+\.md|CONTRIBUTING\.md)(#[\w-]+)?")
+_CITED = re.compile(r"(?<![\w/])(docs/[\w.-]+\.md|CONTRIBUTING\.md)(#[\w-]+)?")
 
 
 def _prose(text: str) -> str:

@@ -1,6 +1,6 @@
 """The text of one file, or why it was skipped: `Extractor(limits).extract(path)`.
 
-Every file a person adds is untrusted input (DESIGN.md). Plain text kinds (text, Markdown, rst,
+Every file a person adds is untrusted input (docs/architecture.md#reliability-and-security-rules). Plain text kinds (text, Markdown, rst,
 CSV, source code) are read here, in the caller's process, with a cap on what is read. Everything
 parsed by a library (PDF, DOCX, HTML) or decompressed (gzip) runs in one long-lived child process
 (extract_worker.py) that this side drives over a pipe, one file at a time, with a wall-time limit

@@ -50,15 +50,15 @@ def test_a_hidden_file_named_by_the_person_is_taken(tmp_path: Path) -> None:
 
 
 def test_a_symlink_loop_is_reported_once_and_not_followed(tmp_path: Path) -> None:
-    _tree(tmp_path, ["docs/a.md", "docs/inner/b.md"])
-    (tmp_path / "docs" / "inner" / "back").symlink_to(tmp_path / "docs")
-    (tmp_path / "docs" / "self.md").symlink_to(tmp_path / "docs" / "self.md")
-    got = _listed([tmp_path / "docs"], tmp_path)
+    _tree(tmp_path, ["notes/a.md", "notes/inner/b.md"])
+    (tmp_path / "notes" / "inner" / "back").symlink_to(tmp_path / "notes")
+    (tmp_path / "notes" / "self.md").symlink_to(tmp_path / "notes" / "self.md")
+    got = _listed([tmp_path / "notes"], tmp_path)
     assert got == [
-        ("docs/a.md", "markdown"),
-        ("docs/self.md", "loop"),
-        ("docs/inner/b.md", "markdown"),
-        ("docs/inner/back", "loop"),
+        ("notes/a.md", "markdown"),
+        ("notes/self.md", "loop"),
+        ("notes/inner/b.md", "markdown"),
+        ("notes/inner/back", "loop"),
     ]
 
 
