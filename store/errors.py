@@ -39,6 +39,7 @@ StoreCode = Literal[
     "busy",  # an answer in it is being written by a live process
     "bad_import",  # an import's messages do not form a tree
     "backup_exists",  # a backup would overwrite an existing file; nothing was written
+    "bad_sources",  # an answer's sources over store.sources' bounds (count, sizes) or malformed; none saved
     # documents (store.documents)
     "no_such_collection",  # a collection named or numbered that does not exist
     "collection_exists",  # another collection already has that name (names ignore case)

@@ -301,6 +301,31 @@ def _documents(conn: sqlite3.Connection) -> None:
     )
 
 
+def _message_sources(conn: sqlite3.Connection) -> None:
+    """An answer's sources (store.sources): the passages retrieval sent the model with it, in
+    the order they were numbered for it ([1], [2] ...), each with where it came from (path,
+    page, heading, character offsets into the file's extracted text), its score, its collection's
+    name and its text as it was sent, so the answer still shows what it read after the file
+    changes or is removed. Not a foreign key to the passage for that reason.
+
+    CASCADE on the message, as a summary's link to its message (0011): a source is part of the
+    message it is under and never outlives it, and every way a message is deleted (a
+    conversation, a branch) takes it along. Generations stay RESTRICT and deleted explicitly.
+
+    `generation.retrieval_ms`: how long retrieval took before that answer's prompt was built,
+    stored per turn beside ttft_ms; `retrieval_note`: what the answer must say about it (the
+    time budget ran out, no embedding model). NULL: no retrieval ran, or written before."""
+    conn.execute(
+        "CREATE TABLE message_source ("
+        "message_id INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE, ordinal INTEGER NOT NULL, "
+        'path TEXT NOT NULL, page INTEGER, heading TEXT, start INTEGER NOT NULL, "end" INTEGER NOT NULL, '
+        "score REAL NOT NULL, text TEXT NOT NULL, collection TEXT NOT NULL DEFAULT '', "
+        "PRIMARY KEY (message_id, ordinal))"
+    )
+    conn.execute("ALTER TABLE generation ADD COLUMN retrieval_ms REAL")
+    conn.execute("ALTER TABLE generation ADD COLUMN retrieval_note TEXT")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -315,6 +340,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0010_generation_threads", _generation_threads),
     Migration("0011_summaries", _summaries),
     Migration("0012_documents", _documents),
+    Migration("0013_message_sources", _message_sources),
 )
 
 

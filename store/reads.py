@@ -8,18 +8,21 @@ the CLI and tests may call them directly.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from engine.commands import Summary
 from engine.states import GenerationState
-from store import exchange, tree
+from store import exchange, sources, tree
 from store.errors import StoreError
 from store.exchange import ExchangeConversation
 from store.listing import conversations_page
 from store.rows import ConversationRow, GenerationRow, ListKey, MessageRow
 from store.schema import Conversation, Generation, Message
 from store.search import SearchHit, search
+from store.sources import Source
 from store.summaries import summary_in
 
 __all__ = ["Reads"]
@@ -94,6 +97,12 @@ class Reads:
                 _require_conversation(session, conversation_id)
             return [_message_row(m, g) for m, g in pairs]
 
+    def sources_of(self, message_ids: Collection[int]) -> dict[int, tuple[Source, ...]]:
+        """The sources of each of these answers that has any, in the order they were numbered
+        for the model (store.sources); one query (per 500 ids)."""
+        with Session(self._engine) as session:
+            return sources.sources_of(session.connection(), message_ids)
+
     def export(self, conversation_id: int) -> ExchangeConversation:
         """The whole conversation (every branch, settings, leaf), from one snapshot (store.exchange)."""
         with Session(self._engine) as session:
@@ -152,6 +161,8 @@ class Reads:
                 created_at=g.created_at,
                 finished_at=g.finished_at,
                 checkpointed_at=g.checkpointed_at,
+                retrieval_ms=g.retrieval_ms,
+                retrieval_note=g.retrieval_note,
             )
 
 
@@ -188,6 +199,8 @@ def _message_row(m: Message, g: Generation | None, siblings: tuple[int, ...] = (
         reasoning=m.reasoning,
         stop_reason=g.stop_reason if g else None,
         threads=g.threads if g else None,
+        retrieval_ms=g.retrieval_ms if g else None,
+        retrieval_note=g.retrieval_note if g else None,
         siblings=siblings,
     )
 

@@ -96,6 +96,8 @@ class MessageRow:
     reasoning: str = ""  # a model's <think> part, shown folded above the answer
     stop_reason: str | None = None  # a completed answer's: eog, stop, or length (cut off at the limit)
     threads: int | None = None  # llama.cpp threads that decoded it (local models only)
+    retrieval_ms: float | None = None  # retrieval before its prompt, ms (store.sources); None: none ran
+    retrieval_note: str | None = None  # what the answer says about its retrieval ("the 500 ms budget ran out...")
     # On the branch shown: this message and its siblings (other edits or regenerations at this
     # point), oldest first; () where not read (the whole tree).
     siblings: tuple[int, ...] = ()
@@ -123,3 +125,5 @@ class GenerationRow:
     created_at: float
     finished_at: float | None
     checkpointed_at: float | None
+    retrieval_ms: float | None = None
+    retrieval_note: str | None = None

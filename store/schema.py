@@ -73,6 +73,8 @@ class Generation(SQLModel, table=True):
     owner: str | None = None  # the store.owners id of the process that started it
     stop_reason: str | None = None  # why a completed generation ended (engine.codes.StopReason)
     threads: int | None = None  # llama.cpp threads that decoded it (local models only)
+    retrieval_ms: float | None = None  # retrieval before the prompt (store.sources); None: none ran
+    retrieval_note: str | None = None  # what the answer says about its retrieval (budget ran out, ...)
 
 
 # The metrics a caller may pass to `Store.finalize`; finalization lag is measured by the store.

@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +44,8 @@ from store.reads import Reads, history_in
 from store.rows import ConversationChange, ConversationRow, GenerationRow, ListKey, MessageRow, TurnIds, TurnStart
 from store.schema import Conversation
 from store.search import SearchHit
+from store.sources import Source, check_sources
+from store.sources import save as save_sources
 from store.summaries import summary_in
 from store.writer import HealthListener, StoreWriter
 
@@ -303,6 +305,39 @@ class Store:
 
         return self._fire_and_forget(op, key=("generation", generation_id))
 
+    def set_sources(
+        self,
+        message_id: int,
+        generation_id: int,
+        sources: Sequence[Source],
+        *,
+        retrieval_ms: float | None,
+        retrieval_note: str | None = None,
+    ) -> Future[None]:
+        """Queue the save of an answer's sources and its retrieval figures, in one transaction;
+        returns at once (store.sources). Call it once the answer's rows exist and before its first
+        token: the writer keeps order, so it lands before any checkpoint or final save queued
+        after it, and never delays them more than one small transaction. Saving again replaces.
+
+        StoreError(bad_sources) is raised here, nothing queued, for sources over the bounds
+        (store.sources.MAX_SOURCES, MAX_SOURCE_CHARS ...). The future fails with
+        StoreError(no_such_generation) when the generation is not that message's.
+        """
+        checked = check_sources(sources, retrieval_ms=retrieval_ms, retrieval_note=retrieval_note)
+
+        def op(session: Session) -> None:
+            save_sources(
+                session.connection(),
+                message_id,
+                generation_id,
+                checked,
+                retrieval_ms=None if retrieval_ms is None else float(retrieval_ms),
+                retrieval_note=retrieval_note,
+            )
+
+        # Its own key: never taken for a newer save of the answer's text (store.writer's replaceable ops).
+        return self._fire_and_forget(op, key=("sources", generation_id))
+
     # --- reads ---------------------------------------------------------------------------
 
     async def list_conversations(
@@ -354,6 +389,14 @@ class Store:
 
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         return await self._read(self.reads.messages, conversation_id)
+
+    async def sources(self, message_id: int) -> tuple[Source, ...]:
+        """The answer's sources, in the order they were numbered for the model; () for none."""
+        return (await self._read(self.reads.sources_of, (message_id,))).get(message_id, ())
+
+    async def sources_of(self, message_ids: Collection[int]) -> dict[int, tuple[Source, ...]]:
+        """The sources of each of these answers that has any (e.g. a conversation's `messages`), one query."""
+        return await self._read(self.reads.sources_of, tuple(message_ids))
 
     async def search(self, text: str, *, limit: int = 50) -> list[SearchHit]:
         """Titles and messages of every branch matching `text` (store.search); [] for no words."""

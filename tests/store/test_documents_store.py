@@ -106,23 +106,31 @@ def test_a_database_from_before_documents_keeps_its_chats_and_gains_documents(
     db = tmp_path / "hearth.db"
     before = MIGRATIONS[: [m.name for m in MIGRATIONS].index("0012_documents")]  # up to 0011
     monkeypatch.setattr(store.migrations, "MIGRATIONS", before)
-    with Store.open(db) as old:  # the Hearth before this one
-        start = _run(old.begin_turn(None, "What is in my notes?", "m"))
-        old.finalize(
-            start.ids.generation_id,
-            text="Let me see.",
-            state=GenerationState.COMPLETED,
-            metrics={},
-            final_token_at=time.perf_counter(),
-        ).result(timeout=5)
+    store.migrations.migrate(db)
+    # What the Hearth before this one wrote for a turn, in SQL: this Hearth's ORM classes know
+    # the columns later migrations add, so they cannot stand in for it.
+    with closing(sqlite3.connect(db)) as conn, conn:
+        cid = conn.execute("INSERT INTO conversation (title, created_at, updated_at) VALUES ('Notes', 1, 2)").lastrowid
+        user = conn.execute(
+            "INSERT INTO message (conversation_id, role, content, created_at, updated_at) "
+            "VALUES (?, 'user', 'What is in my notes?', 1, 1)",
+            (cid,),
+        ).lastrowid
+        answer = conn.execute(
+            "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at) "
+            "VALUES (?, ?, 'assistant', 'Let me see.', 2, 2)",
+            (cid, user),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO generation (message_id, model, state, created_at) VALUES (?, 'm', 'completed', 2)", (answer,)
+        )
+        conn.execute("UPDATE conversation SET leaf_id = ? WHERE id = ?", (answer, cid))
+    assert cid is not None
     monkeypatch.setattr(store.migrations, "MIGRATIONS", MIGRATIONS)
     with Store.open(db) as hearth:
-        assert [m.content for m in _run(hearth.messages(start.ids.conversation_id))] == [
-            "What is in my notes?",
-            "Let me see.",
-        ]
-        chat = _run(hearth.documents.chat_collection(start.ids.conversation_id))
-        assert [c.id for c in _run(hearth.documents.conversation_collections(start.ids.conversation_id))] == [chat.id]
+        assert [m.content for m in _run(hearth.messages(cid))] == ["What is in my notes?", "Let me see."]
+        chat = _run(hearth.documents.chat_collection(cid))
+        assert [c.id for c in _run(hearth.documents.conversation_collections(cid))] == [chat.id]
     assert list(tmp_path.glob("hearth.db.bak-0011-to-*"))  # a copy was made before upgrading
 
 

@@ -30,8 +30,11 @@ EXPECTED_COLUMNS = {
         "id", "message_id", "model", "state", "cancel_reason", "error_code", "error_message",
         "prompt_tokens", "cached_tokens", "completion_tokens", "command_latency_ms", "ttft_ms",
         "tokens_per_s", "total_ms", "finalization_lag_ms", "created_at", "finished_at",
-        "checkpointed_at", "owner", "stop_reason", "threads",
+        "checkpointed_at", "owner", "stop_reason", "threads", "retrieval_ms", "retrieval_note",
     ],
+    # An answer's sources (0013_message_sources).
+    "message_source": ["message_id", "ordinal", "path", "page", "heading", "start", "end", "score", "text",
+                       "collection"],
     # Documents (0012_documents).
     "collection": ["id", "name", "created_at", "chat_id"],
     "conversation_collection": ["conversation_id", "collection_id"],
@@ -67,6 +70,7 @@ EXPECTED_FOREIGN_KEYS = {
     ("doc_file", "collection_id"): ("collection", "RESTRICT"),
     ("passage", "file_id"): ("doc_file", "RESTRICT"),
     ("passage_vector", "passage_id"): ("passage", "RESTRICT"),
+    ("message_source", "message_id"): ("message", "CASCADE"),
 }
 METRICS = {
     "prompt_tokens": 12, "cached_tokens": 4, "completion_tokens": 30, "command_latency_ms": 1.5,
