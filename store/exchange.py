@@ -1,8 +1,9 @@
 """One whole conversation as plain values, out of the database and into it: what export
 reads (`snapshot`) and import writes (`import_conversation`).
 
-Every branch, the branch shown (the leaf), the settings, pinned, original times, and each
-answer's latest generation record. The file formats (Hearth JSON, Markdown, ChatGPT's
+Every branch, the branch shown (the leaf), the settings, pinned, original times, each
+answer's latest generation record (its retrieval figures among them) and its sources
+(store.sources). The file formats (Hearth JSON, Markdown, ChatGPT's
 conversations.json) are app.core.exchange's concern: this module takes and gives plain
 dataclasses, never parses a file and never imports `app`.
 
@@ -24,6 +25,7 @@ from sqlmodel import Session
 from store import tree, writes
 from store.errors import StoreError
 from store.rows import ConversationChange
+from store.sources import Source, check_sources, insert_sources, sources_in_conversation
 
 __all__ = ["ExchangeConversation", "ExchangeGeneration", "ExchangeMessage", "import_conversation", "snapshot"]
 
@@ -36,6 +38,7 @@ _METRICS = (
     "tokens_per_s",
     "total_ms",
     "finalization_lag_ms",
+    "retrieval_ms",
 )
 
 
@@ -52,6 +55,7 @@ class ExchangeGeneration:
     error_message: str | None = None
     stop_reason: str | None = None
     metrics: dict[str, float | int] = field(default_factory=dict)  # only the ones measured (_METRICS)
+    retrieval_note: str | None = None  # what the answer said about its retrieval (store.sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class ExchangeMessage:
     updated_at: float
     reasoning: str = ""
     generation: ExchangeGeneration | None = None
+    sources: tuple[Source, ...] = ()  # an answer's sources, in ordinal order (store.sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +102,18 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
         settings = {}
     rows = conn.exec_driver_sql(
         "SELECT m.id, m.parent_id, m.role, m.content, m.reasoning, m.created_at, m.updated_at, g.model, g.state, "
-        "g.created_at, g.finished_at, g.cancel_reason, g.error_code, g.error_message, g.stop_reason, "
+        "g.created_at, g.finished_at, g.cancel_reason, g.error_code, g.error_message, g.stop_reason, g.retrieval_note, "
         + ", ".join(f"g.{name}" for name in _METRICS)
         + " FROM message m LEFT JOIN generation g ON g.id = "
         "(SELECT max(id) FROM generation WHERE message_id = m.id) WHERE m.conversation_id = ? ORDER BY m.id",
         (conversation_id,),
     ).all()
+    sources = sources_in_conversation(conn, conversation_id)
     messages = []
     for r in rows:
         generation = None
         if r[7] is not None:
-            metrics = {name: value for name, value in zip(_METRICS, r[15:], strict=True) if value is not None}
+            metrics = {name: value for name, value in zip(_METRICS, r[16:], strict=True) if value is not None}
             generation = ExchangeGeneration(
                 model=r[7],
                 state=r[8],
@@ -117,6 +123,7 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
                 error_code=r[12],
                 error_message=r[13],
                 stop_reason=r[14],
+                retrieval_note=r[15],
                 metrics=metrics,
             )
         messages.append(
@@ -129,6 +136,7 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
                 created_at=r[5],
                 updated_at=r[6],
                 generation=generation,
+                sources=sources.get(int(r[0]), ()),
             )
         )
     leaf = tree.leaf_of(conn, conversation_id)
@@ -149,7 +157,8 @@ def import_conversation(
     """Add the conversation, with `import_key` kept in its settings; None if it is already here.
 
     Raises StoreError(bad_import) when a message's parent is not before it in `messages`, or
-    the leaf is not one of them: the caller checks shapes, this refuses what would corrupt the tree.
+    the leaf is not one of them, or its sources are over store.sources' bounds: the caller checks
+    shapes and leaves out sources it cannot take, this refuses what would corrupt the store.
     """
     conn = session.connection()
     if _already_here(conn, conversation, import_key):
@@ -192,9 +201,9 @@ def import_conversation(
             names = [name for name in _METRICS if name in g.metrics]
             conn.exec_driver_sql(
                 "INSERT INTO generation (message_id, model, state, created_at, finished_at, cancel_reason, error_code, "
-                "error_message, stop_reason"
+                "error_message, stop_reason, retrieval_note"
                 + "".join(f", {n}" for n in names)
-                + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?"
+                + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
                 + ", ?" * len(names)
                 + ")",
                 (
@@ -207,9 +216,16 @@ def import_conversation(
                     g.error_code,
                     g.error_message,
                     g.stop_reason,
+                    g.retrieval_note,
                     *(g.metrics[n] for n in names),
                 ),
             )
+        if m.sources:
+            try:
+                checked = check_sources(m.sources)
+            except StoreError as e:
+                raise StoreError("bad_import", f"Message {m.key}: {e.message}") from e
+            insert_sources(conn, ids[m.key], checked)
     if conversation.leaf_key is not None:
         if conversation.leaf_key not in ids:
             raise StoreError(

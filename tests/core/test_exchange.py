@@ -18,6 +18,7 @@ from app.core.exchange import ImportReport, export_text, import_file
 from engine.states import GenerationState
 from store import Store
 from store.exchange import ExchangeConversation
+from store.sources import Source
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "chatgpt_conversations.json"
 
@@ -422,3 +423,69 @@ def test_a_device_or_pipe_is_read_no_further_than_the_limit(tmp_path) -> None:
 
     with pytest.raises(ExchangeError, match="larger than"):
         read_json_file(Path("/dev/zero"), limit=1024)
+
+
+def with_sources(store: Store) -> tuple[int, tuple[Source, ...]]:
+    """A chat whose answer was given two passages, and retrieval that ran out of time."""
+    start = run(store.begin_turn(None, "Where does the Danube flow?", "smol"))
+    given = (
+        Source(ordinal=1, path="/home/ana/rivers.pdf", page=2, start=120, end=540, score=0.031, text="It flows east."),
+        Source(
+            ordinal=2,
+            path="/home/ana/notes.md",
+            heading="Rivers § Danube",
+            start=0,
+            end=80,
+            score=0.016,
+            text="Ends in the Black Sea.",
+            collection="Notes",
+        ),
+    )
+    ids = start.ids
+    store.set_sources(ids.assistant_message_id, ids.generation_id, given, retrieval_ms=512.5, retrieval_note=NOTE)
+    finish(store, ids.generation_id, "East, to the Black Sea [1][2].", metrics={"ttft_ms": 30.0})
+    return ids.conversation_id, given
+
+
+NOTE = "the 500 ms retrieval budget ran out; the answer used what was found by then"
+
+
+def test_json_round_trip_keeps_an_answers_sources_and_retrieval_figures(store, other, tmp_path) -> None:
+    cid, given = with_sources(store)
+    exported = export_json(store, cid)
+    answer = exported["messages"][1]  # type: ignore[index]
+    assert [s["path"] for s in answer["sources"]] == ["/home/ana/rivers.pdf", "/home/ana/notes.md"]
+    assert answer["generation"]["metrics"]["retrieval_ms"] == 512.5
+    assert answer["generation"]["retrieval_note"] == NOTE
+    assert "sources" not in exported["messages"][0]  # type: ignore[index]
+    report = run(import_file(other, write(tmp_path / "x.json", exported)))
+    assert report.text() == "1 conversation imported (2 messages)" and report.problems == 0
+    [imported] = report.imported
+    [_user, reply] = run(other.messages(imported.conversation_id))
+    assert run(other.sources(reply.id)) == given
+    assert (reply.retrieval_ms, reply.retrieval_note, reply.ttft_ms) == (512.5, NOTE, 30.0)
+    # And out again, the same.
+    again = export_json(other, imported.conversation_id)
+    assert again["messages"][1]["sources"] == answer["sources"]  # type: ignore[index]
+
+
+def test_an_answers_bad_sources_are_left_out_and_said_so_the_rest_imported(store, other, tmp_path) -> None:
+    cid, given = with_sources(store)
+    run(store.begin_turn(cid, "And the Rhine?", "smol"))
+    exported = export_json(store, cid)
+    messages: list[dict[str, object]] = exported["messages"]  # type: ignore[assignment]
+    good = messages[1]["sources"]
+    messages[2]["sources"] = good  # a person's message has none
+    messages[3]["sources"] = [{**good[0], "ordinal": n} for n in range(1, 23)]  # type: ignore[index]
+    exported["messages"] = [*messages, {**messages[1], "id": 99, "sources": [{**good[0], "page": "two"}]}]  # type: ignore[index]
+    report = run(import_file(other, write(tmp_path / "x.json", exported)))
+    [imported] = report.imported
+    assert imported.messages == 5 and report.problems == 1
+    assert "the sources of message 3 were left out (only an answer has sources)" in report.text()
+    assert "the sources of message 4 were left out (An answer keeps at most 20 sources; 22 were given)" in (
+        report.text()
+    )
+    assert "the sources of message 5 were left out (source 1's page is not a whole number)" in report.text()
+    tree = run(other.tree(imported.conversation_id))
+    found = run(other.sources_of([m.id for m in tree]))
+    assert list(found.values()) == [given]  # only the good answer's, whole

@@ -6,10 +6,15 @@
      "messages": [{"id": 1, "parent_id": null, "role": "user", "content": ..., "reasoning": "",
                    "created_at": ..., "updated_at": ..., "generation": null | {"model", "state",
                    "stop_reason", "cancel_reason", "error_code", "error_message", "created_at",
-                   "finished_at", "metrics": {"ttft_ms": ..., ...}}}, ...]}
+                   "finished_at", "retrieval_note", "metrics": {"ttft_ms": ..., "retrieval_ms": ...}},
+                   "sources": [{"ordinal": 1, "path", "page", "heading", "start", "end", "score",
+                                "text", "collection"}, ...]}, ...]}
 
+("sources" only on an answer that has any: the passages it was given, store.sources.)
 `to_json` writes it (settings without anything secret-looking); `from_json` reads one object
-back, checking every field, and refuses a newer version. Of the settings it keeps only the chat
+back, checking every field, and refuses a newer version. An answer's sources that are malformed
+or over the store's bounds are left out, the rest of the conversation imported, and the import
+says so (`Incoming.repaired`). Of the settings it keeps only the chat
 settings a person could have chosen (values.importable_settings): a provider or an import key in
 a file is not taken. Plain values only: no store, no Qt.
 """
@@ -30,7 +35,9 @@ from app.core.exchange.values import (
     time_of,
 )
 from engine.states import GenerationState
+from store.errors import StoreError
 from store.exchange import ExchangeConversation, ExchangeGeneration, ExchangeMessage
+from store.sources import MAX_NOTE_CHARS, Source, check_sources
 
 __all__ = ["FORMAT", "VERSION", "from_json", "is_hearth", "to_json"]
 
@@ -47,6 +54,7 @@ _METRICS = frozenset(
         "tokens_per_s",
         "total_ms",
         "finalization_lag_ms",
+        "retrieval_ms",
     }
 )
 _UNFINISHED = {GenerationState.QUEUED.value, GenerationState.STREAMING.value}
@@ -71,20 +79,37 @@ def to_json(conversation: ExchangeConversation, *, exported_at: float | None = N
         "pinned_at": conversation.pinned_at,
         "settings": public_settings(conversation.settings),
         "leaf_id": _id_out(conversation.leaf_key),
-        "messages": [
-            {
-                "id": _id_out(m.key),
-                "parent_id": _id_out(m.parent_key),
-                "role": m.role,
-                "content": m.content,
-                "reasoning": m.reasoning,
-                "created_at": m.created_at,
-                "updated_at": m.updated_at,
-                "generation": _generation_out(m.generation),
-            }
-            for m in conversation.messages
-        ],
+        "messages": [_message_out(m) for m in conversation.messages],
     }
+
+
+def _message_out(m: ExchangeMessage) -> dict[str, object]:
+    out: dict[str, object] = {
+        "id": _id_out(m.key),
+        "parent_id": _id_out(m.parent_key),
+        "role": m.role,
+        "content": m.content,
+        "reasoning": m.reasoning,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "generation": _generation_out(m.generation),
+    }
+    if m.sources:
+        out["sources"] = [
+            {
+                "ordinal": s.ordinal,
+                "path": s.path,
+                "page": s.page,
+                "heading": s.heading,
+                "start": s.start,
+                "end": s.end,
+                "score": s.score,
+                "text": s.text,
+                "collection": s.collection,
+            }
+            for s in m.sources
+        ]
+    return out
 
 
 def from_json(value: dict[str, object]) -> Incoming | Rejected:
@@ -115,7 +140,8 @@ def _read(value: dict[str, object], title: str) -> Incoming:
     raw_messages = value.get("messages")
     if not isinstance(raw_messages, list):
         raise _Bad("it has no list of messages")
-    messages = _in_tree_order([_message(raw, i) for i, raw in enumerate(raw_messages)])
+    mended: list[str] = []  # what was left out of the file's messages, for a person
+    messages = _in_tree_order([_message(raw, i, mended) for i, raw in enumerate(raw_messages)])
     leaf = value.get("leaf_id")
     leaf_key = None if leaf is None else _key(leaf, "leaf_id")
     if leaf_key is None and messages:
@@ -131,7 +157,7 @@ def _read(value: dict[str, object], title: str) -> Incoming:
         leaf_key=leaf_key,
         pinned_at=pinned_at,
     )
-    return Incoming(conversation, _import_key(conversation))
+    return Incoming(conversation, _import_key(conversation), repaired="; ".join(mended))
 
 
 def _import_key(conversation: ExchangeConversation) -> str:
@@ -144,7 +170,7 @@ def _import_key(conversation: ExchangeConversation) -> str:
     return "hearth:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
 
 
-def _message(raw: object, index: int) -> ExchangeMessage:
+def _message(raw: object, index: int, mended: list[str]) -> ExchangeMessage:
     where = f"message {index + 1}"
     if not isinstance(raw, dict):
         raise _Bad(f"{where} is not an object")
@@ -157,6 +183,9 @@ def _message(raw: object, index: int) -> ExchangeMessage:
     if not isinstance(content, str) or not isinstance(reasoning, str):
         raise _Bad(f"{where} has no text (content)")
     created_at = _time(raw, "created_at", where)
+    sources, problem = _sources(raw.get("sources"), role)
+    if problem is not None:
+        mended.append(f"the sources of {where} were left out ({problem})")
     return ExchangeMessage(
         key=key,
         parent_key=None if parent is None else _key(parent, f"{where}'s parent_id"),
@@ -166,7 +195,28 @@ def _message(raw: object, index: int) -> ExchangeMessage:
         created_at=created_at,
         updated_at=time_of(raw.get("updated_at")) or created_at,
         generation=_generation(raw.get("generation"), where, created_at),
+        sources=sources,
     )
+
+
+def _sources(raw: object, role: object) -> tuple[tuple[Source, ...], str | None]:
+    """An answer's sources from the file, checked as the store checks them, or none and why not."""
+    if raw is None or raw == []:
+        return (), None
+    if role != "assistant":
+        return (), "only an answer has sources"
+    if not isinstance(raw, list):
+        return (), "they are not a list"
+    out = []
+    for i, item in enumerate(raw):
+        source = _source(item, i + 1) if isinstance(item, dict) else f"source {i + 1} is not an object"
+        if isinstance(source, str):
+            return (), source
+        out.append(source)
+    try:
+        return check_sources(out), None
+    except StoreError as e:
+        return (), e.message.rstrip(".")
 
 
 def _generation(raw: object, where: str, created_at: float) -> ExchangeGeneration | None:
@@ -197,6 +247,37 @@ def _generation(raw: object, where: str, created_at: float) -> ExchangeGeneratio
         error_message=text("error_message"),
         stop_reason=text("stop_reason"),
         metrics={k: v for k, v in metrics.items() if k in _METRICS and _number(v)},
+        retrieval_note=(text("retrieval_note") or "")[:MAX_NOTE_CHARS] or None,
+    )
+
+
+def _source(item: dict[str, object], n: int) -> Source | str:
+    """One source from the file, or what is wrong with it (the bounds are checked after)."""
+    ordinal, path, page, heading = item.get("ordinal", n), item.get("path"), item.get("page"), item.get("heading")
+    start, end, score, text = item.get("start"), item.get("end"), item.get("score"), item.get("text")
+    collection = item.get("collection", "")
+    if isinstance(ordinal, bool) or not isinstance(ordinal, int):
+        return f"source {n}'s ordinal is not a whole number"
+    if not isinstance(path, str):
+        return f"source {n} has no path"
+    if isinstance(page, bool) or not isinstance(page, int | None):
+        return f"source {n}'s page is not a whole number"
+    if isinstance(start, bool) or isinstance(end, bool) or not isinstance(start, int) or not isinstance(end, int):
+        return f"source {n}'s offsets are not whole numbers"
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        return f"source {n}'s score is not a number"
+    if not isinstance(text, str) or not isinstance(heading, str | None) or not isinstance(collection, str):
+        return f"source {n}'s text, heading or collection is not text"
+    return Source(
+        ordinal=ordinal,
+        path=clean_text(path),
+        page=page,
+        heading=None if heading is None else clean_text(heading),
+        start=start,
+        end=end,
+        score=float(score),
+        text=clean_text(text),
+        collection=clean_text(collection),
     )
 
 
@@ -258,5 +339,6 @@ def _generation_out(g: ExchangeGeneration | None) -> dict[str, object] | None:
         "error_message": g.error_message,
         "created_at": g.created_at,
         "finished_at": g.finished_at,
+        "retrieval_note": g.retrieval_note,
         "metrics": {k: v for k, v in g.metrics.items() if _number(v)},
     }
