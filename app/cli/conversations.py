@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from app.core.paths import db_path
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads when a command runs, not for `hearth --help`
     from store import Store
+    from store.sources import Source
 
 __all__ = ["COMMANDS", "add_conversation_parsers", "run_conversations"]
 
@@ -149,6 +151,7 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
     if title is None:
         raise StoreError("no_such_conversation", f"There is no conversation {conversation_id}.")
     messages = await store.messages(conversation_id)
+    sources = await store.sources_of([m.id for m in messages if m.role == "assistant"])
     if as_json:
         print(
             for_stream(sys.stdout, json=True)(
@@ -165,6 +168,9 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
                                 "state": m.state.value if m.state else None,
                                 "reasoning": m.reasoning or None,
                                 "siblings": list(m.siblings),
+                                "retrieval_ms": m.retrieval_ms,
+                                "retrieval_note": m.retrieval_note,
+                                "sources": [dataclasses.asdict(s) for s in sources.get(m.id, ())],
                             }
                             for m in messages
                         ],
@@ -183,8 +189,28 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
             if len(m.siblings) > 1 and m.id in m.siblings
             else ""
         )
-        print(shown(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{m.content}\n"))
+        under = _sources_lines(sources.get(m.id, ()), m.retrieval_note)
+        print(shown(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{m.content}\n{under}"))
     return 0
+
+
+def _sources_lines(sources: tuple[Source, ...], note: str | None) -> str:
+    """Under an answer: its sources, one line each (`[1] path, page 2`, `[2] path, § Heading`),
+    and what retrieval said about itself; "" for an answer without either."""
+    lines = ["Sources:"] if sources else []
+    for s in sources:
+        where = [f"page {s.page}"] if s.page is not None else []
+        if s.heading:
+            where.append(f"§ {s.heading}")
+        lines.append(_one_line(", ".join([f"[{s.ordinal}] {s.path}", *where])))
+    if note:
+        lines.append(_one_line(f"Retrieval: {note}"))
+    return "".join(line + "\n" for line in lines)
+
+
+def _one_line(text: str) -> str:
+    # A path or heading with a line break in it must not pass for the next line.
+    return " ".join(text.splitlines())
 
 
 async def _search(store: Store, text: str, *, as_json: bool, limit: int) -> int:

@@ -132,3 +132,40 @@ def test_show_prints_the_branch_shown_and_marks_which_branch_it_is(seeded: tuple
     assert "A Brasileira" not in r.stdout  # the other branch is kept, not shown
     shown = json.loads(hearth("show", str(trip), "--json", data_dir=data_dir).stdout)
     assert shown["messages"][1]["siblings"] == [first[1].id, again.ids.assistant_message_id]
+
+
+def test_show_prints_an_answers_sources_under_it_and_json_has_them(data_dir: Path) -> None:
+    from store.sources import Source
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    note = "the 500 ms retrieval budget ran out; the answer used what was found by then"
+    sources = [
+        Source(ordinal=1, path="/home/ana/rivers.pdf", page=2, start=120, end=540, score=0.031, text="It flows east."),
+        Source(ordinal=2, path="/home/ana/notes.md", heading="Danube", start=0, end=80, score=0.016, text="Black Sea."),
+    ]
+    with Store.open(data_dir / "hearth.db") as store:
+        ids = asyncio.run(store.begin_turn(None, "Where does the Danube flow?", "smol")).ids
+        store.set_sources(ids.assistant_message_id, ids.generation_id, sources, retrieval_ms=512.5, retrieval_note=note)
+        store.finalize(
+            ids.generation_id,
+            text="East, to the Black Sea [1][2].",
+            state=GenerationState.COMPLETED,
+            metrics={},
+            final_token_at=time.perf_counter(),
+        ).result(5)
+    r = hearth("show", str(ids.conversation_id), data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    assert (
+        "Assistant:\nEast, to the Black Sea [1][2].\nSources:\n[1] /home/ana/rivers.pdf, page 2\n"
+        f"[2] /home/ana/notes.md, § Danube\nRetrieval: {note}\n"
+    ) in r.stdout
+    assert "You:\nWhere does the Danube flow?\n\n" in r.stdout  # a question has none
+    shown = json.loads(hearth("show", str(ids.conversation_id), "--json", data_dir=data_dir).stdout)
+    answer = shown["messages"][1]
+    assert [(s["ordinal"], s["path"], s["page"], s["heading"]) for s in answer["sources"]] == [
+        (1, "/home/ana/rivers.pdf", 2, None),
+        (2, "/home/ana/notes.md", None, "Danube"),
+    ]
+    assert answer["sources"][0]["text"] == "It flows east." and answer["sources"][0]["end"] == 540
+    assert (answer["retrieval_ms"], answer["retrieval_note"]) == (512.5, note)
+    assert shown["messages"][0]["sources"] == []

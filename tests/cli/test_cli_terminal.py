@@ -23,6 +23,9 @@ from app.cli.terminal import for_terminal
 TITLE = "\x1b]0;pwned\x07\x1b[2J Lisbon trip"  # sets the window title, clears the screen
 CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4K\x07"  # OSC 52: writes "rm -rf ~" to the clipboard
 TEXT = f"Try the café {CLIPBOARD}then \u202eevil\u202c and \x9b31mred\x7f."
+# An answer's source whose file name and heading carry escapes (a file anyone could have named).
+SOURCE_PATH = "/tmp/\x1b[2Jnotes.md"
+SOURCE_HEADING = f"Cafés {CLIPBOARD}\u202eevil"
 # What may never reach a terminal raw: ESC, BEL, 8-bit CSI, DEL, a bidi override.
 RAW = [b"\x1b]", b"\x1b[2J", b"\x07", "\x9b".encode(), b"\x7f", "\u202e".encode()]
 
@@ -97,7 +100,24 @@ def hostile(data_dir: Path, tmp_path: Path) -> Path:
                         "content": "Where should I go?",
                         "created_at": 1_700_000_000,
                     },
-                    {"id": 2, "parent_id": 1, "role": "assistant", "content": TEXT, "created_at": 1_700_000_001},
+                    {
+                        "id": 2,
+                        "parent_id": 1,
+                        "role": "assistant",
+                        "content": TEXT,
+                        "created_at": 1_700_000_001,
+                        "sources": [
+                            {
+                                "ordinal": 1,
+                                "path": SOURCE_PATH,
+                                "heading": SOURCE_HEADING,
+                                "start": 0,
+                                "end": 10,
+                                "score": 0.5,
+                                "text": TEXT,
+                            }
+                        ],
+                    },
                 ],
             },
             ensure_ascii=False,
@@ -123,6 +143,7 @@ def test_titles_and_messages_reach_a_terminal_escaped(hostile: Path, data_dir: P
             assert for_terminal(" ".join(TEXT.split())[:60]).encode() in out, (command, out)
     rc, out = on_terminal("show", "1", data_dir=data_dir)
     assert for_terminal(TEXT).encode() in out
+    assert for_terminal(f"[1] {SOURCE_PATH}, § {SOURCE_HEADING}\n").encode() in out  # its source, escaped too
     rc, out = on_terminal("search", "café", data_dir=data_dir)
     assert rc == 0 and b"\x1b[1m" in out  # Hearth's own bold marks the match: the only escape
     shows_escaped(out, TITLE)
@@ -151,8 +172,10 @@ def test_a_pipe_a_file_and_json_keep_the_exact_text(hostile: Path, data_dir: Pat
     assert TEXT.encode() in piped("export", "1", data_dir=data_dir).stdout
     assert piped("export", "1", "-o", str(tmp_path / "out.md"), data_dir=data_dir).returncode == 0
     assert TEXT in (tmp_path / "out.md").read_text(encoding="utf-8")
+    assert f"[1] {SOURCE_PATH}, § {SOURCE_HEADING}\n".encode() in shown
     as_json = json.loads(piped("show", "1", "--json", data_dir=data_dir).stdout)
     assert as_json["title"] == TITLE and as_json["messages"][1]["content"] == TEXT
+    assert as_json["messages"][1]["sources"][0]["heading"] == SOURCE_HEADING
 
 
 @pytest.mark.slow
