@@ -1,12 +1,13 @@
 """The text of one file, or why it was skipped: `Extractor(limits).extract(path)`.
 
-Every file a person adds is untrusted input (docs/architecture.md#reliability-and-security-rules). Plain text kinds (text, Markdown, rst,
-CSV, source code) are read here, in the caller's process, with a cap on what is read. Everything
-parsed by a library (PDF, DOCX, HTML) or decompressed (gzip) runs in one long-lived child process
-(extract_worker.py) that this side drives over a pipe, one file at a time, with a wall-time limit
-per file, a memory limit on the child (RLIMIT_AS on Linux; elsewhere its RSS is watched from here),
-and a cap on the text it returns. A child that overruns, crashes or hangs is killed, the file gets
-a Skipped (too_slow, too_much_memory, damaged) and the next file starts a fresh child.
+Every file a person adds is untrusted input (docs/architecture.md#reliability-and-security-rules).
+Plain text kinds (text, Markdown, rst, CSV, source code) are read here, in the caller's process,
+with a cap on what is read. Everything parsed by a library (PDF, DOCX, HTML) or decompressed (gzip)
+runs in one long-lived child process (extract_worker.py) that this side drives over a pipe, one file
+at a time, with a wall-time limit per file, a memory limit on the child (RLIMIT_AS on Linux;
+elsewhere its RSS is watched from here), and a cap on the text it returns. A child that overruns,
+crashes or hangs is killed, the file gets a Skipped (too_slow, too_much_memory, damaged) and the
+next file starts a fresh child.
 
 Why one lasting child and not one per file, measured on this 2-core machine: starting the child
 (spawn, Python, pypdf, python-docx, selectolax imported) takes 0.3-0.65 s; in a warm child a
