@@ -9,6 +9,7 @@ stream path and the product state are the started turn's (app.core.turn.Turn).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import logging
 import secrets
@@ -271,7 +272,37 @@ class ChatService:
             summary=start.summary,
         )
         turn.augmented = augmented
+        if augmented is not None:
+            self._keep_sources(start.ids, augmented)
         return turn
+
+    def _keep_sources(self, ids: TurnIds, augmented: Augmented) -> None:
+        """The answer's sources and retrieval figures, saved beside it (not awaited: the writer
+        saves them before the answer's checkpoints, off the stream path)."""
+        from store.sources import Source
+
+        sources = [
+            Source(
+                ordinal=n,
+                path=f.path,
+                start=f.start,
+                end=f.end,
+                score=f.score,
+                text=f.text[:4000],
+                page=f.page,
+                heading=f.heading[:1000] if f.heading else None,
+            )
+            for n, f in enumerate(augmented.sources, 1)
+        ]
+        note = augmented.note[:500] if augmented.note else None
+        saved = self.store.set_sources(
+            ids.assistant_message_id,
+            ids.generation_id,
+            sources,
+            retrieval_ms=augmented.retrieval_ms,
+            retrieval_note=note,
+        )
+        saved.add_done_callback(_log_failure)
 
     def _passage_chars(self, remote: RemoteSpec | None) -> int:
         """The characters of passages a turn may carry: about a quarter of the local model's context
@@ -453,6 +484,11 @@ class ChatService:
             self.model_state = check_model_transition(self.model_state, state)
             for fn in list(self._listeners):
                 fn(state)
+
+
+def _log_failure(saved: concurrent.futures.Future[None]) -> None:
+    if not saved.cancelled() and saved.exception() is not None:
+        log.error("an answer's sources could not be saved: %s", saved.exception())
 
 
 def _chat(history: list[tuple[str, str]], system_prompt: str = "") -> tuple[ChatMessage, ...]:

@@ -210,6 +210,8 @@ def test_ask_with_docs_sends_the_passages_as_quoted_data_and_names_its_sources(t
     # What is kept is what the person wrote; the sources are shown under the answer.
     shown = hearth("show", str(with_docs["conversation_id"]), data_dir=data_dir)
     assert question in shown.stdout and "Passages from my documents" not in shown.stdout
+    # The sources are kept with the answer: hearth show names them, as the answer cited them.
+    assert "Sources:" in shown.stdout and "[1] " in shown.stdout and "keeper.md, § Keeper notes" in shown.stdout
     text = hearth(*args[:-1], "--docs", "keeper", data_dir=data_dir)
     assert "Sources:" in text.stderr and "[1] keeper.md, § Keeper notes" in text.stderr
     unknown = hearth(*args, "--docs", "nope", data_dir=data_dir)
