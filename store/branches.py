@@ -119,11 +119,19 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
         conn.exec_driver_sql(
             "INSERT INTO generation (message_id, model, state, cancel_reason, error_code, error_message, "
             "prompt_tokens, cached_tokens, completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, "
-            "finalization_lag_ms, created_at, finished_at, checkpointed_at, stop_reason, threads) "
+            "finalization_lag_ms, created_at, finished_at, checkpointed_at, stop_reason, threads, retrieval_ms, "
+            "retrieval_note) "
             "SELECT ?, model, state, cancel_reason, error_code, error_message, prompt_tokens, cached_tokens, "
             "completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, finalization_lag_ms, "
-            "created_at, finished_at, checkpointed_at, stop_reason, threads FROM generation WHERE message_id = ? "
-            "ORDER BY id DESC LIMIT 1",
+            "created_at, finished_at, checkpointed_at, stop_reason, threads, retrieval_ms, retrieval_note "
+            "FROM generation WHERE message_id = ? ORDER BY id DESC LIMIT 1",
+            (parent, old_id),
+        )
+        # An answer's sources go with it: a fork of a cited answer still names what it cited.
+        conn.exec_driver_sql(
+            'INSERT INTO message_source (message_id, ordinal, path, page, heading, start, "end", score, text, '
+            'collection) SELECT ?, ordinal, path, page, heading, start, "end", score, text, collection '
+            "FROM message_source WHERE message_id = ?",
             (parent, old_id),
         )
     tree.set_leaf(conn, new_id, parent)

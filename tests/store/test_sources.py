@@ -280,3 +280,14 @@ def test_the_most_sources_at_their_longest_are_kept_whole(tmp_path: Path) -> Non
         most = [_source(i, text="é" * MAX_SOURCE_CHARS) for i in range(1, MAX_SOURCES + 1)]
         hearth.set_sources(mid, gid, most, retrieval_ms=80.0).result(5)
         assert _run(hearth.sources(mid)) == tuple(most)
+
+
+def test_a_fork_of_a_cited_answer_keeps_its_sources_and_retrieval_figures(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "hearth.db") as hearth:
+        _cid, mid, gid = _answer(hearth, "Which way does the Danube flow?")
+        hearth.set_sources(mid, gid, [_source(1), _source(2)], retrieval_ms=9.0, retrieval_note="full text").result(5)
+        _finish(hearth, gid)
+        fork = _run(hearth.fork(mid))
+        [_user, answer] = _run(hearth.messages(fork.conversation_id))
+        assert answer.id != mid and (answer.retrieval_ms, answer.retrieval_note) == (9.0, "full text")
+        assert _run(hearth.sources(answer.id)) == (_source(1), _source(2)) == _run(hearth.sources(mid))
