@@ -177,8 +177,10 @@ def _start_background(data_dir: Path) -> bool:
     """Start `hearth docs index` on its own, unless a process is already indexing here."""
     if IndexLock(data_dir).held_elsewhere():
         return False
+    # In an installer's bundle the executable is `hearth` itself; from a checkout, Python.
+    hearth = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app"]
     subprocess.Popen(
-        [sys.executable, "-m", "app", "docs", "index", "--quiet", "--data-dir", str(data_dir)],
+        [*hearth, "docs", "index", "--quiet", "--data-dir", str(data_dir)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -309,10 +309,22 @@ def prepare(cache_dir: Path | None = None, *, zip_path: Path | None = None) -> P
     return Prepared(dest, "converted", EMBEDDING_SIZE, time.perf_counter() - t0)
 
 
+def bundled_gguf() -> Path | None:
+    """The GGUF an installer carries (packaging/hearth.spec converts it at build time), when
+    running from one and it is whole: nothing to convert on a person's first search."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and bundle:
+        path = Path(bundle) / "embedding" / EMBEDDING_FILE
+        if _checked(path):
+            return path
+    return None
+
+
 def default_embedding_model(cache_dir: Path | None = None) -> Path:
-    """The offline embedding model's GGUF, checked by sha256 (about 0.1 s) and converted first
-    if the install step did not (about 2 s). Raises ModelLoadError (see `prepare`)."""
-    return prepare(cache_dir).path
+    """The offline embedding model's GGUF, checked by sha256 (about 0.1 s): the installer's own,
+    else the one in the cache, converted first if the install step did not (about 2 s). Raises
+    ModelLoadError (see `prepare`)."""
+    return bundled_gguf() or prepare(cache_dir).path
 
 
 def main(argv: list[str] | None = None) -> int:
