@@ -115,14 +115,18 @@ class Indexer:
         """End `run` after the batch in hand (a quit): what is done is kept, the rest resumes later."""
         self._stopping = True
 
-    async def add(self, paths: Iterable[Path], collection: str) -> AddReport:
-        """Record the files under `paths` in the collection named `collection` (made if new)."""
-        try:
-            target = await self._documents.collection_named(collection)
-        except StoreError as e:
-            if e.code != "no_such_collection":
-                raise
-            target = await self._documents.create_collection(collection)
+    async def add(self, paths: Iterable[Path], collection: str | CollectionRow) -> AddReport:
+        """Record the files under `paths` in the collection named `collection` (made if new), or in
+        the collection given (a chat's hidden one, which has no name to look up)."""
+        if isinstance(collection, CollectionRow):
+            target = collection
+        else:
+            try:
+                target = await self._documents.collection_named(collection)
+            except StoreError as e:
+                if e.code != "no_such_collection":
+                    raise
+                target = await self._documents.create_collection(collection)
         report = AddReport(target)
         given = [Path(p).absolute() for p in paths]
         found = await asyncio.to_thread(lambda: list(walk(given)))
