@@ -1,10 +1,11 @@
 """What the window needs of a person's documents: collections with their progress and files, adding
 and removing them, re-indexing, and the background indexing process that does the work.
 
-Owns the window's indexing process: `python -m app docs index --quiet --data-dir DIR` (what
-`hearth docs add --background` starts), started whenever work is queued and none is running. The
-store's per-file states are the queue and the IndexLock keeps it to one process per data folder,
-so a terminal's `hearth docs add` indexing the same folder is left to finish the work ("elsewhere").
+Owns the window's indexing process: `hearth docs index --quiet --data-dir DIR` (what `hearth docs
+add --background` starts: `python -m app` from a checkout, the bundle's own executable when
+frozen), started whenever work is queued and none is running. The store's per-file states are the
+queue and the IndexLock keeps it to one process per data folder, so a terminal's `hearth docs add`
+indexing the same folder is left to finish the work ("elsewhere").
 A process that ends with work left is started again, up to `_MAX_RESTARTS` times without progress
 (a file that crashes it every time must not restart it forever): then the state is "stalled".
 
@@ -111,7 +112,9 @@ class DocumentsService:
     def __init__(self, documents: Documents, data_dir: Path, *, command: Sequence[str] | None = None) -> None:
         self._documents = documents
         self._data_dir = data_dir
-        self._command = list(command or [sys.executable, "-m", "app", "docs", "index", "--quiet"])
+        # In an installer's bundle the executable is `hearth` itself; from a checkout, Python.
+        hearth = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app"]
+        self._command = list(command or [*hearth, "docs", "index", "--quiet"])
         self._command += ["--data-dir", str(data_dir)]
         self._proc: subprocess.Popen[bytes] | None = None
         self._ps: psutil.Process | None = None
