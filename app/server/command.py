@@ -23,6 +23,7 @@ from engine.errors import HearthError
 
 if TYPE_CHECKING:
     from app.server.token import ServeToken
+    from engine.embedder import Embedder
 
 __all__ = ["run_serve"]
 
@@ -85,8 +86,10 @@ async def _serve(
     token: ServeToken | None,
     origins: tuple[str, ...],
 ) -> int:
+    from app.core.documents.embedding_model import EMBEDDING_MODEL_NAME
     from app.core.errors import ServeError
     from app.core.providers import KeyStore, ProvidersFile
+    from app.server.embeddings import EmbeddingModel
     from app.server.gateway import Gateway, LocalModelEntry
     from app.server.http import build_app
     from app.server.local_engine import LocalEngine
@@ -128,8 +131,14 @@ async def _serve(
             keeper=keeper,
         )
         saver = ApiSaver(data_dir)
+        embedding = EmbeddingModel(_load_embedder, EMBEDDING_MODEL_NAME)  # loaded on first use
         app = build_app(
-            gateway, token=token.value if token is not None else None, host=args.host, origins=origins, saver=saver
+            gateway,
+            token=token.value if token is not None else None,
+            host=args.host,
+            origins=origins,
+            saver=saver,
+            embedding=embedding,
         )
         server = RunningServer(app, args.host, args.port)
         try:
@@ -153,6 +162,16 @@ async def _serve(
             await server.stop()
             await gateway.drain()  # the last answers' saves
             saver.close()
+            embedding.close()
         return 0
     finally:
         await engine.aclose()
+
+
+def _load_embedder() -> Embedder:
+    """The offline embedding model (checked by sha256, converted first if need be), loaded in
+    this process: on the server's embedding thread (app.server.embeddings), never its loop."""
+    from app.core.documents.embedding_model import default_embedding_model
+    from engine.embedder import Embedder
+
+    return Embedder(default_embedding_model())

@@ -158,6 +158,15 @@ class Gateway:
         out += [(f"{p.name}/{p.model or 'default'}", p.name) for p in self._load_providers()]
         return out
 
+    def passage_chars(self, model: str) -> int:
+        """The characters of passages a request for `model` may carry, as the window and `hearth ask`
+        give them (app.core.chat_service.ChatService._passage_chars): about a quarter of the local
+        model's context, 12,000 for a provider's. ApiError 404 for an unknown model."""
+        local = self.local
+        if self._resolve(model) is None and local is not None:
+            return max(1_000, int(local.n_ctx * 0.25 * 3))
+        return 12_000
+
     def _load_providers(self) -> list[ProviderConfig]:
         try:
             return self._providers.load()

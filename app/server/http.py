@@ -1,8 +1,11 @@
 """The HTTP face of `hearth serve`: an OpenAI-compatible API on Starlette (run by uvicorn).
 
-    POST /v1/chat/completions   streaming (SSE) or not
-    GET  /v1/models             the local model and every provider's
-    GET  /metrics               counts by state, TTFT p50/p95, stream completion rate
+    POST /v1/chat/completions   streaming (SSE) or not; `hearth.collections` adds passages
+                                from a person's documents (app.server.documents)
+    POST /v1/embeddings         the offline embedding model (app.server.embeddings)
+    GET  /v1/models             the local model, every provider's, and the embedding model
+    GET  /metrics               counts by state, TTFT p50/p95, stream completion rate,
+                                retrieval latency, embeddings
 
 Requests a web page could send (a foreign Host or Origin, a body that is not JSON) are refused
 first (app.server.guard). Every request needs `Authorization: Bearer <token>` unless the server
@@ -31,6 +34,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from app.core.documents.retrieval import Augmented
+from app.server.documents import ServedDocuments, sources_extension
+from app.server.embedding_route import answer_embeddings
+from app.server.embeddings import EmbeddingModel
 from app.server.gateway import Gateway, Opened
 from app.server.guard import Guard
 from app.server.metrics import RequestRecord
@@ -58,12 +65,20 @@ def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None)
 
 
 def build_app(
-    gateway: Gateway, *, token: str | None, host: str, origins: tuple[str, ...] = (), saver: ApiSaver | None = None
+    gateway: Gateway,
+    *,
+    token: str | None,
+    host: str,
+    origins: tuple[str, ...] = (),
+    saver: ApiSaver | None = None,
+    embedding: EmbeddingModel | None = None,
 ) -> Starlette:
     """`token`: the bearer token every request must carry; None: no auth (loopback only).
     `host`: the address it listens on, `origins`: the web pages allowed to use it from a browser
     (app.server.guard checks both before any route). `saver`: keeps the conversations that ask
-    for it (app.server.saving); None: none are."""
+    for it (app.server.saving), and its store is where collections are read; None: neither.
+    `embedding`: serves /v1/embeddings and embeds retrieval's questions; None: neither."""
+    documents = ServedDocuments(saver.store, embedding) if saver is not None else None
 
     def guarded(handler: Callable[[Request, float], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """The token checked first; an ApiError becomes its OpenAI-shaped answer."""
@@ -84,12 +99,16 @@ def build_app(
         if header is not None and saver is None:
             raise ApiError(None, "This server does not save conversations.", status=400, param=HEADER)
         saving = await saver.begin(header, parsed, parsed.model) if saver is not None else None
+        # The person's words are saved; the model reads them with the passages.
+        parsed, augmented = await _with_documents(parsed, documents, gateway)
         # A client that goes away while it waits for its turn (or for a restarting engine) gives
         # up its place, and a plain (non-streaming) request's generation stops with its client:
         # neither the queue nor a 2,000-token answer is spent on nobody.
         gone = asyncio.ensure_future(_client_gone(request))
         try:
-            opened = await _unless_gone(gateway.open(parsed, received), gone)
+            # Its wait for the model starts after retrieval (which has its own figure).
+            waits_from = received + (augmented.retrieval_ms / 1000 if augmented is not None else 0.0)
+            opened = await _unless_gone(gateway.open(parsed, waits_from), gone)
         except BaseException as e:
             await _stopped(gone)
             if isinstance(e, ApiError) and e.status == 429:
@@ -100,7 +119,7 @@ def build_app(
                 RequestRecord(parsed.model, parsed.stream, "cancelled", reason="client went away while waiting")
             )
             return Response(status_code=499)
-        tally = _Tally(received, saving)
+        tally = _Tally(received, saving, augmented)
         if parsed.stream:
             await _stopped(gone)  # a StreamingResponse watches for the client itself
             return StreamingResponse(
@@ -110,8 +129,12 @@ def build_app(
             )
         return await _whole(gateway, parsed, opened, tally, gone)
 
+    async def embeddings(request: Request, received: float) -> Response:
+        return _json(await answer_embeddings(embedding, gateway.metrics, _body(request), received))
+
     async def models(request: Request, received: float) -> Response:
-        data = [{"id": i, "object": "model", "created": 0, "owned_by": owner} for i, owner in gateway.model_ids()]
+        served = gateway.model_ids() + ([(embedding.name, "hearth")] if embedding is not None else [])
+        data = [{"id": i, "object": "model", "created": 0, "owned_by": owner} for i, owner in served]
         return _json(json.dumps({"object": "list", "data": data}).encode())
 
     async def metrics(request: Request, received: float) -> Response:
@@ -128,12 +151,24 @@ def build_app(
     return Starlette(
         routes=[
             Route("/v1/chat/completions", guarded(chat_completions), methods=["POST"]),
+            Route("/v1/embeddings", guarded(embeddings), methods=["POST"]),
             Route("/v1/models", guarded(models), methods=["GET"]),
             Route("/metrics", guarded(metrics), methods=["GET"]),
         ],
         middleware=[Middleware(Guard, listen_host=host, origins=origins)],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
+
+
+async def _with_documents(
+    request: ChatRequest, documents: ServedDocuments | None, gateway: Gateway
+) -> tuple[ChatRequest, Augmented | None]:
+    """The request as the model reads it, with passages when it names collections, and what was found."""
+    if not request.collections:
+        return request, None
+    if documents is None:
+        raise ApiError(None, "This server does not search documents.", status=400, param="hearth.collections")
+    return await documents.augment(request, gateway.passage_chars(request.model))
 
 
 def _authorize(request: Request, token: str | None) -> None:
@@ -167,9 +202,12 @@ async def _body(request: Request) -> bytes:
 class _Tally:
     """What one request produced, for its answer and its metrics record."""
 
-    def __init__(self, received: float, saving: Saving | None = None) -> None:
+    def __init__(self, received: float, saving: Saving | None = None, augmented: Augmented | None = None) -> None:
         self.received = received
         self.saving = saving
+        self.augmented = augmented
+        # The response's `hearth` field: the sources, when the request named collections.
+        self.extra = {"hearth": sources_extension(augmented)} if augmented is not None else None
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.first_at: float | None = None
@@ -224,17 +262,22 @@ class _Tally:
             if isinstance(end, Failed)
             else (end.reason if isinstance(end, Cancelled) else None)
         )
+        retrieval_ms = self.augmented.retrieval_ms if self.augmented is not None else None
         return RequestRecord(
             request.model,
             request.stream,
             state,
-            command_latency_ms=round((opened.command_sent_at - self.received) * 1000 - opened.queued_ms, 3),
+            # Retrieval left out, as the window does: it has its own figure. (Queued time comes after it.)
+            command_latency_ms=round(
+                (opened.command_sent_at - self.received) * 1000 - opened.queued_ms - (retrieval_ms or 0.0), 3
+            ),
             ttft_ms=round((self.first_at - self.received) * 1000, 3) if self.first_at else None,
             tokens_per_s=round(stats.decode_tokens_per_s, 2) if stats and stats.decode_tokens_per_s else None,
             completion_tokens=stats.completion_tokens if stats else None,
             total_ms=round((time.perf_counter() - self.received) * 1000, 3),
             queued_ms=round(opened.queued_ms, 3),
             reason=reason,
+            retrieval_ms=round(retrieval_ms, 3) if retrieval_ms is not None else None,
         )
 
     def usage(self) -> dict[str, int]:
@@ -247,7 +290,7 @@ async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _T
     cid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     finished = False
     try:
-        yield chunk(cid, created, request.model, {"role": "assistant", "content": ""})
+        yield chunk(cid, created, request.model, {"role": "assistant", "content": ""}, extra=tally.extra)
         if tally.saving is not None:
             tally.saving.start()  # the answer streams first; its rows are written meanwhile
         async for event in opened.events:
@@ -342,5 +385,6 @@ async def _whole(
             "".join(tally.reasoning),
             tally.finish_reason(),
             tally.usage(),
+            tally.extra,
         )
     )

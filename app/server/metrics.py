@@ -1,5 +1,6 @@
 """What `hearth serve` measured: one record per request, with the names the window uses
-(command latency, TTFT, tokens/s, completion state), and the summary GET /metrics returns.
+(command latency, TTFT, tokens/s, completion state, retrieval latency), one per embeddings
+request (inputs, tokens, latency), and the summary GET /metrics returns.
 
 Kept in memory (the last MAX_RECORDS requests): the server's figures are for watching it run,
 not product state. Must not: block, or write to the store.
@@ -12,7 +13,7 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Metrics", "RequestRecord"]
+__all__ = ["EmbeddingRecord", "Metrics", "RequestRecord"]
 
 MAX_RECORDS = 10_000
 
@@ -30,6 +31,15 @@ class RequestRecord:
     queued_ms: float | None = None  # waiting for the model (one local generation at a time)
     finalization_lag_ms: float | None = None  # last token to durable save (saved conversations only)
     reason: str | None = None  # why it was cancelled, failed or rejected
+    retrieval_ms: float | None = None  # finding passages (requests that name collections)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRecord:
+    state: str  # completed | refused (4xx) | failed (5xx) | cancelled
+    inputs: int = 0
+    tokens: int = 0
+    total_ms: float | None = None
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -44,10 +54,16 @@ class Metrics:
     def __init__(self) -> None:
         self._records: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self.total = 0
+        self._embeddings: deque[EmbeddingRecord] = deque(maxlen=MAX_RECORDS)
+        self.embedding_requests = 0
 
     def record(self, record: RequestRecord) -> None:
         self._records.append(record)
         self.total += 1
+
+    def record_embedding(self, record: EmbeddingRecord) -> None:
+        self._embeddings.append(record)
+        self.embedding_requests += 1
 
     def recent(self) -> list[RequestRecord]:
         return list(self._records)
@@ -61,6 +77,9 @@ class Metrics:
         ttft = [r.ttft_ms for r in records if r.ttft_ms is not None]
         tps = [r.tokens_per_s for r in records if r.tokens_per_s]
         streams = [r for r in records if r.stream and r.state != "rejected"]
+        retrieval = [r.retrieval_ms for r in records if r.retrieval_ms is not None]
+        embedded = list(self._embeddings)
+        latency = [r.total_ms for r in embedded if r.total_ms is not None and r.state == "completed"]
         return {
             "requests": self.total,
             "by_state": dict(Counter(r.state for r in records)),
@@ -69,6 +88,18 @@ class Metrics:
             "stream_completion_rate": round(sum(r.state == "completed" for r in streams) / len(streams), 4)
             if streams
             else None,
+            "retrieval_ms": {
+                "count": len(retrieval),
+                "p50": _percentile(retrieval, 50),
+                "p95": _percentile(retrieval, 95),
+            },
+            "embeddings": {
+                "requests": self.embedding_requests,
+                "by_state": dict(Counter(r.state for r in embedded)),
+                "inputs": sum(r.inputs for r in embedded),
+                "tokens": sum(r.tokens for r in embedded),
+                "latency_ms": {"p50": _percentile(latency, 50), "p95": _percentile(latency, 95)},
+            },
             **extra,
             "last": asdict(records[-1]) if records else None,
         }

@@ -115,7 +115,7 @@ class Saving:
 
 
 class ApiSaver:
-    """The store, opened on the first request that asks to be saved."""
+    """The store, opened on the first request that asks to be saved (or names collections)."""
 
     def __init__(self, data_dir: Path, store: Store | None = None) -> None:
         """`store`: the host's own (the window's), else one is opened when first needed."""
@@ -123,14 +123,16 @@ class ApiSaver:
         self._store = store
         self._own = store is None
 
-    async def _opened(self) -> Store:
+    async def store(self) -> Store:
+        """The store: the host's, or this server's own, opened now if it is not yet (ApiError 500
+        when it cannot be). Also where the collections of `hearth.collections` are read."""
         if self._store is None:
             try:
                 self._store = await asyncio.to_thread(Store.open, self._db)
             except StoreError as e:
                 raise ApiError(
                     "store_unavailable",
-                    f"Cannot open Hearth's conversations to save this one: {e.message}",
+                    f"Cannot open Hearth's database ({self._db}): {e.message}",
                     status=500,
                     type_="server_error",
                 ) from None
@@ -154,7 +156,7 @@ class ApiSaver:
             raise ApiError(
                 None, "Only a request whose last message is the person's can be saved.", status=400, param=HEADER
             )
-        store = await self._opened()
+        store = await self.store()
         if conversation_id is not None and await store.conversation(conversation_id) is None:
             raise ApiError(
                 "conversation_not_found",

@@ -3,7 +3,8 @@ bytes of responses, stream chunks and errors.
 
 Owns what a client sends and receives, field by field (the subset Hearth serves: messages,
 model, stream, stream_options.include_usage, max_tokens / max_completion_tokens, temperature,
-top_p, seed, stop). A field Hearth cannot honour (tools, n > 1, logprobs, ...) is refused with
+top_p, seed, stop, and Hearth's own `hearth.collections`: the collections of a person's
+documents the answer may use). A field Hearth cannot honour (tools, n > 1, logprobs, ...) is refused with
 a message that names it, rather than silently ignored. Errors are OpenAI-shaped
 (`{"error": {"message", "type", "code", "param"}}`) and never echo a key or a token.
 Must not: run anything, or import Starlette (app.server.http does the HTTP).
@@ -20,10 +21,20 @@ from engine.commands import ChatMessage
 from engine.errors import HearthError
 from store.limits import too_long_message
 
-__all__ = ["ApiError", "ChatRequest", "chunk", "completion", "done", "error_body", "parse_chat_request"]
+__all__ = [
+    "ApiError",
+    "ChatRequest",
+    "chunk",
+    "completion",
+    "done",
+    "error_body",
+    "parse_chat_request",
+    "parse_json_object",
+]
 
 MAX_MESSAGES = 4096
 MAX_STOP = 4
+MAX_COLLECTIONS = 16
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 # Fields that change what a completion means and that Hearth does not do: refused by name.
 _UNSUPPORTED = (
@@ -75,10 +86,11 @@ class ChatRequest:
     top_p: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ()  # the `hearth.collections` extension: retrieval from these
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
-    """The request body, checked; ApiError(400) naming the first field that is wrong."""
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object of valid Unicode; ApiError(400) saying what is wrong."""
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -105,6 +117,12 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         )
     if not isinstance(body, dict):
         raise ApiError(None, "The request body must be a JSON object.", status=400)
+    return body
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    """The request body, checked; ApiError(400) naming the first field that is wrong."""
+    body = parse_json_object(raw)
     for name in _UNSUPPORTED:
         if body.get(name) not in (None, [], {}, False) and not (name == "response_format" and _plain_text(body[name])):
             raise ApiError(
@@ -128,7 +146,38 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         top_p=_number(body, "top_p", 0.0, 1.0),
         seed=_int(body, "seed", -(2**63), 2**63 - 1),
         stop=_stop(body.get("stop")),
+        collections=_collections(body.get("hearth")),
     )
+
+
+def _collections(raw: object) -> tuple[str, ...]:
+    """Hearth's extension field, `"hearth": {"collections": ["NAME", ...]}`: the collections
+    whose passages the answer may use (retrieval, as `hearth ask --docs`)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ApiError(None, '`hearth` must be an object, like {"collections": ["notes"]}.', status=400, param="hearth")
+    if unknown := sorted(set(raw) - {"collections"}):
+        raise ApiError(
+            None,
+            f"`hearth.{unknown[0][:40]}` is not a Hearth extension (only `collections`).",
+            status=400,
+            param="hearth",
+        )
+    names = raw.get("collections") or []
+    if (
+        not isinstance(names, list)
+        or len(names) > MAX_COLLECTIONS
+        or not all(isinstance(n, str) and n.strip() and len(n) <= 200 for n in names)
+    ):
+        raise ApiError(
+            None,
+            f"`hearth.collections` must be a list of up to {MAX_COLLECTIONS} collection names (as `hearth docs list` "
+            "shows them).",
+            status=400,
+            param="hearth.collections",
+        )
+    return tuple(dict.fromkeys(n.strip() for n in names))
 
 
 def _lone_surrogate(body: object) -> tuple[str, str] | None:
@@ -295,9 +344,11 @@ def chunk(
     delta: dict[str, str] | None,
     finish_reason: str | None = None,
     usage_: dict[str, int] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> bytes:
     """One SSE event: `data: {chat.completion.chunk}` and a blank line. A usage-only chunk
-    (stream_options.include_usage) has an empty `choices` list, as OpenAI sends it."""
+    (stream_options.include_usage) has an empty `choices` list, as OpenAI sends it. `extra`:
+    top-level fields of Hearth's own (`hearth`), which clients that do not know them ignore."""
     body: dict[str, Any] = {
         "id": cid,
         "object": "chat.completion.chunk",
@@ -309,6 +360,7 @@ def chunk(
     }
     if usage_ is not None:
         body["usage"] = usage_
+    body.update(extra or {})
     return b"data: " + _dumps(body) + b"\n\n"
 
 
@@ -322,7 +374,14 @@ def done() -> bytes:
 
 
 def completion(
-    cid: str, created: int, model: str, text: str, reasoning: str, finish_reason: str, usage_: dict[str, int]
+    cid: str,
+    created: int,
+    model: str,
+    text: str,
+    reasoning: str,
+    finish_reason: str,
+    usage_: dict[str, int],
+    extra: dict[str, Any] | None = None,
 ) -> bytes:
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
     if reasoning:
@@ -335,5 +394,6 @@ def completion(
             "model": model,
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
             "usage": usage_,
+            **(extra or {}),
         }
     )

@@ -22,6 +22,8 @@ from serve_process import LOCAL, QUEUE, TOKEN, Served, hearth
 from sse_server import Script, ScriptedServer
 from stream_samples import openai_stream
 
+from app.core.documents.embedding_model import EMBEDDING_MODEL_NAME
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
@@ -48,7 +50,7 @@ def _ask(**extra: object) -> dict[str, object]:
 
 def test_the_openai_client_streams_and_gets_whole_answers_that_agree(served: Served) -> None:
     client = served.client()
-    assert [m.id for m in client.models.list()] == [LOCAL]
+    assert [m.id for m in client.models.list()] == [LOCAL, EMBEDDING_MODEL_NAME]
     pieces, finish, usage = [], None, None
     for c in client.chat.completions.create(**_ask(stream=True, stream_options={"include_usage": True})):
         if c.choices:
@@ -217,7 +219,7 @@ def test_a_provider_answers_through_the_server_with_its_redaction_applied(served
             f'redact = ["{secret}"]\n'
         )
         ids = [m.id for m in served.client().models.list()]
-        assert ids == [LOCAL, "lab/m1"]
+        assert ids == [LOCAL, "lab/m1", EMBEDDING_MODEL_NAME]
         with httpx.stream(
             "POST",
             f"{served.base}/v1/chat/completions",

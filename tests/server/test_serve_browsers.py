@@ -22,6 +22,8 @@ from serve_process import TOKEN, Served, free_port
 from sse_server import Script, ScriptedServer
 from stream_samples import openai_stream
 
+from app.core.documents.embedding_model import EMBEDDING_MODEL_NAME
+
 ALLOWED = "https://chat.example.com"
 ATTACKER = "https://attacker.example"
 ANSWER = "Hello from the lab."
@@ -165,7 +167,7 @@ def test_an_allowed_origin_passes_its_preflight_and_reads_the_answer(served: Ser
 
 def test_the_openai_client_and_a_plain_http_client_are_answered(served: Served) -> None:
     client = served.client("anything")  # --no-auth: any key
-    assert [m.id for m in client.models.list()] == ["lab/m1"]
+    assert [m.id for m in client.models.list()] == ["lab/m1", EMBEDDING_MODEL_NAME]
     answer = client.chat.completions.create(model="lab/m1", messages=[{"role": "user", "content": "Hi"}])
     assert answer.choices[0].message.content == ANSWER
     pieces = [
