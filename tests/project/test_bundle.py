@@ -113,6 +113,28 @@ def test_the_tarball_holds_the_app_and_answers_with_an_empty_environment(unpacke
     assert (home / ".local/share/Hearth/hearth.db").is_file()  # the data went where platformdirs says
 
 
+def test_the_bundle_indexes_and_searches_documents_with_its_own_embedding_model(unpacked: Path, tmp_path: Path) -> None:
+    assert list((unpacked / "_internal" / "embedding").glob("*.gguf")), "the embedding model, converted at build time"
+    home = tmp_path / "home"
+    notes = home / "notes"
+    notes.mkdir(parents=True)
+    (notes / "otters.md").write_text("# Otters\n\nSea otters hold hands while they sleep.\n", encoding="utf-8")
+    (notes / "paper.pdf").write_bytes(b"%PDF-1.4 not really")  # parsed in the bundle's own child process
+
+    def hearth(*args: str) -> subprocess.CompletedProcess[str]:
+        env = [f"{k}={v}" for k, v in _clean_env(home).items()]
+        run = ["env", "-i", *env, str(unpacked / "hearth"), *args]
+        return subprocess.run(run, capture_output=True, text=True, timeout=300, cwd=home)
+
+    added = hearth("docs", "add", str(notes))
+    assert added.returncode == 0 and "paper.pdf" in added.stderr, added.stderr[-3000:]
+    found = hearth("docs", "search", "animals holding paws while asleep", "--json")
+    assert found.returncode == 0, found.stderr[-3000:]
+    result = json.loads(found.stdout)
+    assert not result["text_only"] and Path(result["hits"][0]["path"]).name == "otters.md"
+    assert not (home / ".cache" / "Hearth" / "embedding").exists()  # nothing converted on the person's machine
+
+
 def test_doctor_in_the_bundle_is_all_well_and_uses_the_bundles_own_llama_cpp(unpacked: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
