@@ -23,6 +23,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from app.core.chat_service import ChatService
+from app.core.documents.service import DocumentsService
 from app.core.jobs import JobWorker
 from app.core.model_state import ModelState
 from app.core.models import ModelLibrary
@@ -41,6 +42,7 @@ from app.ui.qt_support import (
     new_event_loop,
 )
 from app.ui.system_libs import x11_problem
+from app.ui.viewmodels.documents import DocumentsViewModel
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
@@ -204,6 +206,9 @@ async def _serve(
         jobs = JobWorker(store, service, on_change=vm.row_changed)
         models_vm = ModelManagerViewModel(library, settings_file, service)
         providers_vm = ProvidersViewModel(providers_file, keys, formats)
+        # Your documents: indexed by a process of its own, suspended while an answer is generated.
+        documents = DocumentsService(store.documents, data_dir)
+        service.add_listener(lambda state: documents.set_answering(state is ModelState.GENERATING))
         # Other apps on this computer, through the same engine (Settings → Other apps).
         serving = (
             ServeControl(start_server, service, store, data_dir, providers_file, keys, library, prefs)
@@ -211,7 +216,13 @@ async def _serve(
             else None
         )
         window = MainWindow(
-            vm, models=models_vm, providers=providers_vm, prefs=prefs, presets=presets_vm, serving=serving
+            vm,
+            models=models_vm,
+            providers=providers_vm,
+            prefs=prefs,
+            presets=presets_vm,
+            serving=serving,
+            documents=DocumentsViewModel(documents),
         )
         # Before it shows: its first frame is the chat the person left, and nothing typed can be
         # moved by a switch a moment later.
@@ -226,6 +237,10 @@ async def _serve(
         threading.Thread(target=warm_up, name="hearth-lexers", daemon=True).start()
         loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
         jobs.start()
+        try:
+            await documents.start()  # what a quit or a crash left queued
+        except Exception:  # the chat works without it; the Documents window says what it can
+            log.exception("starting the documents' indexing failed")
         if serving is not None and serving.wanted:  # it was on when the window last closed
             serving.toggle(True)
         await providers_vm.refresh()  # never raises: a broken providers.toml is reported
@@ -240,6 +255,7 @@ async def _serve(
         if serving is not None:
             await serving.shutdown()
         await jobs.close()
+        await documents.close()  # under a second; what was indexed is kept
         await models_vm.shutdown()
         await vm.shutdown(SHUTDOWN_SAVE_TIMEOUT_S)
         loading.cancel()

@@ -71,6 +71,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("zoom_reset", ("Ctrl+0",), "Normal text size", "View"),
     Shortcut("manage_models", ("Ctrl+M",), "Manage models", "Models"),
     Shortcut("providers", ("Ctrl+Shift+P",), "Providers (remote servers)", "Models"),
+    Shortcut("documents", ("Ctrl+Shift+D",), "Your documents (collections chats can search)", "Models"),
     Shortcut("settings", ("Ctrl+,",), "Settings (theme, text size)", "Application"),
     Shortcut("shortcuts_help", ("F1", "Ctrl+/"), "Show the keyboard shortcuts", "Application"),
     Shortcut("quit", ("Ctrl+Q",), "Quit Hearth", "Application"),

@@ -37,17 +37,21 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import psutil
 
-from app.core.documents.extract import Extractor
 from app.core.documents.index_lock import IndexLock
-from app.core.documents.indexer import AddReport, Indexer
 from app.core.errors import InputError
 from app.core.paths import db_path
 from store.documents import CollectionRow, CollectionStats, Documents, FileRow, FileState
 from store.errors import StoreError
+
+if TYPE_CHECKING:
+    from app.core.documents.indexer import AddReport
+
+# The indexer and the extractor (and NumPy with them) are imported when files are added: the
+# window imports this module at start-up, and must not pay for NumPy then.
 
 __all__ = ["UNFINISHED", "AddResult", "CollectionView", "DocumentsService", "IndexingState", "Overview"]
 
@@ -161,6 +165,9 @@ class DocumentsService:
                 if len(missing) == 1
                 else f"None of the {len(missing)} files or folders is there any more (first: {missing[0]}).",
             )
+        from app.core.documents.extract import Extractor
+        from app.core.documents.indexer import Indexer
+
         with Extractor() as extractor:  # only its limits are used: no child process starts for `add`
             report = await Indexer(self._documents, extractor, None).add(
                 [p for p in given if str(p) not in missing], collection
@@ -180,6 +187,9 @@ class DocumentsService:
         found = [c for c in await self._documents.collections(with_chats=True) if c.id == collection_id]
         if not found:
             raise StoreError("no_such_collection", "That collection is no longer there; it was removed.")
+        from app.core.documents.extract import Extractor
+        from app.core.documents.indexer import Indexer
+
         with Extractor() as extractor:
             report = await Indexer(self._documents, extractor, None).add([Path(f.path) for f in rows], found[0])
         again = set(report.unchanged)

@@ -29,6 +29,7 @@ from app.core.errors import describe
 from app.core.routes import RouteChoice
 from app.ui.ops import Ops
 from app.ui.viewmodels.conversation import ConversationViewModel
+from app.ui.viewmodels.documents import DocumentsViewModel
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
@@ -46,6 +47,7 @@ from app.ui.widgets.context_meter import ContextMeter
 from app.ui.windows.answer_queue import AnswerQueue
 from app.ui.windows.app_dialogs import AppDialogs
 from app.ui.windows.chat_settings_side import ChatSettingsSide
+from app.ui.windows.documents_window import DocumentsWindow
 from app.ui.windows.drafts import Drafts
 from app.ui.windows.edit_mode import EditBar, EditMode
 from app.ui.windows.escape_key import EscapeKey
@@ -81,12 +83,14 @@ class MainWindow(QMainWindow):
         prefs: QSettings | None = None,
         presets: PresetsViewModel | None = None,
         serving: ServeControl | None = None,
+        documents: DocumentsViewModel | None = None,
     ) -> None:
         super().__init__(parent)
         self.vm = vm
         self.serving = serving  # None: the window does not serve other apps (tests of the chat alone)
         self.models_vm = models  # None: no model library (tests of the chat alone)
         self.providers_vm = providers  # None: this computer's model only (no remote mode)
+        self.documents_vm = documents  # None: no documents (tests of the chat alone)
         self._shown: ConversationViewModel | None = None
         self._save_problem = False
         self._route_problem = False  # the banner says the conversation's provider is gone
@@ -286,6 +290,7 @@ class MainWindow(QMainWindow):
             self.status.model_label,
             shown_provider=self._shown_provider,
         )
+        self.documents_window = DocumentsWindow(self, self.model_windows.menu, self.documents_vm)
 
     # -- showing state -----------------------------------------------------------------
     def _show_conversation(self, vm: ConversationViewModel) -> None:

@@ -54,7 +54,7 @@ class ModelWindows(QObject):
         self.providers_action = bind(QAction("Providers…", window), "providers")
         self.providers_action.triggered.connect(self.open_providers)
         self.providers_action.setEnabled(providers is not None)
-        menu = bar.addMenu("&Models")
+        self.menu = menu = bar.addMenu("&Models")  # Documents… joins it (app.ui.windows.documents_window)
         menu.addAction(self.manage_models_action)
         menu.addAction(self.providers_action)
         if models is not None:

@@ -1,0 +1,42 @@
+"""The Models menu's "Documents…" (Ctrl+Shift+D): opens the Documents window.
+
+Owns the action, with its keys from app.ui.shortcuts, and the window, made on first use and then
+reused. The action is there, greyed, when the window has no documents (tests of the chat alone),
+so the shortcut registry and the menus still agree.
+Must not: read or change documents (the window's view-model does).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QWidget
+
+from app.ui.viewmodels.documents import DocumentsViewModel
+from app.ui.windows.documents_dialog import DocumentsDialog
+from app.ui.windows.window_actions import bind
+
+__all__ = ["DocumentsWindow"]
+
+
+class DocumentsWindow(QObject):
+    def __init__(self, window: QWidget, menu: QMenu, documents: DocumentsViewModel | None) -> None:
+        super().__init__(window)
+        self._window = window
+        self._documents = documents
+        self.dialog: DocumentsDialog | None = None
+        self.action = bind(QAction("Documents…", window), "documents")
+        self.action.triggered.connect(self.open)
+        self.action.setEnabled(documents is not None)
+        menu.addSeparator()
+        menu.addAction(self.action)
+
+    def open(self) -> DocumentsDialog | None:
+        if self._documents is None:
+            return None
+        if self.dialog is None:
+            self.dialog = DocumentsDialog(self._documents, self._window)
+        self.dialog.show()
+        self.dialog.raise_()
+        self.dialog.activateWindow()
+        return self.dialog
