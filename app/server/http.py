@@ -25,7 +25,6 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.core.documents.retrieval import Augmented
+from app.server.client_gone import client_gone, stopped, unless_gone
 from app.server.documents import ServedDocuments, sources_extension
 from app.server.embedding_route import answer_embeddings
 from app.server.embeddings import EmbeddingModel
@@ -104,13 +104,13 @@ def build_app(
         # A client that goes away while it waits for its turn (or for a restarting engine) gives
         # up its place, and a plain (non-streaming) request's generation stops with its client:
         # neither the queue nor a 2,000-token answer is spent on nobody.
-        gone = asyncio.ensure_future(_client_gone(request))
+        gone = asyncio.ensure_future(client_gone(request))
         try:
             # Its wait for the model starts after retrieval (which has its own figure).
             waits_from = received + (augmented.retrieval_ms / 1000 if augmented is not None else 0.0)
-            opened = await _unless_gone(gateway.open(parsed, waits_from), gone)
+            opened = await unless_gone(gateway.open(parsed, waits_from), gone)
         except BaseException as e:
-            await _stopped(gone)
+            await stopped(gone)
             if isinstance(e, ApiError) and e.status == 429:
                 gateway.metrics.record(RequestRecord(parsed.model, parsed.stream, "rejected", reason=e.code))
             raise
@@ -121,7 +121,7 @@ def build_app(
             return Response(status_code=499)
         tally = _Tally(received, saving, augmented)
         if parsed.stream:
-            await _stopped(gone)  # a StreamingResponse watches for the client itself
+            await stopped(gone)  # a StreamingResponse watches for the client itself
             return StreamingResponse(
                 _sse(gateway, parsed, opened, tally),
                 media_type="text/event-stream",
@@ -130,7 +130,7 @@ def build_app(
         return await _whole(gateway, parsed, opened, tally, gone)
 
     async def embeddings(request: Request, received: float) -> Response:
-        return _json(await answer_embeddings(embedding, gateway.metrics, _body(request), received))
+        return await _embeddings(embedding, gateway, request, received)
 
     async def models(request: Request, received: float) -> Response:
         served = gateway.model_ids() + ([(embedding.name, "hearth")] if embedding is not None else [])
@@ -158,6 +158,30 @@ def build_app(
         middleware=[Middleware(Guard, listen_host=host, origins=origins)],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
+
+
+async def _embeddings(
+    embedding: EmbeddingModel | None, gateway: Gateway, request: Request, received: float
+) -> Response:
+    """POST /v1/embeddings. A client that goes away stops its texts between two batches (Starlette
+    would let a plain response run on): watched for once the body is read, as for chat."""
+    read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def body() -> bytes:
+        raw = await _body(request)
+        read.set_result(None)
+        return raw
+
+    async def gone_after_body() -> None:
+        await read
+        await client_gone(request)
+
+    gone = asyncio.ensure_future(gone_after_body())
+    try:
+        answer = await unless_gone(answer_embeddings(embedding, gateway.metrics, body(), received), gone)
+    finally:
+        await stopped(gone)
+    return _json(answer) if answer is not None else Response(status_code=499)
 
 
 async def _with_documents(
@@ -314,33 +338,6 @@ async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _T
         tally.record_when_settled(gateway, request, opened, client_left=not finished)
 
 
-async def _client_gone(request: Request) -> None:
-    """Returns when the client has closed its connection (call once its body has been read:
-    uvicorn's receive() then waits for the disconnect)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _stopped(task: asyncio.Future[Any]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-async def _unless_gone[T](work: Awaitable[T], gone: asyncio.Future[None]) -> T | None:
-    """`work`'s result, or None when the client went away first (`work` is then cancelled)."""
-    task: asyncio.Future[T] = asyncio.ensure_future(work)
-    try:
-        either: list[asyncio.Future[Any]] = [task, gone]
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        await _stopped(task)
-        raise
-    if task.done():
-        return task.result()
-    await _stopped(task)
-    return None
-
-
 async def _whole(
     gateway: Gateway, request: ChatRequest, opened: Opened, tally: _Tally, gone: asyncio.Future[None]
 ) -> Response:
@@ -357,9 +354,9 @@ async def _whole(
 
     read_all = False
     try:
-        read_all = bool(await _unless_gone(read(), gone))
+        read_all = bool(await unless_gone(read(), gone))
     finally:
-        await _stopped(gone)
+        await stopped(gone)
         opened.close()  # when the client went away, the generation stops within a token
         tally.record_when_settled(gateway, request, opened, client_left=not read_all or tally.end is None)
     if not read_all:

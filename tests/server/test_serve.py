@@ -255,7 +255,8 @@ def test_without_auth_on_loopback_no_token_is_needed(tmp_path: Path) -> None:
     s = Served(tmp_path / "data", "--no-auth", "--no-local")
     try:
         r = httpx.get(f"{s.base}/v1/models", timeout=10)
-        assert r.status_code == 200 and r.json()["data"] == []  # no local model, no providers yet
+        # No local model, no providers yet: the embedding model alone.
+        assert r.status_code == 200 and [m["id"] for m in r.json()["data"]] == [EMBEDDING_MODEL_NAME]
         r = httpx.post(f"{s.base}/v1/chat/completions", json=_ask(), timeout=10)
         assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
     finally:

@@ -189,6 +189,22 @@ def test_a_long_embedding_leaves_the_server_free_for_a_chat_stream(served: Serve
     assert counted["latency_ms"]["p50"] is not None
 
 
+def test_a_client_that_gives_up_stops_its_embedding(served: Served) -> None:
+    texts = [f"Note {i}: " + "the tide came in over the causeway and the keeper waited. " * 24 for i in range(40)]
+    before = served.metrics()["embeddings"]["by_state"].get("cancelled", 0)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{served.base}/v1/embeddings", json={"model": MODEL, "input": texts}, headers=served.auth(), timeout=1
+        )
+    deadline = time.monotonic() + 10
+    while served.metrics()["embeddings"]["by_state"].get("cancelled", 0) == before:
+        assert time.monotonic() < deadline, served.metrics()["embeddings"]
+        time.sleep(0.05)
+    began = time.perf_counter()  # the model is free again within a batch, not after 40 texts (~10 s here)
+    assert _post(served, "/v1/embeddings", {"model": MODEL, "input": "the keeper"}).status_code == 200
+    assert time.perf_counter() - began < 3
+
+
 # --- chat completions with collections -----------------------------------------------------
 
 

@@ -21,6 +21,8 @@ from serve_process import LOCAL, Served
 from sse_server import Script, ScriptedServer
 from stream_samples import openai_stream
 
+from app.core.documents.embedding_model import EMBEDDING_MODEL_NAME
+
 LONG = [{"role": "user", "content": "Write a long, detailed essay about the history of bread."}]
 
 
@@ -78,7 +80,10 @@ def test_a_killed_engine_is_started_again_by_the_next_request(served: Served) ->
     assert engine["state"] == "ready" and engine["restarts"] == 1, engine
     assert "starting it again (restart 1)" in served.output()
     # Listed all along: the model is still served, by a new process.
-    assert [m["id"] for m in httpx.get(f"{served.base}/v1/models", headers=served.auth()).json()["data"]] == [LOCAL]
+    assert [m["id"] for m in httpx.get(f"{served.base}/v1/models", headers=served.auth()).json()["data"]] == [
+        LOCAL,
+        EMBEDDING_MODEL_NAME,
+    ]
 
 
 def test_an_answer_in_flight_when_the_engine_dies_ends_with_a_clear_error(served: Served) -> None:
