@@ -16,7 +16,7 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "serve",
         parents=[common],
         help="serve the local model and every provider over an "
-        "OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models, GET /metrics)",
+        "OpenAI-compatible API (POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, GET /metrics)",
     )
     p.add_argument(
         "--host",
