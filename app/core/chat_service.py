@@ -279,21 +279,9 @@ class ChatService:
     def _keep_sources(self, ids: TurnIds, augmented: Augmented) -> None:
         """The answer's sources and retrieval figures, saved beside it (not awaited: the writer
         saves them before the answer's checkpoints, off the stream path)."""
-        from store.sources import Source
+        from app.core.documents.retrieval import stored_sources
 
-        sources = [
-            Source(
-                ordinal=n,
-                path=f.path,
-                start=f.start,
-                end=f.end,
-                score=f.score,
-                text=f.text[:4000],
-                page=f.page,
-                heading=f.heading[:1000] if f.heading else None,
-            )
-            for n, f in enumerate(augmented.sources, 1)
-        ]
+        sources = stored_sources(augmented)
         note = augmented.note[:500] if augmented.note else None
         saved = self.store.set_sources(
             ids.assistant_message_id,

@@ -101,6 +101,8 @@ def build_app(
         saving = await saver.begin(header, parsed, parsed.model) if saver is not None else None
         # The person's words are saved; the model reads them with the passages.
         parsed, augmented = await _with_documents(parsed, documents, gateway)
+        if saving is not None:
+            saving.augmented = augmented
         # A client that goes away while it waits for its turn (or for a restarting engine) gives
         # up its place, and a plain (non-streaming) request's generation stops with its client:
         # neither the queue nor a 2,000-token answer is spent on nobody.

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from app.core.documents.retrieval import Augmented, stored_sources
 from app.server.wire import ApiError, ChatRequest
 from engine.events import Cancelled, Failed, Final, StreamEvent
 from engine.states import GenerationState
@@ -52,6 +53,7 @@ class Saving:
         self._begun: asyncio.Future[TurnStart] | None = None
         self._last_checkpoint = time.monotonic()
         self.ids: TurnStart | None = None
+        self.augmented: Augmented | None = None  # the passages the model read, kept with the answer
 
     def start(self) -> None:
         """Write the person's message and a pending answer (called once the answer streams)."""
@@ -87,6 +89,15 @@ class Saving:
             log.error("could not save an API conversation: %s", e)
             return None
         self.ids = start
+        if self.augmented is not None:  # before the final save: the single writer keeps the order
+            note = self.augmented.note[:500] if self.augmented.note else None
+            self._store.set_sources(
+                start.ids.assistant_message_id,
+                start.ids.generation_id,
+                stored_sources(self.augmented),
+                retrieval_ms=self.augmented.retrieval_ms,
+                retrieval_note=note,
+            )
         if client_left or isinstance(end, Cancelled):
             state, reason = GenerationState.CANCELLED, "user"
         elif isinstance(end, Final):

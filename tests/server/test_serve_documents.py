@@ -231,6 +231,19 @@ def test_a_chat_that_names_a_collection_is_answered_with_its_passages_and_source
     assert retrieval["count"] >= 1 and retrieval["p50"] is not None and retrieval["p95"] is not None
 
 
+def test_a_saved_conversation_keeps_the_persons_words_and_the_answers_sources(served: Served) -> None:
+    answer = served.client().chat.completions.create(
+        **_ask(), extra_body={"hearth": {"collections": ["home"]}}, extra_headers={"X-Hearth-Conversation": "new"}
+    )
+    assert answer.choices[0].message.content
+    listed = hearth(served.data_dir, "list").stdout.splitlines()
+    newest = max(int(line.split("\t")[0]) for line in listed)
+    shown = hearth(served.data_dir, "show", str(newest))
+    assert shown.returncode == 0, shown.stderr
+    assert "Passages from my documents" not in shown.stdout  # the person's words, as they were sent
+    assert "Sources:" in shown.stdout and "lighthouse" in shown.stdout.split("Sources:")[1]
+
+
 def test_a_streamed_answer_carries_its_sources_in_its_first_chunk_and_still_parses(served: Served) -> None:
     client = served.client()
     stream = client.chat.completions.create(

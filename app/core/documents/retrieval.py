@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.documents.search import DocumentSearch, Found, SearchResult
+from store.sources import Source
 
 __all__ = [
     "RETRIEVAL_BUDGET_S",
@@ -41,6 +42,7 @@ __all__ = [
     "Retrieved",
     "Retriever",
     "source_label",
+    "stored_sources",
     "with_passages",
 ]
 
@@ -179,3 +181,21 @@ def with_passages(message: str, passages: Sequence[Found], *, max_chars: int) ->
         "Where they help, answer from them and cite them by number, like [1]."
     )
     return f"{message}\n\n{intro}\n\n" + "\n\n".join(blocks), tuple(used)
+
+
+def stored_sources(augmented: Augmented) -> list[Source]:
+    """The passages a turn carried, as the store keeps them with the answer (numbered as the
+    model saw them; a passage and a heading within the store's bounds)."""
+    return [
+        Source(
+            ordinal=n,
+            path=f.path,
+            start=f.start,
+            end=f.end,
+            score=f.score,
+            text=f.text[:4000],
+            page=f.page,
+            heading=f.heading[:1000] if f.heading else None,
+        )
+        for n, f in enumerate(augmented.sources, 1)
+    ]
