@@ -122,6 +122,17 @@ async def _add(args: argparse.Namespace, store: Any, data_dir: Path) -> int:
 
 
 async def _index_verb(args: argparse.Namespace, store: Any, data_dir: Path) -> int:
+    # The background indexer gives way to everything else on the machine (an answer above all):
+    # the lowest CPU priority it can take.
+    if hasattr(os, "nice"):
+        try:
+            os.nice(19)
+        except OSError:
+            pass
+    else:  # Windows
+        import psutil
+
+        psutil.Process().nice(psutil.IDLE_PRIORITY_CLASS)  # type: ignore[attr-defined]  # Windows only
     return await _index(store, data_dir, quiet=args.quiet)
 
 
