@@ -27,6 +27,9 @@ from app.core.models import display_name
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import Route
 from app.core.turn import TurnOutcome
+
+if TYPE_CHECKING:
+    from app.core.chat_service import Augment
 from engine.codes import FailureCode
 from engine.commands import Sampling, Summary
 from engine.errors import EngineUnavailable
@@ -229,6 +232,7 @@ class FakeChatService:
         model_error: str | None = None,
     ) -> None:
         self.store = store or FakeStore()
+        self.augments: list[Augment | None] = []  # each turn's retrieval hook (None: none asked for)
         self.model_state = ModelState(model_state)
         self.model_name, self.model_error = model_name, model_error
         self.model_info: ModelInfo | None = None
@@ -369,7 +373,9 @@ class FakeChatService:
         route: Route | None = None,
         settings: ChatSettings | None = None,
         after: int | None = None,
+        augment: Augment | None = None,
     ) -> FakeTurn:
+        self.augments.append(augment)  # what a window test checks: retrieval asked for, or not
         await asyncio.sleep(0)  # `after`: the in-memory store is one chain, so the reply goes last anyway
         remote = route.remote if route is not None else None
         if not text.strip():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from app.core.chat_service import ContextUse
 from app.core.chat_settings import ChatSettings
@@ -24,6 +24,9 @@ from store.changes import ListChanges, ListMark
 from store.exchange import ExchangeConversation
 from store.rows import ConversationChange, ConversationRow, ListKey, MessageRow, TurnIds
 from store.search import SearchHit
+
+if TYPE_CHECKING:
+    from app.core.chat_service import Augment
 
 __all__ = ["ChatBackend", "ConversationStore", "TurnHandle"]
 
@@ -82,6 +85,7 @@ class ChatBackend(Protocol):
         route: Route | None = ...,
         settings: ChatSettings | None = ...,
         after: int | None = ...,
+        augment: Augment | None = ...,
     ) -> TurnHandle: ...
 
     async def continue_message(

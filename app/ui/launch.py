@@ -23,6 +23,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from app.core.chat_service import ChatService
+from app.core.documents.chat_documents import DocumentRetrieval
 from app.core.documents.service import DocumentsService
 from app.core.jobs import JobWorker
 from app.core.model_state import ModelState
@@ -199,8 +200,13 @@ async def _serve(
         providers_file = ProvidersFile(data_dir, formats)
         keys = KeyStore()
         presets_vm = PresetsViewModel(PresetsFile(data_dir))  # new chats start from its default preset
+        retrieval = DocumentRetrieval(store.documents)  # the chats' passages; its model loads on first use
         vm = MainViewModel(
-            service, store, router=Router(providers_file, keys), chat_defaults=presets_vm.default_settings
+            service,
+            store,
+            router=Router(providers_file, keys),
+            chat_defaults=presets_vm.default_settings,
+            documents=retrieval,
         )
         # Titles from the model, off the stream path; a person's message preempts them.
         jobs = JobWorker(store, service, on_change=vm.row_changed)
@@ -256,6 +262,7 @@ async def _serve(
             await serving.shutdown()
         await jobs.close()
         await documents.close()  # under a second; what was indexed is kept
+        await retrieval.close()
         await models_vm.shutdown()
         await vm.shutdown(SHUTDOWN_SAVE_TIMEOUT_S)
         loading.cancel()

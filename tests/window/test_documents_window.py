@@ -10,14 +10,18 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMessageBox
-from ui_fakes import run
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from ui_fakes import FakeChatService, Reply, run
 
+from app.core.documents.chat_documents import DocumentRetrieval
 from app.core.documents.service import DocumentsService
 from app.core.paths import db_path
 from app.ui.viewmodels.documents import DocumentsViewModel
+from app.ui.viewmodels.main import MainViewModel
 from app.ui.windows.documents_dialog import DocumentsDialog
+from app.ui.windows.main_window import MainWindow
+from engine.errors import HearthError
 from store import Store
 
 NO_INDEXING = [sys.executable, "-c", "pass"]  # a stand-in for the indexing process: these tests are about the window
@@ -155,3 +159,90 @@ def test_progress_shows_while_the_real_indexing_process_runs(
         assert collections(d) == ["documents\n2 files · 1 passages · 1 with vectors · 1 skipped"]
     finally:
         run(qtbot, d.vm.service.close())
+
+
+# -- per chat: the Documents row of the chat settings, and files dropped on the chat ---------------
+def _no_model() -> None:
+    raise HearthError("no_model", "The embedding model is not installed.")
+
+
+@pytest.fixture
+def chat(qtbot, loop, store: Store, data_dir: Path) -> Iterator[tuple[MainWindow, FakeChatService]]:
+    """A window whose chats are scripted (FakeChatService) and whose documents are real."""
+    service = FakeChatService()
+    retrieval = DocumentRetrieval(store.documents, load_embedder=_no_model)
+    docs = DocumentsViewModel(DocumentsService(store.documents, data_dir, command=NO_INDEXING))
+    w = MainWindow(MainViewModel(service, service.store, documents=retrieval), documents=docs)
+    qtbot.addWidget(w)
+    w.show()
+    cid = service.store.add_conversation("Otters")
+    while run(qtbot, store.create_turn(None, "hello", "m")).conversation_id < cid:  # the same id in the real store
+        pass
+    run(qtbot, w.vm.open_conversation(cid))
+    w.chat_settings.set_open(True)
+    yield w, service
+    run(qtbot, docs.service.close())
+
+
+def send(qtbot, w: MainWindow, text: str) -> None:
+    qtbot.keyClicks(w.composer, text)
+    qtbot.keyClick(w.composer, Qt.Key.Key_Return)
+
+
+def boxes(w: MainWindow) -> dict[str, bool]:
+    return {box.text(): box.isChecked() for box in w.chat_documents.row.boxes.values()}
+
+
+def test_a_chat_searches_the_collections_checked_in_its_settings(
+    qtbot, chat: tuple[MainWindow, FakeChatService], store: Store
+) -> None:
+    w, service = chat
+    run(qtbot, w.documents_vm.service.create_collection("Recipes"))
+    run(qtbot, w.documents_vm.service.create_collection("Tax papers"))
+    run(qtbot, w.documents_vm.refresh())
+    qtbot.waitUntil(lambda: boxes(w) == {"Recipes (0 files)": False, "Tax papers (0 files)": False})  # none by default
+
+    service.enqueue(Reply(["Fine."]))
+    send(qtbot, w, "no documents yet")
+    qtbot.waitUntil(lambda: len(service.augments) == 1)
+    assert service.augments == [None]  # a chat with no collection asks no retrieval at all
+
+    w.chat_documents.row.boxes[next(iter(w.chat_documents.row.boxes))].setChecked(True)
+    cid = w.vm.current.conversation_id
+    qtbot.waitUntil(lambda: [c.name for c in run(qtbot, store.documents.conversation_collections(cid))] == ["Recipes"])
+    qtbot.waitUntil(lambda: not w.vm.current.streaming)
+    service.enqueue(Reply(["From your recipes."]))
+    send(qtbot, w, "how long does bread rise?")
+    qtbot.waitUntil(lambda: len(service.augments) == 2)
+    augment = service.augments[1]
+    assert augment is not None
+    found = run(qtbot, augment("how long does bread rise?", 2000))
+    assert found.prompt_text.startswith("how long does bread rise?") and found.sources == ()
+    assert found.note == "No embedding model: the passages were found by their words alone."
+
+
+def test_a_file_dropped_on_the_chat_goes_into_its_own_collection(
+    qtbot, chat: tuple[MainWindow, FakeChatService], store: Store, tmp_path: Path
+) -> None:
+    w, _service = chat
+    notes = tmp_path / "otters.md"
+    notes.write_text("# Otters\n\nSea otters hold hands while they sleep.\n", encoding="utf-8")
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(notes))])
+    viewport = w.transcript.viewport()
+    enter = QDragEnterEvent(
+        QPointF(20, 20), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(viewport, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(
+        QPointF(20, 20), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(viewport, drop)
+    cid = w.vm.current.conversation_id
+    qtbot.waitUntil(lambda: "1 file(s) added to this chat" in w.status.notice_label.text())
+    own = run(qtbot, store.documents.chat_collection(cid))
+    assert [Path(f.path).name for f in run(qtbot, store.documents.files(own.id))] == ["otters.md"]
+    assert own.id in w.vm.current.documents.ids  # its next question searches them
+    qtbot.waitUntil(lambda: "1 file dropped on this chat is searched too" in w.chat_documents.row.note.text())
+    assert w.composer.toPlainText() == ""  # not pasted as a path

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.chat_settings import ChatSettings
+from app.core.documents.chat_documents import ChatDocuments, DocumentRetrieval
 from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
@@ -77,6 +78,7 @@ class ConversationViewModel(QObject):
         # Its settings (None: a new chat following the default preset); see the end of the class.
         self._chat: ChatSettings | None = None
         self._chat_defaults: Callable[[], ChatSettings] = ChatSettings
+        self.documents: ChatDocuments | None = None  # the collections it searches (None: no documents)
         self._messages: list[MessageView] = []
         self._prefix = ""  # text the streaming message already had (Continue)
         self._streamed: list[str] = []  # flushed chunks of the streaming message
@@ -138,6 +140,8 @@ class ConversationViewModel(QObject):
         self._messages = [from_row(r) for r in rows if r.role in ("user", "assistant")]
         self._set_route(RouteChoice.from_settings(settings if self._router else {}))
         self._load_chat_settings(settings)
+        if self.documents is not None:
+            await self.documents.load(self._conversation_id)
         self.reset.emit()
 
     async def set_route(self, provider: str | None, model: str | None = None) -> None:
@@ -206,8 +210,15 @@ class ConversationViewModel(QObject):
         # The reply hangs from the last message shown: another process may have moved the
         # conversation's branch meanwhile, and the person answers what they see.
         shown = self._messages[-1].message_id if self._messages else None
+        # Passages from the chat's collections, only when it uses some (app.core.documents.chat_documents).
+        augment = self.documents.augment() if self.documents is not None else None
         turn = await self._service.start_turn(
-            self._conversation_id, text, route=route, settings=self.chat_settings, after=shown
+            self._conversation_id,
+            text,
+            route=route,
+            settings=self.chat_settings,
+            after=shown,
+            augment=augment,
         )
         created = self._conversation_id is None
 
@@ -226,6 +237,12 @@ class ConversationViewModel(QObject):
             if not self._route.is_local:
                 await self._save_pending(self._route.settings(), "conversation's provider")
             await self._save_pending(self.chat_settings.to_settings(), "chat's settings")
+            if self.documents is not None and self._conversation_id is not None:
+                try:
+                    await self.documents.created(self._conversation_id)
+                except Exception as e:
+                    log.exception("saving this chat's collections failed")
+                    self.problem.emit(f"Could not save which documents this chat uses: {describe(e)}")
 
     @property
     def can_continue(self) -> bool:
@@ -490,6 +507,10 @@ class ConversationViewModel(QObject):
     @property
     def chat_settings(self) -> ChatSettings:
         return self._chat if self._chat is not None else self._chat_defaults()
+
+    def use_documents(self, retrieval: DocumentRetrieval) -> None:
+        """This chat may search a person's documents (read with its messages in `load`)."""
+        self.documents = ChatDocuments(retrieval)
 
     def use_chat_defaults(self, defaults: Callable[[], ChatSettings]) -> None:
         """Where new chats' settings come from (the default preset); a saved conversation

@@ -19,6 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.core.chat_settings import ChatSettings
+from app.core.documents.chat_documents import DocumentRetrieval
 from app.core.errors import InputError
 from app.core.exchange import ExportFormat, ImportReport, export_text, import_file, write_export
 from app.core.list_watch import EVERY_S, ListWatch
@@ -64,12 +65,14 @@ class MainViewModel(QObject):
         *,
         router: Router | None = None,
         chat_defaults: Callable[[], ChatSettings] = ChatSettings,
+        documents: DocumentRetrieval | None = None,
     ) -> None:
         super().__init__(parent)
         self._service = service
         self._store = store
         self._router = router  # None: this computer's model only
         self._chat_defaults = chat_defaults  # new chats' settings: the default preset (PresetsViewModel)
+        self._documents = documents  # None: chats search no documents
         self._conversations: list[ConversationRow] = []  # the pages read so far, in list order
         self._more_conversations = False
         self._deleted_while_shown: set[int] = set()
@@ -156,6 +159,8 @@ class MainViewModel(QObject):
     def _new_vm(self, conversation_id: int | None, route: RouteChoice = LOCAL) -> ConversationViewModel:
         vm = ConversationViewModel(self._service, self._store, conversation_id, self, router=self._router, route=route)
         vm.use_chat_defaults(self._chat_defaults)
+        if self._documents is not None:
+            vm.use_documents(self._documents)
         vm.conversation_id_changed.connect(lambda cid, vm=vm: self._on_vm_id(vm, cid))
         vm.streaming_changed.connect(lambda on, vm=vm: self._on_vm_streaming(vm, on))
         vm.problem.connect(self.notice)

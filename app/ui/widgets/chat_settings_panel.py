@@ -244,6 +244,10 @@ class ChatSettingsPanel(QFrame):
         box.valueChanged.connect(lambda _v: self._changed(name))
         return box
 
+    def add_row(self, widget: QWidget) -> None:
+        """A row the window adds (the chat's documents), above the line on where settings are kept."""
+        self._form.insertWidget(self._form.indexOf(self.where) - 1, widget)
+
     # -- showing -----------------------------------------------------------------------
     def show_settings(self, settings: ChatSettings, *, saved: bool) -> None:
         """Show a chat's settings (switching chats, a preset picked, a save put back); a

@@ -46,6 +46,7 @@ from app.ui.widgets import (
 from app.ui.widgets.context_meter import ContextMeter
 from app.ui.windows.answer_queue import AnswerQueue
 from app.ui.windows.app_dialogs import AppDialogs
+from app.ui.windows.chat_documents_side import ChatDocumentsSide
 from app.ui.windows.chat_settings_side import ChatSettingsSide
 from app.ui.windows.documents_window import DocumentsWindow
 from app.ui.windows.drafts import Drafts
@@ -182,6 +183,17 @@ class MainWindow(QMainWindow):
             notice=notice,
         )
         self.chat_settings.restore()
+        if documents is not None:  # its Documents row, and files dropped on the chat
+            self.chat_documents = ChatDocumentsSide(
+                self,
+                self.chat_settings.panel,
+                vm,
+                documents,
+                (self.transcript, self.composer),
+                self.ops,
+                show_problem=self.show_problem,
+                notice=notice,
+            )
         # Measured on the loop's first turn, also where a draft put back above restarted the typing pause.
         self.meter_control.soon()
         self.layout_prefs = WindowLayout(
