@@ -80,6 +80,15 @@ class AddReport:
     removed: list[str] = field(default_factory=list)  # files of an added folder no longer in it
 
 
+def _is_utf8(text: str) -> bool:
+    """False for a name with bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def file_sha256(path: Path) -> str:
     """The content hash that says whether a file changed (read in 1 MB pieces)."""
     h = hashlib.sha256()
@@ -147,6 +156,11 @@ class Indexer:
 
     async def _add_one(self, report: AddReport, path: Path, what: Kind | Skipped) -> None:
         name = str(path.absolute())
+        if not _is_utf8(name):  # the store keeps text: a name it cannot hold is said, not recorded
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            message = f"{shown}: its name is not valid UTF-8, so Hearth cannot keep it; rename the file to index it"
+            report.skipped.append((shown, "unreadable", message))
+            return
         if isinstance(what, Skipped):
             await self._record_skip(report, name, 0, 0.0, "", "", what)
             return

@@ -87,3 +87,21 @@ def test_a_stopped_run_keeps_its_batches_and_the_next_goes_on_from_there(
     (done,) = asyncio.run(store.documents.files(half.collection_id))
     assert done.state == "indexed" and done.embedded == done.passages == half.passages
     assert pauses == 3  # awaited before each batch of the first run
+
+
+def test_a_file_whose_name_is_not_utf8_is_named_and_skipped_and_the_rest_indexed(
+    tmp_path: Path, store: Store, extractor: Extractor
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    with open(bytes(folder) + b"/caf\xe9.txt", "wb") as f:  # a Latin-1 name, as an old disk may hold
+        f.write(b"Notes about cafes.")
+    (folder / "ok.md").write_text("Tomatoes are red.", encoding="utf-8")
+    indexer = Indexer(store.documents, extractor, None)
+    report = asyncio.run(indexer.add([folder], "mixed"))
+    [(shown, code, message)] = report.skipped
+    assert shown.endswith("caf\\xe9.txt") and code == "unreadable" and "not valid UTF-8" in message
+    assert asyncio.run(indexer.run()) == 1
+    assert [Path(h.path).name for h in asyncio.run(DocumentSearch(store.documents).search("tomatoes")).hits] == [
+        "ok.md"
+    ]
