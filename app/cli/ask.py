@@ -195,6 +195,14 @@ async def _start(
                 print(for_stream(sys.stderr)(f"hearth: note: {info.template_note}"), file=sys.stderr)
         sampling = chat.to_sampling(seed=args.seed)
         augment = await _documents(args, store, notes) if getattr(args, "docs", None) else None
+        if augment is not None and route.remote is not None:  # the person's files leave this computer: say so
+            where = service.label(route.remote)
+            print(
+                for_stream(sys.stderr)(
+                    f"hearth: note: passages from your documents are sent to {where} with the question"
+                ),
+                file=sys.stderr,
+            )
         if args.continue_id is not None:
             turn = await service.continue_message(args.continue_id, sampling=sampling, route=route, settings=chat)
         else:

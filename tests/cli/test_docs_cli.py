@@ -216,3 +216,28 @@ def test_ask_with_docs_sends_the_passages_as_quoted_data_and_names_its_sources(t
     assert "Sources:" in text.stderr and "[1] keeper.md, § Keeper notes" in text.stderr
     unknown = hearth(*args, "--docs", "nope", data_dir=data_dir)
     assert unknown.returncode == 2 and "nope" in unknown.stderr
+
+
+def test_ask_with_docs_on_a_remote_route_says_the_passages_leave_and_sends_them_quoted(
+    library: Path, data_dir: Path
+) -> None:
+    from sse_server import Script, ScriptedServer
+    from stream_samples import openai_stream
+
+    assert (
+        hearth("docs", "add", str(library / "lighthouse.md"), "--collection", "sea", data_dir=data_dir).returncode == 0
+    )
+    with ScriptedServer([Script(body=openai_stream(["It was lit in 1854 [1]."]))] * 2) as server:
+        added = hearth("providers", "add", "box", "--url", server.base_url + "/v1", "--model", "m", data_dir=data_dir)
+        assert added.returncode == 0, added.stderr
+        plain = hearth("ask", "When was the Fastnet lighthouse first lit?", "--provider", "box", data_dir=data_dir)
+        r = hearth(
+            "ask", "When was the Fastnet lighthouse first lit?", "--provider", "box", "--docs", "sea", data_dir=data_dir
+        )
+        sent = [req.json["messages"][-1]["content"] for req in server.requests if req.json]
+    assert plain.returncode == 0 and "passages from your documents are sent to" not in plain.stderr
+    assert r.returncode == 0, r.stderr
+    assert "passages from your documents are sent to" in r.stderr and "[1] lighthouse.md" in r.stderr
+    assert sent[0] == "When was the Fastnet lighthouse first lit?"  # without --docs nothing of the files leaves
+    assert sent[1].startswith("When was the Fastnet lighthouse first lit?\n\n")
+    assert "[1] lighthouse.md, § Lighthouses\n> # Lighthouses" in sent[1] and "> The Fastnet lighthouse" in sent[1]
