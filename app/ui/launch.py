@@ -215,6 +215,7 @@ async def _serve(
         # Your documents: indexed by a process of its own, suspended while an answer is generated.
         documents = DocumentsService(store.documents, data_dir)
         service.add_listener(lambda state: documents.set_answering(state is ModelState.GENERATING))
+        documents_vm = DocumentsViewModel(documents)
         # Other apps on this computer, through the same engine (Settings → Other apps).
         serving = (
             ServeControl(start_server, service, store, data_dir, providers_file, keys, library, prefs)
@@ -228,7 +229,7 @@ async def _serve(
             prefs=prefs,
             presets=presets_vm,
             serving=serving,
-            documents=DocumentsViewModel(documents),
+            documents=documents_vm,
         )
         # Before it shows: its first frame is the chat the person left, and nothing typed can be
         # moved by a switch a moment later.
@@ -245,6 +246,7 @@ async def _serve(
         jobs.start()
         try:
             await documents.start()  # what a quit or a crash left queued
+            await documents_vm.refresh()  # the status line follows indexing from here
         except Exception:  # the chat works without it; the Documents window says what it can
             log.exception("starting the documents' indexing failed")
         if serving is not None and serving.wanted:  # it was on when the window last closed

@@ -246,3 +246,20 @@ def test_a_file_dropped_on_the_chat_goes_into_its_own_collection(
     assert own.id in w.vm.current.documents.ids  # its next question searches them
     qtbot.waitUntil(lambda: "1 file dropped on this chat is searched too" in w.chat_documents.row.note.text())
     assert w.composer.toPlainText() == ""  # not pasted as a path
+
+
+def test_the_status_line_shows_indexing_progress_and_opens_the_window(
+    qtbot, chat: tuple[MainWindow, FakeChatService], tmp_path: Path
+) -> None:
+    w, _service = chat
+    button = w.documents_window.progress
+    assert button.isHidden()
+    run(qtbot, w.documents_vm.add([_folder(tmp_path)]))
+    qtbot.waitUntil(lambda: button.isVisible())
+    assert button.text().startswith("Documents: 1 of 2 files indexed")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    dialog = w.documents_window.dialog
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: len(rows(dialog)) == 2)
+    run(qtbot, w.documents_vm.remove_collection(w.documents_vm.overview.collections[0].collection.id))
+    qtbot.waitUntil(lambda: button.isHidden())

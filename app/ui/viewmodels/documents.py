@@ -1,10 +1,11 @@
 """The Documents window's view-model: collections with their progress, the chosen collection's
 files, and what a person does to them, over app.core.documents.service.DocumentsService.
 
-Reads go through the store's async API on the loop; nothing here blocks the UI thread. While the
-window is open (`watch(True)`) and work is queued or running, the overview is read again every
-POLL_MS, and the chosen collection's files when its counts moved, so progress shows as indexing
-runs; with nothing to do the timer stops. Expected failures (a path that vanished, a name taken)
+Reads go through the store's async API on the loop; nothing here blocks the UI thread. While work
+is queued or running, the overview (a count per collection and state: cheap) is read again every
+POLL_MS for the status line and the window, and while the window is open (`watch(True)`) the chosen
+collection's files when its counts moved, so progress shows as indexing runs; with nothing to do
+the timer stops. Expected failures (a path that vanished, a name taken)
 become a `message` for a person; nothing here raises at the view except through its Ops.
 Must not: create widgets, ask the person anything (the dialog confirms before removing a collection),
 or start or stop the indexing process itself (the service does).
@@ -103,15 +104,27 @@ class DocumentsViewModel(QObject):
     def status_text(self) -> str:
         return _INDEXING_WORDS[self.overview.indexing]
 
+    @property
+    def status_line(self) -> str:
+        """The main window's status line: how far indexing is, or "" when there is nothing to do."""
+        o = self.overview
+        if not o.pending:
+            return ""
+        total = sum(v.files for v in o.collections)
+        line = f"Documents: {total - o.pending} of {total} files indexed"
+        extra = {"paused": "paused during the answer", "stalled": "stopped", "elsewhere": "by another process"}
+        return f"{line} ({extra[o.indexing]})" if o.indexing in extra else line
+
     def view_of(self, collection_id: int | None) -> CollectionView | None:
         return next((v for v in self.overview.collections if v.collection.id == collection_id), None)
 
     # -- reading ---------------------------------------------------------------------------
     def watch(self, on: bool) -> None:
-        """The window shows (poll while work is queued) or hides (stop polling)."""
+        """The Documents window shows (its files are read as they change) or hides (only the
+        overview is polled then, for the status line, and only while work is queued)."""
         self._watching = on
-        if not on:
-            self._timer.stop()
+        if on:
+            self._chosen_counts = None
 
     async def refresh(self) -> None:
         """Read the overview, and the chosen collection's files when they may have changed."""
@@ -127,13 +140,13 @@ class DocumentsViewModel(QObject):
             self.overview_changed.emit(self.overview)
             view = self.view_of(self.chosen)
             counts = (self.chosen, view.by_state, view.passages, view.embedded) if view else None
-            if view is not None and counts != self._chosen_counts:
+            if self._watching and view is not None and counts != self._chosen_counts:
                 self._chosen_counts = counts
                 self.files_changed.emit(view.collection.id, await self.service.files(view.collection.id))
         finally:
             self._reading = False
         busy = self.overview.pending > 0 or self.overview.indexing in ("running", "paused", "starting")
-        if self._watching and busy and not self._timer.isActive():
+        if busy and not self._timer.isActive():
             self._timer.start()
         elif not busy:
             self._timer.stop()

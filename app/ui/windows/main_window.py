@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
             self.status.model_label,
             shown_provider=self._shown_provider,
         )
-        self.documents_window = DocumentsWindow(self, self.model_windows.menu, self.documents_vm)
+        self.documents_window = DocumentsWindow(self, self.model_windows.menu, self.statusBar(), self.documents_vm)
 
     # -- showing state -----------------------------------------------------------------
     def _show_conversation(self, vm: ConversationViewModel) -> None:
