@@ -56,7 +56,7 @@ from engine.events import (
     StreamEvent,
 )
 
-__all__ = ["AsyncEngine", "EngineDied", "EngineProcess", "GenerationStream"]
+__all__ = ["AsyncEngine", "EngineDied", "EngineProcess", "GenerationStream", "start_from_lasting_thread"]
 
 # How long an engine may take to stop a generation before it counts as stuck and is killed.
 _STUCK_AFTER_S = 1.0
@@ -74,7 +74,7 @@ _spawn_jobs: queue.SimpleQueue[tuple[mp.process.BaseProcess, Future[None]]] = qu
 _spawner: threading.Thread | None = None
 
 
-def _start_from_lasting_thread(proc: mp.process.BaseProcess) -> None:
+def start_from_lasting_thread(proc: mp.process.BaseProcess) -> None:
     """Start `proc` from one thread that lasts as long as this process.
 
     The engine asks Linux to kill it when its parent ends (engine.parent_watch), and Linux
@@ -136,7 +136,7 @@ class EngineProcess:
             target=run_engine, args=(cmd_recv, ev_send, os.getpid()), name="hearth-engine", daemon=True
         )
         self._stopping = False
-        _start_from_lasting_thread(self._proc)
+        start_from_lasting_thread(self._proc)
         cmd_recv.close()
         ev_send.close()
         self._commands = cmd_send

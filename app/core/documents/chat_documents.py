@@ -2,7 +2,8 @@
 chat, which collections it uses").
 
 `DocumentRetrieval` is one per window: it holds the offline embedding model for questions, loaded
-once, lazily, in a worker thread (asyncio.to_thread), and reused by every chat; if it cannot load,
+once, lazily, in a child process of its own (engine.embed_process: the window runs no llama.cpp
+code), started from a worker thread (asyncio.to_thread), and reused by every chat; if it cannot load,
 retrieval works on full text alone and says so. The first question's retrieval does not wait for
 the load: it races full-text search within the retrieval budget (app.core.documents.retrieval), and
 the model serves the next questions. `ChatDocuments` is one per conversation: the collections it
@@ -36,11 +37,12 @@ Augment = Callable[[str, int], Awaitable["Augmented"]]
 
 
 def _load_default() -> Any:
-    """The offline embedding model (engine.embedder.Embedder); raises HearthError if it cannot load."""
+    """The offline embedding model, run in a child process (engine.embed_process): the window
+    loads no native code of its own. Raises HearthError if it cannot load."""
     from app.core.documents.embedding_model import default_embedding_model
-    from engine.embedder import Embedder
+    from engine.embed_process import EmbedderProcess
 
-    return Embedder(default_embedding_model())
+    return EmbedderProcess(default_embedding_model())
 
 
 class DocumentRetrieval:

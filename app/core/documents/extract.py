@@ -303,7 +303,7 @@ class Extractor:
             return self._conn
         self._kill_child()
         from app.core.documents.extract_worker import run_worker
-        from engine.client import _start_from_lasting_thread  # the engine's way: see engine.parent_watch
+        from engine.client import start_from_lasting_thread  # the engine's way: see engine.parent_watch
 
         # spawn, not fork: a forked child would inherit Qt and the store's threads (as the engine).
         ctx = mp.get_context("spawn")
@@ -311,7 +311,7 @@ class Extractor:
         proc = ctx.Process(
             target=run_worker, args=(theirs, os.getpid(), self.limits), name="hearth-extract", daemon=True
         )
-        _start_from_lasting_thread(proc)
+        start_from_lasting_thread(proc)
         theirs.close()
         self._proc, self._conn = proc, ours
         if not ours.poll(self.limits.start_timeout_s):

@@ -157,7 +157,12 @@ class DocumentsViewModel(QObject):
         await self.refresh()
 
     def _tick(self) -> None:
-        task = asyncio.ensure_future(self.refresh())
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:  # the loop is gone (the app is closing): nothing to read with
+            self._timer.stop()
+            return
+        task = loop.create_task(self.refresh())
         task.add_done_callback(_log_failure)
 
     # -- changing --------------------------------------------------------------------------
