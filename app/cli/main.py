@@ -157,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "suite",
         nargs="?",
-        choices=("stream", "scale", "render", "context", "threads", "serve"),
+        choices=("stream", "scale", "render", "context", "threads", "serve", "docs"),
         default="stream",
         help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
         "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         "long conversations (TTFT at turn 50, after switching chats, with a background job) "
         "and threads; threads: decode speed with automatic threads against each fixed "
         "count, quiet and next to a busy process; serve: `hearth serve` against "
-        "llama-cpp-python's own server",
+        "llama-cpp-python's own server; docs: your documents (app/cli/bench_docs.py)",
     )
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
@@ -176,6 +176,9 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="runs per variant; medians are reported (default 9; scale: 3 window probes per store; render: 3)",
     )
+    bench.add_argument("--files", type=_positive_int, default=200, help="docs: files generated to index")
+    bench.add_argument("--mb", type=float, default=1.0, help="docs: MB of text in them (the issue: 100)")
+    bench.add_argument("--passages", type=_positive_int, default=100_000, help="docs: passages to search")
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
@@ -316,6 +319,11 @@ def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Pa
             threads=args.threads,
             as_json=args.json,
         )
+    if args.suite == "docs":
+        from app.cli.bench_docs import run_docs_bench
+
+        return run_docs_bench(model=model, files=args.files, mb=args.mb, passages=args.passages, runs=args.runs or 3,
+                              tokens=args.tokens, as_json=args.json)  # fmt: skip
     if args.suite in ("context", "threads"):
         from app.cli.bench_context import run_context_bench
 
