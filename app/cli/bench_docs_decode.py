@@ -9,9 +9,10 @@ indexer is started before each condition and measured once it has written its fi
 whether it was still indexing when the condition ended is reported (a small corpus may finish
 first, and then the figure says little).
 
-The window's pause hook (indexing waits while an answer runs) works inside one process; a
-separate `hearth docs add` has no such hook, so these figures show what the OS scheduler alone
-gives the answer.
+The window suspends its own indexing process while an answer runs; a separate `hearth docs add`
+is not suspended, so these figures show what the OS scheduler alone gives the answer. Every
+indexing run now takes the lowest CPU priority itself (app/cli/docs.py), so the "normal"
+condition is at nice 19 too; the explicit one is kept to compare with older runs.
 
 Must not: import Qt, or index into a real data dir (the caller passes temp dirs).
 """
