@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +32,7 @@ from app.core.turn import TurnOutcome
 
 if TYPE_CHECKING:
     from app.core.chat_service import Augment
+    from app.core.documents.retrieval import Augmented
 from engine.codes import FailureCode
 from engine.commands import Sampling, Summary
 from engine.errors import EngineUnavailable
@@ -52,6 +55,7 @@ from store.changes import ListChanges, ListMark
 from store.exchange import ExchangeConversation, ExchangeMessage
 from store.rows import ListKey
 from store.search import SearchHit
+from store.sources import Source, check_sources
 
 T = TypeVar("T")
 
@@ -101,6 +105,9 @@ class Reply:
     stop_reason: str = "eog"  # "length": cut off at the token limit
     out_of_view: tuple[int, ...] = ()  # places in the path the prompt left out (Turn.out_of_view)
     reading: tuple[tuple[int, int], ...] = ()  # (done, total) prompt tokens read, before Started
+    # What retrieval gave the turn (the chat uses documents): kept as ChatService keeps it, on the
+    # turn and, through the store's set_sources, with the answer.
+    augmented: Augmented | None = None
 
 
 def _stats(n: int) -> GenerationStats:
@@ -127,6 +134,7 @@ class FakeTurn:
         self.command_latency_ms = 1.0
         self.outcome: TurnOutcome | None = None
         self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.augmented = reply.augmented
         self._reply = reply
         self._service = service
         self._cancelled = asyncio.Event()
@@ -390,6 +398,17 @@ class FakeChatService:
         ids = self.store.create_turn(conversation_id, text)
         reply = self._replies.pop(0) if self._replies else Reply(["ok"])
         turn = FakeTurn(ids, reply, self, local=remote is None)
+        if reply.augmented is not None:  # as ChatService._keep_sources
+            from app.core.documents.retrieval import stored_sources
+
+            a = reply.augmented
+            self.store.set_sources(
+                ids.assistant_message_id,
+                ids.generation_id,
+                stored_sources(a),
+                retrieval_ms=a.retrieval_ms,
+                retrieval_note=a.note,
+            )
         self.turns.append(turn)
         if turn.local:
             self.local_line.append(turn)
@@ -406,6 +425,8 @@ class FakeStore:
     def __init__(self) -> None:
         self._conversations: dict[int, ConversationRow] = {}
         self._messages: dict[int, list[MessageRow]] = {}
+        self._sources: dict[int, tuple[Source, ...]] = {}
+        self.source_reads: list[tuple[int, ...]] = []  # the message ids of each sources_of call
         self.settings: dict[int, dict[str, object]] = {}
         self.health_listeners: list[Callable[[bool, str | None], None]] = []
         self._created: set[int] = set()
@@ -492,6 +513,8 @@ class FakeStore:
                     m.get("command_latency_ms"),
                     0.0,
                     stop_reason=outcome.stop_reason,
+                    retrieval_ms=row.retrieval_ms,
+                    retrieval_note=row.retrieval_note,
                 )
 
     async def list_conversations(
@@ -560,6 +583,34 @@ class FakeStore:
     async def messages(self, conversation_id: int) -> list[MessageRow]:
         await asyncio.sleep(0)
         return list(self._messages.get(conversation_id, []))
+
+    def set_sources(
+        self,
+        message_id: int,
+        generation_id: int,
+        sources: Sequence[Source],
+        *,
+        retrieval_ms: float | None,
+        retrieval_note: str | None = None,
+    ) -> Future[None]:
+        """Keeps them at once, checked by the real store's rules; the answer's row gets the figures."""
+        checked = check_sources(sources, retrieval_ms=retrieval_ms, retrieval_note=retrieval_note)
+        for rows in self._messages.values():
+            for i, row in enumerate(rows):
+                if row.id == message_id:
+                    rows[i] = dataclasses.replace(row, retrieval_ms=retrieval_ms, retrieval_note=retrieval_note)
+        if checked:
+            self._sources[message_id] = checked
+        else:
+            self._sources.pop(message_id, None)
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
+    async def sources_of(self, message_ids: Collection[int]) -> dict[int, tuple[Source, ...]]:
+        await asyncio.sleep(0)
+        self.source_reads.append(tuple(message_ids))
+        return {i: self._sources[i] for i in message_ids if i in self._sources}
 
     async def summary(self, conversation_id: int, *, through_message_id: int) -> Summary | None:
         await asyncio.sleep(0)

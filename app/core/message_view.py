@@ -1,23 +1,29 @@
 """How one message is shown: text, state and the footer line under an answer. No Qt.
 
 Converts the store's rows and a finished turn's outcome into `MessageView` values that
-the view-models hand to the transcript.
+the view-models hand to the transcript. An answer's sources (the passages retrieval gave it,
+store.sources) are not in its row: the view-model reads them for the answers it shows in one
+query and attaches them (`with_sources`); a streamed answer takes them from its turn.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from engine.events import Cancelled, Failed, Final, StreamEvent
 from engine.states import GenerationState
+from store.sources import MAX_NOTE_CHARS, Source
 
 if TYPE_CHECKING:
+    from app.core.documents.retrieval import Augmented
     from app.core.turn import TurnOutcome
     from store.rows import MessageRow
 
-__all__ = ["UNBUILDABLE", "MessageView", "from_outcome", "from_row"]
+__all__ = ["UNBUILDABLE", "MessageView", "from_outcome", "from_row", "source_label", "with_sources"]
 
 # Failure codes (engine.local) that say the answer's prompt could not be built: it did not fit the
 # context (nothing could be left out), or the chat template refused it. Continuing sends that same
@@ -48,6 +54,10 @@ class MessageView:
     out_of_view: bool = False
     threads: int | None = None  # llama.cpp threads that decoded it (local models)
     error_code: str | None = None  # a failed answer's stable code (engine.events.Failed.code)
+    # The passages retrieval gave this answer, numbered as the model saw them, and its figures.
+    sources: tuple[Source, ...] = ()
+    retrieval_ms: float | None = None  # None: no retrieval ran for it
+    retrieval_note: str | None = None  # what retrieval said of itself ("the 500 ms budget ran out ...")
 
     @property
     def branch(self) -> tuple[int, int] | None:
@@ -93,6 +103,8 @@ class MessageView:
             return ""
         if self.state is GenerationState.COMPLETED:
             parts = []
+            if self.retrieval_ms is not None:  # before the prompt, so before the first token
+                parts.append(f"retrieval {self.retrieval_ms:.0f} ms")
             if self.ttft_ms is not None:
                 parts.append(f"TTFT {self.ttft_ms:.0f} ms")
             if self.tokens_per_s:
@@ -132,11 +144,49 @@ def from_row(row: MessageRow) -> MessageView:
         siblings=row.siblings,
         threads=row.threads,
         error_code=row.error_code,
+        retrieval_ms=row.retrieval_ms,
+        retrieval_note=row.retrieval_note,
     )
 
 
-def from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | None) -> MessageView:
-    """The finished answer, from the turn's outcome, else from the stream's last event."""
+def with_sources(views: list[MessageView], sources: Mapping[int, tuple[Source, ...]]) -> list[MessageView]:
+    """`views` with each answer's sources attached (`sources`: Store.sources_of's answer)."""
+    return [
+        dataclasses.replace(v, sources=sources[v.message_id])
+        if v.message_id is not None and v.message_id in sources
+        else v
+        for v in views
+    ]
+
+
+def source_label(source: Source) -> str:
+    """Where a passage came from, as under an answer: the file's name and its page or heading
+    (the same words as app.core.documents.retrieval.source_label gave the model)."""
+    name = PurePath(source.path).name or source.path
+    if source.page is not None:
+        return f"{name}, page {source.page}"
+    if source.heading:
+        return f"{name}, § {source.heading}"
+    return name
+
+
+def from_outcome(
+    text: str, outcome: TurnOutcome | None, last: StreamEvent | None, augmented: Augmented | None = None
+) -> MessageView:
+    """The finished answer, from the turn's outcome, else from the stream's last event; with the
+    passages retrieval gave it (`augmented`: the turn's), as the store keeps them."""
+    view = _from_outcome(text, outcome, last)
+    if augmented is None:
+        return view
+    from app.core.documents.retrieval import stored_sources  # NumPy's import, only for a chat with documents
+
+    note = augmented.note[:MAX_NOTE_CHARS] if augmented.note else None  # as ChatService saves it
+    return dataclasses.replace(
+        view, sources=tuple(stored_sources(augmented)), retrieval_ms=augmented.retrieval_ms, retrieval_note=note
+    )
+
+
+def _from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | None) -> MessageView:
     if outcome is not None:
         m = outcome.metrics
         return MessageView(

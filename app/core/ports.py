@@ -24,9 +24,11 @@ from store.changes import ListChanges, ListMark
 from store.exchange import ExchangeConversation
 from store.rows import ConversationChange, ConversationRow, ListKey, MessageRow, TurnIds
 from store.search import SearchHit
+from store.sources import Source
 
 if TYPE_CHECKING:
     from app.core.chat_service import Augment
+    from app.core.documents.retrieval import Augmented
 
 __all__ = ["ChatBackend", "ConversationStore", "TurnHandle"]
 
@@ -39,6 +41,7 @@ class TurnHandle(Protocol):
     prefix: str
     outcome: TurnOutcome | None
     saved: asyncio.Future[float]
+    augmented: Augmented | None  # what retrieval gave the answer (None: the chat uses no documents)
 
     def cancel(self, *, force: bool = False) -> None: ...
 
@@ -137,6 +140,8 @@ class ConversationStore(Protocol):
     async def summary(self, conversation_id: int, *, through_message_id: int) -> Summary | None: ...
 
     async def messages(self, conversation_id: int) -> list[MessageRow]: ...
+
+    async def sources_of(self, message_ids: Collection[int]) -> dict[int, tuple[Source, ...]]: ...
 
     async def search(self, text: str, *, limit: int = ...) -> list[SearchHit]: ...
 

@@ -18,18 +18,21 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.chat_settings import ChatSettings
 from app.core.documents.chat_documents import ChatDocuments, DocumentRetrieval
 from app.core.errors import InputError, describe
-from app.core.message_view import MessageView, from_outcome, from_row
+from app.core.message_view import MessageView, from_outcome, from_row, with_sources
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
 from engine.events import Cancelled, Delta, Failed, Final, Measured, Reading, Started
 from engine.states import GenerationState
+
+if TYPE_CHECKING:
+    from store.rows import MessageRow
 
 __all__ = ["ConversationViewModel"]
 
@@ -136,8 +139,9 @@ class ConversationViewModel(QObject):
             return
         settings = await self._store.conversation_settings(self._conversation_id)
         rows = await self._store.messages(self._conversation_id)
+        shown = await self._views(rows)
         self._loaded = True
-        self._messages = [from_row(r) for r in rows if r.role in ("user", "assistant")]
+        self._messages = shown
         self._set_route(RouteChoice.from_settings(settings if self._router else {}))
         self._load_chat_settings(settings)
         if self.documents is not None:
@@ -264,6 +268,9 @@ class ConversationViewModel(QObject):
             message_id=last.message_id,
             reasoning=last.reasoning,
             siblings=last.siblings,
+            sources=last.sources,  # what the answer read before it stopped: a continuation retrieves nothing
+            retrieval_ms=last.retrieval_ms,
+            retrieval_note=last.retrieval_note,
         )
         self._stream(turn, self.reset.emit, turn.prefix, last.reasoning)  # drops the old footer: live again
 
@@ -339,8 +346,14 @@ class ConversationViewModel(QObject):
         if self._conversation_id is None:
             return
         rows = await self._store.messages(self._conversation_id)
-        self._messages = [from_row(r) for r in rows if r.role in ("user", "assistant")]
+        self._messages = await self._views(rows)
         self.reset.emit()
+
+    async def _views(self, rows: list[MessageRow]) -> list[MessageView]:
+        """The messages shown of `rows`, each answer with its sources (one read for them all)."""
+        views = [from_row(r) for r in rows if r.role in ("user", "assistant")]
+        answers = [v.message_id for v in views if v.role == "assistant" and v.message_id is not None]
+        return with_sources(views, await self._store.sources_of(answers)) if answers else views
 
     async def reload(self) -> None:
         """Read the branch shown again: it was switched from outside (search opened a message on
@@ -413,11 +426,17 @@ class ConversationViewModel(QObject):
             self._frame.stop()
             self._flush()
             text = "".join(self._streamed)
+            was = self._messages[-1]
+            final = from_outcome(text, turn.outcome, last, turn.augmented)
+            if turn.augmented is None:  # a continued answer keeps the sources it had
+                final = dataclasses.replace(
+                    final, sources=was.sources, retrieval_ms=was.retrieval_ms, retrieval_note=was.retrieval_note
+                )
             self._messages[-1] = dataclasses.replace(
-                from_outcome(text, turn.outcome, last),
+                final,
                 message_id=turn.ids.assistant_message_id,
                 reasoning="".join(self._reasoning),
-                siblings=self._messages[-1].siblings,
+                siblings=was.siblings,
             )
             self._turn = None
             self._set_streaming(False)

@@ -5,6 +5,8 @@ typed. An answer is a role name, its reasoning section, its Markdown body (drawn
 an AnswerBody that streams) and a footer with its metrics or what went wrong; it is laid out
 in the document's root frame, because Qt lays out a frame as a whole on every change inside
 it (a frame per answer made each streamed frame cost more the longer the answer was).
+Under an answer that read a person's documents: its sources, each a link to its preview (the
+Source, by the number in its link), and what retrieval said of itself, in the muted colour.
 Also owns the code blocks' text, by the number in their Copy link. It draws into whichever
 document the cursor is in: the transcript's, or a scratch document that older messages are
 drawn into off screen (`into`).
@@ -13,6 +15,7 @@ Must not: scroll, or keep any message's state (the transcript does).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +31,7 @@ from PySide6.QtGui import (
     QTextLength,
 )
 
+from app.core.message_view import source_label
 from app.ui.theme import Colours
 from app.ui.widgets.answer_body import AnswerBody, write_markdown
 from app.ui.widgets.code_colouring import CodeColouring
@@ -37,8 +41,19 @@ from app.ui.widgets.reasoning_sections import Reasoning, ReasoningSections
 
 if TYPE_CHECKING:
     from app.core.message_view import MessageView
+    from store.sources import Source
 
-__all__ = ["OUT_OF_VIEW", "PADDING", "USER_INDENT", "Drawn", "MessageDrawing", "safe"]
+__all__ = [
+    "OUT_OF_VIEW",
+    "PADDING",
+    "SOURCE_HREF",
+    "USER_INDENT",
+    "Drawn",
+    "MessageDrawing",
+    "one_line",
+    "printable",
+    "safe",
+]
 
 USER_INDENT = 48  # the person's bubbles sit to the right
 PADDING = 10  # inside a bubble
@@ -48,11 +63,28 @@ OUT_OF_VIEW = "not in the model's view"
 # Characters QTextDocument keeps for itself (frame starts and ends, inline objects, block
 # breaks): in text from the model or the person they would forge document structure.
 _QT_OWN = str.maketrans({"\ufdd0": "\ufffd", "\ufdd1": "\ufffd", "\ufffc": "\ufffd", "\u2029": "\n"})
+SOURCE_HREF = "hearth-source:"  # + the source's number in `MessageDrawing.sources`: model text never carries one
+# Control characters in a document's text (escapes, NUL, DEL) as the symbols that name them (␛, ␀, ␡).
+_CONTROLS = {c: 0x2400 + c for c in range(0x20)} | {0x7F: 0x2421}
+_CONTROLS_BUT_LINES = {c: p for c, p in _CONTROLS.items() if c not in (0x09, 0x0A)}
 
 
 def safe(text: str) -> str:
     """`text` with the characters Qt keeps for itself replaced (the same length but for none)."""
     return text.translate(_QT_OWN)
+
+
+def printable(text: str, *, keep_lines: bool = False) -> str:
+    """`text` from a person's document, shown as text: Qt's own characters replaced (`safe`) and
+    control characters as their symbols; `keep_lines` leaves line breaks and tabs alone."""
+    return safe(text.replace("\r\n", "\n") if keep_lines else text).translate(
+        _CONTROLS_BUT_LINES if keep_lines else _CONTROLS
+    )
+
+
+def one_line(text: str) -> str:
+    """A path or heading with a line break in it must not pass for the next line."""
+    return " ".join(text.splitlines())
 
 
 @dataclass
@@ -70,9 +102,11 @@ class MessageDrawing:
         self._colouring = colouring
         self._colours = colours
         self.code: list[str] = []  # the code blocks shown, by the number in their Copy link
+        self.sources: list[Source] = []  # the answers' sources shown, by the number in their link
 
     def clear(self) -> None:
         self.code.clear()
+        self.sources.clear()
 
     def into(self, colouring: CodeColouring) -> MessageDrawing:
         """A drawing for another document (a scratch one, off screen) whose code blocks `colouring`
@@ -80,6 +114,7 @@ class MessageDrawing:
         reasoning headers are the transcript's wherever a message is drawn first."""
         other = MessageDrawing(self._reasoning, colouring, self._colours)
         other.code = self.code
+        other.sources = self.sources
         return other
 
     def draw(self, cursor: QTextCursor, m: MessageView, palette: QPalette, font: QFont) -> Drawn:
@@ -158,6 +193,37 @@ class MessageDrawing:
         block.setTopMargin(6)
         cursor.insertBlock(block, fmt)
         cursor.insertText(m.footer, fmt)
+        if m.sources or m.retrieval_note:
+            self._sources(cursor, m, font)
+
+    def _sources(self, cursor: QTextCursor, m: MessageView, font: QFont) -> None:
+        """`Sources: [1] report.pdf, page 4 · [2] notes.md, § Tides`, each a link the transcript
+        opens in a preview (never as a URL), then retrieval's note."""
+        c = self._colours()
+        plain = QTextCharFormat()
+        plain.setForeground(c.muted)
+        plain.setFontPointSize(max(7.0, font.pointSizeF() - 1.5))
+        block = QTextBlockFormat()
+        block.setTopMargin(2)
+        if m.sources:
+            cursor.insertBlock(block, plain)
+            cursor.insertText("Sources: ", plain)
+            for i, source in enumerate(m.sources):
+                if i:
+                    cursor.insertText(" · ", plain)
+                self.sources.append(source)
+                link = QTextCharFormat(plain)
+                link.setForeground(c.accent)
+                link.setAnchor(True)
+                link.setAnchorHref(f"{SOURCE_HREF}{len(self.sources) - 1}")
+                # A tooltip that looks like HTML is read as HTML: the path goes in escaped.
+                link.setToolTip(f"<p>{html.escape(printable(source.path))}</p>")
+                cursor.insertText(printable(one_line(f"[{source.ordinal}] {source_label(source)}")), link)
+        if m.retrieval_note:
+            note = QTextCharFormat(plain)
+            note.setFontItalic(True)
+            cursor.insertBlock(block, note)
+            cursor.insertText(printable(one_line(m.retrieval_note)), note)
 
     def _text_format(self) -> QTextCharFormat:
         fmt = QTextCharFormat()

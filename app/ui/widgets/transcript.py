@@ -2,8 +2,9 @@
 
 Owns the document and what is live in it: which messages are drawn (the newest first, older
 ones as the person scrolls up), the streaming answer (an AnswerBody that redraws only its
-pending block each frame) and its reasoning, the mouse (links, Copy, the message toolbar),
-and the reading column (at most READING_CHARS characters wide, centred in a wider window).
+pending block each frame) and its reasoning, the mouse (links, Copy, an answer's sources, which
+open in a SourcePreview, the message toolbar), and the reading column (at most READING_CHARS
+characters wide, centred in a wider window).
 The view follows new text while it is at the bottom; scrolled up, it stays put and the "↓ New
 text" button (JumpToLatest) offers the way down; a message the person sends is always shown.
 MessageDrawing draws each message; the model's Markdown goes in as formats only, so raw HTML
@@ -40,9 +41,10 @@ from app.ui.widgets.jump_to_latest import JumpToLatest
 from app.ui.widgets.link_guard import LinkGuard
 from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK
 from app.ui.widgets.message_actions import LABELS, MessageToolbar, menu_actions, parse_href
-from app.ui.widgets.message_drawing import PADDING, USER_INDENT, MessageDrawing, safe
+from app.ui.widgets.message_drawing import PADDING, SOURCE_HREF, USER_INDENT, MessageDrawing, safe
 from app.ui.widgets.older_batch import OlderBatch
 from app.ui.widgets.reasoning_sections import REASONING_HREF, Reasoning, ReasoningSections
+from app.ui.windows.source_preview import SourcePreview
 
 if TYPE_CHECKING:
     from app.core.message_view import MessageView
@@ -109,6 +111,7 @@ class TranscriptView(QTextEdit):
         self._shift_rest = 0.0  # of the scrolling that follows them, less than a pixel
         self._loading_older = False
         self.links = LinkGuard(self)
+        self.preview: SourcePreview | None = None  # an answer's source, opened from the line under it
         self.toolbar = MessageToolbar(self.viewport())
         self.toolbar.chosen.connect(self.action_requested)
         self.verticalScrollBar().valueChanged.connect(lambda _: self.toolbar.hide())
@@ -375,6 +378,8 @@ class TranscriptView(QTextEdit):
             self.toggle_reasoning(int(index))
         elif href.startswith(CODE_COPY) and index.isdigit():
             self.copy_code(int(index))
+        elif href.startswith(SOURCE_HREF) and index.isdigit() and int(index) < len(self.drawing.sources):
+            self.show_source(int(index))
         elif href.startswith(MODEL_LINK):  # never opened without asking, and only http(s)
             self.links.ask(href[len(MODEL_LINK) :])
         else:
@@ -385,6 +390,13 @@ class TranscriptView(QTextEdit):
         """Code block `index` alone, as the model wrote it, to the clipboard."""
         QGuiApplication.clipboard().setText(self.drawing.code[index])
         self.notice.emit("Code copied")
+
+    def show_source(self, index: int) -> SourcePreview:
+        """Source `index` (as drawn under its answer) in the preview: its passage, and its file."""
+        if self.preview is None:
+            self.preview = SourcePreview(self.window())
+        self.preview.show_source(self.drawing.sources[index])
+        return self.preview
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         self._offer_actions(event.position().toPoint())
