@@ -109,12 +109,13 @@ def rename_collection(conn: Connection, collection_id: int, name: str) -> Collec
 
 
 def remove_collection(conn: Connection, collection_id: int) -> list[int]:
-    """Delete it, its files (with their passages and vectors) and its links; the files removed."""
+    """Delete it, its files (with their passages and vectors), its folders and its links; the files removed."""
     _require(conn, collection_id)
     ids = [
         int(fid) for (fid,) in conn.exec_driver_sql("SELECT id FROM doc_file WHERE collection_id = ?", (collection_id,))
     ]
     remove_files(conn, ids)
+    conn.exec_driver_sql("DELETE FROM doc_folder WHERE collection_id = ?", (collection_id,))
     conn.exec_driver_sql("DELETE FROM conversation_collection WHERE collection_id = ?", (collection_id,))
     conn.exec_driver_sql("DELETE FROM collection WHERE id = ?", (collection_id,))
     return ids

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from store import passages
+from store import doc_folders, passages
 from store.errors import StoreError
 
 __all__ = [
@@ -152,7 +152,8 @@ def remove_files(conn: Connection, file_ids: Sequence[int]) -> None:
 
 def remove_path(conn: Connection, path: str, collection_id: int | None) -> list[int]:
     """Remove the file at `path`, or every file under it when it is a folder (not a file whose
-    name merely starts the same), from one collection or all; returns the files removed."""
+    name merely starts the same), from one collection or all; returns the files removed. The
+    folder, and any recorded folder under it, is forgotten too (store.doc_folders)."""
     folder = path.rstrip(os.sep) + os.sep
     scope = "" if collection_id is None else " AND collection_id = ?"
     params = () if collection_id is None else (collection_id,)
@@ -165,6 +166,7 @@ def remove_path(conn: Connection, path: str, collection_id: int | None) -> list[
         )
     ]
     remove_files(conn, ids)
+    doc_folders.remove_folders(conn, path, collection_id)  # no longer watched either
     return ids
 
 

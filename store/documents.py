@@ -1,6 +1,7 @@
 """A person's documents in the store (migration 0012_documents), through one object,
 `Store.documents`: collections (store.doc_collections), their files and each file's indexing
-state (store.doc_files), passages, vectors and the full-text search (store.passages).
+state (store.doc_files), the folders added to them (store.doc_folders), passages, vectors and
+the full-text search (store.passages).
 
 Writes go through the store's single writer, one transaction each: a batch of vectors and the
 file's progress land together, so a kill -9 mid-file loses at most the batch in flight.
@@ -20,9 +21,10 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from store import doc_collections, doc_files, passages
+from store import doc_collections, doc_files, doc_folders, passages
 from store.doc_collections import NAME_MAX, CollectionRow, CollectionStats
 from store.doc_files import FILE_STATES, FileAdded, FileChange, FileRow, FileState, WorkItem
+from store.doc_folders import FolderRow
 from store.passages import PassageLike, PassageRow, TextMatches, VectorMarks
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "FileChange",
     "FileRow",
     "FileState",
+    "FolderRow",
     "PassageRow",
     "TextMatches",
     "VectorMarks",
@@ -141,8 +144,9 @@ class Documents:
 
     async def remove_path(self, path: str, *, collection_id: int | None = None) -> list[int]:
         """Remove the file at `path`, or every file under it when it is a folder, from one
-        collection or all: the file deleted on disk, or `hearth docs rm PATH`. Returns the ids of
-        the files removed (none: nothing there)."""
+        collection or all: the file deleted on disk, or `hearth docs rm PATH`. A folder added
+        there, or under it, is forgotten too (no longer watched). Returns the ids of the files
+        removed (none: nothing there)."""
         return await self._write(_on(doc_files.remove_path, path, collection_id))
 
     async def remove_file(self, file_id: int) -> None:
@@ -163,6 +167,17 @@ class Documents:
     async def passages_to_embed(self, file_id: int, *, limit: int = 32) -> list[tuple[int, int, str]]:
         """The next `limit` passages of the file without a vector: (passage id, ordinal, text)."""
         return await self._read(self._reading, passages.passages_to_embed, file_id, limit)
+
+    # --- folders (watched while the window runs) ------------------------------------------------
+
+    async def add_folder(self, collection_id: int, path: str) -> FolderRow:
+        """Record the folder at `path` (absolute) as added to the collection; again: no change.
+        StoreError(no_such_collection)."""
+        return await self._write(_on(doc_folders.add_folder, collection_id, path, time.time()))
+
+    async def folders(self) -> list[FolderRow]:
+        """Every folder added to a collection, by collection then path (`remove_path` forgets one)."""
+        return await self._read(self._reading, doc_folders.folders)
 
     # --- search (the ranking itself is app.core.documents.search) ------------------------------
 

@@ -326,6 +326,18 @@ def _message_sources(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE generation ADD COLUMN retrieval_note TEXT")
 
 
+def _doc_folders(conn: sqlite3.Connection) -> None:
+    """The folders a person added to each collection (store.doc_folders), so that the window can
+    watch them while it runs: until now only the files found in them were recorded, and a file
+    created later in such a folder had nothing to belong to. A path is unique per collection;
+    RESTRICT like the collection's files: removing the collection deletes them explicitly."""
+    conn.execute(
+        "CREATE TABLE doc_folder (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "collection_id INTEGER NOT NULL REFERENCES collection (id) ON DELETE RESTRICT, "
+        "path TEXT NOT NULL, added_at REAL NOT NULL, UNIQUE (collection_id, path))"
+    )
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -341,6 +353,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0011_summaries", _summaries),
     Migration("0012_documents", _documents),
     Migration("0013_message_sources", _message_sources),
+    Migration("0014_doc_folders", _doc_folders),
 )
 
 

@@ -42,6 +42,8 @@ EXPECTED_COLUMNS = {
                  "skip_message", "passages", "embedded", "model", "added_at", "indexed_at"],
     "passage": ["id", "file_id", "ordinal", "text", "start", "end", "page", "heading"],
     "passage_vector": ["id", "passage_id", "vector"],
+    # Folders added to a collection, watched while the window runs (0014_doc_folders).
+    "doc_folder": ["id", "collection_id", "path", "added_at"],
     # FTS5 (0004_search_index, 0012_documents): each index and the shadow tables SQLite keeps for it.
     **{name: columns for table, column in (("message", "content"), ("conversation", "title"), ("passage", "text"))
        for name, columns in {
@@ -70,6 +72,7 @@ EXPECTED_FOREIGN_KEYS = {
     ("doc_file", "collection_id"): ("collection", "RESTRICT"),
     ("passage", "file_id"): ("doc_file", "RESTRICT"),
     ("passage_vector", "passage_id"): ("passage", "RESTRICT"),
+    ("doc_folder", "collection_id"): ("collection", "RESTRICT"),
     ("message_source", "message_id"): ("message", "CASCADE"),
 }
 METRICS = {

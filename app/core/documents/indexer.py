@@ -124,9 +124,13 @@ class Indexer:
         """End `run` after the batch in hand (a quit): what is done is kept, the rest resumes later."""
         self._stopping = True
 
-    async def add(self, paths: Iterable[Path], collection: str | CollectionRow) -> AddReport:
+    async def add(
+        self, paths: Iterable[Path], collection: str | CollectionRow, *, remember_folders: bool = True
+    ) -> AddReport:
         """Record the files under `paths` in the collection named `collection` (made if new), or in
-        the collection given (a chat's hidden one, which has no name to look up)."""
+        the collection given (a chat's hidden one, which has no name to look up). Each folder in
+        `paths` is recorded too, to be watched while the window runs (`remember_folders`: False
+        for the watcher's own re-adds, whose new subfolders are already under a watched one)."""
         if isinstance(collection, CollectionRow):
             target = collection
         else:
@@ -139,6 +143,9 @@ class Indexer:
         report = AddReport(target)
         given = [Path(p).absolute() for p in paths]
         found = await asyncio.to_thread(lambda: list(walk(given)))
+        if remember_folders:
+            for folder in [p for p in given if await asyncio.to_thread(p.is_dir)]:
+                await self._documents.add_folder(target.id, str(folder))
         for path, what in found:
             await self._add_one(report, path, what)
         await self._forget_gone(report, given, {str(path.absolute()) for path, _ in found})
