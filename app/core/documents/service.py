@@ -20,6 +20,11 @@ Quitting (`close`) resumes and then ends the process (SIGTERM), waiting at most 
 was indexed is kept (each batch of vectors lands with its file's progress in one transaction) and
 the next start goes on from there. So Hearth stops using the CPU when its window closes.
 
+The folders added to collections (here or by `hearth docs add`) are watched while the window runs
+(app.core.documents.watch): what changes in them is added again, or removed, and indexed by the
+same process. The watch starts with the window, takes in each folder added later, and stops on
+quit with the process.
+
 Must not: import Qt, extract or embed in this process (the indexing process does), or stop a
 process it did not start (except one it had itself suspended before dying, named in index.suspended).
 """
@@ -49,9 +54,11 @@ from store.errors import StoreError
 
 if TYPE_CHECKING:
     from app.core.documents.indexer import AddReport
+    from app.core.documents.watch import FolderChanges, FolderWatch
 
-# The indexer and the extractor (and NumPy with them) are imported when files are added: the
-# window imports this module at start-up, and must not pay for NumPy then.
+# The indexer and the extractor (and NumPy with them) are imported when files are added, and the
+# watch (watchdog: 50 ms) when there is a folder to watch: the window imports this module at
+# start-up, and must not pay for them then.
 
 __all__ = ["UNFINISHED", "AddResult", "CollectionView", "DocumentsService", "IndexingState", "Overview"]
 
@@ -129,6 +136,7 @@ class DocumentsService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._restarts = 0
         self._pending_at_start = 0
+        self._watch: FolderWatch | None = None  # made when the first folder is to be watched
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -137,6 +145,7 @@ class DocumentsService:
         process does it (one that ended with files added meanwhile, or crashed)."""
         views = tuple(_view(s) for s in await self._documents.stats())
         state = await self._keep_indexing(sum(v.pending for v in views))
+        await self._watch_folders()  # also those `hearth docs add` added from a terminal
         return Overview(views, state)
 
     async def files(self, collection_id: int) -> list[FileRow]:
@@ -173,6 +182,7 @@ class DocumentsService:
                 [p for p in given if str(p) not in missing], collection
             )
         await self.ensure_indexing()
+        await self._watch_folders()
         return AddResult(report, missing)
 
     async def attach_to_chat(self, conversation_id: int, paths: Sequence[Path]) -> AddResult:
@@ -204,18 +214,51 @@ class DocumentsService:
 
     async def remove_path(self, path: str, collection_id: int) -> list[int]:
         """A folder (every file under it) or a file, from one collection."""
-        return await self._documents.remove_path(path, collection_id=collection_id)
+        removed = await self._documents.remove_path(path, collection_id=collection_id)
+        await self._watch_folders()
+        return removed
 
     async def remove_collection(self, collection_id: int) -> list[int]:
-        return await self._documents.remove_collection(collection_id)
+        removed = await self._documents.remove_collection(collection_id)
+        await self._watch_folders()
+        return removed
+
+    # --- watching the folders ----------------------------------------------------------------------
+
+    @property
+    def watched(self) -> list[str]:
+        """The folders watched now (tests, diagnostics)."""
+        return self._watch.folders if self._watch is not None else []
+
+    async def _watch_folders(self) -> None:
+        """Watch exactly the folders the store lists (none: no observer thread at all)."""
+        if self._closed:
+            return
+        folders = await self._documents.folders()
+        if self._watch is None:
+            if not folders:
+                return
+            from app.core.documents.watch import FolderWatch
+
+            self._watch = FolderWatch(self._take_in, ignore=[self._data_dir])
+        await self._watch.watch(folders)
+
+    async def _take_in(self, changes: list[FolderChanges]) -> None:
+        """What changed in watched folders: added again or removed, then indexed."""
+        from app.core.documents.watch import readd
+
+        for change in changes:
+            await readd(self._documents, change)
+        await self.ensure_indexing()
 
     # --- the indexing process ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """At the window's start: resume a process a dead window left suspended, then index what
-        is queued."""
+        """At the window's start: resume a process a dead window left suspended, index what is
+        queued, and watch the folders added."""
         await asyncio.to_thread(self._resume_orphan)
         await self.ensure_indexing()
+        await self._watch_folders()
 
     async def ensure_indexing(self) -> IndexingState:
         """Start the indexing process if files are queued and no process is indexing."""
@@ -353,11 +396,15 @@ class DocumentsService:
             marker.unlink()
 
     async def close(self) -> None:
-        """Quitting: resume and end the indexing process (under a second); what it indexed is kept."""
+        """Quitting: stop watching, resume and end the indexing process (together, under a second);
+        what it indexed is kept."""
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.to_thread(self._stop)
+        stopping = [asyncio.to_thread(self._stop)]
+        if self._watch is not None:
+            stopping.append(self._watch.close())
+        await asyncio.gather(*stopping)
 
     def _stop(self) -> None:
         proc = self._proc
