@@ -72,7 +72,10 @@ def state_text(f: FileRow) -> str:
 
 def progress_text(view: CollectionView) -> str:
     """One line under a collection's name: files, passages, vectors and how far indexing is."""
-    parts = [f"{view.files} file{'s' if view.files != 1 else ''}", f"{view.passages:,} passages"]
+    parts = [
+        f"{view.files} file{'s' if view.files != 1 else ''}",
+        f"{view.passages:,} passage{'s' if view.passages != 1 else ''}",
+    ]
     if view.passages:
         parts.append(f"{view.embedded:,} with vectors")
     skipped = view.by_state.get("skipped", 0) + view.by_state.get("failed", 0)
