@@ -156,7 +156,7 @@ def test_progress_shows_while_the_real_indexing_process_runs(
         assert rows(d)["otters.md"] == ("ready: 1 passage", "")
         assert "blank.txt" in rows(d)["blank.txt"][1]
         qtbot.waitUntil(lambda: d.progress.format() == "all files done")
-        assert collections(d) == ["documents\n2 files · 1 passages · 1 with vectors · 1 skipped"]
+        assert collections(d) == ["documents\n2 files · 1 passage · 1 with vectors · 1 skipped"]
     finally:
         run(qtbot, d.vm.service.close())
 
