@@ -219,9 +219,11 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
     )
     assert cont.returncode == 0, cont.stderr
     (joined,) = rows(data_dir, f"SELECT content FROM message WHERE id = {stopped['message_id']}")[0]
-    # Exact across the join. Further on, a fresh process evaluates the stopped text as one batch,
-    # which rounds differently from token-by-token decoding, so greedy paths may part later.
-    n = len(stopped["text"]) + 24
+    # Exact across the join (a space lost or doubled there shows in the first characters after
+    # it). Further on, a fresh process evaluates the stopped text as one batch, which rounds
+    # differently from token-by-token decoding, so greedy paths may part at a near tie: one run
+    # in a parallel suite parted 22 characters after the join ("The Romans were" / "The Romans,").
+    n = len(stopped["text"]) + 8
     assert joined[:n] == whole[:n], (stopped["text"], joined[:n], whole[:n])
 
 

@@ -84,6 +84,9 @@ def _sent(
     return (ChatMessage("system", note), *kept)
 
 
+# Hypothesis warns when it writes out a generated chat of over 30 kB (it does so to report it):
+# long chats are what this test is about, and the warning is not a failure of the rule.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(messages=_chat, sampling=_sampling, summary=_summary)
 # A prompt of 131 tokens in a context of 132 under "stop" with Max tokens 1: the generator once sent
