@@ -335,7 +335,12 @@ class LocalModel:
         system_tokens = sizes.count(system)[0] if system else 0
         summary_tokens = 0
         if fit.omitted and fit.messages and SUMMARY_HEADER in fit.messages[0].content:
-            summary_tokens = max(0, sizes.count(fit.messages[:1])[0] - system_tokens)
+            # The summary goes into the chat's leading system prompt, or alone in front of the kept
+            # turns: what it adds is counted against that prompt only (a system message further on,
+            # left out or not, is not where it went), and it is never 0 once sent.
+            first = cmd.messages[0] if cmd.messages and cmd.messages[0].role == "system" else None
+            base = sizes.count((first,))[0] if first is not None else 0
+            summary_tokens = max(1, sizes.count(fit.messages[:1])[0] - base)
         omitted = len(fit.omitted) if fit.fits else -1
         return Measured(
             cmd.request_id,
