@@ -44,6 +44,7 @@ class _Recording:
 
         class Timed:
             ids, changed, prefix, cancel, saved = turn.ids, turn.changed, turn.prefix, turn.cancel, turn.saved
+            augmented = turn.augmented
             out_of_view = turn.out_of_view
             command_latency_ms = turn.command_latency_ms
 

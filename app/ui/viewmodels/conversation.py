@@ -425,22 +425,28 @@ class ConversationViewModel(QObject):
         finally:
             self._frame.stop()
             self._flush()
-            text = "".join(self._streamed)
-            was = self._messages[-1]
-            final = from_outcome(text, turn.outcome, last, turn.augmented)
-            if turn.augmented is None:  # a continued answer keeps the sources it had
-                final = dataclasses.replace(
-                    final, sources=was.sources, retrieval_ms=was.retrieval_ms, retrieval_note=was.retrieval_note
-                )
-            self._messages[-1] = dataclasses.replace(
-                final,
-                message_id=turn.ids.assistant_message_id,
-                reasoning="".join(self._reasoning),
-                siblings=was.siblings,
-            )
-            self._turn = None
-            self._set_streaming(False)
+            try:
+                self._show_final(turn, last)
+            finally:  # whatever failed above, Stop does not stay up and Send comes back
+                self._turn = None
+                self._set_streaming(False)
             self.message_finished.emit(self._messages[-1])
+
+    def _show_final(self, turn: Any, last: Any) -> None:
+        """The finished answer as the transcript keeps it: text, state, figures and sources."""
+        text = "".join(self._streamed)
+        was = self._messages[-1]
+        final = from_outcome(text, turn.outcome, last, turn.augmented)
+        if turn.augmented is None:  # a continued answer keeps the sources it had
+            final = dataclasses.replace(
+                final, sources=was.sources, retrieval_ms=was.retrieval_ms, retrieval_note=was.retrieval_note
+            )
+        self._messages[-1] = dataclasses.replace(
+            final,
+            message_id=turn.ids.assistant_message_id,
+            reasoning="".join(self._reasoning),
+            siblings=was.siblings,
+        )
 
     def _mark_out_of_view(self, places: frozenset[int]) -> None:
         """Mark the messages this turn's prompt left out (and unmark the rest): redrawn at once
