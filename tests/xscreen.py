@@ -37,6 +37,7 @@ def xvfb(display: str = ":97", size: str = "1280x800x24") -> Iterator[str]:
     try:
         if proc.poll() is not None:
             raise RuntimeError(f"Xvfb {display} did not start (exit {proc.returncode})")
+        _until_serving(display, proc, deadline)
         yield display
     finally:
         proc.terminate()
@@ -60,6 +61,18 @@ def wait_for_window_manager(display: str, manager: subprocess.Popen[bytes], time
             return
         time.sleep(0.05)
     raise RuntimeError(f"the window manager on {display} did not start (exit {manager.poll()})")
+
+
+def _until_serving(display: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Wait until the server accepts clients: its socket appears before it listens, and a client
+    started in between (a window manager, on a busy machine) fails to open the display."""
+    if shutil.which("xprop") is None:
+        return
+    env = {**os.environ, "DISPLAY": display}
+    while time.monotonic() < deadline and proc.poll() is None:
+        if subprocess.run(["xprop", "-root"], env=env, capture_output=True, timeout=10).returncode == 0:
+            return
+        time.sleep(0.05)
 
 
 def start_watcher(display: str, shot: Path, timeout: float = 60) -> subprocess.Popen[str]:
