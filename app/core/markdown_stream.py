@@ -64,7 +64,9 @@ _MAY_SPLIT = re.compile(r"\n[ \t]*(?:\n|[-+*>#=_~`|:0-9])")
 # An unfinished line that may still change the block above it: a setext underline, a table's
 # delimiter row, a fence's close, a rule. A line with any other character cannot, so the block
 # above is committed (else a line that runs on without a newline would keep it redrawn).
-_MAY_JOIN = re.compile(r"[-=|:`~+*_ \t]*$")
+# A backtick fence's opening line, unfinished: a backtick later on that line would make it no
+# fence but text that continues the paragraph above ("```1. ```"), so it may join too.
+_MAY_JOIN = re.compile(r"[-=|:`~+*_ \t]*$| {0,3}```")
 # The same, in a table: a line that starts with "|" (indented less than code) is one more row.
 _MAY_SPLIT_TABLE = re.compile(r"\n(?! {0,3}\|)[ \t]*(?:\n|[-+*>#=_~`|:0-9])")
 
