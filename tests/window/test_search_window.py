@@ -148,7 +148,7 @@ def test_enter_opens_the_message_on_its_branch(qtbot, window: MainWindow, seeded
     # The message is scrolled into view near the top, not left at the end of the 31 turns.
     bar = window.transcript.verticalScrollBar()
     assert bar.maximum() > 0 and bar.value() < bar.maximum()
-    at = window.transcript.cursorForPosition(QPoint(40, 40)).block().text()
+    at = window.transcript.cursor_at(QPoint(40, 40)).block().text()
     assert at in ("Assistant", "Visit the Alfama and eat pastéis de nata.") or "Alfama" in at
     assert window.transcript.extraSelections()  # marked for a moment
 

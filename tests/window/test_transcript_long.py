@@ -8,11 +8,13 @@ import re
 
 import pytest
 from PySide6.QtCore import QPoint
-from PySide6.QtGui import QTextCursor
+from PySide6.QtGui import QTextCursor, QTextFrameFormat
 from PySide6.QtWidgets import QApplication
 
 from app.core.message_view import MessageView
+from app.ui.bench_render import sample_answer
 from app.ui.widgets import transcript
+from app.ui.widgets.markdown_writer import collapsed_block
 from app.ui.widgets.transcript import AHEAD_SCREENS, BATCH_CHARS, OLDER_BATCH, TAIL, TAIL_CHARS, TranscriptView, newest
 from engine.states import GenerationState
 
@@ -154,14 +156,15 @@ def test_older_messages_are_drawn_exactly_as_if_drawn_in_place(qtbot, monkeypatc
     monkeypatch.setattr(transcript, "BATCH_CHARS", 400)  # many batches: each kind of message starts one
     messages = _varied(60)
     views = []
-    for shown in (messages, messages[-4:]):  # the second one has nothing to add above by itself
+    for _ in range(2):
         v = TranscriptView()
         qtbot.addWidget(v)
         v.resize(800, 600)
         v.show()
-        v.show_messages(shown, tail=4)
+        v.show_messages(messages, tail=4)
         views.append(v)
     view, in_place = views
+    in_place._older.clear()  # it adds nothing above by itself: the test draws there below
     assert view.scroll_to_message(1)  # every older batch, drawn off screen and put above
     assert not view.unrendered
     older = messages[:-4]
@@ -172,6 +175,8 @@ def test_older_messages_are_drawn_exactly_as_if_drawn_in_place(qtbot, monkeypatc
         cursor.beginEditBlock()
         cursor.insertBlock()
         cursor.setPosition(0)
+        cursor.setBlockFormat(collapsed_block())
+        cursor.insertFrame(QTextFrameFormat())  # each batch in a frame of its own
         for m in batch:
             in_place.drawing.draw(cursor, m, in_place.palette(), in_place.font())
         cursor.endEditBlock()
@@ -196,3 +201,73 @@ def _blocks(doc) -> list:
         out.append(block)
         block = block.next()
     return out
+
+
+def test_a_point_in_the_margin_beside_an_older_message_is_that_message(qtbot) -> None:
+    # Older messages are put above in frames; Qt answers a point left of a frame with the
+    # position before the whole frame. The toolbar and the menu must still find the message
+    # beside the pointer, and a resize must keep the line at the top where it was.
+    view = TranscriptView()
+    qtbot.addWidget(view)
+    view.resize(1400, 600)  # wide: a margin on each side of the column
+    view.show()
+    messages = _conversation(80)
+    view.show_messages(messages, tail=4)
+    assert view.scroll_to_message(1)  # at the top: every older one drawn off screen and put above
+    assert not view.unrendered
+    view.verticalScrollBar().setValue(view.verticalScrollBar().maximum() // 3)
+    margin = round(view.document().rootFrame().frameFormat().leftMargin())
+    assert margin > 40
+    checked = 0
+    for i, m in enumerate(messages[:-4]):
+        y = view.cursorRect(QTextCursor(view._heads[i])).center().y()
+        if 10 <= y < view.viewport().height() - 10:
+            for x in (2, margin // 2, view.viewport().width() - 4):
+                assert view.message_at(QPoint(x, y)) == (m, False)
+            checked += 1
+    assert checked >= 3
+    line = _top_line(view)
+    y = view.cursorRect(line).top()
+    view.resize(1200, 600)
+    QApplication.processEvents()
+    assert abs(view.cursorRect(line).top() - y) <= 30  # the same text stays at the top (rewrapped)
+    assert _top_message(view) is not None
+
+
+def test_paging_up_lays_out_everything_as_tall_as_drawn_in_one_go(qtbot) -> None:
+    # Batches go above in frames. Seen while building it: Qt's lazy layout left the newest
+    # messages never laid out (empty space where they were), and each seam between frames
+    # added space. What a person sees must stay as if the conversation were drawn in one go.
+    views = []
+    answer = sample_answer(900, code_blocks=1)  # headings, lists, a table, code: a real answer's blocks
+    messages = [
+        MessageView("user", f"Question {i}", message_id=i + 1)
+        if i % 2 == 0
+        else MessageView("assistant", answer, GenerationState.COMPLETED, completion_tokens=9, message_id=i + 1)
+        for i in range(200)
+    ]
+    for tail in (None, len(messages)):
+        v = TranscriptView()
+        qtbot.addWidget(v)
+        v.resize(1000, 800)
+        v.show()
+        v.show_messages(messages[:-40], tail=tail and tail - 40)
+        for m in messages[-40:]:  # then a long exchange, drawn at the end after the opening
+            v.append_message(m)
+        if tail is None:
+            assert v.scroll_to_message(1)  # at once, before Qt's lazy layout had its turn
+            assert not v.unrendered
+        views.append(v)
+    paged, whole = views
+    qtbot.wait(200)
+    block, unlaid = paged.document().begin(), []
+    while block.isValid():
+        if block.isVisible() and block.length() > 1 and block.layout().lineCount() == 0:
+            unlaid.append(block.text()[:30])
+        block = block.next()
+    assert unlaid == []
+    whole.document().documentLayout().blockBoundingRect(whole.document().lastBlock())
+    extra = paged.document().size().height() - whole.document().size().height()
+    assert 0 <= extra <= 3 * len(messages)  # each seam between batches adds at most 3 px
+    ys = [paged.cursorRect(QTextCursor(h)).top() for h in paged._heads[-3:]]
+    assert ys == sorted(ys) and ys[-1] - ys[0] > 40  # the newest messages are laid out, in order

@@ -28,9 +28,11 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPalette,
     QResizeEvent,
+    QTextBlock,
     QTextCharFormat,
     QTextCursor,
     QTextFormat,
+    QTextFrameFormat,
 )
 from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
 
@@ -39,7 +41,7 @@ from app.ui.widgets.answer_body import AnswerBody
 from app.ui.widgets.code_colouring import CodeColouring
 from app.ui.widgets.jump_to_latest import JumpToLatest
 from app.ui.widgets.link_guard import LinkGuard
-from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK
+from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK, collapsed_block
 from app.ui.widgets.message_actions import LABELS, MessageToolbar, menu_actions, parse_href
 from app.ui.widgets.message_drawing import PADDING, SOURCE_HREF, USER_INDENT, MessageDrawing, safe
 from app.ui.widgets.older_batch import OlderBatch
@@ -66,12 +68,12 @@ __all__ = [
 # While the view is within AHEAD_SCREENS screens of the top, older messages are added above in
 # batches of OLDER_BATCH at most and about BATCH_CHARS characters, so reading back seldom waits
 # at the top. A batch is drawn off screen, about OLDER_SLICE_S per turn of the event loop, then
-# put above in one insert: Qt moves every block below an insert, so that insert costs more the
-# more is drawn below it (about 11 ms under 1,000 messages), and the fewer of them the better.
+# put above in one insert, in a frame of its own (OlderBatch.put_above): that insert costs about
+# 10 ms, most of it laying out the batch itself, so batches are kept small.
 TAIL = 60
 TAIL_CHARS = 24_000
 OLDER_BATCH = 40
-BATCH_CHARS = 4_000
+BATCH_CHARS = 2_500
 OLDER_SLICE_S = 0.006
 AHEAD_SCREENS = 2
 READING_CHARS = 80  # the widest a line of text gets, in average characters
@@ -104,7 +106,10 @@ class TranscriptView(QTextEdit):
         self._live_reasoning: Reasoning | None = None
         self._note_len = 0  # characters of the live note at the end of the streaming answer's role line
         self._restyle_pending = False  # the palette changed while an answer streamed
-        self._heads: list[QTextCursor] = []  # where each message's role name starts, in order
+        # The block where each message's role name starts, in order. Blocks, not cursors: Qt moves
+        # every cursor of a document on each edit, and a cursor per message made putting a batch
+        # above cost more the more messages were drawn (a block keeps its place for free).
+        self._heads: list[QTextBlock] = []
         self._views: list[MessageView] = []  # what each message shows (a right-click asks)
         self._older: list[MessageView] = []  # above the first message, not rendered yet
         self._batch: OlderBatch | None = None  # the newest of them, being drawn off screen
@@ -141,11 +146,15 @@ class TranscriptView(QTextEdit):
         self._fit_width()
         tail = max(1, newest(messages, TAIL, TAIL_CHARS) if tail is None else tail)
         self._older = list(messages[:-tail]) if len(messages) > tail else []
-        batch = QTextCursor(self.document())
-        batch.beginEditBlock()  # one layout pass at the end, not one per insert
+        cursor = QTextCursor(self.document())
+        cursor.beginEditBlock()  # one layout pass at the end, not one per insert
+        if self._older:  # in a frame like each batch put above it later: one spacing at every seam
+            cursor.setBlockFormat(collapsed_block())
+            cursor.insertFrame(QTextFrameFormat())
         for m in messages[-tail:]:
-            self._append(m)
-        batch.endEditBlock()
+            self._heads.append(self._render(cursor, m).block())
+            self._views.append(m)
+        cursor.endEditBlock()
         self._scroll_to_end()
         self.latest.hide()
 
@@ -172,10 +181,17 @@ class TranscriptView(QTextEdit):
     def _put_above(self, batch: OlderBatch) -> None:
         bar = self.verticalScrollBar()
         layout = self.document().documentLayout()
+        # Qt lays a long document out lazily, on a timer. When the newest messages were not in a
+        # frame, a frame put above left the blocks it had not reached never laid out (empty space
+        # where text should be): finish first. Nothing is left to do on later batches.
+        layout.blockBoundingRect(self.document().lastBlock())
         anchor = self._heads[0] if self._heads else None  # the first message shown until now
-        old_top = layout.blockBoundingRect(anchor.block()).top() if anchor is not None else 0.0
+        old_top = layout.blockBoundingRect(anchor).top() if anchor is not None else 0.0
         old_value = bar.value()
+        old_end = self.document().characterCount() - (anchor.position() if anchor is not None else 0)
         heads = batch.put_above(self.document(), self.colouring, self.reasoning)
+        if anchor is not None:  # the insert splits the block it lands in: find the anchor again
+            anchor = self._heads[0] = self.document().findBlock(self.document().characterCount() - old_end)
         batch.discard()
         self._batch = None
         self._older = self._older[: -len(batch.messages)]
@@ -184,7 +200,7 @@ class TranscriptView(QTextEdit):
         if anchor is not None:  # it moved down by the height of what was added: follow it
             # That height is seldom whole pixels: what scrolling cannot take is carried to the
             # next batch, so the view never creeps a pixel per batch.
-            shift = layout.blockBoundingRect(anchor.block()).top() - old_top + self._shift_rest
+            shift = layout.blockBoundingRect(anchor).top() - old_top + self._shift_rest
             bar.setValue(old_value + round(shift))
             self._shift_rest = shift - round(shift)
 
@@ -219,7 +235,7 @@ class TranscriptView(QTextEdit):
     def _append(self, m: MessageView) -> None:
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        self._heads.append(self._render(cursor, m))
+        self._heads.append(self._render(cursor, m).block())
         self._views.append(m)
 
     def _render(self, cursor: QTextCursor, m: MessageView) -> QTextCursor:
@@ -318,9 +334,19 @@ class TranscriptView(QTextEdit):
         return None if i is None else (self._views[i], i == len(self._views) - 1)
 
     def _index_at(self, pos: QPoint) -> int | None:
-        position = self.cursorForPosition(pos).position()
+        position = self.cursor_at(pos).position()
         i = bisect_right([h.position() for h in self._heads], position) - 1
         return i if i >= 0 else None
+
+    def cursor_at(self, pos: QPoint) -> QTextCursor:
+        """The text position nearest viewport point `pos`, taken level with it in the column of
+        text. Why: older messages sit in frames (see OlderBatch.put_above), and Qt answers a point
+        left of a frame with the position before the whole frame, not the line beside it."""
+        doc = self.document()
+        fmt = doc.rootFrame().frameFormat()
+        left = round(fmt.leftMargin()) - self.horizontalScrollBar().value()
+        right = round(doc.size().width() - fmt.rightMargin()) - self.horizontalScrollBar().value()
+        return self.cursorForPosition(QPoint(min(max(pos.x(), left + 1), max(left + 1, right - 1)), pos.y()))
 
     def _offer_actions(self, pos: QPoint) -> None:
         """Float the toolbar at the top right of the finished message under `pos`."""
@@ -337,7 +363,7 @@ class TranscriptView(QTextEdit):
         if self.toolbar.isVisible() and self.toolbar.message_id == m.message_id:
             return
         right = self.document().size().width() - self.document().rootFrame().frameFormat().rightMargin()
-        top = self.cursorRect(self._heads[i]).top() - (PADDING if m.role != "assistant" else 4)
+        top = self.cursorRect(QTextCursor(self._heads[i])).top() - (PADDING if m.role != "assistant" else 4)
         self.toolbar.show_for(m, QPoint(int(right) - self.horizontalScrollBar().value() - 4, top + 4))
 
     def leaveEvent(self, event: QEvent) -> None:
@@ -410,7 +436,7 @@ class TranscriptView(QTextEdit):
         # panel opening or closing, the window resized): the line at the top of the view stays
         # there, and a person at the newest message stays at it.
         at_end = self._at_end()
-        top = self.cursorForPosition(QPoint(0, 0))
+        top = self.cursor_at(QPoint(0, 0))
         was = self.cursorRect(top).top()
         super().resizeEvent(event)
         self._fit_width()
@@ -481,7 +507,7 @@ class TranscriptView(QTextEdit):
             return False
         head = self._heads[index]
         bar = self.verticalScrollBar()
-        bar.setValue(bar.value() + self.cursorRect(head).top() - 24)
+        bar.setValue(bar.value() + self.cursorRect(QTextCursor(head)).top() - 24)
         end = (
             self._heads[index + 1].position() - 1
             if index + 1 < len(self._heads)
@@ -489,7 +515,7 @@ class TranscriptView(QTextEdit):
         )
         mark = QTextEdit.ExtraSelection()
         mark.cursor = QTextCursor(self.document())
-        mark.cursor.setPosition(head.block().position())
+        mark.cursor.setPosition(head.position())
         mark.cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         colour = QColor(self.palette().color(QPalette.ColorRole.Highlight))
         colour.setAlpha(70)
