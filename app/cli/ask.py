@@ -137,6 +137,7 @@ def _too_big(model: Path, settings: LoadSettings) -> str | None:
 
 async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path, library: ModelLibrary) -> int:
     from app.core.chat_service import ChatService
+    from app.core.documents.answering import AnswerMark
     from engine.client import AsyncEngine
     from store import StoreError
 
@@ -148,7 +149,9 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         return fail(e.message)
     engine = AsyncEngine()
     service = ChatService(store, engine, templates=library.template_for)
+    mark = AnswerMark(data_dir)  # indexing in any other process waits while this one answers
     try:
+        mark.set(True)
         notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
         started = await _start(args, prompt, data_dir, model, service, store, notes)
         if isinstance(started, int):
@@ -158,6 +161,7 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         n_ctx = service.model_info.n_ctx if route.remote is None and service.model_info is not None else None
         return await _finish(args, turn, show, service.label(route.remote), notes, chat, n_ctx)
     finally:
+        mark.set(False)
         await engine.aclose()
         store.close()
 

@@ -141,6 +141,7 @@ def _lowest_priority() -> None:
 
 
 async def _index(store: Any, data_dir: Path, *, quiet: bool) -> int:
+    from app.core.documents.answering import wait_while_answering
     from app.core.documents.extract import Extractor
     from app.core.documents.indexer import Indexer
 
@@ -157,7 +158,9 @@ async def _index(store: Any, data_dir: Path, *, quiet: bool) -> int:
         line = _ProgressLine(enabled=not quiet)
         began = time.monotonic()
         with Extractor() as extractor:
-            indexer = Indexer(store.documents, extractor, embedder, on_progress=line)
+            indexer = Indexer(
+                store.documents, extractor, embedder, on_progress=line, pause=lambda: wait_while_answering(data_dir)
+            )
             try:
                 done = await indexer.run()
             finally:

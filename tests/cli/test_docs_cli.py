@@ -174,6 +174,46 @@ def test_an_index_killed_mid_file_goes_on_from_its_last_batch(tmp_path: Path, da
     assert done["state"] == "indexed" and done["embedded"] == done["passages"] == half["passages"]
 
 
+def test_a_terminal_indexer_waits_between_batches_while_another_process_answers(tmp_path: Path, data_dir: Path) -> None:
+    # The window (or `hearth ask`) marks its answer in the data folder; `hearth docs add` run from
+    # a terminal is not the window's to stop, so it yields by itself, within one embedding batch.
+    from app.core.documents.answering import AnswerMark
+
+    big = tmp_path / "big"
+    big.mkdir()
+    paragraphs = [f"Paragraph {i} tells of harbour number {i} and its {i * 7} fishing boats." for i in range(1500)]
+    (big / "harbours.md").write_text("\n\n".join(paragraphs), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "docs", "add", str(big), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    mark = AnswerMark(data_dir)  # this test process plays the answering window
+    try:
+        deadline = time.monotonic() + 120
+        embedded = 0
+        while time.monotonic() < deadline and embedded == 0:
+            time.sleep(0.5)
+            files = _files(data_dir) if (data_dir / "hearth.db").exists() else {}
+            embedded = files.get("harbours.md", {}).get("embedded", 0)
+        assert embedded > 0, "no batch was written in time"
+        mark.set(True)
+        time.sleep(1.5)  # the batch in hand lands; then no other
+        held = _files(data_dir)["harbours.md"]["embedded"]
+        time.sleep(2)
+        assert _files(data_dir)["harbours.md"]["embedded"] == held < _files(data_dir)["harbours.md"]["passages"]
+        assert proc.poll() is None
+        mark.set(False)  # the answer ended: indexing goes on to the end
+        assert proc.wait(180) == 0
+    finally:
+        mark.set(False)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    done = _files(data_dir)["harbours.md"]
+    assert done["state"] == "indexed" and done["embedded"] == done["passages"]
+
+
 def test_background_only_queues_and_a_background_indexer_finishes(library: Path, data_dir: Path) -> None:
     r = hearth("docs", "add", str(library / "lighthouse.md"), "--background", data_dir=data_dir)
     assert r.returncode == 0 and "queued" in r.stderr

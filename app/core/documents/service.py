@@ -9,7 +9,8 @@ indexing the same folder is left to finish the work ("elsewhere").
 A process that ends with work left is started again, up to `_MAX_RESTARTS` times without progress
 (a file that crashes it every time must not restart it forever): then the state is "stalled".
 
-A person's answer preempts indexing: `set_answering(True)` suspends the process and its extractor
+A person's answer preempts indexing: `set_answering(True)` marks the answer for indexing run from a
+terminal (answering.py: it waits between two batches) and suspends the window's own process and its extractor
 child (psutil: SIGSTOP on Unix, NtSuspendProcess on Windows), `set_answering(False)` resumes it. It
 is never left stopped while it holds the database's write lock (that would hold up the answer's own
 saves): right after stopping it, a write transaction is tried on the database; if it cannot start,
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING, Literal
 
 import psutil
 
+from app.core.documents.answering import AnswerMark
 from app.core.documents.index_lock import IndexLock
 from app.core.errors import InputError
 from app.core.paths import db_path
@@ -130,6 +132,7 @@ class DocumentsService:
         self._proc: subprocess.Popen[bytes] | None = None
         self._ps: psutil.Process | None = None
         self._answering = False
+        self._mark = AnswerMark(data_dir)
         self._suspended = False
         self._closed = False
         self._switch = asyncio.Lock()  # suspend and resume, one at a time, in order
@@ -305,6 +308,7 @@ class DocumentsService:
         """A person's answer started (True) or ended (False): the indexing process is suspended
         for its length. Called on the loop's thread (ChatService's model-state listener)."""
         self._answering = answering
+        self._mark.set(answering and not self._closed)  # for indexing run from a terminal (answering.py)
         self._apply_soon()
 
     @property
@@ -399,6 +403,7 @@ class DocumentsService:
         """Quitting: stop watching, resume and end the indexing process (together, under a second);
         what it indexed is kept."""
         self._closed = True
+        self._mark.set(False)
         for task in list(self._tasks):
             task.cancel()
         stopping = [asyncio.to_thread(self._stop)]
