@@ -26,7 +26,10 @@ def test_every_entry_has_what_a_person_and_a_download_need(entry) -> None:
     assert entry.name and entry.license and entry.quantisation and entry.notes
     assert entry.file.endswith(".gguf")
     assert entry.sha256 == SERVER_HASH or re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
-    assert entry.size_bytes > 10_000_000 and entry.parameters > 10_000_000 and entry.context_length >= 2048
+    assert entry.size_bytes > 10_000_000 and entry.parameters > 10_000_000
+    # A chat model needs room for a conversation; an encoder sees one passage at a time.
+    assert entry.context_length >= (2048 if entry.kind == "chat" else 512)
+    assert (entry.dimensions is not None) == (entry.kind == "embedding")
     # The memory it asks for covers at least the weights.
     assert entry.recommended_memory_gb * 1e9 > entry.size_bytes
     assert entry.quantisation.upper() in entry.file.upper().replace("-", "_").replace(".", "_") or entry.bundled
@@ -72,6 +75,15 @@ recommended_memory_gb = 1
         (GOOD + 'colour = "red"\n', "unknown field.*colour"),
         (GOOD.replace('id = "x-q4"', 'id = "X Q4"'), "id must be lowercase"),
         ("[[model]\n", "cannot be read"),
+        (GOOD + 'kind = "reranker"\n', "x-q4.*kind must be one of 'chat', 'embedding'"),
+        (GOOD + 'kind = "embedding"\n', "x-q4.*embedding model needs dimensions"),
+        (GOOD + 'kind = "embedding"\ndimensions = 0\n', "x-q4.*dimensions must be positive"),
+        (GOOD + 'query_prefix = "q: "\n', 'x-q4.*query_prefix only apply to kind = "embedding"'),
+        (GOOD + "dimensions = 384\n", 'x-q4.*dimensions only apply to kind = "embedding"'),
+        (
+            GOOD + 'kind = "embedding"\ndimensions = 384\ndocument_prefix = 1\n',
+            "x-q4.*document_prefix has the wrong type",
+        ),
     ],
     ids=[
         "missing-fields",
@@ -83,6 +95,12 @@ recommended_memory_gb = 1
         "unknown-field",
         "bad-id",
         "not-toml",
+        "unknown-kind",
+        "embedding-without-dimensions",
+        "zero-dimensions",
+        "prefix-on-a-chat-model",
+        "dimensions-on-a-chat-model",
+        "prefix-not-text",
     ],
 )
 def test_catalog_errors_name_the_entry_and_the_field(tmp_path: Path, text: str, words: str) -> None:
@@ -117,3 +135,33 @@ def test_the_catalog_is_parsed_once_per_version_of_the_file(tmp_path: Path, monk
     assert names == {bundled.name} and len(parses) == 1
     catalog.write_text(catalog.read_text(encoding="utf-8").replace(bundled.name, "Renamed", 1), encoding="utf-8")
     assert display_name(f"/models/{bundled.file}") == "Renamed" and len(parses) == 2  # an edit is seen
+
+
+def test_an_embedding_entry_carries_its_kind_dimensions_and_prefixes(tmp_path: Path) -> None:
+    own = tmp_path / "models.toml"
+    own.write_text(GOOD + 'kind = "embedding"\ndimensions = 384\nquery_prefix = "query: "\n')
+    (entry,) = load_catalog(own)
+    assert (entry.kind, entry.dimensions, entry.query_prefix, entry.document_prefix) == (
+        "embedding",
+        384,
+        "query: ",
+        "",
+    )
+    plain = tmp_path / "chat.toml"
+    plain.write_text(GOOD)
+    (chat,) = load_catalog(plain)
+    assert (chat.kind, chat.dimensions, chat.query_prefix, chat.document_prefix) == ("chat", None, "", "")
+
+
+def test_the_shipped_catalog_offers_two_embedding_models_after_the_chat_models() -> None:
+    entries = load_catalog()
+    kinds = [e.kind for e in entries]
+    assert kinds == sorted(kinds, key=lambda k: k == "embedding")  # chat models first
+    by_id = {e.id: e for e in entries if e.kind == "embedding"}
+    assert sorted(by_id) == ["bge-small-en-v1.5-q8_0", "nomic-embed-text-v1.5-q8_0"]
+    nomic, bge = by_id["nomic-embed-text-v1.5-q8_0"], by_id["bge-small-en-v1.5-q8_0"]
+    assert (nomic.dimensions, nomic.context_length, nomic.size_bytes) == (768, 2048, 146146432)
+    assert (nomic.query_prefix, nomic.document_prefix) == ("search_query: ", "search_document: ")
+    assert (bge.dimensions, bge.context_length, bge.size_bytes) == (384, 512, 36806944)
+    assert bge.query_prefix == "Represent this sentence for searching relevant passages: " and not bge.document_prefix
+    assert all(e.hash_known and e.revision != "main" for e in (nomic, bge))  # pinned and verified

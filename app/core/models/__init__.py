@@ -3,7 +3,7 @@
 No Qt here: the CLI (`hearth models ...`) and the window's model manager both use it.
 """
 
-from app.core.models.catalog import CATALOG_PATH, SERVER_HASH, CatalogEntry, find_entry, load_catalog
+from app.core.models.catalog import CATALOG_PATH, SERVER_HASH, CatalogEntry, ModelKind, find_entry, load_catalog
 from app.core.models.download import Download, DownloadProgress, Phase
 from app.core.models.library import LibraryModel, ModelLibrary, VerifyResult, display_name
 
@@ -14,6 +14,7 @@ __all__ = [
     "Download",
     "DownloadProgress",
     "LibraryModel",
+    "ModelKind",
     "ModelLibrary",
     "Phase",
     "VerifyResult",

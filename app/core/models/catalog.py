@@ -13,10 +13,15 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from app.core.errors import CatalogError
 
-__all__ = ["CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "find_entry", "load_catalog"]
+__all__ = ["CATALOG_PATH", "SERVER_HASH", "CatalogEntry", "ModelKind", "find_entry", "load_catalog"]
+
+# What a model is for: "chat" answers in conversations; "embedding" turns passages and questions
+# into vectors for a person's documents, and is never loaded as a chat model.
+ModelKind = Literal["chat", "embedding"]
 
 # Beside this module, so an installed wheel or a bundle finds it as well as a checkout does.
 CATALOG_PATH = Path(__file__).resolve().with_name("models.toml")
@@ -56,7 +61,14 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "package": str,
     "upstream_repo": str,
     "stop": list,
+    "kind": str,
+    "dimensions": int,
+    "query_prefix": str,
+    "document_prefix": str,
 }
+# Only an embedding model has vectors, and the prefixes its card asks for before a search
+# question or a passage.
+_EMBEDDING_ONLY = ("dimensions", "query_prefix", "document_prefix")
 _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -84,6 +96,10 @@ class CatalogEntry:
     bundled: bool = False
     package: str | None = None  # the Python package that carries a bundled model
     upstream_repo: str | None = None
+    kind: ModelKind = "chat"
+    dimensions: int | None = None  # the length of an embedding model's vectors; None for chat models
+    query_prefix: str = ""  # put before a search question, as an embedding model's card asks
+    document_prefix: str = ""  # put before each passage embedded
 
     @property
     def hash_known(self) -> bool:
@@ -164,6 +180,7 @@ def _entry(source: str, index: int, raw: dict[str, object]) -> CatalogEntry:
     stop = raw.get("stop", [])
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise CatalogError("bad_catalog", f"{label}: stop must be a list of non-empty strings")
+    kind = _kind(label, raw)
     return CatalogEntry(
         id=str(raw["id"]),
         name=str(raw["name"]),
@@ -183,4 +200,30 @@ def _entry(source: str, index: int, raw: dict[str, object]) -> CatalogEntry:
         bundled=bundled,
         package=raw.get("package") if isinstance(raw.get("package"), str) else None,  # type: ignore[arg-type]
         upstream_repo=raw.get("upstream_repo") if isinstance(raw.get("upstream_repo"), str) else None,  # type: ignore[arg-type]
+        kind=kind,
+        dimensions=int(raw["dimensions"]) if "dimensions" in raw else None,  # type: ignore[call-overload]
+        query_prefix=str(raw.get("query_prefix", "")),
+        document_prefix=str(raw.get("document_prefix", "")),
     )
+
+
+def _kind(label: str, raw: dict[str, object]) -> ModelKind:
+    """The entry's kind, with the fields only an embedding model may have checked against it."""
+    kind = raw.get("kind", "chat")
+    if kind == "embedding":
+        dimensions = raw.get("dimensions")
+        if dimensions is None:
+            raise CatalogError("bad_catalog", f"{label}: an embedding model needs dimensions (its vectors' length)")
+        if int(dimensions) <= 0:  # type: ignore[call-overload]
+            raise CatalogError("bad_catalog", f"{label}: dimensions must be positive")
+        if raw.get("bundled"):  # the bundled model is what a first run chats with
+            raise CatalogError("bad_catalog", f"{label}: the bundled model must be a chat model")
+        return "embedding"
+    if kind == "chat":
+        misplaced = [k for k in _EMBEDDING_ONLY if k in raw]
+        if misplaced:
+            raise CatalogError(
+                "bad_catalog", f'{label}: {", ".join(misplaced)} only apply to kind = "embedding" entries'
+            )
+        return "chat"
+    raise CatalogError("bad_catalog", f"{label}: kind must be one of {', '.join(map(repr, get_args(ModelKind)))}")

@@ -23,7 +23,7 @@ from typing import Any
 from filelock import FileLock
 
 from app.core.errors import CatalogError, LibraryError
-from app.core.models.catalog import CatalogEntry, load_catalog
+from app.core.models.catalog import CatalogEntry, ModelKind, load_catalog
 from app.core.models.download import Download, DownloadProgress, sha256_of
 
 __all__ = ["LibraryModel", "ModelLibrary", "VerifyResult", "display_name"]
@@ -41,6 +41,7 @@ class LibraryModel:
     size_bytes: int
     entry: CatalogEntry | None = None
     partial_bytes: int = 0  # a paused or interrupted download's bytes on disk
+    kind: ModelKind = "chat"  # the catalog's; a model added by path is taken to be a chat model
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,10 @@ class ModelLibrary:
             out.append(LibraryModel(rec["id"], rec.get("name") or path.stem, "added", path, path.is_file(), size))
         return out
 
+    def embedding_models(self) -> list[LibraryModel]:
+        """The catalog's embedding models (for a person's documents), installed or not, in its order."""
+        return [self._from_entry(e) for e in self._catalog if e.kind == "embedding"]
+
     def get(self, model_id: str) -> LibraryModel:
         for m in self.models():
             if m.id == model_id:
@@ -81,10 +86,16 @@ class ModelLibrary:
         known = ", ".join(m.id for m in self.models())
         raise LibraryError("unknown_model", f"There is no model {model_id!r}. Known models: {known}.")
 
-    def resolve(self, id_or_path: str) -> Path:
-        """A model id (installed) or a path to a GGUF file, as given on the command line."""
+    def resolve(self, id_or_path: str, *, kind: ModelKind | None = "chat") -> Path:
+        """A model id (installed) or a path to a GGUF file, as given on the command line.
+
+        `kind` "chat" (the default: every caller but a few wants a model to chat with) refuses an
+        embedding model, named by id or by its downloaded file; None takes any model.
+        """
         if any(m.id == id_or_path for m in self.models()):
             model = self.get(id_or_path)
+            if kind is not None and model.kind != kind:
+                raise _wrong_kind(model)
             if model.source == "added" and not model.installed:
                 raise LibraryError(
                     "file_missing",
@@ -102,12 +113,15 @@ class ModelLibrary:
         path = Path(id_or_path).expanduser()
         looks_like_an_id = not path.suffix and len(path.parts) == 1
         if looks_like_an_id and not path.exists():  # a typo of an id, not a file someone meant
-            known = ", ".join(m.id for m in self.models() if m.installed)
+            known = ", ".join(m.id for m in self.models() if m.installed and kind in (None, m.kind))
             raise LibraryError(
                 "unknown_model",
                 f"There is no model {id_or_path!r}. Installed models: {known}. "
                 "Give a GGUF file's path to use another file.",
             )
+        same = self.by_path(path) if kind is not None and path.is_file() else None
+        if same is not None and same.kind != kind:  # a downloaded embedding model's file, named by path
+            raise _wrong_kind(same)
         return path
 
     def template_for(self, path: str | os.PathLike[str]) -> str | None:
@@ -256,10 +270,10 @@ class ModelLibrary:
         if e.bundled:
             path = self._bundled_path
             installed = path is not None and path.is_file()
-            return LibraryModel(e.id, e.name, "bundled", path, installed, e.size_bytes, e)
+            return LibraryModel(e.id, e.name, "bundled", path, installed, e.size_bytes, e, kind=e.kind)
         path = self.models_dir / e.file
         partial = sum(p.stat().st_size for p in self._partials(e) if p.exists())
-        return LibraryModel(e.id, e.name, "catalog", path, path.is_file(), e.size_bytes, e, partial)
+        return LibraryModel(e.id, e.name, "catalog", path, path.is_file(), e.size_bytes, e, partial, e.kind)
 
     def _partials(self, entry: CatalogEntry | None) -> list[Path]:
         """Partial files of this entry's download, found through their sidecar records."""
@@ -316,6 +330,19 @@ class ModelLibrary:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self._index_path)
+
+
+def _wrong_kind(model: LibraryModel) -> LibraryError:
+    """Naming an embedding model where a chat model is wanted: say what it is for instead."""
+    if model.kind == "embedding":
+        return LibraryError(
+            "embedding_model",
+            f"{model.id} is an embedding model, for your documents (hearth docs model {model.id}); "
+            "choose a chat model: hearth models list",
+        )
+    return LibraryError(
+        "chat_model", f"{model.id} is a chat model, not an embedding model; embedding models: hearth models list"
+    )
 
 
 def _same(path: Path) -> Path:

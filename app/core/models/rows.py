@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.core.model_state import ModelState
-from app.core.models import DownloadProgress, LibraryModel, Phase
+from app.core.models import DownloadProgress, LibraryModel, ModelKind, Phase
 from engine.fit import TIGHT_SHARE, Fit, Verdict
 from engine.gguf_info import GGUFInfo, format_bytes, format_params
 
@@ -73,6 +73,7 @@ class ModelRow:
     badge: str  # "Fits", "Tight", "Too big", "Damaged", ""
     badge_tip: str
     progress: int = -1  # 0..100 while downloading, else -1
+    kind: ModelKind = "chat"  # an embedding model is listed, downloaded and removed, never used to chat
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,7 @@ def facts_line(m: LibraryModel, info: GGUFInfo | None) -> str:
     params = e.parameters if e is not None else (info.parameters if info is not None else 0)
     quant = e.quantisation if e is not None else (info.quantisation if info is not None else "")
     parts = [
+        "embedding model" if m.kind == "embedding" else "",
         format_bytes(size) if size else "",
         format_params(params) if params else "",
         quant,
@@ -257,7 +259,7 @@ def row_for(m: LibraryModel, st: ModelStatus) -> ModelRow:
     progress = -1
     if st.downloading:
         progress = percent(p.done_bytes, p.total_bytes) if p is not None and p.phase is not Phase.CONNECTING else 0
-    return ModelRow(m.id, m.name, facts_line(m, st.info), state, kind, st.loaded, verdict, badge, tip, progress)
+    return ModelRow(m.id, m.name, facts_line(m, st.info), state, kind, st.loaded, verdict, badge, tip, progress, m.kind)
 
 
 def details_for(m: LibraryModel, st: ModelStatus) -> ModelDetails:
@@ -265,6 +267,8 @@ def details_for(m: LibraryModel, st: ModelStatus) -> ModelDetails:
     text, verdict = fit_sentence(m, st.fit, st.free_bytes)
     if m.source == "added":
         notes = f"Added from {m.path}. The file stays where it is."
+    elif e is not None and e.kind == "embedding":
+        notes = "\n".join(n for n in (e.notes, _EMBEDDING_USE.format(dimensions=e.dimensions, id=e.id)) if n)
     elif e is not None:
         notes = "\n".join(n for n in (e.notes, e.chat_template_note and f"Chat format: {e.chat_template_note}") if n)
     else:
@@ -336,7 +340,15 @@ def _remove_action(m: LibraryModel, st: ModelStatus) -> Action:
     return Action(True)
 
 
+_EMBEDDING_USE = (
+    "An embedding model: it turns your documents' passages and questions into {dimensions}-dimensional "
+    "vectors for search. Choose it for your documents with `hearth docs model {id}`; it cannot chat."
+)
+
+
 def _use_action(m: LibraryModel, st: ModelStatus) -> Action:
+    if m.kind == "embedding":
+        return Action(False, f"{m.name} is an embedding model, for your documents: choose a chat model to chat with.")
     if not m.installed:
         return Action(False, "Download it first." if m.source == "catalog" else f"The file is missing: {m.path}")
     if st.header_error:
