@@ -359,6 +359,7 @@ class FakeChatService:
         sampling: Sampling | None = None,
         route: Route | None = None,
         settings: ChatSettings | None = None,
+        augment: Any = None,
     ) -> FakeTurn:
         raise NotImplementedError("the scripted service keeps no branches; test edits with the real one")
 
@@ -369,6 +370,7 @@ class FakeChatService:
         sampling: Sampling | None = None,
         route: Route | None = None,
         settings: ChatSettings | None = None,
+        augment: Any = None,
     ) -> FakeTurn:
         raise NotImplementedError("the scripted service keeps no branches; test regenerate with the real one")
 

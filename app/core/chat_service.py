@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +44,7 @@ from store.limits import too_long_message
 if TYPE_CHECKING:
     from app.core.documents.retrieval import Augmented
     from store import ConversationChange, Store, TurnIds, TurnStart
+    from store.sources import Source
 
     # The retrieval flow's hook: (the person's message, the characters passages may take) -> the
     # message the model reads and what it found (app.core.documents.retrieval.Retriever.augment).
@@ -198,11 +199,17 @@ class ChatService:
         sampling: Sampling | None = None,
         route: Route | None = None,
         settings: ChatSettings | None = None,
+        augment: Augment | None = None,
     ) -> Turn:
         """Send `text` in place of the user message `message_id`: a new branch beside it with a
-        new answer; the old branch stays (store.branches)."""
+        new answer; the old branch stays (store.branches). `augment`: as for start_turn."""
         return await self._start(
-            lambda model: self.store.begin_edit(message_id, text, model), sampling, route, settings, text=text
+            lambda model: self.store.begin_edit(message_id, text, model),
+            sampling,
+            route,
+            settings,
+            text=text,
+            augment=augment,
         )
 
     async def start_regenerate(
@@ -212,11 +219,18 @@ class ChatService:
         sampling: Sampling | None = None,
         route: Route | None = None,
         settings: ChatSettings | None = None,
+        augment: Augment | None = None,
     ) -> Turn:
         """A new answer beside the answer `message_id`, with a fresh seed so it differs; the old
-        answer stays as a sibling branch."""
+        answer stays as a sibling branch. `augment`: passages for the question it answers, found
+        again (the files may have changed)."""
         return await self._start(
-            lambda model: self.store.begin_regenerate(message_id, model), sampling, route, settings, fresh_seed=True
+            lambda model: self.store.begin_regenerate(message_id, model),
+            sampling,
+            route,
+            settings,
+            fresh_seed=True,
+            augment=augment,
         )
 
     async def continue_message(
@@ -229,9 +243,18 @@ class ChatService:
     ) -> Turn:
         """Resume an interrupted, stopped or failed answer in the same message.
 
-        The stream yields only the new text; `Turn.prefix` is the text it continues.
+        The stream yields only the new text; `Turn.prefix` is the text it continues. An answer that
+        was given passages reads the same ones again, numbered as before (the stored question holds
+        only the person's words, and the text so far may cite [1]); its sources stay as stored.
         """
-        return await self._start(lambda model: self.store.begin_continue(message_id, model), sampling, route, settings)
+        sources = await self.store.sources(message_id)
+        return await self._start(
+            lambda model: self.store.begin_continue(message_id, model),
+            sampling,
+            route,
+            settings,
+            augment=_given_again(sources) if sources else None,
+        )
 
     async def _start(
         self,
@@ -256,9 +279,13 @@ class ChatService:
             sampling = dataclasses.replace(_sampling(sampling, settings), seed=secrets.randbits(31))
         continue_text = start.text if isinstance(start, Continuation) else ""
         history, augmented = start.history, None
-        if augment is not None and text is not None and history and history[-1][0] == "user":
-            augmented = await augment(text, self._passage_chars(remote))
-            history = [*history[:-1], ("user", augmented.prompt_text)]
+        # The question the answer is for: the last user message (the one sent, edited, or before
+        # the answer regenerated or continued). Its passages go with it in the prompt only.
+        asked = next((i for i in range(len(history) - 1, -1, -1) if history[i][0] == "user"), None)
+        if augment is not None and asked is not None:
+            question = text if text is not None else history[asked][1]
+            augmented = await augment(question, self._passage_chars(remote))
+            history = [*history[:asked], ("user", augmented.prompt_text), *history[asked + 1 :]]
             started_at += augmented.retrieval_ms / 1000  # command latency leaves retrieval out: it has its own
         turn = self._launch(
             start.ids,
@@ -271,9 +298,10 @@ class ChatService:
             settings=settings,
             summary=start.summary,
         )
-        turn.augmented = augmented
-        if augmented is not None:
-            self._keep_sources(start.ids, augmented)
+        # A continuation's passages are the ones it had: its sources and figures stay as stored.
+        turn.augmented = None if isinstance(start, Continuation) else augmented
+        if turn.augmented is not None:
+            self._keep_sources(start.ids, turn.augmented)
         return turn
 
     def _keep_sources(self, ids: TurnIds, augmented: Augmented) -> None:
@@ -510,3 +538,15 @@ def _check_text(text: str) -> None:
         raise InputError("bad_input", "Type a message first: an empty message cannot be sent.")
     if (problem := too_long_message(text)) is not None:
         raise InputError("message_too_long", problem)
+
+
+def _given_again(sources: Sequence[Source]) -> Augment:
+    """The passages an answer was given (store.sources), for the prompt of its continuation."""
+
+    async def augment(question: str, max_chars: int) -> Augmented:
+        from app.core.documents.retrieval import Augmented, as_found, with_passages
+
+        text, used = with_passages(question, as_found(sources), max_chars=max_chars)
+        return Augmented(text, used, 0.0, None)
+
+    return augment

@@ -41,6 +41,7 @@ __all__ = [
     "Augmented",
     "Retrieved",
     "Retriever",
+    "as_found",
     "source_label",
     "stored_sources",
     "with_passages",
@@ -181,6 +182,14 @@ def with_passages(message: str, passages: Sequence[Found], *, max_chars: int) ->
         "Where they help, answer from them and cite them by number, like [1]."
     )
     return f"{message}\n\n{intro}\n\n" + "\n\n".join(blocks), tuple(used)
+
+
+def as_found(sources: Sequence[Source]) -> list[Found]:
+    """Stored sources as passages again, in their order (a continued answer reads what it had)."""
+    return [
+        Found(0, s.path, s.page, s.heading, s.start, s.end, s.text, s.score, (), None, None)
+        for s in sorted(sources, key=lambda s: s.ordinal)
+    ]
 
 
 def stored_sources(augmented: Augmented) -> list[Source]:

@@ -268,7 +268,7 @@ class ConversationViewModel(QObject):
             message_id=last.message_id,
             reasoning=last.reasoning,
             siblings=last.siblings,
-            sources=last.sources,  # what the answer read before it stopped: a continuation retrieves nothing
+            sources=last.sources,  # a continuation reads the same passages again (ChatService.continue_message)
             retrieval_ms=last.retrieval_ms,
             retrieval_note=last.retrieval_note,
         )
@@ -280,7 +280,10 @@ class ConversationViewModel(QObject):
         shown; the old branch stays, one ◀ away. Raises the service's errors unchanged."""
         i = self._index_of(message_id, "user")
         route = await self._resolve_route()
-        turn = await self._service.start_edit(message_id, text, route=route, settings=self.chat_settings)
+        augment = self.documents.augment() if self.documents is not None else None  # as for a new message
+        turn = await self._service.start_edit(
+            message_id, text, route=route, settings=self.chat_settings, augment=augment
+        )
         self._messages[i:] = [
             MessageView(
                 role="user",
@@ -303,7 +306,10 @@ class ConversationViewModel(QObject):
                 raise InputError("bad_input", "There is no answer to regenerate yet.")
         i = self._index_of(message_id, "assistant")
         route = await self._resolve_route()
-        turn = await self._service.start_regenerate(message_id, route=route, settings=self.chat_settings)
+        augment = self.documents.augment() if self.documents is not None else None  # found again
+        turn = await self._service.start_regenerate(
+            message_id, route=route, settings=self.chat_settings, augment=augment
+        )
         new = turn.ids.assistant_message_id
         self._messages[i:] = [
             MessageView(
