@@ -142,6 +142,11 @@ class Documents:
         progress: (embedded, passages). When all have one the file is `indexed` (store.passages)."""
         return await self._write(_on(passages.write_vectors, file_id, model, tuple(vectors)))
 
+    async def embed_again_for(self, model: str) -> int:
+        """Files whose vectors another embedding model made are queued for `model` (store.passages);
+        how many."""
+        return await self._write(_on(passages.embed_again_for, model))
+
     async def remove_path(self, path: str, *, collection_id: int | None = None) -> list[int]:
         """Remove the file at `path`, or every file under it when it is a folder, from one
         collection or all: the file deleted on disk, or `hearth docs rm PATH`. A folder added

@@ -41,6 +41,7 @@ __all__ = [
     "TextMatches",
     "VectorMarks",
     "delete_passages_of",
+    "embed_again_for",
     "passage_rows",
     "passages_to_embed",
     "replace_passages",
@@ -142,6 +143,27 @@ def replace_passages(conn: Connection, file_id: int, passages: Sequence[PassageL
         (len(passages), file_id),
     )
     return len(passages)
+
+
+def embed_again_for(conn: Connection, model: str) -> int:
+    """Queue every file whose vectors another embedding model made to be embedded by `model` (the
+    person chose another one): their vectors go, their passages and full text stay, the files are
+    `chunked` again. Returns how many files were queued."""
+    others = [
+        int(fid)
+        for (fid,) in conn.exec_driver_sql(
+            "SELECT id FROM doc_file WHERE model IS NOT NULL AND model != ?", (model,)
+        ).all()
+    ]
+    for file_id in others:
+        conn.exec_driver_sql(
+            "DELETE FROM passage_vector WHERE passage_id IN (SELECT id FROM passage WHERE file_id = ?)", (file_id,)
+        )
+        conn.exec_driver_sql(
+            "UPDATE doc_file SET state = 'chunked', embedded = 0, model = NULL, indexed_at = NULL WHERE id = ?",
+            (file_id,),
+        )
+    return len(others)
 
 
 def write_vectors(

@@ -198,7 +198,7 @@ async def _start(
                 notes.append(info.template_note)
                 print(for_stream(sys.stderr)(f"hearth: note: {info.template_note}"), file=sys.stderr)
         sampling = chat.to_sampling(seed=args.seed)
-        augment = await _documents(args, store, notes) if getattr(args, "docs", None) else None
+        augment = await _documents(args, store, data_dir, notes) if getattr(args, "docs", None) else None
         if augment is not None and route.remote is not None:  # the person's files leave this computer: say so
             where = service.label(route.remote)
             print(
@@ -227,22 +227,22 @@ async def _start(
         return fail(e.message)
 
 
-async def _documents(args: argparse.Namespace, store: Store, notes: list[str]) -> Any:
+async def _documents(args: argparse.Namespace, store: Store, data_dir: Path, notes: list[str]) -> Any:
     """`--docs`: the retrieval hook for the turn, over the named collections (StoreError
-    no_such_collection names one that is not there), with the offline embedding model when it loads."""
+    no_such_collection names one that is not there), with the documents' embedding model when it loads."""
     from app.core.documents.retrieval import Retriever
     from app.core.documents.search import DocumentSearch
     from app.core.documents.vectors import VectorIndex
 
     names = [text_arg(n.strip(), "the collection name") for arg in args.docs for n in arg.split(",") if n.strip()]
     ids = [(await store.documents.collection_named(name)).id for name in names]
-    embedder = _embedder(notes)
+    embedder = _embedder(data_dir, notes)
     index, embed_query = None, None
     if embedder is not None:
         index = VectorIndex(embedder.model_name, embedder.dim)
 
         async def embed_query(text: str) -> Any:
-            return (await asyncio.to_thread(embedder.embed, [text]))[0]
+            return await asyncio.to_thread(embedder.embed_query, text)
 
     retriever = Retriever(DocumentSearch(store.documents, index), embed_query)
 
@@ -252,14 +252,14 @@ async def _documents(args: argparse.Namespace, store: Store, notes: list[str]) -
     return augment
 
 
-def _embedder(notes: list[str]) -> Any:
-    """The offline embedding model, or None (said once: passages are then found by their words)."""
-    from app.core.documents.embedding_model import default_embedding_model
-    from engine.embedder import Embedder
+def _embedder(data_dir: Path, notes: list[str]) -> Any:
+    """The documents' embedding model (embedders.py), or None (said once: passages are then found
+    by their words)."""
+    from app.core.documents.embedders import open_embedder
     from engine.errors import HearthError
 
     try:
-        return Embedder(default_embedding_model())
+        return open_embedder(data_dir)
     except HearthError as e:
         note = f"{e.message} Passages are found by their words alone."
         notes.append(note)

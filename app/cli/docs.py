@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.cli.docs_model import add_model_verb, run_model_verb
 from app.cli.support import fail, open_store, text_arg
 from app.cli.terminal import for_stream
 from app.core.documents.index_lock import IndexLock
@@ -40,7 +41,7 @@ __all__ = ["add_docs_parser", "run_docs"]
 
 def add_docs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     docs = sub.add_parser("docs", parents=[common], help="your documents: add, list, remove and search them")
-    verbs = docs.add_subparsers(dest="verb", metavar="{add,list,rm,search}")
+    verbs = docs.add_subparsers(dest="verb", metavar="{add,list,rm,search,model}")
     add = verbs.add_parser("add", parents=[common], help="index files and folders (returns when done)")
     add.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders are read recursively)")
     add.add_argument("--collection", default=DEFAULT_COLLECTION, help=f"default: {DEFAULT_COLLECTION}")
@@ -55,6 +56,7 @@ def add_docs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
     search.add_argument("--collection", help="search this collection only")
     search.add_argument("--limit", type=int, default=5, help="passages to show (default 5)")
     search.add_argument("--json", action="store_true", help="one JSON object")
+    add_model_verb(verbs, common)
     # Runs what is queued, then exits: what `add --background` starts.
     index = verbs.add_parser("index", parents=[common], help=argparse.SUPPRESS)
     index.add_argument("--quiet", action="store_true")
@@ -63,10 +65,10 @@ def add_docs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
 def run_docs(args: argparse.Namespace, data_dir: Path) -> int:
     verb = getattr(args, "verb", None)
     if verb is None:
-        return fail("say what to do: hearth docs add|list|rm|search (hearth docs --help)")
+        return fail("say what to do: hearth docs add|list|rm|search|model (hearth docs --help)")
     from store.errors import StoreError
 
-    writes = verb in ("add", "rm", "index")
+    writes = verb in ("add", "rm", "index") or (verb == "model" and args.model_id is not None)
     try:
         store = open_store(data_dir, read_only_ok=not writes)
     except StoreError as e:
@@ -152,7 +154,7 @@ async def _index(store: Any, data_dir: Path, *, quiet: bool) -> int:
             print("waiting for another Hearth process that is indexing this data folder…", file=sys.stderr)
         await asyncio.to_thread(lock.acquire, None)
     try:
-        embedder, note = _load_embedder()
+        embedder, note = _load_embedder(data_dir)
         if note and not quiet:
             print(f"hearth: note: {note}", file=sys.stderr)
         line = _ProgressLine(enabled=not quiet)
@@ -181,13 +183,12 @@ async def _index(store: Any, data_dir: Path, *, quiet: bool) -> int:
         lock.release()
 
 
-def _load_embedder() -> tuple[Any, str | None]:
-    """The offline embedding model, or None and why (search then works on full text alone)."""
-    try:
-        from app.core.documents.embedding_model import default_embedding_model
-        from engine.embedder import Embedder
+def _load_embedder(data_dir: Path) -> tuple[Any, str | None]:
+    """The documents' embedding model (embedders.py), or None and why (full-text search alone)."""
+    from app.core.documents.embedders import open_embedder
 
-        return Embedder(default_embedding_model()), None
+    try:
+        return open_embedder(data_dir), None
     except HearthError as e:
         return None, f"{e.message} Passages are indexed for full-text search only."
 
@@ -330,11 +331,11 @@ async def _search(args: argparse.Namespace, store: Any, data_dir: Path) -> int:
         return fail(f"--limit must be 1 or more, not {args.limit}")
     documents = store.documents
     ids = [(await documents.collection_named(args.collection)).id] if args.collection else None
-    embedder, note = _load_embedder()
+    embedder, note = _load_embedder(data_dir)
     vector, index = None, None
     if embedder is not None:
         try:
-            vector = (await asyncio.to_thread(embedder.embed, [query]))[0]
+            vector = await asyncio.to_thread(embedder.embed_query, query)
             index = VectorIndex(embedder.model_name, int(vector.shape[0]))
         finally:
             embedder.close()
@@ -385,4 +386,8 @@ async def _search(args: argparse.Namespace, store: Any, data_dir: Path) -> int:
     return 0
 
 
-_VERBS = {"add": _add, "index": _index_verb, "list": _list, "rm": _rm, "search": _search}
+async def _model(args: argparse.Namespace, store: Any, data_dir: Path) -> int:
+    return await run_model_verb(args, store, data_dir, _index, _start_background)
+
+
+_VERBS = {"add": _add, "index": _index_verb, "list": _list, "rm": _rm, "search": _search, "model": _model}

@@ -23,7 +23,6 @@ from engine.errors import HearthError
 
 if TYPE_CHECKING:
     from app.server.token import ServeToken
-    from engine.embedder import Embedder
 
 __all__ = ["run_serve"]
 
@@ -86,6 +85,7 @@ async def _serve(
     token: ServeToken | None,
     origins: tuple[str, ...],
 ) -> int:
+    from app.core.documents.embedders import chosen_embedding, open_embedder
     from app.core.documents.embedding_model import EMBEDDING_MODEL_NAME
     from app.core.errors import ServeError
     from app.core.providers import KeyStore, ProvidersFile
@@ -131,7 +131,15 @@ async def _serve(
             keeper=keeper,
         )
         saver = ApiSaver(data_dir)
-        embedding = EmbeddingModel(_load_embedder, EMBEDDING_MODEL_NAME)  # loaded on first use
+        try:
+            choice = chosen_embedding(data_dir, library)  # the documents' embedding model (embedders.py)
+        except HearthError as e:
+            return fail(e.message)
+        embedding = EmbeddingModel(  # loaded on first use, on the server's embedding thread
+            lambda: open_embedder(data_dir, library=library),
+            choice.model_id or EMBEDDING_MODEL_NAME,
+            query_prefix=choice.query_prefix,
+        )
         app = build_app(
             gateway,
             token=token.value if token is not None else None,
@@ -166,12 +174,3 @@ async def _serve(
         return 0
     finally:
         await engine.aclose()
-
-
-def _load_embedder() -> Embedder:
-    """The offline embedding model (checked by sha256, converted first if need be), loaded in
-    this process: on the server's embedding thread (app.server.embeddings), never its loop."""
-    from app.core.documents.embedding_model import default_embedding_model
-    from engine.embedder import Embedder
-
-    return Embedder(default_embedding_model())

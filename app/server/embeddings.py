@@ -54,8 +54,9 @@ class EmbeddingModel:
     """`load()`: makes the embedder (called once, on the worker thread; HearthError when it
     cannot). `name`: the model's id in /v1/models and in requests."""
 
-    def __init__(self, load: Callable[[], LoadedEmbedder], name: str) -> None:
+    def __init__(self, load: Callable[[], LoadedEmbedder], name: str, *, query_prefix: str = "") -> None:
         self.name = name
+        self._query_prefix = query_prefix  # the model's own, before a retrieval question (not /v1/embeddings')
         self._load = load
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="hearth-embed")
         self._embedder: LoadedEmbedder | None = None
@@ -110,7 +111,7 @@ class EmbeddingModel:
 
     async def embed_query(self, text: str) -> npt.NDArray[np.float32]:
         """One text's vector (retrieval's question)."""
-        vectors = (await self.embed([text])).vectors
+        vectors = (await self.embed([self._query_prefix + text])).vectors
         return np.asarray(vectors[0], dtype=np.float32)
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -281,3 +282,68 @@ def test_ask_with_docs_on_a_remote_route_says_the_passages_leave_and_sends_them_
     assert sent[0] == "When was the Fastnet lighthouse first lit?"  # without --docs nothing of the files leaves
     assert sent[1].startswith("When was the Fastnet lighthouse first lit?\n\n")
     assert "[1] lighthouse.md, § Lighthouses\n> # Lighthouses" in sent[1] and "> The Fastnet lighthouse" in sent[1]
+
+
+def test_docs_model_lists_the_embedding_models_and_a_new_choice_embeds_every_file_again(
+    library: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from app.core.documents.embedding_model import EMBEDDING_SHA256, default_embedding_model
+    from app.core.models.catalog import CATALOG_PATH
+
+    # The catalog with one more embedding model: the built-in file under another name, with prefixes.
+    gguf = default_embedding_model()
+    catalog = tmp_path / "models.toml"
+    catalog.write_text(
+        CATALOG_PATH.read_text(encoding="utf-8")
+        + f"""
+[[model]]
+id = "minilm-asked"
+name = "MiniLM with task prefixes"
+kind = "embedding"
+repo = "test/minilm"
+file = "minilm-asked.gguf"
+sha256 = "{EMBEDDING_SHA256}"
+size_bytes = {gguf.stat().st_size}
+parameters = 22700000
+quantisation = "F16"
+context_length = 512
+dimensions = 384
+license = "Apache-2.0"
+recommended_memory_gb = 0.5
+query_prefix = "search_query: "
+document_prefix = "search_document: "
+""",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "HEARTH_CATALOG": str(catalog)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app", "docs", *args, "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=env,
+        )
+
+    assert run("add", str(library)).returncode == 0
+    shown = json.loads(run("model", "--json").stdout)
+    assert shown["in_use"] == "built-in"
+    assert {m["id"]: m["installed"] for m in shown["models"]}["minilm-asked"] is False
+    r = run("model", "minilm-asked")  # not downloaded: refused, nothing changed
+    assert r.returncode == 2 and "hearth models pull minilm-asked" in r.stderr
+    assert json.loads(run("model", "--json").stdout)["in_use"] == "built-in"
+    r = run("model", "no-such-model")
+    assert r.returncode == 2 and "minilm-asked" in r.stderr and "Traceback" not in r.stderr
+    (data_dir / "models").mkdir(exist_ok=True)
+    shutil.copyfile(gguf, data_dir / "models" / "minilm-asked.gguf")  # as `hearth models pull` leaves it
+    r = run("model", "minilm-asked")
+    assert r.returncode == 0, r.stderr
+    assert "MiniLM with task prefixes" in r.stderr
+    embedded = {
+        f["model"] for c in json.loads(run("list", "--json").stdout)["collections"] for f in c["files"] if f["passages"]
+    }
+    assert embedded == {"minilm-asked"}  # every file embedded again by the chosen model
+    found = json.loads(run("search", "Which volcano is on Sicily?", "--json").stdout)
+    assert not found["text_only"] and "volcano.pdf" in found["hits"][0]["path"]
+    assert "vector" in found["hits"][0]["found_by"]  # by the new vectors too

@@ -1,7 +1,7 @@
 """Which collections a chat searches, and the retrieval hook its turns get (issue 25, item 1: "per
 chat, which collections it uses").
 
-`DocumentRetrieval` is one per window: it holds the offline embedding model for questions, loaded
+`DocumentRetrieval` is one per window: it holds the documents' embedding model for questions, loaded
 once, lazily, in a child process of its own (engine.embed_process: the window runs no llama.cpp
 code), started from a worker thread (asyncio.to_thread), and reused by every chat; if it cannot load,
 retrieval works on full text alone and says so. The first question's retrieval does not wait for
@@ -36,19 +36,12 @@ log = logging.getLogger(__name__)
 Augment = Callable[[str, int], Awaitable["Augmented"]]
 
 
-def _load_default() -> Any:
-    """The offline embedding model, run in a child process (engine.embed_process): the window
-    loads no native code of its own. Raises HearthError if it cannot load."""
-    from app.core.documents.embedding_model import default_embedding_model
-    from engine.embed_process import EmbedderProcess
-
-    return EmbedderProcess(default_embedding_model())
-
-
 class DocumentRetrieval:
     """Retrieval over the store's documents for every chat of a window."""
 
-    def __init__(self, documents: Documents, *, load_embedder: Callable[[], Any] = _load_default) -> None:
+    def __init__(self, documents: Documents, *, load_embedder: Callable[[], Any]) -> None:
+        """`load_embedder`: the documents' embedding model, loaded (embedders.open_embedder, in a
+        child process in the window); raises HearthError when it cannot."""
         self.documents = documents
         self._load_embedder = load_embedder
         self._embedder: Any = None
@@ -79,7 +72,7 @@ class DocumentRetrieval:
 
         def run() -> Any:
             with self._embed_lock:
-                return embedder.embed([text])[0]
+                return embedder.embed_query(text)
 
         return await asyncio.to_thread(run)
 

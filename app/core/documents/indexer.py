@@ -205,8 +205,11 @@ class Indexer:
 
     async def run(self) -> int:
         """Index every file that needs it (queued, or left half-done by any process), until none
-        is left or `stop()`; returns how many files were finished."""
+        is left or `stop()`; returns how many files were finished. Files another embedding model
+        made vectors for are embedded again first (the person chose this one: embedders.py)."""
         done = 0
+        if self._embedder is not None:
+            await self._documents.embed_again_for(self._embedder.model_name)
         total = len(await self._documents.files_needing_work(limit=1_000_000))
         while not self._stopping:
             work = await self._documents.files_needing_work(limit=50)
