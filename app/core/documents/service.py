@@ -24,7 +24,7 @@ the next start goes on from there. So Hearth stops using the CPU when its window
 The folders added to collections (here or by `hearth docs add`) are watched while the window runs
 (app.core.documents.watch): what changes in them is added again, or removed, and indexed by the
 same process. The watch starts with the window, takes in each folder added later, and stops on
-quit with the process.
+quit with the process; at start, what changed while no window ran is taken in the same way.
 
 Must not: import Qt, extract or embed in this process (the indexing process does), or stop a
 process it did not start (except one it had itself suspended before dying, named in index.suspended).
@@ -258,10 +258,26 @@ class DocumentsService:
 
     async def start(self) -> None:
         """At the window's start: resume a process a dead window left suspended, index what is
-        queued, and watch the folders added."""
+        queued, watch the folders added, and take in what changed in them while Hearth was closed
+        (in the background: the window does not wait for the walk)."""
         await asyncio.to_thread(self._resume_orphan)
         await self.ensure_indexing()
         await self._watch_folders()
+        task = asyncio.ensure_future(self._catch_up())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _catch_up(self) -> None:
+        """Each folder walked again, as the watch would have taken in its changes: new files join,
+        edited ones are indexed again, deleted ones leave. An unchanged file is known by its size
+        and time, unread."""
+        folders: dict[int, list[str]] = {}
+        for f in await self._documents.folders():
+            folders.setdefault(f.collection_id, []).append(f.path)
+        if folders and not self._closed:
+            from app.core.documents.watch import FolderChanges
+
+            await self._take_in([FolderChanges(cid, tuple(paths)) for cid, paths in folders.items()])
 
     async def ensure_indexing(self) -> IndexingState:
         """Start the indexing process if files are queued and no process is indexing."""

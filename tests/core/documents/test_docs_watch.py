@@ -210,3 +210,44 @@ def test_a_watched_folder_that_is_gone_is_no_error(
         await service.close()
 
     asyncio.run(main())
+
+
+def test_what_changed_while_hearth_was_closed_is_taken_in_at_start(
+    tmp_path: Path, store: Store, data_dir: Path
+) -> None:
+    notes = _notes(tmp_path)
+
+    async def main() -> None:
+        service = DocumentsService(store.documents, data_dir, command=NO_INDEXING)
+        await service.add([notes], "notes")
+        await _index(store)
+        await service.close()
+        before = await _files(store, "notes")
+        # While no window runs: an edit, a new file, a deleted one.
+        (notes / "otters.md").write_text("# Otters\n\nOtters crack shellfish open on stones.\n", encoding="utf-8")
+        (notes / "deep" / "hedgehogs.md").write_text("Hedgehogs roll into a ball.\n", encoding="utf-8")
+        (notes / "deep" / "badgers.txt").unlink()
+        service = DocumentsService(store.documents, data_dir, command=NO_INDEXING)
+        await service.start()
+
+        async def taken_in() -> bool:
+            files = await _files(store, "notes")
+            return set(files) == {"otters.md", "hedgehogs.md"} and files["otters.md"].state != "indexed"
+
+        await _until(taken_in)
+        await _index(store)
+        after = await _files(store, "notes")
+        assert _passages(store, after["otters.md"].id) == ["# Otters\n\nOtters crack shellfish open on stones."]
+        assert after["otters.md"].indexed_at != before["otters.md"].indexed_at
+        assert _passages(store, after["hedgehogs.md"].id) == ["Hedgehogs roll into a ball."]
+        await service.close()
+        # Nothing changed since: a start reads nothing again.
+        service = DocumentsService(store.documents, data_dir, command=NO_INDEXING)
+        await service.start()
+        await asyncio.sleep(0.5)
+        assert {n: (f.state, f.indexed_at) for n, f in (await _files(store, "notes")).items()} == {
+            n: (f.state, f.indexed_at) for n, f in after.items()
+        }
+        await service.close()
+
+    asyncio.run(main())
