@@ -74,6 +74,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "retrieval_p50_ms": ("max", 50.0, "retrieval added to TTFT (question embedded + hybrid search) p50 ≤ 50 ms"),
     "decode_while_indexing_ratio": ("min", 0.9, "decode tok/s while `hearth docs add` indexes ÷ quiet ≥ 0.9"),
     "decode_while_indexing_nice19_ratio": ("min", 0.9, "the same with the indexer at nice 19 ≥ 0.9"),
+    "decode_while_indexing_answer_marked_ratio": ("min", 0.9, "the same with the answer marked (indexing waits) ≥ 0.9"),
 }
 ISSUE_FILES, ISSUE_MB = 10_000, 100
 QUALITY_DIR = Path(__file__).resolve().parents[2] / "tests" / "bench" / "data"
@@ -326,6 +327,7 @@ def _targets(f: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "retrieval_p50_ms": f["search"]["retrieval"]["p50_ms"],
         "decode_while_indexing_ratio": f["decode"]["indexing_ratio"],
         "decode_while_indexing_nice19_ratio": f["decode"]["indexing_nice19_ratio"],
+        "decode_while_indexing_answer_marked_ratio": f["decode"]["indexing_answer_marked_ratio"],
     }
     out = {}
     for key, (way, limit, goal) in TARGETS.items():
@@ -359,15 +361,12 @@ def _describe(f: dict[str, Any]) -> list[str]:
         f"Decode ({d['model']}, {d['tokens']} tokens, medians of {d['runs']}): while `hearth docs add` indexes "
         f"{d['indexing_tokens_per_s']} tok/s against {d['indexing_quiet_tokens_per_s']} quiet around it "
         f"(ratio {d['indexing_ratio']}); indexer at nice 19 {d['indexing_nice19_tokens_per_s']} against "
-        f"{d['indexing_nice19_quiet_tokens_per_s']} ({d['indexing_nice19_ratio']})",
+        f"{d['indexing_nice19_quiet_tokens_per_s']} ({d['indexing_nice19_ratio']}); with the answer marked "
+        f"(the indexer waits between batches) {d['indexing_answer_marked_tokens_per_s']} against "
+        f"{d['indexing_answer_marked_quiet_tokens_per_s']} ({d['indexing_answer_marked_ratio']})",
     ]
-    if not (d["indexing_ran_throughout"] and d["indexing_nice19_ran_throughout"]):
+    if not all(d[f"{k}_ran_throughout"] for k in ("indexing", "indexing_nice19", "indexing_answer_marked")):
         lines.append("  note: the indexer finished before the answers did: give more --mb for a fair figure")
-    if d["indexing_ratio"] < 0.9:
-        lines.append(
-            "  note: a separate `hearth docs add` process does not yield to an answer: the window's pause hook "
-            "(indexing waits while an answer runs) is not wired across processes yet"
-        )
     if "missing" in q:
         lines.append(f"Quality: {q['missing']}")
     else:

@@ -10,9 +10,11 @@ whether it was still indexing when the condition ended is reported (a small corp
 first, and then the figure says little).
 
 The window suspends its own indexing process while an answer runs; a separate `hearth docs add`
-is not suspended, so these figures show what the OS scheduler alone gives the answer. Every
-indexing run now takes the lowest CPU priority itself (app/cli/docs.py), so the "normal"
-condition is at nice 19 too; the explicit one is kept to compare with older runs.
+is not the window's to suspend. The first two conditions show what the OS scheduler alone gives
+the answer (every indexing run now takes the lowest CPU priority itself, app/cli/docs.py, so the
+"normal" condition is at nice 19 too; the explicit one is kept to compare with older runs); the
+third marks the answer as the window and `hearth ask` do (app/core/documents/answering.py), so
+the indexer waits between two embedding batches for as long as the answer runs.
 
 Must not: import Qt, or index into a real data dir (the caller passes temp dirs).
 """
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.core.documents.answering import AnswerMark
 from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.events import Final
@@ -104,14 +107,22 @@ async def measure_decode_while_indexing(
         # Quiet runs before and after each condition: a shared machine's load drifts within minutes,
         # so each condition is compared with the quiet runs on either side of it.
         quiet = [await _rates(engine, runs, tokens, 100)]
-        for n, (name, nice) in enumerate((("indexing", False), ("indexing_nice19", True))):
+        conditions = (
+            ("indexing", False, False),
+            ("indexing_nice19", True, False),
+            ("indexing_answer_marked", True, True),
+        )
+        for n, (name, nice, marked) in enumerate(conditions):
             data_dir = work / name
             child = _start_indexer(corpus, data_dir, nice=nice)
+            mark = AnswerMark(data_dir)  # as the window and `hearth ask` mark their answers
             try:
                 started = await _await_embedding(child, data_dir / "hearth.db")
+                mark.set(marked)
                 rates = await _rates(engine, runs, tokens, 200 + 100 * n)
                 throughout = started and child.poll() is None
             finally:
+                mark.set(False)
                 _stop(child)
             quiet.append(await _rates(engine, runs, tokens, 400 + 100 * n))
             around = statistics.median(quiet[-2] + quiet[-1])
