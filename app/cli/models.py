@@ -1,6 +1,7 @@
 """`hearth models list | pull ID | verify ID | add PATH | rm ID | info ID|PATH`.
 
-The terminal face of app.models. Exit codes: 0 done, 1 the operation failed (network,
+The terminal face of app.models. The list marks each model's kind: a chat model, or an embedding
+model (for a person's documents, never loaded to chat). Exit codes: 0 done, 1 the operation failed (network,
 verification), 2 bad input (unknown id, not a model file, no confirmation), 130 stopped
 with Ctrl-C (a partial download is kept and resumes next time). A model file's metadata (its
 name, its template's notes) is untrusted: on a terminal its control characters are shown
@@ -96,7 +97,7 @@ def _list(library: ModelLibrary) -> int:
     from engine.fit import available_memory
 
     free = available_memory()
-    rows = [("ID", "NAME", "SIZE", "STATE")]
+    rows = [("ID", "NAME", "KIND", "SIZE", "STATE")]
     for m in library.models():
         if m.source == "bundled":
             state = "bundled" if m.installed else "bundled, missing (run the set-up again)"
@@ -113,12 +114,12 @@ def _list(library: ModelLibrary) -> int:
             state += " · " + (
                 f"needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free" if need > free * 0.8 else "fits in memory"
             )
-        rows.append((m.id, m.name, _gb(m.size_bytes) if m.size_bytes else "-", state))
+        rows.append((m.id, m.name, m.kind, _gb(m.size_bytes) if m.size_bytes else "-", state))
     shown = for_stream(sys.stdout)
-    rows = [(shown(a), shown(b), c, shown(d)) for a, b, c, d in rows]  # an added file's name is its metadata's
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    rows = [(shown(a), shown(b), k, c, shown(d)) for a, b, k, c, d in rows]  # an added file's name is its metadata's
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}")
     return 0
 
 
@@ -201,7 +202,10 @@ def _pull(library: ModelLibrary, model_id: str) -> int:
     library.record_download(model_id, download)
     resumed = f" (resumed from {_gb(download.resumed_from)})" if download.resumed_from else ""
     print(f"{model.name}: downloaded and verified{resumed}: {result['path']}", file=sys.stderr)
-    print(f"use it with: hearth --model {model_id}", file=sys.stderr)
+    if model.kind == "embedding":
+        print(f"use it for your documents with: hearth docs model {model_id}", file=sys.stderr)
+    else:
+        print(f"use it with: hearth --model {model_id}", file=sys.stderr)
     return 0
 
 
@@ -267,9 +271,14 @@ def _add(library: ModelLibrary, path: str) -> int:
 def _info(library: ModelLibrary, model: str, n_ctx: int) -> int:
     from engine.template import TEMPLATE_NAMES, choose_template
 
-    path = library.resolve(model)
+    path = library.resolve(model, kind=None)
     info = _read(path)
     _print_info(info, _fit(info, n_ctx))
+    known = library.by_path(path)
+    if known is not None and known.kind == "embedding" and known.entry is not None:
+        # Its vectors are for a person's documents: no chat template is ever applied to it.
+        print(f"{'Used for:':<16}your documents (embedding model, {known.entry.dimensions} dimensions)")
+        return 0
     choice = choose_template(
         info.chat_template,  # type: ignore[attr-defined]
         architecture=info.architecture,  # type: ignore[attr-defined]

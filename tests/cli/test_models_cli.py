@@ -2,7 +2,8 @@
 
 The test catalog (HEARTH_CATALOG) holds the bundled model and one downloadable entry whose
 file, on the local Hub server, is a copy of the bundled model: so a pulled model can be
-inspected and chatted with for real.
+inspected and chatted with for real; and an embedding model's entry (a few bytes on the Hub),
+which is pulled like any model and refused wherever a chat model is chosen.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from app.core.models.catalog import CATALOG_PATH
 
 PULLED_ID = "tiny-chat-q4_1"
 PULLED_FILE = "tiny-chat.Q4_1.gguf"
+EMBED_ID = "tiny-embed-q8_0"
+EMBED_FILE = "tiny-embed.Q8_0.gguf"
+EMBED_BYTES = b"GGUF" + bytes(range(256)) * 8  # pulled and verified, never loaded
 
 
 def catalog_text(data: bytes) -> str:
@@ -43,6 +47,23 @@ context_length = 8192
 license = "Apache-2.0"
 recommended_memory_gb = 1
 notes = "The bundled model, served by a local Hub for tests."
+
+[[model]]
+id = "{EMBED_ID}"
+name = "Tiny Embed (Q8_0)"
+kind = "embedding"
+repo = "hearth-test/tiny-embed-GGUF"
+file = "{EMBED_FILE}"
+sha256 = "{hashlib.sha256(EMBED_BYTES).hexdigest()}"
+size_bytes = {len(EMBED_BYTES)}
+parameters = 33400000
+quantisation = "Q8_0"
+context_length = 512
+dimensions = 384
+license = "MIT"
+recommended_memory_gb = 0.5
+query_prefix = "query: "
+notes = "An embedding model's entry, served by a local Hub for tests."
 """
 
 
@@ -53,7 +74,11 @@ def model_bytes(model_path: Path) -> bytes:
 
 @pytest.fixture
 def hub(model_bytes: bytes) -> HubServer:
-    with HubServer([HubFile("hearth-test/tiny-chat-GGUF", PULLED_FILE, model_bytes)]) as server:
+    files = [
+        HubFile("hearth-test/tiny-chat-GGUF", PULLED_FILE, model_bytes),
+        HubFile("hearth-test/tiny-embed-GGUF", EMBED_FILE, EMBED_BYTES),
+    ]
+    with HubServer(files) as server:
         yield server
 
 
@@ -81,10 +106,60 @@ def test_list_shows_the_catalog_with_states_and_fit(data_dir: Path, env: dict[st
     r = hearth("models", "list", data_dir=data_dir, env=env)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "SIZE", "STATE"]
+    assert lines[0].split() == ["ID", "NAME", "KIND", "SIZE", "STATE"]
     bundled = next(line for line in lines if line.startswith("smollm2-135m-instruct-q4_1"))
-    assert "bundled" in bundled and "98 MB" in bundled and "fits in memory" in bundled
+    assert "bundled" in bundled and "98 MB" in bundled and "fits in memory" in bundled and " chat " in bundled
     assert "not downloaded" in next(line for line in lines if line.startswith(PULLED_ID))
+    embed = next(line for line in lines if line.startswith(EMBED_ID))
+    assert " embedding " in embed and "not downloaded" in embed
+
+
+@pytest.mark.slow
+def test_an_embedding_model_is_pulled_like_any_model_and_pointed_at_the_documents(
+    data_dir: Path, env: dict[str, str]
+) -> None:
+    r = hearth("models", "pull", EMBED_ID, data_dir=data_dir, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (
+        "downloaded and verified" in r.stderr and f"for your documents with: hearth docs model {EMBED_ID}" in r.stderr
+    )
+    assert "hearth --model" not in r.stderr
+    assert (data_dir / "models" / EMBED_FILE).read_bytes() == EMBED_BYTES
+    embed = next(
+        line
+        for line in hearth("models", "list", data_dir=data_dir, env=env).stdout.splitlines()
+        if line.startswith(EMBED_ID)
+    )
+    assert "embedding" in embed and "downloaded" in embed
+    assert hearth("models", "verify", EMBED_ID, data_dir=data_dir, env=env).returncode == 0
+    # Named by its downloaded file's path, it is still no chat model.
+    r = hearth("ask", "hi", "--model", str(data_dir / "models" / EMBED_FILE), data_dir=data_dir, env=env)
+    assert r.returncode == 2 and f"{EMBED_ID} is an embedding model" in r.stderr
+    r = hearth("models", "rm", EMBED_ID, "--yes", data_dir=data_dir, env=env)
+    assert r.returncode == 0 and not (data_dir / "models" / EMBED_FILE).exists()
+
+
+@pytest.mark.slow
+def test_info_on_an_embedding_model_says_what_it_is_for(data_dir: Path, env: dict[str, str]) -> None:
+    from app.core.documents.embedding_model import default_embedding_model
+
+    (data_dir / "models").mkdir(parents=True)
+    shutil.copyfile(default_embedding_model(), data_dir / "models" / EMBED_FILE)  # a real BERT GGUF in its place
+    r = hearth("models", "info", EMBED_ID, data_dir=data_dir, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Architecture:   bert" in r.stdout
+    assert "Used for:       your documents (embedding model, 384 dimensions)" in r.stdout
+    assert "Chat used:" not in r.stdout
+
+
+@pytest.mark.slow
+def test_a_saved_embedding_model_is_not_chatted_with_the_bundled_one_is(data_dir: Path, env: dict[str, str]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "settings.json").write_text(f'{{"model": "{EMBED_ID}"}}')  # a hand-edited settings file
+    r = hearth("ask", "Hi", "--max-tokens", "2", "--json", data_dir=data_dir, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"{EMBED_ID} is an embedding model" in r.stderr and "Using the bundled model" in r.stderr
+    assert '"model": "SmolLM2 135M Instruct (Q4_1)"' in r.stdout
 
 
 def test_pull_verify_use_and_remove_a_model(data_dir: Path, env: dict[str, str], model_bytes: bytes) -> None:
@@ -189,6 +264,12 @@ def test_ctrl_c_stops_a_pull_and_keeps_the_part(
     assert any(partial.glob("*.part"))
 
 
+EMBEDDING_REFUSED = (
+    f"{EMBED_ID} is an embedding model, for your documents (hearth docs model {EMBED_ID}); "
+    "choose a chat model: hearth models list"
+)
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -197,8 +278,22 @@ def test_ctrl_c_stops_a_pull_and_keeps_the_part(
         (("models", "verify", PULLED_ID), "is not installed"),
         (("ask", "hi", "--model", PULLED_ID), "is not downloaded yet: run `hearth models pull tiny-chat-q4_1`"),
         (("ask", "hi", "--ctx", "10"), "Context length must be between 256"),
+        (("ask", "hi", "--model", EMBED_ID), EMBEDDING_REFUSED),
+        (("serve", "--model", EMBED_ID), EMBEDDING_REFUSED),
+        (("--model", EMBED_ID), EMBEDDING_REFUSED),  # the window
+        (("models", "template", EMBED_ID, "chatml"), EMBEDDING_REFUSED),
     ],
-    ids=["unknown-id", "rm-bundled", "verify-missing", "ask-not-downloaded", "bad-context"],
+    ids=[
+        "unknown-id",
+        "rm-bundled",
+        "verify-missing",
+        "ask-not-downloaded",
+        "bad-context",
+        "ask-embedding",
+        "serve-embedding",
+        "window-embedding",
+        "template-embedding",
+    ],
 )
 def test_bad_requests_get_a_clear_message_and_exit_2(
     data_dir: Path, env: dict[str, str], args: tuple[str, ...], words: str

@@ -240,6 +240,60 @@ def test_the_list_shows_states_and_fit_badges_and_the_bundled_models_real_metada
     assert pane.ctx.maximum() == 131072 and pane.ctx.value() == 8192
 
 
+EMBED = "tiny-embed-q8_0"
+EMBED_ENTRY = f"""
+[[model]]
+id = "{EMBED}"
+name = "Tiny Embed (Q8_0)"
+kind = "embedding"
+repo = "hearth-test/tiny-embed-GGUF"
+file = "tiny-embed.Q8_0.gguf"
+sha256 = "server"
+size_bytes = 46000000
+parameters = 22700000
+quantisation = "Q8_0"
+context_length = 512
+dimensions = 384
+license = "MIT"
+recommended_memory_gb = 0.5
+notes = "Finds passages."
+"""
+
+
+def test_an_embedding_model_is_listed_as_one_and_cannot_be_used_to_chat(
+    qtbot, loop, tmp_path: Path, data_dir: Path, payload: tuple[bytes, str], model_path: Path, service: ScriptedService
+) -> None:
+    from app.core.documents.embedding_model import default_embedding_model
+
+    toml = tmp_path / "models.toml"
+    toml.write_text(catalog_text(payload[1], len(payload[0])) + EMBED_ENTRY, encoding="utf-8")
+    library = ModelLibrary(data_dir, catalog=load_catalog(toml), bundled_path=model_path)
+    library.models_dir.mkdir(parents=True)
+    shutil.copyfile(default_embedding_model(), library.models_dir / "tiny-embed.Q8_0.gguf")  # a real BERT GGUF
+    vm = ModelManagerViewModel(library, SettingsFile(data_dir), service)
+    d = ModelManagerDialog(vm)
+    qtbot.addWidget(d)
+    d.show()
+    try:
+        qtbot.waitUntil(lambda: d.model.rowCount() == 4, timeout=10_000)
+        shown = rows(d)
+        assert shown[EMBED]["facts"].startswith("embedding model · ") and shown[EMBED]["state"] == "downloaded"
+        assert "embedding" not in str(shown[BUNDLED]["facts"])
+        select(qtbot, d, EMBED)
+        qtbot.waitUntil(lambda: header(d).get("Architecture") == "bert")  # its header is read like any model's
+        pane = d.details
+        assert pane.use_button.isVisible() and not pane.use_button.isEnabled()
+        assert "is an embedding model, for your documents" in pane.use_button.toolTip()
+        assert "384-dimensional vectors" in pane.notes.text() and pane.remove_button.isEnabled()
+        assert run(qtbot, vm.use(EMBED)) is False  # even asked directly, nothing is loaded or saved
+        assert service.loads == [] and "is an embedding model" in d.strip.text()
+        assert not (data_dir / "settings.json").exists()
+    finally:
+        run(qtbot, vm.shutdown(), timeout_ms=20_000)
+        qtbot.waitUntil(d.idle, timeout=20_000)
+        vm.deleteLater()
+
+
 def test_download_shows_progress_cancel_pauses_and_download_again_resumes_and_verifies(
     qtbot, dialog: ModelManagerDialog, vm: ModelManagerViewModel, hub: HubServer, library: ModelLibrary
 ) -> None:
