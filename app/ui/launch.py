@@ -24,7 +24,7 @@ from PySide6.QtCore import QSettings
 
 from app.core.chat_service import ChatService
 from app.core.documents.chat_documents import DocumentRetrieval
-from app.core.documents.embedders import open_embedder
+from app.core.documents.embedders import choice_stamp, open_embedder
 from app.core.documents.service import DocumentsService
 from app.core.jobs import JobWorker
 from app.core.model_state import ModelState
@@ -203,7 +203,9 @@ async def _serve(
         presets_vm = PresetsViewModel(PresetsFile(data_dir))  # new chats start from its default preset
         # The chats' passages; the embedding model loads on first use, in a child process.
         retrieval = DocumentRetrieval(
-            store.documents, load_embedder=lambda: open_embedder(data_dir, in_child=True, library=library)
+            store.documents,
+            load_embedder=lambda: open_embedder(data_dir, in_child=True, library=library),
+            choice=lambda: choice_stamp(data_dir),
         )
         vm = MainViewModel(
             service,

@@ -39,11 +39,18 @@ Augment = Callable[[str, int], Awaitable["Augmented"]]
 class DocumentRetrieval:
     """Retrieval over the store's documents for every chat of a window."""
 
-    def __init__(self, documents: Documents, *, load_embedder: Callable[[], Any]) -> None:
+    def __init__(
+        self, documents: Documents, *, load_embedder: Callable[[], Any], choice: Callable[[], object] = lambda: None
+    ) -> None:
         """`load_embedder`: the documents' embedding model, loaded (embedders.open_embedder, in a
-        child process in the window); raises HearthError when it cannot."""
+        child process in the window); raises HearthError when it cannot. `choice`: a stamp of the
+        data folder's choice of model (embedders.choice_stamp): when it changes (`hearth docs model`
+        in a terminal), the next question loads the chosen model, since the vectors are its."""
         self.documents = documents
         self._load_embedder = load_embedder
+        self._choice = choice
+        self._stamp = choice()
+        self._closing: set[asyncio.Future[None]] = set()  # models let go after another was chosen
         self._embedder: Any = None
         self._index: Any = None  # app.core.documents.vectors.VectorIndex, kept up with the store
         self._loading: asyncio.Task[None] | None = None
@@ -51,7 +58,18 @@ class DocumentRetrieval:
         self._embed_lock = threading.Lock()  # one embedding at a time: chats may retrieve at once
 
     def warm(self) -> None:
-        """Start loading the embedding model in a worker thread, once."""
+        """Start loading the embedding model in a worker thread, once (again after another was chosen)."""
+        stamp = self._choice()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            old, self._embedder, self._index, self.unavailable = self._embedder, None, None, None
+            if self._loading is not None and not self._loading.done():
+                self._loading.cancel()
+            self._loading = None
+            if old is not None:
+                closing = asyncio.ensure_future(asyncio.to_thread(old.close))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
         if self._loading is None and self.unavailable is None:
             self._loading = asyncio.ensure_future(self._load())
 

@@ -38,6 +38,7 @@ __all__ = [
     "DocumentEmbedder",
     "EmbeddingChoice",
     "catalog_choice",
+    "choice_stamp",
     "chosen_embedding",
     "open_embedder",
     "save_choice",
@@ -140,6 +141,15 @@ def _built_in() -> EmbeddingChoice:
     from app.core.documents.embedding_model import EMBEDDING_MODEL_NAME
 
     return EmbeddingChoice(None, f"{EMBEDDING_MODEL_NAME} (built in)", None)
+
+
+def choice_stamp(data_dir: Path) -> object:
+    """Changes when the data folder's choice does (another process ran `hearth docs model`)."""
+    try:
+        st = (data_dir / _FILE).stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def chosen_embedding(data_dir: Path, library: ModelLibrary | None = None) -> EmbeddingChoice:

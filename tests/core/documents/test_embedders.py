@@ -151,3 +151,35 @@ def test_the_choice_is_written_whole(library: ModelLibrary, tmp_path: Path) -> N
     save_choice(data, "minilm-asked", library)
     assert (data / "documents.json").read_text(encoding="utf-8") == '{"embedding_model": "minilm-asked"}'
     assert not list(data.glob(".documents-*"))  # no temporary file left behind
+
+
+def test_the_window_takes_up_a_model_chosen_in_a_terminal_at_the_next_question(
+    library: ModelLibrary, store: Store, tmp_path: Path
+) -> None:
+    from app.core.documents.chat_documents import DocumentRetrieval
+    from app.core.documents.embedders import choice_stamp
+
+    data = tmp_path / "data"
+    _install(library)
+    loaded: list[str] = []
+
+    def load() -> object:
+        e = open_embedder(data, library=library)
+        loaded.append(e.model_name)
+        return e
+
+    async def main() -> None:
+        retrieval = DocumentRetrieval(store.documents, load_embedder=load, choice=lambda: choice_stamp(data))
+        retrieval.warm()
+        assert retrieval._loading is not None
+        await retrieval._loading
+        save_choice(data, "minilm-asked", library)  # `hearth docs model minilm-asked`, elsewhere
+        await retrieval.augment([])("otters", 1000)  # this question: full text while the new one loads
+        assert retrieval._loading is not None
+        await retrieval._loading
+        assert retrieval._index.model == "minilm-asked"
+        retrieval.augment([])  # unchanged since: nothing loads again
+        await retrieval.close()
+
+    asyncio.run(main())
+    assert loaded == [EMBEDDING_MODEL_NAME, "minilm-asked"]
