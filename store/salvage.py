@@ -5,7 +5,11 @@ The new file gets this Hearth's schema (store.migrations), then each table's row
 order, in batches; a batch that hits a damaged page is retried row by row, and rows that
 cannot be read are counted and skipped. Messages whose conversation row was lost get a
 "Recovered conversation" again (their text is what matters); generation records whose
-message was lost are dropped. The new file passes the foreign key check the store relies on.
+message was lost are dropped. An answer's sources come along (what it read), and so does the
+document index (collections, folders, files, passages, vectors; the full-text index is rebuilt
+from the passages by its triggers): a file that lost passages or vectors is queued to be indexed
+again, so the next indexing run mends it. The new file passes the foreign key check the store
+relies on.
 """
 
 from __future__ import annotations
@@ -20,8 +24,19 @@ from store.migrations import migrate
 
 __all__ = ["SalvageReport", "salvage"]
 
-# Parents first, so children can be checked against what was saved.
-_TABLES = ("conversation", "message", "generation")
+# Parents first, so children can be checked against what was saved; (table, key it is read by).
+_TABLES = (
+    ("conversation", "id"),
+    ("message", "id"),
+    ("generation", "id"),
+    ("message_source", "rowid"),
+    ("collection", "id"),
+    ("conversation_collection", "rowid"),
+    ("doc_folder", "id"),
+    ("doc_file", "id"),
+    ("passage", "id"),
+    ("passage_vector", "id"),
+)
 _BATCH = 200
 _GIVE_UP_AFTER = 5000  # unreadable rowids in a row: the rest of the table is beyond reach
 
@@ -46,18 +61,19 @@ def salvage(source: Path, dest: Path) -> SalvageReport:
     try:
         dst.execute("PRAGMA foreign_keys = OFF")  # checked once at the end, orphans removed
         dst.execute("BEGIN")
-        for table in _TABLES:
+        for table, key in _TABLES:
             columns = [r[1] for r in dst.execute(f"PRAGMA table_info({table})")]
             try:
                 have = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
             except sqlite3.DatabaseError:
                 have = set()
             common = [c for c in columns if c in have]
-            if "id" not in common:
+            if not common or (key == "id" and "id" not in common):  # a table this file never had
                 report.copied[table], report.unreadable[table] = 0, 0
                 continue
-            report.copied[table], report.unreadable[table] = _copy(src, dst, table, common)
+            report.copied[table], report.unreadable[table] = _copy(src, dst, table, common, key)
         _drop_orphans(dst, report)
+        _mend_documents(dst)
         dst.execute("COMMIT")
     finally:
         src.close()
@@ -65,9 +81,12 @@ def salvage(source: Path, dest: Path) -> SalvageReport:
     return report
 
 
-def _copy(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, cols: list[str]) -> tuple[int, int]:
-    select = f"SELECT {', '.join(cols)} FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
-    insert = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+def _copy(
+    src: sqlite3.Connection, dst: sqlite3.Connection, table: str, cols: list[str], key: str = "id"
+) -> tuple[int, int]:
+    names = ", ".join(f'"{c}"' for c in cols)
+    select = f"SELECT {key}, {names} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?"
+    insert = f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})"
     last, copied, unreadable, misses = 0, 0, 0, 0
     while misses < _GIVE_UP_AFTER:
         try:
@@ -77,18 +96,18 @@ def _copy(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, cols: li
         if rows is not None:
             if not rows:
                 break
-            dst.executemany(insert, rows)
+            dst.executemany(insert, [row[1:] for row in rows])
             copied += len(rows)
             last, misses = rows[-1][0], 0
             continue
-        # A damaged page in this batch: step over it one id at a time.
+        # A damaged page in this batch: step over it one key at a time.
         last += 1
         try:
-            row = src.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE id = ?", (last,)).fetchone()
+            row = src.execute(f"SELECT {key}, {names} FROM {table} WHERE {key} = ?", (last,)).fetchone()
         except sqlite3.DatabaseError:
             row, unreadable, misses = None, unreadable + 1, misses + 1
         if row is not None:
-            dst.execute(insert, row)
+            dst.execute(insert, row[1:])
             copied, misses = copied + 1, 0
     return copied, unreadable
 
@@ -107,3 +126,32 @@ def _drop_orphans(dst: sqlite3.Connection, report: SalvageReport) -> None:
     report.orphans["generation"] = dst.execute(
         "DELETE FROM generation WHERE message_id NOT IN (SELECT id FROM message)"
     ).rowcount
+    # What an answer read, and the document index, without what they belong to.
+    orphaned = {
+        "message_source": "message_id NOT IN (SELECT id FROM message)",
+        "conversation_collection": "conversation_id NOT IN (SELECT id FROM conversation) "
+        "OR collection_id NOT IN (SELECT id FROM collection)",
+        "doc_folder": "collection_id NOT IN (SELECT id FROM collection)",
+        "doc_file": "collection_id NOT IN (SELECT id FROM collection)",
+        "passage": "file_id NOT IN (SELECT id FROM doc_file)",
+        "passage_vector": "passage_id NOT IN (SELECT id FROM passage)",
+    }
+    for table, where in orphaned.items():
+        report.orphans[table] = dst.execute(f"DELETE FROM {table} WHERE {where}").rowcount
+
+
+def _mend_documents(dst: sqlite3.Connection) -> None:
+    """A file that lost passages is extracted again (queued); one that lost vectors is embedded
+    again from where they stop (`embedding`), as after a kill -9."""
+    dst.execute(
+        "UPDATE doc_file SET state = 'queued', passages = 0, embedded = 0, model = NULL, indexed_at = NULL "
+        "WHERE state IN ('indexed', 'chunked', 'embedding') "
+        "AND passages != (SELECT count(*) FROM passage p WHERE p.file_id = doc_file.id)"
+    )
+    dst.execute(
+        "UPDATE doc_file SET state = 'embedding', indexed_at = NULL, "
+        "embedded = (SELECT count(*) FROM passage_vector v JOIN passage p ON p.id = v.passage_id "
+        "WHERE p.file_id = doc_file.id) "
+        "WHERE state = 'indexed' AND embedded != (SELECT count(*) FROM passage_vector v "
+        "JOIN passage p ON p.id = v.passage_id WHERE p.file_id = doc_file.id)"
+    )
