@@ -2,7 +2,7 @@
 
 The window runs no llama.cpp code in its own process (docs/architecture.md#processes: a crash in
 native code must not take the window down), yet a chat that uses documents embeds each question.
-`EmbedderProcess` has Embedder's face (`model_name`, `dim`, `embed`, `close`) and runs it in a
+`EmbedderProcess` has Embedder's face (`model_name`, `dim`, `embed`, `embed_batches`, `close`) and runs it in a
 spawned child that ends with its parent (engine.parent_watch), driven over a pipe, one call at a
 time. The child loads the model once (about 0.3 s with all-MiniLM-L6-v2); a question then costs
 its embedding (a few milliseconds) and a pickled array of 384 floats.
@@ -17,15 +17,18 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.errors import EngineError, ModelLoadError
+
+if TYPE_CHECKING:
+    from engine.embedder import EmbeddedBatch
 
 __all__ = ["EmbedderProcess"]
 
@@ -55,7 +58,10 @@ def _serve(conn: Connection, parent_pid: int, path: str, n_threads: int | None) 
             embedder.close()
             return
         try:
-            conn.send(("vectors", embedder.embed(texts)))
+            if isinstance(texts, tuple):  # ("batches", texts): with each batch's token counts
+                conn.send(("batches", list(embedder.embed_batches(texts[1]))))
+            else:
+                conn.send(("vectors", embedder.embed(texts)))
         except EngineError as e:
             conn.send(("error", e.code, e.message))
 
@@ -109,20 +115,28 @@ class EmbedderProcess:
         )
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        vectors: npt.NDArray[np.float32] = self._ask(list(texts))
+        return vectors
+
+    def embed_batches(self, texts: Sequence[str]) -> Iterator[EmbeddedBatch]:
+        """As Embedder.embed_batches (the vectors with each batch's token counts), all at once."""
+        batches: list[EmbeddedBatch] = self._ask(("batches", list(texts)))
+        return iter(batches)
+
+    def _ask(self, request: object) -> Any:
         with self._lock:
             if self._conn is None:
                 self._start()
             assert self._conn is not None
             try:
-                self._conn.send(list(texts))
+                self._conn.send(request)
             except OSError:
                 self._stop()
                 raise EngineError("embed_failed", "The embedding model's process was gone; it starts again.") from None
             answer = self._receive(_CALL_TIMEOUT_S, "an embedding")
             if answer[0] == "error":
                 raise EngineError(answer[1], answer[2])
-            vectors: npt.NDArray[np.float32] = answer[1]
-            return vectors
+            return answer[1]
 
     @property
     def pid(self) -> int | None:

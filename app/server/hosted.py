@@ -10,7 +10,10 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from app.core.documents.embedders import chosen_embedding, open_embedder
+from app.core.documents.embedding_model import EMBEDDING_MODEL_NAME
 from app.core.providers import KeyStore, ProvidersFile
+from app.server.embeddings import EmbeddingModel
 from app.server.gateway import Gateway, LocalModelEntry
 from app.server.guard import allowed_origins
 from app.server.http import build_app
@@ -19,6 +22,7 @@ from app.server.running import RunningServer
 from app.server.saving import ApiSaver
 from app.server.token import ServeToken, server_token
 from engine.client import AsyncEngine
+from engine.errors import HearthError
 from store import Store
 
 __all__ = ["HostedServer", "start_hosted"]
@@ -27,8 +31,10 @@ __all__ = ["HostedServer", "start_hosted"]
 class HostedServer:
     """`url` is where clients go; `token` what they send, kept where `token_kept` says (for the person)."""
 
-    def __init__(self, server: RunningServer, gateway: Gateway, token: ServeToken) -> None:
-        self._server, self._gateway = server, gateway
+    def __init__(
+        self, server: RunningServer, gateway: Gateway, token: ServeToken, embedding: EmbeddingModel | None = None
+    ) -> None:
+        self._server, self._gateway, self._embedding = server, gateway, embedding
         self.url = server.url
         self.token, self.token_kept = token.value, token.kept
 
@@ -36,6 +42,8 @@ class HostedServer:
         """Stop listening, then let the last answers' saves land."""
         await self._server.stop()
         await self._gateway.drain()
+        if self._embedding is not None:
+            self._embedding.close()
 
 
 async def start_hosted(
@@ -61,7 +69,31 @@ async def start_hosted(
         return LocalModelEntry(*now) if now is not None else None
 
     gateway = Gateway(engine, local_entry, providers, keys, Metrics())
-    app = build_app(gateway, token=token.value, host=host, origins=origins, saver=ApiSaver(data_dir, store))
+    # The documents' embedding model, in a child process (the window runs no native code itself),
+    # loaded on the first request that needs it. A broken choice leaves the chat endpoints serving.
+    try:
+        choice = chosen_embedding(data_dir)
+    except HearthError:
+        embedding = None
+    else:
+        embedding = EmbeddingModel(
+            lambda: open_embedder(data_dir, in_child=True),
+            choice.model_id or EMBEDDING_MODEL_NAME,
+            query_prefix=choice.query_prefix,
+        )
+    app = build_app(
+        gateway,
+        token=token.value,
+        host=host,
+        origins=origins,
+        saver=ApiSaver(data_dir, store),
+        embedding=embedding,
+    )
     server = RunningServer(app, host, port)
-    await server.start()
-    return HostedServer(server, gateway, token)
+    try:
+        await server.start()
+    except BaseException:
+        if embedding is not None:
+            embedding.close()
+        raise
+    return HostedServer(server, gateway, token, embedding)

@@ -319,3 +319,53 @@ def test_without_the_embedding_model_embeddings_get_503_saying_why(tmp_path: Pat
         assert "embedding" in error["message"] and s.metrics()["embeddings"]["by_state"] == {"failed": 1}
     finally:
         s.stop()
+
+
+@pytest.mark.slow
+def test_the_windows_own_server_embeds_through_a_child_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The window runs no llama.cpp code itself: its server's /v1/embeddings uses the embedding
+    # model in a child process, and gives what `hearth serve` gives.
+    import asyncio
+
+    from serve_process import TOKEN, free_port
+
+    from app.core.paths import db_path
+    from app.core.providers import KeyStore, ProvidersFile
+    from app.server.hosted import start_hosted
+    from engine.client import AsyncEngine
+    from store import Store
+
+    monkeypatch.setenv("HEARTH_SERVE_TOKEN", TOKEN)
+    port = free_port()
+    texts = ["Sea otters hold hands while they sleep.", "Sourdough needs a starter."]
+
+    async def asked() -> httpx.Response:
+        store, engine = Store.open(db_path(tmp_path)), AsyncEngine()
+        hosted = await start_hosted(
+            engine=engine,
+            local=lambda: None,
+            store=store,
+            data_dir=tmp_path,
+            providers=ProvidersFile(tmp_path),
+            keys=KeyStore(),
+            host="127.0.0.1",
+            port=port,
+        )
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+            ) as c:
+                return await c.post("/v1/embeddings", json={"model": MODEL, "input": texts})
+        finally:
+            await hosted.stop()
+            await engine.aclose()
+            store.close()
+
+    r = asyncio.run(asked())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
+    with Embedder(default_embedding_model(), n_threads=1) as e:
+        want = e.embed(texts)
+    assert got.shape == (2, 384) and np.allclose(got, want, atol=1e-4)
+    assert body["model"] == MODEL and body["usage"]["prompt_tokens"] > 10

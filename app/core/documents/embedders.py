@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from app.core.models.library import ModelLibrary
+    from engine.embedder import EmbeddedBatch
 
 __all__ = [
     "BUILT_IN",
@@ -65,6 +66,8 @@ class _Loaded(Protocol):
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
 
+    def embed_batches(self, texts: Sequence[str]) -> Iterator[EmbeddedBatch]: ...
+
     def close(self) -> None: ...
 
 
@@ -81,8 +84,8 @@ class DocumentEmbedder:
         self.model_name = choice.model_id or inner.model_name
         self.dim = inner.dim
 
-    def embed_batches(self, texts: Sequence[str]) -> Any:
-        return self.inner.embed_batches(texts)  # type: ignore[attr-defined]  # in-process Embedder only
+    def embed_batches(self, texts: Sequence[str]) -> Iterator[EmbeddedBatch]:
+        return self.inner.embed_batches(texts)
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         prefix = self.choice.document_prefix
