@@ -108,6 +108,7 @@ class ChatBackend(Protocol):
         sampling: Sampling | None = ...,
         route: Route | None = ...,
         settings: ChatSettings | None = ...,
+        augment: Augment | None = ...,
     ) -> TurnHandle: ...
 
     async def start_regenerate(
@@ -117,6 +118,7 @@ class ChatBackend(Protocol):
         sampling: Sampling | None = ...,
         route: Route | None = ...,
         settings: ChatSettings | None = ...,
+        augment: Augment | None = ...,
     ) -> TurnHandle: ...
 
 

@@ -10,9 +10,10 @@ progress. The store's per-file states are the persisted queue: a quit or a kill 
 most one batch, and the next `run` (any process) resumes each file at its first passage
 without a vector. An unchanged file is never read again; a changed one is indexed alone.
 
-Between two batches `run` awaits `pause()`: the window passes one that waits while a person's
-answer is being generated (indexing yields the CPU within one batch, tens of milliseconds with
-the default model); `stop()` ends the run after the batch in hand, for a quick quit.
+Between two batches, and before reading each file, `run` awaits `pause()`: every indexing run
+passes one that waits while a person's answer is being generated in any Hearth process
+(answering.py: indexing yields the CPU within one batch, tens of milliseconds with the default
+model); `stop()` ends the run after the batch in hand, for a quick quit.
 
 One process indexes a data dir at a time (`IndexLock`, a file lock beside the database): two
 would embed the same passages twice.
@@ -231,6 +232,8 @@ class Indexer:
     async def _index_file(self, file: FileRow, resume_at: int | None, done: int, total: int) -> None:
         path = Path(file.path)
         if resume_at is None:
+            if self._pause is not None:  # reading and splitting a file costs CPU too: not during an answer
+                await self._pause()
             self._on_progress(Progress(done, total, file.path, "extracting"))
             await self._documents.set_file_state(file.id, "extracting")
             result = await asyncio.to_thread(self._extractor.extract, path)

@@ -74,7 +74,7 @@ def test_a_stopped_run_keeps_its_batches_and_the_next_goes_on_from_there(
     async def pause() -> None:  # what the window passes: it waits while a person's answer runs
         nonlocal pauses
         pauses += 1
-        if pauses == 3:
+        if pauses == 4:  # before reading the file, then before each batch
             indexer.stop()  # a quit: the batch in hand is finished and kept
 
     indexer = Indexer(store.documents, extractor, embedder, pause=pause)
@@ -86,7 +86,7 @@ def test_a_stopped_run_keeps_its_batches_and_the_next_goes_on_from_there(
     assert asyncio.run(rest.run()) == 1
     (done,) = asyncio.run(store.documents.files(half.collection_id))
     assert done.state == "indexed" and done.embedded == done.passages == half.passages
-    assert pauses == 3  # awaited before each batch of the first run
+    assert pauses == 4  # awaited before reading the file and before each batch of the first run
 
 
 def test_a_file_whose_name_is_not_utf8_is_named_and_skipped_and_the_rest_indexed(
