@@ -271,3 +271,22 @@ def test_paging_up_lays_out_everything_as_tall_as_drawn_in_one_go(qtbot) -> None
     assert 0 <= extra <= 3 * len(messages)  # each seam between batches adds at most 3 px
     ys = [paged.cursorRect(QTextCursor(h)).top() for h in paged._heads[-3:]]
     assert ys == sorted(ys) and ys[-1] - ys[0] > 40  # the newest messages are laid out, in order
+
+
+def test_copying_across_batches_put_above_copies_what_is_shown(qtbot) -> None:
+    # Batches sit in frames, and Qt keeps empty blocks around frames: a copy took them as blank
+    # lines. Copied text is the same however the conversation came to be drawn.
+    messages = _varied(30)
+    texts = []
+    for tail in (4, len(messages)):
+        v = TranscriptView()
+        qtbot.addWidget(v)
+        v.resize(800, 600)
+        v.show()
+        v.show_messages(messages, tail=tail)
+        assert v.scroll_to_message(1)
+        v.selectAll()
+        texts.append(v.createMimeDataFromSelection().text())
+    paged, whole = texts
+    assert paged == whole
+    assert not paged.startswith("\n") and "\n\n\n" not in paged

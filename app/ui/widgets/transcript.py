@@ -20,7 +20,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QMimeData, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
 from app.ui.theme import colours
 from app.ui.widgets.answer_body import AnswerBody
 from app.ui.widgets.code_colouring import CodeColouring
+from app.ui.widgets.copied_text import copied_text
 from app.ui.widgets.jump_to_latest import JumpToLatest
 from app.ui.widgets.link_guard import LinkGuard
 from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK, collapsed_block
@@ -149,12 +150,16 @@ class TranscriptView(QTextEdit):
         self._older = list(messages[:-tail]) if len(messages) > tail else []
         cursor = QTextCursor(self.document())
         cursor.beginEditBlock()  # one layout pass at the end, not one per insert
+        frame = None
         if self._older:  # in a frame like each batch put above it later: one spacing at every seam
             cursor.setBlockFormat(collapsed_block())
-            cursor.insertFrame(QTextFrameFormat())
+            frame = cursor.insertFrame(QTextFrameFormat())
         for m in messages[-tail:]:
             self._heads.append(self._render(cursor, m).block())
             self._views.append(m)
+        if frame is not None:  # the block Qt keeps after it: empty until a new message takes it
+            cursor.setPosition(frame.lastPosition() + 1)
+            cursor.setBlockFormat(collapsed_block())
         cursor.endEditBlock()
         self._scroll_to_end()
         self.latest.hide()
@@ -383,6 +388,15 @@ class TranscriptView(QTextEdit):
                     lambda _=False, a=action, mid=m.message_id: self.action_requested.emit(a, mid)
                 )
         menu.exec(event.globalPos())
+
+    def createMimeDataFromSelection(self) -> QMimeData:
+        """Copy: Qt's rich text, and the plain text without the empty blocks Qt keeps around frames
+        (a selection across a batch of older messages put above gained blank lines)."""
+        rich = super().createMimeDataFromSelection()  # Qt's own: its text() is made from the selection
+        data = QMimeData()
+        data.setHtml(rich.html())
+        data.setText(copied_text(self.textCursor()))
+        return data
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         href = self.anchorAt(event.position().toPoint())
