@@ -15,9 +15,10 @@ from app.cli.main import main as cli_main
 
 def _window(**kwargs: Any) -> int:
     from app.server.hosted import start_hosted
+    from app.server.shared_host import host_engine
     from app.ui.launch import run_window
 
-    return run_window(**kwargs, start_server=start_hosted)
+    return run_window(**kwargs, start_server=start_hosted, share_engine=host_engine)
 
 
 def _serve(*args: Any) -> int:

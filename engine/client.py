@@ -40,6 +40,7 @@ from engine.commands import (
     Summary,
     UnloadModel,
 )
+from engine.engine_thread import EngineThread
 from engine.errors import EngineUnavailable, ModelLoadError
 from engine.events import (
     Cancelled,
@@ -220,9 +221,14 @@ class GenerationStream:
 class AsyncEngine:
     """asyncio face of the engine process. Create and use it on the event loop's thread."""
 
-    def __init__(self, *, on_model_event: Callable[[EngineEvent], None] | None = None) -> None:
+    def __init__(
+        self, *, on_model_event: Callable[[EngineEvent], None] | None = None, in_process: bool = False
+    ) -> None:
+        """`in_process`: the actor runs in a thread here (engine.engine_thread), for remote replies
+        only: a process attached to another Hearth's shared engine needs no model of its own."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._proc: EngineProcess | None = None
+        self._in_process = in_process
+        self._proc: EngineProcess | EngineThread | None = None
         self._streams: dict[int, GenerationStream] = {}
         self._loads: list[tuple[str, asyncio.Future[ModelInfo]]] = []  # (path, future), in send order
         self._unloads: list[asyncio.Future[None]] = []
@@ -252,11 +258,13 @@ class AsyncEngine:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop() if self._loop is None else self._loop
         if self._proc is None or not self._proc.alive:
-            self._proc = EngineProcess(self._from_thread)
+            self._proc = EngineThread(self._from_thread) if self._in_process else EngineProcess(self._from_thread)
             self._proc.start()
 
     async def load(self, cmd: LoadModel) -> ModelInfo:
         """Load (or switch to) a model; raises ModelLoadError with a message for a person."""
+        if self._in_process:
+            raise EngineUnavailable("no_local_model", "This process answers through another Hearth's engine only.")
         self._loop = asyncio.get_running_loop()
         self.start()
         assert self._proc is not None
@@ -333,7 +341,7 @@ class AsyncEngine:
             self._stuck = True
             self._proc.kill()  # its death notice ends the other streams and clears the model
 
-    def detach(self) -> EngineProcess | None:
+    def detach(self) -> EngineProcess | EngineThread | None:
         """On the loop's thread: forget the engine process and hand it back for `stop()`,
         which blocks (it joins the process) and so belongs in a worker thread."""
         proc, self._proc = self._proc, None

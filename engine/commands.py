@@ -96,6 +96,9 @@ class RemoteSpec:
     between_tokens_timeout_s: float = 60.0
     max_retries: int = 3
     session: str = ""  # the provider's own conversation id from an earlier turn (Dify), if any
+    # A Unix socket that reaches base_url's server: another Hearth process's shared engine
+    # (app.core.engine_share). None: over the network, as usual.
+    uds: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

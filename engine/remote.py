@@ -118,7 +118,10 @@ class RemoteProvider:
         # httpx's read timeout bounds each wait for bytes. Until the response headers arrive
         # that wait is part of the wait for the first text, so it starts as the first-text
         # timeout; `_once` sets it to the between-chunks timeout once the headers are in.
-        self._client = httpx.Client(timeout=httpx.Timeout(spec.first_token_timeout_s, connect=spec.connect_timeout_s))
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(spec.first_token_timeout_s, connect=spec.connect_timeout_s),
+            transport=httpx.HTTPTransport(uds=spec.uds) if spec.uds else None,
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Every Hearth process a test starts keeps its engine to itself: one test's `hearth ask` must
+# never answer through another test's window or server (app.core.engine_share). The tests of
+# sharing turn it on for their own processes, each with a share folder of its own.
+os.environ["HEARTH_NO_SHARE"] = "1"
 
 from app.core.paths import default_model_path
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from app.core.settings import LoadSettings
 if TYPE_CHECKING:  # imported when a command runs: `hearth --help` stays fast
     from app.core.chat_service import ChatService
     from app.core.chat_settings import ChatSettings
+    from app.core.engine_share import HostInfo
     from app.core.turn import Turn, TurnOutcome
     from store import Store
 
@@ -147,13 +149,15 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         store = open_store(data_dir)
     except StoreError as e:
         return fail(e.message)
-    engine = AsyncEngine()
+    host = await asyncio.to_thread(_shared_host, args, model, library)
+    # Attached to another Hearth's engine: no engine process here (the reply is I/O), no model.
+    engine = AsyncEngine(in_process=host is not None)
     service = ChatService(store, engine, templates=library.template_for)
     mark = AnswerMark(data_dir)  # indexing in any other process waits while this one answers
     try:
         mark.set(True)
         notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
-        started = await _start(args, prompt, data_dir, model, service, store, notes)
+        started = await _start(args, prompt, data_dir, model, service, store, notes, host)
         if isinstance(started, int):
             return started
         turn, route, chat = started
@@ -174,6 +178,7 @@ async def _start(
     service: ChatService,
     store: Store,
     notes: list[str],
+    host: tuple[HostInfo, str] | None = None,
 ) -> tuple[Turn, Route, ChatSettings] | int:
     """The command path: route, the chat's settings, load the local model if it answers, save
     the rows, start the stream. An exit code (after saying why) when it cannot."""
@@ -183,6 +188,10 @@ async def _start(
 
     try:
         route = await _route(args, data_dir, store)
+        if host is not None and route.remote is None:  # the model is loaded in another Hearth: use it
+            from app.core.engine_share import host_route
+
+            route = Route(host_route(*host), None, None)
         chat = await _chat_settings(args, data_dir, store, route)
         if route.remote is None:
             s = args.settings
@@ -199,7 +208,7 @@ async def _start(
                 print(for_stream(sys.stderr)(f"hearth: note: {info.template_note}"), file=sys.stderr)
         sampling = chat.to_sampling(seed=args.seed)
         augment = await _documents(args, store, data_dir, notes) if getattr(args, "docs", None) else None
-        if augment is not None and route.remote is not None:  # the person's files leave this computer: say so
+        if augment is not None and route.remote is not None and route.remote.uds is None:  # files leave: say so
             where = service.label(route.remote)
             print(
                 for_stream(sys.stderr)(
@@ -476,3 +485,19 @@ def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict
 def _retrieval_metric(turn: Any) -> dict[str, float]:
     augmented = getattr(turn, "augmented", None)
     return {} if augmented is None else {"retrieval_ms": round(augmented.retrieval_ms, 2)}
+
+
+def _shared_host(args: argparse.Namespace, model: Path, library: ModelLibrary) -> tuple[HostInfo, str] | None:
+    """Another Hearth process (the window, `hearth serve`) running this model now, to attach to
+    instead of loading a second copy; None: this answer loads its own (a provider answers,
+    --no-share or HEARTH_NO_SHARE, no host, or the host runs another model)."""
+    from app.core.engine_share import attachable
+
+    if args.provider or getattr(args, "no_share", False):
+        return None
+    if os.environ.get("HEARTH_NO_SHARE"):
+        return None
+    entry = library.by_path(model)
+    model_id = entry.id if entry is not None else model.stem.lower()
+    info = attachable(model_id)
+    return (info, model_id) if info is not None else None

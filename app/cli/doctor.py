@@ -99,6 +99,24 @@ def _llama_lines(llama: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sharing_line(s: dict[str, Any]) -> str:
+    if not s.get("supported"):
+        return "not on this system (each Hearth process loads its own model)"
+    if s.get("problem"):
+        return f"off: {s['problem']}"
+    host = s.get("host")
+    off = " (HEARTH_NO_SHARE is set here: this process's commands load their own)" if s.get("off") else ""
+    if not host:
+        return f"none running: the first window or `hearth serve` hosts it ({s.get('folder')}){off}"
+    queue = (
+        f"; {host['answering']} answering now, {host['answered']} answered for other processes"
+        if host.get("answered") is not None
+        else ""
+    )
+    minutes = max(1, round(host["uptime_s"] / 60))
+    return f"{host['front_end']} (pid {host['pid']}) runs {host['model']} for {minutes} min{queue}{off}"
+
+
 def format_report(r: DoctorReport) -> str:
     h, m, d = r.hearth, r.machine, r.data
     db = d["database"]
@@ -123,6 +141,7 @@ def format_report(r: DoctorReport) -> str:
     else:
         lines.append("  database    none yet (made at the first start)")
     lines.append(f"  free disk   {_size(d['free_disk'])}")
+    lines += ["", "Shared engine", f"  {_sharing_line(r.sharing)}"]
     lines += ["", "Models on disk"]
     for mod in r.models:
         state = "" if mod["installed"] else " — MISSING"

@@ -143,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
     ask.add_argument(
+        "--no-share",
+        action="store_true",
+        help="load the model in an engine of its own, even when the window or `hearth serve` runs it "
+        "(HEARTH_NO_SHARE=1 does the same for every command)",
+    )
+    ask.add_argument(
         "--provider",
         metavar="NAME",
         help="answer with a remote provider (see `hearth providers`) instead of the local model",
@@ -157,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "suite",
         nargs="?",
-        choices=("stream", "scale", "render", "context", "threads", "serve", "docs"),
+        choices=("stream", "scale", "render", "context", "threads", "serve", "docs", "share"),
         default="stream",
         help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
         "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
@@ -319,6 +325,13 @@ def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Pa
             threads=args.threads,
             as_json=args.json,
         )
+    if args.suite == "share":
+        from app.cli.bench_share import run_share_bench
+
+        return run_share_bench(
+            model=model, runs=args.runs or 5, tokens=args.tokens if args.tokens != 256 else 64,
+            threads=args.threads, as_json=args.json,
+        )  # fmt: skip
     if args.suite == "docs":
         from app.cli.bench_docs import run_docs_bench
 

@@ -43,3 +43,8 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "Requests from any other page are refused",
     )
     p.add_argument("--no-local", action="store_true", help="serve the providers only: load no local model")
+    p.add_argument(
+        "--no-share",
+        action="store_true",
+        help="keep the engine to this server: `hearth ask` and other windows load their own (HEARTH_NO_SHARE=1)",
+    )

@@ -405,6 +405,8 @@ class ChatService:
         """What the generation record names as its model."""
         if remote is None:
             return self.model_name
+        if remote.uds is not None:  # another Hearth's engine (app.core.engine_share): the model itself
+            return remote.name
         return f"{remote.name}: {remote.model}" if remote.model else remote.name
 
     def _require_engine(self) -> None:

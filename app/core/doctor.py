@@ -57,6 +57,7 @@ class DoctorReport:
     models: list[dict[str, Any]]
     llama: dict[str, Any]
     findings: list[Finding] = field(default_factory=list)
+    sharing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,7 @@ class DoctorReport:
             "data": self.data,
             "models": self.models,
             "llama_cpp": self.llama,
+            "sharing": self.sharing,
             "findings": [dataclasses.asdict(f) for f in self.findings],
         }
 
@@ -333,4 +335,45 @@ def diagnose(data_dir: Path, *, model: Path | None = None, n_threads: int | None
                 "This CPU has AMX; Hearth's llama.cpp leaves its AMX kernels out (they crash) and uses AVX-512.",
             )
         )
-    return DoctorReport(hearth, machine, data, models, llama, findings)
+    return DoctorReport(hearth, machine, data, models, llama, findings, _sharing())
+
+
+def _sharing() -> dict[str, Any]:
+    """Whether a process hosts the shared engine (app.core.engine_share): which, its model, its queue."""
+    import os
+
+    from app.core.engine_share import live_host, share_dir, sharing_supported, uptime
+    from app.core.errors import ServeError
+
+    out: dict[str, Any] = {"supported": sharing_supported(), "off": bool(os.environ.get("HEARTH_NO_SHARE"))}
+    if not out["supported"]:
+        return out
+    try:
+        out["folder"] = str(share_dir())
+    except ServeError as e:
+        out["problem"] = e.message
+        return out
+    info = live_host()
+    if info is None:
+        out["host"] = None
+        return out
+    host: dict[str, Any] = {
+        "pid": info.pid,
+        "front_end": info.front_end,
+        "model": info.model_id,
+        "uptime_s": round(uptime(info)),
+    }
+    try:
+        import httpx
+
+        with httpx.Client(transport=httpx.HTTPTransport(uds=info.socket), timeout=2.0) as client:
+            metrics = client.get("http://localhost/metrics").json()
+            served = client.get("http://localhost/v1/models").json()
+        host["answering"] = metrics.get("running", 0)
+        host["answered"] = metrics.get("requests", 0)
+        local = [m["id"].removeprefix("local/") for m in served.get("data", []) if m.get("id", "").startswith("local/")]
+        host["model"] = local[0] if local else "no model loaded now"  # the window may have switched
+    except (httpx.HTTPError, ValueError, AttributeError):
+        host["answering"] = host["answered"] = None
+    out["host"] = host
+    return out

@@ -16,7 +16,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.core.models import ModelLibrary
 from engine.errors import HearthError
@@ -160,6 +160,7 @@ async def _serve(
             else f"send the token `hearth serve --show-token` prints; it is kept {token.kept}"
         )
         print(f"hearth: serving {served} at {server.url} ({auth}); Ctrl-C stops", file=sys.stderr, flush=True)
+        shared = await _share(args, engine, local, model, data_dir)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -167,6 +168,8 @@ async def _serve(
         try:
             await stop.wait()
         finally:
+            if shared is not None:
+                await shared.stop()
             await server.stop()
             await gateway.drain()  # the last answers' saves
             saver.close()
@@ -174,3 +177,32 @@ async def _serve(
         return 0
     finally:
         await engine.aclose()
+
+
+async def _share(args: Any, engine: Any, local: Any, model: Path, data_dir: Path) -> Any:
+    """Host the loaded model for this user's other Hearth processes (app.server.shared_host), unless
+    --no-local, --no-share or HEARTH_NO_SHARE, or another process hosts already. Said on stderr."""
+    import os
+
+    from app.core.errors import ServeError
+    from app.core.providers import KeyStore, ProvidersFile
+    from app.server.shared_host import host_engine
+    from engine.wire import load_formats
+
+    if local is None or getattr(args, "no_share", False) or os.environ.get("HEARTH_NO_SHARE"):
+        return None
+    entry = (local.id, str(model), local.n_ctx)
+    try:
+        shared = await host_engine(
+            engine=engine,
+            local=lambda: entry,
+            providers=ProvidersFile(data_dir, set(load_formats())),
+            keys=KeyStore(),
+            front_end="serve",
+        )
+    except ServeError as e:
+        print(f"hearth: note: not sharing the engine with other Hearth processes: {e}", file=sys.stderr, flush=True)
+        return None
+    if shared is not None:
+        print(f"hearth: other Hearth processes of yours use this engine ({shared.socket})", file=sys.stderr, flush=True)
+    return shared

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -22,15 +23,18 @@ __all__ = ["RunningServer"]
 
 
 class RunningServer:
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    """On host:port, or on a Unix socket at `uds` (made 0600: this user only; a file there is
+    replaced, so the caller must hold the right to it: app.core.engine_share's lock)."""
+
+    def __init__(self, app: Any, host: str, port: int, *, uds: str | None = None) -> None:
+        self.host, self.port, self.uds = host, port, uds
         self._app = app
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"unix:{self.uds}" if self.uds else f"http://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
         import uvicorn
@@ -40,6 +44,21 @@ class RunningServer:
             def capture_signals(self) -> Iterator[None]:  # the host process owns its signals
                 yield
 
+        sock = self._bind_unix() if self.uds else self._bind_tcp()
+        sock.setblocking(False)
+        config = uvicorn.Config(
+            self._app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        )
+        self._server = _Hosted(config)
+        self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                sock.close()
+                error = self._task.exception()
+                raise ServeError("cannot_serve", f"The server stopped while starting: {error}")
+            await asyncio.sleep(0.01)
+
+    def _bind_tcp(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -53,18 +72,22 @@ class RunningServer:
                 f"Cannot listen on {self.host}:{self.port}: {e.strerror or e}. Is another program (or "
                 "another Hearth) using that port?",
             ) from None
-        sock.setblocking(False)
-        config = uvicorn.Config(
-            self._app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
-        )
-        self._server = _Hosted(config)
-        self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                sock.close()
-                error = self._task.exception()
-                raise ServeError("cannot_serve", f"The server stopped while starting: {error}")
-            await asyncio.sleep(0.01)
+        return sock
+
+    def _bind_unix(self) -> socket.socket:
+        assert self.uds is not None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.uds)
+            sock.bind(self.uds)
+            # 0600 at once (its folder is 0700 too, so no other user reaches it even before this).
+            os.chmod(self.uds, 0o600)
+            sock.listen(128)
+        except OSError as e:
+            sock.close()
+            raise ServeError("cannot_serve", f"Cannot listen on {self.uds}: {e.strerror or e}.") from None
+        return sock
 
     async def wait(self) -> None:
         """Until it stops (stop(), or the task ends)."""

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings
 
@@ -86,9 +88,12 @@ def run_window(
     settings_file: SettingsFile | None = None,
     chat_template: str | None = None,
     start_server: StartServer | None = None,
+    share_engine: ShareEngine | None = None,
 ) -> int:
     """Show the chat window until it is closed. Returns the process exit code.
     `start_server`: app.server.hosted.start_hosted (app.main hands it in); None: no serving.
+    `share_engine`: app.server.shared_host.host_engine: once the model is loaded, this user's other
+    Hearth processes (`hearth ask`) use the window's engine; None: not shared.
 
     2: no display to open a window on (the message on stderr says what to do instead);
     1: the database could not be opened; 0: closed normally.
@@ -123,6 +128,7 @@ def run_window(
                 prefs,
                 chat_template,
                 start_server,
+                share_engine,
             ),
             loop_factory=lambda: loop,
         )
@@ -184,6 +190,7 @@ async def _serve(
     prefs: QSettings,
     chat_template: str | None = None,
     start_server: StartServer | None = None,
+    share_engine: ShareEngine | None = None,
 ) -> int:
     try:
         store = await _open_store(db_path(data_dir))
@@ -249,6 +256,7 @@ async def _serve(
         # The first code block of a language would otherwise load its lexer mid-stream (5-120 ms).
         threading.Thread(target=warm_up, name="hearth-lexers", daemon=True).start()
         loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
+        sharing = asyncio.ensure_future(_share(share_engine, loading, engine, service, library, providers_file, keys))
         jobs.start()
         try:
             await documents.start()  # what a quit or a crash left queued
@@ -266,6 +274,7 @@ async def _serve(
         vm.watch_conversations()  # what `hearth ask`, imports, other windows and the server save
         await closed
         report.target = None
+        await _unshare(sharing)  # first: new answers from other processes go elsewhere
         if serving is not None:
             await serving.shutdown()
         await jobs.close()
@@ -280,6 +289,47 @@ async def _serve(
         # Both block briefly (joining the engine process, draining queued writes): off the loop.
         await engine.aclose()
         await asyncio.to_thread(store.close)
+
+
+ShareEngine = Callable[..., Awaitable[Any]]
+
+
+async def _share(
+    share_engine: ShareEngine | None,
+    loading: asyncio.Future[None],
+    engine: AsyncEngine,
+    service: ChatService,
+    library: ModelLibrary,
+    providers: ProvidersFile,
+    keys: KeyStore,
+) -> Any:
+    """Once the model is loaded: host the engine for this user's other Hearth processes, unless
+    HEARTH_NO_SHARE or another process hosts already (then nothing: the window works as before)."""
+    if share_engine is None or os.environ.get("HEARTH_NO_SHARE"):
+        return None
+    await asyncio.shield(loading)
+
+    def local() -> tuple[str, str, int] | None:
+        info = service.model_info
+        if info is None:
+            return None
+        entry = library.by_path(info.path)
+        return (entry.id if entry is not None else Path(info.path).stem.lower(), info.path, info.n_ctx)
+
+    try:
+        return await share_engine(engine=engine, local=local, providers=providers, keys=keys, front_end="window")
+    except Exception:  # the window works without it
+        log.exception("sharing the engine with other Hearth processes failed")
+        return None
+
+
+async def _unshare(sharing: asyncio.Future[Any]) -> None:
+    if not sharing.done():
+        sharing.cancel()
+        return
+    host = None if sharing.cancelled() or sharing.exception() is not None else sharing.result()
+    if host is not None:
+        await host.stop()
 
 
 async def _reopen_last(window: MainWindow, store: Store) -> None:

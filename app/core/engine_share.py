@@ -1,0 +1,204 @@
+"""One engine per machine: where a host's socket is, who hosts, and whether a host is alive.
+
+The first Hearth process that loads the local model with sharing on (the window, `hearth serve`)
+hosts its engine: it serves the OpenAI-compatible API on a Unix socket in this user's runtime
+folder (`<runtime>/hearth/engine.sock`, folder 0700, socket 0600: no other user can connect),
+holds `engine.lock` (an OS file lock: it goes with the process, also by kill -9) and describes
+itself in `engine.json` (pid, model, front-end). A later process (`hearth ask`) attaches when
+the host runs the model it wants, instead of loading a second copy.
+
+Stale files (a host killed with kill -9 leaves its socket and its description) are told by the
+lock: a socket nobody holds the lock for is dead, and the next host replaces it. Two processes
+starting at once race for the lock, so there is one host, never two.
+
+Where: $HEARTH_SHARE_DIR (tests), else $XDG_RUNTIME_DIR/hearth, else a folder of this user's in
+the temporary folder. A folder another user owns, or one others may write, is refused: a socket
+there could be someone else's. Windows (named pipes) is not built: sharing is off there.
+Must not: import Qt or app.server (the host's server is app.server.shared_host), or connect to
+anything but the socket it names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import stat
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from filelock import FileLock, Timeout
+
+from app.core.errors import ServeError
+from engine.commands import RemoteSpec
+
+__all__ = ["HostInfo", "HostLock", "attachable", "host_route", "live_host", "share_dir", "sharing_supported"]
+
+SOCKET = "engine.sock"
+LOCK = "engine.lock"
+INFO = "engine.json"
+_CONNECT_TIMEOUT_S = 0.5
+
+FrontEnd = Literal["window", "serve"]
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """What a host says about itself: its process, the model its engine runs, and where."""
+
+    pid: int
+    front_end: FrontEnd
+    model_id: str
+    model_path: str
+    n_ctx: int
+    started_at: float
+    socket: str = ""
+
+
+def sharing_supported() -> bool:
+    return sys.platform != "win32" and hasattr(socket, "AF_UNIX")
+
+
+def share_dir() -> Path:
+    """This user's folder for the shared engine, made 0700 if need be. ServeError when it is not
+    safe (owned by another user, or open to others)."""
+    given = os.environ.get("HEARTH_SHARE_DIR")
+    if given:
+        folder = Path(given)
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        folder = Path(os.environ["XDG_RUNTIME_DIR"]) / "hearth"
+    else:
+        folder = Path(tempfile.gettempdir()) / f"hearth-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.lstat()
+    except OSError as e:
+        raise ServeError("share_dir", f"Cannot use {folder} for the shared engine: {e.strerror or e}.") from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise ServeError(
+            "share_dir",
+            f"{folder} is not a private folder of yours (owner, or permissions {stat.filemode(st.st_mode)}): "
+            "Hearth will not share its engine through it. Remove it, or set HEARTH_SHARE_DIR to a folder only "
+            "you can open.",
+        )
+    return folder
+
+
+class HostLock:
+    """The host's lock: held for as long as it hosts; freed by the OS when it dies."""
+
+    def __init__(self, folder: Path) -> None:
+        self._lock = FileLock(str(folder / LOCK), thread_local=False, mode=0o600)
+
+    def acquire(self) -> bool:
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release()
+
+    def held_elsewhere(self) -> bool:
+        if not self.acquire():
+            return True
+        self.release()
+        return False
+
+
+def write_info(folder: Path, info: HostInfo) -> None:
+    """The host's description, written whole (0600)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".engine-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(asdict(info), f)
+        os.replace(tmp, folder / INFO)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def clear(folder: Path) -> None:
+    """A host that stops (or the next one, over a dead host's files): socket and description go."""
+    for name in (SOCKET, INFO):
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+
+
+def read_info(folder: Path) -> HostInfo | None:
+    try:
+        raw = json.loads((folder / INFO).read_text(encoding="utf-8"))
+        return HostInfo(**raw)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(_CONNECT_TIMEOUT_S)
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def live_host(folder: Path | None = None) -> HostInfo | None:
+    """The host running now, if any, with its socket's path; a dead host's files are removed."""
+    if not sharing_supported():
+        return None
+    try:
+        folder = folder or share_dir()
+    except ServeError:
+        return None
+    path = folder / SOCKET
+    if not path.exists():
+        return None
+    info = read_info(folder)
+    if info is not None and _answers(path):
+        return HostInfo(**{**asdict(info), "socket": str(path)})
+    if not HostLock(folder).held_elsewhere():  # nobody hosts: what is there is a dead host's
+        clear(folder)
+    return None
+
+
+def uptime(info: HostInfo) -> float:
+    return max(0.0, time.time() - info.started_at)
+
+
+def attachable(model_id: str, folder: Path | None = None) -> HostInfo | None:
+    """The live host, when its engine has the model `model_id` loaded now (asked over its socket:
+    the window may have switched models since it started hosting); None otherwise."""
+    info = live_host(folder)
+    if info is None:
+        return None
+    import httpx
+
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=info.socket), timeout=2.0) as client:
+            served = client.get("http://localhost/v1/models").json()
+        ids = {m.get("id") for m in served.get("data", []) if isinstance(m, dict)}
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return info if f"local/{model_id}" in ids else None
+
+
+def host_route(info: HostInfo, model_id: str) -> RemoteSpec:
+    """How to reach the host's model: its API over its socket, named as the model itself (the
+    answer's record says the model, not a provider). No retries: a host that is gone is said at once."""
+    return RemoteSpec(
+        name=model_id,
+        wire="openai",
+        base_url="http://localhost/v1",
+        model=f"local/{model_id}",
+        uds=info.socket,
+        max_retries=0,
+        first_token_timeout_s=600.0,  # waiting in the host's queue behind other answers
+    )

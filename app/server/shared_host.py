@@ -1,0 +1,90 @@
+"""Hosting this process's engine for the other Hearth processes of this user (issue 26).
+
+`host_engine` serves the same OpenAI-compatible API as `hearth serve` on the Unix socket that
+app.core.engine_share names, backed by this process's engine and its loaded model: requests from
+every front-end go to the one engine, which answers local generations one at a time in the
+order they arrive. No token: the socket is 0600 in a 0700 folder, so only this user reaches it;
+the Host and Origin guard stays (a browser cannot reach a Unix socket anyway). Attached
+processes save their own conversations, so the host saves nothing for them.
+
+It hosts only while it holds the lock: a second window or `hearth serve` finds a live host and
+does not start (returns None). `stop()` (at quit) removes the socket and the description first,
+so a new client never connects to a host that is going away.
+Must not: import Qt, or save anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+from app.core.engine_share import SOCKET, FrontEnd, HostInfo, HostLock, clear, live_host, share_dir, write_info
+from app.core.providers import KeyStore, ProvidersFile
+from app.server.gateway import Gateway, LocalModelEntry
+from app.server.http import build_app
+from app.server.metrics import Metrics
+from app.server.running import RunningServer
+from engine.client import AsyncEngine
+
+__all__ = ["SharedHost", "host_engine"]
+
+
+class SharedHost:
+    def __init__(self, server: RunningServer, gateway: Gateway, lock: HostLock, folder: str) -> None:
+        self._server, self._gateway, self._lock, self._folder = server, gateway, lock, folder
+        self.socket = server.uds or ""
+
+    async def stop(self) -> None:
+        from pathlib import Path
+
+        clear(Path(self._folder))  # new clients go elsewhere from now on
+        await self._server.stop()
+        await self._gateway.drain()
+        self._lock.release()
+
+
+async def host_engine(
+    *,
+    engine: AsyncEngine,
+    local: Callable[[], tuple[str, str, int] | None],
+    providers: ProvidersFile,
+    keys: KeyStore,
+    front_end: FrontEnd,
+) -> SharedHost | None:
+    """Host `engine` on the shared socket; None when another process hosts already. `local`: the
+    loaded model's (id, path, context) now, or None. ServeError when the share folder is unsafe."""
+    folder = await asyncio.to_thread(share_dir)
+    lock = HostLock(folder)
+    if not await asyncio.to_thread(lock.acquire):
+        return None
+    try:
+        await asyncio.to_thread(live_host, folder)  # a dead host's leftovers go
+
+        def local_entry() -> LocalModelEntry | None:
+            now = local()
+            return LocalModelEntry(now[0], now[2]) if now is not None else None
+
+        gateway = Gateway(engine, local_entry, providers, keys, Metrics())
+        app = build_app(gateway, token=None, host="127.0.0.1")
+        server = RunningServer(app, "127.0.0.1", 0, uds=str(folder / SOCKET))
+        now = local()
+        # Described before the socket appears: whoever finds the socket finds who is behind it.
+        write_info(
+            folder,
+            HostInfo(
+                pid=os.getpid(),
+                front_end=front_end,
+                model_id=now[0] if now else "",
+                model_path=now[1] if now else "",
+                n_ctx=now[2] if now else 0,
+                started_at=time.time(),
+            ),
+        )
+        await server.start()
+    except BaseException:
+        clear(folder)
+        lock.release()
+        raise
+    return SharedHost(server, gateway, lock, str(folder))

@@ -1,0 +1,164 @@
+"""One engine per machine (issue 26): `hearth serve` hosts its engine on a Unix socket only this
+user can open, and `hearth ask` answers through it instead of loading a second copy; --no-share
+and HEARTH_NO_SHARE keep a private engine; a host killed with kill -9 leaves files the next
+process replaces. Real processes on the bundled model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serve_process import Served
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
+
+
+@pytest.fixture
+def share_dir() -> Iterator[Path]:
+    # Short: a Unix socket's path has a limit of about 100 bytes, and pytest's tmp paths are long.
+    with tempfile.TemporaryDirectory(prefix="hs-", dir="/tmp") as d:
+        folder = Path(d) / "share"
+        yield folder
+
+
+def _env(share_dir: Path, **extra: str) -> dict[str, str]:
+    # Empty, not absent: Served lays this over the test run's own environment, which sets it.
+    return {**os.environ, "HEARTH_NO_SHARE": "", "HEARTH_SHARE_DIR": str(share_dir), **extra}
+
+
+def _ask(data_dir: Path, share_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", "ask", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(share_dir, **env),
+    )
+
+
+def _engine_children(pid: int) -> list[int]:
+    """The engine processes a process spawned (each a python with multiprocessing's spawn)."""
+    import psutil
+
+    return [c.pid for c in psutil.Process(pid).children(recursive=True) if "spawn" in " ".join(c.cmdline())]
+
+
+def test_ask_answers_through_the_running_servers_engine_and_keeps_its_own_conversation(
+    tmp_path: Path, share_dir: Path
+) -> None:
+    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    try:
+        sock = share_dir / "engine.sock"
+        deadline = time.monotonic() + 30
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sock.exists(), served.output()
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600 and stat.S_IMODE(share_dir.stat().st_mode) == 0o700
+        info = json.loads((share_dir / "engine.json").read_text())
+        assert info["pid"] == served.proc.pid and info["front_end"] == "serve"
+
+        ask_data = tmp_path / "ask-data"
+        r = _ask(ask_data, share_dir, "Say hello.", "--json", "--max-tokens", "8", "--temperature", "0")
+        assert r.returncode == 0, r.stderr
+        shared = json.loads(r.stdout)
+        assert shared["text"] and shared["model"] == "smollm2-135m-instruct-q4_1"
+        # Its own store has the conversation; the server's has none of it.
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "show",
+                str(shared["conversation_id"]),
+                "--json",
+                "--data-dir",
+                str(ask_data),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(share_dir),
+        )
+        assert shown.returncode == 0 and "Say hello." in shown.stdout and shared["text"] in shown.stdout
+        doctor = subprocess.run(
+            [sys.executable, "-m", "app", "doctor", "--json", "--data-dir", str(ask_data)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_env(share_dir),
+        )
+        host = json.loads(doctor.stdout)["sharing"]["host"]
+        assert host["pid"] == served.proc.pid and host["front_end"] == "serve"
+        assert host["model"] == "smollm2-135m-instruct-q4_1" and host["answered"] >= 1
+        # The same question with an engine of its own gives the same greedy answer.
+        private = _ask(
+            tmp_path / "private-data",
+            share_dir,
+            "Say hello.",
+            "--json",
+            "--max-tokens",
+            "8",
+            "--temperature",
+            "0",
+            "--no-share",
+        )
+        assert private.returncode == 0, private.stderr
+        assert json.loads(private.stdout)["text"] == shared["text"]
+    finally:
+        served.stop()
+    assert not (share_dir / "engine.sock").exists()  # a host that stops takes its socket along
+
+
+def test_a_host_killed_with_kill_9_is_replaced_and_ask_goes_on_by_itself(tmp_path: Path, share_dir: Path) -> None:
+    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    sock = share_dir / "engine.sock"
+    deadline = time.monotonic() + 30
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(served.proc.pid, signal.SIGKILL)
+    served.proc.wait(10)
+    served.log.close()
+    assert sock.exists()  # what a dead host leaves
+    r = _ask(tmp_path / "ask-data", share_dir, "Say hello.", "--json", "--max-tokens", "4")
+    assert r.returncode == 0, r.stderr  # its own engine: the dead host's files are gone
+    assert not sock.exists() and not (share_dir / "engine.json").exists()
+
+
+def test_the_window_hosts_its_engine_once_its_model_is_loaded_and_stops_hosting_when_closed(
+    tmp_path: Path, share_dir: Path
+) -> None:
+    window_data = tmp_path / "window-data"
+    log = open(tmp_path / "window.log", "w+")  # noqa: SIM115 - closed below
+    window = subprocess.Popen(
+        [sys.executable, "-m", "app", "--data-dir", str(window_data), "--threads", "1"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=_env(share_dir, QT_QPA_PLATFORM="offscreen"),
+    )
+    try:
+        sock = share_dir / "engine.sock"
+        deadline = time.monotonic() + 60
+        while not sock.exists() and time.monotonic() < deadline and window.poll() is None:
+            time.sleep(0.1)
+        assert sock.exists(), log.read()
+        assert json.loads((share_dir / "engine.json").read_text())["front_end"] == "window"
+        r = _ask(tmp_path / "ask-data", share_dir, "Say hello.", "--json", "--max-tokens", "6")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["model"] == "smollm2-135m-instruct-q4_1"
+        window.send_signal(signal.SIGINT)  # Ctrl+C: the window closes the normal way
+        assert window.wait(30) == 0
+    finally:
+        if window.poll() is None:
+            window.kill()
+            window.wait()
+        log.close()
+    assert not sock.exists() and not (share_dir / "engine.json").exists()
