@@ -223,8 +223,16 @@ def test_stopping_and_continuing_a_greedy_answer_joins_exactly(data_dir: Path) -
     # it). Further on, a fresh process evaluates the stopped text as one batch, which rounds
     # differently from token-by-token decoding, so greedy paths may part at a near tie: one run
     # in a parallel suite parted 22 characters after the join ("The Romans were" / "The Romans,").
-    n = len(stopped["text"]) + 8
-    assert joined[:n] == whole[:n], (stopped["text"], joined[:n], whole[:n])
+    # And the paths may part at the join itself (a CI run: "The Romans" then "," where the
+    # uninterrupted answer had " were"): then what follows must still not lose or double a space.
+    cut = len(stopped["text"])
+    n = cut + 8
+    assert joined.startswith(stopped["text"])
+    after, expected = joined[cut:n], whole[cut:n]
+    if after != expected:
+        assert after[:1] != expected[:1], (stopped["text"], after, expected)  # parted at the first token
+        assert not (expected[:1] == " " and after[:1].isalnum()), (stopped["text"], after)  # a space lost
+        assert "  " not in joined[cut - 1 : n], (stopped["text"], after)  # a space doubled
 
 
 def _streaming(data_dir: Path) -> bool:

@@ -96,7 +96,8 @@ def test_the_window_serves_its_own_model_and_remembers_it(
         assert dialog.serve.isChecked() and f"http://127.0.0.1:{port}/v1" in dialog.serve_status.text()
         base = f"http://127.0.0.1:{port}/v1"
         models = run(qtbot, _models(base))
-        assert models == ["local/smollm2-135m-instruct-q4_1"]  # the model the window loaded
+        # The model the window loaded, and the documents' embedding model (loaded on first use).
+        assert models == ["local/smollm2-135m-instruct-q4_1", "all-MiniLM-L6-v2"]
         # A chat message and an API request at once: both answered, by the one engine.
         w.window.composer.setPlainText("Say hello.")
         qtbot.keyClick(w.window.composer, Qt.Key.Key_Return)
