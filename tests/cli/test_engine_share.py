@@ -52,6 +52,13 @@ def _engine_children(pid: int) -> list[int]:
     return [c.pid for c in psutil.Process(pid).children(recursive=True) if "spawn" in " ".join(c.cmdline())]
 
 
+def _host_running(sock: Path) -> int:
+    import httpx
+
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=5) as client:
+        return int(client.get("http://localhost/metrics").json().get("running", 0))
+
+
 def test_ask_answers_through_the_running_servers_engine_and_keeps_its_own_conversation(
     tmp_path: Path, share_dir: Path
 ) -> None:
@@ -162,3 +169,60 @@ def test_the_window_hosts_its_engine_once_its_model_is_loaded_and_stops_hosting_
             window.wait()
         log.close()
     assert not sock.exists() and not (share_dir / "engine.json").exists()
+
+
+def test_a_host_killed_during_an_attached_answer_leaves_it_saved_with_its_text(tmp_path: Path, share_dir: Path) -> None:
+    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    sock = share_dir / "engine.sock"
+    deadline = time.monotonic() + 30
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ask_data = tmp_path / "ask-data"
+    ask = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "ask",
+            "Write a long story about a lighthouse.",
+            "--json",
+            "--max-tokens",
+            "400",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(ask_data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(share_dir),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # once the host is answering it
+            if _host_running(sock):
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(served.proc.pid, signal.SIGKILL)
+        out, err = ask.communicate(timeout=60)
+    finally:
+        if ask.poll() is None:
+            ask.kill()
+        served.proc.wait(10)
+        served.log.close()
+    result = json.loads(out)
+    assert ask.returncode != 0 and result["state"] in ("failed", "interrupted"), err
+    assert result["text"]  # what arrived before the host died is kept
+    shown = subprocess.run(
+        [sys.executable, "-m", "app", "show", str(result["conversation_id"]), "--json", "--data-dir", str(ask_data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(share_dir),
+    )
+    assert result["text"] in shown.stdout
+    # The next question finds no host and answers by itself.
+    again = _ask(ask_data, share_dir, "Say hello.", "--json", "--max-tokens", "4")
+    assert again.returncode == 0, again.stderr
