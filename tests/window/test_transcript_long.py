@@ -290,3 +290,20 @@ def test_copying_across_batches_put_above_copies_what_is_shown(qtbot) -> None:
     paged, whole = texts
     assert paged == whole
     assert not paged.startswith("\n") and "\n\n\n" not in paged
+
+
+def test_the_mark_on_a_search_result_far_up_covers_its_text_not_the_seam_after_it(qtbot) -> None:
+    from app.ui.widgets.copied_text import is_collapsed
+
+    view = TranscriptView()
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    messages = _conversation(60)
+    view.show_messages(messages, tail=4)
+    for m in (messages[10], messages[11], messages[55]):  # a question, an answer, one of the newest
+        assert view.scroll_to_message(m.message_id)
+        (mark,) = view.extraSelections()
+        end = view.document().findBlock(mark.cursor.selectionEnd())
+        assert not is_collapsed(end) and end.text()  # it ends on text, not on an empty band
+        assert m.text.strip().split(". ")[0] in mark.cursor.selectedText()

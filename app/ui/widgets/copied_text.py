@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from PySide6.QtGui import QTextBlock, QTextBlockFormat, QTextCursor
 
-__all__ = ["copied_text"]
+__all__ = ["copied_text", "is_collapsed"]
 
 _FIXED = QTextBlockFormat.LineHeightTypes.FixedHeight.value
 
 
-def _collapsed(block: QTextBlock) -> bool:
+def is_collapsed(block: QTextBlock) -> bool:
+    """An empty 1-pixel block Qt keeps around a frame (markdown_writer.collapsed_block)."""
     f = block.blockFormat()
     return block.length() == 1 and f.lineHeightType() == _FIXED and f.lineHeight() <= 1
 
@@ -29,7 +30,7 @@ def copied_text(cursor: QTextCursor) -> str:
     block = doc.findBlock(start)
     lines: list[str] = []
     while block.isValid() and block.position() <= end:
-        if block.isVisible() and not _collapsed(block):
+        if block.isVisible() and not is_collapsed(block):
             first = max(start, block.position()) - block.position()
             last = min(end, block.position() + block.length() - 1) - block.position()
             lines.append(block.text()[first:last])

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import QFrame, QTextEdit, QWidget
 from app.ui.theme import colours
 from app.ui.widgets.answer_body import AnswerBody
 from app.ui.widgets.code_colouring import CodeColouring
-from app.ui.widgets.copied_text import copied_text
+from app.ui.widgets.copied_text import copied_text, is_collapsed
 from app.ui.widgets.jump_to_latest import JumpToLatest
 from app.ui.widgets.link_guard import LinkGuard
 from app.ui.widgets.markdown_writer import CODE_COPY, MODEL_LINK, collapsed_block
@@ -523,11 +523,12 @@ class TranscriptView(QTextEdit):
         head = self._heads[index]
         bar = self.verticalScrollBar()
         bar.setValue(bar.value() + self.cursorRect(QTextCursor(head)).top() - 24)
-        end = (
-            self._heads[index + 1].position() - 1
-            if index + 1 < len(self._heads)
-            else self.document().characterCount() - 1
-        )
+        # To the end of its last block that shows: not over the empty blocks Qt keeps around frames
+        # (a bubble, a seam between batches), which a full-width mark would paint as a band.
+        last = self._heads[index + 1].previous() if index + 1 < len(self._heads) else self.document().lastBlock()
+        while last.isValid() and last.position() > head.position() and is_collapsed(last):
+            last = last.previous()
+        end = last.position() + last.length() - 1
         mark = QTextEdit.ExtraSelection()
         mark.cursor = QTextCursor(self.document())
         mark.cursor.setPosition(head.position())
