@@ -59,6 +59,21 @@ def _host_running(sock: Path) -> int:
         return int(client.get("http://localhost/metrics").json().get("running", 0))
 
 
+def _has_pending_answer(data_dir: Path) -> bool:
+    import sqlite3
+
+    db = data_dir / "hearth.db"
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return (
+                conn.execute("SELECT 1 FROM generation WHERE state IN ('queued', 'streaming')").fetchone() is not None
+            )
+    except sqlite3.Error:
+        return False
+
+
 def test_ask_answers_through_the_running_servers_engine_and_keeps_its_own_conversation(
     tmp_path: Path, share_dir: Path
 ) -> None:
@@ -226,3 +241,60 @@ def test_a_host_killed_during_an_attached_answer_leaves_it_saved_with_its_text(t
     # The next question finds no host and answers by itself.
     again = _ask(ask_data, share_dir, "Say hello.", "--json", "--max-tokens", "4")
     assert again.returncode == 0, again.stderr
+
+
+def test_stop_works_for_an_answer_waiting_behind_another_in_the_hosts_queue(tmp_path: Path, share_dir: Path) -> None:
+    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    sock = share_dir / "engine.sock"
+    deadline = time.monotonic() + 30
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    def ask(name: str, tokens: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "ask",
+                "Write a long story about a lighthouse.",
+                "--json",
+                "--max-tokens",
+                tokens,
+                "--data-dir",
+                str(tmp_path / name),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(share_dir),
+        )
+
+    first = ask("first", "400")
+    try:
+        deadline = time.monotonic() + 60
+        while not _host_running(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = ask("second", "50")  # waits its turn behind the first
+        deadline = time.monotonic() + 60
+        while not _has_pending_answer(tmp_path / "second") and time.monotonic() < deadline:
+            time.sleep(0.05)  # its rows are saved: its request goes to the host next
+        time.sleep(0.3)
+        assert second.poll() is None and first.poll() is None, "the first answer ended too soon to queue behind"
+        second.send_signal(signal.SIGINT)  # Stop, while it waits
+        out, err = second.communicate(timeout=30)
+        stopped = json.loads(out)
+        assert second.returncode == 130 and stopped["state"] == "cancelled" and stopped["text"] == "", err
+        done_out, done_err = first.communicate(timeout=120)
+        assert first.returncode == 0, done_err
+        assert json.loads(done_out)["state"] == "completed"
+        import httpx
+
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=5) as client:
+            states = client.get("http://localhost/metrics").json()["by_state"]
+        assert states.get("cancelled") == 1 and states.get("completed") == 1  # the stopped one never ran
+    finally:
+        for p in (first,):
+            if p.poll() is None:
+                p.kill()
+        served.stop()
