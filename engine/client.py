@@ -31,7 +31,6 @@ from engine.codes import CancelReason
 from engine.commands import (
     Cancel,
     ChatMessage,
-    Command,
     Generate,
     LoadModel,
     Measure,
@@ -40,7 +39,7 @@ from engine.commands import (
     Summary,
     UnloadModel,
 )
-from engine.engine_thread import EngineThread
+from engine.engine_thread import ActorPipes, EngineThread
 from engine.errors import EngineUnavailable, ModelLoadError
 from engine.events import (
     Cancelled,
@@ -110,15 +109,15 @@ class EngineDied:
     exitcode: int | None
 
 
-class EngineProcess:
+class EngineProcess(ActorPipes):
     """The spawned engine process and the two pipes to it."""
 
+    _gone = "The engine process has stopped."
+
     def __init__(self, on_event: Callable[[object], None]) -> None:
-        self._on_event = on_event
+        super().__init__(on_event)
         self._proc: mp.process.BaseProcess | None = None
-        self._commands: Connection | None = None
         self._stopping = False
-        self._send_lock = threading.Lock()
 
     @property
     def alive(self) -> bool:
@@ -145,15 +144,6 @@ class EngineProcess:
             target=self._read_events, args=(ev_recv, self._proc), name="engine-events", daemon=True
         ).start()
 
-    def send(self, cmd: Command) -> None:
-        if self._commands is None:
-            raise EngineUnavailable("engine_stopped", "The engine is not running.")
-        try:
-            with self._send_lock:
-                self._commands.send(cmd)
-        except (OSError, ValueError) as e:
-            raise EngineUnavailable("engine_crashed", "The engine process has stopped.") from e
-
     def kill(self) -> None:
         """Kill a stuck engine at once (SIGKILL works on a stopped process too); its death is
         reported as usual, as EngineDied, by the events thread."""
@@ -175,13 +165,7 @@ class EngineProcess:
             self._commands = None
 
     def _read_events(self, conn: Connection, proc: mp.process.BaseProcess) -> None:
-        while True:
-            try:
-                event = conn.recv()
-            except (EOFError, OSError):
-                break
-            self._on_event(event)
-        conn.close()
+        self._pump(conn)
         proc.join(5)
         if not self._stopping:
             self._on_event(EngineDied(proc.exitcode))

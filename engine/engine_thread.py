@@ -21,17 +21,48 @@ from multiprocessing.connection import Connection
 from engine.commands import Command, Shutdown
 from engine.errors import EngineUnavailable
 
-__all__ = ["EngineThread"]
+__all__ = ["ActorPipes", "EngineThread"]
 
 
-class EngineThread:
-    """EngineProcess's face (start, send, alive, pid, kill, stop) over an actor in a thread."""
+class ActorPipes:
+    """What an engine in a process and one in a thread share: the command pipe, written by one
+    sender at a time, and the loop that hands each event from the event pipe to `on_event`."""
+
+    _gone = "The engine has stopped."
 
     def __init__(self, on_event: Callable[[object], None]) -> None:
         self._on_event = on_event
-        self._thread: threading.Thread | None = None
         self._commands: Connection | None = None
         self._send_lock = threading.Lock()
+
+    def send(self, cmd: Command) -> None:
+        if self._commands is None:
+            raise EngineUnavailable("engine_stopped", "The engine is not running.")
+        try:
+            with self._send_lock:
+                self._commands.send(cmd)
+        except (OSError, ValueError) as e:
+            raise EngineUnavailable("engine_crashed", self._gone) from e
+
+    def _pump(self, conn: Connection) -> None:
+        """Until the pipe closes."""
+        while True:
+            try:
+                event = conn.recv()
+            except (EOFError, OSError):
+                break
+            self._on_event(event)
+        conn.close()
+
+
+class EngineThread(ActorPipes):
+    """EngineProcess's face (start, send, alive, pid, kill, stop) over an actor in a thread."""
+
+    _gone = "The engine thread has stopped."
+
+    def __init__(self, on_event: Callable[[object], None]) -> None:
+        super().__init__(on_event)
+        self._thread: threading.Thread | None = None
 
     @property
     def alive(self) -> bool:
@@ -51,16 +82,7 @@ class EngineThread:
         )
         self._thread.start()
         self._commands = cmd_send
-        threading.Thread(target=self._read_events, args=(ev_recv,), name="engine-events", daemon=True).start()
-
-    def send(self, cmd: Command) -> None:
-        if self._commands is None:
-            raise EngineUnavailable("engine_stopped", "The engine is not running.")
-        try:
-            with self._send_lock:
-                self._commands.send(cmd)
-        except (OSError, ValueError) as e:
-            raise EngineUnavailable("engine_crashed", "The engine thread has stopped.") from e
+        threading.Thread(target=self._pump, args=(ev_recv,), name="engine-events", daemon=True).start()
 
     def kill(self) -> None:
         """A thread cannot be killed: the actor is asked to stop (a remote reply ends at its next read)."""
@@ -74,12 +96,3 @@ class EngineThread:
         if self._commands is not None:
             self._commands.close()
             self._commands = None
-
-    def _read_events(self, conn: Connection) -> None:
-        while True:
-            try:
-                event = conn.recv()
-            except (EOFError, OSError):
-                break
-            self._on_event(event)
-        conn.close()
