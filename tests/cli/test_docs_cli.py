@@ -287,34 +287,14 @@ def test_ask_with_docs_on_a_remote_route_says_the_passages_leave_and_sends_them_
 def test_docs_model_lists_the_embedding_models_and_a_new_choice_embeds_every_file_again(
     library: Path, data_dir: Path, tmp_path: Path
 ) -> None:
-    from app.core.documents.embedding_model import EMBEDDING_SHA256, default_embedding_model
+    from app.core.documents.embedding_model import default_embedding_model
     from app.core.models.catalog import CATALOG_PATH
+    from tests.core.documents.test_embedders import stand_in_entry
 
     # The catalog with one more embedding model: the built-in file under another name, with prefixes.
     gguf = default_embedding_model()
     catalog = tmp_path / "models.toml"
-    catalog.write_text(
-        CATALOG_PATH.read_text(encoding="utf-8")
-        + f"""
-[[model]]
-id = "minilm-asked"
-name = "MiniLM with task prefixes"
-kind = "embedding"
-repo = "test/minilm"
-file = "minilm-asked.gguf"
-sha256 = "{EMBEDDING_SHA256}"
-size_bytes = {gguf.stat().st_size}
-parameters = 22700000
-quantisation = "F16"
-context_length = 512
-dimensions = 384
-license = "Apache-2.0"
-recommended_memory_gb = 0.5
-query_prefix = "search_query: "
-document_prefix = "search_document: "
-""",
-        encoding="utf-8",
-    )
+    catalog.write_text(CATALOG_PATH.read_text(encoding="utf-8") + stand_in_entry(), encoding="utf-8")
     env = {**os.environ, "HEARTH_CATALOG": str(catalog)}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

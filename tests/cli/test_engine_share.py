@@ -59,6 +59,16 @@ def _host_running(sock: Path) -> int:
         return int(client.get("http://localhost/metrics").json().get("running", 0))
 
 
+def _host(tmp_path: Path, share_dir: Path) -> Served:
+    """`hearth serve` on the bundled model, once it shares its engine (its socket is there)."""
+    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    deadline = time.monotonic() + 30
+    while not (share_dir / "engine.sock").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (share_dir / "engine.sock").exists(), served.output()
+    return served
+
+
 def _has_pending_answer(data_dir: Path) -> bool:
     import sqlite3
 
@@ -77,13 +87,9 @@ def _has_pending_answer(data_dir: Path) -> bool:
 def test_ask_answers_through_the_running_servers_engine_and_keeps_its_own_conversation(
     tmp_path: Path, share_dir: Path
 ) -> None:
-    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    served = _host(tmp_path, share_dir)
     try:
         sock = share_dir / "engine.sock"
-        deadline = time.monotonic() + 30
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert sock.exists(), served.output()
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600 and stat.S_IMODE(share_dir.stat().st_mode) == 0o700
         info = json.loads((share_dir / "engine.json").read_text())
         assert info["pid"] == served.proc.pid and info["front_end"] == "serve"
@@ -141,11 +147,8 @@ def test_ask_answers_through_the_running_servers_engine_and_keeps_its_own_conver
 
 
 def test_a_host_killed_with_kill_9_is_replaced_and_ask_goes_on_by_itself(tmp_path: Path, share_dir: Path) -> None:
-    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    served = _host(tmp_path, share_dir)
     sock = share_dir / "engine.sock"
-    deadline = time.monotonic() + 30
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
     os.kill(served.proc.pid, signal.SIGKILL)
     served.proc.wait(10)
     served.log.close()
@@ -187,11 +190,8 @@ def test_the_window_hosts_its_engine_once_its_model_is_loaded_and_stops_hosting_
 
 
 def test_a_host_killed_during_an_attached_answer_leaves_it_saved_with_its_text(tmp_path: Path, share_dir: Path) -> None:
-    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    served = _host(tmp_path, share_dir)
     sock = share_dir / "engine.sock"
-    deadline = time.monotonic() + 30
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
     ask_data = tmp_path / "ask-data"
     ask = subprocess.Popen(
         [
@@ -244,11 +244,8 @@ def test_a_host_killed_during_an_attached_answer_leaves_it_saved_with_its_text(t
 
 
 def test_stop_works_for_an_answer_waiting_behind_another_in_the_hosts_queue(tmp_path: Path, share_dir: Path) -> None:
-    served = Served(tmp_path / "serve-data", env=_env(share_dir))
+    served = _host(tmp_path, share_dir)
     sock = share_dir / "engine.sock"
-    deadline = time.monotonic() + 30
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
 
     def ask(name: str, tokens: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

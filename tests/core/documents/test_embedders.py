@@ -23,7 +23,7 @@ from app.core.models.library import ModelLibrary
 from engine.errors import ModelLoadError
 from store import Store
 
-CATALOG = """
+_ENTRY = """
 [[model]]
 id = "minilm-asked"
 name = "MiniLM with task prefixes"
@@ -43,11 +43,16 @@ document_prefix = "search_document: "
 """
 
 
+def stand_in_entry() -> str:
+    """A catalog entry of kind embedding whose file is the built-in model's, under its own id and
+    with task prefixes: choosing a catalog model tested without the network."""
+    return _ENTRY.format(sha=EMBEDDING_SHA256, size=default_embedding_model().stat().st_size)
+
+
 @pytest.fixture
 def library(tmp_path: Path) -> ModelLibrary:
-    gguf = default_embedding_model()
     catalog = tmp_path / "models.toml"
-    catalog.write_text(CATALOG.format(sha=EMBEDDING_SHA256, size=gguf.stat().st_size), encoding="utf-8")
+    catalog.write_text(stand_in_entry(), encoding="utf-8")
     return ModelLibrary(tmp_path / "data", catalog=load_catalog(catalog))
 
 
