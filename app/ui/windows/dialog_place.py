@@ -21,15 +21,29 @@ class KeepPlace(QObject):
     def __init__(self, window: QWidget) -> None:
         super().__init__(window)
         self.place: QPoint | None = None  # the frame's top left when it last closed
+        # Set from a Show until the window manager's frame has arrived: the one check then.
+        self._check: QPoint | None = None
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not (isinstance(watched, QWidget) and watched.isWindow()):
+            return False
+        kind = event.type()
         # Spontaneous ones come from the window manager (the main window minimised): not a close.
-        if isinstance(watched, QWidget) and watched.isWindow() and not event.spontaneous():
-            if event.type() == QEvent.Type.Hide:
+        if not event.spontaneous():
+            if kind == QEvent.Type.Hide:
                 self.place = watched.frameGeometry().topLeft()
-            elif event.type() == QEvent.Type.Show and self.place is not None:
+                self._check = None
+            elif kind == QEvent.Type.Show and self.place is not None:
                 watched.move(self.place)  # a window's pos() is its frame's
+                self._check = QPoint(self.place)
+        if kind == QEvent.Type.Move and self._check is not None and watched.frameGeometry() != watched.geometry():
+            # The frame has arrived. When Qt did not know the frame's size yet at the move above
+            # (seen on a loaded machine), it placed the *client* there and the frame landed a
+            # title bar higher: put it right once, then leave the window to the person.
+            place, self._check = self._check, None
+            if watched.frameGeometry().topLeft() != place:
+                watched.move(place)
         return False
 
 
