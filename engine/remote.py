@@ -107,6 +107,8 @@ class RemoteProvider:
     def __init__(self, spec: RemoteSpec, formats: dict[str, WireFormat] | None = None) -> None:
         import httpx
 
+        from engine.pipe_transport import transport_for
+
         self.spec = spec
         formats = formats or load_formats()
         if spec.wire not in formats:
@@ -120,7 +122,7 @@ class RemoteProvider:
         # timeout; `_once` sets it to the between-chunks timeout once the headers are in.
         self._client = httpx.Client(
             timeout=httpx.Timeout(spec.first_token_timeout_s, connect=spec.connect_timeout_s),
-            transport=httpx.HTTPTransport(uds=spec.uds) if spec.uds else None,
+            transport=transport_for(spec.uds) if spec.uds else None,  # a Unix socket, or a Windows pipe
         )
 
     def close(self) -> None:

@@ -13,7 +13,11 @@ starting at once race for the lock, so there is one host, never two.
 
 Where: $HEARTH_SHARE_DIR (tests), else $XDG_RUNTIME_DIR/hearth, else a folder of this user's in
 the temporary folder. A folder another user owns, or one others may write, is refused: a socket
-there could be someone else's. Windows (named pipes) is not built: sharing is off there.
+there could be someone else's. On Windows the folder (lock and description) is this user's runtime
+folder (platformdirs: under the profile, which only this user opens), and the host listens on a
+named pipe, `\\\\.\\pipe\\hearth-engine-<hash of that folder>` (one per user), whose DACL grants this
+user alone (app.server.pipe_server; clients: engine.pipe_transport). The Windows branches here
+are checked statically only (`mypy --platform win32`, tests/project/test_windows_pipe.py).
 Must not: import Qt or app.server (the host's server is app.server.shared_host), or connect to
 anything but the socket it names.
 """
@@ -21,6 +25,7 @@ anything but the socket it names.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -32,12 +37,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from filelock import FileLock, Timeout
 
 from app.core.errors import ServeError
 from engine.commands import RemoteSpec
 
-__all__ = ["HostInfo", "HostLock", "attachable", "host_route", "live_host", "share_dir", "sharing_supported"]
+__all__ = [
+    "HostInfo",
+    "HostLock",
+    "attachable",
+    "endpoint",
+    "host_route",
+    "live_host",
+    "pipe_name",
+    "share_dir",
+    "sharing_supported",
+]
 
 SOCKET = "engine.sock"
 LOCK = "engine.lock"
@@ -61,7 +77,18 @@ class HostInfo:
 
 
 def sharing_supported() -> bool:
-    return sys.platform != "win32" and hasattr(socket, "AF_UNIX")
+    return sys.platform == "win32" or hasattr(socket, "AF_UNIX")
+
+
+def pipe_name(folder: Path) -> str:
+    """The Windows host's named pipe for the share folder `folder`: per user, since the folder is."""
+    digest = hashlib.sha256(str(folder).lower().encode()).hexdigest()[:16]
+    return f"\\\\.\\pipe\\hearth-engine-{digest}"
+
+
+def endpoint(folder: Path) -> str:
+    """Where the host listens: a named pipe on Windows, the socket in `folder` elsewhere."""
+    return pipe_name(folder) if sys.platform == "win32" else str(folder / SOCKET)
 
 
 def share_dir() -> Path:
@@ -70,6 +97,8 @@ def share_dir() -> Path:
     given = os.environ.get("HEARTH_SHARE_DIR")
     if given:
         folder = Path(given)
+    elif sys.platform == "win32":
+        folder = platformdirs.user_runtime_path("hearth", appauthor=False)
     elif os.environ.get("XDG_RUNTIME_DIR"):
         folder = Path(os.environ["XDG_RUNTIME_DIR"]) / "hearth"
     else:
@@ -79,6 +108,8 @@ def share_dir() -> Path:
         st = folder.lstat()
     except OSError as e:
         raise ServeError("share_dir", f"Cannot use {folder} for the shared engine: {e.strerror or e}.") from None
+    if sys.platform == "win32":  # no owner or mode bits: the profile's ACL keeps others out
+        return folder
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise ServeError(
             "share_dir",
@@ -140,11 +171,19 @@ def read_info(folder: Path) -> HostInfo | None:
         return None
 
 
-def _answers(path: Path) -> bool:
+def _answers(path: str) -> bool:
+    if sys.platform == "win32":
+        from engine.pipe_transport import open_pipe
+
+        try:
+            open_pipe(path, _CONNECT_TIMEOUT_S).close()
+        except OSError:
+            return False
+        return True
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(_CONNECT_TIMEOUT_S)
         try:
-            s.connect(str(path))
+            s.connect(path)
         except OSError:
             return False
     return True
@@ -158,12 +197,12 @@ def live_host(folder: Path | None = None) -> HostInfo | None:
         folder = folder or share_dir()
     except ServeError:
         return None
-    path = folder / SOCKET
-    if not path.exists():
+    where = endpoint(folder)
+    if not (folder / INFO if sys.platform == "win32" else Path(where)).exists():
         return None
     info = read_info(folder)
-    if info is not None and _answers(path):
-        return HostInfo(**{**asdict(info), "socket": str(path)})
+    if info is not None and _answers(where):
+        return HostInfo(**{**asdict(info), "socket": where})
     if not HostLock(folder).held_elsewhere():  # nobody hosts: what is there is a dead host's
         clear(folder)
     return None
@@ -181,8 +220,10 @@ def attachable(model_id: str, folder: Path | None = None) -> HostInfo | None:
         return None
     import httpx
 
+    from engine.pipe_transport import transport_for
+
     try:
-        with httpx.Client(transport=httpx.HTTPTransport(uds=info.socket), timeout=2.0) as client:
+        with httpx.Client(transport=transport_for(info.socket), timeout=2.0) as client:
             served = client.get("http://localhost/v1/models").json()
         ids = {m.get("id") for m in served.get("data", []) if isinstance(m, dict)}
     except (httpx.HTTPError, ValueError, AttributeError):

@@ -14,17 +14,20 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 from app.core.errors import ServeError
+from engine.pipe_transport import is_pipe_path
 
 __all__ = ["RunningServer"]
 
 
 class RunningServer:
     """On host:port, or on a Unix socket at `uds` (made 0600: this user only; a file there is
-    replaced, so the caller must hold the right to it: app.core.engine_share's lock)."""
+    replaced, so the caller must hold the right to it: app.core.engine_share's lock), or, when
+    `uds` is a Windows pipe's path, on that named pipe (app.server.pipe_server: this user only)."""
 
     def __init__(self, app: Any, host: str, port: int, *, uds: str | None = None) -> None:
         self.host, self.port, self.uds = host, port, uds
@@ -34,7 +37,9 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        return f"unix:{self.uds}" if self.uds else f"http://{self.host}:{self.port}/v1"
+        if self.uds:
+            return f"pipe:{self.uds}" if is_pipe_path(self.uds) else f"unix:{self.uds}"
+        return f"http://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
         import uvicorn
@@ -44,16 +49,24 @@ class RunningServer:
             def capture_signals(self) -> Iterator[None]:  # the host process owns its signals
                 yield
 
-        sock = self._bind_unix() if self.uds else self._bind_tcp()
-        sock.setblocking(False)
         config = uvicorn.Config(
             self._app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
         )
-        self._server = _Hosted(config)
-        self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
+        if self.uds is not None and is_pipe_path(self.uds):  # Windows: a named pipe only this user opens
+            from app.server.pipe_server import PipeUvicornServer, open_listener
+
+            self._server = PipeUvicornServer(config, open_listener(self.uds))
+            self._task = asyncio.ensure_future(self._server.serve())
+            sock = None
+        else:
+            sock = self._bind_unix() if self.uds else self._bind_tcp()
+            sock.setblocking(False)
+            self._server = _Hosted(config)
+            self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
-                sock.close()
+                if sock is not None:
+                    sock.close()
                 error = self._task.exception()
                 raise ServeError("cannot_serve", f"The server stopped while starting: {error}")
             await asyncio.sleep(0.01)
@@ -76,6 +89,10 @@ class RunningServer:
 
     def _bind_unix(self) -> socket.socket:
         assert self.uds is not None
+        if sys.platform == "win32":  # no Unix sockets: a Windows host serves a named pipe
+            raise ServeError(
+                "cannot_serve", f"Cannot listen on {self.uds}: Windows serves named pipes (\\\\.\\pipe\\...)."
+            )
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with contextlib.suppress(FileNotFoundError):

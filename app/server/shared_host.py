@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable
 
-from app.core.engine_share import SOCKET, FrontEnd, HostInfo, HostLock, clear, live_host, share_dir, write_info
+from app.core.engine_share import FrontEnd, HostInfo, HostLock, clear, endpoint, live_host, share_dir, write_info
 from app.core.providers import KeyStore, ProvidersFile
 from app.server.gateway import Gateway, LocalModelEntry
 from app.server.http import build_app
@@ -68,7 +68,7 @@ async def host_engine(
 
         gateway = Gateway(engine, local_entry, providers, keys, Metrics())
         app = build_app(gateway, token=None, host="127.0.0.1")
-        server = RunningServer(app, "127.0.0.1", 0, uds=str(folder / SOCKET))
+        server = RunningServer(app, "127.0.0.1", 0, uds=endpoint(folder))  # a named pipe on Windows
         now = local()
         # Described before the socket appears: whoever finds the socket finds who is behind it.
         write_info(
