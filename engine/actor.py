@@ -5,6 +5,10 @@ a thread of its own as soon as it arrives, so a chat answered by a provider neve
 the local model or a load, nor they for it. A local answer stopped while it waits its turn
 behind another is answered at once by the reader thread.
 
+Local answers are one FIFO, whoever sent them (a window hosting its engine for `hearth ask` and
+`hearth serve` sends theirs here too): each that waits is told its place (`Queued`: how many come
+before it) when it arrives, when that count drops, and with 0 when its turn comes.
+
 Owns the loaded model. A reader thread takes commands off the pipe so that Cancel is seen
 while a generation runs; the main thread runs loads and local generations one at a time, in
 order. Every event goes back over the event pipe. Nothing here knows about the store or Qt.
@@ -38,6 +42,7 @@ from engine.events import (
     ModelLoading,
     ModelReady,
     ModelUnloaded,
+    Queued,
     StreamEvent,
 )
 from engine.parent_watch import die_with_parent
@@ -63,7 +68,10 @@ class _Actor:
         self._lock = threading.Lock()
         self._model: LocalModel | None = None  # imported lazily (native code), hence the TYPE_CHECKING import
         self._idle_remotes: dict[RemoteSpec, RemoteProvider] = {}  # not streaming now, by spec, oldest first
-        self._waiting: set[int] = set()  # local generations received, not started yet
+        # Local generations received and not started yet, in arrival order (a dict keeps it),
+        # each with the place it was last told (None: not told, it came to an idle engine).
+        self._waiting: dict[int, int | None] = {}
+        self._running: int | None = None  # the local generation answering now
         self._abandoned = False
 
     def emit(self, event: object) -> None:
@@ -103,16 +111,21 @@ class _Actor:
                 with self._lock:
                     self._cancel_reasons[cmd.generation_id] = cmd.reason
                     self._cancels.setdefault(cmd.generation_id, threading.Event()).set()
-                    waiting = cmd.generation_id in self._waiting
-                    self._waiting.discard(cmd.generation_id)
+                    waiting = self._waiting.pop(cmd.generation_id, -1) != -1
+                    places = self._places() if waiting else []
                 if waiting:  # queued behind another answer: it ends now, not when its turn comes
                     self.emit(Cancelled(cmd.generation_id, cmd.reason, _NO_STATS))
+                for event in places:
+                    self.emit(event)
                 continue
             if isinstance(cmd, Generate):
                 with self._lock:
                     self._cancels.setdefault(cmd.generation_id, threading.Event())
+                    ahead = len(self._waiting) + (self._running is not None)
                     if cmd.remote is None:
-                        self._waiting.add(cmd.generation_id)
+                        self._waiting[cmd.generation_id] = ahead or None
+                if cmd.remote is None and ahead:
+                    self.emit(Queued(cmd.generation_id, ahead))
                 if cmd.remote is not None:
                     threading.Thread(
                         target=self._generate, args=(cmd, now), name=f"remote-{cmd.generation_id}", daemon=True
@@ -225,8 +238,15 @@ class _Actor:
                 self._cancels.pop(gid, None)
                 self._cancel_reasons.pop(gid, None)
                 return
-            self._waiting.discard(gid)
+            places: list[Queued] = []
+            if cmd.remote is None:
+                if self._waiting.pop(gid):  # it was told it waits: its turn has come
+                    places.append(Queued(gid, 0))
+                self._running = gid
+                places += self._places()
             cancel = self._cancels[gid]
+        for event in places:
+            self.emit(event)
         try:
             emit = self._with_reason(gid)
             if cmd.filters is not None:
@@ -254,9 +274,27 @@ class _Actor:
         except Exception as e:  # noqa: BLE001 - a bug or a llama.cpp error must end the stream, not the engine
             self.emit(Failed(gid, "engine_error", f"The engine failed while generating: {e}"))
         finally:
+            places = []
             with self._lock:
                 self._cancels.pop(gid, None)
                 self._cancel_reasons.pop(gid, None)
+                if self._running == gid:
+                    self._running = None
+                    places = self._places()
+            for event in places:
+                self.emit(event)
+
+    def _places(self) -> list[Queued]:
+        """With the lock held: the new place of each waiting generation whose place changed (to be
+        sent after the lock is let go: a failed send takes the lock to cancel everything)."""
+        busy = self._running is not None
+        out = []
+        for i, (gid, told) in enumerate(list(self._waiting.items())):
+            ahead = i + busy
+            if told is not None and ahead != told and ahead > 0:
+                self._waiting[gid] = ahead
+                out.append(Queued(gid, ahead))
+        return out
 
 
 def run_engine(commands: Connection, events: Connection, parent_pid: int | None = None) -> None:

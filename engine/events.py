@@ -24,6 +24,7 @@ __all__ = [
     "ModelReady",
     "ModelUnloaded",
     "ProviderSession",
+    "Queued",
     "Reading",
     "Started",
     "StreamEvent",
@@ -75,6 +76,16 @@ class Measured:
     error: str = ""
     left_out: tuple[int, ...] = ()  # the indices into Measure.messages it would leave out
     summary_tokens: int = 0  # what the running summary sent in their place takes ("summarize")
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A local generation waits its turn: `ahead` answers (from any front-end sharing this engine:
+    the window, `hearth ask`, `hearth serve`) come before it. Sent when it arrives behind others,
+    when that count drops, and with 0 when its turn comes (its prompt is read next)."""
+
+    generation_id: int
+    ahead: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +154,7 @@ class ProviderSession:
     value: str
 
 
-StreamEvent = Started | Reading | Delta | Final | Cancelled | Failed | ProviderSession
+StreamEvent = Queued | Started | Reading | Delta | Final | Cancelled | Failed | ProviderSession
 
 
 @dataclass(frozen=True, slots=True)

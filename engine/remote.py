@@ -34,9 +34,29 @@ from typing import Any
 from engine.codes import FailureCode
 from engine.commands import Generate, RemoteSpec
 from engine.credentials import problem
-from engine.events import Cancelled, Delta, Failed, Final, GenerationStats, ProviderSession, Started, StreamEvent
+from engine.events import (
+    Cancelled,
+    Delta,
+    Failed,
+    Final,
+    GenerationStats,
+    ProviderSession,
+    Queued,
+    Started,
+    StreamEvent,
+)
 from engine.scrub import SecretScrubber
-from engine.wire import StreamDecoder, WireEnd, WireError, WireFormat, WireSession, WireText, WireUsage, load_formats
+from engine.wire import (
+    StreamDecoder,
+    WireEnd,
+    WireError,
+    WireFormat,
+    WireQueued,
+    WireSession,
+    WireText,
+    WireUsage,
+    load_formats,
+)
 
 __all__ = ["RemoteProvider"]
 
@@ -65,6 +85,7 @@ class _Watch:
 
     def __init__(self, cancel: threading.Event, first_text_s: float) -> None:
         self.cancel = cancel
+        self._first_text_s = first_text_s
         self.first_text_deadline = time.monotonic() + first_text_s
         self.got_text = False
         self.why: str | None = None  # "cancel" | "timeout" once it fired
@@ -80,6 +101,11 @@ class _Watch:
 
     def close(self) -> None:
         self._done.set()
+
+    def waiting(self) -> None:
+        """The server says the request waits its turn behind other answers: the wait for the
+        first text starts again (a Hearth host gives each change of place, and repeats it)."""
+        self.first_text_deadline = time.monotonic() + self._first_text_s
 
     def _run(self) -> None:
         while not self._done.is_set():
@@ -306,6 +332,9 @@ class RemoteProvider:
                     emit(Delta(gid, self._scrubber.feed(item.text), 1))
             elif isinstance(item, WireSession):
                 emit(ProviderSession(gid, self.spec.name, item.value))
+            elif isinstance(item, WireQueued):
+                watch.waiting()
+                emit(Queued(gid, item.ahead))
             elif isinstance(item, WireUsage):
                 counts["prompt"] = item.prompt_tokens if item.prompt_tokens is not None else counts["prompt"]
                 counts["completion"] = (

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 from engine.errors import EngineError
 
 __all__ = [
+    "QUEUE_NOTE",
     "EventRules",
     "StreamDecoder",
     "WireEnd",
@@ -31,6 +32,7 @@ __all__ = [
     "WireFormat",
     "WireFormatError",
     "WireItem",
+    "WireQueued",
     "WireSession",
     "WireText",
     "WireUsage",
@@ -76,7 +78,17 @@ class WireSession:
     value: str
 
 
-WireItem = WireText | WireEnd | WireError | WireUsage | WireSession
+@dataclass(frozen=True, slots=True)
+class WireQueued:
+    """A Hearth host says the request waits its turn: `ahead` answers come first (0: its turn)."""
+
+    ahead: int
+
+
+WireItem = WireText | WireEnd | WireError | WireUsage | WireSession | WireQueued
+
+# The SSE comment in which a Hearth host gives a waiting request its place (app.server.wire).
+QUEUE_NOTE = "hearth-queued"
 
 
 class WireFormatError(EngineError):
@@ -339,7 +351,11 @@ class StreamDecoder:
             if self._data:
                 self._dispatch()
             self._event_name = ""
-        elif line[0] != ":":
+        elif line[0] == ":":
+            note, _, ahead = line[1:].strip().partition(" ")
+            if note == QUEUE_NOTE and ahead.isascii() and ahead.isdigit() and len(ahead) < 7 and not self._ended:
+                self._out.append(WireQueued(int(ahead)))
+        else:
             name, _, value = line.partition(":")
             value = value[1:] if value.startswith(" ") else value
             if name == "data":

@@ -312,7 +312,8 @@ async def _keep_chat_settings(args: argparse.Namespace, store: Store, turn: Turn
 async def _stream(args: argparse.Namespace, turn: Turn) -> _Printer:
     """The stream path, to the terminal: the first Ctrl-C stops the answer, a second one does
     not wait; a reader that goes away cancels it."""
-    from engine.events import Delta
+    from app.cli.queue_note import QueueNote
+    from engine.events import Delta, Queued
 
     loop = asyncio.get_running_loop()
     interrupts = 0
@@ -326,9 +327,15 @@ async def _stream(args: argparse.Namespace, turn: Turn) -> _Printer:
     show = _Printer(on_closed=turn.cancel)
     if args.continue_id is not None and not args.json:
         show.write(turn.prefix)  # the whole answer, then its continuation
+    waiting = QueueNote()
     async for event in turn:
+        if isinstance(event, Queued):
+            waiting.place(event.ahead)
+            continue
+        waiting.clear()
         if isinstance(event, Delta) and not args.json:
             show.delta(event)
+    waiting.clear()
     show.end()
     loop.remove_signal_handler(signal.SIGINT)
     return show

@@ -4,8 +4,9 @@ and the events it streams. HTTP-free (app.server.http speaks HTTP).
 - Model ids: `local/<model id>` for the model the engine has loaded, `<provider>/<model>` for
   every provider in providers.toml (read per request, so one added a moment ago is served).
 - The local model answers one request at a time (one KV cache, one engine process): the
-  others wait in a FIFO queue of at most `queue_limit`; beyond it a request is refused at
-  once with 429 and a Retry-After estimated from recent answers.
+  others wait in the engine's own FIFO, the same queue as the answers of the window whose
+  engine this may be, each told its place (`Queued` events); at most `queue_limit` wait; beyond
+  it a request is refused at once with 429 and a Retry-After estimated from recent answers.
 - Providers answer concurrently up to `provider_limit` requests each (the same queue rule).
   Their replies run through the engine's own RemoteProvider and FilterStage (wire formats,
   timeouts, retries, stop strings, <think> splitting, redaction, the key scrubbed from text)
@@ -35,15 +36,16 @@ from app.server.metrics import Metrics
 from app.server.wire import ApiError, ChatRequest
 from engine.client import AsyncEngine
 from engine.commands import Generate, Sampling
-from engine.events import Cancelled, Failed, Final, StreamEvent
+from engine.events import Cancelled, Failed, Final, Queued, StreamEvent
 from engine.filters import FilterConfig
 
-__all__ = ["DEFAULT_MAX_TOKENS", "Gateway", "LocalModelEntry", "Opened"]
+__all__ = ["DEFAULT_MAX_TOKENS", "TICK_S", "Gateway", "LocalModelEntry", "Opened"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 2048  # when a request names none; the context bounds it further
 SETTLE_S = 10.0  # how long a stopped generation may take to say it stopped
+TICK_S = 10.0  # a waiting stream says it is alive this often (clients read with a timeout)
 
 
 @dataclass(frozen=True)
@@ -54,16 +56,19 @@ class LocalModelEntry:
 
 @dataclass
 class Opened:
-    """A request that has its turn: its events, and `close` (stops it if still running, and
-    gives the turn to the next request). `settled`: its terminal event, also when the client
-    went away first (then the generation's Cancelled, with what it had generated), or None
-    when none came within SETTLE_S."""
+    """A request sent to its model: its events (a local one's start with its place in the
+    engine's queue; None: nothing came for TICK_S, so a stream can say it is alive), and `close`
+    (stops it, also while it waits its turn). `settled`: its terminal event, also when the client
+    went away first (then the generation's Cancelled, with what it had generated), or None when
+    none came within SETTLE_S. `queued_ms`: its wait for a provider's slot before it was sent;
+    `engine_wait_ms`: its wait in the engine's queue after (set when its turn comes)."""
 
-    events: AsyncIterator[StreamEvent]
+    events: AsyncIterator[StreamEvent | None]
     close: Callable[[], None]
     queued_ms: float
     command_sent_at: float
     settled: asyncio.Future[StreamEvent | None]
+    engine_wait_ms: float = 0.0
 
 
 class _Slots:
@@ -135,7 +140,7 @@ class Gateway:
         self.metrics = metrics
         self._queue_limit = queue_limit
         self._provider_limit = provider_limit
-        self._local_slots = _Slots(1, queue_limit)
+        self._local_open = 0  # local requests sent to the engine and not ended (one answers, the rest wait)
         self._provider_slots: dict[str, _Slots] = {}
         # Negative, and far from the window's job ids: never a generation row's id.
         self._ids = itertools.count(-1_000_000_000, -1)
@@ -193,12 +198,24 @@ class Gateway:
         """Wait for the request's turn (ApiError 429 when the queue is full, 404 for an unknown
         model) and start it."""
         provider = self._resolve(request.model)
-        slots = (
-            self._local_slots
-            if provider is None
-            else self._provider_slots.setdefault(provider.name.lower(), _Slots(self._provider_limit, self._queue_limit))
-        )
-        await slots.acquire(self._retry_after)
+        if provider is None:
+            # Sent at once: the engine queues it with every other front-end's local answers.
+            if self._local_open > self._queue_limit:
+                wait = self._retry_after(self._local_open - 1)
+                raise ApiError(
+                    "queue_full",
+                    f"The model is busy: {self._local_open - 1} requests are already waiting. Try again in {wait} s.",
+                    status=429,
+                    type_="rate_limit_error",
+                    headers={"Retry-After": str(wait)},
+                )
+            self._local_open += 1
+            slots = None
+        else:
+            slots = self._provider_slots.setdefault(
+                provider.name.lower(), _Slots(self._provider_limit, self._queue_limit)
+            )
+            await slots.acquire(self._retry_after)
         queued_ms = (time.perf_counter() - received_at) * 1000
         released = False
 
@@ -207,13 +224,16 @@ class Gateway:
             if not released:
                 released = True
                 self.running -= 1
-                slots.release()
+                if slots is None:
+                    self._local_open -= 1
+                else:
+                    slots.release()
 
         self.running += 1
         try:
             if provider is None:
                 if self._keeper is not None:
-                    await self._keeper.ready()  # with the turn held: one restart, however many wait
+                    await self._keeper.ready()  # one restart, however many wait for it
                 source, stop = self._local_stream(request)
             else:
                 source, stop = self._remote(request, provider)
@@ -226,7 +246,11 @@ class Gateway:
         # The generation is read here, at its own pace, into this request's buffer: the turn
         # passes on when the generation ends, not when a slow client has read it all.
         buffer: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
-        self.keep(asyncio.ensure_future(_pump(source(), buffer, settled, release)))
+
+        def turn_came() -> None:
+            opened.engine_wait_ms = (time.perf_counter() - sent_at) * 1000
+
+        self.keep(asyncio.ensure_future(_pump(source(), buffer, settled, release, turn_came)))
 
         def give_up() -> None:  # the generation never said it ended: free the turn anyway
             release()
@@ -237,7 +261,8 @@ class Gateway:
             stop()  # the generation ends within a token; the pump then releases the turn
             loop.call_later(SETTLE_S, give_up)
 
-        return Opened(_read(buffer), close, queued_ms, sent_at, settled)
+        opened = Opened(_read(buffer), close, queued_ms, sent_at, settled)
+        return opened
 
     def keep(self, task: asyncio.Future[None]) -> None:
         """Hold a background task (a save) until it ends."""
@@ -344,12 +369,17 @@ async def _pump(
     buffer: asyncio.Queue[StreamEvent | None],
     settled: asyncio.Future[StreamEvent | None],
     release: Callable[[], None],
+    turn_came: Callable[[], None],
 ) -> None:
     """Read the generation to its end into the buffer; at the terminal event, settle and pass
-    the turn on."""
+    the turn on. `turn_came` when the first event that is not a place in the queue arrives."""
     end: StreamEvent | None = None
+    waiting = True
     try:
         async for event in events:
+            if waiting and not (isinstance(event, Queued) and event.ahead > 0):
+                waiting = False
+                turn_came()
             buffer.put_nowait(event)
             if _terminal(event):
                 end = event
@@ -361,6 +391,14 @@ async def _pump(
         buffer.put_nowait(None)
 
 
-async def _read(buffer: asyncio.Queue[StreamEvent | None]) -> AsyncIterator[StreamEvent]:
-    while (event := await buffer.get()) is not None:
+async def _read(buffer: asyncio.Queue[StreamEvent | None]) -> AsyncIterator[StreamEvent | None]:
+    """The events, and None after each TICK_S without one (the end is the buffer's None)."""
+    while True:
+        try:
+            event = await asyncio.wait_for(buffer.get(), TICK_S)
+        except TimeoutError:
+            yield None
+            continue
+        if event is None:
+            return
         yield event

@@ -50,10 +50,11 @@ from app.server.wire import (
     done,
     error_body,
     parse_chat_request,
+    queue_note,
     stream_error,
     usage,
 )
-from engine.events import Cancelled, Delta, Failed, Final, StreamEvent
+from engine.events import Cancelled, Delta, Failed, Final, Queued, StreamEvent
 
 __all__ = ["MAX_BODY", "build_app"]
 
@@ -301,7 +302,7 @@ class _Tally:
             tokens_per_s=round(stats.decode_tokens_per_s, 2) if stats and stats.decode_tokens_per_s else None,
             completion_tokens=stats.completion_tokens if stats else None,
             total_ms=round((time.perf_counter() - self.received) * 1000, 3),
-            queued_ms=round(opened.queued_ms, 3),
+            queued_ms=round(opened.queued_ms + opened.engine_wait_ms, 3),
             reason=reason,
             retrieval_ms=round(retrieval_ms, 3) if retrieval_ms is not None else None,
         )
@@ -319,8 +320,14 @@ async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _T
         yield chunk(cid, created, request.model, {"role": "assistant", "content": ""}, extra=tally.extra)
         if tally.saving is not None:
             tally.saving.start()  # the answer streams first; its rows are written meanwhile
+        place: int | None = None  # its place in the engine's queue, repeated while it waits
         async for event in opened.events:
-            if isinstance(event, Delta) and event.text:
+            if isinstance(event, Queued):  # SSE comments: every client skips them, Hearth's reads them
+                place = event.ahead
+                yield queue_note(place)
+            elif event is None:
+                yield queue_note(place)
+            elif isinstance(event, Delta) and event.text:
                 tally.add(event)
                 key = "reasoning_content" if event.channel == "reasoning" else "content"
                 yield chunk(cid, created, request.model, {key: event.text})

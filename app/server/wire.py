@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.commands import ChatMessage
 from engine.errors import HearthError
+from engine.wire import QUEUE_NOTE
 from store.limits import too_long_message
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "error_body",
     "parse_chat_request",
     "parse_json_object",
+    "queue_note",
 ]
 
 MAX_MESSAGES = 4096
@@ -371,6 +373,13 @@ def stream_error(message: str, code: str) -> bytes:
 
 def done() -> bytes:
     return b"data: [DONE]\n\n"
+
+
+def queue_note(ahead: int | None) -> bytes:
+    """An SSE comment while a request waits its turn: its place (`ahead` answers before it; 0:
+    its turn has come), or None: still waiting, to keep the client's read timeout from firing.
+    Comments are skipped by every SSE client; Hearth's own reads the place (engine.wire)."""
+    return f": {QUEUE_NOTE} {ahead}\n\n".encode() if ahead is not None else b": waiting\n\n"
 
 
 def completion(

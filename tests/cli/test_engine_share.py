@@ -59,6 +59,19 @@ def _host_running(sock: Path) -> int:
         return int(client.get("http://localhost/metrics").json().get("running", 0))
 
 
+def _answer_text_saved(data_dir: Path) -> bool:
+    """An assistant message in `data_dir` has text (its first checkpoint, written as text arrives)."""
+    import sqlite3
+
+    if not (data_dir / "hearth.db").exists():  # connecting would create it
+        return False
+    try:
+        with sqlite3.connect(data_dir / "hearth.db") as db:
+            return bool(db.execute("SELECT 1 FROM message WHERE role = 'assistant' AND content != ''").fetchall())
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return False
+
+
 def _host(tmp_path: Path, share_dir: Path) -> Served:
     """`hearth serve` on the bundled model, once it shares its engine (its socket is there)."""
     served = Served(tmp_path / "serve-data", env=_env(share_dir))
@@ -191,7 +204,6 @@ def test_the_window_hosts_its_engine_once_its_model_is_loaded_and_stops_hosting_
 
 def test_a_host_killed_during_an_attached_answer_leaves_it_saved_with_its_text(tmp_path: Path, share_dir: Path) -> None:
     served = _host(tmp_path, share_dir)
-    sock = share_dir / "engine.sock"
     ask_data = tmp_path / "ask-data"
     ask = subprocess.Popen(
         [
@@ -215,11 +227,10 @@ def test_a_host_killed_during_an_attached_answer_leaves_it_saved_with_its_text(t
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # once the host is answering it
-            if _host_running(sock):
+        while time.monotonic() < deadline:  # once text of the answer has arrived and been saved
+            if _answer_text_saved(ask_data):
                 break
             time.sleep(0.05)
-        time.sleep(0.5)
         os.kill(served.proc.pid, signal.SIGKILL)
         out, err = ask.communicate(timeout=60)
     finally:
@@ -282,6 +293,7 @@ def test_stop_works_for_an_answer_waiting_behind_another_in_the_hosts_queue(tmp_
         out, err = second.communicate(timeout=30)
         stopped = json.loads(out)
         assert second.returncode == 130 and stopped["state"] == "cancelled" and stopped["text"] == "", err
+        assert "hearth: waiting for another answer, 1 ahead" in err  # the host told it its place
         done_out, done_err = first.communicate(timeout=120)
         assert first.returncode == 0, done_err
         assert json.loads(done_out)["state"] == "completed"

@@ -1,7 +1,8 @@
 """One engine process, several answers: a remote reply streams while the local model streams
-(either one first), and a local answer waiting its turn can be stopped at once without
-touching the one that runs. The real engine process, the bundled model, and a real HTTP
-server on 127.0.0.1 (tests/sse_server.py) that holds its reply open until released."""
+(either one first), local answers wait in one queue and each is told its place as it moves,
+and a local answer waiting its turn can be stopped at once without touching the one that
+runs. The real engine process, the bundled model, and a real HTTP server on 127.0.0.1
+(tests/sse_server.py) that holds its reply open until released."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from stream_samples import openai_stream
 
 from engine.client import AsyncEngine, GenerationStream
 from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling
-from engine.events import Cancelled, Delta, Failed, Final, StreamEvent
+from engine.events import Cancelled, Delta, Failed, Final, Queued, StreamEvent
 
 HELD_S = 60.0  # the remote reply's pause: far longer than any wait below
 
@@ -121,7 +122,41 @@ def test_a_local_answer_stopped_while_it_waits_its_turn_ends_at_once_and_the_oth
             engine.close()
 
     took, waiting, first, same_engine = asyncio.run(main())
-    assert [type(e) for e in waiting] == [Cancelled] and waiting[0].reason == "user"  # nothing generated
+    assert waiting[0] == Queued(2, 1)  # told it waits behind the answer running
+    assert [type(e) for e in waiting[1:]] == [Cancelled] and waiting[1].reason == "user"  # nothing generated
     assert took < 0.5
     assert isinstance(first[-1], Cancelled) and not any(isinstance(e, Failed) for e in first)
     assert same_engine  # the engine was not restarted, and the running answer was not lost
+
+
+def test_local_answers_wait_in_order_and_each_is_told_its_place_as_the_queue_moves(model_path: Path) -> None:
+    async def main() -> tuple[list[StreamEvent], list[StreamEvent], list[StreamEvent]]:
+        engine = AsyncEngine()
+        try:
+            await engine.load(LoadModel(str(model_path)))
+            first = engine.generate(ask(1, "Tell me a very long story.", Sampling.greedy(4000, ignore_eos=True)))
+            first_events: list[StreamEvent] = []
+            await asyncio.wait_for(until_text(first, first_events), 30)
+            second = engine.generate(ask(2, "Name a colour.", Sampling.greedy(6)))
+            third = engine.generate(ask(3, "Name a fruit.", Sampling.greedy(6)))
+            await asyncio.sleep(0.3)
+            first.cancel()
+            await asyncio.wait_for(rest(first, first_events), 10)
+            return (
+                first_events,
+                await asyncio.wait_for(rest(second, []), 30),
+                await asyncio.wait_for(rest(third, []), 30),
+            )
+        finally:
+            engine.close()
+
+    first, second, third = asyncio.run(main())
+    assert not any(isinstance(e, Queued) for e in first)  # it came to an idle engine
+    places = [e.ahead for e in second if isinstance(e, Queued)]
+    assert places == [1, 0], second
+    assert [e.ahead for e in third if isinstance(e, Queued)] == [2, 1, 0], third
+    # Its turn is said before anything of its answer, and the answer is whole.
+    for events in (second, third):
+        turn = next(i for i, e in enumerate(events) if isinstance(e, Queued) and e.ahead == 0)
+        assert all(not isinstance(e, Delta) for e in events[:turn])
+        assert isinstance(events[-1], Final) and text(events).strip()

@@ -18,6 +18,7 @@ from engine.wire import (
     WireError,
     WireFormatError,
     WireItem,
+    WireQueued,
     WireSession,
     WireText,
     WireUsage,
@@ -322,6 +323,17 @@ def test_comments_keep_alives_ids_and_retry_are_ignored() -> None:
         + sse(openai_chunk({}, "stop"), "[DONE]")
     )
     assert whole("openai", body) == [WireText("Hi"), WireText(" there"), WireEnd("stop")]
+
+
+def test_a_hearth_hosts_queue_notes_give_the_place_and_look_alikes_are_ignored() -> None:
+    body = (
+        b": hearth-queued 2\n\n: waiting\n\n: hearth-queued 1\r\n\r\n"
+        + b": hearth-queued \xc2\xb2\n\n: hearth-queued -1\n\n: hearth-queued 99999999999\n\n: hearth-queued\n\n"
+        + b": hearth-queuedx 1\n\n: hearth-queued 0\n\n"
+        + sse(openai_chunk({"content": "Hi"}), openai_chunk({}, "stop"), "[DONE]")
+        + b": hearth-queued 3\n\n"  # after the end: not this reply's
+    )
+    assert whole("openai", body) == [WireQueued(2), WireQueued(1), WireQueued(0), WireText("Hi"), WireEnd("stop")]
 
 
 def test_data_lines_of_one_event_are_joined_with_newlines() -> None:

@@ -65,6 +65,58 @@ def test_the_openai_client_streams_and_gets_whole_answers_that_agree(served: Ser
     assert usage.prompt_tokens == whole.usage.prompt_tokens > 5
 
 
+def test_a_request_waiting_its_turn_is_told_its_place_and_the_openai_client_still_reads_it(served: Served) -> None:
+    """The place comes as SSE comments (": hearth-queued N"): Hearth's own client reads them,
+    every other client skips them."""
+    import threading
+
+    long_ask = _ask(stream=True, max_tokens=1500)
+    long_ask["messages"] = [{"role": "user", "content": "Write a long, detailed essay about the history of bread."}]
+    lines: list[str] = []
+    pieces: list[str] = []
+    opened = threading.Event()
+
+    def second() -> None:
+        with httpx.stream(
+            "POST", f"{served.base}/v1/chat/completions", json=_ask(stream=True), headers=served.auth(), timeout=120
+        ) as r:
+            opened.set()
+            lines.extend(r.iter_lines())
+
+    def third() -> None:
+        stream = served.client().chat.completions.create(**_ask(stream=True))
+        pieces.extend(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    answering, leave = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with httpx.stream(
+            "POST", f"{served.base}/v1/chat/completions", json=long_ask, headers=served.auth(), timeout=120
+        ) as r:
+            for line in r.iter_lines():
+                if '"content":"' in line and '"content":""' not in line:
+                    answering.set()
+                if leave.is_set():
+                    return  # the client goes away: its answer stops, the next one's turn comes
+
+    threads = [threading.Thread(target=f) for f in (first, second, third)]
+    threads[0].start()
+    assert answering.wait(30)
+    threads[1].start()
+    assert opened.wait(30)  # its stream starts at once, before its turn
+    threads[2].start()
+    time.sleep(1.0)
+    leave.set()
+    for t in threads:
+        t.join(120)
+    notes = [line for line in lines if line.startswith(":")]
+    first_text = next(i for i, line in enumerate(lines) if '"content":"' in line and '"content":""' not in line)
+    assert notes[:2] == [": hearth-queued 1", ": hearth-queued 0"], lines[:8]
+    assert all(not line.startswith(":") for line in lines[first_text:])  # said before its answer, not after
+    assert [line for line in lines if line][-1] == "data: [DONE]"
+    assert "".join(pieces).strip()  # the official client read the third whole, comments and all
+
+
 def test_a_wrong_or_missing_token_gets_401_and_the_token_is_never_echoed(served: Served) -> None:
     with pytest.raises(openai.AuthenticationError):
         served.client("not-the-token").chat.completions.create(**_ask())
