@@ -228,3 +228,84 @@ def test_a_remote_chat_streams_while_the_local_model_streams_in_the_real_app(
             run(qtbot, vm.shutdown(timeout_s=10), timeout_ms=20_000)
             engine.close()
             store.close()
+
+
+def test_a_window_hosting_its_engine_says_its_answer_waits_behind_another_front_ends(
+    qtbot, loop, data_dir: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window hosts its engine (issue 26); a client attached over the socket (as `hearth ask`
+    is) asks first, with a long answer. The window's own chat then waits behind it, and says so,
+    though no other chat of the window answers; when the other client goes away, it answers."""
+    import tempfile
+    import threading
+
+    import httpx
+
+    from app.server.shared_host import host_engine
+
+    share = Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp")) / "share"  # a socket's path must be short
+    monkeypatch.setenv("HEARTH_SHARE_DIR", str(share))
+    store = Store.open(db_path(data_dir))
+    engine = AsyncEngine()
+    file = ProvidersFile(data_dir, FORMATS)
+    service = ChatService(store, engine)
+    vm = MainViewModel(service, store, router=Router(file, KeyStore()))
+    w = MainWindow(vm, providers=ProvidersViewModel(file, KeyStore(), FORMATS))
+    qtbot.addWidget(w)
+    w.show()
+    answering, leave = threading.Event(), threading.Event()
+
+    def other_front_end(socket: str, model: str) -> None:
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": "Write a long, detailed essay about the history of bread."}],
+            "max_tokens": 1500,
+            "stream": True,
+        }
+        with (
+            httpx.Client(transport=httpx.HTTPTransport(uds=socket), timeout=60) as client,
+            client.stream("POST", "http://localhost/v1/chat/completions", json=body) as r,
+        ):
+            for line in r.iter_lines():
+                if '"content":"' in line and '"content":""' not in line:
+                    answering.set()
+                if leave.is_set():
+                    return  # gone: its answer stops
+
+    host = None
+    other: threading.Thread | None = None
+    try:
+        info = run(qtbot, service.load(str(model_path)), timeout_ms=60_000)
+        host = run(
+            qtbot,
+            host_engine(
+                engine=engine,
+                local=lambda: ("smol", info.path, info.n_ctx),
+                providers=file,
+                keys=KeyStore(),
+                front_end="window",
+            ),
+        )
+        assert host is not None
+        other = threading.Thread(target=other_front_end, args=(host.socket, "local/smol"))
+        other.start()
+        qtbot.waitUntil(answering.is_set, timeout=30_000)  # the host answers it on this loop: no blocking wait
+        send(qtbot, w, "Name three colours.")
+        waiting = "Waiting for the other answer (1 ahead)"
+        qtbot.waitUntil(lambda: waiting in w.status.waiting_label.text(), timeout=10_000)
+        assert w.status.waiting_label.isVisible() and waiting in shown(w)
+        assert list(vm.answering.values()) == [1]  # no chat of its own ahead: the engine said so
+        leave.set()
+        qtbot.waitUntil(lambda: bool(vm.current.messages[-1].footer), timeout=60_000)
+        assert vm.current.messages[-1].text.strip() and waiting not in shown(w)
+        assert not w.status.waiting_label.isVisible()
+    finally:
+        leave.set()
+        if other is not None:
+            other.join(30)
+        if host is not None:
+            run(qtbot, host.stop(), timeout_ms=20_000)
+        w.close()
+        run(qtbot, vm.shutdown(timeout_s=10), timeout_ms=20_000)
+        engine.close()
+        store.close()

@@ -28,7 +28,7 @@ from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row, with_sources
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
-from engine.events import Cancelled, Delta, Failed, Final, Measured, Reading, Started
+from engine.events import Cancelled, Delta, Failed, Final, Measured, Queued, Reading, Started
 from engine.states import GenerationState
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class ConversationViewModel(QObject):
     reasoning_replaced = Signal(str)  # the streaming message's whole reasoning, rewritten
     text_replaced = Signal(str)  # the streaming answer's whole text, rewritten (e.g. after moderation)
     reading = Signal(str)  # "reading your message… 45%" while a long prompt is read; "" once it is
+    queue_place = Signal(int)  # the engine's word: this answer waits behind n others (0: its turn came)
     route_changed = Signal(object)  # RouteChoice: where this conversation's answers come from
     row_changed = Signal(object)  # ConversationChange: a turn created or moved this conversation's list row
 
@@ -90,6 +91,7 @@ class ConversationViewModel(QObject):
         self._pending_reasoning: list[str] = []
         self._replacing: set[str] = set()  # channels whose pending text replaces what was shown
         self._streaming = False
+        self.ahead: int | None = None  # the engine's last word on this answer's place in its queue
         # Memory is authoritative once loaded: this app is the store's only writer, and a
         # final save may still be queued (a slow disk) when the person comes back.
         self._loaded = conversation_id is None
@@ -125,6 +127,7 @@ class ConversationViewModel(QObject):
     def _set_streaming(self, value: bool) -> None:
         if value != self._streaming:
             self._streaming = value
+            self.ahead = None
             self.streaming_changed.emit(value)
 
     def _set_conversation_id(self, value: int | None) -> None:
@@ -417,6 +420,11 @@ class ConversationViewModel(QObject):
                 if isinstance(event, Delta):
                     if event.text or event.replace:
                         self._take(event)
+                elif isinstance(event, Queued):
+                    # Its place in the engine's one queue, which other front-ends (hearth ask,
+                    # hearth serve, another window) share: more than this window knows of itself.
+                    self.ahead = event.ahead
+                    self.queue_place.emit(event.ahead)
                 elif isinstance(event, Reading):
                     self.reading.emit(f"reading your message… {event.done * 100 // max(1, event.total)}%")
                 elif isinstance(event, Started):

@@ -119,7 +119,11 @@ class MainViewModel(QObject):
         return {vm.conversation_id: self.waiting_for(vm) for vm in self._answering if vm.conversation_id is not None}
 
     def waiting_for(self, vm: ConversationViewModel) -> int:
-        """How many other chats' local answers `vm`'s local answer waits behind (0: none)."""
+        """How many answers `vm`'s answer waits behind (0: none): the engine's word once it came
+        (it counts what other front-ends sharing the engine sent too), else this window's own
+        local answers before it."""
+        if vm.ahead is not None:
+            return vm.ahead
         local = [v for v in self._answering if v.answers_locally]
         return local.index(vm) if vm in local else 0
 
@@ -163,6 +167,7 @@ class MainViewModel(QObject):
             vm.use_documents(self._documents)
         vm.conversation_id_changed.connect(lambda cid, vm=vm: self._on_vm_id(vm, cid))
         vm.streaming_changed.connect(lambda on, vm=vm: self._on_vm_streaming(vm, on))
+        vm.queue_place.connect(lambda _ahead: self.answering_changed.emit(self.answering))
         vm.problem.connect(self.notice)
         vm.row_changed.connect(self._on_row_changed)
         if conversation_id is not None:

@@ -1,7 +1,9 @@
 """Says so when the chat shown waits for this computer's model.
 
 The local model answers one chat at a time: a chat sent to it while it answers another waits
-its turn (chats answered by a remote provider never wait; MainViewModel.waiting_for counts).
+its turn (chats answered by a remote provider never wait; MainViewModel.waiting_for counts, from
+the engine's own word once it came, which also counts answers that `hearth ask`, `hearth serve`
+or another window sharing the engine sent first).
 While the chat shown waits, the status line says "Waiting for the other answer (1 ahead)", and
 so does the note beside its answer in the transcript, until its turn comes. Stop (Esc) takes
 it out of the queue before it starts, as it stops an answer that runs.
