@@ -21,6 +21,17 @@ def _window(**kwargs: Any) -> int:
     return run_window(**kwargs, start_server=start_hosted, share_engine=host_engine)
 
 
+async def _share_engine(*, prepare_only: bool = False, **kwargs: Any) -> Any:
+    """`hearth ask` hosting its engine. The server's modules are imported in a thread, so that
+    importing them holds up nothing on this loop; `prepare_only`: that alone (while the model
+    loads), hosting nothing."""
+    import asyncio
+    import importlib
+
+    shared_host = await asyncio.to_thread(importlib.import_module, "app.server.shared_host")
+    return None if prepare_only else await shared_host.host_engine(**kwargs)
+
+
 def _serve(*args: Any) -> int:
     from app.server.command import run_serve
 
@@ -49,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     return cli_main(
         argv,
         front_ends=FrontEnds(
-            window=_window, bench=_bench, bench_scale=_bench_scale, bench_render=_bench_render, serve=_serve
+            window=_window,
+            bench=_bench,
+            bench_scale=_bench_scale,
+            bench_render=_bench_render,
+            serve=_serve,
+            share_engine=_share_engine,
         ),
     )

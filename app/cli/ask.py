@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,15 +34,24 @@ if TYPE_CHECKING:  # imported when a command runs: `hearth --help` stays fast
 __all__ = ["run_ask"]
 
 
-def run_ask(args: argparse.Namespace, data_dir: Path, model: Path, library: ModelLibrary) -> int:
-    """`hearth ask`: check the request, then stream one answer (the CLI's exit code)."""
+def run_ask(
+    args: argparse.Namespace,
+    data_dir: Path,
+    model: Path,
+    library: ModelLibrary,
+    *,
+    share_engine: Callable[..., Awaitable[Any]] | None = None,
+) -> int:
+    """`hearth ask`: check the request, then stream one answer (the CLI's exit code).
+    `share_engine`: hosts this process's engine for other Hearth processes (app.main hands in
+    app.server.shared_host.host_engine); None: it never hosts, but may still attach."""
     too_big = None if args.provider else _too_big(model, args.settings)
     if too_big and not args.force:
         return fail(f"{too_big} (--force loads it anyway)")
     if args.continue_id is not None:
         if args.prompt is not None or args.conversation is not None:
             return fail("--continue resumes an answer: give it alone, without a prompt or --conversation")
-        return asyncio.run(_ask(args, "", data_dir, model, library))
+        return asyncio.run(_ask(args, "", data_dir, model, library, share_engine))
     if args.prompt is None:
         return fail('give the message to send, e.g. hearth ask "Hello" (or --continue MESSAGE_ID)')
     try:
@@ -54,7 +62,7 @@ def run_ask(args: argparse.Namespace, data_dir: Path, model: Path, library: Mode
 
     if (problem := too_long_message(prompt)) is not None:  # said before a model is loaded for nothing
         return fail(problem)
-    return asyncio.run(_ask(args, prompt, data_dir, model, library))
+    return asyncio.run(_ask(args, prompt, data_dir, model, library, share_engine))
 
 
 class _Printer:
@@ -137,9 +145,18 @@ def _too_big(model: Path, settings: LoadSettings) -> str | None:
     return fit.message if fit.verdict is Verdict.TOO_BIG else None
 
 
-async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Path, library: ModelLibrary) -> int:
+async def _ask(
+    args: argparse.Namespace,
+    prompt: str,
+    data_dir: Path,
+    model: Path,
+    library: ModelLibrary,
+    share_engine: Callable[..., Awaitable[Any]] | None = None,
+) -> int:
+    from app.cli.ask_share import AskHost, model_id, plan
     from app.core.chat_service import ChatService
     from app.core.documents.answering import AnswerMark
+    from app.core.engine_share import Attach, Claimed
     from engine.client import AsyncEngine
     from store import StoreError
 
@@ -149,7 +166,9 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
         store = open_store(data_dir)
     except StoreError as e:
         return fail(e.message)
-    host = await asyncio.to_thread(_shared_host, args, model, library)
+    decided = await asyncio.to_thread(plan, args, model, library, can_host=share_engine is not None)
+    host = (decided.info, model_id(model, library)) if isinstance(decided, Attach) else None
+    hosting = AskHost(decided, share_engine) if isinstance(decided, Claimed) and share_engine is not None else None
     # Attached to another Hearth's engine: no engine process here (the reply is I/O), no model.
     engine = AsyncEngine(in_process=host is not None)
     service = ChatService(store, engine, templates=library.template_for)
@@ -157,15 +176,36 @@ async def _ask(args: argparse.Namespace, prompt: str, data_dir: Path, model: Pat
     try:
         mark.set(True)
         notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
-        started = await _start(args, prompt, data_dir, model, service, store, notes, host)
+
+        async def loaded() -> None:  # its model is loaded: others may attach, before its answer starts
+            def local() -> tuple[str, str, int] | None:
+                info = service.model_info
+                return (model_id(model, library), info.path, info.n_ctx) if info is not None else None
+
+            if hosting is not None:
+                await hosting.start(engine=engine, local=local, data_dir=data_dir)
+
+        started = await _start(args, prompt, data_dir, model, service, store, notes, host, loaded)
         if isinstance(started, int):
             return started
         turn, route, chat = started
         show = await _stream(args, turn)
         n_ctx = service.model_info.n_ctx if route.remote is None and service.model_info is not None else None
-        return await _finish(args, turn, show, service.label(route.remote), notes, chat, n_ctx)
+        # Which engine answered: this process's own, the one it hosts for others, or another's.
+        engine_used = (
+            {"shared": "attached", "host_pid": host[0].pid}
+            if host is not None and route.remote is not None and route.remote.uds
+            else {"shared": "host" if hosting is not None else "own"}
+            if route.remote is None
+            else None
+        )
+        return await _finish(args, turn, show, service.label(route.remote), notes, chat, n_ctx, engine_used)
     finally:
         mark.set(False)
+        if isinstance(decided, Attach):
+            decided.attachment.close()  # the host may stop now
+        if hosting is not None:
+            await hosting.finish()
         await engine.aclose()
         store.close()
 
@@ -179,9 +219,11 @@ async def _start(
     store: Store,
     notes: list[str],
     host: tuple[HostInfo, str] | None = None,
+    loaded: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[Turn, Route, ChatSettings] | int:
-    """The command path: route, the chat's settings, load the local model if it answers, save
-    the rows, start the stream. An exit code (after saying why) when it cannot."""
+    """The command path: route, the chat's settings, load the local model if it answers
+    (then `loaded`), save the rows, start the stream. An exit code (after saying why) when it
+    cannot."""
     from app.core.errors import ProviderError
     from engine.errors import EngineError
     from store import StoreError
@@ -206,6 +248,8 @@ async def _start(
             if info.template_note:
                 notes.append(info.template_note)
                 print(for_stream(sys.stderr)(f"hearth: note: {info.template_note}"), file=sys.stderr)
+            if loaded is not None:
+                await loaded()
         sampling = chat.to_sampling(seed=args.seed)
         augment = await _documents(args, store, data_dir, notes) if getattr(args, "docs", None) else None
         if augment is not None and route.remote is not None and route.remote.uds is None:  # files leave: say so
@@ -349,8 +393,10 @@ async def _finish(
     notes: list[str],
     chat: ChatSettings,
     n_ctx: int | None,
+    engine_used: dict[str, Any] | None = None,
 ) -> int:
-    """Product state: wait for the save, then report the outcome and choose the exit code."""
+    """Product state: wait for the save, then report the outcome and choose the exit code.
+    `engine_used`: the local engine that answered (--json's "engine"; None: a provider did)."""
     from engine.states import GenerationState
 
     lag: float | None = None
@@ -370,6 +416,7 @@ async def _finish(
         result["saved"] = save_error is None
         result["notes"] = notes
         result["settings"] = chat.to_dict()
+        result["engine"] = engine_used
         if save_error is not None and result["error"] is None:
             result["error"] = {"code": "save_failed", "message": save_error}
         print(for_stream(sys.stdout, json=True)(json.dumps(result, ensure_ascii=False)))
@@ -492,19 +539,3 @@ def _json_result(turn: Any, outcome: Any, lag: float | None, model: str) -> dict
 def _retrieval_metric(turn: Any) -> dict[str, float]:
     augmented = getattr(turn, "augmented", None)
     return {} if augmented is None else {"retrieval_ms": round(augmented.retrieval_ms, 2)}
-
-
-def _shared_host(args: argparse.Namespace, model: Path, library: ModelLibrary) -> tuple[HostInfo, str] | None:
-    """Another Hearth process (the window, `hearth serve`) running this model now, to attach to
-    instead of loading a second copy; None: this answer loads its own (a provider answers,
-    --no-share or HEARTH_NO_SHARE, no host, or the host runs another model)."""
-    from app.core.engine_share import attachable
-
-    if args.provider or getattr(args, "no_share", False):
-        return None
-    if os.environ.get("HEARTH_NO_SHARE"):
-        return None
-    entry = library.by_path(model)
-    model_id = entry.id if entry is not None else model.stem.lower()
-    info = attachable(model_id)
-    return (info, model_id) if info is not None else None

@@ -13,9 +13,10 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.cli.chat_options import add_chat_options, add_presets_parser, run_presets
 from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
@@ -213,6 +214,8 @@ class FrontEnds:
     bench_scale: Callable[..., int] | None = None  # `hearth bench scale`: the window and search on a big store
     bench_render: Callable[..., int] | None = None  # `hearth bench render`: drawing streamed Markdown
     serve: Callable[..., int] | None = None  # `hearth serve`: app.server.command.run_serve
+    # `hearth ask` hosting its engine for other Hearth processes: app.server.shared_host.host_engine
+    share_engine: Callable[..., Awaitable[Any]] | None = None
 
 
 def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
@@ -297,10 +300,11 @@ def _run_with_model(
     if args.command in ("ask", "serve"):
         from app.cli.ask import run_ask
 
-        run = run_ask if args.command == "ask" else front_ends.serve
-        if run is None:
+        if args.command == "ask":
+            return run_ask(args, data_dir, model, library, share_engine=front_ends.share_engine)
+        if front_ends.serve is None:
             return fail("`hearth serve` is not available in this build")
-        return run(args, data_dir, model, library)
+        return front_ends.serve(args, data_dir, model, library)
     if args.command == "bench":
         return _bench_with_model(args, front_ends, model)
     return front_ends.window(

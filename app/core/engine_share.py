@@ -33,9 +33,10 @@ import stat
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import platformdirs
 from filelock import FileLock, Timeout
@@ -43,9 +44,17 @@ from filelock import FileLock, Timeout
 from app.core.errors import ServeError
 from engine.commands import RemoteSpec
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = [
+    "Attach",
+    "Attachment",
+    "Claimed",
     "HostInfo",
     "HostLock",
+    "attach",
+    "attach_or_claim",
     "attachable",
     "endpoint",
     "host_route",
@@ -53,6 +62,7 @@ __all__ = [
     "pipe_name",
     "share_dir",
     "sharing_supported",
+    "withdraw",
 ]
 
 SOCKET = "engine.sock"
@@ -60,7 +70,7 @@ LOCK = "engine.lock"
 INFO = "engine.json"
 _CONNECT_TIMEOUT_S = 0.5
 
-FrontEnd = Literal["window", "serve"]
+FrontEnd = Literal["window", "serve", "ask"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +173,14 @@ def clear(folder: Path) -> None:
             (folder / name).unlink()
 
 
+def withdraw(folder: Path) -> None:
+    """A host about to stop: its description goes, so no new client attaches (one that comes
+    now finds the lock held and no live host, and waits to host next); its socket stays for
+    the clients attached already."""
+    with contextlib.suppress(OSError):
+        (folder / INFO).unlink()
+
+
 def read_info(folder: Path) -> HostInfo | None:
     try:
         raw = json.loads((folder / INFO).read_text(encoding="utf-8"))
@@ -212,7 +230,19 @@ def uptime(info: HostInfo) -> float:
     return max(0.0, time.time() - info.started_at)
 
 
-def attachable(model_id: str, folder: Path | None = None) -> HostInfo | None:
+class Attachment:
+    """Attached to a host: its description, and the connection that asked it (kept open until
+    `close`, so that a host finishing its own work sees this process and serves it first)."""
+
+    def __init__(self, info: HostInfo, client: httpx.Client) -> None:
+        self.info = info
+        self._client = client
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def attach(model_id: str, folder: Path | None = None) -> Attachment | None:
     """The live host, when its engine has the model `model_id` loaded now (asked over its socket:
     the window may have switched models since it started hosting); None otherwise."""
     info = live_host(folder)
@@ -222,13 +252,82 @@ def attachable(model_id: str, folder: Path | None = None) -> HostInfo | None:
 
     from engine.pipe_transport import transport_for
 
+    client = httpx.Client(transport=transport_for(info.socket), timeout=2.0)
     try:
-        with httpx.Client(transport=transport_for(info.socket), timeout=2.0) as client:
-            served = client.get("http://localhost/v1/models").json()
+        served = client.get("http://localhost/v1/models").json()
         ids = {m.get("id") for m in served.get("data", []) if isinstance(m, dict)}
     except (httpx.HTTPError, ValueError, AttributeError):
+        ids = set()
+    if f"local/{model_id}" not in ids:
+        client.close()
         return None
-    return info if f"local/{model_id}" in ids else None
+    return Attachment(info, client)
+
+
+def attachable(model_id: str, folder: Path | None = None) -> HostInfo | None:
+    """`attach`'s host, without staying attached (`hearth doctor`, tests)."""
+    attached = attach(model_id, folder)
+    if attached is None:
+        return None
+    attached.close()
+    return attached.info
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """A host runs the model: answer through it (and `close` the attachment after)."""
+
+    attachment: Attachment
+
+    @property
+    def info(self) -> HostInfo:
+        return self.attachment.info
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """This process won the election: it holds the lock, loads the model and hosts it
+    (app.server.shared_host.host_engine with `lock=`), or lets the lock go."""
+
+    lock: HostLock
+
+
+def attach_or_claim(
+    model_id: str,
+    *,
+    folder: Path | None = None,
+    wait_s: float = 120.0,
+    waiting: Callable[[], None] | None = None,
+) -> Attach | Claimed | None:
+    """What a process that needs `model_id` does (`hearth ask`): attach to a host that runs it;
+    or, with no host, claim the lock and host it itself; or None: load a private copy (a host
+    runs another model, or sharing is not possible here). A host that holds the lock but does not
+    answer yet is loading its model: wait for it (at most `wait_s`, calling `waiting` once after
+    a moment), so that processes started together load the model once, not once each."""
+    if not sharing_supported():
+        return None
+    try:
+        folder = folder or share_dir()
+    except ServeError:
+        return None
+    deadline = time.monotonic() + wait_s
+    said = time.monotonic() + 0.5
+    while True:
+        attached = attach(model_id, folder)
+        if attached is not None:
+            return Attach(attached)
+        lock = HostLock(folder)
+        if lock.acquire():
+            live_host(folder)  # a dead host's files go
+            return Claimed(lock)
+        if live_host(folder) is not None:  # a host answers, with another model
+            return None
+        if time.monotonic() > deadline:
+            return None
+        if waiting is not None and time.monotonic() > said:
+            waiting()
+            waiting = None
+        time.sleep(0.05)
 
 
 def host_route(info: HostInfo, model_id: str) -> RemoteSpec:

@@ -50,7 +50,14 @@ class RunningServer:
                 yield
 
         config = uvicorn.Config(
-            self._app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+            self._app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            # A process attached to a shared engine keeps a connection open while it answers: the
+            # host sees it and does not go away under it (app.server.shared_host.SharedHost.finish).
+            timeout_keep_alive=3600 if self.uds else 5,
         )
         if self.uds is not None and is_pipe_path(self.uds):  # Windows: a named pipe only this user opens
             from app.server.pipe_server import PipeUvicornServer, open_listener
@@ -105,6 +112,11 @@ class RunningServer:
             sock.close()
             raise ServeError("cannot_serve", f"Cannot listen on {self.uds}: {e.strerror or e}.") from None
         return sock
+
+    @property
+    def connections(self) -> int:
+        """Client connections open now (idle kept-alive ones too)."""
+        return len(self._server.server_state.connections) if self._server is not None else 0
 
     async def wait(self) -> None:
         """Until it stops (stop(), or the task ends)."""

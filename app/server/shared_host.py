@@ -8,8 +8,10 @@ the Host and Origin guard stays (a browser cannot reach a Unix socket anyway). A
 processes save their own conversations, so the host saves nothing for them.
 
 It hosts only while it holds the lock: a second window or `hearth serve` finds a live host and
-does not start (returns None). `stop()` (at quit) removes the socket and the description first,
-so a new client never connects to a host that is going away.
+does not start (returns None). `hearth ask` wins the lock before it loads its model (so that asks
+started together load it once) and hands it in; when its answer is done it `finish`es: no new
+clients, the attached ones' answers run to their end, then it stops. `stop()` (at quit) removes
+the socket and the description first, so a new client never connects to a host that is going away.
 Must not: import Qt, or save anything.
 """
 
@@ -20,7 +22,17 @@ import os
 import time
 from collections.abc import Callable
 
-from app.core.engine_share import FrontEnd, HostInfo, HostLock, clear, endpoint, live_host, share_dir, write_info
+from app.core.engine_share import (
+    FrontEnd,
+    HostInfo,
+    HostLock,
+    clear,
+    endpoint,
+    live_host,
+    share_dir,
+    withdraw,
+    write_info,
+)
 from app.core.providers import KeyStore, ProvidersFile
 from app.server.gateway import Gateway, LocalModelEntry
 from app.server.http import build_app
@@ -44,6 +56,23 @@ class SharedHost:
         await self._gateway.drain()
         self._lock.release()
 
+    async def finish(self, say: Callable[[int], None], limit_s: float = 600.0) -> None:
+        """Stop hosting without cutting anyone off (`hearth ask`, its own answer done). Its
+        description goes first, so a process starting now waits for the lock instead of attaching
+        (it hosts next); a process attached already holds a connection open while it answers
+        (app.core.engine_share.Attachment): the host serves until those close (`say(n)` once,
+        when there are some: n answers running or waiting for them), at most `limit_s`, then stops."""
+        from pathlib import Path
+
+        withdraw(Path(self._folder))
+        await asyncio.sleep(0.3)  # one that read the description a moment ago connects now
+        deadline = time.monotonic() + limit_s
+        if self._server.connections:
+            say(self._gateway.running)  # 0: attached, its request not sent yet
+        while (self._server.connections or self._gateway.running) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self.stop()
+
 
 async def host_engine(
     *,
@@ -52,13 +81,21 @@ async def host_engine(
     providers: ProvidersFile,
     keys: KeyStore,
     front_end: FrontEnd,
+    lock: HostLock | None = None,
 ) -> SharedHost | None:
     """Host `engine` on the shared socket; None when another process hosts already. `local`: the
-    loaded model's (id, path, context) now, or None. ServeError when the share folder is unsafe."""
-    folder = await asyncio.to_thread(share_dir)
-    lock = HostLock(folder)
-    if not await asyncio.to_thread(lock.acquire):
-        return None
+    loaded model's (id, path, context) now, or None. `lock`: already won (app.core.engine_share.
+    attach_or_claim); it is let go if hosting fails. ServeError when the share folder is unsafe."""
+    try:
+        folder = await asyncio.to_thread(share_dir)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    if lock is None:
+        lock = HostLock(folder)
+        if not await asyncio.to_thread(lock.acquire):
+            return None
     try:
         await asyncio.to_thread(live_host, folder)  # a dead host's leftovers go
 

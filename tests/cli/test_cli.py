@@ -276,7 +276,9 @@ def test_ctrl_c_works_within_a_second_with_a_stuck_engine(data_dir: Path) -> Non
             proc.communicate()
     result = json.loads(out)
     assert proc.returncode == 130 and result["state"] == "cancelled" and result["saved"] is True, err
-    assert took < 2.5, took
+    # The stuck engine is given up on after about a second; the rest is saving and exiting, which a
+    # loaded 2-core CI runner once stretched to 3 s. A hang (the bug this guards) would take 30.
+    assert took < 5.0, took
     assert rows(data_dir, f"SELECT state FROM generation WHERE id = {result['generation_id']}") == [("cancelled",)]
     assert not psutil.pid_exists(engine.pid) or engine.status() == psutil.STATUS_ZOMBIE
 

@@ -236,6 +236,7 @@ def test_a_host_killed_during_an_attached_answer_leaves_it_saved_with_its_text(t
     finally:
         if ask.poll() is None:
             ask.kill()
+            ask.communicate(timeout=30)  # reaped, its pipes closed: no process left to a later test
         served.proc.wait(10)
         served.log.close()
     result = json.loads(out)
@@ -306,4 +307,65 @@ def test_stop_works_for_an_answer_waiting_behind_another_in_the_hosts_queue(tmp_
         for p in (first,):
             if p.poll() is None:
                 p.kill()
+                p.communicate(timeout=30)
         served.stop()
+
+
+def _popen_ask(data_dir: Path, share_dir: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "ask", *args, "--json", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(share_dir),
+    )
+
+
+def test_asks_started_together_load_the_model_once_one_hosts_and_the_others_attach(
+    tmp_path: Path, share_dir: Path
+) -> None:
+    asks = [
+        _popen_ask(tmp_path / f"ask-{i}", share_dir, "Say hello.", "--max-tokens", "8", "--temperature", "0")
+        for i in range(3)
+    ]
+    results = []
+    for p in asks:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    modes = sorted(r["engine"]["shared"] for r in results)
+    assert modes == ["attached", "attached", "host"], [r["engine"] for r in results]
+    host_pid = next(p.pid for p, r in zip(asks, results, strict=True) if r["engine"]["shared"] == "host")
+    assert all(r["engine"].get("host_pid") in (None, host_pid) for r in results)
+    assert all(r["state"] == "completed" and r["text"].strip() for r in results)
+    # The host stopped hosting when it was done: nothing is left behind.
+    assert not (share_dir / "engine.sock").exists() and not (share_dir / "engine.json").exists()
+
+
+def test_an_ask_that_hosts_lets_the_answer_of_one_attached_later_finish_before_it_exits(
+    tmp_path: Path, share_dir: Path
+) -> None:
+    essay = "Write a long, detailed essay about the history of bread."
+    host = _popen_ask(tmp_path / "host", share_dir, essay, "--max-tokens", "150", "--temperature", "0")
+    attached = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (share_dir / "engine.sock").exists() and time.monotonic() < deadline and host.poll() is None:
+            time.sleep(0.05)
+        assert (share_dir / "engine.sock").exists(), host.communicate()[1]
+        assert json.loads((share_dir / "engine.json").read_text())["front_end"] == "ask"
+        attached = _popen_ask(tmp_path / "attached", share_dir, essay, "--max-tokens", "150", "--temperature", "0")
+        host_out, host_err = host.communicate(timeout=120)
+        out, err = attached.communicate(timeout=120)
+    finally:
+        for p in (host, attached):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.communicate(timeout=30)
+    assert host.returncode == 0 and attached.returncode == 0, host_err + err
+    mine, theirs = json.loads(host_out), json.loads(out)
+    assert mine["engine"] == {"shared": "host"} and theirs["engine"] == {"shared": "attached", "host_pid": host.pid}
+    assert "hearth: waiting for another answer, 1 ahead" in err  # it queued behind the host's own answer
+    assert "hearth: finishing another Hearth process's answer before exiting" in host_err
+    assert theirs["state"] == "completed" and theirs["metrics"]["completion_tokens"] == 150
+    assert not (share_dir / "engine.sock").exists()
