@@ -4,7 +4,8 @@ Before anything loads, `plan` says what this answer does with the local model: a
 Hearth process that runs it (the window, `hearth serve`, another `hearth ask`); or, when none
 runs, win the host's lock and host the engine itself while it answers, so that asks started
 meanwhile attach to it instead of loading a copy each; or load a private copy (--no-share,
-HEARTH_NO_SHARE, a provider answers, a host runs another model).
+HEARTH_NO_SHARE, `share_engine: false` in settings.json, a provider answers, a host runs another
+model).
 
 `AskHost` starts hosting once the model is loaded, before its own answer starts (the server's
 modules were imported off the loop while the model loaded), so that asks waiting for it attach
@@ -41,6 +42,8 @@ def plan(args: argparse.Namespace, model: Path, library: ModelLibrary, *, can_ho
     """Attach, host (the lock won), or None: a private engine. A host that is loading the model
     is waited for (said on stderr after a moment)."""
     if args.provider or getattr(args, "no_share", False) or os.environ.get("HEARTH_NO_SHARE"):
+        return None
+    if not args.settings.share_engine:  # turned off in settings.json (Settings → Other apps)
         return None
 
     def waiting() -> None:

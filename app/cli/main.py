@@ -267,6 +267,7 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
         n_threads=args.threads if args.threads is not None else saved.n_threads,
         n_gpu_layers=args.gpu_layers if args.gpu_layers is not None else saved.n_gpu_layers,
         flash_attn=args.flash_attn if args.flash_attn is not None else saved.flash_attn,
+        share_engine=saved.share_engine,
     )
     if settings.problems():
         return fail(" ".join(settings.problems()))

@@ -1,4 +1,5 @@
-"""A person's settings: which model the window loads and how (context, threads, GPU, flash attention).
+"""A person's settings: which model the window loads and how (context, threads, GPU, flash attention),
+and whether its engine is shared with this user's other Hearth processes (issue 26).
 
 Kept in `<data dir>/settings.json`, written atomically (a crash mid-write leaves the old
 file). A damaged or half-understood file falls back to defaults field by field, and the
@@ -32,6 +33,9 @@ class LoadSettings:
     n_threads: int | None = None
     n_gpu_layers: int | None = None
     flash_attn: bool = False
+    # One engine per machine: the window, `hearth serve` and `hearth ask` host or attach to one
+    # engine; False: each loads its own copy, as --no-share does for one command.
+    share_engine: bool = True
 
     def problems(self) -> list[str]:
         """What is wrong with these values, in words for a person (empty when all is well)."""
@@ -92,7 +96,7 @@ class SettingsFile:
 
 
 def _right_type(name: str, value: object) -> bool:
-    if name == "flash_attn":
+    if name in ("flash_attn", "share_engine"):
         return isinstance(value, bool)
     if name == "model":
         return value is None or isinstance(value, str)

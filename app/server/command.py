@@ -189,7 +189,9 @@ async def _share(args: Any, engine: Any, local: Any, model: Path, data_dir: Path
     from app.server.shared_host import host_engine
     from engine.wire import load_formats
 
-    if local is None or getattr(args, "no_share", False) or os.environ.get("HEARTH_NO_SHARE"):
+    settings = getattr(args, "settings", None)
+    off = getattr(args, "no_share", False) or (settings is not None and not settings.share_engine)
+    if local is None or off or os.environ.get("HEARTH_NO_SHARE"):
         return None
     entry = (local.id, str(model), local.n_ctx)
     try:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSettings
 
@@ -54,6 +52,7 @@ from app.ui.viewmodels.providers import ProvidersViewModel
 from app.ui.widgets.code_highlight import warm_up
 from app.ui.windows.main_window import MainWindow
 from app.ui.windows.serve_control import ServeControl, StartServer
+from app.ui.windows.share_control import ShareControl, ShareEngine
 from app.ui.windows.window_prefs import apply_saved_theme, open_prefs
 from engine.client import AsyncEngine
 from engine.errors import EngineError
@@ -235,6 +234,20 @@ async def _serve(
             if start_server is not None
             else None
         )
+        # This user's other Hearth processes, through the window's engine (Settings → Other apps).
+        sharing = (
+            ShareControl(
+                share_engine,
+                service,
+                library,
+                providers_file,
+                keys,
+                wanted=lambda: settings_file.load().share_engine,
+                remember=lambda on: models_vm.change_settings(share_engine=on),
+            )
+            if share_engine is not None
+            else None
+        )
         window = MainWindow(
             vm,
             models=models_vm,
@@ -243,6 +256,7 @@ async def _serve(
             presets=presets_vm,
             serving=serving,
             documents=documents_vm,
+            sharing=sharing,
         )
         # Before it shows: its first frame is the chat the person left, and nothing typed can be
         # moved by a switch a moment later.
@@ -256,7 +270,7 @@ async def _serve(
         # The first code block of a language would otherwise load its lexer mid-stream (5-120 ms).
         threading.Thread(target=warm_up, name="hearth-lexers", daemon=True).start()
         loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
-        sharing = asyncio.ensure_future(_share(share_engine, loading, engine, service, library, providers_file, keys))
+        share_start = asyncio.ensure_future(sharing.start_when_loaded(loading)) if sharing is not None else None
         jobs.start()
         try:
             await documents.start()  # what a quit or a crash left queued
@@ -274,7 +288,10 @@ async def _serve(
         vm.watch_conversations()  # what `hearth ask`, imports, other windows and the server save
         await closed
         report.target = None
-        await _unshare(sharing)  # first: new answers from other processes go elsewhere
+        if share_start is not None and not share_start.done():
+            share_start.cancel()  # the model is still loading: nothing is shared yet
+        if sharing is not None:
+            await sharing.shutdown()  # first: new answers from other processes go elsewhere
         if serving is not None:
             await serving.shutdown()
         await jobs.close()
@@ -289,47 +306,6 @@ async def _serve(
         # Both block briefly (joining the engine process, draining queued writes): off the loop.
         await engine.aclose()
         await asyncio.to_thread(store.close)
-
-
-ShareEngine = Callable[..., Awaitable[Any]]
-
-
-async def _share(
-    share_engine: ShareEngine | None,
-    loading: asyncio.Future[None],
-    engine: AsyncEngine,
-    service: ChatService,
-    library: ModelLibrary,
-    providers: ProvidersFile,
-    keys: KeyStore,
-) -> Any:
-    """Once the model is loaded: host the engine for this user's other Hearth processes, unless
-    HEARTH_NO_SHARE or another process hosts already (then nothing: the window works as before)."""
-    if share_engine is None or os.environ.get("HEARTH_NO_SHARE"):
-        return None
-    await asyncio.shield(loading)
-
-    def local() -> tuple[str, str, int] | None:
-        info = service.model_info
-        if info is None:
-            return None
-        entry = library.by_path(info.path)
-        return (entry.id if entry is not None else Path(info.path).stem.lower(), info.path, info.n_ctx)
-
-    try:
-        return await share_engine(engine=engine, local=local, providers=providers, keys=keys, front_end="window")
-    except Exception:  # the window works without it
-        log.exception("sharing the engine with other Hearth processes failed")
-        return None
-
-
-async def _unshare(sharing: asyncio.Future[Any]) -> None:
-    if not sharing.done():
-        sharing.cancel()
-        return
-    host = None if sharing.cancelled() or sharing.exception() is not None else sharing.result()
-    if host is not None:
-        await host.stop()
 
 
 async def _reopen_last(window: MainWindow, store: Store) -> None:

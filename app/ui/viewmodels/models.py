@@ -200,7 +200,7 @@ class ModelManagerViewModel(QObject):
 
     # -- settings --------------------------------------------------------------------------
     def set_settings(self, **changes: Any) -> None:
-        """Change load settings (n_ctx, n_threads, n_gpu_layers, flash_attn); saved shortly after."""
+        """Change load settings (n_ctx, n_threads, n_gpu_layers, flash_attn, share_engine); saved shortly after."""
         new = dataclasses.replace(self._settings, **changes)
         if new == self._settings:
             return
@@ -211,6 +211,16 @@ class ModelManagerViewModel(QObject):
         self._settings = new
         self._save_timer.start()
         self._changed_all()
+
+    async def change_settings(self, **changes: Any) -> None:
+        """`set_settings` from outside the model manager (Settings → Other apps: `share_engine`),
+        possibly before its first refresh read the file: read it first, so that nothing else in it
+        is written back as a default."""
+        if not self._settings_known:
+            saved = await asyncio.to_thread(self._settings_file.load)
+            if not self._settings_known:
+                self._settings, self._settings_known = saved, True
+        self.set_settings(**changes)
 
     def load_settings_for(self, model_id: str) -> LoadSettings:
         """The settings a load of this model uses: the context no longer than it was trained for."""

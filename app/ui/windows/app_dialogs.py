@@ -24,6 +24,7 @@ from app.ui.windows.window_prefs import apply_saved_theme, save_theme
 
 if TYPE_CHECKING:
     from app.ui.windows.serve_control import ServeControl
+    from app.ui.windows.share_control import ShareControl
     from app.ui.windows.text_zoom import TextZoom
 
 __all__ = ["AppDialogs"]
@@ -31,10 +32,18 @@ __all__ = ["AppDialogs"]
 
 class AppDialogs(QObject):
     """`window` parents the dialogs; `serving` None: the window does not serve other apps;
-    `prefs` None: the theme is not saved."""
+    `prefs` None: the theme is not saved; `sharing` None: the window never hosts its engine."""
 
-    def __init__(self, window: QWidget, zoom: TextZoom, serving: ServeControl | None, prefs: QSettings | None) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        zoom: TextZoom,
+        serving: ServeControl | None,
+        prefs: QSettings | None,
+        sharing: ShareControl | None = None,
+    ) -> None:
         super().__init__(window)
+        self._sharing = sharing
         self._window = window
         self._zoom = zoom
         self._serving = serving
@@ -61,6 +70,10 @@ class AppDialogs(QObject):
                 dialog.show_serving(*self._serving.state)
                 self._serving.access_changed.connect(dialog.show_access)
                 dialog.show_access(self._serving.access)
+            if self._sharing is not None:
+                dialog.share_toggled.connect(self._sharing.toggle)
+                self._sharing.changed.connect(dialog.show_sharing)
+                dialog.show_sharing(*self._sharing.state)
             self.settings_dialog = dialog
         self.settings_dialog.show_theme(self._theme())
         self.settings_dialog.show_zoom(self._zoom.zoom)

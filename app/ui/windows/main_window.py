@@ -59,6 +59,7 @@ from app.ui.windows.meter_control import MeterControl
 from app.ui.windows.model_windows import ModelWindows
 from app.ui.windows.search_opener import SearchOpener
 from app.ui.windows.serve_control import ServeControl
+from app.ui.windows.share_control import ShareControl
 from app.ui.windows.text_zoom import TextZoom
 from app.ui.windows.turn_control import TurnControl
 from app.ui.windows.window_actions import WindowActions, bind
@@ -85,10 +86,12 @@ class MainWindow(QMainWindow):
         presets: PresetsViewModel | None = None,
         serving: ServeControl | None = None,
         documents: DocumentsViewModel | None = None,
+        sharing: ShareControl | None = None,
     ) -> None:
         super().__init__(parent)
         self.vm = vm
         self.serving = serving  # None: the window does not serve other apps (tests of the chat alone)
+        self.sharing = sharing  # None: the window never hosts its engine for other Hearth processes
         self.models_vm = models  # None: no model library (tests of the chat alone)
         self.providers_vm = providers  # None: this computer's model only (no remote mode)
         self.documents_vm = documents  # None: no documents (tests of the chat alone)
@@ -213,7 +216,9 @@ class MainWindow(QMainWindow):
         """The window-wide keys (app.ui.shortcuts), what they open, and the View and Help menus."""
         self.zoom = TextZoom(self, (self.transcript, self.composer), prefs)  # kept in prefs (None: not kept)
         self.search = SearchOpener(self, self.vm, self.transcript, self.ops, show_problem=self.show_problem)
-        self.dialogs = AppDialogs(self, self.zoom, self.serving, prefs)  # Settings, Keyboard shortcuts, About
+        self.dialogs = AppDialogs(
+            self, self.zoom, self.serving, prefs, self.sharing
+        )  # Settings, Keyboard shortcuts, About
         actions = WindowActions(self)
         actions.add("search", "Search…", self.search.open_search)
         actions.add(

@@ -1,11 +1,13 @@
-"""The Settings window (Ctrl+,): the theme (follow the system, light, dark), the text size, and
-serving the models to other apps on localhost (app.ui.windows.serve_control).
+"""The Settings window (Ctrl+,): the theme (follow the system, light, dark), the text size,
+serving the models to other apps on localhost (app.ui.windows.serve_control), and sharing the
+window's engine with `hearth ask` and `hearth serve` (app.ui.windows.share_control).
 
 A non-modal window, made once and reused; every change applies at once. It only shows the
 values it is given and reports what the person picks (`theme_chosen`, `zoom_chosen`):
 AppDialogs applies and saves them, so the text size here and Ctrl +/Ctrl −/Ctrl 0 are one
 setting (TextZoom); `serve_toggled` goes to ServeControl, whose answer comes back through
-`show_serving` (and, while it serves, the address and token through `show_access`).
+`show_serving` (and, while it serves, the address and token through `show_access`); so do
+`share_toggled` and `show_sharing` with ShareControl.
 Must not: apply a theme, touch fonts, start a server or write the settings file itself.
 """
 
@@ -48,6 +50,7 @@ class SettingsDialog(QDialog):
     theme_chosen = Signal(object)  # Theme
     zoom_chosen = Signal(int)  # points away from the normal size, as Ctrl +/Ctrl − count them
     serve_toggled = Signal(bool)
+    share_toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None, *, normal_size: int, zoom_range: tuple[int, int]) -> None:
         super().__init__(parent)
@@ -104,7 +107,22 @@ class SettingsDialog(QDialog):
         serve_column.addWidget(self.serve_status)
         self.serve_access = ServeAccess(self.serve_box)
         serve_column.addWidget(self.serve_access)
-        self.serve_box.hide()  # shown when the window can serve (show_serving)
+        self.share = QCheckBox("Let hearth ask and hearth serve use this window's model", self.serve_box)
+        self.share.setObjectName("share")
+        self.share.setToolTip(
+            "They then answer from the model this window has loaded (one copy in memory, no loading "
+            "wait), through a socket only you can open; their answers wait their turn with your chats. "
+            "Off: each loads a copy of its own."
+        )
+        self.share.toggled.connect(self.share_toggled.emit)
+        self.share_status = QLabel(self.serve_box)
+        self.share_status.setObjectName("share_status")
+        self.share_status.setWordWrap(True)
+        for widget in (self.serve, self.serve_status, self.share, self.share_status):
+            widget.hide()  # each shown by its show_… (a window may share and not serve)
+        serve_column.addWidget(self.share)
+        serve_column.addWidget(self.share_status)
+        self.serve_box.hide()  # shown when the window can serve or share (show_serving, show_sharing)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
@@ -135,12 +153,26 @@ class SettingsDialog(QDialog):
     def show_serving(self, serving: bool, text: str, problem: bool) -> None:
         """What the server is doing, without reporting it back as a choice."""
         self.serve_box.show()
+        self.serve.show()
+        self.serve_status.show()
         with QSignalBlocker(self.serve):
             self.serve.setChecked(serving)
         self.serve_status.setText(text)
         set_style(self.serve_status, "color: $error;" if problem else "color: $muted;")
         self.serve_status.setMinimumHeight(self.serve_status.heightForWidth(max(200, self.serve_status.width())))
         self.adjustSize()  # a longer message gets the lines it needs
+
+    def show_sharing(self, sharing: bool, text: str, problem: bool) -> None:
+        """Whether the window hosts its engine, without reporting it back as a choice."""
+        self.serve_box.show()
+        self.share.show()
+        self.share_status.show()
+        with QSignalBlocker(self.share):
+            self.share.setChecked(sharing)
+        self.share_status.setText(text)
+        set_style(self.share_status, "color: $error;" if problem else "color: $muted;")
+        self.share_status.setMinimumHeight(self.share_status.heightForWidth(max(200, self.share_status.width())))
+        self.adjustSize()
 
     def show_access(self, access: Access | None) -> None:
         """The address and the token while serving (ServeControl.access_changed)."""

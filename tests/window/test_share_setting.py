@@ -1,0 +1,84 @@
+"""Settings → Other apps → "Let hearth ask and hearth serve use this window's model": the window
+hosts its engine once its model is loaded; the person turns it off and on, at once, and the
+choice is kept in settings.json, where `hearth ask` reads it too. The real engine, model, socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from ui_fakes import run
+
+from app.core.chat_service import ChatService
+from app.core.models import ModelLibrary
+from app.core.paths import db_path
+from app.core.providers import KeyStore, ProvidersFile
+from app.core.settings import SettingsFile
+from app.server.shared_host import host_engine
+from app.ui.viewmodels.main import MainViewModel
+from app.ui.viewmodels.models import ModelManagerViewModel
+from app.ui.windows.main_window import MainWindow
+from app.ui.windows.share_control import ShareControl
+from engine.client import AsyncEngine
+from engine.wire import load_formats
+from store import Store
+
+
+@pytest.mark.model
+def test_the_person_turns_sharing_off_and_on_and_the_choice_is_kept(
+    qtbot, loop, data_dir: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    share = Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp")) / "share"  # a socket's path must be short
+    monkeypatch.setenv("HEARTH_SHARE_DIR", str(share))
+    monkeypatch.setenv("HEARTH_NO_SHARE", "")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "settings.json").write_text(json.dumps({"n_ctx": 2048}))  # a setting of the person's own
+    store = Store.open(db_path(data_dir))
+    engine = AsyncEngine()
+    service = ChatService(store, engine)
+    library = ModelLibrary(data_dir)
+    settings_file = SettingsFile(data_dir)
+    models = ModelManagerViewModel(library, settings_file, service)
+    sharing = ShareControl(
+        host_engine,
+        service,
+        library,
+        ProvidersFile(data_dir, set(load_formats())),
+        KeyStore(),
+        wanted=lambda: settings_file.load().share_engine,
+        remember=lambda on: models.change_settings(share_engine=on),
+    )
+    vm = MainViewModel(service, store)
+    w = MainWindow(vm, models=models, sharing=sharing)
+    qtbot.addWidget(w)
+    w.show()
+    sock = share / "engine.sock"
+    try:
+        loading = asyncio.ensure_future(service.load(str(model_path)))
+        run(qtbot, sharing.start_when_loaded(loading), timeout_ms=60_000)
+        assert sock.exists() and sharing.sharing
+        dialog = w.dialogs.show_settings()
+        assert dialog.share.isVisible() and dialog.share.isChecked()
+        assert "answer from this window's model" in dialog.share_status.text()
+
+        qtbot.mouseClick(dialog.share, Qt.MouseButton.LeftButton)  # off
+        qtbot.waitUntil(lambda: "load a copy of the model each" in dialog.share_status.text(), timeout=10_000)
+        assert not sock.exists() and not sharing.sharing and not dialog.share.isChecked()
+        qtbot.waitUntil(lambda: settings_file.load().share_engine is False, timeout=10_000)
+        assert settings_file.load().n_ctx == 2048  # the rest of the file is as it was
+
+        qtbot.mouseClick(dialog.share, Qt.MouseButton.LeftButton)  # on again
+        qtbot.waitUntil(lambda: sock.exists() and sharing.sharing, timeout=10_000)
+        qtbot.waitUntil(lambda: settings_file.load().share_engine is True, timeout=10_000)
+    finally:
+        run(qtbot, sharing.shutdown(), timeout_ms=20_000)
+        w.close()
+        run(qtbot, vm.shutdown(timeout_s=10), timeout_ms=20_000)
+        run(qtbot, models.shutdown(), timeout_ms=20_000)
+        engine.close()
+        store.close()
+    assert not sock.exists()
