@@ -105,11 +105,16 @@ def _sharing_line(s: dict[str, Any]) -> str:
     if s.get("problem"):
         return f"off: {s['problem']}"
     host = s.get("host")
-    off = " (HEARTH_NO_SHARE is set here: this process's commands load their own)" if s.get("off") else ""
+    off = (
+        " (off here, by HEARTH_NO_SHARE or share_engine in settings.json: these commands load their own)"
+        if s.get("off")
+        else ""
+    )
     if not host:
-        return f"none running: the first window or `hearth serve` hosts it ({s.get('folder')}){off}"
+        return f"none running: the first window, `hearth serve` or `hearth ask` hosts it ({s.get('folder')}){off}"
     queue = (
-        f"; {host['answering']} answering now, {host['answered']} answered for other processes"
+        f"; {host['answering']} in its queue now (answering or waiting), {host['answered']} answered for "
+        "other processes"
         if host.get("answered") is not None
         else ""
     )

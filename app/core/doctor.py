@@ -335,17 +335,20 @@ def diagnose(data_dir: Path, *, model: Path | None = None, n_threads: int | None
                 "This CPU has AMX; Hearth's llama.cpp leaves its AMX kernels out (they crash) and uses AVX-512.",
             )
         )
-    return DoctorReport(hearth, machine, data, models, llama, findings, _sharing())
+    return DoctorReport(hearth, machine, data, models, llama, findings, _sharing(data_dir))
 
 
-def _sharing() -> dict[str, Any]:
-    """Whether a process hosts the shared engine (app.core.engine_share): which, its model, its queue."""
+def _sharing(data_dir: Path) -> dict[str, Any]:
+    """Whether a process hosts the shared engine (app.core.engine_share): which, its model, its
+    queue; `off`: this data folder's commands do not share (HEARTH_NO_SHARE, or settings.json)."""
     import os
 
     from app.core.engine_share import live_host, share_dir, sharing_supported, uptime
     from app.core.errors import ServeError
+    from app.core.settings import SettingsFile
 
-    out: dict[str, Any] = {"supported": sharing_supported(), "off": bool(os.environ.get("HEARTH_NO_SHARE"))}
+    off = bool(os.environ.get("HEARTH_NO_SHARE")) or not SettingsFile(data_dir).load().share_engine
+    out: dict[str, Any] = {"supported": sharing_supported(), "off": off}
     if not out["supported"]:
         return out
     try:
@@ -366,7 +369,9 @@ def _sharing() -> dict[str, Any]:
     try:
         import httpx
 
-        with httpx.Client(transport=httpx.HTTPTransport(uds=info.socket), timeout=2.0) as client:
+        from engine.pipe_transport import transport_for  # a Unix socket, or a named pipe on Windows
+
+        with httpx.Client(transport=transport_for(info.socket), timeout=2.0) as client:
             metrics = client.get("http://localhost/metrics").json()
             served = client.get("http://localhost/v1/models").json()
         host["answering"] = metrics.get("running", 0)
