@@ -101,6 +101,9 @@ class ChatService:
         self.model_name: str = ""
         self.model_error: str | None = None
         self.model_info: ModelInfo | None = None
+        # Answering through another Hearth process's engine (app.core.engine_share): this
+        # computer's model is that one, reached over its socket; None: this process's own engine.
+        self.attached: RemoteSpec | None = None
         engine.add_listener(self._on_engine_event)
         if engine.model is not None:  # a service made after the model loaded starts ready
             self.model_info, self.model_name = engine.model, display_name(engine.model.path)
@@ -110,6 +113,18 @@ class ChatService:
         """Background jobs yield to every turn (`preempt`, before its command reaches the engine)
         and hear when a turn completed (`wake`: a title may be due)."""
         self._background = background
+
+    def attach(self, spec: RemoteSpec | None, name: str = "") -> None:
+        """Answer this computer's chats through another Hearth process's engine (`spec`: its
+        socket, app.core.engine_share.host_route), shown as `name`; None: no longer (its host went
+        away, or a model of this process's own is loaded: `load` detaches)."""
+        self.attached = spec
+        if spec is not None:
+            self.model_info, self.model_name, self.model_error = None, name or spec.name, None
+            self._set_idle(ModelState.LOADING)  # attaching is this process's load: none -> ready is refused
+            self._set_idle(ModelState.READY)
+        elif self._idle is ModelState.READY and self.model_info is None:
+            self._set_idle(ModelState.NONE)
 
     def add_listener(self, fn: Callable[[ModelState], None]) -> None:
         """`fn(state)` is called on the loop's thread whenever the model state changes."""
@@ -131,6 +146,7 @@ class ChatService:
         """
         if self._active:
             raise EngineUnavailable("busy", "Wait for the answer to finish, or stop it, before switching models.")
+        self.attached = None  # a model of its own from now on
         self.model_name = display_name(path)
         self.model_error = None
         self._set_idle(ModelState.LOADING)
@@ -329,8 +345,11 @@ class ChatService:
         return 12_000
 
     def _remote(self, route: Route | None) -> RemoteSpec | None:
-        """The route's remote server, or None for this computer's model (which must be there)."""
+        """The route's remote server, or None for this computer's model (which must be there;
+        attached: the other process's engine that runs it)."""
         remote = route.remote if route is not None else None
+        if remote is None and self.attached is not None:
+            return self.attached
         if remote is None:
             self._require_model()
         return remote
@@ -355,6 +374,8 @@ class ChatService:
         defaults. Their system prompt opens the prompt; `sampling`, when given, replaces theirs.
         """
         remote, filters = (route.remote, route.filters) if route is not None else (None, None)
+        if remote is None and self.attached is not None:  # another process's engine: its queue is fair
+            remote = self.attached
         self._require_engine()
         if self._background is not None and remote is None:
             self._background.preempt()  # a job's answer stops within a token; this one is queued behind it
@@ -393,6 +414,10 @@ class ChatService:
         chat's overflow policy would leave out. Nothing is saved."""
         chat = settings or ChatSettings()
         messages, positions = _chat_positions([*history, ("user", draft)], chat.system_prompt)
+        if self.attached is not None:
+            return ContextUse(
+                Measured(-1, error="The model runs in another Hearth process: its context is not measured here.")
+            )
         if self.engine.pid is None:
             return ContextUse(Measured(-1, error="No model is loaded."))
         measured = await self.engine.measure(messages, chat.to_sampling(), summary)

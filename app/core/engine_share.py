@@ -57,6 +57,7 @@ __all__ = [
     "attach_or_claim",
     "attachable",
     "endpoint",
+    "host_gone",
     "host_route",
     "live_host",
     "pipe_name",
@@ -328,6 +329,21 @@ def attach_or_claim(
             waiting()
             waiting = None
         time.sleep(0.05)
+
+
+async def host_gone(info: HostInfo, model_id: str, *, every_s: float = 2.0) -> str:
+    """Return (with why, for a person) once the host `info` no longer runs `model_id`: it exited
+    or was killed, or it switched models. A window attached to it then loads its own."""
+    import asyncio
+
+    while True:
+        await asyncio.sleep(every_s)
+        now = await asyncio.to_thread(attachable, model_id)
+        if now is None or now.pid != info.pid:
+            still = await asyncio.to_thread(live_host)
+            if still is not None and still.pid == info.pid:
+                return f"the Hearth process whose model this window used (pid {info.pid}) switched models"
+            return f"the Hearth process whose model this window used (pid {info.pid}) has stopped"
 
 
 def host_route(info: HostInfo, model_id: str) -> RemoteSpec:

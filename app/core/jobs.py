@@ -237,7 +237,12 @@ class JobWorker:
         """The model's answer to `prompt`, at low priority: a person's turn preempts it."""
         self._preempted = False
         stream = self._service.engine.generate(
-            Generate(next(self._ids), prompt, Sampling(temperature=0.2, max_tokens=max_tokens, repeat_penalty=1.1))
+            Generate(
+                next(self._ids),
+                prompt,
+                Sampling(temperature=0.2, max_tokens=max_tokens, repeat_penalty=1.1),
+                remote=self._service.attached,  # None: this process's model; else the shared engine
+            )
         )
         self._stream = stream
         parts: list[str] = []

@@ -7,7 +7,8 @@
 
 A turn may start while a load is in progress (it queues behind it) and a remote turn needs
 no local model, so generating is reachable from none, loading and error too. What is
-refused is the impossible: error or none straight to ready without a load. A refused
+refused is the impossible: error or none straight to ready without a load (attaching to another
+Hearth process's engine, app.core.engine_share, is this process's load: loading, then ready). A refused
 transition is a programming error (IllegalTransition), as for generations (engine/states.py).
 """
 

@@ -269,8 +269,8 @@ async def _serve(
         await asyncio.sleep(0)  # let the window paint before the engine process starts
         # The first code block of a language would otherwise load its lexer mid-stream (5-120 ms).
         threading.Thread(target=warm_up, name="hearth-lexers", daemon=True).start()
-        loading = asyncio.ensure_future(_load_model(service, window, model_path, settings))
-        share_start = asyncio.ensure_future(sharing.start_when_loaded(loading)) if sharing is not None else None
+        engines = _Engines(service, window, model_path, settings, sharing)
+        await engines.start()
         jobs.start()
         try:
             await documents.start()  # what a quit or a crash left queued
@@ -288,8 +288,7 @@ async def _serve(
         vm.watch_conversations()  # what `hearth ask`, imports, other windows and the server save
         await closed
         report.target = None
-        if share_start is not None and not share_start.done():
-            share_start.cancel()  # the model is still loading: nothing is shared yet
+        engines.cancel()  # a model still loading is shared with nobody; an attached window stops watching
         if sharing is not None:
             await sharing.shutdown()  # first: new answers from other processes go elsewhere
         if serving is not None:
@@ -299,7 +298,6 @@ async def _serve(
         await retrieval.close()
         await models_vm.shutdown()
         await vm.shutdown(SHUTDOWN_SAVE_TIMEOUT_S)
-        loading.cancel()
         window.deleteLater()
         return 0
     finally:
@@ -329,6 +327,40 @@ def _close_on_signals(window: MainWindow) -> None:
             loop.add_signal_handler(sig, window.close)
         except (NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
             pass
+
+
+class _Engines:
+    """The window's model: answered through another Hearth process's engine that runs it already
+    (ShareControl.try_attach), else loaded here after the window painted and then shared; an
+    attached window loads its own when that host goes away."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        window: MainWindow,
+        model_path: Path,
+        settings: LoadSettings,
+        sharing: ShareControl | None,
+    ) -> None:
+        self._service, self._window, self._model_path, self._settings = service, window, model_path, settings
+        self._sharing = sharing
+        self._tasks: list[asyncio.Future[None]] = []
+
+    async def start(self) -> None:
+        if self._sharing is not None and await self._sharing.try_attach(self._model_path):
+            self._tasks.append(asyncio.ensure_future(self._sharing.watch_attached(self._load)))
+            return
+        await self._load()
+
+    async def _load(self) -> None:
+        loading = asyncio.ensure_future(_load_model(self._service, self._window, self._model_path, self._settings))
+        self._tasks.append(loading)
+        if self._sharing is not None:
+            self._tasks.append(asyncio.ensure_future(self._sharing.start_when_loaded(loading)))
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
 
 
 async def _load_model(service: ChatService, window: MainWindow, model_path: Path, settings: LoadSettings) -> None:

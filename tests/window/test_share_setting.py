@@ -40,7 +40,7 @@ def test_the_person_turns_sharing_off_and_on_and_the_choice_is_kept(
     store = Store.open(db_path(data_dir))
     engine = AsyncEngine()
     service = ChatService(store, engine)
-    library = ModelLibrary(data_dir)
+    library = ModelLibrary(data_dir, bundled_path=model_path)
     settings_file = SettingsFile(data_dir)
     models = ModelManagerViewModel(library, settings_file, service)
     sharing = ShareControl(
@@ -82,3 +82,87 @@ def test_the_person_turns_sharing_off_and_on_and_the_choice_is_kept(
         engine.close()
         store.close()
     assert not sock.exists()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_window_attaches_to_a_running_host_and_loads_its_own_when_that_host_dies(
+    qtbot, loop, tmp_path: Path, data_dir: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hearth serve` runs the model and shares its engine; a window opened then answers through
+    it (no second copy); when the server is killed, the window says so, loads the model itself and
+    hosts it in turn."""
+    import os
+    import signal
+
+    from serve_process import Served
+
+    share = Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp")) / "share"
+    env = {"HEARTH_NO_SHARE": "", "HEARTH_SHARE_DIR": str(share)}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    served = Served(tmp_path / "serve-data", env=env)
+    sock = share / "engine.sock"
+    store = Store.open(db_path(data_dir))
+    engine = AsyncEngine()
+    service = ChatService(store, engine)
+    library = ModelLibrary(data_dir, bundled_path=model_path)
+    settings_file = SettingsFile(data_dir)
+    models = ModelManagerViewModel(library, settings_file, service)
+    sharing = ShareControl(
+        host_engine,
+        service,
+        library,
+        ProvidersFile(data_dir, set(load_formats())),
+        KeyStore(),
+        wanted=lambda: settings_file.load().share_engine,
+        remember=lambda on: models.change_settings(share_engine=on),
+    )
+    vm = MainViewModel(service, store)
+    w = MainWindow(vm, models=models, sharing=sharing)
+    qtbot.addWidget(w)
+    w.show()
+    notices: list[str] = []
+    sharing.notice.connect(notices.append)
+    watching = None
+    try:
+        qtbot.waitUntil(sock.exists, timeout=60_000)
+        assert run(qtbot, sharing.try_attach(model_path))
+        assert service.attached is not None and service.model_info is None  # no model loaded here
+        assert any("hearth serve (pid" in n for n in notices)
+
+        async def reload() -> None:
+            info = await service.load(str(model_path))
+            assert info.path
+            await sharing.start_when_loaded(asyncio.ensure_future(asyncio.sleep(0)))
+
+        watching = asyncio.ensure_future(sharing.watch_attached(reload))
+        qtbot.keyClicks(w.composer, "Say hello.")
+        qtbot.keyClick(w.composer, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: len(vm.current.messages) == 2 and bool(vm.current.messages[-1].footer), timeout=60_000)
+        assert vm.current.messages[-1].text.strip()
+        import httpx
+
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=5) as client:
+            by_state = client.get("http://localhost/metrics").json()["by_state"]
+        assert by_state.get("completed") == 1  # the server's shared engine answered it
+        assert service.model_info is None  # and still nothing loaded here
+
+        os.kill(served.proc.pid, signal.SIGKILL)
+        served.proc.wait(10)
+        qtbot.waitUntil(lambda: service.model_info is not None, timeout=60_000)  # loaded here now
+        assert any("has stopped: loading the model in this window" in n for n in notices), notices
+        qtbot.waitUntil(lambda: sharing.sharing, timeout=20_000)  # and this window hosts it now
+        assert json.loads((share / "engine.json").read_text())["pid"] == os.getpid()
+    finally:
+        if watching is not None:
+            watching.cancel()
+        run(qtbot, sharing.shutdown(), timeout_ms=20_000)
+        w.close()
+        run(qtbot, vm.shutdown(timeout_s=10), timeout_ms=20_000)
+        run(qtbot, models.shutdown(), timeout_ms=20_000)
+        engine.close()
+        store.close()
+        if served.proc.poll() is None:
+            served.stop()
+        served.log.close()

@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         notice = self.status.show_notice
         if serving is not None:
             serving.changed.connect(lambda _on, text, _problem: notice(text))
+        if sharing is not None:
+            sharing.notice.connect(notice)
         vm.conversations_changed.connect(
             lambda rows: self.conversations.set_rows(rows, more=self.vm.has_more_conversations)
         )

@@ -1,6 +1,8 @@
 """The window's "one engine for this computer" setting (issue 26): once its model is loaded, the
 window hosts its engine for this user's other Hearth processes (`hearth ask`, `hearth serve`),
-so they answer from the model already in memory instead of loading a copy each.
+so they answer from the model already in memory instead of loading a copy each. When another
+window or `hearth serve` hosts that model already, the window attaches to it instead of loading
+a copy (`try_attach`), and loads its own if that host goes away (`watch_attached`).
 
 Owns starting and stopping the host (app.server.shared_host.host_engine, handed in by app.main:
 the window never imports app.server), saying what it is doing (`changed`: sharing, words, problem)
@@ -21,9 +23,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.core.chat_service import ChatService
-from app.core.engine_share import live_host
+from app.core.engine_share import HostInfo, attach, host_gone, host_route, live_host
 from app.core.errors import HearthError
-from app.core.models import ModelLibrary
+from app.core.models import ModelLibrary, display_name
 from app.core.providers import KeyStore, ProvidersFile
 
 __all__ = ["ShareControl", "ShareEngine"]
@@ -32,12 +34,14 @@ log = logging.getLogger(__name__)
 
 ShareEngine = Callable[..., Awaitable[Any]]
 
+_NAMES = {"window": "another Hearth window", "serve": "hearth serve", "ask": "hearth ask"}
 ON = "On: hearth ask and hearth serve answer from this window's model (one copy in memory)."
 OFF = "Off: hearth ask and hearth serve load a copy of the model each."
 
 
 class ShareControl(QObject):
     changed = Signal(bool, str, bool)  # sharing, what to say, whether it is a problem
+    notice = Signal(str)  # for the status line: attached to another process's engine, or it went away
 
     def __init__(
         self,
@@ -58,6 +62,7 @@ class ShareControl(QObject):
         self._service, self._library, self._providers, self._keys = service, library, providers, keys
         self._wanted, self._remember = wanted, remember
         self._host: Any = None
+        self._attached: tuple[HostInfo, str] | None = None  # the host this window answers through, its model id
         self._busy: asyncio.Task[None] | None = None
         self._saving: asyncio.Future[None] | None = None
         self.state: tuple[bool, str, bool] = (False, OFF, False)
@@ -65,6 +70,48 @@ class ShareControl(QObject):
     @property
     def sharing(self) -> bool:
         return self._host is not None
+
+    async def try_attach(self, model_path: Path) -> bool:
+        """At start-up, before loading: when a window or `hearth serve` runs this model and
+        sharing is on, answer through it (no model loaded here). `hearth ask` hosts only while it
+        answers: never attached to."""
+        if os.environ.get("HEARTH_NO_SHARE"):
+            return False
+        try:
+            if not await asyncio.to_thread(self._wanted):
+                return False
+            entry = self._library.by_path(model_path)
+            model_id = entry.id if entry is not None else model_path.stem.lower()
+            attached = await asyncio.to_thread(attach, model_id)
+        except Exception:  # the window loads its own, as without sharing
+            log.exception("looking for a shared engine failed")
+            return False
+        if attached is None:
+            return False
+        attached.close()  # a window stays attached for hours: it holds no connection open
+        info = attached.info
+        if info.front_end == "ask":
+            return False
+        self._attached = (info, model_id)
+        self._service.attach(host_route(info, model_id), display_name(str(model_path)))
+        who = f"{_NAMES[info.front_end]} (pid {info.pid})"
+        self._say(False, f"This window answers from the model {who} has loaded (one copy in memory).", False)
+        self.notice.emit(f"Using the model {who} has loaded: no second copy in memory.")
+        return True
+
+    async def watch_attached(self, reload: Callable[[], Awaitable[None]]) -> None:
+        """While attached: when that host goes away, say so and `reload` (load this window's own
+        model, and host it)."""
+        if self._attached is None:
+            return
+        info, model_id = self._attached
+        reason = await host_gone(info, model_id)
+        if self._service.attached is None:  # a model of its own was loaded meanwhile
+            return
+        self._attached = None
+        self._service.attach(None)
+        self.notice.emit(f"{reason[0].upper()}{reason[1:]}: loading the model in this window.")
+        await reload()
 
     async def start_when_loaded(self, loading: asyncio.Future[None]) -> None:
         """At start-up: once the model is loaded, host, if the person wants it."""
@@ -115,8 +162,8 @@ class ShareControl(QObject):
             return
         if host is None:
             other = await asyncio.to_thread(live_host)
-            names = {"window": "Another Hearth window", "serve": "hearth serve", "ask": "hearth ask"}
-            who = f"{names[other.front_end]} (pid {other.pid})" if other is not None else "Another Hearth process"
+            who = f"{_NAMES[other.front_end]} (pid {other.pid})" if other is not None else "Another Hearth process"
+            who = who[0].upper() + who[1:]
             self._say(False, f"{who} already shares its engine: this window keeps its own.", False)
             return
         self._host = host
