@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from app.core.engine_share import Attach, Claimed, attach_or_claim
+from app.core.engine_share import Attach, Claimed, attach_or_claim, live_host
 from app.core.models.library import ModelLibrary
 
 __all__ = ["AskHost", "model_id", "plan"]
@@ -49,10 +49,19 @@ def plan(args: argparse.Namespace, model: Path, library: ModelLibrary, *, can_ho
     def waiting() -> None:
         print("hearth: waiting for another Hearth process to load the model…", file=sys.stderr, flush=True)
 
-    decided = attach_or_claim(model_id(model, library), waiting=waiting)
+    wanted = model_id(model, library)
+    decided = attach_or_claim(wanted, waiting=waiting)
     if isinstance(decided, Claimed) and not can_host:  # this build cannot serve: load a private copy
         decided.lock.release()
         return None
+    if decided is None and (other := live_host()) is not None:
+        # The host's model is the person's choice there (a window's): it is not swapped under them.
+        print(
+            f"hearth: note: the shared engine ({other.front_end}, pid {other.pid}) runs "
+            f"{other.model_id or 'no model'}; this answer loads {wanted} in an engine of its own",
+            file=sys.stderr,
+            flush=True,
+        )
     return decided
 
 

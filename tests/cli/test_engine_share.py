@@ -369,3 +369,22 @@ def test_an_ask_that_hosts_lets_the_answer_of_one_attached_later_finish_before_i
     assert "hearth: finishing another Hearth process's answer before exiting" in host_err
     assert theirs["state"] == "completed" and theirs["metrics"]["completion_tokens"] == 150
     assert not (share_dir / "engine.sock").exists()
+
+
+def test_an_ask_for_another_model_than_the_hosts_says_so_and_loads_it_itself(
+    tmp_path: Path, share_dir: Path, model_path: Path
+) -> None:
+    other = tmp_path / "another-model.gguf"  # the same weights under another name: another model to Hearth
+    try:
+        os.link(model_path, other)
+    except OSError:  # another file system
+        other.write_bytes(model_path.read_bytes())
+    served = _host(tmp_path, share_dir)
+    try:
+        r = _ask(tmp_path / "ask-data", share_dir, "Say hello.", "--json", "--max-tokens", "4", "--model", str(other))
+        assert r.returncode == 0, r.stderr
+        assert "the shared engine (serve, pid" in r.stderr and "this answer loads another-model" in r.stderr
+        assert json.loads(r.stdout)["engine"] == {"shared": "own"}  # the server's model was left as it was
+        assert json.loads((share_dir / "engine.json").read_text())["pid"] == served.proc.pid
+    finally:
+        served.stop()
