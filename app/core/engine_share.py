@@ -333,7 +333,7 @@ def attach_or_claim(
 
 async def host_gone(info: HostInfo, model_id: str, *, every_s: float = 2.0) -> str:
     """Return (with why, for a person) once the host `info` no longer runs `model_id`: it exited
-    or was killed, or it switched models. A window attached to it then loads its own."""
+    or was killed, or it switched models. A window or server attached to it then loads its own."""
     import asyncio
 
     while True:
@@ -342,8 +342,8 @@ async def host_gone(info: HostInfo, model_id: str, *, every_s: float = 2.0) -> s
         if now is None or now.pid != info.pid:
             still = await asyncio.to_thread(live_host)
             if still is not None and still.pid == info.pid:
-                return f"the Hearth process whose model this window used (pid {info.pid}) switched models"
-            return f"the Hearth process whose model this window used (pid {info.pid}) has stopped"
+                return f"the Hearth process whose engine was answering here (pid {info.pid}) switched models"
+            return f"the Hearth process whose engine was answering here (pid {info.pid}) has stopped"
 
 
 def host_route(info: HostInfo, model_id: str) -> RemoteSpec:

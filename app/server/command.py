@@ -22,6 +22,7 @@ from app.core.models import ModelLibrary
 from engine.errors import HearthError
 
 if TYPE_CHECKING:
+    from app.core.engine_share import HostInfo
     from app.server.token import ServeToken
 
 __all__ = ["run_serve"]
@@ -87,6 +88,7 @@ async def _serve(
 ) -> int:
     from app.core.documents.embedders import chosen_embedding, open_embedder
     from app.core.documents.embedding_model import EMBEDDING_MODEL_NAME
+    from app.core.engine_share import host_route
     from app.core.errors import ServeError
     from app.core.providers import KeyStore, ProvidersFile
     from app.server.embeddings import EmbeddingModel
@@ -103,23 +105,28 @@ async def _serve(
 
     engine = AsyncEngine()
     try:
-        local, keeper = None, None
+        local, keeper, attached = None, None, None
+        s = args.settings
+        load = LoadModel(
+            str(model),
+            n_ctx=s.n_ctx,
+            n_threads=s.n_threads,
+            n_gpu_layers=s.n_gpu_layers,
+            flash_attn=s.flash_attn,
+            chat_template=args.chat_template or library.template_for(model),
+        )
+        entry = library.by_path(model)
+        model_id = entry.id if entry is not None else model.stem.lower()
         if not args.no_local:
-            s = args.settings
-            load = LoadModel(
-                str(model),
-                n_ctx=s.n_ctx,
-                n_threads=s.n_threads,
-                n_gpu_layers=s.n_gpu_layers,
-                flash_attn=s.flash_attn,
-                chat_template=args.chat_template or library.template_for(model),
-            )
+            attached = await _attach(args, model_id)  # a window or server of yours runs this model already
+        if attached is not None:
+            local = LocalModelEntry(model_id, attached.n_ctx)
+        elif not args.no_local:
             try:
                 info = await engine.load(load)
             except EngineError as e:
                 return fail(e.message)
-            entry = library.by_path(model)
-            local = LocalModelEntry(entry.id if entry is not None else model.stem.lower(), info.n_ctx)
+            local = LocalModelEntry(model_id, info.n_ctx)
             keeper = LocalEngine(engine, load, say=lambda line: print(line, file=sys.stderr, flush=True))
         gateway = Gateway(
             engine,
@@ -129,6 +136,7 @@ async def _serve(
             Metrics(),
             queue_limit=args.queue,
             keeper=keeper,
+            attached=host_route(attached, model_id) if attached is not None else None,
         )
         saver = ApiSaver(data_dir)
         try:
@@ -160,7 +168,12 @@ async def _serve(
             else f"send the token `hearth serve --show-token` prints; it is kept {token.kept}"
         )
         print(f"hearth: serving {served} at {server.url} ({auth}); Ctrl-C stops", file=sys.stderr, flush=True)
-        shared = await _share(args, engine, local, model, data_dir)
+        shared = await _share(args, engine, local, model, data_dir) if attached is None else None
+        watching = (
+            asyncio.ensure_future(_load_when_host_gone(attached, model_id, engine, load, gateway, args, data_dir))
+            if attached is not None
+            else None
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -168,6 +181,10 @@ async def _serve(
         try:
             await stop.wait()
         finally:
+            if watching is not None:
+                if watching.done() and not watching.cancelled():
+                    shared = watching.result()
+                watching.cancel()
             if shared is not None:
                 await shared.stop()
             await server.stop()
@@ -179,19 +196,68 @@ async def _serve(
         await engine.aclose()
 
 
+def _sharing_off(args: Any) -> bool:
+    import os
+
+    settings = getattr(args, "settings", None)
+    off = getattr(args, "no_share", False) or (settings is not None and not settings.share_engine)
+    return bool(off or os.environ.get("HEARTH_NO_SHARE"))
+
+
+async def _attach(args: Any, model_id: str) -> HostInfo | None:
+    """The window or `hearth serve` of this user's that runs `model_id` and shares its engine: this
+    server answers the local model through it (no second copy). Not a `hearth ask` (it hosts only
+    while it answers). None: load it here."""
+    from app.core.engine_share import attach
+
+    if _sharing_off(args):
+        return None
+    attached = await asyncio.to_thread(attach, model_id)
+    if attached is None:
+        return None
+    attached.close()
+    if attached.info.front_end == "ask":
+        return None
+    info = attached.info
+    print(
+        f"hearth: the local model answers through the engine of the Hearth {info.front_end} (pid {info.pid}) that "
+        "runs it already: no second copy in memory",
+        file=sys.stderr,
+        flush=True,
+    )
+    return info
+
+
+async def _load_when_host_gone(
+    info: HostInfo, model_id: str, engine: Any, load: Any, gateway: Any, args: Any, data_dir: Path
+) -> Any:
+    """Attached: when that host goes away, load the model here, answer with it, and share it in
+    turn (returns the SharedHost, or None)."""
+    from app.core.engine_share import host_gone
+    from app.server.local_engine import LocalEngine
+    from engine.errors import EngineError
+
+    reason = await host_gone(info, model_id)
+    print(f"hearth: {reason}; loading the model here", file=sys.stderr, flush=True)
+    try:
+        await engine.load(load)
+    except EngineError as e:
+        print(f"hearth: error: {e.message}", file=sys.stderr, flush=True)
+        return None
+    gateway.keeper = LocalEngine(engine, load, say=lambda line: print(line, file=sys.stderr, flush=True))
+    gateway.attached = None
+    return await _share(args, engine, gateway.local, Path(load.path), data_dir)
+
+
 async def _share(args: Any, engine: Any, local: Any, model: Path, data_dir: Path) -> Any:
     """Host the loaded model for this user's other Hearth processes (app.server.shared_host), unless
     --no-local, --no-share or HEARTH_NO_SHARE, or another process hosts already. Said on stderr."""
-    import os
-
     from app.core.errors import ServeError
     from app.core.providers import KeyStore, ProvidersFile
     from app.server.shared_host import host_engine
     from engine.wire import load_formats
 
-    settings = getattr(args, "settings", None)
-    off = getattr(args, "no_share", False) or (settings is not None and not settings.share_engine)
-    if local is None or off or os.environ.get("HEARTH_NO_SHARE"):
+    if local is None or _sharing_off(args):
         return None
     entry = (local.id, str(model), local.n_ctx)
     try:

@@ -35,7 +35,7 @@ from app.server.local_engine import LocalEngine
 from app.server.metrics import Metrics
 from app.server.wire import ApiError, ChatRequest
 from engine.client import AsyncEngine
-from engine.commands import Generate, Sampling
+from engine.commands import Generate, RemoteSpec, Sampling
 from engine.events import Cancelled, Failed, Final, Queued, StreamEvent
 from engine.filters import FilterConfig
 
@@ -128,12 +128,17 @@ class Gateway:
         queue_limit: int = 16,
         provider_limit: int = 4,
         keeper: LocalEngine | None = None,
+        attached: RemoteSpec | None = None,
     ) -> None:
         """`local`: the loaded model, or a function that says which it is now (the window's
         model changes while it serves). `keeper`: starts the engine again when it died (`hearth
-        serve`'s own engine; the window reloads its engine itself)."""
+        serve`'s own engine; the window reloads its engine itself). `attached`: the local model
+        runs in another Hearth process's shared engine, reached over its socket (app.core.
+        engine_share): local requests go there, and wait in its queue; set to None (and `keeper`
+        given) once this process loads its own."""
         self._engine = engine
-        self._keeper = keeper
+        self.keeper = keeper
+        self.attached = attached
         self._local = local if callable(local) else (lambda: local)
         self._providers = providers
         self._keys = keys
@@ -153,7 +158,7 @@ class Gateway:
 
     def health(self) -> dict[str, object]:
         """The local engine's state and restarts, for /metrics (empty when nothing keeps it)."""
-        return {"engine": self._keeper.health().as_dict()} if self._keeper is not None else {}
+        return {"engine": self.keeper.health().as_dict()} if self.keeper is not None else {}
 
     # -- models ----------------------------------------------------------------------------
     def model_ids(self) -> list[tuple[str, str]]:
@@ -231,12 +236,16 @@ class Gateway:
 
         self.running += 1
         try:
-            if provider is None:
-                if self._keeper is not None:
-                    await self._keeper.ready()  # one restart, however many wait for it
+            if provider is None and self.attached is not None:
+                source, stop = self._remote(request, self.attached, FilterConfig(), self.attached.name)
+            elif provider is None:
+                if self.keeper is not None:
+                    await self.keeper.ready()  # one restart, however many wait for it
                 source, stop = self._local_stream(request)
             else:
-                source, stop = self._remote(request, provider)
+                source, stop = self._remote(
+                    request, provider.spec(self._keys.key(provider)), provider.filters(), provider.name
+                )
         except BaseException:
             release()
             raise
@@ -299,7 +308,7 @@ class Gateway:
             filters=FilterConfig(stop=request.stop),
         )
         stream = self._engine.generate(cmd)
-        if self._keeper is None:
+        if self.keeper is None:
             return stream.__aiter__, lambda: stream.cancel("user")
 
         async def events() -> AsyncIterator[StreamEvent]:
@@ -313,16 +322,15 @@ class Gateway:
         return events, lambda: stream.cancel("user")
 
     def _remote(
-        self, request: ChatRequest, config: ProviderConfig
+        self, request: ChatRequest, spec: RemoteSpec, filters: FilterConfig, name: str
     ) -> tuple[Callable[[], AsyncIterator[StreamEvent]], Callable[[], None]]:
-        """The reply runs in a thread; its events come through a queue, which any number of
-        readers in turn may read to the end (the source is re-iterable, like a local stream)."""
+        """A reply from a provider (or the shared engine this process is attached to), in a
+        thread; its events come through a queue, which any number of readers in turn may read
+        to the end (the source is re-iterable, like a local stream)."""
         from engine.filter_stage import FilterStage
         from engine.remote import RemoteProvider
 
-        filters = config.filters()
         filters = dataclasses.replace(filters, stop=filters.stop + request.stop)
-        spec = config.spec(self._keys.key(config))
         # 0: the client named no limit, so none is sent (the server's own default applies).
         cmd = Generate(
             next(self._ids),
@@ -344,13 +352,13 @@ class Gateway:
                 provider = RemoteProvider(spec)
                 provider.generate(cmd, cancel, FilterStage(filters, put, cancel).emit, time.perf_counter())
             except Exception as e:  # noqa: BLE001 - any failure ends this reply, never the server
-                put(Failed(cmd.generation_id, "engine_error", f"The provider {config.name} failed: {e}"))
+                put(Failed(cmd.generation_id, "engine_error", f"The provider {name} failed: {e}"))
             finally:
                 if provider is not None:
                     provider.close()
                 put(None)
 
-        threading.Thread(target=run, name=f"serve-{config.name}", daemon=True).start()
+        threading.Thread(target=run, name=f"serve-{name}", daemon=True).start()
 
         async def events() -> AsyncIterator[StreamEvent]:
             while (event := await queue.get()) is not None:

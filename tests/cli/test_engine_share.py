@@ -388,3 +388,38 @@ def test_an_ask_for_another_model_than_the_hosts_says_so_and_loads_it_itself(
         assert json.loads((share_dir / "engine.json").read_text())["pid"] == served.proc.pid
     finally:
         served.stop()
+
+
+def test_a_second_hearth_serve_answers_through_the_first_and_loads_its_own_when_it_dies(
+    tmp_path: Path, share_dir: Path
+) -> None:
+    first = _host(tmp_path, share_dir)
+    second = None
+    try:
+        second = Served(tmp_path / "second-data", env=_env(share_dir))
+        assert "answers through the engine of the Hearth serve" in second.output()
+        assert _engine_children(second.proc.pid) == []  # no model loaded in it
+        ask = {"model": "local/smollm2-135m-instruct-q4_1", "messages": [{"role": "user", "content": "Say hi."}]}
+        reply = second.client().chat.completions.create(**ask, max_tokens=6, temperature=0)
+        assert reply.choices[0].message.content
+        assert _host_running(share_dir / "engine.sock") == 0  # the first's shared engine answered it, and is idle
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait(10)
+        deadline = time.monotonic() + 60
+        while "loading the model here" not in second.output() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # it hosts in turn
+            info = json.loads((share_dir / "engine.json").read_text()) if (share_dir / "engine.json").exists() else {}
+            if info.get("pid") == second.proc.pid:
+                break
+            time.sleep(0.2)
+        assert info.get("pid") == second.proc.pid, second.output()
+        again = second.client().chat.completions.create(**ask, max_tokens=6, temperature=0)
+        assert again.choices[0].message.content and len(_engine_children(second.proc.pid)) == 1
+    finally:
+        if second is not None:
+            second.stop()
+        if first.proc.poll() is None:
+            first.stop()
+        first.log.close()
