@@ -16,10 +16,11 @@ __all__ = ["CancelReason", "Channel", "FailureCode", "StopReason"]
 Channel = Literal["answer", "reasoning"]
 """The text a delta belongs to: the answer, or the model's reasoning (its <think> part)."""
 
-StopReason = Literal["eog", "stop", "length"]
-"""Why a completed generation ended: the model's end of turn (eog), a stop string (stop), or the
-token limit (length). A remote provider's own finish reason that Hearth does not know (say
-"content_filter") is passed on and stored as it came, so `Final.stop_reason` is `StopReason | str`."""
+StopReason = Literal["eog", "stop", "length", "tool_calls"]
+"""Why a completed generation ended: the model's end of turn (eog), a stop string (stop), the
+token limit (length), or a request to call tools (tool_calls: a `ToolCalls` event came just
+before). A remote provider's own finish reason that Hearth does not know (say "content_filter")
+is passed on and stored as it came, so `Final.stop_reason` is `StopReason | str`."""
 
 CancelReason = Literal["user", "timeout"]
 """Why a generation was cancelled: the person stopped it, or a remote provider went quiet."""
@@ -42,6 +43,8 @@ FailureCode = Literal[
     "provider_error",  # the provider reported an error in its stream
     "rate_limited",  # 429, still after the retries
     "server_error",  # 5xx, still after the retries
+    "tools_unsupported",  # the generation offers tools and the provider's wire format cannot carry them
+    "tool_call_too_large",  # the provider's tool calls went past the cap on their size or number
     "unauthorized",  # 401 or 403
     "not_found",  # 404
     "bad_request",  # 400

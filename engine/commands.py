@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from engine.codes import CancelReason
 
@@ -20,14 +21,59 @@ __all__ = [
     "Sampling",
     "Shutdown",
     "Summary",
+    "ToolCall",
+    "ToolChoice",
+    "ToolSpec",
     "UnloadModel",
 ]
 
 
 @dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: its name, what it does (for the model), and its parameters as a
+    JSON schema, kept as JSON text so that a Generate stays hashable and picklable."""
+
+    name: str
+    description: str
+    parameters: str = '{"type": "object", "properties": {}}'
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a tool needs a name")
+        try:
+            schema = json.loads(self.parameters)
+        except ValueError as e:
+            raise ValueError(f"the parameters of the tool {self.name!r} are not valid JSON: {e}") from e
+        if not isinstance(schema, dict):
+            raise ValueError(f"the parameters of the tool {self.name!r} must be a JSON schema object")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The model asks for one tool call. `arguments` is exactly the JSON text the model produced,
+    which may not parse: the caller decides what to do with it. `id` pairs the call with its
+    result (a "tool" message's tool_call_id)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+ToolChoice = Literal["auto", "none", "required"] | str
+"""Whether the model may call tools (auto), must not (none), must call one (required), or must
+call the one named."""
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: str  # "system" | "user" | "assistant"
+    """One message of the conversation, as OpenAI's chat messages carry it: an assistant message
+    may carry the tool calls it made, and a "tool" message is one call's result (its content),
+    naming the call it answers."""
+
+    role: str  # "system" | "user" | "assistant" | "tool"
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant message's calls
+    tool_call_id: str = ""  # a "tool" message: the id of the call this is the result of
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +172,18 @@ class Generate:
     # another chat's turn comes, and brings it back when the chat does (engine.kv_states).
     cache_key: int | None = None
     summary: Summary | None = None  # what the "summarize" policy may put in place of the oldest turns
+    # Tools the model may call; its reply may then end in a ToolCalls event (stop_reason "tool_calls").
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two tools share a name: {sorted(n for n in set(names) if names.count(n) > 1)}")
+        if self.tool_choice == "required" and not self.tools:
+            raise ValueError('tool_choice "required" needs at least one tool')
+        if self.tool_choice not in ("auto", "none", "required") and self.tool_choice not in names:
+            raise ValueError(f"tool_choice names {self.tool_choice!r}, which is not among the tools {names}")
 
 
 @dataclass(frozen=True, slots=True)

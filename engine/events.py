@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.codes import CancelReason, Channel, FailureCode, StopReason
+from engine.commands import ToolCall
 
 __all__ = [
     "Cancelled",
@@ -28,6 +29,7 @@ __all__ = [
     "Reading",
     "Started",
     "StreamEvent",
+    "ToolCalls",
 ]
 
 
@@ -115,6 +117,16 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """The model asks to call tools: sent once, just before the generation's Final, whose
+    stop_reason is then "tool_calls". With stop_reason "length" the reply was cut off inside a
+    call: its arguments are incomplete, and it must not be run."""
+
+    generation_id: int
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Final:
     """The generation completed normally (end of turn, a stop string, or the token limit)."""
 
@@ -154,7 +166,7 @@ class ProviderSession:
     value: str
 
 
-StreamEvent = Queued | Started | Reading | Delta | Final | Cancelled | Failed | ProviderSession
+StreamEvent = Queued | Started | Reading | Delta | ToolCalls | Final | Cancelled | Failed | ProviderSession
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,9 @@ Every provider's events pass through `FilterStage.emit` in the engine process, s
 and the store never see a stop string, a raw <think> tag, or a redacted secret. A stop
 string ends the generation: the stage sets the generation's cancel flag, and the provider's
 resulting Cancelled becomes Final(stop_reason="stop"), since the reply is complete.
+A ToolCalls event passes through untouched (its arguments are data for a tool, not text for a
+person), unless a stop string ended the reply before it: then, like text after it, it is not part
+of the reply.
 
 Must not: know which provider it wraps, or change events of other generations.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from engine.events import Cancelled, Delta, Final, StreamEvent
+from engine.events import Cancelled, Delta, Final, StreamEvent, ToolCalls
 from engine.filters import FilterConfig, Piece, StreamFilter
 
 __all__ = ["FilterStage"]
@@ -32,6 +35,10 @@ class FilterStage:
     def emit(self, event: StreamEvent) -> None:
         if isinstance(event, Delta):
             self._delta(event)
+            return
+        if isinstance(event, ToolCalls):
+            if not (self._stopped_by_us or self._filter.stopped):
+                self._out(event)
             return
         if isinstance(event, Final | Cancelled) or hasattr(event, "code"):
             self._send(event.generation_id, self._filter.finish(), 0)

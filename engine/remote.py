@@ -12,6 +12,10 @@ model emits, so the store, the UI and the metrics cannot tell the two apart.
   (docs/architecture.md#typed-states-and-events).
 - Cancel shuts the socket down from a watcher thread: a stalled server cannot delay it.
 - A stream that ends without a finish reason is failed("incomplete"), never completed.
+- Tools: a Generate's tools go in the request of formats that can carry them (the OpenAI shape);
+  its reply's streamed call pieces are put together (engine.tool_calls) and sent as one ToolCalls
+  event just before Final("tool_calls"), within a cap on their size. A Generate that offers tools
+  to a format that cannot carry them (Ollama, Dify) fails with "tools_unsupported".
 - The API key is sent in a header and never appears in an event: any text from the
   server that quotes it has it replaced before it is emitted, even when the server splits
   it across chunks (engine.scrub). Header values and a URL's user and password are secrets
@@ -32,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.codes import FailureCode
-from engine.commands import Generate, RemoteSpec
+from engine.commands import Generate, RemoteSpec, ToolCall
 from engine.credentials import problem
 from engine.events import (
     Cancelled,
@@ -44,8 +48,10 @@ from engine.events import (
     Queued,
     Started,
     StreamEvent,
+    ToolCalls,
 )
 from engine.scrub import SecretScrubber
+from engine.tool_calls import TooLarge, ToolCallAssembler, openai_message, openai_tool_choice, openai_tools
 from engine.wire import (
     StreamDecoder,
     WireEnd,
@@ -54,6 +60,7 @@ from engine.wire import (
     WireQueued,
     WireSession,
     WireText,
+    WireToolCall,
     WireUsage,
     load_formats,
 )
@@ -177,8 +184,11 @@ class RemoteProvider:
 
         watch = _Watch(cancel, self.spec.first_token_timeout_s)
         self._scrubber.reset()
+        calls = ToolCallAssembler()
         try:
-            outcome = self._attempts(cmd, watch, emit, counts, times)
+            outcome = self._attempts(cmd, watch, emit, counts, times, calls)
+            if calls and cancel.is_set() and not isinstance(outcome, Failed):
+                raise _Stop(watch.why or "cancel")  # a stopped reply asks for no calls
         except _Stop as stop:
             self._flush(gid, emit)
             emit(Cancelled(gid, "timeout" if stop.kind == "timeout" else "user", stats()))
@@ -190,11 +200,30 @@ class RemoteProvider:
         self._flush(gid, emit)
         if isinstance(outcome, Failed):
             emit(Failed(gid, outcome.code, self._scrub(outcome.message)))
-        else:
-            emit(Final(gid, outcome, stats()))
+            return
+        if calls:
+            emit(ToolCalls(gid, tuple(self._scrub_call(c) for c in calls.calls())))
+            # Some servers end a reply of calls with "stop"; "length" says a call was cut off.
+            outcome = "tool_calls" if outcome in ("eog", "function_call") else outcome
+        elif outcome == "tool_calls":
+            emit(
+                Failed(
+                    gid,
+                    "bad_response",
+                    f"{self.spec.name} said its reply ended in tool calls, but it sent none.",
+                )
+            )
+            return
+        emit(Final(gid, outcome, stats()))
 
     def _attempts(
-        self, cmd: Generate, watch: _Watch, emit: Emit, counts: dict[str, Any], times: dict[str, float]
+        self,
+        cmd: Generate,
+        watch: _Watch,
+        emit: Emit,
+        counts: dict[str, Any],
+        times: dict[str, float],
+        calls: ToolCallAssembler,
     ) -> str | Failed:
         """Retry what may be retried before the first text; returns the finish reason or a Failed."""
         name = self.spec.name
@@ -202,7 +231,7 @@ class RemoteProvider:
         while True:
             attempt += 1
             try:
-                return self._once(cmd, watch, emit, counts, times)
+                return self._once(cmd, watch, emit, counts, times, calls)
             except _Retryable as r:
                 if watch.got_text or attempt > self.spec.max_retries:
                     return Failed(cmd.generation_id, r.code, r.message)
@@ -241,10 +270,18 @@ class RemoteProvider:
                     raise _Stop("cancel") from None
 
     def _once(
-        self, cmd: Generate, watch: _Watch, emit: Emit, counts: dict[str, Any], times: dict[str, float]
+        self,
+        cmd: Generate,
+        watch: _Watch,
+        emit: Emit,
+        counts: dict[str, Any],
+        times: dict[str, float],
+        calls: ToolCallAssembler,
     ) -> str | Failed:
         gid = cmd.generation_id
         name = self.spec.name
+        if refused := self._tools_refused(cmd):
+            return Failed(gid, "tools_unsupported", refused)
         url, body = self._request(cmd)
         headers = {
             "Content-Type": "application/json",
@@ -291,14 +328,14 @@ class RemoteProvider:
                         f"{name} sent more than {_MAX_EVENT_BYTES >> 20} MiB without "
                         "a complete event; Hearth stopped reading.",
                     )
-                result = self._handle(gid, items, watch, emit, counts, times)
+                result = self._handle(gid, items, watch, emit, counts, times, calls)
                 if result is not None:
                     if isinstance(result, Failed):
                         return result
                     finish = result
                     break
             else:
-                result = self._handle(gid, decoder.close(), watch, emit, counts, times)
+                result = self._handle(gid, decoder.close(), watch, emit, counts, times, calls)
                 if isinstance(result, Failed):
                     return result
                 finish = result
@@ -314,9 +351,32 @@ class RemoteProvider:
             return finish
 
     def _handle(
-        self, gid: int, items: list[Any], watch: _Watch, emit: Emit, counts: dict[str, Any], times: dict[str, float]
+        self,
+        gid: int,
+        items: list[Any],
+        watch: _Watch,
+        emit: Emit,
+        counts: dict[str, Any],
+        times: dict[str, float],
+        calls: ToolCallAssembler,
     ) -> str | Failed | None:
         for item in items:
+            if isinstance(item, WireToolCall):
+                now = time.perf_counter()
+                times.setdefault("first", now)
+                times["last"] = now
+                watch.got_text = True  # the reply has begun: no first-text timeout, no retry
+                counts["n"] += 1
+                try:
+                    calls.add(item)
+                except TooLarge as e:
+                    return Failed(
+                        gid,
+                        "tool_call_too_large",
+                        f"{self.spec.name} sent {e}; Hearth stopped reading the reply "
+                        "(a model repeating itself, or a server that misbehaves).",
+                    )
+                continue
             if isinstance(item, WireText):
                 if not item.text and not item.replace:
                     continue
@@ -366,7 +426,10 @@ class RemoteProvider:
     def _request(self, cmd: Generate) -> tuple[str, dict[str, Any]]:
         spec, s = self.spec, cmd.sampling
         shape = getattr(self._format, "request", None) or spec.wire
-        messages = [{"role": m.role, "content": m.content} for m in cmd.messages]
+        if shape == "openai":
+            messages = [openai_message(m) for m in cmd.messages]
+        else:
+            messages = [{"role": m.role, "content": m.content} for m in cmd.messages]
         if cmd.continue_text:  # resume an answer: the partial answer as the last assistant turn
             messages.append({"role": "assistant", "content": cmd.continue_text})
         base = spec.base_url.rstrip("/")
@@ -412,7 +475,26 @@ class RemoteProvider:
             "seed": s.seed,
             "stream_options": {"include_usage": True},
         }
+        if cmd.tools:
+            body["tools"] = openai_tools(cmd.tools)
+            if cmd.tool_choice != "auto":  # the default with tools; vLLM wants a flag to accept it said
+                body["tool_choice"] = openai_tool_choice(cmd.tool_choice)
         return base + path, body
+
+    def _tools_refused(self, cmd: Generate) -> str | None:
+        """Why this Generate's tools cannot go to this server, or None. A tool choice of "none"
+        needs no tools sent: the reply is asked for as usual."""
+        shape = self._format.request or self.spec.wire
+        if not cmd.tools or cmd.tool_choice == "none" or (shape == "openai" and self._format.carries_tools):
+            return None
+        return (
+            f"{self.spec.name} speaks the {self.spec.wire} format, which cannot carry tool calls: "
+            "turn the tools off for this chat, or use this provider through an OpenAI-compatible endpoint."
+        )
+
+    def _scrub_call(self, call: ToolCall) -> ToolCall:
+        """No secret leaves in a call either (a server that quotes the key in arguments)."""
+        return ToolCall(self._scrub(call.id), self._scrub(call.name), self._scrub(call.arguments))
 
     def _scrub(self, text: str) -> str:
         return self._scrubber.scrub(text)

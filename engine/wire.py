@@ -1,8 +1,8 @@
 """Remote providers' wire formats: the bytes of a streamed response body in, `WireItem`s out.
 
 Owns the framing (server-sent events per the WHATWG spec, NDJSON) and the declarative
-mappings in `wire_formats.toml` that say where each format keeps its text, finish reason,
-usage and errors, compiled once at load. Any chunking of a body gives the same items.
+mappings in `wire_formats.toml` that say where each format keeps its text, tool-call pieces,
+finish reason, usage and errors, compiled once at load. Any chunking of a body gives the same items.
 
 Must not do I/O beyond reading a mapping file, know about HTTP, Hearth's stream events or
 generation state, or grow per-provider code: `engine.remote` feeds bytes in and turns the
@@ -35,6 +35,7 @@ __all__ = [
     "WireQueued",
     "WireSession",
     "WireText",
+    "WireToolCall",
     "WireUsage",
     "load_formats",
 ]
@@ -85,7 +86,19 @@ class WireQueued:
     ahead: int
 
 
-WireItem = WireText | WireEnd | WireError | WireUsage | WireSession | WireQueued
+@dataclass(frozen=True, slots=True)
+class WireToolCall:
+    """A piece of a tool call, as one streamed delta carries it: the call's `index` in the reply
+    (None when the server sends none), and pieces of its id, name and arguments ("" when absent).
+    engine.tool_calls puts the pieces together."""
+
+    index: int | None
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+WireItem = WireText | WireEnd | WireError | WireUsage | WireSession | WireQueued | WireToolCall
 
 # The SSE comment in which a Hearth host gives a waiting request its place (app.server.wire).
 QUEUE_NOTE = "hearth-queued"
@@ -154,6 +167,7 @@ class EventRules:
     outputs: Paths = ()
     output_keys: tuple[str, ...] = ()
     session: Paths = ()
+    tool_calls: Paths = ()
 
 
 @dataclass(frozen=True)
@@ -169,10 +183,28 @@ class WireFormat:
     fields: Mapping[str, EventRules] = field(default_factory=dict)
     request: str | None = None  # the request shape its server expects, when not the format's name
 
+    @property
+    def carries_tools(self) -> bool:
+        """Whether its replies can hold tool calls (a `tool_calls` rule somewhere)."""
+        rules = [self.rules, *(self.events or {}).values(), *self.fields.values()]
+        return any(r is not None and r.tool_calls for r in rules)
+
 
 _Fail = Callable[[str, str], NoReturn]
 _RULE_KEYS = frozenset(
-    {"text", "replace", "error", "error_code", "end", "end_reason", "usage", "outputs", "output_keys", "session"}
+    {
+        "text",
+        "replace",
+        "error",
+        "error_code",
+        "end",
+        "end_reason",
+        "usage",
+        "outputs",
+        "output_keys",
+        "session",
+        "tool_calls",
+    }
 )
 _FORMAT_KEYS = _RULE_KEYS | {"framing", "end_markers", "event_type", "events", "fields", "request"}
 
@@ -273,6 +305,7 @@ def _compile_rules(fail: _Fail, prefix: str, table: Any) -> EventRules:
         outputs=paths("outputs"),
         output_keys=tuple(output_keys),
         session=paths("session"),
+        tool_calls=paths("tool_calls"),
     )
 
 
@@ -415,6 +448,9 @@ class StreamDecoder:
             if rendered:
                 out.append(WireText(rendered))
                 self._streamed = True
+        calls = _first(obj, rules.tool_calls)
+        if isinstance(calls, list):
+            out.extend(piece for delta in calls if (piece := _tool_call_piece(delta)) is not None)
         session = _first(obj, rules.session)
         if isinstance(session, str) and session and session != self._session:
             self._session = session
@@ -440,6 +476,29 @@ class StreamDecoder:
         snippet = "".join(c if c.isprintable() else " " for c in payload[:_SNIPPET])
         more = "…" if len(payload) > _SNIPPET else ""
         self._out.append(WireError("malformed_event", f'the server sent an event that {problem}: "{snippet}{more}"'))
+
+
+def _tool_call_piece(delta: Any) -> WireToolCall | None:
+    """One OpenAI-shaped tool-call delta ({index, id, function: {name, arguments}}) as a piece.
+    Arguments sent as a JSON object instead of text (some servers) become their JSON text."""
+    if not isinstance(delta, dict):
+        return None
+    index, function = delta.get("index"), delta.get("function")
+    function = function if isinstance(function, dict) else {}
+    args = function.get("arguments")
+    if args is not None and not isinstance(args, str):
+        args = json.dumps(args, ensure_ascii=False)
+    piece = WireToolCall(
+        index if type(index) is int and index >= 0 else None,
+        _text(delta.get("id")),
+        _text(function.get("name")),
+        args or "",
+    )
+    return piece if piece.index is not None or piece.id or piece.name or piece.arguments else None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _present(value: Any) -> bool:
