@@ -306,6 +306,8 @@ class Gateway:
             request.messages,
             self._sampling(request, request.max_tokens or DEFAULT_MAX_TOKENS),
             filters=FilterConfig(stop=request.stop),
+            tools=request.tools,
+            tool_choice=request.tool_choice,
         )
         stream = self._engine.generate(cmd)
         if self.keeper is None:
@@ -338,6 +340,8 @@ class Gateway:
             self._sampling(request, request.max_tokens or 0),
             remote=spec,
             filters=filters,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
         )
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()

@@ -42,6 +42,7 @@ from app.server.gateway import Gateway, Opened
 from app.server.guard import Guard
 from app.server.metrics import RequestRecord
 from app.server.saving import HEADER, ApiSaver, Saving
+from app.server.tools_wire import call_dicts
 from app.server.wire import (
     ApiError,
     ChatRequest,
@@ -54,7 +55,8 @@ from app.server.wire import (
     stream_error,
     usage,
 )
-from engine.events import Cancelled, Delta, Failed, Final, Queued, StreamEvent
+from engine.commands import ToolCall
+from engine.events import Cancelled, Delta, Failed, Final, Queued, StreamEvent, ToolCalls
 
 __all__ = ["MAX_BODY", "build_app"]
 
@@ -239,9 +241,12 @@ class _Tally:
         self.reasoning: list[str] = []
         self.first_at: float | None = None
         self.end: StreamEvent | None = None
+        self.calls: tuple[ToolCall, ...] = ()  # the model asked for these (ToolCalls)
 
     def finish_reason(self) -> str:
-        return "length" if isinstance(self.end, Final) and self.end.stop_reason == "length" else "stop"
+        if isinstance(self.end, Final) and self.end.stop_reason in ("length", "tool_calls"):
+            return str(self.end.stop_reason)
+        return "stop"
 
     def record_when_settled(self, gateway: Gateway, request: ChatRequest, opened: Opened, *, client_left: bool) -> None:
         """Record the request once its generation has ended: at once when the client read to the
@@ -331,6 +336,9 @@ async def _sse(gateway: Gateway, request: ChatRequest, opened: Opened, tally: _T
                 tally.add(event)
                 key = "reasoning_content" if event.channel == "reasoning" else "content"
                 yield chunk(cid, created, request.model, {key: event.text})
+            elif isinstance(event, ToolCalls):  # whole calls, each in one delta (OpenAI's clients join pieces)
+                tally.calls = event.calls
+                yield chunk(cid, created, request.model, {"tool_calls": call_dicts(event.calls, streamed=True)})
             elif isinstance(event, Final | Cancelled):
                 tally.end = event
                 yield chunk(cid, created, request.model, {}, tally.finish_reason())
@@ -357,6 +365,8 @@ async def _whole(
         async for event in opened.events:
             if isinstance(event, Delta):
                 tally.add(event)
+            elif isinstance(event, ToolCalls):
+                tally.calls = event.calls
             elif isinstance(event, Final | Cancelled | Failed):
                 tally.end = event
         return True
@@ -392,5 +402,6 @@ async def _whole(
             tally.finish_reason(),
             tally.usage(),
             tally.extra,
+            tool_calls=call_dicts(tally.calls, streamed=False),
         )
     )

@@ -3,9 +3,10 @@ bytes of responses, stream chunks and errors.
 
 Owns what a client sends and receives, field by field (the subset Hearth serves: messages,
 model, stream, stream_options.include_usage, max_tokens / max_completion_tokens, temperature,
-top_p, seed, stop, and Hearth's own `hearth.collections`: the collections of a person's
-documents the answer may use). A field Hearth cannot honour (tools, n > 1, logprobs, ...) is refused with
-a message that names it, rather than silently ignored. Errors are OpenAI-shaped
+top_p, seed, stop, tools and tool_choice (app.server.tools_wire), and Hearth's own
+`hearth.collections`: the collections of a person's documents the answer may use). A field Hearth
+cannot honour (the legacy functions, n > 1, logprobs, ...) is refused with a message that names it,
+rather than silently ignored. Errors are OpenAI-shaped
 (`{"error": {"message", "type", "code", "param"}}`) and never echo a key or a token.
 Must not: run anything, or import Starlette (app.server.http does the HTTP).
 """
@@ -17,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from engine.commands import ChatMessage
+from engine.commands import ChatMessage, ToolChoice, ToolSpec
 from engine.errors import HearthError
 from engine.wire import QUEUE_NOTE
 from store.limits import too_long_message
@@ -37,11 +38,9 @@ __all__ = [
 MAX_MESSAGES = 4096
 MAX_STOP = 4
 MAX_COLLECTIONS = 16
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 # Fields that change what a completion means and that Hearth does not do: refused by name.
 _UNSUPPORTED = (
-    "tools",
-    "tool_choice",
     "functions",
     "function_call",
     "logprobs",
@@ -89,6 +88,8 @@ class ChatRequest:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     collections: tuple[str, ...] = ()  # the `hearth.collections` extension: retrieval from these
+    tools: tuple[ToolSpec, ...] = ()  # the model may ask for these to be called (app.server.tools_wire)
+    tool_choice: ToolChoice = "auto"
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -138,9 +139,14 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise ApiError(None, "`stream_options` must be an object.", status=400, param="stream_options")
+    from app.server.tools_wire import parse_tool_choice, parse_tools
+
+    tools = parse_tools(body.get("tools"))
     return ChatRequest(
         model=model.strip(),
         messages=_messages(body.get("messages")),
+        tools=tools,
+        tool_choice=parse_tool_choice(body.get("tool_choice"), tools),
         stream=_bool(body, "stream"),
         include_usage=bool(options.get("include_usage", False)),
         max_tokens=_int(body, "max_completion_tokens", 1, 1_000_000) or _int(body, "max_tokens", 1, 1_000_000),
@@ -242,11 +248,12 @@ def _messages(raw: object) -> tuple[ChatMessage, ...]:
         if role is None:
             raise ApiError(
                 None,
-                f"`{where}.role` must be one of system, developer, user, assistant (got {str(m.get('role'))[:40]!r}).",
+                f"`{where}.role` must be one of system, developer, user, assistant, tool "
+                f"(got {str(m.get('role'))[:40]!r}).",
                 status=400,
                 param=f"{where}.role",
             )
-        out.append(ChatMessage(role, _content(m.get("content"), f"{where}.content")))
+        out.append(_message(role, m, where))
     if out[-1].role == "assistant":
         raise ApiError(
             None,
@@ -255,6 +262,17 @@ def _messages(raw: object) -> tuple[ChatMessage, ...]:
             param=f"messages[{len(out) - 1}]",
         )
     return tuple(out)
+
+
+def _message(role: str, m: dict[str, Any], where: str) -> ChatMessage:
+    from app.server.tools_wire import tool_calls_of, tool_result
+
+    calls = tool_calls_of(m, where) if role == "assistant" else ()
+    # An assistant message that only calls tools has null content, as OpenAI sends it.
+    content = "" if calls and m.get("content") is None else _content(m.get("content"), f"{where}.content")
+    if role == "tool":
+        return tool_result(m, content, where)
+    return ChatMessage(role, content, tool_calls=calls)
 
 
 def _content(raw: object, where: str) -> str:
@@ -343,7 +361,7 @@ def chunk(
     cid: str,
     created: int,
     model: str,
-    delta: dict[str, str] | None,
+    delta: dict[str, Any] | None,
     finish_reason: str | None = None,
     usage_: dict[str, int] | None = None,
     extra: dict[str, Any] | None = None,
@@ -391,10 +409,15 @@ def completion(
     finish_reason: str,
     usage_: dict[str, int],
     extra: dict[str, Any] | None = None,
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> bytes:
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
     if reasoning:
         message["reasoning_content"] = reasoning
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+        message["content"] = text or None  # a reply that only calls tools has null content, as OpenAI's
     return _dumps(
         {
             "id": cid,

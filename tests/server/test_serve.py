@@ -156,7 +156,7 @@ def test_the_sse_stream_is_framed_as_openai_frames_it(served: Served) -> None:
     [
         (b"{not json", 400, "not valid JSON"),
         (b'{"model": "local", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, "not valid JSON"),
-        (json.dumps(_ask(tools=[{"type": "function", "function": {"name": "f"}}])).encode(), 400, "`tools`"),
+        (json.dumps(_ask(functions=[{"name": "f"}])).encode(), 400, "`functions`"),  # the legacy field: use tools
         (json.dumps(_ask(model="gpt-4o")).encode(), 404, LOCAL),
         (json.dumps(_ask(messages=[])).encode(), 400, "`messages`"),
         (json.dumps(_ask(temperature=9)).encode(), 400, "`temperature`"),
@@ -174,7 +174,7 @@ def test_the_sse_stream_is_framed_as_openai_frames_it(served: Served) -> None:
     ids=[
         "bad-json",
         "bad-utf8",
-        "tools",
+        "legacy-functions",
         "unknown-model",
         "no-messages",
         "temperature",
