@@ -8,6 +8,12 @@ Per-token cost is constant: each sampled token's piece goes through an increment
 decoder (engine.detok) instead of re-detokenizing the reply. Prompt processing reuses the
 KV cache of the previous turn (longest common token prefix), runs in chunks, and is
 abortable mid-chunk through llama.cpp's abort callback, so Stop works during a long prompt.
+
+Tools: a Generate's tools are rendered by the chat template (engine.template); when the template
+teaches the Hermes/Qwen `<tool_call>` format, the calls the model writes are taken out of its text
+(engine.tool_text) and sent as one ToolCalls event before Final("tool_calls"). Not yet: sampling
+constrained by a grammar from the tools' schemas (llama_cpp.LlamaGrammar.from_json_schema), so
+tool_choice "required" or a named tool is asked of the model, not enforced.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from engine.events import (
     Reading,
     Started,
     StreamEvent,
+    ToolCalls,
 )
 from engine.gguf_check import check_gguf
 from engine.kv_states import ConversationStates, common_prefix
@@ -45,6 +52,7 @@ from engine.template import choose_template, too_costly_message
 from engine.template_limits import TemplateTooCostly
 from engine.template_trial import blocked_message, compile_template
 from engine.threads import ThreadChooser, default_threads, physical_cores
+from engine.tool_text import HermesCalls
 
 __all__ = ["LocalModel"]
 
@@ -184,7 +192,7 @@ class LocalModel:
         `tokenize`: a fit's remembering tokenizer (PromptSizes.tokenize).
         """
         tokenize = tokenize or self._tokenize
-        parts = self.template.render_parts(cmd.messages)
+        parts = self.template.render_parts(cmd.messages, () if cmd.tool_choice == "none" else cmd.tools)
         if cmd.continue_text:
             parts.append((cmd.continue_text, True))
         starts_with_bos = bool(self._bos_text) and bool(parts) and parts[0][0].startswith(self._bos_text)
@@ -251,6 +259,7 @@ class LocalModel:
         s = cmd.sampling
         llm.set_seed(s.seed)
         detok = IncrementalDetokenizer()
+        calls = self._tool_text(cmd)
         n = 0
         held_tokens = 0  # tokens whose text is still inside the UTF-8 decoder
         t_first: float | None = None
@@ -288,18 +297,40 @@ class LocalModel:
                 t_first, cpu_first = now, cpu_last
             t_last = now
             if text:
-                emit(Delta(gid, text, held_tokens))
+                emit(Delta(gid, calls.feed(text) if calls else text, held_tokens))
                 held_tokens = 0
             if n >= max_tokens:
                 break
         tail = detok.flush()
+        if calls:
+            tail = calls.feed(tail) + calls.finish()
         if tail or held_tokens:
             emit(Delta(gid, tail, held_tokens))
+        if calls:
+            stop_reason = self._send_calls(gid, calls, stop_reason, emit)
         stats = self._stats(len(tokens), cached, n, t_prefill, received_at, t_first, t_last, prefill_done)
         stats = dataclasses.replace(stats, threads=self._threads[0])
         if n > 1:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         emit(self._terminal(gid, stop_reason, stats))
+
+    def _tool_text(self, cmd: Generate) -> HermesCalls | None:
+        """What takes the calls out of the reply's text, when the model was offered tools in a format Hearth reads."""
+        if not cmd.tools or cmd.tool_choice == "none" or self.template.tool_format != "hermes":
+            return None
+        calls = HermesCalls()
+        if cmd.continue_text:
+            calls.feed(cmd.continue_text)  # the reply so far, already shown: only where a call stands counts
+        return calls
+
+    @staticmethod
+    def _send_calls(gid: int, calls: HermesCalls, stop_reason: str, emit: Emit) -> str:
+        """The calls the reply made, before its Final; returns the Final's stop reason."""
+        if not calls.calls or stop_reason not in ("eog", "length"):
+            return stop_reason  # none, or the reply was stopped: a stopped reply asks for nothing
+        # With "length" the last call may be cut off: it is sent, but not to be run.
+        emit(ToolCalls(gid, tuple(calls.calls)))
+        return "tool_calls" if stop_reason == "eog" else stop_reason
 
     def _fit(self, cmd: Generate, emit: Emit) -> tuple[list[int], PromptFit] | None:
         """The prompt's tokens and how they were fitted (engine.context_fit.fit_prompt, which the

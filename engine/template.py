@@ -4,11 +4,17 @@ The template is untrusted input shipped inside the model file: it is rendered wi
 jinja2's ImmutableSandboxedEnvironment, so it cannot reach Python internals or mutate
 the messages it is given, within limits on time, size and memory (engine.template_limits),
 so it cannot loop for ever or take the machine's memory either.
+
+Tools (a Generate's ToolSpecs) and the calls in a conversation are rendered the way Hugging Face
+templates take them (`tools`, an assistant message's `tool_calls`, a "tool" message's
+`tool_call_id`), with `tojson` keeping keys in order and characters as they are, as transformers'
+does. Their free text (descriptions, a call's name and argument values) stays data, like a message.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +24,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from engine.commands import ChatMessage
+from engine.commands import ChatMessage, ToolSpec
 from engine.errors import ModelLoadError
 from engine.template_limits import LimitedSandbox, TemplateTooCostly, compile_limited, render_limited
 
@@ -136,6 +142,48 @@ def too_costly_message(path: str, error: TemplateTooCostly) -> str:
 
 # Stands in for message i while the template renders (private-use characters nobody types).
 _MARK = re.compile("\ue000hearth(\\d+)\ue001")
+# What a piece of data may have become in the prompt: as it is, trimmed (a message's content, by
+# a template's `| trim`), or escaped inside a JSON string (a description, by `tojson`).
+_CONTENT, _STRING = "content", "string"
+_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"})
+
+
+def _forms(text: str, kind: str) -> list[str]:
+    if kind == _CONTENT:
+        return [text, text.strip()]
+    return [text, json.dumps(text, ensure_ascii=False)[1:-1].translate(_HTML_SAFE)]
+
+
+def _arguments(text: str, put: Callable[[str, str], str]) -> Any:
+    """A call's arguments as templates expect them: the object when they are JSON (its string
+    values through `put`), else the text as the model wrote it."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return put(text, _STRING)
+    return _strings(value, put) if isinstance(value, dict) else put(text, _STRING)
+
+
+def _strings(value: Any, put: Callable[[str, str], str]) -> Any:
+    if isinstance(value, str):
+        return put(value, _STRING)
+    if isinstance(value, dict):
+        return {k: _strings(v, put) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strings(v, put) for v in value]
+    return value
+
+
+def _descriptions(schema: Any, put: Callable[[str, str], str]) -> Any:
+    """A JSON schema with its descriptions through `put` (the rest is structure templates read)."""
+    if isinstance(schema, dict):
+        return {
+            k: put(v, _STRING) if k == "description" and isinstance(v, str) else _descriptions(v, put)
+            for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_descriptions(v, put) for v in schema]
+    return schema
 
 
 def _raise_exception(message: str) -> None:
@@ -156,6 +204,9 @@ class ChatTemplate:
 
     def __init__(self, source: str, *, bos_token: str, eos_token: str, limit_memory: bool = True) -> None:
         env = LimitedSandbox(trim_blocks=True, lstrip_blocks=True)
+        # Tool schemas through `tojson` as the templates were written for (transformers' filter):
+        # keys in their order ("type" first), characters as they are.
+        env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
         env.globals["raise_exception"] = _raise_exception
         env.globals["strftime_now"] = _strftime_now
         try:
@@ -173,42 +224,102 @@ class ChatTemplate:
         other._bos, other._eos, other.limit_memory = bos_token, eos_token, limit_memory
         return other
 
-    def render(self, messages: Sequence[ChatMessage]) -> str:
+    @property
+    def tool_format(self) -> str | None:
+        """The tool-call format the template teaches its model: "hermes" (Qwen, Hermes:
+        `<tool_call>{"name": ..., "arguments": ...}</tool_call>`), or None when it has none Hearth reads."""
+        return "hermes" if "<tool_call>" in self.source else None
+
+    def render(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> str:
+        return self._render(messages, tools, lambda text, _kind: text)
+
+    def _render(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], put: Callable[[str, str], str]
+    ) -> str:
+        """The prompt, with each piece of data (a content, a description, an argument) through `put`."""
+        listed: list[dict[str, Any]] = []
+        chars = 0
+        for m in messages:
+            message: dict[str, Any] = {"role": m.role, "content": put(m.content, _CONTENT)}
+            chars += len(m.content)
+            if m.tool_calls:
+                message["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": put(c.name, _STRING), "arguments": _arguments(c.arguments, put)},
+                    }
+                    for c in m.tool_calls
+                ]
+                chars += sum(len(c.name) + len(c.arguments) for c in m.tool_calls)
+            if m.tool_call_id:
+                message["tool_call_id"] = m.tool_call_id
+            listed.append(message)
         context: dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": listed,
             "add_generation_prompt": True,
             "bos_token": self._bos,
             "eos_token": self._eos,
         }
-        return render_limited(
-            self._template, context, content_chars=sum(len(m.content) for m in messages), limit_memory=self.limit_memory
-        )
+        if tools:
+            context["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": put(t.description, _STRING),
+                        "parameters": _descriptions(json.loads(t.parameters), put),
+                    },
+                }
+                for t in tools
+            ]
+            chars += sum(len(t.name) + len(t.description) + len(t.parameters) for t in tools)
+        return render_limited(self._template, context, content_chars=chars, limit_memory=self.limit_memory)
 
-    def render_parts(self, messages: Sequence[ChatMessage]) -> list[tuple[str, bool]]:
+    def render_parts(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> list[tuple[str, bool]]:
         """The prompt as (text, is_content) pieces, so that message contents stay data.
 
         Only the template's own text may hold control tokens (`<|im_start|>`, ...): a person's
-        message, a pasted document or a remote answer replayed as history must be tokenized as
-        plain text, or `<|im_end|><|im_start|>system` typed by anyone forges a turn. The
-        template is rendered with a marker in place of each content, and the contents are put
-        back as their own pieces. When the template changed the content (trimmed it), the
-        trimmed content is used, as the template meant.
+        message, a pasted document, a remote answer replayed as history, a tool's description
+        or a call's arguments must be tokenized as plain text, or `<|im_end|><|im_start|>system`
+        typed by anyone forges a turn. The template is rendered with a marker in place of each
+        piece of data, and the data are put back as their own pieces, each in the form the real
+        render shows it in (trimmed by the template, or escaped inside JSON); where the two
+        renders do not line up, as they are.
         """
-        marked = self.render([ChatMessage(m.role, f"\ue000hearth{i}\ue001") for i, m in enumerate(messages)])
-        real = self.render(messages)
+        data: list[tuple[str, str]] = []
 
-        def split(content_of: Callable[[int], str]) -> list[tuple[str, bool]]:
-            parts: list[tuple[str, bool]] = []
-            pos = 0
-            for m in _MARK.finditer(marked):
-                parts += [(marked[pos : m.start()], False), (content_of(int(m.group(1))), True)]
-                pos = m.end()
-            parts.append((marked[pos:], False))
-            return [p for p in parts if p[0]]
+        def mark(text: str, kind: str) -> str:
+            if not text:
+                return text  # nothing to keep apart, and templates test it (`if message.content`)
+            data.append((text, kind))
+            return f"\ue000hearth{len(data) - 1}\ue001"
 
-        parts = split(lambda i: messages[i].content)
-        if "".join(t for t, _ in parts) != real:
-            stripped = split(lambda i: messages[i].content.strip())
-            if "".join(t for t, _ in stripped) == real:
-                return stripped
-        return parts
+        marked = self._render(messages, tools, mark)
+        real = self.render(messages, tools)
+        literals = _MARK.split(marked)[::2]
+        marks = [int(i) for i in _MARK.findall(marked)]
+        chosen = _line_up(real, literals, [_forms(*data[i]) for i in marks])
+        if chosen is None:
+            chosen = [data[i][0] for i in marks]
+        parts: list[tuple[str, bool]] = []
+        for literal, text in zip(literals, [*chosen, ""], strict=True):
+            parts += [(literal, False), (text, True)]
+        return [p for p in parts if p[0]]
+
+
+def _line_up(real: str, literals: list[str], forms: list[list[str]]) -> list[str] | None:
+    """For each marker, the form of its data that the real render shows between the template's
+    literal texts around it; None when the renders do not line up."""
+    if not real.startswith(literals[0]):
+        return None
+    pos, chosen = len(literals[0]), []
+    for options, after in zip(forms, literals[1:], strict=True):
+        for form in options:
+            if real.startswith(form, pos) and real.startswith(after, pos + len(form)):
+                chosen.append(form)
+                pos += len(form) + len(after)
+                break
+        else:
+            return None
+    return chosen if pos == len(real) else None

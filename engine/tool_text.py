@@ -1,0 +1,109 @@
+"""Tool calls written as text by a local model, in the Hermes/Qwen format its chat template
+teaches it: `<tool_call>\\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\\n</tool_call>`.
+
+Owns: splitting the model's streamed text into the answer (sent as it comes, with a possible
+start of `<tool_call>` held back) and the calls (parsed when their block closes, or when the
+reply ends inside one). A block that names no tool stays in the answer, as the model wrote it;
+arguments that are not JSON come out as written, for the caller to judge.
+
+Must not: know about llama.cpp, events or the tools themselves. Never imports `app`, `store` or Qt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from engine.commands import ToolCall
+
+__all__ = ["HermesCalls"]
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+_NAME = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_ARGUMENTS = re.compile(r'"arguments"\s*:\s*')
+
+
+class HermesCalls:
+    """One reply's text in (`feed`, then `finish`), its answer text out; `calls` at the end."""
+
+    def __init__(self) -> None:
+        self._buf = ""
+        self._inside = False
+        self.calls: list[ToolCall] = []
+
+    def feed(self, text: str) -> str:
+        """The answer text that can be shown now."""
+        self._buf += text
+        out: list[str] = []
+        while True:
+            if self._inside:
+                end = self._buf.find(CLOSE)
+                if end < 0:
+                    break
+                block, self._buf, self._inside = self._buf[:end], self._buf[end + len(CLOSE) :], False
+                out.append(self._block(block))
+                continue
+            start = self._buf.find(OPEN)
+            if start >= 0:
+                out.append(self._answer(self._buf[:start]))
+                self._buf, self._inside = self._buf[start + len(OPEN) :], True
+                continue
+            keep = _partial_open(self._buf)
+            out.append(self._answer(self._buf[: len(self._buf) - keep]))
+            self._buf = self._buf[len(self._buf) - keep :]
+            break
+        return "".join(out)
+
+    def finish(self) -> str:
+        """The reply ended: what was held back. A block left open (the token limit) is read as a call."""
+        buf, self._buf = self._buf, ""
+        if self._inside:
+            self._inside = False
+            return self._block(buf)
+        return self._answer(buf)
+
+    def _answer(self, text: str) -> str:
+        # The model's line breaks between and after calls are not an answer.
+        return "" if self.calls and not text.strip() else text
+
+    def _block(self, block: str) -> str:
+        call = _parse(block)
+        if call is None:
+            return OPEN + block + CLOSE
+        self.calls.append(call)
+        return ""
+
+
+def _partial_open(text: str) -> int:
+    """How many characters at the end of `text` could be the start of `<tool_call>`."""
+    for n in range(min(len(OPEN) - 1, len(text)), 0, -1):
+        if OPEN.startswith(text[-n:]):
+            return n
+    return 0
+
+
+def _parse(block: str) -> ToolCall | None:
+    call_id = f"call_{uuid.uuid4().hex[:24]}"
+    try:
+        value = json.loads(block)
+    except ValueError:
+        value = None
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]:
+        arguments = value.get("arguments", value.get("parameters", {}))
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        return ToolCall(call_id, value["name"], text)
+    # Not JSON (a small model's slip): the name if it can be found, the arguments as written.
+    name = _NAME.search(block)
+    if name is None:
+        return None
+    try:
+        tool = json.loads(f'"{name.group(1)}"')
+    except ValueError:
+        tool = name.group(1)
+    rest = block[name.end() :]
+    found = _ARGUMENTS.search(rest)
+    arguments = rest[found.end() :].strip() if found else ""
+    if arguments.endswith("}") and arguments.count("}") > arguments.count("{"):
+        arguments = arguments[:-1].rstrip()  # the block's own closing brace
+    return ToolCall(call_id, tool, arguments)
