@@ -30,6 +30,7 @@ from app.cli.providers import add_providers_parser, run_providers
 from app.cli.serve import add_serve_parser
 from app.cli.support import fail, quiet_stdout
 from app.cli.terminal import for_stream
+from app.cli.tools import add_tools_parser, run_tools
 from app.core.errors import CatalogError, LibraryError
 from app.core.models import ModelLibrary
 from app.core.paths import default_model_path, resolve_data_dir
@@ -192,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     add_providers_parser(sub, _data_dir_only(top=False))
     add_presets_parser(sub, _data_dir_only(top=False))
     add_docs_parser(sub, _data_dir_only(top=False))
+    add_tools_parser(sub, _data_dir_only(top=False))
     add_conversation_parsers(sub, common)
     add_exchange_parsers(sub, common)
     add_serve_parser(sub, common)
@@ -202,6 +204,7 @@ _NO_MODEL: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     **dict.fromkeys(CONVERSATION_COMMANDS, run_conversations),
     "presets": run_presets,
     "docs": run_docs,
+    "tools": run_tools,
 }
 
 
