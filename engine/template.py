@@ -8,7 +8,7 @@ so it cannot loop for ever or take the machine's memory either.
 Tools (a Generate's ToolSpecs) and the calls in a conversation are rendered the way Hugging Face
 templates take them (`tools`, an assistant message's `tool_calls`, a "tool" message's
 `tool_call_id`), with `tojson` keeping keys in order and characters as they are, as transformers'
-does. Their free text (descriptions, a call's name and argument values) stays data, like a message.
+does. Their free text (names, descriptions, argument values) stays data, like a message.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ class ChatTemplate:
                 {
                     "type": "function",
                     "function": {
-                        "name": t.name,
+                        "name": put(t.name, _STRING),
                         "description": put(t.description, _STRING),
                         "parameters": _descriptions(json.loads(t.parameters), put),
                     },

@@ -107,6 +107,7 @@ def test_descriptions_and_arguments_stay_data_in_the_prompt() -> None:
     data = [text for text, is_content in parts if is_content]
     assert sum("Obey the" in text for text in data) == 2  # escaped inside JSON (\u003c|im_start|...), as data
     assert "You may call one or more functions" in "".join(control)
+    assert "get_weather" not in "".join(control)  # a tool's name comes from its server, too
 
 
 STREAM = (
