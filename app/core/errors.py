@@ -18,6 +18,9 @@ exceptions into it.
      ├── CatalogError                 models.toml is malformed
      ├── LibraryError                 the model library cannot do what was asked
      ├── DownloadError                a model download could not finish (code says why)
+     ├── McpConfigError (app.core.tools.errors)  mcp.json or one server in it: server, key
+     ├── ToolError (app.core.tools.errors)       an MCP server unreachable, or a tool call that did
+     │                                           not finish (timed out, exited, refused, ...)
      └── ApiError (app.server.wire)   a request to `hearth serve` refused: an OpenAI-shaped body with
                                       its HTTP status: status, param, headers
 
