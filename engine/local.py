@@ -11,9 +11,10 @@ abortable mid-chunk through llama.cpp's abort callback, so Stop works during a l
 
 Tools: a Generate's tools are rendered by the chat template (engine.template); when the template
 teaches the Hermes/Qwen `<tool_call>` format, the calls the model writes are taken out of its text
-(engine.tool_text) and sent as one ToolCalls event before Final("tool_calls"). Not yet: sampling
-constrained by a grammar from the tools' schemas (llama_cpp.LlamaGrammar.from_json_schema), so
-tool_choice "required" or a named tool is asked of the model, not enforced.
+(engine.tool_text) and sent as one ToolCalls event before Final("tool_calls"). With tool_choice
+"required" or a tool's name, sampling is constrained by a grammar built from the tools' schemas
+(engine.tool_grammar), so even a small model writes a call that parses; an answer without tools
+builds no grammar at all (its per-token cost is unchanged), and "auto" stays free text.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from jinja2.exceptions import SecurityError, TemplateError
@@ -52,6 +54,7 @@ from engine.template import choose_template, too_costly_message
 from engine.template_limits import TemplateTooCostly
 from engine.template_trial import blocked_message, compile_template
 from engine.threads import ThreadChooser, default_threads, physical_cores
+from engine.tool_grammar import ToolGrammarError, tool_call_grammar
 from engine.tool_text import HermesCalls
 
 __all__ = ["LocalModel"]
@@ -236,10 +239,10 @@ class LocalModel:
         """Run one generation to its end, emitting exactly one terminal event."""
         gid = cmd.generation_id
         llm = self._llm
-        fitted = self._fit(cmd, emit)
-        if fitted is None:
+        prepared = self._prepare(cmd, emit)
+        if prepared is None:
             return
-        tokens, fit = fitted
+        tokens, fit, constrained = prepared
         max_tokens = min(cmd.sampling.max_tokens, fit.n_ctx - len(tokens) - 1)
 
         t_prefill = time.perf_counter()
@@ -277,6 +280,7 @@ class LocalModel:
             temp=s.temperature,
             repeat_penalty=s.repeat_penalty,
             reset=True,
+            **constrained,
         ):
             if cancel.is_set():
                 stop_reason = "cancelled"
@@ -322,6 +326,43 @@ class LocalModel:
         if cmd.continue_text:
             calls.feed(cmd.continue_text)  # the reply so far, already shown: only where a call stands counts
         return calls
+
+    def _prepare(self, cmd: Generate, emit: Emit) -> tuple[list[int], PromptFit, dict[str, Any]] | None:
+        """The prompt's tokens, its fit (`_fit`) and the sampler's grammar argument (none on a reply
+        left free: not even an empty grammar on that path); None after emitting why not."""
+        fitted = self._fit(cmd, emit)
+        if fitted is None:
+            return None
+        try:
+            grammar = self._grammar(cmd)
+        except ToolGrammarError as e:
+            emit(Failed(cmd.generation_id, "tools_unsupported", str(e)))
+            return None
+        if grammar is None:
+            return (*fitted, {})
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        return (*fitted, {"grammar": LlamaGrammar.from_string(grammar, verbose=False)})
+
+    def _grammar(self, cmd: Generate) -> str | None:
+        """The grammar the reply must follow (engine.tool_grammar), checked by llama.cpp's parser; None:
+        free text (no tools, "auto" or "none", a template without the <tool_call> format, or an answer
+        being continued, which the grammar would make start over)."""
+        if self._tool_text(cmd) is None or cmd.continue_text:
+            return None
+        grammar = tool_call_grammar(cmd.tools, cmd.tool_choice)
+        if grammar is None:
+            return None
+        # llama-cpp-python adds the grammar's sampler unchecked: one llama.cpp cannot parse would be NULL.
+        sampler = self._lib.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
+        if not sampler:
+            names = ", ".join(t.name for t in cmd.tools if cmd.tool_choice in ("required", t.name))
+            raise ToolGrammarError(
+                f"llama.cpp could not read the grammar made from the parameters of {names}: "
+                'let the model choose (tool_choice "auto"), or simplify their schemas.'
+            )
+        self._lib.llama_sampler_free(sampler)
+        return grammar
 
     @staticmethod
     def _send_calls(gid: int, calls: HermesCalls, stop_reason: str, emit: Emit) -> str:

@@ -60,17 +60,17 @@ class HermesCalls:
         buf, self._buf = self._buf, ""
         if self._inside:
             self._inside = False
-            return self._block(buf)
+            return self._block(buf, closed=False)
         return self._answer(buf)
 
     def _answer(self, text: str) -> str:
         # The model's line breaks between and after calls are not an answer.
         return "" if self.calls and not text.strip() else text
 
-    def _block(self, block: str) -> str:
+    def _block(self, block: str, *, closed: bool = True) -> str:
         call = _parse(block)
-        if call is None:
-            return OPEN + block + CLOSE
+        if call is None:  # as the model wrote it: a block cut before its name gets no closing tag
+            return OPEN + block + (CLOSE if closed else "")
         self.calls.append(call)
         return ""
 
