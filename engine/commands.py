@@ -195,6 +195,9 @@ class Measure:
     messages: tuple[ChatMessage, ...]
     sampling: Sampling = field(default_factory=Sampling)
     summary: Summary | None = None
+    # The tools the Generate will offer, rendered into the prompt as it renders them (the meter counts them).
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"
 
 
 @dataclass(frozen=True, slots=True)

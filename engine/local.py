@@ -401,7 +401,9 @@ class LocalModel:
         """How much of the context `cmd`'s prompt takes, and what its policy would leave out: the
         fit `generate` would send (engine.context_fit.fit_prompt)."""
         model_ctx = self._llm.n_ctx()
-        sizes = self._sizes(Generate(0, cmd.messages, cmd.sampling), context_size(model_ctx, cmd.sampling))
+        # The Generate it stands for: its tools take room in the prompt as they will in the answer's.
+        as_sent = Generate(0, cmd.messages, cmd.sampling, tools=cmd.tools, tool_choice=cmd.tool_choice)
+        sizes = self._sizes(as_sent, context_size(model_ctx, cmd.sampling))
         fit = fit_prompt(cmd.messages, sizes.count, model_ctx, cmd.sampling, cmd.summary)
         system = tuple(m for m in cmd.messages if m.role == "system")
         system_tokens = sizes.count(system)[0] if system else 0

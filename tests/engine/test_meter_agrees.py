@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gguf_corpus import STRING, enc_kv, enc_str, layout_of, rebuild, write_model
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_tool_calls_local import QWEN25
+from test_tool_grammar import TOOLS
 
-from engine.commands import ChatMessage, Generate, LoadModel, Measure, Sampling, Summary
+from engine.commands import ChatMessage, Generate, LoadModel, Measure, Sampling, Summary, ToolSpec
 from engine.context_fit import OVERFLOW_POLICIES, SUMMARY_HEADER, prompt_budget, refused
 from engine.events import Failed, Measured, Started
 from engine.local import LocalModel
@@ -109,9 +112,61 @@ def _sent(
 def test_what_the_meter_reports_is_what_the_generator_sends(
     model: LocalModel, messages: tuple[ChatMessage, ...], sampling: Sampling, summary: Summary | None
 ) -> None:
-    measured = model.measure(Measure(0, messages, sampling, summary))
+    _agree(model, messages, sampling, summary)
+
+
+@pytest.fixture(scope="module")
+def tool_model(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalModel]:
+    """The bundled model with Qwen 2.5's template in its file: one that renders the tools offered."""
+    lay = layout_of(model_path)
+    source = enc_kv("tokenizer.chat_template", STRING, enc_str(QWEN25))
+    path = write_model(
+        tmp_path_factory.mktemp("meter") / "qwen-style.gguf",
+        *rebuild(lay, replace={"tokenizer.chat_template": source}),
+        source=lay,
+    )
+    m = LocalModel(LoadModel(str(path), n_ctx=N_CTX, n_threads=1))
+    yield m
+    m.close()
+
+
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    messages=_chat,
+    sampling=_sampling,
+    tools=st.lists(st.sampled_from(TOOLS), min_size=1, max_size=3, unique=True).map(tuple),
+    choice=st.sampled_from(["auto", "none", "required", "first"]),
+)
+# Tools that take more room than a short chat: without them counted, the meter said it fits.
+@example(
+    messages=(ChatMessage("user", "word " * 60),),
+    sampling=dataclasses.replace(Sampling.greedy(8), overflow="stop", context_limit=300),
+    tools=TOOLS,
+    choice="required",
+)
+def test_the_meter_counts_the_tools_as_the_generator_sends_them(
+    tool_model: LocalModel,
+    messages: tuple[ChatMessage, ...],
+    sampling: Sampling,
+    tools: tuple[ToolSpec, ...],
+    choice: str,
+) -> None:
+    tool_choice = tools[0].name if choice == "first" else choice
+    _agree(tool_model, messages, sampling, None, tools, tool_choice)
+
+
+def _agree(
+    model: LocalModel,
+    messages: tuple[ChatMessage, ...],
+    sampling: Sampling,
+    summary: Summary | None,
+    tools: tuple[ToolSpec, ...] = (),
+    tool_choice: str = "auto",
+) -> None:
+    measured = model.measure(Measure(0, messages, sampling, summary, tools, tool_choice))
     assert not measured.error
-    events = _generate(model, Generate(1, messages, sampling, summary=summary))
+    events = _generate(model, Generate(1, messages, sampling, summary=summary, tools=tools, tool_choice=tool_choice))
     last = events[-1]
     meter_refuses = refused(measured.prompt_tokens, measured.n_ctx, sampling.overflow, measured.omitted >= 0)
     generator_refuses = isinstance(last, Failed) and last.code == "context_full"
@@ -130,5 +185,7 @@ def test_what_the_meter_reports_is_what_the_generator_sends(
     budget = prompt_budget(measured.n_ctx, sampling.max_tokens)
     assert started.prompt_tokens <= budget < measured.prompt_tokens  # left out only to fit the budget
     sent = _sent(messages, started.omitted, summary, measured)
-    again = model.measure(Measure(0, sent, sampling))  # the kept prompt, counted by the meter
+    again = model.measure(
+        Measure(0, sent, sampling, tools=tools, tool_choice=tool_choice)
+    )  # the kept prompt, counted by the meter
     assert again.omitted == 0 and again.prompt_tokens == started.prompt_tokens, (again, started)
