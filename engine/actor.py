@@ -36,6 +36,7 @@ from engine.errors import ModelLoadError
 from engine.events import (
     Cancelled,
     Failed,
+    Final,
     GenerationStats,
     Measured,
     ModelFailed,
@@ -75,11 +76,21 @@ class _Actor:
         self._abandoned = False
 
     def emit(self, event: object) -> None:
+        places: list[Queued] = []
+        if isinstance(event, Final | Cancelled | Failed):
+            # The answer running ends here, before its end is sent: a client that sends the next
+            # one as soon as it reads this one's end must not be told it waits behind it.
+            with self._lock:
+                if self._running == event.generation_id:
+                    self._running = None
+                    places = self._places()
         with self._send_lock:
             try:
                 self._events.send(event)
             except OSError:  # the app is gone (killed): stop working for nobody
                 self._abandon()
+        for place in places:
+            self.emit(place)
 
     def _abandon(self) -> None:
         """The app died: cancel everything so the running generation ends within a token, and

@@ -53,6 +53,7 @@ from engine.events import (
     ModelLoading,
     ModelReady,
     ModelUnloaded,
+    Queued,
     StreamEvent,
 )
 
@@ -183,9 +184,11 @@ class GenerationStream:
         self.gap_s = 0.0  # the typical time between its events (an average), for the cancel deadline
 
     def _put(self, event: StreamEvent) -> None:
-        now = time.monotonic()
-        self.gap_s = 0.8 * self.gap_s + 0.2 * (now - self.last_event_at) if self.gap_s else now - self.last_event_at
-        self.last_event_at = now
+        if not isinstance(event, Queued):  # a place in the queue says nothing of the engine's pace
+            now = time.monotonic()
+            gap = now - self.last_event_at
+            self.gap_s = 0.8 * self.gap_s + 0.2 * gap if self.gap_s else gap
+            self.last_event_at = now
         self._queue.put_nowait(event)
 
     def cancel(self, reason: CancelReason = "user", *, force: bool = False) -> None:

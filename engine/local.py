@@ -358,8 +358,9 @@ class LocalModel:
         if not sampler:
             names = ", ".join(t.name for t in cmd.tools if cmd.tool_choice in ("required", t.name))
             raise ToolGrammarError(
+                "tools_unsupported",
                 f"llama.cpp could not read the grammar made from the parameters of {names}: "
-                'let the model choose (tool_choice "auto"), or simplify their schemas.'
+                'let the model choose (tool_choice "auto"), or simplify their schemas.',
             )
         self._lib.llama_sampler_free(sampler)
         return grammar

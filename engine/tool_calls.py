@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.commands import ChatMessage, ToolCall, ToolChoice, ToolSpec
+from engine.errors import EngineError
 from engine.wire import WireToolCall
 
 __all__ = [
@@ -33,7 +34,7 @@ MAX_TOOL_CALL_BYTES = 1 << 20  # all of a reply's calls together: names, ids and
 MAX_CALLS = 128  # in one reply
 
 
-class TooLarge(Exception):
+class TooLarge(EngineError):
     """A reply's tool calls went past MAX_TOOL_CALL_BYTES or MAX_CALLS; the message says which."""
 
 
@@ -69,11 +70,11 @@ class ToolCallAssembler:
         index = self._index_of(piece)
         self._bytes += _size(piece.id) + _size(piece.name) + _size(piece.arguments)
         if self._bytes > self._max_bytes:
-            raise TooLarge(f"tool calls over {_amount(self._max_bytes)}")
+            raise TooLarge("tool_call_too_large", f"tool calls over {_amount(self._max_bytes)}")
         call = self._calls.get(index)
         if call is None:
             if len(self._calls) >= self._max_calls:
-                raise TooLarge(f"more than {self._max_calls} tool calls in one reply")
+                raise TooLarge("tool_call_too_large", f"more than {self._max_calls} tool calls in one reply")
             call = self._calls[index] = _Pieces()
         self._last = index
         if piece.id and not call.id:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.commands import ToolSpec
+from engine.errors import EngineError
 
 __all__ = ["ToolGrammarError", "tool_call_grammar"]
 
@@ -40,7 +41,7 @@ _JSON_CHAR = r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-f
 _GBNF_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|[A-Za-z0-9-]+|.', re.DOTALL)
 
 
-class ToolGrammarError(ValueError):
+class ToolGrammarError(EngineError):
     """A tool's parameters cannot be enforced by a grammar; the message names the tool and why."""
 
 
@@ -68,8 +69,9 @@ def tool_call_grammar(tools: Sequence[ToolSpec], tool_choice: str, *, max_calls:
     if len(grammar) > _MAX_GRAMMAR_CHARS:
         names = ", ".join(t.name for t in chosen)
         raise ToolGrammarError(
+            "tools_unsupported",
             f"The tools' parameters ({names}) make a grammar of {len(grammar):,} characters, "
-            f"past the {_MAX_GRAMMAR_CHARS:,} Hearth allows: simplify their schemas, or let the model choose (auto)."
+            f"past the {_MAX_GRAMMAR_CHARS:,} Hearth allows: simplify their schemas, or let the model choose (auto).",
         )
     return grammar
 
@@ -102,8 +104,9 @@ def _tool_rules(tool: ToolSpec) -> dict[str, str]:
 
 def _refused(tool: ToolSpec, why: str) -> ToolGrammarError:
     return ToolGrammarError(
+        "tools_unsupported",
         f"The parameters of the tool {tool.name!r} cannot be enforced: {why}. Ask its server's author for a "
-        'simpler schema, or let the model choose (tool_choice "auto").'
+        'simpler schema, or let the model choose (tool_choice "auto").',
     )
 
 

@@ -8,7 +8,9 @@ exceptions into it.
      │    ├── EngineUnavailable       the engine process died or has no model
      │    ├── TemplateTooCostly       a chat template went past a limit on time, size or memory
      │    │                           (engine.template_limits)
-     │    └── WireFormatError         a malformed wire-format declaration: format_name, key (engine.wire)
+     │    ├── WireFormatError         a malformed wire-format declaration: format_name, key (engine.wire)
+     │    ├── TooLarge                a provider's tool calls past their cap (engine.tool_calls)
+     │    └── ToolGrammarError        tools whose schemas cannot be enforced by a grammar (engine.tool_grammar)
      ├── StoreError (store.errors)    the database: newer schema, disk full, read-only, ...
      ├── InputError                   what a person typed or passed cannot be used
      │    └── ExchangeError           a file to import cannot be used (not JSON, wrong shape, too big, newer)

@@ -264,6 +264,9 @@ def test_ctrl_c_works_within_a_second_with_a_stuck_engine(data_dir: Path) -> Non
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _streaming(data_dir):
             time.sleep(0.05)
+        # A few dozen tokens: the stuck deadline follows the engine's pace between events, whose
+        # first gap holds the prompt's reading (seconds on a loaded runner: 14 s to give up once).
+        time.sleep(0.5)
         (engine,) = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
         engine.suspend()  # SIGSTOP: the engine answers nothing any more
         t0 = time.monotonic()

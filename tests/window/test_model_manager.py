@@ -498,7 +498,14 @@ def test_use_this_model_loads_it_with_the_settings_and_saves_them(
     assert rows(dialog)[BUNDLED]["loaded"] is False
     qtbot.waitUntil(lambda: "is loaded" in dialog.strip.text())
     saved = json.loads((data_dir / "settings.json").read_text())
-    assert saved == {"model": added, "n_ctx": 2048, "n_threads": 1, "n_gpu_layers": None, "flash_attn": True}
+    assert saved == {
+        "model": added,
+        "n_ctx": 2048,
+        "n_threads": 1,
+        "n_gpu_layers": None,
+        "flash_attn": True,
+        "share_engine": True,  # untouched: Settings → Other apps changes it
+    }
     assert pane.use_button.text() == "Reload with these settings"
 
     # A load that fails says why; the saved model stays the one that worked.
