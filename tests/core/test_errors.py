@@ -96,9 +96,12 @@ def test_every_class_takes_code_then_message() -> None:
     import inspect
 
     import app.core.errors
+    import app.core.tools.errors
     import app.server.wire
     import engine.errors
     import engine.template_limits
+    import engine.tool_calls
+    import engine.tool_grammar
     import engine.wire
     import store.errors
 
@@ -106,9 +109,12 @@ def test_every_class_takes_code_then_message() -> None:
         name: obj
         for module in (
             app.core.errors,
+            app.core.tools.errors,
             app.server.wire,
             engine.errors,
             engine.template_limits,
+            engine.tool_calls,
+            engine.tool_grammar,
             engine.wire,
             store.errors,
         )
