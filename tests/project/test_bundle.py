@@ -135,6 +135,30 @@ def test_the_bundle_indexes_and_searches_documents_with_its_own_embedding_model(
     assert not (home / ".cache" / "Hearth" / "embedding").exists()  # nothing converted on the person's machine
 
 
+def test_the_bundle_lists_the_tools_of_an_mcp_server_over_http(unpacked: Path, tmp_path: Path) -> None:
+    """The MCP client (the mcp SDK and what it imports) works frozen: the bundle reaches a real
+    MCP server (the tests', run from this venv) and lists its tools."""
+    from tests.core.tools.servers import http_server
+
+    home = tmp_path / "home"
+    data = home / ".local/share/Hearth"
+    data.mkdir(parents=True)
+    with http_server("web") as server:
+        (data / "mcp.json").write_text(json.dumps({"mcpServers": {"web": {"url": server.url}}}))
+        env = [f"{k}={v}" for k, v in _clean_env(home).items()]
+        listed = subprocess.run(
+            ["env", "-i", *env, str(unpacked / "hearth"), "tools", "list", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=home,
+        )
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    (web,) = json.loads(listed.stdout)["servers"]
+    assert web["state"] == "ready", web
+    assert {"web/echo", "web/add"} <= {t["name"] for t in web["tools"]}
+
+
 def test_doctor_in_the_bundle_is_all_well_and_uses_the_bundles_own_llama_cpp(unpacked: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
