@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import platformdirs
-from filelock import FileLock, Timeout
 
 from app.core.errors import ServeError
+from app.core.process_lock import ProcessLock
 from engine.commands import RemoteSpec
 
 if TYPE_CHECKING:
@@ -131,28 +131,11 @@ def share_dir() -> Path:
     return folder
 
 
-class HostLock:
+class HostLock(ProcessLock):
     """The host's lock: held for as long as it hosts; freed by the OS when it dies."""
 
     def __init__(self, folder: Path) -> None:
-        self._lock = FileLock(str(folder / LOCK), thread_local=False, mode=0o600)
-
-    def acquire(self) -> bool:
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            return False
-        return True
-
-    def release(self) -> None:
-        if self._lock.is_locked:
-            self._lock.release()
-
-    def held_elsewhere(self) -> bool:
-        if not self.acquire():
-            return True
-        self.release()
-        return False
+        super().__init__(folder / LOCK, mode=0o600)
 
 
 def write_info(folder: Path, info: HostInfo) -> None:
@@ -208,13 +191,21 @@ def _answers(path: str) -> bool:
     return True
 
 
-def live_host(folder: Path | None = None) -> HostInfo | None:
-    """The host running now, if any, with its socket's path; a dead host's files are removed."""
+def _usable(folder: Path | None) -> Path | None:
+    """`folder`, or this user's share folder; None where sharing cannot work (no Unix sockets or
+    named pipes, an unsafe folder: `hearth doctor` says why)."""
     if not sharing_supported():
         return None
     try:
-        folder = folder or share_dir()
+        return folder or share_dir()
     except ServeError:
+        return None
+
+
+def live_host(folder: Path | None = None) -> HostInfo | None:
+    """The host running now, if any, with its socket's path; a dead host's files are removed."""
+    folder = _usable(folder)
+    if folder is None:
         return None
     where = endpoint(folder)
     if not (folder / INFO if sys.platform == "win32" else Path(where)).exists():
@@ -305,11 +296,8 @@ def attach_or_claim(
     runs another model, or sharing is not possible here). A host that holds the lock but does not
     answer yet is loading its model: wait for it (at most `wait_s`, calling `waiting` once after
     a moment), so that processes started together load the model once, not once each."""
-    if not sharing_supported():
-        return None
-    try:
-        folder = folder or share_dir()
-    except ServeError:
+    folder = _usable(folder)
+    if folder is None:
         return None
     deadline = time.monotonic() + wait_s
     said = time.monotonic() + 0.5

@@ -11,30 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from app.core.process_lock import ProcessLock
 
 __all__ = ["IndexLock"]
 
 
-class IndexLock:
+class IndexLock(ProcessLock):
     def __init__(self, data_dir: Path) -> None:
-        self._lock = FileLock(str(data_dir / "index.lock"), thread_local=False)
-
-    def acquire(self, timeout: float | None) -> bool:
-        """Take the lock, waiting up to `timeout` seconds (None: as long as it takes)."""
-        try:
-            self._lock.acquire(timeout=-1 if timeout is None else timeout)
-        except Timeout:
-            return False
-        return True
-
-    def release(self) -> None:
-        if self._lock.is_locked:
-            self._lock.release()
-
-    def held_elsewhere(self) -> bool:
-        """Whether another process (or another IndexLock here) is indexing now."""
-        if not self.acquire(timeout=0):
-            return True
-        self.release()
-        return False
+        super().__init__(data_dir / "index.lock")
