@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,50 @@ from engine.wire import load_formats
 from store import Store
 
 
+@dataclass
+class _Window:
+    """The window with its real engine, store, model manager and ShareControl (as app.ui.launch builds them)."""
+
+    store: Store
+    engine: AsyncEngine
+    service: ChatService
+    settings_file: SettingsFile
+    models: ModelManagerViewModel
+    sharing: ShareControl
+    vm: MainViewModel
+    w: MainWindow
+
+    @classmethod
+    def open(cls, qtbot, data_dir: Path, model_path: Path) -> _Window:  # type: ignore[no-untyped-def]
+        store = Store.open(db_path(data_dir))
+        engine = AsyncEngine()
+        service = ChatService(store, engine)
+        library = ModelLibrary(data_dir, bundled_path=model_path)
+        settings_file = SettingsFile(data_dir)
+        models = ModelManagerViewModel(library, settings_file, service)
+        sharing = ShareControl(
+            host_engine,
+            service,
+            library,
+            ProvidersFile(data_dir, set(load_formats())),
+            KeyStore(),
+            wanted=lambda: settings_file.load().share_engine,
+            remember=lambda on: models.change_settings(share_engine=on),
+        )
+        vm = MainViewModel(service, store)
+        w = MainWindow(vm, models=models, sharing=sharing)
+        qtbot.addWidget(w)
+        w.show()
+        return cls(store, engine, service, settings_file, models, sharing, vm, w)
+
+    def close(self, qtbot) -> None:  # type: ignore[no-untyped-def]
+        self.w.close()
+        run(qtbot, self.vm.shutdown(timeout_s=10), timeout_ms=20_000)
+        run(qtbot, self.models.shutdown(), timeout_ms=20_000)
+        self.engine.close()
+        self.store.close()
+
+
 @pytest.mark.model
 def test_the_person_turns_sharing_off_and_on_and_the_choice_is_kept(
     qtbot, loop, data_dir: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -37,25 +82,8 @@ def test_the_person_turns_sharing_off_and_on_and_the_choice_is_kept(
     monkeypatch.setenv("HEARTH_NO_SHARE", "")
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "settings.json").write_text(json.dumps({"n_ctx": 2048}))  # a setting of the person's own
-    store = Store.open(db_path(data_dir))
-    engine = AsyncEngine()
-    service = ChatService(store, engine)
-    library = ModelLibrary(data_dir, bundled_path=model_path)
-    settings_file = SettingsFile(data_dir)
-    models = ModelManagerViewModel(library, settings_file, service)
-    sharing = ShareControl(
-        host_engine,
-        service,
-        library,
-        ProvidersFile(data_dir, set(load_formats())),
-        KeyStore(),
-        wanted=lambda: settings_file.load().share_engine,
-        remember=lambda on: models.change_settings(share_engine=on),
-    )
-    vm = MainViewModel(service, store)
-    w = MainWindow(vm, models=models, sharing=sharing)
-    qtbot.addWidget(w)
-    w.show()
+    window = _Window.open(qtbot, data_dir, model_path)
+    service, settings_file, sharing, w = window.service, window.settings_file, window.sharing, window.w
     sock = share / "engine.sock"
     try:
         loading = asyncio.ensure_future(service.load(str(model_path)))
@@ -76,11 +104,7 @@ def test_the_person_turns_sharing_off_and_on_and_the_choice_is_kept(
         qtbot.waitUntil(lambda: settings_file.load().share_engine is True, timeout=10_000)
     finally:
         run(qtbot, sharing.shutdown(), timeout_ms=20_000)
-        w.close()
-        run(qtbot, vm.shutdown(timeout_s=10), timeout_ms=20_000)
-        run(qtbot, models.shutdown(), timeout_ms=20_000)
-        engine.close()
-        store.close()
+        window.close(qtbot)
     assert not sock.exists()
 
 
@@ -103,25 +127,8 @@ def test_a_window_attaches_to_a_running_host_and_loads_its_own_when_that_host_di
         monkeypatch.setenv(k, v)
     served = Served(tmp_path / "serve-data", env=env)
     sock = share / "engine.sock"
-    store = Store.open(db_path(data_dir))
-    engine = AsyncEngine()
-    service = ChatService(store, engine)
-    library = ModelLibrary(data_dir, bundled_path=model_path)
-    settings_file = SettingsFile(data_dir)
-    models = ModelManagerViewModel(library, settings_file, service)
-    sharing = ShareControl(
-        host_engine,
-        service,
-        library,
-        ProvidersFile(data_dir, set(load_formats())),
-        KeyStore(),
-        wanted=lambda: settings_file.load().share_engine,
-        remember=lambda on: models.change_settings(share_engine=on),
-    )
-    vm = MainViewModel(service, store)
-    w = MainWindow(vm, models=models, sharing=sharing)
-    qtbot.addWidget(w)
-    w.show()
+    window = _Window.open(qtbot, data_dir, model_path)
+    service, sharing, vm, w = window.service, window.sharing, window.vm, window.w
     notices: list[str] = []
     sharing.notice.connect(notices.append)
     watching = None
@@ -158,11 +165,7 @@ def test_a_window_attaches_to_a_running_host_and_loads_its_own_when_that_host_di
         if watching is not None:
             watching.cancel()
         run(qtbot, sharing.shutdown(), timeout_ms=20_000)
-        w.close()
-        run(qtbot, vm.shutdown(timeout_s=10), timeout_ms=20_000)
-        run(qtbot, models.shutdown(), timeout_ms=20_000)
-        engine.close()
-        store.close()
+        window.close(qtbot)
         if served.proc.poll() is None:
             served.stop()
         served.log.close()
