@@ -21,9 +21,22 @@ def waiting_words(ahead: int) -> str:
 class QueueNote:
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out if out is not None else sys.stderr
-        self._tty = self._out.isatty()
+        try:
+            self._tty = self._out.isatty()
+        except ValueError:  # already closed
+            self._tty = False
         self._shown = False
         self._last: int | None = None
+        self._gone = False  # stderr was closed (a reader that went away): the answer goes on unsaid
+
+    def _write(self, text: str) -> None:
+        if self._gone:
+            return
+        try:
+            self._out.write(text)
+            self._out.flush()
+        except (OSError, ValueError):  # a closed pipe, or a closed file: nobody to tell
+            self._gone = True
 
     def place(self, ahead: int) -> None:
         """The engine's word: `ahead` answers come first (0: this one's turn has come)."""
@@ -35,14 +48,12 @@ class QueueNote:
             return
         words = f"hearth: {waiting_words(ahead)}… (Ctrl-C stops)"
         if self._tty:
-            self._out.write(f"\r\x1b[K{words}")
+            self._write(f"\r\x1b[K{words}")
             self._shown = True
         else:
-            self._out.write(words + "\n")
-        self._out.flush()
+            self._write(words + "\n")
 
     def clear(self) -> None:
         if self._shown:
-            self._out.write("\r\x1b[K")
-            self._out.flush()
+            self._write("\r\x1b[K")
             self._shown = False
