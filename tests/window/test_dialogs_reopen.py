@@ -193,8 +193,15 @@ def test_with_a_window_manager_a_window_opened_again_does_not_move(tmp_path: Pat
             manager.wait(10)
     assert probe.returncode == 0, probe.stderr[-2000:]
     places = json.loads(probe.stdout.strip().splitlines()[-1])
-    assert {name: len({tuple(p) for p in seen}) for name, seen in places.items()} == {
+    # Opened again and again, a window stays where it was: the bug moved it down and right by the
+    # title bar at every reopening (y, y+20, y+40). The first reading alone may be the client's
+    # place rather than the frame's on a loaded runner (Qt had not learned the frame yet, seen in
+    # 1 of 3 CI runs, a different window each time): it may differ by the frame, never more.
+    assert {name: len({tuple(p) for p in seen[1:]}) for name, seen in places.items()} == {
         "providers": 1,
         "settings": 1,
         "about": 1,
     }, places
+    for seen in places.values():
+        (x0, y0), (x1, y1) = seen[0], seen[1]
+        assert abs(x0 - x1) <= 2 and abs(y0 - y1) <= 32, places
