@@ -35,6 +35,7 @@ from app.core.providers import KeyStore, ProvidersFile
 from app.core.responsiveness import tune_for_ui
 from app.core.routes import Router
 from app.core.settings import LoadSettings, SettingsFile
+from app.core.tools.config import mcp_path
 from app.ui.main_thread_gc import MainThreadGarbageCollector
 from app.ui.qt_support import (
     NO_DISPLAY_MESSAGE,
@@ -49,6 +50,7 @@ from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
+from app.ui.viewmodels.tools import ToolsViewModel
 from app.ui.widgets.code_highlight import warm_up
 from app.ui.windows.main_window import MainWindow
 from app.ui.windows.serve_control import ServeControl, StartServer
@@ -257,6 +259,7 @@ async def _serve(
             serving=serving,
             documents=documents_vm,
             sharing=sharing,
+            tools=ToolsViewModel(mcp_path(data_dir), store),  # mcp.json and each chat's tool choice
         )
         # Before it shows: its first frame is the chat the person left, and nothing typed can be
         # moved by a switch a moment later.

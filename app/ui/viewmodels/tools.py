@@ -185,6 +185,9 @@ class ToolsViewModel(QObject):
         self.rows: tuple[ServerRow, ...] = ()
         self.problems: tuple[str, ...] = ()  # entries mcp.json has that cannot be used, each named
         self.config_error: str | None = None  # the whole file cannot be read: what and what to do
+        # A chat's choice is read, changed and written: two quick clicks must not interleave (the
+        # second's read before the first's write would put the first click back).
+        self._choosing = asyncio.Lock()
 
     @property
     def builtins(self) -> tuple[ToolInfo, ...]:
@@ -307,8 +310,9 @@ class ToolsViewModel(QObject):
         (read again first: the chat's answer loop may have added one since the section was shown)."""
         if self._store is None:
             raise RuntimeError("this window has no store to save a chat's tools in")
-        chosen = (await self.chat_tools(conversation_id)).with_chosen(entries)
-        await self._store.update_conversation_settings(conversation_id, chosen.to_settings())
+        async with self._choosing:
+            chosen = (await self.chat_tools(conversation_id)).with_chosen(entries)
+            await self._store.update_conversation_settings(conversation_id, chosen.to_settings())
         return chosen
 
 

@@ -34,6 +34,7 @@ from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
+from app.ui.viewmodels.tools import ToolsViewModel
 from app.ui.widgets import (
     Composer,
     ConversationList,
@@ -48,6 +49,7 @@ from app.ui.windows.answer_queue import AnswerQueue
 from app.ui.windows.app_dialogs import AppDialogs
 from app.ui.windows.chat_documents_side import ChatDocumentsSide
 from app.ui.windows.chat_settings_side import ChatSettingsSide
+from app.ui.windows.chat_tools_side import ChatToolsSide
 from app.ui.windows.documents_window import DocumentsWindow
 from app.ui.windows.drafts import Drafts
 from app.ui.windows.edit_mode import EditBar, EditMode
@@ -87,6 +89,7 @@ class MainWindow(QMainWindow):
         serving: ServeControl | None = None,
         documents: DocumentsViewModel | None = None,
         sharing: ShareControl | None = None,
+        tools: ToolsViewModel | None = None,
     ) -> None:
         super().__init__(parent)
         self.vm = vm
@@ -199,6 +202,15 @@ class MainWindow(QMainWindow):
                 show_problem=self.show_problem,
                 notice=notice,
             )
+        # The Tools window (Models → Tools…) and each chat's Tools section; None: no tools (tests of the chat alone).
+        self.chat_tools = (
+            ChatToolsSide(self, self.chat_settings.panel, vm, tools, self.ops, show_problem=self.show_problem)
+            if tools is not None
+            else None
+        )
+        self.model_windows.menu.addAction(
+            "Tools…", lambda: self.chat_tools and self.chat_tools.open_tools()
+        ).setEnabled(tools is not None)
         # Measured on the loop's first turn, also where a draft put back above restarted the typing pause.
         self.meter_control.soon()
         self.layout_prefs = WindowLayout(
