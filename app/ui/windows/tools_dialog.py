@@ -271,7 +271,9 @@ class ToolsDialog(QDialog):
             set_style(self.state, "color: $success;")
         elif row.state == "unreachable":
             self.state.setText(f"Cannot be reached: {row.problem or 'no reason given'}")
-            self.tools.setPlaceholderText("No tools: fix what is said above in mcp.json or here, then press Test.")
+            self.tools.setPlaceholderText(
+                "No tools: fix what is said above (in mcp.json, or remove the server and add it again), then press Test."
+            )
             set_style(self.state, "color: $error;")
         else:
             disabled = "disabled: no chat can use it until it is enabled"
