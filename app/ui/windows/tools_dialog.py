@@ -272,7 +272,7 @@ class ToolsDialog(QDialog):
         elif row.state == "unreachable":
             self.state.setText(f"Cannot be reached: {row.problem or 'no reason given'}")
             self.tools.setPlaceholderText(
-                "No tools: fix what is said above (in mcp.json, or remove the server and add it again), then press Test."
+                "No tools: fix what is said above (in mcp.json, or remove the server and add it again), then Test."
             )
             set_style(self.state, "color: $error;")
         else:
