@@ -37,6 +37,7 @@ from engine.commands import (
     Sampling,
     Shutdown,
     Summary,
+    ToolSpec,
     UnloadModel,
 )
 from engine.engine_thread import ActorPipes, EngineThread
@@ -271,9 +272,15 @@ class AsyncEngine:
         await done
 
     async def measure(
-        self, messages: tuple[ChatMessage, ...], sampling: Sampling, summary: Summary | None = None
+        self,
+        messages: tuple[ChatMessage, ...],
+        sampling: Sampling,
+        summary: Summary | None = None,
+        *,
+        tools: tuple[ToolSpec, ...] = (),
     ) -> Measured:
-        """How much of the loaded model's context this prompt takes (see engine.commands.Measure)."""
+        """How much of the loaded model's context this prompt takes, with the tools it would offer
+        (see engine.commands.Measure)."""
         if self._proc is None or not self._proc.alive:
             return Measured(-1, error="The engine is not running.")
         self._next_measure += 1
@@ -281,7 +288,7 @@ class AsyncEngine:
         fut: asyncio.Future[Measured] = asyncio.get_running_loop().create_future()
         self._measures[request_id] = fut
         try:
-            self._proc.send(Measure(request_id, messages, sampling, summary))
+            self._proc.send(Measure(request_id, messages, sampling, summary, tools=tools))
             return await fut
         finally:
             self._measures.pop(request_id, None)

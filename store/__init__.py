@@ -17,6 +17,7 @@ from store.errors import StoreError
 from store.rows import ConversationChange, ConversationRow, GenerationRow, MessageRow, TurnIds, TurnStart
 from store.search import SearchHit
 from store.store import Store
+from store.tool_rows import ToolReply, ToolRun
 from store.writer import StoreWriter
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreWriter",
+    "ToolReply",
+    "ToolRun",
     "TurnIds",
     "TurnStart",
 ]

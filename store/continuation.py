@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from engine.commands import Summary
+from engine.commands import ChatMessage, Summary
 from engine.states import GenerationState
 from store import tree, writes
 from store.errors import StoreError
@@ -28,7 +28,7 @@ CONTINUABLE = frozenset({GenerationState.INTERRUPTED, GenerationState.CANCELLED,
 @dataclass(frozen=True, slots=True)
 class Continuation:
     ids: TurnIds  # assistant_message_id is the message being continued
-    history: list[tuple[str, str]]  # the prompt before the answer
+    history: list[ChatMessage]  # the prompt before the answer
     text: str  # the answer so far
     changed: ConversationChange  # the conversation's row, now updated
     summary: Summary | None = None  # the newest running summary on the path (store.summaries)

@@ -338,6 +338,17 @@ def _doc_folders(conn: sqlite3.Connection) -> None:
     )
 
 
+def _tool_messages(conn: sqlite3.Connection) -> None:
+    """Tool use as messages (app.core.tool_loop): an assistant message may carry the calls the model
+    asked for (`tool_calls`: a JSON list of {"id", "name", "arguments"}, the arguments exactly as the
+    model wrote them); a "tool" message is one call's result (its `content`: the tool's text, data,
+    never instructions), naming the call it answers (`tool_call_id`) and how the call went
+    (`tool_meta`: a JSON object, store.tool_rows). NULL on every other message."""
+    conn.execute("ALTER TABLE message ADD COLUMN tool_calls TEXT")
+    conn.execute("ALTER TABLE message ADD COLUMN tool_call_id TEXT")
+    conn.execute("ALTER TABLE message ADD COLUMN tool_meta TEXT")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -354,6 +365,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0012_documents", _documents),
     Migration("0013_message_sources", _message_sources),
     Migration("0014_doc_folders", _doc_folders),
+    Migration("0015_tool_messages", _tool_messages),
 )
 
 

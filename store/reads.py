@@ -13,7 +13,7 @@ from collections.abc import Collection
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from engine.commands import Summary
+from engine.commands import ChatMessage, Summary
 from engine.states import GenerationState
 from store import exchange, sources, tree
 from store.errors import StoreError
@@ -24,6 +24,7 @@ from store.schema import Conversation, Generation, Message
 from store.search import SearchHit, search
 from store.sources import Source
 from store.summaries import summary_in
+from store.tool_rows import calls_from_json, run_from_json
 
 __all__ = ["Reads"]
 
@@ -123,12 +124,8 @@ class Reads:
         with Session(self._engine) as session:
             return search(session.connection(), text, limit=limit)
 
-    def history(self, conversation_id: int, *, before_message_id: int) -> list[tuple[str, str]]:
-        """(role, content) pairs for a prompt: the messages before `before_message_id`, in order.
-
-        Assistant messages with no text (failed or cancelled before the first token) are left
-        out, so the model never sees an empty reply.
-        """
+    def history(self, conversation_id: int, *, before_message_id: int) -> list[ChatMessage]:
+        """The messages of a prompt: those before `before_message_id`, in order (`history_in`)."""
         with Session(self._engine) as session:
             return history_in(session, conversation_id, before_message_id=before_message_id)
 
@@ -202,17 +199,37 @@ def _message_row(m: Message, g: Generation | None, siblings: tuple[int, ...] = (
         retrieval_ms=g.retrieval_ms if g else None,
         retrieval_note=g.retrieval_note if g else None,
         siblings=siblings,
+        tool_calls=calls_from_json(m.tool_calls),
+        tool_call_id=m.tool_call_id,
+        tool_run=run_from_json(m.tool_meta),
     )
 
 
-def history_in(session: Session, conversation_id: int, *, before_message_id: int) -> list[tuple[str, str]]:
+def history_in(session: Session, conversation_id: int, *, before_message_id: int) -> list[ChatMessage]:
     """`Reads.history` inside a given session: the writer uses it to answer in the same transaction.
 
-    The path from the root to `before_message_id`'s parent: the branch it answers, and no other."""
+    The path from the root to `before_message_id`'s parent: the branch it answers, and no other.
+    Assistant messages with no text and no tool calls (failed or cancelled before the first
+    token) are left out, so the model never sees an empty reply. A call is kept only with its
+    result, and a result only with its call (a crash or a branch can separate them; OpenAI's
+    API refuses either alone).
+    """
     rows = session.connection().exec_driver_sql(_HISTORY, (before_message_id, conversation_id)).all()
     if not rows:
         _require_conversation(session, conversation_id)
-    return [(role, content) for role, content in rows if role != "assistant" or content]
+    answered = {call_id for role, _, _, call_id in rows if role == "tool" and call_id}
+    asked: set[str] = set()
+    messages: list[ChatMessage] = []
+    for role, content, calls_json, call_id in rows:
+        if role == "tool":
+            if call_id in asked:
+                messages.append(ChatMessage("tool", content, tool_call_id=call_id))
+            continue
+        calls = tuple(c for c in calls_from_json(calls_json) if c.id in answered) if role == "assistant" else ()
+        asked.update(c.id for c in calls)
+        if role != "assistant" or content or calls:
+            messages.append(ChatMessage(role, content, tool_calls=calls))
+    return messages
 
 
 _HISTORY = """
@@ -221,5 +238,6 @@ WITH RECURSIVE up(id, depth) AS (
     UNION ALL
     SELECT m.parent_id, up.depth + 1 FROM message m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL
 )
-SELECT m.role, m.content FROM up JOIN message m ON m.id = up.id WHERE m.conversation_id = ? ORDER BY up.depth DESC
+SELECT m.role, m.content, m.tool_calls, m.tool_call_id
+FROM up JOIN message m ON m.id = up.id WHERE m.conversation_id = ? ORDER BY up.depth DESC
 """

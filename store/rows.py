@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.commands import Summary
+from engine.commands import ChatMessage, Summary, ToolCall
 from engine.states import GenerationState
+from store.tool_rows import ToolRun
 
 __all__ = ["ConversationChange", "ConversationRow", "GenerationRow", "ListKey", "MessageRow", "TurnIds", "TurnStart"]
 
@@ -60,10 +61,10 @@ class ConversationChange:
 @dataclass(frozen=True, slots=True)
 class TurnStart:
     """What `Store.begin_turn` did: the new rows' ids, the prompt history up to the new
-    answer, and the conversation's changed row."""
+    answer (tool calls and results included), and the conversation's changed row."""
 
     ids: TurnIds
-    history: list[tuple[str, str]]
+    history: list[ChatMessage]
     changed: ConversationChange
     summary: Summary | None = None  # the newest running summary on the path (store.summaries)
 
@@ -101,6 +102,9 @@ class MessageRow:
     # On the branch shown: this message and its siblings (other edits or regenerations at this
     # point), oldest first; () where not read (the whole tree).
     siblings: tuple[int, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant message's tool calls (store.tool_rows)
+    tool_call_id: str | None = None  # a "tool" message: the call whose result it holds
+    tool_run: ToolRun | None = None  # a "tool" message: how the call went
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,11 +42,14 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", ondelete="RESTRICT")
     parent_id: int | None = Field(default=None, foreign_key="message.id", ondelete="RESTRICT")
-    role: str  # "user" | "assistant" | "system"
+    role: str  # "user" | "assistant" | "system" | "tool"
     content: str
     reasoning: str = ""  # a model's <think> part; never part of the prompt history
     created_at: float
     updated_at: float
+    tool_calls: str | None = None  # an assistant message's calls, JSON (store.tool_rows)
+    tool_call_id: str | None = None  # a tool message: the call it answers
+    tool_meta: str | None = None  # a tool message: how the call went, JSON (store.tool_rows)
 
 
 class Generation(SQLModel, table=True):

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from engine.commands import Summary
+from engine.commands import ChatMessage, Summary, ToolCall
 from engine.states import GenerationState
 from store import branches, conversations, exchange, writes
 from store.backup import copy_database
@@ -47,6 +47,8 @@ from store.search import SearchHit
 from store.sources import Source, check_sources
 from store.sources import save as save_sources
 from store.summaries import summary_in
+from store.tool_rows import ToolReply, calls_to_json
+from store.tool_writes import add_tool_replies, begin_tool_step
 from store.writer import HealthListener, StoreWriter
 
 __all__ = ["Store"]
@@ -242,6 +244,26 @@ class Store:
 
         return await self._await_write(op)
 
+    async def begin_tool_step(self, message_id: int, replies: Sequence[ToolReply], model: str) -> TurnStart:
+        """The results of the answer `message_id`'s tool calls, saved as tool messages under it,
+        and the next pending answer after them, in one transaction (store.tool_writes), with the
+        prompt history up to it. StoreError(no_such_message) when that answer is gone."""
+        return await self._await_write(
+            functools.partial(
+                begin_tool_step, message_id=message_id, replies=replies, model=model, now=time.time(),
+                owner=self._owner_id,
+            )
+        )  # fmt: skip
+
+    async def add_tool_replies(self, message_id: int, replies: Sequence[ToolReply]) -> int:
+        """The results of the answer `message_id`'s calls, saved with no answer after them (the
+        person stopped, or the chat's step limit): returns the last tool message's id."""
+        return (
+            await self._await_write(
+                functools.partial(add_tool_replies, message_id=message_id, replies=replies, now=time.time())
+            )
+        )[1]
+
     # --- product state: fire and forget ------------------------------------------------------
 
     def checkpoint(self, generation_id: int, text: str, reasoning: str = "") -> Future[None]:
@@ -267,6 +289,7 @@ class Store:
         final_token_at: float,
         reasoning: str = "",
         stop_reason: str | None = None,
+        tool_calls: Sequence[ToolCall] = (),
     ) -> Future[float]:
         """Queue the final save; returns at once. The future's result is the finalization lag (ms).
 
@@ -279,6 +302,7 @@ class Store:
         """
         writes.check_metric_names(metrics)
         metrics = dict(metrics)  # the caller may mutate its mapping before the op runs
+        calls_json = calls_to_json(tool_calls)
 
         landed: list[float] = []  # the lag, once the final text has committed
 
@@ -297,6 +321,7 @@ class Store:
                     now=time.time(),
                     reasoning=reasoning,
                     stop_reason=stop_reason,
+                    tool_calls=calls_json,
                 )
                 session.commit()  # the final text is durable from here: this is what lag measures
                 landed.append((time.perf_counter() - final_token_at) * 1000.0)
@@ -494,7 +519,7 @@ class Store:
         """Every message of every branch, oldest first."""
         return await self._read(self.reads.tree, conversation_id)
 
-    async def history(self, conversation_id: int, *, before_message_id: int) -> list[tuple[str, str]]:
+    async def history(self, conversation_id: int, *, before_message_id: int) -> list[ChatMessage]:
         return await self._read(
             functools.partial(self.reads.history, before_message_id=before_message_id),
             conversation_id,

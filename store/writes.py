@@ -94,16 +94,32 @@ def _in(conn: Connection, conversation_id: int, message_id: int) -> int:
     return message_id
 
 
+def insert_message(
+    conn: Connection,
+    conversation_id: int,
+    parent_id: int | None,
+    role: str,
+    content: str,
+    *,
+    now: float,
+    tool_call_id: str | None = None,
+    tool_meta: str | None = None,
+) -> int:
+    """One message row (plain SQL: the command path); returns its id."""
+    return _insert(
+        conn,
+        "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at, tool_call_id, "
+        "tool_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (conversation_id, parent_id, role, content, now, now, tool_call_id, tool_meta),
+    )
+
+
 def add_answer(
     conn: Connection, conversation_id: int, user_message_id: int, model: str, *, now: float, owner: str | None
 ) -> tuple[int, int]:
-    """An empty answer to `user_message_id` with a queued generation, made the end of the branch
-    shown; returns (assistant message id, generation id)."""
-    add_message = (
-        "INSERT INTO message (conversation_id, parent_id, role, content, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)"
-    )
-    assistant = _insert(conn, add_message, (conversation_id, user_message_id, "assistant", "", now, now))
+    """An empty answer to `user_message_id` (or after a tool's result) with a queued generation,
+    made the end of the branch shown; returns (assistant message id, generation id)."""
+    assistant = insert_message(conn, conversation_id, user_message_id, "assistant", "", now=now)
     generation = _insert(
         conn,
         "INSERT INTO generation (message_id, model, state, created_at, owner) VALUES (?, ?, ?, ?, ?)",
@@ -173,8 +189,10 @@ def finalize(
     now: float,
     reasoning: str = "",
     stop_reason: str | None = None,
+    tool_calls: str | None = None,
 ) -> None:
-    """Save the final text, the end state and the metrics of a queued or streaming generation."""
+    """Save the final text, the end state and the metrics of a queued or streaming generation;
+    `tool_calls`: the calls the answer asked for (JSON, store.tool_rows), saved on its message."""
     check_metric_names(metrics)
     generation = _generation(session, generation_id)
     current = GenerationState(generation.state)
@@ -189,7 +207,7 @@ def finalize(
     for name, value in metrics.items():
         setattr(generation, name, value)
     generation.finished_at = now
-    _set_content(session, generation.message_id, text, now, reasoning)
+    _set_content(session, generation.message_id, text, now, reasoning, tool_calls)
 
 
 def check_metric_names(metrics: Mapping[str, object]) -> None:
@@ -229,10 +247,14 @@ def _generation(session: Session, generation_id: int) -> Generation:
     return generation
 
 
-def _set_content(session: Session, message_id: int, text: str, now: float, reasoning: str) -> None:
+def _set_content(
+    session: Session, message_id: int, text: str, now: float, reasoning: str, tool_calls: str | None = None
+) -> None:
     message = session.get(Message, message_id)
     assert message is not None  # the foreign key guarantees it
     message.content = text
+    if tool_calls is not None:
+        message.tool_calls = tool_calls
     if reasoning or message.reasoning:  # a continued answer keeps the reasoning it had
         message.reasoning = reasoning or message.reasoning
     message.updated_at = now

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from app.core.chat_service import Augment
     from app.core.documents.retrieval import Augmented
 from engine.codes import FailureCode
-from engine.commands import Sampling, Summary
+from engine.commands import ChatMessage, Sampling, Summary
 from engine.errors import EngineUnavailable
 from engine.events import (
     Cancelled,
@@ -260,14 +260,14 @@ class FakeChatService:
 
     async def measure(
         self,
-        history: list[tuple[str, str]],
+        history: Sequence[ChatMessage],
         draft: str,
         settings: ChatSettings | None = None,
         summary: Summary | None = None,
     ) -> ContextUse:
         """A word a token, and a context of `context` tokens (tests set both to what they need);
         `omitted` earlier messages are left out, the oldest first."""
-        words = sum(len(text.split()) + 2 for _, text in [*history, ("user", draft)])
+        words = sum(len(m.content.split()) + 2 for m in [*history, ChatMessage("user", draft)])
         self.measured.append(draft)
         return ContextUse(
             Measured(len(self.measured), words, self.context, 0, self.omitted), frozenset(range(max(0, self.omitted)))

@@ -25,7 +25,7 @@ from app.core.models.library import display_name
 from app.core.routes import Route
 from app.core.turn import CHECKPOINT_INTERVAL_S, Turn
 from engine.client import AsyncEngine, GenerationStream
-from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling, Summary
+from engine.commands import ChatMessage, Generate, LoadModel, RemoteSpec, Sampling, Summary, ToolChoice, ToolSpec
 from engine.errors import EngineError, EngineUnavailable
 from engine.events import (
     EngineEvent,
@@ -43,7 +43,7 @@ from store.limits import too_long_message
 
 if TYPE_CHECKING:
     from app.core.documents.retrieval import Augmented
-    from store import ConversationChange, Store, TurnIds, TurnStart
+    from store import ConversationChange, Store, ToolReply, TurnIds, TurnStart
     from store.sources import Source
 
     # The retrieval flow's hook: (the person's message, the characters passages may take) -> the
@@ -190,6 +190,8 @@ class ChatService:
         settings: ChatSettings | None = None,
         after: int | None = None,
         augment: Augment | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Turn:
         """Save the message and a pending answer at the end of the branch shown (or after the
         message `after`, the last one the caller shows), then stream the answer from the local
@@ -197,7 +199,8 @@ class ChatService:
         redaction) default to splitting reasoning only. `augment`: the retrieval flow (the chat
         uses collections of documents): once the rows are saved, the message the model reads
         becomes what it returns (the person's words, then passages in at most the given number of
-        characters); the stored message stays the person's words."""
+        characters); the stored message stays the person's words. `tools`: what the model may
+        call (app.core.tool_loop runs the calls and starts the next step, `start_tool_step`)."""
         return await self._start(
             lambda model: self.store.begin_turn(conversation_id, text, model, after=after),
             sampling,
@@ -205,6 +208,31 @@ class ChatService:
             settings,
             text=text,
             augment=augment,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
+
+    async def start_tool_step(
+        self,
+        message_id: int,
+        replies: Sequence[ToolReply],
+        *,
+        sampling: Sampling | None = None,
+        route: Route | None = None,
+        settings: ChatSettings | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
+    ) -> Turn:
+        """The tool loop's next model step: the results of the answer `message_id`'s calls saved
+        under it, and a new answer after them that reads them (store.tool_writes), streamed like
+        any turn."""
+        return await self._start(
+            lambda model: self.store.begin_tool_step(message_id, replies, model),
+            sampling,
+            route,
+            settings,
+            tools=tools,
+            tool_choice=tool_choice,
         )
 
     async def start_edit(
@@ -282,6 +310,8 @@ class ChatService:
         text: str | None = None,
         fresh_seed: bool = False,
         augment: Augment | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Turn:
         """Every turn's command path: timed from here (command latency), `text` checked, the local
         model or the route's remote chosen, the rows saved by `begin(model label)` in one store
@@ -297,11 +327,11 @@ class ChatService:
         history, augmented = start.history, None
         # The question the answer is for: the last user message (the one sent, edited, or before
         # the answer regenerated or continued). Its passages go with it in the prompt only.
-        asked = next((i for i in range(len(history) - 1, -1, -1) if history[i][0] == "user"), None)
+        asked = next((i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"), None)
         if augment is not None and asked is not None:
-            question = text if text is not None else history[asked][1]
+            question = text if text is not None else history[asked].content
             augmented = await augment(question, self._passage_chars(remote))
-            history = [*history[:asked], ("user", augmented.prompt_text), *history[asked + 1 :]]
+            history = [*history[:asked], ChatMessage("user", augmented.prompt_text), *history[asked + 1 :]]
             started_at += augmented.retrieval_ms / 1000  # command latency leaves retrieval out: it has its own
         turn = self._launch(
             start.ids,
@@ -313,6 +343,8 @@ class ChatService:
             continue_text=continue_text,
             settings=settings,
             summary=start.summary,
+            tools=tuple(tools),
+            tool_choice=tool_choice,
         )
         # A continuation's passages are the ones it had: its sources and figures stay as stored.
         turn.augmented = None if isinstance(start, Continuation) else augmented
@@ -357,7 +389,7 @@ class ChatService:
     def _launch(
         self,
         ids: TurnIds,
-        history: list[tuple[str, str]],
+        history: list[ChatMessage],
         changed: ConversationChange,
         sampling: Sampling | None,
         route: Route | None,
@@ -366,6 +398,8 @@ class ChatService:
         continue_text: str = "",
         settings: ChatSettings | None = None,
         summary: Summary | None = None,
+        tools: tuple[ToolSpec, ...] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Turn:
         """Hand the engine the saved turn's prompt (the path to the new answer) and start its Turn.
 
@@ -392,6 +426,8 @@ class ChatService:
                 filters=filters or FilterConfig(),
                 cache_key=ids.conversation_id,
                 summary=summary,
+                tools=tools,
+                tool_choice=tool_choice if tools else "auto",
             )
         )
         turn = self._started(ids, changed, stream, started_at, prefix=continue_text)
@@ -404,23 +440,24 @@ class ChatService:
 
     async def measure(
         self,
-        history: list[tuple[str, str]],
+        history: Sequence[ChatMessage],
         draft: str,
         settings: ChatSettings | None = None,
         summary: Summary | None = None,
+        tools: Sequence[ToolSpec] = (),
     ) -> ContextUse:
         """The context meter: how much of the local model's context the next turn would take
         (the path shown, then `draft` as the new message), and which places in the path the
         chat's overflow policy would leave out. Nothing is saved."""
         chat = settings or ChatSettings()
-        messages, positions = _chat_positions([*history, ("user", draft)], chat.system_prompt)
+        messages, positions = _chat_positions([*history, ChatMessage("user", draft)], chat.system_prompt)
         if self.attached is not None:
             return ContextUse(
                 Measured(-1, error="The model runs in another Hearth process: its context is not measured here.")
             )
         if self.engine.pid is None:
             return ContextUse(Measured(-1, error="No model is loaded."))
-        measured = await self.engine.measure(messages, chat.to_sampling(), summary)
+        measured = await self.engine.measure(messages, chat.to_sampling(), summary, tools=tuple(tools))
         places = frozenset(
             positions[i] for i in measured.left_out if 0 <= i < len(positions) and 0 <= positions[i] < len(history)
         )
@@ -534,7 +571,7 @@ def _log_failure(saved: concurrent.futures.Future[None]) -> None:
         log.error("an answer's sources could not be saved: %s", saved.exception())
 
 
-def _chat(history: list[tuple[str, str]], system_prompt: str = "") -> tuple[ChatMessage, ...]:
+def _chat(history: Sequence[ChatMessage], system_prompt: str = "") -> tuple[ChatMessage, ...]:
     """The prompt's messages: the chat's system prompt first (a template renders it as its
     system turn; its content is tokenized as text, like every message's), then the path. A
     system message saved in the path (an imported chat's) gives way to the chat's own."""
@@ -542,13 +579,13 @@ def _chat(history: list[tuple[str, str]], system_prompt: str = "") -> tuple[Chat
 
 
 def _chat_positions(
-    history: list[tuple[str, str]], system_prompt: str = ""
+    history: Sequence[ChatMessage], system_prompt: str = ""
 ) -> tuple[tuple[ChatMessage, ...], tuple[int, ...]]:
     """`_chat`'s messages, and for each its place in `history` (-1: the chat's system prompt)."""
     if not system_prompt.strip():
-        return tuple(ChatMessage(role, content) for role, content in history), tuple(range(len(history)))
-    kept = [i for i, (role, _) in enumerate(history) if role != "system"]
-    return ((ChatMessage("system", system_prompt), *(ChatMessage(*history[i]) for i in kept)), (-1, *kept))
+        return tuple(history), tuple(range(len(history)))
+    kept = [i for i, message in enumerate(history) if message.role != "system"]
+    return ((ChatMessage("system", system_prompt), *(history[i] for i in kept)), (-1, *kept))
 
 
 def _sampling(sampling: Sampling | None, settings: ChatSettings | None) -> Sampling:

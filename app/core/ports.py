@@ -8,7 +8,7 @@ real thing fails the type check instead of passing tests it should fail. No Qt.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -17,7 +17,7 @@ from app.core.chat_settings import ChatSettings
 from app.core.model_state import ModelState
 from app.core.routes import Route
 from app.core.turn import TurnOutcome
-from engine.commands import Sampling, Summary
+from engine.commands import ChatMessage, Sampling, Summary
 from engine.events import ModelInfo, Started, StreamEvent
 from store.branches import Fork
 from store.changes import ListChanges, ListMark
@@ -73,7 +73,7 @@ class ChatBackend(Protocol):
 
     async def measure(
         self,
-        history: list[tuple[str, str]],
+        history: Sequence[ChatMessage],
         draft: str,
         settings: ChatSettings | None = ...,
         summary: Summary | None = ...,

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.client import GenerationStream
-from engine.events import Cancelled, Delta, Failed, Final, ProviderSession, Started, StreamEvent
+from engine.commands import ToolCall
+from engine.events import Cancelled, Delta, Failed, Final, ProviderSession, Started, StreamEvent, ToolCalls
 from engine.states import GenerationState
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class TurnOutcome:
     error_message: str | None
     metrics: dict[str, float | int | None] = field(default_factory=dict)
     reasoning: str = ""  # the model's <think> part, kept apart from the answer
-    stop_reason: str | None = None  # a completed answer's: eog, stop, length (cut off: can be continued)
+    stop_reason: str | None = None  # a completed answer's: eog, stop, length (cut off: can be continued), tool_calls
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls it asked for (stop_reason "tool_calls"; app.core.tool_loop)
 
 
 class Turn:
@@ -75,6 +77,7 @@ class Turn:
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
         self.reasoning: list[str] = []
+        self.tool_calls: tuple[ToolCall, ...] = ()  # from the engine's ToolCalls event, before Final
         self._background: set[asyncio.Future[None]] = set()
         self.saved: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._stream = stream
@@ -138,6 +141,8 @@ class Turn:
                 self.started = event
             if isinstance(event, ProviderSession):
                 self._remember_session(event)
+            if isinstance(event, ToolCalls):
+                self.tool_calls = event.calls
             if isinstance(event, Delta):
                 if event.channel == "reasoning":
                     if event.replace:
@@ -194,9 +199,12 @@ class Turn:
                 total_ms=s.total_ms,
                 threads=s.threads or None,
             )
+        # Calls are kept only when the answer ended to make them: cut off inside one ("length"),
+        # its arguments are incomplete; stopped or failed, nobody asked for them to run.
+        calls = self.tool_calls if isinstance(event, Final) and event.stop_reason == "tool_calls" else ()
         if isinstance(event, Final):
             outcome = TurnOutcome(
-                GenerationState.COMPLETED, text, None, None, None, metrics, reasoning, event.stop_reason
+                GenerationState.COMPLETED, text, None, None, None, metrics, reasoning, event.stop_reason, calls
             )
         elif isinstance(event, Cancelled):
             outcome = TurnOutcome(GenerationState.CANCELLED, text, event.reason, None, None, metrics, reasoning)
@@ -215,6 +223,7 @@ class Turn:
             final_token_at=final_token_at,
             reasoning=reasoning,
             stop_reason=outcome.stop_reason,
+            tool_calls=calls,
         )
         wrapped = asyncio.wrap_future(future)
 

@@ -25,6 +25,7 @@ EXPECTED_COLUMNS = {
     "summary": ["conversation_id", "upto_id", "text", "created_at"],
     "message": [
         "id", "conversation_id", "parent_id", "role", "content", "created_at", "updated_at", "reasoning",
+        "tool_calls", "tool_call_id", "tool_meta",  # tool use (0015_tool_messages)
     ],
     "generation": [
         "id", "message_id", "model", "state", "cancel_reason", "error_code", "error_message",
@@ -273,7 +274,7 @@ def test_history_skips_replies_that_failed_before_any_text(store: Store) -> None
     three = asyncio.run(store.create_turn(one.conversation_id, "how are you?", "smol"))
 
     history = asyncio.run(store.history(one.conversation_id, before_message_id=three.assistant_message_id))
-    assert history == [
+    assert [(m.role, m.content) for m in history] == [
         ("user", "hi"),
         ("user", "hi again"),
         ("assistant", "Hello!"),
@@ -290,7 +291,7 @@ def test_begin_turn_saves_the_turn_and_returns_its_prompt_history(store: Store) 
     complete(store, one.generation_id, "Hello!")
     start = asyncio.run(store.begin_turn(one.conversation_id, "and you?", "smol"))
     ids, history = start.ids, start.history
-    assert history == [("user", "hi"), ("assistant", "Hello!"), ("user", "and you?")]
+    assert [(m.role, m.content) for m in history] == [("user", "hi"), ("assistant", "Hello!"), ("user", "and you?")]
     assert history == asyncio.run(store.history(ids.conversation_id, before_message_id=ids.assistant_message_id))
     roles = [m.role for m in asyncio.run(store.messages(ids.conversation_id))]
     assert roles == ["user", "assistant", "user", "assistant"]

@@ -89,7 +89,7 @@ def test_an_empty_answer_is_not_counted_as_the_prompt_leaves_it_out(tmp_path: Pa
         _run(store.jobs.put_summary(cid, a2, "Greetings."))
         turn = _run(store.begin_turn(cid, "How are you?", "m"))
         assert turn.summary == Summary("Greetings.", 3)  # Hello?, Hello again?, Hi.
-        assert [text for _, text in turn.history[:3]] == ["Hello?", "Hello again?", "Hi."]  # what it covers
+        assert [m.content for m in turn.history[:3]] == ["Hello?", "Hello again?", "Hi."]  # what it covers
 
 
 def test_deleting_what_a_summary_covers_deletes_it(tmp_path: Path) -> None:

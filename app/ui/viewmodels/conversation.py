@@ -28,6 +28,7 @@ from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row, with_sources
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
+from engine.commands import ChatMessage
 from engine.events import Cancelled, Delta, Failed, Final, Measured, Queued, Reading, Started
 from engine.states import GenerationState
 
@@ -532,7 +533,9 @@ class ConversationViewModel(QObject):
             and (last := path[-1].message_id) is not None
         ):
             summary = await self._store.summary(self._conversation_id, through_message_id=last)
-        use = await self._service.measure([(m.role, m.text) for m in path], draft, self.chat_settings, summary)
+        use = await self._service.measure(
+            [ChatMessage(m.role, m.text) for m in path], draft, self.chat_settings, summary
+        )
         if not use.measured.error and not self.streaming and self._messages == shown:  # still the same chat
             self._mark_out_of_view(use.out_of_view)
         return use.measured
