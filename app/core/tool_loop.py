@@ -28,12 +28,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.core.errors import HearthError
 from app.core.tools.choice import ChatTools, Decision
 from app.core.tools.errors import ToolError
 from app.core.tools.registry import ToolRegistry
 from app.core.tools.values import ToolInfo
 from engine.commands import ToolCall, ToolChoice, ToolSpec
+from engine.errors import HearthError
 from engine.states import GenerationState
 from store.tool_rows import ToolReply, ToolRun, ToolStatus
 
