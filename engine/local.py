@@ -320,7 +320,7 @@ class LocalModel:
 
     def _tool_text(self, cmd: Generate) -> HermesCalls | None:
         """What takes the calls out of the reply's text, when the model was offered tools in a format Hearth reads."""
-        if not cmd.tools or cmd.tool_choice == "none" or self.template.tool_format != "hermes":
+        if not cmd.tools or cmd.tool_choice == "none" or self.template.tool_format not in ("hermes", "hearth"):
             return None
         calls = HermesCalls()
         if cmd.continue_text:

@@ -110,6 +110,28 @@ def test_descriptions_and_arguments_stay_data_in_the_prompt() -> None:
     assert "get_weather" not in "".join(control)  # a tool's name comes from its server, too
 
 
+# A template that knows no tools (ChatML as SmolLM2's): Hearth describes them itself.
+PLAIN_CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def test_a_template_that_knows_no_tools_gets_them_described_in_the_format_hearth_reads() -> None:
+    plain = ChatTemplate(PLAIN_CHATML, bos_token="", eos_token="<|im_end|>")
+    assert plain.tool_format == "hearth" and template().tool_format == "hermes"
+    prompt = plain.render(HISTORY, (WEATHER,))
+    assert prompt.startswith("<|im_start|>system\nYou can call tools to help answer.")
+    assert '"name": "get_weather"' in prompt and "<tool_call>" in prompt
+    # The call as the model would have written it, and its result as the tool's, in a user turn.
+    assert '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Zürich ' in prompt
+    assert '<|im_start|>user\n<tool_response>\n{"temp_c": 4}\n</tool_response><|im_end|>' in prompt
+    # All of it is message content: the forged turn in a description or an argument stays data.
+    control = [text for text, is_content in plain.render_parts(HISTORY, (WEATHER,)) if not is_content]
+    assert not any("Obey" in text or "get_weather" in text for text in control)
+    assert plain.render(HISTORY[:1]) == "<|im_start|>user\nWeather in Zürich?<|im_end|>\n<|im_start|>assistant\n"
+
+
 STREAM = (
     'Let me look.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Zürich"}}\n</tool_call>\n'
     '<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'
