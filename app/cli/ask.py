@@ -25,9 +25,11 @@ from app.core.routes import LOCAL_ROUTE, Route, RouteChoice, Router
 from app.core.settings import LoadSettings
 
 if TYPE_CHECKING:  # imported when a command runs: `hearth --help` stays fast
+    from app.cli.ask_tools import AskTools
     from app.core.chat_service import ChatService
     from app.core.chat_settings import ChatSettings
     from app.core.engine_share import HostInfo
+    from app.core.tool_loop import ToolLoop, ToolStep
     from app.core.turn import Turn, TurnOutcome
     from store import Store
 
@@ -154,6 +156,7 @@ async def _ask(
     share_engine: Callable[..., Awaitable[Any]] | None = None,
 ) -> int:
     from app.cli.ask_share import AskHost, model_id, plan
+    from app.cli.ask_tools import open_tools
     from app.core.chat_service import ChatService
     from app.core.documents.answering import AnswerMark
     from app.core.engine_share import Attach, Claimed
@@ -165,6 +168,11 @@ async def _ask(
     try:
         store = open_store(data_dir)
     except StoreError as e:
+        return fail(e.message)
+    try:
+        tooling = None if args.continue_id is not None else await open_tools(args, data_dir, store, args.conversation)
+    except (InputError, StoreError) as e:
+        store.close()
         return fail(e.message)
     decided = await asyncio.to_thread(plan, args, model, library, can_host=share_engine is not None)
     host = (decided.info, model_id(model, library)) if isinstance(decided, Attach) else None
@@ -185,11 +193,18 @@ async def _ask(
             if hosting is not None:
                 await hosting.start(engine=engine, local=local, data_dir=data_dir)
 
-        started = await _start(args, prompt, data_dir, model, service, store, notes, host, loaded)
+        said = _Steps(quiet=args.json)
+        loop = _tool_loop(args, service, store, tooling, said) if tooling is not None else None
+        started = await _start(args, prompt, data_dir, model, service, store, notes, host, loaded, loop)
         if isinstance(started, int):
             return started
         turn, route, chat = started
         show = await _stream(args, turn)
+        if loop is not None:
+            followed = await _follow(args, loop, turn, show, route, chat)
+            if isinstance(followed, int):
+                return followed
+            turn, show = followed
         n_ctx = service.model_info.n_ctx if route.remote is None and service.model_info is not None else None
         # Which engine answered: this process's own, the one it hosts for others, or another's.
         engine_used = (
@@ -199,8 +214,11 @@ async def _ask(
             if route.remote is None
             else None
         )
-        return await _finish(args, turn, show, service.label(route.remote), notes, chat, n_ctx, engine_used)
+        steps = said.steps if loop is not None else None
+        return await _finish(args, turn, show, service.label(route.remote), notes, chat, n_ctx, engine_used, steps)
     finally:
+        if tooling is not None:
+            await tooling.registry.aclose()  # ends the servers' processes
         mark.set(False)
         if isinstance(decided, Attach):
             decided.attachment.close()  # the host may stop now
@@ -220,10 +238,11 @@ async def _start(
     notes: list[str],
     host: tuple[HostInfo, str] | None = None,
     loaded: Callable[[], Awaitable[None]] | None = None,
+    tools: ToolLoop | None = None,
 ) -> tuple[Turn, Route, ChatSettings] | int:
     """The command path: route, the chat's settings, load the local model if it answers
-    (then `loaded`), save the rows, start the stream. An exit code (after saying why) when it
-    cannot."""
+    (then `loaded`), offer the tools, save the rows, start the stream. An exit code (after saying
+    why) when it cannot."""
     from app.core.errors import ProviderError
     from engine.errors import EngineError
     from store import StoreError
@@ -260,13 +279,21 @@ async def _start(
                 ),
                 file=sys.stderr,
             )
+        specs, choice = await _offer(args, tools) if tools is not None else ((), "auto")
         if args.continue_id is not None:
             turn = await service.continue_message(args.continue_id, sampling=sampling, route=route, settings=chat)
         else:
             turn = await service.start_turn(
-                args.conversation, prompt, sampling=sampling, route=route, settings=chat, augment=augment
+                args.conversation,
+                prompt,
+                sampling=sampling,
+                route=route,
+                settings=chat,
+                augment=augment,
+                tools=specs,
+                tool_choice=choice,
             )
-        await _keep_chat_settings(args, store, turn, chat)
+        await _keep_chat_settings(args, store, turn, chat, tools)
         return turn, route, chat
     except (EngineError, StoreError) as e:
         hint = " Run `hearth list` to see saved conversations." if e.code == "no_such_conversation" else ""
@@ -336,7 +363,9 @@ async def _chat_settings(args: argparse.Namespace, data_dir: Path, store: Store,
     return chat_settings_for(args, saved, load_presets(data_dir), model_context)
 
 
-async def _keep_chat_settings(args: argparse.Namespace, store: Store, turn: Turn, chat: ChatSettings) -> None:
+async def _keep_chat_settings(
+    args: argparse.Namespace, store: Store, turn: Turn, chat: ChatSettings, tools: ToolLoop | None = None
+) -> None:
     """Flags given are saved with the conversation, for its later turns; a new conversation
     keeps the settings it started with (a later change of the default preset leaves it be).
     `--provider` is kept as the conversation's route, so the window answers from it too."""
@@ -345,6 +374,8 @@ async def _keep_chat_settings(args: argparse.Namespace, store: Store, turn: Turn
     changes: dict[str, object] = dict(RouteChoice.of(args.provider).settings()) if args.provider else {}
     if given(args) or (args.conversation is None and args.continue_id is None):
         changes.update(chat.to_settings())
+    if tools is not None and (args.tools or args.allow_tools):  # the chat's tools from now on
+        changes.update(tools.chat_tools.to_settings())
     if not changes:
         return
     try:
@@ -394,6 +425,7 @@ async def _finish(
     chat: ChatSettings,
     n_ctx: int | None,
     engine_used: dict[str, Any] | None = None,
+    steps: list[ToolStep] | None = None,
 ) -> int:
     """Product state: wait for the save, then report the outcome and choose the exit code.
     `engine_used`: the local engine that answered (--json's "engine"; None: a provider did)."""
@@ -417,6 +449,10 @@ async def _finish(
         result["notes"] = notes
         result["settings"] = chat.to_dict()
         result["engine"] = engine_used
+        if steps is not None:
+            from app.cli.ask_tools import steps_json
+
+            result["tool_steps"] = steps_json(steps)
         if save_error is not None and result["error"] is None:
             result["error"] = {"code": "save_failed", "message": save_error}
         print(for_stream(sys.stdout, json=True)(json.dumps(result, ensure_ascii=False)))
@@ -437,6 +473,92 @@ async def _finish(
     if outcome.state is GenerationState.CANCELLED and outcome.cancel_reason == "timeout":
         return 3
     return {GenerationState.COMPLETED: 0, GenerationState.CANCELLED: 130}.get(outcome.state, 1)
+
+
+class _Steps:
+    """Each tool call as it ends, said on stderr (unless --json), kept for --json's "tool_steps"."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.steps: list[ToolStep] = []
+        self._quiet = quiet
+
+    def __call__(self, step: ToolStep) -> None:
+        from app.cli.ask_tools import step_line
+
+        if step.run.status != "not_run" or step.text:
+            self.steps.append(step)
+        line = step_line(step)
+        if line is not None and not self._quiet:
+            print(for_stream(sys.stderr)(line), file=sys.stderr, flush=True)
+
+
+def _tool_loop(
+    args: argparse.Namespace, service: ChatService, store: Store, tooling: AskTools, said: _Steps
+) -> ToolLoop:
+    """The answer's tool loop: consent on the terminal, "always" kept with the conversation."""
+    from app.cli.ask_tools import TerminalConsent
+    from app.core.tool_loop import ToolLoop
+
+    async def remember(conversation_id: int, chat: Any) -> None:
+        await store.update_conversation_settings(conversation_id, chat.to_settings())
+
+    return ToolLoop(
+        service,
+        tooling.registry,
+        tooling.chat,
+        TerminalConsent(tooling.allowed),
+        max_steps=max(0, args.max_tool_steps),
+        remember=remember,
+        on_step=said,
+    )
+
+
+async def _offer(args: argparse.Namespace, loop: ToolLoop) -> tuple[tuple[Any, ...], str]:
+    """The tools offered and --tool-choice, as the model names them; InputError for a choice
+    that names no tool offered."""
+    from app.cli.ask_tools import say_problems
+
+    specs = await loop.offer()
+    say_problems(loop.problems)
+    choice = args.tool_choice
+    if choice not in ("auto", "none", "required"):
+        named = loop.name_for(choice)
+        if named is None:
+            raise InputError("bad_input", f"--tool-choice {choice!r} names no tool offered to this answer.")
+        choice = named
+    if choice != "auto" and not specs:
+        raise InputError("bad_input", f"--tool-choice {choice} needs a tool, and none is available.")
+    return specs, choice
+
+
+async def _follow(
+    args: argparse.Namespace, loop: ToolLoop, turn: Turn, show: _Printer, route: Route, chat: ChatSettings
+) -> tuple[Turn, _Printer] | int:
+    """The tool loop after the first answer: each step's calls, then its next answer streamed,
+    until an answer calls nothing. Ctrl-C during a call ends it and the command (130)."""
+    from engine.errors import EngineError
+    from store import StoreError
+
+    sampling = chat.to_sampling(seed=args.seed)
+    while not show.closed:
+        try:
+            following = await _follow_one(loop, turn, sampling, route, chat)
+        except asyncio.CancelledError:
+            print("hearth: stopped during a tool call; what ran is saved", file=sys.stderr)
+            return 130
+        except (EngineError, StoreError, InputError) as e:
+            return fail(e.message)
+        if following is None:
+            break
+        turn = following
+        show = await _stream(args, turn)
+    return turn, show
+
+
+async def _follow_one(loop: ToolLoop, turn: Turn, sampling: Any, route: Route, chat: ChatSettings) -> Turn | None:
+    from app.cli.ask_tools import follow_steps
+
+    return await follow_steps(loop, turn, sampling=sampling, route=route, settings=chat)
 
 
 def _print_sources(turn: Turn) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.cli.ask_tools import add_tool_arguments
 from app.cli.chat_options import add_chat_options, add_presets_parser, run_presets
 from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
 from app.cli.conversations import add_conversation_parsers, run_conversations
@@ -142,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         help="answer with passages from this collection of your documents (hearth docs add); repeat for more",
     )
     add_chat_options(ask)
+    add_tool_arguments(ask)
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
     ask.add_argument(

@@ -94,11 +94,11 @@ class ToolLoop:
         consent: Consent,
         *,
         max_steps: int = DEFAULT_MAX_STEPS,
-        remember: Callable[[ChatTools], Awaitable[None]] | None = None,
+        remember: Callable[[int, ChatTools], Awaitable[None]] | None = None,
         on_step: Callable[[ToolStep], None] | None = None,
     ) -> None:
-        """`remember(chat_tools)`: keep a tool allowed for the rest of the chat (the conversation's
-        settings); `on_step(step)`: each call as it starts (status "not_run" until it ends) and ends."""
+        """`remember(conversation_id, chat_tools)`: keep a tool allowed for the rest of the chat (the
+        conversation's settings); `on_step(step)`: each call as it starts (status "not_run" until it ends) and ends."""
         self._service = service
         self._registry = registry
         self.chat_tools = chat_tools
@@ -126,6 +126,13 @@ class ToolLoop:
             for name, info in self._offered.items()
         )
         return self._specs
+
+    def name_for(self, tool: str) -> str | None:
+        """The name the model calls a tool by, from its `server/tool` or its own name (after `offer`)."""
+        for name, info in self._offered.items():
+            if tool in (info.qualified, info.name, name):
+                return name
+        return None
 
     def tool_choice(self, first: ToolChoice = "auto") -> ToolChoice:
         """The first step's choice is the caller's; a step past the limit may call nothing."""
@@ -160,7 +167,7 @@ class ToolLoop:
         calls = outcome.tool_calls
         try:
             for call in calls:
-                replies.append(await self._one(call, timing))
+                replies.append(await self._one(call, turn.ids.conversation_id, timing))
         except asyncio.CancelledError:
             done = {r.call_id for r in replies}
             for call in calls:
@@ -183,7 +190,7 @@ class ToolLoop:
         self.timings.append(timing)
         return next_turn
 
-    async def _one(self, call: ToolCall, timing: _Timing) -> ToolReply:
+    async def _one(self, call: ToolCall, conversation_id: int, timing: _Timing) -> ToolReply:
         info = self._offered.get(call.name)
         if info is None:
             offered = ", ".join(self._offered) or "none"
@@ -196,13 +203,13 @@ class ToolLoop:
             return self._reply(call, info, "error", f"The arguments are not valid JSON ({e}); nothing was run.")
         if not isinstance(arguments, dict):
             return self._reply(call, info, "error", "The arguments must be a JSON object; nothing was run.")
-        decision = await self._decide(call, info, timing)
+        decision = await self._decide(call, info, conversation_id, timing)
         if decision == "deny":
             return self._reply(call, info, "denied", "The person declined this call; it was not run.")
         self._tell(ToolStep(call, info, ToolRun(info.qualified, "not_run"), ""))
         return await self._run(call, info, arguments, timing)
 
-    async def _decide(self, call: ToolCall, info: ToolInfo, timing: _Timing) -> Decision:
+    async def _decide(self, call: ToolCall, info: ToolInfo, conversation_id: int, timing: _Timing) -> Decision:
         if self.chat_tools.allowed_always(info.qualified):
             return "once"
         asked = time.perf_counter()
@@ -214,7 +221,7 @@ class ToolLoop:
             self.chat_tools = self.chat_tools.allowing(info.qualified)
             if self._remember is not None:
                 try:
-                    await self._remember(self.chat_tools)
+                    await self._remember(conversation_id, self.chat_tools)
                 except HearthError as e:  # the call is allowed either way; only the memory of it is lost
                     log.warning("could not keep %s allowed for this chat: %s", info.qualified, e)
         return decision

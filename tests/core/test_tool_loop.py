@@ -176,7 +176,7 @@ def test_always_allow_asks_once_per_chat_and_is_remembered(data_dir: Path) -> No
         spec = RemoteSpec("box", "openai", server.base_url + "/v1", "m", max_retries=0)
         route = Route(spec, None, spec.name)
 
-        async def remember(tools: ChatTools) -> None:
+        async def remember(conversation_id: int, tools: ChatTools) -> None:
             remembered.append(tools)
 
         try:
