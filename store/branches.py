@@ -89,8 +89,9 @@ def switch_branch(session: Session, message_id: int) -> int:
 def fork(session: Session, message_id: int, *, now: float) -> Fork:
     """A new conversation with a copy of the path from the first message to `message_id`.
 
-    Answers keep their text and their latest generation's record; one still being written is
-    refused (StoreError busy): its text is not final yet.
+    Answers keep their text, their tool calls and their latest generation's record, tool messages
+    their result and run (so the fork's prompt history holds the same tool steps); one still
+    being written is refused (StoreError busy): its text is not final yet.
     """
     conversation_id, _, _ = _message(session, message_id)
     conn = session.connection()
@@ -110,8 +111,9 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
     for old_id in path:
         parent = int(
             conn.exec_driver_sql(
-                "INSERT INTO message (conversation_id, parent_id, role, content, reasoning, created_at, updated_at) "
-                "SELECT ?, ?, role, content, reasoning, created_at, updated_at FROM message WHERE id = ?",
+                "INSERT INTO message (conversation_id, parent_id, role, content, reasoning, created_at, updated_at, "
+                "tool_calls, tool_call_id, tool_meta) SELECT ?, ?, role, content, reasoning, created_at, updated_at, "
+                "tool_calls, tool_call_id, tool_meta FROM message WHERE id = ?",
                 (new_id, parent, old_id),
             ).lastrowid
             or 0

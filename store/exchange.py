@@ -3,7 +3,8 @@ reads (`snapshot`) and import writes (`import_conversation`).
 
 Every branch, the branch shown (the leaf), the settings, pinned, original times, each
 answer's latest generation record (its retrieval figures among them) and its sources
-(store.sources). The file formats (Hearth JSON, Markdown, ChatGPT's
+(store.sources), and tool use: an answer's tool calls, and each "tool" message's call id and
+record (store.tool_rows). The file formats (Hearth JSON, Markdown, ChatGPT's
 conversations.json) are app.core.exchange's concern: this module takes and gives plain
 dataclasses, never parses a file and never imports `app`.
 
@@ -11,7 +12,8 @@ An import runs as one writer op, so one transaction: the conversation arrives wh
 at all. It is skipped (returns None) when a conversation with the same import key is
 already here (`settings_json.import_key`), or when it is the very conversation the export
 was made from (same start time, same first message): importing a file twice, or into the
-database it came from, never duplicates.
+database it came from, never duplicates. A tool message must answer a call that the answer
+above it asked for (as store.tool_writes saves them): one that does not is refused.
 """
 
 from __future__ import annotations
@@ -22,12 +24,24 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 from sqlmodel import Session
 
+from engine.commands import ToolCall
 from store import tree, writes
 from store.errors import StoreError
+from store.limits import MAX_MESSAGE_BYTES, megabytes
 from store.rows import ConversationChange
 from store.sources import Source, check_sources, insert_sources, sources_in_conversation
+from store.tool_rows import ToolRun, calls_from_json, calls_to_json, run_from_json, run_to_json
 
-__all__ = ["ExchangeConversation", "ExchangeGeneration", "ExchangeMessage", "import_conversation", "snapshot"]
+__all__ = [
+    "ROLES",
+    "ExchangeConversation",
+    "ExchangeGeneration",
+    "ExchangeMessage",
+    "import_conversation",
+    "snapshot",
+]
+
+ROLES = frozenset({"user", "assistant", "system", "tool"})
 
 _METRICS = (
     "prompt_tokens",
@@ -64,13 +78,16 @@ class ExchangeMessage:
 
     key: str
     parent_key: str | None
-    role: str  # user | assistant | system
-    content: str
+    role: str  # one of ROLES
+    content: str  # a "tool" message: the tool's result, data
     created_at: float
     updated_at: float
     reasoning: str = ""
     generation: ExchangeGeneration | None = None
     sources: tuple[Source, ...] = ()  # an answer's sources, in ordinal order (store.sources)
+    tool_calls: tuple[ToolCall, ...] = ()  # an answer's tool calls, in the order asked
+    tool_call_id: str | None = None  # a "tool" message: the call it answers
+    tool_run: ToolRun | None = None  # a "tool" message: how the call went
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +120,7 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
     rows = conn.exec_driver_sql(
         "SELECT m.id, m.parent_id, m.role, m.content, m.reasoning, m.created_at, m.updated_at, g.model, g.state, "
         "g.created_at, g.finished_at, g.cancel_reason, g.error_code, g.error_message, g.stop_reason, g.retrieval_note, "
+        "m.tool_calls, m.tool_call_id, m.tool_meta, "
         + ", ".join(f"g.{name}" for name in _METRICS)
         + " FROM message m LEFT JOIN generation g ON g.id = "
         "(SELECT max(id) FROM generation WHERE message_id = m.id) WHERE m.conversation_id = ? ORDER BY m.id",
@@ -113,7 +131,7 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
     for r in rows:
         generation = None
         if r[7] is not None:
-            metrics = {name: value for name, value in zip(_METRICS, r[16:], strict=True) if value is not None}
+            metrics = {name: value for name, value in zip(_METRICS, r[19:], strict=True) if value is not None}
             generation = ExchangeGeneration(
                 model=r[7],
                 state=r[8],
@@ -137,6 +155,9 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
                 updated_at=r[6],
                 generation=generation,
                 sources=sources.get(int(r[0]), ()),
+                tool_calls=calls_from_json(r[16]),
+                tool_call_id=r[17],
+                tool_run=run_from_json(r[18]),
             )
         )
     leaf = tree.leaf_of(conn, conversation_id)
@@ -157,8 +178,10 @@ def import_conversation(
     """Add the conversation, with `import_key` kept in its settings; None if it is already here.
 
     Raises StoreError(bad_import) when a message's parent is not before it in `messages`, or
-    the leaf is not one of them, or its sources are over store.sources' bounds: the caller checks
-    shapes and leaves out sources it cannot take, this refuses what would corrupt the store.
+    the leaf is not one of them, or its sources are over store.sources' bounds, or its role is not
+    one of ROLES, or an answer's tool calls are over store.limits' size, or a tool message answers
+    no call of the answer above it: the caller checks shapes and leaves out what it cannot take,
+    this refuses what would corrupt the store.
     """
     conn = session.connection()
     if _already_here(conn, conversation, import_key):
@@ -178,15 +201,17 @@ def import_conversation(
         ),
     )
     ids: dict[str, int] = {}
+    asked: dict[str, frozenset[str]] = {}  # message key -> the call ids a tool message under it may answer
     for m in conversation.messages:
         if m.key in ids:
             raise StoreError("bad_import", f"Message {m.key} appears twice.")
         if m.parent_key is not None and m.parent_key not in ids:
             raise StoreError("bad_import", f"Message {m.key} answers message {m.parent_key}, which is not before it.")
+        calls_json, call_id, meta = _tool_columns(m, asked)
         ids[m.key] = _insert(
             conn,
-            "INSERT INTO message (conversation_id, parent_id, role, content, reasoning, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO message (conversation_id, parent_id, role, content, reasoning, created_at, updated_at, "
+            "tool_calls, tool_call_id, tool_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 conversation_id,
                 None if m.parent_key is None else ids[m.parent_key],
@@ -195,7 +220,19 @@ def import_conversation(
                 m.reasoning,
                 m.created_at,
                 m.updated_at,
+                calls_json,
+                call_id,
+                meta,
             ),
+        )
+        # What the next tool message may answer: this answer's calls, or, under a tool message,
+        # the calls of the answer above it (an answer's results are chained one under another).
+        asked[m.key] = (
+            frozenset(c.id for c in m.tool_calls)
+            if m.role == "assistant"
+            else asked.get(m.parent_key or "", frozenset())
+            if m.role == "tool"
+            else frozenset()
         )
         if (g := m.generation) is not None:
             names = [name for name in _METRICS if name in g.metrics]
@@ -234,6 +271,36 @@ def import_conversation(
             )
         tree.set_leaf(conn, conversation_id, ids[conversation.leaf_key])
     return writes.conversation_change(session, conversation_id, created=True)
+
+
+def _tool_columns(m: ExchangeMessage, asked: dict[str, frozenset[str]]) -> tuple[str | None, str | None, str | None]:
+    """The message's tool_calls, tool_call_id and tool_meta columns, or StoreError(bad_import)."""
+    if m.role not in ROLES:
+        raise StoreError(
+            "bad_import", f"Message {m.key} has the role {m.role!r}; Hearth knows {', '.join(sorted(ROLES))}."
+        )
+    if m.role == "tool":
+        if m.tool_call_id is None or m.tool_call_id not in asked.get(m.parent_key or "", frozenset()):
+            raise StoreError(
+                "bad_import",
+                f"Message {m.key} is a tool's result for the call {m.tool_call_id!r}, which the answer "
+                "above it did not ask for.",
+            )
+        return None, m.tool_call_id, run_to_json(m.tool_run or ToolRun("", "unknown"))
+    if m.role != "assistant" or not m.tool_calls:
+        return None, None, None
+    calls_json = calls_to_json(m.tool_calls)
+    if calls_json is not None and len(calls_json) * 4 > MAX_MESSAGE_BYTES and _utf8(calls_json) > MAX_MESSAGE_BYTES:
+        raise StoreError(
+            "bad_import",
+            f"Message {m.key} asks for tool calls of {megabytes(_utf8(calls_json))}; Hearth keeps "
+            f"at most {megabytes(MAX_MESSAGE_BYTES)} of them in one answer.",
+        )
+    return calls_json, None, None
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _already_here(conn: Connection, conversation: ExchangeConversation, import_key: str) -> bool:

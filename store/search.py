@@ -36,6 +36,7 @@ class SearchHit:
     snippet: str  # the text around the match, plain
     highlights: tuple[tuple[int, int], ...]  # (start, end) offsets of the matches in `snippet`
     updated_at: float
+    tool_name: str | None = None  # a "tool" message: the tool whose result matched (store.tool_rows)
 
 
 def _phrases(text: str) -> list[str]:
@@ -74,7 +75,8 @@ def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
     ).all()
     order = "rank" if _all_rare(conn, _phrases(text)) else "message_fts.rowid DESC"
     messages = conn.exec_driver_sql(
-        "SELECT m.conversation_id, c.title, m.id, m.role, snippet(message_fts, 0, ?, ?, '…', 16), c.updated_at "
+        "SELECT m.conversation_id, c.title, m.id, m.role, snippet(message_fts, 0, ?, ?, '…', 16), c.updated_at, "
+        "CASE WHEN m.role = 'tool' AND json_valid(m.tool_meta) THEN json_extract(m.tool_meta, '$.name') END "
         "FROM message_fts JOIN message m ON m.id = message_fts.rowid "
         f"JOIN conversation c ON c.id = m.conversation_id WHERE message_fts MATCH ? ORDER BY {order} LIMIT ?",
         (start, end, query, limit),
@@ -84,10 +86,15 @@ def search(conn: Connection, text: str, *, limit: int = 50) -> list[SearchHit]:
         for cid, title, snip, updated in titles
     ]
     hits += [
-        SearchHit(cid, title, mid, role, *_bounded(*_marks(snip, start, end)), updated)
-        for cid, title, mid, role, snip, updated in messages
+        SearchHit(cid, title, mid, role, *_bounded(*_marks(snip, start, end)), updated, _name(role, tool))
+        for cid, title, mid, role, snip, updated, tool in messages
     ]
     return hits[:limit]
+
+
+def _name(role: str, tool: object) -> str | None:
+    # A hand-edited record may hold anything: a tool message still says it is one.
+    return (tool if isinstance(tool, str) and tool else "unknown tool") if role == "tool" else None
 
 
 def _all_rare(conn: Connection, phrases: list[str]) -> bool:
