@@ -272,12 +272,12 @@ def test_a_chatgpt_chat_exported_from_hearth_still_meets_its_original(store, oth
 def test_a_list_of_exports_imports_the_good_ones_and_says_why_not_the_others(store, other, tmp_path) -> None:
     cid = branched(store)
     good = export_json(store, cid)
-    newer = {**good, "version": 2, "title": "From the future"}
+    newer = {**good, "version": 3, "title": "From the future"}  # this Hearth reads up to 2 (tools)
     broken = {**good, "title": "Broken", "messages": [{"id": 1, "role": "user"}]}
     report = run(import_file(other, write(tmp_path / "many.json", [newer, good, broken, 42])))
     assert [i.title for i in report.imported] == [good["title"]]
     reasons = {s.title: s.reason for s in report.skipped}
-    assert "newer Hearth (format version 2" in reasons["From the future"]
+    assert "newer Hearth (format version 3" in reasons["From the future"]
     assert reasons["Broken"] == "message 1 has no text (content)"
     assert "not a conversation" in reasons["item 4"] and report.problems == 3
     assert report.as_dict()["conversations_imported"] == 1

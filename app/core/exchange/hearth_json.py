@@ -11,6 +11,18 @@
                                 "text", "collection"}, ...]}, ...]}
 
 ("sources" only on an answer that has any: the passages it was given, store.sources.)
+
+Version 2 adds tool use (app.core.tool_loop): an answer that asked for tools has
+"tool_calls": [{"id", "name", "arguments"}, ...] (the arguments as the model wrote them), and a
+message with the role "tool" holds one call's result as its content, with "tool_call_id" (the
+call it answers) and "tool": {"name", "status", "latency_ms", "truncated"} (how it went). A
+conversation without tool steps is written as version 1, so that a Hearth from before tools
+still imports it; one with them as version 2, which such a Hearth refuses as newer (it would
+otherwise refuse the "tool" role with a less useful reason). A version 1 file has no tool keys.
+A tool message must answer a call of the answer above it, a call's parts are text and the
+answer's calls fit in store.limits' size, else that conversation is refused with why; tool
+calls on a message that is not an answer are left out and said so.
+
 `to_json` writes it (settings without anything secret-looking); `from_json` reads one object
 back, checking every field, and refuses a newer version. An answer's sources that are malformed
 or over the store's bounds are left out, the rest of the conversation imported, and the import
@@ -24,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from typing import get_args
 
 from app.core.exchange.values import (
     Incoming,
@@ -34,16 +47,21 @@ from app.core.exchange.values import (
     public_settings,
     time_of,
 )
+from engine.commands import ToolCall
 from engine.states import GenerationState
 from store.errors import StoreError
-from store.exchange import ExchangeConversation, ExchangeGeneration, ExchangeMessage
+from store.exchange import ROLES, ExchangeConversation, ExchangeGeneration, ExchangeMessage
+from store.limits import MAX_MESSAGE_BYTES, megabytes
 from store.sources import MAX_NOTE_CHARS, Source, check_sources
+from store.tool_rows import ToolRun, ToolStatus
 
 __all__ = ["FORMAT", "VERSION", "from_json", "is_hearth", "to_json"]
 
 FORMAT = "hearth.conversation"
-VERSION = 1
-_ROLES = frozenset({"user", "assistant", "system"})
+VERSION = 2  # the newest this Hearth reads and writes
+_BEFORE_TOOLS = 1  # what a conversation without tool steps is written as
+_TOOL_NAME_MAX = 200  # a tool's name as a file gives it in a run record: longer is cut
+_STATUSES: frozenset[str] = frozenset(get_args(ToolStatus))
 _METRICS = frozenset(
     {
         "prompt_tokens",
@@ -71,7 +89,7 @@ def is_hearth(value: object) -> bool:
 def to_json(conversation: ExchangeConversation, *, exported_at: float | None = None) -> dict[str, object]:
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if any(m.tool_calls or m.role == "tool" for m in conversation.messages) else _BEFORE_TOOLS,
         "exported_at": time.time() if exported_at is None else exported_at,
         "title": conversation.title,
         "created_at": conversation.created_at,
@@ -109,6 +127,17 @@ def _message_out(m: ExchangeMessage) -> dict[str, object]:
             }
             for s in m.sources
         ]
+    if m.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in m.tool_calls]
+    if m.role == "tool":
+        run = m.tool_run or ToolRun("", "unknown")
+        out["tool_call_id"] = m.tool_call_id
+        out["tool"] = {
+            "name": run.name,
+            "status": run.status,
+            "latency_ms": run.latency_ms,
+            "truncated": run.truncated,
+        }
     return out
 
 
@@ -177,8 +206,8 @@ def _message(raw: object, index: int, mended: list[str]) -> ExchangeMessage:
     key = _key(raw.get("id"), f"{where}'s id")
     parent = raw.get("parent_id")
     role = raw.get("role")
-    if role not in _ROLES:
-        raise _Bad(f"{where} has the role {role!r}; Hearth knows user, assistant and system")
+    if role not in ROLES:
+        raise _Bad(f"{where} has the role {role!r}; Hearth knows user, assistant, system and tool")
     content, reasoning = raw.get("content"), raw.get("reasoning", "")
     if not isinstance(content, str) or not isinstance(reasoning, str):
         raise _Bad(f"{where} has no text (content)")
@@ -186,6 +215,11 @@ def _message(raw: object, index: int, mended: list[str]) -> ExchangeMessage:
     sources, problem = _sources(raw.get("sources"), role)
     if problem is not None:
         mended.append(f"the sources of {where} were left out ({problem})")
+    calls = _tool_calls(raw.get("tool_calls"), where)
+    if calls and role != "assistant":
+        mended.append(f"the tool calls of {where} were left out (only an answer asks for tools)")
+        calls = ()
+    call_id, run = _tool_result(raw, where) if role == "tool" else (None, None)
     return ExchangeMessage(
         key=key,
         parent_key=None if parent is None else _key(parent, f"{where}'s parent_id"),
@@ -196,6 +230,49 @@ def _message(raw: object, index: int, mended: list[str]) -> ExchangeMessage:
         updated_at=time_of(raw.get("updated_at")) or created_at,
         generation=_generation(raw.get("generation"), where, created_at),
         sources=sources,
+        tool_calls=calls,
+        tool_call_id=call_id,
+        tool_run=run,
+    )
+
+
+def _tool_calls(raw: object, where: str) -> tuple[ToolCall, ...]:
+    """An answer's tool calls from the file: each one's id, name and arguments text."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _Bad(f"{where}'s tool_calls is not a list")
+    calls = []
+    size = 0
+    for i, item in enumerate(raw):
+        parts = [item.get(k) for k in ("id", "name", "arguments")] if isinstance(item, dict) else []
+        if len(parts) != 3 or not all(isinstance(p, str) for p in parts) or not parts[0] or not parts[1]:
+            raise _Bad(f"{where}'s tool call {i + 1} has no id, name or arguments text")
+        call_id, name, arguments = (clean_text(str(p)) for p in parts)
+        size += len(call_id) + len(name) + len(arguments)
+        # Characters first (cheap, no copy): a call's arguments can be as long as the file.
+        if size > MAX_MESSAGE_BYTES:
+            raise _Bad(
+                f"{where}'s tool calls are over {megabytes(MAX_MESSAGE_BYTES)}, the most Hearth keeps in one message"
+            )
+        calls.append(ToolCall(call_id, name, arguments))
+    return tuple(calls)
+
+
+def _tool_result(raw: dict[str, object], where: str) -> tuple[str, ToolRun]:
+    """A tool message's call id and how the call went (a record it lacks reads as "unknown")."""
+    call_id = raw.get("tool_call_id")
+    if not isinstance(call_id, str) or not call_id:
+        raise _Bad(f"{where} is a tool's result but names no call (tool_call_id)")
+    record = raw.get("tool")
+    if not isinstance(record, dict):
+        return clean_text(call_id), ToolRun("", "unknown")
+    name, status, latency = record.get("name"), record.get("status"), record.get("latency_ms")
+    return clean_text(call_id), ToolRun(
+        name=clean_text(name)[:_TOOL_NAME_MAX] if isinstance(name, str) else "",
+        status=status if isinstance(status, str) and status in _STATUSES else "unknown",  # type: ignore[arg-type]
+        latency_ms=float(latency) if _number(latency) and float(latency) >= 0 else None,  # type: ignore[arg-type]
+        truncated=record.get("truncated") is True,
     )
 
 

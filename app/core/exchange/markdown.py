@@ -10,6 +10,11 @@ way inside `<details>` (folded where the viewer knows HTML); a note in italics u
 says when an answer was stopped, failed or cut off. Taking one `> ` (or a lone `>`) off each
 line of a quote gives the text back exactly, except that line breaks are written as `\n`.
 
+Tool use is marked as such, never as words of the model or the person: under an answer, each
+tool call it asked for is a line `*Tool call:* name` with its arguments quoted in a code block;
+a tool's result is its own `## Tool output: name (status, latency)` heading with the result
+quoted under it. A tool's name comes from its server, so it is written as plain text.
+
 Other branches (earlier edits, regenerated answers) are not in it: Markdown is for reading
 and sharing; the JSON export keeps everything. No store, no Qt.
 """
@@ -23,7 +28,7 @@ from store.exchange import ExchangeConversation, ExchangeMessage
 
 __all__ = ["current_path", "quoted", "to_markdown"]
 
-_ROLE = {"user": "You", "assistant": "Assistant", "system": "System"}
+_ROLE = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool output"}
 _NOTE = {
     "cancelled": "stopped",
     "failed": "failed",
@@ -61,14 +66,33 @@ def to_markdown(conversation: ExchangeConversation) -> str:
         "",
     ]
     for m in path:
-        out += [f"## {_ROLE.get(m.role, m.role.capitalize())}", ""]
+        out += [f"## {_ROLE.get(m.role, m.role.capitalize())}{_tool_heading(m)}", ""]
         if m.reasoning.strip():
             out += ["<details><summary>Reasoning</summary>", "", *quoted(m.reasoning.strip()), "", "</details>", ""]
-        out += [*(quoted(m.content.rstrip()) if m.content.strip() else ["*(no text)*"]), ""]
+        if m.content.strip() or not m.tool_calls:
+            out += [*(quoted(m.content.rstrip()) if m.content.strip() else ["*(no text)*"]), ""]
+        for call in m.tool_calls:
+            out += [f"*Tool call:* {_plain(call.name)}", "", *quoted(_fenced(call.arguments)), ""]
         note = _note(m)
         if note:
             out += [f"*{_plain(note)}*", ""]
     return "\n".join(out)
+
+
+def _tool_heading(m: ExchangeMessage) -> str:
+    """After "Tool output": which tool, how it went and how long it took (": test/echo (ok, 12 ms)")."""
+    if m.role != "tool" or m.tool_run is None:
+        return ""
+    run = m.tool_run
+    how = [run.status] + ([f"{run.latency_ms:.0f} ms"] if run.latency_ms is not None else [])
+    return f": {_plain(run.name or 'unknown tool')} ({', '.join(how)})"
+
+
+def _fenced(text: str) -> str:
+    """`text` in a code block whose fence no run of backticks in it can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}json\n{text}\n{fence}"
 
 
 def _plain(text: str) -> str:
@@ -79,6 +103,8 @@ def _plain(text: str) -> str:
 
 
 def _note(m: ExchangeMessage) -> str:
+    if m.role == "tool" and m.tool_run is not None and m.tool_run.truncated:
+        return "the tool's output was cut at Hearth's size limit"
     g = m.generation
     if g is None:
         return ""
