@@ -1,8 +1,9 @@
 """`hearth list | show ID | search QUERY | rename ID TITLE | pin ID | unpin ID | rm ID | backup PATH`: saved
 conversations from a terminal, through the same store as the window.
 
-Titles and messages are untrusted text (imported files, API clients, models): on a terminal their
-control characters are shown escaped (app.cli.terminal); a pipe and --json get them exact.
+Titles and messages are untrusted text (imported files, API clients, models, tools): on a terminal their
+control characters are shown escaped (app.cli.terminal); a pipe and --json get them exact. Tool calls
+and results print as marked steps (app.cli.tool_text), never as the model's or the person's words.
 Reading commands open a database on read-only media read-only; `rename`, `pin`, `unpin` and `rm` need a
 writable one. Exit codes: 0 done; 1 the conversation is answering right now (rm), or rm
 was not confirmed; 2 anything else refused (no such conversation, an empty title, rm
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from app.cli.support import fail, open_store, text_arg
 from app.cli.terminal import for_stream, is_terminal
+from app.cli.tool_text import call_lines, result_text, tool_fields, tool_label
 from app.core.errors import InputError
 from app.core.paths import db_path
 
@@ -171,6 +173,7 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
                                 "retrieval_ms": m.retrieval_ms,
                                 "retrieval_note": m.retrieval_note,
                                 "sources": [dataclasses.asdict(s) for s in sources.get(m.id, ())],
+                                **tool_fields(m),
                             }
                             for m in messages
                         ],
@@ -181,8 +184,12 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
         )
         return 0
     shown = for_stream(sys.stdout)
+    cut = is_terminal(sys.stdout)
     print(shown(f"# {title}\n"))
     for m in messages:
+        if m.role == "tool":
+            print(shown(f"{tool_label(m.tool_run)}:\n{result_text(m.content, conversation_id, cut=cut)}"))
+            continue
         state = f" ({m.state.value})" if m.state and m.state.value != "completed" else ""
         branch = (
             f" [branch {m.siblings.index(m.id) + 1} of {len(m.siblings)}]"
@@ -190,7 +197,9 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
             else ""
         )
         under = _sources_lines(sources.get(m.id, ()), m.retrieval_note)
-        print(shown(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{m.content}\n{under}"))
+        calls = call_lines(m.tool_calls, conversation_id, cut=cut)
+        text = f"{m.content}\n" if m.content or not calls else ""
+        print(shown(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{text}{calls}{under}"))
     return 0
 
 
@@ -229,6 +238,7 @@ async def _search(store: Store, text: str, *, as_json: bool, limit: int) -> int:
                             "title": h.title,
                             "message_id": h.message_id,
                             "role": h.role,
+                            "tool": h.tool_name,
                             "snippet": h.snippet,
                             "highlights": [list(s) for s in h.highlights],
                         },
@@ -239,7 +249,9 @@ async def _search(store: Store, text: str, *, as_json: bool, limit: int) -> int:
             continue
         snippet = " ".join(_marked(h.snippet, h.highlights, bold, shown).split())
         where = "title" if h.message_id is None else f"message {h.message_id} ({h.role})"
-        print(f"{h.conversation_id}\t{shown(h.title)}\t{where}\t{snippet}")
+        if h.role == "tool":  # a tool's result: data from that tool, said so
+            where = f"message {h.message_id} (tool {' '.join((h.tool_name or 'unknown tool').split())})"
+        print(f"{h.conversation_id}\t{shown(h.title)}\t{shown(where)}\t{snippet}")
     if not hits and not as_json:
         print(f"nothing matches {text!r}", file=sys.stderr)
     return 0
