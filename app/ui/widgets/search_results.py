@@ -1,6 +1,6 @@
 """Search hits as a list: a model that holds them and a delegate that draws each one as the
-conversation's title, where the match is (a message's role, or the title itself) and the
-snippet with every match marked in the palette's highlight colour.
+conversation's title, where the match is (a message's role, "Tool: name" for a tool's result,
+or the title itself) and the snippet with every match marked in the palette's highlight colour.
 
 Text is laid out with QTextLayout and format ranges, never as HTML: a snippet is model or
 person text, so markup in it is shown as typed. Highlights come from the store as
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem,
 
 from store.search import SearchHit
 
-__all__ = ["HitRole", "SearchResultsDelegate", "SearchResultsModel", "display_text", "utf16_ranges"]
+__all__ = ["HitRole", "SearchResultsDelegate", "SearchResultsModel", "display_text", "utf16_ranges", "where_label"]
 
 HitRole = Qt.ItemDataRole.UserRole + 1
 
@@ -40,6 +40,16 @@ def display_text(text: str) -> str:
     """One line, same length: line breaks and control characters become spaces, so the
     store's offsets still point at the matches."""
     return "".join(" " if ch.isspace() or ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 else ch for ch in text)
+
+
+def where_label(hit: SearchHit) -> str:
+    """Where the match is: "Title", "You", "Assistant"..., or "Tool: server/tool" for a tool's
+    result (data from the tool, never to be read as the model's words)."""
+    if hit.message_id is None:
+        return "Title"
+    if hit.role == "tool":
+        return f"Tool: {display_text(hit.tool_name or 'unknown tool')}"
+    return _WHERE.get(hit.role or "", hit.role or "")
 
 
 def utf16_ranges(text: str, spans: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
@@ -75,8 +85,7 @@ class SearchResultsModel(QAbstractListModel):
         if role == HitRole:
             return hit
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            where = _WHERE.get(hit.role or "", hit.role or "title")
-            return f"{hit.title} ({where}): {display_text(hit.snippet)}"
+            return f"{hit.title} ({where_label(hit)}): {display_text(hit.snippet)}"
         return None
 
 
@@ -108,7 +117,9 @@ class SearchResultsDelegate(QStyledItemDelegate):
         inner = rect.adjusted(_PAD, _PAD, -_PAD, -_PAD)
         bold = QFont(font)
         bold.setWeight(QFont.Weight.DemiBold)
-        where = "Title" if hit.message_id is None else _WHERE.get(hit.role or "", hit.role or "")
+        where = where_label(hit)
+        # A tool's name comes from its server: at most half the row, so the title stays readable.
+        where = QFontMetricsF(font).elidedText(where, Qt.TextElideMode.ElideMiddle, inner.width() / 2)
         where_width = QFontMetricsF(font).horizontalAdvance(where) + _PAD
         painter.setFont(font)
         painter.setPen(QColor(palette.color(QPalette.ColorRole.PlaceholderText)))
