@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "suite",
         nargs="?",
-        choices=("stream", "scale", "render", "context", "threads", "serve", "docs", "share"),
+        choices=("stream", "scale", "render", "context", "threads", "serve", "docs", "share", "tools"),
         default="stream",
         help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
         "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
@@ -175,7 +175,8 @@ def _parser() -> argparse.ArgumentParser:
         "long conversations (TTFT at turn 50, after switching chats, with a background job) "
         "and threads; threads: decode speed with automatic threads against each fixed "
         "count, quiet and next to a busy process; serve: `hearth serve` against "
-        "llama-cpp-python's own server; docs: your documents (app/cli/bench_docs.py)",
+        "llama-cpp-python's own server; docs: your documents (app/cli/bench_docs.py); tools: the tool loop's "
+        "overhead per step and Stop to the tool's process ended (app/cli/bench_tools.py)",
     )
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
@@ -342,6 +343,10 @@ def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Pa
             model=model, runs=args.runs or 5, tokens=args.tokens if args.tokens != 256 else 64,
             threads=args.threads, as_json=args.json,
         )  # fmt: skip
+    if args.suite == "tools":
+        from app.cli.bench_tools import run_tools_bench
+
+        return run_tools_bench(model=model, runs=args.runs or 9, as_json=args.json)
     if args.suite == "docs":
         from app.cli.bench_docs import run_docs_bench
 
