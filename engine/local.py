@@ -55,7 +55,7 @@ from engine.template_limits import TemplateTooCostly
 from engine.template_trial import blocked_message, compile_template
 from engine.threads import ThreadChooser, default_threads, physical_cores
 from engine.tool_grammar import ToolGrammarError, tool_call_grammar
-from engine.tool_text import HermesCalls
+from engine.tool_text import HermesCalls, JsonReplyCalls, ToolText
 
 __all__ = ["LocalModel"]
 
@@ -318,11 +318,12 @@ class LocalModel:
             stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
         emit(self._terminal(gid, stop_reason, stats))
 
-    def _tool_text(self, cmd: Generate) -> HermesCalls | None:
+    def _tool_text(self, cmd: Generate) -> ToolText | None:
         """What takes the calls out of the reply's text, when the model was offered tools in a format Hearth reads."""
-        if not cmd.tools or cmd.tool_choice == "none" or self.template.tool_format not in ("hermes", "hearth"):
+        style = self.template.tool_format
+        if not cmd.tools or cmd.tool_choice == "none" or style is None:
             return None
-        calls = HermesCalls()
+        calls: ToolText = JsonReplyCalls(style) if style in ("llama3", "mistral") else HermesCalls()
         if cmd.continue_text:
             calls.feed(cmd.continue_text)  # the reply so far, already shown: only where a call stands counts
         return calls
@@ -350,7 +351,7 @@ class LocalModel:
         being continued, which the grammar would make start over)."""
         if self._tool_text(cmd) is None or cmd.continue_text:
             return None
-        grammar = tool_call_grammar(cmd.tools, cmd.tool_choice)
+        grammar = tool_call_grammar(cmd.tools, cmd.tool_choice, style=self.template.tool_format or "hermes")
         if grammar is None:
             return None
         # llama-cpp-python adds the grammar's sampler unchecked: one llama.cpp cannot parse would be NULL.
@@ -366,7 +367,7 @@ class LocalModel:
         return grammar
 
     @staticmethod
-    def _send_calls(gid: int, calls: HermesCalls, stop_reason: str, emit: Emit) -> str:
+    def _send_calls(gid: int, calls: ToolText, stop_reason: str, emit: Emit) -> str:
         """The calls the reply made, before its Final; returns the Final's stop reason."""
         if not calls.calls or stop_reason not in ("eog", "length"):
             return stop_reason  # none, or the reply was stopped: a stopped reply asks for nothing

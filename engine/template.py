@@ -14,6 +14,8 @@ does. Their free text (names, descriptions, argument values) stays data, like a 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -193,6 +195,28 @@ def hearth_tool_messages(messages: Sequence[ChatMessage], tools: Sequence[ToolSp
     return out
 
 
+def _mistral_ids(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """Call ids as Mistral's templates take them (9 letters and digits, or they raise): another
+    provider's ids (`call_...`) stand for the same call under a stable 9-character name."""
+
+    def short(call_id: str) -> str:
+        if len(call_id) == 9 and call_id.isalnum():
+            return call_id
+        return hashlib.sha1(call_id.encode("utf-8")).hexdigest()[:9]
+
+    return [
+        ChatMessage(
+            m.role,
+            m.content,
+            tuple(dataclasses.replace(c, id=short(c.id)) for c in m.tool_calls),
+            short(m.tool_call_id) if m.tool_call_id else "",
+        )
+        if m.tool_calls or m.tool_call_id
+        else m
+        for m in messages
+    ]
+
+
 def _parsed(arguments: str) -> Any:
     try:
         return json.loads(arguments)
@@ -282,10 +306,17 @@ class ChatTemplate:
         Hermes': `<tool_call>{"name": ..., "arguments": ...}</tool_call>`); "hearth" (a template that
         knows no tools, as SmolLM2's: Hearth describes them in a system message in that same
         format, `hearth_tool_messages`); None: the template renders tools in a format of its own
-        that Hearth does not read (Llama 3.x, Mistral), so their calls stay text."""
-        if "<tool_call>" in self.source:
+        that Hearth reads as a whole reply of JSON: "llama3" (`{"name": ..., "parameters": ...}`, the
+        template knows the ipython role) or "mistral" (`[TOOL_CALLS][{"name": ..., "arguments": ...}]`);
+        None: tools rendered in some other format, whose calls stay text."""
+        src = self.source
+        if "<tool_call>" in src:
             return "hermes"
-        return "hearth" if "tools" not in self.source and "tool_calls" not in self.source else None
+        if "[TOOL_CALLS]" in src:
+            return "mistral"
+        if "<|python_tag|>" in src or "ipython" in src:
+            return "llama3"
+        return "hearth" if "tools" not in src and "tool_calls" not in src else None
 
     def render(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> str:
         return self._render(messages, tools, lambda text, _kind: text)
@@ -296,6 +327,8 @@ class ChatTemplate:
         """The prompt, with each piece of data (a content, a description, an argument) through `put`."""
         if self.tool_format == "hearth" and (tools or any(m.tool_calls or m.role == "tool" for m in messages)):
             messages, tools = hearth_tool_messages(messages, tools), ()
+        elif self.tool_format == "mistral":
+            messages = _mistral_ids(messages)
         listed: list[dict[str, Any]] = []
         chars = 0
         for m in messages:

@@ -45,10 +45,15 @@ class ToolGrammarError(EngineError):
     """A tool's parameters cannot be enforced by a grammar; the message names the tool and why."""
 
 
-def tool_call_grammar(tools: Sequence[ToolSpec], tool_choice: str, *, max_calls: int = 1) -> str | None:
+def tool_call_grammar(
+    tools: Sequence[ToolSpec], tool_choice: str, *, max_calls: int = 1, style: str = "hermes"
+) -> str | None:
     """The GBNF text (root rule `root`) that a reply must match, or None when tool_choice leaves the
     reply free ("auto", "none"). `max_calls`: how many calls a reply may hold ("required"; a named
-    tool is called once). Raises ToolGrammarError for a schema that cannot be made a grammar."""
+    tool is called once). `style`: the call's format, the template's (engine.template.ChatTemplate.
+    tool_format): the Hermes block (also Hearth's own, "hearth"), Llama 3.x's bare object with
+    "parameters", or Mistral's `[TOOL_CALLS][...]`, each with one call. Raises ToolGrammarError for a
+    schema that cannot be made a grammar."""
     if tool_choice in ("auto", "none") or not tools:
         return None
     chosen = [t for t in tools if tool_choice == "required" or t.name == tool_choice]
@@ -59,11 +64,15 @@ def tool_call_grammar(tools: Sequence[ToolSpec], tool_choice: str, *, max_calls:
         own = _tool_rules(tool)
         for name, body in own.items():
             rules[prefix + name] = _renamed(body, prefix, frozenset(own))
-        head = _literal(f'{{"name": {json.dumps(tool.name, ensure_ascii=False)}, "arguments": ')
+        key = "parameters" if style == "llama3" else "arguments"
+        head = _literal(f'{{"name": {json.dumps(tool.name, ensure_ascii=False)}, "{key}": ')
         rules[f"call-{i}"] = f'{head} {prefix}root "}}"'
         calls.append(f"call-{i}")
-    rules["call"] = '"<tool_call>\\n" ( ' + " | ".join(calls) + ' ) "\\n</tool_call>"'
-    more = max_calls - 1 if tool_choice == "required" else 0
+    opening, closing = {"llama3": ("", ""), "mistral": ('"[TOOL_CALLS][" ', ' "]"')}.get(
+        style, ('"<tool_call>\\n" ', ' "\\n</tool_call>"')
+    )
+    rules["call"] = opening + "( " + " | ".join(calls) + " )" + closing
+    more = max_calls - 1 if tool_choice == "required" and style not in ("llama3", "mistral") else 0
     rules["root"] = "call" + ' ( "\\n" call' * more + " )?" * more
     grammar = "\n".join(f"{name} ::= {body}" for name, body in rules.items()) + "\n"
     if len(grammar) > _MAX_GRAMMAR_CHARS:

@@ -1,5 +1,6 @@
-"""Tool calls written as text by a local model, in the Hermes/Qwen format its chat template
-teaches it: `<tool_call>\\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\\n</tool_call>`.
+"""Tool calls written as text by a local model, in the format its chat template teaches it: Hermes/Qwen
+`<tool_call>\\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\\n</tool_call>` (`HermesCalls`),
+or a whole reply of JSON, Llama 3.x's and Mistral's (`JsonReplyCalls`).
 
 Owns: splitting the model's streamed text into the answer (sent as it comes, with a possible
 start of `<tool_call>` held back) and the calls (parsed when their block closes, or when the
@@ -17,7 +18,7 @@ import uuid
 
 from engine.commands import ToolCall
 
-__all__ = ["HermesCalls"]
+__all__ = ["HermesCalls", "JsonReplyCalls", "ToolText"]
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 _NAME = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
@@ -107,3 +108,72 @@ def _parse(block: str) -> ToolCall | None:
     if arguments.endswith("}") and arguments.count("}") > arguments.count("{"):
         arguments = arguments[:-1].rstrip()  # the block's own closing brace
     return ToolCall(call_id, tool, arguments)
+
+
+class JsonReplyCalls:
+    """Calls written as a whole reply of JSON, as Llama 3.x and Mistral templates teach:
+    Llama 3.x `{"name": "get_weather", "parameters": {"city": "Oslo"}}` (after `<|python_tag|>`
+    or not), Mistral `[TOOL_CALLS][{"name": "get_weather", "arguments": {...}}]` (the marker may be
+    a control token the detokenizer leaves out). A reply that starts that way is held back to its
+    end and read as calls; one that does not (or does not parse) is the answer, as written. Only
+    a reply's start is looked at, as llama.cpp's server does for these formats."""
+
+    def __init__(self, style: str) -> None:
+        self._style = style  # "llama3" | "mistral"
+        self._markers = ("<|python_tag|>",) if style == "llama3" else ("[TOOL_CALLS]",)
+        self._opens = "{" if style == "llama3" else "[{"
+        self._buf = ""
+        self._decided: bool | None = None  # None: not yet; True: a call is being written; False: text
+        self.calls: list[ToolCall] = []
+
+    def feed(self, text: str) -> str:
+        if self._decided is False:
+            return text
+        self._buf += text
+        if self._decided is None:
+            head = self._buf.lstrip()
+            for marker in self._markers:
+                if head.startswith(marker):
+                    head = head[len(marker) :].lstrip()
+            if not head or any(m.startswith(head) for m in self._markers):
+                return ""  # whitespace or the start of a marker: undecided
+            self._decided = head[0] in self._opens
+            if not self._decided:
+                out, self._buf = self._buf, ""
+                return out
+        return ""
+
+    def finish(self) -> str:
+        buf, self._buf = self._buf, ""
+        if not self._decided:
+            return buf
+        body = buf.strip()
+        for marker in self._markers:
+            if body.startswith(marker):
+                body = body[len(marker) :].strip()
+        calls = _json_calls(body, self._style)
+        if calls is None:
+            return buf  # not a call after all: the model's text, as it wrote it
+        self.calls.extend(calls)
+        return ""
+
+
+def _json_calls(body: str, style: str) -> list[ToolCall] | None:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    items = value if isinstance(value, list) else [value]
+    calls = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            return None
+        arguments = item.get("arguments", item.get("parameters", {}))
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        # Mistral's templates take only 9 letters and digits as a call's id.
+        call_id = uuid.uuid4().hex[:9] if style == "mistral" else f"call_{uuid.uuid4().hex[:24]}"
+        calls.append(ToolCall(call_id, item["name"], text))
+    return calls or None
+
+
+ToolText = HermesCalls | JsonReplyCalls
