@@ -169,8 +169,20 @@ async def _ask(
         store = open_store(data_dir)
     except StoreError as e:
         return fail(e.message)
+    notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
+
+    async def search_documents() -> Any:  # the hearth/search_documents tool, when chosen
+        from app.core.tools.documents_tool import documents_tool
+
+        retriever, ids = await _retriever(args, store, data_dir, notes)
+        return documents_tool(retriever, ids)
+
     try:
-        tooling = None if args.continue_id is not None else await open_tools(args, data_dir, store, args.conversation)
+        tooling = (
+            None
+            if args.continue_id is not None
+            else await open_tools(args, data_dir, store, args.conversation, documents=search_documents)
+        )
     except (InputError, StoreError) as e:
         store.close()
         return fail(e.message)
@@ -183,7 +195,6 @@ async def _ask(
     mark = AnswerMark(data_dir)  # indexing in any other process waits while this one answers
     try:
         mark.set(True)
-        notes: list[str] = []  # what a person should know about this answer's model (no chat template, ...)
 
         async def loaded() -> None:  # its model is loaded: others may attach, before its answer starts
             def local() -> tuple[str, str, int] | None:
@@ -310,12 +321,23 @@ async def _start(
 async def _documents(args: argparse.Namespace, store: Store, data_dir: Path, notes: list[str]) -> Any:
     """`--docs`: the retrieval hook for the turn, over the named collections (StoreError
     no_such_collection names one that is not there), with the documents' embedding model when it loads."""
+    retriever, ids = await _retriever(args, store, data_dir, notes)
+
+    async def augment(text: str, max_chars: int) -> Any:
+        return await retriever.augment(text, max_chars, ids)
+
+    return augment
+
+
+async def _retriever(args: argparse.Namespace, store: Store, data_dir: Path, notes: list[str]) -> tuple[Any, Any]:
+    """The retrieval flow over `--docs`'s collections (None when not given: every collection),
+    with the documents' embedding model when it loads."""
     from app.core.documents.retrieval import Retriever
     from app.core.documents.search import DocumentSearch
     from app.core.documents.vectors import VectorIndex
 
-    names = [text_arg(n.strip(), "the collection name") for arg in args.docs for n in arg.split(",") if n.strip()]
-    ids = [(await store.documents.collection_named(name)).id for name in names]
+    names = [text_arg(n.strip(), "the collection name") for arg in args.docs or () for n in arg.split(",") if n.strip()]
+    ids = [(await store.documents.collection_named(name)).id for name in names] if names else None
     embedder = _embedder(data_dir, notes)
     index, embed_query = None, None
     if embedder is not None:
@@ -324,12 +346,7 @@ async def _documents(args: argparse.Namespace, store: Store, data_dir: Path, not
         async def embed_query(text: str) -> Any:
             return await asyncio.to_thread(embedder.embed_query, text)
 
-    retriever = Retriever(DocumentSearch(store.documents, index), embed_query)
-
-    async def augment(text: str, max_chars: int) -> Any:
-        return await retriever.augment(text, max_chars, ids)
-
-    return augment
+    return Retriever(DocumentSearch(store.documents, index), embed_query), ids
 
 
 def _embedder(data_dir: Path, notes: list[str]) -> Any:

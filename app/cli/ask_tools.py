@@ -2,7 +2,8 @@
 terminal, and each step said on stderr.
 
 Names: `server` or `server/*` (every tool of an MCP server in mcp.json), `server/tool`, or a
-built-in (`hearth/current_time`, or `current_time` alone). Without `--tools`, a conversation
+built-in (`hearth/current_time`, or `current_time` alone; `search_documents` searches `--docs`'s
+collections, or all of them). Without `--tools`, a conversation
 continued uses the tools chosen for it (in the window, or by an earlier `--tools`).
 
 Consent: before each call, a terminal is asked (y: this once, a: always in this chat, N: no); with
@@ -19,14 +20,14 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app.cli.terminal import for_stream
 from app.core.errors import InputError
-from app.core.tools.builtin import BUILTIN_TOOLS
+from app.core.tools.builtin import BUILTIN_TOOLS, BuiltinTool
 from app.core.tools.choice import ChatTools, Decision
 from app.core.tools.config import load_mcp_config, mcp_path
 from app.core.tools.values import BUILTIN_SERVER, ToolInfo
@@ -90,10 +91,16 @@ class AskTools:
 
 
 async def open_tools(
-    args: argparse.Namespace, data_dir: Path, store: Store, conversation: int | None
+    args: argparse.Namespace,
+    data_dir: Path,
+    store: Store,
+    conversation: int | None,
+    *,
+    documents: Callable[[], Awaitable[BuiltinTool]] | None = None,
 ) -> AskTools | None:
     """The tools this answer may use: `--tools` (and `--allow-tools`), else the conversation's
-    own choice; None when none. InputError for a name that is no tool, or an unreadable mcp.json."""
+    own choice; None when none. `documents()`: hearth/search_documents bound to this store (made
+    only when chosen). InputError for a name that is no tool, or an unreadable mcp.json."""
     from app.core.tools.errors import McpConfigError
     from app.core.tools.registry import ToolRegistry
 
@@ -121,10 +128,11 @@ async def open_tools(
         if server in servers and servers[server].disabled:
             raise InputError("bad_input", f'The MCP server {server!r} is disabled in {path} ("disabled": true).')
     allowed = frozenset(_entry(n, servers, path) for n in _names(args.allow_tools))
-    registry = ToolRegistry(
-        [servers[s] for s in chat.servers() if s in servers],
-        [tool for name, tool in BUILTIN_TOOLS.items() if chat.offers(f"{BUILTIN_SERVER}/{name}")],
-    )
+    builtins = [tool for name, tool in BUILTIN_TOOLS.items() if chat.offers(f"{BUILTIN_SERVER}/{name}")]
+    if documents is not None and chat.offers(f"{BUILTIN_SERVER}/search_documents"):
+        bound = await documents()
+        builtins = [bound if b.info.name == "search_documents" else b for b in builtins]
+    registry = ToolRegistry([servers[s] for s in chat.servers() if s in servers], builtins)
     return AskTools(chat, registry, allowed, bool(given))
 
 

@@ -224,3 +224,19 @@ def test_calls_in_a_loop_stop_at_the_limit(data_dir: Path) -> None:
 
 
 _ = Request  # the scripted server's request type, used by the imported `calling`
+
+
+@pytest.mark.model
+def test_the_model_searches_the_persons_documents_as_a_tool(data_dir: Path, tmp_path: Path) -> None:
+    notes = tmp_path / "keeper.md"
+    notes.write_text("# Keeper notes\n\nThe lighthouse lamp is lit at dusk by Ada Quill, the keeper.\n")
+    added = hearth("docs", "add", str(notes), "--collection", "notes", data_dir=data_dir)
+    assert added.returncode == 0, added.stderr
+    done = hearth(
+        "ask", "Who lights the lighthouse lamp?", "--tools", "search_documents", "--allow-tools", "search_documents",
+        "--tool-choice", "required", "--docs", "notes", "--json", data_dir=data_dir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (step,) = json.loads(done.stdout)["tool_steps"]
+    assert step["name"] == "hearth/search_documents" and step["status"] == "ok"
+    assert "[1] keeper.md" in step["result"] and "> The lighthouse lamp is lit at dusk by Ada Quill" in step["result"]

@@ -52,7 +52,8 @@ def test_every_server_is_listed_with_its_state_and_tools(tmp_path: Path, capsys:
     assert servers["gone"]["state"] == "unreachable" and "not found on PATH" in servers["gone"]["problem"]
     assert servers["off"]["state"] == "disabled" and servers["off"]["tools"] == []
     assert listed["problems"][0]["server"] == "broken" and listed["problems"][0]["key"] == "command"
-    assert [t["name"] for t in listed["builtin"]] == ["hearth/current_time", "hearth/read_file"]
+    builtins = [t["name"] for t in listed["builtin"]]
+    assert builtins == ["hearth/current_time", "hearth/read_file", "hearth/search_documents"]
 
 
 @pytest.mark.slow

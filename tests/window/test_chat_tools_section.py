@@ -76,7 +76,8 @@ def tick(qtbot, w: MainWindow, entry: str) -> None:  # type: ignore[no-untyped-d
 def test_the_section_offers_the_built_ins_and_each_enabled_server_none_checked(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: "files/*" in boxes(window))
     offered = boxes(window)
-    assert list(offered) == ["hearth/current_time", "hearth/read_file", "files/*"]  # not the disabled "old"
+    # Not the disabled "old":
+    assert list(offered) == ["hearth/current_time", "hearth/read_file", "hearth/search_documents", "files/*"]
     assert offered["files/*"].text() == "files (every tool)"
     assert not any(b.isChecked() for b in offered.values())
     assert window.chat_tools is not None

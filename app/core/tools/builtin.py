@@ -1,5 +1,6 @@
 """Hearth's own tools, offered beside the MCP servers' (each off until a person chooses it):
-`hearth/current_time` and `hearth/read_file`.
+`hearth/current_time`, `hearth/read_file` and `hearth/search_documents` (bound to a store by each
+front-end: app.core.tools.documents_tool).
 
 Owns: each tool's description and schema (what the model sees) and its run. Must not: choose
 which file to read (the model proposes a path, the person consents to that path before the call),
@@ -19,7 +20,7 @@ from typing import Any
 from app.core.tools.errors import ToolError
 from app.core.tools.values import BUILTIN_SERVER, CallLimits, ToolInfo, ToolResult
 
-__all__ = ["BUILTIN_TOOLS", "BuiltinTool", "builtin_tools"]
+__all__ = ["BUILTIN_TOOLS", "SEARCH_DOCUMENTS", "BuiltinTool", "builtin_tools"]
 
 _SNIFF_BYTES = 8192  # where a NUL byte says "binary", as git and grep decide
 
@@ -75,6 +76,26 @@ async def _read_file(arguments: Mapping[str, Any], limits: CallLimits) -> ToolRe
     return ToolResult(text, False, (time.perf_counter() - started) * 1000, truncated)
 
 
+SEARCH_DOCUMENTS = ToolInfo(
+    BUILTIN_SERVER,
+    "search_documents",
+    "Search the person's own documents (files they added to Hearth) for passages about a question. "
+    "Returns the best passages, each with its file and page or heading.",
+    {
+        "type": "object",
+        "properties": {"query": {"type": "string", "description": "what to look for, in a few words or a question"}},
+        "required": ["query"],
+        "additionalProperties": False,
+    },
+)
+
+
+async def _no_documents(arguments: Mapping[str, Any], limits: CallLimits) -> ToolResult:
+    """search_documents needs the person's store: each front-end binds it (app.core.tools.documents_tool)."""
+    raise ToolError("unreadable", "Your documents cannot be searched from here (no store was given to this tool).",
+                    server=BUILTIN_SERVER, tool="search_documents")  # fmt: skip
+
+
 BUILTIN_TOOLS: Mapping[str, BuiltinTool] = {
     "current_time": BuiltinTool(
         ToolInfo(
@@ -97,6 +118,7 @@ BUILTIN_TOOLS: Mapping[str, BuiltinTool] = {
         ),
         _read_file,
     ),
+    "search_documents": BuiltinTool(SEARCH_DOCUMENTS, _no_documents),
 }  # fmt: skip
 
 

@@ -60,4 +60,4 @@ def test_a_built_in_that_was_not_chosen_cannot_be_called() -> None:
     with pytest.raises(ToolError) as caught:
         asyncio.run(only_time.call("hearth/read_file", {"path": "/etc/passwd"}))
     assert caught.value.code == "no_such_tool"
-    assert set(BUILTIN_TOOLS) == {"current_time", "read_file"}
+    assert set(BUILTIN_TOOLS) == {"current_time", "read_file", "search_documents"}
