@@ -254,13 +254,23 @@ def _cmdline(p: psutil.Process) -> list[str]:
     [
         ("flood", '{"megabytes": 10}', "ok", lambda text: len(text.encode()) < 70_000 and "cut by Hearth" in text),
         ("control_tokens", "{}", "ok", lambda text: text == CONTROL_TOKENS),
+        ("invalid_utf8", "{}", "ok", lambda text: text == "before \ufffd\ufffd after"),
         ("crash", "{}", "error", lambda text: "stopped during the call" in text and "lost my marbles" in text),
         ("fail", "{}", "error", lambda text: "Error executing tool fail" in text),
         ("echo", '{"text": ', "error", lambda text: "not valid JSON" in text),
         ("echo", '["a list"]', "error", lambda text: "JSON object" in text),
         ("rm_rf", "{}", "not_run", lambda text: "No tool named 'rm_rf'" in text),
     ],
-    ids=["ten-megabytes", "imitated-control-tokens", "crash", "fails", "invalid-json", "not-an-object", "unknown-tool"],
+    ids=[
+        "ten-megabytes",
+        "imitated-control-tokens",
+        "invalid-utf8",
+        "crash",
+        "fails",
+        "invalid-json",
+        "not-an-object",
+        "unknown-tool",
+    ],
 )
 def test_a_hostile_or_broken_call_is_saved_as_data_and_the_chat_goes_on(
     data_dir: Path, tool: str, arguments: str, status: str, check: Callable[[str], bool]
