@@ -524,7 +524,7 @@ def _tool_loop(
         tooling.registry,
         tooling.chat,
         TerminalConsent(tooling.allowed),
-        max_steps=max(0, args.max_tool_steps),
+        max_steps=max(0, args.max_tool_steps if args.max_tool_steps is not None else args.settings.max_tool_steps),
         remember=remember,
         on_step=said,
     )

@@ -75,7 +75,10 @@ def add_tool_arguments(ask: argparse.ArgumentParser) -> None:
         help="whether the model must call a tool first (required, or a tool's name) or may (auto)",
     )
     ask.add_argument(
-        "--max-tool-steps", type=int, default=8, metavar="N", help="at most N rounds of tool calls per answer (8)"
+        "--max-tool-steps",
+        type=int,
+        metavar="N",
+        help="at most N rounds of tool calls in this answer (default: settings.json's max_tool_steps, 8)",
     )
 
 

@@ -36,6 +36,9 @@ class LoadSettings:
     # One engine per machine: the window, `hearth serve` and `hearth ask` host or attach to one
     # engine; False: each loads its own copy, as --no-share does for one command.
     share_engine: bool = True
+    # Rounds of tool calls one answer may make (app.core.tool_loop); past them the model answers
+    # without tools. `hearth ask --max-tool-steps` overrides it for one answer.
+    max_tool_steps: int = 8
 
     def problems(self) -> list[str]:
         """What is wrong with these values, in words for a person (empty when all is well)."""
@@ -46,6 +49,8 @@ class LoadSettings:
             out.append(f"Threads must be between 1 and 512 (got {self.n_threads}).")
         if self.n_gpu_layers is not None and not 0 <= self.n_gpu_layers <= 1000:
             out.append(f"GPU layers must be 0 or more (got {self.n_gpu_layers}).")
+        if not 1 <= self.max_tool_steps <= 100:
+            out.append(f"Tool steps per answer must be between 1 and 100 (got {self.max_tool_steps}).")
         return out
 
 

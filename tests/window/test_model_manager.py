@@ -505,6 +505,7 @@ def test_use_this_model_loads_it_with_the_settings_and_saves_them(
         "n_gpu_layers": None,
         "flash_attn": True,
         "share_engine": True,  # untouched: Settings → Other apps changes it
+        "max_tool_steps": 8,  # untouched too
     }
     assert pane.use_button.text() == "Reload with these settings"
 
