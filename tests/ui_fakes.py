@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from app.core.chat_service import Augment
     from app.core.documents.retrieval import Augmented
 from engine.codes import FailureCode
-from engine.commands import ChatMessage, Sampling, Summary
+from engine.commands import ChatMessage, Sampling, Summary, ToolChoice, ToolSpec
 from engine.errors import EngineUnavailable
 from engine.events import (
     Cancelled,
@@ -384,6 +384,8 @@ class FakeChatService:
         settings: ChatSettings | None = None,
         after: int | None = None,
         augment: Augment | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> FakeTurn:
         self.augments.append(augment)  # what a window test checks: retrieval asked for, or not
         await asyncio.sleep(0)  # `after`: the in-memory store is one chain, so the reply goes last anyway

@@ -20,6 +20,7 @@ from store.sources import MAX_NOTE_CHARS, Source
 
 if TYPE_CHECKING:
     from app.core.documents.retrieval import Augmented
+    from app.core.tool_steps import ToolStepView
     from app.core.turn import TurnOutcome
     from store.rows import MessageRow
 
@@ -58,6 +59,8 @@ class MessageView:
     sources: tuple[Source, ...] = ()
     retrieval_ms: float | None = None  # None: no retrieval ran for it
     retrieval_note: str | None = None  # what retrieval said of itself ("the 500 ms budget ran out ...")
+    # The tool calls this answer asked for, each with how it went (app.core.tool_steps), folded under it.
+    tool_steps: tuple[ToolStepView, ...] = ()
 
     @property
     def branch(self) -> tuple[int, int] | None:

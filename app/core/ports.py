@@ -17,7 +17,7 @@ from app.core.chat_settings import ChatSettings
 from app.core.model_state import ModelState
 from app.core.routes import Route
 from app.core.turn import TurnOutcome
-from engine.commands import ChatMessage, Sampling, Summary
+from engine.commands import ChatMessage, Sampling, Summary, ToolChoice, ToolSpec
 from engine.events import ModelInfo, Started, StreamEvent
 from store.branches import Fork
 from store.changes import ListChanges, ListMark
@@ -89,6 +89,8 @@ class ChatBackend(Protocol):
         settings: ChatSettings | None = ...,
         after: int | None = ...,
         augment: Augment | None = ...,
+        tools: Sequence[ToolSpec] = ...,
+        tool_choice: ToolChoice = ...,
     ) -> TurnHandle: ...
 
     async def continue_message(
