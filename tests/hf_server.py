@@ -9,6 +9,15 @@ As the real Hub does for an LFS file:
 - HEAD/GET /cdn/{sha256}: the bytes, with Content-Length, Accept-Ranges, ETag, and one Range
   per request (206 + Content-Range; 416 past the end).
 
+And the API's JSON, as huggingface-hub's HfApi reads it:
+- GET /api/models?search=&filter=gguf&sort=&limit=: the repos (from `repos`, else one per repo of
+  `files`) whose id holds every search word, sorted by downloads, likes or lastModified.
+- GET /api/models/{repo_id}[/revision/{rev}][?blobs=true]: one repo with its siblings (with
+  `blobs`: size, blobId and lfs {sha256, size}); 401 + GatedRepo for a gated repo without a token
+  (any Bearer token counts as one that accepted the terms), 404 + RepoNotFound.
+`api_faults` answers every API request with a status (429 adds Retry-After), a delay, or JSON
+that is not JSON. Every request's Authorization header is kept in `authorizations`.
+
 The CDN listens on a second port. huggingface-hub follows a HEAD's redirect while it stays on
 the same origin and then reads the metadata from the final response; the real CDN is another
 host, so the client stops at the 302 and reads X-Linked-* from it. Another port is another
@@ -26,7 +35,7 @@ import socket
 import socketserver
 import threading
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 CHUNK = 16 * 1024  # small writes, so throttling, drops, stalls and a client's cancel land mid-body
 DEFAULT_COMMIT = "6c4f0d3a9b2e7f15d8a0c4e9b3f2a1d7e5c8b0a9"  # 40 hex, like a real commit id
@@ -46,6 +55,27 @@ class HubFile:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class HubRepo:
+    """A repo's card facts for the API (defaults stand in for a repo only `files` name)."""
+
+    repo_id: str
+    downloads: int = 0
+    likes: int = 0
+    license: str | None = "apache-2.0"
+    last_modified: str = "2026-01-01T00:00:00.000Z"
+    gated: bool = False
+
+
+@dataclass
+class ApiFaults:
+    """Faults on /api/ requests; a test may change them while the server runs."""
+
+    status: int | None = None  # answer with this status (429 adds Retry-After: 2)
+    delay_s: float = 0.0  # wait this long before answering (the socket open)
+    bad_json: bool = False  # a 200 whose body is not JSON
 
 
 @dataclass
@@ -79,9 +109,14 @@ class HubServer:
     """The hub and its CDN; a context manager that starts both on enter and stops them,
     joining every thread, on exit."""
 
-    def __init__(self, files: list[HubFile]) -> None:
+    def __init__(self, files: list[HubFile], repos: list[HubRepo] | None = None) -> None:
         self.files = list(files)  # fixed once the server starts
+        self.repos = {r.repo_id: r for r in repos or []}
+        for f in self.files:
+            self.repos.setdefault(f.repo_id, HubRepo(f.repo_id, gated=f.gated))
         self.faults = Faults()
+        self.api_faults = ApiFaults()
+        self.authorizations: list[str] = []
         self.requests: list[Request] = []
         self.endpoint = ""  # "http://127.0.0.1:PORT", set on __enter__
         self.cdn_endpoint = ""
@@ -211,12 +246,87 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _route(self, send_body: bool) -> None:
         path = urlsplit(self.path).path
-        if path.startswith("/cdn/"):
+        if path.startswith("/api/models"):
+            self._api(path, send_body)
+        elif path.startswith("/cdn/"):
             self._blob(path.removeprefix("/cdn/"), send_body)
         elif "/resolve/" in path:
             self._resolve(path, send_body)
         else:
             self._error(404, None, "Not found", send_body)
+
+    def _api(self, path: str, send_body: bool) -> None:
+        hub, faults = self.server.hub, self.server.hub.api_faults
+        auth = self.headers.get("Authorization")
+        if auth:
+            with hub._lock:
+                hub.authorizations.append(auth)
+        if faults.delay_s and hub._stopping.wait(faults.delay_s):
+            return self._error(503, None, "Stopping", send_body)
+        if faults.status is not None:
+            extra = {"Retry-After": "2"} if faults.status == 429 else {}
+            return self._error(faults.status, None, "Injected fault", send_body, extra)
+        query = parse_qs(urlsplit(self.path).query)
+        rest = unquote(path.removeprefix("/api/models").strip("/"))
+        if not rest:
+            answer: object = self._search(query)
+        else:
+            repo_id, _, _revision = rest.partition("/revision/")
+            repo = hub.repos.get(repo_id)
+            if repo is None:
+                return self._error(404, "RepoNotFound", "Repository not found", send_body)
+            if repo.gated and not auth:
+                msg = f"Access to model {repo_id} is restricted. You must have access to it and be authenticated."
+                return self._error(401, "GatedRepo", msg, send_body)
+            answer = self._card(repo, with_files=query.get("blobs", ["false"])[0].lower() == "true")
+        body = b"{not json" if faults.bad_json else json.dumps(answer).encode()
+        self._head(200, {"Content-Type": "application/json", "Content-Length": str(len(body))})
+        if send_body:
+            self.wfile.write(body)
+        return None
+
+    def _search(self, query: dict[str, list[str]]) -> list[dict[str, object]]:
+        hub = self.server.hub
+        words = query.get("search", [""])[0].lower().split()
+        found = [r for r in hub.repos.values() if all(w in r.repo_id.lower() for w in words)]
+        if "gguf" in query.get("filter", []):
+            with_gguf = {f.repo_id for f in hub.files if f.filename.endswith(".gguf")}
+            found = [r for r in found if r.repo_id in with_gguf]
+        key = query.get("sort", ["downloads"])[0]
+        order = {"likes": lambda r: r.likes, "lastModified": lambda r: r.last_modified}.get(key, lambda r: r.downloads)
+        found.sort(key=order, reverse=True)
+        limit = int(query.get("limit", ["1000"])[0])
+        return [self._card(r, with_files=False) for r in found[:limit]]
+
+    def _card(self, repo: HubRepo, *, with_files: bool) -> dict[str, object]:
+        files = [f for f in self.server.hub.files if f.repo_id == repo.repo_id]
+        card: dict[str, object] = {
+            "id": repo.repo_id,
+            "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
+            "modelId": repo.repo_id,
+            "author": repo.repo_id.partition("/")[0],
+            "downloads": repo.downloads,
+            "likes": repo.likes,
+            "lastModified": repo.last_modified,
+            "createdAt": repo.last_modified,
+            "gated": "auto" if repo.gated else False,
+            "private": False,
+            "tags": ["gguf"] + ([f"license:{repo.license}"] if repo.license else []),
+            "library_name": "gguf",
+        }
+        if with_files:
+            card["sha"] = files[0].commit if files else DEFAULT_COMMIT
+            card["cardData"] = {"license": repo.license} if repo.license else {}
+            card["siblings"] = [
+                {
+                    "rfilename": f.filename,
+                    "size": len(f.data),
+                    "blobId": hashlib.sha1(f.data).hexdigest(),
+                    "lfs": {"sha256": f.sha256, "size": len(f.data), "pointerSize": 135},
+                }
+                for f in files
+            ]
+        return card
 
     def _resolve(self, path: str, send_body: bool) -> None:
         hub = self.server.hub
@@ -233,7 +343,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if file is None:  # the real Hub names the commit even here; hf caches the miss by it
             headers = {"X-Repo-Commit": at_rev[0].commit}
             return self._error(404, "EntryNotFound", "Entry not found", send_body, headers)
-        if file.gated:  # what the Hub answers a client without an accepted token
+        if file.gated and not self.headers.get("Authorization"):  # the Hub's answer without an accepted token
             msg = f"Access to model {repo_id} is restricted. You must have access to it and be authenticated."
             return self._error(401, "GatedRepo", msg, send_body)
         sha = file.sha256

@@ -114,11 +114,13 @@ class Download:
         on_progress: Callable[[DownloadProgress], None] | None = None,
         endpoint: str | None = None,
         label: str | None = None,
+        token: str | None = None,
     ) -> None:
         self.repo, self.filename, self.dest, self.revision = repo, filename, dest, revision
         self.expected_sha256 = expected_sha256
         self.expected_size = expected_size
         self.label = label or filename
+        self._token = token  # a Hub token for this download only (None: huggingface-hub's own)
         self._on_progress = on_progress or (lambda _p: None)
         self._endpoint = endpoint
         self._cancel = threading.Event()
@@ -250,16 +252,18 @@ class Download:
             try:
                 # No retries first: a refused connection or a bad name should fail in
                 # seconds, not after huggingface-hub's backoff schedule (~20 s).
-                meta = get_hf_file_metadata(url, endpoint=endpoint, retry_on_errors=False)
+                meta = get_hf_file_metadata(url, token=self._token, endpoint=endpoint, retry_on_errors=False)
             except HfHubHTTPError as e:
                 if getattr(getattr(e, "response", None), "status_code", None) not in _RETRY_STATUSES:
                     raise
-                meta = get_hf_file_metadata(url, endpoint=endpoint, retry_on_errors=True)  # busy: back off
+                meta = get_hf_file_metadata(
+                    url, token=self._token, endpoint=endpoint, retry_on_errors=True
+                )  # busy: back off
         except GatedRepoError:
             raise DownloadError(
                 "gated",
-                f"{self.repo} is gated: accept its licence on the Hugging Face website, "
-                "then log in (hf auth login) or set HF_TOKEN, and try again.",
+                f"{self.repo} is gated: accept its licence at https://huggingface.co/{self.repo}, "
+                "then `hearth models login` (or set HF_TOKEN), and try again.",
             ) from None
         except RevisionNotFoundError:
             raise DownloadError("not_found", f"{self.repo} has no revision {self.revision!r}.") from None
@@ -275,7 +279,7 @@ class Download:
             if status in (401, 403):
                 raise DownloadError(
                     "unauthorized",
-                    f"{endpoint} refused access to {where} ({status}). Log in (hf auth login) or set HF_TOKEN.",
+                    f"{endpoint} refused access to {where} ({status}). Log in (`hearth models login`) or set HF_TOKEN.",
                 ) from None
             raise DownloadError("server", f"{endpoint} answered with an error for {where}: {e}") from None
         return meta
@@ -294,7 +298,7 @@ class Download:
         while done < size:
             self._check_cancel()
             before = done
-            headers = build_hf_headers()
+            headers = build_hf_headers(token=self._token)
             headers["Accept-Encoding"] = "identity"  # byte offsets must be offsets in the file
             if done:
                 headers["Range"] = f"bytes={done}-"

@@ -2,7 +2,8 @@
 
 Owns `<data dir>/models/`: downloaded catalog models live there as `<file>`, partial
 downloads under `.partial/`, and `library.json` records models added by path (their files
-stay where they are) and the hashes Hearth has checked. A catalog model counts as
+stay where they are), models pulled from the Hub by name (`hub`: their files under
+`hf/OWNER/REPO/`, app.core.models.hub_pull writes them) and the hashes Hearth has checked. A catalog model counts as
 installed when its file is in the folder: downloads are moved in only after their sha256
 is verified. No Qt; the CLI and the window both use this.
 
@@ -35,7 +36,7 @@ class LibraryModel:
 
     id: str
     name: str
-    source: str  # "bundled" | "catalog" | "added"
+    source: str  # "bundled" | "catalog" | "added" | "hub" (pulled by name: hf.co/OWNER/REPO:QUANT)
     path: Path | None  # where the file is (or will be, for a catalog model not yet downloaded)
     installed: bool
     size_bytes: int
@@ -67,13 +68,34 @@ class ModelLibrary:
         return list(self._catalog)
 
     def models(self) -> list[LibraryModel]:
-        """The catalog in its order, then models added by path, oldest first."""
+        """The catalog in its order, then models added by path, then pulled from the Hub, oldest first."""
         out = [self._from_entry(e) for e in self._catalog]
-        for rec in self._read_index().get("added", []):
+        index = self._read_index()
+        for rec in index.get("added", []):
             path = Path(rec["path"])
             size = path.stat().st_size if path.is_file() else 0
             out.append(LibraryModel(rec["id"], rec.get("name") or path.stem, "added", path, path.is_file(), size))
+        for rec in index.get("hub", []):
+            parts = [self.models_dir / f["name"] for f in rec["files"]]
+            size = sum(int(f["size"]) for f in rec["files"])
+            out.append(LibraryModel(rec["id"], rec["name"], "hub", parts[0], all(p.is_file() for p in parts), size))
         return out
+
+    def hub_files(self, model_id: str) -> list[dict[str, Any]]:
+        """A Hub model's files as recorded ({name: relative to models_dir, sha256, size}), first part first."""
+        rec = next((r for r in self._read_index().get("hub", []) if r["id"] == model_id), None)
+        return list(rec["files"]) if rec is not None else []
+
+    def record_hub(self, record: dict[str, Any]) -> LibraryModel:
+        """Remember a model pulled from the Hub (all its files verified and in place)."""
+
+        def change(index: dict[str, Any]) -> None:
+            index["hub"] = [r for r in index.get("hub", []) if r["id"] != record["id"]] + [record]
+            first = record["files"][0]
+            index.setdefault("verified", {})[record["id"]] = {"sha256": first["sha256"], "at": time.time()}
+
+        self._update(change)
+        return self.get(record["id"])
 
     def embedding_models(self) -> list[LibraryModel]:
         """The catalog's embedding models (for a person's documents), installed or not, in its order."""
@@ -253,6 +275,14 @@ class ModelLibrary:
             self._update(lambda idx: idx.__setitem__("added", [r for r in idx.get("added", []) if r["id"] != model_id]))
             return 0
         freed = 0
+        if model.source == "hub":
+            for f in self.hub_files(model_id):
+                part = self.models_dir / f["name"]
+                freed += part.stat().st_size if part.is_file() else 0
+                part.unlink(missing_ok=True)
+            self._update(lambda idx: idx.__setitem__("hub", [r for r in idx.get("hub", []) if r["id"] != model_id]))
+            self._update(lambda idx: idx.get("verified", {}).pop(model_id, None))
+            return freed
         if model.path is not None and model.path.is_file():
             freed += model.path.stat().st_size
             model.path.unlink()
