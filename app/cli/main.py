@@ -27,6 +27,7 @@ from app.cli.doctor import add_doctor_parser, run_doctor
 from app.cli.exchange import COMMANDS as EXCHANGE_COMMANDS
 from app.cli.exchange import add_exchange_parsers, run_exchange
 from app.cli.models import add_models_parser, run_models
+from app.cli.models_hub import is_hub_ref, pull_for_model
 from app.cli.providers import add_providers_parser, run_providers
 from app.cli.serve import add_serve_parser
 from app.cli.support import fail, quiet_stdout
@@ -65,7 +66,7 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
     common.add_argument(
         "--model",
         default=default,
-        help="a model id from `hearth models list`, or the path of a "
+        help="a model id from `hearth models list`, hf.co/OWNER/REPO:QUANT (pulled first), or the path of a "
         "GGUF file (default: the model last chosen in the window, else the bundled "
         "SmolLM2-135M-Instruct)",
     )
@@ -146,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     add_tool_arguments(ask)
     ask.add_argument("--seed", type=int, default=0xC0FFEE)
     ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
+    ask.add_argument("--yes", action="store_true", help="download a --model hf.co/OWNER/REPO:QUANT without asking")
     ask.add_argument(
         "--no-share",
         action="store_true",
@@ -267,6 +269,8 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     saved = settings_file.load()
     if settings_file.warning:
         print(warned(f"hearth: warning: {settings_file.warning}"), file=sys.stderr)
+    if is_hub_ref(args.model) and (pulled := pull_for_model(args, library)) is not None:  # hf.co/...: pull first
+        return pulled
     settings = LoadSettings(
         model=args.model or saved.model,
         n_ctx=args.ctx if args.ctx is not None else saved.n_ctx,

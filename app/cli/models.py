@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from app.cli.models_hub import add_hub_parsers, is_hub_ref, run_hub, run_hub_info, run_hub_pull
 from app.cli.terminal import for_stream
 from app.core.errors import DownloadError, LibraryError
 from app.core.models import DownloadProgress, ModelLibrary, Phase
@@ -29,10 +30,13 @@ def add_models_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     models = sub.add_parser("models", parents=[common], help="list, download, check, add and remove models")
-    verbs = models.add_subparsers(dest="verb", metavar="{list,pull,verify,add,rm,info,template}")
+    verbs = models.add_subparsers(dest="verb", metavar="{list,search,pull,verify,add,rm,info,template,login,logout}")
     verbs.add_parser("list", parents=[common], help="the catalog and your models: size, state, memory fit")
-    pull = verbs.add_parser("pull", parents=[common], help="download a catalog model (resumes, verifies sha256)")
+    pull = verbs.add_parser(
+        "pull", parents=[common], help="download a catalog model or hf.co/OWNER/REPO[:QUANT] (resumes, verifies sha256)"
+    )
     pull.add_argument("id")
+    add_hub_parsers(verbs, common)
     verify = verbs.add_parser("verify", parents=[common], help="re-check an installed model's sha256")
     verify.add_argument("id")
     add = verbs.add_parser("add", parents=[common], help="add a GGUF file by path (it stays where it is)")
@@ -59,6 +63,10 @@ def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
     try:
         if verb in (None, "list"):
             return _list(library)
+        if verb in ("search", "login", "logout"):
+            return run_hub(args, library)
+        if verb == "pull" and is_hub_ref(args.id):
+            return run_hub_pull(library, args.id, args.ctx or DEFAULT_CONTEXT)
         if verb == "pull":
             return _pull(library, args.id)
         if verb == "verify":
@@ -67,6 +75,8 @@ def run_models(args: argparse.Namespace, library: ModelLibrary) -> int:
             return _add(library, args.path)
         if verb == "rm":
             return _rm(library, args.id, args.yes)
+        if verb == "info" and is_hub_ref(args.target):
+            return run_hub_info(args.target, args.ctx or DEFAULT_CONTEXT)
         if verb == "info":
             return _info(library, args.target, args.ctx or DEFAULT_CONTEXT)
         if verb == "template":

@@ -25,6 +25,7 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "only; another address lets other machines in, with the token)",
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--yes", action="store_true", help="download a --model hf.co/OWNER/REPO:QUANT without asking")
     p.add_argument("--show-token", action="store_true", help="print the bearer token clients must send, and exit")
     p.add_argument("--no-auth", action="store_true", help="accept requests without the token (loopback only)")
     p.add_argument(
