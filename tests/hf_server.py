@@ -16,7 +16,8 @@ And the API's JSON, as huggingface-hub's HfApi reads it:
   `blobs`: size, blobId and lfs {sha256, size}); 401 + GatedRepo for a gated repo without a token
   (any Bearer token counts as one that accepted the terms), 404 + RepoNotFound.
 `api_faults` answers every API request with a status (429 adds Retry-After), a delay, or JSON
-that is not JSON. Every request's Authorization header is kept in `authorizations`.
+that is not JSON. Every API request's Authorization header is kept in `authorizations`, any
+that reaches the CDN in `cdn_authorizations` (it should stay empty).
 
 The CDN listens on a second port. huggingface-hub follows a HEAD's redirect while it stays on
 the same origin and then reads the metadata from the final response; the real CDN is another
@@ -117,6 +118,7 @@ class HubServer:
         self.faults = Faults()
         self.api_faults = ApiFaults()
         self.authorizations: list[str] = []
+        self.cdn_authorizations: list[str] = []
         self.requests: list[Request] = []
         self.endpoint = ""  # "http://127.0.0.1:PORT", set on __enter__
         self.cdn_endpoint = ""
@@ -359,6 +361,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _blob(self, sha: str, send_body: bool) -> None:
         hub, faults = self.server.hub, self.server.hub.faults
+        if self.headers.get("Authorization"):  # the real CDN is another host: a token must never reach it
+            with hub._lock:
+                hub.cdn_authorizations.append(self.headers["Authorization"])
         file = hub._blobs.get(sha)
         if file is None:
             return self._error(404, None, "No such blob", send_body)

@@ -140,7 +140,8 @@ def _print_plan(plan: PullPlan) -> None:
         mark = "  <- recommended" if plan.recommended is not None and f.quant == plan.recommended.quant else ""
         parts = f" in {len(f.quant.files)} parts" if f.quant.split else ""
         verdict = {Verdict.FITS: "fits", Verdict.TIGHT: "tight", Verdict.TOO_BIG: "too big"}[f.verdict]
-        print(shown(f"  {f.quant.quant:<12}{_gb(f.quant.size):>9}{parts}  {verdict}{mark}"))
+        basis = {"header": "its header", "scaled": "scaled from the header", "size": "rough, from its size"}[f.basis]
+        print(shown(f"  {f.quant.quant:<12}{_gb(f.quant.size):>9}{parts}  {verdict} ({basis}){mark}"))
     info = plan.header.info
     print(f"Header of {plan.chosen.quant} (read without downloading the model):")
     for label, value in info.describe():
