@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -161,3 +163,34 @@ def test_a_hub_out_of_reach_or_limiting_is_said_in_bounded_time(
     finally:
         hub.api_faults.status = None
     assert r.returncode == 1 and "429" in r.stderr and "in 2 s" in r.stderr
+
+
+def test_on_a_terminal_model_hf_co_asks_before_downloading(data_dir: Path, env: dict[str, str]) -> None:
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "ask", "Hi", "--model", f"hf.co/{REPO}:Q4_1", "--data-dir", str(data_dir)],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+    )
+    os.close(child)
+    seen = bytearray()
+    try:
+        deadline = time.monotonic() + 60
+        while b"[y/N]" not in seen and time.monotonic() < deadline:
+            if select.select([main], [], [], 1.0)[0]:
+                seen += os.read(main, 65536)
+        assert f"Download hf.co/{REPO}:Q4_1 (98 MB)? [y/N]".encode() in seen
+        os.write(main, b"n\n")
+        assert proc.wait(30) == 2
+        while select.select([main], [], [], 0.2)[0]:
+            try:
+                seen += os.read(main, 65536)
+            except OSError:  # EIO: the process has closed the terminal
+                break
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+    assert b"nothing downloaded" in seen and not list(data_dir.rglob("*.gguf"))
