@@ -260,6 +260,7 @@ async def _serve(
             documents=documents_vm,
             sharing=sharing,
             tools=ToolsViewModel(mcp_path(data_dir), store),  # mcp.json and each chat's tool choice
+            max_tool_steps=lambda: settings_file.load().max_tool_steps,  # read at each message with tools
         )
         # Before it shows: its first frame is the chat the person left, and nothing typed can be
         # moved by a switch a moment later.

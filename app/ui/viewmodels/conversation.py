@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,11 +29,14 @@ from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row, with_sources
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
+from app.core.tool_steps import ToolStepView, attach_steps, stopped
 from engine.commands import ChatMessage
 from engine.events import Cancelled, Delta, Failed, Final, Measured, Queued, Reading, Started
 from engine.states import GenerationState
 
 if TYPE_CHECKING:
+    from app.ui.viewmodels.tool_session import ToolSession, ToolUse
+    from engine.commands import ToolSpec
     from store.rows import MessageRow
 
 __all__ = ["ConversationViewModel"]
@@ -60,6 +64,7 @@ class ConversationViewModel(QObject):
     queue_place = Signal(int)  # the engine's word: this answer waits behind n others (0: its turn came)
     route_changed = Signal(object)  # RouteChoice: where this conversation's answers come from
     row_changed = Signal(object)  # ConversationChange: a turn created or moved this conversation's list row
+    tool_steps_changed = Signal(object)  # the last message's MessageView: its tool calls changed (live)
 
     def __init__(
         self,
@@ -103,6 +108,13 @@ class ConversationViewModel(QObject):
         self._frame.setSingleShot(True)
         self._frame.setInterval(FRAME_MS)
         self._frame.timeout.connect(self._flush)
+        # Tools (issue 27): where a message gets its tools (None: never any), the session of the
+        # message answering now, the tool loop's step under way (Stop cancels it), closing servers.
+        self.tool_use: ToolUse | None = None
+        self._tools: ToolSession | None = None
+        self._tool_route: Route | None = None
+        self._following: asyncio.Future[Any] | None = None
+        self._closing: set[asyncio.Future[None]] = set()
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -220,14 +232,22 @@ class ConversationViewModel(QObject):
         shown = self._messages[-1].message_id if self._messages else None
         # Passages from the chat's collections, only when it uses some (app.core.documents.chat_documents).
         augment = self.documents.augment() if self.documents is not None else None
-        turn = await self._service.start_turn(
-            self._conversation_id,
-            text,
-            route=route,
-            settings=self.chat_settings,
-            after=shown,
-            augment=augment,
-        )
+        session, tools = await self._begin_tools()
+        try:
+            turn = await self._service.start_turn(
+                self._conversation_id,
+                text,
+                route=route,
+                settings=self.chat_settings,
+                after=shown,
+                augment=augment,
+                tools=tools,
+            )
+        except BaseException:
+            if session is not None:
+                self._close_later(session)
+            raise
+        self._tools, self._tool_route = session, route
         created = self._conversation_id is None
 
         def show() -> None:
@@ -360,8 +380,14 @@ class ConversationViewModel(QObject):
         self.reset.emit()
 
     async def _views(self, rows: list[MessageRow]) -> list[MessageView]:
-        """The messages shown of `rows`, each answer with its sources (one read for them all)."""
-        views = [from_row(r) for r in rows if r.role in ("user", "assistant")]
+        """The messages shown of `rows`, each answer with its sources (one read for them all) and
+        the tool calls it asked for (the "tool" rows are shown folded under it, not as messages)."""
+        steps = attach_steps(rows)
+        views = [
+            dataclasses.replace(from_row(r), tool_steps=steps[r.id]) if r.id in steps else from_row(r)
+            for r in rows
+            if r.role in ("user", "assistant")
+        ]
         answers = [v.message_id for v in views if v.role == "assistant" and v.message_id is not None]
         return with_sources(views, await self._store.sources_of(answers)) if answers else views
 
@@ -377,6 +403,10 @@ class ConversationViewModel(QObject):
         starts from `prefix` and `reasoning` (what a continued answer already had), `show` puts
         the turn's messages on view, then the answer streams in its own task and its final
         save is watched."""
+        self._begin(turn, show, prefix, reasoning)
+        self._task = asyncio.ensure_future(self._consume(turn))
+
+    def _begin(self, turn: TurnHandle, show: Callable[[], None], prefix: str = "", reasoning: str = "") -> None:
         self._turn = turn
         self._prefix = prefix
         self._streamed, self._pending = [prefix] if prefix else [], []
@@ -389,11 +419,14 @@ class ConversationViewModel(QObject):
         saved = turn.saved
         self._saves.add(saved)
         saved.add_done_callback(self._on_saved)
-        self._task = asyncio.ensure_future(self._consume(turn))
 
     def stop(self) -> None:
-        """Ask the engine to stop; the stream then ends with Cancelled(reason="user")."""
-        if self._turn is not None and self._streaming:
+        """Ask the engine to stop; the stream then ends with Cancelled(reason="user"). Between
+        two steps of the tool loop (a tool running, the person being asked) the step is cancelled:
+        the tool and its server's process end, the consent dialog closes, nothing more starts."""
+        if self._following is not None:
+            self._following.cancel()
+        elif self._turn is not None and self._streaming:
             self._turn.cancel()
 
     @property
@@ -412,9 +445,31 @@ class ConversationViewModel(QObject):
             await asyncio.shield(self._task)
         if self._saves:
             await asyncio.gather(*self._saves, return_exceptions=True)
+        if self._closing:  # the tool servers a message started
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     # -- stream path -------------------------------------------------------------------
     async def _consume(self, turn: Any) -> None:
+        """Stream the turn; with tools, follow each step it asks for and stream the next one."""
+        session = self._tools
+        try:
+            await self._stream_one(turn)
+            while session is not None and _asks_for_tools(turn):
+                self.message_finished.emit(self._messages[-1])  # its footer, then its calls under it
+                turn = await self._follow(session, turn)
+                if turn is None:
+                    break
+                self._begin(turn, functools.partial(self._add_answer, turn))
+                await self._stream_one(turn)
+        finally:  # whatever failed above, Stop does not stay up and Send comes back
+            self._turn = None
+            self._tools = None
+            if session is not None:
+                self._close_later(session)
+            self._set_streaming(False)
+            self.message_finished.emit(self._messages[-1])
+
+    async def _stream_one(self, turn: Any) -> None:
         last: Any = None
         try:
             async for event in turn:
@@ -440,12 +495,64 @@ class ConversationViewModel(QObject):
         finally:
             self._frame.stop()
             self._flush()
-            try:
-                self._show_final(turn, last)
-            finally:  # whatever failed above, Stop does not stay up and Send comes back
-                self._turn = None
-                self._set_streaming(False)
-            self.message_finished.emit(self._messages[-1])
+            self._show_final(turn, last)
+
+    # -- the tool loop (app.core.tool_loop through app.ui.viewmodels.tool_session) -------------
+    async def _begin_tools(self) -> tuple[ToolSession | None, tuple[ToolSpec, ...]]:
+        """The session of a message about to be sent, and the tools it offers the model."""
+        if self.tool_use is None:
+            return None, ()
+        session = await self.tool_use.begin(self, self._service)
+        if session is None:
+            return None, ()
+        try:
+            tools = await session.offer()
+        except BaseException:
+            self._close_later(session)
+            raise
+        for problem in session.problems:  # said once; the answer goes on with the other tools
+            self.problem.emit(f"A tool server could not be reached ({problem}); this answer goes on without it.")
+        return session, tools
+
+    async def _follow(self, session: ToolSession, turn: Any) -> Any:
+        """The next step after `turn`; None when there is none, or the person stopped it."""
+        session.on_change = self._show_steps
+        self._following = asyncio.ensure_future(
+            session.follow(turn, route=self._tool_route, settings=self.chat_settings)
+        )
+        try:
+            return await self._following
+        except asyncio.CancelledError:
+            self._show_steps(stopped(turn.outcome.tool_calls, session.steps))
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # this whole stream was cancelled, not Stop
+                raise
+            return None
+        except Exception as e:
+            log.exception("the tool step failed")
+            self.problem.emit(f"The tool step could not go on: {describe(e)}")
+            return None
+        finally:
+            self._following = None
+            session.on_change = None
+
+    def _show_steps(self, steps: tuple[ToolStepView, ...]) -> None:
+        """The calls of the last answer (the one that asked for them), as they go."""
+        self._messages[-1] = dataclasses.replace(self._messages[-1], tool_steps=steps)
+        self.tool_steps_changed.emit(self._messages[-1])
+
+    def _add_answer(self, turn: TurnHandle) -> None:
+        message = MessageView(
+            role="assistant", text="", state=GenerationState.QUEUED, message_id=turn.ids.assistant_message_id
+        )
+        self._messages.append(message)
+        self.message_added.emit(message)
+
+    def _close_later(self, session: ToolSession) -> None:
+        """End the message's tool servers off the stream path: Send comes back at once."""
+        closing = asyncio.ensure_future(session.aclose())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     def _show_final(self, turn: Any, last: Any) -> None:
         """The finished answer as the transcript keeps it: text, state, figures and sources."""
@@ -580,3 +687,8 @@ class ConversationViewModel(QObject):
                 f"Some of this chat's settings could not be read ({', '.join(bad)}); "
                 "the default preset's are used for those."
             )
+
+
+def _asks_for_tools(turn: Any) -> bool:
+    outcome = turn.outcome
+    return outcome is not None and outcome.state is GenerationState.COMPLETED and bool(outcome.tool_calls)

@@ -315,6 +315,26 @@ class ToolsViewModel(QObject):
             await self._store.update_conversation_settings(conversation_id, chosen.to_settings())
         return chosen
 
+    async def remember(self, conversation_id: int, chat_tools: ChatTools) -> ChatTools:
+        """Keep the tools `chat_tools` allows always (the answer loop's "Always allow") for the rest
+        of the chat, under the same lock as `choose` (read again first: a click in the Tools section
+        meanwhile is kept). A chat with no choice saved yet (its first turn) gets `chat_tools`'."""
+        if self._store is None:
+            raise RuntimeError("this window has no store to save a chat's tools in")
+        async with self._choosing:
+            saved = await self.chat_tools(conversation_id)
+            base = saved if saved.enabled else ChatTools(chat_tools.chosen, saved.always)
+            for name in chat_tools.always:
+                if base.offers(name):
+                    base = base.allowing(name)
+            await self._store.update_conversation_settings(conversation_id, base.to_settings())
+        return base
+
+
+async def sdk_loaded() -> None:
+    """The MCP SDK's first import, in a worker thread (see _SDK_MODULES)."""
+    await _sdk_loaded()
+
 
 async def _sdk_loaded() -> None:
     await asyncio.to_thread(lambda: [importlib.import_module(m) for m in _SDK_MODULES])

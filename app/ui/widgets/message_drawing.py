@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import (
@@ -41,6 +41,7 @@ from app.ui.widgets.reasoning_sections import Reasoning, ReasoningSections
 
 if TYPE_CHECKING:
     from app.core.message_view import MessageView
+    from app.ui.widgets.tool_sections import ToolSection, ToolSections
     from store.sources import Source
 
 __all__ = [
@@ -92,13 +93,21 @@ class Drawn:
     head: QTextCursor  # at the role name's start
     body: AnswerBody | None = None  # an answer still streaming
     reasoning: Reasoning | None = None  # and its reasoning section
+    tools: list[ToolSection] = field(default_factory=list)  # the calls it asked for, folded under it
 
 
 class MessageDrawing:
     """`colours`: the transcript's colours at each call (a theme switch changes them)."""
 
-    def __init__(self, reasoning: ReasoningSections, colouring: CodeColouring, colours: Callable[[], Colours]) -> None:
+    def __init__(
+        self,
+        reasoning: ReasoningSections,
+        colouring: CodeColouring,
+        colours: Callable[[], Colours],
+        tools: ToolSections | None = None,
+    ) -> None:
         self._reasoning = reasoning
+        self._tools = tools  # None: tool calls are not drawn (a drawing without a transcript)
         self._colouring = colouring
         self._colours = colours
         self.code: list[str] = []  # the code blocks shown, by the number in their Copy link
@@ -112,7 +121,7 @@ class MessageDrawing:
         """A drawing for another document (a scratch one, off screen) whose code blocks `colouring`
         colours: it shares this one's code blocks and reasoning sections, so Copy numbers and
         reasoning headers are the transcript's wherever a message is drawn first."""
-        other = MessageDrawing(self._reasoning, colouring, self._colours)
+        other = MessageDrawing(self._reasoning, colouring, self._colours, self._tools)
         other.code = self.code
         other.sources = self.sources
         return other
@@ -138,9 +147,12 @@ class MessageDrawing:
         else:  # drawn once
             write_markdown(cursor, safe(m.text), writer)
         reasoning = self._reasoning.add(head, safe(m.reasoning), expanded=live) if m.reasoning else None
+        tools: list[ToolSection] = []
         if body is None:
             self.footer(cursor, m, font)
-        return Drawn(head, body, reasoning)
+            if self._tools is not None:  # under the footer: the calls came after the answer's text
+                tools = [self._tools.add(cursor, step) for step in m.tool_steps]
+        return Drawn(head, body, reasoning, tools)
 
     def _bubble(self, cursor: QTextCursor, m: MessageView, palette: QPalette) -> QTextCursor:
         """What the person wrote, in a bubble, as typed."""

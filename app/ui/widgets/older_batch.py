@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from app.core.message_view import MessageView
     from app.ui.widgets.message_drawing import Drawn, MessageDrawing
     from app.ui.widgets.reasoning_sections import ReasoningSections
+    from app.ui.widgets.tool_sections import ToolSections
 
 __all__ = ["OlderBatch"]
 
@@ -87,7 +88,11 @@ class OlderBatch:
         self._drawn.append(self._drawing.draw(self._cursor, self.messages[len(self._drawn)], palette, font))
 
     def put_above(
-        self, document: QTextDocument, colouring: CodeColouring, reasoning: ReasoningSections
+        self,
+        document: QTextDocument,
+        colouring: CodeColouring,
+        reasoning: ReasoningSections,
+        tools: ToolSections | None = None,
     ) -> list[QTextBlock]:
         """Copy the drawn batch to the start of `document` in one edit (one layout pass); code
         not coloured yet goes to `colouring`, reasoning sections to `reasoning`. Returns the block
@@ -106,6 +111,8 @@ class OlderBatch:
         cursor.setBlockFormat(collapsed_block())  # which took the format of what was first until now
         # The batch's text sits at the same positions as in the scratch document.
         reasoning.adopt([d.reasoning for d in self._drawn if d.reasoning is not None])
+        if tools is not None:
+            tools.adopt([section for d in self._drawn for section in d.tools])
         colouring.adopt(self._colouring)
         cursor.endEditBlock()
         return [document.findBlock(d.head.position()) for d in self._drawn]

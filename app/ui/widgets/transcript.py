@@ -47,6 +47,7 @@ from app.ui.widgets.message_actions import LABELS, MessageToolbar, menu_actions,
 from app.ui.widgets.message_drawing import PADDING, SOURCE_HREF, USER_INDENT, MessageDrawing, safe
 from app.ui.widgets.older_batch import OlderBatch
 from app.ui.widgets.reasoning_sections import REASONING_HREF, Reasoning, ReasoningSections
+from app.ui.widgets.tool_sections import TOOL_HREF, ToolSections
 from app.ui.windows.source_preview import SourcePreview
 
 if TYPE_CHECKING:
@@ -102,7 +103,8 @@ class TranscriptView(QTextEdit):
         self._colours = colours(self.palette())
         self.reasoning = ReasoningSections(doc, lambda: self._colours)
         self.colouring = CodeColouring(doc, self)  # code blocks are coloured in idle time
-        self.drawing = MessageDrawing(self.reasoning, self.colouring, lambda: self._colours)
+        self.tools = ToolSections(doc, lambda: self._colours)  # the calls answers asked for, folded
+        self.drawing = MessageDrawing(self.reasoning, self.colouring, lambda: self._colours, self.tools)
         self._body: AnswerBody | None = None  # the streaming answer's Markdown body
         self._live_head: QTextCursor | None = None  # in the streaming message's role-name block
         self._live_reasoning: Reasoning | None = None
@@ -141,6 +143,7 @@ class TranscriptView(QTextEdit):
         self.drawing.clear()
         self.colouring.clear()
         self.reasoning.clear()
+        self.tools.clear()
         self.toolbar.hide()
         self._heads.clear()
         self._views.clear()
@@ -195,7 +198,7 @@ class TranscriptView(QTextEdit):
         old_top = layout.blockBoundingRect(anchor).top() if anchor is not None else 0.0
         old_value = bar.value()
         old_end = self.document().characterCount() - (anchor.position() if anchor is not None else 0)
-        heads = batch.put_above(self.document(), self.colouring, self.reasoning)
+        heads = batch.put_above(self.document(), self.colouring, self.reasoning, self.tools)
         if anchor is not None:  # the insert splits the block it lands in: find the anchor again
             anchor = self._heads[0] = self.document().findBlock(self.document().characterCount() - old_end)
         batch.discard()
@@ -239,6 +242,7 @@ class TranscriptView(QTextEdit):
             self.latest.offer()
 
     def _append(self, m: MessageView) -> None:
+        self.tools.forget_live()
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         self._heads.append(self._render(cursor, m).block())
@@ -307,6 +311,19 @@ class TranscriptView(QTextEdit):
             self.append_reasoning(text)
         else:
             self.reasoning.replace(self._live_reasoning, safe(text))
+
+    def show_tool_steps(self, m: MessageView) -> None:
+        """The last answer's tool calls changed (asked, running, ended): drawn folded under it."""
+        if self._body is not None or not self._views:  # never under a streaming answer
+            return
+        at_end = self._at_end()
+        self._views[-1] = m
+        self.tools.show_live(m.tool_steps)
+        self._follow(at_end)
+
+    def tool_sections(self) -> list[tuple[str, str, bool]]:
+        """(folded line, the text under it, expanded) of each tool call shown, top to bottom."""
+        return self.tools.shown()
 
     def toggle_reasoning(self, index: int) -> None:
         """Open or close reasoning section `index` (the person clicked its header)."""
@@ -417,6 +434,8 @@ class TranscriptView(QTextEdit):
             self.action_requested.emit(*link)
         elif href.startswith(REASONING_HREF) and index.isdigit():
             self.toggle_reasoning(int(index))
+        elif href.startswith(TOOL_HREF) and index.isdigit():
+            self.tools.toggle(int(index))
         elif href.startswith(CODE_COPY) and index.isdigit():
             self.copy_code(int(index))
         elif href.startswith(SOURCE_HREF) and index.isdigit() and int(index) < len(self.drawing.sources):

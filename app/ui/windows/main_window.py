@@ -13,6 +13,7 @@ install process-wide hooks (app.ui.launch does that).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent
@@ -49,6 +50,7 @@ from app.ui.windows.answer_queue import AnswerQueue
 from app.ui.windows.app_dialogs import AppDialogs
 from app.ui.windows.chat_documents_side import ChatDocumentsSide
 from app.ui.windows.chat_settings_side import ChatSettingsSide
+from app.ui.windows.chat_tool_turns import ChatToolTurns
 from app.ui.windows.chat_tools_side import ChatToolsSide
 from app.ui.windows.documents_window import DocumentsWindow
 from app.ui.windows.drafts import Drafts
@@ -90,6 +92,7 @@ class MainWindow(QMainWindow):
         documents: DocumentsViewModel | None = None,
         sharing: ShareControl | None = None,
         tools: ToolsViewModel | None = None,
+        max_tool_steps: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(parent)
         self.vm = vm
@@ -206,6 +209,12 @@ class MainWindow(QMainWindow):
         self.chat_tools = (
             ChatToolsSide(self, self.chat_settings.panel, vm, tools, self.ops, show_problem=self.show_problem)
             if tools is not None
+            else None
+        )
+        # A message sent in a chat with tools chosen: its tools, the consent dialog, "Always allow".
+        self.tool_turns = (
+            ChatToolTurns(self, vm, tools, self.chat_tools, max_steps=max_tool_steps)
+            if tools is not None and self.chat_tools is not None
             else None
         )
         self.model_windows.menu.addAction(
@@ -331,6 +340,7 @@ class MainWindow(QMainWindow):
             old.reset.disconnect(self._rerender)
             old.message_added.disconnect(self.transcript.append_message)
             old.text_appended.disconnect(self.transcript.append_text)
+            old.tool_steps_changed.disconnect(self.transcript.show_tool_steps)
             old.message_finished.disconnect(self.transcript.finish_message)
             old.conversation_id_changed.disconnect(self.conversations.select)
             old.reset.disconnect(self.turns.sync_controls)
@@ -344,6 +354,7 @@ class MainWindow(QMainWindow):
         vm.reset.connect(self._rerender)
         vm.message_added.connect(self.transcript.append_message)
         vm.text_appended.connect(self.transcript.append_text)
+        vm.tool_steps_changed.connect(self.transcript.show_tool_steps)
         vm.message_finished.connect(self.transcript.finish_message)
         vm.conversation_id_changed.connect(self.conversations.select)
         vm.reasoning_appended.connect(self.transcript.append_reasoning)
