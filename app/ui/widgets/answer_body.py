@@ -15,7 +15,7 @@ from PySide6.QtGui import QTextCursor, QTextDocument
 
 from app.core.markdown_stream import Block, MarkdownStream, Update, blocks_of, live_limit, parser
 from app.ui.widgets.live_table import LiveTable
-from app.ui.widgets.markdown_writer import MarkdownWriter, too_big
+from app.ui.widgets.markdown_writer import MarkdownWriter, collapsed_block, too_big
 
 __all__ = ["AnswerBody", "write_markdown"]
 
@@ -56,6 +56,13 @@ class AnswerBody:
     @property
     def text(self) -> str:
         return self._stream.text
+
+    def fold_if_empty(self) -> None:
+        """An answer that ended with no text (one that only asked for tool calls): its empty body
+        block takes no height, so its footer sits under its role name."""
+        if not self._stream.text.strip():
+            c = self._cursor(self._start.position(), keep=True)
+            c.setBlockFormat(collapsed_block())
 
     def feed(self, chunk: str) -> None:
         self._edit(self._stream.feed(chunk))

@@ -137,9 +137,10 @@ class MessageDrawing:
         else:
             cursor.insertBlock(header)
         head = self._role(cursor, m, palette)
-        cursor.insertBlock(body_block_format(4), self._text_format())
-        writer = MarkdownWriter(palette, self._register_code, self._colouring.later)
         live = m.state is not None and not m.footer
+        empty = not live and not m.text.strip()  # e.g. an answer that only asked for tool calls: no blank line
+        cursor.insertBlock(collapsed_block() if empty else body_block_format(4), self._text_format())
+        writer = MarkdownWriter(palette, self._register_code, self._colouring.later)
         body: AnswerBody | None = None
         if live:  # queued/streaming: text will follow
             body = AnswerBody(cursor.document(), cursor, writer)

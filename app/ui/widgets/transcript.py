@@ -341,6 +341,7 @@ class TranscriptView(QTextEdit):
         if self._note_len:  # stopped while the prompt was read
             self.set_live_note("")
         self._body.finish()
+        self._body.fold_if_empty()  # as MessageDrawing draws an empty answer
         self.reasoning.ended(self._live_reasoning)
         self.drawing.footer(self._body.end, m, self.font())
         if self._views:
