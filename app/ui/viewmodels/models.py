@@ -39,6 +39,7 @@ from app.core.models.rows import (
 from app.core.ports import ChatBackend
 from app.core.progress_feed import ProgressFeed
 from app.core.settings import LoadSettings, SettingsFile
+from app.ui.viewmodels.discover import DiscoverViewModel
 from engine.errors import EngineError, ModelLoadError
 from engine.fit import Fit, GpuMemory, available_memory, estimate_fit, gpu_memory
 from engine.gguf_info import GGUFInfo, read_gguf_info
@@ -123,6 +124,15 @@ class ModelManagerViewModel(QObject):
         self._saves: set[asyncio.Future[bool]] = set()
         service.add_listener(self._on_service_state)
         self._on_service_state()
+        # The Discover tab's side (issue 28): the Hub, pulled models joining this library.
+        self.discover = DiscoverViewModel(
+            library,
+            refresh=self.refresh,
+            n_ctx=lambda: self._settings.n_ctx,
+            gpu_offload=lambda: bool(self._gpu_backend()),
+            endpoint=endpoint,
+            parent=self,
+        )
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -418,6 +428,7 @@ class ModelManagerViewModel(QObject):
 
     async def shutdown(self, timeout_s: float = 10.0) -> None:
         """Stop downloads (their partial files stay, to resume) and checks; write pending settings."""
+        await self.discover.shutdown(timeout_s)
         for job in self._downloads.values():
             if job.download is not None:
                 job.download.cancel()
