@@ -1,5 +1,6 @@
 """The model manager: a window of its own listing every model, with the details of the one
-selected, adding GGUF files (a button or drag-and-drop) and a line for results and errors.
+selected, adding GGUF files (a button or drag-and-drop) and a line for results and errors; beside
+it the Discover tab (app.ui.widgets.discover_tab) finds models on the Hugging Face Hub.
 
 Like MainWindow, it wires a view-model (app.ui.viewmodels.models) to its parts (the list, the details
 pane) and is the one place here that does. Modal questions (remove?, which file?) are
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
 from app.ui.ops import Ops
 from app.ui.theme import set_style
 from app.ui.viewmodels.models import ModelManagerViewModel
+from app.ui.widgets.discover_tab import DiscoverTab
 from app.ui.widgets.model_details import ModelDetailsPane
 from app.ui.widgets.model_list import ModelListDelegate, ModelListModel, Roles
 from app.ui.widgets.status import MessageStrip
@@ -67,6 +70,8 @@ class ModelManagerDialog(QDialog):
         vm.settings_changed.connect(lambda _s: self._show_selected())
         vm.message.connect(self.strip.show_message)
         vm.added.connect(self.select)
+        vm.discover.message.connect(self.strip.show_message)
+        vm.discover.installed.connect(self.select)  # in the Library tab, ready for “Use this model”
         self.list.selectionModel().currentChanged.connect(self._on_current)
         self.details.use_clicked.connect(lambda: self._on_selected(self.vm.use))
         self.details.download_clicked.connect(lambda: self._on_selected(self.vm.download))
@@ -113,6 +118,12 @@ class ModelManagerDialog(QDialog):
         splitter.setChildrenCollapsible(False)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([430, 570])
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("modelTabs")
+        self.tabs.addTab(splitter, "Library")
+        self.discover = DiscoverTab(self.vm.discover, self.ops, self)
+        self.tabs.addTab(self.discover, "Discover")
+        self.discover.show_library.connect(self._show_library)
         close = QPushButton("Close", self)
         close.clicked.connect(self.close)
         bottom = QHBoxLayout()
@@ -122,7 +133,7 @@ class ModelManagerDialog(QDialog):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(10)
         layout.addWidget(self.strip)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addLayout(bottom)
 
     # -- showing ---------------------------------------------------------------------------
@@ -135,6 +146,11 @@ class ModelManagerDialog(QDialog):
         if row >= 0:
             self.list.setCurrentIndex(self.model.index(row))
             self.list.scrollTo(self.model.index(row))
+
+    def _show_library(self, model_id: str) -> None:
+        self.tabs.setCurrentIndex(0)
+        if model_id:
+            self.select(model_id)
 
     @property
     def selected(self) -> str | None:
