@@ -131,8 +131,10 @@ def open_repo(qtbot, d: ModelManagerDialog, repo: str) -> None:
     tab = d.discover
     tab.select_repo(repo)
     qtbot.waitUntil(lambda: tab.vm.repo == repo and tab.vm.repo_pane.kind != "busy", timeout=10_000)
-    if tab.vm.repo_pane.kind == "ready":
-        qtbot.waitUntil(lambda: tab.vm.header_pane.kind != "busy", timeout=10_000)
+    if tab.vm.repo_pane.kind == "ready":  # then the header, then every fit from it
+        vm = tab.vm
+        read = lambda: vm.header_pane.kind != "busy" and (vm.header is None or vm.chosen_fit().basis != "size")  # noqa: E731
+        qtbot.waitUntil(read, timeout=10_000)
 
 
 def quant_rows(d: ModelManagerDialog) -> dict[str, tuple[str, str, str, bool]]:
@@ -248,6 +250,35 @@ def test_a_download_lands_in_the_library_ready_to_use(
     assert tab.download_button.text() == "Show in Library"
     qtbot.mouseClick(tab.download_button, Qt.MouseButton.LeftButton)
     assert dialog.tabs.currentIndex() == 0 and dialog.selected == model_id
+
+
+@pytest.mark.slow
+def test_a_download_can_be_cancelled_and_resumes_where_it_stopped(
+    qtbot, dialog: ModelManagerDialog, hub: HubServer, library: ModelLibrary
+) -> None:
+    tab = dialog.discover
+    search(qtbot, dialog, "smollm2 instruct")
+    open_repo(qtbot, dialog, REPO)
+    hub.faults.rate_bytes_per_s = 20 * MB
+    try:
+        qtbot.mouseClick(tab.download_button, Qt.MouseButton.LeftButton)
+        job = lambda: tab.vm.download_state  # noqa: E731
+        qtbot.waitUntil(lambda: job() is not None and job().progress is not None and job().progress.done_bytes > 0)
+        assert tab.cancel_button.isVisible() and not tab.download_button.isEnabled()
+        qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: job() is None, timeout=10_000)
+    finally:
+        hub.faults.rate_bytes_per_s = None
+    assert "stopped" in dialog.strip.label.text() and "resume" in dialog.strip.label.text()
+    assert not any(m.id.startswith("hf.co/") for m in library.models())
+    assert tab.download_button.isEnabled() and not tab.cancel_button.isVisible()
+    resumed: list[int] = []
+    tab.vm.download_changed.connect(
+        lambda: resumed.append(job().progress.resumed_from if job() and job().progress else 0)
+    )
+    qtbot.mouseClick(tab.download_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.model.row_of(f"hf.co/{REPO}:Q4_1") >= 0, timeout=60_000)
+    assert max(resumed) > 0  # the second download went on from the bytes the first one kept
 
 
 # -- gated, offline, slow, untrusted -------------------------------------------------------

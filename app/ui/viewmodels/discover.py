@@ -348,6 +348,7 @@ class DiscoverViewModel(QObject):
             return
         r.header = header
         r.header_pane = Pane("ready", header.support_message())
+        self.header_changed.emit()  # shown at once; the fits follow
         free, gpu = await self._machine()
         if self._repo is r:  # every quantization's fit from this one header (hub_fit's "scaled")
             r.fits = fit_quants(
@@ -361,7 +362,7 @@ class DiscoverViewModel(QObject):
             )
             best = recommend(r.fits) if header.runnable else None  # one architecture for the whole repo
             r.recommended = best.quant.quant if best is not None else None
-        self.header_changed.emit()
+        self.header_changed.emit()  # the Download button's state follows the fit
         self.repo_changed.emit()
 
     # -- downloading -----------------------------------------------------------------------
