@@ -349,6 +349,13 @@ def _tool_messages(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE message ADD COLUMN tool_meta TEXT")
 
 
+def _generation_model_created(conn: sqlite3.Connection) -> None:
+    """Statistics per model over a time window (store.stats): each model's answers since a time are
+    one range of this index, so `hearth stats --since 30d` reads those and no others. The
+    models themselves are found by seeking it (a handful of seeks, not a scan of every answer)."""
+    conn.execute("CREATE INDEX ix_generation_model_created ON generation (model, created_at)")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -366,6 +373,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0013_message_sources", _message_sources),
     Migration("0014_doc_folders", _doc_folders),
     Migration("0015_tool_messages", _tool_messages),
+    Migration("0016_generation_model_created", _generation_model_created),
 )
 
 

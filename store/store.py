@@ -46,6 +46,7 @@ from store.schema import Conversation
 from store.search import SearchHit
 from store.sources import Source, check_sources
 from store.sources import save as save_sources
+from store.stats import Stats
 from store.summaries import summary_in
 from store.tool_rows import ToolReply, calls_to_json
 from store.tool_writes import add_tool_replies, begin_tool_step
@@ -78,6 +79,8 @@ class Store:
         self._changes = ChangeWatch(db_path, immutable=self.read_only)
         self.reads = Reads(self._read_engine)
         """Blocking reads for the CLI and tests; async callers use the methods below."""
+        self.stats = Stats(self._read_engine)
+        """Statistics per model and route (store.stats): blocking, as `reads`; a view runs them off its thread."""
         self.jobs = Jobs(self._await_write, owner)
         """The background jobs' queue (conversation titles), through the single writer."""
         self.documents = Documents(self._await_write, self._read, self._read_engine)

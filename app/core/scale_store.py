@@ -5,8 +5,12 @@
 Text is varied English (sentences assembled from a vocabulary with a Zipf-like spread of
 common and rare words, plus names, places and numbers), so full-text search has common
 words, rare ones and prefixes to find. Every conversation is a chain of user/assistant
-turns with a completed generation per answer, the last conversation has 1,000 messages
-(opening it is measured) and a few are pinned. Speed: one migrated database (the real
+turns with a generation per answer, the last conversation has 1,000 messages (opening it is
+measured) and a few are pinned. Generations look like a person's history for `hearth stats`:
+three routes (a small local model, a bigger local one, a remote "provider: model") with their
+own TTFT and tokens/s spreads, mostly completed, some cancelled (user, timeout), failed (a
+few error codes) or interrupted, retrieval on some answers; each conversation has its title
+job (and some a summary job) with a latency. Speed: one migrated database (the real
 migrations, so the schema is exactly the app's), then raw `executemany` inside one
 transaction, the search index filled by its own triggers as the app's writes fill it. The
 result is cached under ~/.cache/hearth/ by version, size and schema, so reruns are quick.
@@ -17,6 +21,7 @@ Qt-free and store-level only; it never touches a person's data directory.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import sqlite3
@@ -28,7 +33,7 @@ from pathlib import Path
 
 __all__ = ["LONG_CONVERSATION", "ScaleSpec", "build", "cached", "queries"]
 
-VERSION = 1  # bump when what is generated changes: the cache key includes it
+VERSION = 2  # bump when what is generated changes: the cache key includes it (2: varied generations, jobs)
 LONG_CONVERSATION = 1_000  # messages in the last conversation (the one the bench opens)
 _PINNED_EVERY = 997  # a handful of pinned chats, as people have
 
@@ -160,6 +165,81 @@ class _Text:
         return " ".join(parts)
 
 
+# (label, share of conversations, TTFT median ms, tokens/s mean): the routes answers came from
+_ROUTES = (
+    ("SmolLM2-135M-Instruct", 0.7, 24.0, 140.0),
+    ("Qwen2.5-7B-Instruct-Q4_K_M", 0.2, 180.0, 18.0),
+    ("lan-box: llama-3.1-70b", 0.1, 450.0, 35.0),
+)
+_FAILURES = ("context_full", "engine_crashed", "unreachable", "rate_limited")
+
+
+def _route(rng: random.Random) -> tuple[str, float, float]:
+    roll = rng.random()
+    for label, share, ttft, tps in _ROUTES:
+        if roll < share:
+            return label, ttft, tps
+        roll -= share
+    return _ROUTES[0][0], _ROUTES[0][2], _ROUTES[0][3]
+
+
+def _generation(
+    rng: random.Random, message_id: int, route: tuple[str, float, float], at: float, tokens: int
+) -> tuple[object, ...]:
+    """One answer's generation row: its end (mostly completed) and metrics spread as measured ones are."""
+    label, ttft_median, tps_mean = route
+    roll = rng.random()
+    state, cancel, code = "completed", None, None
+    stop: str | None = "eog" if rng.random() < 0.95 else "length"
+    if roll >= 0.925:
+        stop = None
+        if roll < 0.955:
+            state, cancel = "cancelled", "user"
+        elif roll < 0.96:
+            state, cancel = "cancelled", "timeout"
+        elif roll < 0.99:
+            state, code = "failed", rng.choice(_FAILURES)
+        else:
+            state = "interrupted"
+    streamed = state != "failed" or rng.random() < 0.3  # most failures come before the first token
+    ttft = rng.lognormvariate(math.log(ttft_median), 0.5) if streamed else None
+    tps = max(1.0, rng.gauss(tps_mean, tps_mean * 0.12)) if streamed else None
+    total = (ttft or 0.0) + (tokens / tps * 1000 if tps else 0.0)
+    retrieval = rng.lognormvariate(math.log(40.0), 0.7) if rng.random() < 0.12 else None
+    done = state != "interrupted"
+    return (
+        message_id,
+        label,
+        state,
+        cancel,
+        code,
+        tokens // 3 + 20,
+        tokens if streamed else 0,
+        rng.lognormvariate(math.log(4.0), 0.4),
+        ttft,
+        tps,
+        total if done else None,
+        rng.lognormvariate(math.log(3.0), 0.6) if done else None,
+        retrieval,
+        at,
+        at + total / 1000 if done else None,
+        stop,
+    )
+
+
+def _jobs(rng: random.Random, cid: int, created: float, last: float) -> list[tuple[object, ...]]:
+    """The conversation's title job, and a summary job for one in five, as the queue leaves them."""
+    out: list[tuple[object, ...]] = []
+    for kind, at in (("title", created + 1.0), *((("summary", last),) if cid % 5 == 0 else ())):
+        latency = rng.lognormvariate(math.log(300.0 if kind == "title" else 1500.0), 0.5)
+        failed = rng.random() < 0.02
+        out.append(
+            (kind, cid, "failed" if failed else "done", at, at + latency / 1000, latency,
+             None if failed else "ok", "engine_crashed" if failed else None)
+        )  # fmt: skip
+    return out
+
+
 def _split(total: int, conversations: int, long_one: int) -> list[int]:
     """Messages per conversation (even numbers: user/assistant pairs); the last one is long."""
     if conversations == 1:
@@ -177,6 +257,7 @@ def build(path: Path, spec: ScaleSpec, *, log: bool = True) -> None:
     started = time.perf_counter()
     migrate(path)
     rng = random.Random(spec.seed)
+    metrics = random.Random(spec.seed + 1)  # apart from the text's, so the text stays as before
     text = _Text(rng)
     topics = list(_TOPICS)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -195,6 +276,7 @@ def build(path: Path, spec: ScaleSpec, *, log: bool = True) -> None:
             created = t0 + cid * step
             title = text.sentence(topic)[:60].rstrip(" .?!")
             rows: list[tuple[int, int, int | None, str, str, float, float]] = []
+            route = _route(metrics)
             gens: list[tuple[object, ...]] = []
             parent: int | None = None
             at = created
@@ -205,24 +287,7 @@ def build(path: Path, spec: ScaleSpec, *, log: bool = True) -> None:
                 content = text.question(topic) if user else text.answer(topic)
                 rows.append((message_id, cid, parent, "user" if user else "assistant", content, at, at))
                 if not user:
-                    tokens = len(content) // 4
-                    gens.append(
-                        (
-                            message_id,
-                            "SmolLM2-135M-Instruct",
-                            "completed",
-                            tokens // 3 + 20,
-                            tokens,
-                            1.2,
-                            24.0,
-                            140.0,
-                            tokens / 0.14,
-                            3.0,
-                            at,
-                            at + tokens / 140,
-                            "eog",
-                        )
-                    )
+                    gens.append(_generation(metrics, message_id, route, at, len(content) // 4))
                 parent = message_id
             pinned = created if cid % _PINNED_EVERY == 0 else None
             conn.execute(
@@ -236,10 +301,16 @@ def build(path: Path, spec: ScaleSpec, *, log: bool = True) -> None:
                 rows,
             )
             conn.executemany(
-                "INSERT INTO generation (message_id, model, state, prompt_tokens, completion_tokens, "
-                "command_latency_ms, ttft_ms, tokens_per_s, total_ms, finalization_lag_ms, "
-                "created_at, finished_at, stop_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO generation (message_id, model, state, cancel_reason, error_code, prompt_tokens, "
+                "completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, finalization_lag_ms, "
+                "retrieval_ms, created_at, finished_at, stop_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 gens,
+            )
+            conn.executemany(
+                "INSERT INTO job (kind, conversation_id, state, attempts, created_at, finished_at, latency_ms, "
+                "outcome, error) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                _jobs(metrics, cid, created, at),
             )
             if log and cid % 1000 == 0:
                 print(

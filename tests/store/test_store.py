@@ -56,7 +56,8 @@ EXPECTED_TRIGGERS = {
 }
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
-    "ix_generation_message", "ix_generation_state", "ix_conversation_pinned", "ix_conversation_unpinned",
+    "ix_generation_message", "ix_generation_state", "ix_generation_model_created",
+    "ix_conversation_pinned", "ix_conversation_unpinned",
     "ix_job_queue", "ix_job_conversation", "ix_summary_upto",
     "ux_collection_name", "ux_collection_chat", "ix_conversation_collection", "ix_doc_file_state", "ix_doc_file_path",
 }  # fmt: skip
