@@ -30,6 +30,7 @@ from app.cli.models import add_models_parser, run_models
 from app.cli.models_hub import is_hub_ref, pull_for_model
 from app.cli.providers import add_providers_parser, run_providers
 from app.cli.serve import add_serve_parser
+from app.cli.stats import add_stats_parser, run_stats
 from app.cli.support import fail, quiet_stdout
 from app.cli.terminal import for_stream
 from app.cli.tools import add_tools_parser, run_tools
@@ -199,6 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     add_presets_parser(sub, _data_dir_only(top=False))
     add_docs_parser(sub, _data_dir_only(top=False))
     add_tools_parser(sub, _data_dir_only(top=False))
+    add_stats_parser(sub, _data_dir_only(top=False))
     add_conversation_parsers(sub, common)
     add_exchange_parsers(sub, common)
     add_serve_parser(sub, common)
@@ -210,6 +212,7 @@ _NO_MODEL: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "presets": run_presets,
     "docs": run_docs,
     "tools": run_tools,
+    "stats": run_stats,
 }
 
 
