@@ -11,7 +11,8 @@ Measured, each in the same run for both stores where it applies:
 - search: Store.search over ~200 varied queries, p50 and p99; `hearth search` end to end,
   the wall time of the real command in a subprocess;
 - command latency: `Store.begin_turn` in a new conversation at the end of the store, the
-  median of ~50, against the same in the empty store.
+  median of ~50, against the same in the empty store;
+- statistics: the report `hearth stats` reads by default (store.stats), the median of 3.
 
 Offscreen Qt is used when there is no display. A measuring command, not a test.
 """
@@ -40,6 +41,7 @@ TARGETS = {
     "search_p99_ms": (100.0, "ms", "search p99 ≤ 100 ms"),
     "rss_peak_mb": (250.0, "MB", "RSS of the window ≤ 250 MB (no model loaded)"),
     "command_latency_delta_ms": (1.0, "ms", "command latency unchanged from an empty store (± 1 ms)"),
+    "stats_ms": (1000.0, "ms", "`hearth stats` query (default window, 30 days) ≤ 1,000 ms"),
 }
 
 
@@ -219,6 +221,20 @@ def _command_latency_ms(db: Path, turns: int) -> float:
     return statistics.median(asyncio.run(run()))
 
 
+def _stats_ms(db: Path) -> float:
+    """Median of 3: the report `hearth stats` reads by default (app.cli.stats.DEFAULT_SINCE: 30 days)."""
+    from store import Store
+    from store.stats import StatsQuery
+
+    with Store.open(db) as store:
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            store.stats.report(StatsQuery(since=time.time() - 30 * 86_400))
+            times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
 # -- the command --------------------------------------------------------------------------------
 def _measure(spec: Any, runs: int, turns: int, log: Any) -> dict[str, Any]:
     from app.core.scale_store import cached, queries
@@ -248,6 +264,7 @@ def _measure(spec: Any, runs: int, turns: int, log: Any) -> dict[str, Any]:
         figures["cli_search_s"] = _cli_search_s(db.parent, asked[:5])
         log(f"command latency on the {name} store ({turns} turns)…")
         figures["command_latency_ms"] = _command_latency_ms(db, turns)
+        figures["stats_ms"] = _stats_ms(db)
         result[name] = figures
     result["scale"]["command_latency_delta_ms"] = (
         result["scale"]["command_latency_ms"] - result["empty"]["command_latency_ms"]
@@ -279,6 +296,7 @@ def _print_table(r: dict[str, Any]) -> None:
         ("RSS of the window (current)", "rss_mb", 1, "MB"),
         ("RSS of the window (peak)", "rss_peak_mb", 1, "MB"),
         ("command latency (begin_turn)", "command_latency_ms", 1, "ms"),
+        ("`hearth stats` query (30 days)", "stats_ms", 1, "ms"),
     ]
     print(f"{'':38} {'empty store':>12} {'10k/1M store':>13}")
     for label, key, scale, unit in rows:
