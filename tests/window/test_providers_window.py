@@ -399,3 +399,14 @@ def test_a_dify_conversation_in_the_window_sends_difys_conversation_id_next_turn
 def _route(settings: dict[str, object] | None) -> dict[str, object]:
     """A conversation's settings without its chat settings: where its answers come from."""
     return {k: v for k, v in (settings or {}).items() if k != "chat"}
+
+
+
+def test_testing_a_stored_key_puts_it_in_no_log(qtbot, loop, memory_keychain, data_dir: Path, caplog) -> None:
+    """The stored key comes back from the keychain's worker thread, whose executor logs results at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    memory_keychain.saved[("Hearth", "lan-box")] = SECRET
+    config = ProviderConfig(name="lan-box", kind="openai", base_url="http://127.0.0.1:9/v1")  # closed: fails fast
+    run(qtbot, providers_vm(data_dir).probe(config))
+    assert "Setting Future result" in caplog.text  # the executor's debug lines were captured
+    assert SECRET not in caplog.text

@@ -33,6 +33,7 @@ from app.core.models.hub_header import RemoteHeader, read_remote_header
 from app.core.models.hub_names import HubQuant, HubRef
 from app.core.models.hub_pull import PullPlan, downloads, model_id_for, record
 from app.core.progress_feed import ProgressFeed
+from app.ui.hidden import Hidden
 from engine.errors import HearthError
 from engine.fit import GpuMemory, available_memory, gpu_memory
 
@@ -221,7 +222,7 @@ class DiscoverViewModel(QObject):
         """Read whether a token is saved (the keychain can be slow: off the UI thread)."""
         if self._token_known:
             return
-        token = (await asyncio.to_thread(lambda: _Hidden(self._tokens.load()))).value  # see _Hidden
+        token = (await asyncio.to_thread(lambda: Hidden(self._tokens.load()))).value  # see app.ui.hidden
         if not self._token_known:
             self._token, self._token_known = token, True
             self.token_changed.emit()
@@ -502,19 +503,6 @@ class DiscoverViewModel(QObject):
 
     def _say(self, kind: str, text: str) -> None:
         self.message.emit(kind, text)
-
-
-class _Hidden:
-    """The token on its way back from a worker thread: qasync's executor logs each call's
-    arguments and result at DEBUG level, so neither may be the token itself."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "<hidden>"
 
 
 def _timed_search(client: HubClient, query: str, sort: SortKey) -> tuple[list[HubRepo], float]:

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from app.core.errors import KeychainUnavailable, ProviderError
 from app.core.provider_setup import Probe, probe
 from app.core.providers import KeyStore, ProviderConfig, ProvidersFile, key_env_name
+from app.ui.hidden import Hidden
 from engine.credentials import problem
 
 __all__ = ["KIND_HELP", "ProviderRow", "ProvidersViewModel", "timeouts_text"]
@@ -209,7 +210,7 @@ class ProvidersViewModel(QObject):
         """Test the connection with the key being typed, else the one stored (app.core.provider_setup)."""
         key: str | None = typed_key.strip()
         if not key:
-            key = await asyncio.to_thread(self._keys.key, config)
+            key = (await asyncio.to_thread(lambda: Hidden(self._keys.key(config)))).value  # see app.ui.hidden
         return await probe(config, key)
 
     def blank(self) -> ProviderConfig:
