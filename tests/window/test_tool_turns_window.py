@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 import pytest
+import shiboken6
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 from sse_server import Request, Script, ScriptedServer
@@ -93,8 +94,9 @@ class App:
         run(self.qtbot, self.window.vm.current.wait_idle(), 20_000)
 
     def close(self) -> None:
-        run(self.qtbot, self.window.ops.wait())
-        self.window.close()
+        if shiboken6.isValid(self.window):  # pytest-qt may have closed (and deleted) it first
+            run(self.qtbot, self.window.ops.wait())
+            self.window.close()
         self.engine.close()
         self.store.close()
         self.server.__exit__(None, None, None)

@@ -29,7 +29,7 @@ from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row, with_sources
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
-from app.core.tool_steps import ToolStepView, attach_steps, stopped
+from app.core.tool_steps import ToolStepView, attach_steps
 from engine.commands import ChatMessage
 from engine.events import Cancelled, Delta, Failed, Final, Measured, Queued, Reading, Started
 from engine.states import GenerationState
@@ -109,11 +109,10 @@ class ConversationViewModel(QObject):
         self._frame.setInterval(FRAME_MS)
         self._frame.timeout.connect(self._flush)
         # Tools (issue 27): where a message gets its tools (None: never any), the session of the
-        # message answering now, the tool loop's step under way (Stop cancels it), closing servers.
+        # message answering now (Stop cancels its step under way), its servers closing.
         self.tool_use: ToolUse | None = None
         self._tools: ToolSession | None = None
         self._tool_route: Route | None = None
-        self._following: asyncio.Future[Any] | None = None
         self._closing: set[asyncio.Future[None]] = set()
 
     # -- state -------------------------------------------------------------------------
@@ -424,9 +423,9 @@ class ConversationViewModel(QObject):
         """Ask the engine to stop; the stream then ends with Cancelled(reason="user"). Between
         two steps of the tool loop (a tool running, the person being asked) the step is cancelled:
         the tool and its server's process end, the consent dialog closes, nothing more starts."""
-        if self._following is not None:
-            self._following.cancel()
-        elif self._turn is not None and self._streaming:
+        if self._tools is not None and self._tools.stop():
+            return
+        if self._turn is not None and self._streaming:
             self._turn.cancel()
 
     @property
@@ -456,7 +455,13 @@ class ConversationViewModel(QObject):
             await self._stream_one(turn)
             while session is not None and _asks_for_tools(turn):
                 self.message_finished.emit(self._messages[-1])  # its footer, then its calls under it
-                turn = await self._follow(session, turn)
+                turn = await session.next_step(
+                    turn,
+                    route=self._tool_route,
+                    settings=self.chat_settings,
+                    show=self._show_steps,
+                    say=self.problem.emit,
+                )
                 if turn is None:
                     break
                 self._begin(turn, functools.partial(self._add_answer, turn))
@@ -513,28 +518,6 @@ class ConversationViewModel(QObject):
         for problem in session.problems:  # said once; the answer goes on with the other tools
             self.problem.emit(f"A tool server could not be reached ({problem}); this answer goes on without it.")
         return session, tools
-
-    async def _follow(self, session: ToolSession, turn: Any) -> Any:
-        """The next step after `turn`; None when there is none, or the person stopped it."""
-        session.on_change = self._show_steps
-        self._following = asyncio.ensure_future(
-            session.follow(turn, route=self._tool_route, settings=self.chat_settings)
-        )
-        try:
-            return await self._following
-        except asyncio.CancelledError:
-            self._show_steps(stopped(turn.outcome.tool_calls, session.steps))
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():  # this whole stream was cancelled, not Stop
-                raise
-            return None
-        except Exception as e:
-            log.exception("the tool step failed")
-            self.problem.emit(f"The tool step could not go on: {describe(e)}")
-            return None
-        finally:
-            self._following = None
-            session.on_change = None
 
     def _show_steps(self, steps: tuple[ToolStepView, ...]) -> None:
         """The calls of the last answer (the one that asked for them), as they go."""

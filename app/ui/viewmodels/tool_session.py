@@ -11,12 +11,14 @@ Must not: touch widgets, run a call without the loop's consent, or decide what i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from app.core.errors import describe
 from app.core.tool_loop import DEFAULT_MAX_STEPS, Consent, ToolLoop, ToolStep
-from app.core.tool_steps import ToolStepView, asking, from_step, upsert
+from app.core.tool_steps import ToolStepView, asking, from_step, stopped, upsert
 
 if TYPE_CHECKING:
     from app.core.chat_settings import ChatSettings
@@ -57,6 +59,7 @@ class ToolSession:
         )
         self.steps: tuple[ToolStepView, ...] = ()  # the calls of the answer being followed
         self.on_change: Callable[[tuple[ToolStepView, ...]], None] | None = None
+        self._following: asyncio.Future[Any] | None = None  # the loop's step under way
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -66,10 +69,41 @@ class ToolSession:
     async def offer(self) -> tuple[ToolSpec, ...]:
         return await self.loop.offer()
 
-    async def follow(self, turn: Any, *, route: Route | None, settings: ChatSettings | None) -> Any:
-        """The next step after `turn` (None: it asked for nothing, or the limit); cancel it to stop."""
-        self.steps = ()
-        return await self.loop.follow(turn, route=route, settings=settings)
+    async def next_step(
+        self,
+        turn: Any,
+        *,
+        route: Route | None,
+        settings: ChatSettings | None,
+        show: Callable[[tuple[ToolStepView, ...]], None],
+        say: Callable[[str], None],
+    ) -> Any:
+        """Run the calls `turn` asked for (each shown through `show` as it goes) and start the next
+        step; None when there is none (the limit), when it failed (said through `say`), or when the
+        person stopped it (`stop`: the calls not finished are shown stopped)."""
+        self.steps, self.on_change = (), show
+        self._following = asyncio.ensure_future(self.loop.follow(turn, route=route, settings=settings))
+        try:
+            return await self._following
+        except asyncio.CancelledError:
+            show(stopped(turn.outcome.tool_calls, self.steps))
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # the whole stream was cancelled (quitting), not Stop
+                raise
+            return None
+        except Exception as e:
+            log.exception("the tool step failed")
+            say(f"The tool step could not go on: {describe(e)}")
+            return None
+        finally:
+            self._following, self.on_change = None, None
+
+    def stop(self) -> bool:
+        """Stop the step under way (the tool, its server's process, the question); False when none is."""
+        if self._following is None:
+            return False
+        self._following.cancel()
+        return True
 
     def show(self, steps: tuple[ToolStepView, ...]) -> None:
         self.steps = steps
