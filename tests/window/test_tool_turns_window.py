@@ -54,11 +54,13 @@ class OneRoute:
 
 
 class App:
-    def __init__(self, qtbot: Any, data_dir: Path, answer: Callable[[Request], Script]) -> None:
+    def __init__(
+        self, qtbot: Any, data_dir: Path, answer: Callable[[Request], Script], servers: dict[str, Any] | None = None
+    ) -> None:
         self.server = ScriptedServer(answer).__enter__()
         data_dir.mkdir(parents=True, exist_ok=True)
         mcp = data_dir / "mcp.json"
-        mcp.write_text(json.dumps({"mcpServers": {"test": stdio_entry()}}), encoding="utf-8")
+        mcp.write_text(json.dumps({"mcpServers": servers or {"test": stdio_entry()}}), encoding="utf-8")
         self.store = Store.open(db_path(data_dir))
         self.engine = AsyncEngine()
         spec = RemoteSpec("box", "openai", self.server.base_url + "/v1", "m", max_retries=0)
@@ -110,8 +112,8 @@ def _questions() -> list[ToolConsentDialog]:
 def app_with(qtbot, loop, data_dir: Path) -> Iterator[Callable[[Callable[[Request], Script]], App]]:  # type: ignore[no-untyped-def]
     made: list[App] = []
 
-    def make(answer: Callable[[Request], Script]) -> App:
-        made.append(App(qtbot, data_dir, answer))
+    def make(answer: Callable[[Request], Script], servers: dict[str, Any] | None = None) -> App:
+        made.append(App(qtbot, data_dir, answer, servers))
         return made[-1]
 
     yield make
@@ -230,3 +232,17 @@ def test_stop_while_the_question_is_open_closes_it_and_runs_nothing(qtbot, app_w
     assert [r.role for r in rows] == ["user", "assistant", "tool"]
     assert rows[2].tool_run is not None and rows[2].tool_run.status == "cancelled"
     assert len(app.server.requests) == 1
+
+
+def test_an_unreachable_server_is_said_once_and_the_answer_goes_on_with_the_other_tools(qtbot, app_with) -> None:  # type: ignore[no-untyped-def]
+    app = app_with(model("current_time"), {"broken": {"command": "/nonexistent/mcp-server"}})
+    app.choose("broken/*")
+    app.choose("hearth/current_time")
+    app.send("What time is it?")
+    qtbot.mouseClick(app.asked().once_button, Qt.MouseButton.LeftButton)
+    app.idle()
+    assert "could not be reached (broken: " in app.window.status.notice_label.text()
+    assert [t["function"]["name"] for t in app.server.requests[0].json["tools"]] == ["current_time"]
+    (line, _, _), *_ = app.window.transcript.tool_sections()
+    assert " hearth/current_time · " in line and line.endswith(" ms · ok ▸")
+    assert app.window.vm.current.messages[-1].text.startswith("Read: ")
