@@ -79,17 +79,26 @@ class ToolSections:
         self._show_blocks(section, False, dirty=False)
         return section
 
-    def show_live(self, steps: tuple[ToolStepView, ...]) -> None:
-        """The last answer's calls as they are now: new ones added at the end of the document,
-        changed ones redrawn in place."""
+    def show_live(self, steps: tuple[ToolStepView, ...], after: int) -> None:
+        """The last answer's calls (its role name at `after`) as they are now: new ones added at the
+        end of the document, changed ones redrawn in place (also ones drawn by a redraw of the
+        whole transcript meanwhile, e.g. a theme switch)."""
         for step in steps:
-            section = self._live.get(step.call_id)
+            section = self._live.get(step.call_id) or self._drawn_after(step.call_id, after)
+            if section is not None:
+                self._live[step.call_id] = section
             if section is None:
                 c = QTextCursor(self._doc)
                 c.movePosition(QTextCursor.MoveOperation.End)
                 self._live[step.call_id] = self.add(c, step)
             elif section.step != step:
                 self._redraw(section, step)
+
+    def _drawn_after(self, call_id: str, after: int) -> ToolSection | None:
+        for s in reversed(self._sections):
+            if s.step.call_id == call_id and s.header.document() is self._doc and s.header.position() > after:
+                return s
+        return None
 
     def _redraw(self, section: ToolSection, step: ToolStepView) -> None:
         section.step = step

@@ -318,7 +318,7 @@ class TranscriptView(QTextEdit):
             return
         at_end = self._at_end()
         self._views[-1] = m
-        self.tools.show_live(m.tool_steps)
+        self.tools.show_live(m.tool_steps, self._heads[-1].position() if self._heads else 0)
         self._follow(at_end)
 
     def tool_sections(self) -> list[tuple[str, str, bool]]:
