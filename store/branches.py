@@ -21,7 +21,7 @@ from store.conversations import TITLE_MAX
 from store.errors import StoreError
 from store.limits import check_message
 from store.reads import history_in
-from store.rows import ConversationChange, TurnIds, TurnStart
+from store.rows import Answerer, ConversationChange, TurnIds, TurnStart
 from store.summaries import summary_in
 
 __all__ = ["Fork", "begin_edit", "begin_regenerate", "delete_message", "fork", "fork_title", "switch_branch"]
@@ -38,7 +38,9 @@ class Fork:
     copied: int  # messages copied
 
 
-def begin_edit(session: Session, message_id: int, text: str, model: str, *, now: float, owner: str | None) -> TurnStart:
+def begin_edit(
+    session: Session, message_id: int, text: str, model: str | Answerer, *, now: float, owner: str | None
+) -> TurnStart:
     """Send `text` in place of the user message `message_id`: a sibling with a new answer."""
     check_message(text)
     conn = session.connection()
@@ -61,7 +63,9 @@ def begin_edit(session: Session, message_id: int, text: str, model: str, *, now:
     return _turn(session, TurnIds(conversation_id, user, assistant, generation))
 
 
-def begin_regenerate(session: Session, message_id: int, model: str, *, now: float, owner: str | None) -> TurnStart:
+def begin_regenerate(
+    session: Session, message_id: int, model: str | Answerer, *, now: float, owner: str | None
+) -> TurnStart:
     """A new answer beside the answer `message_id` (same question), made the branch shown."""
     conversation_id, parent_id, role = _message(session, message_id)
     if role != "assistant" or parent_id is None:
@@ -122,11 +126,11 @@ def fork(session: Session, message_id: int, *, now: float) -> Fork:
             "INSERT INTO generation (message_id, model, state, cancel_reason, error_code, error_message, "
             "prompt_tokens, cached_tokens, completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, "
             "finalization_lag_ms, created_at, finished_at, checkpointed_at, stop_reason, threads, retrieval_ms, "
-            "retrieval_note) "
+            "retrieval_note, route, route_reason) "
             "SELECT ?, model, state, cancel_reason, error_code, error_message, prompt_tokens, cached_tokens, "
             "completion_tokens, command_latency_ms, ttft_ms, tokens_per_s, total_ms, finalization_lag_ms, "
-            "created_at, finished_at, checkpointed_at, stop_reason, threads, retrieval_ms, retrieval_note "
-            "FROM generation WHERE message_id = ? ORDER BY id DESC LIMIT 1",
+            "created_at, finished_at, checkpointed_at, stop_reason, threads, retrieval_ms, retrieval_note, route, "
+            "route_reason FROM generation WHERE message_id = ? ORDER BY id DESC LIMIT 1",
             (parent, old_id),
         )
         # An answer's sources go with it: a fork of a cited answer still names what it cited.

@@ -17,7 +17,7 @@ from engine.states import GenerationState
 from store import tree, writes
 from store.errors import StoreError
 from store.reads import history_in
-from store.rows import ConversationChange, TurnIds
+from store.rows import Answerer, ConversationChange, TurnIds
 from store.summaries import summary_in
 
 __all__ = ["CONTINUABLE", "Continuation", "begin_continue"]
@@ -35,7 +35,7 @@ class Continuation:
 
 
 def begin_continue(
-    session: Session, message_id: int, model: str, *, now: float, owner: str | None = None
+    session: Session, message_id: int, model: str | Answerer, *, now: float, owner: str | None = None
 ) -> Continuation:
     conn = session.connection()
     row = conn.exec_driver_sql(
@@ -63,13 +63,9 @@ def begin_continue(
             "not_continuable",
             f"Message {message_id} is not the last one of its branch; only the last answer can be continued.",
         )
-    generation_id = conn.exec_driver_sql(
-        "INSERT INTO generation (message_id, model, state, created_at, owner) VALUES (?, ?, ?, ?, ?)",
-        (message_id, model, GenerationState.QUEUED.value, now, owner),
-    ).lastrowid
+    generation_id = writes.insert_generation(conn, message_id, model, now=now, owner=owner)
     conn.exec_driver_sql("UPDATE conversation SET updated_at = ? WHERE id = ?", (now, conversation_id))
-    assert generation_id is not None
-    ids = TurnIds(conversation_id, parent_id, message_id, int(generation_id))
+    ids = TurnIds(conversation_id, parent_id, message_id, generation_id)
     return Continuation(
         ids,
         history_in(session, conversation_id, before_message_id=message_id),

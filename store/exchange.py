@@ -70,6 +70,8 @@ class ExchangeGeneration:
     stop_reason: str | None = None
     metrics: dict[str, float | int] = field(default_factory=dict)  # only the ones measured (_METRICS)
     retrieval_note: str | None = None  # what the answer said about its retrieval (store.sources)
+    route: str | None = None  # the route that answered ("local" or a provider's name); None: not recorded
+    route_reason: str | None = None  # why that route was chosen (app.core.policies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,7 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
     rows = conn.exec_driver_sql(
         "SELECT m.id, m.parent_id, m.role, m.content, m.reasoning, m.created_at, m.updated_at, g.model, g.state, "
         "g.created_at, g.finished_at, g.cancel_reason, g.error_code, g.error_message, g.stop_reason, g.retrieval_note, "
-        "m.tool_calls, m.tool_call_id, m.tool_meta, "
+        "m.tool_calls, m.tool_call_id, m.tool_meta, g.route, g.route_reason, "
         + ", ".join(f"g.{name}" for name in _METRICS)
         + " FROM message m LEFT JOIN generation g ON g.id = "
         "(SELECT max(id) FROM generation WHERE message_id = m.id) WHERE m.conversation_id = ? ORDER BY m.id",
@@ -131,7 +133,7 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
     for r in rows:
         generation = None
         if r[7] is not None:
-            metrics = {name: value for name, value in zip(_METRICS, r[19:], strict=True) if value is not None}
+            metrics = {name: value for name, value in zip(_METRICS, r[21:], strict=True) if value is not None}
             generation = ExchangeGeneration(
                 model=r[7],
                 state=r[8],
@@ -142,6 +144,8 @@ def snapshot(conn: Connection, conversation_id: int) -> ExchangeConversation:
                 error_message=r[13],
                 stop_reason=r[14],
                 retrieval_note=r[15],
+                route=r[19],
+                route_reason=r[20],
                 metrics=metrics,
             )
         messages.append(
@@ -238,9 +242,9 @@ def import_conversation(
             names = [name for name in _METRICS if name in g.metrics]
             conn.exec_driver_sql(
                 "INSERT INTO generation (message_id, model, state, created_at, finished_at, cancel_reason, error_code, "
-                "error_message, stop_reason, retrieval_note"
+                "error_message, stop_reason, retrieval_note, route, route_reason"
                 + "".join(f", {n}" for n in names)
-                + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
                 + ", ?" * len(names)
                 + ")",
                 (
@@ -254,6 +258,8 @@ def import_conversation(
                     g.error_message,
                     g.stop_reason,
                     g.retrieval_note,
+                    g.route,
+                    g.route_reason,
                     *(g.metrics[n] for n in names),
                 ),
             )

@@ -356,6 +356,15 @@ def _generation_model_created(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX ix_generation_model_created ON generation (model, created_at)")
 
 
+def _generation_route(conn: sqlite3.Connection) -> None:
+    """The route that answered each generation ("local" or a provider's name; its model is `model`)
+    and why it was chosen ("fixed", "local-first: fell back because ...", "fast: ...", "deep"), for
+    the answer's footer, `hearth show`, export and statistics (app.core.policies). NULL on answers
+    written before: they read as their model label's route."""
+    conn.execute("ALTER TABLE generation ADD COLUMN route TEXT")
+    conn.execute("ALTER TABLE generation ADD COLUMN route_reason TEXT")
+
+
 # Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
@@ -374,6 +383,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0014_doc_folders", _doc_folders),
     Migration("0015_tool_messages", _tool_messages),
     Migration("0016_generation_model_created", _generation_model_created),
+    Migration("0017_generation_route", _generation_route),
 )
 
 

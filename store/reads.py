@@ -160,6 +160,8 @@ class Reads:
                 checkpointed_at=g.checkpointed_at,
                 retrieval_ms=g.retrieval_ms,
                 retrieval_note=g.retrieval_note,
+                route=g.route,
+                route_reason=g.route_reason,
             )
 
 
@@ -198,6 +200,8 @@ def _message_row(m: Message, g: Generation | None, siblings: tuple[int, ...] = (
         threads=g.threads if g else None,
         retrieval_ms=g.retrieval_ms if g else None,
         retrieval_note=g.retrieval_note if g else None,
+        route=g.route if g else None,
+        route_reason=g.route_reason if g else None,
         siblings=siblings,
         tool_calls=calls_from_json(m.tool_calls),
         tool_call_id=m.tool_call_id,

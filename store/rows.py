@@ -12,7 +12,31 @@ from engine.commands import ChatMessage, Summary, ToolCall
 from engine.states import GenerationState
 from store.tool_rows import ToolRun
 
-__all__ = ["ConversationChange", "ConversationRow", "GenerationRow", "ListKey", "MessageRow", "TurnIds", "TurnStart"]
+__all__ = [
+    "Answerer",
+    "ConversationChange",
+    "ConversationRow",
+    "GenerationRow",
+    "ListKey",
+    "MessageRow",
+    "TurnIds",
+    "TurnStart",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Answerer:
+    """Who answers a new generation, saved with its row: the model label, the route that answers
+    ("local" or a provider's name; None: not recorded, as before migration 0017) and why that route
+    was chosen (app.core.policies). A plain model label stands for `Answerer(label)`."""
+
+    model: str
+    route: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, model: str | Answerer) -> Answerer:
+        return model if isinstance(model, Answerer) else cls(model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +123,8 @@ class MessageRow:
     threads: int | None = None  # llama.cpp threads that decoded it (local models only)
     retrieval_ms: float | None = None  # retrieval before its prompt, ms (store.sources); None: none ran
     retrieval_note: str | None = None  # what the answer says about its retrieval ("the 500 ms budget ran out...")
+    route: str | None = None  # the route that answered ("local" or a provider's name); None: not recorded
+    route_reason: str | None = None  # why that route (app.core.policies): "fixed", "local-first: fell back ..."
     # On the branch shown: this message and its siblings (other edits or regenerations at this
     # point), oldest first; () where not read (the whole tree).
     siblings: tuple[int, ...] = ()
@@ -131,3 +157,5 @@ class GenerationRow:
     checkpointed_at: float | None
     retrieval_ms: float | None = None
     retrieval_note: str | None = None
+    route: str | None = None  # the route that answered and why (migration 0017); None: not recorded
+    route_reason: str | None = None

@@ -78,6 +78,8 @@ class Generation(SQLModel, table=True):
     threads: int | None = None  # llama.cpp threads that decoded it (local models only)
     retrieval_ms: float | None = None  # retrieval before the prompt (store.sources); None: none ran
     retrieval_note: str | None = None  # what the answer says about its retrieval (budget ran out, ...)
+    route: str | None = None  # the route that answered: "local" or a provider's name (app.core.policies)
+    route_reason: str | None = None  # why that route: "fixed", "local-first: fell back because ...", ...
 
 
 # The metrics a caller may pass to `Store.finalize`; finalization lag is measured by the store.

@@ -14,9 +14,9 @@ Definitions (so that a figure means one thing everywhere):
   `unfinished` and left out of the rate. `stream_completion_rate` = completed / finished.
 - A percentile is the nearest rank: p50 is the value at rank ceil(0.50 n) of the n values
   recorded (None where none is), p95 at ceil(0.95 n); so p50 of 1..100 is 50, p95 is 95.
-- The *route* of an answer is today its generation's model label (the local model's name, or
-  "provider: model"). `_ROUTE` is the one place that says so: when answers record their route,
-  it becomes that column, and the filters and grouping follow.
+- The *route* of an answer is its generation's `route` ("local" or a provider's name, migration
+  0017), or its model label for an answer written before routes were recorded. `_ROUTE` is the
+  one place that says so; the filters and grouping follow it.
 
 Speed: every query is per model, one range of `ix_generation_model_created` (migration 0016).
 Percentiles are `ORDER BY metric LIMIT 1 OFFSET rank` per model, route and metric: on 10,000
@@ -65,7 +65,9 @@ Bucket = Literal["hour", "day"]
 SlowBy = Literal["ttft_ms", "total_ms"]
 _BUCKET_S: dict[Bucket, int] = {"hour": 3600, "day": 86_400}
 _MODEL = "model"
-_ROUTE = "model"  # the route an answer took: its model label until answers record a route of their own
+# The route an answer took (migration 0017: "local" or a provider's name); an answer written before
+# routes were recorded counts under its model label.
+_ROUTE = "coalesce(generation.route, generation.model)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +242,7 @@ def _where(query: StatsQuery, model: str | None) -> tuple[str, dict[str, Any]]:
         terms.append("generation.created_at < :until")
         params["until"] = query.until
     if query.route is not None:
-        terms.append(f"generation.{_ROUTE} = :route")
+        terms.append(f"{_ROUTE} = :route")
         params["route"] = query.route
     return " AND ".join(terms), params
 

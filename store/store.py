@@ -41,7 +41,16 @@ from store.limits import check_message
 from store.migrations import MIGRATIONS, applied_migrations, migrate
 from store.owners import OwnerLock
 from store.reads import Reads, history_in
-from store.rows import ConversationChange, ConversationRow, GenerationRow, ListKey, MessageRow, TurnIds, TurnStart
+from store.rows import (
+    Answerer,
+    ConversationChange,
+    ConversationRow,
+    GenerationRow,
+    ListKey,
+    MessageRow,
+    TurnIds,
+    TurnStart,
+)
 from store.schema import Conversation
 from store.search import SearchHit
 from store.sources import Source, check_sources
@@ -200,7 +209,7 @@ class Store:
 
     # --- command path --------------------------------------------------------------------
 
-    async def create_turn(self, conversation_id: int | None, user_text: str, model: str) -> TurnIds:
+    async def create_turn(self, conversation_id: int | None, user_text: str, model: str | Answerer) -> TurnIds:
         """Save the user's message, a pending reply and a queued generation in one transaction.
 
         With `conversation_id=None` a conversation is created, titled from the text.
@@ -213,7 +222,7 @@ class Store:
 
         return await self._await_write(op)
 
-    async def begin_continue(self, message_id: int, model: str) -> Continuation:
+    async def begin_continue(self, message_id: int, model: str | Answerer) -> Continuation:
         """Start a new generation that continues an unfinished answer (see store.continuation).
 
         Raises StoreError(no_such_message | not_continuable) with a message for a person.
@@ -225,7 +234,7 @@ class Store:
         return await self._await_write(op)
 
     async def begin_turn(
-        self, conversation_id: int | None, user_text: str, model: str, *, after: int | None = None
+        self, conversation_id: int | None, user_text: str, model: str | Answerer, *, after: int | None = None
     ) -> TurnStart:
         """`create_turn`, plus the prompt history (up to the new reply) and the conversation's
         changed row, read in the same writer transaction: one thread round trip on the
@@ -247,7 +256,7 @@ class Store:
 
         return await self._await_write(op)
 
-    async def begin_tool_step(self, message_id: int, replies: Sequence[ToolReply], model: str) -> TurnStart:
+    async def begin_tool_step(self, message_id: int, replies: Sequence[ToolReply], model: str | Answerer) -> TurnStart:
         """The results of the answer `message_id`'s tool calls, saved as tool messages under it,
         and the next pending answer after them, in one transaction (store.tool_writes), with the
         prompt history up to it. StoreError(no_such_message) when that answer is gone."""
@@ -332,6 +341,14 @@ class Store:
             return landed[0]
 
         return self._fire_and_forget(op, key=("generation", generation_id))
+
+    def set_route(self, generation_id: int, who: Answerer) -> Future[None]:
+        """Queue the record that another route answers a queued generation instead (local-first's
+        fallback, decided after the local model refused it before any token); returns at once.
+        The writer keeps order: it lands before the answer's checkpoints and final save."""
+        return self._fire_and_forget(
+            functools.partial(writes.set_route, generation_id=generation_id, who=who), key=("route", generation_id)
+        )
 
     def set_sources(
         self,
@@ -475,7 +492,7 @@ class Store:
 
     # --- branches (store.branches) ----------------------------------------------------------
 
-    async def begin_edit(self, message_id: int, text: str, model: str) -> TurnStart:
+    async def begin_edit(self, message_id: int, text: str, model: str | Answerer) -> TurnStart:
         """Send `text` instead of the user message `message_id`, as a new branch with a pending
         answer; the old branch stays. StoreError(empty_message | not_editable | no_such_message)."""
         return await self._await_write(
@@ -489,7 +506,7 @@ class Store:
             )
         )
 
-    async def begin_regenerate(self, message_id: int, model: str) -> TurnStart:
+    async def begin_regenerate(self, message_id: int, model: str | Answerer) -> TurnStart:
         """A new pending answer beside the answer `message_id`, as a new branch; the old one
         stays. StoreError(not_regenerable | busy | no_such_message)."""
         return await self._await_write(

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from store import tree, writes
 from store.errors import StoreError
 from store.reads import history_in
-from store.rows import TurnIds, TurnStart
+from store.rows import Answerer, TurnIds, TurnStart
 from store.summaries import summary_in
 from store.tool_rows import ToolReply, calls_from_json, run_to_json
 
@@ -60,7 +60,7 @@ def begin_tool_step(
     session: Session,
     message_id: int,
     replies: Sequence[ToolReply],
-    model: str,
+    model: str | Answerer,
     *,
     now: float,
     owner: str | None,

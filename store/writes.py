@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from engine.states import GenerationState, check_transition
 from store import tree
 from store.errors import StoreError
-from store.rows import ConversationChange, ConversationRow, TurnIds
+from store.rows import Answerer, ConversationChange, ConversationRow, TurnIds
 from store.schema import METRIC_COLUMNS, Conversation, Generation, Message
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "finalize",
     "interrupt_unfinished",
     "record_finalization_lag",
+    "set_route",
     "title_from",
 ]
 
@@ -45,7 +46,7 @@ def create_turn(
     session: Session,
     conversation_id: int | None,
     user_text: str,
-    model: str,
+    model: str | Answerer,
     *,
     now: float,
     owner: str | None = None,
@@ -115,18 +116,41 @@ def insert_message(
 
 
 def add_answer(
-    conn: Connection, conversation_id: int, user_message_id: int, model: str, *, now: float, owner: str | None
+    conn: Connection,
+    conversation_id: int,
+    user_message_id: int,
+    model: str | Answerer,
+    *,
+    now: float,
+    owner: str | None,
 ) -> tuple[int, int]:
     """An empty answer to `user_message_id` (or after a tool's result) with a queued generation,
     made the end of the branch shown; returns (assistant message id, generation id)."""
     assistant = insert_message(conn, conversation_id, user_message_id, "assistant", "", now=now)
-    generation = _insert(
-        conn,
-        "INSERT INTO generation (message_id, model, state, created_at, owner) VALUES (?, ?, ?, ?, ?)",
-        (assistant, model, GenerationState.QUEUED.value, now, owner),
-    )
+    generation = insert_generation(conn, assistant, model, now=now, owner=owner)
     tree.set_leaf(conn, conversation_id, assistant)
     return assistant, generation
+
+
+def insert_generation(
+    conn: Connection, message_id: int, model: str | Answerer, *, now: float, owner: str | None
+) -> int:
+    """A queued generation writing into `message_id`, with who answers it (its model label, and the
+    route and why when the caller chose one: app.core.policies); returns its id."""
+    who = Answerer.of(model)
+    return _insert(
+        conn,
+        "INSERT INTO generation (message_id, model, route, route_reason, state, created_at, owner)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (message_id, who.model, who.route, who.reason, GenerationState.QUEUED.value, now, owner),
+    )
+
+
+def set_route(session: Session, generation_id: int, who: Answerer) -> None:
+    """Another route answers a queued generation instead (local-first's fallback, decided after the
+    local model refused it before any token: app.core.policies.FallbackStream)."""
+    generation = _generation(session, generation_id)
+    generation.model, generation.route, generation.route_reason = who.model, who.route, who.reason
 
 
 def conversation_change(session: Session, conversation_id: int, *, created: bool) -> ConversationChange:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
@@ -119,13 +120,22 @@ class _Printer:
 
 async def _route(args: argparse.Namespace, data_dir: Path, store: Any) -> Route:
     """Where the answer comes from: the local model, or `--provider NAME` with its key, filters and,
-    in a continued conversation, the provider's own conversation id (Dify keeps history by it)."""
+    in a continued conversation, the provider's own conversation id (Dify keeps history by it), or
+    the route `--policy` chooses among `--routes` (app.core.policies)."""
+    from app.core.policies import Planner, make_policy
     from app.core.providers import ProvidersFile
     from engine.wire import load_formats
 
-    if not args.provider:
+    policy = getattr(args, "policy", None)
+    if not args.provider and not policy:
         return LOCAL_ROUTE
     router = Router(ProvidersFile(data_dir, set(load_formats())))
+    if policy:
+        try:
+            chosen = make_policy(policy, args.routes or "", args.queue_limit)
+        except ValueError as e:
+            raise InputError("bad_input", f"--policy {policy} --routes: {e}") from None
+        return await Planner(router, store.stats.report).route(store, args.conversation, chosen)
     return await router.for_conversation(store, args.conversation, RouteChoice.of(args.provider))
 
 
@@ -216,6 +226,8 @@ async def _ask(
             if isinstance(followed, int):
                 return followed
             turn, show = followed
+        if route.remote is None and turn.answerer is not None and turn.answerer.route != "local":
+            route = route.fallback or route  # local-first fell back: a provider answered
         n_ctx = service.model_info.n_ctx if route.remote is None and service.model_info is not None else None
         # Which engine answered: this process's own, the one it hosts for others, or another's.
         engine_used = (
@@ -255,7 +267,7 @@ async def _start(
     (then `loaded`), offer the tools, save the rows, start the stream. An exit code (after saying
     why) when it cannot."""
     from app.core.errors import ProviderError
-    from engine.errors import EngineError
+    from engine.errors import EngineError, ModelLoadError
     from store import StoreError
 
     try:
@@ -263,19 +275,24 @@ async def _start(
         if host is not None and route.remote is None:  # the model is loaded in another Hearth: use it
             from app.core.engine_share import host_route
 
-            route = Route(host_route(*host), None, None)
+            route = dataclasses.replace(route, remote=host_route(*host), filters=None, provider=None)
         chat = await _chat_settings(args, data_dir, store, route)
         if route.remote is None:
             s = args.settings
-            info = await service.load(
-                str(model),
-                n_ctx=s.n_ctx,
-                n_threads=s.n_threads,
-                n_gpu_layers=s.n_gpu_layers,
-                flash_attn=s.flash_attn,
-                chat_template=args.chat_template,
-            )
-            if info.template_note:
+            try:
+                info = await service.load(
+                    str(model),
+                    n_ctx=s.n_ctx,
+                    n_threads=s.n_threads,
+                    n_gpu_layers=s.n_gpu_layers,
+                    flash_attn=s.flash_attn,
+                    chat_template=args.chat_template,
+                )
+            except ModelLoadError:
+                if route.fallback is None:
+                    raise
+                info = None  # local-first: the fallback answers, and the answer says why (ChatService)
+            if info is not None and info.template_note:
                 notes.append(info.template_note)
                 print(for_stream(sys.stderr)(f"hearth: note: {info.template_note}"), file=sys.stderr)
             if loaded is not None:
@@ -389,6 +406,10 @@ async def _keep_chat_settings(
     from app.cli.chat_options import given
 
     changes: dict[str, object] = dict(RouteChoice.of(args.provider).settings()) if args.provider else {}
+    if getattr(args, "policy", None):  # checked by _route already
+        from app.core.policies import make_policy
+
+        changes.update(make_policy(args.policy, args.routes or "", args.queue_limit).settings())
     if given(args) or (args.conversation is None and args.continue_id is None):
         changes.update(chat.to_settings())
     if tools is not None and (args.tools or args.allow_tools):  # the chat's tools from now on
@@ -460,7 +481,8 @@ async def _finish(
     if show.closed:  # the reader went away: the answer is saved (cancelled); nobody to tell
         return 141 if save_error is None else 1
     if args.json:
-        result = _json_result(turn, outcome, lag, label)
+        result = _json_result(turn, outcome, lag, turn.answerer.model if turn.answerer else label)
+        result["route"] = {"name": turn.answerer.route, "reason": turn.answerer.reason} if turn.answerer else None
         result["context"] = _context(turn, chat, n_ctx)
         result["saved"] = save_error is None
         result["notes"] = notes
@@ -483,6 +505,8 @@ async def _finish(
                 "out of the prompt (--overflow chooses how)]",
                 file=sys.stderr,
             )
+        if turn.answerer is not None and turn.answerer.reason not in (None, "fixed"):
+            print(for_stream(sys.stderr)(f"[route: {turn.answerer.route} · {turn.answerer.reason}]"), file=sys.stderr)
         summary = _summary(outcome, turn.ids.conversation_id, turn.ids.assistant_message_id)  # quotes errors
         print(for_stream(sys.stderr)(summary), file=sys.stderr)
     if save_error is not None:

@@ -172,6 +172,7 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
                                 "siblings": list(m.siblings),
                                 "retrieval_ms": m.retrieval_ms,
                                 "retrieval_note": m.retrieval_note,
+                                "route": {"name": m.route, "reason": m.route_reason} if m.route else None,
                                 "sources": [dataclasses.asdict(s) for s in sources.get(m.id, ())],
                                 **tool_fields(m),
                             }
@@ -196,7 +197,7 @@ async def _show(store: Store, conversation_id: int, *, as_json: bool) -> int:
             if len(m.siblings) > 1 and m.id in m.siblings
             else ""
         )
-        under = _sources_lines(sources.get(m.id, ()), m.retrieval_note)
+        under = _sources_lines(sources.get(m.id, ()), m.retrieval_note) + _route_line(m.route, m.route_reason)
         calls = call_lines(m.tool_calls, conversation_id, cut=cut)
         text = f"{m.content}\n" if m.content or not calls else ""
         print(shown(f"{'You' if m.role == 'user' else m.role.capitalize()}{state}{branch}:\n{text}{calls}{under}"))
@@ -215,6 +216,14 @@ def _sources_lines(sources: tuple[Source, ...], note: str | None) -> str:
     if note:
         lines.append(_one_line(f"Retrieval: {note}"))
     return "".join(line + "\n" for line in lines)
+
+
+def _route_line(route: str | None, reason: str | None) -> str:
+    """Under an answer: the route that answered it and why, when recorded and not the chat's own
+    fixed choice ("Route: box · local-first: fell back because ..."); "" otherwise."""
+    if route is None or reason in (None, "fixed"):
+        return ""
+    return _one_line(f"Route: {route} · {reason}") + "\n"
 
 
 def _one_line(text: str) -> str:

@@ -160,6 +160,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="answer with a remote provider (see `hearth providers`) instead of the local model",
     )
+    ask.add_argument(
+        "--policy",
+        choices=("local-first", "fast", "deep"),
+        help="choose the route of each answer (kept with the conversation): local-first (the local model, "
+        "or the first of --routes when it has no model, the prompt does not fit or the queue wait passes "
+        "--queue-limit), fast (the one of --routes with the best recent TTFT and tokens/s), deep (the first "
+        "of --routes)",
+    )
+    ask.add_argument(
+        "--routes",
+        metavar="A,B",
+        help="the routes a --policy chooses among: 'local', a provider's NAME or NAME:MODEL, comma-separated",
+    )
+    ask.add_argument(
+        "--queue-limit",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="local-first: how long an answer may wait behind others for the local model (default 20)",
+    )
     bench = sub.add_parser(
         "bench",
         parents=[common],

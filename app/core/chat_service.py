@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import secrets
 import time
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.core.chat_settings import ChatSettings
 from app.core.errors import InputError
+from app.core.fallback import FallbackStream
 from app.core.model_state import ModelState, check_model_transition
 from app.core.models.library import display_name
 from app.core.routes import Route
@@ -40,6 +42,7 @@ from engine.filters import FilterConfig
 from engine.states import GenerationState
 from store.continuation import Continuation
 from store.limits import too_long_message
+from store.rows import Answerer
 
 if TYPE_CHECKING:
     from app.core.documents.retrieval import Augmented
@@ -302,7 +305,7 @@ class ChatService:
 
     async def _start(
         self,
-        begin: Callable[[str], Awaitable[TurnStart | Continuation]],
+        begin: Callable[[Answerer], Awaitable[TurnStart | Continuation]],
         sampling: Sampling | None,
         route: Route | None,
         settings: ChatSettings | None,
@@ -314,13 +317,15 @@ class ChatService:
         tool_choice: ToolChoice = "auto",
     ) -> Turn:
         """Every turn's command path: timed from here (command latency), `text` checked, the local
-        model or the route's remote chosen, the rows saved by `begin(model label)` in one store
-        transaction, then launched. `fresh_seed`: a regeneration, which must differ."""
+        model or the route's remote chosen (local-first: its fallback when no local model can answer),
+        the rows saved by `begin(who answers: model label, route, why)` in one store transaction,
+        then launched. `fresh_seed`: a regeneration, which must differ."""
         started_at = time.perf_counter()
         if text is not None:
             _check_text(text)
+        route = self._local_or_fallback(route)
         remote = self._remote(route)
-        start = await begin(self.label(remote))
+        start = await begin(self._answerer(route, remote))
         if fresh_seed:
             sampling = dataclasses.replace(_sampling(sampling, settings), seed=secrets.randbits(31))
         continue_text = start.text if isinstance(start, Continuation) else ""
@@ -376,6 +381,26 @@ class ChatService:
             return max(1_000, int(self.model_info.n_ctx * 0.25 * 3))
         return 12_000
 
+    def _local_or_fallback(self, route: Route | None) -> Route | None:
+        """local-first's route (app.core.policies): the local model, or its fallback when this
+        computer has no model that can answer (none loaded, or it failed to load)."""
+        if route is None or route.remote is not None or route.fallback is None or self.attached is not None:
+            return route
+        if self._idle is ModelState.NONE:
+            why = "no local model is loaded"
+        elif self._idle is ModelState.ERROR:
+            error = " ".join((self.model_error or "").split())
+            why = f"the local model failed to load ({error[:200]})" if error else "the local model failed to load"
+        else:
+            return route
+        return dataclasses.replace(route.fallback, reason=f"local-first: fell back because {why}")
+
+    def _answerer(self, route: Route | None, remote: RemoteSpec | None) -> Answerer:
+        """Who answers, as the generation row records it: the model label, the route and why."""
+        if route is None:
+            return Answerer(self.label(remote), "local", "fixed")
+        return Answerer(self.label(remote), dataclasses.replace(route, remote=remote).name, route.reason)
+
     def _remote(self, route: Route | None) -> RemoteSpec | None:
         """The route's remote server, or None for this computer's model (which must be there;
         attached: the other process's engine that runs it)."""
@@ -416,27 +441,41 @@ class ChatService:
         chat = settings or ChatSettings()
         messages, positions = _chat_positions(history, chat.system_prompt)
         chosen = _sampling(sampling, chat)
-        stream = self.engine.generate(
-            Generate(
-                ids.generation_id,
-                messages,
-                chosen,
-                continue_text=continue_text,
-                remote=remote,
-                filters=filters or FilterConfig(),
-                cache_key=ids.conversation_id,
-                summary=summary,
-                tools=tools,
-                tool_choice=tool_choice if tools else "auto",
-            )
+        command = Generate(
+            ids.generation_id,
+            messages,
+            chosen,
+            continue_text=continue_text,
+            remote=remote,
+            filters=filters or FilterConfig(),
+            cache_key=ids.conversation_id,
+            summary=summary,
+            tools=tools,
+            tool_choice=tool_choice if tools else "auto",
         )
+        stream = self.engine.generate(command)
+        fallback = route.fallback if route is not None and (remote is None or remote.uds) else None
+        if fallback is not None and route is not None:  # local-first: the local model may still refuse it
+            stream = FallbackStream(
+                self.engine, stream, command, fallback, queue_limit_s=route.queue_limit_s, started_at=started_at
+            )
         turn = self._started(ids, changed, stream, started_at, prefix=continue_text)
         turn.positions = positions
+        turn.answerer = self._answerer(route, remote)
+        if isinstance(stream, FallbackStream) and fallback is not None:
+            stream.on_switch = functools.partial(self._fell_back, turn, fallback)
         if chosen.overflow == "summarize" and remote is None and self.model_info is not None:
             # Summarize before it is needed: once the turn fills half the context (_turn_ended).
             limit = chosen.context_limit if 0 < chosen.context_limit < self.model_info.n_ctx else self.model_info.n_ctx
             turn.summarize_at = limit // 2
         return turn
+
+    def _fell_back(self, turn: Turn, fallback: Route, why: str) -> None:
+        """local-first's fallback answers the turn instead (app.core.fallback): the answer's
+        generation records it (queued on the writer: it lands before the answer's saves)."""
+        turn.answerer = Answerer(self.label(fallback.remote), fallback.name, why)
+        saved = self.store.set_route(turn.ids.generation_id, turn.answerer)
+        saved.add_done_callback(_log_failure)
 
     async def measure(
         self,
@@ -568,7 +607,7 @@ class ChatService:
 
 def _log_failure(saved: concurrent.futures.Future[None]) -> None:
     if not saved.cancelled() and saved.exception() is not None:
-        log.error("an answer's sources could not be saved: %s", saved.exception())
+        log.error("an answer's sources or route could not be saved: %s", saved.exception())
 
 
 def _chat(history: Sequence[ChatMessage], system_prompt: str = "") -> tuple[ChatMessage, ...]:

@@ -65,6 +65,20 @@ class Route:
     remote: RemoteSpec | None  # None: the local model
     filters: FilterConfig | None  # None: the engine's defaults (reasoning split only)
     provider: str | None  # the provider's name, for the window
+    # Why this route answers, stored with the answer (app.core.policies): "fixed" for a chat's own choice.
+    reason: str = "fixed"
+    # local-first: the route that answers when the local model cannot (no model, the prompt does not
+    # fit, the queue wait passes `queue_limit_s`: app.core.chat_service and app.core.fallback).
+    fallback: Route | None = None
+    queue_limit_s: float = 20.0
+
+    @property
+    def name(self) -> str:
+        """The route as answers record it: "local" for this computer's model (also when another
+        Hearth process runs it), else the provider's name."""
+        if self.remote is None or self.remote.uds is not None:
+            return "local"
+        return self.provider or self.remote.name
 
 
 LOCAL_ROUTE = Route(None, None, None)

@@ -26,6 +26,7 @@ from engine.states import GenerationState
 if TYPE_CHECKING:
     from app.core.documents.retrieval import Augmented
     from store import ConversationChange, Store, TurnIds
+    from store.rows import Answerer
 
 __all__ = ["CHECKPOINT_INTERVAL_S", "Turn", "TurnOutcome"]
 
@@ -74,6 +75,7 @@ class Turn:
         self.started: Started | None = None  # the engine's Started event, once the prompt is read
         self.summarize_at = 0  # tokens (prompt and answer) from which a running summary is queued
         self.augmented: Augmented | None = None  # what retrieval added to the message (the chat uses documents)
+        self.answerer: Answerer | None = None  # who answers: model, route and why (app.core.policies)
         self.command_latency_ms = command_latency_ms
         self.outcome: TurnOutcome | None = None
         self.reasoning: list[str] = []

@@ -32,6 +32,7 @@ EXPECTED_COLUMNS = {
         "prompt_tokens", "cached_tokens", "completion_tokens", "command_latency_ms", "ttft_ms",
         "tokens_per_s", "total_ms", "finalization_lag_ms", "created_at", "finished_at",
         "checkpointed_at", "owner", "stop_reason", "threads", "retrieval_ms", "retrieval_note",
+        "route", "route_reason",  # the route that answered and why (0017_generation_route)
     ],
     # An answer's sources (0013_message_sources).
     "message_source": ["message_id", "ordinal", "path", "page", "heading", "start", "end", "score", "text",

@@ -6,7 +6,8 @@
      "messages": [{"id": 1, "parent_id": null, "role": "user", "content": ..., "reasoning": "",
                    "created_at": ..., "updated_at": ..., "generation": null | {"model", "state",
                    "stop_reason", "cancel_reason", "error_code", "error_message", "created_at",
-                   "finished_at", "retrieval_note", "metrics": {"ttft_ms": ..., "retrieval_ms": ...}},
+                   "finished_at", "retrieval_note", "metrics": {"ttft_ms": ..., "retrieval_ms": ...},
+                   "route": "local" | a provider's name, "route_reason": ...},
                    "sources": [{"ordinal": 1, "path", "page", "heading", "start", "end", "score",
                                 "text", "collection"}, ...]}, ...]}
 
@@ -61,6 +62,7 @@ FORMAT = "hearth.conversation"
 VERSION = 2  # the newest this Hearth reads and writes
 _BEFORE_TOOLS = 1  # what a conversation without tool steps is written as
 _TOOL_NAME_MAX = 200  # a tool's name as a file gives it in a run record: longer is cut
+_MAX_ROUTE_CHARS = 200  # a route's name as a file gives it: longer is cut
 _STATUSES: frozenset[str] = frozenset(get_args(ToolStatus))
 _METRICS = frozenset(
     {
@@ -325,6 +327,9 @@ def _generation(raw: object, where: str, created_at: float) -> ExchangeGeneratio
         stop_reason=text("stop_reason"),
         metrics={k: v for k, v in metrics.items() if k in _METRICS and _number(v)},
         retrieval_note=(text("retrieval_note") or "")[:MAX_NOTE_CHARS] or None,
+        # The route that answered and why (absent from files written before Hearth recorded them).
+        route=(text("route") or "")[:_MAX_ROUTE_CHARS] or None,
+        route_reason=(text("route_reason") or "")[:MAX_NOTE_CHARS] or None,
     )
 
 
@@ -418,4 +423,6 @@ def _generation_out(g: ExchangeGeneration | None) -> dict[str, object] | None:
         "finished_at": g.finished_at,
         "retrieval_note": g.retrieval_note,
         "metrics": {k: v for k, v in g.metrics.items() if _number(v)},
+        # Only where recorded, so an answer from before routes were recorded is written as it was.
+        **({"route": g.route, "route_reason": g.route_reason} if g.route is not None else {}),
     }
