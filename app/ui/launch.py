@@ -261,6 +261,7 @@ async def _serve(
             sharing=sharing,
             tools=ToolsViewModel(mcp_path(data_dir), store),  # mcp.json and each chat's tool choice
             max_tool_steps=lambda: settings_file.load().max_tool_steps,  # read at each message with tools
+            stats=store,  # View → Statistics…
         )
         # Before it shows: its first frame is the chat the person left, and nothing typed can be
         # moved by a switch a moment later.

@@ -35,6 +35,7 @@ from app.ui.viewmodels.main import MainViewModel
 from app.ui.viewmodels.models import ModelManagerViewModel
 from app.ui.viewmodels.presets import PresetsViewModel
 from app.ui.viewmodels.providers import ProvidersViewModel
+from app.ui.viewmodels.stats import StatsStore
 from app.ui.viewmodels.tools import ToolsViewModel
 from app.ui.widgets import (
     Composer,
@@ -64,6 +65,7 @@ from app.ui.windows.model_windows import ModelWindows
 from app.ui.windows.search_opener import SearchOpener
 from app.ui.windows.serve_control import ServeControl
 from app.ui.windows.share_control import ShareControl
+from app.ui.windows.stats_opener import StatsOpener
 from app.ui.windows.text_zoom import TextZoom
 from app.ui.windows.turn_control import TurnControl
 from app.ui.windows.window_actions import WindowActions, bind
@@ -93,6 +95,7 @@ class MainWindow(QMainWindow):
         sharing: ShareControl | None = None,
         tools: ToolsViewModel | None = None,
         max_tool_steps: Callable[[], int] | None = None,
+        stats: StatsStore | None = None,
     ) -> None:
         super().__init__(parent)
         self.vm = vm
@@ -101,6 +104,7 @@ class MainWindow(QMainWindow):
         self.models_vm = models  # None: no model library (tests of the chat alone)
         self.providers_vm = providers  # None: this computer's model only (no remote mode)
         self.documents_vm = documents  # None: no documents (tests of the chat alone)
+        self._stats_store = stats  # None: no Statistics window (tests of the chat alone)
         self._shown: ConversationViewModel | None = None
         self._save_problem = False
         self._route_problem = False  # the banner says the conversation's provider is gone
@@ -244,6 +248,9 @@ class MainWindow(QMainWindow):
         )  # Settings, Keyboard shortcuts, About
         actions = WindowActions(self)
         actions.add("search", "Search…", self.search.open_search)
+        self.stats = StatsOpener(
+            self, self.vm, self._stats_store, self.transcript, self.ops, show_problem=self.show_problem
+        )
         actions.add(
             "focus_composer",
             "Focus the message box",
@@ -264,7 +271,9 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.dialogs.show_about)
         bar = self.menuBar()
         actions.menu(
-            bar, "&View", ["zoom_in", "zoom_out", "zoom_reset", None, "search", "chat_settings", None, "settings"]
+            bar,
+            "&View",
+            ["zoom_in", "zoom_out", "zoom_reset", None, "search", self.stats.action, "chat_settings", None, "settings"],
         )
         actions.menu(bar, "&Help", ["shortcuts_help", about])
 

@@ -1,0 +1,226 @@
+"""The Statistics window (View → Statistics…) on a real store with hand-made answers (written
+through the store's own writes, as tests/store/test_stats.py does): the table's figures, the time
+window and model filters, the plots' lines, the slowest answers opening their conversation at
+that answer (Enter, double-click), and an empty store said plainly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from ui_fakes import FakeChatService
+
+from app.ui.viewmodels.main import MainViewModel
+from app.ui.windows.main_window import MainWindow
+from app.ui.windows.stats_window import StatsDialog
+from engine.states import GenerationState
+from store import Store
+
+DAY = 86_400.0
+SHOTS = os.environ.get("HEARTH_SHOTS")  # a folder: the screenshots test saves its picture there
+
+
+def answer(
+    store: Store,
+    model: str,
+    question: str,
+    state: GenerationState = GenerationState.COMPLETED,
+    *,
+    ttft_ms: float | None = None,
+    tokens_per_s: float | None = 50.0,
+    cancel_reason: str | None = None,
+    error_code: str | None = None,
+    days_ago: float = 0.0,
+) -> tuple[int, int]:
+    """One answer through the real writes, `days_ago` old; (conversation id, answer's message id)."""
+    start = asyncio.run(store.begin_turn(None, question, model))
+    ids = start.ids
+    store.finalize(
+        ids.generation_id,
+        text="With a lamp and a lens.",
+        state=state,
+        cancel_reason=cancel_reason,
+        error_code=error_code,
+        error_message="it broke" if error_code else None,
+        metrics={
+            "ttft_ms": ttft_ms,
+            "total_ms": None if ttft_ms is None else ttft_ms + 1000,
+            "command_latency_ms": 2.0,
+            "tokens_per_s": tokens_per_s,
+        },
+        final_token_at=time.perf_counter(),
+    ).result(timeout=5)
+    if days_ago:
+        with sqlite3.connect(store.db_path) as conn:
+            conn.execute(
+                "UPDATE generation SET created_at = created_at - ? WHERE id = ?", (days_ago * DAY, ids.generation_id)
+            )
+    return ids.conversation_id, ids.assistant_message_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "hearth.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def seeded(store: Store) -> dict[str, tuple[int, int]]:
+    """'small': 5 completed (TTFT 100..500 ms, over the last 5 days), one stopped by the person, one
+    failed (unreachable); 'lan: big': 2 completed, one of them 10 days old (TTFT 9,000 ms)."""
+    s = GenerationState
+    ids = {}
+    for i, ttft in enumerate((100, 200, 300, 400, 500)):
+        ids[f"small{ttft}"] = answer(
+            store, "small", f"Question {ttft}: how do lighthouses work?", ttft_ms=ttft, days_ago=i + 0.5
+        )
+    answer(store, "small", "Never mind", s.CANCELLED, cancel_reason="user", tokens_per_s=None)
+    answer(store, "small", "Are you there?", s.FAILED, error_code="unreachable", tokens_per_s=None)
+    ids["big"] = answer(store, "lan: big", "Explain tides in detail please", ttft_ms=2500, tokens_per_s=12.0)
+    ids["old"] = answer(store, "lan: big", "An old question", ttft_ms=9000, tokens_per_s=10.0, days_ago=10)
+    return ids
+
+
+def make_window(qtbot, store: Store) -> MainWindow:
+    w = MainWindow(MainViewModel(FakeChatService(), store), stats=store)
+    w.resize(1040, 720)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def open_stats(qtbot, w: MainWindow) -> StatsDialog:
+    w.stats.action.trigger()
+    dialog = w.stats.dialog
+    assert dialog is not None
+    qtbot.waitUntil(dialog.isVisible)
+    settle(qtbot, dialog)
+    return dialog
+
+
+def settle(qtbot, dialog: StatsDialog) -> None:
+    qtbot.waitUntil(lambda: not dialog.vm.loading and (dialog.vm.view is not None or dialog.vm.status), timeout=5000)
+
+
+def cells(dialog: StatsDialog) -> list[list[str]]:
+    t = dialog.table
+    return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
+
+
+def choose(qtbot, dialog: StatsDialog, combo_name: str, text: str) -> None:
+    combo = getattr(dialog, combo_name)
+    index = combo.findText(text)
+    assert index >= 0, [combo.itemText(i) for i in range(combo.count())]
+    combo.setCurrentIndex(index)
+    settle(qtbot, dialog)
+
+
+def test_the_table_shows_each_model_s_figures(qtbot, seeded, loop, store: Store) -> None:
+    dialog = open_stats(qtbot, make_window(qtbot, store))
+
+    assert dialog.window_choice.currentText() == "Last 7 days"
+    rows = cells(dialog)
+    assert [r[0] for r in rows] == ["small", "lan: big"]  # most answers first; the 10-day-old one is out
+    small, big = rows
+    assert small[1:4] == ["7", "71.4%", "1 stopped by you, 1 failed (unreachable 1)"]  # 5 of 7 completed
+    assert small[4] == "300 / 500 ms"  # TTFT p50 / p95 (nearest rank of 100..500)
+    assert small[5] == "50.0 / 50.0"  # tokens/s
+    assert small[6] == "2.0 / 2.0 ms"  # command latency
+    assert big[1:5] == ["1", "100.0%", "—", "2,500 / 2,500 ms"]
+    assert dialog.message.isHidden() and dialog.figures.isVisible()
+    # The plots: TTFT p50 and p95 per model, tokens/s per model, each a point per day with answers.
+    assert len(dialog.plots.ttft.getPlotItem().listDataItems()) == 4
+    speed = dialog.plots.speed.getPlotItem().listDataItems()
+    assert [len(item.getData()[0]) for item in speed] == [5, 1]  # 'small' answered on 5 days, 'big' on one
+    assert dialog.state.text().startswith("read in ")
+
+
+def test_the_window_and_model_filters(qtbot, seeded, loop, store: Store) -> None:
+    dialog = open_stats(qtbot, make_window(qtbot, store))
+
+    choose(qtbot, dialog, "window_choice", "Last 30 days")
+    assert [r[:2] for r in cells(dialog)] == [["small", "7"], ["lan: big", "2"]]
+    assert cells(dialog)[1][4] == "2,500 / 9,000 ms"
+    choose(qtbot, dialog, "window_choice", "Last 24 hours")
+    assert [r[:2] for r in cells(dialog)] == [["small", "3"], ["lan: big", "1"]]  # 0.5 days old and the two failed
+
+    choose(qtbot, dialog, "window_choice", "All time")
+    route = dialog.route_choice
+    assert [route.itemText(i) for i in range(route.count())] == ["All models", "lan: big", "small"]
+    choose(qtbot, dialog, "route_choice", "lan: big")
+    assert [r[:2] for r in cells(dialog)] == [["lan: big", "2"]]
+    assert [r.cells[1] for r in dialog.vm.view.slowest] == ["lan: big", "lan: big"]
+    assert route.count() == 3  # the filter still offers every model while one is chosen
+    choose(qtbot, dialog, "route_choice", "All models")
+    assert len(cells(dialog)) == 2
+
+
+def test_the_slowest_answers_open_their_conversation_at_that_answer(qtbot, seeded, loop, store: Store) -> None:
+    w = make_window(qtbot, store)
+    dialog = open_stats(qtbot, w)
+    slow = dialog.slowest
+    first = [slow.item(0, c).text() for c in range(slow.columnCount())]
+    assert first[1:] == ["lan: big", "2,500 ms", "3,500 ms", "Explain tides in detail please"]
+    assert [slow.item(r, 2).text() for r in range(slow.rowCount())] == [
+        "2,500 ms",
+        "500 ms",
+        "400 ms",
+        "300 ms",
+        "200 ms",
+        "100 ms",
+    ]  # by TTFT, slowest first; the two without a TTFT are not listed
+
+    cid, mid = seeded["big"]
+    slow.setFocus()
+    slow.setCurrentCell(0, 0)
+    qtbot.keyClick(slow, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.vm.current.conversation_id == cid, timeout=5000)
+    qtbot.waitUntil(lambda: any(m.message_id == mid for m in w.vm.current.messages))
+
+    cid, mid = seeded["small300"]
+    rect = slow.visualItemRect(slow.item(3, 4))
+    qtbot.mouseClick(slow.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # as a real double-click starts
+    qtbot.mouseDClick(slow.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: w.vm.current.conversation_id == cid, timeout=5000)
+
+
+def test_an_empty_store_says_so(qtbot, loop, store: Store) -> None:
+    dialog = open_stats(qtbot, make_window(qtbot, store))
+
+    assert dialog.message.isVisible() and not dialog.figures.isVisible()
+    assert dialog.message.text().startswith("No answers in the last 7 days.")
+    choose(qtbot, dialog, "window_choice", "All time")
+    assert dialog.message.text().startswith("No answers yet.")
+    assert dialog.route_choice.count() == 1  # "All models" only
+
+
+def test_a_newer_choice_wins_over_an_older_slower_answer(qtbot, seeded, loop, store: Store) -> None:
+    dialog = open_stats(qtbot, make_window(qtbot, store))
+    vm = dialog.vm
+    first = vm.choose_window("all")
+    second = vm.choose_window("24h")
+    qtbot.waitUntil(lambda: first.done() and second.done(), timeout=5000)
+    assert vm.view is not None and vm.view.window == "24h"
+    # Answered in either order, the 24 hours stay: the older answer is dropped.
+    third = vm.choose_window("30d")
+    fourth = vm.choose_window("24h")
+    qtbot.waitUntil(lambda: third.done() and fourth.done(), timeout=5000)
+    assert vm.view.window == "24h" and [r[1] for r in cells(dialog)] == ["3", "1"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHOTS, reason="HEARTH_SHOTS names a folder for the screenshots")
+def test_screenshot(qtbot, seeded, loop, store: Store) -> None:
+    folder = Path(str(SHOTS))
+    folder.mkdir(parents=True, exist_ok=True)
+    dialog = open_stats(qtbot, make_window(qtbot, store))
+    choose(qtbot, dialog, "window_choice", "Last 30 days")
+    qtbot.wait(200)
+    dialog.grab().save(str(folder / "statistics.png"))
