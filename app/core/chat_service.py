@@ -389,7 +389,7 @@ class ChatService:
         if self._idle is ModelState.NONE:
             why = "no local model is loaded"
         elif self._idle is ModelState.ERROR:
-            error = " ".join((self.model_error or "").split())
+            error = " ".join((self.model_error or "").split()).split(". ")[0].rstrip(".")  # its first sentence
             why = f"the local model failed to load ({error[:200]})" if error else "the local model failed to load"
         else:
             return route

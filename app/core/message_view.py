@@ -61,6 +61,8 @@ class MessageView:
     retrieval_note: str | None = None  # what retrieval said of itself ("the 500 ms budget ran out ...")
     # The tool calls this answer asked for, each with how it went (app.core.tool_steps), folded under it.
     tool_steps: tuple[ToolStepView, ...] = ()
+    route: str | None = None  # the route that answered ("local" or a provider's name; app.core.policies)
+    route_reason: str | None = None  # why: "fixed" (the chat's own choice: not shown), "local-first: ..."
 
     @property
     def branch(self) -> tuple[int, int] | None:
@@ -119,6 +121,8 @@ class MessageView:
             if self.cut_off:
                 limit = f"the {self.completion_tokens}-token limit" if self.completion_tokens else "the token limit"
                 parts.append(f"stopped at {limit}: Continue goes on")
+            if self.route and self.route_reason and self.route_reason != "fixed":  # a policy chose it: say which, why
+                parts.append(f"{self.route} ({self.route_reason})")
             return " · ".join(parts) or "done"
         if self.state is GenerationState.CANCELLED:
             return "stopped (took too long)" if self.cancel_reason == "timeout" else "stopped"
@@ -149,6 +153,8 @@ def from_row(row: MessageRow) -> MessageView:
         error_code=row.error_code,
         retrieval_ms=row.retrieval_ms,
         retrieval_note=row.retrieval_note,
+        route=row.route,
+        route_reason=row.route_reason,
     )
 
 
@@ -205,6 +211,8 @@ def _from_outcome(text: str, outcome: TurnOutcome | None, last: StreamEvent | No
             stop_reason=outcome.stop_reason,
             threads=_int(m.get("threads")),
             error_code=outcome.error_code,
+            route=outcome.answerer.route if outcome.answerer else None,
+            route_reason=outcome.answerer.reason if outcome.answerer else None,
         )
     if isinstance(last, Final | Cancelled):
         s = last.stats

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -48,6 +49,7 @@ class TurnOutcome:
     reasoning: str = ""  # the model's <think> part, kept apart from the answer
     stop_reason: str | None = None  # a completed answer's: eog, stop, length (cut off: can be continued), tool_calls
     tool_calls: tuple[ToolCall, ...] = ()  # the calls it asked for (stop_reason "tool_calls"; app.core.tool_loop)
+    answerer: Answerer | None = None  # who answered: model, route and why (app.core.policies)
 
 
 class Turn:
@@ -212,7 +214,7 @@ class Turn:
             outcome = TurnOutcome(GenerationState.CANCELLED, text, event.reason, None, None, metrics, reasoning)
         else:
             outcome = TurnOutcome(GenerationState.FAILED, text, None, event.code, event.message, metrics, reasoning)
-        self.outcome = outcome
+        self.outcome = outcome = dataclasses.replace(outcome, answerer=self.answerer)
         self._on_end(self)
         future = self._store.finalize(
             self.ids.generation_id,

@@ -22,6 +22,7 @@ from stream_samples import openai_stream
 
 from app.core.chat_service import ChatService
 from app.core.exchange.hearth_json import from_json, to_json
+from app.core.message_view import from_outcome, from_row
 from app.core.policies import Planner, Policy, choice_from_settings, choice_settings, make_policy
 from app.core.providers import ProviderConfig, ProvidersFile
 from app.core.routes import LOCAL, RouteChoice, Router
@@ -92,6 +93,7 @@ def test_a_policy_is_kept_in_the_chat_settings_and_a_damaged_one_reads_as_the_lo
 def test_local_first_with_no_local_model_answers_from_its_fallback_and_says_why(data_dir: Path) -> None:
     with ScriptedServer([_served("From the box.")]) as box:
         router = _providers(data_dir, box=box)
+        footers: list[str] = []
 
         async def body(store: Store, service: ChatService) -> tuple[str, object, object]:
             route = await Planner(router, store.stats.report).route(store, None, make_policy("local-first", "box"))
@@ -99,6 +101,8 @@ def test_local_first_with_no_local_model_answers_from_its_fallback_and_says_why(
             text = _text(await _answer(turn))
             row = (await store.messages(turn.ids.conversation_id))[-1]
             report = await asyncio.to_thread(store.stats.report, StatsQuery(route="box"))
+            # The footer under the answer, live (from the turn's outcome) and read back alike.
+            footers.extend([from_row(row).footer, from_outcome(text, turn.outcome, None).footer])
             return text, (row.route, row.route_reason, turn.answerer), report.routes
 
         text, (route, reason, answerer), routes = _run(data_dir, body)
@@ -107,6 +111,8 @@ def test_local_first_with_no_local_model_answers_from_its_fallback_and_says_why(
     assert reason == "local-first: fell back because no local model is loaded"
     assert answerer is not None and answerer.model == "box: m"  # type: ignore[attr-defined]
     assert [(r.route, r.model, r.completed) for r in routes] == [("box", "box: m", 1)]  # type: ignore[attr-defined]
+    assert len(footers) == 2 and footers[0] == footers[1]
+    assert footers[0].endswith(" · box (local-first: fell back because no local model is loaded)"), footers
 
 
 def test_deep_answers_from_its_route_and_a_fixed_route_is_recorded_as_fixed(data_dir: Path) -> None:
