@@ -20,6 +20,8 @@ exceptions into it.
      ├── CatalogError                 models.toml is malformed
      ├── LibraryError                 the model library cannot do what was asked
      ├── DownloadError                a model download could not finish (code says why)
+     ├── HubError (app.core.models.hub_client)  the Hugging Face Hub could not answer (network,
+     │                                slow, rate_limited, not_found, gated, ...; retry_after_s)
      ├── McpConfigError (app.core.tools.errors)  mcp.json or one server in it: server, key
      ├── ToolError (app.core.tools.errors)       an MCP server unreachable, or a tool call that did
      │                                           not finish (timed out, exited, refused, ...)

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from engine.commands import ChatMessage, ToolCall
 from store.tool_rows import ToolStatus
 
 if TYPE_CHECKING:
     from app.core.tool_loop import ToolStep
-    from engine.commands import ToolCall
     from store.rows import MessageRow
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "asking",
     "attach_steps",
     "from_step",
+    "prompt_messages",
     "shown",
     "stopped",
     "upsert",
@@ -170,3 +171,13 @@ def attach_steps(rows: Sequence[MessageRow]) -> dict[int, tuple[ToolStepView, ..
             )
         out[row.id] = tuple(steps)
     return out
+
+
+def prompt_messages(role: str, text: str, steps: Sequence[ToolStepView]) -> list[ChatMessage]:
+    """A shown message as the prompt carries it (the context meter's count): an answer with its calls,
+    then each call's result as a tool message. A call's name is its tool's own name, as the model is
+    most often offered it (app.core.tool_loop names a tool `server_tool` only when two share a name)."""
+    if not steps:
+        return [ChatMessage(role, text)]
+    calls = tuple(ToolCall(s.call_id, s.name.rpartition("/")[2], s.arguments) for s in steps)
+    return [ChatMessage(role, text, calls), *(ChatMessage("tool", s.result, tool_call_id=s.call_id) for s in steps)]

@@ -96,6 +96,7 @@ def test_every_class_takes_code_then_message() -> None:
     import inspect
 
     import app.core.errors
+    import app.core.models.hub_client
     import app.core.tools.errors
     import app.server.wire
     import engine.errors
@@ -109,6 +110,7 @@ def test_every_class_takes_code_then_message() -> None:
         name: obj
         for module in (
             app.core.errors,
+            app.core.models.hub_client,
             app.core.tools.errors,
             app.server.wire,
             engine.errors,

@@ -102,3 +102,13 @@ def test_a_chats_registry_has_only_what_it_chose(tmp_path: Path) -> None:
         "read_file",
         "search_documents",
     ]
+
+
+def test_a_shown_answer_with_steps_is_counted_with_its_calls_and_results() -> None:
+    from app.core.tool_steps import prompt_messages
+
+    steps = [ToolStepView("c1", "test/echo", "ok", '{"text": "hi"}', "hi", 3.0)]
+    answer, result = prompt_messages("assistant", "", steps)
+    assert [(c.id, c.name, c.arguments) for c in answer.tool_calls] == [("c1", "echo", '{"text": "hi"}')]
+    assert (result.role, result.content, result.tool_call_id) == ("tool", "hi", "c1")
+    assert [m.content for m in prompt_messages("user", "Hello", ())] == ["Hello"]

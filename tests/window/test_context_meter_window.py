@@ -19,6 +19,7 @@ from ui_fakes import run
 from app.core.message_view import MessageView
 from app.ui.widgets.context_meter import describe
 from app.ui.widgets.message_actions import menu_actions
+from engine.commands import ChatMessage
 from engine.states import GenerationState
 
 LONG = "Tell me about the rivers of the world, the towns they pass and the seas they reach. " * 6
@@ -36,7 +37,7 @@ def _app(app_factory, model_path: Path, **settings: object) -> App:  # type: ign
 def expected(a: App, path: list[MessageView], draft: str) -> str:
     """The meter's words for the next turn: `path`, then `draft`, measured by the engine now."""
     chat = a.vm.current.chat_settings
-    use = run(a.qtbot, a.service.measure([(m.role, m.text) for m in path], draft, chat))
+    use = run(a.qtbot, a.service.measure([ChatMessage(m.role, m.text) for m in path], draft, chat))
     return describe(use.measured, chat.overflow, a.vm.model_context)[0]
 
 

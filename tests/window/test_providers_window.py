@@ -401,7 +401,6 @@ def _route(settings: dict[str, object] | None) -> dict[str, object]:
     return {k: v for k, v in (settings or {}).items() if k != "chat"}
 
 
-
 def test_testing_a_stored_key_puts_it_in_no_log(qtbot, loop, memory_keychain, data_dir: Path, caplog) -> None:
     """The stored key comes back from the keychain's worker thread, whose executor logs results at DEBUG."""
     caplog.set_level(logging.DEBUG)

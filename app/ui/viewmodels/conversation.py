@@ -29,7 +29,7 @@ from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row, with_sources
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
-from app.core.tool_steps import ToolStepView, attach_steps
+from app.core.tool_steps import ToolStepView, attach_steps, prompt_messages
 from engine.commands import ChatMessage
 from engine.events import Cancelled, Delta, Failed, Final, Measured, Queued, Reading, Started
 from engine.states import GenerationState
@@ -623,11 +623,17 @@ class ConversationViewModel(QObject):
             and (last := path[-1].message_id) is not None
         ):
             summary = await self._store.summary(self._conversation_id, through_message_id=last)
-        use = await self._service.measure(
-            [ChatMessage(m.role, m.text) for m in path], draft, self.chat_settings, summary
-        )
+        # An answer's tool calls and their results are in the prompt too (the transcript folds them
+        # under the answer): `origin` maps each prompt message back to the message shown.
+        history: list[ChatMessage] = []
+        origin: list[int] = []
+        for i, m in enumerate(path):
+            for message in prompt_messages(m.role, m.text, m.tool_steps):
+                history.append(message)
+                origin.append(i)
+        use = await self._service.measure(history, draft, self.chat_settings, summary)
         if not use.measured.error and not self.streaming and self._messages == shown:  # still the same chat
-            self._mark_out_of_view(use.out_of_view)
+            self._mark_out_of_view(frozenset(origin[j] for j in use.out_of_view if 0 <= j < len(origin)))
         return use.measured
 
     # -- per-chat settings (app.core.chat_settings) ----------------------------------------
