@@ -224,3 +224,18 @@ def test_screenshot(qtbot, seeded, loop, store: Store) -> None:
     choose(qtbot, dialog, "window_choice", "Last 30 days")
     qtbot.wait(200)
     dialog.grab().save(str(folder / "statistics.png"))
+
+
+@pytest.mark.slow
+def test_the_window_starts_without_the_plotting_library() -> None:
+    """pyqtgraph (and NumPy under it) cost 0.3-0.5 s to import: only opening Statistics pays it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, app.ui.launch, app.ui.windows.main_window; "
+        "print([m for m in ('pyqtgraph', 'numpy', 'app.ui.windows.stats_window') if m in sys.modules])"
+    )
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
