@@ -360,6 +360,8 @@ class FakeChatService:
         route: Route | None = None,
         settings: ChatSettings | None = None,
         augment: Any = None,
+        tools: Any = (),
+        tool_choice: Any = "auto",
     ) -> FakeTurn:
         raise NotImplementedError("the scripted service keeps no branches; test edits with the real one")
 
@@ -371,6 +373,8 @@ class FakeChatService:
         route: Route | None = None,
         settings: ChatSettings | None = None,
         augment: Any = None,
+        tools: Any = (),
+        tool_choice: Any = "auto",
     ) -> FakeTurn:
         raise NotImplementedError("the scripted service keeps no branches; test regenerate with the real one")
 

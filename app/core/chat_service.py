@@ -247,6 +247,8 @@ class ChatService:
         route: Route | None = None,
         settings: ChatSettings | None = None,
         augment: Augment | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Turn:
         """Send `text` in place of the user message `message_id`: a new branch beside it with a
         new answer; the old branch stays (store.branches). `augment`: as for start_turn."""
@@ -257,6 +259,8 @@ class ChatService:
             settings,
             text=text,
             augment=augment,
+            tools=tools,
+            tool_choice=tool_choice,
         )
 
     async def start_regenerate(
@@ -267,6 +271,8 @@ class ChatService:
         route: Route | None = None,
         settings: ChatSettings | None = None,
         augment: Augment | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Turn:
         """A new answer beside the answer `message_id`, with a fresh seed so it differs; the old
         answer stays as a sibling branch. `augment`: passages for the question it answers, found
@@ -278,6 +284,8 @@ class ChatService:
             settings,
             fresh_seed=True,
             augment=augment,
+            tools=tools,
+            tool_choice=tool_choice,
         )
 
     async def continue_message(

@@ -111,6 +111,8 @@ class ChatBackend(Protocol):
         route: Route | None = ...,
         settings: ChatSettings | None = ...,
         augment: Augment | None = ...,
+        tools: Sequence[ToolSpec] = ...,
+        tool_choice: ToolChoice = ...,
     ) -> TurnHandle: ...
 
     async def start_regenerate(
@@ -121,6 +123,8 @@ class ChatBackend(Protocol):
         route: Route | None = ...,
         settings: ChatSettings | None = ...,
         augment: Augment | None = ...,
+        tools: Sequence[ToolSpec] = ...,
+        tool_choice: ToolChoice = ...,
     ) -> TurnHandle: ...
 
 

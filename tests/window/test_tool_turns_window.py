@@ -246,3 +246,18 @@ def test_an_unreachable_server_is_said_once_and_the_answer_goes_on_with_the_othe
     (line, _, _), *_ = app.window.transcript.tool_sections()
     assert " hearth/current_time · " in line and line.endswith(" ms · ok ▸")
     assert app.window.vm.current.messages[-1].text.startswith("Read: ")
+
+
+def test_a_regenerated_answer_is_offered_the_chats_tools_and_asks_again(qtbot, app_with) -> None:  # type: ignore[no-untyped-def]
+    app = app_with(model("echo", '{"text": "again"}'))
+    app.choose("test/*")
+    app.send("Use the tool.")
+    qtbot.mouseClick(app.asked().once_button, Qt.MouseButton.LeftButton)
+    app.idle()
+    first = len(app.server.requests)
+    run(qtbot, app.window.vm.current.regenerate(app.window.vm.current.messages[1].message_id))
+    qtbot.mouseClick(app.asked().once_button, Qt.MouseButton.LeftButton)  # asked again: consent is per call
+    app.idle()
+    again = app.server.requests[first]
+    assert "echo" in [t["function"]["name"] for t in again.json["tools"]]  # the regeneration offers the tools
+    assert app.window.vm.current.messages[-1].text == "Read: again"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from store.documents import CollectionRow, Documents
 
 if TYPE_CHECKING:
-    from app.core.documents.retrieval import Augmented
+    from app.core.documents.retrieval import Augmented, Retriever
 
 __all__ = ["ChatDocuments", "DocumentRetrieval"]
 
@@ -96,18 +96,23 @@ class DocumentRetrieval:
 
     def augment(self, collection_ids: Sequence[int]) -> Augment:
         """The hook for one turn over `collection_ids`: hybrid once the model is loaded, full text before."""
-        from app.core.documents.retrieval import Retriever
-        from app.core.documents.search import DocumentSearch
-
-        self.warm()
         ids = list(collection_ids)
-        loaded = self._embedder is not None
-        retriever = Retriever(DocumentSearch(self.documents, self._index), self._embed if loaded else None)
+        retriever = self.retriever()
 
         async def augment(text: str, max_chars: int) -> Augmented:
             return await retriever.augment(text, max_chars, ids)
 
         return augment
+
+    def retriever(self) -> Retriever:
+        """A retriever over the store's documents (the search_documents tool's, or a turn's):
+        hybrid once the embedding model is loaded, full text before."""
+        from app.core.documents.retrieval import Retriever
+        from app.core.documents.search import DocumentSearch
+
+        self.warm()
+        loaded = self._embedder is not None
+        return Retriever(DocumentSearch(self.documents, self._index), self._embed if loaded else None)
 
     async def close(self) -> None:
         """At quit: let the model go (in a worker thread: llama.cpp frees its memory)."""

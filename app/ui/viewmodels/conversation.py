@@ -304,9 +304,16 @@ class ConversationViewModel(QObject):
         i = self._index_of(message_id, "user")
         route = await self._resolve_route()
         augment = self.documents.augment() if self.documents is not None else None  # as for a new message
-        turn = await self._service.start_edit(
-            message_id, text, route=route, settings=self.chat_settings, augment=augment
-        )
+        session, tools = await self._begin_tools()
+        try:
+            turn = await self._service.start_edit(
+                message_id, text, route=route, settings=self.chat_settings, augment=augment, tools=tools
+            )
+        except BaseException:
+            if session is not None:
+                self._close_later(session)
+            raise
+        self._tools, self._tool_route = session, route
         self._messages[i:] = [
             MessageView(
                 role="user",
@@ -330,9 +337,16 @@ class ConversationViewModel(QObject):
         i = self._index_of(message_id, "assistant")
         route = await self._resolve_route()
         augment = self.documents.augment() if self.documents is not None else None  # found again
-        turn = await self._service.start_regenerate(
-            message_id, route=route, settings=self.chat_settings, augment=augment
-        )
+        session, tools = await self._begin_tools()
+        try:
+            turn = await self._service.start_regenerate(
+                message_id, route=route, settings=self.chat_settings, augment=augment, tools=tools
+            )
+        except BaseException:
+            if session is not None:
+                self._close_later(session)
+            raise
+        self._tools, self._tool_route = session, route
         new = turn.ids.assistant_message_id
         self._messages[i:] = [
             MessageView(

@@ -77,9 +77,15 @@ class ChatToolTurns(QObject):
         if config is not None and any(s.name in choice.servers() for s in config.enabled()):
             await sdk_loaded()  # the MCP SDK's first import, off the loop's thread
         steps = await asyncio.to_thread(self._max_steps) if self._max_steps is not None else DEFAULT_MAX_STEPS
+        documents = None
+        if chat.documents is not None and choice.offers("hearth/search_documents"):
+            from app.core.tools.documents_tool import documents_tool
+
+            ids = chat.documents.ids or None  # the chat's collections, else every collection
+            documents = documents_tool(chat.documents.retrieval.retriever(), ids)
         return ToolSession(
             service,
-            registry_for(choice, config),
+            registry_for(choice, config, documents=documents),
             choice,
             functools.partial(ask_consent, self._window, chat_title=self._title(cid)),
             max_steps=steps,

@@ -61,3 +61,20 @@ def test_a_built_in_that_was_not_chosen_cannot_be_called() -> None:
         asyncio.run(only_time.call("hearth/read_file", {"path": "/etc/passwd"}))
     assert caught.value.code == "no_such_tool"
     assert set(BUILTIN_TOOLS) == {"current_time", "read_file", "search_documents"}
+
+
+def test_a_chats_registry_runs_search_documents_bound_to_its_store() -> None:
+    from app.core.tools.builtin import SEARCH_DOCUMENTS, BuiltinTool
+    from app.core.tools.choice import ChatTools
+    from app.core.tools.for_chat import registry_for
+    from app.core.tools.values import ToolResult
+
+    async def found(arguments: object, limits: object) -> ToolResult:
+        return ToolResult(f"[1] notes.md\n> about {arguments['query']}", False, 1.0)  # type: ignore[index]
+
+    chosen = ChatTools(("hearth/search_documents",))
+    bound = registry_for(chosen, None, documents=BuiltinTool(SEARCH_DOCUMENTS, found))
+    assert asyncio.run(bound.call("hearth/search_documents", {"query": "tides"})).text == "[1] notes.md\n> about tides"
+    with pytest.raises(ToolError) as unbound:  # without a store, it says it cannot search
+        asyncio.run(registry_for(chosen, None).call("hearth/search_documents", {"query": "tides"}))
+    assert "cannot be searched from here" in unbound.value.message
