@@ -193,6 +193,8 @@ def test_the_route_is_kept_per_conversation_and_a_new_chat_starts_with_the_last_
     assert [picker.combo.itemText(i) for i in range(picker.combo.count())] == [
         "This computer — SmolLM2-135M-Instruct",
         "lan-box — qwen",
+        "Local first, then lan-box",  # the model policies the provider makes possible
+        "Fastest of this computer, lan-box",
     ]
     assert not picker.model_edit.isVisible() and not w.status.route_label.isVisible()
 
@@ -409,3 +411,27 @@ def test_testing_a_stored_key_puts_it_in_no_log(qtbot, loop, memory_keychain, da
     run(qtbot, providers_vm(data_dir).probe(config))
     assert "Setting Future result" in caplog.text  # the executor's debug lines were captured
     assert SECRET not in caplog.text
+
+
+def test_local_first_is_offered_beside_the_routes_and_falls_back_with_the_reason_shown(
+    qtbot, real_app: RealApp
+) -> None:
+    """No local model is loaded: under "Local first, then box" the answer comes from box, and says why."""
+    w = real_app.window
+    with ScriptedServer([Script(body=openai_stream(["From ", "the box."]))]) as server:
+        real_app.file.upsert(ProviderConfig("box", "openai", server.base_url + "/v1", "m"))
+        run(qtbot, real_app.providers.refresh())
+        labels = [w.route_picker.combo.itemText(i) for i in range(w.route_picker.combo.count())]
+        assert labels[-2:] == ["Local first, then box", "Fastest of this computer, box"]
+        w.route_picker.combo.activated.emit(labels.index("Local first, then box"))
+        qtbot.waitUntil(lambda: w.status.route_label.text().endswith("Local first, then box"))
+        send(qtbot, w, "Hello?")
+        qtbot.waitUntil(lambda: "the box." in real_app.transcript(), timeout=30_000)
+        run(qtbot, w.vm.current.wait_idle())
+        assert len(server.requests) == 1
+    cid = w.vm.current.conversation_id
+    settings = run(qtbot, real_app.store.conversation_settings(cid, after_pending_writes=True))
+    assert settings["policy"]["kind"] == "local-first" and settings["policy"]["routes"] == ["box"]
+    last = w.vm.current.messages[-1]
+    assert last.route == "box" and "local-first" in (last.route_reason or "")
+    assert "box (local-first" in real_app.transcript()  # the footer says which and why

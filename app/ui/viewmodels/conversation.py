@@ -27,6 +27,7 @@ from app.core.chat_settings import ChatSettings
 from app.core.documents.chat_documents import ChatDocuments, DocumentRetrieval
 from app.core.errors import InputError, describe
 from app.core.message_view import MessageView, from_outcome, from_row, with_sources
+from app.core.policies import Choice, Planner, Policy, choice_from_settings, choice_settings
 from app.core.ports import ChatBackend, ConversationStore, TurnHandle
 from app.core.routes import LOCAL, LOCAL_ROUTE, Route, RouteChoice, Router
 from app.core.tool_steps import ToolStepView, attach_steps, prompt_messages
@@ -84,6 +85,9 @@ class ConversationViewModel(QObject):
         # A saved conversation's route is read in `load`; a new chat's stays pending until
         # its first turn creates the conversation.
         self._route = route
+        # A model policy instead of the fixed route (app.core.policies); `_route` is then LOCAL.
+        self._policy: Policy | None = None
+        self._planner: Planner | None = None  # made on the first turn under a policy (it caches figures)
         self._local = True  # the last turn started here was (or is) answered by this computer's model
         # Its settings (None: a new chat following the default preset); see the end of the class.
         self._chat: ChatSettings | None = None
@@ -129,6 +133,11 @@ class ConversationViewModel(QObject):
         return self._route
 
     @property
+    def policy(self) -> Policy | None:
+        """The chat's model policy, or None: its fixed `route` answers."""
+        return self._policy
+
+    @property
     def messages(self) -> list[MessageView]:
         """A snapshot; the streaming message carries the text released so far."""
         out = list(self._messages)
@@ -157,7 +166,7 @@ class ConversationViewModel(QObject):
         shown = await self._views(rows)
         self._loaded = True
         self._messages = shown
-        self._set_route(RouteChoice.from_settings(settings if self._router else {}))
+        self._set_choice(choice_from_settings(settings if self._router else {}))
         self._load_chat_settings(settings)
         if self.documents is not None:
             await self.documents.load(self._conversation_id)
@@ -168,22 +177,33 @@ class ConversationViewModel(QObject):
         `model` instead of the provider's own. Saved at once for a saved conversation; a new
         chat keeps it until its first turn. Raises the store's error (the route is then
         back to what it was)."""
-        route = RouteChoice.of(provider, model)
-        if route != self._route:
-            await self._save_or_roll_back(self._set_route, route, self._route, route.settings())
+        await self.set_choice(RouteChoice.of(provider, model))
+
+    async def set_choice(self, choice: Choice) -> None:
+        """A fixed route or a model policy for the next turns, saved as `set_route` saves a route."""
+        old: Choice = self._policy if self._policy is not None else self._route
+        if choice != old:
+            await self._save_or_roll_back(self._set_choice, choice, old, choice_settings(choice))
+
+    def _set_choice(self, choice: Choice) -> None:
+        policy, route = (choice, LOCAL) if isinstance(choice, Policy) else (None, choice)
+        if policy != self._policy or route != self._route:
+            self._policy, self._route = policy, route
+            self.route_changed.emit(route)
 
     def _set_route(self, route: RouteChoice) -> None:
-        if route != self._route:
-            self._route = route
-            self.route_changed.emit(route)
+        self._set_choice(route)
 
     async def _resolve_route(self) -> Route:
         """The route of the next turn; raises ProviderError (a provider removed)."""
-        route = (
-            LOCAL_ROUTE
-            if self._router is None
-            else await self._router.for_conversation(self._store, self._conversation_id, self._route)
-        )
+        if self._router is None:
+            route = LOCAL_ROUTE
+        elif self._policy is not None and isinstance(self._router, Router):
+            if self._planner is None:
+                self._planner = Planner(self._router, self._store.stats.report)  # type: ignore[attr-defined]
+            route = await self._planner.route(self._store, self._conversation_id, self._policy)
+        else:
+            route = await self._router.for_conversation(self._store, self._conversation_id, self._route)
         self._local = route.remote is None  # no turn streams here now: each turn resolves first
         return route
 
@@ -261,8 +281,9 @@ class ConversationViewModel(QObject):
 
         self._stream(turn, show)
         if created:
-            if not self._route.is_local:
-                await self._save_pending(self._route.settings(), "conversation's provider")
+            if self._policy is not None or not self._route.is_local:
+                choice = self._policy if self._policy is not None else self._route
+                await self._save_pending(choice_settings(choice), "conversation's provider")
             await self._save_pending(self.chat_settings.to_settings(), "chat's settings")
             if self.documents is not None and self._conversation_id is not None:
                 try:
@@ -623,7 +644,7 @@ class ConversationViewModel(QObject):
         for a remote route: its server has a context of its own). `editing`: your message whose
         new text `draft` is; that turn's path ends before it (the edit replaces it and what
         follows). The messages that turn would leave out are marked, so a reopened chat shows them too."""
-        if not self._route.is_local:
+        if not self._route.is_local or (self._policy is not None and self._policy.kind != "local-first"):
             return None
         shown = list(self._messages)
         path = shown

@@ -2,7 +2,9 @@
 
 "Answers from [This computer — SmolLM2-135M-Instruct ▾] [model override] [Providers…]".
 The list holds this computer's model and each configured provider with its model; for a
-remote provider, an optional field names another model on that server. A conversation
+remote provider, an optional field names another model on that server. Below them, the model
+policies (app.core.policies) the providers make possible: "Local first, then P" for each
+provider, and "Fastest of this computer and the providers". A conversation
 whose provider was removed keeps showing it, marked "not configured", so the person sees
 why the next answer will not go out.
 Owns only the presentation of what it is given; reports the person's choice through
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QToolButton, QWidget
 
+from app.core.policies import Policy
+from app.core.routes import LOCAL, RouteChoice
 from app.ui.theme import set_style
 
 __all__ = ["RouteOption", "RoutePicker"]
@@ -32,6 +36,7 @@ class RouteOption:
 
 class RoutePicker(QWidget):
     route_chosen = Signal(object, str)  # provider name (None: this computer), model override ("": none)
+    policy_chosen = Signal(object)  # an app.core.policies.Policy
     manage_requested = Signal()  # the person wants to add or edit providers
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -41,6 +46,7 @@ class RoutePicker(QWidget):
         self._options: list[RouteOption] = []
         self._provider: str | None = None
         self._model = ""
+        self._policy: Policy | None = None
         caption = QLabel("Answers from", self)
         set_style(caption, "color: $muted;")
         self.combo = QComboBox(self)
@@ -80,9 +86,10 @@ class RoutePicker(QWidget):
         self._options = list(options)
         self._rebuild()
 
-    def set_route(self, provider: str | None, model: str | None) -> None:
-        """Show a conversation's route (does not emit `route_chosen`)."""
-        self._provider, self._model = provider or None, model or ""
+    def set_route(self, provider: str | None, model: str | None, policy: Policy | None = None) -> None:
+        """Show a conversation's route, or its policy (does not emit `route_chosen`)."""
+        self._provider, self._model = (None, "") if policy is not None else (provider or None, model or "")
+        self._policy = policy
         self._rebuild()
 
     @property
@@ -96,10 +103,20 @@ class RoutePicker(QWidget):
         self._rebuild()
         self.route_chosen.emit(provider, model)
 
+    def choose_policy(self, policy: Policy) -> None:
+        """As if the person picked that policy."""
+        self._provider, self._model, self._policy = None, "", policy
+        self._rebuild()
+        self.policy_chosen.emit(policy)
+
     def _on_activated(self, index: int) -> None:
-        provider = self.combo.itemData(index)
-        if provider != self._provider:
-            self.choose(provider, "")  # another server: its own default model
+        data = self.combo.itemData(index)
+        if isinstance(data, Policy):
+            if data != self._policy:
+                self.choose_policy(data)
+        elif data != self._provider or self._policy is not None:
+            self._policy = None
+            self.choose(data, "")  # another server: its own default model
 
     def _on_model_edited(self) -> None:
         model = self.model_edit.text().strip()
@@ -122,7 +139,16 @@ class RoutePicker(QWidget):
                 known = known or (self._provider is not None and o.name.lower() == self._provider.lower())
             if self._provider is not None and not known:
                 self.combo.addItem(f"{self._provider} — not configured", self._provider)
-            index = self.combo.findData(self._provider) if self._provider is not None else 0
+            policies = _policies(self._options)
+            if self._policy is not None and self._policy not in policies:
+                policies.append(self._policy)  # a provider it names was removed: still shown
+            for policy in policies:
+                self.combo.addItem(policy_text(policy), policy)
+                self.combo.setItemData(self.combo.count() - 1, _POLICY_TIPS[policy.kind], Qt.ItemDataRole.ToolTipRole)
+            if self._policy is not None:
+                index = next(i for i in range(self.combo.count()) if self.combo.itemData(i) == self._policy)
+            else:
+                index = self.combo.findData(self._provider) if self._provider is not None else 0
             if index < 0:  # a name that differs only in case from the configured one
                 index = next(
                     i
@@ -132,7 +158,7 @@ class RoutePicker(QWidget):
             self.combo.setCurrentIndex(index)
         finally:
             self.combo.blockSignals(False)
-        remote = self._provider is not None
+        remote = self._provider is not None and self._policy is None
         self.model_edit.setVisible(remote)
         if remote:
             default = next((o.model for o in self._options if o.name.lower() == str(self._provider).lower()), "")
@@ -143,3 +169,29 @@ class RoutePicker(QWidget):
             )
             if self.model_edit.text() != self._model:
                 self.model_edit.setText(self._model)
+
+
+_POLICY_TIPS = {
+    "local-first": "This computer's model; when it cannot answer (no model, the chat outgrew its context, or the "
+    "wait for it is long), this provider answers instead, and the answer says so",
+    "fast": "Whichever answered fastest lately (time to first token and tokens/s), this computer or a provider",
+    "deep": "A larger model, chosen for hard questions",
+}
+
+
+def policy_text(policy: Policy) -> str:
+    """A policy as the picker and the status line name it."""
+    names = [r.provider or "this computer" for r in policy.routes]
+    if policy.kind == "local-first":
+        return f"Local first, then {names[0]}"
+    if policy.kind == "fast":
+        return "Fastest of " + ", ".join(names)
+    return f"Deep: {names[0]}"
+
+
+def _policies(options: list[RouteOption]) -> list[Policy]:
+    """The policies the configured providers make possible."""
+    if not options:
+        return []
+    remote = [RouteChoice.of(o.name) for o in options]
+    return [*(Policy("local-first", (r,)) for r in remote), Policy("fast", (LOCAL, *remote))]

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import describe
+from app.core.policies import Policy
 from app.core.routes import RouteChoice
 from app.ui.ops import Ops
 from app.ui.viewmodels.conversation import ConversationViewModel
@@ -47,6 +48,7 @@ from app.ui.widgets import (
     TranscriptView,
 )
 from app.ui.widgets.context_meter import ContextMeter
+from app.ui.widgets.route_picker import policy_text
 from app.ui.windows.answer_queue import AnswerQueue
 from app.ui.windows.app_dialogs import AppDialogs
 from app.ui.windows.chat_documents_side import ChatDocumentsSide
@@ -158,6 +160,7 @@ class MainWindow(QMainWindow):
         self.transcript.notice.connect(notice)  # "Code copied"
         self.composer.edit_last_requested.connect(self.message_commands.edit_last)
         self.route_picker.route_chosen.connect(self._choose_route)
+        self.route_picker.policy_chosen.connect(self._choose_policy)
         self.route_picker.manage_requested.connect(self.model_windows.open_providers)
         if providers is not None:
             providers.rows_changed.connect(self._on_providers)
@@ -387,8 +390,14 @@ class MainWindow(QMainWindow):
     def _show_route(self, route: RouteChoice) -> None:
         """The picker, the status line and the transcript's hint follow the shown conversation."""
         provider, model = route.provider, route.model
-        self.route_picker.set_route(provider, model)
+        policy = self._shown.policy if self._shown is not None else None
+        self.route_picker.set_route(provider, model, policy)
         text, tooltip = self.providers_vm.route_text(provider, model) if self.providers_vm else ("", "")
+        if policy is not None:
+            text, tooltip = (
+                policy_text(policy),
+                "The chat's model policy: each answer says which model answered and why",
+            )
         self.status.set_route(text, tooltip)
         self.transcript.setPlaceholderText(
             f"Ask anything. Answers come from {provider}: what you type here is sent to that server."
@@ -439,6 +448,22 @@ class MainWindow(QMainWindow):
     def toggle_chat_settings(self) -> None:
         """Ctrl+Shift+S: show or hide the chat's settings panel."""
         self.chat_settings.toggle()
+
+    def _choose_policy(self, policy: Policy) -> None:
+        vm = self._shown
+        if vm is None:
+            return
+
+        def shown_again() -> None:  # on failure the picker goes back to the saved choice
+            if vm is self._shown:
+                self._show_route(vm.route)
+
+        (
+            self.ops.op("saving the conversation's model policy", lambda: vm.set_choice(policy))
+            .failure(lambda e: self.show_problem(f"Could not save this conversation's model policy: {describe(e)}"))
+            .finally_(shown_again)
+            .run()
+        )
 
     def _choose_route(self, provider: str | None, model: str) -> None:
         vm = self._shown
