@@ -129,7 +129,8 @@ def test_the_table_shows_each_model_s_figures(qtbot, seeded, loop, store: Store)
     rows = cells(dialog)
     assert [r[0] for r in rows] == ["small", "lan: big"]  # most answers first; the 10-day-old one is out
     small, big = rows
-    assert small[1:4] == ["7", "71.4%", "1 stopped by you, 1 failed (unreachable 1)"]  # 5 of 7 completed
+    assert small[1:4] == ["7", "71.4%", "1 stopped · 1 failed"]  # 5 of 7 completed
+    assert dialog.table.item(0, 3).toolTip() == "1 stopped by you, 1 failed (unreachable 1)"  # the codes
     assert small[4] == "300 / 500 ms"  # TTFT p50 / p95 (nearest rank of 100..500)
     assert small[5] == "50.0 / 50.0"  # tokens/s
     assert small[6] == "2.0 / 2.0 ms"  # command latency

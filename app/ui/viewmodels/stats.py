@@ -147,6 +147,10 @@ class StatsView:
         """The table's rows as a person reads them, one per model and route (COLUMNS)."""
         return [_row(r) for r in self.report.routes]
 
+    def ended_details(self) -> list[str]:
+        """Per row of the table, why the rest ended with the failures' error codes (a tooltip)."""
+        return [_ended(r, detail=True) for r in self.report.routes]
+
     def plot_lines(self) -> list[PlotLine]:
         """Per model and route (most answers first), its figures in each bucket that has answers."""
         order = [(r.model, r.route) for r in self.report.routes]
@@ -192,19 +196,22 @@ def _pair(p: Percentiles, unit: str) -> str:
     return f"{number(p.p50)} / {number(p.p95, unit)}"
 
 
-def _ended(r: RouteStats) -> str:
+def _ended(r: RouteStats, *, detail: bool = False) -> str:
+    """Why the rest ended, short ("206 stopped · 38 timed out · 204 failed"); `detail` says who
+    stopped them and names the failures' error codes (the cell's tooltip: in the cell, one store's
+    codes made the column 900 px wide)."""
     e = r.ended
-    parts = [f"{e.user:,} stopped by you"] if e.user else []
+    parts = [f"{e.user:,} stopped" + (" by you" if detail else "")] if e.user else []
     if e.timeout:
         parts.append(f"{e.timeout:,} timed out")
     if e.failed:
         codes = ", ".join(f"{code} {n:,}" for code, n in e.failed.items())
-        parts.append(f"{sum(e.failed.values()):,} failed ({codes})")
+        parts.append(f"{sum(e.failed.values()):,} failed" + (f" ({codes})" if detail else ""))
     if e.interrupted:
         parts.append(f"{e.interrupted:,} interrupted")
     if r.unfinished:
         parts.append(f"{r.unfinished:,} still running")
-    return ", ".join(parts) or "—"
+    return (", " if detail else " · ").join(parts) or "—"
 
 
 def _row(r: RouteStats) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ class StatsDialog(QDialog):
         self.vm = vm
         self.setObjectName("statistics")
         self.setWindowTitle("Statistics")
-        self.resize(1100, 780)
+        self.resize(1180, 780)
         self.window_choice = QComboBox(self)
         self.window_choice.setObjectName("statsWindow")
         for key, (label, _, _) in WINDOWS.items():
@@ -125,6 +125,10 @@ class StatsDialog(QDialog):
             return
         self._shown = view
         self._fill(self.table, view.table(), range(1, len(COLUMNS)))
+        for row, detail in enumerate(view.ended_details()):
+            cell = self.table.item(row, 3)
+            assert cell is not None, "_fill made it"
+            cell.setToolTip(detail)
         self._fit_height(self.table)
         self.plots.show_lines(view.plot_lines() if not view.empty else [])
         self.jobs.setText(view.jobs_line())
