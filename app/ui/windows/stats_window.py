@@ -125,8 +125,8 @@ class StatsDialog(QDialog):
             return
         self._shown = view
         self._fill(self.table, view.table(), range(1, len(COLUMNS)))
-        for row, detail in enumerate(view.ended_details()):
-            cell = self.table.item(row, 3)
+        for r, detail in enumerate(view.ended_details()):
+            cell = self.table.item(r, 3)
             assert cell is not None, "_fill made it"
             cell.setToolTip(detail)
         self._fit_height(self.table)
