@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
 
 __all__ = [
+    "SERIES_COLOURS",
     "Colours",
     "Theme",
     "apply_theme",
@@ -61,6 +62,11 @@ class Colours:
     code_background: QColor
     code_border: QColor
     quote_bar: QColor
+
+
+# Lines of a plot, one per model (the Statistics view): distinct on the light and the dark palette
+# alike, and readable with colour blindness (Okabe and Ito's palette).
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 
 
 def is_dark(palette: QPalette) -> bool:

@@ -16,13 +16,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from app.ui.theme import SERIES_COLOURS
+
 if TYPE_CHECKING:
     from app.ui.viewmodels.stats import PlotLine
 
 __all__ = ["COLOURS", "StatsPlots"]
 
-# Distinct on light and dark backgrounds (Okabe-Ito, readable with colour blindness).
-COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
+COLOURS = SERIES_COLOURS  # app.ui.theme: every colour is named there
 
 
 class StatsPlots(QWidget):
