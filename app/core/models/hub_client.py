@@ -126,7 +126,7 @@ class HubClient:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             raise self._bad(repo, "a repo's description was expected")
         try:
-            info = ModelInfo(**data)  # type: ignore[no-untyped-call]
+            info = ModelInfo(**data)  # type: ignore[no-untyped-call,unused-ignore]
         except (TypeError, ValueError, KeyError, AttributeError) as e:
             raise self._bad(repo, f"its description could not be read ({type(e).__name__})") from None
         entries = []
