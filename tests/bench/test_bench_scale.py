@@ -86,6 +86,8 @@ def test_bench_scale_reports_every_figure_beside_an_empty_store(tmp_path: Path, 
         "search_p99_ms",
         "rss_peak_mb",
         "command_latency_delta_ms",
+        "stats_ms",  # hearth stats' query (issue 29)
+        "stats_view_ms",  # the Statistics view painted
     }
     db = cached(ScaleSpec(200, 4000, 1000), log=False)  # cached: the second call finds it
     with Store.open(db) as store:

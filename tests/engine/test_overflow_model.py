@@ -131,7 +131,7 @@ def test_a_chat_past_its_context_limit_answers_and_names_what_the_model_did_not_
         assert {0, 1} <= seen and 4 not in seen  # the oldest turns, never the new question
         assert len(store.reads.messages(cid)) == 6  # every message is still saved
         # The context meter asks the engine process: this chat's path and a draft, as the next turn.
-        history = [(m.role, m.content) for m in store.reads.messages(cid)]
+        history = [ChatMessage(m.role, m.content) for m in store.reads.messages(cid)]
         use = loop.run_until_complete(service.measure(history, "And lakes?", settings))
         meter = use.measured
         assert not meter.error and meter.n_ctx == 256 and meter.prompt_tokens > 256

@@ -98,6 +98,7 @@ class App:
     def close(self) -> None:
         if shiboken6.isValid(self.window):  # pytest-qt may have closed (and deleted) it first
             run(self.qtbot, self.window.ops.wait())
+        if shiboken6.isValid(self.window):  # ... also while the wait above ran the event loop
             self.window.close()
         self.engine.close()
         self.store.close()
