@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from app.cli.models_hub import add_hub_parsers, is_hub_ref, run_hub, run_hub_info, run_hub_pull
 from app.cli.terminal import for_stream
@@ -169,18 +170,10 @@ class _ProgressLine:
             sys.stderr.write("\n")
 
 
-def _pull(library: ModelLibrary, model_id: str) -> int:
-    model = library.get(model_id)
-    if model.installed:
-        print(f"{model.name} is already installed at {model.path}.", file=sys.stderr)
-        return 0
-    line = _ProgressLine()
-    download = library.download(model_id, on_progress=line)
-    if download.expected_sha256 is None:
-        print(
-            f"note: the catalog has no sha256 for {model.name}; the Hub's LFS hash is used to verify it.",
-            file=sys.stderr,
-        )
+def run_download(download: Any) -> tuple[int, object]:
+    """Run one Download in a thread so that Ctrl-C cancels it cleanly: (exit code, its path). A
+    DownloadError is said here (130 when cancelled; 2 for what a person must fix: not found, busy,
+    gated); anything else is raised."""
     result: dict[str, object] = {}
     # An Event, not Thread.join: a join interrupted by Ctrl-C can leave the thread looking finished.
     finished = threading.Event()
@@ -200,18 +193,36 @@ def _pull(library: ModelLibrary, model_id: str) -> int:
     except KeyboardInterrupt:
         download.cancel()
         finished.wait(30)
-    line.end()
     error = result.get("error")
     if isinstance(error, DownloadError):
         if error.code == "cancelled":
             print(f"hearth: {error.message}", file=sys.stderr)
-            return 130
-        return _fail(error.message, 2 if error.code in ("not_found", "busy") else 1)
+            return 130, None
+        return _fail(error.message, 2 if error.code in ("not_found", "busy", "gated") else 1), None
     if error is not None:
         raise error  # type: ignore[misc]
+    return 0, result.get("path")
+
+
+def _pull(library: ModelLibrary, model_id: str) -> int:
+    model = library.get(model_id)
+    if model.installed:
+        print(f"{model.name} is already installed at {model.path}.", file=sys.stderr)
+        return 0
+    line = _ProgressLine()
+    download = library.download(model_id, on_progress=line)
+    if download.expected_sha256 is None:
+        print(
+            f"note: the catalog has no sha256 for {model.name}; the Hub's LFS hash is used to verify it.",
+            file=sys.stderr,
+        )
+    code, path = run_download(download)
+    line.end()
+    if code:
+        return code
     library.record_download(model_id, download)
     resumed = f" (resumed from {_gb(download.resumed_from)})" if download.resumed_from else ""
-    print(f"{model.name}: downloaded and verified{resumed}: {result['path']}", file=sys.stderr)
+    print(f"{model.name}: downloaded and verified{resumed}: {path}", file=sys.stderr)
     if model.kind == "embedding":
         print(f"use it for your documents with: hearth docs model {model_id}", file=sys.stderr)
     else:

@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from typing import TYPE_CHECKING, Any
 
 from app.cli.terminal import for_stream
-from app.core.errors import DownloadError
 from app.core.models import DownloadProgress, ModelLibrary
 from app.core.models.hub_names import parse_ref
 from engine.errors import HearthError
@@ -181,7 +179,7 @@ def _pull(library: ModelLibrary, plan: PullPlan) -> int:
     print(warned(f"{plan.model_id}: {size}, {plan.header.info.architecture}"), file=sys.stderr)
     if plan.chosen_fit.verdict is not Verdict.FITS:
         print(warned(f"hearth: warning: {plan.chosen_fit.message}"), file=sys.stderr)
-    from app.cli.models import _ProgressLine
+    from app.cli.models import _ProgressLine, run_download
 
     line = _ProgressLine()
     shown_part = -1
@@ -194,44 +192,13 @@ def _pull(library: ModelLibrary, plan: PullPlan) -> int:
         line(p)
 
     for download in downloads(library, plan, on_progress=progress, token=load_token()):
-        code = _run(download)
+        code, _ = run_download(download)
         line.end()
         if code:
             return code
     model = record(library, plan)
     print(warned(f"{model.id}: downloaded and verified: {model.path}"), file=sys.stderr)
     print(warned(f"use it with: hearth --model {model.id}"), file=sys.stderr)
-    return 0
-
-
-def _run(download: Any) -> int:
-    """Run one Download in a thread so Ctrl-C cancels it cleanly (as `hearth models pull ID`)."""
-    result: dict[str, object] = {}
-    finished = threading.Event()
-
-    def work() -> None:
-        try:
-            result["path"] = download.run()
-        except BaseException as e:  # noqa: BLE001 - handed to the main thread
-            result["error"] = e
-        finally:
-            finished.set()
-
-    threading.Thread(target=work, name="download", daemon=True).start()
-    try:
-        while not finished.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        download.cancel()
-        finished.wait(30)
-    error = result.get("error")
-    if isinstance(error, DownloadError):
-        if error.code == "cancelled":
-            print(f"hearth: {error.message}", file=sys.stderr)
-            return 130
-        return _fail(error.message, 2 if error.code in ("not_found", "busy", "gated") else 1)
-    if error is not None:
-        raise error  # type: ignore[misc]
     return 0
 
 
