@@ -16,7 +16,7 @@ from PySide6.QtGui import QFont, QTextBlock, QTextBlockFormat, QTextCharFormat, 
 
 from app.ui.theme import Colours
 
-__all__ = ["REASONING_HREF", "Reasoning", "ReasoningSections"]
+__all__ = ["REASONING_HREF", "Reasoning", "ReasoningSections", "show_blocks"]
 
 REASONING_HREF = "hearth-reasoning:"  # + the section's number: model text never carries one
 
@@ -159,17 +159,7 @@ class ReasoningSections:
         c.insertText(r.label(), self._header_format(r.index))
 
     def _show_blocks(self, r: Reasoning, visible: bool, *, dirty: bool = True) -> None:
-        first = r.header.block().next()
-        last = r.end.block()
-        block: QTextBlock = first
-        while block.isValid():
-            block.setVisible(visible)
-            if block == last:
-                break
-            block = block.next()
-        if dirty:
-            start = first.position()
-            first.document().markContentsDirty(start, last.position() + last.length() - start)
+        show_blocks(r.header, r.end, visible, dirty=dirty)
 
     def _header_format(self, index: int) -> QTextCharFormat:
         fmt = QTextCharFormat()
@@ -198,3 +188,19 @@ def _text_block() -> QTextBlockFormat:
     block.setLeftMargin(12)
     block.setLineHeight(120, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
     return block
+
+
+def show_blocks(header: QTextCursor, end: QTextCursor, visible: bool, *, dirty: bool = True) -> None:
+    """Fold or unfold a section: the blocks after `header`'s, through `end`'s, hidden or shown (the
+    header stays). `dirty`: lay them out again now (not while a whole transcript is being drawn)."""
+    first = header.block().next()
+    last = end.block()
+    block: QTextBlock = first
+    while block.isValid():
+        block.setVisible(visible)
+        if block == last:
+            break
+        block = block.next()
+    if dirty:
+        start = first.position()
+        first.document().markContentsDirty(start, last.position() + last.length() - start)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from PySide6.QtGui import (
     QFont,
     QFontDatabase,
-    QTextBlock,
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
@@ -30,6 +29,7 @@ from PySide6.QtGui import (
 from app.core.tool_steps import ToolStepView, shown
 from app.ui.theme import Colours
 from app.ui.widgets.message_drawing import printable
+from app.ui.widgets.reasoning_sections import show_blocks
 
 __all__ = ["TOOL_HREF", "ToolSection", "ToolSections"]
 
@@ -180,17 +180,7 @@ class ToolSections:
         cursor.insertText(text, fmt)
 
     def _show_blocks(self, s: ToolSection, visible: bool, *, dirty: bool = True) -> None:
-        first = s.header.block().next()
-        last = s.end.block()
-        block: QTextBlock = first
-        while block.isValid():
-            block.setVisible(visible)
-            if block == last:
-                break
-            block = block.next()
-        if dirty:
-            start = first.position()
-            first.document().markContentsDirty(start, last.position() + last.length() - start)
+        show_blocks(s.header, s.end, visible, dirty=dirty)  # folded as reasoning is
 
     def _header_format(self, index: int, step: ToolStepView) -> QTextCharFormat:
         c = self._colours()
