@@ -190,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "suite",
         nargs="?",
-        choices=("stream", "scale", "render", "context", "threads", "serve", "docs", "share", "tools"),
+        choices=("stream", "scale", "render", "context", "threads", "serve", "docs", "share", "tools", "overhead"),
         default="stream",
         help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
         "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
@@ -199,7 +199,8 @@ def _parser() -> argparse.ArgumentParser:
         "and threads; threads: decode speed with automatic threads against each fixed "
         "count, quiet and next to a busy process; serve: `hearth serve` against "
         "llama-cpp-python's own server; docs: your documents (app/cli/bench_docs.py); tools: the tool loop's "
-        "overhead per step and Stop to the tool's process ended (app/cli/bench_tools.py)",
+        "overhead per step and Stop to the tool's process ended (app/cli/bench_tools.py); overhead: Hearth's "
+        "decode against llama.cpp's own llama-bench, side by side (`hearth bench overhead --help`)",
     )
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
@@ -267,6 +268,10 @@ def _ctrl_c_stops() -> None:
 
 
 def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
+    from app.cli.bench_overhead import is_overhead_command, run_overhead_command
+
+    if is_overhead_command(sys.argv[1:] if argv is None else argv):  # its --threads takes a list: own options
+        return run_overhead_command(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "doctor":  # before anything that could fail: reporting failures is its job

@@ -1,0 +1,133 @@
+"""`hearth bench overhead`'s measurement: per model and thread count, llama.cpp's own decode, the
+two plain loops and Hearth's real path, in interleaved rounds, and the ratios from their medians.
+
+Hearth's path is the engine process as `hearth ask` drives it (engine.client.AsyncEngine): a chat
+prompt, the default sampling with end-of-turn ignored so that every run decodes `tokens` tokens,
+and the Delta events the front end receives. Its figures: the Final's decode tokens/s (the
+engine's clock) and the rate at which the front end received the tokens (its own clock, first
+Delta to last).
+
+Owns the rounds (each path once per round, the starting path rotating) and the arithmetic
+(`summarise`): ratio = Hearth ÷ the reference, host time per token = 1000/Hearth − 1000/reference
+ms. The reference is llama-bench, or the C loop where llama-bench is unavailable.
+Must not: run two paths at the same time (each would steal the other's cores).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.cli.bench_overhead_llama_bench import LlamaBench
+from app.cli.bench_overhead_loops import PlainLoops
+from engine.client import AsyncEngine
+from engine.commands import ChatMessage, Generate, LoadModel, Sampling
+from engine.events import Delta, Failed, Final
+
+__all__ = ["GOAL", "measure_model", "summarise"]
+
+GOAL = 0.95  # issue 30: Hearth decodes at ≥ 0.95 of llama.cpp's own speed
+N_CTX = 4096  # Hearth's default context, for the engine and the loops alike
+_PROMPT = (ChatMessage("user", "Write a long story about a lighthouse keeper."),)
+_WARM_TOKENS = 16
+
+PATHS = ("llama_bench", "c_loop", "eval_loop", "hearth")
+
+
+def summarise(
+    *, model: str, n_vocab: int, threads: int, samples: dict[str, list[float]], reference: str
+) -> dict[str, Any]:
+    """One row: medians of each path's runs, the ratios to the reference and the host ms/token."""
+    med = {k: statistics.median(v) if v else None for k, v in samples.items()}
+    ref = med["llama_bench"] if reference == "llama-bench" else med["c_loop"]
+    assert ref, f"no {reference} figure for {model} at {threads} threads"
+    hearth, received, eval_loop = med["hearth"], med["hearth_received"], med["eval_loop"]
+    assert hearth and received and eval_loop
+
+    def r(x: float | None, places: int = 1) -> float | None:
+        return None if x is None else round(x, places)
+
+    return {
+        "model": model,
+        "n_vocab": n_vocab,
+        "threads": threads,
+        "reference": reference,
+        "reference_tps": r(ref),
+        "llama_bench_tps": r(med["llama_bench"]),
+        "c_loop_tps": r(med["c_loop"]),
+        "eval_loop_tps": r(eval_loop),
+        "hearth_tps": r(hearth),
+        "hearth_received_tps": r(received),
+        "ratio": r(hearth / ref, 3),
+        "received_ratio": r(received / ref, 3),
+        "eval_loop_ratio": r(eval_loop / ref, 3),
+        "host_ms_per_token": r(1000 / hearth - 1000 / ref, 2),
+        "meets_goal": hearth / ref >= GOAL,
+        "samples": {k: [round(x, 2) for x in v] for k, v in samples.items()},
+    }
+
+
+async def _hearth_run(engine: AsyncEngine, gid: int, tokens: int) -> tuple[float, float]:
+    """(the Final's decode tokens/s, the front end's receive rate) for one answer of `tokens` tokens."""
+    stream = engine.generate(Generate(gid, _PROMPT, Sampling(max_tokens=tokens, ignore_eos=True)))
+    first = last = 0.0
+    after_first = 0
+    final: Final | None = None
+    async for event in stream:
+        now = time.perf_counter()
+        if isinstance(event, Delta) and event.tokens:
+            if not first:
+                first = now
+            else:
+                after_first += event.tokens
+            last = now
+        elif isinstance(event, Final):
+            final = event
+        elif isinstance(event, Failed):
+            raise RuntimeError(f"Hearth's engine failed: {event.code}: {event.message}")
+    if final is None or last <= first:
+        raise RuntimeError("Hearth's engine ended the answer without its stats")
+    return final.stats.decode_tokens_per_s, after_first / (last - first)
+
+
+async def measure_model(
+    *,
+    model: Path,
+    name: str,
+    threads: int,
+    tokens: int,
+    runs: int,
+    llama_bench: LlamaBench | None,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """One row of the table: every path on `model` at `threads`, `runs` interleaved rounds."""
+    loops = PlainLoops(model, threads, N_CTX)
+    engine = AsyncEngine()
+    try:
+        await engine.load(LoadModel(path=str(model), n_ctx=N_CTX, n_threads=threads))
+        loops.eval_loop(_WARM_TOKENS)  # first touches of the weights
+        loops.c_loop(_WARM_TOKENS)
+        await _hearth_run(engine, 1, _WARM_TOKENS)  # and the chat template's first compile
+        samples: dict[str, list[float]] = {k: [] for k in (*PATHS, "hearth_received")}
+        for i in range(runs):
+            say(f"{name}, {threads} thread{'s' * (threads > 1)}: round {i + 1} of {runs}")
+            order = PATHS[i % len(PATHS) :] + PATHS[: i % len(PATHS)]
+            for path in order:
+                if path == "llama_bench" and llama_bench is not None:
+                    samples[path].append(llama_bench.decode_tps(model, threads, tokens))
+                elif path == "c_loop":
+                    samples[path].append(loops.c_loop(tokens))
+                elif path == "eval_loop":
+                    samples[path].append(loops.eval_loop(tokens))
+                elif path == "hearth":
+                    engine_tps, received_tps = await _hearth_run(engine, i + 2, tokens)
+                    samples["hearth"].append(engine_tps)
+                    samples["hearth_received"].append(received_tps)
+        reference = "llama-bench" if llama_bench is not None else "c-loop"
+        return summarise(model=name, n_vocab=loops.n_vocab, threads=threads, samples=samples, reference=reference)
+    finally:
+        await engine.aclose()
+        loops.close()

@@ -1,0 +1,114 @@
+"""`hearth bench overhead`: the command line it owns, the arithmetic of its rows, llama-bench's build
+key, and one tiny real run on the bundled model (llama-bench "not available": no build here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from app.cli.bench_overhead import is_overhead_command, run_overhead_command
+from app.cli.bench_overhead_llama_bench import Unavailable
+from app.cli.bench_overhead_measure import summarise
+from app.cli.main import FrontEnds, main
+
+_BUILD = Path(__file__).resolve().parents[2] / "packaging" / "llama" / "build_bench.py"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["bench", "overhead"], True),
+        (["--data-dir", "/d", "bench", "overhead", "--threads", "1,2"], True),
+        (["--model", "bench", "bench", "overhead"], True),
+        (["bench", "--json", "overhead"], True),
+        (["bench"], False),
+        (["bench", "threads"], False),
+        (["ask", "bench", "overhead"], False),
+    ],
+    ids=["plain", "options-first", "option-value-named-bench", "flag-between", "bench-alone", "other-suite", "ask"],
+)
+def test_the_overhead_command_is_told_apart(argv: list[str], expected: bool) -> None:
+    assert is_overhead_command(argv) is expected
+
+
+def test_hearth_hands_the_command_to_its_own_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    # A list of thread counts, which the common --threads refuses; the bad --tokens stops it before any model.
+    front_ends = FrontEnds(window=lambda **_: 1, bench=lambda **_: 1)
+    assert main(["bench", "overhead", "--threads", "1,2", "--tokens", "3"], front_ends=front_ends) == 2
+    assert "--tokens must be between 8 and 2048, not 3" in capsys.readouterr().err
+
+
+def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
+    samples = {
+        "llama_bench": [100.0, 90.0, 110.0],
+        "c_loop": [98.0, 97.0, 99.0],
+        "eval_loop": [80.0, 85.0, 82.0],
+        "hearth": [50.0, 80.0, 78.0],
+        "hearth_received": [79.0, 77.0, 90.0],
+    }
+    row = summarise(model="m", n_vocab=262_144, threads=2, samples=samples, reference="llama-bench")
+    assert (row["llama_bench_tps"], row["hearth_tps"], row["eval_loop_tps"]) == (100.0, 78.0, 82.0)
+    assert row["ratio"] == 0.78 and row["received_ratio"] == 0.79 and row["eval_loop_ratio"] == 0.82
+    assert row["host_ms_per_token"] == round(1000 / 78 - 1000 / 100, 2) == 2.82
+    assert row["meets_goal"] is False
+    fallback = summarise(model="m", n_vocab=1, threads=1, samples={**samples, "llama_bench": []}, reference="c-loop")
+    assert fallback["reference_tps"] == 98.0 and fallback["llama_bench_tps"] is None
+    assert fallback["ratio"] == round(78 / 98, 3)
+
+
+def _build_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("hearth_llama_build_bench", _BUILD)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_llama_bench_is_cached_under_a_key_that_follows_every_flag() -> None:
+    bench = _build_bench()
+    build = bench.wheel_build()
+    config = build.load_config()
+    here = bench.bench_dir(build, Path("/c"), config, "cpu")
+    assert here == bench.bench_dir(build, Path("/c"), json.loads(json.dumps(config)), "cpu")
+    assert here.parent == Path("/c") and here.name.startswith(f"llama-bench-{config['llama-cpp-python']['version']}-")
+    changed = json.loads(json.dumps(config))
+    changed["common"]["cmake_args"].append("-DGGML_LTO=ON")
+    assert bench.bench_dir(build, Path("/c"), changed, "cpu") != here
+    other_source = json.loads(json.dumps(config))
+    other_source["llama-cpp-python"]["sdist_sha256"] = "0" * 64
+    assert bench.bench_dir(build, Path("/c"), other_source, "cpu") != here
+    # build.toml's flags are kept, the CPU code left to the wheel's modules.
+    args = bench.bench_args(build, config, "cpu")
+    assert "-DGGML_NATIVE=OFF" in args and "-DGGML_BACKEND_DL=ON" in args and "-DGGML_CPU=OFF" in args
+    assert "-DGGML_CPU_ALL_VARIANTS=ON" not in args
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_tiny_run_on_the_bundled_model_reports_every_path(capsys: pytest.CaptureFixture[str]) -> None:
+    asked: list[bool] = []
+
+    def not_available(say: object) -> Unavailable:
+        asked.append(True)
+        return Unavailable("no compiler on this test machine")
+
+    argv = ["bench", "overhead", "--threads", "1", "--tokens", "8", "--runs", "1", "--json"]
+    assert run_overhead_command(argv, find_llama_bench=not_available) == 0
+    captured = capsys.readouterr()
+    assert asked == [True]
+    assert "no compiler on this test machine; comparing with the C loop" in captured.err
+    result = json.loads(captured.out)
+    assert result["goal"] == 0.95 and result["reference"] == "c-loop" and result["llama_bench"] is None
+    assert result["llama_bench_unavailable"] == "no compiler on this test machine"
+    (row,) = result["models"]
+    assert row["model"] == "SmolLM2-135M-Instruct.Q4_1" and row["n_vocab"] == 49152 and row["threads"] == 1
+    assert row["llama_bench_tps"] is None and row["reference_tps"] == row["c_loop_tps"]
+    for key in ("c_loop_tps", "eval_loop_tps", "hearth_tps", "hearth_received_tps"):
+        assert row[key] > 0, key
+    ref, hearth = row["samples"]["c_loop"][0], row["samples"]["hearth"][0]
+    assert row["ratio"] == pytest.approx(hearth / ref, abs=0.002)
+    assert row["host_ms_per_token"] == pytest.approx(1000 / hearth - 1000 / ref, abs=0.1)
