@@ -30,6 +30,7 @@ from pathlib import Path
 from store.backup import copy_database
 from store.db import connect
 from store.errors import StoreError
+from store.stats_tables import create_stats_summary
 
 __all__ = ["MIGRATIONS", "Migration", "applied_migrations", "migrate"]
 
@@ -384,6 +385,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0015_tool_messages", _tool_messages),
     Migration("0016_generation_model_created", _generation_model_created),
     Migration("0017_generation_route", _generation_route),
+    Migration("0018_stats_summary", create_stats_summary),
 )
 
 

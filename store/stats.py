@@ -4,8 +4,7 @@ Owns the SQL aggregates behind `hearth stats` and the window's Statistics view: 
 generation's final state (completed; cancelled by the person or by a timeout; failed, by error
 code; interrupted), the stream completion rate, p50/p95 of each recorded metric, background job
 latency from the job table, the same figures bucketed per hour or day (`series`), and the
-slowest answers with their conversation and message ids. Everything is computed by SQLite from
-the generation and job rows in one read transaction: there is no second copy of the data.
+slowest answers with their conversation and message ids, in one read transaction.
 
 Definitions (so that a figure means one thing everywhere):
 - An *answer* is one generation row: one run of the model (a continued answer counts twice).
@@ -18,24 +17,29 @@ Definitions (so that a figure means one thing everywhere):
   0017), or its model label for an answer written before routes were recorded. `_ROUTE` is the
   one place that says so; the filters and grouping follow it.
 
-Speed: every query is per model, one range of `ix_generation_model_created` (migration 0016).
-Percentiles are `ORDER BY metric LIMIT 1 OFFSET rank` per model, route and metric: on 10,000
-answers that took 86 ms against 400-760 ms for window functions (row_number over each partition,
-one statement or one per metric), so window functions serve only the series, where one statement
-covers every bucket. On the scale store (500,000 answers over 400 days, 2-core machine): the
-report for 30 days (37,500 answers) 450 ms, 7 days 95 ms, all time about 10 s (every answer is
-sorted six times: a default window keeps `hearth stats` quick); a 30-day day series 960 ms.
+Speed: the report reads the summary the store keeps (migration 0018: store.stats_tables, kept by
+triggers on generation; read by store.stats_summary): counts exact, p50/p95 from histograms within
+3% (`StatsReport.percentiles` says which), any window, at most a day of rows read at each end. On the
+scale store (500,000 answers over 400 days, a loaded 2-core machine) the 30-day report takes 70 ms
+and all time 110 ms, against 1.1 s and about 10 s sorting the rows (`StatsQuery(exact=True)`, kept
+for a check and for a database without the summary). The exact path: every query is per model, one
+range of `ix_generation_model_created` (migration 0016); percentiles are `ORDER BY metric LIMIT 1
+OFFSET rank` per model, route and metric (on 10,000 answers 86 ms against 400-760 ms for window
+functions), which serve only the series, where one statement covers every bucket (a 30-day day series
+960 ms). The slowest answers read down ix_generation_model_ttft/_total when the window is long.
 Must not: write, import anything outside the standard library, SQLAlchemy and store, or hold
 a connection between calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
+
+from store.stats_summary import ERROR_TEXT, SummaryShape, percentiles_of, read_shape, summary_figures
 
 __all__ = [
     "METRICS",
@@ -81,6 +85,7 @@ class StatsQuery:
     route: str | None = None
     slowest: int = 10  # how many of the slowest answers to list
     slowest_by: SlowBy = "ttft_ms"
+    exact: bool = False  # True: every percentile sorted from the rows (slow on a large store), not the summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +168,9 @@ class StatsReport:
     routes: tuple[RouteStats, ...]  # most answers first
     jobs: tuple[JobStats, ...]
     slowest: tuple[SlowAnswer, ...]
+    # How the answers' p50/p95 were found: "exact" (sorted from the rows) or, from the summary,
+    # store.stats_summary.ERROR_TEXT ("histogram, ±3%"). Counts are exact either way.
+    percentiles: str = "exact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,24 +186,39 @@ class Stats:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._shape: SummaryShape | None = None  # read once: the summary's shape never changes
 
     def report(self, query: StatsQuery) -> StatsReport:
         with self._engine.connect() as conn, conn.begin():
-            return read_report(conn, query)
+            if self._shape is None and not query.exact:
+                self._shape = read_shape(conn)
+            return read_report(conn, query, self._shape)
 
     def series(self, query: StatsQuery, bucket: Bucket = "day", *, utc_offset_s: int = 0) -> tuple[SeriesPoint, ...]:
         with self._engine.connect() as conn, conn.begin():
             return read_series(conn, query, bucket, utc_offset_s=utc_offset_s)
 
 
-def read_report(conn: Connection, query: StatsQuery) -> StatsReport:
-    """Per model and route over the query's window, the job table's figures and the slowest answers."""
-    routes = _route_stats(conn, query, None, 0)
+def read_report(conn: Connection, query: StatsQuery, shape: SummaryShape | None = None) -> StatsReport:
+    """Per model and route over the query's window, the job table's figures and the slowest answers.
+    With the summary's `shape` (and not `query.exact`) the answers' figures come from the summary."""
+    if shape is None and not query.exact:
+        shape = read_shape(conn)
+    if shape is None or query.exact:
+        routes = _route_stats(conn, query, None, 0).get(0, {})
+        return StatsReport(
+            query=query,
+            routes=tuple(sorted(routes.values(), key=lambda r: (-r.answers, r.model, r.route))),
+            jobs=_job_stats(conn, query),
+            slowest=_slowest(conn, query),
+        )
+    routes = _summary_route_stats(conn, query, shape)
     return StatsReport(
         query=query,
-        routes=tuple(sorted(routes.get(0, {}).values(), key=lambda r: (-r.answers, r.model, r.route))),
+        routes=tuple(sorted(routes.values(), key=lambda r: (-r.answers, r.model, r.route))),
         jobs=_job_stats(conn, query),
-        slowest=_slowest(conn, query),
+        slowest=_slowest(conn, query, _in_window(routes.values()), shape),
+        percentiles=ERROR_TEXT,
     )
 
 
@@ -281,6 +304,52 @@ def _route_stats(
                 ended=Ended(t.user, t.timeout, dict(sorted(t.failed.items())), t.interrupted),
                 **{m: got.get(m, Percentiles()) for m in METRICS},
             )
+    return out
+
+
+def _summary_route_stats(conn: Connection, query: StatsQuery, shape: SummaryShape) -> dict[tuple[str, str], RouteStats]:
+    """The figures of each model and route from the summary (store.stats_summary): counts exact,
+    percentiles from the histograms."""
+    models: list[str] | None = None
+
+    def edge_rows(lo: float | None, hi: float | None) -> Iterator[Any]:
+        nonlocal models
+        models = _models(conn, query) if models is None else models
+        for model in models:
+            where, params = _where(StatsQuery(since=lo, until=hi, route=query.route), model)
+            yield from conn.exec_driver_sql(
+                f"SELECT {_MODEL}, {_ROUTE}, state, cancel_reason, error_code, {', '.join(METRICS)} "
+                f"FROM generation WHERE {where}",
+                params,
+            )
+
+    endings, hists = summary_figures(
+        conn, shape, since=query.since, until=query.until, model=query.model, route=query.route, edge_rows=edge_rows
+    )
+    out: dict[tuple[str, str], RouteStats] = {}
+    for (model, route), counted in endings.items():
+        t = _Tally()
+        for ending, n in counted:
+            state, _, detail = ending.partition(":")
+            t.add(state, detail or None, detail or None, n, [0] * len(METRICS))
+        figures = {m: Percentiles(*percentiles_of(hists.get((model, route, m)), shape)) for m in METRICS}
+        out[(model, route)] = RouteStats(
+            model=model,
+            route=route,
+            answers=t.answers,
+            completed=t.completed,
+            unfinished=t.unfinished,
+            ended=Ended(t.user, t.timeout, dict(sorted(t.failed.items())), t.interrupted),
+            **figures,
+        )
+    return out
+
+
+def _in_window(routes: Iterable[RouteStats]) -> dict[str, int]:
+    """Answers per model in the window (for choosing how to find the slowest)."""
+    out: dict[str, int] = {}
+    for r in routes:
+        out[r.model] = out.get(r.model, 0) + r.answers
     return out
 
 
@@ -381,20 +450,44 @@ def _job_stats(conn: Connection, query: StatsQuery) -> tuple[JobStats, ...]:
     return tuple(out)
 
 
-def _slowest(conn: Connection, query: StatsQuery) -> tuple[SlowAnswer, ...]:
-    """The slowest of each model's range, then of all: each model's is a short sort (LIMIT)."""
+def _slowest(
+    conn: Connection, query: StatsQuery, in_window: Mapping[str, int] | None = None, shape: SummaryShape | None = None
+) -> tuple[SlowAnswer, ...]:
+    """The slowest of each model's answers in the window, then of all. Each model's are found one of two
+    ways: sorting the window's answers (one range of ix_generation_model_created, a short sort with
+    LIMIT), or, when the window holds much of the model's answers, reading down ix_generation_model_ttft
+    (or _total, migration 0018) from the slowest until N fall in the window: with n answers in the window
+    of the model's t, that reads about N t / n entries instead of n (`hearth stats --since all` on
+    350,000 answers of one model: 10 entries, not a sort of all of them)."""
     if query.slowest < 1:
         return ()
     by = "ttft_ms" if query.slowest_by == "ttft_ms" else "total_ms"  # a column name: never from input
+    totals = _model_totals(conn) if shape is not None and in_window is not None else {}
     found: list[SlowAnswer] = []
-    for model in _models(conn, query):
+    for model in _models(conn, query) if in_window is None else sorted(in_window):
         where, params = _where(query, model)
+        n, t = (in_window or {}).get(model, 0), totals.get(model, 0)
+        # Read down the index when N t / n entries are fewer than the window's n (a margin of 4).
+        indexed = (
+            f"INDEXED BY ix_generation_model_{'ttft' if by == 'ttft_ms' else 'total'}"
+            if n * n >= 4 * query.slowest * t > 0
+            else ""
+        )
         rows = conn.exec_driver_sql(
             f"SELECT generation.id, message_id, message.conversation_id, {_MODEL}, {_ROUTE}, state, "
-            "generation.created_at, ttft_ms, total_ms FROM generation JOIN message ON message.id = message_id "
+            f"generation.created_at, ttft_ms, total_ms FROM generation {indexed} "
+            "JOIN message ON message.id = message_id "
             f"WHERE {where} AND {by} IS NOT NULL ORDER BY {by} DESC, generation.id LIMIT :limit",
             {**params, "limit": query.slowest},
         ).all()
         found.extend(SlowAnswer(*row) for row in rows)
     found.sort(key=lambda a: (-(getattr(a, by) or 0.0), a.generation_id))
     return tuple(found[: query.slowest])
+
+
+def _model_totals(conn: Connection) -> dict[str, int]:
+    """Every model's answers of all time, from the summary's coarsest blocks (a few hundred rows)."""
+    rows = conn.exec_driver_sql(
+        "SELECT model, sum(n) FROM stats_count WHERE level = (SELECT max(level) FROM stats_level) GROUP BY model"
+    )
+    return {model: int(n) for model, n in rows}

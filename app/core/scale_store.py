@@ -109,6 +109,8 @@ def cached(spec: ScaleSpec, *, log: bool = True) -> Path:
     where `<dir>` can serve as a `--data-dir` for the CLI."""
     folder = cache_dir() / spec.key()
     path = folder / "hearth.db"
+    if not (folder / "complete").exists() and (older := _older_schema(spec)) is not None:
+        _migrate_copy(older, folder, log=log)
     if not (folder / "complete").exists():
         folder.mkdir(parents=True, exist_ok=True)
         for leftover in folder.glob("hearth.db*"):
@@ -116,6 +118,41 @@ def cached(spec: ScaleSpec, *, log: bool = True) -> Path:
         build(path, spec, log=log)
         (folder / "complete").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
     return path
+
+
+def _older_schema(spec: ScaleSpec) -> Path | None:
+    """The same store cached at an earlier schema (the newest such), if any: what it holds does not
+    depend on the schema, so migrating a copy of it (as a person's store is) replaces a rebuild."""
+    same = f"scale-v{VERSION}-s*-{spec.conversations}c-{spec.messages}m-seed{spec.seed}"
+    found = [f for f in cache_dir().glob(same) if f.name != spec.key() and (f / "complete").exists()]
+    return max(found, key=lambda f: f.name, default=None)
+
+
+def _migrate_copy(older: Path, folder: Path, *, log: bool) -> None:
+    from store.backup import copy_database
+    from store.migrations import migrate
+
+    started = time.perf_counter()
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    partial.mkdir(parents=True, exist_ok=True)
+    copy_database(older / "hearth.db", partial / "hearth.db")
+    copied = time.perf_counter()
+    applied = migrate(partial / "hearth.db")
+    for backup in partial.glob("hearth.db.bak-*"):  # a generated store: the copy it came from is the backup
+        backup.unlink()
+    (partial / "complete").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
+    try:
+        partial.rename(folder)
+    except OSError:  # another process got there first: use theirs
+        for leftover in partial.iterdir():
+            leftover.unlink()
+        partial.rmdir()
+    if log:
+        print(
+            f"scale store: copied {older.name} ({copied - started:.1f} s) and migrated it "
+            f"({', '.join(applied)}: {time.perf_counter() - copied:.1f} s)",
+            file=sys.stderr,
+        )
 
 
 def _vocabulary(rng: random.Random) -> tuple[list[str], list[str]]:

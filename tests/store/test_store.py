@@ -46,6 +46,11 @@ EXPECTED_COLUMNS = {
     "passage_vector": ["id", "passage_id", "vector"],
     # Folders added to a collection, watched while the window runs (0014_doc_folders).
     "doc_folder": ["id", "collection_id", "path", "added_at"],
+    # The statistics summary, kept by triggers on generation (0018_stats_summary).
+    "stats_level": ["level", "size"],
+    "stats_edge": ["bucket", "lo"],
+    "stats_count": ["level", "block", "model", "route", "ending", "n"],
+    "stats_value": ["level", "block", "model", "route", "metric", "bucket", "n", "total"],
     # FTS5 (0004_search_index, 0012_documents): each index and the shadow tables SQLite keeps for it.
     **{name: columns for table, column in (("message", "content"), ("conversation", "title"), ("passage", "text"))
        for name, columns in {
@@ -54,10 +59,11 @@ EXPECTED_COLUMNS = {
 }  # fmt: skip
 EXPECTED_TRIGGERS = {
     f"{table}_fts_{op}" for table in ("message", "conversation", "passage") for op in ("insert", "delete", "update")
-}
+} | {f"generation_stats_{op}" for op in ("insert", "delete", "update")}
 EXPECTED_INDEXES = {
     "ix_conversation_updated_at", "ix_message_conversation", "ix_message_parent",
     "ix_generation_message", "ix_generation_state", "ix_generation_model_created",
+    "ix_generation_model_ttft", "ix_generation_model_total",
     "ix_conversation_pinned", "ix_conversation_unpinned",
     "ix_job_queue", "ix_job_conversation", "ix_summary_upto",
     "ux_collection_name", "ux_collection_chat", "ix_conversation_collection", "ix_doc_file_state", "ix_doc_file_path",
