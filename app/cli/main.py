@@ -16,30 +16,14 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.cli.ask_tools import add_tool_arguments
-from app.cli.chat_options import add_chat_options, add_presets_parser, run_presets
-from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
-from app.cli.conversations import add_conversation_parsers, run_conversations
-from app.cli.docs import add_docs_parser, run_docs
-from app.cli.doctor import add_doctor_parser, run_doctor
-from app.cli.exchange import COMMANDS as EXCHANGE_COMMANDS
-from app.cli.exchange import add_exchange_parsers, run_exchange
-from app.cli.models import add_models_parser, run_models
-from app.cli.models_hub import is_hub_ref, pull_for_model
-from app.cli.providers import add_providers_parser, run_providers
-from app.cli.serve import add_serve_parser
-from app.cli.stats import add_stats_parser, run_stats
-from app.cli.support import fail, quiet_stdout
-from app.cli.terminal import for_stream
-from app.cli.tools import add_tools_parser, run_tools
-from app.core.errors import CatalogError, LibraryError
-from app.core.models import ModelLibrary
-from app.core.paths import default_model_path, resolve_data_dir
-from app.core.settings import LoadSettings, SettingsFile
-from engine.template import KNOWN_TEMPLATES
+if TYPE_CHECKING:
+    from app.core.models import ModelLibrary
+    from app.core.settings import SettingsFile
 
+# Every command's module is imported when that command runs (or its parser is built), not with this
+# one: `hearth stats` must not pay for the model catalog, jinja2, the tool loop and the rest.
 __all__ = ["main"]
 
 
@@ -57,6 +41,8 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
     (`hearth --data-dir X ask` would lose X), so below the top level they default to
     SUPPRESS: an option given after the name wins, one given before it stays.
     """
+    from engine.template import KNOWN_TEMPLATES
+
     default = None if top else argparse.SUPPRESS
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -119,6 +105,18 @@ def _data_dir_only(*, top: bool) -> argparse.ArgumentParser:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from app.cli.ask_tools import add_tool_arguments
+    from app.cli.chat_options import add_chat_options, add_presets_parser
+    from app.cli.conversations import add_conversation_parsers
+    from app.cli.docs import add_docs_parser
+    from app.cli.doctor import add_doctor_parser
+    from app.cli.exchange import add_exchange_parsers
+    from app.cli.models import add_models_parser
+    from app.cli.providers import add_providers_parser
+    from app.cli.serve import add_serve_parser
+    from app.cli.stats import add_stats_parser
+    from app.cli.tools import add_tools_parser
+
     common = _common(top=False)
     p = argparse.ArgumentParser(
         prog="hearth",
@@ -228,13 +226,47 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-_NO_MODEL: dict[str, Callable[[argparse.Namespace, Path], int]] = {
-    **dict.fromkeys(CONVERSATION_COMMANDS, run_conversations),
-    "presets": run_presets,
-    "docs": run_docs,
-    "tools": run_tools,
-    "stats": run_stats,
-}
+def _no_model(command: str | None) -> Callable[[argparse.Namespace, Path], int] | None:
+    """The runner of a command that needs the store or a settings file only (no model, no catalog)."""
+    from app.cli.chat_options import run_presets
+    from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
+    from app.cli.conversations import run_conversations
+    from app.cli.docs import run_docs
+    from app.cli.stats import run_stats
+    from app.cli.tools import run_tools
+
+    runners: dict[str, Callable[[argparse.Namespace, Path], int]] = {
+        **dict.fromkeys(CONVERSATION_COMMANDS, run_conversations),
+        "presets": run_presets,
+        "docs": run_docs,
+        "tools": run_tools,
+        "stats": run_stats,
+    }
+    return runners.get(command or "")
+
+
+def _stats_only(argv: list[str]) -> argparse.Namespace | None:
+    """`hearth [--data-dir DIR] stats ...` parsed by the top-level options and the stats parser alone,
+    into the same namespace the whole parser gives (tests/cli/test_stats_cli.py compares them); None
+    for any other command line. Building every command's parser imports every command's module: half
+    a second that `hearth stats` (goal: under 1 s on a million messages) does not need."""
+    i = 0
+    while i < len(argv) and argv[i] != "stats":
+        if argv[i] == "--data-dir":
+            i += 2
+        elif argv[i].startswith("--data-dir="):
+            i += 1
+        else:
+            return None  # another option before the name: the whole parser, as ever
+    if i >= len(argv):
+        return None
+    from app.cli.stats import add_stats_parser
+
+    p = argparse.ArgumentParser(prog="hearth", parents=[_data_dir_only(top=True)])
+    # The other top-level options' defaults, as the whole parser leaves them.
+    p.set_defaults(model=None, threads=None, ctx=None, gpu_layers=None, flash_attn=None, chat_template=None)
+    add_stats_parser(p.add_subparsers(dest="command"), _data_dir_only(top=False))
+    return p.parse_args(argv)
 
 
 @dataclass(frozen=True)
@@ -253,8 +285,15 @@ class FrontEnds:
 def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
     _ctrl_c_stops()
     try:
+        if (stats := _stats_only(sys.argv[1:] if argv is None else argv)) is not None:
+            from app.cli.stats import run_stats
+            from app.core.paths import resolve_data_dir
+
+            return run_stats(stats, resolve_data_dir(stats.data_dir))
         return _main(argv, front_ends)
     except BrokenPipeError:  # `hearth list | head`: the reader has what it wanted
+        from app.cli.support import quiet_stdout
+
         quiet_stdout()
         return 141  # what a shell reports for a program ended by a closed pipe (128 + SIGPIPE)
 
@@ -273,11 +312,23 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     if is_overhead_command(sys.argv[1:] if argv is None else argv):  # its --threads takes a list: own options
         return run_overhead_command(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    from app.cli.exchange import COMMANDS as EXCHANGE_COMMANDS
+    from app.cli.exchange import run_exchange
+    from app.cli.models import run_models
+    from app.cli.models_hub import is_hub_ref, pull_for_model
+    from app.cli.providers import run_providers
+    from app.cli.support import fail
+    from app.cli.terminal import for_stream
+    from app.core.errors import CatalogError, LibraryError
+    from app.core.models import ModelLibrary
+    from app.core.paths import default_model_path, resolve_data_dir
+    from app.core.settings import LoadSettings, SettingsFile
+
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "doctor":  # before anything that could fail: reporting failures is its job
         return _doctor(args, data_dir)
-    if args.command in _NO_MODEL:  # the store or a settings file only: no model, no catalog
-        return _NO_MODEL[args.command](args, data_dir)
+    if (runner := _no_model(args.command)) is not None:  # the store or a settings file only: no model, no catalog
+        return runner(args, data_dir)
     if (measured := _bench_without_model(args, front_ends)) is not None:  # a generated store or answer
         return measured
     if args.command in EXCHANGE_COMMANDS:  # the store only, as above
@@ -338,6 +389,7 @@ def _run_with_model(
     """The commands that load a model: ask, serve, bench, and the window."""
     if args.command in ("ask", "serve"):
         from app.cli.ask import run_ask
+        from app.cli.support import fail
 
         if args.command == "ask":
             return run_ask(args, data_dir, model, library, share_engine=front_ends.share_engine)
@@ -407,6 +459,8 @@ def _bench_without_model(args: argparse.Namespace, front_ends: FrontEnds) -> int
         return None
     run = front_ends.bench_scale if args.suite == "scale" else front_ends.bench_render
     if run is None:
+        from app.cli.support import fail
+
         return fail(f"`hearth bench {args.suite}` is not available in this build")
     if args.suite == "render":
         return run(as_json=args.json, runs=args.runs or 3)
@@ -414,6 +468,12 @@ def _bench_without_model(args: argparse.Namespace, front_ends: FrontEnds) -> int
 
 
 def _doctor(args: argparse.Namespace, data_dir: Path) -> int:
+    from app.cli.doctor import run_doctor
+    from app.cli.support import fail
+    from app.core.errors import CatalogError, LibraryError
+    from app.core.models import ModelLibrary
+    from app.core.paths import default_model_path
+
     model = None
     if args.model:
         try:

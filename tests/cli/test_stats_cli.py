@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,3 +96,51 @@ def test_a_model_name_with_escapes_is_escaped_on_a_terminal(tmp_path: Path) -> N
     code, shown = on_terminal("stats", "--json", data_dir=tmp_path)
     assert code == 0 and not any(raw in shown for raw in RAW)
     assert json.loads(shown)["routes"][0]["model"] == HOSTILE  # still the exact name to a parser
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stats"],
+        ["stats", "--json", "--since", "all", "--exact"],
+        ["--data-dir", "D", "stats", "--model", "m", "--route", "r", "--slowest", "3", "--by", "total"],
+        ["--data-dir=D", "stats", "--series", "day", "--json", "--data-dir", "E"],
+    ],
+    ids=["plain", "all-exact", "data-dir-before", "data-dir-twice"],
+)
+def test_the_stats_parser_alone_reads_a_command_line_as_the_whole_parser_does(argv: list[str]) -> None:
+    from app.cli.main import _parser, _stats_only
+
+    alone = _stats_only(argv)
+    assert alone is not None and vars(alone) == vars(_parser().parse_args(argv))
+
+
+def test_other_command_lines_get_the_whole_parser() -> None:
+    from app.cli.main import _stats_only
+
+    for argv in (["list"], ["--model", "x", "stats"], ["ask", "stats"], []):
+        assert _stats_only(argv) is None, argv
+
+
+def test_json_and_help_say_how_the_percentiles_were_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    answers(tmp_path, "small", [(GenerationState.COMPLETED, None)] * 2, ttft=61.0)
+    assert hearth("stats", "--json", data_dir=tmp_path) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["percentiles"] == "histogram, ±3%" and out["routes"][0]["ttft_ms"]["p50"] == 61.0
+    assert hearth("stats", "--json", "--exact", data_dir=tmp_path) == 0
+    assert json.loads(capsys.readouterr().out)["percentiles"] == "exact"
+    with pytest.raises(SystemExit):
+        hearth("stats", "--help", data_dir=tmp_path)
+    assert "±3%" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_command_imports_neither_sqlmodel_nor_other_commands(tmp_path: Path) -> None:
+    answers(tmp_path, "small", [(GenerationState.COMPLETED, None)])
+    probe = (
+        "import sys, runpy; sys.argv = ['hearth', 'stats', '--data-dir', sys.argv[1]]\n"
+        "try:\n    runpy.run_module('app', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('sqlmodel', 'jinja2', 'app.cli.ask_tools', 'app.core.models') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
