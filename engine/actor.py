@@ -30,6 +30,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
+from engine.coalesce import DeltaCoalescer
 from engine.codes import CancelReason
 from engine.commands import Cancel, Generate, LoadModel, Measure, RemoteSpec, Shutdown, UnloadModel
 from engine.errors import ModelLoadError
@@ -258,8 +259,10 @@ class _Actor:
             cancel = self._cancels[gid]
         for event in places:
             self.emit(event)
+        # A local model's tokens can come faster than a frame: joined per frame (engine.coalesce).
+        joined = DeltaCoalescer(self._with_reason(gid)) if cmd.remote is None else None
         try:
-            emit = self._with_reason(gid)
+            emit = joined.emit if joined is not None else self._with_reason(gid)
             if cmd.filters is not None:
                 from engine.filter_stage import FilterStage
 
@@ -283,6 +286,8 @@ class _Actor:
                 with render_budget():  # all the renders of this turn's prompt (fitting a long chat), together
                     self._model.generate(cmd, cancel, emit, received_at)
         except Exception as e:  # noqa: BLE001 - a bug or a llama.cpp error must end the stream, not the engine
+            if joined is not None:
+                joined.flush()  # the text sent before the failure stays in order ahead of it
             self.emit(Failed(gid, "engine_error", f"The engine failed while generating: {e}"))
         finally:
             places = []
