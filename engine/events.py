@@ -183,7 +183,7 @@ class ModelInfo:
     load_ms: float
     n_gpu_layers: int = 0  # layers actually offloaded
     gpu_offload: bool = False  # this llama.cpp build has a GPU backend
-    flash_attn: bool = False
+    flash_attn: bool | None = None  # as asked: None is llama.cpp's automatic choice
     cpu_backend: str = ""  # the CPU code llama.cpp chose for this CPU, e.g. "libggml-cpu-icelake.so"
     chat_template: str = "model"  # "model": the file's own; else a name in engine.template.KNOWN_TEMPLATES
     template_note: str = ""  # no template in the file, a likely base model...: what a person should know

@@ -115,6 +115,7 @@ class LocalModel:
         import llama_cpp  # imported here so that only the engine process loads native code
 
         from engine.backends import load_backends
+        from engine.flash_attn import flash_attention
         from engine.llama_templates import disable_llama_cpp_templates
 
         self._lib = llama_cpp
@@ -129,16 +130,17 @@ class LocalModel:
         gpu_offload = bool(llama_cpp.llama_supports_gpu_offload())
         n_gpu_layers = _gpu_layers(cmd, gpu_offload)
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(cmd.path),
-                n_ctx=cmd.n_ctx,
-                n_batch=cmd.n_batch,
-                n_threads=n_threads,
-                n_threads_batch=n_threads_batch,
-                n_gpu_layers=n_gpu_layers,
-                flash_attn=cmd.flash_attn,
-                verbose=False,
-            )
+            with flash_attention(llama_cpp, cmd.flash_attn) as flash_attn:
+                self._llm = llama_cpp.Llama(
+                    model_path=str(cmd.path),
+                    n_ctx=cmd.n_ctx,
+                    n_batch=cmd.n_batch,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads_batch,
+                    n_gpu_layers=n_gpu_layers,
+                    flash_attn=flash_attn,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelLoadError("load_failed", f"llama.cpp could not load {name}: {e}") from e
         llm = self._llm

@@ -67,7 +67,7 @@ class ChatBackend(Protocol):
         n_ctx: int = ...,
         n_threads: int | None = ...,
         n_gpu_layers: int | None = ...,
-        flash_attn: bool = ...,
+        flash_attn: bool | None = ...,
         chat_template: str | None = ...,
     ) -> ModelInfo: ...
 

@@ -17,6 +17,8 @@ from typing import Any
 
 __all__ = ["DEFAULT_CONTEXT", "LoadSettings", "SettingsFile"]
 
+_VERSION = 2  # 2: flash_attn may be null (automatic)
+
 # 4,096 tokens: long enough for real conversations, small enough that the KV cache of a
 # 7B model stays near 0.5 GB. People raise it per model in the manager.
 DEFAULT_CONTEXT = 4096
@@ -32,7 +34,7 @@ class LoadSettings:
     n_ctx: int = DEFAULT_CONTEXT
     n_threads: int | None = None
     n_gpu_layers: int | None = None
-    flash_attn: bool = False
+    flash_attn: bool | None = None  # None: automatic (llama.cpp turns it on where the device runs it)
     # One engine per machine: the window, `hearth serve` and `hearth ask` host or attach to one
     # engine; False: each loads its own copy, as --no-share does for one command.
     share_engine: bool = True
@@ -71,6 +73,11 @@ class SettingsFile:
         if not isinstance(raw, dict):
             self.warning = f"{self.path} is not a settings object; using default settings."
             return LoadSettings()
+        version = raw.get("version", 1)
+        if (not isinstance(version, int) or version < _VERSION) and raw.get("flash_attn") is False:
+            # Before version 2 flash attention was on or off, off by default, and every file said
+            # so: an off then was the default, and the default is now llama.cpp's automatic choice.
+            raw["flash_attn"] = None
         values: dict[str, Any] = {}
         bad: list[str] = []
         for f in dataclasses.fields(LoadSettings):
@@ -94,14 +101,16 @@ class SettingsFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
         with tmp.open("w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(settings), f, indent=1)
+            json.dump({"version": _VERSION, **dataclasses.asdict(settings)}, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
 
 
 def _right_type(name: str, value: object) -> bool:
-    if name in ("flash_attn", "share_engine"):
+    if name == "flash_attn":
+        return value is None or isinstance(value, bool)
+    if name == "share_engine":
         return isinstance(value, bool)
     if name == "model":
         return value is None or isinstance(value, str)

@@ -484,7 +484,8 @@ def test_use_this_model_loads_it_with_the_settings_and_saves_them(
     pane = dialog.details
     pane.ctx.setValue(2048)
     pane.threads.setValue(1)
-    pane.flash.setChecked(True)
+    pane.flash.setCurrentIndex(1)  # a person picks On
+    pane.flash.activated.emit(1)
     assert pane.use_button.text() == "Use this model"
 
     service.set_model("generating")  # an answer is streaming
@@ -499,6 +500,7 @@ def test_use_this_model_loads_it_with_the_settings_and_saves_them(
     qtbot.waitUntil(lambda: "is loaded" in dialog.strip.text())
     saved = json.loads((data_dir / "settings.json").read_text())
     assert saved == {
+        "version": 2,
         "model": added,
         "n_ctx": 2048,
         "n_threads": 1,

@@ -16,7 +16,7 @@ import os
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QCheckBox,
+    QComboBox,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -38,6 +38,7 @@ from engine.threads import physical_cores
 
 __all__ = ["ModelDetailsPane"]
 
+_FLASH_VALUES: tuple[bool | None, ...] = (None, True, False)  # the flash attention choices: automatic, on, off
 _MAX_GPU_LAYERS = 1000  # LoadSettings' bound, for a model whose layer count is not known yet
 
 
@@ -113,14 +114,18 @@ class ModelDetailsPane(QWidget):
         self.gpu.setObjectName("gpuLayers")
         self.gpu.setRange(-1, _MAX_GPU_LAYERS)
         self.gpu.setSpecialValueText("Auto")
-        self.flash = QCheckBox("Flash attention", self.settings_box)
+        self.flash = QComboBox(self.settings_box)
         self.flash.setObjectName("flashAttention")
-        self.flash.setToolTip("llama.cpp's flash attention: less working memory, usually faster on a GPU.")
+        self.flash.addItems(["Automatic", "On", "Off"])  # _FLASH_VALUES, in this order
+        self.flash.setToolTip(
+            "llama.cpp's flash attention: less working memory, and faster decoding on most devices. "
+            "Automatic turns it on where the device can run it."
+        )
         form = QFormLayout(self.settings_box)
         form.addRow("Context length", self.ctx)
         form.addRow("Threads", self.threads)
         form.addRow("GPU layers", self.gpu)
-        form.addRow("", self.flash)
+        form.addRow("Flash attention", self.flash)
         for spin in (self.ctx, self.threads, self.gpu):
             spin.setMinimumWidth(180)
         # Each control reports only its own field: the context shown may be clamped to this
@@ -128,7 +133,7 @@ class ModelDetailsPane(QWidget):
         self.ctx.valueChanged.connect(lambda v: self.settings_edited.emit({"n_ctx": v}))
         self.threads.valueChanged.connect(lambda v: self.settings_edited.emit({"n_threads": v or None}))
         self.gpu.valueChanged.connect(lambda v: self.settings_edited.emit({"n_gpu_layers": None if v < 0 else v}))
-        self.flash.toggled.connect(lambda on: self.settings_edited.emit({"flash_attn": on}))
+        self.flash.activated.connect(lambda i: self.settings_edited.emit({"flash_attn": _FLASH_VALUES[i]}))
 
         self.use_button = QPushButton("Use this model", self)
         self.use_button.setObjectName("useModel")
@@ -259,10 +264,9 @@ class ModelDetailsPane(QWidget):
         self._set_spin(self.gpu, layers_top, -1 if s.n_gpu_layers is None else s.n_gpu_layers)
         self.gpu.setEnabled(d.gpu.enabled)
         self.gpu.setToolTip(d.gpu.why or "Layers to run on the GPU; Auto puts as many there as its free memory holds.")
-        if self.flash.isChecked() != s.flash_attn:
-            self.flash.blockSignals(True)
-            self.flash.setChecked(s.flash_attn)
-            self.flash.blockSignals(False)
+        index = _FLASH_VALUES.index(s.flash_attn)
+        if index != self.flash.currentIndex():
+            self.flash.setCurrentIndex(index)  # `activated` reports only a person's choice
 
     @staticmethod
     def _set_spin(spin: QSpinBox, top: int, value: int) -> None:
