@@ -87,6 +87,9 @@ def test_bench_scale_reports_every_figure_beside_an_empty_store(tmp_path: Path, 
         "rss_peak_mb",
         "command_latency_delta_ms",
         "stats_ms",  # hearth stats' query (issue 29)
+        "stats_all_ms",  # ... for --since all
+        "stats_cmd_ms",  # the whole `hearth stats` process
+        "stats_cmd_all_ms",  # ... with --since all
         "stats_view_ms",  # the Statistics view painted
     }
     db = cached(ScaleSpec(200, 4000, 1000), log=False)  # cached: the second call finds it
