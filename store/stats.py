@@ -312,14 +312,14 @@ def _summary_route_stats(conn: Connection, query: StatsQuery, shape: SummaryShap
     percentiles from the histograms."""
     models: list[str] | None = None
 
-    def edge_rows(lo: float | None, hi: float | None) -> Iterator[Any]:
+    def edge_rows(lo: float, hi: float, day: str) -> Iterator[Any]:
         nonlocal models
         models = _models(conn, query) if models is None else models
         for model in models:
             where, params = _where(StatsQuery(since=lo, until=hi, route=query.route), model)
             yield from conn.exec_driver_sql(
                 f"SELECT {_MODEL}, {_ROUTE}, state, cancel_reason, error_code, {', '.join(METRICS)} "
-                f"FROM generation WHERE {where}",
+                f"FROM generation WHERE {where} AND CAST(created_at / 86400 AS INTEGER) {day}",
                 params,
             )
 

@@ -121,30 +121,38 @@ def summary_figures(
     until: float | None,
     model: str | None,
     route: str | None,
-    edge_rows: Callable[[float | None, float | None], Iterable[Any]],
+    edge_rows: Callable[[float, float, str], Iterable[Any]],
 ) -> tuple[dict[tuple[str, str], list[tuple[str, int]]], dict[tuple[str, str, str], Histogram]]:
     """Endings and histograms per (model, route) over [since, until).
 
     Returns ({(model, route): [(ending, answers)]}, {(model, route, metric): Histogram}).
-    `edge_rows(lo, hi)` yields the answers created in [lo, hi) as (model, route, state, cancel_reason,
-    error_code, *metric values): the part-days at the ends, which the caller reads from the rows."""
+    `edge_rows(lo, hi, day)` yields the answers created in [lo, hi) whose day, the summary's
+    `CAST(created_at / 86400 AS INTEGER)`, passes the SQL test `day` (so that an answer a rounding
+    puts in a summed day is never read twice), as (model, route, state, cancel_reason, error_code,
+    *metric values): the part-days at the ends, which the caller reads from the rows."""
     # Whole days: from the first midnight (UTC) at or after `since` to the last at or before `until`.
     first_day = None if since is None else math.ceil(since / DAY)
     last_day = None if until is None else math.floor(until / DAY)
     endings: dict[tuple[str, str], dict[str, int]] = {}
     hists: dict[tuple[str, str, str], Histogram] = {}
-    parts: list[tuple[float | None, float | None]] = []  # the part-days, read from the rows
-    if first_day is not None and last_day is not None and first_day >= last_day:
-        parts.append((since, until))  # no whole day in the window
+    parts: list[tuple[float, float, str]] = []  # the part-days, read from the rows
+    if (
+        since is not None
+        and until is not None
+        and first_day is not None
+        and last_day is not None
+        and first_day >= last_day
+    ):
+        parts.append((since, until, "IS NOT NULL"))  # no whole day in the window: every answer in it
     else:
         if since is not None and first_day is not None and since < first_day * DAY:
-            parts.append((since, first_day * DAY))
+            parts.append((since, first_day * DAY + 1, f"< {first_day}"))
         if until is not None and last_day is not None and last_day * DAY < until:
-            parts.append((last_day * DAY, until))
+            parts.append((last_day * DAY - 1, until, f">= {last_day}"))
         start = first_day if first_day is not None else -(2**40)  # 2**40: a multiple of every block size
         _read_summary(conn, _cover(start, last_day, shape.days), model, route, endings, hists)
-    for lo, hi in parts:
-        for m, r, state, reason, code, *values in edge_rows(lo, hi):
+    for lo, hi, day in parts:
+        for m, r, state, reason, code, *values in edge_rows(lo, hi, day):
             ending = (
                 f"cancelled:{reason or ''}"
                 if state == "cancelled"
