@@ -291,6 +291,7 @@ async def _serve(
             log.exception("reading the conversation list failed")
             window.show_problem(f"Could not read your conversations: {e}")
         vm.watch_conversations()  # what `hearth ask`, imports, other windows and the server save
+        window.stats.preload_when_idle()  # the plotting library, off the UI thread: Statistics opens at once
         await closed
         report.target = None
         engines.cancel()  # a model still loading is shared with nobody; an attached window stops watching

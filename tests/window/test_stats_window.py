@@ -1,16 +1,21 @@
 """The Statistics window (View → Statistics…) on a real store with hand-made answers (written
 through the store's own writes, as tests/store/test_stats.py does): the table's figures, the time
 window and model filters, the plots' lines, the slowest answers opening their conversation at
-that answer (Enter, double-click), and an empty store said plainly."""
+that answer (Enter, double-click), an empty store said plainly; the table shown before the plots'
+read ends, a note instead of plots without pyqtgraph, and pyqtgraph imported off the UI thread
+when the window is idle (not while a chat answers, not again once Statistics opened)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sqlite3
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
@@ -18,9 +23,11 @@ from ui_fakes import FakeChatService
 
 from app.ui.viewmodels.main import MainViewModel
 from app.ui.windows.main_window import MainWindow
+from app.ui.windows.stats_loader import PlotLibrary
 from app.ui.windows.stats_window import StatsDialog
 from engine.states import GenerationState
 from store import Store
+from store.stats import StatsQuery, StatsReport
 
 DAY = 86_400.0
 SHOTS = os.environ.get("HEARTH_SHOTS")  # a folder: the screenshots test saves its picture there
@@ -106,7 +113,9 @@ def open_stats(qtbot, w: MainWindow) -> StatsDialog:
 
 
 def settle(qtbot, dialog: StatsDialog) -> None:
+    """The choice read and shown, the plots drawn (or said to be missing)."""
     qtbot.waitUntil(lambda: not dialog.vm.loading and (dialog.vm.view is not None or dialog.vm.status), timeout=5000)
+    qtbot.waitUntil(lambda: dialog.library.done, timeout=10_000)
 
 
 def cells(dialog: StatsDialog) -> list[list[str]]:
@@ -216,6 +225,92 @@ def test_a_newer_choice_wins_over_an_older_slower_answer(qtbot, seeded, loop, st
     assert vm.view.window == "24h" and [r[1] for r in cells(dialog)] == ["3", "1"]
 
 
+class HeldSeries:
+    """The real store, its series read held until `release` (a slow read, made slow on purpose)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.held = threading.Event()
+
+    @property
+    def stats(self) -> HeldSeries:
+        return self
+
+    def report(self, query: StatsQuery) -> StatsReport:
+        return self._store.stats.report(query)
+
+    def series(self, *args: Any, **kwargs: Any) -> Any:
+        self.held.wait(10)
+        return self._store.stats.series(*args, **kwargs)
+
+    async def history(self, conversation_id: int, *, before_message_id: int) -> Any:
+        return await self._store.history(conversation_id, before_message_id=before_message_id)
+
+
+def test_the_table_shows_before_the_plots_are_read(qtbot, seeded, loop, store: Store) -> None:
+    held = HeldSeries(store)
+    w = MainWindow(MainViewModel(FakeChatService(), store), stats=held)
+    qtbot.addWidget(w)
+    w.show()
+    w.stats.action.trigger()
+    dialog = w.stats.dialog
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 2, timeout=5000)
+    assert dialog.table.isVisible() and dialog.vm.loading and dialog.state.text() == "Reading…"
+    assert dialog.slowest.rowCount() == 6  # the slowest answers come with the table
+    qtbot.waitUntil(lambda: dialog.plots is not None, timeout=10_000)  # made meanwhile, still empty
+    assert dialog.plots.speed.getPlotItem().listDataItems() == []
+    held.held.set()
+    qtbot.waitUntil(lambda: len(dialog.plots.speed.getPlotItem().listDataItems()) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("read in "))
+
+
+def test_without_the_plotting_library_the_table_shows_and_a_note_says_why(
+    qtbot, seeded, loop, store: Store, monkeypatch
+) -> None:
+    """pyqtgraph missing (a broken install): the figures, and one plain sentence where the plots were."""
+    monkeypatch.setitem(sys.modules, "pyqtgraph", None)  # `import pyqtgraph` raises ImportError
+    dialog = open_stats(qtbot, make_window(qtbot, store))
+
+    assert [r[:2] for r in cells(dialog)] == [["small", "7"], ["lan: big", "1"]]
+    assert dialog.slowest.rowCount() == 6 and dialog.plots is None
+    assert dialog.plot_note.isVisible()
+    note = dialog.plot_note.text()
+    assert note.startswith("The plots could not be drawn: the plotting library (pyqtgraph) did not load")
+    assert "The figures above and below are complete" in note
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        dialog.grab().save(str(Path(SHOTS) / "statistics-without-plots.png"))
+
+
+def test_the_plotting_library_is_imported_when_idle_unless_statistics_opened_first(
+    qtbot, seeded, loop, store: Store
+) -> None:
+    idle = make_window(qtbot, store)
+    idle.stats.preload_when_idle(0)
+    qtbot.waitUntil(lambda: idle.stats.library.done, timeout=10_000)
+    assert idle.stats.library.started_by == "idle" and idle.stats.library.module is not None
+    dialog = open_stats(qtbot, idle)  # finds it loaded: the plots are made at once
+    qtbot.waitUntil(lambda: dialog.plots is not None and len(dialog.plots.speed.getPlotItem().listDataItems()) == 2)
+
+    opened = make_window(qtbot, store)
+    opened.stats.preload_when_idle(50)
+    open_stats(qtbot, opened)  # before the idle moment: opening starts the import
+    assert opened.stats.library.started_by == "view"
+    qtbot.wait(150)
+    assert opened.stats.library.started_by == "view"  # the idle start found it done: it did not run again
+
+
+def test_the_idle_import_waits_while_a_chat_answers(qtbot, loop) -> None:
+    library = PlotLibrary()
+    answering = [True]
+    library.when_idle(lambda: answering[0], 20)
+    qtbot.wait(100)
+    assert library.started_by is None  # put off while the stream runs
+    answering[0] = False
+    qtbot.waitUntil(lambda: library.done, timeout=10_000)
+    assert library.started_by == "idle" and library.module is sys.modules["pyqtgraph"]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not SHOTS, reason="HEARTH_SHOTS names a folder for the screenshots")
 def test_screenshot(qtbot, seeded, loop, store: Store) -> None:
@@ -229,7 +324,8 @@ def test_screenshot(qtbot, seeded, loop, store: Store) -> None:
 
 @pytest.mark.slow
 def test_the_window_starts_without_the_plotting_library() -> None:
-    """pyqtgraph (and NumPy under it) cost 0.3-0.5 s to import: only opening Statistics pays it."""
+    """pyqtgraph (and NumPy under it) cost 0.3-0.7 s to import: never at the window's start (a worker
+    thread imports it once the window is idle, or when Statistics opens)."""
     import subprocess
     import sys
 

@@ -4,7 +4,9 @@ or all), the report and the series for them, and what to say about them.
 Owns the ordering of answers: every choice gets a number, and an answer is shown only if it is
 the newest one asked for, so a slow "All time" read never replaces the 24 hours chosen after it.
 Each read (store.stats: the report, the per hour/day series, and the question of each of the
-slowest answers) runs in a worker thread, and only the newest answer is shown. It also
+slowest answers) runs in a worker thread, and only the newest answer is shown: first with the
+report alone (the table and the slowest answers, `series` None), then with the series (the
+plots), so the table is not held back by the longer read. It also
 owns the words and numbers a person sees (table cells, the ended-otherwise line, the slowest
 list), so the window only lays them out and the tests read what a person reads.
 Must not: touch widgets, open conversations (the window does, with the ids it is given), write
@@ -14,6 +16,7 @@ to the store, or block the event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -135,9 +138,9 @@ class StatsView:
     route: tuple[str, str] | None  # (model, route) chosen, None for all
     bucket: Bucket
     report: StatsReport
-    series: tuple[SeriesPoint, ...]
+    series: tuple[SeriesPoint, ...] | None  # None: still being read (the report came first)
     slowest: tuple[SlowRow, ...]
-    read_ms: float
+    read_ms: float  # until the report and its questions came; with the series once it came
 
     @property
     def empty(self) -> bool:
@@ -152,7 +155,10 @@ class StatsView:
         return [_ended(r, detail=True) for r in self.report.routes]
 
     def plot_lines(self) -> list[PlotLine]:
-        """Per model and route (most answers first), its figures in each bucket that has answers."""
+        """Per model and route (most answers first), its figures in each bucket that has answers
+        (none while the series is being read)."""
+        if self.series is None:
+            return []
         order = [(r.model, r.route) for r in self.report.routes]
         points: dict[tuple[str, str], list[tuple[float, RouteStats]]] = {key: [] for key in order}
         for p in self.series:
@@ -333,6 +339,19 @@ class StatsViewModel(QObject):
                 *(self._store.history(a.conversation_id, before_message_id=a.message_id) for a in report.slowest),
                 return_exceptions=True,
             )
+            if number != self._issued:
+                return  # a newer choice was made meanwhile: its answer is the one to show
+            slowest = tuple(
+                SlowRow(a, "" if isinstance(h, BaseException) else _question(h))
+                for a, h in zip(report.slowest, questions, strict=True)
+            )
+            view = StatsView(window, route, bucket, report, None, slowest, self._since(reads))
+            if route is None:
+                seen = set(self._routes) | {(r.model, r.route) for r in report.routes}
+                self._routes = tuple(sorted(seen, key=lambda pair: (pair[0].lower(), pair[1].lower())))
+            self._view = view
+            self._status = self._empty_text(label, route) if view.empty else ""
+            self.changed.emit()  # the table now; the plots when the series comes
             series = await reads.series
         except asyncio.CancelledError:
             raise
@@ -344,20 +363,17 @@ class StatsViewModel(QObject):
                 self._view = None
                 self.changed.emit()
             return
-        slowest = tuple(
-            SlowRow(a, "" if isinstance(h, BaseException) else _question(h))
-            for a, h in zip(report.slowest, questions, strict=True)
-        )
-        started = reads.started
+        finally:
+            if number != self._issued:  # dropped: its series is not waited for, nor logged
+                reads.series.add_done_callback(lambda f: f.cancelled() or f.exception())
         if number != self._issued:
-            return  # a newer choice was made meanwhile: its answer is the one to show
-        view = StatsView(window, route, bucket, report, series, slowest, (time.perf_counter() - started) * 1000)
-        if route is None:
-            seen = set(self._routes) | {(r.model, r.route) for r in report.routes}
-            self._routes = tuple(sorted(seen, key=lambda pair: (pair[0].lower(), pair[1].lower())))
-        self._view = view
-        self._status = self._empty_text(label, route) if view.empty else ""
+            return
+        self._view = dataclasses.replace(view, series=series, read_ms=self._since(reads))
         self.changed.emit()
+
+    @staticmethod
+    def _since(reads: _Reads) -> float:
+        return (time.perf_counter() - reads.started) * 1000
 
     @staticmethod
     def _empty_text(label: str, route: tuple[str, str] | None) -> str:

@@ -1,8 +1,10 @@
 """View → Statistics…: opens the Statistics window, and opens an answer chosen in it.
 
 Owns the action, the window (made on first use, then reused; each opening reads the figures
-again, since answers came meanwhile) and its StatsViewModel, and opening a slow answer: its
-conversation in the main window, at that answer (switching branch if need be), brought to front.
+again, since answers came meanwhile), its StatsViewModel and its PlotLibrary (`preload_when_idle`:
+the plotting library imported off the UI thread once the main window has been idle a moment, so
+the first opening finds it loaded), and opening a slow answer: its conversation in the main
+window, at that answer (switching branch if need be), brought to front.
 The action is there, greyed, when the window has no store to read (tests of the chat alone).
 Must not: read the store itself (the view-model does) or decide what the figures mean.
 """
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.core.errors import describe
 from app.ui.viewmodels.stats import StatsStore, StatsViewModel
+from app.ui.windows.stats_loader import IDLE_AFTER_MS, PlotLibrary
 
 if TYPE_CHECKING:
     from app.ui.ops import Ops
@@ -47,6 +50,7 @@ class StatsOpener(QObject):
         self._ops = ops
         self._show_problem = show_problem
         self.stats_vm = StatsViewModel(store, self) if store is not None else None
+        self.library = PlotLibrary(self)
         self.dialog: StatsDialog | None = None
         self.action = QAction("Statistics…", window)
         self.action.setObjectName("statistics")
@@ -58,14 +62,21 @@ class StatsOpener(QObject):
             return None
         self.stats_vm.refresh()  # first: the reads run in worker threads while the window is built
         if self.dialog is None:
-            from app.ui.windows.stats_window import StatsDialog  # with pyqtgraph: only when first opened
+            self.library.start("view")  # in a worker thread, unless the idle start did it already
+            from app.ui.windows.stats_window import StatsDialog  # only when first opened
 
-            self.dialog = StatsDialog(self.stats_vm, self._window)
+            self.dialog = StatsDialog(self.stats_vm, self.library, self._window)
             self.dialog.open_requested.connect(self.open_answer)
         self.dialog.show()
         self.dialog.raise_()
         self.dialog.activateWindow()
         return self.dialog
+
+    def preload_when_idle(self, after_ms: int = IDLE_AFTER_MS) -> None:
+        """Import the plotting library in a worker thread `after_ms` from now (later while a chat
+        answers), unless Statistics was opened first; nothing without a store to show."""
+        if self.stats_vm is not None:
+            self.library.when_idle(lambda: bool(self._vm.answering), after_ms)
 
     def open_answer(self, conversation_id: int, message_id: int) -> asyncio.Task[None]:
         return (

@@ -1,8 +1,9 @@
 """The Statistics view's plots (pyqtgraph): time to first token (p50 solid, p95 dashed) and
 tokens/s (p50) per model and route, over the hours or days of the chosen window.
 
-pyqtgraph (and NumPy under it) is imported when the first plot is made, never at the window's
-start: the import costs 0.3-0.45 s on a 2-core machine, paid once, when Statistics first opens.
+The plotting library is given (`pg`: the pyqtgraph module, imported off the UI thread by
+app.ui.windows.stats_loader): this module imports neither it nor NumPy at its top, so the window's
+start never pays for them.
 Colours follow the window's palette (light or dark theme); each model keeps its colour in both
 plots, in the order of the table (most answers first).
 Must not: read the store or format figures (app.ui.viewmodels.stats does).
@@ -10,6 +11,7 @@ Must not: read the store or format figures (app.ui.viewmodels.stats does).
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
@@ -27,10 +29,8 @@ COLOURS = SERIES_COLOURS  # app.ui.theme: every colour is named there
 
 
 class StatsPlots(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, pg: ModuleType, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        import pyqtgraph as pg  # here: see the module docstring
-
         self._pg: Any = pg
         palette = self.palette()
         background = palette.color(QPalette.ColorRole.Base)
@@ -68,7 +68,7 @@ class StatsPlots(QWidget):
     def show_lines(self, lines: list[PlotLine]) -> None:
         """Draw these lines (replacing what was drawn); an empty list clears both plots. The curves
         already made are given new data (adding an item to a plot costs ~3 ms: 27 for 3 models)."""
-        import numpy as np
+        import numpy as np  # loaded by pyqtgraph already: no import lock to wait on
 
         pg = self._pg
         while (old := self._legend_row.takeAt(0)) is not None:

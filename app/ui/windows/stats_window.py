@@ -7,13 +7,17 @@ and tokens/s per hour or day (app.ui.windows.stats_plots); background jobs in a 
 slowest answers (time, model, TTFT, total, the start of the question): double-click or Enter on
 one asks the main window to open that conversation at that answer (`open_requested`).
 While a choice is read the window keeps what it showed and says "Reading…"; with no answers, or
-when the read fails, one plain sentence replaces the figures.
-Must not: read the store (StatsViewModel does, off the UI thread) or open conversations itself.
+when the read fails, one plain sentence replaces the figures. The table shows as soon as the
+report is read; the plots when the series is read and the plotting library is loaded (a line
+says "Drawing the plots…" until then, or, when the library cannot be loaded, that the figures
+above are complete and how to get the plots back).
+Must not: read the store (StatsViewModel does, off the UI thread), import the plotting library
+(PlotLibrary does, off the UI thread) or open conversations itself.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.viewmodels.stats import COLUMNS, PAIR_NOTE, WINDOWS, StatsView, StatsViewModel
+from app.ui.windows.stats_loader import PlotLibrary
 from app.ui.windows.stats_plots import StatsPlots
 
 __all__ = ["StatsDialog"]
@@ -50,9 +55,10 @@ def _table(parent: QWidget, headings: tuple[str, ...], name: str) -> QTableWidge
 class StatsDialog(QDialog):
     open_requested = Signal(int, int)  # conversation id, answer's message id
 
-    def __init__(self, vm: StatsViewModel, parent: QWidget | None = None) -> None:
+    def __init__(self, vm: StatsViewModel, library: PlotLibrary, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.vm = vm
+        self.library = library
         self.setObjectName("statistics")
         self.setWindowTitle("Statistics")
         self.resize(1180, 780)
@@ -68,6 +74,7 @@ class StatsDialog(QDialog):
         self.route_choice.currentIndexChanged.connect(lambda _i: vm.choose_route(self.route_choice.currentData()))
         self.state = QLabel(self)  # "Reading…", or how long the figures took to read
         self.state.setObjectName("statsState")
+        self.state.setMinimumWidth(self.state.fontMetrics().horizontalAdvance("read in 99,999 ms"))  # no jumps
         top = QHBoxLayout()
         top.addWidget(QLabel("Answers from", self))
         top.addWidget(self.window_choice)
@@ -82,7 +89,12 @@ class StatsDialog(QDialog):
         self.table = _table(self, tuple(c[0] for c in COLUMNS), "statsTable")
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.note = QLabel(PAIR_NOTE, self)
-        self.plots = StatsPlots(self)
+        self.plots: StatsPlots | None = None  # made once the plotting library is loaded
+        self.plot_note = QLabel("Drawing the plots…", self)  # until then, or why there are none
+        self.plot_note.setObjectName("statsPlotNote")
+        self.plot_note.setWordWrap(True)
+        self.plot_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.plot_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.jobs = QLabel(self)
         self.jobs.setTextFormat(Qt.TextFormat.PlainText)
         self.slow_title = QLabel("Slowest answers, by time to first token (double-click or Enter opens one)", self)
@@ -94,7 +106,8 @@ class StatsDialog(QDialog):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.table)
         column.addWidget(self.note)
-        column.addWidget(self.plots, 4)
+        column.addWidget(self.plot_note, 4)
+        self._plots_at = column.indexOf(self.plot_note)
         column.addWidget(self.jobs)
         column.addWidget(self.slow_title)
         column.addWidget(self.slowest, 3)
@@ -106,7 +119,29 @@ class StatsDialog(QDialog):
         vm.changed.connect(self._show)
         self._routes_listed: tuple[tuple[str, str], ...] | None = None
         self._shown: StatsView | None = None
+        self._plotted: StatsView | None = None
+        library.ready.connect(self._library_ready)
+        if library.done:  # made on the loop's next turn: the window shows first, then the plots come
+            QTimer.singleShot(0, self, self._library_ready)
         self._show()
+
+    def _library_ready(self) -> None:
+        """The plots in place of their note; or the note says why there are none."""
+        if self.plots is not None:
+            return
+        if self.library.module is None:
+            self.plot_note.setText(
+                "The plots could not be drawn: the plotting library (pyqtgraph) did not load "
+                f"({self.library.problem}). The figures above and below are complete; reinstalling "
+                "Hearth brings the plots back."
+            )
+            return
+        self.plots = StatsPlots(self.library.module, self.figures)
+        layout = self.figures.layout()
+        assert isinstance(layout, QVBoxLayout), "made in __init__"
+        layout.insertWidget(self._plots_at, self.plots, 4)
+        self.plot_note.hide()
+        self._plot(self._shown)
 
     def _show(self) -> None:
         vm = self.vm
@@ -123,14 +158,27 @@ class StatsDialog(QDialog):
         self.figures.setVisible(view is not None and not view.empty)
         if view is None or view is self._shown:
             return
+        same_report = self._shown is not None and self._shown.report is view.report  # the series came
         self._shown = view
+        if not same_report:
+            self._show_report(view)
+        self._plot(view)
+
+    def _plot(self, view: StatsView | None) -> None:
+        """The view's lines, once both its series and the plots are there (the older lines stay
+        while a newer choice's series is read)."""
+        if view is None or view.series is None or self.plots is None or view is self._plotted:
+            return
+        self._plotted = view
+        self.plots.show_lines(view.plot_lines() if not view.empty else [])
+
+    def _show_report(self, view: StatsView) -> None:
         self._fill(self.table, view.table(), range(1, len(COLUMNS)))
         for r, detail in enumerate(view.ended_details()):
             cell = self.table.item(r, 3)
             assert cell is not None, "_fill made it"
             cell.setToolTip(detail)
         self._fit_height(self.table)
-        self.plots.show_lines(view.plot_lines() if not view.empty else [])
         self.jobs.setText(view.jobs_line())
         self.jobs.setVisible(bool(view.jobs_line()))
         self._fill(self.slowest, [row.cells for row in view.slowest], range(2, 4))
