@@ -5,6 +5,7 @@ and a real OpenAI-compatible server answering in the window."""
 from __future__ import annotations
 
 import logging
+import os
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from ui_fakes import FakeChatService, Reply, run
 
 from app.core.chat_service import ChatService
 from app.core.paths import db_path
+from app.core.policies import Policy, choice_from_settings
 from app.core.providers import KeyStore, ProviderConfig, ProvidersFile
 from app.core.routes import RouteChoice, Router
 from app.ui.viewmodels.main import MainViewModel
@@ -31,6 +33,7 @@ from engine.wire import load_formats
 from store import Store
 
 FORMATS = set(load_formats())
+SHOTS = os.environ.get("HEARTH_SHOTS")  # a folder: the deep policy's test saves the picker there
 SECRET = "sk-test-4f9a1c77e0d2b6"
 
 
@@ -194,6 +197,7 @@ def test_the_route_is_kept_per_conversation_and_a_new_chat_starts_with_the_last_
         "This computer — SmolLM2-135M-Instruct",
         "lan-box — qwen",
         "Local first, then lan-box",  # the model policies the provider makes possible
+        "Deep: lan-box",
         "Fastest of this computer, lan-box",
     ]
     assert not picker.model_edit.isVisible() and not w.status.route_label.isVisible()
@@ -422,9 +426,10 @@ def test_local_first_is_offered_beside_the_routes_and_falls_back_with_the_reason
         real_app.file.upsert(ProviderConfig("box", "openai", server.base_url + "/v1", "m"))
         run(qtbot, real_app.providers.refresh())
         labels = [w.route_picker.combo.itemText(i) for i in range(w.route_picker.combo.count())]
-        assert labels[-2:] == ["Local first, then box", "Fastest of this computer, box"]
+        assert labels[-3:] == ["Local first, then box", "Deep: box", "Fastest of this computer, box"]
         w.route_picker.combo.activated.emit(labels.index("Local first, then box"))
         qtbot.waitUntil(lambda: w.status.route_label.text().endswith("Local first, then box"))
+        assert "Answers may come from box: what you type here may be sent there" in w.transcript.placeholderText()
         send(qtbot, w, "Hello?")
         qtbot.waitUntil(lambda: "the box." in real_app.transcript(), timeout=30_000)
         run(qtbot, w.vm.current.wait_idle())
@@ -435,3 +440,51 @@ def test_local_first_is_offered_beside_the_routes_and_falls_back_with_the_reason
     last = w.vm.current.messages[-1]
     assert last.route == "box" and "local-first" in (last.route_reason or "")
     assert "box (local-first" in real_app.transcript()  # the footer says which and why
+
+
+def test_deep_answers_from_the_larger_model_named_and_says_so(qtbot, real_app: RealApp) -> None:
+    """ "Deep: box" with a larger model named beside it: the answer comes from that model on box, the
+    status line and the answer's footer say deep, and the chat keeps the policy."""
+    w, picker = real_app.window, real_app.window.route_picker
+    with ScriptedServer([Script(body=openai_stream(["Deep ", "thoughts."]))]) as server:
+        real_app.file.upsert(ProviderConfig("box", "openai", server.base_url + "/v1", "small-m"))
+        run(qtbot, real_app.providers.refresh())
+        labels = [picker.combo.itemText(i) for i in range(picker.combo.count())]
+        assert labels[-3:] == ["Local first, then box", "Deep: box", "Fastest of this computer, box"]
+        picker.combo.activated.emit(labels.index("Deep: box"))
+        qtbot.waitUntil(lambda: w.status.route_label.text().endswith("Deep: box"))
+        assert w.transcript.placeholderText().startswith("Ask anything. Answers come from box: what you type")
+        assert picker.model_edit.isVisible() and picker.model_edit.placeholderText() == "larger model (optional)"
+        assert "(empty: its own, small-m)" in picker.model_edit.toolTip()
+        qtbot.keyClicks(picker.model_edit, "big-70b")
+        qtbot.keyClick(picker.model_edit, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: w.status.route_label.text().endswith("Deep: box — big-70b"))
+        assert picker.combo.currentText() == "Deep: box — big-70b"
+        assert [picker.combo.itemText(i) for i in range(picker.combo.count())][-2:] == [
+            "Deep: box — big-70b",  # in place of the plain "Deep: box", not beside it
+            "Fastest of this computer, box",
+        ]
+        if SHOTS:
+            Path(SHOTS).mkdir(parents=True, exist_ok=True)
+            w.grab().save(str(Path(SHOTS) / "route-picker-deep.png"))
+            picker.combo.showPopup()
+            qtbot.wait(100)
+            picker.combo.view().window().grab().save(str(Path(SHOTS) / "route-picker-deep-list.png"))
+            picker.combo.hidePopup()
+        send(qtbot, w, "Why is the sky blue?")
+        qtbot.waitUntil(lambda: "thoughts." in real_app.transcript(), timeout=30_000)
+        run(qtbot, w.vm.current.wait_idle())
+        assert [r.json["model"] for r in server.requests] == ["big-70b"]
+    cid = w.vm.current.conversation_id
+    settings = run(qtbot, real_app.store.conversation_settings(cid, after_pending_writes=True))
+    assert settings["policy"]["kind"] == "deep" and settings["policy"]["routes"] == ["box:big-70b"]
+    assert choice_from_settings(settings) == Policy("deep", (RouteChoice("box", "big-70b"),))
+    last = w.vm.current.messages[-1]
+    assert last.route == "box" and last.route_reason == "deep"
+    assert "box (deep)" in real_app.transcript()  # the footer says which and why
+
+    picker.model_edit.clear()  # back to box's own model, still deep
+    qtbot.keyClick(picker.model_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: w.status.route_label.text().endswith("Deep: box"))
+    settings = run(qtbot, real_app.store.conversation_settings(cid, after_pending_writes=True))
+    assert settings["policy"]["routes"] == ["box"]

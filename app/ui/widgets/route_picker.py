@@ -3,8 +3,9 @@
 "Answers from [This computer — SmolLM2-135M-Instruct ▾] [model override] [Providers…]".
 The list holds this computer's model and each configured provider with its model; for a
 remote provider, an optional field names another model on that server. Below them, the model
-policies (app.core.policies) the providers make possible: "Local first, then P" for each
-provider, and "Fastest of this computer and the providers". A conversation
+policies (app.core.policies) the providers make possible: "Local first, then P" and "Deep: P"
+for each provider, and "Fastest of this computer and the providers". Under "Deep: P" the same
+field names the larger model on P that answers (P's own model when empty). A conversation
 whose provider was removed keeps showing it, marked "not configured", so the person sees
 why the next answer will not go out.
 Owns only the presentation of what it is given; reports the person's choice through
@@ -120,8 +121,22 @@ class RoutePicker(QWidget):
 
     def _on_model_edited(self) -> None:
         model = self.model_edit.text().strip()
-        if self._provider is not None and model != self._model:
+        deep = self._deep_route()
+        if deep is not None:
+            if model != (deep.model or ""):
+                self.choose_policy(Policy("deep", (RouteChoice.of(deep.provider, model),), self._policy_limit()))
+        elif self._provider is not None and model != self._model:
             self.choose(self._provider, model)
+
+    def _deep_route(self) -> RouteChoice | None:
+        """The route of the chat's deep policy (None under any other choice)."""
+        if self._policy is None or self._policy.kind != "deep" or self._policy.routes[0].is_local:
+            return None
+        return self._policy.routes[0]
+
+    def _policy_limit(self) -> float:
+        assert self._policy is not None, "asked under a policy only"
+        return self._policy.queue_limit_s
 
     # -- drawing ---------------------------------------------------------------------------
     def _rebuild(self) -> None:
@@ -141,7 +156,11 @@ class RoutePicker(QWidget):
                 self.combo.addItem(f"{self._provider} — not configured", self._provider)
             policies = _policies(self._options)
             if self._policy is not None and self._policy not in policies:
-                policies.append(self._policy)  # a provider it names was removed: still shown
+                same = [i for i, p in enumerate(policies) if _same_deep(p, self._policy)]
+                if same:  # deep with a larger model named: in place of that provider's plain "Deep: P"
+                    policies[same[0]] = self._policy
+                else:
+                    policies.append(self._policy)  # a provider it names was removed: still shown
             for policy in policies:
                 self.combo.addItem(policy_text(policy), policy)
                 self.combo.setItemData(self.combo.count() - 1, _POLICY_TIPS[policy.kind], Qt.ItemDataRole.ToolTipRole)
@@ -158,24 +177,34 @@ class RoutePicker(QWidget):
             self.combo.setCurrentIndex(index)
         finally:
             self.combo.blockSignals(False)
-        remote = self._provider is not None and self._policy is None
+        deep = self._deep_route()
+        remote = (self._provider is not None and self._policy is None) or deep is not None
         self.model_edit.setVisible(remote)
         if remote:
-            default = next((o.model for o in self._options if o.name.lower() == str(self._provider).lower()), "")
-            self.model_edit.setPlaceholderText("other model (optional)")
-            self.model_edit.setToolTip(
-                f"Ask this provider for another model than its own ({default or "the server's default"}), "
-                "for this conversation"
-            )
-            if self.model_edit.text() != self._model:
-                self.model_edit.setText(self._model)
+            provider = deep.provider if deep is not None else self._provider
+            model = (deep.model or "") if deep is not None else self._model
+            default = next((o.model for o in self._options if o.name.lower() == str(provider).lower()), "")
+            own = default or "the server's default"
+            if deep is not None:
+                self.model_edit.setPlaceholderText("larger model (optional)")
+                self.model_edit.setToolTip(
+                    f"The larger model on {provider} that answers under Deep (empty: its own, {own})"
+                )
+            else:
+                self.model_edit.setPlaceholderText("other model (optional)")
+                self.model_edit.setToolTip(
+                    f"Ask this provider for another model than its own ({own}), for this conversation"
+                )
+            if self.model_edit.text() != model:
+                self.model_edit.setText(model)
 
 
 _POLICY_TIPS = {
     "local-first": "This computer's model; when it cannot answer (no model, the chat outgrew its context, or the "
     "wait for it is long), this provider answers instead, and the answer says so",
     "fast": "Whichever answered fastest lately (time to first token and tokens/s), this computer or a provider",
-    "deep": "A larger model, chosen for hard questions",
+    "deep": "A larger model on this provider, for hard questions: name it in the field beside (empty: the "
+    "provider's own); each answer says it came from there",
 }
 
 
@@ -186,7 +215,8 @@ def policy_text(policy: Policy) -> str:
         return f"Local first, then {names[0]}"
     if policy.kind == "fast":
         return "Fastest of " + ", ".join(names)
-    return f"Deep: {names[0]}"
+    model = policy.routes[0].model
+    return f"Deep: {names[0]}" + (f" — {model}" if model else "")
 
 
 def _policies(options: list[RouteOption]) -> list[Policy]:
@@ -194,4 +224,14 @@ def _policies(options: list[RouteOption]) -> list[Policy]:
     if not options:
         return []
     remote = [RouteChoice.of(o.name) for o in options]
-    return [*(Policy("local-first", (r,)) for r in remote), Policy("fast", (LOCAL, *remote))]
+    return [
+        *(Policy("local-first", (r,)) for r in remote),
+        *(Policy("deep", (r,)) for r in remote),
+        Policy("fast", (LOCAL, *remote)),
+    ]
+
+
+def _same_deep(listed: Policy, chosen: Policy) -> bool:
+    """`chosen` is deep on the provider of the listed plain "Deep: P"."""
+    a, b = listed.routes[0].provider, chosen.routes[0].provider
+    return listed.kind == chosen.kind == "deep" and a is not None and b is not None and a.lower() == b.lower()

@@ -80,6 +80,18 @@ log = logging.getLogger("hearth.ui")
 _LOCAL_PLACEHOLDER = "Ask anything. The model runs on this computer: nothing you type leaves it."
 
 
+def _placeholder(provider: str | None, policy: Policy | None) -> str:
+    """The empty transcript's hint: where what the person types goes (a policy may send it out)."""
+    servers = (
+        [r.provider for r in policy.routes if r.provider] if policy is not None else [provider] if provider else []
+    )
+    if not servers:
+        return _LOCAL_PLACEHOLDER
+    if policy is None or policy.kind == "deep":
+        return f"Ask anything. Answers come from {servers[0]}: what you type here is sent to that server."
+    return f"Ask anything. Answers may come from {', '.join(servers)}: what you type here may be sent there."
+
+
 class MainWindow(QMainWindow):
     closed = Signal()  # the person closed the window; app.ui.launch shuts down after it
 
@@ -399,11 +411,7 @@ class MainWindow(QMainWindow):
                 "The chat's model policy: each answer says which model answered and why",
             )
         self.status.set_route(text, tooltip)
-        self.transcript.setPlaceholderText(
-            f"Ask anything. Answers come from {provider}: what you type here is sent to that server."
-            if provider
-            else _LOCAL_PLACEHOLDER
-        )
+        self.transcript.setPlaceholderText(_placeholder(provider, policy))
 
     def _on_providers(self) -> None:
         if self.providers_vm is None:
