@@ -89,7 +89,7 @@ def build_llama_bench(say: Callable[[str], None]) -> LlamaBench | Unavailable:
         last = line.strip() or last
     out = proc.stdout.read().strip()
     if proc.wait() != 0:
-        why = "cannot be built here" if proc.returncode == _UNAVAILABLE else "its build failed"
+        why = "cannot be built here" if proc.returncode == _UNAVAILABLE else "could not be built"
         return Unavailable(f"llama-bench {why}: {last.removeprefix('hearth-llama-bench-build: ')}")
     exe = Path(out)
     try:

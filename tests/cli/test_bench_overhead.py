@@ -112,3 +112,14 @@ def test_a_tiny_run_on_the_bundled_model_reports_every_path(capsys: pytest.Captu
     ref, hearth = row["samples"]["c_loop"][0], row["samples"]["hearth"][0]
     assert row["ratio"] == pytest.approx(hearth / ref, abs=0.002)
     assert row["host_ms_per_token"] == pytest.approx(1000 / hearth - 1000 / ref, abs=0.1)
+
+
+def test_without_cmake_or_a_compiler_the_build_says_so_and_builds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _build_bench()
+    monkeypatch.setattr(bench.shutil, "which", lambda name: None)
+    assert bench.main(["--cache", str(tmp_path)]) == bench.UNAVAILABLE == 3
+    err = capsys.readouterr().err
+    assert "cannot build llama-bench here: cmake and a C++ compiler (g++ or clang++) not found" in err
+    assert list(tmp_path.iterdir()) == []
