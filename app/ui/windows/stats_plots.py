@@ -51,7 +51,11 @@ class StatsPlots(QWidget):
 
     def _plot(self, title: str, unit: str, background: QColor) -> Any:
         pg = self._pg
-        widget = pg.PlotWidget(parent=self, background=background, axisItems={"bottom": pg.DateAxisItem()})
+        # enableMenu=False: pyqtgraph's own menus (export, transforms) are not for this view, and not
+        # building them makes each plot quicker to make.
+        widget = pg.PlotWidget(
+            parent=self, background=background, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False
+        )
         widget.setMinimumHeight(180)
         item = widget.getPlotItem()
         item.setTitle(title, color=self._text.name(), size="10pt")
@@ -61,7 +65,6 @@ class StatsPlots(QWidget):
             axis.setTextPen(self._text)
             axis.setPen(self._text)
         item.showGrid(x=True, y=True, alpha=0.15)
-        item.setMenuEnabled(False)  # pyqtgraph's own menu (export, transforms) is not for this view
         widget.setMouseEnabled(x=True, y=False)
         return widget
 
