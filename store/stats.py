@@ -25,15 +25,16 @@ and all time 110 ms, against 1.1 s and about 10 s sorting the rows (`StatsQuery(
 for a check and for a database without the summary). The exact path: every query is per model, one
 range of `ix_generation_model_created` (migration 0016); percentiles are `ORDER BY metric LIMIT 1
 OFFSET rank` per model, route and metric (on 10,000 answers 86 ms against 400-760 ms for window
-functions), which serve only the series, where one statement covers every bucket (a 30-day day series
-960 ms). The slowest answers read down ix_generation_model_ttft/_total when the window is long.
+functions). The series per hour or day are store.stats_series' (from the rows, the chosen metrics
+only; or for a long day series, from the summary). The slowest answers read down
+ix_generation_model_ttft/_total when the window is long.
 Must not: write, import anything outside the standard library, SQLAlchemy and store, or hold
 a connection between calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,7 +54,6 @@ __all__ = [
     "StatsQuery",
     "StatsReport",
     "read_report",
-    "read_series",
 ]
 
 Metric = Literal["command_latency_ms", "ttft_ms", "tokens_per_s", "finalization_lag_ms", "retrieval_ms", "total_ms"]
@@ -67,7 +67,6 @@ METRICS: tuple[Metric, ...] = (
 )
 Bucket = Literal["hour", "day"]
 SlowBy = Literal["ttft_ms", "total_ms"]
-_BUCKET_S: dict[Bucket, int] = {"hour": 3600, "day": 86_400}
 _MODEL = "model"
 # The route an answer took (migration 0017: "local" or a provider's name); an answer written before
 # routes were recorded counts under its model label.
@@ -175,10 +174,13 @@ class StatsReport:
 
 @dataclass(frozen=True, slots=True)
 class SeriesPoint:
-    """One bucket of time (`start`: unix seconds of its first instant, local to `utc_offset_s`)."""
+    """One bucket of time (`start`: unix seconds of its first instant, local to `utc_offset_s`, or a
+    UTC day's when `utc`: a day read from the summary, store.stats_series)."""
 
     start: float
     routes: tuple[RouteStats, ...]
+    utc: bool = False
+    percentiles: str = "exact"  # as StatsReport.percentiles: "exact", or from the summary "histogram, ±3%"
 
 
 class Stats:
@@ -194,9 +196,24 @@ class Stats:
                 self._shape = read_shape(conn)
             return read_report(conn, query, self._shape)
 
-    def series(self, query: StatsQuery, bucket: Bucket = "day", *, utc_offset_s: int = 0) -> tuple[SeriesPoint, ...]:
+    def series(
+        self,
+        query: StatsQuery,
+        bucket: Bucket = "day",
+        *,
+        utc_offset_s: int = 0,
+        metrics: Sequence[Metric] = METRICS,
+        from_summary: bool = False,
+    ) -> tuple[SeriesPoint, ...]:
+        """The figures per hour or day (store.stats_series.read_series): of `metrics` only (the others'
+        Percentiles empty); `from_summary`: a day series longer than 31 days may be UTC days from the
+        summary, p50/p95 within 3% (each point says so)."""
+        from store.stats_series import read_series  # it builds on this module
+
         with self._engine.connect() as conn, conn.begin():
-            return read_series(conn, query, bucket, utc_offset_s=utc_offset_s)
+            return read_series(
+                conn, query, bucket, utc_offset_s=utc_offset_s, metrics=metrics, from_summary=from_summary
+            )
 
 
 def read_report(conn: Connection, query: StatsQuery, shape: SummaryShape | None = None) -> StatsReport:
@@ -205,7 +222,7 @@ def read_report(conn: Connection, query: StatsQuery, shape: SummaryShape | None 
     if shape is None and not query.exact:
         shape = read_shape(conn)
     if shape is None or query.exact:
-        routes = _route_stats(conn, query, None, 0).get(0, {})
+        routes = _route_stats(conn, query).get(0, {})
         return StatsReport(
             query=query,
             routes=tuple(sorted(routes.values(), key=lambda r: (-r.answers, r.model, r.route))),
@@ -219,22 +236,6 @@ def read_report(conn: Connection, query: StatsQuery, shape: SummaryShape | None 
         jobs=_job_stats(conn, query),
         slowest=_slowest(conn, query, _in_window(routes.values()), shape),
         percentiles=ERROR_TEXT,
-    )
-
-
-def read_series(
-    conn: Connection, query: StatsQuery, bucket: Bucket = "day", *, utc_offset_s: int = 0
-) -> tuple[SeriesPoint, ...]:
-    """The same figures per hour or day, oldest first; only buckets with answers are present.
-    `utc_offset_s`: the viewer's offset from UTC, so a day starts at their midnight."""
-    size = _BUCKET_S[bucket]
-    per = _route_stats(conn, query, size, utc_offset_s)
-    return tuple(
-        SeriesPoint(
-            start=float(b * size - utc_offset_s),
-            routes=tuple(sorted(per[b].values(), key=lambda r: (-r.answers, r.model, r.route))),
-        )
-        for b in sorted(per)
     )
 
 
@@ -275,24 +276,21 @@ def _rank(p: int, n: int) -> int:
     return max(0, (p * n + 99) // 100 - 1)
 
 
-def _route_stats(
-    conn: Connection, query: StatsQuery, size: int | None, offset: int
-) -> dict[int, dict[tuple[str, str], RouteStats]]:
-    bucket = "0" if size is None else "CAST((created_at + :offset) / :size AS INTEGER)"
+def _route_stats(conn: Connection, query: StatsQuery) -> dict[int, dict[tuple[str, str], RouteStats]]:
+    """The exact path's figures (under key 0: one bucket, the whole window; the series are
+    store.stats_series')."""
     out: dict[int, dict[tuple[str, str], RouteStats]] = {}
     for model in _models(conn, query):
         where, params = _where(query, model)
-        if size is not None:
-            params.update(size=size, offset=offset)
         counts = conn.exec_driver_sql(
-            f"SELECT {bucket}, {_ROUTE}, state, cancel_reason, error_code, count(*), "
+            f"SELECT 0, {_ROUTE}, state, cancel_reason, error_code, count(*), "
             f"{', '.join(f'count({m})' for m in METRICS)} FROM generation WHERE {where} GROUP BY 1, 2, 3, 4, 5",
             params,
         ).all()
         tally: dict[tuple[int, str], _Tally] = {}
         for b, route, state, reason, code, n, *recorded in counts:
             tally.setdefault((b, route), _Tally()).add(state, reason, code, n, recorded)
-        pct = _by_rank(conn, where, params, tally) if size is None else _by_window(conn, where, params, bucket)
+        pct = _by_rank(conn, where, params, tally)
         for (b, route), t in tally.items():
             got = pct.get((b, route), {})
             out.setdefault(b, {})[(model, route)] = RouteStats(
@@ -371,27 +369,6 @@ def _by_rank(
                 conn.exec_driver_sql(sql, {**params, "this_route": route, "rank": _rank(p, n)}).scalar()
                 for p in (50, 95)
             )
-            out.setdefault((b, route), {})[m] = Percentiles(n, p50, p95)
-    return out
-
-
-# Nearest rank with window functions (the series: one statement per model for every bucket).
-_PICK = "max(CASE WHEN rn = (n + 1) / 2 THEN value END), max(CASE WHEN rn = (95 * n + 99) / 100 THEN value END)"
-
-
-def _by_window(
-    conn: Connection, where: str, params: dict[str, Any], bucket: str
-) -> dict[tuple[int, str], dict[str, Percentiles]]:
-    out: dict[tuple[int, str], dict[str, Percentiles]] = {}
-    for m in METRICS:
-        rows = conn.exec_driver_sql(
-            f"WITH r AS (SELECT {bucket} AS b, {_ROUTE} AS route, {m} AS value, "
-            f"row_number() OVER (PARTITION BY {bucket}, {_ROUTE} ORDER BY {m}) AS rn, "
-            f"count(*) OVER (PARTITION BY {bucket}, {_ROUTE}) AS n FROM generation WHERE {where} AND {m} IS NOT NULL) "
-            f"SELECT b, route, n, {_PICK} FROM r GROUP BY 1, 2",
-            params,
-        ).all()
-        for b, route, n, p50, p95 in rows:
             out.setdefault((b, route), {})[m] = Percentiles(n, p50, p95)
     return out
 
