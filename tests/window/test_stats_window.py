@@ -3,7 +3,8 @@ through the store's own writes, as tests/store/test_stats.py does): the table's 
 window and model filters, the plots' lines, the slowest answers opening their conversation at
 that answer (Enter, double-click), an empty store said plainly; the table shown before the plots'
 read ends, a note instead of plots without pyqtgraph, and pyqtgraph imported off the UI thread
-when the window is idle (not while a chat answers, not again once Statistics opened)."""
+when the window is idle (not while a chat answers, not again once Statistics opened), the plots then
+made ahead and used by the first open; all time's UTC days said under the plots."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from PySide6.QtCore import Qt
 from ui_fakes import FakeChatService
 
 from app.ui.viewmodels.main import MainViewModel
+from app.ui.viewmodels.stats import UTC_DAYS_NOTE
 from app.ui.windows.main_window import MainWindow
 from app.ui.windows.stats_loader import PlotLibrary
+from app.ui.windows.stats_prebuild import PlotsPrebuild
 from app.ui.windows.stats_window import StatsDialog
 from engine.states import GenerationState
 from store import Store
@@ -298,6 +301,57 @@ def test_the_plotting_library_is_imported_when_idle_unless_statistics_opened_fir
     assert opened.stats.library.started_by == "view"
     qtbot.wait(150)
     assert opened.stats.library.started_by == "view"  # the idle start found it done: it did not run again
+
+
+def test_the_first_open_uses_the_plots_made_ahead_while_idle(qtbot, seeded, loop, store: Store) -> None:
+    """Once the library is imported at idle, the plots are made in steps on the UI thread (none of them
+    long) and the first open puts those very plots in the window, giving them the day's lines."""
+    w = make_window(qtbot, store)
+    w.stats.preload_when_idle(0)
+    qtbot.waitUntil(lambda: w.stats.prebuild.done, timeout=10_000)
+    made = w.stats.prebuild.plots
+    assert made is not None and not made.isVisible() and made.parent() is None  # hidden, in no window
+    assert 0 < w.stats.prebuild.longest_step_ms < 1000  # in steps ("≤ ~30 ms" is measured by the bench)
+    assert made.speed.getPlotItem().listDataItems()  # curves made ahead, empty
+    assert all(len(c.getData()[0] or ()) == 0 for c in made.speed.getPlotItem().listDataItems())
+
+    dialog = open_stats(qtbot, w)
+    assert dialog.plots is made and made.isVisible() and made.window() is dialog
+    speed = made.speed.getPlotItem().listDataItems()
+    qtbot.waitUntil(lambda: [len(c.getData()[0]) for c in made.speed.getPlotItem().listDataItems()] == [5, 1])
+    assert len(made.ttft.getPlotItem().listDataItems()) == 4  # the third model's curves made ahead: gone
+    assert speed[0] in made.speed.getPlotItem().listDataItems()  # a curve made ahead, given the data
+    assert w.stats.prebuild.plots is None and w.stats.prebuild.take() is None  # taken once
+
+
+def test_all_time_plots_utc_days_and_says_so_on_the_axis(qtbot, seeded, loop, store: Store) -> None:
+    """All time reads its days from the store's summary: UTC days, p50/p95 within 3%, written under
+    the plots; the 7 days before it are the person's own days, exact, and say nothing."""
+    dialog = open_stats(qtbot, make_window(qtbot, store))
+    axis = dialog.plots.ttft.getPlotItem().getAxis("bottom")
+    assert not axis.labelText
+    choose(qtbot, dialog, "window_choice", "All time")
+    qtbot.waitUntil(lambda: axis.labelText == UTC_DAYS_NOTE)
+    assert dialog.plots.speed.getPlotItem().getAxis("bottom").labelText == UTC_DAYS_NOTE
+    speed = dialog.plots.speed.getPlotItem().listDataItems()
+    assert [len(c.getData()[0]) for c in speed] == [5, 2]  # 'lan: big' 10 days ago too
+    assert all(start % DAY == 0 for start in speed[0].getData()[0])  # UTC midnights
+    choose(qtbot, dialog, "window_choice", "Last 7 days")
+    qtbot.waitUntil(lambda: not axis.labelText)
+
+
+def test_the_plots_made_ahead_wait_while_a_chat_answers(qtbot, loop) -> None:
+    library = PlotLibrary()
+    qtbot.waitUntil(lambda: library.start("idle").done(), timeout=10_000)
+    prebuild = PlotsPrebuild(library)
+    answering = [True]
+    prebuild.start(lambda: answering[0])
+    qtbot.wait(150)
+    assert not prebuild.done and prebuild.longest_step_ms == 0  # not one step while the stream runs
+    answering[0] = False
+    qtbot.waitUntil(lambda: prebuild.done, timeout=10_000)
+    assert prebuild.plots is not None
+    prebuild.plots.deleteLater()
 
 
 def test_the_idle_import_waits_while_a_chat_answers(qtbot, loop) -> None:

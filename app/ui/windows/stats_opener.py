@@ -3,8 +3,10 @@
 Owns the action, the window (made on first use, then reused; each opening reads the figures
 again, since answers came meanwhile), its StatsViewModel and its PlotLibrary (`preload_when_idle`:
 the plotting library imported off the UI thread once the main window has been idle a moment, so
-the first opening finds it loaded), and opening a slow answer: its conversation in the main
-window, at that answer (switching branch if need be), brought to front.
+the first opening finds it loaded), the plots made ahead once it is (app.ui.windows.stats_prebuild,
+in small steps on the UI thread while idle: the first opening only gives them data), and opening a
+slow answer: its conversation in the main window, at that answer (switching branch if need be),
+brought to front.
 The action is there, greyed, when the window has no store to read (tests of the chat alone).
 Must not: read the store itself (the view-model does) or decide what the figures mean.
 """
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import QWidget
 from app.core.errors import describe
 from app.ui.viewmodels.stats import StatsStore, StatsViewModel
 from app.ui.windows.stats_loader import IDLE_AFTER_MS, PlotLibrary
+from app.ui.windows.stats_prebuild import PlotsPrebuild
 
 if TYPE_CHECKING:
     from app.ui.ops import Ops
@@ -51,6 +54,8 @@ class StatsOpener(QObject):
         self._show_problem = show_problem
         self.stats_vm = StatsViewModel(store, self) if store is not None else None
         self.library = PlotLibrary(self)
+        self.prebuild = PlotsPrebuild(self.library, self)
+        self.library.ready.connect(self._library_ready)
         self.dialog: StatsDialog | None = None
         self.action = QAction("Statistics…", window)
         self.action.setObjectName("statistics")
@@ -65,7 +70,7 @@ class StatsOpener(QObject):
             self.library.start("view")  # in a worker thread, unless the idle start did it already
             from app.ui.windows.stats_window import StatsDialog  # only when first opened
 
-            self.dialog = StatsDialog(self.stats_vm, self.library, self._window)
+            self.dialog = StatsDialog(self.stats_vm, self.library, self._window, prepared=self.prebuild.take)
             self.dialog.open_requested.connect(self.open_answer)
         self.dialog.show()
         self.dialog.raise_()
@@ -77,6 +82,11 @@ class StatsOpener(QObject):
         answers), unless Statistics was opened first; nothing without a store to show."""
         if self.stats_vm is not None:
             self.library.when_idle(lambda: bool(self._vm.answering), after_ms)
+
+    def _library_ready(self) -> None:
+        """Imported at idle: make the plots ahead (not when Statistics opened first: it makes them)."""
+        if self.dialog is None and self.library.started_by == "idle":
+            self.prebuild.start(lambda: bool(self._vm.answering))
 
     def open_answer(self, conversation_id: int, message_id: int) -> asyncio.Task[None]:
         return (

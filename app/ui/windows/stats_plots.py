@@ -11,32 +11,88 @@ Must not: read the store or format figures (app.ui.viewmodels.stats does).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.ui.theme import SERIES_COLOURS
+from app.ui.viewmodels.stats import PlotLine
 
-if TYPE_CHECKING:
-    from app.ui.viewmodels.stats import PlotLine
-
-__all__ = ["COLOURS", "StatsPlots"]
+__all__ = ["COLOURS", "PREPARED_LINES", "PREPARED_SIZE", "StatsPlots", "make_plot", "prepare"]
 
 COLOURS = SERIES_COLOURS  # app.ui.theme: every colour is named there
+_DAY = 86_400.0
+
+
+TTFT_TITLE = "Time to first token (p50 solid, p95 dashed)"
+SPEED_TITLE = "Tokens/s (p50)"
+# Drawn while the plots are prepared ahead (`prepare`), so that pyqtgraph's first curves and symbols
+# are not made on the view's first open; blanked before the plots are used.
+_SAMPLE_DAYS = 8
+PREPARED_LINES = 3  # curves made ahead for this many models (the first open gives them data: 48 ms less)
+PREPARED_SIZE = (1140, 420)  # about the plots' size in the window: the first paint lays out at it
+
+
+def make_plot(pg: ModuleType, title: str, unit: str, parent: QWidget | None = None) -> Any:
+    """One of the two plots, in the application's colours (light or dark theme)."""
+    palette = parent.palette() if parent is not None else QApplication.palette()
+    background = palette.color(QPalette.ColorRole.Base)
+    text = palette.color(QPalette.ColorRole.Text)
+    # enableMenu=False: pyqtgraph's own menus (export, transforms) are not for this view, and not
+    # building them makes each plot quicker to make.
+    widget = pg.PlotWidget(
+        parent=parent, background=background, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False
+    )
+    widget.setMinimumHeight(180)
+    item = widget.getPlotItem()
+    item.setTitle(title, color=text.name(), size="10pt")
+    item.setLabel("left", unit, color=text.name())
+    for side in ("left", "bottom"):
+        axis = item.getAxis(side)
+        axis.setTextPen(text)
+        axis.setPen(text)
+    item.showGrid(x=True, y=True, alpha=0.15)
+    widget.setMouseEnabled(x=True, y=False)
+    return widget
+
+
+def prepare(pg: ModuleType, *, now: float) -> Generator[None, None, StatsPlots]:
+    """StatsPlots made in steps of about 15-30 ms each (2-core machine), so that the event loop runs
+    between them (app.ui.windows.stats_prebuild drives it while the window is idle): each plot, the
+    widget around them, and sample lines for PREPARED_LINES models (pyqtgraph's one-time costs of its
+    first curves and symbols), then blanked: the curves stay, empty, for the first real lines.
+    Returns the plots, parented to nothing: the window takes them."""
+    ttft = make_plot(pg, TTFT_TITLE, "ms")
+    yield
+    speed = make_plot(pg, SPEED_TITLE, "tokens/s")
+    yield
+    plots = StatsPlots(pg, made=(ttft, speed))
+    plots.resize(*PREPARED_SIZE)
+    yield
+    days = tuple(now - _DAY * k for k in range(_SAMPLE_DAYS, 0, -1))
+    sample = PlotLine("sample", days, (100.0,) * len(days), (200.0,) * len(days), (30.0,) * len(days))
+    for made in range(1, PREPARED_LINES + 1):  # a model's three curves a step (9 at once: 37 ms)
+        plots.show_lines([sample] * made)
+        yield
+    # A first paint off screen (grab()) was tried as a further step: 30-47 ms in one step, and the
+    # first open no quicker (medians 237 and 239 ms): not done.
+    plots.blank()
+    return plots
 
 
 class StatsPlots(QWidget):
-    def __init__(self, pg: ModuleType, parent: QWidget | None = None) -> None:
+    def __init__(self, pg: ModuleType, parent: QWidget | None = None, *, made: tuple[Any, Any] | None = None) -> None:
+        """`made`: the two plots made already (`prepare`); else they are made here."""
         super().__init__(parent)
         self._pg: Any = pg
-        palette = self.palette()
-        background = palette.color(QPalette.ColorRole.Base)
-        self._text = palette.color(QPalette.ColorRole.Text)
-        self.ttft = self._plot("Time to first token (p50 solid, p95 dashed)", "ms", background)
-        self.speed = self._plot("Tokens/s (p50)", "tokens/s", background)
+        self.ttft, self.speed = made or (
+            make_plot(pg, TTFT_TITLE, "ms", self),
+            make_plot(pg, SPEED_TITLE, "tokens/s", self),
+        )
         # One legend above both plots (inside a plot it hid the points under it); names as plain text.
         self.legend = QWidget(self)
         self._legend_row = QHBoxLayout(self.legend)
@@ -49,24 +105,28 @@ class StatsPlots(QWidget):
         column.addWidget(self.legend)
         column.addLayout(plots, 1)
 
-    def _plot(self, title: str, unit: str, background: QColor) -> Any:
-        pg = self._pg
-        # enableMenu=False: pyqtgraph's own menus (export, transforms) are not for this view, and not
-        # building them makes each plot quicker to make.
-        widget = pg.PlotWidget(
-            parent=self, background=background, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False
-        )
-        widget.setMinimumHeight(180)
-        item = widget.getPlotItem()
-        item.setTitle(title, color=self._text.name(), size="10pt")
-        item.setLabel("left", unit, color=self._text.name())
-        for side in ("left", "bottom"):
-            axis = item.getAxis(side)
-            axis.setTextPen(self._text)
-            axis.setPen(self._text)
-        item.showGrid(x=True, y=True, alpha=0.15)
-        widget.setMouseEnabled(x=True, y=False)
-        return widget
+    def set_day_note(self, note: str) -> None:
+        """What the bottom axes say of the buckets ("" for nothing): e.g. that the days are UTC days
+        and p50/p95 within 3%, where the figures came from the store's summary."""
+        for widget in (self.ttft, self.speed):
+            axis = widget.getPlotItem().getAxis("bottom")
+            if axis.labelText != note:
+                widget.getPlotItem().setLabel("bottom", note or None, color=self._text_colour())
+
+    def _text_colour(self) -> str:
+        return str(self.palette().color(QPalette.ColorRole.Text).name())
+
+    def blank(self) -> None:
+        """No lines, no legend; the curves already made are kept, empty, for the next `show_lines`."""
+        self._clear_legend()
+        for widget in (self.ttft, self.speed):
+            for curve in widget.getPlotItem().listDataItems():
+                curve.setData([], [])
+
+    def _clear_legend(self) -> None:
+        while (old := self._legend_row.takeAt(0)) is not None:
+            if (w := old.widget()) is not None:
+                w.deleteLater()
 
     def show_lines(self, lines: list[PlotLine]) -> None:
         """Draw these lines (replacing what was drawn); an empty list clears both plots. The curves
@@ -74,9 +134,7 @@ class StatsPlots(QWidget):
         import numpy as np  # loaded by pyqtgraph already: no import lock to wait on
 
         pg = self._pg
-        while (old := self._legend_row.takeAt(0)) is not None:
-            if (w := old.widget()) is not None:
-                w.deleteLater()
+        self._clear_legend()
         wanted: list[tuple[Any, Any, Any, Any, dict[str, Any]]] = []  # plot, x, y, pen, symbol
         for i, line in enumerate(lines):
             colour = QColor(COLOURS[i % len(COLOURS)])

@@ -17,6 +17,8 @@ Must not: read the store (StatsViewModel does, off the UI thread), import the pl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -55,8 +57,18 @@ def _table(parent: QWidget, headings: tuple[str, ...], name: str) -> QTableWidge
 class StatsDialog(QDialog):
     open_requested = Signal(int, int)  # conversation id, answer's message id
 
-    def __init__(self, vm: StatsViewModel, library: PlotLibrary, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        vm: StatsViewModel,
+        library: PlotLibrary,
+        parent: QWidget | None = None,
+        *,
+        prepared: Callable[[], StatsPlots | None] = lambda: None,
+    ) -> None:
+        """`prepared`: the plots made ahead while the window was idle (app.ui.windows.stats_prebuild),
+        or None: they are made here once the library is loaded."""
         super().__init__(parent)
+        self._prepared = prepared
         self.vm = vm
         self.library = library
         self.setObjectName("statistics")
@@ -121,7 +133,9 @@ class StatsDialog(QDialog):
         self._shown: StatsView | None = None
         self._plotted: StatsView | None = None
         library.ready.connect(self._library_ready)
-        if library.done:  # made on the loop's next turn: the window shows first, then the plots come
+        if library.module is not None and (plots := prepared()) is not None:
+            self._use_plots(plots)  # made ahead: in place at once
+        elif library.done:  # made on the loop's next turn: the window shows first, then the plots come
             QTimer.singleShot(0, self, self._library_ready)
         self._show()
 
@@ -136,7 +150,10 @@ class StatsDialog(QDialog):
                 "Hearth brings the plots back."
             )
             return
-        self.plots = StatsPlots(self.library.module, self.figures)
+        self._use_plots(self._prepared() or StatsPlots(self.library.module, self.figures))
+
+    def _use_plots(self, plots: StatsPlots) -> None:
+        self.plots = plots
         layout = self.figures.layout()
         assert isinstance(layout, QVBoxLayout), "made in __init__"
         layout.insertWidget(self._plots_at, self.plots, 4)
@@ -170,6 +187,7 @@ class StatsDialog(QDialog):
         if view is None or view.series is None or self.plots is None or view is self._plotted:
             return
         self._plotted = view
+        self.plots.set_day_note(view.day_note())
         self.plots.show_lines(view.plot_lines() if not view.empty else [])
 
     def _show_report(self, view: StatsView) -> None:
