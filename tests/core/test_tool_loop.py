@@ -206,9 +206,12 @@ def test_always_allow_asks_once_per_chat_and_is_remembered(data_dir: Path) -> No
 def test_stop_ends_the_running_tool_and_its_process_and_starts_nothing_more(data_dir: Path) -> None:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     found: dict[str, float] = {}
+    person = Person()
 
     async def stop_while_it_hangs(loop: ToolLoop, task: asyncio.Task[None]) -> None:
-        while not any(p.pid not in before and "mcp_server.py" in " ".join(_cmdline(p)) for p in _children()):
+        # The server starts with the registry, before the model has asked for anything: Stop must
+        # come once the call is under way (consent given, then the call sent), however slow the machine.
+        while not person.asked:
             await asyncio.sleep(0.02)
         server_pid = next(
             p.pid for p in _children() if p.pid not in before and "mcp_server.py" in " ".join(_cmdline(p))
@@ -225,7 +228,7 @@ def test_stop_ends_the_running_tool_and_its_process_and_starts_nothing_more(data
 
     with ScriptedServer(model("hang")) as server:
         store, cid, _steps, _loop = asyncio.run(
-            converse(data_dir, server, ChatTools(("test/*",)), Person(), during=stop_while_it_hangs)
+            converse(data_dir, server, ChatTools(("test/*",)), person, during=stop_while_it_hangs)
         )
         requests = len(server.requests)
     try:
