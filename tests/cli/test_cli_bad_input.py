@@ -35,10 +35,24 @@ def _err(r: subprocess.CompletedProcess[bytes]) -> str:
     return r.stderr.decode("utf-8", "replace")
 
 
-def _chat(data_dir: Path, n: int = 3) -> None:
-    for i in range(n):
+_CHATS = 6  # the most any test here needs
+
+
+@pytest.fixture(scope="module")
+def chatted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with real answers ("Say hi 0" ... "Say hi 5"), made once by `hearth ask` for the
+    whole file: each test damages its own copy (a model load per answer made this file's setup
+    cost minutes)."""
+    data_dir = tmp_path_factory.mktemp("chatted")
+    for i in range(_CHATS):
         r = hearth("ask", f"Say hi {i}", "--max-tokens", "3", data_dir=data_dir)
         assert r.returncode == 0, _err(r)
+    return data_dir
+
+
+def _chat(chatted: Path, data_dir: Path) -> None:
+    """`data_dir` becomes a copy of the data dir with real answers."""
+    shutil.copytree(chatted, data_dir, dirs_exist_ok=True)
 
 
 @pytest.mark.slow
@@ -73,8 +87,8 @@ def test_a_data_dir_that_cannot_hold_a_database_is_named(tmp_path: Path, layout:
 
 
 @pytest.mark.slow
-def test_a_damaged_database_is_called_damaged_left_alone_and_points_to_doctor(data_dir: Path) -> None:
-    _chat(data_dir)
+def test_a_damaged_database_is_called_damaged_left_alone_and_points_to_doctor(chatted: Path, data_dir: Path) -> None:
+    _chat(chatted, data_dir)
     db = data_dir / "hearth.db"
     raw = bytearray(db.read_bytes())
     raw[4096 : 4096 * 3] = os.urandom(8192)  # random bytes over two pages, as a failing disk leaves them
@@ -134,8 +148,8 @@ def test_a_reader_that_stops_early_cancels_the_answer_and_it_is_saved_as_cancell
 
 
 @pytest.mark.slow
-def test_listing_into_a_closed_pipe_is_quiet(data_dir: Path) -> None:
-    _chat(data_dir, 4)
+def test_listing_into_a_closed_pipe_is_quiet(chatted: Path, data_dir: Path) -> None:
+    _chat(chatted, data_dir)
     r = subprocess.run(
         f"{sys.executable} -m app list --messages --data-dir {data_dir} | head -n 1",
         shell=True,
@@ -164,9 +178,11 @@ def tmpfs(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_a_store_on_a_read_only_disk_can_still_be_listed_and_backed_up(tmpfs: Path, tmp_path: Path) -> None:
+def test_a_store_on_a_read_only_disk_can_still_be_listed_and_backed_up(
+    chatted: Path, tmpfs: Path, tmp_path: Path
+) -> None:
     data = tmpfs / "data"
-    _chat(data, 2)
+    _chat(chatted, data)
     assert subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)]).returncode == 0
     listed = hearth("list", "--messages", data_dir=data)
     assert listed.returncode == 0 and b"Say hi 1" in listed.stdout and b"read-only disk" in listed.stderr
@@ -224,8 +240,8 @@ def test_models_and_doctor_on_a_data_dir_that_is_a_file_say_so_and_move_nothing(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("keep", [10, 30_000], ids=["cut-inside-the-header", "cut-after-some-pages"])
-def test_a_truncated_database_is_called_damaged_not_foreign(data_dir: Path, keep: int) -> None:
-    _chat(data_dir, 6)
+def test_a_truncated_database_is_called_damaged_not_foreign(chatted: Path, data_dir: Path, keep: int) -> None:
+    _chat(chatted, data_dir)
     db = data_dir / "hearth.db"
     db.write_bytes(db.read_bytes()[:keep])
     r = hearth("list", data_dir=data_dir)

@@ -29,8 +29,10 @@ from store import Store
 
 pytestmark = pytest.mark.slow  # whole `hearth` processes, fault runs or benchmarks: not in the fast loop
 
-KILLS_WANTED = 30  # kills that land while an answer streams
-MAX_TRIALS = 70  # bounded: some answers end before their kill lands, and every sixth trial completes
+# Kills that land while an answer streams, each at a random moment: 15 cover the first token to
+# seconds in (30 made this one test about four minutes of the suite on 2 cores).
+KILLS_WANTED = 15
+MAX_TRIALS = 36  # bounded: some answers end before their kill lands, and every sixth trial completes
 SEED = 20261122
 CHECKPOINT_INTERVAL_S = 1.0
 
@@ -146,7 +148,7 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
         f"\ncrash trials: {trial + 1}, killed mid-answer: {killed_mid_stream}, "
         f"completed answers in the ledger: {len(completed)}"
     )
-    assert len(completed) >= 5
+    assert len(completed) >= 2  # every sixth trial, at least
 
     # The last interrupted answer can be continued in place.
     last = interrupted_ids[-1]
