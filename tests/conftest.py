@@ -4,6 +4,7 @@ offscreen; the bundled model is the real one installed at set-up, never a stand-
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.qt)
         if not any(item.get_closest_marker(m) for m in ("model", "slow", "bundle")):
             item.add_marker(pytest.mark.fast)
+    _longest_files_first(items)
+
+
+# Seconds per file from a full run (tests/file_durations.py writes it); a file not in it is
+# ranked by its markers, at rough seconds per test of each kind on 2 cores.
+_DURATIONS = Path(__file__).with_name("file_durations.json")
+_COST = {"bundle": 60.0, "slow": 15.0, "model": 3.0}
+
+
+def _longest_files_first(items: list[pytest.Item]) -> None:
+    """Whole files, the longest (by their markers) first, each file's tests in their own order.
+
+    pytest-xdist hands out whole files (`--dist loadfile`, packaging/bootstrap.sh) in this order:
+    a file of minutes handed out last keeps one worker busy alone while the other has finished,
+    so the long ones go first and the many short ones even out the end."""
+    measured = json.loads(_DURATIONS.read_text(encoding="utf-8")) if _DURATIONS.is_file() else {}
+    cost: dict[str, float] = {}
+    for item in items:
+        kind = next((k for k in _COST if item.get_closest_marker(k)), None)
+        file = item.nodeid.split("::", 1)[0]
+        cost[file] = cost.get(file, 0.0) + (_COST[kind] if kind else 0.05)
+    cost = {file: measured.get(file, guess) for file, guess in cost.items()}  # a measured file by its time
+    rank = {file: i for i, file in enumerate(sorted(cost, key=lambda f: -cost[f]))}
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])  # stable: a file keeps its order
 
 
 @pytest.fixture(scope="session", autouse=True)
