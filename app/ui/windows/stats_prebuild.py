@@ -5,13 +5,14 @@ first open (2-core machine). Once the plotting library was imported at idle (Plo
 "idle"), this makes them (app.ui.windows.stats_plots.prepare) one step per turn of the event loop,
 STEP_GAP_MS apart, each step 15-30 ms, so that nothing a person does waits longer than a step; put off
 while a chat answers. The first open of Statistics `take`s them (finishing at once whatever steps are
-left) and only sets their data.
+left) and only sets their data. The window's modules are imported as two more steps.
 Must not: import the plotting library (PlotLibrary does, off the UI thread), read the store, or
 make anything before the library is loaded.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable, Generator
@@ -56,8 +57,18 @@ class PlotsPrebuild(QObject):
         from app.ui.windows.stats_plots import prepare  # with the library: only once it is loaded
 
         self._busy = busy
-        self._steps = prepare(self._library.module, now=time.time())
+        self._steps = self._all_steps(prepare(self._library.module, now=time.time()))
         self._timer.start(STEP_GAP_MS)
+
+    @staticmethod
+    def _all_steps(plots: Generator[None, None, StatsPlots]) -> Generator[None, None, StatsPlots]:
+        made = yield from plots
+        # The modules the first open would import (the window; the series' reader, in its worker
+        # thread, holding the GIL meanwhile): 5-10 ms each where no bytecode is cached.
+        importlib.import_module("app.ui.windows.stats_window")
+        yield
+        importlib.import_module("store.stats_series")
+        return made
 
     def take(self) -> StatsPlots | None:
         """The plots for the window (once): what steps are left run now; None if never started."""
