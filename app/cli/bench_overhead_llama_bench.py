@@ -3,8 +3,8 @@ source Hearth's wheel is built from (packaging/llama/build_bench.py), run on the
 modules.
 
 Owns: finding or building the executable (the build's progress passes through to stderr), running
-`llama-bench -p 0 -n N -t T -r 1 -fa 0 -o json` and reading its tokens/s. Flash attention is off
-because Hearth's default is off and llama-bench's is "auto".
+`llama-bench -p 0 -n N -t T -r 1 -o json` and reading its tokens/s. Flash attention is left to
+llama-bench's default, automatic, which is Hearth's (engine/flash_attn.py).
 Must not: build inside a test (the bench takes the finder as an argument; tests hand in one that
 says "not available").
 """
@@ -45,7 +45,7 @@ class LlamaBench:
     def decode_tps(self, model: Path, threads: int, tokens: int) -> float:
         """llama-bench's tg tokens/s for one run of `tokens` tokens (after its own warm-up)."""
         cmd = [str(self.exe), "-m", str(model.resolve()), "-p", "0", "-n", str(tokens), "-t", str(threads)]
-        cmd += ["-r", "1", "-fa", "0", "-o", "json"]
+        cmd += ["-r", "1", "-o", "json"]
         env = {k: v for k, v in os.environ.items() if k != "GGML_BACKEND_PATH"}
         proc = subprocess.run(
             cmd, cwd=self.lib_dir, env=env, capture_output=True, text=True, timeout=120 + tokens, check=False

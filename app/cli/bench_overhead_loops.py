@@ -6,7 +6,9 @@
   straight through ctypes, the least Python can do per token. It stands in for llama-bench where
   that cannot be built, and shows the floor beside it where it can.
 
-Both decode from the beginning-of-sequence token, one token per llama_decode, as llama-bench's tg
+Flash attention is automatic, as in Hearth's engine and llama-bench (engine/flash_attn.py: the
+bench process loads one model at a time, as that helper needs). Both decode from the
+beginning-of-sequence token, one token per llama_decode, as llama-bench's tg
 test does, and time the whole loop. They run in the bench's own process, one model at a time,
 between the other paths' runs (never at the same time as them).
 Must not: run before engine.backends.load_backends (a GGML_BACKEND_DL build has no CPU code
@@ -31,17 +33,20 @@ class PlainLoops:
         import llama_cpp
 
         from engine.backends import load_backends
+        from engine.flash_attn import flash_attention
 
         load_backends(llama_cpp)
         self._lib: Any = llama_cpp
-        self._llama: Any = llama_cpp.Llama(
-            model_path=str(model),
-            n_ctx=n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
-            n_gpu_layers=0,
-            verbose=False,
-        )
+        with flash_attention(llama_cpp, None) as flash_attn:
+            self._llama: Any = llama_cpp.Llama(
+                model_path=str(model),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=0,
+                flash_attn=flash_attn,
+                verbose=False,
+            )
         self._ctx = self._llama._ctx.ctx
         vocab = llama_cpp.llama_model_get_vocab(self._llama._model.model)
         self.n_vocab: int = int(llama_cpp.llama_vocab_n_tokens(vocab))

@@ -84,6 +84,7 @@ async def measure_overhead(
         "tokens": tokens,
         "runs": runs,
         "reference": "llama-bench" if bench else "c-loop",
+        "flash_attn": "auto",  # every path: llama.cpp decides, Hearth's default and llama-bench's
         "llama_bench": {"exe": str(bench.exe), "build": bench.info} if bench else None,
         "llama_bench_unavailable": found.reason if isinstance(found, Unavailable) else None,
         "installed_wheel_key": _installed_wheel_key(),
