@@ -354,6 +354,22 @@ def test_the_plots_made_ahead_wait_while_a_chat_answers(qtbot, loop) -> None:
     prebuild.plots.deleteLater()
 
 
+def test_the_plots_made_ahead_follow_soon_after_a_long_answer(qtbot, loop) -> None:
+    """Looking again every half second while a chat answers, not ever later: an answer of
+    seconds (a big model's are minutes) must not put the plots off for minutes more."""
+    library = PlotLibrary()
+    qtbot.waitUntil(lambda: library.start("idle").done(), timeout=10_000)
+    prebuild = PlotsPrebuild(library)
+    answering = [True]
+    prebuild.start(lambda: answering[0])
+    qtbot.wait(2_000)
+    assert not prebuild.done
+    answering[0] = False
+    qtbot.waitUntil(lambda: prebuild.done, timeout=3_000)
+    assert prebuild.plots is not None
+    prebuild.plots.deleteLater()
+
+
 def test_the_idle_import_waits_while_a_chat_answers(qtbot, loop) -> None:
     library = PlotLibrary()
     answering = [True]

@@ -30,6 +30,7 @@ __all__ = ["STEP_GAP_MS", "PlotsPrebuild"]
 log = logging.getLogger("hearth.ui")
 
 STEP_GAP_MS = 15  # between steps: the loop's other work (input, paints, a stream's frames) goes first
+BUSY_RETRY_MS = 500  # while a chat answers, how often to look whether it has finished
 
 
 class PlotsPrebuild(QObject):
@@ -85,7 +86,7 @@ class PlotsPrebuild(QObject):
         if self._steps is None or self.done:
             return
         if self._busy():
-            self._timer.start(self._timer.interval() * 10)  # a chat answers: come back later
+            self._timer.start(BUSY_RETRY_MS)  # a chat answers: look again later (not ever later: answers can be long)
             return
         self._run_one()
         if not self.done:
