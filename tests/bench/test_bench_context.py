@@ -12,6 +12,7 @@ import pytest
 pytestmark = pytest.mark.slow  # whole `hearth` processes, fault runs or benchmarks: not in the fast loop
 
 
+@pytest.mark.timeout(660)  # its process may take 600 s: a clean failure, not a killed worker
 def test_bench_context_prints_the_long_conversation_figures() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "app", "bench", "context", "--json", "--runs", "1"],

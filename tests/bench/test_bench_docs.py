@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.model]  # whole `hearth` processes a
 TINY = ["--files", "4", "--mb", "0.02", "--passages", "500", "--runs", "1", "--tokens", "16"]
 
 
+@pytest.mark.timeout(660)  # its process may take 600 s: a clean failure, not a killed worker
 def test_bench_docs_prints_every_figure_with_its_target() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "app", "bench", "docs", "--json", *TINY],

@@ -24,6 +24,7 @@ def test_the_benchmark_answer_has_prose_lists_a_table_and_20_code_blocks() -> No
     assert re.search(r"\*\*\w+\*\*", text) and "`" in text
 
 
+@pytest.mark.timeout(660)  # its process may take 600 s: a clean failure, not a killed worker
 @pytest.mark.slow
 def test_bench_render_prints_both_sides_and_the_headline_figures() -> None:
     # Its own process, as a person runs it (it runs Qt event loops of its own).

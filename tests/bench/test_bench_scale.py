@@ -35,6 +35,7 @@ def test_the_generator_makes_the_store_the_bench_needs(tmp_path: Path) -> None:
     assert len(set(queries(200))) > 100  # varied
 
 
+@pytest.mark.timeout(660)  # its process may take 600 s: a clean failure, not a killed worker
 @pytest.mark.slow
 def test_bench_scale_reports_every_figure_beside_an_empty_store(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

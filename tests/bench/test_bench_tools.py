@@ -13,6 +13,7 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 
+@pytest.mark.timeout(660)  # its process may take 600 s: a clean failure, not a killed worker
 def test_bench_tools_measures_the_loop_and_stop_on_the_real_path() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "app", "bench", "tools", "--json", "--runs", "2"],

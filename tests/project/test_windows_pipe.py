@@ -206,6 +206,7 @@ def test_each_user_folder_has_its_own_pipe_and_the_dacl_names_only_that_user() -
         sddl_for("S-1-1-0)(A;;GA;;;WD")  # text that would add an entry for Everyone
 
 
+@pytest.mark.timeout(660)  # its process may take 600 s: a clean failure, not a killed worker
 @pytest.mark.slow
 def test_the_windows_code_type_checks_for_win32() -> None:
     result = subprocess.run(

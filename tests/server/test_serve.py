@@ -325,6 +325,7 @@ def test_another_address_warns_and_still_needs_the_token(tmp_path: Path) -> None
         s.stop()
 
 
+@pytest.mark.timeout(660)  # its process may take 600 s: a clean failure, not a killed worker
 @pytest.mark.slow
 def test_bench_serve_prints_both_servers_side_by_side() -> None:
     r = subprocess.run(
