@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,12 @@ def answer(
                 "UPDATE generation SET created_at = created_at - ? WHERE id = ?", (days_ago * DAY, ids.generation_id)
             )
     return ids.conversation_id, ids.assistant_message_id
+
+
+def small_days(*, utc: bool = False) -> int:
+    """The days 'small' (`seeded`) answered on: 0.5-4.5 days ago and now, so 5 days, or 6 before noon."""
+    zone = UTC if utc else None
+    return len({datetime.fromtimestamp(time.time() - ago * DAY, zone).date() for ago in (0, 0.5, 1.5, 2.5, 3.5, 4.5)})
 
 
 @pytest.fixture
@@ -151,7 +158,7 @@ def test_the_table_shows_each_model_s_figures(qtbot, seeded, loop, store: Store)
     # The plots: TTFT p50 and p95 per model, tokens/s per model, each a point per day with answers.
     assert len(dialog.plots.ttft.getPlotItem().listDataItems()) == 4
     speed = dialog.plots.speed.getPlotItem().listDataItems()
-    assert [len(item.getData()[0]) for item in speed] == [5, 1]  # 'small' answered on 5 days, 'big' on one
+    assert [len(item.getData()[0]) for item in speed] == [small_days(), 1]  # 'big' answered on one day
     assert dialog.state.text().startswith("read in ")
 
 
@@ -318,7 +325,9 @@ def test_the_first_open_uses_the_plots_made_ahead_while_idle(qtbot, seeded, loop
     dialog = open_stats(qtbot, w)
     assert dialog.plots is made and made.isVisible() and made.window() is dialog
     speed = made.speed.getPlotItem().listDataItems()
-    qtbot.waitUntil(lambda: [len(c.getData()[0]) for c in made.speed.getPlotItem().listDataItems()] == [5, 1])
+    qtbot.waitUntil(
+        lambda: [len(c.getData()[0]) for c in made.speed.getPlotItem().listDataItems()] == [small_days(), 1]
+    )
     assert len(made.ttft.getPlotItem().listDataItems()) == 4  # the third model's curves made ahead: gone
     assert speed[0] in made.speed.getPlotItem().listDataItems()  # a curve made ahead, given the data
     assert w.stats.prebuild.plots is None and w.stats.prebuild.take() is None  # taken once
@@ -334,7 +343,7 @@ def test_all_time_plots_utc_days_and_says_so_on_the_axis(qtbot, seeded, loop, st
     qtbot.waitUntil(lambda: axis.labelText == UTC_DAYS_NOTE)
     assert dialog.plots.speed.getPlotItem().getAxis("bottom").labelText == UTC_DAYS_NOTE
     speed = dialog.plots.speed.getPlotItem().listDataItems()
-    assert [len(c.getData()[0]) for c in speed] == [5, 2]  # 'lan: big' 10 days ago too
+    assert [len(c.getData()[0]) for c in speed] == [small_days(utc=True), 2]  # 'lan: big' 10 days ago too
     assert all(start % DAY == 0 for start in speed[0].getData()[0])  # UTC midnights
     choose(qtbot, dialog, "window_choice", "Last 7 days")
     qtbot.waitUntil(lambda: not axis.labelText)
