@@ -269,9 +269,20 @@ def test_the_table_shows_before_the_plots_are_read(qtbot, seeded, loop, store: S
     assert dialog.slowest.rowCount() == 6  # the slowest answers come with the table
     qtbot.waitUntil(lambda: dialog.plots is not None, timeout=10_000)  # made meanwhile, still empty
     assert dialog.plots.speed.getPlotItem().listDataItems() == []
+    # Not drawn while their series is read (no empty axes, and no time taken from that read).
+    assert not drawn(dialog.plots.ttft) and not drawn(dialog.plots.speed)
     held.held.set()
     qtbot.waitUntil(lambda: len(dialog.plots.speed.getPlotItem().listDataItems()) == 2, timeout=5000)
     qtbot.waitUntil(lambda: dialog.state.text().startswith("read in "))
+    assert drawn(dialog.plots.ttft) and drawn(dialog.plots.speed)
+
+
+def drawn(plot: Any) -> bool:
+    """Whether a plot shows anything (its axes, title, lines) over its background."""
+    image = plot.viewport().grab().toImage()
+    step = 7
+    colours = {image.pixel(x, y) for x in range(0, image.width(), step) for y in range(0, image.height(), step)}
+    return len(colours) > 1
 
 
 def test_without_the_plotting_library_the_table_shows_and_a_note_says_why(

@@ -333,9 +333,9 @@ class StatsViewModel(QObject):
         series = functools.partial(
             stats.series, query, bucket, utc_offset_s=_utc_offset(now), metrics=PLOTTED, from_summary=True
         )
-        reads = _Reads(
-            time.perf_counter(), loop.run_in_executor(None, stats.report, query), loop.run_in_executor(None, series)
-        )
+        started = time.perf_counter()
+        plotted = loop.run_in_executor(None, series)  # first: the plots paint last
+        reads = _Reads(started, loop.run_in_executor(None, stats.report, query), plotted)
         task = asyncio.ensure_future(self._read(self._issued, self._window, route, bucket, label, reads))
         self._tasks.add(task)
         task.add_done_callback(self._done)

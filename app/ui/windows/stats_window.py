@@ -9,8 +9,9 @@ one asks the main window to open that conversation at that answer (`open_request
 While a choice is read the window keeps what it showed and says "Reading…"; with no answers, or
 when the read fails, one plain sentence replaces the figures. The table shows as soon as the
 report is read; the plots when the series is read and the plotting library is loaded (a line
-says "Drawing the plots…" until then, or, when the library cannot be loaded, that the figures
-above are complete and how to get the plots back).
+says "Drawing the plots…" until the library is, or, when it cannot be loaded, that the figures
+above are complete and how to get the plots back; while a series is read the plots are not
+painted: what they drew stays, or their area is left blank, never redrawn with the older lines).
 Must not: read the store (StatsViewModel does, off the UI thread), import the plotting library
 (PlotLibrary does, off the UI thread) or open conversations itself.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -52,6 +53,15 @@ def _table(parent: QWidget, headings: tuple[str, ...], name: str) -> QTableWidge
     table.verticalHeader().hide()
     table.setWordWrap(False)
     return table
+
+
+class _PaintHold(QObject):
+    """While `holding`, the watched plots' paints are dropped: their area shows only its background."""
+
+    holding = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        return self.holding and event.type() == QEvent.Type.Paint
 
 
 class StatsDialog(QDialog):
@@ -132,6 +142,7 @@ class StatsDialog(QDialog):
         self._routes_listed: tuple[tuple[str, str], ...] | None = None
         self._shown: StatsView | None = None
         self._plotted: StatsView | None = None
+        self._hold = _PaintHold(self)
         library.ready.connect(self._library_ready)
         if library.module is not None and (plots := prepared()) is not None:
             self._use_plots(plots)  # made ahead: in place at once
@@ -158,6 +169,8 @@ class StatsDialog(QDialog):
         assert isinstance(layout, QVBoxLayout), "made in __init__"
         layout.insertWidget(self._plots_at, self.plots, 4)
         self.plot_note.hide()
+        for plot in (plots.ttft, plots.speed):
+            plot.viewport().installEventFilter(self._hold)
         self._plot(self._shown)
 
     def _show(self) -> None:
@@ -182,13 +195,21 @@ class StatsDialog(QDialog):
         self._plot(view)
 
     def _plot(self, view: StatsView | None) -> None:
-        """The view's lines, once both its series and the plots are there (the older lines stay
-        while a newer choice's series is read)."""
-        if view is None or view.series is None or self.plots is None or view is self._plotted:
+        """The view's lines, once both its series and the plots are there. Until the series comes the
+        plots are not painted (their background only): each paint of them was 15-25 ms of Python on
+        the UI thread, and the table's layout repainted them two or three times while the series
+        was read, slowing that read in its thread (the GIL) as much."""
+        if self.plots is None or view is self._plotted:
+            return
+        if view is None or view.series is None:
+            self._hold.holding = True
             return
         self._plotted = view
         self.plots.set_day_note(view.day_note())
         self.plots.show_lines(view.plot_lines() if not view.empty else [])
+        self._hold.holding = False
+        for plot in (self.plots.ttft, self.plots.speed):
+            plot.viewport().update()  # their paints were dropped meanwhile
 
     def _show_report(self, view: StatsView) -> None:
         self._fill(self.table, view.table(), range(1, len(COLUMNS)))
