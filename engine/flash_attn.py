@@ -4,6 +4,7 @@ llama.cpp's own default is automatic: on where every layer's attention can run f
 device that holds it (so on the CPU and on most GPUs), off where it cannot. It saves
 working memory and, on this CPU, about 10% of the time per decoded token of SmolLM2 and 6% of
 Gemma 3 270M's (thread CPU time per token at 128 tokens of depth; llama-bench measures with it).
+Hearth's default is off (app/core/settings.py says why); a person may choose automatic.
 llama-cpp-python's `Llama(flash_attn=...)` maps only True to on and False to off, so
 "automatic" is asked for by having its off mean automatic for the one constructor call.
 

@@ -321,7 +321,7 @@ class FakeChatService:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
-        flash_attn: bool | None = None,
+        flash_attn: bool | None = False,
         chat_template: str | None = None,
     ) -> ModelInfo:
         if self.model_state is ModelState.GENERATING:

@@ -107,7 +107,9 @@ async def measure_model(
     loops = PlainLoops(model, threads, N_CTX)
     engine = AsyncEngine()
     try:
-        await engine.load(LoadModel(path=str(model), n_ctx=N_CTX, n_threads=threads))
+        # Flash attention automatic, as llama-bench and the loops run it (Hearth's default is off: see
+        # app/core/settings.py; a person turns it to Automatic in the model manager).
+        await engine.load(LoadModel(path=str(model), n_ctx=N_CTX, n_threads=threads, flash_attn=None))
         loops.eval_loop(_WARM_TOKENS)  # first touches of the weights
         loops.c_loop(_WARM_TOKENS)
         await _hearth_run(engine, 1, _WARM_TOKENS)  # and the chat template's first compile

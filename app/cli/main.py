@@ -80,7 +80,7 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
         "--flash-attn",
         action=argparse.BooleanOptionalAction,
         default=default,
-        help="flash attention on or off (default: the saved setting, automatic: on where the device runs it)",
+        help="flash attention on or off for this run (default: the saved setting, off)",
     )
     common.add_argument(
         "--chat-template",

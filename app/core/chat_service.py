@@ -140,7 +140,7 @@ class ChatService:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
-        flash_attn: bool | None = None,
+        flash_attn: bool | None = False,
         chat_template: str | None = None,
     ) -> ModelInfo:
         """Load (or switch to) a model in the engine process; the old one is freed first.

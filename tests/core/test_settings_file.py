@@ -1,4 +1,4 @@
-"""settings.json: flash attention automatic by default, and files written before it existed."""
+"""settings.json: flash attention off, on or automatic, and files written before automatic existed."""
 
 from __future__ import annotations
 
@@ -17,29 +17,25 @@ def _write(data_dir: Path, values: dict[str, object]) -> SettingsFile:
     return SettingsFile(data_dir)
 
 
-def test_flash_attention_is_automatic_by_default_and_saved_as_such(tmp_path: Path) -> None:
-    assert LoadSettings().flash_attn is None
+def test_flash_attention_is_off_by_default_and_automatic_is_saved_as_null(tmp_path: Path) -> None:
+    assert LoadSettings().flash_attn is False
     f = SettingsFile(tmp_path)
     f.save(LoadSettings())
-    saved = json.loads(f.path.read_text())
-    assert saved["version"] == 2 and saved["flash_attn"] is None
-    assert f.load() == LoadSettings() and f.warning is None
+    assert json.loads(f.path.read_text())["version"] == 2 and f.load() == LoadSettings() and f.warning is None
+    f.save(LoadSettings(flash_attn=None))
+    assert json.loads(f.path.read_text())["flash_attn"] is None and f.load().flash_attn is None
 
 
 @pytest.mark.parametrize(
     ("written", "read"),
     [
-        ({"flash_attn": False}, None),  # before version 2, off was everyone's default: now automatic
-        ({"flash_attn": True}, True),  # a person turned it on: kept
-        ({"version": 2, "flash_attn": False}, False),  # turned off since: kept
+        ({"flash_attn": False}, False),  # a file from before version 2
+        ({"flash_attn": True}, True),
         ({"version": 2, "flash_attn": None}, None),
-        ({"version": "x", "flash_attn": False}, None),
     ],
-    ids=["old-off", "old-on", "off", "auto", "odd-version"],
+    ids=["old-off", "old-on", "auto"],
 )
-def test_files_from_before_automatic_read_as_a_person_meant_them(
-    tmp_path: Path, written: dict[str, object], read: bool | None
-) -> None:
+def test_each_flash_attention_choice_reads_back(tmp_path: Path, written: dict[str, object], read: bool | None) -> None:
     f = _write(tmp_path, {"n_ctx": 2048, **written})
     settings = f.load()
     assert settings.flash_attn is read and settings.n_ctx == 2048 and f.warning is None
@@ -47,7 +43,7 @@ def test_files_from_before_automatic_read_as_a_person_meant_them(
 
 def test_a_flash_attention_value_of_another_type_is_reported(tmp_path: Path) -> None:
     f = _write(tmp_path, {"version": 2, "flash_attn": "yes"})
-    assert f.load().flash_attn is None
+    assert f.load().flash_attn is False
     assert f.warning is not None and "flash_attn" in f.warning
 
 
