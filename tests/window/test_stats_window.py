@@ -362,7 +362,9 @@ def test_all_time_plots_utc_days_and_says_so_on_the_axis(qtbot, seeded, loop, st
 
 def test_the_plots_made_ahead_wait_while_a_chat_answers(qtbot, loop) -> None:
     library = PlotLibrary()
-    qtbot.waitUntil(lambda: library.start("idle").done(), timeout=10_000)
+    library.start("idle")
+    # Its module is set by the future's callback, a loop turn after the future is done.
+    qtbot.waitUntil(lambda: library.module is not None, timeout=10_000)
     prebuild = PlotsPrebuild(library)
     answering = [True]
     prebuild.start(lambda: answering[0])
@@ -378,7 +380,9 @@ def test_the_plots_made_ahead_follow_soon_after_a_long_answer(qtbot, loop) -> No
     """Looking again every half second while a chat answers, not ever later: an answer of
     seconds (a big model's are minutes) must not put the plots off for minutes more."""
     library = PlotLibrary()
-    qtbot.waitUntil(lambda: library.start("idle").done(), timeout=10_000)
+    library.start("idle")
+    # Its module is set by the future's callback, a loop turn after the future is done.
+    qtbot.waitUntil(lambda: library.module is not None, timeout=10_000)
     prebuild = PlotsPrebuild(library)
     answering = [True]
     prebuild.start(lambda: answering[0])
