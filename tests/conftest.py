@@ -94,6 +94,18 @@ def _pointer_out_of_the_way() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _clipboard_emptied() -> Iterator[None]:
+    """What a test copied is dropped after it: offscreen Qt deletes the clipboard's data after
+    Python has finalized, and data made in Python (a Copy in the transcript) then segfaulted the
+    worker on its way out, a crash xdist charged to whatever test that worker ran last."""
+    yield
+    if "PySide6.QtWidgets" in sys.modules:
+        from app.ui.qt_support import release_clipboard
+
+        release_clipboard()
+
+
+@pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point HEARTH_DATA_DIR at a fresh folder so no test touches a person's data."""
     d = tmp_path / "hearth-data"

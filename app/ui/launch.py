@@ -43,6 +43,7 @@ from app.ui.qt_support import (
     ensure_application,
     install_excepthook,
     new_event_loop,
+    release_clipboard,
 )
 from app.ui.system_libs import x11_problem
 from app.ui.viewmodels.documents import DocumentsViewModel
@@ -139,6 +140,7 @@ def run_window(
     finally:
         collector.stop()
         restore_hook()
+        release_clipboard()
 
 
 def _settle(future: asyncio.Future[None]) -> None:

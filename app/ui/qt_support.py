@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 from qasync import QEventLoop
 
@@ -68,6 +68,18 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
             app.setWindowIcon(QIcon(str(icon)))
     assert isinstance(app, QApplication)
     return app
+
+
+def release_clipboard() -> None:
+    """Empty the clipboard while Python still runs, where Qt's generic clipboard holds it.
+
+    The offscreen and minimal platforms keep the clipboard's data in a C++ static that is deleted
+    after Python has finalized; data made in Python (the transcript's Copy, the access token's) then
+    calls into the finished interpreter and the process dies with SIGSEGV on its way out (found as
+    a test worker lost at exit). The real platforms (xcb, Wayland, Windows, macOS) hand what was
+    copied to the desktop's clipboard instead, so it is left alone there."""
+    if QGuiApplication.instance() is not None and QGuiApplication.platformName() in ("offscreen", "minimal"):
+        QGuiApplication.clipboard().clear()
 
 
 def new_event_loop(app: QApplication, report: Callable[[str], None]) -> QEventLoop:
