@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.cli.options import common_options, data_dir_only, positive_int
+from app.cli.store_commands import parse_alone, runner_for
+
 if TYPE_CHECKING:
     from app.core.models import ModelLibrary
     from app.core.settings import SettingsFile
@@ -25,83 +28,6 @@ if TYPE_CHECKING:
 # Every command's module is imported when that command runs (or its parser is built), not with this
 # one: `hearth stats` must not pay for the model catalog, jinja2, the tool loop and the rest.
 __all__ = ["main"]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
-def _common(*, top: bool) -> argparse.ArgumentParser:
-    """The options every command takes, before or after the command's name.
-
-    argparse lets a subcommand's own defaults overwrite what was given before its name
-    (`hearth --data-dir X ask` would lose X), so below the top level they default to
-    SUPPRESS: an option given after the name wins, one given before it stays.
-    """
-    from engine.template import KNOWN_TEMPLATES
-
-    default = None if top else argparse.SUPPRESS
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--data-dir",
-        default=default,
-        help="where conversations are kept (default: $HEARTH_DATA_DIR, else the OS's per-user data folder)",
-    )
-    common.add_argument(
-        "--model",
-        default=default,
-        help="a model id from `hearth models list`, hf.co/OWNER/REPO:QUANT (pulled first), or the path of a "
-        "GGUF file (default: the model last chosen in the window, else the bundled "
-        "SmolLM2-135M-Instruct)",
-    )
-    common.add_argument(
-        "--threads",
-        type=_positive_int,
-        default=default,
-        help="llama.cpp threads, fixed (default: chosen per answer from the cores other processes leave)",
-    )
-    common.add_argument(
-        "--ctx",
-        type=_positive_int,
-        default=default,
-        help="context length in tokens (default: 4096, or the saved setting)",
-    )
-    common.add_argument(
-        "--gpu-layers",
-        type=int,
-        metavar="N",
-        default=default,
-        help="layers to offload to the GPU (default: as many as fit, where a GPU backend exists)",
-    )
-    common.add_argument(
-        "--flash-attn",
-        action=argparse.BooleanOptionalAction,
-        default=default,
-        help="flash attention on or off for this run (default: the saved setting, off)",
-    )
-    common.add_argument(
-        "--chat-template",
-        default=default,
-        choices=sorted(KNOWN_TEMPLATES),
-        metavar="NAME",
-        help="the chat template for this run: "
-        + ", ".join(sorted(KNOWN_TEMPLATES))
-        + " (default: the one chosen with `hearth models template`, else the model file's own)",
-    )
-    return common
-
-
-def _data_dir_only(*, top: bool) -> argparse.ArgumentParser:
-    just_data = argparse.ArgumentParser(add_help=False)
-    just_data.add_argument(
-        "--data-dir",
-        default=None if top else argparse.SUPPRESS,
-        help="where Hearth keeps its data (default: $HEARTH_DATA_DIR, else the OS's per-user data folder)",
-    )
-    return just_data
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,10 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     from app.cli.stats import add_stats_parser
     from app.cli.tools import add_tools_parser
 
-    common = _common(top=False)
+    common = common_options(top=False)
     p = argparse.ArgumentParser(
         prog="hearth",
-        parents=[_common(top=True)],
+        parents=[common_options(top=True)],
         description="Hearth: chat with a language model on your own machine. With no command, opens the window.",
     )
     sub = p.add_subparsers(dest="command")
@@ -201,72 +127,29 @@ def _parser() -> argparse.ArgumentParser:
         "decode against llama.cpp's own llama-bench, side by side (`hearth bench overhead --help`)",
     )
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    bench.add_argument("--conversations", type=_positive_int, default=10_000, help="scale: conversations generated")
-    bench.add_argument("--messages", type=_positive_int, default=1_000_000, help="scale: messages generated")
+    bench.add_argument("--conversations", type=positive_int, default=10_000, help="scale: conversations generated")
+    bench.add_argument("--messages", type=positive_int, default=1_000_000, help="scale: messages generated")
     bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
     bench.add_argument(
         "--runs",
         type=int,
         help="runs per variant; medians are reported (default 9; scale: 3 window probes per store; render: 3)",
     )
-    bench.add_argument("--files", type=_positive_int, default=200, help="docs: files generated to index")
+    bench.add_argument("--files", type=positive_int, default=200, help="docs: files generated to index")
     bench.add_argument("--mb", type=float, default=1.0, help="docs: MB of text in them (the issue: 100)")
-    bench.add_argument("--passages", type=_positive_int, default=100_000, help="docs: passages to search")
+    bench.add_argument("--passages", type=positive_int, default=100_000, help="docs: passages to search")
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
-    add_providers_parser(sub, _data_dir_only(top=False))
-    add_presets_parser(sub, _data_dir_only(top=False))
-    add_docs_parser(sub, _data_dir_only(top=False))
-    add_tools_parser(sub, _data_dir_only(top=False))
-    add_stats_parser(sub, _data_dir_only(top=False))
+    add_providers_parser(sub, data_dir_only(top=False))
+    add_presets_parser(sub, data_dir_only(top=False))
+    add_docs_parser(sub, data_dir_only(top=False))
+    add_tools_parser(sub, data_dir_only(top=False))
+    add_stats_parser(sub, data_dir_only(top=False))
     add_conversation_parsers(sub, common)
     add_exchange_parsers(sub, common)
     add_serve_parser(sub, common)
     return p
-
-
-def _no_model(command: str | None) -> Callable[[argparse.Namespace, Path], int] | None:
-    """The runner of a command that needs the store or a settings file only (no model, no catalog)."""
-    from app.cli.chat_options import run_presets
-    from app.cli.conversations import COMMANDS as CONVERSATION_COMMANDS
-    from app.cli.conversations import run_conversations
-    from app.cli.docs import run_docs
-    from app.cli.stats import run_stats
-    from app.cli.tools import run_tools
-
-    runners: dict[str, Callable[[argparse.Namespace, Path], int]] = {
-        **dict.fromkeys(CONVERSATION_COMMANDS, run_conversations),
-        "presets": run_presets,
-        "docs": run_docs,
-        "tools": run_tools,
-        "stats": run_stats,
-    }
-    return runners.get(command or "")
-
-
-def _stats_only(argv: list[str]) -> argparse.Namespace | None:
-    """`hearth [--data-dir DIR] stats ...` parsed by the top-level options and the stats parser alone,
-    into the same namespace the whole parser gives (tests/cli/test_stats_cli.py compares them); None
-    for any other command line. Building every command's parser imports every command's module: half
-    a second that `hearth stats` (goal: under 1 s on a million messages) does not need."""
-    i = 0
-    while i < len(argv) and argv[i] != "stats":
-        if argv[i] == "--data-dir":
-            i += 2
-        elif argv[i].startswith("--data-dir="):
-            i += 1
-        else:
-            return None  # another option before the name: the whole parser, as ever
-    if i >= len(argv):
-        return None
-    from app.cli.stats import add_stats_parser
-
-    p = argparse.ArgumentParser(prog="hearth", parents=[_data_dir_only(top=True)])
-    # The other top-level options' defaults, as the whole parser leaves them.
-    p.set_defaults(model=None, threads=None, ctx=None, gpu_layers=None, flash_attn=None, chat_template=None)
-    add_stats_parser(p.add_subparsers(dest="command"), _data_dir_only(top=False))
-    return p.parse_args(argv)
 
 
 @dataclass(frozen=True)
@@ -285,11 +168,12 @@ class FrontEnds:
 def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
     _ctrl_c_stops()
     try:
-        if (stats := _stats_only(sys.argv[1:] if argv is None else argv)) is not None:
-            from app.cli.stats import run_stats
+        if (alone := parse_alone(sys.argv[1:] if argv is None else argv)) is not None:  # the store only
             from app.core.paths import resolve_data_dir
 
-            return run_stats(stats, resolve_data_dir(stats.data_dir))
+            run = runner_for(alone.command)
+            assert run is not None
+            return run(alone, resolve_data_dir(alone.data_dir))
         return _main(argv, front_ends)
     except BrokenPipeError:  # `hearth list | head`: the reader has what it wanted
         from app.cli.support import quiet_stdout
@@ -312,8 +196,6 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     if is_overhead_command(sys.argv[1:] if argv is None else argv):  # its --threads takes a list: own options
         return run_overhead_command(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    from app.cli.exchange import COMMANDS as EXCHANGE_COMMANDS
-    from app.cli.exchange import run_exchange
     from app.cli.models import run_models
     from app.cli.models_hub import is_hub_ref, pull_for_model
     from app.cli.providers import run_providers
@@ -327,12 +209,10 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "doctor":  # before anything that could fail: reporting failures is its job
         return _doctor(args, data_dir)
-    if (runner := _no_model(args.command)) is not None:  # the store or a settings file only: no model, no catalog
+    if (runner := runner_for(args.command)) is not None:  # the store or a settings file only: no model, no catalog
         return runner(args, data_dir)
     if (measured := _bench_without_model(args, front_ends)) is not None:  # a generated store or answer
         return measured
-    if args.command in EXCHANGE_COMMANDS:  # the store only, as above
-        return run_exchange(args, data_dir)
     try:
         library = ModelLibrary(data_dir, bundled_path=default_model_path())
     except CatalogError as e:

@@ -98,30 +98,6 @@ def test_a_model_name_with_escapes_is_escaped_on_a_terminal(tmp_path: Path) -> N
     assert json.loads(shown)["routes"][0]["model"] == HOSTILE  # still the exact name to a parser
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["stats"],
-        ["stats", "--json", "--since", "all", "--exact"],
-        ["--data-dir", "D", "stats", "--model", "m", "--route", "r", "--slowest", "3", "--by", "total"],
-        ["--data-dir=D", "stats", "--series", "day", "--json", "--data-dir", "E"],
-    ],
-    ids=["plain", "all-exact", "data-dir-before", "data-dir-twice"],
-)
-def test_the_stats_parser_alone_reads_a_command_line_as_the_whole_parser_does(argv: list[str]) -> None:
-    from app.cli.main import _parser, _stats_only
-
-    alone = _stats_only(argv)
-    assert alone is not None and vars(alone) == vars(_parser().parse_args(argv))
-
-
-def test_other_command_lines_get_the_whole_parser() -> None:
-    from app.cli.main import _stats_only
-
-    for argv in (["list"], ["--model", "x", "stats"], ["ask", "stats"], []):
-        assert _stats_only(argv) is None, argv
-
-
 def test_json_and_help_say_how_the_percentiles_were_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     answers(tmp_path, "small", [(GenerationState.COMPLETED, None)] * 2, ttft=61.0)
     assert hearth("stats", "--json", data_dir=tmp_path) == 0
