@@ -142,12 +142,18 @@ async def _measure(model: Path, runs: int, n_threads: int | None) -> dict[str, A
 
 
 def run_context_bench(
-    *, model: Path, runs: int, as_json: bool, n_threads: int | None, parts: tuple[str, ...] = ("context", "threads")
+    *,
+    model: Path,
+    runs: int,
+    as_json: bool,
+    n_threads: int | None,
+    parts: tuple[str, ...] = ("context", "threads"),
+    tokens: int = 200,
 ) -> int:
     result: dict[str, Any] = asyncio.run(_measure(model, max(1, runs), n_threads)) if "context" in parts else {}
     targets = {k: {"limit": v[0], "goal": v[1], "pass": result[k] <= v[0]} for k, v in TARGETS.items() if k in result}
     if "threads" in parts:
-        result["threads"] = asyncio.run(measure_threads(model, runs=max(1, min(runs, 3))))
+        result["threads"] = asyncio.run(measure_threads(model, runs=max(1, min(runs, 3)), tokens=tokens))
         targets.update(
             {
                 f"threads_auto_vs_best_{k}": {

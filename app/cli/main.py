@@ -129,7 +129,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--conversations", type=positive_int, default=10_000, help="scale: conversations generated")
     bench.add_argument("--messages", type=positive_int, default=1_000_000, help="scale: messages generated")
-    bench.add_argument("--tokens", type=int, default=256, help="tokens generated per run (default 256)")
+    bench.add_argument(
+        "--tokens",
+        type=int,
+        default=256,
+        help="tokens generated per run (default 256; serve 128, share 64, the threads comparison of "
+        "context and threads 200)",
+    )
     bench.add_argument(
         "--runs",
         type=int,
@@ -321,7 +327,12 @@ def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Pa
 
         parts = ("context", "threads") if args.suite == "context" else ("threads",)
         return run_context_bench(
-            model=model, runs=args.runs or 5, as_json=args.json, n_threads=args.threads, parts=parts
+            model=model,
+            runs=args.runs or 5,
+            as_json=args.json,
+            n_threads=args.threads,
+            parts=parts,
+            tokens=args.tokens if args.tokens != 256 else 200,  # the threads comparison's answers
         )
     return front_ends.bench(
         model=model,
