@@ -86,6 +86,14 @@ class Served:
         self.log.seek(0)
         return self.log.read()[-4000:]
 
+    def wait_for_output(self, text: str, timeout: float = 30) -> str:
+        """The output once it holds `text`: the line that says where it serves (and how the token is
+        kept) is printed once the server listens, so a request may be answered before it is written."""
+        deadline = time.monotonic() + timeout
+        while text not in (seen := self.output()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return seen
+
     def stop(self) -> None:
         self.proc.terminate()
         try:

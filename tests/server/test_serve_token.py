@@ -95,7 +95,7 @@ def testhearth_serve_without_a_keychain_accepts_the_token_show_token_prints(tmp_
     assert len(token) > 40 and token_file(data).read_text().strip() == token
     s = Served(data, "--no-local", token=token, env=NO_KEYCHAIN)  # waits for /v1/models to answer 200
     try:
-        assert f"kept in {token_file(data)}" in s.output()
+        assert f"kept in {token_file(data)}" in s.wait_for_output(f"kept in {token_file(data)}")
         assert httpx.get(f"{s.base}/v1/models", timeout=10).status_code == 401
         wrong = {"Authorization": "Bearer wrong"}
         assert httpx.get(f"{s.base}/v1/models", headers=wrong, timeout=10).status_code == 401
