@@ -42,10 +42,11 @@ class LlamaBench:
     lib_dir: Path
     info: dict[str, Any]  # the build's build-info.json
 
-    def decode_tps(self, model: Path, threads: int, tokens: int) -> float:
-        """llama-bench's tg tokens/s for one run of `tokens` tokens (after its own warm-up)."""
+    def decode_tps(self, model: Path, threads: int, tokens: int, depth: int = 0) -> float:
+        """llama-bench's tg tokens/s for one run of `tokens` tokens (after its own warm-up), decoded
+        after `depth` tokens already in the context (`-d`: tg128 @ d30)."""
         cmd = [str(self.exe), "-m", str(model.resolve()), "-p", "0", "-n", str(tokens), "-t", str(threads)]
-        cmd += ["-r", "1", "-o", "json"]
+        cmd += ["-d", str(depth), "-r", "1", "-o", "json"]
         env = {k: v for k, v in os.environ.items() if k != "GGML_BACKEND_PATH"}
         proc = subprocess.run(
             cmd, cwd=self.lib_dir, env=env, capture_output=True, text=True, timeout=120 + tokens, check=False
@@ -54,7 +55,9 @@ class LlamaBench:
             tail = proc.stderr.strip().splitlines()[-3:]
             raise RuntimeError(f"{self.exe} failed (exit {proc.returncode}): {' / '.join(tail)}")
         results = json.loads(proc.stdout)
-        tg = [r for r in results if r.get("n_gen") == tokens and r.get("n_prompt") == 0]
+        tg = [
+            r for r in results if r.get("n_gen") == tokens and r.get("n_prompt") == 0 and r.get("n_depth", 0) == depth
+        ]
         if not tg:
             raise RuntimeError(f"{self.exe} printed no tg{tokens} result: {proc.stdout[:200]!r}")
         return float(tg[0]["avg_ts"])

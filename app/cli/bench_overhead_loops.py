@@ -52,26 +52,41 @@ class PlainLoops:
         self.n_vocab: int = int(llama_cpp.llama_vocab_n_tokens(vocab))
         self._bos: int = int(llama_cpp.llama_vocab_bos(vocab))
 
-    def eval_loop(self, tokens: int) -> float:
-        """Tokens/s of `Llama.eval` one token at a time with a greedy argmax over the logits."""
+    def _context(self, depth: int) -> list[int]:
+        """`depth` tokens to decode after (BOS, then arbitrary ones: the model's work per token
+        depends on how many it attends to, not on which)."""
+        return [self._bos, *(1000 + i % 1000 for i in range(depth - 1))] if depth else []
+
+    def eval_loop(self, tokens: int, depth: int = 0) -> float:
+        """Tokens/s of `Llama.eval` one token at a time with a greedy argmax over the logits, after
+        `depth` tokens evaluated untimed (Hearth decodes after its prompt)."""
         llama, ctx, n_vocab = self._llama, self._ctx, self.n_vocab
         logits_ith = self._lib.llama_get_logits_ith
         llama.reset()
-        token = self._bos
+        before = self._context(depth)
+        if before:
+            llama.eval(before)
+        token = self._bos if not before else int(np.ctypeslib.as_array(logits_ith(ctx, -1), shape=(n_vocab,)).argmax())
         t0 = time.perf_counter()
         for _ in range(tokens):
             llama.eval([token])
             token = int(np.ctypeslib.as_array(logits_ith(ctx, -1), shape=(n_vocab,)).argmax())
         return tokens / (time.perf_counter() - t0)
 
-    def c_loop(self, tokens: int) -> float:
-        """Tokens/s of llama_decode plus llama.cpp's greedy sampler chain, called through ctypes."""
+    def c_loop(self, tokens: int, depth: int = 0) -> float:
+        """Tokens/s of llama_decode plus llama.cpp's greedy sampler chain, called through ctypes,
+        after `depth` tokens decoded untimed."""
         lib, ctx = self._lib, self._ctx
         lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
         token = (lib.llama_token * 1)(self._bos)
         decode, batch_get_one, sample = lib.llama_decode, lib.llama_batch_get_one, lib.llama_sampler_sample
+        if before := self._context(depth):
+            prompt = (lib.llama_token * len(before))(*before)
+            if decode(ctx, batch_get_one(prompt, len(before))) != 0:
+                raise RuntimeError("llama_decode failed on the C loop's context")
+            token[0] = sample(chain, ctx, -1)
         try:
             t0 = time.perf_counter()
             for _ in range(tokens):

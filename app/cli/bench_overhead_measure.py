@@ -25,7 +25,7 @@ from app.cli.bench_overhead_llama_bench import LlamaBench
 from app.cli.bench_overhead_loops import PlainLoops
 from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
-from engine.events import Delta, Failed, Final
+from engine.events import Delta, Failed, Final, Started
 
 __all__ = ["GOAL", "measure_model", "summarise"]
 
@@ -34,13 +34,17 @@ N_CTX = 4096  # Hearth's default context, for the engine and the loops alike
 _PROMPT = (ChatMessage("user", "Write a long story about a lighthouse keeper."),)
 _WARM_TOKENS = 16
 
-PATHS = ("llama_bench", "c_loop", "eval_loop", "hearth")
+# Every path decodes after as many tokens as Hearth's prompt takes (llama-bench's `-d`, the loops'
+# untimed context): a token's work grows with what it attends to, and Hearth always answers a
+# prompt. llama_bench_d0 is llama-bench's plain tg from an empty context, as the issue measured it.
+PATHS = ("llama_bench", "llama_bench_d0", "c_loop", "eval_loop", "hearth")
 
 
 def summarise(
-    *, model: str, n_vocab: int, threads: int, samples: dict[str, list[float]], reference: str
+    *, model: str, n_vocab: int, threads: int, samples: dict[str, list[float]], reference: str, depth: int = 0
 ) -> dict[str, Any]:
-    """One row: medians of each path's runs, the ratios to the reference and the host ms/token."""
+    """One row: medians of each path's runs, the ratios to the reference and the host ms/token;
+    `depth`: the tokens every path decoded after (Hearth's prompt)."""
     med = {k: statistics.median(v) if v else None for k, v in samples.items()}
     ref = med["llama_bench"] if reference == "llama-bench" else med["c_loop"]
     assert ref, f"no {reference} figure for {model} at {threads} threads"
@@ -56,7 +60,10 @@ def summarise(
         "threads": threads,
         "reference": reference,
         "reference_tps": r(ref),
+        "depth": depth,
         "llama_bench_tps": r(med["llama_bench"]),
+        "llama_bench_depth0_tps": r(med.get("llama_bench_d0")),
+        "ratio_to_depth0": r(hearth / d0, 3) if (d0 := med.get("llama_bench_d0")) else None,
         "c_loop_tps": r(med["c_loop"]),
         "eval_loop_tps": r(eval_loop),
         "hearth_tps": r(hearth),
@@ -70,15 +77,18 @@ def summarise(
     }
 
 
-async def _hearth_run(engine: AsyncEngine, gid: int, tokens: int) -> tuple[float, float]:
-    """(the Final's decode tokens/s, the front end's receive rate) for one answer of `tokens` tokens."""
+async def _hearth_run(engine: AsyncEngine, gid: int, tokens: int) -> tuple[float, float, int]:
+    """(the Final's decode tokens/s, the front end's receive rate, the prompt's tokens) for one
+    answer of `tokens` tokens."""
     stream = engine.generate(Generate(gid, _PROMPT, Sampling(max_tokens=tokens, ignore_eos=True)))
     first = last = 0.0
-    after_first = 0
+    after_first = prompt_tokens = 0
     final: Final | None = None
     async for event in stream:
         now = time.perf_counter()
-        if isinstance(event, Delta) and event.tokens:
+        if isinstance(event, Started):
+            prompt_tokens = event.prompt_tokens
+        elif isinstance(event, Delta) and event.tokens:
             if not first:
                 first = now
             else:
@@ -90,7 +100,7 @@ async def _hearth_run(engine: AsyncEngine, gid: int, tokens: int) -> tuple[float
             raise RuntimeError(f"Hearth's engine failed: {event.code}: {event.message}")
     if final is None or last <= first:
         raise RuntimeError("Hearth's engine ended the answer without its stats")
-    return final.stats.decode_tokens_per_s, after_first / (last - first)
+    return final.stats.decode_tokens_per_s, after_first / (last - first), prompt_tokens
 
 
 async def measure_model(
@@ -110,26 +120,30 @@ async def measure_model(
         # Flash attention automatic, as llama-bench and the loops run it (Hearth's default is off: see
         # app/core/settings.py; a person turns it to Automatic in the model manager).
         await engine.load(LoadModel(path=str(model), n_ctx=N_CTX, n_threads=threads, flash_attn=None))
-        loops.eval_loop(_WARM_TOKENS)  # first touches of the weights
-        loops.c_loop(_WARM_TOKENS)
-        await _hearth_run(engine, 1, _WARM_TOKENS)  # and the chat template's first compile
+        _, _, depth = await _hearth_run(engine, 1, _WARM_TOKENS)  # the chat template's first compile
+        loops.eval_loop(_WARM_TOKENS, depth)  # first touches of the weights
+        loops.c_loop(_WARM_TOKENS, depth)
         samples: dict[str, list[float]] = {k: [] for k in (*PATHS, "hearth_received")}
         for i in range(runs):
             say(f"{name}, {threads} thread{'s' * (threads > 1)}: round {i + 1} of {runs}")
             order = PATHS[i % len(PATHS) :] + PATHS[: i % len(PATHS)]
             for path in order:
                 if path == "llama_bench" and llama_bench is not None:
+                    samples[path].append(llama_bench.decode_tps(model, threads, tokens, depth))
+                elif path == "llama_bench_d0" and llama_bench is not None:
                     samples[path].append(llama_bench.decode_tps(model, threads, tokens))
                 elif path == "c_loop":
-                    samples[path].append(loops.c_loop(tokens))
+                    samples[path].append(loops.c_loop(tokens, depth))
                 elif path == "eval_loop":
-                    samples[path].append(loops.eval_loop(tokens))
+                    samples[path].append(loops.eval_loop(tokens, depth))
                 elif path == "hearth":
-                    engine_tps, received_tps = await _hearth_run(engine, i + 2, tokens)
+                    engine_tps, received_tps, _ = await _hearth_run(engine, i + 2, tokens)
                     samples["hearth"].append(engine_tps)
                     samples["hearth_received"].append(received_tps)
         reference = "llama-bench" if llama_bench is not None else "c-loop"
-        return summarise(model=name, n_vocab=loops.n_vocab, threads=threads, samples=samples, reference=reference)
+        return summarise(
+            model=name, n_vocab=loops.n_vocab, threads=threads, samples=samples, reference=reference, depth=depth
+        )
     finally:
         await engine.aclose()
         loops.close()

@@ -102,15 +102,21 @@ def describe(result: dict[str, Any]) -> list[str]:
         f"decode tokens/s, {result['tokens']} tokens, medians of {result['runs']} interleaved rounds; "
         f"{result['cpu']}, {result['cores']} cores, load {result['load_average_before']} -> "
         f"{result['load_average_after']}",
-        f"{'model':<28} {'vocab':>7} {'thr':>3} {'llama-bench':>11} {'C loop':>7} {'eval':>7} {'Hearth':>7} "
-        f"{'received':>8} {'Hearth/' + ref:>18} {'eval/' + ref:>16} {'host ms/tok':>11}",
+        "every path decodes after the tokens of Hearth's prompt (depth; llama-bench -d); "
+        "llama-bench d0: its plain tg, from an empty context",
+        f"{'model':<28} {'vocab':>7} {'thr':>3} {'depth':>5} {'llama-bench':>11} {'C loop':>7} {'eval':>7} "
+        f"{'Hearth':>7} {'received':>8} {'Hearth/' + ref:>18} {'eval/' + ref:>16} {'host ms/tok':>11} "
+        f"{'llama-bench d0':>14} {'Hearth/d0':>9}",
     ]
     for r in result["models"]:
         bench = f"{r['llama_bench_tps']:.1f}" if r["llama_bench_tps"] is not None else "-"
+        d0 = f"{r['llama_bench_depth0_tps']:.1f}" if r.get("llama_bench_depth0_tps") is not None else "-"
+        to_d0 = f"{r['ratio_to_depth0']:.3f}" if r.get("ratio_to_depth0") is not None else "-"
         lines.append(
-            f"{r['model'][:28]:<28} {r['n_vocab']:>7} {r['threads']:>3} {bench:>11} {r['c_loop_tps']:>7.1f} "
-            f"{r['eval_loop_tps']:>7.1f} {r['hearth_tps']:>7.1f} {r['hearth_received_tps']:>8.1f} "
-            f"{r['ratio']:>18.3f} {r['eval_loop_ratio']:>16.3f} {r['host_ms_per_token']:>11.2f}"
+            f"{r['model'][:28]:<28} {r['n_vocab']:>7} {r['threads']:>3} {r.get('depth', 0):>5} {bench:>11} "
+            f"{r['c_loop_tps']:>7.1f} {r['eval_loop_tps']:>7.1f} {r['hearth_tps']:>7.1f} "
+            f"{r['hearth_received_tps']:>8.1f} {r['ratio']:>18.3f} {r['eval_loop_ratio']:>16.3f} "
+            f"{r['host_ms_per_token']:>11.2f} {d0:>14} {to_d0:>9}"
         )
     met = sum(r["meets_goal"] for r in result["models"])
     lines.append(f"goal: Hearth ≥ {result['goal']} × {ref}; met in {met} of {len(result['models'])} rows")

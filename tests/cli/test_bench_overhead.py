@@ -58,6 +58,17 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
     fallback = summarise(model="m", n_vocab=1, threads=1, samples={**samples, "llama_bench": []}, reference="c-loop")
     assert fallback["reference_tps"] == 98.0 and fallback["llama_bench_tps"] is None
     assert fallback["ratio"] == round(78 / 98, 3)
+    # llama-bench from an empty context too (the tg128), beside the like-for-like depth
+    both = summarise(
+        model="m",
+        n_vocab=1,
+        threads=1,
+        samples={**samples, "llama_bench_d0": [104.0]},
+        reference="llama-bench",
+        depth=31,
+    )
+    assert both["depth"] == 31 and both["llama_bench_depth0_tps"] == 104.0 and both["ratio_to_depth0"] == 0.75
+    assert both["ratio"] == 0.78  # against llama-bench at the prompt's depth
 
 
 def _build_bench() -> ModuleType:
@@ -107,6 +118,7 @@ def test_a_tiny_run_on_the_bundled_model_reports_every_path(capsys: pytest.Captu
     (row,) = result["models"]
     assert row["model"] == "SmolLM2-135M-Instruct.Q4_1" and row["n_vocab"] == 49152 and row["threads"] == 1
     assert row["llama_bench_tps"] is None and row["reference_tps"] == row["c_loop_tps"]
+    assert row["depth"] > 10  # the loops decoded after as many tokens as Hearth's prompt
     for key in ("c_loop_tps", "eval_loop_tps", "hearth_tps", "hearth_received_tps"):
         assert row[key] > 0, key
     ref, hearth = row["samples"]["c_loop"][0], row["samples"]["hearth"][0]
