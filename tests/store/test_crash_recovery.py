@@ -2,8 +2,8 @@
 the unfinished answer keeps its last checkpoint, the database stays sound, the orphaned
 engine process exits by itself, and the answer can be continued afterwards.
 
-Trials with a fixed seed run until 30 kills have landed while an answer was streaming (at
-most 70 trials). Every sixth trial lets a short answer complete and records it, so later
+Trials with a fixed seed run until 15 kills have landed while an answer was streaming (at
+most 36 trials). Every sixth trial lets a short answer complete and records it, so later
 kills are checked against a growing ledger of completed answers. The small model sometimes
 ends its answer before the kill lands; such an answer must then be saved as completed, and
 joins the ledger.
