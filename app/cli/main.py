@@ -141,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="runs per variant; medians are reported (default 9; scale: 3 window probes per store; render: 3)",
     )
+    bench.add_argument(
+        "--chars",
+        type=positive_int,
+        default=50_000,
+        help="render: the streamed answer's length in characters (default 50,000, the issue's)",
+    )
     bench.add_argument("--files", type=positive_int, default=200, help="docs: files generated to index")
     bench.add_argument("--mb", type=float, default=1.0, help="docs: MB of text in them (the issue: 100)")
     bench.add_argument("--passages", type=positive_int, default=100_000, help="docs: passages to search")
@@ -354,7 +360,7 @@ def _bench_without_model(args: argparse.Namespace, front_ends: FrontEnds) -> int
 
         return fail(f"`hearth bench {args.suite}` is not available in this build")
     if args.suite == "render":
-        return run(as_json=args.json, runs=args.runs or 3)
+        return run(as_json=args.json, runs=args.runs or 3, chars=args.chars)
     return run(as_json=args.json, conversations=args.conversations, messages=args.messages, runs=args.runs or 3)
 
 

@@ -323,7 +323,7 @@ def _open_long(app: Any, runs: int) -> tuple[float, dict[str, float]]:
     return _ms(statistics.median(times)), scroll
 
 
-def run_render_bench(*, as_json: bool, runs: int) -> int:
+def run_render_bench(*, as_json: bool, runs: int, chars: int = ANSWER_CHARS) -> int:
     if not any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from app.core.responsiveness import tune_for_ui
@@ -335,7 +335,7 @@ def run_render_bench(*, as_json: bool, runs: int) -> int:
     warm_up()
     tune_for_ui()  # as the window does
     collector = MainThreadGarbageCollector(app)  # the window's collector, on its timer
-    text = sample_answer()
+    text = sample_answer(chars)
     hearth_runs = [_hearth(text, app) for _ in range(max(1, runs))]
     hearth = {k: statistics.median(r[k] for r in hearth_runs) for k in hearth_runs[0]}
     hearth["max_frame_ms"] = max(r["max_frame_ms"] for r in hearth_runs)  # the worst of all runs
@@ -343,7 +343,7 @@ def run_render_bench(*, as_json: bool, runs: int) -> int:
     hearth["max_loop_gap_ms"] = max(g[0] for g in gaps)  # the worst of all runs
     hearth["loop_gap_p99_ms"] = statistics.median(g[1] for g in gaps)
     hearth["max_loop_gap_each_run_ms"] = [g[0] for g in gaps]  # type: ignore[assignment]
-    long_runs = [_hearth(long_blocks_answer(), app) for _ in hearth_runs]
+    long_runs = [_hearth(long_blocks_answer(chars), app) for _ in hearth_runs]
     long_blocks = {k: statistics.median(r[k] for r in long_runs) for k in long_runs[0]}
     long_blocks["max_frame_ms"] = max(r["max_frame_ms"] for r in long_runs)
     baseline = _baseline(text, app)
