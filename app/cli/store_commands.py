@@ -2,7 +2,8 @@
 without the rest of the CLI.
 
 Building every command's parser imports every command's module (the tool loop, the model catalog,
-jinja2, the benchmarks): about 300 ms of a 1.2 s `hearth docs list` or `hearth list`. A command
+the benchmarks): `hearth list` took 1,026 ms with it and 939 ms without, `hearth docs list` 1,093 and
+933 (a new process each, medians of 7, a quiet 2-core machine). A command
 line that names one of these commands, with nothing but `--data-dir` before the name, is read by
 that command's parser alone, into the namespace the whole parser gives (tests/cli/test_cli_parsers.py
 compares them); any other command line gets the whole parser (app/cli/main.py).
