@@ -73,9 +73,13 @@ def _progress(data_dir: Path, name: str) -> dict[str, Any]:
     if not db.exists():
         return {}
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
-        row = conn.execute(
-            "SELECT state, passages, embedded FROM doc_file WHERE path LIKE ? ORDER BY id DESC LIMIT 1", (f"%{name}",)
-        ).fetchone()
+        try:
+            row = conn.execute(
+                "SELECT state, passages, embedded FROM doc_file WHERE path LIKE ? ORDER BY id DESC LIMIT 1",
+                (f"%{name}",),
+            ).fetchone()
+        except sqlite3.OperationalError:  # the indexer has made the file, not yet its tables (a full run)
+            return {}
     return dict(zip(("state", "passages", "embedded"), row, strict=True)) if row else {}
 
 
