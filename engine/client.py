@@ -60,8 +60,10 @@ from engine.events import (
 
 __all__ = ["AsyncEngine", "EngineDied", "EngineProcess", "GenerationStream", "start_from_lasting_thread"]
 
-# How long an engine may take to stop a generation before it counts as stuck and is killed.
+# How long an engine may be silent after a Stop before it counts as stuck and is killed, and how
+# long one that keeps talking (streaming on, under load) may take to stop at most.
 _STUCK_AFTER_S = 1.0
+_STOP_AT_MOST_S = 15.0
 _NO_STATS = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, 0.0)
 
 # Exit codes of a native crash: segfault, illegal instruction, bus error, abort, FP trap
@@ -230,6 +232,7 @@ class AsyncEngine:
         self._local_gids: set[int] = set()
         self._local_answered = False
         self._stuck = False  # the engine was killed because it did not answer a cancel
+        self._heard_at = time.monotonic()  # the engine's last event, stamped by the reader thread
 
     def add_listener(self, fn: Callable[[EngineEvent], None]) -> None:
         self._listeners.append(fn)
@@ -306,11 +309,14 @@ class AsyncEngine:
     def cancel(self, generation_id: int, reason: CancelReason = "user", *, force: bool = False) -> None:
         """Stop a generation; an engine that does not stop it in time is killed.
 
-        The engine stops within a token (or a prompt chunk) once asked. One that has not
-        after `_STUCK_AFTER_S`, or twice its own usual pace between tokens for a very slow
-        model, is stuck (stopped by a debugger or SIGSTOP, hung in native code): Stop must
-        still work, so its process is killed and the stream ends as cancelled with what
-        arrived. The model reloads in a fresh process.
+        The engine stops within a token (or a prompt chunk) once asked. One that has then
+        said nothing at all for `_STUCK_AFTER_S`, or twice its own usual pace between tokens
+        for a very slow model, is stuck (stopped by a debugger or SIGSTOP, hung in native
+        code): Stop must still work, so its process is killed and the stream ends as cancelled
+        with what arrived. The model reloads in a fresh process. An engine still sending
+        events is alive, only late (a loaded machine: the Stop waits in its pipe behind
+        tokens already made), and is given until `_STOP_AT_MOST_S`: killing it would cost a
+        reload and end the answers queued behind it.
         """
         if self._proc is not None and self._proc.alive:
             try:
@@ -323,7 +329,18 @@ class AsyncEngine:
         if force:
             self._force_stop(generation_id, reason)
         else:
-            self._loop.call_later(max(_STUCK_AFTER_S, 2 * stream.gap_s), self._force_stop, generation_id, reason)
+            grace = max(_STUCK_AFTER_S, 2 * stream.gap_s)
+            self._loop.call_later(grace, self._check_stopped, generation_id, reason, grace, time.monotonic())
+
+    def _check_stopped(self, generation_id: int, reason: CancelReason, grace: float, asked_at: float) -> None:
+        if generation_id not in self._streams:
+            return  # it ended in time
+        now = time.monotonic()
+        silent_for = now - self._heard_at
+        if silent_for < grace and now - asked_at < _STOP_AT_MOST_S and self._loop is not None:
+            self._loop.call_later(grace - silent_for, self._check_stopped, generation_id, reason, grace, asked_at)
+        else:
+            self._force_stop(generation_id, reason)
 
     def _force_stop(self, generation_id: int, reason: CancelReason) -> None:
         stream = self._streams.pop(generation_id, None)
@@ -356,6 +373,7 @@ class AsyncEngine:
     # -- events, on the loop's thread -------------------------------------------------
 
     def _from_thread(self, event: object) -> None:
+        self._heard_at = time.monotonic()  # here, not on the loop: a busy loop must not make the engine look silent
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
