@@ -29,7 +29,7 @@ WEATHER = ToolSpec(
         {
             "type": "object",
             "properties": {
-                "city": {"type": "string", "description": "The city's name"},
+                "city": {"type": "string", "description": "The city's name", "maxLength": 60},
                 "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
                 "days": {"type": "integer", "minimum": 1},
             },
@@ -44,7 +44,7 @@ SEARCH = ToolSpec(
         {
             "type": "object",
             "properties": {
-                "query": {"type": "string"},
+                "query": {"type": "string", "maxLength": 60},
                 "limit": {"type": "integer"},
                 "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
             },
