@@ -61,8 +61,12 @@ _ORPHAN_GRACE_S = 3.0  # how long an engine whose app is gone may take to stop o
 
 
 class _Actor:
-    def __init__(self, events: Connection) -> None:
+    def __init__(self, events: Connection, *, owns_process: bool) -> None:
         self._events = events
+        # In its own process the actor may end that process when the app is gone; in a thread
+        # (engine.engine_thread: `hearth ask` attached to another Hearth's engine) the process is
+        # the app's, and ending it would end the app, its unsaved answer with it.
+        self._owns_process = owns_process
         self._send_lock = threading.Lock()
         self._inbox: queue.Queue[tuple[float, LoadModel | UnloadModel | Generate | Shutdown]] = queue.Queue()
         self._cancels: dict[int, threading.Event] = {}
@@ -95,7 +99,7 @@ class _Actor:
 
     def _abandon(self) -> None:
         """The app died: cancel everything so the running generation ends within a token, and
-        end the process in any case if that has not ended it soon."""
+        end the process in any case if that has not ended it soon (its own process only)."""
         with self._lock:
             if self._abandoned:
                 return
@@ -103,6 +107,8 @@ class _Actor:
             for event in self._cancels.values():
                 event.set()
         self._inbox.put((time.perf_counter(), Shutdown()))
+        if not self._owns_process:
+            return
         deadline = threading.Timer(_ORPHAN_GRACE_S, os._exit, args=(0,))
         deadline.daemon = True
         deadline.start()
@@ -315,7 +321,7 @@ class _Actor:
 
 def run_engine(commands: Connection, events: Connection, parent_pid: int | None = None) -> None:
     """Process entry point (spawned by the process `parent_pid`, which it does not outlive)."""
-    actor = _Actor(events)
+    actor = _Actor(events, owns_process=parent_pid is not None)
     if parent_pid is not None:
         die_with_parent(parent_pid, actor._abandon)
     reader = threading.Thread(target=actor.read_commands, args=(commands,), name="engine-commands", daemon=True)
