@@ -17,16 +17,21 @@ pytestmark = pytest.mark.slow
 _TESTS = Path(__file__).resolve().parents[1]
 
 
+def _env() -> dict[str, str]:
+    """This process's environment without pytest's own (PYTEST_ADDOPTS, an xdist worker's id):
+    the run below is a session of its own."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, "PYTHONPATH": str(_TESTS)}
+
+
 def _run(folder: Path, *plugin: str) -> subprocess.CompletedProcess[str]:
     for i in range(1, 7):
         (folder / f"test_a{i}.py").write_text("def test_passes():\n    pass\n")
     (folder / "test_b.py").write_text("import os\n\ndef test_dies():\n    os._exit(1)\n\ndef test_after():\n    pass\n")
     (folder / "pytest.ini").write_text("[pytest]\n")
-    env = {**os.environ, "PYTHONPATH": str(_TESTS)}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "1", "--dist", "loadfile", "-p", "no:cacheprovider", *plugin],
         cwd=folder,
-        env=env,
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -51,7 +56,7 @@ def test_files_are_handed_out_in_the_order_the_suite_ranked_them(tmp_path: Path)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "1", "--dist", "loadfile", "-v", "-p", "crash_scheduling"],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(_TESTS)},
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=60,
