@@ -138,6 +138,7 @@ def not_gguf_file(tmp_path: Path) -> Path:
     return p
 
 
+from cpu_record import pytest_runtest_protocol  # noqa: E402,F401 - HEARTH_TEST_CPU=FILE: each test's CPU seconds
 from crash_scheduling import pytest_xdist_make_scheduler  # noqa: E402,F401 - a worker's crash ends the run, not hangs it
 from keychains import memory_keychain, no_keychain  # noqa: E402,F401 - fixtures: keyring backends for tests
 from llama_server import llama_server, llama_server_keyed  # noqa: E402,F401 - fixtures for remote-mode tests

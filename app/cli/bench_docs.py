@@ -1,6 +1,6 @@
 """`hearth bench docs`: issue 25's figures for a person's documents, side by side in one run.
 
-    hearth bench docs [--json] [--files N] [--mb M] [--passages N] [--runs N] [--tokens N]
+    hearth bench docs [--json] [--files N] [--mb M] [--passages N] [--books N] [--runs N] [--tokens N]
 
 1. Indexing: a generated folder of `files` documents, `mb` MB in all (app.cli.bench_docs_corpus:
    Markdown, plain text and HTML of English sentences), plus the quality set's texts, indexed end
@@ -237,8 +237,15 @@ async def _index(data: Path, corpus: Path, embedder: Embedder, threads: int) -> 
     }
 
 
-async def _quality(data: Path, embedder: Embedder) -> dict[str, Any]:
+def _books(count: int) -> list[Path]:
+    """The first `count` of the labelled public-domain books, shortest first (a quick run indexes less)."""
+    return sorted((QUALITY_DIR / "web").glob("*.md"), key=lambda p: (p.stat().st_size, p.name))[:count]
+
+
+async def _quality(data: Path, embedder: Embedder, books: list[Path]) -> dict[str, Any]:
     spec = json.loads((QUALITY_DIR / "questions.json").read_text(encoding="utf-8"))
+    indexed = {p.name for p in books}
+    spec["questions"] = [q for q in spec["questions"] if q["file"] in indexed]
     with Store.open(data / "hearth.db") as hearth:
         docs = hearth.documents
         hybrid = DocumentSearch(docs, VectorIndex(embedder.model_name, embedder.dim))
@@ -260,21 +267,27 @@ async def _quality(data: Path, embedder: Embedder) -> dict[str, Any]:
                     missed.append(q["question"])
     n = len(spec["questions"])
     return {
+        "books": sorted(indexed),
         "questions": n,
         **{f"{name}_recall_at_5": round(k / n, 3) for name, k in found.items()},
         "hybrid_missed": missed,
     }
 
 
-def _copy_quality_texts(corpus: Path) -> bool:
-    source = QUALITY_DIR / "web"
-    if not (QUALITY_DIR / "questions.json").is_file() or not source.is_dir():
-        return False
-    shutil.copytree(source, corpus / "web")
-    return True
+def _copy_quality_texts(corpus: Path, books: int) -> list[Path]:
+    """Copies the books into the corpus; none when the labelled set is not here (an installed bundle)."""
+    if not (QUALITY_DIR / "questions.json").is_file():
+        return []
+    chosen = _books(books)
+    (corpus / "web").mkdir(parents=True, exist_ok=True)
+    for book in chosen:
+        shutil.copy2(book, corpus / "web" / book.name)
+    return chosen
 
 
-async def _measure(model: Path, files: int, mb: float, passages: int, runs: int, tokens: int) -> dict[str, Any]:
+async def _measure(
+    model: Path, files: int, mb: float, passages: int, books: int, runs: int, tokens: int
+) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -293,11 +306,11 @@ async def _measure(model: Path, files: int, mb: float, passages: int, runs: int,
             figures["memory"] = figures["search"].pop("memory")
             corpus = work / "corpus"
             write_corpus(corpus, files, int(mb * 1e6))
-            quality = _copy_quality_texts(corpus)
+            quality = _copy_quality_texts(corpus, books)
             (work / "index").mkdir()
             figures["indexing"] = await _index(work / "index", corpus, embedder, threads)
             figures["quality"] = (
-                await _quality(work / "index", embedder)
+                await _quality(work / "index", embedder, quality)
                 if quality
                 else {"missing": f"{QUALITY_DIR} is not here (an installed bundle): no quality figures"}
             )
@@ -371,14 +384,18 @@ def _describe(f: dict[str, Any]) -> list[str]:
         lines.append(f"Quality: {q['missing']}")
     else:
         lines.append(
-            f"Quality, recall@5 over {q['questions']} questions: hybrid {q['hybrid_recall_at_5']}, full text "
-            f"{q['text_recall_at_5']}, vectors {q['vector_recall_at_5']}"
+            f"Quality, recall@5 over {q['questions']} questions on {len(q['books'])} books: "
+            f"hybrid {q['hybrid_recall_at_5']}, full text {q['text_recall_at_5']}, vectors {q['vector_recall_at_5']}"
         )
     return lines
 
 
-def run_docs_bench(*, model: Path, files: int, mb: float, passages: int, runs: int, tokens: int, as_json: bool) -> int:
-    figures = asyncio.run(_measure(model, max(1, files), max(0.01, mb), max(100, passages), max(1, runs), tokens))
+def run_docs_bench(
+    *, model: Path, files: int, mb: float, passages: int, books: int, runs: int, tokens: int, as_json: bool
+) -> int:
+    figures = asyncio.run(
+        _measure(model, max(1, files), max(0.01, mb), max(100, passages), max(1, books), max(1, runs), tokens)
+    )
     figures["targets"] = _targets(figures)
     if as_json:
         print(json.dumps(figures, indent=2))

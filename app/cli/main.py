@@ -150,6 +150,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--files", type=positive_int, default=200, help="docs: files generated to index")
     bench.add_argument("--mb", type=float, default=1.0, help="docs: MB of text in them (the issue: 100)")
     bench.add_argument("--passages", type=positive_int, default=100_000, help="docs: passages to search")
+    bench.add_argument(
+        "--books",
+        type=positive_int,
+        default=5,
+        help="docs: how many of the five labelled public-domain books to index for recall@5, shortest first "
+        "(default all 5; fewer is quicker, over fewer questions)",
+    )
     bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
     add_models_parser(sub, common)
     add_doctor_parser(sub, common)
@@ -326,8 +333,8 @@ def _bench_with_model(args: argparse.Namespace, front_ends: FrontEnds, model: Pa
     if args.suite == "docs":
         from app.cli.bench_docs import run_docs_bench
 
-        return run_docs_bench(model=model, files=args.files, mb=args.mb, passages=args.passages, runs=args.runs or 3,
-                              tokens=args.tokens, as_json=args.json)  # fmt: skip
+        return run_docs_bench(model=model, files=args.files, mb=args.mb, passages=args.passages, books=args.books,
+                              runs=args.runs or 3, tokens=args.tokens, as_json=args.json)  # fmt: skip
     if args.suite in ("context", "threads"):
         from app.cli.bench_context import run_context_bench
 
