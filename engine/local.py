@@ -48,8 +48,9 @@ from engine.events import (
 )
 from engine.gguf_check import check_gguf
 from engine.kv_states import ConversationStates, common_prefix
-from engine.penalty_history import penalty_history, primed
+from engine.penalty_history import penalty_history
 from engine.prompt_size import PromptSizes, Tokenize, vocab_longest_piece
+from engine.sampler import TokenSampler
 from engine.template import choose_template, too_costly_message
 from engine.template_limits import TemplateTooCostly
 from engine.template_trial import blocked_message, compile_template
@@ -271,42 +272,47 @@ class LocalModel:
         t_last: float | None = None
         cpu_first = cpu_last = 0.0
         stop_reason = "length"
-        history = penalty_history(llm, cmd.continue_text, s.repeat_penalty)
-        for tok in primed(
+        sampler = TokenSampler(
             llm,
-            history,
-            tokens,
             top_k=s.top_k,
             top_p=s.top_p,
             min_p=s.min_p,
             temp=s.temperature,
             repeat_penalty=s.repeat_penalty,
-            reset=True,
+            history=penalty_history(llm, cmd.continue_text, s.repeat_penalty),
             **constrained,
-        ):
-            if cancel.is_set():
-                stop_reason = "cancelled"
-                break
-            if not self._logits_finite():  # the token was sampled from garbage: stop, say why
-                stop_reason = "bad_numbers"
-                break
-            if not s.ignore_eos and self._lib.llama_vocab_is_eog(self._vocab, tok):
-                stop_reason = "eog"
-                break
-            n += 1
-            held_tokens += 1
-            text = detok.feed(llm.detokenize([tok]))
-            self._retune()
-            now = time.perf_counter()
-            cpu_last = time.thread_time()
-            if t_first is None:
-                t_first, cpu_first = now, cpu_last
-            t_last = now
-            if text:
-                emit(Delta(gid, calls.feed(text) if calls else text, held_tokens))
-                held_tokens = 0
-            if n >= max_tokens:
-                break
+        )
+        logits = self._logits_view()  # a view of llama.cpp's buffer: no copy per token
+        try:
+            while True:
+                if cancel.is_set():
+                    stop_reason = "cancelled"
+                    break
+                if not bool(np.isfinite(logits).all()):  # sampling garbage: stop, say why
+                    stop_reason = "bad_numbers"
+                    break
+                tok = sampler.sample(logits)
+                if not s.ignore_eos and self._lib.llama_vocab_is_eog(self._vocab, tok):
+                    stop_reason = "eog"
+                    break
+                n += 1
+                held_tokens += 1
+                text = detok.feed(llm.detokenize([tok]))
+                self._retune()
+                now = time.perf_counter()
+                cpu_last = time.thread_time()
+                if t_first is None:
+                    t_first, cpu_first = now, cpu_last
+                t_last = now
+                if text:
+                    emit(Delta(gid, calls.feed(text) if calls else text, held_tokens))
+                    held_tokens = 0
+                if n >= max_tokens:
+                    break
+                llm.eval([tok])
+                logits = self._logits_view()
+        finally:
+            sampler.close()
         tail = detok.flush()
         if calls:
             tail = calls.feed(tail) + calls.finish()
@@ -437,6 +443,14 @@ class LocalModel:
             return Failed(gid, "bad_model", self._bad_numbers())
         return Final(gid, stop_reason, stats)
 
+    def _logits_view(self) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """The last evaluated position's logits, as NumPy over llama.cpp's own buffer (no copy);
+        empty when llama.cpp has none (then the NaN check fails: nothing to sample from)."""
+        ptr = self._lib.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        if not ptr:
+            return np.array([np.nan], dtype=np.float32)
+        return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+
     def _logits_finite(self) -> bool:
         """The last evaluated position's logits hold no NaN or infinity.
 
@@ -444,8 +458,7 @@ class LocalModel:
         sampling from NaN picks an arbitrary token, often end-of-turn at once: an empty answer
         that looks completed. A check of n_vocab floats per token (~10 µs) catches it.
         """
-        ptr = self._lib.llama_get_logits_ith(self._llm._ctx.ctx, -1)
-        return bool(ptr) and bool(np.isfinite(np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))).all())
+        return bool(np.isfinite(self._logits_view()).all())
 
     def _bad_numbers(self) -> str:
         return (
