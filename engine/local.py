@@ -19,6 +19,7 @@ builds no grammar at all (its per-token cost is unchanged), and "auto" stays fre
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import threading
 import time
@@ -158,6 +159,8 @@ class LocalModel:
         self._path = str(cmd.path)
         self._vocab = llm._model.vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        self._logits_at = 0  # where the logits view below points (_logits_view)
+        self._logits: np.ndarray[Any, np.dtype[np.float32]] = np.empty(0, dtype=np.float32)
         self._longest: int | None = None  # bytes of the longest token, found when a long prompt needs it
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
         self._conversations = ConversationStates(llm, llama_cpp)  # whose KV cache the context holds
@@ -445,11 +448,15 @@ class LocalModel:
 
     def _logits_view(self) -> np.ndarray[Any, np.dtype[np.float32]]:
         """The last evaluated position's logits, as NumPy over llama.cpp's own buffer (no copy);
-        empty when llama.cpp has none (then the NaN check fails: nothing to sample from)."""
+        a NaN when llama.cpp has none (then the NaN check fails: nothing to sample from). The view
+        is made again only when llama.cpp moved its buffer, not once per token."""
         ptr = self._lib.llama_get_logits_ith(self._llm._ctx.ctx, -1)
         if not ptr:
             return np.array([np.nan], dtype=np.float32)
-        return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+        at = ctypes.addressof(ptr.contents)
+        if at != self._logits_at:
+            self._logits_at, self._logits = at, np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+        return self._logits
 
     def _logits_finite(self) -> bool:
         """The last evaluated position's logits hold no NaN or infinity.
