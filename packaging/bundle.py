@@ -35,8 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ARCH = {"x86_64": ("x86_64", "amd64"), "aarch64": ("aarch64", "arm64")}
 
 
+_STARTED = time.monotonic()
+
+
 def say(msg: str) -> None:
-    print(f"hearth-bundle: {msg}", file=sys.stderr, flush=True)
+    print(f"hearth-bundle: [{time.monotonic() - _STARTED:5.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
 class BundleError(Exception):
@@ -208,8 +211,12 @@ def make_deb(app: Path, dist: Path, ver: str, deb_arch: str, depends: list[str])
             p.chmod(p.stat().st_mode & ~(stat.S_IWGRP | stat.S_IWOTH))
     out = dist / f"hearth_{ver}_{deb_arch}.deb"
     say(f"writing {out.name}")
+    # gzip level 6, as the tarball: dpkg-deb's default 9 took 44 s here against 18 s, for a package
+    # 0.2% smaller (the model and the libraries hardly compress).
     done = subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(stage), str(out)], capture_output=True, text=True
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "-z6", "--build", str(stage), str(out)],
+        capture_output=True,
+        text=True,
     )
     shutil.rmtree(stage)
     if done.returncode != 0:
