@@ -4,8 +4,10 @@ Owns the `Llama` object. Streams events through a callback; never touches the st
 What the prompt holds is engine.context_fit.fit_prompt's decision, which `measure` reports to
 the context meter too; other conversations' KV caches are engine.kv_states' to keep.
 
-Per-token cost is constant: each sampled token's piece goes through an incremental UTF-8
-decoder (engine.detok) instead of re-detokenizing the reply. Prompt processing reuses the
+Per-token cost is constant and small: the token loop is this module's own, over `Llama.eval`;
+each token is picked by engine.sampler (llama.cpp's chain over the candidates that can win, not
+the whole vocabulary), and its piece goes through an incremental UTF-8 decoder (engine.detok)
+instead of re-detokenizing the reply. Prompt processing reuses the
 KV cache of the previous turn (longest common token prefix), runs in chunks, and is
 abortable mid-chunk through llama.cpp's abort callback, so Stop works during a long prompt.
 
