@@ -111,7 +111,7 @@ class LoadModel:
     n_batch: int = 512
     n_gpu_layers: int | None = None  # None: as many as fit, when llama.cpp has a GPU backend (engine.fit)
     flash_attn: bool | None = False  # None: llama.cpp decides (on where the device runs it), as llama-bench does
-    chat_template: str | None = None  # a name in engine.template.KNOWN_TEMPLATES; None: the file's own
+    chat_template: str | None = None  # a name in engine.template_choice.KNOWN_TEMPLATES; None: the file's own
 
 
 @dataclass(frozen=True, slots=True)

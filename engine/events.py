@@ -185,7 +185,7 @@ class ModelInfo:
     gpu_offload: bool = False  # this llama.cpp build has a GPU backend
     flash_attn: bool | None = None  # as asked: None is llama.cpp's automatic choice
     cpu_backend: str = ""  # the CPU code llama.cpp chose for this CPU, e.g. "libggml-cpu-icelake.so"
-    chat_template: str = "model"  # "model": the file's own; else a name in engine.template.KNOWN_TEMPLATES
+    chat_template: str = "model"  # "model": the file's own; else a name in engine.template_choice.KNOWN_TEMPLATES
     template_note: str = ""  # no template in the file, a likely base model...: what a person should know
 
 

@@ -225,7 +225,7 @@ def _quantisation(meta: GGUFMetadata) -> str:
 
 def _describe_template(template: str | None, architecture: str, name: str, file_name: str) -> str:
     if not template:
-        from engine.template import TEMPLATE_NAMES, choose_template, looks_like_base_model
+        from engine.template_choice import TEMPLATE_NAMES, choose_template, looks_like_base_model
 
         used = choose_template(None, architecture=architecture, chosen=None, file_name=file_name, model_name=name)
         guess = "a guess" if used.name == "chatml" else f"the usual one for {architecture}"

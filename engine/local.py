@@ -54,7 +54,8 @@ from engine.kv_states import ConversationStates, common_prefix
 from engine.penalty_history import penalty_history
 from engine.prompt_size import PromptSizes, Tokenize, vocab_longest_piece
 from engine.sampler import TokenSampler
-from engine.template import choose_template, too_costly_message
+from engine.template import too_costly_message
+from engine.template_choice import choose_template
 from engine.template_limits import TemplateTooCostly
 from engine.template_trial import blocked_message, compile_template
 from engine.threads import ThreadChooser, default_threads, physical_cores

@@ -290,7 +290,7 @@ def _add(library: ModelLibrary, path: str) -> int:
 
 
 def _info(library: ModelLibrary, model: str, n_ctx: int) -> int:
-    from engine.template import TEMPLATE_NAMES, choose_template
+    from engine.template_choice import TEMPLATE_NAMES, choose_template
 
     path = library.resolve(model, kind=None)
     info = _read(path)

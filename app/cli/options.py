@@ -5,8 +5,9 @@ command line the same way."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
-__all__ = ["common_options", "data_dir_only", "positive_int"]
+__all__ = ["command_words", "common_options", "data_dir_only", "positive_int"]
 
 
 def positive_int(text: str) -> int:
@@ -16,6 +17,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def command_words(argv: Sequence[str], n: int) -> list[str]:
+    """The first `n` words of a command line that are neither options nor their values (the
+    command's name and its first argument), read before any parser is built."""
+    valued = {
+        name for action in common_options(top=True)._actions if action.nargs != 0 for name in action.option_strings
+    }
+    words: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in valued
+        else:
+            words.append(arg)
+            if len(words) == n:
+                break
+    return words
+
+
 def common_options(*, top: bool) -> argparse.ArgumentParser:
     """The options every command takes, before or after the command's name.
 
@@ -23,7 +44,7 @@ def common_options(*, top: bool) -> argparse.ArgumentParser:
     (`hearth --data-dir X ask` would lose X), so below the top level they default to
     SUPPRESS: an option given after the name wins, one given before it stays.
     """
-    from engine.template import KNOWN_TEMPLATES
+    from engine.template_choice import KNOWN_TEMPLATES
 
     default = None if top else argparse.SUPPRESS
     common = argparse.ArgumentParser(add_help=False)

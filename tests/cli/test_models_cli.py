@@ -395,7 +395,7 @@ def test_a_model_without_a_chat_template_is_named_as_such_and_one_can_be_chosen(
 
 
 def test_the_template_for_an_architecture_that_tells_and_the_base_model_guess() -> None:
-    from engine.template import choose_template, looks_like_base_model
+    from engine.template_choice import choose_template, looks_like_base_model
 
     gemma = choose_template(
         None, architecture="gemma3", chosen=None, file_name="gemma-3-270m.gguf", model_name="Gemma 3 270m"

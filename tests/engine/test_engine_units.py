@@ -13,7 +13,8 @@ from engine.errors import ModelLoadError
 from engine.gguf_check import check_gguf_header
 from engine.states import GenerationState as S
 from engine.states import IllegalTransition, check_transition
-from engine.template import CHATML_TEMPLATE, ChatTemplate
+from engine.template import ChatTemplate
+from engine.template_choice import CHATML_TEMPLATE
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from engine.errors import ModelLoadError
 from engine.events import Delta, Failed, Final, ModelLoading
 from engine.gguf_check import check_gguf
 from engine.local import LocalModel
-from engine.template import CHATML_TEMPLATE
+from engine.template_choice import CHATML_TEMPLATE
 
 _BUNDLED = default_model_path()
 LAYOUT = layout_of(_BUNDLED) if _BUNDLED.is_file() else None

@@ -38,7 +38,7 @@ from engine.client import AsyncEngine, EngineProcess
 from engine.commands import ChatMessage, Generate, LoadModel, Measure, Sampling
 from engine.errors import ModelLoadError
 from engine.events import Failed, Final, Measured
-from engine.template import CHATML_TEMPLATE
+from engine.template_choice import CHATML_TEMPLATE
 
 HOSTILE = {
     "repeated-output": "{% set s='A'*100000 %}{% for i in range(100000) %}{{ s }}{% endfor %}",

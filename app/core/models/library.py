@@ -156,7 +156,7 @@ class ModelLibrary:
 
     def set_template(self, id_or_path: str, name: str | None) -> Path:
         """Remember a chat template for a model (None: the file's own again); returns the file."""
-        from engine.template import KNOWN_TEMPLATES
+        from engine.template_choice import KNOWN_TEMPLATES
 
         if name is not None and name not in KNOWN_TEMPLATES:
             raise LibraryError(
