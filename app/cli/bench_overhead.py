@@ -24,6 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from app.cli.options import command_words
 from app.cli.support import fail
 
 if TYPE_CHECKING:  # the runner's modules load only when the command runs: main.py imports this one
@@ -32,24 +33,10 @@ if TYPE_CHECKING:  # the runner's modules load only when the command runs: main.
 
 __all__ = ["is_overhead_command", "run_overhead_command"]
 
-# The common options that take a value (app/cli/main.py), to find the command's words among them.
-_VALUED = {"--data-dir", "--model", "--threads", "--ctx", "--gpu-layers", "--chat-template"}
-
 
 def is_overhead_command(argv: Sequence[str]) -> bool:
     """Whether the command line is `hearth [options] bench overhead ...`."""
-    words: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg.startswith("-"):
-            skip = arg in _VALUED
-        else:
-            words.append(arg)
-            if len(words) == 2:
-                break
-    return words == ["bench", "overhead"]
+    return command_words(argv, 2) == ["bench", "overhead"]
 
 
 def _counts(text: str) -> list[int]:

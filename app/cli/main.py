@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli.options import common_options, data_dir_only, positive_int
+from app.cli.options import command_words
+from app.cli.parser import parse
 from app.cli.store_commands import parse_alone, runner_for
 
 if TYPE_CHECKING:
@@ -28,147 +29,6 @@ if TYPE_CHECKING:
 # Every command's module is imported when that command runs (or its parser is built), not with this
 # one: `hearth stats` must not pay for the model catalog, jinja2, the tool loop and the rest.
 __all__ = ["main"]
-
-
-def _parser() -> argparse.ArgumentParser:
-    from app.cli.ask_tools import add_tool_arguments
-    from app.cli.chat_options import add_chat_options, add_presets_parser
-    from app.cli.conversations import add_conversation_parsers
-    from app.cli.docs import add_docs_parser
-    from app.cli.doctor import add_doctor_parser
-    from app.cli.exchange import add_exchange_parsers
-    from app.cli.models import add_models_parser
-    from app.cli.providers import add_providers_parser
-    from app.cli.serve import add_serve_parser
-    from app.cli.stats import add_stats_parser
-    from app.cli.tools import add_tools_parser
-
-    common = common_options(top=False)
-    p = argparse.ArgumentParser(
-        prog="hearth",
-        parents=[common_options(top=True)],
-        description="Hearth: chat with a language model on your own machine. With no command, opens the window.",
-    )
-    sub = p.add_subparsers(dest="command")
-    ask = sub.add_parser("ask", parents=[common], help="ask one question, stream the answer to stdout")
-    ask.add_argument("prompt", nargs="?", help="the message to send ('-' reads it from standard input)")
-    ask.add_argument("--conversation", type=int, metavar="ID", help="continue conversation ID")
-    ask.add_argument(
-        "--continue",
-        dest="continue_id",
-        type=int,
-        metavar="MESSAGE_ID",
-        help="resume an interrupted, stopped or failed answer (its id is in --json output "
-        "and in `hearth list --messages`)",
-    )
-    ask.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
-    ask.add_argument(
-        "--docs",
-        action="append",
-        metavar="COLLECTION",
-        help="answer with passages from this collection of your documents (hearth docs add); repeat for more",
-    )
-    add_chat_options(ask)
-    add_tool_arguments(ask)
-    ask.add_argument("--seed", type=int, default=0xC0FFEE)
-    ask.add_argument("--force", action="store_true", help="load the model even if it does not fit in free memory")
-    ask.add_argument("--yes", action="store_true", help="download a --model hf.co/OWNER/REPO:QUANT without asking")
-    ask.add_argument(
-        "--no-share",
-        action="store_true",
-        help="load the model in an engine of its own, even when the window or `hearth serve` runs it "
-        "(HEARTH_NO_SHARE=1 does the same for every command)",
-    )
-    ask.add_argument(
-        "--provider",
-        metavar="NAME",
-        help="answer with a remote provider (see `hearth providers`) instead of the local model",
-    )
-    ask.add_argument(
-        "--policy",
-        choices=("local-first", "fast", "deep"),
-        help="choose the route of each answer (kept with the conversation): local-first (the local model, "
-        "or the first of --routes when it has no model, the prompt does not fit or the queue wait passes "
-        "--queue-limit), fast (the one of --routes with the best recent TTFT and tokens/s), deep (the first "
-        "of --routes)",
-    )
-    ask.add_argument(
-        "--routes",
-        metavar="A,B",
-        help="the routes a --policy chooses among: 'local', a provider's NAME or NAME:MODEL, comma-separated",
-    )
-    ask.add_argument(
-        "--queue-limit",
-        type=float,
-        default=20.0,
-        metavar="SECONDS",
-        help="local-first: how long an answer may wait behind others for the local model (default 20)",
-    )
-    bench = sub.add_parser(
-        "bench",
-        parents=[common],
-        help="measure Hearth's path against plain llama-cpp-python "
-        "(`bench scale`: the window, search and the command path on 10,000 conversations; "
-        "`bench render`: drawing a 50,000-character Markdown answer)",
-    )
-    bench.add_argument(
-        "suite",
-        nargs="?",
-        choices=("stream", "scale", "render", "context", "threads", "serve", "docs", "share", "tools", "overhead"),
-        default="stream",
-        help="stream (default): the streaming path; scale: a generated store of 10,000 conversations "
-        "and 1,000,000 messages (cached under ~/.cache/hearth) beside an empty one; render: a "
-        "streaming Markdown answer in the real transcript against Qt's setMarkdown; context: "
-        "long conversations (TTFT at turn 50, after switching chats, with a background job) "
-        "and threads; threads: decode speed with automatic threads against each fixed "
-        "count, quiet and next to a busy process; serve: `hearth serve` against "
-        "llama-cpp-python's own server; docs: your documents (app/cli/bench_docs.py); tools: the tool loop's "
-        "overhead per step and Stop to the tool's process ended (app/cli/bench_tools.py); overhead: Hearth's "
-        "decode against llama.cpp's own llama-bench, side by side (`hearth bench overhead --help`)",
-    )
-    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    bench.add_argument("--conversations", type=positive_int, default=10_000, help="scale: conversations generated")
-    bench.add_argument("--messages", type=positive_int, default=1_000_000, help="scale: messages generated")
-    bench.add_argument(
-        "--tokens",
-        type=int,
-        default=256,
-        help="tokens generated per run (default 256; serve 128, share 64, the threads comparison of "
-        "context and threads 200)",
-    )
-    bench.add_argument(
-        "--runs",
-        type=int,
-        help="runs per variant; medians are reported (default 9; scale: 3 window probes per store; render: 3)",
-    )
-    bench.add_argument(
-        "--chars",
-        type=positive_int,
-        default=50_000,
-        help="render: the streamed answer's length in characters (default 50,000, the issue's)",
-    )
-    bench.add_argument("--files", type=positive_int, default=200, help="docs: files generated to index")
-    bench.add_argument("--mb", type=float, default=1.0, help="docs: MB of text in them (the issue: 100)")
-    bench.add_argument("--passages", type=positive_int, default=100_000, help="docs: passages to search")
-    bench.add_argument(
-        "--books",
-        type=positive_int,
-        default=5,
-        help="docs: how many of the five labelled public-domain books to index for recall@5, shortest first "
-        "(default all 5; fewer is quicker, over fewer questions)",
-    )
-    bench.add_argument("--stall", type=float, default=2.0, help="seconds the stalled writer sleeps per commit")
-    add_models_parser(sub, common)
-    add_doctor_parser(sub, common)
-    add_providers_parser(sub, data_dir_only(top=False))
-    add_presets_parser(sub, data_dir_only(top=False))
-    add_docs_parser(sub, data_dir_only(top=False))
-    add_tools_parser(sub, data_dir_only(top=False))
-    add_stats_parser(sub, data_dir_only(top=False))
-    add_conversation_parsers(sub, common)
-    add_exchange_parsers(sub, common)
-    add_serve_parser(sub, common)
-    return p
 
 
 @dataclass(frozen=True)
@@ -210,14 +70,12 @@ def _ctrl_c_stops() -> None:
 
 
 def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
-    from app.cli.bench_overhead import is_overhead_command, run_overhead_command
+    line = sys.argv[1:] if argv is None else argv
+    if command_words(line, 2) == ["bench", "overhead"]:  # its --threads takes a list: its own options
+        from app.cli.bench_overhead import run_overhead_command
 
-    if is_overhead_command(sys.argv[1:] if argv is None else argv):  # its --threads takes a list: own options
-        return run_overhead_command(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
-    from app.cli.models import run_models
-    from app.cli.models_hub import is_hub_ref, pull_for_model
-    from app.cli.providers import run_providers
+        return run_overhead_command(line)
+    args = parse(line)
     from app.cli.support import fail
     from app.cli.terminal import for_stream
     from app.core.errors import CatalogError, LibraryError
@@ -237,8 +95,11 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     except CatalogError as e:
         return fail(f"the model catalog is broken: {e}")
     if args.command == "models":
+        from app.cli.models import run_models
+
         return run_models(args, library)
     if args.command == "providers":
+        from app.cli.providers import run_providers
         from engine.wire import load_formats
 
         return run_providers(args, data_dir, set(load_formats()))
@@ -247,6 +108,8 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     saved = settings_file.load()
     if settings_file.warning:
         print(warned(f"hearth: warning: {settings_file.warning}"), file=sys.stderr)
+    from app.cli.models_hub import is_hub_ref, pull_for_model
+
     if is_hub_ref(args.model) and (pulled := pull_for_model(args, library)) is not None:  # hf.co/...: pull first
         return pulled
     settings = LoadSettings(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.main import _parser
+from app.cli.parser import build_parser
 
 COMMON = [
     ("--data-dir", "/tmp/x", "data_dir", "/tmp/x"),
@@ -36,18 +36,18 @@ COMMANDS = [
 def test_a_common_option_counts_before_and_after_the_command(command: list[str], option: tuple) -> None:
     flag, value, dest, expected = option
     given = [flag] + ([value] if value is not None else [])
-    before = _parser().parse_args([*given, *command])
-    after = _parser().parse_args([*command, *given])
+    before = build_parser().parse_args([*given, *command])
+    after = build_parser().parse_args([*command, *given])
     assert getattr(before, dest) == expected and getattr(after, dest) == expected
 
 
 def test_after_the_command_wins_over_before_it() -> None:
-    assert _parser().parse_args(["--data-dir", "a", "list", "--data-dir", "b"]).data_dir == "b"
+    assert build_parser().parse_args(["--data-dir", "a", "list", "--data-dir", "b"]).data_dir == "b"
 
 
 def test_providers_take_the_data_dir_before_and_after() -> None:
-    assert _parser().parse_args(["--data-dir", "a", "providers", "list"]).data_dir == "a"
-    assert _parser().parse_args(["providers", "list", "--data-dir", "b"]).data_dir == "b"
+    assert build_parser().parse_args(["--data-dir", "a", "providers", "list"]).data_dir == "a"
+    assert build_parser().parse_args(["providers", "list", "--data-dir", "b"]).data_dir == "b"
 
 
 def _hearth(*args: str) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@ parser says it means, and such a command does not import the rest of the CLI."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 import pytest
 
 from app.cli import conversations, exchange
-from app.cli.main import _parser
+from app.cli.parser import COMMANDS, build_parser, parse
 from app.cli.store_commands import command_names, parse_alone, runner_for
 
 
@@ -40,7 +41,7 @@ from app.cli.store_commands import command_names, parse_alone, runner_for
 )
 def test_one_commands_parser_reads_a_command_line_as_the_whole_parser_does(argv: list[str]) -> None:
     alone = parse_alone(argv)
-    assert alone is not None and vars(alone) == vars(_parser().parse_args(argv))
+    assert alone is not None and vars(alone) == vars(build_parser().parse_args(argv))
 
 
 def test_other_command_lines_get_the_whole_parser() -> None:
@@ -77,3 +78,63 @@ def test_listing_imports_neither_the_tool_loop_nor_the_catalog_nor_the_benchmark
     loaded = json.loads(r.stderr.strip().splitlines()[-1])
     for heavy in ("app.cli.ask_tools", "app.cli.models", "app.cli.bench_overhead", "app.core.tools", "app.core.models"):
         assert not any(m == heavy or m.startswith(heavy + ".") for m in loaded), (heavy, loaded)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--model", "x", "--threads", "2"],
+        ["ask", "Hi", "--max-tokens", "3", "--temperature", "0", "--json"],
+        ["--model", "ask", "ask", "list"],  # a value that looks like a command's name
+        ["--data-dir", "D", "ask", "-", "--conversation", "4", "--tools", "clock", "--model", "m"],
+        ["--threads", "2", "bench", "render", "--json", "--runs", "1"],
+        ["models", "list"],
+        ["models", "pull", "smollm2-360m"],
+        ["doctor", "--json"],
+        ["providers", "list"],
+        ["serve", "--port", "0", "--no-share"],
+        ["--ctx", "2048", "list", "--all"],
+        ["docs", "list"],
+        ["export", "4", "--format", "md"],
+    ],
+    ids=lambda argv: "-".join(a.strip("-") for a in argv)[:60] or "window",
+)
+def test_a_command_line_read_by_its_commands_parser_alone_means_what_the_whole_parser_says(argv: list[str]) -> None:
+    assert vars(parse(argv)) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    "argv", [["ask", "--no-such-option"], ["bogus"], ["models", "nope"], ["--help"], ["-h", "ask"], ["ask", "-h"]]
+)
+def test_a_line_the_commands_parser_refuses_or_help_gets_what_the_whole_parser_says(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as alone:
+        parse(argv)
+    said = capsys.readouterr()
+    with pytest.raises(SystemExit) as whole:
+        build_parser().parse_args(argv)
+    assert (alone.value.code, said) == (whole.value.code, capsys.readouterr())
+
+
+def test_the_parser_registry_names_each_commands_own_names() -> None:
+    for names, add in COMMANDS:
+        p = argparse.ArgumentParser()
+        add(p.add_subparsers(dest="command"), argparse.ArgumentParser(add_help=False))
+        (sub,) = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        assert tuple(sub.choices) == names, add.__name__
+
+
+@pytest.mark.slow  # a Python process
+def test_asking_imports_no_other_commands_modules(data_dir: object) -> None:
+    code = (
+        "import sys, json; from app.main import main;"
+        "rc = main(['ask', 'Hi', '--max-tokens', '1', '--no-share']);"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('app.'))), file=sys.stderr)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    loaded = json.loads(r.stderr.strip().splitlines()[-1])
+    for other in ("app.cli.docs", "app.cli.bench_overhead", "app.cli.doctor", "app.cli.providers", "app.cli.serve"):
+        assert other not in loaded, (other, loaded)
