@@ -604,11 +604,11 @@ async def _follow_one(loop: ToolLoop, turn: Turn, sampling: Any, route: Route, c
 
 def _print_sources(turn: Turn) -> None:
     """Under the answer, on stderr: the passages it was given, numbered as the answer cites them."""
-    from app.core.documents.retrieval import source_label
-
     augmented = turn.augmented
     if augmented is None:
         return
+    from app.core.documents.retrieval import source_label  # NumPy: only for an answer with passages
+
     out = for_stream(sys.stderr)
     if augmented.sources:
         print("Sources:", file=sys.stderr)

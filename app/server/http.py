@@ -25,6 +25,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -33,11 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from app.core.documents.retrieval import Augmented
 from app.server.client_gone import client_gone, stopped, unless_gone
-from app.server.documents import ServedDocuments, sources_extension
-from app.server.embedding_route import answer_embeddings
-from app.server.embeddings import EmbeddingModel
 from app.server.gateway import Gateway, Opened
 from app.server.guard import Guard
 from app.server.metrics import RequestRecord
@@ -57,6 +54,11 @@ from app.server.wire import (
 )
 from engine.commands import ToolCall
 from engine.events import Cancelled, Delta, Failed, Final, Queued, StreamEvent, ToolCalls
+
+if TYPE_CHECKING:  # documents and embeddings load NumPy: imported where a server uses them
+    from app.core.documents.retrieval import Augmented
+    from app.server.documents import ServedDocuments
+    from app.server.embeddings import EmbeddingModel
 
 __all__ = ["MAX_BODY", "build_app"]
 
@@ -81,7 +83,7 @@ def build_app(
     (app.server.guard checks both before any route). `saver`: keeps the conversations that ask
     for it (app.server.saving), and its store is where collections are read; None: neither.
     `embedding`: serves /v1/embeddings and embeds retrieval's questions; None: neither."""
-    documents = ServedDocuments(saver.store, embedding) if saver is not None else None
+    documents = _documents(saver, embedding)
 
     def guarded(handler: Callable[[Request, float], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """The token checked first; an ApiError becomes its OpenAI-shaped answer."""
@@ -165,6 +167,15 @@ def build_app(
     )
 
 
+def _documents(saver: ApiSaver | None, embedding: EmbeddingModel | None) -> ServedDocuments | None:
+    """The collections in the saver's store, for requests that name them; None: no store."""
+    if saver is None:
+        return None
+    from app.server.documents import ServedDocuments
+
+    return ServedDocuments(saver.store, embedding)
+
+
 async def _embeddings(
     embedding: EmbeddingModel | None, gateway: Gateway, request: Request, received: float
 ) -> Response:
@@ -180,6 +191,8 @@ async def _embeddings(
     async def gone_after_body() -> None:
         await read
         await client_gone(request)
+
+    from app.server.embedding_route import answer_embeddings
 
     gone = asyncio.ensure_future(gone_after_body())
     try:
@@ -236,7 +249,11 @@ class _Tally:
         self.saving = saving
         self.augmented = augmented
         # The response's `hearth` field: the sources, when the request named collections.
-        self.extra = {"hearth": sources_extension(augmented)} if augmented is not None else None
+        self.extra = None
+        if augmented is not None:
+            from app.server.documents import sources_extension
+
+            self.extra = {"hearth": sources_extension(augmented)}
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.first_at: float | None = None

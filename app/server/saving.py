@@ -17,13 +17,16 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.core.documents.retrieval import Augmented, stored_sources
 from app.server.wire import ApiError, ChatRequest
 from engine.events import Cancelled, Failed, Final, StreamEvent
 from engine.states import GenerationState
 from store import Store, StoreError
 from store.rows import TurnStart
+
+if TYPE_CHECKING:  # retrieval loads NumPy: a server that searches no documents does without it
+    from app.core.documents.retrieval import Augmented
 
 __all__ = ["HEADER", "ApiSaver", "Saving"]
 
@@ -90,6 +93,8 @@ class Saving:
             return None
         self.ids = start
         if self.augmented is not None:  # before the final save: the single writer keeps the order
+            from app.core.documents.retrieval import stored_sources
+
             note = self.augmented.note[:500] if self.augmented.note else None
             self._store.set_sources(
                 start.ids.assistant_message_id,
