@@ -8,7 +8,8 @@ engine's clock) and the rate at which the front end received the tokens (its own
 Delta to last).
 
 Owns the rounds (each path once per round, the starting path rotating) and the arithmetic
-(`summarise`): ratio = Hearth ÷ the reference, host time per token = 1000/Hearth − 1000/reference
+(`summarise`): ratio = Hearth ÷ the reference (of the medians, and the median of each round's
+ratio: `paired_ratio`), host time per token = 1000/Hearth − 1000/reference
 ms. The reference is llama-bench, or the C loop where llama-bench is unavailable.
 Must not: run two paths at the same time (each would steal the other's cores).
 """
@@ -50,6 +51,11 @@ def summarise(
     assert ref, f"no {reference} figure for {model} at {threads} threads"
     hearth, received, eval_loop = med["hearth"], med["hearth_received"], med["eval_loop"]
     assert hearth and received and eval_loop
+    refs = samples["llama_bench"] if reference == "llama-bench" else samples["c_loop"]
+    # Round by round: the paths of one round ran minutes apart at most, so a machine that slows
+    # down or speeds up over the run moves both sides of each ratio together.
+    paired = statistics.median(h / x for h, x in zip(samples["hearth"], refs, strict=True))
+    eval_paired = statistics.median(e / x for e, x in zip(samples["eval_loop"], refs, strict=True))
 
     def r(x: float | None, places: int = 1) -> float | None:
         return None if x is None else round(x, places)
@@ -71,8 +77,11 @@ def summarise(
         "ratio": r(hearth / ref, 3),
         "received_ratio": r(received / ref, 3),
         "eval_loop_ratio": r(eval_loop / ref, 3),
+        "paired_ratio": r(paired, 3),  # the median of each round's Hearth ÷ reference
+        "eval_loop_paired_ratio": r(eval_paired, 3),
         "host_ms_per_token": r(1000 / hearth - 1000 / ref, 2),
         "meets_goal": hearth / ref >= GOAL,
+        "meets_goal_paired": paired >= GOAL,
         "samples": {k: [round(x, 2) for x in v] for k, v in samples.items()},
     }
 

@@ -105,7 +105,8 @@ def describe(result: dict[str, Any]) -> list[str]:
         "every path decodes after the tokens of Hearth's prompt (depth; llama-bench -d); "
         "llama-bench d0: its plain tg, from an empty context",
         f"{'model':<28} {'vocab':>7} {'thr':>3} {'depth':>5} {'llama-bench':>11} {'C loop':>7} {'eval':>7} "
-        f"{'Hearth':>7} {'received':>8} {'Hearth/' + ref:>18} {'eval/' + ref:>16} {'host ms/tok':>11} "
+        f"{'Hearth':>7} {'received':>8} {'Hearth/' + ref:>18} {'paired':>6} {'eval/' + ref:>16} {'paired':>6} "
+        f"{'host ms/tok':>11} "
         f"{'llama-bench d0':>14} {'Hearth/d0':>9}",
     ]
     for r in result["models"]:
@@ -115,11 +116,16 @@ def describe(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"{r['model'][:28]:<28} {r['n_vocab']:>7} {r['threads']:>3} {r.get('depth', 0):>5} {bench:>11} "
             f"{r['c_loop_tps']:>7.1f} {r['eval_loop_tps']:>7.1f} {r['hearth_tps']:>7.1f} "
-            f"{r['hearth_received_tps']:>8.1f} {r['ratio']:>18.3f} {r['eval_loop_ratio']:>16.3f} "
+            f"{r['hearth_received_tps']:>8.1f} {r['ratio']:>18.3f} {r['paired_ratio']:>6.3f} "
+            f"{r['eval_loop_ratio']:>16.3f} {r['eval_loop_paired_ratio']:>6.3f} "
             f"{r['host_ms_per_token']:>11.2f} {d0:>14} {to_d0:>9}"
         )
     met = sum(r["meets_goal"] for r in result["models"])
-    lines.append(f"goal: Hearth ≥ {result['goal']} × {ref}; met in {met} of {len(result['models'])} rows")
+    paired = sum(r["meets_goal_paired"] for r in result["models"])
+    lines.append(
+        f"goal: Hearth ≥ {result['goal']} × {ref}; met in {met} of {len(result['models'])} rows by the medians' "
+        f"ratio, in {paired} by the rounds' (paired: the median of each round's ratio)"
+    )
     if result["llama_bench_unavailable"]:
         lines.append(f"no llama-bench: {result['llama_bench_unavailable']}")
     built_for = (result["llama_bench"] or {}).get("build", {}).get("wheel_key")

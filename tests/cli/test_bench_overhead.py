@@ -55,9 +55,12 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
     assert row["ratio"] == 0.78 and row["received_ratio"] == 0.79 and row["eval_loop_ratio"] == 0.82
     assert row["host_ms_per_token"] == round(1000 / 78 - 1000 / 100, 2) == 2.82
     assert row["meets_goal"] is False
+    # round by round (50/100, 80/90, 78/110): a round's paths ran side by side in time
+    assert row["paired_ratio"] == round(78 / 110, 3) and row["eval_loop_paired_ratio"] == 0.8
+    assert row["meets_goal_paired"] is False
     fallback = summarise(model="m", n_vocab=1, threads=1, samples={**samples, "llama_bench": []}, reference="c-loop")
     assert fallback["reference_tps"] == 98.0 and fallback["llama_bench_tps"] is None
-    assert fallback["ratio"] == round(78 / 98, 3)
+    assert fallback["ratio"] == round(78 / 98, 3) and fallback["paired_ratio"] == round(78 / 99, 3)
     # llama-bench from an empty context too (the tg128), beside the like-for-like depth
     both = summarise(
         model="m",
