@@ -24,9 +24,9 @@ from PySide6.QtCore import QObject, Signal
 
 from app.core.chat_service import ChatService
 from app.core.engine_share import HostInfo, attach, host_gone, host_route, live_host
-from app.core.errors import HearthError
 from app.core.models import ModelLibrary, display_name
 from app.core.providers import KeyStore, ProvidersFile
+from engine.errors import HearthError
 
 __all__ = ["ShareControl", "ShareEngine"]
 
