@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps({"runs": a.runs, "commands": rows}, indent=2))
         return 0
-    head = "| command | " + " | ".join(f"{k}: wall s | {k}: hearth CPU s | {k}: engine CPU s" for k in checkouts)
+    head = "| command | " + " | ".join(f"{k}: wall s | {k}: hearth CPU s | {k}: total CPU s" for k in checkouts)
     print(head + " |")
     print("|---" * (1 + 3 * len(checkouts)) + "|")
     for name, by in rows.items():
