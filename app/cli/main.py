@@ -1,9 +1,10 @@
 """The `hearth` command: the window by default, `ask` for scripts and terminals, `bench` for figures,
 `doctor` to check that Hearth works on this machine.
 
-Owns the options (every common one counts before and after the command's name), settings
-and model resolution, and the dispatch; `ask` lives in app/cli/ask.py (its exit codes are
-listed there), what commands share at the terminal in app/cli/support.py. The window and
+Owns settings and model resolution, and the dispatch; the command line is read by
+app/cli/parser.py (every common option counts before and after the command's name: app/cli/options.py),
+`ask` lives in app/cli/ask.py (its exit codes are listed there), what commands share at the terminal
+in app/cli/support.py. The window and
 the benchmark need Qt: app.main hands them in (`FrontEnds`).
 """
 

@@ -6,7 +6,7 @@ the benchmarks): `hearth list` took 1,026 ms with it and 939 ms without, `hearth
 933 (a new process each, medians of 7, a quiet 2-core machine). A command
 line that names one of these commands, with nothing but `--data-dir` before the name, is read by
 that command's parser alone, into the namespace the whole parser gives (tests/cli/test_cli_parsers.py
-compares them); any other command line gets the whole parser (app/cli/main.py).
+compares them); any other command line goes to app/cli/parser.py (its command's parser alone, else the whole one).
 Must not: import a command's module before its name is seen on the command line.
 """
 
