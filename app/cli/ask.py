@@ -48,6 +48,11 @@ def run_ask(
     """`hearth ask`: check the request, then stream one answer (the CLI's exit code).
     `share_engine`: hosts this process's engine for other Hearth processes (app.main hands in
     app.server.shared_host.host_engine); None: it never hosts, but may still attach."""
+    from app.cli.chat_options import flags_problem
+
+    # Said before the store opens or a model starts; a --policy's route decides which context counts.
+    if not args.policy and (problem := flags_problem(args, None if args.provider else args.settings.n_ctx)):
+        return fail(problem)
     too_big = None if args.provider else _too_big(model, args.settings)
     if too_big and not args.force:
         return fail(f"{too_big} (--force loads it anyway)")

@@ -21,7 +21,7 @@ from app.core.chat_settings import OVERFLOW_CHOICES, ChatSettings, context_note
 from app.core.errors import InputError
 from app.core.presets import Presets, PresetsFile
 
-__all__ = ["add_chat_options", "add_presets_parser", "chat_settings_for", "given", "run_presets"]
+__all__ = ["add_chat_options", "add_presets_parser", "chat_settings_for", "flags_problem", "given", "run_presets"]
 
 # flag's dest -> ChatSettings field
 _FIELDS = {
@@ -107,17 +107,34 @@ def chat_settings_for(
             )
     if getattr(args, "preset", None) is not None:
         base = presets.get(args.preset).settings
+    # Only a --context given now is refused for exceeding the model's: a saved or preset one is
+    # capped by the engine (a chat saved with a longer model loaded still opens).
+    chat = base.replace(**_changes(args)).checked(model_context=model_context if args.context is not None else None)
+    if model_context and chat.context_length > model_context:
+        print(f"hearth: note: {context_note(chat.context_length, model_context)}", file=sys.stderr)
+    return chat
+
+
+def _changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags given set (InputError for a --system that is not text)."""
     changes: dict[str, Any] = {}
     for flag, field in _FIELDS.items():
         value = getattr(args, flag)
         if value is not None:
             changes[field] = text_arg(value, "--system") if flag == "system" else value
-    # Only a --context given now is refused for exceeding the model's: a saved or preset one is
-    # capped by the engine (a chat saved with a longer model loaded still opens).
-    chat = base.replace(**changes).checked(model_context=model_context if args.context is not None else None)
-    if model_context and chat.context_length > model_context:
-        print(f"hearth: note: {context_note(chat.context_length, model_context)}", file=sys.stderr)
-    return chat
+    return changes
+
+
+def flags_problem(args: argparse.Namespace, model_context: int | None) -> str | None:
+    """What `chat_settings_for` would refuse in the flags given, or None, said before the store opens
+    or a model starts (a bad --top-p took 1.7 s to refuse, importing the store and the chat service).
+    The settings a flag lands on (saved, a preset's, the defaults) are valid, so the flags' own
+    problems are all it would find; an unknown --preset is left to it."""
+    try:
+        ChatSettings().replace(**_changes(args)).checked(model_context=model_context if args.context else None)
+    except InputError as e:
+        return e.message
+    return None
 
 
 def load_presets(data_dir: Path) -> Presets:

@@ -76,6 +76,14 @@ def test_bad_values_exit_2_with_a_message_and_save_nothing(data_dir: Path) -> No
         assert db.execute("select count(*) from conversation").fetchone() == (1,)
 
 
+def test_a_bad_flag_is_refused_before_the_store_is_opened(tmp_path: Path) -> None:
+    fresh = tmp_path / "never-opened"
+    r = hearth("ask", "Hi", "--top-p", "0", "--context", "100000", data_dir=fresh)
+    # every problem of the flags at once, the model's context included, as a later check would say
+    assert r.returncode == 2 and "Top-p must be above 0" in r.stderr and "the model's context (4,096" in r.stderr
+    assert not (fresh / "hearth.db").exists()
+
+
 def test_presets_add_choose_default_and_new_chats_start_from_it(data_dir: Path) -> None:
     add = hearth(
         "presets", "add", "Tiny", "--from", "Precise", "--max-tokens", "4", "--system", "Be brief.", data_dir=data_dir
