@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.options import command_words
 from app.cli.parser import parse
-from app.cli.store_commands import parse_alone, runner_for
+from app.cli.store_commands import runner_for
 
 if TYPE_CHECKING:
     from app.core.models import ModelLibrary
@@ -47,14 +47,18 @@ class FrontEnds:
 
 def main(argv: list[str] | None = None, *, front_ends: FrontEnds) -> int:
     _ctrl_c_stops()
+    line = sys.argv[1:] if argv is None else argv
     try:
-        if (alone := parse_alone(sys.argv[1:] if argv is None else argv)) is not None:  # the store only
+        if command_words(line, 2) == ["bench", "overhead"]:  # its --threads takes a list: its own options
+            from app.cli.bench_overhead import run_overhead_command
+
+            return run_overhead_command(line)
+        args = parse(line)
+        if (run := runner_for(args.command)) is not None:  # the store or a settings file only: no model, no catalog
             from app.core.paths import resolve_data_dir
 
-            run = runner_for(alone.command)
-            assert run is not None
-            return run(alone, resolve_data_dir(alone.data_dir))
-        return _main(argv, front_ends)
+            return run(args, resolve_data_dir(args.data_dir))
+        return _main(args, front_ends)
     except BrokenPipeError:  # `hearth list | head`: the reader has what it wanted
         from app.cli.support import quiet_stdout
 
@@ -70,13 +74,7 @@ def _ctrl_c_stops() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
-    line = sys.argv[1:] if argv is None else argv
-    if command_words(line, 2) == ["bench", "overhead"]:  # its --threads takes a list: its own options
-        from app.cli.bench_overhead import run_overhead_command
-
-        return run_overhead_command(line)
-    args = parse(line)
+def _main(args: argparse.Namespace, front_ends: FrontEnds) -> int:
     from app.cli.support import fail
     from app.cli.terminal import for_stream
     from app.core.errors import CatalogError, LibraryError
@@ -87,8 +85,6 @@ def _main(argv: list[str] | None, front_ends: FrontEnds) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "doctor":  # before anything that could fail: reporting failures is its job
         return _doctor(args, data_dir)
-    if (runner := runner_for(args.command)) is not None:  # the store or a settings file only: no model, no catalog
-        return runner(args, data_dir)
     if (measured := _bench_without_model(args, front_ends)) is not None:  # a generated store or answer
         return measured
     try:

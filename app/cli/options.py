@@ -1,6 +1,6 @@
-"""The options every `hearth` command shares, for the whole parser (app/cli/main.py) and for the
-parser of one store-only command (app/cli/store_commands.py): one definition, so that both read a
-command line the same way."""
+"""The options every `hearth` command shares, before and after the command's name (app/cli/parser.py
+builds them into every parser), and `command_words`, which finds the command's name among them
+before any parser is built."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A store-only command read by its own parser (app/cli/store_commands.py) means what the whole
-parser says it means, and such a command does not import the rest of the CLI."""
+"""A command line read by its command's parser alone (app/cli/parser.py) means what the whole parser
+says it means, and a command imports no other command's module."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from app.cli import conversations, exchange
 from app.cli.parser import COMMANDS, build_parser, parse
-from app.cli.store_commands import command_names, parse_alone, runner_for
+from app.cli.store_commands import command_names, runner_for
 
 
 @pytest.mark.parametrize(
@@ -39,14 +39,8 @@ from app.cli.store_commands import command_names, parse_alone, runner_for
     ],
     ids=lambda argv: "-".join(a.strip("-") for a in argv)[:60],
 )
-def test_one_commands_parser_reads_a_command_line_as_the_whole_parser_does(argv: list[str]) -> None:
-    alone = parse_alone(argv)
-    assert alone is not None and vars(alone) == vars(build_parser().parse_args(argv))
-
-
-def test_other_command_lines_get_the_whole_parser() -> None:
-    for argv in (["ask", "list"], ["--model", "x", "list"], ["--help"], ["models", "list"], ["doctor"], []):
-        assert parse_alone(argv) is None, argv
+def test_a_store_only_command_line_read_alone_means_what_the_whole_parser_says(argv: list[str]) -> None:
+    assert vars(parse(argv)) == vars(build_parser().parse_args(argv))
 
 
 def test_the_store_only_names_are_the_commands_own() -> None:
@@ -56,26 +50,21 @@ def test_the_store_only_names_are_the_commands_own() -> None:
         assert listed == set(module.COMMANDS), module.__name__
 
 
-@pytest.mark.parametrize(
-    "argv", [["list", "--no-such-option"], ["show", "seven"], ["docs", "search"], ["stats", "--by", "x"]]
-)
-def test_a_command_line_its_parser_refuses_goes_to_the_whole_parser(argv: list[str]) -> None:
-    # which says what is wrong with the usage a person knows, every command and option in it
-    assert parse_alone(argv) is None
+def _app_modules_after(argv: list[str]) -> list[str]:
+    """The app's modules imported by a fresh process that ran `hearth ARGV` (with the data_dir
+    fixture, HEARTH_DATA_DIR points at a fresh folder, which the child inherits)."""
+    code = (
+        f"import sys, json; from app.main import main; rc = main({argv!r});"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('app.'))), file=sys.stderr)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    return list(json.loads(r.stderr.strip().splitlines()[-1]))
 
 
 @pytest.mark.slow  # a Python process
 def test_listing_imports_neither_the_tool_loop_nor_the_catalog_nor_the_benchmarks(data_dir: object) -> None:
-    # data_dir (the fixture) points HEARTH_DATA_DIR at a fresh folder, which the child inherits
-    code = (
-        "import sys, json; from app.main import main;"
-        "rc = main(['list']);"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('app.'))),"
-        " file=sys.stderr)"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert r.returncode == 0, r.stderr
-    loaded = json.loads(r.stderr.strip().splitlines()[-1])
+    loaded = _app_modules_after(["list"])
     for heavy in ("app.cli.ask_tools", "app.cli.models", "app.cli.bench_overhead", "app.core.tools", "app.core.models"):
         assert not any(m == heavy or m.startswith(heavy + ".") for m in loaded), (heavy, loaded)
 
@@ -105,7 +94,19 @@ def test_a_command_line_read_by_its_commands_parser_alone_means_what_the_whole_p
 
 
 @pytest.mark.parametrize(
-    "argv", [["ask", "--no-such-option"], ["bogus"], ["models", "nope"], ["--help"], ["-h", "ask"], ["ask", "-h"]]
+    "argv",
+    [
+        ["ask", "--no-such-option"],
+        ["bogus"],
+        ["models", "nope"],
+        ["--help"],
+        ["-h", "ask"],
+        ["ask", "-h"],
+        ["list", "--no-such-option"],
+        ["show", "seven"],
+        ["docs", "search"],
+        ["stats", "--by", "x"],
+    ],
 )
 def test_a_line_the_commands_parser_refuses_or_help_gets_what_the_whole_parser_says(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -128,13 +129,6 @@ def test_the_parser_registry_names_each_commands_own_names() -> None:
 
 @pytest.mark.slow  # a Python process
 def test_asking_imports_no_other_commands_modules(data_dir: object) -> None:
-    code = (
-        "import sys, json; from app.main import main;"
-        "rc = main(['ask', 'Hi', '--max-tokens', '1', '--no-share']);"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('app.'))), file=sys.stderr)"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert r.returncode == 0, r.stderr
-    loaded = json.loads(r.stderr.strip().splitlines()[-1])
+    loaded = _app_modules_after(["ask", "Hi", "--max-tokens", "1", "--no-share"])
     for other in ("app.cli.docs", "app.cli.bench_overhead", "app.cli.doctor", "app.cli.providers", "app.cli.serve"):
         assert other not in loaded, (other, loaded)
