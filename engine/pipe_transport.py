@@ -1,6 +1,7 @@
 """HTTP over a Windows named pipe: how a Hearth process attaches to the shared engine on Windows
 (app.core.engine_share names the pipe, app.server.pipe_server serves it; on Linux and macOS the
-same requests go over a Unix socket with httpx's own transport).
+same requests go over a Unix socket: UnixTransport, httpx's own but for a failed connect, which
+closes its socket at once).
 
 Owns: telling a pipe path (`\\\\.\\pipe\\...`) from a socket path (`is_pipe_path`), the httpx
 transport for either (`transport_for`), and the byte stream under httpcore for a pipe:
@@ -32,7 +33,16 @@ from typing import Any, Protocol
 import httpcore
 import httpx
 
-__all__ = ["PipeBackend", "PipeIo", "PipeStream", "PipeTransport", "is_pipe_path", "transport_for"]
+__all__ = [
+    "PipeBackend",
+    "PipeIo",
+    "PipeStream",
+    "PipeTransport",
+    "UnixBackend",
+    "UnixTransport",
+    "is_pipe_path",
+    "transport_for",
+]
 
 _PIPE_PREFIX = "\\\\.\\pipe\\"
 
@@ -163,9 +173,58 @@ class PipeTransport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(uds=path, network_backend=PipeBackend(opener))
 
 
+class UnixBackend(httpcore.SyncBackend):
+    """httpcore's own backend, except that a connect that fails closes its socket.
+
+    httpcore 1.0 leaves that socket to the garbage collector (it is held by the ConnectError's
+    traceback, in a reference cycle): a process that keeps asking a dead host's socket (a window
+    watching the host it is attached to) holds one more open file per try until a collection,
+    which then warns of each. TCP connects are not affected (socket.create_connection closes)."""
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        if sys.platform == "win32":  # never reached: transport_for gives Windows a PipeTransport
+            raise httpcore.ConnectError("Windows has no Unix sockets here: Hearth attaches over a named pipe.")
+        import socket
+
+        # Private, but a plain wrapper of a connected socket since httpcore 0.14; the tests that
+        # attach over a socket fail at once if it moves.
+        from httpcore._backends.sync import SyncStream
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except TimeoutError as e:
+            sock.close()
+            raise httpcore.ConnectTimeout(str(e) or f"{path} did not answer in time") from None
+        except OSError as e:
+            sock.close()
+            raise httpcore.ConnectError(str(e)) from None
+        return SyncStream(sock)
+
+
+class UnixTransport(httpx.HTTPTransport):
+    """httpx's transport to a Unix socket, through UnixBackend (httpx's defaults otherwise)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(uds=path)
+        self._pool = httpcore.ConnectionPool(
+            uds=path,
+            network_backend=UnixBackend(),
+            # httpx's own defaults (httpx.Limits() of HTTPTransport), which a pool made here would not get.
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+        )
+
+
 def transport_for(path: str) -> httpx.HTTPTransport:
     """The transport to a local server at `path`: a named pipe on Windows, a Unix socket elsewhere."""
-    return PipeTransport(path) if is_pipe_path(path) else httpx.HTTPTransport(uds=path)
+    return PipeTransport(path) if is_pipe_path(path) else UnixTransport(path)
 
 
 if sys.platform == "win32":

@@ -33,7 +33,7 @@ import uvicorn
 
 from app.core.engine_share import pipe_name
 from app.server.pipe_server import PipeUvicornServer, ProtocolFactory, sddl_for
-from engine.pipe_transport import PipeIo, PipeTransport, is_pipe_path, transport_for
+from engine.pipe_transport import PipeIo, PipeTransport, UnixTransport, is_pipe_path, transport_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WINDOWS_FILES = (
@@ -181,7 +181,7 @@ def test_shutting_the_stream_down_from_another_thread_ends_a_read_at_once(short_
 def test_pipe_paths_are_told_from_socket_paths() -> None:
     assert is_pipe_path("\\\\.\\pipe\\hearth-engine-1234") and is_pipe_path("//./PIPE/hearth")
     assert not is_pipe_path("/run/user/1000/hearth/engine.sock") and not is_pipe_path("C:\\pipe\\x")
-    assert type(transport_for("/tmp/engine.sock")) is httpx.HTTPTransport
+    assert type(transport_for("/tmp/engine.sock")) is UnixTransport
     if sys.platform != "win32":  # a pipe path is chosen for the pipe transport, which opens only on Windows
         with pytest.raises(ValueError, match="Windows"):
             transport_for("\\\\.\\pipe\\hearth-engine-1234")
