@@ -277,6 +277,7 @@ class LocalModel:
         t_first: float | None = None
         t_last: float | None = None
         cpu_first = cpu_last = 0.0
+        in_decode = decoded_by_last = 0.0  # seconds inside llama.cpp's decode: all, and by the last token
         stop_reason = "length"
         sampler = TokenSampler(
             llm,
@@ -309,13 +310,15 @@ class LocalModel:
                 cpu_last = time.thread_time()
                 if t_first is None:
                     t_first, cpu_first = now, cpu_last
-                t_last = now
+                t_last, decoded_by_last = now, in_decode
                 if text:
                     emit(Delta(gid, calls.feed(text) if calls else text, held_tokens))
                     held_tokens = 0
                 if n >= max_tokens:
                     break
+                t_eval = time.perf_counter()
                 llm.eval([tok])
+                in_decode += time.perf_counter() - t_eval
                 logits = self._logits_view()
         finally:
             sampler.close()
@@ -329,7 +332,13 @@ class LocalModel:
         stats = self._stats(len(tokens), cached, n, t_prefill, received_at, t_first, t_last, prefill_done)
         stats = dataclasses.replace(stats, threads=self._threads[0])
         if n > 1:
-            stats = dataclasses.replace(stats, decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1))
+            assert t_first is not None and t_last is not None
+            stats = dataclasses.replace(
+                stats,
+                decode_cpu_ms_per_token=(cpu_last - cpu_first) * 1000 / (n - 1),
+                # The window first..last token holds n - 1 decodes; the rest of it is the engine's own.
+                host_ms_per_token=max(0.0, (t_last - t_first) - decoded_by_last) * 1000 / (n - 1),
+            )
         emit(self._terminal(gid, stop_reason, stats))
 
     def _tool_text(self, cmd: Generate) -> ToolText | None:

@@ -4,8 +4,9 @@ two plain loops and Hearth's real path, in interleaved rounds, and the ratios fr
 Hearth's path is the engine process as `hearth ask` drives it (engine.client.AsyncEngine): a chat
 prompt, the default sampling with end-of-turn ignored so that every run decodes `tokens` tokens,
 and the Delta events the front end receives. Its figures: the Final's decode tokens/s (the
-engine's clock) and the rate at which the front end received the tokens (its own clock, first
-Delta to last).
+engine's clock), the rate at which the front end received the tokens (its own clock, first
+Delta to last), and the engine's own time per token between decodes, which it measures itself
+(GenerationStats.host_ms_per_token: sampling, the NaN check, detokenizing, sending).
 
 Owns the rounds (each path once per round, the starting path rotating) and the arithmetic
 (`summarise`): ratio = Hearth ÷ the reference (of the medians, and the median of each round's
@@ -80,15 +81,19 @@ def summarise(
         "paired_ratio": r(paired, 3),  # the median of each round's Hearth ÷ reference
         "eval_loop_paired_ratio": r(eval_paired, 3),
         "host_ms_per_token": r(1000 / hearth - 1000 / ref, 2),
+        # The engine's own time between decodes, as it measured it (GenerationStats.host_ms_per_token):
+        # unlike the difference above, a busy machine's noise in tokens/s does not move it much.
+        "engine_host_ms_per_token": r(engine_host, 3) if (engine_host := med.get("engine_host_ms")) else None,
+        "engine_host_share": r(engine_host * hearth / 1000, 4) if engine_host else None,
         "meets_goal": hearth / ref >= GOAL,
         "meets_goal_paired": paired >= GOAL,
         "samples": {k: [round(x, 2) for x in v] for k, v in samples.items()},
     }
 
 
-async def _hearth_run(engine: AsyncEngine, gid: int, tokens: int) -> tuple[float, float, int]:
-    """(the Final's decode tokens/s, the front end's receive rate, the prompt's tokens) for one
-    answer of `tokens` tokens."""
+async def _hearth_run(engine: AsyncEngine, gid: int, tokens: int) -> tuple[float, float, int, float]:
+    """(the Final's decode tokens/s, the front end's receive rate, the prompt's tokens, the engine's
+    own ms per token between decodes) for one answer of `tokens` tokens."""
     stream = engine.generate(Generate(gid, _PROMPT, Sampling(max_tokens=tokens, ignore_eos=True)))
     first = last = 0.0
     after_first = prompt_tokens = 0
@@ -109,7 +114,8 @@ async def _hearth_run(engine: AsyncEngine, gid: int, tokens: int) -> tuple[float
             raise RuntimeError(f"Hearth's engine failed: {event.code}: {event.message}")
     if final is None or last <= first:
         raise RuntimeError("Hearth's engine ended the answer without its stats")
-    return final.stats.decode_tokens_per_s, after_first / (last - first), prompt_tokens
+    stats = final.stats
+    return stats.decode_tokens_per_s, after_first / (last - first), prompt_tokens, stats.host_ms_per_token
 
 
 async def measure_model(
@@ -129,10 +135,10 @@ async def measure_model(
         # Flash attention automatic, as llama-bench and the loops run it (Hearth's default is off: see
         # app/core/settings.py; a person turns it to Automatic in the model manager).
         await engine.load(LoadModel(path=str(model), n_ctx=N_CTX, n_threads=threads, flash_attn=None))
-        _, _, depth = await _hearth_run(engine, 1, _WARM_TOKENS)  # the chat template's first compile
+        _, _, depth, _ = await _hearth_run(engine, 1, _WARM_TOKENS)  # the chat template's first compile
         loops.eval_loop(_WARM_TOKENS, depth)  # first touches of the weights
         loops.c_loop(_WARM_TOKENS, depth)
-        samples: dict[str, list[float]] = {k: [] for k in (*PATHS, "hearth_received")}
+        samples: dict[str, list[float]] = {k: [] for k in (*PATHS, "hearth_received", "engine_host_ms")}
         for i in range(runs):
             say(f"{name}, {threads} thread{'s' * (threads > 1)}: round {i + 1} of {runs}")
             order = PATHS[i % len(PATHS) :] + PATHS[: i % len(PATHS)]
@@ -146,9 +152,10 @@ async def measure_model(
                 elif path == "eval_loop":
                     samples[path].append(loops.eval_loop(tokens, depth))
                 elif path == "hearth":
-                    engine_tps, received_tps, _ = await _hearth_run(engine, i + 2, tokens)
+                    engine_tps, received_tps, _, host_ms = await _hearth_run(engine, i + 2, tokens)
                     samples["hearth"].append(engine_tps)
                     samples["hearth_received"].append(received_tps)
+                    samples["engine_host_ms"].append(host_ms)
         reference = "llama-bench" if llama_bench is not None else "c-loop"
         return summarise(
             model=name, n_vocab=loops.n_vocab, threads=threads, samples=samples, reference=reference, depth=depth

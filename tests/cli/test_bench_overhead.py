@@ -13,6 +13,7 @@ import pytest
 from app.cli.bench_overhead import is_overhead_command, run_overhead_command
 from app.cli.bench_overhead_llama_bench import Unavailable
 from app.cli.bench_overhead_measure import summarise
+from app.cli.bench_overhead_report import describe
 from app.cli.main import FrontEnds, main
 
 _BUILD = Path(__file__).resolve().parents[2] / "packaging" / "llama" / "build_bench.py"
@@ -49,11 +50,14 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
         "eval_loop": [80.0, 85.0, 82.0],
         "hearth": [50.0, 80.0, 78.0],
         "hearth_received": [79.0, 77.0, 90.0],
+        "engine_host_ms": [0.3, 0.25, 0.5],
     }
     row = summarise(model="m", n_vocab=262_144, threads=2, samples=samples, reference="llama-bench")
     assert (row["llama_bench_tps"], row["hearth_tps"], row["eval_loop_tps"]) == (100.0, 78.0, 82.0)
     assert row["ratio"] == 0.78 and row["received_ratio"] == 0.79 and row["eval_loop_ratio"] == 0.82
     assert row["host_ms_per_token"] == round(1000 / 78 - 1000 / 100, 2) == 2.82
+    # the engine's own figure, as it measured it: its median, and its share of a token at Hearth's speed
+    assert row["engine_host_ms_per_token"] == 0.3 and row["engine_host_share"] == round(0.3 * 78 / 1000, 4)
     assert row["meets_goal"] is False
     # round by round (50/100, 80/90, 78/110): a round's paths ran side by side in time
     assert row["paired_ratio"] == round(78 / 110, 3) and row["eval_loop_paired_ratio"] == 0.8
@@ -72,6 +76,23 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
     )
     assert both["depth"] == 31 and both["llama_bench_depth0_tps"] == 104.0 and both["ratio_to_depth0"] == 0.75
     assert both["ratio"] == 0.78  # against llama-bench at the prompt's depth
+    table = describe(
+        {
+            "reference": "llama-bench",
+            "tokens": 128,
+            "runs": 3,
+            "cpu": "x",
+            "cores": 2,
+            "load_average_before": [0.1],
+            "load_average_after": [0.2],
+            "goal": 0.95,
+            "models": [row],
+            "llama_bench_unavailable": None,
+            "llama_bench": None,
+            "installed_wheel_key": None,
+        }
+    )
+    assert "engine host ms/tok" in table[2] and "0.300 (2.3%)" in table[3]
 
 
 def _build_bench() -> ModuleType:
@@ -127,6 +148,7 @@ def test_a_tiny_run_on_the_bundled_model_reports_every_path(capsys: pytest.Captu
     ref, hearth = row["samples"]["c_loop"][0], row["samples"]["hearth"][0]
     assert row["ratio"] == pytest.approx(hearth / ref, abs=0.002)
     assert row["host_ms_per_token"] == pytest.approx(1000 / hearth - 1000 / ref, abs=0.1)
+    assert 0 < row["engine_host_ms_per_token"] < 1000 / hearth and 0 < row["engine_host_share"] < 1
 
 
 def test_without_cmake_or_a_compiler_the_build_says_so_and_builds_nothing(

@@ -55,6 +55,8 @@ def test_streams_a_reply_with_stats(model_path: Path) -> None:
     assert len(deltas) > 3 and text.strip()
     assert final.stats.completion_tokens == sum(d.tokens for d in deltas)
     assert final.stats.decode_tokens_per_s > 0 and final.stats.ttft_ms > 0
+    # The engine's own time between decodes: some, and a small part of each token's time.
+    assert 0 < final.stats.host_ms_per_token < 1000 / final.stats.decode_tokens_per_s / 2
 
 
 def test_cancel_mid_reply_stops_within_a_token(model_path: Path) -> None:
