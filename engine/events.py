@@ -48,7 +48,7 @@ class GenerationStats:
     # not change when a noisy neighbour steals the core, so comparisons stay meaningful.
     decode_cpu_ms_per_token: float = 0.0
     threads: int = 0  # llama.cpp threads at the end (engine.threads chooses them per generation)
-    # The engine's own work per token after the first, outside Llama.eval (llama.cpp's decode): sampling, the
+    # The engine's own work per token after the first, outside llama.cpp's decode: sampling, the
     # NaN check, detokenizing, sending. What Hearth adds to llama.cpp's speed, measured
     # directly, so that a busy machine's noise in tokens/s does not hide it (issue 30).
     host_ms_per_token: float = 0.0

@@ -51,6 +51,7 @@ from engine.events import (
 )
 from engine.gguf_check import check_gguf
 from engine.kv_states import ConversationStates, common_prefix
+from engine.one_token import OneTokenDecoder
 from engine.penalty_history import penalty_history
 from engine.prompt_size import PromptSizes, Tokenize, vocab_longest_piece
 from engine.sampler import TokenSampler
@@ -167,6 +168,7 @@ class LocalModel:
         self._longest: int | None = None  # bytes of the longest token, found when a long prompt needs it
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
         self._conversations = ConversationStates(llm, llama_cpp)  # whose KV cache the context holds
+        self._one = OneTokenDecoder(llm)  # the answer's tokens, one decode each (the prompt: Llama.eval)
         # Keep a reference: ctypes callbacks are freed when the Python object is.
         # Threads follow the machine's load per generation unless the person fixed a count.
         self._chooser = ThreadChooser(physical_cores()) if cmd.n_threads is None else None
@@ -192,6 +194,7 @@ class LocalModel:
         )
 
     def close(self) -> None:
+        self._one.close()
         self._llm.close()
 
     # -- generation ---------------------------------------------------------------------
@@ -317,7 +320,7 @@ class LocalModel:
                 if n >= max_tokens:
                     break
                 t_eval = time.perf_counter()
-                llm.eval([tok])
+                self._one.decode(tok)
                 in_decode += time.perf_counter() - t_eval
                 logits = self._logits_view()
         finally:
