@@ -144,6 +144,22 @@ def not_gguf_file(tmp_path: Path) -> Path:
 
 
 from cpu_record import pytest_runtest_protocol  # noqa: E402,F401 - HEARTH_TEST_CPU=FILE: each test's CPU seconds
+from leftovers import leftover_processes, mark_session  # noqa: E402 - processes that outlive the run
+
+mark_session()  # here, in the controller, before xdist starts a worker: every process after inherits it
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Processes the run started that are still alive at its end (tests/leftovers.py)."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller reports for the whole run
+        return
+    left = leftover_processes()
+    if left:
+        terminalreporter.section("processes that outlived the run")
+        for line in left:
+            terminalreporter.write_line(line)
+
+
 from crash_scheduling import pytest_xdist_make_scheduler  # noqa: E402,F401 - a worker's crash ends the run, not hangs it
 from keychains import memory_keychain, no_keychain  # noqa: E402,F401 - fixtures: keyring backends for tests
 from llama_server import llama_server, llama_server_keyed  # noqa: E402,F401 - fixtures for remote-mode tests
