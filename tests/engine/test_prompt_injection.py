@@ -96,14 +96,20 @@ def test_the_prompts_last_token_is_evaluated_once(model: LocalModel) -> None:
     """llama.cpp reads each prompt token once. The prefill evaluates the whole prompt, and
     llama-cpp-python 0.3.36's `generate` samples at once when the prompt is exactly what the
     context holds (older versions evaluated the last token again: a decode step per turn)."""
-    evaluated: list[int] = []
-    real_eval = model._llm.eval
+    evaluated: list[int] = []  # the prompt's batches (Llama.eval)
+    decoded: list[int] = []  # the answer's tokens (engine.one_token)
+    real_eval, real_decode = model._llm.eval, model._one.decode
 
     def counting_eval(batch: list[int]) -> None:
         evaluated.append(len(batch))
         real_eval(batch)
 
+    def counting_decode(tok: int) -> None:
+        decoded.append(tok)
+        real_decode(tok)
+
     model._llm.eval = counting_eval  # type: ignore[method-assign]
+    model._one.decode = counting_decode  # type: ignore[method-assign]
     try:
         model._llm.reset()
         cmd = Generate(1, (ChatMessage("user", "Name three rivers in Europe."),), Sampling.greedy(5))
@@ -112,7 +118,9 @@ def test_the_prompts_last_token_is_evaluated_once(model: LocalModel) -> None:
         model.generate(cmd, threading.Event(), events.append, 0.0)
     finally:
         model._llm.eval = real_eval  # type: ignore[method-assign]
+        model._one.decode = real_decode  # type: ignore[method-assign]
     final = events[-1]
     assert isinstance(final, Final) and final.stats.completion_tokens == 5
     # The prompt once, then one token per new token but the last (it is sampled, not fed back).
-    assert sum(evaluated) == prompt + 5 - 1
+    assert sum(evaluated) == prompt and len(decoded) == 5 - 1
+    assert model._llm.n_tokens == prompt + 5 - 1  # what the context holds, as the next turn reads it
