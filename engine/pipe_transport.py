@@ -159,6 +159,14 @@ class PipeBackend(httpcore.NetworkBackend):
         raise httpcore.ConnectError("A pipe transport reaches its pipe only, never host:port.")
 
 
+def _pool(path: str, backend: httpcore.NetworkBackend) -> httpcore.ConnectionPool:
+    """The connection pool httpx.HTTPTransport makes for `path`, on `backend` (httpx takes no
+    backend of its own): its default limits, which a pool made without them would not get."""
+    return httpcore.ConnectionPool(
+        uds=path, network_backend=backend, max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0
+    )
+
+
 class PipeTransport(httpx.HTTPTransport):
     """httpx's transport, its connection pool on a pipe: httpx keeps mapping httpcore's errors
     (ConnectError, ReadTimeout, ...) to its own, so callers handle a pipe as they handle a socket."""
@@ -170,7 +178,7 @@ class PipeTransport(httpx.HTTPTransport):
                 opener = open_pipe
             else:
                 raise ValueError(f"{path} is a Windows named pipe: it can be opened on Windows only.")
-        self._pool = httpcore.ConnectionPool(uds=path, network_backend=PipeBackend(opener))
+        self._pool = _pool(path, PipeBackend(opener))
 
 
 class UnixBackend(httpcore.SyncBackend):
@@ -212,14 +220,7 @@ class UnixTransport(httpx.HTTPTransport):
 
     def __init__(self, path: str) -> None:
         super().__init__(uds=path)
-        self._pool = httpcore.ConnectionPool(
-            uds=path,
-            network_backend=UnixBackend(),
-            # httpx's own defaults (httpx.Limits() of HTTPTransport), which a pool made here would not get.
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-        )
+        self._pool = _pool(path, UnixBackend())
 
 
 def transport_for(path: str) -> httpx.HTTPTransport:
