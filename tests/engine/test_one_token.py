@@ -4,30 +4,16 @@ prefix reuse and the saved KV states read it), so the cheaper path changes no an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from app.core.paths import default_model_path
 from engine.one_token import OneTokenDecoder
 
 pytestmark = pytest.mark.model
 
 _PROMPT = "<|im_start|>user\nName three rivers.<|im_end|>\n<|im_start|>assistant\n"
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[Any]:
-    import llama_cpp
-
-    from engine.backends import load_backends
-
-    load_backends(llama_cpp)
-    m = llama_cpp.Llama(model_path=str(default_model_path()), n_ctx=512, n_threads=1, n_threads_batch=1, verbose=False)
-    yield m
-    m.close()
 
 
 def _last_logits(llm: Any) -> np.ndarray[Any, Any]:

@@ -4,7 +4,6 @@ seeded, with the repeat penalty remembering a continued answer, and where it mus
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,25 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.paths import default_model_path
 from engine.sampler import TokenSampler, _at_least_top
 
 pytestmark = pytest.mark.model
 
 _PROMPT = "<|im_start|>user\nWrite a story about a red fox and a crow, with names.<|im_end|>\n<|im_start|>assistant\n"
 _TOKENS = 32
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[Any]:
-    import llama_cpp
-
-    from engine.backends import load_backends
-
-    load_backends(llama_cpp)
-    m = llama_cpp.Llama(model_path=str(default_model_path()), n_ctx=1024, n_threads=1, n_threads_batch=1, verbose=False)
-    yield m
-    m.close()
 
 
 def _prompt(llm: Any) -> list[int]:
