@@ -90,3 +90,29 @@ def test_the_transport_still_talks_to_a_live_socket(short_dir: Path) -> None:
     finally:
         server.join(5)
         listener.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open files in /proc")
+def test_a_host_that_accepts_and_never_answers_times_out_and_leaves_no_file_open(short_dir: Path) -> None:
+    """A stalled host (its socket listens, nothing answers): the read times out, and the closed
+    client leaves nothing open."""
+    path = str(short_dir / "stalled.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)  # connects complete in the backlog; nobody accepts or reads
+    try:
+        gc.collect()
+        gc.disable()
+        try:
+            before = _open_files()
+            for _ in range(3):
+                with (
+                    httpx.Client(transport=transport_for(path), timeout=0.3) as client,
+                    pytest.raises(httpx.ReadTimeout),
+                ):
+                    client.get("http://localhost/v1/models")
+            assert _open_files() == before
+        finally:
+            gc.enable()
+    finally:
+        listener.close()
