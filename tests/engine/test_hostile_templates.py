@@ -32,6 +32,7 @@ import httpx
 import psutil
 import pytest
 from gguf_corpus import STRING, Layout, enc_kv, enc_str, layout_of, rebuild, write_model
+from processes import gone, wait_gone
 from serve_process import Served
 
 from engine.client import AsyncEngine, EngineProcess
@@ -251,13 +252,6 @@ _APP = textwrap.dedent("""
 """)
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # dead, not yet reaped by its new parent
-    except psutil.NoSuchProcess:
-        return True
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="a stopped engine can only be ended by the kernel (Linux)")
 def test_an_engine_stuck_when_its_app_is_killed_ends_with_it() -> None:
     """`hearth ask` killed while its engine was stuck left the engine spinning for good. Stuck
@@ -276,16 +270,13 @@ def test_an_engine_stuck_when_its_app_is_killed_ends_with_it() -> None:
         os.kill(engine_pid, signal.SIGSTOP)
         app.kill()
         app.wait()
-        deadline = time.monotonic() + SECONDS
-        while not _gone(engine_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _gone(engine_pid), "the engine outlived its app"
+        assert not wait_gone([engine_pid], SECONDS), "the engine outlived its app"
     finally:
         app.kill()
         app.wait()
         if app.stdout is not None:
             app.stdout.close()
-        if engine_pid and not _gone(engine_pid):
+        if engine_pid and not gone(engine_pid):
             os.kill(engine_pid, signal.SIGKILL)
 
 
@@ -306,6 +297,6 @@ def test_an_engine_outlives_the_thread_that_started_it() -> None:
     starter.join()
     try:
         time.sleep(0.5)
-        assert proc.pid is not None and proc.alive and not _gone(proc.pid)
+        assert proc.pid is not None and proc.alive and not gone(proc.pid)
     finally:
         proc.stop()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from processes import wait_gone
 
 from store import Store
 
@@ -110,8 +111,7 @@ def test_sigkill_during_streaming_loses_at_most_one_checkpoint(data_dir: Path) -
             reader.join(5)
             proc.stdout.close()
             # The engine notices its app is gone and exits by itself.
-            _, alive = psutil.wait_procs([psutil.Process(p) for p in engine_pids if psutil.pid_exists(p)], timeout=10)
-            assert not alive, f"trial {trial}: engine process outlived the app"
+            assert not wait_gone(engine_pids, 10), f"trial {trial}: engine process outlived the app"
 
         # Restart: opening the store resolves whatever the crash left behind.
         with Store.open(db) as store:

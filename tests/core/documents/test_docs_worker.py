@@ -14,25 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from processes import gone, wait_gone
 
 from app.core.documents.extract import Extracted, Extractor
 from tests.core.documents.corpus import docx_file, pdf
 
 _ROOT = Path(__file__).resolve().parents[3]
-
-
-def _gone(pid: int, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat") as f:  # a zombie still answers kill(0)
-                if f.read().split(")")[-1].split()[0] == "Z":
-                    return True
-        except (ProcessLookupError, FileNotFoundError):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.slow
@@ -47,7 +34,7 @@ def test_one_child_reads_many_files_from_many_threads_and_close_ends_it(tmp_path
             kind = "pdf" if path.suffix == ".pdf" else "docx"
             assert isinstance(result, Extracted) and f"{kind} number {path.stem[1:]}" in result.text
         assert pid is not None
-    assert ex.child_pid is None and _gone(pid, 2.0)
+    assert ex.child_pid is None and not wait_gone([pid], 2.0)
     closed = ex.extract(files[0])
     assert not isinstance(closed, Extracted) and "shut down" in closed.message
 
@@ -94,10 +81,10 @@ def test_the_child_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
-        assert not _gone(child, 0.1)
+        assert not gone(child)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(5)
-        assert _gone(child, 3.0), "the extraction child outlived its killed parent"
+        assert not wait_gone([child], 3.0), "the extraction child outlived its killed parent"
     finally:
         parent.kill()
         parent.wait(5)

@@ -50,12 +50,3 @@ def http_server(name: str = "web") -> Iterator[HttpServer]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def process_gone(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True

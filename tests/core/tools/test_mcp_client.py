@@ -10,10 +10,11 @@ import time
 
 import psutil
 import pytest
+from processes import gone as process_gone
 
 from app.core.tools import CallLimits, HttpServer, McpConnection, StdioServer, ToolError, ToolRegistry, survey
 from tests.core.tools.mcp_server import CONTROL_TOKENS
-from tests.core.tools.servers import http_server, process_gone, stdio_server
+from tests.core.tools.servers import http_server, stdio_server
 
 pytestmark = pytest.mark.slow
 
