@@ -23,12 +23,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from processes import gone
 from sse_server import Request, Script, ScriptedServer
 
 from store import Store
 from tests.core.test_tool_loop import call_reply
 from tests.core.test_tool_loop import model as calling
-from tests.core.tools.servers import process_gone, stdio_entry
+from tests.core.tools.servers import stdio_entry
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +175,7 @@ def test_ctrl_c_during_a_call_ends_the_tool_and_its_process(data_dir: Path) -> N
         requests = len(server.requests)
     assert proc.returncode == 130, err
     assert "stopped during a tool call" in err
-    assert process_gone(tool_pid)
+    assert gone(tool_pid)
     assert requests == 1  # nothing more was asked of the model
     assert rows(data_dir)[2].tool_run.status == "cancelled"  # type: ignore[attr-defined]
 

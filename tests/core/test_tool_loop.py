@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from processes import gone
 from sse_server import Request, Script, ScriptedServer, sse
 from stream_samples import openai_chunk, openai_stream
 
@@ -31,7 +32,7 @@ from engine.commands import RemoteSpec, ToolCall
 from engine.states import GenerationState
 from store import Store
 from tests.core.tools.mcp_server import CONTROL_TOKENS
-from tests.core.tools.servers import process_gone, stdio_server
+from tests.core.tools.servers import stdio_server
 
 pytestmark = pytest.mark.slow
 
@@ -221,10 +222,10 @@ def test_stop_ends_the_running_tool_and_its_process_and_starts_nothing_more(data
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        while not process_gone(server_pid) and time.perf_counter() - stopped < 10:
+        while not gone(server_pid) and time.perf_counter() - stopped < 10:
             await asyncio.sleep(0.01)
         found["gone_s"] = time.perf_counter() - stopped
-        assert process_gone(server_pid)
+        assert gone(server_pid)
 
     with ScriptedServer(model("hang")) as server:
         store, cid, _steps, _loop = asyncio.run(

@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 import shiboken6
+from processes import gone
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 from sse_server import Request, Script, ScriptedServer
@@ -38,7 +39,7 @@ from engine.commands import RemoteSpec
 from engine.states import GenerationState
 from store import Store
 from tests.core.test_tool_loop import call_reply, model
-from tests.core.tools.servers import process_gone, stdio_entry
+from tests.core.tools.servers import stdio_entry
 
 pytestmark = pytest.mark.slow  # an engine process and an MCP server process per test
 
@@ -186,7 +187,7 @@ def test_stop_while_a_tool_hangs_ends_it_and_the_composer_is_usable_at_once(qtbo
     (line, _, _), *_ = transcript.tool_sections()
     assert "stopped" in line
     app.idle()
-    assert servers and all(process_gone(p.pid) for p in servers)
+    assert servers and all(gone(p.pid) for p in servers)
     assert len(app.server.requests) == 1  # nothing more was asked of the model
 
 

@@ -10,7 +10,7 @@ import time
 
 import psutil
 import pytest
-from processes import gone as process_gone
+from processes import gone
 
 from app.core.tools import CallLimits, HttpServer, McpConnection, StdioServer, ToolError, ToolRegistry, survey
 from tests.core.tools.mcp_server import CONTROL_TOKENS
@@ -93,7 +93,7 @@ def test_a_hung_tool_times_out_and_its_server_is_ended() -> None:
         assert 0.5 <= time.monotonic() - started < 1.5
         assert caught.value.code == "timed_out" and "'hang'" in caught.value.message and "0.5 s" in caught.value.message
         await connection.close()
-        assert process_gone(pid)
+        assert gone(pid)
 
     asyncio.run(run())
 
@@ -117,11 +117,11 @@ def test_cancel_returns_at_once_and_the_servers_process_ends(tool: str, gone_wit
             await call
         returned = time.monotonic() - started
         await asyncio.wait_for(connection.closed.wait(), 10)
-        while not process_gone(pid) and time.monotonic() - started < 10:
+        while not gone(pid) and time.monotonic() - started < 10:
             await asyncio.sleep(0.005)
-        gone = time.monotonic() - started
-        print(f"\n{tool}: cancel returned in {returned * 1000:.1f} ms, server process gone in {gone * 1000:.0f} ms")
-        assert returned < 0.05 and process_gone(pid) and gone < gone_within_s
+        ended = time.monotonic() - started
+        print(f"\n{tool}: cancel returned in {returned * 1000:.1f} ms, server process gone in {ended * 1000:.0f} ms")
+        assert returned < 0.05 and gone(pid) and ended < gone_within_s
         await connection.close()
 
     asyncio.run(run())
@@ -174,6 +174,6 @@ def test_the_registry_calls_by_qualified_name_and_ends_its_servers() -> None:
             with pytest.raises(ToolError) as caught:
                 await tools.call("other/echo", {})
             assert caught.value.code == "no_such_tool"
-        assert process_gone(pid)
+        assert gone(pid)
 
     asyncio.run(run())
