@@ -34,7 +34,7 @@ from jinja2.exceptions import SecurityError, TemplateError
 
 from engine.commands import ChatMessage, Generate, LoadModel, Measure
 from engine.context_fit import SUMMARY_HEADER, PromptFit, context_size, fit_prompt, refusal_message
-from engine.detok import IncrementalDetokenizer
+from engine.detok import IncrementalDetokenizer, TokenPieces
 from engine.errors import ModelLoadError
 from engine.events import (
     Cancelled,
@@ -169,6 +169,7 @@ class LocalModel:
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
         self._conversations = ConversationStates(llm, llama_cpp)  # whose KV cache the context holds
         self._one = OneTokenDecoder(llm)  # the answer's tokens, one decode each (the prompt: Llama.eval)
+        self._pieces = TokenPieces(llm.detokenize)
         # Keep a reference: ctypes callbacks are freed when the Python object is.
         # Threads follow the machine's load per generation unless the person fixed a count.
         self._chooser = ThreadChooser(physical_cores()) if cmd.n_threads is None else None
@@ -307,7 +308,7 @@ class LocalModel:
                     break
                 n += 1
                 held_tokens += 1
-                text = detok.feed(llm.detokenize([tok]))
+                text = detok.feed(self._pieces(tok))
                 self._retune()
                 now = time.perf_counter()
                 cpu_last = time.thread_time()

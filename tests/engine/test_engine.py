@@ -190,13 +190,20 @@ def test_engine_process_killed_mid_stream_fails_the_stream_and_restarts(model_pa
 
 
 def test_each_token_is_detokenized_once_not_the_whole_reply(model_path: Path) -> None:
-    """Constant per-token cost: the engine never re-detokenizes the reply so far."""
+    """Constant per-token cost: the engine never re-detokenizes the reply so far, and asks
+    llama.cpp for each token id's piece once (engine.detok.TokenPieces)."""
+    from engine.detok import TokenPieces
     from engine.local import LocalModel
 
     model = LocalModel(LoadModel(str(model_path), n_threads=1))
-    calls: list[int] = []
+    calls: list[list[int]] = []
     real = model._llm.detokenize
-    model._llm.detokenize = lambda toks, *a, **k: (calls.append(len(toks)), real(toks, *a, **k))[1]
+
+    def counting(toks: list[int]) -> bytes:
+        calls.append(list(toks))
+        return real(toks)
+
+    model._pieces = TokenPieces(counting)
     events: list[object] = []
     try:
         model.generate(
@@ -208,7 +215,9 @@ def test_each_token_is_detokenized_once_not_the_whole_reply(model_path: Path) ->
     finally:
         model.close()
     assert isinstance(events[-1], Final) and events[-1].stats.completion_tokens == 64
-    assert calls and max(calls) == 1 and len(calls) == 64
+    asked = [c[0] for c in calls]
+    assert all(len(c) == 1 for c in calls)  # one token at a time...
+    assert 1 < len(asked) == len(set(asked)) < 64  # ...each id once: "Count to twenty" repeats its commas
 
 
 def test_stop_works_within_a_second_even_when_the_engine_is_stuck(model_path: Path) -> None:
