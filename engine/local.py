@@ -94,6 +94,16 @@ def _gpu_layers(cmd: LoadModel, gpu_offload: bool) -> int:
     return fit.gpu_layers
 
 
+def _usable(logits: np.ndarray[Any, np.dtype[np.float32]]) -> bool:
+    """A token can be sampled from these logits: none is NaN or +infinity (either makes every
+    probability NaN), and not all are -infinity. The largest logit says it (NaN wins a max) in one
+    pass that writes nothing: ~65 µs right after a decode for Gemma's 262,144 logits, against
+    ~105 µs for `isfinite(...).all()`, which writes a mask and reads it again (issue 30). A
+    -infinity among finite logits is a token that cannot be picked, as llama.cpp's own samplers
+    make them: harmless."""
+    return bool(np.isfinite(logits.max()))
+
+
 class LocalModel:
     """A loaded GGUF model plus its KV cache. Not thread-safe: one generation at a time."""
 
@@ -299,7 +309,7 @@ class LocalModel:
                 if cancel.is_set():
                     stop_reason = "cancelled"
                     break
-                if not bool(np.isfinite(logits).all()):  # sampling garbage: stop, say why
+                if not _usable(logits):  # sampling garbage: stop, say why
                     stop_reason = "bad_numbers"
                     break
                 tok = sampler.sample(logits)
@@ -479,9 +489,9 @@ class LocalModel:
 
         A damaged tensor (random bytes in the weights, header intact) poisons every logit, and
         sampling from NaN picks an arbitrary token, often end-of-turn at once: an empty answer
-        that looks completed. A check of n_vocab floats per token (~10 µs) catches it.
+        that looks completed. A check of n_vocab floats per token (`_usable`) catches it.
         """
-        return bool(np.isfinite(self._logits_view()).all())
+        return _usable(self._logits_view())
 
     def _bad_numbers(self) -> str:
         return (

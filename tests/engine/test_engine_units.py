@@ -117,3 +117,30 @@ def test_gguf_header_problems_are_named(tmp_path: Path, data: bytes, code: str) 
 
 def test_gguf_header_accepts_the_bundled_model(model_path: Path) -> None:
     assert check_gguf_header(model_path) == 98_362_432
+
+
+@pytest.mark.parametrize(
+    ("poison", "usable"),
+    [
+        (None, True),
+        ("nan", False),
+        ("inf", False),
+        ("-inf", True),  # one token that cannot be picked, as llama.cpp's own samplers make them
+        ("all -inf", False),
+    ],
+    ids=["finite", "a-nan", "a-plus-infinity", "a-minus-infinity", "all-minus-infinity"],
+)
+def test_the_check_before_each_pick_refuses_logits_nothing_can_be_sampled_from(
+    poison: str | None, usable: bool
+) -> None:
+    import numpy as np
+
+    from engine.local import _usable
+
+    for at in (0, 1234, 262_143):  # first, middle, last of a Gemma-sized vocabulary
+        logits = np.random.default_rng(at).normal(0, 3, 262_144).astype(np.float32)
+        if poison == "all -inf":
+            logits[:] = -np.inf
+        elif poison is not None:
+            logits[at] = float(poison)
+        assert _usable(logits) is usable, at

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sampler import TokenSampler, _at_least_top
+from engine.sampler import TokenSampler, _candidates
 
 pytestmark = pytest.mark.model
 
@@ -102,15 +102,37 @@ def test_the_seed_still_decides(llm: Any) -> None:
     values=st.lists(st.floats(-30, 30, width=32), min_size=1, max_size=3000),
     m=st.integers(1, 300),
     ties=st.booleans(),
+    remembered=st.lists(st.integers(0, 2999), max_size=64),
 )
-def test_the_cut_holds_the_m_largest_logits(values: list[float], m: int, ties: bool) -> None:
+def test_the_cut_holds_the_m_largest_logits_and_the_remembered(
+    values: list[float], m: int, ties: bool, remembered: list[int]
+) -> None:
     logits = np.array(values, dtype=np.float32)
     if ties:
         logits = np.round(logits)  # many equal logits, at the edge too
     m = min(m, len(logits))
-    kept = np.flatnonzero(_at_least_top(logits, m))
+    ring = np.array([t % len(logits) for t in remembered], dtype=np.intp) if remembered else None
+    kept = _candidates(logits, m, ring)
     threshold = np.sort(logits)[-m]
     assert set(np.flatnonzero(logits >= threshold)) <= set(kept.tolist())
+    assert ring is None or set(ring.tolist()) <= set(kept.tolist())
+    assert (np.diff(kept) > 0).all()  # ascending, each id once: the order llama.cpp's full pass sees
+
+
+@pytest.mark.parametrize("n", [49_152, 151_936, 262_144], ids=["smollm2", "qwen", "gemma"])
+@pytest.mark.parametrize("m", [1, 40, 104, 300])
+def test_the_cut_holds_the_m_largest_of_a_real_sized_vocabulary(n: int, m: int) -> None:
+    """A real vocabulary's size: the sample that estimates the cut-off is every 16th logit, or
+    fewer of them (every 64th of Gemma's); the m largest and the remembered are always in."""
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        logits = rng.normal(0, 3, n).astype(np.float32)
+        logits[rng.choice(n, 50)] += 15  # a peaked distribution, as after a confident step
+        ring = rng.integers(0, n, 64).astype(np.intp)
+        kept = _candidates(logits, m + 64, ring)
+        threshold = np.sort(logits)[-(m + 64)]
+        assert set(np.flatnonzero(logits >= threshold)) | set(ring.tolist()) <= set(kept.tolist())
+        assert (np.diff(kept) > 0).all() and len(kept) <= 64 * (m + 64) + 64
 
 
 class _Vocabulary:
