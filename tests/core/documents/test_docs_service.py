@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from processes import gone
 
 from app.core.documents.service import DocumentsService
 from app.core.errors import InputError
@@ -158,7 +159,7 @@ def test_an_answer_suspends_indexing_and_quitting_leaves_nothing_half_written(
         began = time.monotonic()
         await service.close()
         assert time.monotonic() - began < 1.0
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert gone(pid)
         assert not (data_dir / "index.suspended").exists()
 
         (left,) = await store.documents.stats()
