@@ -54,7 +54,7 @@ from engine.kv_states import ConversationStates, common_prefix
 from engine.one_token import OneTokenDecoder
 from engine.penalty_history import penalty_history
 from engine.prompt_size import PromptSizes, Tokenize, vocab_longest_piece
-from engine.sampler import TokenSampler
+from engine.sampler import TokenSampler, usable
 from engine.template import too_costly_message
 from engine.template_choice import choose_template
 from engine.template_limits import TemplateTooCostly
@@ -92,16 +92,6 @@ def _gpu_layers(cmd: LoadModel, gpu_offload: bool) -> int:
         read_gguf_info(cmd.path), n_ctx=cmd.n_ctx, available_bytes=0, gpu=gpu, gpu_offload_supported=True
     )
     return fit.gpu_layers
-
-
-def _usable(logits: np.ndarray[Any, np.dtype[np.float32]]) -> bool:
-    """A token can be sampled from these logits: none is NaN or +infinity (either makes every
-    probability NaN), and not all are -infinity. The largest logit says it (NaN wins a max) in one
-    pass that writes nothing: ~65 µs right after a decode for Gemma's 262,144 logits, against
-    ~105 µs for `isfinite(...).all()`, which writes a mask and reads it again (issue 30). A
-    -infinity among finite logits is a token that cannot be picked, as llama.cpp's own samplers
-    make them: harmless."""
-    return bool(np.isfinite(logits.max()))
 
 
 class LocalModel:
@@ -174,6 +164,12 @@ class LocalModel:
         self._vocab = llm._model.vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._logits_at = 0  # where the logits view below points (_logits_view)
+        # llama_get_logits_ith answering a plain address: llama-cpp-python's binding answers a
+        # ctypes pointer object, and reading its address makes two more objects, every token.
+        # A function object of its own (indexing the library makes a new one), so that
+        # llama-cpp-python's binding keeps its types.
+        self._logits_ith = llama_cpp.llama_cpp._lib["llama_get_logits_ith"]
+        self._logits_ith.argtypes, self._logits_ith.restype = [ctypes.c_void_p, ctypes.c_int32], ctypes.c_void_p
         self._logits: np.ndarray[Any, np.dtype[np.float32]] = np.empty(0, dtype=np.float32)
         self._longest: int | None = None  # bytes of the longest token, found when a long prompt needs it
         self._cancel: threading.Event | None = None  # the running generation's cancel flag
@@ -309,10 +305,11 @@ class LocalModel:
                 if cancel.is_set():
                     stop_reason = "cancelled"
                     break
-                if not _usable(logits):  # sampling garbage: stop, say why
+                picked = sampler.sample(logits)
+                if picked is None:  # sampling garbage (NaN, infinity): stop, say why
                     stop_reason = "bad_numbers"
                     break
-                tok = sampler.sample(logits)
+                tok = picked
                 if not s.ignore_eos and self._lib.llama_vocab_is_eog(self._vocab, tok):
                     stop_reason = "eog"
                     break
@@ -474,13 +471,13 @@ class LocalModel:
 
     def _logits_view(self) -> np.ndarray[Any, np.dtype[np.float32]]:
         """The last evaluated position's logits, as NumPy over llama.cpp's own buffer (no copy);
-        a NaN when llama.cpp has none (then the NaN check fails: nothing to sample from). The view
-        is made again only when llama.cpp moved its buffer, not once per token."""
-        ptr = self._lib.llama_get_logits_ith(self._llm._ctx.ctx, -1)
-        if not ptr:
-            return np.array([np.nan], dtype=np.float32)
-        at = ctypes.addressof(ptr.contents)
+        NaNs when llama.cpp has none (then nothing is sampled: the answer fails, saying why). The
+        view is made again only when llama.cpp moved its buffer, not once per token."""
+        at = self._logits_ith(self._llm._ctx.ctx, -1)
+        if not at:
+            return np.full(self._n_vocab, np.nan, dtype=np.float32)
         if at != self._logits_at:
+            ptr = ctypes.cast(at, ctypes.POINTER(ctypes.c_float))
             self._logits_at, self._logits = at, np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
         return self._logits
 
@@ -489,9 +486,10 @@ class LocalModel:
 
         A damaged tensor (random bytes in the weights, header intact) poisons every logit, and
         sampling from NaN picks an arbitrary token, often end-of-turn at once: an empty answer
-        that looks completed. A check of n_vocab floats per token (`_usable`) catches it.
+        that looks completed. This check after the prompt, and the sampler's own before each pick
+        (engine.sampler), catch it.
         """
-        return _usable(self._logits_view())
+        return usable(self._logits_view())
 
     def _bad_numbers(self) -> str:
         return (

@@ -120,7 +120,7 @@ def test_gguf_header_accepts_the_bundled_model(model_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("poison", "usable"),
+    ("poison", "ok"),
     [
         (None, True),
         ("nan", False),
@@ -130,12 +130,12 @@ def test_gguf_header_accepts_the_bundled_model(model_path: Path) -> None:
     ],
     ids=["finite", "a-nan", "a-plus-infinity", "a-minus-infinity", "all-minus-infinity"],
 )
-def test_the_check_before_each_pick_refuses_logits_nothing_can_be_sampled_from(
-    poison: str | None, usable: bool
-) -> None:
+def test_the_full_check_refuses_logits_nothing_can_be_sampled_from(poison: str | None, ok: bool) -> None:
+    """The check after the prompt, and before llama.cpp's own full pass (engine/sampler.py tests
+    the cut's and greedy's checks)."""
     import numpy as np
 
-    from engine.local import _usable
+    from engine.sampler import usable
 
     for at in (0, 1234, 262_143):  # first, middle, last of a Gemma-sized vocabulary
         logits = np.random.default_rng(at).normal(0, 3, 262_144).astype(np.float32)
@@ -143,4 +143,4 @@ def test_the_check_before_each_pick_refuses_logits_nothing_can_be_sampled_from(
             logits[:] = -np.inf
         elif poison is not None:
             logits[at] = float(poison)
-        assert _usable(logits) is usable, at
+        assert usable(logits) is ok, at

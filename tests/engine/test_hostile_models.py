@@ -14,6 +14,7 @@ import asyncio
 import os
 import signal
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -149,6 +150,47 @@ def test_a_template_that_escapes_later_fails_that_reply_only(layout: Layout, tmp
     failed = second[-1]
     assert isinstance(failed, Failed) and failed.code == "template_error"
     assert "late-escape.gguf" in failed.message and "sandbox" in failed.message
+
+
+@pytest.mark.parametrize("poison", ["nan", "inf"], ids=["all-nan", "a-plus-infinity"])
+@pytest.mark.parametrize("greedy", [False, True], ids=["chat-sampling", "greedy"])
+def test_logits_that_go_bad_mid_answer_end_it_as_failed_with_its_text_kept(
+    model_path: Path, poison: str, greedy: bool
+) -> None:
+    """A model whose numbers break down after a few tokens (a damaged tensor reached late): the
+    sampler refuses to pick, and the answer fails saying why, after the text it already gave."""
+    import numpy as np
+
+    model = LocalModel(LoadModel(str(model_path), n_ctx=512, n_threads=1))
+    views = 0
+    real_view = model._logits_view
+
+    def view() -> np.ndarray:
+        nonlocal views
+        views += 1
+        logits = real_view()
+        if views <= 6:  # the prompt's check, then five good tokens
+            return logits
+        bad = logits.copy()
+        if poison == "nan":
+            bad[:] = np.nan
+        else:
+            bad[int(np.argmax(bad))] = np.inf
+        return bad
+
+    model._logits_view = view  # type: ignore[method-assign]
+    sampling = Sampling.greedy(32) if greedy else Sampling(max_tokens=32, ignore_eos=True, seed=3)
+    events: list[object] = []
+    try:
+        model.generate(
+            Generate(1, _user("Tell me a story."), sampling), threading.Event(), events.append, time.perf_counter()
+        )
+    finally:
+        model.close()
+    end = events[-1]
+    assert isinstance(end, Failed) and end.code == "bad_model", end
+    assert "invalid numbers" in end.message and model_path.name in end.message
+    assert sum(e.tokens for e in events if isinstance(e, Delta)) == 5
 
 
 # -- through the engine process -------------------------------------------------------------

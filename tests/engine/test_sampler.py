@@ -193,3 +193,60 @@ def test_the_cut_picks_what_the_full_pass_picks_when_the_penalty_reorders_the_to
     finally:
         ours.close()
         theirs.close()
+
+
+_PATHS = {  # the sampler's three ways to pick
+    "cut": dict(top_k=40, temp=0.7, repeat_penalty=1.1),
+    "greedy": dict(top_k=40, temp=0.0, repeat_penalty=1.0),
+    "full-pass": dict(top_k=0, temp=0.7, repeat_penalty=1.1),  # llama.cpp's own over all n_vocab
+}
+
+
+def _poisoned(n: int, at: int, poison: str) -> np.ndarray:
+    rng = np.random.default_rng(at)
+    logits = rng.normal(0, 3, n).astype(np.float32)
+    logits[rng.choice(n, 20)] += 12  # a peaked distribution, as after a confident step
+    if poison == "a NaN at the top":
+        logits[int(np.argmax(logits))] = np.nan
+    elif poison.startswith("a "):
+        logits[at] = {"a NaN": np.nan, "a +infinity": np.inf, "a -infinity": -np.inf}[poison]
+    elif poison == "half NaN":
+        logits[::2] = np.nan
+    else:
+        logits[:] = {"all NaN": np.nan, "all -infinity": -np.inf}[poison]
+    return logits
+
+
+def _pick(path: str, n: int, at: int, logits: np.ndarray) -> int | None:
+    sampler = TokenSampler(_Vocabulary(n, at), top_p=0.95, min_p=0.05, history=[at, 7], **_PATHS[path])
+    try:
+        return sampler.sample(logits)
+    finally:
+        sampler.close()
+
+
+@pytest.mark.parametrize("path", _PATHS)
+@pytest.mark.parametrize("poison", ["a +infinity", "all -infinity", "all NaN", "half NaN"])
+def test_no_token_is_picked_from_logits_nothing_can_be_sampled_from(path: str, poison: str) -> None:
+    """A damaged model's logits: the sampler says so (None) and the answer fails as 'invalid
+    numbers' (engine/local.py), whichever way it picks; at the first, a middle and the last id."""
+    n = 49_152
+    for at in (0, 1234, n - 1):
+        assert _pick(path, n, at, _poisoned(n, at, poison)) is None, at
+
+
+@pytest.mark.parametrize("poison", ["a NaN", "a NaN at the top"])
+def test_a_nan_the_cut_leaves_out_is_never_picked_and_a_nan_greedy_would_pick_is_refused(poison: str) -> None:
+    """Where the cut runs, only its candidates are checked (not all n_vocab logits: a pass per
+    token saved): a NaN is never one of them, so it is passed over like a -infinity, the same
+    pick. Greedy and the full pass see it, and refuse."""
+    n = 49_152
+    for at in (0, 1234, n - 1):
+        logits = _poisoned(n, at, poison)
+        as_minus_infinity = np.nan_to_num(logits, nan=-np.inf)
+        tok = _pick("cut", n, at, logits)
+        assert tok is not None and np.isfinite(logits[tok]), at
+        assert tok == _pick("cut", n, at, as_minus_infinity), at
+        assert _pick("greedy", n, at, logits) is None, at
+        assert _pick("full-pass", n, at, logits) is None, at
+        assert _pick("greedy", n, at, as_minus_infinity) == int(np.argmax(as_minus_infinity)), at
