@@ -1,7 +1,7 @@
 """`hearth bench overhead`: Hearth's decode speed against llama.cpp's own, side by side in one run.
 
     hearth bench overhead [--model bundled|gemma|PATH[,...]] [--threads 1,2] [--tokens 128]
-                          [--runs 3] [--json] [--no-build]
+                          [--runs 5] [--json] [--no-build]
 
 Per model and thread count, in interleaved rounds (medians): llama.cpp's `llama-bench` tg (built
 once from the wheel's own source, bench_overhead_llama_bench), the C loop and the plain
@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=_counts, help="thread counts, e.g. 1,2 (default: 1 and the physical cores)")
     p.add_argument("--tokens", type=int, default=128, help="tokens decoded per run (default 128)")
-    p.add_argument("--runs", type=int, default=3, help="interleaved rounds; medians are reported (default 3)")
+    p.add_argument("--runs", type=int, default=5, help="interleaved rounds; medians are reported (default 5)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--no-build", action="store_true", help="never build llama-bench: compare with the C loop")
     return p

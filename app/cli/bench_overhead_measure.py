@@ -17,6 +17,7 @@ Must not: run two paths at the same time (each would steal the other's cores).
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Callable
@@ -35,6 +36,9 @@ GOAL = 0.95  # issue 30: Hearth decodes at ≥ 0.95 of llama.cpp's own speed
 N_CTX = 4096  # Hearth's default context, for the engine and the loops alike
 _PROMPT = (ChatMessage("user", "Write a long story about a lighthouse keeper."),)
 _WARM_TOKENS = 16
+# After a decode loop, llama.cpp's OpenMP workers spin for ~8 ms before they sleep (measured on the
+# 2-core Xeon): each path waits this long first, so that none starts beside the last one's spinning.
+_SETTLE_S = 0.05
 
 # Every path decodes after as many tokens as Hearth's prompt takes (llama-bench's `-d`, the loops'
 # untimed context): a token's work grows with what it attends to, and Hearth always answers a
@@ -143,6 +147,7 @@ async def measure_model(
             say(f"{name}, {threads} thread{'s' * (threads > 1)}: round {i + 1} of {runs}")
             order = PATHS[i % len(PATHS) :] + PATHS[: i % len(PATHS)]
             for path in order:
+                await asyncio.sleep(_SETTLE_S)
                 if path == "llama_bench" and llama_bench is not None:
                     samples[path].append(llama_bench.decode_tps(model, threads, tokens, depth))
                 elif path == "llama_bench_d0" and llama_bench is not None:
