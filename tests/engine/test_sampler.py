@@ -250,3 +250,16 @@ def test_a_nan_the_cut_leaves_out_is_never_picked_and_a_nan_greedy_would_pick_is
         assert _pick("greedy", n, at, logits) is None, at
         assert _pick("full-pass", n, at, logits) is None, at
         assert _pick("greedy", n, at, as_minus_infinity) == int(np.argmax(as_minus_infinity)), at
+
+
+@pytest.mark.parametrize("path", ["cut", "greedy"])
+@pytest.mark.parametrize("finite", [1, 5, 50, 200])
+def test_logits_mostly_minus_infinity_still_give_one_of_the_finite_tokens(path: str, finite: int) -> None:
+    """A model that rules out most of its vocabulary with -infinity (fewer finite logits than the
+    cut wants): not garbage, and the pick is one of the tokens it left possible."""
+    n = 49_152
+    rng = np.random.default_rng(finite)
+    logits = np.full(n, -np.inf, dtype=np.float32)
+    allowed = rng.choice(n, finite, replace=False)
+    logits[allowed] = rng.normal(0, 3, finite)
+    assert _pick(path, n, int(allowed[0]), logits) in set(allowed.tolist())
