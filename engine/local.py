@@ -167,7 +167,8 @@ class LocalModel:
         # llama_get_logits_ith answering a plain address: llama-cpp-python's binding answers a
         # ctypes pointer object, and reading its address makes two more objects, every token.
         # A function object of its own (indexing the library makes a new one), so that
-        # llama-cpp-python's binding keeps its types.
+        # llama-cpp-python's binding keeps its types. `_lib` is private to llama-cpp-python, whose
+        # version build.toml pins: if it moves, every model load fails, in every model test.
         self._logits_ith = llama_cpp.llama_cpp._lib["llama_get_logits_ith"]
         self._logits_ith.argtypes, self._logits_ith.restype = [ctypes.c_void_p, ctypes.c_int32], ctypes.c_void_p
         self._logits: np.ndarray[Any, np.dtype[np.float32]] = np.empty(0, dtype=np.float32)
