@@ -7,20 +7,21 @@ partially sorts them all. That is ~0.7 ms a token for SmolLM2's 49,152 tokens on
 the settings cut away: with top-k 40, 40 tokens are all that the later steps ever see.
 
 So the chain (the very one llama-cpp-python builds: penalties, top-k, typical, top-p, min-p,
-temperature and the seeded draw, or greedy) runs on a candidate array cut by NumPy: the tokens
-whose logits reach the k-th largest among those the penalty leaves alone, and every token the
-penalty remembers. The penalty only changes the logits of the tokens it remembers, so the k
-best after it are always among those: the chain picks exactly the token it would pick from all
-n_vocab, with the same draws of its seeded generator. Greedy without a penalty is NumPy's
-argmax (the first of equal maxima, as llama.cpp's greedy sampler takes).
+temperature and the seeded draw, or greedy) runs on a candidate array cut to the tokens whose
+logits reach the k-th largest among those the penalty leaves alone, plus every token the penalty
+remembers. The penalty only changes the logits of the tokens it remembers, so the k best after it
+are always among those: the chain picks exactly the token it would pick from all n_vocab, with the
+same draws of its seeded generator. Greedy without a penalty is NumPy's argmax (the first of equal
+maxima, as llama.cpp's greedy sampler takes).
 
-Sampling garbage is refused here too (`sample` returns None): a NaN or +infinity that could be
-picked, or no finite logit at all, the marks of a damaged model (engine.local says so). Where the
-cut runs, only the candidates are checked, not all n_vocab logits: the largest logit is always
-among them, and a NaN never is (it compares false), so it cannot be picked, like a -infinity.
-That saves a pass over the logits per token: the engine's time per token fell by ~20 µs at
-SmolLM2's 49,152 and ~40 µs at Gemma's 262,144 (issue 30). Greedy checks the logit it picked,
-the full pass all.
+The cut is one native call (engine/_pick.c, built by `pip install`): one pass over the logits
+that writes and checks the candidate array. Where it could not be built (no C compiler), NumPy
+makes the same cut in half a dozen calls, ~0.1 ms more per token (issue 30).
+
+Sampling garbage is refused here too (`sample` returns None): a NaN anywhere in the logits, a
++infinity, or no finite logit at all, the marks of a damaged model (engine.local says so). The
+native cut sees every logit as it passes; greedy checks the logit it picked (NaN wins an argmax);
+the NumPy cut and llama.cpp's full pass check all logits first.
 
 Owns: `TokenSampler` (one generation's chain, its penalty window, the candidate cut, the check
 of what it picks from). Falls back to llama.cpp's own full pass where a cut would change the
@@ -33,12 +34,20 @@ from __future__ import annotations
 
 import ctypes
 import math
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TokenSampler", "usable"]
+__all__ = ["PICK", "TokenSampler", "usable"]
+
+_native: ModuleType | None
+try:
+    from engine import _pick as _native
+except ImportError:  # not built here (no C compiler when Hearth was installed): NumPy cuts
+    _native = None
+PICK = "native" if _native is not None else "numpy"  # for the reports (`hearth bench overhead`)
 
 # llama_token_data {int32 id; float logit; float p}: the candidate array's layout.
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
@@ -97,6 +106,10 @@ class TokenSampler:
             self._data = self._buf.ctypes.data_as(llama_cpp.llama_token_data_p)
             self._array = llama_cpp.llama_token_data_array(data=self._data, size=0, selected=-1, sorted=False)
             self._array_ref = ctypes.byref(self._array)
+            # The native cut's working space: the remembered ids below its threshold, and a copy of
+            # the logits it keeps while it raises the threshold.
+            self._extra = np.empty(len(self._ring), dtype=_TOKEN_DATA)
+            self._scratch = np.empty(n_vocab, dtype=np.float32)
 
     def sample(self, logits: npt.NDArray[np.float32]) -> int | None:
         """The next token from `logits` (the last evaluated position's), or None when nothing can
@@ -124,23 +137,36 @@ class TokenSampler:
     def _from_candidates(self, logits: npt.NDArray[np.float32]) -> int | None:
         # The chain keeps `keep` tokens after the penalty: those left alone that can be among them
         # are within the best keep + (how many it remembers) of all; the remembered ones go in
-        # whatever their logit, since the penalty may move them either way. Few NumPy calls: each
-        # costs several times more right after a decode (its caches are cold) than in a loop.
+        # whatever their logit, since the penalty may move them either way.
         m = self._keep + self._remembered
-        cand = _candidates(logits, m, self._ring if self._penalised else None)
-        size = len(cand)
-        if size < m:  # ties at the cut-off are all in: only NaNs among the m largest leave fewer
-            return None
-        self._ids[:size] = cand
-        if not math.isfinite(np.take(logits, cand, out=self._logits[:size]).max()):
-            return None  # +infinity (every probability NaN), or all -infinity: nothing to pick
-        self._p[:size] = 0.0
+        ring_n = self._remembered if self._penalised else 0
+        if _native is not None:
+            size = _native.candidates(logits, m, self._ring, ring_n, self._buf, self._extra, self._scratch)
+            if size < 0:  # a NaN (-1), or +infinity or all -infinity (-2): nothing to pick
+                return None
+        else:
+            size = self._numpy_candidates(logits, m, ring_n)
+            if size is None:
+                return None
         a = self._array
         # llama.cpp lets a step point the array at a buffer of its own: read the pick through it.
         a.data = self._data  # type: ignore[assignment]  # llama_cpp declares the field an array; it is a pointer
         a.size, a.selected, a.sorted = size, -1, False
         self._lib.llama_sampler_apply(self._chain.sampler, self._array_ref)
         return int(a.data[a.selected].id)
+
+    def _numpy_candidates(self, logits: npt.NDArray[np.float32], m: int, ring_n: int) -> int | None:
+        """The native cut's work in NumPy (where it was not built): the same candidates written to
+        the array, their count, or None for logits nothing can be picked from. Few NumPy calls:
+        each costs several times more right after a decode (its caches are cold) than in a loop."""
+        if not usable(logits):  # a pass the native cut makes as it goes
+            return None
+        cand = _candidates(logits, m, self._ring[:ring_n] if ring_n else None)
+        size = len(cand)
+        self._ids[:size] = cand
+        np.take(logits, cand, out=self._logits[:size])
+        self._p[:size] = 0.0
+        return size
 
     def close(self) -> None:
         self._chain.close()
@@ -181,7 +207,7 @@ def _candidates(
         cut = np.partition(logits, n - m)[n - m]
         cand = np.flatnonzero(logits >= cut)
     if remembered is not None:
-        # Not in `cand` (below its cut-off); the ring's unused slots hold token 0: one more, harmless.
+        # Not in `cand`: below its cut-off.
         below = remembered[logits[remembered] < cut]
         if len(below):
             merged = np.sort(np.concatenate((cand, below)))

@@ -52,7 +52,7 @@ llama_wheel="$("$venv/bin/python" packaging/llama/build.py)"
 
 extras=""; [ "$mode" = test ] && extras="[test]"; [ "$mode" = bundle ] && extras="[bundle]"
 stamp="$venv/.hearth-$mode"
-fingerprint="$(cat pyproject.toml .python-version | sha256sum | cut -d' ' -f1) $llama_wheel"
+fingerprint="$(cat pyproject.toml setup.py engine/_pick.c .python-version | sha256sum | cut -d' ' -f1) $llama_wheel"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
   say "installing Hearth and its dependencies"
   # --force-reinstall: a wheel of the same version built with other flags must replace the old one.

@@ -19,6 +19,7 @@ from typing import Any
 from app.cli.bench_overhead_llama_bench import LlamaBench, Unavailable, wheel_lib_dir
 from app.cli.bench_overhead_model import GEMMA, Download, ModelFetchError, bench_models_dir, ensure_model
 from app.core.paths import default_model_path
+from engine.sampler import PICK
 
 __all__ = ["FindLlamaBench", "describe", "measure_overhead", "resolve_model"]
 
@@ -85,6 +86,8 @@ async def measure_overhead(
         "runs": runs,
         "reference": "llama-bench" if bench else "c-loop",
         "flash_attn": "auto",  # every path: llama.cpp decides, Hearth's default and llama-bench's
+        # Hearth's candidate cut: "native" (engine/_pick.c, built by pip) or "numpy" where it was not.
+        "sampler_cut": PICK,
         "llama_bench": {"exe": str(bench.exe), "build": bench.info} if bench else None,
         "llama_bench_unavailable": found.reason if isinstance(found, Unavailable) else None,
         "installed_wheel_key": _installed_wheel_key(),
@@ -101,7 +104,7 @@ def describe(result: dict[str, Any]) -> list[str]:
     lines = [
         f"decode tokens/s, {result['tokens']} tokens, medians of {result['runs']} interleaved rounds; "
         f"{result['cpu']}, {result['cores']} cores, load {result['load_average_before']} -> "
-        f"{result['load_average_after']}",
+        f"{result['load_average_after']}; the sampler's cut: {result.get('sampler_cut', '-')}",
         "every path decodes after the tokens of Hearth's prompt (depth; llama-bench -d); "
         "llama-bench d0: its plain tg, from an empty context",
         f"{'model':<28} {'vocab':>7} {'thr':>3} {'depth':>5} {'llama-bench':>11} {'C loop':>7} {'eval':>7} "
