@@ -80,6 +80,10 @@ def _llama_lines(llama: dict[str, Any]) -> list[str]:
                 or "none (layers run on the CPU)"
             )
         )
+    cut = llama.get("sampler_cut")
+    if cut:
+        how = "native candidate cut (engine/_pick.c)" if cut == "native" else "NumPy candidate cut (_pick.c not built)"
+        lines.append(f"  sampler     {how}")
     if llama.get("ok") and b.get("devices"):
         gpu = next((d for d in b["devices"] if d.get("kind") in ("gpu", "igpu")), None)
         if gpu:  # a GPU backend loaded: did the self-test's layers go there?

@@ -198,6 +198,16 @@ def _llama_findings(llama: dict[str, Any]) -> list[Finding]:
         out.append(
             Finding("fail", "llama.cpp", f"No CPU backend could be loaded from {b.get('lib_dir')}. {_rebuild_hint()}")
         )
+    if llama.get("sampler_cut") == "numpy":
+        out.append(
+            Finding(
+                "warn",
+                "llama.cpp",
+                "Hearth's native sampler cut (engine/_pick.c) was not built, so NumPy picks each token's "
+                "candidates: the same answers, about 0.1 ms a token slower. Install again where a C compiler "
+                "and Python's headers are present (bash packaging/bootstrap.sh run builds it).",
+            )
+        )
     if llama.get("ok") and not out:
         out.append(Finding("ok", "llama.cpp", "The self-test loaded a model, evaluated a prompt and decoded tokens."))
     return out
@@ -322,6 +332,9 @@ def diagnose(data_dir: Path, *, model: Path | None = None, n_threads: int | None
         result = run_selftest(str(test_model), n_threads=n_threads or default_threads())
         llama = dataclasses.asdict(result) | {"model": str(test_model)}
     llama |= _llama_build()
+    from engine.sampler import PICK
+
+    llama["sampler_cut"] = PICK  # engine/_pick.c built ("native") or not ("numpy")
     findings = _llama_findings(llama) + data_findings + model_findings
     if (
         machine.get("flags")

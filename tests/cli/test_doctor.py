@@ -49,6 +49,7 @@ def test_a_healthy_install_is_all_well_and_says_what_it_runs_on(data_dir: Path) 
     assert r.returncode == 0, r.stdout + r.stderr
     assert "All is well." in r.stdout
     assert "CPU code    libggml-cpu-" in r.stdout and "self-test   SmolLM2" in r.stdout
+    assert "sampler     native candidate cut" in r.stdout
     assert "none yet (made at the first start)" in r.stdout  # a fresh data dir is not created by looking
     assert not data_dir.exists()
     report = json.loads(doctor(data_dir, "--json").stdout)
@@ -59,6 +60,32 @@ def test_a_healthy_install_is_all_well_and_says_what_it_runs_on(data_dir: Path) 
     assert report["llama_cpp"]["prompt_tokens"] >= 6 and report["llama_cpp"]["decode_tokens"] > 0
     assert report["machine"]["logical_cores"] >= 1 and report["data"]["free_disk"] > 0
     assert report["models"][0]["source"] == "bundled" and report["models"][0]["installed"] is True
+    assert report["llama_cpp"]["sampler_cut"] == "native"
+
+
+@pytest.mark.slow
+def test_an_install_without_the_native_sampler_cut_is_told_what_it_costs_and_how_to_build_it(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A machine where `pip install` could not compile engine/_pick.c (no compiler or Python headers;
+    here: its import refused at start-up): Hearth still works, with NumPy's cut, and doctor says so."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NotBuilt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'engine._pick':\n"
+        "            raise ImportError('not built')\n"
+        "sys.meta_path.insert(0, _NotBuilt())\n"
+    )
+    env = os.environ | {"PYTHONPATH": str(shim)}
+    r = doctor(data_dir, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr  # a warning, not a failure
+    assert "sampler     NumPy candidate cut (_pick.c not built)" in r.stdout
+    assert "native sampler cut (engine/_pick.c) was not built" in r.stdout and "bootstrap.sh run" in r.stdout
+    report = json.loads(doctor(data_dir, "--json", env=env).stdout)
+    assert report["ok"] is True and report["llama_cpp"]["sampler_cut"] == "numpy"
 
 
 @pytest.mark.slow

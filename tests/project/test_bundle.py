@@ -174,6 +174,7 @@ def test_doctor_in_the_bundle_is_all_well_and_uses_the_bundles_own_llama_cpp(unp
     assert report["hearth"]["install"] == "bundle"
     backends = report["llama_cpp"]["backends"]
     assert backends["lib_dir"].startswith(str(unpacked)) and backends["cpu_module"]
+    assert report["llama_cpp"]["sampler_cut"] == "native"  # engine/_pick.c travels in the bundle
     assert str(_REPO) not in json.dumps(report)
 
 
