@@ -18,6 +18,7 @@ Must not: run two paths at the same time (each would steal the other's cores).
 from __future__ import annotations
 
 import asyncio
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.events import Delta, Failed, Final, Started
 
-__all__ = ["GOAL", "measure_model", "summarise"]
+__all__ = ["GOAL", "measure_model", "median_ci95", "summarise"]
 
 GOAL = 0.95  # issue 30: Hearth decodes at ≥ 0.95 of llama.cpp's own speed
 N_CTX = 4096  # Hearth's default context, for the engine and the loops alike
@@ -59,7 +60,8 @@ def summarise(
     refs = samples["llama_bench"] if reference == "llama-bench" else samples["c_loop"]
     # Round by round: the paths of one round ran minutes apart at most, so a machine that slows
     # down or speeds up over the run moves both sides of each ratio together.
-    paired = statistics.median(h / x for h, x in zip(samples["hearth"], refs, strict=True))
+    ratios = [h / x for h, x in zip(samples["hearth"], refs, strict=True)]
+    paired = statistics.median(ratios)
     eval_paired = statistics.median(e / x for e, x in zip(samples["eval_loop"], refs, strict=True))
 
     def r(x: float | None, places: int = 1) -> float | None:
@@ -83,6 +85,8 @@ def summarise(
         "received_ratio": r(received / ref, 3),
         "eval_loop_ratio": r(eval_loop / ref, 3),
         "paired_ratio": r(paired, 3),  # the median of each round's Hearth ÷ reference
+        # How far that median could move on another run of as many rounds on this machine.
+        "paired_ratio_ci95": [r(x, 3) for x in median_ci95(ratios)],
         "eval_loop_paired_ratio": r(eval_paired, 3),
         "host_ms_per_token": r(1000 / hearth - 1000 / ref, 2),
         # The engine's own time between decodes, as it measured it (GenerationStats.host_ms_per_token):
@@ -93,6 +97,16 @@ def summarise(
         "meets_goal_paired": paired >= GOAL,
         "samples": {k: [round(x, 2) for x in v] for k, v in samples.items()},
     }
+
+
+def median_ci95(values: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """A 95% interval for the median of `values` (the rounds' ratios), by the bootstrap: the
+    median of as many rounds drawn again with replacement, 2.5th and 97.5th percentiles of
+    `resamples` draws. Seeded, so one run's report is the same every time it is computed. On a
+    noisy machine it says whether a ratio's distance from the goal is more than noise."""
+    draw = random.Random(0)
+    medians = sorted(statistics.median(draw.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
 async def _hearth_run(engine: AsyncEngine, gid: int, tokens: int) -> tuple[float, float, int, float]:

@@ -110,7 +110,7 @@ def describe(result: dict[str, Any]) -> list[str]:
         f"{'model':<28} {'vocab':>7} {'thr':>3} {'depth':>5} {'llama-bench':>11} {'C loop':>7} {'eval':>7} "
         f"{'Hearth':>7} {'received':>8} {'Hearth/' + ref:>18} {'paired':>6} {'eval/' + ref:>16} {'paired':>6} "
         f"{'host ms/tok':>11} {'engine host ms/tok':>18} "
-        f"{'llama-bench d0':>14} {'Hearth/d0':>9}",
+        f"{'llama-bench d0':>14} {'Hearth/d0':>9} {'paired 95% CI':>13}",
     ]
     for r in result["models"]:
         bench = f"{r['llama_bench_tps']:.1f}" if r["llama_bench_tps"] is not None else "-"
@@ -118,12 +118,14 @@ def describe(result: dict[str, Any]) -> list[str]:
         to_d0 = f"{r['ratio_to_depth0']:.3f}" if r.get("ratio_to_depth0") is not None else "-"
         own = r.get("engine_host_ms_per_token")
         own_text = f"{own:.3f} ({r['engine_host_share']:.1%})" if own is not None else "-"
+        low_high = r.get("paired_ratio_ci95")
+        ci = f"{low_high[0]:.3f}–{low_high[1]:.3f}" if low_high else "-"
         lines.append(
             f"{r['model'][:28]:<28} {r['n_vocab']:>7} {r['threads']:>3} {r.get('depth', 0):>5} {bench:>11} "
             f"{r['c_loop_tps']:>7.1f} {r['eval_loop_tps']:>7.1f} {r['hearth_tps']:>7.1f} "
             f"{r['hearth_received_tps']:>8.1f} {r['ratio']:>18.3f} {r['paired_ratio']:>6.3f} "
             f"{r['eval_loop_ratio']:>16.3f} {r['eval_loop_paired_ratio']:>6.3f} "
-            f"{r['host_ms_per_token']:>11.2f} {own_text:>18} {d0:>14} {to_d0:>9}"
+            f"{r['host_ms_per_token']:>11.2f} {own_text:>18} {d0:>14} {to_d0:>9} {ci:>13}"
         )
     met = sum(r["meets_goal"] for r in result["models"])
     paired = sum(r["meets_goal_paired"] for r in result["models"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import statistics
 from pathlib import Path
 from types import ModuleType
 
@@ -12,7 +13,7 @@ import pytest
 
 from app.cli.bench_overhead import is_overhead_command, run_overhead_command
 from app.cli.bench_overhead_llama_bench import Unavailable
-from app.cli.bench_overhead_measure import summarise
+from app.cli.bench_overhead_measure import median_ci95, summarise
 from app.cli.bench_overhead_report import describe
 from app.cli.main import FrontEnds, main
 
@@ -62,6 +63,8 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
     # round by round (50/100, 80/90, 78/110): a round's paths ran side by side in time
     assert row["paired_ratio"] == round(78 / 110, 3) and row["eval_loop_paired_ratio"] == 0.8
     assert row["meets_goal_paired"] is False
+    low, high = row["paired_ratio_ci95"]  # three rounds: the interval spans them
+    assert low == round(50 / 100, 3) and high == round(80 / 90, 3)
     fallback = summarise(model="m", n_vocab=1, threads=1, samples={**samples, "llama_bench": []}, reference="c-loop")
     assert fallback["reference_tps"] == 98.0 and fallback["llama_bench_tps"] is None
     assert fallback["ratio"] == round(78 / 98, 3) and fallback["paired_ratio"] == round(78 / 99, 3)
@@ -93,6 +96,23 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
         }
     )
     assert "engine host ms/tok" in table[2] and "0.300 (2.3%)" in table[3]
+    assert "paired 95% CI" in table[2] and "0.500–0.889" in table[3]
+
+
+def test_the_paired_ratios_interval_narrows_with_rounds_and_holds_their_median() -> None:
+    """The bootstrap interval of the rounds' median ratio: it holds the median, it is the same
+    every time for the same rounds, and more rounds of the same spread make it narrower."""
+    import random
+
+    draw = random.Random(7)
+    few = [0.95 + draw.uniform(-0.15, 0.15) for _ in range(9)]
+    many = few + [0.95 + draw.uniform(-0.15, 0.15) for _ in range(81)]
+    for ratios in (few, many):
+        low, high = median_ci95(ratios)
+        assert low <= statistics.median(ratios) <= high
+        assert median_ci95(ratios) == (low, high)
+    assert median_ci95(many)[1] - median_ci95(many)[0] < (median_ci95(few)[1] - median_ci95(few)[0]) / 2
+    assert median_ci95([0.97] * 5) == (0.97, 0.97)
 
 
 def _build_bench() -> ModuleType:
