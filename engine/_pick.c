@@ -182,31 +182,27 @@ static PyObject *candidates(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_ssize_t ring_n = PyLong_AsSsize_t(args[3]);
     if ((m == -1 || ring_n == -1) && PyErr_Occurred())
         return NULL;
-    Py_buffer lv, rv, ov, ev, sv;
-    if (get(args[0], &lv, 0, "logits") != 0)
-        return NULL;
+    /* The five buffers, in argument order; the first `held` are released at the end. */
+    static const struct {
+        int arg, writable;
+        const char *what;
+    } wanted[5] = {{0, 0, "logits"}, {2, 0, "ring"}, {4, 1, "out"}, {5, 1, "extra"}, {6, 1, "scratch"}};
+    Py_buffer views[5];
+    Py_buffer *const lv = &views[0], *const rv = &views[1], *const ov = &views[2], *const ev = &views[3],
+                     *const sv = &views[4];
     PyObject *result = NULL;
-    int have_r = 0, have_o = 0, have_e = 0, have_s = 0;
-    if (get(args[2], &rv, 0, "ring") != 0)
-        goto done;
-    have_r = 1;
-    if (get(args[4], &ov, 1, "out") != 0)
-        goto done;
-    have_o = 1;
-    if (get(args[5], &ev, 1, "extra") != 0)
-        goto done;
-    have_e = 1;
-    if (get(args[6], &sv, 1, "scratch") != 0)
-        goto done;
-    have_s = 1;
-    Py_ssize_t n = lv.len / (Py_ssize_t)sizeof(float);
-    if (lv.len % (Py_ssize_t)sizeof(float) != 0 || n < 1 || n > INT32_MAX || m < 1 || m > n || ring_n < 0 ||
-        ring_n * (Py_ssize_t)sizeof(Py_ssize_t) > rv.len || ov.len < n * (Py_ssize_t)sizeof(token_data) ||
-        ev.len < ring_n * (Py_ssize_t)sizeof(token_data) || sv.len < n * (Py_ssize_t)sizeof(float)) {
+    int held = 0;
+    for (; held < 5; held++)
+        if (get(args[wanted[held].arg], &views[held], wanted[held].writable, wanted[held].what) != 0)
+            goto done;
+    Py_ssize_t n = lv->len / (Py_ssize_t)sizeof(float);
+    if (lv->len % (Py_ssize_t)sizeof(float) != 0 || n < 1 || n > INT32_MAX || m < 1 || m > n || ring_n < 0 ||
+        ring_n * (Py_ssize_t)sizeof(Py_ssize_t) > rv->len || ov->len < n * (Py_ssize_t)sizeof(token_data) ||
+        ev->len < ring_n * (Py_ssize_t)sizeof(token_data) || sv->len < n * (Py_ssize_t)sizeof(float)) {
         PyErr_SetString(PyExc_ValueError, "candidates(): sizes do not fit (see its docstring)");
         goto done;
     }
-    const Py_ssize_t *ring = (const Py_ssize_t *)rv.buf;
+    const Py_ssize_t *ring = (const Py_ssize_t *)rv->buf;
     for (Py_ssize_t r = 0; r < ring_n; r++) {
         if (ring[r] < 0 || ring[r] >= n) {
             PyErr_Format(PyExc_ValueError, "candidates(): remembered token %zd is not in the vocabulary", ring[r]);
@@ -215,7 +211,7 @@ static PyObject *candidates(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     Py_ssize_t count;
     Py_BEGIN_ALLOW_THREADS;
-    cut_state s = {(const float *)lv.buf, (token_data *)ov.buf, (float *)sv.buf, m, 0, 0, -INFINITY, 0};
+    cut_state s = {(const float *)lv->buf, (token_data *)ov->buf, (float *)sv->buf, m, 0, 0, -INFINITY, 0};
     s.limit = 4 * m < 256 ? 256 : 4 * m;
     if (s.limit > n)
         s.limit = n;
@@ -223,12 +219,15 @@ static PyObject *candidates(PyObject *self, PyObject *const *args, Py_ssize_t na
     if (s.nan_seen) {
         count = -1;
     } else {
-        token_data *extra = (token_data *)ev.buf;
+        token_data *extra = (token_data *)ev->buf;
         Py_ssize_t ne = 0;
         for (Py_ssize_t r = 0; r < ring_n; r++) {
-            float x = s.logits[ring[r]];
+            Py_ssize_t t = ring[r]; /* read once, checked again: without the GIL, another thread could write */
+            if (t < 0 || t >= n)
+                continue;
+            float x = s.logits[t];
             if (x < s.thr) {
-                extra[ne].id = (int32_t)ring[r];
+                extra[ne].id = (int32_t)t;
                 extra[ne].logit = x;
                 ne++;
             }
@@ -246,15 +245,8 @@ static PyObject *candidates(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_END_ALLOW_THREADS;
     result = PyLong_FromSsize_t(count);
 done:
-    PyBuffer_Release(&lv);
-    if (have_r)
-        PyBuffer_Release(&rv);
-    if (have_o)
-        PyBuffer_Release(&ov);
-    if (have_e)
-        PyBuffer_Release(&ev);
-    if (have_s)
-        PyBuffer_Release(&sv);
+    while (held > 0)
+        PyBuffer_Release(&views[--held]);
     return result;
 }
 
