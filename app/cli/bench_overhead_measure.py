@@ -67,6 +67,7 @@ def summarise(
     def r(x: float | None, places: int = 1) -> float | None:
         return None if x is None else round(x, places)
 
+    ci95 = median_ci95(ratios)
     return {
         "model": model,
         "n_vocab": n_vocab,
@@ -86,7 +87,7 @@ def summarise(
         "eval_loop_ratio": r(eval_loop / ref, 3),
         "paired_ratio": r(paired, 3),  # the median of each round's Hearth ÷ reference
         # How far that median could move on another run of as many rounds on this machine.
-        "paired_ratio_ci95": [r(x, 3) for x in median_ci95(ratios)],
+        "paired_ratio_ci95": [r(x, 3) for x in ci95],
         "eval_loop_paired_ratio": r(eval_paired, 3),
         "host_ms_per_token": r(1000 / hearth - 1000 / ref, 2),
         # The engine's own time between decodes, as it measured it (GenerationStats.host_ms_per_token):
@@ -95,6 +96,9 @@ def summarise(
         "engine_host_share": r(engine_host * hearth / 1000, 4) if engine_host else None,
         "meets_goal": hearth / ref >= GOAL,
         "meets_goal_paired": paired >= GOAL,
+        # "met" by the rounds' ratio; "noise": under it, but as near as the machine's noise reaches (the
+        # interval holds the goal: more rounds would tell); "missed": under it by more than the noise.
+        "goal_verdict": "met" if paired >= GOAL else "noise" if ci95[1] >= GOAL else "missed",
         "samples": {k: [round(x, 2) for x in v] for k, v in samples.items()},
     }
 

@@ -133,6 +133,14 @@ def describe(result: dict[str, Any]) -> list[str]:
         f"goal: Hearth ≥ {result['goal']} × {ref}; met in {met} of {len(result['models'])} rows by the medians' "
         f"ratio, in {paired} by the rounds' (paired: the median of each round's ratio)"
     )
+    verdicts = [r.get("goal_verdict") for r in result["models"]]
+    if noise := verdicts.count("noise"):
+        lines.append(
+            f"{noise} row{'s' * (noise > 1)} under the goal by less than this machine's noise (the paired 95% CI "
+            "reaches it): run again with more --runs, on a quieter machine, to tell"
+        )
+    if missed := verdicts.count("missed"):
+        lines.append(f"{missed} row{'s' * (missed > 1)} under the goal by more than the noise (the whole 95% CI is)")
     if result["llama_bench_unavailable"]:
         lines.append(f"no llama-bench: {result['llama_bench_unavailable']}")
     built_for = (result["llama_bench"] or {}).get("build", {}).get("wheel_key")

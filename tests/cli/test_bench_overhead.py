@@ -65,6 +65,7 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
     assert row["meets_goal_paired"] is False
     low, high = row["paired_ratio_ci95"]  # three rounds: the interval spans them
     assert low == round(50 / 100, 3) and high == round(80 / 90, 3)
+    assert row["goal_verdict"] == "missed"  # even the interval's top, 0.889, is under 0.95
     fallback = summarise(model="m", n_vocab=1, threads=1, samples={**samples, "llama_bench": []}, reference="c-loop")
     assert fallback["reference_tps"] == 98.0 and fallback["llama_bench_tps"] is None
     assert fallback["ratio"] == round(78 / 98, 3) and fallback["paired_ratio"] == round(78 / 99, 3)
@@ -97,6 +98,50 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
     )
     assert "engine host ms/tok" in table[2] and "0.300 (2.3%)" in table[3]
     assert "paired 95% CI" in table[2] and "0.500–0.889" in table[3]
+    assert table[-1] == "1 row under the goal by more than the noise (the whole 95% CI is)"
+
+
+def test_a_row_under_the_goal_by_less_than_the_noise_is_told_apart_from_one_that_missed() -> None:
+    bench = [100.0, 90.0, 110.0]
+
+    def verdict(hearth: list[float]) -> dict[str, object]:
+        samples = {
+            "llama_bench": bench,
+            "c_loop": bench,
+            "eval_loop": bench,
+            "hearth": hearth,
+            "hearth_received": hearth,
+            "engine_host_ms": [0.3] * 3,
+        }
+        return summarise(model="m", n_vocab=1, threads=2, samples=samples, reference="llama-bench")
+
+    near = verdict([90.0, 84.6, 106.7])  # rounds at 0.90, 0.94 and 0.97: the median under 0.95, one round over
+    assert near["paired_ratio"] == 0.94 and near["paired_ratio_ci95"] == [0.9, 0.97]
+    assert near["goal_verdict"] == "noise"
+    far = verdict([80.0, 81.0, 99.0])  # 0.80, 0.90, 0.90: every round under
+    assert far["goal_verdict"] == "missed"
+    assert verdict([96.0, 87.3, 108.9])["goal_verdict"] == "met"  # 0.96, 0.97, 0.99
+    table = describe(
+        {
+            "reference": "llama-bench",
+            "tokens": 128,
+            "runs": 3,
+            "cpu": "x",
+            "cores": 2,
+            "load_average_before": [0.1],
+            "load_average_after": [0.2],
+            "goal": 0.95,
+            "models": [near, far],
+            "llama_bench_unavailable": None,
+            "llama_bench": None,
+            "installed_wheel_key": None,
+        }
+    )
+    assert table[-2:] == [
+        "1 row under the goal by less than this machine's noise (the paired 95% CI reaches it): run again with "
+        "more --runs, on a quieter machine, to tell",
+        "1 row under the goal by more than the noise (the whole 95% CI is)",
+    ]
 
 
 def test_the_paired_ratios_interval_narrows_with_rounds_and_holds_their_median() -> None:
