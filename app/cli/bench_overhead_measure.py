@@ -23,7 +23,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from app.cli.bench_overhead_llama_bench import LlamaBench
 from app.cli.bench_overhead_loops import PlainLoops
@@ -31,7 +31,7 @@ from engine.client import AsyncEngine
 from engine.commands import ChatMessage, Generate, LoadModel, Sampling
 from engine.events import Delta, Failed, Final, Started
 
-__all__ = ["GOAL", "measure_model", "median_ci95", "summarise"]
+__all__ = ["GOAL", "Verdict", "goal_verdict", "measure_model", "median_ci95", "summarise"]
 
 GOAL = 0.95  # issue 30: Hearth decodes at ≥ 0.95 of llama.cpp's own speed
 N_CTX = 4096  # Hearth's default context, for the engine and the loops alike
@@ -96,11 +96,21 @@ def summarise(
         "engine_host_share": r(engine_host * hearth / 1000, 4) if engine_host else None,
         "meets_goal": hearth / ref >= GOAL,
         "meets_goal_paired": paired >= GOAL,
-        # "met" by the rounds' ratio; "noise": under it, but as near as the machine's noise reaches (the
-        # interval holds the goal: more rounds would tell); "missed": under it by more than the noise.
-        "goal_verdict": "met" if paired >= GOAL else "noise" if ci95[1] >= GOAL else "missed",
+        "goal_verdict": goal_verdict(paired, ci95[1], len(ratios)),
         "samples": {k: [round(x, 2) for x in v] for k, v in samples.items()},
     }
+
+
+Verdict = Literal["met", "noise", "missed"]
+
+
+def goal_verdict(paired: float, ci95_high: float, rounds: int) -> Verdict:
+    """How a row stands to the goal. met: the rounds' ratio reaches it. noise: it is under, but the top
+    of its 95% interval reaches it, or one round cannot say how far the machine's noise reaches (more
+    rounds, or a quieter machine, would tell). missed: under by more than the noise."""
+    if paired >= GOAL:
+        return "met"
+    return "noise" if ci95_high >= GOAL or rounds < 2 else "missed"
 
 
 def median_ci95(values: list[float], resamples: int = 2000) -> tuple[float, float]:

@@ -137,7 +137,7 @@ def describe(result: dict[str, Any]) -> list[str]:
     if noise := verdicts.count("noise"):
         lines.append(
             f"{noise} row{'s' * (noise > 1)} under the goal by less than this machine's noise (the paired 95% CI "
-            "reaches it): run again with more --runs, on a quieter machine, to tell"
+            "reaches it): more --runs, or a quieter machine, would tell"
         )
     if missed := verdicts.count("missed"):
         lines.append(f"{missed} row{'s' * (missed > 1)} under the goal by more than the noise (the whole 95% CI is)")

@@ -8,6 +8,7 @@ import json
 import statistics
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,24 @@ def test_hearth_hands_the_command_to_its_own_parser(capsys: pytest.CaptureFixtur
     front_ends = FrontEnds(window=lambda **_: 1, bench=lambda **_: 1)
     assert main(["bench", "overhead", "--threads", "1,2", "--tokens", "3"], front_ends=front_ends) == 2
     assert "--tokens must be between 8 and 2048, not 3" in capsys.readouterr().err
+
+
+def _result(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A whole result around `rows`, as measure_overhead makes it, for describe()."""
+    return {
+        "reference": "llama-bench",
+        "tokens": 128,
+        "runs": 3,
+        "cpu": "x",
+        "cores": 2,
+        "load_average_before": [0.1],
+        "load_average_after": [0.2],
+        "goal": 0.95,
+        "models": rows,
+        "llama_bench_unavailable": None,
+        "llama_bench": None,
+        "installed_wheel_key": None,
+    }
 
 
 def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
@@ -80,22 +99,7 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
     )
     assert both["depth"] == 31 and both["llama_bench_depth0_tps"] == 104.0 and both["ratio_to_depth0"] == 0.75
     assert both["ratio"] == 0.78  # against llama-bench at the prompt's depth
-    table = describe(
-        {
-            "reference": "llama-bench",
-            "tokens": 128,
-            "runs": 3,
-            "cpu": "x",
-            "cores": 2,
-            "load_average_before": [0.1],
-            "load_average_after": [0.2],
-            "goal": 0.95,
-            "models": [row],
-            "llama_bench_unavailable": None,
-            "llama_bench": None,
-            "installed_wheel_key": None,
-        }
-    )
+    table = describe(_result([row]))
     assert "engine host ms/tok" in table[2] and "0.300 (2.3%)" in table[3]
     assert "paired 95% CI" in table[2] and "0.500–0.889" in table[3]
     assert table[-1] == "1 row under the goal by more than the noise (the whole 95% CI is)"
@@ -104,7 +108,7 @@ def test_a_row_holds_medians_their_ratios_and_the_host_time_per_token() -> None:
 def test_a_row_under_the_goal_by_less_than_the_noise_is_told_apart_from_one_that_missed() -> None:
     bench = [100.0, 90.0, 110.0]
 
-    def verdict(hearth: list[float]) -> dict[str, object]:
+    def verdict(hearth: list[float]) -> dict[str, Any]:
         samples = {
             "llama_bench": bench,
             "c_loop": bench,
@@ -121,25 +125,27 @@ def test_a_row_under_the_goal_by_less_than_the_noise_is_told_apart_from_one_that
     far = verdict([80.0, 81.0, 99.0])  # 0.80, 0.90, 0.90: every round under
     assert far["goal_verdict"] == "missed"
     assert verdict([96.0, 87.3, 108.9])["goal_verdict"] == "met"  # 0.96, 0.97, 0.99
-    table = describe(
-        {
-            "reference": "llama-bench",
-            "tokens": 128,
-            "runs": 3,
-            "cpu": "x",
-            "cores": 2,
-            "load_average_before": [0.1],
-            "load_average_after": [0.2],
-            "goal": 0.95,
-            "models": [near, far],
-            "llama_bench_unavailable": None,
-            "llama_bench": None,
-            "installed_wheel_key": None,
-        }
+    # `--runs 1`: one round says nothing of the noise, so under the goal is not "missed".
+    single = summarise(
+        model="m",
+        n_vocab=1,
+        threads=2,
+        samples={
+            k: [v]
+            for k, v in {
+                **dict.fromkeys(("llama_bench", "c_loop", "eval_loop"), 100.0),
+                "hearth": 80.0,
+                "hearth_received": 80.0,
+                "engine_host_ms": 0.3,
+            }.items()
+        },
+        reference="llama-bench",
     )
+    assert single["paired_ratio_ci95"] == [0.8, 0.8] and single["goal_verdict"] == "noise"
+    table = describe(_result([near, far]))
     assert table[-2:] == [
-        "1 row under the goal by less than this machine's noise (the paired 95% CI reaches it): run again with "
-        "more --runs, on a quieter machine, to tell",
+        "1 row under the goal by less than this machine's noise (the paired 95% CI reaches it): more --runs, or a "
+        "quieter machine, would tell",
         "1 row under the goal by more than the noise (the whole 95% CI is)",
     ]
 
